@@ -1,0 +1,142 @@
+//! The simple-signing payload: the exact bytes that are signed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::reference::ImageRef;
+
+pub const SIGNATURE_TYPE: &str = "cosign container image signature";
+/// Largest payload accepted: real ones are a few hundred bytes.
+pub const MAX_PAYLOAD_BYTES: u64 = 64 * 1024;
+/// Optional fields hallmark gives a meaning to.
+pub const TAG_FIELD: &str = "tag";
+pub const TIMESTAMP_FIELD: &str = "timestamp";
+pub const CREATOR_FIELD: &str = "creator";
+pub const RESERVED_FIELDS: [&str; 3] = [TAG_FIELD, TIMESTAMP_FIELD, CREATOR_FIELD];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimpleSigning {
+    pub critical: Critical,
+    /// cosign writes `null` when there are no annotations.
+    #[serde(default)]
+    pub optional: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Critical {
+    pub identity: Identity,
+    pub image: Image,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    #[serde(rename = "docker-reference")]
+    pub docker_reference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    #[serde(rename = "docker-manifest-digest")]
+    pub docker_manifest_digest: String,
+}
+
+impl SimpleSigning {
+    /// A payload for `digest` in repository `identity`; `optional` already holds the
+    /// caller's annotations and any reserved fields.
+    pub fn new(
+        identity: &str,
+        digest: &Digest,
+        optional: BTreeMap<String, serde_json::Value>,
+    ) -> SimpleSigning {
+        SimpleSigning {
+            critical: Critical {
+                identity: Identity {
+                    docker_reference: identity.to_string(),
+                },
+                image: Image {
+                    docker_manifest_digest: digest.to_string(),
+                },
+                kind: SIGNATURE_TYPE.to_string(),
+            },
+            optional: if optional.is_empty() {
+                None
+            } else {
+                Some(optional)
+            },
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("serialising a plain struct cannot fail")
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<SimpleSigning, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("invalid simple-signing payload: {e}"))
+    }
+
+    /// The optional field as a string, if it is one.
+    pub fn optional_str(&self, key: &str) -> Option<&str> {
+        self.optional.as_ref()?.get(key)?.as_str()
+    }
+
+    /// Tags this signature binds: `optional.tag` (comma-separated) and, in the skopeo form,
+    /// the tag in `docker-reference`.
+    pub fn bound_tags(&self) -> Vec<String> {
+        let mut tags: Vec<String> = self
+            .optional_str(TAG_FIELD)
+            .map(|t| {
+                t.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Ok(r) = ImageRef::parse(&self.critical.identity.docker_reference)
+            && let Some(t) = r.tag()
+        {
+            tags.push(t.to_string());
+        }
+        tags
+    }
+
+    /// The signed repository, normalised (`alpine` → `docker.io/library/alpine`), without
+    /// any tag. Identities that are not registry names (layouts) are returned as written.
+    pub fn signed_repository(&self) -> String {
+        let r = &self.critical.identity.docker_reference;
+        match ImageRef::parse(r) {
+            Ok(parsed) if !r.starts_with("oci:") => parsed.name(),
+            _ => r.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosign_and_skopeo_forms() {
+        let cosign = br#"{"critical":{"identity":{"docker-reference":"index.docker.io/library/alpine"},"image":{"docker-manifest-digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},"type":"cosign container image signature"},"optional":null}"#;
+        let p = SimpleSigning::parse(cosign).unwrap();
+        assert_eq!(p.signed_repository(), "docker.io/library/alpine");
+        assert!(p.bound_tags().is_empty());
+        let skopeo = br#"{"critical":{"identity":{"docker-reference":"reg.example.com/app:v1.1"},"image":{"docker-manifest-digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},"type":"cosign container image signature"},"optional":{"tag":"latest, v1"}}"#;
+        let p = SimpleSigning::parse(skopeo).unwrap();
+        assert_eq!(p.signed_repository(), "reg.example.com/app");
+        assert_eq!(p.bound_tags(), vec!["latest", "v1", "v1.1"]);
+        assert!(SimpleSigning::parse(b"{}").is_err());
+    }
+
+    #[test]
+    fn empty_optional_is_omitted_as_null() {
+        let d = Digest::sha256(b"x");
+        let p = SimpleSigning::new("reg.example.com/app", &d, BTreeMap::new());
+        let s = String::from_utf8(p.to_bytes()).unwrap();
+        assert!(s.ends_with(r#""optional":null}"#), "{s}");
+        assert_eq!(SimpleSigning::parse(s.as_bytes()).unwrap(), p);
+    }
+}

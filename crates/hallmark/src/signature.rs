@@ -1,0 +1,206 @@
+//! Where signatures live: cosign's tag scheme (`sha256-<hex>.sig`, one layer per signature).
+
+use std::collections::HashMap;
+
+use base64ct::{Base64, Encoding};
+use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType};
+
+use crate::digest::Digest;
+use crate::manifest::{Manifest, OCI_CONFIG, OCI_MANIFEST};
+
+pub const SIMPLESIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// A signature manifest with more layers than this is refused: the work per verify is bounded.
+pub const MAX_SIGNATURE_LAYERS: usize = 256;
+
+/// `sha256-<hex>.sig` for the artifact `digest`.
+pub fn signature_tag(digest: &Digest) -> String {
+    format!("{}.sig", digest.tag_form())
+}
+
+/// One signature layer as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureLayer {
+    pub index: usize,
+    pub payload_digest: Digest,
+    pub payload_size: u64,
+    /// Raw signature bytes (decoded from the annotation), or why they are unusable.
+    pub signature: Result<Vec<u8>, String>,
+}
+
+/// Parses a signature manifest and returns its simple-signing layers; other layers
+/// (certificates, bundles, anything unknown) are ignored, never trusted.
+pub fn parse_layers(m: &Manifest) -> Result<Vec<SignatureLayer>, String> {
+    let parsed = ImageManifest::from_reader(&m.bytes[..])
+        .map_err(|e| format!("invalid signature manifest: {e}"))?;
+    let layers = parsed.layers();
+    if layers.len() > MAX_SIGNATURE_LAYERS {
+        return Err(format!(
+            "signature manifest has {} layers (limit {MAX_SIGNATURE_LAYERS})",
+            layers.len()
+        ));
+    }
+    let mut out = Vec::new();
+    for (index, l) in layers.iter().enumerate() {
+        if l.media_type().to_string() != SIMPLESIGNING_MEDIA_TYPE {
+            continue;
+        }
+        let Ok(payload_digest) = l.digest().to_string().parse::<Digest>() else {
+            continue;
+        };
+        let signature = match l
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(SIGNATURE_ANNOTATION))
+        {
+            None => Err("no signature annotation".to_string()),
+            Some(b64) => Base64::decode_vec(b64.trim())
+                .map_err(|_| "signature annotation is not base64".to_string()),
+        };
+        out.push(SignatureLayer {
+            index,
+            payload_digest,
+            payload_size: l.size(),
+            signature,
+        });
+    }
+    Ok(out)
+}
+
+/// The new signature manifest and its config blob, after appending one signature to
+/// `existing` (whose layers are all kept). Returns `None` if the exact layer is present.
+pub fn append(
+    existing: Option<&Manifest>,
+    payload: &[u8],
+    signature: &[u8],
+) -> Result<Option<(Manifest, Vec<u8>)>, String> {
+    let mut layers: Vec<Descriptor> = match existing {
+        Some(m) => ImageManifest::from_reader(&m.bytes[..])
+            .map_err(|e| format!("existing signature manifest is invalid: {e}"))?
+            .layers()
+            .clone(),
+        None => Vec::new(),
+    };
+    let payload_digest = Digest::sha256(payload);
+    let sig_b64 = Base64::encode_string(signature);
+    let already = layers.iter().any(|l| {
+        l.digest().to_string() == payload_digest.to_string()
+            && l.annotations()
+                .as_ref()
+                .and_then(|a| a.get(SIGNATURE_ANNOTATION))
+                == Some(&sig_b64)
+    });
+    if already {
+        return Ok(None);
+    }
+    let mut layer = Descriptor::new(
+        MediaType::from(SIMPLESIGNING_MEDIA_TYPE),
+        payload.len() as u64,
+        oci_digest(&payload_digest),
+    );
+    layer.set_annotations(Some(HashMap::from([(
+        SIGNATURE_ANNOTATION.to_string(),
+        sig_b64,
+    )])));
+    layers.push(layer);
+
+    let config = config_for(&layers);
+    let config_desc = Descriptor::new(
+        MediaType::from(OCI_CONFIG),
+        config.len() as u64,
+        oci_digest(&Digest::sha256(&config)),
+    );
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(config_desc)
+        .layers(layers)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let bytes = manifest.to_string().map_err(|e| e.to_string())?;
+    Ok(Some((
+        Manifest::new(bytes.into_bytes(), OCI_MANIFEST),
+        config,
+    )))
+}
+
+/// The small image config cosign writes for signature manifests.
+fn config_for(layers: &[Descriptor]) -> Vec<u8> {
+    let diff_ids: Vec<String> = layers.iter().map(|l| l.digest().to_string()).collect();
+    let history: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|_| serde_json::json!({"created": "0001-01-01T00:00:00Z"}))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "architecture": "",
+        "config": {},
+        "created": "0001-01-01T00:00:00Z",
+        "history": history,
+        "os": "",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .expect("serialising JSON values cannot fail")
+}
+
+pub(crate) fn oci_digest(d: &Digest) -> oci_spec::image::Digest {
+    d.to_string()
+        .parse()
+        .expect("a valid digest is a valid OCI digest")
+}
+
+/// Layer digests of a signature manifest, to check that an append kept them all.
+pub fn layer_set(m: &Manifest) -> Vec<(String, Option<String>)> {
+    ImageManifest::from_reader(&m.bytes[..])
+        .map(|p| {
+            p.layers()
+                .iter()
+                .map(|l| {
+                    (
+                        l.digest().to_string(),
+                        l.annotations()
+                            .as_ref()
+                            .and_then(|a| a.get(SIGNATURE_ANNOTATION))
+                            .cloned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_keeps_other_layers_and_is_idempotent() {
+        let (m1, _) = append(None, b"payload-1", b"sig-1").unwrap().unwrap();
+        let (m2, config) = append(Some(&m1), b"payload-2", b"sig-2").unwrap().unwrap();
+        let layers = parse_layers(&m2).unwrap();
+        assert_eq!(layers.len(), 2);
+        assert_eq!(layers[0].signature.as_deref().unwrap(), b"sig-1");
+        assert_eq!(layers[1].payload_digest, Digest::sha256(b"payload-2"));
+        assert!(append(Some(&m2), b"payload-2", b"sig-2").unwrap().is_none());
+        let c: serde_json::Value = serde_json::from_slice(&config).unwrap();
+        assert_eq!(c["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn unknown_layers_are_skipped_and_layer_count_is_bounded() {
+        let many: Vec<serde_json::Value> = (0..=MAX_SIGNATURE_LAYERS)
+            .map(|_| serde_json::json!({"mediaType": SIMPLESIGNING_MEDIA_TYPE, "size": 1,
+                "digest": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}))
+            .collect();
+        let doc = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "size": 2, "digest": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+            "layers": many});
+        let m = Manifest::new(serde_json::to_vec(&doc).unwrap(), OCI_MANIFEST);
+        assert!(parse_layers(&m).unwrap_err().contains("limit 256"));
+        let doc = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "size": 2, "digest": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+            "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "size": 1,
+                "digest": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}]});
+        let m = Manifest::new(serde_json::to_vec(&doc).unwrap(), OCI_MANIFEST);
+        assert!(parse_layers(&m).unwrap().is_empty());
+    }
+}

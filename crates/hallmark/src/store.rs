@@ -1,0 +1,152 @@
+//! One interface over the two places artifacts and their signatures live: a registry
+//! repository or an OCI layout directory.
+
+use bytes::Bytes;
+
+use crate::Error;
+use crate::digest::Digest;
+use crate::layout::Layout;
+use crate::manifest::Manifest;
+use crate::reference::{ImageRef, Source};
+use crate::registry::Client;
+
+/// A repository: the unit that holds manifests, blobs and tags.
+#[derive(Clone)]
+pub enum Store {
+    Registry { client: Client, repo: ImageRef },
+    Layout(Layout),
+}
+
+impl Store {
+    pub async fn get_manifest(&self, reference: &str) -> Result<Option<Manifest>, Error> {
+        Ok(match self {
+            Store::Registry { client, repo } => client.get_manifest(repo, reference).await?,
+            Store::Layout(l) => l.get_manifest(reference)?,
+        })
+    }
+
+    /// Stores `m` under `tag`, or under its digest alone when `tag` is `None`.
+    pub async fn put_manifest(&self, m: &Manifest, tag: Option<&str>) -> Result<(), Error> {
+        match self {
+            Store::Registry { client, repo } => {
+                let reference = tag.map_or_else(|| m.digest.to_string(), str::to_string);
+                client.put_manifest(repo, &reference, m).await?
+            }
+            Store::Layout(l) => l.put_manifest(m, tag)?,
+        }
+        Ok(())
+    }
+
+    pub async fn get_blob(&self, digest: &Digest, limit: u64) -> Result<Option<Bytes>, Error> {
+        Ok(match self {
+            Store::Registry { client, repo } => client.get_blob(repo, digest, limit).await?,
+            Store::Layout(l) => l.get_blob(digest, limit)?,
+        })
+    }
+
+    pub async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> Result<(), Error> {
+        match self {
+            Store::Registry { client, repo } => client.put_blob(repo, digest, bytes).await?,
+            Store::Layout(l) => l.put_blob(digest, &bytes)?,
+        }
+        Ok(())
+    }
+
+    pub async fn list_tags(&self) -> Result<Vec<String>, Error> {
+        Ok(match self {
+            Store::Registry { client, repo } => client.list_tags(repo).await?,
+            Store::Layout(l) => l.list_tags()?,
+        })
+    }
+
+    /// `reg/repo` or `oci:PATH`: how the user names this repository.
+    pub fn name(&self) -> String {
+        match self {
+            Store::Registry { repo, .. } => repo.name(),
+            Store::Layout(l) => format!("oci:{}", l.path().display()),
+        }
+    }
+
+    /// `reg/repo@sha256:…` or `oci:PATH@sha256:…`: the one name for verified content.
+    pub fn pinned(&self, digest: &Digest) -> String {
+        format!("{}@{digest}", self.name())
+    }
+
+    /// `reg/repo:tag` or `oci:PATH:tag`.
+    pub fn tagged(&self, tag: &str) -> String {
+        format!("{}:{tag}", self.name())
+    }
+
+    /// The identity written as `docker-reference`: the repository name for a registry,
+    /// `oci:<absolute path>` for a layout.
+    pub fn identity(&self) -> String {
+        match self {
+            Store::Registry { repo, .. } => repo.name(),
+            Store::Layout(l) => {
+                let p = std::fs::canonicalize(l.path()).unwrap_or_else(|_| l.path().to_path_buf());
+                format!("oci:{}", p.display())
+            }
+        }
+    }
+}
+
+/// A parsed reference opened for work: where the artifact lives, where its signatures
+/// live, and what the user named (tag and/or digest).
+#[derive(Clone)]
+pub struct Target {
+    pub store: Store,
+    pub signatures: Store,
+    pub tag: Option<String>,
+    pub digest: Option<Digest>,
+}
+
+impl Target {
+    /// Opens a registry reference or an `oci:` layout. `create` makes a missing layout.
+    pub fn open(source: &Source, client: &Client, create: bool) -> Result<Target, Error> {
+        match source {
+            Source::Registry(r) => {
+                let store = Store::Registry {
+                    client: client.clone(),
+                    repo: ImageRef::new(r.registry(), r.repository())?,
+                };
+                Ok(Target {
+                    signatures: store.clone(),
+                    store,
+                    tag: r.tag().map(str::to_string),
+                    digest: r.digest().cloned(),
+                })
+            }
+            Source::Layout(l) => {
+                let layout = if create {
+                    Layout::create(&l.path)?
+                } else {
+                    Layout::open(&l.path)?
+                };
+                let store = Store::Layout(layout);
+                Ok(Target {
+                    signatures: store.clone(),
+                    store,
+                    tag: l.tag.clone(),
+                    digest: l.digest.clone(),
+                })
+            }
+            other => Err(Error::Usage {
+                message: format!("{other} cannot be signed or verified in place"),
+                hint: Some("publish it first: hallmark publish SOURCE DEST --key KEY".into()),
+            }),
+        }
+    }
+
+    /// Keeps signatures in another repository (cosign's `COSIGN_REPOSITORY`).
+    pub fn with_signature_repository(
+        mut self,
+        repo: &ImageRef,
+        client: &Client,
+    ) -> Result<Target, Error> {
+        self.signatures = Store::Registry {
+            client: client.clone(),
+            repo: ImageRef::new(repo.registry(), repo.repository())?,
+        };
+        Ok(self)
+    }
+}

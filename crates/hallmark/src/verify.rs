@@ -1,0 +1,284 @@
+//! Verification pinned to one digest: resolve once, check every signature against that
+//! digest and repository, and report the exact `repo@sha256:…` that was verified.
+
+use std::collections::BTreeMap;
+
+use crate::Error;
+use crate::digest::Digest;
+use crate::keys::{Algorithm, PublicKey};
+use crate::payload::{self, SimpleSigning};
+use crate::signature;
+use crate::store::Target;
+
+/// A public key and the name the user knows it by (its file path).
+#[derive(Debug, Clone)]
+pub struct NamedKey {
+    pub name: String,
+    pub key: PublicKey,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Any one suffices.
+    pub keys: Vec<NamedKey>,
+    /// The tag in the reference must be named by a valid signature (rollback defence).
+    pub require_tag_binding: bool,
+    /// Accepted `docker-reference` values besides the repository itself (mirrors).
+    pub identities: Vec<String>,
+}
+
+/// One valid signature.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ValidSignature {
+    /// The key file that verified it.
+    pub key: String,
+    pub key_id: String,
+    pub algorithm: Algorithm,
+    /// The payload's `optional` fields.
+    pub annotations: BTreeMap<String, serde_json::Value>,
+    pub bound_tags: Vec<String>,
+    pub timestamp: Option<String>,
+}
+
+/// The outcome; `verified` is the decision, `errors` say why not (or what was ignored).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// `reg/repo@sha256:…`: pull this, nothing else.
+    pub reference: String,
+    pub digest: Digest,
+    pub tag: Option<String>,
+    pub verified: bool,
+    pub signatures: Vec<ValidSignature>,
+    pub errors: Vec<String>,
+}
+
+/// Resolves `target` once and verifies its signatures. Registry failures are errors;
+/// a security "no" is a report with `verified: false`.
+pub async fn verify(target: &Target, opts: &VerifyOptions) -> Result<Report, Error> {
+    if opts.keys.is_empty() {
+        return Err(Error::Usage {
+            message: "no public key to verify with".into(),
+            hint: Some("pass --key PUB.pem (repeatable) or --policy FILE".into()),
+        });
+    }
+    if opts.require_tag_binding && target.tag.is_none() {
+        return Err(Error::Usage {
+            message: "--require-tag-binding needs a reference with a tag".into(),
+            hint: Some(
+                "verify repo:tag, or drop --require-tag-binding for a digest reference".into(),
+            ),
+        });
+    }
+    let reference = match (&target.digest, &target.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => {
+            return Err(Error::Usage {
+                message: "the reference names neither a tag nor a digest".into(),
+                hint: None,
+            });
+        }
+    };
+    // The one resolution: everything below is about this digest.
+    let manifest = target
+        .store
+        .get_manifest(&reference)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "artifact",
+            reference: match &target.digest {
+                Some(d) => target.store.pinned(d),
+                None => target.store.tagged(&reference),
+            },
+        })?;
+    let digest = manifest.digest;
+    let mut report = Report {
+        reference: target.store.pinned(&digest),
+        digest: digest.clone(),
+        tag: target.tag.clone(),
+        verified: false,
+        signatures: Vec::new(),
+        errors: Vec::new(),
+    };
+
+    let sig_tag = signature::signature_tag(&digest);
+    let Some(sig_manifest) = target.signatures.get_manifest(&sig_tag).await? else {
+        report.errors.push(format!(
+            "no signature: {} does not exist",
+            target.signatures.tagged(&sig_tag)
+        ));
+        return Ok(report);
+    };
+    let layers = match signature::parse_layers(&sig_manifest) {
+        Ok(l) => l,
+        Err(e) => {
+            report.errors.push(e);
+            return Ok(report);
+        }
+    };
+    if layers.is_empty() {
+        report
+            .errors
+            .push("no signature: the signature manifest has no simple-signing layer".into());
+    }
+    let identity = target.store.identity();
+    for layer in &layers {
+        match check_layer(target, layer, &digest, &identity, opts).await? {
+            Ok(valid) => report.signatures.push(valid),
+            Err(why) => report
+                .errors
+                .push(format!("signature {}: {why}", layer.index)),
+        }
+    }
+    report.verified = !report.signatures.is_empty();
+    if report.verified
+        && opts.require_tag_binding
+        && let Some(tag) = &target.tag
+        && !report.signatures.iter().any(|s| s.bound_tags.contains(tag))
+    {
+        report.verified = false;
+        report.errors.push(format!(
+            "tag {tag:?} is not bound by any valid signature (signed tags: {}); it may have been rolled back to an older image",
+            bound_list(&report.signatures)
+        ));
+    }
+    Ok(report)
+}
+
+fn bound_list(sigs: &[ValidSignature]) -> String {
+    let mut tags: Vec<&str> = sigs
+        .iter()
+        .flat_map(|s| s.bound_tags.iter().map(String::as_str))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    if tags.is_empty() {
+        "none".into()
+    } else {
+        tags.join(", ")
+    }
+}
+
+/// Checks one layer. The outer `Result` is for registry failures, the inner one is the
+/// verdict on this signature.
+async fn check_layer(
+    target: &Target,
+    layer: &signature::SignatureLayer,
+    digest: &Digest,
+    identity: &str,
+    opts: &VerifyOptions,
+) -> Result<Result<ValidSignature, String>, Error> {
+    let sig = match &layer.signature {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e.clone())),
+    };
+    if layer.payload_size > payload::MAX_PAYLOAD_BYTES {
+        return Ok(Err(format!(
+            "payload of {} bytes is over the limit",
+            layer.payload_size
+        )));
+    }
+    let payload = match target
+        .signatures
+        .get_blob(&layer.payload_digest, payload::MAX_PAYLOAD_BYTES)
+        .await
+    {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return Ok(Err(format!(
+                "payload blob {} is missing",
+                layer.payload_digest
+            )));
+        }
+        Err(e) if e.class() == crate::ErrorClass::Denied => return Ok(Err(e.to_string())),
+        Err(e) => return Err(e),
+    };
+    // The signature must be over these exact bytes, before anything in them is believed.
+    let Some(key) = opts.keys.iter().find(|k| k.key.verify(&payload, sig)) else {
+        return Ok(Err(
+            "not signed by any of the given keys (or the payload was altered)".into(),
+        ));
+    };
+    let parsed = match SimpleSigning::parse(&payload) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    if parsed.critical.kind != payload::SIGNATURE_TYPE {
+        return Ok(Err(format!(
+            "payload type {:?} is not {:?}",
+            parsed.critical.kind,
+            payload::SIGNATURE_TYPE
+        )));
+    }
+    let signed_digest = &parsed.critical.image.docker_manifest_digest;
+    if signed_digest != &digest.to_string() {
+        return Ok(Err(format!(
+            "signed for {signed_digest}, not for {digest}: the signature was copied from another image"
+        )));
+    }
+    let signed_repo = parsed.signed_repository();
+    if signed_repo != identity
+        && !opts
+            .identities
+            .iter()
+            .any(|i| identity_matches(i, &signed_repo))
+    {
+        return Ok(Err(format!(
+            "signed for repository {signed_repo}, not {identity}: the signature was copied from another repository"
+        )));
+    }
+    Ok(Ok(ValidSignature {
+        key: key.name.clone(),
+        key_id: key.key.key_id(),
+        algorithm: key.key.algorithm(),
+        timestamp: parsed
+            .optional_str(payload::TIMESTAMP_FIELD)
+            .map(str::to_string),
+        bound_tags: parsed.bound_tags(),
+        annotations: parsed.optional.clone().unwrap_or_default(),
+    }))
+}
+
+/// `pattern` is a repository name or a glob where `*` is one path segment and `**` any.
+pub fn identity_matches(pattern: &str, repo: &str) -> bool {
+    fn go(p: &[&str], r: &[&str]) -> bool {
+        match (p.first(), r.first()) {
+            (None, None) => true,
+            (Some(&"**"), _) => go(&p[1..], r) || (!r.is_empty() && go(p, &r[1..])),
+            (Some(ps), Some(rs)) => segment_matches(ps, rs) && go(&p[1..], &r[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<&str> = pattern.split('/').collect();
+    let r: Vec<&str> = repo.split('/').collect();
+    go(&p, &r)
+}
+
+/// `*` within a segment matches any run of characters except `/`.
+fn segment_matches(pattern: &str, s: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == s,
+        Some((prefix, rest)) => {
+            let Some(tail) = s.strip_prefix(prefix) else {
+                return false;
+            };
+            (0..=tail.len()).any(|i| tail.is_char_boundary(i) && segment_matches(rest, &tail[i..]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(identity_matches("reg.io/team/*", "reg.io/team/app"));
+        assert!(!identity_matches("reg.io/team/*", "reg.io/team/a/b"));
+        assert!(identity_matches("reg.io/**", "reg.io/team/a/b"));
+        assert!(identity_matches("**", "reg.io/x"));
+        assert!(identity_matches("reg.io/team/app-*", "reg.io/team/app-1"));
+        assert!(!identity_matches("reg.io/team/app", "reg.io/team/app2"));
+        assert!(!identity_matches("reg.io/*", "other.io/x"));
+    }
+}
