@@ -3,8 +3,10 @@
 //! The data flows reference → store (registry or OCI layout) → digest → sign/verify →
 //! report. Nothing here writes to a terminal; the `hallmark` binary does.
 
+pub mod demo;
 pub mod digest;
 pub mod error;
+pub mod image;
 pub mod keys;
 pub mod layout;
 pub mod manifest;

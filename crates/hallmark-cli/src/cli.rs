@@ -1,0 +1,216 @@
+//! Command-line syntax. Raw values are validated here, before any work starts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hallmark::digest::Digest;
+use hallmark::reference::{ImageRef, Source};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok/verified, 1 not verified or denied, 2 bad input or usage,
+            3 registry/network/I-O failure, 4 drift (a tag moved).
+Quick start: hallmark demo";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hallmark",
+    version,
+    about = "Sign artifacts by digest, verify them pinned: signing that a tag swap cannot trick.",
+    long_about = "Sign artifacts by digest, verify them pinned: signing that a tag swap cannot trick.\n\n\
+Tags are mutable aliases; anyone with write access to a registry can move one between your\n\
+push and your sign. hallmark signs digests only, prints the exact repo@sha256:… it verified,\n\
+and writes cosign-compatible signatures (verify with either tool).",
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More detail on stderr (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Result format on stdout
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create and inspect signing keys (cosign's encrypted format)
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Print the digest (sha256:…) of an artifact, and nothing else
+    Digest(DigestArgs),
+    /// Sign an artifact by digest (a bare tag is refused)
+    #[command(
+        after_help = "Examples:\n  hallmark sign reg.example.com/app@sha256:<digest> --key cosign.key\n  \
+hallmark sign reg.example.com/app:v1.1 --expect-digest sha256:<digest> --key cosign.key --bind-tag v1.1"
+    )]
+    Sign(SignArgs),
+    /// Verify an artifact's signatures; prints the pinned reference to pull
+    #[command(after_help = "Pull what was verified, nothing else:\n  \
+ref=$(hallmark verify reg.example.com/app:v1.1 --key cosign.pub) && docker pull \"$ref\"")]
+    Verify(VerifyArgs),
+    /// Watch the attack succeed against sign-by-tag, and fail against hallmark
+    Demo(DemoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Generate a key pair: PREFIX.key (encrypted, 0600) and PREFIX.pub
+    #[command(
+        after_help = "The password comes from HALLMARK_PASSWORD, else COSIGN_PASSWORD, else a prompt."
+    )]
+    Generate(KeyGenerateArgs),
+    /// Print the public key (PEM) of a private key
+    Public(KeyPublicArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KeyGenerateArgs {
+    /// Write PREFIX.key and PREFIX.pub
+    #[arg(long, default_value = "cosign", value_name = "PREFIX")]
+    pub output_key_prefix: PathBuf,
+    #[arg(long, value_enum, default_value_t = KeyAlgorithm::EcdsaP256)]
+    pub algorithm: KeyAlgorithm,
+    /// Overwrite existing files
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlgorithm {
+    EcdsaP256,
+    Ed25519,
+}
+
+#[derive(Args, Debug)]
+pub struct KeyPublicArgs {
+    /// Encrypted private key
+    #[arg(long)]
+    pub key: PathBuf,
+}
+
+/// How to reach registries.
+#[derive(Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP to non-loopback registries (loopback always uses HTTP)
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Extra CA certificates (PEM) to trust
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Registry username (instead of ~/.docker/config.json)
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the registry password from stdin
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Seconds before a stalled request fails
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// Retries on 429, 5xx and connection failures
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retries: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct DigestArgs {
+    /// docker://REG/REPO[:TAG][@DIGEST] or oci:DIR[:TAG]
+    #[arg(value_parser = parse_source)]
+    pub source: Source,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// REG/REPO@sha256:… (or a tag with --expect-digest), or oci:DIR@sha256:…
+    #[arg(value_parser = parse_source)]
+    pub reference: Source,
+    /// Encrypted private key (cosign format)
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Signed annotation (repeatable)
+    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
+    pub annotations: Vec<(String, String)>,
+    /// The digest your pipeline built; a tag reference must resolve to it (else exit 4)
+    #[arg(long, value_name = "sha256:…", value_parser = parse_digest)]
+    pub expect_digest: Option<Digest>,
+    /// Record TAG in the signed payload, so a rollback of TAG is detectable (repeatable)
+    #[arg(long, value_name = "TAG")]
+    pub bind_tag: Vec<String>,
+    /// Signature format
+    #[arg(long, value_enum, default_value_t = SignatureFormat::Legacy)]
+    pub format: SignatureFormat,
+    /// Store signatures in this repository instead of the artifact's (like COSIGN_REPOSITORY)
+    #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
+    pub signature_repository: Option<ImageRef>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignatureFormat {
+    /// cosign's `sha256-<hex>.sig` tag scheme
+    Legacy,
+    /// Sigstore bundle as an OCI 1.1 referrer (not yet available)
+    Bundle,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// REG/REPO:TAG, REG/REPO@sha256:…, or oci:DIR[:TAG|@sha256:…]
+    #[arg(value_parser = parse_source)]
+    pub reference: Source,
+    /// Public key (PEM); repeatable, any one suffices
+    #[arg(long, required = true)]
+    pub key: Vec<PathBuf>,
+    /// The tag must be named in a valid signature (defends against rollback)
+    #[arg(long)]
+    pub require_tag_binding: bool,
+    /// Also accept signatures made for this repository (mirrors); `*` and `**` globs
+    #[arg(long, value_name = "REG/REPO")]
+    pub identity: Vec<String>,
+    /// Signatures live in this repository (like COSIGN_REPOSITORY)
+    #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
+    pub signature_repository: Option<ImageRef>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Run against a live registry (HOST:PORT) instead of a temporary OCI layout
+    #[arg(long, value_name = "HOST:PORT")]
+    pub registry: Option<String>,
+    #[command(flatten)]
+    pub registry_args: RegistryArgs,
+}
+
+fn parse_source(s: &str) -> Result<Source, String> {
+    Source::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_image_ref(s: &str) -> Result<ImageRef, String> {
+    ImageRef::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_digest(s: &str) -> Result<Digest, String> {
+    s.parse::<Digest>().map_err(|e| e.to_string())
+}
+
+fn parse_annotation(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}

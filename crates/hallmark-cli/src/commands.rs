@@ -1,0 +1,168 @@
+//! digest, sign and verify.
+
+use std::io::Read;
+use std::time::Duration;
+
+use hallmark::reference::Source;
+use hallmark::registry::auth::Credentials;
+use hallmark::registry::{Client, ClientOptions};
+use hallmark::sign::SignOptions;
+use hallmark::store::Target;
+use hallmark::verify::VerifyOptions;
+
+use crate::cli::{DigestArgs, RegistryArgs, SignArgs, SignatureFormat, VerifyArgs};
+use crate::keyfile;
+use crate::{Outcome, Ui};
+
+pub fn client(args: &RegistryArgs) -> anyhow::Result<Client> {
+    let credentials = match &args.username {
+        Some(username) if args.password_stdin => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .map_err(|e| hallmark::Error::Usage {
+                    message: format!("cannot read the password from stdin: {e}"),
+                    hint: None,
+                })?;
+            Some(Credentials {
+                username: username.clone(),
+                password: password.trim_end_matches(['\n', '\r']).to_string(),
+            })
+        }
+        _ => None,
+    };
+    let opts = ClientOptions {
+        allow_http: args.allow_http,
+        ca_file: args.ca_file.clone(),
+        credentials,
+        timeout: Duration::from_secs(args.timeout),
+        retries: args.retries,
+        ..ClientOptions::default()
+    };
+    Ok(Client::new(opts).map_err(hallmark::Error::from)?)
+}
+
+pub async fn digest(args: &DigestArgs) -> anyhow::Result<Outcome> {
+    let client = client(&args.registry)?;
+    let target = Target::open(&args.source, &client, false)?;
+    let reference = match (&target.digest, &target.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => {
+            return Err(hallmark::Error::Usage {
+                message: format!("{} names no tag or digest", args.source),
+                hint: Some("add :TAG".into()),
+            }
+            .into());
+        }
+    };
+    let m = target
+        .store
+        .get_manifest(&reference)
+        .await?
+        .ok_or_else(|| hallmark::Error::NotFound {
+            what: "artifact",
+            reference: args.source.to_string(),
+        })?;
+    println!("{}", m.digest);
+    Ok(Outcome::Ok)
+}
+
+pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    if args.format == SignatureFormat::Bundle {
+        return Err(hallmark::Error::Usage {
+            message: "--format bundle is not available in this version".into(),
+            hint: Some("use --format legacy (the default), which cosign 1.x-3.x verify".into()),
+        }
+        .into());
+    }
+    let client = client(&args.registry)?;
+    let mut target = Target::open(&args.reference, &client, false)?;
+    if let Some(repo) = &args.signature_repository {
+        target = target.with_signature_repository(repo, &client)?;
+    }
+    // Refuse a bare tag before asking for a password.
+    if target.digest.is_none() && args.expect_digest.is_none() {
+        hallmark::sign::resolve_digest_to_sign(&target, None).await?;
+    }
+    let key = keyfile::load_signing_key(&args.key)?;
+    let opts = SignOptions {
+        annotations: args.annotations.iter().cloned().collect(),
+        bind_tags: args.bind_tag.clone(),
+        expect_digest: args.expect_digest.clone(),
+        ..SignOptions::default()
+    };
+    let signed = hallmark::sign::sign(&target, &key, &opts).await?;
+    if ui.json {
+        println!("{}", serde_json::to_string(&signed)?);
+    } else {
+        ui.say(format!(
+            "signed {}{}",
+            signed.reference,
+            if signed.added {
+                ""
+            } else {
+                " (this signature was already present)"
+            }
+        ));
+        println!("{}", signed.signature);
+    }
+    Ok(Outcome::Ok)
+}
+
+pub async fn verify(args: &VerifyArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    if let Source::DockerArchive(_) | Source::File(_) = &args.reference {
+        return Err(hallmark::Error::Usage {
+            message: format!(
+                "{} is a local file; verify what was published",
+                args.reference
+            ),
+            hint: Some("verify the registry reference or oci: layout it was published to".into()),
+        }
+        .into());
+    }
+    let keys = keyfile::load_public_keys(&args.key)?;
+    let client = client(&args.registry)?;
+    let mut target = Target::open(&args.reference, &client, false)?;
+    if let Some(repo) = &args.signature_repository {
+        target = target.with_signature_repository(repo, &client)?;
+    }
+    let opts = VerifyOptions {
+        keys,
+        require_tag_binding: args.require_tag_binding,
+        identities: args.identity.clone(),
+    };
+    let report = hallmark::verify::verify(&target, &opts).await?;
+    if ui.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else if report.verified {
+        println!("{}", report.reference);
+    }
+    if report.verified {
+        for s in &report.signatures {
+            ui.say(format!(
+                "verified {} — signed by {} ({}, key id {}){}",
+                report.digest,
+                s.key,
+                s.algorithm,
+                s.key_id,
+                s.timestamp
+                    .as_ref()
+                    .map(|t| format!(" at {t}"))
+                    .unwrap_or_default()
+            ));
+        }
+        for e in &report.errors {
+            ui.detail(format!("ignored: {e}"));
+        }
+        Ok(Outcome::Ok)
+    } else {
+        let mut err = std::io::stderr().lock();
+        use std::io::Write;
+        let _ = writeln!(err, "error: not verified: {}", report.reference);
+        for e in &report.errors {
+            let _ = writeln!(err, "  {e}");
+        }
+        Ok(Outcome::Denied)
+    }
+}
