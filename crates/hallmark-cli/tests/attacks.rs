@@ -1,0 +1,583 @@
+//! Each test runs one attack from THREAT-MODEL.md against a real registry and the real
+//! binary, and proves that it fails.
+
+mod common;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::*;
+use hallmark::digest::Digest;
+use hallmark::manifest::{Manifest, OCI_MANIFEST};
+use hallmark::signature::signature_tag;
+use hallmark::store::Store;
+
+async fn sig_manifest(store: &Store, d: &Digest) -> Manifest {
+    store
+        .get_manifest(&signature_tag(d))
+        .await
+        .unwrap()
+        .expect("signature manifest")
+}
+
+fn json(m: &Manifest) -> serde_json::Value {
+    serde_json::from_slice(&m.bytes).unwrap()
+}
+
+async fn put_json(store: &Store, v: &serde_json::Value, tag: &str) {
+    let m = Manifest::new(serde_json::to_vec(v).unwrap(), OCI_MANIFEST);
+    store.put_manifest(&m, Some(tag)).await.unwrap();
+}
+
+/// A1, the seed attack: the tag is swapped between push and sign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a1_tag_swap_between_push_and_sign_is_stopped() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let store = reg.store("team/app");
+    let good = push_random(&store, Some("v1.1"), "good").await;
+    let evil = push_random(&store, Some("v1.1"), "poisoned").await; // attacker moves v1.1
+    let repo = format!("{}/team/app", reg.addr);
+    let (gd, ed) = (good.digest().to_string(), evil.digest().to_string());
+
+    // Signing the tag is refused outright, with a hint showing the digest form.
+    let o = sign(&[&format!("{repo}:v1.1"), "--key", &k.private]);
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(err.starts_with("error: refusing to sign"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "hint: sign the digest your pipeline built: hallmark sign {repo}@sha256:<digest>"
+        )),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty());
+
+    // With the digest the pipeline built, the swap is detected: exit 4, both digests named.
+    let o = sign(&[
+        &format!("{repo}:v1.1"),
+        "--expect-digest",
+        &gd,
+        "--key",
+        &k.private,
+    ]);
+    expect_code(&o, 4);
+    assert!(
+        stderr(&o).contains(&gd) && stderr(&o).contains(&ed),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        store
+            .get_manifest(&signature_tag(evil.digest()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_manifest(&signature_tag(good.digest()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Signing by digest signs the good image, whatever the tag says.
+    let o = sign(&[&format!("{repo}@{gd}"), "--key", &k.private]);
+    expect_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        format!("{repo}:{}\n", signature_tag(good.digest()))
+    );
+
+    // The swapped tag does not verify; the pinned digest does and is printed.
+    let o = run(&["verify", &format!("{repo}:v1.1"), "--key", &k.public]);
+    expect_code(&o, 1);
+    assert!(
+        stdout(&o).is_empty(),
+        "nothing to pull on failure: {}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("no signature"), "{}", stderr(&o));
+    let o = run(&["verify", &format!("{repo}@{gd}"), "--key", &k.public]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o), format!("{repo}@{gd}\n"));
+
+    // When the tag is moved back to the good image, verify by tag pins the good digest.
+    good.push(&store, Some("v1.1")).await.unwrap();
+    let o = run(&[
+        "verify",
+        &format!("{repo}:v1.1"),
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["reference"], format!("{repo}@{gd}"));
+    assert_eq!(v["digest"], gd);
+    assert_eq!(v["signatures"][0]["key"], k.public);
+    assert_eq!(v["signatures"][0]["algorithm"], "ecdsa-p256");
+}
+
+/// A4: a valid signature copied onto another image or into another repository.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a4_copied_signature_does_not_verify() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let store = reg.store("team/app");
+    let good = push_random(&store, None, "good").await;
+    let evil = push_random(&store, None, "poisoned").await;
+    let repo = format!("{}/team/app", reg.addr);
+    expect_code(
+        &sign(&[&format!("{repo}@{}", good.digest()), "--key", &k.private]),
+        0,
+    );
+
+    // Onto another image in the same repository.
+    let sig = sig_manifest(&store, good.digest()).await;
+    store
+        .put_manifest(&sig, Some(&signature_tag(evil.digest())))
+        .await
+        .unwrap();
+    let o = run(&[
+        "verify",
+        &format!("{repo}@{}", evil.digest()),
+        "--key",
+        &k.public,
+    ]);
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains(&format!("signed for {}", good.digest())),
+        "{}",
+        stderr(&o)
+    );
+
+    // Into another repository, with the same image: the identity does not match.
+    let other = reg.store("attacker/mirror");
+    good.push(&other, None).await.unwrap();
+    let payload_layer = &json(&sig)["layers"][0];
+    let payload_digest: Digest = payload_layer["digest"].as_str().unwrap().parse().unwrap();
+    let payload = store
+        .get_blob(&payload_digest, 65536)
+        .await
+        .unwrap()
+        .unwrap();
+    other.put_blob(&payload_digest, payload).await.unwrap();
+    let config_digest: Digest = json(&sig)["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let config = store
+        .get_blob(&config_digest, 65536)
+        .await
+        .unwrap()
+        .unwrap();
+    other.put_blob(&config_digest, config).await.unwrap();
+    other
+        .put_manifest(&sig, Some(&signature_tag(good.digest())))
+        .await
+        .unwrap();
+    let mirror = format!("{}/attacker/mirror@{}", reg.addr, good.digest());
+    let o = run(&["verify", &mirror, "--key", &k.public]);
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains(&format!("signed for repository {repo}")),
+        "{}",
+        stderr(&o)
+    );
+    // Only an explicit identity allowance accepts the mirror.
+    let o = run(&["verify", &mirror, "--key", &k.public, "--identity", &repo]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o), format!("{mirror}\n"));
+}
+
+/// A6: the signature is deleted, or replaced by the attacker's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a6_deleted_or_replaced_signature_fails_closed() {
+    let reg = Registry::start();
+    let ours = keys("ecdsa-p256");
+    let theirs = keys("ecdsa-p256");
+    let store = reg.store("app");
+    let img = push_random(&store, None, "good").await;
+    let pinned = format!("{}/app@{}", reg.addr, img.digest());
+    expect_code(&sign(&[&pinned, "--key", &ours.private]), 0);
+    expect_code(&run(&["verify", &pinned, "--key", &ours.public]), 0);
+
+    // Replaced: the attacker overwrites the signature tag with a manifest of their own.
+    let sig = sig_manifest(&store, img.digest()).await;
+    let hallmark::store::Store::Registry { client, repo } = &store else {
+        unreachable!()
+    };
+    client.delete_manifest(repo, &sig.digest).await.unwrap();
+    expect_code(&sign(&[&pinned, "--key", &theirs.private]), 0);
+    let o = run(&["verify", &pinned, "--key", &ours.public]);
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains("not signed by any of the given keys"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Deleted: nothing to verify is a "no", not a pass.
+    let sig = sig_manifest(&store, img.digest()).await;
+    client.delete_manifest(repo, &sig.digest).await.unwrap();
+    let o = run(&[
+        "verify",
+        &pinned,
+        "--key",
+        &ours.public,
+        "--key",
+        &theirs.public,
+    ]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("no signature"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+}
+
+/// Appending a signature never drops another signer's layer; either key verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appending_keeps_every_signers_layer() {
+    let reg = Registry::start();
+    let k1 = keys("ecdsa-p256");
+    let k2 = keys("ed25519");
+    let store = reg.store("app");
+    let img = push_random(&store, None, "good").await;
+    let pinned = format!("{}/app@{}", reg.addr, img.digest());
+    expect_code(
+        &sign(&[&pinned, "--key", &k1.private, "-a", "stage=build"]),
+        0,
+    );
+    expect_code(&sign(&[&pinned, "--key", &k2.private, "-a", "stage=qa"]), 0);
+    let sig = sig_manifest(&store, img.digest()).await;
+    assert_eq!(json(&sig)["layers"].as_array().unwrap().len(), 2);
+    for k in [&k1, &k2] {
+        expect_code(&run(&["verify", &pinned, "--key", &k.public]), 0);
+    }
+    let o = run(&[
+        "verify", &pinned, "--key", &k1.public, "--key", &k2.public, "--output", "json",
+    ]);
+    expect_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let stages: Vec<&str> = v["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["annotations"]["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["build", "qa"]);
+    assert_eq!(v["signatures"][1]["algorithm"], "ed25519");
+}
+
+/// A7: tampered payload, swapped signature annotation, wrong key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a7_tampering_and_wrong_keys_fail() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let stranger = keys("ecdsa-p256");
+    let store = reg.store("app");
+    let img = push_random(&store, None, "good").await;
+    let other = push_random(&store, None, "other").await;
+    let pinned = format!("{}/app@{}", reg.addr, img.digest());
+    expect_code(
+        &sign(&[&pinned, "--key", &k.private, "-a", "env=staging"]),
+        0,
+    );
+    expect_code(
+        &sign(&[
+            &format!("{}/app@{}", reg.addr, other.digest()),
+            "--key",
+            &k.private,
+        ]),
+        0,
+    );
+    let tag = signature_tag(img.digest());
+    let original = json(&sig_manifest(&store, img.digest()).await);
+
+    // Wrong key.
+    let o = run(&["verify", &pinned, "--key", &stranger.public]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("not signed by any of the given keys"));
+
+    // Payload tampered: env=staging → env=prod, new blob, layer repointed, signature kept.
+    let payload_digest: Digest = original["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let payload = store
+        .get_blob(&payload_digest, 65536)
+        .await
+        .unwrap()
+        .unwrap();
+    let forged = String::from_utf8(payload.to_vec())
+        .unwrap()
+        .replace("staging", "prod");
+    assert_ne!(forged.as_bytes(), &payload[..]);
+    let forged_digest = Digest::sha256(forged.as_bytes());
+    store
+        .put_blob(&forged_digest, Bytes::from(forged.clone()))
+        .await
+        .unwrap();
+    let mut v = original.clone();
+    v["layers"][0]["digest"] = forged_digest.to_string().into();
+    v["layers"][0]["size"] = forged.len().into();
+    put_json(&store, &v, &tag).await;
+    let o = run(&["verify", &pinned, "--key", &k.public]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("payload was altered"), "{}", stderr(&o));
+
+    // Signature annotation swapped for a valid signature over another payload.
+    let other_sig = json(&sig_manifest(&store, other.digest()).await);
+    let mut v = original.clone();
+    v["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"] =
+        other_sig["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"].clone();
+    put_json(&store, &v, &tag).await;
+    expect_code(&run(&["verify", &pinned, "--key", &k.public]), 1);
+
+    // A foreign layer type next to a broken signature is ignored, never trusted.
+    let mut v = original.clone();
+    v["layers"][0]["mediaType"] = "application/vnd.example.trust-me+json".into();
+    put_json(&store, &v, &tag).await;
+    let o = run(&["verify", &pinned, "--key", &k.public]);
+    expect_code(&o, 1);
+
+    // Restored, it verifies again: the checks above failed for the tampering alone.
+    put_json(&store, &original, &tag).await;
+    expect_code(&run(&["verify", &pinned, "--key", &k.public]), 0);
+}
+
+/// A3: a registry (or something in front of it) serves bytes that do not match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a3_wrong_bytes_from_the_registry_are_rejected() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let store = reg.store("app");
+    let img = push_random(&store, Some("v1"), "good").await;
+    let evil = push_random(&store, None, "poisoned").await;
+    expect_code(
+        &sign(&[
+            &format!("{}/app@{}", reg.addr, img.digest()),
+            "--key",
+            &k.private,
+        ]),
+        0,
+    );
+
+    // The proxy answers requests for the good manifest with the poisoned one, and
+    // flips a byte in every signature payload it serves.
+    let good_path = format!("/v2/app/manifests/{}", img.digest());
+    let evil_bytes = evil.manifest.bytes.to_vec();
+    let tamper_payloads = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = tamper_payloads.clone();
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(move |req, resp| {
+            if req.method == "GET" && req.path == good_path {
+                resp.body = evil_bytes.clone();
+            }
+            if flag.load(std::sync::atomic::Ordering::SeqCst)
+                && req.path.contains("/blobs/")
+                && resp.body.starts_with(b"{\"critical\"")
+            {
+                resp.body[20] ^= 0x01;
+            }
+        })),
+    })
+    .await;
+    let via_proxy = format!("{}/app@{}", proxy.addr, img.digest());
+    let o = run(&["verify", &via_proxy, "--key", &k.public, "--retries", "0"]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    let o = run(&["digest", &via_proxy]);
+    expect_code(&o, 1);
+
+    // Sign refuses too: it must not sign bytes it cannot confirm.
+    let o = sign(&[&via_proxy, "--key", &k.private]);
+    expect_code(&o, 1);
+
+    // Tampered payload blob: served bytes do not hash to the layer digest.
+    tamper_payloads.store(true, std::sync::atomic::Ordering::SeqCst);
+    let o = run(&[
+        "verify",
+        &format!("{}/app:v1", proxy.addr),
+        "--key",
+        &k.public,
+    ]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
+}
+
+/// A5 (tag binding): a tag rolled back to an older, validly signed image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a5_rollback_is_caught_by_tag_binding() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let store = reg.store("app");
+    let repo = format!("{}/app", reg.addr);
+    let old = push_random(&store, Some("v1.0"), "old").await;
+    expect_code(
+        &sign(&[
+            &format!("{repo}@{}", old.digest()),
+            "--key",
+            &k.private,
+            "--bind-tag",
+            "v1.0",
+        ]),
+        0,
+    );
+    let new = push_random(&store, Some("v1.1"), "new").await;
+    let o = sign(&[
+        &format!("{repo}:v1.1"),
+        "--expect-digest",
+        &new.digest().to_string(),
+        "--key",
+        &k.private,
+        "--bind-tag",
+        "v1.1",
+    ]);
+    expect_code(&o, 0);
+    expect_code(
+        &run(&[
+            "verify",
+            &format!("{repo}:v1.1"),
+            "--key",
+            &k.public,
+            "--require-tag-binding",
+        ]),
+        0,
+    );
+
+    old.push(&store, Some("v1.1")).await.unwrap(); // rollback
+    // Without binding the old image still verifies (it is validly signed)...
+    expect_code(
+        &run(&["verify", &format!("{repo}:v1.1"), "--key", &k.public]),
+        0,
+    );
+    // ...with binding, the rollback is refused.
+    let o = run(&[
+        "verify",
+        &format!("{repo}:v1.1"),
+        "--key",
+        &k.public,
+        "--require-tag-binding",
+    ]);
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains("\"v1.1\" is not bound"),
+        "{}",
+        stderr(&o)
+    );
+    // A digest reference has no tag to bind: that is a usage error.
+    let o = run(&[
+        "verify",
+        &format!("{repo}@{}", old.digest()),
+        "--key",
+        &k.public,
+        "--require-tag-binding",
+    ]);
+    expect_code(&o, 2);
+}
+
+/// Bearer-token registries: credentials from --password-stdin or docker's config.json.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth_with_explicit_and_configured_credentials() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = push_random(&reg.store("app"), None, "good").await;
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        tamper: None,
+        auth: Some(("ci-bot".into(), "hunter2".into())),
+    })
+    .await;
+    let pinned = format!("{}/app@{}", proxy.addr, img.digest());
+
+    // No credentials: exit 3 with a hint to log in.
+    let o = sign(&[&pinned, "--key", &k.private]);
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("hint: log in with `docker login"),
+        "{}",
+        stderr(&o)
+    );
+
+    // --username/--password-stdin.
+    let mut c = hallmark();
+    c.args([
+        "sign",
+        &pinned,
+        "--key",
+        &k.private,
+        "--username",
+        "ci-bot",
+        "--password-stdin",
+    ])
+    .env("HALLMARK_PASSWORD", PASSWORD)
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hunter2\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    expect_code(&o, 0);
+
+    // ~/.docker/config.json auths.
+    let dir = tempfile::tempdir().unwrap();
+    use base64ct::{Base64, Encoding};
+    let auth = Base64::encode_string(b"ci-bot:hunter2");
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, proxy.addr),
+    )
+    .unwrap();
+    let o = run_env(
+        &["verify", &pinned, "--key", &k.public],
+        &[("DOCKER_CONFIG", dir.path().to_str().unwrap())],
+    );
+    expect_code(&o, 0);
+    let seen = proxy.requests.lock().unwrap();
+    assert!(
+        seen.iter().any(|r| r.path.starts_with("/token")),
+        "no token request"
+    );
+}
+
+/// Registry failures are exit 3 with one error line, never a hang or a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_registry_is_exit_3() {
+    let port = free_port();
+    let k = keys("ecdsa-p256");
+    let d = Digest::sha256(b"x");
+    let o = run(&[
+        "verify",
+        &format!("127.0.0.1:{port}/app@{d}"),
+        "--key",
+        &k.public,
+        "--retries",
+        "1",
+    ]);
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: cannot reach http://127.0.0.1:"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+    // A missing artifact is a "no", not an outage.
+    let reg = Registry::start();
+    let o = run(&[
+        "verify",
+        &format!("{}/app@{d}", reg.addr),
+        "--key",
+        &k.public,
+    ]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("artifact not found"), "{}", stderr(&o));
+}
