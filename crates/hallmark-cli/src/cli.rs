@@ -101,6 +101,7 @@ pub struct KeyPublicArgs {
 
 /// How to reach registries.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Registry access")]
 pub struct RegistryArgs {
     /// Allow plain HTTP to non-loopback registries (loopback always uses HTTP)
     #[arg(long)]

@@ -20,6 +20,10 @@ const WRITE_LOG_N: u8 = 16;
 /// A hostile key file must not make us spend unbounded memory: N <= 2^17 (128 MiB at r=8).
 const ACCEPTED_LOG_N: [u8; 3] = [15, 16, 17];
 const SECRETBOX_TAG_LEN: usize = 16;
+/// SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING (32) } }
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
 
 /// A key that could not be made, read or used.
 #[derive(Debug, thiserror::Error)]
@@ -123,13 +127,16 @@ impl SigningKey {
     }
 
     fn to_pkcs8_der(&self) -> Vec<u8> {
-        let doc = match self {
-            SigningKey::EcdsaP256(k) => k.to_pkcs8_der(),
-            SigningKey::Ed25519(k) => k.to_pkcs8_der(),
-        };
-        doc.expect("encoding an in-memory key as PKCS#8 cannot fail")
-            .as_bytes()
-            .to_vec()
+        match self {
+            SigningKey::EcdsaP256(k) => k
+                .to_pkcs8_der()
+                .expect("encoding an in-memory key as PKCS#8 cannot fail")
+                .as_bytes()
+                .to_vec(),
+            // PKCS#8 v1 (RFC 8410 section 7) without the optional public key: the v2 form
+            // is not read by every implementation (Python's cryptography, for one).
+            SigningKey::Ed25519(k) => [ED25519_PKCS8_V1_PREFIX.as_slice(), k.as_bytes()].concat(),
+        }
     }
 
     fn from_pkcs8_der(der: &[u8], what: &str) -> Result<SigningKey, KeyError> {
@@ -179,7 +186,7 @@ impl SigningKey {
         password: &[u8],
         what: &str,
     ) -> Result<SigningKey, KeyError> {
-        let (label, body) = pem::decode_vec(text).map_err(|e| KeyError::Pem {
+        let (label, body) = pem::decode_vec(text.trim_ascii()).map_err(|e| KeyError::Pem {
             what: what.to_string(),
             reason: e.to_string(),
         })?;
@@ -379,10 +386,11 @@ impl fmt::Debug for PublicKey {
 impl PublicKey {
     /// Reads an SPKI `PUBLIC KEY` PEM. `what` names the file in errors.
     pub fn from_pem(text: &str, what: &str) -> Result<PublicKey, KeyError> {
-        let (label, der) = pem::decode_vec(text.as_bytes()).map_err(|e| KeyError::Pem {
-            what: what.to_string(),
-            reason: e.to_string(),
-        })?;
+        let (label, der) =
+            pem::decode_vec(text.as_bytes().trim_ascii()).map_err(|e| KeyError::Pem {
+                what: what.to_string(),
+                reason: e.to_string(),
+            })?;
         if label != "PUBLIC KEY" {
             return Err(KeyError::Label {
                 what: what.to_string(),

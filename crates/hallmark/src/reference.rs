@@ -557,3 +557,59 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn component() -> impl Strategy<Value = String> {
+        "[a-z0-9]{1,8}((\\.|_|__|-{1,3})[a-z0-9]{1,8}){0,2}"
+    }
+
+    fn host() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z][a-z0-9-]{0,8}[a-z0-9]\\.[a-z]{2,5}",
+            Just("localhost".to_string()),
+            (1u8..=254, 1u8..=254).prop_map(|(a, b)| format!("10.{a}.{b}.1")),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn display_then_parse_is_identity(
+            host in host(),
+            port in proptest::option::of(1u16..=65535),
+            path in proptest::collection::vec(component(), 1..4),
+            tag in proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}"),
+            digest in proptest::option::of("[0-9a-f]{64}"),
+        ) {
+            let mut s = host.clone();
+            if let Some(p) = port { s.push_str(&format!(":{p}")); }
+            s.push('/');
+            s.push_str(&path.join("/"));
+            if let Some(t) = &tag { s.push(':'); s.push_str(t); }
+            if let Some(d) = &digest { s.push_str("@sha256:"); s.push_str(d); }
+            let r = ImageRef::parse(&s).unwrap();
+            prop_assert_eq!(r.repository(), path.join("/"));
+            prop_assert_eq!(r.tag(), tag.as_deref());
+            prop_assert_eq!(r.to_string(), s.clone());
+            prop_assert_eq!(ImageRef::parse(&r.to_string()).unwrap(), r);
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(s in "\\PC{0,80}") {
+            let _ = ImageRef::parse(&s);
+            let _ = Source::parse(&s);
+        }
+
+        #[test]
+        fn uppercase_in_the_path_is_always_refused(
+            path in "[a-z]{1,5}[A-Z][a-z]{0,5}",
+        ) {
+            let err = ImageRef::parse(&format!("reg.example.com/{path}")).unwrap_err();
+            prop_assert!(err.to_string().contains("must be lowercase"));
+        }
+    }
+}

@@ -132,6 +132,7 @@ impl Registry {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
+        let _ = child.wait();
         None
     }
 

@@ -1,0 +1,264 @@
+//! The command line without a registry: input validation, keys, exit codes, help, demo.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+
+const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+#[test]
+fn malformed_references_are_exit_2_naming_the_bad_part() {
+    let k = keys("ecdsa-p256");
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["verify", "reg.example.com/App:v1", "--key", &k.public],
+            "repository path component \"App\"",
+        ),
+        (
+            &[
+                "verify",
+                "reg.example.com/app:v1@sha256:abc",
+                "--key",
+                &k.public,
+            ],
+            "exactly 64 hex digits",
+        ),
+        (
+            &["verify", "reg.example.com:0x50/app", "--key", &k.public],
+            "registry host \"reg.example.com:0x50\"",
+        ),
+        (
+            &["sign", "reg.example.com/app:-x", "--key", &k.private],
+            "tag \"-x\"",
+        ),
+        (&["digest", "oci:"], "layout path"),
+        (&["digest", "ftp://reg/app"], "unknown transport \"ftp\""),
+        (
+            &[
+                "sign",
+                &format!("reg.example.com/app@{D}"),
+                "--key",
+                &k.private,
+                "--expect-digest",
+                "sha256:XYZ",
+            ],
+            "--expect-digest",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = run(args);
+        expect_code(&o, 2);
+        let err = stderr(&o);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked") && stdout(&o).is_empty(), "{err}");
+    }
+}
+
+#[test]
+fn a_bare_tag_is_refused_before_any_network_or_password() {
+    let port = free_port(); // nothing listens here
+    let o = run(&[
+        "sign",
+        &format!("127.0.0.1:{port}/app:v1"),
+        "--key",
+        "/nonexistent.key",
+    ]);
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("refusing to sign")
+            && err.contains(&format!(
+                "hallmark sign 127.0.0.1:{port}/app@sha256:<digest>"
+            )),
+        "{err}"
+    );
+    let o = run(&[
+        "sign",
+        &format!("127.0.0.1:{port}/app@{D}"),
+        "--key",
+        "/nonexistent.key",
+        "--format",
+        "bundle",
+    ]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("--format bundle is not available"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "sign",
+        &format!("127.0.0.1:{port}/app@{D}"),
+        "--key",
+        "/nonexistent.key",
+        "-a",
+        "tag=v9",
+    ]);
+    expect_code(&o, 2);
+}
+
+#[test]
+fn key_generate_writes_private_0600_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("release");
+    let p = prefix.to_str().unwrap();
+    let o = run_env(
+        &[
+            "key",
+            "generate",
+            "--output-key-prefix",
+            p,
+            "--output",
+            "json",
+        ],
+        &[("HALLMARK_PASSWORD", "pw")],
+    );
+    expect_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["algorithm"], "ecdsa-p256");
+    let mode = std::fs::metadata(format!("{p}.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let key_text = std::fs::read_to_string(format!("{p}.key")).unwrap();
+    assert!(key_text.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"));
+
+    let o = run_env(
+        &["key", "generate", "--output-key-prefix", p],
+        &[("HALLMARK_PASSWORD", "pw")],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("already exists") && stderr(&o).contains("hint: pass --force"));
+    assert_eq!(
+        std::fs::read_to_string(format!("{p}.key")).unwrap(),
+        key_text,
+        "key was overwritten"
+    );
+
+    let o = run_env(
+        &["key", "generate", "--output-key-prefix", p, "--force"],
+        &[("HALLMARK_PASSWORD", "pw")],
+    );
+    expect_code(&o, 0);
+    assert_ne!(
+        std::fs::read_to_string(format!("{p}.key")).unwrap(),
+        key_text
+    );
+
+    // No password source and no terminal: refuse instead of writing an unprotected key.
+    let o = run(&[
+        "key",
+        "generate",
+        "--output-key-prefix",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("hint: set HALLMARK_PASSWORD"));
+    assert!(!dir.path().join("x.key").exists());
+
+    // key public prints what key generate wrote.
+    let o = run_env(
+        &["key", "public", "--key", &format!("{p}.key")],
+        &[("HALLMARK_PASSWORD", "pw")],
+    );
+    expect_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        std::fs::read_to_string(format!("{p}.pub")).unwrap()
+    );
+}
+
+#[test]
+fn bad_key_files_are_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pub");
+    std::fs::write(&junk, "hello").unwrap();
+    let o = run(&[
+        "verify",
+        &format!("127.0.0.1:1/app@{D}"),
+        "--key",
+        junk.to_str().unwrap(),
+    ]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("is not a PEM file"), "{}", stderr(&o));
+    let k = keys("ed25519");
+    // A private key where a public key belongs.
+    let o = run(&[
+        "verify",
+        &format!("127.0.0.1:1/app@{D}"),
+        "--key",
+        &k.private,
+    ]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("expected a PEM block \"PUBLIC KEY\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "verify",
+        &format!("127.0.0.1:1/app@{D}"),
+        "--key",
+        "/nonexistent.pub",
+    ]);
+    expect_code(&o, 2);
+}
+
+#[test]
+fn help_documents_commands_and_exit_codes() {
+    let o = run(&["--help"]);
+    expect_code(&o, 0);
+    insta::assert_snapshot!("help", stdout(&o));
+    let o = run(&["sign", "--help"]);
+    expect_code(&o, 0);
+    insta::assert_snapshot!("sign_help", stdout(&o));
+    let o = run(&["verify", "--help"]);
+    expect_code(&o, 0);
+    insta::assert_snapshot!("verify_help", stdout(&o));
+}
+
+#[test]
+fn demo_runs_without_a_server_and_passes() {
+    let o = run(&["demo"]);
+    expect_code(&o, 0);
+    let err = stderr(&o);
+    assert!(
+        err.contains("Act 1") && err.contains("the POISONED image"),
+        "{err}"
+    );
+    assert!(err.contains("Every step behaved as expected"), "{err}");
+    assert!(!err.contains("!! "), "{err}");
+    let o = run(&["demo", "--output", "json", "--quiet"]);
+    expect_code(&o, 0);
+    assert!(stderr(&o).is_empty());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["passed"], true);
+    let steps = v["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 11);
+    assert!(steps.iter().all(|s| s["as_expected"] == true));
+}
+
+#[test]
+fn demo_runs_against_a_live_registry() {
+    let reg = Registry::start();
+    let o = run(&["demo", "--registry", &reg.addr]);
+    expect_code(&o, 0);
+    assert!(
+        stderr(&o).contains(&format!("registry {}", reg.addr)),
+        "{}",
+        stderr(&o)
+    );
+    // The registry was used: the demo's repositories exist there.
+    let o = run(&[
+        "demo",
+        "--registry",
+        &format!("127.0.0.1:{}", free_port()),
+        "--retries",
+        "0",
+    ]);
+    expect_code(&o, 3);
+}
