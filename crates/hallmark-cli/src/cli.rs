@@ -55,6 +55,14 @@ pub enum Command {
 hallmark sign reg.example.com/app:v1.1 --expect-digest sha256:<digest> --key cosign.key --bind-tag v1.1"
     )]
     Sign(SignArgs),
+    /// Sign a local artifact, then push it by digest, its signature, and the tags last
+    #[command(
+        after_help = "Examples:\n  hallmark publish oci:./build:v1.1 registry.example.com/app:v1.1,latest --key cosign.key --bind-tag\n  \
+hallmark publish docker-archive:app.tar registry.example.com/app:v1.1 --key cosign.key\n  \
+hallmark publish file:./uploader.sh registry.example.com/tools/uploader:1.0 --key cosign.key\n\n\
+Exit 4 if a tag no longer points at the published digest after it was set."
+    )]
+    Publish(PublishArgs),
     /// Verify an artifact's signatures; prints the pinned reference to pull
     #[command(after_help = "Pull what was verified, nothing else:\n  \
 ref=$(hallmark verify reg.example.com/app:v1.1 --key cosign.pub) && docker pull \"$ref\"")]
@@ -125,7 +133,7 @@ pub struct RegistryArgs {
 
 #[derive(Args, Debug)]
 pub struct DigestArgs {
-    /// docker://REG/REPO[:TAG][@DIGEST] or oci:DIR[:TAG]
+    /// REG/REPO[:TAG][@DIGEST], oci:DIR[:TAG], docker-archive:FILE.tar or file:FILE
     #[arg(value_parser = parse_source)]
     pub source: Source,
     #[command(flatten)]
@@ -165,6 +173,32 @@ pub enum SignatureFormat {
     Legacy,
     /// Sigstore bundle as an OCI 1.1 referrer (not yet available)
     Bundle,
+}
+
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// oci:DIR[:TAG|@DIGEST], docker-archive:FILE.tar or file:FILE
+    #[arg(value_parser = parse_source)]
+    pub source: Source,
+    /// REG/REPO[:TAG[,TAG…]] or oci:DIR[:TAG]
+    pub destination: String,
+    /// Encrypted private key (cosign format)
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Signed annotation (repeatable)
+    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
+    pub annotations: Vec<(String, String)>,
+    /// Record the destination tags in the signed payload (rollback defence)
+    #[arg(long)]
+    pub bind_tag: bool,
+    /// Blobs uploaded at once
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Mount blobs from this repository of the same registry instead of uploading them (repeatable)
+    #[arg(long, value_name = "REPO")]
+    pub mount_from: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Args, Debug)]

@@ -1,8 +1,10 @@
 //! digest, sign and verify.
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
 
+use hallmark::publish::{Destination, PublishOptions, PublishProgress, Quiet};
 use hallmark::reference::Source;
 use hallmark::registry::auth::Credentials;
 use hallmark::registry::{Client, ClientOptions};
@@ -10,9 +12,9 @@ use hallmark::sign::SignOptions;
 use hallmark::store::Target;
 use hallmark::verify::VerifyOptions;
 
-use crate::cli::{DigestArgs, RegistryArgs, SignArgs, SignatureFormat, VerifyArgs};
-use crate::keyfile;
+use crate::cli::{DigestArgs, PublishArgs, RegistryArgs, SignArgs, SignatureFormat, VerifyArgs};
 use crate::{Outcome, Ui};
+use crate::{keyfile, progress};
 
 pub fn client(args: &RegistryArgs) -> anyhow::Result<Client> {
     let credentials = match &args.username {
@@ -42,19 +44,26 @@ pub fn client(args: &RegistryArgs) -> anyhow::Result<Client> {
     Ok(Client::new(opts).map_err(hallmark::Error::from)?)
 }
 
+/// Reads a local artifact off the async runtime (it may hash gigabytes).
+async fn load_local(source: &Source) -> anyhow::Result<hallmark::artifact::Artifact> {
+    let source = source.clone();
+    let artifact = tokio::task::spawn_blocking(move || hallmark::artifact::load(&source))
+        .await?
+        .map_err(hallmark::Error::from)?;
+    Ok(artifact)
+}
+
 pub async fn digest(args: &DigestArgs) -> anyhow::Result<Outcome> {
+    if !matches!(args.source, Source::Registry(_)) {
+        println!("{}", load_local(&args.source).await?.digest());
+        return Ok(Outcome::Ok);
+    }
     let client = client(&args.registry)?;
     let target = Target::open(&args.source, &client, false)?;
     let reference = match (&target.digest, &target.tag) {
         (Some(d), _) => d.to_string(),
         (None, Some(t)) => t.clone(),
-        (None, None) => {
-            return Err(hallmark::Error::Usage {
-                message: format!("{} names no tag or digest", args.source),
-                hint: Some("add :TAG".into()),
-            }
-            .into());
-        }
+        (None, None) => "latest".to_string(),
     };
     let m = target
         .store
@@ -65,6 +74,65 @@ pub async fn digest(args: &DigestArgs) -> anyhow::Result<Outcome> {
             reference: args.source.to_string(),
         })?;
     println!("{}", m.digest);
+    Ok(Outcome::Ok)
+}
+
+pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    if matches!(args.source, Source::Registry(_)) {
+        return Err(hallmark::Error::Usage {
+            message: format!(
+                "{} is already in a registry; publish signs local artifacts before they are pushed",
+                args.source
+            ),
+            hint: Some(
+                "sign it by digest instead: hallmark sign REG/REPO@sha256:<digest> --key KEY"
+                    .into(),
+            ),
+        }
+        .into());
+    }
+    let client = client(&args.registry)?;
+    let dest = Destination::parse(&args.destination, &client)?;
+    let key = keyfile::load_signing_key(&args.key)?;
+    let artifact = load_local(&args.source).await?;
+    ui.detail(format!(
+        "{}: {} ({} blobs, {} bytes)",
+        artifact.source,
+        artifact.digest(),
+        artifact.blobs.len(),
+        artifact.total_size()
+    ));
+    let opts = PublishOptions {
+        sign: SignOptions {
+            annotations: args.annotations.iter().cloned().collect(),
+            ..SignOptions::default()
+        },
+        bind_tags: args.bind_tag,
+        concurrency: args.concurrency.into(),
+        mount_from: args.mount_from.clone(),
+    };
+    let progress: Arc<dyn PublishProgress> = if progress::wanted(ui) {
+        Arc::new(progress::Bars::new())
+    } else {
+        Arc::new(Quiet)
+    };
+    let published = hallmark::publish::publish(&artifact, &dest, &key, &opts, progress).await?;
+    if ui.json {
+        println!("{}", serde_json::to_string(&published)?);
+    } else {
+        let b = &published.blobs;
+        ui.say(format!(
+            "published {} ({} uploaded, {} already present, {} mounted; {} bytes sent), signature {}{}",
+            published.digest,
+            b.uploaded,
+            b.present,
+            b.mounted,
+            b.bytes_uploaded,
+            published.signature,
+            if published.tags.is_empty() { String::new() } else { format!(", tags {}", published.tags.join(", ")) }
+        ));
+        println!("{}", published.reference);
+    }
     Ok(Outcome::Ok)
 }
 

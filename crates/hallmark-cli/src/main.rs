@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod demo;
 mod keyfile;
+mod progress;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -64,6 +65,7 @@ fn main() -> ExitCode {
             Command::Key(KeyCommand::Public(a)) => keyfile::public(&a),
             Command::Digest(a) => commands::digest(&a).await,
             Command::Sign(a) => commands::sign(&a, ui).await,
+            Command::Publish(a) => commands::publish(&a, ui).await,
             Command::Verify(a) => commands::verify(&a, ui).await,
             Command::Demo(a) => demo::run(&a, ui).await,
         }

@@ -40,6 +40,8 @@ pub enum Error {
     Layout(#[from] crate::layout::LayoutError),
     #[error(transparent)]
     Key(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    Artifact(#[from] crate::artifact::ArtifactError),
     #[error("{message}")]
     Usage {
         message: String,
@@ -66,6 +68,7 @@ pub enum Error {
 
 impl Error {
     pub fn class(&self) -> ErrorClass {
+        use crate::artifact::ArtifactError as A;
         use crate::registry::RegistryError as R;
         match self {
             Error::Reference(_) | Error::Key(_) | Error::Usage { .. } | Error::Invalid(_) => {
@@ -78,6 +81,9 @@ impl Error {
             Error::NotFound { .. } => ErrorClass::Denied,
             Error::Drift { .. } => ErrorClass::Drift,
             Error::Layout(crate::layout::LayoutError::NotLayout { .. }) => ErrorClass::Usage,
+            Error::Artifact(A::Io { .. }) => ErrorClass::Unavailable,
+            Error::Artifact(A::Corrupt { .. }) => ErrorClass::Denied,
+            Error::Artifact(_) => ErrorClass::Usage,
             Error::Registry(_) | Error::Layout(_) | Error::Contention { .. } => {
                 ErrorClass::Unavailable
             }

@@ -180,6 +180,41 @@ impl Layout {
         self.write_atomic(&path, bytes)
     }
 
+    /// Copies a blob into the layout, hashing it on the way; a blob whose bytes do not
+    /// match its digest never appears under that digest. Returns false if it was present.
+    pub fn put_blob_from(
+        &self,
+        blob: &crate::artifact::Blob,
+        progress: &dyn Fn(u64),
+    ) -> Result<bool, LayoutError> {
+        use std::io::Read;
+        if self.blob_exists(&blob.digest) {
+            return Ok(false);
+        }
+        let path = self.blob_path(&blob.digest);
+        let dir = path.parent().expect("blob path has a parent");
+        std::fs::create_dir_all(dir).map_err(self.io(dir))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(self.io(dir))?;
+        let mut reader = blob.open().map_err(self.io(&path))?;
+        let mut hasher = crate::digest::Hasher::new(blob.digest.algorithm());
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = reader.read(&mut buf).map_err(self.io(&path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n]).map_err(self.io(&path))?;
+            progress(hasher.len());
+        }
+        hasher
+            .finish()
+            .expect(&blob.digest, &format!("blob {}", blob.digest))?;
+        tmp.as_file().sync_all().map_err(self.io(&path))?;
+        tmp.persist(&path).map_err(|e| self.io(&path)(e.error))?;
+        Ok(true)
+    }
+
     /// Reads a manifest by tag or digest.
     pub fn get_manifest(&self, reference: &str) -> Result<Option<Manifest>, LayoutError> {
         let (digest, media_type) = match reference.parse::<Digest>() {

@@ -3,6 +3,7 @@
 //! The data flows reference → store (registry or OCI layout) → digest → sign/verify →
 //! report. Nothing here writes to a terminal; the `hallmark` binary does.
 
+pub mod artifact;
 pub mod demo;
 pub mod digest;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod keys;
 pub mod layout;
 pub mod manifest;
 pub mod payload;
+pub mod publish;
 pub mod reference;
 pub mod registry;
 pub mod sign;

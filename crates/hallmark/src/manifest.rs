@@ -79,6 +79,83 @@ fn is_manifest_type(t: &str) -> bool {
     )
 }
 
+/// Most descriptors one manifest may list: bounds the work a hostile manifest can cause.
+pub const MAX_REFERENCES: usize = 10_000;
+
+/// A descriptor as a manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// What a manifest points at: child manifests (of an index) and blobs (config, layers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    pub manifests: Vec<Reference>,
+    pub blobs: Vec<Reference>,
+}
+
+impl Manifest {
+    /// The descriptors this manifest references.
+    pub fn references(&self) -> Result<References, String> {
+        #[derive(serde::Deserialize)]
+        struct Desc {
+            #[serde(rename = "mediaType", default)]
+            media_type: String,
+            digest: String,
+            size: u64,
+        }
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            config: Option<Desc>,
+            #[serde(default)]
+            layers: Vec<Desc>,
+            #[serde(default)]
+            manifests: Vec<Desc>,
+        }
+        let doc: Doc = serde_json::from_slice(&self.bytes)
+            .map_err(|e| format!("invalid manifest {}: {e}", self.digest))?;
+        if doc.layers.len() + doc.manifests.len() > MAX_REFERENCES {
+            return Err(format!(
+                "manifest {} lists more than {MAX_REFERENCES} descriptors",
+                self.digest
+            ));
+        }
+        let convert = |d: Desc| -> Result<Reference, String> {
+            Ok(Reference {
+                digest: d
+                    .digest
+                    .parse()
+                    .map_err(|e: crate::digest::DigestError| e.to_string())?,
+                media_type: d.media_type,
+                size: d.size,
+            })
+        };
+        let mut out = References::default();
+        if self.is_index() {
+            if doc.config.is_some() || !doc.layers.is_empty() {
+                return Err(format!("index {} also has a config or layers", self.digest));
+            }
+            out.manifests = doc
+                .manifests
+                .into_iter()
+                .map(convert)
+                .collect::<Result<_, _>>()?;
+        } else {
+            let config = doc
+                .config
+                .ok_or_else(|| format!("manifest {} has no config", self.digest))?;
+            out.blobs.push(convert(config)?);
+            for l in doc.layers {
+                out.blobs.push(convert(l)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +185,25 @@ mod tests {
             .is_err()
         );
         assert_eq!(m.digest, Digest::sha256(br#"{"schemaVersion":2}"#));
+    }
+
+    #[test]
+    fn references_of_manifests_and_indexes() {
+        let d = Digest::sha256(b"x").to_string();
+        let m = Manifest::new(
+            format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"c","digest":"{d}","size":1}},"layers":[{{"mediaType":"l","digest":"{d}","size":1}}]}}"#).into_bytes(),
+            OCI_MANIFEST,
+        );
+        let r = m.references().unwrap();
+        assert_eq!((r.blobs.len(), r.manifests.len()), (2, 0));
+        let i = Manifest::new(format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":1}}]}}"#).into_bytes(), OCI_INDEX);
+        assert_eq!(i.references().unwrap().manifests[0].digest.to_string(), d);
+        let bad = Manifest::new(
+            br#"{"schemaVersion":2,"config":{"digest":"md5:1","size":1}}"#.to_vec(),
+            OCI_MANIFEST,
+        );
+        assert!(bad.references().is_err());
+        let no_config = Manifest::new(br#"{"schemaVersion":2,"layers":[]}"#.to_vec(), OCI_MANIFEST);
+        assert!(no_config.references().is_err());
     }
 }

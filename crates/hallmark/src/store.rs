@@ -4,10 +4,12 @@
 use bytes::Bytes;
 
 use crate::Error;
+use crate::artifact::Blob;
 use crate::digest::Digest;
 use crate::layout::Layout;
 use crate::manifest::Manifest;
 use crate::reference::{ImageRef, Source};
+use crate::registry::BlobPush;
 use crate::registry::Client;
 
 /// A repository: the unit that holds manifests, blobs and tags.
@@ -50,6 +52,32 @@ impl Store {
             Store::Layout(l) => l.put_blob(digest, &bytes)?,
         }
         Ok(())
+    }
+
+    /// Pushes a blob (streamed), unless present or mountable from `mount_from`.
+    pub async fn push_blob(
+        &self,
+        blob: &Blob,
+        mount_from: &[String],
+        progress: crate::registry::Progress,
+    ) -> Result<BlobPush, Error> {
+        match self {
+            Store::Registry { client, repo } => {
+                Ok(client.push_blob(repo, blob, mount_from, progress).await?)
+            }
+            Store::Layout(l) => {
+                let (l, blob) = (l.clone(), blob.clone());
+                let copied =
+                    tokio::task::spawn_blocking(move || l.put_blob_from(&blob, &*progress))
+                        .await
+                        .map_err(|e| Error::Invalid(format!("blob copy task failed: {e}")))??;
+                Ok(if copied {
+                    BlobPush::Uploaded
+                } else {
+                    BlobPush::Present
+                })
+            }
+        }
     }
 
     pub async fn list_tags(&self) -> Result<Vec<String>, Error> {

@@ -17,7 +17,8 @@ use reqwest::header::{
 };
 use reqwest::{Method, StatusCode};
 
-use crate::digest::{Digest, DigestError};
+use crate::artifact::Blob;
+use crate::digest::{Digest, DigestError, Hasher};
 use crate::manifest::{self, Manifest};
 use crate::reference::ImageRef;
 use auth::{Challenge, Credential, Credentials};
@@ -27,6 +28,22 @@ pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 const MAX_REDIRECTS: usize = 5;
 const MAX_TAG_PAGES: usize = 10_000;
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
+/// Blobs larger than this are uploaded in chunks of this size (PATCH), each streamed.
+pub const CHUNK_SIZE: u64 = 64 * 1024 * 1024;
+
+/// Receives the number of bytes of a blob sent so far (restarting on a retry).
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// How a blob came to be in the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobPush {
+    /// It was already there.
+    Present,
+    /// Mounted from another repository of the same registry, without transfer.
+    Mounted,
+    Uploaded,
+}
 
 /// A registry could not be reached or answered wrongly.
 #[derive(Debug, thiserror::Error)]
@@ -657,6 +674,254 @@ impl Client {
         })
     }
 
+    /// Uploads a blob from disk or memory, streamed and hashed on the way, unless the
+    /// repository has it or can mount it from one of `mount_from` (same registry).
+    /// `progress` receives the number of bytes sent so far in the current attempt.
+    pub async fn push_blob(
+        &self,
+        r: &ImageRef,
+        blob: &Blob,
+        mount_from: &[String],
+        progress: Progress,
+    ) -> Result<BlobPush, RegistryError> {
+        if self.blob_exists(r, &blob.digest).await? {
+            return Ok(BlobPush::Present);
+        }
+        let mut attempt = 0;
+        loop {
+            match self
+                .upload_once(r, blob, mount_from, progress.clone())
+                .await
+            {
+                Err(e) if attempt < self.opts.retries && is_transient(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(
+                        (self.opts.backoff * 2u32.saturating_pow(attempt - 1))
+                            .min(Duration::from_secs(10)),
+                    )
+                    .await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn upload_once(
+        &self,
+        r: &ImageRef,
+        blob: &Blob,
+        mount_from: &[String],
+        progress: Progress,
+    ) -> Result<BlobPush, RegistryError> {
+        let mut location = None;
+        for from in mount_from.iter().filter(|f| f.as_str() != r.repository()) {
+            let q: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("mount", &blob.digest.to_string())
+                .append_pair("from", from)
+                .finish();
+            let url = self.repo_url(r, &format!("blobs/uploads/?{q}"));
+            let resp = self
+                .send(
+                    r,
+                    Access::Push,
+                    Method::POST,
+                    &url,
+                    HeaderMap::new(),
+                    Body::Empty,
+                )
+                .await?;
+            match resp.status() {
+                StatusCode::CREATED => return Ok(BlobPush::Mounted),
+                // The registry could not mount and opened an ordinary upload instead.
+                StatusCode::ACCEPTED => {
+                    location = Some(self.location(&url, r, resp.headers())?);
+                    break;
+                }
+                _ => continue,
+            }
+        }
+        let mut location = match location {
+            Some(l) => l,
+            None => self.start_upload(r).await?,
+        };
+        let hasher = Arc::new(Mutex::new(Hasher::new(blob.digest.algorithm())));
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let body = |start: u64, len: u64| {
+            let hasher = hasher.clone();
+            let sent = sent.clone();
+            let progress = progress.clone();
+            async move {
+                use futures_util::StreamExt;
+                let stream =
+                    blob.stream_range(start, len)
+                        .await
+                        .map_err(|e| RegistryError::Protocol {
+                            url: "(local blob)".into(),
+                            reason: format!("cannot read blob {}: {e}", blob.digest),
+                        })?;
+                let stream = stream.map(move |chunk| {
+                    if let Ok(c) = &chunk {
+                        hasher.lock().expect("hasher lock").update(c);
+                        let total = sent
+                            .fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed)
+                            + c.len() as u64;
+                        progress(total);
+                    }
+                    chunk
+                });
+                Ok::<_, RegistryError>(reqwest::Body::wrap_stream(stream))
+            }
+        };
+        let final_url;
+        if blob.size <= CHUNK_SIZE {
+            final_url = with_query(&location, "digest", &blob.digest.to_string());
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                CONTENT_TYPE,
+                "application/octet-stream".parse().expect("static header"),
+            );
+            headers.insert(CONTENT_LENGTH, blob.size.into());
+            let resp = self
+                .send_stream(
+                    r,
+                    Method::PUT,
+                    &final_url,
+                    headers,
+                    body(0, blob.size).await?,
+                )
+                .await?;
+            self.check_streamed(&hasher, blob, &location, r).await?;
+            if resp.status() != StatusCode::CREATED {
+                return Err(self.fail(&final_url, resp).await);
+            }
+            if let Some(d) = header_digest(resp.headers()) {
+                d.expect(&blob.digest, "uploaded blob")?;
+            }
+            return Ok(BlobPush::Uploaded);
+        }
+        let mut start = 0;
+        while start < blob.size {
+            let len = CHUNK_SIZE.min(blob.size - start);
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                CONTENT_TYPE,
+                "application/octet-stream".parse().expect("static header"),
+            );
+            headers.insert(CONTENT_LENGTH, len.into());
+            headers.insert(
+                "content-range",
+                format!("{start}-{}", start + len - 1)
+                    .parse()
+                    .expect("range header"),
+            );
+            let resp = self
+                .send_stream(
+                    r,
+                    Method::PATCH,
+                    &location,
+                    headers,
+                    body(start, len).await?,
+                )
+                .await?;
+            if resp.status() != StatusCode::ACCEPTED {
+                return Err(self.fail(&location, resp).await);
+            }
+            location = self.location(&location, r, resp.headers())?;
+            start += len;
+        }
+        self.check_streamed(&hasher, blob, &location, r).await?;
+        final_url = with_query(&location, "digest", &blob.digest.to_string());
+        let resp = self
+            .send_stream(
+                r,
+                Method::PUT,
+                &final_url,
+                HeaderMap::new(),
+                reqwest::Body::from(Vec::new()),
+            )
+            .await?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(self.fail(&final_url, resp).await);
+        }
+        if let Some(d) = header_digest(resp.headers()) {
+            d.expect(&blob.digest, "uploaded blob")?;
+        }
+        Ok(BlobPush::Uploaded)
+    }
+
+    /// After the bytes were sent: they must hash to the digest the manifest names, or the
+    /// upload is cancelled so that nothing half-right is committed.
+    async fn check_streamed(
+        &self,
+        hasher: &Arc<Mutex<Hasher>>,
+        blob: &Blob,
+        location: &str,
+        r: &ImageRef,
+    ) -> Result<(), RegistryError> {
+        let h = std::mem::replace(
+            &mut *hasher.lock().expect("hasher lock"),
+            Hasher::new(blob.digest.algorithm()),
+        );
+        if h.len() != blob.size {
+            let _ = self
+                .send(
+                    r,
+                    Access::Push,
+                    Method::DELETE,
+                    location,
+                    HeaderMap::new(),
+                    Body::Empty,
+                )
+                .await;
+            return Err(RegistryError::Protocol {
+                url: location.to_string(),
+                reason: format!(
+                    "blob {} changed while reading: {} bytes instead of {}",
+                    blob.digest,
+                    h.len(),
+                    blob.size
+                ),
+            });
+        }
+        let actual = h.finish();
+        if actual != blob.digest {
+            let _ = self
+                .send(
+                    r,
+                    Access::Push,
+                    Method::DELETE,
+                    location,
+                    HeaderMap::new(),
+                    Body::Empty,
+                )
+                .await;
+            actual.expect(&blob.digest, &format!("local blob {}", blob.digest))?;
+        }
+        Ok(())
+    }
+
+    /// One request with a streamed body: no automatic retry (the stream is consumed), and
+    /// authorisation must already be cached by an earlier request of the same scope.
+    async fn send_stream(
+        &self,
+        r: &ImageRef,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: reqwest::Body,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let scope = Self::scope(r, Access::Push);
+        let mut req = self.http.request(method, url).headers(headers).body(body);
+        if let Some(a) = self.cached_authorization(r, &scope).await {
+            req = req.header(AUTHORIZATION, a);
+        }
+        let resp = req.send().await.map_err(|e| network_error(url, &e))?;
+        if resp.status().is_server_error() || resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            return Err(self.fail(url, resp).await);
+        }
+        Ok(resp)
+    }
+
     /// Lists every tag of the repository, following `Link` pagination.
     pub async fn list_tags(&self, r: &ImageRef) -> Result<Vec<String>, RegistryError> {
         #[derive(serde::Deserialize)]
@@ -708,6 +973,15 @@ impl Client {
             url,
             reason: format!("tag list longer than {MAX_TAG_PAGES} pages"),
         })
+    }
+}
+
+/// Failures worth another attempt.
+fn is_transient(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::Network { .. } | RegistryError::Timeout { .. } => true,
+        RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
+        _ => false,
     }
 }
 
