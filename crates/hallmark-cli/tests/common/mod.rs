@@ -108,32 +108,20 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
             dir.path().join("data").display()
         );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new(REGISTRY_BIN)
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn docker-registry");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return None; // port taken in the meantime; try another
-            }
-            if http_get_status(&addr, "/v2/") == Some(200) {
-                return Some(Registry {
-                    child,
-                    addr,
-                    _dir: dir,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = spawn_ready(&dir.path().join("config.yml"), &addr)?;
+        Some(Registry {
+            child,
+            addr,
+            _dir: dir,
+        })
+    }
+
+    /// Starts the registry again on the same port and storage after [`Registry::kill`].
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_ready(&self._dir.path().join("config.yml"), &self.addr)
+            .expect("registry restarts");
     }
 
     /// Kills the registry process now (for interruption tests).
@@ -152,6 +140,46 @@ impl Registry {
             repo: self.repo(name),
         }
     }
+}
+
+/// Spawns docker-registry with `config` and waits until it answers on `addr`.
+fn spawn_ready(config: &Path, addr: &str) -> Option<Child> {
+    let mut child = Command::new(REGISTRY_BIN)
+        .arg("serve")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn docker-registry");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return None; // the port was taken in the meantime
+        }
+        if http_get_status(addr, "/v2/") == Some(200) {
+            return Some(child);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A blocking HTTP PUT straight to a registry, as a concurrent writer would do it.
+pub fn raw_put(addr: &str, path: &str, content_type: &str, body: &[u8]) -> Option<u16> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .ok()?;
+    s.write_all(body).ok()?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).ok()?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 impl Drop for Registry {
