@@ -67,6 +67,15 @@ Exit 4 if a tag no longer points at the published digest after it was set."
     #[command(after_help = "Pull what was verified, nothing else:\n  \
 ref=$(hallmark verify reg.example.com/app:v1.1 --key cosign.pub) && docker pull \"$ref\"")]
     Verify(VerifyArgs),
+    /// Verify, then copy exactly the verified digest (every byte checked) to DEST
+    #[command(
+        after_help = "Nothing is written to DEST unless SOURCE verifies; blobs are committed only when\n\
+their digest matches, and manifests and tags only after every blob arrived."
+    )]
+    Copy(CopyArgs),
+    /// Check policy files
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Watch the attack succeed against sign-by-tag, and fail against hallmark
     Demo(DemoArgs),
 }
@@ -201,25 +210,66 @@ pub struct PublishArgs {
     pub registry: RegistryArgs,
 }
 
+/// What makes an artifact trusted: keys on the command line, or a policy file.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Trust")]
+pub struct TrustArgs {
+    /// Public key (PEM); repeatable, any one suffices
+    #[arg(long, required_unless_present = "policy", conflicts_with = "policy")]
+    pub key: Vec<PathBuf>,
+    /// Policy file (TOML): per-repository keys, thresholds and requirements
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The tag must be named in a valid signature (defends against rollback)
+    #[arg(long)]
+    pub require_tag_binding: bool,
+    /// Also accept signatures made for this repository (mirrors); `*` and `**` globs
+    #[arg(long, value_name = "REG/REPO", conflicts_with = "policy")]
+    pub identity: Vec<String>,
+    /// Signatures live in this repository (like COSIGN_REPOSITORY)
+    #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
+    pub signature_repository: Option<ImageRef>,
+}
+
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// REG/REPO:TAG, REG/REPO@sha256:…, or oci:DIR[:TAG|@sha256:…]
     #[arg(value_parser = parse_source)]
     pub reference: Source,
-    /// Public key (PEM); repeatable, any one suffices
-    #[arg(long, required = true)]
-    pub key: Vec<PathBuf>,
-    /// The tag must be named in a valid signature (defends against rollback)
-    #[arg(long)]
-    pub require_tag_binding: bool,
-    /// Also accept signatures made for this repository (mirrors); `*` and `**` globs
-    #[arg(long, value_name = "REG/REPO")]
-    pub identity: Vec<String>,
-    /// Signatures live in this repository (like COSIGN_REPOSITORY)
-    #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
-    pub signature_repository: Option<ImageRef>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// REG/REPO:TAG, REG/REPO@sha256:…, or oci:DIR[:TAG|@sha256:…]
+    #[arg(value_parser = parse_source)]
+    pub source: Source,
+    /// REG/REPO[:TAG[,TAG…]] or oci:DIR[:TAG]
+    pub destination: String,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Copy only this platform out of a multi-platform index (os/arch[/variant])
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Blobs copied at once
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Validate a policy file; errors name the line
+    Check(PolicyCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PolicyCheckArgs {
+    pub file: PathBuf,
 }
 
 #[derive(Args, Debug)]

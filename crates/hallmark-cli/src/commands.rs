@@ -4,15 +4,24 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallmark::publish::{Destination, PublishOptions, PublishProgress, Quiet};
+use hallmark::publish::{Destination, PublishOptions};
 use hallmark::reference::Source;
 use hallmark::registry::auth::Credentials;
 use hallmark::registry::{Client, ClientOptions};
 use hallmark::sign::SignOptions;
 use hallmark::store::Target;
+use hallmark::transfer::{Quiet, TransferProgress};
 use hallmark::verify::VerifyOptions;
 
-use crate::cli::{DigestArgs, PublishArgs, RegistryArgs, SignArgs, SignatureFormat, VerifyArgs};
+use std::io::Write;
+
+use hallmark::copy::CopyOptions;
+use hallmark::policy::Policy;
+
+use crate::cli::{
+    CopyArgs, DigestArgs, PolicyCheckArgs, PublishArgs, RegistryArgs, SignArgs, SignatureFormat,
+    TrustArgs, VerifyArgs,
+};
 use crate::{Outcome, Ui};
 use crate::{keyfile, progress};
 
@@ -111,7 +120,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
         concurrency: args.concurrency.into(),
         mount_from: args.mount_from.clone(),
     };
-    let progress: Arc<dyn PublishProgress> = if progress::wanted(ui) {
+    let progress: Arc<dyn TransferProgress> = if progress::wanted(ui) {
         Arc::new(progress::Bars::new())
     } else {
         Arc::new(Quiet)
@@ -178,59 +187,182 @@ pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-pub async fn verify(args: &VerifyArgs, ui: Ui) -> anyhow::Result<Outcome> {
-    if let Source::DockerArchive(_) | Source::File(_) = &args.reference {
+/// Verifies with the keys or the policy the user gave; a "no" is reported, not an error.
+async fn run_verification(
+    reference: &Source,
+    trust: &TrustArgs,
+    client: &Client,
+) -> anyhow::Result<(Target, hallmark::verify::Report)> {
+    if let Source::DockerArchive(_) | Source::File(_) = reference {
         return Err(hallmark::Error::Usage {
-            message: format!(
-                "{} is a local file; verify what was published",
-                args.reference
-            ),
+            message: format!("{reference} is a local file; verify what was published"),
             hint: Some("verify the registry reference or oci: layout it was published to".into()),
         }
         .into());
     }
-    let keys = keyfile::load_public_keys(&args.key)?;
-    let client = client(&args.registry)?;
-    let mut target = Target::open(&args.reference, &client, false)?;
-    if let Some(repo) = &args.signature_repository {
-        target = target.with_signature_repository(repo, &client)?;
+    let mut target = Target::open(reference, client, false)?;
+    if let Some(repo) = &trust.signature_repository {
+        target = target.with_signature_repository(repo, client)?;
     }
-    let opts = VerifyOptions {
-        keys,
-        require_tag_binding: args.require_tag_binding,
-        identities: args.identity.clone(),
+    let report = match &trust.policy {
+        Some(path) => {
+            let mut policy = Policy::load(path).map_err(hallmark::Error::from)?;
+            if trust.require_tag_binding {
+                for r in &mut policy.rules {
+                    r.verify.require_tag_binding = true;
+                }
+            }
+            if trust.require_tag_binding && target.tag.is_none() {
+                return Err(hallmark::Error::Usage {
+                    message: "--require-tag-binding needs a reference with a tag".into(),
+                    hint: None,
+                }
+                .into());
+            }
+            hallmark::policy::verify(&target, &policy).await?
+        }
+        None => {
+            let opts = VerifyOptions {
+                keys: keyfile::load_public_keys(&trust.key)?,
+                require_tag_binding: trust.require_tag_binding,
+                identities: trust.identity.clone(),
+                ..VerifyOptions::default()
+            };
+            hallmark::verify::verify(&target, &opts).await?
+        }
     };
-    let report = hallmark::verify::verify(&target, &opts).await?;
+    Ok((target, report))
+}
+
+/// Prints why a verification said no (stderr), for verify and copy alike.
+fn report_denied(report: &hallmark::verify::Report) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: not verified: {}", report.reference);
+    for e in &report.errors {
+        let _ = writeln!(err, "  {e}");
+    }
+}
+
+fn report_verified(report: &hallmark::verify::Report, ui: Ui) {
+    for s in &report.signatures {
+        ui.say(format!(
+            "verified {} — signed by {} ({}, key id {}){}",
+            report.digest,
+            s.key,
+            s.algorithm,
+            s.key_id,
+            s.timestamp
+                .as_ref()
+                .map(|t| format!(" at {t}"))
+                .unwrap_or_default()
+        ));
+    }
+    for e in &report.errors {
+        ui.say(format!("note: {e}"));
+    }
+}
+
+pub async fn verify(args: &VerifyArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let client = client(&args.registry)?;
+    let (_, report) = run_verification(&args.reference, &args.trust, &client).await?;
     if ui.json {
         println!("{}", serde_json::to_string(&report)?);
     } else if report.verified {
         println!("{}", report.reference);
     }
     if report.verified {
-        for s in &report.signatures {
-            ui.say(format!(
-                "verified {} — signed by {} ({}, key id {}){}",
-                report.digest,
-                s.key,
-                s.algorithm,
-                s.key_id,
-                s.timestamp
-                    .as_ref()
-                    .map(|t| format!(" at {t}"))
-                    .unwrap_or_default()
-            ));
-        }
-        for e in &report.errors {
-            ui.detail(format!("ignored: {e}"));
-        }
+        report_verified(&report, ui);
         Ok(Outcome::Ok)
     } else {
-        let mut err = std::io::stderr().lock();
-        use std::io::Write;
-        let _ = writeln!(err, "error: not verified: {}", report.reference);
-        for e in &report.errors {
-            let _ = writeln!(err, "  {e}");
-        }
+        report_denied(&report);
         Ok(Outcome::Denied)
     }
+}
+
+pub async fn copy(args: &CopyArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let client = client(&args.registry)?;
+    let (source, report) = run_verification(&args.source, &args.trust, &client).await?;
+    if !report.verified {
+        if ui.json {
+            println!(
+                "{}",
+                serde_json::json!({"verification": report, "copied": false})
+            );
+        }
+        report_denied(&report);
+        return Ok(Outcome::Denied);
+    }
+    report_verified(&report, ui);
+    let dest = Destination::parse(&args.destination, &client)?;
+    let opts = CopyOptions {
+        platform: args.platform.clone(),
+        concurrency: args.concurrency.into(),
+    };
+    let progress: Arc<dyn TransferProgress> = if progress::wanted(ui) {
+        Arc::new(progress::Bars::new())
+    } else {
+        Arc::new(Quiet)
+    };
+    let copied = hallmark::copy::copy(&source, &report, &dest, &opts, progress).await?;
+    if ui.json {
+        let mut doc = serde_json::to_value(&copied)?;
+        doc["copied"] = true.into();
+        println!("{doc}");
+    } else {
+        ui.say(format!(
+            "copied {} ({} blobs uploaded, {} already present; {} bytes){}",
+            copied.digest,
+            copied.blobs.uploaded,
+            copied.blobs.present,
+            copied.blobs.bytes_uploaded,
+            match &copied.signature {
+                Some(s) => format!(", signature {s}"),
+                None => " (one platform of a signed index: the signature covers the index and was not copied)".into(),
+            }
+        ));
+        println!("{}", copied.reference);
+    }
+    Ok(Outcome::Ok)
+}
+
+pub fn policy_check(args: &PolicyCheckArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let policy = Policy::load(&args.file).map_err(hallmark::Error::from)?;
+    if ui.json {
+        let rules: Vec<serde_json::Value> = policy
+            .rules
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.name, "match": r.matches, "action": r.action,
+                    "keys": r.verify.keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
+                    "threshold": r.verify.threshold, "require_tag_binding": r.verify.require_tag_binding,
+                    "max_age_seconds": r.verify.max_age.map(|d| d.as_secs()),
+                    "annotations": r.verify.annotations, "identities": r.verify.identities,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({"valid": true, "rules": rules}));
+    } else {
+        ui.say(format!(
+            "{}: valid, {} rule(s)",
+            args.file.display(),
+            policy.rules.len()
+        ));
+        for r in &policy.rules {
+            ui.say(format!(
+                "  {} → {:?} for {}",
+                r.name,
+                r.action,
+                r.matches.join(", ")
+            ));
+        }
+        if !policy
+            .rules
+            .iter()
+            .any(|r| r.matches.iter().any(|m| m == "**"))
+        {
+            ui.say("  (no catch-all rule: anything unmatched is denied)");
+        }
+    }
+    Ok(Outcome::Ok)
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, KeyCommand};
+use cli::{Cli, Command, KeyCommand, PolicyCommand};
 
 /// How a command ended when it did not fail outright.
 pub enum Outcome {
@@ -67,6 +67,8 @@ fn main() -> ExitCode {
             Command::Sign(a) => commands::sign(&a, ui).await,
             Command::Publish(a) => commands::publish(&a, ui).await,
             Command::Verify(a) => commands::verify(&a, ui).await,
+            Command::Copy(a) => commands::copy(&a, ui).await,
+            Command::Policy(PolicyCommand::Check(a)) => commands::policy_check(&a, ui),
             Command::Demo(a) => demo::run(&a, ui).await,
         }
     });

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use hallmark::artifact::Blob;
 use hallmark::digest::Digest;
-use hallmark::publish::PublishProgress;
 use hallmark::registry::BlobPush;
+use hallmark::transfer::TransferProgress;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::Ui;
@@ -45,7 +45,7 @@ impl Bars {
     }
 }
 
-impl PublishProgress for Bars {
+impl TransferProgress for Bars {
     fn blobs(&self, count: usize, total_bytes: u64) {
         self.total.set_length(total_bytes);
         self.total.set_message(format!("{count} blobs"));

@@ -65,7 +65,7 @@ fn io_err(path: &Path, e: std::io::Error) -> ArtifactError {
 }
 
 /// Where a blob's bytes are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum BlobData {
     Memory(Bytes),
     /// `size` bytes at `offset` in a file (a layout blob, or an entry inside a tarball).
@@ -73,10 +73,25 @@ pub enum BlobData {
         path: PathBuf,
         offset: u64,
     },
+    /// In a registry repository, read over HTTP when needed (copy).
+    Registry {
+        client: crate::registry::Client,
+        repo: crate::reference::ImageRef,
+    },
+}
+
+impl std::fmt::Debug for BlobData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobData::Memory(b) => write!(f, "Memory({} bytes)", b.len()),
+            BlobData::File { path, offset } => write!(f, "File({}@{offset})", path.display()),
+            BlobData::Registry { repo, .. } => write!(f, "Registry({repo})"),
+        }
+    }
 }
 
 /// A blob to push: its digest, size and where to read it from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Blob {
     pub digest: Digest,
     pub size: u64,
@@ -101,6 +116,10 @@ impl Blob {
                 f.seek(SeekFrom::Start(offset + start)).await?;
                 Ok(tokio_util::io::ReaderStream::with_capacity(f.take(len), STREAM_BUF).boxed())
             }
+            BlobData::Registry { client, repo } => client
+                .blob_stream(repo, &self.digest, self.size, start, len)
+                .await
+                .map_err(std::io::Error::other),
         }
     }
 
@@ -116,6 +135,9 @@ impl Blob {
                 f.seek(SeekFrom::Start(offset + start))?;
                 Ok(Box::new(f.take(len)))
             }
+            BlobData::Registry { .. } => Err(std::io::Error::other(
+                "a registry blob is read with stream_range",
+            )),
         }
     }
 

@@ -42,6 +42,8 @@ pub enum Error {
     Key(#[from] crate::keys::KeyError),
     #[error(transparent)]
     Artifact(#[from] crate::artifact::ArtifactError),
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
     #[error("{message}")]
     Usage {
         message: String,
@@ -71,9 +73,11 @@ impl Error {
         use crate::artifact::ArtifactError as A;
         use crate::registry::RegistryError as R;
         match self {
-            Error::Reference(_) | Error::Key(_) | Error::Usage { .. } | Error::Invalid(_) => {
-                ErrorClass::Usage
-            }
+            Error::Reference(_)
+            | Error::Key(_)
+            | Error::Usage { .. }
+            | Error::Invalid(_)
+            | Error::Policy(_) => ErrorClass::Usage,
             Error::Digest(DigestError::Invalid { .. }) => ErrorClass::Usage,
             Error::Digest(_)
             | Error::Registry(R::Digest(_))

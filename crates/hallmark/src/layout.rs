@@ -182,12 +182,12 @@ impl Layout {
 
     /// Copies a blob into the layout, hashing it on the way; a blob whose bytes do not
     /// match its digest never appears under that digest. Returns false if it was present.
-    pub fn put_blob_from(
+    pub async fn put_blob_stream(
         &self,
         blob: &crate::artifact::Blob,
         progress: &dyn Fn(u64),
     ) -> Result<bool, LayoutError> {
-        use std::io::Read;
+        use futures_util::StreamExt;
         if self.blob_exists(&blob.digest) {
             return Ok(false);
         }
@@ -195,16 +195,21 @@ impl Layout {
         let dir = path.parent().expect("blob path has a parent");
         std::fs::create_dir_all(dir).map_err(self.io(dir))?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(self.io(dir))?;
-        let mut reader = blob.open().map_err(self.io(&path))?;
+        let mut stream = blob
+            .stream_range(0, blob.size)
+            .await
+            .map_err(self.io(&path))?;
         let mut hasher = crate::digest::Hasher::new(blob.digest.algorithm());
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = reader.read(&mut buf).map_err(self.io(&path))?;
-            if n == 0 {
-                break;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.io(&path))?;
+            hasher.update(&chunk);
+            if hasher.len() > blob.size {
+                return Err(LayoutError::TooLarge {
+                    path,
+                    limit: blob.size,
+                });
             }
-            hasher.update(&buf[..n]);
-            tmp.write_all(&buf[..n]).map_err(self.io(&path))?;
+            tmp.write_all(&chunk).map_err(self.io(&path))?;
             progress(hasher.len());
         }
         hasher

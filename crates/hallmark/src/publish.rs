@@ -6,18 +6,17 @@
 
 use std::sync::Arc;
 
-use futures_util::{StreamExt, TryStreamExt};
-
 use crate::Error;
-use crate::artifact::{Artifact, Blob};
+use crate::artifact::Artifact;
 use crate::digest::Digest;
 use crate::keys::SigningKey;
 use crate::layout::Layout;
 use crate::reference::{ImageRef, validate_tag};
-use crate::registry::{BlobPush, Client};
+use crate::registry::Client;
 use crate::sign::{self, SignOptions};
 use crate::signature;
 use crate::store::Store;
+use crate::transfer::{self, BlobCounts, TransferProgress};
 
 /// Where to publish: a repository and the tags to set there.
 #[derive(Clone)]
@@ -96,27 +95,6 @@ impl Default for PublishOptions {
     }
 }
 
-/// Hooks for progress display; every method has a do-nothing default.
-pub trait PublishProgress: Send + Sync {
-    fn blobs(&self, _count: usize, _total_bytes: u64) {}
-    fn blob_started(&self, _blob: &Blob) {}
-    fn blob_progress(&self, _blob: &Blob, _sent: u64) {}
-    fn blob_finished(&self, _blob: &Blob, _how: BlobPush) {}
-    fn step(&self, _message: &str) {}
-}
-
-/// No progress display.
-pub struct Quiet;
-impl PublishProgress for Quiet {}
-
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct BlobCounts {
-    pub uploaded: usize,
-    pub present: usize,
-    pub mounted: usize,
-    pub bytes_uploaded: u64,
-}
-
 /// What was published.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Published {
@@ -134,7 +112,7 @@ pub async fn publish(
     dest: &Destination,
     key: &SigningKey,
     opts: &PublishOptions,
-    progress: Arc<dyn PublishProgress>,
+    progress: Arc<dyn TransferProgress>,
 ) -> Result<Published, Error> {
     let digest = artifact.digest().clone();
     // Signed before the registry sees a byte: no window for a swap.
@@ -145,36 +123,14 @@ pub async fn publish(
     let payload = sign::build_payload(&dest.store, &digest, &sign_opts)?;
     let sig = key.sign(&payload);
 
-    progress.blobs(artifact.blobs.len(), artifact.total_size());
-    let results: Vec<(BlobPush, u64)> = futures_util::stream::iter(artifact.blobs.iter())
-        .map(|blob| {
-            let progress = progress.clone();
-            let store = dest.store.clone();
-            async move {
-                progress.blob_started(blob);
-                let hook = {
-                    let (progress, blob) = (progress.clone(), blob.clone());
-                    Arc::new(move |sent| progress.blob_progress(&blob, sent))
-                };
-                let how = store.push_blob(blob, &opts.mount_from, hook).await?;
-                progress.blob_finished(blob, how);
-                Ok::<_, Error>((how, blob.size))
-            }
-        })
-        .buffer_unordered(opts.concurrency.max(1))
-        .try_collect()
-        .await?;
-    let mut counts = BlobCounts::default();
-    for (how, size) in results {
-        match how {
-            BlobPush::Uploaded => {
-                counts.uploaded += 1;
-                counts.bytes_uploaded += size;
-            }
-            BlobPush::Present => counts.present += 1,
-            BlobPush::Mounted => counts.mounted += 1,
-        }
-    }
+    let counts = transfer::push_blobs(
+        &artifact.blobs,
+        &dest.store,
+        &opts.mount_from,
+        opts.concurrency,
+        &progress,
+    )
+    .await?;
 
     progress.step("pushing manifests by digest");
     for m in &artifact.manifests {
@@ -184,29 +140,7 @@ pub async fn publish(
     sign::store_signature(&dest.store, &digest, &payload, &sig).await?;
 
     progress.step("setting tags");
-    for tag in &dest.tags {
-        dest.store
-            .put_manifest(artifact.manifest(), Some(tag))
-            .await?;
-    }
-    // Read every tag back: a tag moved by someone else in the meantime is drift.
-    for tag in &dest.tags {
-        let now = dest.store.get_manifest(tag).await?;
-        let actual = now.map(|m| m.digest);
-        if actual.as_ref() != Some(&digest) {
-            return Err(match actual {
-                Some(actual) => Error::Drift {
-                    reference: dest.store.tagged(tag),
-                    expected: digest,
-                    actual,
-                },
-                None => Error::NotFound {
-                    what: "tag just written",
-                    reference: dest.store.tagged(tag),
-                },
-            });
-        }
-    }
+    transfer::set_tags(&dest.store, artifact.manifest(), &dest.tags).await?;
     Ok(Published {
         reference: dest.store.pinned(&digest),
         signature: dest.store.tagged(&signature::signature_tag(&digest)),

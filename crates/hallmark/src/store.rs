@@ -66,11 +66,7 @@ impl Store {
                 Ok(client.push_blob(repo, blob, mount_from, progress).await?)
             }
             Store::Layout(l) => {
-                let (l, blob) = (l.clone(), blob.clone());
-                let copied =
-                    tokio::task::spawn_blocking(move || l.put_blob_from(&blob, &*progress))
-                        .await
-                        .map_err(|e| Error::Invalid(format!("blob copy task failed: {e}")))??;
+                let copied = l.put_blob_stream(blob, &*progress).await?;
                 Ok(if copied {
                     BlobPush::Uploaded
                 } else {

@@ -17,15 +17,36 @@ pub struct NamedKey {
     pub key: PublicKey,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct VerifyOptions {
-    /// Any one suffices.
     pub keys: Vec<NamedKey>,
-    /// The tag in the reference must be named by a valid signature (rollback defence).
+    /// Distinct keys that must each have a counting signature (1: any key suffices).
+    pub threshold: usize,
+    /// The tag in the reference must be named by the signature (rollback defence).
     pub require_tag_binding: bool,
     /// Accepted `docker-reference` values besides the repository itself (mirrors).
     pub identities: Vec<String>,
+    /// Signed `optional` fields that must be present with exactly these values.
+    pub annotations: BTreeMap<String, String>,
+    /// The signed timestamp must be no older than this.
+    pub max_age: Option<std::time::Duration>,
 }
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            keys: Vec::new(),
+            threshold: 1,
+            require_tag_binding: false,
+            identities: Vec::new(),
+            annotations: BTreeMap::new(),
+            max_age: None,
+        }
+    }
+}
+
+/// Clock skew tolerated for signed timestamps from the future.
+const MAX_FUTURE_SKEW: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// One valid signature.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,6 +71,57 @@ pub struct Report {
     pub verified: bool,
     pub signatures: Vec<ValidSignature>,
     pub errors: Vec<String>,
+    /// The policy rule that decided, when a policy was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyDecision>,
+}
+
+/// Which policy rule applied and what it said.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicyDecision {
+    /// None when no rule matched (default deny).
+    pub rule: Option<String>,
+    pub action: Option<crate::policy::Action>,
+}
+
+/// The one resolution of a reference: by digest if it has one, else by tag.
+pub async fn resolve(target: &Target) -> Result<crate::manifest::Manifest, Error> {
+    let reference = match (&target.digest, &target.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => {
+            return Err(Error::Usage {
+                message: "the reference names neither a tag nor a digest".into(),
+                hint: None,
+            });
+        }
+    };
+    target
+        .store
+        .get_manifest(&reference)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "artifact",
+            reference: match &target.digest {
+                Some(d) => target.store.pinned(d),
+                None => target.store.tagged(&reference),
+            },
+        })
+}
+
+impl Report {
+    /// A report on `digest` with nothing verified yet.
+    pub fn new(target: &Target, digest: Digest) -> Report {
+        Report {
+            reference: target.store.pinned(&digest),
+            digest,
+            tag: target.tag.clone(),
+            verified: false,
+            signatures: Vec::new(),
+            errors: Vec::new(),
+            policy: None,
+        }
+    }
 }
 
 /// Resolves `target` once and verifies its signatures. Registry failures are errors;
@@ -69,37 +141,9 @@ pub async fn verify(target: &Target, opts: &VerifyOptions) -> Result<Report, Err
             ),
         });
     }
-    let reference = match (&target.digest, &target.tag) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.clone(),
-        (None, None) => {
-            return Err(Error::Usage {
-                message: "the reference names neither a tag nor a digest".into(),
-                hint: None,
-            });
-        }
-    };
     // The one resolution: everything below is about this digest.
-    let manifest = target
-        .store
-        .get_manifest(&reference)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            what: "artifact",
-            reference: match &target.digest {
-                Some(d) => target.store.pinned(d),
-                None => target.store.tagged(&reference),
-            },
-        })?;
-    let digest = manifest.digest;
-    let mut report = Report {
-        reference: target.store.pinned(&digest),
-        digest: digest.clone(),
-        tag: target.tag.clone(),
-        verified: false,
-        signatures: Vec::new(),
-        errors: Vec::new(),
-    };
+    let digest = resolve(target).await?.digest;
+    let mut report = Report::new(target, digest.clone());
 
     let sig_tag = signature::signature_tag(&digest);
     let Some(sig_manifest) = target.signatures.get_manifest(&sig_tag).await? else {
@@ -130,33 +174,77 @@ pub async fn verify(target: &Target, opts: &VerifyOptions) -> Result<Report, Err
                 .push(format!("signature {}: {why}", layer.index)),
         }
     }
-    report.verified = !report.signatures.is_empty();
-    if report.verified
-        && opts.require_tag_binding
-        && let Some(tag) = &target.tag
-        && !report.signatures.iter().any(|s| s.bound_tags.contains(tag))
-    {
-        report.verified = false;
+    // Signatures are valid; now which of them count under the options.
+    let now = std::time::SystemTime::now();
+    let mut counting = Vec::new();
+    for sig in std::mem::take(&mut report.signatures) {
+        match disqualify(&sig, target.tag.as_deref(), opts, now) {
+            None => counting.push(sig),
+            Some(why) => report
+                .errors
+                .push(format!("signature by {}: {why}", sig.key)),
+        }
+    }
+    let mut distinct: Vec<&str> = counting.iter().map(|s| s.key_id.as_str()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let threshold = opts.threshold.max(1);
+    report.verified = distinct.len() >= threshold;
+    if !report.verified && !counting.is_empty() {
         report.errors.push(format!(
-            "tag {tag:?} is not bound by any valid signature (signed tags: {}); it may have been rolled back to an older image",
-            bound_list(&report.signatures)
+            "{} distinct key(s) signed, {threshold} required",
+            distinct.len()
         ));
     }
+    report.signatures = counting;
     Ok(report)
 }
 
-fn bound_list(sigs: &[ValidSignature]) -> String {
-    let mut tags: Vec<&str> = sigs
-        .iter()
-        .flat_map(|s| s.bound_tags.iter().map(String::as_str))
-        .collect();
-    tags.sort_unstable();
-    tags.dedup();
-    if tags.is_empty() {
-        "none".into()
-    } else {
-        tags.join(", ")
+/// Why a valid signature does not count under `opts`, if it does not.
+fn disqualify(
+    sig: &ValidSignature,
+    tag: Option<&str>,
+    opts: &VerifyOptions,
+    now: std::time::SystemTime,
+) -> Option<String> {
+    if opts.require_tag_binding
+        && let Some(tag) = tag
+        && !sig.bound_tags.iter().any(|t| t == tag)
+    {
+        return Some(format!(
+            "tag {tag:?} is not bound (signed tags: {}); the tag may have been rolled back to an older image",
+            if sig.bound_tags.is_empty() {
+                "none".into()
+            } else {
+                sig.bound_tags.join(", ")
+            }
+        ));
     }
+    for (k, want) in &opts.annotations {
+        match sig.annotations.get(k) {
+            Some(serde_json::Value::String(v)) if v == want => {}
+            Some(v) => return Some(format!("annotation {k} is {v}, required {want:?}")),
+            None => return Some(format!("annotation {k} is missing, required {want:?}")),
+        }
+    }
+    if let Some(max_age) = opts.max_age {
+        let Some(ts) = &sig.timestamp else {
+            return Some("no signed timestamp, and a maximum age is required".into());
+        };
+        let Ok(signed) = humantime::parse_rfc3339_weak(ts) else {
+            return Some(format!("signed timestamp {ts:?} is not RFC 3339"));
+        };
+        if signed > now + MAX_FUTURE_SKEW {
+            return Some(format!("signed timestamp {ts} is in the future"));
+        }
+        if now.duration_since(signed).is_ok_and(|age| age > max_age) {
+            return Some(format!(
+                "signed at {ts}, older than the maximum age of {}",
+                humantime::format_duration(max_age)
+            ));
+        }
+    }
+    None
 }
 
 /// Checks one layer. The outer `Result` is for registry failures, the inner one is the

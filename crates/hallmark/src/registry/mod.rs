@@ -674,6 +674,64 @@ impl Client {
         })
     }
 
+    /// Streams `len` bytes of a blob from `start` (a Range request when partial). The
+    /// stream fails if the registry sends more than asked; the caller hashes what it gets.
+    pub async fn blob_stream(
+        &self,
+        r: &ImageRef,
+        digest: &Digest,
+        size: u64,
+        start: u64,
+        len: u64,
+    ) -> Result<crate::artifact::ByteStream, RegistryError> {
+        use futures_util::StreamExt;
+        let url = self.repo_url(r, &format!("blobs/{digest}"));
+        let partial = start > 0 || len < size;
+        let mut headers = HeaderMap::new();
+        if partial {
+            headers.insert(
+                reqwest::header::RANGE,
+                format!("bytes={start}-{}", start + len - 1)
+                    .parse()
+                    .expect("range header"),
+            );
+        }
+        let resp = self
+            .send(r, Access::Pull, Method::GET, &url, headers, Body::Empty)
+            .await?;
+        let expected = match resp.status() {
+            StatusCode::OK if !partial || start == 0 => size,
+            StatusCode::PARTIAL_CONTENT if partial => len,
+            StatusCode::OK => {
+                return Err(RegistryError::Protocol {
+                    url,
+                    reason: "registry ignored the Range header".into(),
+                });
+            }
+            _ => return Err(self.fail(&url, resp).await),
+        };
+        if let Some(n) = resp.content_length()
+            && n != expected
+        {
+            return Err(RegistryError::Protocol {
+                url,
+                reason: format!("blob {digest} is {n} bytes, the manifest says {expected}"),
+            });
+        }
+        let mut seen = 0u64;
+        let stream = resp.bytes_stream().map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            seen += chunk.len() as u64;
+            if seen > len {
+                return Err(std::io::Error::other(format!(
+                    "{url}: more bytes than the {len} declared"
+                )));
+            }
+            Ok(chunk)
+        });
+        Ok(stream.take(usize::MAX).boxed())
+    }
+
     /// Uploads a blob from disk or memory, streamed and hashed on the way, unless the
     /// repository has it or can mount it from one of `mount_from` (same registry).
     /// `progress` receives the number of bytes sent so far in the current attempt.
