@@ -35,6 +35,21 @@ impl Manifest {
         }
         let probe: Probe = serde_json::from_slice(&bytes)
             .map_err(|e| format!("manifest is not valid JSON: {e}"))?;
+        // A claim that contradicts the document, or that is not a manifest type at all,
+        // means the source is confused or lying: refuse rather than guess.
+        if let Some(c) = &content_type {
+            if is_manifest_type(c) {
+                if let Some(b) = &probe.media_type
+                    && b != c
+                {
+                    return Err(format!("served as {c} but the document says {b}"));
+                }
+            } else if !matches!(c.as_str(), "application/json" | "application/octet-stream") {
+                return Err(format!(
+                    "served with Content-Type {c}, which is not a manifest"
+                ));
+            }
+        }
         let media_type = content_type
             .filter(|c| is_manifest_type(c))
             .or(probe.media_type)
@@ -175,6 +190,14 @@ mod tests {
         .unwrap();
         assert_eq!(m.media_type, DOCKER_MANIFEST);
         assert!(Manifest::from_bytes(Bytes::from_static(b"<html>"), None).is_err());
+        let doc = Bytes::from_static(
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#,
+        );
+        let err = Manifest::from_bytes(doc.clone(), Some("text/html".into())).unwrap_err();
+        assert!(err.contains("text/html"), "{err}");
+        let err = Manifest::from_bytes(doc.clone(), Some(OCI_INDEX.into())).unwrap_err();
+        assert!(err.contains("document says"), "{err}");
+        assert!(Manifest::from_bytes(doc, Some("application/json".into())).is_ok());
         assert!(
             Manifest::from_bytes(
                 Bytes::from_static(

@@ -329,6 +329,8 @@ pub struct ProxyResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Send the body one byte per this interval (a slow-drip server).
+    pub drip: Option<Duration>,
 }
 
 pub type Tamper = Arc<dyn Fn(&SeenRequest, &mut ProxyResponse) + Send + Sync>;
@@ -450,6 +452,7 @@ async fn serve_one(
         status: 0,
         headers: Vec::new(),
         body: Vec::new(),
+        drip: None,
     });
     if resp.status == 0 {
         let url = format!("http://{}{}", cfg.upstream, path);
@@ -479,6 +482,7 @@ async fn serve_one(
             status,
             headers,
             body,
+            drip: None,
         };
     }
     if let Some(t) = &cfg.tamper {
@@ -499,7 +503,15 @@ async fn serve_one(
     ));
     sock.write_all(out.as_bytes()).await?;
     if method != "HEAD" {
-        sock.write_all(&resp.body).await?;
+        match resp.drip {
+            None => sock.write_all(&resp.body).await?,
+            Some(every) => {
+                for b in &resp.body {
+                    sock.write_all(&[*b]).await?;
+                    tokio::time::sleep(every).await;
+                }
+            }
+        }
     }
     sock.shutdown().await
 }
@@ -555,6 +567,7 @@ fn auth_gate(req: &SeenRequest, user: &str, pass: &str, my_addr: &str) -> Option
                 status: 200,
                 headers: vec![("content-type".into(), "application/json".into())],
                 body: format!(r#"{{"token":"{TOKEN}"}}"#).into_bytes(),
+                drip: None,
             }
         } else {
             ProxyResponse {
@@ -562,6 +575,7 @@ fn auth_gate(req: &SeenRequest, user: &str, pass: &str, my_addr: &str) -> Option
                 headers: vec![],
                 body: br#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#
                     .to_vec(),
+                drip: None,
             }
         });
     }
@@ -578,5 +592,6 @@ fn auth_gate(req: &SeenRequest, user: &str, pass: &str, my_addr: &str) -> Option
         )],
         body: br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#
             .to_vec(),
+        drip: None,
     })
 }

@@ -1,0 +1,306 @@
+//! A8: a malicious registry. Each misbehaviour ends in one `error:` line and exit 3 or 1,
+//! never a hang, a panic or a partial write.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hallmark::digest::Digest;
+use hallmark::manifest::{Manifest, OCI_CONFIG, OCI_MANIFEST};
+use hallmark::signature::{SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE, signature_tag};
+
+struct Case {
+    reg: Registry,
+    proxy: Proxy,
+    keys: Keys,
+    digest: Digest,
+    dest: tempfile::TempDir,
+}
+
+/// A signed image behind a proxy that misbehaves as `tamper` says.
+async fn case(tamper: Tamper) -> Case {
+    let reg = Registry::start();
+    let keys = keys("ecdsa-p256");
+    let img = push_random(&reg.store("app"), Some("v1"), "good").await;
+    expect_code(
+        &sign(&[
+            &format!("{}/app@{}", reg.addr, img.digest()),
+            "--key",
+            &keys.private,
+        ]),
+        0,
+    );
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(tamper),
+    })
+    .await;
+    Case {
+        reg,
+        proxy,
+        keys,
+        digest: img.digest().clone(),
+        dest: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Case {
+    fn pinned(&self) -> String {
+        format!("{}/app@{}", self.proxy.addr, self.digest)
+    }
+
+    /// The signature names the registry behind the proxy.
+    fn identity(&self) -> String {
+        format!("{}/app", self.reg.addr)
+    }
+
+    /// verify and copy both end with `code`, a one-line error containing `want`, quickly,
+    /// and the copy destination stays empty.
+    fn expect_failure(&self, code: i32, want: &str, extra: &[&str]) {
+        let dest = self.dest.path().join("out");
+        for cmd in ["verify", "copy"] {
+            let pinned = self.pinned();
+            let dest_arg = format!("oci:{}:v1", dest.display());
+            let mut args = vec![cmd, pinned.as_str()];
+            if cmd == "copy" {
+                args.push(&dest_arg);
+            }
+            let identity = self.identity();
+            args.extend_from_slice(&[
+                "--key",
+                &self.keys.public,
+                "--identity",
+                &identity,
+                "--timeout",
+                "2",
+                "--retries",
+                "1",
+            ]);
+            args.extend_from_slice(extra);
+            let start = Instant::now();
+            let o = run(&args);
+            let err = stderr(&o);
+            assert_eq!(common::code(&o), code, "{cmd}: {err}");
+            assert!(err.starts_with("error: "), "{cmd}: {err}");
+            assert!(err.contains(want), "{cmd}: want {want:?} in {err}");
+            assert!(!err.contains("panicked"), "{err}");
+            assert!(stdout(&o).is_empty(), "{cmd}: {}", stdout(&o));
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{cmd} took {:?}",
+                start.elapsed()
+            );
+            if dest.exists() {
+                let l = hallmark::layout::Layout::open(&dest).unwrap();
+                assert!(l.list_tags().unwrap().is_empty(), "copy left a tag behind");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_manifest() {
+    let c = case(Arc::new(|req, resp| {
+        if req.method == "GET"
+            && req.path.contains("/manifests/sha256:")
+            && !req.path.ends_with(".sig")
+        {
+            resp.body = vec![b' '; 5 * 1024 * 1024];
+        }
+    }))
+    .await;
+    c.expect_failure(3, "larger than the 4194304-byte limit", &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_redirect() {
+    let c = case(Arc::new(|req, resp| {
+        if req.path.starts_with("/v2/app/manifests/") {
+            resp.status = 302;
+            resp.headers = vec![("location".into(), req.path.clone())];
+            resp.body.clear();
+        }
+    }))
+    .await;
+    c.expect_failure(3, "too many redirects", &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_json_manifest() {
+    let c = case(Arc::new(|req, resp| {
+        if req.method == "GET" && req.path.contains("/manifests/sha256:") {
+            resp.body = b"{\"schemaVersion\": 2, \"layers\": [".to_vec();
+        }
+    }))
+    .await;
+    c.expect_failure(3, "not valid JSON", &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_content_type() {
+    let c = case(Arc::new(|req, resp| {
+        if req.method == "GET" && req.path.contains("/manifests/") {
+            for h in resp.headers.iter_mut().filter(|(k, _)| k == "content-type") {
+                h.1 = "text/html; charset=utf-8".into();
+            }
+        }
+    }))
+    .await;
+    c.expect_failure(3, "text/html", &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_drip_beyond_the_timeout() {
+    let c = case(Arc::new(|req, resp| {
+        if req.method == "GET" && req.path.contains("/manifests/sha256:") {
+            resp.drip = Some(Duration::from_millis(200));
+        }
+    }))
+    .await;
+    c.expect_failure(3, "timed out after 2s", &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_then_success_are_retried() {
+    let failures = Arc::new(AtomicUsize::new(0));
+    let count = failures.clone();
+    let c = case(Arc::new(move |req, resp| {
+        if req.method == "GET"
+            && req.path.contains("/manifests/")
+            && count.fetch_add(1, Ordering::SeqCst) < 2
+        {
+            resp.status = 503;
+            resp.body = br#"{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}"#.to_vec();
+        }
+    }))
+    .await;
+    let o = run(&[
+        "verify",
+        &c.pinned(),
+        "--key",
+        &c.keys.public,
+        "--identity",
+        &c.identity(),
+        "--retries",
+        "3",
+    ]);
+    expect_code(&o, 0);
+    assert!(failures.load(Ordering::SeqCst) >= 3);
+    // Without retries the same outage is exit 3, naming the registry's own message.
+    failures.store(0, Ordering::SeqCst);
+    let o = run(&[
+        "verify",
+        &c.pinned(),
+        "--key",
+        &c.keys.public,
+        "--identity",
+        &c.identity(),
+        "--retries",
+        "0",
+    ]);
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("503") && stderr(&o).contains("try later"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_larger_than_declared() {
+    let c = case(Arc::new(|req, resp| {
+        if req.method == "GET" && req.path.contains("/blobs/sha256:") && resp.body.len() > 1000 {
+            resp.body.extend_from_slice(b"and a little extra");
+        }
+    }))
+    .await;
+    // verify reads no layer blob; copy does and refuses.
+    let dest = c.dest.path().join("out");
+    let o = run(&[
+        "copy",
+        &c.pinned(),
+        &format!("oci:{}:v1", dest.display()),
+        "--key",
+        &c.keys.public,
+        "--identity",
+        &c.identity(),
+        "--retries",
+        "0",
+    ]);
+    expect_code(&o, 3);
+    assert!(stderr(&o).contains("the manifest says"), "{}", stderr(&o));
+    assert!(
+        hallmark::layout::Layout::open(&dest)
+            .unwrap()
+            .list_tags()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_with_wrong_bytes_is_never_committed() {
+    let c = case(Arc::new(|req, resp| {
+        if req.method == "GET" && req.path.contains("/blobs/sha256:") && resp.body.len() > 1000 {
+            resp.body[100] ^= 0x55;
+        }
+    }))
+    .await;
+    let dest = c.dest.path().join("out");
+    let o = run(&[
+        "copy",
+        &c.pinned(),
+        &format!("oci:{}:v1", dest.display()),
+        "--key",
+        &c.keys.public,
+        "--identity",
+        &c.identity(),
+    ]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
+    let l = hallmark::layout::Layout::open(&dest).unwrap();
+    assert!(l.list_tags().unwrap().is_empty());
+    assert!(l.get_manifest(&c.digest.to_string()).unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_manifest_with_ten_thousand_layers() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let store = reg.store("app");
+    let img = push_random(&store, None, "good").await;
+    let payload = Digest::sha256(b"{}");
+    store
+        .put_blob(&payload, bytes::Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    let layer = serde_json::json!({"mediaType": SIMPLESIGNING_MEDIA_TYPE, "size": 2, "digest": payload.to_string(),
+        "annotations": {SIGNATURE_ANNOTATION: "MEUCIQ=="}});
+    let doc = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "size": 2, "digest": payload.to_string()},
+        "layers": vec![layer; 10_000]});
+    let m = Manifest::new(serde_json::to_vec(&doc).unwrap(), OCI_MANIFEST);
+    assert!(m.bytes.len() < 4 * 1024 * 1024);
+    store
+        .put_manifest(&m, Some(&signature_tag(img.digest())))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let o = run(&[
+        "verify",
+        &format!("{}/app@{}", reg.addr, img.digest()),
+        "--key",
+        &k.public,
+    ]);
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains("10000 layers (limit 256)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
