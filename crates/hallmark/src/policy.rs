@@ -299,6 +299,17 @@ pub fn parse_age(s: &str) -> Result<Duration, String> {
     n.checked_mul(secs).map(Duration::from_secs).ok_or_else(bad)
 }
 
+/// The inverse of [`parse_age`], in the largest whole unit.
+pub fn format_age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if s % 86400 == 0 => format!("{}d", s / 86400),
+        _ if s % 3600 == 0 => format!("{}h", s / 3600),
+        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,6 +432,9 @@ action = "reject"
     fn ages() {
         assert_eq!(parse_age("45s").unwrap(), Duration::from_secs(45));
         assert_eq!(parse_age("2h").unwrap(), Duration::from_secs(7200));
+        for a in ["90d", "2h", "30m", "45s"] {
+            assert_eq!(format_age(parse_age(a).unwrap()), a);
+        }
         for bad in ["", "d", "5", "5w", "-1d", "0d", "99999999999999999999d"] {
             assert!(parse_age(bad).is_err(), "{bad}");
         }

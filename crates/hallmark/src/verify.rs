@@ -240,7 +240,7 @@ fn disqualify(
         if now.duration_since(signed).is_ok_and(|age| age > max_age) {
             return Some(format!(
                 "signed at {ts}, older than the maximum age of {}",
-                humantime::format_duration(max_age)
+                crate::policy::format_age(max_age)
             ));
         }
     }

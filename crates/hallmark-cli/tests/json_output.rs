@@ -1,0 +1,99 @@
+//! The JSON documents of `verify` and `copy` match their published schemas
+//! (docs/schema/*.schema.json) and are snapshot-tested, so field names stay stable.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+fn schema(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[track_caller]
+fn assert_valid(schema_name: &str, doc: &serde_json::Value) {
+    let verify = schema("verify.schema.json");
+    let registry = jsonschema::Registry::new()
+        .add("https://hallmark.invalid/schema/verify.schema.json", verify)
+        .unwrap()
+        .prepare()
+        .unwrap();
+    let validator = jsonschema::options()
+        .with_registry(&registry)
+        .build(&schema(schema_name))
+        .unwrap();
+    let errors: Vec<String> = validator.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{schema_name}: {errors:?}\n{doc:#}");
+}
+
+/// Replaces the values that change from run to run.
+fn normalise(doc: &serde_json::Value, pairs: &[(&str, &str)]) -> String {
+    let mut text = serde_json::to_string_pretty(doc).unwrap();
+    for (from, to) in pairs {
+        text = text.replace(from, to);
+    }
+    text.replace(concat!("hallmark ", env!("CARGO_PKG_VERSION")), "hallmark <version>")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_and_copy_json_follow_the_schemas() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let store = reg.store("team/app");
+    let img = push_random(&store, Some("v1"), "good").await;
+    let unsigned = push_random(&store, Some("v2"), "unsigned").await;
+    let d = img.digest().to_string();
+    expect_code(&sign(&[&format!("{}/team/app@{d}", reg.addr), "--key", &k.private, "-a", "env=prod", "--bind-tag", "v1"]), 0);
+
+    let o = run(&["verify", &format!("{}/team/app:v1", reg.addr), "--key", &k.public, "--output", "json"]);
+    expect_code(&o, 0);
+    let ok: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_valid("verify.schema.json", &ok);
+    let ts = ok["signatures"][0]["timestamp"].as_str().unwrap().to_string();
+    let key_id = ok["signatures"][0]["key_id"].as_str().unwrap().to_string();
+    let unsigned_d = unsigned.digest().to_string();
+    let (d_tag, unsigned_tag) = (d.replace(':', "-"), unsigned_d.replace(':', "-"));
+    let pairs = [
+        (reg.addr.as_str(), "REGISTRY"),
+        (d.as_str(), "sha256:<signed>"),
+        (d_tag.as_str(), "sha256-<signed>"),
+        (unsigned_d.as_str(), "sha256:<unsigned>"),
+        (unsigned_tag.as_str(), "sha256-<unsigned>"),
+        (ts.as_str(), "<timestamp>"),
+        (key_id.as_str(), "<key-id>"),
+        (k.public.as_str(), "<key.pub>"),
+    ];
+    insta::assert_snapshot!("verify_ok", normalise(&ok, &pairs));
+
+    let o = run(&["verify", &format!("{}/team/app:v2", reg.addr), "--key", &k.public, "--output", "json"]);
+    expect_code(&o, 1);
+    let denied: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_valid("verify.schema.json", &denied);
+    insta::assert_snapshot!("verify_denied", normalise(&denied, &pairs));
+
+    let dir = tempfile::tempdir().unwrap();
+    let dest = format!("oci:{}/out:v1", dir.path().display());
+    let o = run(&["copy", &format!("{}/team/app:v1", reg.addr), &dest, "--key", &k.public, "--output", "json"]);
+    expect_code(&o, 0);
+    let copied: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_valid("copy.schema.json", &copied);
+    let dir_s = dir.path().display().to_string();
+    let mut pairs = pairs.to_vec();
+    pairs.push((dir_s.as_str(), "<dir>"));
+    insta::assert_snapshot!("copy_ok", normalise(&copied, &pairs));
+
+    let o = run(&["copy", &format!("{}/team/app:v2", reg.addr), &dest, "--key", &k.public, "--output", "json"]);
+    expect_code(&o, 1);
+    let refused: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_valid("copy.schema.json", &refused);
+    assert_eq!(refused["copied"], false);
+
+    // The schemas can fail: a renamed field is caught.
+    let mut broken = ok.clone();
+    broken["verified_ok"] = broken["verified"].take();
+    broken.as_object_mut().unwrap().remove("verified");
+    let validator = jsonschema::validator_for(&schema("verify.schema.json")).unwrap();
+    assert!(!validator.is_valid(&broken));
+}
