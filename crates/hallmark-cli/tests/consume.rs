@@ -3,8 +3,8 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use common::*;
@@ -26,7 +26,14 @@ async fn a2_copy_takes_the_verified_digest_even_if_the_tag_moves() {
     let store = reg.store("app");
     let good = push_random(&store, Some("v1"), "good").await;
     let evil = push_random(&store, None, "poisoned").await;
-    expect_code(&sign(&[&format!("{}/app@{}", reg.addr, good.digest()), "--key", &k.private]), 0);
+    expect_code(
+        &sign(&[
+            &format!("{}/app@{}", reg.addr, good.digest()),
+            "--key",
+            &k.private,
+        ]),
+        0,
+    );
     // The attacker moves v1 the moment the consumer has resolved it.
     let evil_bytes = evil.manifest.bytes.to_vec();
     let upstream = reg.addr.clone();
@@ -37,7 +44,12 @@ async fn a2_copy_takes_the_verified_digest_even_if_the_tag_moves() {
         auth: None,
         tamper: Some(Arc::new(move |req, _| {
             if req.path == "/v2/app/manifests/v1" && reads.fetch_add(1, Ordering::SeqCst) == 0 {
-                raw_put(&upstream, "/v2/app/manifests/v1", hallmark::manifest::OCI_MANIFEST, &evil_bytes);
+                raw_put(
+                    &upstream,
+                    "/v2/app/manifests/v1",
+                    hallmark::manifest::OCI_MANIFEST,
+                    &evil_bytes,
+                );
             }
         })),
     })
@@ -60,16 +72,34 @@ async fn a2_copy_takes_the_verified_digest_even_if_the_tag_moves() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["digest"], good.digest().to_string());
     assert_eq!(v["verification"]["digest"], good.digest().to_string());
-    assert_eq!(tag_reads.load(Ordering::SeqCst), 1, "the tag was resolved more than once");
+    assert_eq!(
+        tag_reads.load(Ordering::SeqCst),
+        1,
+        "the tag was resolved more than once"
+    );
     // The registry's tag now names the poisoned image; the copy holds the good one.
-    assert_eq!(store.get_manifest("v1").await.unwrap().unwrap().digest, *evil.digest());
+    assert_eq!(
+        store.get_manifest("v1").await.unwrap().unwrap().digest,
+        *evil.digest()
+    );
     let l = Layout::open(&dest).unwrap();
     assert_eq!(l.resolve_tag("v1").unwrap().as_ref(), Some(good.digest()));
     for layer in &good.layers {
-        assert!(l.get_blob(&hallmark::digest::Digest::sha256(layer), 1 << 20).unwrap().is_some());
+        assert!(
+            l.get_blob(&hallmark::digest::Digest::sha256(layer), 1 << 20)
+                .unwrap()
+                .is_some()
+        );
     }
     // The signature came along: the copy verifies on its own, as the mirror it is.
-    let o = run(&["verify", &format!("oci:{}:v1", dest.display()), "--key", &k.public, "--identity", &identity]);
+    let o = run(&[
+        "verify",
+        &format!("oci:{}:v1", dest.display()),
+        "--key",
+        &k.public,
+        "--identity",
+        &identity,
+    ]);
     expect_code(&o, 0);
 }
 
@@ -80,13 +110,34 @@ async fn unverified_sources_are_not_copied() {
     push_random(&reg.store("app"), Some("v1"), "unsigned").await;
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
-    let o = run(&["copy", &format!("{}/app:v1", reg.addr), &format!("oci:{}:v1", dest.display()), "--key", &k.public]);
+    let o = run(&[
+        "copy",
+        &format!("{}/app:v1", reg.addr),
+        &format!("oci:{}:v1", dest.display()),
+        "--key",
+        &k.public,
+    ]);
     expect_code(&o, 1);
     assert!(stderr(&o).contains("no signature"), "{}", stderr(&o));
-    assert!(!dest.exists(), "copy wrote a destination for an unverified source");
-    let o = run(&["copy", &format!("{}/app:v1", reg.addr), &format!("{}/mirror:v1", reg.addr), "--key", &k.public]);
+    assert!(
+        !dest.exists(),
+        "copy wrote a destination for an unverified source"
+    );
+    let o = run(&[
+        "copy",
+        &format!("{}/app:v1", reg.addr),
+        &format!("{}/mirror:v1", reg.addr),
+        "--key",
+        &k.public,
+    ]);
     expect_code(&o, 1);
-    assert!(reg.store("mirror").get_manifest("v1").await.unwrap().is_none());
+    assert!(
+        reg.store("mirror")
+            .get_manifest("v1")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,24 +152,60 @@ async fn multi_platform_index_all_or_one() {
             "size": i.manifest.bytes.len(), "platform": {"os": "linux", "architecture": arch}})
     };
     let index = Manifest::new(
-        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
-            "manifests": [entry(&amd, "amd64"), entry(&arm, "arm64")]}))
+        serde_json::to_vec(
+            &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+            "manifests": [entry(&amd, "amd64"), entry(&arm, "arm64")]}),
+        )
         .unwrap(),
         OCI_INDEX,
     );
     store.put_manifest(&index, Some("v1")).await.unwrap();
-    expect_code(&sign(&[&format!("{}/app@{}", reg.addr, index.digest), "--key", &k.private]), 0);
+    expect_code(
+        &sign(&[
+            &format!("{}/app@{}", reg.addr, index.digest),
+            "--key",
+            &k.private,
+        ]),
+        0,
+    );
 
-    let o = run(&["copy", &format!("{}/app:v1", reg.addr), &format!("{}/mirror:v1", reg.addr), "--key", &k.public, "--output", "json"]);
+    let o = run(&[
+        "copy",
+        &format!("{}/app:v1", reg.addr),
+        &format!("{}/mirror:v1", reg.addr),
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+    ]);
     expect_code(&o, 0);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["digest"], index.digest.to_string());
     let mirror = reg.store("mirror");
-    assert_eq!(mirror.get_manifest("v1").await.unwrap().unwrap().bytes, index.bytes);
+    assert_eq!(
+        mirror.get_manifest("v1").await.unwrap().unwrap().bytes,
+        index.bytes
+    );
     for child in [&amd, &arm] {
-        assert!(mirror.get_manifest(&child.digest().to_string()).await.unwrap().is_some());
+        assert!(
+            mirror
+                .get_manifest(&child.digest().to_string())
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
-    expect_code(&run(&["verify", &format!("{}/mirror:v1", reg.addr), "--key", &k.public, "--identity", &format!("{}/app", reg.addr)]), 0);
+    expect_code(
+        &run(&[
+            "verify",
+            &format!("{}/mirror:v1", reg.addr),
+            "--key",
+            &k.public,
+            "--identity",
+            &format!("{}/app", reg.addr),
+        ]),
+        0,
+    );
 
     let o = run(&[
         "copy",
@@ -135,10 +222,30 @@ async fn multi_platform_index_all_or_one() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["digest"], arm.digest().to_string());
     assert_eq!(v["signature"], serde_json::Value::Null);
-    assert_eq!(reg.store("arm").get_manifest("v1").await.unwrap().unwrap().digest, *arm.digest());
-    let o = run(&["copy", &format!("{}/app:v1", reg.addr), &format!("{}/x:v1", reg.addr), "--key", &k.public, "--platform", "windows/amd64"]);
+    assert_eq!(
+        reg.store("arm")
+            .get_manifest("v1")
+            .await
+            .unwrap()
+            .unwrap()
+            .digest,
+        *arm.digest()
+    );
+    let o = run(&[
+        "copy",
+        &format!("{}/app:v1", reg.addr),
+        &format!("{}/x:v1", reg.addr),
+        "--key",
+        &k.public,
+        "--platform",
+        "windows/amd64",
+    ]);
     expect_code(&o, 2);
-    assert!(stderr(&o).contains("available: linux/amd64, linux/arm64"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("available: linux/amd64, linux/arm64"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,28 +291,53 @@ action = "reject"
         args.extend_from_slice(extra);
         run(&args)
     };
-    expect_code(&sign(&[&pinned, "--key", &release.private, "-a", "env=prod"]), 0);
+    expect_code(
+        &sign(&[&pinned, "--key", &release.private, "-a", "env=prod"]),
+        0,
+    );
     let o = verify(&[]);
     expect_code(&o, 1);
-    assert!(stderr(&o).contains("1 distinct key(s) signed, 2 required"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 distinct key(s) signed, 2 required"),
+        "{}",
+        stderr(&o)
+    );
     // The second key signs, but for staging: it does not count.
-    expect_code(&sign(&[&pinned, "--key", &security.private, "-a", "env=staging"]), 0);
+    expect_code(
+        &sign(&[&pinned, "--key", &security.private, "-a", "env=staging"]),
+        0,
+    );
     let o = verify(&[]);
     expect_code(&o, 1);
-    assert!(stderr(&o).contains("annotation env is \"staging\", required \"prod\""), "{}", stderr(&o));
-    expect_code(&sign(&[&pinned, "--key", &security.private, "-a", "env=prod"]), 0);
+    assert!(
+        stderr(&o).contains("annotation env is \"staging\", required \"prod\""),
+        "{}",
+        stderr(&o)
+    );
+    expect_code(
+        &sign(&[&pinned, "--key", &security.private, "-a", "env=prod"]),
+        0,
+    );
     let o = verify(&["--output", "json"]);
     expect_code(&o, 0);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["policy"]["rule"], "production");
     assert_eq!(v["signatures"].as_array().unwrap().len(), 2);
     // Two signatures by the same key are still one key.
-    expect_code(&sign(&[&pinned, "--key", &release.private, "-a", "env=prod"]), 0);
+    expect_code(
+        &sign(&[&pinned, "--key", &release.private, "-a", "env=prod"]),
+        0,
+    );
     expect_code(&verify(&[]), 0);
 
     // No rule matches: denied by default.
     let other = push_random(&reg.store("other/app"), None, "x").await;
-    let o = run(&["verify", &format!("{}/other/app@{}", reg.addr, other.digest()), "--policy", &policy]);
+    let o = run(&[
+        "verify",
+        &format!("{}/other/app@{}", reg.addr, other.digest()),
+        "--policy",
+        &policy,
+    ]);
     expect_code(&o, 1);
     assert!(stderr(&o).contains("denied by default"), "{}", stderr(&o));
     // Reject, even when signed.
@@ -215,13 +347,31 @@ action = "reject"
     expect_code(&run(&["verify", &legacy_ref, "--policy", &policy]), 1);
     // Allow-unsigned passes, and says so.
     let sand = push_random(&reg.store("sandbox/team/tool"), None, "x").await;
-    let o = run(&["verify", &format!("{}/sandbox/team/tool@{}", reg.addr, sand.digest()), "--policy", &policy]);
+    let o = run(&[
+        "verify",
+        &format!("{}/sandbox/team/tool@{}", reg.addr, sand.digest()),
+        "--policy",
+        &policy,
+    ]);
     expect_code(&o, 0);
-    assert!(stderr(&o).contains("allows") && stderr(&o).contains("unsigned"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("allows") && stderr(&o).contains("unsigned"),
+        "{}",
+        stderr(&o)
+    );
 
     // copy honours the policy too.
     let dest = dir.path().join("copy");
-    expect_code(&run(&["copy", &legacy_ref, &format!("oci:{}:v1", dest.display()), "--policy", &policy]), 1);
+    expect_code(
+        &run(&[
+            "copy",
+            &legacy_ref,
+            &format!("oci:{}:v1", dest.display()),
+            "--policy",
+            &policy,
+        ]),
+        1,
+    );
     assert!(!dest.exists());
 }
 
@@ -241,7 +391,8 @@ async fn policy_max_age_identities_and_tag_binding() {
         ),
     );
     let key_pem = std::fs::read(&k.private).unwrap();
-    let key = hallmark::keys::SigningKey::from_encrypted_pem(&key_pem, PASSWORD.as_bytes(), "k").unwrap();
+    let key =
+        hallmark::keys::SigningKey::from_encrypted_pem(&key_pem, PASSWORD.as_bytes(), "k").unwrap();
     let store = reg.store("apps/svc");
     let sign_at = |img: Image, tag: &'static str, age_days: u64| {
         let store = store.clone();
@@ -269,15 +420,25 @@ async fn policy_max_age_identities_and_tag_binding() {
     // Too old.
     let o = run(&["verify", &tagged("v1.0"), "--policy", &policy]);
     expect_code(&o, 1);
-    assert!(stderr(&o).contains("older than the maximum age of 90d"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("older than the maximum age of 90d"),
+        "{}",
+        stderr(&o)
+    );
     // A5 through the policy: v1.1 rolled back to a (fresh, validly signed) older build.
     let rolled = sign_at(push_random(&store, None, "older build").await, "v1.0", 2).await;
     rolled.push(&store, Some("v1.1")).await.unwrap();
     let o = run(&["verify", &tagged("v1.1"), "--policy", &policy]);
     expect_code(&o, 1);
-    assert!(stderr(&o).contains("\"v1.1\" is not bound"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\"v1.1\" is not bound"),
+        "{}",
+        stderr(&o)
+    );
     // Mirrored elsewhere, it verifies through the listed identity.
-    new.push(&reg.store("mirror/svc"), Some("v1.1")).await.unwrap();
+    new.push(&reg.store("mirror/svc"), Some("v1.1"))
+        .await
+        .unwrap();
     let o = run(&[
         "copy",
         &format!("{}/apps/svc@{}", reg.addr, new.digest()),
@@ -288,22 +449,56 @@ async fn policy_max_age_identities_and_tag_binding() {
     // A digest reference has no tag to bind: the policy's tag binding makes that a "no".
     expect_code(&o, 2);
     new.push(&store, Some("v1.1")).await.unwrap();
-    expect_code(&run(&["copy", &tagged("v1.1"), &format!("{}/mirror/svc:v1.1", reg.addr), "--policy", &policy]), 0);
-    expect_code(&run(&["verify", &format!("{}/mirror/svc:v1.1", reg.addr), "--policy", &policy]), 0);
+    expect_code(
+        &run(&[
+            "copy",
+            &tagged("v1.1"),
+            &format!("{}/mirror/svc:v1.1", reg.addr),
+            "--policy",
+            &policy,
+        ]),
+        0,
+    );
+    expect_code(
+        &run(&[
+            "verify",
+            &format!("{}/mirror/svc:v1.1", reg.addr),
+            "--policy",
+            &policy,
+        ]),
+        0,
+    );
 }
 
 #[test]
 fn policy_check_names_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "p.toml", "version = 1\n\n[[rule]]\nmatch = [\"**\"]\naction = \"reject\"\nthreshhold = 2\n");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        "version = 1\n\n[[rule]]\nmatch = [\"**\"]\naction = \"reject\"\nthreshhold = 2\n",
+    );
     let o = run(&["policy", "check", &p]);
     expect_code(&o, 2);
-    assert!(stderr(&o).starts_with(&format!("error: {p}:6: unknown field `threshhold`")), "{}", stderr(&o));
-    let p = write(dir.path(), "ok.toml", "version = 1\n[[rule]]\nmatch = [\"**\"]\naction = \"reject\"\n");
+    assert!(
+        stderr(&o).starts_with(&format!("error: {p}:6: unknown field `threshhold`")),
+        "{}",
+        stderr(&o)
+    );
+    let p = write(
+        dir.path(),
+        "ok.toml",
+        "version = 1\n[[rule]]\nmatch = [\"**\"]\naction = \"reject\"\n",
+    );
     let o = run(&["policy", "check", &p, "--output", "json"]);
     expect_code(&o, 0);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["rules"][0]["action"], "reject");
-    let o = run(&["verify", "reg.example.com/a@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "--policy", "/nonexistent.toml"]);
+    let o = run(&[
+        "verify",
+        "reg.example.com/a@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "--policy",
+        "/nonexistent.toml",
+    ]);
     expect_code(&o, 2);
 }

@@ -58,6 +58,28 @@ impl Case {
         format!("{}/app", self.reg.addr)
     }
 
+    /// `hallmark copy` of the case's image into a fresh layout, trusting the real registry's
+    /// identity; returns the output and the destination directory.
+    fn copy_out(&self, extra: &[&str]) -> (std::process::Output, std::path::PathBuf) {
+        let dest = self.dest.path().join("out");
+        let (pinned, dest_arg, identity) = (
+            self.pinned(),
+            format!("oci:{}:v1", dest.display()),
+            self.identity(),
+        );
+        let mut args = vec![
+            "copy",
+            &pinned,
+            &dest_arg,
+            "--key",
+            &self.keys.public,
+            "--identity",
+            &identity,
+        ];
+        args.extend_from_slice(extra);
+        (run(&args), dest)
+    }
+
     /// verify and copy both end with `code`, a one-line error containing `want`, quickly,
     /// and the copy destination stays empty.
     fn expect_failure(&self, code: i32, want: &str, extra: &[&str]) {
@@ -219,18 +241,7 @@ async fn blob_larger_than_declared() {
     }))
     .await;
     // verify reads no layer blob; copy does and refuses.
-    let dest = c.dest.path().join("out");
-    let o = run(&[
-        "copy",
-        &c.pinned(),
-        &format!("oci:{}:v1", dest.display()),
-        "--key",
-        &c.keys.public,
-        "--identity",
-        &c.identity(),
-        "--retries",
-        "0",
-    ]);
+    let (o, dest) = c.copy_out(&["--retries", "0"]);
     expect_code(&o, 3);
     assert!(stderr(&o).contains("the manifest says"), "{}", stderr(&o));
     assert!(
@@ -250,16 +261,7 @@ async fn blob_with_wrong_bytes_is_never_committed() {
         }
     }))
     .await;
-    let dest = c.dest.path().join("out");
-    let o = run(&[
-        "copy",
-        &c.pinned(),
-        &format!("oci:{}:v1", dest.display()),
-        "--key",
-        &c.keys.public,
-        "--identity",
-        &c.identity(),
-    ]);
+    let (o, dest) = c.copy_out(&[]);
     expect_code(&o, 1);
     assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
     let l = hallmark::layout::Layout::open(&dest).unwrap();

@@ -8,7 +8,9 @@ use std::path::Path;
 use common::*;
 
 fn schema(name: &str) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/schema")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -24,7 +26,10 @@ fn assert_valid(schema_name: &str, doc: &serde_json::Value) {
         .with_registry(&registry)
         .build(&schema(schema_name))
         .unwrap();
-    let errors: Vec<String> = validator.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{schema_name}: {errors:?}\n{doc:#}");
 }
 
@@ -34,7 +39,10 @@ fn normalise(doc: &serde_json::Value, pairs: &[(&str, &str)]) -> String {
     for (from, to) in pairs {
         text = text.replace(from, to);
     }
-    text.replace(concat!("hallmark ", env!("CARGO_PKG_VERSION")), "hallmark <version>")
+    text.replace(
+        concat!("hallmark ", env!("CARGO_PKG_VERSION")),
+        "hallmark <version>",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,13 +53,34 @@ async fn verify_and_copy_json_follow_the_schemas() {
     let img = push_random(&store, Some("v1"), "good").await;
     let unsigned = push_random(&store, Some("v2"), "unsigned").await;
     let d = img.digest().to_string();
-    expect_code(&sign(&[&format!("{}/team/app@{d}", reg.addr), "--key", &k.private, "-a", "env=prod", "--bind-tag", "v1"]), 0);
+    expect_code(
+        &sign(&[
+            &format!("{}/team/app@{d}", reg.addr),
+            "--key",
+            &k.private,
+            "-a",
+            "env=prod",
+            "--bind-tag",
+            "v1",
+        ]),
+        0,
+    );
 
-    let o = run(&["verify", &format!("{}/team/app:v1", reg.addr), "--key", &k.public, "--output", "json"]);
+    let o = run(&[
+        "verify",
+        &format!("{}/team/app:v1", reg.addr),
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+    ]);
     expect_code(&o, 0);
     let ok: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_valid("verify.schema.json", &ok);
-    let ts = ok["signatures"][0]["timestamp"].as_str().unwrap().to_string();
+    let ts = ok["signatures"][0]["timestamp"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let key_id = ok["signatures"][0]["key_id"].as_str().unwrap().to_string();
     let unsigned_d = unsigned.digest().to_string();
     let (d_tag, unsigned_tag) = (d.replace(':', "-"), unsigned_d.replace(':', "-"));
@@ -67,7 +96,14 @@ async fn verify_and_copy_json_follow_the_schemas() {
     ];
     insta::assert_snapshot!("verify_ok", normalise(&ok, &pairs));
 
-    let o = run(&["verify", &format!("{}/team/app:v2", reg.addr), "--key", &k.public, "--output", "json"]);
+    let o = run(&[
+        "verify",
+        &format!("{}/team/app:v2", reg.addr),
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+    ]);
     expect_code(&o, 1);
     let denied: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_valid("verify.schema.json", &denied);
@@ -75,7 +111,15 @@ async fn verify_and_copy_json_follow_the_schemas() {
 
     let dir = tempfile::tempdir().unwrap();
     let dest = format!("oci:{}/out:v1", dir.path().display());
-    let o = run(&["copy", &format!("{}/team/app:v1", reg.addr), &dest, "--key", &k.public, "--output", "json"]);
+    let o = run(&[
+        "copy",
+        &format!("{}/team/app:v1", reg.addr),
+        &dest,
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+    ]);
     expect_code(&o, 0);
     let copied: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_valid("copy.schema.json", &copied);
@@ -84,7 +128,15 @@ async fn verify_and_copy_json_follow_the_schemas() {
     pairs.push((dir_s.as_str(), "<dir>"));
     insta::assert_snapshot!("copy_ok", normalise(&copied, &pairs));
 
-    let o = run(&["copy", &format!("{}/team/app:v2", reg.addr), &dest, "--key", &k.public, "--output", "json"]);
+    let o = run(&[
+        "copy",
+        &format!("{}/team/app:v2", reg.addr),
+        &dest,
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+    ]);
     expect_code(&o, 1);
     let refused: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_valid("copy.schema.json", &refused);

@@ -106,11 +106,16 @@ impl SimpleSigning {
     /// The signed repository, normalised (`alpine` → `docker.io/library/alpine`), without
     /// any tag. Identities that are not registry names (layouts) are returned as written.
     pub fn signed_repository(&self) -> String {
-        let r = &self.critical.identity.docker_reference;
-        match ImageRef::parse(r) {
-            Ok(parsed) if !r.starts_with("oci:") => parsed.name(),
-            _ => r.clone(),
-        }
+        normalize_identity(&self.critical.identity.docker_reference)
+    }
+}
+
+/// One spelling per repository, for comparing identities: registry names are parsed and
+/// printed back without tag or digest (`index.docker.io/x` → `docker.io/library/x`).
+pub fn normalize_identity(identity: &str) -> String {
+    match ImageRef::parse(identity) {
+        Ok(parsed) if !identity.starts_with("oci:") => parsed.name(),
+        _ => identity.to_string(),
     }
 }
 
@@ -129,6 +134,18 @@ mod tests {
         assert_eq!(p.signed_repository(), "reg.example.com/app");
         assert_eq!(p.bound_tags(), vec!["latest", "v1", "v1.1"]);
         assert!(SimpleSigning::parse(b"{}").is_err());
+    }
+
+    #[test]
+    fn identities_compare_in_one_spelling() {
+        assert_eq!(
+            normalize_identity("index.docker.io/library/alpine"),
+            "docker.io/library/alpine"
+        );
+        assert_eq!(normalize_identity("alpine"), "docker.io/library/alpine");
+        assert_eq!(normalize_identity("reg.io:5000/a/b:v1"), "reg.io:5000/a/b");
+        assert_eq!(normalize_identity("oci:/tmp/lay"), "oci:/tmp/lay");
+        assert_eq!(normalize_identity("reg.io/team/*"), "reg.io/team/*");
     }
 
     #[test]

@@ -130,7 +130,7 @@ pub fn build_payload(store: &Store, digest: &Digest, opts: &SignOptions) -> Resu
             .into(),
     );
     optional.insert(payload::CREATOR_FIELD.into(), opts.creator.clone().into());
-    Ok(SimpleSigning::new(&store.identity(), digest, optional).to_bytes())
+    Ok(SimpleSigning::new(&store.signed_identity(), digest, optional).to_bytes())
 }
 
 /// Signs the artifact `target` names (by digest; see [`resolve_digest_to_sign`]).

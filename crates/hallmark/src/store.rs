@@ -101,8 +101,8 @@ impl Store {
         format!("{}:{tag}", self.name())
     }
 
-    /// The identity written as `docker-reference`: the repository name for a registry,
-    /// `oci:<absolute path>` for a layout.
+    /// The repository's identity for comparisons and policy matching: the normalised
+    /// repository name for a registry, `oci:<absolute path>` for a layout.
     pub fn identity(&self) -> String {
         match self {
             Store::Registry { repo, .. } => repo.name(),
@@ -110,6 +110,17 @@ impl Store {
                 let p = std::fs::canonicalize(l.path()).unwrap_or_else(|_| l.path().to_path_buf());
                 format!("oci:{}", p.display())
             }
+        }
+    }
+
+    /// The identity written as `docker-reference` when signing: as cosign writes it, so
+    /// that cosign accepts it (Docker Hub repositories are `index.docker.io/…`).
+    pub fn signed_identity(&self) -> String {
+        match self {
+            Store::Registry { repo, .. } if repo.registry() == crate::reference::DOCKER_HUB => {
+                format!("index.docker.io/{}", repo.repository())
+            }
+            _ => self.identity(),
         }
     }
 }

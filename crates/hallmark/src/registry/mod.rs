@@ -636,8 +636,13 @@ impl Client {
         Ok(())
     }
 
-    async fn start_upload(&self, r: &ImageRef) -> Result<String, RegistryError> {
-        let url = self.repo_url(r, "blobs/uploads/");
+    /// POST to the upload endpoint (`query` may ask for a cross-repository mount).
+    async fn post_upload(
+        &self,
+        r: &ImageRef,
+        query: &str,
+    ) -> Result<(String, reqwest::Response), RegistryError> {
+        let url = self.repo_url(r, &format!("blobs/uploads/{query}"));
         let resp = self
             .send(
                 r,
@@ -648,6 +653,11 @@ impl Client {
                 Body::Empty,
             )
             .await?;
+        Ok((url, resp))
+    }
+
+    async fn start_upload(&self, r: &ImageRef) -> Result<String, RegistryError> {
+        let (url, resp) = self.post_upload(r, "").await?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.fail(&url, resp).await);
         }
@@ -777,17 +787,7 @@ impl Client {
                 .append_pair("mount", &blob.digest.to_string())
                 .append_pair("from", from)
                 .finish();
-            let url = self.repo_url(r, &format!("blobs/uploads/?{q}"));
-            let resp = self
-                .send(
-                    r,
-                    Access::Push,
-                    Method::POST,
-                    &url,
-                    HeaderMap::new(),
-                    Body::Empty,
-                )
-                .await?;
+            let (url, resp) = self.post_upload(r, &format!("?{q}")).await?;
             match resp.status() {
                 StatusCode::CREATED => return Ok(BlobPush::Mounted),
                 // The registry could not mount and opened an ordinary upload instead.
