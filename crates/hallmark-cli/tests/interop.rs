@@ -25,7 +25,7 @@ fn same_key(a: &str, b: &str) -> bool {
 /// The shared fixture: a key written by `cosign generate-key-pair` (empty password).
 #[test]
 fn loads_a_key_written_by_cosign() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let key = fixtures.join("cosign-generated-empty-password.key");
     let o = run_env(
         &["key", "public", "--key", key.to_str().unwrap()],
