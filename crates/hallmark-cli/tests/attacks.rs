@@ -493,7 +493,11 @@ async fn token_auth_with_explicit_and_configured_credentials() {
     let proxy = Proxy::start(ProxyConfig {
         upstream: reg.addr.clone(),
         tamper: None,
-        auth: Some(("ci-bot".into(), "hunter2".into())),
+        auth: Some(ProxyAuth {
+            user: "ci-bot".into(),
+            password: "hunter2".into(),
+            basic: false,
+        }),
     })
     .await;
     let pinned = format!("{}/app@{}", proxy.addr, img.digest());
@@ -542,10 +546,101 @@ async fn token_auth_with_explicit_and_configured_credentials() {
         &[("DOCKER_CONFIG", dir.path().to_str().unwrap())],
     );
     expect_code(&o, 0);
-    let seen = proxy.requests.lock().unwrap();
     assert!(
-        seen.iter().any(|r| r.path.starts_with("/token")),
+        proxy
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.path.starts_with("/token")),
         "no token request"
+    );
+
+    // A credential helper named in credHelpers (docker-credential-<name> on PATH).
+    let bin = tempfile::tempdir().unwrap();
+    let helper = bin.path().join("docker-credential-hallmark-test");
+    let script = "#!/bin/sh\nread server\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"ci-bot\",\"Secret\":\"hunter2\"}' \"$server\"\n";
+    std::fs::write(&helper, script).unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"hallmark-test"}}}}"#, proxy.addr),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let env = [
+        ("DOCKER_CONFIG", dir.path().to_str().unwrap()),
+        ("PATH", path.as_str()),
+    ];
+    expect_code(&run_env(&["verify", &pinned, "--key", &k.public], &env), 0);
+    // Wrong credentials from the helper are refused.
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\nprintf '{\"Username\":\"ci-bot\",\"Secret\":\"wrong\"}'\n",
+    )
+    .unwrap();
+    expect_code(&run_env(&["verify", &pinned, "--key", &k.public], &env), 3);
+}
+
+/// Basic auth registries, and tag listing across pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_and_paginated_tag_lists() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let store = reg.store("app");
+    let mut tags = Vec::new();
+    for i in 0..5 {
+        let t = format!("v{i}");
+        push_random(&store, Some(&t), "x").await;
+        tags.push(t);
+    }
+    let hallmark::store::Store::Registry { client, repo } = &store else {
+        unreachable!()
+    };
+    let mut listed = client.list_tags_paged(repo, 2).await.unwrap();
+    listed.sort();
+    assert_eq!(listed, tags);
+
+    let img = push_random(&store, None, "basic").await;
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        tamper: None,
+        auth: Some(ProxyAuth {
+            user: "ci-bot".into(),
+            password: "hunter2".into(),
+            basic: true,
+        }),
+    })
+    .await;
+    let pinned = format!("{}/app@{}", proxy.addr, img.digest());
+    let mut c = hallmark();
+    c.args([
+        "sign",
+        &pinned,
+        "--key",
+        &k.private,
+        "--username",
+        "ci-bot",
+        "--password-stdin",
+    ])
+    .env("HALLMARK_PASSWORD", PASSWORD)
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hunter2\n").unwrap();
+    expect_code(&child.wait_with_output().unwrap(), 0);
+    let o = run(&["verify", &pinned, "--key", &k.public]);
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("requires a username and password"),
+        "{}",
+        stderr(&o)
     );
 }
 

@@ -338,8 +338,15 @@ pub type Tamper = Arc<dyn Fn(&SeenRequest, &mut ProxyResponse) + Send + Sync>;
 pub struct ProxyConfig {
     pub upstream: String,
     pub tamper: Option<Tamper>,
-    /// Require Bearer tokens issued to these Basic credentials.
-    pub auth: Option<(String, String)>,
+    /// Require authentication with these credentials.
+    pub auth: Option<ProxyAuth>,
+}
+
+pub struct ProxyAuth {
+    pub user: String,
+    pub password: String,
+    /// Basic auth on every request; otherwise Bearer tokens issued for Basic credentials.
+    pub basic: bool,
 }
 
 pub struct Proxy {
@@ -443,8 +450,8 @@ async fn serve_one(
     };
     seen.lock().unwrap().push(req.clone());
 
-    let mut resp = if let Some((user, pass)) = &cfg.auth {
-        auth_gate(&req, user, pass, my_addr)
+    let mut resp = if let Some(a) = &cfg.auth {
+        auth_gate(&req, a, my_addr)
     } else {
         None
     }
@@ -552,7 +559,8 @@ async fn read_chunked(
 }
 
 /// Token auth: `/token` trades Basic credentials for a token; `/v2/…` needs the token.
-fn auth_gate(req: &SeenRequest, user: &str, pass: &str, my_addr: &str) -> Option<ProxyResponse> {
+fn auth_gate(req: &SeenRequest, auth: &ProxyAuth, my_addr: &str) -> Option<ProxyResponse> {
+    let (user, pass) = (&auth.user, &auth.password);
     use base64ct::{Base64, Encoding};
     let encode = |b: &[u8]| Base64::encode_string(b);
     let authz = req
@@ -560,6 +568,19 @@ fn auth_gate(req: &SeenRequest, user: &str, pass: &str, my_addr: &str) -> Option
         .iter()
         .find(|(k, _)| k == "authorization")
         .map(|(_, v)| v.as_str());
+    if auth.basic {
+        let want = format!("Basic {}", encode(format!("{user}:{pass}").as_bytes()));
+        return (authz != Some(want.as_str())).then(|| ProxyResponse {
+            status: 401,
+            headers: vec![(
+                "www-authenticate".into(),
+                r#"Basic realm="test-registry""#.into(),
+            )],
+            body: br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#
+                .to_vec(),
+            drip: None,
+        });
+    }
     if req.path.starts_with("/token") {
         let want = format!("Basic {}", encode(format!("{user}:{pass}").as_bytes()));
         return Some(if authz == Some(want.as_str()) {

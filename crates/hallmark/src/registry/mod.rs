@@ -982,12 +982,21 @@ impl Client {
 
     /// Lists every tag of the repository, following `Link` pagination.
     pub async fn list_tags(&self, r: &ImageRef) -> Result<Vec<String>, RegistryError> {
+        self.list_tags_paged(r, 1000).await
+    }
+
+    /// [`Client::list_tags`] asking for `page` tags per request.
+    pub async fn list_tags_paged(
+        &self,
+        r: &ImageRef,
+        page: usize,
+    ) -> Result<Vec<String>, RegistryError> {
         #[derive(serde::Deserialize)]
         struct TagList {
             tags: Option<Vec<String>>,
         }
         let mut tags = Vec::new();
-        let mut url = self.repo_url(r, "tags/list?n=1000");
+        let mut url = self.repo_url(r, &format!("tags/list?n={page}"));
         for _ in 0..MAX_TAG_PAGES {
             let resp = self
                 .send(
