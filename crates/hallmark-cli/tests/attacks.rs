@@ -512,8 +512,7 @@ async fn token_auth_with_explicit_and_configured_credentials() {
     );
 
     // --username/--password-stdin.
-    let mut c = hallmark();
-    c.args([
+    let args = [
         "sign",
         &pinned,
         "--key",
@@ -521,15 +520,8 @@ async fn token_auth_with_explicit_and_configured_credentials() {
         "--username",
         "ci-bot",
         "--password-stdin",
-    ])
-    .env("HALLMARK_PASSWORD", PASSWORD)
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"hunter2\n").unwrap();
-    let o = child.wait_with_output().unwrap();
+    ];
+    let o = run_stdin(&args, &[("HALLMARK_PASSWORD", PASSWORD)], b"hunter2\n");
     expect_code(&o, 0);
 
     // ~/.docker/config.json auths.
@@ -617,8 +609,7 @@ async fn basic_auth_and_paginated_tag_lists() {
     })
     .await;
     let pinned = format!("{}/app@{}", proxy.addr, img.digest());
-    let mut c = hallmark();
-    c.args([
+    let args = [
         "sign",
         &pinned,
         "--key",
@@ -626,15 +617,9 @@ async fn basic_auth_and_paginated_tag_lists() {
         "--username",
         "ci-bot",
         "--password-stdin",
-    ])
-    .env("HALLMARK_PASSWORD", PASSWORD)
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"hunter2\n").unwrap();
-    expect_code(&child.wait_with_output().unwrap(), 0);
+    ];
+    let o = run_stdin(&args, &[("HALLMARK_PASSWORD", PASSWORD)], b"hunter2\n");
+    expect_code(&o, 0);
     let o = run(&["verify", &pinned, "--key", &k.public]);
     expect_code(&o, 3);
     assert!(

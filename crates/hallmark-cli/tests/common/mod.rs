@@ -248,6 +248,25 @@ pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("run hallmark")
 }
 
+/// Runs the binary with `input` on its standard input (for --password-stdin).
+pub fn run_stdin(args: &[&str], env: &[(&str, &str)], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut c = hallmark();
+    c.args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("run hallmark");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for hallmark")
+}
+
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }

@@ -830,76 +830,49 @@ impl Client {
                 Ok::<_, RegistryError>(reqwest::Body::wrap_stream(stream))
             }
         };
-        let final_url;
-        if blob.size <= CHUNK_SIZE {
-            final_url = with_query(&location, "digest", &blob.digest.to_string());
-            let mut headers = HeaderMap::new();
-            headers.insert(
+        let octets = |len: u64| {
+            let mut h = HeaderMap::new();
+            h.insert(
                 CONTENT_TYPE,
                 "application/octet-stream".parse().expect("static header"),
             );
-            headers.insert(CONTENT_LENGTH, blob.size.into());
+            h.insert(CONTENT_LENGTH, len.into());
+            h
+        };
+        let resp = if blob.size <= CHUNK_SIZE {
+            // Monolithic: the bytes go with the closing PUT.
+            let final_url = with_query(&location, "digest", &blob.digest.to_string());
+            let body = body(0, blob.size).await?;
             let resp = self
-                .send_stream(
-                    r,
-                    Method::PUT,
-                    &final_url,
-                    headers,
-                    body(0, blob.size).await?,
-                )
+                .send_stream(r, Method::PUT, &final_url, octets(blob.size), body)
                 .await?;
             self.check_streamed(&hasher, blob, &location, r).await?;
-            if resp.status() != StatusCode::CREATED {
-                return Err(self.fail(&final_url, resp).await);
+            resp
+        } else {
+            let mut start = 0;
+            while start < blob.size {
+                let len = CHUNK_SIZE.min(blob.size - start);
+                let mut headers = octets(len);
+                let range = format!("{start}-{}", start + len - 1);
+                headers.insert("content-range", range.parse().expect("range header"));
+                let body = body(start, len).await?;
+                let resp = self
+                    .send_stream(r, Method::PATCH, &location, headers, body)
+                    .await?;
+                if resp.status() != StatusCode::ACCEPTED {
+                    return Err(self.fail(&location, resp).await);
+                }
+                location = self.location(&location, r, resp.headers())?;
+                start += len;
             }
-            if let Some(d) = header_digest(resp.headers()) {
-                d.expect(&blob.digest, "uploaded blob")?;
-            }
-            return Ok(BlobPush::Uploaded);
-        }
-        let mut start = 0;
-        while start < blob.size {
-            let len = CHUNK_SIZE.min(blob.size - start);
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                CONTENT_TYPE,
-                "application/octet-stream".parse().expect("static header"),
-            );
-            headers.insert(CONTENT_LENGTH, len.into());
-            headers.insert(
-                "content-range",
-                format!("{start}-{}", start + len - 1)
-                    .parse()
-                    .expect("range header"),
-            );
-            let resp = self
-                .send_stream(
-                    r,
-                    Method::PATCH,
-                    &location,
-                    headers,
-                    body(start, len).await?,
-                )
-                .await?;
-            if resp.status() != StatusCode::ACCEPTED {
-                return Err(self.fail(&location, resp).await);
-            }
-            location = self.location(&location, r, resp.headers())?;
-            start += len;
-        }
-        self.check_streamed(&hasher, blob, &location, r).await?;
-        final_url = with_query(&location, "digest", &blob.digest.to_string());
-        let resp = self
-            .send_stream(
-                r,
-                Method::PUT,
-                &final_url,
-                HeaderMap::new(),
-                reqwest::Body::from(Vec::new()),
-            )
-            .await?;
+            self.check_streamed(&hasher, blob, &location, r).await?;
+            let final_url = with_query(&location, "digest", &blob.digest.to_string());
+            let empty = reqwest::Body::from(Vec::new());
+            self.send_stream(r, Method::PUT, &final_url, octets(0), empty)
+                .await?
+        };
         if resp.status() != StatusCode::CREATED {
-            return Err(self.fail(&final_url, resp).await);
+            return Err(self.fail(&location, resp).await);
         }
         if let Some(d) = header_digest(resp.headers()) {
             d.expect(&blob.digest, "uploaded blob")?;
@@ -921,16 +894,7 @@ impl Client {
             Hasher::new(blob.digest.algorithm()),
         );
         if h.len() != blob.size {
-            let _ = self
-                .send(
-                    r,
-                    Access::Push,
-                    Method::DELETE,
-                    location,
-                    HeaderMap::new(),
-                    Body::Empty,
-                )
-                .await;
+            self.cancel_upload(r, location).await;
             return Err(RegistryError::Protocol {
                 url: location.to_string(),
                 reason: format!(
@@ -943,19 +907,24 @@ impl Client {
         }
         let actual = h.finish();
         if actual != blob.digest {
-            let _ = self
-                .send(
-                    r,
-                    Access::Push,
-                    Method::DELETE,
-                    location,
-                    HeaderMap::new(),
-                    Body::Empty,
-                )
-                .await;
+            self.cancel_upload(r, location).await;
             actual.expect(&blob.digest, &format!("local blob {}", blob.digest))?;
         }
         Ok(())
+    }
+
+    /// Abandons an upload session; best effort, the registry expires it anyway.
+    async fn cancel_upload(&self, r: &ImageRef, location: &str) {
+        let _ = self
+            .send(
+                r,
+                Access::Push,
+                Method::DELETE,
+                location,
+                HeaderMap::new(),
+                Body::Empty,
+            )
+            .await;
     }
 
     /// One request with a streamed body: no automatic retry (the stream is consumed), and
