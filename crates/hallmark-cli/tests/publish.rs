@@ -474,3 +474,75 @@ async fn corrupt_layout_blob_is_refused_and_nothing_is_tagged() {
             .unwrap_or(false)
     );
 }
+
+/// Blobs over the chunk size go up in several PATCH requests, streamed from disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_blobs_are_uploaded_in_chunks() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: None,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.bin");
+    let size = hallmark::registry::CHUNK_SIZE as usize + 1_000_003;
+    let mut data = vec![0u8; size];
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2654435761) >> 13) as u8;
+    }
+    std::fs::write(&file, &data).unwrap();
+    let src = format!("file:{}", file.display());
+    let o = publish(&[
+        &src,
+        &format!("{}/big:v1", proxy.addr),
+        "--key",
+        &k.private,
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 0);
+    let patches: Vec<SeenRequest> = proxy
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .cloned()
+        .collect();
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    let ranges: Vec<String> = patches
+        .iter()
+        .filter_map(|r| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == "content-range")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    let chunk = hallmark::registry::CHUNK_SIZE;
+    assert_eq!(
+        ranges,
+        [format!("0-{}", chunk - 1), format!("{chunk}-{}", size - 1)]
+    );
+    let layer = Digest::sha256(&data);
+    let stored = reg
+        .store("big")
+        .get_blob(&layer, size as u64)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.len(), size);
+    // Signed through the proxy's address: verify there.
+    expect_code(
+        &run(&[
+            "verify",
+            &format!("{}/big:v1", proxy.addr),
+            "--key",
+            &k.public,
+        ]),
+        0,
+    );
+}
