@@ -661,3 +661,62 @@ async fn unreachable_registry_is_exit_3() {
     expect_code(&o, 1);
     assert!(stderr(&o).contains("artifact not found"), "{}", stderr(&o));
 }
+
+/// A registry that sends uploads to another host never receives our credentials there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_do_not_follow_uploads_to_another_host() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = push_random(&reg.store("app"), None, "good").await;
+    let elsewhere = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        tamper: None,
+        auth: None,
+    })
+    .await;
+    let other = elsewhere.addr.clone();
+    let front = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: Some(ProxyAuth {
+            user: "ci-bot".into(),
+            password: "hunter2".into(),
+            basic: false,
+        }),
+        tamper: Some(Arc::new(move |req, resp| {
+            if req.method == "POST" && req.path.contains("/blobs/uploads/") {
+                for (k, v) in resp.headers.iter_mut() {
+                    if k == "location" {
+                        let path = v
+                            .split_once("/v2/")
+                            .map(|(_, p)| p.to_string())
+                            .unwrap_or_default();
+                        *v = format!("http://{other}/v2/{path}");
+                    }
+                }
+            }
+        })),
+    })
+    .await;
+    let pinned = format!("{}/app@{}", front.addr, img.digest());
+    let args = [
+        "sign",
+        &pinned,
+        "--key",
+        &k.private,
+        "--username",
+        "ci-bot",
+        "--password-stdin",
+    ];
+    let o = run_stdin(&args, &[("HALLMARK_PASSWORD", PASSWORD)], b"hunter2\n");
+    expect_code(&o, 0);
+    let seen = elsewhere.requests.lock().unwrap();
+    assert!(
+        seen.iter().any(|r| r.method == "PUT"),
+        "the upload did not go elsewhere: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|r| r.headers.iter().all(|(k, _)| k != "authorization")),
+        "credentials leaked to another host"
+    );
+}

@@ -243,7 +243,22 @@ impl Client {
         None
     }
 
-    /// Answers a 401 challenge; returns false when nothing more can be tried.
+    /// Credentials go to the registry's own host only: an upload `Location` or a link that
+    /// points elsewhere (object storage, or a hostile redirect) gets none.
+    async fn authorization_for(&self, r: &ImageRef, scope: &str, url: &str) -> Option<String> {
+        let origin = |u: &str| {
+            url::Url::parse(u)
+                .ok()
+                .map(|u| (u.host_str().map(str::to_string), u.port_or_known_default()))
+        };
+        if origin(url)? == origin(&self.base_url(r))? {
+            self.cached_authorization(r, scope).await
+        } else {
+            None
+        }
+    }
+
+    /// Answers a 401 challenge.
     async fn authenticate(
         &self,
         r: &ImageRef,
@@ -393,7 +408,7 @@ impl Client {
                 .http
                 .request(method.clone(), url)
                 .headers(headers.clone());
-            if let Some(a) = self.cached_authorization(r, &scope).await {
+            if let Some(a) = self.authorization_for(r, &scope, url).await {
                 req = req.header(AUTHORIZATION, a);
             }
             req = match &body {
@@ -939,7 +954,7 @@ impl Client {
     ) -> Result<reqwest::Response, RegistryError> {
         let scope = Self::scope(r, Access::Push);
         let mut req = self.http.request(method, url).headers(headers).body(body);
-        if let Some(a) = self.cached_authorization(r, &scope).await {
+        if let Some(a) = self.authorization_for(r, &scope, url).await {
             req = req.header(AUTHORIZATION, a);
         }
         let resp = req.send().await.map_err(|e| network_error(url, &e))?;
