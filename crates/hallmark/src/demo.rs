@@ -217,7 +217,11 @@ pub async fn run(
 
 fn outcome_of(r: &Result<sign::Signed, Error>) -> String {
     match r {
-        Ok(s) => format!("signed sha256:{}… → signature {}", &s.digest.hex()[..12], s.signature),
+        Ok(s) => format!(
+            "signed sha256:{}… → signature {}",
+            &s.digest.hex()[..12],
+            s.signature
+        ),
         Err(e) => format!("refused (exit {}): {e}", e.class().exit_code()),
     }
 }
