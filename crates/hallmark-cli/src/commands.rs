@@ -102,7 +102,20 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
     }
     let client = client(&args.registry)?;
     let dest = Destination::parse(&args.destination, &client)?;
+    if args.bind_tag && dest.tags.is_empty() {
+        return Err(hallmark::Error::Usage {
+            message: format!(
+                "--bind-tag needs tags in the destination, and {} names none",
+                args.destination
+            ),
+            hint: Some("name them: REG/REPO:TAG[,TAG…]".into()),
+        }
+        .into());
+    }
     let key = keyfile::load_signing_key(&args.key)?;
+    if progress::wanted(ui) {
+        ui.say(format!("computing the digest of {}…", args.source));
+    }
     let artifact = load_local(&args.source).await?;
     ui.detail(format!(
         "{}: {} ({} blobs, {} bytes)",

@@ -318,6 +318,19 @@ async fn a_plain_file_becomes_a_signed_oci_artifact() {
     assert!(stderr(&o).contains("no such file"), "{}", stderr(&o));
     let o = publish(&[&src, &format!("{}/x@{}", reg.addr, d), "--key", &k.private]);
     expect_code(&o, 2);
+    let o = publish(&[
+        &src,
+        &format!("{}/x", reg.addr),
+        "--key",
+        &k.private,
+        "--bind-tag",
+    ]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("--bind-tag needs tags"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// A9: the tag is moved by someone else while publish runs.
