@@ -69,19 +69,7 @@ pub async fn digest(args: &DigestArgs) -> anyhow::Result<Outcome> {
     }
     let client = client(&args.registry)?;
     let target = Target::open(&args.source, &client, false)?;
-    let reference = match (&target.digest, &target.tag) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.clone(),
-        (None, None) => "latest".to_string(),
-    };
-    let m = target
-        .store
-        .get_manifest(&reference)
-        .await?
-        .ok_or_else(|| hallmark::Error::NotFound {
-            what: "artifact",
-            reference: args.source.to_string(),
-        })?;
+    let m = hallmark::verify::resolve(&target).await?;
     println!("{}", m.digest);
     Ok(Outcome::Ok)
 }

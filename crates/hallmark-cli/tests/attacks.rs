@@ -720,3 +720,29 @@ async fn credentials_do_not_follow_uploads_to_another_host() {
         "credentials leaked to another host"
     );
 }
+
+/// A bare name means `:latest`, as in docker: resolved for digest and verify, refused for sign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_name_means_latest() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = push_random(&reg.store("app"), Some("latest"), "x").await;
+    let name = format!("{}/app", reg.addr);
+    let o = run(&["digest", &name]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o), format!("{}\n", img.digest()));
+    let o = sign(&[&name, "--key", &k.private]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&format!("refusing to sign {name}:latest by tag")),
+        "{}",
+        stderr(&o)
+    );
+    expect_code(
+        &sign(&[&format!("{name}@{}", img.digest()), "--key", &k.private]),
+        0,
+    );
+    let o = run(&["verify", &name, "--key", &k.public]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o), format!("{name}@{}\n", img.digest()));
+}

@@ -144,10 +144,15 @@ impl Target {
                     client: client.clone(),
                     repo: ImageRef::new(r.registry(), r.repository())?,
                 };
+                // As docker does, a name alone means its `latest` tag.
+                let tag = match (r.tag(), r.digest()) {
+                    (None, None) => Some("latest".to_string()),
+                    (t, _) => t.map(str::to_string),
+                };
                 Ok(Target {
                     signatures: store.clone(),
                     store,
-                    tag: r.tag().map(str::to_string),
+                    tag,
                     digest: r.digest().cloned(),
                 })
             }
