@@ -548,6 +548,19 @@ async fn token_auth_with_explicit_and_configured_credentials() {
         "no token request"
     );
 
+    // containers' auth file (REGISTRY_AUTH_FILE), when docker has no entry.
+    let auth_file = dir.path().join("auth.json");
+    std::fs::write(
+        &auth_file,
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, proxy.addr),
+    )
+    .unwrap();
+    let o = run_env(
+        &["verify", &pinned, "--key", &k.public],
+        &[("REGISTRY_AUTH_FILE", auth_file.to_str().unwrap())],
+    );
+    expect_code(&o, 0);
+
     // A credential helper named in credHelpers (docker-credential-<name> on PATH).
     let bin = tempfile::tempdir().unwrap();
     let helper = bin.path().join("docker-credential-hallmark-test");
