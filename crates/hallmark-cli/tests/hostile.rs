@@ -306,3 +306,62 @@ async fn signature_manifest_with_ten_thousand_layers() {
     );
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+/// An upload that the registry stops reading ends at the deadline instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_upload_times_out() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    // A host that accepts connections and never answers.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_addr = hole.local_addr().unwrap().to_string();
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((s, _)) = hole.accept().await {
+            sockets.push(s);
+        }
+    });
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(move |req, resp| {
+            if req.method == "POST" && req.path.contains("/blobs/uploads/") {
+                for (_, v) in resp.headers.iter_mut().filter(|(k, _)| k == "location") {
+                    let path = v
+                        .split_once("/v2/")
+                        .map(|(_, p)| p.to_string())
+                        .unwrap_or_default();
+                    *v = format!("http://{hole_addr}/v2/{path}");
+                }
+            }
+        })),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, vec![7u8; 300_000]).unwrap();
+    let start = Instant::now();
+    let o = run_env(
+        &[
+            "publish",
+            &format!("file:{}", file.display()),
+            &format!("{}/app:v1", proxy.addr),
+            "--key",
+            &k.private,
+            "--timeout",
+            "2",
+            "--retries",
+            "0",
+        ],
+        &[("HALLMARK_PASSWORD", PASSWORD)],
+    );
+    expect_code(&o, 3);
+    assert!(stderr(&o).contains("timed out"), "{}", stderr(&o));
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(reg.store("app").get_manifest("v1").await.unwrap().is_none());
+    held.abort();
+}

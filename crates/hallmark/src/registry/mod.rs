@@ -412,6 +412,7 @@ impl Client {
                 req = req.header(AUTHORIZATION, a);
             }
             req = match &body {
+                Body::Empty if method == Method::GET || method == Method::HEAD => req,
                 Body::Empty => req.header(CONTENT_LENGTH, 0),
                 Body::Bytes(b) => req.body(b.clone()),
             };
@@ -953,11 +954,26 @@ impl Client {
         body: reqwest::Body,
     ) -> Result<reqwest::Response, RegistryError> {
         let scope = Self::scope(r, Access::Push);
+        let content_length = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
         let mut req = self.http.request(method, url).headers(headers).body(body);
         if let Some(a) = self.authorization_for(r, &scope, url).await {
             req = req.header(AUTHORIZATION, a);
         }
-        let resp = req.send().await.map_err(|e| network_error(url, &e))?;
+        // A registry that stops reading must not hang the upload: allow the usual timeout
+        // plus the body's length at a floor of 256 KiB/s.
+        let deadline = self.opts.timeout + Duration::from_secs(content_length / (256 * 1024));
+        let resp = match tokio::time::timeout(deadline, req.send()).await {
+            Ok(r) => r.map_err(|e| network_error(url, &e))?,
+            Err(_) => {
+                return Err(RegistryError::Timeout {
+                    url: url.to_string(),
+                    secs: deadline.as_secs(),
+                });
+            }
+        };
         if resp.status().is_server_error() || resp.status() == StatusCode::TOO_MANY_REQUESTS {
             return Err(self.fail(url, resp).await);
         }
