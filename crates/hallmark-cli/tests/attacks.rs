@@ -759,3 +759,62 @@ async fn a_bare_name_means_latest() {
     expect_code(&o, 0);
     assert_eq!(stdout(&o), format!("{name}@{}\n", img.digest()));
 }
+
+/// TLS with a private CA (--ca-file); a certificate from an unknown CA is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_registry_with_a_private_ca() {
+    let (reg, ca) = Registry::start_tls();
+    let ca = ca.to_str().unwrap();
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tool.sh");
+    std::fs::write(&file, b"echo ok\n").unwrap();
+    let dest = format!("{}/tools/tool:1", reg.addr);
+    let o = run_env(
+        &[
+            "publish",
+            &format!("file:{}", file.display()),
+            &dest,
+            "--key",
+            &k.private,
+            "--ca-file",
+            ca,
+        ],
+        &[("HALLMARK_PASSWORD", PASSWORD)],
+    );
+    expect_code(&o, 0);
+    let o = run(&["verify", &dest, "--key", &k.public, "--ca-file", ca]);
+    expect_code(&o, 0);
+    assert!(stdout(&o).starts_with(&format!("{}/tools/tool@sha256:", reg.addr)));
+    // Another CA: the server's certificate is not trusted.
+    let other = tempfile::tempdir().unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/make_cert.py");
+    assert!(
+        std::process::Command::new(python())
+            .arg(script)
+            .arg(other.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = run(&[
+        "verify",
+        &dest,
+        "--key",
+        &k.public,
+        "--ca-file",
+        other.path().join("ca.pem").to_str().unwrap(),
+        "--retries",
+        "0",
+    ]);
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).to_lowercase().contains("certificate"),
+        "{}",
+        stderr(&o)
+    );
+    // A file that holds no certificate is a usage error.
+    let o = run(&["verify", &dest, "--key", &k.public, "--ca-file", &k.public]);
+    expect_code(&o, 2);
+}

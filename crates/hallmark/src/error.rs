@@ -78,7 +78,9 @@ impl Error {
             | Error::Usage { .. }
             | Error::Invalid(_)
             | Error::Policy(_) => ErrorClass::Usage,
-            Error::Digest(DigestError::Invalid { .. }) => ErrorClass::Usage,
+            Error::Digest(DigestError::Invalid { .. }) | Error::Registry(R::CaFile { .. }) => {
+                ErrorClass::Usage
+            }
             Error::Digest(_)
             | Error::Registry(R::Digest(_))
             | Error::Layout(crate::layout::LayoutError::Digest(_)) => ErrorClass::Denied,

@@ -87,6 +87,7 @@ pub struct Registry {
     child: Child,
     pub addr: String,
     _dir: tempfile::TempDir,
+    tls: bool,
 }
 
 impl Registry {
@@ -100,27 +101,65 @@ impl Registry {
         panic!("docker-registry did not start");
     }
 
+    /// A registry serving HTTPS with a certificate for 127.0.0.1 from a fresh test CA;
+    /// returns it and the CA's PEM file.
+    pub fn start_tls() -> (Registry, PathBuf) {
+        ensure_registry_installed();
+        let certs = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/make_cert.py");
+        let status = Command::new(python())
+            .arg(script)
+            .arg(certs.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "make_cert.py failed");
+        for _ in 0..5 {
+            if let Some(mut r) = Self::try_start_with(Some(certs.path())) {
+                let ca = r._dir.path().join("ca.pem");
+                std::fs::copy(certs.path().join("ca.pem"), &ca).unwrap();
+                r.tls = true;
+                return (r, ca);
+            }
+        }
+        panic!("docker-registry with TLS did not start");
+    }
+
     fn try_start() -> Option<Registry> {
+        Self::try_start_with(None)
+    }
+
+    fn try_start_with(tls: Option<&Path>) -> Option<Registry> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
-        let config = format!(
+        let mut config = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
             dir.path().join("data").display()
         );
+        if let Some(certs) = tls {
+            for f in ["server.pem", "server.key"] {
+                std::fs::copy(certs.join(f), dir.path().join(f)).unwrap();
+            }
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("server.pem").display(),
+                dir.path().join("server.key").display()
+            ));
+        }
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let child = spawn_ready(&dir.path().join("config.yml"), &addr)?;
+        let child = spawn_ready(&dir.path().join("config.yml"), &addr, tls.is_some())?;
         Some(Registry {
             child,
             addr,
             _dir: dir,
+            tls: tls.is_some(),
         })
     }
 
     /// Starts the registry again on the same port and storage after [`Registry::kill`].
     pub fn restart(&mut self) {
         self.kill();
-        self.child = spawn_ready(&self._dir.path().join("config.yml"), &self.addr)
+        self.child = spawn_ready(&self._dir.path().join("config.yml"), &self.addr, self.tls)
             .expect("registry restarts");
     }
 
@@ -143,7 +182,7 @@ impl Registry {
 }
 
 /// Spawns docker-registry with `config` and waits until it answers on `addr`.
-fn spawn_ready(config: &Path, addr: &str) -> Option<Child> {
+fn spawn_ready(config: &Path, addr: &str, tls: bool) -> Option<Child> {
     let mut child = Command::new(REGISTRY_BIN)
         .arg("serve")
         .arg(config)
@@ -156,7 +195,13 @@ fn spawn_ready(config: &Path, addr: &str) -> Option<Child> {
         if let Ok(Some(_)) = child.try_wait() {
             return None; // the port was taken in the meantime
         }
-        if http_get_status(addr, "/v2/") == Some(200) {
+        // A TLS registry answers plain HTTP with 400; either answer means it is up.
+        let ready = match http_get_status(addr, "/v2/") {
+            Some(200) => true,
+            Some(400) => tls,
+            _ => false,
+        };
+        if ready {
             return Some(child);
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -178,7 +178,9 @@ impl Client {
     }
 
     fn base_url(&self, r: &ImageRef) -> String {
-        let scheme = if r.is_loopback() || self.opts.allow_http {
+        // Loopback registries speak plain HTTP unless the user brought a CA for them.
+        let loopback_http = r.is_loopback() && self.opts.ca_file.is_none();
+        let scheme = if loopback_http || self.opts.allow_http {
             "http"
         } else {
             "https"
