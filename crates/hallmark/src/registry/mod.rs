@@ -392,6 +392,12 @@ impl Client {
         }
     }
 
+    /// Exponential backoff before retry number `attempt` (1-based), capped at 10 s.
+    fn backoff(&self, attempt: u32) -> Duration {
+        (self.opts.backoff * 2u32.saturating_pow(attempt.saturating_sub(1)))
+            .min(Duration::from_secs(10))
+    }
+
     /// Sends one request with auth, retrying 429/5xx/connection failures with backoff.
     pub(crate) async fn send(
         &self,
@@ -429,8 +435,7 @@ impl Client {
             };
             if retryable && attempt < self.opts.retries {
                 attempt += 1;
-                let delay = self.opts.backoff * 2u32.saturating_pow(attempt - 1);
-                tokio::time::sleep(delay.min(Duration::from_secs(10))).await;
+                tokio::time::sleep(self.backoff(attempt)).await;
                 continue;
             }
             let resp = result?;
@@ -757,7 +762,7 @@ impl Client {
             }
             Ok(chunk)
         });
-        Ok(stream.take(usize::MAX).boxed())
+        Ok(stream.boxed())
     }
 
     /// Uploads a blob from disk or memory, streamed and hashed on the way, unless the
@@ -781,11 +786,7 @@ impl Client {
             {
                 Err(e) if attempt < self.opts.retries && is_transient(&e) => {
                     attempt += 1;
-                    tokio::time::sleep(
-                        (self.opts.backoff * 2u32.saturating_pow(attempt - 1))
-                            .min(Duration::from_secs(10)),
-                    )
-                    .await;
+                    tokio::time::sleep(self.backoff(attempt)).await;
                 }
                 other => return other,
             }
