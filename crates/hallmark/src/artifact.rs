@@ -125,10 +125,24 @@ impl Blob {
 
     /// A reader over `len` bytes starting `start` bytes into the blob.
     pub fn open_range(&self, start: u64, len: u64) -> std::io::Result<Box<dyn Read + Send>> {
-        match &self.data {
+        self.data.open_range(start, len)
+    }
+
+    pub fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        self.data.open_range(0, self.size)
+    }
+}
+
+impl BlobData {
+    /// A blocking reader over `len` bytes starting `start` bytes in; registry data is only
+    /// read asynchronously, through [`Blob::stream_range`].
+    pub fn open_range(&self, start: u64, len: u64) -> std::io::Result<Box<dyn Read + Send>> {
+        match self {
             BlobData::Memory(b) => {
                 let end = (start + len).min(b.len() as u64) as usize;
-                Ok(Box::new(std::io::Cursor::new(b.slice(start as usize..end))))
+                Ok(Box::new(std::io::Cursor::new(
+                    b.slice((start as usize).min(end)..end),
+                )))
             }
             BlobData::File { path, offset } => {
                 let mut f = std::fs::File::open(path)?;
@@ -139,10 +153,6 @@ impl Blob {
                 "a registry blob is read with stream_range",
             )),
         }
-    }
-
-    pub fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
-        self.open_range(0, self.size)
     }
 }
 
@@ -221,15 +231,9 @@ fn read_small(index: &dyn BlobIndex, d: &Digest, what: &str) -> Result<Bytes, Ar
             reason: format!("{what} {d} is larger than {MAX_MANIFEST_BYTES} bytes"),
         });
     }
-    let blob = Blob {
-        digest: d.clone(),
-        size,
-        media_type: String::new(),
-        data,
-    };
     let mut bytes = Vec::with_capacity(size as usize);
     let path = PathBuf::from(index.name());
-    blob.open()
+    data.open_range(0, size)
         .and_then(|mut r| r.read_to_end(&mut bytes))
         .map_err(|e| io_err(&path, e))?;
     d.verify(&bytes, what).map_err(|e| ArtifactError::Corrupt {
@@ -548,14 +552,8 @@ impl TarIndex {
                 "{name} is larger than {MAX_MANIFEST_BYTES} bytes"
             )));
         }
-        let blob = Blob {
-            digest: Digest::sha256(b""),
-            size,
-            media_type: String::new(),
-            data,
-        };
         let mut out = Vec::new();
-        blob.open()
+        data.open_range(0, size)
             .and_then(|mut r| r.read_to_end(&mut out))
             .map_err(|e| io_err(&self.path, e))?;
         Ok(out)
@@ -631,19 +629,13 @@ fn convert_legacy_archive(tar: &TarIndex, out: &mut Artifact) -> Result<(), Arti
         let (data, size) = tar
             .data(&name)
             .ok_or_else(|| invalid(format!("layer {name} is missing")))?;
-        let probe = Blob {
-            digest: Digest::sha256(b""),
-            size,
-            media_type: String::new(),
-            data: data.clone(),
-        };
         let mut magic = [0u8; 2];
-        let gz = probe
+        let gz = data
             .open_range(0, 2)
             .and_then(|mut r| r.read_exact(&mut magic))
             .is_ok_and(|_| magic == [0x1f, 0x8b]);
         let digest = hash_reader(
-            probe.open().map_err(|e| io_err(&tar.path, e))?,
+            data.open_range(0, size).map_err(|e| io_err(&tar.path, e))?,
             size,
             &tar.path,
         )?;
