@@ -108,12 +108,8 @@ pub async fn copy(
 
 async fn fetch(store: &Store, digest: &Digest) -> Result<Manifest, Error> {
     store
-        .get_manifest(&digest.to_string())
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            what: "manifest",
-            reference: store.pinned(digest),
-        })
+        .require_manifest(&digest.to_string(), "manifest")
+        .await
 }
 
 /// The child of a verified index for `platform` (`os/arch[/variant]`).

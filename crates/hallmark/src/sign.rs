@@ -65,14 +65,7 @@ pub async fn resolve_digest_to_sign(
         }),
         (Some(d), _, _) => Ok(d.clone()),
         (None, Some(tag), Some(expected)) => {
-            let m = target
-                .store
-                .get_manifest(tag)
-                .await?
-                .ok_or_else(|| Error::NotFound {
-                    what: "tag",
-                    reference: target.store.tagged(tag),
-                })?;
+            let m = target.store.require_manifest(tag, "tag").await?;
             if &m.digest != expected {
                 return Err(Error::Drift {
                     reference: target.store.tagged(tag),
@@ -137,17 +130,10 @@ pub fn build_payload(store: &Store, digest: &Digest, opts: &SignOptions) -> Resu
 pub async fn sign(target: &Target, key: &SigningKey, opts: &SignOptions) -> Result<Signed, Error> {
     let digest = resolve_digest_to_sign(target, opts.expect_digest.as_ref()).await?;
     // The manifest must exist and hash to the digest (get_manifest checks both).
-    if target
+    target
         .store
-        .get_manifest(&digest.to_string())
-        .await?
-        .is_none()
-    {
-        return Err(Error::NotFound {
-            what: "manifest",
-            reference: target.store.pinned(&digest),
-        });
-    }
+        .require_manifest(&digest.to_string(), "manifest")
+        .await?;
     let payload = build_payload(&target.store, &digest, opts)?;
     let sig = key.sign(&payload);
     let added = store_signature(&target.signatures, &digest, &payload, &sig).await?;

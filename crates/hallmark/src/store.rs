@@ -27,6 +27,24 @@ impl Store {
         })
     }
 
+    /// Like [`Store::get_manifest`], but a missing manifest is a [`Error::NotFound`] naming
+    /// it as `what` (`reg/repo@digest` or `reg/repo:tag`).
+    pub async fn require_manifest(
+        &self,
+        reference: &str,
+        what: &'static str,
+    ) -> Result<Manifest, Error> {
+        self.get_manifest(reference)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what,
+                reference: match reference.parse::<Digest>() {
+                    Ok(d) => self.pinned(&d),
+                    Err(_) => self.tagged(reference),
+                },
+            })
+    }
+
     /// Stores `m` under `tag`, or under its digest alone when `tag` is `None`.
     pub async fn put_manifest(&self, m: &Manifest, tag: Option<&str>) -> Result<(), Error> {
         match self {

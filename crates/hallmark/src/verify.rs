@@ -96,17 +96,7 @@ pub async fn resolve(target: &Target) -> Result<crate::manifest::Manifest, Error
             });
         }
     };
-    target
-        .store
-        .get_manifest(&reference)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            what: "artifact",
-            reference: match &target.digest {
-                Some(d) => target.store.pinned(d),
-                None => target.store.tagged(&reference),
-            },
-        })
+    target.store.require_manifest(&reference, "artifact").await
 }
 
 impl Report {
