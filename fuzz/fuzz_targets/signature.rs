@@ -2,7 +2,7 @@
 //! Registry answers: manifests, signature manifests and simple-signing payloads.
 
 use bytes::Bytes;
-use hallmark::manifest::Manifest;
+use hallmark::oci::Manifest;
 use hallmark::payload::SimpleSigning;
 use hallmark::signature;
 use libfuzzer_sys::fuzz_target;

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hallmark::digest::Digest;
-use hallmark::reference::{ImageRef, Source};
+use hallmark::reference::{DestinationRef, ImageRef, Source};
+
+use crate::output::Format;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok/verified, 1 not verified or denied, 2 bad input or usage,
@@ -31,15 +33,9 @@ pub struct Cli {
     /// Only errors on stderr
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Result format on stdout
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
+    /// Result format on stdout (an error under json is a JSON document too)
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
 }
 
 #[derive(Subcommand, Debug)]
@@ -189,8 +185,9 @@ pub struct PublishArgs {
     /// oci:DIR[:TAG|@DIGEST], docker-archive:FILE.tar or file:FILE
     #[arg(value_parser = parse_source)]
     pub source: Source,
-    /// REG/REPO[:TAG[,TAG…]] or oci:DIR[:TAG]
-    pub destination: String,
+    /// REG/REPO[:TAG[,TAG…]] or oci:DIR[:TAG[,TAG…]]
+    #[arg(value_parser = parse_destination)]
+    pub destination: DestinationRef,
     /// Encrypted private key (cosign format)
     #[arg(long)]
     pub key: PathBuf,
@@ -247,8 +244,9 @@ pub struct CopyArgs {
     /// REG/REPO:TAG, REG/REPO@sha256:…, or oci:DIR[:TAG|@sha256:…]
     #[arg(value_parser = parse_source)]
     pub source: Source,
-    /// REG/REPO[:TAG[,TAG…]] or oci:DIR[:TAG]
-    pub destination: String,
+    /// REG/REPO[:TAG[,TAG…]] or oci:DIR[:TAG[,TAG…]]
+    #[arg(value_parser = parse_destination)]
+    pub destination: DestinationRef,
     #[command(flatten)]
     pub trust: TrustArgs,
     /// Copy only this platform out of a multi-platform index (os/arch[/variant])
@@ -283,6 +281,10 @@ pub struct DemoArgs {
 
 fn parse_source(s: &str) -> Result<Source, String> {
     Source::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_destination(s: &str) -> Result<DestinationRef, String> {
+    DestinationRef::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_image_ref(s: &str) -> Result<ImageRef, String> {

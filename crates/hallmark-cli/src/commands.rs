@@ -1,39 +1,40 @@
-//! digest, sign and verify.
+//! digest, sign, publish, verify, copy and policy check.
 
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallmark::publish::{Destination, PublishOptions};
+use hallmark::copy::{Copied, CopyOptions};
+use hallmark::policy::Policy;
+use hallmark::publish::{PublishOptions, Published};
 use hallmark::reference::Source;
 use hallmark::registry::auth::Credentials;
 use hallmark::registry::{Client, ClientOptions};
-use hallmark::sign::SignOptions;
-use hallmark::store::Target;
+use hallmark::report::Report;
+use hallmark::sign::{SignOptions, Signed};
+use hallmark::store::{Destination, Target};
 use hallmark::transfer::{Quiet, TransferProgress};
-use hallmark::verify::VerifyOptions;
-
-use std::io::Write;
-
-use hallmark::copy::CopyOptions;
-use hallmark::policy::Policy;
+use hallmark::trust::VerifyOptions;
+use hallmark::verify::Verification;
+use serde::Serialize;
 
 use crate::cli::{
     CopyArgs, DigestArgs, PolicyCheckArgs, PublishArgs, RegistryArgs, SignArgs, SignatureFormat,
     TrustArgs, VerifyArgs,
 };
-use crate::{Outcome, Ui};
-use crate::{keyfile, progress};
+use crate::exit::CliError;
+use crate::output::{Render, Ui};
+use crate::{Outcome, keyfile, progress};
 
+/// The registry client the flags describe.
 pub fn client(args: &RegistryArgs) -> anyhow::Result<Client> {
     let credentials = match &args.username {
         Some(username) if args.password_stdin => {
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)
-                .map_err(|e| hallmark::Error::Usage {
-                    message: format!("cannot read the password from stdin: {e}"),
-                    hint: None,
+                .map_err(|e| {
+                    CliError::usage(format!("cannot read the password from stdin: {e}"), None)
                 })?;
             Some(Credentials {
                 username: username.clone(),
@@ -53,6 +54,14 @@ pub fn client(args: &RegistryArgs) -> anyhow::Result<Client> {
     Ok(Client::new(opts).map_err(hallmark::Error::from)?)
 }
 
+fn transfer_progress(ui: Ui) -> Arc<dyn TransferProgress> {
+    if progress::wanted(ui) {
+        Arc::new(progress::Bars::new())
+    } else {
+        Arc::new(Quiet)
+    }
+}
+
 /// Reads a local artifact off the async runtime (it may hash gigabytes).
 async fn load_local(source: &Source) -> anyhow::Result<hallmark::artifact::Artifact> {
     let source = source.clone();
@@ -62,44 +71,74 @@ async fn load_local(source: &Source) -> anyhow::Result<hallmark::artifact::Artif
     Ok(artifact)
 }
 
-pub async fn digest(args: &DigestArgs) -> anyhow::Result<Outcome> {
-    if !matches!(args.source, Source::Registry(_)) {
-        println!("{}", load_local(&args.source).await?.digest());
-        return Ok(Outcome::Ok);
+#[derive(Serialize)]
+struct DigestResult {
+    source: String,
+    digest: hallmark::digest::Digest,
+}
+
+impl Render for DigestResult {
+    fn text(&self, _ui: &Ui) -> Option<String> {
+        Some(self.digest.to_string())
     }
-    let client = client(&args.registry)?;
-    let target = Target::open(&args.source, &client, false)?;
-    let m = hallmark::verify::resolve(&target).await?;
-    println!("{}", m.digest);
+}
+
+/// `hallmark digest`.
+pub async fn digest(args: &DigestArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let digest = if matches!(args.source, Source::Registry(_)) {
+        let client = client(&args.registry)?;
+        let target = Target::open(&args.source, &client, false)?;
+        hallmark::verify::resolve(&target).await?.digest
+    } else {
+        load_local(&args.source).await?.digest().clone()
+    };
+    ui.emit(&DigestResult {
+        source: args.source.to_string(),
+        digest,
+    })?;
     Ok(Outcome::Ok)
 }
 
+impl Render for Published {
+    fn text(&self, ui: &Ui) -> Option<String> {
+        let b = &self.blobs;
+        ui.say(format!(
+            "published {} ({} uploaded, {} already present, {} mounted; {} bytes sent), signature {}{}",
+            self.digest,
+            b.uploaded,
+            b.present,
+            b.mounted,
+            b.bytes_uploaded,
+            self.signature,
+            if self.tags.is_empty() {
+                String::new()
+            } else {
+                format!(", tags {}", self.tags.join(", "))
+            }
+        ));
+        Some(self.reference.clone())
+    }
+}
+
+/// `hallmark publish`.
 pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
     if matches!(args.source, Source::Registry(_)) {
-        return Err(hallmark::Error::Usage {
-            message: format!(
+        return Err(CliError::usage(
+            format!(
                 "{} is already in a registry; publish signs local artifacts before they are pushed",
                 args.source
             ),
-            hint: Some(
-                "sign it by digest instead: hallmark sign REG/REPO@sha256:<digest> --key KEY"
-                    .into(),
-            ),
-        }
-        .into());
+            Some("sign it by digest instead: hallmark sign REG/REPO@sha256:<digest> --key KEY"),
+        ));
+    }
+    if args.bind_tag && args.destination.tags.is_empty() {
+        return Err(CliError::usage(
+            "--bind-tag needs tags in the destination, and it names none",
+            Some("name them: REG/REPO:TAG[,TAG…]"),
+        ));
     }
     let client = client(&args.registry)?;
-    let dest = Destination::parse(&args.destination, &client)?;
-    if args.bind_tag && dest.tags.is_empty() {
-        return Err(hallmark::Error::Usage {
-            message: format!(
-                "--bind-tag needs tags in the destination, and {} names none",
-                args.destination
-            ),
-            hint: Some("name them: REG/REPO:TAG[,TAG…]".into()),
-        }
-        .into());
-    }
+    let dest = Destination::open(&args.destination, &client)?;
     let key = keyfile::load_signing_key(&args.key)?;
     if progress::wanted(ui) {
         ui.say(format!("computing the digest of {}…", args.source));
@@ -121,38 +160,34 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
         concurrency: args.concurrency.into(),
         mount_from: args.mount_from.clone(),
     };
-    let progress: Arc<dyn TransferProgress> = if progress::wanted(ui) {
-        Arc::new(progress::Bars::new())
-    } else {
-        Arc::new(Quiet)
-    };
-    let published = hallmark::publish::publish(&artifact, &dest, &key, &opts, progress).await?;
-    if ui.json {
-        println!("{}", serde_json::to_string(&published)?);
-    } else {
-        let b = &published.blobs;
-        ui.say(format!(
-            "published {} ({} uploaded, {} already present, {} mounted; {} bytes sent), signature {}{}",
-            published.digest,
-            b.uploaded,
-            b.present,
-            b.mounted,
-            b.bytes_uploaded,
-            published.signature,
-            if published.tags.is_empty() { String::new() } else { format!(", tags {}", published.tags.join(", ")) }
-        ));
-        println!("{}", published.reference);
-    }
+    let published =
+        hallmark::publish::publish(&artifact, &dest, &key, &opts, transfer_progress(ui)).await?;
+    ui.emit(&published)?;
     Ok(Outcome::Ok)
 }
 
+impl Render for Signed {
+    fn text(&self, ui: &Ui) -> Option<String> {
+        ui.say(format!(
+            "signed {}{}",
+            self.reference,
+            if self.added {
+                ""
+            } else {
+                " (this signature was already present)"
+            }
+        ));
+        Some(self.signature.clone())
+    }
+}
+
+/// `hallmark sign`.
 pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
     if args.format == SignatureFormat::Bundle {
-        return Err(hallmark::Error::Usage {
-            message: "--format bundle is not available in this version".into(),
-            hint: Some("use --format legacy (the default), which cosign 1.x-3.x verify".into()),
-        }
-        .into());
+        return Err(CliError::usage(
+            "--format bundle is not available in this version",
+            Some("use --format legacy (the default), which cosign 1.x-3.x verify"),
+        ));
     }
     let client = client(&args.registry)?;
     let mut target = Target::open(&args.reference, &client, false)?;
@@ -171,20 +206,7 @@ pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
         ..SignOptions::default()
     };
     let signed = hallmark::sign::sign(&target, &key, &opts).await?;
-    if ui.json {
-        println!("{}", serde_json::to_string(&signed)?);
-    } else {
-        ui.say(format!(
-            "signed {}{}",
-            signed.reference,
-            if signed.added {
-                ""
-            } else {
-                " (this signature was already present)"
-            }
-        ));
-        println!("{}", signed.signature);
-    }
+    ui.emit(&signed)?;
     Ok(Outcome::Ok)
 }
 
@@ -193,34 +215,29 @@ async fn run_verification(
     reference: &Source,
     trust: &TrustArgs,
     client: &Client,
-) -> anyhow::Result<(Target, hallmark::verify::Report)> {
+) -> anyhow::Result<(Target, Verification)> {
     if let Source::DockerArchive(_) | Source::File(_) = reference {
-        return Err(hallmark::Error::Usage {
-            message: format!("{reference} is a local file; verify what was published"),
-            hint: Some("verify the registry reference or oci: layout it was published to".into()),
-        }
-        .into());
+        return Err(CliError::usage(
+            format!("{reference} is a local file; verify what was published"),
+            Some("verify the registry reference or oci: layout it was published to"),
+        ));
     }
     let mut target = Target::open(reference, client, false)?;
     if let Some(repo) = &trust.signature_repository {
         target = target.with_signature_repository(repo, client)?;
     }
-    let report = match &trust.policy {
+    let verification = match &trust.policy {
         Some(path) => {
             let mut policy = Policy::load(path).map_err(hallmark::Error::from)?;
             if trust.require_tag_binding {
+                if target.tag.is_none() {
+                    return Err(hallmark::Error::TagBindingNeedsTag.into());
+                }
                 for r in &mut policy.rules {
                     r.verify.require_tag_binding = true;
                 }
             }
-            if trust.require_tag_binding && target.tag.is_none() {
-                return Err(hallmark::Error::Usage {
-                    message: "--require-tag-binding needs a reference with a tag".into(),
-                    hint: None,
-                }
-                .into());
-            }
-            hallmark::policy::verify(&target, &policy).await?
+            hallmark::verify::verify_with_policy(&target, &policy).await?
         }
         None => {
             let opts = VerifyOptions {
@@ -232,19 +249,23 @@ async fn run_verification(
             hallmark::verify::verify(&target, &opts).await?
         }
     };
-    Ok((target, report))
+    Ok((target, verification))
 }
 
-/// Prints why a verification said no (stderr), for verify and copy alike.
-fn report_denied(report: &hallmark::verify::Report) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "error: not verified: {}", report.reference);
+/// Why a verification said no, on stderr.
+fn report_denied(report: &Report, ui: &Ui) {
+    // Even under --quiet: a "no" must say why.
+    let quiet = Ui {
+        quiet: false,
+        ..*ui
+    };
+    quiet.say(format!("error: not verified: {}", report.reference));
     for e in &report.errors {
-        let _ = writeln!(err, "  {e}");
+        quiet.say(format!("  {e}"));
     }
 }
 
-fn report_verified(report: &hallmark::verify::Report, ui: Ui) {
+fn report_verified(report: &Report, ui: &Ui) {
     for s in &report.signatures {
         ui.say(format!(
             "verified {} — signed by {} ({}, key id {}){}",
@@ -263,93 +284,131 @@ fn report_verified(report: &hallmark::verify::Report, ui: Ui) {
     }
 }
 
+/// `verify`'s result.
+struct Verified<'a>(&'a Report);
+
+impl Serialize for Verified<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl Render for Verified<'_> {
+    fn text(&self, ui: &Ui) -> Option<String> {
+        if self.0.verified {
+            report_verified(self.0, ui);
+            Some(self.0.reference.clone())
+        } else {
+            report_denied(self.0, ui);
+            None
+        }
+    }
+}
+
+/// `hallmark verify`.
 pub async fn verify(args: &VerifyArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let client = client(&args.registry)?;
-    let (_, report) = run_verification(&args.reference, &args.trust, &client).await?;
-    if ui.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else if report.verified {
-        println!("{}", report.reference);
-    }
+    let (_, verification) = run_verification(&args.reference, &args.trust, &client).await?;
+    let report = &verification.report;
+    ui.emit(&Verified(report))?;
     if report.verified {
-        report_verified(&report, ui);
         Ok(Outcome::Ok)
     } else {
-        report_denied(&report);
+        if ui.json() {
+            report_denied(report, &ui);
+        }
         Ok(Outcome::Denied)
     }
 }
 
+/// `copy`'s result: what was copied, or the verification that stopped it.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum CopyResult<'a> {
+    Copied {
+        #[serde(flatten)]
+        copied: &'a Copied,
+        #[serde(rename = "copied")]
+        done: bool,
+    },
+    Refused {
+        verification: &'a Report,
+        copied: bool,
+    },
+}
+
+impl Render for CopyResult<'_> {
+    fn text(&self, ui: &Ui) -> Option<String> {
+        match self {
+            CopyResult::Refused { verification, .. } => {
+                report_denied(verification, ui);
+                None
+            }
+            CopyResult::Copied { copied, .. } => {
+                ui.say(format!(
+                    "copied {} ({} blobs uploaded, {} already present; {} bytes){}",
+                    copied.digest,
+                    copied.blobs.uploaded,
+                    copied.blobs.present,
+                    copied.blobs.bytes_uploaded,
+                    match &copied.signature {
+                        Some(s) => format!(", signature {s}"),
+                        None => " (no signature copied: none was checked, or one platform of a signed index was taken and the signature covers the index)".into(),
+                    }
+                ));
+                Some(copied.reference.clone())
+            }
+        }
+    }
+}
+
+/// `hallmark copy`.
 pub async fn copy(args: &CopyArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let client = client(&args.registry)?;
-    let (source, report) = run_verification(&args.source, &args.trust, &client).await?;
-    if !report.verified {
-        if ui.json {
-            println!(
-                "{}",
-                serde_json::json!({"verification": report, "copied": false})
-            );
+    let (source, verification) = run_verification(&args.source, &args.trust, &client).await?;
+    if !verification.report.verified {
+        ui.emit(&CopyResult::Refused {
+            verification: &verification.report,
+            copied: false,
+        })?;
+        if ui.json() {
+            report_denied(&verification.report, &ui);
         }
-        report_denied(&report);
         return Ok(Outcome::Denied);
     }
-    report_verified(&report, ui);
-    let dest = Destination::parse(&args.destination, &client)?;
+    report_verified(&verification.report, &ui);
+    let dest = Destination::open(&args.destination, &client)?;
     let opts = CopyOptions {
         platform: args.platform.clone(),
         concurrency: args.concurrency.into(),
     };
-    let progress: Arc<dyn TransferProgress> = if progress::wanted(ui) {
-        Arc::new(progress::Bars::new())
-    } else {
-        Arc::new(Quiet)
-    };
-    let copied = hallmark::copy::copy(&source, &report, &dest, &opts, progress).await?;
-    if ui.json {
-        let mut doc = serde_json::to_value(&copied)?;
-        doc["copied"] = true.into();
-        println!("{doc}");
-    } else {
-        ui.say(format!(
-            "copied {} ({} blobs uploaded, {} already present; {} bytes){}",
-            copied.digest,
-            copied.blobs.uploaded,
-            copied.blobs.present,
-            copied.blobs.bytes_uploaded,
-            match &copied.signature {
-                Some(s) => format!(", signature {s}"),
-                None => " (one platform of a signed index: the signature covers the index and was not copied)".into(),
-            }
-        ));
-        println!("{}", copied.reference);
-    }
+    let copied =
+        hallmark::copy::copy(&source, &verification, &dest, &opts, transfer_progress(ui)).await?;
+    ui.emit(&CopyResult::Copied {
+        copied: &copied,
+        done: true,
+    })?;
     Ok(Outcome::Ok)
 }
 
-pub fn policy_check(args: &PolicyCheckArgs, ui: Ui) -> anyhow::Result<Outcome> {
-    let policy = Policy::load(&args.file).map_err(hallmark::Error::from)?;
-    if ui.json {
-        let rules: Vec<serde_json::Value> = policy
-            .rules
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "name": r.name, "match": r.matches, "action": r.action,
-                    "keys": r.verify.keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
-                    "threshold": r.verify.threshold, "require_tag_binding": r.verify.require_tag_binding,
-                    "max_age_seconds": r.verify.max_age.map(|d| d.as_secs()),
-                    "annotations": r.verify.annotations, "identities": r.verify.identities,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::json!({"valid": true, "rules": rules}));
-    } else {
+#[derive(Serialize)]
+struct PolicyChecked<'a> {
+    valid: bool,
+    #[serde(skip)]
+    path: &'a std::path::Path,
+    rules: Vec<serde_json::Value>,
+    #[serde(skip)]
+    policy: &'a Policy,
+}
+
+impl Render for PolicyChecked<'_> {
+    fn text(&self, ui: &Ui) -> Option<String> {
         ui.say(format!(
             "{}: valid, {} rule(s)",
-            args.file.display(),
-            policy.rules.len()
+            self.path.display(),
+            self.policy.rules.len()
         ));
-        for r in &policy.rules {
+        for r in &self.policy.rules {
             ui.say(format!(
                 "  {} → {:?} for {}",
                 r.name,
@@ -357,13 +416,39 @@ pub fn policy_check(args: &PolicyCheckArgs, ui: Ui) -> anyhow::Result<Outcome> {
                 r.matches.join(", ")
             ));
         }
-        if !policy
+        if !self
+            .policy
             .rules
             .iter()
             .any(|r| r.matches.iter().any(|m| m == "**"))
         {
             ui.say("  (no catch-all rule: anything unmatched is denied)");
         }
+        None
     }
+}
+
+/// `hallmark policy check`.
+pub fn policy_check(args: &PolicyCheckArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let policy = Policy::load(&args.file).map_err(hallmark::Error::from)?;
+    let rules = policy
+        .rules
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name, "match": r.matches, "action": r.action,
+                "keys": r.verify.keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
+                "threshold": r.verify.threshold, "require_tag_binding": r.verify.require_tag_binding,
+                "max_age_seconds": r.verify.max_age.map(|d| d.as_secs()),
+                "annotations": r.verify.annotations, "identities": r.verify.identities,
+            })
+        })
+        .collect();
+    ui.emit(&PolicyChecked {
+        valid: true,
+        path: &args.file,
+        rules,
+        policy: &policy,
+    })?;
     Ok(Outcome::Ok)
 }

@@ -1,17 +1,75 @@
 //! `hallmark demo`: narrates the library's demo scenario.
 
+use hallmark::demo::{Actor, Outcome as Happened, Step};
+use hallmark::digest::Digest;
 use hallmark::layout::Layout;
 use hallmark::reference::ImageRef;
 use hallmark::store::Store;
+use serde::Serialize;
 
+use crate::Outcome;
 use crate::cli::DemoArgs;
 use crate::commands::client;
-use crate::{Outcome, Ui};
+use crate::exit::{self, CliError};
+use crate::output::{Render, Ui};
 
+fn short(d: &Digest) -> String {
+    format!("sha256:{}…", &d.hex()[..12])
+}
+
+fn describe(o: &Happened) -> String {
+    let which = |poisoned: bool| if poisoned { "POISONED" } else { "good" };
+    match o {
+        Happened::Tagged { digest, poisoned } => {
+            format!("tag now names {} ({})", short(digest), which(*poisoned))
+        }
+        Happened::Signed {
+            digest,
+            poisoned,
+            signature,
+        } => format!(
+            "signed {}: the {} image → signature {signature}",
+            short(digest),
+            which(*poisoned)
+        ),
+        Happened::Refused { class, message } => {
+            format!("refused (exit {}): {message}", exit::code(*class))
+        }
+        Happened::Verified {
+            reference,
+            poisoned: true,
+            ..
+        } => format!("verified {reference}: the poisoned image is trusted"),
+        Happened::Verified { reference, .. } => format!("verified; pull exactly {reference}"),
+        Happened::NotVerified { digest, .. } => {
+            format!("NOT verified (exit 1): {} is unsigned", short(digest))
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DemoResult {
+    passed: bool,
+    steps: Vec<Step>,
+}
+
+impl Render for DemoResult {
+    fn text(&self, ui: &Ui) -> Option<String> {
+        if self.passed {
+            ui.say("\nResult: signing by tag signed the poisoned image; hallmark refused the tag, signed the");
+            ui.say("digest that was built, and only the pinned digest verifies. Every step behaved as expected.");
+        }
+        None
+    }
+}
+
+/// `hallmark demo`.
 pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
-    let dir = tempfile::tempdir().map_err(|e| hallmark::Error::Usage {
-        message: format!("cannot create a temporary directory: {e}"),
-        hint: Some("set TMPDIR to a writable directory".into()),
+    let dir = tempfile::tempdir().map_err(|e| {
+        CliError::usage(
+            format!("cannot create a temporary directory: {e}"),
+            Some("set TMPDIR to a writable directory"),
+        )
     })?;
     let (naive, guarded, place) = match &args.registry {
         None => {
@@ -28,15 +86,12 @@ pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
         }
         Some(host) => {
             let client = client(&args.registry_args)?;
-            let run_id =
-                hallmark::digest::Digest::sha256(dir.path().as_os_str().as_encoded_bytes());
+            let run_id = Digest::sha256(dir.path().as_os_str().as_encoded_bytes());
             let base = format!("{host}/hallmark-demo/{}", &run_id.hex()[..8]);
             let repo = |name: &str| -> anyhow::Result<Store> {
-                Ok(Store::Registry {
-                    client: client.clone(),
-                    repo: ImageRef::parse(&format!("{base}/{name}"))
-                        .map_err(hallmark::Error::from)?,
-                })
+                let r =
+                    ImageRef::parse(&format!("{base}/{name}")).map_err(hallmark::Error::from)?;
+                Ok(Store::registry(&client, &r)?)
             };
             (
                 repo("naive")?,
@@ -57,22 +112,24 @@ pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
             });
         }
         let mark = if s.as_expected { "ok " } else { "!! " };
+        let actor = match s.actor {
+            Actor::Ci => "ci",
+            Actor::Attacker => "attacker",
+            Actor::Consumer => "consumer",
+        };
         ui.say(format!(
-            "  {mark}[{:<8}] {}\n               → {}",
-            s.actor, s.action, s.outcome
+            "  {mark}[{actor:<8}] {}\n               → {}",
+            s.action,
+            describe(&s.outcome)
         ));
     })
     .await?;
-    let all_ok = steps.iter().all(|s| s.as_expected);
-    if ui.json {
-        println!("{}", serde_json::json!({"passed": all_ok, "steps": steps}));
-    }
-    if all_ok {
-        ui.say("\nResult: signing by tag signed the poisoned image; hallmark refused the tag, signed the");
-        ui.say("digest that was built, and only the pinned digest verifies. Every step behaved as expected.");
+    let passed = steps.iter().all(|s| s.as_expected);
+    ui.emit(&DemoResult { passed, steps })?;
+    if passed {
         Ok(Outcome::Ok)
     } else {
-        eprintln!("error: some demo steps did not behave as expected (marked !!)");
+        ui.say("error: some demo steps did not behave as expected (marked !!)");
         Ok(Outcome::Denied)
     }
 }

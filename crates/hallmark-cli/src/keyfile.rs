@@ -5,17 +5,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hallmark::keys::{Algorithm, PublicKey, SigningKey};
-use hallmark::verify::NamedKey;
+use hallmark::trust::NamedKey;
+use serde::Serialize;
 
+use crate::Outcome;
 use crate::cli::{KeyAlgorithm, KeyGenerateArgs, KeyPublicArgs};
-use crate::{Outcome, Ui};
+use crate::exit::CliError;
+use crate::output::{Render, Ui};
 
 fn usage(message: String, hint: Option<&str>) -> anyhow::Error {
-    hallmark::Error::Usage {
-        message,
-        hint: hint.map(str::to_string),
-    }
-    .into()
+    CliError::usage(message, hint)
 }
 
 /// HALLMARK_PASSWORD, else COSIGN_PASSWORD; `None` when neither is set.
@@ -62,6 +61,7 @@ pub fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<NamedKey>> {
         .collect()
 }
 
+/// `hallmark key generate`.
 pub fn generate(args: &KeyGenerateArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let prefix = args.output_key_prefix.display().to_string();
     let key_path = PathBuf::from(format!("{prefix}.key"));
@@ -113,17 +113,48 @@ pub fn generate(args: &KeyGenerateArgs, ui: Ui) -> anyhow::Result<Outcome> {
         0o644,
         args.force,
     )?;
-    if ui.json {
-        let doc = serde_json::json!({
-            "private_key": key_path, "public_key": pub_path,
-            "algorithm": algorithm.to_string(), "key_id": key.public_key().key_id(),
-        });
-        println!("{doc}");
-    } else {
-        ui.say(format!("Private key written to {}", key_path.display()));
-        ui.say(format!("Public key written to {}", pub_path.display()));
-    }
+    ui.emit(&Generated {
+        private_key: key_path,
+        public_key: pub_path,
+        algorithm,
+        key_id: key.public_key().key_id(),
+    })?;
     Ok(Outcome::Ok)
+}
+
+#[derive(Serialize)]
+struct Generated {
+    private_key: PathBuf,
+    public_key: PathBuf,
+    algorithm: Algorithm,
+    key_id: String,
+}
+
+impl Render for Generated {
+    fn text(&self, ui: &Ui) -> Option<String> {
+        ui.say(format!(
+            "Private key written to {}",
+            self.private_key.display()
+        ));
+        ui.say(format!(
+            "Public key written to {}",
+            self.public_key.display()
+        ));
+        None
+    }
+}
+
+#[derive(Serialize)]
+struct Public {
+    public_key: String,
+    algorithm: Algorithm,
+    key_id: String,
+}
+
+impl Render for Public {
+    fn text(&self, _ui: &Ui) -> Option<String> {
+        Some(self.public_key.trim_end().to_string())
+    }
 }
 
 /// Writes a file completely or not at all, with `mode` from the start.
@@ -147,8 +178,13 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32, force: bool) -> anyhow::Resul
     Ok(())
 }
 
-pub fn public(args: &KeyPublicArgs) -> anyhow::Result<Outcome> {
-    let key = load_signing_key(&args.key)?;
-    print!("{}", key.public_key().to_pem());
+/// `hallmark key public`.
+pub fn public(args: &KeyPublicArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let key = load_signing_key(&args.key)?.public_key();
+    ui.emit(&Public {
+        public_key: key.to_pem(),
+        algorithm: key.algorithm(),
+        key_id: key.key_id(),
+    })?;
     Ok(Outcome::Ok)
 }

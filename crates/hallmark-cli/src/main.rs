@@ -3,51 +3,35 @@
 mod cli;
 mod commands;
 mod demo;
+mod exit;
 mod keyfile;
+mod output;
 mod progress;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use cli::{Cli, Command, KeyCommand, PolicyCommand};
+use output::Ui;
 
 /// How a command ended when it did not fail outright.
 pub enum Outcome {
+    /// Success.
     Ok,
     /// A security "no" that was already reported (exit 1).
     Denied,
 }
 
-/// Where human-readable detail goes: stderr, unless --quiet.
-#[derive(Clone, Copy)]
-pub struct Ui {
-    pub quiet: bool,
-    pub verbose: u8,
-    pub json: bool,
-}
-
-impl Ui {
-    pub fn say(&self, msg: impl std::fmt::Display) {
-        if !self.quiet {
-            let _ = writeln!(std::io::stderr(), "{msg}");
-        }
-    }
-
-    pub fn detail(&self, msg: impl std::fmt::Display) {
-        if !self.quiet && self.verbose > 0 {
-            let _ = writeln!(std::io::stderr(), "{msg}");
-        }
-    }
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let ui = Ui {
         quiet: cli.quiet,
         verbose: cli.verbose,
-        json: cli.output == cli::OutputFormat::Json,
+        format: cli.output,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -55,15 +39,15 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
+            let e = anyhow::Error::new(e).context("cannot start the async runtime");
+            return ExitCode::from(ui.fail(&e));
         }
     };
     let result = runtime.block_on(async {
         match cli.command {
             Command::Key(KeyCommand::Generate(a)) => keyfile::generate(&a, ui),
-            Command::Key(KeyCommand::Public(a)) => keyfile::public(&a),
-            Command::Digest(a) => commands::digest(&a).await,
+            Command::Key(KeyCommand::Public(a)) => keyfile::public(&a, ui),
+            Command::Digest(a) => commands::digest(&a, ui).await,
             Command::Sign(a) => commands::sign(&a, ui).await,
             Command::Publish(a) => commands::publish(&a, ui).await,
             Command::Verify(a) => commands::verify(&a, ui).await,
@@ -74,24 +58,35 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::Denied) => ExitCode::from(1),
-        Err(e) => report_error(&e, ui),
+        Ok(Outcome::Denied) => ExitCode::from(exit::code(hallmark::ErrorClass::Denied)),
+        Err(e) if e.is::<exit::ClosedStdout>() => ExitCode::SUCCESS,
+        Err(e) => ExitCode::from(ui.fail(&e)),
     }
 }
 
-/// One `error:` line, an optional `hint:` line, and the exit code for the error's class.
-fn report_error(e: &anyhow::Error, ui: Ui) -> ExitCode {
-    let lib = e.chain().find_map(|c| c.downcast_ref::<hallmark::Error>());
-    let code = lib.map_or(2, |l| l.class().exit_code());
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "error: {e}");
-    if ui.verbose > 0 {
-        for cause in e.chain().skip(1) {
-            let _ = writeln!(err, "  caused by: {cause}");
-        }
+/// Flags that do not parse: clap's message, and under `--output json` the error document
+/// too. `--help` and `--version` are not errors.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return match output::stdout_raw(&e.to_string()) {
+            Ok(()) | Err(_) => ExitCode::SUCCESS,
+        };
     }
-    if let Some(hint) = lib.and_then(hallmark::Error::hint) {
-        let _ = writeln!(err, "hint: {hint}");
+    let args: Vec<String> = std::env::args().collect();
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json");
+    let code = exit::code(hallmark::ErrorClass::Usage);
+    let _ = e.print();
+    if json {
+        let message = e.kind().as_str().unwrap_or("invalid arguments").to_string();
+        let doc = serde_json::json!({
+            "error": message, "class": "usage", "exit": code,
+            "hint": "run with --help for the usage",
+        });
+        let _ = output::stdout_line(&doc.to_string());
     }
-    ExitCode::from(code as u8)
+    ExitCode::from(code)
 }

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-use hallmark::artifact::Blob;
 use hallmark::digest::Digest;
+use hallmark::oci::Blob;
 use hallmark::registry::BlobPush;
 use hallmark::transfer::TransferProgress;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::Ui;
+use crate::output::Ui;
 
 pub fn wanted(ui: Ui) -> bool {
     !ui.quiet

@@ -3,30 +3,30 @@
 //! The caller verifies first; this module only ever reads the source by that digest, so a
 //! tag moved after verification changes nothing. Blobs are streamed and hashed on the way
 //! and only committed at the destination when they match; manifests, the signature and
-//! tags are written after every blob arrived intact.
+//! tags are written after every blob arrived intact. The signature written is the one
+//! that was verified, carried along, never read again by tag.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::Error;
-use crate::artifact::{Blob, BlobData};
 use crate::digest::Digest;
-use crate::manifest::{MAX_REFERENCES, Manifest};
+use crate::oci::{Manifest, Walk};
 use crate::payload::MAX_PAYLOAD_BYTES;
-use crate::publish::Destination;
+use crate::report::Report;
 use crate::signature;
-use crate::store::{Store, Target};
+use crate::store::{Destination, Store, Target};
 use crate::transfer::{self, BlobCounts, TransferProgress};
-use crate::verify::Report;
+use crate::verify::{Evidence, Verification};
 
-/// Deepest index nesting followed.
-const MAX_DEPTH: usize = 4;
-
+/// How to copy.
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
     /// Copy only this platform's manifest out of an index (`os/arch[/variant]`).
     pub platform: Option<String>,
+    /// Blobs copied at once.
     pub concurrency: usize,
 }
 
@@ -46,27 +46,28 @@ pub struct Copied {
     pub verification: Report,
     /// At the destination: `reg/repo@sha256:…` of what was copied.
     pub reference: String,
+    /// The copied digest.
     pub digest: Digest,
+    /// Tags set at the destination.
     pub tags: Vec<String>,
     /// Where the copied signature is; none when a single platform was taken out of a
     /// signed index (the signature covers the index).
     pub signature: Option<String>,
+    /// What happened to the blobs.
     pub blobs: BlobCounts,
 }
 
-/// Copies the verified artifact (`report.digest`) from `source` to `dest`.
+/// Copies the verified artifact from `source` to `dest`.
 pub async fn copy(
     source: &Target,
-    report: &Report,
+    verification: &Verification,
     dest: &Destination,
     opts: &CopyOptions,
     progress: Arc<dyn TransferProgress>,
 ) -> Result<Copied, Error> {
+    let report = &verification.report;
     if !report.verified {
-        return Err(Error::Usage {
-            message: format!("{} is not verified; nothing was copied", report.reference),
-            hint: None,
-        });
+        return Err(Error::NotVerified(report.reference.clone()));
     }
     let verified = fetch(&source.store, &report.digest).await?;
     let top = match &opts.platform {
@@ -74,26 +75,41 @@ pub async fn copy(
         Some(p) => select_platform(&source.store, &verified, p).await?,
     };
     progress.step("reading manifests");
-    let mut manifests = Vec::new();
-    let mut blobs = Vec::new();
-    collect(&source.store, top.clone(), &mut manifests, &mut blobs, 0).await?;
+    let malformed = |source_err| Error::Malformed {
+        source_name: source.store.name(),
+        source: source_err,
+    };
+    let mut walk = Walk::new(top.clone()).map_err(malformed)?;
+    while let Some(child) = walk.next() {
+        // Each child is fetched by the digest its parent names, so it is checked on arrival.
+        walk.add(fetch(&source.store, &child.digest).await?)
+            .map_err(malformed)?;
+    }
+    let graph = walk.finish();
+    let blobs = graph
+        .blobs
+        .iter()
+        .map(|d| source.store.blob(d))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let counts =
         transfer::push_blobs(&blobs, &dest.store, &[], opts.concurrency, &progress).await?;
     progress.step("pushing manifests by digest");
-    for m in &manifests {
+    for m in &graph.manifests {
         dest.store.put_manifest(m, None).await?;
     }
-    let signature = if top.digest == verified.digest {
+    let mut signature = None;
+    if top.digest == verified.digest
+        && let Some(evidence) = &verification.evidence
+        && evidence.legacy_manifest.is_some()
+    {
         progress.step("copying the signature");
-        copy_signature(&source.signatures, &dest.store, &verified.digest).await?;
-        Some(
+        copy_signature(&source.signatures, &dest.store, evidence).await?;
+        signature = Some(
             dest.store
                 .tagged(&signature::signature_tag(&verified.digest)),
-        )
-    } else {
-        None
-    };
+        );
+    }
     progress.step("setting tags");
     transfer::set_tags(&dest.store, &top, &dest.tags).await?;
     Ok(Copied {
@@ -119,17 +135,14 @@ async fn select_platform(
     platform: &str,
 ) -> Result<Manifest, Error> {
     if !index.is_index() {
-        return Err(Error::Usage {
-            message: format!(
-                "--platform {platform}: {} is a single-platform manifest",
-                index.digest
-            ),
-            hint: Some("drop --platform".into()),
+        return Err(Error::SinglePlatform {
+            platform: platform.to_string(),
+            digest: index.digest.clone(),
         });
     }
     #[derive(serde::Deserialize)]
     struct Entry {
-        digest: String,
+        digest: Digest,
         platform: Option<Platform>,
     }
     #[derive(serde::Deserialize)]
@@ -142,8 +155,13 @@ async fn select_platform(
     struct Index {
         manifests: Vec<Entry>,
     }
-    let doc: Index = serde_json::from_slice(&index.bytes)
-        .map_err(|e| Error::Invalid(format!("invalid index {}: {e}", index.digest)))?;
+    let doc: Index = serde_json::from_slice(&index.bytes).map_err(|e| Error::Malformed {
+        source_name: store.name(),
+        source: crate::oci::OciError::Json {
+            what: format!("index {}", index.digest),
+            source: e,
+        },
+    })?;
     let mut available = Vec::new();
     for e in &doc.manifests {
         let Some(p) = &e.platform else { continue };
@@ -152,101 +170,56 @@ async fn select_platform(
             None => format!("{}/{}", p.os, p.architecture),
         };
         if name == platform || format!("{}/{}", p.os, p.architecture) == platform {
-            let d: Digest = e.digest.parse()?;
-            return fetch(store, &d).await;
+            return fetch(store, &e.digest).await;
         }
         available.push(name);
     }
-    Err(Error::Usage {
-        message: format!("no {platform} manifest in index {}", index.digest),
-        hint: Some(format!("available: {}", available.join(", "))),
+    Err(Error::NoPlatform {
+        platform: platform.to_string(),
+        digest: index.digest.clone(),
+        available,
     })
 }
 
-/// Every manifest (children first) and blob reachable from `m`, each manifest fetched by
-/// the digest its parent names, so that it is checked on arrival.
-async fn collect(
-    store: &Store,
-    m: Manifest,
-    manifests: &mut Vec<Manifest>,
-    blobs: &mut Vec<Blob>,
-    depth: usize,
-) -> Result<(), Error> {
-    if depth > MAX_DEPTH {
-        return Err(Error::Invalid(format!(
-            "indexes nested deeper than {MAX_DEPTH}"
-        )));
-    }
-    let refs = m.references().map_err(Error::Invalid)?;
-    for child in refs.manifests {
-        if !manifests
-            .iter()
-            .any(|x: &Manifest| x.digest == child.digest)
-        {
-            let c = fetch(store, &child.digest).await?;
-            Box::pin(collect(store, c, manifests, blobs, depth + 1)).await?;
-        }
-    }
-    for b in refs.blobs {
-        if blobs.iter().any(|x: &Blob| x.digest == b.digest) {
-            continue;
-        }
-        if blobs.len() >= MAX_REFERENCES {
-            return Err(Error::Invalid(format!("more than {MAX_REFERENCES} blobs")));
-        }
-        let data = match store {
-            Store::Registry { client, repo } => BlobData::Registry {
-                client: client.clone(),
-                repo: repo.clone(),
-            },
-            Store::Layout(l) => BlobData::File {
-                path: l.blob_path(&b.digest),
-                offset: 0,
-            },
-        };
-        blobs.push(Blob {
-            digest: b.digest,
-            size: b.size,
-            media_type: b.media_type,
-            data,
-        });
-    }
-    manifests.push(m);
-    Ok(())
-}
-
-/// Copies the signature manifest of `digest`, keeping any signature already at `dest`.
-async fn copy_signature(from: &Store, dest: &Store, digest: &Digest) -> Result<(), Error> {
-    let tag = signature::signature_tag(digest);
-    let Some(sig) = from.get_manifest(&tag).await? else {
+/// Writes the verified signature manifest at the destination, keeping any signature
+/// already there. Its payloads come from the verification; the config blob, named by
+/// digest in the verified manifest, is read by that digest.
+async fn copy_signature(from: &Store, dest: &Store, evidence: &Evidence) -> Result<(), Error> {
+    let Some(sig) = &evidence.legacy_manifest else {
         return Ok(());
     };
-    let refs = sig.references().map_err(Error::Invalid)?;
-    let mut payloads = Vec::new();
+    let tag = signature::signature_tag(&evidence.digest);
+    let payloads: HashMap<Digest, Bytes> = evidence
+        .candidates
+        .iter()
+        .filter_map(|c| c.material.as_ref().ok())
+        .map(|m| (Digest::sha256(&m.payload), m.payload.clone()))
+        .collect();
+    let refs = sig.references().map_err(|e| Error::Malformed {
+        source_name: from.name(),
+        source: e,
+    })?;
     for b in &refs.blobs {
-        let bytes = from
-            .get_blob(&b.digest, MAX_PAYLOAD_BYTES)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: "signature blob",
-                reference: from.pinned(&b.digest),
-            })?;
-        dest.put_blob(&b.digest, bytes.clone()).await?;
-        payloads.push((b.digest.clone(), bytes));
+        let bytes = match payloads.get(&b.digest) {
+            Some(p) => p.clone(),
+            None => from
+                .get_blob(&b.digest, MAX_PAYLOAD_BYTES)
+                .await?
+                .ok_or_else(|| Error::NotFound {
+                    what: "signature blob",
+                    reference: from.pinned(&b.digest),
+                })?,
+        };
+        dest.put_blob(&b.digest, bytes).await?;
     }
     if dest.get_manifest(&tag).await?.is_none() {
-        dest.put_manifest(&sig, Some(&tag)).await?;
+        dest.put_manifest(sig, Some(&tag)).await?;
         return Ok(());
     }
-    for layer in signature::parse_layers(&sig).map_err(Error::Invalid)? {
-        let (Ok(sig_bytes), Some((_, payload))) = (
-            &layer.signature,
-            payloads.iter().find(|(d, _)| d == &layer.payload_digest),
-        ) else {
-            continue;
-        };
-        let payload: Bytes = payload.clone();
-        crate::sign::store_signature(dest, digest, &payload, sig_bytes).await?;
+    for c in &evidence.candidates {
+        if let Ok(m) = &c.material {
+            crate::sign::store_signature(dest, &evidence.digest, &m.payload, &m.signature).await?;
+        }
     }
     Ok(())
 }

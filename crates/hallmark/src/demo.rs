@@ -2,26 +2,90 @@
 //!
 //! Act 1 is the naive pipeline: push `app:v1.1`, sign by tag. An attacker with registry
 //! write access swaps the tag in between, and the signer signs the poisoned image.
-//! Act 2 runs the same race against hallmark. Each step records what happened and
-//! whether that is what should happen; the demo passes only if every step does.
+//! Act 2 runs the same race against hallmark. Each step records what happened, and
+//! whether that is what the story needs is decided from what happened (what the tag
+//! resolves to, which digest was signed, what was verified), never assumed.
 
-use crate::Error;
+use crate::class::ErrorClass;
+use crate::digest::Digest;
 use crate::image::Image;
 use crate::keys::{Algorithm, SigningKey};
 use crate::sign::{self, SignOptions};
 use crate::store::{Store, Target};
-use crate::verify::{self, NamedKey, VerifyOptions};
+use crate::trust::{NamedKey, VerifyOptions};
+use crate::verify;
+use crate::{Error, report::Report};
 
 const TAG: &str = "v1.1";
+
+/// Who acts in a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Actor {
+    /// The build pipeline.
+    Ci,
+    /// Someone with write access to the registry.
+    Attacker,
+    /// Whoever pulls and deploys.
+    Consumer,
+}
+
+/// What a step did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The tag now names `digest`.
+    Tagged {
+        /// What the tag resolves to after the push.
+        digest: Digest,
+        /// Whether that is the poisoned image.
+        poisoned: bool,
+    },
+    /// A signature was written for `digest`.
+    Signed {
+        /// The signed digest.
+        digest: Digest,
+        /// Whether that is the poisoned image.
+        poisoned: bool,
+        /// Where the signature is.
+        signature: String,
+    },
+    /// The operation refused.
+    Refused {
+        /// The kind of refusal.
+        class: ErrorClass,
+        /// Its message.
+        message: String,
+    },
+    /// Verification passed.
+    Verified {
+        /// The digest verified.
+        digest: Digest,
+        /// What to pull.
+        reference: String,
+        /// Whether that is the poisoned image.
+        poisoned: bool,
+    },
+    /// Verification said no.
+    NotVerified {
+        /// The digest looked at.
+        digest: Digest,
+        /// Why.
+        reasons: Vec<String>,
+    },
+}
 
 /// One step of the demo.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Step {
+    /// 1: the naive pipeline; 2: hallmark.
     pub act: u8,
-    /// Who acts: "ci", "attacker", "consumer".
-    pub actor: &'static str,
+    /// Who acts.
+    pub actor: Actor,
+    /// What they do.
     pub action: String,
-    pub outcome: String,
+    /// What happened.
+    pub outcome: Outcome,
     /// Whether the outcome is the one the story needs (for act 1: the attack works).
     pub as_expected: bool,
 }
@@ -33,195 +97,173 @@ pub async fn run(
     mut on_step: impl FnMut(&Step),
 ) -> Result<Vec<Step>, Error> {
     let key = SigningKey::generate(Algorithm::EcdsaP256)?;
-    let keys = vec![NamedKey {
-        name: "ci-release.pub".into(),
-        key: key.public_key(),
-    }];
+    let opts = VerifyOptions {
+        keys: vec![NamedKey {
+            name: "ci-release.pub".into(),
+            key: key.public_key(),
+        }],
+        ..Default::default()
+    };
     let mut steps = Vec::new();
-    let mut record = |s: Step| {
+    let mut record = |act: u8, actor: Actor, action: String, outcome: Outcome, ok: bool| {
+        let s = Step {
+            act,
+            actor,
+            action,
+            outcome,
+            as_expected: ok,
+        };
         on_step(&s);
         steps.push(s);
     };
-    let short = |d: &crate::digest::Digest| format!("sha256:{}…", &d.hex()[..12]);
 
-    // Act 1: sign by tag.
-    let good = Image::random("good build", 4096)?;
-    let evil = Image::random("POISONED build", 4096)?;
-    good.push(&naive, Some(TAG)).await?;
-    record(Step {
-        act: 1,
-        actor: "ci",
-        action: format!("build and push {}", naive.tagged(TAG)),
-        outcome: format!("{} (good)", short(good.digest())),
-        as_expected: true,
-    });
-    evil.push(&naive, Some(TAG)).await?;
-    record(Step {
-        act: 1,
-        actor: "attacker",
-        action: format!("push a poisoned image and move {TAG} to it"),
-        outcome: format!("{} (poisoned)", short(evil.digest())),
-        as_expected: true,
-    });
-    // What a tag-based signer does: ask the registry what the tag means today.
-    let resolved = naive.get_manifest(TAG).await?.map(|m| m.digest);
-    let naive_target = Target {
-        store: naive.clone(),
-        signatures: naive.clone(),
-        tag: None,
-        digest: resolved.clone(),
-    };
-    let signed = sign::sign(&naive_target, &key, &SignOptions::default()).await?;
-    record(Step {
-        act: 1,
-        actor: "ci",
-        action: format!("sign {} by tag (the naive way)", naive.tagged(TAG)),
-        outcome: format!(
-            "signed {}: the {} image",
-            short(&signed.digest),
-            if &signed.digest == evil.digest() {
-                "POISONED"
-            } else {
-                "good"
-            }
-        ),
-        as_expected: &signed.digest == evil.digest(),
-    });
-    let tag_target = Target {
-        store: naive.clone(),
-        signatures: naive.clone(),
-        tag: Some(TAG.into()),
-        digest: None,
-    };
-    let report = verify::verify(
-        &tag_target,
-        &VerifyOptions {
-            keys: keys.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
-    record(Step {
-        act: 1,
-        actor: "consumer",
-        action: format!("verify {}", naive.tagged(TAG)),
-        outcome: if report.verified {
-            format!(
-                "verified {}: the poisoned image is trusted",
-                short(&report.digest)
-            )
-        } else {
-            "not verified".into()
-        },
-        as_expected: report.verified && &report.digest == evil.digest(),
-    });
+    for (act, store) in [(1u8, &naive), (2u8, &guarded)] {
+        let good = Image::random("good build", 4096)?;
+        let evil = Image::random("POISONED build", 4096)?;
+        let poisoned = |d: &Digest| d == evil.digest();
+        let by_tag = Target {
+            store: store.clone(),
+            signatures: store.clone(),
+            tag: Some(TAG.into()),
+            digest: None,
+        };
+        let pinned = |d: &Digest| Target {
+            tag: None,
+            digest: Some(d.clone()),
+            ..by_tag.clone()
+        };
 
-    // Act 2: the same race against hallmark.
-    let good = Image::random("good build", 4096)?;
-    let evil = Image::random("POISONED build", 4096)?;
-    good.push(&guarded, Some(TAG)).await?;
-    record(Step {
-        act: 2,
-        actor: "ci",
-        action: format!(
-            "build and push {}, keeping the digest it built",
-            guarded.tagged(TAG)
-        ),
-        outcome: format!("{} (good)", short(good.digest())),
-        as_expected: true,
-    });
-    evil.push(&guarded, Some(TAG)).await?;
-    record(Step {
-        act: 2,
-        actor: "attacker",
-        action: format!("push a poisoned image and move {TAG} to it"),
-        outcome: format!("{} (poisoned)", short(evil.digest())),
-        as_expected: true,
-    });
-    let by_tag = Target {
-        store: guarded.clone(),
-        signatures: guarded.clone(),
-        tag: Some(TAG.into()),
-        digest: None,
-    };
-    let refused = sign::sign(&by_tag, &key, &SignOptions::default()).await;
-    record(Step {
-        act: 2,
-        actor: "ci",
-        action: format!("hallmark sign {}", guarded.tagged(TAG)),
-        outcome: outcome_of(&refused),
-        as_expected: matches!(&refused, Err(e) if e.class() == crate::ErrorClass::Usage),
-    });
-    let expecting = SignOptions {
-        expect_digest: Some(good.digest().clone()),
-        ..SignOptions::default()
-    };
-    let drift = sign::sign(&by_tag, &key, &expecting).await;
-    record(Step {
-        act: 2,
-        actor: "ci",
-        action: format!(
-            "hallmark sign {} --expect-digest {}",
-            guarded.tagged(TAG),
-            short(good.digest())
-        ),
-        outcome: outcome_of(&drift),
-        as_expected: matches!(&drift, Err(e) if e.class() == crate::ErrorClass::Drift),
-    });
-    let by_digest = Target {
-        digest: Some(good.digest().clone()),
-        tag: None,
-        ..by_tag.clone()
-    };
-    let signed = sign::sign(&by_digest, &key, &SignOptions::default()).await;
-    record(Step {
-        act: 2,
-        actor: "ci",
-        action: format!("hallmark sign {}", guarded.pinned(good.digest())),
-        outcome: outcome_of(&signed),
-        as_expected: matches!(&signed, Ok(s) if &s.digest == good.digest()),
-    });
-    let opts = VerifyOptions {
-        keys,
-        ..Default::default()
-    };
-    let swapped = verify::verify(&by_tag, &opts).await?;
-    record(Step {
-        act: 2,
-        actor: "consumer",
-        action: format!("hallmark verify {}", guarded.tagged(TAG)),
-        outcome: if swapped.verified {
-            "verified".into()
-        } else {
+        good.push(store, Some(TAG)).await?;
+        let now = verify::resolve(&by_tag).await?.digest;
+        record(
+            act,
+            Actor::Ci,
+            format!("build and push {}", store.tagged(TAG)),
+            Outcome::Tagged {
+                poisoned: poisoned(&now),
+                digest: now.clone(),
+            },
+            &now == good.digest(),
+        );
+        evil.push(store, Some(TAG)).await?;
+        let now = verify::resolve(&by_tag).await?.digest;
+        record(
+            act,
+            Actor::Attacker,
+            format!("push a poisoned image and move {TAG} to it"),
+            Outcome::Tagged {
+                poisoned: poisoned(&now),
+                digest: now.clone(),
+            },
+            &now == evil.digest(),
+        );
+
+        if act == 1 {
+            // What a tag-based signer does: ask the registry what the tag means today.
+            let resolved = verify::resolve(&by_tag).await?.digest;
+            let signed = sign::sign(&pinned(&resolved), &key, &SignOptions::default()).await;
+            let ok = matches!(&signed, Ok(s) if poisoned(&s.digest));
+            record(
+                act,
+                Actor::Ci,
+                format!("sign {} by tag (the naive way)", store.tagged(TAG)),
+                outcome_of_sign(signed, &poisoned),
+                ok,
+            );
+            let v = verify::verify(&by_tag, &opts).await?.report;
+            let ok = v.verified && poisoned(&v.digest);
+            record(
+                act,
+                Actor::Consumer,
+                format!("verify {}", store.tagged(TAG)),
+                outcome_of_verify(v, &poisoned),
+                ok,
+            );
+            continue;
+        }
+
+        let refused = sign::sign(&by_tag, &key, &SignOptions::default()).await;
+        let ok = matches!(&refused, Err(e) if e.class() == ErrorClass::Usage);
+        record(
+            act,
+            Actor::Ci,
+            format!("hallmark sign {}", store.tagged(TAG)),
+            outcome_of_sign(refused, &poisoned),
+            ok,
+        );
+        let expecting = SignOptions {
+            expect_digest: Some(good.digest().clone()),
+            ..SignOptions::default()
+        };
+        let drift = sign::sign(&by_tag, &key, &expecting).await;
+        let ok = matches!(&drift, Err(e) if e.class() == ErrorClass::Drift);
+        record(
+            act,
+            Actor::Ci,
             format!(
-                "NOT verified (exit 1): {} is unsigned",
-                short(&swapped.digest)
-            )
-        },
-        as_expected: !swapped.verified,
-    });
-    let pinned = verify::verify(&by_digest, &opts).await?;
-    record(Step {
-        act: 2,
-        actor: "consumer",
-        action: format!("hallmark verify {}", guarded.pinned(good.digest())),
-        outcome: if pinned.verified {
-            format!("verified; pull exactly {}", pinned.reference)
-        } else {
-            format!("NOT verified: {}", pinned.errors.join("; "))
-        },
-        as_expected: pinned.verified && &pinned.digest == good.digest(),
-    });
+                "hallmark sign {} --expect-digest {}",
+                store.tagged(TAG),
+                good.digest()
+            ),
+            outcome_of_sign(drift, &poisoned),
+            ok,
+        );
+        let signed = sign::sign(&pinned(good.digest()), &key, &SignOptions::default()).await;
+        let ok = matches!(&signed, Ok(s) if &s.digest == good.digest());
+        record(
+            act,
+            Actor::Ci,
+            format!("hallmark sign {}", store.pinned(good.digest())),
+            outcome_of_sign(signed, &poisoned),
+            ok,
+        );
+        let swapped = verify::verify(&by_tag, &opts).await?.report;
+        let ok = !swapped.verified;
+        record(
+            act,
+            Actor::Consumer,
+            format!("hallmark verify {}", store.tagged(TAG)),
+            outcome_of_verify(swapped, &poisoned),
+            ok,
+        );
+        let v = verify::verify(&pinned(good.digest()), &opts).await?.report;
+        let ok = v.verified && &v.digest == good.digest();
+        record(
+            act,
+            Actor::Consumer,
+            format!("hallmark verify {}", store.pinned(good.digest())),
+            outcome_of_verify(v, &poisoned),
+            ok,
+        );
+    }
     Ok(steps)
 }
 
-fn outcome_of(r: &Result<sign::Signed, Error>) -> String {
+fn outcome_of_sign(r: Result<sign::Signed, Error>, poisoned: &dyn Fn(&Digest) -> bool) -> Outcome {
     match r {
-        Ok(s) => format!(
-            "signed sha256:{}… → signature {}",
-            &s.digest.hex()[..12],
-            s.signature
-        ),
-        Err(e) => format!("refused (exit {}): {e}", e.class().exit_code()),
+        Ok(s) => Outcome::Signed {
+            poisoned: poisoned(&s.digest),
+            digest: s.digest,
+            signature: s.signature,
+        },
+        Err(e) => Outcome::Refused {
+            class: e.class(),
+            message: e.to_string(),
+        },
+    }
+}
+
+fn outcome_of_verify(r: Report, poisoned: &dyn Fn(&Digest) -> bool) -> Outcome {
+    if r.verified {
+        Outcome::Verified {
+            poisoned: poisoned(&r.digest),
+            digest: r.digest,
+            reference: r.reference,
+        }
+    } else {
+        Outcome::NotVerified {
+            digest: r.digest,
+            reasons: r.errors,
+        }
     }
 }

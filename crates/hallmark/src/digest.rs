@@ -7,25 +7,55 @@ use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256, Sha512};
 
+use crate::class::ErrorClass;
+
 /// A digest failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DigestError {
+    /// Text that is not `algorithm:hex`.
     #[error("invalid digest {input:?}: {reason}")]
-    Invalid { input: String, reason: &'static str },
+    Invalid {
+        /// The text given.
+        input: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Bytes that hash to another digest than the one that names them.
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
     Mismatch {
+        /// What was checked.
         what: String,
+        /// The digest that names the content.
         expected: Digest,
+        /// The digest of the bytes.
         actual: Digest,
     },
+}
+
+impl DigestError {
+    /// A malformed digest is bad input; a mismatch is a security "no".
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            DigestError::Invalid { .. } => ErrorClass::Usage,
+            DigestError::Mismatch { .. } => ErrorClass::Denied,
+        }
+    }
 }
 
 /// Hash algorithm of a [`Digest`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
+    /// SHA-256, the digest every registry supports.
     Sha256,
+    /// SHA-512.
     Sha512,
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Algorithm {
@@ -59,6 +89,7 @@ impl Digest {
         h.finish()
     }
 
+    /// The hash algorithm.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
@@ -157,6 +188,7 @@ enum HasherInner {
 }
 
 impl Hasher {
+    /// A hasher for `algorithm`.
     pub fn new(algorithm: Algorithm) -> Hasher {
         let inner = match algorithm {
             Algorithm::Sha256 => HasherInner::Sha256(Sha256::new()),
@@ -165,6 +197,7 @@ impl Hasher {
         Hasher { inner, len: 0 }
     }
 
+    /// Hashes more bytes.
     pub fn update(&mut self, bytes: &[u8]) {
         self.len += bytes.len() as u64;
         match &mut self.inner {
@@ -178,10 +211,12 @@ impl Hasher {
         self.len
     }
 
+    /// True when nothing was hashed yet.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The digest of everything hashed.
     pub fn finish(self) -> Digest {
         let (algorithm, bytes) = match self.inner {
             HasherInner::Sha256(h) => (Algorithm::Sha256, h.finalize().to_vec()),

@@ -6,16 +6,17 @@ use bytes::Bytes;
 
 use crate::Error;
 use crate::digest::Digest;
-use crate::manifest::{Manifest, OCI_CONFIG, OCI_MANIFEST};
+use crate::oci::{Manifest, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
 use crate::store::Store;
-
-pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// A manifest with its config and layers, all in memory.
 #[derive(Debug, Clone)]
 pub struct Image {
+    /// The manifest.
     pub manifest: Manifest,
+    /// The config blob.
     pub config: Bytes,
+    /// The layer blobs.
     pub layers: Vec<Bytes>,
 }
 
@@ -32,10 +33,7 @@ impl Image {
             "config": descriptor(OCI_CONFIG, &config),
             "layers": layers.iter().map(|l| descriptor(OCI_LAYER_TAR, l)).collect::<Vec<_>>(),
         });
-        let manifest = Manifest::new(
-            serde_json::to_vec(&doc).expect("serialising JSON values cannot fail"),
-            OCI_MANIFEST,
-        );
+        let manifest = Manifest::from_json(&doc, OCI_MANIFEST);
         Image {
             manifest,
             config,
@@ -46,7 +44,7 @@ impl Image {
     /// An image whose single layer holds `label` and random bytes: distinct every time.
     pub fn random(label: &str, size: usize) -> Result<Image, Error> {
         let mut layer = vec![0u8; size.max(16)];
-        getrandom::fill(&mut layer).map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut layer).map_err(Error::Randomness)?;
         layer[..label.len().min(size)].copy_from_slice(&label.as_bytes()[..label.len().min(size)]);
         Ok(Image::new(
             serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Labels": {"org.example.content": label}},
@@ -55,6 +53,7 @@ impl Image {
         ))
     }
 
+    /// The manifest digest.
     pub fn digest(&self) -> &Digest {
         &self.manifest.digest
     }

@@ -11,8 +11,10 @@ use pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use serde::{Deserialize, Serialize};
 use spki::{DecodePublicKey, EncodePublicKey};
 
+use crate::class::ErrorClass;
 use crate::digest::Digest;
 
+/// The PEM label cosign writes for encrypted private keys.
 pub const PRIVATE_KEY_LABEL: &str = "ENCRYPTED SIGSTORE PRIVATE KEY";
 const LEGACY_PRIVATE_KEY_LABEL: &str = "ENCRYPTED COSIGN PRIVATE KEY";
 /// cosign >= 2.2 writes N = 2^16; older versions 2^15.
@@ -29,31 +31,79 @@ const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
+    /// Not PEM at all.
     #[error("{what} is not a PEM file: {reason}")]
-    Pem { what: String, reason: String },
+    Pem {
+        /// The key file.
+        what: String,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// PEM of another kind (a public key where a private key belongs, say).
     #[error("{what}: expected a PEM block {expected:?}, found {found:?}")]
     Label {
+        /// The key file.
         what: String,
+        /// The label wanted.
         expected: &'static str,
+        /// The label found.
         found: String,
     },
+    /// The encrypted key's JSON or fields are malformed.
     #[error("{what}: malformed encrypted key: {reason}")]
-    Format { what: String, reason: String },
+    Format {
+        /// The key file.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// KDF or cipher parameters hallmark does not accept.
     #[error("{what}: unsupported key parameters: {reason}")]
-    Unsupported { what: String, reason: String },
+    Unsupported {
+        /// The key file.
+        what: String,
+        /// Which parameter.
+        reason: String,
+    },
+    /// Decryption failed.
     #[error("{what}: wrong password (or the key file was modified)")]
-    WrongPassword { what: String },
+    WrongPassword {
+        /// The key file.
+        what: String,
+    },
+    /// A key of another algorithm.
     #[error("{what}: not an ECDSA P-256 or Ed25519 key")]
-    UnknownAlgorithm { what: String },
+    UnknownAlgorithm {
+        /// The key file.
+        what: String,
+    },
+    /// No randomness for generating a key or salt.
     #[error("cannot get random bytes from the operating system: {0}")]
-    Random(String),
+    Random(#[source] getrandom::Error),
+}
+
+impl KeyError {
+    /// A key that cannot be read or used is bad input; no randomness is an outage.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            KeyError::Pem { .. }
+            | KeyError::Label { .. }
+            | KeyError::Format { .. }
+            | KeyError::Unsupported { .. }
+            | KeyError::WrongPassword { .. }
+            | KeyError::UnknownAlgorithm { .. } => ErrorClass::Usage,
+            KeyError::Random(_) => ErrorClass::Unavailable,
+        }
+    }
 }
 
 /// Signature algorithms hallmark signs and verifies with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
+    /// ECDSA over P-256 with SHA-256 (cosign's default).
     EcdsaP256,
+    /// Ed25519.
     Ed25519,
 }
 
@@ -68,7 +118,9 @@ impl fmt::Display for Algorithm {
 
 /// A private key, decrypted in memory.
 pub enum SigningKey {
+    /// ECDSA P-256.
     EcdsaP256(p256::ecdsa::SigningKey),
+    /// Ed25519.
     Ed25519(ed25519_dalek::SigningKey),
 }
 
@@ -80,11 +132,12 @@ impl fmt::Debug for SigningKey {
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], KeyError> {
     let mut b = [0u8; N];
-    getrandom::fill(&mut b).map_err(|e| KeyError::Random(e.to_string()))?;
+    getrandom::fill(&mut b).map_err(KeyError::Random)?;
     Ok(b)
 }
 
 impl SigningKey {
+    /// A fresh random key.
     pub fn generate(algorithm: Algorithm) -> Result<SigningKey, KeyError> {
         Ok(match algorithm {
             Algorithm::EcdsaP256 => loop {
@@ -100,6 +153,7 @@ impl SigningKey {
         })
     }
 
+    /// The key's algorithm.
     pub fn algorithm(&self) -> Algorithm {
         match self {
             SigningKey::EcdsaP256(_) => Algorithm::EcdsaP256,
@@ -119,6 +173,7 @@ impl SigningKey {
         }
     }
 
+    /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
         match self {
             SigningKey::EcdsaP256(k) => PublicKey::EcdsaP256(*k.verifying_key()),
@@ -373,7 +428,9 @@ mod secretbox {
 /// A public key that signatures are checked against.
 #[derive(Clone, PartialEq, Eq)]
 pub enum PublicKey {
+    /// ECDSA P-256.
     EcdsaP256(p256::ecdsa::VerifyingKey),
+    /// Ed25519.
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
@@ -409,6 +466,7 @@ impl PublicKey {
         })
     }
 
+    /// The key as SPKI PEM.
     pub fn to_pem(&self) -> String {
         let pem = match self {
             PublicKey::EcdsaP256(k) => k.to_public_key_pem(LineEnding::LF),
@@ -426,6 +484,7 @@ impl PublicKey {
             .into_vec()
     }
 
+    /// The key's algorithm.
     pub fn algorithm(&self) -> Algorithm {
         match self {
             PublicKey::EcdsaP256(_) => Algorithm::EcdsaP256,

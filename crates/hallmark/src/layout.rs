@@ -1,19 +1,20 @@
 //! OCI image layout directories (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`).
 //!
 //! Tags are `org.opencontainers.image.ref.name` annotations in `index.json`. Signatures are
-//! stored under the same `sha256-<hex>.sig` tag names as in a registry.
+//! stored under the same `sha256-<hex>.sig` tag names as in a registry. Every file is read
+//! through [`crate::fsio`]: bounded, regular files only, never through a link that leaves
+//! the layout.
 
-use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 
-use crate::digest::{Digest, DigestError};
-use crate::manifest::Manifest;
+use crate::class::ErrorClass;
+use crate::digest::{Digest, DigestError, Hasher};
+use crate::fsio::{self, FileError, FileRange};
+use crate::oci::{self, Blob, Index, MAX_MANIFEST_BYTES, Manifest, OciError};
 
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -21,18 +22,47 @@ const LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LayoutError {
-    #[error("{path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    /// The directory has no `oci-layout` file.
     #[error("{path} is not an OCI image layout (no oci-layout file)")]
-    NotLayout { path: PathBuf },
-    #[error("{path}: invalid index.json: {reason}")]
-    Index { path: PathBuf, reason: String },
-    #[error("{path}: {reason}")]
-    Manifest { path: PathBuf, reason: String },
+    NotLayout {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A file of the layout could not be read or written, or is not acceptable.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// `index.json` or a manifest does not parse.
+    #[error("{path}: {source}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: OciError,
+    },
+    /// A blob's bytes do not match its name.
     #[error("layout blob is corrupt: {0}")]
-    Digest(#[from] DigestError),
-    #[error("{path}: blob larger than the {limit}-byte limit")]
-    TooLarge { path: PathBuf, limit: u64 },
+    Corrupt(#[source] DigestError),
+    /// `blobs/<alg>` is a symlink or not a directory: writing there could land anywhere.
+    #[error("{path} is not a directory inside the layout; refusing to write through it")]
+    UnsafeBlobDirectory {
+        /// The directory.
+        path: PathBuf,
+    },
+}
+
+impl LayoutError {
+    /// The exit class.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            LayoutError::NotLayout { .. } | LayoutError::UnsafeBlobDirectory { .. } => {
+                ErrorClass::Usage
+            }
+            LayoutError::File(e) => e.class(),
+            LayoutError::Malformed { source, .. } => source.class(),
+            LayoutError::Corrupt(_) => ErrorClass::Denied,
+        }
+    }
 }
 
 /// An OCI image layout on disk.
@@ -44,7 +74,11 @@ pub struct Layout {
 impl Layout {
     /// Opens an existing layout.
     pub fn open(path: &Path) -> Result<Layout, LayoutError> {
-        if !path.join(LAYOUT_FILE).is_file() {
+        if fsio::check_regular(&path.join(LAYOUT_FILE), Some(path))
+            .ok()
+            .flatten()
+            .is_none()
+        {
             return Err(LayoutError::NotLayout {
                 path: path.to_path_buf(),
             });
@@ -59,279 +93,262 @@ impl Layout {
         if path.join(LAYOUT_FILE).is_file() {
             return Layout::open(path);
         }
-        let io = |e: std::io::Error| LayoutError::Io {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        std::fs::create_dir_all(path.join("blobs").join("sha256")).map_err(io)?;
+        let dir = path.join("blobs").join("sha256");
+        std::fs::create_dir_all(&dir).map_err(fsio::io_error(&dir))?;
         let layout = Layout {
             root: path.to_path_buf(),
         };
-        layout.write_atomic(
-            &path.join("index.json"),
-            br#"{"schemaVersion":2,"manifests":[]}"#,
-        )?;
-        layout.write_atomic(&path.join(LAYOUT_FILE), LAYOUT_CONTENT.as_bytes())?;
+        layout.write_index(&Index::empty())?;
+        fsio::write_atomic(&path.join(LAYOUT_FILE), LAYOUT_CONTENT.as_bytes())?;
         Ok(layout)
     }
 
+    /// The layout directory.
     pub fn path(&self) -> &Path {
         &self.root
     }
 
-    fn io(&self, path: &Path) -> impl Fn(std::io::Error) -> LayoutError {
-        let path = path.to_path_buf();
-        move |e| LayoutError::Io {
-            path: path.clone(),
-            reason: e.to_string(),
-        }
-    }
-
-    /// Writes a file so that readers see the old or the new content, never half of it.
-    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
-        let dir = path.parent().unwrap_or(&self.root);
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(self.io(dir))?;
-        tmp.write_all(bytes).map_err(self.io(path))?;
-        tmp.as_file().sync_all().map_err(self.io(path))?;
-        tmp.persist(path).map_err(|e| self.io(path)(e.error))?;
-        Ok(())
-    }
-
+    /// Where the blob `digest` is (or would be) stored.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        let s = digest.to_string();
-        let (alg, hex) = s.split_once(':').expect("a digest has a colon");
-        self.root.join("blobs").join(alg).join(hex)
+        self.root.join(oci::blob_path(digest))
     }
 
-    fn read_index(&self) -> Result<ImageIndex, LayoutError> {
+    /// Reads `index.json`.
+    pub fn read_index(&self) -> Result<Index, LayoutError> {
         let path = self.root.join("index.json");
-        let bytes = std::fs::read(&path).map_err(self.io(&path))?;
-        ImageIndex::from_reader(&bytes[..]).map_err(|e| LayoutError::Index {
-            path,
-            reason: e.to_string(),
-        })
+        let bytes =
+            fsio::read_bounded(&path, Some(&self.root), MAX_MANIFEST_BYTES)?.ok_or_else(|| {
+                FileError::Io {
+                    path: path.clone(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                }
+            })?;
+        Index::parse(&bytes).map_err(|source| LayoutError::Malformed { path, source })
     }
 
-    fn write_index(&self, index: &ImageIndex) -> Result<(), LayoutError> {
-        let path = self.root.join("index.json");
-        let text = index.to_string().map_err(|e| LayoutError::Index {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        self.write_atomic(&path, text.as_bytes())
+    fn write_index(&self, index: &Index) -> Result<(), LayoutError> {
+        Ok(fsio::write_atomic(
+            &self.root.join("index.json"),
+            &index.to_bytes(),
+        )?)
     }
 
     /// The digest a tag names, if any.
     pub fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>, LayoutError> {
-        let index = self.read_index()?;
-        let found = index.manifests().iter().find(|d| ref_name(d) == Some(tag));
-        found.map(|d| self.descriptor_digest(d)).transpose()
-    }
-
-    fn descriptor_digest(&self, d: &Descriptor) -> Result<Digest, LayoutError> {
-        d.digest()
-            .to_string()
-            .parse()
-            .map_err(|e: DigestError| LayoutError::Index {
-                path: self.root.join("index.json"),
-                reason: e.to_string(),
-            })
+        Ok(self.read_index()?.find_tag(tag).map(|e| e.digest.clone()))
     }
 
     /// Every tag in the layout.
     pub fn list_tags(&self) -> Result<Vec<String>, LayoutError> {
-        let index = self.read_index()?;
-        Ok(index
-            .manifests()
-            .iter()
-            .filter_map(|d| ref_name(d).map(str::to_string))
-            .collect())
+        Ok(self.read_index()?.tags())
     }
 
-    /// Reads a blob whole, verified against its digest.
+    /// Reads a small blob whole, verified against its digest.
     pub fn get_blob(&self, digest: &Digest, limit: u64) -> Result<Option<Bytes>, LayoutError> {
         let path = self.blob_path(digest);
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.io(&path)(e)),
+        let Some(bytes) = fsio::read_bounded(&path, Some(&self.root), limit)? else {
+            return Ok(None);
         };
-        if meta.len() > limit {
-            return Err(LayoutError::TooLarge { path, limit });
-        }
-        let bytes = std::fs::read(&path).map_err(self.io(&path))?;
-        digest.verify(&bytes, &path.display().to_string())?;
+        digest
+            .verify(&bytes, &path.display().to_string())
+            .map_err(LayoutError::Corrupt)?;
         Ok(Some(Bytes::from(bytes)))
     }
 
-    pub fn blob_exists(&self, digest: &Digest) -> bool {
-        self.blob_path(digest).is_file()
+    /// A blob of this layout to stream elsewhere; the reader hashes it on the way.
+    pub fn blob(&self, d: &oci::Descriptor) -> Result<Option<Blob>, LayoutError> {
+        let path = self.blob_path(&d.digest);
+        if fsio::check_regular(&path, Some(&self.root))?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Blob {
+            digest: d.digest.clone(),
+            size: d.size,
+            media_type: d.media_type.clone(),
+            data: Arc::new(FileRange { path, offset: 0 }),
+        }))
+    }
+
+    /// True when the blob is stored and its bytes hash to its digest. A file under the
+    /// blob's name that does not is not trusted: it will be replaced.
+    async fn holds_intact(&self, digest: &Digest, path: &Path) -> Result<bool, LayoutError> {
+        use futures_util::StreamExt;
+        let Some(size) = fsio::check_regular(path, Some(&self.root))? else {
+            return Ok(false);
+        };
+        let data = FileRange {
+            path: path.to_path_buf(),
+            offset: 0,
+        };
+        let mut stream = oci::BlobData::stream_range(&data, digest, 0, size)
+            .await
+            .map_err(fsio::io_error(path))?;
+        let mut h = Hasher::new(digest.algorithm());
+        while let Some(chunk) = stream.next().await {
+            h.update(&chunk.map_err(fsio::io_error(path))?);
+        }
+        Ok(&h.finish() == digest)
+    }
+
+    /// The directory a blob goes into, made if missing; never a symlink.
+    fn blob_dir(&self, digest: &Digest) -> Result<PathBuf, LayoutError> {
+        let blobs = self.root.join("blobs");
+        let dir = blobs.join(digest.algorithm().to_string());
+        for d in [&blobs, &dir] {
+            match std::fs::symlink_metadata(d) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(LayoutError::UnsafeBlobDirectory {
+                        path: d.to_path_buf(),
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir(d).map_err(fsio::io_error(d))?;
+                }
+                Err(e) => return Err(fsio::io_error(d)(e).into()),
+            }
+        }
+        Ok(dir)
     }
 
     /// Stores a blob held in memory (verified first).
-    pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), LayoutError> {
-        digest.verify(bytes, "blob to store")?;
-        if self.blob_exists(digest) {
+    pub async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), LayoutError> {
+        digest
+            .verify(bytes, "blob to store")
+            .map_err(LayoutError::Corrupt)?;
+        let path = self.blob_path(digest);
+        self.blob_dir(digest)?;
+        if self.holds_intact(digest, &path).await? {
             return Ok(());
         }
-        let path = self.blob_path(digest);
-        let dir = path.parent().expect("blob path has a parent");
-        std::fs::create_dir_all(dir).map_err(self.io(dir))?;
-        self.write_atomic(&path, bytes)
+        Ok(fsio::write_atomic(&path, bytes)?)
     }
 
     /// Copies a blob into the layout, hashing it on the way; a blob whose bytes do not
     /// match its digest never appears under that digest. Returns false if it was present.
     pub async fn put_blob_stream(
         &self,
-        blob: &crate::artifact::Blob,
+        blob: &Blob,
         progress: &dyn Fn(u64),
     ) -> Result<bool, LayoutError> {
         use futures_util::StreamExt;
-        if self.blob_exists(&blob.digest) {
+        use std::io::Write;
+        let path = self.blob_path(&blob.digest);
+        let dir = self.blob_dir(&blob.digest)?;
+        if self.holds_intact(&blob.digest, &path).await? {
             return Ok(false);
         }
-        let path = self.blob_path(&blob.digest);
-        let dir = path.parent().expect("blob path has a parent");
-        std::fs::create_dir_all(dir).map_err(self.io(dir))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(self.io(dir))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(fsio::io_error(&dir))?;
+        let origin = PathBuf::from(blob.data.origin());
         let mut stream = blob
             .stream_range(0, blob.size)
             .await
-            .map_err(self.io(&path))?;
-        let mut hasher = crate::digest::Hasher::new(blob.digest.algorithm());
+            .map_err(fsio::io_error(&origin))?;
+        let mut hasher = Hasher::new(blob.digest.algorithm());
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(self.io(&path))?;
+            let chunk = chunk.map_err(fsio::io_error(&origin))?;
             hasher.update(&chunk);
             if hasher.len() > blob.size {
-                return Err(LayoutError::TooLarge {
-                    path,
+                return Err(FileError::TooLarge {
+                    path: origin,
                     limit: blob.size,
-                });
+                }
+                .into());
             }
-            tmp.write_all(&chunk).map_err(self.io(&path))?;
+            tmp.write_all(&chunk).map_err(fsio::io_error(&path))?;
             progress(hasher.len());
         }
         hasher
             .finish()
-            .expect(&blob.digest, &format!("blob {}", blob.digest))?;
-        tmp.as_file().sync_all().map_err(self.io(&path))?;
-        tmp.persist(&path).map_err(|e| self.io(&path)(e.error))?;
+            .expect(
+                &blob.digest,
+                &format!("blob {} from {}", blob.digest, blob.data.origin()),
+            )
+            .map_err(LayoutError::Corrupt)?;
+        tmp.as_file().sync_all().map_err(fsio::io_error(&path))?;
+        tmp.persist(&path)
+            .map_err(|e| fsio::io_error(&path)(e.error))?;
         Ok(true)
     }
 
     /// Reads a manifest by tag or digest.
     pub fn get_manifest(&self, reference: &str) -> Result<Option<Manifest>, LayoutError> {
+        let index = self.read_index()?;
         let (digest, media_type) = match reference.parse::<Digest>() {
             Ok(d) => {
-                let index = self.read_index()?;
-                let mt = index
-                    .manifests()
-                    .iter()
-                    .find(|x| x.digest().to_string() == d.to_string())
-                    .map(|x| x.media_type().to_string());
+                let mt = index.find_digest(&d).and_then(|e| e.media_type.clone());
                 (d, mt)
             }
-            Err(_) => {
-                let index = self.read_index()?;
-                let Some(desc) = index
-                    .manifests()
-                    .iter()
-                    .find(|d| ref_name(d) == Some(reference))
-                else {
-                    return Ok(None);
-                };
-                (
-                    self.descriptor_digest(desc)?,
-                    Some(desc.media_type().to_string()),
-                )
-            }
+            Err(_) => match index.find_tag(reference) {
+                Some(e) => (e.digest.clone(), e.media_type.clone()),
+                None => return Ok(None),
+            },
         };
-        let Some(bytes) = self.get_blob(&digest, crate::registry::MAX_MANIFEST_BYTES)? else {
+        let Some(bytes) = self.get_blob(&digest, MAX_MANIFEST_BYTES)? else {
             return Ok(None);
         };
-        let m =
-            Manifest::from_bytes(bytes, media_type).map_err(|reason| LayoutError::Manifest {
+        Manifest::from_bytes(bytes, media_type)
+            .map(Some)
+            .map_err(|source| LayoutError::Malformed {
                 path: self.blob_path(&digest),
-                reason,
-            })?;
-        Ok(Some(m))
+                source,
+            })
     }
 
     /// Stores a manifest and, with `tag`, points the tag at it (moving it if it existed).
     /// Without a tag the manifest is listed untagged so that it is reachable.
-    pub fn put_manifest(&self, m: &Manifest, tag: Option<&str>) -> Result<(), LayoutError> {
-        self.put_blob(&m.digest, &m.bytes)?;
+    pub async fn put_manifest(&self, m: &Manifest, tag: Option<&str>) -> Result<(), LayoutError> {
+        self.put_blob(&m.digest, &m.bytes).await?;
         let mut index = self.read_index()?;
-        let mut manifests = index.manifests().clone();
-        let digest_str = m.digest.to_string();
-        match tag {
-            Some(tag) => manifests.retain(|d| ref_name(d) != Some(tag)),
-            None => {
-                if manifests
-                    .iter()
-                    .any(|d| d.digest().to_string() == digest_str)
-                {
-                    return Ok(());
-                }
-            }
-        }
-        let oci_digest: oci_spec::image::Digest =
-            digest_str
-                .parse()
-                .map_err(|e: oci_spec::OciSpecError| LayoutError::Index {
-                    path: self.root.join("index.json"),
-                    reason: e.to_string(),
-                })?;
-        let mut desc = Descriptor::new(
-            MediaType::from(m.media_type.as_str()),
-            m.bytes.len() as u64,
-            oci_digest,
-        );
-        if let Some(tag) = tag {
-            desc.set_annotations(Some(HashMap::from([(
-                REF_NAME.to_string(),
-                tag.to_string(),
-            )])));
-        }
-        manifests.push(desc);
-        index.set_manifests(manifests);
+        index.set(&m.digest, &m.media_type, m.bytes.len() as u64, tag);
         self.write_index(&index)
     }
-}
-
-fn ref_name(d: &Descriptor) -> Option<&str> {
-    d.annotations().as_ref()?.get(REF_NAME).map(String::as_str)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::OCI_MANIFEST;
 
-    #[test]
-    fn tags_move_and_blobs_verify() {
+    #[tokio::test]
+    async fn tags_move_and_blobs_verify() {
         let dir = tempfile::tempdir().unwrap();
         let l = Layout::create(dir.path()).unwrap();
-        let a = Manifest::new(
-            br#"{"schemaVersion":2,"a":1}"#.to_vec(),
-            crate::manifest::OCI_MANIFEST,
-        );
-        let b = Manifest::new(
-            br#"{"schemaVersion":2,"b":1}"#.to_vec(),
-            crate::manifest::OCI_MANIFEST,
-        );
-        l.put_manifest(&a, Some("v1")).unwrap();
+        let a = Manifest::new(br#"{"schemaVersion":2,"a":1}"#.to_vec(), OCI_MANIFEST);
+        let b = Manifest::new(br#"{"schemaVersion":2,"b":1}"#.to_vec(), OCI_MANIFEST);
+        l.put_manifest(&a, Some("v1")).await.unwrap();
         assert_eq!(l.resolve_tag("v1").unwrap(), Some(a.digest.clone()));
-        l.put_manifest(&b, Some("v1")).unwrap();
+        l.put_manifest(&b, Some("v1")).await.unwrap();
         assert_eq!(l.resolve_tag("v1").unwrap(), Some(b.digest.clone()));
         assert_eq!(l.list_tags().unwrap(), vec!["v1".to_string()]);
         assert_eq!(l.get_manifest(&a.digest.to_string()).unwrap().unwrap(), a);
-        // A blob file whose bytes were swapped on disk is detected.
+        // A blob file whose bytes were swapped on disk is detected on read...
         std::fs::write(l.blob_path(&a.digest), b"tampered").unwrap();
         assert!(matches!(
             l.get_manifest(&a.digest.to_string()),
-            Err(LayoutError::Digest(_))
+            Err(LayoutError::Corrupt(_))
         ));
-        assert!(Layout::open(&dir.path().join("nope")).is_err());
+        // ...and replaced, not trusted, when the blob is stored again.
+        l.put_manifest(&a, None).await.unwrap();
+        assert_eq!(l.get_manifest(&a.digest.to_string()).unwrap().unwrap(), a);
+        assert!(matches!(
+            Layout::open(&dir.path().join("nope")),
+            Err(LayoutError::NotLayout { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_symlinked_blob_directory_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        std::fs::remove_dir(dir.path().join("blobs/sha256")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("blobs/sha256")).unwrap();
+        let m = Manifest::new(br#"{"schemaVersion":2}"#.to_vec(), OCI_MANIFEST);
+        assert!(matches!(
+            l.put_manifest(&m, Some("v1")).await,
+            Err(LayoutError::UnsafeBlobDirectory { .. })
+        ));
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     }
 }

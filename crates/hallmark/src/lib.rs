@@ -1,26 +1,46 @@
 //! hallmark: artifact signing that cannot be tricked by a tag swap.
 //!
-//! The data flows reference → store (registry or OCI layout) → digest → sign/verify →
-//! report. Nothing here writes to a terminal; the `hallmark` binary does.
+//! The data flows reference → store (registry or OCI layout) → digest → signatures →
+//! verify (gather, then decide) → policy → report. Nothing here writes to a terminal; the
+//! `hallmark` binary does.
+//!
+//! Layers, lowest first; a module uses only modules above it in this list:
+//!
+//! - [`class`], [`digest`], [`glob`]: leaves;
+//! - [`oci`]: OCI data without I/O (media types, limits, manifests, `index.json`, the
+//!   graph walker);
+//! - [`reference`], [`keys`], [`payload`], [`signature`]: names, keys, signed documents;
+//! - [`fsio`], [`registry`], [`layout`], [`artifact`]: where bytes come from;
+//! - [`trust`], [`report`], [`policy`]: requirements and outcomes, as data;
+//! - [`error`]: the one error type of operations;
+//! - [`store`]: registry repository or layout, behind one interface;
+//! - [`verify`], [`sign`], [`transfer`]: the operations on one digest;
+//! - [`publish`], [`copy`], [`image`], [`demo`]: whole commands.
+#![warn(missing_docs)]
 
 pub mod artifact;
+pub mod class;
 pub mod copy;
 pub mod demo;
 pub mod digest;
 pub mod error;
+pub mod fsio;
+pub mod glob;
 pub mod image;
 pub mod keys;
 pub mod layout;
-pub mod manifest;
+pub mod oci;
 pub mod payload;
 pub mod policy;
 pub mod publish;
 pub mod reference;
 pub mod registry;
+pub mod report;
 pub mod sign;
 pub mod signature;
 pub mod store;
 pub mod transfer;
+pub mod trust;
 pub mod verify;
 
 pub use error::{Error, ErrorClass};

@@ -7,39 +7,54 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::reference::ImageRef;
 
+/// `critical.type` of a container image signature.
 pub const SIGNATURE_TYPE: &str = "cosign container image signature";
 /// Largest payload accepted: real ones are a few hundred bytes.
 pub const MAX_PAYLOAD_BYTES: u64 = 64 * 1024;
 /// Optional fields hallmark gives a meaning to.
+/// Tags this signature binds, comma-separated (the rollback defence).
 pub const TAG_FIELD: &str = "tag";
+/// When it was signed (RFC 3339).
 pub const TIMESTAMP_FIELD: &str = "timestamp";
+/// The tool that signed.
 pub const CREATOR_FIELD: &str = "creator";
+/// Fields `-a` may not set: hallmark writes them.
 pub const RESERVED_FIELDS: [&str; 3] = [TAG_FIELD, TIMESTAMP_FIELD, CREATOR_FIELD];
 
+/// A simple-signing payload as cosign writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimpleSigning {
+    /// What is signed.
     pub critical: Critical,
     /// cosign writes `null` when there are no annotations.
     #[serde(default)]
     pub optional: Option<BTreeMap<String, serde_json::Value>>,
 }
 
+/// The signed claims.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Critical {
+    /// The repository.
     pub identity: Identity,
+    /// The manifest digest.
     pub image: Image,
+    /// [`SIGNATURE_TYPE`].
     #[serde(rename = "type")]
     pub kind: String,
 }
 
+/// `critical.identity`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
+    /// The repository signed for (skopeo adds a tag).
     #[serde(rename = "docker-reference")]
     pub docker_reference: String,
 }
 
+/// `critical.image`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Image {
+    /// The manifest digest signed.
     #[serde(rename = "docker-manifest-digest")]
     pub docker_manifest_digest: String,
 }
@@ -70,12 +85,14 @@ impl SimpleSigning {
         }
     }
 
+    /// The exact bytes to sign.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("serialising a plain struct cannot fail")
     }
 
-    pub fn parse(bytes: &[u8]) -> Result<SimpleSigning, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("invalid simple-signing payload: {e}"))
+    /// Parses payload bytes.
+    pub fn parse(bytes: &[u8]) -> Result<SimpleSigning, serde_json::Error> {
+        serde_json::from_slice(bytes)
     }
 
     /// The optional field as a string, if it is one.

@@ -6,50 +6,68 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::class::ErrorClass;
 use crate::keys::PublicKey;
-use crate::verify::{NamedKey, VerifyOptions, identity_matches};
+pub use crate::report::Action;
+use crate::trust::{NamedKey, VerifyOptions, parse_age};
 
-/// A policy that cannot be used; `line` is 1-based when known.
+/// A policy that cannot be used; `line` is 1-based.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
-    #[error("{path}: {reason}")]
-    Read { path: PathBuf, reason: String },
+    /// The file cannot be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The policy file.
+        path: PathBuf,
+        /// The system error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid policy.
     #[error("{path}:{line}: {message}")]
     Invalid {
+        /// The policy file.
         path: PathBuf,
+        /// The line of the offending value.
         line: usize,
+        /// What is wrong, naming the rule.
         message: String,
     },
 }
 
-/// What a rule does with the repositories it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    Verify,
-    Reject,
-    /// An explicit opt-out: reported, never silent.
-    AllowUnsigned,
+impl PolicyError {
+    /// A policy that cannot be used is bad input.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            PolicyError::Read { .. } | PolicyError::Invalid { .. } => ErrorClass::Usage,
+        }
+    }
 }
 
+/// One `[[rule]]`.
 #[derive(Debug, Clone)]
 pub struct Rule {
+    /// Its name (or `rule N`).
     pub name: String,
+    /// Repository globs it applies to.
     pub matches: Vec<String>,
+    /// What it does.
     pub action: Action,
     /// Verification settings (keys, threshold, binding, annotations, age, identities).
     pub verify: VerifyOptions,
 }
 
+/// A loaded policy file.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// Where it was read from (key paths are relative to it).
     pub path: PathBuf,
+    /// Rules in order; the first that matches decides.
     pub rules: Vec<Rule>,
 }
 
@@ -89,10 +107,11 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 impl Policy {
+    /// Reads and parses a policy file.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         })?;
         Policy::parse(&text, path)
     }
@@ -223,95 +242,42 @@ impl Policy {
 
     /// The first rule whose globs match `repository` (`reg/repo`), if any.
     pub fn rule_for(&self, repository: &str) -> Option<&Rule> {
-        self.rules
-            .iter()
-            .find(|r| r.matches.iter().any(|m| identity_matches(m, repository)))
+        self.rules.iter().find(|r| {
+            r.matches
+                .iter()
+                .any(|m| crate::glob::matches(m, repository))
+        })
     }
 }
 
-/// Verifies `target` under the policy: the first matching rule decides; none is a "no".
-pub async fn verify(
-    target: &crate::store::Target,
-    policy: &Policy,
-) -> Result<crate::verify::Report, crate::Error> {
-    use crate::verify::{self, PolicyDecision, Report};
-    let repository = target.store.identity();
-    let rule = policy.rule_for(&repository);
-    let decision = PolicyDecision {
-        rule: rule.map(|r| r.name.clone()),
-        action: rule.map(|r| r.action),
-    };
-    let mut report = match rule {
-        Some(r) if r.action == Action::Verify => verify::verify(target, &r.verify).await?,
-        _ => {
-            let mut report = Report::new(target, verify::resolve(target).await?.digest);
-            match rule {
-                None => report.errors.push(format!(
-                    "no rule of {} matches {repository}; denied by default",
-                    policy.path.display()
-                )),
-                Some(r) if r.action == Action::Reject => report
-                    .errors
-                    .push(format!("rule {:?} rejects {repository}", r.name)),
-                Some(r) => {
-                    report.verified = true;
-                    report.errors.push(format!(
-                        "rule {:?} allows {repository} unsigned: no signature was checked",
-                        r.name
-                    ));
-                }
-            }
-            report
-        }
-    };
-    report.policy = Some(decision);
-    Ok(report)
+/// A repository glob that can never be meant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum GlobError {
+    #[error("empty repository glob")]
+    Empty,
+    #[error("glob {0:?} has an empty path segment")]
+    EmptySegment(String),
+    #[error("glob {0:?} contains whitespace")]
+    Whitespace(String),
 }
 
-fn validate_glob(g: &str) -> Result<(), String> {
+fn validate_glob(g: &str) -> Result<(), GlobError> {
     if g.is_empty() {
-        return Err("empty repository glob".into());
+        return Err(GlobError::Empty);
     }
     if g.split('/').any(str::is_empty) {
-        return Err(format!("glob {g:?} has an empty path segment"));
+        return Err(GlobError::EmptySegment(g.to_string()));
     }
     if g.contains(char::is_whitespace) {
-        return Err(format!("glob {g:?} contains whitespace"));
+        return Err(GlobError::Whitespace(g.to_string()));
     }
     Ok(())
 }
 
-/// `90d`, `12h`, `30m`, `45s`.
-pub fn parse_age(s: &str) -> Result<Duration, String> {
-    let bad = || format!("max-age {s:?} is not a number followed by s, m, h or d");
-    let unit = s.chars().last().ok_or_else(bad)?;
-    let n: u64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
-    let secs = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86400,
-        _ => return Err(bad()),
-    };
-    if n == 0 {
-        return Err(format!("max-age {s:?} must be positive"));
-    }
-    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(bad)
-}
-
-/// The inverse of [`parse_age`], in the largest whole unit.
-pub fn format_age(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        _ if s.is_multiple_of(86400) => format!("{}d", s / 86400),
-        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
-        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
-        _ => format!("{s}s"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn with_key(dir: &Path) {
@@ -425,18 +391,6 @@ action = "reject"
                 "{text:?}: {e}"
             );
             assert!(e.contains(want), "{text:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn ages() {
-        assert_eq!(parse_age("45s").unwrap(), Duration::from_secs(45));
-        assert_eq!(parse_age("2h").unwrap(), Duration::from_secs(7200));
-        for a in ["90d", "2h", "30m", "45s"] {
-            assert_eq!(format_age(parse_age(a).unwrap()), a);
-        }
-        for bad in ["", "d", "5", "5w", "-1d", "0d", "99999999999999999999d"] {
-            assert!(parse_age(bad).is_err(), "{bad}");
         }
     }
 }

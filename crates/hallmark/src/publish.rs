@@ -10,71 +10,15 @@ use crate::Error;
 use crate::artifact::Artifact;
 use crate::digest::Digest;
 use crate::keys::SigningKey;
-use crate::layout::Layout;
-use crate::reference::{ImageRef, validate_tag};
-use crate::registry::Client;
 use crate::sign::{self, SignOptions};
 use crate::signature;
-use crate::store::Store;
+use crate::store::Destination;
 use crate::transfer::{self, BlobCounts, TransferProgress};
 
-/// Where to publish: a repository and the tags to set there.
-#[derive(Clone)]
-pub struct Destination {
-    pub store: Store,
-    pub tags: Vec<String>,
-}
-
-impl Destination {
-    /// `[docker://]REG/REPO[:TAG[,TAG…]]` or `oci:DIR[:TAG[,TAG…]]`; a missing layout is created.
-    pub fn parse(input: &str, client: &Client) -> Result<Destination, Error> {
-        let usage = |message: String| Error::Usage {
-            message,
-            hint: Some("DEST is REG/REPO:TAG[,TAG…] or oci:DIR[:TAG]".into()),
-        };
-        if input.contains('@') {
-            return Err(usage(format!(
-                "destination {input:?} names a digest; the digest comes from the source"
-            )));
-        }
-        let (base, tags) = split_tags(input.strip_prefix("docker://").unwrap_or(input));
-        for t in &tags {
-            validate_tag(t).map_err(|reason| usage(format!("tag {t:?} in {input:?} {reason}")))?;
-        }
-        let store = match base.strip_prefix("oci:") {
-            Some(path) if !path.is_empty() => {
-                Store::Layout(Layout::create(std::path::Path::new(path))?)
-            }
-            Some(_) => return Err(usage(format!("destination {input:?} has no layout path"))),
-            None => Store::Registry {
-                client: client.clone(),
-                repo: ImageRef::parse(base)?,
-            },
-        };
-        Ok(Destination { store, tags })
-    }
-}
-
-/// Splits `name:t1,t2` at the ':' after the last '/', the way references separate tags.
-fn split_tags(s: &str) -> (&str, Vec<String>) {
-    let last_slash = s.rfind('/').map_or(0, |i| i + 1);
-    match s[last_slash..].rfind(':') {
-        Some(i) => {
-            let i = last_slash + i;
-            (
-                &s[..i],
-                s[i + 1..]
-                    .split(',')
-                    .map(|t| t.trim().to_string())
-                    .collect(),
-            )
-        }
-        None => (s, Vec::new()),
-    }
-}
-
+/// How to publish.
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
+    /// What to sign with and record.
     pub sign: SignOptions,
     /// Record the destination tags in the signed payload.
     pub bind_tags: bool,
@@ -100,9 +44,13 @@ impl Default for PublishOptions {
 pub struct Published {
     /// `reg/repo@sha256:…`
     pub reference: String,
+    /// The published digest.
     pub digest: Digest,
+    /// Tags set (and read back).
     pub tags: Vec<String>,
+    /// Where the signature is.
     pub signature: String,
+    /// What happened to the blobs.
     pub blobs: BlobCounts,
 }
 
@@ -148,22 +96,4 @@ pub async fn publish(
         tags: dest.tags.clone(),
         blobs: counts,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn destination_tags() {
-        assert_eq!(
-            split_tags("reg:5000/app:v1,latest"),
-            ("reg:5000/app", vec!["v1".into(), "latest".into()])
-        );
-        assert_eq!(split_tags("reg:5000/app"), ("reg:5000/app", vec![]));
-        assert_eq!(
-            split_tags("oci:/tmp/x:v1"),
-            ("oci:/tmp/x", vec!["v1".to_string()])
-        );
-    }
 }

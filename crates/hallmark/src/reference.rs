@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::class::ErrorClass;
 use crate::digest::Digest;
 
 /// Docker Hub's canonical name, and the host its API actually lives on.
@@ -20,25 +21,66 @@ const MAX_TAG_LEN: usize = 128;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReferenceError {
+    /// Nothing given.
     #[error("empty reference")]
     Empty,
+    /// One part is malformed.
     #[error("invalid reference {input:?}: {part} {value:?} {reason}")]
     Invalid {
+        /// The whole reference.
         input: String,
+        /// Which part (`tag`, `registry host`, …).
         part: &'static str,
+        /// Its value.
         value: String,
+        /// What is wrong.
         reason: &'static str,
     },
+    /// The digest part is malformed.
     #[error("invalid reference {input:?}: {source}")]
     Digest {
+        /// The whole reference.
         input: String,
+        /// What is wrong with the digest.
         #[source]
         source: crate::digest::DigestError,
     },
+    /// A transport prefix hallmark does not know.
     #[error(
         "unknown transport {transport:?} in {input:?} (use docker://, oci:, docker-archive: or file:)"
     )]
-    Transport { input: String, transport: String },
+    Transport {
+        /// The whole reference.
+        input: String,
+        /// The prefix.
+        transport: String,
+    },
+    /// A destination with a digest.
+    #[error("destination {input:?} names a digest; the digest comes from the source")]
+    DigestInDestination {
+        /// The destination given.
+        input: String,
+    },
+    /// A destination that cannot be written to (`file:`, `docker-archive:`).
+    #[error("{input:?} is not a destination (use REG/REPO[:TAG[,TAG…]] or oci:DIR[:TAG[,TAG…]])")]
+    NotADestination {
+        /// The destination given.
+        input: String,
+    },
+}
+
+impl ReferenceError {
+    /// Every malformed reference is bad input.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ReferenceError::Empty
+            | ReferenceError::Invalid { .. }
+            | ReferenceError::Digest { .. }
+            | ReferenceError::Transport { .. }
+            | ReferenceError::DigestInDestination { .. }
+            | ReferenceError::NotADestination { .. } => ErrorClass::Usage,
+        }
+    }
 }
 
 /// A reference to an artifact in a registry.
@@ -156,10 +198,12 @@ impl ImageRef {
         &self.repository
     }
 
+    /// The tag, if any.
     pub fn tag(&self) -> Option<&str> {
         self.tag.as_deref()
     }
 
+    /// The digest, if any.
     pub fn digest(&self) -> Option<&Digest> {
         self.digest.as_ref()
     }
@@ -233,8 +277,11 @@ impl FromStr for ImageRef {
 /// A reference into an OCI image layout directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutRef {
+    /// The layout directory.
     pub path: PathBuf,
+    /// The tag named, if any.
     pub tag: Option<String>,
+    /// The digest named, if any.
     pub digest: Option<Digest>,
 }
 
@@ -255,13 +302,18 @@ impl fmt::Display for LayoutRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Source {
+    /// `[docker://]REG/REPO[:TAG][@DIGEST]`.
     Registry(ImageRef),
+    /// `oci:DIR[:TAG][@DIGEST]`.
     Layout(LayoutRef),
+    /// `docker-archive:FILE.tar`.
     DockerArchive(PathBuf),
+    /// `file:FILE`.
     File(PathBuf),
 }
 
 impl Source {
+    /// Parses any source: registry reference, `oci:`, `docker-archive:` or `file:`.
     pub fn parse(input: &str) -> Result<Source, ReferenceError> {
         if input.is_empty() {
             return Err(ReferenceError::Empty);
@@ -315,6 +367,82 @@ impl fmt::Display for Source {
     }
 }
 
+/// Where something is written: a registry repository or an OCI layout, and the tags to set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationRef {
+    /// The repository or layout.
+    pub location: Location,
+    /// Tags to point at what is written (none: by digest only).
+    pub tags: Vec<String>,
+}
+
+/// A place that holds repositories' content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A registry repository (no tag, no digest).
+    Registry(ImageRef),
+    /// An OCI layout directory.
+    Layout(PathBuf),
+}
+
+impl DestinationRef {
+    /// `[docker://]REG/REPO[:TAG[,TAG…]]` or `oci:DIR[:TAG[,TAG…]]`. A digest is refused:
+    /// what is written is named by the source's digest.
+    pub fn parse(input: &str) -> Result<DestinationRef, ReferenceError> {
+        if input.contains('@') {
+            return Err(ReferenceError::DigestInDestination {
+                input: input.to_string(),
+            });
+        }
+        let bad = |part, value: &str, reason| ReferenceError::Invalid {
+            input: input.to_string(),
+            part,
+            value: value.to_string(),
+            reason,
+        };
+        let (location, tag_list) = if let Some(rest) = input.strip_prefix("oci:") {
+            let (path, tags) = split_layout_tag(rest);
+            if path.is_empty() {
+                return Err(bad("layout path", path, "is empty (use oci:DIR[:tag])"));
+            }
+            (Location::Layout(PathBuf::from(path)), tags)
+        } else {
+            match Source::parse(input.split(',').next().unwrap_or(input))? {
+                Source::Registry(r) => {
+                    let base = input.strip_prefix("docker://").unwrap_or(input);
+                    let last_slash = base.rfind('/').map_or(0, |i| i + 1);
+                    let tags = base[last_slash..].split_once(':').map(|(_, t)| t);
+                    (
+                        Location::Registry(ImageRef::new(r.registry(), r.repository())?),
+                        tags,
+                    )
+                }
+                _ => {
+                    return Err(ReferenceError::NotADestination {
+                        input: input.to_string(),
+                    });
+                }
+            }
+        };
+        let mut tags = Vec::new();
+        for t in tag_list.into_iter().flat_map(|l| l.split(',')) {
+            let t = t.trim();
+            validate_tag(t).map_err(|reason| bad("tag", t, reason))?;
+            tags.push(t.to_string());
+        }
+        Ok(DestinationRef { location, tags })
+    }
+}
+
+/// containers-transports(5): a layout reference's tag follows the last ':' unless that
+/// ':' belongs to the path (a '/' follows it).
+fn split_layout_tag(rest: &str) -> (&str, Option<&str>) {
+    match rest.rsplit_once(':') {
+        Some((path, tag)) if !tag.contains('/') => (path, Some(tag)),
+        _ => (rest, None),
+    }
+}
+
 fn parse_layout(input: &str, rest: &str) -> Result<LayoutRef, ReferenceError> {
     let bad = |part, value: &str, reason| ReferenceError::Invalid {
         input: input.to_string(),
@@ -334,12 +462,7 @@ fn parse_layout(input: &str, rest: &str) -> Result<LayoutRef, ReferenceError> {
         }
         _ => (rest, None),
     };
-    // containers-transports(5): the reference follows the last ':' unless that
-    // ':' belongs to the path (a '/' follows it).
-    let (path, tag) = match rest.rsplit_once(':') {
-        Some((path, tag)) if !tag.contains('/') => (path, Some(tag)),
-        _ => (rest, None),
-    };
+    let (path, tag) = split_layout_tag(rest);
     if path.is_empty() {
         return Err(bad("layout path", path, "is empty (use oci:DIR[:tag])"));
     }
@@ -354,6 +477,7 @@ fn parse_layout(input: &str, rest: &str) -> Result<LayoutRef, ReferenceError> {
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
+/// Checks a tag against the distribution grammar; the error says what is wrong.
 pub fn validate_tag(tag: &str) -> Result<(), &'static str> {
     let mut bytes = tag.bytes();
     match bytes.next() {
@@ -455,6 +579,34 @@ mod tests {
     use super::*;
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn destinations_take_tag_lists_and_refuse_digests() {
+        let d = DestinationRef::parse("reg:5000/app:v1,latest").unwrap();
+        assert_eq!(
+            d.location,
+            Location::Registry(ImageRef::parse("reg:5000/app").unwrap())
+        );
+        assert_eq!(d.tags, vec!["v1", "latest"]);
+        let d = DestinationRef::parse("docker://reg:5000/team/app").unwrap();
+        assert!(d.tags.is_empty());
+        let d = DestinationRef::parse("oci:/tmp/x:v1, v2").unwrap();
+        assert_eq!(d.location, Location::Layout(PathBuf::from("/tmp/x")));
+        assert_eq!(d.tags, vec!["v1", "v2"]);
+        let d = DestinationRef::parse("oci:./a:b/c").unwrap();
+        assert_eq!(d.location, Location::Layout(PathBuf::from("./a:b/c")));
+        assert!(matches!(
+            DestinationRef::parse(&format!("reg/app@{D}")),
+            Err(ReferenceError::DigestInDestination { .. })
+        ));
+        assert!(matches!(
+            DestinationRef::parse("file:x"),
+            Err(ReferenceError::NotADestination { .. })
+        ));
+        for bad in ["reg/app:v1,", "reg/app:v1,-x", "oci:", "oci:/x:"] {
+            assert!(DestinationRef::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn docker_hub_is_normalised() {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use crate::Error;
 use crate::digest::Digest;
 use crate::keys::SigningKey;
-use crate::manifest::Manifest;
+use crate::oci::Manifest;
 use crate::payload::{self, SimpleSigning};
 use crate::signature;
 use crate::store::{Store, Target};
@@ -24,7 +24,9 @@ pub struct SignOptions {
     pub bind_tags: Vec<String>,
     /// For a tag reference: the digest the pipeline built; the tag must resolve to it.
     pub expect_digest: Option<Digest>,
+    /// Recorded as the signed timestamp.
     pub timestamp: SystemTime,
+    /// Recorded as the signing tool.
     pub creator: String,
 }
 
@@ -45,6 +47,7 @@ impl Default for SignOptions {
 pub struct Signed {
     /// The signed artifact, pinned: `reg/repo@sha256:…`.
     pub reference: String,
+    /// The signed digest.
     pub digest: Digest,
     /// Where the signature manifest lives: `reg/repo:sha256-<hex>.sig`.
     pub signature: String,
@@ -59,9 +62,9 @@ pub async fn resolve_digest_to_sign(
     expect: Option<&Digest>,
 ) -> Result<Digest, Error> {
     match (&target.digest, &target.tag, expect) {
-        (Some(d), _, Some(e)) if d != e => Err(Error::Usage {
-            message: format!("the reference names {d} but --expect-digest is {e}"),
-            hint: Some("give one digest: the one your pipeline built".into()),
+        (Some(d), _, Some(e)) if d != e => Err(Error::DigestConflict {
+            named: d.clone(),
+            expected: e.clone(),
         }),
         (Some(d), _, _) => Ok(d.clone()),
         (None, Some(tag), Some(expected)) => {
@@ -75,20 +78,11 @@ pub async fn resolve_digest_to_sign(
             }
             Ok(m.digest)
         }
-        (None, Some(tag), None) => Err(Error::Usage {
-            message: format!(
-                "refusing to sign {} by tag: a tag can be moved to another image between push and sign",
-                target.store.tagged(tag)
-            ),
-            hint: Some(format!(
-                "sign the digest your pipeline built: hallmark sign {}@sha256:<digest> --key KEY (or add --expect-digest sha256:<digest>)",
-                target.store.name()
-            )),
+        (None, Some(tag), None) => Err(Error::TagRefused {
+            reference: target.store.tagged(tag),
+            repository: target.store.name(),
         }),
-        (None, None, _) => Err(Error::Usage {
-            message: "the reference names neither a tag nor a digest".into(),
-            hint: Some("use repo@sha256:<digest>".into()),
-        }),
+        (None, None, _) => Err(Error::NoTagOrDigest),
     }
 }
 
@@ -97,20 +91,14 @@ pub fn build_payload(store: &Store, digest: &Digest, opts: &SignOptions) -> Resu
     let mut optional = BTreeMap::new();
     for (k, v) in &opts.annotations {
         if payload::RESERVED_FIELDS.contains(&k.as_str()) {
-            return Err(Error::Usage {
-                message: format!("annotation {k:?} is reserved"),
-                hint: Some(
-                    "use --bind-tag for tags; the timestamp and creator are written by hallmark"
-                        .into(),
-                ),
-            });
+            return Err(Error::ReservedAnnotation(k.clone()));
         }
         optional.insert(k.clone(), serde_json::Value::String(v.clone()));
     }
     for t in &opts.bind_tags {
-        crate::reference::validate_tag(t).map_err(|reason| Error::Usage {
-            message: format!("--bind-tag {t:?} {reason}"),
-            hint: None,
+        crate::reference::validate_tag(t).map_err(|reason| Error::BindTag {
+            tag: t.clone(),
+            reason,
         })?;
     }
     if !opts.bind_tags.is_empty() {
@@ -160,9 +148,7 @@ pub async fn store_signature(
         .await?;
     for _ in 0..APPEND_ATTEMPTS {
         let existing = store.get_manifest(&tag).await?;
-        let Some((manifest, config)) =
-            signature::append(existing.as_ref(), payload, sig).map_err(Error::Invalid)?
-        else {
+        let Some((manifest, config)) = signature::append(existing.as_ref(), payload, sig)? else {
             return Ok(false);
         };
         store

@@ -5,13 +5,62 @@ use std::collections::HashMap;
 use base64ct::{Base64, Encoding};
 use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType};
 
+use crate::class::ErrorClass;
 use crate::digest::Digest;
-use crate::manifest::{Manifest, OCI_CONFIG, OCI_MANIFEST};
+use crate::oci::{Manifest, OCI_CONFIG, OCI_MANIFEST};
 
+/// Media type of a simple-signing payload layer.
 pub const SIMPLESIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// Layer annotation holding the base64 signature.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// A signature manifest with more layers than this is refused: the work per verify is bounded.
 pub const MAX_SIGNATURE_LAYERS: usize = 256;
+
+/// A signature manifest that cannot be read or extended.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// Not an image manifest.
+    #[error("invalid signature manifest {digest}: {source}")]
+    Malformed {
+        /// The signature manifest.
+        digest: Digest,
+        /// The parser's complaint.
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
+    /// More layers than verification reads.
+    #[error("signature manifest {digest} has {count} layers (limit {MAX_SIGNATURE_LAYERS})")]
+    TooManyLayers {
+        /// The signature manifest.
+        digest: Digest,
+        /// How many it has (or would have).
+        count: usize,
+    },
+}
+
+impl SignatureError {
+    /// A signature manifest is data a store served: when it is unusable, that store is
+    /// the problem, not the command line.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            SignatureError::Malformed { .. } | SignatureError::TooManyLayers { .. } => {
+                ErrorClass::Unavailable
+            }
+        }
+    }
+}
+
+/// Why one signature layer is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayerProblem {
+    /// The layer has no signature annotation.
+    #[error("no signature annotation")]
+    NoAnnotation,
+    /// The annotation is not base64.
+    #[error("signature annotation is not base64")]
+    NotBase64,
+}
 
 /// `sha256-<hex>.sig` for the artifact `digest`.
 pub fn signature_tag(digest: &Digest) -> String {
@@ -21,24 +70,33 @@ pub fn signature_tag(digest: &Digest) -> String {
 /// One signature layer as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureLayer {
+    /// Position in the manifest (0-based).
     pub index: usize,
+    /// Digest of the payload blob.
     pub payload_digest: Digest,
+    /// Payload size as the manifest declares it.
     pub payload_size: u64,
     /// Raw signature bytes (decoded from the annotation), or why they are unusable.
-    pub signature: Result<Vec<u8>, String>,
+    pub signature: Result<Vec<u8>, LayerProblem>,
+}
+
+fn parse_manifest(m: &Manifest) -> Result<ImageManifest, SignatureError> {
+    ImageManifest::from_reader(&m.bytes[..]).map_err(|source| SignatureError::Malformed {
+        digest: m.digest.clone(),
+        source,
+    })
 }
 
 /// Parses a signature manifest and returns its simple-signing layers; other layers
 /// (certificates, bundles, anything unknown) are ignored, never trusted.
-pub fn parse_layers(m: &Manifest) -> Result<Vec<SignatureLayer>, String> {
-    let parsed = ImageManifest::from_reader(&m.bytes[..])
-        .map_err(|e| format!("invalid signature manifest: {e}"))?;
+pub fn parse_layers(m: &Manifest) -> Result<Vec<SignatureLayer>, SignatureError> {
+    let parsed = parse_manifest(m)?;
     let layers = parsed.layers();
     if layers.len() > MAX_SIGNATURE_LAYERS {
-        return Err(format!(
-            "signature manifest has {} layers (limit {MAX_SIGNATURE_LAYERS})",
-            layers.len()
-        ));
+        return Err(SignatureError::TooManyLayers {
+            digest: m.digest.clone(),
+            count: layers.len(),
+        });
     }
     let mut out = Vec::new();
     for (index, l) in layers.iter().enumerate() {
@@ -53,9 +111,8 @@ pub fn parse_layers(m: &Manifest) -> Result<Vec<SignatureLayer>, String> {
             .as_ref()
             .and_then(|a| a.get(SIGNATURE_ANNOTATION))
         {
-            None => Err("no signature annotation".to_string()),
-            Some(b64) => Base64::decode_vec(b64.trim())
-                .map_err(|_| "signature annotation is not base64".to_string()),
+            None => Err(LayerProblem::NoAnnotation),
+            Some(b64) => Base64::decode_vec(b64.trim()).map_err(|_| LayerProblem::NotBase64),
         };
         out.push(SignatureLayer {
             index,
@@ -69,16 +126,14 @@ pub fn parse_layers(m: &Manifest) -> Result<Vec<SignatureLayer>, String> {
 
 /// The new signature manifest and its config blob, after appending one signature to
 /// `existing` (whose layers are all kept). Returns `None` if the exact layer is present.
+/// A manifest that verification would refuse (too many layers) is never produced.
 pub fn append(
     existing: Option<&Manifest>,
     payload: &[u8],
     signature: &[u8],
-) -> Result<Option<(Manifest, Vec<u8>)>, String> {
+) -> Result<Option<(Manifest, Vec<u8>)>, SignatureError> {
     let mut layers: Vec<Descriptor> = match existing {
-        Some(m) => ImageManifest::from_reader(&m.bytes[..])
-            .map_err(|e| format!("existing signature manifest is invalid: {e}"))?
-            .layers()
-            .clone(),
+        Some(m) => parse_manifest(m)?.layers().clone(),
         None => Vec::new(),
     };
     let payload_digest = Digest::sha256(payload);
@@ -103,6 +158,12 @@ pub fn append(
         sig_b64,
     )])));
     layers.push(layer);
+    if layers.len() > MAX_SIGNATURE_LAYERS {
+        return Err(SignatureError::TooManyLayers {
+            digest: existing.map_or_else(|| Digest::sha256(b""), |m| m.digest.clone()),
+            count: layers.len(),
+        });
+    }
 
     let config = config_for(&layers);
     let config_desc = Descriptor::new(
@@ -116,8 +177,10 @@ pub fn append(
         .config(config_desc)
         .layers(layers)
         .build()
-        .map_err(|e| e.to_string())?;
-    let bytes = manifest.to_string().map_err(|e| e.to_string())?;
+        .expect("every required field of the signature manifest is set");
+    let bytes = manifest
+        .to_string()
+        .expect("serialising a built manifest cannot fail");
     Ok(Some((
         Manifest::new(bytes.into_bytes(), OCI_MANIFEST),
         config,
@@ -181,6 +244,19 @@ mod tests {
         assert_eq!(layers[0].signature.as_deref().unwrap(), b"sig-1");
         assert_eq!(layers[1].payload_digest, Digest::sha256(b"payload-2"));
         assert!(append(Some(&m2), b"payload-2", b"sig-2").unwrap().is_none());
+        // Appending never produces a manifest that verification refuses.
+        let mut full = m2;
+        for i in 2..MAX_SIGNATURE_LAYERS {
+            full = append(Some(&full), format!("p{i}").as_bytes(), b"s")
+                .unwrap()
+                .unwrap()
+                .0;
+        }
+        assert_eq!(parse_layers(&full).unwrap().len(), MAX_SIGNATURE_LAYERS);
+        assert!(matches!(
+            append(Some(&full), b"one more", b"s"),
+            Err(SignatureError::TooManyLayers { count: 257, .. })
+        ));
         let c: serde_json::Value = serde_json::from_slice(&config).unwrap();
         assert_eq!(c["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
     }
@@ -195,7 +271,10 @@ mod tests {
             "config": {"mediaType": OCI_CONFIG, "size": 2, "digest": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
             "layers": many});
         let m = Manifest::new(serde_json::to_vec(&doc).unwrap(), OCI_MANIFEST);
-        assert!(parse_layers(&m).unwrap_err().contains("limit 256"));
+        assert!(matches!(
+            parse_layers(&m),
+            Err(SignatureError::TooManyLayers { count: 257, .. })
+        ));
         let doc = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
             "config": {"mediaType": OCI_CONFIG, "size": 2, "digest": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
             "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "size": 1,

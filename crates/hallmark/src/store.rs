@@ -1,25 +1,41 @@
 //! One interface over the two places artifacts and their signatures live: a registry
 //! repository or an OCI layout directory.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::Error;
-use crate::artifact::Blob;
 use crate::digest::Digest;
 use crate::layout::Layout;
-use crate::manifest::Manifest;
-use crate::reference::{ImageRef, Source};
-use crate::registry::BlobPush;
-use crate::registry::Client;
+use crate::oci::{Blob, Descriptor, Manifest};
+use crate::reference::{DestinationRef, ImageRef, Location, Source};
+use crate::registry::{BlobPush, Client, Progress, RegistryBlob};
 
 /// A repository: the unit that holds manifests, blobs and tags.
 #[derive(Clone)]
 pub enum Store {
-    Registry { client: Client, repo: ImageRef },
+    /// A registry repository.
+    Registry {
+        /// The client to reach it with.
+        client: Client,
+        /// The repository (no tag, no digest).
+        repo: ImageRef,
+    },
+    /// An OCI layout directory.
     Layout(Layout),
 }
 
 impl Store {
+    /// A registry repository.
+    pub fn registry(client: &Client, repo: &ImageRef) -> Result<Store, Error> {
+        Ok(Store::Registry {
+            client: client.clone(),
+            repo: ImageRef::new(repo.registry(), repo.repository())?,
+        })
+    }
+
+    /// A manifest by tag or digest (checked against the digest); `None` when absent.
     pub async fn get_manifest(&self, reference: &str) -> Result<Option<Manifest>, Error> {
         Ok(match self {
             Store::Registry { client, repo } => client.get_manifest(repo, reference).await?,
@@ -52,11 +68,12 @@ impl Store {
                 let reference = tag.map_or_else(|| m.digest.to_string(), str::to_string);
                 client.put_manifest(repo, &reference, m).await?
             }
-            Store::Layout(l) => l.put_manifest(m, tag)?,
+            Store::Layout(l) => l.put_manifest(m, tag).await?,
         }
         Ok(())
     }
 
+    /// A small blob read whole and verified; `None` when absent.
     pub async fn get_blob(&self, digest: &Digest, limit: u64) -> Result<Option<Bytes>, Error> {
         Ok(match self {
             Store::Registry { client, repo } => client.get_blob(repo, digest, limit).await?,
@@ -64,12 +81,33 @@ impl Store {
         })
     }
 
+    /// Stores a small blob held in memory.
     pub async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> Result<(), Error> {
         match self {
             Store::Registry { client, repo } => client.put_blob(repo, digest, bytes).await?,
-            Store::Layout(l) => l.put_blob(digest, &bytes)?,
+            Store::Layout(l) => l.put_blob(digest, &bytes).await?,
         }
         Ok(())
+    }
+
+    /// A blob of this store, to stream elsewhere; whoever reads it hashes it.
+    pub fn blob(&self, d: &Descriptor) -> Result<Blob, Error> {
+        match self {
+            Store::Registry { client, repo } => Ok(Blob {
+                digest: d.digest.clone(),
+                size: d.size,
+                media_type: d.media_type.clone(),
+                data: Arc::new(RegistryBlob {
+                    client: client.clone(),
+                    repo: repo.clone(),
+                    size: d.size,
+                }),
+            }),
+            Store::Layout(l) => l.blob(d)?.ok_or_else(|| Error::NotFound {
+                what: "blob",
+                reference: self.pinned(&d.digest),
+            }),
+        }
     }
 
     /// Pushes a blob (streamed), unless present or mountable from `mount_from`.
@@ -77,7 +115,7 @@ impl Store {
         &self,
         blob: &Blob,
         mount_from: &[String],
-        progress: crate::registry::Progress,
+        progress: Progress,
     ) -> Result<BlobPush, Error> {
         match self {
             Store::Registry { client, repo } => {
@@ -94,6 +132,7 @@ impl Store {
         }
     }
 
+    /// Every tag.
     pub async fn list_tags(&self) -> Result<Vec<String>, Error> {
         Ok(match self {
             Store::Registry { client, repo } => client.list_tags(repo).await?,
@@ -147,9 +186,13 @@ impl Store {
 /// live, and what the user named (tag and/or digest).
 #[derive(Clone)]
 pub struct Target {
+    /// Where the artifact is.
     pub store: Store,
+    /// Where its signatures are (usually the same repository).
     pub signatures: Store,
+    /// The tag named, if any.
     pub tag: Option<String>,
+    /// The digest named, if any.
     pub digest: Option<Digest>,
 }
 
@@ -158,10 +201,7 @@ impl Target {
     pub fn open(source: &Source, client: &Client, create: bool) -> Result<Target, Error> {
         match source {
             Source::Registry(r) => {
-                let store = Store::Registry {
-                    client: client.clone(),
-                    repo: ImageRef::new(r.registry(), r.repository())?,
-                };
+                let store = Store::registry(client, r)?;
                 // As docker does, a name alone means its `latest` tag.
                 let tag = match (r.tag(), r.digest()) {
                     (None, None) => Some("latest".to_string()),
@@ -188,10 +228,7 @@ impl Target {
                     digest: l.digest.clone(),
                 })
             }
-            other => Err(Error::Usage {
-                message: format!("{other} cannot be signed or verified in place"),
-                hint: Some("publish it first: hallmark publish SOURCE DEST --key KEY".into()),
-            }),
+            other => Err(Error::NotInPlace(other.to_string())),
         }
     }
 
@@ -201,10 +238,35 @@ impl Target {
         repo: &ImageRef,
         client: &Client,
     ) -> Result<Target, Error> {
-        self.signatures = Store::Registry {
-            client: client.clone(),
-            repo: ImageRef::new(repo.registry(), repo.repository())?,
-        };
+        self.signatures = Store::registry(client, repo)?;
         Ok(self)
+    }
+}
+
+/// Where to publish or copy to: a repository and the tags to set there.
+#[derive(Clone)]
+pub struct Destination {
+    /// The repository or layout (a missing layout is created).
+    pub store: Store,
+    /// Tags to set last.
+    pub tags: Vec<String>,
+}
+
+impl Destination {
+    /// Opens a parsed destination; a missing layout is created.
+    pub fn open(d: &DestinationRef, client: &Client) -> Result<Destination, Error> {
+        let store = match &d.location {
+            Location::Layout(path) => Store::Layout(Layout::create(path)?),
+            Location::Registry(repo) => Store::registry(client, repo)?,
+        };
+        Ok(Destination {
+            store,
+            tags: d.tags.clone(),
+        })
+    }
+
+    /// `[docker://]REG/REPO[:TAG[,TAG…]]` or `oci:DIR[:TAG[,TAG…]]`.
+    pub fn parse(input: &str, client: &Client) -> Result<Destination, Error> {
+        Destination::open(&DestinationRef::parse(input)?, client)
     }
 }

@@ -5,17 +5,21 @@ use std::sync::Arc;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::Error;
-use crate::artifact::Blob;
-use crate::manifest::Manifest;
+use crate::oci::{Blob, Manifest};
 use crate::registry::BlobPush;
 use crate::store::Store;
 
 /// Hooks for progress display; every method has a do-nothing default.
 pub trait TransferProgress: Send + Sync {
+    /// How many blobs will be moved, and their total size.
     fn blobs(&self, _count: usize, _total_bytes: u64) {}
+    /// A blob started.
     fn blob_started(&self, _blob: &Blob) {}
+    /// Bytes of a blob sent so far.
     fn blob_progress(&self, _blob: &Blob, _sent: u64) {}
+    /// A blob is in place.
     fn blob_finished(&self, _blob: &Blob, _how: BlobPush) {}
+    /// The next step of the command.
     fn step(&self, _message: &str) {}
 }
 
@@ -23,11 +27,16 @@ pub trait TransferProgress: Send + Sync {
 pub struct Quiet;
 impl TransferProgress for Quiet {}
 
+/// What happened to the blobs of a transfer.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct BlobCounts {
+    /// Sent.
     pub uploaded: usize,
+    /// Already at the destination.
     pub present: usize,
+    /// Mounted from another repository.
     pub mounted: usize,
+    /// Bytes sent.
     pub bytes_uploaded: u64,
 }
 

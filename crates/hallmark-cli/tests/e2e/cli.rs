@@ -1,10 +1,8 @@
 //! The command line without a registry: input validation, keys, exit codes, help, demo.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
-use common::*;
+use crate::harness::*;
 
 const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 

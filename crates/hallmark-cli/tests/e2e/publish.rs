@@ -1,17 +1,15 @@
 //! `publish` (sign before push) and `digest` against a real registry.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::harness::*;
 use hallmark::digest::Digest;
 use hallmark::image::Image;
 use hallmark::layout::Layout;
-use hallmark::manifest::{Manifest, OCI_INDEX};
+use hallmark::oci::{Manifest, OCI_INDEX};
 use hallmark::store::Store;
 
 fn json_out(o: &std::process::Output) -> serde_json::Value {
@@ -167,7 +165,8 @@ async fn docker_archives_both_forms() {
     let reg = Registry::start();
     let k = keys("ecdsa-p256");
     let dir = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/make_docker_archive.py");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/interop/make_docker_archive.py");
     for form in ["legacy", "oci"] {
         let tar = dir.path().join(format!("{form}.tar"));
         let made = Command::new(python())
@@ -350,7 +349,7 @@ async fn a9_tag_moved_during_publish_is_exit_4() {
                 let status = raw_put(
                     &upstream,
                     "/v2/app/manifests/v1",
-                    hallmark::manifest::OCI_MANIFEST,
+                    hallmark::oci::OCI_MANIFEST,
                     &evil_bytes,
                 );
                 assert_eq!(status, Some(201));
@@ -501,7 +500,7 @@ async fn large_blobs_are_uploaded_in_chunks() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("big.bin");
-    let size = hallmark::registry::CHUNK_SIZE as usize + 1_000_003;
+    let size = hallmark::registry::ClientOptions::default().chunk_size as usize + 1_000_003;
     let mut data = vec![0u8; size];
     for (i, b) in data.iter_mut().enumerate() {
         *b = (i.wrapping_mul(2654435761) >> 13) as u8;
@@ -535,7 +534,7 @@ async fn large_blobs_are_uploaded_in_chunks() {
                 .map(|(_, v)| v.clone())
         })
         .collect();
-    let chunk = hallmark::registry::CHUNK_SIZE;
+    let chunk = hallmark::registry::ClientOptions::default().chunk_size;
     assert_eq!(
         ranges,
         [format!("0-{}", chunk - 1), format!("{chunk}-{}", size - 1)]

@@ -1,14 +1,12 @@
 //! Each test runs one attack from THREAT-MODEL.md against a real registry and the real
 //! binary, and proves that it fails.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::harness::*;
 use bytes::Bytes;
-use common::*;
 use hallmark::digest::Digest;
-use hallmark::manifest::{Manifest, OCI_MANIFEST};
+use hallmark::oci::{Manifest, OCI_MANIFEST};
 use hallmark::signature::signature_tag;
 use hallmark::store::Store;
 
@@ -789,7 +787,7 @@ async fn tls_registry_with_a_private_ca() {
     // Another CA: the server's certificate is not trusted.
     let other = tempfile::tempdir().unwrap();
     let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/make_cert.py");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/interop/make_cert.py");
     assert!(
         std::process::Command::new(python())
             .arg(script)

@@ -1,16 +1,14 @@
 //! Verified consumption (`copy`) and policies (`--policy`, `policy check`), end to end.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::harness::*;
 use hallmark::image::Image;
 use hallmark::layout::Layout;
-use hallmark::manifest::{Manifest, OCI_INDEX};
+use hallmark::oci::{Manifest, OCI_INDEX};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -47,7 +45,7 @@ async fn a2_copy_takes_the_verified_digest_even_if_the_tag_moves() {
                 raw_put(
                     &upstream,
                     "/v2/app/manifests/v1",
-                    hallmark::manifest::OCI_MANIFEST,
+                    hallmark::oci::OCI_MANIFEST,
                     &evil_bytes,
                 );
             }

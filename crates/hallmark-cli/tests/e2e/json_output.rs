@@ -1,11 +1,9 @@
 //! The JSON documents of `verify` and `copy` match their published schemas
 //! (docs/schema/*.schema.json) and are snapshot-tested, so field names stay stable.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::harness::*;
 
 fn schema(name: &str) -> serde_json::Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,15 +1,13 @@
 //! A8: a malicious registry. Each misbehaviour ends in one `error:` line and exit 3 or 1,
 //! never a hang, a panic or a partial write.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 use hallmark::digest::Digest;
-use hallmark::manifest::{Manifest, OCI_CONFIG, OCI_MANIFEST};
+use hallmark::oci::{Manifest, OCI_CONFIG, OCI_MANIFEST};
 use hallmark::signature::{SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE, signature_tag};
 
 struct Case {
@@ -106,7 +104,7 @@ impl Case {
             let start = Instant::now();
             let o = run(&args);
             let err = stderr(&o);
-            assert_eq!(common::code(&o), code, "{cmd}: {err}");
+            assert_eq!(crate::harness::code(&o), code, "{cmd}: {err}");
             assert!(err.starts_with("error: "), "{cmd}: {err}");
             assert!(err.contains(want), "{cmd}: want {want:?} in {err}");
             assert!(!err.contains("panicked"), "{err}");

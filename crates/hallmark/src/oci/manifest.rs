@@ -2,39 +2,58 @@
 
 use bytes::Bytes;
 
+use super::{
+    DOCKER_MANIFEST_LIST, MAX_REFERENCES, OCI_INDEX, OCI_MANIFEST, OciError, is_manifest_type,
+};
 use crate::digest::Digest;
-
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-
-/// Accept header for manifest reads: every manifest kind hallmark can sign.
-pub const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// A manifest's exact bytes, its media type and the digest of those bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
+    /// The bytes as stored; never re-serialised.
     pub bytes: Bytes,
+    /// The manifest media type.
     pub media_type: String,
+    /// SHA-256 of `bytes`.
     pub digest: Digest,
+}
+
+/// A descriptor as a manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    /// Media type as written (may be empty in old manifests).
+    pub media_type: String,
+    /// Content digest.
+    pub digest: Digest,
+    /// Size in bytes, as the manifest claims it.
+    pub size: u64,
+}
+
+/// What a manifest points at: child manifests (of an index) and blobs (config, layers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    /// Child manifests, for an index.
+    pub manifests: Vec<Descriptor>,
+    /// Config and layers, for an image manifest.
+    pub blobs: Vec<Descriptor>,
 }
 
 impl Manifest {
     /// Wraps bytes read from somewhere; `content_type` is what the source claimed.
     /// The bytes must be a JSON object; the media type comes from the claim, else the
     /// document's own `mediaType`, else its shape.
-    pub fn from_bytes(bytes: Bytes, content_type: Option<String>) -> Result<Manifest, String> {
+    pub fn from_bytes(bytes: Bytes, content_type: Option<String>) -> Result<Manifest, OciError> {
         #[derive(serde::Deserialize)]
         struct Probe {
             #[serde(rename = "mediaType")]
             media_type: Option<String>,
             manifests: Option<serde::de::IgnoredAny>,
         }
-        let probe: Probe = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("manifest is not valid JSON: {e}"))?;
+        let digest = Digest::sha256(&bytes);
+        let probe: Probe = serde_json::from_slice(&bytes).map_err(|source| OciError::Json {
+            what: format!("manifest {digest}"),
+            source,
+        })?;
         // A claim that contradicts the document, or that is not a manifest type at all,
         // means the source is confused or lying: refuse rather than guess.
         if let Some(c) = &content_type {
@@ -42,12 +61,13 @@ impl Manifest {
                 if let Some(b) = &probe.media_type
                     && b != c
                 {
-                    return Err(format!("served as {c} but the document says {b}"));
+                    return Err(OciError::ContentTypeMismatch {
+                        served: c.clone(),
+                        document: b.clone(),
+                    });
                 }
             } else if !matches!(c.as_str(), "application/json" | "application/octet-stream") {
-                return Err(format!(
-                    "served with Content-Type {c}, which is not a manifest"
-                ));
+                return Err(OciError::NotAManifestType(c.clone()));
             }
         }
         let media_type = content_type
@@ -62,9 +82,8 @@ impl Manifest {
                 .to_string()
             });
         if !is_manifest_type(&media_type) {
-            return Err(format!("unsupported manifest media type {media_type:?}"));
+            return Err(OciError::UnsupportedMediaType(media_type));
         }
-        let digest = Digest::sha256(&bytes);
         Ok(Manifest {
             bytes,
             media_type,
@@ -82,39 +101,21 @@ impl Manifest {
         }
     }
 
+    /// A manifest hallmark writes itself, from a JSON document.
+    pub fn from_json(doc: &serde_json::Value, media_type: &str) -> Manifest {
+        Manifest::new(
+            serde_json::to_vec(doc).expect("serialising JSON values cannot fail"),
+            media_type,
+        )
+    }
+
+    /// True for an OCI index or a Docker manifest list.
     pub fn is_index(&self) -> bool {
         self.media_type == OCI_INDEX || self.media_type == DOCKER_MANIFEST_LIST
     }
-}
 
-fn is_manifest_type(t: &str) -> bool {
-    matches!(
-        t,
-        OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_MANIFEST_LIST
-    )
-}
-
-/// Most descriptors one manifest may list: bounds the work a hostile manifest can cause.
-pub const MAX_REFERENCES: usize = 10_000;
-
-/// A descriptor as a manifest lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reference {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-}
-
-/// What a manifest points at: child manifests (of an index) and blobs (config, layers).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct References {
-    pub manifests: Vec<Reference>,
-    pub blobs: Vec<Reference>,
-}
-
-impl Manifest {
     /// The descriptors this manifest references.
-    pub fn references(&self) -> Result<References, String> {
+    pub fn references(&self) -> Result<References, OciError> {
         #[derive(serde::Deserialize)]
         struct Desc {
             #[serde(rename = "mediaType", default)]
@@ -130,20 +131,18 @@ impl Manifest {
             #[serde(default)]
             manifests: Vec<Desc>,
         }
-        let doc: Doc = serde_json::from_slice(&self.bytes)
-            .map_err(|e| format!("invalid manifest {}: {e}", self.digest))?;
+        let doc: Doc = serde_json::from_slice(&self.bytes).map_err(|source| OciError::Json {
+            what: format!("manifest {}", self.digest),
+            source,
+        })?;
         if doc.layers.len() + doc.manifests.len() > MAX_REFERENCES {
-            return Err(format!(
-                "manifest {} lists more than {MAX_REFERENCES} descriptors",
-                self.digest
-            ));
+            return Err(OciError::TooManyReferences {
+                what: format!("manifest {}", self.digest),
+            });
         }
-        let convert = |d: Desc| -> Result<Reference, String> {
-            Ok(Reference {
-                digest: d
-                    .digest
-                    .parse()
-                    .map_err(|e: crate::digest::DigestError| e.to_string())?,
+        let convert = |d: Desc| -> Result<Descriptor, OciError> {
+            Ok(Descriptor {
+                digest: d.digest.parse().map_err(OciError::Descriptor)?,
                 media_type: d.media_type,
                 size: d.size,
             })
@@ -151,7 +150,7 @@ impl Manifest {
         let mut out = References::default();
         if self.is_index() {
             if doc.config.is_some() || !doc.layers.is_empty() {
-                return Err(format!("index {} also has a config or layers", self.digest));
+                return Err(OciError::IndexWithBlobs(self.digest.clone()));
             }
             out.manifests = doc
                 .manifests
@@ -161,7 +160,7 @@ impl Manifest {
         } else {
             let config = doc
                 .config
-                .ok_or_else(|| format!("manifest {} has no config", self.digest))?;
+                .ok_or_else(|| OciError::NoConfig(self.digest.clone()))?;
             out.blobs.push(convert(config)?);
             for l in doc.layers {
                 out.blobs.push(convert(l)?);
@@ -174,9 +173,10 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::DOCKER_MANIFEST;
 
     #[test]
-    fn media_type_sources() {
+    fn media_type_comes_from_claim_document_or_shape() {
         let m = Manifest::from_bytes(
             Bytes::from_static(br#"{"schemaVersion":2,"manifests":[]}"#),
             None,
@@ -189,25 +189,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.media_type, DOCKER_MANIFEST);
-        assert!(Manifest::from_bytes(Bytes::from_static(b"<html>"), None).is_err());
+        assert_eq!(m.digest, Digest::sha256(br#"{"schemaVersion":2}"#));
+    }
+
+    #[test]
+    fn contradictions_and_non_manifests_are_refused() {
+        assert!(matches!(
+            Manifest::from_bytes(Bytes::from_static(b"<html>"), None),
+            Err(OciError::Json { .. })
+        ));
         let doc = Bytes::from_static(
             br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#,
         );
-        let err = Manifest::from_bytes(doc.clone(), Some("text/html".into())).unwrap_err();
-        assert!(err.contains("text/html"), "{err}");
-        let err = Manifest::from_bytes(doc.clone(), Some(OCI_INDEX.into())).unwrap_err();
-        assert!(err.contains("document says"), "{err}");
+        assert!(matches!(
+            Manifest::from_bytes(doc.clone(), Some("text/html".into())),
+            Err(OciError::NotAManifestType(t)) if t == "text/html"
+        ));
+        assert!(matches!(
+            Manifest::from_bytes(doc.clone(), Some(OCI_INDEX.into())),
+            Err(OciError::ContentTypeMismatch { .. })
+        ));
         assert!(Manifest::from_bytes(doc, Some("application/json".into())).is_ok());
-        assert!(
+        assert!(matches!(
             Manifest::from_bytes(
                 Bytes::from_static(
                     br#"{"mediaType":"application/vnd.docker.distribution.manifest.v1+json"}"#
                 ),
                 None
-            )
-            .is_err()
-        );
-        assert_eq!(m.digest, Digest::sha256(br#"{"schemaVersion":2}"#));
+            ),
+            Err(OciError::UnsupportedMediaType(_))
+        ));
     }
 
     #[test]
@@ -225,8 +236,16 @@ mod tests {
             br#"{"schemaVersion":2,"config":{"digest":"md5:1","size":1}}"#.to_vec(),
             OCI_MANIFEST,
         );
-        assert!(bad.references().is_err());
+        assert!(matches!(bad.references(), Err(OciError::Descriptor(_))));
         let no_config = Manifest::new(br#"{"schemaVersion":2,"layers":[]}"#.to_vec(), OCI_MANIFEST);
-        assert!(no_config.references().is_err());
+        assert!(matches!(no_config.references(), Err(OciError::NoConfig(_))));
+        let mixed = Manifest::new(
+            format!(r#"{{"manifests":[],"layers":[{{"digest":"{d}","size":1}}]}}"#).into_bytes(),
+            OCI_INDEX,
+        );
+        assert!(matches!(
+            mixed.references(),
+            Err(OciError::IndexWithBlobs(_))
+        ));
     }
 }

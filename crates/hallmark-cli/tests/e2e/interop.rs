@@ -2,12 +2,10 @@
 //! (tests/interop/cosign_py.py, Python `cryptography` + `pynacl`) and with keys written
 //! by the real cosign.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use crate::harness::*;
 use hallmark::keys::PublicKey;
 
 fn py(args: &[&str]) -> Output {
@@ -25,7 +23,7 @@ fn same_key(a: &str, b: &str) -> bool {
 /// The shared fixture: a key written by `cosign generate-key-pair` (empty password).
 #[test]
 fn loads_a_key_written_by_cosign() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures");
     let key = fixtures.join("cosign-generated-empty-password.key");
     let o = run_env(
         &["key", "public", "--key", key.to_str().unwrap()],

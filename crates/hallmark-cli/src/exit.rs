@@ -1,0 +1,125 @@
+//! The one place that turns failures into exit codes and hints.
+//!
+//! Exit codes: 0 ok, 1 not verified or denied, 2 bad input or usage, 3 registry, network
+//! or I/O failure, 4 drift (a tag moved). Scripts depend on them; the README lists them.
+
+use hallmark::ErrorClass;
+use hallmark::registry::RegistryError;
+
+/// A failure found by the command line itself (flags, files it reads, prompts).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    /// The one-line message.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+    /// Its class.
+    pub class: ErrorClass,
+}
+
+impl CliError {
+    /// Bad input or usage.
+    pub fn usage(message: impl Into<String>, hint: Option<&str>) -> anyhow::Error {
+        CliError {
+            message: message.into(),
+            hint: hint.map(str::to_string),
+            class: ErrorClass::Usage,
+        }
+        .into()
+    }
+}
+
+/// stdout was closed by its reader (`| head`): not a failure.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output is closed")]
+pub struct ClosedStdout;
+
+/// The exit code of a class.
+pub fn code(class: ErrorClass) -> u8 {
+    match class {
+        ErrorClass::Denied => 1,
+        ErrorClass::Usage => 2,
+        ErrorClass::Unavailable => 3,
+        ErrorClass::Drift => 4,
+    }
+}
+
+/// The class of any failure: the library's or the command line's own; anything else
+/// (which should not happen) counts as bad input.
+pub fn class(e: &anyhow::Error) -> ErrorClass {
+    for cause in e.chain() {
+        if let Some(l) = cause.downcast_ref::<hallmark::Error>() {
+            return l.class();
+        }
+        if let Some(c) = cause.downcast_ref::<CliError>() {
+            return c.class;
+        }
+    }
+    ErrorClass::Usage
+}
+
+/// What to do about a failure, when there is something to say.
+pub fn hint(e: &anyhow::Error) -> Option<String> {
+    for cause in e.chain() {
+        if let Some(c) = cause.downcast_ref::<CliError>() {
+            return c.hint.clone();
+        }
+        if let Some(l) = cause.downcast_ref::<hallmark::Error>() {
+            return library_hint(l);
+        }
+    }
+    None
+}
+
+fn library_hint(e: &hallmark::Error) -> Option<String> {
+    use hallmark::Error as E;
+    use hallmark::keys::KeyError;
+    use hallmark::reference::ReferenceError;
+    Some(match e {
+        E::Registry(RegistryError::Unauthorized { registry, .. }) => format!(
+            "log in with `docker login {registry}`, or pass --username and --password-stdin"
+        ),
+        E::Registry(RegistryError::Network { .. } | RegistryError::Timeout { .. }) => {
+            "check the registry address and that it is up; raise --timeout for slow links".into()
+        }
+        E::Registry(RegistryError::Served(_))
+        | E::Digest(hallmark::digest::DigestError::Mismatch { .. }) => {
+            "the registry (or something between you and it) served content that does not match its digest; do not use it".into()
+        }
+        E::Registry(RegistryError::SourceMismatch { origin, .. }) => format!(
+            "{origin} is corrupt or was changed while it was read; rebuild the artifact and publish again"
+        ),
+        E::Artifact(hallmark::artifact::ArtifactError::Corrupt { .. }) => {
+            "the local artifact is corrupt; rebuild it and publish again".into()
+        }
+        E::Drift { reference, .. } => format!(
+            "someone moved {reference} after your pipeline built it; investigate before signing or deploying"
+        ),
+        E::Key(KeyError::WrongPassword { .. }) => {
+            "set HALLMARK_PASSWORD (or COSIGN_PASSWORD) to the key's password".into()
+        }
+        E::Signature(hallmark::signature::SignatureError::TooManyLayers { .. }) => {
+            "the signature manifest is full: delete it (REPO:sha256-<hex>.sig) and sign again, or keep signatures elsewhere with --signature-repository".into()
+        }
+        E::TagRefused { repository, .. } => format!(
+            "sign the digest your pipeline built: hallmark sign {repository}@sha256:<digest> --key KEY (or add --expect-digest sha256:<digest>)"
+        ),
+        E::DigestConflict { .. } => "give one digest: the one your pipeline built".into(),
+        E::NoTagOrDigest => "use repo@sha256:<digest>".into(),
+        E::ReservedAnnotation(_) => {
+            "use --bind-tag for tags; the timestamp and creator are written by hallmark".into()
+        }
+        E::NotInPlace(_) => "publish it first: hallmark publish SOURCE DEST --key KEY".into(),
+        E::NoKeys => "pass --key PUB.pem (repeatable) or --policy FILE".into(),
+        E::TagBindingNeedsTag => {
+            "verify repo:tag, or drop --require-tag-binding for a digest reference".into()
+        }
+        E::SinglePlatform { .. } => "drop --platform".into(),
+        E::NoPlatform { available, .. } => format!("available: {}", available.join(", ")),
+        E::Reference(
+            ReferenceError::DigestInDestination { .. } | ReferenceError::NotADestination { .. },
+        ) => "DEST is REG/REPO:TAG[,TAG…] or oci:DIR[:TAG]".into(),
+        _ => return None,
+    })
+}

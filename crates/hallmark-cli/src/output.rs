@@ -1,0 +1,110 @@
+//! Everything the command line prints, in one place.
+//!
+//! stdout carries results only: in text mode the one line a script uses (a pinned
+//! reference, a digest, a PEM key); under `--output json` one JSON document, also when
+//! the command fails. People read stderr. A reader that closes stdout early (`| head`)
+//! ends the command quietly.
+
+use std::io::Write;
+
+use crate::exit::{self, ClosedStdout};
+
+/// How results are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    // A line for scripts on stdout, detail for people on stderr.
+    Text,
+    // One JSON document on stdout.
+    Json,
+}
+
+/// Where output goes and how much of it.
+#[derive(Clone, Copy)]
+pub struct Ui {
+    /// Only errors on stderr.
+    pub quiet: bool,
+    /// More detail on stderr.
+    pub verbose: u8,
+    /// Result format.
+    pub format: Format,
+}
+
+/// A command's result: a JSON document, and for text mode the lines for people and the
+/// line for scripts.
+pub trait Render: serde::Serialize {
+    /// Writes the human detail with `ui.say` and returns the stdout line, if any.
+    fn text(&self, ui: &Ui) -> Option<String>;
+}
+
+impl Ui {
+    /// A line for people, unless --quiet.
+    pub fn say(&self, msg: impl std::fmt::Display) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "{msg}");
+        }
+    }
+
+    /// A line for people with -v.
+    pub fn detail(&self, msg: impl std::fmt::Display) {
+        if !self.quiet && self.verbose > 0 {
+            let _ = writeln!(std::io::stderr(), "{msg}");
+        }
+    }
+
+    /// True under --output json.
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// Prints a result the way the user asked for.
+    pub fn emit<R: Render>(&self, result: &R) -> anyhow::Result<()> {
+        match self.format {
+            Format::Json => stdout_line(&serde_json::to_string(result)?),
+            Format::Text => match result.text(self) {
+                Some(line) => stdout_line(&line),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Reports a failure: the line (and hint) on stderr, and under --output json an
+    /// error document on stdout. Returns the exit code.
+    pub fn fail(&self, e: &anyhow::Error) -> u8 {
+        let class = exit::class(e);
+        let code = exit::code(class);
+        let hint = exit::hint(e);
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "error: {e}");
+        if self.verbose > 0 {
+            for cause in e.chain().skip(1) {
+                let _ = writeln!(err, "  caused by: {cause}");
+            }
+        }
+        if let Some(h) = &hint {
+            let _ = writeln!(err, "hint: {h}");
+        }
+        if self.json() {
+            let doc = serde_json::json!({
+                "error": e.to_string(), "class": class, "exit": code, "hint": hint,
+            });
+            // Nothing more can be reported if even this cannot be written.
+            let _ = stdout_line(&doc.to_string());
+        }
+        code
+    }
+}
+
+/// One line on stdout; a closed stdout becomes [`ClosedStdout`].
+pub fn stdout_line(line: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let r = writeln!(out, "{line}").and_then(|()| out.flush());
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(ClosedStdout.into()),
+        other => Ok(other?),
+    }
+}
+
+/// Text that is already in its final form (a PEM key, a digest).
+pub fn stdout_raw(text: &str) -> anyhow::Result<()> {
+    stdout_line(text.trim_end_matches('\n'))
+}

@@ -1,0 +1,94 @@
+//! Fixtures: keys made by the binary, images pushed with the library, the Python tools used
+//! as independent implementations.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use hallmark::image::Image;
+use hallmark::registry::{Client, ClientOptions};
+use hallmark::store::Store;
+
+use super::{expect_code, run_env};
+
+/// Python with `cryptography` and `pynacl`, for the independent implementations.
+pub fn python() -> &'static str {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        let ok = Command::new("python3")
+            .args(["-c", "import cryptography, nacl"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let status = Command::new("flock")
+                .args([
+                    "/tmp/hallmark-test-install.lock",
+                    "python3",
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    "cryptography",
+                    "pynacl",
+                ])
+                .status()
+                .expect("run pip");
+            assert!(status.success(), "pip install cryptography pynacl failed");
+        }
+    });
+    "python3"
+}
+
+pub fn py_tool() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/interop/cosign_py.py")
+}
+
+/// A library client, as a CI pipeline or an attacker with registry write access uses it.
+pub fn client() -> Client {
+    Client::new(ClientOptions {
+        use_docker_config: false,
+        retries: 0,
+        ..ClientOptions::default()
+    })
+    .unwrap()
+}
+
+/// Builds and pushes an image with random layers; returns it.
+pub async fn push_random(store: &Store, tag: Option<&str>, label: &str) -> Image {
+    let img = Image::random(label, 2048).unwrap();
+    img.push(store, tag).await.unwrap();
+    img
+}
+
+/// A key pair made with the binary, password "test-pw".
+pub struct Keys {
+    _dir: tempfile::TempDir,
+    pub private: String,
+    pub public: String,
+}
+
+pub const PASSWORD: &str = "test-pw";
+
+pub fn keys(algorithm: &str) -> Keys {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("k");
+    let o = run_env(
+        &[
+            "key",
+            "generate",
+            "--output-key-prefix",
+            prefix.to_str().unwrap(),
+            "--algorithm",
+            algorithm,
+        ],
+        &[("HALLMARK_PASSWORD", PASSWORD)],
+    );
+    expect_code(&o, 0);
+    Keys {
+        private: format!("{}.key", prefix.display()),
+        public: format!("{}.pub", prefix.display()),
+        _dir: dir,
+    }
+}

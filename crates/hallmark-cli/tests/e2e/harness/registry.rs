@@ -1,0 +1,215 @@
+//! A real registry (Debian's docker-registry, CNCF distribution) on a free loopback port,
+//! with its own storage, installed when missing.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hallmark::reference::ImageRef;
+use hallmark::store::Store;
+
+use super::{client, python};
+
+pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+/// Installs a system package when its marker path is missing. Serialised across test
+/// processes with flock, since apt cannot run twice at once.
+pub(super) fn ensure_installed(marker: &str, install: &str) {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if Path::new(marker).exists() {
+        return;
+    }
+    let status = Command::new("flock")
+        .args(["/tmp/hallmark-test-install.lock", "sh", "-c", install])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run the package installer");
+    assert!(status.success(), "installing with `{install}` failed");
+}
+
+pub fn ensure_registry_installed() {
+    ensure_installed(
+        REGISTRY_BIN,
+        "test -x /usr/bin/docker-registry || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry)",
+    );
+}
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A throwaway registry with its own storage; stopped when dropped.
+pub struct Registry {
+    child: Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+    tls: bool,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        ensure_registry_installed();
+        for _ in 0..5 {
+            if let Some(r) = Self::try_start() {
+                return r;
+            }
+        }
+        panic!("docker-registry did not start");
+    }
+
+    /// A registry serving HTTPS with a certificate for 127.0.0.1 from a fresh test CA;
+    /// returns it and the CA's PEM file.
+    pub fn start_tls() -> (Registry, PathBuf) {
+        ensure_registry_installed();
+        let certs = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/interop/make_cert.py");
+        let status = Command::new(python())
+            .arg(script)
+            .arg(certs.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "make_cert.py failed");
+        for _ in 0..5 {
+            if let Some(mut r) = Self::try_start_with(Some(certs.path())) {
+                let ca = r._dir.path().join("ca.pem");
+                std::fs::copy(certs.path().join("ca.pem"), &ca).unwrap();
+                r.tls = true;
+                return (r, ca);
+            }
+        }
+        panic!("docker-registry with TLS did not start");
+    }
+
+    fn try_start() -> Option<Registry> {
+        Self::try_start_with(None)
+    }
+
+    fn try_start_with(tls: Option<&Path>) -> Option<Registry> {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        if let Some(certs) = tls {
+            for f in ["server.pem", "server.key"] {
+                std::fs::copy(certs.join(f), dir.path().join(f)).unwrap();
+            }
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("server.pem").display(),
+                dir.path().join("server.key").display()
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = spawn_ready(&dir.path().join("config.yml"), &addr, tls.is_some())?;
+        Some(Registry {
+            child,
+            addr,
+            _dir: dir,
+            tls: tls.is_some(),
+        })
+    }
+
+    /// Starts the registry again on the same port and storage after [`Registry::kill`].
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_ready(&self._dir.path().join("config.yml"), &self.addr, self.tls)
+            .expect("registry restarts");
+    }
+
+    /// Kills the registry process now (for interruption tests).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn repo(&self, name: &str) -> ImageRef {
+        ImageRef::parse(&format!("{}/{name}", self.addr)).unwrap()
+    }
+
+    pub fn store(&self, name: &str) -> Store {
+        Store::Registry {
+            client: client(),
+            repo: self.repo(name),
+        }
+    }
+}
+
+/// Spawns docker-registry with `config` and waits until it answers on `addr`.
+fn spawn_ready(config: &Path, addr: &str, tls: bool) -> Option<Child> {
+    let mut child = Command::new(REGISTRY_BIN)
+        .arg("serve")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn docker-registry");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return None; // the port was taken in the meantime
+        }
+        // A TLS registry answers plain HTTP with 400; either answer means it is up.
+        let ready = match http_get_status(addr, "/v2/") {
+            Some(200) => true,
+            Some(400) => tls,
+            _ => false,
+        };
+        if ready {
+            return Some(child);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A blocking HTTP PUT straight to a registry, as a concurrent writer would do it.
+pub fn raw_put(addr: &str, path: &str, content_type: &str, body: &[u8]) -> Option<u16> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .ok()?;
+    s.write_all(body).ok()?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).ok()?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Minimal blocking HTTP GET for readiness checks.
+fn http_get_status(addr: &str, path: &str) -> Option<u16> {
+    use std::io::Write;
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_millis(200))
+            .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).ok()?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests: the real `hallmark` binary against real registries on loopback, real
+//! files and the independent implementations used as peers. One test binary, so the
+//! harness is compiled once.
+
+mod harness;
+
+mod attacks;
+mod cli;
+mod consume;
+mod hostile;
+mod interop;
+mod json_output;
+mod publish;

@@ -1,0 +1,95 @@
+//! Blobs to move: what they are (digest, size, media type) and where their bytes come from.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use crate::digest::Digest;
+
+/// Blob bytes as they are read, in bounded pieces.
+pub type ByteStream = futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Where a blob's bytes can be read from: a local file, memory, or another store.
+///
+/// Readers hash what they get; an implementation only has to deliver bytes.
+pub trait BlobData: Send + Sync {
+    /// A stream over `len` bytes starting `start` bytes into the blob `digest`.
+    fn stream_range(
+        &self,
+        digest: &Digest,
+        start: u64,
+        len: u64,
+    ) -> BoxFuture<'static, std::io::Result<ByteStream>>;
+
+    /// Where the bytes come from, for messages (`file /a/b`, `registry r/app`): a blob
+    /// that does not match its digest is blamed on this place.
+    fn origin(&self) -> String;
+}
+
+/// A blob to push: its digest, size and where to read it from.
+#[derive(Clone)]
+pub struct Blob {
+    /// Content digest the bytes must hash to.
+    pub digest: Digest,
+    /// Exact size in bytes.
+    pub size: u64,
+    /// Media type from the manifest that lists it.
+    pub media_type: String,
+    /// Where the bytes are.
+    pub data: Arc<dyn BlobData>,
+}
+
+impl fmt::Debug for Blob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Blob({}, {} bytes, from {})",
+            self.digest,
+            self.size,
+            self.data.origin()
+        )
+    }
+}
+
+impl Blob {
+    /// A stream over `len` bytes starting `start` bytes into the blob.
+    pub async fn stream_range(&self, start: u64, len: u64) -> std::io::Result<ByteStream> {
+        self.data.stream_range(&self.digest, start, len).await
+    }
+}
+
+/// Bytes held in memory (small configs, signature payloads).
+#[derive(Clone)]
+pub struct InMemory(pub Bytes);
+
+impl BlobData for InMemory {
+    fn stream_range(
+        &self,
+        _digest: &Digest,
+        start: u64,
+        len: u64,
+    ) -> BoxFuture<'static, std::io::Result<ByteStream>> {
+        use futures_util::StreamExt;
+        let end = start.saturating_add(len).min(self.0.len() as u64) as usize;
+        let piece = self.0.slice((start as usize).min(end)..end);
+        Box::pin(async move { Ok(futures_util::stream::once(async move { Ok(piece) }).boxed()) })
+    }
+
+    fn origin(&self) -> String {
+        "memory".into()
+    }
+}
+
+impl Blob {
+    /// A blob whose bytes are in memory; the digest is computed here.
+    pub fn in_memory(bytes: Bytes, media_type: &str) -> Blob {
+        Blob {
+            digest: Digest::sha256(&bytes),
+            size: bytes.len() as u64,
+            media_type: media_type.to_string(),
+            data: Arc::new(InMemory(bytes)),
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! `index.json` of an OCI image layout: the one reader (and writer) of it.
+//!
+//! Entries are kept as written, so rewriting the index to move a tag keeps every field
+//! hallmark does not interpret (platforms, annotations, artifact types).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::{OCI_INDEX, OciError, REF_NAME};
+use crate::digest::Digest;
+
+/// One manifest listed in `index.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexEntry {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// Its media type, when the entry names one.
+    pub media_type: Option<String>,
+    /// Its size, as the entry claims.
+    pub size: u64,
+    /// The tag (`org.opencontainers.image.ref.name`), if any.
+    pub tag: Option<String>,
+    raw: Map<String, Value>,
+}
+
+/// A parsed `index.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Index {
+    doc: Map<String, Value>,
+    entries: Vec<IndexEntry>,
+}
+
+impl Index {
+    /// An index listing nothing.
+    pub fn empty() -> Index {
+        let mut doc = Map::new();
+        doc.insert("schemaVersion".into(), 2.into());
+        doc.insert("mediaType".into(), OCI_INDEX.into());
+        Index {
+            doc,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Parses `index.json` bytes; every entry must name a valid digest.
+    pub fn parse(bytes: &[u8]) -> Result<Index, OciError> {
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            #[serde(rename = "mediaType")]
+            media_type: Option<String>,
+            digest: String,
+            #[serde(default)]
+            size: u64,
+            #[serde(default)]
+            annotations: BTreeMap<String, String>,
+        }
+        let json = |source| OciError::Json {
+            what: "index.json".into(),
+            source,
+        };
+        let mut doc: Map<String, Value> = serde_json::from_slice(bytes).map_err(json)?;
+        let raw_entries = match doc.remove("manifests") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => serde_json::from_value::<Vec<Map<String, Value>>>(v).map_err(json)?,
+        };
+        if raw_entries.len() > super::MAX_REFERENCES {
+            return Err(OciError::TooManyReferences {
+                what: "index.json".into(),
+            });
+        }
+        let mut entries = Vec::with_capacity(raw_entries.len());
+        for raw in raw_entries {
+            let e: Entry = serde_json::from_value(Value::Object(raw.clone())).map_err(json)?;
+            entries.push(IndexEntry {
+                digest: e.digest.parse().map_err(OciError::Descriptor)?,
+                media_type: e.media_type,
+                size: e.size,
+                tag: e.annotations.get(REF_NAME).cloned(),
+                raw,
+            });
+        }
+        Ok(Index { doc, entries })
+    }
+
+    /// Every entry, in order.
+    pub fn entries(&self) -> &[IndexEntry] {
+        &self.entries
+    }
+
+    /// The entry tagged `tag`.
+    pub fn find_tag(&self, tag: &str) -> Option<&IndexEntry> {
+        self.entries.iter().find(|e| e.tag.as_deref() == Some(tag))
+    }
+
+    /// The first entry for `digest`.
+    pub fn find_digest(&self, digest: &Digest) -> Option<&IndexEntry> {
+        self.entries.iter().find(|e| &e.digest == digest)
+    }
+
+    /// Every tag, in order.
+    pub fn tags(&self) -> Vec<String> {
+        self.entries.iter().filter_map(|e| e.tag.clone()).collect()
+    }
+
+    /// The manifest a reference names: by digest, by tag, or the only one that is not a
+    /// signature. Returns its digest and the media type the index gives it.
+    pub fn pick(
+        &self,
+        tag: Option<&str>,
+        digest: Option<&Digest>,
+    ) -> Result<(Digest, Option<String>), OciError> {
+        if let Some(d) = digest {
+            let media_type = self.find_digest(d).and_then(|e| e.media_type.clone());
+            return Ok((d.clone(), media_type));
+        }
+        let candidates: Vec<&IndexEntry> = match tag {
+            Some(t) => self
+                .entries
+                .iter()
+                .filter(|e| e.tag.as_deref() == Some(t))
+                .collect(),
+            // Signature tags stored next to the image are not candidates.
+            None => self
+                .entries
+                .iter()
+                .filter(|e| !e.tag.as_deref().is_some_and(|r| r.ends_with(".sig")))
+                .collect(),
+        };
+        match candidates.as_slice() {
+            [one] => Ok((one.digest.clone(), one.media_type.clone())),
+            [] => Err(match tag {
+                Some(t) => OciError::NoSuchTag(t.to_string()),
+                None => OciError::EmptyIndex,
+            }),
+            many => {
+                let tags: Vec<&str> = many.iter().filter_map(|e| e.tag.as_deref()).collect();
+                Err(OciError::Ambiguous {
+                    count: many.len(),
+                    tags: if tags.is_empty() {
+                        "none".into()
+                    } else {
+                        tags.join(", ")
+                    },
+                })
+            }
+        }
+    }
+
+    /// Lists a manifest: with `tag`, the tag moves to it (whatever it named before);
+    /// without, the manifest is listed untagged unless it is listed already.
+    pub fn set(&mut self, digest: &Digest, media_type: &str, size: u64, tag: Option<&str>) {
+        match tag {
+            Some(t) => self.entries.retain(|e| e.tag.as_deref() != Some(t)),
+            None if self.find_digest(digest).is_some() => return,
+            None => {}
+        }
+        let mut raw = Map::new();
+        raw.insert("mediaType".into(), media_type.into());
+        raw.insert("digest".into(), digest.to_string().into());
+        raw.insert("size".into(), size.into());
+        if let Some(t) = tag {
+            raw.insert("annotations".into(), serde_json::json!({ REF_NAME: t }));
+        }
+        self.entries.push(IndexEntry {
+            digest: digest.clone(),
+            media_type: Some(media_type.to_string()),
+            size,
+            tag: tag.map(str::to_string),
+            raw,
+        });
+    }
+
+    /// The document, with every entry as it was read or set.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut doc = self.doc.clone();
+        doc.insert(
+            "manifests".into(),
+            Value::Array(
+                self.entries
+                    .iter()
+                    .map(|e| Value::Object(e.raw.clone()))
+                    .collect(),
+            ),
+        );
+        serde_json::to_vec(&Value::Object(doc)).expect("serialising JSON values cannot fail")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Digest {
+        Digest::sha256(s.as_bytes())
+    }
+
+    #[test]
+    fn tags_move_and_unknown_fields_survive() {
+        let text = format!(
+            r#"{{"schemaVersion":2,"x-extra":1,"manifests":[{{"mediaType":"m","digest":"{}","size":3,"platform":{{"os":"linux"}},"annotations":{{"{REF_NAME}":"v1"}}}}]}}"#,
+            d("a")
+        );
+        let mut i = Index::parse(text.as_bytes()).unwrap();
+        assert_eq!(i.find_tag("v1").unwrap().digest, d("a"));
+        i.set(&d("b"), "m", 4, Some("v2"));
+        i.set(&d("b"), "m", 4, None);
+        assert_eq!(i.entries().len(), 2);
+        i.set(&d("c"), "m", 5, Some("v1"));
+        assert_eq!(i.tags(), vec!["v2", "v1"]);
+        let back = Index::parse(&i.to_bytes()).unwrap();
+        assert_eq!(back.find_tag("v1").unwrap().digest, d("c"));
+        assert!(String::from_utf8(i.to_bytes()).unwrap().contains("x-extra"));
+    }
+
+    #[test]
+    fn picking_an_entry() {
+        let mut i = Index::empty();
+        assert!(matches!(i.pick(None, None), Err(OciError::EmptyIndex)));
+        i.set(&d("a"), "m", 1, Some("v1"));
+        i.set(&d("s"), "m", 1, Some("sha256-00.sig"));
+        assert_eq!(i.pick(None, None).unwrap().0, d("a"));
+        i.set(&d("b"), "m", 1, Some("v2"));
+        assert!(matches!(
+            i.pick(None, None),
+            Err(OciError::Ambiguous { count: 2, ref tags }) if tags == "v1, v2"
+        ));
+        assert_eq!(i.pick(Some("v2"), None).unwrap().0, d("b"));
+        assert!(matches!(
+            i.pick(Some("v9"), None),
+            Err(OciError::NoSuchTag(_))
+        ));
+        assert_eq!(i.pick(None, Some(&d("z"))).unwrap(), (d("z"), None));
+    }
+
+    #[test]
+    fn malformed_indexes_are_errors() {
+        for bad in [
+            &b"[]"[..],
+            b"{\"manifests\":{}}",
+            b"{\"manifests\":[{\"digest\":\"md5:00\"}]}",
+            b"not json",
+        ] {
+            assert!(
+                Index::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}

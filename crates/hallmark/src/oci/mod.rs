@@ -1,0 +1,155 @@
+//! OCI data, without I/O: media types, limits, manifests as exact bytes, `index.json`,
+//! blob descriptors and the one manifest-graph walker.
+//!
+//! Everything that reads artifacts (the registry client, layouts, local artifacts, copy)
+//! shares these definitions, so a limit or a media type has exactly one home.
+
+mod blob;
+mod index;
+mod manifest;
+mod walk;
+
+pub use blob::{Blob, BlobData, ByteStream};
+pub use index::{Index, IndexEntry};
+pub use manifest::{Descriptor, Manifest, References};
+pub use walk::{Graph, Walk};
+
+use crate::class::ErrorClass;
+use crate::digest::DigestError;
+
+/// OCI image manifest.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Docker schema 2 manifest.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker manifest list.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// OCI image configuration.
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// Uncompressed layer.
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// Gzip-compressed layer.
+pub const OCI_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// The empty descriptor's media type (`{}`), for artifacts without a real config.
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+/// Annotation naming a file artifact's original file name.
+pub const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
+/// Annotation that carries a tag in an OCI layout's `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// Accept header for manifest reads: every manifest kind hallmark can sign.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Largest manifest (or `index.json`) accepted from anywhere.
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+/// Most descriptors one manifest may list, and most blobs one artifact may have: bounds
+/// the work a hostile manifest can cause.
+pub const MAX_REFERENCES: usize = 10_000;
+/// Deepest nesting of indexes followed.
+pub const MAX_DEPTH: usize = 4;
+
+/// OCI data that does not parse or breaks a limit. Where the data came from decides how
+/// bad that is, so every reader wraps this with the place it read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OciError {
+    /// Not JSON, or JSON of the wrong shape.
+    #[error("{what} is not valid JSON of its kind: {source}")]
+    Json {
+        /// What was being read (`manifest sha256:…`, `index.json`).
+        what: String,
+        /// The parser's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The source's Content-Type contradicts the document's own `mediaType`.
+    #[error("served as {served} but the document says {document}")]
+    ContentTypeMismatch {
+        /// The Content-Type header.
+        served: String,
+        /// The document's `mediaType`.
+        document: String,
+    },
+    /// The source claimed a Content-Type that is no manifest type at all.
+    #[error("served with Content-Type {0}, which is not a manifest")]
+    NotAManifestType(String),
+    /// A manifest media type hallmark does not read (schema 1, for example).
+    #[error("unsupported manifest media type {0:?}")]
+    UnsupportedMediaType(String),
+    /// An index that also lists a config or layers.
+    #[error("index {0} also has a config or layers")]
+    IndexWithBlobs(crate::digest::Digest),
+    /// An image manifest without a config descriptor.
+    #[error("manifest {0} has no config")]
+    NoConfig(crate::digest::Digest),
+    /// A descriptor's digest does not parse.
+    #[error("a descriptor's digest is invalid: {0}")]
+    Descriptor(#[source] DigestError),
+    /// More descriptors or blobs than [`MAX_REFERENCES`].
+    #[error("{what} lists more than {MAX_REFERENCES} descriptors")]
+    TooManyReferences {
+        /// The manifest or artifact.
+        what: String,
+    },
+    /// Indexes nested deeper than [`MAX_DEPTH`].
+    #[error("indexes nested deeper than {MAX_DEPTH}")]
+    TooDeep,
+    /// A manifest handed to the walker is not the one it asked for.
+    #[error("expected manifest {expected}, got {actual}")]
+    UnexpectedManifest {
+        /// The digest the walker asked for.
+        expected: crate::digest::Digest,
+        /// The digest of what it got.
+        actual: crate::digest::Digest,
+    },
+    /// No `index.json` entry has this tag.
+    #[error("no manifest tagged {0:?}")]
+    NoSuchTag(String),
+    /// `index.json` lists nothing.
+    #[error("index.json lists no manifest")]
+    EmptyIndex,
+    /// Several candidates and nothing to choose between them.
+    #[error("{count} manifests; name one with :TAG or @DIGEST (tags: {tags})")]
+    Ambiguous {
+        /// How many candidates.
+        count: usize,
+        /// Their tags, comma-separated, or "none".
+        tags: String,
+    },
+}
+
+impl OciError {
+    /// Malformed data from a store is an outage of that store: it is not a verdict on the
+    /// artifact, and retrying elsewhere may help.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            OciError::Json { .. }
+            | OciError::ContentTypeMismatch { .. }
+            | OciError::NotAManifestType(_)
+            | OciError::UnsupportedMediaType(_)
+            | OciError::IndexWithBlobs(_)
+            | OciError::NoConfig(_)
+            | OciError::Descriptor(_)
+            | OciError::TooManyReferences { .. }
+            | OciError::TooDeep
+            | OciError::UnexpectedManifest { .. }
+            | OciError::EmptyIndex => ErrorClass::Unavailable,
+            OciError::NoSuchTag(_) => ErrorClass::Denied,
+            OciError::Ambiguous { .. } => ErrorClass::Usage,
+        }
+    }
+}
+
+/// True for the manifest media types hallmark reads and signs.
+pub fn is_manifest_type(t: &str) -> bool {
+    matches!(
+        t,
+        OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_MANIFEST_LIST
+    )
+}
+
+/// `blobs/<algorithm>/<hex>`: where a layout (or a layout inside a tarball) keeps a blob.
+pub fn blob_path(digest: &crate::digest::Digest) -> String {
+    format!("blobs/{}/{}", digest.algorithm(), digest.hex())
+}

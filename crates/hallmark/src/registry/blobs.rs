@@ -1,0 +1,134 @@
+//! Reading blobs: existence, small blobs whole (verified), large ones streamed.
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+
+use super::{Client, RegistryError, Violation};
+use crate::digest::Digest;
+use crate::oci::{BlobData, ByteStream};
+use crate::reference::ImageRef;
+
+impl Client {
+    /// True when the repository already holds the blob.
+    pub async fn blob_exists(&self, r: &ImageRef, digest: &Digest) -> Result<bool, RegistryError> {
+        let url = self.repo_url(r, &format!("blobs/{digest}"));
+        let resp = self.head(r, &url).await?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.fail(&url, resp).await),
+        }
+    }
+
+    /// Reads a whole (small) blob, verified against its digest.
+    pub async fn get_blob(
+        &self,
+        r: &ImageRef,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Option<Bytes>, RegistryError> {
+        let url = self.repo_url(r, &format!("blobs/{digest}"));
+        let resp = self.get(r, &url, HeaderMap::new()).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(self.fail(&url, resp).await);
+        }
+        let bytes = self.read_small(resp, limit, &url).await?;
+        digest
+            .verify(&bytes, &format!("blob {}", r.pinned(digest)))
+            .map_err(RegistryError::Served)?;
+        Ok(Some(bytes))
+    }
+
+    /// Streams `len` bytes of a blob from `start` (a Range request when partial). The
+    /// stream fails if the registry sends more than asked; the caller hashes what it gets.
+    pub async fn blob_stream(
+        &self,
+        r: &ImageRef,
+        digest: &Digest,
+        size: u64,
+        start: u64,
+        len: u64,
+    ) -> Result<ByteStream, RegistryError> {
+        use futures_util::StreamExt;
+        let url = self.repo_url(r, &format!("blobs/{digest}"));
+        let partial = start > 0 || len < size;
+        let mut headers = HeaderMap::new();
+        if partial {
+            headers.insert(
+                reqwest::header::RANGE,
+                format!("bytes={start}-{}", start + len - 1)
+                    .parse()
+                    .expect("a range of numbers is a valid header"),
+            );
+        }
+        let resp = self.get(r, &url, headers).await?;
+        let violation = |url: String, violation| RegistryError::Protocol { url, violation };
+        let expected = match resp.status() {
+            StatusCode::OK if !partial || start == 0 => size,
+            StatusCode::PARTIAL_CONTENT if partial => len,
+            StatusCode::OK => return Err(violation(url, Violation::RangeIgnored)),
+            _ => return Err(self.fail(&url, resp).await),
+        };
+        if let Some(n) = resp.content_length()
+            && n != expected
+        {
+            return Err(violation(
+                url,
+                Violation::Length {
+                    digest: digest.clone(),
+                    served: n,
+                    expected,
+                },
+            ));
+        }
+        let mut seen = 0u64;
+        let stream = resp.bytes_stream().map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            seen += chunk.len() as u64;
+            if seen > len {
+                return Err(std::io::Error::other(format!(
+                    "{url}: more bytes than the {len} declared"
+                )));
+            }
+            Ok(chunk)
+        });
+        Ok(stream.boxed())
+    }
+}
+
+/// A blob in a registry repository, read over HTTP when it is needed (copy).
+#[derive(Clone)]
+pub struct RegistryBlob {
+    /// The client to read with.
+    pub client: Client,
+    /// The repository holding the blob.
+    pub repo: ImageRef,
+    /// The blob's size, for deciding whether a read is partial.
+    pub size: u64,
+}
+
+impl BlobData for RegistryBlob {
+    fn stream_range(
+        &self,
+        digest: &Digest,
+        start: u64,
+        len: u64,
+    ) -> BoxFuture<'static, std::io::Result<ByteStream>> {
+        let (this, digest) = (self.clone(), digest.clone());
+        Box::pin(async move {
+            this.client
+                .blob_stream(&this.repo, &digest, this.size, start, len)
+                .await
+                .map_err(std::io::Error::other)
+        })
+    }
+
+    fn origin(&self) -> String {
+        format!("registry {}", self.repo.name())
+    }
+}

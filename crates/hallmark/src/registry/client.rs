@@ -1,0 +1,116 @@
+//! The client and its options.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::RegistryError;
+use super::auth::{AuthState, Credentials};
+use crate::reference::ImageRef;
+
+pub(super) const MAX_REDIRECTS: usize = 5;
+
+/// Client settings; the defaults suit CI.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Plain HTTP for non-loopback registries (loopback always uses HTTP).
+    pub allow_http: bool,
+    /// Extra CA certificates (PEM) to trust; also switches loopback registries to HTTPS.
+    pub ca_file: Option<PathBuf>,
+    /// Used for every registry instead of the docker configuration.
+    pub credentials: Option<Credentials>,
+    /// Read `~/.docker/config.json` and credential helpers.
+    pub use_docker_config: bool,
+    /// Deadline for small requests (manifests, tokens, tag lists), and the longest a blob
+    /// transfer may stall without a byte.
+    pub timeout: Duration,
+    /// Deadline for opening a connection.
+    pub connect_timeout: Duration,
+    /// Attempts after the first on 429, 5xx and connection failures.
+    pub retries: u32,
+    /// First backoff delay; doubles per retry.
+    pub backoff: Duration,
+    /// Blobs larger than this are uploaded in ranged PATCHes of this size, each streamed.
+    pub chunk_size: u64,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            allow_http: false,
+            ca_file: None,
+            credentials: None,
+            use_docker_config: true,
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            retries: 4,
+            backoff: Duration::from_millis(250),
+            chunk_size: 64 * 1024 * 1024,
+            user_agent: concat!("hallmark/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+/// A registry client; cheap to clone and share between tasks.
+#[derive(Clone)]
+pub struct Client {
+    pub(super) http: reqwest::Client,
+    pub(super) opts: Arc<ClientOptions>,
+    pub(super) auth: Arc<Mutex<AuthState>>,
+}
+
+impl Client {
+    /// A client with these options.
+    pub fn new(opts: ClientOptions) -> Result<Client, RegistryError> {
+        // reqwest is built without a bundled crypto provider; ring is ours.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .user_agent(opts.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .connect_timeout(opts.connect_timeout)
+            .read_timeout(opts.timeout);
+        if let Some(path) = &opts.ca_file {
+            let ca_err = |reason: String| RegistryError::CaFile {
+                path: path.clone(),
+                reason,
+            };
+            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_err(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(ca_err("no certificate in file".into()));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build().map_err(RegistryError::Setup)?;
+        Ok(Client {
+            http,
+            opts: Arc::new(opts),
+            auth: Arc::default(),
+        })
+    }
+
+    /// The options it was made with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.opts
+    }
+
+    /// `scheme://host[:port]` of a registry's API.
+    pub(super) fn base_url(&self, r: &ImageRef) -> String {
+        // Loopback registries speak plain HTTP unless the user brought a CA for them.
+        let loopback_http = r.is_loopback() && self.opts.ca_file.is_none();
+        let scheme = if loopback_http || self.opts.allow_http {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}", r.api_host())
+    }
+
+    /// `…/v2/<repository>/<tail>`.
+    pub(super) fn repo_url(&self, r: &ImageRef, tail: &str) -> String {
+        format!("{}/v2/{}/{tail}", self.base_url(r), r.repository())
+    }
+}

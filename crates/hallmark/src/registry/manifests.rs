@@ -1,0 +1,93 @@
+//! Manifests: read (hashed, checked against the digest asked for), write, delete.
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
+
+use super::{Client, RegistryError};
+use crate::digest::Digest;
+use crate::oci::{MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, Manifest};
+use crate::reference::ImageRef;
+
+pub(super) const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
+
+/// The digest a registry says it stored, when it says one that parses.
+pub(super) fn header_digest(h: &HeaderMap) -> Option<Digest> {
+    h.get(DOCKER_CONTENT_DIGEST)?.to_str().ok()?.parse().ok()
+}
+
+impl Client {
+    /// Fetches a manifest by tag or digest and hashes it. `None` when the registry has none.
+    /// When `reference` is a digest, bytes that hash to anything else are an error.
+    pub async fn get_manifest(
+        &self,
+        r: &ImageRef,
+        reference: &str,
+    ) -> Result<Option<Manifest>, RegistryError> {
+        let url = self.repo_url(r, &format!("manifests/{reference}"));
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
+        let resp = self.get(r, &url, headers).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(self.fail(&url, resp).await);
+        }
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+        let bytes = self.read_small(resp, MAX_MANIFEST_BYTES, &url).await?;
+        let m = Manifest::from_bytes(bytes, content_type)
+            .map_err(|source| RegistryError::Malformed { url, source })?;
+        if let Ok(expected) = reference.parse::<Digest>() {
+            m.digest
+                .clone()
+                .expect(&expected, &format!("manifest {}", r.pinned(&expected)))
+                .map_err(RegistryError::Served)?;
+        }
+        Ok(Some(m))
+    }
+
+    /// Stores a manifest under a tag or its digest. Fails if the registry reports a
+    /// different digest than the bytes we sent.
+    pub async fn put_manifest(
+        &self,
+        r: &ImageRef,
+        reference: &str,
+        m: &Manifest,
+    ) -> Result<(), RegistryError> {
+        let url = self.repo_url(r, &format!("manifests/{reference}"));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            m.media_type
+                .parse()
+                .map_err(|_| RegistryError::MediaType(m.media_type.clone()))?,
+        );
+        let resp = self.put(r, &url, headers, m.bytes.clone()).await?;
+        if !resp.status().is_success() {
+            return Err(self.fail(&url, resp).await);
+        }
+        if let Some(d) = header_digest(resp.headers()) {
+            d.expect(&m.digest, &format!("manifest stored at {url}"))
+                .map_err(RegistryError::Stored)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a manifest by digest (registries must have deletion enabled).
+    pub async fn delete_manifest(
+        &self,
+        r: &ImageRef,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        let url = self.repo_url(r, &format!("manifests/{digest}"));
+        let resp = self.call(r, reqwest::Method::DELETE, &url).await?;
+        if !resp.status().is_success() {
+            return Err(self.fail(&url, resp).await);
+        }
+        Ok(())
+    }
+}

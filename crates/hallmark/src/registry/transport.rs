@@ -1,0 +1,424 @@
+//! Sending requests: authorisation, retries with backoff, deadlines and size limits.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode};
+
+use super::client::MAX_REDIRECTS;
+use super::{Client, RegistryError, Violation};
+use crate::reference::ImageRef;
+
+/// Longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Most of an error body read for its message.
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+/// Lowest rate a streamed upload must keep up: 256 KiB/s.
+const MIN_UPLOAD_RATE: u64 = 256 * 1024;
+
+/// Whether a request needs to read or write the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    Pull,
+    Push,
+}
+
+/// What a request carries.
+#[derive(Clone)]
+pub(super) enum Body {
+    Empty,
+    Bytes(Bytes),
+}
+
+/// Exponential backoff before retry number `attempt` (1-based), capped.
+pub(super) fn backoff(first: Duration, attempt: u32) -> Duration {
+    first
+        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+        .min(MAX_BACKOFF)
+}
+
+/// Resolves a `Location` or `Link` target against the registry's base URL: relative
+/// paths stay on the registry, absolute URLs are taken as they are.
+pub(super) fn resolve_url(base: &str, target: &str) -> Result<String, Violation> {
+    let base = url::Url::parse(base).map_err(|_| Violation::BadUrl(base.to_string()))?;
+    base.join(target)
+        .map(String::from)
+        .map_err(|_| Violation::BadUrl(target.to_string()))
+}
+
+/// Adds `key=value` to a URL's query.
+pub(super) fn with_query(url: &str, key: &str, value: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let value: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+    format!("{url}{sep}{key}={value}")
+}
+
+fn is_loopback_url(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// True when credentials may be sent to `u` over its scheme.
+pub(super) fn may_send_credentials(u: &url::Url, allow_http: bool) -> bool {
+    u.scheme() == "https" || allow_http || is_loopback_url(u)
+}
+
+/// `(host, port)` of a URL, for same-origin checks.
+pub(super) fn origin(u: &str) -> Option<(Option<String>, Option<u16>)> {
+    url::Url::parse(u)
+        .ok()
+        .map(|u| (u.host_str().map(str::to_string), u.port_or_known_default()))
+}
+
+pub(super) fn network_error(url: &str, e: reqwest::Error) -> RegistryError {
+    use std::error::Error as _;
+    let mut reason = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        reason = format!("{reason}: {s}");
+        src = s.source();
+    }
+    if e.is_redirect() {
+        reason = format!("too many redirects (limit {MAX_REDIRECTS})");
+    }
+    RegistryError::Network {
+        url: url.to_string(),
+        reason,
+        source: e,
+    }
+}
+
+/// The registry's own error text (`{"errors":[{"code","message"}]}`), for messages.
+pub(super) fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorItem>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorItem {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    match serde_json::from_slice::<Errors>(body) {
+        Ok(e) if !e.errors.is_empty() => {
+            let parts: Vec<String> = e
+                .errors
+                .iter()
+                .take(3)
+                .map(|i| {
+                    [i.code.as_deref(), i.message.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(": ")
+                })
+                .collect();
+            format!(" ({})", parts.join("; "))
+        }
+        _ => String::new(),
+    }
+}
+
+/// Reads a body to the end, refusing more than `limit` bytes and a stall or drip past
+/// `deadline` in total.
+pub(super) async fn read_limited(
+    mut resp: reqwest::Response,
+    limit: u64,
+    url: &str,
+    deadline: Duration,
+) -> Result<Bytes, RegistryError> {
+    let too_large = || RegistryError::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let read = async {
+        let mut buf = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| network_error(url, e))? {
+            if buf.len() as u64 + chunk.len() as u64 > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(buf))
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(RegistryError::Timeout {
+                url: url.to_string(),
+                secs: deadline.as_secs(),
+            })
+        })
+}
+
+impl Client {
+    fn scope(r: &ImageRef, access: Access) -> String {
+        match access {
+            Access::Pull => format!("repository:{}:pull", r.repository()),
+            Access::Push => format!("repository:{}:pull,push", r.repository()),
+        }
+    }
+
+    pub(super) async fn with_deadline<T>(
+        &self,
+        url: &str,
+        fut: impl Future<Output = Result<T, reqwest::Error>>,
+    ) -> Result<T, RegistryError> {
+        match tokio::time::timeout(self.opts.timeout, fut).await {
+            Ok(r) => r.map_err(|e| network_error(url, e)),
+            Err(_) => Err(RegistryError::Timeout {
+                url: url.to_string(),
+                secs: self.opts.timeout.as_secs(),
+            }),
+        }
+    }
+
+    /// Waits before retry `attempt` (1-based).
+    pub(super) async fn pause(&self, attempt: u32) {
+        tokio::time::sleep(backoff(self.opts.backoff, attempt)).await;
+    }
+
+    /// A GET (pull access).
+    pub(super) async fn get(
+        &self,
+        r: &ImageRef,
+        url: &str,
+        headers: HeaderMap,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.send(r, Method::GET, url, headers, Body::Empty).await
+    }
+
+    /// A HEAD (pull access).
+    pub(super) async fn head(
+        &self,
+        r: &ImageRef,
+        url: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.send(r, Method::HEAD, url, HeaderMap::new(), Body::Empty)
+            .await
+    }
+
+    /// A PUT with a body held in memory (push access).
+    pub(super) async fn put(
+        &self,
+        r: &ImageRef,
+        url: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.send(r, Method::PUT, url, headers, Body::Bytes(body))
+            .await
+    }
+
+    /// A body-less POST or DELETE (push access).
+    pub(super) async fn call(
+        &self,
+        r: &ImageRef,
+        method: Method,
+        url: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.send(r, method, url, HeaderMap::new(), Body::Empty)
+            .await
+    }
+
+    /// Sends one request with auth, retrying 429/5xx/connection failures with backoff.
+    /// GET and HEAD need pull access, everything else push access.
+    async fn send(
+        &self,
+        r: &ImageRef,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let access = if method == Method::GET || method == Method::HEAD {
+            Access::Pull
+        } else {
+            Access::Push
+        };
+        let scope = Self::scope(r, access);
+        let mut authed = false;
+        let mut attempt = 0u32;
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), url)
+                .headers(headers.clone());
+            if let Some(a) = self.authorization_for(r, &scope, url).await {
+                req = req.header(AUTHORIZATION, a);
+            }
+            req = match &body {
+                Body::Empty if method == Method::GET || method == Method::HEAD => req,
+                Body::Empty => req.header(CONTENT_LENGTH, 0),
+                Body::Bytes(b) => req.body(b.clone()),
+            };
+            let result = self.with_deadline(url, req.send()).await;
+            let retryable = match &result {
+                Ok(resp) => {
+                    let s = resp.status();
+                    s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
+                }
+                Err(e) => e.is_transient(),
+            };
+            if retryable && attempt < self.opts.retries {
+                attempt += 1;
+                self.pause(attempt).await;
+                continue;
+            }
+            let resp = result?;
+            if resp.status() == StatusCode::UNAUTHORIZED && !authed {
+                authed = true;
+                let challenge = resp
+                    .headers()
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                self.authenticate(r, &scope, challenge.as_deref()).await?;
+                continue;
+            }
+            if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
+                let status = resp.status();
+                let body = read_limited(resp, ERROR_BODY_LIMIT, url, self.opts.timeout)
+                    .await
+                    .unwrap_or_default();
+                return Err(RegistryError::Unauthorized {
+                    registry: r.registry().to_string(),
+                    reason: format!("{status}{}", error_message(&body)),
+                });
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// One request with a streamed body: no automatic retry (the stream is consumed), and
+    /// authorisation must already be cached by an earlier request of the same scope.
+    pub(super) async fn send_stream(
+        &self,
+        r: &ImageRef,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: reqwest::Body,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let scope = Self::scope(r, Access::Push);
+        let content_length = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        let mut req = self.http.request(method, url).headers(headers).body(body);
+        if let Some(a) = self.authorization_for(r, &scope, url).await {
+            req = req.header(AUTHORIZATION, a);
+        }
+        // A registry that stops reading must not hang the upload: allow the usual timeout
+        // plus the body's length at the minimum rate.
+        let deadline = self.opts.timeout + Duration::from_secs(content_length / MIN_UPLOAD_RATE);
+        let resp = match tokio::time::timeout(deadline, req.send()).await {
+            Ok(r) => r.map_err(|e| network_error(url, e))?,
+            Err(_) => {
+                return Err(RegistryError::Timeout {
+                    url: url.to_string(),
+                    secs: deadline.as_secs(),
+                });
+            }
+        };
+        if resp.status().is_server_error() || resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            return Err(self.fail(url, resp).await);
+        }
+        Ok(resp)
+    }
+
+    /// The error for an unexpected status, with the registry's own text.
+    pub(super) async fn fail(&self, url: &str, resp: reqwest::Response) -> RegistryError {
+        let status = resp.status().as_u16();
+        let body = read_limited(resp, ERROR_BODY_LIMIT, url, self.opts.timeout)
+            .await
+            .unwrap_or_default();
+        RegistryError::Status {
+            url: url.to_string(),
+            status,
+            message: error_message(&body),
+        }
+    }
+
+    /// Reads a small body (manifest, token, tag list) within the client's deadline.
+    pub(super) async fn read_small(
+        &self,
+        resp: reqwest::Response,
+        limit: u64,
+        url: &str,
+    ) -> Result<Bytes, RegistryError> {
+        read_limited(resp, limit, url, self.opts.timeout).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let first = Duration::from_millis(250);
+        let got: Vec<u64> = (1..=8)
+            .map(|a| backoff(first, a).as_millis() as u64)
+            .collect();
+        assert_eq!(got, vec![250, 500, 1000, 2000, 4000, 8000, 10000, 10000]);
+        assert_eq!(backoff(first, 40), MAX_BACKOFF);
+        assert_eq!(backoff(Duration::MAX, 3), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn locations_resolve_against_the_registry() {
+        let base = "http://127.0.0.1:5000/v2/app/blobs/uploads/";
+        assert_eq!(
+            resolve_url(base, "/v2/app/blobs/uploads/abc?_state=x").unwrap(),
+            "http://127.0.0.1:5000/v2/app/blobs/uploads/abc?_state=x"
+        );
+        assert_eq!(
+            resolve_url(base, "https://storage.example.com/up/1").unwrap(),
+            "https://storage.example.com/up/1"
+        );
+        assert!(resolve_url("not a url", "/x").is_err());
+        assert_eq!(
+            with_query("http://h/u?a=1", "digest", "sha256:ab"),
+            "http://h/u?a=1&digest=sha256%3Aab"
+        );
+        assert_eq!(origin("http://h:5000/x"), origin("http://h:5000/other?q"));
+        assert_ne!(origin("http://h:5000/x"), origin("http://h:5001/x"));
+        assert_ne!(origin("http://h/x"), origin("https://h/x"));
+    }
+
+    #[test]
+    fn credentials_only_over_https_or_to_loopback() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        assert!(may_send_credentials(
+            &u("https://auth.example.com/t"),
+            false
+        ));
+        assert!(!may_send_credentials(
+            &u("http://auth.example.com/t"),
+            false
+        ));
+        assert!(may_send_credentials(&u("http://auth.example.com/t"), true));
+        assert!(may_send_credentials(&u("http://127.0.0.1:9/t"), false));
+        assert!(may_send_credentials(&u("http://[::1]:9/t"), false));
+        assert!(may_send_credentials(&u("http://localhost/t"), false));
+    }
+
+    #[test]
+    fn registry_error_text_is_extracted() {
+        assert_eq!(
+            error_message(br#"{"errors":[{"code":"DENIED","message":"no"},{"code":"X"}]}"#),
+            " (DENIED: no; X)"
+        );
+        assert_eq!(error_message(b"<html>"), "");
+        assert_eq!(error_message(br#"{"errors":[]}"#), "");
+    }
+}

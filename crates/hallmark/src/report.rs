@@ -1,0 +1,191 @@
+//! The outcome of a verification: what was verified, by which signatures, and why any
+//! signature did not count. Plain data; the command line renders it as text or JSON.
+
+use std::collections::BTreeMap;
+
+use crate::digest::Digest;
+use crate::keys::Algorithm;
+
+/// How a signature is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum SignatureFormat {
+    /// cosign's `sha256-<hex>.sig` tag, one simple-signing layer per signature.
+    Legacy,
+}
+
+/// One valid signature that counts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ValidSignature {
+    /// The key file that verified it.
+    pub key: String,
+    /// The key's identifier (SHA-256 of its public key).
+    pub key_id: String,
+    /// The key's algorithm.
+    pub algorithm: Algorithm,
+    /// Where the signature was found.
+    pub format: SignatureFormat,
+    /// The payload's `optional` fields.
+    pub annotations: BTreeMap<String, serde_json::Value>,
+    /// Tags the signature binds.
+    pub bound_tags: Vec<String>,
+    /// The signed timestamp, as written.
+    pub timestamp: Option<String>,
+}
+
+/// What a policy rule does with the repositories it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Signatures are required, as the rule says.
+    Verify,
+    /// Never trusted.
+    Reject,
+    /// An explicit opt-out: reported, never silent.
+    AllowUnsigned,
+}
+
+/// Which policy rule applied and what it said.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PolicyDecision {
+    /// None when no rule matched (default deny).
+    pub rule: Option<String>,
+    /// The rule's action.
+    pub action: Option<Action>,
+}
+
+/// The outcome; `verified` is the decision, `errors` say why not (or what was ignored).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Report {
+    /// `reg/repo@sha256:…`: pull this, nothing else.
+    pub reference: String,
+    /// The one digest everything was checked against.
+    pub digest: Digest,
+    /// The tag the reference named, when it resolved to `digest`.
+    pub tag: Option<String>,
+    /// The decision.
+    pub verified: bool,
+    /// The signatures that count.
+    pub signatures: Vec<ValidSignature>,
+    /// Why signatures did not count, or what was not checked.
+    pub errors: Vec<String>,
+    /// The policy rule that decided, when a policy was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyDecision>,
+}
+
+/// Why a signature (or the lack of one) does not count.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// No signature manifest at all.
+    #[error("no signature: {location} does not exist")]
+    NoSignature {
+        /// Where it was looked for.
+        location: String,
+    },
+    /// A signature manifest with no simple-signing layer.
+    #[error("no signature: the signature manifest has no simple-signing layer")]
+    NoSignatureLayer,
+    /// The signature manifest cannot be read.
+    #[error("{0}")]
+    UnusableManifest(String),
+    /// The layer is unusable (no or bad annotation).
+    #[error("{0}")]
+    Layer(crate::signature::LayerProblem),
+    /// A payload larger than any real one.
+    #[error("payload of {0} bytes is over the limit")]
+    PayloadTooLarge(u64),
+    /// The payload blob is not in the store.
+    #[error("payload blob {0} is missing")]
+    PayloadMissing(Digest),
+    /// The payload blob's bytes do not match its digest.
+    #[error("{0}")]
+    PayloadCorrupt(String),
+    /// No given key verifies the signature over the payload.
+    #[error("not signed by any of the given keys (or the payload was altered)")]
+    NoTrustedKey,
+    /// The signed payload is not a simple-signing document.
+    #[error("invalid simple-signing payload: {0}")]
+    PayloadInvalid(String),
+    /// Another payload type.
+    #[error("payload type {found:?} is not {expected:?}")]
+    WrongType {
+        /// The type found.
+        found: String,
+        /// The type required.
+        expected: &'static str,
+    },
+    /// Signed for another digest.
+    #[error("signed for {signed}, not for {digest}: the signature was copied from another image")]
+    WrongDigest {
+        /// The digest in the payload.
+        signed: String,
+        /// The digest verified.
+        digest: Digest,
+    },
+    /// Signed for another repository.
+    #[error(
+        "signed for repository {signed}, not {identity}: the signature was copied from another repository"
+    )]
+    WrongRepository {
+        /// The repository in the payload.
+        signed: String,
+        /// The repository verified.
+        identity: String,
+    },
+    /// The tag is not bound by the signature.
+    #[error(
+        "tag {tag:?} is not bound (signed tags: {bound}); the tag may have been rolled back to an older image"
+    )]
+    TagNotBound {
+        /// The tag in the reference.
+        tag: String,
+        /// The tags signed, comma-separated, or "none".
+        bound: String,
+    },
+    /// A required annotation with another value.
+    #[error("annotation {key} is {found}, required {want:?}")]
+    AnnotationDiffers {
+        /// The annotation.
+        key: String,
+        /// The signed value (JSON).
+        found: String,
+        /// The required value.
+        want: String,
+    },
+    /// A required annotation that is absent.
+    #[error("annotation {key} is missing, required {want:?}")]
+    AnnotationMissing {
+        /// The annotation.
+        key: String,
+        /// The required value.
+        want: String,
+    },
+    /// A maximum age applies and there is no timestamp.
+    #[error("no signed timestamp, and a maximum age is required")]
+    NoTimestamp,
+    /// A timestamp that does not parse.
+    #[error("signed timestamp {0:?} is not RFC 3339")]
+    BadTimestamp(String),
+    /// A timestamp from the future.
+    #[error("signed timestamp {0} is in the future")]
+    FutureTimestamp(String),
+    /// Older than the maximum age.
+    #[error("signed at {signed}, older than the maximum age of {max_age}")]
+    TooOld {
+        /// The signed timestamp.
+        signed: String,
+        /// The maximum age, as written in policies.
+        max_age: String,
+    },
+    /// Fewer distinct keys than the threshold.
+    #[error("{found} distinct key(s) signed, {required} required")]
+    BelowThreshold {
+        /// Distinct keys with counting signatures.
+        found: usize,
+        /// The threshold.
+        required: usize,
+    },
+}

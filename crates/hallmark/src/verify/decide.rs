@@ -1,0 +1,592 @@
+//! Judging gathered signatures: a pure function of the evidence, the context (digest,
+//! repository, tag, clock) and the requirements.
+
+use std::time::{Duration, SystemTime};
+
+use super::gather::{Candidate, Evidence, Material};
+use crate::payload::{self, SimpleSigning};
+use crate::report::{Rejection, Report, ValidSignature};
+use crate::trust::{VerifyOptions, format_age};
+
+/// Clock skew tolerated for signed timestamps from the future.
+const MAX_FUTURE_SKEW: Duration = Duration::from_secs(300);
+
+/// What the evidence is judged against, besides the requirements.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// `reg/repo@sha256:…` of the digest being verified.
+    pub reference: String,
+    /// The repository's normalised identity (`reg/repo` or `oci:/abs/path`).
+    pub identity: String,
+    /// The tag the reference named, if any.
+    pub tag: Option<String>,
+    /// Now, for maximum ages and future timestamps.
+    pub now: SystemTime,
+}
+
+/// Decides which signatures count and whether that is enough.
+pub fn decide(evidence: &Evidence, ctx: &Context, opts: &VerifyOptions) -> Report {
+    let mut report = Report {
+        reference: ctx.reference.clone(),
+        digest: evidence.digest.clone(),
+        tag: ctx.tag.clone(),
+        verified: false,
+        signatures: Vec::new(),
+        errors: Vec::new(),
+        policy: None,
+    };
+    if let Some(why) = evidence.absent() {
+        report.errors.push(why.to_string());
+    }
+    let mut valid = Vec::new();
+    for c in &evidence.candidates {
+        match check(c, evidence, ctx, opts) {
+            Ok(v) => valid.push(v),
+            Err(why) => report.errors.push(format!("signature {}: {why}", c.index)),
+        }
+    }
+    for sig in valid {
+        match disqualify(&sig, ctx, opts) {
+            None => report.signatures.push(sig),
+            Some(why) => report
+                .errors
+                .push(format!("signature by {}: {why}", sig.key)),
+        }
+    }
+    let mut distinct: Vec<&str> = report
+        .signatures
+        .iter()
+        .map(|s| s.key_id.as_str())
+        .collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let threshold = opts.threshold.max(1);
+    report.verified = distinct.len() >= threshold;
+    if !report.verified && !report.signatures.is_empty() {
+        report.errors.push(
+            Rejection::BelowThreshold {
+                found: distinct.len(),
+                required: threshold,
+            }
+            .to_string(),
+        );
+    }
+    report
+}
+
+/// Whether one candidate is a valid signature of this digest in this repository.
+fn check(
+    c: &Candidate,
+    evidence: &Evidence,
+    ctx: &Context,
+    opts: &VerifyOptions,
+) -> Result<ValidSignature, Rejection> {
+    let Material { payload, signature } = c.material.as_ref().map_err(Clone::clone)?;
+    // The signature must be over these exact bytes, before anything in them is believed.
+    let key = opts
+        .keys
+        .iter()
+        .find(|k| k.key.verify(payload, signature))
+        .ok_or(Rejection::NoTrustedKey)?;
+    let parsed =
+        SimpleSigning::parse(payload).map_err(|e| Rejection::PayloadInvalid(e.to_string()))?;
+    if parsed.critical.kind != payload::SIGNATURE_TYPE {
+        return Err(Rejection::WrongType {
+            found: parsed.critical.kind,
+            expected: payload::SIGNATURE_TYPE,
+        });
+    }
+    let signed = &parsed.critical.image.docker_manifest_digest;
+    if signed != &evidence.digest.to_string() {
+        return Err(Rejection::WrongDigest {
+            signed: signed.clone(),
+            digest: evidence.digest.clone(),
+        });
+    }
+    let signed_repo = parsed.signed_repository();
+    if signed_repo != ctx.identity
+        && !opts
+            .identities
+            .iter()
+            .any(|i| crate::glob::matches(i, &signed_repo))
+    {
+        return Err(Rejection::WrongRepository {
+            signed: signed_repo,
+            identity: ctx.identity.clone(),
+        });
+    }
+    Ok(ValidSignature {
+        key: key.name.clone(),
+        key_id: key.key.key_id(),
+        algorithm: key.key.algorithm(),
+        format: c.format,
+        timestamp: parsed
+            .optional_str(payload::TIMESTAMP_FIELD)
+            .map(str::to_string),
+        bound_tags: parsed.bound_tags(),
+        annotations: parsed.optional.clone().unwrap_or_default(),
+    })
+}
+
+/// Why a valid signature does not count under `opts`, if it does not.
+fn disqualify(sig: &ValidSignature, ctx: &Context, opts: &VerifyOptions) -> Option<Rejection> {
+    if opts.require_tag_binding
+        && let Some(tag) = &ctx.tag
+        && !sig.bound_tags.iter().any(|t| t == tag)
+    {
+        return Some(Rejection::TagNotBound {
+            tag: tag.clone(),
+            bound: if sig.bound_tags.is_empty() {
+                "none".into()
+            } else {
+                sig.bound_tags.join(", ")
+            },
+        });
+    }
+    for (k, want) in &opts.annotations {
+        match sig.annotations.get(k) {
+            Some(serde_json::Value::String(v)) if v == want => {}
+            Some(v) => {
+                return Some(Rejection::AnnotationDiffers {
+                    key: k.clone(),
+                    found: v.to_string(),
+                    want: want.clone(),
+                });
+            }
+            None => {
+                return Some(Rejection::AnnotationMissing {
+                    key: k.clone(),
+                    want: want.clone(),
+                });
+            }
+        }
+    }
+    if let Some(max_age) = opts.max_age {
+        let Some(ts) = &sig.timestamp else {
+            return Some(Rejection::NoTimestamp);
+        };
+        let Ok(signed) = humantime::parse_rfc3339_weak(ts) else {
+            return Some(Rejection::BadTimestamp(ts.clone()));
+        };
+        if signed > ctx.now + MAX_FUTURE_SKEW {
+            return Some(Rejection::FutureTimestamp(ts.clone()));
+        }
+        if ctx
+            .now
+            .duration_since(signed)
+            .is_ok_and(|age| age > max_age)
+        {
+            return Some(Rejection::TooOld {
+                signed: ts.clone(),
+                max_age: format_age(max_age),
+            });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::digest::Digest;
+    use crate::keys::{Algorithm, SigningKey};
+    use crate::report::SignatureFormat;
+    use crate::trust::NamedKey;
+
+    const REPO: &str = "reg.example.com/team/app";
+
+    /// (name, candidates, tag, options, verified, a fragment some error must contain)
+    type Case<'a> = (
+        &'a str,
+        Vec<Candidate>,
+        Option<&'a str>,
+        VerifyOptions,
+        bool,
+        &'a str,
+    );
+    const DAY: Duration = Duration::from_secs(86400);
+
+    struct World {
+        a: SigningKey,
+        b: SigningKey,
+        digest: Digest,
+        now: SystemTime,
+    }
+
+    fn world() -> World {
+        World {
+            a: SigningKey::generate(Algorithm::EcdsaP256).unwrap(),
+            b: SigningKey::generate(Algorithm::Ed25519).unwrap(),
+            digest: Digest::sha256(b"the image that was built"),
+            now: humantime::parse_rfc3339("2026-06-01T12:00:00Z").unwrap(),
+        }
+    }
+
+    /// A payload for `repo`/`digest` with optional fields, signed by `key`.
+    fn signed(key: &SigningKey, repo: &str, digest: &str, optional: &[(&str, &str)]) -> Candidate {
+        let optional: BTreeMap<String, serde_json::Value> = optional
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+        let mut p = SimpleSigning::new(repo, &Digest::sha256(b"placeholder"), optional);
+        p.critical.image.docker_manifest_digest = digest.to_string();
+        let payload = p.to_bytes();
+        Candidate {
+            format: SignatureFormat::Legacy,
+            index: 0,
+            material: Ok(Material {
+                signature: key.sign(&payload),
+                payload: Bytes::from(payload),
+            }),
+        }
+    }
+
+    fn keys(w: &World, both: bool) -> Vec<NamedKey> {
+        let mut k = vec![NamedKey {
+            name: "a.pub".into(),
+            key: w.a.public_key(),
+        }];
+        if both {
+            k.push(NamedKey {
+                name: "b.pub".into(),
+                key: w.b.public_key(),
+            });
+        }
+        k
+    }
+
+    fn judge(
+        w: &World,
+        candidates: Vec<Candidate>,
+        tag: Option<&str>,
+        opts: VerifyOptions,
+    ) -> Report {
+        let ev = Evidence::new(w.digest.clone(), candidates);
+        let ctx = Context {
+            reference: format!("{REPO}@{}", w.digest),
+            identity: REPO.into(),
+            tag: tag.map(str::to_string),
+            now: w.now,
+        };
+        decide(&ev, &ctx, &opts)
+    }
+
+    fn ts(w: &World, offset_secs: i64) -> String {
+        let t = if offset_secs >= 0 {
+            w.now + Duration::from_secs(offset_secs as u64)
+        } else {
+            w.now - Duration::from_secs((-offset_secs) as u64)
+        };
+        humantime::format_rfc3339_seconds(t).to_string()
+    }
+
+    #[test]
+    fn decisions() {
+        let w = world();
+        let d = w.digest.to_string();
+        let one = || VerifyOptions {
+            keys: keys(&w, false),
+            ..VerifyOptions::default()
+        };
+        let two = || VerifyOptions {
+            keys: keys(&w, true),
+            threshold: 2,
+            ..VerifyOptions::default()
+        };
+        let aged = |days: u64| VerifyOptions {
+            max_age: Some(DAY * days as u32),
+            ..one()
+        };
+        let bound = || VerifyOptions {
+            require_tag_binding: true,
+            ..one()
+        };
+        let annotated = || VerifyOptions {
+            annotations: BTreeMap::from([("env".to_string(), "prod".to_string())]),
+            ..one()
+        };
+        let mirrored = || VerifyOptions {
+            identities: vec!["mirror.example.com/**".into()],
+            ..one()
+        };
+        let mut tampered = signed(&w.a, REPO, &d, &[]);
+        if let Ok(m) = &mut tampered.material {
+            let mut p = m.payload.to_vec();
+            p[20] ^= 1;
+            m.payload = Bytes::from(p);
+        }
+        let not_json = {
+            let payload = b"not a payload".to_vec();
+            Candidate {
+                format: SignatureFormat::Legacy,
+                index: 0,
+                material: Ok(Material {
+                    signature: w.a.sign(&payload),
+                    payload: Bytes::from(payload),
+                }),
+            }
+        };
+        // (name, candidates, tag, options, verified, expected error fragment)
+        let cases: Vec<Case> = vec![
+            (
+                "valid",
+                vec![signed(&w.a, REPO, &d, &[])],
+                None,
+                one(),
+                true,
+                "",
+            ),
+            ("nothing", vec![], None, one(), false, ""),
+            (
+                "wrong key",
+                vec![signed(&w.b, REPO, &d, &[])],
+                None,
+                one(),
+                false,
+                "not signed by any of the given keys",
+            ),
+            (
+                "tampered payload",
+                vec![tampered],
+                None,
+                one(),
+                false,
+                "not signed by any",
+            ),
+            (
+                "not a payload",
+                vec![not_json],
+                None,
+                one(),
+                false,
+                "invalid simple-signing payload",
+            ),
+            (
+                "other digest",
+                vec![signed(
+                    &w.a,
+                    REPO,
+                    &Digest::sha256(b"evil").to_string(),
+                    &[],
+                )],
+                None,
+                one(),
+                false,
+                "copied from another image",
+            ),
+            (
+                "other repository",
+                vec![signed(&w.a, "reg.example.com/other", &d, &[])],
+                None,
+                one(),
+                false,
+                "copied from another repository",
+            ),
+            (
+                "mirror allowed",
+                vec![signed(&w.a, "mirror.example.com/x/app", &d, &[])],
+                None,
+                mirrored(),
+                true,
+                "",
+            ),
+            (
+                "mirror not allowed",
+                vec![signed(&w.a, "evil.example.com/app", &d, &[])],
+                None,
+                mirrored(),
+                false,
+                "another repository",
+            ),
+            (
+                "fresh",
+                vec![signed(&w.a, REPO, &d, &[("timestamp", &ts(&w, -3600))])],
+                None,
+                aged(90),
+                true,
+                "",
+            ),
+            (
+                "expired",
+                vec![signed(
+                    &w.a,
+                    REPO,
+                    &d,
+                    &[("timestamp", &ts(&w, -91 * 86400))],
+                )],
+                None,
+                aged(90),
+                false,
+                "older than the maximum age of 90d",
+            ),
+            (
+                "slightly ahead",
+                vec![signed(&w.a, REPO, &d, &[("timestamp", &ts(&w, 60))])],
+                None,
+                aged(1),
+                true,
+                "",
+            ),
+            (
+                "future",
+                vec![signed(&w.a, REPO, &d, &[("timestamp", &ts(&w, 3600))])],
+                None,
+                aged(1),
+                false,
+                "in the future",
+            ),
+            (
+                "no timestamp",
+                vec![signed(&w.a, REPO, &d, &[])],
+                None,
+                aged(1),
+                false,
+                "no signed timestamp",
+            ),
+            (
+                "bad timestamp",
+                vec![signed(&w.a, REPO, &d, &[("timestamp", "yesterday")])],
+                None,
+                aged(1),
+                false,
+                "not RFC 3339",
+            ),
+            (
+                "tag bound",
+                vec![signed(&w.a, REPO, &d, &[("tag", "v1, latest")])],
+                Some("latest"),
+                bound(),
+                true,
+                "",
+            ),
+            (
+                "tag bound by skopeo identity",
+                vec![signed(&w.a, &format!("{REPO}:v1"), &d, &[])],
+                Some("v1"),
+                bound(),
+                true,
+                "",
+            ),
+            (
+                "tag not bound",
+                vec![signed(&w.a, REPO, &d, &[("tag", "v1")])],
+                Some("v2"),
+                bound(),
+                false,
+                "rolled back",
+            ),
+            (
+                "tag ignored unless required",
+                vec![signed(&w.a, REPO, &d, &[("tag", "v1")])],
+                Some("v2"),
+                one(),
+                true,
+                "",
+            ),
+            (
+                "annotation",
+                vec![signed(&w.a, REPO, &d, &[("env", "prod")])],
+                None,
+                annotated(),
+                true,
+                "",
+            ),
+            (
+                "annotation differs",
+                vec![signed(&w.a, REPO, &d, &[("env", "dev")])],
+                None,
+                annotated(),
+                false,
+                "annotation env is \"dev\"",
+            ),
+            (
+                "annotation missing",
+                vec![signed(&w.a, REPO, &d, &[])],
+                None,
+                annotated(),
+                false,
+                "annotation env is missing",
+            ),
+            (
+                "threshold met",
+                vec![signed(&w.a, REPO, &d, &[]), signed(&w.b, REPO, &d, &[])],
+                None,
+                two(),
+                true,
+                "",
+            ),
+            (
+                "duplicate key",
+                vec![
+                    signed(&w.a, REPO, &d, &[]),
+                    signed(&w.a, REPO, &d, &[("x", "y")]),
+                ],
+                None,
+                two(),
+                false,
+                "1 distinct key(s) signed, 2 required",
+            ),
+            (
+                "one good among bad",
+                vec![signed(&w.b, REPO, &d, &[]), signed(&w.a, REPO, &d, &[])],
+                None,
+                one(),
+                true,
+                "not signed by any",
+            ),
+        ];
+        for (name, candidates, tag, opts, verified, fragment) in cases {
+            let r = judge(&w, candidates, tag, opts);
+            assert_eq!(r.verified, verified, "{name}: {:?}", r.errors);
+            assert!(
+                fragment.is_empty() || r.errors.iter().any(|e| e.contains(fragment)),
+                "{name}: no error contains {fragment:?}: {:?}",
+                r.errors
+            );
+            if verified {
+                assert!(!r.signatures.is_empty(), "{name}");
+            }
+            assert_eq!(r.digest, w.digest, "{name}");
+        }
+    }
+
+    #[test]
+    fn unreadable_candidates_and_absence_are_reported() {
+        let w = world();
+        let mut ev = Evidence::new(
+            w.digest.clone(),
+            vec![Candidate {
+                format: SignatureFormat::Legacy,
+                index: 3,
+                material: Err(Rejection::PayloadMissing(Digest::sha256(b"p"))),
+            }],
+        );
+        ev.absent = Some(Rejection::NoSignatureLayer);
+        let ctx = Context {
+            reference: "r".into(),
+            identity: REPO.into(),
+            tag: None,
+            now: w.now,
+        };
+        let opts = VerifyOptions {
+            keys: keys(&w, false),
+            ..VerifyOptions::default()
+        };
+        let r = decide(&ev, &ctx, &opts);
+        assert!(!r.verified);
+        assert!(
+            r.errors[0].contains("no simple-signing layer"),
+            "{:?}",
+            r.errors
+        );
+        assert!(
+            r.errors[1].starts_with("signature 3: payload blob"),
+            "{:?}",
+            r.errors
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Verification pinned to one digest: resolve once, fetch every signature candidate for
+//! that digest ([`gather`]), then judge them in a pure function ([`decide`]) against the
+//! digest, the repository, the tag, the keys and requirements, and the clock.
+//!
+//! Fetching and deciding are apart so that every way a signature can be wrong is tested
+//! without a registry, and so that new signature formats plug in at the gathering end.
+
+mod decide;
+mod gather;
+
+use std::time::SystemTime;
+
+pub use decide::{Context, decide};
+pub use gather::{Candidate, Evidence, Material, gather};
+
+use crate::Error;
+use crate::oci::Manifest;
+use crate::policy::Policy;
+use crate::report::{Action, PolicyDecision, Rejection, Report};
+use crate::store::Target;
+use crate::trust::VerifyOptions;
+
+/// A verification and what it rests on: the report, and the signatures as they were
+/// read (to carry along when copying, never to read again).
+#[derive(Debug, Clone)]
+pub struct Verification {
+    /// The decision and its reasons.
+    pub report: Report,
+    /// The signature material judged; `None` when no signature was looked at.
+    pub evidence: Option<Evidence>,
+}
+
+/// The one resolution of a reference: by digest if it has one, else by tag.
+pub async fn resolve(target: &Target) -> Result<Manifest, Error> {
+    let reference = match (&target.digest, &target.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => return Err(Error::NoTagOrDigest),
+    };
+    target.store.require_manifest(&reference, "artifact").await
+}
+
+fn context(target: &Target, digest: &crate::digest::Digest) -> Context {
+    Context {
+        reference: target.store.pinned(digest),
+        identity: target.store.identity(),
+        tag: target.tag.clone(),
+        now: SystemTime::now(),
+    }
+}
+
+/// Resolves `target` once and verifies its signatures. Registry failures are errors; a
+/// security "no" is a report with `verified: false`.
+pub async fn verify(target: &Target, opts: &VerifyOptions) -> Result<Verification, Error> {
+    if opts.keys.is_empty() {
+        return Err(Error::NoKeys);
+    }
+    if opts.require_tag_binding && target.tag.is_none() {
+        return Err(Error::TagBindingNeedsTag);
+    }
+    // The one resolution: everything below is about this digest.
+    let digest = resolve(target).await?.digest;
+    let evidence = gather(target, &digest).await?;
+    let report = decide(&evidence, &context(target, &digest), opts);
+    Ok(Verification {
+        report,
+        evidence: Some(evidence),
+    })
+}
+
+/// Verifies `target` under a policy: the first matching rule decides; none is a "no".
+pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Verification, Error> {
+    let repository = target.store.identity();
+    let rule = policy.rule_for(&repository);
+    let decision = PolicyDecision {
+        rule: rule.map(|r| r.name.clone()),
+        action: rule.map(|r| r.action),
+    };
+    let mut verification = match rule {
+        Some(r) if r.action == Action::Verify => verify(target, &r.verify).await?,
+        _ => {
+            let digest = resolve(target).await?.digest;
+            let ctx = context(target, &digest);
+            let mut report = Report {
+                reference: ctx.reference,
+                digest,
+                tag: ctx.tag,
+                verified: false,
+                signatures: Vec::new(),
+                errors: Vec::new(),
+                policy: None,
+            };
+            match rule {
+                None => report.errors.push(format!(
+                    "no rule of {} matches {repository}; denied by default",
+                    policy.path.display()
+                )),
+                Some(r) if r.action == Action::Reject => report
+                    .errors
+                    .push(format!("rule {:?} rejects {repository}", r.name)),
+                Some(r) => {
+                    report.verified = true;
+                    report.errors.push(format!(
+                        "rule {:?} allows {repository} unsigned: no signature was checked",
+                        r.name
+                    ));
+                }
+            }
+            Verification {
+                report,
+                evidence: None,
+            }
+        }
+    };
+    verification.report.policy = Some(decision);
+    Ok(verification)
+}
+
+impl Evidence {
+    /// The reason there is nothing to judge, if there is nothing.
+    pub fn absent(&self) -> Option<&Rejection> {
+        self.absent.as_ref()
+    }
+}
