@@ -81,7 +81,14 @@ fn usage_error(e: clap::Error) -> ExitCode {
     let code = exit::code(hallmark::ErrorClass::Usage);
     let _ = e.print();
     if json {
-        let message = e.kind().as_str().unwrap_or("invalid arguments").to_string();
+        // clap's first line, without its own "error: " prefix.
+        let rendered = e.to_string();
+        let message = rendered
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_string();
         let doc = serde_json::json!({
             "error": message, "class": "usage", "exit": code,
             "hint": "run with --help for the usage",

@@ -63,11 +63,6 @@ impl FileError {
             | FileError::TooLarge { .. } => ErrorClass::Usage,
         }
     }
-
-    /// True when the file does not exist.
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, FileError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
-    }
 }
 
 pub(crate) fn io_error(path: &Path) -> impl Fn(std::io::Error) -> FileError + '_ {

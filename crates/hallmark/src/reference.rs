@@ -213,15 +213,6 @@ impl ImageRef {
         format!("{}/{}", self.registry, self.repository)
     }
 
-    /// The same repository with another tag and no digest.
-    pub fn with_tag(&self, tag: &str) -> ImageRef {
-        ImageRef {
-            tag: Some(tag.to_string()),
-            digest: None,
-            ..self.clone()
-        }
-    }
-
     /// The same repository pinned to `digest`, without tag: what was verified.
     pub fn pinned(&self, digest: &Digest) -> ImageRef {
         ImageRef {
@@ -229,11 +220,6 @@ impl ImageRef {
             digest: Some(digest.clone()),
             ..self.clone()
         }
-    }
-
-    /// Another repository on the same registry.
-    pub fn sibling(&self, repository: &str) -> Result<ImageRef, ReferenceError> {
-        ImageRef::new(&self.registry, repository)
     }
 
     /// True when the registry is on this machine (plain HTTP is then acceptable).

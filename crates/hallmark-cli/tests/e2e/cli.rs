@@ -260,3 +260,22 @@ fn demo_runs_against_a_live_registry() {
     ]);
     expect_code(&o, 3);
 }
+
+/// A reader that closes stdout early (`| head -c0`) ends the command quietly: no panic,
+/// no error, exit 0.
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"content").unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = hallmark()
+        .args(["digest", &format!("file:{}", file.display())])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}

@@ -363,3 +363,36 @@ async fn stalled_upload_times_out() {
     assert!(reg.store("app").get_manifest("v1").await.unwrap().is_none());
     held.abort();
 }
+
+/// A signature manifest the registry serves that does not parse is the registry's
+/// failure (exit 3) when signing, not a usage error; nothing is written over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_over_a_malformed_signature_manifest_is_exit_3() {
+    let c = case(Arc::new(|req, resp| {
+        if req.method == "GET" && req.path.contains(".sig") {
+            resp.status = 200;
+            resp.headers = vec![("content-type".into(), OCI_MANIFEST.into())];
+            resp.body =
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":"junk"}}"#)
+                    .into_bytes();
+        }
+    }))
+    .await;
+    let before = c
+        .reg
+        .store("app")
+        .get_manifest(&signature_tag(&c.digest))
+        .await
+        .unwrap();
+    let o = sign(&[&c.pinned(), "--key", &c.keys.private]);
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(err.contains("invalid signature manifest"), "{err}");
+    let after = c
+        .reg
+        .store("app")
+        .get_manifest(&signature_tag(&c.digest))
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+}

@@ -147,3 +147,96 @@ async fn verify_and_copy_json_follow_the_schemas() {
     let validator = jsonschema::validator_for(&schema("verify.schema.json")).unwrap();
     assert!(!validator.is_valid(&broken));
 }
+
+/// Every command answers `--output json` with one document on stdout, and a failure is a
+/// document too: the error schema, with the same exit code as the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_speaks_json_and_so_do_its_failures() {
+    let reg = Registry::start();
+    let k = keys("ed25519");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tool.sh");
+    std::fs::write(&file, b"echo hello\n").unwrap();
+    let src = format!("file:{}", file.display());
+    let json = json_out;
+
+    let o = run(&["digest", &src, "--output", "json"]);
+    expect_code(&o, 0);
+    let digest = json(&o)["digest"].as_str().unwrap().to_string();
+    let o = run(&["digest", &src]);
+    assert_eq!(stdout(&o).trim(), digest);
+
+    let o = run_env(
+        &["key", "public", "--key", &k.private, "--output", "json"],
+        &[("HALLMARK_PASSWORD", PASSWORD)],
+    );
+    expect_code(&o, 0);
+    let doc = json(&o);
+    assert_eq!(
+        doc["public_key"].as_str().unwrap(),
+        std::fs::read_to_string(&k.public).unwrap()
+    );
+    assert_eq!(doc["algorithm"], "ed25519");
+
+    let dest = format!("{}/tools/hello:1.0", reg.addr);
+    let o = publish(&[&src, &dest, "--key", &k.private, "--output", "json"]);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["digest"].as_str().unwrap(), digest);
+    let o = run(&[
+        "digest",
+        &format!("{}/tools/hello:1.0", reg.addr),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(json(&o)["digest"].as_str().unwrap(), digest);
+
+    // Failures of each class: usage, denied, unavailable, and flags clap refuses.
+    let dead = free_port();
+    let stranger = keys("ecdsa-p256");
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (
+            vec!["digest".into(), "file:/nonexistent/x".into()],
+            2,
+            "usage",
+        ),
+        (
+            vec![
+                "verify".into(),
+                format!("{}/tools/hello:1.0", reg.addr),
+                "--key".into(),
+                stranger.public.clone(),
+            ],
+            1,
+            "denied",
+        ),
+        (
+            vec![
+                "digest".into(),
+                format!("127.0.0.1:{dead}/app:v1"),
+                "--retries".into(),
+                "0".into(),
+            ],
+            3,
+            "unavailable",
+        ),
+        (vec!["verify".into(), "Bad//Ref".into()], 2, "usage"),
+    ];
+    for (args, exit, class) in cases {
+        let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+        all.extend(["--output", "json"]);
+        let o = run(&all);
+        expect_code(&o, exit);
+        let doc = json(&o);
+        if exit == 1 {
+            // A verification "no" is the report itself, not an error document.
+            assert_eq!(doc["verified"], false, "{doc}");
+            assert_valid("verify.schema.json", &doc);
+            continue;
+        }
+        assert_valid("error.schema.json", &doc);
+        assert_eq!(doc["exit"], exit, "{args:?}: {doc}");
+        assert_eq!(doc["class"], class, "{args:?}: {doc}");
+        let first = stderr(&o).lines().next().unwrap_or_default().to_string();
+        assert!(first.starts_with("error: "), "{args:?}: {first}");
+    }
+}

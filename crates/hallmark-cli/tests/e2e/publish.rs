@@ -12,16 +12,6 @@ use hallmark::layout::Layout;
 use hallmark::oci::{Manifest, OCI_INDEX};
 use hallmark::store::Store;
 
-fn json_out(o: &std::process::Output) -> serde_json::Value {
-    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
-}
-
-fn publish(args: &[&str]) -> std::process::Output {
-    let mut all = vec!["publish"];
-    all.extend_from_slice(args);
-    run_env(&all, &[("HALLMARK_PASSWORD", PASSWORD)])
-}
-
 /// A multi-platform OCI layout: an index over two images, tagged `v1`.
 async fn multi_arch_layout(dir: &Path) -> (Store, Manifest) {
     let store = Store::Layout(Layout::create(dir).unwrap());
@@ -475,16 +465,18 @@ async fn corrupt_layout_blob_is_refused_and_nothing_is_tagged() {
         &k.private,
     ]);
     assert!(code(&o) == 1, "exit {}: {}", code(&o), stderr(&o));
-    assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("digest mismatch"), "{err}");
+    // The local file is blamed, not the registry.
+    assert!(
+        err.contains(&layout.blob_path(&layer).display().to_string()),
+        "{err}"
+    );
+    assert!(!err.contains("registry served"), "{err}");
+    assert!(err.contains("hint: file "), "{err}");
     let store = reg.store("app");
     assert!(store.get_manifest("v1").await.unwrap().is_none());
-    assert!(
-        !store
-            .get_blob(&layer, 1 << 20)
-            .await
-            .map(|b| b.is_some())
-            .unwrap_or(false)
-    );
+    assert!(store.get_blob(&layer, 1 << 20).await.unwrap().is_none());
 }
 
 /// Blobs over the chunk size go up in several PATCH requests, streamed from disk.

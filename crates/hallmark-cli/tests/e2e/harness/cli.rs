@@ -74,6 +74,18 @@ pub fn expect_code(o: &Output, want: i32) {
     );
 }
 
+/// `hallmark publish` with the test password.
+pub fn publish(args: &[&str]) -> Output {
+    let mut all = vec!["publish"];
+    all.extend_from_slice(args);
+    run_env(&all, &[("HALLMARK_PASSWORD", PASSWORD)])
+}
+
+/// stdout as the one JSON document it must be.
+pub fn json_out(o: &Output) -> serde_json::Value {
+    serde_json::from_str(stdout(o).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
 /// `hallmark sign` with the test password.
 pub fn sign(args: &[&str]) -> Output {
     let mut all = vec!["sign"];
