@@ -18,6 +18,18 @@ use crate::{Error, report::Report};
 
 const TAG: &str = "v1.1";
 
+/// A signing attempt: target, options, what it says, and whether the result is the one
+/// the story needs.
+type SignAttempt<'a> = (
+    Target,
+    SignOptions,
+    String,
+    Box<dyn Fn(&Result<sign::Signed, Error>) -> bool + 'a>,
+);
+/// A verification attempt: target, what it says, and whether the report is the one the
+/// story needs.
+type VerifyAttempt<'a> = (Target, String, Box<dyn Fn(&Report) -> bool + 'a>);
+
 /// Who acts in a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,108 +145,105 @@ pub async fn run(
             ..by_tag.clone()
         };
 
-        good.push(store, Some(TAG)).await?;
-        let now = verify::resolve(&by_tag).await?.digest;
-        record(
-            act,
-            Actor::Ci,
-            format!("build and push {}", store.tagged(TAG)),
-            Outcome::Tagged {
+        let pushes = [
+            (
+                &good,
+                Actor::Ci,
+                format!("build and push {}", store.tagged(TAG)),
+            ),
+            (
+                &evil,
+                Actor::Attacker,
+                format!("push a poisoned image and move {TAG} to it"),
+            ),
+        ];
+        for (image, actor, action) in pushes {
+            image.push(store, Some(TAG)).await?;
+            let now = verify::resolve(&by_tag).await?.digest;
+            let ok = &now == image.digest();
+            let outcome = Outcome::Tagged {
                 poisoned: poisoned(&now),
-                digest: now.clone(),
-            },
-            &now == good.digest(),
-        );
-        evil.push(store, Some(TAG)).await?;
-        let now = verify::resolve(&by_tag).await?.digest;
-        record(
-            act,
-            Actor::Attacker,
-            format!("push a poisoned image and move {TAG} to it"),
-            Outcome::Tagged {
-                poisoned: poisoned(&now),
-                digest: now.clone(),
-            },
-            &now == evil.digest(),
-        );
+                digest: now,
+            };
+            record(act, actor, action, outcome, ok);
+        }
 
-        if act == 1 {
+        let (signs, verifies): (Vec<SignAttempt>, Vec<VerifyAttempt>) = if act == 1 {
             // What a tag-based signer does: ask the registry what the tag means today.
             let resolved = verify::resolve(&by_tag).await?.digest;
-            let signed = sign::sign(&pinned(&resolved), &key, &SignOptions::default()).await;
-            let ok = matches!(&signed, Ok(s) if poisoned(&s.digest));
-            record(
-                act,
-                Actor::Ci,
-                format!("sign {} by tag (the naive way)", store.tagged(TAG)),
-                outcome_of_sign(signed, &poisoned),
-                ok,
-            );
-            let v = verify::verify(&by_tag, &opts).await?.report;
-            let ok = v.verified && poisoned(&v.digest);
+            (
+                vec![(
+                    pinned(&resolved),
+                    SignOptions::default(),
+                    format!("sign {} by tag (the naive way)", store.tagged(TAG)),
+                    Box::new(|r| matches!(r, Ok(s) if poisoned(&s.digest))),
+                )],
+                vec![(
+                    by_tag.clone(),
+                    format!("verify {}", store.tagged(TAG)),
+                    Box::new(|v| v.verified && poisoned(&v.digest)),
+                )],
+            )
+        } else {
+            let expecting = SignOptions {
+                expect_digest: Some(good.digest().clone()),
+                ..SignOptions::default()
+            };
+            (
+                vec![
+                    (
+                        by_tag.clone(),
+                        SignOptions::default(),
+                        format!("hallmark sign {}", store.tagged(TAG)),
+                        Box::new(|r| matches!(r, Err(e) if e.class() == ErrorClass::Usage)),
+                    ),
+                    (
+                        by_tag.clone(),
+                        expecting,
+                        format!(
+                            "hallmark sign {} --expect-digest {}",
+                            store.tagged(TAG),
+                            good.digest()
+                        ),
+                        Box::new(|r| matches!(r, Err(e) if e.class() == ErrorClass::Drift)),
+                    ),
+                    (
+                        pinned(good.digest()),
+                        SignOptions::default(),
+                        format!("hallmark sign {}", store.pinned(good.digest())),
+                        Box::new(|r| matches!(r, Ok(s) if &s.digest == good.digest())),
+                    ),
+                ],
+                vec![
+                    (
+                        by_tag.clone(),
+                        format!("hallmark verify {}", store.tagged(TAG)),
+                        Box::new(|v| !v.verified),
+                    ),
+                    (
+                        pinned(good.digest()),
+                        format!("hallmark verify {}", store.pinned(good.digest())),
+                        Box::new(|v| v.verified && &v.digest == good.digest()),
+                    ),
+                ],
+            )
+        };
+        for (target, sign_opts, action, check) in signs {
+            let r = sign::sign(&target, &key, &sign_opts).await;
+            let ok = check(&r);
+            record(act, Actor::Ci, action, outcome_of_sign(r, &poisoned), ok);
+        }
+        for (target, action, check) in verifies {
+            let v = verify::verify(&target, &opts).await?.report;
+            let ok = check(&v);
             record(
                 act,
                 Actor::Consumer,
-                format!("verify {}", store.tagged(TAG)),
+                action,
                 outcome_of_verify(v, &poisoned),
                 ok,
             );
-            continue;
         }
-
-        let refused = sign::sign(&by_tag, &key, &SignOptions::default()).await;
-        let ok = matches!(&refused, Err(e) if e.class() == ErrorClass::Usage);
-        record(
-            act,
-            Actor::Ci,
-            format!("hallmark sign {}", store.tagged(TAG)),
-            outcome_of_sign(refused, &poisoned),
-            ok,
-        );
-        let expecting = SignOptions {
-            expect_digest: Some(good.digest().clone()),
-            ..SignOptions::default()
-        };
-        let drift = sign::sign(&by_tag, &key, &expecting).await;
-        let ok = matches!(&drift, Err(e) if e.class() == ErrorClass::Drift);
-        record(
-            act,
-            Actor::Ci,
-            format!(
-                "hallmark sign {} --expect-digest {}",
-                store.tagged(TAG),
-                good.digest()
-            ),
-            outcome_of_sign(drift, &poisoned),
-            ok,
-        );
-        let signed = sign::sign(&pinned(good.digest()), &key, &SignOptions::default()).await;
-        let ok = matches!(&signed, Ok(s) if &s.digest == good.digest());
-        record(
-            act,
-            Actor::Ci,
-            format!("hallmark sign {}", store.pinned(good.digest())),
-            outcome_of_sign(signed, &poisoned),
-            ok,
-        );
-        let swapped = verify::verify(&by_tag, &opts).await?.report;
-        let ok = !swapped.verified;
-        record(
-            act,
-            Actor::Consumer,
-            format!("hallmark verify {}", store.tagged(TAG)),
-            outcome_of_verify(swapped, &poisoned),
-            ok,
-        );
-        let v = verify::verify(&pinned(good.digest()), &opts).await?.report;
-        let ok = v.verified && &v.digest == good.digest();
-        record(
-            act,
-            Actor::Consumer,
-            format!("hallmark verify {}", store.pinned(good.digest())),
-            outcome_of_verify(v, &poisoned),
-            ok,
-        );
     }
     Ok(steps)
 }

@@ -8,11 +8,9 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use futures_util::future::BoxFuture;
-
 use crate::class::ErrorClass;
 use crate::digest::Digest;
-use crate::oci::{BlobData, ByteStream};
+use crate::oci::{BlobData, RangeFuture};
 
 const STREAM_BUF: usize = 256 * 1024;
 
@@ -154,12 +152,7 @@ impl FileRange {
 }
 
 impl BlobData for FileRange {
-    fn stream_range(
-        &self,
-        _digest: &Digest,
-        start: u64,
-        len: u64,
-    ) -> BoxFuture<'static, std::io::Result<ByteStream>> {
+    fn stream_range(&self, _: &Digest, start: u64, len: u64) -> RangeFuture {
         use futures_util::StreamExt;
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
         let (path, offset) = (self.path.clone(), self.offset);

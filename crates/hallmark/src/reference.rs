@@ -99,27 +99,13 @@ impl ImageRef {
         if s.is_empty() {
             return Err(ReferenceError::Empty);
         }
-        let bad = |part, value: &str, reason| ReferenceError::Invalid {
-            input: input.to_string(),
-            part,
-            value: value.to_string(),
-            reason,
-        };
 
         let (rest, digest) = match s.split_once('@') {
-            Some((rest, d)) => {
-                let digest = d
-                    .parse::<Digest>()
-                    .map_err(|source| ReferenceError::Digest {
-                        input: input.to_string(),
-                        source,
-                    })?;
-                (rest, Some(digest))
-            }
+            Some((rest, d)) => (rest, Some(digest_part(input, d)?)),
             None => (s, None),
         };
         if rest.is_empty() {
-            return Err(bad("name", rest, "is missing before the digest"));
+            return Err(invalid(input, "name", rest, "is missing before the digest"));
         }
 
         // A ':' after the last '/' starts the tag; one before it is a port.
@@ -132,7 +118,7 @@ impl ImageRef {
             None => (rest, None),
         };
         if let Some(tag) = tag {
-            validate_tag(tag).map_err(|reason| bad("tag", tag, reason))?;
+            validate_tag(tag).map_err(|reason| invalid(input, "tag", tag, reason))?;
         }
 
         let (registry, path) = match name.split_once('/') {
@@ -142,7 +128,8 @@ impl ImageRef {
                     || first == "localhost"
                     || first.starts_with('[') =>
             {
-                validate_domain(first).map_err(|reason| bad("registry host", first, reason))?;
+                validate_domain(first)
+                    .map_err(|reason| invalid(input, "registry host", first, reason))?;
                 (first.to_string(), path.to_string())
             }
             _ => (DOCKER_HUB.to_string(), name.to_string()),
@@ -152,11 +139,11 @@ impl ImageRef {
             _ => registry,
         };
         if path.is_empty() {
-            return Err(bad("repository", &path, "is empty"));
+            return Err(invalid(input, "repository", &path, "is empty"));
         }
         for component in path.split('/') {
             validate_path_component(component)
-                .map_err(|reason| bad("repository path component", component, reason))?;
+                .map_err(|reason| invalid(input, "repository path component", component, reason))?;
         }
         let repository = if registry == DOCKER_HUB && !path.contains('/') {
             format!("library/{path}")
@@ -164,7 +151,12 @@ impl ImageRef {
             path
         };
         if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
-            return Err(bad("name", name, "is longer than 255 characters"));
+            return Err(invalid(
+                input,
+                "name",
+                name,
+                "is longer than 255 characters",
+            ));
         }
         Ok(ImageRef {
             registry,
@@ -304,24 +296,18 @@ impl Source {
         if input.is_empty() {
             return Err(ReferenceError::Empty);
         }
-        let bad = |part, value: &str, reason| ReferenceError::Invalid {
-            input: input.to_string(),
-            part,
-            value: value.to_string(),
-            reason,
-        };
         if let Some(rest) = input.strip_prefix("oci:") {
             return parse_layout(input, rest).map(Source::Layout);
         }
         if let Some(path) = input.strip_prefix("docker-archive:") {
             if path.is_empty() {
-                return Err(bad("path", path, "is empty"));
+                return Err(invalid(input, "path", path, "is empty"));
             }
             return Ok(Source::DockerArchive(PathBuf::from(path)));
         }
         if let Some(path) = input.strip_prefix("file:") {
             if path.is_empty() {
-                return Err(bad("path", path, "is empty"));
+                return Err(invalid(input, "path", path, "is empty"));
             }
             return Ok(Source::File(PathBuf::from(path)));
         }
@@ -380,16 +366,15 @@ impl DestinationRef {
                 input: input.to_string(),
             });
         }
-        let bad = |part, value: &str, reason| ReferenceError::Invalid {
-            input: input.to_string(),
-            part,
-            value: value.to_string(),
-            reason,
-        };
         let (location, tag_list) = if let Some(rest) = input.strip_prefix("oci:") {
             let (path, tags) = split_layout_tag(rest);
             if path.is_empty() {
-                return Err(bad("layout path", path, "is empty (use oci:DIR[:tag])"));
+                return Err(invalid(
+                    input,
+                    "layout path",
+                    path,
+                    "is empty (use oci:DIR[:tag])",
+                ));
             }
             (Location::Layout(PathBuf::from(path)), tags)
         } else {
@@ -413,11 +398,29 @@ impl DestinationRef {
         let mut tags = Vec::new();
         for t in tag_list.into_iter().flat_map(|l| l.split(',')) {
             let t = t.trim();
-            validate_tag(t).map_err(|reason| bad("tag", t, reason))?;
+            validate_tag(t).map_err(|reason| invalid(input, "tag", t, reason))?;
             tags.push(t.to_string());
         }
         Ok(DestinationRef { location, tags })
     }
+}
+
+/// `part` of `input` is malformed.
+fn invalid(input: &str, part: &'static str, value: &str, reason: &'static str) -> ReferenceError {
+    ReferenceError::Invalid {
+        input: input.to_string(),
+        part,
+        value: value.to_string(),
+        reason,
+    }
+}
+
+/// The `@digest` part of `input`.
+fn digest_part(input: &str, d: &str) -> Result<Digest, ReferenceError> {
+    d.parse().map_err(|source| ReferenceError::Digest {
+        input: input.to_string(),
+        source,
+    })
 }
 
 /// containers-transports(5): a layout reference's tag follows the last ':' unless that
@@ -430,30 +433,21 @@ fn split_layout_tag(rest: &str) -> (&str, Option<&str>) {
 }
 
 fn parse_layout(input: &str, rest: &str) -> Result<LayoutRef, ReferenceError> {
-    let bad = |part, value: &str, reason| ReferenceError::Invalid {
-        input: input.to_string(),
-        part,
-        value: value.to_string(),
-        reason,
-    };
     let (rest, digest) = match rest.rsplit_once('@') {
-        Some((path, d)) if d.contains(':') => {
-            let digest = d
-                .parse::<Digest>()
-                .map_err(|source| ReferenceError::Digest {
-                    input: input.to_string(),
-                    source,
-                })?;
-            (path, Some(digest))
-        }
+        Some((path, d)) if d.contains(':') => (path, Some(digest_part(input, d)?)),
         _ => (rest, None),
     };
     let (path, tag) = split_layout_tag(rest);
     if path.is_empty() {
-        return Err(bad("layout path", path, "is empty (use oci:DIR[:tag])"));
+        return Err(invalid(
+            input,
+            "layout path",
+            path,
+            "is empty (use oci:DIR[:tag])",
+        ));
     }
     if let Some(tag) = tag {
-        validate_tag(tag).map_err(|reason| bad("tag", tag, reason))?;
+        validate_tag(tag).map_err(|reason| invalid(input, "tag", tag, reason))?;
     }
     Ok(LayoutRef {
         path: PathBuf::from(path),

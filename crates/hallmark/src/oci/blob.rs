@@ -11,17 +11,15 @@ use crate::digest::Digest;
 /// Blob bytes as they are read, in bounded pieces.
 pub type ByteStream = futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>;
 
+/// What [`BlobData::stream_range`] returns.
+pub type RangeFuture = BoxFuture<'static, std::io::Result<ByteStream>>;
+
 /// Where a blob's bytes can be read from: a local file, memory, or another store.
 ///
 /// Readers hash what they get; an implementation only has to deliver bytes.
 pub trait BlobData: Send + Sync {
     /// A stream over `len` bytes starting `start` bytes into the blob `digest`.
-    fn stream_range(
-        &self,
-        digest: &Digest,
-        start: u64,
-        len: u64,
-    ) -> BoxFuture<'static, std::io::Result<ByteStream>>;
+    fn stream_range(&self, digest: &Digest, start: u64, len: u64) -> RangeFuture;
 
     /// Where the bytes come from, for messages (`file /a/b`, `registry r/app`): a blob
     /// that does not match its digest is blamed on this place.
@@ -65,12 +63,7 @@ impl Blob {
 pub struct InMemory(pub Bytes);
 
 impl BlobData for InMemory {
-    fn stream_range(
-        &self,
-        _digest: &Digest,
-        start: u64,
-        len: u64,
-    ) -> BoxFuture<'static, std::io::Result<ByteStream>> {
+    fn stream_range(&self, _: &Digest, start: u64, len: u64) -> RangeFuture {
         use futures_util::StreamExt;
         let end = start.saturating_add(len).min(self.0.len() as u64) as usize;
         let piece = self.0.slice((start as usize).min(end)..end);

@@ -9,7 +9,7 @@ mod index;
 mod manifest;
 mod walk;
 
-pub use blob::{Blob, BlobData, ByteStream};
+pub use blob::{Blob, BlobData, ByteStream, RangeFuture};
 pub use index::{Index, IndexEntry};
 pub use manifest::{Descriptor, Manifest, References};
 pub use walk::{Graph, Walk};

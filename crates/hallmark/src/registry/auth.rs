@@ -334,49 +334,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bearer_challenge_with_commas_in_scope() {
-        let c = parse_challenge(
-            r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#,
-        )
-        .unwrap();
-        assert_eq!(
-            c,
-            Challenge::Bearer {
-                realm: "https://auth.example.com/token".into(),
-                service: Some("registry.example.com".into()),
-                scope: Some("repository:a/b:pull,push".into()),
-            }
-        );
-        assert_eq!(parse_challenge("Basic realm=\"x\""), Some(Challenge::Basic));
-        assert_eq!(parse_challenge("Negotiate"), None);
-        assert_eq!(parse_challenge("Bearer service=x"), None);
-    }
-
-    #[test]
-    fn challenge_parameters_tolerate_odd_spacing_quotes_and_case() {
-        let c = parse_challenge(
-            r#"  bearer   REALM = "https://a/t" ,service=reg ,scope="repository:x:pull",extra="q\"uote"  "#,
-        )
-        .unwrap();
-        assert_eq!(
-            c,
-            Challenge::Bearer {
-                realm: "https://a/t".into(),
-                service: Some("reg".into()),
-                scope: Some("repository:x:pull".into()),
-            }
-        );
-        // Unterminated quotes and stray commas end the parameters, never panic.
-        assert_eq!(
-            parse_challenge(r#"Bearer realm="https://a/t"#),
+    fn challenges() {
+        let bearer = |realm: &str, service: Option<&str>, scope: Option<&str>| {
             Some(Challenge::Bearer {
-                realm: "https://a/t".into(),
-                service: None,
-                scope: None
+                realm: realm.into(),
+                service: service.map(Into::into),
+                scope: scope.map(Into::into),
             })
-        );
-        assert_eq!(parse_challenge("Bearer ,,,="), None);
-        assert_eq!(parse_challenge(""), None);
+        };
+        let cases = [
+            (
+                r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#,
+                bearer(
+                    "https://auth.example.com/token",
+                    Some("registry.example.com"),
+                    Some("repository:a/b:pull,push"),
+                ),
+            ),
+            // Odd spacing, case and escaped quotes.
+            (
+                r#"  bearer   REALM = "https://a/t" ,service=reg ,scope="repository:x:pull",extra="q\"uote"  "#,
+                bearer("https://a/t", Some("reg"), Some("repository:x:pull")),
+            ),
+            // An unterminated quote ends the parameters.
+            (
+                r#"Bearer realm="https://a/t"#,
+                bearer("https://a/t", None, None),
+            ),
+            ("Basic realm=\"x\"", Some(Challenge::Basic)),
+            ("Negotiate", None),
+            ("Bearer service=x", None),
+            ("Bearer ,,,=", None),
+            ("", None),
+        ];
+        for (header, want) in cases {
+            assert_eq!(parse_challenge(header), want, "{header:?}");
+        }
     }
 
     #[test]

@@ -1,13 +1,12 @@
 //! Reading blobs: existence, small blobs whole (verified), large ones streamed.
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
 use super::{Client, RegistryError, Violation};
 use crate::digest::Digest;
-use crate::oci::{BlobData, ByteStream};
+use crate::oci::{BlobData, ByteStream, RangeFuture};
 use crate::reference::ImageRef;
 
 impl Client {
@@ -30,13 +29,9 @@ impl Client {
         limit: u64,
     ) -> Result<Option<Bytes>, RegistryError> {
         let url = self.repo_url(r, &format!("blobs/{digest}"));
-        let resp = self.get(r, &url, HeaderMap::new()).await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        let Some(resp) = self.get_found(r, &url, HeaderMap::new()).await? else {
             return Ok(None);
-        }
-        if !resp.status().is_success() {
-            return Err(self.fail(&url, resp).await);
-        }
+        };
         let bytes = self.read_small(resp, limit, &url).await?;
         digest
             .verify(&bytes, &format!("blob {}", r.pinned(digest)))
@@ -113,12 +108,7 @@ pub struct RegistryBlob {
 }
 
 impl BlobData for RegistryBlob {
-    fn stream_range(
-        &self,
-        digest: &Digest,
-        start: u64,
-        len: u64,
-    ) -> BoxFuture<'static, std::io::Result<ByteStream>> {
+    fn stream_range(&self, digest: &Digest, start: u64, len: u64) -> RangeFuture {
         let (this, digest) = (self.clone(), digest.clone());
         Box::pin(async move {
             this.client

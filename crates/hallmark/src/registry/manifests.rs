@@ -1,6 +1,5 @@
 //! Manifests: read (hashed, checked against the digest asked for), write, delete.
 
-use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 
 use super::{Client, RegistryError};
@@ -26,13 +25,9 @@ impl Client {
         let url = self.repo_url(r, &format!("manifests/{reference}"));
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
-        let resp = self.get(r, &url, headers).await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        let Some(resp) = self.get_found(r, &url, headers).await? else {
             return Ok(None);
-        }
-        if !resp.status().is_success() {
-            return Err(self.fail(&url, resp).await);
-        }
+        };
         let content_type = resp
             .headers()
             .get(CONTENT_TYPE)

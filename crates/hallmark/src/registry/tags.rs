@@ -1,6 +1,5 @@
 //! Tag lists, following `Link` pagination.
 
-use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
 use super::transport::resolve_url;
@@ -50,13 +49,9 @@ impl Client {
         let mut tags = Vec::new();
         let mut url = self.repo_url(r, &format!("tags/list?n={page}"));
         for _ in 0..MAX_TAG_PAGES {
-            let resp = self.get(r, &url, HeaderMap::new()).await?;
-            if resp.status() == StatusCode::NOT_FOUND {
+            let Some(resp) = self.get_found(r, &url, HeaderMap::new()).await? else {
                 return Ok(tags);
-            }
-            if !resp.status().is_success() {
-                return Err(self.fail(&url, resp).await);
-            }
+            };
             let next = resp
                 .headers()
                 .get("link")

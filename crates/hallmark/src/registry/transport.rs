@@ -196,6 +196,23 @@ impl Client {
         self.send(r, Method::GET, url, headers, Body::Empty).await
     }
 
+    /// A GET whose 404 means "there is none" (`None`) and any other error status fails.
+    pub(super) async fn get_found(
+        &self,
+        r: &ImageRef,
+        url: &str,
+        headers: HeaderMap,
+    ) -> Result<Option<reqwest::Response>, RegistryError> {
+        let resp = self.get(r, url, headers).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(self.fail(url, resp).await);
+        }
+        Ok(Some(resp))
+    }
+
     /// A HEAD (pull access).
     pub(super) async fn head(
         &self,

@@ -37,6 +37,14 @@ pub(super) fn upload_location(url: &str, headers: &HeaderMap) -> Result<String, 
     resolve_url(url, loc).map_err(violation)
 }
 
+/// One blob to push, as every attempt sees it.
+struct Upload<'a> {
+    r: &'a ImageRef,
+    blob: &'a Blob,
+    mount_from: &'a [String],
+    progress: Progress,
+}
+
 impl Client {
     /// Uploads a blob held in memory (monolithic POST + PUT), unless already present.
     pub async fn put_blob(
@@ -85,12 +93,15 @@ impl Client {
         if self.blob_exists(r, &blob.digest).await? {
             return Ok(BlobPush::Present);
         }
+        let job = Upload {
+            r,
+            blob,
+            mount_from,
+            progress,
+        };
         let mut attempt = 0;
         loop {
-            match self
-                .upload_once(r, blob, mount_from, progress.clone())
-                .await
-            {
+            match self.upload_once(&job).await {
                 Err(e) if attempt < self.opts.retries && e.is_transient() => {
                     attempt += 1;
                     self.pause(attempt).await;
@@ -100,13 +111,13 @@ impl Client {
         }
     }
 
-    async fn upload_once(
-        &self,
-        r: &ImageRef,
-        blob: &Blob,
-        mount_from: &[String],
-        progress: Progress,
-    ) -> Result<BlobPush, RegistryError> {
+    async fn upload_once(&self, job: &Upload<'_>) -> Result<BlobPush, RegistryError> {
+        let Upload {
+            r,
+            blob,
+            mount_from,
+            progress,
+        } = job;
         let mut location = None;
         for from in mount_from.iter().filter(|f| f.as_str() != r.repository()) {
             let q: String = url::form_urlencoded::Serializer::new(String::new())
