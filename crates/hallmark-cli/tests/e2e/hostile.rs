@@ -22,15 +22,7 @@ struct Case {
 async fn case(tamper: Tamper) -> Case {
     let reg = Registry::start();
     let keys = keys("ecdsa-p256");
-    let img = push_random(&reg.store("app"), Some("v1"), "good").await;
-    expect_code(
-        &sign(&[
-            &format!("{}/app@{}", reg.addr, img.digest()),
-            "--key",
-            &keys.private,
-        ]),
-        0,
-    );
+    let img = signed_image(&reg, "app", Some("v1"), &keys, &[]).await;
     let proxy = Proxy::start(ProxyConfig {
         upstream: reg.addr.clone(),
         auth: None,

@@ -9,7 +9,7 @@ use hallmark::image::Image;
 use hallmark::registry::{Client, ClientOptions};
 use hallmark::store::Store;
 
-use super::{expect_code, run_env};
+use super::{Registry, expect_code, run_env, sign};
 
 /// Python with `cryptography` and `pynacl`, for the independent implementations.
 pub fn python() -> &'static str {
@@ -59,6 +59,23 @@ pub fn client() -> Client {
 pub async fn push_random(store: &Store, tag: Option<&str>, label: &str) -> Image {
     let img = Image::random(label, 2048).unwrap();
     img.push(store, tag).await.unwrap();
+    img
+}
+
+/// An image pushed to `repo` of `reg` (tagged `tag`, if given) and signed by digest with
+/// the binary and `keys`, passing `extra` to `hallmark sign`.
+pub async fn signed_image(
+    reg: &Registry,
+    repo: &str,
+    tag: Option<&str>,
+    keys: &Keys,
+    extra: &[&str],
+) -> Image {
+    let img = push_random(&reg.store(repo), tag, "signed").await;
+    let pinned = format!("{}/{repo}@{}", reg.addr, img.digest());
+    let mut args = vec![pinned.as_str(), "--key", &keys.private];
+    args.extend_from_slice(extra);
+    expect_code(&sign(&args), 0);
     img
 }
 
