@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 use crate::harness::*;
 use hallmark::image::Image;
 use hallmark::layout::Layout;
-use hallmark::oci::{Manifest, OCI_INDEX};
+use hallmark::oci::{Manifest, OCI_INDEX, OCI_MANIFEST};
+use hallmark::signature::signature_tag;
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -491,4 +492,65 @@ fn policy_check_names_the_line() {
         "/nonexistent.toml",
     ]);
     expect_code(&o, 2);
+}
+
+/// A registry that swaps the signature manifest right after `copy` verified it gets
+/// nothing of its own to the destination: the verified manifest is carried along and the
+/// `.sig` tag is read exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_writes_the_signature_it_verified() {
+    let reg = Registry::start();
+    let release = keys("ecdsa-p256");
+    let attacker = keys("ecdsa-p256");
+    let store = reg.store("app");
+    let img = signed_image(&reg, "app", Some("v1"), &release, &[]).await;
+    let tag = signature_tag(img.digest());
+    let verified = store.get_manifest(&tag).await.unwrap().unwrap();
+    // The attacker's manifest: ours plus their own layer, all blobs present in the repository.
+    let pinned = format!("{}/app@{}", reg.addr, img.digest());
+    expect_code(&sign(&[&pinned, "--key", &attacker.private]), 0);
+    let swapped = store.get_manifest(&tag).await.unwrap().unwrap();
+    store.put_manifest(&verified, Some(&tag)).await.unwrap();
+
+    let reads = Arc::new(AtomicUsize::new(0));
+    let seen = reads.clone();
+    let evil = swapped.bytes.to_vec();
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(move |req, resp| {
+            if req.method == "GET"
+                && req.path.ends_with(".sig")
+                && seen.fetch_add(1, Ordering::SeqCst) >= 1
+            {
+                resp.status = 200;
+                resp.headers = vec![("content-type".into(), OCI_MANIFEST.into())];
+                resp.body = evil.clone();
+            }
+        })),
+    })
+    .await;
+    let dest = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "copy",
+        &format!("{}/app:v1", proxy.addr),
+        &format!("oci:{}:v1", dest.path().display()),
+        "--key",
+        &release.public,
+        "--identity",
+        &format!("{}/app", reg.addr),
+    ]);
+    expect_code(&o, 0);
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        1,
+        "the .sig tag was read again"
+    );
+    let copied = Layout::open(dest.path())
+        .unwrap()
+        .get_manifest(&tag)
+        .unwrap()
+        .unwrap();
+    assert_eq!(copied.bytes, verified.bytes);
+    assert_ne!(copied.bytes, swapped.bytes);
 }

@@ -259,12 +259,9 @@ async fn blob_with_wrong_bytes_is_never_committed() {
     assert!(l.get_manifest(&c.digest.to_string()).unwrap().is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signature_manifest_with_ten_thousand_layers() {
-    let reg = Registry::start();
-    let k = keys("ecdsa-p256");
-    let store = reg.store("app");
-    let img = push_random(&store, None, "good").await;
+/// Stores a signature manifest of `count` junk layers for `digest`, as someone with
+/// write access to the repository could.
+async fn junk_signatures(store: &hallmark::store::Store, digest: &Digest, count: usize) {
     let payload = Digest::sha256(b"{}");
     store
         .put_blob(&payload, bytes::Bytes::from_static(b"{}"))
@@ -274,13 +271,66 @@ async fn signature_manifest_with_ten_thousand_layers() {
         "annotations": {SIGNATURE_ANNOTATION: "MEUCIQ=="}});
     let doc = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": OCI_CONFIG, "size": 2, "digest": payload.to_string()},
-        "layers": vec![layer; 10_000]});
+        "layers": vec![layer; count]});
     let m = Manifest::new(serde_json::to_vec(&doc).unwrap(), OCI_MANIFEST);
     assert!(m.bytes.len() < 4 * 1024 * 1024);
     store
-        .put_manifest(&m, Some(&signature_tag(img.digest())))
+        .put_manifest(&m, Some(&signature_tag(digest)))
         .await
         .unwrap();
+}
+
+/// A signature manifest already holding the 256 layers verify reads: sign and publish
+/// refuse to write a 257th that verify would never look at (exit 3, with the way out),
+/// instead of reporting a signature nobody can verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_into_a_full_signature_manifest_fails_loudly() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let store = reg.store("app");
+    let img = push_random(&store, Some("v1"), "good").await;
+    junk_signatures(&store, img.digest(), 256).await;
+    let pinned = format!("{}/app@{}", reg.addr, img.digest());
+    let o = sign(&[&pinned, "--key", &k.private]);
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(err.contains("257 layers (limit 256)"), "{err}");
+    assert!(
+        err.contains("hint: the signature manifest is full"),
+        "{err}"
+    );
+    let sig = store
+        .get_manifest(&signature_tag(img.digest()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hallmark::signature::parse_layers(&sig).unwrap().len(), 256);
+    expect_code(&run(&["verify", &pinned, "--key", &k.public]), 1);
+
+    // publish: the artifact's digest is known before anything is pushed.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tool");
+    std::fs::write(&file, b"#!/bin/sh\necho hi\n").unwrap();
+    let src = format!("file:{}", file.display());
+    let d: Digest = stdout(&run(&["digest", &src])).trim().parse().unwrap();
+    let tools = reg.store("tools");
+    junk_signatures(&tools, &d, 256).await;
+    let o = publish(&[&src, &format!("{}/tools:v1", reg.addr), "--key", &k.private]);
+    expect_code(&o, 3);
+    assert!(stderr(&o).contains("limit 256"), "{}", stderr(&o));
+    assert!(
+        tools.get_manifest("v1").await.unwrap().is_none(),
+        "no tag for an unverifiable artifact"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_manifest_with_ten_thousand_layers() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let store = reg.store("app");
+    let img = push_random(&store, None, "good").await;
+    junk_signatures(&store, img.digest(), 10_000).await;
     let start = Instant::now();
     let o = run(&[
         "verify",

@@ -10,4 +10,5 @@ mod consume;
 mod hostile;
 mod interop;
 mod json_output;
+mod layouts;
 mod publish;

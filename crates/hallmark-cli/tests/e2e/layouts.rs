@@ -1,0 +1,203 @@
+//! Hostile `oci:` layouts: layouts arrive from others, in tarballs with symlinks. Every
+//! file is read bounded, as a regular file, inside the layout; nothing is written through
+//! a link, and nothing already in a destination is trusted by its name.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+use hallmark::digest::Digest;
+use hallmark::image::Image;
+use hallmark::layout::Layout;
+use hallmark::store::Store;
+
+/// A layout holding one signed image tagged v1; returns the layout and the image.
+async fn signed_layout(dir: &Path, k: &Keys) -> (Layout, Image) {
+    let layout = Layout::create(dir).unwrap();
+    let img = Image::random("layout", 4096).unwrap();
+    img.push(&Store::Layout(layout.clone()), Some("v1"))
+        .await
+        .unwrap();
+    let pinned = format!("oci:{}@{}", dir.display(), img.digest());
+    expect_code(&sign(&[&pinned, "--key", &k.private]), 0);
+    (layout, img)
+}
+
+/// Runs `args` and expects exit `code` with `want` in the one error line, quickly.
+#[track_caller]
+fn refused(args: &[&str], code: i32, want: &str) {
+    let start = Instant::now();
+    let o = run(args);
+    expect_code(&o, code);
+    let err = stderr(&o);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("error: ") && l.contains(want)),
+        "{args:?}: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{args:?} took {:?}",
+        start.elapsed()
+    );
+}
+
+fn replace_with_symlink(path: &Path, target: &Path) {
+    std::fs::remove_file(path).unwrap();
+    std::os::unix::fs::symlink(target, path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_linked_to_dev_zero_is_refused_not_read_forever() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, img) = signed_layout(dir.path(), &k).await;
+    // The manifest (read whole) and a layer (streamed) both become endless.
+    let layer = Digest::sha256(&img.layers[0]);
+    replace_with_symlink(&layout.blob_path(&layer), Path::new("/dev/zero"));
+    let src = format!("oci:{}:v1", dir.path().display());
+    refused(&["digest", &src], 2, "is not a regular file");
+    let out = tempfile::tempdir().unwrap();
+    let dest = format!("oci:{}:v1", out.path().display());
+    refused(
+        &["copy", &src, &dest, "--key", &k.public],
+        2,
+        "is not a regular file",
+    );
+    replace_with_symlink(&layout.blob_path(img.digest()), Path::new("/dev/zero"));
+    refused(
+        &["verify", &src, "--key", &k.public],
+        2,
+        "is not a regular file",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_payload_linked_to_dev_zero_is_refused() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, img) = signed_layout(dir.path(), &k).await;
+    let sig = layout
+        .get_manifest(&hallmark::signature::signature_tag(img.digest()))
+        .unwrap()
+        .unwrap();
+    let payload = &hallmark::signature::parse_layers(&sig).unwrap()[0].payload_digest;
+    replace_with_symlink(&layout.blob_path(payload), Path::new("/dev/zero"));
+    let src = format!("oci:{}:v1", dir.path().display());
+    refused(
+        &["verify", &src, "--key", &k.public],
+        2,
+        "is not a regular file",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_that_is_a_fifo_does_not_hang() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    signed_layout(dir.path(), &k).await;
+    let index = dir.path().join("index.json");
+    std::fs::remove_file(&index).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&index)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let src = format!("oci:{}:v1", dir.path().display());
+    refused(&["digest", &src], 2, "is not a regular file");
+    refused(
+        &["verify", &src, "--key", &k.public],
+        2,
+        "is not a regular file",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_linking_out_of_the_layout_is_refused() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, img) = signed_layout(dir.path(), &k).await;
+    // A link to a file outside that happens to hold the right bytes is still refused:
+    // a layout must not make hallmark read (and push) files it was not given.
+    let outside = tempfile::tempdir().unwrap();
+    let layer = Digest::sha256(&img.layers[0]);
+    let copy = outside.path().join("layer");
+    std::fs::copy(layout.blob_path(&layer), &copy).unwrap();
+    replace_with_symlink(&layout.blob_path(&layer), &copy);
+    refused(
+        &["digest", &format!("oci:{}:v1", dir.path().display())],
+        2,
+        "links outside",
+    );
+    // A link that stays inside the layout is fine.
+    std::fs::copy(&copy, dir.path().join("layer-copy")).unwrap();
+    replace_with_symlink(&layout.blob_path(&layer), &dir.path().join("layer-copy"));
+    let o = run(&["digest", &format!("oci:{}:v1", dir.path().display())]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o).trim(), img.digest().to_string());
+}
+
+/// A destination layout that already has a file under a blob's name: it is hashed and,
+/// since it does not match, replaced; a symlinked blob directory is never written through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_into_a_layout_trusts_no_existing_file_and_no_link() {
+    let k = keys("ecdsa-p256");
+    let src_dir = tempfile::tempdir().unwrap();
+    let (_, img) = signed_layout(src_dir.path(), &k).await;
+    let src = format!("oci:{}:v1", src_dir.path().display());
+    let identity = format!(
+        "oci:{}",
+        std::fs::canonicalize(src_dir.path()).unwrap().display()
+    );
+
+    let dest_dir = tempfile::tempdir().unwrap();
+    let dest = Layout::create(dest_dir.path()).unwrap();
+    let layer = Digest::sha256(&img.layers[0]);
+    std::fs::write(dest.blob_path(&layer), b"planted by someone else").unwrap();
+    let o = run(&[
+        "copy",
+        &src,
+        &format!("oci:{}:v1", dest_dir.path().display()),
+        "--key",
+        &k.public,
+        "--identity",
+        &identity,
+    ]);
+    expect_code(&o, 0);
+    assert_eq!(
+        std::fs::read(dest.blob_path(&layer)).unwrap(),
+        img.layers[0]
+    );
+    let o = run(&[
+        "verify",
+        &format!("oci:{}:v1", dest_dir.path().display()),
+        "--key",
+        &k.public,
+        "--identity",
+        &identity,
+    ]);
+    expect_code(&o, 0);
+
+    let linked = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    Layout::create(linked.path()).unwrap();
+    std::fs::remove_dir(linked.path().join("blobs/sha256")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), linked.path().join("blobs/sha256")).unwrap();
+    refused(
+        &[
+            "copy",
+            &src,
+            &format!("oci:{}:v1", linked.path().display()),
+            "--key",
+            &k.public,
+            "--identity",
+            &identity,
+        ],
+        2,
+        "refusing to write through it",
+    );
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+}
