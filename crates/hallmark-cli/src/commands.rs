@@ -397,6 +397,7 @@ struct PolicyChecked<'a> {
     #[serde(skip)]
     path: &'a std::path::Path,
     rules: Vec<serde_json::Value>,
+    warnings: Vec<hallmark::policy::PolicyWarning>,
     #[serde(skip)]
     policy: &'a Policy,
 }
@@ -413,7 +414,7 @@ impl Render for PolicyChecked<'_> {
                 "  {} → {:?} for {}",
                 r.name,
                 r.action,
-                r.matches.join(", ")
+                r.patterns.join(", ")
             ));
         }
         if !self
@@ -423,6 +424,9 @@ impl Render for PolicyChecked<'_> {
             .any(|r| r.matches.iter().any(|m| m == "**"))
         {
             ui.say("  (no catch-all rule: anything unmatched is denied)");
+        }
+        for w in &self.warnings {
+            ui.say(format!("warning: {w}"));
         }
         None
     }
@@ -436,7 +440,8 @@ pub fn policy_check(args: &PolicyCheckArgs, ui: Ui) -> anyhow::Result<Outcome> {
         .iter()
         .map(|r| {
             serde_json::json!({
-                "name": r.name, "match": r.matches, "action": r.action,
+                "name": r.name, "match": r.matches, "matches_repositories": r.patterns,
+                "action": r.action,
                 "keys": r.verify.keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
                 "threshold": r.verify.threshold, "require_tag_binding": r.verify.require_tag_binding,
                 "max_age_seconds": r.verify.max_age.map(|d| d.as_secs()),
@@ -448,6 +453,7 @@ pub fn policy_check(args: &PolicyCheckArgs, ui: Ui) -> anyhow::Result<Outcome> {
         valid: true,
         path: &args.file,
         rules,
+        warnings: policy.warnings(),
         policy: &policy,
     })?;
     Ok(Outcome::Ok)

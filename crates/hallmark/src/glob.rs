@@ -31,6 +31,31 @@ pub fn matches(pattern: &str, repo: &str) -> bool {
     reachable[r.len()]
 }
 
+/// True when every repository `inner` matches is also matched by `outer`: for finding a
+/// rule that an earlier one shadows. Conservative: it may miss a covering, never invent one.
+pub fn covers(outer: &str, inner: &str) -> bool {
+    let g: Vec<&str> = inner.split('/').collect();
+    let mut reachable = vec![false; g.len() + 1];
+    reachable[0] = true;
+    for seg in outer.split('/') {
+        let mut next = vec![false; g.len() + 1];
+        if seg == "**" {
+            let mut any = false;
+            for (j, slot) in next.iter_mut().enumerate() {
+                any |= reachable[j];
+                *slot = any;
+            }
+        } else {
+            // A single segment covers only single segments whose matches it matches.
+            for j in 1..=g.len() {
+                next[j] = reachable[j - 1] && g[j - 1] != "**" && segment_matches(seg, g[j - 1]);
+            }
+        }
+        reachable = next;
+    }
+    reachable[g.len()]
+}
+
 /// `*` within a segment matches any run of characters except `/`. Greedy with one
 /// backtrack point, so linear in practice and quadratic at worst.
 fn segment_matches(pattern: &str, s: &str) -> bool {
@@ -81,6 +106,17 @@ mod tests {
         for (p, r, want) in cases {
             assert_eq!(matches(p, r), want, "{p} vs {r}");
         }
+    }
+
+    #[test]
+    fn coverage() {
+        assert!(covers("**", "reg.io/team/*"));
+        assert!(covers("reg.io/**", "reg.io/team/**"));
+        assert!(covers("reg.io/team/*", "reg.io/team/app-*"));
+        assert!(covers("reg.io/team/*", "reg.io/team/app"));
+        assert!(!covers("reg.io/*", "reg.io/**"));
+        assert!(!covers("reg.io/team/app-*", "reg.io/team/*"));
+        assert!(!covers("reg.io/team/*", "reg.io/other/app"));
     }
 
     #[test]

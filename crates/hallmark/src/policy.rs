@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use crate::class::ErrorClass;
 use crate::keys::PublicKey;
+use crate::reference::{canonical_glob, canonical_repository, unmatchable_glob};
 pub use crate::report::Action;
 use crate::trust::{NamedKey, VerifyOptions, parse_age};
 
@@ -54,8 +55,11 @@ impl PolicyError {
 pub struct Rule {
     /// Its name (or `rule N`).
     pub name: String,
-    /// Repository globs it applies to.
+    /// Repository globs it applies to, as written.
     pub matches: Vec<String>,
+    /// The same globs in the spelling repositories are normalised to (`alpine` →
+    /// `docker.io/library/alpine`): what is actually matched.
+    pub patterns: Vec<String>,
     /// What it does.
     pub action: Action,
     /// Verification settings (keys, threshold, binding, annotations, age, identities).
@@ -215,8 +219,15 @@ impl Policy {
                 validate_glob(id.get_ref())
                     .map_err(|why| err(id.span().start, format!("{name}: {why}")))?;
             }
+            let matches: Vec<String> = r
+                .matches
+                .get_ref()
+                .iter()
+                .map(|m| m.get_ref().clone())
+                .collect();
             rules.push(Rule {
                 name,
+                patterns: matches.iter().map(|m| canonical_glob(m)).collect(),
                 matches: r
                     .matches
                     .into_inner()
@@ -242,12 +253,66 @@ impl Policy {
 
     /// The first rule whose globs match `repository` (`reg/repo`), if any.
     pub fn rule_for(&self, repository: &str) -> Option<&Rule> {
+        let repository = canonical_repository(repository);
         self.rules.iter().find(|r| {
-            r.matches
+            r.patterns
                 .iter()
-                .any(|m| crate::glob::matches(m, repository))
+                .any(|m| crate::glob::matches(m, &repository))
         })
     }
+
+    /// What is valid but almost certainly not meant: globs no repository name can match,
+    /// and rules that an earlier rule shadows entirely.
+    pub fn warnings(&self) -> Vec<PolicyWarning> {
+        let mut out = Vec::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            for glob in r.matches.iter().chain(&r.verify.identities) {
+                if let Some(reason) = unmatchable_glob(glob) {
+                    out.push(PolicyWarning::Unmatchable {
+                        rule: r.name.clone(),
+                        glob: glob.clone(),
+                        reason,
+                    });
+                }
+            }
+            let earlier = self.rules[..i].iter().find(|e| {
+                r.patterns
+                    .iter()
+                    .all(|g| e.patterns.iter().any(|outer| crate::glob::covers(outer, g)))
+            });
+            if let Some(e) = earlier {
+                out.push(PolicyWarning::Shadowed {
+                    rule: r.name.clone(),
+                    by: e.name.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Something in a valid policy that is almost certainly a mistake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum PolicyWarning {
+    /// A glob no repository name can match: the rule silently never applies.
+    #[error("rule {rule:?}: glob {glob:?} can never match a repository: {reason}")]
+    Unmatchable {
+        /// The rule.
+        rule: String,
+        /// The glob, as written.
+        glob: String,
+        /// Why.
+        reason: String,
+    },
+    /// Every repository the rule matches is decided by an earlier rule.
+    #[error("rule {rule:?} never applies: rule {by:?} before it matches everything it matches")]
+    Shadowed {
+        /// The rule that never applies.
+        rule: String,
+        /// The earlier rule.
+        by: String,
+    },
 }
 
 /// A repository glob that can never be meant.
@@ -328,6 +393,71 @@ action = "reject"
                 .unwrap()
                 .rule_for("x/y")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn docker_hub_and_loopback_rules_match_however_they_are_spelled() {
+        for glob in [
+            "index.docker.io/library/*",
+            "docker.io/alpine",
+            "alpine",
+            "library/alpine",
+            "registry-1.docker.io/library/alpine",
+            "DOCKER.IO/library/alpine",
+        ] {
+            let text = format!(
+                "version = 1\n[[rule]]\nname = \"hub\"\nmatch = [\"{glob}\"]\naction = \"reject\"\n[[rule]]\nname = \"rest\"\nmatch = [\"**\"]\naction = \"allow-unsigned\"\n"
+            );
+            let p = Policy::parse(&text, Path::new("p.toml")).unwrap();
+            let r = p.rule_for("docker.io/library/alpine").unwrap();
+            assert_eq!(r.name, "hub", "{glob}");
+        }
+        let p = Policy::parse(
+            "version = 1\n[[rule]]\nmatch = [\"localhost:5000/app\"]\naction = \"reject\"\n",
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        assert!(p.rule_for("127.0.0.1:5000/app").is_some());
+        assert!(p.rule_for("127.0.0.1:5001/app").is_none());
+    }
+
+    #[test]
+    fn unmatchable_and_shadowed_rules_are_warned_about() {
+        let text = r#"version = 1
+[[rule]]
+name = "team"
+match = ["reg.io/team/*"]
+action = "reject"
+[[rule]]
+name = "app"
+match = ["reg.io/team/app-*"]
+action = "allow-unsigned"
+[[rule]]
+name = "tagged"
+match = ["reg.io/other/app:latest"]
+action = "reject"
+[[rule]]
+name = "deep"
+match = ["reg.io/team/**"]
+action = "reject"
+"#;
+        let p = Policy::parse(text, Path::new("p.toml")).unwrap();
+        let w = p.warnings();
+        assert_eq!(
+            w.iter()
+                .filter(|w| matches!(w, PolicyWarning::Shadowed { .. }))
+                .count(),
+            1,
+            "{w:?}"
+        );
+        assert!(w.contains(&PolicyWarning::Shadowed {
+            rule: "app".into(),
+            by: "team".into()
+        }));
+        assert!(
+            w.iter()
+                .any(|w| matches!(w, PolicyWarning::Unmatchable { rule, .. } if rule == "tagged"))
         );
     }
 

@@ -554,3 +554,106 @@ async fn copy_writes_the_signature_it_verified() {
     assert_eq!(copied.bytes, verified.bytes);
     assert_ne!(copied.bytes, swapped.bytes);
 }
+
+/// A rule written for a registry under another of its names (`localhost:P` for
+/// `127.0.0.1:P`, another host case) still decides: it does not silently fall through to
+/// a catch-all `allow-unsigned`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_matches_however_the_registry_is_spelled() {
+    let reg = Registry::start();
+    push_random(&reg.store("app"), Some("v1"), "unsigned").await;
+    let port = reg.addr.rsplit_once(':').unwrap().1;
+    let dir = tempfile::tempdir().unwrap();
+    for spelling in [
+        format!("localhost:{port}/app"),
+        format!("LOCALHOST:{port}/*"),
+    ] {
+        let policy = write(
+            dir.path(),
+            "p.toml",
+            &format!(
+                "version = 1\n[[rule]]\nname = \"ours\"\nmatch = [\"{spelling}\"]\naction = \"reject\"\n\
+                 [[rule]]\nname = \"rest\"\nmatch = [\"**\"]\naction = \"allow-unsigned\"\n"
+            ),
+        );
+        let o = run(&[
+            "verify",
+            &format!("{}/app:v1", reg.addr),
+            "--policy",
+            &policy,
+            "--output",
+            "json",
+        ]);
+        expect_code(&o, 1);
+        let v = json_out(&o);
+        assert_eq!(v["policy"]["rule"], "ours", "{spelling}: {v}");
+    }
+}
+
+/// `policy check` points at rules that cannot be meant: a glob with a tag in it never
+/// matches, and a rule after a broader one never applies.
+#[test]
+fn policy_check_warns_about_rules_that_never_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "p.toml",
+        "version = 1\n\
+         [[rule]]\nname = \"team\"\nmatch = [\"reg.example.com/team/*\"]\naction = \"reject\"\n\
+         [[rule]]\nname = \"app\"\nmatch = [\"reg.example.com/team/app\"]\naction = \"allow-unsigned\"\n\
+         [[rule]]\nname = \"pinned\"\nmatch = [\"reg.example.com/other:latest\"]\naction = \"reject\"\n",
+    );
+    let o = run(&["policy", "check", &p]);
+    expect_code(&o, 0);
+    let err = stderr(&o);
+    assert!(
+        err.contains(r#"warning: rule "app" never applies: rule "team" before it"#),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            r#"warning: rule "pinned": glob "reg.example.com/other:latest" can never match"#
+        ),
+        "{err}"
+    );
+    let o = run(&["policy", "check", &p, "--output", "json"]);
+    let v = json_out(&o);
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(
+        v["rules"][0]["matches_repositories"][0],
+        "reg.example.com/team/*"
+    );
+}
+
+/// Repeated `**` against a deep repository name once backtracked exponentially (minutes
+/// for 12 of them); matching is now polynomial and the policy decision is immediate.
+#[test]
+fn many_double_stars_do_not_stall_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let stars = ["**"; 12].join("/");
+    let policy = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "version = 1\n[[rule]]\nmatch = [\"{stars}/b\"]\naction = \"reject\"\n\
+             [[rule]]\nname = \"deep\"\nmatch = [\"{stars}/z\"]\naction = \"reject\"\n"
+        ),
+    );
+    let deep = ["a"; 60].join("/") + "/z";
+    let start = std::time::Instant::now();
+    let o = run(&[
+        "verify",
+        &format!("127.0.0.1:{}/{deep}:v1", free_port()),
+        "--policy",
+        &policy,
+        "--retries",
+        "0",
+    ]);
+    // Nothing listens there: the rule was chosen, then the registry could not be reached.
+    expect_code(&o, 3);
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
+}

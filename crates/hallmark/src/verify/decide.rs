@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use super::gather::{Candidate, Evidence, Material};
 use crate::payload::{self, SimpleSigning};
+use crate::reference::{canonical_glob, canonical_repository};
 use crate::report::{Rejection, Report, ValidSignature};
 use crate::trust::{VerifyOptions, format_age};
 
@@ -104,11 +105,12 @@ fn check(
         });
     }
     let signed_repo = parsed.signed_repository();
-    if signed_repo != ctx.identity
+    let signed_canonical = canonical_repository(&signed_repo);
+    if signed_canonical != canonical_repository(&ctx.identity)
         && !opts
             .identities
             .iter()
-            .any(|i| crate::glob::matches(i, &signed_repo))
+            .any(|i| crate::glob::matches(&canonical_glob(i), &signed_canonical))
     {
         return Err(Rejection::WrongRepository {
             signed: signed_repo,
