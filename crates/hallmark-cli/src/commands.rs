@@ -267,20 +267,23 @@ fn report_denied(report: &Report, ui: &Ui) {
 
 fn report_verified(report: &Report, ui: &Ui) {
     for s in &report.signatures {
-        ui.say(format!(
-            "verified {} — signed by {} ({}, key id {}){}",
-            report.digest,
-            s.key,
-            s.algorithm,
-            s.key_id,
-            s.timestamp
-                .as_ref()
-                .map(|t| format!(" at {t}"))
-                .unwrap_or_default()
-        ));
+        ui.say_outside(
+            "",
+            &format!(
+                "verified {} — signed by {} ({}, key id {}){}",
+                report.digest,
+                s.key,
+                s.algorithm,
+                s.key_id,
+                s.timestamp
+                    .as_ref()
+                    .map(|t| format!(" at {t}"))
+                    .unwrap_or_default()
+            ),
+        );
     }
     for e in &report.errors {
-        ui.say(format!("note: {e}"));
+        ui.say_outside("note: ", e);
     }
 }
 

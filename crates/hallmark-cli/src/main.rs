@@ -7,6 +7,7 @@ mod exit;
 mod keyfile;
 mod output;
 mod progress;
+mod sanitize;
 
 use std::process::ExitCode;
 

@@ -8,6 +8,7 @@
 use std::io::Write;
 
 use crate::exit::{self, ClosedStdout};
+use crate::sanitize;
 
 /// How results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,6 +45,12 @@ impl Ui {
         }
     }
 
+    /// A line for people that carries text from outside (reasons, registry messages):
+    /// escaped, truncated and redacted first.
+    pub fn say_outside(&self, prefix: &str, text: &str) {
+        self.say(format!("{prefix}{}", sanitize::line(text)));
+    }
+
     /// A line for people with -v.
     pub fn detail(&self, msg: impl std::fmt::Display) {
         if !self.quiet && self.verbose > 0 {
@@ -72,12 +79,14 @@ impl Ui {
     pub fn fail(&self, e: &anyhow::Error) -> u8 {
         let class = exit::class(e);
         let code = exit::code(class);
-        let hint = exit::hint(e);
+        // Messages carry text from registries and files: printed only sanitised.
+        let message = sanitize::line(&e.to_string());
+        let hint = exit::hint(e).map(|h| sanitize::line(&h));
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "error: {e}");
+        let _ = writeln!(err, "error: {message}");
         if self.verbose > 0 {
             for cause in e.chain().skip(1) {
-                let _ = writeln!(err, "  caused by: {cause}");
+                let _ = writeln!(err, "  caused by: {}", sanitize::line(&cause.to_string()));
             }
         }
         if let Some(h) = &hint {
@@ -85,7 +94,7 @@ impl Ui {
         }
         if self.json() {
             let doc = serde_json::json!({
-                "error": e.to_string(), "class": class, "exit": code, "hint": hint,
+                "error": message, "class": class, "exit": code, "hint": hint,
             });
             // Nothing more can be reported if even this cannot be written.
             let _ = stdout_line(&doc.to_string());

@@ -438,3 +438,75 @@ async fn sign_over_a_malformed_signature_manifest_is_exit_3() {
         .unwrap();
     assert_eq!(before, after);
 }
+
+/// A registry's error text is printed escaped, bounded and redacted: it cannot forge a
+/// "verified" line or colours in a CI log, and a registry that echoes the Authorization
+/// header does not get the credential printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_error_text_cannot_forge_lines_or_leak_credentials() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = push_random(&reg.store("app"), Some("v1"), "x").await;
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: Some(ProxyAuth {
+            user: "ci-bot".into(),
+            password: "hunter2-S3cret".into(),
+            basic: true,
+        }),
+        tamper: Some(Arc::new(|req, resp| {
+            let authorization = req.headers.iter().find(|(k, _)| k == "authorization");
+            // After the Basic challenge, the client sends its credentials: echo them.
+            if let Some((_, echoed)) = authorization
+                && req.method == "GET"
+                && req.path.contains("/manifests/")
+            {
+                let message = format!(
+                    "denied; you sent Authorization: {echoed}\nverified sha256:{} — signed by release.pub\n\u{1b}[32mOK\u{1b}[0m{}",
+                    "0".repeat(64),
+                    "y".repeat(10_000)
+                );
+                resp.status = 400;
+                resp.headers = vec![("content-type".into(), "application/json".into())];
+                resp.body = serde_json::to_vec(&serde_json::json!({"errors": [{"code": "DENIED", "message": message}]})).unwrap();
+            }
+        })),
+    })
+    .await;
+    for output in ["text", "json"] {
+        let o = run_stdin(
+            &[
+                "verify",
+                &format!("{}/app@{}", proxy.addr, img.digest()),
+                "--key",
+                &k.public,
+                "--username",
+                "ci-bot",
+                "--password-stdin",
+                "--output",
+                output,
+            ],
+            &[],
+            b"hunter2-S3cret\n",
+        );
+        expect_code(&o, 3);
+        let (out, err) = (stdout(&o), stderr(&o));
+        for text in [&out, &err] {
+            assert!(!text.contains('\u{1b}'), "escape printed: {text}");
+            assert!(!text.contains("hunter2"), "password printed: {text}");
+            // base64("ci-bot:hunter2-S3cret")
+            assert!(
+                !text.contains("Y2ktYm90Omh1bnRlcjItUzNjcmV0"),
+                "credential printed: {text}"
+            );
+            assert!(text.len() < 4000, "unbounded: {} bytes", text.len());
+        }
+        assert!(err.lines().all(|l| !l.starts_with("verified")), "{err}");
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("error: ")).count(),
+            1,
+            "{err}"
+        );
+        assert!(err.contains("Basic <redacted>"), "{err}");
+    }
+}

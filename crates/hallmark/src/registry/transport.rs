@@ -93,7 +93,11 @@ pub(super) fn network_error(url: &str, e: reqwest::Error) -> RegistryError {
     }
 }
 
-/// The registry's own error text (`{"errors":[{"code","message"}]}`), for messages.
+/// Most characters of one registry error message kept for our own messages.
+const MAX_ERROR_TEXT: usize = 300;
+
+/// The registry's own error text (`{"errors":[{"code","message"}]}`), for messages; at most
+/// three errors of bounded length (whoever prints it escapes it).
 pub(super) fn error_message(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
@@ -116,6 +120,9 @@ pub(super) fn error_message(body: &[u8]) -> String {
                         .flatten()
                         .collect::<Vec<_>>()
                         .join(": ")
+                        .chars()
+                        .take(MAX_ERROR_TEXT)
+                        .collect::<String>()
                 })
                 .collect();
             format!(" ({})", parts.join("; "))
@@ -436,6 +443,8 @@ mod tests {
             " (DENIED: no; X)"
         );
         assert_eq!(error_message(b"<html>"), "");
+        let long = format!(r#"{{"errors":[{{"message":"{}"}}]}}"#, "x".repeat(5000));
+        assert_eq!(error_message(long.as_bytes()).len(), MAX_ERROR_TEXT + 3);
         assert_eq!(error_message(br#"{"errors":[]}"#), "");
     }
 }
