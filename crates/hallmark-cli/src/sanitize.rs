@@ -34,14 +34,12 @@ const TOKEN_PREFIXES: [&str; 10] = [
 pub fn line(text: &str) -> String {
     let redacted = redact(text);
     let mut out = String::with_capacity(redacted.len());
-    let mut chars = 0usize;
-    for c in redacted.chars() {
+    for (chars, c) in redacted.chars().enumerate() {
         if chars >= MAX_CHARS {
             let rest = redacted.chars().count() - chars;
             out.push_str(&format!("… ({rest} more characters)"));
             break;
         }
-        chars += 1;
         match c {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
