@@ -134,6 +134,25 @@ pub struct RegistryArgs {
     /// Retries on 429, 5xx and connection failures
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: u32,
+    /// Seconds the whole command may take, whatever the registry does (exit 3 after)
+    #[arg(long, default_value_t = 1800, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub deadline: u64,
+}
+
+impl Command {
+    /// The whole-command deadline, for commands that talk to registries.
+    pub fn deadline(&self) -> Option<std::time::Duration> {
+        let args = match self {
+            Command::Digest(a) => &a.registry,
+            Command::Sign(a) => &a.registry,
+            Command::Publish(a) => &a.registry,
+            Command::Verify(a) => &a.registry,
+            Command::Copy(a) => &a.registry,
+            Command::Demo(a) => &a.registry_args,
+            Command::Key(_) | Command::Policy(_) => return None,
+        };
+        Some(std::time::Duration::from_secs(args.deadline))
+    }
 }
 
 #[derive(Args, Debug)]

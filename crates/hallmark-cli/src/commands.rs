@@ -26,6 +26,18 @@ use crate::exit::CliError;
 use crate::output::{Render, Ui};
 use crate::{Outcome, keyfile, progress};
 
+/// Every client made in this process, so that a command that runs out of time can say
+/// which requests were still pending.
+static CLIENTS: std::sync::Mutex<Vec<Client>> = std::sync::Mutex::new(Vec::new());
+
+/// `METHOD url` of every registry request still under way.
+pub fn pending_requests() -> Vec<String> {
+    CLIENTS
+        .lock()
+        .map(|c| c.iter().flat_map(Client::pending).collect())
+        .unwrap_or_default()
+}
+
 /// The registry client the flags describe.
 pub fn client(args: &RegistryArgs) -> anyhow::Result<Client> {
     let credentials = match &args.username {
@@ -51,7 +63,11 @@ pub fn client(args: &RegistryArgs) -> anyhow::Result<Client> {
         retries: args.retries,
         ..ClientOptions::default()
     };
-    Ok(Client::new(opts).map_err(hallmark::Error::from)?)
+    let client = Client::new(opts).map_err(hallmark::Error::from)?;
+    if let Ok(mut all) = CLIENTS.lock() {
+        all.push(client.clone());
+    }
+    Ok(client)
 }
 
 fn transfer_progress(ui: Ui) -> Arc<dyn TransferProgress> {

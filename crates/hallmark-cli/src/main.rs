@@ -44,7 +44,8 @@ fn main() -> ExitCode {
             return ExitCode::from(ui.fail(&e));
         }
     };
-    let result = runtime.block_on(async {
+    let deadline = cli.command.deadline();
+    let command = async {
         match cli.command {
             Command::Key(KeyCommand::Generate(a)) => keyfile::generate(&a, ui),
             Command::Key(KeyCommand::Public(a)) => keyfile::public(&a, ui),
@@ -56,6 +57,20 @@ fn main() -> ExitCode {
             Command::Policy(PolicyCommand::Check(a)) => commands::policy_check(&a, ui),
             Command::Demo(a) => demo::run(&a, ui).await,
         }
+    };
+    let result = runtime.block_on(async {
+        match deadline {
+            None => command.await,
+            Some(limit) => {
+                // The command stays alive while the deadline is reported, so that what
+                // it was waiting for can still be named.
+                tokio::pin!(command);
+                tokio::select! {
+                    r = &mut command => r,
+                    () = tokio::time::sleep(limit) => Err(deadline_exceeded(limit)),
+                }
+            }
+        }
     });
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
@@ -63,6 +78,27 @@ fn main() -> ExitCode {
         Err(e) if e.is::<exit::ClosedStdout>() => ExitCode::SUCCESS,
         Err(e) => ExitCode::from(ui.fail(&e)),
     }
+}
+
+/// The command ran out of time: say how long it had and what it was still waiting for.
+fn deadline_exceeded(limit: std::time::Duration) -> anyhow::Error {
+    let pending = commands::pending_requests();
+    exit::CliError {
+        message: format!(
+            "gave up after the --deadline of {}s; still pending: {}",
+            limit.as_secs(),
+            if pending.is_empty() {
+                "local work".to_string()
+            } else {
+                pending.join(", ")
+            }
+        ),
+        hint: Some(
+            "a registry that answers very slowly keeps a command waiting; check it, or raise --deadline for very large artifacts".into(),
+        ),
+        class: hallmark::ErrorClass::Unavailable,
+    }
+    .into()
 }
 
 /// Flags that do not parse: clap's message, and under `--output json` the error document

@@ -510,3 +510,95 @@ async fn registry_error_text_cannot_forge_lines_or_leak_credentials() {
         assert!(err.contains("Basic <redacted>"), "{err}");
     }
 }
+
+/// A registry that answers each signature payload just under --timeout holds a verify for
+/// as many payloads as there are signatures; the whole command ends at --deadline, exit
+/// 3, naming the request it was still waiting for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_registry_is_cut_off_at_the_deadline() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = push_random(&reg.store("app"), Some("v1"), "x").await;
+    let pinned = format!("{}/app@{}", reg.addr, img.digest());
+    for i in 0..5 {
+        let note = format!("n={i}");
+        expect_code(&sign(&[&pinned, "--key", &k.private, "-a", &note]), 0);
+    }
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(|req, resp| {
+            // Every payload arrives in about 1.5 s: under the 2 s timeout, every time.
+            if req.method == "GET" && req.path.contains("/blobs/") && resp.status == 200 {
+                let per_byte = 1500 / resp.body.len().max(1) as u64;
+                resp.drip = Some(Duration::from_millis(per_byte.max(1)));
+            }
+        })),
+    })
+    .await;
+    let start = Instant::now();
+    let o = run(&[
+        "verify",
+        &format!("{}/app@{}", proxy.addr, img.digest()),
+        "--key",
+        &k.public,
+        "--identity",
+        &format!("{}/app", reg.addr),
+        "--timeout",
+        "2",
+        "--deadline",
+        "3",
+    ]);
+    let took = start.elapsed();
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(err.contains("gave up after the --deadline of 3s"), "{err}");
+    assert!(err.contains("still pending: GET http://"), "{err}");
+    assert!(err.contains("/blobs/sha256:"), "{err}");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+}
+
+/// A blob dripped into an `oci:` destination just fast enough never to stall is cut off
+/// by the minimum rate, as uploads are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dripped_blob_download_is_cut_off_by_the_minimum_rate() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = signed_image(&reg, "app", Some("v1"), &k, &[]).await;
+    let layer = Digest::sha256(&img.layers[0]);
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(move |req, resp| {
+            if req.method == "GET" && req.path.ends_with(&layer.to_string()) {
+                resp.drip = Some(Duration::from_millis(3));
+            }
+        })),
+    })
+    .await;
+    let dest = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let o = run(&[
+        "copy",
+        &format!("{}/app:v1", proxy.addr),
+        &format!("oci:{}:v1", dest.path().display()),
+        "--key",
+        &k.public,
+        "--identity",
+        &format!("{}/app", reg.addr),
+        "--timeout",
+        "1",
+        "--retries",
+        "0",
+    ]);
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(err.contains("slower than the minimum"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    let l = hallmark::layout::Layout::open(dest.path()).unwrap();
+    assert!(l.list_tags().unwrap().is_empty());
+}

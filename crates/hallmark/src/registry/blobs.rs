@@ -4,6 +4,7 @@ use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
+use super::transport::transfer_deadline;
 use super::{Client, RegistryError, Violation};
 use crate::digest::Digest;
 use crate::oci::{BlobData, ByteStream, RangeFuture};
@@ -81,14 +82,30 @@ impl Client {
                 },
             ));
         }
+        // The body is read after this function returns: the request stays in flight, and
+        // the minimum rate applies, until the stream ends.
+        let pending = self.track(format!("GET {url} (body)"));
+        let limit = transfer_deadline(self.opts.timeout, len);
+        let deadline = tokio::time::Instant::now() + limit;
         let mut seen = 0u64;
         let stream = resp.bytes_stream().map(move |chunk| {
+            let _ = &pending;
             let chunk = chunk.map_err(std::io::Error::other)?;
             seen += chunk.len() as u64;
             if seen > len {
                 return Err(std::io::Error::other(format!(
                     "{url}: more bytes than the {len} declared"
                 )));
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "{url}: {seen} of {len} bytes after {}s, slower than the minimum of {} KiB/s",
+                        limit.as_secs(),
+                        super::transport::MIN_RATE / 1024
+                    ),
+                ));
             }
             Ok(chunk)
         });

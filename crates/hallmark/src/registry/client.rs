@@ -59,6 +59,32 @@ pub struct Client {
     pub(super) http: reqwest::Client,
     pub(super) opts: Arc<ClientOptions>,
     pub(super) auth: Arc<Mutex<AuthState>>,
+    pub(super) in_flight: Arc<Mutex<InFlight>>,
+}
+
+/// Requests under way, so that a command that runs out of time can say what it was
+/// waiting for.
+#[derive(Default)]
+pub(super) struct InFlight {
+    next: u64,
+    requests: std::collections::BTreeMap<u64, String>,
+}
+
+/// Removes its request from the in-flight list when dropped (the request ended, one way
+/// or the other).
+pub(super) struct InFlightGuard {
+    set: Arc<Mutex<InFlight>>,
+    id: u64,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .expect("in-flight lock")
+            .requests
+            .remove(&self.id);
+    }
 }
 
 impl Client {
@@ -89,12 +115,36 @@ impl Client {
             http,
             opts: Arc::new(opts),
             auth: Arc::default(),
+            in_flight: Arc::default(),
         })
     }
 
     /// The options it was made with.
     pub fn options(&self) -> &ClientOptions {
         &self.opts
+    }
+
+    /// `METHOD url` of every request under way, oldest first.
+    pub fn pending(&self) -> Vec<String> {
+        self.in_flight
+            .lock()
+            .expect("in-flight lock")
+            .requests
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Records a request as under way until the guard is dropped.
+    pub(super) fn track(&self, what: String) -> InFlightGuard {
+        let mut f = self.in_flight.lock().expect("in-flight lock");
+        let id = f.next;
+        f.next += 1;
+        f.requests.insert(id, what);
+        InFlightGuard {
+            set: self.in_flight.clone(),
+            id,
+        }
     }
 
     /// `scheme://host[:port]` of a registry's API.

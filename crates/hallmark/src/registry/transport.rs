@@ -14,8 +14,15 @@ use crate::reference::ImageRef;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Most of an error body read for its message.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
-/// Lowest rate a streamed upload must keep up: 256 KiB/s.
-const MIN_UPLOAD_RATE: u64 = 256 * 1024;
+/// Lowest rate a streamed upload or download must keep up: 256 KiB/s.
+pub(super) const MIN_RATE: u64 = 256 * 1024;
+
+/// How long moving `len` bytes may take: the stall timeout plus the bytes at the minimum
+/// rate, so that a peer dripping bytes just fast enough to avoid the stall timeout is
+/// still cut off.
+pub(super) fn transfer_deadline(timeout: Duration, len: u64) -> Duration {
+    timeout + Duration::from_secs(len / MIN_RATE)
+}
 
 /// Whether a request needs to read or write the repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,6 +276,7 @@ impl Client {
             Access::Push
         };
         let scope = Self::scope(r, access);
+        let _pending = self.track(format!("{method} {url}"));
         let mut authed = false;
         let mut attempt = 0u32;
         loop {
@@ -337,13 +345,13 @@ impl Client {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
             .unwrap_or(0);
+        let _pending = self.track(format!("{method} {url}"));
         let mut req = self.http.request(method, url).headers(headers).body(body);
         if let Some(a) = self.authorization_for(r, &scope, url).await {
             req = req.header(AUTHORIZATION, a);
         }
-        // A registry that stops reading must not hang the upload: allow the usual timeout
-        // plus the body's length at the minimum rate.
-        let deadline = self.opts.timeout + Duration::from_secs(content_length / MIN_UPLOAD_RATE);
+        // A registry that stops reading must not hang the upload.
+        let deadline = transfer_deadline(self.opts.timeout, content_length);
         let resp = match tokio::time::timeout(deadline, req.send()).await {
             Ok(r) => r.map_err(|e| network_error(url, e))?,
             Err(_) => {
@@ -379,6 +387,7 @@ impl Client {
         limit: u64,
         url: &str,
     ) -> Result<Bytes, RegistryError> {
+        let _pending = self.track(format!("GET {url} (body)"));
         read_limited(resp, limit, url, self.opts.timeout).await
     }
 }
