@@ -808,3 +808,55 @@ async fn tls_registry_with_a_private_ca() {
     let o = run(&["verify", &dest, "--key", &k.public, "--ca-file", &k.public]);
     expect_code(&o, 2);
 }
+
+/// `repo:evil@sha256:GOOD` verifies GOOD, but must not report (or bind) `evil` when that
+/// tag names another image: a report that says "evil: verified" would vouch for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_beside_a_digest_is_reported_only_if_it_names_that_digest() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let good = signed_image(
+        &reg,
+        "app",
+        Some("v1"),
+        &k,
+        &["--bind-tag", "v1", "--bind-tag", "evil"],
+    )
+    .await;
+    push_random(&reg.store("app"), Some("evil"), "poisoned").await;
+    let verify = |tag: &str, extra: &[&str]| {
+        let reference = format!("{}/app:{tag}@{}", reg.addr, good.digest());
+        let mut args = vec![
+            "verify",
+            reference.as_str(),
+            "--key",
+            &k.public,
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = verify("v1", &[]);
+    expect_code(&o, 0);
+    assert_eq!(json_out(&o)["tag"], "v1");
+
+    let o = verify("evil", &[]);
+    expect_code(&o, 0);
+    let v = json_out(&o);
+    assert_eq!(v["tag"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["digest"], good.digest().to_string());
+    let notes = v["errors"].to_string();
+    assert!(notes.contains("tag evil names sha256:"), "{notes}");
+
+    // The signature binds "evil", but "evil" names another image: nothing is bound.
+    let o = verify("evil", &["--require-tag-binding"]);
+    expect_code(&o, 1);
+    let o = verify("gone", &["--require-tag-binding"]);
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains("tag gone does not exist"),
+        "{}",
+        stderr(&o)
+    );
+}

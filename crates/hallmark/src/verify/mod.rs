@@ -40,13 +40,40 @@ pub async fn resolve(target: &Target) -> Result<Manifest, Error> {
     target.store.require_manifest(&reference, "artifact").await
 }
 
-fn context(target: &Target, digest: &crate::digest::Digest) -> Context {
-    Context {
+/// The context a digest is judged in. A reference that names a tag *and* a digest keeps
+/// the tag only if the tag names that digest now: a report must not claim `evil` for an
+/// image that `evil` does not name. Otherwise the reason is returned as a note.
+async fn context(
+    target: &Target,
+    digest: &crate::digest::Digest,
+) -> Result<(Context, Option<String>), Error> {
+    let mut note = None;
+    let tag = match (&target.tag, &target.digest) {
+        (Some(tag), Some(_)) => match target.store.get_manifest(tag).await? {
+            Some(m) if &m.digest == digest => Some(tag.clone()),
+            Some(m) => {
+                note = Some(format!(
+                    "tag {tag} names {}, not the verified {digest}; the tag is not reported and binds nothing",
+                    m.digest
+                ));
+                None
+            }
+            None => {
+                note = Some(format!(
+                    "tag {tag} does not exist; the tag is not reported and binds nothing"
+                ));
+                None
+            }
+        },
+        (tag, _) => tag.clone(),
+    };
+    let ctx = Context {
         reference: target.store.pinned(digest),
         identity: target.store.identity(),
-        tag: target.tag.clone(),
+        tag,
         now: SystemTime::now(),
-    }
+    };
+    Ok((ctx, note))
 }
 
 /// Resolves `target` once and verifies its signatures. Registry failures are errors; a
@@ -61,7 +88,14 @@ pub async fn verify(target: &Target, opts: &VerifyOptions) -> Result<Verificatio
     // The one resolution: everything below is about this digest.
     let digest = resolve(target).await?.digest;
     let evidence = gather(target, &digest).await?;
-    let report = decide(&evidence, &context(target, &digest), opts);
+    let (ctx, note) = context(target, &digest).await?;
+    let mut report = decide(&evidence, &ctx, opts);
+    if opts.require_tag_binding && ctx.tag.is_none() {
+        // The tag to bind does not name this digest: nothing can bind it.
+        report.verified = false;
+        report.signatures.clear();
+    }
+    report.errors.extend(note);
     Ok(Verification {
         report,
         evidence: Some(evidence),
@@ -80,14 +114,14 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
         Some(r) if r.action == Action::Verify => verify(target, &r.verify).await?,
         _ => {
             let digest = resolve(target).await?.digest;
-            let ctx = context(target, &digest);
+            let (ctx, note) = context(target, &digest).await?;
             let mut report = Report {
                 reference: ctx.reference,
                 digest,
                 tag: ctx.tag,
                 verified: false,
                 signatures: Vec::new(),
-                errors: Vec::new(),
+                errors: note.into_iter().collect(),
                 policy: None,
             };
             match rule {
