@@ -293,10 +293,16 @@ impl BlobIndex for Layout {
                 source_name: BlobIndex::name(self),
                 what: format!("manifest {}", d.digest),
             })?;
-        Manifest::from_bytes(bytes, content_type(d)).map_err(|source| ArtifactError::Malformed {
-            source_name: BlobIndex::name(self),
-            source,
-        })
+        Manifest::from_bytes(bytes, content_type(d))
+            .map_err(|source| ArtifactError::Malformed {
+                source_name: BlobIndex::name(self),
+                source,
+            })?
+            .named(&d.digest)
+            .map_err(|source| ArtifactError::Corrupt {
+                source_name: BlobIndex::name(self),
+                source,
+            })
     }
 
     fn blob(&self, d: &Descriptor) -> Result<Blob, ArtifactError> {
@@ -473,12 +479,14 @@ impl BlobIndex for TarIndex {
                 source_name: self.name(),
                 source,
             })?;
-        Manifest::from_bytes(Bytes::from(bytes), content_type(d)).map_err(|source| {
+        let m = Manifest::from_bytes(Bytes::from(bytes), content_type(d)).map_err(|source| {
             ArtifactError::Malformed {
                 source_name: self.name(),
                 source,
             }
-        })
+        })?;
+        Ok(m.named(&d.digest)
+            .expect("the bytes were verified against this digest above"))
     }
 
     fn blob(&self, d: &Descriptor) -> Result<Blob, ArtifactError> {

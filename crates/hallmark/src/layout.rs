@@ -287,12 +287,13 @@ impl Layout {
         let Some(bytes) = self.get_blob(&digest, MAX_MANIFEST_BYTES)? else {
             return Ok(None);
         };
-        Manifest::from_bytes(bytes, media_type)
-            .map(Some)
-            .map_err(|source| LayoutError::Malformed {
+        let m =
+            Manifest::from_bytes(bytes, media_type).map_err(|source| LayoutError::Malformed {
                 path: self.blob_path(&digest),
                 source,
-            })
+            })?;
+        // get_blob checked the bytes against `digest`, whatever its algorithm.
+        Ok(Some(m.named(&digest).map_err(LayoutError::Corrupt)?))
     }
 
     /// Stores a manifest and, with `tag`, points the tag at it (moving it if it existed).

@@ -201,3 +201,95 @@ async fn copy_into_a_layout_trusts_no_existing_file_and_no_link() {
     );
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
 }
+
+fn sha512(bytes: &[u8]) -> Digest {
+    let mut h = hallmark::digest::Hasher::new(hallmark::digest::Algorithm::Sha512);
+    h.update(bytes);
+    h.finish()
+}
+
+/// `sha512:` digests are read end to end: a layout whose manifest and blobs are named by
+/// SHA-512 is measured, signed, verified and copied under those names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sha512_layouts_work_end_to_end() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::create(dir.path()).unwrap();
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    let layer = b"a layer named by sha512".to_vec();
+    std::fs::create_dir_all(dir.path().join("blobs/sha512")).unwrap();
+    for b in [&config, &layer] {
+        std::fs::write(layout.blob_path(&sha512(b)), b).unwrap();
+    }
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha512(&config).to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha512(&layer).to_string(), "size": layer.len()}],
+    }))
+    .unwrap();
+    let name = sha512(&manifest);
+    std::fs::write(layout.blob_path(&name), &manifest).unwrap();
+    std::fs::write(
+        dir.path().join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": name.to_string(),
+            "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}))
+        .unwrap(),
+    )
+    .unwrap();
+
+    let src = format!("oci:{}:v1", dir.path().display());
+    let o = run(&["digest", &src]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o).trim(), name.to_string());
+    let pinned = format!("oci:{}@{name}", dir.path().display());
+    expect_code(&sign(&[&pinned, "--key", &k.private]), 0);
+    let o = run(&["verify", &src, "--key", &k.public]);
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).trim().ends_with(&format!("@{name}")),
+        "{}",
+        stdout(&o)
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let identity = format!(
+        "oci:{}",
+        std::fs::canonicalize(dir.path()).unwrap().display()
+    );
+    let dest = format!("oci:{}:v1", out.path().display());
+    let o = run(&[
+        "copy",
+        &src,
+        &dest,
+        "--key",
+        &k.public,
+        "--identity",
+        &identity,
+    ]);
+    expect_code(&o, 0);
+    let copied = Layout::open(out.path()).unwrap();
+    assert_eq!(
+        std::fs::read(copied.blob_path(&sha512(&layer))).unwrap(),
+        layer
+    );
+    expect_code(
+        &run(&["verify", &dest, "--key", &k.public, "--identity", &identity]),
+        0,
+    );
+    // A sha512 name whose bytes are something else is still a mismatch.
+    std::fs::write(layout.blob_path(&sha512(&layer)), b"swapped").unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "copy",
+        &src,
+        &format!("oci:{}:v1", fresh.path().display()),
+        "--key",
+        &k.public,
+        "--identity",
+        &identity,
+    ]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
+}

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::{
     DOCKER_MANIFEST_LIST, MAX_REFERENCES, OCI_INDEX, OCI_MANIFEST, OciError, is_manifest_type,
 };
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestError};
 
 /// A manifest's exact bytes, its media type and the digest of those bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +89,17 @@ impl Manifest {
             media_type,
             digest,
         })
+    }
+
+    /// The same manifest under the name it was asked for: a reader that fetched it by
+    /// `digest` (of any algorithm) checks the bytes against that digest, and from then on
+    /// the manifest is known by that name.
+    pub fn named(mut self, digest: &Digest) -> Result<Manifest, DigestError> {
+        if &self.digest != digest {
+            digest.verify(&self.bytes, &format!("manifest {digest}"))?;
+            self.digest = digest.clone();
+        }
+        Ok(self)
     }
 
     /// A manifest hallmark writes itself.
@@ -219,6 +230,20 @@ mod tests {
             ),
             Err(OciError::UnsupportedMediaType(_))
         ));
+    }
+
+    #[test]
+    fn a_manifest_is_known_by_the_digest_it_was_fetched_by() {
+        let bytes = br#"{"schemaVersion":2}"#;
+        let m = Manifest::new(bytes.to_vec(), OCI_MANIFEST);
+        let mut h = crate::digest::Hasher::new(crate::digest::Algorithm::Sha512);
+        h.update(bytes);
+        let sha512 = h.finish();
+        assert_eq!(m.clone().named(&sha512).unwrap().digest, sha512);
+        assert!(m.clone().named(&Digest::sha256(b"other")).is_err());
+        let mut h = crate::digest::Hasher::new(crate::digest::Algorithm::Sha512);
+        h.update(b"other");
+        assert!(m.named(&h.finish()).is_err());
     }
 
     #[test]

@@ -9,9 +9,12 @@ use crate::reference::ImageRef;
 
 pub(super) const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
-/// The digest a registry says it stored, when it says one that parses.
-pub(super) fn header_digest(h: &HeaderMap) -> Option<Digest> {
-    h.get(DOCKER_CONTENT_DIGEST)?.to_str().ok()?.parse().ok()
+/// The digest a registry says it stored, when it says one that parses and that can be
+/// compared with `ours`: registries name content by their canonical algorithm (SHA-256),
+/// which says nothing about a SHA-512 name.
+pub(super) fn header_digest(h: &HeaderMap, ours: &Digest) -> Option<Digest> {
+    let d: Digest = h.get(DOCKER_CONTENT_DIGEST)?.to_str().ok()?.parse().ok()?;
+    (d.algorithm() == ours.algorithm()).then_some(d)
 }
 
 impl Client {
@@ -36,13 +39,10 @@ impl Client {
         let bytes = self.read_small(resp, MAX_MANIFEST_BYTES, &url).await?;
         let m = Manifest::from_bytes(bytes, content_type)
             .map_err(|source| RegistryError::Malformed { url, source })?;
-        if let Ok(expected) = reference.parse::<Digest>() {
-            m.digest
-                .clone()
-                .expect(&expected, &format!("manifest {}", r.pinned(&expected)))
-                .map_err(RegistryError::Served)?;
+        match reference.parse::<Digest>() {
+            Ok(expected) => Ok(Some(m.named(&expected).map_err(RegistryError::Served)?)),
+            Err(_) => Ok(Some(m)),
         }
-        Ok(Some(m))
     }
 
     /// Stores a manifest under a tag or its digest. Fails if the registry reports a
@@ -65,7 +65,7 @@ impl Client {
         if !resp.status().is_success() {
             return Err(self.fail(&url, resp).await);
         }
-        if let Some(d) = header_digest(resp.headers()) {
+        if let Some(d) = header_digest(resp.headers(), &m.digest) {
             d.expect(&m.digest, &format!("manifest stored at {url}"))
                 .map_err(RegistryError::Stored)?;
         }
@@ -84,5 +84,23 @@ impl Client {
             return Err(self.fail(&url, resp).await);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_digests_are_compared_only_in_the_same_algorithm() {
+        let ours = Digest::sha256(b"x");
+        let mut h = HeaderMap::new();
+        h.insert(DOCKER_CONTENT_DIGEST, ours.to_string().parse().unwrap());
+        assert_eq!(header_digest(&h, &ours), Some(ours.clone()));
+        let mut hasher = crate::digest::Hasher::new(crate::digest::Algorithm::Sha512);
+        hasher.update(b"x");
+        assert_eq!(header_digest(&h, &hasher.finish()), None);
+        h.insert(DOCKER_CONTENT_DIGEST, "garbage".parse().unwrap());
+        assert_eq!(header_digest(&h, &ours), None);
     }
 }

@@ -73,7 +73,7 @@ impl Client {
         if !resp.status().is_success() {
             return Err(self.fail(&url, resp).await);
         }
-        if let Some(d) = header_digest(resp.headers()) {
+        if let Some(d) = header_digest(resp.headers(), digest) {
             d.expect(digest, "uploaded blob")
                 .map_err(RegistryError::Stored)?;
         }
@@ -206,7 +206,7 @@ impl Client {
         if resp.status() != StatusCode::CREATED {
             return Err(self.fail(&location, resp).await);
         }
-        if let Some(d) = header_digest(resp.headers()) {
+        if let Some(d) = header_digest(resp.headers(), &blob.digest) {
             d.expect(&blob.digest, "uploaded blob")
                 .map_err(RegistryError::Stored)?;
         }
