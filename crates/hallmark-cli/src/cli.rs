@@ -193,10 +193,20 @@ pub struct SignArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SignatureFormat {
-    /// cosign's `sha256-<hex>.sig` tag scheme
+    /// cosign's `sha256-<hex>.sig` tag scheme (read by cosign 1.x-3.x)
     Legacy,
-    /// Sigstore bundle as an OCI 1.1 referrer (not yet available)
+    /// Sigstore bundle as an OCI 1.1 referrer (cosign 3's default)
     Bundle,
+}
+
+impl SignatureFormat {
+    /// The library's name for it.
+    pub fn lib(self) -> hallmark::sign::SignatureFormat {
+        match self {
+            SignatureFormat::Legacy => hallmark::sign::SignatureFormat::Legacy,
+            SignatureFormat::Bundle => hallmark::sign::SignatureFormat::Bundle,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -216,6 +226,9 @@ pub struct PublishArgs {
     /// Record the destination tags in the signed payload (rollback defence)
     #[arg(long)]
     pub bind_tag: bool,
+    /// Signature format
+    #[arg(long, value_enum, default_value_t = SignatureFormat::Legacy)]
+    pub format: SignatureFormat,
     /// Blobs uploaded at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,

@@ -19,8 +19,8 @@ use hallmark::verify::Verification;
 use serde::Serialize;
 
 use crate::cli::{
-    CopyArgs, DigestArgs, PolicyCheckArgs, PublishArgs, RegistryArgs, SignArgs, SignatureFormat,
-    TrustArgs, VerifyArgs,
+    CopyArgs, DigestArgs, PolicyCheckArgs, PublishArgs, RegistryArgs, SignArgs, TrustArgs,
+    VerifyArgs,
 };
 use crate::exit::CliError;
 use crate::output::{Render, Ui};
@@ -170,6 +170,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let opts = PublishOptions {
         sign: SignOptions {
             annotations: args.annotations.iter().cloned().collect(),
+            format: args.format.lib(),
             ..SignOptions::default()
         },
         bind_tags: args.bind_tag,
@@ -199,12 +200,6 @@ impl Render for Signed {
 
 /// `hallmark sign`.
 pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
-    if args.format == SignatureFormat::Bundle {
-        return Err(CliError::usage(
-            "--format bundle is not available in this version",
-            Some("use --format legacy (the default), which cosign 1.x-3.x verify"),
-        ));
-    }
     let client = client(&args.registry)?;
     let mut target = Target::open(&args.reference, &client, false)?;
     if let Some(repo) = &args.signature_repository {
@@ -219,6 +214,7 @@ pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
         annotations: args.annotations.iter().cloned().collect(),
         bind_tags: args.bind_tag.clone(),
         expect_digest: args.expect_digest.clone(),
+        format: args.format.lib(),
         ..SignOptions::default()
     };
     let signed = hallmark::sign::sign(&target, &key, &opts).await?;
@@ -286,11 +282,15 @@ fn report_verified(report: &Report, ui: &Ui) {
         ui.say_outside(
             "",
             &format!(
-                "verified {} — signed by {} ({}, key id {}){}",
+                "verified {} — signed by {} ({}, key id {}, {} signature){}",
                 report.digest,
                 s.key,
                 s.algorithm,
                 s.key_id,
+                match s.format {
+                    hallmark::report::SignatureFormat::Legacy => "legacy .sig",
+                    hallmark::report::SignatureFormat::Bundle => "Sigstore bundle",
+                },
                 s.timestamp
                     .as_ref()
                     .map(|t| format!(" at {t}"))

@@ -12,14 +12,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::Error;
+use crate::bundle::BUNDLE_V03;
 use crate::digest::Digest;
-use crate::oci::{Manifest, Walk};
+use crate::oci::{EMPTY_JSON, Manifest, Walk};
 use crate::payload::MAX_PAYLOAD_BYTES;
 use crate::report::Report;
 use crate::signature;
 use crate::store::{Destination, Store, Target};
 use crate::transfer::{self, BlobCounts, TransferProgress};
-use crate::verify::{Evidence, Verification};
+use crate::verify::{Evidence, Material, Verification};
 
 /// How to copy.
 #[derive(Debug, Clone)]
@@ -101,14 +102,22 @@ pub async fn copy(
     let mut signature = None;
     if top.digest == verified.digest
         && let Some(evidence) = &verification.evidence
-        && evidence.legacy_manifest.is_some()
     {
-        progress.step("copying the signature");
-        copy_signature(&source.signatures, &dest.store, evidence).await?;
-        signature = Some(
-            dest.store
-                .tagged(&signature::signature_tag(&verified.digest)),
-        );
+        progress.step("copying the signatures");
+        if evidence.legacy_manifest.is_some() {
+            copy_signature(&source.signatures, &dest.store, evidence).await?;
+            signature = Some(
+                dest.store
+                    .tagged(&signature::signature_tag(&verified.digest)),
+            );
+        }
+        copy_referrers(&dest.store, evidence).await?;
+        if signature.is_none() && !evidence.referrers.is_empty() {
+            signature = Some(format!(
+                "{} (referrers)",
+                dest.store.pinned(&verified.digest)
+            ));
+        }
     }
     progress.step("setting tags");
     transfer::set_tags(&dest.store, &top, &dest.tags).await?;
@@ -192,8 +201,12 @@ async fn copy_signature(from: &Store, dest: &Store, evidence: &Evidence) -> Resu
     let payloads: HashMap<Digest, Bytes> = evidence
         .candidates
         .iter()
-        .filter_map(|c| c.material.as_ref().ok())
-        .map(|m| (Digest::sha256(&m.payload), m.payload.clone()))
+        .filter_map(|c| match &c.material {
+            Ok(Material::Legacy { payload, .. }) => {
+                Some((Digest::sha256(payload), payload.clone()))
+            }
+            _ => None,
+        })
         .collect();
     let refs = sig.references().map_err(|e| Error::Malformed {
         source_name: from.name(),
@@ -217,9 +230,23 @@ async fn copy_signature(from: &Store, dest: &Store, evidence: &Evidence) -> Resu
         return Ok(());
     }
     for c in &evidence.candidates {
-        if let Ok(m) = &c.material {
-            crate::sign::store_signature(dest, &evidence.digest, &m.payload, &m.signature).await?;
+        if let Ok(Material::Legacy { payload, signature }) = &c.material {
+            crate::sign::store_signature(dest, &evidence.digest, payload, signature).await?;
         }
+    }
+    Ok(())
+}
+
+/// Writes the bundle referrers that were read during verification at the destination,
+/// found there the way the destination finds referrers (its API, or the fallback tag).
+async fn copy_referrers(dest: &Store, evidence: &Evidence) -> Result<(), Error> {
+    for r in &evidence.referrers {
+        dest.put_blob(&Digest::sha256(EMPTY_JSON), Bytes::from_static(EMPTY_JSON))
+            .await?;
+        dest.put_blob(&Digest::sha256(&r.bundle), r.bundle.clone())
+            .await?;
+        dest.push_referrer(&r.manifest, &evidence.digest, BUNDLE_V03)
+            .await?;
     }
     Ok(())
 }

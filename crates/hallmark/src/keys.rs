@@ -506,6 +506,13 @@ impl PublicKey {
         d.hex()[..16].to_string()
     }
 
+    /// The key's name in a Sigstore bundle (`verificationMaterial.publicKey.hint`), as
+    /// cosign writes it: base64 of the SHA-256 of the DER public key.
+    pub fn bundle_hint(&self) -> String {
+        use sha2::Digest as _;
+        Base64::encode_string(&sha2::Sha256::digest(self.to_der()))
+    }
+
     /// True when `signature` is a valid signature of `message` by this key.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         use p256::ecdsa::signature::Verifier;

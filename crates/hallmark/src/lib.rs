@@ -9,7 +9,8 @@
 //! - [`class`], [`digest`], [`glob`]: leaves;
 //! - [`oci`]: OCI data without I/O (media types, limits, manifests, `index.json`, the
 //!   graph walker);
-//! - [`reference`], [`keys`], [`payload`], [`signature`]: names, keys, signed documents;
+//! - [`reference`], [`keys`], [`payload`], [`signature`], [`bundle`]: names, keys, signed
+//!   documents;
 //! - [`fsio`], [`registry`], [`layout`], [`artifact`]: where bytes come from;
 //! - [`trust`], [`report`], [`policy`]: requirements and outcomes, as data;
 //! - [`error`]: the one error type of operations;
@@ -19,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod artifact;
+pub mod bundle;
 pub mod class;
 pub mod copy;
 pub mod demo;

@@ -105,12 +105,7 @@ impl SimpleSigning {
     pub fn bound_tags(&self) -> Vec<String> {
         let mut tags: Vec<String> = self
             .optional_str(TAG_FIELD)
-            .map(|t| {
-                t.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
+            .map(split_tags)
             .unwrap_or_default();
         if let Ok(r) = ImageRef::parse(&self.critical.identity.docker_reference)
             && let Some(t) = r.tag()
@@ -125,6 +120,15 @@ impl SimpleSigning {
     pub fn signed_repository(&self) -> String {
         normalize_identity(&self.critical.identity.docker_reference)
     }
+}
+
+/// The tags of a `tag` field: comma-separated, blanks ignored.
+pub fn split_tags(field: &str) -> Vec<String> {
+    field
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// One spelling per repository, for comparing identities: registry names are parsed and

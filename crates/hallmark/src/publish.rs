@@ -15,6 +15,12 @@ use crate::signature;
 use crate::store::Destination;
 use crate::transfer::{self, BlobCounts, TransferProgress};
 
+/// A signature made before anything is pushed, in the format it will be stored in.
+enum Signature {
+    Legacy(Vec<u8>, Vec<u8>),
+    Bundle(Vec<u8>),
+}
+
 /// How to publish.
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
@@ -68,8 +74,14 @@ pub async fn publish(
     if opts.bind_tags {
         sign_opts.bind_tags.extend(dest.tags.iter().cloned());
     }
-    let payload = sign::build_payload(&dest.store, &digest, &sign_opts)?;
-    let sig = key.sign(&payload);
+    let signed = if sign_opts.format == sign::SignatureFormat::Bundle {
+        let statement = sign::build_statement(&dest.store, &digest, &sign_opts)?;
+        Signature::Bundle(sign::sign_statement(&statement, key))
+    } else {
+        let payload = sign::build_payload(&dest.store, &digest, &sign_opts)?;
+        let sig = key.sign(&payload);
+        Signature::Legacy(payload, sig)
+    };
 
     let counts = transfer::push_blobs(
         &artifact.blobs,
@@ -85,13 +97,28 @@ pub async fn publish(
         dest.store.put_manifest(m, None).await?;
     }
     progress.step("pushing the signature");
-    sign::store_signature(&dest.store, &digest, &payload, &sig).await?;
+    let signature = match signed {
+        Signature::Bundle(bundle) => {
+            let referrer = sign::store_bundle(
+                &dest.store,
+                artifact.manifest(),
+                bundle,
+                sign_opts.timestamp,
+            )
+            .await?;
+            dest.store.pinned(&referrer)
+        }
+        Signature::Legacy(payload, sig) => {
+            sign::store_signature(&dest.store, &digest, &payload, &sig).await?;
+            dest.store.tagged(&signature::signature_tag(&digest))
+        }
+    };
 
     progress.step("setting tags");
     transfer::set_tags(&dest.store, artifact.manifest(), &dest.tags).await?;
     Ok(Published {
         reference: dest.store.pinned(&digest),
-        signature: dest.store.tagged(&signature::signature_tag(&digest)),
+        signature,
         digest,
         tags: dest.tags.clone(),
         blobs: counts,

@@ -9,10 +9,12 @@ use crate::keys::Algorithm;
 /// How a signature is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
+// Deliberately exhaustive: every output must say which format a signature came from.
 pub enum SignatureFormat {
     /// cosign's `sha256-<hex>.sig` tag, one simple-signing layer per signature.
     Legacy,
+    /// A Sigstore bundle stored as an OCI 1.1 referrer (cosign 3's default).
+    Bundle,
 }
 
 /// One valid signature that counts.
@@ -79,10 +81,10 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Rejection {
-    /// No signature manifest at all.
-    #[error("no signature: {location} does not exist")]
+    /// No signature at all: no `.sig` manifest and no bundle referrer.
+    #[error("no signature: neither {location} nor a Sigstore bundle referrer exists")]
     NoSignature {
-        /// Where it was looked for.
+        /// Where the legacy signature was looked for.
         location: String,
     },
     /// A signature manifest with no simple-signing layer.
@@ -180,6 +182,43 @@ pub enum Rejection {
         /// The maximum age, as written in policies.
         max_age: String,
     },
+    /// A referrer whose subject is another image (or none): moved or copied.
+    #[error("referrer {referrer} refers to {}, not to this image", subject.as_deref().unwrap_or("no image"))]
+    ReferrerOfAnother {
+        /// The referrer manifest.
+        referrer: Digest,
+        /// Its subject, if any.
+        subject: Option<String>,
+    },
+    /// A bundle referrer without exactly one layer.
+    #[error("bundle referrer has {0} layers, not one")]
+    BundleLayers(usize),
+    /// A bundle of a media type hallmark does not read.
+    #[error("unknown bundle media type {0:?}")]
+    BundleMediaType(String),
+    /// A bundle larger than any real one.
+    #[error("bundle of {0} bytes is over the limit")]
+    BundleTooLarge(u64),
+    /// A bundle that does not parse.
+    #[error("{0}")]
+    BundleInvalid(String),
+    /// A keyless bundle (certificate, no key): cannot be checked offline.
+    #[error(
+        "the bundle is keyless (a signing certificate, no key); hallmark checks key-based bundles only and cannot check a certificate offline"
+    )]
+    Keyless,
+    /// A message-signature bundle where a statement about the image belongs.
+    #[error("the bundle signs a blob's bytes, not a statement about this image")]
+    NotAStatement,
+    /// A DSSE payload of another type.
+    #[error("DSSE payload type {0:?} is not an in-toto statement")]
+    PayloadType(String),
+    /// An attestation presented as a signature.
+    #[error("the statement is an attestation of type {0}, not a signature")]
+    NotASignature(String),
+    /// A statement about several subjects.
+    #[error("the statement names {0} subjects; a signature names exactly one")]
+    SubjectCount(usize),
     /// Fewer distinct keys than the threshold.
     #[error("{found} distinct key(s) signed, {required} required")]
     BelowThreshold {

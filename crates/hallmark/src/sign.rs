@@ -6,10 +6,14 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use crate::Error;
+use crate::bundle::dsse::Envelope;
+use crate::bundle::intoto::{self, Statement};
+use crate::bundle::{BUNDLE_V03, Bundle};
 use crate::digest::Digest;
 use crate::keys::SigningKey;
-use crate::oci::Manifest;
+use crate::oci::{EMPTY_JSON, EMPTY_MEDIA_TYPE, Manifest, OCI_MANIFEST};
 use crate::payload::{self, SimpleSigning};
+pub use crate::report::SignatureFormat;
 use crate::signature;
 use crate::store::{Store, Target};
 
@@ -28,6 +32,8 @@ pub struct SignOptions {
     pub timestamp: SystemTime,
     /// Recorded as the signing tool.
     pub creator: String,
+    /// How the signature is stored.
+    pub format: SignatureFormat,
 }
 
 impl Default for SignOptions {
@@ -38,6 +44,7 @@ impl Default for SignOptions {
             expect_digest: None,
             timestamp: SystemTime::now(),
             creator: concat!("hallmark ", env!("CARGO_PKG_VERSION")).to_string(),
+            format: SignatureFormat::Legacy,
         }
     }
 }
@@ -86,8 +93,10 @@ pub async fn resolve_digest_to_sign(
     }
 }
 
-/// Builds the payload bytes for `digest` in `store`.
-pub fn build_payload(store: &Store, digest: &Digest, opts: &SignOptions) -> Result<Vec<u8>, Error> {
+/// What a signature records besides the digest: the caller's annotations, the bound tags,
+/// the timestamp and the creator (the simple-signing `optional` fields, or the statement
+/// subject's annotations).
+fn recorded_fields(opts: &SignOptions) -> Result<BTreeMap<String, serde_json::Value>, Error> {
     let mut optional = BTreeMap::new();
     for (k, v) in &opts.annotations {
         if payload::RESERVED_FIELDS.contains(&k.as_str()) {
@@ -111,17 +120,139 @@ pub fn build_payload(store: &Store, digest: &Digest, opts: &SignOptions) -> Resu
             .into(),
     );
     optional.insert(payload::CREATOR_FIELD.into(), opts.creator.clone().into());
+    Ok(optional)
+}
+
+/// Builds the payload bytes for `digest` in `store`.
+pub fn build_payload(store: &Store, digest: &Digest, opts: &SignOptions) -> Result<Vec<u8>, Error> {
+    let optional = recorded_fields(opts)?;
     Ok(SimpleSigning::new(&store.signed_identity(), digest, optional).to_bytes())
+}
+
+/// Builds the in-toto statement a bundle signature signs, as cosign 3 does (predicate type
+/// `https://sigstore.dev/cosign/sign/v1`, what is recorded in the subject's annotations),
+/// with the repository as the subject's name so that a copy to another repository is
+/// detected as it is for legacy signatures.
+pub fn build_statement(
+    store: &Store,
+    digest: &Digest,
+    opts: &SignOptions,
+) -> Result<Vec<u8>, Error> {
+    let mut statement = Statement::new(
+        &store.signed_identity(),
+        digest,
+        intoto::COSIGN_SIGN_V1,
+        serde_json::json!({}),
+    );
+    statement.subject[0].annotations = recorded_fields(opts)?;
+    Ok(statement.to_bytes())
+}
+
+/// A referrer manifest holding one bundle, field for field as cosign 3 writes it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BundleReferrer<'a> {
+    schema_version: u32,
+    media_type: &'static str,
+    config: ReferrerDescriptor<'a>,
+    layers: [ReferrerDescriptor<'a>; 1],
+    annotations: BTreeMap<&'static str, String>,
+    subject: ReferrerDescriptor<'a>,
+    artifact_type: &'static str,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReferrerDescriptor<'a> {
+    media_type: &'a str,
+    size: u64,
+    digest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<&'static str>,
+}
+
+/// Signs `statement` into a Sigstore bundle (DSSE over its PAE, key named by its hint).
+pub fn sign_statement(statement: &[u8], key: &SigningKey) -> Vec<u8> {
+    let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, statement, |pae| key.sign(pae));
+    Bundle::for_envelope(envelope, &key.public_key().bundle_hint()).to_bytes()
+}
+
+/// Stores a bundle as a referrer of `subject`; returns the referrer manifest's digest.
+pub async fn store_bundle(
+    store: &Store,
+    subject: &Manifest,
+    bundle: Vec<u8>,
+    created: SystemTime,
+) -> Result<Digest, Error> {
+    let bundle_digest = Digest::sha256(&bundle);
+    let empty = Bytes::from_static(EMPTY_JSON);
+    store.put_blob(&Digest::sha256(&empty), empty).await?;
+    store
+        .put_blob(&bundle_digest, Bytes::from(bundle.clone()))
+        .await?;
+    let doc = BundleReferrer {
+        schema_version: 2,
+        media_type: OCI_MANIFEST,
+        config: ReferrerDescriptor {
+            media_type: EMPTY_MEDIA_TYPE,
+            size: EMPTY_JSON.len() as u64,
+            digest: Digest::sha256(EMPTY_JSON).to_string(),
+            artifact_type: Some(BUNDLE_V03),
+        },
+        layers: [ReferrerDescriptor {
+            media_type: BUNDLE_V03,
+            size: bundle.len() as u64,
+            digest: bundle_digest.to_string(),
+            artifact_type: None,
+        }],
+        annotations: BTreeMap::from([
+            ("dev.sigstore.bundle.content", "dsse-envelope".to_string()),
+            (
+                "dev.sigstore.bundle.predicateType",
+                intoto::COSIGN_SIGN_V1.to_string(),
+            ),
+            (
+                "org.opencontainers.image.created",
+                humantime::format_rfc3339_seconds(created).to_string(),
+            ),
+        ]),
+        subject: ReferrerDescriptor {
+            media_type: &subject.media_type,
+            size: subject.bytes.len() as u64,
+            digest: subject.digest.to_string(),
+            artifact_type: None,
+        },
+        artifact_type: BUNDLE_V03,
+    };
+    let referrer = Manifest::new(
+        serde_json::to_vec(&doc).expect("serialising a plain struct cannot fail"),
+        OCI_MANIFEST,
+    );
+    store
+        .push_referrer(&referrer, &subject.digest, BUNDLE_V03)
+        .await?;
+    Ok(referrer.digest)
 }
 
 /// Signs the artifact `target` names (by digest; see [`resolve_digest_to_sign`]).
 pub async fn sign(target: &Target, key: &SigningKey, opts: &SignOptions) -> Result<Signed, Error> {
     let digest = resolve_digest_to_sign(target, opts.expect_digest.as_ref()).await?;
     // The manifest must exist and hash to the digest (get_manifest checks both).
-    target
+    let manifest = target
         .store
         .require_manifest(&digest.to_string(), "manifest")
         .await?;
+    if opts.format == SignatureFormat::Bundle {
+        let statement = build_statement(&target.store, &digest, opts)?;
+        let bundle = sign_statement(&statement, key);
+        let referrer = store_bundle(&target.signatures, &manifest, bundle, opts.timestamp).await?;
+        return Ok(Signed {
+            reference: target.store.pinned(&digest),
+            signature: target.signatures.pinned(&referrer),
+            digest,
+            added: true,
+        });
+    }
     let payload = build_payload(&target.store, &digest, opts)?;
     let sig = key.sign(&payload);
     let added = store_signature(&target.signatures, &digest, &payload, &sig).await?;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use crate::Error;
 use crate::digest::Digest;
 use crate::layout::Layout;
-use crate::oci::{Blob, Descriptor, Manifest};
+use crate::oci::{Blob, Descriptor, Index, Manifest, OCI_INDEX, referrers_tag};
 use crate::reference::{DestinationRef, ImageRef, Location, Source};
 use crate::registry::{BlobPush, Client, Progress, RegistryBlob};
 
@@ -130,6 +130,84 @@ impl Store {
                 })
             }
         }
+    }
+
+    /// Every referrer of `digest` this store lists: through the referrers API where the
+    /// registry has one, and through the `sha256-<hex>` fallback tag (both are read: a
+    /// registry may have gained the API after referrers were written the old way).
+    pub async fn referrers(&self, digest: &Digest) -> Result<Index, Error> {
+        let mut index = match self {
+            Store::Registry { client, repo } => client.referrers(repo, digest).await?,
+            Store::Layout(_) => None,
+        }
+        .unwrap_or_else(Index::empty);
+        if let Some(fallback) = self.fallback_index(digest).await? {
+            for e in fallback.entries() {
+                if index.find_digest(&e.digest).is_none() {
+                    index.push(e.clone());
+                }
+            }
+        }
+        Ok(index)
+    }
+
+    /// The index under the fallback tag, if there is one.
+    async fn fallback_index(&self, digest: &Digest) -> Result<Option<Index>, Error> {
+        let Some(m) = self.get_manifest(&referrers_tag(digest)).await? else {
+            return Ok(None);
+        };
+        Index::parse(&m.bytes)
+            .map(Some)
+            .map_err(|source| Error::Malformed {
+                source_name: self.tagged(&referrers_tag(digest)),
+                source,
+            })
+    }
+
+    /// Stores a referrer of `subject` and makes it findable: a registry with the referrers
+    /// API lists it by itself; otherwise it is added to the fallback index, read, modified,
+    /// written and read back until no other entry was lost to a concurrent writer.
+    pub async fn push_referrer(
+        &self,
+        m: &Manifest,
+        subject: &Digest,
+        artifact_type: &str,
+    ) -> Result<(), Error> {
+        const ATTEMPTS: u32 = 5;
+        self.put_manifest(m, None).await?;
+        if let Store::Registry { client, repo } = self
+            && let Some(listed) = client.referrers(repo, subject).await?
+            && listed.find_digest(&m.digest).is_some()
+        {
+            return Ok(());
+        }
+        let tag = referrers_tag(subject);
+        for _ in 0..ATTEMPTS {
+            let before = self
+                .fallback_index(subject)
+                .await?
+                .unwrap_or_else(Index::empty);
+            if before.find_digest(&m.digest).is_some() {
+                return Ok(());
+            }
+            let mut index = before.clone();
+            index.add_referrer(m, artifact_type);
+            let written = Manifest::new(index.to_bytes(), OCI_INDEX);
+            self.put_manifest(&written, Some(&tag)).await?;
+            let now = self
+                .fallback_index(subject)
+                .await?
+                .unwrap_or_else(Index::empty);
+            let kept = before
+                .entries()
+                .iter()
+                .chain(index.entries())
+                .all(|e| now.find_digest(&e.digest).is_some());
+            if kept {
+                return Ok(());
+            }
+        }
+        Err(Error::Contention { attempts: ATTEMPTS })
     }
 
     /// Every tag.

@@ -5,6 +5,7 @@
 mod harness;
 
 mod attacks;
+mod bundles;
 mod cli;
 mod consume;
 mod hostile;

@@ -21,6 +21,8 @@ pub struct IndexEntry {
     pub size: u64,
     /// The tag (`org.opencontainers.image.ref.name`), if any.
     pub tag: Option<String>,
+    /// The listed artifact's type (referrers indexes), if given.
+    pub artifact_type: Option<String>,
     raw: Map<String, Value>,
 }
 
@@ -54,6 +56,8 @@ impl Index {
             size: u64,
             #[serde(default)]
             annotations: BTreeMap<String, String>,
+            #[serde(rename = "artifactType")]
+            artifact_type: Option<String>,
         }
         let json = |source| OciError::Json {
             what: "index.json".into(),
@@ -77,6 +81,7 @@ impl Index {
                 media_type: e.media_type,
                 size: e.size,
                 tag: e.annotations.get(REF_NAME).cloned(),
+                artifact_type: e.artifact_type,
                 raw,
             });
         }
@@ -147,6 +152,32 @@ impl Index {
         }
     }
 
+    /// Appends an entry as it is (from another index).
+    pub fn push(&mut self, entry: IndexEntry) {
+        self.entries.push(entry);
+    }
+
+    /// Lists a referrer (an entry of a referrers index): its digest, media type, size and
+    /// artifact type, unless it is listed already. Other entries are kept as they are.
+    pub fn add_referrer(&mut self, m: &super::Manifest, artifact_type: &str) {
+        if self.find_digest(&m.digest).is_some() {
+            return;
+        }
+        let mut raw = Map::new();
+        raw.insert("mediaType".into(), m.media_type.clone().into());
+        raw.insert("size".into(), (m.bytes.len() as u64).into());
+        raw.insert("digest".into(), m.digest.to_string().into());
+        raw.insert("artifactType".into(), artifact_type.into());
+        self.entries.push(IndexEntry {
+            digest: m.digest.clone(),
+            media_type: Some(m.media_type.clone()),
+            size: m.bytes.len() as u64,
+            tag: None,
+            artifact_type: Some(artifact_type.to_string()),
+            raw,
+        });
+    }
+
     /// Lists a manifest: with `tag`, the tag moves to it (whatever it named before);
     /// without, the manifest is listed untagged unless it is listed already.
     pub fn set(&mut self, digest: &Digest, media_type: &str, size: u64, tag: Option<&str>) {
@@ -167,6 +198,7 @@ impl Index {
             media_type: Some(media_type.to_string()),
             size,
             tag: tag.map(str::to_string),
+            artifact_type: None,
             raw,
         });
     }

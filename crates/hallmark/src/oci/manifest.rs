@@ -29,6 +29,20 @@ pub struct Descriptor {
     pub size: u64,
 }
 
+/// What an artifact manifest says about itself: its type, the manifest it refers to, its
+/// annotations and its layers (OCI 1.1 referrers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArtifactInfo {
+    /// `artifactType`.
+    pub artifact_type: Option<String>,
+    /// `subject`: the manifest this one refers to.
+    pub subject: Option<Descriptor>,
+    /// Manifest annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// Layer descriptors.
+    pub layers: Vec<Descriptor>,
+}
+
 /// What a manifest points at: child manifests (of an index) and blobs (config, layers).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct References {
@@ -123,6 +137,53 @@ impl Manifest {
     /// True for an OCI index or a Docker manifest list.
     pub fn is_index(&self) -> bool {
         self.media_type == OCI_INDEX || self.media_type == DOCKER_MANIFEST_LIST
+    }
+
+    /// The artifact fields of an image manifest (referrers).
+    pub fn artifact(&self) -> Result<ArtifactInfo, OciError> {
+        #[derive(serde::Deserialize)]
+        struct Desc {
+            #[serde(rename = "mediaType", default)]
+            media_type: String,
+            digest: String,
+            size: u64,
+        }
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            #[serde(rename = "artifactType")]
+            artifact_type: Option<String>,
+            subject: Option<Desc>,
+            #[serde(default)]
+            annotations: std::collections::BTreeMap<String, String>,
+            #[serde(default)]
+            layers: Vec<Desc>,
+        }
+        let doc: Doc = serde_json::from_slice(&self.bytes).map_err(|source| OciError::Json {
+            what: format!("manifest {}", self.digest),
+            source,
+        })?;
+        if doc.layers.len() > MAX_REFERENCES {
+            return Err(OciError::TooManyReferences {
+                what: format!("manifest {}", self.digest),
+            });
+        }
+        let convert = |d: Desc| -> Result<Descriptor, OciError> {
+            Ok(Descriptor {
+                digest: d.digest.parse().map_err(OciError::Descriptor)?,
+                media_type: d.media_type,
+                size: d.size,
+            })
+        };
+        Ok(ArtifactInfo {
+            artifact_type: doc.artifact_type,
+            subject: doc.subject.map(convert).transpose()?,
+            annotations: doc.annotations,
+            layers: doc
+                .layers
+                .into_iter()
+                .map(convert)
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     /// The descriptors this manifest references.

@@ -11,7 +11,7 @@ mod walk;
 
 pub use blob::{Blob, BlobData, ByteStream, RangeFuture};
 pub use index::{Index, IndexEntry};
-pub use manifest::{Descriptor, Manifest, References};
+pub use manifest::{ArtifactInfo, Descriptor, Manifest, References};
 pub use walk::{Graph, Walk};
 
 use crate::class::ErrorClass;
@@ -148,6 +148,15 @@ pub fn is_manifest_type(t: &str) -> bool {
         OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_MANIFEST_LIST
     )
 }
+
+/// The OCI 1.1 referrers fallback tag of `digest` (`sha256-<hex>`): where a registry
+/// without the referrers API keeps the index of a manifest's referrers.
+pub fn referrers_tag(digest: &crate::digest::Digest) -> String {
+    digest.tag_form()
+}
+
+/// The config of artifacts that need none: `{}`.
+pub const EMPTY_JSON: &[u8] = b"{}";
 
 /// `blobs/<algorithm>/<hex>`: where a layout (or a layout inside a tarball) keeps a blob.
 pub fn blob_path(digest: &crate::digest::Digest) -> String {

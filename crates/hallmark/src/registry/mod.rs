@@ -7,12 +7,14 @@
 //! - [`client`]: the client and its options;
 //! - [`auth`]: challenges, token cache, where credentials come from;
 //! - [`transport`]: sending, retries, backoff, deadlines, size limits;
-//! - [`manifests`], [`blobs`], [`upload`], [`tags`]: the API, one concern each.
+//! - [`manifests`], [`blobs`], [`upload`], [`tags`], [`referrers`]: the API, one concern
+//!   each.
 
 pub mod auth;
 mod blobs;
 mod client;
 mod manifests;
+mod referrers;
 mod tags;
 mod transport;
 mod upload;

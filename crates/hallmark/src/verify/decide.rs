@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::gather::{Candidate, Evidence, Material};
+use crate::bundle::{Bundle, Content, dsse, intoto, intoto::Statement};
 use crate::payload::{self, SimpleSigning};
 use crate::reference::{canonical_glob, canonical_repository};
 use crate::report::{Rejection, Report, ValidSignature};
@@ -82,7 +83,40 @@ fn check(
     ctx: &Context,
     opts: &VerifyOptions,
 ) -> Result<ValidSignature, Rejection> {
-    let Material { payload, signature } = c.material.as_ref().map_err(Clone::clone)?;
+    match c.material.as_ref().map_err(Clone::clone)? {
+        Material::Legacy { payload, signature } => {
+            check_legacy(c, payload, signature, evidence, ctx, opts)
+        }
+        Material::Bundle { bundle, .. } => check_bundle(c, bundle, evidence, ctx, opts),
+    }
+}
+
+/// The signed repository must be the one verified, or one the options accept (mirrors).
+fn check_repository(signed: &str, ctx: &Context, opts: &VerifyOptions) -> Result<(), Rejection> {
+    let signed_canonical = canonical_repository(signed);
+    if signed_canonical == canonical_repository(&ctx.identity)
+        || opts
+            .identities
+            .iter()
+            .any(|i| crate::glob::matches(&canonical_glob(i), &signed_canonical))
+    {
+        Ok(())
+    } else {
+        Err(Rejection::WrongRepository {
+            signed: signed.to_string(),
+            identity: ctx.identity.clone(),
+        })
+    }
+}
+
+fn check_legacy(
+    c: &Candidate,
+    payload: &[u8],
+    signature: &[u8],
+    evidence: &Evidence,
+    ctx: &Context,
+    opts: &VerifyOptions,
+) -> Result<ValidSignature, Rejection> {
     // The signature must be over these exact bytes, before anything in them is believed.
     let key = opts
         .keys
@@ -104,19 +138,7 @@ fn check(
             digest: evidence.digest.clone(),
         });
     }
-    let signed_repo = parsed.signed_repository();
-    let signed_canonical = canonical_repository(&signed_repo);
-    if signed_canonical != canonical_repository(&ctx.identity)
-        && !opts
-            .identities
-            .iter()
-            .any(|i| crate::glob::matches(&canonical_glob(i), &signed_canonical))
-    {
-        return Err(Rejection::WrongRepository {
-            signed: signed_repo,
-            identity: ctx.identity.clone(),
-        });
-    }
+    check_repository(&parsed.signed_repository(), ctx, opts)?;
     Ok(ValidSignature {
         key: key.name.clone(),
         key_id: key.key.key_id(),
@@ -127,6 +149,79 @@ fn check(
             .map(str::to_string),
         bound_tags: parsed.bound_tags(),
         annotations: parsed.optional.clone().unwrap_or_default(),
+    })
+}
+
+/// A bundle signature of an image, as cosign 3 writes it: a key-based bundle holding a
+/// DSSE envelope of an in-toto statement whose predicate type is cosign's signature type
+/// and whose one subject is this digest. Subject annotations carry what `-a` and
+/// `--bind-tag` recorded; a subject name, when present, must be this repository.
+fn check_bundle(
+    c: &Candidate,
+    bytes: &[u8],
+    evidence: &Evidence,
+    ctx: &Context,
+    opts: &VerifyOptions,
+) -> Result<ValidSignature, Rejection> {
+    let b = Bundle::parse(bytes).map_err(|e| Rejection::BundleInvalid(e.to_string()))?;
+    if !b.is_key_based() {
+        return Err(Rejection::Keyless);
+    }
+    let envelope = match b
+        .content()
+        .map_err(|e| Rejection::BundleInvalid(e.to_string()))?
+    {
+        Content::Dsse(e) => e,
+        Content::Message { .. } => return Err(Rejection::NotAStatement),
+    };
+    if envelope.payload_type != intoto::PAYLOAD_TYPE {
+        return Err(Rejection::PayloadType(envelope.payload_type.clone()));
+    }
+    let payload = envelope
+        .payload_bytes()
+        .map_err(|e| Rejection::BundleInvalid(e.to_string()))?;
+    // The signature must be over the PAE of these exact bytes and this payload type.
+    let pae = dsse::pae(&envelope.payload_type, &payload);
+    let signatures = envelope.signature_bytes();
+    let key = opts
+        .keys
+        .iter()
+        .find(|k| signatures.iter().any(|s| k.key.verify(&pae, s)))
+        .ok_or(Rejection::NoTrustedKey)?;
+    let statement =
+        Statement::parse(&payload).map_err(|e| Rejection::PayloadInvalid(e.to_string()))?;
+    if statement.kind != intoto::STATEMENT_V1 {
+        return Err(Rejection::WrongType {
+            found: statement.kind,
+            expected: intoto::STATEMENT_V1,
+        });
+    }
+    if statement.predicate_type != intoto::COSIGN_SIGN_V1 {
+        return Err(Rejection::NotASignature(statement.predicate_type));
+    }
+    let [subject] = statement.subject.as_slice() else {
+        return Err(Rejection::SubjectCount(statement.subject.len()));
+    };
+    if statement.subjects_for(&evidence.digest).next().is_none() {
+        return Err(Rejection::WrongDigest {
+            signed: format!("{:?}", subject.digest),
+            digest: evidence.digest.clone(),
+        });
+    }
+    if !subject.name.is_empty() {
+        check_repository(&subject.name, ctx, opts)?;
+    }
+    let text = |k: &str| subject.annotations.get(k).and_then(|v| v.as_str());
+    Ok(ValidSignature {
+        key: key.name.clone(),
+        key_id: key.key.key_id(),
+        algorithm: key.key.algorithm(),
+        format: c.format,
+        timestamp: text(payload::TIMESTAMP_FIELD).map(str::to_string),
+        bound_tags: text(payload::TAG_FIELD)
+            .map(payload::split_tags)
+            .unwrap_or_default(),
+        annotations: subject.annotations.clone(),
     })
 }
 
@@ -240,7 +335,7 @@ mod tests {
         Candidate {
             format: SignatureFormat::Legacy,
             index: 0,
-            material: Ok(Material {
+            material: Ok(Material::Legacy {
                 signature: key.sign(&payload),
                 payload: Bytes::from(payload),
             }),
@@ -316,17 +411,17 @@ mod tests {
             ..one()
         };
         let mut tampered = signed(&w.a, REPO, &d, &[]);
-        if let Ok(m) = &mut tampered.material {
-            let mut p = m.payload.to_vec();
+        if let Ok(Material::Legacy { payload, .. }) = &mut tampered.material {
+            let mut p = payload.to_vec();
             p[20] ^= 1;
-            m.payload = Bytes::from(p);
+            *payload = Bytes::from(p);
         }
         let not_json = {
             let payload = b"not a payload".to_vec();
             Candidate {
                 format: SignatureFormat::Legacy,
                 index: 0,
-                material: Ok(Material {
+                material: Ok(Material::Legacy {
                     signature: w.a.sign(&payload),
                     payload: Bytes::from(payload),
                 }),

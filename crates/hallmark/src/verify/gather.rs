@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use crate::bundle::{BUNDLE_MEDIA_TYPES, BUNDLE_V03, MAX_BUNDLE_BYTES};
 use crate::digest::Digest;
 use crate::oci::Manifest;
 use crate::payload::MAX_PAYLOAD_BYTES;
@@ -11,14 +12,37 @@ use crate::signature;
 use crate::store::Target;
 use crate::{Error, ErrorClass};
 
-/// A signature and the exact payload bytes it claims to sign.
+/// What a candidate's signature is over, as read (every blob's digest checked on read).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Material {
-    /// The payload, as stored (its digest was checked on read).
-    pub payload: Bytes,
-    /// The raw signature.
-    pub signature: Vec<u8>,
+pub enum Material {
+    /// A legacy `.sig` layer: the simple-signing payload and the raw signature.
+    Legacy {
+        /// The payload bytes.
+        payload: Bytes,
+        /// The raw signature.
+        signature: Vec<u8>,
+    },
+    /// A Sigstore bundle found as a referrer.
+    Bundle {
+        /// The bundle's bytes.
+        bundle: Bytes,
+        /// The referrer manifest that holds it.
+        referrer: Digest,
+    },
 }
+
+/// A bundle referrer as read: its manifest and the bundle blob, to carry along when
+/// copying.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Referrer {
+    /// The referrer manifest.
+    pub manifest: Manifest,
+    /// Its one layer, the bundle.
+    pub bundle: Bytes,
+}
+
+/// Most referrers looked at for one digest: bounds the work a hostile registry can cause.
+pub const MAX_REFERRERS: usize = 256;
 
 /// One signature as found.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +64,8 @@ pub struct Evidence {
     pub candidates: Vec<Candidate>,
     /// The legacy signature manifest as read, to carry along when copying.
     pub legacy_manifest: Option<Manifest>,
+    /// The bundle referrers as read, to carry along when copying.
+    pub referrers: Vec<Referrer>,
     /// Why there are no candidates, when there are none.
     pub(super) absent: Option<Rejection>,
 }
@@ -51,55 +77,73 @@ impl Evidence {
             digest,
             candidates,
             legacy_manifest: None,
+            referrers: Vec::new(),
             absent: None,
         }
     }
 }
 
-/// Reads every signature of `digest` where `target` keeps signatures.
+/// Reads every signature of `digest` where `target` keeps signatures: legacy `.sig`
+/// layers and Sigstore bundle referrers.
 ///
 /// Registry outages are errors; anything wrong with a signature itself (missing payload,
-/// corrupt bytes, bad annotation) is recorded on its candidate.
+/// corrupt bytes, bad annotation, a referrer of another image) is recorded on its
+/// candidate.
 pub async fn gather(target: &Target, digest: &Digest) -> Result<Evidence, Error> {
     let mut evidence = Evidence::new(digest.clone(), Vec::new());
+    let legacy_absent = gather_legacy(target, digest, &mut evidence).await?;
+    gather_bundles(target, digest, &mut evidence).await?;
+    if evidence.candidates.is_empty() {
+        evidence.absent = Some(legacy_absent.unwrap_or(Rejection::NoSignatureLayer));
+    }
+    Ok(evidence)
+}
+
+/// Reads a small blob, recording what is wrong with it rather than failing, except on an
+/// outage.
+async fn small_blob(
+    target: &Target,
+    digest: &Digest,
+    limit: u64,
+) -> Result<Result<Bytes, Rejection>, Error> {
+    match target.signatures.get_blob(digest, limit).await {
+        Ok(Some(b)) => Ok(Ok(b)),
+        Ok(None) => Ok(Err(Rejection::PayloadMissing(digest.clone()))),
+        Err(e) if e.class() == ErrorClass::Denied => {
+            Ok(Err(Rejection::PayloadCorrupt(e.to_string())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The `.sig` layers; returns why there are none, when there are none.
+async fn gather_legacy(
+    target: &Target,
+    digest: &Digest,
+    evidence: &mut Evidence,
+) -> Result<Option<Rejection>, Error> {
     let tag = signature::signature_tag(digest);
     let Some(manifest) = target.signatures.get_manifest(&tag).await? else {
-        evidence.absent = Some(Rejection::NoSignature {
+        return Ok(Some(Rejection::NoSignature {
             location: target.signatures.tagged(&tag),
-        });
-        return Ok(evidence);
+        }));
     };
     let layers = match signature::parse_layers(&manifest) {
         Ok(l) => l,
-        Err(e) => {
-            evidence.absent = Some(Rejection::UnusableManifest(e.to_string()));
-            return Ok(evidence);
-        }
+        Err(e) => return Ok(Some(Rejection::UnusableManifest(e.to_string()))),
     };
-    if layers.is_empty() {
-        evidence.absent = Some(Rejection::NoSignatureLayer);
-    }
     for layer in layers {
         let material = match layer.signature {
             Err(problem) => Err(Rejection::Layer(problem)),
             Ok(_) if layer.payload_size > MAX_PAYLOAD_BYTES => {
                 Err(Rejection::PayloadTooLarge(layer.payload_size))
             }
-            Ok(sig) => match target
-                .signatures
-                .get_blob(&layer.payload_digest, MAX_PAYLOAD_BYTES)
-                .await
-            {
-                Ok(Some(payload)) => Ok(Material {
+            Ok(sig) => small_blob(target, &layer.payload_digest, MAX_PAYLOAD_BYTES)
+                .await?
+                .map(|payload| Material::Legacy {
                     payload,
                     signature: sig,
                 }),
-                Ok(None) => Err(Rejection::PayloadMissing(layer.payload_digest.clone())),
-                Err(e) if e.class() == ErrorClass::Denied => {
-                    Err(Rejection::PayloadCorrupt(e.to_string()))
-                }
-                Err(e) => return Err(e),
-            },
         };
         evidence.candidates.push(Candidate {
             format: SignatureFormat::Legacy,
@@ -108,5 +152,65 @@ pub async fn gather(target: &Target, digest: &Digest) -> Result<Evidence, Error>
         });
     }
     evidence.legacy_manifest = Some(manifest);
-    Ok(evidence)
+    Ok(None)
+}
+
+/// The Sigstore bundle referrers. Referrers of other kinds (SBOMs, attestations of other
+/// tools) are not signatures and are passed over.
+async fn gather_bundles(
+    target: &Target,
+    digest: &Digest,
+    evidence: &mut Evidence,
+) -> Result<(), Error> {
+    let index = target.signatures.referrers(digest).await?;
+    for (i, entry) in index.entries().iter().take(MAX_REFERRERS).enumerate() {
+        let Some(m) = target
+            .signatures
+            .get_manifest(&entry.digest.to_string())
+            .await?
+        else {
+            continue;
+        };
+        let Ok(info) = m.artifact() else { continue };
+        let bundle_layer = info
+            .layers
+            .first()
+            .is_some_and(|l| BUNDLE_MEDIA_TYPES.contains(&l.media_type.as_str()));
+        if info.artifact_type.as_deref() != Some(BUNDLE_V03) && !bundle_layer {
+            continue;
+        }
+        let material = match (&info.subject, info.layers.as_slice()) {
+            (s, _) if s.as_ref().map(|s| &s.digest) != Some(digest) => {
+                Err(Rejection::ReferrerOfAnother {
+                    referrer: m.digest.clone(),
+                    subject: s.as_ref().map(|s| s.digest.to_string()),
+                })
+            }
+            (_, [layer]) if !BUNDLE_MEDIA_TYPES.contains(&layer.media_type.as_str()) => {
+                Err(Rejection::BundleMediaType(layer.media_type.clone()))
+            }
+            (_, [layer]) if layer.size > MAX_BUNDLE_BYTES => {
+                Err(Rejection::BundleTooLarge(layer.size))
+            }
+            (_, [layer]) => small_blob(target, &layer.digest, MAX_BUNDLE_BYTES)
+                .await?
+                .map(|bundle| {
+                    evidence.referrers.push(Referrer {
+                        manifest: m.clone(),
+                        bundle: bundle.clone(),
+                    });
+                    Material::Bundle {
+                        bundle,
+                        referrer: m.digest.clone(),
+                    }
+                }),
+            (_, layers) => Err(Rejection::BundleLayers(layers.len())),
+        };
+        evidence.candidates.push(Candidate {
+            format: SignatureFormat::Bundle,
+            index: i,
+            material,
+        });
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@ mod gather;
 use std::time::SystemTime;
 
 pub use decide::{Context, decide};
-pub use gather::{Candidate, Evidence, Material, gather};
+pub use gather::{Candidate, Evidence, MAX_REFERRERS, Material, Referrer, gather};
 
 use crate::Error;
 use crate::oci::Manifest;

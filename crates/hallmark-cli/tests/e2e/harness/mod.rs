@@ -3,10 +3,12 @@
 
 mod cli;
 mod fixtures;
+mod peers;
 mod proxy;
 mod registry;
 
 pub use cli::*;
 pub use fixtures::*;
+pub use peers::*;
 pub use proxy::*;
 pub use registry::*;

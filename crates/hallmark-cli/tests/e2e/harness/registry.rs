@@ -55,6 +55,32 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// go-containerregistry's registry with the OCI 1.1 referrers API switched on (Debian's
+    /// docker-registry 2.8 has no such API, and `crane registry serve` leaves it off).
+    pub fn start_with_referrers() -> Registry {
+        let bin = super::referrers_registry();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let addr = format!("127.0.0.1:{}", free_port());
+            let mut child = Command::new(&bin)
+                .arg(&addr)
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn referrers-registry");
+            if wait_ready(&mut child, &addr, false) {
+                return Registry {
+                    child,
+                    addr,
+                    _dir: dir,
+                    tls: false,
+                };
+            }
+        }
+        panic!("referrers-registry did not start");
+    }
+
     pub fn start() -> Registry {
         ensure_registry_installed();
         for _ in 0..5 {
@@ -154,10 +180,16 @@ fn spawn_ready(config: &Path, addr: &str, tls: bool) -> Option<Child> {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn docker-registry");
+    wait_ready(&mut child, addr, tls).then_some(child)
+}
+
+/// Waits until a registry process answers on `addr`; false (and the process killed) when
+/// it exits or does not answer in time.
+fn wait_ready(child: &mut Child, addr: &str, tls: bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
-            return None; // the port was taken in the meantime
+            return false; // the port was taken in the meantime
         }
         // A TLS registry answers plain HTTP with 400; either answer means it is up.
         let ready = match http_get_status(addr, "/v2/") {
@@ -166,13 +198,13 @@ fn spawn_ready(config: &Path, addr: &str, tls: bool) -> Option<Child> {
             _ => false,
         };
         if ready {
-            return Some(child);
+            return true;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
     let _ = child.wait();
-    None
+    false
 }
 
 /// A blocking HTTP PUT straight to a registry, as a concurrent writer would do it.

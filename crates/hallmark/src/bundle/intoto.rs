@@ -1,0 +1,86 @@
+//! in-toto Statement v1: subjects (name and digests) and a typed predicate.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `_type` of a Statement v1.
+pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+/// DSSE payload type of an in-toto statement.
+pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+/// The predicate type cosign uses for a plain image signature.
+pub const COSIGN_SIGN_V1: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// A statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Statement {
+    /// [`STATEMENT_V1`].
+    #[serde(rename = "_type")]
+    pub kind: String,
+    /// What the statement is about.
+    pub subject: Vec<Subject>,
+    /// What kind of claim the predicate makes.
+    pub predicate_type: String,
+    /// The claim.
+    #[serde(default)]
+    pub predicate: serde_json::Value,
+}
+
+/// A subject: a name and its digests (`{"sha256": "<hex>"}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subject {
+    /// The subject's name (for images: the repository).
+    #[serde(default)]
+    pub name: String,
+    /// Digests by algorithm, in lowercase hex.
+    pub digest: BTreeMap<String, String>,
+    /// What the signer recorded about the subject (cosign: its `-a` annotations).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, serde_json::Value>,
+}
+
+impl Statement {
+    /// A statement about one subject.
+    pub fn new(
+        name: &str,
+        digest: &crate::digest::Digest,
+        predicate_type: &str,
+        predicate: serde_json::Value,
+    ) -> Statement {
+        Statement {
+            kind: STATEMENT_V1.into(),
+            subject: vec![Subject {
+                name: name.to_string(),
+                digest: BTreeMap::from([(
+                    digest.algorithm().to_string(),
+                    digest.hex().to_string(),
+                )]),
+                annotations: BTreeMap::new(),
+            }],
+            predicate_type: predicate_type.to_string(),
+            predicate,
+        }
+    }
+
+    /// Parses a statement.
+    pub fn parse(bytes: &[u8]) -> Result<Statement, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The serialised statement.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("serialising a plain struct cannot fail")
+    }
+
+    /// The subjects whose digest (in the digest's algorithm) is `digest`.
+    pub fn subjects_for<'a>(
+        &'a self,
+        digest: &'a crate::digest::Digest,
+    ) -> impl Iterator<Item = &'a Subject> + 'a {
+        let alg = digest.algorithm().to_string();
+        self.subject
+            .iter()
+            .filter(move |s| s.digest.get(&alg).map(String::as_str) == Some(digest.hex()))
+    }
+}

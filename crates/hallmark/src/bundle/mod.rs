@@ -1,0 +1,287 @@
+//! Sigstore bundles: the one codec for bundle JSON (read v0.1–v0.3, write v0.3), DSSE
+//! envelopes ([`dsse`]) and in-toto statements ([`intoto`]). Data only; whether a bundle
+//! counts is decided in `verify`.
+//!
+//! Key-based bundles are what hallmark checks: the signer's public key is given by the
+//! verifier, `verificationMaterial.publicKey.hint` only names it. Certificates and
+//! transparency-log entries cannot be checked offline; a bundle that carries them says so
+//! instead of being silently accepted or refused for the wrong reason.
+
+pub mod dsse;
+pub mod intoto;
+
+use base64ct::{Base64, Encoding};
+use serde::{Deserialize, Serialize};
+
+use crate::class::ErrorClass;
+
+/// Bundle v0.3, the version written.
+pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// Media types of bundles read, oldest first.
+pub const BUNDLE_MEDIA_TYPES: [&str; 4] = [
+    "application/vnd.dev.sigstore.bundle+json;version=0.1",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
+    BUNDLE_V03,
+];
+/// Largest bundle read: real ones are a few kilobytes, certificates and proofs included.
+pub const MAX_BUNDLE_BYTES: u64 = 1024 * 1024;
+
+/// A bundle that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// Not bundle JSON.
+    #[error("not a Sigstore bundle: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A media type that is no bundle version hallmark reads.
+    #[error("unknown bundle media type {0:?}")]
+    MediaType(String),
+    /// Neither a message signature nor a DSSE envelope, or both.
+    #[error("a bundle holds exactly one of messageSignature and dsseEnvelope")]
+    Content,
+    /// A base64 field that is not base64.
+    #[error("bundle field {0} is not base64")]
+    Base64(&'static str),
+    /// Larger than any real bundle.
+    #[error("bundle larger than {MAX_BUNDLE_BYTES} bytes")]
+    TooLarge,
+}
+
+impl BundleError {
+    /// A bundle that cannot be read is bad input (a file given) or a rejected candidate
+    /// (one found in a registry, judged in `verify`).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            BundleError::Json(_)
+            | BundleError::MediaType(_)
+            | BundleError::Content
+            | BundleError::Base64(_)
+            | BundleError::TooLarge => ErrorClass::Usage,
+        }
+    }
+}
+
+/// A Sigstore bundle, as serialised (protobuf JSON: camelCase, bytes in base64).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bundle {
+    /// One of [`BUNDLE_MEDIA_TYPES`].
+    pub media_type: String,
+    /// How to find the signer's key, and evidence hallmark does not check offline.
+    pub verification_material: VerificationMaterial,
+    /// A signature over an artifact's bytes (blobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_signature: Option<MessageSignature>,
+    /// A signature over a DSSE envelope's payload (statements).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsse_envelope: Option<dsse::Envelope>,
+}
+
+/// `verificationMaterial`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationMaterial {
+    /// Names the key the verifier must supply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<PublicKeyHint>,
+    /// A signing certificate (keyless): not checked offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<serde_json::Value>,
+    /// A certificate chain (v0.1/v0.2): not checked offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x509_certificate_chain: Option<serde_json::Value>,
+    /// Transparency-log entries: not checked offline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tlog_entries: Vec<serde_json::Value>,
+    /// RFC 3161 timestamps: not checked offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_verification_data: Option<serde_json::Value>,
+}
+
+/// `verificationMaterial.publicKey`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublicKeyHint {
+    /// Names the key (cosign: base64 SHA-256 of the key's DER); never trusted by itself.
+    #[serde(default)]
+    pub hint: String,
+}
+
+/// `messageSignature`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageSignature {
+    /// The artifact's digest, as the signer saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_digest: Option<MessageDigest>,
+    /// Base64 signature over the artifact's bytes.
+    pub signature: String,
+}
+
+/// `messageSignature.messageDigest`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageDigest {
+    /// `SHA2_256`, …
+    pub algorithm: String,
+    /// Base64 digest.
+    pub digest: String,
+}
+
+/// What a bundle signs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content<'a> {
+    /// The artifact's bytes: the SHA-256 the bundle claims (if any) and the signature.
+    Message {
+        /// The claimed SHA-256 of the artifact, when the bundle records one.
+        sha256: Option<Vec<u8>>,
+        /// The signature over the artifact's bytes.
+        signature: Vec<u8>,
+    },
+    /// A DSSE envelope.
+    Dsse(&'a dsse::Envelope),
+}
+
+impl Bundle {
+    /// Parses bundle JSON; the media type must be one hallmark reads.
+    pub fn parse(bytes: &[u8]) -> Result<Bundle, BundleError> {
+        if bytes.len() as u64 > MAX_BUNDLE_BYTES {
+            return Err(BundleError::TooLarge);
+        }
+        let b: Bundle = serde_json::from_slice(bytes).map_err(BundleError::Json)?;
+        if !BUNDLE_MEDIA_TYPES.contains(&b.media_type.as_str()) {
+            return Err(BundleError::MediaType(b.media_type));
+        }
+        if b.message_signature.is_some() == b.dsse_envelope.is_some() {
+            return Err(BundleError::Content);
+        }
+        Ok(b)
+    }
+
+    /// A v0.3 bundle of a DSSE envelope, for the key named `hint`.
+    pub fn for_envelope(envelope: dsse::Envelope, hint: &str) -> Bundle {
+        Bundle {
+            media_type: BUNDLE_V03.into(),
+            verification_material: VerificationMaterial::key(hint),
+            message_signature: None,
+            dsse_envelope: Some(envelope),
+        }
+    }
+
+    /// A v0.3 bundle of a signature over an artifact whose SHA-256 is `sha256`.
+    pub fn for_message(sha256: &[u8], signature: &[u8], hint: &str) -> Bundle {
+        Bundle {
+            media_type: BUNDLE_V03.into(),
+            verification_material: VerificationMaterial::key(hint),
+            message_signature: Some(MessageSignature {
+                message_digest: Some(MessageDigest {
+                    algorithm: "SHA2_256".into(),
+                    digest: Base64::encode_string(sha256),
+                }),
+                signature: Base64::encode_string(signature),
+            }),
+            dsse_envelope: None,
+        }
+    }
+
+    /// The serialised bundle.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("serialising a plain struct cannot fail")
+    }
+
+    /// What is signed, with its base64 decoded.
+    pub fn content(&self) -> Result<Content<'_>, BundleError> {
+        match (&self.message_signature, &self.dsse_envelope) {
+            (Some(m), None) => {
+                let sha256 = match &m.message_digest {
+                    Some(d) if d.algorithm == "SHA2_256" => Some(
+                        Base64::decode_vec(&d.digest)
+                            .map_err(|_| BundleError::Base64("messageDigest.digest"))?,
+                    ),
+                    _ => None,
+                };
+                Ok(Content::Message {
+                    sha256,
+                    signature: Base64::decode_vec(&m.signature)
+                        .map_err(|_| BundleError::Base64("messageSignature.signature"))?,
+                })
+            }
+            (None, Some(e)) => Ok(Content::Dsse(e)),
+            _ => Err(BundleError::Content),
+        }
+    }
+
+    /// What the bundle carries that cannot be checked offline, for the report.
+    pub fn unchecked(&self) -> Vec<&'static str> {
+        let m = &self.verification_material;
+        let mut out = Vec::new();
+        if m.certificate.is_some() || m.x509_certificate_chain.is_some() {
+            out.push("a signing certificate");
+        }
+        if !m.tlog_entries.is_empty() {
+            out.push("a transparency-log entry");
+        }
+        if m.timestamp_verification_data.is_some() {
+            out.push("RFC 3161 timestamps");
+        }
+        out
+    }
+
+    /// True when the bundle names a public key (key-based), rather than carrying only a
+    /// certificate (keyless).
+    pub fn is_key_based(&self) -> bool {
+        self.verification_material.public_key.is_some()
+    }
+}
+
+impl VerificationMaterial {
+    fn key(hint: &str) -> VerificationMaterial {
+        VerificationMaterial {
+            public_key: Some(PublicKeyHint {
+                hint: hint.to_string(),
+            }),
+            certificate: None,
+            x509_certificate_chain: None,
+            tlog_entries: Vec::new(),
+            timestamp_verification_data: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_refusals() {
+        let b = Bundle::for_message(&[1; 32], b"sig", "hint");
+        let back = Bundle::parse(&b.to_bytes()).unwrap();
+        assert_eq!(back, b);
+        assert!(matches!(
+            back.content().unwrap(),
+            Content::Message { sha256: Some(d), signature } if d == vec![1; 32] && signature == b"sig"
+        ));
+        let text = String::from_utf8(b.to_bytes()).unwrap();
+        assert!(
+            text.contains(r#""verificationMaterial":{"publicKey":{"hint":"hint"}}"#),
+            "{text}"
+        );
+        for (bad, want) in [
+            (
+                text.replace(BUNDLE_V03, "application/x-other"),
+                "unknown bundle media type",
+            ),
+            (
+                text.replace(r#""messageSignature""#, r#""other""#),
+                "exactly one",
+            ),
+            ("[]".to_string(), "not a Sigstore bundle"),
+        ] {
+            let e = Bundle::parse(bad.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        assert!(matches!(
+            Bundle::parse(&vec![b' '; MAX_BUNDLE_BYTES as usize + 1]),
+            Err(BundleError::TooLarge)
+        ));
+    }
+}
