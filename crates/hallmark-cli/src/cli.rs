@@ -69,6 +69,18 @@ ref=$(hallmark verify reg.example.com/app:v1.1 --key cosign.pub) && docker pull 
 their digest matches, and manifests and tags only after every blob arrived."
     )]
     Copy(CopyArgs),
+    /// Sign a file (an installer, a tarball) by its SHA-256 into a Sigstore bundle
+    #[command(
+        after_help = "Example:\n  hallmark sign-blob uploader.sh --key cosign.key --bundle uploader.sh.sigstore.json\n\n\
+The bundle is what `cosign sign-blob` writes; `cosign verify-blob --key cosign.pub --bundle B FILE`\n\
+verifies it. Blobs are signed with ECDSA P-256 keys (cosign's default)."
+    )]
+    SignBlob(SignBlobArgs),
+    /// Verify a file against a Sigstore bundle or a bare signature, before you run it
+    #[command(after_help = "Run only what was verified:\n  \
+hallmark verify-blob uploader.sh --key cosign.pub --bundle uploader.sh.sigstore.json && sh uploader.sh\n\n\
+Exit 1 when the file is not what was signed (tampered, another file, another key).")]
+    VerifyBlob(VerifyBlobArgs),
     /// Check policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -149,7 +161,10 @@ impl Command {
             Command::Verify(a) => &a.registry,
             Command::Copy(a) => &a.registry,
             Command::Demo(a) => &a.registry_args,
-            Command::Key(_) | Command::Policy(_) => return None,
+            Command::Key(_)
+            | Command::Policy(_)
+            | Command::SignBlob(_)
+            | Command::VerifyBlob(_) => return None,
         };
         Some(std::time::Duration::from_secs(args.deadline))
     }
@@ -289,6 +304,37 @@ pub struct CopyArgs {
     pub concurrency: u16,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SignBlobArgs {
+    /// The file, or - for standard input
+    pub file: PathBuf,
+    /// Encrypted private key (cosign format, ECDSA P-256)
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Write the Sigstore bundle here
+    #[arg(long, value_name = "FILE")]
+    pub bundle: PathBuf,
+    /// Also write the bare base64 signature here
+    #[arg(long, value_name = "FILE")]
+    pub output_signature: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("proof").required(true).args(["bundle", "signature"])))]
+pub struct VerifyBlobArgs {
+    /// The file, or - for standard input
+    pub file: PathBuf,
+    /// Public key (PEM); repeatable, any one suffices
+    #[arg(long, required = true)]
+    pub key: Vec<PathBuf>,
+    /// The Sigstore bundle (cosign sign-blob's, or hallmark sign-blob's)
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+    /// A bare base64 signature instead of a bundle
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,5 +1,6 @@
 //! `hallmark`: a thin command line over the hallmark library.
 
+mod blobs;
 mod cli;
 mod commands;
 mod demo;
@@ -55,6 +56,8 @@ fn main() -> ExitCode {
             Command::Verify(a) => commands::verify(&a, ui).await,
             Command::Copy(a) => commands::copy(&a, ui).await,
             Command::Policy(PolicyCommand::Check(a)) => commands::policy_check(&a, ui),
+            Command::SignBlob(a) => blobs::sign(&a, ui),
+            Command::VerifyBlob(a) => blobs::verify(&a, ui),
             Command::Demo(a) => demo::run(&a, ui).await,
         }
     };

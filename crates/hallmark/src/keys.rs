@@ -80,6 +80,14 @@ pub enum KeyError {
     /// No randomness for generating a key or salt.
     #[error("cannot get random bytes from the operating system: {0}")]
     Random(#[source] getrandom::Error),
+    /// Ed25519 signs the whole message, so it cannot sign a blob streamed by its digest.
+    #[error(
+        "{what}: an Ed25519 key signs whole messages and cannot sign or verify a streamed blob; use an ECDSA P-256 key (cosign's default) for blobs"
+    )]
+    NotPrehashable {
+        /// The key file.
+        what: String,
+    },
 }
 
 impl KeyError {
@@ -91,7 +99,8 @@ impl KeyError {
             | KeyError::Format { .. }
             | KeyError::Unsupported { .. }
             | KeyError::WrongPassword { .. }
-            | KeyError::UnknownAlgorithm { .. } => ErrorClass::Usage,
+            | KeyError::UnknownAlgorithm { .. }
+            | KeyError::NotPrehashable { .. } => ErrorClass::Usage,
             KeyError::Random(_) => ErrorClass::Unavailable,
         }
     }
@@ -170,6 +179,25 @@ impl SigningKey {
                 sig.to_der().as_bytes().to_vec()
             }
             SigningKey::Ed25519(k) => k.sign(message).to_bytes().to_vec(),
+        }
+    }
+
+    /// Signs a message known by its SHA-256 (a blob streamed from disk): ECDSA P-256 over
+    /// that digest, exactly as signing the whole message would. Ed25519 cannot.
+    pub fn sign_prehashed(&self, sha256: &[u8; 32], what: &str) -> Result<Vec<u8>, KeyError> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        match self {
+            SigningKey::EcdsaP256(k) => {
+                let sig: p256::ecdsa::Signature =
+                    k.sign_prehash(sha256).map_err(|e| KeyError::Format {
+                        what: what.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
+            SigningKey::Ed25519(_) => Err(KeyError::NotPrehashable {
+                what: what.to_string(),
+            }),
         }
     }
 
@@ -513,6 +541,20 @@ impl PublicKey {
         Base64::encode_string(&sha2::Sha256::digest(self.to_der()))
     }
 
+    /// Whether `signature` is a valid signature of the message whose SHA-256 is `sha256`;
+    /// `None` for a key that cannot verify by digest (Ed25519).
+    pub fn verify_prehashed(&self, sha256: &[u8; 32], signature: &[u8]) -> Option<bool> {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        match self {
+            PublicKey::EcdsaP256(k) => {
+                let sig = p256::ecdsa::Signature::from_der(signature)
+                    .or_else(|_| p256::ecdsa::Signature::from_slice(signature));
+                Some(sig.is_ok_and(|s| k.verify_prehash(sha256, &s).is_ok()))
+            }
+            PublicKey::Ed25519(_) => None,
+        }
+    }
+
     /// True when `signature` is a valid signature of `message` by this key.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         use p256::ecdsa::signature::Verifier;
@@ -549,6 +591,24 @@ mod tests {
             let pubpem = k.public_key().to_pem();
             assert_eq!(PublicKey::from_pem(&pubpem, "p").unwrap(), k.public_key());
         }
+    }
+
+    #[test]
+    fn prehashed_ecdsa_equals_signing_the_message() {
+        use sha2::Digest as _;
+        let k = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
+        let message = b"a blob streamed from disk";
+        let d: [u8; 32] = sha2::Sha256::digest(message).into();
+        let sig = k.sign_prehashed(&d, "k").unwrap();
+        assert!(k.public_key().verify(message, &sig));
+        assert_eq!(k.public_key().verify_prehashed(&d, &sig), Some(true));
+        assert_eq!(k.public_key().verify_prehashed(&[0; 32], &sig), Some(false));
+        let e = SigningKey::generate(Algorithm::Ed25519).unwrap();
+        assert!(matches!(
+            e.sign_prehashed(&d, "e"),
+            Err(KeyError::NotPrehashable { .. })
+        ));
+        assert_eq!(e.public_key().verify_prehashed(&d, b"x"), None);
     }
 
     #[test]

@@ -15,11 +15,12 @@
 //! - [`trust`], [`report`], [`policy`]: requirements and outcomes, as data;
 //! - [`error`]: the one error type of operations;
 //! - [`store`]: registry repository or layout, behind one interface;
-//! - [`verify`], [`sign`], [`transfer`]: the operations on one digest;
+//! - [`verify`], [`sign`], [`transfer`], [`blob`]: the operations on one digest;
 //! - [`publish`], [`copy`], [`image`], [`demo`]: whole commands.
 #![warn(missing_docs)]
 
 pub mod artifact;
+pub mod blob;
 pub mod bundle;
 pub mod class;
 pub mod copy;

@@ -219,6 +219,14 @@ pub enum Rejection {
     /// A statement about several subjects.
     #[error("the statement names {0} subjects; a signature names exactly one")]
     SubjectCount(usize),
+    /// A blob signature made for other bytes.
+    #[error("the signature is for another file ({signed}), not this one ({digest})")]
+    OtherFile {
+        /// The digest the bundle records.
+        signed: String,
+        /// The digest of the file given.
+        digest: Digest,
+    },
     /// Fewer distinct keys than the threshold.
     #[error("{found} distinct key(s) signed, {required} required")]
     BelowThreshold {

@@ -5,6 +5,7 @@
 mod harness;
 
 mod attacks;
+mod blobs;
 mod bundles;
 mod cli;
 mod consume;

@@ -1,0 +1,171 @@
+//! `sign-blob` and `verify-blob`: files signed and verified by their SHA-256, streamed.
+
+use std::io::Write;
+use std::path::Path;
+
+use hallmark::blob::{self, BlobReport, Measured, Proof};
+use serde::Serialize;
+
+use crate::Outcome;
+use crate::cli::{SignBlobArgs, VerifyBlobArgs};
+use crate::exit::CliError;
+use crate::keyfile;
+use crate::output::{Render, Ui};
+
+/// Hashes FILE, or standard input for `-`, in one streaming pass.
+fn measure(path: &Path) -> anyhow::Result<Measured> {
+    let result = if path == Path::new("-") {
+        blob::measure(std::io::stdin().lock())
+    } else {
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => {
+                return Err(CliError::usage(
+                    format!("{} is not a regular file", path.display()),
+                    None,
+                ));
+            }
+            Err(e) => {
+                return Err(CliError::usage(
+                    format!("cannot read {}: {e}", path.display()),
+                    None,
+                ));
+            }
+            Ok(_) => std::fs::File::open(path).and_then(blob::measure),
+        }
+    };
+    result.map_err(|e| {
+        anyhow::Error::new(hallmark::Error::File(hallmark::fsio::FileError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }))
+    })
+}
+
+/// Reads a small input file (bundle, signature) whole, bounded.
+fn read_small(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    hallmark::fsio::read_bounded(path, None, hallmark::bundle::MAX_BUNDLE_BYTES)
+        .map_err(|e| {
+            CliError::usage(
+                format!("cannot read the {what} {}: {e}", path.display()),
+                None,
+            )
+        })?
+        .ok_or_else(|| CliError::usage(format!("{what} {} does not exist", path.display()), None))
+}
+
+/// Writes a file completely or not at all.
+fn write_out(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    hallmark::fsio::write_atomic(path, bytes)
+        .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display()), None))
+}
+
+#[derive(Serialize)]
+struct BlobSigned<'a> {
+    #[serde(flatten)]
+    blob: &'a Measured,
+    bundle: &'a Path,
+    signature: Option<&'a Path>,
+}
+
+impl Render for BlobSigned<'_> {
+    fn text(&self, ui: &Ui) -> Option<String> {
+        ui.say(format!(
+            "signed {} ({} bytes); bundle written to {}",
+            self.blob.digest,
+            self.blob.size,
+            self.bundle.display()
+        ));
+        Some(self.blob.digest.to_string())
+    }
+}
+
+/// `hallmark sign-blob`.
+pub fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let key = keyfile::load_signing_key(&args.key)?;
+    let measured = measure(&args.file)?;
+    let signed = blob::sign(&measured, &key, &args.key.display().to_string())
+        .map_err(hallmark::Error::from)?;
+    write_out(&args.bundle, &signed.bundle)?;
+    if let Some(path) = &args.output_signature {
+        write_out(path, signed.signature_base64().as_bytes())?;
+    }
+    ui.emit(&BlobSigned {
+        blob: &measured,
+        bundle: &args.bundle,
+        signature: args.output_signature.as_deref(),
+    })?;
+    Ok(Outcome::Ok)
+}
+
+struct Verified<'a>(&'a BlobReport, &'a Path);
+
+impl Serialize for Verified<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl Render for Verified<'_> {
+    fn text(&self, ui: &Ui) -> Option<String> {
+        let r = self.0;
+        if r.verified {
+            ui.say(format!(
+                "verified {} ({}, {} bytes) — signed by {} ({})",
+                self.1.display(),
+                r.blob.digest,
+                r.blob.size,
+                r.key.as_deref().unwrap_or_default(),
+                r.format
+            ));
+            for e in &r.errors {
+                ui.say_outside("note: ", e);
+            }
+            Some(r.blob.digest.to_string())
+        } else {
+            let loud = Ui {
+                quiet: false,
+                ..*ui
+            };
+            loud.say(format!("error: not verified: {}", self.1.display()));
+            for e in &r.errors {
+                loud.say_outside("  ", e);
+            }
+            None
+        }
+    }
+}
+
+/// `hallmark verify-blob`.
+pub fn verify(args: &VerifyBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let keys = keyfile::load_public_keys(&args.key)?;
+    let (proof_bytes, is_bundle) = match (&args.bundle, &args.signature) {
+        (Some(b), _) => (read_small(b, "bundle")?, true),
+        (None, Some(s)) => (read_small(s, "signature")?, false),
+        (None, None) => {
+            return Err(CliError::usage(
+                "give the signature to check: --bundle FILE or --signature FILE",
+                None,
+            ));
+        }
+    };
+    let measured = measure(&args.file)?;
+    let proof = if is_bundle {
+        Proof::Bundle(&proof_bytes)
+    } else {
+        Proof::Signature(&proof_bytes)
+    };
+    let report = blob::verify(&measured, proof, &keys);
+    ui.emit(&Verified(&report, &args.file))?;
+    let _ = std::io::stderr().flush();
+    Ok(if report.verified {
+        Outcome::Ok
+    } else {
+        if ui.json() {
+            Verified(&report, &args.file).text(&Ui {
+                format: crate::output::Format::Text,
+                ..ui
+            });
+        }
+        Outcome::Denied
+    })
+}

