@@ -69,6 +69,14 @@ ref=$(hallmark verify reg.example.com/app:v1.1 --key cosign.pub) && docker pull 
 their digest matches, and manifests and tags only after every blob arrived."
     )]
     Copy(CopyArgs),
+    /// Attest a predicate (SLSA provenance, an SBOM, …) about an artifact, by digest
+    #[command(
+        after_help = "Example:\n  hallmark attest reg.example.com/app@sha256:<digest> --predicate provenance.json --type slsaprovenance1 --key cosign.key\n\n\
+--type takes a URI or cosign's short names: slsaprovenance, slsaprovenance1, spdx, spdxjson, cyclonedx, vuln, custom."
+    )]
+    Attest(AttestArgs),
+    /// Verify an artifact's attestations of a type; prints each verified predicate
+    VerifyAttestation(VerifyAttestationArgs),
     /// Sign a file (an installer, a tarball) by its SHA-256 into a Sigstore bundle
     #[command(
         after_help = "Example:\n  hallmark sign-blob uploader.sh --key cosign.key --bundle uploader.sh.sigstore.json\n\n\
@@ -160,6 +168,8 @@ impl Command {
             Command::Publish(a) => &a.registry,
             Command::Verify(a) => &a.registry,
             Command::Copy(a) => &a.registry,
+            Command::Attest(a) => &a.registry,
+            Command::VerifyAttestation(a) => &a.registry,
             Command::Demo(a) => &a.registry_args,
             Command::Key(_)
             | Command::Policy(_)
@@ -302,6 +312,54 @@ pub struct CopyArgs {
     /// Blobs copied at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct AttestArgs {
+    /// REG/REPO@sha256:… (or a tag with --expect-digest), or oci:DIR@sha256:…
+    #[arg(value_parser = parse_source)]
+    pub reference: Source,
+    /// The predicate (JSON)
+    #[arg(long, value_name = "FILE")]
+    pub predicate: PathBuf,
+    /// Predicate type: a URI, or slsaprovenance1, cyclonedx, spdxjson, …
+    #[arg(long = "type", value_name = "TYPE")]
+    pub predicate_type: String,
+    /// Encrypted private key (cosign format)
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Signed annotation (repeatable)
+    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
+    pub annotations: Vec<(String, String)>,
+    /// The digest your pipeline built; a tag reference must resolve to it (else exit 4)
+    #[arg(long, value_name = "sha256:…", value_parser = parse_digest)]
+    pub expect_digest: Option<Digest>,
+    /// Store attestations in this repository instead of the artifact's
+    #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
+    pub signature_repository: Option<ImageRef>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyAttestationArgs {
+    /// REG/REPO:TAG, REG/REPO@sha256:…, or oci:DIR[:TAG|@sha256:…]
+    #[arg(value_parser = parse_source)]
+    pub reference: Source,
+    /// Predicate type: a URI, or slsaprovenance1, cyclonedx, spdxjson, …
+    #[arg(long = "type", value_name = "TYPE")]
+    pub predicate_type: String,
+    /// Public key (PEM); repeatable, any one suffices
+    #[arg(long, required = true)]
+    pub key: Vec<PathBuf>,
+    /// Also accept attestations made for this repository (mirrors); `*` and `**` globs
+    #[arg(long, value_name = "REG/REPO")]
+    pub identity: Vec<String>,
+    /// Attestations live in this repository
+    #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
+    pub signature_repository: Option<ImageRef>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

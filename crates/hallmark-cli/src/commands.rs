@@ -19,8 +19,8 @@ use hallmark::verify::Verification;
 use serde::Serialize;
 
 use crate::cli::{
-    CopyArgs, DigestArgs, PolicyCheckArgs, PublishArgs, RegistryArgs, SignArgs, TrustArgs,
-    VerifyArgs,
+    AttestArgs, CopyArgs, DigestArgs, PolicyCheckArgs, PublishArgs, RegistryArgs, SignArgs,
+    TrustArgs, VerifyArgs, VerifyAttestationArgs,
 };
 use crate::exit::CliError;
 use crate::output::{Render, Ui};
@@ -220,6 +220,102 @@ pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let signed = hallmark::sign::sign(&target, &key, &opts).await?;
     ui.emit(&signed)?;
     Ok(Outcome::Ok)
+}
+
+/// `hallmark attest`.
+pub async fn attest(args: &AttestArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let text = std::fs::read(&args.predicate).map_err(|e| {
+        CliError::usage(
+            format!(
+                "cannot read the predicate {}: {e}",
+                args.predicate.display()
+            ),
+            None,
+        )
+    })?;
+    let predicate: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+        CliError::usage(
+            format!(
+                "the predicate {} is not JSON: {e}",
+                args.predicate.display()
+            ),
+            Some("a predicate is a JSON document (SLSA provenance, CycloneDX, SPDX JSON, …)"),
+        )
+    })?;
+    let client = client(&args.registry)?;
+    let mut target = Target::open(&args.reference, &client, false)?;
+    if let Some(repo) = &args.signature_repository {
+        target = target.with_signature_repository(repo, &client)?;
+    }
+    if target.digest.is_none() && args.expect_digest.is_none() {
+        hallmark::sign::resolve_digest_to_sign(&target, None).await?;
+    }
+    let key = keyfile::load_signing_key(&args.key)?;
+    let opts = SignOptions {
+        annotations: args.annotations.iter().cloned().collect(),
+        expect_digest: args.expect_digest.clone(),
+        ..SignOptions::default()
+    };
+    let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
+    let signed = hallmark::sign::attest(&target, &key, predicate_type, predicate, &opts).await?;
+    ui.emit(&signed)?;
+    Ok(Outcome::Ok)
+}
+
+#[derive(Serialize)]
+struct AttestationsVerified<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    attestations: &'a [hallmark::verify::Attested],
+}
+
+impl Render for AttestationsVerified<'_> {
+    fn text(&self, ui: &Ui) -> Option<String> {
+        if self.report.verified {
+            report_verified(self.report, ui);
+            // One verified predicate per line, for scripts (jq reads them in turn).
+            Some(
+                self.attestations
+                    .iter()
+                    .map(|a| a.predicate.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        } else {
+            report_denied(self.report, ui);
+            None
+        }
+    }
+}
+
+/// `hallmark verify-attestation`.
+pub async fn verify_attestation(args: &VerifyAttestationArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let client = client(&args.registry)?;
+    let mut target = Target::open(&args.reference, &client, false)?;
+    if let Some(repo) = &args.signature_repository {
+        target = target.with_signature_repository(repo, &client)?;
+    }
+    let opts = VerifyOptions {
+        keys: keyfile::load_public_keys(&args.key)?,
+        identities: args.identity.clone(),
+        ..VerifyOptions::default()
+    };
+    let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
+    let (report, attested) =
+        hallmark::verify::verify_attestations(&target, &opts, predicate_type).await?;
+    let result = AttestationsVerified {
+        report: &report,
+        attestations: &attested,
+    };
+    ui.emit(&result)?;
+    if report.verified {
+        Ok(Outcome::Ok)
+    } else {
+        if ui.json() {
+            report_denied(&report, &ui);
+        }
+        Ok(Outcome::Denied)
+    }
 }
 
 /// Verifies with the keys or the policy the user gave; a "no" is reported, not an error.

@@ -56,6 +56,8 @@ fn main() -> ExitCode {
             Command::Verify(a) => commands::verify(&a, ui).await,
             Command::Copy(a) => commands::copy(&a, ui).await,
             Command::Policy(PolicyCommand::Check(a)) => commands::policy_check(&a, ui),
+            Command::Attest(a) => commands::attest(&a, ui).await,
+            Command::VerifyAttestation(a) => commands::verify_attestation(&a, ui).await,
             Command::SignBlob(a) => blobs::sign(&a, ui),
             Command::VerifyBlob(a) => blobs::verify(&a, ui),
             Command::Demo(a) => demo::run(&a, ui).await,

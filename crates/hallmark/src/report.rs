@@ -216,6 +216,14 @@ pub enum Rejection {
     /// An attestation presented as a signature.
     #[error("the statement is an attestation of type {0}, not a signature")]
     NotASignature(String),
+    /// An attestation of another predicate type than the one asked for.
+    #[error("the attestation is of type {found}, not {wanted}")]
+    OtherPredicate {
+        /// Its predicate type.
+        found: String,
+        /// The type asked for.
+        wanted: String,
+    },
     /// A statement about several subjects.
     #[error("the statement names {0} subjects; a signature names exactly one")]
     SubjectCount(usize),

@@ -148,6 +148,45 @@ pub fn build_statement(
     Ok(statement.to_bytes())
 }
 
+/// Attests `predicate` (of `predicate_type`) about the digest `target` names: an in-toto
+/// statement in a bundle referrer, as `cosign attest` stores it. The digest is decided
+/// as for [`sign`]: never by a bare tag.
+pub async fn attest(
+    target: &Target,
+    key: &SigningKey,
+    predicate_type: &str,
+    predicate: serde_json::Value,
+    opts: &SignOptions,
+) -> Result<Signed, Error> {
+    let digest = resolve_digest_to_sign(target, opts.expect_digest.as_ref()).await?;
+    let manifest = target
+        .store
+        .require_manifest(&digest.to_string(), "manifest")
+        .await?;
+    let mut statement = Statement::new(
+        &target.store.signed_identity(),
+        &digest,
+        predicate_type,
+        predicate,
+    );
+    statement.subject[0].annotations = recorded_fields(opts)?;
+    let bundle = sign_statement(&statement.to_bytes(), key);
+    let referrer = store_bundle_of(
+        &target.signatures,
+        &manifest,
+        bundle,
+        opts.timestamp,
+        predicate_type,
+    )
+    .await?;
+    Ok(Signed {
+        reference: target.store.pinned(&digest),
+        signature: target.signatures.pinned(&referrer),
+        digest,
+        added: true,
+    })
+}
+
 /// A referrer manifest holding one bundle, field for field as cosign 3 writes it.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -177,12 +216,24 @@ pub fn sign_statement(statement: &[u8], key: &SigningKey) -> Vec<u8> {
     Bundle::for_envelope(envelope, &key.public_key().bundle_hint()).to_bytes()
 }
 
-/// Stores a bundle as a referrer of `subject`; returns the referrer manifest's digest.
+/// Stores a signature bundle as a referrer of `subject`; returns the referrer manifest's
+/// digest.
 pub async fn store_bundle(
     store: &Store,
     subject: &Manifest,
     bundle: Vec<u8>,
     created: SystemTime,
+) -> Result<Digest, Error> {
+    store_bundle_of(store, subject, bundle, created, intoto::COSIGN_SIGN_V1).await
+}
+
+/// Stores a bundle of a statement of `predicate_type` as a referrer of `subject`.
+async fn store_bundle_of(
+    store: &Store,
+    subject: &Manifest,
+    bundle: Vec<u8>,
+    created: SystemTime,
+    predicate_type: &str,
 ) -> Result<Digest, Error> {
     let bundle_digest = Digest::sha256(&bundle);
     let empty = Bytes::from_static(EMPTY_JSON);
@@ -209,7 +260,7 @@ pub async fn store_bundle(
             ("dev.sigstore.bundle.content", "dsse-envelope".to_string()),
             (
                 "dev.sigstore.bundle.predicateType",
-                intoto::COSIGN_SIGN_V1.to_string(),
+                predicate_type.to_string(),
             ),
             (
                 "org.opencontainers.image.created",

@@ -5,6 +5,7 @@
 mod harness;
 
 mod attacks;
+mod attestations;
 mod blobs;
 mod bundles;
 mod cli;

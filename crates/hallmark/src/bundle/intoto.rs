@@ -6,6 +6,22 @@ use serde::{Deserialize, Serialize};
 
 /// `_type` of a Statement v1.
 pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+/// `_type` of a Statement v0.1 (what `cosign attest` 3.1 still writes).
+pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
+
+/// Predicate types by the short names cosign accepts for `--type`; anything else is taken
+/// as the predicate type's URI itself.
+pub fn predicate_type(name: &str) -> &str {
+    match name {
+        "slsaprovenance" | "slsaprovenance02" => "https://slsa.dev/provenance/v0.2",
+        "slsaprovenance1" => "https://slsa.dev/provenance/v1",
+        "spdx" | "spdxjson" => "https://spdx.dev/Document",
+        "cyclonedx" => "https://cyclonedx.org/bom",
+        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
+        "custom" => "https://cosign.sigstore.dev/attestation/v1",
+        other => other,
+    }
+}
 /// DSSE payload type of an in-toto statement.
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// The predicate type cosign uses for a plain image signature.
@@ -61,6 +77,11 @@ impl Statement {
             predicate_type: predicate_type.to_string(),
             predicate,
         }
+    }
+
+    /// True for a statement version hallmark reads (v1 and v0.1).
+    pub fn is_statement(&self) -> bool {
+        self.kind == STATEMENT_V1 || self.kind == STATEMENT_V01
     }
 
     /// Parses a statement.

@@ -152,10 +152,8 @@ fn check_legacy(
     })
 }
 
-/// A bundle signature of an image, as cosign 3 writes it: a key-based bundle holding a
-/// DSSE envelope of an in-toto statement whose predicate type is cosign's signature type
-/// and whose one subject is this digest. Subject annotations carry what `-a` and
-/// `--bind-tag` recorded; a subject name, when present, must be this repository.
+/// A bundle signature of an image, as cosign 3 writes it: a statement of cosign's
+/// signature type (see [`check_statement`]).
 fn check_bundle(
     c: &Candidate,
     bytes: &[u8],
@@ -163,6 +161,21 @@ fn check_bundle(
     ctx: &Context,
     opts: &VerifyOptions,
 ) -> Result<ValidSignature, Rejection> {
+    check_statement(c, bytes, evidence, ctx, opts, intoto::COSIGN_SIGN_V1).map(|(v, _)| v)
+}
+
+/// A key-based bundle holding a DSSE envelope of an in-toto statement (v1 or v0.1) of
+/// `predicate_type` whose one subject is this digest, signed over the PAE by a given key.
+/// Subject annotations carry what `-a` and `--bind-tag` recorded; a subject name, when
+/// present, must be this repository. Returns the signature and the statement.
+fn check_statement(
+    c: &Candidate,
+    bytes: &[u8],
+    evidence: &Evidence,
+    ctx: &Context,
+    opts: &VerifyOptions,
+    predicate_type: &str,
+) -> Result<(ValidSignature, Statement), Rejection> {
     let b = Bundle::parse(bytes).map_err(|e| Rejection::BundleInvalid(e.to_string()))?;
     if !b.is_key_based() {
         return Err(Rejection::Keyless);
@@ -190,14 +203,21 @@ fn check_bundle(
         .ok_or(Rejection::NoTrustedKey)?;
     let statement =
         Statement::parse(&payload).map_err(|e| Rejection::PayloadInvalid(e.to_string()))?;
-    if statement.kind != intoto::STATEMENT_V1 {
+    if !statement.is_statement() {
         return Err(Rejection::WrongType {
             found: statement.kind,
             expected: intoto::STATEMENT_V1,
         });
     }
-    if statement.predicate_type != intoto::COSIGN_SIGN_V1 {
-        return Err(Rejection::NotASignature(statement.predicate_type));
+    if statement.predicate_type != predicate_type {
+        return Err(if predicate_type == intoto::COSIGN_SIGN_V1 {
+            Rejection::NotASignature(statement.predicate_type)
+        } else {
+            Rejection::OtherPredicate {
+                found: statement.predicate_type,
+                wanted: predicate_type.to_string(),
+            }
+        });
     }
     let [subject] = statement.subject.as_slice() else {
         return Err(Rejection::SubjectCount(statement.subject.len()));
@@ -212,7 +232,7 @@ fn check_bundle(
         check_repository(&subject.name, ctx, opts)?;
     }
     let text = |k: &str| subject.annotations.get(k).and_then(|v| v.as_str());
-    Ok(ValidSignature {
+    let valid = ValidSignature {
         key: key.name.clone(),
         key_id: key.key.key_id(),
         algorithm: key.key.algorithm(),
@@ -222,7 +242,74 @@ fn check_bundle(
             .map(payload::split_tags)
             .unwrap_or_default(),
         annotations: subject.annotations.clone(),
-    })
+    };
+    Ok((valid, statement))
+}
+
+/// An attestation that counts: who signed it and what it says.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Attested {
+    /// The signature over it.
+    #[serde(flatten)]
+    pub signature: ValidSignature,
+    /// The statement's predicate type.
+    pub predicate_type: String,
+    /// The verified predicate.
+    pub predicate: serde_json::Value,
+}
+
+/// Judges the bundle candidates as attestations of `predicate_type`: the same checks as
+/// a bundle signature, with the predicate type asked for instead of cosign's signature
+/// type, and the requirements applied to each. Returns the report and the attestations
+/// that count (verified when at least `threshold` distinct keys attested).
+pub fn decide_attestations(
+    evidence: &Evidence,
+    ctx: &Context,
+    opts: &VerifyOptions,
+    predicate_type: &str,
+) -> (Report, Vec<Attested>) {
+    let mut report = Report {
+        reference: ctx.reference.clone(),
+        digest: evidence.digest.clone(),
+        tag: ctx.tag.clone(),
+        verified: false,
+        signatures: Vec::new(),
+        errors: Vec::new(),
+        policy: None,
+    };
+    let mut attested = Vec::new();
+    for c in &evidence.candidates {
+        let Ok(Material::Bundle { bundle, .. }) = &c.material else {
+            continue;
+        };
+        match check_statement(c, bundle, evidence, ctx, opts, predicate_type) {
+            Ok((sig, statement)) => match disqualify(&sig, ctx, opts) {
+                None => attested.push(Attested {
+                    signature: sig,
+                    predicate_type: statement.predicate_type,
+                    predicate: statement.predicate,
+                }),
+                Some(why) => report
+                    .errors
+                    .push(format!("attestation by {}: {why}", sig.key)),
+            },
+            Err(why) => report.errors.push(format!("referrer {}: {why}", c.index)),
+        }
+    }
+    let mut distinct: Vec<&str> = attested
+        .iter()
+        .map(|a| a.signature.key_id.as_str())
+        .collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    report.verified = distinct.len() >= opts.threshold.max(1);
+    if attested.is_empty() && report.errors.is_empty() {
+        report
+            .errors
+            .push(format!("no attestation of type {predicate_type}"));
+    }
+    report.signatures = attested.iter().map(|a| a.signature.clone()).collect();
+    (report, attested)
 }
 
 /// Why a valid signature does not count under `opts`, if it does not.

@@ -10,7 +10,7 @@ mod gather;
 
 use std::time::SystemTime;
 
-pub use decide::{Context, decide};
+pub use decide::{Attested, Context, decide, decide_attestations};
 pub use gather::{Candidate, Evidence, MAX_REFERRERS, Material, Referrer, gather};
 
 use crate::Error;
@@ -100,6 +100,23 @@ pub async fn verify(target: &Target, opts: &VerifyOptions) -> Result<Verificatio
         report,
         evidence: Some(evidence),
     })
+}
+
+/// Resolves `target` once and verifies its attestations of `predicate_type`.
+pub async fn verify_attestations(
+    target: &Target,
+    opts: &VerifyOptions,
+    predicate_type: &str,
+) -> Result<(Report, Vec<Attested>), Error> {
+    if opts.keys.is_empty() {
+        return Err(Error::NoKeys);
+    }
+    let digest = resolve(target).await?.digest;
+    let evidence = gather(target, &digest).await?;
+    let (ctx, note) = context(target, &digest).await?;
+    let (mut report, attested) = decide_attestations(&evidence, &ctx, opts, predicate_type);
+    report.errors.extend(note);
+    Ok((report, attested))
 }
 
 /// Verifies `target` under a policy: the first matching rule decides; none is a "no".

@@ -1,0 +1,171 @@
+//! Attestations (in-toto statements in bundle referrers): `attest` and
+//! `verify-attestation`, against the real cosign in both directions.
+
+use std::process::Command;
+
+use crate::harness::*;
+
+fn cosign_att(args: &[&str]) -> std::process::Output {
+    Command::new(cosign())
+        .args(args)
+        .env("COSIGN_PASSWORD", "")
+        .env("COSIGN_YES", "true")
+        .output()
+        .expect("run cosign")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attestations_cross_both_ways_with_the_real_cosign() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("ck");
+    let o = cosign_att(&[
+        "generate-key-pair",
+        "--output-key-prefix",
+        prefix.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (key, public) = (
+        format!("{}.key", prefix.display()),
+        format!("{}.pub", prefix.display()),
+    );
+    let provenance = dir.path().join("provenance.json");
+    std::fs::write(
+        &provenance,
+        br#"{"buildDefinition":{"buildType":"https://example.com/ci/v1","externalParameters":{"ref":"v1.1"}},"runDetails":{"builder":{"id":"https://example.com/ci"}}}"#,
+    )
+    .unwrap();
+    let sbom = dir.path().join("bom.json");
+    std::fs::write(
+        &sbom,
+        br#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[]}"#,
+    )
+    .unwrap();
+
+    for reg in [Registry::start(), Registry::start_with_referrers()] {
+        let img = push_random(&reg.store("app"), Some("v1"), "x").await;
+        let pinned = format!("{}/app@{}", reg.addr, img.digest());
+        // cosign attests SLSA provenance; hallmark verifies and prints the predicate.
+        let o = cosign_att(&[
+            "attest",
+            "--key",
+            &key,
+            "--use-signing-config=false",
+            "--tlog-upload=false",
+            "--allow-insecure-registry",
+            "--predicate",
+            provenance.to_str().unwrap(),
+            "--type",
+            "slsaprovenance1",
+            &pinned,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = run(&[
+            "verify-attestation",
+            &pinned,
+            "--type",
+            "slsaprovenance1",
+            "--key",
+            &public,
+        ]);
+        expect_code(&o, 0);
+        let predicate: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        assert_eq!(
+            predicate["runDetails"]["builder"]["id"],
+            "https://example.com/ci"
+        );
+        // Not of the type asked for, and not a signature either.
+        let o = run(&[
+            "verify-attestation",
+            &pinned,
+            "--type",
+            "cyclonedx",
+            "--key",
+            &public,
+        ]);
+        expect_code(&o, 1);
+        assert!(
+            stderr(&o).contains("not https://cyclonedx.org/bom"),
+            "{}",
+            stderr(&o)
+        );
+        let o = run(&["verify", &pinned, "--key", &public]);
+        expect_code(&o, 1);
+        assert!(
+            stderr(&o).contains("attestation of type https://slsa.dev/provenance/v1"),
+            "{}",
+            stderr(&o)
+        );
+
+        // hallmark attests an SBOM; cosign verifies it; hallmark verifies it by tag too.
+        let o = run(&[
+            "attest",
+            &pinned,
+            "--predicate",
+            sbom.to_str().unwrap(),
+            "--type",
+            "cyclonedx",
+            "--key",
+            &key,
+        ]);
+        expect_code(&o, 0);
+        let o = cosign_att(&[
+            "verify-attestation",
+            "--key",
+            &public,
+            "--insecure-ignore-tlog",
+            "--allow-insecure-registry",
+            "--type",
+            "cyclonedx",
+            &pinned,
+        ]);
+        assert!(
+            o.status.success(),
+            "cosign verify-attestation: {}",
+            stderr(&o)
+        );
+        let o = run(&[
+            "verify-attestation",
+            &format!("{}/app:v1", reg.addr),
+            "--type",
+            "https://cyclonedx.org/bom",
+            "--key",
+            &public,
+            "--output",
+            "json",
+        ]);
+        expect_code(&o, 0);
+        let v = json_out(&o);
+        assert_eq!(
+            v["attestations"][0]["predicate"]["bomFormat"], "CycloneDX",
+            "{v}"
+        );
+        assert_eq!(v["digest"], img.digest().to_string());
+        // Another key attested nothing.
+        let other = keys("ecdsa-p256");
+        expect_code(
+            &run(&[
+                "verify-attestation",
+                &pinned,
+                "--type",
+                "cyclonedx",
+                "--key",
+                &other.public,
+            ]),
+            1,
+        );
+    }
+    // A predicate that is not JSON is a usage error, before any network call.
+    std::fs::write(&sbom, b"not json").unwrap();
+    let o = run(&[
+        "attest",
+        &format!("127.0.0.1:{}/app@sha256:{}", free_port(), "0".repeat(64)),
+        "--predicate",
+        sbom.to_str().unwrap(),
+        "--type",
+        "cyclonedx",
+        "--key",
+        &key,
+    ]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("is not JSON"), "{}", stderr(&o));
+}
