@@ -291,3 +291,75 @@ fn bundles_made_by_other_sigstore_implementations() {
     ]);
     expect_code(&o, 2);
 }
+
+/// The npm package `@sigstore/verify`, an independent verifier, accepts hallmark's blob
+/// bundles and its DSSE (image signature) bundles, with a public key and no
+/// transparency log, and refuses them for other bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstore_js_accepts_hallmark_bundles() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "tool.sh", b"#!/bin/sh\necho tool\n");
+    let bundle = dir.path().join("tool.sigstore.json");
+    let o = run_env(
+        &[
+            "sign-blob",
+            &file,
+            "--key",
+            &k.private,
+            "--bundle",
+            bundle.to_str().unwrap(),
+        ],
+        &[("HALLMARK_PASSWORD", PASSWORD)],
+    );
+    expect_code(&o, 0);
+    let public = Path::new(&k.public);
+    assert!(sigstore_js_verifies(
+        &bundle,
+        public,
+        Some(Path::new(&file))
+    ));
+    let other = write(dir.path(), "other.sh", b"#!/bin/sh\necho evil\n");
+    assert!(!sigstore_js_verifies(
+        &bundle,
+        public,
+        Some(Path::new(&other))
+    ));
+
+    // A DSSE bundle: an image signature written into an OCI layout.
+    let layout_dir = dir.path().join("layout");
+    let layout = hallmark::layout::Layout::create(&layout_dir).unwrap();
+    let img = hallmark::image::Image::random("x", 1024).unwrap();
+    img.push(&hallmark::store::Store::Layout(layout.clone()), Some("v1"))
+        .await
+        .unwrap();
+    let o = sign(&[
+        &format!("oci:{}@{}", layout_dir.display(), img.digest()),
+        "--key",
+        &k.private,
+        "--format",
+        "bundle",
+    ]);
+    expect_code(&o, 0);
+    let store = hallmark::store::Store::Layout(layout);
+    let index = store.referrers(img.digest()).await.unwrap();
+    let referrer = store
+        .get_manifest(&index.entries()[0].digest.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    let layer = &referrer.artifact().unwrap().layers[0];
+    let bytes = store
+        .get_blob(&layer.digest, 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    let dsse = write(dir.path(), "dsse.sigstore.json", &bytes);
+    assert!(sigstore_js_verifies(Path::new(&dsse), public, None));
+    let stranger = keys("ecdsa-p256");
+    assert!(!sigstore_js_verifies(
+        Path::new(&dsse),
+        Path::new(&stranger.public),
+        None
+    ));
+}

@@ -92,3 +92,58 @@ pub fn referrers_registry() -> PathBuf {
     })
     .clone()
 }
+
+/// The npm package `@sigstore/verify` (an independent Sigstore verifier) at a pinned
+/// version, installed when missing; returns the `node_modules` directory to run
+/// `tests/e2e/interop/sigstore_verify.js` with.
+pub fn sigstore_js() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        static LOCK: Mutex<()> = Mutex::new(());
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        let prefix = PathBuf::from(home).join(".cache/hallmark-test-peers/sigstore-js-3.1.1");
+        let modules = prefix.join("node_modules");
+        if !modules.join("@sigstore/verify").exists() {
+            std::fs::create_dir_all(&prefix).unwrap();
+            let status = Command::new("flock")
+                .arg("/tmp/hallmark-test-npm-install.lock")
+                .args([
+                    "npm",
+                    "install",
+                    "--silent",
+                    "--no-audit",
+                    "--no-fund",
+                    "--prefix",
+                ])
+                .arg(&prefix)
+                .args(["@sigstore/verify@3.1.1", "@sigstore/bundle@4.0.0"])
+                .stdout(Stdio::null())
+                .status()
+                .expect("run npm (Node.js is needed for the interop tests)");
+            assert!(status.success(), "npm install @sigstore/verify failed");
+        }
+        modules
+    })
+    .clone()
+}
+
+/// Runs the `@sigstore/verify` script on a bundle; true when it verifies.
+pub fn sigstore_js_verifies(
+    bundle: &std::path::Path,
+    public_key: &std::path::Path,
+    artifact: Option<&std::path::Path>,
+) -> bool {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e/interop/sigstore_verify.js");
+    let mut c = Command::new("node");
+    c.arg(script)
+        .arg(bundle)
+        .arg(public_key)
+        .env("NODE_PATH", sigstore_js());
+    if let Some(a) = artifact {
+        c.arg(a);
+    }
+    let o = c.output().expect("run node");
+    o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "verified"
+}
