@@ -363,3 +363,52 @@ async fn sigstore_js_accepts_hallmark_bundles() {
         None
     ));
 }
+
+/// A key made by `hallmark key generate` (password in COSIGN_PASSWORD) signs with cosign,
+/// and hallmark verifies what cosign signed with it.
+#[test]
+fn cosign_signs_with_a_key_hallmark_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("hk");
+    let o = run_env(
+        &[
+            "key",
+            "generate",
+            "--output-key-prefix",
+            prefix.to_str().unwrap(),
+        ],
+        &[("HALLMARK_PASSWORD", "s3cret")],
+    );
+    expect_code(&o, 0);
+    let file = write(dir.path(), "f", b"signed by cosign with a hallmark key");
+    let bundle = dir.path().join("f.sigstore.json");
+    let o = Command::new(cosign())
+        .args([
+            "sign-blob",
+            "--key",
+            &format!("{}.key", prefix.display()),
+            "--use-signing-config=false",
+            "--tlog-upload=false",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            &file,
+        ])
+        .env("COSIGN_PASSWORD", "s3cret")
+        .env("COSIGN_YES", "true")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "cosign with a hallmark key: {}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "verify-blob",
+        &file,
+        "--key",
+        &format!("{}.pub", prefix.display()),
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ]);
+    expect_code(&o, 0);
+}
