@@ -561,6 +561,10 @@ pub fn policy_check(args: &PolicyCheckArgs, ui: Ui) -> anyhow::Result<Outcome> {
                 "threshold": r.verify.threshold, "require_tag_binding": r.verify.require_tag_binding,
                 "max_age_seconds": r.verify.max_age.map(|d| d.as_secs()),
                 "annotations": r.verify.annotations, "identities": r.verify.identities,
+                "attestations": r.attestations.iter().map(|a| serde_json::json!({
+                    "type": a.predicate_type,
+                    "keys": a.keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();

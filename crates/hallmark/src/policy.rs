@@ -64,6 +64,17 @@ pub struct Rule {
     pub action: Action,
     /// Verification settings (keys, threshold, binding, annotations, age, identities).
     pub verify: VerifyOptions,
+    /// Attestations that must also verify (`[[rule.attestation]]`).
+    pub attestations: Vec<RequiredAttestation>,
+}
+
+/// An attestation a rule requires: of this predicate type, signed by one of these keys.
+#[derive(Debug, Clone)]
+pub struct RequiredAttestation {
+    /// The predicate type (short names resolved to URIs).
+    pub predicate_type: String,
+    /// Keys, any one of which suffices.
+    pub keys: Vec<NamedKey>,
 }
 
 /// A loaded policy file.
@@ -100,6 +111,17 @@ struct RawRule {
     #[serde(default)]
     identities: Vec<Spanned<String>>,
     action: Option<Spanned<String>>,
+    #[serde(default)]
+    attestation: Vec<Spanned<RawAttestation>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttestation {
+    #[serde(rename = "type")]
+    predicate_type: Spanned<String>,
+    #[serde(default)]
+    keys: Vec<Spanned<String>>,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -167,26 +189,52 @@ impl Policy {
                     ));
                 }
             };
-            let mut keys = Vec::new();
-            for k in &r.keys {
-                let file = base.join(k.get_ref());
-                let text = std::fs::read_to_string(&file).map_err(|e| {
-                    err(
-                        k.span().start,
-                        format!("{name}: cannot read key {}: {e}", file.display()),
-                    )
-                })?;
-                let key = PublicKey::from_pem(&text, &file.display().to_string())
-                    .map_err(|e| err(k.span().start, format!("{name}: {e}")))?;
-                if keys.iter().any(|n: &NamedKey| n.key == key) {
+            let load_keys = |list: &[Spanned<String>]| -> Result<Vec<NamedKey>, PolicyError> {
+                let mut keys: Vec<NamedKey> = Vec::new();
+                for k in list {
+                    let file = base.join(k.get_ref());
+                    let text = std::fs::read_to_string(&file).map_err(|e| {
+                        err(
+                            k.span().start,
+                            format!("{name}: cannot read key {}: {e}", file.display()),
+                        )
+                    })?;
+                    let key = PublicKey::from_pem(&text, &file.display().to_string())
+                        .map_err(|e| err(k.span().start, format!("{name}: {e}")))?;
+                    if keys.iter().any(|n| n.key == key) {
+                        return Err(err(
+                            k.span().start,
+                            format!("{name}: key {} is listed twice", k.get_ref()),
+                        ));
+                    }
+                    keys.push(NamedKey {
+                        name: k.get_ref().clone(),
+                        key,
+                    });
+                }
+                Ok(keys)
+            };
+            let keys = load_keys(&r.keys)?;
+            let mut attestations = Vec::new();
+            for a in &r.attestation {
+                let a = a.get_ref();
+                let att_keys = if a.keys.is_empty() {
+                    keys.clone()
+                } else {
+                    load_keys(&a.keys)?
+                };
+                if att_keys.is_empty() {
                     return Err(err(
-                        k.span().start,
-                        format!("{name}: key {} is listed twice", k.get_ref()),
+                        a.predicate_type.span().start,
+                        format!("{name}: an attestation needs `keys` (its own, or the rule's)"),
                     ));
                 }
-                keys.push(NamedKey {
-                    name: k.get_ref().clone(),
-                    key,
+                attestations.push(RequiredAttestation {
+                    predicate_type: crate::bundle::intoto::predicate_type(
+                        a.predicate_type.get_ref(),
+                    )
+                    .to_string(),
+                    keys: att_keys,
                 });
             }
             if action == Action::Verify && keys.is_empty() {
@@ -226,6 +274,7 @@ impl Policy {
                 .map(|m| m.get_ref().clone())
                 .collect();
             rules.push(Rule {
+                attestations,
                 name,
                 patterns: matches.iter().map(|m| canonical_glob(m)).collect(),
                 matches: r
@@ -459,6 +508,41 @@ action = "reject"
             w.iter()
                 .any(|w| matches!(w, PolicyWarning::Unmatchable { rule, .. } if rule == "tagged"))
         );
+    }
+
+    #[test]
+    fn rules_may_require_attestations() {
+        let dir = tempfile::tempdir().unwrap();
+        with_key(dir.path());
+        let p = parse(
+            dir.path(),
+            "version = 1\n[[rule]]\nmatch = [\"**\"]\nkeys = [\"a.pub\"]\n\
+             [[rule.attestation]]\ntype = \"slsaprovenance1\"\n\
+             [[rule.attestation]]\ntype = \"https://example.com/custom\"\nkeys = [\"b.pub\"]\n",
+        )
+        .unwrap();
+        let a = &p.rules[0].attestations;
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].predicate_type, "https://slsa.dev/provenance/v1");
+        assert_eq!(a[0].keys[0].name, "a.pub");
+        assert_eq!(a[1].keys[0].name, "b.pub");
+        let e = parse(
+            dir.path(),
+            "version = 1\n[[rule]]\nmatch = [\"**\"]\naction = \"reject\"\n[[rule.attestation]]\ntype = \"x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("policy.toml:6: ") && e.contains("needs `keys`"),
+            "{e}"
+        );
+        let e = parse(
+            dir.path(),
+            "version = 1\n[[rule]]\nmatch = [\"**\"]\nkeys = [\"a.pub\"]\n[[rule.attestation]]\ntype = \"x\"\nkyes = []\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown field `kyes`"), "{e}");
     }
 
     #[test]

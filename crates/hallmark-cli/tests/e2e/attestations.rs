@@ -169,3 +169,56 @@ async fn attestations_cross_both_ways_with_the_real_cosign() {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("is not JSON"), "{}", stderr(&o));
 }
+
+/// A policy rule can require an attestation of a type, by given keys: a signed image
+/// without it is refused, with it accepted, and one by another key does not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_rules_can_require_attestations() {
+    let reg = Registry::start();
+    let (release, ci, stranger) = (keys("ecdsa-p256"), keys("ecdsa-p256"), keys("ecdsa-p256"));
+    let img = signed_image(&reg, "prod/app", Some("v1"), &release, &[]).await;
+    let pinned = format!("{}/prod/app@{}", reg.addr, img.digest());
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\n[[rule]]\nname = \"prod\"\nmatch = [\"{}/prod/*\"]\nkeys = [\"{}\"]\n\
+             [[rule.attestation]]\ntype = \"slsaprovenance1\"\nkeys = [\"{}\"]\n",
+            reg.addr, release.public, ci.public
+        ),
+    )
+    .unwrap();
+    let verify = || run(&["verify", &pinned, "--policy", policy.to_str().unwrap()]);
+    let o = verify();
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains("requires an attestation of type https://slsa.dev/provenance/v1"),
+        "{}",
+        stderr(&o)
+    );
+    let provenance = dir.path().join("p.json");
+    std::fs::write(&provenance, br#"{"buildDefinition":{"buildType":"x"}}"#).unwrap();
+    let attest = |k: &Keys| {
+        let o = run_env(
+            &[
+                "attest",
+                &pinned,
+                "--predicate",
+                provenance.to_str().unwrap(),
+                "--type",
+                "slsaprovenance1",
+                "--key",
+                &k.private,
+            ],
+            &[("HALLMARK_PASSWORD", PASSWORD)],
+        );
+        expect_code(&o, 0);
+    };
+    attest(&stranger);
+    expect_code(&verify(), 1);
+    attest(&ci);
+    expect_code(&verify(), 0);
+    let o = run(&["policy", "check", policy.to_str().unwrap()]);
+    expect_code(&o, 0);
+}

@@ -128,7 +128,43 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
         action: rule.map(|r| r.action),
     };
     let mut verification = match rule {
-        Some(r) if r.action == Action::Verify => verify(target, &r.verify).await?,
+        Some(r) if r.action == Action::Verify => {
+            let mut v = verify(target, &r.verify).await?;
+            if !r.attestations.is_empty()
+                && let Some(evidence) = &v.evidence
+            {
+                let (ctx, _) = context(target, &v.report.digest).await?;
+                for required in &r.attestations {
+                    let opts = VerifyOptions {
+                        keys: required.keys.clone(),
+                        threshold: 1,
+                        ..r.verify.clone()
+                    };
+                    let (att, _) =
+                        decide_attestations(evidence, &ctx, &opts, &required.predicate_type);
+                    if !att.verified {
+                        v.report.verified = false;
+                        v.report.errors.push(format!(
+                            "rule {:?} requires an attestation of type {} by {}; none verified{}",
+                            r.name,
+                            required.predicate_type,
+                            required
+                                .keys
+                                .iter()
+                                .map(|k| k.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(" or "),
+                            if att.errors.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({})", att.errors.join("; "))
+                            }
+                        ));
+                    }
+                }
+            }
+            v
+        }
         _ => {
             let digest = resolve(target).await?.digest;
             let (ctx, note) = context(target, &digest).await?;
