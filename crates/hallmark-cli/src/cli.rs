@@ -191,6 +191,21 @@ pub struct DigestArgs {
 
 #[derive(Args, Debug)]
 pub struct SignArgs {
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// Record TAG in the signed payload, so a rollback of TAG is detectable (repeatable)
+    #[arg(long, value_name = "TAG")]
+    pub bind_tag: Vec<String>,
+    /// Signature format
+    #[arg(long, value_enum, default_value_t = SignatureFormat::Legacy)]
+    pub format: SignatureFormat,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// What to sign, with which key and what to record: shared by `sign` and `attest`.
+#[derive(Args, Debug)]
+pub struct SigningArgs {
     /// REG/REPO@sha256:… (or a tag with --expect-digest), or oci:DIR@sha256:…
     #[arg(value_parser = parse_source)]
     pub reference: Source,
@@ -203,17 +218,9 @@ pub struct SignArgs {
     /// The digest your pipeline built; a tag reference must resolve to it (else exit 4)
     #[arg(long, value_name = "sha256:…", value_parser = parse_digest)]
     pub expect_digest: Option<Digest>,
-    /// Record TAG in the signed payload, so a rollback of TAG is detectable (repeatable)
-    #[arg(long, value_name = "TAG")]
-    pub bind_tag: Vec<String>,
-    /// Signature format
-    #[arg(long, value_enum, default_value_t = SignatureFormat::Legacy)]
-    pub format: SignatureFormat,
     /// Store signatures in this repository instead of the artifact's (like COSIGN_REPOSITORY)
     #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
     pub signature_repository: Option<ImageRef>,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -318,27 +325,14 @@ pub struct CopyArgs {
 
 #[derive(Args, Debug)]
 pub struct AttestArgs {
-    /// REG/REPO@sha256:… (or a tag with --expect-digest), or oci:DIR@sha256:…
-    #[arg(value_parser = parse_source)]
-    pub reference: Source,
+    #[command(flatten)]
+    pub signing: SigningArgs,
     /// The predicate (JSON)
     #[arg(long, value_name = "FILE")]
     pub predicate: PathBuf,
     /// Predicate type: a URI, or slsaprovenance1, cyclonedx, spdxjson, …
     #[arg(long = "type", value_name = "TYPE")]
     pub predicate_type: String,
-    /// Encrypted private key (cosign format)
-    #[arg(long)]
-    pub key: PathBuf,
-    /// Signed annotation (repeatable)
-    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
-    pub annotations: Vec<(String, String)>,
-    /// The digest your pipeline built; a tag reference must resolve to it (else exit 4)
-    #[arg(long, value_name = "sha256:…", value_parser = parse_digest)]
-    pub expect_digest: Option<Digest>,
-    /// Store attestations in this repository instead of the artifact's
-    #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
-    pub signature_repository: Option<ImageRef>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

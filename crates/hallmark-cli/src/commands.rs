@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hallmark::copy::{Copied, CopyOptions};
+use hallmark::keys::SigningKey;
 use hallmark::policy::Policy;
 use hallmark::publish::{PublishOptions, Published};
 use hallmark::reference::Source;
@@ -20,7 +21,7 @@ use serde::Serialize;
 
 use crate::cli::{
     AttestArgs, CopyArgs, DigestArgs, PolicyCheckArgs, PublishArgs, RegistryArgs, SignArgs,
-    TrustArgs, VerifyArgs, VerifyAttestationArgs,
+    SigningArgs, TrustArgs, VerifyArgs, VerifyAttestationArgs,
 };
 use crate::exit::CliError;
 use crate::output::{Render, Ui};
@@ -198,24 +199,36 @@ impl Render for Signed {
     }
 }
 
-/// `hallmark sign`.
-pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
-    let client = client(&args.registry)?;
+/// Opens what `sign` and `attest` sign: a bare tag is refused before a password is asked
+/// for, then the key is loaded.
+async fn signing(
+    args: &SigningArgs,
+    registry: &RegistryArgs,
+) -> anyhow::Result<(Target, SigningKey, SignOptions)> {
+    let client = client(registry)?;
     let mut target = Target::open(&args.reference, &client, false)?;
     if let Some(repo) = &args.signature_repository {
         target = target.with_signature_repository(repo, &client)?;
     }
-    // Refuse a bare tag before asking for a password.
     if target.digest.is_none() && args.expect_digest.is_none() {
         hallmark::sign::resolve_digest_to_sign(&target, None).await?;
     }
     let key = keyfile::load_signing_key(&args.key)?;
     let opts = SignOptions {
         annotations: args.annotations.iter().cloned().collect(),
-        bind_tags: args.bind_tag.clone(),
         expect_digest: args.expect_digest.clone(),
-        format: args.format.lib(),
         ..SignOptions::default()
+    };
+    Ok((target, key, opts))
+}
+
+/// `hallmark sign`.
+pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let (target, key, opts) = signing(&args.signing, &args.registry).await?;
+    let opts = SignOptions {
+        bind_tags: args.bind_tag.clone(),
+        format: args.format.lib(),
+        ..opts
     };
     let signed = hallmark::sign::sign(&target, &key, &opts).await?;
     ui.emit(&signed)?;
@@ -242,20 +255,7 @@ pub async fn attest(args: &AttestArgs, ui: Ui) -> anyhow::Result<Outcome> {
             Some("a predicate is a JSON document (SLSA provenance, CycloneDX, SPDX JSON, …)"),
         )
     })?;
-    let client = client(&args.registry)?;
-    let mut target = Target::open(&args.reference, &client, false)?;
-    if let Some(repo) = &args.signature_repository {
-        target = target.with_signature_repository(repo, &client)?;
-    }
-    if target.digest.is_none() && args.expect_digest.is_none() {
-        hallmark::sign::resolve_digest_to_sign(&target, None).await?;
-    }
-    let key = keyfile::load_signing_key(&args.key)?;
-    let opts = SignOptions {
-        annotations: args.annotations.iter().cloned().collect(),
-        expect_digest: args.expect_digest.clone(),
-        ..SignOptions::default()
-    };
+    let (target, key, opts) = signing(&args.signing, &args.registry).await?;
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
     let signed = hallmark::sign::attest(&target, &key, predicate_type, predicate, &opts).await?;
     ui.emit(&signed)?;

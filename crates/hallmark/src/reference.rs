@@ -362,15 +362,7 @@ impl DestinationRef {
             });
         }
         let (location, tag_list) = if let Some(rest) = input.strip_prefix("oci:") {
-            let (path, tags) = split_layout_tag(rest);
-            if path.is_empty() {
-                return Err(invalid(
-                    input,
-                    "layout path",
-                    path,
-                    "is empty (use oci:DIR[:tag])",
-                ));
-            }
+            let (path, tags) = split_layout_tag(input, rest)?;
             (Location::Layout(PathBuf::from(path)), tags)
         } else {
             match Source::parse(input.split(',').next().unwrap_or(input))? {
@@ -507,19 +499,15 @@ fn digest_part(input: &str, d: &str) -> Result<Digest, ReferenceError> {
 
 /// containers-transports(5): a layout reference's tag follows the last ':' unless that
 /// ':' belongs to the path (a '/' follows it).
-fn split_layout_tag(rest: &str) -> (&str, Option<&str>) {
-    match rest.rsplit_once(':') {
+/// The path must not be empty.
+fn split_layout_tag<'a>(
+    input: &str,
+    rest: &'a str,
+) -> Result<(&'a str, Option<&'a str>), ReferenceError> {
+    let (path, tag) = match rest.rsplit_once(':') {
         Some((path, tag)) if !tag.contains('/') => (path, Some(tag)),
         _ => (rest, None),
-    }
-}
-
-fn parse_layout(input: &str, rest: &str) -> Result<LayoutRef, ReferenceError> {
-    let (rest, digest) = match rest.rsplit_once('@') {
-        Some((path, d)) if d.contains(':') => (path, Some(digest_part(input, d)?)),
-        _ => (rest, None),
     };
-    let (path, tag) = split_layout_tag(rest);
     if path.is_empty() {
         return Err(invalid(
             input,
@@ -528,6 +516,15 @@ fn parse_layout(input: &str, rest: &str) -> Result<LayoutRef, ReferenceError> {
             "is empty (use oci:DIR[:tag])",
         ));
     }
+    Ok((path, tag))
+}
+
+fn parse_layout(input: &str, rest: &str) -> Result<LayoutRef, ReferenceError> {
+    let (rest, digest) = match rest.rsplit_once('@') {
+        Some((path, d)) if d.contains(':') => (path, Some(digest_part(input, d)?)),
+        _ => (rest, None),
+    };
+    let (path, tag) = split_layout_tag(input, rest)?;
     if let Some(tag) = tag {
         validate_tag(tag).map_err(|reason| invalid(input, "tag", tag, reason))?;
     }

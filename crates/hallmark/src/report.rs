@@ -77,6 +77,21 @@ pub struct Report {
     pub policy: Option<PolicyDecision>,
 }
 
+impl Report {
+    /// A report on `digest` with nothing verified yet.
+    pub fn new(reference: String, digest: Digest, tag: Option<String>) -> Report {
+        Report {
+            reference,
+            digest,
+            tag,
+            verified: false,
+            signatures: Vec::new(),
+            errors: Vec::new(),
+            policy: None,
+        }
+    }
+}
+
 /// Why a signature (or the lack of one) does not count.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

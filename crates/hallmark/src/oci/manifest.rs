@@ -52,6 +52,25 @@ pub struct References {
     pub blobs: Vec<Descriptor>,
 }
 
+/// A descriptor as serialised.
+#[derive(serde::Deserialize)]
+struct RawDescriptor {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+impl RawDescriptor {
+    fn parse(self) -> Result<Descriptor, OciError> {
+        Ok(Descriptor {
+            digest: self.digest.parse().map_err(OciError::Descriptor)?,
+            media_type: self.media_type,
+            size: self.size,
+        })
+    }
+}
+
 impl Manifest {
     /// Wraps bytes read from somewhere; `content_type` is what the source claimed.
     /// The bytes must be a JSON object; the media type comes from the claim, else the
@@ -142,21 +161,14 @@ impl Manifest {
     /// The artifact fields of an image manifest (referrers).
     pub fn artifact(&self) -> Result<ArtifactInfo, OciError> {
         #[derive(serde::Deserialize)]
-        struct Desc {
-            #[serde(rename = "mediaType", default)]
-            media_type: String,
-            digest: String,
-            size: u64,
-        }
-        #[derive(serde::Deserialize)]
         struct Doc {
             #[serde(rename = "artifactType")]
             artifact_type: Option<String>,
-            subject: Option<Desc>,
+            subject: Option<RawDescriptor>,
             #[serde(default)]
             annotations: std::collections::BTreeMap<String, String>,
             #[serde(default)]
-            layers: Vec<Desc>,
+            layers: Vec<RawDescriptor>,
         }
         let doc: Doc = serde_json::from_slice(&self.bytes).map_err(|source| OciError::Json {
             what: format!("manifest {}", self.digest),
@@ -167,13 +179,7 @@ impl Manifest {
                 what: format!("manifest {}", self.digest),
             });
         }
-        let convert = |d: Desc| -> Result<Descriptor, OciError> {
-            Ok(Descriptor {
-                digest: d.digest.parse().map_err(OciError::Descriptor)?,
-                media_type: d.media_type,
-                size: d.size,
-            })
-        };
+        let convert = RawDescriptor::parse;
         Ok(ArtifactInfo {
             artifact_type: doc.artifact_type,
             subject: doc.subject.map(convert).transpose()?,
@@ -189,19 +195,12 @@ impl Manifest {
     /// The descriptors this manifest references.
     pub fn references(&self) -> Result<References, OciError> {
         #[derive(serde::Deserialize)]
-        struct Desc {
-            #[serde(rename = "mediaType", default)]
-            media_type: String,
-            digest: String,
-            size: u64,
-        }
-        #[derive(serde::Deserialize)]
         struct Doc {
-            config: Option<Desc>,
+            config: Option<RawDescriptor>,
             #[serde(default)]
-            layers: Vec<Desc>,
+            layers: Vec<RawDescriptor>,
             #[serde(default)]
-            manifests: Vec<Desc>,
+            manifests: Vec<RawDescriptor>,
         }
         let doc: Doc = serde_json::from_slice(&self.bytes).map_err(|source| OciError::Json {
             what: format!("manifest {}", self.digest),
@@ -212,13 +211,7 @@ impl Manifest {
                 what: format!("manifest {}", self.digest),
             });
         }
-        let convert = |d: Desc| -> Result<Descriptor, OciError> {
-            Ok(Descriptor {
-                digest: d.digest.parse().map_err(OciError::Descriptor)?,
-                media_type: d.media_type,
-                size: d.size,
-            })
-        };
+        let convert = RawDescriptor::parse;
         let mut out = References::default();
         if self.is_index() {
             if doc.config.is_some() || !doc.layers.is_empty() {

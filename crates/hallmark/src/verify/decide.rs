@@ -28,15 +28,11 @@ pub struct Context {
 
 /// Decides which signatures count and whether that is enough.
 pub fn decide(evidence: &Evidence, ctx: &Context, opts: &VerifyOptions) -> Report {
-    let mut report = Report {
-        reference: ctx.reference.clone(),
-        digest: evidence.digest.clone(),
-        tag: ctx.tag.clone(),
-        verified: false,
-        signatures: Vec::new(),
-        errors: Vec::new(),
-        policy: None,
-    };
+    let mut report = Report::new(
+        ctx.reference.clone(),
+        evidence.digest.clone(),
+        ctx.tag.clone(),
+    );
     if let Some(why) = evidence.absent() {
         report.errors.push(why.to_string());
     }
@@ -268,15 +264,11 @@ pub fn decide_attestations(
     opts: &VerifyOptions,
     predicate_type: &str,
 ) -> (Report, Vec<Attested>) {
-    let mut report = Report {
-        reference: ctx.reference.clone(),
-        digest: evidence.digest.clone(),
-        tag: ctx.tag.clone(),
-        verified: false,
-        signatures: Vec::new(),
-        errors: Vec::new(),
-        policy: None,
-    };
+    let mut report = Report::new(
+        ctx.reference.clone(),
+        evidence.digest.clone(),
+        ctx.tag.clone(),
+    );
     let mut attested = Vec::new();
     for c in &evidence.candidates {
         let Ok(Material::Bundle { bundle, .. }) = &c.material else {

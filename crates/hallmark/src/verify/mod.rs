@@ -168,15 +168,8 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
         _ => {
             let digest = resolve(target).await?.digest;
             let (ctx, note) = context(target, &digest).await?;
-            let mut report = Report {
-                reference: ctx.reference,
-                digest,
-                tag: ctx.tag,
-                verified: false,
-                signatures: Vec::new(),
-                errors: note.into_iter().collect(),
-                policy: None,
-            };
+            let mut report = Report::new(ctx.reference, digest, ctx.tag);
+            report.errors.extend(note);
             match rule {
                 None => report.errors.push(format!(
                     "no rule of {} matches {repository}; denied by default",
