@@ -198,10 +198,10 @@ impl Store {
                 .fallback_index(subject)
                 .await?
                 .unwrap_or_else(Index::empty);
-            let kept = before
+            // Ours, and every entry that was there before, must still be listed.
+            let kept = index
                 .entries()
                 .iter()
-                .chain(index.entries())
                 .all(|e| now.find_digest(&e.digest).is_some());
             if kept {
                 return Ok(());

@@ -79,6 +79,15 @@ async fn context(
 /// Resolves `target` once and verifies its signatures. Registry failures are errors; a
 /// security "no" is a report with `verified: false`.
 pub async fn verify(target: &Target, opts: &VerifyOptions) -> Result<Verification, Error> {
+    Ok(verify_in_context(target, opts).await?.0)
+}
+
+/// [`verify`], also returning the context the evidence was judged in (for judging the
+/// same evidence again, as attestations).
+async fn verify_in_context(
+    target: &Target,
+    opts: &VerifyOptions,
+) -> Result<(Verification, Context), Error> {
     if opts.keys.is_empty() {
         return Err(Error::NoKeys);
     }
@@ -96,10 +105,11 @@ pub async fn verify(target: &Target, opts: &VerifyOptions) -> Result<Verificatio
         report.signatures.clear();
     }
     report.errors.extend(note);
-    Ok(Verification {
+    let verification = Verification {
         report,
         evidence: Some(evidence),
-    })
+    };
+    Ok((verification, ctx))
 }
 
 /// Resolves `target` once and verifies its attestations of `predicate_type`.
@@ -129,11 +139,8 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
     };
     let mut verification = match rule {
         Some(r) if r.action == Action::Verify => {
-            let mut v = verify(target, &r.verify).await?;
-            if !r.attestations.is_empty()
-                && let Some(evidence) = &v.evidence
-            {
-                let (ctx, _) = context(target, &v.report.digest).await?;
+            let (mut v, ctx) = verify_in_context(target, &r.verify).await?;
+            if let Some(evidence) = &v.evidence {
                 for required in &r.attestations {
                     let opts = VerifyOptions {
                         keys: required.keys.clone(),
