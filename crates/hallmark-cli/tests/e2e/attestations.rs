@@ -1,33 +1,12 @@
 //! Attestations (in-toto statements in bundle referrers): `attest` and
 //! `verify-attestation`, against the real cosign in both directions.
 
-use std::process::Command;
-
 use crate::harness::*;
-
-fn cosign_att(args: &[&str]) -> std::process::Output {
-    Command::new(cosign())
-        .args(args)
-        .env("COSIGN_PASSWORD", "")
-        .env("COSIGN_YES", "true")
-        .output()
-        .expect("run cosign")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attestations_cross_both_ways_with_the_real_cosign() {
     let dir = tempfile::tempdir().unwrap();
-    let prefix = dir.path().join("ck");
-    let o = cosign_att(&[
-        "generate-key-pair",
-        "--output-key-prefix",
-        prefix.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let (key, public) = (
-        format!("{}.key", prefix.display()),
-        format!("{}.pub", prefix.display()),
-    );
+    let (key, public) = cosign_keys(dir.path());
     let provenance = dir.path().join("provenance.json");
     std::fs::write(
         &provenance,
@@ -45,7 +24,7 @@ async fn attestations_cross_both_ways_with_the_real_cosign() {
         let img = push_random(&reg.store("app"), Some("v1"), "x").await;
         let pinned = format!("{}/app@{}", reg.addr, img.digest());
         // cosign attests SLSA provenance; hallmark verifies and prints the predicate.
-        let o = cosign_att(&[
+        let o = cosign_run(&[
             "attest",
             "--key",
             &key,
@@ -108,7 +87,7 @@ async fn attestations_cross_both_ways_with_the_real_cosign() {
             &key,
         ]);
         expect_code(&o, 0);
-        let o = cosign_att(&[
+        let o = cosign_run(&[
             "verify-attestation",
             "--key",
             &public,

@@ -7,15 +7,6 @@ use std::process::Command;
 
 use crate::harness::*;
 
-fn cosign_blob(args: &[&str]) -> std::process::Output {
-    Command::new(cosign())
-        .args(args)
-        .env("COSIGN_PASSWORD", "")
-        .env("COSIGN_YES", "true")
-        .output()
-        .expect("run cosign")
-}
-
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
@@ -25,17 +16,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
 #[test]
 fn blobs_cross_both_ways_with_the_real_cosign() {
     let dir = tempfile::tempdir().unwrap();
-    let prefix = dir.path().join("ck");
-    let o = cosign_blob(&[
-        "generate-key-pair",
-        "--output-key-prefix",
-        prefix.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let (key, public) = (
-        format!("{}.key", prefix.display()),
-        format!("{}.pub", prefix.display()),
-    );
+    let (key, public) = cosign_keys(dir.path());
     let script = write(
         dir.path(),
         "uploader.sh",
@@ -44,7 +25,7 @@ fn blobs_cross_both_ways_with_the_real_cosign() {
 
     // cosign signs, hallmark verifies (bundle).
     let cb = dir.path().join("cosign.sigstore.json");
-    let o = cosign_blob(&[
+    let o = cosign_run(&[
         "sign-blob",
         "--key",
         &key,
@@ -80,7 +61,7 @@ fn blobs_cross_both_ways_with_the_real_cosign() {
     ]);
     expect_code(&o, 0);
     let digest = stdout(&o).trim().to_string();
-    let o = cosign_blob(&[
+    let o = cosign_run(&[
         "verify-blob",
         "--key",
         &public,
@@ -94,7 +75,7 @@ fn blobs_cross_both_ways_with_the_real_cosign() {
         "cosign verify-blob --bundle: {}",
         stderr(&o)
     );
-    let o = cosign_blob(&[
+    let o = cosign_run(&[
         "verify-blob",
         "--key",
         &public,
@@ -139,7 +120,7 @@ fn blobs_cross_both_ways_with_the_real_cosign() {
         ]);
         expect_code(&o, 1);
     }
-    let o = cosign_blob(&[
+    let o = cosign_run(&[
         "verify-blob",
         "--key",
         &public,
@@ -182,32 +163,24 @@ fn tampered_other_empty_and_stdin_blobs() {
     expect_code(&verify(&a, &bundle_empty), 1);
 
     // Standard input, as in `curl … | hallmark verify-blob - …`.
-    let o = run_stdin(
-        &[
-            "verify-blob",
-            "-",
-            "--key",
-            &k.public,
-            "--bundle",
-            &bundle_a,
-        ],
-        &[],
-        b"the real installer",
-    );
-    expect_code(&o, 0);
-    let o = run_stdin(
-        &[
-            "verify-blob",
-            "-",
-            "--key",
-            &k.public,
-            "--bundle",
-            &bundle_a,
-        ],
-        &[],
-        b"the real installer; rm -rf ~",
-    );
-    expect_code(&o, 1);
+    for (input, code) in [
+        (&b"the real installer"[..], 0),
+        (&b"the real installer; rm -rf ~"[..], 1),
+    ] {
+        let o = run_stdin(
+            &[
+                "verify-blob",
+                "-",
+                "--key",
+                &k.public,
+                "--bundle",
+                &bundle_a,
+            ],
+            &[],
+            input,
+        );
+        expect_code(&o, code);
+    }
 
     // A tampered bundle, and one that is no bundle at all.
     let mut text = std::fs::read_to_string(&bundle_a).unwrap();

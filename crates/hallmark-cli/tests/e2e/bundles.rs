@@ -2,8 +2,7 @@
 //! without the referrers API (Debian's docker-registry: the `sha256-<hex>` fallback tag)
 //! and one with it (go-containerregistry's).
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::harness::*;
 use hallmark::bundle::dsse::Envelope;
@@ -21,41 +20,6 @@ fn registries() -> [(&'static str, Registry); 2] {
         ("without referrers API", Registry::start()),
         ("with referrers API", Registry::start_with_referrers()),
     ]
-}
-
-fn cosign_run(args: &[&str]) -> Output {
-    Command::new(cosign())
-        .args(args)
-        .env("COSIGN_PASSWORD", "")
-        .env("COSIGN_YES", "true")
-        .output()
-        .expect("run cosign")
-}
-
-#[track_caller]
-fn cosign_ok(args: &[&str]) -> Output {
-    let o = cosign_run(args);
-    assert!(
-        o.status.success(),
-        "cosign {args:?}: {}\n{}",
-        stdout(&o),
-        stderr(&o)
-    );
-    o
-}
-
-/// A key pair made by `cosign generate-key-pair` (empty password).
-fn cosign_keys(dir: &Path) -> (String, String) {
-    let prefix = dir.join("ck");
-    cosign_ok(&[
-        "generate-key-pair",
-        "--output-key-prefix",
-        prefix.to_str().unwrap(),
-    ]);
-    (
-        format!("{}.key", prefix.display()),
-        format!("{}.pub", prefix.display()),
-    )
 }
 
 /// `cosign sign` as cosign 3 does it by default, key-based and without a transparency log.

@@ -52,6 +52,44 @@ pub fn cosign() -> PathBuf {
     .clone()
 }
 
+/// Runs the real cosign non-interactively, with the empty password its test keys have.
+pub fn cosign_run(args: &[&str]) -> std::process::Output {
+    Command::new(cosign())
+        .args(args)
+        .env("COSIGN_PASSWORD", "")
+        .env("COSIGN_YES", "true")
+        .output()
+        .expect("run cosign")
+}
+
+/// [`cosign_run`], which must succeed.
+#[track_caller]
+pub fn cosign_ok(args: &[&str]) -> std::process::Output {
+    let o = cosign_run(args);
+    assert!(
+        o.status.success(),
+        "cosign {args:?}: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// A key pair made by `cosign generate-key-pair` (empty password) in `dir`: the private
+/// and public key paths.
+pub fn cosign_keys(dir: &std::path::Path) -> (String, String) {
+    let prefix = dir.join("ck");
+    cosign_ok(&[
+        "generate-key-pair",
+        "--output-key-prefix",
+        prefix.to_str().unwrap(),
+    ]);
+    (
+        format!("{}.key", prefix.display()),
+        format!("{}.pub", prefix.display()),
+    )
+}
+
 /// The referrers-capable registry (`tests/e2e/peers/referrers-registry`), built once per
 /// version of its source.
 pub fn referrers_registry() -> PathBuf {
