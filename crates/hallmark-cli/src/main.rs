@@ -131,11 +131,11 @@ fn usage_error(e: clap::Error) -> ExitCode {
             .unwrap_or_default()
             .trim_start_matches("error: ")
             .to_string();
-        let doc = serde_json::json!({
-            "error": message, "class": "usage", "exit": code,
-            "hint": "run with --help for the usage",
-        });
-        let _ = output::stdout_line(&doc.to_string());
+        output::error_document(
+            &message,
+            hallmark::ErrorClass::Usage,
+            Some("run with --help for the usage"),
+        );
     }
     ExitCode::from(code)
 }

@@ -93,14 +93,19 @@ impl Ui {
             let _ = writeln!(err, "hint: {h}");
         }
         if self.json() {
-            let doc = serde_json::json!({
-                "error": message, "class": class, "exit": code, "hint": hint,
-            });
-            // Nothing more can be reported if even this cannot be written.
-            let _ = stdout_line(&doc.to_string());
+            error_document(&message, class, hint.as_deref());
         }
         code
     }
+}
+
+/// The JSON error document (docs/schema/error.schema.json) on stdout.
+pub fn error_document(message: &str, class: hallmark::ErrorClass, hint: Option<&str>) {
+    let doc = serde_json::json!({
+        "error": message, "class": class, "exit": exit::code(class), "hint": hint,
+    });
+    // Nothing more can be reported if even this cannot be written.
+    let _ = stdout_line(&doc.to_string());
 }
 
 /// One line on stdout; a closed stdout becomes [`ClosedStdout`].

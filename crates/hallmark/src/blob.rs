@@ -28,12 +28,10 @@ pub struct Measured {
 
 impl Measured {
     fn sha256(&self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&self.digest.hex()[2 * i..2 * i + 2], 16)
-                .expect("a sha256 digest is 64 hex digits");
-        }
-        out
+        self.digest
+            .to_bytes()
+            .try_into()
+            .expect("measure() hashes with SHA-256")
     }
 }
 

@@ -99,6 +99,15 @@ impl Digest {
         &self.hex
     }
 
+    /// The digest's bytes (the hex part decoded).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Parsing and hashing only ever store lowercase hex of the algorithm's length.
+        (0..self.hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&self.hex[i..i + 2], 16).expect("hex digits"))
+            .collect()
+    }
+
     /// Hashes `bytes` with this digest's algorithm and fails unless they match.
     pub fn verify(&self, bytes: &[u8], what: &str) -> Result<(), DigestError> {
         let mut h = Hasher::new(self.algorithm);
@@ -283,6 +292,9 @@ mod tests {
         h.update(b"lo");
         assert_eq!(h.len(), 5);
         assert_eq!(h.finish(), Digest::sha256(b"hello"));
+        let d = Digest::sha256(b"hello");
+        assert_eq!(to_hex(&d.to_bytes()), d.hex());
+        assert_eq!(d.to_bytes().len(), 32);
         assert_eq!(
             Digest::sha256(b"hello").tag_form(),
             "sha256-2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
