@@ -89,6 +89,16 @@ verifies it. Blobs are signed with ECDSA P-256 keys (cosign's default)."
 hallmark verify-blob uploader.sh --key cosign.pub --bundle uploader.sh.sigstore.json && sh uploader.sh\n\n\
 Exit 1 when the file is not what was signed (tampered, another file, another key).")]
     VerifyBlob(VerifyBlobArgs),
+    /// List an artifact's signatures and attestations (both formats), or remove some
+    #[command(
+        after_help = "Examples:\n  hallmark signatures reg.example.com/app:v1.1 --key cosign.pub\n  \
+hallmark signatures reg.example.com/app@sha256:<digest> --remove <KEY_ID>\n\n\
+The tag is resolved once; everything listed is about that digest. Each line: format, kind,\n\
+key id (\"?\" when unknown; \"(claimed)\" when no given key confirms it), signed time, bound\n\
+tags, and which --key it is valid for. --remove takes a key id from this list; a legacy\n\
+signature's key is known only when its public key is given with --key."
+    )]
+    Signatures(SignaturesArgs),
     /// Check policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -171,6 +181,7 @@ impl Command {
             Command::Attest(a) => &a.registry,
             Command::VerifyAttestation(a) => &a.registry,
             Command::Demo(a) => &a.registry_args,
+            Command::Signatures(a) => &a.registry,
             Command::Key(_)
             | Command::Policy(_)
             | Command::SignBlob(_)
@@ -221,6 +232,9 @@ pub struct SigningArgs {
     /// Store signatures in this repository instead of the artifact's (like COSIGN_REPOSITORY)
     #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
     pub signature_repository: Option<ImageRef>,
+    /// Keep this key's earlier signatures of the digest (default: the new one replaces them)
+    #[arg(long)]
+    pub keep_existing: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -258,6 +272,9 @@ pub struct PublishArgs {
     /// Record the destination tags in the signed payload (rollback defence)
     #[arg(long)]
     pub bind_tag: bool,
+    /// Keep this key's earlier signatures of the digest (default: the new one replaces them)
+    #[arg(long)]
+    pub keep_existing: bool,
     /// Signature format
     #[arg(long, value_enum, default_value_t = SignatureFormat::Legacy)]
     pub format: SignatureFormat,
@@ -387,6 +404,27 @@ pub struct VerifyBlobArgs {
     /// A bare base64 signature instead of a bundle
     #[arg(long, value_name = "FILE")]
     pub signature: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SignaturesArgs {
+    /// REG/REPO:TAG, REG/REPO@sha256:…, or oci:DIR[:TAG|@sha256:…]
+    #[arg(value_parser = parse_source)]
+    pub reference: Source,
+    /// Public key (PEM) to check each signature against; repeatable
+    #[arg(long)]
+    pub key: Vec<PathBuf>,
+    /// Remove the signatures and attestations made by the key with this id
+    #[arg(long, value_name = "KEY_ID", conflicts_with = "all")]
+    pub remove: Option<String>,
+    /// Remove every signature and attestation of the digest
+    #[arg(long)]
+    pub all: bool,
+    /// Signatures live in this repository
+    #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
+    pub signature_repository: Option<ImageRef>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -116,17 +116,27 @@ pub async fn digest(args: &DigestArgs, ui: Ui) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// Says how many earlier signatures of the same key a new one replaced.
+fn replaced_note(replaced: usize) -> String {
+    match replaced {
+        0 => String::new(),
+        1 => " (replacing this key's earlier signature; --keep-existing keeps it)".into(),
+        n => format!(" (replacing this key's {n} earlier signatures; --keep-existing keeps them)"),
+    }
+}
+
 impl Render for Published {
     fn text(&self, ui: &Ui) -> Option<String> {
         let b = &self.blobs;
         ui.say(format!(
-            "published {} ({} uploaded, {} already present, {} mounted; {} bytes sent), signature {}{}",
+            "published {} ({} uploaded, {} already present, {} mounted; {} bytes sent), signature {}{}{}",
             self.digest,
             b.uploaded,
             b.present,
             b.mounted,
             b.bytes_uploaded,
             self.signature,
+            replaced_note(self.replaced),
             if self.tags.is_empty() {
                 String::new()
             } else {
@@ -172,6 +182,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
         sign: SignOptions {
             annotations: args.annotations.iter().cloned().collect(),
             format: args.format.lib(),
+            replace: !args.keep_existing,
             ..SignOptions::default()
         },
         bind_tags: args.bind_tag,
@@ -187,16 +198,30 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
 impl Render for Signed {
     fn text(&self, ui: &Ui) -> Option<String> {
         ui.say(format!(
-            "signed {}{}",
+            "signed {}{}{}",
             self.reference,
             if self.added {
                 ""
             } else {
                 " (this signature was already present)"
-            }
+            },
+            replaced_note(self.replaced)
         ));
         Some(self.signature.clone())
     }
+}
+
+/// Opens `reference` for reading, with signatures where `signature_repository` says.
+pub fn open_target(
+    reference: &Source,
+    signature_repository: Option<&hallmark::reference::ImageRef>,
+    client: &Client,
+) -> anyhow::Result<Target> {
+    let mut target = Target::open(reference, client, false)?;
+    if let Some(repo) = signature_repository {
+        target = target.with_signature_repository(repo, client)?;
+    }
+    Ok(target)
 }
 
 /// Opens what `sign` and `attest` sign: a bare tag is refused before a password is asked
@@ -206,10 +231,7 @@ async fn signing(
     registry: &RegistryArgs,
 ) -> anyhow::Result<(Target, SigningKey, SignOptions)> {
     let client = client(registry)?;
-    let mut target = Target::open(&args.reference, &client, false)?;
-    if let Some(repo) = &args.signature_repository {
-        target = target.with_signature_repository(repo, &client)?;
-    }
+    let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
     if target.digest.is_none() && args.expect_digest.is_none() {
         hallmark::sign::resolve_digest_to_sign(&target, None).await?;
     }
@@ -217,6 +239,7 @@ async fn signing(
     let opts = SignOptions {
         annotations: args.annotations.iter().cloned().collect(),
         expect_digest: args.expect_digest.clone(),
+        replace: !args.keep_existing,
         ..SignOptions::default()
     };
     Ok((target, key, opts))
@@ -291,10 +314,7 @@ impl Render for AttestationsVerified<'_> {
 /// `hallmark verify-attestation`.
 pub async fn verify_attestation(args: &VerifyAttestationArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let client = client(&args.registry)?;
-    let mut target = Target::open(&args.reference, &client, false)?;
-    if let Some(repo) = &args.signature_repository {
-        target = target.with_signature_repository(repo, &client)?;
-    }
+    let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
     let opts = VerifyOptions {
         keys: keyfile::load_public_keys(&args.key)?,
         identities: args.identity.clone(),
@@ -330,10 +350,7 @@ async fn run_verification(
             Some("verify the registry reference or oci: layout it was published to"),
         ));
     }
-    let mut target = Target::open(reference, client, false)?;
-    if let Some(repo) = &trust.signature_repository {
-        target = target.with_signature_repository(repo, client)?;
-    }
+    let target = open_target(reference, trust.signature_repository.as_ref(), client)?;
     let verification = match &trust.policy {
         Some(path) => {
             let mut policy = Policy::load(path).map_err(hallmark::Error::from)?;

@@ -100,7 +100,7 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
             "set HALLMARK_PASSWORD (or COSIGN_PASSWORD) to the key's password".into()
         }
         E::Signature(hallmark::signature::SignatureError::TooManyLayers { .. }) => {
-            "the signature manifest is full: delete it (REPO:sha256-<hex>.sig) and sign again, or keep signatures elsewhere with --signature-repository".into()
+            "the signature manifest is full: list it with `hallmark signatures REF --key PUB.pem` and remove old ones with --remove KEY_ID; re-signing without --keep-existing replaces a key's earlier signature".into()
         }
         E::TagRefused { repository, .. } => format!(
             "sign the digest your pipeline built: hallmark sign {repository}@sha256:<digest> --key KEY (or add --expect-digest sha256:<digest>)"

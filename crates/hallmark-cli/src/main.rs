@@ -9,6 +9,7 @@ mod keyfile;
 mod output;
 mod progress;
 mod sanitize;
+mod signatures;
 
 use std::process::ExitCode;
 
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
             Command::SignBlob(a) => blobs::sign(&a, ui),
             Command::VerifyBlob(a) => blobs::verify(&a, ui),
             Command::Demo(a) => demo::run(&a, ui).await,
+            Command::Signatures(a) => signatures::run(&a, ui).await,
         }
     };
     let result = runtime.block_on(async {

@@ -231,7 +231,7 @@ async fn copy_signature(from: &Store, dest: &Store, evidence: &Evidence) -> Resu
     }
     for c in &evidence.candidates {
         if let Ok(Material::Legacy { payload, signature }) = &c.material {
-            crate::sign::store_signature(dest, &evidence.digest, payload, signature).await?;
+            crate::sign::store_signature(dest, &evidence.digest, payload, signature, &[]).await?;
         }
     }
     Ok(())

@@ -541,6 +541,12 @@ impl PublicKey {
         Base64::encode_string(&sha2::Sha256::digest(self.to_der()))
     }
 
+    /// The [`PublicKey::key_id`] a bundle hint names, when it is one cosign would write.
+    pub fn key_id_of_hint(hint: &str) -> Option<String> {
+        let raw = Base64::decode_vec(hint.trim()).ok()?;
+        (raw.len() == 32).then(|| crate::digest::to_hex(&raw[..8]))
+    }
+
     /// Whether `signature` is a valid signature of the message whose SHA-256 is `sha256`;
     /// `None` for a key that cannot verify by digest (Ed25519).
     pub fn verify_prehashed(&self, sha256: &[u8; 32], signature: &[u8]) -> Option<bool> {

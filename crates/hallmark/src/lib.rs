@@ -16,7 +16,7 @@
 //! - [`error`]: the one error type of operations;
 //! - [`store`]: registry repository or layout, behind one interface;
 //! - [`verify`], [`sign`], [`transfer`], [`blob`]: the operations on one digest;
-//! - [`publish`], [`copy`], [`image`], [`demo`]: whole commands.
+//! - [`publish`], [`copy`], [`image`], [`inventory`], [`demo`]: whole commands.
 #![warn(missing_docs)]
 
 pub mod artifact;
@@ -30,6 +30,7 @@ pub mod error;
 pub mod fsio;
 pub mod glob;
 pub mod image;
+pub mod inventory;
 pub mod keys;
 pub mod layout;
 pub mod oci;

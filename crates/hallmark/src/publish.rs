@@ -56,6 +56,8 @@ pub struct Published {
     pub tags: Vec<String>,
     /// Where the signature is.
     pub signature: String,
+    /// Earlier signatures by the same key that this one replaced.
+    pub replaced: usize,
     /// What happened to the blobs.
     pub blobs: BlobCounts,
 }
@@ -97,7 +99,20 @@ pub async fn publish(
         dest.store.put_manifest(m, None).await?;
     }
     progress.step("pushing the signature");
-    let signature = match signed {
+    let earlier = if sign_opts.replace {
+        sign::earlier(
+            &dest.store,
+            &dest.store,
+            &digest,
+            key,
+            sign_opts.format,
+            crate::bundle::intoto::COSIGN_SIGN_V1,
+        )
+        .await?
+    } else {
+        sign::Earlier::default()
+    };
+    let (signature, replaced) = match signed {
         Signature::Bundle(bundle) => {
             let referrer = sign::store_bundle(
                 &dest.store,
@@ -106,11 +121,17 @@ pub async fn publish(
                 sign_opts.timestamp,
             )
             .await?;
-            dest.store.pinned(&referrer)
+            let replaced = earlier
+                .replace_with(&dest.store, &digest, &referrer)
+                .await?;
+            (dest.store.pinned(&referrer), replaced)
         }
         Signature::Legacy(payload, sig) => {
-            sign::store_signature(&dest.store, &digest, &payload, &sig).await?;
-            dest.store.tagged(&signature::signature_tag(&digest))
+            sign::store_signature(&dest.store, &digest, &payload, &sig, &earlier.legacy).await?;
+            (
+                dest.store.tagged(&signature::signature_tag(&digest)),
+                earlier.legacy.iter().filter(|s| **s != sig).count(),
+            )
         }
     };
 
@@ -119,6 +140,7 @@ pub async fn publish(
     Ok(Published {
         reference: dest.store.pinned(&digest),
         signature,
+        replaced,
         digest,
         tags: dest.tags.clone(),
         blobs: counts,

@@ -34,6 +34,9 @@ pub struct SignOptions {
     pub creator: String,
     /// How the signature is stored.
     pub format: SignatureFormat,
+    /// Replace this key's earlier signatures (or attestations of the same type) of the
+    /// same digest for the same repository, so that re-signing does not accumulate.
+    pub replace: bool,
 }
 
 impl Default for SignOptions {
@@ -45,6 +48,7 @@ impl Default for SignOptions {
             timestamp: SystemTime::now(),
             creator: concat!("hallmark ", env!("CARGO_PKG_VERSION")).to_string(),
             format: SignatureFormat::Legacy,
+            replace: true,
         }
     }
 }
@@ -60,6 +64,88 @@ pub struct Signed {
     pub signature: String,
     /// False when the identical signature was already there.
     pub added: bool,
+    /// Earlier signatures by the same key that this one replaced.
+    pub replaced: usize,
+}
+
+/// Earlier signatures by one key that a new one replaces.
+#[derive(Debug, Default)]
+pub struct Earlier {
+    /// Legacy `.sig` layers, by their signature bytes.
+    pub legacy: Vec<Vec<u8>>,
+    /// Bundle referrers, by manifest digest.
+    pub referrers: Vec<Digest>,
+}
+
+impl Earlier {
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.legacy.len() + self.referrers.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes the earlier referrers of `subject` now that `new` is stored; returns how
+    /// many there were. Signing is deterministic, so an identical signature made in the
+    /// same second *is* the new one and stays.
+    pub async fn replace_with(
+        &self,
+        store: &Store,
+        subject: &Digest,
+        new: &Digest,
+    ) -> Result<usize, Error> {
+        let gone: Vec<Digest> = self
+            .referrers
+            .iter()
+            .filter(|d| *d != new)
+            .cloned()
+            .collect();
+        store.remove_referrers(subject, &gone).await?;
+        Ok(gone.len())
+    }
+}
+
+/// The valid signatures (or attestations of `predicate_type`) of `digest` in `format`
+/// that `key` made for the repository `artifacts`, found where `signatures` keeps them.
+pub async fn earlier(
+    artifacts: &Store,
+    signatures: &Store,
+    digest: &Digest,
+    key: &SigningKey,
+    format: SignatureFormat,
+    predicate_type: &str,
+) -> Result<Earlier, Error> {
+    let target = Target {
+        store: artifacts.clone(),
+        signatures: signatures.clone(),
+        tag: None,
+        digest: Some(digest.clone()),
+    };
+    let evidence = crate::verify::gather_format(&target, digest, format).await?;
+    let key = crate::trust::NamedKey {
+        name: "the signing key".into(),
+        key: key.public_key(),
+    };
+    let identity = artifacts.identity();
+    let mut found = Earlier::default();
+    for c in &evidence.candidates {
+        if !crate::verify::made_by(c, &evidence, &identity, &key, predicate_type) {
+            continue;
+        }
+        match &c.material {
+            Ok(crate::verify::Material::Legacy { signature, .. }) => {
+                found.legacy.push(signature.clone());
+            }
+            Ok(crate::verify::Material::Bundle { referrer, .. }) => {
+                found.referrers.push(referrer.clone());
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(found)
 }
 
 /// Decides which digest to sign. A bare tag is refused: it names whatever the registry
@@ -170,6 +256,19 @@ pub async fn attest(
         predicate,
     );
     statement.subject[0].annotations = recorded_fields(opts)?;
+    let earlier = if opts.replace {
+        earlier(
+            &target.store,
+            &target.signatures,
+            &digest,
+            key,
+            SignatureFormat::Bundle,
+            predicate_type,
+        )
+        .await?
+    } else {
+        Earlier::default()
+    };
     let bundle = sign_statement(&statement.to_bytes(), key);
     let referrer = store_bundle_of(
         &target.signatures,
@@ -179,11 +278,15 @@ pub async fn attest(
         predicate_type,
     )
     .await?;
+    let replaced = earlier
+        .replace_with(&target.signatures, &digest, &referrer)
+        .await?;
     Ok(Signed {
         reference: target.store.pinned(&digest),
         signature: target.signatures.pinned(&referrer),
         digest,
         added: true,
+        replaced,
     })
 }
 
@@ -293,44 +396,75 @@ pub async fn sign(target: &Target, key: &SigningKey, opts: &SignOptions) -> Resu
         .store
         .require_manifest(&digest.to_string(), "manifest")
         .await?;
+    let earlier = if opts.replace {
+        earlier(
+            &target.store,
+            &target.signatures,
+            &digest,
+            key,
+            opts.format,
+            intoto::COSIGN_SIGN_V1,
+        )
+        .await?
+    } else {
+        Earlier::default()
+    };
     if opts.format == SignatureFormat::Bundle {
         let statement = build_statement(&target.store, &digest, opts)?;
         let bundle = sign_statement(&statement, key);
         let referrer = store_bundle(&target.signatures, &manifest, bundle, opts.timestamp).await?;
+        let replaced = earlier
+            .replace_with(&target.signatures, &digest, &referrer)
+            .await?;
         return Ok(Signed {
             reference: target.store.pinned(&digest),
             signature: target.signatures.pinned(&referrer),
             digest,
             added: true,
+            replaced,
         });
     }
     let payload = build_payload(&target.store, &digest, opts)?;
     let sig = key.sign(&payload);
-    let added = store_signature(&target.signatures, &digest, &payload, &sig).await?;
+    let added =
+        store_signature(&target.signatures, &digest, &payload, &sig, &earlier.legacy).await?;
     Ok(Signed {
         reference: target.store.pinned(&digest),
         signature: target.signatures.tagged(&signature::signature_tag(&digest)),
         digest,
         added,
+        replaced: earlier.legacy.iter().filter(|s| **s != sig).count(),
     })
 }
 
-/// Appends one signature layer to the digest's signature manifest: read, append, write,
-/// then re-read to make sure no other signer's layer was lost in a race.
+/// Adds one signature layer to the digest's signature manifest, dropping the layers
+/// whose signature is in `replace`. See [`rewrite_signatures`].
 pub async fn store_signature(
     store: &Store,
     digest: &Digest,
     payload: &[u8],
     sig: &[u8],
+    replace: &[Vec<u8>],
+) -> Result<bool, Error> {
+    store
+        .put_blob(&Digest::sha256(payload), Bytes::copy_from_slice(payload))
+        .await?;
+    rewrite_signatures(store, digest, Some((payload, sig)), replace).await
+}
+
+/// Rewrites the digest's signature manifest with `add` and without the layers whose
+/// signature is in `drop`: read, change, write, then re-read to make sure the write was
+/// not lost to another signer's (else again). False when nothing had to change.
+pub async fn rewrite_signatures(
+    store: &Store,
+    digest: &Digest,
+    add: Option<(&[u8], &[u8])>,
+    drop: &[Vec<u8>],
 ) -> Result<bool, Error> {
     let tag = signature::signature_tag(digest);
-    let payload_digest = Digest::sha256(payload);
-    store
-        .put_blob(&payload_digest, Bytes::copy_from_slice(payload))
-        .await?;
     for _ in 0..APPEND_ATTEMPTS {
         let existing = store.get_manifest(&tag).await?;
-        let Some((manifest, config)) = signature::append(existing.as_ref(), payload, sig)? else {
+        let Some((manifest, config)) = signature::rewrite(existing.as_ref(), add, drop)? else {
             return Ok(false);
         };
         store
@@ -338,7 +472,7 @@ pub async fn store_signature(
             .await?;
         store.put_manifest(&manifest, Some(&tag)).await?;
         let now = store.get_manifest(&tag).await?;
-        if kept_everything(existing.as_ref(), &manifest, now.as_ref()) {
+        if kept_everything(&manifest, now.as_ref()) {
             return Ok(true);
         }
     }
@@ -347,14 +481,12 @@ pub async fn store_signature(
     })
 }
 
-/// True when the manifest now stored holds every layer that was there before plus ours.
-fn kept_everything(before: Option<&Manifest>, ours: &Manifest, now: Option<&Manifest>) -> bool {
+/// True when the manifest now stored holds every layer of the one written (which holds
+/// every layer read before, except the dropped ones).
+fn kept_everything(ours: &Manifest, now: Option<&Manifest>) -> bool {
     let Some(now) = now else { return false };
     let now_layers = signature::layer_set(now);
-    let needed = before
-        .map(signature::layer_set)
-        .unwrap_or_default()
-        .into_iter()
-        .chain(signature::layer_set(ours));
-    needed.into_iter().all(|l| now_layers.contains(&l))
+    signature::layer_set(ours)
+        .iter()
+        .all(|l| now_layers.contains(l))
 }

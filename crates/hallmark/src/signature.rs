@@ -124,6 +124,12 @@ pub fn parse_layers(m: &Manifest) -> Result<Vec<SignatureLayer>, SignatureError>
     Ok(out)
 }
 
+/// The decoded signature of a layer, if it has a readable one.
+fn layer_signature(l: &Descriptor) -> Option<Vec<u8>> {
+    let b64 = l.annotations().as_ref()?.get(SIGNATURE_ANNOTATION)?;
+    Base64::decode_vec(b64.trim()).ok()
+}
+
 /// The new signature manifest and its config blob, after appending one signature to
 /// `existing` (whose layers are all kept). Returns `None` if the exact layer is present.
 /// A manifest that verification would refuse (too many layers) is never produced.
@@ -132,32 +138,48 @@ pub fn append(
     payload: &[u8],
     signature: &[u8],
 ) -> Result<Option<(Manifest, Vec<u8>)>, SignatureError> {
+    rewrite(existing, Some((payload, signature)), &[])
+}
+
+/// The new signature manifest and its config blob: `existing` without the layers whose
+/// signature is one of `drop`, plus `add` at the end. Returns `None` when nothing would
+/// change. A manifest that verification would refuse (too many layers) is never
+/// produced; an empty one is (it means "no signatures", to every reader).
+pub fn rewrite(
+    existing: Option<&Manifest>,
+    add: Option<(&[u8], &[u8])>,
+    drop: &[Vec<u8>],
+) -> Result<Option<(Manifest, Vec<u8>)>, SignatureError> {
     let mut layers: Vec<Descriptor> = match existing {
         Some(m) => parse_manifest(m)?.layers().clone(),
         None => Vec::new(),
     };
-    let payload_digest = Digest::sha256(payload);
-    let sig_b64 = Base64::encode_string(signature);
-    let already = layers.iter().any(|l| {
-        l.digest().to_string() == payload_digest.to_string()
-            && l.annotations()
-                .as_ref()
-                .and_then(|a| a.get(SIGNATURE_ANNOTATION))
-                == Some(&sig_b64)
-    });
-    if already {
+    let before = layers.len();
+    layers.retain(|l| layer_signature(l).is_none_or(|s| !drop.contains(&s)));
+    let mut changed = layers.len() != before;
+    if let Some((payload, signature)) = add {
+        let payload_digest = Digest::sha256(payload);
+        let already = layers.iter().any(|l| {
+            l.digest().to_string() == payload_digest.to_string()
+                && layer_signature(l).as_deref() == Some(signature)
+        });
+        if !already {
+            let mut layer = Descriptor::new(
+                MediaType::from(SIMPLESIGNING_MEDIA_TYPE),
+                payload.len() as u64,
+                oci_digest(&payload_digest),
+            );
+            layer.set_annotations(Some(HashMap::from([(
+                SIGNATURE_ANNOTATION.to_string(),
+                Base64::encode_string(signature),
+            )])));
+            layers.push(layer);
+            changed = true;
+        }
+    }
+    if !changed {
         return Ok(None);
     }
-    let mut layer = Descriptor::new(
-        MediaType::from(SIMPLESIGNING_MEDIA_TYPE),
-        payload.len() as u64,
-        oci_digest(&payload_digest),
-    );
-    layer.set_annotations(Some(HashMap::from([(
-        SIGNATURE_ANNOTATION.to_string(),
-        sig_b64,
-    )])));
-    layers.push(layer);
     if layers.len() > MAX_SIGNATURE_LAYERS {
         return Err(SignatureError::TooManyLayers {
             digest: existing.map_or_else(|| Digest::sha256(b""), |m| m.digest.clone()),
@@ -165,6 +187,11 @@ pub fn append(
         });
     }
 
+    Ok(Some(build(layers)))
+}
+
+/// A signature manifest of these layers, and its config blob.
+fn build(layers: Vec<Descriptor>) -> (Manifest, Vec<u8>) {
     let config = config_for(&layers);
     let config_desc = Descriptor::new(
         MediaType::from(OCI_CONFIG),
@@ -181,10 +208,7 @@ pub fn append(
     let bytes = manifest
         .to_string()
         .expect("serialising a built manifest cannot fail");
-    Ok(Some((
-        Manifest::new(bytes.into_bytes(), OCI_MANIFEST),
-        config,
-    )))
+    (Manifest::new(bytes.into_bytes(), OCI_MANIFEST), config)
 }
 
 /// The small image config cosign writes for signature manifests.
@@ -259,6 +283,32 @@ mod tests {
         ));
         let c: serde_json::Value = serde_json::from_slice(&config).unwrap();
         assert_eq!(c["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn rewrite_drops_by_signature_and_may_leave_nothing() {
+        let (m, _) = append(None, b"p1", b"s1").unwrap().unwrap();
+        let (m, _) = append(Some(&m), b"p2", b"s2").unwrap().unwrap();
+        let (m, _) = rewrite(Some(&m), Some((b"p3", b"s3")), &[b"s1".to_vec()])
+            .unwrap()
+            .unwrap();
+        let sigs: Vec<_> = parse_layers(&m)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.signature.unwrap())
+            .collect();
+        assert_eq!(sigs, [b"s2".to_vec(), b"s3".to_vec()]);
+        // Nothing to drop and nothing new: no write.
+        assert!(rewrite(Some(&m), None, &[b"zz".to_vec()]).unwrap().is_none());
+        // Re-adding what is being dropped keeps it (deterministic signatures).
+        let (same, _) = rewrite(Some(&m), Some((b"p3", b"s3")), &[b"s3".to_vec()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(parse_layers(&same).unwrap().len(), 2);
+        let (empty, _) = rewrite(Some(&m), None, &[b"s2".to_vec(), b"s3".to_vec()])
+            .unwrap()
+            .unwrap();
+        assert!(parse_layers(&empty).unwrap().is_empty());
     }
 
     #[test]

@@ -210,6 +210,54 @@ impl Store {
         Err(Error::Contention { attempts: ATTEMPTS })
     }
 
+    /// Makes the referrers `gone` of `subject` unfindable: they leave the fallback index
+    /// (read, modified, written and read back, as in [`Store::push_referrer`]), and where
+    /// the registry lists referrers itself, their manifests are deleted.
+    pub async fn remove_referrers(&self, subject: &Digest, gone: &[Digest]) -> Result<(), Error> {
+        const ATTEMPTS: u32 = 5;
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let tag = referrers_tag(subject);
+        let mut attempts = 0;
+        loop {
+            let Some(before) = self.fallback_index(subject).await? else {
+                break;
+            };
+            let mut index = before.clone();
+            if !index.remove(gone) {
+                break;
+            }
+            attempts += 1;
+            if attempts > ATTEMPTS {
+                return Err(Error::Contention { attempts: ATTEMPTS });
+            }
+            let written = Manifest::new(index.to_bytes(), OCI_INDEX);
+            self.put_manifest(&written, Some(&tag)).await?;
+            let now = self
+                .fallback_index(subject)
+                .await?
+                .unwrap_or_else(Index::empty);
+            let kept = index
+                .entries()
+                .iter()
+                .all(|e| now.find_digest(&e.digest).is_some());
+            if kept && gone.iter().all(|g| now.find_digest(g).is_none()) {
+                break;
+            }
+        }
+        if let Store::Registry { client, repo } = self
+            && let Some(listed) = client.referrers(repo, subject).await?
+        {
+            for g in gone {
+                if listed.find_digest(g).is_some() {
+                    client.delete_manifest(repo, g).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Every tag.
     pub async fn list_tags(&self) -> Result<Vec<String>, Error> {
         Ok(match self {

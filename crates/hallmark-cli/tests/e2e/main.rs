@@ -15,3 +15,4 @@ mod interop;
 mod json_output;
 mod layouts;
 mod publish;
+mod signatures;

@@ -157,6 +157,13 @@ impl Index {
         self.entries.push(entry);
     }
 
+    /// Drops every entry naming one of `digests`; true when one was dropped.
+    pub fn remove(&mut self, digests: &[Digest]) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| !digests.contains(&e.digest));
+        self.entries.len() != before
+    }
+
     /// Lists a referrer (an entry of a referrers index): its digest, media type, size and
     /// artifact type, unless it is listed already. Other entries are kept as they are.
     pub fn add_referrer(&mut self, m: &super::Manifest, artifact_type: &str) {

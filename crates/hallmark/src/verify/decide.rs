@@ -8,7 +8,7 @@ use crate::bundle::{Bundle, Content, dsse, intoto, intoto::Statement};
 use crate::payload::{self, SimpleSigning};
 use crate::reference::{canonical_glob, canonical_repository};
 use crate::report::{Rejection, Report, ValidSignature};
-use crate::trust::{VerifyOptions, format_age};
+use crate::trust::{NamedKey, VerifyOptions, format_age};
 
 /// Clock skew tolerated for signed timestamps from the future.
 const MAX_FUTURE_SKEW: Duration = Duration::from_secs(300);
@@ -240,6 +240,142 @@ fn check_statement(
         annotations: subject.annotations.clone(),
     };
     Ok((valid, statement))
+}
+
+/// Whether candidate `c` is a valid signature (`predicate_type` cosign's signature type)
+/// or attestation of the evidence's digest by `key`, made for the repository
+/// `identity`: what a new signature by the same key for the same repository replaces.
+pub fn made_by(
+    c: &Candidate,
+    evidence: &Evidence,
+    identity: &str,
+    key: &NamedKey,
+    predicate_type: &str,
+) -> bool {
+    let opts = VerifyOptions {
+        keys: vec![key.clone()],
+        ..VerifyOptions::default()
+    };
+    let ctx = Context {
+        reference: String::new(),
+        identity: identity.to_string(),
+        tag: None,
+        now: SystemTime::now(),
+    };
+    match &c.material {
+        Ok(Material::Legacy { payload, signature }) => {
+            predicate_type == intoto::COSIGN_SIGN_V1
+                && check_legacy(c, payload, signature, evidence, &ctx, &opts).is_ok()
+        }
+        Ok(Material::Bundle { bundle, .. }) => {
+            check_statement(c, bundle, evidence, &ctx, &opts, predicate_type).is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+/// What one candidate claims about itself (read without trusting it), and what the
+/// given keys make of it: `hallmark signatures`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Description {
+    /// The statement's predicate type; cosign's signature type for legacy signatures.
+    pub predicate_type: String,
+    /// The key id of a given key that made it, else the one the bundle names (unchecked).
+    pub key_id: Option<String>,
+    /// True when `key_id` is a given key whose signature checks.
+    pub key_id_verified: bool,
+    /// The signed timestamp, as claimed.
+    pub timestamp: Option<String>,
+    /// The tags it binds, as claimed.
+    pub bound_tags: Vec<String>,
+    /// The repository it was made for, as claimed.
+    pub signed_repository: Option<String>,
+    /// The given keys (by name) it is a valid signature for, in this repository.
+    pub valid_for: Vec<String>,
+    /// Why it is valid for none of them (or unreadable), when it is not.
+    pub problem: Option<String>,
+}
+
+/// Describes candidate `c` and judges it against each of `keys` in turn.
+pub fn describe(
+    c: &Candidate,
+    evidence: &Evidence,
+    ctx: &Context,
+    keys: &[NamedKey],
+) -> Description {
+    let mut d = Description {
+        predicate_type: intoto::COSIGN_SIGN_V1.to_string(),
+        ..Description::default()
+    };
+    match &c.material {
+        Err(why) => {
+            d.problem = Some(why.to_string());
+            return d;
+        }
+        Ok(Material::Legacy { payload, .. }) => {
+            if let Ok(p) = SimpleSigning::parse(payload) {
+                d.timestamp = p.optional_str(payload::TIMESTAMP_FIELD).map(str::to_string);
+                d.bound_tags = p.bound_tags();
+                d.signed_repository = Some(p.signed_repository());
+            }
+        }
+        Ok(Material::Bundle { bundle, .. }) => {
+            if let Ok(b) = Bundle::parse(bundle) {
+                d.key_id = b
+                    .verification_material
+                    .public_key
+                    .as_ref()
+                    .and_then(|h| crate::keys::PublicKey::key_id_of_hint(&h.hint));
+                if let Ok(Content::Dsse(e)) = b.content()
+                    && let Ok(p) = e.payload_bytes()
+                    && let Ok(st) = Statement::parse(&p)
+                {
+                    d.predicate_type.clone_from(&st.predicate_type);
+                    if let [subject] = st.subject.as_slice() {
+                        let text = |k: &str| subject.annotations.get(k).and_then(|v| v.as_str());
+                        d.timestamp = text(payload::TIMESTAMP_FIELD).map(str::to_string);
+                        d.bound_tags = text(payload::TAG_FIELD)
+                            .map(payload::split_tags)
+                            .unwrap_or_default();
+                        d.signed_repository =
+                            (!subject.name.is_empty()).then(|| subject.name.clone());
+                    }
+                }
+            }
+        }
+    }
+    for k in keys {
+        let opts = VerifyOptions {
+            keys: vec![k.clone()],
+            ..VerifyOptions::default()
+        };
+        let judged = match &c.material {
+            Ok(Material::Legacy { payload, signature }) => {
+                check_legacy(c, payload, signature, evidence, ctx, &opts)
+            }
+            Ok(Material::Bundle { bundle, .. }) => {
+                check_statement(c, bundle, evidence, ctx, &opts, &d.predicate_type).map(|(v, _)| v)
+            }
+            Err(why) => Err(why.clone()),
+        };
+        match judged {
+            // Only a signature that checks under this key is about it at all.
+            Err(Rejection::NoTrustedKey) => continue,
+            Ok(_) => d.valid_for.push(k.name.clone()),
+            Err(why) => {
+                d.problem.get_or_insert_with(|| why.to_string());
+            }
+        }
+        d.key_id = Some(k.key.key_id());
+        d.key_id_verified = true;
+    }
+    if !keys.is_empty() && !d.key_id_verified {
+        d.problem = Some(Rejection::NoTrustedKey.to_string());
+    }
+    if !d.valid_for.is_empty() {
+        d.problem = None;
+    }
+    d
 }
 
 /// An attestation that counts: who signed it and what it says.

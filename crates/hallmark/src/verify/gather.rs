@@ -99,6 +99,22 @@ pub async fn gather(target: &Target, digest: &Digest) -> Result<Evidence, Error>
     Ok(evidence)
 }
 
+/// Like [`gather`], for one format only: what a new signature in that format replaces.
+pub async fn gather_format(
+    target: &Target,
+    digest: &Digest,
+    format: SignatureFormat,
+) -> Result<Evidence, Error> {
+    let mut evidence = Evidence::new(digest.clone(), Vec::new());
+    match format {
+        SignatureFormat::Legacy => {
+            gather_legacy(target, digest, &mut evidence).await?;
+        }
+        SignatureFormat::Bundle => gather_bundles(target, digest, &mut evidence).await?,
+    }
+    Ok(evidence)
+}
+
 /// Reads a small blob, recording what is wrong with it rather than failing, except on an
 /// outage.
 async fn small_blob(

@@ -10,8 +10,8 @@ mod gather;
 
 use std::time::SystemTime;
 
-pub use decide::{Attested, Context, decide, decide_attestations};
-pub use gather::{Candidate, Evidence, MAX_REFERRERS, Material, Referrer, gather};
+pub use decide::{Attested, Context, Description, decide, decide_attestations, describe, made_by};
+pub use gather::{Candidate, Evidence, MAX_REFERRERS, Material, Referrer, gather, gather_format};
 
 use crate::Error;
 use crate::oci::Manifest;

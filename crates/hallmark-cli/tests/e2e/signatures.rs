@@ -1,0 +1,270 @@
+//! Signatures that do not accumulate: re-signing replaces the same key's earlier signature
+//! (both formats, both kinds of registry, cosign's too), and `hallmark signatures` lists
+//! and removes them, scoped to one key.
+
+use crate::harness::*;
+
+/// Both kinds of registry.
+fn registries() -> [(&'static str, Registry); 2] {
+    [
+        ("without referrers API", Registry::start()),
+        ("with referrers API", Registry::start_with_referrers()),
+    ]
+}
+
+/// `hallmark signatures REF --key … --output json` entries.
+fn listing(reference: &str, keys: &[&str], extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["signatures", reference, "--output", "json"];
+    for k in keys {
+        args.extend_from_slice(&["--key", k]);
+    }
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    expect_code(&o, 0);
+    json_out(&o)["entries"].as_array().unwrap().clone()
+}
+
+fn key_id(public: &str) -> String {
+    let text = std::fs::read_to_string(public).unwrap();
+    hallmark::keys::PublicKey::from_pem(&text, public)
+        .unwrap()
+        .key_id()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_signing_replaces_the_same_keys_signature_and_keeps_the_others() {
+    let (a, b) = (keys("ecdsa-p256"), keys("ed25519"));
+    for (kind, reg) in registries() {
+        for format in ["legacy", "bundle"] {
+            let repo = format!("team/{format}");
+            let img = push_random(&reg.store(&repo), Some("v1"), format).await;
+            let pinned = format!("{}/{repo}@{}", reg.addr, img.digest());
+            let sign_with = |k: &Keys, extra: &[&str]| {
+                let mut args = vec![pinned.as_str(), "--key", &k.private, "--format", format];
+                args.extend_from_slice(extra);
+                let o = sign(&args);
+                expect_code(&o, 0);
+                o
+            };
+            sign_with(&b, &[]);
+            sign_with(&a, &[]);
+            sign_with(&a, &[]);
+            let third = sign_with(&a, &["--bind-tag", "v1"]);
+            assert!(
+                stderr(&third).contains("replacing this key's earlier signature"),
+                "{kind} {format}: {}",
+                stderr(&third)
+            );
+            let entries = listing(&pinned, &[&a.public, &b.public], &[]);
+            assert_eq!(entries.len(), 2, "{kind} {format}: {entries:#?}");
+            let of_a: Vec<_> = entries
+                .iter()
+                .filter(|e| e["key_id"] == key_id(&a.public).as_str())
+                .collect();
+            assert_eq!(of_a.len(), 1, "{kind} {format}");
+            // The survivor is the newest: the one that binds v1.
+            assert_eq!(of_a[0]["bound_tags"], serde_json::json!(["v1"]));
+            assert_eq!(of_a[0]["format"], format);
+            assert_eq!(of_a[0]["key_id_verified"], true);
+            assert_eq!(of_a[0]["valid_for"], serde_json::json!([a.public]));
+            // Another key's signature was left alone and still verifies.
+            expect_code(&run(&["verify", &pinned, "--key", &b.public]), 0);
+
+            // --keep-existing accumulates, as before.
+            sign_with(&a, &["--keep-existing"]);
+            assert_eq!(
+                listing(&pinned, &[&a.public], &[]).len(),
+                3,
+                "{kind} {format}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_remove_is_scoped_to_one_key_and_all_removes_everything() {
+    let (a, b) = (keys("ecdsa-p256"), keys("ecdsa-p256"));
+    for (kind, reg) in registries() {
+        let repo = "team/remove";
+        let img = push_random(&reg.store(repo), Some("v1"), kind).await;
+        let pinned = format!("{}/{repo}@{}", reg.addr, img.digest());
+        let tagged = format!("{}/{repo}:v1", reg.addr);
+        for (k, format) in [
+            (&a, "legacy"),
+            (&a, "bundle"),
+            (&b, "legacy"),
+            (&b, "bundle"),
+        ] {
+            expect_code(
+                &sign(&[&pinned, "--key", &k.private, "--format", format]),
+                0,
+            );
+        }
+        // Without keys the bundles name their key (unchecked), legacy layers do not.
+        let unkeyed = listing(&tagged, &[], &[]);
+        assert_eq!(unkeyed.len(), 4, "{kind}");
+        assert!(unkeyed.iter().all(|e| e["key_id_verified"] == false));
+        assert_eq!(
+            unkeyed
+                .iter()
+                .filter(|e| e["key_id"] == key_id(&a.public).as_str())
+                .count(),
+            1,
+            "{kind}: the bundle names its key"
+        );
+
+        // Removing A's signatures with A's public key given takes both formats.
+        let o = run(&[
+            "signatures",
+            &tagged,
+            "--key",
+            &a.public,
+            "--remove",
+            &key_id(&a.public),
+        ]);
+        expect_code(&o, 0);
+        assert!(stderr(&o).contains("removed 2 "), "{kind}: {}", stderr(&o));
+        let left = listing(&pinned, &[&a.public, &b.public], &[]);
+        assert_eq!(left.len(), 2, "{kind}: {left:#?}");
+        assert!(
+            left.iter()
+                .all(|e| e["key_id"] == key_id(&b.public).as_str())
+        );
+        let o = run(&["verify", &pinned, "--key", &a.public]);
+        expect_code(&o, 1);
+        expect_code(&run(&["verify", &pinned, "--key", &b.public]), 0);
+
+        // --all: nothing verifies any more.
+        expect_code(&run(&["signatures", &pinned, "--all"]), 0);
+        assert!(listing(&pinned, &[], &[]).is_empty(), "{kind}");
+        expect_code(&run(&["verify", &pinned, "--key", &b.public]), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_lists_attestations_and_problems_and_refuses_a_bad_key_id() {
+    let reg = Registry::start();
+    let (a, other) = (keys("ecdsa-p256"), keys("ecdsa-p256"));
+    let img = signed_image(&reg, "team/app", Some("v1"), &a, &["--bind-tag", "v1"]).await;
+    let pinned = format!("{}/team/app@{}", reg.addr, img.digest());
+    let dir = tempfile::tempdir().unwrap();
+    let predicate = dir.path().join("p.json");
+    std::fs::write(&predicate, br#"{"builder":{"id":"ci"}}"#).unwrap();
+    let o = run_env(
+        &[
+            "attest",
+            &pinned,
+            "--key",
+            &a.private,
+            "--predicate",
+            predicate.to_str().unwrap(),
+            "--type",
+            "slsaprovenance1",
+        ],
+        &[("HALLMARK_PASSWORD", PASSWORD)],
+    );
+    expect_code(&o, 0);
+    let entries = listing(&pinned, &[&other.public], &[]);
+    assert_eq!(entries.len(), 2, "{entries:#?}");
+    let att = entries.iter().find(|e| e["kind"] == "attestation").unwrap();
+    assert_eq!(att["predicate_type"], "https://slsa.dev/provenance/v1");
+    // Not made by the given key: said so, and nothing is claimed valid.
+    for e in &entries {
+        assert_eq!(e["valid_for"], serde_json::json!([]));
+        assert!(
+            e["problem"].as_str().unwrap().contains("no given key")
+                || e["problem"].as_str().unwrap().contains("key"),
+            "{e}"
+        );
+    }
+
+    // Text: one line per entry on stdout.
+    let o = run(&["signatures", &pinned, "--key", &a.public]);
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.lines().any(|l| l.starts_with("legacy  signature")
+        && l.contains("tags v1")
+        && l.contains("valid for")));
+    assert!(out.contains("attestation https://slsa.dev/provenance/v1"));
+
+    let o = run(&["signatures", &pinned, "--remove", "not-a-key"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("16 hex digits"), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hallmark_re_signing_replaces_cosigns_bundle_made_with_the_same_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = cosign_keys(dir.path());
+    let reg = Registry::start_with_referrers();
+    let img = push_random(&reg.store("team/app"), Some("v1"), "cosign").await;
+    let pinned = format!("{}/team/app@{}", reg.addr, img.digest());
+    cosign_ok(&[
+        "sign",
+        "--key",
+        &key,
+        "--use-signing-config=false",
+        "--tlog-upload=false",
+        "--allow-insecure-registry",
+        &pinned,
+    ]);
+    let before = listing(&pinned, &[&public], &[]);
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0]["valid_for"], serde_json::json!([public]));
+    let o = run_env(
+        &["sign", &pinned, "--key", &key, "--format", "bundle"],
+        &[("COSIGN_PASSWORD", "")],
+    );
+    expect_code(&o, 0);
+    let after = listing(&pinned, &[&public], &[]);
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert_ne!(after[0]["location"], before[0]["location"]);
+    // cosign verifies the replacement.
+    cosign_ok(&[
+        "verify",
+        "--key",
+        &public,
+        "--insecure-ignore-tlog",
+        "--allow-insecure-registry",
+        &pinned,
+    ]);
+}
+
+#[test]
+fn signatures_in_a_layout_are_listed_and_removed() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tool.sh");
+    std::fs::write(&file, b"echo hi\n").unwrap();
+    let layout = format!("oci:{}/out", dir.path().display());
+    let o = publish(&[
+        &format!("file:{}", file.display()),
+        &format!("{layout}:v1"),
+        "--key",
+        &k.private,
+    ]);
+    expect_code(&o, 0);
+    let again = publish(&[
+        &format!("file:{}", file.display()),
+        &format!("{layout}:v1"),
+        "--key",
+        &k.private,
+    ]);
+    expect_code(&again, 0);
+    let reference = format!("{layout}:v1");
+    assert_eq!(listing(&reference, &[&k.public], &[]).len(), 1);
+    expect_code(
+        &run(&[
+            "signatures",
+            &reference,
+            "--key",
+            &k.public,
+            "--remove",
+            &key_id(&k.public),
+        ]),
+        0,
+    );
+    assert!(listing(&reference, &[&k.public], &[]).is_empty());
+    expect_code(&run(&["verify", &reference, "--key", &k.public]), 1);
+}
