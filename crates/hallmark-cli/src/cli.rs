@@ -230,7 +230,7 @@ pub struct SigningArgs {
     #[arg(long, value_name = "sha256:…", value_parser = parse_digest)]
     pub expect_digest: Option<Digest>,
     /// Store signatures in this repository instead of the artifact's (like COSIGN_REPOSITORY)
-    #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
+    #[arg(long, value_name = "REG/REPO", value_parser = parse_signature_repository)]
     pub signature_repository: Option<ImageRef>,
     /// Keep this key's earlier signatures of the digest (default: the new one replaces them)
     #[arg(long)]
@@ -305,7 +305,7 @@ pub struct TrustArgs {
     #[arg(long, value_name = "REG/REPO", conflicts_with = "policy")]
     pub identity: Vec<String>,
     /// Signatures live in this repository (like COSIGN_REPOSITORY)
-    #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
+    #[arg(long, value_name = "REG/REPO", value_parser = parse_signature_repository)]
     pub signature_repository: Option<ImageRef>,
 }
 
@@ -369,7 +369,7 @@ pub struct VerifyAttestationArgs {
     #[arg(long, value_name = "REG/REPO")]
     pub identity: Vec<String>,
     /// Attestations live in this repository
-    #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
+    #[arg(long, value_name = "REG/REPO", value_parser = parse_signature_repository)]
     pub signature_repository: Option<ImageRef>,
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -421,7 +421,7 @@ pub struct SignaturesArgs {
     #[arg(long)]
     pub all: bool,
     /// Signatures live in this repository
-    #[arg(long, value_name = "REG/REPO", value_parser = parse_image_ref)]
+    #[arg(long, value_name = "REG/REPO", value_parser = parse_signature_repository)]
     pub signature_repository: Option<ImageRef>,
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -455,8 +455,31 @@ fn parse_destination(s: &str) -> Result<DestinationRef, String> {
     DestinationRef::parse(s).map_err(|e| e.to_string())
 }
 
-fn parse_image_ref(s: &str) -> Result<ImageRef, String> {
-    ImageRef::parse(s).map_err(|e| e.to_string())
+/// A repository to keep signatures in (`--signature-repository`, `COSIGN_REPOSITORY`):
+/// a registry repository named with its host. A tag or digest would be dropped and a name
+/// without a host would send signatures to Docker Hub, so both are refused.
+pub fn parse_signature_repository(s: &str) -> Result<ImageRef, String> {
+    let s = s.trim();
+    if s.starts_with("oci:") || s.starts_with("docker-archive:") || s.starts_with("file:") {
+        return Err(format!(
+            "{s:?}: signatures are kept in a registry repository (REG/REPO), not a local path"
+        ));
+    }
+    let first = s.split('/').next().unwrap_or_default();
+    let has_host =
+        s.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    if !has_host {
+        return Err(format!(
+            "{s:?} names no registry host; write REG/REPO (docker.io/{s} for Docker Hub)"
+        ));
+    }
+    let r = ImageRef::parse(s).map_err(|e| e.to_string())?;
+    if r.tag().is_some() || r.digest().is_some() {
+        return Err(format!(
+            "{s:?}: a signature repository is REG/REPO, without a tag or digest"
+        ));
+    }
+    Ok(r)
 }
 
 fn parse_digest(s: &str) -> Result<Digest, String> {

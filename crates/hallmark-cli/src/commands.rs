@@ -164,6 +164,11 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
             Some("name them: REG/REPO:TAG[,TAG…]"),
         ));
     }
+    if cosign_repository()?.is_some() {
+        ui.say(
+            "warning: COSIGN_REPOSITORY is not used by publish: the signature is stored beside the artifact it publishes",
+        );
+    }
     let client = client(&args.registry)?;
     let dest = Destination::open(&args.destination, &client)?;
     let key = keyfile::load_signing_key(&args.key)?;
@@ -211,17 +216,48 @@ impl Render for Signed {
     }
 }
 
-/// Opens `reference` for reading, with signatures where `signature_repository` says.
+/// Opens `reference` for reading, with signatures where `--signature-repository` says,
+/// else where `COSIGN_REPOSITORY` says (as cosign reads it), else beside the artifact.
 pub fn open_target(
     reference: &Source,
     signature_repository: Option<&hallmark::reference::ImageRef>,
     client: &Client,
 ) -> anyhow::Result<Target> {
     let mut target = Target::open(reference, client, false)?;
-    if let Some(repo) = signature_repository {
+    let from_env = match signature_repository {
+        Some(_) => None,
+        None => cosign_repository()?,
+    };
+    if let Some(repo) = signature_repository.or(from_env.as_ref()) {
         target = target.with_signature_repository(repo, client)?;
     }
     Ok(target)
+}
+
+/// `COSIGN_REPOSITORY`, when set: checked as strictly as `--signature-repository`.
+pub fn cosign_repository() -> anyhow::Result<Option<hallmark::reference::ImageRef>> {
+    match std::env::var("COSIGN_REPOSITORY") {
+        Ok(v) if !v.trim().is_empty() => crate::cli::parse_signature_repository(&v)
+            .map(Some)
+            .map_err(|e| {
+                CliError::usage(
+                    format!("COSIGN_REPOSITORY: {e}"),
+                    Some("set it to REG/REPO, or unset it to keep signatures beside the artifact"),
+                )
+            }),
+        _ => Ok(None),
+    }
+}
+
+/// Standard input can be read once: for `--password-stdin` or for `--key -`.
+pub fn stdin_once(keys: &[std::path::PathBuf], registry: &RegistryArgs) -> anyhow::Result<()> {
+    if registry.password_stdin && keys.iter().any(|k| k.as_os_str() == "-") {
+        return Err(CliError::usage(
+            "--key - and --password-stdin both want standard input",
+            Some("pass the key as a file or env://VAR"),
+        ));
+    }
+    Ok(())
 }
 
 /// Opens what `sign` and `attest` sign: a bare tag is refused before a password is asked
@@ -313,6 +349,7 @@ impl Render for AttestationsVerified<'_> {
 
 /// `hallmark verify-attestation`.
 pub async fn verify_attestation(args: &VerifyAttestationArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    stdin_once(&args.key, &args.registry)?;
     let client = client(&args.registry)?;
     let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
     let opts = VerifyOptions {
@@ -439,6 +476,7 @@ impl Render for Verified<'_> {
 
 /// `hallmark verify`.
 pub async fn verify(args: &VerifyArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    stdin_once(&args.trust.key, &args.registry)?;
     let client = client(&args.registry)?;
     let (_, verification) = run_verification(&args.reference, &args.trust, &client).await?;
     let report = &verification.report;
@@ -496,6 +534,7 @@ impl Render for CopyResult<'_> {
 
 /// `hallmark copy`.
 pub async fn copy(args: &CopyArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    stdin_once(&args.trust.key, &args.registry)?;
     let client = client(&args.registry)?;
     let (source, verification) = run_verification(&args.source, &args.trust, &client).await?;
     if !verification.report.verified {

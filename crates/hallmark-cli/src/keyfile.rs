@@ -1,6 +1,6 @@
 //! Key files on disk and the password that unlocks them.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -17,42 +17,118 @@ fn usage(message: String, hint: Option<&str>) -> anyhow::Error {
     CliError::usage(message, hint)
 }
 
-/// HALLMARK_PASSWORD, else COSIGN_PASSWORD; `None` when neither is set.
-fn password_from_env() -> Option<String> {
-    std::env::var("HALLMARK_PASSWORD")
-        .ok()
-        .or_else(|| std::env::var("COSIGN_PASSWORD").ok())
+/// The password variables, in the order they are read.
+const PASSWORD_VARS: [&str; 2] = ["HALLMARK_PASSWORD", "COSIGN_PASSWORD"];
+
+/// HALLMARK_PASSWORD, else COSIGN_PASSWORD, with the variable's name; `None` when
+/// neither is set.
+fn password_from_env() -> Option<(&'static str, String)> {
+    PASSWORD_VARS
+        .iter()
+        .find_map(|v| std::env::var(v).ok().map(|p| (*v, p)))
 }
 
-fn read_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| usage(format!("cannot read key {}: {e}", path.display()), None))
+/// A key's text and the name it goes by: a file, `env://VAR` (the PEM in a variable, as
+/// cosign reads it) or `-` (standard input).
+fn read_key(path: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+    let given = path.to_string_lossy();
+    if let Some(var) = given.strip_prefix("env://") {
+        return match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => Ok((v.into_bytes(), format!("env://{var}"))),
+            Ok(_) => Err(usage(
+                format!("--key {given}: the variable {var} is empty"),
+                Some("put the key's PEM text in it"),
+            )),
+            Err(_) => Err(usage(
+                format!("--key {given}: the variable {var} is not set"),
+                Some("export the key's PEM text in it, or pass the key's file"),
+            )),
+        };
+    }
+    if given == "-" {
+        let mut text = Vec::new();
+        std::io::stdin().read_to_end(&mut text).map_err(|e| {
+            usage(
+                format!("cannot read the key from standard input: {e}"),
+                None,
+            )
+        })?;
+        return Ok((text, "standard input".into()));
+    }
+    let what = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(text) => Ok((text, what)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(usage(
+            format!("key file {what} does not exist"),
+            Some(
+                "pass the path of a key made by `hallmark key generate` or `cosign generate-key-pair`",
+            ),
+        )),
+        Err(e) if path.is_dir() => Err(usage(
+            format!("{what} is a directory, not a key file ({e})"),
+            None,
+        )),
+        Err(e) => Err(usage(format!("cannot read key {what}: {e}"), None)),
+    }
 }
 
 /// Loads and decrypts a private key. Without a password in the environment, an
-/// interactive terminal is asked; elsewhere the empty password is tried.
+/// interactive terminal is asked; elsewhere the empty password is tried. A wrong
+/// password says where the password came from.
 pub fn load_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
-    let text = read_key_file(path)?;
-    let what = path.display().to_string();
-    let password = match password_from_env() {
-        Some(p) => p,
-        None if std::io::stdin().is_terminal() => {
+    if path.as_os_str() == "-" {
+        return Err(usage(
+            "a private key cannot be read from standard input".into(),
+            Some("pass its file, or env://VAR with the encrypted PEM in VAR"),
+        ));
+    }
+    let (text, what) = read_key(path)?;
+    let (password, source) = match password_from_env() {
+        Some((var, p)) => (p, Some(var)),
+        None if std::io::stdin().is_terminal() => (
             rpassword::prompt_password(format!("Password for {what}: "))
-                .context("cannot read the password")?
-        }
-        None => String::new(),
+                .context("cannot read the password")?,
+            None,
+        ),
+        None => (String::new(), None),
     };
-    Ok(
-        SigningKey::from_encrypted_pem(&text, password.as_bytes(), &what)
-            .map_err(hallmark::Error::from)?,
-    )
+    match SigningKey::from_encrypted_pem(&text, password.as_bytes(), &what) {
+        Ok(k) => Ok(k),
+        Err(hallmark::keys::KeyError::WrongPassword { .. }) => Err(CliError {
+            message: format!("wrong password for the key {what}"),
+            hint: Some(match source {
+                Some(var) => format!(
+                    "the password came from {var}{}; set it to the key's password",
+                    if var == PASSWORD_VARS[1] {
+                        " (HALLMARK_PASSWORD is not set)"
+                    } else {
+                        " (read before COSIGN_PASSWORD)"
+                    }
+                ),
+                None if std::io::stdin().is_terminal() => {
+                    "the password typed does not unlock this key".into()
+                }
+                None => "neither HALLMARK_PASSWORD nor COSIGN_PASSWORD is set, so the empty password was tried; set one of them to the key's password".into(),
+            }),
+            class: hallmark::ErrorClass::Usage,
+        }
+        .into()),
+        Err(e) => Err(hallmark::Error::from(e).into()),
+    }
 }
 
+/// Loads public keys; at most one of them from standard input.
 pub fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<NamedKey>> {
+    if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(usage(
+            "--key - is given more than once; standard input holds one key".into(),
+            None,
+        ));
+    }
     paths
         .iter()
         .map(|p| {
-            let text = read_key_file(p)?;
-            let what = p.display().to_string();
+            let (text, what) = read_key(p)?;
             let text = String::from_utf8(text)
                 .map_err(|_| usage(format!("{what} is not a PEM text file"), None))?;
             let key = PublicKey::from_pem(&text, &what).map_err(hallmark::Error::from)?;
@@ -80,7 +156,7 @@ pub fn generate(args: &KeyGenerateArgs, ui: Ui) -> anyhow::Result<Outcome> {
         }
     }
     let password = match password_from_env() {
-        Some(p) => p,
+        Some((_, p)) => p,
         None if std::io::stdin().is_terminal() => {
             let a = rpassword::prompt_password("Password for the new key: ")
                 .context("cannot read the password")?;

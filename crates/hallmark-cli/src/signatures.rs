@@ -119,6 +119,7 @@ pub async fn run(args: &SignaturesArgs, ui: Ui) -> anyhow::Result<Outcome> {
         (None, true) => Some(Selection::All),
         (None, false) => None,
     };
+    crate::commands::stdin_once(&args.key, &args.registry)?;
     let keys = keyfile::load_public_keys(&args.key)?;
     let client = client(&args.registry)?;
     let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;

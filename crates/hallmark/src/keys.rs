@@ -269,10 +269,7 @@ impl SigningKey {
         password: &[u8],
         what: &str,
     ) -> Result<SigningKey, KeyError> {
-        let (label, body) = pem::decode_vec(text.trim_ascii()).map_err(|e| KeyError::Pem {
-            what: what.to_string(),
-            reason: e.to_string(),
-        })?;
+        let (label, body) = decode_pem(text, what)?;
         if label != PRIVATE_KEY_LABEL && label != LEGACY_PRIVATE_KEY_LABEL {
             return Err(KeyError::Label {
                 what: what.to_string(),
@@ -470,6 +467,49 @@ pub enum PublicKey {
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
+/// Reads the one PEM block of a key file as leniently as Go's decoder, which cosign uses:
+/// text before the block, any line length (one line included), CRLF, trailing spaces and
+/// `Key: value` headers are fine. An empty file, a file without a block, a block without
+/// its end line, and a second block are refused with a message that says which.
+pub fn decode_pem(text: &[u8], what: &str) -> Result<(String, Vec<u8>), KeyError> {
+    let fail = |reason: &str| KeyError::Pem {
+        what: what.to_string(),
+        reason: reason.to_string(),
+    };
+    let text = std::str::from_utf8(text).map_err(|_| fail("it is not text"))?;
+    if text.trim().is_empty() {
+        return Err(fail("the file is empty"));
+    }
+    let start = text
+        .find("-----BEGIN ")
+        .ok_or_else(|| fail("no -----BEGIN line"))?;
+    let rest = &text[start + "-----BEGIN ".len()..];
+    let label_end = rest
+        .find("-----")
+        .ok_or_else(|| fail("the -----BEGIN line is not closed by -----"))?;
+    let label = &rest[..label_end];
+    if label.contains(['\n', '\r']) {
+        return Err(fail("the -----BEGIN line is not closed by -----"));
+    }
+    let body_and_rest = &rest[label_end + 5..];
+    let end_marker = format!("-----END {label}-----");
+    let end = body_and_rest
+        .find(&end_marker)
+        .ok_or_else(|| fail(&format!("no {end_marker} line")))?;
+    if body_and_rest[end + end_marker.len()..].contains("-----BEGIN ") {
+        return Err(fail(
+            "it holds more than one PEM block; keep only the key in the file",
+        ));
+    }
+    let body: String = body_and_rest[..end]
+        .lines()
+        .filter(|l| !l.contains(':'))
+        .flat_map(|l| l.chars().filter(|c| !c.is_ascii_whitespace()))
+        .collect();
+    let der = Base64::decode_vec(&body).map_err(|_| fail("the block is not base64"))?;
+    Ok((label.to_string(), der))
+}
+
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PublicKey({} {})", self.algorithm(), self.key_id())
@@ -479,11 +519,7 @@ impl fmt::Debug for PublicKey {
 impl PublicKey {
     /// Reads an SPKI `PUBLIC KEY` PEM. `what` names the file in errors.
     pub fn from_pem(text: &str, what: &str) -> Result<PublicKey, KeyError> {
-        let (label, der) =
-            pem::decode_vec(text.as_bytes().trim_ascii()).map_err(|e| KeyError::Pem {
-                what: what.to_string(),
-                reason: e.to_string(),
-            })?;
+        let (label, der) = decode_pem(text.as_bytes(), what)?;
         if label != "PUBLIC KEY" {
             return Err(KeyError::Label {
                 what: what.to_string(),
@@ -580,6 +616,50 @@ impl PublicKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pem_is_read_as_leniently_as_go_does() {
+        let k = SigningKey::generate(Algorithm::EcdsaP256)
+            .unwrap()
+            .public_key();
+        let pem = k.to_pem();
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let variants = [
+            pem.replace('\n', "\r\n"),
+            format!("-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----"),
+            format!("-----BEGIN PUBLIC KEY-----{body}-----END PUBLIC KEY-----"),
+            pem.replace('\n', "   \n"),
+            format!("Here is the key from the vault:\n{pem}"),
+            format!(
+                "-----BEGIN PUBLIC KEY-----\nComment: ours\n\n{body}\n-----END PUBLIC KEY-----\n"
+            ),
+        ];
+        for v in &variants {
+            let read = PublicKey::from_pem(v, "k.pub").unwrap_or_else(|e| panic!("{v:?}: {e}"));
+            assert_eq!(read.key_id(), k.key_id());
+        }
+        let refused = [
+            ("", "the file is empty"),
+            ("  \n", "the file is empty"),
+            ("just text", "no -----BEGIN line"),
+            (
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n",
+                "no -----END PUBLIC KEY----- line",
+            ),
+            (&*format!("{pem}{pem}"), "more than one PEM block"),
+            (
+                "-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----",
+                "not base64",
+            ),
+        ];
+        for (text, why) in refused {
+            let e = PublicKey::from_pem(text, "k.pub").unwrap_err().to_string();
+            assert!(
+                e.starts_with("k.pub is not a PEM file") && e.contains(why),
+                "{text:?}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn encrypted_round_trip_both_algorithms() {

@@ -299,7 +299,11 @@ mod tests {
             .collect();
         assert_eq!(sigs, [b"s2".to_vec(), b"s3".to_vec()]);
         // Nothing to drop and nothing new: no write.
-        assert!(rewrite(Some(&m), None, &[b"zz".to_vec()]).unwrap().is_none());
+        assert!(
+            rewrite(Some(&m), None, &[b"zz".to_vec()])
+                .unwrap()
+                .is_none()
+        );
         // Re-adding what is being dropped keeps it (deterministic signatures).
         let (same, _) = rewrite(Some(&m), Some((b"p3", b"s3")), &[b"s3".to_vec()])
             .unwrap()

@@ -10,6 +10,7 @@ mod blobs;
 mod bundles;
 mod cli;
 mod consume;
+mod everyday;
 mod hostile;
 mod interop;
 mod json_output;

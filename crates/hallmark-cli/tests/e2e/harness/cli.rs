@@ -9,6 +9,7 @@ pub fn hallmark() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hallmark"));
     c.env_remove("HALLMARK_PASSWORD")
         .env_remove("COSIGN_PASSWORD")
+        .env_remove("COSIGN_REPOSITORY")
         .env("DOCKER_CONFIG", "/nonexistent-hallmark-test")
         .env("CI", "true")
         .stdin(Stdio::null());
