@@ -204,8 +204,9 @@ pub struct DigestArgs {
 pub struct SignArgs {
     #[command(flatten)]
     pub signing: SigningArgs,
-    /// Record TAG in the signed payload, so a rollback of TAG is detectable (repeatable)
-    #[arg(long, value_name = "TAG")]
+    /// Record TAG in the signed payload, so a rollback of TAG is detectable (repeatable;
+    /// without a value, the tag REF names)
+    #[arg(long, value_name = "TAG", num_args = 0..=1, default_missing_value = "")]
     pub bind_tag: Vec<String>,
     /// Signature format
     #[arg(long, value_enum, default_value_t = SignatureFormat::Legacy)]
@@ -269,9 +270,10 @@ pub struct PublishArgs {
     /// Signed annotation (repeatable)
     #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<(String, String)>,
-    /// Record the destination tags in the signed payload (rollback defence)
-    #[arg(long)]
-    pub bind_tag: bool,
+    /// Record TAG in the signed payload, so a rollback of TAG is detectable (repeatable;
+    /// without a value, every destination tag)
+    #[arg(long, value_name = "TAG", num_args = 0..=1, default_missing_value = "")]
+    pub bind_tag: Vec<String>,
     /// Keep this key's earlier signatures of the digest (default: the new one replaces them)
     #[arg(long)]
     pub keep_existing: bool,
@@ -302,7 +304,7 @@ pub struct TrustArgs {
     #[arg(long)]
     pub require_tag_binding: bool,
     /// Also accept signatures made for this repository (mirrors); `*` and `**` globs
-    #[arg(long, value_name = "REG/REPO", conflicts_with = "policy")]
+    #[arg(long, value_name = "REG/REPO", conflicts_with = "policy", value_parser = parse_identity)]
     pub identity: Vec<String>,
     /// Signatures live in this repository (like COSIGN_REPOSITORY)
     #[arg(long, value_name = "REG/REPO", value_parser = parse_signature_repository)]
@@ -331,7 +333,7 @@ pub struct CopyArgs {
     #[command(flatten)]
     pub trust: TrustArgs,
     /// Copy only this platform out of a multi-platform index (os/arch[/variant])
-    #[arg(long, value_name = "OS/ARCH")]
+    #[arg(long, value_name = "OS/ARCH", value_parser = parse_platform)]
     pub platform: Option<String>,
     /// Blobs copied at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -366,7 +368,7 @@ pub struct VerifyAttestationArgs {
     #[arg(long, required = true)]
     pub key: Vec<PathBuf>,
     /// Also accept attestations made for this repository (mirrors); `*` and `**` globs
-    #[arg(long, value_name = "REG/REPO")]
+    #[arg(long, value_name = "REG/REPO", value_parser = parse_identity)]
     pub identity: Vec<String>,
     /// Attestations live in this repository
     #[arg(long, value_name = "REG/REPO", value_parser = parse_signature_repository)]
@@ -441,18 +443,112 @@ pub struct PolicyCheckArgs {
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Run against a live registry (HOST:PORT) instead of a temporary OCI layout
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
     pub registry: Option<String>,
     #[command(flatten)]
     pub registry_args: RegistryArgs,
 }
 
 fn parse_source(s: &str) -> Result<Source, String> {
-    Source::parse(s).map_err(|e| e.to_string())
+    let source = Source::parse(s).map_err(|e| e.to_string())?;
+    if matches!(source, Source::Registry(_)) {
+        local_path_hint(s)?;
+    }
+    Ok(source)
 }
 
 fn parse_destination(s: &str) -> Result<DestinationRef, String> {
-    DestinationRef::parse(s).map_err(|e| e.to_string())
+    let dest = DestinationRef::parse(s).map_err(|e| e.to_string())?;
+    if matches!(dest.location, hallmark::reference::Location::Registry(_)) {
+        local_path_hint(s)?;
+    }
+    Ok(dest)
+}
+
+/// A registry name without a transport that is also a local path (`publish build …`)
+/// was almost certainly meant as that path: say which prefix to write, before any
+/// request goes to a registry (or to Docker Hub) in its name.
+fn local_path_hint(s: &str) -> Result<(), String> {
+    if s.starts_with("docker://") {
+        return Ok(());
+    }
+    let path_part = match s.rsplit_once(':') {
+        Some((p, tag)) if !tag.contains('/') && !p.is_empty() => p,
+        _ => s,
+    };
+    for candidate in [s, path_part] {
+        let p = std::path::Path::new(candidate);
+        let registry = format!("docker://{s}");
+        if p.is_dir() {
+            return Err(format!(
+                "{candidate:?} is a local directory; did you mean oci:{s}? (for a registry, write {registry})"
+            ));
+        }
+        if p.is_file() {
+            return Err(format!(
+                "{candidate:?} is a local file; did you mean docker-archive:{s} (a `docker save` tarball) or file:{s}? (for a registry, write {registry})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `os/arch[/variant]`, as in an image index.
+fn parse_platform(s: &str) -> Result<String, String> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let ok = matches!(parts.len(), 2 | 3)
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+        });
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a platform; write OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8"
+        ))
+    }
+}
+
+/// A repository (or glob of repositories) whose signatures are also accepted: checked
+/// now, so that a typo fails before the registry is asked anything.
+fn parse_identity(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("an identity is REG/REPO (globs * and ** allowed)".into());
+    }
+    if s.contains('@') || s.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+        return Err(format!(
+            "{s:?}: an identity is a repository (REG/REPO), without a tag or digest"
+        ));
+    }
+    if s.starts_with("oci:") {
+        return Ok(s.to_string());
+    }
+    if !s.contains('/') {
+        return Err(format!(
+            "{s:?}: an identity is REG/REPO (e.g. mirror.example.com/team/app or mirror.example.com/team/**)"
+        ));
+    }
+    if let Some(why) = hallmark::reference::unmatchable_glob(s) {
+        return Err(format!("{s:?} {why}"));
+    }
+    Ok(s.to_string())
+}
+
+/// `HOST:PORT` of a registry, without a scheme.
+fn parse_host_port(s: &str) -> Result<String, String> {
+    if let Some((_, rest)) = s.split_once("://") {
+        return Err(format!(
+            "{s:?}: drop the scheme and write {} (loopback registries are reached over HTTP, others need --allow-http for it)",
+            rest.trim_end_matches('/'),
+        ));
+    }
+    if s.is_empty() || s.contains('/') {
+        return Err(format!("{s:?}: write the registry as HOST:PORT"));
+    }
+    Ok(s.to_string())
 }
 
 /// A repository to keep signatures in (`--signature-repository`, `COSIGN_REPOSITORY`):

@@ -158,10 +158,11 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
             Some("sign it by digest instead: hallmark sign REG/REPO@sha256:<digest> --key KEY"),
         ));
     }
-    if args.bind_tag && args.destination.tags.is_empty() {
+    let bind_all = args.bind_tag.iter().any(String::is_empty);
+    if bind_all && args.destination.tags.is_empty() {
         return Err(CliError::usage(
-            "--bind-tag needs tags in the destination, and it names none",
-            Some("name them: REG/REPO:TAG[,TAG…]"),
+            "--bind-tag without a value binds the destination's tags, and it names none",
+            Some("name them: oci:DIR:TAG[,TAG…], or give the tag: --bind-tag TAG"),
         ));
     }
     if cosign_repository()?.is_some() {
@@ -188,9 +189,15 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
             annotations: args.annotations.iter().cloned().collect(),
             format: args.format.lib(),
             replace: !args.keep_existing,
+            bind_tags: args
+                .bind_tag
+                .iter()
+                .filter(|t| !t.is_empty())
+                .cloned()
+                .collect(),
             ..SignOptions::default()
         },
-        bind_tags: args.bind_tag,
+        bind_tags: bind_all,
         concurrency: args.concurrency.into(),
         mount_from: args.mount_from.clone(),
     };
@@ -284,8 +291,22 @@ async fn signing(
 /// `hallmark sign`.
 pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let (target, key, opts) = signing(&args.signing, &args.registry).await?;
+    let mut bind_tags = Vec::new();
+    for t in &args.bind_tag {
+        match (t.as_str(), &target.tag) {
+            ("", Some(tag)) => bind_tags.push(tag.clone()),
+            ("", None) => {
+                return Err(CliError::usage(
+                    "--bind-tag without a value binds the tag REF names, and REF names none",
+                    Some("give the tag: --bind-tag TAG"),
+                ));
+            }
+            (t, _) => bind_tags.push(t.to_string()),
+        }
+    }
+    bind_tags.dedup();
     let opts = SignOptions {
-        bind_tags: args.bind_tag.clone(),
+        bind_tags,
         format: args.format.lib(),
         ..opts
     };

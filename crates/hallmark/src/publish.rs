@@ -74,7 +74,11 @@ pub async fn publish(
     // Signed before the registry sees a byte: no window for a swap.
     let mut sign_opts = opts.sign.clone();
     if opts.bind_tags {
-        sign_opts.bind_tags.extend(dest.tags.iter().cloned());
+        for t in &dest.tags {
+            if !sign_opts.bind_tags.contains(t) {
+                sign_opts.bind_tags.push(t.clone());
+            }
+        }
     }
     let signed = if sign_opts.format == sign::SignatureFormat::Bundle {
         let statement = sign::build_statement(&dest.store, &digest, &sign_opts)?;

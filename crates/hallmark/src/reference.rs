@@ -61,6 +61,16 @@ pub enum ReferenceError {
         /// The destination given.
         input: String,
     },
+    /// A destination tag where signatures live.
+    #[error(
+        "destination {input:?}: tag {tag:?} is where signatures or referrers of a digest are kept, not an artifact tag"
+    )]
+    SignatureTag {
+        /// The destination given.
+        input: String,
+        /// The tag.
+        tag: String,
+    },
     /// A destination that cannot be written to (`file:`, `docker-archive:`).
     #[error("{input:?} is not a destination (use REG/REPO[:TAG[,TAG…]] or oci:DIR[:TAG[,TAG…]])")]
     NotADestination {
@@ -78,6 +88,7 @@ impl ReferenceError {
             | ReferenceError::Digest { .. }
             | ReferenceError::Transport { .. }
             | ReferenceError::DigestInDestination { .. }
+            | ReferenceError::SignatureTag { .. }
             | ReferenceError::NotADestination { .. } => ErrorClass::Usage,
         }
     }
@@ -388,6 +399,16 @@ impl DestinationRef {
             validate_tag(t).map_err(|reason| invalid(input, "tag", t, reason))?;
             tags.push(t.to_string());
         }
+        if let Some(t) = tags.iter().find(|t| is_signature_tag(t)) {
+            return Err(ReferenceError::SignatureTag {
+                input: input.to_string(),
+                tag: t.clone(),
+            });
+        }
+        // As docker push and skopeo do: a registry repository without a tag gets `latest`.
+        if tags.is_empty() && matches!(location, Location::Registry(_)) {
+            tags.push("latest".to_string());
+        }
         Ok(DestinationRef { location, tags })
     }
 }
@@ -553,6 +574,22 @@ pub fn validate_tag(tag: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// True for the tags signatures and referrers live under (`sha256-<hex>`, with `.sig`,
+/// `.att` or `.sbom`): an artifact tagged so would be read as a signature store.
+pub fn is_signature_tag(tag: &str) -> bool {
+    let Some(rest) = tag
+        .strip_prefix("sha256-")
+        .or_else(|| tag.strip_prefix("sha512-"))
+    else {
+        return false;
+    };
+    let hex = [".sig", ".att", ".sbom"]
+        .iter()
+        .find_map(|s| rest.strip_suffix(s))
+        .unwrap_or(rest);
+    matches!(hex.len(), 64 | 128) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
 fn validate_path_component(c: &str) -> Result<(), &'static str> {
     if c.is_empty() {
@@ -710,8 +747,22 @@ mod tests {
             Location::Registry(ImageRef::parse("reg:5000/app").unwrap())
         );
         assert_eq!(d.tags, vec!["v1", "latest"]);
+        // A repository alone means `latest`, as in docker push; a layout stays untagged.
         let d = DestinationRef::parse("docker://reg:5000/team/app").unwrap();
-        assert!(d.tags.is_empty());
+        assert_eq!(d.tags, vec!["latest"]);
+        assert!(DestinationRef::parse("oci:/tmp/x").unwrap().tags.is_empty());
+        // Tags where signatures live are not artifact tags.
+        let sig = format!("sha256-{}", &D["sha256:".len()..]);
+        for t in [format!("{sig}.sig"), format!("{sig}.att"), sig.clone()] {
+            assert!(
+                matches!(
+                    DestinationRef::parse(&format!("reg:5000/app:v1,{t}")),
+                    Err(ReferenceError::SignatureTag { .. })
+                ),
+                "{t}"
+            );
+        }
+        assert!(DestinationRef::parse("reg:5000/app:sha256-abc.sig").is_ok());
         let d = DestinationRef::parse("oci:/tmp/x:v1, v2").unwrap();
         assert_eq!(d.location, Location::Layout(PathBuf::from("/tmp/x")));
         assert_eq!(d.tags, vec!["v1", "v2"]);

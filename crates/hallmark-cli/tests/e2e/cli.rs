@@ -82,7 +82,7 @@ fn a_bare_tag_is_refused_before_any_network_or_password() {
     ]);
     expect_code(&o, 2);
     assert!(
-        stderr(&o).contains("cannot read key /nonexistent.key"),
+        stderr(&o).contains("key file /nonexistent.key does not exist"),
         "{}",
         stderr(&o)
     );

@@ -174,3 +174,158 @@ async fn cosign_repository_is_honoured_and_bad_signature_repositories_are_refuse
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn naming_mistakes_get_a_hint_before_any_request() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("build")).unwrap();
+    std::fs::write(dir.path().join("app.tar"), b"not really").unwrap();
+    // Nothing listens on port 1: any request would be a network error (exit 3), not 2.
+    let nowhere = "127.0.0.1:1/team/app";
+    let tagged = format!("{nowhere}:v1");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["publish", "build", nowhere, "--key", &k.private],
+            "did you mean oci:build?",
+        ),
+        (
+            vec!["publish", "build:v1", nowhere, "--key", &k.private],
+            "did you mean oci:build:v1?",
+        ),
+        (vec!["digest", "build"], "did you mean oci:build?"),
+        (
+            vec!["publish", "app.tar", nowhere, "--key", &k.private],
+            "did you mean docker-archive:app.tar",
+        ),
+        (
+            vec!["demo", "--registry", "http://127.0.0.1:5000"],
+            "drop the scheme and write 127.0.0.1:5000",
+        ),
+        (
+            vec![
+                "copy",
+                &tagged,
+                "oci:out",
+                "--key",
+                &k.public,
+                "--platform",
+                "linux",
+            ],
+            "OS/ARCH",
+        ),
+        (
+            vec![
+                "verify",
+                &tagged,
+                "--key",
+                &k.public,
+                "--identity",
+                "mirror.io/app:v1",
+            ],
+            "without a tag or digest",
+        ),
+        (
+            vec!["verify", &tagged, "--key", &k.public, "--identity", "app"],
+            "an identity is REG/REPO",
+        ),
+        (
+            vec![
+                "publish",
+                "oci:build",
+                "127.0.0.1:1/team/app:sha256-0123456789012345678901234567890123456789012345678901234567890123.sig",
+                "--key",
+                &k.private,
+            ],
+            "where signatures or referrers of a digest are kept",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = run_in(dir.path(), &args);
+        expect_code(&o, 2);
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    // docker:// says "the registry, really".
+    let o = run_in(dir.path(), &["digest", "docker://127.0.0.1:1/build"]);
+    expect_code(&o, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_without_a_tag_sets_latest_and_bind_tag_has_one_shape() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tool.sh");
+    std::fs::write(&file, b"echo hi\n").unwrap();
+    let src = format!("file:{}", file.display());
+    let repo = format!("{}/tools/t", reg.addr);
+    let o = publish(&[
+        &src,
+        &repo,
+        "--key",
+        &k.private,
+        "--bind-tag",
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 0);
+    assert_eq!(json_out(&o)["tags"], serde_json::json!(["latest"]));
+    let latest = format!("{repo}:latest");
+    expect_code(
+        &run(&[
+            "verify",
+            &latest,
+            "--key",
+            &k.public,
+            "--require-tag-binding",
+        ]),
+        0,
+    );
+    // --bind-tag TAG on publish, --bind-tag alone on sign: the same shape both ways.
+    let o = publish(&[
+        &src,
+        &format!("{repo}:v1,v2"),
+        "--key",
+        &k.private,
+        "--bind-tag",
+        "v2",
+    ]);
+    expect_code(&o, 0);
+    let v1 = format!("{repo}:v1");
+    expect_code(
+        &run(&["verify", &v1, "--key", &k.public, "--require-tag-binding"]),
+        1,
+    );
+    expect_code(
+        &run(&[
+            "verify",
+            &format!("{repo}:v2"),
+            "--key",
+            &k.public,
+            "--require-tag-binding",
+        ]),
+        0,
+    );
+    let digest = stdout(&run(&["digest", &v1])).trim().to_string();
+    let o = sign(&[
+        &v1,
+        "--expect-digest",
+        &digest,
+        "--key",
+        &k.private,
+        "--bind-tag",
+    ]);
+    expect_code(&o, 0);
+    expect_code(
+        &run(&["verify", &v1, "--key", &k.public, "--require-tag-binding"]),
+        0,
+    );
+    let o = sign(&[
+        &format!("{repo}@{digest}"),
+        "--key",
+        &k.private,
+        "--bind-tag",
+    ]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("REF names none"), "{}", stderr(&o));
+}

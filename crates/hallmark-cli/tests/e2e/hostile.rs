@@ -522,7 +522,8 @@ async fn a_slow_registry_is_cut_off_at_the_deadline() {
     let pinned = format!("{}/app@{}", reg.addr, img.digest());
     for i in 0..5 {
         let note = format!("n={i}");
-        expect_code(&sign(&[&pinned, "--key", &k.private, "-a", &note]), 0);
+        let o = sign(&[&pinned, "--key", &k.private, "-a", &note, "--keep-existing"]);
+        expect_code(&o, 0);
     }
     let proxy = Proxy::start(ProxyConfig {
         upstream: reg.addr.clone(),

@@ -42,7 +42,8 @@ fn loads_a_key_written_by_cosign() {
     );
     expect_code(&o, 2);
     assert!(
-        stderr(&o).contains("wrong password") && stderr(&o).contains("hint: set HALLMARK_PASSWORD"),
+        stderr(&o).contains("wrong password")
+            && stderr(&o).contains("hint: the password came from HALLMARK_PASSWORD"),
         "{}",
         stderr(&o)
     );

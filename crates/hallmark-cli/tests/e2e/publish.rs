@@ -114,7 +114,7 @@ async fn oci_layout_is_published_byte_exact_signed_and_idempotent() {
         String::from_utf8_lossy(&py.stdout)
     );
 
-    // Again: nothing is uploaded; only a signature layer is added.
+    // Again: nothing is uploaded; the new signature replaces the earlier one of this key.
     let o = publish(&[&src, &dest, "--key", &k.private, "--output", "json"]);
     expect_code(&o, 0);
     let v = json_out(&o);
@@ -126,7 +126,8 @@ async fn oci_layout_is_published_byte_exact_signed_and_idempotent() {
         .unwrap()
         .unwrap();
     let sig: serde_json::Value = serde_json::from_slice(&sig.bytes).unwrap();
-    assert_eq!(sig["layers"].as_array().unwrap().len(), 2);
+    assert_eq!(sig["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(v["replaced"], 1);
 
     // Into another repository of the same registry: blobs are mounted, not uploaded.
     let o = publish(&[
@@ -307,16 +308,17 @@ async fn a_plain_file_becomes_a_signed_oci_artifact() {
     assert!(stderr(&o).contains("no such file"), "{}", stderr(&o));
     let o = publish(&[&src, &format!("{}/x@{}", reg.addr, d), "--key", &k.private]);
     expect_code(&o, 2);
+    let untagged = tempfile::tempdir().unwrap();
     let o = publish(&[
         &src,
-        &format!("{}/x", reg.addr),
+        &format!("oci:{}", untagged.path().display()),
         "--key",
         &k.private,
         "--bind-tag",
     ]);
     expect_code(&o, 2);
     assert!(
-        stderr(&o).contains("--bind-tag needs tags"),
+        stderr(&o).contains("--bind-tag without a value binds the destination's tags"),
         "{}",
         stderr(&o)
     );

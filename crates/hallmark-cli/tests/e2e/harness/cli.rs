@@ -31,6 +31,15 @@ pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("run hallmark")
 }
 
+/// Runs the binary in `dir`, with the test password.
+pub fn run_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    let mut c = hallmark();
+    c.args(args)
+        .current_dir(dir)
+        .env("HALLMARK_PASSWORD", PASSWORD);
+    c.output().expect("run hallmark")
+}
+
 /// Runs the binary with `input` on its standard input (for --password-stdin).
 pub fn run_stdin(args: &[&str], env: &[(&str, &str)], input: &[u8]) -> Output {
     use std::io::Write;
