@@ -445,6 +445,9 @@ pub struct DemoArgs {
     /// Run against a live registry (HOST:PORT) instead of a temporary OCI layout
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
     pub registry: Option<String>,
+    /// Keep the repositories the demo creates in the registry (default: delete them after)
+    #[arg(long, requires = "registry")]
+    pub keep: bool,
     #[command(flatten)]
     pub registry_args: RegistryArgs,
 }

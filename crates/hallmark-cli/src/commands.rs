@@ -1,6 +1,6 @@
 //! digest, sign, publish, verify, copy and policy check.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,8 +39,9 @@ pub fn pending_requests() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The registry client the flags describe.
-pub fn client(args: &RegistryArgs) -> anyhow::Result<Client> {
+/// The registry client the flags describe. With `-v`, every request, retry and
+/// authentication step is reported on stderr.
+pub fn client(args: &RegistryArgs, ui: Ui) -> anyhow::Result<Client> {
     let credentials = match &args.username {
         Some(username) if args.password_stdin => {
             let mut password = String::new();
@@ -62,8 +63,21 @@ pub fn client(args: &RegistryArgs) -> anyhow::Result<Client> {
         credentials,
         timeout: Duration::from_secs(args.timeout),
         retries: args.retries,
+        trace: (ui.verbose > 0 && !ui.quiet).then(|| {
+            hallmark::registry::Trace(Arc::new(|line: &str| {
+                let _ = writeln!(std::io::stderr(), "{}", crate::sanitize::line(line));
+            }))
+        }),
         ..ClientOptions::default()
     };
+    if opts.credentials.is_none()
+        && let Some(problem) = hallmark::registry::auth::docker_config_problem()
+    {
+        ui.say_outside(
+            "warning: ignoring the docker configuration, registries are accessed without its credentials: ",
+            &problem,
+        );
+    }
     let client = Client::new(opts).map_err(hallmark::Error::from)?;
     if let Ok(mut all) = CLIENTS.lock() {
         all.push(client.clone());
@@ -103,7 +117,7 @@ impl Render for DigestResult {
 /// `hallmark digest`.
 pub async fn digest(args: &DigestArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let digest = if matches!(args.source, Source::Registry(_)) {
-        let client = client(&args.registry)?;
+        let client = client(&args.registry, ui)?;
         let target = Target::open(&args.source, &client, false)?;
         hallmark::verify::resolve(&target).await?.digest
     } else {
@@ -114,6 +128,29 @@ pub async fn digest(args: &DigestArgs, ui: Ui) -> anyhow::Result<Outcome> {
         digest,
     })?;
     Ok(Outcome::Ok)
+}
+
+/// A destination layout directory this command is about to create: removed again when
+/// the command fails, so that a failure leaves nothing behind.
+struct NewLayout(Option<std::path::PathBuf>);
+
+impl NewLayout {
+    fn note(dest: &hallmark::reference::DestinationRef) -> NewLayout {
+        NewLayout(match &dest.location {
+            hallmark::reference::Location::Layout(p) if !p.exists() => Some(p.clone()),
+            _ => None,
+        })
+    }
+
+    fn kept_if<T>(self, result: Result<T, hallmark::Error>) -> anyhow::Result<T> {
+        if result.is_err()
+            && let Some(p) = self.0
+        {
+            // Best effort: the error being reported matters more than this one.
+            let _ = std::fs::remove_dir_all(p);
+        }
+        Ok(result?)
+    }
 }
 
 /// Says how many earlier signatures of the same key a new one replaced.
@@ -170,9 +207,10 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
             "warning: COSIGN_REPOSITORY is not used by publish: the signature is stored beside the artifact it publishes",
         );
     }
-    let client = client(&args.registry)?;
-    let dest = Destination::open(&args.destination, &client)?;
+    let client = client(&args.registry, ui)?;
     let key = keyfile::load_signing_key(&args.key)?;
+    let created = NewLayout::note(&args.destination);
+    let dest = Destination::open(&args.destination, &client)?;
     if progress::wanted(ui) {
         ui.say(format!("computing the digest of {}…", args.source));
     }
@@ -201,8 +239,9 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
         concurrency: args.concurrency.into(),
         mount_from: args.mount_from.clone(),
     };
-    let published =
-        hallmark::publish::publish(&artifact, &dest, &key, &opts, transfer_progress(ui)).await?;
+    let published = created.kept_if(
+        hallmark::publish::publish(&artifact, &dest, &key, &opts, transfer_progress(ui)).await,
+    )?;
     ui.emit(&published)?;
     Ok(Outcome::Ok)
 }
@@ -272,8 +311,9 @@ pub fn stdin_once(keys: &[std::path::PathBuf], registry: &RegistryArgs) -> anyho
 async fn signing(
     args: &SigningArgs,
     registry: &RegistryArgs,
+    ui: Ui,
 ) -> anyhow::Result<(Target, SigningKey, SignOptions)> {
-    let client = client(registry)?;
+    let client = client(registry, ui)?;
     let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
     if target.digest.is_none() && args.expect_digest.is_none() {
         hallmark::sign::resolve_digest_to_sign(&target, None).await?;
@@ -290,7 +330,7 @@ async fn signing(
 
 /// `hallmark sign`.
 pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
-    let (target, key, opts) = signing(&args.signing, &args.registry).await?;
+    let (target, key, opts) = signing(&args.signing, &args.registry, ui).await?;
     let mut bind_tags = Vec::new();
     for t in &args.bind_tag {
         match (t.as_str(), &target.tag) {
@@ -335,7 +375,7 @@ pub async fn attest(args: &AttestArgs, ui: Ui) -> anyhow::Result<Outcome> {
             Some("a predicate is a JSON document (SLSA provenance, CycloneDX, SPDX JSON, …)"),
         )
     })?;
-    let (target, key, opts) = signing(&args.signing, &args.registry).await?;
+    let (target, key, opts) = signing(&args.signing, &args.registry, ui).await?;
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
     let signed = hallmark::sign::attest(&target, &key, predicate_type, predicate, &opts).await?;
     ui.emit(&signed)?;
@@ -371,7 +411,7 @@ impl Render for AttestationsVerified<'_> {
 /// `hallmark verify-attestation`.
 pub async fn verify_attestation(args: &VerifyAttestationArgs, ui: Ui) -> anyhow::Result<Outcome> {
     stdin_once(&args.key, &args.registry)?;
-    let client = client(&args.registry)?;
+    let client = client(&args.registry, ui)?;
     let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
     let opts = VerifyOptions {
         keys: keyfile::load_public_keys(&args.key)?,
@@ -485,7 +525,7 @@ impl Serialize for Verified<'_> {
 
 impl Render for Verified<'_> {
     fn text(&self, ui: &Ui) -> Option<String> {
-        if self.0.verified {
+        if self.0.allowed {
             report_verified(self.0, ui);
             Some(self.0.reference.clone())
         } else {
@@ -498,11 +538,11 @@ impl Render for Verified<'_> {
 /// `hallmark verify`.
 pub async fn verify(args: &VerifyArgs, ui: Ui) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
-    let client = client(&args.registry)?;
+    let client = client(&args.registry, ui)?;
     let (_, verification) = run_verification(&args.reference, &args.trust, &client).await?;
     let report = &verification.report;
     ui.emit(&Verified(report))?;
-    if report.verified {
+    if report.allowed {
         Ok(Outcome::Ok)
     } else {
         if ui.json() {
@@ -556,9 +596,9 @@ impl Render for CopyResult<'_> {
 /// `hallmark copy`.
 pub async fn copy(args: &CopyArgs, ui: Ui) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
-    let client = client(&args.registry)?;
+    let client = client(&args.registry, ui)?;
     let (source, verification) = run_verification(&args.source, &args.trust, &client).await?;
-    if !verification.report.verified {
+    if !verification.report.allowed {
         ui.emit(&CopyResult::Refused {
             verification: &verification.report,
             copied: false,
@@ -569,13 +609,15 @@ pub async fn copy(args: &CopyArgs, ui: Ui) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Denied);
     }
     report_verified(&verification.report, &ui);
+    let created = NewLayout::note(&args.destination);
     let dest = Destination::open(&args.destination, &client)?;
     let opts = CopyOptions {
         platform: args.platform.clone(),
         concurrency: args.concurrency.into(),
     };
-    let copied =
-        hallmark::copy::copy(&source, &verification, &dest, &opts, transfer_progress(ui)).await?;
+    let copied = created.kept_if(
+        hallmark::copy::copy(&source, &verification, &dest, &opts, transfer_progress(ui)).await,
+    )?;
     ui.emit(&CopyResult::Copied {
         copied: &copied,
         done: true,
@@ -594,33 +636,76 @@ struct PolicyChecked<'a> {
     policy: &'a Policy,
 }
 
+/// One rule in the policy file's own words: `match`, `action`, `keys`, `threshold`, …
+fn rule_line(r: &hallmark::policy::Rule) -> String {
+    let action = serde_json::to_value(r.action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let mut parts = vec![format!(
+        "rule {:?}: match {} action {action}",
+        r.name,
+        r.patterns.join(", ")
+    )];
+    if r.action == hallmark::report::Action::Verify {
+        let v = &r.verify;
+        parts.push(format!(
+            "keys {}",
+            v.keys
+                .iter()
+                .map(|k| k.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        parts.push(format!("threshold {}", v.threshold));
+        if v.require_tag_binding {
+            parts.push("require-tag-binding".into());
+        }
+        if let Some(age) = v.max_age {
+            parts.push(format!("max-age {}", hallmark::trust::format_age(age)));
+        }
+        if !v.identities.is_empty() {
+            parts.push(format!("identities {}", v.identities.join(", ")));
+        }
+        for (k, want) in &v.annotations {
+            parts.push(format!("annotation {k}={want}"));
+        }
+        for a in &r.attestations {
+            parts.push(format!(
+                "attestation {} by {}",
+                a.predicate_type,
+                a.keys
+                    .iter()
+                    .map(|k| k.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ));
+        }
+    }
+    parts.join("; ")
+}
+
 impl Render for PolicyChecked<'_> {
     fn text(&self, ui: &Ui) -> Option<String> {
-        ui.say(format!(
+        for w in &self.warnings {
+            ui.say(format!("warning: {w}"));
+        }
+        // The result is on stdout, one rule per line, for scripts and reviews alike.
+        let mut lines = vec![format!(
             "{}: valid, {} rule(s)",
             self.path.display(),
             self.policy.rules.len()
-        ));
-        for r in &self.policy.rules {
-            ui.say(format!(
-                "  {} → {:?} for {}",
-                r.name,
-                r.action,
-                r.patterns.join(", ")
-            ));
-        }
+        )];
+        lines.extend(self.policy.rules.iter().map(rule_line));
         if !self
             .policy
             .rules
             .iter()
             .any(|r| r.matches.iter().any(|m| m == "**"))
         {
-            ui.say("  (no catch-all rule: anything unmatched is denied)");
+            lines.push("no catch-all rule: anything unmatched is denied".into());
         }
-        for w in &self.warnings {
-            ui.say(format!("warning: {w}"));
-        }
-        None
+        Some(lines.join("\n"))
     }
 }
 

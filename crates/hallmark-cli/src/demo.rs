@@ -51,6 +51,10 @@ fn describe(o: &Happened) -> String {
 struct DemoResult {
     passed: bool,
     steps: Vec<Step>,
+    /// The registry repositories the demo created (none without --registry).
+    repositories: Vec<String>,
+    /// Whether they were removed afterwards.
+    removed: bool,
 }
 
 impl Render for DemoResult {
@@ -63,6 +67,28 @@ impl Render for DemoResult {
     }
 }
 
+/// Deletes what the demo pushed; says so either way. True when everything went.
+async fn remove(stores: &[Store], ui: Ui) -> bool {
+    let mut deleted = 0;
+    for s in stores {
+        match s.delete_all().await {
+            Ok(n) => deleted += n,
+            Err(e) => {
+                ui.say_outside(
+                    &format!("warning: could not remove {}: ", s.name()),
+                    &e.to_string(),
+                );
+                ui.say("  (the registry may not allow deletes; remove the repositories by hand, or pass --keep to keep them on purpose)");
+                return false;
+            }
+        }
+    }
+    ui.say(format!(
+        "Removed them ({deleted} manifests deleted); pass --keep to keep them."
+    ));
+    true
+}
+
 /// `hallmark demo`.
 pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir().map_err(|e| {
@@ -71,7 +97,7 @@ pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
             Some("set TMPDIR to a writable directory"),
         )
     })?;
-    let (naive, guarded, place) = match &args.registry {
+    let (naive, guarded, place, created) = match &args.registry {
         None => {
             let naive = Layout::create(&dir.path().join("naive")).map_err(hallmark::Error::from)?;
             let guarded = Layout::create(&dir.path().join("app")).map_err(hallmark::Error::from)?;
@@ -82,10 +108,11 @@ pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
                     "temporary OCI layouts in {} (no server)",
                     dir.path().display()
                 ),
+                false,
             )
         }
         Some(host) => {
-            let client = client(&args.registry_args)?;
+            let client = client(&args.registry_args, ui)?;
             let run_id = Digest::sha256(dir.path().as_os_str().as_encoded_bytes());
             let base = format!("{host}/hallmark-demo/{}", &run_id.hex()[..8]);
             let repo = |name: &str| -> anyhow::Result<Store> {
@@ -97,12 +124,14 @@ pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
                 repo("naive")?,
                 repo("app")?,
                 format!("registry {host}, repositories {base}/…"),
+                true,
             )
         }
     };
     ui.say("hallmark demo: artifact poisoning, and how signing by digest stops it");
     ui.say(format!("using {place}"));
     let mut act = 0;
+    let stores = [naive.clone(), guarded.clone()];
     let steps = hallmark::demo::run(naive, guarded, |s| {
         if s.act != act {
             act = s.act;
@@ -125,7 +154,29 @@ pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
     })
     .await?;
     let passed = steps.iter().all(|s| s.as_expected);
-    ui.emit(&DemoResult { passed, steps })?;
+    let repositories: Vec<String> = if created {
+        stores.iter().map(Store::name).collect()
+    } else {
+        Vec::new()
+    };
+    let mut removed = false;
+    if created {
+        ui.say(format!(
+            "\nThe demo created {}.",
+            repositories.join(" and ")
+        ));
+        if args.keep {
+            ui.say("They are kept (--keep).");
+        } else {
+            removed = remove(&stores, ui).await;
+        }
+    }
+    ui.emit(&DemoResult {
+        passed,
+        steps,
+        repositories,
+        removed,
+    })?;
     if passed {
         Ok(Outcome::Ok)
     } else {

@@ -4,7 +4,7 @@
 //! or I/O failure, 4 drift (a tag moved). Scripts depend on them; the README lists them.
 
 use hallmark::ErrorClass;
-use hallmark::registry::RegistryError;
+use hallmark::registry::{NetworkCause, RegistryError};
 
 /// A failure found by the command line itself (flags, files it reads, prompts).
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +80,18 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
         E::Registry(RegistryError::Unauthorized { registry, .. }) => format!(
             "log in with `docker login {registry}`, or pass --username and --password-stdin"
         ),
-        E::Registry(RegistryError::Network { .. } | RegistryError::Timeout { .. }) => {
-            "check the registry address and that it is up; raise --timeout for slow links".into()
+        E::Registry(RegistryError::Network { cause, .. }) => match cause {
+            NetworkCause::Refused => "nothing is listening there: check the registry's host and port, and that it is running".into(),
+            NetworkCause::PlainHttp => "the registry serves plain HTTP: drop --ca-file for a loopback registry, or pass --allow-http for another one".into(),
+            NetworkCause::UnknownHost => "the registry's host name does not resolve: check its spelling and your DNS".into(),
+            NetworkCause::Certificate => "the registry's certificate is not trusted: pass its CA with --ca-file (or, at your own risk, --tls-verify=false)".into(),
+            _ => "check the registry address and that it is up; run with -v to see each request".into(),
+        },
+        E::Registry(RegistryError::Timeout { .. }) => {
+            "the registry did not answer in time: check that it is up, or raise --timeout for slow links".into()
+        }
+        E::Registry(RegistryError::NotARegistry { .. }) => {
+            "check the host and port: they belong to another kind of server".into()
         }
         E::Registry(RegistryError::Served(_))
         | E::Digest(hallmark::digest::DigestError::Mismatch { .. }) => {

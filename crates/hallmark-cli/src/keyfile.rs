@@ -142,6 +142,9 @@ pub fn generate(args: &KeyGenerateArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let prefix = args.output_key_prefix.display().to_string();
     let key_path = PathBuf::from(format!("{prefix}.key"));
     let pub_path = PathBuf::from(format!("{prefix}.pub"));
+    for p in [&key_path, &pub_path] {
+        writable(p)?;
+    }
     if !args.force {
         for p in [&key_path, &pub_path] {
             if p.exists() {
@@ -233,13 +236,52 @@ impl Render for Public {
     }
 }
 
+/// Refuses, in one line and before a password is asked for, a key path that cannot be
+/// written: its directory is missing, or the path is a directory.
+fn writable(path: &Path) -> anyhow::Result<()> {
+    let io = |message: String| -> anyhow::Error {
+        CliError {
+            message,
+            hint: Some("choose another --output-key-prefix".into()),
+            class: hallmark::ErrorClass::Unavailable,
+        }
+        .into()
+    };
+    if path.is_dir() {
+        return Err(io(format!(
+            "cannot write {}: it is a directory",
+            path.display()
+        )));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(io(format!(
+            "cannot write {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Writes a file completely or not at all, with `mode` from the start.
 fn write_new(path: &Path, bytes: &[u8], mode: u32, force: bool) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let fail = |e: std::io::Error| usage(format!("cannot write {}: {e}", path.display()), None);
+    // The temporary file's name means nothing to the user: only the kind of failure.
+    let fail = |e: std::io::Error| -> anyhow::Error {
+        CliError {
+            message: format!("cannot write {}: {}", path.display(), io_reason(&e)),
+            hint: None,
+            class: hallmark::ErrorClass::Unavailable,
+        }
+        .into()
+    };
     let mut tmp = tempfile::Builder::new()
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
         .tempfile_in(dir)
@@ -252,6 +294,16 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32, force: bool) -> anyhow::Resul
         tmp.persist_noclobber(path).map_err(|e| fail(e.error))?;
     }
     Ok(())
+}
+
+/// An I/O error's kind in words, without the paths some errors carry.
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::AlreadyExists => "it already exists".into(),
+        std::io::ErrorKind::NotFound => "its directory does not exist".into(),
+        kind => kind.to_string(),
+    }
 }
 
 /// `hallmark key public`.

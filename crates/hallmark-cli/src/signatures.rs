@@ -121,7 +121,7 @@ pub async fn run(args: &SignaturesArgs, ui: Ui) -> anyhow::Result<Outcome> {
     };
     crate::commands::stdin_once(&args.key, &args.registry)?;
     let keys = keyfile::load_public_keys(&args.key)?;
-    let client = client(&args.registry)?;
+    let client = client(&args.registry, ui)?;
     let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
     let listing = inventory::list(&target, &keys).await?;
     let removal = match &selection {

@@ -67,7 +67,7 @@ pub async fn copy(
     progress: Arc<dyn TransferProgress>,
 ) -> Result<Copied, Error> {
     let report = &verification.report;
-    if !report.verified {
+    if !report.allowed {
         return Err(Error::NotVerified(report.reference.clone()));
     }
     let verified = fetch(&source.store, &report.digest).await?;

@@ -22,6 +22,12 @@ const LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LayoutError {
+    /// There is no such directory: the artifact is missing, as a missing tag would be.
+    #[error("artifact not found: there is no layout at {path}")]
+    Missing {
+        /// The directory.
+        path: PathBuf,
+    },
     /// The directory has no `oci-layout` file.
     #[error("{path} is not an OCI image layout (no oci-layout file)")]
     NotLayout {
@@ -58,6 +64,7 @@ impl LayoutError {
             LayoutError::NotLayout { .. } | LayoutError::UnsafeBlobDirectory { .. } => {
                 ErrorClass::Usage
             }
+            LayoutError::Missing { .. } => ErrorClass::Denied,
             LayoutError::File(e) => e.class(),
             LayoutError::Malformed { source, .. } => source.class(),
             LayoutError::Corrupt(_) => ErrorClass::Denied,
@@ -74,6 +81,11 @@ pub struct Layout {
 impl Layout {
     /// Opens an existing layout.
     pub fn open(path: &Path) -> Result<Layout, LayoutError> {
+        if !path.exists() {
+            return Err(LayoutError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
         if fsio::check_regular(&path.join(LAYOUT_FILE), Some(path))
             .ok()
             .flatten()
@@ -334,6 +346,11 @@ mod tests {
         assert_eq!(l.get_manifest(&a.digest.to_string()).unwrap().unwrap(), a);
         assert!(matches!(
             Layout::open(&dir.path().join("nope")),
+            Err(LayoutError::Missing { .. })
+        ));
+        std::fs::create_dir(dir.path().join("plain")).unwrap();
+        assert!(matches!(
+            Layout::open(&dir.path().join("plain")),
             Err(LayoutError::NotLayout { .. })
         ));
     }

@@ -66,8 +66,11 @@ pub struct Report {
     pub digest: Digest,
     /// The tag the reference named, when it resolved to `digest`.
     pub tag: Option<String>,
-    /// The decision.
+    /// Whether signatures verified.
     pub verified: bool,
+    /// Whether the artifact may be used: verified, or allowed unsigned by a policy rule
+    /// (then `verified` stays false: nothing was checked).
+    pub allowed: bool,
     /// The signatures that count.
     pub signatures: Vec<ValidSignature>,
     /// Why signatures did not count, or what was not checked.
@@ -78,6 +81,12 @@ pub struct Report {
 }
 
 impl Report {
+    /// Records the decision: a verified artifact may be used, an unverified one not.
+    pub fn set_verified(&mut self, verified: bool) {
+        self.verified = verified;
+        self.allowed = verified;
+    }
+
     /// A report on `digest` with nothing verified yet.
     pub fn new(reference: String, digest: Digest, tag: Option<String>) -> Report {
         Report {
@@ -85,6 +94,7 @@ impl Report {
             digest,
             tag,
             verified: false,
+            allowed: false,
             signatures: Vec::new(),
             errors: Vec::new(),
             policy: None,
@@ -143,9 +153,7 @@ pub enum Rejection {
         digest: Digest,
     },
     /// Signed for another repository.
-    #[error(
-        "signed for repository {signed}, not {identity}: the signature was copied from another repository"
-    )]
+    #[error("signed for {signed}, not {identity}: {}", elsewhere(signed, identity))]
     WrongRepository {
         /// The repository in the payload.
         signed: String,
@@ -258,4 +266,17 @@ pub enum Rejection {
         /// The threshold.
         required: usize,
     },
+}
+
+/// Why a signature names another place, and what to do if that place is trusted.
+fn elsewhere(signed: &str, identity: &str) -> String {
+    if signed.starts_with("oci:") && identity.starts_with("oci:") {
+        format!(
+            "the layout was moved or copied since it was signed (if you moved it, accept its old place with --identity {signed})"
+        )
+    } else {
+        format!(
+            "the signature was copied from another repository (if {signed} is a mirror you trust, accept it with --identity {signed})"
+        )
+    }
 }

@@ -258,6 +258,28 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes everything a registry repository lists (every tagged manifest, signatures
+    /// and referrer indexes included), so that nothing of it is left to pull; returns how
+    /// many manifests went. Registries without deletion enabled refuse it. Layouts are left
+    /// alone (they are directories the user removes).
+    pub async fn delete_all(&self) -> Result<usize, Error> {
+        let Store::Registry { client, repo } = self else {
+            return Ok(0);
+        };
+        let mut digests = Vec::new();
+        for tag in self.list_tags().await? {
+            if let Some(m) = self.get_manifest(&tag).await?
+                && !digests.contains(&m.digest)
+            {
+                digests.push(m.digest);
+            }
+        }
+        for d in &digests {
+            client.delete_manifest(repo, d).await?;
+        }
+        Ok(digests.len())
+    }
+
     /// Every tag.
     pub async fn list_tags(&self) -> Result<Vec<String>, Error> {
         Ok(match self {

@@ -183,7 +183,8 @@ async fn a4_copied_signature_does_not_verify() {
     let o = run(&["verify", &mirror, "--key", &k.public]);
     expect_code(&o, 1);
     assert!(
-        stderr(&o).contains(&format!("signed for repository {repo}")),
+        stderr(&o).contains(&format!("signed for {repo}"))
+            && stderr(&o).contains("copied from another repository"),
         "{}",
         stderr(&o)
     );

@@ -139,9 +139,18 @@ async fn racing_bundle_signers_both_survive_on_the_fallback_index() {
     let pinned = format!("{}/app@{}", reg.addr, img.digest());
     let spawn = |k: &Keys| {
         let mut c = hallmark();
-        c.args(["sign", &pinned, "--key", &k.private, "--format", "bundle"])
-            .env("HALLMARK_PASSWORD", PASSWORD)
-            .stdout(std::process::Stdio::piped());
+        // Each run keeps the key's earlier signatures, so every referrer written must stay.
+        c.args([
+            "sign",
+            &pinned,
+            "--key",
+            &k.private,
+            "--format",
+            "bundle",
+            "--keep-existing",
+        ])
+        .env("HALLMARK_PASSWORD", PASSWORD)
+        .stdout(std::process::Stdio::piped());
         c.spawn().unwrap()
     };
     // Each signer prints the referrer it wrote (REPO@sha256:…).

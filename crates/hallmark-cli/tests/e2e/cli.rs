@@ -243,14 +243,43 @@ fn demo_runs_without_a_server_and_passes() {
 #[test]
 fn demo_runs_against_a_live_registry() {
     let reg = Registry::start();
-    let o = run(&["demo", "--registry", &reg.addr]);
-    expect_code(&o, 0);
-    assert!(
-        stderr(&o).contains(&format!("registry {}", reg.addr)),
-        "{}",
-        stderr(&o)
-    );
-    // The registry was used: the demo's repositories exist there.
+    let tags_of = |repo: &str| {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let store = hallmark::store::Store::registry(
+            &client(),
+            &hallmark::reference::ImageRef::parse(repo).unwrap(),
+        )
+        .unwrap();
+        rt.block_on(store.list_tags()).unwrap_or_default()
+    };
+    for keep in [false, true] {
+        let mut args = vec!["demo", "--registry", reg.addr.as_str(), "--output", "json"];
+        if keep {
+            args.push("--keep");
+        }
+        let o = run(&args);
+        expect_code(&o, 0);
+        assert!(
+            stderr(&o).contains(&format!("registry {}", reg.addr)),
+            "{}",
+            stderr(&o)
+        );
+        let v = json_out(&o);
+        let repos: Vec<String> = v["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(repos.len(), 2, "{v}");
+        assert!(stderr(&o).contains(&format!("The demo created {}", repos[0])));
+        assert_eq!(v["removed"], !keep, "{v}");
+        for r in &repos {
+            // Removed: nothing is left to pull. Kept: the tags are still there.
+            assert_eq!(tags_of(r).is_empty(), !keep, "{r}");
+        }
+    }
+    // The registry was used: an unreachable one fails the demo.
     let o = run(&[
         "demo",
         "--registry",

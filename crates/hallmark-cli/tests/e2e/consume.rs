@@ -273,7 +273,21 @@ action = "reject"
             reg.addr
         ),
     );
-    expect_code(&run(&["policy", "check", &policy]), 0);
+    // The result is on stdout, in the file's own words.
+    let o = run(&["policy", "check", &policy]);
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "rule \"production\": match {}/prod/* action verify; keys ",
+            reg.addr
+        )) && out.contains("release.pub")
+            && out.contains("threshold 2; annotation env=prod"),
+        "{out}"
+    );
+    assert!(out.contains("action allow-unsigned"), "{out}");
+    assert!(out.contains("action reject"), "{out}");
+    assert!(out.contains("no catch-all rule"), "{out}");
 
     let img = push_random(&reg.store("prod/app"), Some("v1"), "prod").await;
     let pinned = format!("{}/prod/app@{}", reg.addr, img.digest());
@@ -314,7 +328,7 @@ action = "reject"
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["policy"]["rule"], "production");
     assert_eq!(v["signatures"].as_array().unwrap().len(), 2);
-    // Two signatures by the same key are still one key.
+    // Signing again with the same key replaces its signature: still one per key.
     expect_code(
         &sign(&[&pinned, "--key", &release.private, "-a", "env=prod"]),
         0,
@@ -350,6 +364,21 @@ action = "reject"
         "{}",
         stderr(&o)
     );
+    // …and a script reading JSON is never told it verified: nothing was checked.
+    let o = run(&[
+        "verify",
+        &format!("{}/sandbox/team/tool@{}", reg.addr, sand.digest()),
+        "--policy",
+        &policy,
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 0);
+    let v = json_out(&o);
+    assert_eq!(v["verified"], false, "{v}");
+    assert_eq!(v["allowed"], true, "{v}");
+    assert_eq!(v["policy"]["action"], "allow-unsigned");
+    assert!(v["signatures"].as_array().unwrap().is_empty());
 
     // copy honours the policy too.
     let dest = dir.path().join("copy");

@@ -329,3 +329,239 @@ async fn publish_without_a_tag_sets_latest_and_bind_tag_has_one_shape() {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("REF names none"), "{}", stderr(&o));
 }
+
+/// A server on loopback that answers every request with an HTML 404, as a web server
+/// would; returns its address.
+fn not_a_registry() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = "<html><body>Not Found</body></html>";
+            let _ = write!(
+                s,
+                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_say_what_happened() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("oci:{}/nothing-here:v1", dir.path().display());
+    let o = run(&["verify", &missing, "--key", &k.public]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("artifact not found"), "{}", stderr(&o));
+
+    // Nothing listens: "refused", how often it was tried, and what to check.
+    let port = free_port();
+    let o = run(&[
+        "verify",
+        &format!("127.0.0.1:{port}/app:v1"),
+        "--key",
+        &k.public,
+        "--retries",
+        "2",
+    ]);
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(err.contains("connection refused (tried 3 times)"), "{err}");
+    assert!(err.contains("nothing is listening there"), "{err}");
+    assert!(!err.contains("--timeout"), "{err}");
+
+    // A web server that is no registry is not "artifact not found".
+    let web = not_a_registry();
+    let o = run(&["verify", &format!("{web}/app:v1"), "--key", &k.public]);
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("is not a container registry"),
+        "{}",
+        stderr(&o)
+    );
+
+    // --ca-file against a registry that speaks plain HTTP.
+    let reg = Registry::start();
+    let img = signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
+    let (_tls, real_ca) = Registry::start_tls();
+    let o = run(&[
+        "verify",
+        &format!("{}/team/app:v1", reg.addr),
+        "--key",
+        &k.public,
+        "--ca-file",
+        real_ca.to_str().unwrap(),
+        "--retries",
+        "0",
+    ]);
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(err.contains("does not serve HTTPS"), "{err}");
+    assert!(err.contains("drop --ca-file"), "{err}");
+
+    // A broken docker configuration is a warning, and the command goes on.
+    let docker = dir.path().join("docker");
+    std::fs::create_dir(&docker).unwrap();
+    std::fs::write(docker.join("config.json"), "{\"auths\": {").unwrap();
+    let o = run_env(
+        &[
+            "verify",
+            &format!("{}/team/app:v1", reg.addr),
+            "--key",
+            &k.public,
+        ],
+        &[("DOCKER_CONFIG", docker.to_str().unwrap())],
+    );
+    expect_code(&o, 0);
+    assert!(
+        stderr(&o).contains("warning: ignoring the docker configuration"),
+        "{}",
+        stderr(&o)
+    );
+
+    // -v shows each request with its status and time.
+    let o = run(&[
+        "verify",
+        &format!("{}/team/app:v1", reg.addr),
+        "--key",
+        &k.public,
+        "-v",
+    ]);
+    expect_code(&o, 0);
+    let err = stderr(&o);
+    let manifest = format!("GET http://{}/v2/team/app/manifests/v1 → 200 in ", reg.addr);
+    assert!(err.contains(&manifest), "{err}");
+    assert!(
+        err.contains(&format!("manifests/{}", img.digest())) || err.contains(".sig"),
+        "{err}"
+    );
+
+    // Keys written where they cannot be: one line, exit 3, no temporary file names.
+    let nowhere = dir.path().join("no/such/dir/k");
+    let onto = dir.path().join("taken");
+    std::fs::create_dir(dir.path().join("taken.key")).unwrap();
+    for (prefix, why) in [(&nowhere, "does not exist"), (&onto, "is a directory")] {
+        let o = run_env(
+            &[
+                "key",
+                "generate",
+                "--output-key-prefix",
+                prefix.to_str().unwrap(),
+            ],
+            &[("HALLMARK_PASSWORD", PASSWORD)],
+        );
+        expect_code(&o, 3);
+        let err = stderr(&o);
+        assert!(err.contains(why), "{err}");
+        // The only path named is the one given (the test's own directory is a .tmp one).
+        let named = err.replace(&dir.path().display().to_string(), "DIR");
+        assert!(!named.contains(".tmp"), "{err}");
+        assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_requests_never_show_credentials() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = signed_image(&reg, "app", Some("v1"), &k, &[]).await;
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: Some(ProxyAuth {
+            user: "ci-bot".into(),
+            password: "hunter2-S3cret".into(),
+            basic: false,
+        }),
+        tamper: None,
+    })
+    .await;
+    let o = run_stdin(
+        &[
+            "verify",
+            &format!("{}/app@{}", proxy.addr, img.digest()),
+            "--key",
+            &k.public,
+            "--identity",
+            &format!("{}/app", reg.addr),
+            "--username",
+            "ci-bot",
+            "--password-stdin",
+            "-vv",
+        ],
+        &[],
+        b"hunter2-S3cret\n",
+    );
+    expect_code(&o, 0);
+    let err = stderr(&o);
+    assert!(err.contains("auth: "), "{err}");
+    assert!(err.contains("Bearer token from"), "{err}");
+    assert!(err.contains(" → 401 in "), "{err}");
+    assert!(err.contains(" → 200 in "), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(!err.to_lowercase().contains("authorization:"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_repository_is_said_only_when_it_is_one() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = push_random(&reg.store("team/app"), Some("v1"), "alias").await;
+    let port = reg.addr.rsplit(':').next().unwrap();
+    // Signed as localhost, verified as 127.0.0.1: the same server.
+    let o = sign(&[
+        &format!("localhost:{port}/team/app@{}", img.digest()),
+        "--key",
+        &k.private,
+    ]);
+    expect_code(&o, 0);
+    expect_code(
+        &run(&[
+            "verify",
+            &format!("{}/team/app:v1", reg.addr),
+            "--key",
+            &k.public,
+        ]),
+        0,
+    );
+
+    // A layout moved after signing says so, and --identity accepts its old place.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tool.sh");
+    std::fs::write(&file, b"echo hi\n").unwrap();
+    let old = dir.path().join("old");
+    let o = publish(&[
+        &format!("file:{}", file.display()),
+        &format!("oci:{}:v1", old.display()),
+        "--key",
+        &k.private,
+    ]);
+    expect_code(&o, 0);
+    let new = dir.path().join("new");
+    std::fs::rename(&old, &new).unwrap();
+    let moved = format!("oci:{}:v1", new.display());
+    let o = run(&["verify", &moved, "--key", &k.public]);
+    expect_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("the layout was moved or copied"), "{err}");
+    assert!(!err.contains("copied from another repository"), "{err}");
+    let old_identity = format!("oci:{}", old.display());
+    assert!(err.contains(&format!("--identity {old_identity}")), "{err}");
+    expect_code(
+        &run(&[
+            "verify",
+            &moved,
+            "--key",
+            &k.public,
+            "--identity",
+            &old_identity,
+        ]),
+        0,
+    );
+}

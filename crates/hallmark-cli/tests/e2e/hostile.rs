@@ -234,13 +234,8 @@ async fn blob_larger_than_declared() {
     let (o, dest) = c.copy_out(&["--retries", "0"]);
     expect_code(&o, 3);
     assert!(stderr(&o).contains("the manifest says"), "{}", stderr(&o));
-    assert!(
-        hallmark::layout::Layout::open(&dest)
-            .unwrap()
-            .list_tags()
-            .unwrap()
-            .is_empty()
-    );
+    // The destination directory this copy created is gone again.
+    assert!(!dest.exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,9 +249,7 @@ async fn blob_with_wrong_bytes_is_never_committed() {
     let (o, dest) = c.copy_out(&[]);
     expect_code(&o, 1);
     assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
-    let l = hallmark::layout::Layout::open(&dest).unwrap();
-    assert!(l.list_tags().unwrap().is_empty());
-    assert!(l.get_manifest(&c.digest.to_string()).unwrap().is_none());
+    assert!(!dest.exists());
 }
 
 /// Stores a signature manifest of `count` junk layers for `digest`, as someone with

@@ -293,3 +293,64 @@ async fn sha512_layouts_work_end_to_end() {
     expect_code(&o, 1);
     assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
 }
+
+/// skopeo (containers/image) reads the layouts hallmark writes: each image is listed once,
+/// so `oci:DIR` without a tag names the image when it is the only one, and `oci:DIR:TAG`
+/// names it beside its signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_reads_layouts_hallmark_wrote() {
+    let skopeo = skopeo();
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, img) = signed_layout(&dir.path().join("src"), &k).await;
+    let src = format!("oci:{}:v1", dir.path().join("src").display());
+    let out = dir.path().join("out");
+    let o = run(&[
+        "copy",
+        &src,
+        &format!("oci:{}:v1", out.display()),
+        "--key",
+        &k.public,
+        "--identity",
+        &format!("oci:{}", dir.path().join("src").display()),
+    ]);
+    expect_code(&o, 0);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let listed = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["digest"] == img.digest().to_string().as_str())
+        .count();
+    assert_eq!(listed, 1, "{index:#}");
+    let inspect = |name: &str| {
+        std::process::Command::new(skopeo)
+            .args(["inspect", "--raw", name])
+            .output()
+            .unwrap()
+    };
+    let o = inspect(&format!("oci:{}:v1", out.display()));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(Digest::sha256(&o.stdout), *img.digest());
+
+    // Allowed unsigned by a policy: the layout holds the image alone, and oci:DIR names it.
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\n[[rule]]\nmatch = [\"**\"]\naction = \"allow-unsigned\"\n",
+    )
+    .unwrap();
+    let alone = dir.path().join("alone");
+    let o = run(&[
+        "copy",
+        &src,
+        &format!("oci:{}:v1", alone.display()),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    expect_code(&o, 0);
+    let o = inspect(&format!("oci:{}", alone.display()));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(Digest::sha256(&o.stdout), *img.digest());
+}

@@ -185,11 +185,16 @@ impl Index {
         });
     }
 
-    /// Lists a manifest: with `tag`, the tag moves to it (whatever it named before);
-    /// without, the manifest is listed untagged unless it is listed already.
+    /// Lists a manifest: with `tag`, the tag moves to it (whatever it named before) and
+    /// an untagged entry of the same manifest goes, so that each image is named once (as
+    /// tools reading `oci:DIR` without a tag expect); without, the manifest is listed
+    /// untagged unless it is listed already.
     pub fn set(&mut self, digest: &Digest, media_type: &str, size: u64, tag: Option<&str>) {
         match tag {
-            Some(t) => self.entries.retain(|e| e.tag.as_deref() != Some(t)),
+            Some(t) => self.entries.retain(|e| match &e.tag {
+                Some(et) => et != t,
+                None => &e.digest != digest,
+            }),
             None if self.find_digest(digest).is_some() => return,
             None => {}
         }

@@ -122,6 +122,27 @@ fn config_key(registry: &str) -> &str {
     }
 }
 
+/// What is wrong with the docker configuration (`$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`), when it exists and cannot be read: credentials in it are
+/// then not used, which the user should hear about rather than meet as "unauthorized".
+pub fn docker_config_problem() -> Option<String> {
+    let dir = match std::env::var_os("DOCKER_CONFIG") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".docker"),
+    };
+    let path = dir.join("config.json");
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(format!("{}: {e}", path.display())),
+    };
+    match serde_json::from_slice::<serde_json::Value>(&text) {
+        Ok(v) if v.is_object() => None,
+        Ok(_) => Some(format!("{}: not a JSON object", path.display())),
+        Err(e) => Some(format!("{}: not valid JSON ({e})", path.display())),
+    }
+}
+
 /// Looks a registry up in `~/.docker/config.json` (auths, credHelpers, credsStore) and then
 /// in `REGISTRY_AUTH_FILE` / containers' auth.json. Runs credential helpers, so it blocks.
 pub fn lookup(registry: &str) -> Option<Credential> {
@@ -146,6 +167,18 @@ pub(super) struct AuthState {
     basic_hosts: HashMap<String, bool>,
     /// Credentials looked up per registry (None = none configured).
     credentials: HashMap<String, Option<Credential>>,
+    /// Hosts whose API root answered as a registry's.
+    registries: std::collections::HashSet<String>,
+}
+
+impl AuthState {
+    pub(super) fn is_registry(&self, host: &str) -> bool {
+        self.registries.contains(host)
+    }
+
+    pub(super) fn confirm_registry(&mut self, host: &str) {
+        self.registries.insert(host.to_string());
+    }
 }
 
 fn basic_header(c: &Credentials) -> String {
@@ -233,6 +266,21 @@ impl Client {
             unauthorized("401 without a supported WWW-Authenticate challenge".into())
         })?;
         let cred = self.credential_for(r.registry()).await;
+        self.trace(|| {
+            format!(
+                "auth: {} asks for {} credentials; {}",
+                r.registry(),
+                match &challenge {
+                    Challenge::Basic => "Basic".to_string(),
+                    Challenge::Bearer { realm, .. } => format!("a Bearer token from {realm}"),
+                },
+                match &cred {
+                    Some(Credential::Basic(c)) => format!("using the username {}", c.username),
+                    Some(Credential::IdentityToken(_)) => "using an identity token".into(),
+                    None => "no credentials are configured (anonymous)".into(),
+                }
+            )
+        });
         match challenge {
             Challenge::Basic => {
                 if !matches!(cred, Some(Credential::Basic(_))) {

@@ -34,6 +34,18 @@ pub struct ClientOptions {
     pub chunk_size: u64,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// Receives one line per request, retry and authentication step (never credentials).
+    pub trace: Option<Trace>,
+}
+
+/// Where the client reports what it does, for `-v`.
+#[derive(Clone)]
+pub struct Trace(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Trace")
+    }
 }
 
 impl Default for ClientOptions {
@@ -49,6 +61,7 @@ impl Default for ClientOptions {
             backoff: Duration::from_millis(250),
             chunk_size: 64 * 1024 * 1024,
             user_agent: concat!("hallmark/", env!("CARGO_PKG_VERSION")).to_string(),
+            trace: None,
         }
     }
 }
@@ -157,6 +170,13 @@ impl Client {
             "https"
         };
         format!("{scheme}://{}", r.api_host())
+    }
+
+    /// Reports a step to the trace, if there is one; the line is made only then.
+    pub(super) fn trace(&self, line: impl FnOnce() -> String) {
+        if let Some(t) = &self.opts.trace {
+            (t.0)(&line());
+        }
     }
 
     /// `…/v2/<repository>/<tail>`.

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use blobs::RegistryBlob;
-pub use client::{Client, ClientOptions};
+pub use client::{Client, ClientOptions, Trace};
 
 use crate::class::ErrorClass;
 use crate::digest::{Digest, DigestError};
@@ -49,23 +49,41 @@ pub enum BlobPush {
 #[non_exhaustive]
 pub enum RegistryError {
     /// No connection, or it broke.
-    #[error("cannot reach {url}: {reason}")]
+    #[error("cannot reach {url}: {reason}{}", tries(*attempts))]
     Network {
         /// The request.
         url: String,
-        /// The whole chain of causes, for the one-line message.
+        /// What went wrong, for the one-line message.
         reason: String,
+        /// What kind of failure it was.
+        cause: NetworkCause,
+        /// How many times the request was tried.
+        attempts: u32,
         /// The client's error.
         #[source]
         source: reqwest::Error,
     },
     /// No answer in time.
-    #[error("{url}: timed out after {secs}s")]
+    #[error("{url}: timed out after {secs}s{}", tries(*attempts))]
     Timeout {
         /// The request.
         url: String,
         /// The deadline that passed.
         secs: u64,
+        /// How many times the request was tried.
+        attempts: u32,
+    },
+    /// Something answers, but not the distribution API.
+    #[error(
+        "{host} is not a container registry: GET {url} answered {status} without the registry API"
+    )]
+    NotARegistry {
+        /// The host.
+        host: String,
+        /// The API root asked.
+        url: String,
+        /// Its answer.
+        status: u16,
     },
     /// An error status.
     #[error("{url}: registry answered {status}{message}")]
@@ -210,12 +228,46 @@ pub enum Violation {
     TooManyPages(usize),
 }
 
+/// What kind of network failure it was, for a message that says what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkCause {
+    /// Nothing listens at that address and port.
+    Refused,
+    /// The name does not resolve.
+    UnknownHost,
+    /// A TLS handshake met a server speaking plain HTTP.
+    PlainHttp,
+    /// The server's certificate is not trusted.
+    Certificate,
+    /// Anything else (reset, closed, too many redirects).
+    Other,
+}
+
+fn tries(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" (tried {attempts} times)")
+    } else {
+        String::new()
+    }
+}
+
 impl RegistryError {
+    /// The same failure, after `n` attempts.
+    pub(crate) fn after_attempts(mut self, n: u32) -> RegistryError {
+        if let RegistryError::Network { attempts, .. } | RegistryError::Timeout { attempts, .. } =
+            &mut self
+        {
+            *attempts = n;
+        }
+        self
+    }
+
     /// The exit class.
     pub fn class(&self) -> ErrorClass {
         match self {
             RegistryError::Network { .. }
             | RegistryError::Timeout { .. }
+            | RegistryError::NotARegistry { .. }
             | RegistryError::Status { .. }
             | RegistryError::Unauthorized { .. }
             | RegistryError::TooLarge { .. }

@@ -7,7 +7,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, WWW_AUTHENTICATE
 use reqwest::{Method, StatusCode};
 
 use super::client::MAX_REDIRECTS;
-use super::{Client, RegistryError, Violation};
+use super::{Client, NetworkCause, RegistryError, Violation};
 use crate::reference::ImageRef;
 
 /// Longest wait between two attempts.
@@ -84,18 +84,45 @@ pub(super) fn origin(u: &str) -> Option<(Option<String>, Option<u16>)> {
 
 pub(super) fn network_error(url: &str, e: reqwest::Error) -> RegistryError {
     use std::error::Error as _;
-    let mut reason = e.to_string();
+    let mut chain = e.to_string();
+    let mut refused = false;
     let mut src = e.source();
     while let Some(s) = src {
-        reason = format!("{reason}: {s}");
+        chain = format!("{chain}: {s}");
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
         src = s.source();
     }
-    if e.is_redirect() {
-        reason = format!("too many redirects (limit {MAX_REDIRECTS})");
-    }
+    let cause = if refused || chain.contains("Connection refused") {
+        NetworkCause::Refused
+    } else if chain.contains("InvalidContentType") || chain.contains("corrupt message") {
+        NetworkCause::PlainHttp
+    } else if chain.contains("dns error") || chain.contains("failed to lookup address") {
+        NetworkCause::UnknownHost
+    } else if chain.contains("invalid peer certificate") || chain.contains("UnknownIssuer") {
+        NetworkCause::Certificate
+    } else {
+        NetworkCause::Other
+    };
+    let reason = match cause {
+        _ if e.is_redirect() => format!("too many redirects (limit {MAX_REDIRECTS})"),
+        NetworkCause::Refused => "connection refused".to_string(),
+        NetworkCause::PlainHttp => {
+            "the server answered a TLS handshake in plain HTTP: it does not serve HTTPS".to_string()
+        }
+        // The first line of the chain is reqwest's generic "error sending request for url
+        // (…)": the causes after it are the news.
+        _ => chain
+            .split_once("): ")
+            .map_or(chain.as_str(), |(_, rest)| rest)
+            .to_string(),
+    };
     RegistryError::Network {
         url: url.to_string(),
         reason,
+        cause,
+        attempts: 1,
         source: e,
     }
 }
@@ -169,6 +196,7 @@ pub(super) async fn read_limited(
             Err(RegistryError::Timeout {
                 url: url.to_string(),
                 secs: deadline.as_secs(),
+                attempts: 1,
             })
         })
 }
@@ -191,6 +219,7 @@ impl Client {
             Err(_) => Err(RegistryError::Timeout {
                 url: url.to_string(),
                 secs: self.opts.timeout.as_secs(),
+                attempts: 1,
             }),
         }
     }
@@ -219,12 +248,48 @@ impl Client {
     ) -> Result<Option<reqwest::Response>, RegistryError> {
         let resp = self.get(r, url, headers).await?;
         if resp.status() == StatusCode::NOT_FOUND {
+            // A registry's 404 carries its API header or an error document; a 404 without
+            // either may be a web server that is no registry at all, which must not be
+            // reported as "artifact not found".
+            let marked = resp
+                .headers()
+                .contains_key("docker-distribution-api-version");
+            if !marked {
+                let body = read_limited(resp, ERROR_BODY_LIMIT, url, self.opts.timeout)
+                    .await
+                    .unwrap_or_default();
+                if error_message(&body).is_empty() {
+                    self.confirm_registry(r).await?;
+                }
+            }
             return Ok(None);
         }
         if !resp.status().is_success() {
             return Err(self.fail(url, resp).await);
         }
         Ok(Some(resp))
+    }
+
+    /// Checks once per host that the API root answers as a registry does (200, or 401
+    /// asking for credentials).
+    async fn confirm_registry(&self, r: &ImageRef) -> Result<(), RegistryError> {
+        let host = r.registry().to_string();
+        if self.auth.lock().expect("auth lock").is_registry(&host) {
+            return Ok(());
+        }
+        let url = format!("{}/v2/", self.base_url(r));
+        let resp = self.with_deadline(&url, self.http.get(&url).send()).await?;
+        let status = resp.status();
+        if status.is_success() || status == StatusCode::UNAUTHORIZED {
+            self.auth.lock().expect("auth lock").confirm_registry(&host);
+            Ok(())
+        } else {
+            Err(RegistryError::NotARegistry {
+                host,
+                url,
+                status: status.as_u16(),
+            })
+        }
     }
 
     /// A HEAD (pull access).
@@ -292,7 +357,19 @@ impl Client {
                 Body::Empty => req.header(CONTENT_LENGTH, 0),
                 Body::Bytes(b) => req.body(b.clone()),
             };
+            let started = std::time::Instant::now();
             let result = self.with_deadline(url, req.send()).await;
+            self.trace(|| match &result {
+                Ok(resp) => format!(
+                    "{method} {url} → {} in {} ms",
+                    resp.status().as_u16(),
+                    started.elapsed().as_millis()
+                ),
+                Err(e) => format!(
+                    "{method} {url} → failed in {} ms: {e}",
+                    started.elapsed().as_millis()
+                ),
+            });
             let retryable = match &result {
                 Ok(resp) => {
                     let s = resp.status();
@@ -302,10 +379,17 @@ impl Client {
             };
             if retryable && attempt < self.opts.retries {
                 attempt += 1;
+                self.trace(|| {
+                    format!(
+                        "retry {attempt} of {} for {method} {url} in {} ms",
+                        self.opts.retries,
+                        backoff(self.opts.backoff, attempt).as_millis()
+                    )
+                });
                 self.pause(attempt).await;
                 continue;
             }
-            let resp = result?;
+            let resp = result.map_err(|e| e.after_attempts(attempt + 1))?;
             if resp.status() == StatusCode::UNAUTHORIZED && !authed {
                 authed = true;
                 let challenge = resp
@@ -358,6 +442,7 @@ impl Client {
                 return Err(RegistryError::Timeout {
                     url: url.to_string(),
                     secs: deadline.as_secs(),
+                    attempts: 1,
                 });
             }
         };

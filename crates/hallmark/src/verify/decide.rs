@@ -59,11 +59,12 @@ pub fn decide(evidence: &Evidence, ctx: &Context, opts: &VerifyOptions) -> Repor
     distinct.sort_unstable();
     distinct.dedup();
     let threshold = opts.threshold.max(1);
-    report.verified = distinct.len() >= threshold;
+    let found = distinct.len();
+    report.set_verified(found >= threshold);
     if !report.verified && !report.signatures.is_empty() {
         report.errors.push(
             Rejection::BelowThreshold {
-                found: distinct.len(),
+                found,
                 required: threshold,
             }
             .to_string(),
@@ -430,7 +431,7 @@ pub fn decide_attestations(
         .collect();
     distinct.sort_unstable();
     distinct.dedup();
-    report.verified = distinct.len() >= opts.threshold.max(1);
+    report.set_verified(distinct.len() >= opts.threshold.max(1));
     if attested.is_empty() && report.errors.is_empty() {
         report
             .errors

@@ -101,7 +101,7 @@ async fn verify_in_context(
     let mut report = decide(&evidence, &ctx, opts);
     if opts.require_tag_binding && ctx.tag.is_none() {
         // The tag to bind does not name this digest: nothing can bind it.
-        report.verified = false;
+        report.set_verified(false);
         report.signatures.clear();
     }
     report.errors.extend(note);
@@ -150,7 +150,7 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
                     let (att, _) =
                         decide_attestations(evidence, &ctx, &opts, &required.predicate_type);
                     if !att.verified {
-                        v.report.verified = false;
+                        v.report.set_verified(false);
                         v.report.errors.push(format!(
                             "rule {:?} requires an attestation of type {} by {}; none verified{}",
                             r.name,
@@ -186,7 +186,7 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
                     .errors
                     .push(format!("rule {:?} rejects {repository}", r.name)),
                 Some(r) => {
-                    report.verified = true;
+                    report.allowed = true;
                     report.errors.push(format!(
                         "rule {:?} allows {repository} unsigned: no signature was checked",
                         r.name

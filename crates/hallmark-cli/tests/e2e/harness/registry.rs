@@ -31,6 +31,15 @@ pub(super) fn ensure_installed(marker: &str, install: &str) {
     assert!(status.success(), "installing with `{install}` failed");
 }
 
+/// skopeo, the containers/image reader of registries and layouts.
+pub fn skopeo() -> &'static str {
+    ensure_installed(
+        "/usr/bin/skopeo",
+        "test -x /usr/bin/skopeo || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo)",
+    );
+    "/usr/bin/skopeo"
+}
+
 pub fn ensure_registry_installed() {
     ensure_installed(
         REGISTRY_BIN,
