@@ -104,6 +104,23 @@ signature's key is known only when its public key is given with --key."
     Policy(PolicyCommand),
     /// Watch the attack succeed against sign-by-tag, and fail against hallmark
     Demo(DemoArgs),
+    /// Print shell completions: hallmark completions bash > /etc/bash_completion.d/hallmark
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one per command with --dir
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write hallmark.1 and hallmark-COMMAND.1 pages into this directory
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -167,6 +184,19 @@ pub struct RegistryArgs {
     /// Seconds the whole command may take, whatever the registry does (exit 3 after)
     #[arg(long, default_value_t = 1800, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub deadline: u64,
+    /// false: accept any TLS certificate and plain HTTP, as skopeo's flag does (warns)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// Same as --tls-verify=false, as cosign spells it (warns)
+    #[arg(long)]
+    pub allow_insecure_registry: bool,
+}
+
+impl RegistryArgs {
+    /// True when the user turned transport checks off.
+    pub fn insecure(&self) -> bool {
+        !self.tls_verify || self.allow_insecure_registry
+    }
 }
 
 impl Command {
@@ -183,6 +213,8 @@ impl Command {
             Command::Demo(a) => &a.registry_args,
             Command::Signatures(a) => &a.registry,
             Command::Key(_)
+            | Command::Completions(_)
+            | Command::Man(_)
             | Command::Policy(_)
             | Command::SignBlob(_)
             | Command::VerifyBlob(_) => return None,

@@ -60,6 +60,7 @@ pub fn client(args: &RegistryArgs, ui: Ui) -> anyhow::Result<Client> {
     let opts = ClientOptions {
         allow_http: args.allow_http,
         ca_file: args.ca_file.clone(),
+        accept_invalid_certs: args.insecure(),
         credentials,
         timeout: Duration::from_secs(args.timeout),
         retries: args.retries,
@@ -70,6 +71,15 @@ pub fn client(args: &RegistryArgs, ui: Ui) -> anyhow::Result<Client> {
         }),
         ..ClientOptions::default()
     };
+    if args.insecure() {
+        // Even under --quiet: the user must not forget that this is on.
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: TLS certificates are not checked (--tls-verify=false / --allow-insecure-registry): \
+anyone on the network path can pose as the registry and read your credentials; \
+signatures still decide what verifies"
+        );
+    }
     if opts.credentials.is_none()
         && let Some(problem) = hallmark::registry::auth::docker_config_problem()
     {
@@ -577,9 +587,10 @@ impl Render for CopyResult<'_> {
             }
             CopyResult::Copied { copied, .. } => {
                 ui.say(format!(
-                    "copied {} ({} blobs uploaded, {} already present; {} bytes){}",
+                    "copied {} ({} blobs uploaded, {} mounted, {} already present; {} bytes){}",
                     copied.digest,
                     copied.blobs.uploaded,
+                    copied.blobs.mounted,
                     copied.blobs.present,
                     copied.blobs.bytes_uploaded,
                     match &copied.signature {

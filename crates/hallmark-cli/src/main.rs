@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod demo;
 mod exit;
+mod generated;
 mod keyfile;
 mod output;
 mod progress;
@@ -63,6 +64,8 @@ fn main() -> ExitCode {
             Command::VerifyBlob(a) => blobs::verify(&a, ui),
             Command::Demo(a) => demo::run(&a, ui).await,
             Command::Signatures(a) => signatures::run(&a, ui).await,
+            Command::Completions(a) => generated::completions(&a),
+            Command::Man(a) => generated::man(&a, ui),
         }
     };
     let result = runtime.block_on(async {
@@ -108,6 +111,9 @@ fn deadline_exceeded(limit: std::time::Duration) -> anyhow::Error {
     .into()
 }
 
+/// Commands the command-line contract names that this version does not have yet.
+const PLANNED: [&str; 3] = ["scan", "audit", "pin"];
+
 /// Flags that do not parse: clap's message, and under `--output json` the error document
 /// too. `--help` and `--version` are not errors.
 fn usage_error(e: clap::Error) -> ExitCode {
@@ -118,6 +124,26 @@ fn usage_error(e: clap::Error) -> ExitCode {
         };
     }
     let args: Vec<String> = std::env::args().collect();
+    if e.kind() == ErrorKind::InvalidSubcommand
+        && let Some(planned) = args
+            .iter()
+            .skip(1)
+            .find(|a| !a.starts_with('-'))
+            .filter(|a| PLANNED.contains(&a.as_str()))
+    {
+        let message = format!("hallmark {planned} is not available in this version");
+        let hint =
+            "it is planned (see the README's roadmap); hallmark --help lists what this version has";
+        eprintln!("error: {message}\nhint: {hint}");
+        if args.iter().any(|a| a == "--output=json")
+            || args
+                .windows(2)
+                .any(|w| w[0] == "--output" && w[1] == "json")
+        {
+            output::error_document(&message, hallmark::ErrorClass::Usage, Some(hint));
+        }
+        return ExitCode::from(exit::code(hallmark::ErrorClass::Usage));
+    }
     let json = args
         .windows(2)
         .any(|w| w[0] == "--output" && w[1] == "json")

@@ -58,6 +58,22 @@ pub struct Copied {
     pub blobs: BlobCounts,
 }
 
+/// Between two repositories of one registry, blobs are mounted from the source instead
+/// of being sent again (the registry checks that the source holds them and that the
+/// credentials may read it; otherwise the blob is uploaded as usual).
+fn mount_sources(source: &Store, dest: &Store) -> Vec<String> {
+    match (source, dest) {
+        (Store::Registry { repo: from, .. }, Store::Registry { repo: to, .. })
+            if crate::reference::canonical_host(from.registry())
+                == crate::reference::canonical_host(to.registry())
+                && from.repository() != to.repository() =>
+        {
+            vec![from.repository().to_string()]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Copies the verified artifact from `source` to `dest`.
 pub async fn copy(
     source: &Target,
@@ -93,8 +109,14 @@ pub async fn copy(
         .map(|d| source.store.blob(d))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let counts =
-        transfer::push_blobs(&blobs, &dest.store, &[], opts.concurrency, &progress).await?;
+    let counts = transfer::push_blobs(
+        &blobs,
+        &dest.store,
+        &mount_sources(&source.store, &dest.store),
+        opts.concurrency,
+        &progress,
+    )
+    .await?;
     progress.step("pushing manifests by digest");
     for m in &graph.manifests {
         dest.store.put_manifest(m, None).await?;

@@ -805,6 +805,38 @@ async fn tls_registry_with_a_private_ca() {
         "{}",
         stderr(&o)
     );
+    assert!(stderr(&o).contains("hint: the registry's certificate is not trusted"));
+    // skopeo's --tls-verify=false and cosign's --allow-insecure-registry turn the check
+    // off, loudly (even under --quiet); the signature still decides.
+    for flag in ["--tls-verify=false", "--allow-insecure-registry"] {
+        let o = run(&[
+            "verify",
+            &dest,
+            "--key",
+            &k.public,
+            "--ca-file",
+            other.path().join("ca.pem").to_str().unwrap(),
+            flag,
+            "--quiet",
+        ]);
+        expect_code(&o, 0);
+        assert!(
+            stderr(&o).contains("warning: TLS certificates are not checked"),
+            "{}",
+            stderr(&o)
+        );
+        let stranger = keys("ecdsa-p256");
+        let o = run(&[
+            "verify",
+            &dest,
+            "--key",
+            &stranger.public,
+            "--ca-file",
+            other.path().join("ca.pem").to_str().unwrap(),
+            flag,
+        ]);
+        expect_code(&o, 1);
+    }
     // A file that holds no certificate is a usage error.
     let o = run(&["verify", &dest, "--key", &k.public, "--ca-file", &k.public]);
     expect_code(&o, 2);

@@ -17,6 +17,9 @@ pub struct ClientOptions {
     pub allow_http: bool,
     /// Extra CA certificates (PEM) to trust; also switches loopback registries to HTTPS.
     pub ca_file: Option<PathBuf>,
+    /// Accept any certificate and host name over HTTPS (skopeo's `--tls-verify=false`).
+    /// Signatures still decide what is trusted; credentials and availability do not.
+    pub accept_invalid_certs: bool,
     /// Used for every registry instead of the docker configuration.
     pub credentials: Option<Credentials>,
     /// Read `~/.docker/config.json` and credential helpers.
@@ -53,6 +56,7 @@ impl Default for ClientOptions {
         ClientOptions {
             allow_http: false,
             ca_file: None,
+            accept_invalid_certs: false,
             credentials: None,
             use_docker_config: true,
             timeout: Duration::from_secs(60),
@@ -122,6 +126,11 @@ impl Client {
                 return Err(ca_err("no certificate in file".into()));
             }
             builder = builder.tls_certs_merge(certs);
+        }
+        if opts.accept_invalid_certs {
+            builder = builder
+                .tls_danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
         }
         let http = builder.build().map_err(RegistryError::Setup)?;
         Ok(Client {
