@@ -184,7 +184,8 @@ pub struct RegistryArgs {
     /// Seconds the whole command may take, whatever the registry does (exit 3 after)
     #[arg(long, default_value_t = 1800, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub deadline: u64,
-    /// false: accept any TLS certificate and plain HTTP, as skopeo's flag does (warns)
+    /// false: accept any TLS certificate and host name, as skopeo's flag (warns; plain
+    /// HTTP still needs --allow-http)
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub tls_verify: bool,
     /// Same as --tls-verify=false, as cosign spells it (warns)
