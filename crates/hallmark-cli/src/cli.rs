@@ -99,6 +99,18 @@ tags, and which --key it is valid for. --remove takes a key id from this list; a
 signature's key is known only when its public key is given with --key."
     )]
     Signatures(SignaturesArgs),
+    /// Scan registries: unsigned, invalid, drifted (moved) and stale tags, orphaned signatures
+    #[command(
+        after_help = "Examples:\n  hallmark scan reg.example.com/team/app --key cosign.pub\n  \
+hallmark scan reg.example.com --policy policy.toml --output json\n  \
+hallmark scan reg.example.com/prod/** --key release.pub --fail-on drifted,invalid\n\n\
+TARGET is REG (every repository in the catalog), REG/REPO, or REG/PREFIX/** (a glob).\n\
+Statuses: verified, allowed (policy allow-unsigned), unsigned, invalid (signed, not trusted),\n\
+drifted (a trusted signature binds the tag to another digest: it was moved), stale (past\n\
+max-age), orphaned (a signed digest no tag names), error (could not be read).\n\
+Exit 1 when a status in --fail-on occurs; 3 when the scan is partial (and nothing failed)."
+    )]
+    Scan(ScanArgs),
     /// Check policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -213,6 +225,7 @@ impl Command {
             Command::VerifyAttestation(a) => &a.registry,
             Command::Demo(a) => &a.registry_args,
             Command::Signatures(a) => &a.registry,
+            Command::Scan(a) => &a.registry,
             Command::Key(_)
             | Command::Completions(_)
             | Command::Man(_)
@@ -439,6 +452,59 @@ pub struct VerifyBlobArgs {
     /// A bare base64 signature instead of a bundle
     #[arg(long, value_name = "FILE")]
     pub signature: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// REG, REG/REPO or REG/PREFIX/** (repeatable)
+    #[arg(required = true, value_parser = parse_scan_target)]
+    pub targets: Vec<(String, hallmark::scan::ScanTarget)>,
+    /// Public key (PEM); repeatable, any one suffices
+    #[arg(long, required_unless_present = "policy", conflicts_with = "policy")]
+    pub key: Vec<PathBuf>,
+    /// Policy file (TOML): per-repository keys, thresholds, max-age
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Also accept signatures made for this repository (mirrors); `*` and `**` globs
+    #[arg(long, value_name = "REG/REPO", conflicts_with = "policy", value_parser = parse_identity)]
+    pub identity: Vec<String>,
+    /// Statuses that make the exit code 1 (comma-separated)
+    #[arg(long, value_name = "STATUS,…", default_value = "unsigned,drifted,invalid", value_parser = parse_statuses)]
+    pub fail_on: StatusList,
+    /// Requests under way at once
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Names per page of the catalog and of tag lists
+    #[arg(long, default_value_t = 1000, hide = true, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub page_size: u16,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+fn parse_scan_target(s: &str) -> Result<(String, hallmark::scan::ScanTarget), String> {
+    hallmark::scan::ScanTarget::parse(s)
+        .map(|t| (s.to_string(), t))
+        .map_err(|e| e.to_string())
+}
+
+/// Scan statuses, as `--fail-on` lists them.
+#[derive(Debug, Clone)]
+pub struct StatusList(pub Vec<hallmark::scan::Status>);
+
+fn parse_statuses(s: &str) -> Result<StatusList, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            hallmark::scan::Status::parse(p).ok_or_else(|| {
+                format!(
+                    "{p:?} is not a status; use {}",
+                    hallmark::scan::Status::ALL.map(|s| s.name()).join(", ")
+                )
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(StatusList)
 }
 
 #[derive(Args, Debug)]

@@ -10,6 +10,7 @@ mod keyfile;
 mod output;
 mod progress;
 mod sanitize;
+mod scan;
 mod signatures;
 
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ pub enum Outcome {
     Ok,
     /// A security "no" that was already reported (exit 1).
     Denied,
+    /// The result (already printed, and saying so) is incomplete: exit 3, with this line
+    /// on stderr but no second JSON document.
+    Incomplete(String),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
             Command::VerifyBlob(a) => blobs::verify(&a, ui),
             Command::Demo(a) => demo::run(&a, ui).await,
             Command::Signatures(a) => signatures::run(&a, ui).await,
+            Command::Scan(a) => scan::run(&a, ui).await,
             Command::Completions(a) => generated::completions(&a),
             Command::Man(a) => generated::man(&a, ui),
         }
@@ -85,6 +90,10 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Denied) => ExitCode::from(exit::code(hallmark::ErrorClass::Denied)),
+        Ok(Outcome::Incomplete(why)) => {
+            eprintln!("error: {why}");
+            ExitCode::from(exit::code(hallmark::ErrorClass::Unavailable))
+        }
         Err(e) if e.is::<exit::ClosedStdout>() => ExitCode::SUCCESS,
         Err(e) => ExitCode::from(ui.fail(&e)),
     }
@@ -112,7 +121,7 @@ fn deadline_exceeded(limit: std::time::Duration) -> anyhow::Error {
 }
 
 /// Commands the command-line contract names that this version does not have yet.
-const PLANNED: [&str; 3] = ["scan", "audit", "pin"];
+const PLANNED: [&str; 2] = ["audit", "pin"];
 
 /// Flags that do not parse: clap's message, and under `--output json` the error document
 /// too. `--help` and `--version` are not errors.

@@ -16,7 +16,7 @@
 //! - [`error`]: the one error type of operations;
 //! - [`store`]: registry repository or layout, behind one interface;
 //! - [`verify`], [`sign`], [`transfer`], [`blob`]: the operations on one digest;
-//! - [`publish`], [`copy`], [`image`], [`inventory`], [`demo`]: whole commands.
+//! - [`publish`], [`copy`], [`image`], [`inventory`], [`scan`], [`demo`]: whole commands.
 #![warn(missing_docs)]
 
 pub mod artifact;
@@ -40,6 +40,7 @@ pub mod publish;
 pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod scan;
 pub mod sign;
 pub mod signature;
 pub mod store;

@@ -136,11 +136,25 @@ impl Store {
     /// registry has one, and through the `sha256-<hex>` fallback tag (both are read: a
     /// registry may have gained the API after referrers were written the old way).
     pub async fn referrers(&self, digest: &Digest) -> Result<Index, Error> {
+        self.referrers_from(digest, true, true).await
+    }
+
+    /// [`Store::referrers`], asking the referrers API only when `api` and reading the
+    /// fallback tag only when `fallback` (a scan knows both from the tag list already).
+    pub async fn referrers_from(
+        &self,
+        digest: &Digest,
+        api: bool,
+        fallback: bool,
+    ) -> Result<Index, Error> {
         let mut index = match self {
-            Store::Registry { client, repo } => client.referrers(repo, digest).await?,
-            Store::Layout(_) => None,
+            Store::Registry { client, repo } if api => client.referrers(repo, digest).await?,
+            _ => None,
         }
         .unwrap_or_else(Index::empty);
+        if !fallback {
+            return Ok(index);
+        }
         if let Some(fallback) = self.fallback_index(digest).await? {
             for e in fallback.entries() {
                 if index.find_digest(&e.digest).is_none() {

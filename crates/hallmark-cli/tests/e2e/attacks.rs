@@ -597,7 +597,7 @@ async fn basic_auth_and_paginated_tag_lists() {
     let hallmark::store::Store::Registry { client, repo } = &store else {
         unreachable!()
     };
-    let mut listed = client.list_tags_paged(repo, 2).await.unwrap();
+    let mut listed = client.list_tags_paged(repo, 2).await.unwrap().unwrap();
     listed.sort();
     assert_eq!(listed, tags);
 

@@ -13,7 +13,7 @@ fn schema(name: &str) -> serde_json::Value {
 }
 
 #[track_caller]
-fn assert_valid(schema_name: &str, doc: &serde_json::Value) {
+pub(crate) fn assert_valid(schema_name: &str, doc: &serde_json::Value) {
     let verify = schema("verify.schema.json");
     let registry = jsonschema::Registry::new()
         .add("https://hallmark.invalid/schema/verify.schema.json", verify)

@@ -16,4 +16,5 @@ mod interop;
 mod json_output;
 mod layouts;
 mod publish;
+mod scan;
 mod signatures;

@@ -77,6 +77,7 @@ pub struct Client {
     pub(super) opts: Arc<ClientOptions>,
     pub(super) auth: Arc<Mutex<AuthState>>,
     pub(super) in_flight: Arc<Mutex<InFlight>>,
+    pub(super) sent: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Requests under way, so that a command that runs out of time can say what it was
@@ -138,7 +139,13 @@ impl Client {
             opts: Arc::new(opts),
             auth: Arc::default(),
             in_flight: Arc::default(),
+            sent: Arc::default(),
         })
+    }
+
+    /// How many requests this client (and its clones) sent, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The options it was made with.

@@ -31,26 +31,50 @@ pub(super) fn next_link(header: &str) -> Option<String> {
 }
 
 impl Client {
-    /// Lists every tag of the repository, following `Link` pagination.
+    /// Lists every tag of the repository, following `Link` pagination; a repository that
+    /// does not exist has none.
     pub async fn list_tags(&self, r: &ImageRef) -> Result<Vec<String>, RegistryError> {
-        self.list_tags_paged(r, 1000).await
+        Ok(self.list_tags_paged(r, 1000).await?.unwrap_or_default())
     }
 
-    /// [`Client::list_tags`] asking for `page` tags per request.
+    /// [`Client::list_tags`] asking for `page` tags per request; `None` when the repository
+    /// does not exist (or stopped existing between two pages).
     pub async fn list_tags_paged(
         &self,
         r: &ImageRef,
         page: usize,
-    ) -> Result<Vec<String>, RegistryError> {
-        #[derive(serde::Deserialize)]
-        struct TagList {
-            tags: Option<Vec<String>>,
+    ) -> Result<Option<Vec<String>>, RegistryError> {
+        let url = self.repo_url(r, &format!("tags/list?n={page}"));
+        self.paged_names(r, url, "tags").await
+    }
+
+    /// Every repository of the registry `r` is on (`/v2/_catalog`), following `Link`
+    /// pagination, `page` names per request.
+    pub async fn catalog(&self, r: &ImageRef, page: usize) -> Result<Vec<String>, RegistryError> {
+        let url = format!("{}/v2/_catalog?n={page}", self.base_url(r));
+        match self.paged_names(r, url.clone(), "repositories").await? {
+            Some(names) => Ok(names),
+            None => Err(RegistryError::Status {
+                url,
+                status: 404,
+                message: " (the registry does not list its repositories)".into(),
+            }),
         }
+    }
+
+    /// Reads a paged list of names (`{"tags": […]}`, `{"repositories": […]}`); `None` when
+    /// a page is not found.
+    async fn paged_names(
+        &self,
+        r: &ImageRef,
+        first: String,
+        field: &'static str,
+    ) -> Result<Option<Vec<String>>, RegistryError> {
         let mut tags = Vec::new();
-        let mut url = self.repo_url(r, &format!("tags/list?n={page}"));
+        let mut url = first;
         for _ in 0..MAX_TAG_PAGES {
             let Some(resp) = self.get_found(r, &url, HeaderMap::new()).await? else {
-                return Ok(tags);
+                return Ok(None);
             };
             let next = resp
                 .headers()
@@ -58,12 +82,19 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
             let body = self.read_small(resp, MAX_MANIFEST_BYTES, &url).await?;
-            let page: TagList =
+            let mut page: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
                     url: url.clone(),
                     violation: Violation::TagList(e),
                 })?;
-            tags.extend(page.tags.unwrap_or_default());
+            let names: Vec<String> = match page.remove(field) {
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(v) => serde_json::from_value(v).map_err(|e| RegistryError::Protocol {
+                    url: url.clone(),
+                    violation: Violation::TagList(e),
+                })?,
+            };
+            tags.extend(names);
             match next {
                 Some(n) => {
                     url = resolve_url(&url, &n).map_err(|violation| RegistryError::Protocol {
@@ -71,7 +102,7 @@ impl Client {
                         violation,
                     })?
                 }
-                None => return Ok(tags),
+                None => return Ok(Some(tags)),
             }
         }
         Err(RegistryError::Protocol {

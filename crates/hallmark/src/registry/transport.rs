@@ -45,6 +45,22 @@ pub(super) fn backoff(first: Duration, attempt: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
+/// Longest `Retry-After` honoured: a registry asking for more gets this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// The wait a `Retry-After` header asks for, in seconds (the HTTP-date form is not used by
+/// registries and is ignored), capped.
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
 /// Resolves a `Location` or `Link` target against the registry's base URL: relative
 /// paths stay on the registry, absolute URLs are taken as they are.
 pub(super) fn resolve_url(base: &str, target: &str) -> Result<String, Violation> {
@@ -340,7 +356,13 @@ impl Client {
         } else {
             Access::Push
         };
-        let scope = Self::scope(r, access);
+        // The catalog is the registry's, not a repository's: token servers grant it under
+        // its own scope.
+        let scope = if url.contains("/v2/_catalog") {
+            "registry:catalog:*".to_string()
+        } else {
+            Self::scope(r, access)
+        };
         let _pending = self.track(format!("{method} {url}"));
         let mut authed = false;
         let mut attempt = 0u32;
@@ -358,6 +380,7 @@ impl Client {
                 Body::Bytes(b) => req.body(b.clone()),
             };
             let started = std::time::Instant::now();
+            self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let result = self.with_deadline(url, req.send()).await;
             self.trace(|| match &result {
                 Ok(resp) => format!(
@@ -379,14 +402,21 @@ impl Client {
             };
             if retryable && attempt < self.opts.retries {
                 attempt += 1;
+                // A registry that says when to come back (429/503 with Retry-After) is
+                // believed, up to a bound; otherwise exponential backoff.
+                let wait = result
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| retry_after(r.headers()))
+                    .unwrap_or_else(|| backoff(self.opts.backoff, attempt));
                 self.trace(|| {
                     format!(
                         "retry {attempt} of {} for {method} {url} in {} ms",
                         self.opts.retries,
-                        backoff(self.opts.backoff, attempt).as_millis()
+                        wait.as_millis()
                     )
                 });
-                self.pause(attempt).await;
+                tokio::time::sleep(wait).await;
                 continue;
             }
             let resp = result.map_err(|e| e.after_attempts(attempt + 1))?;
@@ -480,6 +510,21 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_believed_within_a_bound() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(reqwest::header::RETRY_AFTER, "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert(reqwest::header::RETRY_AFTER, "86400".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

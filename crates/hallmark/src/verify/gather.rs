@@ -90,9 +90,28 @@ impl Evidence {
 /// corrupt bytes, bad annotation, a referrer of another image) is recorded on its
 /// candidate.
 pub async fn gather(target: &Target, digest: &Digest) -> Result<Evidence, Error> {
+    gather_known(target, digest, None).await
+}
+
+/// What a scan already knows from a repository's tag list, so that gathering asks only
+/// for signatures that exist.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// Every tag of the signature repository.
+    pub tags: std::collections::HashSet<String>,
+    /// Whether the registry answers the referrers API.
+    pub referrers_api: bool,
+}
+
+/// [`gather`], skipping the requests `known` says would find nothing.
+pub async fn gather_known(
+    target: &Target,
+    digest: &Digest,
+    known: Option<&Known>,
+) -> Result<Evidence, Error> {
     let mut evidence = Evidence::new(digest.clone(), Vec::new());
-    let legacy_absent = gather_legacy(target, digest, &mut evidence).await?;
-    gather_bundles(target, digest, &mut evidence).await?;
+    let legacy_absent = gather_legacy(target, digest, &mut evidence, known).await?;
+    gather_bundles(target, digest, &mut evidence, known).await?;
     if evidence.candidates.is_empty() {
         evidence.absent = Some(legacy_absent.unwrap_or(Rejection::NoSignatureLayer));
     }
@@ -108,9 +127,9 @@ pub async fn gather_format(
     let mut evidence = Evidence::new(digest.clone(), Vec::new());
     match format {
         SignatureFormat::Legacy => {
-            gather_legacy(target, digest, &mut evidence).await?;
+            gather_legacy(target, digest, &mut evidence, None).await?;
         }
-        SignatureFormat::Bundle => gather_bundles(target, digest, &mut evidence).await?,
+        SignatureFormat::Bundle => gather_bundles(target, digest, &mut evidence, None).await?,
     }
     Ok(evidence)
 }
@@ -137,9 +156,16 @@ async fn gather_legacy(
     target: &Target,
     digest: &Digest,
     evidence: &mut Evidence,
+    known: Option<&Known>,
 ) -> Result<Option<Rejection>, Error> {
     let tag = signature::signature_tag(digest);
-    let Some(manifest) = target.signatures.get_manifest(&tag).await? else {
+    let listed = known.is_none_or(|k| k.tags.contains(&tag));
+    let found = if listed {
+        target.signatures.get_manifest(&tag).await?
+    } else {
+        None
+    };
+    let Some(manifest) = found else {
         return Ok(Some(Rejection::NoSignature {
             location: target.signatures.tagged(&tag),
         }));
@@ -177,8 +203,18 @@ async fn gather_bundles(
     target: &Target,
     digest: &Digest,
     evidence: &mut Evidence,
+    known: Option<&Known>,
 ) -> Result<(), Error> {
-    let index = target.signatures.referrers(digest).await?;
+    let index = match known {
+        None => target.signatures.referrers(digest).await?,
+        Some(k) => {
+            let fallback = k.tags.contains(&crate::oci::referrers_tag(digest));
+            target
+                .signatures
+                .referrers_from(digest, k.referrers_api, fallback)
+                .await?
+        }
+    };
     for (i, entry) in index.entries().iter().take(MAX_REFERRERS).enumerate() {
         let Some(m) = target
             .signatures

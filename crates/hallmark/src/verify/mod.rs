@@ -11,7 +11,10 @@ mod gather;
 use std::time::SystemTime;
 
 pub use decide::{Attested, Context, Description, decide, decide_attestations, describe, made_by};
-pub use gather::{Candidate, Evidence, MAX_REFERRERS, Material, Referrer, gather, gather_format};
+pub use gather::{
+    Candidate, Evidence, Known, MAX_REFERRERS, Material, Referrer, gather, gather_format,
+    gather_known,
+};
 
 use crate::Error;
 use crate::oci::Manifest;

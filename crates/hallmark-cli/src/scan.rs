@@ -1,0 +1,181 @@
+//! `hallmark scan`: a table a person reads at a glance, or one JSON document.
+
+use std::io::IsTerminal;
+
+use hallmark::policy::Policy;
+use hallmark::scan::{ScanOptions, ScanReport, Status, Trust};
+use hallmark::trust::VerifyOptions;
+
+use crate::cli::ScanArgs;
+use crate::commands::client;
+use crate::output::{Render, Ui};
+use crate::{Outcome, keyfile, progress};
+
+/// Colours on a terminal, unless NO_COLOR says otherwise.
+fn colour_wanted() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn paint(status: Status, text: &str, colour: bool) -> String {
+    if !colour {
+        return text.to_string();
+    }
+    let code = match status {
+        Status::Verified => "32",
+        Status::Allowed | Status::Stale | Status::Orphaned => "33",
+        Status::Unsigned | Status::Invalid | Status::Error => "31",
+        Status::Drifted => "1;31",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+fn short(d: &hallmark::digest::Digest) -> String {
+    let hex = d.hex();
+    format!("{}:{}…", d.algorithm(), &hex[..hex.len().min(12)])
+}
+
+struct Table<'a> {
+    report: &'a ScanReport,
+    colour: bool,
+}
+
+impl serde::Serialize for Table<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.report.serialize(s)
+    }
+}
+
+impl Render for Table<'_> {
+    fn text(&self, ui: &Ui) -> Option<String> {
+        let r = self.report;
+        let mut rows: Vec<(Status, String, String, String)> = r
+            .tags
+            .iter()
+            .map(|t| {
+                (
+                    t.status,
+                    format!("{}:{}", t.repository, t.tag),
+                    t.digest.as_ref().map_or_else(|| "-".into(), short),
+                    t.reason.clone(),
+                )
+            })
+            .collect();
+        rows.extend(r.orphaned.iter().map(|o| {
+            (
+                Status::Orphaned,
+                format!("{}@{}", o.repository, short(&o.digest)),
+                short(&o.digest),
+                o.reason.clone(),
+            )
+        }));
+        // Problems first, so that a long scan's news is at the top.
+        rows.sort_by(|a, b| {
+            let rank = |s: Status| match s {
+                Status::Drifted => 0,
+                Status::Invalid => 1,
+                Status::Unsigned => 2,
+                Status::Stale => 3,
+                Status::Orphaned => 4,
+                Status::Error => 5,
+                Status::Allowed => 6,
+                Status::Verified => 7,
+            };
+            rank(a.0).cmp(&rank(b.0)).then_with(|| a.1.cmp(&b.1))
+        });
+        let width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+        let mut lines = Vec::new();
+        for (status, name, digest, why) in &rows {
+            let label = format!("{:<9}", status.name());
+            lines.push(crate::sanitize::line(&format!(
+                "{} {name:<width$}  {digest:<20} {why}",
+                paint(*status, &label, self.colour)
+            )));
+        }
+        for e in &r.errors {
+            ui.say_outside(&format!("error: {}: ", e.scope), &e.error);
+        }
+        let counts: Vec<String> = Status::ALL
+            .iter()
+            .filter_map(|s| r.summary.get(s).map(|n| format!("{n} {}", s.name())))
+            .collect();
+        let tags = r.tags.len();
+        lines.push(format!(
+            "{}scanned {tags} tags in {} repositories in {:.2} s ({:.0} tags/s, {:.2} requests/tag){}{}",
+            if r.partial { "PARTIAL: " } else { "" },
+            r.repositories.len(),
+            r.seconds,
+            tags as f64 / r.seconds.max(1e-9),
+            r.requests as f64 / tags.max(1) as f64,
+            if counts.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", counts.join(", "))
+            },
+            if r.partial {
+                format!("; {} part(s) could not be read", r.errors.len().max(1))
+            } else {
+                String::new()
+            }
+        ));
+        Some(lines.join("\n"))
+    }
+}
+
+/// `hallmark scan`.
+pub async fn run(args: &ScanArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let trust = match &args.policy {
+        Some(path) => Trust::Policy(Policy::load(path).map_err(hallmark::Error::from)?),
+        None => Trust::Keys(VerifyOptions {
+            keys: keyfile::load_public_keys(&args.key)?,
+            identities: args.identity.clone(),
+            ..VerifyOptions::default()
+        }),
+    };
+    let client = client(&args.registry, ui)?;
+    let opts = ScanOptions {
+        trust,
+        concurrency: args.concurrency.into(),
+        page_size: args.page_size.into(),
+    };
+    let bar = progress::wanted(ui).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "scanning [{bar:30}] {pos}/{len} tags {per_sec}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        b
+    });
+    let report = hallmark::scan::scan(&client, &args.targets, &opts, &|done, known| {
+        if let Some(b) = &bar {
+            b.set_length(known as u64);
+            b.set_position(done as u64);
+        }
+    })
+    .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    ui.emit(&Table {
+        report: &report,
+        colour: colour_wanted(),
+    })?;
+    if report.statuses().any(|s| args.fail_on.0.contains(&s)) {
+        return Ok(Outcome::Denied);
+    }
+    if report.partial {
+        // Never clean when part of it could not be read; the report already says so.
+        let unread = report.errors.len()
+            + report
+                .tags
+                .iter()
+                .filter(|t| t.status == Status::Error)
+                .count();
+        return Ok(Outcome::Incomplete(format!(
+            "the scan is partial: {unread} part(s) could not be read; run again, or with -v to see each request"
+        )));
+    }
+    Ok(Outcome::Ok)
+}

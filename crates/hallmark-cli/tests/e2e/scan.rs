@@ -1,0 +1,525 @@
+//! `hallmark scan` against real registries: every status produced by a real scenario (the
+//! seed attack replayed after the fact), pagination of tags and of the catalog, a
+//! repository that disappears, and a registry that rate-limits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use crate::harness::*;
+use hallmark::keys::SigningKey;
+use hallmark::reference::Source;
+use hallmark::sign::SignOptions;
+use hallmark::store::Target;
+
+fn scan(args: &[&str]) -> std::process::Output {
+    let mut all = vec!["scan"];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+/// The tag entries of a JSON scan, by `repo:tag`.
+fn by_tag(v: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+    v["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                format!(
+                    "{}:{}",
+                    t["repository"].as_str().unwrap(),
+                    t["tag"].as_str().unwrap()
+                ),
+                t.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Signs `digest` in `repo` with a signature dated `age` ago, through the library (the
+/// binary always signs "now").
+async fn sign_dated(reg: &Registry, repo: &str, digest: &str, k: &Keys, age: Duration) {
+    let pem = std::fs::read(&k.private).unwrap();
+    let key = SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "k").unwrap();
+    let source = Source::parse(&format!("{}/{repo}@{digest}", reg.addr)).unwrap();
+    let target = Target::open(&source, &client(), false).unwrap();
+    let opts = SignOptions {
+        timestamp: SystemTime::now() - age,
+        ..SignOptions::default()
+    };
+    hallmark::sign::sign(&target, &key, &opts).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_status_comes_from_a_real_scenario() {
+    let reg = Registry::start();
+    let (k, other) = (keys("ecdsa-p256"), keys("ecdsa-p256"));
+    let repo = "team/app";
+    let store = reg.store(repo);
+    let pinned = |d: &hallmark::digest::Digest| format!("{}/{repo}@{d}", reg.addr);
+
+    let v1 = signed_image(&reg, repo, Some("v1"), &k, &["--bind-tag", "v1"]).await;
+    // Another tag on the same digest: its signatures are read once.
+    v1.push(&store, Some("stable")).await.unwrap();
+    push_random(&store, Some("v2"), "unsigned").await;
+    let v3 = push_random(&store, Some("v3"), "other key").await;
+    expect_code(&sign(&[&pinned(v3.digest()), "--key", &other.private]), 0);
+    // The seed attack, replayed: the pipeline signed `release` bound to its build; then
+    // someone with write access moved the tag to their own image.
+    let good = push_random(&store, Some("release"), "good").await;
+    expect_code(
+        &sign(&[
+            &pinned(good.digest()),
+            "--key",
+            &k.private,
+            "--bind-tag",
+            "release",
+        ]),
+        0,
+    );
+    let evil = push_random(&store, None, "evil").await;
+    evil.push(&store, Some("release")).await.unwrap();
+
+    let target = format!("{}/{repo}", reg.addr);
+    let o = scan(&[&target, "--key", &k.public, "--output", "json"]);
+    // Unsigned, invalid and drifted are in the default --fail-on.
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    let tags = by_tag(&v);
+    let status = |t: &str| {
+        tags[&format!("{target}:{t}")]["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status("v1"), "verified");
+    assert_eq!(status("stable"), "verified");
+    assert_eq!(status("v2"), "unsigned");
+    assert_eq!(status("v3"), "invalid");
+    assert_eq!(status("release"), "drifted");
+    let release = &tags[&format!("{target}:release")];
+    assert_eq!(release["digest"], evil.digest().to_string().as_str());
+    assert_eq!(
+        release["bound_to"]["digest"],
+        good.digest().to_string().as_str()
+    );
+    // Where it went: the signed digest no tag names any more, bound to `release`.
+    let orphans = v["orphaned"].as_array().unwrap();
+    assert_eq!(orphans.len(), 1, "{v:#}");
+    assert_eq!(orphans[0]["digest"], good.digest().to_string().as_str());
+    assert_eq!(orphans[0]["bound_tags"], serde_json::json!(["release"]));
+    // Signature tags are never reported as artifacts.
+    assert!(tags.keys().all(|t| !t.contains("sha256-")), "{tags:?}");
+    assert_eq!(tags.len(), 5);
+    assert_eq!(v["partial"], false);
+    assert_eq!(v["summary"]["drifted"], 1);
+
+    // The table: status first, problems first, one summary line.
+    let o = scan(&[&target, "--key", &k.public]);
+    expect_code(&o, 1);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("drifted "), "{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("verified ") && l.contains(":v1 "))
+    );
+    assert!(lines.iter().any(|l| l.starts_with("orphaned ")));
+    let summary = lines.last().unwrap();
+    assert!(
+        summary.starts_with("scanned 5 tags in 1 repositories") && summary.contains("1 drifted"),
+        "{summary}"
+    );
+    assert!(
+        !out.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    // --fail-on decides the exit code.
+    expect_code(
+        &scan(&[&target, "--key", &k.public, "--fail-on", "stale"]),
+        0,
+    );
+    expect_code(
+        &scan(&[&target, "--key", &k.public, "--fail-on", "orphaned"]),
+        1,
+    );
+    let o = scan(&[&target, "--key", &k.public, "--fail-on", "sideways"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("is not a status"), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_and_policy_statuses_come_from_the_policy() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let old = push_random(&reg.store("prod/old"), Some("v1"), "old").await;
+    sign_dated(
+        &reg,
+        "prod/old",
+        &old.digest().to_string(),
+        &k,
+        Duration::from_secs(40 * 86400),
+    )
+    .await;
+    signed_image(&reg, "prod/fresh", Some("v1"), &k, &[]).await;
+    push_random(&reg.store("sandbox/tool"), Some("v1"), "sandbox").await;
+    push_random(&reg.store("legacy/app"), Some("v1"), "legacy").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&k.public, dir.path().join("release.pub")).unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\n\n[[rule]]\nname = \"prod\"\nmatch = [\"{0}/prod/*\"]\nkeys = [\"release.pub\"]\nmax-age = \"30d\"\n\n\
+             [[rule]]\nname = \"sandbox\"\nmatch = [\"{0}/sandbox/**\"]\naction = \"allow-unsigned\"\n\n\
+             [[rule]]\nname = \"legacy\"\nmatch = [\"{0}/legacy/*\"]\naction = \"reject\"\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    // The whole registry, through its catalog.
+    let o = scan(&[
+        &reg.addr,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    let tags = by_tag(&v);
+    let status = |r: &str| {
+        tags[&format!("{}/{r}:v1", reg.addr)]["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status("prod/old"), "stale");
+    assert_eq!(status("prod/fresh"), "verified");
+    assert_eq!(status("sandbox/tool"), "allowed");
+    assert_eq!(status("legacy/app"), "invalid");
+    // Only stale and invalid are problems here; without invalid in --fail-on, only stale.
+    let o = scan(&[
+        &reg.addr,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--fail-on",
+        "unsigned",
+    ]);
+    expect_code(&o, 0);
+    // A glob target takes the matching repositories only.
+    let o = scan(&[
+        &format!("{}/prod/**", reg.addr),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--output",
+        "json",
+        "--fail-on",
+        "invalid",
+    ]);
+    expect_code(&o, 0);
+    assert_eq!(json_out(&o)["repositories"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tags_and_a_catalog_of_several_pages() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = signed_image(&reg, "big/app", None, &k, &[]).await;
+    let store = reg.store("big/app");
+    let manifest = store
+        .get_manifest(&img.digest().to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    let tags: Vec<String> = (0..1100).map(|i| format!("t{i:04}")).collect();
+    futures_util::future::try_join_all(tags.iter().map(|t| store.put_manifest(&manifest, Some(t))))
+        .await
+        .unwrap();
+    for i in 0..5 {
+        push_random(&reg.store(&format!("small/r{i}")), Some("v1"), "small").await;
+    }
+    let o = scan(&[
+        &reg.addr,
+        "--key",
+        &k.public,
+        "--page-size",
+        "2",
+        "--output",
+        "json",
+        "--fail-on",
+        "invalid",
+    ]);
+    expect_code(&o, 0);
+    let v = json_out(&o);
+    assert_eq!(
+        v["repositories"].as_array().unwrap().len(),
+        6,
+        "{}",
+        v["repositories"]
+    );
+    assert_eq!(v["summary"]["verified"], 1100);
+    assert_eq!(v["summary"]["unsigned"], 5);
+    // The 1 100 tags share a digest: its signatures are read once, so a tag costs little
+    // more than reading its manifest.
+    let requests = v["requests"].as_u64().unwrap();
+    assert!(requests < 1105 + 600 + 20, "{requests} requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_that_disappears_makes_the_scan_partial_never_clean() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
+    signed_image(&reg, "team/gone", Some("v1"), &k, &[]).await;
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(|req, resp| {
+            // Listed in the catalog, gone by the time its tags are asked for.
+            if req.path.starts_with("/v2/team/gone/") {
+                resp.status = 404;
+                resp.body = br#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#.to_vec();
+            }
+        })),
+    })
+    .await;
+    let o = scan(&[
+        &proxy.addr,
+        "--key",
+        &k.public,
+        "--identity",
+        &format!("{}/**", reg.addr),
+    ]);
+    expect_code(&o, 3);
+    let out = stdout(&o);
+    assert!(
+        out.lines().last().unwrap().starts_with("PARTIAL: "),
+        "{out}"
+    );
+    assert!(stderr(&o).contains("team/gone"), "{}", stderr(&o));
+    let o = scan(&[
+        &proxy.addr,
+        "--key",
+        &k.public,
+        "--identity",
+        &format!("{}/**", reg.addr),
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    assert_eq!(v["partial"], true);
+    assert_eq!(v["summary"]["verified"], 1);
+    assert!(
+        v["errors"][0]["scope"]
+            .as_str()
+            .unwrap()
+            .ends_with("team/gone")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_rate_limits_is_waited_for_then_reported() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    for i in 0..4 {
+        signed_image(&reg, "team/app", Some(&format!("v{i}")), &k, &[]).await;
+    }
+    let limited = Arc::new(AtomicUsize::new(0));
+    let seen = limited.clone();
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(move |req, resp| {
+            // Every other manifest request is told to come back in a second.
+            if req.path.contains("/manifests/")
+                && seen.fetch_add(1, Ordering::SeqCst).is_multiple_of(2)
+            {
+                resp.status = 429;
+                resp.headers.push(("Retry-After".into(), "1".into()));
+                resp.body =
+                    br#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#.to_vec();
+            }
+        })),
+    })
+    .await;
+    let target = format!("{}/team/app", proxy.addr);
+    let identity = format!("{}/team/app", reg.addr);
+    let start = std::time::Instant::now();
+    let o = scan(&[
+        &target,
+        "--key",
+        &k.public,
+        "--identity",
+        &identity,
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 0);
+    assert_eq!(json_out(&o)["summary"]["verified"], 4);
+    assert!(start.elapsed() < Duration::from_secs(60));
+    assert!(limited.load(Ordering::SeqCst) > 4);
+
+    // A registry that never stops saying 429: the scan ends, partial, not clean.
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(|req, resp| {
+            if req.path.contains("/manifests/v") {
+                resp.status = 429;
+                resp.headers.push(("Retry-After".into(), "1".into()));
+            }
+        })),
+    })
+    .await;
+    let o = scan(&[
+        &format!("{}/team/app", proxy.addr),
+        "--key",
+        &k.public,
+        "--identity",
+        &identity,
+        "--retries",
+        "1",
+        "--output",
+        "json",
+        "--fail-on",
+        "unsigned",
+    ]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    assert_eq!(v["partial"], true);
+    assert_eq!(v["summary"]["error"], 4);
+}
+
+/// A tag moved to a release whose own signature binds it is not drift; a tag moved back
+/// to an older release is (a rollback), though that release is signed and bound it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_move_is_not_drift_but_a_rollback_is() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let repo = "team/app";
+    let store = reg.store(repo);
+    let old = push_random(&store, Some("latest"), "old").await;
+    let new = push_random(&store, None, "new").await;
+    let pin = |d: &hallmark::digest::Digest| format!("{}/{repo}@{d}", reg.addr);
+    // The old release was signed (binding latest) a day ago, the new one now.
+    let pem = std::fs::read(&k.private).unwrap();
+    let key = SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "k").unwrap();
+    let target = Target::open(
+        &Source::parse(&pin(old.digest())).unwrap(),
+        &client(),
+        false,
+    )
+    .unwrap();
+    let opts = SignOptions {
+        timestamp: SystemTime::now() - Duration::from_secs(86400),
+        bind_tags: vec!["latest".into()],
+        ..SignOptions::default()
+    };
+    hallmark::sign::sign(&target, &key, &opts).await.unwrap();
+    expect_code(
+        &sign(&[
+            &pin(new.digest()),
+            "--key",
+            &k.private,
+            "--bind-tag",
+            "latest",
+        ]),
+        0,
+    );
+    new.push(&store, Some("latest")).await.unwrap();
+    let target = format!("{}/{repo}", reg.addr);
+    let o = scan(&[
+        &target,
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+        "--fail-on",
+        "drifted",
+    ]);
+    expect_code(&o, 0);
+    let v = json_out(&o);
+    assert_eq!(v["tags"][0]["status"], "verified", "{v:#}");
+    assert_eq!(
+        v["orphaned"][0]["bound_tags"],
+        serde_json::json!(["latest"])
+    );
+    // Rolled back: the newest binding of latest is the new release.
+    old.push(&store, Some("latest")).await.unwrap();
+    let o = scan(&[
+        &target,
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+        "--fail-on",
+        "drifted",
+    ]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    assert_eq!(v["tags"][0]["status"], "drifted", "{v:#}");
+    assert_eq!(
+        v["tags"][0]["bound_to"]["digest"],
+        new.digest().to_string().as_str()
+    );
+}
+
+/// Bundles are found through the referrers API where the registry has one, and through
+/// the fallback tag where it has not; there (where an untagged digest's bundles stay
+/// listed in the tag list) a bundle's binding shows a moved tag as well as a legacy one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundle_signatures_are_scanned_on_both_kinds_of_registry() {
+    let k = keys("ecdsa-p256");
+    for (kind, reg) in [
+        ("with referrers API", Registry::start_with_referrers()),
+        ("without referrers API", Registry::start()),
+    ] {
+        let repo = "team/app";
+        let store = reg.store(repo);
+        let good = push_random(&store, Some("v1"), "good").await;
+        let pinned = format!("{}/{repo}@{}", reg.addr, good.digest());
+        expect_code(
+            &sign(&[
+                &pinned,
+                "--key",
+                &k.private,
+                "--format",
+                "bundle",
+                "--bind-tag",
+                "v1",
+            ]),
+            0,
+        );
+        let other = signed_image(&reg, repo, Some("v2"), &k, &["--format", "bundle"]).await;
+        let target = format!("{}/{repo}", reg.addr);
+        let o = scan(&[&target, "--key", &k.public, "--output", "json"]);
+        expect_code(&o, 0);
+        let v = json_out(&o);
+        assert_eq!(v["summary"]["verified"], 2, "{kind}: {v:#}");
+        assert_eq!(v["tags"][0]["signatures"][0]["format"], "bundle");
+        if kind == "without referrers API" {
+            other.push(&store, Some("v1")).await.unwrap();
+            let o = scan(&[&target, "--key", &k.public, "--output", "json"]);
+            expect_code(&o, 1);
+            let v = json_out(&o);
+            let tags = by_tag(&v);
+            assert_eq!(tags[&format!("{target}:v1")]["status"], "drifted", "{v:#}");
+            assert_eq!(
+                v["orphaned"][0]["digest"],
+                good.digest().to_string().as_str()
+            );
+        }
+    }
+}
+
+/// The JSON document follows docs/schema/scan.schema.json.
+#[track_caller]
+fn assert_valid_scan(doc: &serde_json::Value) {
+    crate::json_output::assert_valid("scan.schema.json", doc);
+}

@@ -1,0 +1,862 @@
+//! Watching registries: every tag of every scanned repository, with its digest and status
+//! (verified, allowed unsigned, unsigned, invalid, drifted, stale), and the signed digests
+//! no tag names any more (orphaned).
+//!
+//! A tag that a trusted signature bound to one digest and that now names another is the
+//! footprint of a tag swap after the fact: `drifted`. Where the signature it was bound by
+//! sits is then usually `orphaned`.
+//!
+//! Work per repository: one tag list (which also tells which digests have `.sig` and
+//! fallback referrer tags), one manifest read per artifact tag (hashed, so the digest is
+//! the content's), and, once per distinct digest, only the signature reads the tag list
+//! says can succeed. Judging is [`classify`], a pure function of what was read.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
+
+use futures_util::StreamExt;
+
+use crate::Error;
+use crate::digest::Digest;
+use crate::policy::Policy;
+use crate::reference::{ImageRef, ReferenceError, canonical_glob, canonical_repository};
+use crate::registry::Client;
+use crate::report::{Action, ValidSignature};
+use crate::store::{Store, Target};
+use crate::trust::VerifyOptions;
+use crate::verify::{Context, Evidence, Known, decide, decide_attestations, gather_known};
+
+/// Version of the JSON document (`docs/schema/scan.schema.json`).
+pub const REPORT_VERSION: u32 = 1;
+
+/// What a scan found about one tag (or one orphaned digest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// A trusted signature of this digest, for this repository.
+    Verified,
+    /// A policy rule allows it unsigned: nothing was checked.
+    Allowed,
+    /// No signature at all.
+    Unsigned,
+    /// Signatures exist, none is trusted (wrong key, tampered, made for elsewhere), or a
+    /// policy rejects the repository.
+    Invalid,
+    /// A trusted signature binds this tag to another digest, more recently than any binds
+    /// it to this one: the tag was moved.
+    Drifted,
+    /// Only trusted signatures older than the policy's `max-age`.
+    Stale,
+    /// A signed digest no tag names.
+    Orphaned,
+    /// The tag could not be read (it vanished, or the registry failed).
+    Error,
+}
+
+impl Status {
+    /// Every status, in report order.
+    pub const ALL: [Status; 8] = [
+        Status::Verified,
+        Status::Allowed,
+        Status::Unsigned,
+        Status::Invalid,
+        Status::Drifted,
+        Status::Stale,
+        Status::Orphaned,
+        Status::Error,
+    ];
+
+    /// The status's name, as in the JSON and `--fail-on`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Verified => "verified",
+            Status::Allowed => "allowed",
+            Status::Unsigned => "unsigned",
+            Status::Invalid => "invalid",
+            Status::Drifted => "drifted",
+            Status::Stale => "stale",
+            Status::Orphaned => "orphaned",
+            Status::Error => "error",
+        }
+    }
+
+    /// The status named `name`.
+    pub fn parse(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// What to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanTarget {
+    /// One repository.
+    Repository(ImageRef),
+    /// The repositories of a registry whose names match a glob (`reg/team/**`).
+    Glob {
+        /// The registry.
+        registry: String,
+        /// The glob, as given.
+        pattern: String,
+    },
+    /// Every repository of a registry.
+    Registry(String),
+}
+
+impl ScanTarget {
+    /// `REG`, `REG/REPO` or `REG/PREFIX/**` (any `*` or `**` glob).
+    pub fn parse(s: &str) -> Result<ScanTarget, ReferenceError> {
+        let s = s.trim().trim_end_matches('/');
+        let invalid = |reason: &'static str| ReferenceError::Invalid {
+            input: s.to_string(),
+            part: "scan target",
+            value: s.to_string(),
+            reason,
+        };
+        let (host, rest) = match s.split_once('/') {
+            Some((h, r)) => (h, Some(r)),
+            None => (s, None),
+        };
+        let hostlike = host.contains('.') || host.contains(':') || host == "localhost";
+        if !hostlike {
+            return Err(invalid(
+                "must start with a registry host (REG, REG/REPO or REG/PREFIX/**)",
+            ));
+        }
+        // Validates the host the way every reference's host is validated.
+        let probe = ImageRef::new(host, "probe")?;
+        match rest {
+            None => Ok(ScanTarget::Registry(probe.registry().to_string())),
+            Some(r) if r.contains('*') => {
+                if let Some(why) = crate::reference::unmatchable_glob(s) {
+                    return Err(ReferenceError::Invalid {
+                        input: s.to_string(),
+                        part: "scan target",
+                        value: why,
+                        reason: "can match no repository",
+                    });
+                }
+                Ok(ScanTarget::Glob {
+                    registry: probe.registry().to_string(),
+                    pattern: s.to_string(),
+                })
+            }
+            Some(_) => {
+                let r = ImageRef::parse(s)?;
+                if r.tag().is_some() || r.digest().is_some() {
+                    return Err(invalid("names a repository, without tag or digest"));
+                }
+                Ok(ScanTarget::Repository(r))
+            }
+        }
+    }
+}
+
+/// What makes a tag trusted: keys (with requirements), or a policy file.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The same requirements for every repository.
+    Keys(VerifyOptions),
+    /// The rule matching each repository.
+    Policy(Policy),
+}
+
+/// How to scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// What makes a tag trusted.
+    pub trust: Trust,
+    /// Requests under way at once.
+    pub concurrency: usize,
+    /// Names per page of the catalog and of tag lists.
+    pub page_size: usize,
+}
+
+/// One tag as found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TagEntry {
+    /// `reg/repo`.
+    pub repository: String,
+    /// The tag.
+    pub tag: String,
+    /// The digest it names now, when it could be read.
+    pub digest: Option<Digest>,
+    /// What it is.
+    pub status: Status,
+    /// Why, in one line.
+    pub reason: String,
+    /// The trusted signatures of this digest (for `verified`; for `stale`, the expired ones).
+    pub signatures: Vec<ValidSignature>,
+    /// For `drifted`: the digest a trusted signature binds the tag to.
+    pub bound_to: Option<Binding>,
+}
+
+/// Where a trusted signature puts a tag.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Binding {
+    /// The digest.
+    pub digest: Digest,
+    /// When that signature was made, as written.
+    pub timestamp: Option<String>,
+}
+
+/// A signed digest no tag names.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrphanEntry {
+    /// `reg/repo`.
+    pub repository: String,
+    /// The digest.
+    pub digest: Digest,
+    /// The tags its trusted signatures bind: where it was, and so where to look.
+    pub bound_tags: Vec<String>,
+    /// Its trusted signatures.
+    pub signatures: Vec<ValidSignature>,
+    /// Why it is listed, in one line.
+    pub reason: String,
+}
+
+/// A repository (or registry) that could not be scanned completely.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScanError {
+    /// `reg/repo`, or the registry for a catalog failure.
+    pub scope: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// The scan's result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScanReport {
+    /// [`REPORT_VERSION`].
+    pub version: u32,
+    /// The targets, as given.
+    pub targets: Vec<String>,
+    /// Repositories scanned.
+    pub repositories: Vec<String>,
+    /// Every artifact tag.
+    pub tags: Vec<TagEntry>,
+    /// Signed digests no tag names.
+    pub orphaned: Vec<OrphanEntry>,
+    /// What could not be read; when not empty, the scan is partial.
+    pub errors: Vec<ScanError>,
+    /// True when some repository, tag or catalog could not be read: never report it clean.
+    pub partial: bool,
+    /// How many tags (and orphaned digests) have each status.
+    pub summary: BTreeMap<Status, usize>,
+    /// Registry requests sent.
+    pub requests: u64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+impl ScanReport {
+    /// Every status found, with how often, tags and orphans together.
+    pub fn statuses(&self) -> impl Iterator<Item = Status> + '_ {
+        self.tags
+            .iter()
+            .map(|t| t.status)
+            .chain(self.orphaned.iter().map(|_| Status::Orphaned))
+    }
+}
+
+/// Reports progress: tags done so far, tags known so far.
+pub type ScanProgress<'a> = dyn Fn(usize, usize) + Send + Sync + 'a;
+
+/// Scans `targets` with `client`.
+pub async fn scan(
+    client: &Client,
+    targets: &[(String, ScanTarget)],
+    opts: &ScanOptions,
+    progress: &ScanProgress<'_>,
+) -> Result<ScanReport, Error> {
+    let started = Instant::now();
+    let sent_before = client.requests_sent();
+    let mut errors = Vec::new();
+    let mut repos: Vec<ImageRef> = Vec::new();
+    let mut catalogs: HashMap<String, Vec<String>> = HashMap::new();
+    for (_, t) in targets {
+        match t {
+            ScanTarget::Repository(r) => repos.push(r.clone()),
+            ScanTarget::Registry(host) | ScanTarget::Glob { registry: host, .. } => {
+                if !catalogs.contains_key(host) {
+                    let probe = ImageRef::new(host, "catalog")?;
+                    match client.catalog(&probe, opts.page_size).await {
+                        Ok(names) => {
+                            catalogs.insert(host.clone(), names);
+                        }
+                        Err(e) => {
+                            errors.push(ScanError {
+                                scope: host.clone(),
+                                error: e.to_string(),
+                            });
+                            catalogs.insert(host.clone(), Vec::new());
+                        }
+                    }
+                }
+                for name in &catalogs[host] {
+                    let Ok(r) = ImageRef::new(host, name) else {
+                        errors.push(ScanError {
+                            scope: host.clone(),
+                            error: format!("the catalog lists an invalid name {name:?}"),
+                        });
+                        continue;
+                    };
+                    let wanted = match t {
+                        ScanTarget::Glob { pattern, .. } => crate::glob::matches(
+                            &canonical_glob(pattern),
+                            &canonical_repository(&r.name()),
+                        ),
+                        _ => true,
+                    };
+                    if wanted {
+                        repos.push(r);
+                    }
+                }
+            }
+        }
+    }
+    repos.sort_by_key(ImageRef::name);
+    repos.dedup_by_key(|r| r.name());
+
+    let state = State {
+        client,
+        opts,
+        progress,
+        done: Mutex::new((0, 0)),
+        referrers_api: Mutex::new(HashMap::new()),
+    };
+    let mut tags = Vec::new();
+    let mut orphaned = Vec::new();
+    // A few repositories at a time, each with its own bounded concurrency inside.
+    let parallel = (opts.concurrency / 4).max(1);
+    let mut outcomes = futures_util::stream::iter(repos.iter())
+        .map(|r| state.repository(r))
+        .buffered(parallel);
+    while let Some(outcome) = outcomes.next().await {
+        tags.extend(outcome.tags);
+        orphaned.extend(outcome.orphaned);
+        errors.extend(outcome.errors);
+    }
+    drop(outcomes);
+    let partial = !errors.is_empty() || tags.iter().any(|t| t.status == Status::Error);
+    let mut report = ScanReport {
+        version: REPORT_VERSION,
+        targets: targets.iter().map(|(s, _)| s.clone()).collect(),
+        repositories: repos.iter().map(ImageRef::name).collect(),
+        tags,
+        orphaned,
+        errors,
+        partial,
+        summary: BTreeMap::new(),
+        requests: client.requests_sent() - sent_before,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let statuses: Vec<Status> = report.statuses().collect();
+    for s in statuses {
+        *report.summary.entry(s).or_default() += 1;
+    }
+    Ok(report)
+}
+
+/// Shared by the repositories of one scan.
+struct State<'a> {
+    client: &'a Client,
+    opts: &'a ScanOptions,
+    progress: &'a ScanProgress<'a>,
+    /// Tags done, tags known.
+    done: Mutex<(usize, usize)>,
+    /// Per registry: whether it answers the referrers API.
+    referrers_api: Mutex<HashMap<String, bool>>,
+}
+
+/// One repository's findings.
+#[derive(Default)]
+struct Outcome {
+    tags: Vec<TagEntry>,
+    orphaned: Vec<OrphanEntry>,
+    errors: Vec<ScanError>,
+}
+
+/// A tag of the form signatures and referrers are stored under, with the digest it is
+/// about and whether signatures can be found through it: `sha256-<hex>.sig` and the
+/// referrers fallback `sha256-<hex>` can, `.att` and `.sbom` cannot.
+fn signature_tag_digest(tag: &str) -> Option<(Digest, bool)> {
+    if !crate::reference::is_signature_tag(tag) {
+        return None;
+    }
+    let (alg, rest) = tag.split_once('-')?;
+    let (hex, signatures) = match rest.split_once('.') {
+        Some((hex, suffix)) => (hex, suffix == "sig"),
+        None => (rest, true),
+    };
+    let d = format!("{alg}:{hex}").parse().ok()?;
+    Some((d, signatures))
+}
+
+impl State<'_> {
+    fn tick(&self, more_done: usize, more_known: usize) {
+        let (done, known) = {
+            let mut d = self.done.lock().expect("progress lock");
+            d.0 += more_done;
+            d.1 += more_known;
+            *d
+        };
+        (self.progress)(done, known);
+    }
+
+    async fn repository(&self, repo: &ImageRef) -> Outcome {
+        let name = repo.name();
+        let mut out = Outcome::default();
+        let fail = |e: &dyn std::fmt::Display| ScanError {
+            scope: name.clone(),
+            error: e.to_string(),
+        };
+        let all_tags = match self.client.list_tags_paged(repo, self.opts.page_size).await {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                out.errors
+                    .push(fail(&"the repository does not exist (any more)"));
+                return out;
+            }
+            Err(e) => {
+                out.errors.push(fail(&e));
+                return out;
+            }
+        };
+        let store = match Store::registry(self.client, repo) {
+            Ok(s) => s,
+            Err(e) => {
+                out.errors.push(fail(&e));
+                return out;
+            }
+        };
+        let mut artifact_tags = Vec::new();
+        let mut signed: Vec<Digest> = Vec::new();
+        for t in &all_tags {
+            match signature_tag_digest(t) {
+                Some((d, true)) => signed.push(d),
+                Some(_) => {}
+                None => artifact_tags.push(t.clone()),
+            }
+        }
+        self.tick(0, artifact_tags.len());
+
+        // The policy decides per repository.
+        let requirements = match &self.opts.trust {
+            Trust::Keys(o) => Ok((o.clone(), Vec::new())),
+            Trust::Policy(p) => match p.rule_for(&store.identity()) {
+                None => Err((
+                    Status::Invalid,
+                    format!(
+                        "no rule of {} matches {name}; denied by default",
+                        p.path.display()
+                    ),
+                )),
+                Some(r) if r.action == Action::Reject => {
+                    Err((Status::Invalid, format!("rule {:?} rejects {name}", r.name)))
+                }
+                Some(r) if r.action == Action::AllowUnsigned => Err((
+                    Status::Allowed,
+                    format!("rule {:?} allows {name} unsigned: nothing checked", r.name),
+                )),
+                Some(r) => Ok((r.verify.clone(), r.attestations.clone())),
+            },
+        };
+
+        let resolved: Vec<(String, Result<Option<Digest>, Error>)> =
+            futures_util::stream::iter(artifact_tags)
+                .map(|t| {
+                    let store = store.clone();
+                    async move {
+                        let d = store.get_manifest(&t).await.map(|m| m.map(|m| m.digest));
+                        (t, d)
+                    }
+                })
+                .buffer_unordered(self.opts.concurrency.max(1))
+                .collect()
+                .await;
+        let mut named: Vec<(String, Digest)> = Vec::new();
+        for (tag, d) in resolved {
+            match d {
+                Ok(Some(d)) => named.push((tag, d)),
+                Ok(None) => out.tags.push(TagEntry::error(
+                    &name,
+                    &tag,
+                    "the tag vanished during the scan",
+                )),
+                Err(e) => out.tags.push(TagEntry::error(&name, &tag, &e.to_string())),
+            }
+        }
+        named.sort();
+
+        let (opts, attestations) = match requirements {
+            Err((status, reason)) => {
+                self.tick(named.len(), 0);
+                for (tag, digest) in named {
+                    out.tags.push(TagEntry {
+                        repository: name.clone(),
+                        tag,
+                        digest: Some(digest),
+                        status,
+                        reason: reason.clone(),
+                        signatures: Vec::new(),
+                        bound_to: None,
+                    });
+                }
+                return out;
+            }
+            Ok(r) => r,
+        };
+
+        // Each distinct digest's signatures are read once, however many tags share it.
+        let mut digests: Vec<Digest> = named.iter().map(|(_, d)| d.clone()).collect();
+        digests.extend(signed.iter().cloned());
+        digests.sort();
+        digests.dedup();
+        let known = Known {
+            tags: all_tags.iter().cloned().collect(),
+            referrers_api: self.referrers_api(repo, digests.first()).await,
+        };
+        let target = Target {
+            signatures: store.clone(),
+            store: store.clone(),
+            tag: None,
+            digest: None,
+        };
+        let gathered: Vec<(Digest, Result<Evidence, Error>)> = futures_util::stream::iter(digests)
+            .map(|d| {
+                let (target, known) = (&target, &known);
+                async move {
+                    let e = gather_known(target, &d, Some(known)).await;
+                    (d, e)
+                }
+            })
+            .buffer_unordered(self.opts.concurrency.max(1))
+            .collect()
+            .await;
+        let mut evidence = HashMap::new();
+        for (d, e) in gathered {
+            match e {
+                Ok(e) => {
+                    evidence.insert(d, e);
+                }
+                Err(e) => out.errors.push(fail(&format!("signatures of {d}: {e}"))),
+            }
+        }
+        let judged = Judged::new(&evidence, &store.identity(), &opts, SystemTime::now());
+        let tagged: HashSet<&Digest> = named.iter().map(|(_, d)| d).collect();
+        for (tag, digest) in &named {
+            let Some(ev) = evidence.get(digest) else {
+                out.tags.push(TagEntry::error(
+                    &name,
+                    tag,
+                    "its signatures could not be read",
+                ));
+                continue;
+            };
+            let mut entry = classify(&name, tag, digest, ev, &judged);
+            if entry.status == Status::Verified {
+                let ctx = judged.context(Some(tag), digest, &name);
+                for required in &attestations {
+                    let a_opts = VerifyOptions {
+                        keys: required.keys.clone(),
+                        threshold: 1,
+                        ..opts.clone()
+                    };
+                    let (att, _) = decide_attestations(ev, &ctx, &a_opts, &required.predicate_type);
+                    if !att.verified {
+                        entry.status = Status::Invalid;
+                        entry.reason = format!(
+                            "no verified attestation of type {} that the policy requires",
+                            required.predicate_type
+                        );
+                    }
+                }
+            }
+            out.tags.push(entry);
+        }
+        self.tick(named.len(), 0);
+        // A tag that could not be read may name any digest: nothing is orphaned for sure.
+        if out.tags.iter().any(|t| t.status == Status::Error) {
+            return out;
+        }
+        for (digest, ev) in &evidence {
+            if tagged.contains(digest) || ev.candidates.is_empty() {
+                continue;
+            }
+            out.orphaned.push(judged.orphan(&name, digest));
+        }
+        out.orphaned.sort_by(|a, b| a.digest.cmp(&b.digest));
+        out
+    }
+
+    /// Whether the registry of `repo` answers the referrers API: asked once per registry.
+    async fn referrers_api(&self, repo: &ImageRef, probe: Option<&Digest>) -> bool {
+        let host = repo.registry().to_string();
+        if let Some(known) = self.referrers_api.lock().expect("lock").get(&host) {
+            return *known;
+        }
+        let Some(d) = probe else { return false };
+        let answer = matches!(self.client.referrers(repo, d).await, Ok(Some(_)));
+        self.referrers_api
+            .lock()
+            .expect("lock")
+            .insert(host, answer);
+        answer
+    }
+}
+
+impl TagEntry {
+    fn error(repository: &str, tag: &str, why: &str) -> TagEntry {
+        TagEntry {
+            repository: repository.to_string(),
+            tag: tag.to_string(),
+            digest: None,
+            status: Status::Error,
+            reason: why.to_string(),
+            signatures: Vec::new(),
+            bound_to: None,
+        }
+    }
+}
+
+/// The signatures of a repository's digests, judged once without a tag: which tags each
+/// trusted signature binds, and when.
+pub struct Judged<'a> {
+    opts: &'a VerifyOptions,
+    identity: String,
+    now: SystemTime,
+    /// Per digest: its trusted signatures, ages ignored (an expired signature still tells
+    /// where a tag was).
+    trusted: HashMap<Digest, Vec<ValidSignature>>,
+    /// Per tag: the newest trusted binding, and every digest bound at that time.
+    newest: HashMap<String, (SystemTime, Vec<Binding>)>,
+}
+
+fn signed_at(s: &ValidSignature) -> SystemTime {
+    s.timestamp
+        .as_deref()
+        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+impl<'a> Judged<'a> {
+    /// Judges every digest's evidence under `opts` (ages ignored) in `identity`.
+    pub fn new(
+        evidence: &HashMap<Digest, Evidence>,
+        identity: &str,
+        opts: &'a VerifyOptions,
+        now: SystemTime,
+    ) -> Judged<'a> {
+        let ageless = VerifyOptions {
+            max_age: None,
+            require_tag_binding: false,
+            ..opts.clone()
+        };
+        let mut judged = Judged {
+            opts,
+            identity: identity.to_string(),
+            now,
+            trusted: HashMap::new(),
+            newest: HashMap::new(),
+        };
+        for (digest, ev) in evidence {
+            let ctx = judged.context(None, digest, identity);
+            let report = decide(ev, &ctx, &ageless);
+            for s in &report.signatures {
+                let at = signed_at(s);
+                for t in &s.bound_tags {
+                    let slot = judged
+                        .newest
+                        .entry(t.clone())
+                        .or_insert((SystemTime::UNIX_EPOCH, Vec::new()));
+                    if at > slot.0 {
+                        *slot = (at, Vec::new());
+                    }
+                    if at == slot.0 && !slot.1.iter().any(|b| &b.digest == digest) {
+                        slot.1.push(Binding {
+                            digest: digest.clone(),
+                            timestamp: s.timestamp.clone(),
+                        });
+                    }
+                }
+            }
+            judged.trusted.insert(digest.clone(), report.signatures);
+        }
+        judged
+    }
+
+    fn context(&self, tag: Option<&str>, digest: &Digest, repository: &str) -> Context {
+        Context {
+            reference: format!("{repository}@{digest}"),
+            identity: self.identity.clone(),
+            tag: tag.map(str::to_string),
+            now: self.now,
+        }
+    }
+
+    /// Where the newest trusted binding of `tag` puts it, when that is not `digest`.
+    fn drift(&self, tag: &str, digest: &Digest) -> Option<Binding> {
+        let (_, bound) = self.newest.get(tag)?;
+        if bound.iter().any(|b| &b.digest == digest) {
+            return None;
+        }
+        bound.first().cloned()
+    }
+
+    fn orphan(&self, repository: &str, digest: &Digest) -> OrphanEntry {
+        let signatures = self.trusted.get(digest).cloned().unwrap_or_default();
+        let mut bound_tags: Vec<String> = signatures
+            .iter()
+            .flat_map(|s| s.bound_tags.iter().cloned())
+            .collect();
+        bound_tags.sort();
+        bound_tags.dedup();
+        let reason = match (signatures.is_empty(), bound_tags.is_empty()) {
+            (true, _) => "signed, but by no trusted key; no tag names it".to_string(),
+            (false, true) => "signed by a trusted key; no tag names it".to_string(),
+            (false, false) => format!(
+                "signed for {}, which no longer name it",
+                bound_tags.join(", ")
+            ),
+        };
+        OrphanEntry {
+            repository: repository.to_string(),
+            digest: digest.clone(),
+            bound_tags,
+            signatures,
+            reason,
+        }
+    }
+}
+
+/// The status of `tag`, which names `digest` whose signatures are `evidence`, given every
+/// binding in the repository (`judged`). Drift first: a tag whose newest trusted binding is
+/// elsewhere was moved, whatever signs what it names now.
+pub fn classify(
+    repository: &str,
+    tag: &str,
+    digest: &Digest,
+    evidence: &Evidence,
+    judged: &Judged<'_>,
+) -> TagEntry {
+    let mut entry = TagEntry {
+        repository: repository.to_string(),
+        tag: tag.to_string(),
+        digest: Some(digest.clone()),
+        status: Status::Invalid,
+        reason: String::new(),
+        signatures: Vec::new(),
+        bound_to: None,
+    };
+    if let Some(b) = judged.drift(tag, digest) {
+        entry.status = Status::Drifted;
+        entry.reason = format!(
+            "a trusted signature{} binds {tag} to {}, not to the {digest} it names now",
+            b.timestamp
+                .as_ref()
+                .map(|t| format!(" made {t}"))
+                .unwrap_or_default(),
+            b.digest
+        );
+        entry.bound_to = Some(b);
+        return entry;
+    }
+    if evidence.candidates.is_empty() {
+        entry.status = Status::Unsigned;
+        entry.reason = evidence
+            .absent()
+            .map_or_else(|| "no signature".to_string(), ToString::to_string);
+        return entry;
+    }
+    let ctx = judged.context(Some(tag), digest, repository);
+    let report = decide(evidence, &ctx, judged.opts);
+    if report.verified {
+        entry.status = Status::Verified;
+        entry.reason = format!(
+            "signed by {}",
+            report
+                .signatures
+                .iter()
+                .map(|s| s.key.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        entry.signatures = report.signatures;
+        return entry;
+    }
+    if judged.opts.max_age.is_some() {
+        let ageless = VerifyOptions {
+            max_age: None,
+            ..judged.opts.clone()
+        };
+        let young = decide(evidence, &ctx, &ageless);
+        if young.verified {
+            entry.status = Status::Stale;
+            entry.reason = format!(
+                "trusted signatures are older than the max-age of {}",
+                crate::trust::format_age(judged.opts.max_age.unwrap_or_default())
+            );
+            entry.signatures = young.signatures;
+            return entry;
+        }
+    }
+    entry.reason = if report.errors.is_empty() {
+        "no trusted signature".to_string()
+    } else {
+        report.errors.join("; ")
+    };
+    entry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_a_registry_a_repository_or_a_glob() {
+        assert_eq!(
+            ScanTarget::parse("127.0.0.1:5000").unwrap(),
+            ScanTarget::Registry("127.0.0.1:5000".into())
+        );
+        assert!(matches!(
+            ScanTarget::parse("reg.example.com/team/app").unwrap(),
+            ScanTarget::Repository(_)
+        ));
+        assert!(matches!(
+            ScanTarget::parse("reg.example.com/team/**").unwrap(),
+            ScanTarget::Glob { .. }
+        ));
+        for bad in [
+            "app",
+            "team/app",
+            "reg.example.com/app:v1",
+            "reg.example.com/App/**",
+            "",
+        ] {
+            assert!(ScanTarget::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn signature_tags_name_their_digest() {
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let d: Digest = format!("sha256:{hex}").parse().unwrap();
+        assert_eq!(
+            signature_tag_digest(&format!("sha256-{hex}.sig")),
+            Some((d.clone(), true))
+        );
+        assert_eq!(
+            signature_tag_digest(&format!("sha256-{hex}")),
+            Some((d.clone(), true))
+        );
+        assert_eq!(
+            signature_tag_digest(&format!("sha256-{hex}.att")),
+            Some((d, false))
+        );
+        assert_eq!(signature_tag_digest("v1"), None);
+        assert_eq!(signature_tag_digest("sha256-abc.sig"), None);
+        assert_eq!(Status::parse("drifted"), Some(Status::Drifted));
+        assert_eq!(Status::parse("nonsense"), None);
+    }
+}
