@@ -477,6 +477,9 @@ pub struct ScanArgs {
     /// Names per page of the catalog and of tag lists
     #[arg(long, default_value_t = 1000, hide = true, value_parser = clap::value_parser!(u16).range(1..=10000))]
     pub page_size: u16,
+    /// Also report which repositories the credentials in use can push to (writes nothing)
+    #[arg(long)]
+    pub access: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

@@ -91,6 +91,27 @@ impl Render for Table<'_> {
                 paint(*status, &label, self.colour)
             )));
         }
+        let mut writable = 0;
+        for a in &r.access {
+            let verdict = match a.can_push {
+                Some(true) => {
+                    writable += 1;
+                    "can push"
+                }
+                Some(false) => "read only",
+                None => "unknown",
+            };
+            lines.push(crate::sanitize::line(&format!(
+                "access    {:<width$}  {verdict:<20} {}",
+                a.repository, a.how
+            )));
+        }
+        if !r.access.is_empty() {
+            lines.push(format!(
+                "the credentials in use can push to {writable} of {} repositories",
+                r.access.len()
+            ));
+        }
         for e in &r.errors {
             ui.say_outside(&format!("error: {}: ", e.scope), &e.error);
         }
@@ -136,6 +157,7 @@ pub async fn run(args: &ScanArgs, ui: Ui) -> anyhow::Result<Outcome> {
         trust,
         concurrency: args.concurrency.into(),
         page_size: args.page_size.into(),
+        access: args.access,
     };
     let bar = progress::wanted(ui).then(|| {
         let b = indicatif::ProgressBar::new(0);

@@ -170,6 +170,19 @@ pub struct ScanOptions {
     pub concurrency: usize,
     /// Names per page of the catalog and of tag lists.
     pub page_size: usize,
+    /// Also find out, without writing, whether the credentials in use may push.
+    pub access: bool,
+}
+
+/// Whether the credentials in use may push to a repository.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RepoAccess {
+    /// `reg/repo`.
+    pub repository: String,
+    /// `None` when the registry does not say (or could not be asked).
+    pub can_push: Option<bool>,
+    /// How it was found out.
+    pub how: String,
 }
 
 /// One tag as found.
@@ -237,6 +250,8 @@ pub struct ScanReport {
     pub tags: Vec<TagEntry>,
     /// Signed digests no tag names.
     pub orphaned: Vec<OrphanEntry>,
+    /// With `access`: who can write, per repository.
+    pub access: Vec<RepoAccess>,
     /// What could not be read; when not empty, the scan is partial.
     pub errors: Vec<ScanError>,
     /// True when some repository, tag or catalog could not be read: never report it clean.
@@ -327,6 +342,7 @@ pub async fn scan(
     };
     let mut tags = Vec::new();
     let mut orphaned = Vec::new();
+    let mut access = Vec::new();
     // A few repositories at a time, each with its own bounded concurrency inside.
     let parallel = (opts.concurrency / 4).max(1);
     let mut outcomes = futures_util::stream::iter(repos.iter())
@@ -335,6 +351,7 @@ pub async fn scan(
     while let Some(outcome) = outcomes.next().await {
         tags.extend(outcome.tags);
         orphaned.extend(outcome.orphaned);
+        access.extend(outcome.access);
         errors.extend(outcome.errors);
     }
     drop(outcomes);
@@ -345,6 +362,7 @@ pub async fn scan(
         repositories: repos.iter().map(ImageRef::name).collect(),
         tags,
         orphaned,
+        access,
         errors,
         partial,
         summary: BTreeMap::new(),
@@ -374,6 +392,7 @@ struct State<'a> {
 struct Outcome {
     tags: Vec<TagEntry>,
     orphaned: Vec<OrphanEntry>,
+    access: Vec<RepoAccess>,
     errors: Vec<ScanError>,
 }
 
@@ -411,6 +430,20 @@ impl State<'_> {
             scope: name.clone(),
             error: e.to_string(),
         };
+        if self.opts.access {
+            out.access.push(match self.client.push_access(repo).await {
+                Ok(a) => RepoAccess {
+                    repository: name.clone(),
+                    can_push: a.can_push,
+                    how: a.how,
+                },
+                Err(e) => RepoAccess {
+                    repository: name.clone(),
+                    can_push: None,
+                    how: format!("could not be found out: {e}"),
+                },
+            });
+        }
         let all_tags = match self.client.list_tags_paged(repo, self.opts.page_size).await {
             Ok(Some(t)) => t,
             Ok(None) => {

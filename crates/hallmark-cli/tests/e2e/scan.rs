@@ -523,3 +523,211 @@ async fn bundle_signatures_are_scanned_on_both_kinds_of_registry() {
 fn assert_valid_scan(doc: &serde_json::Value) {
     crate::json_output::assert_valid("scan.schema.json", doc);
 }
+
+/// Runs `scan --access --output json` with credentials on stdin.
+fn scan_access(targets: &[&str], k: &Keys, user_password: (&str, &str)) -> serde_json::Value {
+    let mut args = vec!["scan"];
+    args.extend_from_slice(targets);
+    args.extend_from_slice(&[
+        "--key",
+        &k.public,
+        "--access",
+        "--fail-on",
+        "invalid",
+        "--output",
+        "json",
+        "--username",
+        user_password.0,
+        "--password-stdin",
+    ]);
+    let o = run_stdin(&args, &[], format!("{}\n", user_password.1).as_bytes());
+    expect_code(&o, 0);
+    json_out(&o)
+}
+
+fn access_of(v: &serde_json::Value, repo: &str) -> serde_json::Value {
+    v["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["repository"].as_str().unwrap().ends_with(repo))
+        .unwrap_or_else(|| panic!("{repo}: {v:#}"))
+        .clone()
+}
+
+/// Who can write, against token authentication: the token server's `access` claim for
+/// `pull,push` says, per repository, without a byte written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_is_read_from_the_token_servers_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/interop/token_server.py");
+    let mut server = std::process::Command::new(python())
+        .arg(script)
+        .arg(dir.path())
+        .arg("ci:s3cret")
+        .arg(r#"{"team/app": ["pull", "push"], "team/other": ["pull"]}"#)
+        .arg("admin:setup")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let _server = KillOnDrop(server);
+    let reg = Registry::start_with_auth(&format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: hallmark-test\n    issuer: hallmark-test\n    rootcertbundle: {}\n",
+        port.trim(),
+        dir.path().join("token.pem").display()
+    ));
+    let k = keys("ecdsa-p256");
+    for repo in ["team/app", "team/other"] {
+        push_authed(&reg, repo, "admin", "setup").await;
+    }
+    let targets = [
+        format!("{}/team/app", reg.addr),
+        format!("{}/team/other", reg.addr),
+    ];
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let v = scan_access(&targets, &k, ("ci", "s3cret"));
+    let app = access_of(&v, "team/app");
+    assert_eq!(app["can_push"], true, "{v:#}");
+    assert!(app["how"].as_str().unwrap().contains("pull,push"));
+    let other = access_of(&v, "team/other");
+    assert_eq!(other["can_push"], false, "{v:#}");
+    assert!(other["how"].as_str().unwrap().contains("grants pull"));
+    // Wrong credentials: the token server refuses them, so nothing can be pushed.
+    let o = run_stdin(
+        &[
+            "scan",
+            targets[0],
+            "--key",
+            &k.public,
+            "--access",
+            "--output",
+            "json",
+            "--username",
+            "ci",
+            "--password-stdin",
+        ],
+        &[],
+        b"wrong\n",
+    );
+    let v = json_out(&o);
+    if let Some(a) = v["access"].as_array().and_then(|a| a.first()) {
+        assert_ne!(a["can_push"], true, "{v:#}");
+    }
+}
+
+/// Kills a helper process however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Pushes an unsigned image to `repo` of a registry that demands credentials.
+async fn push_authed(reg: &Registry, repo: &str, user: &str, password: &str) {
+    let client = hallmark::registry::Client::new(hallmark::registry::ClientOptions {
+        credentials: Some(hallmark::registry::auth::Credentials {
+            username: user.into(),
+            password: password.into(),
+        }),
+        use_docker_config: false,
+        ..hallmark::registry::ClientOptions::default()
+    })
+    .unwrap();
+    let r = hallmark::reference::ImageRef::parse(&format!("{}/{repo}", reg.addr)).unwrap();
+    let store = hallmark::store::Store::registry(&client, &r).unwrap();
+    hallmark::image::Image::random("authed", 512)
+        .unwrap()
+        .push(&store, Some("v1"))
+        .await
+        .unwrap();
+}
+
+/// Who can write, against htpasswd: an upload session opened and cancelled at once; the
+/// registry holds nothing more afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_against_basic_auth_opens_and_cancels_an_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    let o = std::process::Command::new(python())
+        .args([
+            "-c",
+            "import bcrypt,sys; open(sys.argv[1],'w').write('ci:' + bcrypt.hashpw(b's3cret', bcrypt.gensalt(rounds=4)).decode() + '\\n')",
+            htpasswd.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(o.success());
+    let reg = Registry::start_with_auth(&format!(
+        "auth:\n  htpasswd:\n    realm: hallmark-test\n    path: {}\n",
+        htpasswd.display()
+    ));
+    let k = keys("ecdsa-p256");
+    push_authed(&reg, "team/app", "ci", "s3cret").await;
+    let target = format!("{}/team/app", reg.addr);
+    let blobs_before = count_files(&reg.storage().join("docker/registry/v2/blobs"));
+    let before = std::fs::read_dir(reg.storage().join("docker/registry/v2/repositories"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let v = scan_access(&[&target], &k, ("ci", "s3cret"));
+    let app = access_of(&v, "team/app");
+    assert_eq!(app["can_push"], true, "{v:#}");
+    assert!(
+        app["how"]
+            .as_str()
+            .unwrap()
+            .contains("opened and cancelled")
+    );
+    // Nothing committed: no repository appeared, no blob was added, and the session was
+    // cancelled (the registry keeps only an empty hash state of it, no data, no start time).
+    let repos = reg.storage().join("docker/registry/v2/repositories");
+    let after = std::fs::read_dir(&repos).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(after, before);
+    let uploads = repos.join("team/app/_uploads");
+    let live = files_named(&uploads, &["data", "startedat"]);
+    assert_eq!(live, 0, "an upload session was left open");
+    assert_eq!(
+        count_files(&reg.storage().join("docker/registry/v2/blobs")),
+        blobs_before
+    );
+}
+
+fn files_named(dir: &std::path::Path, names: &[&str]) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| {
+                if e.path().is_dir() {
+                    files_named(&e.path(), names)
+                } else {
+                    usize::from(names.iter().any(|n| e.file_name() == *n))
+                }
+            })
+            .sum()
+    })
+}
+
+fn count_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| {
+                if e.path().is_dir() {
+                    count_files(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}

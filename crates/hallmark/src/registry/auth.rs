@@ -190,7 +190,7 @@ fn basic_header(c: &Credentials) -> String {
 }
 
 impl Client {
-    async fn credential_for(&self, registry: &str) -> Option<Credential> {
+    pub(super) async fn credential_for(&self, registry: &str) -> Option<Credential> {
         if let Some(c) = &self.opts.credentials {
             return Some(Credential::Basic(c.clone()));
         }
@@ -309,7 +309,7 @@ impl Client {
         }
     }
 
-    async fn fetch_token(
+    pub(super) async fn fetch_token(
         &self,
         realm: &str,
         service: Option<&str>,

@@ -8,8 +8,9 @@
 //! - [`auth`]: challenges, token cache, where credentials come from;
 //! - [`transport`]: sending, retries, backoff, deadlines, size limits;
 //! - [`manifests`], [`blobs`], [`upload`], [`tags`], [`referrers`]: the API, one concern
-//!   each.
+//!   each; [`access`]: whether the credentials may push, found out without writing.
 
+mod access;
 pub mod auth;
 mod blobs;
 mod client;
@@ -22,6 +23,7 @@ mod upload;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use access::{PushAccess, granted_actions};
 pub use blobs::RegistryBlob;
 pub use client::{Client, ClientOptions, Trace};
 

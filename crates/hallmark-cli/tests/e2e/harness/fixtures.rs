@@ -11,12 +11,13 @@ use hallmark::store::Store;
 
 use super::{Registry, expect_code, run_env, sign};
 
-/// Python with `cryptography` and `pynacl`, for the independent implementations.
+/// Python with `cryptography`, `pynacl` and `bcrypt` (pinned), for the independent
+/// implementations and the test token server.
 pub fn python() -> &'static str {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
         let ok = Command::new("python3")
-            .args(["-c", "import cryptography, nacl"])
+            .args(["-c", "import cryptography, nacl, bcrypt"])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
@@ -30,12 +31,16 @@ pub fn python() -> &'static str {
                     "install",
                     "-q",
                     "--disable-pip-version-check",
-                    "cryptography",
-                    "pynacl",
+                    "cryptography==48.0.0",
+                    "pynacl==1.6.2",
+                    "bcrypt==5.0.0",
                 ])
                 .status()
                 .expect("run pip");
-            assert!(status.success(), "pip install cryptography pynacl failed");
+            assert!(
+                status.success(),
+                "pip install cryptography pynacl bcrypt failed"
+            );
         }
     });
     "python3"

@@ -113,7 +113,7 @@ impl Registry {
             .unwrap();
         assert!(status.success(), "make_cert.py failed");
         for _ in 0..5 {
-            if let Some(mut r) = Self::try_start_with(Some(certs.path())) {
+            if let Some(mut r) = Self::try_start_with(Some(certs.path()), "") {
                 let ca = r._dir.path().join("ca.pem");
                 std::fs::copy(certs.path().join("ca.pem"), &ca).unwrap();
                 r.tls = true;
@@ -124,10 +124,22 @@ impl Registry {
     }
 
     fn try_start() -> Option<Registry> {
-        Self::try_start_with(None)
+        Self::try_start_with(None, "")
     }
 
-    fn try_start_with(tls: Option<&Path>) -> Option<Registry> {
+    /// A registry that demands authentication: `auth` is the `auth:` section of its
+    /// configuration (htpasswd or token).
+    pub fn start_with_auth(auth: &str) -> Registry {
+        ensure_registry_installed();
+        for _ in 0..5 {
+            if let Some(r) = Self::try_start_with(None, auth) {
+                return r;
+            }
+        }
+        panic!("docker-registry with authentication did not start");
+    }
+
+    fn try_start_with(tls: Option<&Path>, auth: &str) -> Option<Registry> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -145,6 +157,7 @@ impl Registry {
                 dir.path().join("server.key").display()
             ));
         }
+        config.push_str(auth);
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
         let child = spawn_ready(&dir.path().join("config.yml"), &addr, tls.is_some())?;
         Some(Registry {
@@ -153,6 +166,11 @@ impl Registry {
             _dir: dir,
             tls: tls.is_some(),
         })
+    }
+
+    /// Where the registry keeps its data (to check what it holds, from outside).
+    pub fn storage(&self) -> PathBuf {
+        self._dir.path().join("data")
     }
 
     /// Starts the registry again on the same port and storage after [`Registry::kill`].
@@ -200,9 +218,10 @@ fn wait_ready(child: &mut Child, addr: &str, tls: bool) -> bool {
         if let Ok(Some(_)) = child.try_wait() {
             return false; // the port was taken in the meantime
         }
-        // A TLS registry answers plain HTTP with 400; either answer means it is up.
+        // A TLS registry answers plain HTTP with 400, one that demands credentials 401; any
+        // of these answers means it is up.
         let ready = match http_get_status(addr, "/v2/") {
-            Some(200) => true,
+            Some(200 | 401) => true,
             Some(400) => tls,
             _ => false,
         };
