@@ -111,6 +111,15 @@ max-age), orphaned (a signed digest no tag names), error (could not be read).\n\
 Exit 1 when a status in --fail-on occurs; 3 when the scan is partial (and nothing failed)."
     )]
     Scan(ScanArgs),
+    /// Audit CI and deployment files: sign-by-tag, deploy-by-tag, unchecked downloads, leaked credentials
+    #[command(
+        after_help = "Examples:\n  hallmark audit .\n  hallmark audit .github/ deploy/ --severity high --output sarif > hallmark.sarif\n\n\
+Reads GitHub Actions workflows and actions, GitLab CI, Jenkinsfiles, shell scripts,\n\
+Dockerfiles, Kubernetes manifests and compose files. Suppress one finding with a comment\n\
+on its line or the line above: # hallmark: ignore[RULE-ID] why it is safe\n\
+Exit 1 when an unsuppressed finding at or above --severity exists."
+    )]
+    Audit(AuditArgs),
     /// Check policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -227,6 +236,7 @@ impl Command {
             Command::Signatures(a) => &a.registry,
             Command::Scan(a) => &a.registry,
             Command::Key(_)
+            | Command::Audit(_)
             | Command::Completions(_)
             | Command::Man(_)
             | Command::Policy(_)
@@ -452,6 +462,21 @@ pub struct VerifyBlobArgs {
     /// A bare base64 signature instead of a bundle
     #[arg(long, value_name = "FILE")]
     pub signature: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Files or directories (repeatable)
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Lowest severity that makes the exit code 1
+    #[arg(long, value_name = "LEVEL", default_value = "low", value_parser = parse_severity)]
+    pub severity: hallmark::audit::Severity,
+}
+
+fn parse_severity(s: &str) -> Result<hallmark::audit::Severity, String> {
+    hallmark::audit::Severity::parse(s)
+        .ok_or_else(|| format!("{s:?} is not a severity; use low, medium, high or critical"))
 }
 
 #[derive(Args, Debug)]

@@ -1,5 +1,6 @@
 //! `hallmark`: a thin command line over the hallmark library.
 
+mod audit;
 mod blobs;
 mod cli;
 mod commands;
@@ -41,6 +42,13 @@ fn main() -> ExitCode {
         verbose: cli.verbose,
         format: cli.output,
     };
+    if cli.output == output::Format::Sarif && !matches!(cli.command, Command::Audit(_)) {
+        let e = exit::CliError::usage(
+            "--output sarif is for hallmark audit; other commands speak text or json",
+            Some("use --output json"),
+        );
+        return ExitCode::from(ui.fail(&e));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -69,6 +77,7 @@ fn main() -> ExitCode {
             Command::Demo(a) => demo::run(&a, ui).await,
             Command::Signatures(a) => signatures::run(&a, ui).await,
             Command::Scan(a) => scan::run(&a, ui).await,
+            Command::Audit(a) => audit::run(&a, ui),
             Command::Completions(a) => generated::completions(&a),
             Command::Man(a) => generated::man(&a, ui),
         }
@@ -121,7 +130,7 @@ fn deadline_exceeded(limit: std::time::Duration) -> anyhow::Error {
 }
 
 /// Commands the command-line contract names that this version does not have yet.
-const PLANNED: [&str; 2] = ["audit", "pin"];
+const PLANNED: [&str; 1] = ["pin"];
 
 /// Flags that do not parse: clap's message, and under `--output json` the error document
 /// too. `--help` and `--version` are not errors.

@@ -17,6 +17,8 @@ pub enum Format {
     Text,
     // One JSON document on stdout.
     Json,
+    // SARIF 2.1.0 on stdout (audit only).
+    Sarif,
 }
 
 /// Where output goes and how much of it.
@@ -58,15 +60,15 @@ impl Ui {
         }
     }
 
-    /// True under --output json.
+    /// True under --output json (and sarif, whose failures are JSON error documents too).
     pub fn json(&self) -> bool {
-        self.format == Format::Json
+        matches!(self.format, Format::Json | Format::Sarif)
     }
 
     /// Prints a result the way the user asked for.
     pub fn emit<R: Render>(&self, result: &R) -> anyhow::Result<()> {
         match self.format {
-            Format::Json => stdout_line(&serde_json::to_string(result)?),
+            Format::Json | Format::Sarif => stdout_line(&serde_json::to_string(result)?),
             Format::Text => match result.text(self) {
                 Some(line) => stdout_line(&line),
                 None => Ok(()),

@@ -16,10 +16,12 @@
 //! - [`error`]: the one error type of operations;
 //! - [`store`]: registry repository or layout, behind one interface;
 //! - [`verify`], [`sign`], [`transfer`], [`blob`]: the operations on one digest;
-//! - [`publish`], [`copy`], [`image`], [`inventory`], [`scan`], [`demo`]: whole commands.
+//! - [`publish`], [`copy`], [`image`], [`inventory`], [`scan`], [`demo`]: whole commands;
+//! - [`audit`]: pipeline files, on their own (it uses only `digest` and `fsio`).
 #![warn(missing_docs)]
 
 pub mod artifact;
+pub mod audit;
 pub mod blob;
 pub mod bundle;
 pub mod class;

@@ -6,6 +6,7 @@ mod harness;
 
 mod attacks;
 mod attestations;
+mod audit;
 mod blobs;
 mod bundles;
 mod cli;

@@ -1,0 +1,225 @@
+//! `hallmark audit`: findings for people (text), scripts (JSON) and code scanning (SARIF).
+
+use std::collections::BTreeMap;
+
+use hallmark::audit::{AuditReport, RULES, Severity};
+use serde_sarif::sarif;
+
+use crate::Outcome;
+use crate::cli::AuditArgs;
+use crate::output::{Format, Render, Ui};
+
+struct Audited<'a>(&'a AuditReport);
+
+impl serde::Serialize for Audited<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl Render for Audited<'_> {
+    fn text(&self, ui: &Ui) -> Option<String> {
+        let r = self.0;
+        for e in &r.errors {
+            ui.say_outside(
+                "warning: not audited: ",
+                &format!("{}: {}", e.path, e.error),
+            );
+        }
+        let mut lines: Vec<String> = r
+            .findings
+            .iter()
+            .filter(|f| f.suppressed.is_none())
+            .map(|f| {
+                crate::sanitize::line(&format!(
+                    "{}:{}:{}: {} {}: {}",
+                    f.path,
+                    f.line,
+                    f.column,
+                    f.severity.name(),
+                    f.rule,
+                    f.message
+                ))
+            })
+            .collect();
+        for inv in &r.inventory {
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            lines.push(crate::sanitize::line(&format!(
+                "inventory {}: pushes {}; pulls {}; credentials {}",
+                inv.path,
+                list(&inv.pushes),
+                list(&inv.pulls),
+                list(&inv.credentials)
+            )));
+        }
+        let open: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.suppressed.is_none())
+            .collect();
+        let count = |s: Severity| open.iter().filter(|f| f.severity == s).count();
+        lines.push(format!(
+            "{} findings ({} critical, {} high, {} medium, {} low), {} suppressed, in {} files",
+            open.len(),
+            count(Severity::Critical),
+            count(Severity::High),
+            count(Severity::Medium),
+            count(Severity::Low),
+            r.suppressed,
+            r.files
+        ));
+        Some(lines.join("\n"))
+    }
+}
+
+fn level(s: Severity) -> sarif::ResultLevel {
+    match s {
+        Severity::Critical | Severity::High => sarif::ResultLevel::Error,
+        Severity::Medium => sarif::ResultLevel::Warning,
+        Severity::Low => sarif::ResultLevel::Note,
+    }
+}
+
+/// The report as SARIF 2.1.0: every rule with its help, every finding with a stable
+/// partial fingerprint, suppressed findings as in-source suppressions.
+fn sarif(r: &AuditReport) -> sarif::Sarif {
+    let rules: Vec<sarif::ReportingDescriptor> = RULES
+        .iter()
+        .map(|rule| {
+            sarif::ReportingDescriptor::builder()
+                .id(rule.id)
+                .name(rule.id)
+                .short_description(
+                    sarif::MultiformatMessageString::builder()
+                        .text(rule.title)
+                        .build(),
+                )
+                .full_description(
+                    sarif::MultiformatMessageString::builder()
+                        .text(rule.help)
+                        .build(),
+                )
+                .help(
+                    sarif::MultiformatMessageString::builder()
+                        .text(rule.help)
+                        .build(),
+                )
+                .default_configuration(
+                    sarif::ReportingConfiguration::builder()
+                        .level(serde_json::to_value(level(rule.severity)).unwrap_or_default())
+                        .build(),
+                )
+                .properties(
+                    sarif::PropertyBag::builder()
+                        .tags(vec!["security".to_string(), "supply-chain".to_string()])
+                        .additional_properties(BTreeMap::from([(
+                            "security-severity".to_string(),
+                            serde_json::Value::from(match rule.severity {
+                                Severity::Critical => "9.5",
+                                Severity::High => "8.0",
+                                Severity::Medium => "5.5",
+                                Severity::Low => "3.0",
+                            }),
+                        )]))
+                        .build(),
+                )
+                .build()
+        })
+        .collect();
+    let results: Vec<sarif::Result> = r
+        .findings
+        .iter()
+        .map(|f| {
+            let location = sarif::Location::builder()
+                .physical_location(
+                    sarif::PhysicalLocation::builder()
+                        .artifact_location(
+                            sarif::ArtifactLocation::builder()
+                                .uri(f.path.trim_start_matches("./").to_string())
+                                .build(),
+                        )
+                        .region(
+                            sarif::Region::builder()
+                                .start_line(f.line as i64)
+                                .start_column(f.column as i64)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build();
+            let index = RULES
+                .iter()
+                .position(|x| x.id == f.rule)
+                .unwrap_or_default();
+            let result = sarif::Result::builder()
+                .rule_id(f.rule)
+                .rule_index(index as i64)
+                .level(level(f.severity))
+                .message(sarif::Message::builder().text(f.message.clone()).build())
+                .locations(vec![location])
+                .partial_fingerprints(BTreeMap::from([(
+                    "hallmark/v1".to_string(),
+                    f.fingerprint.clone(),
+                )]));
+            match &f.suppressed {
+                Some(reason) => result
+                    .suppressions(vec![
+                        sarif::Suppression::builder()
+                            .kind("inSource")
+                            .justification(reason.clone())
+                            .build(),
+                    ])
+                    .build(),
+                None => result.build(),
+            }
+        })
+        .collect();
+    let driver = sarif::ToolComponent::builder()
+        .name("hallmark")
+        .version(env!("CARGO_PKG_VERSION"))
+        .information_uri("https://github.com/hallmark-dev/hallmark")
+        .rules(rules)
+        .build();
+    let run = sarif::Run::builder()
+        .tool(sarif::Tool::builder().driver(driver).build())
+        .results(results)
+        .build();
+    sarif::Sarif::builder()
+        .schema("https://json.schemastore.org/sarif-2.1.0.json")
+        .version(serde_json::Value::from("2.1.0"))
+        .runs(vec![run])
+        .build()
+}
+
+/// `hallmark audit`.
+pub fn run(args: &AuditArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    for p in &args.paths {
+        if !p.exists() {
+            return Err(crate::exit::CliError::usage(
+                format!("{} does not exist", p.display()),
+                Some("give the files or directories to audit"),
+            ));
+        }
+    }
+    let report = hallmark::audit::audit(&args.paths);
+    if ui.format == Format::Sarif {
+        crate::output::stdout_line(&serde_json::to_string(&sarif(&report))?)?;
+    } else {
+        ui.emit(&Audited(&report))?;
+    }
+    let failing = report
+        .findings
+        .iter()
+        .any(|f| f.suppressed.is_none() && f.severity >= args.severity);
+    Ok(if failing {
+        Outcome::Denied
+    } else {
+        Outcome::Ok
+    })
+}

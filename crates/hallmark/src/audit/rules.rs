@@ -1,0 +1,1208 @@
+//! The rules, and the walk of each kind of file that feeds them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::shell::{self, Command, Joiner, Word};
+use super::yaml::{self, Node, Value};
+use super::{Finding, Inventory, Kind, Rule, Severity};
+use crate::digest::Digest;
+
+/// Every rule hallmark audits for.
+pub const RULES: &[Rule] = &[
+    Rule {
+        id: "sign-by-tag",
+        severity: Severity::Critical,
+        title: "An image is signed by tag",
+        help: "Signing `app:v1` signs whatever the tag names when the signer asks, which anyone with write access to the registry decides: the artifact-poisoning attack. Sign the digest your build produced (`cosign sign app@${{ steps.build.outputs.digest }}`), or `hallmark sign app:v1 --expect-digest <digest>`, or sign before pushing with `hallmark publish`.",
+    },
+    Rule {
+        id: "sign-resolved-digest",
+        severity: Severity::High,
+        title: "A signed digest is looked up from the registry after the push",
+        help: "`cosign sign app@$(crane digest app:v1)` asks the registry which digest the tag names after the push: a swap in between is signed. Take the digest from the build itself (the build step's digest output, `docker buildx --metadata-file`, `hallmark digest oci:…`), or sign before pushing with `hallmark publish`.",
+    },
+    Rule {
+        id: "verify-then-pull-by-tag",
+        severity: Severity::High,
+        title: "An image is verified by tag, then pulled or run by tag",
+        help: "The tag is resolved twice: once by the verifier, once by the pull. A swap in between runs an image nothing verified. Pull what was verified: `ref=$(hallmark verify app:v1 --key cosign.pub) && docker pull \"$ref\"`, or `hallmark copy`.",
+    },
+    Rule {
+        id: "deploy-by-tag",
+        severity: Severity::Medium,
+        title: "An image is pulled, run or deployed by tag",
+        help: "A tag names whatever its last writer chose. Deploy by digest (`app:v1@sha256:…`); `hallmark pin` rewrites manifests to verified digests. `latest` and references without a tag are worse: they change with every push.",
+    },
+    Rule {
+        id: "unpinned-action",
+        severity: Severity::High,
+        title: "An action or reusable workflow is used by tag or branch",
+        help: "Tags of actions move: in 2025 the tags of tj-actions/changed-files were moved to a malicious commit, and every workflow using them ran it. Use the full 40-character commit SHA (`uses: actions/checkout@<sha> # v4`).",
+    },
+    Rule {
+        id: "unchecked-download",
+        severity: Severity::High,
+        title: "A download is executed without a checksum or signature check",
+        help: "`curl … | bash` runs whatever the server (or anyone who changed it) sends today: the Codecov uploader compromise. Download to a file, check it (`sha256sum -c`, `hallmark verify-blob FILE --key KEY --bundle B`), then run it.",
+    },
+    Rule {
+        id: "hardcoded-credential",
+        severity: Severity::Critical,
+        title: "A credential is written in the file",
+        help: "Anyone who can read the repository can push with it. Revoke it now, then read it from the CI system's secret store (`${{ secrets.NAME }}`, a masked variable) and pass passwords with `--password-stdin`.",
+    },
+];
+
+fn rule(id: &str) -> &'static Rule {
+    RULES
+        .iter()
+        .find(|r| r.id == id)
+        .expect("every rule id used is defined")
+}
+
+/// Collected per file.
+#[derive(Default)]
+pub(super) struct InventoryBuilder {
+    pushes: BTreeSet<String>,
+    pulls: BTreeSet<String>,
+    credentials: BTreeSet<String>,
+}
+
+impl InventoryBuilder {
+    pub(super) fn is_empty(&self) -> bool {
+        self.pushes.is_empty() && self.pulls.is_empty() && self.credentials.is_empty()
+    }
+
+    pub(super) fn finish(&self, path: &str) -> Inventory {
+        Inventory {
+            path: path.to_string(),
+            pushes: self.pushes.iter().cloned().collect(),
+            pulls: self.pulls.iter().cloned().collect(),
+            credentials: self.credentials.iter().cloned().collect(),
+        }
+    }
+}
+
+/// One file being audited.
+pub(super) struct FileAudit<'a> {
+    path: &'a str,
+    lines: Vec<&'a str>,
+    pub(super) findings: Vec<Finding>,
+    pub(super) inventory: InventoryBuilder,
+}
+
+/// An image reference as written: what it names, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ImageRefText {
+    /// The repository part (before tag and digest).
+    repository: String,
+    tag: Option<String>,
+    /// The text after `@`, when present.
+    digest: Option<String>,
+}
+
+/// Reads `s` as an image reference, when it looks like one: no scheme, no spaces, not a
+/// file or a key URI.
+fn image_ref(s: &str) -> Option<ImageRefText> {
+    let masked = mask_expressions(s);
+    let s = masked.strip_prefix("docker://").unwrap_or(&masked);
+    if s.is_empty()
+        || s.starts_with('-')
+        || s.starts_with('.')
+        || s.starts_with('/')
+        || s.contains(char::is_whitespace)
+        || s.contains("://")
+        || [
+            ".key", ".pub", ".pem", ".json", ".yaml", ".yml", ".sh", ".txt", ".tar",
+        ]
+        .iter()
+        .any(|e| s.ends_with(e))
+    {
+        return None;
+    }
+    let (name, digest) = match s.split_once('@') {
+        Some((n, d)) => (n, Some(d.to_string())),
+        None => (s, None),
+    };
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let (repository, tag) = match last.split_once(':') {
+        Some((_, t)) if !t.is_empty() && !t.contains('/') => (
+            name[..name.len() - t.len() - 1].to_string(),
+            Some(t.to_string()),
+        ),
+        _ => (name.to_string(), None),
+    };
+    let ok = !repository.is_empty()
+        && repository
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:$}{ ".contains(c));
+    ok.then_some(ImageRefText {
+        repository,
+        tag,
+        digest,
+    })
+}
+
+/// `s` with each `${{ … }}` expression replaced by `${{}}`: an expression stands for a
+/// value, whatever spaces are inside it.
+fn mask_expressions(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("${{") {
+        out.push_str(&rest[..at]);
+        match rest[at..].find("}}") {
+            Some(end) => {
+                out.push_str("${{}}");
+                rest = &rest[at + end + 2..];
+            }
+            None => {
+                out.push_str(&rest[at..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// True when the digest part is a literal digest.
+fn literal_digest(d: &str) -> bool {
+    d.parse::<Digest>().is_ok()
+}
+
+/// A command substitution that asks a registry which digest a tag names.
+fn resolves_from_registry(d: &str) -> bool {
+    let d = d.to_ascii_lowercase();
+    (d.contains("$(") || d.contains('`'))
+        && [
+            "crane digest",
+            "docker inspect",
+            "skopeo inspect",
+            "imagetools inspect",
+            "oras resolve",
+            "regctl image digest",
+            "docker manifest inspect",
+        ]
+        .iter()
+        .any(|c| d.contains(c))
+}
+
+const SHELLS: &[&str] = &[
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "ksh",
+    "python",
+    "python3",
+    "perl",
+    "ruby",
+    "node",
+    "iex",
+    "invoke-expression",
+    "pwsh",
+    "powershell",
+];
+const DOWNLOADERS: &[&str] = &[
+    "curl",
+    "wget",
+    "iwr",
+    "invoke-webrequest",
+    "irm",
+    "invoke-restmethod",
+];
+const CHECKERS: &[&str] = &[
+    "sha256sum",
+    "sha512sum",
+    "shasum",
+    "gpg",
+    "minisign",
+    "cosign",
+    "hallmark",
+    "openssl",
+    "sha1sum",
+    "b3sum",
+    "slsa-verifier",
+    "gh",
+];
+
+/// Token shapes of well-known services: (what, prefix, allowed characters, minimum length
+/// after the prefix).
+const TOKEN_SHAPES: &[(&str, &str, &str, usize)] = &[
+    ("a GitHub token", "ghp_", "", 36),
+    ("a GitHub token", "gho_", "", 36),
+    ("a GitHub token", "ghs_", "", 36),
+    ("a GitHub token", "ghu_", "", 36),
+    ("a GitHub token", "github_pat_", "_", 60),
+    ("a GitLab token", "glpat-", "-_", 20),
+    ("a Docker Hub token", "dckr_pat_", "-_", 20),
+    ("an AWS access key", "AKIA", "", 16),
+    ("an npm token", "npm_", "", 36),
+    ("a PyPI token", "pypi-AgEIcHlwaS5vcmc", "-_", 50),
+];
+
+/// What kind of token `s` contains, if any.
+fn token_shape(s: &str) -> Option<&'static str> {
+    for (what, prefix, extra, min) in TOKEN_SHAPES {
+        let mut rest = s;
+        while let Some(at) = rest.find(prefix) {
+            let tail = &rest[at + prefix.len()..];
+            let n = tail
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || extra.contains(*c))
+                .count();
+            let boundary = rest[..at]
+                .chars()
+                .last()
+                .is_none_or(|c| !c.is_ascii_alphanumeric());
+            if n >= *min && boundary {
+                return Some(what);
+            }
+            rest = &rest[at + prefix.len()..];
+        }
+    }
+    None
+}
+
+/// A name that holds a secret.
+fn secret_name(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "API_KEY",
+        "APIKEY",
+        "ACCESS_KEY",
+        "PRIVATE_KEY",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+/// A value that is not a literal secret: empty, a reference to a secret store or a
+/// variable, or an obvious placeholder.
+fn not_literal(v: &str) -> bool {
+    let v = v.trim();
+    v.is_empty()
+        || v.contains("${{")
+        || v.starts_with('$')
+        || v.contains("$(")
+        || ["changeme", "xxx", "<", "example", "true", "false"]
+            .iter()
+            .any(|p| v.to_ascii_lowercase().starts_with(p))
+}
+
+/// Shell state while walking one body: variables, and what earlier commands did.
+#[derive(Default, Clone)]
+struct ShellState {
+    vars: BTreeMap<String, String>,
+    /// Repositories verified by tag: ref → line.
+    verified_by_tag: BTreeMap<String, usize>,
+    /// Files downloaded and not yet checked: name → line.
+    downloaded: BTreeMap<String, usize>,
+    /// Files made executable.
+    executable: BTreeSet<String>,
+}
+
+impl ShellState {
+    /// `word` with the variables known so far substituted (textually).
+    fn resolve(&self, word: &str) -> String {
+        let mut out = word.to_string();
+        for (k, v) in &self.vars {
+            for pattern in [
+                format!("${{{{ env.{k} }}}}"),
+                format!("${{{{env.{k}}}}}"),
+                format!("${{{k}}}"),
+                format!("${k}"),
+            ] {
+                if out.contains(&pattern) {
+                    out = out.replace(&pattern, v);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl<'a> FileAudit<'a> {
+    pub(super) fn new(path: &'a str, text: &'a str) -> FileAudit<'a> {
+        FileAudit {
+            path,
+            lines: text.lines().collect(),
+            findings: Vec::new(),
+            inventory: InventoryBuilder::default(),
+        }
+    }
+
+    fn report(
+        &mut self,
+        id: &str,
+        severity: Option<Severity>,
+        line: usize,
+        column: usize,
+        what: &str,
+        message: String,
+    ) {
+        let r = rule(id);
+        let fingerprint = Digest::sha256(format!("{id}\0{}\0{what}", self.path).as_bytes()).hex()
+            [..16]
+            .to_string();
+        // One finding per rule and place: a command seen twice is reported once.
+        if self
+            .findings
+            .iter()
+            .any(|f| f.rule == id && f.line == line && f.column == column)
+        {
+            return;
+        }
+        self.findings.push(Finding {
+            rule: r.id,
+            severity: severity.unwrap_or(r.severity),
+            path: self.path.to_string(),
+            line,
+            column,
+            message,
+            fingerprint,
+            suppressed: None,
+        });
+    }
+
+    /// Runs the walk for `kind`.
+    pub(super) fn run(&mut self, kind: Kind) -> Result<(), String> {
+        match kind {
+            Kind::Dockerfile => {
+                self.dockerfile();
+                Ok(())
+            }
+            Kind::Shell => {
+                let body = self.lines.join("\n");
+                self.shell(&body, 1, 0, &BTreeMap::new());
+                Ok(())
+            }
+            Kind::Jenkins => {
+                self.jenkins();
+                Ok(())
+            }
+            _ => {
+                let text = self.lines.join("\n");
+                let docs = yaml::parse(&text).map_err(|e| format!("not YAML: {e}"))?;
+                for doc in &docs {
+                    match kind {
+                        Kind::Workflow | Kind::Action => self.workflow(doc),
+                        Kind::GitLab => self.gitlab(doc),
+                        Kind::Compose => self.compose(doc),
+                        _ => self.kubernetes(doc),
+                    }
+                    self.literal_secrets(doc);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Where a `run:`-like scalar's text starts: the next line for a block scalar.
+    fn body_start(&self, node: &Node) -> (usize, usize) {
+        let line = self.lines.get(node.line - 1).copied().unwrap_or_default();
+        let rest = line
+            .get(node.column.saturating_sub(1)..)
+            .unwrap_or_default()
+            .trim();
+        if rest.starts_with('|') || rest.starts_with('>') {
+            let indent = self
+                .lines
+                .get(node.line)
+                .map_or(0, |l| l.len() - l.trim_start().len());
+            (node.line + 1, indent)
+        } else {
+            (node.line, node.column.saturating_sub(1))
+        }
+    }
+
+    fn env_of(node: Option<&Node>, into: &mut BTreeMap<String, String>) {
+        if let Some(env) = node {
+            for (k, v) in env.entries() {
+                if let (Some(k), Some(v)) = (k.str(), v.str()) {
+                    into.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+    }
+
+    fn workflow(&mut self, doc: &Node) {
+        let mut env = BTreeMap::new();
+        Self::env_of(doc.get("env"), &mut env);
+        let mut steps_lists: Vec<(&Node, BTreeMap<String, String>)> = Vec::new();
+        for (_, job) in doc
+            .get("jobs")
+            .map(|j| j.entries().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            let mut job_env = env.clone();
+            Self::env_of(job.get("env"), &mut job_env);
+            if let Some(uses) = job.get("uses") {
+                self.uses(uses);
+            }
+            if let Some(c) = job.get("container") {
+                let image = c.get("image").unwrap_or(c);
+                self.deployed_image(image, "the job's container");
+            }
+            if let Some(services) = job.get("services") {
+                for (_, s) in services.entries() {
+                    if let Some(image) = s.get("image") {
+                        self.deployed_image(image, "a service container");
+                    }
+                }
+            }
+            if let Some(steps) = job.get("steps") {
+                steps_lists.push((steps, job_env));
+            }
+        }
+        if let Some(steps) = doc.get("runs").and_then(|r| r.get("steps")) {
+            steps_lists.push((steps, env.clone()));
+        }
+        for (steps, job_env) in steps_lists {
+            let mut state_env = job_env;
+            for step in steps.items() {
+                let mut step_env = state_env.clone();
+                Self::env_of(step.get("env"), &mut step_env);
+                if let Some(uses) = step.get("uses") {
+                    self.uses(uses);
+                    let action = uses.str().unwrap_or_default();
+                    if action.starts_with("docker/login-action") {
+                        self.login_action(step.get("with"));
+                    }
+                    if action.starts_with("docker/build-push-action")
+                        && let Some(with) = step.get("with")
+                        && with.get("push").and_then(Node::str) == Some("true")
+                        && let Some(tags) = with.get("tags").and_then(Node::str)
+                    {
+                        for t in tags
+                            .split([',', '\n'])
+                            .map(str::trim)
+                            .filter(|t| !t.is_empty())
+                        {
+                            self.inventory.pushes.insert(t.to_string());
+                        }
+                    }
+                }
+                if let Some(run) = step.get("run")
+                    && let Some(body) = run.str()
+                {
+                    let (line, col) = self.body_start(run);
+                    self.shell(body, line, col, &step_env);
+                }
+                // A later step sees what `echo "X=…" >> $GITHUB_ENV` would set only at run
+                // time; the job's env is what every step shares.
+                state_env = state_env.clone();
+            }
+        }
+    }
+
+    fn uses(&mut self, node: &Node) {
+        let Some(u) = node.str() else { return };
+        if u.starts_with("./") || u.starts_with("docker://") {
+            if let Some(image) = u.strip_prefix("docker://") {
+                self.image_use(image, node.line, node.column, "a step's container", true);
+            }
+            return;
+        }
+        let Some((name, version)) = u.rsplit_once('@') else {
+            self.report(
+                "unpinned-action",
+                None,
+                node.line,
+                node.column,
+                u,
+                format!("{u} names no version at all"),
+            );
+            return;
+        };
+        let sha = version.len() == 40 && version.bytes().all(|b| b.is_ascii_hexdigit());
+        if !sha {
+            self.report(
+                "unpinned-action",
+                None,
+                node.line,
+                node.column,
+                u,
+                format!("{name} is used by the movable reference {version:?}, not a commit SHA"),
+            );
+        }
+    }
+
+    fn login_action(&mut self, with: Option<&Node>) {
+        let Some(with) = with else { return };
+        let registry = with
+            .get("registry")
+            .and_then(Node::str)
+            .unwrap_or("docker.io");
+        if let Some(p) = with.get("password") {
+            let v = p.str().unwrap_or_default();
+            if not_literal(v) {
+                self.inventory
+                    .credentials
+                    .insert(format!("{} for {registry}", secret_ref_name(v)));
+            } else {
+                self.report(
+                    "hardcoded-credential",
+                    None,
+                    p.line,
+                    p.column,
+                    "login-action password",
+                    format!("the password for {registry} is written in the workflow"),
+                );
+            }
+        }
+    }
+
+    fn gitlab(&mut self, doc: &Node) {
+        let mut env = BTreeMap::new();
+        Self::env_of(doc.get("variables"), &mut env);
+        if let Some(image) = doc.get("image") {
+            self.deployed_image(image.get("name").unwrap_or(image), "the default job image");
+        }
+        for (key, job) in doc.entries() {
+            if key.str().is_some_and(|k| k.starts_with('.') && k != ".pre")
+                && job.get("script").is_none()
+            {
+                continue;
+            }
+            if !matches!(job.value, Value::Map(_)) {
+                continue;
+            }
+            let mut job_env = env.clone();
+            Self::env_of(job.get("variables"), &mut job_env);
+            if let Some(image) = job.get("image") {
+                self.deployed_image(image.get("name").unwrap_or(image), "a job image");
+            }
+            if let Some(services) = job.get("services") {
+                for s in services.items() {
+                    self.deployed_image(s.get("name").unwrap_or(s), "a service container");
+                }
+            }
+            let mut state = ShellState {
+                vars: job_env,
+                ..ShellState::default()
+            };
+            for part in ["before_script", "script", "after_script"] {
+                let Some(script) = job.get(part) else {
+                    continue;
+                };
+                let lines: Vec<&Node> = match &script.value {
+                    Value::Seq(items) => items.iter().collect(),
+                    _ => vec![script],
+                };
+                for l in lines {
+                    if let Some(body) = l.str() {
+                        let (line, col) = self.body_start(l);
+                        state = self.shell_with(body, line, col, state);
+                    }
+                }
+            }
+        }
+    }
+
+    fn compose(&mut self, doc: &Node) {
+        if let Some(services) = doc.get("services") {
+            for (_, s) in services.entries() {
+                if let Some(image) = s.get("image") {
+                    self.deployed_image(image, "a compose service");
+                }
+            }
+        }
+    }
+
+    fn kubernetes(&mut self, doc: &Node) {
+        if doc.get("kind").is_none() || doc.get("apiVersion").is_none() {
+            return;
+        }
+        let mut images = Vec::new();
+        doc.walk(&mut |key, n| {
+            if key == Some("image") && n.str().is_some() {
+                images.push(n.clone());
+            }
+        });
+        for image in images {
+            self.deployed_image(&image, "a Kubernetes container");
+        }
+    }
+
+    /// Literal secrets under secret-looking keys, and known token shapes anywhere.
+    fn literal_secrets(&mut self, doc: &Node) {
+        let mut found = Vec::new();
+        doc.walk(&mut |key, n| {
+            let Some(v) = n.str() else { return };
+            if let Some(what) = token_shape(v) {
+                found.push((n.line, n.column, format!("{what} is written in the file")));
+            } else if key.is_some_and(secret_name) && !not_literal(v) && v.len() >= 8 {
+                found.push((
+                    n.line,
+                    n.column,
+                    format!("{} holds a literal value", key.unwrap_or_default()),
+                ));
+            }
+        });
+        for (line, column, message) in found {
+            self.report(
+                "hardcoded-credential",
+                None,
+                line,
+                column,
+                &message.clone(),
+                message,
+            );
+        }
+    }
+
+    /// An image a pipeline or manifest runs.
+    fn deployed_image(&mut self, node: &Node, what: &str) {
+        if let Some(s) = node.str() {
+            self.image_use(s, node.line, node.column, what, true);
+        }
+    }
+
+    fn image_use(&mut self, s: &str, line: usize, column: usize, what: &str, pull: bool) {
+        let Some(r) = image_ref(s) else { return };
+        if pull {
+            self.inventory.pulls.insert(s.to_string());
+        }
+        if r.digest.as_deref().is_some_and(literal_digest) {
+            return;
+        }
+        if s.contains('$') && r.digest.is_some() {
+            return;
+        }
+        let (severity, how) = match r.tag.as_deref() {
+            None => (Severity::High, "without a tag (so `latest`)".to_string()),
+            Some("latest") => (Severity::High, "by the tag `latest`".to_string()),
+            Some(t) => (Severity::Medium, format!("by the tag `{t}`")),
+        };
+        self.report(
+            "deploy-by-tag",
+            Some(severity),
+            line,
+            column,
+            s,
+            format!("{what} uses {} {how}, not a digest", r.repository),
+        );
+    }
+
+    fn dockerfile(&mut self) {
+        let mut stages: BTreeSet<String> = BTreeSet::new();
+        let mut i = 0;
+        while i < self.lines.len() {
+            let start = i;
+            let mut text = self.lines[i].trim_end().to_string();
+            while text.ends_with('\\') && i + 1 < self.lines.len() {
+                text.pop();
+                i += 1;
+                text.push('\n');
+                text.push_str(self.lines[i]);
+            }
+            i += 1;
+            let trimmed = text.trim_start();
+            let indent = text.len() - trimmed.len();
+            let (instr, rest) = trimmed
+                .split_once(char::is_whitespace)
+                .unwrap_or((trimmed, ""));
+            match instr.to_ascii_uppercase().as_str() {
+                "FROM" => {
+                    let words: Vec<&str> = rest
+                        .split_whitespace()
+                        .filter(|w| !w.starts_with("--"))
+                        .collect();
+                    let Some(image) = words.first() else { continue };
+                    if let [_, as_kw, name] = words.as_slice()
+                        && as_kw.eq_ignore_ascii_case("as")
+                    {
+                        stages.insert(name.to_ascii_lowercase());
+                    }
+                    if image.eq_ignore_ascii_case("scratch")
+                        || stages.contains(&image.to_ascii_lowercase())
+                    {
+                        continue;
+                    }
+                    let column = indent + instr.len() + 2 + rest.find(image).unwrap_or(0);
+                    self.image_use(image, start + 1, column, "FROM", true);
+                }
+                "RUN" => {
+                    let column = indent + instr.len() + 1;
+                    self.shell(rest, start + 1, column, &BTreeMap::new());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn jenkins(&mut self) {
+        let text = self.lines.join("\n");
+        let mut from = 0;
+        while let Some(at) = text[from..].find("sh ") {
+            let at = from + at;
+            from = at + 3;
+            let rest = &text[at + 3..];
+            let rest_trim = rest.trim_start();
+            let quote = ["'''", "\"\"\"", "'", "\""]
+                .into_iter()
+                .find(|q| rest_trim.starts_with(q));
+            let Some(q) = quote else { continue };
+            let body_start = at + 3 + (rest.len() - rest_trim.len()) + q.len();
+            let Some(len) = text[body_start..].find(q) else {
+                break;
+            };
+            let body = &text[body_start..body_start + len];
+            let line = text[..body_start].matches('\n').count() + 1;
+            let col = body_start - text[..body_start].rfind('\n').map_or(0, |p| p + 1);
+            self.shell(body, line, col, &BTreeMap::new());
+            from = body_start + len + q.len();
+        }
+    }
+
+    fn shell(&mut self, body: &str, line: usize, col: usize, env: &BTreeMap<String, String>) {
+        let state = ShellState {
+            vars: env.clone(),
+            ..ShellState::default()
+        };
+        self.shell_with(body, line, col, state);
+    }
+
+    /// Audits one shell body whose first line is `line` of the file (its words shifted by
+    /// `col` columns on that first line); returns the state for bodies that continue it.
+    fn shell_with(
+        &mut self,
+        body: &str,
+        line: usize,
+        col: usize,
+        mut st: ShellState,
+    ) -> ShellState {
+        let cmds = shell::tokenize(body);
+        let at = |w: &Word| {
+            (
+                line + w.line - 1,
+                if w.line == 1 {
+                    col + w.column
+                } else {
+                    w.column
+                },
+            )
+        };
+        for (i, cmd) in cmds.iter().enumerate() {
+            for (k, w) in cmd.assignments() {
+                let v = w.text.split_once('=').map(|(_, v)| v).unwrap_or_default();
+                if secret_name(k) && !not_literal(v) && v.len() >= 8 {
+                    let (l, c) = at(w);
+                    self.report(
+                        "hardcoded-credential",
+                        None,
+                        l,
+                        c,
+                        k,
+                        format!("{k} is assigned a literal value"),
+                    );
+                }
+                let resolved = st.resolve(v);
+                st.vars.insert(k.to_string(), resolved);
+            }
+            for w in &cmd.words {
+                if let Some(what) = token_shape(&w.text) {
+                    let (l, c) = at(w);
+                    self.report(
+                        "hardcoded-credential",
+                        None,
+                        l,
+                        c,
+                        what,
+                        format!("{what} is written in a command"),
+                    );
+                }
+            }
+            let Some(name) = cmd.name() else { continue };
+            let name_text = name
+                .text
+                .rsplit('/')
+                .next()
+                .unwrap_or(&name.text)
+                .to_ascii_lowercase();
+            let args: Vec<String> = cmd.args().iter().map(|w| st.resolve(&w.text)).collect();
+            let arg_words = cmd.args();
+            if name_text == "export" {
+                for a in arg_words {
+                    if let Some((k, v)) = a.text.split_once('=') {
+                        let resolved = st.resolve(v);
+                        st.vars.insert(k.to_string(), resolved);
+                    }
+                }
+                continue;
+            }
+            let sub = args.first().map(String::as_str).unwrap_or_default();
+            // Signing.
+            let signer =
+                matches!(name_text.as_str(), "cosign" | "hallmark" | "notation") && sub == "sign";
+            if signer {
+                let expect = args.iter().any(|a| a.starts_with("--expect-digest"));
+                for (w, a) in arg_words.iter().zip(&args).skip(1) {
+                    // The digest part may be a command substitution with spaces in it.
+                    let (name_part, digest_part) = match a.split_once('@') {
+                        Some((n, d)) => (n, Some(d.to_string())),
+                        None => (a.as_str(), None),
+                    };
+                    let Some(r) = image_ref(name_part) else {
+                        continue;
+                    };
+                    if !(name_part.contains('/') || name_part.contains(':')) {
+                        continue;
+                    }
+                    let (l, c) = at(w);
+                    self.inventory.pushes.insert(r.repository.clone());
+                    match &digest_part {
+                        Some(d) if literal_digest(d) => {}
+                        Some(d) if resolves_from_registry(&w.text) || resolves_from_registry(d) => {
+                            self.report("sign-resolved-digest", None, l, c, &w.text, format!(
+                                "{name_text} sign takes the digest of {} from the registry after the push", r.repository));
+                        }
+                        Some(_) => {}
+                        None if expect => {}
+                        None => self.report("sign-by-tag", None, l, c, &w.text, format!(
+                            "{name_text} sign signs {} by tag: whatever the tag names when it runs", w.text)),
+                    }
+                }
+            }
+            // Verification by tag, remembered for a later pull.
+            if matches!(name_text.as_str(), "cosign" | "hallmark") && sub == "verify" {
+                for a in args.iter().skip(1) {
+                    if let Some(r) = image_ref(a)
+                        && r.digest.is_none()
+                        && (a.contains('/') || a.contains(':'))
+                    {
+                        st.verified_by_tag.insert(a.clone(), line);
+                    }
+                }
+            }
+            // Pulls, runs, deployments.
+            let pulled: Option<(usize, &str)> = match (name_text.as_str(), sub) {
+                ("docker" | "podman" | "nerdctl", "pull" | "run" | "create")
+                | ("crane", "pull") => args
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .find(|(_, a)| !a.starts_with('-') && image_ref(a).is_some())
+                    .map(|(j, a)| (j, a.as_str())),
+                ("kubectl", "set") => args
+                    .iter()
+                    .enumerate()
+                    .skip(2)
+                    .find_map(|(j, a)| a.split_once('=').map(|(_, img)| (j, img))),
+                _ => None,
+            };
+            if let Some((j, image)) = pulled {
+                let w = &arg_words[j];
+                let (l, c) = at(w);
+                if st.verified_by_tag.contains_key(image) {
+                    self.report("verify-then-pull-by-tag", None, l, c, image, format!(
+                        "{image} was verified by tag, then is pulled by tag: the two can name different images"));
+                } else {
+                    self.image_use(image, l, c, &format!("{name_text} {sub}"), true);
+                }
+            }
+            // Pushes, for the inventory.
+            match (name_text.as_str(), sub) {
+                ("docker" | "podman", "push")
+                | ("crane", "push" | "copy" | "cp")
+                | ("skopeo", "copy")
+                | ("hallmark", "publish" | "copy")
+                | ("oras", "push") => {
+                    if let Some(dest) = args.iter().skip(1).rev().find(|a| !a.starts_with('-')) {
+                        self.inventory
+                            .pushes
+                            .insert(dest.trim_start_matches("docker://").to_string());
+                    }
+                }
+                ("docker" | "podman" | "helm" | "oras", "login") | ("crane", "auth") => {
+                    self.login(cmd, &args, &at);
+                }
+                _ => {}
+            }
+            // Downloads piped to an interpreter.
+            if DOWNLOADERS.contains(&name_text.as_str()) {
+                if cmd.then == Joiner::Pipe
+                    && let Some(next) = cmds.get(i + 1)
+                    && let Some(n) = next.name()
+                {
+                    let mut interp = n
+                        .text
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or(&n.text)
+                        .to_ascii_lowercase();
+                    if interp == "sudo" || interp == "env" {
+                        interp = next
+                            .args()
+                            .first()
+                            .map(|w| w.text.to_ascii_lowercase())
+                            .unwrap_or_default();
+                    }
+                    if SHELLS.contains(&interp.as_str()) {
+                        let (l, c) = at(name);
+                        self.report(
+                            "unchecked-download",
+                            None,
+                            l,
+                            c,
+                            &format!("{name_text}|{interp}"),
+                            format!("the output of {name_text} is run by {interp} unchecked"),
+                        );
+                    }
+                }
+                // Download to a file: remember it until it is checked or run.
+                let mut it = args.iter().peekable();
+                while let Some(a) = it.next() {
+                    // `-o FILE`, and combined short flags ending in o (`-fsSLo FILE`).
+                    let short_o = a.starts_with('-')
+                        && !a.starts_with("--")
+                        && (a.ends_with('o') || a.ends_with('O'));
+                    let out = match a.as_str() {
+                        "--output" | "--output-document" | "-OutFile" => {
+                            it.peek().map(|s| s.to_string())
+                        }
+                        _ if short_o => it.peek().map(|s| s.to_string()),
+                        _ => a
+                            .strip_prefix("--output=")
+                            .or_else(|| a.strip_prefix("--output-document="))
+                            .map(str::to_string),
+                    };
+                    if let Some(f) = out
+                        && f != "-"
+                    {
+                        st.downloaded.insert(base(&f).to_string(), line);
+                    }
+                }
+            }
+            if SHELLS.contains(&name_text.as_str()) {
+                // `bash <(curl …)`, `sh -c "$(curl …)"`.
+                for w in cmd.args() {
+                    let t = w.text.to_ascii_lowercase();
+                    let powershell = matches!(name_text.as_str(), "iex" | "invoke-expression")
+                        && [
+                            "iwr",
+                            "invoke-webrequest",
+                            "irm",
+                            "invoke-restmethod",
+                            "downloadstring",
+                        ]
+                        .iter()
+                        .any(|d| t.contains(d));
+                    if powershell
+                        || ((t.contains("$(curl") || t.contains("$(wget") || t.contains("<(curl"))
+                            && !t.contains("sha256sum"))
+                    {
+                        let (l, c) = at(name);
+                        self.report(
+                            "unchecked-download",
+                            None,
+                            l,
+                            c,
+                            &format!("{name_text}-substitution"),
+                            format!("{name_text} runs a download unchecked"),
+                        );
+                    }
+                }
+            }
+            if CHECKERS.contains(&name_text.as_str()) {
+                // `sha256sum -c SUMS` checks the files SUMS lists: any of them.
+                if args.iter().any(|a| a == "-c" || a == "--check") {
+                    st.downloaded.clear();
+                }
+                st.downloaded
+                    .retain(|f, _| !args.iter().any(|a| base(a).starts_with(f.as_str())));
+            }
+            if name_text == "chmod" {
+                for a in args
+                    .iter()
+                    .filter(|a| !a.starts_with('+') && !a.starts_with('-'))
+                {
+                    st.executable.insert(base(a).to_string());
+                }
+            }
+            let run_target = if SHELLS.contains(&name_text.as_str()) {
+                args.iter()
+                    .find(|a| !a.starts_with('-'))
+                    .map(|a| base(a).to_string())
+            } else if name.text.starts_with("./") || name.text.starts_with('/') {
+                st.executable
+                    .contains(base(&name.text))
+                    .then(|| base(&name.text).to_string())
+            } else {
+                None
+            };
+            if let Some(f) = run_target
+                && st.downloaded.contains_key(&f)
+            {
+                let (l, c) = at(name);
+                self.report(
+                    "unchecked-download",
+                    None,
+                    l,
+                    c,
+                    &format!("run:{f}"),
+                    format!("{f} is downloaded and run without a checksum or signature check"),
+                );
+            }
+        }
+        st
+    }
+
+    fn login(&mut self, cmd: &Command, args: &[String], at: &dyn Fn(&Word) -> (usize, usize)) {
+        let words = cmd.args();
+        let registry = args
+            .iter()
+            .skip(1)
+            .find(|a| !a.starts_with('-') && (a.contains('.') || a.contains(':')))
+            .cloned()
+            .unwrap_or_else(|| "docker.io".into());
+        let mut j = 1;
+        while j < words.len() {
+            let a = &words[j].text;
+            let (value, w) = match a.as_str() {
+                "-p" | "--password" => (words.get(j + 1).map(|w| w.text.clone()), words.get(j + 1)),
+                _ => (
+                    a.strip_prefix("--password=").map(str::to_string),
+                    Some(&words[j]),
+                ),
+            };
+            if let (Some(v), Some(w)) = (value, w) {
+                if not_literal(&v) {
+                    self.inventory
+                        .credentials
+                        .insert(format!("{} for {registry}", secret_ref_name(&v)));
+                } else {
+                    let (l, c) = at(w);
+                    self.report("hardcoded-credential", None, l, c, "login password", format!(
+                        "the password for {registry} is written in the command (use --password-stdin)"));
+                }
+            }
+            if a == "--password-stdin" {
+                self.inventory
+                    .credentials
+                    .insert(format!("a password on stdin for {registry}"));
+            }
+            j += 1;
+        }
+    }
+}
+
+/// A file name without directories, for matching a download with its use.
+fn base(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// `NAME` of `${{ secrets.NAME }}` or `$NAME`, else the text.
+fn secret_ref_name(v: &str) -> String {
+    let v = v.trim();
+    if let Some(rest) = v.split("secrets.").nth(1) {
+        return rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+    }
+    v.trim_start_matches('$')
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn findings(path: &str, kind: Kind, text: &str) -> Vec<(String, usize)> {
+        let mut f = FileAudit::new(path, text);
+        f.run(kind).unwrap();
+        f.findings
+            .iter()
+            .map(|f| (f.rule.to_string(), f.line))
+            .collect()
+    }
+
+    #[test]
+    fn references_and_tokens() {
+        assert_eq!(
+            image_ref("reg.io/app:v1").unwrap().tag.as_deref(),
+            Some("v1")
+        );
+        assert_eq!(image_ref("localhost:5000/app").unwrap().tag, None);
+        assert!(image_ref("./cosign.key").is_none());
+        assert!(image_ref("https://example.com/x").is_none());
+        assert!(resolves_from_registry("$(crane digest app:v1)"));
+        assert!(!resolves_from_registry("${{ steps.build.outputs.digest }}"));
+        assert_eq!(
+            token_shape(&format!("x ghp_{}", "a".repeat(36))),
+            Some("a GitHub token")
+        );
+        assert_eq!(token_shape("ghp_short"), None);
+        assert_eq!(
+            token_shape(&format!("AKIA{}", "A".repeat(16))),
+            Some("an AWS access key")
+        );
+    }
+
+    #[test]
+    fn shell_rules_fire_where_they_should() {
+        let script = "docker push reg.io/app:v1\ncosign sign --key k reg.io/app:v1\n";
+        assert_eq!(
+            findings("a.sh", Kind::Shell, script),
+            [("sign-by-tag".to_string(), 2)]
+        );
+        let good = "cosign sign --key k reg.io/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\nhallmark sign reg.io/app:v1 --expect-digest \"$D\" --key k\n";
+        assert!(findings("b.sh", Kind::Shell, good).is_empty());
+        let resolved = "IMG=reg.io/app\ncosign sign --key k \"$IMG@$(crane digest $IMG:v1)\"\n";
+        assert_eq!(
+            findings("c.sh", Kind::Shell, resolved),
+            [("sign-resolved-digest".to_string(), 2)]
+        );
+        let race = "cosign verify --key k reg.io/app:v1 && docker pull reg.io/app:v1\n";
+        assert_eq!(
+            findings("d.sh", Kind::Shell, race),
+            [("verify-then-pull-by-tag".to_string(), 1)]
+        );
+        let pinned = "ref=$(hallmark verify reg.io/app:v1 --key k) && docker pull \"$ref\"\n";
+        assert!(findings("e.sh", Kind::Shell, pinned).is_empty());
+        let pipe = "curl -fsSL https://get.example.com | sudo bash\n";
+        assert_eq!(
+            findings("f.sh", Kind::Shell, pipe),
+            [("unchecked-download".to_string(), 1)]
+        );
+        let checked =
+            "curl -o up.sh https://x/up.sh\nsha256sum -c up.sh.sha256\nchmod +x up.sh\n./up.sh\n";
+        assert!(findings("g.sh", Kind::Shell, checked).is_empty());
+        let unchecked = "curl -o up.sh https://x/up.sh\nchmod +x up.sh\n./up.sh\n";
+        assert_eq!(
+            findings("h.sh", Kind::Shell, unchecked),
+            [("unchecked-download".to_string(), 3)]
+        );
+        let login = "docker login reg.io -u ci -p hunter2hunter2\n";
+        assert_eq!(
+            findings("i.sh", Kind::Shell, login),
+            [("hardcoded-credential".to_string(), 1)]
+        );
+        let login_ok = "echo \"$PW\" | docker login reg.io -u ci --password-stdin\n";
+        assert!(findings("j.sh", Kind::Shell, login_ok).is_empty());
+        for body in [
+            "iex (iwr https://x/install.ps1)\n",
+            "wget -qO- https://x/i.sh | sh\n",
+            "bash <(curl -s https://x/i.sh)\n",
+        ] {
+            assert_eq!(
+                findings("k.sh", Kind::Shell, body),
+                [("unchecked-download".to_string(), 1)],
+                "{body}"
+            );
+        }
+        let set = "kubectl set image deploy/app app=reg.io/app:v1\n";
+        assert_eq!(
+            findings("l.sh", Kind::Shell, set),
+            [("deploy-by-tag".to_string(), 1)]
+        );
+    }
+}
