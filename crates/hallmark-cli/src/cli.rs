@@ -120,6 +120,15 @@ on its line or the line above: # hallmark: ignore[RULE-ID] why it is safe\n\
 Exit 1 when an unsuppressed finding at or above --severity exists."
     )]
     Audit(AuditArgs),
+    /// Rewrite image references in deployments to verified digests (repo:tag@sha256:…)
+    #[command(
+        after_help = "Examples:\n  hallmark pin deploy/ --key cosign.pub            # prints a diff\n  \
+hallmark pin deploy/ docker-compose.yml --policy policy.toml --write\n\n\
+Each tag is resolved once and verified as `verify` does; only verified references are\n\
+rewritten, and only their bytes change (comments, quoting, indentation and order stay).\n\
+Exit 1 when a reference does not verify (it is left as it is, with the reason)."
+    )]
+    Pin(PinArgs),
     /// Check policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -235,6 +244,7 @@ impl Command {
             Command::Demo(a) => &a.registry_args,
             Command::Signatures(a) => &a.registry,
             Command::Scan(a) => &a.registry,
+            Command::Pin(a) => &a.registry,
             Command::Key(_)
             | Command::Audit(_)
             | Command::Completions(_)
@@ -462,6 +472,27 @@ pub struct VerifyBlobArgs {
     /// A bare base64 signature instead of a bundle
     #[arg(long, value_name = "FILE")]
     pub signature: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PinArgs {
+    /// Files or directories: Kubernetes manifests, compose files, Dockerfiles, workflows
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Public key (PEM); repeatable, any one suffices
+    #[arg(long, required_unless_present = "policy", conflicts_with = "policy")]
+    pub key: Vec<PathBuf>,
+    /// Policy file (TOML)
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Also accept signatures made for this repository (mirrors); `*` and `**` globs
+    #[arg(long, value_name = "REG/REPO", conflicts_with = "policy", value_parser = parse_identity)]
+    pub identity: Vec<String>,
+    /// Rewrite the files (default: print a unified diff)
+    #[arg(long)]
+    pub write: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Args, Debug)]

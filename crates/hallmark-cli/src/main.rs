@@ -9,6 +9,7 @@ mod exit;
 mod generated;
 mod keyfile;
 mod output;
+mod pin;
 mod progress;
 mod sanitize;
 mod scan;
@@ -78,6 +79,7 @@ fn main() -> ExitCode {
             Command::Signatures(a) => signatures::run(&a, ui).await,
             Command::Scan(a) => scan::run(&a, ui).await,
             Command::Audit(a) => audit::run(&a, ui),
+            Command::Pin(a) => pin::run(&a, ui).await,
             Command::Completions(a) => generated::completions(&a),
             Command::Man(a) => generated::man(&a, ui),
         }
@@ -129,9 +131,6 @@ fn deadline_exceeded(limit: std::time::Duration) -> anyhow::Error {
     .into()
 }
 
-/// Commands the command-line contract names that this version does not have yet.
-const PLANNED: [&str; 1] = ["pin"];
-
 /// Flags that do not parse: clap's message, and under `--output json` the error document
 /// too. `--help` and `--version` are not errors.
 fn usage_error(e: clap::Error) -> ExitCode {
@@ -142,26 +141,6 @@ fn usage_error(e: clap::Error) -> ExitCode {
         };
     }
     let args: Vec<String> = std::env::args().collect();
-    if e.kind() == ErrorKind::InvalidSubcommand
-        && let Some(planned) = args
-            .iter()
-            .skip(1)
-            .find(|a| !a.starts_with('-'))
-            .filter(|a| PLANNED.contains(&a.as_str()))
-    {
-        let message = format!("hallmark {planned} is not available in this version");
-        let hint =
-            "it is planned (see the README's roadmap); hallmark --help lists what this version has";
-        eprintln!("error: {message}\nhint: {hint}");
-        if args.iter().any(|a| a == "--output=json")
-            || args
-                .windows(2)
-                .any(|w| w[0] == "--output" && w[1] == "json")
-        {
-            output::error_document(&message, hallmark::ErrorClass::Usage, Some(hint));
-        }
-        return ExitCode::from(exit::code(hallmark::ErrorClass::Usage));
-    }
     let json = args
         .windows(2)
         .any(|w| w[0] == "--output" && w[1] == "json")

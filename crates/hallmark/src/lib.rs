@@ -16,7 +16,8 @@
 //! - [`error`]: the one error type of operations;
 //! - [`store`]: registry repository or layout, behind one interface;
 //! - [`verify`], [`sign`], [`transfer`], [`blob`]: the operations on one digest;
-//! - [`publish`], [`copy`], [`image`], [`inventory`], [`scan`], [`demo`]: whole commands;
+//! - [`publish`], [`copy`], [`image`], [`inventory`], [`scan`], [`pin`], [`demo`]: whole
+//!   commands;
 //! - [`audit`]: pipeline files, on their own (it uses only `digest` and `fsio`).
 #![warn(missing_docs)]
 
@@ -37,6 +38,7 @@ pub mod keys;
 pub mod layout;
 pub mod oci;
 pub mod payload;
+pub mod pin;
 pub mod policy;
 pub mod publish;
 pub mod reference;

@@ -567,7 +567,7 @@ async fn another_repository_is_said_only_when_it_is_one() {
 }
 
 #[test]
-fn completions_man_pages_and_planned_commands() {
+fn completions_and_man_pages() {
     for shell in ["bash", "zsh", "fish", "powershell"] {
         let o = run(&["completions", shell]);
         expect_code(&o, 0);
@@ -587,20 +587,6 @@ fn completions_man_pages_and_planned_commands() {
     expect_code(&o, 0);
     let verify = std::fs::read_to_string(dir.path().join("hallmark-verify.1")).unwrap();
     assert!(verify.contains("require\\-tag\\-binding"), "{verify}");
-    // Named by the command-line contract, not built yet: said plainly, exit 2.
-    for planned in ["pin"] {
-        let o = run(&[planned, "x", "--output", "json"]);
-        expect_code(&o, 2);
-        assert!(
-            stderr(&o).contains(&format!(
-                "hallmark {planned} is not available in this version"
-            )),
-            "{}",
-            stderr(&o)
-        );
-        assert!(!stderr(&o).contains("did you mean"), "{}", stderr(&o));
-        assert_eq!(json_out(&o)["exit"], 2);
-    }
     // A typo still gets clap's suggestion.
     let o = run(&["verfy"]);
     expect_code(&o, 2);

@@ -1,0 +1,161 @@
+//! Where a file names images to deploy, byte for byte: what `pin` rewrites.
+
+use super::Kind;
+use super::yaml::{self, Node};
+
+/// An image reference in a file: its text and its exact place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpan {
+    /// The reference, as written.
+    pub text: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// Byte offset of its first byte in the file.
+    pub start: usize,
+}
+
+impl ImageSpan {
+    /// Byte offset just after it.
+    pub fn end(&self) -> usize {
+        self.start + self.text.len()
+    }
+}
+
+/// Byte offset of 1-based (`line`, `column`) in `text`, columns counted in characters.
+fn offset(text: &str, line: usize, column: usize) -> Option<usize> {
+    let mut start = 0;
+    for _ in 1..line {
+        start += text[start..].find('\n')? + 1;
+    }
+    let line_text = &text[start..];
+    let mut chars = line_text.char_indices();
+    let (i, _) = chars.nth(column.checked_sub(1)?)?;
+    Some(start + i)
+}
+
+/// The span of a YAML scalar `node` whose value is its exact text (plain, or quoted
+/// without escapes); `None` for anything else (folded, escaped, dynamic).
+fn scalar_span(text: &str, node: &Node) -> Option<ImageSpan> {
+    let value = node.str()?;
+    let mut at = offset(text, node.line, node.column)?;
+    if text[at..].starts_with(['"', '\'']) {
+        at += 1;
+    }
+    text[at..].starts_with(value).then(|| ImageSpan {
+        text: value.to_string(),
+        line: node.line,
+        column: node.column,
+        start: at,
+    })
+}
+
+/// Every image reference `pin` may rewrite in a file of `kind`: Kubernetes and compose
+/// `image:` values, workflow `container:`/`services:` images, Dockerfile `FROM` images.
+/// References with variables or expressions are left out: they are not the file's to pin.
+pub fn image_spans(text: &str, kind: Kind) -> Vec<ImageSpan> {
+    let mut out = Vec::new();
+    match kind {
+        Kind::Dockerfile => {
+            let mut stages: Vec<String> = Vec::new();
+            let mut start = 0;
+            for (i, line) in text.split_inclusive('\n').enumerate() {
+                let trimmed = line.trim_start();
+                let is_from = trimmed
+                    .get(..5)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("FROM "));
+                if is_from {
+                    let words: Vec<(usize, &str)> = trimmed[5..]
+                        .split_whitespace()
+                        .map(|w| (w.as_ptr() as usize - line.as_ptr() as usize, w))
+                        .filter(|(_, w)| !w.starts_with("--"))
+                        .collect();
+                    if let [_, (_, as_kw), (_, name)] = words.as_slice()
+                        && as_kw.eq_ignore_ascii_case("as")
+                    {
+                        stages.push(name.to_ascii_lowercase());
+                    }
+                    if let Some((pos, image)) = words.first()
+                        && !image.eq_ignore_ascii_case("scratch")
+                        && !stages.contains(&image.to_ascii_lowercase())
+                    {
+                        out.push(ImageSpan {
+                            text: image.to_string(),
+                            line: i + 1,
+                            column: line[..*pos].chars().count() + 1,
+                            start: start + pos,
+                        });
+                    }
+                }
+                start += line.len();
+            }
+        }
+        Kind::Kubernetes | Kind::Compose | Kind::Workflow => {
+            let Ok(docs) = yaml::parse(text) else {
+                return out;
+            };
+            for doc in &docs {
+                let mut nodes: Vec<&Node> = Vec::new();
+                match kind {
+                    Kind::Kubernetes if doc.get("kind").is_some() => {
+                        doc.walk(&mut |k, n| {
+                            if k == Some("image") {
+                                nodes.push(n);
+                            }
+                        });
+                    }
+                    Kind::Compose => {
+                        if let Some(services) = doc.get("services") {
+                            nodes.extend(services.entries().filter_map(|(_, s)| s.get("image")));
+                        }
+                    }
+                    Kind::Workflow => {
+                        for (_, job) in doc
+                            .get("jobs")
+                            .map(|j| j.entries().collect::<Vec<_>>())
+                            .unwrap_or_default()
+                        {
+                            if let Some(c) = job.get("container") {
+                                nodes.push(c.get("image").unwrap_or(c));
+                            }
+                            if let Some(s) = job.get("services") {
+                                nodes.extend(s.entries().filter_map(|(_, s)| s.get("image")));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                out.extend(nodes.into_iter().filter_map(|n| scalar_span(text, n)));
+            }
+        }
+        _ => {}
+    }
+    out.retain(|s| !s.text.contains('$') && !s.text.is_empty());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_are_exact_bytes() {
+        let text = "kind: Pod\nspec:\n  containers:\n    - image: \"reg.io/é/app:v1\" # quoted\n    - image: reg.io/b:v2\n    - image: ${{ x }}\n";
+        let spans = image_spans(text, Kind::Kubernetes);
+        assert_eq!(spans.len(), 2, "{spans:?}");
+        for s in &spans {
+            assert_eq!(&text[s.start..s.end()], s.text);
+        }
+        let docker =
+            "FROM --platform=linux/amd64 golang:1.23 AS build\nFROM build\nFROM gcr.io/x/y:1\n";
+        let spans = image_spans(docker, Kind::Dockerfile);
+        assert_eq!(
+            spans.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
+            ["golang:1.23", "gcr.io/x/y:1"]
+        );
+        for s in &spans {
+            assert_eq!(&docker[s.start..s.end()], s.text);
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Pinning deployments: every image a manifest, compose file, Dockerfile or workflow
+//! names by tag is resolved once, verified as `verify` does, and rewritten to
+//! `repo:tag@sha256:…`. Only the reference's bytes change; a reference that does not
+//! verify is left as it is, with the reason.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+use crate::audit::{self, Kind};
+use crate::digest::Digest;
+use crate::reference::Source;
+use crate::registry::Client;
+use crate::scan::Trust;
+use crate::store::Target;
+
+/// What happened to one reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PinStatus {
+    /// Verified and rewritten to its digest.
+    Pinned,
+    /// Already pinned, and its digest verified again.
+    Verified,
+    /// Not verified: left as it is.
+    Refused,
+}
+
+/// One image reference in a file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PinEntry {
+    /// The file.
+    pub path: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The reference as written.
+    pub reference: String,
+    /// What it becomes (for `pinned`).
+    pub pinned: Option<String>,
+    /// The verified digest.
+    pub digest: Option<Digest>,
+    /// What happened.
+    pub status: PinStatus,
+    /// Why, in one line.
+    pub reason: String,
+}
+
+/// A file whose references change.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PinnedFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its content now.
+    #[serde(skip)]
+    pub old: String,
+    /// Its content pinned.
+    #[serde(skip)]
+    pub new: String,
+    /// References rewritten in it.
+    pub pinned: usize,
+}
+
+/// The plan (and, once written, the result).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PinReport {
+    /// Version of the document.
+    pub version: u32,
+    /// Every reference found.
+    pub references: Vec<PinEntry>,
+    /// The files that change.
+    pub files: Vec<PinnedFile>,
+    /// True once the files were written.
+    pub written: bool,
+}
+
+/// Verifies `reference` once; `Ok(digest)` when it verifies, `Err(reason)` when not.
+async fn verify_reference(
+    client: &Client,
+    reference: &str,
+    trust: &Trust,
+) -> Result<Digest, String> {
+    let source = Source::parse(reference).map_err(|e| e.to_string())?;
+    if !matches!(source, Source::Registry(_)) {
+        return Err("not a registry reference".into());
+    }
+    let target = Target::open(&source, client, false).map_err(|e| e.to_string())?;
+    let verification = match trust {
+        Trust::Keys(opts) => crate::verify::verify(&target, opts).await,
+        Trust::Policy(p) => crate::verify::verify_with_policy(&target, p).await,
+    }
+    .map_err(|e| format!("could not be verified: {e}"))?;
+    let report = verification.report;
+    if report.verified {
+        Ok(report.digest)
+    } else if report.allowed {
+        Err("a policy rule allows it unsigned: nothing verified, so it is not pinned".into())
+    } else {
+        Err(format!("not verified: {}", report.errors.join("; ")))
+    }
+}
+
+/// Finds every image reference under `paths`, verifies each distinct one once, and plans
+/// the rewrite. Nothing is written.
+pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<PinReport, Error> {
+    let mut found: Vec<(PathBuf, String, Vec<audit::images::ImageSpan>)> = Vec::new();
+    for path in audit::discover(paths) {
+        let Ok(Some(bytes)) = crate::fsio::read_bounded(&path, None, audit::MAX_FILE_BYTES) else {
+            continue;
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        let first = text.lines().next().unwrap_or_default();
+        let Some(kind) = audit::kind_of(&path, first) else {
+            continue;
+        };
+        if !matches!(
+            kind,
+            Kind::Kubernetes | Kind::Compose | Kind::Workflow | Kind::Dockerfile
+        ) {
+            continue;
+        }
+        let spans = audit::images::image_spans(&text, kind);
+        if !spans.is_empty() {
+            found.push((path, text, spans));
+        }
+    }
+    // Each distinct reference is resolved and verified once.
+    let mut verdicts: BTreeMap<String, Result<Digest, String>> = BTreeMap::new();
+    for (_, _, spans) in &found {
+        for s in spans {
+            if !verdicts.contains_key(&s.text) {
+                let v = verify_reference(client, &s.text, trust).await;
+                verdicts.insert(s.text.clone(), v);
+            }
+        }
+    }
+    let mut report = PinReport {
+        version: 1,
+        references: Vec::new(),
+        files: Vec::new(),
+        written: false,
+    };
+    for (path, text, spans) in found {
+        let mut new = text.clone();
+        let mut pinned = 0;
+        // From the end, so that earlier offsets stay valid.
+        for s in spans.iter().rev() {
+            let verdict = &verdicts[&s.text];
+            let already = s.text.contains('@');
+            let (status, pinned_text, digest, reason) = match verdict {
+                Ok(d) if already => (
+                    PinStatus::Verified,
+                    None,
+                    Some(d.clone()),
+                    "already pinned; its digest verifies".to_string(),
+                ),
+                Ok(d) => {
+                    let p = format!("{}@{d}", s.text);
+                    new.replace_range(s.start..s.end(), &p);
+                    pinned += 1;
+                    (
+                        PinStatus::Pinned,
+                        Some(p),
+                        Some(d.clone()),
+                        "verified".to_string(),
+                    )
+                }
+                Err(why) => (PinStatus::Refused, None, None, why.clone()),
+            };
+            report.references.push(PinEntry {
+                path: path.display().to_string(),
+                line: s.line,
+                column: s.column,
+                reference: s.text.clone(),
+                pinned: pinned_text,
+                digest,
+                status,
+                reason,
+            });
+        }
+        if pinned > 0 {
+            report.files.push(PinnedFile {
+                path,
+                old: text,
+                new,
+                pinned,
+            });
+        }
+    }
+    report
+        .references
+        .sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+    Ok(report)
+}
+
+/// Writes the planned files, each atomically and with its permissions kept.
+pub fn write(report: &mut PinReport) -> Result<(), crate::fsio::FileError> {
+    for f in &report.files {
+        let perms = std::fs::metadata(&f.path).map(|m| m.permissions()).ok();
+        crate::fsio::write_atomic(&f.path, f.new.as_bytes())?;
+        if let Some(p) = perms {
+            let _ = std::fs::set_permissions(&f.path, p);
+        }
+    }
+    report.written = true;
+    Ok(())
+}
+
+/// A unified diff of two texts with the same number of lines (pinning changes bytes
+/// within lines only), with three lines of context.
+pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.split('\n').collect();
+    let b: Vec<&str> = new.split('\n').collect();
+    let changed: Vec<usize> = (0..a.len().min(b.len()))
+        .filter(|&i| a[i] != b[i])
+        .collect();
+    if changed.is_empty() {
+        return String::new();
+    }
+    let name = path.display();
+    let mut out = format!("--- a/{name}\n+++ b/{name}\n");
+    let mut i = 0;
+    while i < changed.len() {
+        let start = changed[i].saturating_sub(3);
+        let mut end = (changed[i] + 4).min(a.len());
+        let mut j = i + 1;
+        while j < changed.len() && changed[j] < end + 3 {
+            end = (changed[j] + 4).min(a.len());
+            j += 1;
+        }
+        // The last element after a trailing newline is empty: not a line.
+        let end = if end == a.len() && a.last() == Some(&"") {
+            end - 1
+        } else {
+            end
+        };
+        out.push_str(&format!(
+            "@@ -{},{} +{},{} @@\n",
+            start + 1,
+            end - start,
+            start + 1,
+            end - start
+        ));
+        for k in start..end {
+            if changed[i..j].contains(&k) {
+                out.push_str(&format!("-{}\n+{}\n", a[k], b[k]));
+            } else {
+                out.push_str(&format!(" {}\n", a[k]));
+            }
+        }
+        i = j;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diffs_show_the_changed_lines_with_context() {
+        let old = "a\nb\nc\nd\nimage: x:1\ne\nf\ng\nh\ni\nj\nk\nimage: y:2\nl\n";
+        let new = old
+            .replace("x:1", "x:1@sha256:1")
+            .replace("y:2", "y:2@sha256:2");
+        let d = unified_diff(Path::new("k.yaml"), old, &new);
+        assert!(
+            d.starts_with("--- a/k.yaml\n+++ b/k.yaml\n@@ -2,7 +2,7 @@\n"),
+            "{d}"
+        );
+        assert!(d.contains("-image: x:1\n+image: x:1@sha256:1\n"));
+        assert!(d.contains("@@ -10,5 +10,5 @@\n"), "{d}");
+        assert_eq!(unified_diff(Path::new("k"), old, old), "");
+    }
+}
