@@ -474,20 +474,28 @@ pub struct VerifyBlobArgs {
     pub signature: Option<PathBuf>,
 }
 
+/// What makes a repository's artifacts trusted, for commands over many repositories.
 #[derive(Args, Debug)]
-pub struct PinArgs {
-    /// Files or directories: Kubernetes manifests, compose files, Dockerfiles, workflows
-    #[arg(required = true)]
-    pub paths: Vec<PathBuf>,
+#[command(next_help_heading = "Trust")]
+pub struct KeysOrPolicy {
     /// Public key (PEM); repeatable, any one suffices
     #[arg(long, required_unless_present = "policy", conflicts_with = "policy")]
     pub key: Vec<PathBuf>,
-    /// Policy file (TOML)
+    /// Policy file (TOML): per-repository keys, thresholds, max-age
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Also accept signatures made for this repository (mirrors); `*` and `**` globs
     #[arg(long, value_name = "REG/REPO", conflicts_with = "policy", value_parser = parse_identity)]
     pub identity: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PinArgs {
+    /// Files or directories: Kubernetes manifests, compose files, Dockerfiles, workflows
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub trust: KeysOrPolicy,
     /// Rewrite the files (default: print a unified diff)
     #[arg(long)]
     pub write: bool,
@@ -515,15 +523,8 @@ pub struct ScanArgs {
     /// REG, REG/REPO or REG/PREFIX/** (repeatable)
     #[arg(required = true, value_parser = parse_scan_target)]
     pub targets: Vec<(String, hallmark::scan::ScanTarget)>,
-    /// Public key (PEM); repeatable, any one suffices
-    #[arg(long, required_unless_present = "policy", conflicts_with = "policy")]
-    pub key: Vec<PathBuf>,
-    /// Policy file (TOML): per-repository keys, thresholds, max-age
-    #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
-    /// Also accept signatures made for this repository (mirrors); `*` and `**` globs
-    #[arg(long, value_name = "REG/REPO", conflicts_with = "policy", value_parser = parse_identity)]
-    pub identity: Vec<String>,
+    #[command(flatten)]
+    pub trust: KeysOrPolicy,
     /// Statuses that make the exit code 1 (comma-separated)
     #[arg(long, value_name = "STATUS,…", default_value = "unsigned,drifted,invalid", value_parser = parse_statuses)]
     pub fail_on: StatusList,

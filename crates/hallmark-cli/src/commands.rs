@@ -305,6 +305,20 @@ pub fn cosign_repository() -> anyhow::Result<Option<hallmark::reference::ImageRe
     }
 }
 
+/// The trust that `--key`/`--identity` or `--policy` describe.
+pub fn trust(args: &crate::cli::KeysOrPolicy) -> anyhow::Result<hallmark::scan::Trust> {
+    Ok(match &args.policy {
+        Some(path) => {
+            hallmark::scan::Trust::Policy(Policy::load(path).map_err(hallmark::Error::from)?)
+        }
+        None => hallmark::scan::Trust::Keys(VerifyOptions {
+            keys: keyfile::load_public_keys(&args.key)?,
+            identities: args.identity.clone(),
+            ..VerifyOptions::default()
+        }),
+    })
+}
+
 /// Standard input can be read once: for `--password-stdin` or for `--key -`.
 pub fn stdin_once(keys: &[std::path::PathBuf], registry: &RegistryArgs) -> anyhow::Result<()> {
     if registry.password_stdin && keys.iter().any(|k| k.as_os_str() == "-") {

@@ -1,15 +1,12 @@
 //! `hallmark pin`: a diff to review, or the files rewritten.
 
 use hallmark::pin::{PinReport, PinStatus};
-use hallmark::policy::Policy;
-use hallmark::scan::Trust;
-use hallmark::trust::VerifyOptions;
 
+use crate::Outcome;
 use crate::cli::PinArgs;
 use crate::commands::client;
 use crate::exit::CliError;
 use crate::output::{Render, Ui};
-use crate::{Outcome, keyfile};
 
 struct Pinned<'a>(&'a PinReport);
 
@@ -69,15 +66,8 @@ pub async fn run(args: &PinArgs, ui: Ui) -> anyhow::Result<Outcome> {
             ));
         }
     }
-    crate::commands::stdin_once(&args.key, &args.registry)?;
-    let trust = match &args.policy {
-        Some(path) => Trust::Policy(Policy::load(path).map_err(hallmark::Error::from)?),
-        None => Trust::Keys(VerifyOptions {
-            keys: keyfile::load_public_keys(&args.key)?,
-            identities: args.identity.clone(),
-            ..VerifyOptions::default()
-        }),
-    };
+    crate::commands::stdin_once(&args.trust.key, &args.registry)?;
+    let trust = crate::commands::trust(&args.trust)?;
     let client = client(&args.registry, ui)?;
     let mut report = hallmark::pin::plan(&client, &args.paths, &trust).await?;
     if args.write {

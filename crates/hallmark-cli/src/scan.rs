@@ -2,14 +2,12 @@
 
 use std::io::IsTerminal;
 
-use hallmark::policy::Policy;
-use hallmark::scan::{ScanOptions, ScanReport, Status, Trust};
-use hallmark::trust::VerifyOptions;
+use hallmark::scan::{ScanOptions, ScanReport, Status};
 
 use crate::cli::ScanArgs;
 use crate::commands::client;
 use crate::output::{Render, Ui};
-use crate::{Outcome, keyfile, progress};
+use crate::{Outcome, progress};
 
 /// Colours on a terminal, unless NO_COLOR says otherwise.
 fn colour_wanted() -> bool {
@@ -144,14 +142,8 @@ impl Render for Table<'_> {
 
 /// `hallmark scan`.
 pub async fn run(args: &ScanArgs, ui: Ui) -> anyhow::Result<Outcome> {
-    let trust = match &args.policy {
-        Some(path) => Trust::Policy(Policy::load(path).map_err(hallmark::Error::from)?),
-        None => Trust::Keys(VerifyOptions {
-            keys: keyfile::load_public_keys(&args.key)?,
-            identities: args.identity.clone(),
-            ..VerifyOptions::default()
-        }),
-    };
+    crate::commands::stdin_once(&args.trust.key, &args.registry)?;
+    let trust = crate::commands::trust(&args.trust)?;
     let client = client(&args.registry, ui)?;
     let opts = ScanOptions {
         trust,

@@ -187,7 +187,6 @@ impl Store {
         subject: &Digest,
         artifact_type: &str,
     ) -> Result<(), Error> {
-        const ATTEMPTS: u32 = 5;
         self.put_manifest(m, None).await?;
         if let Store::Registry { client, repo } = self
             && let Some(listed) = client.referrers(repo, subject).await?
@@ -195,29 +194,54 @@ impl Store {
         {
             return Ok(());
         }
+        self.update_fallback(
+            subject,
+            true,
+            |index| {
+                if index.find_digest(&m.digest).is_some() {
+                    return false;
+                }
+                index.add_referrer(m, artifact_type);
+                true
+            },
+            |_| true,
+        )
+        .await
+    }
+
+    /// Changes the fallback index of `subject` (`change` returns false when there is
+    /// nothing to change): read, change, write and read back, until every entry written
+    /// is still listed and `settled` holds of what is there, so that no other writer's
+    /// entry is lost in a race. `create` makes a missing index.
+    async fn update_fallback(
+        &self,
+        subject: &Digest,
+        create: bool,
+        change: impl Fn(&mut Index) -> bool,
+        settled: impl Fn(&Index) -> bool,
+    ) -> Result<(), Error> {
+        const ATTEMPTS: u32 = 5;
         let tag = referrers_tag(subject);
         for _ in 0..ATTEMPTS {
-            let before = self
-                .fallback_index(subject)
-                .await?
-                .unwrap_or_else(Index::empty);
-            if before.find_digest(&m.digest).is_some() {
+            let mut index = match self.fallback_index(subject).await? {
+                Some(index) => index,
+                None if create => Index::empty(),
+                None => return Ok(()),
+            };
+            if !change(&mut index) {
                 return Ok(());
             }
-            let mut index = before.clone();
-            index.add_referrer(m, artifact_type);
             let written = Manifest::new(index.to_bytes(), OCI_INDEX);
             self.put_manifest(&written, Some(&tag)).await?;
             let now = self
                 .fallback_index(subject)
                 .await?
                 .unwrap_or_else(Index::empty);
-            // Ours, and every entry that was there before, must still be listed.
             let kept = index
                 .entries()
                 .iter()
                 .all(|e| now.find_digest(&e.digest).is_some());
-            if kept {
+            if kept && settled(&now) {
                 return Ok(());
             }
         }
@@ -228,38 +252,16 @@ impl Store {
     /// (read, modified, written and read back, as in [`Store::push_referrer`]), and where
     /// the registry lists referrers itself, their manifests are deleted.
     pub async fn remove_referrers(&self, subject: &Digest, gone: &[Digest]) -> Result<(), Error> {
-        const ATTEMPTS: u32 = 5;
         if gone.is_empty() {
             return Ok(());
         }
-        let tag = referrers_tag(subject);
-        let mut attempts = 0;
-        loop {
-            let Some(before) = self.fallback_index(subject).await? else {
-                break;
-            };
-            let mut index = before.clone();
-            if !index.remove(gone) {
-                break;
-            }
-            attempts += 1;
-            if attempts > ATTEMPTS {
-                return Err(Error::Contention { attempts: ATTEMPTS });
-            }
-            let written = Manifest::new(index.to_bytes(), OCI_INDEX);
-            self.put_manifest(&written, Some(&tag)).await?;
-            let now = self
-                .fallback_index(subject)
-                .await?
-                .unwrap_or_else(Index::empty);
-            let kept = index
-                .entries()
-                .iter()
-                .all(|e| now.find_digest(&e.digest).is_some());
-            if kept && gone.iter().all(|g| now.find_digest(g).is_none()) {
-                break;
-            }
-        }
+        self.update_fallback(
+            subject,
+            false,
+            |index| index.remove(gone),
+            |now| gone.iter().all(|g| now.find_digest(g).is_none()),
+        )
+        .await?;
         if let Store::Registry { client, repo } = self
             && let Some(listed) = client.referrers(repo, subject).await?
         {
