@@ -103,19 +103,16 @@ pub async fn publish(
         dest.store.put_manifest(m, None).await?;
     }
     progress.step("pushing the signature");
-    let earlier = if sign_opts.replace {
-        sign::earlier(
-            &dest.store,
-            &dest.store,
-            &digest,
-            key,
-            sign_opts.format,
-            crate::bundle::intoto::COSIGN_SIGN_V1,
-        )
-        .await?
-    } else {
-        sign::Earlier::default()
-    };
+    let earlier = sign::earlier(
+        sign_opts.replace,
+        &dest.store,
+        &dest.store,
+        &digest,
+        key,
+        sign_opts.format,
+        crate::bundle::intoto::COSIGN_SIGN_V1,
+    )
+    .await?;
     let (signature, replaced) = match signed {
         Signature::Bundle(bundle) => {
             let referrer = sign::store_bundle(

@@ -109,8 +109,10 @@ impl Earlier {
 }
 
 /// The valid signatures (or attestations of `predicate_type`) of `digest` in `format`
-/// that `key` made for the repository `artifacts`, found where `signatures` keeps them.
+/// that `key` made for the repository `artifacts`, found where `signatures` keeps them;
+/// none are looked for unless `replace`.
 pub async fn earlier(
+    replace: bool,
     artifacts: &Store,
     signatures: &Store,
     digest: &Digest,
@@ -118,6 +120,9 @@ pub async fn earlier(
     format: SignatureFormat,
     predicate_type: &str,
 ) -> Result<Earlier, Error> {
+    if !replace {
+        return Ok(Earlier::default());
+    }
     let target = Target {
         store: artifacts.clone(),
         signatures: signatures.clone(),
@@ -256,19 +261,16 @@ pub async fn attest(
         predicate,
     );
     statement.subject[0].annotations = recorded_fields(opts)?;
-    let earlier = if opts.replace {
-        earlier(
-            &target.store,
-            &target.signatures,
-            &digest,
-            key,
-            SignatureFormat::Bundle,
-            predicate_type,
-        )
-        .await?
-    } else {
-        Earlier::default()
-    };
+    let earlier = earlier(
+        opts.replace,
+        &target.store,
+        &target.signatures,
+        &digest,
+        key,
+        SignatureFormat::Bundle,
+        predicate_type,
+    )
+    .await?;
     let bundle = sign_statement(&statement.to_bytes(), key);
     let referrer = store_bundle_of(
         &target.signatures,
@@ -396,19 +398,16 @@ pub async fn sign(target: &Target, key: &SigningKey, opts: &SignOptions) -> Resu
         .store
         .require_manifest(&digest.to_string(), "manifest")
         .await?;
-    let earlier = if opts.replace {
-        earlier(
-            &target.store,
-            &target.signatures,
-            &digest,
-            key,
-            opts.format,
-            intoto::COSIGN_SIGN_V1,
-        )
-        .await?
-    } else {
-        Earlier::default()
-    };
+    let earlier = earlier(
+        opts.replace,
+        &target.store,
+        &target.signatures,
+        &digest,
+        key,
+        opts.format,
+        intoto::COSIGN_SIGN_V1,
+    )
+    .await?;
     if opts.format == SignatureFormat::Bundle {
         let statement = build_statement(&target.store, &digest, opts)?;
         let bundle = sign_statement(&statement, key);
