@@ -84,10 +84,10 @@ impl Render for Table<'_> {
         let mut lines = Vec::new();
         for (status, name, digest, why) in &rows {
             let label = format!("{:<9}", status.name());
-            lines.push(crate::sanitize::line(&format!(
-                "{} {name:<width$}  {digest:<20} {why}",
-                paint(*status, &label, self.colour)
-            )));
+            // Outside text is made safe first; the colour, ours, is added after.
+            let row = crate::sanitize::line(&format!("{label} {name:<width$}  {digest:<20} {why}"));
+            let rest = row.get(label.len()..).unwrap_or_default();
+            lines.push(format!("{}{rest}", paint(*status, &label, self.colour)));
         }
         let mut writable = 0;
         for a in &r.access {

@@ -470,6 +470,39 @@ async fn a_signed_move_is_not_drift_but_a_rollback_is() {
     );
 }
 
+/// On a terminal the table is coloured, unless NO_COLOR says otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_is_coloured_on_a_terminal_unless_no_color() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    push_random(&reg.store("team/app"), Some("v1"), "colour").await;
+    let command = format!(
+        "{} scan {}/team/app --key {} --fail-on error",
+        env!("CARGO_BIN_EXE_hallmark"),
+        reg.addr,
+        k.public
+    );
+    let on_tty = |no_color: bool| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", &command, "/dev/null"])
+            .env("DOCKER_CONFIG", "/nonexistent-hallmark-test")
+            .env("CI", "true");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        } else {
+            c.env_remove("NO_COLOR");
+        }
+        String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned()
+    };
+    let coloured = on_tty(false);
+    assert!(coloured.contains("\x1b[31munsigned"), "{coloured:?}");
+    let plain = on_tty(true);
+    assert!(
+        plain.contains("unsigned") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+}
+
 /// Bundles are found through the referrers API where the registry has one, and through
 /// the fallback tag where it has not; there (where an untagged digest's bundles stay
 /// listed in the tag list) a bundle's binding shows a moved tag as well as a legacy one.
@@ -621,6 +654,18 @@ async fn access_is_read_from_the_token_servers_grant() {
     if let Some(a) = v["access"].as_array().and_then(|a| a.first()) {
         assert_ne!(a["can_push"], true, "{v:#}");
     }
+    // The whole registry through its catalog, which token servers grant under its own
+    // scope (`registry:catalog:*`): the admin may, and can push everywhere.
+    let v = scan_access(&[&reg.addr], &k, ("admin", "setup"));
+    assert_eq!(v["repositories"].as_array().unwrap().len(), 2, "{v:#}");
+    assert!(
+        v["access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["can_push"] == true),
+        "{v:#}"
+    );
 }
 
 /// Kills a helper process however the test ends.
