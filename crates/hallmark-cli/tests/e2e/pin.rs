@@ -27,8 +27,15 @@ async fn pin_rewrites_only_verified_references_and_only_their_bytes() {
             "Dockerfile",
             format!("FROM {r}/team/app:v1 AS base\nRUN true\n"),
         ),
+        (
+            ".github/workflows/ci.yml",
+            format!(
+                "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    container: {r}/team/app:v1\n    steps:\n      - run: make test\n"
+            ),
+        ),
     ];
     std::fs::create_dir(dir.path().join("deploy")).unwrap();
+    std::fs::create_dir_all(dir.path().join(".github/workflows")).unwrap();
     for (name, text) in &files {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
@@ -74,8 +81,8 @@ async fn pin_rewrites_only_verified_references_and_only_their_bytes() {
     let v = json_out(&o);
     assert_eq!(v["written"], true);
     let refs = v["references"].as_array().unwrap();
-    assert_eq!(refs.len(), 4, "{v:#}");
-    assert_eq!(refs.iter().filter(|x| x["status"] == "pinned").count(), 3);
+    assert_eq!(refs.len(), 5, "{v:#}");
+    assert_eq!(refs.iter().filter(|x| x["status"] == "pinned").count(), 4);
     let refused: Vec<_> = refs.iter().filter(|x| x["status"] == "refused").collect();
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0]["reference"], format!("{r}/team/tool:v2"));
@@ -100,7 +107,7 @@ async fn pin_rewrites_only_verified_references_and_only_their_bytes() {
             .iter()
             .filter(|x| x["status"] == "verified")
             .count(),
-        3
+        4
     );
     for ((n, _), b) in files.iter().zip(&before) {
         assert_eq!(&std::fs::read_to_string(dir.path().join(n)).unwrap(), b);
