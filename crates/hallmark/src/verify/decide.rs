@@ -80,11 +80,32 @@ fn check(
     ctx: &Context,
     opts: &VerifyOptions,
 ) -> Result<ValidSignature, Rejection> {
+    check_as(c, evidence, ctx, opts, intoto::COSIGN_SIGN_V1)
+}
+
+/// Whether one candidate is a valid statement of `predicate_type` (cosign's signature
+/// type: a signature) about this digest in this repository. A legacy layer is a signature
+/// and nothing else.
+fn check_as(
+    c: &Candidate,
+    evidence: &Evidence,
+    ctx: &Context,
+    opts: &VerifyOptions,
+    predicate_type: &str,
+) -> Result<ValidSignature, Rejection> {
     match c.material.as_ref().map_err(Clone::clone)? {
+        Material::Legacy { .. } if predicate_type != intoto::COSIGN_SIGN_V1 => {
+            Err(Rejection::OtherPredicate {
+                found: intoto::COSIGN_SIGN_V1.to_string(),
+                wanted: predicate_type.to_string(),
+            })
+        }
         Material::Legacy { payload, signature } => {
             check_legacy(c, payload, signature, evidence, ctx, opts)
         }
-        Material::Bundle { bundle, .. } => check_bundle(c, bundle, evidence, ctx, opts),
+        Material::Bundle { bundle, .. } => {
+            check_statement(c, bundle, evidence, ctx, opts, predicate_type).map(|(v, _)| v)
+        }
     }
 }
 
@@ -147,18 +168,6 @@ fn check_legacy(
         bound_tags: parsed.bound_tags(),
         annotations: parsed.optional.clone().unwrap_or_default(),
     })
-}
-
-/// A bundle signature of an image, as cosign 3 writes it: a statement of cosign's
-/// signature type (see [`check_statement`]).
-fn check_bundle(
-    c: &Candidate,
-    bytes: &[u8],
-    evidence: &Evidence,
-    ctx: &Context,
-    opts: &VerifyOptions,
-) -> Result<ValidSignature, Rejection> {
-    check_statement(c, bytes, evidence, ctx, opts, intoto::COSIGN_SIGN_V1).map(|(v, _)| v)
 }
 
 /// A key-based bundle holding a DSSE envelope of an in-toto statement (v1 or v0.1) of
@@ -263,16 +272,7 @@ pub fn made_by(
         tag: None,
         now: SystemTime::now(),
     };
-    match &c.material {
-        Ok(Material::Legacy { payload, signature }) => {
-            predicate_type == intoto::COSIGN_SIGN_V1
-                && check_legacy(c, payload, signature, evidence, &ctx, &opts).is_ok()
-        }
-        Ok(Material::Bundle { bundle, .. }) => {
-            check_statement(c, bundle, evidence, &ctx, &opts, predicate_type).is_ok()
-        }
-        Err(_) => false,
-    }
+    check_as(c, evidence, &ctx, &opts, predicate_type).is_ok()
 }
 
 /// What one candidate claims about itself (read without trusting it), and what the
@@ -350,16 +350,7 @@ pub fn describe(
             keys: vec![k.clone()],
             ..VerifyOptions::default()
         };
-        let judged = match &c.material {
-            Ok(Material::Legacy { payload, signature }) => {
-                check_legacy(c, payload, signature, evidence, ctx, &opts)
-            }
-            Ok(Material::Bundle { bundle, .. }) => {
-                check_statement(c, bundle, evidence, ctx, &opts, &d.predicate_type).map(|(v, _)| v)
-            }
-            Err(why) => Err(why.clone()),
-        };
-        match judged {
+        match check_as(c, evidence, ctx, &opts, &d.predicate_type) {
             // Only a signature that checks under this key is about it at all.
             Err(Rejection::NoTrustedKey) => continue,
             Ok(_) => d.valid_for.push(k.name.clone()),
