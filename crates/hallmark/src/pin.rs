@@ -106,14 +106,7 @@ async fn verify_reference(
 pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<PinReport, Error> {
     let mut found: Vec<(PathBuf, String, Vec<audit::images::ImageSpan>)> = Vec::new();
     for path in audit::discover(paths) {
-        let Ok(Some(bytes)) = crate::fsio::read_bounded(&path, None, audit::MAX_FILE_BYTES) else {
-            continue;
-        };
-        let Ok(text) = String::from_utf8(bytes) else {
-            continue;
-        };
-        let first = text.lines().next().unwrap_or_default();
-        let Some(kind) = audit::kind_of(&path, first) else {
+        let Ok(Some((text, kind))) = audit::load(&path) else {
             continue;
         };
         if !matches!(

@@ -51,6 +51,61 @@ fn scalar_span(text: &str, node: &Node) -> Option<ImageSpan> {
     })
 }
 
+/// The image of a `FROM` instruction (`args` is what follows `FROM`), unless it is
+/// `scratch` or an earlier build stage; an `AS name` is remembered in `stages`.
+pub fn from_image<'a>(args: &'a str, stages: &mut Vec<String>) -> Option<&'a str> {
+    let words: Vec<&str> = args
+        .split_whitespace()
+        .filter(|w| !w.starts_with("--"))
+        .collect();
+    if let [_, as_kw, name] = words.as_slice()
+        && as_kw.eq_ignore_ascii_case("as")
+    {
+        stages.push(name.to_ascii_lowercase());
+    }
+    let image = *words.first()?;
+    let built_here =
+        image.eq_ignore_ascii_case("scratch") || stages.contains(&image.to_ascii_lowercase());
+    (!built_here).then_some(image)
+}
+
+/// The YAML nodes that name images to run in a document of `kind`, each with what runs it:
+/// `image:` anywhere in a Kubernetes object, compose services' images, and a workflow job's
+/// container and service containers.
+pub fn image_nodes(doc: &Node, kind: Kind) -> Vec<(&Node, &'static str)> {
+    let mut nodes = Vec::new();
+    match kind {
+        Kind::Kubernetes if doc.get("kind").is_some() => {
+            doc.walk(&mut |k, n| {
+                if k == Some("image") {
+                    nodes.push((n, "a Kubernetes container"));
+                }
+            });
+        }
+        Kind::Compose => {
+            if let Some(services) = doc.get("services") {
+                for (_, s) in services.entries() {
+                    nodes.extend(s.get("image").map(|n| (n, "a compose service")));
+                }
+            }
+        }
+        Kind::Workflow | Kind::Action => {
+            for (_, job) in doc.get("jobs").map(Node::entries).into_iter().flatten() {
+                if let Some(c) = job.get("container") {
+                    nodes.push((c.get("image").unwrap_or(c), "the job's container"));
+                }
+                if let Some(s) = job.get("services") {
+                    for (_, s) in s.entries() {
+                        nodes.extend(s.get("image").map(|n| (n, "a service container")));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    nodes
+}
+
 /// Every image reference `pin` may rewrite in a file of `kind`: Kubernetes and compose
 /// `image:` values, workflow `container:`/`services:` images, Dockerfile `FROM` images.
 /// References with variables or expressions are left out: they are not the file's to pin.
@@ -65,28 +120,14 @@ pub fn image_spans(text: &str, kind: Kind) -> Vec<ImageSpan> {
                 let is_from = trimmed
                     .get(..5)
                     .is_some_and(|p| p.eq_ignore_ascii_case("FROM "));
-                if is_from {
-                    let words: Vec<(usize, &str)> = trimmed[5..]
-                        .split_whitespace()
-                        .map(|w| (w.as_ptr() as usize - line.as_ptr() as usize, w))
-                        .filter(|(_, w)| !w.starts_with("--"))
-                        .collect();
-                    if let [_, (_, as_kw), (_, name)] = words.as_slice()
-                        && as_kw.eq_ignore_ascii_case("as")
-                    {
-                        stages.push(name.to_ascii_lowercase());
-                    }
-                    if let Some((pos, image)) = words.first()
-                        && !image.eq_ignore_ascii_case("scratch")
-                        && !stages.contains(&image.to_ascii_lowercase())
-                    {
-                        out.push(ImageSpan {
-                            text: image.to_string(),
-                            line: i + 1,
-                            column: line[..*pos].chars().count() + 1,
-                            start: start + pos,
-                        });
-                    }
+                if is_from && let Some(image) = from_image(&trimmed[5..], &mut stages) {
+                    let pos = image.as_ptr() as usize - line.as_ptr() as usize;
+                    out.push(ImageSpan {
+                        text: image.to_string(),
+                        line: i + 1,
+                        column: line[..pos].chars().count() + 1,
+                        start: start + pos,
+                    });
                 }
                 start += line.len();
             }
@@ -96,37 +137,11 @@ pub fn image_spans(text: &str, kind: Kind) -> Vec<ImageSpan> {
                 return out;
             };
             for doc in &docs {
-                let mut nodes: Vec<&Node> = Vec::new();
-                match kind {
-                    Kind::Kubernetes if doc.get("kind").is_some() => {
-                        doc.walk(&mut |k, n| {
-                            if k == Some("image") {
-                                nodes.push(n);
-                            }
-                        });
-                    }
-                    Kind::Compose => {
-                        if let Some(services) = doc.get("services") {
-                            nodes.extend(services.entries().filter_map(|(_, s)| s.get("image")));
-                        }
-                    }
-                    Kind::Workflow => {
-                        for (_, job) in doc
-                            .get("jobs")
-                            .map(|j| j.entries().collect::<Vec<_>>())
-                            .unwrap_or_default()
-                        {
-                            if let Some(c) = job.get("container") {
-                                nodes.push(c.get("image").unwrap_or(c));
-                            }
-                            if let Some(s) = job.get("services") {
-                                nodes.extend(s.entries().filter_map(|(_, s)| s.get("image")));
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-                out.extend(nodes.into_iter().filter_map(|n| scalar_span(text, n)));
+                out.extend(
+                    image_nodes(doc, kind)
+                        .into_iter()
+                        .filter_map(|(n, _)| scalar_span(text, n)),
+                );
             }
         }
         _ => {}

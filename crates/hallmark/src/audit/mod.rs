@@ -224,6 +224,26 @@ pub fn discover(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+/// A file's text and kind, when it is text of a kind hallmark reads (bounded, as a regular
+/// file); `Ok(None)` for anything else.
+pub fn load(path: &Path) -> Result<Option<(String, Kind)>, FileProblem> {
+    let bytes = match crate::fsio::read_bounded(path, None, MAX_FILE_BYTES) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            return Err(FileProblem {
+                path: path.display().to_string(),
+                error: e.to_string(),
+            });
+        }
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Ok(None);
+    };
+    let first = text.lines().next().unwrap_or_default();
+    Ok(kind_of(path, first).map(|kind| (text, kind)))
+}
+
 /// `# hallmark: ignore[rule-a,rule-b] reason` comments of a file, by line.
 fn suppressions(text: &str) -> BTreeMap<usize, (Vec<String>, String)> {
     let mut out = BTreeMap::new();
@@ -253,23 +273,13 @@ pub fn audit(paths: &[PathBuf]) -> AuditReport {
         errors: Vec::new(),
     };
     for path in files {
-        let text = match crate::fsio::read_bounded(&path, None, MAX_FILE_BYTES) {
-            Ok(Some(bytes)) => match String::from_utf8(bytes) {
-                Ok(t) => t,
-                Err(_) => continue,
-            },
+        let (text, kind) = match load(&path) {
+            Ok(Some(loaded)) => loaded,
             Ok(None) => continue,
-            Err(e) => {
-                report.errors.push(FileProblem {
-                    path: path.display().to_string(),
-                    error: e.to_string(),
-                });
+            Err(problem) => {
+                report.errors.push(problem);
                 continue;
             }
-        };
-        let first = text.lines().next().unwrap_or_default();
-        let Some(kind) = kind_of(&path, first) else {
-            continue;
         };
         report.files += 1;
         let name = path.display().to_string();

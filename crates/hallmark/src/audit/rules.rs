@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::images;
 use super::shell::{self, Command, Joiner, Word};
 use super::yaml::{self, Node, Value};
 use super::{Finding, Inventory, Kind, Rule, Severity};
@@ -392,9 +393,9 @@ impl<'a> FileAudit<'a> {
                     match kind {
                         Kind::Workflow | Kind::Action => self.workflow(doc),
                         Kind::GitLab => self.gitlab(doc),
-                        Kind::Compose => self.compose(doc),
-                        _ => self.kubernetes(doc),
+                        _ => {}
                     }
+                    self.images(doc, kind);
                     self.literal_secrets(doc);
                 }
                 Ok(())
@@ -443,17 +444,6 @@ impl<'a> FileAudit<'a> {
             Self::env_of(job.get("env"), &mut job_env);
             if let Some(uses) = job.get("uses") {
                 self.uses(uses);
-            }
-            if let Some(c) = job.get("container") {
-                let image = c.get("image").unwrap_or(c);
-                self.deployed_image(image, "the job's container");
-            }
-            if let Some(services) = job.get("services") {
-                for (_, s) in services.entries() {
-                    if let Some(image) = s.get("image") {
-                        self.deployed_image(image, "a service container");
-                    }
-                }
             }
             if let Some(steps) = job.get("steps") {
                 steps_lists.push((steps, job_env));
@@ -604,28 +594,14 @@ impl<'a> FileAudit<'a> {
         }
     }
 
-    fn compose(&mut self, doc: &Node) {
-        if let Some(services) = doc.get("services") {
-            for (_, s) in services.entries() {
-                if let Some(image) = s.get("image") {
-                    self.deployed_image(image, "a compose service");
-                }
-            }
-        }
-    }
-
-    fn kubernetes(&mut self, doc: &Node) {
-        if doc.get("kind").is_none() || doc.get("apiVersion").is_none() {
+    /// The images a compose file, a Kubernetes object (one with an `apiVersion`) or a
+    /// workflow's jobs run.
+    fn images(&mut self, doc: &Node, kind: Kind) {
+        if kind == Kind::Kubernetes && doc.get("apiVersion").is_none() {
             return;
         }
-        let mut images = Vec::new();
-        doc.walk(&mut |key, n| {
-            if key == Some("image") && n.str().is_some() {
-                images.push(n.clone());
-            }
-        });
-        for image in images {
-            self.deployed_image(&image, "a Kubernetes container");
+        for (node, what) in images::image_nodes(doc, kind) {
+            self.deployed_image(node, what);
         }
     }
 
@@ -690,7 +666,7 @@ impl<'a> FileAudit<'a> {
     }
 
     fn dockerfile(&mut self) {
-        let mut stages: BTreeSet<String> = BTreeSet::new();
+        let mut stages: Vec<String> = Vec::new();
         let mut i = 0;
         while i < self.lines.len() {
             let start = i;
@@ -709,21 +685,9 @@ impl<'a> FileAudit<'a> {
                 .unwrap_or((trimmed, ""));
             match instr.to_ascii_uppercase().as_str() {
                 "FROM" => {
-                    let words: Vec<&str> = rest
-                        .split_whitespace()
-                        .filter(|w| !w.starts_with("--"))
-                        .collect();
-                    let Some(image) = words.first() else { continue };
-                    if let [_, as_kw, name] = words.as_slice()
-                        && as_kw.eq_ignore_ascii_case("as")
-                    {
-                        stages.insert(name.to_ascii_lowercase());
-                    }
-                    if image.eq_ignore_ascii_case("scratch")
-                        || stages.contains(&image.to_ascii_lowercase())
-                    {
+                    let Some(image) = images::from_image(rest, &mut stages) else {
                         continue;
-                    }
+                    };
                     let column = indent + instr.len() + 2 + rest.find(image).unwrap_or(0);
                     self.image_use(image, start + 1, column, "FROM", true);
                 }
