@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hallmark::copy::{Copied, CopyOptions};
 use hallmark::keys::SigningKey;
-use hallmark::policy::Policy;
+use hallmark::policy::{Policy, Trust};
 use hallmark::publish::{PublishOptions, Published};
 use hallmark::reference::Source;
 use hallmark::registry::auth::Credentials;
@@ -306,14 +306,21 @@ pub fn cosign_repository() -> anyhow::Result<Option<hallmark::reference::ImageRe
 }
 
 /// The trust that `--key`/`--identity` or `--policy` describe.
-pub fn trust(args: &crate::cli::KeysOrPolicy) -> anyhow::Result<hallmark::scan::Trust> {
-    Ok(match &args.policy {
-        Some(path) => {
-            hallmark::scan::Trust::Policy(Policy::load(path).map_err(hallmark::Error::from)?)
-        }
-        None => hallmark::scan::Trust::Keys(VerifyOptions {
-            keys: keyfile::load_public_keys(&args.key)?,
-            identities: args.identity.clone(),
+pub fn trust(args: &crate::cli::KeysOrPolicy) -> anyhow::Result<Trust> {
+    trust_from(&args.key, args.policy.as_deref(), &args.identity)
+}
+
+/// A policy file when one is given, else the public keys and accepted identities.
+fn trust_from(
+    keys: &[std::path::PathBuf],
+    policy: Option<&std::path::Path>,
+    identities: &[String],
+) -> anyhow::Result<Trust> {
+    Ok(match policy {
+        Some(path) => Trust::Policy(Policy::load(path).map_err(hallmark::Error::from)?),
+        None => Trust::Keys(VerifyOptions {
+            keys: keyfile::load_public_keys(keys)?,
+            identities: identities.to_vec(),
             ..VerifyOptions::default()
         }),
     })
@@ -473,29 +480,15 @@ async fn run_verification(
         ));
     }
     let target = open_target(reference, trust.signature_repository.as_ref(), client)?;
-    let verification = match &trust.policy {
-        Some(path) => {
-            let mut policy = Policy::load(path).map_err(hallmark::Error::from)?;
-            if trust.require_tag_binding {
-                if target.tag.is_none() {
-                    return Err(hallmark::Error::TagBindingNeedsTag.into());
-                }
-                for r in &mut policy.rules {
-                    r.verify.require_tag_binding = true;
-                }
-            }
-            hallmark::verify::verify_with_policy(&target, &policy).await?
+    let mut how = trust_from(&trust.key, trust.policy.as_deref(), &trust.identity)?;
+    if trust.require_tag_binding {
+        // A policy rule that does not verify would not say so itself.
+        if target.tag.is_none() {
+            return Err(hallmark::Error::TagBindingNeedsTag.into());
         }
-        None => {
-            let opts = VerifyOptions {
-                keys: keyfile::load_public_keys(&trust.key)?,
-                require_tag_binding: trust.require_tag_binding,
-                identities: trust.identity.clone(),
-                ..VerifyOptions::default()
-            };
-            hallmark::verify::verify(&target, &opts).await?
-        }
-    };
+        how.require_tag_binding();
+    }
+    let verification = hallmark::verify::verify_trusted(&target, &how).await?;
     Ok((target, verification))
 }
 

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::Error;
 use crate::audit::{self, Kind};
 use crate::digest::Digest;
+use crate::policy::Trust;
 use crate::reference::Source;
 use crate::registry::Client;
-use crate::scan::Trust;
 use crate::store::Target;
 
 /// What happened to one reference.
@@ -86,11 +86,9 @@ async fn verify_reference(
         return Err("not a registry reference".into());
     }
     let target = Target::open(&source, client, false).map_err(|e| e.to_string())?;
-    let verification = match trust {
-        Trust::Keys(opts) => crate::verify::verify(&target, opts).await,
-        Trust::Policy(p) => crate::verify::verify_with_policy(&target, p).await,
-    }
-    .map_err(|e| format!("could not be verified: {e}"))?;
+    let verification = crate::verify::verify_trusted(&target, trust)
+        .await
+        .map_err(|e| format!("could not be verified: {e}"))?;
     let report = verification.report;
     if report.verified {
         Ok(report.digest)

@@ -86,6 +86,29 @@ pub struct Policy {
     pub rules: Vec<Rule>,
 }
 
+/// What makes an artifact trusted: keys with their requirements, or a policy file.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The same requirements for every repository.
+    Keys(VerifyOptions),
+    /// The rule matching each repository.
+    Policy(Policy),
+}
+
+impl Trust {
+    /// Also requires the tag to be bound by a signature, under every rule.
+    pub fn require_tag_binding(&mut self) {
+        match self {
+            Trust::Keys(opts) => opts.require_tag_binding = true,
+            Trust::Policy(p) => {
+                for r in &mut p.rules {
+                    r.verify.require_tag_binding = true;
+                }
+            }
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {

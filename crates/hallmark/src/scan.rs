@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 
 use crate::Error;
 use crate::digest::Digest;
-use crate::policy::Policy;
+use crate::policy::Trust;
 use crate::reference::{ImageRef, ReferenceError, canonical_glob, canonical_repository};
 use crate::registry::Client;
 use crate::report::{Action, ValidSignature};
@@ -150,15 +150,6 @@ impl ScanTarget {
             }
         }
     }
-}
-
-/// What makes a tag trusted: keys (with requirements), or a policy file.
-#[derive(Debug, Clone)]
-pub enum Trust {
-    /// The same requirements for every repository.
-    Keys(VerifyOptions),
-    /// The rule matching each repository.
-    Policy(Policy),
 }
 
 /// How to scan.

@@ -132,6 +132,17 @@ pub async fn verify_attestations(
     Ok((report, attested))
 }
 
+/// Verifies `target` with keys or under a policy, as `trust` says.
+pub async fn verify_trusted(
+    target: &Target,
+    trust: &crate::policy::Trust,
+) -> Result<Verification, Error> {
+    match trust {
+        crate::policy::Trust::Keys(opts) => verify(target, opts).await,
+        crate::policy::Trust::Policy(p) => verify_with_policy(target, p).await,
+    }
+}
+
 /// Verifies `target` under a policy: the first matching rule decides; none is a "no".
 pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Verification, Error> {
     let repository = target.store.identity();
