@@ -434,58 +434,52 @@ impl<'a> FileAudit<'a> {
     fn workflow(&mut self, doc: &Node) {
         let mut env = BTreeMap::new();
         Self::env_of(doc.get("env"), &mut env);
-        let mut steps_lists: Vec<(&Node, BTreeMap<String, String>)> = Vec::new();
-        for (_, job) in doc
-            .get("jobs")
-            .map(|j| j.entries().collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
+        for (_, job) in doc.get("jobs").map(Node::entries).into_iter().flatten() {
             let mut job_env = env.clone();
             Self::env_of(job.get("env"), &mut job_env);
             if let Some(uses) = job.get("uses") {
                 self.uses(uses);
             }
             if let Some(steps) = job.get("steps") {
-                steps_lists.push((steps, job_env));
+                self.steps(steps, &job_env);
             }
         }
         if let Some(steps) = doc.get("runs").and_then(|r| r.get("steps")) {
-            steps_lists.push((steps, env.clone()));
+            self.steps(steps, &env);
         }
-        for (steps, job_env) in steps_lists {
-            let mut state_env = job_env;
-            for step in steps.items() {
-                let mut step_env = state_env.clone();
-                Self::env_of(step.get("env"), &mut step_env);
-                if let Some(uses) = step.get("uses") {
-                    self.uses(uses);
-                    let action = uses.str().unwrap_or_default();
-                    if action.starts_with("docker/login-action") {
-                        self.login_action(step.get("with"));
-                    }
-                    if action.starts_with("docker/build-push-action")
-                        && let Some(with) = step.get("with")
-                        && with.get("push").and_then(Node::str) == Some("true")
-                        && let Some(tags) = with.get("tags").and_then(Node::str)
-                    {
-                        for t in tags
-                            .split([',', '\n'])
-                            .map(str::trim)
-                            .filter(|t| !t.is_empty())
-                        {
-                            self.inventory.pushes.insert(t.to_string());
-                        }
-                    }
+    }
+
+    /// A job's steps (or a composite action's). Each step sees the job's env and its own;
+    /// what a step writes to $GITHUB_ENV is known only at run time.
+    fn steps(&mut self, steps: &Node, job_env: &BTreeMap<String, String>) {
+        for step in steps.items() {
+            let mut step_env = job_env.clone();
+            Self::env_of(step.get("env"), &mut step_env);
+            if let Some(uses) = step.get("uses") {
+                self.uses(uses);
+                let action = uses.str().unwrap_or_default();
+                if action.starts_with("docker/login-action") {
+                    self.login_action(step.get("with"));
                 }
-                if let Some(run) = step.get("run")
-                    && let Some(body) = run.str()
+                if action.starts_with("docker/build-push-action")
+                    && let Some(with) = step.get("with")
+                    && with.get("push").and_then(Node::str) == Some("true")
+                    && let Some(tags) = with.get("tags").and_then(Node::str)
                 {
-                    let (line, col) = self.body_start(run);
-                    self.shell(body, line, col, &step_env);
+                    for t in tags
+                        .split([',', '\n'])
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                    {
+                        self.inventory.pushes.insert(t.to_string());
+                    }
                 }
-                // A later step sees what `echo "X=…" >> $GITHUB_ENV` would set only at run
-                // time; the job's env is what every step shares.
-                state_env = state_env.clone();
+            }
+            if let Some(run) = step.get("run")
+                && let Some(body) = run.str()
+            {
+                let (line, col) = self.body_start(run);
+                self.shell(body, line, col, &step_env);
             }
         }
     }
