@@ -25,7 +25,7 @@ use crate::registry::Client;
 use crate::report::{Action, ValidSignature};
 use crate::store::{Store, Target};
 use crate::trust::VerifyOptions;
-use crate::verify::{Context, Evidence, Known, decide, decide_attestations, gather_known};
+use crate::verify::{Context, Evidence, Known, decide, gather_known, missing_attestations};
 
 /// Version of the JSON document (`docs/schema/scan.schema.json`).
 pub const REPORT_VERSION: u32 = 1;
@@ -581,20 +581,12 @@ impl State<'_> {
             let mut entry = classify(&name, tag, digest, ev, &judged);
             if entry.status == Status::Verified {
                 let ctx = judged.context(Some(tag), digest, &name);
-                for required in &attestations {
-                    let a_opts = VerifyOptions {
-                        keys: required.keys.clone(),
-                        threshold: 1,
-                        ..opts.clone()
-                    };
-                    let (att, _) = decide_attestations(ev, &ctx, &a_opts, &required.predicate_type);
-                    if !att.verified {
-                        entry.status = Status::Invalid;
-                        entry.reason = format!(
-                            "no verified attestation of type {} that the policy requires",
-                            required.predicate_type
-                        );
-                    }
+                for (required, _) in missing_attestations(ev, &ctx, &opts, &attestations) {
+                    entry.status = Status::Invalid;
+                    entry.reason = format!(
+                        "no verified attestation of type {} that the policy requires",
+                        required.predicate_type
+                    );
                 }
             }
             out.tags.push(entry);

@@ -132,6 +132,28 @@ pub async fn verify_attestations(
     Ok((report, attested))
 }
 
+/// The attestations a rule requires (each by one of its keys, under the rule's other
+/// requirements) that `evidence` does not hold, with the report of why not.
+pub fn missing_attestations<'a>(
+    evidence: &Evidence,
+    ctx: &Context,
+    rule: &VerifyOptions,
+    required: &'a [crate::policy::RequiredAttestation],
+) -> Vec<(&'a crate::policy::RequiredAttestation, Report)> {
+    required
+        .iter()
+        .filter_map(|req| {
+            let opts = VerifyOptions {
+                keys: req.keys.clone(),
+                threshold: 1,
+                ..rule.clone()
+            };
+            let (att, _) = decide_attestations(evidence, ctx, &opts, &req.predicate_type);
+            (!att.verified).then_some((req, att))
+        })
+        .collect()
+}
+
 /// Verifies `target` with keys or under a policy, as `trust` says.
 pub async fn verify_trusted(
     target: &Target,
@@ -155,33 +177,26 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
         Some(r) if r.action == Action::Verify => {
             let (mut v, ctx) = verify_in_context(target, &r.verify).await?;
             if let Some(evidence) = &v.evidence {
-                for required in &r.attestations {
-                    let opts = VerifyOptions {
-                        keys: required.keys.clone(),
-                        threshold: 1,
-                        ..r.verify.clone()
-                    };
-                    let (att, _) =
-                        decide_attestations(evidence, &ctx, &opts, &required.predicate_type);
-                    if !att.verified {
-                        v.report.set_verified(false);
-                        v.report.errors.push(format!(
-                            "rule {:?} requires an attestation of type {} by {}; none verified{}",
-                            r.name,
-                            required.predicate_type,
-                            required
-                                .keys
-                                .iter()
-                                .map(|k| k.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(" or "),
-                            if att.errors.is_empty() {
-                                String::new()
-                            } else {
-                                format!(" ({})", att.errors.join("; "))
-                            }
-                        ));
-                    }
+                for (required, att) in
+                    missing_attestations(evidence, &ctx, &r.verify, &r.attestations)
+                {
+                    v.report.set_verified(false);
+                    v.report.errors.push(format!(
+                        "rule {:?} requires an attestation of type {} by {}; none verified{}",
+                        r.name,
+                        required.predicate_type,
+                        required
+                            .keys
+                            .iter()
+                            .map(|k| k.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" or "),
+                        if att.errors.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", att.errors.join("; "))
+                        }
+                    ));
                 }
             }
             v
