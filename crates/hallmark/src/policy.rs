@@ -86,6 +86,37 @@ pub struct Policy {
     pub rules: Vec<Rule>,
 }
 
+/// What a policy says about one repository.
+#[derive(Debug, Clone)]
+pub enum Ruling<'a> {
+    /// Signatures decide, as this rule requires.
+    Verify(&'a Rule),
+    /// Denied whatever is signed (a `reject` rule, or no rule at all).
+    Deny {
+        /// The rule, when one matched.
+        rule: Option<&'a Rule>,
+        /// Why, in one line.
+        why: String,
+    },
+    /// Allowed with nothing checked (`allow-unsigned`).
+    AllowUnsigned {
+        /// The rule.
+        rule: &'a Rule,
+        /// What that means, in one line.
+        why: String,
+    },
+}
+
+impl<'a> Ruling<'a> {
+    /// The rule that decided, if one matched.
+    pub fn rule(&self) -> Option<&'a Rule> {
+        match self {
+            Ruling::Verify(r) | Ruling::AllowUnsigned { rule: r, .. } => Some(r),
+            Ruling::Deny { rule, .. } => *rule,
+        }
+    }
+}
+
 /// What makes an artifact trusted: keys with their requirements, or a policy file.
 #[derive(Debug, Clone)]
 pub enum Trust {
@@ -331,6 +362,31 @@ impl Policy {
                 .iter()
                 .any(|m| crate::glob::matches(m, &repository))
         })
+    }
+
+    /// What the policy says about `repository` before any signature is looked at.
+    pub fn ruling(&self, repository: &str) -> Ruling<'_> {
+        match self.rule_for(repository) {
+            None => Ruling::Deny {
+                rule: None,
+                why: format!(
+                    "no rule of {} matches {repository}; denied by default",
+                    self.path.display()
+                ),
+            },
+            Some(r) if r.action == Action::Reject => Ruling::Deny {
+                rule: Some(r),
+                why: format!("rule {:?} rejects {repository}", r.name),
+            },
+            Some(r) if r.action == Action::AllowUnsigned => Ruling::AllowUnsigned {
+                rule: r,
+                why: format!(
+                    "rule {:?} allows {repository} unsigned: no signature was checked",
+                    r.name
+                ),
+            },
+            Some(r) => Ruling::Verify(r),
+        }
     }
 
     /// What is valid but almost certainly not meant: globs no repository name can match,

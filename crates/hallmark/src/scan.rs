@@ -19,10 +19,10 @@ use futures_util::StreamExt;
 
 use crate::Error;
 use crate::digest::Digest;
-use crate::policy::Trust;
+use crate::policy::{Ruling, Trust};
 use crate::reference::{ImageRef, ReferenceError, canonical_glob, canonical_repository};
 use crate::registry::Client;
-use crate::report::{Action, ValidSignature};
+use crate::report::ValidSignature;
 use crate::store::{Store, Target};
 use crate::trust::VerifyOptions;
 use crate::verify::{Context, Evidence, Known, decide, gather_known, missing_attestations};
@@ -468,22 +468,10 @@ impl State<'_> {
         // The policy decides per repository.
         let requirements = match &self.opts.trust {
             Trust::Keys(o) => Ok((o.clone(), Vec::new())),
-            Trust::Policy(p) => match p.rule_for(&store.identity()) {
-                None => Err((
-                    Status::Invalid,
-                    format!(
-                        "no rule of {} matches {name}; denied by default",
-                        p.path.display()
-                    ),
-                )),
-                Some(r) if r.action == Action::Reject => {
-                    Err((Status::Invalid, format!("rule {:?} rejects {name}", r.name)))
-                }
-                Some(r) if r.action == Action::AllowUnsigned => Err((
-                    Status::Allowed,
-                    format!("rule {:?} allows {name} unsigned: nothing checked", r.name),
-                )),
-                Some(r) => Ok((r.verify.clone(), r.attestations.clone())),
+            Trust::Policy(p) => match p.ruling(&store.identity()) {
+                Ruling::Deny { why, .. } => Err((Status::Invalid, why)),
+                Ruling::AllowUnsigned { why, .. } => Err((Status::Allowed, why)),
+                Ruling::Verify(r) => Ok((r.verify.clone(), r.attestations.clone())),
             },
         };
 

@@ -18,8 +18,8 @@ pub use gather::{
 
 use crate::Error;
 use crate::oci::Manifest;
-use crate::policy::Policy;
-use crate::report::{Action, PolicyDecision, Rejection, Report};
+use crate::policy::{Policy, Ruling};
+use crate::report::{PolicyDecision, Rejection, Report};
 use crate::store::Target;
 use crate::trust::VerifyOptions;
 
@@ -167,14 +167,13 @@ pub async fn verify_trusted(
 
 /// Verifies `target` under a policy: the first matching rule decides; none is a "no".
 pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Verification, Error> {
-    let repository = target.store.identity();
-    let rule = policy.rule_for(&repository);
+    let ruling = policy.ruling(&target.store.identity());
     let decision = PolicyDecision {
-        rule: rule.map(|r| r.name.clone()),
-        action: rule.map(|r| r.action),
+        rule: ruling.rule().map(|r| r.name.clone()),
+        action: ruling.rule().map(|r| r.action),
     };
-    let mut verification = match rule {
-        Some(r) if r.action == Action::Verify => {
+    let mut verification = match &ruling {
+        Ruling::Verify(r) => {
             let (mut v, ctx) = verify_in_context(target, &r.verify).await?;
             if let Some(evidence) = &v.evidence {
                 for (required, att) in
@@ -201,27 +200,13 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
             }
             v
         }
-        _ => {
+        Ruling::Deny { why, .. } | Ruling::AllowUnsigned { why, .. } => {
             let digest = resolve(target).await?.digest;
             let (ctx, note) = context(target, &digest).await?;
             let mut report = Report::new(ctx.reference, digest, ctx.tag);
             report.errors.extend(note);
-            match rule {
-                None => report.errors.push(format!(
-                    "no rule of {} matches {repository}; denied by default",
-                    policy.path.display()
-                )),
-                Some(r) if r.action == Action::Reject => report
-                    .errors
-                    .push(format!("rule {:?} rejects {repository}", r.name)),
-                Some(r) => {
-                    report.allowed = true;
-                    report.errors.push(format!(
-                        "rule {:?} allows {repository} unsigned: no signature was checked",
-                        r.name
-                    ));
-                }
-            }
+            report.allowed = matches!(ruling, Ruling::AllowUnsigned { .. });
+            report.errors.push(why.clone());
             Verification {
                 report,
                 evidence: None,
