@@ -53,10 +53,7 @@ impl Client {
     /// server is asked for `pull,push` and the token's `access` claim says what it granted;
     /// otherwise an upload session is opened and cancelled at once (nothing is committed).
     pub async fn push_access(&self, r: &ImageRef) -> Result<PushAccess, RegistryError> {
-        let root = format!("{}/v2/", self.base_url(r));
-        let resp = self
-            .with_deadline(&root, self.http.get(&root).send())
-            .await?;
+        let (_, resp) = self.api_root(r).await?;
         let challenge = (resp.status() == StatusCode::UNAUTHORIZED)
             .then(|| {
                 resp.headers()

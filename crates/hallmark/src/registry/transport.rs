@@ -286,6 +286,16 @@ impl Client {
         Ok(Some(resp))
     }
 
+    /// `GET /v2/` without credentials: whether this is a registry, and how it wants them.
+    pub(super) async fn api_root(
+        &self,
+        r: &ImageRef,
+    ) -> Result<(String, reqwest::Response), RegistryError> {
+        let url = format!("{}/v2/", self.base_url(r));
+        let resp = self.with_deadline(&url, self.http.get(&url).send()).await?;
+        Ok((url, resp))
+    }
+
     /// Checks once per host that the API root answers as a registry does (200, or 401
     /// asking for credentials).
     async fn confirm_registry(&self, r: &ImageRef) -> Result<(), RegistryError> {
@@ -293,8 +303,7 @@ impl Client {
         if self.auth.lock().expect("auth lock").is_registry(&host) {
             return Ok(());
         }
-        let url = format!("{}/v2/", self.base_url(r));
-        let resp = self.with_deadline(&url, self.http.get(&url).send()).await?;
+        let (url, resp) = self.api_root(r).await?;
         let status = resp.status();
         if status.is_success() || status == StatusCode::UNAUTHORIZED {
             self.auth.lock().expect("auth lock").confirm_registry(&host);
