@@ -9,24 +9,15 @@ use crate::Outcome;
 use crate::cli::AuditArgs;
 use crate::output::{Format, Render, Ui};
 
-struct Audited<'a>(&'a AuditReport);
-
-impl serde::Serialize for Audited<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-impl Render for Audited<'_> {
+impl Render for AuditReport {
     fn text(&self, ui: &Ui) -> Option<String> {
-        let r = self.0;
-        for e in &r.errors {
+        for e in &self.errors {
             ui.say_outside(
                 "warning: not audited: ",
                 &format!("{}: {}", e.path, e.error),
             );
         }
-        let mut lines: Vec<String> = r
+        let mut lines: Vec<String> = self
             .findings
             .iter()
             .filter(|f| f.suppressed.is_none())
@@ -42,7 +33,7 @@ impl Render for Audited<'_> {
                 ))
             })
             .collect();
-        for inv in &r.inventory {
+        for inv in &self.inventory {
             let list = |v: &[String]| {
                 if v.is_empty() {
                     "-".to_string()
@@ -58,7 +49,7 @@ impl Render for Audited<'_> {
                 list(&inv.credentials)
             )));
         }
-        let open: Vec<_> = r
+        let open: Vec<_> = self
             .findings
             .iter()
             .filter(|f| f.suppressed.is_none())
@@ -71,8 +62,8 @@ impl Render for Audited<'_> {
             count(Severity::High),
             count(Severity::Medium),
             count(Severity::Low),
-            r.suppressed,
-            r.files
+            self.suppressed,
+            self.files
         ));
         Some(lines.join("\n"))
     }
@@ -211,7 +202,7 @@ pub fn run(args: &AuditArgs, ui: Ui) -> anyhow::Result<Outcome> {
     if ui.format == Format::Sarif {
         crate::output::stdout_line(&serde_json::to_string(&sarif(&report))?)?;
     } else {
-        ui.emit(&Audited(&report))?;
+        ui.emit(&report)?;
     }
     let failing = report
         .findings

@@ -532,21 +532,13 @@ fn report_verified(report: &Report, ui: &Ui) {
 }
 
 /// `verify`'s result.
-struct Verified<'a>(&'a Report);
-
-impl Serialize for Verified<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-impl Render for Verified<'_> {
+impl Render for Report {
     fn text(&self, ui: &Ui) -> Option<String> {
-        if self.0.allowed {
-            report_verified(self.0, ui);
-            Some(self.0.reference.clone())
+        if self.allowed {
+            report_verified(self, ui);
+            Some(self.reference.clone())
         } else {
-            report_denied(self.0, ui);
+            report_denied(self, ui);
             None
         }
     }
@@ -558,7 +550,7 @@ pub async fn verify(args: &VerifyArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let client = client(&args.registry, ui)?;
     let (_, verification) = run_verification(&args.reference, &args.trust, &client).await?;
     let report = &verification.report;
-    ui.emit(&Verified(report))?;
+    ui.emit(report)?;
     if report.allowed {
         Ok(Outcome::Ok)
     } else {

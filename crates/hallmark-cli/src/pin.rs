@@ -8,18 +8,9 @@ use crate::commands::client;
 use crate::exit::CliError;
 use crate::output::{Render, Ui};
 
-struct Pinned<'a>(&'a PinReport);
-
-impl serde::Serialize for Pinned<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-impl Render for Pinned<'_> {
+impl Render for PinReport {
     fn text(&self, ui: &Ui) -> Option<String> {
-        let r = self.0;
-        for e in &r.references {
+        for e in &self.references {
             let head = format!("{}:{}:{}: ", e.path, e.line, e.column);
             match e.status {
                 PinStatus::Pinned => ui.say_outside(
@@ -38,15 +29,15 @@ impl Render for Pinned<'_> {
                 }
             }
         }
-        if r.written {
+        if self.written {
             ui.say(format!(
                 "wrote {} file(s), {} reference(s) pinned",
-                r.files.len(),
-                r.files.iter().map(|f| f.pinned).sum::<usize>()
+                self.files.len(),
+                self.files.iter().map(|f| f.pinned).sum::<usize>()
             ));
             return None;
         }
-        let diff: String = r
+        let diff: String = self
             .files
             .iter()
             .map(|f| hallmark::pin::unified_diff(&f.path, &f.old, &f.new))
@@ -73,7 +64,7 @@ pub async fn run(args: &PinArgs, ui: Ui) -> anyhow::Result<Outcome> {
     if args.write {
         hallmark::pin::write(&mut report).map_err(hallmark::Error::from)?;
     }
-    ui.emit(&Pinned(&report))?;
+    ui.emit(&report)?;
     let refused = report
         .references
         .iter()

@@ -32,21 +32,11 @@ fn short(d: &hallmark::digest::Digest) -> String {
     format!("{}:{}…", d.algorithm(), &hex[..hex.len().min(12)])
 }
 
-struct Table<'a> {
-    report: &'a ScanReport,
-    colour: bool,
-}
-
-impl serde::Serialize for Table<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.report.serialize(s)
-    }
-}
-
-impl Render for Table<'_> {
+/// The table: status first, problems first, and a summary line.
+impl Render for ScanReport {
     fn text(&self, ui: &Ui) -> Option<String> {
-        let r = self.report;
-        let mut rows: Vec<(Status, String, String, String)> = r
+        let colour = colour_wanted();
+        let mut rows: Vec<(Status, String, String, String)> = self
             .tags
             .iter()
             .map(|t| {
@@ -58,7 +48,7 @@ impl Render for Table<'_> {
                 )
             })
             .collect();
-        rows.extend(r.orphaned.iter().map(|o| {
+        rows.extend(self.orphaned.iter().map(|o| {
             (
                 Status::Orphaned,
                 format!("{}@{}", o.repository, short(&o.digest)),
@@ -80,17 +70,21 @@ impl Render for Table<'_> {
             };
             rank(a.0).cmp(&rank(b.0)).then_with(|| a.1.cmp(&b.1))
         });
-        let width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+        let width = rows
+            .iter()
+            .map(|row| row.1.chars().count())
+            .max()
+            .unwrap_or(0);
         let mut lines = Vec::new();
         for (status, name, digest, why) in &rows {
             let label = format!("{:<9}", status.name());
             // Outside text is made safe first; the colour, ours, is added after.
             let row = crate::sanitize::line(&format!("{label} {name:<width$}  {digest:<20} {why}"));
             let rest = row.get(label.len()..).unwrap_or_default();
-            lines.push(format!("{}{rest}", paint(*status, &label, self.colour)));
+            lines.push(format!("{}{rest}", paint(*status, &label, colour)));
         }
         let mut writable = 0;
-        for a in &r.access {
+        for a in &self.access {
             let verdict = match a.can_push {
                 Some(true) => {
                     writable += 1;
@@ -104,34 +98,34 @@ impl Render for Table<'_> {
                 a.repository, a.how
             )));
         }
-        if !r.access.is_empty() {
+        if !self.access.is_empty() {
             lines.push(format!(
                 "the credentials in use can push to {writable} of {} repositories",
-                r.access.len()
+                self.access.len()
             ));
         }
-        for e in &r.errors {
+        for e in &self.errors {
             ui.say_outside(&format!("error: {}: ", e.scope), &e.error);
         }
         let counts: Vec<String> = Status::ALL
             .iter()
-            .filter_map(|s| r.summary.get(s).map(|n| format!("{n} {}", s.name())))
+            .filter_map(|s| self.summary.get(s).map(|n| format!("{n} {}", s.name())))
             .collect();
-        let tags = r.tags.len();
+        let tags = self.tags.len();
         lines.push(format!(
             "{}scanned {tags} tags in {} repositories in {:.2} s ({:.0} tags/s, {:.2} requests/tag){}{}",
-            if r.partial { "PARTIAL: " } else { "" },
-            r.repositories.len(),
-            r.seconds,
-            tags as f64 / r.seconds.max(1e-9),
-            r.requests as f64 / tags.max(1) as f64,
+            if self.partial { "PARTIAL: " } else { "" },
+            self.repositories.len(),
+            self.seconds,
+            tags as f64 / self.seconds.max(1e-9),
+            self.requests as f64 / tags.max(1) as f64,
             if counts.is_empty() {
                 String::new()
             } else {
                 format!(": {}", counts.join(", "))
             },
-            if r.partial {
-                format!("; {} part(s) could not be read", r.errors.len().max(1))
+            if self.partial {
+                format!("; {} part(s) could not be read", self.errors.len().max(1))
             } else {
                 String::new()
             }
@@ -172,10 +166,7 @@ pub async fn run(args: &ScanArgs, ui: Ui) -> anyhow::Result<Outcome> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    ui.emit(&Table {
-        report: &report,
-        colour: colour_wanted(),
-    })?;
+    ui.emit(&report)?;
     if report.statuses().any(|s| args.fail_on.0.contains(&s)) {
         return Ok(Outcome::Denied);
     }
