@@ -221,6 +221,12 @@ pub struct RegistryArgs {
     /// Same as --tls-verify=false, as cosign spells it (warns)
     #[arg(long)]
     pub allow_insecure_registry: bool,
+    /// Milliseconds a writer of a signature tag other signers share waits before checking
+    /// that no concurrent signer overwrote its write (a slower write exits 3: it may have
+    /// overwritten another signer's)
+    #[arg(long, default_value_t = 2000, value_name = "MS", env = "HALLMARK_SETTLE_MS",
+          value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub settle: u64,
 }
 
 impl RegistryArgs {

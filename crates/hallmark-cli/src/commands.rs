@@ -64,6 +64,7 @@ pub fn client(args: &RegistryArgs, ui: Ui) -> anyhow::Result<Client> {
         credentials,
         timeout: Duration::from_secs(args.timeout),
         retries: args.retries,
+        settle: Duration::from_millis(args.settle),
         trace: (ui.verbose > 0 && !ui.quiet).then(|| {
             hallmark::registry::Trace(Arc::new(|line: &str| {
                 let _ = writeln!(std::io::stderr(), "{}", crate::sanitize::line(line));

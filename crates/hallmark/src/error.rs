@@ -63,13 +63,38 @@ pub enum Error {
         /// The digest the tag names now.
         actual: Digest,
     },
-    /// Another writer keeps changing the signature manifest.
+    /// Entries this command wrote to a tag other writers change too (a `.sig` manifest, a
+    /// fallback referrers index) were overwritten by writers that had not seen them, and
+    /// stayed lost after every repair.
     #[error(
-        "signature manifest changed underneath {attempts} times in a row; another signer is racing"
+        "{tag} was overwritten by concurrent writers {attempts} times; lost: {}",
+        missing.join(", ")
     )]
-    Contention {
-        /// How often it was tried.
+    Overwritten {
+        /// `reg/repo:tag`.
+        tag: String,
+        /// How many writes were made.
         attempts: u32,
+        /// What is missing (or back after removal): each entry named.
+        missing: Vec<String>,
+    },
+    /// This command's write to a shared tag took longer than other writers watch theirs,
+    /// so an entry another writer stored in that time may have been overwritten. What this
+    /// command wrote is stored.
+    #[error(
+        "{tag} took {:.1} s to read and write, longer than the {:.1} s settle window: an entry \
+         another signer stored in that time may have been overwritten (this command's own \
+         change is stored)",
+        took.as_secs_f64(),
+        window.as_secs_f64()
+    )]
+    Unsettled {
+        /// `reg/repo:tag`.
+        tag: String,
+        /// From reading the tag to the registry accepting the write.
+        took: std::time::Duration,
+        /// How long writers watch their writes.
+        window: std::time::Duration,
     },
     /// Signing by tag without the digest that was built.
     #[error(
@@ -154,7 +179,9 @@ impl Error {
             Error::Malformed { source, .. } => source.class(),
             Error::NotFound { .. } => ErrorClass::Denied,
             Error::Drift { .. } => ErrorClass::Drift,
-            Error::Contention { .. } | Error::Randomness(_) => ErrorClass::Unavailable,
+            Error::Overwritten { .. } | Error::Unsettled { .. } | Error::Randomness(_) => {
+                ErrorClass::Unavailable
+            }
             Error::TagRefused { .. }
             | Error::DigestConflict { .. }
             | Error::NoTagOrDigest

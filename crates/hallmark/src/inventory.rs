@@ -30,8 +30,8 @@ pub struct Entry {
 
 #[derive(Debug, Clone)]
 enum Handle {
-    /// A `.sig` layer, by its signature bytes.
-    Layer(Vec<u8>),
+    /// A `.sig` layer, by its payload digest and signature bytes.
+    Layer(crate::sign::LayerId),
     /// A bundle referrer, by its manifest digest.
     Referrer(Digest),
     /// Unreadable: listed, but there is nothing to name it by.
@@ -89,9 +89,9 @@ pub async fn list(target: &Target, keys: &[NamedKey]) -> Result<Listing, Error> 
         .map(|c| {
             let description = verify::describe(c, &evidence, &ctx, keys);
             let (location, handle) = match (&c.material, c.format) {
-                (Ok(Material::Legacy { signature, .. }), _) => (
+                (Ok(Material::Legacy { payload, signature }), _) => (
                     format!("{sig_manifest} layer {}", c.index),
-                    Handle::Layer(signature.clone()),
+                    Handle::Layer((Digest::sha256(payload), signature.clone())),
                 ),
                 (Ok(Material::Bundle { referrer, .. }), _) => (
                     target.signatures.pinned(referrer),
@@ -148,7 +148,7 @@ pub async fn remove(
     let mut out = Removed::default();
     for e in entries {
         match &e.handle {
-            Handle::Layer(sig) => layers.push(sig.clone()),
+            Handle::Layer(id) => layers.push(id.clone()),
             Handle::Referrer(d) => referrers.push(d.clone()),
             Handle::Unreadable => out.left_unreadable += 1,
         }

@@ -131,7 +131,7 @@ pub async fn publish(
             sign::store_signature(&dest.store, &digest, &payload, &sig, &earlier.legacy).await?;
             (
                 dest.store.tagged(&signature::signature_tag(&digest)),
-                earlier.legacy.iter().filter(|s| **s != sig).count(),
+                earlier.replaced_by(&payload, &sig),
             )
         }
     };

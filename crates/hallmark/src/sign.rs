@@ -15,9 +15,7 @@ use crate::oci::{EMPTY_JSON, EMPTY_MEDIA_TYPE, Manifest, OCI_MANIFEST};
 use crate::payload::{self, SimpleSigning};
 pub use crate::report::SignatureFormat;
 use crate::signature;
-use crate::store::{Store, Target};
-
-const APPEND_ATTEMPTS: u32 = 5;
+use crate::store::{Change, SignatureLayers, Store, Target};
 
 /// What to sign with and what to record in the payload.
 #[derive(Debug, Clone)]
@@ -68,11 +66,15 @@ pub struct Signed {
     pub replaced: usize,
 }
 
+/// A `.sig` layer: its payload's digest and its signature bytes (the bytes alone do not
+/// name a layer: they can verify over another payload under another key).
+pub type LayerId = (Digest, Vec<u8>);
+
 /// Earlier signatures by one key that a new one replaces.
 #[derive(Debug, Default)]
 pub struct Earlier {
-    /// Legacy `.sig` layers, by their signature bytes.
-    pub legacy: Vec<Vec<u8>>,
+    /// Legacy `.sig` layers, by payload digest and signature bytes.
+    pub legacy: Vec<LayerId>,
     /// Bundle referrers, by manifest digest.
     pub referrers: Vec<Digest>,
 }
@@ -86,6 +88,13 @@ impl Earlier {
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many earlier `.sig` layers a new signature `sig` over `payload` replaced (an
+    /// identical one is the new one).
+    pub fn replaced_by(&self, payload: &[u8], sig: &[u8]) -> usize {
+        let new = (Digest::sha256(payload), sig.to_vec());
+        self.legacy.iter().filter(|l| **l != new).count()
     }
 
     /// Removes the earlier referrers of `subject` now that `new` is stored; returns how
@@ -141,8 +150,10 @@ pub async fn earlier(
             continue;
         }
         match &c.material {
-            Ok(crate::verify::Material::Legacy { signature, .. }) => {
-                found.legacy.push(signature.clone());
+            Ok(crate::verify::Material::Legacy { payload, signature }) => {
+                found
+                    .legacy
+                    .push((Digest::sha256(payload), signature.clone()));
             }
             Ok(crate::verify::Material::Bundle { referrer, .. }) => {
                 found.referrers.push(referrer.clone());
@@ -432,18 +443,18 @@ pub async fn sign(target: &Target, key: &SigningKey, opts: &SignOptions) -> Resu
         signature: target.signatures.tagged(&signature::signature_tag(&digest)),
         digest,
         added,
-        replaced: earlier.legacy.iter().filter(|s| **s != sig).count(),
+        replaced: earlier.replaced_by(&payload, &sig),
     })
 }
 
 /// Adds one signature layer to the digest's signature manifest, dropping the layers
-/// whose signature is in `replace`. See [`rewrite_signatures`].
+/// `replace` names. See [`rewrite_signatures`].
 pub async fn store_signature(
     store: &Store,
     digest: &Digest,
     payload: &[u8],
     sig: &[u8],
-    replace: &[Vec<u8>],
+    replace: &[LayerId],
 ) -> Result<bool, Error> {
     store
         .put_blob(&Digest::sha256(payload), Bytes::copy_from_slice(payload))
@@ -451,41 +462,34 @@ pub async fn store_signature(
     rewrite_signatures(store, digest, Some((payload, sig)), replace).await
 }
 
-/// Rewrites the digest's signature manifest with `add` and without the layers whose
-/// signature is in `drop`: read, change, write, then re-read to make sure the write was
-/// not lost to another signer's (else again). False when nothing had to change.
+/// Rewrites the digest's signature manifest with `add` and without the layers `drop`
+/// names. Other signers write the same manifest, so the write is merged, watched and
+/// repaired (see [`Store::update_shared`](crate::store)). False when nothing had to change.
 pub async fn rewrite_signatures(
     store: &Store,
     digest: &Digest,
     add: Option<(&[u8], &[u8])>,
-    drop: &[Vec<u8>],
+    drop: &[LayerId],
 ) -> Result<bool, Error> {
-    let tag = signature::signature_tag(digest);
-    for _ in 0..APPEND_ATTEMPTS {
-        let existing = store.get_manifest(&tag).await?;
-        let Some((manifest, config)) = signature::rewrite(existing.as_ref(), add, drop)? else {
-            return Ok(false);
-        };
-        store
-            .put_blob(&Digest::sha256(&config), Bytes::from(config))
-            .await?;
-        store.put_manifest(&manifest, Some(&tag)).await?;
-        let now = store.get_manifest(&tag).await?;
-        if kept_everything(&manifest, now.as_ref()) {
-            return Ok(true);
-        }
-    }
-    Err(Error::Contention {
-        attempts: APPEND_ATTEMPTS,
-    })
-}
-
-/// True when the manifest now stored holds every layer of the one written (which holds
-/// every layer read before, except the dropped ones).
-fn kept_everything(ours: &Manifest, now: Option<&Manifest>) -> bool {
-    let Some(now) = now else { return false };
-    let now_layers = signature::layer_set(now);
-    signature::layer_set(ours)
-        .iter()
-        .all(|l| now_layers.contains(l))
+    let new = add.map(|(payload, sig)| (Digest::sha256(payload), sig.to_vec()));
+    // Signing is deterministic: an identical signature made in the same second is the
+    // new one, and stays.
+    let remove = |l: &oci_spec::image::Descriptor| {
+        drop.iter()
+            .filter(|id| Some(*id) != new.as_ref())
+            .any(|(p, s)| signature::is_layer(l, p, s))
+    };
+    store
+        .update_shared::<SignatureLayers>(
+            &signature::signature_tag(digest),
+            Change {
+                add: add
+                    .map(|(payload, sig)| signature::layer(payload, sig))
+                    .into_iter()
+                    .collect(),
+                remove: &remove,
+                create: true,
+            },
+        )
+        .await
 }

@@ -130,85 +130,99 @@ fn layer_signature(l: &Descriptor) -> Option<Vec<u8>> {
     Base64::decode_vec(b64.trim()).ok()
 }
 
+/// Every layer of a signature manifest, as it is (layers hallmark does not read are kept
+/// when the manifest is rewritten), and the manifest it says it was made from.
+pub fn layers_of(m: &Manifest) -> Result<(Vec<Descriptor>, Option<Digest>), SignatureError> {
+    let parsed = parse_manifest(m)?;
+    let previous = parsed
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(crate::oci::PREVIOUS_ANNOTATION))
+        .and_then(|d| d.parse().ok());
+    Ok((parsed.layers().clone(), previous))
+}
+
+/// The layer cosign writes for one signature over `payload`.
+pub fn layer(payload: &[u8], signature: &[u8]) -> Descriptor {
+    let mut layer = Descriptor::new(
+        MediaType::from(SIMPLESIGNING_MEDIA_TYPE),
+        payload.len() as u64,
+        oci_digest(&Digest::sha256(payload)),
+    );
+    layer.set_annotations(Some(HashMap::from([(
+        SIGNATURE_ANNOTATION.to_string(),
+        Base64::encode_string(signature),
+    )])));
+    layer
+}
+
+/// What names a layer: its payload digest and its signature bytes. Signature bytes alone
+/// do not: the same bytes can verify over another payload under another key.
+pub fn layer_id(l: &Descriptor) -> (String, Option<Vec<u8>>) {
+    (l.digest().to_string(), layer_signature(l))
+}
+
+/// True when `l` is the layer of `signature` over the payload `payload_digest`.
+pub fn is_layer(l: &Descriptor, payload_digest: &Digest, signature: &[u8]) -> bool {
+    l.digest().to_string() == payload_digest.to_string()
+        && layer_signature(l).as_deref() == Some(signature)
+}
+
 /// The new signature manifest and its config blob, after appending one signature to
 /// `existing` (whose layers are all kept). Returns `None` if the exact layer is present.
-/// A manifest that verification would refuse (too many layers) is never produced.
 pub fn append(
     existing: Option<&Manifest>,
     payload: &[u8],
     signature: &[u8],
 ) -> Result<Option<(Manifest, Vec<u8>)>, SignatureError> {
-    rewrite(existing, Some((payload, signature)), &[])
-}
-
-/// The new signature manifest and its config blob: `existing` without the layers whose
-/// signature is one of `drop`, plus `add` at the end. Returns `None` when nothing would
-/// change. A manifest that verification would refuse (too many layers) is never
-/// produced; an empty one is (it means "no signatures", to every reader).
-pub fn rewrite(
-    existing: Option<&Manifest>,
-    add: Option<(&[u8], &[u8])>,
-    drop: &[Vec<u8>],
-) -> Result<Option<(Manifest, Vec<u8>)>, SignatureError> {
-    let mut layers: Vec<Descriptor> = match existing {
-        Some(m) => parse_manifest(m)?.layers().clone(),
-        None => Vec::new(),
+    let (mut layers, _) = match existing {
+        Some(m) => layers_of(m)?,
+        None => (Vec::new(), None),
     };
-    let before = layers.len();
-    layers.retain(|l| layer_signature(l).is_none_or(|s| !drop.contains(&s)));
-    let mut changed = layers.len() != before;
-    if let Some((payload, signature)) = add {
-        let payload_digest = Digest::sha256(payload);
-        let already = layers.iter().any(|l| {
-            l.digest().to_string() == payload_digest.to_string()
-                && layer_signature(l).as_deref() == Some(signature)
-        });
-        if !already {
-            let mut layer = Descriptor::new(
-                MediaType::from(SIMPLESIGNING_MEDIA_TYPE),
-                payload.len() as u64,
-                oci_digest(&payload_digest),
-            );
-            layer.set_annotations(Some(HashMap::from([(
-                SIGNATURE_ANNOTATION.to_string(),
-                Base64::encode_string(signature),
-            )])));
-            layers.push(layer);
-            changed = true;
-        }
-    }
-    if !changed {
+    let new = layer(payload, signature);
+    if layers.iter().any(|l| layer_id(l) == layer_id(&new)) {
         return Ok(None);
     }
+    layers.push(new);
+    manifest_of(layers, existing.map(|m| &m.digest)).map(Some)
+}
+
+/// A signature manifest of these layers, made from `previous`, and its config blob. A
+/// manifest that verification would refuse (too many layers) is never produced; an empty
+/// one is (it means "no signatures", to every reader).
+pub fn manifest_of(
+    layers: Vec<Descriptor>,
+    previous: Option<&Digest>,
+) -> Result<(Manifest, Vec<u8>), SignatureError> {
     if layers.len() > MAX_SIGNATURE_LAYERS {
         return Err(SignatureError::TooManyLayers {
-            digest: existing.map_or_else(|| Digest::sha256(b""), |m| m.digest.clone()),
+            digest: previous.cloned().unwrap_or_else(|| Digest::sha256(b"")),
             count: layers.len(),
         });
     }
-
-    Ok(Some(build(layers)))
-}
-
-/// A signature manifest of these layers, and its config blob.
-fn build(layers: Vec<Descriptor>) -> (Manifest, Vec<u8>) {
     let config = config_for(&layers);
     let config_desc = Descriptor::new(
         MediaType::from(OCI_CONFIG),
         config.len() as u64,
         oci_digest(&Digest::sha256(&config)),
     );
-    let manifest = ImageManifestBuilder::default()
+    let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(config_desc)
         .layers(layers)
         .build()
         .expect("every required field of the signature manifest is set");
+    if let Some(p) = previous {
+        manifest.set_annotations(Some(HashMap::from([(
+            crate::oci::PREVIOUS_ANNOTATION.to_string(),
+            p.to_string(),
+        )])));
+    }
     let bytes = manifest
         .to_string()
         .expect("serialising a built manifest cannot fail");
-    (Manifest::new(bytes.into_bytes(), OCI_MANIFEST), config)
+    Ok((Manifest::new(bytes.into_bytes(), OCI_MANIFEST), config))
 }
 
 /// The small image config cosign writes for signature manifests.
@@ -233,26 +247,6 @@ pub(crate) fn oci_digest(d: &Digest) -> oci_spec::image::Digest {
     d.to_string()
         .parse()
         .expect("a valid digest is a valid OCI digest")
-}
-
-/// Layer digests of a signature manifest, to check that an append kept them all.
-pub fn layer_set(m: &Manifest) -> Vec<(String, Option<String>)> {
-    ImageManifest::from_reader(&m.bytes[..])
-        .map(|p| {
-            p.layers()
-                .iter()
-                .map(|l| {
-                    (
-                        l.digest().to_string(),
-                        l.annotations()
-                            .as_ref()
-                            .and_then(|a| a.get(SIGNATURE_ANNOTATION))
-                            .cloned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -286,32 +280,18 @@ mod tests {
     }
 
     #[test]
-    fn rewrite_drops_by_signature_and_may_leave_nothing() {
-        let (m, _) = append(None, b"p1", b"s1").unwrap().unwrap();
-        let (m, _) = append(Some(&m), b"p2", b"s2").unwrap().unwrap();
-        let (m, _) = rewrite(Some(&m), Some((b"p3", b"s3")), &[b"s1".to_vec()])
-            .unwrap()
-            .unwrap();
-        let sigs: Vec<_> = parse_layers(&m)
-            .unwrap()
-            .into_iter()
-            .map(|l| l.signature.unwrap())
-            .collect();
-        assert_eq!(sigs, [b"s2".to_vec(), b"s3".to_vec()]);
-        // Nothing to drop and nothing new: no write.
-        assert!(
-            rewrite(Some(&m), None, &[b"zz".to_vec()])
-                .unwrap()
-                .is_none()
-        );
-        // Re-adding what is being dropped keeps it (deterministic signatures).
-        let (same, _) = rewrite(Some(&m), Some((b"p3", b"s3")), &[b"s3".to_vec()])
-            .unwrap()
-            .unwrap();
-        assert_eq!(parse_layers(&same).unwrap().len(), 2);
-        let (empty, _) = rewrite(Some(&m), None, &[b"s2".to_vec(), b"s3".to_vec()])
-            .unwrap()
-            .unwrap();
+    fn layers_are_named_by_payload_and_signature_and_record_their_origin() {
+        let (m1, _) = append(None, b"p1", b"s1").unwrap().unwrap();
+        let (m2, _) = append(Some(&m1), b"p2", b"s1").unwrap().unwrap();
+        // The same signature bytes over another payload are another layer.
+        let (layers, previous) = layers_of(&m2).unwrap();
+        assert_eq!(layers.len(), 2);
+        assert_eq!(previous.as_ref(), Some(&m1.digest));
+        assert!(is_layer(&layers[0], &Digest::sha256(b"p1"), b"s1"));
+        assert!(!is_layer(&layers[0], &Digest::sha256(b"p2"), b"s1"));
+        assert_ne!(layer_id(&layers[0]), layer_id(&layers[1]));
+        assert_eq!(layers_of(&m1).unwrap().1, None);
+        let (empty, _) = manifest_of(Vec::new(), Some(&m2.digest)).unwrap();
         assert!(parse_layers(&empty).unwrap().is_empty());
     }
 

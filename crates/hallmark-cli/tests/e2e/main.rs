@@ -18,5 +18,6 @@ mod json_output;
 mod layouts;
 mod pin;
 mod publish;
+mod races;
 mod scan;
 mod signatures;

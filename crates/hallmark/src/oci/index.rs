@@ -26,6 +26,26 @@ pub struct IndexEntry {
     raw: Map<String, Value>,
 }
 
+impl IndexEntry {
+    /// The entry listing a referrer in a referrers index: its digest, media type, size
+    /// and artifact type.
+    pub fn referrer(m: &super::Manifest, artifact_type: &str) -> IndexEntry {
+        let mut raw = Map::new();
+        raw.insert("mediaType".into(), m.media_type.clone().into());
+        raw.insert("size".into(), (m.bytes.len() as u64).into());
+        raw.insert("digest".into(), m.digest.to_string().into());
+        raw.insert("artifactType".into(), artifact_type.into());
+        IndexEntry {
+            digest: m.digest.clone(),
+            media_type: Some(m.media_type.clone()),
+            size: m.bytes.len() as u64,
+            tag: None,
+            artifact_type: Some(artifact_type.to_string()),
+            raw,
+        }
+    }
+}
+
 /// A parsed `index.json`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Index {
@@ -152,6 +172,30 @@ impl Index {
         }
     }
 
+    /// A top-level annotation of the index.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.doc.get("annotations")?.get(key)?.as_str()
+    }
+
+    /// Sets a top-level annotation, keeping the others.
+    pub fn set_annotation(&mut self, key: &str, value: &str) {
+        let annotations = self
+            .doc
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !annotations.is_object() {
+            *annotations = Value::Object(Map::new());
+        }
+        if let Value::Object(a) = annotations {
+            a.insert(key.into(), value.into());
+        }
+    }
+
+    /// Replaces the entries, keeping the rest of the document.
+    pub fn set_entries(&mut self, entries: Vec<IndexEntry>) {
+        self.entries = entries;
+    }
+
     /// Appends an entry as it is (from another index).
     pub fn push(&mut self, entry: IndexEntry) {
         self.entries.push(entry);
@@ -167,22 +211,9 @@ impl Index {
     /// Lists a referrer (an entry of a referrers index): its digest, media type, size and
     /// artifact type, unless it is listed already. Other entries are kept as they are.
     pub fn add_referrer(&mut self, m: &super::Manifest, artifact_type: &str) {
-        if self.find_digest(&m.digest).is_some() {
-            return;
+        if self.find_digest(&m.digest).is_none() {
+            self.entries.push(IndexEntry::referrer(m, artifact_type));
         }
-        let mut raw = Map::new();
-        raw.insert("mediaType".into(), m.media_type.clone().into());
-        raw.insert("size".into(), (m.bytes.len() as u64).into());
-        raw.insert("digest".into(), m.digest.to_string().into());
-        raw.insert("artifactType".into(), artifact_type.into());
-        self.entries.push(IndexEntry {
-            digest: m.digest.clone(),
-            media_type: Some(m.media_type.clone()),
-            size: m.bytes.len() as u64,
-            tag: None,
-            artifact_type: Some(artifact_type.to_string()),
-            raw,
-        });
     }
 
     /// Lists a manifest: with `tag`, the tag moves to it (whatever it named before) and

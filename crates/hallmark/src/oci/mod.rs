@@ -37,6 +37,10 @@ pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 pub const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
 /// Annotation that carries a tag in an OCI layout's `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Annotation of a manifest kept under a tag that several writers change (a `.sig`
+/// manifest, a fallback referrers index): the digest of the manifest it was made from, so
+/// that a writer can tell a later writer that saw its write from one that overwrote it.
+pub const PREVIOUS_ANNOTATION: &str = "dev.hallmark.previous";
 
 /// Accept header for manifest reads: every manifest kind hallmark can sign.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";

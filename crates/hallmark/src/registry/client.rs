@@ -37,6 +37,10 @@ pub struct ClientOptions {
     pub chunk_size: u64,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// How long a writer of a tag that other signers change too (a `.sig` manifest, a
+    /// fallback referrers index) waits before checking that its write stood; a write
+    /// slower than this cannot rule out having overwritten another signer's.
+    pub settle: Duration,
     /// Receives one line per request, retry and authentication step (never credentials).
     pub trace: Option<Trace>,
 }
@@ -65,6 +69,7 @@ impl Default for ClientOptions {
             backoff: Duration::from_millis(250),
             chunk_size: 64 * 1024 * 1024,
             user_agent: concat!("hallmark/", env!("CARGO_PKG_VERSION")).to_string(),
+            settle: Duration::from_secs(2),
             trace: None,
         }
     }

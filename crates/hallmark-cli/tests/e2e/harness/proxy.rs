@@ -26,6 +26,10 @@ pub struct ProxyResponse {
 
 pub type Tamper = Arc<dyn Fn(&SeenRequest, &mut ProxyResponse) + Send + Sync>;
 
+/// How long to hold a request before passing it on, as a slow or briefly partitioned
+/// client's request arrives late.
+pub type Hold = Arc<dyn Fn(&SeenRequest) -> Option<Duration> + Send + Sync>;
+
 pub struct ProxyConfig {
     pub upstream: String,
     pub tamper: Option<Tamper>,
@@ -56,6 +60,11 @@ const TOKEN: &str = "test-token-5f2a";
 
 impl Proxy {
     pub async fn start(cfg: ProxyConfig) -> Proxy {
+        Proxy::start_holding(cfg, None).await
+    }
+
+    /// A proxy that holds the requests `hold` picks before passing them on.
+    pub async fn start_holding(cfg: ProxyConfig, hold: Option<Hold>) -> Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -66,6 +75,7 @@ impl Proxy {
             .build()
             .unwrap();
         let cfg = Arc::new(cfg);
+        let hold = Arc::new(hold);
         let seen = requests.clone();
         let my_addr = addr.clone();
         let task = tokio::spawn(async move {
@@ -73,10 +83,15 @@ impl Proxy {
                 let Ok((sock, _)) = listener.accept().await else {
                     return;
                 };
-                let (http, cfg, seen, my_addr) =
-                    (http.clone(), cfg.clone(), seen.clone(), my_addr.clone());
+                let (http, cfg, seen, my_addr, hold) = (
+                    http.clone(),
+                    cfg.clone(),
+                    seen.clone(),
+                    my_addr.clone(),
+                    hold.clone(),
+                );
                 tokio::spawn(async move {
-                    let _ = serve_one(sock, &http, &cfg, &seen, &my_addr).await;
+                    let _ = serve_one(sock, &http, &cfg, &seen, &my_addr, &hold).await;
                 });
             }
         });
@@ -94,6 +109,7 @@ async fn serve_one(
     cfg: &ProxyConfig,
     seen: &Mutex<Vec<SeenRequest>>,
     my_addr: &str,
+    hold: &Option<Hold>,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = Vec::new();
@@ -142,6 +158,9 @@ async fn serve_one(
         headers: headers.clone(),
     };
     seen.lock().unwrap().push(req.clone());
+    if let Some(delay) = hold.as_ref().and_then(|h| h(&req)) {
+        tokio::time::sleep(delay).await;
+    }
 
     let mut resp = if let Some(a) = &cfg.auth {
         auth_gate(&req, a, my_addr)

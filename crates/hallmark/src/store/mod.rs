@@ -5,10 +5,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+mod shared;
+
+pub(crate) use shared::{Change, FallbackIndex, SignatureLayers};
+
 use crate::Error;
 use crate::digest::Digest;
 use crate::layout::Layout;
-use crate::oci::{Blob, Descriptor, Index, Manifest, OCI_INDEX, referrers_tag};
+use crate::oci::{Blob, Descriptor, Index, IndexEntry, Manifest, referrers_tag};
 use crate::reference::{DestinationRef, ImageRef, Location, Source};
 use crate::registry::{BlobPush, Client, Progress, RegistryBlob};
 
@@ -179,8 +183,8 @@ impl Store {
     }
 
     /// Stores a referrer of `subject` and makes it findable: a registry with the referrers
-    /// API lists it by itself; otherwise it is added to the fallback index, read, modified,
-    /// written and read back until no other entry was lost to a concurrent writer.
+    /// API lists it by itself; otherwise it is added to the fallback index, which other
+    /// writers change too (see [`Store::update_shared`]).
     pub async fn push_referrer(
         &self,
         m: &Manifest,
@@ -194,72 +198,32 @@ impl Store {
         {
             return Ok(());
         }
-        self.update_fallback(
-            subject,
-            true,
-            |index| {
-                if index.find_digest(&m.digest).is_some() {
-                    return false;
-                }
-                index.add_referrer(m, artifact_type);
-                true
+        self.update_shared::<FallbackIndex>(
+            &referrers_tag(subject),
+            Change {
+                add: vec![IndexEntry::referrer(m, artifact_type)],
+                remove: &|_| false,
+                create: true,
             },
-            |_| true,
         )
-        .await
-    }
-
-    /// Changes the fallback index of `subject` (`change` returns false when there is
-    /// nothing to change): read, change, write and read back, until every entry written
-    /// is still listed and `settled` holds of what is there, so that no other writer's
-    /// entry is lost in a race. `create` makes a missing index.
-    async fn update_fallback(
-        &self,
-        subject: &Digest,
-        create: bool,
-        change: impl Fn(&mut Index) -> bool,
-        settled: impl Fn(&Index) -> bool,
-    ) -> Result<(), Error> {
-        const ATTEMPTS: u32 = 5;
-        let tag = referrers_tag(subject);
-        for _ in 0..ATTEMPTS {
-            let mut index = match self.fallback_index(subject).await? {
-                Some(index) => index,
-                None if create => Index::empty(),
-                None => return Ok(()),
-            };
-            if !change(&mut index) {
-                return Ok(());
-            }
-            let written = Manifest::new(index.to_bytes(), OCI_INDEX);
-            self.put_manifest(&written, Some(&tag)).await?;
-            let now = self
-                .fallback_index(subject)
-                .await?
-                .unwrap_or_else(Index::empty);
-            let kept = index
-                .entries()
-                .iter()
-                .all(|e| now.find_digest(&e.digest).is_some());
-            if kept && settled(&now) {
-                return Ok(());
-            }
-        }
-        Err(Error::Contention { attempts: ATTEMPTS })
+        .await?;
+        Ok(())
     }
 
     /// Makes the referrers `gone` of `subject` unfindable: they leave the fallback index
-    /// (read, modified, written and read back, as in [`Store::push_referrer`]), and where
-    /// the registry lists referrers itself, their manifests are deleted.
+    /// (as in [`Store::push_referrer`]), and where the registry lists referrers itself,
+    /// their manifests are deleted.
     pub async fn remove_referrers(&self, subject: &Digest, gone: &[Digest]) -> Result<(), Error> {
         if gone.is_empty() {
             return Ok(());
         }
-        self.update_fallback(
-            subject,
-            false,
-            |index| index.remove(gone),
-            |now| gone.iter().all(|g| now.find_digest(g).is_none()),
+        self.update_shared::<FallbackIndex>(
+            &referrers_tag(subject),
+            Change {
+                add: Vec::new(),
+                remove: &|e: &IndexEntry| gone.contains(&e.digest),
+                create: false,
+            },
         )
         .await?;
         if let Store::Registry { client, repo } = self
