@@ -268,3 +268,80 @@ fn signatures_in_a_layout_are_listed_and_removed() {
     assert!(listing(&reference, &[&k.public], &[]).is_empty());
     expect_code(&run(&["verify", &reference, "--key", &k.public]), 1);
 }
+
+/// An attacker plants a layer carrying K2's signature bytes over another payload, valid
+/// under a key made for it by ECDSA key substitution. Removing that key's signatures must
+/// remove only the planted layer, never K2's genuine one with the same signature bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_substituted_keys_layer_keeps_the_genuine_layer_with_the_same_bytes() {
+    use hallmark::signature;
+    let reg = Registry::start();
+    let k2 = keys("ecdsa-p256");
+    let store = reg.store("team/subst");
+    let img = push_random(&store, None, "subst").await;
+    let pinned = format!("{}/team/subst@{}", reg.addr, img.digest());
+    expect_code(&sign(&[&pinned, "--key", &k2.private]), 0);
+
+    let tag = signature::signature_tag(img.digest());
+    let m = store.get_manifest(&tag).await.unwrap().unwrap();
+    let genuine = signature::parse_layers(&m).unwrap().remove(0);
+    let sig = genuine.signature.clone().unwrap();
+    let payload = store
+        .get_blob(&genuine.payload_digest, 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    // The same claim about the same image, worded differently: another payload.
+    let mut doc: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    doc["optional"]["creator"] = "planted".into();
+    let planted = serde_json::to_vec(&doc).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (sig_file, msg_file) = (dir.path().join("sig.der"), dir.path().join("msg"));
+    std::fs::write(&sig_file, &sig).unwrap();
+    std::fs::write(&msg_file, &planted).unwrap();
+    let out = std::process::Command::new(python())
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/e2e/interop/substitute_key.py"),
+        )
+        .args([&sig_file, &msg_file])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let substituted = dir.path().join("subst.pub");
+    std::fs::write(&substituted, &out.stdout).unwrap();
+    let substituted = substituted.to_str().unwrap();
+
+    let d = hallmark::digest::Digest::sha256(&planted);
+    store.put_blob(&d, planted.clone().into()).await.unwrap();
+    let (with_planted, config) = signature::append(Some(&m), &planted, &sig)
+        .unwrap()
+        .unwrap();
+    store
+        .put_blob(&hallmark::digest::Digest::sha256(&config), config.into())
+        .await
+        .unwrap();
+    store.put_manifest(&with_planted, Some(&tag)).await.unwrap();
+    // The planted layer is valid under the substituted key, the genuine one under K2.
+    expect_code(&run(&["verify", &pinned, "--key", substituted]), 0);
+    expect_code(&run(&["verify", &pinned, "--key", &k2.public]), 0);
+
+    let o = run(&[
+        "signatures",
+        &pinned,
+        "--key",
+        substituted,
+        "--remove",
+        &key_id(substituted),
+    ]);
+    expect_code(&o, 0);
+    expect_code(&run(&["verify", &pinned, "--key", substituted]), 1);
+    expect_code(&run(&["verify", &pinned, "--key", &k2.public]), 0);
+    let left = signature::parse_layers(&store.get_manifest(&tag).await.unwrap().unwrap()).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].payload_digest, genuine.payload_digest);
+}
