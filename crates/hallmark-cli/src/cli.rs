@@ -225,7 +225,7 @@ pub struct RegistryArgs {
     /// that no concurrent signer overwrote its write (a slower write exits 3: it may have
     /// overwritten another signer's)
     #[arg(long, default_value_t = 2000, value_name = "MS", env = "HALLMARK_SETTLE_MS",
-          value_parser = clap::value_parser!(u64).range(0..=600_000))]
+          hide_env_values = true, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub settle: u64,
 }
 
