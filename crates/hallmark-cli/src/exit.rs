@@ -131,6 +131,9 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
         E::TagBindingNeedsTag => {
             "verify repo:tag, or drop --require-tag-binding for a digest reference".into()
         }
+        E::PolicyTagBindingNeedsTag { rule, .. } => format!(
+            "verify REPO:TAG, a tag the signature binds (REPO:TAG@sha256:<digest> also pins the digest); or, if digest references may verify without a tag, take require-tag-binding out of rule {rule:?}"
+        ),
         E::SinglePlatform { .. } => "drop --platform".into(),
         E::NoPlatform { available, .. } => format!("available: {}", available.join(", ")),
         E::Reference(

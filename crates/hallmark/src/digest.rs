@@ -185,12 +185,15 @@ impl<'de> serde::Deserialize<'de> for Digest {
     }
 }
 
-/// Incremental hasher, for bytes that arrive in pieces (streams, files).
+/// Incremental hasher, for bytes that arrive in pieces (streams, files). Cloned to keep
+/// the state before bytes that may have to be sent again.
+#[derive(Clone)]
 pub struct Hasher {
     inner: HasherInner,
     len: u64,
 }
 
+#[derive(Clone)]
 enum HasherInner {
     Sha256(Sha256),
     Sha512(Sha512),

@@ -161,6 +161,18 @@ pub enum Error {
     /// The operating system has no randomness to give.
     #[error("cannot get random bytes from the operating system: {0}")]
     Randomness(#[source] getrandom::Error),
+    /// A policy rule that requires a tag binding, and a reference without a tag.
+    #[error(
+        "policy {policy}: rule {rule:?} requires a tag binding, but {reference} is a digest reference and names no tag for a signature to bind"
+    )]
+    PolicyTagBindingNeedsTag {
+        /// The policy file.
+        policy: String,
+        /// The rule that requires it.
+        rule: String,
+        /// The reference verified (`reg/repo@sha256:…`).
+        reference: String,
+    },
 }
 
 impl Error {
@@ -193,6 +205,7 @@ impl Error {
             | Error::NotVerified(_)
             | Error::SinglePlatform { .. }
             | Error::NoPlatform { .. } => ErrorClass::Usage,
+            Error::PolicyTagBindingNeedsTag { .. } => ErrorClass::Usage,
         }
     }
 }

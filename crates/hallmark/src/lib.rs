@@ -6,7 +6,7 @@
 //!
 //! Layers, lowest first; a module uses only modules above it in this list:
 //!
-//! - [`class`], [`digest`], [`glob`]: leaves;
+//! - [`class`], [`digest`], [`glob`], [`json`]: leaves;
 //! - [`oci`]: OCI data without I/O (media types, limits, manifests, `index.json`, the
 //!   graph walker);
 //! - [`reference`], [`keys`], [`payload`], [`signature`], [`bundle`]: names, keys, signed
@@ -34,6 +34,7 @@ pub mod fsio;
 pub mod glob;
 pub mod image;
 pub mod inventory;
+pub mod json;
 pub mod keys;
 pub mod layout;
 pub mod oci;

@@ -90,9 +90,9 @@ impl SimpleSigning {
         serde_json::to_vec(self).expect("serialising a plain struct cannot fail")
     }
 
-    /// Parses payload bytes.
+    /// Parses payload bytes; a key repeated anywhere in them is refused (see [`crate::json`]).
     pub fn parse(bytes: &[u8]) -> Result<SimpleSigning, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        crate::json::from_slice_unique(bytes)
     }
 
     /// The optional field as a string, if it is one.
@@ -155,6 +155,33 @@ mod tests {
         assert_eq!(p.signed_repository(), "reg.example.com/app");
         assert_eq!(p.bound_tags(), vec!["latest", "v1", "v1.1"]);
         assert!(SimpleSigning::parse(b"{}").is_err());
+    }
+
+    #[test]
+    fn repeated_keys_are_refused_wherever_they_are() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let e = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        let critical = format!(
+            r#"{{"identity":{{"docker-reference":"reg.example.com/app"}},"image":{{"docker-manifest-digest":"{d}"}},"type":"cosign container image signature"}}"#
+        );
+        let good = format!(r#"{{"critical":{critical},"optional":{{"tag":"v1"}}}}"#);
+        assert!(SimpleSigning::parse(good.as_bytes()).is_ok());
+        for forged in [
+            // Go and serde_json maps keep the last value: the signer saw v1 bound, the
+            // verifier would read v2.
+            format!(r#"{{"critical":{critical},"optional":{{"tag":"v1","tag":"v2"}}}}"#),
+            good.replace(
+                &format!(r#""docker-manifest-digest":"{d}""#),
+                &format!(r#""docker-manifest-digest":"{e}","docker-manifest-digest":"{d}""#),
+            ),
+            format!(r#"{{"critical":{critical},"critical":{critical},"optional":null}}"#),
+            format!(r#"{{"critical":{critical},"optional":{{"a":{{"b":[{{"c":1,"c":2}}]}}}}}}"#),
+        ] {
+            let err = SimpleSigning::parse(forged.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("duplicate"), "{forged}: {err}");
+        }
     }
 
     #[test]

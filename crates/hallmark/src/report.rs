@@ -136,6 +136,9 @@ pub enum Rejection {
     /// The signed payload is not a simple-signing document.
     #[error("invalid simple-signing payload: {0}")]
     PayloadInvalid(String),
+    /// The signed payload of a bundle is not an in-toto statement.
+    #[error("invalid in-toto statement: {0}")]
+    StatementInvalid(String),
     /// Another payload type.
     #[error("payload type {found:?} is not {expected:?}")]
     WrongType {

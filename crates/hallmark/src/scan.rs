@@ -569,11 +569,16 @@ impl State<'_> {
             let mut entry = classify(&name, tag, digest, ev, &judged);
             if entry.status == Status::Verified {
                 let ctx = judged.context(Some(tag), digest, &name);
-                for (required, _) in missing_attestations(ev, &ctx, &opts, &attestations) {
+                let missing: Vec<&str> = missing_attestations(ev, &ctx, &opts, &attestations)
+                    .into_iter()
+                    .map(|(required, _)| required.predicate_type.as_str())
+                    .collect();
+                // Every missing type is named: fixing one must not reveal the next.
+                if !missing.is_empty() {
                     entry.status = Status::Invalid;
                     entry.reason = format!(
                         "no verified attestation of type {} that the policy requires",
-                        required.predicate_type
+                        missing.join(", nor of type ")
                     );
                 }
             }

@@ -893,3 +893,77 @@ async fn a_tag_beside_a_digest_is_reported_only_if_it_names_that_digest() {
         stderr(&o)
     );
 }
+
+/// A simple-signing payload whose `optional` object repeats `tag`, signed with the real key:
+/// a last-wins reader sees the last tag bound, though the signer may have read the first.
+/// A signed document that means two things counts for nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_payload_repeating_a_key_is_refused() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let store = reg.store("app");
+    let img = push_random(&store, Some("v2"), "good").await;
+    let pinned = format!("{}/app@{}", reg.addr, img.digest());
+    expect_code(
+        &sign(&[&pinned, "--key", &k.private, "--bind-tag", "v1"]),
+        0,
+    );
+    let tag = signature_tag(img.digest());
+    let original = json(&sig_manifest(&store, img.digest()).await);
+    let payload_digest: Digest = original["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let payload = store
+        .get_blob(&payload_digest, 65536)
+        .await
+        .unwrap()
+        .unwrap();
+    let payload = String::from_utf8(payload.to_vec()).unwrap();
+    assert!(payload.contains(r#""tag":"v1""#), "{payload}");
+    let key = hallmark::keys::SigningKey::from_encrypted_pem(
+        &std::fs::read(&k.private).unwrap(),
+        PASSWORD.as_bytes(),
+        "k",
+    )
+    .unwrap();
+    // Re-signed by the key itself, as a careless or hostile signer would.
+    let resign = |text: &str| {
+        let store = store.clone();
+        let original = original.clone();
+        let tag = tag.clone();
+        let text = text.to_string();
+        let signature =
+            <base64ct::Base64 as base64ct::Encoding>::encode_string(&key.sign(text.as_bytes()));
+        async move {
+            let d = Digest::sha256(text.as_bytes());
+            store.put_blob(&d, Bytes::from(text.clone())).await.unwrap();
+            let mut v = original;
+            v["layers"][0]["digest"] = d.to_string().into();
+            v["layers"][0]["size"] = text.len().into();
+            v["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"] = signature.into();
+            put_json(&store, &v, &tag).await;
+        }
+    };
+    let verify_v2 = || {
+        run(&[
+            "verify",
+            &format!("{}/app:v2", reg.addr),
+            "--key",
+            &k.public,
+            "--require-tag-binding",
+        ])
+    };
+    resign(&payload.replace(r#""tag":"v1""#, r#""tag":"v1","tag":"v2""#)).await;
+    let o = verify_v2();
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains("invalid simple-signing payload: duplicate key \"tag\""),
+        "{}",
+        stderr(&o)
+    );
+    // The control: the same re-signing with each key once binds v2 and verifies.
+    resign(&payload.replace(r#""tag":"v1""#, r#""tag":"v1, v2""#)).await;
+    expect_code(&verify_v2(), 0);
+}

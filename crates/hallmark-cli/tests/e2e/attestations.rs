@@ -201,3 +201,66 @@ async fn policy_rules_can_require_attestations() {
     let o = run(&["policy", "check", policy.to_str().unwrap()]);
     expect_code(&o, 0);
 }
+
+/// A rule requiring several attestations names every one that is missing, in `verify` and
+/// in `scan`, in text and in JSON: fixing one must not be how the next is discovered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_missing_required_attestation_is_reported() {
+    let reg = Registry::start();
+    let (release, ci) = (keys("ecdsa-p256"), keys("ecdsa-p256"));
+    let img = signed_image(&reg, "prod/app", Some("v1"), &release, &[]).await;
+    let pinned = format!("{}/prod/app@{}", reg.addr, img.digest());
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\n[[rule]]\nname = \"prod\"\nmatch = [\"{}/prod/*\"]\nkeys = [\"{}\"]\n\
+             [[rule.attestation]]\ntype = \"slsaprovenance1\"\nkeys = [\"{2}\"]\n\
+             [[rule.attestation]]\ntype = \"cyclonedx\"\nkeys = [\"{2}\"]\n\
+             [[rule.attestation]]\ntype = \"https://example.com/review/v1\"\nkeys = [\"{2}\"]\n",
+            reg.addr, release.public, ci.public
+        ),
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    let wanted = [
+        "https://slsa.dev/provenance/v1",
+        "https://cyclonedx.org/bom",
+        "https://example.com/review/v1",
+    ];
+    let o = run(&["verify", &pinned, "--policy", policy]);
+    expect_code(&o, 1);
+    for t in wanted {
+        assert!(
+            stderr(&o).contains(&format!("requires an attestation of type {t}")),
+            "{t}: {}",
+            stderr(&o)
+        );
+    }
+    let o = run(&["verify", &pinned, "--policy", policy, "--output", "json"]);
+    expect_code(&o, 1);
+    let errors = json_out(&o)["errors"].to_string();
+    for t in wanted {
+        assert!(errors.contains(t), "{t}: {errors}");
+    }
+    let target = format!("{}/prod/app", reg.addr);
+    let o = run(&["scan", &target, "--policy", policy]);
+    expect_code(&o, 1);
+    for t in wanted {
+        assert!(stdout(&o).contains(t), "{t}: {}", stdout(&o));
+    }
+    let o = run(&["scan", &target, "--policy", policy, "--output", "json"]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    let entry = v["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tag"] == "v1")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(entry["status"], "invalid", "{v:#}");
+    for t in wanted {
+        assert!(entry["reason"].as_str().unwrap().contains(t), "{t}: {v:#}");
+    }
+}

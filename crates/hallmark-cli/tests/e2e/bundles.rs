@@ -474,3 +474,85 @@ async fn moved_referrers_and_a_tampered_fallback_index_fail_closed() {
     expect_code(&o, 1);
     assert!(stderr(&o).contains("no signature"), "{}", stderr(&o));
 }
+
+/// A statement whose subject digest map repeats `sha256`, signed with the real key: a
+/// last-wins reader sees this image, a stricter one refuses the document. hallmark
+/// refuses it, as cosign does, so that no two verifiers disagree on the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_statement_repeating_a_key_verifies_nowhere() {
+    let p = Planted::new().await;
+    let d = p.img.digest().clone();
+    let other = Digest::sha256(b"another image");
+    let honest = String::from_utf8(p.statement(&d, intoto::COSIGN_SIGN_V1).to_bytes()).unwrap();
+    let this = format!(r#""digest":{{"sha256":"{}"}}"#, d.hex());
+    assert!(honest.contains(&this), "{honest}");
+    let forged = honest.replace(
+        &this,
+        &format!(
+            r#""digest":{{"sha256":"{}","sha256":"{}"}}"#,
+            other.hex(),
+            d.hex()
+        ),
+    );
+    p.plant(
+        &p.img.manifest,
+        p.bundle(intoto::PAYLOAD_TYPE, forged.as_bytes()),
+        BUNDLE_V03,
+    )
+    .await;
+    p.refused("invalid in-toto statement: duplicate key \"sha256\"");
+    let pinned = format!("{}/app@{}", p.reg.addr, p.img.digest());
+    let o = run(&[
+        "verify",
+        &pinned,
+        "--key",
+        p.public.path().to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 1);
+    assert!(
+        json_out(&o)["errors"].to_string().contains("duplicate key"),
+        "{}",
+        stdout(&o)
+    );
+    let public = p.public.path().to_str().unwrap();
+    assert!(!cosign_verify(public, &pinned).status.success());
+    // The control: the same statement with each key once, planted the same way, verifies
+    // in both.
+    let q = Planted::new().await;
+    let honest = q
+        .statement(q.img.digest(), intoto::COSIGN_SIGN_V1)
+        .to_bytes();
+    q.plant(
+        &q.img.manifest,
+        q.bundle(intoto::PAYLOAD_TYPE, &honest),
+        BUNDLE_V03,
+    )
+    .await;
+    let pinned = format!("{}/app@{}", q.reg.addr, q.img.digest());
+    let public = q.public.path().to_str().unwrap();
+    expect_code(&run(&["verify", &pinned, "--key", public]), 0);
+    let o = cosign_verify(public, &pinned);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A bundle whose envelope repeats a key around a valid signature is refused before
+/// anything in it is believed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_repeating_a_key_is_refused() {
+    let p = Planted::new().await;
+    let st = p
+        .statement(p.img.digest(), intoto::COSIGN_SIGN_V1)
+        .to_bytes();
+    let good = String::from_utf8(p.bundle(intoto::PAYLOAD_TYPE, &st)).unwrap();
+    let forged = good.replacen(
+        r#""payloadType":"#,
+        r#""payloadType":"text/plain","payloadType":"#,
+        1,
+    );
+    assert_ne!(forged, good);
+    p.plant(&p.img.manifest, forged.into_bytes(), BUNDLE_V03)
+        .await;
+    p.refused("duplicate key \"payloadType\"");
+}

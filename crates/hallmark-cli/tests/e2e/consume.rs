@@ -686,3 +686,71 @@ fn many_double_stars_do_not_stall_verification() {
         start.elapsed()
     );
 }
+
+/// A policy rule that requires a tag binding, given a digest reference: the error names
+/// the rule and the reference, not a flag the user never passed, and says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policys_tag_binding_on_a_digest_reference_names_the_rule() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = signed_image(&reg, "apps/svc", Some("v1"), &k, &["--bind-tag", "v1"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&k.public, dir.path().join("k.pub")).unwrap();
+    let policy = write(
+        dir.path(),
+        "policy.toml",
+        &format!(
+            "version = 1\n[[rule]]\nname = \"apps\"\nmatch = [\"{}/apps/*\"]\nkeys = [\"k.pub\"]\nrequire-tag-binding = true\n",
+            reg.addr
+        ),
+    );
+    let pinned = format!("{}/apps/svc@{}", reg.addr, img.digest());
+    for command in ["verify", "copy"] {
+        let mut args = vec![command, &pinned];
+        let dest = format!("{}/mirror/svc:v1", reg.addr);
+        if command == "copy" {
+            args.push(&dest);
+        }
+        args.extend(["--policy", &policy]);
+        let o = run(&args);
+        expect_code(&o, 2);
+        let err = stderr(&o);
+        assert!(
+            err.contains("rule \"apps\" requires a tag binding")
+                && err.contains(&format!("{pinned} is a digest reference")),
+            "{command}: {err}"
+        );
+        assert!(
+            !err.contains("--require-tag-binding"),
+            "{command}: blames a flag that was not given: {err}"
+        );
+        assert!(err.contains("hint: verify REPO:TAG"), "{command}: {err}");
+    }
+    // Under JSON, the same words in the error document.
+    let o = run(&["verify", &pinned, "--policy", &policy, "--output", "json"]);
+    expect_code(&o, 2);
+    assert!(
+        stdout(&o).contains("requires a tag binding"),
+        "{}",
+        stdout(&o)
+    );
+    // The tag the signature binds verifies, also beside the digest.
+    let tagged = format!("{}/apps/svc:v1", reg.addr);
+    expect_code(&run(&["verify", &tagged, "--policy", &policy]), 0);
+    let both = format!("{}/apps/svc:v1@{}", reg.addr, img.digest());
+    expect_code(&run(&["verify", &both, "--policy", &policy]), 0);
+    // The flag, when it is given, is still what the message names.
+    let o = run(&[
+        "verify",
+        &pinned,
+        "--key",
+        &k.public,
+        "--require-tag-binding",
+    ]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("--require-tag-binding"),
+        "{}",
+        stderr(&o)
+    );
+}

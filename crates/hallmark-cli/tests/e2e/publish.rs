@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::harness::*;
 use hallmark::digest::Digest;
@@ -551,4 +552,226 @@ async fn large_blobs_are_uploaded_in_chunks() {
         ]),
         0,
     );
+}
+
+/// A relay to `upstream` that passes what clients send at `rate` bytes a second and the
+/// answers at full speed: a slow uplink, so that an upload outlives a short-lived token.
+async fn slow_uplink(upstream: String, rate: usize) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                let up = async {
+                    // A twentieth of a second's worth at a time.
+                    let mut buf = vec![0u8; (rate / 20).max(1)];
+                    loop {
+                        let n = match from_client.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if to_server.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64)).await;
+                    }
+                    let _ = to_server.shutdown().await;
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                    let _ = to_client.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    (addr, task)
+}
+
+/// A token that expires while a chunked upload is under way: the next request of the
+/// session is refused (401), and the upload authenticates again and carries on where it
+/// was, instead of failing the publish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_expiring_mid_upload_is_renewed() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/interop/token_server.py");
+    let mut server = Command::new(python())
+        .arg(script)
+        .arg(dir.path())
+        .arg("ci:s3cret")
+        .arg(r#"{"team/big": ["pull", "push"]}"#)
+        .env("TOKEN_LIFETIME", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(server);
+    let reg = Registry::start_with_auth(&format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: hallmark-test\n    issuer: hallmark-test\n    rootcertbundle: {}\n",
+        port.trim(),
+        dir.path().join("token.pem").display()
+    ));
+    // The first chunk alone takes about four seconds: twice the token's life.
+    let (addr, _relay) = slow_uplink(reg.addr.clone(), 16 << 20).await;
+    let k = keys("ecdsa-p256");
+    let file = dir.path().join("big.bin");
+    let size = hallmark::registry::ClientOptions::default().chunk_size as usize + 1_000_003;
+    let mut data = vec![0u8; size];
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2654435761) >> 13) as u8;
+    }
+    std::fs::write(&file, &data).unwrap();
+    let dest = format!("{addr}/team/big:v1");
+    let o = run_stdin(
+        &[
+            "publish",
+            &format!("file:{}", file.display()),
+            &dest,
+            "--key",
+            &k.private,
+            "--username",
+            "ci",
+            "--password-stdin",
+            "-v",
+        ],
+        &[("HALLMARK_PASSWORD", PASSWORD)],
+        b"s3cret\n",
+    );
+    expect_code(&o, 0);
+    // The scenario happened: a request of the session was refused and sent again.
+    assert!(
+        stderr(&o).contains("refused (401) mid-upload; authenticating again"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_stdin(
+        &[
+            "verify",
+            &dest,
+            "--key",
+            &k.public,
+            "--username",
+            "ci",
+            "--password-stdin",
+        ],
+        &[],
+        b"s3cret\n",
+    );
+    expect_code(&o, 0);
+    // Exactly the file's bytes were stored, once.
+    let layer = Digest::sha256(&data);
+    let stored = std::fs::metadata(
+        reg.storage()
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&layer.hex()[..2])
+            .join(layer.hex())
+            .join("data"),
+    )
+    .unwrap();
+    assert_eq!(stored.len(), size as u64);
+}
+
+/// A registry that took a blob's bytes but answered 401 (a token that expired as the
+/// request ended, or a proxy in between): sent again after authenticating, the request
+/// finds the session gone, and the upload starts a new one instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_refused_after_its_bytes_were_taken_starts_a_new_session() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tool.bin");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let layer = Digest::sha256(&data);
+    let closed = Arc::new(AtomicUsize::new(0));
+    let count = closed.clone();
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: Some(ProxyAuth {
+            user: "ci-bot".into(),
+            password: "hunter2".into(),
+            basic: false,
+        }),
+        tamper: Some(Arc::new(move |req, resp| {
+            let closing = req.method == "PUT"
+                && req.path.contains("/blobs/uploads/")
+                && req
+                    .path
+                    .contains(&format!("digest=sha256%3A{}", layer.hex()));
+            if closing && resp.status == 201 && count.fetch_add(1, Ordering::SeqCst) == 0 {
+                let host = req
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k == "host")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                resp.status = 401;
+                resp.headers = vec![(
+                    "www-authenticate".into(),
+                    format!(r#"Bearer realm="http://{host}/token",service="test-registry""#),
+                )];
+                resp.body =
+                    br#"{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}"#.to_vec();
+            }
+        })),
+    })
+    .await;
+    let dest = format!("{}/tools/tool:1.0", proxy.addr);
+    let o = run_stdin(
+        &[
+            "publish",
+            &format!("file:{}", file.display()),
+            &dest,
+            "--key",
+            &k.private,
+            "--username",
+            "ci-bot",
+            "--password-stdin",
+            "-v",
+        ],
+        &[("HALLMARK_PASSWORD", PASSWORD)],
+        b"hunter2\n",
+    );
+    expect_code(&o, 0);
+    // The closing PUT went through twice: refused once (a lie), then in the new session.
+    assert_eq!(closed.load(Ordering::SeqCst), 2);
+    assert!(
+        stderr(&o).contains("lost its session after re-authenticating; starting a new one"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_stdin(
+        &[
+            "verify",
+            &dest,
+            "--key",
+            &k.public,
+            "--username",
+            "ci-bot",
+            "--password-stdin",
+        ],
+        &[],
+        b"hunter2\n",
+    );
+    expect_code(&o, 0);
 }

@@ -84,9 +84,10 @@ impl Statement {
         self.kind == STATEMENT_V1 || self.kind == STATEMENT_V01
     }
 
-    /// Parses a statement.
+    /// Parses a statement; a key repeated anywhere in it (a subject's digests, the
+    /// predicate) is refused (see [`crate::json`]).
     pub fn parse(bytes: &[u8]) -> Result<Statement, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        crate::json::from_slice_unique(bytes)
     }
 
     /// The serialised statement.
@@ -103,5 +104,53 @@ impl Statement {
         self.subject
             .iter()
             .filter(move |s| s.digest.get(&alg).map(String::as_str) == Some(digest.hex()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_in_a_statement_are_refused() {
+        let this = "a".repeat(64);
+        let other = "b".repeat(64);
+        let st = |subject: &str, predicate: &str| {
+            format!(
+                r#"{{"_type":"{STATEMENT_V1}","subject":[{subject}],"predicateType":"{COSIGN_SIGN_V1}","predicate":{predicate}}}"#
+            )
+        };
+        let good = st(
+            &format!(r#"{{"name":"r/app","digest":{{"sha256":"{this}"}}}}"#),
+            "{}",
+        );
+        let parsed = Statement::parse(good.as_bytes()).unwrap();
+        assert_eq!(parsed.subject[0].digest["sha256"], this);
+        for forged in [
+            // The subject digest map repeating sha256: last-wins readers see `this`, others
+            // refuse or see `other`.
+            st(
+                &format!(r#"{{"name":"r/app","digest":{{"sha256":"{other}","sha256":"{this}"}}}}"#),
+                "{}",
+            ),
+            st(
+                &format!(
+                    r#"{{"name":"r/app","digest":{{"sha256":"{this}"}},"annotations":{{"tag":"v1","tag":"v2"}}}}"#
+                ),
+                "{}",
+            ),
+            st(
+                &format!(r#"{{"name":"r/app","digest":{{"sha256":"{this}"}}}}"#),
+                r#"{"builder":{"id":"a","id":"b"}}"#,
+            ),
+            good.replacen(
+                "\"predicateType\"",
+                "\"predicateType\":\"x\",\"predicateType\"",
+                1,
+            ),
+        ] {
+            let err = Statement::parse(forged.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("duplicate key"), "{forged}: {err}");
+        }
     }
 }

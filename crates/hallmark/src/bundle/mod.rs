@@ -142,12 +142,13 @@ pub enum Content<'a> {
 }
 
 impl Bundle {
-    /// Parses bundle JSON; the media type must be one hallmark reads.
+    /// Parses bundle JSON; the media type must be one hallmark reads, and no object in it
+    /// (the DSSE envelope included) may repeat a key (see [`crate::json`]).
     pub fn parse(bytes: &[u8]) -> Result<Bundle, BundleError> {
         if bytes.len() as u64 > MAX_BUNDLE_BYTES {
             return Err(BundleError::TooLarge);
         }
-        let b: Bundle = serde_json::from_slice(bytes).map_err(BundleError::Json)?;
+        let b: Bundle = crate::json::from_slice_unique(bytes).map_err(BundleError::Json)?;
         if !BUNDLE_MEDIA_TYPES.contains(&b.media_type.as_str()) {
             return Err(BundleError::MediaType(b.media_type));
         }
@@ -283,5 +284,40 @@ mod tests {
             Bundle::parse(&vec![b' '; MAX_BUNDLE_BYTES as usize + 1]),
             Err(BundleError::TooLarge)
         ));
+    }
+
+    #[test]
+    fn repeated_keys_anywhere_in_a_bundle_are_refused() {
+        let env = dsse::Envelope::sign("t", b"body", |m| m.to_vec());
+        let text = String::from_utf8(Bundle::for_envelope(env.clone(), "hint").to_bytes()).unwrap();
+        assert!(Bundle::parse(text.as_bytes()).is_ok());
+        let other = dsse::Envelope::sign("t", b"other body", |m| m.to_vec());
+        for (from, to) in [
+            (
+                r#""dsseEnvelope":{"#.to_string(),
+                format!(r#""dsseEnvelope":{{"payload":"{}","#, other.payload),
+            ),
+            (
+                r#""payloadType":"t""#.to_string(),
+                r#""payloadType":"x","payloadType":"t""#.to_string(),
+            ),
+            (
+                r#""hint":"hint""#.to_string(),
+                r#""hint":"evil","hint":"hint""#.to_string(),
+            ),
+            (
+                r#""mediaType""#.to_string(),
+                format!(r#""mediaType":"{BUNDLE_V03}","mediaType""#),
+            ),
+            (
+                r#""sig":"#.to_string(),
+                r#""keyid":"a","keyid":"b","sig":"#.to_string(),
+            ),
+        ] {
+            let forged = text.replacen(&from, &to, 1);
+            assert_ne!(forged, text, "{from}");
+            let err = Bundle::parse(forged.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("duplicate key"), "{forged}: {err}");
+        }
     }
 }

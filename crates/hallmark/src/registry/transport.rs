@@ -453,8 +453,25 @@ impl Client {
         }
     }
 
+    /// Meets the challenge of a 401 to a request with a streamed body, which
+    /// [`Client::send_stream`] cannot send again by itself: the token is fetched anew, for
+    /// the caller to send the same bytes once more.
+    pub(super) async fn reauthenticate(
+        &self,
+        r: &ImageRef,
+        refused: &reqwest::Response,
+    ) -> Result<(), RegistryError> {
+        let challenge = refused
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok());
+        self.authenticate(r, &Self::scope(r, Access::Push), challenge)
+            .await
+    }
+
     /// One request with a streamed body: no automatic retry (the stream is consumed), and
-    /// authorisation must already be cached by an earlier request of the same scope.
+    /// the authorisation cached by an earlier request of the same scope; a 401 is returned
+    /// for the caller to [`Client::reauthenticate`] and send the bytes again.
     pub(super) async fn send_stream(
         &self,
         r: &ImageRef,
@@ -469,13 +486,30 @@ impl Client {
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
             .unwrap_or(0);
         let _pending = self.track(format!("{method} {url}"));
-        let mut req = self.http.request(method, url).headers(headers).body(body);
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .headers(headers)
+            .body(body);
         if let Some(a) = self.authorization_for(r, &scope, url).await {
             req = req.header(AUTHORIZATION, a);
         }
         // A registry that stops reading must not hang the upload.
         let deadline = transfer_deadline(self.opts.timeout, content_length);
-        let resp = match tokio::time::timeout(deadline, req.send()).await {
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(deadline, req.send()).await;
+        self.trace(|| match &result {
+            Ok(Ok(resp)) => format!(
+                "{method} {url} ({content_length} bytes) → {} in {} ms",
+                resp.status().as_u16(),
+                started.elapsed().as_millis()
+            ),
+            _ => format!(
+                "{method} {url} ({content_length} bytes) → failed in {} ms",
+                started.elapsed().as_millis()
+            ),
+        });
+        let resp = match result {
             Ok(r) => r.map_err(|e| network_error(url, e))?,
             Err(_) => {
                 return Err(RegistryError::Timeout {

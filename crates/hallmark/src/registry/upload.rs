@@ -37,6 +37,74 @@ pub(super) fn upload_location(url: &str, headers: &HeaderMap) -> Result<String, 
     resolve_url(url, loc).map_err(violation)
 }
 
+/// How often one blob's upload may start a new session because the registry lost the
+/// old one while the client authenticated again.
+const MAX_SESSION_RESTARTS: u32 = 2;
+
+/// How one upload session ended.
+enum Attempt {
+    Done(BlobPush),
+    /// The session is gone; a new one may succeed (the error says why, if none does).
+    Restart(RegistryError),
+}
+
+/// What one request of a session got.
+enum Sent {
+    Answer(reqwest::Response),
+    /// The registry no longer knows the session after a re-authentication.
+    SessionLost(RegistryError),
+}
+
+/// The bytes of one session on their way: hashed and counted as they are sent.
+struct Sending<'a> {
+    blob: &'a Blob,
+    state: Arc<Mutex<Hashed>>,
+    progress: Progress,
+}
+
+/// What has been hashed so far, and by which attempt at sending the current part. A
+/// connection whose request was refused may still pull bytes from its body for a moment:
+/// only the current attempt's bytes count, so nothing is hashed twice.
+#[derive(Clone)]
+struct Hashed {
+    hasher: Hasher,
+    sent: u64,
+    attempt: u64,
+}
+
+impl Sending<'_> {
+    /// A body of `len` bytes of the blob from `start`, hashed and counted as it goes.
+    async fn body(&self, start: u64, len: u64) -> Result<reqwest::Body, RegistryError> {
+        use futures_util::StreamExt;
+        if len == 0 {
+            return Ok(reqwest::Body::from(Vec::new()));
+        }
+        let blob = self.blob;
+        let stream =
+            blob.stream_range(start, len)
+                .await
+                .map_err(|source| RegistryError::SourceRead {
+                    origin: blob.data.origin(),
+                    digest: blob.digest.clone(),
+                    source,
+                })?;
+        let (state, progress) = (self.state.clone(), self.progress.clone());
+        let attempt = state.lock().expect("hash lock").attempt;
+        let stream = stream.map(move |chunk| {
+            if let Ok(c) = &chunk {
+                let mut st = state.lock().expect("hash lock");
+                if st.attempt == attempt {
+                    st.hasher.update(c);
+                    st.sent += c.len() as u64;
+                    progress(st.sent);
+                }
+            }
+            chunk
+        });
+        Ok(reqwest::Body::wrap_stream(stream))
+    }
+}
+
 /// One blob to push, as every attempt sees it.
 struct Upload<'a> {
     r: &'a ImageRef,
@@ -99,19 +167,30 @@ impl Client {
             mount_from,
             progress,
         };
-        let mut attempt = 0;
+        let (mut attempt, mut restarts) = (0, 0);
         loop {
             match self.upload_once(&job).await {
                 Err(e) if attempt < self.opts.retries && e.is_transient() => {
                     attempt += 1;
                     self.pause(attempt).await;
                 }
-                other => return other,
+                Ok(Attempt::Restart(_)) if restarts < MAX_SESSION_RESTARTS => {
+                    restarts += 1;
+                    self.trace(|| {
+                        format!(
+                            "upload of {} lost its session after re-authenticating; starting a new one ({restarts} of {MAX_SESSION_RESTARTS})",
+                            blob.digest
+                        )
+                    });
+                }
+                Ok(Attempt::Restart(e)) => return Err(e),
+                Ok(Attempt::Done(pushed)) => return Ok(pushed),
+                Err(e) => return Err(e),
             }
         }
     }
 
-    async fn upload_once(&self, job: &Upload<'_>) -> Result<BlobPush, RegistryError> {
+    async fn upload_once(&self, job: &Upload<'_>) -> Result<Attempt, RegistryError> {
         let Upload {
             r,
             blob,
@@ -126,7 +205,7 @@ impl Client {
                 .finish();
             let (url, resp) = self.post_upload(r, &format!("?{q}")).await?;
             match resp.status() {
-                StatusCode::CREATED => return Ok(BlobPush::Mounted),
+                StatusCode::CREATED => return Ok(Attempt::Done(BlobPush::Mounted)),
                 // The registry could not mount and opened an ordinary upload instead.
                 StatusCode::ACCEPTED => {
                     location = Some(upload_location(&url, resp.headers())?);
@@ -139,69 +218,65 @@ impl Client {
             Some(l) => l,
             None => self.start_upload(r).await?,
         };
-        let hasher = Arc::new(Mutex::new(Hasher::new(blob.digest.algorithm())));
-        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let body = |start: u64, len: u64| {
-            let hasher = hasher.clone();
-            let sent = sent.clone();
-            let progress = progress.clone();
-            async move {
-                use futures_util::StreamExt;
-                let stream = blob.stream_range(start, len).await.map_err(|source| {
-                    RegistryError::SourceRead {
-                        origin: blob.data.origin(),
-                        digest: blob.digest.clone(),
-                        source,
-                    }
-                })?;
-                let stream = stream.map(move |chunk| {
-                    if let Ok(c) = &chunk {
-                        hasher.lock().expect("hasher lock").update(c);
-                        let total = sent
-                            .fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed)
-                            + c.len() as u64;
-                        progress(total);
-                    }
-                    chunk
-                });
-                Ok::<_, RegistryError>(reqwest::Body::wrap_stream(stream))
-            }
+        let sending = Sending {
+            blob,
+            state: Arc::new(Mutex::new(Hashed {
+                hasher: Hasher::new(blob.digest.algorithm()),
+                sent: 0,
+                attempt: 0,
+            })),
+            progress: progress.clone(),
         };
         let chunk_size = self.opts.chunk_size.max(1);
         let resp = if blob.size <= chunk_size {
             // Monolithic: the bytes go with the closing PUT.
             let final_url = with_query(&location, "digest", &blob.digest.to_string());
-            let body = body(0, blob.size).await?;
-            let resp = self
-                .send_stream(r, Method::PUT, &final_url, octets(blob.size), body)
+            let resp = match self
+                .send_part(r, &sending, Method::PUT, &final_url, None, 0, blob.size)
+                .await?
+            {
+                Sent::Answer(resp) => resp,
+                Sent::SessionLost(e) => return Ok(Attempt::Restart(e)),
+            };
+            self.check_streamed(&sending.state, blob, &location, r)
                 .await?;
-            self.check_streamed(&hasher, blob, &location, r).await?;
             resp
         } else {
             let mut start = 0;
             while start < blob.size {
                 let len = chunk_size.min(blob.size - start);
-                let mut headers = octets(len);
                 let range = format!("{start}-{}", start + len - 1);
-                headers.insert(
-                    "content-range",
-                    range.parse().expect("a range of numbers is a valid header"),
-                );
-                let body = body(start, len).await?;
-                let resp = self
-                    .send_stream(r, Method::PATCH, &location, headers, body)
-                    .await?;
+                let resp = match self
+                    .send_part(
+                        r,
+                        &sending,
+                        Method::PATCH,
+                        &location,
+                        Some(&range),
+                        start,
+                        len,
+                    )
+                    .await?
+                {
+                    Sent::Answer(resp) => resp,
+                    Sent::SessionLost(e) => return Ok(Attempt::Restart(e)),
+                };
                 if resp.status() != StatusCode::ACCEPTED {
                     return Err(self.fail(&location, resp).await);
                 }
                 location = upload_location(&location, resp.headers())?;
                 start += len;
             }
-            self.check_streamed(&hasher, blob, &location, r).await?;
+            self.check_streamed(&sending.state, blob, &location, r)
+                .await?;
             let final_url = with_query(&location, "digest", &blob.digest.to_string());
-            let empty = reqwest::Body::from(Vec::new());
-            self.send_stream(r, Method::PUT, &final_url, octets(0), empty)
+            match self
+                .send_part(r, &sending, Method::PUT, &final_url, None, blob.size, 0)
                 .await?
+            {
+                Sent::Answer(resp) => resp,
+                Sent::SessionLost(e) => return Ok(Attempt::Restart(e)),
+            }
         };
         if resp.status() != StatusCode::CREATED {
             return Err(self.fail(&location, resp).await);
@@ -210,7 +285,69 @@ impl Client {
             d.expect(&blob.digest, "uploaded blob")
                 .map_err(RegistryError::Stored)?;
         }
-        Ok(BlobPush::Uploaded)
+        Ok(Attempt::Done(BlobPush::Uploaded))
+    }
+
+    /// Sends one streamed request of an upload session carrying bytes `start..start+len`
+    /// of the blob (`range`: the `Content-Range` of a PATCH). A token can expire between
+    /// the requests of a long upload, so a 401 is answered by authenticating again and
+    /// sending the same bytes once more, to the same place: the registry refused the
+    /// request before reading it. Bytes of a refused attempt are taken back out of the hash
+    /// and the progress, so the hash covers what was accepted, once. If the registry had
+    /// taken the bytes after all, the session no longer stands where its `Location` says
+    /// (distribution answers 400 and cancels it, others 404 or 416): a new session is
+    /// needed, and the caller starts one.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_part(
+        &self,
+        r: &ImageRef,
+        sending: &Sending<'_>,
+        method: Method,
+        url: &str,
+        range: Option<&str>,
+        start: u64,
+        len: u64,
+    ) -> Result<Sent, RegistryError> {
+        let mut reauthenticated = false;
+        loop {
+            let before = sending.state.lock().expect("hash lock").clone();
+            let mut headers = octets(len);
+            if let Some(range) = range {
+                headers.insert(
+                    "content-range",
+                    range.parse().expect("a range of numbers is a valid header"),
+                );
+            }
+            let body = sending.body(start, len).await?;
+            let resp = self
+                .send_stream(r, method.clone(), url, headers, body)
+                .await?;
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED && !reauthenticated {
+                reauthenticated = true;
+                *sending.state.lock().expect("hash lock") = Hashed {
+                    attempt: before.attempt + 1,
+                    ..before.clone()
+                };
+                (sending.progress)(before.sent);
+                self.trace(|| {
+                    format!("{method} {url} was refused (401) mid-upload; authenticating again")
+                });
+                self.reauthenticate(r, &resp).await?;
+                continue;
+            }
+            if reauthenticated
+                && matches!(
+                    status,
+                    StatusCode::BAD_REQUEST
+                        | StatusCode::NOT_FOUND
+                        | StatusCode::RANGE_NOT_SATISFIABLE
+                )
+            {
+                return Ok(Sent::SessionLost(self.fail(url, resp).await));
+            }
+            return Ok(Sent::Answer(resp));
+        }
     }
 
     /// After the bytes were sent: they must hash to the digest the manifest names, or the
@@ -218,15 +355,17 @@ impl Client {
     /// blamed, not the registry.
     async fn check_streamed(
         &self,
-        hasher: &Arc<Mutex<Hasher>>,
+        state: &Arc<Mutex<Hashed>>,
         blob: &Blob,
         location: &str,
         r: &ImageRef,
     ) -> Result<(), RegistryError> {
-        let h = std::mem::replace(
-            &mut *hasher.lock().expect("hasher lock"),
-            Hasher::new(blob.digest.algorithm()),
-        );
+        let h = {
+            let mut st = state.lock().expect("hash lock");
+            // Whatever a body still yields after this is not what was sent.
+            st.attempt += 1;
+            std::mem::replace(&mut st.hasher, Hasher::new(blob.digest.algorithm()))
+        };
         if h.len() != blob.size {
             self.cancel_upload(r, location).await;
             return Err(RegistryError::SourceLength {

@@ -208,7 +208,7 @@ fn check_statement(
         .find(|k| signatures.iter().any(|s| k.key.verify(&pae, s)))
         .ok_or(Rejection::NoTrustedKey)?;
     let statement =
-        Statement::parse(&payload).map_err(|e| Rejection::PayloadInvalid(e.to_string()))?;
+        Statement::parse(&payload).map_err(|e| Rejection::StatementInvalid(e.to_string()))?;
     if !statement.is_statement() {
         return Err(Rejection::WrongType {
             found: statement.kind,
@@ -856,6 +856,53 @@ mod tests {
             }
             assert_eq!(r.digest, w.digest, "{name}");
         }
+    }
+
+    /// A signed payload whose `optional` object repeats `tag`: a last-wins reader sees the
+    /// tag the verifier asks for, though the signer may have meant the first.
+    #[test]
+    fn a_signed_payload_with_a_repeated_key_counts_for_nothing() {
+        let w = world();
+        let payload = format!(
+            r#"{{"critical":{{"identity":{{"docker-reference":"{REPO}"}},"image":{{"docker-manifest-digest":"{}"}},"type":"{}"}},"optional":{{"tag":"v1","tag":"v2"}}}}"#,
+            w.digest,
+            payload::SIGNATURE_TYPE
+        );
+        let candidate = Candidate {
+            format: SignatureFormat::Legacy,
+            index: 0,
+            material: Ok(Material::Legacy {
+                signature: w.a.sign(payload.as_bytes()),
+                payload: Bytes::from(payload.clone()),
+            }),
+        };
+        let opts = VerifyOptions {
+            keys: keys(&w, false),
+            require_tag_binding: true,
+            ..VerifyOptions::default()
+        };
+        for tag in ["v1", "v2"] {
+            let r = judge(&w, vec![candidate.clone()], Some(tag), opts.clone());
+            assert!(!r.verified, "{tag}");
+            assert!(
+                r.errors
+                    .iter()
+                    .any(|e| e.contains("invalid simple-signing payload: duplicate key \"tag\"")),
+                "{:?}",
+                r.errors
+            );
+        }
+        // The same claims, each key once, verify: only the repetition is refused.
+        let once = payload.replace(r#""tag":"v1","tag":"v2""#, r#""tag":"v1, v2""#);
+        let candidate = Candidate {
+            format: SignatureFormat::Legacy,
+            index: 0,
+            material: Ok(Material::Legacy {
+                signature: w.a.sign(once.as_bytes()),
+                payload: Bytes::from(once),
+            }),
+        };
+        assert!(judge(&w, vec![candidate], Some("v2"), opts).verified);
     }
 
     #[test]

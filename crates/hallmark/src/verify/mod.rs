@@ -174,6 +174,17 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
     };
     let mut verification = match &ruling {
         Ruling::Verify(r) => {
+            if r.verify.require_tag_binding && target.tag.is_none() {
+                // The rule asked for it, not the user: say so, or the user hunts for a flag.
+                return Err(Error::PolicyTagBindingNeedsTag {
+                    policy: policy.path.display().to_string(),
+                    rule: r.name.clone(),
+                    reference: match &target.digest {
+                        Some(d) => target.store.pinned(d),
+                        None => target.store.name(),
+                    },
+                });
+            }
             let (mut v, ctx) = verify_in_context(target, &r.verify).await?;
             if let Some(evidence) = &v.evidence {
                 for (required, att) in

@@ -8,6 +8,7 @@ Writes DIR/token.pem (the certificate the registry trusts), then prints the port
 on. GRANTS_JSON maps repository names to the actions the user may have, e.g.
 {"team/app": ["pull", "push"], "team/other": ["pull"]}. The optional admin gets every action
 asked for (to set the registry up). Anonymous requests get no access; a wrong password is 401.
+With TOKEN_LIFETIME=N in the environment, tokens are good for N seconds only.
 """
 
 import base64
@@ -28,6 +29,7 @@ from cryptography.x509.oid import NameOID
 out, credentials, grants = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 user, password = credentials.split(":", 1)
 admin = sys.argv[4] if len(sys.argv) > 4 else None
+lifetime = int(os.environ.get("TOKEN_LIFETIME", "300"))
 key = ec.generate_private_key(ec.SECP256R1())
 now = datetime.datetime.now(datetime.timezone.utc)
 name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hallmark test token issuer")])
@@ -80,9 +82,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             granted = sorted(set(actions.split(",")) & allowed)
             access.append({"type": kind, "name": repo, "actions": granted})
         t = int(time.time())
+        # The registry accepts a token until 60 s past its `exp` (distribution's clock-skew
+        # leeway), so a token meant to die in N seconds says it expired 60 s earlier.
+        exp = t + lifetime - 60 if lifetime < 300 else t + lifetime
         token = jwt({"iss": "hallmark-test", "sub": who or "", "aud": query.get("service", [""])[0],
-                     "exp": t + 300, "nbf": t - 10, "iat": t, "jti": os.urandom(8).hex(), "access": access})
-        body = json.dumps({"token": token, "access_token": token, "expires_in": 300}).encode()
+                     "exp": exp, "nbf": t - 10, "iat": t, "jti": os.urandom(8).hex(), "access": access})
+        body = json.dumps({"token": token, "access_token": token, "expires_in": lifetime}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
