@@ -450,10 +450,10 @@ pub struct SignBlobArgs {
     /// Encrypted private key (cosign format, ECDSA P-256)
     #[arg(long)]
     pub key: PathBuf,
-    /// Write the Sigstore bundle here
+    /// Write the Sigstore bundle here (- for standard output)
     #[arg(long, value_name = "FILE")]
     pub bundle: PathBuf,
-    /// Also write the bare base64 signature here
+    /// Also write the bare base64 signature here (- for standard output)
     #[arg(long, value_name = "FILE")]
     pub output_signature: Option<PathBuf>,
 }
