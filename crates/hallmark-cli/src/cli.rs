@@ -501,6 +501,9 @@ pub struct PinArgs {
     pub write: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Exit 0 even when some references cannot be rewritten (YAML aliases, escaped strings)
+    #[arg(long)]
+    pub allow_unpinned: bool,
 }
 
 #[derive(Args, Debug)]
