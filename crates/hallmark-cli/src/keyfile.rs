@@ -63,6 +63,10 @@ fn read_key(path: &Path) -> anyhow::Result<(Vec<u8>, String)> {
                 "pass the path of a key made by `hallmark key generate` or `cosign generate-key-pair`",
             ),
         )),
+        Err(_) if path.is_dir() => Err(usage(
+            format!("{what} is a directory, not a key file"),
+            None,
+        )),
         Err(e) => Err(key_read_error(&format!("key {what}"), e)),
     }
 }
