@@ -233,7 +233,8 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
 
 /// Rewrites a file the user keeps (a deployment file `pin` updates) from `old`, the text
 /// read before, to `new`, unless it changed since ([`FileError::Changed`]): an edit made
-/// meanwhile is never reverted. A symlink is followed and the file it names is replaced;
+/// meanwhile is never reverted. A file that already holds `new` (a second name of a file
+/// just rewritten) is left as it is. A symlink is followed and the file it names is replaced;
 /// mode and owner are kept; a file with several hard links, or whose owner this process
 /// cannot give a new file, is rewritten in place (keeping its links and owner, though not
 /// atomically).
@@ -244,6 +245,10 @@ pub fn rewrite_unchanged(path: &Path, old: &[u8], new: &[u8]) -> Result<(), File
         return Err(FileError::NotRegular {
             path: path.to_path_buf(),
         });
+    }
+    let limit = (new.len() as u64).saturating_add(1);
+    if matches!(read_bounded(&real, None, limit), Ok(Some(now)) if now == new) {
+        return Ok(());
     }
     replace_regular(&real, Some(&meta), new, Some((path, old)))
 }
@@ -511,6 +516,8 @@ mod tests {
         rewrite_unchanged(&f, b"image: a:1\n", b"image: a:1@sha256:x\n").unwrap();
         assert_eq!(std::fs::read(&other).unwrap(), b"image: a:1@sha256:x\n");
         assert_eq!(std::fs::metadata(&f).unwrap().nlink(), 2);
+        // The second name of a file just rewritten already holds the new text.
+        rewrite_unchanged(&other, b"image: a:1\n", b"image: a:1@sha256:x\n").unwrap();
         let link = dir.path().join("link.yaml");
         std::os::unix::fs::symlink(&f, &link).unwrap();
         std::fs::remove_file(&other).unwrap();

@@ -240,6 +240,10 @@ async fn pin_write_keeps_mode_owner_and_hard_links() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
     let link = elsewhere.path().join("compose.yaml");
     std::fs::hard_link(&file, &link).unwrap();
+    // A second name inside the tree is found too: one rewrite serves both.
+    std::fs::create_dir(dir.path().join("again")).unwrap();
+    let inside = dir.path().join("again/compose.yaml");
+    std::fs::hard_link(&file, &inside).unwrap();
     let root = std::fs::metadata(&file).unwrap().uid() == 0;
     if root {
         std::os::unix::fs::chown(&file, Some(4242), Some(4243)).unwrap();
@@ -256,7 +260,7 @@ async fn pin_write_keeps_mode_owner_and_hard_links() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), want);
     assert_eq!(std::fs::read_to_string(&link).unwrap(), want);
     let meta = std::fs::metadata(&file).unwrap();
-    assert_eq!(meta.nlink(), 2);
+    assert_eq!(meta.nlink(), 3);
     assert_eq!(meta.mode() & 0o777, 0o640);
     if root {
         assert_eq!((meta.uid(), meta.gid()), (4242, 4243));
@@ -264,6 +268,7 @@ async fn pin_write_keeps_mode_owner_and_hard_links() {
 
     // Without a second link, and as its owner, the file is replaced whole: mode kept.
     std::fs::remove_file(&link).unwrap();
+    std::fs::remove_file(&inside).unwrap();
     std::fs::write(
         &file,
         format!("services:\n  web:\n    image: {}/team/app:v1\n", reg.addr),
