@@ -486,8 +486,8 @@ mod tests {
             std::thread::spawn(move || std::fs::read(fifo).unwrap())
         };
         write_output(&fifo, b"piped").unwrap();
-        assert_eq!(reader.join().unwrap(), b"piped");
         assert!(kind(&fifo).is_fifo());
+        assert_eq!(reader.join().unwrap(), b"piped");
         // A directory is refused.
         assert!(write_output(root, b"x").is_err());
         // Inside a managed directory, links and devices are refused and left alone.

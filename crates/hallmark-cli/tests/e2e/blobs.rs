@@ -404,10 +404,15 @@ fn sign_blob_outputs_are_written_through_special_files_and_links() {
     let k = keys("ecdsa-p256");
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "installer.sh", b"#!/bin/sh\necho installed\n");
+    // In the temporary directory, so that a regression writing a file named `-` leaves
+    // nothing behind.
     let sign = |extra: &[&str]| {
-        let mut args = vec!["sign-blob", &file, "--key", &k.private];
-        args.extend_from_slice(extra);
-        run_env(&args, &[("HALLMARK_PASSWORD", PASSWORD)])
+        let mut c = hallmark();
+        c.args(["sign-blob", &file, "--key", &k.private])
+            .args(extra)
+            .env("HALLMARK_PASSWORD", PASSWORD)
+            .current_dir(dir.path());
+        c.output().unwrap()
     };
     let verifies = |bundle: &Path| {
         let o = run(&[
@@ -435,23 +440,48 @@ fn sign_blob_outputs_are_written_through_special_files_and_links() {
         std::thread::spawn(move || std::fs::read(&fifo).unwrap())
     };
     expect_code(&sign(&["--bundle", fifo.to_str().unwrap()]), 0);
-    let through_fifo = reader.join().unwrap();
+    // Checked before the reader is joined: a FIFO replaced by a file never gets a writer.
     assert!(
         std::fs::symlink_metadata(&fifo)
             .unwrap()
             .file_type()
             .is_fifo()
     );
+    let through_fifo = reader.join().unwrap();
     let received = dir.path().join("received.json");
     std::fs::write(&received, &through_fifo).unwrap();
     verifies(&received);
 
-    // A character device stays one.
-    expect_code(&sign(&["--bundle", "/dev/null"]), 0);
+    // A character device stays one. Where the tests may make device nodes (as root), a
+    // private null device is the target, so that a regression could never replace the
+    // machine's own; elsewhere a link to /dev/null.
+    let null = dir.path().join("null");
+    let private = Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !private {
+        std::os::unix::fs::symlink("/dev/null", &null).unwrap();
+    }
+    expect_code(&sign(&["--bundle", null.to_str().unwrap()]), 0);
+    if private {
+        assert!(is_char_device(&null));
+    } else {
+        assert!(
+            std::fs::symlink_metadata(&null)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
     assert!(is_char_device(Path::new("/dev/null")));
 
-    // Standard output, by `-` or by name: the bundle alone, nothing else on stdout.
-    for name in ["-", "/dev/stdout"] {
+    // Standard output, by `-` or by name: the bundle alone, nothing else on stdout. The
+    // name is /proc/self/fd/1 rather than /dev/stdout: a regression replacing the link
+    // would then fail in procfs instead of replacing the machine's /dev/stdout.
+    for name in ["-", "/proc/self/fd/1"] {
         let o = sign(&["--bundle", name]);
         expect_code(&o, 0);
         let out = dir.path().join("from-stdout.json");
@@ -460,7 +490,7 @@ fn sign_blob_outputs_are_written_through_special_files_and_links() {
         let o = sign(&["--bundle", name, "--output", "json"]);
         expect_code(&o, 2);
     }
-    let o = sign(&["--bundle", "-", "--output-signature", "/dev/stdout"]);
+    let o = sign(&["--bundle", "-", "--output-signature", "/proc/self/fd/1"]);
     expect_code(&o, 2);
     assert!(
         stderr(&o).contains("both name standard output"),

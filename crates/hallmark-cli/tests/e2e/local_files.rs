@@ -9,9 +9,24 @@ use std::time::Duration;
 
 use crate::harness::*;
 
-/// Runs `c`, killing it if it has not finished within a generous minute: reading a FIFO
-/// or `/dev/zero` would otherwise hang the suite instead of failing the test.
+/// Runs `c`, killing it if it has not finished within a generous minute, with its memory
+/// capped at 2 GiB: reading a FIFO or `/dev/zero` would otherwise hang the suite or fill
+/// the machine's memory instead of failing the test.
 fn run_watched(mut c: Command) -> Output {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe and changes only the child's own limits.
+    unsafe {
+        c.pre_exec(|| {
+            let cap = libc::rlimit {
+                rlim_cur: 2 << 30,
+                rlim_max: 2 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &cap) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let child = c
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
