@@ -256,3 +256,32 @@ async fn man_pages_and_layouts_never_replace_links_or_devices() {
     assert!(is_symlink(&layout.path().join("index.json")));
     assert!(is_char_device(Path::new("/dev/null")));
 }
+
+/// `key generate --force` never writes a private key through a symlink (where it would
+/// take the mode of whatever the link names) nor replaces one.
+#[test]
+fn key_generate_refuses_a_link_or_device_where_a_key_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = dir.path().join("shared.txt");
+    std::fs::write(&elsewhere, b"someone else's file").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dir.path().join("k.key")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", dir.path().join("n.pub")).unwrap();
+    for prefix in ["k", "n"] {
+        let o = run_env(
+            &[
+                "key",
+                "generate",
+                "--output-key-prefix",
+                dir.path().join(prefix).to_str().unwrap(),
+                "--force",
+            ],
+            &[("HALLMARK_PASSWORD", PASSWORD)],
+        );
+        refused(&o, 3, "is not a regular file");
+    }
+    assert!(is_symlink(&dir.path().join("k.key")));
+    assert!(is_symlink(&dir.path().join("n.pub")));
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), b"someone else's file");
+    assert!(!dir.path().join("k.pub").exists());
+    assert!(is_char_device(Path::new("/dev/null")));
+}
