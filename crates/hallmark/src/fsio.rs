@@ -67,6 +67,17 @@ impl FileError {
             | FileError::TooLarge { .. } => ErrorClass::Usage,
         }
     }
+
+    /// What is wrong, without the path: for messages that already name the file.
+    pub fn reason(&self) -> String {
+        match self {
+            FileError::Io { source, .. } => source.to_string(),
+            FileError::NotRegular { .. } => "not a regular file".into(),
+            FileError::OutsideRoot { root, .. } => format!("links outside {}", root.display()),
+            FileError::TooLarge { limit, .. } => format!("larger than the {limit}-byte limit"),
+            FileError::Changed { .. } => "changed while hallmark was working".into(),
+        }
+    }
 }
 
 pub(crate) fn io_error(path: &Path) -> impl Fn(std::io::Error) -> FileError + '_ {
