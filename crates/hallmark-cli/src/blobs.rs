@@ -53,10 +53,42 @@ fn read_small(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
         .ok_or_else(|| CliError::usage(format!("{what} {} does not exist", path.display()), None))
 }
 
-/// Writes a file completely or not at all.
+/// True when `path` is this process's standard output: `-`, or another name for the same
+/// file (`/dev/stdout`, `/proc/self/fd/1`), which is then written through stdout itself so
+/// that the bytes are not interleaved with anything else printed there.
+fn is_stdout(path: &Path) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    if path == Path::new("-") {
+        return true;
+    }
+    let Ok(target) = std::fs::metadata(path) else {
+        return false;
+    };
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let Ok(out) = std::fs::File::from(fd).metadata() else {
+        return false;
+    };
+    (target.dev(), target.ino()) == (out.dev(), out.ino())
+}
+
+/// Writes an output: standard output, or a file by the rules of
+/// [`hallmark::fsio::write_output`] (special files and symlinks written through, regular
+/// files replaced atomically).
 fn write_out(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    hallmark::fsio::write_atomic(path, bytes)
-        .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display()), None))
+    if is_stdout(path) {
+        return crate::output::stdout_raw(&String::from_utf8_lossy(bytes));
+    }
+    hallmark::fsio::write_output(path, bytes).map_err(|e| {
+        CliError {
+            message: format!("cannot write {}: {e}", path.display()),
+            hint: None,
+            class: e.class(),
+        }
+        .into()
+    })
 }
 
 #[derive(Serialize)]
@@ -65,6 +97,9 @@ struct BlobSigned<'a> {
     blob: &'a Measured,
     bundle: &'a Path,
     signature: Option<&'a Path>,
+    /// Standard output holds the bundle or signature, so it gets no result line.
+    #[serde(skip)]
+    stdout_taken: bool,
 }
 
 impl Render for BlobSigned<'_> {
@@ -75,12 +110,28 @@ impl Render for BlobSigned<'_> {
             self.blob.size,
             self.bundle.display()
         ));
-        Some(self.blob.digest.to_string())
+        (!self.stdout_taken).then(|| self.blob.digest.to_string())
     }
 }
 
 /// `hallmark sign-blob`.
 pub fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let to_stdout = std::iter::once(args.bundle.as_path())
+        .chain(args.output_signature.as_deref())
+        .filter(|p| is_stdout(p))
+        .count();
+    if to_stdout > 1 {
+        return Err(CliError::usage(
+            "--bundle and --output-signature both name standard output",
+            Some("write one of them to a file"),
+        ));
+    }
+    if to_stdout == 1 && ui.json() {
+        return Err(CliError::usage(
+            "--output json prints its result on standard output, which --bundle or --output-signature also names",
+            Some("write the bundle and signature to files"),
+        ));
+    }
     let key = keyfile::load_signing_key(&args.key)?;
     let measured = measure(&args.file)?;
     let signed = blob::sign(&measured, &key, &args.key.display().to_string())
@@ -93,6 +144,7 @@ pub fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
         blob: &measured,
         bundle: &args.bundle,
         signature: args.output_signature.as_deref(),
+        stdout_taken: to_stdout > 0,
     })?;
     Ok(Outcome::Ok)
 }

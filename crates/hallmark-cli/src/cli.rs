@@ -456,10 +456,10 @@ pub struct SignBlobArgs {
     /// Encrypted private key (cosign format, ECDSA P-256)
     #[arg(long)]
     pub key: PathBuf,
-    /// Write the Sigstore bundle here
+    /// Write the Sigstore bundle here (- for standard output)
     #[arg(long, value_name = "FILE")]
     pub bundle: PathBuf,
-    /// Also write the bare base64 signature here
+    /// Also write the bare base64 signature here (- for standard output)
     #[arg(long, value_name = "FILE")]
     pub output_signature: Option<PathBuf>,
 }
@@ -507,6 +507,9 @@ pub struct PinArgs {
     pub write: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Exit 0 even when some references cannot be rewritten (YAML aliases, escaped strings)
+    #[arg(long)]
+    pub allow_unpinned: bool,
 }
 
 #[derive(Args, Debug)]

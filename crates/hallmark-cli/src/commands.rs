@@ -1,6 +1,6 @@
 //! digest, sign, publish, verify, copy and policy check.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,12 +44,15 @@ pub fn pending_requests() -> Vec<String> {
 pub fn client(args: &RegistryArgs, ui: Ui) -> anyhow::Result<Client> {
     let credentials = match &args.username {
         Some(username) if args.password_stdin => {
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .map_err(|e| {
-                    CliError::usage(format!("cannot read the password from stdin: {e}"), None)
-                })?;
+            let bytes = hallmark::fsio::read_stream_bounded(
+                std::io::stdin().lock(),
+                std::path::Path::new("standard input"),
+                hallmark::fsio::limits::PASSWORD,
+            )
+            .map_err(|e| CliError::usage(format!("cannot read the password: {e}"), None))?;
+            let password = String::from_utf8(bytes).map_err(|_| {
+                CliError::usage("the password on standard input is not UTF-8 text", None)
+            })?;
             Some(Credentials {
                 username: username.clone(),
                 password: password.trim_end_matches(['\n', '\r']).to_string(),
@@ -389,15 +392,8 @@ pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
 
 /// `hallmark attest`.
 pub async fn attest(args: &AttestArgs, ui: Ui) -> anyhow::Result<Outcome> {
-    let text = std::fs::read(&args.predicate).map_err(|e| {
-        CliError::usage(
-            format!(
-                "cannot read the predicate {}: {e}",
-                args.predicate.display()
-            ),
-            None,
-        )
-    })?;
+    let text = hallmark::fsio::read_input(&args.predicate, hallmark::fsio::limits::PREDICATE)
+        .map_err(|e| CliError::usage(format!("cannot read the predicate: {e}"), None))?;
     let predicate: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
         CliError::usage(
             format!(

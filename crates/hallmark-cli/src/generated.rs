@@ -33,11 +33,11 @@ pub fn man(args: &ManArgs, ui: Ui) -> anyhow::Result<Outcome> {
     };
     let write = |name: &str, page: Vec<u8>| -> anyhow::Result<()> {
         let path = dir.join(name);
-        hallmark::fsio::write_atomic(&path, &page).map_err(|e| {
+        hallmark::fsio::write_output(&path, &page).map_err(|e| {
             anyhow::Error::from(CliError {
                 message: format!("cannot write {}: {e}", path.display()),
                 hint: None,
-                class: hallmark::ErrorClass::Unavailable,
+                class: e.class(),
             })
         })
     };

@@ -1,6 +1,6 @@
 //! Key files on disk and the password that unlocks them.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -46,29 +46,45 @@ fn read_key(path: &Path) -> anyhow::Result<(Vec<u8>, String)> {
         };
     }
     if given == "-" {
-        let mut text = Vec::new();
-        std::io::stdin().read_to_end(&mut text).map_err(|e| {
-            usage(
-                format!("cannot read the key from standard input: {e}"),
-                None,
-            )
-        })?;
+        let text = hallmark::fsio::read_stream_bounded(
+            std::io::stdin().lock(),
+            Path::new("standard input"),
+            hallmark::fsio::limits::KEY,
+        )
+        .map_err(|e| key_read_error("the key on standard input", e))?;
         return Ok((text, "standard input".into()));
     }
     let what = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(text) => Ok((text, what)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(usage(
+    match hallmark::fsio::read_bounded(path, None, hallmark::fsio::limits::KEY) {
+        Ok(Some(text)) => Ok((text, what)),
+        Ok(None) => Err(usage(
             format!("key file {what} does not exist"),
             Some(
                 "pass the path of a key made by `hallmark key generate` or `cosign generate-key-pair`",
             ),
         )),
-        Err(e) if path.is_dir() => Err(usage(
-            format!("{what} is a directory, not a key file ({e})"),
+        Err(_) if path.is_dir() => Err(usage(
+            format!("{what} is a directory, not a key file"),
             None,
         )),
-        Err(e) => Err(usage(format!("cannot read key {what}: {e}"), None)),
+        Err(e) => Err(key_read_error(&format!("key {what}"), e)),
+    }
+}
+
+/// A key that could not be read, in one line without repeating its path.
+fn key_read_error(what: &str, e: hallmark::fsio::FileError) -> anyhow::Error {
+    use hallmark::fsio::FileError;
+    match e {
+        FileError::NotRegular { .. } => usage(
+            format!("{what} is not a regular file (a FIFO, device or directory)"),
+            Some("pass the key's file, or --key - for standard input"),
+        ),
+        FileError::TooLarge { limit, .. } => usage(
+            format!("{what} is larger than {limit} bytes: not a key"),
+            None,
+        ),
+        FileError::Io { source, .. } => usage(format!("cannot read {what}: {source}"), None),
+        other => usage(format!("cannot read {what}: {other}"), None),
     }
 }
 
@@ -250,6 +266,16 @@ fn writable(path: &Path) -> anyhow::Result<()> {
     if path.is_dir() {
         return Err(io(format!(
             "cannot write {}: it is a directory",
+            path.display()
+        )));
+    }
+    // A key goes into a regular file of its own: written through a symlink or into a
+    // device it would not keep its 0600 mode, and replacing either is not ours to do.
+    if let Ok(m) = std::fs::symlink_metadata(path)
+        && !m.is_file()
+    {
+        return Err(io(format!(
+            "cannot write {}: it is not a regular file (a symlink, device or FIFO)",
             path.display()
         )));
     }

@@ -24,16 +24,22 @@ impl Render for PinReport {
                 PinStatus::Verified => {
                     ui.say_outside(&head, &format!("{}: {}", e.reference, e.reason))
                 }
-                PinStatus::Refused => {
+                PinStatus::Refused | PinStatus::Unavailable | PinStatus::Unpinnable => {
                     ui.say_outside(&head, &format!("NOT pinned {}: {}", e.reference, e.reason))
                 }
             }
         }
         if self.written {
+            for f in &self.files {
+                if let Some(why) = &f.error {
+                    ui.say_outside("NOT written: ", why);
+                }
+            }
+            let written: Vec<_> = self.files.iter().filter(|f| f.error.is_none()).collect();
             ui.say(format!(
                 "wrote {} file(s), {} reference(s) pinned",
-                self.files.len(),
-                self.files.iter().map(|f| f.pinned).sum::<usize>()
+                written.len(),
+                written.iter().map(|f| f.pinned).sum::<usize>()
             ));
             return None;
         }
@@ -61,16 +67,30 @@ pub async fn run(args: &PinArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let trust = crate::commands::trust(&args.trust)?;
     let client = client(&args.registry, ui)?;
     let mut report = hallmark::pin::plan(&client, &args.paths, &trust).await?;
-    if args.write {
-        hallmark::pin::write(&mut report).map_err(hallmark::Error::from)?;
-    }
+    let not_written = if args.write {
+        hallmark::pin::write(&mut report)
+    } else {
+        0
+    };
     ui.emit(&report)?;
-    let refused = report
-        .references
-        .iter()
-        .any(|r| r.status == PinStatus::Refused);
-    Ok(if refused {
+    let count = |s: PinStatus| report.references.iter().filter(|r| r.status == s).count();
+    let unpinnable = if args.allow_unpinned {
+        0
+    } else {
+        count(PinStatus::Unpinnable)
+    };
+    // A "no" is exit 1; an outage or a file that changed meanwhile decides nothing: 3.
+    Ok(if count(PinStatus::Refused) + unpinnable > 0 {
         Outcome::Denied
+    } else if not_written > 0 {
+        Outcome::Incomplete(format!(
+            "{not_written} file(s) not written: each changed while its references were checked, or could not be written; run pin again"
+        ))
+    } else if count(PinStatus::Unavailable) > 0 {
+        Outcome::Incomplete(format!(
+            "{} reference(s) could not be checked: their registry was unavailable; run again, or with -v to see each request",
+            count(PinStatus::Unavailable)
+        ))
     } else {
         Outcome::Ok
     })

@@ -41,6 +41,12 @@ pub enum FileError {
         /// The directory it must stay in.
         root: PathBuf,
     },
+    /// A file that changed between being read and being rewritten: the edit is kept.
+    #[error("{path} changed while hallmark was working; nothing was written to it")]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
     /// More bytes than the limit for this kind of file.
     #[error("{path} is larger than the {limit}-byte limit")]
     TooLarge {
@@ -55,10 +61,21 @@ impl FileError {
     /// I/O failures are outages; files that are not what a layout may hold are bad input.
     pub fn class(&self) -> ErrorClass {
         match self {
-            FileError::Io { .. } => ErrorClass::Unavailable,
+            FileError::Io { .. } | FileError::Changed { .. } => ErrorClass::Unavailable,
             FileError::NotRegular { .. }
             | FileError::OutsideRoot { .. }
             | FileError::TooLarge { .. } => ErrorClass::Usage,
+        }
+    }
+
+    /// What is wrong, without the path: for messages that already name the file.
+    pub fn reason(&self) -> String {
+        match self {
+            FileError::Io { source, .. } => source.to_string(),
+            FileError::NotRegular { .. } => "not a regular file".into(),
+            FileError::OutsideRoot { root, .. } => format!("links outside {}", root.display()),
+            FileError::TooLarge { limit, .. } => format!("larger than the {limit}-byte limit"),
+            FileError::Changed { .. } => "changed while hallmark was working".into(),
         }
     }
 }
@@ -68,6 +85,42 @@ pub(crate) fn io_error(path: &Path) -> impl Fn(std::io::Error) -> FileError + '_
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// The most bytes read of each kind of local input: each far above any real one of its
+/// kind, and small enough that `/dev/zero` or a runaway generator is refused at once.
+pub mod limits {
+    /// A PEM key, public or encrypted private (cosign's are under 1 KiB).
+    pub const KEY: u64 = 64 * 1024;
+    /// A TOML policy file.
+    pub const POLICY: u64 = 1024 * 1024;
+    /// An attestation's predicate: its statement, base64-encoded in a bundle, must stay
+    /// under the 1 MiB bundle limit that verification applies.
+    pub const PREDICATE: u64 = 512 * 1024;
+    /// A `--ca-file` PEM bundle (a whole system bundle is about 250 KiB).
+    pub const CA_FILE: u64 = 4 * 1024 * 1024;
+    /// A registry password or token on standard input.
+    pub const PASSWORD: u64 = 64 * 1024;
+    /// Docker's `config.json`.
+    pub const DOCKER_CONFIG: u64 = 4 * 1024 * 1024;
+}
+
+/// Opens `path` for reading without blocking on a FIFO, and checks what was opened (not
+/// what was there a moment before) is a regular file.
+fn open_regular(path: &Path) -> Result<std::fs::File, FileError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io_error(path))?;
+    let meta = f.metadata().map_err(io_error(path))?;
+    if !meta.is_file() {
+        return Err(FileError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(f)
 }
 
 /// Checks that `path` is a regular file that, through any symlinks, stays inside `root`
@@ -106,30 +159,200 @@ pub fn read_bounded(
     if check_regular(path, root)?.is_none() {
         return Ok(None);
     }
-    let f = std::fs::File::open(path).map_err(io_error(path))?;
+    let f = open_regular(path)?;
+    read_stream_bounded(f, path, limit).map(Some)
+}
+
+/// Reads a local input the user named: a regular file (FIFOs, devices and directories
+/// are refused, so nothing blocks or runs without end), at most `limit` bytes.
+pub fn read_input(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
+    read_bounded(path, None, limit)?.ok_or_else(|| FileError::Io {
+        path: path.to_path_buf(),
+        source: std::io::ErrorKind::NotFound.into(),
+    })
+}
+
+/// Reads a stream (standard input) to its end, refusing more than `limit` bytes; `name`
+/// says what it is in the error.
+pub fn read_stream_bounded(r: impl Read, name: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
     let mut bytes = Vec::new();
-    f.take(limit.saturating_add(1))
+    r.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(io_error(path))?;
+        .map_err(io_error(name))?;
     if bytes.len() as u64 > limit {
         return Err(FileError::TooLarge {
-            path: path.to_path_buf(),
+            path: name.to_path_buf(),
             limit,
         });
     }
-    Ok(Some(bytes))
+    Ok(bytes)
 }
 
-/// Writes a file so that readers see the old or the new content, never half of it.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    let dir = match path.parent() {
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
+    }
+}
+
+/// Writes a file inside a directory hallmark manages (an OCI layout) so that readers see
+/// the old or the new content, never half of it. Only a regular file is replaced: a
+/// symlink, device or FIFO under the name is refused, so nothing is written outside the
+/// directory and no special file is ever turned into a regular one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    let existing = replaceable(path)?;
+    replace_regular(path, existing.as_ref(), bytes, None)
+}
+
+/// What a file hallmark manages may be replaced by a rename: nothing, or a regular file
+/// (not followed through a symlink). Anything else under the name is refused.
+pub fn replaceable(path: &Path) -> Result<Option<std::fs::Metadata>, FileError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => Ok(Some(m)),
+        Ok(_) => Err(FileError::NotRegular {
+            path: path.to_path_buf(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(path)(e)),
+    }
+}
+
+/// Writes an output file the user named (`--bundle`, `--output-signature`, `man --dir`).
+///
+/// A regular file, or a name that does not exist yet, is replaced atomically. A character
+/// device or a FIFO (`/dev/null`, a pipe to another process) is written through, never
+/// replaced; so is a symlink (`/dev/stdout`, a link into a shared directory): the file it
+/// names is written in place and the link stays. A directory, block device or socket is
+/// refused.
+pub fn write_output(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            replace_regular(path, None, bytes, None)
+        }
+        Err(e) => Err(io_error(path)(e)),
+        Ok(m) if m.is_file() => replace_regular(path, Some(&m), bytes, None),
+        Ok(m) if m.file_type().is_symlink() => write_through(path, bytes),
+        Ok(m) if m.file_type().is_char_device() || m.file_type().is_fifo() => {
+            write_through(path, bytes)
+        }
+        Ok(_) => Err(FileError::NotRegular {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// Rewrites a file the user keeps (a deployment file `pin` updates) from `old`, the text
+/// read before, to `new`, unless it changed since ([`FileError::Changed`]): an edit made
+/// meanwhile is never reverted. A file that already holds `new` (a second name of a file
+/// just rewritten) is left as it is. A symlink is followed and the file it names is replaced;
+/// mode and owner are kept; a file with several hard links, or whose owner this process
+/// cannot give a new file, is rewritten in place (keeping its links and owner, though not
+/// atomically).
+pub fn rewrite_unchanged(path: &Path, old: &[u8], new: &[u8]) -> Result<(), FileError> {
+    let real = std::fs::canonicalize(path).map_err(io_error(path))?;
+    let meta = std::fs::metadata(&real).map_err(io_error(path))?;
+    if !meta.is_file() {
+        return Err(FileError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
+    let limit = (new.len() as u64).saturating_add(1);
+    if matches!(read_bounded(&real, None, limit), Ok(Some(now)) if now == new) {
+        return Ok(());
+    }
+    replace_regular(&real, Some(&meta), new, Some((path, old)))
+}
+
+/// Fails with [`FileError::Changed`] unless `path` still holds exactly `old`.
+fn ensure_unchanged(path: &Path, shown: &Path, old: &[u8]) -> Result<(), FileError> {
+    let limit = (old.len() as u64).saturating_add(1);
+    let now = match read_bounded(path, None, limit) {
+        Ok(Some(now)) => now,
+        Ok(None) | Err(FileError::TooLarge { .. }) => Vec::new(),
+        Err(e) => return Err(e),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
+    if Digest::sha256(&now) != Digest::sha256(old) {
+        return Err(FileError::Changed {
+            path: shown.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// Replaces the regular file `path` (described by `existing`, or absent) with `bytes`
+/// through a temporary file and a rename, keeping mode and owner; in place when a rename
+/// would cut hard links or change the owner. With `unchanged`, the file must still hold
+/// those bytes just before the switch.
+fn replace_regular(
+    path: &Path,
+    existing: Option<&std::fs::Metadata>,
+    bytes: &[u8],
+    unchanged: Option<(&Path, &[u8])>,
+) -> Result<(), FileError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = parent_dir(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".hallmark-")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(io_error(dir))?;
+    let mut in_place = false;
+    if let Some(m) = existing {
+        // fchmod ignores the umask, so the mode is the old file's exactly.
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(m.mode() & 0o7777))
+            .map_err(io_error(path))?;
+        let mine = tmp.as_file().metadata().map_err(io_error(path))?;
+        let owner_kept = (mine.uid(), mine.gid()) == (m.uid(), m.gid())
+            || std::os::unix::fs::fchown(tmp.as_file(), Some(m.uid()), Some(m.gid())).is_ok();
+        in_place = m.nlink() > 1 || !owner_kept;
+    }
+    if in_place {
+        drop(tmp);
+        if let Some((shown, old)) = unchanged {
+            ensure_unchanged(path, shown, old)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io_error(path))?;
+        f.set_len(0).map_err(io_error(path))?;
+        f.write_all(bytes).map_err(io_error(path))?;
+        return f.sync_all().map_err(io_error(path));
+    }
     tmp.write_all(bytes).map_err(io_error(path))?;
     tmp.as_file().sync_all().map_err(io_error(path))?;
+    if let Some((shown, old)) = unchanged {
+        ensure_unchanged(path, shown, old)?;
+    }
     tmp.persist(path).map_err(|e| io_error(path)(e.error))?;
+    Ok(())
+}
+
+/// Writes into the file `path` names (through symlinks) without replacing it: a device or
+/// FIFO stays what it is; a regular file is truncated and rewritten. A block device is
+/// refused: its contents are a disk's, not an output's.
+fn write_through(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_error(path))?;
+    let meta = f.metadata().map_err(io_error(path))?;
+    let kind = meta.file_type();
+    if meta.is_file() {
+        f.set_len(0).map_err(io_error(path))?;
+    } else if !(kind.is_char_device() || kind.is_fifo()) {
+        return Err(FileError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
+    f.write_all(bytes).map_err(io_error(path))?;
+    f.flush().map_err(io_error(path))?;
+    if meta.is_file() {
+        f.sync_all().map_err(io_error(path))?;
+    }
     Ok(())
 }
 
@@ -220,6 +443,110 @@ mod tests {
         assert!(matches!(
             read_bounded(&fifo, Some(root), 4),
             Err(FileError::NotRegular { .. })
+        ));
+    }
+
+    fn kind(p: &Path) -> std::fs::FileType {
+        std::fs::symlink_metadata(p).unwrap().file_type()
+    }
+
+    #[test]
+    fn outputs_replace_regular_files_and_write_through_everything_else() {
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // New and regular: replaced, mode kept.
+        let plain = root.join("plain");
+        write_output(&plain, b"one").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_output(&plain, b"two").unwrap();
+        assert_eq!(std::fs::read(&plain).unwrap(), b"two");
+        assert_eq!(
+            std::fs::metadata(&plain).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        // A symlink: written through, still a link.
+        let link = root.join("link");
+        std::os::unix::fs::symlink(&plain, &link).unwrap();
+        write_output(&link, b"three").unwrap();
+        assert!(kind(&link).is_symlink());
+        assert_eq!(std::fs::read(&plain).unwrap(), b"three");
+        // A character device: still one; a failing one is an error.
+        let null = root.join("null");
+        std::os::unix::fs::symlink("/dev/null", &null).unwrap();
+        write_output(&null, b"x").unwrap();
+        assert!(kind(Path::new("/dev/null")).is_char_device());
+        let full = root.join("full");
+        std::os::unix::fs::symlink("/dev/full", &full).unwrap();
+        assert!(matches!(
+            write_output(&full, b"x"),
+            Err(FileError::Io { .. })
+        ));
+        assert!(kind(Path::new("/dev/full")).is_char_device());
+        // A FIFO: a reader gets the bytes, and it stays a FIFO.
+        let fifo = root.join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        write_output(&fifo, b"piped").unwrap();
+        assert!(kind(&fifo).is_fifo());
+        assert_eq!(reader.join().unwrap(), b"piped");
+        // A directory is refused.
+        assert!(write_output(root, b"x").is_err());
+        // Inside a managed directory, links and devices are refused and left alone.
+        assert!(matches!(
+            write_atomic(&null, b"x"),
+            Err(FileError::NotRegular { .. })
+        ));
+        assert!(kind(&null).is_symlink());
+        write_atomic(&plain, b"four").unwrap();
+        assert_eq!(std::fs::read(&plain).unwrap(), b"four");
+    }
+
+    #[test]
+    fn rewrites_refuse_a_changed_file_and_keep_hard_links() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("deploy.yaml");
+        std::fs::write(&f, b"image: a:1\n").unwrap();
+        assert!(matches!(
+            rewrite_unchanged(&f, b"image: a:0\n", b"image: a:1@sha256:x\n"),
+            Err(FileError::Changed { .. })
+        ));
+        assert_eq!(std::fs::read(&f).unwrap(), b"image: a:1\n");
+        let other = dir.path().join("other.yaml");
+        std::fs::hard_link(&f, &other).unwrap();
+        rewrite_unchanged(&f, b"image: a:1\n", b"image: a:1@sha256:x\n").unwrap();
+        assert_eq!(std::fs::read(&other).unwrap(), b"image: a:1@sha256:x\n");
+        assert_eq!(std::fs::metadata(&f).unwrap().nlink(), 2);
+        // The second name of a file just rewritten already holds the new text.
+        rewrite_unchanged(&other, b"image: a:1\n", b"image: a:1@sha256:x\n").unwrap();
+        let link = dir.path().join("link.yaml");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        std::fs::remove_file(&other).unwrap();
+        rewrite_unchanged(&link, b"image: a:1@sha256:x\n", b"image: b\n").unwrap();
+        assert!(kind(&link).is_symlink());
+        assert_eq!(std::fs::read(&f).unwrap(), b"image: b\n");
+    }
+
+    #[test]
+    fn streams_are_bounded() {
+        let name = Path::new("standard input");
+        assert_eq!(
+            read_stream_bounded(&b"abc"[..], name, 3).unwrap(),
+            b"abc".to_vec()
+        );
+        assert!(matches!(
+            read_stream_bounded(std::io::repeat(0), name, 1024),
+            Err(FileError::TooLarge { limit: 1024, .. })
         ));
     }
 }

@@ -278,6 +278,8 @@ impl Layout {
             )
             .map_err(LayoutError::Corrupt)?;
         tmp.as_file().sync_all().map_err(fsio::io_error(&path))?;
+        // Only a regular file (or nothing) is replaced: a link or device stays and is refused.
+        fsio::replaceable(&path)?;
         tmp.persist(&path)
             .map_err(|e| fsio::io_error(&path)(e.error))?;
         Ok(true)

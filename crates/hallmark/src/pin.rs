@@ -1,13 +1,15 @@
 //! Pinning deployments: every image a manifest, compose file, Dockerfile or workflow
 //! names by tag is resolved once, verified as `verify` does, and rewritten to
 //! `repo:tag@sha256:…`. Only the reference's bytes change; a reference that does not
-//! verify is left as it is, with the reason.
+//! verify, whose registry cannot be reached, or whose bytes cannot be rewritten exactly
+//! (a YAML alias, an escaped string) is left as it is, with the reason.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
 use crate::audit::{self, Kind};
+use crate::class::ErrorClass;
 use crate::digest::Digest;
 use crate::policy::Trust;
 use crate::reference::Source;
@@ -24,6 +26,11 @@ pub enum PinStatus {
     Verified,
     /// Not verified: left as it is.
     Refused,
+    /// Its registry could not be reached or failed: nothing was decided, left as it is.
+    Unavailable,
+    /// Written in a way that cannot be rewritten byte for byte (a YAML alias, escapes, a
+    /// block scalar): left as it is, never verified.
+    Unpinnable,
 }
 
 /// One image reference in a file.
@@ -60,6 +67,9 @@ pub struct PinnedFile {
     pub new: String,
     /// References rewritten in it.
     pub pinned: usize,
+    /// Why it was not written (it changed meanwhile, or could not be written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The plan (and, once written, the result).
@@ -75,34 +85,114 @@ pub struct PinReport {
     pub written: bool,
 }
 
-/// Verifies `reference` once; `Ok(digest)` when it verifies, `Err(reason)` when not.
+/// Verifies `reference` once; `Ok(digest)` when it verifies, otherwise whether it was
+/// refused or could not be checked (an outage decides nothing), and why.
 async fn verify_reference(
     client: &Client,
     reference: &str,
     trust: &Trust,
-) -> Result<Digest, String> {
-    let source = Source::parse(reference).map_err(|e| e.to_string())?;
+) -> Result<Digest, (PinStatus, String)> {
+    let failed = |e: Error, what: &str| {
+        let status = match e.class() {
+            ErrorClass::Unavailable => PinStatus::Unavailable,
+            ErrorClass::Denied | ErrorClass::Usage | ErrorClass::Drift => PinStatus::Refused,
+        };
+        (status, format!("{what}{e}"))
+    };
+    let source = Source::parse(reference).map_err(|e| (PinStatus::Refused, e.to_string()))?;
     if !matches!(source, Source::Registry(_)) {
-        return Err("not a registry reference".into());
+        return Err((PinStatus::Refused, "not a registry reference".into()));
     }
-    let target = Target::open(&source, client, false).map_err(|e| e.to_string())?;
+    let target = Target::open(&source, client, false).map_err(|e| failed(e, ""))?;
     let verification = crate::verify::verify_trusted(&target, trust)
         .await
-        .map_err(|e| format!("could not be verified: {e}"))?;
+        .map_err(|e| failed(e, "could not be verified: "))?;
     let report = verification.report;
     if report.verified {
         Ok(report.digest)
     } else if report.allowed {
-        Err("a policy rule allows it unsigned: nothing verified, so it is not pinned".into())
+        Err((
+            PinStatus::Refused,
+            "a policy rule allows it unsigned: nothing verified, so it is not pinned".into(),
+        ))
     } else {
-        Err(format!("not verified: {}", report.errors.join("; ")))
+        Err((
+            PinStatus::Refused,
+            format!("not verified: {}", report.errors.join("; ")),
+        ))
     }
+}
+
+/// Byte offset of 1-based (`line`, `column`) in `text`, columns counted in characters.
+fn offset(text: &str, line: usize, column: usize) -> Option<usize> {
+    let mut start = 0;
+    for _ in 1..line {
+        start += text[start..].find('\n')? + 1;
+    }
+    let (i, _) = text[start..].char_indices().nth(column.checked_sub(1)?)?;
+    Some(start + i)
+}
+
+/// The image references of a YAML file that name an image but that `pin` cannot rewrite
+/// byte for byte (those `image_spans` leaves out for their spelling, not for being
+/// variables): each as (line, column, the text as written, why).
+fn unpinnable(
+    text: &str,
+    kind: Kind,
+    spans: &[audit::images::ImageSpan],
+) -> Vec<(usize, usize, String, String)> {
+    use audit::yaml::Value;
+    if !matches!(kind, Kind::Kubernetes | Kind::Compose | Kind::Workflow) {
+        return Vec::new();
+    }
+    let Ok(docs) = audit::yaml::parse(text) else {
+        return Vec::new();
+    };
+    let written = |line: usize, column: usize| {
+        let at = offset(text, line, column).unwrap_or(text.len());
+        let word = text[at..]
+            .split(|c: char| c.is_whitespace() || c == ',' || c == '}' || c == ']')
+            .next()
+            .unwrap_or_default();
+        word.chars().take(200).collect::<String>()
+    };
+    let mut out = Vec::new();
+    for doc in &docs {
+        for (node, _) in audit::images::image_nodes(doc, kind) {
+            let rewritable = spans
+                .iter()
+                .any(|s| (s.line, s.column) == (node.line, node.column));
+            let why = match &node.value {
+                _ if rewritable => continue,
+                Value::Alias => {
+                    "a YAML alias: the anchored value it stands for is not rewritten here"
+                }
+                Value::Scalar(v) if v.is_empty() || v.contains('$') => continue,
+                Value::Scalar(_) => {
+                    "written with escapes, folded or as a block: it cannot be rewritten byte for byte"
+                }
+                Value::Seq(_) | Value::Map(_) => continue,
+            };
+            let shown = match node.str() {
+                Some(v) => v.to_string(),
+                None => written(node.line, node.column),
+            };
+            out.push((node.line, node.column, shown, why.to_string()));
+        }
+    }
+    out
 }
 
 /// Finds every image reference under `paths`, verifies each distinct one once, and plans
 /// the rewrite. Nothing is written.
 pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<PinReport, Error> {
     let mut found: Vec<(PathBuf, String, Vec<audit::images::ImageSpan>)> = Vec::new();
+    let mut report = PinReport {
+        version: 1,
+        references: Vec::new(),
+        files: Vec::new(),
+        written: false,
+    };
     for path in audit::discover(paths) {
         let Ok(Some((text, kind))) = audit::load(&path) else {
             continue;
@@ -114,12 +204,24 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
             continue;
         }
         let spans = audit::images::image_spans(&text, kind);
+        for (line, column, reference, reason) in unpinnable(&text, kind, &spans) {
+            report.references.push(PinEntry {
+                path: path.display().to_string(),
+                line,
+                column,
+                reference,
+                pinned: None,
+                digest: None,
+                status: PinStatus::Unpinnable,
+                reason,
+            });
+        }
         if !spans.is_empty() {
             found.push((path, text, spans));
         }
     }
     // Each distinct reference is resolved and verified once.
-    let mut verdicts: BTreeMap<String, Result<Digest, String>> = BTreeMap::new();
+    let mut verdicts: BTreeMap<String, Result<Digest, (PinStatus, String)>> = BTreeMap::new();
     for (_, _, spans) in &found {
         for s in spans {
             if !verdicts.contains_key(&s.text) {
@@ -128,12 +230,6 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
             }
         }
     }
-    let mut report = PinReport {
-        version: 1,
-        references: Vec::new(),
-        files: Vec::new(),
-        written: false,
-    };
     for (path, text, spans) in found {
         let mut new = text.clone();
         let mut pinned = 0;
@@ -159,7 +255,7 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
                         "verified".to_string(),
                     )
                 }
-                Err(why) => (PinStatus::Refused, None, None, why.clone()),
+                Err((status, why)) => (*status, None, None, why.clone()),
             };
             report.references.push(PinEntry {
                 path: path.display().to_string(),
@@ -178,6 +274,7 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
                 old: text,
                 new,
                 pinned,
+                error: None,
             });
         }
     }
@@ -187,17 +284,21 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
     Ok(report)
 }
 
-/// Writes the planned files, each atomically and with its permissions kept.
-pub fn write(report: &mut PinReport) -> Result<(), crate::fsio::FileError> {
-    for f in &report.files {
-        let perms = std::fs::metadata(&f.path).map(|m| m.permissions()).ok();
-        crate::fsio::write_atomic(&f.path, f.new.as_bytes())?;
-        if let Some(p) = perms {
-            let _ = std::fs::set_permissions(&f.path, p);
+/// Writes the planned files, each only if it still holds what was read (an edit made
+/// while the references were checked is kept, and the file is reported not written),
+/// atomically, keeping mode, owner, symlinks and hard links (see
+/// [`crate::fsio::rewrite_unchanged`]). Returns how many files were not written.
+pub fn write(report: &mut PinReport) -> usize {
+    let mut failed = 0;
+    for f in &mut report.files {
+        if let Err(e) = crate::fsio::rewrite_unchanged(&f.path, f.old.as_bytes(), f.new.as_bytes())
+        {
+            f.error = Some(e.to_string());
+            failed += 1;
         }
     }
     report.written = true;
-    Ok(())
+    failed
 }
 
 /// A unified diff of two texts with the same number of lines (pinning changes bytes

@@ -20,15 +20,10 @@ use crate::trust::{NamedKey, VerifyOptions, parse_age};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
-    /// The file cannot be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The policy file.
-        path: PathBuf,
-        /// The system error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file cannot be read, or is not one hallmark reads (a FIFO, a device, too
+    /// large).
+    #[error(transparent)]
+    File(#[from] crate::fsio::FileError),
     /// The file is not a valid policy.
     #[error("{path}:{line}: {message}")]
     Invalid {
@@ -45,7 +40,7 @@ impl PolicyError {
     /// A policy that cannot be used is bad input.
     pub fn class(&self) -> ErrorClass {
         match self {
-            PolicyError::Read { .. } | PolicyError::Invalid { .. } => ErrorClass::Usage,
+            PolicyError::File(_) | PolicyError::Invalid { .. } => ErrorClass::Usage,
         }
     }
 }
@@ -189,9 +184,11 @@ fn line_of(text: &str, offset: usize) -> usize {
 impl Policy {
     /// Reads and parses a policy file.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        let bytes = crate::fsio::read_input(path, crate::fsio::limits::POLICY)?;
+        let text = String::from_utf8(bytes).map_err(|_| PolicyError::Invalid {
             path: path.to_path_buf(),
-            source,
+            line: 1,
+            message: "not UTF-8 text".into(),
         })?;
         Policy::parse(&text, path)
     }
@@ -247,12 +244,15 @@ impl Policy {
                 let mut keys: Vec<NamedKey> = Vec::new();
                 for k in list {
                     let file = base.join(k.get_ref());
-                    let text = std::fs::read_to_string(&file).map_err(|e| {
-                        err(
-                            k.span().start,
-                            format!("{name}: cannot read key {}: {e}", file.display()),
-                        )
-                    })?;
+                    let text = crate::fsio::read_input(&file, crate::fsio::limits::KEY)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| String::from_utf8(b).map_err(|_| "not PEM text".into()))
+                        .map_err(|e| {
+                            err(
+                                k.span().start,
+                                format!("{name}: cannot read key {}: {e}", file.display()),
+                            )
+                        })?;
                     let key = PublicKey::from_pem(&text, &file.display().to_string())
                         .map_err(|e| err(k.span().start, format!("{name}: {e}")))?;
                     if keys.iter().any(|n| n.key == key) {

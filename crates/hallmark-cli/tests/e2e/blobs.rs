@@ -385,3 +385,164 @@ fn cosign_signs_with_a_key_hallmark_made() {
     ]);
     expect_code(&o, 0);
 }
+
+fn is_char_device(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .file_type()
+        .is_char_device()
+}
+
+/// `--bundle` and `--output-signature` name where the bytes go, not a file to replace: a
+/// device, a FIFO or a symlink there stays what it is and is written through; standard
+/// output (`-`, `/dev/stdout`) gets the bundle alone; only a regular file is replaced,
+/// atomically and with its mode kept.
+#[test]
+fn sign_blob_outputs_are_written_through_special_files_and_links() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "installer.sh", b"#!/bin/sh\necho installed\n");
+    // In the temporary directory, so that a regression writing a file named `-` leaves
+    // nothing behind.
+    let sign = |extra: &[&str]| {
+        let mut c = hallmark();
+        c.args(["sign-blob", &file, "--key", &k.private])
+            .args(extra)
+            .env("HALLMARK_PASSWORD", PASSWORD)
+            .current_dir(dir.path());
+        c.output().unwrap()
+    };
+    let verifies = |bundle: &Path| {
+        let o = run(&[
+            "verify-blob",
+            &file,
+            "--key",
+            &k.public,
+            "--bundle",
+            bundle.to_str().unwrap(),
+        ]);
+        expect_code(&o, 0);
+    };
+
+    // A FIFO: another process reads the bundle from it; it is still a FIFO afterwards.
+    let fifo = dir.path().join("bundle.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+    };
+    expect_code(&sign(&["--bundle", fifo.to_str().unwrap()]), 0);
+    // Checked before the reader is joined: a FIFO replaced by a file never gets a writer.
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    let through_fifo = reader.join().unwrap();
+    let received = dir.path().join("received.json");
+    std::fs::write(&received, &through_fifo).unwrap();
+    verifies(&received);
+
+    // A character device stays one. Where the tests may make device nodes (as root), a
+    // private null device is the target, so that a regression could never replace the
+    // machine's own; elsewhere a link to /dev/null.
+    let null = dir.path().join("null");
+    let private = Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !private {
+        std::os::unix::fs::symlink("/dev/null", &null).unwrap();
+    }
+    expect_code(&sign(&["--bundle", null.to_str().unwrap()]), 0);
+    if private {
+        assert!(is_char_device(&null));
+    } else {
+        assert!(
+            std::fs::symlink_metadata(&null)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+    assert!(is_char_device(Path::new("/dev/null")));
+
+    // Standard output, by `-` or by name: the bundle alone, nothing else on stdout. The
+    // name is /proc/self/fd/1 rather than /dev/stdout: a regression replacing the link
+    // would then fail in procfs instead of replacing the machine's /dev/stdout.
+    for name in ["-", "/proc/self/fd/1"] {
+        let o = sign(&["--bundle", name]);
+        expect_code(&o, 0);
+        let out = dir.path().join("from-stdout.json");
+        std::fs::write(&out, &o.stdout).unwrap();
+        verifies(&out);
+        let o = sign(&["--bundle", name, "--output", "json"]);
+        expect_code(&o, 2);
+    }
+    let o = sign(&["--bundle", "-", "--output-signature", "/proc/self/fd/1"]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("both name standard output"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A symlink: the file it names gets the bundle, the link stays a link.
+    let target = dir.path().join("real.json");
+    std::fs::write(&target, b"old").unwrap();
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    expect_code(&sign(&["--bundle", link.to_str().unwrap()]), 0);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    verifies(&target);
+
+    // A regular file is replaced, keeping its mode.
+    let plain = dir.path().join("plain.json");
+    std::fs::write(&plain, b"old").unwrap();
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o640)).unwrap();
+    expect_code(&sign(&["--bundle", plain.to_str().unwrap()]), 0);
+    verifies(&plain);
+    assert_eq!(
+        std::fs::metadata(&plain).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+
+    // A device that fails writes (reached through a link, so that the real one is never
+    // the name at stake): an error exit, and the device is untouched.
+    let full = dir.path().join("full.json");
+    std::os::unix::fs::symlink("/dev/full", &full).unwrap();
+    let o = sign(&["--bundle", full.to_str().unwrap()]);
+    expect_code(&o, 3);
+    assert!(stderr(&o).contains("cannot write"), "{}", stderr(&o));
+    assert!(is_char_device(Path::new("/dev/full")));
+    assert!(
+        std::fs::symlink_metadata(&full)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let o = sign(&[
+        "--bundle",
+        dir.path().join("ok.json").to_str().unwrap(),
+        "--output-signature",
+        full.to_str().unwrap(),
+    ]);
+    expect_code(&o, 3);
+    assert!(is_char_device(Path::new("/dev/full")));
+}

@@ -16,6 +16,7 @@ mod hostile;
 mod interop;
 mod json_output;
 mod layouts;
+mod local_files;
 mod pin;
 mod publish;
 mod races;

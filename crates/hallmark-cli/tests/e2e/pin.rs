@@ -143,3 +143,268 @@ async fn a_moved_tag_is_pinned_to_what_verifies_or_not_at_all() {
         text
     );
 }
+
+/// The text `pin` read is not written back over an edit made while the references were
+/// checked: that file is left with the edit and reported not written (exit 3); the other
+/// files are pinned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_write_keeps_an_edit_made_while_it_runs() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let edited = dir.path().join("compose.yaml");
+    let other = dir.path().join("Dockerfile");
+    let done = Arc::new(AtomicBool::new(false));
+    let proxy = {
+        let (edited, done) = (edited.clone(), done.clone());
+        Proxy::start(ProxyConfig {
+            upstream: reg.addr.clone(),
+            auth: None,
+            // Someone saves the file while pin waits for the registry.
+            tamper: Some(Arc::new(move |req, _resp| {
+                if req.path.contains("/manifests/") && !done.swap(true, Ordering::SeqCst) {
+                    let mut text = std::fs::read_to_string(&edited).unwrap();
+                    text.push_str("# edited meanwhile\n");
+                    std::fs::write(&edited, text).unwrap();
+                }
+            })),
+        })
+        .await
+    };
+    let p = &proxy.addr;
+    let img = push_random(&reg.store("team/app"), Some("v1"), "app").await;
+    done.store(true, Ordering::SeqCst);
+    expect_code(
+        &sign(&[
+            &format!("{p}/team/app@{}", img.digest()),
+            "--key",
+            &k.private,
+        ]),
+        0,
+    );
+    let compose = format!("services:\n  web:\n    image: {p}/team/app:v1\n");
+    let dockerfile = format!("FROM {p}/team/app:v1\n");
+    std::fs::write(&edited, &compose).unwrap();
+    std::fs::write(&other, &dockerfile).unwrap();
+    done.store(false, Ordering::SeqCst);
+
+    let mut c = hallmark();
+    c.args([
+        "pin", ".", "--key", &k.public, "--write", "--output", "json",
+    ])
+    .current_dir(dir.path());
+    let o = c.output().unwrap();
+    expect_code(&o, 3);
+    assert!(done.load(Ordering::SeqCst), "the edit was never made");
+    assert_eq!(
+        std::fs::read_to_string(&edited).unwrap(),
+        format!("{compose}# edited meanwhile\n")
+    );
+    let pinned = format!("{p}/team/app:v1@{}", img.digest());
+    assert_eq!(
+        std::fs::read_to_string(&other).unwrap(),
+        format!("FROM {pinned}\n")
+    );
+    let v = json_out(&o);
+    let files = v["files"].as_array().unwrap();
+    let not_written: Vec<_> = files.iter().filter(|f| f["error"].is_string()).collect();
+    assert_eq!(not_written.len(), 1, "{v:#}");
+    assert!(
+        not_written[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("changed while"),
+        "{v:#}"
+    );
+    assert!(stderr(&o).contains("not written"), "{}", stderr(&o));
+}
+
+/// A pinned file keeps its mode, its owner (where the process may give it) and its hard
+/// links: it is the same file, with new content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_write_keeps_mode_owner_and_hard_links() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(
+        &file,
+        format!("services:\n  web:\n    image: {}/team/app:v1\n", reg.addr),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = elsewhere.path().join("compose.yaml");
+    std::fs::hard_link(&file, &link).unwrap();
+    // A second name inside the tree is found too: one rewrite serves both.
+    std::fs::create_dir(dir.path().join("again")).unwrap();
+    let inside = dir.path().join("again/compose.yaml");
+    std::fs::hard_link(&file, &inside).unwrap();
+    let root = std::fs::metadata(&file).unwrap().uid() == 0;
+    if root {
+        std::os::unix::fs::chown(&file, Some(4242), Some(4243)).unwrap();
+    }
+    let mut c = hallmark();
+    c.args(["pin", ".", "--key", &k.public, "--write"])
+        .current_dir(dir.path());
+    expect_code(&c.output().unwrap(), 0);
+    let want = format!(
+        "services:\n  web:\n    image: {}/team/app:v1@{}\n",
+        reg.addr,
+        img.digest()
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), want);
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), want);
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(meta.nlink(), 3);
+    assert_eq!(meta.mode() & 0o777, 0o640);
+    if root {
+        assert_eq!((meta.uid(), meta.gid()), (4242, 4243));
+    }
+
+    // Without a second link, and as its owner, the file is replaced whole: mode kept.
+    std::fs::remove_file(&link).unwrap();
+    std::fs::remove_file(&inside).unwrap();
+    std::fs::write(
+        &file,
+        format!("services:\n  web:\n    image: {}/team/app:v1\n", reg.addr),
+    )
+    .unwrap();
+    if root {
+        std::os::unix::fs::chown(&file, Some(4242), Some(4243)).unwrap();
+    }
+    let ino = std::fs::metadata(&file).unwrap().ino();
+    let mut c = hallmark();
+    c.args(["pin", ".", "--key", &k.public, "--write"])
+        .current_dir(dir.path());
+    expect_code(&c.output().unwrap(), 0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), want);
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o640);
+    if root {
+        assert_ne!(
+            meta.ino(),
+            ino,
+            "replaced by rename, not rewritten in place"
+        );
+        assert_eq!((meta.uid(), meta.gid()), (4242, 4243));
+    }
+}
+
+/// A reference pin cannot rewrite byte for byte (a YAML alias, an escaped string) is
+/// reported as not pinned, and fails the run unless `--allow-unpinned`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_reports_references_it_cannot_rewrite() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
+    let r = &reg.addr;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "x-base: &base {r}/team/app:v1\nservices:\n  a:\n    image: *base\n  b:\n    image: \"{r}/team/app\\x3av1\"\n  c:\n    image: {r}/team/app:v1\n  d:\n    image: ${{IMAGE}}\n"
+    );
+    std::fs::write(dir.path().join("compose.yaml"), &text).unwrap();
+    let pin = |extra: &[&str]| {
+        let mut c = hallmark();
+        c.args(["pin", ".", "--key", &k.public])
+            .args(extra)
+            .current_dir(dir.path());
+        c.output().unwrap()
+    };
+    let o = pin(&["--output", "json"]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    let refs = v["references"].as_array().unwrap();
+    let status = |line: u64| {
+        refs.iter()
+            .find(|x| x["line"] == line)
+            .unwrap_or_else(|| panic!("nothing on line {line}: {v:#}"))["status"]
+            .clone()
+    };
+    assert_eq!(refs.len(), 3, "{v:#}");
+    assert_eq!(status(4), "unpinnable");
+    assert_eq!(status(6), "unpinnable");
+    assert_eq!(status(8), "pinned");
+    let o = pin(&["--write"]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("NOT pinned *base"), "{}", stderr(&o));
+    let o = pin(&["--allow-unpinned"]);
+    expect_code(&o, 0);
+    let now = std::fs::read_to_string(dir.path().join("compose.yaml")).unwrap();
+    assert!(now.contains(&format!("    image: {r}/team/app:v1@{}\n", img.digest())));
+    assert!(now.contains("image: *base\n"));
+}
+
+/// An outage decides nothing: a registry that cannot be reached or answers 503 is exit
+/// 3 ("unavailable"), not exit 1; what did verify is still pinned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_treats_an_outage_as_unavailable_not_denied() {
+    use std::sync::Arc;
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(|req, resp| {
+            if req.path.contains("/team/down/") {
+                resp.status = 503;
+                resp.body =
+                    br#"{"errors":[{"code":"UNAVAILABLE","message":"maintenance"}]}"#.to_vec();
+            }
+        })),
+    })
+    .await;
+    let gone = format!("127.0.0.1:{}/team/gone:v1", free_port());
+    let down = format!("{}/team/down:v1", proxy.addr);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, image) in [
+        ("Dockerfile", format!("{}/team/app:v1", reg.addr)),
+        ("compose.yaml", gone.clone()),
+        ("docker-compose.yml", down.clone()),
+    ] {
+        let text = if name == "Dockerfile" {
+            format!("FROM {image}\n")
+        } else {
+            format!("services:\n  web:\n    image: {image}\n")
+        };
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let mut c = hallmark();
+    c.args([
+        "pin",
+        ".",
+        "--key",
+        &k.public,
+        "--write",
+        "--retries",
+        "0",
+        "--output",
+        "json",
+    ])
+    .current_dir(dir.path());
+    let o = c.output().unwrap();
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    for r in v["references"].as_array().unwrap() {
+        let want = if r["reference"] == gone || r["reference"] == down {
+            "unavailable"
+        } else {
+            "pinned"
+        };
+        assert_eq!(r["status"], want, "{v:#}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("Dockerfile")).unwrap(),
+        format!("FROM {}/team/app:v1@{}\n", reg.addr, img.digest())
+    );
+    assert!(
+        stderr(&o).contains("could not be checked"),
+        "{}",
+        stderr(&o)
+    );
+}

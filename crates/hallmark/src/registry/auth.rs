@@ -131,10 +131,12 @@ pub fn docker_config_problem() -> Option<String> {
         None => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".docker"),
     };
     let path = dir.join("config.json");
-    let text = match std::fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(format!("{}: {e}", path.display())),
+    // Bounded and regular files only: a FIFO or `/dev/zero` here must not hang or fill
+    // memory before any registry is asked.
+    let text = match crate::fsio::read_bounded(&path, None, crate::fsio::limits::DOCKER_CONFIG) {
+        Ok(Some(t)) => t,
+        Ok(None) => return None,
+        Err(e) => return Some(e.to_string()),
     };
     match serde_json::from_slice::<serde_json::Value>(&text) {
         Ok(v) if v.is_object() => None,
@@ -147,9 +149,16 @@ pub fn docker_config_problem() -> Option<String> {
 /// in `REGISTRY_AUTH_FILE` / containers' auth.json. Runs credential helpers, so it blocks.
 pub fn lookup(registry: &str) -> Option<Credential> {
     let key = config_key(registry);
-    let found = docker_credential::get_credential(key)
-        .or_else(|_| docker_credential::get_credential(&format!("https://{key}")))
-        .or_else(|_| docker_credential::get_podman_credential(key));
+    // docker_credential reads the file without a bound: it is read only once the bounded
+    // check found it readable (a config with a problem is reported, not used).
+    let docker = || {
+        if docker_config_problem().is_some() {
+            return Err(docker_credential::CredentialRetrievalError::ConfigNotFound);
+        }
+        docker_credential::get_credential(key)
+            .or_else(|_| docker_credential::get_credential(&format!("https://{key}")))
+    };
+    let found = docker().or_else(|_| docker_credential::get_podman_credential(key));
     match found.ok()? {
         docker_credential::DockerCredential::UsernamePassword(username, password) => {
             Some(Credential::Basic(Credentials { username, password }))

@@ -125,7 +125,8 @@ impl Client {
                 path: path.clone(),
                 reason,
             };
-            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+            let pem = crate::fsio::read_input(path, crate::fsio::limits::CA_FILE)
+                .map_err(|e| ca_err(e.reason()))?;
             let certs =
                 reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_err(e.to_string()))?;
             if certs.is_empty() {
