@@ -49,11 +49,7 @@ impl Round {
                     "{case}: signer {i} exited 0 but its signature of {} is gone, and no \
                      signer said so:\n{}",
                     self.reference,
-                    self.outputs
-                        .iter()
-                        .map(|o| format!("exit {}: {}", code(o), stderr(o)))
-                        .collect::<Vec<_>>()
-                        .join("\n")
+                    self.told()
                 );
             } else {
                 // A signer that fails says why, in one of the documented ways.
@@ -61,6 +57,15 @@ impl Round {
                 assert!(stderr(o).contains("overwritten"), "{case}: {}", stderr(o));
             }
         }
+    }
+
+    /// Every signer's exit code and message.
+    fn told(&self) -> String {
+        self.outputs
+            .iter()
+            .map(|o| format!("exit {}: {}", code(o), stderr(o)))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn all_kept(&self) -> bool {
@@ -113,27 +118,32 @@ fn three_keys() -> Vec<Keys> {
     vec![keys("ecdsa-p256"), keys("ed25519"), keys("ecdsa-p256")]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_signers_lose_no_signature_silently() {
-    let reg = Registry::start();
-    let keys = three_keys();
-    let mut kept = 0;
+/// Every case, through `via`: two and three signers, legacy (`ROUNDS` rounds) and bundle (a
+/// quarter as many: each bundle signer also writes the referrer itself).
+async fn every_case(reg: &Registry, via: &str, keys: &[Keys]) -> Vec<(String, Round)> {
+    let mut out = Vec::new();
     for signers in [2, 3] {
-        for format in ["legacy", "bundle"] {
-            let rounds = if format == "legacy" {
-                ROUNDS
-            } else {
-                ROUNDS / 4
-            };
-            for r in race(&reg, &reg.addr, &keys[..signers], format, rounds).await {
-                r.check(&format!("{signers} signers, {format}"));
-                kept += usize::from(r.all_kept());
+        for (format, rounds) in [("legacy", ROUNDS), ("bundle", ROUNDS / 4)] {
+            for r in race(reg, via, &keys[..signers], format, rounds).await {
+                out.push((format!("{signers} signers, {format}, via {via}"), r));
             }
         }
     }
-    // Left alone, racing signers repair each other's losses: every signature is there in
-    // (nearly) every round.
-    assert!(kept > 0, "no round kept every signature");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_signers_lose_no_signature_silently() {
+    let reg = Registry::start();
+    let rounds = every_case(&reg, &reg.addr, &three_keys()).await;
+    for (case, r) in &rounds {
+        r.check(case);
+    }
+    // Left alone, racing signers repair each other's losses.
+    assert!(
+        rounds.iter().any(|(_, r)| r.all_kept()),
+        "no round kept every signature"
+    );
 }
 
 /// A proxy that holds the first write to each shared signature tag (`sha256-<hex>.sig`,
@@ -164,31 +174,17 @@ async fn holding_proxy(reg: &Registry) -> Proxy {
 async fn a_signer_whose_write_is_held_says_a_signature_may_be_lost() {
     let reg = Registry::start();
     let proxy = holding_proxy(&reg).await;
-    let keys = three_keys();
-    for signers in [2, 3] {
-        for format in ["legacy", "bundle"] {
-            let rounds = if format == "legacy" {
-                ROUNDS
-            } else {
-                ROUNDS / 4
-            };
-            for r in race(&reg, &proxy.addr, &keys[..signers], format, rounds).await {
-                let case = format!("{signers} signers, {format}, one write held 3 s");
-                r.check(&case);
-                // The held writer took longer than the settle window: whatever else
-                // happened, it cannot rule out an overwrite, and says so.
-                assert!(
-                    r.outputs.iter().any(|o| code(o) == 3
-                        && stderr(o).contains("longer than the 2.0 s settle window")),
-                    "{case}: {}",
-                    r.outputs
-                        .iter()
-                        .map(|o| format!("exit {}: {}", code(o), stderr(o)))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                );
-            }
-        }
+    for (case, r) in every_case(&reg, &proxy.addr, &three_keys()).await {
+        r.check(&case);
+        // The held writer took longer than the settle window: whatever else happened, it
+        // cannot rule out an overwrite, and says so.
+        assert!(
+            r.outputs
+                .iter()
+                .any(|o| code(o) == 3 && stderr(o).contains("longer than the 2.0 s settle window")),
+            "{case}: {}",
+            r.told()
+        );
     }
 }
 
