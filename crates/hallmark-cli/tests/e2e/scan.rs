@@ -764,3 +764,51 @@ fn count_files(dir: &std::path::Path) -> usize {
             .sum()
     })
 }
+
+/// A registry that refuses to cancel the upload session `--access` opened: the report says
+/// so, and that the session may remain open, instead of claiming it was cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_says_when_the_registry_refused_to_cancel() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    push_random(&reg.store("team/app"), Some("v1"), "app").await;
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(|req, resp| {
+            if req.method == "DELETE" && req.path.contains("/blobs/uploads/") {
+                resp.status = 405;
+                resp.body = br#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#.to_vec();
+            }
+        })),
+    })
+    .await;
+    let o = scan(&[
+        &format!("{}/team/app", proxy.addr),
+        "--key",
+        &k.public,
+        "--access",
+        "--fail-on",
+        "invalid",
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 0);
+    let v = json_out(&o);
+    let app = access_of(&v, "team/app");
+    assert_eq!(app["can_push"], true, "{v:#}");
+    let how = app["how"].as_str().unwrap();
+    assert!(
+        how.contains("refused to cancel it (405") && how.contains("may remain open"),
+        "{how}"
+    );
+    assert!(!how.contains("opened and cancelled"), "{how}");
+    assert!(
+        proxy
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.method == "DELETE")
+    );
+}
