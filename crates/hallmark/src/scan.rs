@@ -843,6 +843,29 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_registries_are_targets() {
+        assert_eq!(
+            ScanTarget::parse("[::1]:5000").unwrap(),
+            ScanTarget::Registry("[::1]:5000".into())
+        );
+        assert_eq!(
+            ScanTarget::parse("[::1]").unwrap(),
+            ScanTarget::Registry("[::1]".into())
+        );
+        match ScanTarget::parse("[::1]:5000/team/app").unwrap() {
+            ScanTarget::Repository(r) => assert_eq!(r.name(), "[::1]:5000/team/app"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            ScanTarget::parse("[::1]:5000/team/**").unwrap(),
+            ScanTarget::Glob { .. }
+        ));
+        for bad in ["[::1", "[nope]:5000/app", "[::1]x/app", "[::1]:99999"] {
+            assert!(ScanTarget::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn signature_tags_name_their_digest() {
         let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         let d: Digest = format!("sha256:{hex}").parse().unwrap();

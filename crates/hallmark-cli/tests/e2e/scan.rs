@@ -812,3 +812,40 @@ async fn access_says_when_the_registry_refused_to_cancel() {
             .any(|r| r.method == "DELETE")
     );
 }
+
+/// A registry on the IPv6 loopback is a target like any other: a repository, the whole
+/// registry, a glob, in any spelling of the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_registry_is_scanned() {
+    let reg = Registry::start_ipv6();
+    assert!(reg.addr.starts_with("[::1]:"));
+    let k = keys("ecdsa-p256");
+    signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
+    for target in [
+        format!("{}/team/app", reg.addr),
+        reg.addr.clone(),
+        format!("{}/team/**", reg.addr),
+    ] {
+        let o = scan(&[&target, "--key", &k.public, "--output", "json"]);
+        expect_code(&o, 0);
+        let v = json_out(&o);
+        assert_eq!(v["summary"]["verified"], 1, "{target}: {v:#}");
+        assert_eq!(
+            v["repositories"],
+            serde_json::json!([format!("{}/team/app", reg.addr)])
+        );
+    }
+    // Another spelling of the same loopback is as local (plain HTTP), like 127.0.0.2.
+    let port = reg.addr.rsplit(':').next().unwrap();
+    let o = scan(&[
+        &format!("[0:0:0:0:0:0:0:1]:{port}/team/app"),
+        "--key",
+        &k.public,
+        "--identity",
+        &format!("{}/team/app", reg.addr),
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 0);
+    assert_eq!(json_out(&o)["summary"]["verified"], 1);
+}
