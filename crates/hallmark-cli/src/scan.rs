@@ -134,6 +134,8 @@ impl Render for ScanReport {
     }
 }
 
+const MIB: u64 = 1024 * 1024;
+
 /// `hallmark scan`.
 pub async fn run(args: &ScanArgs, ui: Ui) -> anyhow::Result<Outcome> {
     crate::commands::stdin_once(&args.trust.key, &args.registry)?;
@@ -144,6 +146,14 @@ pub async fn run(args: &ScanArgs, ui: Ui) -> anyhow::Result<Outcome> {
         concurrency: args.concurrency.into(),
         page_size: args.page_size.into(),
         access: args.access,
+        repository_limits: hallmark::registry::ListLimits {
+            names: args.max_tags,
+            bytes: args.max_list_mib * MIB,
+        },
+        scan_limits: hallmark::registry::ListLimits {
+            names: args.max_scan_tags,
+            bytes: args.max_scan_list_mib * MIB,
+        },
     };
     let bar = progress::wanted(ui).then(|| {
         let b = indicatif::ProgressBar::new(0);
