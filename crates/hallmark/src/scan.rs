@@ -389,7 +389,7 @@ struct State<'a> {
     progress: &'a ScanProgress<'a>,
     /// Tags done, tags known.
     done: Mutex<(usize, usize)>,
-    /// Per registry: whether it answers the referrers API.
+    /// Per registry: whether it answers the referrers API, once a probe said so for sure.
     referrers_api: Mutex<HashMap<String, bool>>,
     /// What the tag lists of the scan may still take.
     budget: ListBudget,
@@ -628,7 +628,17 @@ impl State<'_> {
         digests.extend(signed.iter().cloned());
         digests.sort();
         digests.dedup();
-        let referrers_api = self.referrers_api(repo, digests.first()).await;
+        let referrers_api = match self.referrers_api(repo, digests.first()).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                // Not knowing is not "no": each digest asks the API itself (a registry
+                // without it answers 404, which costs a request and loses nothing).
+                out.errors.push(fail(&format!(
+                    "whether the registry has the referrers API could not be found out: {e}"
+                )));
+                true
+            }
+        };
         // Only a complete tag list can say which signature tags do not exist.
         let known = complete.then(|| Known {
             tags: all_tags.iter().cloned().collect(),
@@ -700,19 +710,25 @@ impl State<'_> {
         out
     }
 
-    /// Whether the registry of `repo` answers the referrers API: asked once per registry.
-    async fn referrers_api(&self, repo: &ImageRef, probe: Option<&Digest>) -> bool {
+    /// Whether the registry of `repo` answers the referrers API. Only a definitive answer
+    /// (an index, or 404) is kept for the registry; a failed probe is asked again by the
+    /// next repository, so one transient error cannot hide every bundle signature.
+    async fn referrers_api(
+        &self,
+        repo: &ImageRef,
+        probe: Option<&Digest>,
+    ) -> Result<bool, crate::registry::RegistryError> {
         let host = repo.registry().to_string();
         if let Some(known) = self.referrers_api.lock().expect("lock").get(&host) {
-            return *known;
+            return Ok(*known);
         }
-        let Some(d) = probe else { return false };
-        let answer = matches!(self.client.referrers(repo, d).await, Ok(Some(_)));
+        let Some(d) = probe else { return Ok(false) };
+        let answer = self.client.referrers(repo, d).await?.is_some();
         self.referrers_api
             .lock()
             .expect("lock")
             .insert(host, answer);
-        answer
+        Ok(answer)
     }
 }
 

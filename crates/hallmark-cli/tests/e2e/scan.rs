@@ -1047,3 +1047,67 @@ async fn images_hidden_under_signature_tags_are_reported() {
     assert_eq!(tags.len(), 6, "{v:#}");
     assert_eq!(v["partial"], false);
 }
+
+/// A failed referrers-API probe is not an answer: it is not remembered as "no API" for the
+/// registry, the repository it failed for is partial, and the next repository asks again
+/// and finds its bundle signatures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_referrers_probe_is_not_taken_for_no_api() {
+    let reg = Registry::start_with_referrers();
+    let k = keys("ecdsa-p256");
+    for repo in ["team/a", "team/b"] {
+        signed_image(&reg, repo, Some("v1"), &k, &["--format", "bundle"]).await;
+    }
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(|req, resp| {
+            if req.path.starts_with("/v2/team/a/referrers/") {
+                resp.status = 500;
+                resp.body = br#"{"errors":[{"code":"UNKNOWN","message":"backend down"}]}"#.to_vec();
+            }
+        })),
+    })
+    .await;
+    let targets = [
+        format!("{}/team/a", proxy.addr),
+        format!("{}/team/b", proxy.addr),
+    ];
+    let o = scan(&[
+        &targets[0],
+        &targets[1],
+        "--key",
+        &k.public,
+        "--identity",
+        &format!("{}/**", reg.addr),
+        "--concurrency",
+        "1",
+        "--retries",
+        "0",
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    let tags = by_tag(&v);
+    assert_eq!(
+        tags[&format!("{}:v1", targets[1])]["status"],
+        "verified",
+        "{v:#}"
+    );
+    assert_ne!(
+        tags[&format!("{}:v1", targets[0])]["status"],
+        "unsigned",
+        "{v:#}"
+    );
+    assert_eq!(v["partial"], true);
+    assert!(
+        v["errors"].as_array().unwrap().iter().any(|e| e["scope"]
+            .as_str()
+            .unwrap()
+            .ends_with("team/a")
+            && e["error"].as_str().unwrap().contains("referrers")),
+        "{v:#}"
+    );
+}
