@@ -107,10 +107,12 @@ hallmark scan reg.example.com/prod/** --key release.pub --fail-on drifted,invali
 TARGET is REG (every repository in the catalog), REG/REPO, or REG/PREFIX/** (a glob).\n\
 Statuses: verified, allowed (policy allow-unsigned), unsigned, invalid (signed, not trusted),\n\
 drifted (a trusted signature binds the tag to another digest: it was moved), stale (past\n\
-max-age), orphaned (a signed digest no tag names), error (could not be read).\n\
+max-age), orphaned (a signed digest no tag names), error (could not be read), ambiguous\n\
+(signatures of the same second bind the tag to two digests: a rollback cannot be ruled out).\n\
 Tag lists are bounded (--max-tags, --max-list-mib; --max-scan-tags, --max-scan-list-mib for\n\
 the whole scan); a list cut short, by a bound or a loop, makes its repository partial.\n\
-Exit 1 when a status in --fail-on occurs; 3 when the scan is partial (and nothing failed)."
+Exit 1 when a status in --fail-on occurs; 3 when the scan is partial or a tag is ambiguous\n\
+(and nothing failed)."
     )]
     Scan(ScanArgs),
     /// Audit CI and deployment files: sign-by-tag, deploy-by-tag, unchecked downloads, leaked credentials

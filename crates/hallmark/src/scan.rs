@@ -53,11 +53,15 @@ pub enum Status {
     Orphaned,
     /// The tag could not be read (it vanished, or the registry failed).
     Error,
+    /// Trusted signatures made in the same second bind this tag to more than one digest,
+    /// this one among them: which is newer, and so whether the tag was rolled back, cannot
+    /// be told.
+    Ambiguous,
 }
 
 impl Status {
     /// Every status, in report order.
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::Verified,
         Status::Allowed,
         Status::Unsigned,
@@ -66,6 +70,7 @@ impl Status {
         Status::Stale,
         Status::Orphaned,
         Status::Error,
+        Status::Ambiguous,
     ];
 
     /// The status's name, as in the JSON and `--fail-on`.
@@ -79,6 +84,7 @@ impl Status {
             Status::Stale => "stale",
             Status::Orphaned => "orphaned",
             Status::Error => "error",
+            Status::Ambiguous => "ambiguous",
         }
     }
 
@@ -821,13 +827,17 @@ impl<'a> Judged<'a> {
         }
     }
 
-    /// Where the newest trusted binding of `tag` puts it, when that is not `digest`.
-    fn drift(&self, tag: &str, digest: &Digest) -> Option<Binding> {
-        let (_, bound) = self.newest.get(tag)?;
-        if bound.iter().any(|b| &b.digest == digest) {
-            return None;
+    /// Where the newest trusted bindings of `tag` put it, as against `digest`.
+    fn placement(&self, tag: &str, digest: &Digest) -> Placement {
+        let Some((_, bound)) = self.newest.get(tag) else {
+            return Placement::Here;
+        };
+        let other = bound.iter().find(|b| &b.digest != digest).cloned();
+        match (bound.iter().any(|b| &b.digest == digest), other) {
+            (_, None) => Placement::Here,
+            (false, Some(b)) => Placement::Elsewhere(b),
+            (true, Some(b)) => Placement::Tied(b),
         }
-        bound.first().cloned()
     }
 
     fn orphan(&self, repository: &str, digest: &Digest) -> OrphanEntry {
@@ -856,6 +866,18 @@ impl<'a> Judged<'a> {
     }
 }
 
+/// Where the newest trusted bindings of a tag put it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Placement {
+    /// On the digest it names (or nowhere: no binding).
+    Here,
+    /// On another digest only: the tag was moved.
+    Elsewhere(Binding),
+    /// On the digest it names and, in the same second, on this other one: which binding
+    /// is newer cannot be told.
+    Tied(Binding),
+}
+
 /// The status of `tag`, which names `digest` whose signatures are `evidence`, given every
 /// binding in the repository (`judged`). Drift first: a tag whose newest trusted binding is
 /// elsewhere was moved, whatever signs what it names now.
@@ -875,18 +897,35 @@ pub fn classify(
         signatures: Vec::new(),
         bound_to: None,
     };
-    if let Some(b) = judged.drift(tag, digest) {
-        entry.status = Status::Drifted;
-        entry.reason = format!(
-            "a trusted signature{} binds {tag} to {}, not to the {digest} it names now",
-            b.timestamp
-                .as_ref()
-                .map(|t| format!(" made {t}"))
-                .unwrap_or_default(),
-            b.digest
-        );
-        entry.bound_to = Some(b);
-        return entry;
+    let made = |b: &Binding| {
+        b.timestamp
+            .as_ref()
+            .map(|t| format!(" made {t}"))
+            .unwrap_or_default()
+    };
+    match judged.placement(tag, digest) {
+        Placement::Here => {}
+        Placement::Elsewhere(b) => {
+            entry.status = Status::Drifted;
+            entry.reason = format!(
+                "a trusted signature{} binds {tag} to {}, not to the {digest} it names now",
+                made(&b),
+                b.digest
+            );
+            entry.bound_to = Some(b);
+            return entry;
+        }
+        // Verifying here would accept a rollback whose signatures share a second.
+        Placement::Tied(b) => {
+            entry.status = Status::Ambiguous;
+            entry.reason = format!(
+                "trusted signatures{} bind {tag} both to the {digest} it names and to {}; which is newer cannot be told (sign the right one again)",
+                made(&b),
+                b.digest
+            );
+            entry.bound_to = Some(b);
+            return entry;
+        }
     }
     if evidence.candidates.is_empty() {
         entry.status = Status::Unsigned;
@@ -1012,6 +1051,7 @@ mod tests {
         assert_eq!(signature_tag_kind("v1"), None);
         assert_eq!(signature_tag_kind("sha256-abc.sig"), None);
         assert_eq!(Status::parse("drifted"), Some(Status::Drifted));
+        assert_eq!(Status::parse("ambiguous"), Some(Status::Ambiguous));
         assert_eq!(Status::parse("nonsense"), None);
     }
 
@@ -1070,5 +1110,52 @@ mod tests {
             OCI_INDEX,
         );
         assert!(!holds_what_its_tag_says(Referrers, &platforms));
+    }
+
+    #[test]
+    fn bindings_in_the_same_second_are_tied() {
+        let digest = |c: char| -> Digest {
+            format!("sha256:{}", c.to_string().repeat(64))
+                .parse()
+                .unwrap()
+        };
+        let (old, new, third) = (digest('a'), digest('b'), digest('c'));
+        let opts = VerifyOptions::default();
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let binding = |d: &Digest| Binding {
+            digest: d.clone(),
+            timestamp: Some("2023-11-14T22:13:20Z".into()),
+        };
+        let mut judged = Judged {
+            opts: &opts,
+            identity: "reg.example.com/app".into(),
+            now: at,
+            trusted: HashMap::new(),
+            newest: HashMap::new(),
+        };
+        judged
+            .newest
+            .insert("latest".into(), (at, vec![binding(&new)]));
+        assert_eq!(judged.placement("latest", &new), Placement::Here);
+        assert_eq!(
+            judged.placement("latest", &old),
+            Placement::Elsewhere(binding(&new))
+        );
+        assert_eq!(judged.placement("other", &old), Placement::Here);
+        judged
+            .newest
+            .insert("latest".into(), (at, vec![binding(&old), binding(&new)]));
+        assert_eq!(
+            judged.placement("latest", &old),
+            Placement::Tied(binding(&new))
+        );
+        assert_eq!(
+            judged.placement("latest", &new),
+            Placement::Tied(binding(&old))
+        );
+        assert!(matches!(
+            judged.placement("latest", &third),
+            Placement::Elsewhere(_)
+        ));
     }
 }

@@ -47,12 +47,24 @@ async fn sign_dated(
     age: Duration,
     bind_tags: &[&str],
 ) {
+    sign_at(reg, repo, digest, k, SystemTime::now() - age, bind_tags).await;
+}
+
+/// Signs `digest` in `repo` with a signature dated `at` that binds `bind_tags`.
+async fn sign_at(
+    reg: &Registry,
+    repo: &str,
+    digest: &str,
+    k: &Keys,
+    at: SystemTime,
+    bind_tags: &[&str],
+) {
     let pem = std::fs::read(&k.private).unwrap();
     let key = SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "k").unwrap();
     let source = Source::parse(&format!("{}/{repo}@{digest}", reg.addr)).unwrap();
     let target = Target::open(&source, &client(), false).unwrap();
     let opts = SignOptions {
-        timestamp: SystemTime::now() - age,
+        timestamp: at,
         bind_tags: bind_tags.iter().map(|t| t.to_string()).collect(),
         ..SignOptions::default()
     };
@@ -1110,4 +1122,36 @@ async fn a_failed_referrers_probe_is_not_taken_for_no_api() {
             && e["error"].as_str().unwrap().contains("referrers")),
         "{v:#}"
     );
+}
+
+/// A rollback whose two bindings carry the same second cannot be told from a tag left in
+/// place: `ambiguous`, exit 3 (or 1 with it in --fail-on), never `verified`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_signed_in_the_same_second_is_ambiguous() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let repo = "team/app";
+    let store = reg.store(repo);
+    let old = push_random(&store, Some("latest"), "old").await;
+    let new = push_random(&store, None, "new").await;
+    let at = SystemTime::now() - Duration::from_secs(60);
+    for d in [old.digest(), new.digest()] {
+        sign_at(&reg, repo, &d.to_string(), &k, at, &["latest"]).await;
+    }
+    // `latest` still (or again) names the old release.
+    let target = format!("{}/{repo}", reg.addr);
+    let o = scan(&[&target, "--key", &k.public, "--output", "json"]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    assert_eq!(v["tags"][0]["status"], "ambiguous", "{v:#}");
+    assert_eq!(
+        v["tags"][0]["bound_to"]["digest"],
+        new.digest().to_string().as_str()
+    );
+    assert_eq!(v["summary"]["ambiguous"], 1);
+    assert!(stderr(&o).contains("ambiguous"), "{}", stderr(&o));
+    let o = scan(&[&target, "--key", &k.public, "--fail-on", "ambiguous"]);
+    expect_code(&o, 1);
+    assert!(stdout(&o).starts_with("ambiguous "), "{}", stdout(&o));
 }
