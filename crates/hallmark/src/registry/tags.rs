@@ -129,6 +129,29 @@ pub(super) fn next_link(header: &str) -> Option<String> {
     })
 }
 
+/// The names of a tag-list page (`{"tags": […]}`), and nothing else: other fields, however
+/// large, are skipped without being built.
+fn tag_names(page: &[u8]) -> serde_json::Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        tags: Option<Vec<String>>,
+    }
+    Ok(serde_json::from_slice::<Page>(page)?
+        .tags
+        .unwrap_or_default())
+}
+
+/// The names of a catalog page (`{"repositories": […]}`).
+fn repository_names(page: &[u8]) -> serde_json::Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        repositories: Option<Vec<String>>,
+    }
+    Ok(serde_json::from_slice::<Page>(page)?
+        .repositories
+        .unwrap_or_default())
+}
+
 /// Keeps the names of one page that still fit, and says what cut the rest: the list's own
 /// limit first, then the shared budget.
 fn fit(
@@ -172,7 +195,7 @@ impl Client {
     ) -> Result<Option<Vec<String>>, RegistryError> {
         let url = self.repo_url(r, &format!("tags/list?n={page}"));
         match self
-            .paged_names(r, url.clone(), "tags", ListLimits::REPOSITORY, None)
+            .paged_names(r, url.clone(), tag_names, ListLimits::REPOSITORY, None)
             .await?
         {
             None => Ok(None),
@@ -195,7 +218,8 @@ impl Client {
         budget: &ListBudget,
     ) -> Result<Option<Listed>, RegistryError> {
         let url = self.repo_url(r, &format!("tags/list?n={page}"));
-        self.paged_names(r, url, "tags", limits, Some(budget)).await
+        self.paged_names(r, url, tag_names, limits, Some(budget))
+            .await
     }
 
     /// Every repository of the registry `r` is on (`/v2/_catalog`), following `Link`
@@ -208,7 +232,7 @@ impl Client {
     ) -> Result<Listed, RegistryError> {
         let url = format!("{}/v2/_catalog?n={page}", self.base_url(r));
         match self
-            .paged_names(r, url.clone(), "repositories", limits, None)
+            .paged_names(r, url.clone(), repository_names, limits, None)
             .await?
         {
             Some(listed) => Ok(listed),
@@ -226,7 +250,7 @@ impl Client {
         &self,
         r: &ImageRef,
         first: String,
-        field: &'static str,
+        parse: fn(&[u8]) -> serde_json::Result<Vec<String>>,
         limits: ListLimits,
         budget: Option<&ListBudget>,
     ) -> Result<Option<Listed>, RegistryError> {
@@ -279,19 +303,11 @@ impl Client {
             if !pages.insert(Digest::sha256(&body)) {
                 return cut(names, Cut::RepeatedPage(url));
             }
-            let mut page: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
-                    url: url.clone(),
-                    violation: Violation::TagList(e),
-                })?;
+            let mut page = parse(&body).map_err(|e| RegistryError::Protocol {
+                url: url.clone(),
+                violation: Violation::TagList(e),
+            })?;
             drop(body);
-            let mut page: Vec<String> = match page.remove(field) {
-                None | Some(serde_json::Value::Null) => Vec::new(),
-                Some(v) => serde_json::from_value(v).map_err(|e| RegistryError::Protocol {
-                    url: url.clone(),
-                    violation: Violation::TagList(e),
-                })?,
-            };
             let over = fit(names.len(), &mut page, limits, budget);
             names.append(&mut page);
             if let Some(c) = over {
@@ -330,6 +346,27 @@ mod tests {
         assert_eq!(next_link("garbage"), None);
         assert_eq!(next_link(""), None);
         assert_eq!(next_link("<unterminated; rel=next"), None);
+    }
+
+    #[test]
+    fn pages_give_their_names_only() {
+        assert_eq!(
+            tag_names(br#"{"name":"a","tags":["v1","v2"],"pad":"xxxx"}"#).unwrap(),
+            ["v1", "v2"]
+        );
+        assert!(
+            tag_names(br#"{"name":"a","tags":null}"#)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(tag_names(br#"{"name":"a"}"#).unwrap().is_empty());
+        assert!(tag_names(br#"{"tags":"v1"}"#).is_err());
+        assert!(tag_names(b"[]").is_err());
+        assert_eq!(
+            repository_names(br#"{"repositories":["team/app"]}"#).unwrap(),
+            ["team/app"]
+        );
+        assert!(repository_names(br#"{"tags":["v1"]}"#).unwrap().is_empty());
     }
 
     fn page(n: usize) -> Vec<String> {
