@@ -107,8 +107,12 @@ hallmark scan reg.example.com/prod/** --key release.pub --fail-on drifted,invali
 TARGET is REG (every repository in the catalog), REG/REPO, or REG/PREFIX/** (a glob).\n\
 Statuses: verified, allowed (policy allow-unsigned), unsigned, invalid (signed, not trusted),\n\
 drifted (a trusted signature binds the tag to another digest: it was moved), stale (past\n\
-max-age), orphaned (a signed digest no tag names), error (could not be read).\n\
-Exit 1 when a status in --fail-on occurs; 3 when the scan is partial (and nothing failed)."
+max-age), orphaned (a signed digest no tag names), error (could not be read), ambiguous\n\
+(signatures of the same second bind the tag to two digests: a rollback cannot be ruled out).\n\
+Tag lists are bounded (--max-tags, --max-list-mib; --max-scan-tags, --max-scan-list-mib for\n\
+the whole scan); a list cut short, by a bound or a loop, makes its repository partial.\n\
+Exit 1 when a status in --fail-on occurs; 3 when the scan is partial or a tag is ambiguous\n\
+(and nothing failed)."
     )]
     Scan(ScanArgs),
     /// Audit CI and deployment files: sign-by-tag, deploy-by-tag, unchecked downloads, leaked credentials
@@ -546,6 +550,18 @@ pub struct ScanArgs {
     /// Also report which repositories the credentials in use can push to (writes nothing)
     #[arg(long)]
     pub access: bool,
+    /// Most tags read of one repository; a longer list is scanned in part (exit 3)
+    #[arg(long, value_name = "N", default_value_t = hallmark::registry::ListLimits::REPOSITORY.names, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000_000))]
+    pub max_tags: usize,
+    /// Most MiB of tag-list pages read of one repository
+    #[arg(long, value_name = "MIB", default_value_t = hallmark::registry::ListLimits::REPOSITORY.bytes >> 20, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub max_list_mib: u64,
+    /// Most tags read in the whole scan (and names of each catalog)
+    #[arg(long, value_name = "N", default_value_t = hallmark::registry::ListLimits::SCAN.names, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000_000))]
+    pub max_scan_tags: usize,
+    /// Most MiB of tag-list pages read in the whole scan (and of each catalog)
+    #[arg(long, value_name = "MIB", default_value_t = hallmark::registry::ListLimits::SCAN.bytes >> 20, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub max_scan_list_mib: u64,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

@@ -20,7 +20,7 @@ fn paint(status: Status, text: &str, colour: bool) -> String {
     }
     let code = match status {
         Status::Verified => "32",
-        Status::Allowed | Status::Stale | Status::Orphaned => "33",
+        Status::Allowed | Status::Stale | Status::Orphaned | Status::Ambiguous => "33",
         Status::Unsigned | Status::Invalid | Status::Error => "31",
         Status::Drifted => "1;31",
     };
@@ -60,13 +60,14 @@ impl Render for ScanReport {
         rows.sort_by(|a, b| {
             let rank = |s: Status| match s {
                 Status::Drifted => 0,
-                Status::Invalid => 1,
-                Status::Unsigned => 2,
-                Status::Stale => 3,
-                Status::Orphaned => 4,
-                Status::Error => 5,
-                Status::Allowed => 6,
-                Status::Verified => 7,
+                Status::Ambiguous => 1,
+                Status::Invalid => 2,
+                Status::Unsigned => 3,
+                Status::Stale => 4,
+                Status::Orphaned => 5,
+                Status::Error => 6,
+                Status::Allowed => 7,
+                Status::Verified => 8,
             };
             rank(a.0).cmp(&rank(b.0)).then_with(|| a.1.cmp(&b.1))
         });
@@ -134,6 +135,8 @@ impl Render for ScanReport {
     }
 }
 
+const MIB: u64 = 1024 * 1024;
+
 /// `hallmark scan`.
 pub async fn run(args: &ScanArgs, ui: Ui) -> anyhow::Result<Outcome> {
     crate::commands::stdin_once(&args.trust.key, &args.registry)?;
@@ -144,6 +147,14 @@ pub async fn run(args: &ScanArgs, ui: Ui) -> anyhow::Result<Outcome> {
         concurrency: args.concurrency.into(),
         page_size: args.page_size.into(),
         access: args.access,
+        repository_limits: hallmark::registry::ListLimits {
+            names: args.max_tags,
+            bytes: args.max_list_mib * MIB,
+        },
+        scan_limits: hallmark::registry::ListLimits {
+            names: args.max_scan_tags,
+            bytes: args.max_scan_list_mib * MIB,
+        },
     };
     let bar = progress::wanted(ui).then(|| {
         let b = indicatif::ProgressBar::new(0);
@@ -180,6 +191,13 @@ pub async fn run(args: &ScanArgs, ui: Ui) -> anyhow::Result<Outcome> {
                 .count();
         return Ok(Outcome::Incomplete(format!(
             "the scan is partial: {unread} part(s) could not be read; run again, or with -v to see each request"
+        )));
+    }
+    let ambiguous = report.summary.get(&Status::Ambiguous).copied().unwrap_or(0);
+    if ambiguous > 0 {
+        // Neither proven moved nor proven in place: not clean, so not 0; not drift either.
+        return Ok(Outcome::Incomplete(format!(
+            "{ambiguous} tag(s) are ambiguous: signatures made in the same second bind them to more than one digest; sign the digest each tag should name again"
         )));
     }
     Ok(Outcome::Ok)

@@ -223,8 +223,16 @@ impl ImageRef {
     /// True when the registry is on this machine (plain HTTP is then acceptable).
     pub fn is_loopback(&self) -> bool {
         let host = host_without_port(&self.registry);
+        // Any spelling of an IPv6 loopback (`[::1]`, `[0:0:0:0:0:0:0:1]`, `[::ffff:127.0.0.1]`)
+        // is as local as `127.0.0.1`.
+        let v6 = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .and_then(|h| h.parse::<std::net::Ipv6Addr>().ok());
         host == "localhost"
-            || host == "[::1]"
+            || v6.is_some_and(|ip| {
+                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            })
             || host
                 .parse::<std::net::Ipv4Addr>()
                 .is_ok_and(|ip| ip.is_loopback())
@@ -812,6 +820,22 @@ mod tests {
                 .is_loopback()
         );
         assert!(ImageRef::parse("[::1]:5000/app").unwrap().is_loopback());
+        assert!(ImageRef::parse("[::1]/app").unwrap().is_loopback());
+        assert!(
+            ImageRef::parse("[0:0:0:0:0:0:0:1]:5000/app")
+                .unwrap()
+                .is_loopback()
+        );
+        assert!(
+            ImageRef::parse("[::ffff:127.0.0.1]:5000/app")
+                .unwrap()
+                .is_loopback()
+        );
+        assert!(
+            !ImageRef::parse("[2001:db8::1]:5000/app")
+                .unwrap()
+                .is_loopback()
+        );
     }
 
     #[test]

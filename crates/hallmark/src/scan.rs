@@ -19,9 +19,10 @@ use futures_util::StreamExt;
 
 use crate::Error;
 use crate::digest::Digest;
+use crate::oci::{Manifest, OCI_INDEX};
 use crate::policy::{Ruling, Trust};
 use crate::reference::{ImageRef, ReferenceError, canonical_glob, canonical_repository};
-use crate::registry::Client;
+use crate::registry::{Client, ListBudget, ListLimits};
 use crate::report::ValidSignature;
 use crate::store::{Store, Target};
 use crate::trust::VerifyOptions;
@@ -52,11 +53,15 @@ pub enum Status {
     Orphaned,
     /// The tag could not be read (it vanished, or the registry failed).
     Error,
+    /// Trusted signatures made in the same second bind this tag to more than one digest,
+    /// this one among them: which is newer, and so whether the tag was rolled back, cannot
+    /// be told.
+    Ambiguous,
 }
 
 impl Status {
     /// Every status, in report order.
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::Verified,
         Status::Allowed,
         Status::Unsigned,
@@ -65,6 +70,7 @@ impl Status {
         Status::Stale,
         Status::Orphaned,
         Status::Error,
+        Status::Ambiguous,
     ];
 
     /// The status's name, as in the JSON and `--fail-on`.
@@ -78,6 +84,7 @@ impl Status {
             Status::Stale => "stale",
             Status::Orphaned => "orphaned",
             Status::Error => "error",
+            Status::Ambiguous => "ambiguous",
         }
     }
 
@@ -163,6 +170,10 @@ pub struct ScanOptions {
     pub page_size: usize,
     /// Also find out, without writing, whether the credentials in use may push.
     pub access: bool,
+    /// Bounds of one repository's tag list; a repository cut short is partial.
+    pub repository_limits: ListLimits,
+    /// Bounds of all the tag lists of the scan together, and of each catalog.
+    pub scan_limits: ListLimits,
 }
 
 /// Whether the credentials in use may push to a repository.
@@ -286,9 +297,18 @@ pub async fn scan(
             ScanTarget::Registry(host) | ScanTarget::Glob { registry: host, .. } => {
                 if !catalogs.contains_key(host) {
                     let probe = ImageRef::new(host, "catalog")?;
-                    match client.catalog(&probe, opts.page_size).await {
-                        Ok(names) => {
-                            catalogs.insert(host.clone(), names);
+                    match client
+                        .catalog(&probe, opts.page_size, opts.scan_limits)
+                        .await
+                    {
+                        Ok(listed) => {
+                            if let Some(cut) = listed.cut {
+                                errors.push(ScanError {
+                                    scope: host.clone(),
+                                    error: format!("the catalog was read only in part: {cut}"),
+                                });
+                            }
+                            catalogs.insert(host.clone(), listed.names);
                         }
                         Err(e) => {
                             errors.push(ScanError {
@@ -330,6 +350,7 @@ pub async fn scan(
         progress,
         done: Mutex::new((0, 0)),
         referrers_api: Mutex::new(HashMap::new()),
+        budget: ListBudget::new(opts.scan_limits),
     };
     let mut tags = Vec::new();
     let mut orphaned = Vec::new();
@@ -374,8 +395,10 @@ struct State<'a> {
     progress: &'a ScanProgress<'a>,
     /// Tags done, tags known.
     done: Mutex<(usize, usize)>,
-    /// Per registry: whether it answers the referrers API.
+    /// Per registry: whether it answers the referrers API, once a probe said so for sure.
     referrers_api: Mutex<HashMap<String, bool>>,
+    /// What the tag lists of the scan may still take.
+    budget: ListBudget,
 }
 
 /// One repository's findings.
@@ -387,20 +410,82 @@ struct Outcome {
     errors: Vec<ScanError>,
 }
 
+/// What a tag shaped like a signature tag (`sha256-<hex>[.sig|.att|.sbom]`) stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignatureKind {
+    /// `.sig`: cosign's legacy signatures.
+    Sig,
+    /// `.att`: cosign's attestations.
+    Att,
+    /// `.sbom`: cosign's attached SBOMs.
+    Sbom,
+    /// The bare tag: the referrers fallback index.
+    Referrers,
+}
+
+impl SignatureKind {
+    /// Whether signatures are found through a tag of this kind.
+    fn has_signatures(self) -> bool {
+        matches!(self, SignatureKind::Sig | SignatureKind::Referrers)
+    }
+}
+
 /// A tag of the form signatures and referrers are stored under, with the digest it is
-/// about and whether signatures can be found through it: `sha256-<hex>.sig` and the
-/// referrers fallback `sha256-<hex>` can, `.att` and `.sbom` cannot.
-fn signature_tag_digest(tag: &str) -> Option<(Digest, bool)> {
+/// about and its kind.
+fn signature_tag_kind(tag: &str) -> Option<(Digest, SignatureKind)> {
     if !crate::reference::is_signature_tag(tag) {
         return None;
     }
     let (alg, rest) = tag.split_once('-')?;
-    let (hex, signatures) = match rest.split_once('.') {
-        Some((hex, suffix)) => (hex, suffix == "sig"),
-        None => (rest, true),
+    let (hex, kind) = match rest.split_once('.') {
+        Some((hex, "sig")) => (hex, SignatureKind::Sig),
+        Some((hex, "att")) => (hex, SignatureKind::Att),
+        Some((hex, "sbom")) => (hex, SignatureKind::Sbom),
+        Some(_) => return None,
+        None => (rest, SignatureKind::Referrers),
     };
     let d = format!("{alg}:{hex}").parse().ok()?;
-    Some((d, signatures))
+    Some((d, kind))
+}
+
+/// The layer media types of an image's file system: what makes a manifest runnable.
+fn is_filesystem_layer(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.oci.image.layer.")
+        || media_type.starts_with("application/vnd.docker.image.rootfs.")
+}
+
+/// True when `m` is what a tag of `kind` holds: a `.sig` manifest of simple-signing layers,
+/// an `.att` manifest of DSSE envelopes, an `.sbom` manifest without a file-system layer,
+/// a fallback index of artifacts (no platform images). Anything else under such a name is
+/// an artifact hidden behind a signature-shaped tag, and is scanned as one.
+fn holds_what_its_tag_says(kind: SignatureKind, m: &Manifest) -> bool {
+    const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
+    if kind == SignatureKind::Referrers {
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            platform: Option<serde_json::Value>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            #[serde(default)]
+            manifests: Vec<Entry>,
+        }
+        return m.media_type == OCI_INDEX
+            && serde_json::from_slice::<Doc>(&m.bytes)
+                .is_ok_and(|d| d.manifests.iter().all(|e| e.platform.is_none()));
+    }
+    if m.is_index() {
+        return false;
+    }
+    let Ok(info) = m.artifact() else {
+        return false;
+    };
+    let mut types = info.layers.iter().map(|l| l.media_type.as_str());
+    match kind {
+        SignatureKind::Sig => types.all(|t| t == crate::signature::SIMPLESIGNING_MEDIA_TYPE),
+        SignatureKind::Att => types.all(|t| t == DSSE),
+        SignatureKind::Sbom | SignatureKind::Referrers => !types.any(is_filesystem_layer),
+    }
 }
 
 impl State<'_> {
@@ -435,8 +520,17 @@ impl State<'_> {
                 },
             });
         }
-        let all_tags = match self.client.list_tags_paged(repo, self.opts.page_size).await {
-            Ok(Some(t)) => t,
+        let listed = self
+            .client
+            .list_tags_within(
+                repo,
+                self.opts.page_size,
+                self.opts.repository_limits,
+                &self.budget,
+            )
+            .await;
+        let (mut all_tags, cut) = match listed {
+            Ok(Some(l)) => (l.names, l.cut),
             Ok(None) => {
                 out.errors
                     .push(fail(&"the repository does not exist (any more)"));
@@ -447,6 +541,15 @@ impl State<'_> {
                 return out;
             }
         };
+        // A registry that lists a name twice gets it read once.
+        all_tags.sort();
+        all_tags.dedup();
+        // A list cut short is scanned as far as it was read, and said to be partial.
+        let complete = cut.is_none();
+        if let Some(cut) = cut {
+            out.errors
+                .push(fail(&format!("the tag list was read only in part: {cut}")));
+        }
         let store = match Store::registry(self.client, repo) {
             Ok(s) => s,
             Err(e) => {
@@ -454,16 +557,7 @@ impl State<'_> {
                 return out;
             }
         };
-        let mut artifact_tags = Vec::new();
-        let mut signed: Vec<Digest> = Vec::new();
-        for t in &all_tags {
-            match signature_tag_digest(t) {
-                Some((d, true)) => signed.push(d),
-                Some(_) => {}
-                None => artifact_tags.push(t.clone()),
-            }
-        }
-        self.tick(0, artifact_tags.len());
+        self.tick(0, all_tags.len());
 
         // The policy decides per repository.
         let requirements = match &self.opts.trust {
@@ -475,22 +569,36 @@ impl State<'_> {
             },
         };
 
-        let resolved: Vec<(String, Result<Option<Digest>, Error>)> =
-            futures_util::stream::iter(artifact_tags)
+        // Every tag is read, signature-shaped ones too: what a tag is is decided by the
+        // manifest it names, so that nothing hides behind a signature tag's name.
+        let resolved: Vec<(String, Result<Option<Manifest>, Error>)> =
+            futures_util::stream::iter(all_tags.iter().cloned())
                 .map(|t| {
                     let store = store.clone();
                     async move {
-                        let d = store.get_manifest(&t).await.map(|m| m.map(|m| m.digest));
-                        (t, d)
+                        let m = store.get_manifest(&t).await;
+                        (t, m)
                     }
                 })
                 .buffer_unordered(self.opts.concurrency.max(1))
                 .collect()
                 .await;
         let mut named: Vec<(String, Digest)> = Vec::new();
-        for (tag, d) in resolved {
-            match d {
-                Ok(Some(d)) => named.push((tag, d)),
+        let mut signed: Vec<Digest> = Vec::new();
+        let mut stores = 0;
+        for (tag, m) in resolved {
+            match m {
+                Ok(Some(m)) => match signature_tag_kind(&tag) {
+                    Some((d, kind)) if holds_what_its_tag_says(kind, &m) => {
+                        stores += 1;
+                        if kind.has_signatures() {
+                            signed.push(d);
+                        }
+                    }
+                    _ => named.push((tag, m.digest)),
+                },
+                // A signature tag replaced while the scan ran: it was a signature store.
+                Ok(None) if signature_tag_kind(&tag).is_some() => stores += 1,
                 Ok(None) => out.tags.push(TagEntry::error(
                     &name,
                     &tag,
@@ -499,6 +607,7 @@ impl State<'_> {
                 Err(e) => out.tags.push(TagEntry::error(&name, &tag, &e.to_string())),
             }
         }
+        self.tick(stores, 0);
         named.sort();
 
         let (opts, attestations) = match requirements {
@@ -525,10 +634,22 @@ impl State<'_> {
         digests.extend(signed.iter().cloned());
         digests.sort();
         digests.dedup();
-        let known = Known {
-            tags: all_tags.iter().cloned().collect(),
-            referrers_api: self.referrers_api(repo, digests.first()).await,
+        let referrers_api = match self.referrers_api(repo, digests.first()).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                // Not knowing is not "no": each digest asks the API itself (a registry
+                // without it answers 404, which costs a request and loses nothing).
+                out.errors.push(fail(&format!(
+                    "whether the registry has the referrers API could not be found out: {e}"
+                )));
+                true
+            }
         };
+        // Only a complete tag list can say which signature tags do not exist.
+        let known = complete.then(|| Known {
+            tags: all_tags.iter().cloned().collect(),
+            referrers_api,
+        });
         let target = Target {
             signatures: store.clone(),
             store: store.clone(),
@@ -537,9 +658,9 @@ impl State<'_> {
         };
         let gathered: Vec<(Digest, Result<Evidence, Error>)> = futures_util::stream::iter(digests)
             .map(|d| {
-                let (target, known) = (&target, &known);
+                let (target, known) = (&target, known.as_ref());
                 async move {
-                    let e = gather_known(target, &d, Some(known)).await;
+                    let e = gather_known(target, &d, known).await;
                     (d, e)
                 }
             })
@@ -585,8 +706,9 @@ impl State<'_> {
             out.tags.push(entry);
         }
         self.tick(named.len(), 0);
-        // A tag that could not be read may name any digest: nothing is orphaned for sure.
-        if out.tags.iter().any(|t| t.status == Status::Error) {
+        // A tag that could not be read, or was not listed, may name any digest: nothing is
+        // orphaned for sure.
+        if !complete || out.tags.iter().any(|t| t.status == Status::Error) {
             return out;
         }
         for (digest, ev) in &evidence {
@@ -599,19 +721,25 @@ impl State<'_> {
         out
     }
 
-    /// Whether the registry of `repo` answers the referrers API: asked once per registry.
-    async fn referrers_api(&self, repo: &ImageRef, probe: Option<&Digest>) -> bool {
+    /// Whether the registry of `repo` answers the referrers API. Only a definitive answer
+    /// (an index, or 404) is kept for the registry; a failed probe is asked again by the
+    /// next repository, so one transient error cannot hide every bundle signature.
+    async fn referrers_api(
+        &self,
+        repo: &ImageRef,
+        probe: Option<&Digest>,
+    ) -> Result<bool, crate::registry::RegistryError> {
         let host = repo.registry().to_string();
         if let Some(known) = self.referrers_api.lock().expect("lock").get(&host) {
-            return *known;
+            return Ok(*known);
         }
-        let Some(d) = probe else { return false };
-        let answer = matches!(self.client.referrers(repo, d).await, Ok(Some(_)));
+        let Some(d) = probe else { return Ok(false) };
+        let answer = self.client.referrers(repo, d).await?.is_some();
         self.referrers_api
             .lock()
             .expect("lock")
             .insert(host, answer);
-        answer
+        Ok(answer)
     }
 }
 
@@ -704,13 +832,17 @@ impl<'a> Judged<'a> {
         }
     }
 
-    /// Where the newest trusted binding of `tag` puts it, when that is not `digest`.
-    fn drift(&self, tag: &str, digest: &Digest) -> Option<Binding> {
-        let (_, bound) = self.newest.get(tag)?;
-        if bound.iter().any(|b| &b.digest == digest) {
-            return None;
+    /// Where the newest trusted bindings of `tag` put it, as against `digest`.
+    fn placement(&self, tag: &str, digest: &Digest) -> Placement {
+        let Some((_, bound)) = self.newest.get(tag) else {
+            return Placement::Here;
+        };
+        let other = bound.iter().find(|b| &b.digest != digest).cloned();
+        match (bound.iter().any(|b| &b.digest == digest), other) {
+            (_, None) => Placement::Here,
+            (false, Some(b)) => Placement::Elsewhere(b),
+            (true, Some(b)) => Placement::Tied(b),
         }
-        bound.first().cloned()
     }
 
     fn orphan(&self, repository: &str, digest: &Digest) -> OrphanEntry {
@@ -739,6 +871,18 @@ impl<'a> Judged<'a> {
     }
 }
 
+/// Where the newest trusted bindings of a tag put it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Placement {
+    /// On the digest it names (or nowhere: no binding).
+    Here,
+    /// On another digest only: the tag was moved.
+    Elsewhere(Binding),
+    /// On the digest it names and, in the same second, on this other one: which binding
+    /// is newer cannot be told.
+    Tied(Binding),
+}
+
 /// The status of `tag`, which names `digest` whose signatures are `evidence`, given every
 /// binding in the repository (`judged`). Drift first: a tag whose newest trusted binding is
 /// elsewhere was moved, whatever signs what it names now.
@@ -758,18 +902,35 @@ pub fn classify(
         signatures: Vec::new(),
         bound_to: None,
     };
-    if let Some(b) = judged.drift(tag, digest) {
-        entry.status = Status::Drifted;
-        entry.reason = format!(
-            "a trusted signature{} binds {tag} to {}, not to the {digest} it names now",
-            b.timestamp
-                .as_ref()
-                .map(|t| format!(" made {t}"))
-                .unwrap_or_default(),
-            b.digest
-        );
-        entry.bound_to = Some(b);
-        return entry;
+    let made = |b: &Binding| {
+        b.timestamp
+            .as_ref()
+            .map(|t| format!(" made {t}"))
+            .unwrap_or_default()
+    };
+    match judged.placement(tag, digest) {
+        Placement::Here => {}
+        Placement::Elsewhere(b) => {
+            entry.status = Status::Drifted;
+            entry.reason = format!(
+                "a trusted signature{} binds {tag} to {}, not to the {digest} it names now",
+                made(&b),
+                b.digest
+            );
+            entry.bound_to = Some(b);
+            return entry;
+        }
+        // Verifying here would accept a rollback whose signatures share a second.
+        Placement::Tied(b) => {
+            entry.status = Status::Ambiguous;
+            entry.reason = format!(
+                "trusted signatures{} bind {tag} both to the {digest} it names and to {}; which is newer cannot be told (sign the right one again)",
+                made(&b),
+                b.digest
+            );
+            entry.bound_to = Some(b);
+            return entry;
+        }
     }
     if evidence.candidates.is_empty() {
         entry.status = Status::Unsigned;
@@ -848,24 +1009,158 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_registries_are_targets() {
+        assert_eq!(
+            ScanTarget::parse("[::1]:5000").unwrap(),
+            ScanTarget::Registry("[::1]:5000".into())
+        );
+        assert_eq!(
+            ScanTarget::parse("[::1]").unwrap(),
+            ScanTarget::Registry("[::1]".into())
+        );
+        match ScanTarget::parse("[::1]:5000/team/app").unwrap() {
+            ScanTarget::Repository(r) => assert_eq!(r.name(), "[::1]:5000/team/app"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            ScanTarget::parse("[::1]:5000/team/**").unwrap(),
+            ScanTarget::Glob { .. }
+        ));
+        for bad in ["[::1", "[nope]:5000/app", "[::1]x/app", "[::1]:99999"] {
+            assert!(ScanTarget::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn signature_tags_name_their_digest() {
         let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         let d: Digest = format!("sha256:{hex}").parse().unwrap();
         assert_eq!(
-            signature_tag_digest(&format!("sha256-{hex}.sig")),
-            Some((d.clone(), true))
+            signature_tag_kind(&format!("sha256-{hex}.sig")),
+            Some((d.clone(), SignatureKind::Sig))
         );
         assert_eq!(
-            signature_tag_digest(&format!("sha256-{hex}")),
-            Some((d.clone(), true))
+            signature_tag_kind(&format!("sha256-{hex}")),
+            Some((d.clone(), SignatureKind::Referrers))
         );
         assert_eq!(
-            signature_tag_digest(&format!("sha256-{hex}.att")),
-            Some((d, false))
+            signature_tag_kind(&format!("sha256-{hex}.att")),
+            Some((d.clone(), SignatureKind::Att))
         );
-        assert_eq!(signature_tag_digest("v1"), None);
-        assert_eq!(signature_tag_digest("sha256-abc.sig"), None);
+        assert_eq!(
+            signature_tag_kind(&format!("sha256-{hex}.sbom")),
+            Some((d, SignatureKind::Sbom))
+        );
+        assert!(SignatureKind::Sig.has_signatures() && SignatureKind::Referrers.has_signatures());
+        assert!(!SignatureKind::Att.has_signatures() && !SignatureKind::Sbom.has_signatures());
+        assert_eq!(signature_tag_kind("v1"), None);
+        assert_eq!(signature_tag_kind("sha256-abc.sig"), None);
         assert_eq!(Status::parse("drifted"), Some(Status::Drifted));
+        assert_eq!(Status::parse("ambiguous"), Some(Status::Ambiguous));
         assert_eq!(Status::parse("nonsense"), None);
+    }
+
+    fn image_with_layers(layers: &[&str]) -> Manifest {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let layers: Vec<serde_json::Value> = layers
+            .iter()
+            .map(|t| serde_json::json!({"mediaType": t, "digest": d, "size": 0}))
+            .collect();
+        Manifest::from_json(
+            &serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": crate::oci::OCI_MANIFEST,
+                "config": {"mediaType": crate::oci::OCI_CONFIG, "digest": d, "size": 0},
+                "layers": layers,
+            }),
+            crate::oci::OCI_MANIFEST,
+        )
+    }
+
+    #[test]
+    fn a_signature_tag_is_judged_by_what_it_holds() {
+        use SignatureKind::*;
+        let sig = image_with_layers(&[crate::signature::SIMPLESIGNING_MEDIA_TYPE]);
+        let att = image_with_layers(&["application/vnd.dsse.envelope.v1+json"]);
+        let sbom = image_with_layers(&["text/spdx+json"]);
+        let image = image_with_layers(&[crate::oci::OCI_LAYER_TAR_GZIP]);
+        let docker = image_with_layers(&["application/vnd.docker.image.rootfs.diff.tar.gzip"]);
+        assert!(holds_what_its_tag_says(Sig, &sig));
+        assert!(holds_what_its_tag_says(Att, &att));
+        assert!(holds_what_its_tag_says(Sbom, &sbom));
+        for kind in [Sig, Att, Sbom, Referrers] {
+            assert!(!holds_what_its_tag_says(kind, &image), "{kind:?}");
+            assert!(!holds_what_its_tag_says(kind, &docker), "{kind:?}");
+        }
+        // An image's layers mixed into a signature manifest make it an image.
+        let mixed = image_with_layers(&[
+            crate::signature::SIMPLESIGNING_MEDIA_TYPE,
+            crate::oci::OCI_LAYER_TAR,
+        ]);
+        assert!(!holds_what_its_tag_says(Sig, &mixed));
+        assert!(!holds_what_its_tag_says(Att, &sig));
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let referrers = Manifest::from_json(
+            &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+                {"mediaType": crate::oci::OCI_MANIFEST, "digest": d, "size": 1,
+                 "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json"}]}),
+            OCI_INDEX,
+        );
+        assert!(holds_what_its_tag_says(Referrers, &referrers));
+        assert!(!holds_what_its_tag_says(Sig, &referrers));
+        let platforms = Manifest::from_json(
+            &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+                {"mediaType": crate::oci::OCI_MANIFEST, "digest": d, "size": 1,
+                 "platform": {"os": "linux", "architecture": "amd64"}}]}),
+            OCI_INDEX,
+        );
+        assert!(!holds_what_its_tag_says(Referrers, &platforms));
+    }
+
+    #[test]
+    fn bindings_in_the_same_second_are_tied() {
+        let digest = |c: char| -> Digest {
+            format!("sha256:{}", c.to_string().repeat(64))
+                .parse()
+                .unwrap()
+        };
+        let (old, new, third) = (digest('a'), digest('b'), digest('c'));
+        let opts = VerifyOptions::default();
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let binding = |d: &Digest| Binding {
+            digest: d.clone(),
+            timestamp: Some("2023-11-14T22:13:20Z".into()),
+        };
+        let mut judged = Judged {
+            opts: &opts,
+            identity: "reg.example.com/app".into(),
+            now: at,
+            trusted: HashMap::new(),
+            newest: HashMap::new(),
+        };
+        judged
+            .newest
+            .insert("latest".into(), (at, vec![binding(&new)]));
+        assert_eq!(judged.placement("latest", &new), Placement::Here);
+        assert_eq!(
+            judged.placement("latest", &old),
+            Placement::Elsewhere(binding(&new))
+        );
+        assert_eq!(judged.placement("other", &old), Placement::Here);
+        judged
+            .newest
+            .insert("latest".into(), (at, vec![binding(&old), binding(&new)]));
+        assert_eq!(
+            judged.placement("latest", &old),
+            Placement::Tied(binding(&new))
+        );
+        assert_eq!(
+            judged.placement("latest", &new),
+            Placement::Tied(binding(&old))
+        );
+        assert!(matches!(
+            judged.placement("latest", &third),
+            Placement::Elsewhere(_)
+        ));
     }
 }

@@ -47,12 +47,24 @@ async fn sign_dated(
     age: Duration,
     bind_tags: &[&str],
 ) {
+    sign_at(reg, repo, digest, k, SystemTime::now() - age, bind_tags).await;
+}
+
+/// Signs `digest` in `repo` with a signature dated `at` that binds `bind_tags`.
+async fn sign_at(
+    reg: &Registry,
+    repo: &str,
+    digest: &str,
+    k: &Keys,
+    at: SystemTime,
+    bind_tags: &[&str],
+) {
     let pem = std::fs::read(&k.private).unwrap();
     let key = SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "k").unwrap();
     let source = Source::parse(&format!("{}/{repo}@{digest}", reg.addr)).unwrap();
     let target = Target::open(&source, &client(), false).unwrap();
     let opts = SignOptions {
-        timestamp: SystemTime::now() - age,
+        timestamp: at,
         bind_tags: bind_tags.iter().map(|t| t.to_string()).collect(),
         ..SignOptions::default()
     };
@@ -763,4 +775,383 @@ fn count_files(dir: &std::path::Path) -> usize {
             })
             .sum()
     })
+}
+
+/// A registry that refuses to cancel the upload session `--access` opened: the report says
+/// so, and that the session may remain open, instead of claiming it was cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_says_when_the_registry_refused_to_cancel() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    push_random(&reg.store("team/app"), Some("v1"), "app").await;
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(|req, resp| {
+            if req.method == "DELETE" && req.path.contains("/blobs/uploads/") {
+                resp.status = 405;
+                resp.body = br#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#.to_vec();
+            }
+        })),
+    })
+    .await;
+    let o = scan(&[
+        &format!("{}/team/app", proxy.addr),
+        "--key",
+        &k.public,
+        "--access",
+        "--fail-on",
+        "invalid",
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 0);
+    let v = json_out(&o);
+    let app = access_of(&v, "team/app");
+    assert_eq!(app["can_push"], true, "{v:#}");
+    let how = app["how"].as_str().unwrap();
+    assert!(
+        how.contains("refused to cancel it (405") && how.contains("may remain open"),
+        "{how}"
+    );
+    assert!(!how.contains("opened and cancelled"), "{how}");
+    assert!(
+        proxy
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.method == "DELETE")
+    );
+}
+
+/// A registry on the IPv6 loopback is a target like any other: a repository, the whole
+/// registry, a glob, in any spelling of the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_registry_is_scanned() {
+    let reg = Registry::start_ipv6();
+    assert!(reg.addr.starts_with("[::1]:"));
+    let k = keys("ecdsa-p256");
+    signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
+    for target in [
+        format!("{}/team/app", reg.addr),
+        reg.addr.clone(),
+        format!("{}/team/**", reg.addr),
+    ] {
+        let o = scan(&[&target, "--key", &k.public, "--output", "json"]);
+        expect_code(&o, 0);
+        let v = json_out(&o);
+        assert_eq!(v["summary"]["verified"], 1, "{target}: {v:#}");
+        assert_eq!(
+            v["repositories"],
+            serde_json::json!([format!("{}/team/app", reg.addr)])
+        );
+    }
+    // Another spelling of the same loopback is as local (plain HTTP), like 127.0.0.2.
+    let port = reg.addr.rsplit(':').next().unwrap();
+    let o = scan(&[
+        &format!("[0:0:0:0:0:0:0:1]:{port}/team/app"),
+        "--key",
+        &k.public,
+        "--identity",
+        &format!("{}/team/app", reg.addr),
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 0);
+    assert_eq!(json_out(&o)["summary"]["verified"], 1);
+}
+
+/// A tag-list answer from a lying registry: `tags`, any `extra` JSON fields, and a `Link`
+/// to `next` when given.
+fn tag_page(resp: &mut ProxyResponse, tags: &[String], extra: &str, next: Option<String>) {
+    resp.status = 200;
+    resp.headers = vec![
+        ("content-type".into(), "application/json".into()),
+        (
+            "docker-distribution-api-version".into(),
+            "registry/2.0".into(),
+        ),
+    ];
+    if let Some(n) = next {
+        resp.headers
+            .push(("link".into(), format!("<{n}>; rel=\"next\"")));
+    }
+    resp.body = format!(
+        r#"{{"name":"x","tags":{}{extra}}}"#,
+        serde_json::to_string(tags).unwrap()
+    )
+    .into_bytes();
+}
+
+/// Tag lists that never end (a `Link` back to the page itself, the same page under ever new
+/// addresses, new names without end, pages of padding without end) are cut off by a bound
+/// or as a loop: the repository is reported partial, the rest of the scan is intact, and
+/// the scan ends (before these bounds, such a list grew the process to gigabytes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_tag_lists_are_cut_off_and_reported_partial() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
+    for repo in ["team/loop", "team/repeat", "team/many", "team/padded"] {
+        push_random(&reg.store(repo), Some("v1"), repo).await;
+    }
+    let counter = Arc::new(AtomicUsize::new(0));
+    let count = counter.clone();
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(move |req, resp| {
+            let Some((repo, _)) = req.path.split_once("/tags/list") else {
+                return;
+            };
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            let v1 = vec!["v1".to_string()];
+            match repo {
+                "/v2/team/loop" => tag_page(resp, &v1, "", Some(req.path.clone())),
+                "/v2/team/repeat" => tag_page(
+                    resp,
+                    &v1,
+                    "",
+                    Some(format!("{repo}/tags/list?n=1000&last=v{n}")),
+                ),
+                "/v2/team/many" => {
+                    let names: Vec<String> = (0..1000).map(|i| format!("p{n}-{i}")).collect();
+                    tag_page(
+                        resp,
+                        &names,
+                        "",
+                        Some(format!("{repo}/tags/list?n=1000&last=p{n}")),
+                    )
+                }
+                "/v2/team/padded" => tag_page(
+                    resp,
+                    &v1,
+                    &format!(r#","pad":"{n}{}""#, "x".repeat(600 * 1024)),
+                    Some(format!("{repo}/tags/list?n=1000&last=v{n}")),
+                ),
+                _ => {}
+            }
+        })),
+    })
+    .await;
+    let o = scan(&[
+        &format!("{}/team/**", proxy.addr),
+        "--key",
+        &k.public,
+        "--identity",
+        &format!("{}/**", reg.addr),
+        "--max-tags",
+        "10",
+        "--max-list-mib",
+        "1",
+        "--fail-on",
+        "drifted",
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    assert_eq!(v["partial"], true);
+    let tags = by_tag(&v);
+    assert_eq!(
+        tags[&format!("{}/team/app:v1", proxy.addr)]["status"],
+        "verified",
+        "{v:#}"
+    );
+    let error_of = |repo: &str| {
+        v["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["scope"].as_str().unwrap().ends_with(repo))
+            .unwrap_or_else(|| panic!("no error for {repo}: {v:#}"))["error"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for (repo, why) in [
+        ("team/loop", "leads back to a page already read"),
+        ("team/repeat", "same page again"),
+        ("team/many", "more than 10 names"),
+        ("team/padded", "exceed 1048576 bytes"),
+    ] {
+        let e = error_of(repo);
+        assert!(
+            e.contains("read only in part") && e.contains(why),
+            "{repo}: {e}"
+        );
+    }
+    // What was read is still scanned: the first ten names of the endless list, no more.
+    let many = tags.keys().filter(|t| t.contains("/team/many:")).count();
+    assert_eq!(many, 10, "{v:#}");
+    assert_eq!(
+        tags[&format!("{}/team/loop:v1", proxy.addr)]["status"],
+        "unsigned"
+    );
+    // A list cut short never yields orphans: the unread part may name any digest.
+    assert!(v["orphaned"].as_array().unwrap().is_empty());
+    assert!(counter.load(Ordering::SeqCst) < 100);
+
+    // The text report says it too, and the bound of the whole scan holds across
+    // repositories.
+    let o = scan(&[
+        &reg.addr,
+        "--key",
+        &k.public,
+        "--max-scan-tags",
+        "3",
+        "--concurrency",
+        "1",
+        "--fail-on",
+        "drifted",
+    ]);
+    expect_code(&o, 3);
+    assert!(
+        stdout(&o).lines().last().unwrap().starts_with("PARTIAL: "),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("the scan's bound of 3 names in all is reached"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// An image hidden under a signature-shaped tag (`.att`, `.sbom`, `.sig`, or the bare
+/// `sha256-<hex>` the referrers fallback uses) is an artifact, scanned and reported;
+/// real signature and referrer tags are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_hidden_under_signature_tags_are_reported() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let repo = "team/app";
+    let store = reg.store(repo);
+    signed_image(&reg, repo, Some("v1"), &k, &[]).await;
+    // Bundle-signed on a registry without the referrers API: a real fallback index tag.
+    signed_image(&reg, repo, Some("v2"), &k, &["--format", "bundle"]).await;
+    let hidden: Vec<String> = [".att", ".sbom", ".sig", ""]
+        .iter()
+        .enumerate()
+        .map(|(i, suffix)| format!("sha256-{}{suffix}", format!("{i:x}").repeat(64)))
+        .collect();
+    for t in &hidden {
+        push_random(&store, Some(t), "hidden").await;
+    }
+    let target = format!("{}/{repo}", reg.addr);
+    let o = scan(&[&target, "--key", &k.public, "--output", "json"]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    let tags = by_tag(&v);
+    for t in &hidden {
+        assert_eq!(
+            tags[&format!("{target}:{t}")]["status"],
+            "unsigned",
+            "{v:#}"
+        );
+    }
+    assert_eq!(tags[&format!("{target}:v1")]["status"], "verified");
+    assert_eq!(tags[&format!("{target}:v2")]["status"], "verified");
+    // The real .sig and fallback tags of v1 and v2 are not artifacts.
+    assert_eq!(tags.len(), 6, "{v:#}");
+    assert_eq!(v["partial"], false);
+}
+
+/// A failed referrers-API probe is not an answer: it is not remembered as "no API" for the
+/// registry, the repository it failed for is partial, and the next repository asks again
+/// and finds its bundle signatures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_referrers_probe_is_not_taken_for_no_api() {
+    let reg = Registry::start_with_referrers();
+    let k = keys("ecdsa-p256");
+    for repo in ["team/a", "team/b"] {
+        signed_image(&reg, repo, Some("v1"), &k, &["--format", "bundle"]).await;
+    }
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(|req, resp| {
+            if req.path.starts_with("/v2/team/a/referrers/") {
+                resp.status = 500;
+                resp.body = br#"{"errors":[{"code":"UNKNOWN","message":"backend down"}]}"#.to_vec();
+            }
+        })),
+    })
+    .await;
+    let targets = [
+        format!("{}/team/a", proxy.addr),
+        format!("{}/team/b", proxy.addr),
+    ];
+    let o = scan(&[
+        &targets[0],
+        &targets[1],
+        "--key",
+        &k.public,
+        "--identity",
+        &format!("{}/**", reg.addr),
+        "--concurrency",
+        "1",
+        "--retries",
+        "0",
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    let tags = by_tag(&v);
+    assert_eq!(
+        tags[&format!("{}:v1", targets[1])]["status"],
+        "verified",
+        "{v:#}"
+    );
+    assert_ne!(
+        tags[&format!("{}:v1", targets[0])]["status"],
+        "unsigned",
+        "{v:#}"
+    );
+    assert_eq!(v["partial"], true);
+    assert!(
+        v["errors"].as_array().unwrap().iter().any(|e| e["scope"]
+            .as_str()
+            .unwrap()
+            .ends_with("team/a")
+            && e["error"].as_str().unwrap().contains("referrers")),
+        "{v:#}"
+    );
+}
+
+/// A rollback whose two bindings carry the same second cannot be told from a tag left in
+/// place: `ambiguous`, exit 3 (or 1 with it in --fail-on), never `verified`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_signed_in_the_same_second_is_ambiguous() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let repo = "team/app";
+    let store = reg.store(repo);
+    let old = push_random(&store, Some("latest"), "old").await;
+    let new = push_random(&store, None, "new").await;
+    let at = SystemTime::now() - Duration::from_secs(60);
+    for d in [old.digest(), new.digest()] {
+        sign_at(&reg, repo, &d.to_string(), &k, at, &["latest"]).await;
+    }
+    // `latest` still (or again) names the old release.
+    let target = format!("{}/{repo}", reg.addr);
+    let o = scan(&[&target, "--key", &k.public, "--output", "json"]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    assert_eq!(v["tags"][0]["status"], "ambiguous", "{v:#}");
+    assert_eq!(
+        v["tags"][0]["bound_to"]["digest"],
+        new.digest().to_string().as_str()
+    );
+    assert_eq!(v["summary"]["ambiguous"], 1);
+    assert!(stderr(&o).contains("ambiguous"), "{}", stderr(&o));
+    let o = scan(&[&target, "--key", &k.public, "--fail-on", "ambiguous"]);
+    expect_code(&o, 1);
+    assert!(stdout(&o).starts_with("ambiguous "), "{}", stdout(&o));
 }

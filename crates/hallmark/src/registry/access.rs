@@ -113,13 +113,27 @@ impl Client {
                 how: format!("the registry answered {status} to opening an upload session"),
             });
         }
-        // Cancel the session; a registry that keeps it anyway holds no data from us.
-        if let Ok(location) = upload_location(&url, resp.headers()) {
-            let _ = self.call(r, reqwest::Method::DELETE, &location).await;
-        }
+        // Cancel the session, and say what became of it: a registry that refuses to cancel
+        // holds no data from us, but the session may stay open until the registry expires it.
+        let cancelled = match upload_location(&url, resp.headers()) {
+            Err(_) => Err("the registry gave no session address to cancel".to_string()),
+            Ok(location) => match self.call(r, reqwest::Method::DELETE, &location).await {
+                Ok(resp) if resp.status().is_success() => Ok(()),
+                Ok(resp) => Err(format!(
+                    "the registry refused to cancel it ({})",
+                    resp.status()
+                )),
+                Err(e) => Err(format!("cancelling it failed ({e})")),
+            },
+        };
         Ok(PushAccess {
             can_push: Some(true),
-            how: "an upload session was opened and cancelled; nothing was written".into(),
+            how: match cancelled {
+                Ok(()) => "an upload session was opened and cancelled; nothing was written".into(),
+                Err(why) => format!(
+                    "an upload session was opened; {why}: nothing was written, but the session may remain open until the registry expires it"
+                ),
+            },
         })
     }
 }

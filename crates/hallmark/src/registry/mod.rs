@@ -26,6 +26,7 @@ use std::sync::Arc;
 pub use access::{PushAccess, granted_actions};
 pub use blobs::RegistryBlob;
 pub use client::{Client, ClientOptions, Trace};
+pub use tags::{Cut, ListBudget, ListLimits, Listed};
 
 use crate::class::ErrorClass;
 use crate::digest::{Digest, DigestError};
@@ -225,9 +226,9 @@ pub enum Violation {
     /// A tag list that is not JSON.
     #[error("invalid tag list: {0}")]
     TagList(#[source] serde_json::Error),
-    /// A tag list that does not end.
-    #[error("tag list longer than {0} pages")]
-    TooManyPages(usize),
+    /// A list (tags, catalog) cut short by a bound or a loop.
+    #[error("the list was read only in part: {0}")]
+    Incomplete(#[source] tags::Cut),
 }
 
 /// What kind of network failure it was, for a message that says what to do.

@@ -273,3 +273,33 @@ fn http_get_status(addr: &str, path: &str) -> Option<u16> {
     BufReader::new(s).read_line(&mut line).ok()?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+impl Registry {
+    /// A registry listening on the IPv6 loopback, `[::1]:PORT`.
+    pub fn start_ipv6() -> Registry {
+        ensure_registry_installed();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = StdListener::bind("[::1]:0")
+                .expect("the IPv6 loopback is available")
+                .local_addr()
+                .unwrap()
+                .port();
+            let addr = format!("[::1]:{port}");
+            let config = format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: \"{addr}\"\n",
+                dir.path().join("data").display()
+            );
+            std::fs::write(dir.path().join("config.yml"), config).unwrap();
+            if let Some(child) = spawn_ready(&dir.path().join("config.yml"), &addr, false) {
+                return Registry {
+                    child,
+                    addr,
+                    _dir: dir,
+                    tls: false,
+                };
+            }
+        }
+        panic!("docker-registry on [::1] did not start");
+    }
+}
