@@ -388,7 +388,7 @@ impl<'a> FileAudit<'a> {
             }
             _ => {
                 let text = self.lines.join("\n");
-                let docs = yaml::parse(&text).map_err(|e| format!("not YAML: {e}"))?;
+                let docs = yaml::parse(&text)?;
                 for doc in &docs {
                     match kind {
                         Kind::Workflow | Kind::Action => self.workflow(doc),
