@@ -1,12 +1,13 @@
 #![no_main]
 //! Pipeline and deployment YAML comes from pull requests: the reader must end on any input
 //! with a tree or an error, however deep the nesting (a file of 40 000 nested `- ` once
-//! overflowed the stack), and walking and dropping what it built must not
+//! overflowed the stack), and walking, auditing and dropping what it built must not
 //! recurse or panic. `pin` reads the same files through `image_spans`.
 //!
-//! Seeds, the deep cases among them: `cargo fuzz run yaml fuzz/seeds/yaml`.
+//! Seeds, the deep cases among them, are in fuzz/seeds/yaml; scripts/fuzz copies them into
+//! the corpus before it runs.
 
-use hallmark::audit::{Kind, images, yaml};
+use hallmark::audit::{self, Kind, images, yaml};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,5 +29,6 @@ fuzz_target!(|data: &[u8]| {
         Kind::Kubernetes,
     ] {
         let _ = images::image_spans(&text, kind);
+        let _ = audit::audit_text("fuzz.yml", &text, kind);
     }
 });

@@ -90,6 +90,8 @@ pub(super) struct FileAudit<'a> {
     lines: Vec<&'a str>,
     pub(super) findings: Vec<Finding>,
     pub(super) inventory: InventoryBuilder,
+    /// Parts of the file that were not audited, each said in one line.
+    pub(super) not_audited: Vec<String>,
 }
 
 /// An image reference as written: what it names, and how.
@@ -334,6 +336,7 @@ impl<'a> FileAudit<'a> {
             lines: text.lines().collect(),
             findings: Vec::new(),
             inventory: InventoryBuilder::default(),
+            not_audited: Vec::new(),
         }
     }
 
@@ -697,6 +700,9 @@ impl<'a> FileAudit<'a> {
     fn jenkins(&mut self) {
         let text = self.lines.join("\n");
         let mut from = 0;
+        // Where the line of `counted` starts, and its number: counted forward only, so a
+        // file of many steps costs one pass.
+        let (mut counted, mut line, mut line_start) = (0, 1, 0);
         while let Some(at) = text[from..].find("sh ") {
             let at = from + at;
             from = at + 3;
@@ -707,14 +713,20 @@ impl<'a> FileAudit<'a> {
                 .find(|q| rest_trim.starts_with(q));
             let Some(q) = quote else { continue };
             let body_start = at + 3 + (rest.len() - rest_trim.len()) + q.len();
-            let Some(len) = text[body_start..].find(q) else {
-                break;
-            };
+            // An unterminated string runs to the end of the file, as Groovy would read it.
+            let len = text[body_start..]
+                .find(q)
+                .unwrap_or(text.len() - body_start);
             let body = &text[body_start..body_start + len];
-            let line = text[..body_start].matches('\n').count() + 1;
-            let col = body_start - text[..body_start].rfind('\n').map_or(0, |p| p + 1);
-            self.shell(body, line, col, &BTreeMap::new());
-            from = body_start + len + q.len();
+            for (i, b) in text[counted..body_start].bytes().enumerate() {
+                if b == b'\n' {
+                    line += 1;
+                    line_start = counted + i + 1;
+                }
+            }
+            counted = body_start;
+            self.shell(body, line, body_start - line_start, &BTreeMap::new());
+            from = (body_start + len + q.len()).min(text.len());
         }
     }
 
@@ -735,6 +747,12 @@ impl<'a> FileAudit<'a> {
         col: usize,
         mut st: ShellState,
     ) -> ShellState {
+        if body.len() > shell::MAX_SCRIPT_BYTES {
+            self.not_audited.push(format!(
+                "line {line}: the script after its first {} bytes",
+                shell::MAX_SCRIPT_BYTES
+            ));
+        }
         let cmds = shell::tokenize(body);
         let at = |w: &Word| {
             (
