@@ -595,3 +595,95 @@ fn not_audited_parts_are_notifications_in_sarif() {
             .contains("not YAML")
     );
 }
+
+#[test]
+fn credential_values_are_never_printed_whatever_they_look_like() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[
+            (
+                "scripts/release.sh",
+                b"#!/bin/sh\n\
+docker login -u ci -p trueNorth-Pass-4417 registry.example.com\n\
+docker login registry.example.com -u ci --password=exampleCorp-Prod-9931\n\
+docker login -u ci -pchangeme-Ops-3371 other.example.com\n\
+skopeo copy docker://a.example.com/b:c docker://registry.example.com/b:c --dest-creds ci:hunter2-Creds-5521\n\
+echo \"$PW\" | docker login -u ci --password-stdin ghcr.io\n\
+docker login -u ci -p \"$QUAY_PASSWORD\" quay.io\n",
+            ),
+            (
+                ".github/workflows/login.yml",
+                b"on: push\njobs:\n  push:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: docker/login-action@74a5d142397b4f367a81961eba4e8cd7edddf772\n        with:\n          registry: registry.example.com\n          username: ci\n          password: $uperSecretPass2024\n      - uses: docker/login-action@74a5d142397b4f367a81961eba4e8cd7edddf772\n        with:\n          registry: ghcr.io\n          password: ${{ secrets.GHCR_TOKEN }}\n",
+            ),
+        ],
+    );
+    let secrets = [
+        "trueNorth-Pass-4417",
+        "exampleCorp-Prod-9931",
+        "changeme-Ops-3371",
+        "hunter2-Creds-5521",
+        "uperSecretPass2024",
+    ];
+    for format in ["text", "json", "sarif"] {
+        let o = audit_at(dir.path(), &[".", "--output", format]);
+        expect_code(&o, 1);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        for secret in secrets {
+            assert!(!all.contains(secret), "{format} printed {secret}:\n{all}");
+        }
+    }
+    let v = json_out(&audit_at(dir.path(), &[".", "--output", "json"]));
+    let mut credentials: Vec<(String, u64)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "hardcoded-credential")
+        .map(|f| {
+            (
+                f["path"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("./")
+                    .to_string(),
+                f["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    credentials.sort();
+    assert_eq!(
+        credentials,
+        [
+            (".github/workflows/login.yml".to_string(), 10),
+            ("scripts/release.sh".to_string(), 2),
+            ("scripts/release.sh".to_string(), 3),
+            ("scripts/release.sh".to_string(), 4),
+        ]
+    );
+    // Real expansions are named, literal ones counted, never shown.
+    let inventory = |file: &str| -> Vec<String> {
+        let entry = v["inventory"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["path"].as_str().unwrap().ends_with(file))
+            .unwrap();
+        serde_json::from_value(entry["credentials"].clone()).unwrap()
+    };
+    assert_eq!(
+        inventory("login.yml"),
+        [
+            "GHCR_TOKEN for ghcr.io",
+            "a password written in the file for registry.example.com"
+        ]
+    );
+    assert_eq!(
+        inventory("release.sh"),
+        [
+            "QUAY_PASSWORD for quay.io",
+            "a password on stdin for ghcr.io",
+            "a password written in the file for other.example.com",
+            "a password written in the file for registry.example.com"
+        ]
+    );
+}
