@@ -687,3 +687,66 @@ docker login -u ci -p \"$QUAY_PASSWORD\" quay.io\n",
         ]
     );
 }
+
+#[test]
+fn fingerprints_are_unique_per_finding_and_survive_unrelated_edits() {
+    let one = format!("ghp_{}", "A1b2".repeat(9));
+    let two = format!("ghp_{}", "C3d4".repeat(9));
+    let workflow = |top: &str, middle: &str| {
+        format!("on: push\n{top}env:\n  FIRST: {one}\n{middle}  SECOND: {two}\njobs: {{}}\n")
+    };
+    let script = |extra: &str| {
+        format!(
+            "#!/bin/sh\n{extra}curl -fsSL https://a.example.com/install.sh | bash\n{extra}curl -fsSL https://b.example.com/install.sh | bash\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |top: &str, middle: &str, extra_sh: &str| {
+        write_tree(
+            dir.path(),
+            &[
+                (".github/workflows/ci.yml", workflow(top, middle).as_bytes()),
+                ("install.sh", script(extra_sh).as_bytes()),
+            ],
+        );
+    };
+    // (rule, fingerprint) of each result, in file order.
+    let fingerprints = || -> Vec<(String, String)> {
+        let doc = json_out(&audit_at(dir.path(), &[".", "--output", "sarif"]));
+        doc["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["ruleId"].as_str().unwrap().to_string(),
+                    r["partialFingerprints"]["hallmark/v1"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    write("", "", "");
+    let before = fingerprints();
+    let rules: Vec<&str> = before.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        rules,
+        [
+            "hardcoded-credential",
+            "hardcoded-credential",
+            "unchecked-download",
+            "unchecked-download"
+        ]
+    );
+    let unique: std::collections::BTreeSet<_> = before.iter().map(|(_, f)| f).collect();
+    assert_eq!(unique.len(), before.len(), "{before:?}");
+    // Lines added above and between the findings move them; their fingerprints stay.
+    write(
+        "# a comment\nname: ci\n",
+        "  # rotated yearly\n  REGION: eu\n",
+        "# a comment\necho building\nmake -j2\n",
+    );
+    assert_eq!(fingerprints(), before);
+}

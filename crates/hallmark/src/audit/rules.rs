@@ -1,6 +1,6 @@
 //! The rules, and the walk of each kind of file that feeds them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::images;
 use super::shell::{self, Command, Joiner, Word};
@@ -89,6 +89,10 @@ pub(super) struct FileAudit<'a> {
     path: &'a str,
     lines: Vec<&'a str>,
     pub(super) findings: Vec<Finding>,
+    /// What each finding is about (parallel to `findings`), for its fingerprint.
+    subjects: Vec<String>,
+    /// (rule, line, column) of each finding: a command seen twice is reported once.
+    seen: HashSet<(&'static str, usize, usize)>,
     pub(super) inventory: InventoryBuilder,
     /// Parts of the file that were not audited, each said in one line.
     pub(super) not_audited: Vec<String>,
@@ -477,6 +481,8 @@ impl<'a> FileAudit<'a> {
             path,
             lines: text.lines().collect(),
             findings: Vec::new(),
+            subjects: Vec::new(),
+            seen: HashSet::new(),
             inventory: InventoryBuilder::default(),
             not_audited: Vec::new(),
         }
@@ -492,15 +498,8 @@ impl<'a> FileAudit<'a> {
         message: String,
     ) {
         let r = rule(id);
-        let fingerprint = Digest::sha256(format!("{id}\0{}\0{what}", self.path).as_bytes()).hex()
-            [..16]
-            .to_string();
         // One finding per rule and place: a command seen twice is reported once.
-        if self
-            .findings
-            .iter()
-            .any(|f| f.rule == id && f.line == line && f.column == column)
-        {
+        if !self.seen.insert((r.id, line, column)) {
             return;
         }
         self.findings.push(Finding {
@@ -510,13 +509,44 @@ impl<'a> FileAudit<'a> {
             line,
             column,
             message,
-            fingerprint,
+            fingerprint: String::new(),
             suppressed: None,
         });
+        self.subjects
+            .push(what.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+
+    /// Gives every finding its fingerprint: the rule, the file, what was found, and its
+    /// rank among the file's findings with the same three, in file order. The line is left
+    /// out so that a finding keeps its fingerprint when lines move; the rank keeps two
+    /// identical findings (two tokens, two `curl | bash`) apart, which code scanning would
+    /// otherwise merge into one alert. The first of its kind keeps the fingerprint it had
+    /// before ranks existed.
+    pub(super) fn fingerprint(&mut self) {
+        let mut order: Vec<usize> = (0..self.findings.len()).collect();
+        order.sort_by_key(|&i| (self.findings[i].line, self.findings[i].column));
+        let mut rank: HashMap<(&'static str, &str), usize> = HashMap::new();
+        for i in order {
+            let f = &mut self.findings[i];
+            let what = &self.subjects[i];
+            let n = rank.entry((f.rule, what.as_str())).or_default();
+            let key = match *n {
+                0 => format!("{}\0{}\0{what}", f.rule, self.path),
+                n => format!("{}\0{}\0{what}\0{n}", f.rule, self.path),
+            };
+            *n += 1;
+            f.fingerprint = Digest::sha256(key.as_bytes()).hex()[..16].to_string();
+        }
     }
 
     /// Runs the walk for `kind`.
     pub(super) fn run(&mut self, kind: Kind) -> Result<(), String> {
+        let result = self.walk(kind);
+        self.fingerprint();
+        result
+    }
+
+    fn walk(&mut self, kind: Kind) -> Result<(), String> {
         match kind {
             Kind::Dockerfile => {
                 self.dockerfile();
@@ -1373,6 +1403,25 @@ mod tests {
         // A longer name is another variable, not REG followed by text.
         assert_eq!(st.resolve("$REGISTRY/app"), "$REGISTRY/app");
         assert_eq!(st.resolve("$ $1 ${"), "$ $1 ${");
+    }
+
+    #[test]
+    fn identical_findings_get_distinct_fingerprints_by_rank() {
+        let text = "curl https://a/i.sh | sh\necho hi\ncurl https://b/i.sh | sh\n";
+        let mut f = FileAudit::new("x.sh", text);
+        f.run(Kind::Shell).unwrap();
+        assert_eq!(f.findings.len(), 2);
+        assert_ne!(f.findings[0].fingerprint, f.findings[1].fingerprint);
+        let moved = "\n\ncurl https://a/i.sh | sh\ncurl https://b/i.sh | sh\n";
+        let mut g = FileAudit::new("x.sh", moved);
+        g.run(Kind::Shell).unwrap();
+        let prints = |a: &FileAudit| {
+            a.findings
+                .iter()
+                .map(|f| f.fingerprint.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(prints(&f), prints(&g));
     }
 
     #[test]
