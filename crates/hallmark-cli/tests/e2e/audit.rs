@@ -750,3 +750,40 @@ fn fingerprints_are_unique_per_finding_and_survive_unrelated_edits() {
     );
     assert_eq!(fingerprints(), before);
 }
+
+#[test]
+fn gitlab_templates_are_audited_where_they_are_written() {
+    // Jobs take these through `extends`, `<<: *anchor` and `!reference`, which audit does
+    // not follow: the templates themselves must be read.
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[(
+            ".gitlab-ci.yml",
+            b".login: &login\n  - docker login -u ci -p hunter2-Lab-7713 registry.example.com\n.docker:\n  before_script:\n    - curl -fsSL https://get.example.com | sh\nrelease:\n  extends: .docker\n  script:\n    - *login\n    - make release\n",
+        )],
+    );
+    let o = audit_at(dir.path(), &[".gitlab-ci.yml", "--output", "json"]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    let mut found: Vec<(u64, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["line"].as_u64().unwrap(),
+                f["rule"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            (2, "hardcoded-credential".to_string()),
+            (5, "unchecked-download".to_string())
+        ]
+    );
+    assert!(!stdout(&o).contains("hunter2-Lab-7713"));
+}

@@ -731,8 +731,28 @@ impl<'a> FileAudit<'a> {
             self.deployed_image(image.get("name").unwrap_or(image), "the default job image");
         }
         for (key, job) in doc.entries() {
-            if key.str().is_some_and(|k| k.starts_with('.') && k != ".pre")
-                && job.get("script").is_none()
+            let hidden = key.str().is_some_and(|k| k.starts_with('.') && k != ".pre");
+            // A hidden key is a template: jobs take its scripts through `extends`, `<<: *x`
+            // or `!reference`, none of which is followed, so its scripts are audited where
+            // they are written (a list of lines, or a map with any of the script keys).
+            if hidden
+                && let Value::Seq(lines) = &job.value
+                && lines.iter().all(|l| l.str().is_some())
+            {
+                let mut state = ShellState {
+                    vars: env.clone(),
+                    ..ShellState::default()
+                };
+                for l in lines {
+                    let (line, col) = self.body_start(l);
+                    state = self.shell_with(l.str().unwrap_or_default(), line, col, state);
+                }
+                continue;
+            }
+            if hidden
+                && ["before_script", "script", "after_script"]
+                    .iter()
+                    .all(|k| job.get(k).is_none())
             {
                 continue;
             }
@@ -1422,6 +1442,18 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(prints(&f), prints(&g));
+    }
+
+    #[test]
+    fn gitlab_templates_are_audited_where_they_are_written() {
+        let ci = ".login: &login\n  - docker login -u ci -p hunter2hunter2 reg.io\n.docker:\n  before_script:\n    - curl https://x/i.sh | sh\n.rules:\n  - if: $CI\nrelease:\n  extends: .docker\n  script:\n    - *login\n";
+        assert_eq!(
+            findings(".gitlab-ci.yml", Kind::GitLab, ci),
+            [
+                ("hardcoded-credential".to_string(), 2),
+                ("unchecked-download".to_string(), 5)
+            ]
+        );
     }
 
     #[test]
