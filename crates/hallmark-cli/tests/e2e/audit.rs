@@ -787,3 +787,34 @@ fn gitlab_templates_are_audited_where_they_are_written() {
     );
     assert!(!stdout(&o).contains("hunter2-Lab-7713"));
 }
+
+#[test]
+fn scripts_without_an_extension_are_known_by_their_interpreter() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[
+            (
+                "ci/release",
+                b"#!/bin/bash -eu\ncosign sign --key k reg.example.com/app:v1\n",
+            ),
+            (
+                "ci/publish",
+                b"#!/usr/bin/env -S bash -e\ncurl -fsSL https://get.example.com | sh\n",
+            ),
+            (
+                "ci/tool",
+                b"#!/usr/bin/env python3\nprint('cosign sign reg.example.com/app:v1')\n",
+            ),
+        ],
+    );
+    let o = audit_at(dir.path(), &["ci", "--output", "json"]);
+    expect_code(&o, 1);
+    assert_eq!(
+        rules_found(&json_out(&o)),
+        [
+            ("ci/publish".into(), "unchecked-download".into()),
+            ("ci/release".into(), "sign-by-tag".into()),
+        ]
+    );
+}

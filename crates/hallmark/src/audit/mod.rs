@@ -211,13 +211,19 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
     })
 }
 
-/// A `#!` line that runs a POSIX-like shell.
+/// A `#!` line that runs a POSIX-like shell: `#!/bin/sh`, `#!/bin/bash -eu`,
+/// `#!/usr/bin/env -S bash -e`.
 fn shell_shebang(first_line: &str) -> bool {
-    let first_line = first_line.trim_end();
-    first_line.starts_with("#!")
-        && ["sh", "bash", "zsh", "dash", "ash", "ksh"].iter().any(|s| {
-            first_line.ends_with(&format!("/{s}")) || first_line.ends_with(&format!(" {s}"))
-        })
+    let Some(rest) = first_line.strip_prefix("#!") else {
+        return false;
+    };
+    let mut words = rest.split_whitespace();
+    let mut program = words.next().unwrap_or_default();
+    if program.rsplit('/').next() == Some("env") {
+        program = words.find(|w| !w.starts_with('-')).unwrap_or_default();
+    }
+    let name = program.rsplit('/').next().unwrap_or_default();
+    ["sh", "bash", "zsh", "dash", "ash", "ksh"].contains(&name)
 }
 
 /// Every file under `paths` that hallmark reads, sorted, without descending into `.git`,
@@ -655,4 +661,29 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
     report.warnings.sort_by(|a, b| a.path.cmp(&b.path));
     report.partial = !report.errors.is_empty() || (strict && !report.warnings.is_empty());
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_scripts_are_known_by_their_interpreter() {
+        for line in [
+            "#!/bin/sh",
+            "#!/bin/bash -eu",
+            "#! /usr/bin/env bash",
+            "#!/usr/bin/env -S bash -e",
+            "#!/bin/dash\r",
+        ] {
+            assert!(shell_shebang(line), "{line}");
+        }
+        for line in ["#!/usr/bin/env python3", "#!/bin/bashful", "# bash", ""] {
+            assert!(!shell_shebang(line), "{line}");
+        }
+        assert_eq!(
+            kind_of(Path::new("ci/release"), "#!/bin/bash -e"),
+            Some(Kind::Shell)
+        );
+    }
 }
