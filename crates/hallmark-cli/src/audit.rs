@@ -11,11 +11,8 @@ use crate::output::{Format, Render, Ui};
 
 impl Render for AuditReport {
     fn text(&self, ui: &Ui) -> Option<String> {
-        for e in &self.errors {
-            ui.say_outside(
-                "warning: not audited: ",
-                &format!("{}: {}", e.path, e.error),
-            );
+        for w in &self.warnings {
+            ui.say_outside("warning: ", &format!("{}: {}", w.path, w.error));
         }
         let mut lines: Vec<String> = self
             .findings
@@ -49,6 +46,13 @@ impl Render for AuditReport {
                 list(&inv.credentials)
             )));
         }
+        // What was not audited is part of the result, beside the findings, so that neither
+        // --quiet nor a reader of stdout alone can miss it.
+        lines.extend(
+            self.errors
+                .iter()
+                .map(|e| crate::sanitize::line(&format!("{}: {}", e.path, e.error))),
+        );
         let open: Vec<_> = self
             .findings
             .iter()
@@ -56,14 +60,24 @@ impl Render for AuditReport {
             .collect();
         let count = |s: Severity| open.iter().filter(|f| f.severity == s).count();
         lines.push(format!(
-            "{} findings ({} critical, {} high, {} medium, {} low), {} suppressed, in {} files",
+            "{}{} findings ({} critical, {} high, {} medium, {} low), {} suppressed, in {} files{}",
+            if self.partial { "PARTIAL: " } else { "" },
             open.len(),
             count(Severity::Critical),
             count(Severity::High),
             count(Severity::Medium),
             count(Severity::Low),
             self.suppressed,
-            self.files
+            self.files,
+            if self.partial {
+                format!(
+                    "; {} file(s) or part(s) not audited, {} warning(s)",
+                    self.errors.len(),
+                    self.warnings.len()
+                )
+            } else {
+                String::new()
+            }
         ));
         Some(lines.join("\n"))
     }
@@ -177,9 +191,48 @@ fn sarif(r: &AuditReport) -> sarif::Sarif {
         .information_uri("https://github.com/hallmark-dev/hallmark")
         .rules(rules)
         .build();
+    // What was not audited, as notifications: code scanning shows them beside the results,
+    // and `executionSuccessful` is false when the results are partial.
+    let notifications: Vec<sarif::Notification> = r
+        .errors
+        .iter()
+        .map(|e| (e, sarif::NotificationLevel::Error))
+        .chain(
+            r.warnings
+                .iter()
+                .map(|w| (w, sarif::NotificationLevel::Warning)),
+        )
+        .map(|(p, level)| {
+            let location = sarif::Location::builder()
+                .physical_location(
+                    sarif::PhysicalLocation::builder()
+                        .artifact_location(
+                            sarif::ArtifactLocation::builder()
+                                .uri(p.path.trim_start_matches("./").to_string())
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build();
+            sarif::Notification::builder()
+                .level(serde_json::to_value(level).unwrap_or_default())
+                .message(
+                    sarif::Message::builder()
+                        .text(format!("{}: {}", p.path, p.error))
+                        .build(),
+                )
+                .locations(vec![location])
+                .build()
+        })
+        .collect();
+    let invocation = sarif::Invocation::builder()
+        .execution_successful(!r.partial)
+        .tool_execution_notifications(notifications)
+        .build();
     let run = sarif::Run::builder()
         .tool(sarif::Tool::builder().driver(driver).build())
         .results(results)
+        .invocations(vec![invocation])
         .build();
     sarif::Sarif::builder()
         .schema("https://json.schemastore.org/sarif-2.1.0.json")
@@ -198,7 +251,7 @@ pub fn run(args: &AuditArgs, ui: Ui) -> anyhow::Result<Outcome> {
             ));
         }
     }
-    let report = hallmark::audit::audit(&args.paths);
+    let report = hallmark::audit::audit(&args.paths, args.strict);
     if ui.format == Format::Sarif {
         crate::output::stdout_line(&serde_json::to_string(&sarif(&report))?)?;
     } else {
@@ -210,6 +263,20 @@ pub fn run(args: &AuditArgs, ui: Ui) -> anyhow::Result<Outcome> {
         .any(|f| f.suppressed.is_none() && f.severity >= args.severity);
     Ok(if failing {
         Outcome::Denied
+    } else if report.partial {
+        // Never clean about what was not read: the report lists each file or part.
+        Outcome::Incomplete(format!(
+            "the audit is partial: {} file(s) or part(s) not audited{}",
+            report.errors.len(),
+            if args.strict && !report.warnings.is_empty() {
+                format!(
+                    ", and {} warning(s) that --strict counts",
+                    report.warnings.len()
+                )
+            } else {
+                String::new()
+            }
+        ))
     } else {
         Outcome::Ok
     })

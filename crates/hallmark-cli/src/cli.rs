@@ -121,7 +121,9 @@ Exit 1 when a status in --fail-on occurs; 3 when the scan is partial or a tag is
 Reads GitHub Actions workflows and actions, GitLab CI, Jenkinsfiles, shell scripts,\n\
 Dockerfiles, Kubernetes manifests and compose files. Suppress one finding with a comment\n\
 on its line or the line above: # hallmark: ignore[RULE-ID] why it is safe\n\
-Exit 1 when an unsuppressed finding at or above --severity exists."
+Exit 1 when an unsuppressed finding at or above --severity exists; else 3 when a file or part\n\
+of one was not audited (too large, not YAML, a link leaving the tree; with --strict also a\n\
+warning), each listed."
     )]
     Audit(AuditArgs),
     /// Rewrite image references in deployments to verified digests (repo:tag@sha256:…)
@@ -524,6 +526,9 @@ pub struct AuditArgs {
     /// Lowest severity that makes the exit code 1
     #[arg(long, value_name = "LEVEL", default_value = "low", value_parser = parse_severity)]
     pub severity: hallmark::audit::Severity,
+    /// Count warnings (bytes that are not UTF-8, links not followed) as not audited: exit 3
+    #[arg(long)]
+    pub strict: bool,
 }
 
 fn parse_severity(s: &str) -> Result<hallmark::audit::Severity, String> {

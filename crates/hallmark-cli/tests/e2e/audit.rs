@@ -239,3 +239,582 @@ fn sarif_schema() -> serde_json::Value {
         registry.display()
     );
 }
+
+/// Runs `hallmark audit ARGS` in `dir`.
+fn audit_at(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = hallmark();
+    c.arg("audit").args(args).current_dir(dir);
+    c.output().unwrap()
+}
+
+/// Writes `files` (path, bytes) under `dir`, creating directories.
+fn write_tree(dir: &Path, files: &[(&str, &[u8])]) {
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// (path without `./`, rule) of every finding of a JSON report.
+fn rules_found(v: &serde_json::Value) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("./")
+                    .to_string(),
+                f["rule"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The `errors` (or `warnings`) of a JSON report as "path: error" lines.
+fn problems(v: &serde_json::Value, field: &str) -> Vec<String> {
+    v[field]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["path"].as_str().unwrap().trim_start_matches("./"),
+                e["error"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn deeply_nested_yaml_is_an_error_for_that_file_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    // 80 KB of valid YAML: 40 000 sequences, each inside the last.
+    let deep = format!("{}x\n", "- ".repeat(40_000));
+    write_tree(
+        dir.path(),
+        &[
+            ("deploy/deep.yaml", deep.as_bytes()),
+            (
+                "deploy/app.yaml",
+                b"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: reg.example.com/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
+            ),
+        ],
+    );
+    let o = audit_at(dir.path(), &[".", "--output", "json"]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    crate::json_output::assert_valid("audit.schema.json", &v);
+    assert_eq!(v["partial"], true);
+    assert_eq!(v["files"], 2, "the other file is still audited");
+    assert_eq!(
+        problems(&v, "errors"),
+        ["deploy/deep.yaml: line 1: nested deeper than 256 levels: not audited"]
+    );
+    assert!(stderr(&o).contains("error: the audit is partial: 1 file(s)"));
+    // Text: the file is named on stdout, and the summary says the audit is partial.
+    let o = audit_at(dir.path(), &["deploy"]);
+    expect_code(&o, 3);
+    let out = stdout(&o);
+    assert!(
+        out.contains("deploy/deep.yaml: line 1: nested deeper than 256 levels: not audited"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with("PARTIAL: 0 findings"),
+        "{out}"
+    );
+    // pin reads the same file with the same parser: it ends cleanly too.
+    let k = keys("ecdsa-p256");
+    let mut c = hallmark();
+    c.args(["pin", "deploy/deep.yaml", "--key", &k.public])
+        .current_dir(dir.path());
+    let o = c.output().unwrap();
+    assert!(
+        o.status.code().is_some_and(|c| [0, 1, 2, 3].contains(&c)),
+        "pin ended with {:?}: {}",
+        o.status,
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("overflow"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+#[test]
+fn what_audit_did_not_read_is_reported_and_the_audit_is_partial() {
+    let sign = b"      - run: cosign sign --key k reg.example.com/app:v1\n";
+    let workflow = |prefix: &[u8]| {
+        [
+            prefix,
+            b"on: push\njobs:\n  release:\n    runs-on: ubuntu-latest\n    steps:\n",
+            sign,
+        ]
+        .concat()
+    };
+
+    // A workflow with one Latin-1 byte is read (lossily) and audited: its finding is found.
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[(".github/workflows/ci.yml", &workflow(b"# caf\xe9\n"))],
+    );
+    let o = audit_at(dir.path(), &[".", "--output", "json"]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    crate::json_output::assert_valid("audit.schema.json", &v);
+    assert_eq!(
+        rules_found(&v),
+        [(".github/workflows/ci.yml".into(), "sign-by-tag".into())]
+    );
+    assert_eq!(
+        problems(&v, "warnings"),
+        [
+            ".github/workflows/ci.yml: not UTF-8 (from line 1): audited with those bytes replaced by U+FFFD"
+        ]
+    );
+
+    // Without a finding, the caveat is a warning (exit 0); --strict counts it (exit 3).
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[("scripts/build.sh", b"#!/bin/sh\n# caf\xe9\nmake\n")],
+    );
+    let o = audit_at(dir.path(), &["."]);
+    expect_code(&o, 0);
+    assert!(
+        stderr(&o).contains("warning: ./scripts/build.sh: not UTF-8"),
+        "{}",
+        stderr(&o)
+    );
+    let o = audit_at(dir.path(), &[".", "--strict", "--output", "json"]);
+    expect_code(&o, 3);
+    assert_eq!(json_out(&o)["partial"], true);
+    assert!(stderr(&o).contains("1 warning(s) that --strict counts"));
+
+    // A signature by tag after 1.1 MiB of comments in a script is found.
+    let dir = tempfile::tempdir().unwrap();
+    let long = [
+        b"#!/bin/sh\n".as_slice(),
+        "# padding padding padding padding padding padding padding padding\n"
+            .repeat(17_000)
+            .as_bytes(),
+        b"cosign sign --key k reg.example.com/app:v1\n",
+    ]
+    .concat();
+    assert!(long.len() > 1_100_000);
+    write_tree(dir.path(), &[("release.sh", &long)]);
+    let o = audit_at(dir.path(), &[".", "--output", "json"]);
+    expect_code(&o, 1);
+    assert_eq!(
+        rules_found(&json_out(&o)),
+        [("release.sh".into(), "sign-by-tag".into())]
+    );
+
+    // A pipeline file over 2 MiB and one that is not YAML are not audited: exit 3, each
+    // named. A large file of no kind audit reads is not a pipeline: not reported.
+    let dir = tempfile::tempdir().unwrap();
+    let big = [b"# x\n".repeat(600_000).as_slice(), b"kind: Pod\n"].concat();
+    write_tree(
+        dir.path(),
+        &[
+            ("deploy/big.yaml", &big),
+            ("deploy/broken.yaml", b"kind: Pod\nspec: [unclosed\n"),
+            ("assets/video.bin", &vec![0u8; 3 << 20]),
+        ],
+    );
+    let o = audit_at(dir.path(), &[".", "--output", "json"]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    crate::json_output::assert_valid("audit.schema.json", &v);
+    let errors = problems(&v, "errors");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(
+        errors[0],
+        "deploy/big.yaml: larger than the 2097152-byte limit: not audited"
+    );
+    assert!(
+        errors[1].starts_with("deploy/broken.yaml: not YAML: ")
+            && errors[1].ends_with("not audited"),
+        "{errors:?}"
+    );
+
+    // A FIFO given as PATH is not audited, and says so.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipeline.yml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let o = audit_at(dir.path(), &["pipeline.yml", "--output", "json"]);
+    expect_code(&o, 3);
+    assert_eq!(
+        problems(&json_out(&o), "errors"),
+        ["pipeline.yml: not a regular file or a directory: not audited"]
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_are_followed_inside_the_tree_and_reported_outside_it() {
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().unwrap();
+    write_tree(
+        outside.path(),
+        &[
+            ("secret-deploy.yaml", b"apiVersion: v1\nkind: Pod\n"),
+            ("LICENSE", b"MIT\n"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    // Workflows kept in pipelines/ and linked where GitHub reads them: only through the
+    // link are they workflows.
+    write_tree(
+        &repo,
+        &[(
+            "pipelines/release.yml",
+            b"on: push\njobs:\n  release:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n",
+        ), ("scripts/sign-impl.sh", b"cosign sign --key k reg.example.com/app:v1\n")],
+    );
+    std::fs::create_dir(repo.join(".github")).unwrap();
+    symlink("../pipelines", repo.join(".github/workflows")).unwrap();
+    // A linked file, a loop back to the top, and two links that leave the tree.
+    symlink("scripts/sign-impl.sh", repo.join("sign.sh")).unwrap();
+    symlink("..", repo.join("scripts/up")).unwrap();
+    symlink(
+        outside.path().join("secret-deploy.yaml"),
+        repo.join("deploy.yaml"),
+    )
+    .unwrap();
+    symlink(outside.path().join("LICENSE"), repo.join("LICENSE")).unwrap();
+    let o = audit_at(&repo, &[".", "--output", "json"]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    crate::json_output::assert_valid("audit.schema.json", &v);
+    assert_eq!(
+        rules_found(&v),
+        [
+            (
+                ".github/workflows/release.yml".into(),
+                "unpinned-action".into()
+            ),
+            ("scripts/sign-impl.sh".into(), "sign-by-tag".into()),
+            ("sign.sh".into(), "sign-by-tag".into()),
+        ]
+    );
+    assert_eq!(
+        problems(&v, "errors"),
+        ["deploy.yaml: a symlink that leads outside the audited tree: not followed, not audited"]
+    );
+    let warnings = problems(&v, "warnings");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!(
+        warnings[0],
+        "LICENSE: a symlink that leads outside the audited tree: not followed, not audited"
+    );
+    assert!(
+        warnings[1].starts_with("scripts/up: a symlink back to "),
+        "{warnings:?}"
+    );
+    assert_eq!(v["partial"], true);
+
+    // A symlinked PATH is followed: the user named it.
+    symlink(&repo, dir.path().join("link-to-repo")).unwrap();
+    std::fs::remove_file(repo.join("deploy.yaml")).unwrap();
+    let o = audit_at(dir.path(), &["link-to-repo", "--output", "json"]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    assert_eq!(rules_found(&v).len(), 3, "{v:#}");
+    assert_eq!(v["partial"], false);
+    // A symlinked file reached through a symlinked PATH is read too.
+    let o = audit_at(dir.path(), &["link-to-repo/sign.sh"]);
+    expect_code(&o, 1);
+    assert!(
+        stdout(&o).contains("link-to-repo/sign.sh:1:21: critical sign-by-tag"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn not_audited_parts_are_notifications_in_sarif() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[
+            ("deploy/broken.yaml", b"kind: Pod\nspec: [unclosed\n"),
+            ("scripts/a.sh", b"#!/bin/sh\n# caf\xe9\nmake\n"),
+        ],
+    );
+    let o = audit_at(dir.path(), &[".", "--output", "sarif"]);
+    expect_code(&o, 3);
+    let doc = json_out(&o);
+    let validator = jsonschema::validator_for(&sarif_schema()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let invocation = &doc["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    let notes = invocation["toolExecutionNotifications"].as_array().unwrap();
+    let summary: Vec<(String, String)> = notes
+        .iter()
+        .map(|n| {
+            (
+                n["level"].as_str().unwrap().to_string(),
+                n["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("error".to_string(), "deploy/broken.yaml".to_string()),
+            ("warning".to_string(), "scripts/a.sh".to_string()),
+        ]
+    );
+    assert!(
+        notes[0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("not YAML")
+    );
+}
+
+#[test]
+fn credential_values_are_never_printed_whatever_they_look_like() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[
+            (
+                "scripts/release.sh",
+                b"#!/bin/sh\n\
+docker login -u ci -p trueNorth-Pass-4417 registry.example.com\n\
+docker login registry.example.com -u ci --password=exampleCorp-Prod-9931\n\
+docker login -u ci -pchangeme-Ops-3371 other.example.com\n\
+skopeo copy docker://a.example.com/b:c docker://registry.example.com/b:c --dest-creds ci:hunter2-Creds-5521\n\
+echo \"$PW\" | docker login -u ci --password-stdin ghcr.io\n\
+docker login -u ci -p \"$QUAY_PASSWORD\" quay.io\n",
+            ),
+            (
+                ".github/workflows/login.yml",
+                b"on: push\njobs:\n  push:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: docker/login-action@74a5d142397b4f367a81961eba4e8cd7edddf772\n        with:\n          registry: registry.example.com\n          username: ci\n          password: $uperSecretPass2024\n      - uses: docker/login-action@74a5d142397b4f367a81961eba4e8cd7edddf772\n        with:\n          registry: ghcr.io\n          password: ${{ secrets.GHCR_TOKEN }}\n",
+            ),
+        ],
+    );
+    let secrets = [
+        "trueNorth-Pass-4417",
+        "exampleCorp-Prod-9931",
+        "changeme-Ops-3371",
+        "hunter2-Creds-5521",
+        "uperSecretPass2024",
+    ];
+    for format in ["text", "json", "sarif"] {
+        let o = audit_at(dir.path(), &[".", "--output", format]);
+        expect_code(&o, 1);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        for secret in secrets {
+            assert!(!all.contains(secret), "{format} printed {secret}:\n{all}");
+        }
+    }
+    let v = json_out(&audit_at(dir.path(), &[".", "--output", "json"]));
+    let mut credentials: Vec<(String, u64)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "hardcoded-credential")
+        .map(|f| {
+            (
+                f["path"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("./")
+                    .to_string(),
+                f["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    credentials.sort();
+    assert_eq!(
+        credentials,
+        [
+            (".github/workflows/login.yml".to_string(), 10),
+            ("scripts/release.sh".to_string(), 2),
+            ("scripts/release.sh".to_string(), 3),
+            ("scripts/release.sh".to_string(), 4),
+        ]
+    );
+    // Real expansions are named, literal ones counted, never shown.
+    let inventory = |file: &str| -> Vec<String> {
+        let entry = v["inventory"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["path"].as_str().unwrap().ends_with(file))
+            .unwrap();
+        serde_json::from_value(entry["credentials"].clone()).unwrap()
+    };
+    assert_eq!(
+        inventory("login.yml"),
+        [
+            "GHCR_TOKEN for ghcr.io",
+            "a password written in the file for registry.example.com"
+        ]
+    );
+    assert_eq!(
+        inventory("release.sh"),
+        [
+            "QUAY_PASSWORD for quay.io",
+            "a password on stdin for ghcr.io",
+            "a password written in the file for other.example.com",
+            "a password written in the file for registry.example.com"
+        ]
+    );
+}
+
+#[test]
+fn fingerprints_are_unique_per_finding_and_survive_unrelated_edits() {
+    let one = format!("ghp_{}", "A1b2".repeat(9));
+    let two = format!("ghp_{}", "C3d4".repeat(9));
+    let workflow = |top: &str, middle: &str| {
+        format!("on: push\n{top}env:\n  FIRST: {one}\n{middle}  SECOND: {two}\njobs: {{}}\n")
+    };
+    let script = |extra: &str| {
+        format!(
+            "#!/bin/sh\n{extra}curl -fsSL https://a.example.com/install.sh | bash\n{extra}curl -fsSL https://b.example.com/install.sh | bash\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |top: &str, middle: &str, extra_sh: &str| {
+        write_tree(
+            dir.path(),
+            &[
+                (".github/workflows/ci.yml", workflow(top, middle).as_bytes()),
+                ("install.sh", script(extra_sh).as_bytes()),
+            ],
+        );
+    };
+    // (rule, fingerprint) of each result, in file order.
+    let fingerprints = || -> Vec<(String, String)> {
+        let doc = json_out(&audit_at(dir.path(), &[".", "--output", "sarif"]));
+        doc["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["ruleId"].as_str().unwrap().to_string(),
+                    r["partialFingerprints"]["hallmark/v1"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    write("", "", "");
+    let before = fingerprints();
+    let rules: Vec<&str> = before.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        rules,
+        [
+            "hardcoded-credential",
+            "hardcoded-credential",
+            "unchecked-download",
+            "unchecked-download"
+        ]
+    );
+    let unique: std::collections::BTreeSet<_> = before.iter().map(|(_, f)| f).collect();
+    assert_eq!(unique.len(), before.len(), "{before:?}");
+    // Lines added above and between the findings move them; their fingerprints stay.
+    write(
+        "# a comment\nname: ci\n",
+        "  # rotated yearly\n  REGION: eu\n",
+        "# a comment\necho building\nmake -j2\n",
+    );
+    assert_eq!(fingerprints(), before);
+}
+
+#[test]
+fn gitlab_templates_are_audited_where_they_are_written() {
+    // Jobs take these through `extends`, `<<: *anchor` and `!reference`, which audit does
+    // not follow: the templates themselves must be read.
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[(
+            ".gitlab-ci.yml",
+            b".login: &login\n  - docker login -u ci -p hunter2-Lab-7713 registry.example.com\n.docker:\n  before_script:\n    - curl -fsSL https://get.example.com | sh\nrelease:\n  extends: .docker\n  script:\n    - *login\n    - make release\n",
+        )],
+    );
+    let o = audit_at(dir.path(), &[".gitlab-ci.yml", "--output", "json"]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    let mut found: Vec<(u64, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["line"].as_u64().unwrap(),
+                f["rule"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            (2, "hardcoded-credential".to_string()),
+            (5, "unchecked-download".to_string())
+        ]
+    );
+    assert!(!stdout(&o).contains("hunter2-Lab-7713"));
+}
+
+#[test]
+fn scripts_without_an_extension_are_known_by_their_interpreter() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[
+            (
+                "ci/release",
+                b"#!/bin/bash -eu\ncosign sign --key k reg.example.com/app:v1\n",
+            ),
+            (
+                "ci/publish",
+                b"#!/usr/bin/env -S bash -e\ncurl -fsSL https://get.example.com | sh\n",
+            ),
+            (
+                "ci/tool",
+                b"#!/usr/bin/env python3\nprint('cosign sign reg.example.com/app:v1')\n",
+            ),
+        ],
+    );
+    let o = audit_at(dir.path(), &["ci", "--output", "json"]);
+    expect_code(&o, 1);
+    assert_eq!(
+        rules_found(&json_out(&o)),
+        [
+            ("ci/publish".into(), "unchecked-download".into()),
+            ("ci/release".into(), "sign-by-tag".into()),
+        ]
+    );
+}

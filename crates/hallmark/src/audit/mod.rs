@@ -12,6 +12,7 @@ pub mod shell;
 pub mod yaml;
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use rules::RULES;
@@ -105,13 +106,22 @@ pub struct Inventory {
     pub credentials: Vec<String>,
 }
 
-/// A file that could not be read or parsed.
+/// A file, or part of one, that was not audited, or was audited with a caveat.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FileProblem {
     /// The file.
     pub path: String,
-    /// What went wrong.
+    /// What was not audited, and why; never the file's content.
     pub error: String,
+}
+
+impl FileProblem {
+    fn new(path: &Path, error: impl Into<String>) -> FileProblem {
+        FileProblem {
+            path: path.display().to_string(),
+            error: error.into(),
+        }
+    }
 }
 
 /// The audit's result.
@@ -127,8 +137,16 @@ pub struct AuditReport {
     pub suppressed: usize,
     /// Per pipeline file: what it pushes, pulls and logs in with.
     pub inventory: Vec<Inventory>,
-    /// Files that could not be read or parsed.
+    /// Files, or parts of files, not audited: what they hold is unknown, so the report is
+    /// partial.
     pub errors: Vec<FileProblem>,
+    /// Files audited with a caveat (bytes that are not UTF-8 replaced), and entries not
+    /// followed that cannot hold a pipeline hallmark reads (a link to a licence outside the
+    /// tree, a link back to a directory being audited).
+    pub warnings: Vec<FileProblem>,
+    /// True when something was not audited (`errors`), or, under `strict`, when there is a
+    /// warning: the absence of findings then says nothing about what was left out.
+    pub partial: bool,
 }
 
 /// What a file is, by name (and, for scripts, by its first line).
@@ -159,7 +177,13 @@ pub const MAX_FILES: usize = 100_000;
 
 /// The kind of `path`, if hallmark reads it.
 pub fn kind_of(path: &Path, first_line: &str) -> Option<Kind> {
-    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    kind_by_name(path).or_else(|| shell_shebang(first_line).then_some(Kind::Shell))
+}
+
+/// The kind a file's name alone says it is.
+fn kind_by_name(path: &Path) -> Option<Kind> {
+    // A name that is not UTF-8 is still read: its kind is in the ASCII around the bytes.
+    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
     let text = path.to_string_lossy().replace('\\', "/");
     let yaml = name.ends_with(".yml") || name.ends_with(".yaml");
     Some(if yaml && text.contains(".github/workflows/") {
@@ -180,17 +204,26 @@ pub fn kind_of(path: &Path, first_line: &str) -> Option<Kind> {
         || name == "containerfile"
     {
         Kind::Dockerfile
-    } else if name.ends_with(".sh")
-        || name.ends_with(".bash")
-        || (first_line.starts_with("#!")
-            && ["sh", "bash", "zsh", "dash", "ash", "ksh"].iter().any(|s| {
-                first_line.ends_with(&format!("/{s}")) || first_line.ends_with(&format!(" {s}"))
-            }))
-    {
+    } else if name.ends_with(".sh") || name.ends_with(".bash") {
         Kind::Shell
     } else {
         return None;
     })
+}
+
+/// A `#!` line that runs a POSIX-like shell: `#!/bin/sh`, `#!/bin/bash -eu`,
+/// `#!/usr/bin/env -S bash -e`.
+fn shell_shebang(first_line: &str) -> bool {
+    let Some(rest) = first_line.strip_prefix("#!") else {
+        return false;
+    };
+    let mut words = rest.split_whitespace();
+    let mut program = words.next().unwrap_or_default();
+    if program.rsplit('/').next() == Some("env") {
+        program = words.find(|w| !w.starts_with('-')).unwrap_or_default();
+    }
+    let name = program.rsplit('/').next().unwrap_or_default();
+    ["sh", "bash", "zsh", "dash", "ash", "ksh"].contains(&name)
 }
 
 /// Every file under `paths` that hallmark reads, sorted, without descending into `.git`,
@@ -261,33 +294,342 @@ fn suppressions(text: &str) -> BTreeMap<usize, (Vec<String>, String)> {
     out
 }
 
-/// Audits every file under `paths`.
-pub fn audit(paths: &[PathBuf]) -> AuditReport {
-    let files = discover(paths);
+/// Directories not descended into unless given as a path: other tools' data.
+const SKIPPED_DIRS: [&str; 3] = [".git", "node_modules", "target"];
+/// Most directory entries looked at under the paths given: links can make a small tree
+/// look endless without ever forming a loop.
+pub const MAX_ENTRIES: usize = 1_000_000;
+/// Bytes read of a file whose name does not say its kind, to look for a shell `#!` line.
+const FIRST_LINE_BYTES: u64 = 512;
+
+/// A file to audit: where it was found, and, for a symlink, the directory its target must
+/// stay inside.
+struct Found {
+    path: PathBuf,
+    root: Option<PathBuf>,
+}
+
+/// What a walk of the paths found: files to audit, and what it did not follow.
+#[derive(Default)]
+struct Tree {
+    files: Vec<Found>,
+    errors: Vec<FileProblem>,
+    warnings: Vec<FileProblem>,
+}
+
+impl Tree {
+    /// Something not audited: an error when a pipeline may hide there (a directory, or a
+    /// name of a kind hallmark reads), else a warning.
+    fn skipped(&mut self, path: &Path, could_hold_pipelines: bool, why: String) {
+        let problem = FileProblem::new(path, why);
+        if could_hold_pipelines || kind_by_name(path).is_some() {
+            self.errors.push(problem);
+        } else {
+            self.warnings.push(problem);
+        }
+    }
+}
+
+/// A directory being walked: its real path, and the one it was reached from.
+struct Dir {
+    real: PathBuf,
+    parent: Option<usize>,
+}
+
+/// Walks `paths`: regular files, and symlinks whose target stays inside one of the
+/// directories given (each directory link followed unless it leads back to a directory it
+/// is inside: a loop). Everything else is reported, never passed over in silence.
+fn walk_tree(paths: &[PathBuf]) -> Tree {
+    let mut tree = Tree::default();
+    let mut roots: Vec<PathBuf> = Vec::new();
+    let mut dirs: Vec<Dir> = Vec::new();
+    // (path as shown, index of its directory in `dirs`)
+    let mut stack: Vec<(PathBuf, usize)> = Vec::new();
+    for p in paths {
+        // A path given is followed wherever it leads: the user named it.
+        let real = match std::fs::canonicalize(p) {
+            Ok(real) => real,
+            Err(e) => {
+                tree.errors.push(FileProblem::new(
+                    p,
+                    format!("cannot be read: {e}: not audited"),
+                ));
+                continue;
+            }
+        };
+        match std::fs::metadata(&real) {
+            Ok(m) if m.is_dir() => {
+                roots.push(real.clone());
+                dirs.push(Dir { real, parent: None });
+                stack.push((p.clone(), dirs.len() - 1));
+            }
+            Ok(m) if m.is_file() => tree.files.push(Found {
+                path: p.clone(),
+                root: None,
+            }),
+            Ok(_) => tree.errors.push(FileProblem::new(
+                p,
+                "not a regular file or a directory: not audited",
+            )),
+            Err(e) => tree.errors.push(FileProblem::new(
+                p,
+                format!("cannot be read: {e}: not audited"),
+            )),
+        }
+    }
+    let mut entries = 0usize;
+    'walk: while let Some((shown, index)) = stack.pop() {
+        let listing = match std::fs::read_dir(&shown) {
+            Ok(listing) => listing,
+            Err(e) => {
+                tree.errors.push(FileProblem::new(
+                    &shown,
+                    format!("cannot be listed: {e}: not audited"),
+                ));
+                continue;
+            }
+        };
+        let mut names: Vec<_> = listing.flatten().collect();
+        names.sort_by_key(|e| e.file_name());
+        for entry in names {
+            entries += 1;
+            if entries > MAX_ENTRIES || tree.files.len() >= MAX_FILES {
+                tree.errors.push(FileProblem::new(
+                    &shown,
+                    format!(
+                        "the walk stopped at {MAX_ENTRIES} entries or {MAX_FILES} files: the rest is not audited"
+                    ),
+                ));
+                break 'walk;
+            }
+            let path = entry.path();
+            let name = entry.file_name();
+            let Ok(file_type) = entry.file_type() else {
+                tree.errors.push(FileProblem::new(
+                    &path,
+                    "cannot be read (no file type): not audited",
+                ));
+                continue;
+            };
+            if SKIPPED_DIRS.iter().any(|d| name == *d) && !file_type.is_file() {
+                continue;
+            }
+            if file_type.is_dir() {
+                // A directory inside a real directory is real: no link to resolve.
+                dirs.push(Dir {
+                    real: dirs[index].real.join(&name),
+                    parent: Some(index),
+                });
+                stack.push((path, dirs.len() - 1));
+            } else if file_type.is_file() {
+                // A regular file met in the walk is where the walk says it is; only a linked
+                // file needs its target checked again when it is read.
+                tree.files.push(Found { path, root: None });
+            } else if file_type.is_symlink() {
+                follow_link(&mut tree, &roots, &mut dirs, &mut stack, path, index);
+            } else {
+                tree.skipped(
+                    &path,
+                    false,
+                    "not a regular file (a FIFO, socket or device): not audited".into(),
+                );
+            }
+        }
+    }
+    tree.files.sort_by(|a, b| a.path.cmp(&b.path));
+    tree
+}
+
+/// A symlink met in the walk: followed when its target is inside the audited tree and is
+/// not a directory it already sits in; reported otherwise.
+fn follow_link(
+    tree: &mut Tree,
+    roots: &[PathBuf],
+    dirs: &mut Vec<Dir>,
+    stack: &mut Vec<(PathBuf, usize)>,
+    path: PathBuf,
+    index: usize,
+) {
+    let (real, meta) = match std::fs::canonicalize(&path)
+        .and_then(|real| std::fs::metadata(&real).map(|m| (real, m)))
+    {
+        Ok(found) => found,
+        Err(e) => {
+            tree.skipped(
+                &path,
+                false,
+                format!("a symlink that cannot be followed ({e}): not audited"),
+            );
+            return;
+        }
+    };
+    let Some(root) = roots.iter().find(|r| real.starts_with(r)) else {
+        tree.skipped(
+            &path,
+            meta.is_dir(),
+            "a symlink that leads outside the audited tree: not followed, not audited".into(),
+        );
+        return;
+    };
+    if meta.is_dir() {
+        let mut up = Some(index);
+        while let Some(i) = up {
+            if dirs[i].real == real {
+                // Its content is audited where the loop starts.
+                tree.warnings.push(FileProblem::new(
+                    &path,
+                    format!(
+                        "a symlink back to {}, which contains it: not followed again",
+                        real.display()
+                    ),
+                ));
+                return;
+            }
+            up = dirs[i].parent;
+        }
+        dirs.push(Dir {
+            real,
+            parent: Some(index),
+        });
+        stack.push((path, dirs.len() - 1));
+    } else if meta.is_file() {
+        tree.files.push(Found {
+            path,
+            root: Some(root.clone()),
+        });
+    } else {
+        tree.skipped(
+            &path,
+            false,
+            "a symlink to something that is not a regular file: not audited".into(),
+        );
+    }
+}
+
+/// What reading one file gave.
+enum Loaded {
+    /// Text to audit, of this kind, with a caveat when the bytes were not all UTF-8.
+    Text(String, Kind, Option<String>),
+    /// Not a file hallmark reads.
+    Other,
+}
+
+/// Reads a file found by the walk, bounded, as a regular file inside its root.
+fn read_found(found: &Found) -> Result<Loaded, FileProblem> {
+    let path = &found.path;
+    let not_read = |e: crate::fsio::FileError| {
+        let why = match e {
+            crate::fsio::FileError::TooLarge { limit, .. } => {
+                format!("larger than the {limit}-byte limit: not audited")
+            }
+            e => format!("cannot be read: {e}: not audited"),
+        };
+        FileProblem::new(path, why)
+    };
+    let kind = match kind_by_name(path) {
+        Some(kind) => kind,
+        None => {
+            // Only a `#!` line can make this a file hallmark reads.
+            if crate::fsio::check_regular(path, found.root.as_deref())
+                .map_err(not_read)?
+                .is_none()
+            {
+                return Err(FileProblem::new(
+                    path,
+                    "disappeared while being read: not audited",
+                ));
+            }
+            let mut head = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|f| f.take(FIRST_LINE_BYTES).read_to_end(&mut head))
+                .map_err(|e| FileProblem::new(path, format!("cannot be read: {e}: not audited")))?;
+            let first = String::from_utf8_lossy(&head);
+            if !shell_shebang(first.lines().next().unwrap_or_default()) {
+                return Ok(Loaded::Other);
+            }
+            Kind::Shell
+        }
+    };
+    let bytes = match crate::fsio::read_bounded(path, found.root.as_deref(), MAX_FILE_BYTES) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            return Err(FileProblem::new(
+                path,
+                "disappeared while being read: not audited",
+            ));
+        }
+        Err(e) => return Err(not_read(e)),
+    };
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => Loaded::Text(text, kind, None),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            Loaded::Text(
+                String::from_utf8_lossy(&bytes).into_owned(),
+                kind,
+                Some(format!(
+                    "not UTF-8 (from line {line}): audited with those bytes replaced by U+FFFD"
+                )),
+            )
+        }
+    })
+}
+
+/// Audits `text` as a file of `kind` called `name`, without reading anything: its
+/// findings (suppressions not applied), and the parts of it that were not audited.
+pub fn audit_text(name: &str, text: &str, kind: Kind) -> (Vec<Finding>, Vec<String>) {
+    let mut file = rules::FileAudit::new(name, text);
+    let mut not_audited = Vec::new();
+    if let Err(e) = file.run(kind) {
+        not_audited.push(e);
+    }
+    not_audited.append(&mut file.not_audited);
+    (file.findings, not_audited)
+}
+
+/// Audits every file under `paths`. Whatever is not audited, whole or in part, is in the
+/// report's `errors` and makes it `partial`; with `strict`, so do its `warnings`.
+pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
+    let tree = walk_tree(paths);
     let mut report = AuditReport {
         version: 1,
         files: 0,
         findings: Vec::new(),
         suppressed: 0,
         inventory: Vec::new(),
-        errors: Vec::new(),
+        errors: tree.errors,
+        warnings: tree.warnings,
+        partial: false,
     };
-    for path in files {
-        let (text, kind) = match load(&path) {
-            Ok(Some(loaded)) => loaded,
-            Ok(None) => continue,
+    for found in &tree.files {
+        let (text, kind) = match read_found(found) {
+            Ok(Loaded::Text(text, kind, caveat)) => {
+                if let Some(caveat) = caveat {
+                    report.warnings.push(FileProblem::new(&found.path, caveat));
+                }
+                (text, kind)
+            }
+            Ok(Loaded::Other) => continue,
             Err(problem) => {
                 report.errors.push(problem);
                 continue;
             }
         };
         report.files += 1;
-        let name = path.display().to_string();
+        let name = found.path.display().to_string();
         let mut file = rules::FileAudit::new(&name, &text);
         if let Err(e) = file.run(kind) {
             report.errors.push(FileProblem {
                 path: name.clone(),
-                error: e,
+                error: format!("{e}: not audited"),
+            });
+        }
+        for part in &file.not_audited {
+            report.errors.push(FileProblem {
+                path: name.clone(),
+                error: format!("{part} was not audited"),
             });
         }
         let ignores = suppressions(&text);
@@ -314,5 +656,34 @@ pub fn audit(paths: &[PathBuf]) -> AuditReport {
     report.findings.sort_by(|a, b| {
         (&a.path, a.line, a.column, a.rule).cmp(&(&b.path, b.line, b.column, b.rule))
     });
+    // By file, as the findings are; the parts of one file stay in the order met.
+    report.errors.sort_by(|a, b| a.path.cmp(&b.path));
+    report.warnings.sort_by(|a, b| a.path.cmp(&b.path));
+    report.partial = !report.errors.is_empty() || (strict && !report.warnings.is_empty());
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_scripts_are_known_by_their_interpreter() {
+        for line in [
+            "#!/bin/sh",
+            "#!/bin/bash -eu",
+            "#! /usr/bin/env bash",
+            "#!/usr/bin/env -S bash -e",
+            "#!/bin/dash\r",
+        ] {
+            assert!(shell_shebang(line), "{line}");
+        }
+        for line in ["#!/usr/bin/env python3", "#!/bin/bashful", "# bash", ""] {
+            assert!(!shell_shebang(line), "{line}");
+        }
+        assert_eq!(
+            kind_of(Path::new("ci/release"), "#!/bin/bash -e"),
+            Some(Kind::Shell)
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! The rules, and the walk of each kind of file that feeds them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::images;
 use super::shell::{self, Command, Joiner, Word};
@@ -89,7 +89,13 @@ pub(super) struct FileAudit<'a> {
     path: &'a str,
     lines: Vec<&'a str>,
     pub(super) findings: Vec<Finding>,
+    /// What each finding is about (parallel to `findings`), for its fingerprint.
+    subjects: Vec<String>,
+    /// (rule, line, column) of each finding: a command seen twice is reported once.
+    seen: HashSet<(&'static str, usize, usize)>,
     pub(super) inventory: InventoryBuilder,
+    /// Parts of the file that were not audited, each said in one line.
+    pub(super) not_audited: Vec<String>,
 }
 
 /// An image reference as written: what it names, and how.
@@ -282,17 +288,128 @@ fn secret_name(name: &str) -> bool {
     .any(|s| n.contains(s))
 }
 
-/// A value that is not a literal secret: empty, a reference to a secret store or a
-/// variable, or an obvious placeholder.
-fn not_literal(v: &str) -> bool {
+/// What a credential's value is, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Credential {
+    /// Nothing.
+    Empty,
+    /// An expansion of a known form, by the name it reads: safe to name.
+    Reference(String),
+    /// Anything else, however much it looks like a placeholder or a variable: a value
+    /// written in the file, which is never printed.
+    Literal,
+}
+
+/// What expands in a value where it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expands {
+    /// GitHub Actions inputs and `env:`: only `${{ … }}`; `$NAME` stays as written.
+    Expressions,
+    /// A shell word that was not single-quoted: `$NAME`, `${NAME}`, `$(…)` and `${{ … }}`.
+    Shell,
+    /// GitLab CI variables, compose files, Kubernetes manifests: `$NAME`, `${NAME}`,
+    /// Kubernetes' `$(NAME)` and `${{ … }}`.
+    Variables,
+}
+
+/// A shell variable name.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Judges a credential's value `v`. Only a whole value that is one expansion of a known
+/// form is a reference; `$uperSecret` in an action input, `trueNorth-…` and
+/// `example-…` are literals.
+fn credential(v: &str, expands: Expands) -> Credential {
     let v = v.trim();
-    v.is_empty()
-        || v.contains("${{")
-        || v.starts_with('$')
-        || v.contains("$(")
-        || ["changeme", "xxx", "<", "example", "true", "false"]
-            .iter()
-            .any(|p| v.to_ascii_lowercase().starts_with(p))
+    if v.is_empty() {
+        return Credential::Empty;
+    }
+    if let Some(inner) = v.strip_prefix("${{").and_then(|r| r.strip_suffix("}}"))
+        && !inner.contains("}}")
+    {
+        let expr = inner.trim();
+        // A quoted string inside the expression is a literal written in the file.
+        if expr.is_empty() || expr.contains(['\'', '"']) {
+            return Credential::Literal;
+        }
+        let dotted = expr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        return Credential::Reference(if !dotted {
+            "an expression".to_string()
+        } else {
+            match expr.split_once('.') {
+                Some(("secrets" | "env" | "vars" | "inputs", name)) => name.to_string(),
+                _ => expr.to_string(),
+            }
+        });
+    }
+    if expands == Expands::Expressions {
+        return Credential::Literal;
+    }
+    let braced = v.strip_prefix("${").and_then(|r| r.strip_suffix('}'));
+    let bare = v.strip_prefix('$');
+    if let Some(name) = braced.or(bare)
+        && is_name(name)
+    {
+        return Credential::Reference(name.to_string());
+    }
+    if let Some(inner) = v.strip_prefix("$(").and_then(|r| r.strip_suffix(')')) {
+        if expands == Expands::Variables && is_name(inner) {
+            return Credential::Reference(inner.to_string());
+        }
+        if expands == Expands::Shell && !inner.contains(')') {
+            return Credential::Reference("a command's output".to_string());
+        }
+    }
+    Credential::Literal
+}
+
+/// True for the value of a secret-looking key or variable that is written in the file.
+/// Short values are left out: they are flags and names (`true`, `none`), not secrets.
+fn literal_value(v: &str, expands: Expands) -> bool {
+    v.trim().len() >= 8 && credential(v, expands) == Credential::Literal
+}
+
+/// Options whose value is a credential: it is never the registry, the image or anything
+/// else that is printed.
+fn credential_option(flag: &str) -> bool {
+    let f = flag.trim_start_matches('-').to_ascii_lowercase();
+    flag.starts_with('-')
+        && !flag.contains('=')
+        && (f == "p"
+            || f == "u"
+            || ["pass", "cred", "token", "secret", "auth", "user"]
+                .iter()
+                .any(|w| f.contains(w)))
+        && !f.ends_with("-stdin")
+}
+
+/// The positional words of `args` (resolved), skipping options and the value after an
+/// option that takes a credential.
+fn positionals(args: &[String]) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut skip_next = false;
+    for (j, a) in args.iter().enumerate() {
+        if std::mem::take(&mut skip_next) {
+            continue;
+        }
+        if a.starts_with('-') {
+            skip_next = credential_option(a);
+            continue;
+        }
+        out.push((j, a.as_str()));
+    }
+    out
+}
+
+/// A registry as written, without any `user:password@` in it.
+fn registry_host(r: &str) -> &str {
+    let host = r.split_once("://").map_or(r, |(_, h)| h);
+    host.rsplit_once('@').map_or(host, |(_, h)| h)
 }
 
 /// Shell state while walking one body: variables, and what earlier commands did.
@@ -308,22 +425,53 @@ struct ShellState {
 }
 
 impl ShellState {
-    /// `word` with the variables known so far substituted (textually).
+    /// `word` with the variables known so far substituted (textually): `$NAME`,
+    /// `${NAME}` and `${{ env.NAME }}`. One pass over the word, whatever the number of
+    /// variables.
     fn resolve(&self, word: &str) -> String {
-        let mut out = word.to_string();
-        for (k, v) in &self.vars {
-            for pattern in [
-                format!("${{{{ env.{k} }}}}"),
-                format!("${{{{env.{k}}}}}"),
-                format!("${{{k}}}"),
-                format!("${k}"),
-            ] {
-                if out.contains(&pattern) {
-                    out = out.replace(&pattern, v);
+        if self.vars.is_empty() || !word.contains('$') {
+            return word.to_string();
+        }
+        let mut out = String::with_capacity(word.len());
+        let mut rest = word;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let tail = &rest[at..];
+            match variable_at(tail).and_then(|(name, len)| Some((self.vars.get(name)?, len))) {
+                Some((value, len)) => {
+                    out.push_str(value);
+                    rest = &tail[len..];
+                }
+                None => {
+                    out.push('$');
+                    rest = &tail[1..];
                 }
             }
         }
+        out.push_str(rest);
         out
+    }
+}
+
+/// The variable a reference at the start of `s` (which starts with `$`) reads, and the
+/// reference's length in bytes.
+fn variable_at(s: &str) -> Option<(&str, usize)> {
+    let name_len = |t: &str| {
+        t.bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count()
+    };
+    let body = s.strip_prefix('$')?;
+    if let Some(inner) = body.strip_prefix("{{") {
+        let end = inner.find("}}")?;
+        let name = inner[..end].trim().strip_prefix("env.")?;
+        is_name(name).then_some((name, 3 + end + 2))
+    } else if let Some(inner) = body.strip_prefix('{') {
+        let n = name_len(inner);
+        (is_name(&inner[..n]) && inner[n..].starts_with('}')).then(|| (&inner[..n], n + 3))
+    } else {
+        let n = name_len(body);
+        is_name(&body[..n]).then(|| (&body[..n], n + 1))
     }
 }
 
@@ -333,7 +481,10 @@ impl<'a> FileAudit<'a> {
             path,
             lines: text.lines().collect(),
             findings: Vec::new(),
+            subjects: Vec::new(),
+            seen: HashSet::new(),
             inventory: InventoryBuilder::default(),
+            not_audited: Vec::new(),
         }
     }
 
@@ -347,15 +498,8 @@ impl<'a> FileAudit<'a> {
         message: String,
     ) {
         let r = rule(id);
-        let fingerprint = Digest::sha256(format!("{id}\0{}\0{what}", self.path).as_bytes()).hex()
-            [..16]
-            .to_string();
         // One finding per rule and place: a command seen twice is reported once.
-        if self
-            .findings
-            .iter()
-            .any(|f| f.rule == id && f.line == line && f.column == column)
-        {
+        if !self.seen.insert((r.id, line, column)) {
             return;
         }
         self.findings.push(Finding {
@@ -365,13 +509,44 @@ impl<'a> FileAudit<'a> {
             line,
             column,
             message,
-            fingerprint,
+            fingerprint: String::new(),
             suppressed: None,
         });
+        self.subjects
+            .push(what.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+
+    /// Gives every finding its fingerprint: the rule, the file, what was found, and its
+    /// rank among the file's findings with the same three, in file order. The line is left
+    /// out so that a finding keeps its fingerprint when lines move; the rank keeps two
+    /// identical findings (two tokens, two `curl | bash`) apart, which code scanning would
+    /// otherwise merge into one alert. The first of its kind keeps the fingerprint it had
+    /// before ranks existed.
+    pub(super) fn fingerprint(&mut self) {
+        let mut order: Vec<usize> = (0..self.findings.len()).collect();
+        order.sort_by_key(|&i| (self.findings[i].line, self.findings[i].column));
+        let mut rank: HashMap<(&'static str, &str), usize> = HashMap::new();
+        for i in order {
+            let f = &mut self.findings[i];
+            let what = &self.subjects[i];
+            let n = rank.entry((f.rule, what.as_str())).or_default();
+            let key = match *n {
+                0 => format!("{}\0{}\0{what}", f.rule, self.path),
+                n => format!("{}\0{}\0{what}\0{n}", f.rule, self.path),
+            };
+            *n += 1;
+            f.fingerprint = Digest::sha256(key.as_bytes()).hex()[..16].to_string();
+        }
     }
 
     /// Runs the walk for `kind`.
     pub(super) fn run(&mut self, kind: Kind) -> Result<(), String> {
+        let result = self.walk(kind);
+        self.fingerprint();
+        result
+    }
+
+    fn walk(&mut self, kind: Kind) -> Result<(), String> {
         match kind {
             Kind::Dockerfile => {
                 self.dockerfile();
@@ -388,7 +563,7 @@ impl<'a> FileAudit<'a> {
             }
             _ => {
                 let text = self.lines.join("\n");
-                let docs = yaml::parse(&text).map_err(|e| format!("not YAML: {e}"))?;
+                let docs = yaml::parse(&text)?;
                 for doc in &docs {
                     match kind {
                         Kind::Workflow | Kind::Action => self.workflow(doc),
@@ -396,7 +571,7 @@ impl<'a> FileAudit<'a> {
                         _ => {}
                     }
                     self.images(doc, kind);
-                    self.literal_secrets(doc);
+                    self.literal_secrets(doc, kind);
                 }
                 Ok(())
             }
@@ -522,21 +697,29 @@ impl<'a> FileAudit<'a> {
             .get("registry")
             .and_then(Node::str)
             .unwrap_or("docker.io");
+        let registry = registry_host(registry).to_string();
         if let Some(p) = with.get("password") {
-            let v = p.str().unwrap_or_default();
-            if not_literal(v) {
-                self.inventory
-                    .credentials
-                    .insert(format!("{} for {registry}", secret_ref_name(v)));
-            } else {
-                self.report(
-                    "hardcoded-credential",
-                    None,
-                    p.line,
-                    p.column,
-                    "login-action password",
-                    format!("the password for {registry} is written in the workflow"),
-                );
+            // An action's input is not a shell: `$NAME` in it is the password itself.
+            match credential(p.str().unwrap_or_default(), Expands::Expressions) {
+                Credential::Empty => {}
+                Credential::Reference(name) => {
+                    self.inventory
+                        .credentials
+                        .insert(format!("{name} for {registry}"));
+                }
+                Credential::Literal => {
+                    self.inventory
+                        .credentials
+                        .insert(format!("a password written in the file for {registry}"));
+                    self.report(
+                        "hardcoded-credential",
+                        None,
+                        p.line,
+                        p.column,
+                        "login-action password",
+                        format!("the password for {registry} is written in the workflow"),
+                    );
+                }
             }
         }
     }
@@ -548,8 +731,28 @@ impl<'a> FileAudit<'a> {
             self.deployed_image(image.get("name").unwrap_or(image), "the default job image");
         }
         for (key, job) in doc.entries() {
-            if key.str().is_some_and(|k| k.starts_with('.') && k != ".pre")
-                && job.get("script").is_none()
+            let hidden = key.str().is_some_and(|k| k.starts_with('.') && k != ".pre");
+            // A hidden key is a template: jobs take its scripts through `extends`, `<<: *x`
+            // or `!reference`, none of which is followed, so its scripts are audited where
+            // they are written (a list of lines, or a map with any of the script keys).
+            if hidden
+                && let Value::Seq(lines) = &job.value
+                && lines.iter().all(|l| l.str().is_some())
+            {
+                let mut state = ShellState {
+                    vars: env.clone(),
+                    ..ShellState::default()
+                };
+                for l in lines {
+                    let (line, col) = self.body_start(l);
+                    state = self.shell_with(l.str().unwrap_or_default(), line, col, state);
+                }
+                continue;
+            }
+            if hidden
+                && ["before_script", "script", "after_script"]
+                    .iter()
+                    .all(|k| job.get(k).is_none())
             {
                 continue;
             }
@@ -600,13 +803,17 @@ impl<'a> FileAudit<'a> {
     }
 
     /// Literal secrets under secret-looking keys, and known token shapes anywhere.
-    fn literal_secrets(&mut self, doc: &Node) {
+    fn literal_secrets(&mut self, doc: &Node, kind: Kind) {
+        let expands = match kind {
+            Kind::Workflow | Kind::Action => Expands::Expressions,
+            _ => Expands::Variables,
+        };
         let mut found = Vec::new();
         doc.walk(&mut |key, n| {
             let Some(v) = n.str() else { return };
             if let Some(what) = token_shape(v) {
                 found.push((n.line, n.column, format!("{what} is written in the file")));
-            } else if key.is_some_and(secret_name) && !not_literal(v) && v.len() >= 8 {
+            } else if key.is_some_and(secret_name) && literal_value(v, expands) {
                 found.push((
                     n.line,
                     n.column,
@@ -697,6 +904,9 @@ impl<'a> FileAudit<'a> {
     fn jenkins(&mut self) {
         let text = self.lines.join("\n");
         let mut from = 0;
+        // Where the line of `counted` starts, and its number: counted forward only, so a
+        // file of many steps costs one pass.
+        let (mut counted, mut line, mut line_start) = (0, 1, 0);
         while let Some(at) = text[from..].find("sh ") {
             let at = from + at;
             from = at + 3;
@@ -707,14 +917,20 @@ impl<'a> FileAudit<'a> {
                 .find(|q| rest_trim.starts_with(q));
             let Some(q) = quote else { continue };
             let body_start = at + 3 + (rest.len() - rest_trim.len()) + q.len();
-            let Some(len) = text[body_start..].find(q) else {
-                break;
-            };
+            // An unterminated string runs to the end of the file, as Groovy would read it.
+            let len = text[body_start..]
+                .find(q)
+                .unwrap_or(text.len() - body_start);
             let body = &text[body_start..body_start + len];
-            let line = text[..body_start].matches('\n').count() + 1;
-            let col = body_start - text[..body_start].rfind('\n').map_or(0, |p| p + 1);
-            self.shell(body, line, col, &BTreeMap::new());
-            from = body_start + len + q.len();
+            for (i, b) in text[counted..body_start].bytes().enumerate() {
+                if b == b'\n' {
+                    line += 1;
+                    line_start = counted + i + 1;
+                }
+            }
+            counted = body_start;
+            self.shell(body, line, body_start - line_start, &BTreeMap::new());
+            from = (body_start + len + q.len()).min(text.len());
         }
     }
 
@@ -735,6 +951,12 @@ impl<'a> FileAudit<'a> {
         col: usize,
         mut st: ShellState,
     ) -> ShellState {
+        if body.len() > shell::MAX_SCRIPT_BYTES {
+            self.not_audited.push(format!(
+                "line {line}: the script after its first {} bytes",
+                shell::MAX_SCRIPT_BYTES
+            ));
+        }
         let cmds = shell::tokenize(body);
         let at = |w: &Word| {
             (
@@ -749,7 +971,7 @@ impl<'a> FileAudit<'a> {
         for (i, cmd) in cmds.iter().enumerate() {
             for (k, w) in cmd.assignments() {
                 let v = w.text.split_once('=').map(|(_, v)| v).unwrap_or_default();
-                if secret_name(k) && !not_literal(v) && v.len() >= 8 {
+                if secret_name(k) && literal_value(v, shell_expands(w)) {
                     let (l, c) = at(w);
                     self.report(
                         "hardcoded-credential",
@@ -800,11 +1022,12 @@ impl<'a> FileAudit<'a> {
                 matches!(name_text.as_str(), "cosign" | "hallmark" | "notation") && sub == "sign";
             if signer {
                 let expect = args.iter().any(|a| a.starts_with("--expect-digest"));
-                for (w, a) in arg_words.iter().zip(&args).skip(1) {
+                for (j, a) in positionals(&args).into_iter().skip(1) {
+                    let w = &arg_words[j];
                     // The digest part may be a command substitution with spaces in it.
                     let (name_part, digest_part) = match a.split_once('@') {
                         Some((n, d)) => (n, Some(d.to_string())),
-                        None => (a.as_str(), None),
+                        None => (a, None),
                     };
                     let Some(r) = image_ref(name_part) else {
                         continue;
@@ -841,12 +1064,10 @@ impl<'a> FileAudit<'a> {
             // Pulls, runs, deployments.
             let pulled: Option<(usize, &str)> = match (name_text.as_str(), sub) {
                 ("docker" | "podman" | "nerdctl", "pull" | "run" | "create")
-                | ("crane", "pull") => args
-                    .iter()
-                    .enumerate()
+                | ("crane", "pull") => positionals(&args)
+                    .into_iter()
                     .skip(1)
-                    .find(|(_, a)| !a.starts_with('-') && image_ref(a).is_some())
-                    .map(|(j, a)| (j, a.as_str())),
+                    .find(|(_, a)| image_ref(a).is_some()),
                 ("kubectl", "set") => args
                     .iter()
                     .enumerate()
@@ -871,7 +1092,7 @@ impl<'a> FileAudit<'a> {
                 | ("skopeo", "copy")
                 | ("hallmark", "publish" | "copy")
                 | ("oras", "push") => {
-                    if let Some(dest) = args.iter().skip(1).rev().find(|a| !a.starts_with('-')) {
+                    if let Some((_, dest)) = positionals(&args).into_iter().skip(1).next_back() {
                         self.inventory
                             .pushes
                             .insert(dest.trim_start_matches("docker://").to_string());
@@ -1013,31 +1234,44 @@ impl<'a> FileAudit<'a> {
 
     fn login(&mut self, cmd: &Command, args: &[String], at: &dyn Fn(&Word) -> (usize, usize)) {
         let words = cmd.args();
-        let registry = args
-            .iter()
+        // The server is the first positional word after the subcommand (`crane auth login
+        // REG`); the values of `-u` and `-p` are never taken for it.
+        let registry = positionals(args)
+            .into_iter()
             .skip(1)
-            .find(|a| !a.starts_with('-') && (a.contains('.') || a.contains(':')))
-            .cloned()
-            .unwrap_or_else(|| "docker.io".into());
+            .map(|(_, a)| a)
+            .find(|a| *a != "login")
+            .map_or("docker.io", registry_host)
+            .to_string();
         let mut j = 1;
         while j < words.len() {
             let a = &words[j].text;
             let (value, w) = match a.as_str() {
-                "-p" | "--password" => (words.get(j + 1).map(|w| w.text.clone()), words.get(j + 1)),
+                "-p" | "--password" => {
+                    (words.get(j + 1).map(|w| w.text.as_str()), words.get(j + 1))
+                }
                 _ => (
-                    a.strip_prefix("--password=").map(str::to_string),
+                    a.strip_prefix("--password=")
+                        .or_else(|| a.strip_prefix("-p").filter(|v| !v.starts_with('-'))),
                     Some(&words[j]),
                 ),
             };
             if let (Some(v), Some(w)) = (value, w) {
-                if not_literal(&v) {
-                    self.inventory
-                        .credentials
-                        .insert(format!("{} for {registry}", secret_ref_name(&v)));
-                } else {
-                    let (l, c) = at(w);
-                    self.report("hardcoded-credential", None, l, c, "login password", format!(
-                        "the password for {registry} is written in the command (use --password-stdin)"));
+                match credential(v, shell_expands(w)) {
+                    Credential::Empty => {}
+                    Credential::Reference(name) => {
+                        self.inventory
+                            .credentials
+                            .insert(format!("{name} for {registry}"));
+                    }
+                    Credential::Literal => {
+                        self.inventory
+                            .credentials
+                            .insert(format!("a password written in the file for {registry}"));
+                        let (l, c) = at(w);
+                        self.report("hardcoded-credential", None, l, c, "login password", format!(
+                            "the password for {registry} is written in the command (use --password-stdin)"));
+                    }
                 }
             }
             if a == "--password-stdin" {
@@ -1050,24 +1284,19 @@ impl<'a> FileAudit<'a> {
     }
 }
 
+/// What expands in a shell word: a single-quoted `$NAME` is the text itself, while
+/// GitHub replaces `${{ … }}` before any shell sees the word.
+fn shell_expands(w: &Word) -> Expands {
+    if w.dynamic {
+        Expands::Shell
+    } else {
+        Expands::Expressions
+    }
+}
+
 /// A file name without directories, for matching a download with its use.
 fn base(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
-}
-
-/// `NAME` of `${{ secrets.NAME }}` or `$NAME`, else the text.
-fn secret_ref_name(v: &str) -> String {
-    let v = v.trim();
-    if let Some(rest) = v.split("secrets.").nth(1) {
-        return rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-    }
-    v.trim_start_matches('$')
-        .trim_start_matches('{')
-        .trim_end_matches('}')
-        .to_string()
 }
 
 #[cfg(test)]
@@ -1102,6 +1331,128 @@ mod tests {
         assert_eq!(
             token_shape(&format!("AKIA{}", "A".repeat(16))),
             Some("an AWS access key")
+        );
+    }
+
+    #[test]
+    fn only_real_expansions_are_references() {
+        use Credential::{Literal, Reference};
+        let r = |s: &str| Reference(s.to_string());
+        for (value, expands, want) in [
+            (
+                "${{ secrets.GHCR_TOKEN }}",
+                Expands::Expressions,
+                r("GHCR_TOKEN"),
+            ),
+            ("${{secrets.X}}", Expands::Shell, r("X")),
+            (
+                "${{ steps.login.outputs.token }}",
+                Expands::Expressions,
+                r("steps.login.outputs.token"),
+            ),
+            (
+                "${{ secrets.A || secrets.B }}",
+                Expands::Expressions,
+                r("an expression"),
+            ),
+            ("${{ 'hunter2-literal' }}", Expands::Expressions, Literal),
+            ("$uperSecretPass2024", Expands::Expressions, Literal),
+            (
+                "$uperSecretPass2024",
+                Expands::Shell,
+                r("uperSecretPass2024"),
+            ),
+            (
+                "${REGISTRY_PASSWORD}",
+                Expands::Variables,
+                r("REGISTRY_PASSWORD"),
+            ),
+            (
+                "$(REGISTRY_PASSWORD)",
+                Expands::Variables,
+                r("REGISTRY_PASSWORD"),
+            ),
+            (
+                "$(cat /run/secrets/pw)",
+                Expands::Shell,
+                r("a command's output"),
+            ),
+            ("$(cat /run/secrets/pw)", Expands::Variables, Literal),
+            ("$PW$SUFFIX", Expands::Shell, Literal),
+            ("trueNorth-Pass-4417", Expands::Shell, Literal),
+            ("exampleCorp-Prod-9931", Expands::Shell, Literal),
+            ("changeme-please", Expands::Shell, Literal),
+            ("<your-password>", Expands::Shell, Literal),
+        ] {
+            assert_eq!(credential(value, expands), want, "{value} {expands:?}");
+        }
+        assert_eq!(credential("  ", Expands::Shell), Credential::Empty);
+        assert!(!literal_value("true", Expands::Variables));
+    }
+
+    #[test]
+    fn options_that_take_credentials_are_never_positional() {
+        let args: Vec<String> = [
+            "copy",
+            "--dest-creds",
+            "ci:pw",
+            "-p",
+            "pw2",
+            "--password-stdin",
+            "a:1",
+            "b:2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let pos: Vec<&str> = positionals(&args).into_iter().map(|(_, a)| a).collect();
+        assert_eq!(pos, ["copy", "a:1", "b:2"]);
+        assert_eq!(
+            registry_host("https://ci:pw@reg.example.com"),
+            "reg.example.com"
+        );
+    }
+
+    #[test]
+    fn variables_resolve_by_name_in_one_pass() {
+        let mut st = ShellState::default();
+        st.vars.insert("REG".into(), "reg.io".into());
+        st.vars.insert("TAG".into(), "v1".into());
+        assert_eq!(st.resolve("$REG/app:${TAG}"), "reg.io/app:v1");
+        assert_eq!(st.resolve("${{ env.REG }}/x"), "reg.io/x");
+        // A longer name is another variable, not REG followed by text.
+        assert_eq!(st.resolve("$REGISTRY/app"), "$REGISTRY/app");
+        assert_eq!(st.resolve("$ $1 ${"), "$ $1 ${");
+    }
+
+    #[test]
+    fn identical_findings_get_distinct_fingerprints_by_rank() {
+        let text = "curl https://a/i.sh | sh\necho hi\ncurl https://b/i.sh | sh\n";
+        let mut f = FileAudit::new("x.sh", text);
+        f.run(Kind::Shell).unwrap();
+        assert_eq!(f.findings.len(), 2);
+        assert_ne!(f.findings[0].fingerprint, f.findings[1].fingerprint);
+        let moved = "\n\ncurl https://a/i.sh | sh\ncurl https://b/i.sh | sh\n";
+        let mut g = FileAudit::new("x.sh", moved);
+        g.run(Kind::Shell).unwrap();
+        let prints = |a: &FileAudit| {
+            a.findings
+                .iter()
+                .map(|f| f.fingerprint.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(prints(&f), prints(&g));
+    }
+
+    #[test]
+    fn gitlab_templates_are_audited_where_they_are_written() {
+        let ci = ".login: &login\n  - docker login -u ci -p hunter2hunter2 reg.io\n.docker:\n  before_script:\n    - curl https://x/i.sh | sh\n.rules:\n  - if: $CI\nrelease:\n  extends: .docker\n  script:\n    - *login\n";
+        assert_eq!(
+            findings(".gitlab-ci.yml", Kind::GitLab, ci),
+            [
+                ("hardcoded-credential".to_string(), 2),
+                ("unchecked-download".to_string(), 5)
+            ]
         );
     }
 

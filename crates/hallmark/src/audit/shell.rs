@@ -81,8 +81,10 @@ pub fn is_assignment(word: &str) -> bool {
     }
 }
 
-/// Most bytes of one body tokenized: a hostile file costs bounded work.
-pub const MAX_SCRIPT_BYTES: usize = 1 << 20;
+/// Most bytes of one body tokenized: a hostile file costs bounded work. A body is never
+/// longer than the file it is in, so every body of a file that was read is tokenized
+/// whole; a longer one (from another caller) is cut here, and the audit says so.
+pub const MAX_SCRIPT_BYTES: usize = super::MAX_FILE_BYTES as usize;
 
 struct Cursor<'a> {
     chars: std::iter::Peekable<std::str::Chars<'a>>,

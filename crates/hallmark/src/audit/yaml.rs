@@ -1,7 +1,7 @@
 //! YAML documents as a small tree that remembers where every node starts (line, column),
 //! built from yaml-rust2's events. Multi-document streams give one tree per document.
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::Marker;
 
 /// A YAML node and where it starts.
@@ -63,32 +63,50 @@ impl Node {
 
     /// Every node of the tree, depth first, with the key it sits under (if any).
     pub fn walk<'a>(&'a self, visit: &mut dyn FnMut(Option<&'a str>, &'a Node)) {
-        fn go<'a>(
-            n: &'a Node,
-            key: Option<&'a str>,
-            visit: &mut dyn FnMut(Option<&'a str>, &'a Node),
-        ) {
+        // A loop over an explicit stack: the depth of a tree is the file's to choose.
+        let mut pending: Vec<(Option<&'a str>, &'a Node)> = vec![(None, self)];
+        while let Some((key, n)) = pending.pop() {
             visit(key, n);
             match &n.value {
-                Value::Map(m) => {
-                    for (k, v) in m {
-                        go(v, k.str(), visit);
-                    }
-                }
-                Value::Seq(s) => {
-                    for v in s {
-                        go(v, key, visit);
-                    }
-                }
+                Value::Map(m) => pending.extend(m.iter().rev().map(|(k, v)| (k.str(), v))),
+                Value::Seq(s) => pending.extend(s.iter().rev().map(|v| (key, v))),
                 Value::Scalar(_) | Value::Alias => {}
             }
         }
-        go(self, None, visit);
     }
 }
 
-/// Most nodes kept from one file: a hostile file costs bounded memory.
+impl Drop for Node {
+    /// Frees the tree with a loop: the derived, recursive drop of a deeply nested tree
+    /// would exhaust the stack.
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        take_children(&mut self.value, &mut pending);
+        while let Some(mut n) = pending.pop() {
+            take_children(&mut n.value, &mut pending);
+        }
+    }
+}
+
+fn take_children(value: &mut Value, into: &mut Vec<Node>) {
+    match value {
+        Value::Seq(items) => into.append(items),
+        Value::Map(entries) => {
+            for (k, v) in entries.drain(..) {
+                into.push(k);
+                into.push(v);
+            }
+        }
+        Value::Scalar(_) | Value::Alias => {}
+    }
+}
+
+/// Most nodes read from one file: a hostile file costs bounded memory.
 pub const MAX_NODES: usize = 200_000;
+/// Deepest nesting of sequences and mappings read. Real pipelines and manifests stay
+/// under a few dozen levels; the limit keeps every walk of the tree, and the parser's own
+/// stacks, small whatever the file.
+pub const MAX_DEPTH: usize = 256;
 
 #[derive(Default)]
 struct Builder {
@@ -99,7 +117,6 @@ struct Builder {
 
 impl Builder {
     fn push(&mut self, node: Node) {
-        self.nodes += 1;
         match self.stack.last_mut() {
             None => self.docs.push(node),
             Some((parent, pending_key)) => match &mut parent.value {
@@ -112,18 +129,30 @@ impl Builder {
             },
         }
     }
-}
 
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        if self.nodes > MAX_NODES {
-            return;
-        }
+    /// Takes one event; `Err` when the file is beyond the limits.
+    fn on_event(&mut self, ev: Event, mark: Marker) -> Result<(), String> {
         let at = |value| Node {
             value,
             line: mark.line(),
             column: mark.col() + 1,
         };
+        let opens = matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..));
+        if matches!(ev, Event::Scalar(..) | Event::Alias(_)) || opens {
+            self.nodes += 1;
+            if self.nodes > MAX_NODES {
+                return Err(format!(
+                    "line {}: more than {MAX_NODES} YAML nodes",
+                    mark.line()
+                ));
+            }
+        }
+        if opens && self.stack.len() >= MAX_DEPTH {
+            return Err(format!(
+                "line {}: nested deeper than {MAX_DEPTH} levels",
+                mark.line()
+            ));
+        }
         match ev {
             Event::Scalar(text, ..) => self.push(at(Value::Scalar(text))),
             Event::Alias(_) => self.push(at(Value::Alias)),
@@ -136,15 +165,25 @@ impl MarkedEventReceiver for Builder {
             }
             _ => {}
         }
+        Ok(())
     }
 }
 
 /// Parses every document of `text`; `Err` with the parser's message (and line) when the
-/// text is not YAML.
+/// text is not YAML, or nests deeper than [`MAX_DEPTH`], or has more than [`MAX_NODES`]
+/// nodes.
 pub fn parse(text: &str) -> Result<Vec<Node>, String> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, true).map_err(|e| e.to_string())?;
+    // Events are pulled one at a time: yaml-rust2's `load` recurses once per level of
+    // nesting, which a file of 40 000 nested `- ` would turn into a stack overflow.
+    loop {
+        let (ev, mark) = parser.next_token().map_err(|e| format!("not YAML: {e}"))?;
+        if ev == Event::StreamEnd {
+            break;
+        }
+        builder.on_event(ev, mark)?;
+    }
     Ok(builder.docs)
 }
 
@@ -176,5 +215,44 @@ mod tests {
         });
         assert_eq!(images, ["reg/app:v1"]);
         assert!(parse("a: [unclosed").is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded_and_deep_trees_are_freed_without_recursion() {
+        let deep = format!("{}x\n", "- ".repeat(40_000));
+        let err = parse(&deep).unwrap_err();
+        assert!(err.contains("nested deeper than 256 levels"), "{err}");
+        let flow = format!("{}{}", "[".repeat(40_000), "]".repeat(40_000));
+        assert!(parse(&flow).is_err());
+        let ok = format!("{}x\n", "- ".repeat(MAX_DEPTH));
+        let docs = parse(&ok).unwrap();
+        let mut depth = 0;
+        docs[0].walk(&mut |_, _| depth += 1);
+        assert_eq!(depth, MAX_DEPTH + 1);
+        // A tree far deeper than the parser allows, built by hand: walking and dropping it
+        // must not recurse.
+        let mut node = Node {
+            value: Value::Scalar("x".into()),
+            line: 1,
+            column: 1,
+        };
+        for _ in 0..1_000_000 {
+            node = Node {
+                value: Value::Seq(vec![node]),
+                line: 1,
+                column: 1,
+            };
+        }
+        let mut count = 0;
+        node.walk(&mut |_, _| count += 1);
+        assert_eq!(count, 1_000_001);
+        drop(node);
+    }
+
+    #[test]
+    fn node_limit_is_an_error_not_a_silent_cut() {
+        let many = format!("[{}]", "a,".repeat(MAX_NODES + 1));
+        let err = parse(&many).unwrap_err();
+        assert!(err.contains("more than 200000 YAML nodes"), "{err}");
     }
 }

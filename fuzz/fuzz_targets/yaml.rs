@@ -1,0 +1,34 @@
+#![no_main]
+//! Pipeline and deployment YAML comes from pull requests: the reader must end on any input
+//! with a tree or an error, however deep the nesting (a file of 40 000 nested `- ` once
+//! overflowed the stack), and walking, auditing and dropping what it built must not
+//! recurse or panic. `pin` reads the same files through `image_spans`.
+//!
+//! Seeds, the deep cases among them, are in fuzz/seeds/yaml; scripts/fuzz copies them into
+//! the corpus before it runs.
+
+use hallmark::audit::{self, Kind, images, yaml};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    match yaml::parse(&text) {
+        Ok(docs) => {
+            for doc in &docs {
+                let mut depth_first = 0usize;
+                doc.walk(&mut |_, _| depth_first += 1);
+                assert!(depth_first <= yaml::MAX_NODES + 1);
+            }
+        }
+        Err(e) => assert!(!e.is_empty()),
+    }
+    for kind in [
+        Kind::Workflow,
+        Kind::GitLab,
+        Kind::Compose,
+        Kind::Kubernetes,
+    ] {
+        let _ = images::image_spans(&text, kind);
+        let _ = audit::audit_text("fuzz.yml", &text, kind);
+    }
+});
