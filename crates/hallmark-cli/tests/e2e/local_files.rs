@@ -285,3 +285,59 @@ fn key_generate_refuses_a_link_or_device_where_a_key_goes() {
     assert!(!dir.path().join("k.pub").exists());
     assert!(is_char_device(Path::new("/dev/null")));
 }
+
+/// Containers' `auth.json` (`REGISTRY_AUTH_FILE`) is read like docker's config: bounded,
+/// and never from a FIFO or device. Its credentials are then simply not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_auth_file_is_read_bounded_and_never_from_a_fifo_or_device() {
+    let reg = Registry::start();
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        tamper: None,
+        auth: Some(ProxyAuth {
+            user: "ci-bot".into(),
+            password: "hunter2".into(),
+            basic: false,
+        }),
+    })
+    .await;
+    let k = keys("ecdsa-p256");
+    let img = push_random(&reg.store("team/auth"), None, "auth").await;
+    let pinned = format!("{}/team/auth@{}", proxy.addr, img.digest());
+    let dir = tempfile::tempdir().unwrap();
+    let bad = [
+        fifo(dir.path(), "fifo.json"),
+        PathBuf::from("/dev/zero"),
+        big(dir.path(), "huge.json", 1 << 30),
+    ];
+    for auth_file in &bad {
+        let mut c = hallmark();
+        c.args(["verify", &pinned, "--key", &k.public, "--retries", "0"])
+            .env("REGISTRY_AUTH_FILE", auth_file);
+        let o = run_watched(c);
+        assert_ne!(code(&o), 0, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("authentication failed"),
+            "{auth_file:?}: {}",
+            stderr(&o)
+        );
+    }
+    // The same credentials in a regular file are used.
+    let good = dir.path().join("auth.json");
+    use base64ct::{Base64, Encoding};
+    std::fs::write(
+        &good,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            proxy.addr,
+            Base64::encode_string(b"ci-bot:hunter2")
+        ),
+    )
+    .unwrap();
+    let mut c = hallmark();
+    c.args(["verify", &pinned, "--key", &k.public, "--retries", "0"])
+        .env("REGISTRY_AUTH_FILE", &good);
+    let o = run_watched(c);
+    // Unsigned, but read: the registry let it in.
+    expect_code(&o, 1);
+}

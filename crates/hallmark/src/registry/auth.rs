@@ -122,18 +122,50 @@ fn config_key(registry: &str) -> &str {
     }
 }
 
-/// What is wrong with the docker configuration (`$DOCKER_CONFIG/config.json`, else
-/// `~/.docker/config.json`), when it exists and cannot be read: credentials in it are
-/// then not used, which the user should hear about rather than meet as "unauthorized".
-pub fn docker_config_problem() -> Option<String> {
+/// Docker's configuration: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+fn docker_config_path() -> Option<std::path::PathBuf> {
     let dir = match std::env::var_os("DOCKER_CONFIG") {
         Some(d) => std::path::PathBuf::from(d),
         None => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".docker"),
     };
-    let path = dir.join("config.json");
-    // Bounded and regular files only: a FIFO or `/dev/zero` here must not hang or fill
-    // memory before any registry is asked.
-    let text = match crate::fsio::read_bounded(&path, None, crate::fsio::limits::DOCKER_CONFIG) {
+    Some(dir.join("config.json"))
+}
+
+/// Podman's and skopeo's `auth.json`, where containers/image looks for it:
+/// `REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json` when it is a file,
+/// else `$XDG_CONFIG_HOME` (or `~/.config`) `/containers/auth.json`.
+fn containers_auth_path() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    if let Some(p) = std::env::var_os("REGISTRY_AUTH_FILE") {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR") {
+        let p = PathBuf::from(run).join("containers/auth.json");
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    let config = match std::env::var_os("XDG_CONFIG_HOME") {
+        Some(c) => PathBuf::from(c),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
+    };
+    Some(config.join("containers/auth.json"))
+}
+
+/// A credentials file read bounded, regular files only (a FIFO or `/dev/zero` here must
+/// not hang or fill memory); `Ok(None)` when there is none.
+fn read_credentials_file(
+    path: &std::path::Path,
+) -> Result<Option<Vec<u8>>, crate::fsio::FileError> {
+    crate::fsio::read_bounded(path, None, crate::fsio::limits::DOCKER_CONFIG)
+}
+
+/// What is wrong with the docker configuration, when it exists and cannot be read:
+/// credentials in it are then not used, which the user should hear about rather than meet
+/// as "unauthorized".
+pub fn docker_config_problem() -> Option<String> {
+    let path = docker_config_path()?;
+    let text = match read_credentials_file(&path) {
         Ok(Some(t)) => t,
         Ok(None) => return None,
         Err(e) => return Some(e.to_string()),
@@ -145,21 +177,24 @@ pub fn docker_config_problem() -> Option<String> {
     }
 }
 
-/// Looks a registry up in `~/.docker/config.json` (auths, credHelpers, credsStore) and then
-/// in `REGISTRY_AUTH_FILE` / containers' auth.json. Runs credential helpers, so it blocks.
+/// Looks a registry up in docker's `config.json` (auths, credHelpers, credsStore) and then
+/// in containers' `auth.json`. Both files are read once, bounded, by us; the credential
+/// library only parses what was read. Runs credential helpers, so it blocks.
 pub fn lookup(registry: &str) -> Option<Credential> {
     let key = config_key(registry);
-    // docker_credential reads the file without a bound: it is read only once the bounded
-    // check found it readable (a config with a problem is reported, not used).
-    let docker = || {
-        if docker_config_problem().is_some() {
-            return Err(docker_credential::CredentialRetrievalError::ConfigNotFound);
-        }
-        docker_credential::get_credential(key)
-            .or_else(|_| docker_credential::get_credential(&format!("https://{key}")))
+    let from = |path: Option<std::path::PathBuf>| {
+        let bytes = read_credentials_file(&path?).ok()??;
+        docker_credential::get_credential_from_reader(&bytes[..], key)
+            .or_else(|_| {
+                docker_credential::get_credential_from_reader(
+                    &bytes[..],
+                    &format!("https://{key}"),
+                )
+            })
+            .ok()
     };
-    let found = docker().or_else(|_| docker_credential::get_podman_credential(key));
-    match found.ok()? {
+    let found = from(docker_config_path()).or_else(|| from(containers_auth_path()))?;
+    match found {
         docker_credential::DockerCredential::UsernamePassword(username, password) => {
             Some(Credential::Basic(Credentials { username, password }))
         }
