@@ -29,6 +29,10 @@ impl Render for PinReport {
                 }
             }
         }
+        // On stderr with the references: stdout stays a diff that applies.
+        for e in &self.errors {
+            ui.say_outside(&format!("{}: ", e.path), &format!("NOT read: {}", e.error));
+        }
         if self.written {
             for f in &self.files {
                 if let Some(why) = &f.error {
@@ -79,9 +83,16 @@ pub async fn run(args: &PinArgs, ui: Ui) -> anyhow::Result<Outcome> {
     } else {
         count(PinStatus::Unpinnable)
     };
-    // A "no" is exit 1; an outage or a file that changed meanwhile decides nothing: 3.
+    // A "no" is exit 1; an outage, a file that changed meanwhile or a file not read
+    // decides nothing: 3.
     Ok(if count(PinStatus::Refused) + unpinnable > 0 {
         Outcome::Denied
+    } else if !report.errors.is_empty() {
+        Outcome::Incomplete(format!(
+            "{} file(s) not read or not parsed, {} the first: nothing in them is pinned or checked",
+            report.errors.len(),
+            crate::sanitize::line(&report.errors[0].path)
+        ))
     } else if not_written > 0 {
         Outcome::Incomplete(format!(
             "{not_written} file(s) not written: each changed while its references were checked, or could not be written; run pin again"
