@@ -576,4 +576,23 @@ fn pin_names_a_fifo_instead_of_skipping_it() {
         };
         assert_eq!(errors[0]["error"], want, "{v:#}");
     }
+
+    // Beside an outage, both are named: one reason for exit 3 does not hide the other.
+    let gone = format!("127.0.0.1:{}/team/gone:v1", free_port());
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!("services:\n  web:\n    image: {gone}\n"),
+    )
+    .unwrap();
+    let mut c = hallmark();
+    c.args(["pin", ".", "--key", &k.public, "--retries", "0"])
+        .current_dir(dir.path());
+    let o = c.output().unwrap();
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(
+        err.contains("1 file(s) not read or not parsed, ./deploy.yaml the first")
+            && err.contains("1 reference(s) could not be checked"),
+        "{err}"
+    );
 }
