@@ -29,6 +29,10 @@ impl Render for PinReport {
                 }
             }
         }
+        // On stderr with the references: stdout stays a diff that applies.
+        for e in &self.errors {
+            ui.say_outside(&format!("{}: ", e.path), &format!("NOT read: {}", e.error));
+        }
         if self.written {
             for f in &self.files {
                 if let Some(why) = &f.error {
@@ -79,19 +83,33 @@ pub async fn run(args: &PinArgs, ui: Ui) -> anyhow::Result<Outcome> {
     } else {
         count(PinStatus::Unpinnable)
     };
-    // A "no" is exit 1; an outage or a file that changed meanwhile decides nothing: 3.
-    Ok(if count(PinStatus::Refused) + unpinnable > 0 {
-        Outcome::Denied
-    } else if not_written > 0 {
-        Outcome::Incomplete(format!(
+    // A "no" is exit 1; an outage, a file that changed meanwhile or a file not read
+    // decides nothing: 3, naming each of these that happened, so one does not hide another.
+    if count(PinStatus::Refused) + unpinnable > 0 {
+        return Ok(Outcome::Denied);
+    }
+    let mut incomplete = Vec::new();
+    if !report.errors.is_empty() {
+        incomplete.push(format!(
+            "{} file(s) not read or not parsed, {} the first: nothing in them is pinned or checked",
+            report.errors.len(),
+            crate::sanitize::line(&report.errors[0].path)
+        ));
+    }
+    if not_written > 0 {
+        incomplete.push(format!(
             "{not_written} file(s) not written: each changed while its references were checked, or could not be written; run pin again"
-        ))
-    } else if count(PinStatus::Unavailable) > 0 {
-        Outcome::Incomplete(format!(
+        ));
+    }
+    if count(PinStatus::Unavailable) > 0 {
+        incomplete.push(format!(
             "{} reference(s) could not be checked: their registry was unavailable; run again, or with -v to see each request",
             count(PinStatus::Unavailable)
-        ))
-    } else {
+        ));
+    }
+    Ok(if incomplete.is_empty() {
         Outcome::Ok
+    } else {
+        Outcome::Incomplete(incomplete.join("; "))
     })
 }

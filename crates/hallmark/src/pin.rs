@@ -2,13 +2,15 @@
 //! names by tag is resolved once, verified as `verify` does, and rewritten to
 //! `repo:tag@sha256:…`. Only the reference's bytes change; a reference that does not
 //! verify, whose registry cannot be reached, or whose bytes cannot be rewritten exactly
-//! (a YAML alias, an escaped string) is left as it is, with the reason.
+//! (a YAML alias, an escaped string) is left as it is, with the reason. A file it did not
+//! read, or could not parse, is named with the reason, so that "nothing pinned" never
+//! stands for "nothing read".
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-use crate::audit::{self, Kind};
+use crate::audit::{self, FileProblem, Kind};
 use crate::class::ErrorClass;
 use crate::digest::Digest;
 use crate::policy::Trust;
@@ -83,6 +85,11 @@ pub struct PinReport {
     pub files: Vec<PinnedFile>,
     /// True once the files were written.
     pub written: bool,
+    /// Files not read, or not parsed, whole: what they name is unknown and nothing in them
+    /// is pinned.
+    pub errors: Vec<FileProblem>,
+    /// True when something was not read (`errors`).
+    pub partial: bool,
 }
 
 /// Verifies `reference` once; `Ok(digest)` when it verifies, otherwise whether it was
@@ -183,6 +190,231 @@ fn unpinnable(
     out
 }
 
+/// The kind of a file `pin` reads, by its name: deployments, compose files, workflows
+/// and Dockerfiles.
+fn pin_kind(path: &Path) -> Option<Kind> {
+    // No first line: a `#!` only makes a shell script, which pin does not rewrite.
+    audit::kind_of(path, "").filter(|k| {
+        matches!(
+            k,
+            Kind::Kubernetes | Kind::Compose | Kind::Workflow | Kind::Dockerfile
+        )
+    })
+}
+
+/// A file to read: where it was found, its kind, and, for a symlink met in the walk, the
+/// directory its target must stay inside.
+struct Candidate {
+    path: PathBuf,
+    kind: Kind,
+    root: Option<PathBuf>,
+}
+
+fn problem(path: &Path, error: impl Into<String>) -> FileProblem {
+    FileProblem {
+        path: path.display().to_string(),
+        error: error.into(),
+    }
+}
+
+/// Walks `paths` as `audit` does: regular files, and symlinks whose target stays inside
+/// one of the directories given (a directory link back into a directory it sits in is a
+/// loop, not followed twice). What could hold references and is not followed is returned
+/// as a problem, never passed over: a directory, or an entry whose name is of a kind pin
+/// reads. Other names are not pin's to read, so leaving them out hides nothing.
+fn walk(paths: &[PathBuf]) -> (Vec<Candidate>, Vec<FileProblem>) {
+    const SKIPPED_DIRS: [&str; 3] = [".git", "node_modules", "target"];
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    let mut roots: Vec<PathBuf> = Vec::new();
+    // Real path of each directory walked, and the one it was reached from.
+    let mut dirs: Vec<(PathBuf, Option<usize>)> = Vec::new();
+    let mut stack: Vec<(PathBuf, usize)> = Vec::new();
+    for p in paths {
+        let (real, meta) = match std::fs::canonicalize(p)
+            .and_then(|real| std::fs::metadata(&real).map(|m| (real, m)))
+        {
+            Ok(found) => found,
+            Err(e) => {
+                errors.push(problem(p, format!("cannot be read: {e}: not pinned")));
+                continue;
+            }
+        };
+        if meta.is_dir() {
+            roots.push(real.clone());
+            dirs.push((real, None));
+            stack.push((p.clone(), dirs.len() - 1));
+        } else if !meta.is_file() {
+            errors.push(problem(
+                p,
+                "not a regular file or a directory: not read, nothing pinned",
+            ));
+        } else if let Some(kind) = pin_kind(p) {
+            // A path given is followed wherever it leads: the user named it.
+            files.push(Candidate {
+                path: p.clone(),
+                kind,
+                root: None,
+            });
+        } else {
+            errors.push(problem(
+                p,
+                "not a file pin reads (Kubernetes or compose YAML, a workflow, a Dockerfile): nothing pinned",
+            ));
+        }
+    }
+    let mut entries = 0usize;
+    'walk: while let Some((shown, index)) = stack.pop() {
+        let listing = match std::fs::read_dir(&shown) {
+            Ok(listing) => listing,
+            Err(e) => {
+                errors.push(problem(
+                    &shown,
+                    format!("cannot be listed: {e}: not read, nothing in it pinned"),
+                ));
+                continue;
+            }
+        };
+        let mut names: Vec<_> = listing.flatten().collect();
+        names.sort_by_key(|e| e.file_name());
+        'entry: for entry in names {
+            entries += 1;
+            if entries > audit::MAX_ENTRIES || files.len() >= audit::MAX_FILES {
+                errors.push(problem(
+                    &shown,
+                    format!(
+                        "the walk stopped at {} entries or {} files: the rest is not read, nothing in it pinned",
+                        audit::MAX_ENTRIES,
+                        audit::MAX_FILES
+                    ),
+                ));
+                break 'walk;
+            }
+            let path = entry.path();
+            let name = entry.file_name();
+            let kind = pin_kind(&path);
+            let Ok(file_type) = entry.file_type() else {
+                errors.push(problem(&path, "cannot be read (no file type): not pinned"));
+                continue;
+            };
+            if SKIPPED_DIRS.iter().any(|d| name == *d) && !file_type.is_file() {
+                continue;
+            }
+            if file_type.is_dir() {
+                let real = dirs[index].0.join(&name);
+                dirs.push((real, Some(index)));
+                stack.push((path, dirs.len() - 1));
+            } else if file_type.is_file() {
+                if let Some(kind) = kind {
+                    files.push(Candidate {
+                        path,
+                        kind,
+                        root: None,
+                    });
+                }
+            } else if file_type.is_symlink() {
+                let (real, meta) = match std::fs::canonicalize(&path)
+                    .and_then(|real| std::fs::metadata(&real).map(|m| (real, m)))
+                {
+                    Ok(found) => found,
+                    Err(e) => {
+                        if kind.is_some() {
+                            errors.push(problem(
+                                &path,
+                                format!("a symlink that cannot be followed ({e}): not pinned"),
+                            ));
+                        }
+                        continue;
+                    }
+                };
+                let Some(root) = roots.iter().find(|r| real.starts_with(r)) else {
+                    if kind.is_some() || meta.is_dir() {
+                        errors.push(problem(
+                            &path,
+                            "a symlink that leads outside the tree given: not followed, nothing pinned",
+                        ));
+                    }
+                    continue;
+                };
+                if meta.is_dir() {
+                    let mut up = Some(index);
+                    while let Some(i) = up {
+                        if dirs[i].0 == real {
+                            // A loop: its files are read where it starts.
+                            continue 'entry;
+                        }
+                        up = dirs[i].1;
+                    }
+                    dirs.push((real, Some(index)));
+                    stack.push((path, dirs.len() - 1));
+                } else if let Some(kind) = kind {
+                    if meta.is_file() {
+                        files.push(Candidate {
+                            path,
+                            kind,
+                            root: Some(root.clone()),
+                        });
+                    } else {
+                        errors.push(problem(
+                            &path,
+                            "a symlink to something that is not a regular file: not pinned",
+                        ));
+                    }
+                }
+            } else if kind.is_some() {
+                errors.push(problem(
+                    &path,
+                    "not a regular file (a FIFO, socket or device): not pinned",
+                ));
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    (files, errors)
+}
+
+/// The text of a file found by the walk, if it can be read whole and parsed: bounded, as a
+/// regular file inside its root, UTF-8 (the file is rewritten byte for byte, so bytes that
+/// are not text cannot be carried through a lossy decoding) and, for YAML, parsed within
+/// the audit's bounds.
+fn read_candidate(c: &Candidate) -> Result<String, FileProblem> {
+    let path = &c.path;
+    let bytes = match crate::fsio::read_bounded(path, c.root.as_deref(), audit::MAX_FILE_BYTES) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            return Err(problem(path, "disappeared while being read: not pinned"));
+        }
+        Err(crate::fsio::FileError::TooLarge { limit, .. }) => {
+            return Err(problem(
+                path,
+                format!("larger than the {limit}-byte limit: not read, nothing in it pinned"),
+            ));
+        }
+        Err(e) => {
+            return Err(problem(path, format!("cannot be read: {e}: not pinned")));
+        }
+    };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        problem(
+            path,
+            format!(
+                "not UTF-8 (from line {line}): not rewritten, since its bytes cannot be kept as they are; nothing in it pinned"
+            ),
+        )
+    })?;
+    if matches!(c.kind, Kind::Kubernetes | Kind::Compose | Kind::Workflow)
+        && let Err(e) = audit::yaml::parse(&text)
+    {
+        return Err(problem(
+            path,
+            format!("{e}: not parsed, nothing in it pinned"),
+        ));
+    }
+    Ok(text)
+}
+
 /// Finds every image reference under `paths`, verifies each distinct one once, and plans
 /// the rewrite. Nothing is written.
 pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<PinReport, Error> {
@@ -192,17 +424,26 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
         references: Vec::new(),
         files: Vec::new(),
         written: false,
+        errors: Vec::new(),
+        partial: false,
     };
-    for path in audit::discover(paths) {
-        let Ok(Some((text, kind))) = audit::load(&path) else {
-            continue;
-        };
-        if !matches!(
-            kind,
-            Kind::Kubernetes | Kind::Compose | Kind::Workflow | Kind::Dockerfile
-        ) {
+    let (candidates, mut errors) = walk(paths);
+    let mut seen = std::collections::HashSet::new();
+    for c in candidates {
+        // A file reached under two names is read and rewritten once.
+        if let Ok(real) = std::fs::canonicalize(&c.path)
+            && !seen.insert(real)
+        {
             continue;
         }
+        let (path, kind) = (c.path.clone(), c.kind);
+        let text = match read_candidate(&c) {
+            Ok(text) => text,
+            Err(problem) => {
+                errors.push(problem);
+                continue;
+            }
+        };
         let spans = audit::images::image_spans(&text, kind);
         for (line, column, reference, reason) in unpinnable(&text, kind, &spans) {
             report.references.push(PinEntry {
@@ -220,6 +461,9 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
             found.push((path, text, spans));
         }
     }
+    errors.sort_by(|a, b| a.path.cmp(&b.path));
+    report.partial = !errors.is_empty();
+    report.errors = errors;
     // Each distinct reference is resolved and verified once.
     let mut verdicts: BTreeMap<String, Result<Digest, (PinStatus, String)>> = BTreeMap::new();
     for (_, _, spans) in &found {
@@ -351,6 +595,22 @@ pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pin_reads_deployments_compose_workflows_and_dockerfiles_only() {
+        for (name, kind) in [
+            ("k8s/app.yaml", Some(Kind::Kubernetes)),
+            ("compose.yaml", Some(Kind::Compose)),
+            (".github/workflows/ci.yml", Some(Kind::Workflow)),
+            ("Containerfile", Some(Kind::Dockerfile)),
+            ("action.yml", None),
+            (".gitlab-ci.yml", None),
+            ("release.sh", None),
+            ("README.md", None),
+        ] {
+            assert_eq!(pin_kind(Path::new(name)), kind, "{name}");
+        }
+    }
 
     #[test]
     fn diffs_show_the_changed_lines_with_context() {

@@ -408,3 +408,191 @@ async fn pin_treats_an_outage_as_unavailable_not_denied() {
         stderr(&o)
     );
 }
+
+/// A file pin did not read or could not parse is named with the reason and makes the run
+/// partial (exit 3), never "nothing pinned": a YAML file nested 40 000 deep, a byte that
+/// is not UTF-8 (never rewritten lossily), YAML that does not parse, a symlink leaving the
+/// tree. What could be read is still pinned and written; a symlink inside the tree is
+/// followed, a loop is not followed twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_names_every_file_it_did_not_read() {
+    use std::os::unix::fs::symlink;
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
+    let r = &reg.addr;
+    let image = format!("{r}/team/app:v1");
+    let pinned = format!("{image}@{}", img.digest());
+    let top = tempfile::tempdir().unwrap();
+    let repo = top.path().join("repo");
+    let outside = top.path().join("outside");
+    for d in [repo.join("deploy"), repo.join("real"), outside.clone()] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let service = format!("services:\n  web:\n    image: {image}\n");
+    std::fs::write(repo.join("compose.yaml"), &service).unwrap();
+    std::fs::write(
+        repo.join("real/app.yaml"),
+        format!("kind: Pod\nspec:\n  containers:\n    - image: {image}\n"),
+    )
+    .unwrap();
+    symlink("real", repo.join("linked")).unwrap();
+    symlink("..", repo.join("real/up")).unwrap();
+    let deep = format!("{}image: {image}\n", "- ".repeat(40_000));
+    std::fs::write(repo.join("deploy/deep.yaml"), &deep).unwrap();
+    let mut latin1 = b"# caf\xe9\n".to_vec();
+    latin1.extend_from_slice(service.as_bytes());
+    std::fs::write(repo.join("docker-compose.yml"), &latin1).unwrap();
+    let broken = format!("kind: Pod\nspec: [unclosed\n  image: {image}\n");
+    std::fs::write(repo.join("deploy/broken.yaml"), &broken).unwrap();
+    std::fs::write(
+        outside.join("app.yaml"),
+        format!("kind: Pod\nimage: {image}\n"),
+    )
+    .unwrap();
+    symlink(outside.join("app.yaml"), repo.join("deploy/outside.yaml")).unwrap();
+
+    let pin = |extra: &[&str]| {
+        let mut c = hallmark();
+        c.args(["pin", ".", "--key", &k.public])
+            .args(extra)
+            .current_dir(&repo);
+        c.output().unwrap()
+    };
+    let o = pin(&["--write", "--output", "json"]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    assert_eq!(v["partial"], true, "{v:#}");
+    let errors: Vec<String> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["path"].as_str().unwrap(),
+                e["error"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("./deploy/broken.yaml: ")
+            && errors[0].ends_with(": not parsed, nothing in it pinned"),
+        "{errors:#?}"
+    );
+    assert_eq!(
+        errors[1],
+        "./deploy/deep.yaml: line 1: nested deeper than 256 levels: not parsed, nothing in it pinned"
+    );
+    assert_eq!(
+        errors[2],
+        "./deploy/outside.yaml: a symlink that leads outside the tree given: not followed, nothing pinned"
+    );
+    assert!(
+        errors[3].starts_with("./docker-compose.yml: not UTF-8 (from line 1): not rewritten"),
+        "{errors:#?}"
+    );
+    // What was read is pinned and written: each file once, though reached by two names.
+    let refs = v["references"].as_array().unwrap();
+    assert_eq!(refs.len(), 2, "{v:#}");
+    assert!(refs.iter().all(|x| x["status"] == "pinned"), "{v:#}");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("compose.yaml")).unwrap(),
+        service.replace(&image, &pinned)
+    );
+    assert!(
+        std::fs::read_to_string(repo.join("real/app.yaml"))
+            .unwrap()
+            .contains(&pinned)
+    );
+    // Nothing not read is touched.
+    assert_eq!(
+        std::fs::read(repo.join("docker-compose.yml")).unwrap(),
+        latin1
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("deploy/deep.yaml")).unwrap(),
+        deep
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("deploy/broken.yaml")).unwrap(),
+        broken
+    );
+    assert!(
+        !std::fs::read_to_string(outside.join("app.yaml"))
+            .unwrap()
+            .contains('@')
+    );
+
+    // In text, each is named on stderr and the diff on stdout stays a diff.
+    let o = pin(&[]);
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(
+        err.contains("./docker-compose.yml: NOT read: not UTF-8 (from line 1)"),
+        "{err}"
+    );
+    assert!(err.contains("4 file(s) not read or not parsed"), "{err}");
+    assert_eq!(stdout(&o), "");
+
+    // A denial still decides: exit 1, with what was not read still named.
+    push_random(&reg.store("team/tool"), Some("v2"), "unsigned").await;
+    std::fs::write(
+        repo.join("compose.yaml"),
+        format!("services:\n  t:\n    image: {r}/team/tool:v2\n"),
+    )
+    .unwrap();
+    let o = pin(&["--output", "json"]);
+    expect_code(&o, 1);
+    assert_eq!(json_out(&o)["errors"].as_array().unwrap().len(), 4);
+}
+
+/// A FIFO is never opened (it would block) and never passed over: given as PATH, or met
+/// in the tree under a name pin reads, it is named and the run is partial.
+#[test]
+fn pin_names_a_fifo_instead_of_skipping_it() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("deploy.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for path in ["deploy.yaml", "."] {
+        let mut c = hallmark();
+        c.args(["pin", path, "--key", &k.public, "--output", "json"])
+            .current_dir(dir.path());
+        let o = c.output().unwrap();
+        expect_code(&o, 3);
+        let v = json_out(&o);
+        let errors = v["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{v:#}");
+        let want = if path == "." {
+            "not a regular file (a FIFO, socket or device): not pinned"
+        } else {
+            "not a regular file or a directory: not read, nothing pinned"
+        };
+        assert_eq!(errors[0]["error"], want, "{v:#}");
+    }
+
+    // Beside an outage, both are named: one reason for exit 3 does not hide the other.
+    let gone = format!("127.0.0.1:{}/team/gone:v1", free_port());
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!("services:\n  web:\n    image: {gone}\n"),
+    )
+    .unwrap();
+    let mut c = hallmark();
+    c.args(["pin", ".", "--key", &k.public, "--retries", "0"])
+        .current_dir(dir.path());
+    let o = c.output().unwrap();
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(
+        err.contains("1 file(s) not read or not parsed, ./deploy.yaml the first")
+            && err.contains("1 reference(s) could not be checked"),
+        "{err}"
+    );
+}
