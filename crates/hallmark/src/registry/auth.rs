@@ -186,10 +186,7 @@ pub fn lookup(registry: &str) -> Option<Credential> {
         let bytes = read_credentials_file(&path?).ok()??;
         docker_credential::get_credential_from_reader(&bytes[..], key)
             .or_else(|_| {
-                docker_credential::get_credential_from_reader(
-                    &bytes[..],
-                    &format!("https://{key}"),
-                )
+                docker_credential::get_credential_from_reader(&bytes[..], &format!("https://{key}"))
             })
             .ok()
     };
