@@ -13,6 +13,7 @@ use crate::Error;
 use crate::audit::{self, FileProblem, Kind};
 use crate::class::ErrorClass;
 use crate::digest::Digest;
+use crate::fsio::walk::{self, Why};
 use crate::policy::Trust;
 use crate::reference::Source;
 use crate::registry::Client;
@@ -202,202 +203,68 @@ fn pin_kind(path: &Path) -> Option<Kind> {
     })
 }
 
-/// A file to read: where it was found, its kind, and, for a symlink met in the walk, the
-/// directory its target must stay inside.
-struct Candidate {
-    path: PathBuf,
-    kind: Kind,
-    root: Option<PathBuf>,
+/// The files `pin` reads, by name. A file of another name is not pin's to read, so leaving
+/// it out hides nothing.
+struct Pinned;
+
+impl walk::Select for Pinned {
+    type Kind = Kind;
+
+    fn file(&self, path: &Path) -> Option<Kind> {
+        pin_kind(path)
+    }
+
+    fn may_hold(&self, path: &Path) -> bool {
+        pin_kind(path).is_some()
+    }
 }
 
-fn problem(path: &Path, error: impl Into<String>) -> FileProblem {
-    FileProblem {
-        path: path.display().to_string(),
-        error: error.into(),
-    }
-}
-
-/// Walks `paths` as `audit` does: regular files, and symlinks whose target stays inside
-/// one of the directories given (a directory link back into a directory it sits in is a
-/// loop, not followed twice). What could hold references and is not followed is returned
-/// as a problem, never passed over: a directory, or an entry whose name is of a kind pin
-/// reads. Other names are not pin's to read, so leaving them out hides nothing.
-fn walk(paths: &[PathBuf]) -> (Vec<Candidate>, Vec<FileProblem>) {
-    const SKIPPED_DIRS: [&str; 3] = [".git", "node_modules", "target"];
-    let mut files = Vec::new();
-    let mut errors = Vec::new();
-    let mut roots: Vec<PathBuf> = Vec::new();
-    // Real path of each directory walked, and the one it was reached from.
-    let mut dirs: Vec<(PathBuf, Option<usize>)> = Vec::new();
-    let mut stack: Vec<(PathBuf, usize)> = Vec::new();
-    for p in paths {
-        let (real, meta) = match std::fs::canonicalize(p)
-            .and_then(|real| std::fs::metadata(&real).map(|m| (real, m)))
-        {
-            Ok(found) => found,
-            Err(e) => {
-                errors.push(problem(p, format!("cannot be read: {e}: not pinned")));
-                continue;
-            }
-        };
-        if meta.is_dir() {
-            roots.push(real.clone());
-            dirs.push((real, None));
-            stack.push((p.clone(), dirs.len() - 1));
-        } else if !meta.is_file() {
-            errors.push(problem(
-                p,
-                "not a regular file or a directory: not read, nothing pinned",
-            ));
-        } else if let Some(kind) = pin_kind(p) {
-            // A path given is followed wherever it leads: the user named it.
-            files.push(Candidate {
-                path: p.clone(),
-                kind,
-                root: None,
-            });
-        } else {
-            errors.push(problem(
-                p,
-                "not a file pin reads (Kubernetes or compose YAML, a workflow, a Dockerfile): nothing pinned",
-            ));
+/// An entry the walk did not follow, in pin's words.
+fn left_out(s: walk::Skipped) -> FileProblem {
+    let why = match &s.why {
+        Why::NotSelected => {
+            "not a file pin reads (Kubernetes or compose YAML, a workflow, a Dockerfile): nothing pinned".into()
         }
-    }
-    let mut entries = 0usize;
-    'walk: while let Some((shown, index)) = stack.pop() {
-        let listing = match std::fs::read_dir(&shown) {
-            Ok(listing) => listing,
-            Err(e) => {
-                errors.push(problem(
-                    &shown,
-                    format!("cannot be listed: {e}: not read, nothing in it pinned"),
-                ));
-                continue;
-            }
-        };
-        let mut names: Vec<_> = listing.flatten().collect();
-        names.sort_by_key(|e| e.file_name());
-        'entry: for entry in names {
-            entries += 1;
-            if entries > audit::MAX_ENTRIES || files.len() >= audit::MAX_FILES {
-                errors.push(problem(
-                    &shown,
-                    format!(
-                        "the walk stopped at {} entries or {} files: the rest is not read, nothing in it pinned",
-                        audit::MAX_ENTRIES,
-                        audit::MAX_FILES
-                    ),
-                ));
-                break 'walk;
-            }
-            let path = entry.path();
-            let name = entry.file_name();
-            let kind = pin_kind(&path);
-            let Ok(file_type) = entry.file_type() else {
-                errors.push(problem(&path, "cannot be read (no file type): not pinned"));
-                continue;
-            };
-            if SKIPPED_DIRS.iter().any(|d| name == *d) && !file_type.is_file() {
-                continue;
-            }
-            if file_type.is_dir() {
-                let real = dirs[index].0.join(&name);
-                dirs.push((real, Some(index)));
-                stack.push((path, dirs.len() - 1));
-            } else if file_type.is_file() {
-                if let Some(kind) = kind {
-                    files.push(Candidate {
-                        path,
-                        kind,
-                        root: None,
-                    });
-                }
-            } else if file_type.is_symlink() {
-                let (real, meta) = match std::fs::canonicalize(&path)
-                    .and_then(|real| std::fs::metadata(&real).map(|m| (real, m)))
-                {
-                    Ok(found) => found,
-                    Err(e) => {
-                        if kind.is_some() {
-                            errors.push(problem(
-                                &path,
-                                format!("a symlink that cannot be followed ({e}): not pinned"),
-                            ));
-                        }
-                        continue;
-                    }
-                };
-                let Some(root) = roots.iter().find(|r| real.starts_with(r)) else {
-                    if kind.is_some() || meta.is_dir() {
-                        errors.push(problem(
-                            &path,
-                            "a symlink that leads outside the tree given: not followed, nothing pinned",
-                        ));
-                    }
-                    continue;
-                };
-                if meta.is_dir() {
-                    let mut up = Some(index);
-                    while let Some(i) = up {
-                        if dirs[i].0 == real {
-                            // A loop: its files are read where it starts.
-                            continue 'entry;
-                        }
-                        up = dirs[i].1;
-                    }
-                    dirs.push((real, Some(index)));
-                    stack.push((path, dirs.len() - 1));
-                } else if let Some(kind) = kind {
-                    if meta.is_file() {
-                        files.push(Candidate {
-                            path,
-                            kind,
-                            root: Some(root.clone()),
-                        });
-                    } else {
-                        errors.push(problem(
-                            &path,
-                            "a symlink to something that is not a regular file: not pinned",
-                        ));
-                    }
-                }
-            } else if kind.is_some() {
-                errors.push(problem(
-                    &path,
-                    "not a regular file (a FIFO, socket or device): not pinned",
-                ));
-            }
-        }
-    }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    (files, errors)
+        Why::NotFileOrDir => format!("{}: not read, nothing pinned", s.why),
+        Why::Unlisted(_) => format!("{}: not read, nothing in it pinned", s.why),
+        Why::Stopped => format!("{}: the rest is not read, nothing in it pinned", s.why),
+        Why::Outside => format!("{}: not followed, nothing pinned", s.why),
+        _ => format!("{}: not pinned", s.why),
+    };
+    FileProblem::new(&s.path, why)
 }
 
 /// The text of a file found by the walk, if it can be read whole and parsed: bounded, as a
 /// regular file inside its root, UTF-8 (the file is rewritten byte for byte, so bytes that
 /// are not text cannot be carried through a lossy decoding) and, for YAML, parsed within
 /// the audit's bounds.
-fn read_candidate(c: &Candidate) -> Result<String, FileProblem> {
+fn read_candidate(c: &walk::Found<Kind>) -> Result<String, FileProblem> {
     let path = &c.path;
     let bytes = match crate::fsio::read_bounded(path, c.root.as_deref(), audit::MAX_FILE_BYTES) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
-            return Err(problem(path, "disappeared while being read: not pinned"));
+            return Err(FileProblem::new(
+                path,
+                "disappeared while being read: not pinned",
+            ));
         }
         Err(crate::fsio::FileError::TooLarge { limit, .. }) => {
-            return Err(problem(
+            return Err(FileProblem::new(
                 path,
                 format!("larger than the {limit}-byte limit: not read, nothing in it pinned"),
             ));
         }
         Err(e) => {
-            return Err(problem(path, format!("cannot be read: {e}: not pinned")));
+            return Err(FileProblem::new(
+                path,
+                format!("cannot be read: {e}: not pinned"),
+            ));
         }
     };
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        problem(
+        FileProblem::new(
             path,
             format!(
                 "not UTF-8 (from line {line}): not rewritten, since its bytes cannot be kept as they are; nothing in it pinned"
@@ -407,7 +274,7 @@ fn read_candidate(c: &Candidate) -> Result<String, FileProblem> {
     if matches!(c.kind, Kind::Kubernetes | Kind::Compose | Kind::Workflow)
         && let Err(e) = audit::yaml::parse(&text)
     {
-        return Err(problem(
+        return Err(FileProblem::new(
             path,
             format!("{e}: not parsed, nothing in it pinned"),
         ));
@@ -427,7 +294,11 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
         errors: Vec::new(),
         partial: false,
     };
-    let (candidates, mut errors) = walk(paths);
+    let tree = walk::walk(paths, &Pinned);
+    // Its warnings are entries no name says pin reads, and loops walked where they start:
+    // leaving them out hides no reference.
+    let mut errors: Vec<FileProblem> = tree.errors.into_iter().map(left_out).collect();
+    let candidates = tree.files;
     let mut seen = std::collections::HashSet::new();
     for c in candidates {
         // A file reached under two names is read and rewritten once.

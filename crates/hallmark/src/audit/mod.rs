@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::fsio::walk::{self, Why};
+
 pub use rules::RULES;
 
 /// How bad a finding is.
@@ -116,7 +118,7 @@ pub struct FileProblem {
 }
 
 impl FileProblem {
-    fn new(path: &Path, error: impl Into<String>) -> FileProblem {
+    pub(crate) fn new(path: &Path, error: impl Into<String>) -> FileProblem {
         FileProblem {
             path: path.display().to_string(),
             error: error.into(),
@@ -172,8 +174,6 @@ pub enum Kind {
 
 /// Most bytes read of one file.
 pub const MAX_FILE_BYTES: u64 = 2 << 20;
-/// Most files read under one path.
-pub const MAX_FILES: usize = 100_000;
 
 /// The kind of `path`, if hallmark reads it.
 pub fn kind_of(path: &Path, first_line: &str) -> Option<Kind> {
@@ -226,57 +226,6 @@ fn shell_shebang(first_line: &str) -> bool {
     ["sh", "bash", "zsh", "dash", "ash", "ksh"].contains(&name)
 }
 
-/// Every file under `paths` that hallmark reads, sorted, without descending into `.git`,
-/// `node_modules` or `target`.
-pub fn discover(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack: Vec<PathBuf> = paths.to_vec();
-    while let Some(p) = stack.pop() {
-        if out.len() >= MAX_FILES {
-            break;
-        }
-        let Ok(meta) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if meta.is_dir() {
-            let skip = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| [".git", "node_modules", "target"].contains(&n));
-            if skip && !paths.contains(&p) {
-                continue;
-            }
-            if let Ok(entries) = std::fs::read_dir(&p) {
-                stack.extend(entries.flatten().map(|e| e.path()));
-            }
-        } else if meta.is_file() {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
-/// A file's text and kind, when it is text of a kind hallmark reads (bounded, as a regular
-/// file); `Ok(None)` for anything else.
-pub fn load(path: &Path) -> Result<Option<(String, Kind)>, FileProblem> {
-    let bytes = match crate::fsio::read_bounded(path, None, MAX_FILE_BYTES) {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => return Ok(None),
-        Err(e) => {
-            return Err(FileProblem {
-                path: path.display().to_string(),
-                error: e.to_string(),
-            });
-        }
-    };
-    let Ok(text) = String::from_utf8(bytes) else {
-        return Ok(None);
-    };
-    let first = text.lines().next().unwrap_or_default();
-    Ok(kind_of(path, first).map(|kind| (text, kind)))
-}
-
 /// `# hallmark: ignore[rule-a,rule-b] reason` comments of a file, by line.
 fn suppressions(text: &str) -> BTreeMap<usize, (Vec<String>, String)> {
     let mut out = BTreeMap::new();
@@ -294,216 +243,36 @@ fn suppressions(text: &str) -> BTreeMap<usize, (Vec<String>, String)> {
     out
 }
 
-/// Directories not descended into unless given as a path: other tools' data.
-const SKIPPED_DIRS: [&str; 3] = [".git", "node_modules", "target"];
-/// Most directory entries looked at under the paths given: links can make a small tree
-/// look endless without ever forming a loop.
-pub const MAX_ENTRIES: usize = 1_000_000;
 /// Bytes read of a file whose name does not say its kind, to look for a shell `#!` line.
 const FIRST_LINE_BYTES: u64 = 512;
 
-/// A file to audit: where it was found, and, for a symlink, the directory its target must
-/// stay inside.
-struct Found {
-    path: PathBuf,
-    root: Option<PathBuf>,
-}
+/// The files the audit reads: every regular file, of the kind its name says, or, when the
+/// name says none, of the kind its `#!` line says once read.
+struct Audited;
 
-/// What a walk of the paths found: files to audit, and what it did not follow.
-#[derive(Default)]
-struct Tree {
-    files: Vec<Found>,
-    errors: Vec<FileProblem>,
-    warnings: Vec<FileProblem>,
-}
+impl walk::Select for Audited {
+    type Kind = Option<Kind>;
 
-impl Tree {
-    /// Something not audited: an error when a pipeline may hide there (a directory, or a
-    /// name of a kind hallmark reads), else a warning.
-    fn skipped(&mut self, path: &Path, could_hold_pipelines: bool, why: String) {
-        let problem = FileProblem::new(path, why);
-        if could_hold_pipelines || kind_by_name(path).is_some() {
-            self.errors.push(problem);
-        } else {
-            self.warnings.push(problem);
-        }
+    fn file(&self, path: &Path) -> Option<Option<Kind>> {
+        Some(kind_by_name(path))
+    }
+
+    fn may_hold(&self, path: &Path) -> bool {
+        kind_by_name(path).is_some()
     }
 }
 
-/// A directory being walked: its real path, and the one it was reached from.
-struct Dir {
-    real: PathBuf,
-    parent: Option<usize>,
-}
-
-/// Walks `paths`: regular files, and symlinks whose target stays inside one of the
-/// directories given (each directory link followed unless it leads back to a directory it
-/// is inside: a loop). Everything else is reported, never passed over in silence.
-fn walk_tree(paths: &[PathBuf]) -> Tree {
-    let mut tree = Tree::default();
-    let mut roots: Vec<PathBuf> = Vec::new();
-    let mut dirs: Vec<Dir> = Vec::new();
-    // (path as shown, index of its directory in `dirs`)
-    let mut stack: Vec<(PathBuf, usize)> = Vec::new();
-    for p in paths {
-        // A path given is followed wherever it leads: the user named it.
-        let real = match std::fs::canonicalize(p) {
-            Ok(real) => real,
-            Err(e) => {
-                tree.errors.push(FileProblem::new(
-                    p,
-                    format!("cannot be read: {e}: not audited"),
-                ));
-                continue;
-            }
-        };
-        match std::fs::metadata(&real) {
-            Ok(m) if m.is_dir() => {
-                roots.push(real.clone());
-                dirs.push(Dir { real, parent: None });
-                stack.push((p.clone(), dirs.len() - 1));
-            }
-            Ok(m) if m.is_file() => tree.files.push(Found {
-                path: p.clone(),
-                root: None,
-            }),
-            Ok(_) => tree.errors.push(FileProblem::new(
-                p,
-                "not a regular file or a directory: not audited",
-            )),
-            Err(e) => tree.errors.push(FileProblem::new(
-                p,
-                format!("cannot be read: {e}: not audited"),
-            )),
+/// An entry the walk did not follow, in the audit's words.
+fn left_out(s: walk::Skipped) -> FileProblem {
+    let why = match &s.why {
+        Why::Outside => {
+            "a symlink that leads outside the audited tree: not followed, not audited".into()
         }
-    }
-    let mut entries = 0usize;
-    'walk: while let Some((shown, index)) = stack.pop() {
-        let listing = match std::fs::read_dir(&shown) {
-            Ok(listing) => listing,
-            Err(e) => {
-                tree.errors.push(FileProblem::new(
-                    &shown,
-                    format!("cannot be listed: {e}: not audited"),
-                ));
-                continue;
-            }
-        };
-        let mut names: Vec<_> = listing.flatten().collect();
-        names.sort_by_key(|e| e.file_name());
-        for entry in names {
-            entries += 1;
-            if entries > MAX_ENTRIES || tree.files.len() >= MAX_FILES {
-                tree.errors.push(FileProblem::new(
-                    &shown,
-                    format!(
-                        "the walk stopped at {MAX_ENTRIES} entries or {MAX_FILES} files: the rest is not audited"
-                    ),
-                ));
-                break 'walk;
-            }
-            let path = entry.path();
-            let name = entry.file_name();
-            let Ok(file_type) = entry.file_type() else {
-                tree.errors.push(FileProblem::new(
-                    &path,
-                    "cannot be read (no file type): not audited",
-                ));
-                continue;
-            };
-            if SKIPPED_DIRS.iter().any(|d| name == *d) && !file_type.is_file() {
-                continue;
-            }
-            if file_type.is_dir() {
-                // A directory inside a real directory is real: no link to resolve.
-                dirs.push(Dir {
-                    real: dirs[index].real.join(&name),
-                    parent: Some(index),
-                });
-                stack.push((path, dirs.len() - 1));
-            } else if file_type.is_file() {
-                // A regular file met in the walk is where the walk says it is; only a linked
-                // file needs its target checked again when it is read.
-                tree.files.push(Found { path, root: None });
-            } else if file_type.is_symlink() {
-                follow_link(&mut tree, &roots, &mut dirs, &mut stack, path, index);
-            } else {
-                tree.skipped(
-                    &path,
-                    false,
-                    "not a regular file (a FIFO, socket or device): not audited".into(),
-                );
-            }
-        }
-    }
-    tree.files.sort_by(|a, b| a.path.cmp(&b.path));
-    tree
-}
-
-/// A symlink met in the walk: followed when its target is inside the audited tree and is
-/// not a directory it already sits in; reported otherwise.
-fn follow_link(
-    tree: &mut Tree,
-    roots: &[PathBuf],
-    dirs: &mut Vec<Dir>,
-    stack: &mut Vec<(PathBuf, usize)>,
-    path: PathBuf,
-    index: usize,
-) {
-    let (real, meta) = match std::fs::canonicalize(&path)
-        .and_then(|real| std::fs::metadata(&real).map(|m| (real, m)))
-    {
-        Ok(found) => found,
-        Err(e) => {
-            tree.skipped(
-                &path,
-                false,
-                format!("a symlink that cannot be followed ({e}): not audited"),
-            );
-            return;
-        }
+        Why::Loop(_) => format!("{}: not followed again", s.why),
+        Why::Stopped => format!("{}: the rest is not audited", s.why),
+        _ => format!("{}: not audited", s.why),
     };
-    let Some(root) = roots.iter().find(|r| real.starts_with(r)) else {
-        tree.skipped(
-            &path,
-            meta.is_dir(),
-            "a symlink that leads outside the audited tree: not followed, not audited".into(),
-        );
-        return;
-    };
-    if meta.is_dir() {
-        let mut up = Some(index);
-        while let Some(i) = up {
-            if dirs[i].real == real {
-                // Its content is audited where the loop starts.
-                tree.warnings.push(FileProblem::new(
-                    &path,
-                    format!(
-                        "a symlink back to {}, which contains it: not followed again",
-                        real.display()
-                    ),
-                ));
-                return;
-            }
-            up = dirs[i].parent;
-        }
-        dirs.push(Dir {
-            real,
-            parent: Some(index),
-        });
-        stack.push((path, dirs.len() - 1));
-    } else if meta.is_file() {
-        tree.files.push(Found {
-            path,
-            root: Some(root.clone()),
-        });
-    } else {
-        tree.skipped(
-            &path,
-            false,
-            "a symlink to something that is not a regular file: not audited".into(),
-        );
-    }
+    FileProblem::new(&s.path, why)
 }
 
 /// What reading one file gave.
@@ -515,7 +284,7 @@ enum Loaded {
 }
 
 /// Reads a file found by the walk, bounded, as a regular file inside its root.
-fn read_found(found: &Found) -> Result<Loaded, FileProblem> {
+fn read_found(found: &walk::Found<Option<Kind>>) -> Result<Loaded, FileProblem> {
     let path = &found.path;
     let not_read = |e: crate::fsio::FileError| {
         let why = match e {
@@ -526,7 +295,7 @@ fn read_found(found: &Found) -> Result<Loaded, FileProblem> {
         };
         FileProblem::new(path, why)
     };
-    let kind = match kind_by_name(path) {
+    let kind = match found.kind {
         Some(kind) => kind,
         None => {
             // Only a `#!` line can make this a file hallmark reads.
@@ -592,15 +361,15 @@ pub fn audit_text(name: &str, text: &str, kind: Kind) -> (Vec<Finding>, Vec<Stri
 /// Audits every file under `paths`. Whatever is not audited, whole or in part, is in the
 /// report's `errors` and makes it `partial`; with `strict`, so do its `warnings`.
 pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
-    let tree = walk_tree(paths);
+    let tree = walk::walk(paths, &Audited);
     let mut report = AuditReport {
         version: 1,
         files: 0,
         findings: Vec::new(),
         suppressed: 0,
         inventory: Vec::new(),
-        errors: tree.errors,
-        warnings: tree.warnings,
+        errors: tree.errors.into_iter().map(left_out).collect(),
+        warnings: tree.warnings.into_iter().map(left_out).collect(),
         partial: false,
     };
     for found in &tree.files {

@@ -3,7 +3,10 @@
 //! atomically.
 //!
 //! Layouts and archives arrive from others, so a blob may be a symlink to `/dev/zero`, a
-//! FIFO, or a link to `/etc/shadow`; every read of them goes through here.
+//! FIFO, or a link to `/etc/shadow`; every read of them goes through here. The paths a
+//! user names for `audit` and `pin` are walked here too (`walk`), and their files read here.
+
+pub mod walk;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
