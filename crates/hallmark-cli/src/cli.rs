@@ -228,10 +228,10 @@ pub struct RegistryArgs {
     #[arg(long)]
     pub allow_insecure_registry: bool,
     /// Milliseconds a writer of a signature tag other signers share waits before checking
-    /// that no concurrent signer overwrote its write (a slower write exits 3: it may have
-    /// overwritten another signer's)
+    /// that no concurrent signer overwrote its write: at least 2000 (what every signer
+    /// counts on), or 0 to switch the check off when nobody else writes there
     #[arg(long, default_value_t = 2000, value_name = "MS", env = "HALLMARK_SETTLE_MS",
-          hide_env_values = true, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+          hide_env_values = true, value_parser = parse_settle)]
     pub settle: u64,
 }
 
@@ -768,6 +768,19 @@ pub fn parse_signature_repository(s: &str) -> Result<ImageRef, String> {
         ));
     }
     Ok(r)
+}
+
+/// A settle window: 0 (off) or at least the 2 s every signer counts on the others to
+/// watch, since a writer cannot know how long the one it overwrote watched.
+fn parse_settle(s: &str) -> Result<u64, String> {
+    let min = hallmark::store::SETTLE_MIN.as_millis() as u64;
+    match s.trim().parse::<u64>() {
+        Ok(0) => Ok(0),
+        Ok(ms) if (min..=600_000).contains(&ms) => Ok(ms),
+        _ => Err(format!(
+            "{s:?}: write 0 (no check: only where nobody else writes) or milliseconds from {min} to 600000"
+        )),
+    }
 }
 
 fn parse_digest(s: &str) -> Result<Digest, String> {

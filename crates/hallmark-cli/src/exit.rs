@@ -116,7 +116,7 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
             "other signers keep writing the same signature tag without seeing this one's entries: run the command again when they are done, then check with `hallmark signatures REF`".into()
         }
         E::Unsettled { .. } => {
-            "check with `hallmark signatures REF --key PUB.pem` that every signer's signature is there and sign again any that is not; on a slow link raise --settle (or HALLMARK_SETTLE_MS) so that signers watch their writes longer".into()
+            "check with `hallmark signatures REF --key PUB.pem` that every signer's signature is there, and sign again any that is not".into()
         }
         E::TagRefused { repository, .. } => format!(
             "sign the digest your pipeline built: hallmark sign {repository}@sha256:<digest> --key KEY (or add --expect-digest sha256:<digest>)"

@@ -78,23 +78,19 @@ pub enum Error {
         /// What is missing (or back after removal): each entry named.
         missing: Vec<String>,
     },
-    /// This command's write to a shared tag took longer than other writers watch theirs,
-    /// so an entry another writer stored in that time may have been overwritten. What this
-    /// command wrote is stored.
+    /// This command's write to a shared tag may have landed after the moment other writers
+    /// stopped watching theirs (it took longer than they watch, or it got no answer and may
+    /// still land), so an entry another writer stored may be overwritten. What this command
+    /// wrote is stored.
     #[error(
-        "{tag} took {:.1} s to read and write, longer than the {:.1} s settle window: an entry \
-         another signer stored in that time may have been overwritten (this command's own \
-         change is stored)",
-        took.as_secs_f64(),
-        window.as_secs_f64()
+        "{tag}: {why}: an entry another signer stored meanwhile may be overwritten (this \
+         command's own change is stored)"
     )]
     Unsettled {
         /// `reg/repo:tag`.
         tag: String,
-        /// From reading the tag to the registry accepting the write.
-        took: std::time::Duration,
-        /// How long writers watch their writes.
-        window: std::time::Duration,
+        /// What happened to the write.
+        why: String,
     },
     /// Signing by tag without the digest that was built.
     #[error(

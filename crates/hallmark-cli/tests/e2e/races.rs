@@ -74,8 +74,16 @@ impl Round {
 }
 
 /// Runs `rounds` rounds: in each, every key signs a fresh image at once (through `via`,
-/// the registry or a proxy in front of it), then each key's signature is looked for.
-async fn race(reg: &Registry, via: &str, keys: &[Keys], format: &str, rounds: usize) -> Vec<Round> {
+/// the registry or a proxy in front of it), then, `linger` after the signers are done,
+/// each key's signature is looked for.
+async fn race(
+    reg: &Registry,
+    via: &str,
+    keys: &[Keys],
+    format: &str,
+    rounds: usize,
+    linger: Duration,
+) -> Vec<Round> {
     let mut done = Vec::new();
     let mut n = 0;
     while n < rounds {
@@ -90,11 +98,16 @@ async fn race(reg: &Registry, via: &str, keys: &[Keys], format: &str, rounds: us
                 .collect();
             started.push((reference, children));
         }
+        let mut finished = Vec::new();
         for (reference, children) in started {
             let outputs: Vec<Output> = children
                 .into_iter()
                 .map(|c| c.wait_with_output().expect("wait for hallmark"))
                 .collect();
+            finished.push((reference, outputs));
+        }
+        tokio::time::sleep(linger).await;
+        for (reference, outputs) in finished {
             let present = keys
                 .iter()
                 .map(|k| {
@@ -124,7 +137,7 @@ async fn every_case(reg: &Registry, via: &str, keys: &[Keys]) -> Vec<(String, Ro
     let mut out = Vec::new();
     for signers in [2, 3] {
         for (format, rounds) in [("legacy", ROUNDS), ("bundle", ROUNDS / 4)] {
-            for r in race(reg, via, &keys[..signers], format, rounds).await {
+            for r in race(reg, via, &keys[..signers], format, rounds, Duration::ZERO).await {
                 out.push((format!("{signers} signers, {format}, via {via}"), r));
             }
         }
@@ -148,8 +161,9 @@ async fn racing_signers_lose_no_signature_silently() {
 
 /// A proxy that holds the first write to each shared signature tag (`sha256-<hex>.sig`,
 /// `sha256-<hex>`) for 3 s: that writer's manifest lands after the other signers have
-/// written and checked theirs.
-async fn holding_proxy(reg: &Registry) -> Proxy {
+/// written and checked theirs. With `hang_up`, the writer gets no answer at all (its
+/// connection is reset) while the write still lands 3 s later.
+async fn holding_proxy(reg: &Registry, hang_up: bool) -> Proxy {
     let held = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
     Proxy::start_holding(
         ProxyConfig {
@@ -163,8 +177,10 @@ async fn holding_proxy(reg: &Registry) -> Proxy {
                     .path
                     .rsplit_once("/manifests/")
                     .is_some_and(|(_, r)| r.starts_with("sha256-"));
-            (shared_tag && held.lock().unwrap().insert(req.path.clone()))
-                .then_some(Duration::from_secs(3))
+            (shared_tag && held.lock().unwrap().insert(req.path.clone())).then_some(Held {
+                delay: Duration::from_secs(3),
+                hang_up,
+            })
         })),
     )
     .await
@@ -173,18 +189,104 @@ async fn holding_proxy(reg: &Registry) -> Proxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signer_whose_write_is_held_says_a_signature_may_be_lost() {
     let reg = Registry::start();
-    let proxy = holding_proxy(&reg).await;
+    let proxy = holding_proxy(&reg, false).await;
     for (case, r) in every_case(&reg, &proxy.addr, &three_keys()).await {
         r.check(&case);
-        // The held writer took longer than the settle window: whatever else happened, it
-        // cannot rule out an overwrite, and says so.
+        // The held writer took longer than every signer watches: whatever else happened,
+        // it cannot rule out an overwrite, and says so.
         assert!(
-            r.outputs
-                .iter()
-                .any(|o| code(o) == 3 && stderr(o).contains("longer than the 2.0 s settle window")),
+            r.outputs.iter().any(|o| code(o) == 3
+                && stderr(o).contains("longer than the 2.0 s every signer watches")),
             "{case}: {}",
             r.told()
         );
+    }
+}
+
+/// A write whose connection was reset is not sent again as if it had not happened: it may
+/// land later (here 3 s later) over whatever the others wrote meanwhile. Its writer writes
+/// again, merged, and says that it cannot vouch for the first one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signer_whose_write_got_no_answer_says_a_signature_may_be_lost() {
+    let reg = Registry::start();
+    let proxy = holding_proxy(&reg, true).await;
+    let keys = three_keys();
+    for (format, rounds) in [("legacy", AT_ONCE), ("bundle", 2)] {
+        // Looked at once the late write has surely landed.
+        let linger = Duration::from_secs(3);
+        for r in race(&reg, &proxy.addr, &keys[..2], format, rounds, linger).await {
+            let case = format!("2 signers, {format}, one write reset and landing 3 s later");
+            r.check(&case);
+            assert!(
+                r.outputs
+                    .iter()
+                    .any(|o| code(o) == 3 && stderr(o).contains("may still land")),
+                "{case}: {}",
+                r.told()
+            );
+        }
+    }
+}
+
+/// Signers whose settle windows differ: one watching as little as it may, one whose write
+/// the registry takes 1.5 s to store. No signature is lost silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_settle_window_is_refused_and_the_shortest_allowed_still_protects() {
+    let k = keys("ecdsa-p256");
+    let zeros = "0".repeat(64);
+    let reference = format!("127.0.0.1:1/a@sha256:{zeros}");
+    let o = run(&["sign", &reference, "--key", &k.private, "--settle", "200"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("2000"), "{}", stderr(&o));
+
+    let reg = Registry::start();
+    let slow = Proxy::start_holding(
+        ProxyConfig {
+            upstream: reg.addr.clone(),
+            tamper: None,
+            auth: None,
+        },
+        Some(Arc::new(|req: &SeenRequest| {
+            (req.method == "PUT" && req.path.contains("/manifests/sha256-")).then_some(Held {
+                delay: Duration::from_millis(1500),
+                hang_up: false,
+            })
+        })),
+    )
+    .await;
+    let keys = three_keys();
+    for round in 0..AT_ONCE {
+        let img = push_random(&reg.store("race/mixed"), None, "mixed").await;
+        let slow_ref = format!("{}/race/mixed@{}", slow.addr, img.digest());
+        let fast_ref = format!("{}/race/mixed@{}", reg.addr, img.digest());
+        let b = spawn(&["sign", &slow_ref, "--key", &keys[0].private]);
+        // A starts while B's write is held.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let a = spawn(&[
+            "sign",
+            &fast_ref,
+            "--key",
+            &keys[1].private,
+            "--settle",
+            "2000",
+        ]);
+        let outputs = vec![b.wait_with_output().unwrap(), a.wait_with_output().unwrap()];
+        let present = vec![
+            run(&["verify", &slow_ref, "--key", &keys[0].public])
+                .status
+                .success(),
+            run(&["verify", &fast_ref, "--key", &keys[1].public])
+                .status
+                .success(),
+        ];
+        Round {
+            reference: fast_ref,
+            outputs,
+            present,
+        }
+        .check(&format!(
+            "round {round}, windows of 2000 ms and the default"
+        ));
     }
 }
 

@@ -38,8 +38,8 @@ pub struct ClientOptions {
     /// The `User-Agent` header.
     pub user_agent: String,
     /// How long a writer of a tag that other signers change too (a `.sig` manifest, a
-    /// fallback referrers index) waits before checking that its write stood; a write
-    /// slower than this cannot rule out having overwritten another signer's.
+    /// fallback referrers index) waits before checking that its write stood: at least
+    /// `store::SETTLE_MIN` (shorter is taken as that), or zero to switch the check off.
     pub settle: Duration,
     /// Receives one line per request, retry and authentication step (never credentials).
     pub trace: Option<Trace>,

@@ -53,6 +53,27 @@ impl Client {
         reference: &str,
         m: &Manifest,
     ) -> Result<(), RegistryError> {
+        self.store_manifest(r, reference, m, true).await
+    }
+
+    /// [`Client::put_manifest`], not sent again after a failure that may have reached the
+    /// registry: a write to a tag other writers share must not land twice, late.
+    pub async fn put_manifest_once(
+        &self,
+        r: &ImageRef,
+        reference: &str,
+        m: &Manifest,
+    ) -> Result<(), RegistryError> {
+        self.store_manifest(r, reference, m, false).await
+    }
+
+    async fn store_manifest(
+        &self,
+        r: &ImageRef,
+        reference: &str,
+        m: &Manifest,
+        resend_unanswered: bool,
+    ) -> Result<(), RegistryError> {
         let url = self.repo_url(r, &format!("manifests/{reference}"));
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -61,7 +82,12 @@ impl Client {
                 .parse()
                 .map_err(|_| RegistryError::MediaType(m.media_type.clone()))?,
         );
-        let resp = self.put(r, &url, headers, m.bytes.clone()).await?;
+        let body = m.bytes.clone();
+        let resp = if resend_unanswered {
+            self.put(r, &url, headers, body).await?
+        } else {
+            self.put_once(r, &url, headers, body).await?
+        };
         if !resp.status().is_success() {
             return Err(self.fail(&url, resp).await);
         }

@@ -286,6 +286,19 @@ impl RegistryError {
         }
     }
 
+    /// True when the request may have reached the registry although no answer came
+    /// back (a reset or timeout after sending): it may still take effect later.
+    pub fn may_have_landed(&self) -> bool {
+        match self {
+            RegistryError::Network { cause, .. } => !matches!(
+                cause,
+                NetworkCause::Refused | NetworkCause::UnknownHost | NetworkCause::PlainHttp
+            ),
+            RegistryError::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+
     /// True for failures worth another attempt.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -339,6 +339,20 @@ impl Client {
             .await
     }
 
+    /// A PUT that is not sent again after a failure that may have reached the registry (a
+    /// reset or timeout after sending): for writes whose late arrival would overwrite
+    /// someone else's, the caller must know. Answers (429, 5xx) are still retried.
+    pub(super) async fn put_once(
+        &self,
+        r: &ImageRef,
+        url: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.send_with(r, Method::PUT, url, headers, Body::Bytes(body), false)
+            .await
+    }
+
     /// A body-less POST or DELETE (push access).
     pub(super) async fn call(
         &self,
@@ -359,6 +373,20 @@ impl Client {
         url: &str,
         headers: HeaderMap,
         body: Body,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.send_with(r, method, url, headers, body, true).await
+    }
+
+    /// [`Client::send`]; failures that may have reached the registry are retried only when
+    /// `resend_unanswered`.
+    async fn send_with(
+        &self,
+        r: &ImageRef,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: Body,
+        resend_unanswered: bool,
     ) -> Result<reqwest::Response, RegistryError> {
         let access = if method == Method::GET || method == Method::HEAD {
             Access::Pull
@@ -407,7 +435,7 @@ impl Client {
                     let s = resp.status();
                     s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
                 }
-                Err(e) => e.is_transient(),
+                Err(e) => e.is_transient() && (resend_unanswered || !e.may_have_landed()),
             };
             if retryable && attempt < self.opts.retries {
                 attempt += 1;

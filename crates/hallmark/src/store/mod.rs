@@ -7,6 +7,9 @@ use bytes::Bytes;
 
 mod shared;
 
+/// The shortest settle window a writer of a shared signature tag may use (see
+/// [`ClientOptions::settle`](crate::registry::ClientOptions)).
+pub use shared::SLOW as SETTLE_MIN;
 pub(crate) use shared::{Change, FallbackIndex, SignatureLayers};
 
 use crate::Error;

@@ -35,6 +35,10 @@ use crate::signature;
 
 /// Writes after the first, to repair an overwritten one.
 const REPAIRS: u32 = 4;
+/// The least any writer watches its write, and so the longest a write may take before its
+/// writer must say it cannot rule out an overwrite. The same for every writer, whatever its
+/// settle window: a writer cannot know how long the writer it overwrote watched.
+pub const SLOW: Duration = Duration::from_secs(2);
 /// How far back a writer looks for its own write among the manifests a later one was
 /// made from.
 const LINEAGE_DEPTH: usize = 8;
@@ -153,10 +157,14 @@ struct Written<E> {
 }
 
 impl Store {
-    /// How long a writer of a shared tag waits before it checks that its write stood.
+    /// How long a writer of a shared tag waits before it checks that its write stood: at
+    /// least [`SLOW`], or zero when switched off.
     fn settle_window(&self) -> Duration {
         match self {
-            Store::Registry { client, .. } => client.options().settle,
+            Store::Registry { client, .. } => match client.options().settle {
+                Duration::ZERO => Duration::ZERO,
+                d => d.max(SLOW),
+            },
             // A layout is a local directory: its index is replaced in one rename.
             Store::Layout(_) => Duration::ZERO,
         }
@@ -192,6 +200,7 @@ impl Store {
         let window = self.settle_window();
         let mut written: Option<Written<S::Entry>> = None;
         let mut slowest = Duration::ZERO;
+        let mut unanswered = None;
         let mut writes = 0;
         loop {
             let started = Instant::now();
@@ -242,7 +251,11 @@ impl Store {
                 break;
             }
             let built = S::build(&next, stored.as_ref().map(|m| &m.digest))?;
-            self.write_built(tag, &built).await?;
+            if let Err(e) = self.write_built(tag, &built).await? {
+                // It may still land: write again (merging with what is there then), and
+                // say in the end that this write cannot be vouched for.
+                unanswered = Some(e);
+            }
             writes += 1;
             slowest = slowest.max(started.elapsed());
             written = Some(Written {
@@ -251,27 +264,53 @@ impl Store {
             });
             tokio::time::sleep(window).await;
         }
-        if slowest > window && !window.is_zero() {
+        if window.is_zero() {
+            return Ok(true);
+        }
+        if let Some(e) = unanswered {
             return Err(Error::Unsettled {
                 tag: self.tagged(tag),
-                took: slowest,
-                window,
+                why: format!("a write got no answer ({e}) and may still land"),
+            });
+        }
+        if slowest > SLOW {
+            return Err(Error::Unsettled {
+                tag: self.tagged(tag),
+                why: format!(
+                    "a write took {:.1} s from read to stored, longer than the {:.1} s every \
+                     signer watches its writes for",
+                    slowest.as_secs_f64(),
+                    SLOW.as_secs_f64()
+                ),
             });
         }
         Ok(true)
     }
 
-    /// Stores the blobs of `built`, then the manifest under `tag`. Debian's registry, asked
-    /// for the same small blob by several signers at once, can for a moment answer a
-    /// manifest that names it with "blob unknown": that is tried again, briefly.
-    async fn write_built(&self, tag: &str, built: &Built) -> Result<(), Error> {
+    /// Stores the blobs of `built`, then the manifest under `tag`; the inner error is a
+    /// write that got no answer and may still land. Debian's registry, asked for the same
+    /// small blob by several signers at once, can for a moment answer a manifest that names
+    /// it with "blob unknown": that is tried again, briefly.
+    async fn write_built(
+        &self,
+        tag: &str,
+        built: &Built,
+    ) -> Result<Result<(), RegistryError>, Error> {
         const ATTEMPTS: u32 = 4;
         let mut attempt = 1;
         loop {
             for b in &built.blobs {
                 self.put_blob(&Digest::sha256(b), b.clone()).await?;
             }
-            match self.put_manifest(&built.manifest, Some(tag)).await {
+            let put = match self {
+                Store::Registry { client, repo } => client
+                    .put_manifest_once(repo, tag, &built.manifest)
+                    .await
+                    .map_err(Error::from),
+                Store::Layout(_) => self.put_manifest(&built.manifest, Some(tag)).await,
+            };
+            match put {
+                Err(Error::Registry(e)) if e.may_have_landed() => return Ok(Err(e)),
                 Err(Error::Registry(RegistryError::Status {
                     status: 400,
                     message,
@@ -280,7 +319,7 @@ impl Store {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                other => return other,
+                other => return other.map(Ok),
             }
         }
     }

@@ -26,9 +26,19 @@ pub struct ProxyResponse {
 
 pub type Tamper = Arc<dyn Fn(&SeenRequest, &mut ProxyResponse) + Send + Sync>;
 
-/// How long to hold a request before passing it on, as a slow or briefly partitioned
-/// client's request arrives late.
-pub type Hold = Arc<dyn Fn(&SeenRequest) -> Option<Duration> + Send + Sync>;
+/// Which requests to hold before passing them on, as a slow or briefly partitioned client's
+/// request arrives late.
+pub type Hold = Arc<dyn Fn(&SeenRequest) -> Option<Held> + Send + Sync>;
+
+/// How a request is held.
+#[derive(Debug, Clone, Copy)]
+pub struct Held {
+    /// How long before it reaches the registry.
+    pub delay: Duration,
+    /// Hang up on the client at once, with no answer, and pass the request on all the
+    /// same: a middlebox that reset the connection after the request went through.
+    pub hang_up: bool,
+}
 
 pub struct ProxyConfig {
     pub upstream: String,
@@ -158,8 +168,31 @@ async fn serve_one(
         headers: headers.clone(),
     };
     seen.lock().unwrap().push(req.clone());
-    if let Some(delay) = hold.as_ref().and_then(|h| h(&req)) {
-        tokio::time::sleep(delay).await;
+    if let Some(held) = hold.as_ref().and_then(|h| h(&req)) {
+        if held.hang_up {
+            let mut r = http
+                .request(
+                    method.parse().unwrap(),
+                    format!("http://{}{}", cfg.upstream, path),
+                )
+                .header("host", my_addr);
+            for (k, v) in &headers {
+                if !matches!(
+                    k.as_str(),
+                    "host" | "connection" | "content-length" | "transfer-encoding"
+                ) {
+                    r = r.header(k, v);
+                }
+            }
+            let r = r.body(body);
+            tokio::spawn(async move {
+                tokio::time::sleep(held.delay).await;
+                let _ = r.send().await;
+            });
+            // Dropping the socket hangs up on the client, who gets no answer.
+            return Ok(());
+        }
+        tokio::time::sleep(held.delay).await;
     }
 
     let mut resp = if let Some(a) = &cfg.auth {
