@@ -1155,3 +1155,67 @@ async fn a_rollback_signed_in_the_same_second_is_ambiguous() {
     expect_code(&o, 1);
     assert!(stdout(&o).starts_with("ambiguous "), "{}", stdout(&o));
 }
+
+/// A `Link` to another registry is not followed, for a tag list or the catalog: what it
+/// lists is not this repository's (or registry's). The list ends there, and the scan says
+/// it was read only in part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_another_registry_is_not_followed() {
+    let reg = Registry::start();
+    let other = Registry::start();
+    let k = keys("ecdsa-p256");
+    signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
+    push_random(&other.store("team/app"), Some("planted"), "planted").await;
+    push_random(&other.store("team/elsewhere"), Some("v1"), "elsewhere").await;
+    let elsewhere = other.addr.clone();
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(move |req, resp| {
+            let next = if req.path.starts_with("/v2/_catalog") {
+                format!("http://{elsewhere}/v2/_catalog?n=1000")
+            } else if req.path.starts_with("/v2/team/app/tags/list") {
+                format!("http://{elsewhere}/v2/team/app/tags/list?n=1000")
+            } else {
+                return;
+            };
+            resp.headers
+                .push(("link".into(), format!("<{next}>; rel=\"next\"")));
+        })),
+    })
+    .await;
+    let o = scan(&[
+        &proxy.addr,
+        "--key",
+        &k.public,
+        "--identity",
+        &format!("{}/**", reg.addr),
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    assert_eq!(v["partial"], true);
+    let tags = by_tag(&v);
+    assert_eq!(
+        tags.keys().collect::<Vec<_>>(),
+        [&format!("{}/team/app:v1", proxy.addr)],
+        "{v:#}"
+    );
+    assert_eq!(
+        v["repositories"],
+        serde_json::json!([format!("{}/team/app", proxy.addr)])
+    );
+    let errors = v["errors"].as_array().unwrap();
+    for scope in [proxy.addr.clone(), format!("{}/team/app", proxy.addr)] {
+        assert!(
+            errors.iter().any(|e| e["scope"] == scope.as_str()
+                && e["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("leads to another registry")),
+            "{scope}: {v:#}"
+        );
+    }
+}
