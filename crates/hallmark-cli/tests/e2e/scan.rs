@@ -1156,6 +1156,122 @@ async fn a_rollback_signed_in_the_same_second_is_ambiguous() {
     assert!(stdout(&o).starts_with("ambiguous "), "{}", stdout(&o));
 }
 
+/// Pushes `v` as a manifest of `media_type`, tagged `tag` when given; returns its
+/// descriptor.
+async fn put_raw(
+    store: &hallmark::store::Store,
+    v: serde_json::Value,
+    media_type: &str,
+    tag: Option<&str>,
+) -> serde_json::Value {
+    let m = hallmark::oci::Manifest::new(serde_json::to_vec(&v).unwrap(), media_type);
+    store.put_manifest(&m, None).await.unwrap();
+    if let Some(t) = tag {
+        store.put_manifest(&m, Some(t)).await.unwrap();
+    }
+    serde_json::json!({"mediaType": media_type, "digest": m.digest.to_string(), "size": m.bytes.len()})
+}
+
+/// A manifest of one `layer_type` layer holding `content`, with an empty config, naming
+/// `subject` when given; its blobs are pushed.
+async fn one_layer_manifest(
+    store: &hallmark::store::Store,
+    layer_type: &str,
+    content: &[u8],
+    subject: Option<&hallmark::digest::Digest>,
+) -> serde_json::Value {
+    let blob = |b: &[u8]| {
+        let d = hallmark::digest::Digest::sha256(b);
+        let b = bytes::Bytes::copy_from_slice(b);
+        let store = store.clone();
+        async move {
+            store.put_blob(&d, b.clone()).await.unwrap();
+            (d.to_string(), b.len())
+        }
+    };
+    let (config, config_size) = blob(b"{}").await;
+    let (layer, layer_size) = blob(content).await;
+    let mut v = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": hallmark::oci::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": config_size},
+        "layers": [{"mediaType": layer_type, "digest": layer, "size": layer_size}],
+    });
+    if let Some(s) = subject {
+        v["artifactType"] = layer_type.into();
+        v["subject"] = serde_json::json!({"mediaType": hallmark::oci::OCI_MANIFEST, "digest": s.to_string(), "size": 1});
+    }
+    v
+}
+
+/// A runnable image under a bare `sha256-<hex>` tag, in an index whose only entry has no
+/// platform (skopeo and containerd resolve it to the image), with or without an
+/// `artifactType` claimed for it, and a plain file under an `.sbom` tag are artifacts:
+/// scanned and reported. Real fallback indexes and a real SBOM are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_in_platformless_indexes_and_files_under_sbom_tags_are_reported() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let repo = "team/app";
+    let store = reg.store(repo);
+    signed_image(&reg, repo, Some("v1"), &k, &["--format", "bundle"]).await;
+    let index = |entry: serde_json::Value| {
+        serde_json::json!({"schemaVersion": 2, "mediaType": hallmark::oci::OCI_INDEX,
+            "manifests": [entry]})
+    };
+    let hidden_image = push_random(&store, None, "evil").await;
+    let entry = serde_json::json!({"mediaType": hallmark::oci::OCI_MANIFEST,
+        "digest": hidden_image.digest().to_string(), "size": hidden_image.manifest.bytes.len()});
+    let bare = format!("sha256-{}", "a".repeat(64));
+    put_raw(
+        &store,
+        index(entry.clone()),
+        hallmark::oci::OCI_INDEX,
+        Some(&bare),
+    )
+    .await;
+    let mut claimed = entry;
+    claimed["artifactType"] = "application/vnd.dev.sigstore.bundle.v0.3+json".into();
+    let claiming = format!("sha256-{}", "c".repeat(64));
+    put_raw(
+        &store,
+        index(claimed),
+        hallmark::oci::OCI_INDEX,
+        Some(&claiming),
+    )
+    .await;
+    let file = format!("sha256-{}.sbom", "b".repeat(64));
+    let v = one_layer_manifest(&store, "application/octet-stream", b"#!/bin/sh\n", None).await;
+    put_raw(&store, v, hallmark::oci::OCI_MANIFEST, Some(&file)).await;
+    let sbom = format!("sha256-{}.sbom", "d".repeat(64));
+    let v = one_layer_manifest(
+        &store,
+        "text/spdx+json",
+        br#"{"spdxVersion":"SPDX-2.3"}"#,
+        None,
+    )
+    .await;
+    put_raw(&store, v, hallmark::oci::OCI_MANIFEST, Some(&sbom)).await;
+
+    let target = format!("{}/{repo}", reg.addr);
+    let o = scan(&[&target, "--key", &k.public, "--output", "json"]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    let tags = by_tag(&v);
+    for t in [&bare, &claiming, &file] {
+        assert_eq!(
+            tags[&format!("{target}:{t}")]["status"],
+            "unsigned",
+            "{t}: {v:#}"
+        );
+    }
+    assert_eq!(tags[&format!("{target}:v1")]["status"], "verified");
+    // v1's own fallback index and the SPDX document are what their tags say.
+    assert_eq!(tags.len(), 4, "{v:#}");
+    assert_eq!(v["partial"], false);
+}
+
 /// A `Link` to another registry is not followed, for a tag list or the catalog: what it
 /// lists is not this repository's (or registry's). The list ends there, and the scan says
 /// it was read only in part.
