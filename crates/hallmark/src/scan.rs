@@ -680,11 +680,16 @@ impl State<'_> {
                 .await;
         let mut named: Vec<(String, Digest)> = Vec::new();
         let mut signed: Vec<Digest> = Vec::new();
+        // Digests with a fallback referrers index: left behind, they are orphaned too.
+        let mut fallbacks: HashSet<Digest> = HashSet::new();
         let mut stores = 0;
         for (tag, m) in resolved {
             match m {
                 Ok(Some(Resolved::Store(d, kind))) => {
                     stores += 1;
+                    if kind == SignatureKind::Referrers {
+                        fallbacks.insert(d.clone());
+                    }
                     if kind.has_signatures() {
                         signed.push(d);
                     }
@@ -805,10 +810,19 @@ impl State<'_> {
             return out;
         }
         for (digest, ev) in &evidence {
-            if tagged.contains(digest) || ev.candidates.is_empty() {
+            if tagged.contains(digest) {
                 continue;
             }
-            out.orphaned.push(judged.orphan(&name, digest));
+            if !ev.candidates.is_empty() {
+                out.orphaned.push(judged.orphan(&name, digest));
+            } else if fallbacks.contains(digest) {
+                let mut orphan = judged.orphan(&name, digest);
+                orphan.reason = format!(
+                    "its referrers index {} is left, listing no signature; no tag names it",
+                    crate::oci::referrers_tag(digest)
+                );
+                out.orphaned.push(orphan);
+            }
         }
         out.orphaned.sort_by(|a, b| a.digest.cmp(&b.digest));
         out

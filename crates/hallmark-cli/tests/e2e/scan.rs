@@ -1272,6 +1272,60 @@ async fn images_in_platformless_indexes_and_files_under_sbom_tags_are_reported()
     assert_eq!(v["partial"], false);
 }
 
+/// A fallback referrers index left for a digest no tag names is orphaned, as a `.sig` is,
+/// even when what it lists is no signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_fallback_index_is_reported() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let repo = "team/app";
+    let store = reg.store(repo);
+    signed_image(&reg, repo, Some("v1"), &k, &[]).await;
+    let gone = hallmark::digest::Digest::sha256(b"an image no longer in the repository");
+    let v = one_layer_manifest(
+        &store,
+        "text/spdx+json",
+        br#"{"spdxVersion":"SPDX-2.3"}"#,
+        Some(&gone),
+    )
+    .await;
+    let mut entry = put_raw(&store, v, hallmark::oci::OCI_MANIFEST, None).await;
+    entry["artifactType"] = "text/spdx+json".into();
+    let fallback = hallmark::oci::referrers_tag(&gone);
+    put_raw(
+        &store,
+        serde_json::json!({"schemaVersion": 2, "mediaType": hallmark::oci::OCI_INDEX,
+            "manifests": [entry]}),
+        hallmark::oci::OCI_INDEX,
+        Some(&fallback),
+    )
+    .await;
+
+    let target = format!("{}/{repo}", reg.addr);
+    let o = scan(&[
+        &target,
+        "--key",
+        &k.public,
+        "--fail-on",
+        "orphaned",
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    let orphans = v["orphaned"].as_array().unwrap();
+    assert_eq!(orphans.len(), 1, "{v:#}");
+    assert_eq!(orphans[0]["digest"], gone.to_string().as_str());
+    assert!(
+        orphans[0]["reason"].as_str().unwrap().contains(&fallback),
+        "{v:#}"
+    );
+    // The index is a referrers index, not an artifact.
+    assert_eq!(by_tag(&v).len(), 1, "{v:#}");
+    assert_eq!(v["partial"], false);
+}
+
 /// A `Link` to another registry is not followed, for a tag list or the catalog: what it
 /// lists is not this repository's (or registry's). The list ends there, and the scan says
 /// it was read only in part.
