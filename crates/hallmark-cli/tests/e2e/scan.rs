@@ -1389,3 +1389,31 @@ async fn a_link_to_another_registry_is_not_followed() {
         );
     }
 }
+
+/// The fallback index cosign writes on a registry without the referrers API is what it
+/// says: it lists bundle referrers of its digest, so it is no artifact of its own, and the
+/// image cosign signed is verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallback_index_cosign_writes_is_a_referrers_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = cosign_keys(dir.path());
+    let reg = Registry::start();
+    let img = push_random(&reg.store("team/app"), Some("v1"), "x").await;
+    let pinned = format!("{}/team/app@{}", reg.addr, img.digest());
+    cosign_ok(&[
+        "sign",
+        "--key",
+        &key,
+        "--use-signing-config=false",
+        "--tlog-upload=false",
+        "--allow-insecure-registry",
+        &pinned,
+    ]);
+    let target = format!("{}/team/app", reg.addr);
+    let o = scan(&[&target, "--key", &public, "--output", "json"]);
+    expect_code(&o, 0);
+    let v = json_out(&o);
+    let tags = by_tag(&v);
+    assert_eq!(tags.len(), 1, "{v:#}");
+    assert_eq!(tags[&format!("{target}:v1")]["status"], "verified", "{v:#}");
+}
