@@ -1155,3 +1155,265 @@ async fn a_rollback_signed_in_the_same_second_is_ambiguous() {
     expect_code(&o, 1);
     assert!(stdout(&o).starts_with("ambiguous "), "{}", stdout(&o));
 }
+
+/// Pushes `v` as a manifest of `media_type`, tagged `tag` when given; returns its
+/// descriptor.
+async fn put_raw(
+    store: &hallmark::store::Store,
+    v: serde_json::Value,
+    media_type: &str,
+    tag: Option<&str>,
+) -> serde_json::Value {
+    let m = hallmark::oci::Manifest::new(serde_json::to_vec(&v).unwrap(), media_type);
+    store.put_manifest(&m, None).await.unwrap();
+    if let Some(t) = tag {
+        store.put_manifest(&m, Some(t)).await.unwrap();
+    }
+    serde_json::json!({"mediaType": media_type, "digest": m.digest.to_string(), "size": m.bytes.len()})
+}
+
+/// A manifest of one `layer_type` layer holding `content`, with an empty config, naming
+/// `subject` when given; its blobs are pushed.
+async fn one_layer_manifest(
+    store: &hallmark::store::Store,
+    layer_type: &str,
+    content: &[u8],
+    subject: Option<&hallmark::digest::Digest>,
+) -> serde_json::Value {
+    let blob = |b: &[u8]| {
+        let d = hallmark::digest::Digest::sha256(b);
+        let b = bytes::Bytes::copy_from_slice(b);
+        let store = store.clone();
+        async move {
+            store.put_blob(&d, b.clone()).await.unwrap();
+            (d.to_string(), b.len())
+        }
+    };
+    let (config, config_size) = blob(b"{}").await;
+    let (layer, layer_size) = blob(content).await;
+    let mut v = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": hallmark::oci::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": config_size},
+        "layers": [{"mediaType": layer_type, "digest": layer, "size": layer_size}],
+    });
+    if let Some(s) = subject {
+        v["artifactType"] = layer_type.into();
+        v["subject"] = serde_json::json!({"mediaType": hallmark::oci::OCI_MANIFEST, "digest": s.to_string(), "size": 1});
+    }
+    v
+}
+
+/// A runnable image under a bare `sha256-<hex>` tag, in an index whose only entry has no
+/// platform (skopeo and containerd resolve it to the image), with or without an
+/// `artifactType` claimed for it, and a plain file under an `.sbom` tag are artifacts:
+/// scanned and reported. Real fallback indexes and a real SBOM are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_in_platformless_indexes_and_files_under_sbom_tags_are_reported() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let repo = "team/app";
+    let store = reg.store(repo);
+    signed_image(&reg, repo, Some("v1"), &k, &["--format", "bundle"]).await;
+    let index = |entry: serde_json::Value| {
+        serde_json::json!({"schemaVersion": 2, "mediaType": hallmark::oci::OCI_INDEX,
+            "manifests": [entry]})
+    };
+    let hidden_image = push_random(&store, None, "evil").await;
+    let entry = serde_json::json!({"mediaType": hallmark::oci::OCI_MANIFEST,
+        "digest": hidden_image.digest().to_string(), "size": hidden_image.manifest.bytes.len()});
+    let bare = format!("sha256-{}", "a".repeat(64));
+    put_raw(
+        &store,
+        index(entry.clone()),
+        hallmark::oci::OCI_INDEX,
+        Some(&bare),
+    )
+    .await;
+    let mut claimed = entry;
+    claimed["artifactType"] = "application/vnd.dev.sigstore.bundle.v0.3+json".into();
+    let claiming = format!("sha256-{}", "c".repeat(64));
+    put_raw(
+        &store,
+        index(claimed),
+        hallmark::oci::OCI_INDEX,
+        Some(&claiming),
+    )
+    .await;
+    let file = format!("sha256-{}.sbom", "b".repeat(64));
+    let v = one_layer_manifest(&store, "application/octet-stream", b"#!/bin/sh\n", None).await;
+    put_raw(&store, v, hallmark::oci::OCI_MANIFEST, Some(&file)).await;
+    let sbom = format!("sha256-{}.sbom", "d".repeat(64));
+    let v = one_layer_manifest(
+        &store,
+        "text/spdx+json",
+        br#"{"spdxVersion":"SPDX-2.3"}"#,
+        None,
+    )
+    .await;
+    put_raw(&store, v, hallmark::oci::OCI_MANIFEST, Some(&sbom)).await;
+
+    let target = format!("{}/{repo}", reg.addr);
+    let o = scan(&[&target, "--key", &k.public, "--output", "json"]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    let tags = by_tag(&v);
+    for t in [&bare, &claiming, &file] {
+        assert_eq!(
+            tags[&format!("{target}:{t}")]["status"],
+            "unsigned",
+            "{t}: {v:#}"
+        );
+    }
+    assert_eq!(tags[&format!("{target}:v1")]["status"], "verified");
+    // v1's own fallback index and the SPDX document are what their tags say.
+    assert_eq!(tags.len(), 4, "{v:#}");
+    assert_eq!(v["partial"], false);
+}
+
+/// A fallback referrers index left for a digest no tag names is orphaned, as a `.sig` is,
+/// even when what it lists is no signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_fallback_index_is_reported() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let repo = "team/app";
+    let store = reg.store(repo);
+    signed_image(&reg, repo, Some("v1"), &k, &[]).await;
+    let gone = hallmark::digest::Digest::sha256(b"an image no longer in the repository");
+    let v = one_layer_manifest(
+        &store,
+        "text/spdx+json",
+        br#"{"spdxVersion":"SPDX-2.3"}"#,
+        Some(&gone),
+    )
+    .await;
+    let mut entry = put_raw(&store, v, hallmark::oci::OCI_MANIFEST, None).await;
+    entry["artifactType"] = "text/spdx+json".into();
+    let fallback = hallmark::oci::referrers_tag(&gone);
+    put_raw(
+        &store,
+        serde_json::json!({"schemaVersion": 2, "mediaType": hallmark::oci::OCI_INDEX,
+            "manifests": [entry]}),
+        hallmark::oci::OCI_INDEX,
+        Some(&fallback),
+    )
+    .await;
+
+    let target = format!("{}/{repo}", reg.addr);
+    let o = scan(&[
+        &target,
+        "--key",
+        &k.public,
+        "--fail-on",
+        "orphaned",
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    let orphans = v["orphaned"].as_array().unwrap();
+    assert_eq!(orphans.len(), 1, "{v:#}");
+    assert_eq!(orphans[0]["digest"], gone.to_string().as_str());
+    assert!(
+        orphans[0]["reason"].as_str().unwrap().contains(&fallback),
+        "{v:#}"
+    );
+    // The index is a referrers index, not an artifact.
+    assert_eq!(by_tag(&v).len(), 1, "{v:#}");
+    assert_eq!(v["partial"], false);
+}
+
+/// A `Link` to another registry is not followed, for a tag list or the catalog: what it
+/// lists is not this repository's (or registry's). The list ends there, and the scan says
+/// it was read only in part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_another_registry_is_not_followed() {
+    let reg = Registry::start();
+    let other = Registry::start();
+    let k = keys("ecdsa-p256");
+    signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
+    push_random(&other.store("team/app"), Some("planted"), "planted").await;
+    push_random(&other.store("team/elsewhere"), Some("v1"), "elsewhere").await;
+    let elsewhere = other.addr.clone();
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(move |req, resp| {
+            let next = if req.path.starts_with("/v2/_catalog") {
+                format!("http://{elsewhere}/v2/_catalog?n=1000")
+            } else if req.path.starts_with("/v2/team/app/tags/list") {
+                format!("http://{elsewhere}/v2/team/app/tags/list?n=1000")
+            } else {
+                return;
+            };
+            resp.headers
+                .push(("link".into(), format!("<{next}>; rel=\"next\"")));
+        })),
+    })
+    .await;
+    let o = scan(&[
+        &proxy.addr,
+        "--key",
+        &k.public,
+        "--identity",
+        &format!("{}/**", reg.addr),
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    assert_valid_scan(&v);
+    assert_eq!(v["partial"], true);
+    let tags = by_tag(&v);
+    assert_eq!(
+        tags.keys().collect::<Vec<_>>(),
+        [&format!("{}/team/app:v1", proxy.addr)],
+        "{v:#}"
+    );
+    assert_eq!(
+        v["repositories"],
+        serde_json::json!([format!("{}/team/app", proxy.addr)])
+    );
+    let errors = v["errors"].as_array().unwrap();
+    for scope in [proxy.addr.clone(), format!("{}/team/app", proxy.addr)] {
+        assert!(
+            errors.iter().any(|e| e["scope"] == scope.as_str()
+                && e["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("leads to another registry")),
+            "{scope}: {v:#}"
+        );
+    }
+}
+
+/// The fallback index cosign writes on a registry without the referrers API is what it
+/// says: it lists bundle referrers of its digest, so it is no artifact of its own, and the
+/// image cosign signed is verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallback_index_cosign_writes_is_a_referrers_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = cosign_keys(dir.path());
+    let reg = Registry::start();
+    let img = push_random(&reg.store("team/app"), Some("v1"), "x").await;
+    let pinned = format!("{}/team/app@{}", reg.addr, img.digest());
+    cosign_ok(&[
+        "sign",
+        "--key",
+        &key,
+        "--use-signing-config=false",
+        "--tlog-upload=false",
+        "--allow-insecure-registry",
+        &pinned,
+    ]);
+    let target = format!("{}/team/app", reg.addr);
+    let o = scan(&[&target, "--key", &public, "--output", "json"]);
+    expect_code(&o, 0);
+    let v = json_out(&o);
+    let tags = by_tag(&v);
+    assert_eq!(tags.len(), 1, "{v:#}");
+    assert_eq!(tags[&format!("{target}:v1")]["status"], "verified", "{v:#}");
+}

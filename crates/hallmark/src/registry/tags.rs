@@ -98,6 +98,9 @@ pub enum Cut {
     /// Pages without end.
     #[error("it has more than {0} pages")]
     Pages(usize),
+    /// A `Link` to another scheme, host or list: what it lists is not this list.
+    #[error("its Link leads to another registry or list ({0}), which was not followed")]
+    Elsewhere(String),
 }
 
 /// A list as read: its names, and why it stopped before its end, if it did.
@@ -127,6 +130,20 @@ pub(super) fn next_link(header: &str) -> Option<String> {
         // Registries that send a single link without `rel` mean the next page.
         (is_next || !params.contains("rel")).then(|| target.to_string())
     })
+}
+
+/// True when `next` is another page of the list at `current`: same scheme, host, port and
+/// path, only the query differs.
+fn same_list(current: &str, next: &str) -> bool {
+    match (url::Url::parse(current), url::Url::parse(next)) {
+        (Ok(a), Ok(b)) => {
+            a.scheme() == b.scheme()
+                && a.host_str() == b.host_str()
+                && a.port_or_known_default() == b.port_or_known_default()
+                && a.path() == b.path()
+        }
+        _ => false,
+    }
 }
 
 /// The names of a tag-list page (`{"tags": […]}`), and nothing else: other fields, however
@@ -315,10 +332,16 @@ impl Client {
             }
             match next {
                 Some(n) => {
-                    url = resolve_url(&url, &n).map_err(|violation| RegistryError::Protocol {
-                        url: url.clone(),
-                        violation,
-                    })?
+                    let next =
+                        resolve_url(&url, &n).map_err(|violation| RegistryError::Protocol {
+                            url: url.clone(),
+                            violation,
+                        })?;
+                    // Names served elsewhere would be taken for this list's own.
+                    if !same_list(&url, &next) {
+                        return cut(names, Cut::Elsewhere(next));
+                    }
+                    url = next;
                 }
                 None => return Ok(Some(Listed { names, cut: None })),
             }
@@ -346,6 +369,32 @@ mod tests {
         assert_eq!(next_link("garbage"), None);
         assert_eq!(next_link(""), None);
         assert_eq!(next_link("<unterminated; rel=next"), None);
+    }
+
+    #[test]
+    fn links_stay_on_the_list() {
+        let here = "http://127.0.0.1:5000/v2/app/tags/list?n=2";
+        for next in [
+            "http://127.0.0.1:5000/v2/app/tags/list?n=2&last=b",
+            "http://127.0.0.1:5000/v2/app/tags/list",
+        ] {
+            assert!(same_list(here, next), "{next}");
+        }
+        for next in [
+            "http://127.0.0.1:5001/v2/app/tags/list?n=2&last=b",
+            "https://127.0.0.1:5000/v2/app/tags/list?n=2&last=b",
+            "http://localhost:5000/v2/app/tags/list?n=2&last=b",
+            "http://127.0.0.1:5000/v2/other/tags/list?n=2&last=b",
+            "http://127.0.0.1:5000/v2/_catalog?n=2",
+            "not a url",
+        ] {
+            assert!(!same_list(here, next), "{next}");
+        }
+        // A default port written out is the same origin.
+        assert!(same_list(
+            "https://reg.example.com/v2/_catalog?n=2",
+            "https://reg.example.com:443/v2/_catalog?n=2&last=a"
+        ));
     }
 
     #[test]
