@@ -378,6 +378,53 @@ fn all_at_once(commands: &[Vec<String>]) {
     }
 }
 
+/// Signers of one digest in one layout each read `index.json` and the `.sig` manifest,
+/// change them and write them back: each round, every signer that exits 0 has its
+/// signature there, none overwritten by another's write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_signers_into_one_layout_keep_every_signature() {
+    const ROUNDS: usize = 6;
+    let signers: Vec<Keys> = (0..5)
+        .map(|i| keys(if i % 2 == 0 { "ecdsa-p256" } else { "ed25519" }))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..ROUNDS {
+        let layout = dir.path().join(format!("round-{round}"));
+        let file = dir.path().join(format!("artifact-{round}.txt"));
+        std::fs::write(&file, format!("round {round}\n")).unwrap();
+        let o = publish(&[
+            &format!("file:{}", file.display()),
+            &format!("oci:{}:v1", layout.display()),
+            "--key",
+            &signers[0].private,
+        ]);
+        expect_code(&o, 0);
+        let o = run(&["digest", &format!("oci:{}:v1", layout.display())]);
+        expect_code(&o, 0);
+        let pinned = format!("oci:{}@{}", layout.display(), stdout(&o).trim());
+        // Legacy `.sig` layers in even rounds, bundle referrers (the fallback index) in odd.
+        let format = if round % 2 == 0 { "legacy" } else { "bundle" };
+        let commands: Vec<Vec<String>> = signers[1..]
+            .iter()
+            .map(|k| {
+                ["sign", &pinned, "--key", &k.private, "--format", format]
+                    .map(String::from)
+                    .to_vec()
+            })
+            .collect();
+        all_at_once(&commands);
+        for (i, k) in signers.iter().enumerate() {
+            let o = run(&["verify", &pinned, "--key", &k.public]);
+            assert_eq!(
+                code(&o),
+                0,
+                "round {round} ({format}): the signature of signer {i} is gone: {}",
+                stderr(&o)
+            );
+        }
+    }
+}
+
 /// Publishers of different tags into one layout, created by whichever comes first: every
 /// tag is there afterwards, each naming its own artifact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
