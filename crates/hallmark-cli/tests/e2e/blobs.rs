@@ -586,6 +586,8 @@ fn sign_blob_refuses_a_bundle_and_signature_in_one_file() {
     refused(&sign("hard.txt", "target.txt"));
     assert_eq!(std::fs::read(d.join("target.txt")).unwrap(), b"kept");
 
+    // Discarding both is no loss.
+    expect_code(&sign("/dev/null", "/dev/null"), 0);
     // Two files: both written, the bundle verifies, the signature is not the bundle.
     let o = sign("b.json", "b.sig");
     expect_code(&o, 0);

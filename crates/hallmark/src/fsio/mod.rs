@@ -266,13 +266,14 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
 }
 
 /// True when two output names would land in one file, so that the second write would
-/// destroy the first: the same device and inode when both exist (hard links, symlinks,
-/// `./x` and `x`), else the same canonical directory and name once symlinks, dangling
-/// ones included, are followed as [`write_output`] would follow them.
+/// destroy the first: the same regular file when both exist (hard links, symlinks, `./x`
+/// and `x`), else the same canonical directory and name once symlinks, dangling ones
+/// included, are followed as [`write_output`] would follow them. A device both name
+/// (`/dev/null` twice) is written through twice and keeps nothing to destroy.
 pub fn same_output(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-        return (ma.dev(), ma.ino()) == (mb.dev(), mb.ino());
+        return ma.is_file() && (ma.dev(), ma.ino()) == (mb.dev(), mb.ino());
     }
     matches!((output_name(a), output_name(b)), (Some(x), Some(y)) if x == y)
 }
@@ -625,6 +626,8 @@ mod tests {
         std::fs::hard_link(&a, d.join("hard")).unwrap();
         assert!(same_output(&d.join("hard"), &a));
         assert!(!same_output(&a, &b));
+        // A device written twice loses nothing.
+        assert!(!same_output(Path::new("/dev/null"), Path::new("/dev/null")));
         // A loop of links is no file at all.
         std::os::unix::fs::symlink("loop2", d.join("loop1")).unwrap();
         std::os::unix::fs::symlink("loop1", d.join("loop2")).unwrap();
