@@ -132,6 +132,20 @@ pub fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
             Some("write the bundle and signature to files"),
         ));
     }
+    // Both outputs in one file would leave only the signature, the bundle overwritten.
+    if let Some(sig) = &args.output_signature
+        && to_stdout == 0
+        && hallmark::fsio::same_output(&args.bundle, sig)
+    {
+        return Err(CliError::usage(
+            format!(
+                "--bundle {} and --output-signature {} name the same file",
+                args.bundle.display(),
+                sig.display()
+            ),
+            Some("write the bundle and the signature to different files"),
+        ));
+    }
     let key = keyfile::load_signing_key(&args.key)?;
     let measured = measure(&args.file)?;
     let signed = blob::sign(&measured, &key, &args.key.display().to_string())

@@ -4,6 +4,14 @@
 //! stored under the same `sha256-<hex>.sig` tag names as in a registry. Every file is read
 //! through [`crate::fsio`]: bounded, regular files only, never through a link that leaves
 //! the layout.
+//!
+//! Several processes may write one layout at once (signers of one digest, publishers of
+//! different tags). `index.json` is replaced by a rename, so every read-modify-write of it
+//! holds an exclusive advisory lock (`flock`) on `oci-layout`: a file every layout has and
+//! that is never replaced once made, so every writer locks the same inode. Updates that
+//! span several index writes (a shared `.sig` tag) hold [`Layout::lock`], a lock on the
+//! layout directory itself: a second file, so that index writes inside it do not wait for
+//! their own caller. Both are advisory: they order hallmark processes, not other tools.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,6 +80,22 @@ impl LayoutError {
     }
 }
 
+/// An exclusive lock on a layout's shared-tag updates, held until dropped (see
+/// [`Layout::lock`]).
+#[derive(Debug)]
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct LayoutLock {
+    _file: std::fs::File,
+}
+
+/// Takes an exclusive `flock` on `file` (opened from `path`), waiting for other holders;
+/// released when the file is closed. flock is per open file: a second lock of the same
+/// file, even by this process, waits for the first.
+fn lock_file(file: std::fs::File, path: &Path) -> Result<std::fs::File, LayoutError> {
+    file.lock().map_err(fsio::io_error(path))?;
+    Ok(file)
+}
+
 /// An OCI image layout on disk.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -107,12 +131,12 @@ impl Layout {
         }
         let dir = path.join("blobs").join("sha256");
         std::fs::create_dir_all(&dir).map_err(fsio::io_error(&dir))?;
-        let layout = Layout {
-            root: path.to_path_buf(),
-        };
-        layout.write_index(&Index::empty())?;
-        fsio::write_atomic(&path.join(LAYOUT_FILE), LAYOUT_CONTENT.as_bytes())?;
-        Ok(layout)
+        // Another process may be creating the same layout, or already writing tags into
+        // it: neither file is replaced if it appeared meanwhile. The index comes first, so
+        // that a layout with an `oci-layout` file always has one to read.
+        fsio::write_new(&path.join("index.json"), &Index::empty().to_bytes())?;
+        fsio::write_new(&path.join(LAYOUT_FILE), LAYOUT_CONTENT.as_bytes())?;
+        Layout::open(path)
     }
 
     /// The layout directory.
@@ -143,6 +167,31 @@ impl Layout {
             &self.root.join("index.json"),
             &index.to_bytes(),
         )?)
+    }
+
+    /// Reads `index.json`, applies `change` and writes it back, holding the index lock
+    /// throughout so that no other writer's change in between is lost. Synchronous, so
+    /// that the lock is never held across an await.
+    fn update_index(&self, change: impl FnOnce(&mut Index)) -> Result<(), LayoutError> {
+        // Opened as every file of a layout is: a FIFO swapped in there does not block.
+        let path = self.root.join(LAYOUT_FILE);
+        let _lock = lock_file(fsio::open_regular(&path)?, &path)?;
+        let mut index = self.read_index()?;
+        change(&mut index);
+        self.write_index(&index)
+    }
+
+    /// Locks the layout for an update that reads and writes it several times (the shared
+    /// `.sig` tag): every other hallmark process taking this lock waits until the guard is
+    /// dropped. Index writes made while holding it take their own lock (on `oci-layout`),
+    /// so they do not wait for it. Not nestable: a second `lock` of the same layout in one
+    /// process, before the first guard is dropped, waits forever. It blocks the calling
+    /// thread while it waits; holders keep it for as long as a few local writes take.
+    pub fn lock(&self) -> Result<LayoutLock, LayoutError> {
+        let dir = std::fs::File::open(&self.root).map_err(fsio::io_error(&self.root))?;
+        Ok(LayoutLock {
+            _file: lock_file(dir, &self.root)?,
+        })
     }
 
     /// The digest a tag names, if any.
@@ -314,9 +363,7 @@ impl Layout {
     /// Without a tag the manifest is listed untagged so that it is reachable.
     pub async fn put_manifest(&self, m: &Manifest, tag: Option<&str>) -> Result<(), LayoutError> {
         self.put_blob(&m.digest, &m.bytes).await?;
-        let mut index = self.read_index()?;
-        index.set(&m.digest, &m.media_type, m.bytes.len() as u64, tag);
-        self.write_index(&index)
+        self.update_index(|index| index.set(&m.digest, &m.media_type, m.bytes.len() as u64, tag))
     }
 }
 
@@ -355,6 +402,48 @@ mod tests {
             Layout::open(&dir.path().join("plain")),
             Err(LayoutError::NotLayout { .. })
         ));
+    }
+
+    #[test]
+    fn concurrent_index_writers_lose_no_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
+                    // Each writer creates the layout too, as parallel publishers would.
+                    let l = Layout::create(&path).unwrap();
+                    for j in 0..10 {
+                        let m = Manifest::new(
+                            format!(r#"{{"schemaVersion":2,"w":{i},"n":{j}}}"#).into_bytes(),
+                            OCI_MANIFEST,
+                        );
+                        rt.block_on(l.put_manifest(&m, Some(&format!("w{i}-{j}"))))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert_eq!(Layout::open(&path).unwrap().list_tags().unwrap().len(), 80);
+    }
+
+    #[tokio::test]
+    async fn index_writes_go_on_under_the_layout_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        let guard = l.lock().unwrap();
+        let m = Manifest::new(br#"{"schemaVersion":2}"#.to_vec(), OCI_MANIFEST);
+        l.put_manifest(&m, Some("v1")).await.unwrap();
+        drop(guard);
+        assert_eq!(l.resolve_tag("v1").unwrap(), Some(m.digest.clone()));
+        drop(l.lock().unwrap());
     }
 
     #[tokio::test]

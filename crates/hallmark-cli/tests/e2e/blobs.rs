@@ -546,3 +546,73 @@ fn sign_blob_outputs_are_written_through_special_files_and_links() {
     expect_code(&o, 3);
     assert!(is_char_device(Path::new("/dev/full")));
 }
+
+/// `--bundle` and `--output-signature` naming one file, however spelled (`./b.json`, a
+/// symlink to the other, dangling or not, a hard link): the signature would overwrite the
+/// bundle, so nothing is written and the command is refused as a usage error.
+#[test]
+fn sign_blob_refuses_a_bundle_and_signature_in_one_file() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = write(d, "release.tar", b"release contents\n");
+    let sign = |bundle: &str, signature: &str| {
+        let mut c = hallmark();
+        c.args(["sign-blob", &file, "--key", &k.private])
+            .args(["--bundle", bundle, "--output-signature", signature])
+            .env("HALLMARK_PASSWORD", PASSWORD)
+            .current_dir(d);
+        c.output().unwrap()
+    };
+    #[track_caller]
+    fn refused(o: &std::process::Output) {
+        expect_code(o, 2);
+        assert!(stderr(o).contains("name the same file"), "{}", stderr(o));
+    }
+
+    // Neither exists yet: compared by directory and name; nothing is created.
+    refused(&sign("b.json", "./b.json"));
+    refused(&sign("b.json", &d.join("b.json").display().to_string()));
+    assert!(!d.join("b.json").exists());
+    // A symlink to the other output, existing or dangling.
+    std::os::unix::fs::symlink("target.txt", d.join("link")).unwrap();
+    refused(&sign("link", "target.txt"));
+    assert!(!d.join("target.txt").exists());
+    std::fs::write(d.join("target.txt"), b"kept").unwrap();
+    refused(&sign("link", "target.txt"));
+    refused(&sign("target.txt", "link"));
+    // A hard link to it.
+    std::fs::hard_link(d.join("target.txt"), d.join("hard.txt")).unwrap();
+    refused(&sign("hard.txt", "target.txt"));
+    assert_eq!(std::fs::read(d.join("target.txt")).unwrap(), b"kept");
+
+    // Discarding both is no loss.
+    expect_code(&sign("/dev/null", "/dev/null"), 0);
+    // Two files: both written, the bundle verifies, the signature is not the bundle.
+    let o = sign("b.json", "b.sig");
+    expect_code(&o, 0);
+    let o = run_in(
+        d,
+        &[
+            "verify-blob",
+            &file,
+            "--key",
+            &k.public,
+            "--bundle",
+            "b.json",
+        ],
+    );
+    expect_code(&o, 0);
+    let o = run_in(
+        d,
+        &[
+            "verify-blob",
+            &file,
+            "--key",
+            &k.public,
+            "--signature",
+            "b.sig",
+        ],
+    );
+    expect_code(&o, 0);
+}

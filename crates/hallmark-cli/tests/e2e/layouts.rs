@@ -354,3 +354,112 @@ async fn skopeo_reads_layouts_hallmark_wrote() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(Digest::sha256(&o.stdout), *img.digest());
 }
+
+/// Starts `hallmark ARGS` with the test password, its output captured.
+fn start(args: &[&str]) -> std::process::Child {
+    hallmark()
+        .args(args)
+        .env("HALLMARK_PASSWORD", PASSWORD)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run hallmark")
+}
+
+/// Starts every command at once and waits for them all; each must exit 0.
+fn all_at_once(commands: &[Vec<String>]) {
+    let children: Vec<_> = commands
+        .iter()
+        .map(|c| start(&c.iter().map(String::as_str).collect::<Vec<_>>()))
+        .collect();
+    for (c, child) in commands.iter().zip(children) {
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(code(&o), 0, "{c:?}: {}", stderr(&o));
+    }
+}
+
+/// Signers of one digest in one layout each read `index.json` and the `.sig` manifest,
+/// change them and write them back: each round, every signer that exits 0 has its
+/// signature there, none overwritten by another's write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_signers_into_one_layout_keep_every_signature() {
+    const ROUNDS: usize = 6;
+    let signers: Vec<Keys> = (0..5)
+        .map(|i| keys(if i % 2 == 0 { "ecdsa-p256" } else { "ed25519" }))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..ROUNDS {
+        let layout = dir.path().join(format!("round-{round}"));
+        let file = dir.path().join(format!("artifact-{round}.txt"));
+        std::fs::write(&file, format!("round {round}\n")).unwrap();
+        let o = publish(&[
+            &format!("file:{}", file.display()),
+            &format!("oci:{}:v1", layout.display()),
+            "--key",
+            &signers[0].private,
+        ]);
+        expect_code(&o, 0);
+        let o = run(&["digest", &format!("oci:{}:v1", layout.display())]);
+        expect_code(&o, 0);
+        let pinned = format!("oci:{}@{}", layout.display(), stdout(&o).trim());
+        // Legacy `.sig` layers in even rounds, bundle referrers (the fallback index) in odd.
+        let format = if round % 2 == 0 { "legacy" } else { "bundle" };
+        let commands: Vec<Vec<String>> = signers[1..]
+            .iter()
+            .map(|k| {
+                ["sign", &pinned, "--key", &k.private, "--format", format]
+                    .map(String::from)
+                    .to_vec()
+            })
+            .collect();
+        all_at_once(&commands);
+        for (i, k) in signers.iter().enumerate() {
+            let o = run(&["verify", &pinned, "--key", &k.public]);
+            assert_eq!(
+                code(&o),
+                0,
+                "round {round} ({format}): the signature of signer {i} is gone: {}",
+                stderr(&o)
+            );
+        }
+    }
+}
+
+/// Publishers of different tags into one layout, created by whichever comes first: every
+/// tag is there afterwards, each naming its own artifact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_publishers_into_one_layout_keep_every_tag() {
+    const ROUNDS: usize = 3;
+    const PUBLISHERS: usize = 6;
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..ROUNDS {
+        let layout = dir.path().join(format!("round-{round}"));
+        let mut commands = Vec::new();
+        let mut digests = Vec::new();
+        for n in 0..PUBLISHERS {
+            let file = dir.path().join(format!("artifact-{round}-{n}.txt"));
+            std::fs::write(&file, format!("round {round}, artifact {n}\n")).unwrap();
+            let o = run(&["digest", &format!("file:{}", file.display())]);
+            expect_code(&o, 0);
+            digests.push(stdout(&o).trim().to_string());
+            commands.push(
+                [
+                    "publish",
+                    &format!("file:{}", file.display()),
+                    &format!("oci:{}:tag{n}", layout.display()),
+                    "--key",
+                    &k.private,
+                ]
+                .map(String::from)
+                .to_vec(),
+            );
+        }
+        all_at_once(&commands);
+        for (n, want) in digests.iter().enumerate() {
+            let o = run(&["digest", &format!("oci:{}:tag{n}", layout.display())]);
+            assert_eq!(code(&o), 0, "round {round}: tag{n} is gone: {}", stderr(&o));
+            assert_eq!(stdout(&o).trim(), want, "round {round}: tag{n}");
+        }
+    }
+}

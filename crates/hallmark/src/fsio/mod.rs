@@ -110,7 +110,7 @@ pub mod limits {
 
 /// Opens `path` for reading without blocking on a FIFO, and checks what was opened (not
 /// what was there a moment before) is a regular file.
-fn open_regular(path: &Path) -> Result<std::fs::File, FileError> {
+pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File, FileError> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
         .read(true)
@@ -207,6 +207,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     replace_regular(path, existing.as_ref(), bytes, None)
 }
 
+/// Creates `path` holding `bytes`, complete, unless something is already there: then
+/// nothing is written and the answer is false. For files several processes may create
+/// at once (a new layout's `index.json`): the first one stands, whatever came after.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<bool, FileError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = parent_dir(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".hallmark-")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(io_error(dir))?;
+    tmp.write_all(bytes).map_err(io_error(path))?;
+    tmp.as_file().sync_all().map_err(io_error(path))?;
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io_error(path)(e.error)),
+    }
+}
+
 /// What a file hallmark manages may be replaced by a rename: nothing, or a regular file
 /// (not followed through a symlink). Anything else under the name is refused.
 pub fn replaceable(path: &Path) -> Result<Option<std::fs::Metadata>, FileError> {
@@ -243,6 +263,40 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
             path: path.to_path_buf(),
         }),
     }
+}
+
+/// True when two output names would land in one file, so that the second write would
+/// destroy the first: the same regular file when both exist (hard links, symlinks, `./x`
+/// and `x`), else the same canonical directory and name once symlinks, dangling ones
+/// included, are followed as [`write_output`] would follow them. A device both name
+/// (`/dev/null` twice) is written through twice and keeps nothing to destroy.
+pub fn same_output(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return ma.is_file() && (ma.dev(), ma.ino()) == (mb.dev(), mb.ino());
+    }
+    matches!((output_name(a), output_name(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Where a write to `path` lands, by name, for a file that may not exist yet: its
+/// symlinks followed (a bounded number of times), its directory made canonical.
+fn output_name(path: &Path) -> Option<PathBuf> {
+    // As many links as the kernel itself follows before giving up (ELOOP).
+    const MAX_LINKS: usize = 40;
+    let mut path = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::read_link(&path) {
+            Ok(target) => path = parent_dir(&path).join(target),
+            Err(_) => {
+                let dir = std::fs::canonicalize(parent_dir(&path)).ok()?;
+                return match path.file_name() {
+                    Some(name) => Some(dir.join(name)),
+                    None => std::fs::canonicalize(&path).ok(),
+                };
+            }
+        }
+    }
+    None
 }
 
 /// Rewrites a file the user keeps (a deployment file `pin` updates) from `old`, the text
@@ -538,6 +592,46 @@ mod tests {
         rewrite_unchanged(&link, b"image: a:1@sha256:x\n", b"image: b\n").unwrap();
         assert!(kind(&link).is_symlink());
         assert_eq!(std::fs::read(&f).unwrap(), b"image: b\n");
+    }
+
+    #[test]
+    fn new_files_never_replace_existing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("index.json");
+        assert!(write_new(&f, b"first").unwrap());
+        assert!(!write_new(&f, b"second").unwrap());
+        assert_eq!(std::fs::read(&f).unwrap(), b"first");
+        // Nothing is left behind by the write that lost.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn outputs_naming_one_file_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (a, b) = (d.join("a.json"), d.join("b.json"));
+        // Neither exists: by name, whatever way the directory is spelled.
+        assert!(same_output(&a, &d.join(".").join("a.json")));
+        assert!(!same_output(&a, &b));
+        std::fs::create_dir(d.join("sub")).unwrap();
+        assert!(same_output(&a, &d.join("sub/../a.json")));
+        // A dangling link lands where it points.
+        std::os::unix::fs::symlink("a.json", d.join("link")).unwrap();
+        assert!(same_output(&d.join("link"), &a));
+        assert!(!same_output(&d.join("link"), &b));
+        // Existing files: by inode, through links and hard links.
+        std::fs::write(&a, b"x").unwrap();
+        std::fs::write(&b, b"x").unwrap();
+        assert!(same_output(&d.join("link"), &a));
+        std::fs::hard_link(&a, d.join("hard")).unwrap();
+        assert!(same_output(&d.join("hard"), &a));
+        assert!(!same_output(&a, &b));
+        // A device written twice loses nothing.
+        assert!(!same_output(Path::new("/dev/null"), Path::new("/dev/null")));
+        // A loop of links is no file at all.
+        std::os::unix::fs::symlink("loop2", d.join("loop1")).unwrap();
+        std::os::unix::fs::symlink("loop1", d.join("loop2")).unwrap();
+        assert!(!same_output(&d.join("loop1"), &d.join("loop2")));
     }
 
     #[test]
