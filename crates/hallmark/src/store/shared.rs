@@ -165,7 +165,8 @@ impl Store {
                 Duration::ZERO => Duration::ZERO,
                 d => d.max(SLOW),
             },
-            // A layout is a local directory: its index is replaced in one rename.
+            // Writers of a layout hold its lock for the whole update: no other write can
+            // land while this one is watched.
             Store::Layout(_) => Duration::ZERO,
         }
     }
@@ -197,6 +198,11 @@ impl Store {
         tag: &str,
         change: Change<'_, S::Entry>,
     ) -> Result<bool, Error> {
+        // Writers of one layout take turns: the read, change and write below happen as one.
+        let _turn = match self {
+            Store::Layout(l) => Some(l.lock()?),
+            Store::Registry { .. } => None,
+        };
         let window = self.settle_window();
         let mut written: Option<Written<S::Entry>> = None;
         let mut slowest = Duration::ZERO;
