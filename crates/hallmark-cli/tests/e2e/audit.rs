@@ -961,6 +961,8 @@ jobs:
       - run: skopeo login -u ci -p Real-4321xyz reg10.example.com
       - run: helm registry login reg11.example.com --username ci --password=helm-Secret-1212
       - run: curl --user \"ci:$TOKEN_REF\" https://reg12.example.com/v2/
+      - run: docker login -u ci --password-stdin reg14.example.com <<< here-Secret-1515
+      - run: docker login -u ci --password-stdin <<<glued-here-Secret-1616
       - env:
           STEP_PW: step-Secret-1313
         uses: docker/login-action@74a5d142397b4f367a81961eba4e8cd7edddf772
@@ -996,6 +998,8 @@ build:
             "helm-Secret-1212",
             "step-Secret-1313",
             "srccreds-Secret-1414",
+            "here-Secret-1515",
+            "glued-here-Secret-1616",
         ],
     );
     let found = findings_of(&v, "hardcoded-credential");
@@ -1010,7 +1014,7 @@ build:
     // `$TOKEN_REF` (line 21) is a real reference.
     assert_eq!(
         lines(".github/workflows/a.yml"),
-        [3, 4, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 23, 27]
+        [3, 4, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 22, 23, 25, 29]
     );
     assert_eq!(lines(".gitlab-ci.yml"), [2, 5, 6, 7]);
     let message = |file: &str, line: u64| -> &str {
@@ -1031,7 +1035,7 @@ build:
         "{credentials:?}"
     );
     assert!(
-        !credentials.iter().any(|c| c.contains("docker.io")),
+        !credentials.contains(&"a password written in the file for docker.io".to_string()),
         "{credentials:?}"
     );
 }

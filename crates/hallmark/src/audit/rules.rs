@@ -418,6 +418,13 @@ fn positionals(args: &[String]) -> Vec<(usize, &str)> {
             skip_next = credential_option(a);
             continue;
         }
+        // A redirection (`< pw.txt`, `<<<"$PW"`, `2>&1`) is no argument; neither is the
+        // word after a bare operator.
+        let op = a.trim_start_matches(|c: char| c.is_ascii_digit());
+        if op.starts_with(['<', '>']) {
+            skip_next = op.chars().all(|c| "<>&|".contains(c));
+            continue;
+        }
         out.push((j, a.as_str()));
     }
     out
@@ -1519,6 +1526,25 @@ impl<'a> FileAudit<'a> {
         self.inventory
             .credentials
             .insert(format!("a password on stdin for {registry}"));
+        // `docker login --password-stdin <<< "$PW"`: the here-string is the password.
+        for (j, w) in words.iter().enumerate() {
+            let here = match w.text.strip_prefix("<<<") {
+                Some("") => words.get(j + 1).map(|n| (n, n.text.as_str())),
+                Some(glued) => Some((w, glued)),
+                None => None,
+            };
+            if let Some((w, text)) = here {
+                self.judge_credential(
+                    text,
+                    shell_expands(w),
+                    st,
+                    at(w),
+                    &format!("the password for {registry}"),
+                    "login password on stdin",
+                    None,
+                );
+            }
+        }
         // `echo "$PW" | docker login --password-stdin`: what is echoed is the password.
         let Some(prev) = prev.filter(|p| p.then == Joiner::Pipe) else {
             return;
@@ -1757,6 +1783,12 @@ mod tests {
         .collect();
         let pos: Vec<&str> = positionals(&args).into_iter().map(|(_, a)| a).collect();
         assert_eq!(pos, ["copy", "a:1", "b:2"]);
+        let args: Vec<String> = ["login", "<<<", "pw", "<<<pw2", "2>&1", "reg.io", "<", "f"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let pos: Vec<&str> = positionals(&args).into_iter().map(|(_, a)| a).collect();
+        assert_eq!(pos, ["login", "reg.io"]);
         assert_eq!(
             registry_host("https://ci:pw@reg.example.com"),
             "reg.example.com"
