@@ -1029,6 +1029,16 @@ build:
     assert!(message(".gitlab-ci.yml", 5).contains("is CI_REG_PW,"));
     assert!(message(".github/workflows/a.yml", 18).contains("for reg7.example.com"));
     assert!(message(".github/workflows/a.yml", 19).contains("for reg10.example.com"));
+    // Each line of a `run: |` block is placed where it is written, not where the
+    // parser's unindented copy has it: `"$PW"` on line 11 starts in column 33.
+    let columns: Vec<u64> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["line"] == 11 && f["path"].as_str().unwrap().ends_with("a.yml"))
+        .map(|f| f["column"].as_u64().unwrap())
+        .collect();
+    assert_eq!(columns, [33]);
     let credentials = inventory_of(&v, "a.yml", "credentials");
     assert!(
         credentials.contains(&"a password written in the file for reg7.example.com".to_string()),

@@ -679,7 +679,7 @@ impl<'a> FileAudit<'a> {
             }
             Kind::Shell => {
                 let body = self.lines.join("\n");
-                self.shell(&body, 1, 0, &ShellState::default());
+                self.shell(&body, (1, 0, false), &ShellState::default());
                 Ok(())
             }
             Kind::Jenkins => {
@@ -703,8 +703,9 @@ impl<'a> FileAudit<'a> {
         }
     }
 
-    /// Where a `run:`-like scalar's text starts: the next line for a block scalar.
-    fn body_start(&self, node: &Node) -> (usize, usize) {
+    /// Where a `run:`-like scalar's text starts: the next line for a block scalar, whose
+    /// every line (not only the first) is indented by the column given.
+    fn body_start(&self, node: &Node) -> (usize, usize, bool) {
         let line = self.lines.get(node.line - 1).copied().unwrap_or_default();
         let rest = line
             .get(node.column.saturating_sub(1)..)
@@ -715,9 +716,24 @@ impl<'a> FileAudit<'a> {
                 .lines
                 .get(node.line)
                 .map_or(0, |l| l.len() - l.trim_start().len());
-            (node.line + 1, indent)
+            (node.line + 1, indent, true)
         } else {
-            (node.line, node.column.saturating_sub(1))
+            // The parser may place a block scalar where its text starts, after the line
+            // with the `|` or `>` indicator.
+            let before = line
+                .get(..node.column.saturating_sub(1))
+                .unwrap_or_default();
+            let block = before.trim().is_empty()
+                && node
+                    .line
+                    .checked_sub(2)
+                    .and_then(|i| self.lines.get(i))
+                    .and_then(|prev| prev.split_whitespace().last())
+                    .is_some_and(|last| {
+                        last.starts_with(['|', '>'])
+                            && last[1..].chars().all(|c| "-+0123456789".contains(c))
+                    });
+            (node.line, node.column.saturating_sub(1), block)
         }
     }
 
@@ -782,8 +798,8 @@ impl<'a> FileAudit<'a> {
             if let Some(run) = step.get("run")
                 && let Some(body) = run.str()
             {
-                let (line, col) = self.body_start(run);
-                self.shell(body, line, col, &step_env);
+                let (line, col, block) = self.body_start(run);
+                self.shell(body, (line, col, block), &step_env);
             }
         }
     }
@@ -887,8 +903,8 @@ impl<'a> FileAudit<'a> {
             {
                 let mut state = env.clone();
                 for l in lines {
-                    let (line, col) = self.body_start(l);
-                    state = self.shell_with(l.str().unwrap_or_default(), line, col, state);
+                    let start = self.body_start(l);
+                    state = self.shell_with(l.str().unwrap_or_default(), start, state);
                 }
                 continue;
             }
@@ -923,8 +939,8 @@ impl<'a> FileAudit<'a> {
                 };
                 for l in lines {
                     if let Some(body) = l.str() {
-                        let (line, col) = self.body_start(l);
-                        state = self.shell_with(body, line, col, state);
+                        let start = self.body_start(l);
+                        state = self.shell_with(body, start, state);
                     }
                 }
             }
@@ -1044,7 +1060,7 @@ impl<'a> FileAudit<'a> {
                 }
                 "RUN" => {
                     let column = indent + instr.len() + 1;
-                    self.shell(rest, start + 1, column, &ShellState::default());
+                    self.shell(rest, (start + 1, column, false), &ShellState::default());
                 }
                 _ => {}
             }
@@ -1079,22 +1095,26 @@ impl<'a> FileAudit<'a> {
                 }
             }
             counted = body_start;
-            self.shell(body, line, body_start - line_start, &ShellState::default());
+            self.shell(
+                body,
+                (line, body_start - line_start, false),
+                &ShellState::default(),
+            );
             from = (body_start + len + q.len()).min(text.len());
         }
     }
 
-    fn shell(&mut self, body: &str, line: usize, col: usize, env: &ShellState) {
-        self.shell_with(body, line, col, env.clone());
+    fn shell(&mut self, body: &str, start: (usize, usize, bool), env: &ShellState) {
+        self.shell_with(body, start, env.clone());
     }
 
     /// Audits one shell body whose first line is `line` of the file (its words shifted by
-    /// `col` columns on that first line); returns the state for bodies that continue it.
+    /// `col` columns on that first line, or on every line of a YAML block scalar, whose
+    /// indentation the parser removed); returns the state for bodies that continue it.
     fn shell_with(
         &mut self,
         body: &str,
-        line: usize,
-        col: usize,
+        (line, col, block): (usize, usize, bool),
         mut st: ShellState,
     ) -> ShellState {
         if body.len() > shell::MAX_SCRIPT_BYTES {
@@ -1108,7 +1128,7 @@ impl<'a> FileAudit<'a> {
         let at = |w: &Word| {
             (
                 line + w.line - 1,
-                if w.line == 1 {
+                if w.line == 1 || block {
                     col + w.column
                 } else {
                     w.column
@@ -1838,6 +1858,15 @@ mod tests {
             found("skopeo", false, "skopeo copy --src-creds=a:b x y"),
             [("a:b".into(), Shape::UserPassword)]
         );
+    }
+
+    #[test]
+    fn every_line_of_a_block_scalar_is_placed_where_it_is_written() {
+        let text = "on: push\njobs:\n  b:\n    runs-on: x\n    steps:\n      - run: |\n          echo hi\n          docker login -u ci -p lit-abc reg.example.com\n";
+        let mut f = FileAudit::new("a.yml", text);
+        f.run(Kind::Workflow).unwrap();
+        let at: Vec<(usize, usize)> = f.findings.iter().map(|f| (f.line, f.column)).collect();
+        assert_eq!(at, [(8, 33)]);
     }
 
     #[test]
