@@ -963,6 +963,7 @@ jobs:
       - run: curl --user \"ci:$TOKEN_REF\" https://reg12.example.com/v2/
       - run: docker login -u ci --password-stdin reg14.example.com <<< here-Secret-1515
       - run: docker login -u ci --password-stdin <<<glued-here-Secret-1616
+      - run: export RELEASE_PASSWORD=exported-Secret-1717
       - env:
           STEP_PW: step-Secret-1313
         uses: docker/login-action@74a5d142397b4f367a81961eba4e8cd7edddf772
@@ -1000,6 +1001,7 @@ build:
             "srccreds-Secret-1414",
             "here-Secret-1515",
             "glued-here-Secret-1616",
+            "exported-Secret-1717",
         ],
     );
     let found = findings_of(&v, "hardcoded-credential");
@@ -1014,7 +1016,9 @@ build:
     // `$TOKEN_REF` (line 21) is a real reference.
     assert_eq!(
         lines(".github/workflows/a.yml"),
-        [3, 4, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 22, 23, 25, 29]
+        [
+            3, 4, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 22, 23, 24, 26, 30
+        ]
     );
     assert_eq!(lines(".gitlab-ci.yml"), [2, 5, 6, 7]);
     let message = |file: &str, line: u64| -> &str {

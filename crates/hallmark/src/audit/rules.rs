@@ -1178,6 +1178,17 @@ impl<'a> FileAudit<'a> {
             if name_text == "export" {
                 for a in arg_words {
                     if let Some((k, v)) = a.text.split_once('=') {
+                        if secret_name(k) && literal_value(v, shell_expands(a)) {
+                            let (l, c) = at(a);
+                            self.report(
+                                "hardcoded-credential",
+                                None,
+                                l,
+                                c,
+                                k,
+                                format!("{k} is assigned a literal value"),
+                            );
+                        }
                         self.note_assignment(k, v);
                         st.assign(k, v, shell_expands(a));
                     }
