@@ -658,6 +658,7 @@ docker login -u ci -p \"$QUAY_PASSWORD\" quay.io\n",
             ("scripts/release.sh".to_string(), 2),
             ("scripts/release.sh".to_string(), 3),
             ("scripts/release.sh".to_string(), 4),
+            ("scripts/release.sh".to_string(), 5),
         ]
     );
     // Real expansions are named, literal ones counted, never shown.
@@ -816,5 +817,239 @@ fn scripts_without_an_extension_are_known_by_their_interpreter() {
             ("ci/publish".into(), "unchecked-download".into()),
             ("ci/release".into(), "sign-by-tag".into()),
         ]
+    );
+}
+
+/// Runs `hallmark audit .` in `dir` in every format and checks that none of `secrets`
+/// appears in what it prints; returns the JSON report.
+fn audit_printing_none_of(dir: &Path, secrets: &[&str]) -> serde_json::Value {
+    for format in ["text", "json", "sarif"] {
+        let o = audit_at(dir, &[".", "--output", format]);
+        expect_code(&o, 1);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        for secret in secrets {
+            assert!(!all.contains(secret), "{format} printed {secret}:\n{all}");
+        }
+    }
+    json_out(&audit_at(dir, &[".", "--output", "json"]))
+}
+
+/// (path without `./`, line, message) of every finding of a rule.
+fn findings_of(v: &serde_json::Value, rule: &str) -> Vec<(String, u64, String)> {
+    let mut out: Vec<(String, u64, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == rule)
+        .map(|f| {
+            (
+                f["path"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("./")
+                    .to_string(),
+                f["line"].as_u64().unwrap(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The inventory entry `field` of the file ending in `file`.
+fn inventory_of(v: &serde_json::Value, file: &str, field: &str) -> Vec<String> {
+    let entry = v["inventory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"].as_str().unwrap().ends_with(file))
+        .unwrap();
+    serde_json::from_value(entry[field].clone()).unwrap()
+}
+
+#[test]
+fn variables_holding_credentials_are_never_substituted_into_what_is_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[
+            (
+                ".github/workflows/release.yml",
+                b"on: push
+jobs:
+  b:
+    runs-on: x
+    steps:
+      - run: |
+          docker push reg1.example.com/early:$LATER
+          PW=assigned-Secret-3333
+          COPY=$PW
+          docker login -u ci -p \"$PW\" reg.example.com
+          docker push reg6.example.com/app:$PW
+          docker push reg6.example.com/copy:$COPY
+          DEPLOY_TOKEN=named-Secret-4141
+          docker pull reg6.example.com/tok:$DEPLOY_TOKEN
+          LATER=later-Secret-5151
+          printf '%s' \"$LATER\" | docker login -u ci --password-stdin reg8.example.com\n",
+            ),
+            (
+                ".gitlab-ci.yml",
+                b"variables:
+  RELEASE_KEY: glvar-Secret-6161
+build:
+  script:
+    - crane auth login reg9.example.com -u ci --password \"$RELEASE_KEY\"
+    - crane copy a.example.com/b:1 reg9.example.com/b:$RELEASE_KEY\n",
+            ),
+        ],
+    );
+    let v = audit_printing_none_of(
+        dir.path(),
+        &[
+            "assigned-Secret-3333",
+            "named-Secret-4141",
+            "later-Secret-5151",
+            "glvar-Secret-6161",
+        ],
+    );
+    // The references are printed as written.
+    assert_eq!(
+        inventory_of(&v, "release.yml", "pushes"),
+        [
+            "reg1.example.com/early:$LATER",
+            "reg6.example.com/app:$PW",
+            "reg6.example.com/copy:$PW",
+        ]
+    );
+    assert_eq!(
+        inventory_of(&v, "release.yml", "pulls"),
+        ["reg6.example.com/tok:$DEPLOY_TOKEN"]
+    );
+    assert_eq!(
+        inventory_of(&v, ".gitlab-ci.yml", "pushes"),
+        ["reg9.example.com/b:$RELEASE_KEY"]
+    );
+}
+
+#[test]
+fn credentials_written_in_the_file_are_found_wherever_they_are_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[
+            (
+                ".github/workflows/a.yml",
+                b"on: push
+env:
+  REG_PW: envblock-Secret-1111
+  REGURL: https://ci:urlenv-Secret-2222@reg.example.com
+jobs:
+  b:
+    runs-on: x
+    steps:
+      - run: |
+          PW=assigned-Secret-3333
+          docker login -u ci -p \"$PW\" reg.example.com
+          docker login -u ci -p \"$REG_PW\" reg.example.com
+          docker login \"$REGURL\" -u ci --password-stdin < pw.txt
+          docker login https://ci:inline-Secret-4444@reg2.example.com
+          skopeo copy --dest-creds ci:creds-Secret-5555 docker://a/b:1 docker://reg3.example.com/b:1
+          curl -u ci:curl-Secret-6666 https://reg4.example.com/v2/
+          echo echoed-Secret-7777 | docker login -u ci --password-stdin reg5.example.com
+          docker login -u ci -p\"glued-Secret-8888\" reg7.example.com
+      - run: skopeo login -u ci -p Real-4321xyz reg10.example.com
+      - run: helm registry login reg11.example.com --username ci --password=helm-Secret-1212
+      - run: curl --user \"ci:$TOKEN_REF\" https://reg12.example.com/v2/
+      - run: docker login -u ci --password-stdin reg14.example.com <<< here-Secret-1515
+      - run: docker login -u ci --password-stdin <<<glued-here-Secret-1616
+      - run: export RELEASE_PASSWORD=exported-Secret-1717
+      - env:
+          STEP_PW: step-Secret-1313
+        uses: docker/login-action@74a5d142397b4f367a81961eba4e8cd7edddf772
+        with:
+          registry: reg13.example.com
+          password: ${{ env.STEP_PW }}\n",
+            ),
+            (
+                ".gitlab-ci.yml",
+                b"variables:
+  CI_REG_PW: glvar-Secret-9999
+build:
+  script:
+    - docker login -u ci -p $CI_REG_PW registry.example.com
+    - podman login -u ci --password ${CI_REG_PW} registry.example.com
+    - skopeo copy --src-creds=ci:srccreds-Secret-1414 docker://a/b:1 docker://c/d:1\n",
+            ),
+        ],
+    );
+    let v = audit_printing_none_of(
+        dir.path(),
+        &[
+            "envblock-Secret-1111",
+            "urlenv-Secret-2222",
+            "assigned-Secret-3333",
+            "inline-Secret-4444",
+            "creds-Secret-5555",
+            "curl-Secret-6666",
+            "echoed-Secret-7777",
+            "glued-Secret-8888",
+            "glvar-Secret-9999",
+            "Real-4321xyz",
+            "helm-Secret-1212",
+            "step-Secret-1313",
+            "srccreds-Secret-1414",
+            "here-Secret-1515",
+            "glued-here-Secret-1616",
+            "exported-Secret-1717",
+        ],
+    );
+    let found = findings_of(&v, "hardcoded-credential");
+    let lines = |file: &str| -> Vec<u64> {
+        found
+            .iter()
+            .filter(|(p, _, _)| p == file)
+            .map(|(_, l, _)| *l)
+            .collect()
+    };
+    // Every place a credential is written or passed from a value written in the file;
+    // `$TOKEN_REF` (line 21) is a real reference.
+    assert_eq!(
+        lines(".github/workflows/a.yml"),
+        [
+            3, 4, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 22, 23, 24, 26, 30
+        ]
+    );
+    assert_eq!(lines(".gitlab-ci.yml"), [2, 5, 6, 7]);
+    let message = |file: &str, line: u64| -> &str {
+        &found
+            .iter()
+            .find(|(p, l, _)| p == file && *l == line)
+            .unwrap()
+            .2
+    };
+    // The variable is named, not its value; the glued password is for the registry named.
+    assert!(message(".github/workflows/a.yml", 11).contains("is PW,"));
+    assert!(message(".gitlab-ci.yml", 5).contains("is CI_REG_PW,"));
+    assert!(message(".github/workflows/a.yml", 18).contains("for reg7.example.com"));
+    assert!(message(".github/workflows/a.yml", 19).contains("for reg10.example.com"));
+    // Each line of a `run: |` block is placed where it is written, not where the
+    // parser's unindented copy has it: `"$PW"` on line 11 starts in column 33.
+    let columns: Vec<u64> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["line"] == 11 && f["path"].as_str().unwrap().ends_with("a.yml"))
+        .map(|f| f["column"].as_u64().unwrap())
+        .collect();
+    assert_eq!(columns, [33]);
+    let credentials = inventory_of(&v, "a.yml", "credentials");
+    assert!(
+        credentials.contains(&"a password written in the file for reg7.example.com".to_string()),
+        "{credentials:?}"
+    );
+    assert!(
+        !credentials.contains(&"a password written in the file for docker.io".to_string()),
+        "{credentials:?}"
     );
 }

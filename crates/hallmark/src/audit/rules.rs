@@ -1,6 +1,7 @@
 //! The rules, and the walk of each kind of file that feeds them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 
 use super::images;
 use super::shell::{self, Command, Joiner, Word};
@@ -96,6 +97,13 @@ pub(super) struct FileAudit<'a> {
     pub(super) inventory: InventoryBuilder,
     /// Parts of the file that were not audited, each said in one line.
     pub(super) not_audited: Vec<String>,
+    /// Variables read where a credential is expected (`-p "$PW"`, `password:`).
+    credential_vars: BTreeSet<String>,
+    /// The variables each variable's value names, as assigned anywhere in the file.
+    sources: BTreeMap<String, BTreeSet<String>>,
+    /// Variables never substituted into printed text (see `ShellState::hidden`): known
+    /// only once the whole file is read, so the file is walked twice.
+    hidden: Rc<BTreeSet<String>>,
 }
 
 /// An image reference as written: what it names, and how.
@@ -271,21 +279,24 @@ fn token_shape(s: &str) -> Option<&'static str> {
     None
 }
 
-/// A name that holds a secret.
+/// A name that holds a secret: one with a secret's word in it, or a part (between `_`,
+/// `-` or `.`) that is a usual short name for one (`PW`, `REG_PASS`, `GH_PAT`; not `PWD`).
 fn secret_name(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    [
-        "PASSWORD",
-        "PASSWD",
-        "SECRET",
-        "TOKEN",
-        "API_KEY",
-        "APIKEY",
-        "ACCESS_KEY",
-        "PRIVATE_KEY",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
+    n.split(['_', '-', '.'])
+        .any(|part| ["PW", "PASS", "PAT", "CREDS", "CREDENTIALS"].contains(&part))
+        || [
+            "PASSWORD",
+            "PASSWD",
+            "SECRET",
+            "TOKEN",
+            "API_KEY",
+            "APIKEY",
+            "ACCESS_KEY",
+            "PRIVATE_KEY",
+        ]
+        .iter()
+        .any(|s| n.contains(s))
 }
 
 /// What a credential's value is, as written.
@@ -378,7 +389,13 @@ fn literal_value(v: &str, expands: Expands) -> bool {
 /// else that is printed.
 fn credential_option(flag: &str) -> bool {
     let f = flag.trim_start_matches('-').to_ascii_lowercase();
+    // `-pVALUE` and `-uNAME` carry their value: the next word is not theirs.
+    let glued = !flag.starts_with("--")
+        && f.len() > 1
+        && f.starts_with(['p', 'u'])
+        && !["password", "pass", "user", "username"].contains(&f.as_str());
     flag.starts_with('-')
+        && !glued
         && !flag.contains('=')
         && (f == "p"
             || f == "u"
@@ -401,6 +418,13 @@ fn positionals(args: &[String]) -> Vec<(usize, &str)> {
             skip_next = credential_option(a);
             continue;
         }
+        // A redirection (`< pw.txt`, `<<<"$PW"`, `2>&1`) is no argument; neither is the
+        // word after a bare operator.
+        let op = a.trim_start_matches(|c: char| c.is_ascii_digit());
+        if op.starts_with(['<', '>']) {
+            skip_next = op.chars().all(|c| "<>&|".contains(c));
+            continue;
+        }
         out.push((j, a.as_str()));
     }
     out
@@ -412,10 +436,47 @@ fn registry_host(r: &str) -> &str {
     host.rsplit_once('@').map_or(host, |(_, h)| h)
 }
 
+/// The password of a URL's `user:password@` in `s`, as written, when there is one.
+fn url_password(s: &str) -> Option<&str> {
+    let (_, rest) = s.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    Some(password)
+}
+
+/// The variables named in `s`: `$NAME`, `${NAME}`, `${{ env.NAME }}` and the like.
+fn names_in(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('$') {
+        let tail = &rest[at..];
+        match variable_at(tail) {
+            Some((name, len)) => {
+                out.push(name.to_string());
+                rest = &tail[len..];
+            }
+            None => rest = &tail[1..],
+        }
+    }
+    if let Credential::Reference(name) = credential(s, Expands::Variables)
+        && is_name(&name)
+    {
+        out.push(name);
+    }
+    out
+}
+
 /// Shell state while walking one body: variables, and what earlier commands did.
 #[derive(Default, Clone)]
 struct ShellState {
     vars: BTreeMap<String, String>,
+    /// Variables whose value is written in the file (directly or through another such
+    /// variable): a password read from one is a literal password.
+    literal: BTreeSet<String>,
+    /// Variables never substituted into anything printed: those used as a credential
+    /// anywhere in the file, and those they take their value from.
+    hidden: Rc<BTreeSet<String>>,
     /// Repositories verified by tag: ref → line.
     verified_by_tag: BTreeMap<String, usize>,
     /// Files downloaded and not yet checked: name → line.
@@ -425,9 +486,34 @@ struct ShellState {
 }
 
 impl ShellState {
+    /// Records `name = value` (`value` as written, expanding as `expands` says).
+    fn assign(&mut self, name: &str, value: &str, expands: Expands) {
+        let literal = match credential(value, expands) {
+            Credential::Empty => false,
+            Credential::Literal => true,
+            Credential::Reference(from) => self.literal.contains(&from),
+        };
+        if literal {
+            self.literal.insert(name.to_string());
+        } else {
+            self.literal.remove(name);
+        }
+        let resolved = self.resolve(value);
+        self.vars.insert(name.to_string(), resolved);
+    }
+
+    /// Whether the value of `name` may be substituted into text that is printed: never a
+    /// credential's, whatever it looks like.
+    fn printable(&self, name: &str, value: &str) -> bool {
+        !secret_name(name)
+            && !self.hidden.contains(name)
+            && token_shape(value).is_none()
+            && url_password(value).is_none()
+    }
+
     /// `word` with the variables known so far substituted (textually): `$NAME`,
-    /// `${NAME}` and `${{ env.NAME }}`. One pass over the word, whatever the number of
-    /// variables.
+    /// `${NAME}` and `${{ env.NAME }}`, except those whose value is a credential, which
+    /// stay as written. One pass over the word, whatever the number of variables.
     fn resolve(&self, word: &str) -> String {
         if self.vars.is_empty() || !word.contains('$') {
             return word.to_string();
@@ -437,9 +523,14 @@ impl ShellState {
         while let Some(at) = rest.find('$') {
             out.push_str(&rest[..at]);
             let tail = &rest[at..];
-            match variable_at(tail).and_then(|(name, len)| Some((self.vars.get(name)?, len))) {
-                Some((value, len)) => {
-                    out.push_str(value);
+            match variable_at(tail).and_then(|(name, len)| Some((name, self.vars.get(name)?, len)))
+            {
+                Some((name, value, len)) => {
+                    if self.printable(name, value) {
+                        out.push_str(value);
+                    } else {
+                        out.push_str(&tail[..len]);
+                    }
                     rest = &tail[len..];
                 }
                 None => {
@@ -485,7 +576,33 @@ impl<'a> FileAudit<'a> {
             seen: HashSet::new(),
             inventory: InventoryBuilder::default(),
             not_audited: Vec::new(),
+            credential_vars: BTreeSet::new(),
+            sources: BTreeMap::new(),
+            hidden: Rc::default(),
         }
+    }
+
+    /// Records that `name` is given `value` somewhere in the file.
+    fn note_assignment(&mut self, name: &str, value: &str) {
+        let from = names_in(value);
+        if !from.is_empty() {
+            self.sources
+                .entry(name.to_string())
+                .or_default()
+                .extend(from);
+        }
+    }
+
+    /// The variables used as credentials, and every variable they take their value from.
+    fn credential_closure(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut todo: Vec<&String> = self.credential_vars.iter().collect();
+        while let Some(name) = todo.pop() {
+            if out.insert(name.clone()) {
+                todo.extend(self.sources.get(name).into_iter().flatten());
+            }
+        }
+        out
     }
 
     fn report(
@@ -541,6 +658,14 @@ impl<'a> FileAudit<'a> {
 
     /// Runs the walk for `kind`.
     pub(super) fn run(&mut self, kind: Kind) -> Result<(), String> {
+        // A variable used as a password on a later line (or in a later job) must not be
+        // printed on an earlier one: a first walk finds them all.
+        let mut first = FileAudit {
+            lines: self.lines.clone(),
+            ..FileAudit::new(self.path, "")
+        };
+        let _ = first.walk(kind);
+        self.hidden = Rc::new(first.credential_closure());
         let result = self.walk(kind);
         self.fingerprint();
         result
@@ -554,7 +679,7 @@ impl<'a> FileAudit<'a> {
             }
             Kind::Shell => {
                 let body = self.lines.join("\n");
-                self.shell(&body, 1, 0, &BTreeMap::new());
+                self.shell(&body, (1, 0, false), &ShellState::default());
                 Ok(())
             }
             Kind::Jenkins => {
@@ -578,8 +703,9 @@ impl<'a> FileAudit<'a> {
         }
     }
 
-    /// Where a `run:`-like scalar's text starts: the next line for a block scalar.
-    fn body_start(&self, node: &Node) -> (usize, usize) {
+    /// Where a `run:`-like scalar's text starts: the next line for a block scalar, whose
+    /// every line (not only the first) is indented by the column given.
+    fn body_start(&self, node: &Node) -> (usize, usize, bool) {
         let line = self.lines.get(node.line - 1).copied().unwrap_or_default();
         let rest = line
             .get(node.column.saturating_sub(1)..)
@@ -590,28 +716,47 @@ impl<'a> FileAudit<'a> {
                 .lines
                 .get(node.line)
                 .map_or(0, |l| l.len() - l.trim_start().len());
-            (node.line + 1, indent)
+            (node.line + 1, indent, true)
         } else {
-            (node.line, node.column.saturating_sub(1))
+            // The parser may place a block scalar where its text starts, after the line
+            // with the `|` or `>` indicator.
+            let before = line
+                .get(..node.column.saturating_sub(1))
+                .unwrap_or_default();
+            let block = before.trim().is_empty()
+                && node
+                    .line
+                    .checked_sub(2)
+                    .and_then(|i| self.lines.get(i))
+                    .and_then(|prev| prev.split_whitespace().last())
+                    .is_some_and(|last| {
+                        last.starts_with(['|', '>'])
+                            && last[1..].chars().all(|c| "-+0123456789".contains(c))
+                    });
+            (node.line, node.column.saturating_sub(1), block)
         }
     }
 
-    fn env_of(node: Option<&Node>, into: &mut BTreeMap<String, String>) {
+    /// The variables of an `env:` or `variables:` block, added to `into`. A GitLab variable
+    /// may be a map with its `value`.
+    fn env_of(&mut self, node: Option<&Node>, expands: Expands, into: &mut ShellState) {
         if let Some(env) = node {
             for (k, v) in env.entries() {
+                let v = v.get("value").unwrap_or(v);
                 if let (Some(k), Some(v)) = (k.str(), v.str()) {
-                    into.insert(k.to_string(), v.to_string());
+                    self.note_assignment(k, v);
+                    into.assign(k, v, expands);
                 }
             }
         }
     }
 
     fn workflow(&mut self, doc: &Node) {
-        let mut env = BTreeMap::new();
-        Self::env_of(doc.get("env"), &mut env);
+        let mut env = ShellState::default();
+        self.env_of(doc.get("env"), Expands::Expressions, &mut env);
         for (_, job) in doc.get("jobs").map(Node::entries).into_iter().flatten() {
             let mut job_env = env.clone();
-            Self::env_of(job.get("env"), &mut job_env);
+            self.env_of(job.get("env"), Expands::Expressions, &mut job_env);
             if let Some(uses) = job.get("uses") {
                 self.uses(uses);
             }
@@ -626,15 +771,15 @@ impl<'a> FileAudit<'a> {
 
     /// A job's steps (or a composite action's). Each step sees the job's env and its own;
     /// what a step writes to $GITHUB_ENV is known only at run time.
-    fn steps(&mut self, steps: &Node, job_env: &BTreeMap<String, String>) {
+    fn steps(&mut self, steps: &Node, job_env: &ShellState) {
         for step in steps.items() {
             let mut step_env = job_env.clone();
-            Self::env_of(step.get("env"), &mut step_env);
+            self.env_of(step.get("env"), Expands::Expressions, &mut step_env);
             if let Some(uses) = step.get("uses") {
                 self.uses(uses);
                 let action = uses.str().unwrap_or_default();
                 if action.starts_with("docker/login-action") {
-                    self.login_action(step.get("with"));
+                    self.login_action(step.get("with"), &step_env);
                 }
                 if action.starts_with("docker/build-push-action")
                     && let Some(with) = step.get("with")
@@ -653,8 +798,8 @@ impl<'a> FileAudit<'a> {
             if let Some(run) = step.get("run")
                 && let Some(body) = run.str()
             {
-                let (line, col) = self.body_start(run);
-                self.shell(body, line, col, &step_env);
+                let (line, col, block) = self.body_start(run);
+                self.shell(body, (line, col, block), &step_env);
             }
         }
     }
@@ -691,7 +836,7 @@ impl<'a> FileAudit<'a> {
         }
     }
 
-    fn login_action(&mut self, with: Option<&Node>) {
+    fn login_action(&mut self, with: Option<&Node>, env: &ShellState) {
         let Some(with) = with else { return };
         let registry = with
             .get("registry")
@@ -702,7 +847,24 @@ impl<'a> FileAudit<'a> {
             // An action's input is not a shell: `$NAME` in it is the password itself.
             match credential(p.str().unwrap_or_default(), Expands::Expressions) {
                 Credential::Empty => {}
+                Credential::Reference(name) if env.literal.contains(&name) => {
+                    self.credential_vars.insert(name.clone());
+                    self.inventory
+                        .credentials
+                        .insert(format!("a password written in the file for {registry}"));
+                    self.report(
+                        "hardcoded-credential",
+                        None,
+                        p.line,
+                        p.column,
+                        &format!("login-action password from {name}"),
+                        format!("the password for {registry} is {name}, which is assigned a value written in the workflow"),
+                    );
+                }
                 Credential::Reference(name) => {
+                    if is_name(&name) {
+                        self.credential_vars.insert(name.clone());
+                    }
                     self.inventory
                         .credentials
                         .insert(format!("{name} for {registry}"));
@@ -725,8 +887,8 @@ impl<'a> FileAudit<'a> {
     }
 
     fn gitlab(&mut self, doc: &Node) {
-        let mut env = BTreeMap::new();
-        Self::env_of(doc.get("variables"), &mut env);
+        let mut env = ShellState::default();
+        self.env_of(doc.get("variables"), Expands::Variables, &mut env);
         if let Some(image) = doc.get("image") {
             self.deployed_image(image.get("name").unwrap_or(image), "the default job image");
         }
@@ -739,13 +901,10 @@ impl<'a> FileAudit<'a> {
                 && let Value::Seq(lines) = &job.value
                 && lines.iter().all(|l| l.str().is_some())
             {
-                let mut state = ShellState {
-                    vars: env.clone(),
-                    ..ShellState::default()
-                };
+                let mut state = env.clone();
                 for l in lines {
-                    let (line, col) = self.body_start(l);
-                    state = self.shell_with(l.str().unwrap_or_default(), line, col, state);
+                    let start = self.body_start(l);
+                    state = self.shell_with(l.str().unwrap_or_default(), start, state);
                 }
                 continue;
             }
@@ -760,7 +919,7 @@ impl<'a> FileAudit<'a> {
                 continue;
             }
             let mut job_env = env.clone();
-            Self::env_of(job.get("variables"), &mut job_env);
+            self.env_of(job.get("variables"), Expands::Variables, &mut job_env);
             if let Some(image) = job.get("image") {
                 self.deployed_image(image.get("name").unwrap_or(image), "a job image");
             }
@@ -769,10 +928,7 @@ impl<'a> FileAudit<'a> {
                     self.deployed_image(s.get("name").unwrap_or(s), "a service container");
                 }
             }
-            let mut state = ShellState {
-                vars: job_env,
-                ..ShellState::default()
-            };
+            let mut state = job_env;
             for part in ["before_script", "script", "after_script"] {
                 let Some(script) = job.get(part) else {
                     continue;
@@ -783,8 +939,8 @@ impl<'a> FileAudit<'a> {
                 };
                 for l in lines {
                     if let Some(body) = l.str() {
-                        let (line, col) = self.body_start(l);
-                        state = self.shell_with(body, line, col, state);
+                        let start = self.body_start(l);
+                        state = self.shell_with(body, start, state);
                     }
                 }
             }
@@ -813,6 +969,16 @@ impl<'a> FileAudit<'a> {
             let Some(v) = n.str() else { return };
             if let Some(what) = token_shape(v) {
                 found.push((n.line, n.column, format!("{what} is written in the file")));
+            } else if !v.trim().contains(char::is_whitespace)
+                && url_password(v.trim())
+                    .is_some_and(|p| credential(p, expands) == Credential::Literal)
+            {
+                // A whole value that is a URL: a script's URLs are judged word by word.
+                found.push((
+                    n.line,
+                    n.column,
+                    "a URL with a password is written in the file".to_string(),
+                ));
             } else if key.is_some_and(secret_name) && literal_value(v, expands) {
                 found.push((
                     n.line,
@@ -894,7 +1060,7 @@ impl<'a> FileAudit<'a> {
                 }
                 "RUN" => {
                     let column = indent + instr.len() + 1;
-                    self.shell(rest, start + 1, column, &BTreeMap::new());
+                    self.shell(rest, (start + 1, column, false), &ShellState::default());
                 }
                 _ => {}
             }
@@ -929,26 +1095,26 @@ impl<'a> FileAudit<'a> {
                 }
             }
             counted = body_start;
-            self.shell(body, line, body_start - line_start, &BTreeMap::new());
+            self.shell(
+                body,
+                (line, body_start - line_start, false),
+                &ShellState::default(),
+            );
             from = (body_start + len + q.len()).min(text.len());
         }
     }
 
-    fn shell(&mut self, body: &str, line: usize, col: usize, env: &BTreeMap<String, String>) {
-        let state = ShellState {
-            vars: env.clone(),
-            ..ShellState::default()
-        };
-        self.shell_with(body, line, col, state);
+    fn shell(&mut self, body: &str, start: (usize, usize, bool), env: &ShellState) {
+        self.shell_with(body, start, env.clone());
     }
 
     /// Audits one shell body whose first line is `line` of the file (its words shifted by
-    /// `col` columns on that first line); returns the state for bodies that continue it.
+    /// `col` columns on that first line, or on every line of a YAML block scalar, whose
+    /// indentation the parser removed); returns the state for bodies that continue it.
     fn shell_with(
         &mut self,
         body: &str,
-        line: usize,
-        col: usize,
+        (line, col, block): (usize, usize, bool),
         mut st: ShellState,
     ) -> ShellState {
         if body.len() > shell::MAX_SCRIPT_BYTES {
@@ -957,11 +1123,12 @@ impl<'a> FileAudit<'a> {
                 shell::MAX_SCRIPT_BYTES
             ));
         }
+        st.hidden = Rc::clone(&self.hidden);
         let cmds = shell::tokenize(body);
         let at = |w: &Word| {
             (
                 line + w.line - 1,
-                if w.line == 1 {
+                if w.line == 1 || block {
                     col + w.column
                 } else {
                     w.column
@@ -982,10 +1149,11 @@ impl<'a> FileAudit<'a> {
                         format!("{k} is assigned a literal value"),
                     );
                 }
-                let resolved = st.resolve(v);
-                st.vars.insert(k.to_string(), resolved);
+                self.note_assignment(k, v);
+                st.assign(k, v, shell_expands(w));
             }
             for w in &cmd.words {
+                self.url_credential(w, &st, &at);
                 if let Some(what) = token_shape(&w.text) {
                     let (l, c) = at(w);
                     self.report(
@@ -1010,12 +1178,25 @@ impl<'a> FileAudit<'a> {
             if name_text == "export" {
                 for a in arg_words {
                     if let Some((k, v)) = a.text.split_once('=') {
-                        let resolved = st.resolve(v);
-                        st.vars.insert(k.to_string(), resolved);
+                        if secret_name(k) && literal_value(v, shell_expands(a)) {
+                            let (l, c) = at(a);
+                            self.report(
+                                "hardcoded-credential",
+                                None,
+                                l,
+                                c,
+                                k,
+                                format!("{k} is assigned a literal value"),
+                            );
+                        }
+                        self.note_assignment(k, v);
+                        st.assign(k, v, shell_expands(a));
                     }
                 }
                 continue;
             }
+            let prev = i.checked_sub(1).and_then(|p| cmds.get(p));
+            self.command_credentials(cmd, &name_text, &args, prev, &st, &at);
             let sub = args.first().map(String::as_str).unwrap_or_default();
             // Signing.
             let signer =
@@ -1097,9 +1278,6 @@ impl<'a> FileAudit<'a> {
                             .pushes
                             .insert(dest.trim_start_matches("docker://").to_string());
                     }
-                }
-                ("docker" | "podman" | "helm" | "oras", "login") | ("crane", "auth") => {
-                    self.login(cmd, &args, &at);
                 }
                 _ => {}
             }
@@ -1232,56 +1410,285 @@ impl<'a> FileAudit<'a> {
         st
     }
 
-    fn login(&mut self, cmd: &Command, args: &[String], at: &dyn Fn(&Word) -> (usize, usize)) {
-        let words = cmd.args();
-        // The server is the first positional word after the subcommand (`crane auth login
-        // REG`); the values of `-u` and `-p` are never taken for it.
-        let registry = positionals(args)
-            .into_iter()
-            .skip(1)
-            .map(|(_, a)| a)
-            .find(|a| *a != "login")
-            .map_or("docker.io", registry_host)
-            .to_string();
-        let mut j = 1;
-        while j < words.len() {
-            let a = &words[j].text;
-            let (value, w) = match a.as_str() {
-                "-p" | "--password" => {
-                    (words.get(j + 1).map(|w| w.text.as_str()), words.get(j + 1))
-                }
-                _ => (
-                    a.strip_prefix("--password=")
-                        .or_else(|| a.strip_prefix("-p").filter(|v| !v.starts_with('-'))),
-                    Some(&words[j]),
-                ),
-            };
-            if let (Some(v), Some(w)) = (value, w) {
-                match credential(v, shell_expands(w)) {
-                    Credential::Empty => {}
-                    Credential::Reference(name) => {
-                        self.inventory
-                            .credentials
-                            .insert(format!("{name} for {registry}"));
-                    }
-                    Credential::Literal => {
-                        self.inventory
-                            .credentials
-                            .insert(format!("a password written in the file for {registry}"));
-                        let (l, c) = at(w);
-                        self.report("hardcoded-credential", None, l, c, "login password", format!(
-                            "the password for {registry} is written in the command (use --password-stdin)"));
-                    }
-                }
-            }
-            if a == "--password-stdin" {
-                self.inventory
+    /// Judges a credential's value `text` found in a command, where `what` names it ("the
+    /// password for reg.io"). A variable read there is remembered as a credential; one
+    /// assigned a value written in the file is as much a literal as the value itself.
+    #[allow(clippy::too_many_arguments)]
+    fn judge_credential(
+        &mut self,
+        text: &str,
+        expands: Expands,
+        st: &ShellState,
+        (l, c): (usize, usize),
+        what: &str,
+        subject: &str,
+        registry: Option<&str>,
+    ) {
+        let written = |this: &mut Self| {
+            if let Some(r) = registry {
+                this.inventory
                     .credentials
-                    .insert(format!("a password on stdin for {registry}"));
+                    .insert(format!("a password written in the file for {r}"));
             }
-            j += 1;
+        };
+        match credential(text, expands) {
+            Credential::Empty => {}
+            Credential::Reference(name) => {
+                if is_name(&name) {
+                    self.credential_vars.insert(name.clone());
+                }
+                if st.literal.contains(&name) {
+                    written(self);
+                    self.report(
+                        "hardcoded-credential",
+                        None,
+                        l,
+                        c,
+                        &format!("{subject} from {name}"),
+                        format!("{what} is {name}, which is assigned a value written in the file (read it from a secret store)"),
+                    );
+                } else if let Some(r) = registry {
+                    self.inventory.credentials.insert(format!("{name} for {r}"));
+                }
+            }
+            Credential::Literal => {
+                written(self);
+                self.report(
+                    "hardcoded-credential",
+                    None,
+                    l,
+                    c,
+                    subject,
+                    if registry.is_some() {
+                        format!("{what} is written in the command (use --password-stdin)")
+                    } else {
+                        format!("{what} is written in the command (read it from a secret store)")
+                    },
+                );
+            }
         }
     }
+
+    /// A URL with a `user:password@` in a word.
+    fn url_credential(&mut self, w: &Word, st: &ShellState, at: &dyn Fn(&Word) -> (usize, usize)) {
+        if let Some(password) = url_password(&w.text) {
+            self.judge_credential(
+                password,
+                shell_expands(w),
+                st,
+                at(w),
+                "the password of a URL",
+                "url password",
+                None,
+            );
+        }
+    }
+
+    /// The credentials a command is given: a login's password (as an option, or piped
+    /// in by `echo`/`printf`), `user:password` of `--creds` and `curl -u`, and any
+    /// `--…password`, `--…token` option of any command.
+    fn command_credentials(
+        &mut self,
+        cmd: &Command,
+        name_text: &str,
+        args: &[String],
+        prev: Option<&Command>,
+        st: &ShellState,
+        at: &dyn Fn(&Word) -> (usize, usize),
+    ) {
+        let sub = args.first().map(String::as_str).unwrap_or_default();
+        let login = match (name_text, sub) {
+            (
+                "docker" | "podman" | "buildah" | "nerdctl" | "finch" | "skopeo" | "oras" | "helm"
+                | "crane" | "regctl",
+                "login",
+            ) => true,
+            ("crane", "auth") | ("helm" | "regctl", "registry") => {
+                args.get(1).is_some_and(|a| a == "login")
+            }
+            _ => false,
+        };
+        // The server is the first positional word after the subcommand (`crane auth login
+        // REG`); the values of `-u` and `-p` are never taken for it.
+        let registry = login.then(|| {
+            positionals(args)
+                .into_iter()
+                .skip(1)
+                .map(|(_, a)| a)
+                .find(|a| *a != "login")
+                .map_or("docker.io", registry_host)
+                .to_string()
+        });
+        let words = cmd.args();
+        for (w, value, shape, opt) in credential_values(name_text, login, words) {
+            let text = match shape {
+                Shape::Whole => value,
+                Shape::UserPassword => match value.split_once(':') {
+                    Some((_, password)) => password,
+                    // `-u "$CREDS"`: the variable holds both.
+                    None if value.starts_with('$') => value,
+                    None => continue,
+                },
+            };
+            let (what, subject) = match &registry {
+                Some(r) => (
+                    format!("the password for {r}"),
+                    "login password".to_string(),
+                ),
+                None => (
+                    format!("the credential given to {name_text} {opt}"),
+                    format!("{name_text} {opt}"),
+                ),
+            };
+            self.judge_credential(
+                text,
+                shell_expands(w),
+                st,
+                at(w),
+                &what,
+                &subject,
+                registry.as_deref(),
+            );
+        }
+        let Some(registry) = registry else { return };
+        if !words.iter().any(|w| w.text == "--password-stdin") {
+            return;
+        }
+        self.inventory
+            .credentials
+            .insert(format!("a password on stdin for {registry}"));
+        // `docker login --password-stdin <<< "$PW"`: the here-string is the password.
+        for (j, w) in words.iter().enumerate() {
+            let here = match w.text.strip_prefix("<<<") {
+                Some("") => words.get(j + 1).map(|n| (n, n.text.as_str())),
+                Some(glued) => Some((w, glued)),
+                None => None,
+            };
+            if let Some((w, text)) = here {
+                self.judge_credential(
+                    text,
+                    shell_expands(w),
+                    st,
+                    at(w),
+                    &format!("the password for {registry}"),
+                    "login password on stdin",
+                    None,
+                );
+            }
+        }
+        // `echo "$PW" | docker login --password-stdin`: what is echoed is the password.
+        let Some(prev) = prev.filter(|p| p.then == Joiner::Pipe) else {
+            return;
+        };
+        let echo = prev
+            .name()
+            .map(|n| n.text.rsplit('/').next().unwrap_or(&n.text));
+        if !matches!(echo, Some("echo" | "printf")) {
+            return;
+        }
+        let mut values: Vec<&Word> = prev
+            .args()
+            .iter()
+            .filter(|w| !w.text.starts_with('-'))
+            .collect();
+        if echo == Some("printf") && values.len() > 1 {
+            values.remove(0);
+        }
+        for w in values {
+            self.judge_credential(
+                &w.text,
+                shell_expands(w),
+                st,
+                at(w),
+                &format!("the password for {registry}"),
+                "login password on stdin",
+                None,
+            );
+        }
+    }
+}
+
+/// How a credential option's value holds the secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// The whole value is the secret.
+    Whole,
+    /// `user:password`: what follows the first `:` is.
+    UserPassword,
+}
+
+/// The credentials `words` (a command's arguments) give: the word holding each, its
+/// text, its shape and the option's name. Only options whose value is a secret whatever
+/// the command (`--password`, `--…-token`, `--…creds`), plus `-p` of a login and `-u` of
+/// curl: `-p` of `docker run` is a port, `-u` of `docker run` a user.
+fn credential_values<'w>(
+    name: &str,
+    login: bool,
+    words: &'w [Word],
+) -> Vec<(&'w Word, &'w str, Shape, String)> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    while j < words.len() {
+        let w = &words[j];
+        let a = w.text.as_str();
+        j += 1;
+        if !a.starts_with('-') {
+            continue;
+        }
+        let (opt, inline) = match a.split_once('=') {
+            Some((o, v)) if a.starts_with("--") => (o, Some(v)),
+            _ => (a, None),
+        };
+        let lower = opt.to_ascii_lowercase();
+        let long = lower.trim_start_matches('-');
+        let short = !lower.starts_with("--");
+        // `-pVALUE`, `-uUSER:PASSWORD`: the value glued to the flag.
+        let glued = |flag: char| {
+            short
+                && long.len() > 1
+                && long.starts_with(flag)
+                && !["password", "pass", "user", "username"].contains(&long)
+        };
+        if login && glued('p') {
+            out.push((w, &a[2..], Shape::Whole, "-p".to_string()));
+            continue;
+        }
+        if name == "curl" && glued('u') {
+            out.push((w, &a[2..], Shape::UserPassword, "-u".to_string()));
+            continue;
+        }
+        let flag = ["no-", "ask-", "prompt-", "with-"]
+            .iter()
+            .any(|p| long.starts_with(p));
+        let shape = if login && lower == "-p" {
+            Shape::Whole
+        } else if (name == "curl" && (lower == "-u" || long == "user" || long == "proxy-user"))
+            || long.ends_with("creds")
+        {
+            Shape::UserPassword
+        } else if !flag
+            && (long.ends_with("password")
+                || long.ends_with("passwd")
+                || long == "pass"
+                || long == "token"
+                || long.ends_with("-token")
+                || long.ends_with("-secret"))
+        {
+            Shape::Whole
+        } else {
+            continue;
+        };
+        match inline {
+            Some(v) => out.push((w, v, shape, opt.to_string())),
+            None => {
+                if let Some(next) = words.get(j) {
+                    out.push((next, next.text.as_str(), shape, opt.to_string()));
+                    j += 1;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// What expands in a shell word: a single-quoted `$NAME` is the text itself, while
@@ -1407,10 +1814,86 @@ mod tests {
         .collect();
         let pos: Vec<&str> = positionals(&args).into_iter().map(|(_, a)| a).collect();
         assert_eq!(pos, ["copy", "a:1", "b:2"]);
+        let args: Vec<String> = ["login", "<<<", "pw", "<<<pw2", "2>&1", "reg.io", "<", "f"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let pos: Vec<&str> = positionals(&args).into_iter().map(|(_, a)| a).collect();
+        assert_eq!(pos, ["login", "reg.io"]);
         assert_eq!(
             registry_host("https://ci:pw@reg.example.com"),
             "reg.example.com"
         );
+    }
+
+    #[test]
+    fn credential_names_urls_and_glued_values() {
+        for name in [
+            "PW",
+            "REG_PW",
+            "CI_REG_PASS",
+            "GH_PAT",
+            "DOCKER_CREDS",
+            "QUAY_PASSWORD",
+        ] {
+            assert!(secret_name(name), "{name}");
+        }
+        for name in ["PWD", "PATH", "PASSAGE", "IMAGE", "REGISTRY"] {
+            assert!(!secret_name(name), "{name}");
+        }
+        assert_eq!(url_password("https://ci:pw-1@reg.io/v2/"), Some("pw-1"));
+        assert_eq!(url_password("https://ci@reg.io"), None);
+        assert_eq!(url_password("https://reg.io/a@b:c"), None);
+        assert!(!credential_option("-pglued-Secret-8888"));
+        assert!(!credential_option("-uci"));
+        assert!(credential_option("-p") && credential_option("--password"));
+        let words = |s: &str| shell::tokenize(s).remove(0).args().to_vec();
+        let found = |name: &str, login: bool, s: &str| -> Vec<(String, Shape)> {
+            credential_values(name, login, &words(s))
+                .into_iter()
+                .map(|(_, v, shape, _)| (v.to_string(), shape))
+                .collect()
+        };
+        assert_eq!(
+            found("docker", true, "docker login -u ci -pX reg --password=Y"),
+            [("X".into(), Shape::Whole), ("Y".into(), Shape::Whole)]
+        );
+        // A port and a user of `docker run`, the flag `--password-stdin`: no credential.
+        assert!(found("docker", false, "docker run -p 80:80 -u 1:1 app").is_empty());
+        assert!(found("docker", true, "docker login --password-stdin reg").is_empty());
+        assert_eq!(
+            found("curl", false, "curl -u ci:pw https://x"),
+            [("ci:pw".into(), Shape::UserPassword)]
+        );
+        assert_eq!(
+            found("skopeo", false, "skopeo copy --src-creds=a:b x y"),
+            [("a:b".into(), Shape::UserPassword)]
+        );
+    }
+
+    #[test]
+    fn every_line_of_a_block_scalar_is_placed_where_it_is_written() {
+        let text = "on: push\njobs:\n  b:\n    runs-on: x\n    steps:\n      - run: |\n          echo hi\n          docker login -u ci -p lit-abc reg.example.com\n";
+        let mut f = FileAudit::new("a.yml", text);
+        f.run(Kind::Workflow).unwrap();
+        let at: Vec<(usize, usize)> = f.findings.iter().map(|f| (f.line, f.column)).collect();
+        assert_eq!(at, [(8, 33)]);
+    }
+
+    #[test]
+    fn credential_variables_are_never_substituted() {
+        let mut st = ShellState::default();
+        st.assign("PW", "lit-Secret-1", Expands::Shell);
+        st.assign("COPY", "$PW", Expands::Shell);
+        st.assign("URL", "https://ci:u-1@reg.io", Expands::Shell);
+        st.assign("TAG", "v1", Expands::Shell);
+        st.hidden = Rc::new(["COPY".to_string()].into());
+        assert_eq!(st.resolve("r/a:$PW"), "r/a:$PW");
+        assert_eq!(st.resolve("r/a:${COPY}"), "r/a:${COPY}");
+        assert_eq!(st.resolve("$URL/a:$TAG"), "$URL/a:v1");
+        // A value written in the file stays one when copied.
+        assert!(st.literal.contains("PW") && st.literal.contains("COPY"));
+        assert!(!st.literal.contains("X"));
     }
 
     #[test]
