@@ -1138,19 +1138,7 @@ impl<'a> FileAudit<'a> {
         for (i, cmd) in cmds.iter().enumerate() {
             for (k, w) in cmd.assignments() {
                 let v = w.text.split_once('=').map(|(_, v)| v).unwrap_or_default();
-                if secret_name(k) && literal_value(v, shell_expands(w)) {
-                    let (l, c) = at(w);
-                    self.report(
-                        "hardcoded-credential",
-                        None,
-                        l,
-                        c,
-                        k,
-                        format!("{k} is assigned a literal value"),
-                    );
-                }
-                self.note_assignment(k, v);
-                st.assign(k, v, shell_expands(w));
+                self.shell_assignment(&mut st, k, v, w, &at);
             }
             for w in &cmd.words {
                 self.url_credential(w, &st, &at);
@@ -1178,19 +1166,7 @@ impl<'a> FileAudit<'a> {
             if name_text == "export" {
                 for a in arg_words {
                     if let Some((k, v)) = a.text.split_once('=') {
-                        if secret_name(k) && literal_value(v, shell_expands(a)) {
-                            let (l, c) = at(a);
-                            self.report(
-                                "hardcoded-credential",
-                                None,
-                                l,
-                                c,
-                                k,
-                                format!("{k} is assigned a literal value"),
-                            );
-                        }
-                        self.note_assignment(k, v);
-                        st.assign(k, v, shell_expands(a));
+                        self.shell_assignment(&mut st, k, v, a, &at);
                     }
                 }
                 continue;
@@ -1470,6 +1446,31 @@ impl<'a> FileAudit<'a> {
     }
 
     /// A URL with a `user:password@` in a word.
+    /// `k=v` in a script (a plain assignment or `export`): a literal under a secret's name
+    /// is a finding, and the value is remembered for what follows.
+    fn shell_assignment(
+        &mut self,
+        st: &mut ShellState,
+        k: &str,
+        v: &str,
+        w: &Word,
+        at: &dyn Fn(&Word) -> (usize, usize),
+    ) {
+        if secret_name(k) && literal_value(v, shell_expands(w)) {
+            let (l, c) = at(w);
+            self.report(
+                "hardcoded-credential",
+                None,
+                l,
+                c,
+                k,
+                format!("{k} is assigned a literal value"),
+            );
+        }
+        self.note_assignment(k, v);
+        st.assign(k, v, shell_expands(w));
+    }
+
     fn url_credential(&mut self, w: &Word, st: &ShellState, at: &dyn Fn(&Word) -> (usize, usize)) {
         if let Some(password) = url_password(&w.text) {
             self.judge_credential(
