@@ -51,8 +51,10 @@ pub(crate) trait SharedSet {
     fn read(store: &Store, tag: &str, m: &Manifest) -> Result<Members<Self::Entry>, Error>;
     /// A manifest of `entries` made from `previous`, and blobs it needs stored first.
     fn build(entries: &[Self::Entry], previous: Option<&Digest>) -> Result<Built, Error>;
-    /// What makes two members the same.
-    fn id(e: &Self::Entry) -> String;
+    /// Whether two members are the same one.
+    fn same(a: &Self::Entry, b: &Self::Entry) -> bool;
+    /// How a member is named in an error.
+    fn name(e: &Self::Entry) -> String;
 }
 
 /// What a stored manifest holds.
@@ -96,7 +98,11 @@ impl SharedSet for SignatureLayers {
         })
     }
 
-    fn id(e: &Descriptor) -> String {
+    fn same(a: &Descriptor, b: &Descriptor) -> bool {
+        signature::layer_id(a) == signature::layer_id(b)
+    }
+
+    fn name(e: &Descriptor) -> String {
         let (payload, sig) = signature::layer_id(e);
         match sig {
             Some(s) => format!("signature layer {payload} ({})", Digest::sha256(&s)),
@@ -136,14 +142,17 @@ impl SharedSet for FallbackIndex {
         })
     }
 
-    fn id(e: &IndexEntry) -> String {
+    fn same(a: &IndexEntry, b: &IndexEntry) -> bool {
+        a.digest == b.digest
+    }
+
+    fn name(e: &IndexEntry) -> String {
         format!("referrer {}", e.digest)
     }
 }
 
 fn has<S: SharedSet>(set: &[S::Entry], e: &S::Entry) -> bool {
-    let id = S::id(e);
-    set.iter().any(|x| S::id(x) == id)
+    set.iter().any(|x| S::same(x, e))
 }
 
 fn same<S: SharedSet>(a: &[S::Entry], b: &[S::Entry]) -> bool {
@@ -377,13 +386,13 @@ fn lost<S: SharedSet>(
         .entries
         .iter()
         .filter(|e| !has::<S>(&now.entries, e))
-        .map(|e| S::id(e))
+        .map(|e| S::name(e))
         .collect();
     out.extend(
         now.entries
             .iter()
             .filter(|e| (change.remove)(e))
-            .map(|e| format!("{} (removed, but back)", S::id(e))),
+            .map(|e| format!("{} (removed, but back)", S::name(e))),
     );
     out
 }
