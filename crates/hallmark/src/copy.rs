@@ -252,7 +252,10 @@ async fn copy_signature(from: &Store, dest: &Store, evidence: &Evidence) -> Resu
         return Ok(());
     }
     for c in &evidence.candidates {
-        if let Ok(Material::Legacy { payload, signature }) = &c.material {
+        if let Ok(Material::Legacy {
+            payload, signature, ..
+        }) = &c.material
+        {
             crate::sign::store_signature(dest, &evidence.digest, payload, signature, &[]).await?;
         }
     }

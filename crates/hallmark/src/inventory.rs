@@ -89,9 +89,16 @@ pub async fn list(target: &Target, keys: &[NamedKey]) -> Result<Listing, Error> 
         .map(|c| {
             let description = verify::describe(c, &evidence, &ctx, keys);
             let (location, handle) = match (&c.material, c.format) {
-                (Ok(Material::Legacy { payload, signature }), _) => (
+                (
+                    Ok(Material::Legacy {
+                        payload_digest,
+                        signature,
+                        ..
+                    }),
+                    _,
+                ) => (
                     format!("{sig_manifest} layer {}", c.index),
-                    Handle::Layer((Digest::sha256(payload), signature.clone())),
+                    Handle::Layer((payload_digest.clone(), signature.clone())),
                 ),
                 (Ok(Material::Bundle { referrer, .. }), _) => (
                     target.signatures.pinned(referrer),

@@ -150,10 +150,14 @@ pub async fn earlier(
             continue;
         }
         match &c.material {
-            Ok(crate::verify::Material::Legacy { payload, signature }) => {
+            Ok(crate::verify::Material::Legacy {
+                payload_digest,
+                signature,
+                ..
+            }) => {
                 found
                     .legacy
-                    .push((Digest::sha256(payload), signature.clone()));
+                    .push((payload_digest.clone(), signature.clone()));
             }
             Ok(crate::verify::Material::Bundle { referrer, .. }) => {
                 found.referrers.push(referrer.clone());

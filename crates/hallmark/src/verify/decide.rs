@@ -100,9 +100,9 @@ fn check_as(
                 wanted: predicate_type.to_string(),
             })
         }
-        Material::Legacy { payload, signature } => {
-            check_legacy(c, payload, signature, evidence, ctx, opts)
-        }
+        Material::Legacy {
+            payload, signature, ..
+        } => check_legacy(c, payload, signature, evidence, ctx, opts),
         Material::Bundle { bundle, .. } => {
             check_statement(c, bundle, evidence, ctx, opts, predicate_type).map(|(v, _)| v)
         }
@@ -544,6 +544,7 @@ mod tests {
             index: 0,
             material: Ok(Material::Legacy {
                 signature: key.sign(&payload),
+                payload_digest: Digest::sha256(&payload),
                 payload: Bytes::from(payload),
             }),
         }
@@ -630,6 +631,7 @@ mod tests {
                 index: 0,
                 material: Ok(Material::Legacy {
                     signature: w.a.sign(&payload),
+                    payload_digest: Digest::sha256(&payload),
                     payload: Bytes::from(payload),
                 }),
             }
@@ -873,6 +875,7 @@ mod tests {
             index: 0,
             material: Ok(Material::Legacy {
                 signature: w.a.sign(payload.as_bytes()),
+                payload_digest: Digest::sha256(payload.as_bytes()),
                 payload: Bytes::from(payload.clone()),
             }),
         };
@@ -899,6 +902,7 @@ mod tests {
             index: 0,
             material: Ok(Material::Legacy {
                 signature: w.a.sign(once.as_bytes()),
+                payload_digest: Digest::sha256(once.as_bytes()),
                 payload: Bytes::from(once),
             }),
         };

@@ -19,6 +19,9 @@ pub enum Material {
     Legacy {
         /// The payload bytes.
         payload: Bytes,
+        /// The digest the layer names them by (checked on read): with the signature, what
+        /// names the layer.
+        payload_digest: Digest,
         /// The raw signature.
         signature: Vec<u8>,
     },
@@ -184,6 +187,7 @@ async fn gather_legacy(
                 .await?
                 .map(|payload| Material::Legacy {
                     payload,
+                    payload_digest: layer.payload_digest.clone(),
                     signature: sig,
                 }),
         };
