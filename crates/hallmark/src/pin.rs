@@ -240,37 +240,21 @@ fn left_out(s: walk::Skipped) -> FileProblem {
 /// the audit's bounds.
 fn read_candidate(c: &walk::Found<Kind>) -> Result<String, FileProblem> {
     let path = &c.path;
-    let bytes = match crate::fsio::read_bounded(path, c.root.as_deref(), audit::MAX_FILE_BYTES) {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => {
+    let outcome = audit::Unread {
+        not_read: "not pinned",
+        too_large: "not read, nothing in it pinned",
+    };
+    let text = match audit::read_text(path, c.root.as_deref(), &outcome)? {
+        audit::FileText::Utf8(text) => text,
+        audit::FileText::NotUtf8 { line, .. } => {
             return Err(FileProblem::new(
                 path,
-                "disappeared while being read: not pinned",
-            ));
-        }
-        Err(crate::fsio::FileError::TooLarge { limit, .. }) => {
-            return Err(FileProblem::new(
-                path,
-                format!("larger than the {limit}-byte limit: not read, nothing in it pinned"),
-            ));
-        }
-        Err(e) => {
-            return Err(FileProblem::new(
-                path,
-                format!("cannot be read: {e}: not pinned"),
+                format!(
+                    "not UTF-8 (from line {line}): not rewritten, since its bytes cannot be kept as they are; nothing in it pinned"
+                ),
             ));
         }
     };
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        FileProblem::new(
-            path,
-            format!(
-                "not UTF-8 (from line {line}): not rewritten, since its bytes cannot be kept as they are; nothing in it pinned"
-            ),
-        )
-    })?;
     if matches!(c.kind, Kind::Kubernetes | Kind::Compose | Kind::Workflow)
         && let Err(e) = audit::yaml::parse(&text)
     {

@@ -319,29 +319,72 @@ fn read_found(found: &walk::Found<Option<Kind>>) -> Result<Loaded, FileProblem> 
             Kind::Shell
         }
     };
-    let bytes = match crate::fsio::read_bounded(path, found.root.as_deref(), MAX_FILE_BYTES) {
+    let outcome = Unread {
+        not_read: "not audited",
+        too_large: "not audited",
+    };
+    Ok(match read_text(path, found.root.as_deref(), &outcome)? {
+        FileText::Utf8(text) => Loaded::Text(text, kind, None),
+        FileText::NotUtf8 { bytes, line } => Loaded::Text(
+            String::from_utf8_lossy(&bytes).into_owned(),
+            kind,
+            Some(format!(
+                "not UTF-8 (from line {line}): audited with those bytes replaced by U+FFFD"
+            )),
+        ),
+    })
+}
+
+/// What leaving a file unread costs, in the words of the command that reads it: after a
+/// read failure, and after a file too large.
+pub(crate) struct Unread {
+    pub(crate) not_read: &'static str,
+    pub(crate) too_large: &'static str,
+}
+
+/// A pipeline or deployment file as read.
+pub(crate) enum FileText {
+    /// Its text.
+    Utf8(String),
+    /// Its bytes, which stop being UTF-8 on `line`.
+    NotUtf8 { bytes: Vec<u8>, line: usize },
+}
+
+/// Reads a file the walk found (inside `root`, when given), at most [`MAX_FILE_BYTES`]:
+/// the one reader of pipeline and deployment files, for audit and pin.
+pub(crate) fn read_text(
+    path: &Path,
+    root: Option<&Path>,
+    outcome: &Unread,
+) -> Result<FileText, FileProblem> {
+    let bytes = match crate::fsio::read_bounded(path, root, MAX_FILE_BYTES) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
             return Err(FileProblem::new(
                 path,
-                "disappeared while being read: not audited",
+                format!("disappeared while being read: {}", outcome.not_read),
             ));
         }
-        Err(e) => return Err(not_read(e)),
+        Err(crate::fsio::FileError::TooLarge { limit, .. }) => {
+            return Err(FileProblem::new(
+                path,
+                format!("larger than the {limit}-byte limit: {}", outcome.too_large),
+            ));
+        }
+        Err(e) => {
+            return Err(FileProblem::new(
+                path,
+                format!("cannot be read: {e}: {}", outcome.not_read),
+            ));
+        }
     };
     Ok(match String::from_utf8(bytes) {
-        Ok(text) => Loaded::Text(text, kind, None),
+        Ok(text) => FileText::Utf8(text),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let bytes = e.into_bytes();
             let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
-            Loaded::Text(
-                String::from_utf8_lossy(&bytes).into_owned(),
-                kind,
-                Some(format!(
-                    "not UTF-8 (from line {line}): audited with those bytes replaced by U+FFFD"
-                )),
-            )
+            FileText::NotUtf8 { bytes, line }
         }
     })
 }
