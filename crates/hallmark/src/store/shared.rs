@@ -222,12 +222,12 @@ impl Store {
             let (stored, now) = self.shared_members::<S>(tag).await?;
             let mut next = now.entries.clone();
             if let Some(w) = &written {
-                if self
-                    .write_stood::<S>(tag, w, stored.as_ref(), &now, &change)
+                let Some(base) = self
+                    .overwritten::<S>(tag, w, stored.as_ref(), &now, &change)
                     .await?
-                {
+                else {
                     break;
-                }
+                };
                 if writes > REPAIRS {
                     return Err(Error::Overwritten {
                         tag: self.tagged(tag),
@@ -238,13 +238,6 @@ impl Store {
                 // Overwritten by a writer that had not seen this write: add back what
                 // its starting point lacked too; what it had and dropped, it dropped on
                 // purpose.
-                let base = match &now.previous {
-                    Some(d) => match self.get_manifest(&d.to_string()).await? {
-                        Some(m) => S::read(self, tag, &m)?.entries,
-                        None => Vec::new(),
-                    },
-                    None => Vec::new(),
-                };
                 for e in &w.entries {
                     if !has::<S>(&next, e) && !has::<S>(&base, e) {
                         next.push(e.clone());
@@ -341,38 +334,45 @@ impl Store {
 
     /// Whether the write `w` stands in what the tag holds now: it is what was written,
     /// or it holds everything written and nothing removed, or it was made (within a few
-    /// writes) from the write, so its writer saw it.
-    async fn write_stood<S: SharedSet>(
+    /// writes) from the write, so its writer saw it. `None` when it stands; otherwise the
+    /// members of the manifest the overwriting write was made from (its starting point),
+    /// for the three-way repair.
+    async fn overwritten<S: SharedSet>(
         &self,
         tag: &str,
         w: &Written<S::Entry>,
         stored: Option<&Manifest>,
         now: &Members<S::Entry>,
         change: &Change<'_, S::Entry>,
-    ) -> Result<bool, Error> {
-        let Some(stored) = stored else {
-            return Ok(false);
-        };
-        if stored.digest == w.digest {
-            return Ok(true);
+    ) -> Result<Option<Vec<S::Entry>>, Error> {
+        if let Some(stored) = stored {
+            if stored.digest == w.digest {
+                return Ok(None);
+            }
+            if w.entries.iter().all(|e| has::<S>(&now.entries, e))
+                && !now.entries.iter().any(|e| (change.remove)(e))
+            {
+                return Ok(None);
+            }
         }
-        if w.entries.iter().all(|e| has::<S>(&now.entries, e))
-            && !now.entries.iter().any(|e| (change.remove)(e))
-        {
-            return Ok(true);
-        }
+        let mut base = None;
         let mut previous = now.previous.clone();
         for _ in 0..LINEAGE_DEPTH {
             let Some(p) = previous else { break };
             if p == w.digest {
-                return Ok(true);
+                return Ok(None);
             }
-            previous = match self.get_manifest(&p.to_string()).await? {
-                Some(m) => S::read(self, tag, &m).ok().and_then(|m| m.previous),
+            let read = match self.get_manifest(&p.to_string()).await? {
+                // The first is the overwriting write's starting point: it must be read.
+                Some(m) if base.is_none() => Some(S::read(self, tag, &m)?),
+                Some(m) => S::read(self, tag, &m).ok(),
                 None => None,
             };
+            let (entries, earlier) = read.map_or((Vec::new(), None), |m| (m.entries, m.previous));
+            base.get_or_insert(entries);
+            previous = earlier;
         }
-        Ok(false)
+        Ok(Some(base.unwrap_or_default()))
     }
 }
 
