@@ -178,21 +178,15 @@ fn fit(
     budget: Option<&ListBudget>,
 ) -> Option<Cut> {
     let own = limits.names.saturating_sub(kept);
-    if page.len() > own {
-        page.truncate(own);
-        let granted = budget.map_or(own, |b| b.grant_names(own));
-        if granted < own {
-            page.truncate(granted);
-            return Some(Cut::ScanNames(budget.map_or(0, |b| b.limits.names)));
-        }
-        return Some(Cut::Names(limits.names));
-    }
-    let granted = budget.map_or(page.len(), |b| b.grant_names(page.len()));
-    if granted < page.len() {
+    let over_own = page.len() > own;
+    page.truncate(own);
+    let want = page.len();
+    let granted = budget.map_or(want, |b| b.grant_names(want));
+    if granted < want {
         page.truncate(granted);
         return Some(Cut::ScanNames(budget.map_or(0, |b| b.limits.names)));
     }
-    None
+    over_own.then_some(Cut::Names(limits.names))
 }
 
 impl Client {
