@@ -205,10 +205,17 @@ fn tampered_other_empty_and_stdin_blobs() {
     assert!(stderr(&o).contains("ECDSA P-256"), "{}", stderr(&o));
 }
 
+/// Bundles made by other implementations, from the project's shared reference material,
+/// which sits beside the checkout (`../shared`), not in it.
 fn realworld(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/realworld/bundles")
-        .join(path)
+    let root =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/realworld/bundles");
+    assert!(
+        root.is_dir(),
+        "this test reads ../shared/fixtures/realworld/bundles beside the checkout, which is absent here ({})",
+        root.display()
+    );
+    root.join(path)
 }
 
 /// Key-based message-signature bundles made by other Sigstore implementations verify;
