@@ -150,6 +150,9 @@ async fn racing_bundle_signers_both_survive_on_the_fallback_index() {
             "--keep-existing",
         ])
         .env("HALLMARK_PASSWORD", PASSWORD)
+        // Racing writers need the settle window the harness turns off for everything
+        // else (see the races suite).
+        .env("HALLMARK_SETTLE_MS", "2000")
         .stdout(std::process::Stdio::piped());
         c.spawn().unwrap()
     };
