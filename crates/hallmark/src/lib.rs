@@ -48,6 +48,7 @@ pub mod report;
 pub mod scan;
 pub mod sign;
 pub mod signature;
+pub mod sigstore;
 pub mod store;
 pub mod transfer;
 pub mod trust;

@@ -46,6 +46,12 @@ pub enum BundleError {
     /// Larger than any real bundle.
     #[error("bundle larger than {MAX_BUNDLE_BYTES} bytes")]
     TooLarge,
+    /// `x509CertificateChain` without a certificate.
+    #[error("the bundle's certificate chain is empty")]
+    EmptyChain,
+    /// Both `certificate` and `x509CertificateChain`, or a key and a certificate.
+    #[error("a bundle holds one of publicKey, certificate and x509CertificateChain")]
+    Material,
 }
 
 impl BundleError {
@@ -57,7 +63,9 @@ impl BundleError {
             | BundleError::MediaType(_)
             | BundleError::Content
             | BundleError::Base64(_)
-            | BundleError::TooLarge => ErrorClass::Usage,
+            | BundleError::TooLarge
+            | BundleError::EmptyChain
+            | BundleError::Material => ErrorClass::Usage,
         }
     }
 }
@@ -82,21 +90,164 @@ pub struct Bundle {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VerificationMaterial {
-    /// Names the key the verifier must supply.
+    /// Names the key the verifier must supply (key-based bundles).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<PublicKeyHint>,
-    /// A signing certificate (keyless): not checked offline.
+    /// The signing certificate (keyless, v0.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<serde_json::Value>,
-    /// A certificate chain (v0.1/v0.2): not checked offline.
+    pub certificate: Option<X509Certificate>,
+    /// The signing certificate and its chain, leaf first (keyless, v0.1/v0.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub x509_certificate_chain: Option<serde_json::Value>,
-    /// Transparency-log entries: not checked offline.
+    pub x509_certificate_chain: Option<CertificateChain>,
+    /// Transparency-log entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tlog_entries: Vec<serde_json::Value>,
-    /// RFC 3161 timestamps: not checked offline.
+    pub tlog_entries: Vec<TlogEntry>,
+    /// RFC 3161 timestamps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp_verification_data: Option<serde_json::Value>,
+    pub timestamp_verification_data: Option<TimestampVerificationData>,
+}
+
+/// An X.509 certificate, DER in base64.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct X509Certificate {
+    /// Base64 DER.
+    #[serde(default)]
+    pub raw_bytes: String,
+}
+
+/// `x509CertificateChain`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificateChain {
+    /// Leaf first.
+    #[serde(default)]
+    pub certificates: Vec<X509Certificate>,
+}
+
+/// `timestampVerificationData`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimestampVerificationData {
+    /// RFC 3161 timestamps of the signature.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rfc3161_timestamps: Vec<Rfc3161Timestamp>,
+}
+
+/// One RFC 3161 timestamp.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rfc3161Timestamp {
+    /// Base64 DER: a TimeStampResp or a bare TimeStampToken.
+    #[serde(default)]
+    pub signed_timestamp: String,
+}
+
+/// A transparency-log entry (`TransparencyLogEntry`). int64 fields are written as strings
+/// in protobuf JSON; numbers are read too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlogEntry {
+    /// The entry's global index in the log (what the SET signs).
+    #[serde(default, with = "int64")]
+    pub log_index: i64,
+    /// Which log.
+    pub log_id: LogId,
+    /// The entry's kind and version, e.g. `hashedrekord` `0.0.1`.
+    pub kind_version: KindVersion,
+    /// When Rekor v1 integrated the entry (seconds since 1970); trusted only under a SET.
+    #[serde(default, with = "int64")]
+    pub integrated_time: i64,
+    /// Rekor v1's signed promise of inclusion (SET).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inclusion_promise: Option<InclusionPromise>,
+    /// A Merkle inclusion proof with its signed checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inclusion_proof: Option<InclusionProof>,
+    /// Base64 of the entry body exactly as logged.
+    #[serde(default)]
+    pub canonicalized_body: String,
+}
+
+/// `logId`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogId {
+    /// Base64 key id (SHA-256 of the log key's SPKI DER).
+    #[serde(default)]
+    pub key_id: String,
+}
+
+/// `kindVersion`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KindVersion {
+    /// `hashedrekord`, `dsse`, `intoto`, …
+    #[serde(default)]
+    pub kind: String,
+    /// `0.0.1`, …
+    #[serde(default)]
+    pub version: String,
+}
+
+/// `inclusionPromise`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InclusionPromise {
+    /// Base64 signature of the log over the entry (SET).
+    #[serde(default)]
+    pub signed_entry_timestamp: String,
+}
+
+/// `inclusionProof`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InclusionProof {
+    /// The entry's index in the tree the proof is for (not the global index).
+    #[serde(default, with = "int64")]
+    pub log_index: i64,
+    /// Base64 root hash.
+    #[serde(default)]
+    pub root_hash: String,
+    /// The tree's size.
+    #[serde(default, with = "int64")]
+    pub tree_size: i64,
+    /// Base64 sibling hashes, leaf to root.
+    #[serde(default)]
+    pub hashes: Vec<String>,
+    /// The signed checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// `checkpoint`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The signed note, as text.
+    #[serde(default)]
+    pub envelope: String,
+}
+
+/// protobuf JSON int64: a string of digits (as written) or a number.
+mod int64 {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Text(String),
+            Number(i64),
+        }
+        match Either::deserialize(d)? {
+            Either::Number(n) => Ok(n),
+            Either::Text(t) => t
+                .parse()
+                .map_err(|_| D::Error::custom(format!("{t:?} is not an int64"))),
+        }
+    }
 }
 
 /// `verificationMaterial.publicKey`.
@@ -225,6 +376,64 @@ impl Bundle {
             out.push("RFC 3161 timestamps");
         }
         out
+    }
+
+    /// The signing certificate (DER) and the rest of the chain the bundle carries, from
+    /// `certificate` (v0.3) or `x509CertificateChain` (v0.1/v0.2); `None` for key-based
+    /// bundles. An empty chain or a certificate that is not base64 is an error.
+    pub fn certificates(&self) -> Result<Option<(Vec<u8>, Vec<Vec<u8>>)>, BundleError> {
+        let m = &self.verification_material;
+        let decode = |c: &X509Certificate| {
+            Base64::decode_vec(&c.raw_bytes)
+                .ok()
+                .filter(|d| !d.is_empty())
+                .ok_or(BundleError::Base64(
+                    "verificationMaterial certificate rawBytes",
+                ))
+        };
+        match (&m.certificate, &m.x509_certificate_chain) {
+            (Some(c), None) => Ok(Some((decode(c)?, Vec::new()))),
+            (None, Some(chain)) => {
+                let mut all = chain
+                    .certificates
+                    .iter()
+                    .map(decode)
+                    .collect::<Result<Vec<_>, _>>()?;
+                if all.is_empty() {
+                    return Err(BundleError::EmptyChain);
+                }
+                let leaf = all.remove(0);
+                Ok(Some((leaf, all)))
+            }
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err(BundleError::Material),
+        }
+    }
+
+    /// The bundle's version from its media type: 1, 2 or 3 (for 0.1, 0.2, 0.3).
+    pub fn minor_version(&self) -> u8 {
+        match BUNDLE_MEDIA_TYPES
+            .iter()
+            .position(|m| *m == self.media_type)
+        {
+            Some(0) => 1,
+            Some(1) => 2,
+            _ => 3,
+        }
+    }
+
+    /// The RFC 3161 timestamps, DER.
+    pub fn timestamps(&self) -> Result<Vec<Vec<u8>>, BundleError> {
+        let Some(t) = &self.verification_material.timestamp_verification_data else {
+            return Ok(Vec::new());
+        };
+        t.rfc3161_timestamps
+            .iter()
+            .map(|t| {
+                Base64::decode_vec(&t.signed_timestamp)
+                    .map_err(|_| BundleError::Base64("rfc3161Timestamps.signedTimestamp"))
+            })
+            .collect()
     }
 
     /// True when the bundle names a public key (key-based), rather than carrying only a

@@ -1,0 +1,6 @@
+//! Keyless Sigstore verification, offline, to the client specification: the trusted root
+//! ([`root`]), the two certificate primitives ([`x509`]), and one module per proof. Every
+//! function here is pure: bytes and a trusted root in, a verdict out.
+
+pub mod root;
+pub mod x509;
