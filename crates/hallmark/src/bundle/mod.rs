@@ -278,6 +278,15 @@ pub struct MessageDigest {
     pub digest: String,
 }
 
+/// A keyless bundle's certificates, DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificates {
+    /// The signing certificate.
+    pub leaf: Vec<u8>,
+    /// What the bundle's chain carries after it (never trusted as such).
+    pub rest: Vec<Vec<u8>>,
+}
+
 /// What a bundle signs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content<'a> {
@@ -381,7 +390,7 @@ impl Bundle {
     /// The signing certificate (DER) and the rest of the chain the bundle carries, from
     /// `certificate` (v0.3) or `x509CertificateChain` (v0.1/v0.2); `None` for key-based
     /// bundles. An empty chain or a certificate that is not base64 is an error.
-    pub fn certificates(&self) -> Result<Option<(Vec<u8>, Vec<Vec<u8>>)>, BundleError> {
+    pub fn certificates(&self) -> Result<Option<Certificates>, BundleError> {
         let m = &self.verification_material;
         let decode = |c: &X509Certificate| {
             Base64::decode_vec(&c.raw_bytes)
@@ -392,7 +401,10 @@ impl Bundle {
                 ))
         };
         match (&m.certificate, &m.x509_certificate_chain) {
-            (Some(c), None) => Ok(Some((decode(c)?, Vec::new()))),
+            (Some(c), None) => Ok(Some(Certificates {
+                leaf: decode(c)?,
+                rest: Vec::new(),
+            })),
             (None, Some(chain)) => {
                 let mut all = chain
                     .certificates
@@ -403,7 +415,7 @@ impl Bundle {
                     return Err(BundleError::EmptyChain);
                 }
                 let leaf = all.remove(0);
-                Ok(Some((leaf, all)))
+                Ok(Some(Certificates { leaf, rest: all }))
             }
             (None, None) => Ok(None),
             (Some(_), Some(_)) => Err(BundleError::Material),
