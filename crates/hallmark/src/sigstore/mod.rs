@@ -3,4 +3,5 @@
 //! function here is pure: bytes and a trusted root in, a verdict out.
 
 pub mod root;
+pub mod timestamp;
 pub mod x509;

@@ -1,0 +1,1000 @@
+//! RFC 3161 signed timestamps: a timestamp authority's word that a signature existed at a
+//! time, which is what a keyless certificate (valid for minutes) is checked against when the
+//! log gives no signed time (Rekor v2). A token counts only if it is over this bundle's
+//! signature, signed by the leaf of a timestamp authority of the trusted root, and that
+//! authority was trusted (chain and `validFor`) at the time it states.
+//!
+//! TimeStampResp and TSTInfo are decoded here (the `x509-tsp` crate is on an older `der`);
+//! the CMS SignedData around TSTInfo by the `cms` crate.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use const_oid::ObjectIdentifier;
+use der::asn1::{Any, Int, OctetString};
+use der::{Decode, DecodeValue, Encode, EncodeValue, FixedTag, Header, Length, Reader, Sequence};
+use der::{Tag, Writer};
+use sha2::Digest as _;
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+
+use super::root::{Authority, TrustedRoot};
+use super::x509::{self, EKU_TIME_STAMPING, Hash};
+use crate::class::ErrorClass;
+
+/// Most timestamps one bundle may carry (as sigstore-go and sigstore-python): each costs a
+/// chain validation, and no real bundle has more than a few.
+pub const MAX_TIMESTAMPS: usize = 32;
+/// Largest token read: real ones, certificates included, are a few kilobytes.
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+/// Most digits of a second's fraction read in genTime: nanoseconds are all `SystemTime` keeps.
+const MAX_FRACTION_DIGITS: usize = 9;
+
+const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+const ID_CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+const ID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
+const ID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+const ECDSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const RSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+const RSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
+const RSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+
+/// A verified timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    /// The token's genTime, fraction of a second kept.
+    pub time: SystemTime,
+    /// Index in `root.timestamp_authorities` of the authority that signed it.
+    pub authority: usize,
+}
+
+/// Why a timestamp does not count.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimestampError {
+    /// Neither a TimeStampResp nor a TimeStampToken, or a part of one that does not decode.
+    #[error("the RFC 3161 timestamp does not decode: {0}")]
+    NotAToken(String),
+    /// Larger than any real token.
+    #[error("the RFC 3161 timestamp is larger than {MAX_TOKEN_BYTES} bytes")]
+    TooLarge,
+    /// A TimeStampResp whose status is not "granted", or that carries no token.
+    #[error("the timestamp authority did not grant the timestamp (status {0})")]
+    NotGranted(String),
+    /// The token's content is not CMS SignedData, or SignedData that does not hold TSTInfo.
+    #[error("the RFC 3161 timestamp is not a signed TSTInfo: {0}")]
+    NotTstInfo(&'static str),
+    /// Not exactly one signer: RFC 3161 allows the TSA's signature only.
+    #[error("the RFC 3161 timestamp has {0} signers; exactly one (the TSA) is allowed")]
+    SignerCount(usize),
+    /// The signer signed no attributes, or not the content-type attribute TSTInfo needs.
+    #[error("the RFC 3161 timestamp's signed attributes are invalid: {0}")]
+    SignedAttributes(&'static str),
+    /// A hash or signature algorithm not used by Sigstore timestamp authorities.
+    #[error("the RFC 3161 timestamp uses an unsupported {what} algorithm {oid}")]
+    UnsupportedAlgorithm {
+        /// `message imprint`, `digest` or `signature`.
+        what: &'static str,
+        /// The algorithm's OID, dotted.
+        oid: String,
+    },
+    /// The token timestamps some other signature than the bundle's.
+    #[error(
+        "the RFC 3161 timestamp is over another signature than the bundle's (message imprint mismatch)"
+    )]
+    ImprintMismatch,
+    /// The signed message-digest attribute is not the hash of the TSTInfo it signs.
+    #[error("the RFC 3161 timestamp's message-digest attribute does not match its TSTInfo")]
+    MessageDigestMismatch,
+    /// No timestamp authority of the trusted root is the token's signer.
+    #[error("the RFC 3161 timestamp was not signed by a timestamp authority of the trusted root")]
+    UntrustedAuthority,
+    /// The CMS signature does not verify with the authority's key.
+    #[error("the RFC 3161 timestamp's signature does not verify with {authority}'s key")]
+    BadSignature {
+        /// The authority's name in the trusted root.
+        authority: String,
+    },
+    /// The authority's certificate chain did not validate at genTime.
+    #[error("timestamp authority {authority}'s certificates were not valid at {time}: {why}")]
+    ChainInvalid {
+        /// The authority's name in the trusted root.
+        authority: String,
+        /// genTime, RFC 3339.
+        time: String,
+        /// What path validation said.
+        why: String,
+    },
+    /// genTime lies outside the window in which the trusted root trusts the authority.
+    #[error(
+        "the RFC 3161 timestamp's time {time} is outside the window in which the trusted root trusts {authority}"
+    )]
+    OutsideWindow {
+        /// The authority's name in the trusted root.
+        authority: String,
+        /// genTime, RFC 3339.
+        time: String,
+    },
+    /// More tokens than any bundle needs.
+    #[error("the bundle has {0} RFC 3161 timestamps; at most {MAX_TIMESTAMPS} are allowed")]
+    TooMany(usize),
+    /// One token given twice, which would count one authority's word twice.
+    #[error("RFC 3161 timestamps {first} and {second} are the same timestamp")]
+    Duplicate {
+        /// Index of the first occurrence.
+        first: usize,
+        /// Index of the repeat.
+        second: usize,
+    },
+}
+
+impl TimestampError {
+    /// Every reason is a timestamp that does not count: a security "no".
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::Denied
+    }
+}
+
+/// Verifies one token (a DER TimeStampResp with status granted, or a bare TimeStampToken
+/// ContentInfo) over `signature` (the bundle's signature bytes: messageSignature.signature, or
+/// the DSSE envelope's first signature), signed by a timestamp authority of `root` that was
+/// trusted at the token's genTime. Each authority whose leaf certificate the signer names is
+/// tried; the first under which the token verifies is the one returned.
+pub fn verify(token: &[u8], signature: &[u8], root: &TrustedRoot) -> Result<Stamp, TimestampError> {
+    verify_token(token, signature, root).map(|(stamp, _)| stamp)
+}
+
+/// All of a bundle's tokens: more than [`MAX_TIMESTAMPS`] or a repeated token is an error;
+/// every token must verify (a token that does not verify refuses the bundle, with its reason).
+/// A token counts as repeated when its bytes are, or when it signs the same TSTInfo as an
+/// earlier one (the same token wrapped differently, e.g. bare and in a TimeStampResp).
+pub fn verify_all(
+    tokens: &[Vec<u8>],
+    signature: &[u8],
+    root: &TrustedRoot,
+) -> Result<Vec<Stamp>, TimestampError> {
+    if tokens.len() > MAX_TIMESTAMPS {
+        return Err(TimestampError::TooMany(tokens.len()));
+    }
+    for (second, token) in tokens.iter().enumerate() {
+        if let Some(first) = tokens[..second].iter().position(|t| t == token) {
+            return Err(TimestampError::Duplicate { first, second });
+        }
+    }
+    let mut signed: Vec<Vec<u8>> = Vec::with_capacity(tokens.len());
+    let mut stamps = Vec::with_capacity(tokens.len());
+    for (second, token) in tokens.iter().enumerate() {
+        let (stamp, tst_info) = verify_token(token, signature, root)?;
+        if let Some(first) = signed.iter().position(|t| *t == tst_info) {
+            return Err(TimestampError::Duplicate { first, second });
+        }
+        signed.push(tst_info);
+        stamps.push(stamp);
+    }
+    Ok(stamps)
+}
+
+/// [`verify`], also returning the DER TSTInfo the authority signed.
+fn verify_token(
+    token: &[u8],
+    signature: &[u8],
+    root: &TrustedRoot,
+) -> Result<(Stamp, Vec<u8>), TimestampError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TimestampError::TooLarge);
+    }
+    let signed_data = signed_data(token)?;
+    let info = &signed_data.encap_content_info;
+    if info.econtent_type != ID_CT_TST_INFO {
+        return Err(TimestampError::NotTstInfo(
+            "its content type is not TSTInfo",
+        ));
+    }
+    let tst_der = info
+        .econtent
+        .as_ref()
+        .ok_or(TimestampError::NotTstInfo("it does not carry its TSTInfo"))?
+        .decode_as::<OctetString>()
+        .map_err(|e| not_a_token("eContent", e))?
+        .into_bytes()
+        .into_vec();
+    let tst = TstInfo::from_der(&tst_der).map_err(|e| not_a_token("TSTInfo", e))?;
+    if tst.version != 1 {
+        return Err(TimestampError::NotTstInfo("its TSTInfo version is not 1"));
+    }
+    let time = tst.gen_time.time()?;
+
+    // The token must be about this bundle's signature before anything else about it matters.
+    let imprint = &tst.message_imprint;
+    let hashed = hash_with(&imprint.hash_algorithm, signature, "message imprint")?;
+    if hashed != imprint.hashed_message.as_bytes() {
+        return Err(TimestampError::ImprintMismatch);
+    }
+
+    let signers = signed_data.signer_infos.0.as_slice();
+    let [signer] = signers else {
+        return Err(TimestampError::SignerCount(signers.len()));
+    };
+    let message = signed_attributes(signer, &tst_der)?;
+    let hash = signature_hash(signer)?;
+
+    let mut first_error = None;
+    for (index, authority) in root.timestamp_authorities.iter().enumerate() {
+        if !names_leaf(&signer.sid, authority) {
+            continue;
+        }
+        match check_authority(authority, signer, hash, &message, time) {
+            Ok(()) => {
+                let stamp = Stamp {
+                    time,
+                    authority: index,
+                };
+                return Ok((stamp, tst_der));
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(TimestampError::UntrustedAuthority))
+}
+
+fn not_a_token(what: &str, e: der::Error) -> TimestampError {
+    TimestampError::NotAToken(format!("{what}: {e}"))
+}
+
+/// The SignedData of a TimeStampResp (status granted) or of a bare token.
+fn signed_data(token: &[u8]) -> Result<SignedData, TimestampError> {
+    // Both are SEQUENCEs; a response starts with its status (a SEQUENCE), a token with its
+    // content type (an OID).
+    let first = der::SliceReader::new(token)
+        .and_then(|mut reader| {
+            Header::decode(&mut reader)?;
+            Tag::peek(&reader)
+        })
+        .map_err(|e| not_a_token("token", e))?;
+    let content = if first == Tag::Sequence {
+        let resp = TimeStampResp::from_der(token).map_err(|e| not_a_token("TimeStampResp", e))?;
+        // 0 granted, 1 granted with modifications (RFC 3161 §2.4.2).
+        if resp.status.status > 1 {
+            return Err(TimestampError::NotGranted(resp.status.status.to_string()));
+        }
+        resp.time_stamp_token
+            .ok_or_else(|| TimestampError::NotGranted("granted, but no token".into()))?
+    } else {
+        ContentInfo::from_der(token).map_err(|e| not_a_token("TimeStampToken", e))?
+    };
+    if content.content_type != ID_SIGNED_DATA {
+        return Err(TimestampError::NotTstInfo(
+            "its content is not CMS SignedData",
+        ));
+    }
+    content
+        .content
+        .decode_as::<SignedData>()
+        .map_err(|e| not_a_token("SignedData", e))
+}
+
+/// The bytes the signer signed: the DER SET OF its signed attributes, after checking that they
+/// name TSTInfo as the content type and carry its hash as the message digest.
+fn signed_attributes(signer: &SignerInfo, tst_der: &[u8]) -> Result<Vec<u8>, TimestampError> {
+    let attrs = signer
+        .signed_attrs
+        .as_ref()
+        .ok_or(TimestampError::SignedAttributes("there are none"))?;
+    let single = |oid: ObjectIdentifier, name: &'static str| -> Result<&Any, TimestampError> {
+        let mut found = attrs.iter().filter(|a| a.oid == oid);
+        let (Some(attr), None) = (found.next(), found.next()) else {
+            return Err(TimestampError::SignedAttributes(name));
+        };
+        match attr.values.as_slice() {
+            [value] => Ok(value),
+            _ => Err(TimestampError::SignedAttributes(name)),
+        }
+    };
+    let content_type = single(ID_CONTENT_TYPE, "not exactly one content-type attribute")?
+        .decode_as::<ObjectIdentifier>()
+        .map_err(|e| not_a_token("content-type attribute", e))?;
+    if content_type != ID_CT_TST_INFO {
+        return Err(TimestampError::SignedAttributes(
+            "the content-type attribute is not TSTInfo",
+        ));
+    }
+    let digest = single(
+        ID_MESSAGE_DIGEST,
+        "not exactly one message-digest attribute",
+    )?
+    .decode_as::<OctetString>()
+    .map_err(|e| not_a_token("message-digest attribute", e))?;
+    if hash_with(&signer.digest_alg, tst_der, "digest")? != digest.as_bytes() {
+        return Err(TimestampError::MessageDigestMismatch);
+    }
+    // RFC 5652 §5.4: the signature is over the DER of the attributes with the SET OF tag,
+    // not the [0] IMPLICIT tag they are written with. Decoding kept them in DER order.
+    attrs
+        .to_der()
+        .map_err(|e| not_a_token("signed attributes", e))
+}
+
+fn hash_with(
+    alg: &AlgorithmIdentifierOwned,
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<Vec<u8>, TimestampError> {
+    Ok(match alg.oid {
+        ID_SHA256 => sha2::Sha256::digest(bytes).to_vec(),
+        ID_SHA384 => sha2::Sha384::digest(bytes).to_vec(),
+        ID_SHA512 => sha2::Sha512::digest(bytes).to_vec(),
+        other => {
+            return Err(TimestampError::UnsupportedAlgorithm {
+                what,
+                oid: other.to_string(),
+            });
+        }
+    })
+}
+
+/// The hash the signer's signature algorithm signs with.
+fn signature_hash(signer: &SignerInfo) -> Result<Hash, TimestampError> {
+    let from_digest = || match signer.digest_alg.oid {
+        ID_SHA256 => Some(Hash::Sha256),
+        ID_SHA384 => Some(Hash::Sha384),
+        ID_SHA512 => Some(Hash::Sha512),
+        _ => None,
+    };
+    let hash = match signer.signature_algorithm.oid {
+        ECDSA_SHA256 | RSA_SHA256 => Some(Hash::Sha256),
+        ECDSA_SHA384 | RSA_SHA384 => Some(Hash::Sha384),
+        ECDSA_SHA512 | RSA_SHA512 => Some(Hash::Sha512),
+        // PKCS#1 named by the key alone: the digest algorithm says the hash.
+        RSA_ENCRYPTION => from_digest(),
+        _ => None,
+    };
+    hash.ok_or_else(|| TimestampError::UnsupportedAlgorithm {
+        what: "signature",
+        oid: signer.signature_algorithm.oid.to_string(),
+    })
+}
+
+/// Whether the signer identifier names the authority's own leaf certificate. Only the trusted
+/// root's certificate can match: certificates embedded in the token are never consulted.
+fn names_leaf(sid: &SignerIdentifier, authority: &Authority) -> bool {
+    let Some(leaf) = authority
+        .chain
+        .first()
+        .and_then(|der| Certificate::from_der(der).ok())
+    else {
+        return false;
+    };
+    let tbs = leaf.tbs_certificate();
+    match sid {
+        SignerIdentifier::IssuerAndSerialNumber(isn) => {
+            isn.issuer == *tbs.issuer() && isn.serial_number == *tbs.serial_number()
+        }
+        SignerIdentifier::SubjectKeyIdentifier(ski) => {
+            matches!(tbs.get_extension::<SubjectKeyIdentifier>(), Ok(Some((_, own))) if own == *ski)
+        }
+    }
+}
+
+/// The signature by the authority's leaf, its chain at `time`, and its window.
+fn check_authority(
+    authority: &Authority,
+    signer: &SignerInfo,
+    hash: Hash,
+    message: &[u8],
+    time: SystemTime,
+) -> Result<(), TimestampError> {
+    let Some((leaf, above)) = authority.chain.split_first() else {
+        return Err(TimestampError::UntrustedAuthority);
+    };
+    let name = || authority_name(authority);
+    let spki = x509::spki_of(leaf).map_err(|e| TimestampError::ChainInvalid {
+        authority: name(),
+        time: rfc3339(time),
+        why: e.to_string(),
+    })?;
+    if !x509::verify_signature(&spki, hash, message, signer.signature.as_bytes()) {
+        return Err(TimestampError::BadSignature { authority: name() });
+    }
+    // Every certificate the root lists above the leaf is trusted as it is, like a Fulcio
+    // root's intermediates; a root that lists the leaf alone trusts that certificate itself.
+    let anchors = if above.is_empty() {
+        &authority.chain[..]
+    } else {
+        above
+    };
+    x509::validate(leaf, above, anchors, time, EKU_TIME_STAMPING).map_err(|e| {
+        TimestampError::ChainInvalid {
+            authority: name(),
+            time: rfc3339(time),
+            why: e.to_string(),
+        }
+    })?;
+    if !authority.valid.contains(time) {
+        return Err(TimestampError::OutsideWindow {
+            authority: name(),
+            time: rfc3339(time),
+        });
+    }
+    Ok(())
+}
+
+fn authority_name(authority: &Authority) -> String {
+    match (authority.name.is_empty(), authority.uri.is_empty()) {
+        (false, true) => authority.name.clone(),
+        (false, false) => format!("{} ({})", authority.name, authority.uri),
+        (true, false) => authority.uri.clone(),
+        (true, true) => "an unnamed timestamp authority".into(),
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    let whole = t
+        .duration_since(UNIX_EPOCH)
+        .is_ok_and(|d| d.subsec_nanos() == 0);
+    if whole {
+        humantime::format_rfc3339(t).to_string()
+    } else {
+        humantime::format_rfc3339_nanos(t).to_string()
+    }
+}
+
+/// `TimeStampResp` (RFC 3161 §2.4.2).
+#[derive(Sequence)]
+struct TimeStampResp {
+    status: PkiStatusInfo,
+    #[asn1(optional = "true")]
+    time_stamp_token: Option<ContentInfo>,
+}
+
+/// `PKIStatusInfo`: the status, and the free text and failure bits it may carry.
+#[derive(Sequence)]
+struct PkiStatusInfo {
+    status: u32,
+    #[asn1(optional = "true")]
+    status_string: Option<Vec<String>>,
+    #[asn1(optional = "true")]
+    fail_info: Option<der::asn1::BitString>,
+}
+
+/// `TSTInfo` (RFC 3161 §2.4.2).
+#[derive(Sequence)]
+struct TstInfo {
+    version: u8,
+    policy: ObjectIdentifier,
+    message_imprint: MessageImprint,
+    serial_number: Int,
+    gen_time: GenTime,
+    #[asn1(optional = "true")]
+    accuracy: Option<Accuracy>,
+    #[asn1(default = "Default::default")]
+    ordering: bool,
+    #[asn1(optional = "true")]
+    nonce: Option<Int>,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    tsa: Option<Any>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    extensions: Option<x509_cert::ext::Extensions>,
+}
+
+#[derive(Sequence)]
+struct MessageImprint {
+    hash_algorithm: AlgorithmIdentifierOwned,
+    hashed_message: OctetString,
+}
+
+#[derive(Sequence)]
+struct Accuracy {
+    #[asn1(optional = "true")]
+    seconds: Option<Int>,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    millis: Option<u16>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    micros: Option<u16>,
+}
+
+/// genTime as written. RFC 3161 allows a fraction of a second, which `der`'s
+/// GeneralizedTime refuses, so the text is kept and read by [`GenTime::time`].
+struct GenTime(Vec<u8>);
+
+impl FixedTag for GenTime {
+    const TAG: Tag = Tag::GeneralizedTime;
+}
+
+impl<'a> DecodeValue<'a> for GenTime {
+    type Error = der::Error;
+
+    fn decode_value<R: Reader<'a>>(reader: &mut R, header: Header) -> der::Result<Self> {
+        Ok(GenTime(reader.read_vec(header.length())?))
+    }
+}
+
+impl EncodeValue for GenTime {
+    fn value_len(&self) -> der::Result<Length> {
+        Length::try_from(self.0.len())
+    }
+
+    fn encode_value(&self, writer: &mut impl Writer) -> der::Result<()> {
+        writer.write(&self.0)
+    }
+}
+
+impl GenTime {
+    /// `YYYYMMDDhhmmss[.f+]Z`, UTC (RFC 3161 §2.4.2).
+    fn time(&self) -> Result<SystemTime, TimestampError> {
+        parse_gen_time(&self.0).ok_or_else(|| {
+            TimestampError::NotAToken(format!(
+                "genTime {:?} is not YYYYMMDDhhmmss[.fraction]Z",
+                String::from_utf8_lossy(&self.0)
+            ))
+        })
+    }
+}
+
+fn parse_gen_time(text: &[u8]) -> Option<SystemTime> {
+    let text = text.strip_suffix(b"Z")?;
+    let (whole, fraction) = match text.iter().position(|b| *b == b'.') {
+        Some(dot) => (text.get(..dot)?, Some(text.get(dot + 1..)?)),
+        None => (text, None),
+    };
+    if whole.len() != 14 || !whole.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u64> {
+        std::str::from_utf8(whole.get(range)?).ok()?.parse().ok()
+    };
+    let (year, month, day) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (hour, minute, second) = (num(8..10)?, num(10..12)?, num(12..14)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let days_in_month = *month_days.get(usize::try_from(month).ok()?.checked_sub(1)?)?;
+    if year < 1970 || day == 0 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let days_before_year: u64 = (1970..year)
+        .map(|y| {
+            if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) {
+                366
+            } else {
+                365
+            }
+        })
+        .sum();
+    let days_before_month: u64 = month_days.iter().take((month - 1) as usize).sum();
+    let days = days_before_year + days_before_month + day - 1;
+    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second;
+    let nanos = match fraction {
+        None => 0,
+        Some(f) => {
+            if f.is_empty() || f.len() > MAX_FRACTION_DIGITS || !f.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let digits: u32 = std::str::from_utf8(f).ok()?.parse().ok()?;
+            digits * 10u32.pow((MAX_FRACTION_DIGITS - f.len()) as u32)
+        }
+    };
+    UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::{Bundle, Content};
+    use base64ct::{Base64, Encoding};
+    use std::path::{Path, PathBuf};
+
+    /// The sigstore-conformance verify cases, read from the project's reference material
+    /// beside the checkout (never copied into it).
+    fn cases() -> Option<PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/conformance-assets/sigstore-conformance/bundle-verify");
+        if dir.is_dir() {
+            Some(dir)
+        } else {
+            eprintln!(
+                "not run: the conformance cases are absent ({})",
+                dir.display()
+            );
+            None
+        }
+    }
+
+    /// A case's tokens, the bundle's signature and its trusted root (the embedded production
+    /// root when the case has none).
+    struct Case {
+        tokens: Vec<Vec<u8>>,
+        signature: Vec<u8>,
+        root: TrustedRoot,
+    }
+
+    fn case(dir: &Path, name: &str) -> Case {
+        let dir = dir.join(name);
+        let bundle = Bundle::parse(&std::fs::read(dir.join("bundle.sigstore.json")).unwrap())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let signature = match bundle.content().unwrap() {
+            Content::Message { signature, .. } => signature,
+            Content::Dsse(e) => Base64::decode_vec(&e.signatures[0].sig).unwrap(),
+        };
+        let root = match std::fs::read(dir.join("trusted_root.json")) {
+            Ok(bytes) => TrustedRoot::parse(&bytes).unwrap(),
+            Err(_) => TrustedRoot::production(),
+        };
+        Case {
+            tokens: bundle.timestamps().unwrap(),
+            signature,
+            root,
+        }
+    }
+
+    fn at(text: &str) -> SystemTime {
+        humantime::parse_rfc3339(text).unwrap()
+    }
+
+    fn one(c: &Case) -> Result<Stamp, TimestampError> {
+        assert_eq!(c.tokens.len(), 1);
+        verify(&c.tokens[0], &c.signature, &c.root)
+    }
+
+    #[test]
+    fn a_rekor_v2_bundle_timestamp_verifies_with_its_time_and_authority() {
+        let Some(dir) = cases() else { return };
+        let c = case(&dir, "rekor2-happy-path");
+        let stamp = one(&c).unwrap();
+        assert_eq!(stamp.time, at("2025-06-12T12:02:20Z"));
+        assert_eq!(stamp.authority, 0);
+        assert_eq!(
+            verify_all(&c.tokens, &c.signature, &c.root).unwrap(),
+            vec![stamp]
+        );
+    }
+
+    #[test]
+    fn timestamps_that_must_verify_do() {
+        let Some(dir) = cases() else { return };
+        for name in [
+            "rekor2-timestamp-with-embedded-cert",
+            "rekor2-timestamp-without-embedded-cert",
+            // Expired now, valid at genTime: the chain is judged at the time stamped.
+            "rekor2-timestamp-with-expired-cert-chain",
+            // genTime equals the authority's validFor.end: the window is closed.
+            "trust-root-tsa-validity-end-inclusive",
+            "intoto-with-custom-trust-root",
+        ] {
+            let c = case(&dir, name);
+            one(&c).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let c = case(&dir, "trust-root-tsa-validity-end-inclusive");
+        assert_eq!(
+            Some(one(&c).unwrap().time),
+            c.root.timestamp_authorities[0].valid.end
+        );
+    }
+
+    #[test]
+    fn the_production_timestamp_authority_verifies_against_the_embedded_root() {
+        let Some(dir) = cases() else { return };
+        let c = case(&dir, "managed-key-happy-path");
+        let stamp = one(&c).unwrap();
+        let authority = &c.root.timestamp_authorities[stamp.authority];
+        assert!(
+            authority.uri.contains("timestamp.sigstore.dev"),
+            "{authority:?}"
+        );
+    }
+
+    #[test]
+    fn timestamps_that_must_fail_fail_for_their_own_reason() {
+        let Some(dir) = cases() else { return };
+        let reason = |name: &str| one(&case(&dir, name)).unwrap_err();
+        assert_eq!(
+            reason("rekor2-timestamp-payload-mismatch_fail"),
+            TimestampError::ImprintMismatch
+        );
+        assert!(
+            matches!(
+                reason("rekor2-timestamp-outside-trust-root-tsa-validity_fail"),
+                TimestampError::OutsideWindow { .. }
+            ),
+            "{}",
+            reason("rekor2-timestamp-outside-trust-root-tsa-validity_fail")
+        );
+        let e = reason("rekor2-timestamp-outside-tsa-cert-validity_fail");
+        assert!(matches!(e, TimestampError::ChainInvalid { .. }), "{e}");
+        assert!(e.to_string().contains("expired"), "{e}");
+        for name in [
+            "rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail",
+            "rekor2-timestamp-untrusted-tsa-without-embedded-cert_fail",
+        ] {
+            assert_eq!(reason(name), TimestampError::UntrustedAuthority, "{name}");
+        }
+    }
+
+    /// Every case whose failure is about something else has a timestamp that verifies, and
+    /// exactly the timestamp cases fail: the module neither misses nor invents a reason.
+    #[test]
+    fn every_conformance_timestamp_is_judged_as_its_case_says() {
+        let Some(dir) = cases() else { return };
+        let timestamp_failures = [
+            "rekor2-timestamp-payload-mismatch_fail",
+            "rekor2-timestamp-outside-trust-root-tsa-validity_fail",
+            "rekor2-timestamp-outside-tsa-cert-validity_fail",
+            "rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail",
+            "rekor2-timestamp-untrusted-tsa-without-embedded-cert_fail",
+        ];
+        let mut judged = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let Ok(bytes) = std::fs::read(dir.join(&name).join("bundle.sigstore.json")) else {
+                continue;
+            };
+            let Ok(bundle) = Bundle::parse(&bytes) else {
+                continue;
+            };
+            if bundle.timestamps().map_or(true, |t| t.is_empty())
+                || std::fs::read(dir.join(&name).join("trusted_root.json"))
+                    .is_ok_and(|r| TrustedRoot::parse(&r).is_err())
+            {
+                continue;
+            }
+            let c = case(&dir, &name);
+            let result = verify_all(&c.tokens, &c.signature, &c.root);
+            assert_eq!(
+                result.is_err(),
+                timestamp_failures.contains(&name.as_str()),
+                "{name}: {result:?}"
+            );
+            judged += 1;
+        }
+        assert!(judged >= 30, "only {judged} cases with timestamps");
+    }
+
+    #[test]
+    fn a_token_over_another_signature_fails() {
+        let Some(dir) = cases() else { return };
+        let c = case(&dir, "rekor2-happy-path");
+        let mut other = c.signature.clone();
+        other[10] ^= 1;
+        assert_eq!(
+            verify(&c.tokens[0], &other, &c.root),
+            Err(TimestampError::ImprintMismatch)
+        );
+        assert_eq!(
+            verify(&c.tokens[0], b"", &c.root),
+            Err(TimestampError::ImprintMismatch)
+        );
+    }
+
+    /// The SignerInfo's signature: the last OCTET STRING of the token, at its end.
+    fn signature_range(token: &[u8]) -> std::ops::Range<usize> {
+        let signed = signed_data(token).unwrap();
+        let sig = signed.signer_infos.0.as_slice()[0]
+            .signature
+            .as_bytes()
+            .to_vec();
+        let start = token
+            .windows(sig.len())
+            .rposition(|w| w == sig.as_slice())
+            .unwrap();
+        start..start + sig.len()
+    }
+
+    #[test]
+    fn a_flipped_byte_in_the_cms_signature_fails() {
+        let Some(dir) = cases() else { return };
+        for name in ["rekor2-happy-path", "managed-key-happy-path"] {
+            let c = case(&dir, name);
+            let range = signature_range(&c.tokens[0]);
+            // The middle of r or s of the DER ECDSA signature, not its structure.
+            let mut forged = c.tokens[0].clone();
+            forged[range.start + 10] ^= 0x40;
+            assert!(
+                matches!(
+                    verify(&forged, &c.signature, &c.root),
+                    Err(TimestampError::BadSignature { .. })
+                ),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_changed_tst_info_no_longer_matches_its_signed_digest() {
+        let Some(dir) = cases() else { return };
+        let c = case(&dir, "rekor2-happy-path");
+        // genTime one second later: the TSA's signature is not over that time.
+        let token = &c.tokens[0];
+        let from = b"20250612120220Z";
+        let start = token.windows(from.len()).position(|w| w == from).unwrap();
+        let mut forged = token.clone();
+        forged[start + 13] = b'1';
+        assert_eq!(
+            verify(&forged, &c.signature, &c.root),
+            Err(TimestampError::MessageDigestMismatch)
+        );
+    }
+
+    #[test]
+    fn a_token_repeated_or_too_many_refuses_the_bundle() {
+        let Some(dir) = cases() else { return };
+        let c = case(&dir, "rekor2-happy-path");
+        let token = c.tokens[0].clone();
+        assert_eq!(
+            verify_all(&[token.clone(), token.clone()], &c.signature, &c.root),
+            Err(TimestampError::Duplicate {
+                first: 0,
+                second: 1
+            })
+        );
+        // The same token bare and wrapped in its TimeStampResp is still one timestamp.
+        let bare = bare_token(&token);
+        assert_eq!(verify(&bare, &c.signature, &c.root), one(&c));
+        assert_eq!(
+            verify_all(&[token.clone(), bare], &c.signature, &c.root),
+            Err(TimestampError::Duplicate {
+                first: 0,
+                second: 1
+            })
+        );
+        let many = vec![token; MAX_TIMESTAMPS + 1];
+        assert_eq!(
+            verify_all(&many, &c.signature, &c.root),
+            Err(TimestampError::TooMany(MAX_TIMESTAMPS + 1))
+        );
+        assert_eq!(verify_all(&[], &c.signature, &c.root), Ok(vec![]));
+    }
+
+    /// The TimeStampToken inside a TimeStampResp, re-encoded alone.
+    fn bare_token(response: &[u8]) -> Vec<u8> {
+        TimeStampResp::from_der(response)
+            .unwrap()
+            .time_stamp_token
+            .unwrap()
+            .to_der()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_token_of_another_authority_fails_even_when_it_is_otherwise_valid() {
+        let Some(dir) = cases() else { return };
+        let c = case(&dir, "rekor2-happy-path");
+        let production = TrustedRoot::production();
+        assert_eq!(
+            verify(&c.tokens[0], &c.signature, &production),
+            Err(TimestampError::UntrustedAuthority)
+        );
+        let mut none = c.root.clone();
+        none.timestamp_authorities.clear();
+        assert_eq!(
+            verify(&c.tokens[0], &c.signature, &none),
+            Err(TimestampError::UntrustedAuthority)
+        );
+    }
+
+    #[test]
+    fn the_authority_that_signed_is_the_one_whose_window_counts() {
+        let Some(dir) = cases() else { return };
+        let c = case(&dir, "rekor2-happy-path");
+        let time = one(&c).unwrap().time;
+        // An authority with the right window but another certificate does not lend it to
+        // the signer, whose own window has closed.
+        let mut root = TrustedRoot::production();
+        let mut signer = c.root.timestamp_authorities[0].clone();
+        signer.valid.end = Some(time - Duration::from_secs(1));
+        root.timestamp_authorities.push(signer.clone());
+        assert!(matches!(
+            verify(&c.tokens[0], &c.signature, &root),
+            Err(TimestampError::OutsideWindow { .. })
+        ));
+        // The same certificate listed again for a later window is tried too.
+        let mut later = signer;
+        later.valid.start = time;
+        later.valid.end = None;
+        root.timestamp_authorities.push(later);
+        let stamp = verify(&c.tokens[0], &c.signature, &root).unwrap();
+        assert_eq!(stamp.authority, root.timestamp_authorities.len() - 1);
+    }
+
+    #[test]
+    fn a_response_not_granted_or_not_a_token_is_refused() {
+        // TimeStampResp { status { 2 (rejection) } }
+        let rejected = [0x30, 0x05, 0x30, 0x03, 0x02, 0x01, 0x02];
+        assert_eq!(
+            verify(&rejected, b"sig", &TrustedRoot::production()),
+            Err(TimestampError::NotGranted("2".into()))
+        );
+        let granted_empty = [0x30, 0x05, 0x30, 0x03, 0x02, 0x01, 0x00];
+        assert!(matches!(
+            verify(&granted_empty, b"sig", &TrustedRoot::production()),
+            Err(TimestampError::NotGranted(_))
+        ));
+        for garbage in [&b""[..], b"\x30", b"hello", &[0x30, 0x00]] {
+            assert!(matches!(
+                verify(garbage, b"sig", &TrustedRoot::production()),
+                Err(TimestampError::NotAToken(_))
+            ));
+        }
+        assert_eq!(
+            verify(
+                &vec![0; MAX_TOKEN_BYTES + 1],
+                b"sig",
+                &TrustedRoot::production()
+            ),
+            Err(TimestampError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn gen_time_reads_fractions_and_refuses_what_is_not_a_time() {
+        let t = |s: &str| parse_gen_time(s.as_bytes());
+        assert_eq!(t("20250612120220Z"), Some(at("2025-06-12T12:02:20Z")));
+        assert_eq!(t("20250612120220.5Z"), Some(at("2025-06-12T12:02:20.5Z")));
+        assert_eq!(
+            t("20240229235959.123456789Z"),
+            Some(at("2024-02-29T23:59:59.123456789Z"))
+        );
+        assert_eq!(t("19700101000000Z"), Some(UNIX_EPOCH));
+        for bad in [
+            "20250612120220",
+            "2025061212022Z",
+            "20250612120220.Z",
+            "20250612120220.1234567890Z",
+            "20250612120260Z",
+            "20230229000000Z",
+            "20251301000000Z",
+            "20250600000000Z",
+            "19691231235959Z",
+            "2025061212022+Z",
+            "20250612120220.-1Z",
+            "",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Truncated, extended or altered tokens are refused with a reason, never a panic.
+        #[test]
+        fn any_damage_to_a_token_is_refused_without_panic(
+            cut in 0usize..2000,
+            at_byte in 0usize..2000,
+            xor in 1u8..=255,
+            junk in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let Some(dir) = cases() else { return Ok(()) };
+            let c = case(&dir, "rekor2-happy-path");
+            let token = &c.tokens[0];
+            let truncated = &token[..cut.min(token.len().saturating_sub(1))];
+            proptest::prop_assert!(verify(truncated, &c.signature, &c.root).is_err());
+            let mut flipped = token.clone();
+            let i = at_byte % flipped.len();
+            flipped[i] ^= xor;
+            let _ = verify(&flipped, &c.signature, &c.root);
+            let mut extended = token.clone();
+            extended.extend_from_slice(&junk);
+            let _ = verify(&extended, &c.signature, &c.root);
+            let _ = verify(&junk, &c.signature, &c.root);
+        }
+    }
+}
