@@ -7,7 +7,7 @@
 //! TimeStampResp and TSTInfo are decoded here (the `x509-tsp` crate is on an older `der`);
 //! the CMS SignedData around TSTInfo by the `cms` crate.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
@@ -550,61 +550,33 @@ impl GenTime {
 }
 
 fn parse_gen_time(text: &[u8]) -> Option<SystemTime> {
-    let text = text.strip_suffix(b"Z")?;
-    let (whole, fraction) = match text.iter().position(|b| *b == b'.') {
-        Some(dot) => (text.get(..dot)?, Some(text.get(dot + 1..)?)),
+    let text = std::str::from_utf8(text).ok()?.strip_suffix('Z')?;
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
         None => (text, None),
     };
-    if whole.len() != 14 || !whole.iter().all(u8::is_ascii_digit) {
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    // humantime reads second 60 as a leap second; no timestamp authority writes one.
+    if whole.len() != 14 || !digits(whole) || whole.get(12..14)? > "59" {
         return None;
     }
-    let num = |range: std::ops::Range<usize>| -> Option<u64> {
-        std::str::from_utf8(whole.get(range)?).ok()?.parse().ok()
-    };
-    let (year, month, day) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (hour, minute, second) = (num(8..10)?, num(10..12)?, num(12..14)?);
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    let days_in_month = *month_days.get(usize::try_from(month).ok()?.checked_sub(1)?)?;
-    if year < 1970 || day == 0 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
+    if let Some(f) = fraction
+        && (f.is_empty() || f.len() > MAX_FRACTION_DIGITS || !digits(f))
+    {
         return None;
     }
-    let days_before_year: u64 = (1970..year)
-        .map(|y| {
-            if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) {
-                366
-            } else {
-                365
-            }
-        })
-        .sum();
-    let days_before_month: u64 = month_days.iter().take((month - 1) as usize).sum();
-    let days = days_before_year + days_before_month + day - 1;
-    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second;
-    let nanos = match fraction {
-        None => 0,
-        Some(f) => {
-            if f.is_empty() || f.len() > MAX_FRACTION_DIGITS || !f.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            let digits: u32 = std::str::from_utf8(f).ok()?.parse().ok()?;
-            digits * 10u32.pow((MAX_FRACTION_DIGITS - f.len()) as u32)
-        }
-    };
-    UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
+    // Rewritten as RFC 3339, whose parser checks the calendar (month lengths, leap years).
+    let rfc3339 = format!(
+        "{}-{}-{}T{}:{}:{}{}Z",
+        whole.get(0..4)?,
+        whole.get(4..6)?,
+        whole.get(6..8)?,
+        whole.get(8..10)?,
+        whole.get(10..12)?,
+        whole.get(12..14)?,
+        fraction.map(|f| format!(".{f}")).unwrap_or_default()
+    );
+    humantime::parse_rfc3339(&rfc3339).ok()
 }
 
 #[cfg(test)]
@@ -613,6 +585,7 @@ mod tests {
     use crate::bundle::{Bundle, Content};
     use base64ct::{Base64, Encoding};
     use std::path::{Path, PathBuf};
+    use std::time::Duration;
 
     /// The sigstore-conformance verify cases, read from the project's reference material
     /// beside the checkout (never copied into it).
