@@ -4,13 +4,17 @@
 //! signature, signed by the leaf of a timestamp authority of the trusted root, and that
 //! authority was trusted (chain and `validFor`) at the time it states.
 //!
-//! TimeStampResp and TSTInfo are decoded here (the `x509-tsp` crate is on an older `der`);
-//! the CMS SignedData around TSTInfo by the `cms` crate.
+//! TimeStampResp and TSTInfo are decoded here (the `x509-tsp` crate is on an older `der`),
+//! and so is the outline of the CMS SignedData around TSTInfo, so that the certificates a
+//! token carries are skipped unread rather than parsed: they are never trusted, and one the
+//! `x509-cert` crate finds fault with must not refuse a token the trusted root vouches for.
+//! The parts that are read (the encapsulated content, the signer) are the `cms` crate's.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use cms::content_info::CmsVersion;
 use cms::content_info::ContentInfo;
-use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier, SignerInfo, SignerInfos};
 use const_oid::ObjectIdentifier;
 use der::asn1::{Any, Int, OctetString};
 use der::{Decode, DecodeValue, Encode, EncodeValue, FixedTag, Header, Length, Reader, Sequence};
@@ -454,6 +458,54 @@ fn rfc3339(t: SystemTime) -> String {
         humantime::format_rfc3339(t).to_string()
     } else {
         humantime::format_rfc3339_nanos(t).to_string()
+    }
+}
+
+/// CMS `SignedData` (RFC 5652 §5.1), with the certificates and revocation data kept unread.
+#[derive(Sequence)]
+struct SignedData {
+    version: CmsVersion,
+    digest_algorithms: der::asn1::SetOfVec<AlgorithmIdentifierOwned>,
+    encap_content_info: EncapsulatedContentInfo,
+    #[asn1(
+        context_specific = "0",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    certificates: Option<Unread>,
+    #[asn1(
+        context_specific = "1",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    crls: Option<Unread>,
+    signer_infos: SignerInfos,
+}
+
+/// The contents of a SET OF, skipped: their bytes kept, nothing in them decoded.
+struct Unread(Vec<u8>);
+
+impl FixedTag for Unread {
+    const TAG: Tag = Tag::Set;
+}
+
+impl<'a> DecodeValue<'a> for Unread {
+    type Error = der::Error;
+
+    fn decode_value<R: Reader<'a>>(reader: &mut R, header: Header) -> der::Result<Self> {
+        Ok(Unread(reader.read_vec(header.length())?))
+    }
+}
+
+impl EncodeValue for Unread {
+    fn value_len(&self) -> der::Result<Length> {
+        Length::try_from(self.0.len())
+    }
+
+    fn encode_value(&self, writer: &mut impl Writer) -> der::Result<()> {
+        writer.write(&self.0)
     }
 }
 
@@ -963,8 +1015,7 @@ mod tests {
         use super::at;
         use crate::sigstore::root::Validity;
         use cms::cert::IssuerAndSerialNumber;
-        use cms::content_info::CmsVersion;
-        use cms::signed_data::{EncapsulatedContentInfo, SignerInfos};
+        use cms::signed_data::SignedData;
         use der::asn1::{BitString, SetOfVec};
         use p256::ecdsa::signature::Signer;
         use p256::pkcs8::EncodePublicKey;
@@ -1321,6 +1372,38 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_certificate_in_the_token_is_not_even_read() {
+        let tsa = tsa(true);
+        let mut t = token(&tsa, SIG);
+        let leaf = tsa.root.timestamp_authorities[0].chain[0].clone();
+        t.embed = vec![leaf.clone()];
+        let mut token = t.build();
+        // The embedded copy of the leaf, made a version 8 certificate, which no X.509
+        // parser takes.
+        let start = token.windows(leaf.len()).position(|w| w == leaf).unwrap();
+        let version = [0xa0, 0x03, 0x02, 0x01, 0x02];
+        let byte = start + leaf.windows(5).position(|w| w == version).unwrap() + 4;
+        token[byte] = 0x07;
+        let content = TimeStampResp::from_der(&token)
+            .unwrap()
+            .time_stamp_token
+            .unwrap();
+        assert!(
+            content
+                .content
+                .decode_as::<cms::signed_data::SignedData>()
+                .is_err()
+        );
+        assert_eq!(
+            verify(&token, SIG, &tsa.root),
+            Ok(Stamp {
+                time: at("2025-06-12T12:02:20.25Z"),
+                authority: 0
+            })
+        );
     }
 
     #[test]
