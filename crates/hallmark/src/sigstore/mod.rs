@@ -2,5 +2,7 @@
 //! ([`root`]), the two certificate primitives ([`x509`]), and one module per proof. Every
 //! function here is pure: bytes and a trusted root in, a verdict out.
 
+pub mod certificate;
 pub mod root;
+pub mod sct;
 pub mod x509;
