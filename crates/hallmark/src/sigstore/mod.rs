@@ -3,6 +3,7 @@
 //! function here is pure: bytes and a trusted root in, a verdict out.
 
 pub mod certificate;
+pub mod identity;
 pub mod root;
 pub mod sct;
 pub mod x509;
