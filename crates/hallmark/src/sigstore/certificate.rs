@@ -7,7 +7,7 @@
 //! protobuf-specs `VerificationMaterial` rule: signers must not include root certificates).
 
 use std::collections::BTreeSet;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use der::asn1::{AnyRef, ObjectIdentifier, Utf8StringRef};
 use der::{Decode, Encode, Tag, Tagged};
@@ -416,7 +416,23 @@ pub fn check_bundle_chain(rest: &[Vec<u8>]) -> Result<(), CertificateError> {
 }
 
 fn show(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
+    show_time(t, false)
+}
+
+/// An instant for people, RFC 3339 where it can be (humantime's formatter panics before
+/// 1970 and fails after 9999, and instants here may come from outside data).
+pub(crate) fn show_time(t: SystemTime, millis: bool) -> String {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) if d.as_secs() < 253_402_300_800 => {
+            if millis {
+                humantime::format_rfc3339_millis(t).to_string()
+            } else {
+                humantime::format_rfc3339_seconds(t).to_string()
+            }
+        }
+        Ok(d) => format!("{} seconds after 1970", d.as_secs()),
+        Err(e) => format!("{} seconds before 1970", e.duration().as_secs()),
+    }
 }
 
 /// Validates the leaf to a Fulcio CA of the root at instant `at`: tries each CA whose `valid`
@@ -737,6 +753,16 @@ pub(crate) mod fixtures {
     pub const START: u64 = 1_700_000_000;
 
     pub fn pki(subject: Vec<u8>, extra: &[Vec<u8>], sct_extensions: &[u8]) -> Pki {
+        pki_sct_at(subject, extra, sct_extensions, (START + 1) * 1000)
+    }
+
+    /// As [`pki`], with the SCT dated `sct_ms` (milliseconds since 1970).
+    pub fn pki_sct_at(
+        subject: Vec<u8>,
+        extra: &[Vec<u8>],
+        sct_extensions: &[u8],
+        sct_ms: u64,
+    ) -> Pki {
         let ca_key = key(1);
         let ct_key = key(2);
         let leaf_key = key(3);
@@ -747,7 +773,7 @@ pub(crate) mod fixtures {
         let pre = tbs("test-ca", "", &leaf_key, valid, &exts);
         exts.push(sct_extension(
             &ct_key,
-            (START + 1) * 1000,
+            sct_ms,
             sct_extensions,
             &spki(&ca_key),
             &pre,
@@ -1038,6 +1064,30 @@ mod tests {
             parse_leaf(&[]),
             Err(CertificateError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn instants_outside_what_rfc_3339_can_write_are_still_refused_in_words() {
+        let p = pki(san_email("who@example.com"), &[], &[]);
+        let leaf = parse_leaf(&p.leaf).unwrap();
+        let past = UNIX_EPOCH - std::time::Duration::from_secs(5);
+        let far = UNIX_EPOCH + std::time::Duration::from_secs(300_000_000_000);
+        for (t, want) in [
+            (past, "5 seconds before 1970"),
+            (far, "300000000000 seconds after 1970"),
+        ] {
+            let e = verify_chain(&leaf, &p.root, t).unwrap_err();
+            assert!(e.to_string().contains(want), "{e}");
+        }
+        let mut open = leaf.clone();
+        open.not_before = past;
+        open.not_after = far;
+        let mut none = p.root.clone();
+        none.certificate_authorities.clear();
+        for t in [past, far] {
+            let e = verify_chain(&open, &none, t).unwrap_err();
+            assert!(matches!(e, CertificateError::NoAuthorityAt(_)), "{e}");
+        }
     }
 
     #[test]

@@ -365,3 +365,125 @@ mod tests {
         ));
     }
 }
+
+/// Every conformance case through the three checks here, at the instant the case's log entry
+/// gives (or just after the leaf's notBefore when its time comes from a timestamp authority):
+/// each passing case holds, and each failing case whose reason lies here fails for that
+/// reason. The other failing cases fail elsewhere (logs, timestamps, signatures).
+#[cfg(test)]
+mod conformance {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sigstore::certificate::fixtures::case;
+    use crate::sigstore::certificate::{
+        CertificateError, check_bundle_chain, parse_leaf, verify_chain,
+    };
+    use crate::sigstore::sct::{SctError, verify_scts};
+
+    const DEFAULT_IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+    const DEFAULT_ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+    #[derive(Debug)]
+    enum Verdict {
+        Holds,
+        BundleChain(CertificateError),
+        Chain(CertificateError),
+        Sct(SctError),
+        Identity(IdentityError),
+    }
+
+    impl Verdict {
+        fn describe(&self) -> String {
+            match self {
+                Verdict::Holds => "holds".into(),
+                Verdict::BundleChain(e) | Verdict::Chain(e) => e.to_string(),
+                Verdict::Sct(e) => e.to_string(),
+                Verdict::Identity(e) => e.to_string(),
+            }
+        }
+    }
+
+    fn judge(name: &str, dir: &std::path::Path) -> Option<Verdict> {
+        let c = case(name)?;
+        let leaf = parse_leaf(&c.leaf).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Err(e) = check_bundle_chain(&c.rest) {
+            return Some(Verdict::BundleChain(e));
+        }
+        let at = c
+            .integrated
+            .unwrap_or(leaf.not_before + Duration::from_secs(1));
+        let issued = match verify_chain(&leaf, &c.root, at) {
+            Ok(i) => i,
+            Err(e) => return Some(Verdict::Chain(e)),
+        };
+        if let Err(e) = verify_scts(&leaf, &issued.issuer_spki, &c.root) {
+            return Some(Verdict::Sct(e));
+        }
+        let read = |file: &str, default: &str| {
+            std::fs::read_to_string(dir.join(file)).map_or(default.to_string(), |s| s.trim().into())
+        };
+        let policy = IdentityPolicy {
+            subject: Matcher::Exact(read("identity", DEFAULT_IDENTITY)),
+            issuer: Matcher::Exact(read("issuer", DEFAULT_ISSUER)),
+            github: GithubClaims::default(),
+        };
+        Some(match policy.check(&leaf.identity) {
+            Ok(()) => Verdict::Holds,
+            Err(e) => Verdict::Identity(e),
+        })
+    }
+
+    #[test]
+    fn every_keyless_case() {
+        let root = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/conformance-assets/sigstore-conformance/bundle-verify"
+        ));
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            println!("not run: {} is absent", root.display());
+            return;
+        };
+        let mut seen = 0;
+        for entry in entries {
+            let dir = entry.unwrap().path();
+            let name = dir.file_name().unwrap().to_str().unwrap().to_string();
+            let keyless = std::fs::read(dir.join("bundle.sigstore.json"))
+                .ok()
+                .and_then(|b| crate::bundle::Bundle::parse(&b).ok())
+                .and_then(|b| b.certificates().ok().flatten())
+                .is_some();
+            // A root the case means to be refused is another module's test.
+            let root_parses = std::fs::read(dir.join("trusted_root.json")).map_or(true, |r| {
+                crate::sigstore::root::TrustedRoot::parse(&r).is_ok()
+            });
+            if !keyless || !root_parses {
+                continue;
+            }
+            seen += 1;
+            let verdict = judge(&name, &dir).unwrap();
+            let fits = match name.as_str() {
+                "bundle-with-root-cert_fail" => matches!(
+                    verdict,
+                    Verdict::BundleChain(CertificateError::RootInBundle(_))
+                ),
+                "bundle-from-wrong-instance_fail" => {
+                    matches!(verdict, Verdict::Chain(CertificateError::Untrusted { .. }))
+                }
+                "integrated-time-in-future_fail"
+                | "intoto-expired-certificate_fail"
+                | "intoto-set-outside-signing-cert-validity_fail" => matches!(
+                    verdict,
+                    Verdict::Chain(CertificateError::LeafNotValid { .. })
+                ),
+                "invalid-ct-key_fail" => {
+                    matches!(verdict, Verdict::Sct(SctError::UnknownLog { .. }))
+                }
+                _ => matches!(verdict, Verdict::Holds),
+            };
+            assert!(fits, "{name}: {}", verdict.describe());
+        }
+        assert!(seen >= 60, "only {seen} keyless cases found");
+    }
+}

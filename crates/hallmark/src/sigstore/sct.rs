@@ -13,7 +13,7 @@ use x509_cert::ext::pkix::sct::{
     HashAlgorithm, SignatureAlgorithm, SignedCertificateTimestamp, SignedCertificateTimestampList,
 };
 
-use super::certificate::Leaf;
+use super::certificate::{Leaf, show_time};
 use super::root::TrustedRoot;
 use super::x509::{self, Hash};
 use crate::class::ErrorClass;
@@ -155,7 +155,7 @@ fn verify_one(
     if !log.key.valid.contains(at) {
         return Err(SctError::OutsideKeyWindow {
             log: log.base_url.clone(),
-            at: humantime::format_rfc3339_millis(at).to_string(),
+            at: show_time(at, true),
         });
     }
     let algorithm_error = || SctError::Algorithm {
@@ -446,6 +446,19 @@ mod tests {
         );
         let bare = parse_leaf(&bare).unwrap();
         assert_eq!(verify_scts(&bare, &issuer, &p.root), Err(SctError::Missing));
+    }
+
+    #[test]
+    fn an_sct_dated_far_outside_any_window_is_refused_without_a_panic() {
+        for ms in [u64::MAX, 0] {
+            let p = pki_sct_at(san_email("who@example.com"), &[], &[], ms);
+            let leaf = parse_leaf(&p.leaf).unwrap();
+            let mut root = p.root.clone();
+            root.ctlogs[0].key.valid.end = Some(at(START + 100));
+            let e = verify_scts(&leaf, &spki(&p.ca_key), &root).unwrap_err();
+            assert!(matches!(e, SctError::OutsideKeyWindow { .. }), "{e}");
+            assert!(e.to_string().contains("1970"), "{e}");
+        }
     }
 
     #[test]
