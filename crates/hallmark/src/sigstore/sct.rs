@@ -476,3 +476,50 @@ mod tests {
         assert!(precert_tbs(b"").is_err());
     }
 }
+
+/// Hostile certificates: whatever bytes a bundle carries, each check answers, never panics.
+#[cfg(test)]
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::sigstore::certificate::fixtures::*;
+    use crate::sigstore::certificate::{check_bundle_chain, parse_leaf, verify_chain};
+
+    /// Whether the leaf holds: it parses, chains at its notBefore and has a verified SCT.
+    fn all_checks(der: &[u8], root: &TrustedRoot, issuer: &[u8]) -> bool {
+        let _ = check_bundle_chain(&[der.to_vec()]);
+        let Ok(leaf) = parse_leaf(der) else {
+            return false;
+        };
+        let chain = verify_chain(&leaf, root, leaf.not_before);
+        let sct = verify_scts(&leaf, issuer, root);
+        chain.is_ok() && sct.is_ok()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_leaf_with_any_byte_changed(at in any::<prop::sample::Index>(), to in any::<u8>()) {
+            let p = pki(san_email("who@example.com"), &[], &[1, 2, 3]);
+            let mut der = p.leaf.clone();
+            let i = at.index(der.len());
+            let changed = der[i] != to;
+            der[i] = to;
+            // Every byte is signed by the authority or is the signature itself.
+            prop_assert_eq!(all_checks(&der, &p.root, &spki(&p.ca_key)), !changed);
+        }
+
+        #[test]
+        fn a_leaf_cut_short(at in any::<prop::sample::Index>()) {
+            let p = pki(san_email("who@example.com"), &[], &[]);
+            prop_assert!(!all_checks(&p.leaf[..at.index(p.leaf.len())], &p.root, &spki(&p.ca_key)));
+        }
+
+        #[test]
+        fn any_bytes(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            prop_assert!(!all_checks(&data, &TrustedRoot::production(), &data));
+        }
+    }
+}
