@@ -152,7 +152,8 @@ impl CertificateError {
 }
 
 /// The kind of subject alternative name a leaf names its signer with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SubjectKind {
     /// rfc822Name.
     Email,
@@ -162,8 +163,8 @@ pub enum SubjectKind {
     Username,
 }
 
-/// What the leaf says about its signer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the leaf says about its signer (serialised for reports).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Identity {
     /// The one subject alternative name: an email, a URI or a username.
     pub subject: String,
@@ -181,33 +182,46 @@ pub struct Identity {
 /// `--certificate-github-workflow-{trigger,sha,name,repository,ref}` compare against (cosign
 /// and sigstore-go do not fall back to the newer extensions). The rest are the newer
 /// extensions (DER strings), for reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Claims {
     /// 1.3.6.1.4.1.57264.1.2, e.g. `push`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub github_workflow_trigger: Option<String>,
     /// 1.3.6.1.4.1.57264.1.3: the commit.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub github_workflow_sha: Option<String>,
     /// 1.3.6.1.4.1.57264.1.4: the workflow's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub github_workflow_name: Option<String>,
     /// 1.3.6.1.4.1.57264.1.5: `owner/repository`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub github_workflow_repository: Option<String>,
     /// 1.3.6.1.4.1.57264.1.6: e.g. `refs/heads/main`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub github_workflow_ref: Option<String>,
     /// 1.3.6.1.4.1.57264.1.9.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub build_signer_uri: Option<String>,
     /// 1.3.6.1.4.1.57264.1.10.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub build_signer_digest: Option<String>,
     /// 1.3.6.1.4.1.57264.1.11, e.g. `github-hosted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub runner_environment: Option<String>,
     /// 1.3.6.1.4.1.57264.1.12.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_repository_uri: Option<String>,
     /// 1.3.6.1.4.1.57264.1.13.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_repository_digest: Option<String>,
     /// 1.3.6.1.4.1.57264.1.14.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_repository_ref: Option<String>,
     /// 1.3.6.1.4.1.57264.1.20.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub build_trigger: Option<String>,
     /// 1.3.6.1.4.1.57264.1.21.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_invocation_uri: Option<String>,
 }
 
@@ -896,6 +910,13 @@ mod tests {
         assert_eq!(cl.runner_environment.as_deref(), Some("github-hosted"));
         assert_eq!(cl.source_repository_ref.as_deref(), Some("refs/heads/main"));
         assert_eq!(cl.build_signer_uri.as_deref(), Some(BEACON));
+        let json = serde_json::to_value(&id).unwrap();
+        assert_eq!(json["subject"], BEACON);
+        assert_eq!(json["kind"], "uri");
+        assert_eq!(json["issuer"], ACTIONS);
+        assert_eq!(json["claims"]["github_workflow_ref"], "refs/heads/main");
+        let none = serde_json::to_value(Claims::default()).unwrap();
+        assert_eq!(none, serde_json::json!({}));
     }
 
     #[test]
