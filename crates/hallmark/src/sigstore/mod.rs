@@ -2,6 +2,9 @@
 //! ([`root`]), the two certificate primitives ([`x509`]), and one module per proof. Every
 //! function here is pure: bytes and a trusted root in, a verdict out.
 
+pub mod certificate;
+pub mod identity;
 pub mod root;
 pub mod timestamp;
+pub mod sct;
 pub mod x509;
