@@ -2,5 +2,6 @@
 //! ([`root`]), the two certificate primitives ([`x509`]), and one module per proof. Every
 //! function here is pure: bytes and a trusted root in, a verdict out.
 
+pub mod merkle;
 pub mod root;
 pub mod x509;
