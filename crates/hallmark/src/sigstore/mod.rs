@@ -5,4 +5,5 @@
 pub mod checkpoint;
 pub mod merkle;
 pub mod root;
+pub mod tlog;
 pub mod x509;
