@@ -162,7 +162,7 @@ pub enum TlogError {
     /// A kind hallmark does not read.
     #[error(
         "transparency-log entries of kind {0} are not supported (hashedrekord 0.0.1/0.0.2, \
-         dsse 0.0.1 and intoto 0.0.2 are)"
+         dsse 0.0.1/0.0.2 and intoto 0.0.2 are)"
     )]
     UnsupportedKind(String),
     /// A kind that cannot record what the bundle signs.
@@ -423,6 +423,17 @@ fn check_body(
             };
             dsse_v001(spec, &want, &bad)
         }
+        ("dsse", "0.0.2", Signed::Dsse { envelope }) => {
+            let payload = envelope
+                .payload_bytes()
+                .map_err(|_| TlogError::Base64("dsseEnvelope.payload"))?;
+            let want = Expected {
+                sha256: Sha256::digest(&payload).into(),
+                signature: one_signature(envelope)?,
+                verifier,
+            };
+            dsse_v002(spec, &want, &bad)
+        }
         ("intoto", "0.0.2", Signed::Dsse { envelope }) => {
             let payload = envelope
                 .payload_bytes()
@@ -532,7 +543,12 @@ fn hashedrekord_v002(spec: &Value, want: &Expected, bad: &Bad) -> Result<(), Tlo
         .get("signature")
         .and_then(|s| s.get("verifier"))
         .ok_or_else(|| bad("no signature.verifier"))?;
-    let same = match want.verifier {
+    check_der_verifier(logged, want.verifier, bad)
+}
+
+/// The signer a Rekor v2 `verifier` names (DER in base64), against the bundle's.
+fn check_der_verifier(logged: &Value, verifier: &Verifier, bad: &Bad) -> Result<(), TlogError> {
+    let same = match verifier {
         Verifier::Certificate(leaf) => logged
             .get("x509Certificate")
             .map(|_| bytes(logged, &["x509Certificate", "rawBytes"], bad))
@@ -565,6 +581,32 @@ fn dsse_v001(spec: &Value, want: &Expected, bad: &Bad) -> Result<(), TlogError> 
     }
     let pem = bytes(one, &["verifier"], bad)?;
     check_pem_verifier(&pem, want.verifier, bad)
+}
+
+/// Rekor v2's DSSE entry: the payload's hash, and the signatures with their signers.
+fn dsse_v002(spec: &Value, want: &Expected, bad: &Bad) -> Result<(), TlogError> {
+    let spec = spec
+        .get("dsseV002")
+        .ok_or_else(|| bad("no spec.dsseV002"))?;
+    if text(spec, &["payloadHash", "algorithm"], bad)? != "SHA2_256"
+        || bytes(spec, &["payloadHash", "digest"], bad)? != want.sha256
+    {
+        return Err(TlogError::DigestMismatch);
+    }
+    let logged = spec
+        .get("signatures")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no signatures"))?;
+    let [one] = logged.as_slice() else {
+        return Err(TlogError::SignatureMismatch);
+    };
+    if bytes(one, &["content"], bad)? != want.signature {
+        return Err(TlogError::SignatureMismatch);
+    }
+    let verifier = one
+        .get("verifier")
+        .ok_or_else(|| bad("no signatures[0].verifier"))?;
+    check_der_verifier(verifier, want.verifier, bad)
 }
 
 /// Rekor's intoto 0.0.2 stores the envelope's payload and signatures base64-encoded once
@@ -1095,6 +1137,48 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err, TlogError::EnvelopeSignatures(2));
+    }
+
+    #[test]
+    fn a_dsse_entry_on_rekor_v2_records_the_payload_hash_and_signer() {
+        let key = signer();
+        let envelope = dsse::Envelope::sign("application/vnd.in-toto+json", b"{}", |_| {
+            SIGNATURE.to_vec()
+        });
+        let signed = Signed::Dsse {
+            envelope: &envelope,
+        };
+        let body = |digest: &[u8; 32], sig: &[u8], key: &[u8]| {
+            format!(
+                r#"{{"apiVersion":"0.0.2","kind":"dsse","spec":{{"dsseV002":{{"payloadHash":{{"algorithm":"SHA2_256","digest":"{}"}},"signatures":[{{"content":"{}","verifier":{{"keyDetails":"PKIX_ECDSA_P256_SHA_256","x509Certificate":{{"rawBytes":"{}"}}}}}}]}}}}}}"#,
+                b64(digest),
+                b64(sig),
+                b64(key)
+            )
+        };
+        let run = |b: &str| {
+            let (mut e, root) = v2_entry(b);
+            e.kind_version.kind = "dsse".into();
+            verify_entry(&e, &signed, &Verifier::Certificate(&key), &root, 3)
+        };
+        let l = run(&body(&sha256(b"{}"), SIGNATURE, &key)).unwrap();
+        assert_eq!((l.rekor_v2, l.kind.as_str()), (true, "dsse 0.0.2"));
+        for (b, want) in [
+            (
+                body(&sha256(b"[]"), SIGNATURE, &key),
+                TlogError::DigestMismatch,
+            ),
+            (
+                body(&sha256(b"{}"), b"other", &key),
+                TlogError::SignatureMismatch,
+            ),
+            (
+                body(&sha256(b"{}"), SIGNATURE, b"other"),
+                TlogError::VerifierMismatch,
+            ),
+        ] {
+            assert_eq!(run(&b).unwrap_err(), want);
+        }
     }
 
     #[test]
