@@ -478,4 +478,34 @@ pub(crate) mod tests {
             assert_eq!(host_of(url), host);
         }
     }
+
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// A checkpoint with any span of it replaced by anything is refused or, if the
+            /// log's signed text survived, verifies: never a panic, never another note.
+            #[test]
+            fn any_splice_of_a_checkpoint_is_refused_or_the_same(
+                at in 0usize..200,
+                len in 0usize..20,
+                with in "(\\PC|\n|\u{2014}| ){0,12}",
+            ) {
+                let (log, sk) = ed25519_log(1);
+                let text = ed25519_note(&sk, 12, &[5; 32]);
+                let chars: Vec<char> = text.chars().collect();
+                let at = at.min(chars.len());
+                let end = (at + len).min(chars.len());
+                let spliced: String = chars[..at]
+                    .iter()
+                    .chain(with.chars().collect::<Vec<_>>().iter())
+                    .chain(chars[end..].iter())
+                    .collect();
+                if let Ok(n) = verify_note(&spliced, &log) {
+                    prop_assert_eq!((n.size, n.root_hash), (12, [5; 32]));
+                }
+            }
+        }
+    }
 }
