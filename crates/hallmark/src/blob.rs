@@ -9,24 +9,35 @@ use std::io::Read;
 
 use base64ct::{Base64, Encoding};
 
-use crate::bundle::{Bundle, Content};
+use crate::bundle::Bundle;
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::keys::{KeyError, SigningKey};
 use crate::report::Rejection;
+use crate::sigstore::certificate::Identity;
+use crate::sigstore::identity::IdentityPolicy;
+use crate::sigstore::root::TrustedRoot;
+use crate::sigstore::verify::{
+    LogRecord, Options, Refusal, SignedBy, Signer, Verified, VerifiedTime,
+};
 use crate::trust::NamedKey;
 
 const READ_BUF: usize = 1 << 20;
 
-/// A blob's SHA-256 and size, measured in one streaming pass.
+/// A blob's SHA-256 and size, measured in one streaming pass (or only known by its digest).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Measured {
     /// `sha256:<hex>` of the bytes.
     pub digest: Digest,
-    /// Bytes read.
-    pub size: u64,
+    /// Bytes read; `None` for a blob known only by its digest.
+    pub size: Option<u64>,
 }
 
 impl Measured {
+    /// A blob known only by its SHA-256 digest (`verify-blob sha256:<hex>`).
+    pub fn of_digest(digest: Digest) -> Option<Measured> {
+        (digest.algorithm() == Algorithm::Sha256).then_some(Measured { digest, size: None })
+    }
+
     fn sha256(&self) -> [u8; 32] {
         self.digest
             .to_bytes()
@@ -51,7 +62,7 @@ pub fn measure(mut r: impl Read) -> std::io::Result<Measured> {
     let size = h.len();
     Ok(Measured {
         digest: h.finish(),
-        size,
+        size: Some(size),
     })
 }
 
@@ -88,6 +99,19 @@ pub enum Proof<'a> {
     Signature(&'a [u8]),
 }
 
+/// What makes a blob's signature count.
+#[derive(Debug, Clone, Copy)]
+pub struct BlobTrust<'a> {
+    /// Keys, any one of which suffices (key-based bundles, bare signatures).
+    pub keys: &'a [NamedKey],
+    /// The certificate identity a keyless bundle must carry.
+    pub identity: Option<&'a IdentityPolicy>,
+    /// The trusted root for certificates, logs and timestamps.
+    pub root: &'a TrustedRoot,
+    /// Skip transparency-log entries (`--insecure-ignore-tlog`).
+    pub ignore_tlog: bool,
+}
+
 /// The outcome of a blob verification.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BlobReport {
@@ -98,32 +122,62 @@ pub struct BlobReport {
     pub verified: bool,
     /// The key that verified it.
     pub key: Option<String>,
+    /// The certificate identity that verified it (keyless).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
     /// `bundle` or `signature`.
     pub format: &'static str,
+    /// Transparency-log entries verified.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tlog: Vec<LogRecord>,
+    /// Verified times (log promises, timestamps).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub times: Vec<VerifiedTime>,
+    /// The checks made, in order.
+    pub checks: Vec<String>,
     /// Why not, or what was not checked.
     pub errors: Vec<String>,
 }
 
-/// Judges a measured blob against a bundle or bare signature and the given keys.
-pub fn verify(blob: &Measured, proof: Proof<'_>, keys: &[NamedKey]) -> BlobReport {
-    let (format, outcome) = match proof {
-        Proof::Bundle(bytes) => ("bundle", check_bundle(blob, bytes, keys)),
-        Proof::Signature(text) => ("signature", check_signature(blob, text, keys)),
-    };
+/// Judges a measured blob against a bundle or bare signature.
+pub fn verify(blob: &Measured, proof: Proof<'_>, trust: &BlobTrust<'_>) -> BlobReport {
     let mut report = BlobReport {
         blob: blob.clone(),
         verified: false,
         key: None,
-        format,
+        identity: None,
+        format: "bundle",
+        tlog: Vec::new(),
+        times: Vec::new(),
+        checks: Vec::new(),
         errors: Vec::new(),
     };
-    match outcome {
-        Ok((key, notes)) => {
-            report.verified = true;
-            report.key = Some(key.name.clone());
-            report.errors = notes;
+    match proof {
+        Proof::Bundle(bytes) => match check_bundle(blob, bytes, trust) {
+            Ok(v) => {
+                report.verified = true;
+                match v.signed_by {
+                    SignedBy::Key { index } => report.key = Some(trust.keys[index].name.clone()),
+                    SignedBy::Certificate(id) => report.identity = Some(*id),
+                }
+                report.tlog = v.tlog;
+                report.times = v.times;
+                report.checks = v.checks;
+                report.errors = v.notes;
+            }
+            Err(why) => report.errors.push(why.to_string()),
+        },
+        Proof::Signature(text) => {
+            report.format = "signature";
+            match check_signature(blob, text, trust.keys) {
+                Ok(key) => {
+                    report.verified = true;
+                    report.key = Some(key.name.clone());
+                    report.checks.push("signature over the artifact".into());
+                }
+                Err(why) => report.errors.push(why.to_string()),
+            }
         }
-        Err(why) => report.errors.push(why.to_string()),
     }
     report
 }
@@ -145,49 +199,33 @@ fn signed_by<'k>(
         })
 }
 
-fn check_bundle<'k>(
-    blob: &Measured,
-    bytes: &[u8],
-    keys: &'k [NamedKey],
-) -> Result<(&'k NamedKey, Vec<String>), Rejection> {
-    let b = Bundle::parse(bytes).map_err(|e| Rejection::BundleInvalid(e.to_string()))?;
-    if !b.is_key_based() {
-        return Err(Rejection::Keyless);
-    }
-    let Content::Message { sha256, signature } = b
-        .content()
-        .map_err(|e| Rejection::BundleInvalid(e.to_string()))?
-    else {
-        return Err(Rejection::BundleInvalid(
-            "the bundle holds a DSSE statement, not a signature over a file's bytes".into(),
-        ));
+fn check_bundle(blob: &Measured, bytes: &[u8], trust: &BlobTrust<'_>) -> Result<Verified, Refusal> {
+    let b = Bundle::parse(bytes)?;
+    let keys: Vec<_> = trust.keys.iter().map(|k| k.key.clone()).collect();
+    let signer = match trust.identity {
+        Some(policy) => Signer::Identity(policy),
+        None => Signer::Keys(&keys),
     };
-    if let Some(claimed) = sha256
-        && claimed != blob.sha256()
-    {
-        return Err(Rejection::OtherFile {
-            signed: format!("sha256:{}", crate::digest::to_hex(&claimed)),
-            digest: blob.digest.clone(),
-        });
-    }
-    let key = signed_by(blob, &signature, keys)?;
-    let notes = b
-        .unchecked()
-        .into_iter()
-        .map(|what| format!("the bundle carries {what}, which is not checked offline"))
-        .collect();
-    Ok((key, notes))
+    crate::sigstore::verify::verify(
+        &b,
+        &blob.sha256(),
+        signer,
+        trust.root,
+        Options {
+            ignore_tlog: trust.ignore_tlog,
+        },
+    )
 }
 
 fn check_signature<'k>(
     blob: &Measured,
     text: &[u8],
     keys: &'k [NamedKey],
-) -> Result<(&'k NamedKey, Vec<String>), Rejection> {
+) -> Result<&'k NamedKey, Rejection> {
     let text = std::str::from_utf8(text).unwrap_or_default().trim();
     let signature = Base64::decode_vec(text)
         .map_err(|_| Rejection::Layer(crate::signature::LayerProblem::NotBase64))?;
-    Ok((signed_by(blob, &signature, keys)?, Vec::new()))
+    signed_by(blob, &signature, keys)
 }
 
 #[cfg(test)]
@@ -200,6 +238,20 @@ mod tests {
             name: "k.pub".into(),
             key: k.public_key(),
         }]
+    }
+
+    fn verify(file: &Measured, proof: Proof<'_>, keys: &[NamedKey]) -> BlobReport {
+        let root = TrustedRoot::production();
+        super::verify(
+            file,
+            proof,
+            &BlobTrust {
+                keys,
+                identity: None,
+                root: &root,
+                ignore_tlog: false,
+            },
+        )
     }
 
     #[test]

@@ -251,9 +251,32 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Bytes from lowercase or uppercase hex; `None` for anything else.
+pub(crate) fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_round_trips_and_refuses_what_is_not_hex() {
+        assert_eq!(
+            from_hex(&to_hex(&[0, 1, 0xab, 0xff])).unwrap(),
+            [0, 1, 0xab, 0xff]
+        );
+        assert_eq!(from_hex("ABff").unwrap(), [0xab, 0xff]);
+        for bad in ["a", "zz", "+1", "é0"] {
+            assert!(from_hex(bad).is_none(), "{bad}");
+        }
+    }
 
     #[test]
     fn sha256_of_empty_is_the_known_value() {

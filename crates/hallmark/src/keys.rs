@@ -547,6 +547,22 @@ impl PublicKey {
         pem.expect("encoding an in-memory public key cannot fail")
     }
 
+    /// A key from its DER SubjectPublicKeyInfo (a certificate's key); `None` for an
+    /// algorithm hallmark does not verify with.
+    pub fn from_spki_der(der: &[u8]) -> Option<PublicKey> {
+        if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(der) {
+            return Some(PublicKey::EcdsaP256(k));
+        }
+        ed25519_dalek::VerifyingKey::from_public_key_der(der)
+            .ok()
+            .map(PublicKey::Ed25519)
+    }
+
+    /// The key as DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> Vec<u8> {
+        self.to_der()
+    }
+
     fn to_der(&self) -> Vec<u8> {
         let doc = match self {
             PublicKey::EcdsaP256(k) => k.to_public_key_der(),

@@ -11,9 +11,13 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::class::ErrorClass;
+use std::sync::Arc;
+
 use crate::keys::PublicKey;
 use crate::reference::{canonical_glob, canonical_repository, unmatchable_glob};
 pub use crate::report::Action;
+use crate::sigstore::identity::{GithubClaims, IdentityPolicy, Matcher};
+use crate::sigstore::root::TrustedRoot;
 use crate::trust::{NamedKey, VerifyOptions, parse_age};
 
 /// A policy that cannot be used; `line` is 1-based.
@@ -63,13 +67,16 @@ pub struct Rule {
     pub attestations: Vec<RequiredAttestation>,
 }
 
-/// An attestation a rule requires: of this predicate type, signed by one of these keys.
+/// An attestation a rule requires: of this predicate type, signed by one of these keys
+/// (or, when it names none, the rule's keys and keyless signers).
 #[derive(Debug, Clone)]
 pub struct RequiredAttestation {
     /// The predicate type (short names resolved to URIs).
     pub predicate_type: String,
     /// Keys, any one of which suffices.
     pub keys: Vec<NamedKey>,
+    /// Keyless signers, any one of which suffices.
+    pub keyless: Vec<IdentityPolicy>,
 }
 
 /// A loaded policy file.
@@ -79,6 +86,8 @@ pub struct Policy {
     pub path: PathBuf,
     /// Rules in order; the first that matches decides.
     pub rules: Vec<Rule>,
+    /// The Sigstore trusted root the policy names (`trusted-root`), if it names one.
+    pub trusted_root: Option<PathBuf>,
 }
 
 /// What a policy says about one repository.
@@ -136,11 +145,52 @@ impl Trust {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawPolicy {
     version: Spanned<i64>,
+    trusted_root: Option<Spanned<String>>,
     #[serde(default)]
     rule: Vec<Spanned<RawRule>>,
+}
+
+/// `[[rule.keyless]]`: a Fulcio certificate identity whose signatures count.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawKeyless {
+    issuer: Option<String>,
+    issuer_regexp: Option<String>,
+    subject: Option<String>,
+    subject_regexp: Option<String>,
+    github_workflow_repository: Option<String>,
+    github_workflow_ref: Option<String>,
+    github_workflow_sha: Option<String>,
+    github_workflow_trigger: Option<String>,
+    github_workflow_name: Option<String>,
+}
+
+impl RawKeyless {
+    fn policy(self) -> Result<IdentityPolicy, String> {
+        let matcher =
+            |exact: Option<String>, regexp: Option<String>, what: &str| match (exact, regexp) {
+                (Some(e), None) => Ok(Matcher::Exact(e)),
+                (None, Some(r)) => Matcher::regex(&r).map_err(|e| format!("{what}-regexp: {e}")),
+                (Some(_), Some(_)) => Err(format!("give `{what}` or `{what}-regexp`, not both")),
+                (None, None) => Err(format!(
+                    "a keyless signer needs `{what}` or `{what}-regexp`"
+                )),
+            };
+        Ok(IdentityPolicy {
+            subject: matcher(self.subject, self.subject_regexp, "subject")?,
+            issuer: matcher(self.issuer, self.issuer_regexp, "issuer")?,
+            github: GithubClaims {
+                workflow_repository: self.github_workflow_repository,
+                workflow_ref: self.github_workflow_ref,
+                workflow_sha: self.github_workflow_sha,
+                workflow_trigger: self.github_workflow_trigger,
+                workflow_name: self.github_workflow_name,
+            },
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -151,6 +201,8 @@ struct RawRule {
     matches: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     keys: Vec<Spanned<String>>,
+    #[serde(default)]
+    keyless: Vec<Spanned<RawKeyless>>,
     threshold: Option<Spanned<i64>>,
     #[serde(default)]
     require_tag_binding: bool,
@@ -211,6 +263,25 @@ impl Policy {
             ));
         }
         let base = path.parent().unwrap_or(Path::new("."));
+        let root = match &raw.trusted_root {
+            None => TrustedRoot::shared_production(),
+            Some(r) => {
+                let file = base.join(r.get_ref());
+                let bytes = crate::fsio::read_input(&file, crate::sigstore::root::MAX_ROOT_BYTES)
+                    .map_err(|e| {
+                    err(
+                        r.span().start,
+                        format!("cannot read trusted root {}: {e}", file.display()),
+                    )
+                })?;
+                Arc::new(TrustedRoot::parse(&bytes).map_err(|e| {
+                    err(
+                        r.span().start,
+                        format!("trusted root {}: {e}", file.display()),
+                    )
+                })?)
+            }
+        };
         let mut rules = Vec::new();
         for (i, spanned) in raw.rule.into_iter().enumerate() {
             let at = spanned.span().start;
@@ -269,18 +340,29 @@ impl Policy {
                 Ok(keys)
             };
             let keys = load_keys(&r.keys)?;
+            let mut keyless = Vec::new();
+            for k in r.keyless {
+                let at = k.span().start;
+                keyless.push(
+                    k.into_inner()
+                        .policy()
+                        .map_err(|why| err(at, format!("{name}: keyless: {why}")))?,
+                );
+            }
             let mut attestations = Vec::new();
             for a in &r.attestation {
                 let a = a.get_ref();
-                let att_keys = if a.keys.is_empty() {
-                    keys.clone()
+                let (att_keys, att_keyless) = if a.keys.is_empty() {
+                    (keys.clone(), keyless.clone())
                 } else {
-                    load_keys(&a.keys)?
+                    (load_keys(&a.keys)?, Vec::new())
                 };
-                if att_keys.is_empty() {
+                if att_keys.is_empty() && att_keyless.is_empty() {
                     return Err(err(
                         a.predicate_type.span().start,
-                        format!("{name}: an attestation needs `keys` (its own, or the rule's)"),
+                        format!(
+                            "{name}: an attestation needs `keys` (its own, or the rule's keys or keyless signers)"
+                        ),
                     ));
                 }
                 attestations.push(RequiredAttestation {
@@ -289,21 +371,25 @@ impl Policy {
                     )
                     .to_string(),
                     keys: att_keys,
+                    keyless: att_keyless,
                 });
             }
-            if action == Action::Verify && keys.is_empty() {
-                return Err(err(at, format!("{name}: a verify rule needs `keys`")));
+            if action == Action::Verify && keys.is_empty() && keyless.is_empty() {
+                return Err(err(
+                    at,
+                    format!("{name}: a verify rule needs `keys` or `[[rule.keyless]]` signers"),
+                ));
             }
+            let signers = keys.len() + keyless.len();
             let threshold = match &r.threshold {
                 None => 1,
                 Some(t) => {
                     let v = *t.get_ref();
-                    if v < 1 || v as usize > keys.len() {
+                    if v < 1 || v as usize > signers {
                         return Err(err(
                             t.span().start,
                             format!(
-                                "{name}: threshold {v} must be between 1 and the number of keys ({})",
-                                keys.len()
+                                "{name}: threshold {v} must be between 1 and the number of keys and keyless signers ({signers})"
                             ),
                         ));
                     }
@@ -345,12 +431,16 @@ impl Policy {
                     identities: r.identities.into_iter().map(Spanned::into_inner).collect(),
                     annotations: r.annotations,
                     max_age,
+                    keyless,
+                    root: root.clone(),
+                    ignore_tlog: false,
                 },
             });
         }
         Ok(Policy {
             path: path.to_path_buf(),
             rules,
+            trusted_root: raw.trusted_root.map(|r| base.join(r.into_inner())),
         })
     }
 

@@ -34,6 +34,10 @@ pub struct ValidSignature {
     pub bound_tags: Vec<String>,
     /// The signed timestamp, as written.
     pub timestamp: Option<String>,
+    /// What the Sigstore proofs established (certificate identity, log entries, verified
+    /// times), when the signature carried any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sigstore: Option<crate::sigstore::verify::Verified>,
 }
 
 /// What a policy rule does with the repositories it matches.
@@ -228,11 +232,14 @@ pub enum Rejection {
     /// A bundle that does not parse.
     #[error("{0}")]
     BundleInvalid(String),
-    /// A keyless bundle (certificate, no key): cannot be checked offline.
+    /// A keyless signature (a Fulcio certificate) where no identity is trusted.
     #[error(
-        "the bundle is keyless (a signing certificate, no key); hallmark checks key-based bundles only and cannot check a certificate offline"
+        "signed keyless (a Fulcio certificate for {0}); trust it with --certificate-identity and --certificate-oidc-issuer, or a policy rule's identities"
     )]
-    Keyless,
+    Keyless(String),
+    /// Sigstore material (certificate, log entry, timestamp) that does not verify.
+    #[error("{0}")]
+    Sigstore(String),
     /// A message-signature bundle where a statement about the image belongs.
     #[error("the bundle signs a blob's bytes, not a statement about this image")]
     NotAStatement,

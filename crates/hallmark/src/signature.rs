@@ -67,6 +67,28 @@ pub fn signature_tag(digest: &Digest) -> String {
     format!("{}.sig", digest.tag_form())
 }
 
+/// cosign's annotations on a signature layer made keyless or logged, as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SigstoreAnnotations {
+    /// `dev.sigstore.cosign/certificate`: the signing certificate, PEM.
+    pub certificate: Option<String>,
+    /// `dev.sigstore.cosign/chain`: the rest of the chain, PEM.
+    pub chain: Option<String>,
+    /// `dev.sigstore.cosign/bundle`: the Rekor entry and its signed promise, JSON.
+    pub rekor_bundle: Option<String>,
+    /// `dev.sigstore.cosign/rfc3161timestamp`: an RFC 3161 timestamp, JSON.
+    pub timestamp: Option<String>,
+}
+
+/// The annotation names of [`SigstoreAnnotations`].
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// See [`SigstoreAnnotations::chain`].
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+/// See [`SigstoreAnnotations::rekor_bundle`].
+pub const REKOR_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// See [`SigstoreAnnotations::timestamp`].
+pub const TIMESTAMP_ANNOTATION: &str = "dev.sigstore.cosign/rfc3161timestamp";
+
 /// One signature layer as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureLayer {
@@ -78,6 +100,8 @@ pub struct SignatureLayer {
     pub payload_size: u64,
     /// Raw signature bytes (decoded from the annotation), or why they are unusable.
     pub signature: Result<Vec<u8>, LayerProblem>,
+    /// Certificate, chain, log entry and timestamp, when cosign wrote them.
+    pub sigstore: SigstoreAnnotations,
 }
 
 fn parse_manifest(m: &Manifest) -> Result<ImageManifest, SignatureError> {
@@ -114,11 +138,18 @@ pub fn parse_layers(m: &Manifest) -> Result<Vec<SignatureLayer>, SignatureError>
             None => Err(LayerProblem::NoAnnotation),
             Some(b64) => Base64::decode_vec(b64.trim()).map_err(|_| LayerProblem::NotBase64),
         };
+        let annotation = |name: &str| l.annotations().as_ref().and_then(|a| a.get(name)).cloned();
         out.push(SignatureLayer {
             index,
             payload_digest,
             payload_size: l.size(),
             signature,
+            sigstore: SigstoreAnnotations {
+                certificate: annotation(CERTIFICATE_ANNOTATION),
+                chain: annotation(CHAIN_ANNOTATION),
+                rekor_bundle: annotation(REKOR_BUNDLE_ANNOTATION),
+                timestamp: annotation(TIMESTAMP_ANNOTATION),
+            },
         });
     }
     Ok(out)

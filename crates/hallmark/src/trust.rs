@@ -2,9 +2,12 @@
 //! maximum age. Plain data, filled from flags or a policy rule.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::keys::PublicKey;
+use crate::sigstore::identity::IdentityPolicy;
+use crate::sigstore::root::TrustedRoot;
 
 /// A public key and the name the user knows it by (its file path).
 #[derive(Debug, Clone)]
@@ -30,6 +33,12 @@ pub struct VerifyOptions {
     pub annotations: BTreeMap<String, String>,
     /// The signed timestamp must be no older than this.
     pub max_age: Option<Duration>,
+    /// Keyless signers whose signatures count (Fulcio certificate identities).
+    pub keyless: Vec<IdentityPolicy>,
+    /// The Sigstore trusted root certificates, logs and timestamps are checked against.
+    pub root: Arc<TrustedRoot>,
+    /// Skip transparency-log entries (`--insecure-ignore-tlog`).
+    pub ignore_tlog: bool,
 }
 
 impl Default for VerifyOptions {
@@ -41,6 +50,9 @@ impl Default for VerifyOptions {
             identities: Vec::new(),
             annotations: BTreeMap::new(),
             max_age: None,
+            keyless: Vec::new(),
+            root: TrustedRoot::shared_production(),
+            ignore_tlog: false,
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod dsse;
 pub mod intoto;
+pub mod legacy;
 
 use base64ct::{Base64, Encoding};
 use serde::{Deserialize, Serialize};
@@ -224,6 +225,32 @@ pub struct Checkpoint {
     /// The signed note, as text.
     #[serde(default)]
     pub envelope: String,
+}
+
+/// Base64 as Go's and Python's decoders read it: line breaks skipped, and stray low bits in
+/// the last character (which encode nothing) ignored. The conformance suite holds a
+/// timestamp written by `base64` with line breaks; other clients read it.
+fn decode_lenient(text: &str) -> Option<Vec<u8>> {
+    let joined: String = text.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+    let text = joined.as_str();
+    if let Ok(bytes) = Base64::decode_vec(text) {
+        return Some(bytes);
+    }
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let body = text.trim_end_matches('=');
+    let padding = text.len() - body.len();
+    let last = *body.as_bytes().last()?;
+    let value = ALPHABET.iter().position(|c| *c == last)?;
+    // One '=' leaves 2 unused bits in the last character, two leave 4.
+    let mask = match padding {
+        1 => 0b11_1100,
+        2 => 0b11_0000,
+        _ => return None,
+    };
+    let mut fixed = body[..body.len() - 1].to_string();
+    fixed.push(ALPHABET[value & mask] as char);
+    fixed.push_str(&text[body.len()..]);
+    Base64::decode_vec(&fixed).ok()
 }
 
 /// protobuf JSON int64: a string of digits (as written) or a number.
@@ -442,8 +469,8 @@ impl Bundle {
         t.rfc3161_timestamps
             .iter()
             .map(|t| {
-                Base64::decode_vec(&t.signed_timestamp)
-                    .map_err(|_| BundleError::Base64("rfc3161Timestamps.signedTimestamp"))
+                decode_lenient(&t.signed_timestamp)
+                    .ok_or(BundleError::Base64("rfc3161Timestamps.signedTimestamp"))
             })
             .collect()
     }
@@ -505,6 +532,22 @@ mod tests {
             Bundle::parse(&vec![b' '; MAX_BUNDLE_BYTES as usize + 1]),
             Err(BundleError::TooLarge)
         ));
+    }
+
+    #[test]
+    fn stray_bits_in_the_last_base64_character_are_ignored_and_nothing_else() {
+        let strict = Base64::encode_string(b"timestamp");
+        assert_eq!(strict, "dGltZXN0YW1w");
+        let two = Base64::encode_string(b"ts");
+        assert_eq!(two, "dHM=");
+        assert_eq!(decode_lenient("dHN=").unwrap(), b"ts");
+        assert_eq!(decode_lenient(&two).unwrap(), b"ts");
+        assert_eq!(decode_lenient("dA==").unwrap(), b"t");
+        assert_eq!(decode_lenient("dB==").unwrap(), b"t");
+        assert_eq!(decode_lenient("dGlt\nZXN0\r\nYW1w").unwrap(), b"timestamp");
+        for bad in ["dH!=", "dHM", "d===", "*A==", ""] {
+            assert!(decode_lenient(bad).is_none_or(|b| b.is_empty()), "{bad}");
+        }
     }
 
     #[test]

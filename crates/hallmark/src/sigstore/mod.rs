@@ -13,4 +13,5 @@ pub mod root;
 pub mod sct;
 pub mod timestamp;
 pub mod tlog;
+pub mod verify;
 pub mod x509;

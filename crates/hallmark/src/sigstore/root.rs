@@ -139,6 +139,13 @@ impl TrustedRoot {
         TrustedRoot::parse(PRODUCTION).expect("the embedded production root parses")
     }
 
+    /// The embedded production root, parsed once per process.
+    pub fn shared_production() -> std::sync::Arc<TrustedRoot> {
+        static ROOT: std::sync::LazyLock<std::sync::Arc<TrustedRoot>> =
+            std::sync::LazyLock::new(|| std::sync::Arc::new(TrustedRoot::production()));
+        ROOT.clone()
+    }
+
     /// The Rekor log whose `logId` is `id`.
     pub fn tlog(&self, id: &[u8]) -> Option<&Log> {
         self.tlogs.iter().find(|l| l.log_id == id)

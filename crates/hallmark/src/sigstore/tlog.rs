@@ -509,7 +509,13 @@ fn check_pem_verifier(b64_pem: &[u8], verifier: &Verifier, bad: &Bad) -> Result<
         crate::keys::decode_pem(b64_pem, "the logged verifier").map_err(|e| bad(&e.to_string()))?;
     let same = match verifier {
         Verifier::Certificate(leaf) => label == "CERTIFICATE" && der == *leaf,
-        Verifier::Key(spki) => label == "PUBLIC KEY" && der == *spki,
+        // A key the user gives may have been logged inside a certificate (a signer whose key
+        // was certified, then distributed bare): the entry still records that key.
+        Verifier::Key(spki) => match label.as_str() {
+            "PUBLIC KEY" => der == *spki,
+            "CERTIFICATE" => super::x509::spki_of(&der).is_ok_and(|k| k == *spki),
+            _ => false,
+        },
     };
     if same {
         Ok(())

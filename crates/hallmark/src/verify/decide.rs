@@ -3,10 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::check::{check, check_as, check_statement};
 use super::gather::{Candidate, Evidence, Material};
-use crate::bundle::{Bundle, Content, dsse, intoto, intoto::Statement};
+use crate::bundle::{Bundle, Content, intoto, intoto::Statement};
 use crate::payload::{self, SimpleSigning};
-use crate::reference::{canonical_glob, canonical_repository};
 use crate::report::{Rejection, Report, ValidSignature};
 use crate::trust::{NamedKey, VerifyOptions, format_age};
 
@@ -71,208 +71,6 @@ pub fn decide(evidence: &Evidence, ctx: &Context, opts: &VerifyOptions) -> Repor
         );
     }
     report
-}
-
-/// Whether one candidate is a valid signature of this digest in this repository.
-fn check(
-    c: &Candidate,
-    evidence: &Evidence,
-    ctx: &Context,
-    opts: &VerifyOptions,
-) -> Result<ValidSignature, Rejection> {
-    check_as(c, evidence, ctx, opts, intoto::COSIGN_SIGN_V1)
-}
-
-/// Whether one candidate is a valid statement of `predicate_type` (cosign's signature
-/// type: a signature) about this digest in this repository. A legacy layer is a signature
-/// and nothing else.
-fn check_as(
-    c: &Candidate,
-    evidence: &Evidence,
-    ctx: &Context,
-    opts: &VerifyOptions,
-    predicate_type: &str,
-) -> Result<ValidSignature, Rejection> {
-    match c.material.as_ref().map_err(Clone::clone)? {
-        Material::Legacy { .. } if predicate_type != intoto::COSIGN_SIGN_V1 => {
-            Err(Rejection::OtherPredicate {
-                found: intoto::COSIGN_SIGN_V1.to_string(),
-                wanted: predicate_type.to_string(),
-            })
-        }
-        Material::Legacy {
-            payload, signature, ..
-        } => check_legacy(c, payload, signature, evidence, ctx, opts),
-        Material::Bundle { bundle, .. } => {
-            check_statement(c, bundle, evidence, ctx, opts, predicate_type).map(|(v, _)| v)
-        }
-    }
-}
-
-/// The signed repository must be the one verified, or one the options accept (mirrors).
-fn check_repository(signed: &str, ctx: &Context, opts: &VerifyOptions) -> Result<(), Rejection> {
-    let signed_canonical = canonical_repository(signed);
-    if signed_canonical == canonical_repository(&ctx.identity)
-        || opts
-            .identities
-            .iter()
-            .any(|i| crate::glob::matches(&canonical_glob(i), &signed_canonical))
-    {
-        Ok(())
-    } else {
-        Err(Rejection::WrongRepository {
-            signed: signed.to_string(),
-            identity: ctx.identity.clone(),
-        })
-    }
-}
-
-fn check_legacy(
-    c: &Candidate,
-    payload: &[u8],
-    signature: &[u8],
-    evidence: &Evidence,
-    ctx: &Context,
-    opts: &VerifyOptions,
-) -> Result<ValidSignature, Rejection> {
-    // The signature must be over these exact bytes, before anything in them is believed.
-    let key = opts
-        .keys
-        .iter()
-        .find(|k| k.key.verify(payload, signature))
-        .ok_or(Rejection::NoTrustedKey)?;
-    let parsed =
-        SimpleSigning::parse(payload).map_err(|e| Rejection::PayloadInvalid(e.to_string()))?;
-    if parsed.critical.kind != payload::SIGNATURE_TYPE {
-        return Err(Rejection::WrongType {
-            found: parsed.critical.kind,
-            expected: payload::SIGNATURE_TYPE,
-        });
-    }
-    let signed = &parsed.critical.image.docker_manifest_digest;
-    if signed != &evidence.digest.to_string() {
-        return Err(Rejection::WrongDigest {
-            signed: signed.clone(),
-            digest: evidence.digest.clone(),
-        });
-    }
-    check_repository(&parsed.signed_repository(), ctx, opts)?;
-    Ok(ValidSignature {
-        key: key.name.clone(),
-        key_id: key.key.key_id(),
-        algorithm: key.key.algorithm(),
-        format: c.format,
-        timestamp: parsed
-            .optional_str(payload::TIMESTAMP_FIELD)
-            .map(str::to_string),
-        bound_tags: parsed.bound_tags(),
-        annotations: parsed.optional.clone().unwrap_or_default(),
-    })
-}
-
-/// A key-based bundle holding a DSSE envelope of an in-toto statement (v1 or v0.1) of
-/// `predicate_type` whose one subject is this digest, signed over the PAE by a given key.
-/// Subject annotations carry what `-a` and `--bind-tag` recorded; a subject name, when
-/// present, must be this repository. Returns the signature and the statement.
-fn check_statement(
-    c: &Candidate,
-    bytes: &[u8],
-    evidence: &Evidence,
-    ctx: &Context,
-    opts: &VerifyOptions,
-    predicate_type: &str,
-) -> Result<(ValidSignature, Statement), Rejection> {
-    let b = Bundle::parse(bytes).map_err(|e| Rejection::BundleInvalid(e.to_string()))?;
-    if !b.is_key_based() {
-        return Err(Rejection::Keyless);
-    }
-    let envelope = match b
-        .content()
-        .map_err(|e| Rejection::BundleInvalid(e.to_string()))?
-    {
-        Content::Dsse(e) => e,
-        Content::Message { .. } => return Err(Rejection::NotAStatement),
-    };
-    if envelope.payload_type != intoto::PAYLOAD_TYPE {
-        return Err(Rejection::PayloadType(envelope.payload_type.clone()));
-    }
-    let payload = envelope
-        .payload_bytes()
-        .map_err(|e| Rejection::BundleInvalid(e.to_string()))?;
-    // The signature must be over the PAE of these exact bytes and this payload type.
-    let pae = dsse::pae(&envelope.payload_type, &payload);
-    let signatures = envelope.signature_bytes();
-    let key = opts
-        .keys
-        .iter()
-        .find(|k| signatures.iter().any(|s| k.key.verify(&pae, s)))
-        .ok_or(Rejection::NoTrustedKey)?;
-    let statement =
-        Statement::parse(&payload).map_err(|e| Rejection::StatementInvalid(e.to_string()))?;
-    if !statement.is_statement() {
-        return Err(Rejection::WrongType {
-            found: statement.kind,
-            expected: intoto::STATEMENT_V1,
-        });
-    }
-    if statement.predicate_type != predicate_type {
-        return Err(if predicate_type == intoto::COSIGN_SIGN_V1 {
-            Rejection::NotASignature(statement.predicate_type)
-        } else {
-            Rejection::OtherPredicate {
-                found: statement.predicate_type,
-                wanted: predicate_type.to_string(),
-            }
-        });
-    }
-    let [subject] = statement.subject.as_slice() else {
-        return Err(Rejection::SubjectCount(statement.subject.len()));
-    };
-    if statement.subjects_for(&evidence.digest).next().is_none() {
-        return Err(Rejection::WrongDigest {
-            signed: format!("{:?}", subject.digest),
-            digest: evidence.digest.clone(),
-        });
-    }
-    if !subject.name.is_empty() {
-        check_repository(&subject.name, ctx, opts)?;
-    }
-    let text = |k: &str| subject.annotations.get(k).and_then(|v| v.as_str());
-    let valid = ValidSignature {
-        key: key.name.clone(),
-        key_id: key.key.key_id(),
-        algorithm: key.key.algorithm(),
-        format: c.format,
-        timestamp: text(payload::TIMESTAMP_FIELD).map(str::to_string),
-        bound_tags: text(payload::TAG_FIELD)
-            .map(payload::split_tags)
-            .unwrap_or_default(),
-        annotations: subject.annotations.clone(),
-    };
-    Ok((valid, statement))
-}
-
-/// Whether candidate `c` is a valid signature (`predicate_type` cosign's signature type)
-/// or attestation of the evidence's digest by `key`, made for the repository
-/// `identity`: what a new signature by the same key for the same repository replaces.
-pub fn made_by(
-    c: &Candidate,
-    evidence: &Evidence,
-    identity: &str,
-    key: &NamedKey,
-    predicate_type: &str,
-) -> bool {
-    let opts = VerifyOptions {
-        keys: vec![key.clone()],
-        ..VerifyOptions::default()
-    };
-    let ctx = Context {
-        reference: String::new(),
-        identity: identity.to_string(),
-        tag: None,
-        now: SystemTime::now(),
-    };
-    check_as(c, evidence, &ctx, &opts, predicate_type).is_ok()
 }
 
 /// What one candidate claims about itself (read without trusting it), and what the
@@ -546,6 +344,7 @@ mod tests {
                 signature: key.sign(&payload),
                 payload_digest: Digest::sha256(&payload),
                 payload: Bytes::from(payload),
+                sigstore: Default::default(),
             }),
         }
     }
@@ -633,6 +432,7 @@ mod tests {
                     signature: w.a.sign(&payload),
                     payload_digest: Digest::sha256(&payload),
                     payload: Bytes::from(payload),
+                    sigstore: Default::default(),
                 }),
             }
         };
@@ -877,6 +677,7 @@ mod tests {
                 signature: w.a.sign(payload.as_bytes()),
                 payload_digest: Digest::sha256(payload.as_bytes()),
                 payload: Bytes::from(payload.clone()),
+                sigstore: Default::default(),
             }),
         };
         let opts = VerifyOptions {
@@ -904,6 +705,7 @@ mod tests {
                 signature: w.a.sign(once.as_bytes()),
                 payload_digest: Digest::sha256(once.as_bytes()),
                 payload: Bytes::from(once),
+                sigstore: Default::default(),
             }),
         };
         assert!(judge(&w, vec![candidate], Some("v2"), opts).verified);

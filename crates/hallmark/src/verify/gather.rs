@@ -24,6 +24,8 @@ pub enum Material {
         payload_digest: Digest,
         /// The raw signature.
         signature: Vec<u8>,
+        /// Certificate, chain, log entry and timestamp, when cosign wrote them.
+        sigstore: crate::signature::SigstoreAnnotations,
     },
     /// A Sigstore bundle found as a referrer.
     Bundle {
@@ -189,6 +191,7 @@ async fn gather_legacy(
                     payload,
                     payload_digest: layer.payload_digest.clone(),
                     signature: sig,
+                    sigstore: layer.sigstore.clone(),
                 }),
         };
         evidence.candidates.push(Candidate {

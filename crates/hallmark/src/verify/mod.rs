@@ -5,12 +5,14 @@
 //! Fetching and deciding are apart so that every way a signature can be wrong is tested
 //! without a registry, and so that new signature formats plug in at the gathering end.
 
+mod check;
 mod decide;
 mod gather;
 
 use std::time::SystemTime;
 
-pub use decide::{Attested, Context, Description, decide, decide_attestations, describe, made_by};
+pub use check::made_by;
+pub use decide::{Attested, Context, Description, decide, decide_attestations, describe};
 pub use gather::{
     Candidate, Evidence, Known, MAX_REFERRERS, Material, Referrer, gather, gather_format,
     gather_known,
@@ -91,7 +93,7 @@ async fn verify_in_context(
     target: &Target,
     opts: &VerifyOptions,
 ) -> Result<(Verification, Context), Error> {
-    if opts.keys.is_empty() {
+    if opts.keys.is_empty() && opts.keyless.is_empty() {
         return Err(Error::NoKeys);
     }
     if opts.require_tag_binding && target.tag.is_none() {
@@ -121,7 +123,7 @@ pub async fn verify_attestations(
     opts: &VerifyOptions,
     predicate_type: &str,
 ) -> Result<(Report, Vec<Attested>), Error> {
-    if opts.keys.is_empty() {
+    if opts.keys.is_empty() && opts.keyless.is_empty() {
         return Err(Error::NoKeys);
     }
     let digest = resolve(target).await?.digest;
@@ -145,6 +147,7 @@ pub fn missing_attestations<'a>(
         .filter_map(|req| {
             let opts = VerifyOptions {
                 keys: req.keys.clone(),
+                keyless: req.keyless.clone(),
                 threshold: 1,
                 ..rule.clone()
             };
