@@ -107,7 +107,7 @@ impl Render for BlobSigned<'_> {
         ui.say(format!(
             "signed {} ({} bytes); bundle written to {}",
             self.blob.digest,
-            self.blob.size,
+            self.blob.size.unwrap_or_default(),
             self.bundle.display()
         ));
         (!self.stdout_taken).then(|| self.blob.digest.to_string())
@@ -174,15 +174,51 @@ impl Serialize for Verified<'_> {
 impl Render for Verified<'_> {
     fn text(&self, ui: &Ui) -> Option<String> {
         let r = self.0;
+        let size = r
+            .blob
+            .size
+            .map(|n| format!(", {n} bytes"))
+            .unwrap_or_default();
         if r.verified {
-            ui.say(format!(
-                "verified {} ({}, {} bytes) — signed by {} ({})",
-                self.1.display(),
-                r.blob.digest,
-                r.blob.size,
-                r.key.as_deref().unwrap_or_default(),
-                r.format
-            ));
+            let signer = match (&r.key, &r.identity) {
+                (Some(k), _) => k.clone(),
+                (None, Some(id)) => format!(
+                    "{} (issuer {})",
+                    id.subject,
+                    id.issuer.as_deref().unwrap_or("unknown")
+                ),
+                (None, None) => String::new(),
+            };
+            ui.say_outside(
+                &format!(
+                    "verified {} ({}{size}, {}) — signed by ",
+                    self.1.display(),
+                    r.blob.digest,
+                    r.format
+                ),
+                &signer,
+            );
+            for l in &r.tlog {
+                let at = l
+                    .integrated_time
+                    .map(|t| format!(", integrated {}", humantime::format_rfc3339_seconds(t)))
+                    .unwrap_or_default();
+                ui.say_outside(
+                    "  logged: ",
+                    &format!(
+                        "{} entry {} ({}){at}",
+                        l.log,
+                        l.log_index,
+                        l.proofs.join(", ")
+                    ),
+                );
+            }
+            for t in &r.times {
+                ui.say_outside(
+                    "  signed at: ",
+                    &format!("{} ({})", humantime::format_rfc3339_seconds(t.at), t.source),
+                );
+            }
             for e in &r.errors {
                 ui.say_outside("note: ", e);
             }
@@ -201,8 +237,49 @@ impl Render for Verified<'_> {
     }
 }
 
+/// The blob a `verify-blob` argument names: `sha256:<hex>` is a digest when no such file
+/// exists (the conformance protocol's rule), anything else a file to hash.
+fn measure_input(path: &Path) -> anyhow::Result<Measured> {
+    let text = path.to_string_lossy();
+    if text.starts_with("sha256:") && !path.exists() {
+        let digest: hallmark::digest::Digest = text.parse().map_err(|e| {
+            CliError::usage(
+                format!("{text} is neither a file nor a valid digest: {e}"),
+                None,
+            )
+        })?;
+        return Measured::of_digest(digest).ok_or_else(|| {
+            CliError::usage(format!("{text}: only sha256 digests name a blob"), None)
+        });
+    }
+    measure(path)
+}
+
 /// `hallmark verify-blob`.
 pub fn verify(args: &VerifyBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let identity = crate::keyless::identity_policy(&args.identity)?;
+    match (args.key.is_empty(), identity.is_some()) {
+        (true, false) => {
+            return Err(CliError::usage(
+                "say who must have signed: --key FILE, or --certificate-identity and --certificate-oidc-issuer (keyless)",
+                None,
+            ));
+        }
+        (false, true) => {
+            return Err(CliError::usage(
+                "--key and the --certificate-* flags exclude each other: a bundle is signed by a key or keyless",
+                None,
+            ));
+        }
+        _ => {}
+    }
+    if identity.is_some() && args.signature.is_some() {
+        return Err(CliError::usage(
+            "a bare --signature carries no certificate; keyless verification needs --bundle",
+            None,
+        ));
+    }
+    let (root, _) = crate::keyless::trusted_root(args.root.trusted_root.as_deref())?;
     let keys = keyfile::load_public_keys(&args.key)?;
     let (proof_bytes, is_bundle) = match (&args.bundle, &args.signature) {
         (Some(b), _) => (read_small(b, "bundle")?, true),
@@ -214,13 +291,19 @@ pub fn verify(args: &VerifyBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
             ));
         }
     };
-    let measured = measure(&args.file)?;
+    let measured = measure_input(&args.file)?;
     let proof = if is_bundle {
         Proof::Bundle(&proof_bytes)
     } else {
         Proof::Signature(&proof_bytes)
     };
-    let report = blob::verify(&measured, proof, &keys);
+    let trust = blob::BlobTrust {
+        keys: &keys,
+        identity: identity.as_ref(),
+        root: &root,
+        ignore_tlog: args.root.insecure_ignore_tlog,
+    };
+    let report = blob::verify(&measured, proof, &trust);
     ui.emit(&Verified(&report, &args.file))?;
     let _ = std::io::stderr().flush();
     Ok(if report.verified {

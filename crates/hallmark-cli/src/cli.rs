@@ -138,6 +138,12 @@ Exit 1 when a reference does not verify (it is left as it is, with the reason)."
     /// Check policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Inspect the Sigstore trusted root keyless verification uses
+    #[command(subcommand)]
+    TrustRoot(TrustRootCommand),
+    /// The sigstore-conformance client protocol (for the conformance suite)
+    #[command(hide = true)]
+    VerifyBundle(VerifyBundleArgs),
     /// Watch the attack succeed against sign-by-tag, and fail against hallmark
     Demo(DemoArgs),
     /// Print shell completions: hallmark completions bash > /etc/bash_completion.d/hallmark
@@ -263,7 +269,9 @@ impl Command {
             | Command::Man(_)
             | Command::Policy(_)
             | Command::SignBlob(_)
-            | Command::VerifyBlob(_) => return None,
+            | Command::VerifyBlob(_)
+            | Command::TrustRoot(_)
+            | Command::VerifyBundle(_) => return None,
         };
         Some(std::time::Duration::from_secs(args.deadline))
     }
@@ -373,7 +381,7 @@ pub struct PublishArgs {
 #[command(next_help_heading = "Trust")]
 pub struct TrustArgs {
     /// Public key (PEM); repeatable, any one suffices
-    #[arg(long, required_unless_present = "policy", conflicts_with = "policy")]
+    #[arg(long, conflicts_with = "policy")]
     pub key: Vec<PathBuf>,
     /// Policy file (TOML): per-repository keys, thresholds and requirements
     #[arg(long, value_name = "FILE")]
@@ -387,6 +395,10 @@ pub struct TrustArgs {
     /// Signatures live in this repository (like COSIGN_REPOSITORY)
     #[arg(long, value_name = "REG/REPO", value_parser = parse_signature_repository)]
     pub signature_repository: Option<ImageRef>,
+    #[command(flatten)]
+    pub keyless: IdentityArgs,
+    #[command(flatten)]
+    pub root: RootArgs,
 }
 
 #[derive(Args, Debug)]
@@ -443,7 +455,7 @@ pub struct VerifyAttestationArgs {
     #[arg(long = "type", value_name = "TYPE")]
     pub predicate_type: String,
     /// Public key (PEM); repeatable, any one suffices
-    #[arg(long, required = true)]
+    #[arg(long)]
     pub key: Vec<PathBuf>,
     /// Also accept attestations made for this repository (mirrors); `*` and `**` globs
     #[arg(long, value_name = "REG/REPO", value_parser = parse_identity)]
@@ -451,6 +463,10 @@ pub struct VerifyAttestationArgs {
     /// Attestations live in this repository
     #[arg(long, value_name = "REG/REPO", value_parser = parse_signature_repository)]
     pub signature_repository: Option<ImageRef>,
+    #[command(flatten)]
+    pub keyless: IdentityArgs,
+    #[command(flatten)]
+    pub root: RootArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -473,11 +489,16 @@ pub struct SignBlobArgs {
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("proof").required(true).args(["bundle", "signature"])))]
 pub struct VerifyBlobArgs {
-    /// The file, or - for standard input
+    /// The file, - for standard input, or sha256:<hex> for a file known only by its digest
+    /// (for a DSSE bundle: a subject of its statement)
     pub file: PathBuf,
     /// Public key (PEM); repeatable, any one suffices
-    #[arg(long, required = true)]
+    #[arg(long)]
     pub key: Vec<PathBuf>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+    #[command(flatten)]
+    pub root: RootArgs,
     /// The Sigstore bundle (cosign sign-blob's, or hallmark sign-blob's)
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
@@ -491,7 +512,7 @@ pub struct VerifyBlobArgs {
 #[command(next_help_heading = "Trust")]
 pub struct KeysOrPolicy {
     /// Public key (PEM); repeatable, any one suffices
-    #[arg(long, required_unless_present = "policy", conflicts_with = "policy")]
+    #[arg(long, conflicts_with = "policy")]
     pub key: Vec<PathBuf>,
     /// Policy file (TOML): per-repository keys, thresholds, max-age
     #[arg(long, value_name = "FILE")]
@@ -499,6 +520,10 @@ pub struct KeysOrPolicy {
     /// Also accept signatures made for this repository (mirrors); `*` and `**` globs
     #[arg(long, value_name = "REG/REPO", conflicts_with = "policy", value_parser = parse_identity)]
     pub identity: Vec<String>,
+    #[command(flatten)]
+    pub keyless: IdentityArgs,
+    #[command(flatten)]
+    pub root: RootArgs,
 }
 
 #[derive(Args, Debug)]
@@ -792,4 +817,117 @@ fn parse_annotation(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
+}
+
+/// Who must have signed, keyless: the Fulcio certificate's identity and issuer (cosign's flags).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Keyless (Fulcio certificate identity)")]
+pub struct IdentityArgs {
+    /// The certificate's identity (its email or URI SAN) must be exactly this
+    #[arg(
+        long,
+        value_name = "IDENTITY",
+        conflicts_with = "certificate_identity_regexp"
+    )]
+    pub certificate_identity: Option<String>,
+    /// The certificate's identity must match this regular expression (unanchored, as cosign)
+    #[arg(long, value_name = "REGEX")]
+    pub certificate_identity_regexp: Option<String>,
+    /// The certificate's OIDC issuer must be exactly this (e.g. https://token.actions.githubusercontent.com)
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "certificate_oidc_issuer_regexp"
+    )]
+    pub certificate_oidc_issuer: Option<String>,
+    /// The certificate's OIDC issuer must match this regular expression
+    #[arg(long, value_name = "REGEX")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+    /// GitHub Actions: the workflow's repository (owner/name)
+    #[arg(long, value_name = "REPO")]
+    pub certificate_github_workflow_repository: Option<String>,
+    /// GitHub Actions: the git ref the workflow ran on (refs/heads/main)
+    #[arg(long, value_name = "REF")]
+    pub certificate_github_workflow_ref: Option<String>,
+    /// GitHub Actions: the commit the workflow ran on
+    #[arg(long, value_name = "SHA")]
+    pub certificate_github_workflow_sha: Option<String>,
+    /// GitHub Actions: the event that triggered the workflow (push, release, …)
+    #[arg(long, value_name = "EVENT")]
+    pub certificate_github_workflow_trigger: Option<String>,
+    /// GitHub Actions: the workflow's name
+    #[arg(long, value_name = "NAME")]
+    pub certificate_github_workflow_name: Option<String>,
+}
+
+impl IdentityArgs {
+    /// True when any keyless flag is given.
+    pub fn given(&self) -> bool {
+        self.certificate_identity.is_some()
+            || self.certificate_identity_regexp.is_some()
+            || self.certificate_oidc_issuer.is_some()
+            || self.certificate_oidc_issuer_regexp.is_some()
+            || self.certificate_github_workflow_repository.is_some()
+            || self.certificate_github_workflow_ref.is_some()
+            || self.certificate_github_workflow_sha.is_some()
+            || self.certificate_github_workflow_trigger.is_some()
+            || self.certificate_github_workflow_name.is_some()
+    }
+}
+
+/// The Sigstore trust material: certificate authorities, logs, timestamp authorities.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Sigstore trust")]
+pub struct RootArgs {
+    /// Sigstore trusted root (trusted_root.json); default: the public-good root built in
+    #[arg(long, value_name = "FILE", env = "HALLMARK_TRUSTED_ROOT")]
+    pub trusted_root: Option<PathBuf>,
+    /// Do not check transparency-log entries (said in the result)
+    #[arg(long)]
+    pub insecure_ignore_tlog: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrustRootCommand {
+    /// Print the certificate authorities, logs and timestamp authorities trusted, and until when
+    #[command(after_help = "Example:\n  hallmark trust-root show\n  \
+hallmark trust-root show --trusted-root trusted_root.json --output json\n\n\
+The built-in root is Sigstore's public-good production root; see the README to refresh it.")]
+    Show(TrustRootShowArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TrustRootShowArgs {
+    /// Sigstore trusted root (trusted_root.json); default: the public-good root built in
+    #[arg(long, value_name = "FILE", env = "HALLMARK_TRUSTED_ROOT")]
+    pub trusted_root: Option<PathBuf>,
+}
+
+/// `verify-bundle`, as the sigstore-conformance suite calls a client.
+#[derive(Args, Debug)]
+pub struct VerifyBundleArgs {
+    /// Staging infrastructure (not built in: pass its --trusted-root instead)
+    #[arg(long)]
+    pub staging: bool,
+    #[arg(long, value_name = "FILE")]
+    pub bundle: PathBuf,
+    #[arg(
+        long,
+        value_name = "IDENTITY",
+        requires = "certificate_oidc_issuer",
+        conflicts_with = "key"
+    )]
+    pub certificate_identity: Option<String>,
+    #[arg(long, value_name = "URL", requires = "certificate_identity")]
+    pub certificate_oidc_issuer: Option<String>,
+    #[arg(
+        long,
+        value_name = "KEY",
+        required_unless_present = "certificate_identity"
+    )]
+    pub key: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// FILE, or sha256:<hex>
+    pub input: PathBuf,
 }

@@ -309,24 +309,78 @@ pub fn cosign_repository() -> anyhow::Result<Option<hallmark::reference::ImageRe
     }
 }
 
-/// The trust that `--key`/`--identity` or `--policy` describe.
+/// The trust that `--key`/`--identity`, the keyless flags or `--policy` describe.
 pub fn trust(args: &crate::cli::KeysOrPolicy) -> anyhow::Result<Trust> {
-    trust_from(&args.key, args.policy.as_deref(), &args.identity)
+    trust_from(
+        &args.key,
+        args.policy.as_deref(),
+        &args.identity,
+        &args.keyless,
+        &args.root,
+    )
 }
 
-/// A policy file when one is given, else the public keys and accepted identities.
+/// A policy file when one is given, else the public keys, keyless identities and accepted
+/// repository identities. Someone must be trusted: a key, a keyless identity or a policy.
 fn trust_from(
     keys: &[std::path::PathBuf],
     policy: Option<&std::path::Path>,
     identities: &[String],
+    keyless: &crate::cli::IdentityArgs,
+    root: &crate::cli::RootArgs,
 ) -> anyhow::Result<Trust> {
     Ok(match policy {
-        Some(path) => Trust::Policy(Policy::load(path).map_err(hallmark::Error::from)?),
-        None => Trust::Keys(VerifyOptions {
-            keys: keyfile::load_public_keys(keys)?,
-            identities: identities.to_vec(),
-            ..VerifyOptions::default()
-        }),
+        Some(_) if keyless.given() => {
+            return Err(CliError::usage(
+                "--policy and the --certificate-* flags exclude each other",
+                Some("put keyless signers in the policy's [[rule.keyless]] tables"),
+            ));
+        }
+        Some(path) => {
+            let mut policy = Policy::load(path).map_err(hallmark::Error::from)?;
+            // The policy's own root wins over the flag's (or HALLMARK_TRUSTED_ROOT's).
+            let given = match (&root.trusted_root, &policy.trusted_root) {
+                (Some(path), None) => Some(std::sync::Arc::new(
+                    crate::keyless::trusted_root(Some(path))?.0,
+                )),
+                _ => None,
+            };
+            for r in &mut policy.rules {
+                if let Some(given) = &given {
+                    r.verify.root = given.clone();
+                }
+                r.verify.ignore_tlog = root.insecure_ignore_tlog;
+            }
+            Trust::Policy(policy)
+        }
+        None => Trust::Keys(options_from(keys, identities, keyless, root)?),
+    })
+}
+
+/// The requirements of keys and keyless identities given as flags; at least one is needed.
+fn options_from(
+    keys: &[std::path::PathBuf],
+    identities: &[String],
+    keyless: &crate::cli::IdentityArgs,
+    root: &crate::cli::RootArgs,
+) -> anyhow::Result<VerifyOptions> {
+    let signer = crate::keyless::identity_policy(keyless)?;
+    if keys.is_empty() && signer.is_none() {
+        return Err(CliError::usage(
+            "say who must have signed: --key FILE, --certificate-identity and --certificate-oidc-issuer (keyless), or --policy FILE",
+            None,
+        ));
+    }
+    Ok(VerifyOptions {
+        keys: keyfile::load_public_keys(keys)?,
+        identities: identities.to_vec(),
+        keyless: signer.into_iter().collect(),
+        root: match &root.trusted_root {
+            Some(path) => std::sync::Arc::new(crate::keyless::trusted_root(Some(path))?.0),
+            None => hallmark::sigstore::root::TrustedRoot::shared_production(),
+        },
+        ignore_tlog: root.insecure_ignore_tlog,
+        ..VerifyOptions::default()
     })
 }
 
@@ -441,11 +495,7 @@ pub async fn verify_attestation(args: &VerifyAttestationArgs, ui: Ui) -> anyhow:
     stdin_once(&args.key, &args.registry)?;
     let client = client(&args.registry, ui)?;
     let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
-    let opts = VerifyOptions {
-        keys: keyfile::load_public_keys(&args.key)?,
-        identities: args.identity.clone(),
-        ..VerifyOptions::default()
-    };
+    let opts = options_from(&args.key, &args.identity, &args.keyless, &args.root)?;
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
     let (report, attested) =
         hallmark::verify::verify_attestations(&target, &opts, predicate_type).await?;
@@ -477,7 +527,13 @@ async fn run_verification(
         ));
     }
     let target = open_target(reference, trust.signature_repository.as_ref(), client)?;
-    let mut how = trust_from(&trust.key, trust.policy.as_deref(), &trust.identity)?;
+    let mut how = trust_from(
+        &trust.key,
+        trust.policy.as_deref(),
+        &trust.identity,
+        &trust.keyless,
+        &trust.root,
+    )?;
     if trust.require_tag_binding {
         // A policy rule that does not verify would not say so itself.
         if target.tag.is_none() {

@@ -8,6 +8,7 @@ mod demo;
 mod exit;
 mod generated;
 mod keyfile;
+mod keyless;
 mod output;
 mod pin;
 mod progress;
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, KeyCommand, PolicyCommand};
+use cli::{Cli, Command, KeyCommand, PolicyCommand, TrustRootCommand};
 use output::Ui;
 
 /// How a command ended when it did not fail outright.
@@ -75,6 +76,8 @@ fn main() -> ExitCode {
             Command::VerifyAttestation(a) => commands::verify_attestation(&a, ui).await,
             Command::SignBlob(a) => blobs::sign(&a, ui),
             Command::VerifyBlob(a) => blobs::verify(&a, ui),
+            Command::TrustRoot(TrustRootCommand::Show(a)) => keyless::show(&a, ui),
+            Command::VerifyBundle(a) => keyless::verify_bundle(&a, ui),
             Command::Demo(a) => demo::run(&a, ui).await,
             Command::Signatures(a) => signatures::run(&a, ui).await,
             Command::Scan(a) => scan::run(&a, ui).await,

@@ -12,3 +12,20 @@ pub use fixtures::*;
 pub use peers::*;
 pub use proxy::*;
 pub use registry::*;
+
+/// A folder of `../shared/` (reference material beside the checkout, which the repository
+/// may not copy), or `None` after one line saying which test was not run because it is
+/// absent.
+pub fn shared(test: &str, path: &str) -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(path);
+    if dir.exists() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "{test}: not run: it reads ../shared/{path} beside the checkout, which is absent here"
+        );
+        None
+    }
+}

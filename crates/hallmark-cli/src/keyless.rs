@@ -1,0 +1,225 @@
+//! Keyless flags: the trusted root (`--trusted-root`, `HALLMARK_TRUSTED_ROOT`, or the built-in
+//! public-good root), the certificate identity policy (cosign's `--certificate-*` flags),
+//! `trust-root show`, and the conformance suite's `verify-bundle` protocol.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use hallmark::sigstore::identity::{GithubClaims, IdentityPolicy, Matcher};
+use hallmark::sigstore::root::{Authority, Log, TrustedRoot, Validity};
+use serde::Serialize;
+
+use crate::Outcome;
+use crate::cli::{IdentityArgs, RootArgs, TrustRootShowArgs, VerifyBlobArgs, VerifyBundleArgs};
+use crate::exit::CliError;
+use crate::output::{Render, Ui};
+
+/// The trusted root a command uses, and how to name it.
+pub fn trusted_root(path: Option<&Path>) -> anyhow::Result<(TrustedRoot, String)> {
+    let Some(path) = path else {
+        return Ok((
+            TrustedRoot::production(),
+            "built-in public-good production root".into(),
+        ));
+    };
+    let what = path.display().to_string();
+    let bytes = hallmark::fsio::read_bounded(path, None, hallmark::sigstore::root::MAX_ROOT_BYTES)
+        .map_err(|e| CliError::usage(format!("cannot read the trusted root {what}: {e}"), None))?
+        .ok_or_else(|| {
+            CliError::usage(
+                format!("trusted root {what} does not exist"),
+                Some("pass a trusted_root.json (Sigstore TrustedRoot), or leave --trusted-root out for the public-good root"),
+            )
+        })?;
+    let root = TrustedRoot::parse(&bytes)
+        .map_err(|e| CliError::usage(format!("trusted root {what}: {e}"), None))?;
+    Ok((root, what))
+}
+
+/// The identity policy the flags give, `None` when no keyless flag is given. An identity
+/// without an issuer (or the reverse) is a usage error naming what is missing, as in cosign.
+pub fn identity_policy(args: &IdentityArgs) -> anyhow::Result<Option<IdentityPolicy>> {
+    if !args.given() {
+        return Ok(None);
+    }
+    let regex = |flag: &str, pattern: &str| {
+        Matcher::regex(pattern).map_err(|e| CliError::usage(format!("--{flag}: {e}"), None))
+    };
+    let subject = match (
+        &args.certificate_identity,
+        &args.certificate_identity_regexp,
+    ) {
+        (Some(exact), _) => Matcher::Exact(exact.clone()),
+        (None, Some(r)) => regex("certificate-identity-regexp", r)?,
+        (None, None) => {
+            return Err(CliError::usage(
+                "keyless verification needs the signer's identity: --certificate-identity or --certificate-identity-regexp",
+                Some(
+                    "for a GitHub Actions workflow: --certificate-identity https://github.com/OWNER/REPO/.github/workflows/FILE.yml@refs/heads/main",
+                ),
+            ));
+        }
+    };
+    let issuer = match (
+        &args.certificate_oidc_issuer,
+        &args.certificate_oidc_issuer_regexp,
+    ) {
+        (Some(exact), _) => Matcher::Exact(exact.clone()),
+        (None, Some(r)) => regex("certificate-oidc-issuer-regexp", r)?,
+        (None, None) => {
+            return Err(CliError::usage(
+                "keyless verification needs the identity's issuer: --certificate-oidc-issuer or --certificate-oidc-issuer-regexp",
+                Some(
+                    "GitHub Actions: --certificate-oidc-issuer https://token.actions.githubusercontent.com",
+                ),
+            ));
+        }
+    };
+    Ok(Some(IdentityPolicy {
+        subject,
+        issuer,
+        github: GithubClaims {
+            workflow_repository: args.certificate_github_workflow_repository.clone(),
+            workflow_ref: args.certificate_github_workflow_ref.clone(),
+            workflow_sha: args.certificate_github_workflow_sha.clone(),
+            workflow_trigger: args.certificate_github_workflow_trigger.clone(),
+            workflow_name: args.certificate_github_workflow_name.clone(),
+        },
+    }))
+}
+
+#[derive(Serialize)]
+struct Window {
+    start: String,
+    end: Option<String>,
+    /// Whether the window holds the present instant.
+    current: bool,
+}
+
+fn window(v: &Validity, now: SystemTime) -> Window {
+    let fmt = |t: SystemTime| humantime::format_rfc3339(t).to_string();
+    Window {
+        start: fmt(v.start),
+        end: v.end.map(fmt),
+        current: v.contains(now),
+    }
+}
+
+#[derive(Serialize)]
+struct LogOut {
+    url: String,
+    key: String,
+    log_id: String,
+    valid: Window,
+}
+
+#[derive(Serialize)]
+struct AuthorityOut {
+    uri: String,
+    name: String,
+    certificates: usize,
+    valid: Window,
+}
+
+#[derive(Serialize)]
+struct RootShown {
+    source: String,
+    certificate_authorities: Vec<AuthorityOut>,
+    tlogs: Vec<LogOut>,
+    ctlogs: Vec<LogOut>,
+    timestamp_authorities: Vec<AuthorityOut>,
+}
+
+impl Render for RootShown {
+    fn text(&self, ui: &Ui) -> Option<String> {
+        let until = |w: &Window| {
+            let end = w.end.as_deref().unwrap_or("no end");
+            let state = if w.current { "" } else { " (not current)" };
+            format!("{} until {end}{state}", w.start)
+        };
+        let mut out = format!("trusted root: {}\n", self.source);
+        for (title, items) in [
+            (
+                "certificate authorities (Fulcio)",
+                &self.certificate_authorities,
+            ),
+            ("timestamp authorities", &self.timestamp_authorities),
+        ] {
+            out.push_str(&format!("{title}:\n"));
+            for a in items {
+                out.push_str(&format!("  {} ({}): {}\n", a.uri, a.name, until(&a.valid)));
+            }
+        }
+        for (title, items) in [
+            ("transparency logs (Rekor)", &self.tlogs),
+            ("certificate transparency logs", &self.ctlogs),
+        ] {
+            out.push_str(&format!("{title}:\n"));
+            for l in items {
+                out.push_str(&format!("  {} ({}): {}\n", l.url, l.key, until(&l.valid)));
+            }
+        }
+        let _ = ui;
+        Some(out.trim_end().to_string())
+    }
+}
+
+/// `hallmark trust-root show`.
+pub fn show(args: &TrustRootShowArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    let (root, source) = trusted_root(args.trusted_root.as_deref())?;
+    let now = SystemTime::now();
+    let logs = |logs: &[Log]| {
+        logs.iter()
+            .map(|l| LogOut {
+                url: l.base_url.clone(),
+                key: l.key.details.clone(),
+                log_id: l.log_id.iter().map(|b| format!("{b:02x}")).collect(),
+                valid: window(&l.key.valid, now),
+            })
+            .collect()
+    };
+    let authorities = |a: &[Authority]| {
+        a.iter()
+            .map(|a| AuthorityOut {
+                uri: a.uri.clone(),
+                name: a.name.clone(),
+                certificates: a.chain.len(),
+                valid: window(&a.valid, now),
+            })
+            .collect()
+    };
+    ui.emit(&RootShown {
+        source,
+        certificate_authorities: authorities(&root.certificate_authorities),
+        tlogs: logs(&root.tlogs),
+        ctlogs: logs(&root.ctlogs),
+        timestamp_authorities: authorities(&root.timestamp_authorities),
+    })?;
+    Ok(Outcome::Ok)
+}
+
+/// `hallmark verify-bundle`: the sigstore-conformance protocol, as `verify-blob`.
+pub fn verify_bundle(args: &VerifyBundleArgs, ui: Ui) -> anyhow::Result<Outcome> {
+    if args.staging && args.trusted_root.is_none() {
+        return Err(CliError::usage(
+            "--staging: the staging root is not built in",
+            Some("pass the staging trusted_root.json with --trusted-root"),
+        ));
+    }
+    let blob = VerifyBlobArgs {
+        file: args.input.clone(),
+        key: args.key.iter().cloned().collect::<Vec<PathBuf>>(),
+        identity: IdentityArgs {
+            certificate_identity: args.certificate_identity.clone(),
+            certificate_oidc_issuer: args.certificate_oidc_issuer.clone(),
+            ..IdentityArgs::default()
+        },
+        root: RootArgs {
+            trusted_root: args.trusted_root.clone(),
+            insecure_ignore_tlog: false,
+        },
+        bundle: Some(args.bundle.clone()),
+        signature: None,
+    };
+    crate::blobs::verify(&blob, ui)
+}
