@@ -198,27 +198,7 @@ impl Render for Verified<'_> {
                 ),
                 &signer,
             );
-            for l in &r.tlog {
-                let at = l
-                    .integrated_time
-                    .map(|t| format!(", integrated {}", humantime::format_rfc3339_seconds(t)))
-                    .unwrap_or_default();
-                ui.say_outside(
-                    "  logged: ",
-                    &format!(
-                        "{} entry {} ({}){at}",
-                        l.log,
-                        l.log_index,
-                        l.proofs.join(", ")
-                    ),
-                );
-            }
-            for t in &r.times {
-                ui.say_outside(
-                    "  signed at: ",
-                    &format!("{} ({})", humantime::format_rfc3339_seconds(t.at), t.source),
-                );
-            }
+            crate::keyless::say_proofs(ui, &r.tlog, &r.times);
             for e in &r.errors {
                 ui.say_outside("note: ", e);
             }
@@ -282,7 +262,17 @@ pub fn verify(args: &VerifyBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let (root, _) = crate::keyless::trusted_root(args.root.trusted_root.as_deref())?;
     let keys = keyfile::load_public_keys(&args.key)?;
     let (proof_bytes, is_bundle) = match (&args.bundle, &args.signature) {
-        (Some(b), _) => (read_small(b, "bundle")?, true),
+        // A bundle larger than any real one is a bundle refused (exit 1), like a truncated
+        // one: it is judged, with its reason, not taken for a file that cannot be read.
+        (Some(b), _) => {
+            match hallmark::fsio::read_bounded(b, None, hallmark::bundle::MAX_BUNDLE_BYTES) {
+                Err(hallmark::fsio::FileError::TooLarge { .. }) => (
+                    vec![b' '; hallmark::bundle::MAX_BUNDLE_BYTES as usize + 1],
+                    true,
+                ),
+                _ => (read_small(b, "bundle")?, true),
+            }
+        }
         (None, Some(s)) => (read_small(s, "signature")?, false),
         (None, None) => {
             return Err(CliError::usage(

@@ -560,24 +560,35 @@ fn report_denied(report: &Report, ui: &Ui) {
 
 fn report_verified(report: &Report, ui: &Ui) {
     for s in &report.signatures {
-        ui.say_outside(
-            "",
-            &format!(
-                "verified {} — signed by {} ({}, key id {}, {} signature){}",
-                report.digest,
-                s.key,
-                s.algorithm,
-                s.key_id,
-                match s.format {
-                    hallmark::report::SignatureFormat::Legacy => "legacy .sig",
-                    hallmark::report::SignatureFormat::Bundle => "Sigstore bundle",
-                },
-                s.timestamp
-                    .as_ref()
-                    .map(|t| format!(" at {t}"))
-                    .unwrap_or_default()
+        let format = match s.format {
+            hallmark::report::SignatureFormat::Legacy => "legacy .sig",
+            hallmark::report::SignatureFormat::Bundle => "Sigstore bundle",
+        };
+        let at = s
+            .timestamp
+            .as_ref()
+            .map(|t| format!(" at {t}"))
+            .unwrap_or_default();
+        let keyless = s.sigstore.as_ref().filter(|v| {
+            matches!(
+                v.signed_by,
+                hallmark::sigstore::verify::SignedBy::Certificate(_)
+            )
+        });
+        let line = match keyless {
+            Some(_) => format!(
+                "verified {} — signed keyless by {} ({format} signature){at}",
+                report.digest, s.key
             ),
-        );
+            None => format!(
+                "verified {} — signed by {} ({}, key id {}, {format} signature){at}",
+                report.digest, s.key, s.algorithm, s.key_id
+            ),
+        };
+        ui.say_outside("", &line);
+        if let Some(v) = &s.sigstore {
+            crate::keyless::say_proofs(ui, &v.tlog, &v.times);
+        }
     }
     for e in &report.errors {
         ui.say_outside("note: ", e);

@@ -7,12 +7,38 @@ use std::time::SystemTime;
 
 use hallmark::sigstore::identity::{GithubClaims, IdentityPolicy, Matcher};
 use hallmark::sigstore::root::{Authority, Log, TrustedRoot, Validity};
+use hallmark::sigstore::verify::{LogRecord, VerifiedTime};
 use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::{IdentityArgs, RootArgs, TrustRootShowArgs, VerifyBlobArgs, VerifyBundleArgs};
 use crate::exit::CliError;
 use crate::output::{Render, Ui};
+
+/// The log entries and verified times of a Sigstore verification, one line each.
+pub fn say_proofs(ui: &Ui, tlog: &[LogRecord], times: &[VerifiedTime]) {
+    for l in tlog {
+        let at = l
+            .integrated_time
+            .map(|t| format!(", integrated {}", humantime::format_rfc3339_seconds(t)))
+            .unwrap_or_default();
+        ui.say_outside(
+            "  logged: ",
+            &format!(
+                "{} entry {} ({}){at}",
+                l.log,
+                l.log_index,
+                l.proofs.join(", ")
+            ),
+        );
+    }
+    for t in times {
+        ui.say_outside(
+            "  signed at: ",
+            &format!("{} ({})", humantime::format_rfc3339_seconds(t.at), t.source),
+        );
+    }
+}
 
 /// The trusted root a command uses, and how to name it.
 pub fn trusted_root(path: Option<&Path>) -> anyhow::Result<(TrustedRoot, String)> {
@@ -97,7 +123,17 @@ struct Window {
 }
 
 fn window(v: &Validity, now: SystemTime) -> Window {
-    let fmt = |t: SystemTime| humantime::format_rfc3339(t).to_string();
+    // Whole seconds unless the root says otherwise (`…59.999Z` ends are common).
+    let fmt = |t: SystemTime| {
+        let whole = t
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .is_ok_and(|d| d.subsec_nanos() == 0);
+        if whole {
+            humantime::format_rfc3339_seconds(t).to_string()
+        } else {
+            humantime::format_rfc3339_millis(t).to_string()
+        }
+    };
     Window {
         start: fmt(v.start),
         end: v.end.map(fmt),

@@ -140,7 +140,12 @@ fn a_keyless_cosign_signature_verifies_for_its_identity() {
     let o = verify(&l, &args);
     expect_code(&o, 0);
     let report = json_out(&o);
+    crate::json_output::assert_valid("verify.schema.json", &report);
     let sig = &report["signatures"][0];
+    assert_eq!(
+        sig["sigstore"]["signed_by"]["type"], "certificate",
+        "{report}"
+    );
     assert_eq!(sig["sigstore"]["signed_by"]["subject"], SIGNER, "{report}");
     assert_eq!(sig["sigstore"]["signed_by"]["issuer"], ISSUER, "{report}");
     let entry = &sig["sigstore"]["tlog"][0];

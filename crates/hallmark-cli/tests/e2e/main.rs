@@ -15,6 +15,7 @@ mod everyday;
 mod hostile;
 mod interop;
 mod json_output;
+mod keyless_blobs;
 mod keyless_images;
 mod layouts;
 mod local_files;

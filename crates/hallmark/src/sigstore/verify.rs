@@ -40,7 +40,7 @@ pub struct Options {
 
 /// Who signed, as verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
+#[serde(rename_all = "kebab-case", tag = "type")]
 pub enum SignedBy {
     /// A given key.
     Key {
