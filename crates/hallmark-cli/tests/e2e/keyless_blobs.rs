@@ -259,7 +259,8 @@ fn hostile_bundles_are_refused_without_a_panic() {
     big.extend(std::iter::repeat_n(b' ', 2 << 20));
     variants.push(("oversized".into(), big));
     let parsed: serde_json::Value = serde_json::from_slice(&good).unwrap();
-    let edits: [(&str, fn(&mut serde_json::Value)); 4] = [
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 4] = [
         ("an object for the log index", |b| {
             b["verificationMaterial"]["tlogEntries"][0]["logIndex"] = serde_json::json!({});
         }),
