@@ -731,6 +731,13 @@ fn rule_line(r: &hallmark::policy::Rule) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+        for k in &v.keyless {
+            parts.push(format!(
+                "keyless subject {} issuer {}",
+                k.subject.describe(),
+                k.issuer.describe()
+            ));
+        }
         parts.push(format!("threshold {}", v.threshold));
         if v.require_tag_binding {
             parts.push("require-tag-binding".into());
@@ -794,6 +801,9 @@ pub fn policy_check(args: &PolicyCheckArgs, ui: Ui) -> anyhow::Result<Outcome> {
                 "name": r.name, "match": r.matches, "matches_repositories": r.patterns,
                 "action": r.action,
                 "keys": r.verify.keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
+                "keyless": r.verify.keyless.iter().map(|k| serde_json::json!({
+                    "subject": k.subject.describe(), "issuer": k.issuer.describe(),
+                })).collect::<Vec<_>>(),
                 "threshold": r.verify.threshold, "require_tag_binding": r.verify.require_tag_binding,
                 "max_age_seconds": r.verify.max_age.map(|d| d.as_secs()),
                 "annotations": r.verify.annotations, "identities": r.verify.identities,

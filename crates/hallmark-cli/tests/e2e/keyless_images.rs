@@ -364,6 +364,13 @@ issuer = "{ISSUER}"
     let good = policy(&format!("subject = \"{SIGNER}\""));
     let o = run(&["verify", &reference, "--policy", &good]);
     expect_code(&o, 0);
+    let o = run(&["policy", "check", &good]);
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains(&format!("keyless subject \"{SIGNER}\" issuer \"{ISSUER}\"")),
+        "{}",
+        stdout(&o)
+    );
     let other = policy("subject-regexp = \"^release@\"");
     let o = run(&["verify", &reference, "--policy", &other]);
     expect_code(&o, 1);
