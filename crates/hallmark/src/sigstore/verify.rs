@@ -533,3 +533,200 @@ fn rfc3339_opt<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::
         None => s.serialize_none(),
     }
 }
+
+#[cfg(test)]
+mod conformance {
+    //! Every sigstore-conformance case through [`verify`], each `_fail` case refused for the
+    //! reason its README gives (the suite itself checks only that a client fails). The cases
+    //! are read from `../shared` beside the checkout, which the repository may not copy.
+
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::sigstore::certificate::CertificateError;
+    use crate::sigstore::checkpoint::CheckpointError;
+    use crate::sigstore::identity::{GithubClaims, Matcher};
+    use crate::sigstore::sct::SctError;
+
+    const DEFAULT_IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+    const DEFAULT_ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+    fn cases() -> Option<PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/conformance-assets/sigstore-conformance/bundle-verify");
+        if dir.is_dir() {
+            Some(dir)
+        } else {
+            eprintln!("conformance cases: not run: ../shared is absent beside the checkout");
+            None
+        }
+    }
+
+    /// Why each `_fail` case must be refused; cases refused before `verify` (a bundle or
+    /// trusted root or key that does not parse) say so with `None`.
+    fn expected(name: &str) -> Option<fn(&Refusal) -> bool> {
+        use Refusal as R;
+        use TlogError as T;
+        Some(match name {
+            "bundle-empty-certificate-chain_fail" => {
+                |r| matches!(r, R::Bundle(BundleError::EmptyChain))
+            }
+            "bundle-from-wrong-instance_fail" => |r| matches!(r, R::Tlog(T::UnknownLog(_))),
+            "bundle-invalid-base64-signature_fail" => {
+                |r| matches!(r, R::Bundle(BundleError::Base64(_)))
+            }
+            "bundle-negative-log-index_fail" => |r| matches!(r, R::Tlog(T::NegativeIndex(_))),
+            "bundle-with-root-cert_fail" => {
+                |r| matches!(r, R::Certificate(CertificateError::RootInBundle(_)))
+            }
+            "checkpoint-bad-keyhint_fail" | "rekor2-checkpoint-missing-log-signature_fail" => |r| {
+                matches!(
+                    r,
+                    R::Tlog(T::Checkpoint(CheckpointError::NoLogSignature { .. }))
+                )
+            },
+            "checkpoint-wrong-roothash_fail" => |r| matches!(r, R::Tlog(T::CheckpointRoot)),
+            "dsse-invalid-sig_fail"
+            | "rekor2-dsse-invalid-sig_fail"
+            | "signature-mismatch_fail" => |r| matches!(r, R::CertificateSignature),
+            "dsse-mismatch-envelope_fail"
+            | "rekor2-dsse-mismatch-envelope_fail"
+            | "wrong-hashedrekord-artifact_fail"
+            | "wrong-hashedrekord-entry_fail" => |r| matches!(r, R::Tlog(T::DigestMismatch)),
+            "dsse-mismatch-sig_fail"
+            | "rekor2-dsse-mismatch-sig_fail"
+            | "intoto-log-entry-mismatch_fail"
+            | "wrong-hashedrekord-cert-and-sig_fail" => {
+                |r| matches!(r, R::Tlog(T::SignatureMismatch))
+            }
+            "inclusion-proof-corrupted-hash_fail" | "invalid-inclusion-proof_fail" => {
+                |r| matches!(r, R::Tlog(T::ProofRoot))
+            }
+            "incorrect-public-key_fail" => |r| matches!(r, R::Tlog(T::VerifierMismatch)),
+            "integrated-time-in-future_fail"
+            | "intoto-expired-certificate_fail"
+            | "intoto-set-outside-signing-cert-validity_fail"
+            | "intoto-tsa-timestamp-outside-cert-validity_fail"
+            | "rekor2-timestamp-with-incorrect-time_fail" => {
+                |r| matches!(r, R::CertificateNotValidAt { .. })
+            }
+            "intoto-missing-inclusion-proof_fail" | "rekor2-no-inclusion-proof_fail" => {
+                |r| matches!(r, R::Tlog(T::NoProof(_)))
+            }
+            "invalid-checkpoint-signature_fail" => {
+                |r| matches!(r, R::Tlog(T::Checkpoint(CheckpointError::Signature)))
+            }
+            "invalid-ct-key_fail" => |r| matches!(r, R::Sct(SctError::UnknownLog { .. })),
+            "managed-key-no-key_fail" => |r| matches!(r, R::KeyBundle),
+            "message-digest-mismatch_fail" | "wrong-material_fail" => {
+                |r| matches!(r, R::OtherArtifact { .. })
+            }
+            "rekor2-checkpoint-missing-origin_fail"
+            | "rekor2-checkpoint-no-matching-signature_fail" => |r| {
+                matches!(
+                    r,
+                    R::Tlog(T::Checkpoint(CheckpointError::OriginMismatch { .. }))
+                )
+            },
+            "rekor2-checkpoint-missing-root-hash_fail" => {
+                |r| matches!(r, R::Tlog(T::Checkpoint(CheckpointError::RootHash(_))))
+            }
+            "rekor2-checkpoint-missing-size_fail" => {
+                |r| matches!(r, R::Tlog(T::Checkpoint(CheckpointError::Size(_))))
+            }
+            "rekor2-no-timestamp_fail"
+            | "rekor2-timestamp-outside-trust-root-tsa-validity_fail"
+            | "rekor2-timestamp-outside-tsa-cert-validity_fail"
+            | "rekor2-timestamp-payload-mismatch_fail"
+            | "rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail"
+            | "rekor2-timestamp-untrusted-tsa-without-embedded-cert_fail" => {
+                |r| matches!(r, R::RekorV2WithoutTimestamp(_))
+            }
+            "set-invalid-signature_fail" => |r| matches!(r, R::Tlog(T::PromiseSignature)),
+            _ => return None,
+        })
+    }
+
+    fn read(dir: &Path, name: &str) -> Option<String> {
+        std::fs::read_to_string(dir.join(name))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    #[test]
+    fn every_case_verifies_or_is_refused_for_its_own_reason() {
+        let Some(all) = cases() else { return };
+        let mut names: Vec<_> = std::fs::read_dir(&all)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect();
+        names.sort();
+        let mut wrong = Vec::new();
+        let mut judged = 0;
+        for dir in names {
+            let name = dir.file_name().unwrap().to_string_lossy().to_string();
+            let Ok(bundle) =
+                Bundle::parse(&std::fs::read(dir.join("bundle.sigstore.json")).unwrap())
+            else {
+                // Refused before verification: malformed JSON, an unknown version.
+                assert!(name.ends_with("_fail"), "{name} does not parse");
+                continue;
+            };
+            let root = match std::fs::read(dir.join("trusted_root.json")) {
+                Ok(bytes) => match TrustedRoot::parse(&bytes) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        assert_eq!(name, "trust-root-tlog-missing-validity-start_fail");
+                        continue;
+                    }
+                },
+                Err(_) => TrustedRoot::production(),
+            };
+            let artifact = std::fs::read(dir.join("artifact"))
+                .unwrap_or_else(|_| std::fs::read(all.join("a.txt")).unwrap());
+            let sha256: [u8; 32] = crate::digest::Digest::sha256(&artifact)
+                .to_bytes()
+                .try_into()
+                .unwrap();
+            let key = read(&dir, "key.pub").map(|pem| PublicKey::from_pem(&pem, "key.pub"));
+            let policy = IdentityPolicy {
+                subject: Matcher::Exact(read(&dir, "identity").unwrap_or(DEFAULT_IDENTITY.into())),
+                issuer: Matcher::Exact(read(&dir, "issuer").unwrap_or(DEFAULT_ISSUER.into())),
+                github: GithubClaims::default(),
+            };
+            let keys;
+            let signer = match key {
+                Some(Ok(k)) => {
+                    keys = [k];
+                    Signer::Keys(&keys)
+                }
+                Some(Err(_)) => {
+                    assert_eq!(name, "managed-key-wrong-key_fail");
+                    continue;
+                }
+                None => Signer::Identity(&policy),
+            };
+            judged += 1;
+            let outcome = verify(
+                &bundle,
+                &sha256,
+                signer,
+                &root,
+                Options { ignore_tlog: false },
+            );
+            match (name.ends_with("_fail"), outcome, expected(&name)) {
+                (false, Ok(_), _) => {}
+                (false, Err(e), _) => wrong.push(format!("{name}: refused: {e}")),
+                (true, Ok(_), _) => wrong.push(format!("{name}: verified")),
+                (true, Err(e), Some(reason)) if !reason(&e) => {
+                    wrong.push(format!("{name}: refused for another reason: {e:?}"))
+                }
+                (true, Err(_), Some(_)) => {}
+                (true, Err(e), None) => wrong.push(format!("{name}: no expected reason ({e:?})")),
+            }
+        }
+        assert!(judged >= 65, "{judged} cases judged");
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+}
