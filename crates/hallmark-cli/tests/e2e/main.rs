@@ -16,6 +16,7 @@ mod hostile;
 mod interop;
 mod json_output;
 mod keyless_images;
+mod keyless_registry;
 mod layouts;
 mod local_files;
 mod pin;
