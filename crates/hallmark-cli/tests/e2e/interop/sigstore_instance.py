@@ -238,8 +238,9 @@ def rekor(d, body, integrated_time):
     checkpoint = f"{note}\n\u2014 rekor.hallmark.test {b64(log_id[:4] + note_sig)}\n"
     promise = {"body": b64(body), "integratedTime": integrated_time, "logID": log_id.hex(), "logIndex": index}
     set_ = key.sign(canonical(promise), ec.ECDSA(hashes.SHA256()))
+    kind = json.loads(body)
     entry = {"logIndex": str(index), "logId": {"keyId": b64(log_id)},
-             "kindVersion": {"kind": json.loads(body)["kind"], "version": json.loads(body)["apiVersion"]},
+             "kindVersion": {"kind": kind["kind"], "version": kind["apiVersion"]},
              "integratedTime": str(integrated_time),
              "inclusionPromise": {"signedEntryTimestamp": b64(set_)},
              "inclusionProof": {"logIndex": str(index), "rootHash": b64(root), "treeSize": str(size),
