@@ -209,6 +209,23 @@ async fn keyless_image_signatures_verify_over_a_registry_in_both_formats() {
             "{report}"
         );
 
+        // Timestamped by the instance's TSA as well: a second verified time.
+        let s2 = Setup::new().await;
+        s2.sign(format, &["--timestamp"]).await;
+        let o = s2.hallmark("verify", &s2.pinned(), SIGNER, &["--output", "json"]);
+        expect_code(&o, 0);
+        let report = json_out(&o);
+        let times = &report["signatures"][0]["sigstore"]["times"];
+        assert_eq!(
+            times.as_array().map(Vec::len),
+            Some(2),
+            "{format:?}: {report}"
+        );
+        assert_eq!(
+            times[1]["source"], "timestamp authority sigstore-tsa",
+            "{report}"
+        );
+
         let o = s.hallmark(
             "verify",
             &s.pinned(),
@@ -523,6 +540,30 @@ fn the_real_cosign_accepts_what_the_instance_makes() {
         String::from_utf8_lossy(&cosign.stderr)
     );
     expect_code(&ours, 0);
+
+    // With an RFC 3161 timestamp from the instance's TSA: cosign checks it when told to,
+    // hallmark always, and counts it as a second verified time.
+    let bundle = write(
+        "timestamped.json",
+        &inst.sign("blob", b"release notes\n", SIGNER, ISSUER, &["--timestamp"]),
+    );
+    let (cosign, _) = both("verify-blob", &bundle, &["--use-signed-timestamps"]);
+    assert!(
+        cosign.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cosign.stderr)
+    );
+    let mut args = vec!["verify-blob", file, "--bundle", &bundle, "--output", "json"];
+    args.extend(identity);
+    let o = run(&args);
+    expect_code(&o, 0);
+    let report = json_out(&o);
+    assert!(
+        report
+            .to_string()
+            .contains("timestamp authority sigstore-tsa"),
+        "{report}"
+    );
 
     let bundle = write(
         "no-sct.json",

@@ -12,7 +12,8 @@ keys it generates, so that tests can make real keyless signatures offline.
         a v0.3 bundle: DSSE envelope (in-toto), dsse 0.0.1 entry.
 
 Signing flags: --not-before T / --not-after T (the leaf's window, Unix seconds),
---integrated-time T (Unix seconds), --no-sct. An identity with "://" is a URI SAN, else an
+--integrated-time T (Unix seconds), --no-sct, --timestamp (an RFC 3161 timestamp of the
+signature by the instance's TSA, dated the integrated time). An identity with "://" is a URI SAN, else an
 email SAN. Each entry sits at a random index of a tree of random other leaves, with the
 inclusion proof, a signed checkpoint and a signed entry timestamp, as Rekor v1 returns them.
 """
@@ -58,6 +59,50 @@ def der(tag, content):
         raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
         length = bytes([0x80 | len(raw)]) + raw
     return bytes([tag]) + length + content
+
+
+def der_int(n):
+    return der(0x02, n.to_bytes(n.bit_length() // 8 + 1, "big"))
+
+
+def der_oid(dotted):
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytes([40 * arcs[0] + arcs[1]])
+    for arc in arcs[2:]:
+        chunk = [arc & 0x7F]
+        while arc > 0x7F:
+            arc >>= 7
+            chunk.append(0x80 | (arc & 0x7F))
+        out += bytes(reversed(chunk))
+    return der(0x06, out)
+
+
+seq = lambda *parts: der(0x30, b"".join(parts))
+SHA256_ALG = seq(der_oid("2.16.840.1.101.3.4.2.1"))
+ID_CT_TST_INFO = der_oid("1.2.840.113549.1.9.16.1.4")
+
+
+def rfc3161(d, signature, at):
+    """An RFC 3161 timestamp (CMS SignedData over TSTInfo) by the instance's TSA over
+    `signature`, dated `at`."""
+    key, cert = load_key(os.path.join(d, "tsa.key")), load_cert(os.path.join(d, "tsa.pem"))
+    cert_der = cert.public_bytes(serialization.Encoding.DER)
+    tst_info = seq(der_int(1), der_oid("1.3.6.1.4.1.57264.2"), seq(SHA256_ALG, der(0x04, sha256(signature))),
+                   der_int(secrets.randbits(64)), der(0x18, utc(at).strftime("%Y%m%d%H%M%SZ").encode()))
+    attribute = lambda oid, value: seq(der_oid(oid), der(0x31, value))
+    attrs = sorted([attribute("1.2.840.113549.1.9.3", ID_CT_TST_INFO),
+                    attribute("1.2.840.113549.1.9.4", der(0x04, sha256(tst_info))),
+                    # ESS signingCertificateV2: which certificate signed (SHA-256 by default).
+                    attribute("1.2.840.113549.1.9.16.2.47", seq(seq(seq(der(0x04, sha256(cert_der))))))])
+    signature = key.sign(der(0x31, b"".join(attrs)), ec.ECDSA(hashes.SHA256()))
+    issuer_serial = seq(cert.issuer.public_bytes(), der_int(cert.serial_number))
+    signer = seq(der_int(1), issuer_serial, SHA256_ALG, der(0xA0, b"".join(attrs)),
+                 seq(der_oid("1.2.840.10045.4.3.2")), der(0x04, signature))
+    signed_data = seq(der_int(3), der(0x31, SHA256_ALG), seq(ID_CT_TST_INFO, der(0xA0, der(0x04, tst_info))),
+                      der(0xA0, cert_der), der(0x31, signer))
+    token = seq(der_oid("1.2.840.113549.1.7.2"), der(0xA0, signed_data))
+    # A TimeStampResp (status granted), as a TSA answers and as Sigstore clients store it.
+    return seq(seq(der_int(0)), token)
 
 
 def spki(key):
@@ -256,11 +301,17 @@ def hashedrekord(digest, sig, cert):
                                "signature": {"content": b64(sig), "publicKey": {"content": b64(pem(cert))}}}})
 
 
-def bundle(cert, entry, content):
-    return {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-            "verificationMaterial": {"certificate": {"rawBytes": b64(cert.public_bytes(serialization.Encoding.DER))},
-                                     "tlogEntries": [entry]},
+def bundle(cert, entry, content, timestamp):
+    material = {"certificate": {"rawBytes": b64(cert.public_bytes(serialization.Encoding.DER))},
+                "tlogEntries": [entry]}
+    if timestamp:
+        material["timestampVerificationData"] = {"rfc3161Timestamps": [{"signedTimestamp": b64(timestamp)}]}
+    return {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "verificationMaterial": material,
             **content}
+
+
+def stamp(d, args, signature, integrated):
+    return rfc3161(d, signature, integrated) if args.timestamp else None
 
 
 def sign_blob(d, args, now, integrated):
@@ -273,7 +324,7 @@ def sign_blob(d, args, now, integrated):
     sig = key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
     entry, _, _ = rekor(d, hashedrekord(digest, sig, cert), integrated)
     return bundle(cert, entry, {"messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": b64(digest)},
-                                                     "signature": b64(sig)}})
+                                                     "signature": b64(sig)}}, stamp(d, args, sig, integrated))
 
 
 def sign_legacy(d, args, now, integrated):
@@ -283,7 +334,10 @@ def sign_legacy(d, args, now, integrated):
     sig = key.sign(payload, ec.ECDSA(hashes.SHA256()))
     _, promise, set_ = rekor(d, hashedrekord(sha256(payload), sig, cert), integrated)
     root = load_cert(os.path.join(d, "root.pem"))
-    return {"dev.cosignproject.cosign/signature": b64(sig),
+    timestamp = stamp(d, args, sig, integrated)
+    return {**({"dev.sigstore.cosign/rfc3161timestamp": json.dumps({"SignedRFC3161Timestamp": b64(timestamp)})}
+               if timestamp else {}),
+            "dev.cosignproject.cosign/signature": b64(sig),
             "dev.sigstore.cosign/certificate": pem(cert).decode(),
             "dev.sigstore.cosign/chain": (pem(inter) + pem(root)).decode(),
             "dev.sigstore.cosign/bundle": json.dumps({"SignedEntryTimestamp": b64(set_), "Payload": promise},
@@ -303,7 +357,7 @@ def sign_statement(d, args, now, integrated):
                                "payloadHash": {"algorithm": "sha256", "value": sha256(payload).hex()},
                                "signatures": [{"signature": b64(sig), "verifier": b64(pem(cert))}]}})
     entry, _, _ = rekor(d, body, integrated)
-    return bundle(cert, entry, {"dsseEnvelope": envelope})
+    return bundle(cert, entry, {"dsseEnvelope": envelope}, stamp(d, args, sig, integrated))
 
 
 def main():
@@ -321,6 +375,7 @@ def main():
         s.add_argument("--not-after", type=int)
         s.add_argument("--integrated-time", type=int)
         s.add_argument("--no-sct", action="store_true")
+        s.add_argument("--timestamp", action="store_true")
     args = p.parse_args()
     if args.command == "init":
         return init(args.dir)
