@@ -449,30 +449,40 @@ async fn expired_or_unlogged_certificates_are_refused() {
     }
 }
 
-/// The real cosign verifies, offline against the instance's root, the legacy keyless
-/// signature hallmark verified, and refuses it for another identity.
+/// The real cosign verifies, offline against the instance's root, the keyless image
+/// signature hallmark verified, in either format (the bundle through the fallback tag), and
+/// refuses it for another identity.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cosign_verifies_the_keyless_legacy_signature_hallmark_verified() {
-    let s = Setup::new().await;
-    s.sign(Format::Legacy, &[]).await;
-    expect_code(&s.hallmark("verify", &s.pinned(), SIGNER, &[]), 0);
-    let cosign = |signer: &str| {
-        cosign_run(&[
-            "verify",
-            "--certificate-identity",
-            signer,
-            "--certificate-oidc-issuer",
-            ISSUER,
-            "--trusted-root",
-            s.root(),
-            "--offline",
-            "--allow-insecure-registry",
-            &s.pinned(),
-        ])
-    };
-    let o = cosign(SIGNER);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(!cosign("someone@example.com").status.success());
+async fn cosign_verifies_the_keyless_image_signatures_hallmark_verified() {
+    for format in [Format::Legacy, Format::Bundle] {
+        let s = Setup::new().await;
+        s.sign(format, &[]).await;
+        expect_code(&s.hallmark("verify", &s.pinned(), SIGNER, &[]), 0);
+        let cosign = |signer: &str| {
+            cosign_run(&[
+                "verify",
+                "--certificate-identity",
+                signer,
+                "--certificate-oidc-issuer",
+                ISSUER,
+                "--trusted-root",
+                s.root(),
+                "--offline",
+                "--allow-insecure-registry",
+                &s.pinned(),
+            ])
+        };
+        let o = cosign(SIGNER);
+        assert!(
+            o.status.success(),
+            "{format:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            !cosign("someone@example.com").status.success(),
+            "{format:?}"
+        );
+    }
 }
 
 /// The instance itself, judged by the real cosign: a blob bundle and a DSSE statement
