@@ -208,6 +208,13 @@ async fn keyless_image_signatures_verify_over_a_registry_in_both_formats() {
             sig["tlog"][0]["log"], "https://rekor.hallmark.test",
             "{report}"
         );
+        if let Format::Bundle = format {
+            assert_eq!(
+                sig["tlog"][0]["proofs"],
+                serde_json::json!(["inclusion proof", "signed checkpoint", "inclusion promise"]),
+                "{report}"
+            );
+        }
 
         // Timestamped by the instance's TSA as well: a second verified time.
         let s2 = Setup::new().await;
@@ -416,8 +423,9 @@ async fn a_policy_with_keyless_signers_verifies() {
     expect_code(&o, 1);
 }
 
-/// Signatures whose certificate had expired when the log integrated them, or that carry no
-/// SCT, are refused with their reason, in either format.
+/// Signatures whose certificate had expired when the log integrated them, that carry no
+/// SCT, or that the log integrated before the trusted root trusts its key, are refused with
+/// their reason, in either format.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_or_unlogged_certificates_are_refused() {
     let now = SystemTime::now()
@@ -443,6 +451,36 @@ async fn expired_or_unlogged_certificates_are_refused() {
         expect_code(&o, 1);
         assert!(
             stderr(&o).contains("no signed certificate timestamp"),
+            "{format:?}: {}",
+            stderr(&o)
+        );
+
+        // Logged two days ago, before the trusted root trusts the instance's log key (from
+        // one day ago), by a certificate valid then: the log's word does not count.
+        let then = now - 2 * 86_400;
+        let (at, from, to) = (
+            then.to_string(),
+            (then - 60).to_string(),
+            (then + 540).to_string(),
+        );
+        let s = Setup::new().await;
+        s.sign(
+            format,
+            &[
+                "--integrated-time",
+                &at,
+                "--not-before",
+                &from,
+                "--not-after",
+                &to,
+            ],
+        )
+        .await;
+        let o = s.hallmark("verify", &s.pinned(), SIGNER, &[]);
+        expect_code(&o, 1);
+        assert!(
+            stderr(&o)
+                .contains("outside the window in which the trusted root trusts the log's key"),
             "{format:?}: {}",
             stderr(&o)
         );
