@@ -13,8 +13,8 @@ keys it generates, so that tests can make real keyless signatures offline.
 
 Signing flags: --not-before T / --not-after T (the leaf's window, Unix seconds),
 --integrated-time T (Unix seconds), --no-sct, --timestamp (an RFC 3161 timestamp of the
-signature by the instance's TSA, dated the integrated time). An identity with "://" is a URI SAN, else an
-email SAN. Each entry sits at a random index of a tree of random other leaves, with the
+signature by the instance's TSA, dated the integrated time). An identity with "://" is a
+URI SAN, else an email SAN. Each entry sits at a random index of a tree of random other leaves, with the
 inclusion proof, a signed checkpoint and a signed entry timestamp, as Rekor v1 returns them.
 """
 
