@@ -17,6 +17,7 @@ mod interop;
 mod json_output;
 mod keyless_blobs;
 mod keyless_images;
+mod keyless_registry;
 mod layouts;
 mod local_files;
 mod pin;

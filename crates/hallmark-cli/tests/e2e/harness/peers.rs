@@ -185,3 +185,69 @@ pub fn sigstore_js_verifies(
     let o = c.output().expect("run node");
     o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "verified"
 }
+
+/// A private Sigstore instance (`tests/e2e/interop/sigstore_instance.py`): a Fulcio, a CT
+/// log, a Rekor v1 and a TSA chain with keys of its own, so that tests make real keyless
+/// signatures offline and verify them against its `trusted_root.json`.
+pub struct SigstoreInstance {
+    dir: tempfile::TempDir,
+    /// The instance's trusted root.
+    pub trusted_root: PathBuf,
+}
+
+impl SigstoreInstance {
+    pub fn new() -> SigstoreInstance {
+        let dir = tempfile::tempdir().unwrap();
+        let inst = SigstoreInstance {
+            trusted_root: dir.path().join("trusted_root.json"),
+            dir,
+        };
+        inst.run(&["init"], &[]);
+        inst
+    }
+
+    fn run(&self, command: &[&str], extra: &[&str]) {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/e2e/interop/sigstore_instance.py");
+        let o = Command::new(super::python())
+            .arg(script)
+            .arg(command[0])
+            .arg(self.dir.path())
+            .args(&command[1..])
+            .args(extra)
+            .output()
+            .expect("run sigstore_instance.py");
+        assert!(
+            o.status.success(),
+            "sigstore_instance.py {command:?} {extra:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// Signs `what` (`blob`, `legacy` or `statement`: a file, a simple-signing payload, an
+    /// in-toto statement) as `identity` of `issuer`, with the tool's flags `extra`; the JSON
+    /// written (a bundle, or the `.sig` layer's annotations).
+    pub fn sign(
+        &self,
+        what: &str,
+        input: &[u8],
+        identity: &str,
+        issuer: &str,
+        extra: &[&str],
+    ) -> Vec<u8> {
+        let work = tempfile::tempdir().unwrap();
+        let (input_path, out) = (work.path().join("input"), work.path().join("out.json"));
+        std::fs::write(&input_path, input).unwrap();
+        let mut args = vec![
+            "--identity",
+            identity,
+            "--issuer",
+            issuer,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.run(&[what, input_path.to_str().unwrap()], &args);
+        std::fs::read(out).unwrap()
+    }
+}
