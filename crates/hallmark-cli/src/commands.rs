@@ -353,6 +353,12 @@ fn trust_from(
             }
             Trust::Policy(policy)
         }
+        None if keys.is_empty() && !keyless.given() => {
+            return Err(CliError::usage(
+                "say who must have signed: --key FILE, --certificate-identity and --certificate-oidc-issuer (keyless), or --policy FILE",
+                None,
+            ));
+        }
         None => Trust::Keys(options_from(keys, identities, keyless, root)?),
     })
 }
@@ -367,7 +373,7 @@ fn options_from(
     let signer = crate::keyless::identity_policy(keyless)?;
     if keys.is_empty() && signer.is_none() {
         return Err(CliError::usage(
-            "say who must have signed: --key FILE, --certificate-identity and --certificate-oidc-issuer (keyless), or --policy FILE",
+            "say who must have signed: --key FILE, or --certificate-identity and --certificate-oidc-issuer (keyless)",
             None,
         ));
     }
