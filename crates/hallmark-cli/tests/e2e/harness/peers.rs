@@ -251,3 +251,60 @@ impl SigstoreInstance {
         std::fs::read(out).unwrap()
     }
 }
+
+/// The sigstore-python release the keyless differential test runs against.
+pub const SIGSTORE_PYTHON_VERSION: &str = "4.5.1";
+
+/// sigstore-python (an independent Sigstore verifier) from PyPI at a pinned version,
+/// installed when missing into a directory of its own rather than the interpreter's
+/// site-packages, whose `cryptography` the interop tests pin to another version. Returns
+/// the directory to put on `PYTHONPATH`.
+pub fn sigstore_python() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        static LOCK: Mutex<()> = Mutex::new(());
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        let dir = PathBuf::from(home)
+            .join(".cache/hallmark-test-peers")
+            .join(format!("sigstore-python-{SIGSTORE_PYTHON_VERSION}"));
+        if dir.join("sigstore/__main__.py").exists() {
+            return dir;
+        }
+        // Installed beside the final name and renamed into place, so that an interrupted
+        // install is never taken for a complete one.
+        let partial = PathBuf::from(format!("{}.partial-{}", dir.display(), std::process::id()));
+        let status = Command::new("flock")
+            .arg("/tmp/hallmark-test-install.lock")
+            .args([
+                "python3",
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-warn-conflicts",
+                "--target",
+            ])
+            .arg(&partial)
+            .arg(format!("sigstore=={SIGSTORE_PYTHON_VERSION}"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("run pip (Python is needed for the keyless differential test)");
+        assert!(
+            status.success(),
+            "pip install sigstore=={SIGSTORE_PYTHON_VERSION} failed"
+        );
+        if std::fs::rename(&partial, &dir).is_err() {
+            // Another test process installed it first.
+            let _ = std::fs::remove_dir_all(&partial);
+        }
+        assert!(
+            dir.join("sigstore/__main__.py").exists(),
+            "sigstore-python is missing from {}",
+            dir.display()
+        );
+        dir
+    })
+    .clone()
+}
