@@ -15,6 +15,7 @@ mod everyday;
 mod hostile;
 mod interop;
 mod json_output;
+mod keyless;
 mod keyless_blobs;
 mod keyless_images;
 mod keyless_registry;
