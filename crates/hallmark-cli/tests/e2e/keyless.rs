@@ -12,6 +12,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::harness::*;
@@ -251,6 +252,59 @@ fn protocol_problem(case: &Case, o: &Output) -> Option<String> {
     }
 }
 
+/// The runner's arguments are the suite's, in its order: bundle, key or identity pair, root
+/// when there is one, then the artifact's path or its SHA-256.
+#[test]
+fn protocol_arguments_in_the_suites_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("a.txt");
+    std::fs::write(&artifact, b"hello").unwrap();
+    let args = |case: &Case, mode| -> Vec<String> {
+        case.protocol_args(mode)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    };
+    let mut case = Case {
+        name: "some-case".into(),
+        bundle: "/c/bundle.sigstore.json".into(),
+        key: None,
+        identity: "I".into(),
+        issuer: "U".into(),
+        trusted_root: Some("/c/trusted_root.json".into()),
+        artifact: artifact.clone(),
+    };
+    let path = artifact.to_str().unwrap();
+    assert_eq!(
+        args(&case, Mode::Path),
+        [
+            "verify-bundle",
+            "--bundle",
+            "/c/bundle.sigstore.json",
+            "--certificate-identity",
+            "I",
+            "--certificate-oidc-issuer",
+            "U",
+            "--trusted-root",
+            "/c/trusted_root.json",
+            path,
+        ]
+    );
+    case.key = Some("/c/key.pub".into());
+    case.trusted_root = None;
+    assert_eq!(
+        args(&case, Mode::Digest),
+        [
+            "verify-bundle",
+            "--bundle",
+            "/c/bundle.sigstore.json",
+            "--key",
+            "/c/key.pub",
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+        ]
+    );
+}
+
 /// Every verify case of sigstore-conformance, in PATH and DIGEST mode (140 runs), through
 /// the suite's own command-line protocol: each must verify, or be refused with exit 1,
 /// as its name says. Every wrong outcome is listed, not just the first.
@@ -285,14 +339,21 @@ fn conformance_suite_every_case_path_and_digest() {
     );
 }
 
-/// The verdict of hallmark under the protocol, in PATH mode: verified or not. A panic is
-/// never a verdict.
+/// The verdict of hallmark under the protocol, in PATH mode: verified (exit 0) or refused
+/// (exit 1). A panic or any other exit is never a verdict.
 fn hallmark_verifies(case: &Case) -> Result<bool, String> {
     let o = run_protocol(case, Mode::Path);
     if stderr(&o).contains("panicked") {
         return Err(format!("hallmark panicked: {}", stderr(&o).trim()));
     }
-    Ok(code(&o) == 0)
+    match code(&o) {
+        0 => Ok(true),
+        1 => Ok(false),
+        n => Err(format!(
+            "hallmark verify-bundle exit {n}: {}",
+            first_line(&o)
+        )),
+    }
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -350,9 +411,40 @@ fn client_trust_config(trusted_root: &Path) -> serde_json::Value {
     })
 }
 
-/// Makes a peer unable to reach anything: proxies pointing at a closed loopback port, and a
-/// home and caches of its own (no TUF cache to read or refresh).
-fn offline(c: &mut Command, home: &Path) {
+/// How to run a peer in a network namespace of its own, where nothing but a loopback that is
+/// down exists: `unshare -n` as root, `unshare -rn` where user namespaces are allowed, and
+/// nothing where neither works (the peer is then kept offline by [`offline`]'s settings
+/// alone).
+fn no_network() -> &'static [&'static str] {
+    static PREFIX: OnceLock<&'static [&'static str]> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let candidates: [&'static [&'static str]; 2] = [&["unshare", "-n"], &["unshare", "-rn"]];
+        candidates
+            .into_iter()
+            .find(|p| {
+                Command::new(p[0])
+                    .args(&p[1..])
+                    .arg("true")
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+            .unwrap_or(&[])
+    })
+}
+
+/// A peer's command that cannot reach anything: run in a network namespace of its own where
+/// the machine allows one, and in any case with proxies pointing at a closed loopback port
+/// and a home and caches of its own (no TUF cache to read or refresh).
+fn offline(program: &std::ffi::OsStr, home: &Path) -> Command {
+    let mut c = match no_network() {
+        [] => Command::new(program),
+        [unshare, flags @ ..] => {
+            let mut c = Command::new(unshare);
+            c.args(flags).arg(program);
+            c
+        }
+    };
     let nowhere = "http://127.0.0.1:9";
     c.env("HOME", home)
         .env("XDG_CACHE_HOME", home.join("cache"))
@@ -369,6 +461,7 @@ fn offline(c: &mut Command, home: &Path) {
         .env_remove("no_proxy")
         .current_dir(home)
         .stdin(Stdio::null());
+    c
 }
 
 /// sigstore-python's verdict on a case in PATH mode, through its CLI as its conformance shim
@@ -382,7 +475,7 @@ fn sigstore_python_verifies(case: &Case, pythonpath: &Path) -> bool {
         serde_json::to_vec(&client_trust_config(&case.root_or_production())).unwrap(),
     )
     .unwrap();
-    let mut c = Command::new("python3");
+    let mut c = offline("python3".as_ref(), home.path());
     c.args(["-m", "sigstore", "--trust-config"])
         .arg(&config)
         .args(["verify", "identity", "--offline", "--bundle"])
@@ -398,7 +491,6 @@ fn sigstore_python_verifies(case: &Case, pythonpath: &Path) -> bool {
         .env("PYTHONPATH", pythonpath)
         .env("PYTHONNOUSERSITE", "1")
         .env("COLUMNS", "200");
-    offline(&mut c, home.path());
     let o = c.output().expect("run python3 -m sigstore");
     o.status.success()
 }
@@ -515,7 +607,7 @@ const COSIGN_UNREAD_MESSAGE: &str = "--trusted-root only supported with --new-bu
 /// without it there is no verified time and cosign refuses every Rekor v2 case.
 fn cosign_verifies(case: &Case) -> (bool, bool) {
     let home = tempfile::tempdir().unwrap();
-    let mut c = Command::new(cosign());
+    let mut c = offline(cosign().as_os_str(), home.path());
     c.arg("verify-blob");
     if case.has_timestamps() {
         c.arg("--use-signed-timestamps");
@@ -532,7 +624,6 @@ fn cosign_verifies(case: &Case) -> (bool, bool) {
     c.arg("--trusted-root")
         .arg(case.root_or_production())
         .arg(&case.artifact);
-    offline(&mut c, home.path());
     let o = c.output().expect("run cosign");
     (
         o.status.success(),
