@@ -257,5 +257,16 @@ pub fn verify_bundle(args: &VerifyBundleArgs, ui: Ui) -> anyhow::Result<Outcome>
         bundle: Some(args.bundle.clone()),
         signature: None,
     };
-    crate::blobs::verify(&blob, ui)
+    // The protocol has one answer for anything past its flags that does not verify: exit 1.
+    // A key or trusted root that does not load is bad input (exit 2) in `verify-blob`; here it
+    // is a refusal like any other, as the suite's cases with a broken key or root expect.
+    crate::blobs::verify(&blob, ui).map_err(|e| match crate::exit::class(&e) {
+        hallmark::ErrorClass::Denied => e,
+        _ => CliError {
+            message: e.to_string(),
+            hint: crate::exit::hint(&e),
+            class: hallmark::ErrorClass::Denied,
+        }
+        .into(),
+    })
 }
