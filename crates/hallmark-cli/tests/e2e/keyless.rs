@@ -603,8 +603,10 @@ const COSIGN_UNREAD_MESSAGE: &str = "--trusted-root only supported with --new-bu
 /// needs neither TUF nor Rekor; without `--trusted-root` it would fetch the production root
 /// over TUF (its conformance shim runs `cosign initialize` before every call), which is why
 /// the root is always given here. `--use-signed-timestamps` is added when the bundle has
-/// timestamps, as its conformance shim does: a Rekor v2 entry has no integrated time, so
-/// without it there is no verified time and cosign refuses every Rekor v2 case.
+/// timestamps, as its conformance shim does: without it cosign reaches the same verdicts on
+/// every case but one, `intoto-tsa-timestamp-outside-cert-validity_fail`, which it then
+/// accepts, holding the certificate to the log entry's integrated time and not to the
+/// bundle's RFC 3161 time.
 fn cosign_verifies(case: &Case) -> (bool, bool) {
     let home = tempfile::tempdir().unwrap();
     let mut c = offline(cosign().as_os_str(), home.path());
