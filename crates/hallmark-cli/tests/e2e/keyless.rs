@@ -35,9 +35,170 @@ const DEFAULT_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
 /// Case name → a substring the refusal's stderr must contain. The suite itself checks only
 /// the exit code, so a `_fail` case refused for an unrelated reason (the default identity
-/// not matching, say) passes it; an entry here pins the reason. Empty while the verifier's
-/// messages settle; every entry must name an existing `_fail` case.
-const REASONS: &[(&str, &str)] = &[];
+/// not matching, say) passes it; an entry here pins the reason. Every `_fail` case has one,
+/// and every entry names an existing `_fail` case.
+const REASONS: &[(&str, &str)] = &[
+    (
+        "bundle-empty-certificate-chain_fail",
+        "certificate chain is empty",
+    ),
+    (
+        "bundle-from-wrong-instance_fail",
+        "from a log the trusted root does not list",
+    ),
+    (
+        "bundle-invalid-base64-signature_fail",
+        "messageSignature.signature is not base64",
+    ),
+    ("bundle-malformed-json_fail", "not a Sigstore bundle"),
+    ("bundle-negative-log-index_fail", "negative log index"),
+    ("bundle-unknown-version_fail", "unknown bundle media type"),
+    ("bundle-with-root-cert_fail", "carries a root certificate"),
+    (
+        "checkpoint-bad-keyhint_fail",
+        "carries no signature by the log's key",
+    ),
+    (
+        "checkpoint-wrong-roothash_fail",
+        "checkpoint's root hash is not the inclusion proof's",
+    ),
+    (
+        "dsse-invalid-sig_fail",
+        "does not verify with the signing certificate's key",
+    ),
+    (
+        "dsse-mismatch-envelope_fail",
+        "entry is for another artifact",
+    ),
+    (
+        "dsse-mismatch-sig_fail",
+        "holds another signature than the bundle's",
+    ),
+    (
+        "inclusion-proof-corrupted-hash_fail",
+        "inclusion proof does not lead",
+    ),
+    ("incorrect-public-key_fail", "names another signer"),
+    (
+        "integrated-time-in-future_fail",
+        "certificate was not valid at",
+    ),
+    (
+        "intoto-expired-certificate_fail",
+        "certificate was not valid at",
+    ),
+    (
+        "intoto-log-entry-mismatch_fail",
+        "holds another signature than the bundle's",
+    ),
+    (
+        "intoto-missing-inclusion-proof_fail",
+        "has no inclusion proof",
+    ),
+    (
+        "intoto-set-outside-signing-cert-validity_fail",
+        "certificate was not valid at",
+    ),
+    (
+        "intoto-tsa-timestamp-outside-cert-validity_fail",
+        "(timestamp authority",
+    ),
+    (
+        "invalid-checkpoint-signature_fail",
+        "signature on the checkpoint does not verify",
+    ),
+    ("invalid-ct-key_fail", "certificate transparency"),
+    (
+        "invalid-inclusion-proof_fail",
+        "inclusion proof does not lead",
+    ),
+    ("managed-key-no-key_fail", "signed by a key"),
+    ("managed-key-wrong-key_fail", "is not a PEM file"),
+    ("message-digest-mismatch_fail", "for another file"),
+    (
+        "rekor2-checkpoint-missing-log-signature_fail",
+        "carries no signature by the log's key",
+    ),
+    (
+        "rekor2-checkpoint-missing-origin_fail",
+        "checkpoint is for origin",
+    ),
+    (
+        "rekor2-checkpoint-missing-root-hash_fail",
+        "not a base64 SHA-256 root hash",
+    ),
+    ("rekor2-checkpoint-missing-size_fail", "not a tree size"),
+    (
+        "rekor2-checkpoint-no-matching-signature_fail",
+        "checkpoint is for origin",
+    ),
+    (
+        "rekor2-dsse-invalid-sig_fail",
+        "does not verify with the signing certificate's key",
+    ),
+    (
+        "rekor2-dsse-mismatch-envelope_fail",
+        "entry is for another artifact",
+    ),
+    (
+        "rekor2-dsse-mismatch-sig_fail",
+        "holds another signature than the bundle's",
+    ),
+    ("rekor2-no-inclusion-proof_fail", "has no inclusion proof"),
+    (
+        "rekor2-no-timestamp_fail",
+        "no RFC 3161 timestamp that verifies",
+    ),
+    (
+        "rekor2-timestamp-outside-trust-root-tsa-validity_fail",
+        "no RFC 3161 timestamp that verifies (",
+    ),
+    (
+        "rekor2-timestamp-outside-tsa-cert-validity_fail",
+        "no RFC 3161 timestamp that verifies (",
+    ),
+    (
+        "rekor2-timestamp-payload-mismatch_fail",
+        "over another signature",
+    ),
+    (
+        "rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail",
+        "not signed by a timestamp authority of the trusted root",
+    ),
+    (
+        "rekor2-timestamp-untrusted-tsa-without-embedded-cert_fail",
+        "not signed by a timestamp authority of the trusted root",
+    ),
+    (
+        "rekor2-timestamp-with-incorrect-time_fail",
+        "certificate was not valid at",
+    ),
+    (
+        "set-invalid-signature_fail",
+        "signed entry timestamp (inclusionPromise) does not verify",
+    ),
+    (
+        "signature-mismatch_fail",
+        "does not verify with the signing certificate's key",
+    ),
+    (
+        "trust-root-tlog-missing-validity-start_fail",
+        "every window needs a start",
+    ),
+    (
+        "wrong-hashedrekord-artifact_fail",
+        "entry is for another artifact",
+    ),
+    (
+        "wrong-hashedrekord-cert-and-sig_fail",
+        "holds another signature than the bundle's",
+    ),
+    (
+        "wrong-hashedrekord-entry_fail",
+        "entry is for another artifact",
+    ),
+    ("wrong-material_fail", "for another file"),
+];
 
 /// One verify case of the suite.
 struct Case {
@@ -317,6 +478,13 @@ fn conformance_suite_every_case_path_and_digest() {
                 .iter()
                 .any(|c| c.name == *name && !c.expect_verified()),
             "REASONS names {name}, which is no _fail case"
+        );
+    }
+    for c in cases.iter().filter(|c| !c.expect_verified()) {
+        assert!(
+            REASONS.iter().any(|(n, _)| *n == c.name),
+            "{} has no entry in REASONS: say why it must be refused",
+            c.name
         );
     }
     let runs: Vec<(&Case, Mode)> = cases
