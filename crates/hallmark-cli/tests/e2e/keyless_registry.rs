@@ -621,3 +621,38 @@ fn the_real_cosign_accepts_what_the_instance_makes() {
     assert!(!cosign.status.success());
     expect_code(&ours, 1);
 }
+
+/// On a registry with the OCI referrers API, a keyless bundle is found through the API (no
+/// fallback tag is written) and verifies for its identity only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyless_bundles_are_found_through_the_referrers_api() {
+    let reg = Registry::start_with_referrers();
+    let store = reg.store("app");
+    let img = push_random(&store, Some("v1"), "keyless-referrers").await;
+    let s = Setup {
+        inst: SigstoreInstance::new(),
+        reg,
+        img,
+    };
+    s.sign(Format::Bundle, &[]).await;
+    let fallback = hallmark::oci::referrers_tag(s.img.digest());
+    assert!(
+        s.reg
+            .store("app")
+            .get_manifest(&fallback)
+            .await
+            .unwrap()
+            .is_none(),
+        "a registry with the referrers API needs no fallback tag"
+    );
+    let o = s.hallmark("verify", &s.pinned(), SIGNER, &[]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o).trim(), s.pinned());
+    let o = s.hallmark(
+        "verify",
+        &s.pinned(),
+        "https://github.com/acme/app/.github/workflows/evil.yml@refs/heads/main",
+        &[],
+    );
+    expect_code(&o, 1);
+}
