@@ -202,6 +202,7 @@ async fn keyless_image_signatures_verify_over_a_registry_in_both_formats() {
         let o = s.hallmark("verify", &s.pinned(), SIGNER, &["--output", "json"]);
         expect_code(&o, 0);
         let report = json_out(&o);
+        crate::json_output::assert_valid("verify.schema.json", &report);
         let sig = &report["signatures"][0]["sigstore"];
         assert_eq!(sig["signed_by"]["subject"], SIGNER, "{format:?}: {report}");
         assert_eq!(
@@ -308,6 +309,7 @@ async fn scan_judges_keyless_signatures() {
     let o = s.hallmark("scan", &s.repo(), SIGNER, &["--output", "json"]);
     expect_code(&o, 1);
     let v = json_out(&o);
+    crate::json_output::assert_valid("scan.schema.json", &v);
     let status = |tag: &str| {
         v["tags"]
             .as_array()
