@@ -20,6 +20,7 @@
 //!   commands;
 //! - [`audit`]: pipeline files, on their own (it uses only `digest` and `fsio`).
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod artifact;
 pub mod audit;

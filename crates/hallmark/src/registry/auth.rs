@@ -181,6 +181,11 @@ pub fn docker_config_problem() -> Option<String> {
 /// in containers' `auth.json`. Both files are read once, bounded, by us; the credential
 /// library only parses what was read. Runs credential helpers, so it blocks.
 pub fn lookup(registry: &str) -> Option<Credential> {
+    lookup_in(&[docker_config_path(), containers_auth_path()], registry)
+}
+
+/// [`lookup`] in these credential files, first match wins (absent files are passed over).
+fn lookup_in(files: &[Option<std::path::PathBuf>], registry: &str) -> Option<Credential> {
     let key = config_key(registry);
     let from = |path: Option<std::path::PathBuf>| {
         let bytes = read_credentials_file(&path?).ok()??;
@@ -190,7 +195,7 @@ pub fn lookup(registry: &str) -> Option<Credential> {
             })
             .ok()
     };
-    let found = from(docker_config_path()).or_else(|| from(containers_auth_path()))?;
+    let found = files.iter().find_map(|f| from(f.clone()))?;
     match found {
         docker_credential::DockerCredential::UsernamePassword(username, password) => {
             Some(Credential::Basic(Credentials { username, password }))
@@ -470,9 +475,8 @@ mod tests {
             r#"{"auths":{"reg.example.com":{"auth":"YWxpY2U6czNjcmV0"}}}"#,
         )
         .unwrap();
-        // SAFETY: this test is the only one in the crate that touches DOCKER_CONFIG.
-        unsafe { std::env::set_var("DOCKER_CONFIG", dir.path()) };
-        let got = lookup("reg.example.com");
+        let files = [None, Some(dir.path().join("config.json"))];
+        let got = lookup_in(&files, "reg.example.com");
         assert_eq!(
             got,
             Some(Credential::Basic(Credentials {
@@ -480,6 +484,6 @@ mod tests {
                 password: "s3cret".into()
             }))
         );
-        assert_eq!(lookup("other.example.com"), None);
+        assert_eq!(lookup_in(&files, "other.example.com"), None);
     }
 }
