@@ -35,6 +35,9 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    // The application chooses the TLS crypto provider for the process; the library uses
+    // whichever is installed. Installing can only fail when one already is.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

@@ -19,6 +19,10 @@
 //! - [`publish`], [`copy`], [`image`], [`inventory`], [`scan`], [`pin`], [`demo`]: whole
 //!   commands;
 //! - [`audit`]: pipeline files, on their own (it uses only `digest` and `fsio`).
+//!
+//! A program that talks to registries installs a rustls crypto provider first, as the
+//! `hallmark` binary does (`rustls::crypto::ring::default_provider().install_default()`);
+//! [`registry::Client::new`] uses whichever one is installed.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

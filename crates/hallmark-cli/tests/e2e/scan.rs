@@ -680,6 +680,7 @@ impl Drop for KillOnDrop {
 
 /// Pushes an unsigned image to `repo` of a registry that demands credentials.
 async fn push_authed(reg: &Registry, repo: &str, user: &str, password: &str) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = hallmark::registry::Client::new(hallmark::registry::ClientOptions {
         credentials: Some(hallmark::registry::auth::Credentials {
             username: user.into(),

@@ -111,10 +111,13 @@ impl Drop for InFlightGuard {
 }
 
 impl Client {
-    /// A client with these options.
+    /// A client with these options. TLS uses the process-wide rustls crypto provider, which
+    /// the application installs (the `hallmark` binary installs ring's); a library does not
+    /// choose one for its users. Without one, this is [`RegistryError::NoCryptoProvider`].
     pub fn new(opts: ClientOptions) -> Result<Client, RegistryError> {
-        // reqwest is built without a bundled crypto provider; ring is ours.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            return Err(RegistryError::NoCryptoProvider);
+        }
         let mut builder = reqwest::Client::builder()
             .user_agent(opts.user_agent.clone())
             .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
@@ -204,5 +207,22 @@ impl Client {
     /// `…/v2/<repository>/<tail>`.
     pub(super) fn repo_url(&self, r: &ImageRef, tail: &str) -> String {
         format!("{}/v2/{}/{tail}", self.base_url(r), r.repository())
+    }
+}
+
+#[cfg(test)]
+mod provider_tests {
+    use super::*;
+
+    /// The library never installs a TLS crypto provider for its users: without one a client
+    /// is a typed error, not a panic deep in the TLS stack. (No test of this crate installs
+    /// one; if one ever does, the client is built instead.)
+    #[test]
+    fn a_client_needs_the_application_to_choose_a_crypto_provider() {
+        let built = Client::new(ClientOptions::default());
+        match rustls::crypto::CryptoProvider::get_default() {
+            None => assert!(matches!(built, Err(RegistryError::NoCryptoProvider))),
+            Some(_) => assert!(built.is_ok()),
+        }
     }
 }

@@ -181,6 +181,11 @@ pub enum RegistryError {
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client: {0}")]
     Setup(#[source] reqwest::Error),
+    /// No rustls crypto provider is installed for the process.
+    #[error(
+        "no TLS crypto provider is installed: install one before creating a client (rustls::crypto::ring::default_provider().install_default())"
+    )]
+    NoCryptoProvider,
     /// A manifest media type that cannot be sent as a header.
     #[error("invalid media type {0:?}")]
     MediaType(String),
@@ -277,7 +282,8 @@ impl RegistryError {
             | RegistryError::Protocol { .. }
             | RegistryError::Malformed { .. }
             | RegistryError::SourceRead { .. }
-            | RegistryError::Setup(_) => ErrorClass::Unavailable,
+            | RegistryError::Setup(_)
+            | RegistryError::NoCryptoProvider => ErrorClass::Unavailable,
             RegistryError::Served(_)
             | RegistryError::Stored(_)
             | RegistryError::SourceMismatch { .. }

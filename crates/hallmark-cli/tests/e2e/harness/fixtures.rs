@@ -52,6 +52,8 @@ pub fn py_tool() -> PathBuf {
 
 /// A library client, as a CI pipeline or an attacker with registry write access uses it.
 pub fn client() -> Client {
+    // A program using the library installs a TLS crypto provider itself, as the binary does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::new(ClientOptions {
         use_docker_config: false,
         retries: 0,
