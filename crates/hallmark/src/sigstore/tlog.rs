@@ -400,9 +400,7 @@ fn check_body(
                     verifier,
                 },
                 Signed::Dsse { envelope } => {
-                    let payload = envelope
-                        .payload_bytes()
-                        .map_err(|_| TlogError::Base64("dsseEnvelope.payload"))?;
+                    let payload = dsse_payload(envelope)?;
                     Expected {
                         sha256: Sha256::digest(dsse::pae(&envelope.payload_type, &payload)).into(),
                         signature: one_signature(envelope)?,
@@ -413,36 +411,15 @@ fn check_body(
             hashedrekord_v002(spec, &want, &bad)
         }
         ("dsse", "0.0.1", Signed::Dsse { envelope }) => {
-            let payload = envelope
-                .payload_bytes()
-                .map_err(|_| TlogError::Base64("dsseEnvelope.payload"))?;
-            let want = Expected {
-                sha256: Sha256::digest(&payload).into(),
-                signature: one_signature(envelope)?,
-                verifier,
-            };
+            let (_, want) = payload_logged(envelope, verifier)?;
             dsse_v001(spec, &want, &bad)
         }
         ("dsse", "0.0.2", Signed::Dsse { envelope }) => {
-            let payload = envelope
-                .payload_bytes()
-                .map_err(|_| TlogError::Base64("dsseEnvelope.payload"))?;
-            let want = Expected {
-                sha256: Sha256::digest(&payload).into(),
-                signature: one_signature(envelope)?,
-                verifier,
-            };
+            let (_, want) = payload_logged(envelope, verifier)?;
             dsse_v002(spec, &want, &bad)
         }
         ("intoto", "0.0.2", Signed::Dsse { envelope }) => {
-            let payload = envelope
-                .payload_bytes()
-                .map_err(|_| TlogError::Base64("dsseEnvelope.payload"))?;
-            let want = Expected {
-                sha256: Sha256::digest(&payload).into(),
-                signature: one_signature(envelope)?,
-                verifier,
-            };
+            let (payload, want) = payload_logged(envelope, verifier)?;
             intoto_v002(spec, envelope, &payload, &want, &bad)
         }
         (HASHEDREKORD, "0.0.1", Signed::Dsse { .. }) => Err(TlogError::WrongContent {
@@ -455,6 +432,27 @@ fn check_body(
         }),
         _ => Err(TlogError::UnsupportedKind(kind.to_string())),
     }
+}
+
+fn dsse_payload(envelope: &dsse::Envelope) -> Result<Vec<u8>, TlogError> {
+    envelope
+        .payload_bytes()
+        .map_err(|_| TlogError::Base64("dsseEnvelope.payload"))
+}
+
+/// What a Rekor v1 DSSE-shaped entry (dsse, intoto) records of an envelope: the SHA-256 of
+/// its payload and its one signature; with the payload itself.
+fn payload_logged<'a>(
+    envelope: &dsse::Envelope,
+    verifier: &'a Verifier<'a>,
+) -> Result<(Vec<u8>, Expected<'a>), TlogError> {
+    let payload = dsse_payload(envelope)?;
+    let want = Expected {
+        sha256: Sha256::digest(&payload).into(),
+        signature: one_signature(envelope)?,
+        verifier,
+    };
+    Ok((payload, want))
 }
 
 fn one_signature(envelope: &dsse::Envelope) -> Result<Vec<u8>, TlogError> {
