@@ -43,14 +43,26 @@ fn measure(path: &Path) -> anyhow::Result<Measured> {
 
 /// Reads a small input file (bundle, signature) whole, bounded.
 fn read_small(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    hallmark::fsio::read_bounded(path, None, hallmark::bundle::MAX_BUNDLE_BYTES)
-        .map_err(|e| {
-            CliError::usage(
-                format!("cannot read the {what} {}: {e}", path.display()),
-                None,
-            )
-        })?
-        .ok_or_else(|| CliError::usage(format!("{what} {} does not exist", path.display()), None))
+    small_input(
+        hallmark::fsio::read_bounded(path, None, hallmark::bundle::MAX_BUNDLE_BYTES),
+        path,
+        what,
+    )
+}
+
+/// What reading a small input gave, or a usage error naming it.
+fn small_input(
+    read: Result<Option<Vec<u8>>, hallmark::fsio::FileError>,
+    path: &Path,
+    what: &str,
+) -> anyhow::Result<Vec<u8>> {
+    read.map_err(|e| {
+        CliError::usage(
+            format!("cannot read the {what} {}: {e}", path.display()),
+            None,
+        )
+    })?
+    .ok_or_else(|| CliError::usage(format!("{what} {} does not exist", path.display()), None))
 }
 
 /// True when `path` is this process's standard output: `-`, or another name for the same
@@ -270,7 +282,7 @@ pub fn verify(args: &VerifyBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
                     vec![b' '; hallmark::bundle::MAX_BUNDLE_BYTES as usize + 1],
                     true,
                 ),
-                _ => (read_small(b, "bundle")?, true),
+                read => (small_input(read, b, "bundle")?, true),
             }
         }
         (None, Some(s)) => (read_small(s, "signature")?, false),
