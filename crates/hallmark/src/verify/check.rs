@@ -230,7 +230,8 @@ fn certificate_subject(material: &sigstore::Material<'_>) -> String {
 
 /// The log entries and timestamps a key's signature carries, checked against the trusted
 /// root (an entry in a log it does not list is noted, not checked); `None` when it carries
-/// none, or the key cannot verify a signature over a digest (Ed25519).
+/// none, when the key cannot verify a signature over a digest (Ed25519), or when the artifact
+/// is no subject of the statement (the statement checks refuse that, with their reason).
 fn logged(
     material: &sigstore::Material<'_>,
     artifact: &[u8; 32],
@@ -251,7 +252,7 @@ fn logged(
         },
     ) {
         Ok(v) => Ok(Some(v)),
-        Err(Refusal::KeyCannotVerify(_)) => Ok(None),
+        Err(Refusal::KeyCannotVerify(_) | Refusal::Subject(_)) => Ok(None),
         Err(e) => Err(Rejection::Sigstore(e.to_string())),
     }
 }
@@ -312,14 +313,7 @@ pub(super) fn check_statement(
             .find(|k| signatures.iter().any(|s| k.key.verify(&pae, s)))
             .ok_or(Rejection::NoTrustedKey)?;
         let logged = match subject_sha256 {
-            Some(sha256) => logged(&material, &sha256, key, opts).or_else(|e| {
-                // The subject check belongs to the statement checks below, with their reason.
-                if matches!(&e, Rejection::Sigstore(m) if m.starts_with("no subject")) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            })?,
+            Some(sha256) => logged(&material, &sha256, key, opts)?,
             None => None,
         };
         Signed::Key(key, logged)
