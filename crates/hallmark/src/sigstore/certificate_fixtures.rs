@@ -1,4 +1,3 @@
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use der::Encode;
@@ -21,18 +20,7 @@ pub struct Case {
 }
 
 pub fn case(name: &str) -> Option<Case> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/conformance-assets/sigstore-conformance/bundle-verify"
-    ));
-    if !dir.is_dir() {
-        println!(
-            "not run: ../shared/fixtures/conformance-assets beside the checkout is absent ({})",
-            dir.display()
-        );
-        return None;
-    }
-    let dir = dir.join(name);
+    let dir = crate::sigstore::conformance_cases()?.join(name);
     let bundle = Bundle::parse(&std::fs::read(dir.join("bundle.sigstore.json")).unwrap())
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let certs = bundle.certificates().unwrap().expect("a keyless bundle");

@@ -15,3 +15,20 @@ pub mod timestamp;
 pub mod tlog;
 pub mod verify;
 pub mod x509;
+
+/// The sigstore-conformance verify cases, read from the reference material beside the
+/// checkout (`../shared`, never copied into it); `None`, said in one line, where it is absent.
+#[cfg(test)]
+pub(crate) fn conformance_cases() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/conformance-assets/sigstore-conformance/bundle-verify");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!(
+            "not run: the conformance cases beside the checkout are absent ({})",
+            dir.display()
+        );
+        None
+    }
+}

@@ -7,17 +7,7 @@ use std::time::Duration;
 /// The sigstore-conformance verify cases, read from the project's reference material
 /// beside the checkout (never copied into it).
 fn cases() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/conformance-assets/sigstore-conformance/bundle-verify");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "not run: the conformance cases are absent ({})",
-            dir.display()
-        );
-        None
-    }
+    super::super::conformance_cases()
 }
 
 /// A case's tokens, the bundle's signature and its trusted root (the embedded production

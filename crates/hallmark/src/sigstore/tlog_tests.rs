@@ -4,20 +4,9 @@ use crate::sigstore::checkpoint::tests as notes;
 use crate::sigstore::merkle::tests::{audit_path, tree_root};
 use std::path::{Path, PathBuf};
 
-const CONFORMANCE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/conformance-assets/sigstore-conformance/bundle-verify"
-);
-
 /// The conformance cases' folder, or `None` (said once) when it is not beside the checkout.
 fn conformance() -> Option<PathBuf> {
-    let dir = Path::new(CONFORMANCE);
-    if dir.is_dir() {
-        Some(dir.to_path_buf())
-    } else {
-        println!("not run: {CONFORMANCE} is absent");
-        None
-    }
+    super::super::conformance_cases()
 }
 
 /// Runs `verify_entry` on a case's first entry as a verifier would call it: the artifact's

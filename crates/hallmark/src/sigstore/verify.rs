@@ -552,14 +552,7 @@ mod conformance {
     const DEFAULT_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
     fn cases() -> Option<PathBuf> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/conformance-assets/sigstore-conformance/bundle-verify");
-        if dir.is_dir() {
-            Some(dir)
-        } else {
-            eprintln!("conformance cases: not run: ../shared is absent beside the checkout");
-            None
-        }
+        crate::sigstore::conformance_cases()
     }
 
     /// Why each `_fail` case must be refused; cases refused before `verify` (a bundle or
