@@ -85,6 +85,41 @@ pub struct Report {
 }
 
 impl Report {
+    /// `reg/repo@sha256:…`: pull this, nothing else.
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+
+    /// The one digest everything was checked against.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// The tag the reference named, when it resolved to the digest.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// Whether signatures verified.
+    pub fn verified(&self) -> bool {
+        self.verified
+    }
+
+    /// Whether the artifact may be used: verified, or allowed unsigned by a policy rule.
+    pub fn allowed(&self) -> bool {
+        self.allowed
+    }
+
+    /// The signatures that count.
+    pub fn signatures(&self) -> &[ValidSignature] {
+        &self.signatures
+    }
+
+    /// The policy rule that decided, when a policy was used.
+    pub fn policy(&self) -> Option<&PolicyDecision> {
+        self.policy.as_ref()
+    }
+
     /// Records the decision: a verified artifact may be used, an unverified one not.
     pub fn set_verified(&mut self, verified: bool) {
         self.verified = verified;
