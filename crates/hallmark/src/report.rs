@@ -120,6 +120,11 @@ impl Report {
         self.policy.as_ref()
     }
 
+    /// Why signatures did not count, or what was not checked, one line each.
+    pub fn error_lines(&self) -> Vec<String> {
+        self.errors.clone()
+    }
+
     /// Records the decision: a verified artifact may be used, an unverified one not.
     pub fn set_verified(&mut self, verified: bool) {
         self.verified = verified;

@@ -35,6 +35,13 @@ pub struct Verification {
     pub evidence: Option<Evidence>,
 }
 
+impl Verification {
+    /// The decision and its reasons.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+}
+
 /// The one resolution of a reference: by digest if it has one, else by tag.
 pub async fn resolve(target: &Target) -> Result<Manifest, Error> {
     let reference = match (&target.digest, &target.tag) {
