@@ -104,7 +104,7 @@ pub async fn publish(
     }
     progress.step("pushing the signature");
     let earlier = sign::earlier(
-        sign_opts.replace,
+        &sign_opts,
         &dest.store,
         &dest.store,
         &digest,

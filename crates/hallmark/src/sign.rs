@@ -119,9 +119,10 @@ impl Earlier {
 
 /// The valid signatures (or attestations of `predicate_type`) of `digest` in `format`
 /// that `key` made for the repository `artifacts`, found where `signatures` keeps them;
-/// none are looked for unless `replace`.
+/// none are looked for unless `opts.replace`. They are judged at `opts.timestamp`, the
+/// signing clock.
 pub async fn earlier(
-    replace: bool,
+    opts: &SignOptions,
     artifacts: &Store,
     signatures: &Store,
     digest: &Digest,
@@ -129,7 +130,7 @@ pub async fn earlier(
     format: SignatureFormat,
     predicate_type: &str,
 ) -> Result<Earlier, Error> {
-    if !replace {
+    if !opts.replace {
         return Ok(Earlier::default());
     }
     let target = Target {
@@ -146,7 +147,14 @@ pub async fn earlier(
     let identity = artifacts.identity();
     let mut found = Earlier::default();
     for c in &evidence.candidates {
-        if !crate::verify::made_by(c, &evidence, &identity, &key, predicate_type) {
+        if !crate::verify::made_by(
+            c,
+            &evidence,
+            &identity,
+            &key,
+            predicate_type,
+            opts.timestamp,
+        ) {
             continue;
         }
         match &c.material {
@@ -277,7 +285,7 @@ pub async fn attest(
     );
     statement.subject[0].annotations = recorded_fields(opts)?;
     let earlier = earlier(
-        opts.replace,
+        opts,
         &target.store,
         &target.signatures,
         &digest,
@@ -414,7 +422,7 @@ pub async fn sign(target: &Target, key: &SigningKey, opts: &SignOptions) -> Resu
         .require_manifest(&digest.to_string(), "manifest")
         .await?;
     let earlier = earlier(
-        opts.replace,
+        opts,
         &target.store,
         &target.signatures,
         &digest,

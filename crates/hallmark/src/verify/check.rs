@@ -363,12 +363,14 @@ pub(super) fn check_statement(
 /// Whether candidate `c` is a valid signature (`predicate_type` cosign's signature type)
 /// or attestation of the evidence's digest by `key`, made for the repository
 /// `identity`: what a new signature by the same key for the same repository replaces.
+/// `now` is the caller's clock, as for every other judgement.
 pub fn made_by(
     c: &Candidate,
     evidence: &Evidence,
     identity: &str,
     key: &NamedKey,
     predicate_type: &str,
+    now: SystemTime,
 ) -> bool {
     let opts = VerifyOptions {
         keys: vec![key.clone()],
@@ -378,7 +380,7 @@ pub fn made_by(
         reference: String::new(),
         identity: identity.to_string(),
         tag: None,
-        now: SystemTime::now(),
+        now,
     };
     check_as(c, evidence, &ctx, &opts, predicate_type).is_ok()
 }
