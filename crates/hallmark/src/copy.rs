@@ -82,11 +82,12 @@ pub async fn copy(
     opts: &CopyOptions,
     progress: Arc<dyn TransferProgress>,
 ) -> Result<Copied, Error> {
-    let report = &verification.report;
-    if !report.allowed {
-        return Err(Error::NotVerified(report.reference.clone()));
+    // The decision is the verifier's: a `Verification` cannot be made or changed elsewhere.
+    let report = verification.report();
+    if !report.allowed() {
+        return Err(Error::NotVerified(report.reference().to_string()));
     }
-    let verified = fetch(&source.store, &report.digest).await?;
+    let verified = fetch(&source.store, report.digest()).await?;
     let top = match &opts.platform {
         None => verified.clone(),
         Some(p) => select_platform(&source.store, &verified, p).await?,
@@ -123,7 +124,7 @@ pub async fn copy(
     }
     let mut signature = None;
     if top.digest == verified.digest
-        && let Some(evidence) = &verification.evidence
+        && let Some(evidence) = verification.evidence()
     {
         progress.step("copying the signatures");
         if evidence.legacy_manifest.is_some() {

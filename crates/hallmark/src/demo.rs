@@ -181,7 +181,7 @@ pub async fn run(
                 vec![(
                     by_tag.clone(),
                     format!("verify {}", store.tagged(TAG)),
-                    Box::new(|v| v.verified && poisoned(&v.digest)),
+                    Box::new(|v| v.verified() && poisoned(v.digest())),
                 )],
             )
         } else {
@@ -218,12 +218,12 @@ pub async fn run(
                     (
                         by_tag.clone(),
                         format!("hallmark verify {}", store.tagged(TAG)),
-                        Box::new(|v| !v.verified),
+                        Box::new(|v| !v.verified()),
                     ),
                     (
                         pinned(good.digest()),
                         format!("hallmark verify {}", store.pinned(good.digest())),
-                        Box::new(|v| v.verified && &v.digest == good.digest()),
+                        Box::new(|v| v.verified() && v.digest() == good.digest()),
                     ),
                 ],
             )
@@ -234,7 +234,7 @@ pub async fn run(
             record(act, Actor::Ci, action, outcome_of_sign(r, &poisoned), ok);
         }
         for (target, action, check) in verifies {
-            let v = verify::verify(&target, &opts).await?.report;
+            let v = verify::verify(&target, &opts).await?.report().clone();
             let ok = check(&v);
             record(
                 act,
@@ -263,16 +263,16 @@ fn outcome_of_sign(r: Result<sign::Signed, Error>, poisoned: &dyn Fn(&Digest) ->
 }
 
 fn outcome_of_verify(r: Report, poisoned: &dyn Fn(&Digest) -> bool) -> Outcome {
-    if r.verified {
+    if r.verified() {
         Outcome::Verified {
-            poisoned: poisoned(&r.digest),
-            digest: r.digest,
-            reference: r.reference,
+            poisoned: poisoned(r.digest()),
+            digest: r.digest().clone(),
+            reference: r.reference().to_string(),
         }
     } else {
         Outcome::NotVerified {
-            digest: r.digest,
-            reasons: r.errors,
+            digest: r.digest().clone(),
+            reasons: r.error_lines(),
         }
     }
 }

@@ -115,10 +115,10 @@ async fn verify_reference(
     let verification = crate::verify::verify_trusted(&target, trust)
         .await
         .map_err(|e| failed(e, "could not be verified: "))?;
-    let report = verification.report;
-    if report.verified {
-        Ok(report.digest)
-    } else if report.allowed {
+    let report = verification.report();
+    if report.verified() {
+        Ok(report.digest().clone())
+    } else if report.allowed() {
         Err((
             PinStatus::Refused,
             "a policy rule allows it unsigned: nothing verified, so it is not pinned".into(),
@@ -126,7 +126,7 @@ async fn verify_reference(
     } else {
         Err((
             PinStatus::Refused,
-            format!("not verified: {}", report.errors.join("; ")),
+            format!("not verified: {}", report.error_lines().join("; ")),
         ))
     }
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crate::keys::PublicKey;
 use crate::reference::{canonical_glob, canonical_repository, unmatchable_glob};
 pub use crate::report::Action;
+use crate::report::Rejection;
 use crate::sigstore::identity::{GithubClaims, IdentityPolicy, Matcher};
 use crate::sigstore::root::TrustedRoot;
 use crate::trust::{NamedKey, VerifyOptions, parse_age};
@@ -456,26 +457,47 @@ impl Policy {
 
     /// What the policy says about `repository` before any signature is looked at.
     pub fn ruling(&self, repository: &str) -> Ruling<'_> {
-        match self.rule_for(repository) {
+        let rule = self.rule_for(repository);
+        let why = || {
+            self.reason(rule, repository)
+                .map(|r| r.to_string())
+                .unwrap_or_default()
+        };
+        match rule {
             None => Ruling::Deny {
                 rule: None,
-                why: format!(
-                    "no rule of {} matches {repository}; denied by default",
-                    self.path.display()
-                ),
+                why: why(),
             },
             Some(r) if r.action == Action::Reject => Ruling::Deny {
                 rule: Some(r),
-                why: format!("rule {:?} rejects {repository}", r.name),
+                why: why(),
             },
             Some(r) if r.action == Action::AllowUnsigned => Ruling::AllowUnsigned {
                 rule: r,
-                why: format!(
-                    "rule {:?} allows {repository} unsigned: no signature was checked",
-                    r.name
-                ),
+                why: why(),
             },
             Some(r) => Ruling::Verify(r),
+        }
+    }
+
+    /// Why `rule` (none: no rule matched) decides about `repository` without a signature,
+    /// as a report's reason; `None` for a rule whose signatures decide.
+    pub fn reason(&self, rule: Option<&Rule>, repository: &str) -> Option<Rejection> {
+        let repository = repository.to_string();
+        match rule {
+            None => Some(Rejection::NoRule {
+                policy: self.path.display().to_string(),
+                repository,
+            }),
+            Some(r) if r.action == Action::Reject => Some(Rejection::RuleRejects {
+                rule: r.name.clone(),
+                repository,
+            }),
+            Some(r) if r.action == Action::AllowUnsigned => Some(Rejection::UnsignedAllowed {
+                rule: r.name.clone(),
+                repository,
+            }),
+            Some(_) => None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! signature did not count. Plain data; the command line renders it as text or JSON.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::digest::Digest;
 use crate::keys::Algorithm;
@@ -61,27 +62,134 @@ pub struct PolicyDecision {
     pub action: Option<Action>,
 }
 
-/// The outcome; `verified` is the decision, `errors` say why not (or what was ignored).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// What a verification decided. Only the verifier makes one: a library caller reads it,
+/// and cannot hand `copy` an artifact nobody verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// Enough trusted signatures (the threshold's worth of distinct keys) count.
+    Verified,
+    /// A policy rule allows the artifact unsigned: it may be used, nothing was checked.
+    AllowedUnsigned {
+        /// The rule's name.
+        rule: String,
+    },
+    /// Not verified and not allowed; the findings say why.
+    Rejected,
+}
+
+/// Which signature a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum About {
+    /// The artifact as a whole: no signature, too few keys, the tag, the policy.
+    Artifact,
+    /// A candidate signature, by its position among the signatures of its format.
+    Signature(usize),
+    /// A valid signature by this key that does not meet a requirement.
+    SignedBy(String),
+    /// A bundle referrer judged as an attestation, by its position.
+    Referrer(usize),
+    /// A valid attestation by this key that does not meet a requirement.
+    AttestedBy(String),
+}
+
+/// One reason a signature did not count, or one thing that was not checked.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    about: About,
+    reason: Rejection,
+}
+
+impl Finding {
+    pub(crate) fn new(about: About, reason: Rejection) -> Finding {
+        Finding { about, reason }
+    }
+
+    /// A finding about the artifact as a whole.
+    pub(crate) fn artifact(reason: Rejection) -> Finding {
+        Finding::new(About::Artifact, reason)
+    }
+
+    /// Which signature it is about.
+    pub fn about(&self) -> &About {
+        &self.about
+    }
+
+    /// Why it did not count.
+    pub fn reason(&self) -> &Rejection {
+        &self.reason
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.about {
+            About::Artifact => Ok(()),
+            About::Signature(i) => write!(f, "signature {i}: "),
+            About::SignedBy(key) => write!(f, "signature by {key}: "),
+            About::Referrer(i) => write!(f, "referrer {i}: "),
+            About::AttestedBy(key) => write!(f, "attestation by {key}: "),
+        }?;
+        write!(f, "{}", self.reason)
+    }
+}
+
+/// The outcome of a verification: the decision, the signatures that count, and why others
+/// did not. Made only by `verify`; read through its accessors.
+///
+/// A caller outside the library cannot make one, so it cannot make one that says "allowed"
+/// (each example fails only for the privacy its error code names):
+///
+/// ```compile_fail,E0624
+/// let report = hallmark::report::Report::new(
+///     "reg.example.com/app@sha256:00".into(),
+///     hallmark::digest::Digest::sha256(b"image"),
+///     None,
+/// );
+/// ```
+///
+/// nor build one field by field:
+///
+/// ```compile_fail,E0451
+/// let report = hallmark::report::Report {
+///     reference: "reg.example.com/app".into(),
+///     digest: hallmark::digest::Digest::sha256(b"image"),
+///     tag: None,
+///     decision: hallmark::report::Decision::Verified,
+///     signatures: Vec::new(),
+///     findings: Vec::new(),
+///     policy: None,
+/// };
+/// ```
+///
+/// nor change the decision of one it was given:
+///
+/// ```compile_fail,E0624
+/// fn forge(r: &mut hallmark::report::Report) {
+///     r.allow_unsigned("any rule".into());
+/// }
+/// ```
+///
+/// What it can do is read one:
+///
+/// ```
+/// fn may_use(r: &hallmark::report::Report) -> bool {
+///     matches!(
+///         r.decision(),
+///         hallmark::report::Decision::Verified | hallmark::report::Decision::AllowedUnsigned { .. }
+///     ) && r.allowed()
+/// }
+/// ```
+#[derive(Debug, Clone)]
 pub struct Report {
-    /// `reg/repo@sha256:…`: pull this, nothing else.
-    pub reference: String,
-    /// The one digest everything was checked against.
-    pub digest: Digest,
-    /// The tag the reference named, when it resolved to `digest`.
-    pub tag: Option<String>,
-    /// Whether signatures verified.
-    pub verified: bool,
-    /// Whether the artifact may be used: verified, or allowed unsigned by a policy rule
-    /// (then `verified` stays false: nothing was checked).
-    pub allowed: bool,
-    /// The signatures that count.
-    pub signatures: Vec<ValidSignature>,
-    /// Why signatures did not count, or what was not checked.
-    pub errors: Vec<String>,
-    /// The policy rule that decided, when a policy was used.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy: Option<PolicyDecision>,
+    reference: String,
+    digest: Digest,
+    tag: Option<String>,
+    decision: Decision,
+    signatures: Vec<ValidSignature>,
+    findings: Vec<Finding>,
+    policy: Option<PolicyDecision>,
 }
 
 impl Report {
@@ -100,14 +208,22 @@ impl Report {
         self.tag.as_deref()
     }
 
+    /// What was decided.
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+
     /// Whether signatures verified.
     pub fn verified(&self) -> bool {
-        self.verified
+        matches!(self.decision, Decision::Verified)
     }
 
     /// Whether the artifact may be used: verified, or allowed unsigned by a policy rule.
     pub fn allowed(&self) -> bool {
-        self.allowed
+        matches!(
+            self.decision,
+            Decision::Verified | Decision::AllowedUnsigned { .. }
+        )
     }
 
     /// The signatures that count.
@@ -120,34 +236,117 @@ impl Report {
         self.policy.as_ref()
     }
 
-    /// Why signatures did not count, or what was not checked, one line each.
-    pub fn error_lines(&self) -> Vec<String> {
-        self.errors.clone()
+    /// Why signatures did not count, or what was not checked.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
     }
 
-    /// Records the decision: a verified artifact may be used, an unverified one not.
-    pub fn set_verified(&mut self, verified: bool) {
-        self.verified = verified;
-        self.allowed = verified;
+    /// Why signatures did not count, or what was not checked, one line each.
+    pub fn error_lines(&self) -> Vec<String> {
+        self.findings.iter().map(ToString::to_string).collect()
     }
 
     /// A report on `digest` with nothing verified yet.
-    pub fn new(reference: String, digest: Digest, tag: Option<String>) -> Report {
+    pub(crate) fn new(reference: String, digest: Digest, tag: Option<String>) -> Report {
         Report {
             reference,
             digest,
             tag,
-            verified: false,
-            allowed: false,
+            decision: Decision::Rejected,
             signatures: Vec::new(),
-            errors: Vec::new(),
+            findings: Vec::new(),
             policy: None,
         }
     }
+
+    /// Records a signature that counts; it decides nothing by itself.
+    pub(crate) fn count(&mut self, signature: ValidSignature) {
+        self.signatures.push(signature);
+    }
+
+    /// Records why something did not count.
+    pub(crate) fn find(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+
+    /// Decides by the signatures that count: verified when `threshold` (at least one)
+    /// distinct keys made them. Returns why not when some counted but too few.
+    pub(crate) fn decide_by_threshold(&mut self, threshold: usize) -> Option<Rejection> {
+        let mut distinct: Vec<&str> = self.signatures.iter().map(|s| s.key_id.as_str()).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let required = threshold.max(1);
+        let found = distinct.len();
+        if found >= required {
+            self.decision = Decision::Verified;
+            None
+        } else {
+            self.decision = Decision::Rejected;
+            (found > 0).then_some(Rejection::BelowThreshold { found, required })
+        }
+    }
+
+    /// Takes the decision back: a requirement beyond the signatures is not met.
+    pub(crate) fn reject(&mut self) {
+        self.decision = Decision::Rejected;
+    }
+
+    /// Takes the decision back and the signatures with it: nothing they say counts.
+    pub(crate) fn reject_all(&mut self) {
+        self.decision = Decision::Rejected;
+        self.signatures.clear();
+    }
+
+    /// A policy rule allows the artifact with nothing checked.
+    pub(crate) fn allow_unsigned(&mut self, rule: String) {
+        self.decision = Decision::AllowedUnsigned { rule };
+    }
+
+    /// Records the policy rule that decided.
+    pub(crate) fn set_policy(&mut self, policy: PolicyDecision) {
+        self.policy = Some(policy);
+    }
+
+    /// The signatures that count, for a caller done with the report.
+    pub fn into_signatures(self) -> Vec<ValidSignature> {
+        self.signatures
+    }
 }
 
-/// Why a signature (or the lack of one) does not count.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// The JSON document of a report, as it has always been written: the decision as the two
+/// booleans, and the findings as lines.
+impl serde::Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Wire<'a> {
+            reference: &'a str,
+            digest: &'a Digest,
+            tag: Option<&'a str>,
+            verified: bool,
+            allowed: bool,
+            signatures: &'a [ValidSignature],
+            errors: Vec<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            policy: Option<&'a PolicyDecision>,
+        }
+        Wire {
+            reference: &self.reference,
+            digest: &self.digest,
+            tag: self.tag.as_deref(),
+            verified: self.verified(),
+            allowed: self.allowed(),
+            signatures: &self.signatures,
+            errors: self.error_lines(),
+            policy: self.policy.as_ref(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Why a signature (or the lack of one) does not count, or what was not checked. Each
+/// states the fact; what a user may do about it is the application's to say. Errors that
+/// produced a reason are kept as its source (shared, so that evidence stays cheap to clone).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Rejection {
     /// No signature at all: no `.sig` manifest and no bundle referrer.
@@ -161,7 +360,7 @@ pub enum Rejection {
     NoSignatureLayer,
     /// The signature manifest cannot be read.
     #[error("{0}")]
-    UnusableManifest(String),
+    UnusableManifest(#[source] Arc<crate::signature::SignatureError>),
     /// The layer is unusable (no or bad annotation).
     #[error("{0}")]
     Layer(crate::signature::LayerProblem),
@@ -171,18 +370,19 @@ pub enum Rejection {
     /// The payload blob is not in the store.
     #[error("payload blob {0} is missing")]
     PayloadMissing(Digest),
-    /// The payload blob's bytes do not match its digest.
+    /// The payload blob's bytes do not match its digest (the store's error, which this
+    /// layer does not name).
     #[error("{0}")]
-    PayloadCorrupt(String),
+    PayloadCorrupt(#[source] Arc<dyn std::error::Error + Send + Sync>),
     /// No given key verifies the signature over the payload.
     #[error("not signed by any of the given keys (or the payload was altered)")]
     NoTrustedKey,
     /// The signed payload is not a simple-signing document.
     #[error("invalid simple-signing payload: {0}")]
-    PayloadInvalid(String),
+    PayloadInvalid(#[source] Arc<serde_json::Error>),
     /// The signed payload of a bundle is not an in-toto statement.
     #[error("invalid in-toto statement: {0}")]
-    StatementInvalid(String),
+    StatementInvalid(#[source] Arc<serde_json::Error>),
     /// Another payload type.
     #[error("payload type {found:?} is not {expected:?}")]
     WrongType {
@@ -199,7 +399,7 @@ pub enum Rejection {
         /// The digest verified.
         digest: Digest,
     },
-    /// Signed for another repository.
+    /// Signed for another repository (or, for a layout, another place).
     #[error("signed for {signed}, not {identity}: {}", elsewhere(signed, identity))]
     WrongRepository {
         /// The repository in the payload.
@@ -271,15 +471,25 @@ pub enum Rejection {
     BundleTooLarge(u64),
     /// A bundle that does not parse.
     #[error("{0}")]
-    BundleInvalid(String),
+    BundleInvalid(#[source] Arc<crate::bundle::BundleError>),
+    /// cosign's Sigstore annotations on a legacy layer that do not parse.
+    #[error("cosign's Sigstore annotations: {0}")]
+    Annotations(#[source] Arc<crate::bundle::BundleError>),
     /// A keyless signature (a Fulcio certificate) where no identity is trusted.
-    #[error(
-        "signed keyless (a Fulcio certificate for {0}); trust it with --certificate-identity and --certificate-oidc-issuer, or a policy rule's identities"
-    )]
-    Keyless(String),
+    #[error("signed keyless (a Fulcio certificate for {0})")]
+    Keyless(
+        /// The certificate's subject, read without trusting it.
+        String,
+    ),
     /// Sigstore material (certificate, log entry, timestamp) that does not verify.
     #[error("{0}")]
-    Sigstore(String),
+    Sigstore(#[source] Arc<crate::sigstore::verify::Refusal>),
+    /// A keyless statement about an artifact named by another digest than SHA-256.
+    #[error("keyless statements are verified for sha256 digests only")]
+    KeylessNeedsSha256,
+    /// An Ed25519 key given for a blob, which is verified by its digest.
+    #[error("an Ed25519 key cannot verify a streamed blob; blobs are signed with ECDSA P-256 keys")]
+    BlobNeedsDigestKey,
     /// A message-signature bundle where a statement about the image belongs.
     #[error("the bundle signs a blob's bytes, not a statement about this image")]
     NotAStatement,
@@ -316,17 +526,389 @@ pub enum Rejection {
         /// The threshold.
         required: usize,
     },
+    /// A reference naming a tag and a digest, whose tag names another digest now.
+    #[error(
+        "tag {tag} names {names}, not the verified {verified}; the tag is not reported and binds nothing"
+    )]
+    TagMoved {
+        /// The tag.
+        tag: String,
+        /// The digest it names now.
+        names: Digest,
+        /// The digest verified.
+        verified: Digest,
+    },
+    /// A reference naming a tag and a digest, whose tag does not exist.
+    #[error("tag {0} does not exist; the tag is not reported and binds nothing")]
+    TagAbsent(String),
+    /// No attestation of the type asked for, and nothing else to say.
+    #[error("no attestation of type {0}")]
+    NoAttestation(String),
+    /// A policy rule's required attestation that no required signer made.
+    #[error(
+        "rule {rule:?} requires an attestation of type {predicate_type} by {}; none verified{}",
+        keys.join(" or "),
+        because(findings)
+    )]
+    AttestationRequired {
+        /// The rule.
+        rule: String,
+        /// The predicate type it requires.
+        predicate_type: String,
+        /// The keys it accepts, by name.
+        keys: Vec<String>,
+        /// Why the attestations found did not count.
+        findings: Vec<Finding>,
+    },
+    /// No rule of a policy matches the repository: denied by default.
+    #[error("no rule of {policy} matches {repository}; denied by default")]
+    NoRule {
+        /// The policy file.
+        policy: String,
+        /// The repository.
+        repository: String,
+    },
+    /// A policy's `reject` rule matches the repository.
+    #[error("rule {rule:?} rejects {repository}")]
+    RuleRejects {
+        /// The rule.
+        rule: String,
+        /// The repository.
+        repository: String,
+    },
+    /// A policy's `allow-unsigned` rule matches the repository: nothing was checked.
+    #[error("rule {rule:?} allows {repository} unsigned: no signature was checked")]
+    UnsignedAllowed {
+        /// The rule.
+        rule: String,
+        /// The repository.
+        repository: String,
+    },
 }
 
-/// Why a signature names another place, and what to do if that place is trusted.
-fn elsewhere(signed: &str, identity: &str) -> String {
-    if signed.starts_with("oci:") && identity.starts_with("oci:") {
-        format!(
-            "the layout was moved or copied since it was signed (if you moved it, accept its old place with --identity {signed})"
-        )
+/// Findings in parentheses after a sentence, if there are any.
+fn because(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        String::new()
     } else {
-        format!(
-            "the signature was copied from another repository (if {signed} is a mirror you trust, accept it with --identity {signed})"
+        let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        format!(" ({})", lines.join("; "))
+    }
+}
+
+/// Why a signature names another place: the signature was carried there, or the layout
+/// was. Whether that place is trusted is the user's call, not this library's.
+fn elsewhere(signed: &str, identity: &str) -> &'static str {
+    if signed.starts_with("oci:") && identity.starts_with("oci:") {
+        "the layout was moved or copied since it was signed"
+    } else {
+        "the signature was copied from another repository"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signature(key_id: &str) -> ValidSignature {
+        ValidSignature {
+            key: format!("{key_id}.pub"),
+            key_id: key_id.into(),
+            algorithm: Algorithm::EcdsaP256,
+            format: SignatureFormat::Legacy,
+            annotations: BTreeMap::new(),
+            bound_tags: Vec::new(),
+            timestamp: None,
+            sigstore: None,
+        }
+    }
+
+    fn report() -> Report {
+        Report::new(
+            "reg.example.com/app@sha256:00".into(),
+            Digest::sha256(b"image"),
+            None,
         )
+    }
+
+    #[test]
+    fn a_new_report_is_rejected_until_decided() {
+        let r = report();
+        assert_eq!(r.decision(), &Decision::Rejected);
+        assert!(!r.verified() && !r.allowed());
+    }
+
+    #[test]
+    fn verified_means_enough_distinct_keys() {
+        let mut r = report();
+        r.count(signature("a"));
+        assert!(
+            r.decide_by_threshold(0).is_none(),
+            "a threshold of 0 means 1"
+        );
+        assert_eq!(r.decision(), &Decision::Verified);
+        assert!(r.verified() && r.allowed());
+
+        // The same key twice is one key.
+        r.count(signature("a"));
+        let short = r.decide_by_threshold(2).expect("one key of two");
+        assert_eq!(short.to_string(), "1 distinct key(s) signed, 2 required");
+        assert_eq!(r.decision(), &Decision::Rejected);
+        assert!(!r.verified() && !r.allowed());
+
+        r.count(signature("b"));
+        assert!(r.decide_by_threshold(2).is_none());
+        assert!(r.verified());
+
+        // Nothing counted: rejected, with nothing to say about a threshold.
+        let mut none = report();
+        assert!(none.decide_by_threshold(1).is_none());
+        assert_eq!(none.decision(), &Decision::Rejected);
+    }
+
+    #[test]
+    fn allowed_unsigned_is_allowed_and_not_verified() {
+        let mut r = report();
+        r.allow_unsigned("vendor".into());
+        assert_eq!(
+            r.decision(),
+            &Decision::AllowedUnsigned {
+                rule: "vendor".into()
+            }
+        );
+        assert!(r.allowed() && !r.verified());
+    }
+
+    #[test]
+    fn a_decision_taken_back_is_rejected() {
+        let mut r = report();
+        r.count(signature("a"));
+        r.decide_by_threshold(1);
+        r.reject();
+        assert!(!r.allowed() && r.signatures().len() == 1);
+        r.decide_by_threshold(1);
+        r.reject_all();
+        assert!(!r.allowed() && r.signatures().is_empty());
+    }
+
+    #[test]
+    fn json_keeps_its_shape() {
+        let mut r = report();
+        r.find(Finding::new(About::Signature(2), Rejection::NoTrustedKey));
+        r.allow_unsigned("vendor".into());
+        r.set_policy(PolicyDecision {
+            rule: Some("vendor".into()),
+            action: Some(Action::AllowUnsigned),
+        });
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "reference": "reg.example.com/app@sha256:00",
+                "digest": Digest::sha256(b"image").to_string(),
+                "tag": null,
+                "verified": false,
+                "allowed": true,
+                "signatures": [],
+                "errors": [
+                    "signature 2: not signed by any of the given keys (or the payload was altered)"
+                ],
+                "policy": {"rule": "vendor", "action": "allow-unsigned"},
+            })
+        );
+        // Fields in the order they were always written.
+        let text = serde_json::to_string(&r).unwrap();
+        let at = |k: &str| text.find(&format!("\"{k}\":")).unwrap();
+        let mut keys = vec![
+            "reference",
+            "digest",
+            "tag",
+            "verified",
+            "allowed",
+            "signatures",
+            "errors",
+            "policy",
+        ];
+        keys.sort_by_key(|k| at(k));
+        assert_eq!(
+            keys,
+            [
+                "reference",
+                "digest",
+                "tag",
+                "verified",
+                "allowed",
+                "signatures",
+                "errors",
+                "policy"
+            ]
+        );
+        assert!(
+            serde_json::to_value(report())
+                .unwrap()
+                .get("policy")
+                .is_none()
+        );
+    }
+
+    /// Each typed reason reads as the text it had when reasons were strings (the
+    /// command line and scripts match on it), with the producing error's text inside.
+    #[test]
+    fn typed_reasons_read_as_before() {
+        let json_error = || serde_json::from_slice::<serde_json::Value>(b"{").unwrap_err();
+        let bundle_error = || crate::bundle::Bundle::parse(b"{}").unwrap_err();
+        let digest = Digest::sha256(b"image");
+        let manifest_error = crate::signature::SignatureError::TooManyLayers {
+            digest: digest.clone(),
+            count: 9999,
+        };
+        let manifest_text = manifest_error.to_string();
+        let io = std::io::Error::other("blob sha256:ab does not match its digest");
+        let cases: Vec<(Rejection, String)> = vec![
+            (
+                Rejection::UnusableManifest(Arc::new(manifest_error)),
+                manifest_text,
+            ),
+            (
+                Rejection::PayloadCorrupt(Arc::new(io)),
+                "blob sha256:ab does not match its digest".into(),
+            ),
+            (
+                Rejection::PayloadInvalid(Arc::new(json_error())),
+                format!("invalid simple-signing payload: {}", json_error()),
+            ),
+            (
+                Rejection::StatementInvalid(Arc::new(json_error())),
+                format!("invalid in-toto statement: {}", json_error()),
+            ),
+            (
+                Rejection::BundleInvalid(Arc::new(bundle_error())),
+                bundle_error().to_string(),
+            ),
+            (
+                Rejection::Annotations(Arc::new(bundle_error())),
+                format!("cosign's Sigstore annotations: {}", bundle_error()),
+            ),
+            (
+                Rejection::Sigstore(Arc::new(
+                    crate::sigstore::verify::Refusal::NotSignedByKeys,
+                )),
+                "not signed by any of the given keys (or the artifact was altered)".into(),
+            ),
+            (
+                Rejection::KeylessNeedsSha256,
+                "keyless statements are verified for sha256 digests only".into(),
+            ),
+            (
+                Rejection::BlobNeedsDigestKey,
+                "an Ed25519 key cannot verify a streamed blob; blobs are signed with ECDSA P-256 keys".into(),
+            ),
+            (
+                Rejection::Keyless("ci@example.com".into()),
+                "signed keyless (a Fulcio certificate for ci@example.com)".into(),
+            ),
+            (
+                Rejection::WrongRepository {
+                    signed: "evil.example.com/app".into(),
+                    identity: "reg.example.com/app".into(),
+                },
+                "signed for evil.example.com/app, not reg.example.com/app: the signature was copied from another repository".into(),
+            ),
+            (
+                Rejection::WrongRepository {
+                    signed: "oci:/old".into(),
+                    identity: "oci:/new".into(),
+                },
+                "signed for oci:/old, not oci:/new: the layout was moved or copied since it was signed".into(),
+            ),
+            (
+                Rejection::TagMoved {
+                    tag: "v1".into(),
+                    names: Digest::sha256(b"other"),
+                    verified: digest.clone(),
+                },
+                format!(
+                    "tag v1 names {}, not the verified {digest}; the tag is not reported and binds nothing",
+                    Digest::sha256(b"other")
+                ),
+            ),
+            (
+                Rejection::TagAbsent("v1".into()),
+                "tag v1 does not exist; the tag is not reported and binds nothing".into(),
+            ),
+            (
+                Rejection::NoAttestation("https://slsa.dev/provenance/v1".into()),
+                "no attestation of type https://slsa.dev/provenance/v1".into(),
+            ),
+            (
+                Rejection::AttestationRequired {
+                    rule: "prod".into(),
+                    predicate_type: "https://slsa.dev/provenance/v1".into(),
+                    keys: vec!["a.pub".into(), "b.pub".into()],
+                    findings: Vec::new(),
+                },
+                "rule \"prod\" requires an attestation of type https://slsa.dev/provenance/v1 by a.pub or b.pub; none verified".into(),
+            ),
+            (
+                Rejection::AttestationRequired {
+                    rule: "prod".into(),
+                    predicate_type: "t".into(),
+                    keys: vec!["a.pub".into()],
+                    findings: vec![
+                        Finding::new(About::Referrer(0), Rejection::NoTrustedKey),
+                        Finding::new(About::AttestedBy("a.pub".into()), Rejection::NoTimestamp),
+                    ],
+                },
+                "rule \"prod\" requires an attestation of type t by a.pub; none verified (referrer 0: not signed by any of the given keys (or the payload was altered); attestation by a.pub: no signed timestamp, and a maximum age is required)".into(),
+            ),
+            (
+                Rejection::NoRule {
+                    policy: "/etc/hallmark/policy.toml".into(),
+                    repository: "reg.example.com/app".into(),
+                },
+                "no rule of /etc/hallmark/policy.toml matches reg.example.com/app; denied by default".into(),
+            ),
+            (
+                Rejection::RuleRejects {
+                    rule: "x".into(),
+                    repository: "reg.example.com/app".into(),
+                },
+                "rule \"x\" rejects reg.example.com/app".into(),
+            ),
+            (
+                Rejection::UnsignedAllowed {
+                    rule: "x".into(),
+                    repository: "reg.example.com/app".into(),
+                },
+                "rule \"x\" allows reg.example.com/app unsigned: no signature was checked".into(),
+            ),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text, "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn a_finding_names_its_signature_before_its_reason() {
+        let lines: Vec<String> = [
+            Finding::artifact(Rejection::NoSignatureLayer),
+            Finding::new(About::Signature(1), Rejection::NoTrustedKey),
+            Finding::new(About::SignedBy("a.pub".into()), Rejection::NoTimestamp),
+            Finding::new(About::Referrer(4), Rejection::NotAStatement),
+            Finding::new(About::AttestedBy("b.pub".into()), Rejection::NoTimestamp),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            lines,
+            [
+                "no signature: the signature manifest has no simple-signing layer",
+                "signature 1: not signed by any of the given keys (or the payload was altered)",
+                "signature by a.pub: no signed timestamp, and a maximum age is required",
+                "referrer 4: the bundle signs a blob's bytes, not a statement about this image",
+                "attestation by b.pub: no signed timestamp, and a maximum age is required",
+            ]
+        );
     }
 }

@@ -907,7 +907,7 @@ impl<'a> Judged<'a> {
         for (digest, ev) in evidence {
             let ctx = judged.context(None, digest, identity);
             let report = decide(ev, &ctx, &ageless);
-            for s in &report.signatures {
+            for s in report.signatures() {
                 let at = signed_at(s);
                 for t in &s.bound_tags {
                     let slot = judged
@@ -925,7 +925,9 @@ impl<'a> Judged<'a> {
                     }
                 }
             }
-            judged.trusted.insert(digest.clone(), report.signatures);
+            judged
+                .trusted
+                .insert(digest.clone(), report.into_signatures());
         }
         judged
     }
@@ -1048,18 +1050,18 @@ pub fn classify(
     }
     let ctx = judged.context(Some(tag), digest, repository);
     let report = decide(evidence, &ctx, judged.opts);
-    if report.verified {
+    if report.verified() {
         entry.status = Status::Verified;
         entry.reason = format!(
             "signed by {}",
             report
-                .signatures
+                .signatures()
                 .iter()
                 .map(|s| s.key.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        entry.signatures = report.signatures;
+        entry.signatures = report.into_signatures();
         return entry;
     }
     if judged.opts.max_age.is_some() {
@@ -1068,20 +1070,20 @@ pub fn classify(
             ..judged.opts.clone()
         };
         let young = decide(evidence, &ctx, &ageless);
-        if young.verified {
+        if young.verified() {
             entry.status = Status::Stale;
             entry.reason = format!(
                 "trusted signatures are older than the max-age of {}",
                 crate::trust::format_age(judged.opts.max_age.unwrap_or_default())
             );
-            entry.signatures = young.signatures;
+            entry.signatures = young.into_signatures();
             return entry;
         }
     }
-    entry.reason = if report.errors.is_empty() {
+    entry.reason = if report.findings().is_empty() {
         "no trusted signature".to_string()
     } else {
-        report.errors.join("; ")
+        report.error_lines().join("; ")
     };
     entry
 }

@@ -188,6 +188,27 @@ async fn a4_copied_signature_does_not_verify() {
         "{}",
         stderr(&o)
     );
+    // The command line says which flag accepts the mirror; the report itself, which a
+    // script reads, states only the fact.
+    assert!(
+        stderr(&o).contains(&format!(
+            "copied from another repository; if {repo} is a mirror you trust, accept it with --identity {repo}"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["verify", &mirror, "--key", &k.public, "--output", "json"]);
+    expect_code(&o, 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let errors = v["errors"].as_array().unwrap();
+    assert!(
+        errors.iter().any(|e| e
+            .as_str()
+            .unwrap()
+            .ends_with("the signature was copied from another repository")),
+        "{v}"
+    );
+    assert!(!v.to_string().contains("--identity"), "{v}");
     // Only an explicit identity allowance accepts the mirror.
     let o = run(&["verify", &mirror, "--key", &k.public, "--identity", &repo]);
     expect_code(&o, 0);

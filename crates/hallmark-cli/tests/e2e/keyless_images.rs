@@ -221,6 +221,14 @@ fn a_keyless_signature_counts_only_for_the_identity_trusted() {
     expect_code(&o, 1);
     assert!(stderr(&o).contains("signed keyless"), "{}", stderr(&o));
     assert!(stderr(&o).contains(SIGNER), "{}", stderr(&o));
+    // The fact is the library's; the flags that would trust the signer are the command line's.
+    assert!(
+        stderr(&o).contains(
+            "); trust it with --certificate-identity and --certificate-oidc-issuer, or a policy rule's identities"
+        ),
+        "{}",
+        stderr(&o)
+    );
 
     let o = verify(&l, &["--certificate-identity", SIGNER]);
     expect_code(&o, 2);

@@ -3,6 +3,7 @@
 //! bytes first, then the Sigstore proofs it carries (certificate, log, timestamps), then
 //! what the signed payload says. Pure.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::Context;
@@ -83,8 +84,8 @@ fn check_legacy(
     ctx: &Context,
     opts: &VerifyOptions,
 ) -> Result<ValidSignature, Rejection> {
-    let layer = LayerMaterial::read(annotations)
-        .map_err(|e| Rejection::Sigstore(format!("cosign's Sigstore annotations: {e}")))?;
+    let layer =
+        LayerMaterial::read(annotations).map_err(|e| Rejection::Annotations(Arc::new(e)))?;
     let material = sigstore::Material {
         content: Content::Message {
             sha256: None,
@@ -112,7 +113,7 @@ fn check_legacy(
         Signed::Key(key, logged(&material, &payload_sha256, key, opts)?)
     };
     let parsed =
-        SimpleSigning::parse(payload).map_err(|e| Rejection::PayloadInvalid(e.to_string()))?;
+        SimpleSigning::parse(payload).map_err(|e| Rejection::PayloadInvalid(Arc::new(e)))?;
     if parsed.critical.kind != payload::SIGNATURE_TYPE {
         return Err(Rejection::WrongType {
             found: parsed.critical.kind,
@@ -212,7 +213,7 @@ fn keyless(
         }
     }
     Err(match first_refusal {
-        Some(e) => Rejection::Sigstore(e.to_string()),
+        Some(e) => Rejection::Sigstore(Arc::new(e)),
         None => Rejection::Keyless(certificate_subject(material)),
     })
 }
@@ -253,7 +254,7 @@ fn logged(
     ) {
         Ok(v) => Ok(Some(v)),
         Err(Refusal::KeyCannotVerify(_) | Refusal::Subject(_)) => Ok(None),
-        Err(e) => Err(Rejection::Sigstore(e.to_string())),
+        Err(e) => Err(Rejection::Sigstore(Arc::new(e))),
     }
 }
 
@@ -269,10 +270,10 @@ pub(super) fn check_statement(
     opts: &VerifyOptions,
     predicate_type: &str,
 ) -> Result<(ValidSignature, Statement), Rejection> {
-    let b = Bundle::parse(bytes).map_err(|e| Rejection::BundleInvalid(e.to_string()))?;
+    let b = Bundle::parse(bytes).map_err(|e| Rejection::BundleInvalid(Arc::new(e)))?;
     let envelope = match b
         .content()
-        .map_err(|e| Rejection::BundleInvalid(e.to_string()))?
+        .map_err(|e| Rejection::BundleInvalid(Arc::new(e)))?
     {
         Content::Dsse(e) => e,
         Content::Message { .. } => return Err(Rejection::NotAStatement),
@@ -282,16 +283,16 @@ pub(super) fn check_statement(
     }
     let payload = envelope
         .payload_bytes()
-        .map_err(|e| Rejection::BundleInvalid(e.to_string()))?;
+        .map_err(|e| Rejection::BundleInvalid(Arc::new(e)))?;
     let material = sigstore::Material {
         content: Content::Dsse(envelope),
         certificates: b
             .certificates()
-            .map_err(|e| Rejection::BundleInvalid(e.to_string()))?,
+            .map_err(|e| Rejection::BundleInvalid(Arc::new(e)))?,
         tlog_entries: &b.verification_material.tlog_entries,
         timestamps: b
             .timestamps()
-            .map_err(|e| Rejection::BundleInvalid(e.to_string()))?,
+            .map_err(|e| Rejection::BundleInvalid(Arc::new(e)))?,
         minor: b.minor_version(),
     };
     let subject_sha256: Option<[u8; 32]> = (evidence.digest.algorithm()
@@ -300,9 +301,7 @@ pub(super) fn check_statement(
         .flatten();
     // The signature must be over the PAE of these exact bytes and this payload type.
     let signer = if material.certificates.is_some() {
-        let sha256 = subject_sha256.ok_or_else(|| {
-            Rejection::Sigstore("keyless statements are verified for sha256 digests only".into())
-        })?;
+        let sha256 = subject_sha256.ok_or(Rejection::KeylessNeedsSha256)?;
         Signed::Keyless(keyless(&material, &sha256, opts)?)
     } else {
         let pae = dsse::pae(&envelope.payload_type, &payload);
@@ -319,7 +318,7 @@ pub(super) fn check_statement(
         Signed::Key(key, logged)
     };
     let statement =
-        Statement::parse(&payload).map_err(|e| Rejection::StatementInvalid(e.to_string()))?;
+        Statement::parse(&payload).map_err(|e| Rejection::StatementInvalid(Arc::new(e)))?;
     if !statement.is_statement() {
         return Err(Rejection::WrongType {
             found: statement.kind,

@@ -7,7 +7,7 @@ use super::check::{check, check_as, check_statement};
 use super::gather::{Candidate, Evidence, Material};
 use crate::bundle::{Bundle, Content, intoto, intoto::Statement};
 use crate::payload::{self, SimpleSigning};
-use crate::report::{Rejection, Report, ValidSignature};
+use crate::report::{About, Finding, Rejection, Report, ValidSignature};
 use crate::trust::{NamedKey, VerifyOptions, format_age};
 
 /// Clock skew tolerated for signed timestamps from the future.
@@ -34,41 +34,23 @@ pub fn decide(evidence: &Evidence, ctx: &Context, opts: &VerifyOptions) -> Repor
         ctx.tag.clone(),
     );
     if let Some(why) = evidence.absent() {
-        report.errors.push(why.to_string());
+        report.find(Finding::artifact(why.clone()));
     }
     let mut valid = Vec::new();
     for c in &evidence.candidates {
         match check(c, evidence, ctx, opts) {
             Ok(v) => valid.push(v),
-            Err(why) => report.errors.push(format!("signature {}: {why}", c.index)),
+            Err(why) => report.find(Finding::new(About::Signature(c.index), why)),
         }
     }
     for sig in valid {
         match disqualify(&sig, ctx, opts) {
-            None => report.signatures.push(sig),
-            Some(why) => report
-                .errors
-                .push(format!("signature by {}: {why}", sig.key)),
+            None => report.count(sig),
+            Some(why) => report.find(Finding::new(About::SignedBy(sig.key.clone()), why)),
         }
     }
-    let mut distinct: Vec<&str> = report
-        .signatures
-        .iter()
-        .map(|s| s.key_id.as_str())
-        .collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    let threshold = opts.threshold.max(1);
-    let found = distinct.len();
-    report.set_verified(found >= threshold);
-    if !report.verified && !report.signatures.is_empty() {
-        report.errors.push(
-            Rejection::BelowThreshold {
-                found,
-                required: threshold,
-            }
-            .to_string(),
-        );
+    if let Some(short) = report.decide_by_threshold(opts.threshold) {
+        report.find(Finding::artifact(short));
     }
     report
 }
@@ -207,26 +189,21 @@ pub fn decide_attestations(
                     predicate_type: statement.predicate_type,
                     predicate: statement.predicate,
                 }),
-                Some(why) => report
-                    .errors
-                    .push(format!("attestation by {}: {why}", sig.key)),
+                Some(why) => report.find(Finding::new(About::AttestedBy(sig.key.clone()), why)),
             },
-            Err(why) => report.errors.push(format!("referrer {}: {why}", c.index)),
+            Err(why) => report.find(Finding::new(About::Referrer(c.index), why)),
         }
     }
-    let mut distinct: Vec<&str> = attested
-        .iter()
-        .map(|a| a.signature.key_id.as_str())
-        .collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    report.set_verified(distinct.len() >= opts.threshold.max(1));
-    if attested.is_empty() && report.errors.is_empty() {
-        report
-            .errors
-            .push(format!("no attestation of type {predicate_type}"));
+    if attested.is_empty() && report.findings().is_empty() {
+        report.find(Finding::artifact(Rejection::NoAttestation(
+            predicate_type.to_string(),
+        )));
     }
-    report.signatures = attested.iter().map(|a| a.signature.clone()).collect();
+    for a in &attested {
+        report.count(a.signature.clone());
+    }
+    // Too few attesting keys goes unsaid, as it always has: the attestations are listed.
+    let _too_few = report.decide_by_threshold(opts.threshold);
     (report, attested)
 }
 
@@ -296,7 +273,7 @@ mod tests {
     use super::*;
     use crate::digest::Digest;
     use crate::keys::{Algorithm, SigningKey};
-    use crate::report::SignatureFormat;
+    use crate::report::{Decision, SignatureFormat};
     use crate::trust::NamedKey;
 
     const REPO: &str = "reg.example.com/team/app";
@@ -647,16 +624,20 @@ mod tests {
         ];
         for (name, candidates, tag, opts, verified, fragment) in cases {
             let r = judge(&w, candidates, tag, opts);
-            assert_eq!(r.verified, verified, "{name}: {:?}", r.errors);
+            let errors = r.error_lines();
+            assert_eq!(r.verified(), verified, "{name}: {errors:?}");
+            assert_eq!(r.allowed(), verified, "{name}: {errors:?}");
             assert!(
-                fragment.is_empty() || r.errors.iter().any(|e| e.contains(fragment)),
-                "{name}: no error contains {fragment:?}: {:?}",
-                r.errors
+                fragment.is_empty() || errors.iter().any(|e| e.contains(fragment)),
+                "{name}: no error contains {fragment:?}: {errors:?}"
             );
             if verified {
-                assert!(!r.signatures.is_empty(), "{name}");
+                assert_eq!(r.decision(), &Decision::Verified, "{name}");
+                assert!(!r.signatures().is_empty(), "{name}");
+            } else {
+                assert_eq!(r.decision(), &Decision::Rejected, "{name}");
             }
-            assert_eq!(r.digest, w.digest, "{name}");
+            assert_eq!(r.digest(), &w.digest, "{name}");
         }
     }
 
@@ -687,13 +668,13 @@ mod tests {
         };
         for tag in ["v1", "v2"] {
             let r = judge(&w, vec![candidate.clone()], Some(tag), opts.clone());
-            assert!(!r.verified, "{tag}");
+            assert!(!r.verified(), "{tag}");
             assert!(
-                r.errors
+                r.error_lines()
                     .iter()
                     .any(|e| e.contains("invalid simple-signing payload: duplicate key \"tag\"")),
                 "{:?}",
-                r.errors
+                r.error_lines()
             );
         }
         // The same claims, each key once, verify: only the repetition is refused.
@@ -708,7 +689,7 @@ mod tests {
                 sigstore: Default::default(),
             }),
         };
-        assert!(judge(&w, vec![candidate], Some("v2"), opts).verified);
+        assert!(judge(&w, vec![candidate], Some("v2"), opts).verified());
     }
 
     #[test]
@@ -734,16 +715,13 @@ mod tests {
             ..VerifyOptions::default()
         };
         let r = decide(&ev, &ctx, &opts);
-        assert!(!r.verified);
+        assert!(!r.verified());
+        let errors = r.error_lines();
+        assert!(errors[0].contains("no simple-signing layer"), "{errors:?}");
         assert!(
-            r.errors[0].contains("no simple-signing layer"),
-            "{:?}",
-            r.errors
+            errors[1].starts_with("signature 3: payload blob"),
+            "{errors:?}"
         );
-        assert!(
-            r.errors[1].starts_with("signature 3: payload blob"),
-            "{:?}",
-            r.errors
-        );
+        assert_eq!(r.findings()[1].about(), &About::Signature(3));
     }
 }

@@ -50,7 +50,7 @@ pub struct Referrer {
 pub const MAX_REFERRERS: usize = 256;
 
 /// One signature as found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Candidate {
     /// How it is stored.
     pub format: SignatureFormat,
@@ -61,7 +61,7 @@ pub struct Candidate {
 }
 
 /// Every signature candidate of one digest.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Evidence {
     /// The digest the candidates are for.
     pub digest: Digest,
@@ -150,7 +150,7 @@ async fn small_blob(
         Ok(Some(b)) => Ok(Ok(b)),
         Ok(None) => Ok(Err(Rejection::PayloadMissing(digest.clone()))),
         Err(e) if e.class() == ErrorClass::Denied => {
-            Ok(Err(Rejection::PayloadCorrupt(e.to_string())))
+            Ok(Err(Rejection::PayloadCorrupt(std::sync::Arc::new(e))))
         }
         Err(e) => Err(e),
     }
@@ -177,7 +177,7 @@ async fn gather_legacy(
     };
     let layers = match signature::parse_layers(&manifest) {
         Ok(l) => l,
-        Err(e) => return Ok(Some(Rejection::UnusableManifest(e.to_string()))),
+        Err(e) => return Ok(Some(Rejection::UnusableManifest(std::sync::Arc::new(e)))),
     };
     for layer in layers {
         let material = match layer.signature {

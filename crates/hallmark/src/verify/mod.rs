@@ -21,24 +21,34 @@ pub use gather::{
 use crate::Error;
 use crate::oci::Manifest;
 use crate::policy::{Policy, Ruling};
-use crate::report::{PolicyDecision, Rejection, Report};
+use crate::report::{Finding, PolicyDecision, Rejection, Report};
 use crate::store::Target;
 use crate::trust::VerifyOptions;
 
 /// A verification and what it rests on: the report, and the signatures as they were
-/// read (to carry along when copying, never to read again).
+/// read (to carry along when copying, never to read again). Made only by the verify
+/// functions of this module, so that whoever holds one holds a real decision:
+///
+/// ```compile_fail,E0451
+/// fn forge(report: hallmark::report::Report) -> hallmark::verify::Verification {
+///     hallmark::verify::Verification { report, evidence: None }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Verification {
-    /// The decision and its reasons.
-    pub report: Report,
-    /// The signature material judged; `None` when no signature was looked at.
-    pub evidence: Option<Evidence>,
+    report: Report,
+    evidence: Option<Evidence>,
 }
 
 impl Verification {
     /// The decision and its reasons.
     pub fn report(&self) -> &Report {
         &self.report
+    }
+
+    /// The signature material judged; `None` when no signature was looked at.
+    pub(crate) fn evidence(&self) -> Option<&Evidence> {
+        self.evidence.as_ref()
     }
 }
 
@@ -58,27 +68,27 @@ pub async fn resolve(target: &Target) -> Result<Manifest, Error> {
 async fn context(
     target: &Target,
     digest: &crate::digest::Digest,
-) -> Result<(Context, Option<String>), Error> {
+) -> Result<(Context, Option<Finding>), Error> {
     let mut note = None;
     let tag = match (&target.tag, &target.digest) {
         (Some(tag), Some(_)) => match target.store.get_manifest(tag).await? {
             Some(m) if &m.digest == digest => Some(tag.clone()),
             Some(m) => {
-                note = Some(format!(
-                    "tag {tag} names {}, not the verified {digest}; the tag is not reported and binds nothing",
-                    m.digest
-                ));
+                note = Some(Finding::artifact(Rejection::TagMoved {
+                    tag: tag.clone(),
+                    names: m.digest,
+                    verified: digest.clone(),
+                }));
                 None
             }
             None => {
-                note = Some(format!(
-                    "tag {tag} does not exist; the tag is not reported and binds nothing"
-                ));
+                note = Some(Finding::artifact(Rejection::TagAbsent(tag.clone())));
                 None
             }
         },
         (tag, _) => tag.clone(),
     };
+    // The one reading of the clock for a verification: everything below takes it as input.
     let ctx = Context {
         reference: target.store.pinned(digest),
         identity: target.store.identity(),
@@ -113,10 +123,11 @@ async fn verify_in_context(
     let mut report = decide(&evidence, &ctx, opts);
     if opts.require_tag_binding && ctx.tag.is_none() {
         // The tag to bind does not name this digest: nothing can bind it.
-        report.set_verified(false);
-        report.signatures.clear();
+        report.reject_all();
     }
-    report.errors.extend(note);
+    if let Some(note) = note {
+        report.find(note);
+    }
     let verification = Verification {
         report,
         evidence: Some(evidence),
@@ -137,7 +148,9 @@ pub async fn verify_attestations(
     let evidence = gather(target, &digest).await?;
     let (ctx, note) = context(target, &digest).await?;
     let (mut report, attested) = decide_attestations(&evidence, &ctx, opts, predicate_type);
-    report.errors.extend(note);
+    if let Some(note) = note {
+        report.find(note);
+    }
     Ok((report, attested))
 }
 
@@ -159,7 +172,7 @@ pub fn missing_attestations<'a>(
                 ..rule.clone()
             };
             let (att, _) = decide_attestations(evidence, ctx, &opts, &req.predicate_type);
-            (!att.verified).then_some((req, att))
+            (!att.verified()).then_some((req, att))
         })
         .collect()
 }
@@ -177,7 +190,8 @@ pub async fn verify_trusted(
 
 /// Verifies `target` under a policy: the first matching rule decides; none is a "no".
 pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Verification, Error> {
-    let ruling = policy.ruling(&target.store.identity());
+    let identity = target.store.identity();
+    let ruling = policy.ruling(&identity);
     let decision = PolicyDecision {
         rule: ruling.rule().map(|r| r.name.clone()),
         action: ruling.rule().map(|r| r.action),
@@ -200,41 +214,39 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
                 for (required, att) in
                     missing_attestations(evidence, &ctx, &r.verify, &r.attestations)
                 {
-                    v.report.set_verified(false);
-                    v.report.errors.push(format!(
-                        "rule {:?} requires an attestation of type {} by {}; none verified{}",
-                        r.name,
-                        required.predicate_type,
-                        required
-                            .keys
-                            .iter()
-                            .map(|k| k.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" or "),
-                        if att.errors.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", att.errors.join("; "))
-                        }
-                    ));
+                    v.report.reject();
+                    v.report
+                        .find(Finding::artifact(Rejection::AttestationRequired {
+                            rule: r.name.clone(),
+                            predicate_type: required.predicate_type.clone(),
+                            keys: required.keys.iter().map(|k| k.name.clone()).collect(),
+                            findings: att.findings().to_vec(),
+                        }));
                 }
             }
             v
         }
-        Ruling::Deny { why, .. } | Ruling::AllowUnsigned { why, .. } => {
+        Ruling::Deny { .. } | Ruling::AllowUnsigned { .. } => {
             let digest = resolve(target).await?.digest;
             let (ctx, note) = context(target, &digest).await?;
             let mut report = Report::new(ctx.reference, digest, ctx.tag);
-            report.errors.extend(note);
-            report.allowed = matches!(ruling, Ruling::AllowUnsigned { .. });
-            report.errors.push(why.clone());
+            if let Some(note) = note {
+                report.find(note);
+            }
+            if let Ruling::AllowUnsigned { rule, .. } = &ruling {
+                report.allow_unsigned(rule.name.clone());
+            }
+            // A rule that decides without signatures always has its reason.
+            if let Some(reason) = policy.reason(ruling.rule(), &identity) {
+                report.find(Finding::artifact(reason));
+            }
             Verification {
                 report,
                 evidence: None,
             }
         }
     };
-    verification.report.policy = Some(decision);
+    verification.report.set_policy(decision);
     Ok(verification)
 }
 
