@@ -1,5 +1,6 @@
-//! The outcome of a verification: what was verified, by which signatures, and why any
-//! signature did not count. Plain data; the command line renders it as text or JSON.
+//! The outcome of a verification: what was decided, by which signatures, and why any
+//! signature did not count. Only the verifier makes one (`verify`, and `blob` for files);
+//! everyone else reads it, and the command line renders it as text or JSON.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
