@@ -4,27 +4,25 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallmark::copy::{Copied, CopyOptions};
+use hallmark::copy::CopyOptions;
 use hallmark::keys::SigningKey;
 use hallmark::policy::{Policy, Trust};
-use hallmark::publish::{PublishOptions, Published};
+use hallmark::publish::PublishOptions;
 use hallmark::reference::Source;
 use hallmark::registry::auth::Credentials;
 use hallmark::registry::{Client, ClientOptions};
-use hallmark::report::Report;
-use hallmark::sign::{SignOptions, Signed};
+use hallmark::sign::SignOptions;
 use hallmark::store::{Destination, Target};
 use hallmark::transfer::{Quiet, TransferProgress};
 use hallmark::trust::VerifyOptions;
 use hallmark::verify::Verification;
-use serde::Serialize;
 
 use crate::cli::{
     AttestArgs, CopyArgs, DigestArgs, PolicyCheckArgs, PublishArgs, RegistryArgs, SignArgs,
     SigningArgs, TrustArgs, VerifyArgs, VerifyAttestationArgs,
 };
 use crate::exit::CliError;
-use crate::output::{Render, Ui};
+use crate::output::{self, Ui};
 use crate::{Outcome, keyfile, progress};
 
 /// Every client made in this process, so that a command that runs out of time can say
@@ -116,18 +114,6 @@ async fn load_local(source: &Source) -> anyhow::Result<hallmark::artifact::Artif
     Ok(artifact)
 }
 
-#[derive(Serialize)]
-struct DigestResult {
-    source: String,
-    digest: hallmark::digest::Digest,
-}
-
-impl Render for DigestResult {
-    fn text(&self, _ui: &Ui) -> Option<String> {
-        Some(self.digest.to_string())
-    }
-}
-
 /// `hallmark digest`.
 pub async fn digest(args: &DigestArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let digest = if matches!(args.source, Source::Registry(_)) {
@@ -137,10 +123,10 @@ pub async fn digest(args: &DigestArgs, ui: Ui) -> anyhow::Result<Outcome> {
     } else {
         load_local(&args.source).await?.digest().clone()
     };
-    ui.emit(&DigestResult {
-        source: args.source.to_string(),
-        digest,
-    })?;
+    ui.emit(&output::publish::DigestResult::new(
+        args.source.to_string(),
+        &digest,
+    ))?;
     Ok(Outcome::Ok)
 }
 
@@ -164,37 +150,6 @@ impl NewLayout {
             let _ = std::fs::remove_dir_all(p);
         }
         Ok(result?)
-    }
-}
-
-/// Says how many earlier signatures of the same key a new one replaced.
-fn replaced_note(replaced: usize) -> String {
-    match replaced {
-        0 => String::new(),
-        1 => " (replacing this key's earlier signature; --keep-existing keeps it)".into(),
-        n => format!(" (replacing this key's {n} earlier signatures; --keep-existing keeps them)"),
-    }
-}
-
-impl Render for Published {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        let b = &self.blobs;
-        ui.say(format!(
-            "published {} ({} uploaded, {} already present, {} mounted; {} bytes sent), signature {}{}{}",
-            self.digest,
-            b.uploaded,
-            b.present,
-            b.mounted,
-            b.bytes_uploaded,
-            self.signature,
-            replaced_note(self.replaced),
-            if self.tags.is_empty() {
-                String::new()
-            } else {
-                format!(", tags {}", self.tags.join(", "))
-            }
-        ));
-        Some(self.reference.clone())
     }
 }
 
@@ -256,24 +211,8 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let published = created.kept_if(
         hallmark::publish::publish(&artifact, &dest, &key, &opts, transfer_progress(ui)).await,
     )?;
-    ui.emit(&published)?;
+    ui.emit(&output::publish::PublishResult::from(&published))?;
     Ok(Outcome::Ok)
-}
-
-impl Render for Signed {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        ui.say(format!(
-            "signed {}{}{}",
-            self.reference,
-            if self.added {
-                ""
-            } else {
-                " (this signature was already present)"
-            },
-            replaced_note(self.replaced)
-        ));
-        Some(self.signature.clone())
-    }
 }
 
 /// Opens `reference` for reading, with signatures where `--signature-repository` says,
@@ -446,7 +385,7 @@ pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
         ..opts
     };
     let signed = hallmark::sign::sign(&target, &key, &opts).await?;
-    ui.emit(&signed)?;
+    ui.emit(&output::publish::SignResult::from(&signed))?;
     Ok(Outcome::Ok)
 }
 
@@ -466,34 +405,8 @@ pub async fn attest(args: &AttestArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let (target, key, opts) = signing(&args.signing, &args.registry, ui).await?;
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
     let signed = hallmark::sign::attest(&target, &key, predicate_type, predicate, &opts).await?;
-    ui.emit(&signed)?;
+    ui.emit(&output::publish::SignResult::from(&signed))?;
     Ok(Outcome::Ok)
-}
-
-#[derive(Serialize)]
-struct AttestationsVerified<'a> {
-    #[serde(flatten)]
-    report: &'a Report,
-    attestations: &'a [hallmark::verify::Attested],
-}
-
-impl Render for AttestationsVerified<'_> {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        if self.report.verified {
-            report_verified(self.report, ui);
-            // One verified predicate per line, for scripts (jq reads them in turn).
-            Some(
-                self.attestations
-                    .iter()
-                    .map(|a| a.predicate.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )
-        } else {
-            report_denied(self.report, ui);
-            None
-        }
-    }
 }
 
 /// `hallmark verify-attestation`.
@@ -505,16 +418,16 @@ pub async fn verify_attestation(args: &VerifyAttestationArgs, ui: Ui) -> anyhow:
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
     let (report, attested) =
         hallmark::verify::verify_attestations(&target, &opts, predicate_type).await?;
-    let result = AttestationsVerified {
-        report: &report,
-        attestations: &attested,
-    };
+    let result = output::verify::AttestationsVerified::new(&report, &attested);
     ui.emit(&result)?;
-    if report.verified {
+    if report.verified() {
         Ok(Outcome::Ok)
     } else {
         if ui.json() {
-            report_denied(&report, &ui);
+            ui.text(|t| {
+                result.denied(t);
+                Ok(())
+            })?;
         }
         Ok(Outcome::Denied)
     }
@@ -551,125 +464,23 @@ async fn run_verification(
     Ok((target, verification))
 }
 
-/// Why a verification said no, on stderr.
-fn report_denied(report: &Report, ui: &Ui) {
-    // Even under --quiet: a "no" must say why.
-    let quiet = Ui {
-        quiet: false,
-        ..*ui
-    };
-    quiet.say(format!("error: not verified: {}", report.reference));
-    for e in &report.errors {
-        quiet.say(format!("  {e}"));
-    }
-}
-
-fn report_verified(report: &Report, ui: &Ui) {
-    for s in &report.signatures {
-        let format = match s.format {
-            hallmark::report::SignatureFormat::Legacy => "legacy .sig",
-            hallmark::report::SignatureFormat::Bundle => "Sigstore bundle",
-        };
-        let at = s
-            .timestamp
-            .as_ref()
-            .map(|t| format!(" at {t}"))
-            .unwrap_or_default();
-        let keyless = s.sigstore.as_ref().filter(|v| {
-            matches!(
-                v.signed_by,
-                hallmark::sigstore::verify::SignedBy::Certificate(_)
-            )
-        });
-        let line = match keyless {
-            Some(_) => format!(
-                "verified {} — signed keyless by {} ({format} signature){at}",
-                report.digest, s.key
-            ),
-            None => format!(
-                "verified {} — signed by {} ({}, key id {}, {format} signature){at}",
-                report.digest, s.key, s.algorithm, s.key_id
-            ),
-        };
-        ui.say_outside("", &line);
-        if let Some(v) = &s.sigstore {
-            crate::keyless::say_proofs(ui, &v.tlog, &v.times);
-        }
-    }
-    for e in &report.errors {
-        ui.say_outside("note: ", e);
-    }
-}
-
-/// `verify`'s result.
-impl Render for Report {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        if self.allowed {
-            report_verified(self, ui);
-            Some(self.reference.clone())
-        } else {
-            report_denied(self, ui);
-            None
-        }
-    }
-}
-
 /// `hallmark verify`.
 pub async fn verify(args: &VerifyArgs, ui: Ui) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
     let client = client(&args.registry, ui)?;
     let (_, verification) = run_verification(&args.reference, &args.trust, &client).await?;
-    let report = &verification.report;
-    ui.emit(report)?;
-    if report.allowed {
+    let result = output::verify::Verified::new(verification.report());
+    ui.emit(&result)?;
+    if verification.report().allowed() {
         Ok(Outcome::Ok)
     } else {
         if ui.json() {
-            report_denied(report, &ui);
+            ui.text(|t| {
+                result.denied(t);
+                Ok(())
+            })?;
         }
         Ok(Outcome::Denied)
-    }
-}
-
-/// `copy`'s result: what was copied, or the verification that stopped it.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum CopyResult<'a> {
-    Copied {
-        #[serde(flatten)]
-        copied: &'a Copied,
-        #[serde(rename = "copied")]
-        done: bool,
-    },
-    Refused {
-        verification: &'a Report,
-        copied: bool,
-    },
-}
-
-impl Render for CopyResult<'_> {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        match self {
-            CopyResult::Refused { verification, .. } => {
-                report_denied(verification, ui);
-                None
-            }
-            CopyResult::Copied { copied, .. } => {
-                ui.say(format!(
-                    "copied {} ({} blobs uploaded, {} mounted, {} already present; {} bytes){}",
-                    copied.digest,
-                    copied.blobs.uploaded,
-                    copied.blobs.mounted,
-                    copied.blobs.present,
-                    copied.blobs.bytes_uploaded,
-                    match &copied.signature {
-                        Some(s) => format!(", signature {s}"),
-                        None => " (no signature copied: none was checked, or one platform of a signed index was taken and the signature covers the index)".into(),
-                    }
-                ));
-                Some(copied.reference.clone())
-            }
-        }
     }
 }
 
@@ -678,17 +489,22 @@ pub async fn copy(args: &CopyArgs, ui: Ui) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
     let client = client(&args.registry, ui)?;
     let (source, verification) = run_verification(&args.source, &args.trust, &client).await?;
-    if !verification.report.allowed {
-        ui.emit(&CopyResult::Refused {
-            verification: &verification.report,
-            copied: false,
-        })?;
+    let report = verification.report();
+    if !report.allowed() {
+        let refused = output::copy::CopyResult::refused(report);
+        ui.emit(&refused)?;
         if ui.json() {
-            report_denied(&verification.report, &ui);
+            ui.text(|t| {
+                refused.denied(t);
+                Ok(())
+            })?;
         }
         return Ok(Outcome::Denied);
     }
-    report_verified(&verification.report, &ui);
+    ui.text(|t| {
+        output::verify::ReportOut::new(report).verified(t);
+        Ok(())
+    })?;
     let created = NewLayout::note(&args.destination);
     let dest = Destination::open(&args.destination, &client)?;
     let opts = CopyOptions {
@@ -698,134 +514,13 @@ pub async fn copy(args: &CopyArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let copied = created.kept_if(
         hallmark::copy::copy(&source, &verification, &dest, &opts, transfer_progress(ui)).await,
     )?;
-    ui.emit(&CopyResult::Copied {
-        copied: &copied,
-        done: true,
-    })?;
+    ui.emit(&output::copy::CopyResult::copied(&copied))?;
     Ok(Outcome::Ok)
-}
-
-#[derive(Serialize)]
-struct PolicyChecked<'a> {
-    valid: bool,
-    #[serde(skip)]
-    path: &'a std::path::Path,
-    rules: Vec<serde_json::Value>,
-    warnings: Vec<hallmark::policy::PolicyWarning>,
-    #[serde(skip)]
-    policy: &'a Policy,
-}
-
-/// One rule in the policy file's own words: `match`, `action`, `keys`, `threshold`, …
-fn rule_line(r: &hallmark::policy::Rule) -> String {
-    let action = serde_json::to_value(r.action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let mut parts = vec![format!(
-        "rule {:?}: match {} action {action}",
-        r.name,
-        r.patterns.join(", ")
-    )];
-    if r.action == hallmark::report::Action::Verify {
-        let v = &r.verify;
-        parts.push(format!(
-            "keys {}",
-            v.keys
-                .iter()
-                .map(|k| k.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        for k in &v.keyless {
-            parts.push(format!(
-                "keyless subject {} issuer {}",
-                k.subject.describe(),
-                k.issuer.describe()
-            ));
-        }
-        parts.push(format!("threshold {}", v.threshold));
-        if v.require_tag_binding {
-            parts.push("require-tag-binding".into());
-        }
-        if let Some(age) = v.max_age {
-            parts.push(format!("max-age {}", hallmark::trust::format_age(age)));
-        }
-        if !v.identities.is_empty() {
-            parts.push(format!("identities {}", v.identities.join(", ")));
-        }
-        for (k, want) in &v.annotations {
-            parts.push(format!("annotation {k}={want}"));
-        }
-        for a in &r.attestations {
-            parts.push(format!(
-                "attestation {} by {}",
-                a.predicate_type,
-                a.keys
-                    .iter()
-                    .map(|k| k.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ));
-        }
-    }
-    parts.join("; ")
-}
-
-impl Render for PolicyChecked<'_> {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        for w in &self.warnings {
-            ui.say(format!("warning: {w}"));
-        }
-        // The result is on stdout, one rule per line, for scripts and reviews alike.
-        let mut lines = vec![format!(
-            "{}: valid, {} rule(s)",
-            self.path.display(),
-            self.policy.rules.len()
-        )];
-        lines.extend(self.policy.rules.iter().map(rule_line));
-        if !self
-            .policy
-            .rules
-            .iter()
-            .any(|r| r.matches.iter().any(|m| m == "**"))
-        {
-            lines.push("no catch-all rule: anything unmatched is denied".into());
-        }
-        Some(lines.join("\n"))
-    }
 }
 
 /// `hallmark policy check`.
 pub fn policy_check(args: &PolicyCheckArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let policy = Policy::load(&args.file).map_err(hallmark::Error::from)?;
-    let rules = policy
-        .rules
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "name": r.name, "match": r.matches, "matches_repositories": r.patterns,
-                "action": r.action,
-                "keys": r.verify.keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
-                "keyless": r.verify.keyless.iter().map(|k| serde_json::json!({
-                    "subject": k.subject.describe(), "issuer": k.issuer.describe(),
-                })).collect::<Vec<_>>(),
-                "threshold": r.verify.threshold, "require_tag_binding": r.verify.require_tag_binding,
-                "max_age_seconds": r.verify.max_age.map(|d| d.as_secs()),
-                "annotations": r.verify.annotations, "identities": r.verify.identities,
-                "attestations": r.attestations.iter().map(|a| serde_json::json!({
-                    "type": a.predicate_type,
-                    "keys": a.keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    ui.emit(&PolicyChecked {
-        valid: true,
-        path: &args.file,
-        rules,
-        warnings: policy.warnings(),
-        policy: &policy,
-    })?;
+    ui.emit(&output::policy::PolicyChecked::new(&args.file, &policy))?;
     Ok(Outcome::Ok)
 }

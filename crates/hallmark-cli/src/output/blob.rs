@@ -1,0 +1,145 @@
+//! `sign-blob` and `verify-blob` (docs/schema/sign-blob.schema.json,
+//! verify-blob.schema.json).
+
+use std::path::Path;
+
+use hallmark::blob::{BlobReport, Measured};
+use serde::Serialize;
+
+use super::verify::{LogOut, TimeOut};
+use super::{Render, Text, V1};
+
+/// `sign-blob`'s document.
+#[derive(Serialize)]
+pub struct BlobSigned<'a> {
+    version: V1,
+    digest: String,
+    size: Option<u64>,
+    bundle: &'a Path,
+    signature: Option<&'a Path>,
+    /// Standard output holds the bundle or signature, so it gets no result line.
+    #[serde(skip)]
+    stdout_taken: bool,
+}
+
+impl<'a> BlobSigned<'a> {
+    pub fn new(
+        blob: &Measured,
+        bundle: &'a Path,
+        signature: Option<&'a Path>,
+        stdout_taken: bool,
+    ) -> Self {
+        BlobSigned {
+            version: V1,
+            digest: blob.digest.to_string(),
+            size: blob.size,
+            bundle,
+            signature,
+            stdout_taken,
+        }
+    }
+}
+
+impl Render for BlobSigned<'_> {
+    fn text(&self, t: &mut Text<'_>) -> std::io::Result<()> {
+        t.say(format!(
+            "signed {} ({} bytes); bundle written to {}",
+            self.digest,
+            self.size.unwrap_or_default(),
+            self.bundle.display()
+        ));
+        if self.stdout_taken {
+            return Ok(());
+        }
+        t.result(&self.digest)
+    }
+}
+
+/// `verify-blob`'s document.
+#[derive(Serialize)]
+pub struct BlobVerified<'a> {
+    version: V1,
+    digest: String,
+    size: Option<u64>,
+    verified: bool,
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity: Option<&'a hallmark::sigstore::certificate::Identity>,
+    format: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tlog: Vec<LogOut<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    times: Vec<TimeOut<'a>>,
+    checks: &'a [String],
+    errors: &'a [String],
+    #[serde(skip)]
+    report: &'a BlobReport,
+    #[serde(skip)]
+    path: &'a Path,
+}
+
+impl<'a> BlobVerified<'a> {
+    pub fn new(r: &'a BlobReport, path: &'a Path) -> Self {
+        BlobVerified {
+            version: V1,
+            digest: r.blob.digest.to_string(),
+            size: r.blob.size,
+            verified: r.verified,
+            key: r.key.as_deref(),
+            identity: r.identity.as_ref(),
+            format: r.format,
+            tlog: super::verify::logs(&r.tlog),
+            times: super::verify::times(&r.times),
+            checks: &r.checks,
+            errors: &r.errors,
+            report: r,
+            path,
+        }
+    }
+
+    /// Why it did not verify, on stderr even under --quiet.
+    pub fn denied(&self, t: &mut Text<'_>) {
+        t.loud(format!("error: not verified: {}", self.path.display()));
+        for e in self.errors {
+            t.loud_outside("  ", e);
+        }
+    }
+}
+
+impl Render for BlobVerified<'_> {
+    fn text(&self, t: &mut Text<'_>) -> std::io::Result<()> {
+        let r = self.report;
+        if !r.verified {
+            self.denied(t);
+            return Ok(());
+        }
+        let size = r
+            .blob
+            .size
+            .map(|n| format!(", {n} bytes"))
+            .unwrap_or_default();
+        let signer = match (&r.key, &r.identity) {
+            (Some(k), _) => k.clone(),
+            (None, Some(id)) => format!(
+                "{} (issuer {})",
+                id.subject,
+                id.issuer.as_deref().unwrap_or("unknown")
+            ),
+            (None, None) => String::new(),
+        };
+        t.say_outside(
+            &format!(
+                "verified {} ({}{size}, {}) — signed by ",
+                self.path.display(),
+                r.blob.digest,
+                r.format
+            ),
+            &signer,
+        );
+        super::verify::proofs(t, &r.tlog, &r.times);
+        for e in &r.errors {
+            t.say_outside("note: ", e);
+        }
+        t.result(&self.digest)
+    }
+}
