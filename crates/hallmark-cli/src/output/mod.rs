@@ -228,3 +228,5 @@ pub fn render_text(r: &impl Render, quiet: bool) -> (String, String) {
     )
 }
 
+#[cfg(test)]
+mod schemas;
