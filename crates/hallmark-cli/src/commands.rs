@@ -25,21 +25,31 @@ use crate::exit::CliError;
 use crate::output::{self, Ui};
 use crate::{Outcome, keyfile, progress};
 
-/// Every client made in this process, so that a command that runs out of time can say
-/// which requests were still pending.
-static CLIENTS: std::sync::Mutex<Vec<Client>> = std::sync::Mutex::new(Vec::new());
+/// Every registry client a command made, so that a command that runs out of time can say
+/// which requests were still pending. `main` owns it and hands it to the command; the
+/// clients share their state with the copies kept here.
+#[derive(Default)]
+pub struct Clients(std::sync::Mutex<Vec<Client>>);
 
-/// `METHOD url` of every registry request still under way.
-pub fn pending_requests() -> Vec<String> {
-    CLIENTS
-        .lock()
-        .map(|c| c.iter().flat_map(Client::pending).collect())
-        .unwrap_or_default()
+impl Clients {
+    /// `METHOD url` of every registry request still under way.
+    pub fn pending(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|c| c.iter().flat_map(Client::pending).collect())
+            .unwrap_or_default()
+    }
+
+    fn add(&self, client: &Client) {
+        if let Ok(mut all) = self.0.lock() {
+            all.push(client.clone());
+        }
+    }
 }
 
 /// The registry client the flags describe. With `-v`, every request, retry and
 /// authentication step is reported on stderr.
-pub fn client(args: &RegistryArgs, ui: Ui) -> anyhow::Result<Client> {
+pub fn client(args: &RegistryArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Client> {
     let credentials = match &args.username {
         Some(username) if args.password_stdin => {
             let bytes = hallmark::fsio::read_stream_bounded(
@@ -91,9 +101,7 @@ signatures still decide what verifies"
         );
     }
     let client = Client::new(opts).map_err(hallmark::Error::from)?;
-    if let Ok(mut all) = CLIENTS.lock() {
-        all.push(client.clone());
-    }
+    clients.add(&client);
     Ok(client)
 }
 
@@ -115,9 +123,9 @@ async fn load_local(source: &Source) -> anyhow::Result<hallmark::artifact::Artif
 }
 
 /// `hallmark digest`.
-pub async fn digest(args: &DigestArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn digest(args: &DigestArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     let digest = if matches!(args.source, Source::Registry(_)) {
-        let client = client(&args.registry, ui)?;
+        let client = client(&args.registry, ui, clients)?;
         let target = Target::open(&args.source, &client, false)?;
         hallmark::verify::resolve(&target).await?.digest
     } else {
@@ -154,7 +162,7 @@ impl NewLayout {
 }
 
 /// `hallmark publish`.
-pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     if matches!(args.source, Source::Registry(_)) {
         return Err(CliError::usage(
             format!(
@@ -176,7 +184,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
             "warning: COSIGN_REPOSITORY is not used by publish: the signature is stored beside the artifact it publishes",
         );
     }
-    let client = client(&args.registry, ui)?;
+    let client = client(&args.registry, ui, clients)?;
     let key = keyfile::load_signing_key(&args.key)?;
     let created = NewLayout::note(&args.destination);
     let dest = Destination::open(&args.destination, &client)?;
@@ -346,8 +354,9 @@ async fn signing(
     args: &SigningArgs,
     registry: &RegistryArgs,
     ui: Ui,
+    clients: &Clients,
 ) -> anyhow::Result<(Target, SigningKey, SignOptions)> {
-    let client = client(registry, ui)?;
+    let client = client(registry, ui, clients)?;
     let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
     if target.digest.is_none() && args.expect_digest.is_none() {
         hallmark::sign::resolve_digest_to_sign(&target, None).await?;
@@ -363,8 +372,8 @@ async fn signing(
 }
 
 /// `hallmark sign`.
-pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
-    let (target, key, opts) = signing(&args.signing, &args.registry, ui).await?;
+pub async fn sign(args: &SignArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
+    let (target, key, opts) = signing(&args.signing, &args.registry, ui, clients).await?;
     let mut bind_tags = Vec::new();
     for t in &args.bind_tag {
         match (t.as_str(), &target.tag) {
@@ -390,7 +399,7 @@ pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
 }
 
 /// `hallmark attest`.
-pub async fn attest(args: &AttestArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn attest(args: &AttestArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     let text = hallmark::fsio::read_input(&args.predicate, hallmark::fsio::limits::PREDICATE)
         .map_err(|e| CliError::usage(format!("cannot read the predicate: {e}"), None))?;
     let predicate: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
@@ -402,7 +411,7 @@ pub async fn attest(args: &AttestArgs, ui: Ui) -> anyhow::Result<Outcome> {
             Some("a predicate is a JSON document (SLSA provenance, CycloneDX, SPDX JSON, …)"),
         )
     })?;
-    let (target, key, opts) = signing(&args.signing, &args.registry, ui).await?;
+    let (target, key, opts) = signing(&args.signing, &args.registry, ui, clients).await?;
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
     let signed = hallmark::sign::attest(&target, &key, predicate_type, predicate, &opts).await?;
     ui.emit(&output::publish::SignResult::from(&signed))?;
@@ -410,9 +419,13 @@ pub async fn attest(args: &AttestArgs, ui: Ui) -> anyhow::Result<Outcome> {
 }
 
 /// `hallmark verify-attestation`.
-pub async fn verify_attestation(args: &VerifyAttestationArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn verify_attestation(
+    args: &VerifyAttestationArgs,
+    ui: Ui,
+    clients: &Clients,
+) -> anyhow::Result<Outcome> {
     stdin_once(&args.key, &args.registry)?;
-    let client = client(&args.registry, ui)?;
+    let client = client(&args.registry, ui, clients)?;
     let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
     let opts = options_from(&args.key, &args.identity, &args.keyless, &args.root)?;
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
@@ -465,9 +478,9 @@ async fn run_verification(
 }
 
 /// `hallmark verify`.
-pub async fn verify(args: &VerifyArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn verify(args: &VerifyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
-    let client = client(&args.registry, ui)?;
+    let client = client(&args.registry, ui, clients)?;
     let (_, verification) = run_verification(&args.reference, &args.trust, &client).await?;
     let result = output::verify::Verified::new(verification.report());
     ui.emit(&result)?;
@@ -485,9 +498,9 @@ pub async fn verify(args: &VerifyArgs, ui: Ui) -> anyhow::Result<Outcome> {
 }
 
 /// `hallmark copy`.
-pub async fn copy(args: &CopyArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn copy(args: &CopyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
-    let client = client(&args.registry, ui)?;
+    let client = client(&args.registry, ui, clients)?;
     let (source, verification) = run_verification(&args.source, &args.trust, &client).await?;
     let report = verification.report();
     if !report.allowed() {

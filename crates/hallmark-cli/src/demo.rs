@@ -7,7 +7,7 @@ use hallmark::store::Store;
 
 use crate::Outcome;
 use crate::cli::DemoArgs;
-use crate::commands::client;
+use crate::commands::{Clients, client};
 use crate::exit::CliError;
 use crate::output::demo::DemoResult;
 use crate::output::{self, Ui};
@@ -35,7 +35,7 @@ async fn remove(stores: &[Store], ui: Ui) -> bool {
 }
 
 /// `hallmark demo`.
-pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn run(args: &DemoArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir().map_err(|e| {
         CliError::usage(
             format!("cannot create a temporary directory: {e}"),
@@ -57,7 +57,7 @@ pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
             )
         }
         Some(host) => {
-            let client = client(&args.registry_args, ui)?;
+            let client = client(&args.registry_args, ui, clients)?;
             let run_id = Digest::sha256(dir.path().as_os_str().as_encoded_bytes());
             let base = format!("{host}/hallmark-demo/{}", &run_id.hex()[..8]);
             let repo = |name: &str| -> anyhow::Result<Store> {

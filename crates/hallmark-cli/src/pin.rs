@@ -4,13 +4,13 @@ use hallmark::pin::PinStatus;
 
 use crate::Outcome;
 use crate::cli::PinArgs;
-use crate::commands::client;
+use crate::commands::{Clients, client};
 use crate::exit::CliError;
 use crate::output::Ui;
 use crate::output::pin::PinResult;
 
 /// `hallmark pin`.
-pub async fn run(args: &PinArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn run(args: &PinArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     for p in &args.paths {
         if !p.exists() {
             return Err(CliError::usage(
@@ -21,7 +21,7 @@ pub async fn run(args: &PinArgs, ui: Ui) -> anyhow::Result<Outcome> {
     }
     crate::commands::stdin_once(&args.trust.key, &args.registry)?;
     let trust = crate::commands::trust(&args.trust)?;
-    let client = client(&args.registry, ui)?;
+    let client = client(&args.registry, ui, clients)?;
     let mut report = hallmark::pin::plan(&client, &args.paths, &trust).await?;
     let not_written = if args.write {
         hallmark::pin::write(&mut report)

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use hallmark::scan::{ScanOptions, Status};
 
 use crate::cli::ScanArgs;
-use crate::commands::client;
+use crate::commands::{Clients, client};
 use crate::output::Ui;
 use crate::output::scan::ScanResult;
 use crate::{Outcome, progress};
@@ -18,10 +18,10 @@ fn colour_wanted() -> bool {
 const MIB: u64 = 1024 * 1024;
 
 /// `hallmark scan`.
-pub async fn run(args: &ScanArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn run(args: &ScanArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     crate::commands::stdin_once(&args.trust.key, &args.registry)?;
     let trust = crate::commands::trust(&args.trust)?;
-    let client = client(&args.registry, ui)?;
+    let client = client(&args.registry, ui, clients)?;
     let opts = ScanOptions {
         trust,
         concurrency: args.concurrency.into(),

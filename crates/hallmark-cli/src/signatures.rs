@@ -4,14 +4,14 @@ use hallmark::inventory::{self, Selection};
 use hallmark::report::SignatureFormat;
 
 use crate::cli::SignaturesArgs;
-use crate::commands::{client, open_target};
+use crate::commands::{Clients, client, open_target};
 use crate::exit::CliError;
 use crate::output::Ui;
 use crate::output::signatures::{RemovalOut, SignaturesResult};
 use crate::{Outcome, keyfile};
 
 /// `hallmark signatures`.
-pub async fn run(args: &SignaturesArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn run(args: &SignaturesArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     let selection = match (&args.remove, args.all) {
         (Some(id), _) => {
             let id = id.trim().to_ascii_lowercase();
@@ -30,7 +30,7 @@ pub async fn run(args: &SignaturesArgs, ui: Ui) -> anyhow::Result<Outcome> {
     };
     crate::commands::stdin_once(&args.key, &args.registry)?;
     let keys = keyfile::load_public_keys(&args.key)?;
-    let client = client(&args.registry, ui)?;
+    let client = client(&args.registry, ui, clients)?;
     let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
     let listing = inventory::list(&target, &keys).await?;
     let removal = match &selection {
