@@ -348,36 +348,47 @@ pub fn stdin_once(keys: &[std::path::PathBuf], registry: &RegistryArgs) -> anyho
     Ok(())
 }
 
-/// Opens what `sign` and `attest` sign: a bare tag is refused before a password is asked
-/// for, then the key is loaded.
-async fn signing(
-    args: &SigningArgs,
-    registry: &RegistryArgs,
-    ui: Ui,
-    clients: &Clients,
-) -> anyhow::Result<(Target, SigningKey, SignOptions)> {
-    let client = client(registry, ui, clients)?;
-    let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
-    if target.digest.is_none() && args.expect_digest.is_none() {
-        hallmark::sign::resolve_digest_to_sign(&target, None).await?;
-    }
-    let key = keyfile::load_signing_key(&args.key)?;
-    let opts = SignOptions {
-        annotations: args.annotations.iter().cloned().collect(),
-        expect_digest: args.expect_digest.clone(),
-        replace: !args.keep_existing,
-        ..SignOptions::default()
-    };
-    Ok((target, key, opts))
+/// What `sign` and `attest` act on, resolved from the flags before any network work: the
+/// target opened and the options (for `sign`, with the tags to bind).
+struct Signing {
+    target: Target,
+    opts: SignOptions,
 }
 
-/// `hallmark sign`.
-pub async fn sign(args: &SignArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
-    let (target, key, opts) = signing(&args.signing, &args.registry, ui, clients).await?;
+impl Signing {
+    /// Opens the target; nothing is read from the registry yet.
+    fn resolve(
+        args: &SigningArgs,
+        registry: &RegistryArgs,
+        ui: Ui,
+        clients: &Clients,
+    ) -> anyhow::Result<Signing> {
+        let client = client(registry, ui, clients)?;
+        let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
+        let opts = SignOptions {
+            annotations: args.annotations.iter().cloned().collect(),
+            expect_digest: args.expect_digest.clone(),
+            replace: !args.keep_existing,
+            ..SignOptions::default()
+        };
+        Ok(Signing { target, opts })
+    }
+
+    /// A bare tag is refused before a password is asked for; then the key is loaded.
+    async fn key(&self, args: &SigningArgs) -> anyhow::Result<SigningKey> {
+        if self.target.digest.is_none() && args.expect_digest.is_none() {
+            hallmark::sign::resolve_digest_to_sign(&self.target, None).await?;
+        }
+        keyfile::load_signing_key(&args.key)
+    }
+}
+
+/// The tags `--bind-tag` names; an empty value names the tag of the reference.
+fn bind_tags(given: &[String], tag: Option<&str>) -> anyhow::Result<Vec<String>> {
     let mut bind_tags = Vec::new();
-    for t in &args.bind_tag {
-        match (t.as_str(), &target.tag) {
-            ("", Some(tag)) => bind_tags.push(tag.clone()),
+    for t in given {
+        match (t.as_str(), tag) {
+            ("", Some(tag)) => bind_tags.push(tag.to_string()),
             ("", None) => {
                 return Err(CliError::usage(
                     "--bind-tag without a value binds the tag REF names, and REF names none",
@@ -388,12 +399,20 @@ pub async fn sign(args: &SignArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
         }
     }
     bind_tags.dedup();
+    Ok(bind_tags)
+}
+
+/// `hallmark sign`.
+pub async fn sign(args: &SignArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
+    let Signing { target, opts } = Signing::resolve(&args.signing, &args.registry, ui, clients)?;
     let opts = SignOptions {
-        bind_tags,
+        bind_tags: bind_tags(&args.bind_tag, target.tag.as_deref())?,
         format: args.format.lib(),
         ..opts
     };
-    let signed = hallmark::sign::sign(&target, &key, &opts).await?;
+    let signing = Signing { target, opts };
+    let key = signing.key(&args.signing).await?;
+    let signed = hallmark::sign::sign(&signing.target, &key, &signing.opts).await?;
     ui.emit(&output::publish::SignResult::from(&signed))?;
     Ok(Outcome::Ok)
 }
@@ -411,9 +430,11 @@ pub async fn attest(args: &AttestArgs, ui: Ui, clients: &Clients) -> anyhow::Res
             Some("a predicate is a JSON document (SLSA provenance, CycloneDX, SPDX JSON, …)"),
         )
     })?;
-    let (target, key, opts) = signing(&args.signing, &args.registry, ui, clients).await?;
+    let signing = Signing::resolve(&args.signing, &args.registry, ui, clients)?;
+    let key = signing.key(&args.signing).await?;
+    let (target, opts) = (&signing.target, &signing.opts);
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
-    let signed = hallmark::sign::attest(&target, &key, predicate_type, predicate, &opts).await?;
+    let signed = hallmark::sign::attest(target, &key, predicate_type, predicate, opts).await?;
     ui.emit(&output::publish::SignResult::from(&signed))?;
     Ok(Outcome::Ok)
 }
@@ -536,4 +557,23 @@ pub fn policy_check(args: &PolicyCheckArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let policy = Policy::load(&args.file).map_err(hallmark::Error::from)?;
     ui.emit(&output::policy::PolicyChecked::new(&args.file, &policy))?;
     Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bind_tags;
+
+    #[test]
+    fn an_empty_bind_tag_names_the_reference_tag_once() {
+        let given = ["".to_string(), "v1".to_string(), "stable".to_string()];
+        assert_eq!(
+            bind_tags(&given, Some("v1")).unwrap(),
+            ["v1".to_string(), "stable".to_string()]
+        );
+        assert!(bind_tags(&given, None).is_err());
+        assert_eq!(
+            bind_tags(&["prod".to_string()], None).unwrap(),
+            ["prod".to_string()]
+        );
+    }
 }
