@@ -555,7 +555,10 @@ pub async fn copy(args: &CopyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
 /// `hallmark policy check`.
 pub fn policy_check(args: &PolicyCheckArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let policy = Policy::load(&args.file).map_err(hallmark::Error::from)?;
-    ui.emit(&output::policy::PolicyChecked::new(&args.file, &policy))?;
+    let warnings = policy.warnings();
+    ui.emit(&output::policy::PolicyChecked::new(
+        &args.file, &policy, &warnings,
+    ))?;
     Ok(Outcome::Ok)
 }
 

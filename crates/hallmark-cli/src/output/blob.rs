@@ -6,7 +6,7 @@ use std::path::Path;
 use hallmark::blob::{BlobReport, Measured};
 use serde::Serialize;
 
-use super::verify::{LogOut, TimeOut};
+use super::verify::{IdentityOut, LogOut, TimeOut};
 use super::{Render, Text, V1};
 
 /// `sign-blob`'s document.
@@ -64,7 +64,7 @@ pub struct BlobVerified<'a> {
     verified: bool,
     key: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    identity: Option<&'a hallmark::sigstore::certificate::Identity>,
+    identity: Option<IdentityOut<'a>>,
     format: &'a str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tlog: Vec<LogOut<'a>>,
@@ -86,7 +86,7 @@ impl<'a> BlobVerified<'a> {
             size: r.blob.size,
             verified: r.verified,
             key: r.key.as_deref(),
-            identity: r.identity.as_ref(),
+            identity: r.identity.as_ref().map(super::verify::identity),
             format: r.format,
             tlog: super::verify::logs(&r.tlog),
             times: super::verify::times(&r.times),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use hallmark::policy::{Policy, Rule};
+use hallmark::policy::{Policy, PolicyWarning, Rule};
 use serde::Serialize;
 
 use super::verify::serde_name;
@@ -16,7 +16,10 @@ pub struct PolicyChecked<'a> {
     version: V1,
     valid: bool,
     rules: Vec<RuleOut<'a>>,
-    warnings: Vec<hallmark::policy::PolicyWarning>,
+    warnings: Vec<WarningOut<'a>>,
+    /// The warnings in words, for people.
+    #[serde(skip)]
+    warning_lines: Vec<String>,
     #[serde(skip)]
     path: &'a Path,
     #[serde(skip)]
@@ -38,6 +41,30 @@ struct RuleOut<'a> {
     annotations: &'a BTreeMap<String, String>,
     identities: &'a [String],
     attestations: Vec<AttestationOut<'a>>,
+}
+
+/// Something in a valid policy that is almost certainly a mistake.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum WarningOut<'a> {
+    Unmatchable {
+        rule: &'a str,
+        glob: &'a str,
+        reason: &'a str,
+    },
+    Shadowed {
+        rule: &'a str,
+        by: &'a str,
+    },
+}
+
+fn warning(w: &PolicyWarning) -> WarningOut<'_> {
+    match w {
+        PolicyWarning::Unmatchable { rule, glob, reason } => {
+            WarningOut::Unmatchable { rule, glob, reason }
+        }
+        PolicyWarning::Shadowed { rule, by } => WarningOut::Shadowed { rule, by },
+    }
 }
 
 #[derive(Serialize)]
@@ -86,12 +113,14 @@ fn rule(r: &Rule) -> RuleOut<'_> {
 }
 
 impl<'a> PolicyChecked<'a> {
-    pub fn new(path: &'a Path, policy: &'a Policy) -> Self {
+    /// `warnings` are the policy's own ([`Policy::warnings`]).
+    pub fn new(path: &'a Path, policy: &'a Policy, warnings: &'a [PolicyWarning]) -> Self {
         PolicyChecked {
             version: V1,
             valid: true,
             rules: policy.rules.iter().map(rule).collect(),
-            warnings: policy.warnings(),
+            warnings: warnings.iter().map(warning).collect(),
+            warning_lines: warnings.iter().map(ToString::to_string).collect(),
             path,
             policy,
         }
@@ -153,7 +182,7 @@ fn rule_line(r: &Rule) -> String {
 
 impl Render for PolicyChecked<'_> {
     fn text(&self, t: &mut Text<'_>) -> std::io::Result<()> {
-        for w in &self.warnings {
+        for w in &self.warning_lines {
             t.say(format!("warning: {w}"));
         }
         // The result is on stdout, one rule per line, for scripts and reviews alike.

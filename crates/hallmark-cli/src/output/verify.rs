@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use hallmark::report::{Report, SignatureFormat, ValidSignature};
+use hallmark::sigstore::certificate::{Claims, Identity};
 use hallmark::sigstore::verify::{LogRecord, SignedBy, VerifiedTime};
 use serde::Serialize;
 
@@ -49,11 +50,81 @@ pub(super) struct SignatureOut<'a> {
 /// What Sigstore proofs established.
 #[derive(Serialize)]
 struct SigstoreOut<'a> {
-    signed_by: &'a SignedBy,
+    signed_by: SignedByOut<'a>,
     tlog: Vec<LogOut<'a>>,
     times: Vec<TimeOut<'a>>,
     checks: &'a [String],
     notes: &'a [String],
+}
+
+/// Who made a Sigstore signature: one of the given keys, or a certificate's identity.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum SignedByOut<'a> {
+    Key { index: usize },
+    Certificate(IdentityOut<'a>),
+}
+
+/// A Fulcio certificate's identity.
+#[derive(Serialize)]
+pub struct IdentityOut<'a> {
+    subject: &'a str,
+    kind: String,
+    issuer: Option<&'a str>,
+    claims: ClaimsOut<'a>,
+}
+
+/// The claims present, in the order of their extensions.
+pub struct ClaimsOut<'a>(Vec<(&'static str, &'a str)>);
+
+impl Serialize for ClaimsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().copied())
+    }
+}
+
+/// A certificate identity, as scripts read it.
+pub fn identity(i: &Identity) -> IdentityOut<'_> {
+    // Every claim is named, so that a claim the library adds is not silently left out.
+    let Claims {
+        github_workflow_trigger,
+        github_workflow_sha,
+        github_workflow_name,
+        github_workflow_repository,
+        github_workflow_ref,
+        build_signer_uri,
+        build_signer_digest,
+        runner_environment,
+        source_repository_uri,
+        source_repository_digest,
+        source_repository_ref,
+        build_trigger,
+        run_invocation_uri,
+    } = &i.claims;
+    let claims = [
+        ("github_workflow_trigger", github_workflow_trigger),
+        ("github_workflow_sha", github_workflow_sha),
+        ("github_workflow_name", github_workflow_name),
+        ("github_workflow_repository", github_workflow_repository),
+        ("github_workflow_ref", github_workflow_ref),
+        ("build_signer_uri", build_signer_uri),
+        ("build_signer_digest", build_signer_digest),
+        ("runner_environment", runner_environment),
+        ("source_repository_uri", source_repository_uri),
+        ("source_repository_digest", source_repository_digest),
+        ("source_repository_ref", source_repository_ref),
+        ("build_trigger", build_trigger),
+        ("run_invocation_uri", run_invocation_uri),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| v.as_deref().map(|v| (name, v)))
+    .collect();
+    IdentityOut {
+        subject: &i.subject,
+        kind: serde_name(&i.kind),
+        issuer: i.issuer.as_deref(),
+        claims: ClaimsOut(claims),
+    }
 }
 
 /// A transparency-log entry that verified.
@@ -127,7 +198,10 @@ pub(super) fn signature(s: &ValidSignature) -> SignatureOut<'_> {
         bound_tags: &s.bound_tags,
         timestamp: s.timestamp.as_deref(),
         sigstore: s.sigstore.as_ref().map(|v| SigstoreOut {
-            signed_by: &v.signed_by,
+            signed_by: match &v.signed_by {
+                SignedBy::Key { index } => SignedByOut::Key { index: *index },
+                SignedBy::Certificate(id) => SignedByOut::Certificate(identity(id)),
+            },
             tlog: logs(&v.tlog),
             times: times(&v.times),
             checks: &v.checks,
@@ -402,5 +476,23 @@ mod tests {
         assert_eq!(v["signatures"][0]["format"], "legacy");
         assert_eq!(v["signatures"][0]["algorithm"], "ecdsa-p256");
         assert!(v.get("policy").is_none());
+    }
+
+    #[test]
+    fn an_identity_lists_the_claims_present_in_extension_order() {
+        let id = Identity {
+            subject: "https://github.com/o/r/.github/workflows/release.yml@refs/heads/main".into(),
+            kind: hallmark::sigstore::certificate::SubjectKind::Uri,
+            issuer: Some("https://token.actions.githubusercontent.com".into()),
+            claims: Claims {
+                github_workflow_trigger: Some("push".into()),
+                source_repository_uri: Some("https://github.com/o/r".into()),
+                ..Claims::default()
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&identity(&id)).unwrap(),
+            r#"{"subject":"https://github.com/o/r/.github/workflows/release.yml@refs/heads/main","kind":"uri","issuer":"https://token.actions.githubusercontent.com","claims":{"github_workflow_trigger":"push","source_repository_uri":"https://github.com/o/r"}}"#
+        );
     }
 }
