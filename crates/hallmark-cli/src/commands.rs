@@ -404,13 +404,9 @@ fn bind_tags(given: &[String], tag: Option<&str>) -> anyhow::Result<Vec<String>>
 
 /// `hallmark sign`.
 pub async fn sign(args: &SignArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
-    let Signing { target, opts } = Signing::resolve(&args.signing, &args.registry, ui, clients)?;
-    let opts = SignOptions {
-        bind_tags: bind_tags(&args.bind_tag, target.tag.as_deref())?,
-        format: args.format.lib(),
-        ..opts
-    };
-    let signing = Signing { target, opts };
+    let mut signing = Signing::resolve(&args.signing, &args.registry, ui, clients)?;
+    signing.opts.bind_tags = bind_tags(&args.bind_tag, signing.target.tag.as_deref())?;
+    signing.opts.format = args.format.lib();
     let key = signing.key(&args.signing).await?;
     let signed = hallmark::sign::sign(&signing.target, &key, &signing.opts).await?;
     ui.emit(&output::publish::SignResult::from(&signed))?;
@@ -467,42 +463,53 @@ pub async fn verify_attestation(
     }
 }
 
-/// Verifies with the keys or the policy the user gave; a "no" is reported, not an error.
-async fn run_verification(
-    reference: &Source,
-    trust: &TrustArgs,
-    client: &Client,
-) -> anyhow::Result<(Target, Verification)> {
-    if let Source::DockerArchive(_) | Source::File(_) = reference {
-        return Err(CliError::usage(
-            format!("{reference} is a local file; verify what was published"),
-            Some("verify the registry reference or oci: layout it was published to"),
-        ));
-    }
-    let target = open_target(reference, trust.signature_repository.as_ref(), client)?;
-    let mut how = trust_from(
-        &trust.key,
-        trust.policy.as_deref(),
-        &trust.identity,
-        &trust.keyless,
-        &trust.root,
-    )?;
-    if trust.require_tag_binding {
-        // A policy rule that does not verify would not say so itself.
-        if target.tag.is_none() {
-            return Err(hallmark::Error::TagBindingNeedsTag.into());
+/// What `verify` and `copy` check, resolved from the flags before any registry request:
+/// the target opened and the trust (keys, keyless identities or policy, trusted root)
+/// loaded, the flags that contradict the reference refused.
+struct Verifying {
+    target: Target,
+    trust: Trust,
+}
+
+impl Verifying {
+    fn resolve(reference: &Source, trust: &TrustArgs, client: &Client) -> anyhow::Result<Self> {
+        if let Source::DockerArchive(_) | Source::File(_) = reference {
+            return Err(CliError::usage(
+                format!("{reference} is a local file; verify what was published"),
+                Some("verify the registry reference or oci: layout it was published to"),
+            ));
         }
-        how.require_tag_binding();
+        let target = open_target(reference, trust.signature_repository.as_ref(), client)?;
+        let mut how = trust_from(
+            &trust.key,
+            trust.policy.as_deref(),
+            &trust.identity,
+            &trust.keyless,
+            &trust.root,
+        )?;
+        if trust.require_tag_binding {
+            // A policy rule that does not verify would not say so itself.
+            if target.tag.is_none() {
+                return Err(hallmark::Error::TagBindingNeedsTag.into());
+            }
+            how.require_tag_binding();
+        }
+        Ok(Verifying { target, trust: how })
     }
-    let verification = hallmark::verify::verify_trusted(&target, &how).await?;
-    Ok((target, verification))
+
+    /// Verifies; a "no" is the report's to say, not an error.
+    async fn run(&self) -> anyhow::Result<Verification> {
+        Ok(hallmark::verify::verify_trusted(&self.target, &self.trust).await?)
+    }
 }
 
 /// `hallmark verify`.
 pub async fn verify(args: &VerifyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
     let client = client(&args.registry, ui, clients)?;
-    let (_, verification) = run_verification(&args.reference, &args.trust, &client).await?;
+    let verification = Verifying::resolve(&args.reference, &args.trust, &client)?
+        .run()
+        .await?;
     let result = output::verify::Verified::new(verification.report());
     ui.emit(&result)?;
     if verification.report().allowed() {
@@ -522,7 +529,8 @@ pub async fn verify(args: &VerifyArgs, ui: Ui, clients: &Clients) -> anyhow::Res
 pub async fn copy(args: &CopyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
     let client = client(&args.registry, ui, clients)?;
-    let (source, verification) = run_verification(&args.source, &args.trust, &client).await?;
+    let verifying = Verifying::resolve(&args.source, &args.trust, &client)?;
+    let verification = verifying.run().await?;
     let report = verification.report();
     if !report.allowed() {
         let refused = output::copy::CopyResult::refused(report);
@@ -546,7 +554,14 @@ pub async fn copy(args: &CopyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
         concurrency: args.concurrency.into(),
     };
     let copied = created.kept_if(
-        hallmark::copy::copy(&source, &verification, &dest, &opts, transfer_progress(ui)).await,
+        hallmark::copy::copy(
+            &verifying.target,
+            &verification,
+            &dest,
+            &opts,
+            transfer_progress(ui),
+        )
+        .await,
     )?;
     ui.emit(&output::copy::CopyResult::copied(&copied))?;
     Ok(Outcome::Ok)
