@@ -143,3 +143,51 @@ impl Render for BlobVerified<'_> {
         t.result(&self.digest)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::render_text;
+    use super::*;
+
+    fn report(verified: bool, errors: &[&str]) -> BlobReport {
+        BlobReport {
+            blob: Measured {
+                digest: hallmark::digest::Digest::sha256(b"tool"),
+                size: Some(4),
+            },
+            verified,
+            key: verified.then(|| "vendor.pub".to_string()),
+            identity: None,
+            format: "bundle",
+            tlog: Vec::new(),
+            times: Vec::new(),
+            checks: Vec::new(),
+            errors: errors.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_verified_blob_prints_its_digest_and_signer() {
+        let r = report(true, &[]);
+        let (out, err) = render_text(&BlobVerified::new(&r, Path::new("tool.sh")), false);
+        assert_eq!(out, format!("{}\n", r.blob.digest));
+        assert_eq!(
+            err,
+            format!(
+                "verified tool.sh ({}, 4 bytes, bundle) — signed by vendor.pub\n",
+                r.blob.digest
+            )
+        );
+    }
+
+    #[test]
+    fn a_refused_blob_says_why_even_quiet_and_sanitised() {
+        let r = report(false, &["signature does not match\x07"]);
+        let (out, err) = render_text(&BlobVerified::new(&r, Path::new("tool.sh")), true);
+        assert_eq!(out, "");
+        assert_eq!(
+            err,
+            "error: not verified: tool.sh\n  signature does not match\\u{7}\n"
+        );
+    }
+}

@@ -154,3 +154,38 @@ impl Render for SignaturesResult<'_> {
         t.result(&listing)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry<'a>(key_id: Option<&'a str>, verified: bool, valid_for: &'a [String]) -> EntryOut<'a> {
+        EntryOut {
+            format: "bundle",
+            kind: "attestation",
+            location: "reg.example/app@sha256:12",
+            predicate_type: "https://slsa.dev/provenance/v1",
+            key_id,
+            key_id_verified: verified,
+            timestamp: None,
+            bound_tags: &[],
+            signed_repository: None,
+            valid_for,
+            problem: None,
+        }
+    }
+
+    #[test]
+    fn a_line_says_whether_the_key_is_checked_or_only_claimed() {
+        let valid = ["release.pub".to_string()];
+        assert_eq!(
+            line(&entry(Some("0123456789abcdef"), true, &valid)),
+            "bundle  attestation https://slsa.dev/provenance/v1  key 0123456789abcdef  (no time)  tags -  valid for release.pub"
+        );
+        assert_eq!(
+            line(&entry(Some("0123456789abcdef"), false, &[])),
+            "bundle  attestation https://slsa.dev/provenance/v1  key 0123456789abcdef (claimed)  (no time)  tags -  not checked (no --key)"
+        );
+        assert!(line(&entry(None, false, &[])).contains("  key ?  "));
+    }
+}
