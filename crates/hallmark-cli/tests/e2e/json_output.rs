@@ -238,6 +238,11 @@ async fn every_command_speaks_json_and_so_do_its_failures() {
             continue;
         }
         assert_valid("error.schema.json", &doc);
+        assert!(
+            stdout(&o).starts_with(r#"{"version":1,"error":"#),
+            "{args:?}: {}",
+            stdout(&o)
+        );
         assert_eq!(doc["exit"], exit, "{args:?}: {doc}");
         assert_eq!(doc["class"], class, "{args:?}: {doc}");
         let first = stderr(&o).lines().next().unwrap_or_default().to_string();
