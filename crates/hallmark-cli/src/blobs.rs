@@ -3,14 +3,14 @@
 use std::io::Write;
 use std::path::Path;
 
-use hallmark::blob::{self, BlobReport, Measured, Proof};
-use serde::Serialize;
+use hallmark::blob::{self, Measured, Proof};
 
 use crate::Outcome;
 use crate::cli::{SignBlobArgs, VerifyBlobArgs};
 use crate::exit::CliError;
 use crate::keyfile;
-use crate::output::{Render, Ui};
+use crate::output::Ui;
+use crate::output::blob::{BlobSigned, BlobVerified};
 
 /// Hashes FILE, or standard input for `-`, in one streaming pass.
 fn measure(path: &Path) -> anyhow::Result<Measured> {
@@ -103,29 +103,6 @@ fn write_out(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     })
 }
 
-#[derive(Serialize)]
-struct BlobSigned<'a> {
-    #[serde(flatten)]
-    blob: &'a Measured,
-    bundle: &'a Path,
-    signature: Option<&'a Path>,
-    /// Standard output holds the bundle or signature, so it gets no result line.
-    #[serde(skip)]
-    stdout_taken: bool,
-}
-
-impl Render for BlobSigned<'_> {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        ui.say(format!(
-            "signed {} ({} bytes); bundle written to {}",
-            self.blob.digest,
-            self.blob.size.unwrap_or_default(),
-            self.bundle.display()
-        ));
-        (!self.stdout_taken).then(|| self.blob.digest.to_string())
-    }
-}
-
 /// `hallmark sign-blob`.
 pub fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let to_stdout = std::iter::once(args.bundle.as_path())
@@ -166,67 +143,13 @@ pub fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
     if let Some(path) = &args.output_signature {
         write_out(path, signed.signature_base64().as_bytes())?;
     }
-    ui.emit(&BlobSigned {
-        blob: &measured,
-        bundle: &args.bundle,
-        signature: args.output_signature.as_deref(),
-        stdout_taken: to_stdout > 0,
-    })?;
+    ui.emit(&BlobSigned::new(
+        &measured,
+        &args.bundle,
+        args.output_signature.as_deref(),
+        to_stdout > 0,
+    ))?;
     Ok(Outcome::Ok)
-}
-
-struct Verified<'a>(&'a BlobReport, &'a Path);
-
-impl Serialize for Verified<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-impl Render for Verified<'_> {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        let r = self.0;
-        let size = r
-            .blob()
-            .size
-            .map(|n| format!(", {n} bytes"))
-            .unwrap_or_default();
-        if r.verified() {
-            let signer = match (r.key(), r.identity()) {
-                (Some(k), _) => k.to_string(),
-                (None, Some(id)) => format!(
-                    "{} (issuer {})",
-                    id.subject,
-                    id.issuer.as_deref().unwrap_or("unknown")
-                ),
-                (None, None) => String::new(),
-            };
-            ui.say_outside(
-                &format!(
-                    "verified {} ({}{size}, {}) — signed by ",
-                    self.1.display(),
-                    r.blob().digest,
-                    r.format()
-                ),
-                &signer,
-            );
-            crate::keyless::say_proofs(ui, r.tlog(), r.times());
-            for e in &r.error_lines() {
-                ui.say_outside("note: ", e);
-            }
-            Some(r.blob().digest.to_string())
-        } else {
-            let loud = Ui {
-                quiet: false,
-                ..*ui
-            };
-            loud.say(format!("error: not verified: {}", self.1.display()));
-            for e in &r.error_lines() {
-                loud.say_outside("  ", e);
-            }
-            None
-        }
-    }
 }
 
 /// The blob a `verify-blob` argument names: `sha256:<hex>` is a digest when no such file
@@ -306,16 +229,17 @@ pub fn verify(args: &VerifyBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
         ignore_tlog: args.root.insecure_ignore_tlog,
     };
     let report = blob::verify(&measured, proof, &trust);
-    ui.emit(&Verified(&report, &args.file))?;
+    let result = BlobVerified::new(&report, &args.file);
+    ui.emit(&result)?;
     let _ = std::io::stderr().flush();
     Ok(if report.verified() {
         Outcome::Ok
     } else {
         if ui.json() {
-            Verified(&report, &args.file).text(&Ui {
-                format: crate::output::Format::Text,
-                ..ui
-            });
+            ui.text(|t| {
+                result.denied(t);
+                Ok(())
+            })?;
         }
         Outcome::Denied
     })

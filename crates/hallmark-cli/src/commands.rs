@@ -4,44 +4,52 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallmark::copy::{Copied, CopyOptions};
+use hallmark::copy::CopyOptions;
 use hallmark::keys::SigningKey;
 use hallmark::policy::{Policy, Trust};
-use hallmark::publish::{PublishOptions, Published};
+use hallmark::publish::PublishOptions;
 use hallmark::reference::Source;
 use hallmark::registry::auth::Credentials;
 use hallmark::registry::{Client, ClientOptions};
-use hallmark::report::Report;
-use hallmark::sign::{SignOptions, Signed};
+use hallmark::sign::SignOptions;
 use hallmark::store::{Destination, Target};
 use hallmark::transfer::{Quiet, TransferProgress};
 use hallmark::trust::VerifyOptions;
 use hallmark::verify::Verification;
-use serde::Serialize;
 
 use crate::cli::{
     AttestArgs, CopyArgs, DigestArgs, PolicyCheckArgs, PublishArgs, RegistryArgs, SignArgs,
     SigningArgs, TrustArgs, VerifyArgs, VerifyAttestationArgs,
 };
 use crate::exit::CliError;
-use crate::output::{Render, Ui};
+use crate::output::{self, Ui};
 use crate::{Outcome, keyfile, progress};
 
-/// Every client made in this process, so that a command that runs out of time can say
-/// which requests were still pending.
-static CLIENTS: std::sync::Mutex<Vec<Client>> = std::sync::Mutex::new(Vec::new());
+/// Every registry client a command made, so that a command that runs out of time can say
+/// which requests were still pending. `main` owns it and hands it to the command; the
+/// clients share their state with the copies kept here.
+#[derive(Default)]
+pub struct Clients(std::sync::Mutex<Vec<Client>>);
 
-/// `METHOD url` of every registry request still under way.
-pub fn pending_requests() -> Vec<String> {
-    CLIENTS
-        .lock()
-        .map(|c| c.iter().flat_map(Client::pending).collect())
-        .unwrap_or_default()
+impl Clients {
+    /// `METHOD url` of every registry request still under way.
+    pub fn pending(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|c| c.iter().flat_map(Client::pending).collect())
+            .unwrap_or_default()
+    }
+
+    fn add(&self, client: &Client) {
+        if let Ok(mut all) = self.0.lock() {
+            all.push(client.clone());
+        }
+    }
 }
 
 /// The registry client the flags describe. With `-v`, every request, retry and
 /// authentication step is reported on stderr.
-pub fn client(args: &RegistryArgs, ui: Ui) -> anyhow::Result<Client> {
+pub fn client(args: &RegistryArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Client> {
     let credentials = match &args.username {
         Some(username) if args.password_stdin => {
             let bytes = hallmark::fsio::read_stream_bounded(
@@ -93,9 +101,7 @@ signatures still decide what verifies"
         );
     }
     let client = Client::new(opts).map_err(hallmark::Error::from)?;
-    if let Ok(mut all) = CLIENTS.lock() {
-        all.push(client.clone());
-    }
+    clients.add(&client);
     Ok(client)
 }
 
@@ -116,31 +122,19 @@ async fn load_local(source: &Source) -> anyhow::Result<hallmark::artifact::Artif
     Ok(artifact)
 }
 
-#[derive(Serialize)]
-struct DigestResult {
-    source: String,
-    digest: hallmark::digest::Digest,
-}
-
-impl Render for DigestResult {
-    fn text(&self, _ui: &Ui) -> Option<String> {
-        Some(self.digest.to_string())
-    }
-}
-
 /// `hallmark digest`.
-pub async fn digest(args: &DigestArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn digest(args: &DigestArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     let digest = if matches!(args.source, Source::Registry(_)) {
-        let client = client(&args.registry, ui)?;
+        let client = client(&args.registry, ui, clients)?;
         let target = Target::open(&args.source, &client, false)?;
         hallmark::verify::resolve(&target).await?.digest
     } else {
         load_local(&args.source).await?.digest().clone()
     };
-    ui.emit(&DigestResult {
-        source: args.source.to_string(),
-        digest,
-    })?;
+    ui.emit(&output::publish::DigestResult::new(
+        args.source.to_string(),
+        &digest,
+    ))?;
     Ok(Outcome::Ok)
 }
 
@@ -167,39 +161,8 @@ impl NewLayout {
     }
 }
 
-/// Says how many earlier signatures of the same key a new one replaced.
-fn replaced_note(replaced: usize) -> String {
-    match replaced {
-        0 => String::new(),
-        1 => " (replacing this key's earlier signature; --keep-existing keeps it)".into(),
-        n => format!(" (replacing this key's {n} earlier signatures; --keep-existing keeps them)"),
-    }
-}
-
-impl Render for Published {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        let b = &self.blobs;
-        ui.say(format!(
-            "published {} ({} uploaded, {} already present, {} mounted; {} bytes sent), signature {}{}{}",
-            self.digest,
-            b.uploaded,
-            b.present,
-            b.mounted,
-            b.bytes_uploaded,
-            self.signature,
-            replaced_note(self.replaced),
-            if self.tags.is_empty() {
-                String::new()
-            } else {
-                format!(", tags {}", self.tags.join(", "))
-            }
-        ));
-        Some(self.reference.clone())
-    }
-}
-
 /// `hallmark publish`.
-pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     if matches!(args.source, Source::Registry(_)) {
         return Err(CliError::usage(
             format!(
@@ -221,7 +184,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
             "warning: COSIGN_REPOSITORY is not used by publish: the signature is stored beside the artifact it publishes",
         );
     }
-    let client = client(&args.registry, ui)?;
+    let client = client(&args.registry, ui, clients)?;
     let key = keyfile::load_signing_key(&args.key)?;
     let created = NewLayout::note(&args.destination);
     let dest = Destination::open(&args.destination, &client)?;
@@ -256,24 +219,8 @@ pub async fn publish(args: &PublishArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let published = created.kept_if(
         hallmark::publish::publish(&artifact, &dest, &key, &opts, transfer_progress(ui)).await,
     )?;
-    ui.emit(&published)?;
+    ui.emit(&output::publish::PublishResult::from(&published))?;
     Ok(Outcome::Ok)
-}
-
-impl Render for Signed {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        ui.say(format!(
-            "signed {}{}{}",
-            self.reference,
-            if self.added {
-                ""
-            } else {
-                " (this signature was already present)"
-            },
-            replaced_note(self.replaced)
-        ));
-        Some(self.signature.clone())
-    }
 }
 
 /// Opens `reference` for reading, with signatures where `--signature-repository` says,
@@ -401,35 +348,47 @@ pub fn stdin_once(keys: &[std::path::PathBuf], registry: &RegistryArgs) -> anyho
     Ok(())
 }
 
-/// Opens what `sign` and `attest` sign: a bare tag is refused before a password is asked
-/// for, then the key is loaded.
-async fn signing(
-    args: &SigningArgs,
-    registry: &RegistryArgs,
-    ui: Ui,
-) -> anyhow::Result<(Target, SigningKey, SignOptions)> {
-    let client = client(registry, ui)?;
-    let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
-    if target.digest.is_none() && args.expect_digest.is_none() {
-        hallmark::sign::resolve_digest_to_sign(&target, None).await?;
-    }
-    let key = keyfile::load_signing_key(&args.key)?;
-    let opts = SignOptions {
-        annotations: args.annotations.iter().cloned().collect(),
-        expect_digest: args.expect_digest.clone(),
-        replace: !args.keep_existing,
-        ..SignOptions::default()
-    };
-    Ok((target, key, opts))
+/// What `sign` and `attest` act on, resolved from the flags before any network work: the
+/// target opened and the options (for `sign`, with the tags to bind).
+struct Signing {
+    target: Target,
+    opts: SignOptions,
 }
 
-/// `hallmark sign`.
-pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
-    let (target, key, opts) = signing(&args.signing, &args.registry, ui).await?;
+impl Signing {
+    /// Opens the target; nothing is read from the registry yet.
+    fn resolve(
+        args: &SigningArgs,
+        registry: &RegistryArgs,
+        ui: Ui,
+        clients: &Clients,
+    ) -> anyhow::Result<Signing> {
+        let client = client(registry, ui, clients)?;
+        let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
+        let opts = SignOptions {
+            annotations: args.annotations.iter().cloned().collect(),
+            expect_digest: args.expect_digest.clone(),
+            replace: !args.keep_existing,
+            ..SignOptions::default()
+        };
+        Ok(Signing { target, opts })
+    }
+
+    /// A bare tag is refused before a password is asked for; then the key is loaded.
+    async fn key(&self, args: &SigningArgs) -> anyhow::Result<SigningKey> {
+        if self.target.digest.is_none() && args.expect_digest.is_none() {
+            hallmark::sign::resolve_digest_to_sign(&self.target, None).await?;
+        }
+        keyfile::load_signing_key(&args.key)
+    }
+}
+
+/// The tags `--bind-tag` names; an empty value names the tag of the reference.
+fn bind_tags(given: &[String], tag: Option<&str>) -> anyhow::Result<Vec<String>> {
     let mut bind_tags = Vec::new();
-    for t in &args.bind_tag {
-        match (t.as_str(), &target.tag) {
-            ("", Some(tag)) => bind_tags.push(tag.clone()),
+    for t in given {
+        match (t.as_str(), tag) {
+            ("", Some(tag)) => bind_tags.push(tag.to_string()),
             ("", None) => {
                 return Err(CliError::usage(
                     "--bind-tag without a value binds the tag REF names, and REF names none",
@@ -440,18 +399,22 @@ pub async fn sign(args: &SignArgs, ui: Ui) -> anyhow::Result<Outcome> {
         }
     }
     bind_tags.dedup();
-    let opts = SignOptions {
-        bind_tags,
-        format: args.format.lib(),
-        ..opts
-    };
-    let signed = hallmark::sign::sign(&target, &key, &opts).await?;
-    ui.emit(&signed)?;
+    Ok(bind_tags)
+}
+
+/// `hallmark sign`.
+pub async fn sign(args: &SignArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
+    let mut signing = Signing::resolve(&args.signing, &args.registry, ui, clients)?;
+    signing.opts.bind_tags = bind_tags(&args.bind_tag, signing.target.tag.as_deref())?;
+    signing.opts.format = args.format.lib();
+    let key = signing.key(&args.signing).await?;
+    let signed = hallmark::sign::sign(&signing.target, &key, &signing.opts).await?;
+    ui.emit(&output::publish::SignResult::from(&signed))?;
     Ok(Outcome::Ok)
 }
 
 /// `hallmark attest`.
-pub async fn attest(args: &AttestArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn attest(args: &AttestArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     let text = hallmark::fsio::read_input(&args.predicate, hallmark::fsio::limits::PREDICATE)
         .map_err(|e| CliError::usage(format!("cannot read the predicate: {e}"), None))?;
     let predicate: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
@@ -463,236 +426,127 @@ pub async fn attest(args: &AttestArgs, ui: Ui) -> anyhow::Result<Outcome> {
             Some("a predicate is a JSON document (SLSA provenance, CycloneDX, SPDX JSON, …)"),
         )
     })?;
-    let (target, key, opts) = signing(&args.signing, &args.registry, ui).await?;
+    let signing = Signing::resolve(&args.signing, &args.registry, ui, clients)?;
+    let key = signing.key(&args.signing).await?;
+    let (target, opts) = (&signing.target, &signing.opts);
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
-    let signed = hallmark::sign::attest(&target, &key, predicate_type, predicate, &opts).await?;
-    ui.emit(&signed)?;
+    let signed = hallmark::sign::attest(target, &key, predicate_type, predicate, opts).await?;
+    ui.emit(&output::publish::SignResult::from(&signed))?;
     Ok(Outcome::Ok)
 }
 
-#[derive(Serialize)]
-struct AttestationsVerified<'a> {
-    #[serde(flatten)]
-    report: &'a Report,
-    attestations: &'a [hallmark::verify::Attested],
-}
-
-impl Render for AttestationsVerified<'_> {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        if self.report.verified() {
-            report_verified(self.report, ui);
-            // One verified predicate per line, for scripts (jq reads them in turn).
-            Some(
-                self.attestations
-                    .iter()
-                    .map(|a| a.predicate.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )
-        } else {
-            report_denied(self.report, ui);
-            None
-        }
-    }
-}
-
 /// `hallmark verify-attestation`.
-pub async fn verify_attestation(args: &VerifyAttestationArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn verify_attestation(
+    args: &VerifyAttestationArgs,
+    ui: Ui,
+    clients: &Clients,
+) -> anyhow::Result<Outcome> {
     stdin_once(&args.key, &args.registry)?;
-    let client = client(&args.registry, ui)?;
+    let client = client(&args.registry, ui, clients)?;
     let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
     let opts = options_from(&args.key, &args.identity, &args.keyless, &args.root)?;
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
     let (report, attested) =
         hallmark::verify::verify_attestations(&target, &opts, predicate_type).await?;
-    let result = AttestationsVerified {
-        report: &report,
-        attestations: &attested,
-    };
+    let result = output::verify::AttestationsVerified::new(&report, &attested);
     ui.emit(&result)?;
     if report.verified() {
         Ok(Outcome::Ok)
     } else {
         if ui.json() {
-            report_denied(&report, &ui);
+            ui.text(|t| {
+                result.denied(t);
+                Ok(())
+            })?;
         }
         Ok(Outcome::Denied)
     }
 }
 
-/// Verifies with the keys or the policy the user gave; a "no" is reported, not an error.
-async fn run_verification(
-    reference: &Source,
-    trust: &TrustArgs,
-    client: &Client,
-) -> anyhow::Result<(Target, Verification)> {
-    if let Source::DockerArchive(_) | Source::File(_) = reference {
-        return Err(CliError::usage(
-            format!("{reference} is a local file; verify what was published"),
-            Some("verify the registry reference or oci: layout it was published to"),
-        ));
-    }
-    let target = open_target(reference, trust.signature_repository.as_ref(), client)?;
-    let mut how = trust_from(
-        &trust.key,
-        trust.policy.as_deref(),
-        &trust.identity,
-        &trust.keyless,
-        &trust.root,
-    )?;
-    if trust.require_tag_binding {
-        // A policy rule that does not verify would not say so itself.
-        if target.tag.is_none() {
-            return Err(hallmark::Error::TagBindingNeedsTag.into());
-        }
-        how.require_tag_binding();
-    }
-    let verification = hallmark::verify::verify_trusted(&target, &how).await?;
-    Ok((target, verification))
+/// What `verify` and `copy` check, resolved from the flags before any registry request:
+/// the target opened and the trust (keys, keyless identities or policy, trusted root)
+/// loaded, the flags that contradict the reference refused.
+struct Verifying {
+    target: Target,
+    trust: Trust,
 }
 
-/// Why a verification said no, on stderr.
-fn report_denied(report: &Report, ui: &Ui) {
-    // Even under --quiet: a "no" must say why.
-    let quiet = Ui {
-        quiet: false,
-        ..*ui
-    };
-    quiet.say(format!("error: not verified: {}", report.reference()));
-    for e in crate::advice::lines(report) {
-        quiet.say(format!("  {e}"));
-    }
-}
-
-fn report_verified(report: &Report, ui: &Ui) {
-    for s in report.signatures() {
-        let format = match s.format {
-            hallmark::report::SignatureFormat::Legacy => "legacy .sig",
-            hallmark::report::SignatureFormat::Bundle => "Sigstore bundle",
-        };
-        let at = s
-            .timestamp
-            .as_ref()
-            .map(|t| format!(" at {t}"))
-            .unwrap_or_default();
-        let keyless = s.sigstore.as_ref().filter(|v| {
-            matches!(
-                v.signed_by,
-                hallmark::sigstore::verify::SignedBy::Certificate(_)
-            )
-        });
-        let line = match keyless {
-            Some(_) => format!(
-                "verified {} — signed keyless by {} ({format} signature){at}",
-                report.digest(),
-                s.key
-            ),
-            None => format!(
-                "verified {} — signed by {} ({}, key id {}, {format} signature){at}",
-                report.digest(),
-                s.key,
-                s.algorithm,
-                s.key_id
-            ),
-        };
-        ui.say_outside("", &line);
-        if let Some(v) = &s.sigstore {
-            crate::keyless::say_proofs(ui, &v.tlog, &v.times);
+impl Verifying {
+    fn resolve(reference: &Source, trust: &TrustArgs, client: &Client) -> anyhow::Result<Self> {
+        if let Source::DockerArchive(_) | Source::File(_) = reference {
+            return Err(CliError::usage(
+                format!("{reference} is a local file; verify what was published"),
+                Some("verify the registry reference or oci: layout it was published to"),
+            ));
         }
-    }
-    for e in &crate::advice::lines(report) {
-        ui.say_outside("note: ", e);
-    }
-}
-
-/// `verify`'s result.
-impl Render for Report {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        if self.allowed() {
-            report_verified(self, ui);
-            Some(self.reference().to_string())
-        } else {
-            report_denied(self, ui);
-            None
+        let target = open_target(reference, trust.signature_repository.as_ref(), client)?;
+        let mut how = trust_from(
+            &trust.key,
+            trust.policy.as_deref(),
+            &trust.identity,
+            &trust.keyless,
+            &trust.root,
+        )?;
+        if trust.require_tag_binding {
+            // A policy rule that does not verify would not say so itself.
+            if target.tag.is_none() {
+                return Err(hallmark::Error::TagBindingNeedsTag.into());
+            }
+            how.require_tag_binding();
         }
+        Ok(Verifying { target, trust: how })
+    }
+
+    /// Verifies; a "no" is the report's to say, not an error.
+    async fn run(&self) -> anyhow::Result<Verification> {
+        Ok(hallmark::verify::verify_trusted(&self.target, &self.trust).await?)
     }
 }
 
 /// `hallmark verify`.
-pub async fn verify(args: &VerifyArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn verify(args: &VerifyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
-    let client = client(&args.registry, ui)?;
-    let (_, verification) = run_verification(&args.reference, &args.trust, &client).await?;
-    let report = verification.report();
-    ui.emit(report)?;
-    if report.allowed() {
+    let client = client(&args.registry, ui, clients)?;
+    let verification = Verifying::resolve(&args.reference, &args.trust, &client)?
+        .run()
+        .await?;
+    let result = output::verify::Verified::new(verification.report());
+    ui.emit(&result)?;
+    if verification.report().allowed() {
         Ok(Outcome::Ok)
     } else {
         if ui.json() {
-            report_denied(report, &ui);
+            ui.text(|t| {
+                result.denied(t);
+                Ok(())
+            })?;
         }
         Ok(Outcome::Denied)
     }
 }
 
-/// `copy`'s result: what was copied, or the verification that stopped it.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum CopyResult<'a> {
-    Copied {
-        #[serde(flatten)]
-        copied: &'a Copied,
-        #[serde(rename = "copied")]
-        done: bool,
-    },
-    Refused {
-        verification: &'a Report,
-        copied: bool,
-    },
-}
-
-impl Render for CopyResult<'_> {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        match self {
-            CopyResult::Refused { verification, .. } => {
-                report_denied(verification, ui);
-                None
-            }
-            CopyResult::Copied { copied, .. } => {
-                ui.say(format!(
-                    "copied {} ({} blobs uploaded, {} mounted, {} already present; {} bytes){}",
-                    copied.digest,
-                    copied.blobs.uploaded,
-                    copied.blobs.mounted,
-                    copied.blobs.present,
-                    copied.blobs.bytes_uploaded,
-                    match &copied.signature {
-                        Some(s) => format!(", signature {s}"),
-                        None => " (no signature copied: none was checked, or one platform of a signed index was taken and the signature covers the index)".into(),
-                    }
-                ));
-                Some(copied.reference.clone())
-            }
-        }
-    }
-}
-
 /// `hallmark copy`.
-pub async fn copy(args: &CopyArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn copy(args: &CopyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
-    let client = client(&args.registry, ui)?;
-    let (source, verification) = run_verification(&args.source, &args.trust, &client).await?;
-    if !verification.report().allowed() {
-        ui.emit(&CopyResult::Refused {
-            verification: verification.report(),
-            copied: false,
-        })?;
+    let client = client(&args.registry, ui, clients)?;
+    let verifying = Verifying::resolve(&args.source, &args.trust, &client)?;
+    let verification = verifying.run().await?;
+    let report = verification.report();
+    if !report.allowed() {
+        let refused = output::copy::CopyResult::refused(report);
+        ui.emit(&refused)?;
         if ui.json() {
-            report_denied(verification.report(), &ui);
+            ui.text(|t| {
+                refused.denied(t);
+                Ok(())
+            })?;
         }
         return Ok(Outcome::Denied);
     }
-    report_verified(verification.report(), &ui);
+    ui.text(|t| {
+        output::verify::ReportOut::new(report).verified(t);
+        Ok(())
+    })?;
     let created = NewLayout::note(&args.destination);
     let dest = Destination::open(&args.destination, &client)?;
     let opts = CopyOptions {
@@ -700,136 +554,44 @@ pub async fn copy(args: &CopyArgs, ui: Ui) -> anyhow::Result<Outcome> {
         concurrency: args.concurrency.into(),
     };
     let copied = created.kept_if(
-        hallmark::copy::copy(&source, &verification, &dest, &opts, transfer_progress(ui)).await,
+        hallmark::copy::copy(
+            &verifying.target,
+            &verification,
+            &dest,
+            &opts,
+            transfer_progress(ui),
+        )
+        .await,
     )?;
-    ui.emit(&CopyResult::Copied {
-        copied: &copied,
-        done: true,
-    })?;
+    ui.emit(&output::copy::CopyResult::copied(&copied))?;
     Ok(Outcome::Ok)
-}
-
-#[derive(Serialize)]
-struct PolicyChecked<'a> {
-    valid: bool,
-    #[serde(skip)]
-    path: &'a std::path::Path,
-    rules: Vec<serde_json::Value>,
-    warnings: Vec<hallmark::policy::PolicyWarning>,
-    #[serde(skip)]
-    policy: &'a Policy,
-}
-
-/// One rule in the policy file's own words: `match`, `action`, `keys`, `threshold`, …
-fn rule_line(r: &hallmark::policy::Rule) -> String {
-    let action = serde_json::to_value(r.action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let mut parts = vec![format!(
-        "rule {:?}: match {} action {action}",
-        r.name,
-        r.patterns.join(", ")
-    )];
-    if r.action == hallmark::report::Action::Verify {
-        let v = &r.verify;
-        parts.push(format!(
-            "keys {}",
-            v.keys
-                .iter()
-                .map(|k| k.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        for k in &v.keyless {
-            parts.push(format!(
-                "keyless subject {} issuer {}",
-                k.subject.describe(),
-                k.issuer.describe()
-            ));
-        }
-        parts.push(format!("threshold {}", v.threshold));
-        if v.require_tag_binding {
-            parts.push("require-tag-binding".into());
-        }
-        if let Some(age) = v.max_age {
-            parts.push(format!("max-age {}", hallmark::trust::format_age(age)));
-        }
-        if !v.identities.is_empty() {
-            parts.push(format!("identities {}", v.identities.join(", ")));
-        }
-        for (k, want) in &v.annotations {
-            parts.push(format!("annotation {k}={want}"));
-        }
-        for a in &r.attestations {
-            parts.push(format!(
-                "attestation {} by {}",
-                a.predicate_type,
-                a.keys
-                    .iter()
-                    .map(|k| k.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ));
-        }
-    }
-    parts.join("; ")
-}
-
-impl Render for PolicyChecked<'_> {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        for w in &self.warnings {
-            ui.say(format!("warning: {w}"));
-        }
-        // The result is on stdout, one rule per line, for scripts and reviews alike.
-        let mut lines = vec![format!(
-            "{}: valid, {} rule(s)",
-            self.path.display(),
-            self.policy.rules.len()
-        )];
-        lines.extend(self.policy.rules.iter().map(rule_line));
-        if !self
-            .policy
-            .rules
-            .iter()
-            .any(|r| r.matches.iter().any(|m| m == "**"))
-        {
-            lines.push("no catch-all rule: anything unmatched is denied".into());
-        }
-        Some(lines.join("\n"))
-    }
 }
 
 /// `hallmark policy check`.
 pub fn policy_check(args: &PolicyCheckArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let policy = Policy::load(&args.file).map_err(hallmark::Error::from)?;
-    let rules = policy
-        .rules
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "name": r.name, "match": r.matches, "matches_repositories": r.patterns,
-                "action": r.action,
-                "keys": r.verify.keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
-                "keyless": r.verify.keyless.iter().map(|k| serde_json::json!({
-                    "subject": k.subject.describe(), "issuer": k.issuer.describe(),
-                })).collect::<Vec<_>>(),
-                "threshold": r.verify.threshold, "require_tag_binding": r.verify.require_tag_binding,
-                "max_age_seconds": r.verify.max_age.map(|d| d.as_secs()),
-                "annotations": r.verify.annotations, "identities": r.verify.identities,
-                "attestations": r.attestations.iter().map(|a| serde_json::json!({
-                    "type": a.predicate_type,
-                    "keys": a.keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    ui.emit(&PolicyChecked {
-        valid: true,
-        path: &args.file,
-        rules,
-        warnings: policy.warnings(),
-        policy: &policy,
-    })?;
+    let warnings = policy.warnings();
+    ui.emit(&output::policy::PolicyChecked::new(
+        &args.file, &policy, &warnings,
+    ))?;
     Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bind_tags;
+
+    #[test]
+    fn an_empty_bind_tag_names_the_reference_tag_once() {
+        let given = ["".to_string(), "v1".to_string(), "stable".to_string()];
+        assert_eq!(
+            bind_tags(&given, Some("v1")).unwrap(),
+            ["v1".to_string(), "stable".to_string()]
+        );
+        assert!(bind_tags(&given, None).is_err());
+        assert_eq!(
+            bind_tags(&["prod".to_string()], None).unwrap(),
+            ["prod".to_string()]
+        );
+    }
 }

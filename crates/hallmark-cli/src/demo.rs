@@ -1,71 +1,16 @@
 //! `hallmark demo`: narrates the library's demo scenario.
 
-use hallmark::demo::{Actor, Outcome as Happened, Step};
 use hallmark::digest::Digest;
 use hallmark::layout::Layout;
 use hallmark::reference::ImageRef;
 use hallmark::store::Store;
-use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::DemoArgs;
-use crate::commands::client;
-use crate::exit::{self, CliError};
-use crate::output::{Render, Ui};
-
-fn short(d: &Digest) -> String {
-    format!("sha256:{}…", &d.hex()[..12])
-}
-
-fn describe(o: &Happened) -> String {
-    let which = |poisoned: bool| if poisoned { "POISONED" } else { "good" };
-    match o {
-        Happened::Tagged { digest, poisoned } => {
-            format!("tag now names {} ({})", short(digest), which(*poisoned))
-        }
-        Happened::Signed {
-            digest,
-            poisoned,
-            signature,
-        } => format!(
-            "signed {}: the {} image → signature {signature}",
-            short(digest),
-            which(*poisoned)
-        ),
-        Happened::Refused { class, message } => {
-            format!("refused (exit {}): {message}", exit::code(*class))
-        }
-        Happened::Verified {
-            reference,
-            poisoned: true,
-            ..
-        } => format!("verified {reference}: the poisoned image is trusted"),
-        Happened::Verified { reference, .. } => format!("verified; pull exactly {reference}"),
-        Happened::NotVerified { digest, .. } => {
-            format!("NOT verified (exit 1): {} is unsigned", short(digest))
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct DemoResult {
-    passed: bool,
-    steps: Vec<Step>,
-    /// The registry repositories the demo created (none without --registry).
-    repositories: Vec<String>,
-    /// Whether they were removed afterwards.
-    removed: bool,
-}
-
-impl Render for DemoResult {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        if self.passed {
-            ui.say("\nResult: signing by tag signed the poisoned image; hallmark refused the tag, signed the");
-            ui.say("digest that was built, and only the pinned digest verifies. Every step behaved as expected.");
-        }
-        None
-    }
-}
+use crate::commands::{Clients, client};
+use crate::exit::CliError;
+use crate::output::demo::DemoResult;
+use crate::output::{self, Ui};
 
 /// Deletes what the demo pushed; says so either way. True when everything went.
 async fn remove(stores: &[Store], ui: Ui) -> bool {
@@ -90,7 +35,7 @@ async fn remove(stores: &[Store], ui: Ui) -> bool {
 }
 
 /// `hallmark demo`.
-pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn run(args: &DemoArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir().map_err(|e| {
         CliError::usage(
             format!("cannot create a temporary directory: {e}"),
@@ -112,7 +57,7 @@ pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
             )
         }
         Some(host) => {
-            let client = client(&args.registry_args, ui)?;
+            let client = client(&args.registry_args, ui, clients)?;
             let run_id = Digest::sha256(dir.path().as_os_str().as_encoded_bytes());
             let base = format!("{host}/hallmark-demo/{}", &run_id.hex()[..8]);
             let repo = |name: &str| -> anyhow::Result<Store> {
@@ -133,27 +78,14 @@ pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let mut act = 0;
     let stores = [naive.clone(), guarded.clone()];
     let steps = hallmark::demo::run(naive, guarded, |s| {
-        if s.act != act {
-            act = s.act;
-            ui.say(match act {
-                1 => "\nAct 1: the naive pipeline pushes app:v1.1, then signs it by tag",
-                _ => "\nAct 2: the same race, with hallmark",
-            });
-        }
-        let mark = if s.as_expected { "ok " } else { "!! " };
-        let actor = match s.actor {
-            Actor::Ci => "ci",
-            Actor::Attacker => "attacker",
-            Actor::Consumer => "consumer",
-        };
-        ui.say(format!(
-            "  {mark}[{actor:<8}] {}\n               → {}",
-            s.action,
-            describe(&s.outcome)
-        ));
+        // Only stderr is written: nothing here can fail.
+        let _ = ui.text(|t| {
+            output::demo::step(t, s, act);
+            Ok(())
+        });
+        act = s.act;
     })
     .await?;
-    let passed = steps.iter().all(|s| s.as_expected);
     let repositories: Vec<String> = if created {
         stores.iter().map(Store::name).collect()
     } else {
@@ -171,13 +103,9 @@ pub async fn run(args: &DemoArgs, ui: Ui) -> anyhow::Result<Outcome> {
             removed = remove(&stores, ui).await;
         }
     }
-    ui.emit(&DemoResult {
-        passed,
-        steps,
-        repositories,
-        removed,
-    })?;
-    if passed {
+    let result = DemoResult::new(&steps, repositories, removed);
+    ui.emit(&result)?;
+    if result.passed() {
         Ok(Outcome::Ok)
     } else {
         ui.say("error: some demo steps did not behave as expected (marked !!)");

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use hallmark::keys::{Algorithm, PublicKey, SigningKey};
 use hallmark::trust::NamedKey;
-use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::{KeyAlgorithm, KeyGenerateArgs, KeyPublicArgs};
 use crate::exit::CliError;
-use crate::output::{Render, Ui};
+use crate::output::Ui;
+use crate::output::keys::{Generated, Public};
 
 fn usage(message: String, hint: Option<&str>) -> anyhow::Error {
     CliError::usage(message, hint)
@@ -208,48 +208,8 @@ pub fn generate(args: &KeyGenerateArgs, ui: Ui) -> anyhow::Result<Outcome> {
         0o644,
         args.force,
     )?;
-    ui.emit(&Generated {
-        private_key: key_path,
-        public_key: pub_path,
-        algorithm,
-        key_id: key.public_key().key_id(),
-    })?;
+    ui.emit(&Generated::new(key_path, pub_path, &key.public_key()))?;
     Ok(Outcome::Ok)
-}
-
-#[derive(Serialize)]
-struct Generated {
-    private_key: PathBuf,
-    public_key: PathBuf,
-    algorithm: Algorithm,
-    key_id: String,
-}
-
-impl Render for Generated {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        ui.say(format!(
-            "Private key written to {}",
-            self.private_key.display()
-        ));
-        ui.say(format!(
-            "Public key written to {}",
-            self.public_key.display()
-        ));
-        None
-    }
-}
-
-#[derive(Serialize)]
-struct Public {
-    public_key: String,
-    algorithm: Algorithm,
-    key_id: String,
-}
-
-impl Render for Public {
-    fn text(&self, _ui: &Ui) -> Option<String> {
-        Some(self.public_key.trim_end().to_string())
-    }
 }
 
 /// Refuses, in one line and before a password is asked for, a key path that cannot be
@@ -335,10 +295,6 @@ fn io_reason(e: &std::io::Error) -> String {
 /// `hallmark key public`.
 pub fn public(args: &KeyPublicArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let key = load_signing_key(&args.key)?.public_key();
-    ui.emit(&Public {
-        public_key: key.to_pem(),
-        algorithm: key.algorithm(),
-        key_id: key.key_id(),
-    })?;
+    ui.emit(&Public::new(&key))?;
     Ok(Outcome::Ok)
 }

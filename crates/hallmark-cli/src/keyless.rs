@@ -6,39 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use hallmark::sigstore::identity::{GithubClaims, IdentityPolicy, Matcher};
-use hallmark::sigstore::root::{Authority, Log, TrustedRoot, Validity};
-use hallmark::sigstore::verify::{LogRecord, VerifiedTime};
-use serde::Serialize;
+use hallmark::sigstore::root::TrustedRoot;
 
 use crate::Outcome;
 use crate::cli::{IdentityArgs, RootArgs, TrustRootShowArgs, VerifyBlobArgs, VerifyBundleArgs};
 use crate::exit::CliError;
-use crate::output::{Render, Ui};
-
-/// The log entries and verified times of a Sigstore verification, one line each.
-pub fn say_proofs(ui: &Ui, tlog: &[LogRecord], times: &[VerifiedTime]) {
-    for l in tlog {
-        let at = l
-            .integrated_time
-            .map(|t| format!(", integrated {}", humantime::format_rfc3339_seconds(t)))
-            .unwrap_or_default();
-        ui.say_outside(
-            "  logged: ",
-            &format!(
-                "{} entry {} ({}){at}",
-                l.log,
-                l.log_index,
-                l.proofs.join(", ")
-            ),
-        );
-    }
-    for t in times {
-        ui.say_outside(
-            "  signed at: ",
-            &format!("{} ({})", humantime::format_rfc3339_seconds(t.at), t.source),
-        );
-    }
-}
+use crate::output::Ui;
+use crate::output::trust_root::RootShown;
 
 /// The trusted root a command uses, and how to name it.
 pub fn trusted_root(path: Option<&Path>) -> anyhow::Result<(TrustedRoot, String)> {
@@ -114,123 +88,10 @@ pub fn identity_policy(args: &IdentityArgs) -> anyhow::Result<Option<IdentityPol
     }))
 }
 
-#[derive(Serialize)]
-struct Window {
-    start: String,
-    end: Option<String>,
-    /// Whether the window holds the present instant.
-    current: bool,
-}
-
-fn window(v: &Validity, now: SystemTime) -> Window {
-    // Whole seconds unless the root says otherwise (`…59.999Z` ends are common).
-    let fmt = |t: SystemTime| {
-        let whole = t
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .is_ok_and(|d| d.subsec_nanos() == 0);
-        if whole {
-            humantime::format_rfc3339_seconds(t).to_string()
-        } else {
-            humantime::format_rfc3339_millis(t).to_string()
-        }
-    };
-    Window {
-        start: fmt(v.start),
-        end: v.end.map(fmt),
-        current: v.contains(now),
-    }
-}
-
-#[derive(Serialize)]
-struct LogOut {
-    url: String,
-    key: String,
-    log_id: String,
-    valid: Window,
-}
-
-#[derive(Serialize)]
-struct AuthorityOut {
-    uri: String,
-    name: String,
-    certificates: usize,
-    valid: Window,
-}
-
-#[derive(Serialize)]
-struct RootShown {
-    source: String,
-    certificate_authorities: Vec<AuthorityOut>,
-    tlogs: Vec<LogOut>,
-    ctlogs: Vec<LogOut>,
-    timestamp_authorities: Vec<AuthorityOut>,
-}
-
-impl Render for RootShown {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        let until = |w: &Window| {
-            let end = w.end.as_deref().unwrap_or("no end");
-            let state = if w.current { "" } else { " (not current)" };
-            format!("{} until {end}{state}", w.start)
-        };
-        let mut out = format!("trusted root: {}\n", self.source);
-        for (title, items) in [
-            (
-                "certificate authorities (Fulcio)",
-                &self.certificate_authorities,
-            ),
-            ("timestamp authorities", &self.timestamp_authorities),
-        ] {
-            out.push_str(&format!("{title}:\n"));
-            for a in items {
-                out.push_str(&format!("  {} ({}): {}\n", a.uri, a.name, until(&a.valid)));
-            }
-        }
-        for (title, items) in [
-            ("transparency logs (Rekor)", &self.tlogs),
-            ("certificate transparency logs", &self.ctlogs),
-        ] {
-            out.push_str(&format!("{title}:\n"));
-            for l in items {
-                out.push_str(&format!("  {} ({}): {}\n", l.url, l.key, until(&l.valid)));
-            }
-        }
-        let _ = ui;
-        Some(out.trim_end().to_string())
-    }
-}
-
 /// `hallmark trust-root show`.
 pub fn show(args: &TrustRootShowArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let (root, source) = trusted_root(args.trusted_root.as_deref())?;
-    let now = SystemTime::now();
-    let logs = |logs: &[Log]| {
-        logs.iter()
-            .map(|l| LogOut {
-                url: l.base_url.clone(),
-                key: l.key.details.clone(),
-                log_id: l.log_id.iter().map(|b| format!("{b:02x}")).collect(),
-                valid: window(&l.key.valid, now),
-            })
-            .collect()
-    };
-    let authorities = |a: &[Authority]| {
-        a.iter()
-            .map(|a| AuthorityOut {
-                uri: a.uri.clone(),
-                name: a.name.clone(),
-                certificates: a.chain.len(),
-                valid: window(&a.valid, now),
-            })
-            .collect()
-    };
-    ui.emit(&RootShown {
-        source,
-        certificate_authorities: authorities(&root.certificate_authorities),
-        tlogs: logs(&root.tlogs),
-        ctlogs: logs(&root.ctlogs),
-        timestamp_authorities: authorities(&root.timestamp_authorities),
-    })?;
+    ui.emit(&RootShown::new(&root, source, SystemTime::now()))?;
     Ok(Outcome::Ok)
 }
 

@@ -66,27 +66,29 @@ fn main() -> ExitCode {
         }
     };
     let deadline = cli.command.deadline();
+    let clients = commands::Clients::default();
+    let clients = &clients;
     let command = async {
         match cli.command {
             Command::Key(KeyCommand::Generate(a)) => keyfile::generate(&a, ui),
             Command::Key(KeyCommand::Public(a)) => keyfile::public(&a, ui),
-            Command::Digest(a) => commands::digest(&a, ui).await,
-            Command::Sign(a) => commands::sign(&a, ui).await,
-            Command::Publish(a) => commands::publish(&a, ui).await,
-            Command::Verify(a) => commands::verify(&a, ui).await,
-            Command::Copy(a) => commands::copy(&a, ui).await,
+            Command::Digest(a) => commands::digest(&a, ui, clients).await,
+            Command::Sign(a) => commands::sign(&a, ui, clients).await,
+            Command::Publish(a) => commands::publish(&a, ui, clients).await,
+            Command::Verify(a) => commands::verify(&a, ui, clients).await,
+            Command::Copy(a) => commands::copy(&a, ui, clients).await,
             Command::Policy(PolicyCommand::Check(a)) => commands::policy_check(&a, ui),
-            Command::Attest(a) => commands::attest(&a, ui).await,
-            Command::VerifyAttestation(a) => commands::verify_attestation(&a, ui).await,
+            Command::Attest(a) => commands::attest(&a, ui, clients).await,
+            Command::VerifyAttestation(a) => commands::verify_attestation(&a, ui, clients).await,
             Command::SignBlob(a) => blobs::sign(&a, ui),
             Command::VerifyBlob(a) => blobs::verify(&a, ui),
             Command::TrustRoot(TrustRootCommand::Show(a)) => keyless::show(&a, ui),
             Command::VerifyBundle(a) => keyless::verify_bundle(&a, ui),
-            Command::Demo(a) => demo::run(&a, ui).await,
-            Command::Signatures(a) => signatures::run(&a, ui).await,
-            Command::Scan(a) => scan::run(&a, ui).await,
+            Command::Demo(a) => demo::run(&a, ui, clients).await,
+            Command::Signatures(a) => signatures::run(&a, ui, clients).await,
+            Command::Scan(a) => scan::run(&a, ui, clients).await,
             Command::Audit(a) => audit::run(&a, ui),
-            Command::Pin(a) => pin::run(&a, ui).await,
+            Command::Pin(a) => pin::run(&a, ui, clients).await,
             Command::Completions(a) => generated::completions(&a),
             Command::Man(a) => generated::man(&a, ui),
         }
@@ -100,7 +102,7 @@ fn main() -> ExitCode {
                 tokio::pin!(command);
                 tokio::select! {
                     r = &mut command => r,
-                    () = tokio::time::sleep(limit) => Err(deadline_exceeded(limit)),
+                    () = tokio::time::sleep(limit) => Err(deadline_exceeded(limit, clients)),
                 }
             }
         }
@@ -118,8 +120,8 @@ fn main() -> ExitCode {
 }
 
 /// The command ran out of time: say how long it had and what it was still waiting for.
-fn deadline_exceeded(limit: std::time::Duration) -> anyhow::Error {
-    let pending = commands::pending_requests();
+fn deadline_exceeded(limit: std::time::Duration, clients: &commands::Clients) -> anyhow::Error {
+    let pending = clients.pending();
     exit::CliError {
         message: format!(
             "gave up after the --deadline of {}s; still pending: {}",

@@ -1,64 +1,16 @@
 //! `hallmark pin`: a diff to review, or the files rewritten.
 
-use hallmark::pin::{PinReport, PinStatus};
+use hallmark::pin::PinStatus;
 
 use crate::Outcome;
 use crate::cli::PinArgs;
-use crate::commands::client;
+use crate::commands::{Clients, client};
 use crate::exit::CliError;
-use crate::output::{Render, Ui};
-
-impl Render for PinReport {
-    fn text(&self, ui: &Ui) -> Option<String> {
-        for e in &self.references {
-            let head = format!("{}:{}:{}: ", e.path, e.line, e.column);
-            match e.status {
-                PinStatus::Pinned => ui.say_outside(
-                    &head,
-                    &format!(
-                        "{} → {}",
-                        e.reference,
-                        e.pinned.as_deref().unwrap_or_default()
-                    ),
-                ),
-                PinStatus::Verified => {
-                    ui.say_outside(&head, &format!("{}: {}", e.reference, e.reason))
-                }
-                PinStatus::Refused | PinStatus::Unavailable | PinStatus::Unpinnable => {
-                    ui.say_outside(&head, &format!("NOT pinned {}: {}", e.reference, e.reason))
-                }
-            }
-        }
-        // On stderr with the references: stdout stays a diff that applies.
-        for e in &self.errors {
-            ui.say_outside(&format!("{}: ", e.path), &format!("NOT read: {}", e.error));
-        }
-        if self.written {
-            for f in &self.files {
-                if let Some(why) = &f.error {
-                    ui.say_outside("NOT written: ", why);
-                }
-            }
-            let written: Vec<_> = self.files.iter().filter(|f| f.error.is_none()).collect();
-            ui.say(format!(
-                "wrote {} file(s), {} reference(s) pinned",
-                written.len(),
-                written.iter().map(|f| f.pinned).sum::<usize>()
-            ));
-            return None;
-        }
-        let diff: String = self
-            .files
-            .iter()
-            .map(|f| hallmark::pin::unified_diff(&f.path, &f.old, &f.new))
-            .collect();
-        // The diff is the result: on stdout, for `git apply` or review.
-        (!diff.is_empty()).then(|| diff.trim_end_matches('\n').to_string())
-    }
-}
+use crate::output::Ui;
+use crate::output::pin::PinResult;
 
 /// `hallmark pin`.
-pub async fn run(args: &PinArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn run(args: &PinArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     for p in &args.paths {
         if !p.exists() {
             return Err(CliError::usage(
@@ -69,14 +21,14 @@ pub async fn run(args: &PinArgs, ui: Ui) -> anyhow::Result<Outcome> {
     }
     crate::commands::stdin_once(&args.trust.key, &args.registry)?;
     let trust = crate::commands::trust(&args.trust)?;
-    let client = client(&args.registry, ui)?;
+    let client = client(&args.registry, ui, clients)?;
     let mut report = hallmark::pin::plan(&client, &args.paths, &trust).await?;
     let not_written = if args.write {
         hallmark::pin::write(&mut report)
     } else {
         0
     };
-    ui.emit(&report)?;
+    ui.emit(&PinResult::new(&report))?;
     let count = |s: PinStatus| report.references.iter().filter(|r| r.status == s).count();
     let unpinnable = if args.allow_unpinned {
         0

@@ -97,6 +97,27 @@ fn a_bare_tag_is_refused_before_any_network_or_password() {
     expect_code(&o, 2);
 }
 
+/// Flags that contradict the reference are refused when the flags are resolved, before a
+/// key is read (or a password asked for) or the registry is contacted.
+#[test]
+fn a_bind_tag_naming_no_tag_is_refused_before_the_key_is_read() {
+    let port = free_port(); // nothing listens here
+    let o = run(&[
+        "sign",
+        &format!("127.0.0.1:{port}/app@{D}"),
+        "--key",
+        "/nonexistent.key",
+        "--bind-tag",
+    ]);
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("--bind-tag without a value binds the tag REF names, and REF names none"),
+        "{err}"
+    );
+    assert!(!err.contains("/nonexistent.key"), "{err}");
+}
+
 #[test]
 fn key_generate_writes_private_0600_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
-//! The JSON documents of `verify` and `copy` match their published schemas
-//! (docs/schema/*.schema.json) and are snapshot-tested, so field names stay stable.
+//! The JSON documents of every command match their published schemas
+//! (docs/schema/*.schema.json), and those of `verify` and `copy` are snapshot-tested, so
+//! field names stay stable.
 
 use std::path::Path;
 
@@ -14,12 +15,20 @@ fn schema(name: &str) -> serde_json::Value {
 
 #[track_caller]
 pub(crate) fn assert_valid(schema_name: &str, doc: &serde_json::Value) {
-    let verify = schema("verify.schema.json");
-    let registry = jsonschema::Registry::new()
-        .add("https://hallmark.invalid/schema/verify.schema.json", verify)
-        .unwrap()
-        .prepare()
-        .unwrap();
+    // Schemas refer to each other (copy's `verification` is verify's report): every one is
+    // registered under its `$id`.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema");
+    let mut registry = jsonschema::Registry::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        registry = registry
+            .add(
+                format!("https://hallmark.invalid/schema/{name}"),
+                schema(&name),
+            )
+            .unwrap();
+    }
+    let registry = registry.prepare().unwrap();
     let validator = jsonschema::options()
         .with_registry(&registry)
         .build(&schema(schema_name))
@@ -229,9 +238,207 @@ async fn every_command_speaks_json_and_so_do_its_failures() {
             continue;
         }
         assert_valid("error.schema.json", &doc);
+        assert!(
+            stdout(&o).starts_with(r#"{"version":1,"error":"#),
+            "{args:?}: {}",
+            stdout(&o)
+        );
         assert_eq!(doc["exit"], exit, "{args:?}: {doc}");
         assert_eq!(doc["class"], class, "{args:?}: {doc}");
         let first = stderr(&o).lines().next().unwrap_or_default().to_string();
         assert!(first.starts_with("error: "), "{args:?}: {first}");
     }
+}
+
+/// Runs a command with `--output json` (and the test password), checks its exit code, and
+/// validates its one document against the command's schema; returns the document.
+#[track_caller]
+fn documented(schema_name: &str, args: &[&str], exit: i32) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let o = run_env(&all, &[("HALLMARK_PASSWORD", PASSWORD)]);
+    expect_code(&o, exit);
+    let doc = json_out(&o);
+    assert_valid(schema_name, &doc);
+    // The version comes first, so that a reader can dispatch on it before the rest.
+    let first = stdout(&o).trim_start().chars().take(12).collect::<String>();
+    assert_eq!(first, r#"{"version":1"#, "{args:?}");
+    doc
+}
+
+/// Every command that prints JSON, run through the binary against a loopback registry and
+/// local files, prints a document its schema in docs/schema accepts, `"version": 1` first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_follows_its_schema() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = |name: &str| d.join(name).display().to_string();
+
+    let prefix = path("k");
+    documented(
+        "key-generate.schema.json",
+        &["key", "generate", "--output-key-prefix", &prefix],
+        0,
+    );
+    let (private, public) = (format!("{prefix}.key"), format!("{prefix}.pub"));
+    documented(
+        "key-public.schema.json",
+        &["key", "public", "--key", &private],
+        0,
+    );
+
+    let file = path("tool.sh");
+    std::fs::write(&file, b"echo hello\n").unwrap();
+    let src = format!("file:{file}");
+    documented("digest.schema.json", &["digest", &src], 0);
+
+    let tagged = format!("{}/tools/hello:1.0", reg.addr);
+    let published = documented(
+        "publish.schema.json",
+        &["publish", &src, &tagged, "--key", &private],
+        0,
+    );
+    let pinned = published["reference"].as_str().unwrap().to_string();
+    documented(
+        "sign.schema.json",
+        &["sign", &pinned, "--key", &private, "--format", "bundle"],
+        0,
+    );
+    documented(
+        "verify.schema.json",
+        &["verify", &tagged, "--key", &public],
+        0,
+    );
+    let copy_to = format!("oci:{}:1.0", path("copy"));
+    documented(
+        "copy.schema.json",
+        &["copy", &tagged, &copy_to, "--key", &public],
+        0,
+    );
+
+    let predicate = path("provenance.json");
+    std::fs::write(&predicate, br#"{"builder":{"id":"https://ci.example/1"}}"#).unwrap();
+    documented(
+        "attest.schema.json",
+        &[
+            "attest",
+            &pinned,
+            "--key",
+            &private,
+            "--predicate",
+            &predicate,
+            "--type",
+            "slsaprovenance1",
+        ],
+        0,
+    );
+    let attested = documented(
+        "verify-attestation.schema.json",
+        &[
+            "verify-attestation",
+            &tagged,
+            "--key",
+            &public,
+            "--type",
+            "slsaprovenance1",
+        ],
+        0,
+    );
+    assert_eq!(attested["attestations"].as_array().unwrap().len(), 1);
+    let listed = documented(
+        "signatures.schema.json",
+        &["signatures", &tagged, "--key", &public],
+        0,
+    );
+    assert!(listed["entries"].as_array().unwrap().len() >= 2, "{listed}");
+
+    let bundle = path("tool.sigstore.json");
+    documented(
+        "sign-blob.schema.json",
+        &["sign-blob", &file, "--key", &private, "--bundle", &bundle],
+        0,
+    );
+    documented(
+        "verify-blob.schema.json",
+        &["verify-blob", &file, "--key", &public, "--bundle", &bundle],
+        0,
+    );
+    documented(
+        "verify-blob.schema.json",
+        &[
+            "verify-bundle",
+            &file,
+            "--key",
+            &public,
+            "--bundle",
+            &bundle,
+        ],
+        0,
+    );
+
+    documented(
+        "scan.schema.json",
+        &[
+            &["scan", &format!("{}/tools/hello", reg.addr)][..],
+            &["--key", &public],
+        ]
+        .concat(),
+        0,
+    );
+
+    let deploy = d.join("deploy");
+    std::fs::create_dir(&deploy).unwrap();
+    std::fs::write(
+        deploy.join("app.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  containers:\n    - name: app\n      image: {tagged}\n"
+        ),
+    )
+    .unwrap();
+    let deploy_s = deploy.display().to_string();
+    let pinned_doc = documented("pin.schema.json", &["pin", &deploy_s, "--key", &public], 0);
+    assert_eq!(
+        pinned_doc["references"][0]["status"], "pinned",
+        "{pinned_doc}"
+    );
+    let workflows = d.join("ci");
+    std::fs::create_dir(&workflows).unwrap();
+    std::fs::write(
+        workflows.join("release.sh"),
+        format!("#!/bin/sh\ncosign sign --key k {tagged}\n"),
+    )
+    .unwrap();
+    documented(
+        "audit.schema.json",
+        &["audit", &workflows.display().to_string()],
+        1,
+    );
+
+    let policy = path("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\n[[rule]]\nname = \"tools\"\nmatch = [\"{}/tools/*\"]\naction = \"verify\"\nkeys = [\"{public}\"]\n\
+             [[rule]]\nname = \"shadowed\"\nmatch = [\"{}/tools/hello\"]\naction = \"reject\"\n",
+            reg.addr, reg.addr
+        ),
+    )
+    .unwrap();
+    let checked = documented("policy-check.schema.json", &["policy", "check", &policy], 0);
+    assert_eq!(checked["warnings"][0]["kind"], "shadowed", "{checked}");
+    documented("trust-root-show.schema.json", &["trust-root", "show"], 0);
+    documented("demo.schema.json", &["demo"], 0);
+
+    // Removing is the last step: it changes what the commands above saw.
+    let key_id = listed["entries"][0]["key_id"].as_str().unwrap().to_string();
+    let removed = documented(
+        "signatures.schema.json",
+        &["signatures", &tagged, "--key", &public, "--remove", &key_id],
+        0,
+    );
+    assert!(
+        removed["removal"]["removed"].as_u64().unwrap() >= 1,
+        "{removed}"
+    );
 }
