@@ -9,7 +9,7 @@
 //! - [`class`], [`digest`], [`glob`], [`json`]: leaves;
 //! - [`oci`]: OCI data without I/O (media types, limits, manifests, `index.json`, the
 //!   graph walker);
-//! - [`reference`], [`keys`], [`payload`], [`signature`], [`bundle`]: names, keys, signed
+//! - [`reference`](mod@reference), [`keys`], [`payload`], [`signature`], [`bundle`]: names, keys, signed
 //!   documents;
 //! - [`fsio`], [`registry`], [`layout`], [`artifact`]: where bytes come from;
 //! - [`trust`], [`report`], [`policy`]: requirements and outcomes, as data;
