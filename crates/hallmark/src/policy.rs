@@ -512,6 +512,7 @@ impl Policy {
 /// Something in a valid policy that is almost certainly a mistake.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum PolicyWarning {
     /// A glob no repository name can match: the rule silently never applies.
     #[error("rule {rule:?}: glob {glob:?} can never match a repository: {reason}")]
