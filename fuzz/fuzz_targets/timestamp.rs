@@ -4,7 +4,7 @@
 //! whole bundle built around the same bytes goes through the keyless verifier too.
 
 use hallmark::bundle::Bundle;
-use hallmark::sigstore::identity::{GithubClaims, IdentityPolicy, Matcher};
+use hallmark::sigstore::identity::{IdentityPolicy, Matcher};
 use hallmark::sigstore::root::TrustedRoot;
 use hallmark::sigstore::timestamp::{verify, verify_all};
 use hallmark::sigstore::verify::{Options, Signer};
@@ -15,17 +15,16 @@ fuzz_target!(|data: &[u8]| {
     let _ = verify(data, b"signature", &root);
     let _ = verify_all(&[data.to_vec(), data.to_vec()], b"signature", &root);
     if let Ok(bundle) = Bundle::parse(data) {
-        let policy = IdentityPolicy {
-            subject: Matcher::Exact("a@example.com".into()),
-            issuer: Matcher::Exact("https://accounts.example.com".into()),
-            github: GithubClaims::default(),
-        };
+        let policy = IdentityPolicy::new(
+            Matcher::Exact("a@example.com".into()),
+            Matcher::Exact("https://accounts.example.com".into()),
+        );
         let _ = hallmark::sigstore::verify::verify(
             &bundle,
             &[0; 32],
             Signer::Identity(&policy),
             &root,
-            Options { ignore_tlog: false },
+            Options::default(),
         );
     }
 });

@@ -222,12 +222,9 @@ pub fn verify(args: &VerifyBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
     } else {
         Proof::Signature(&proof_bytes)
     };
-    let trust = blob::BlobTrust {
-        keys: &keys,
-        identity: identity.as_ref(),
-        root: &root,
-        ignore_tlog: args.root.insecure_ignore_tlog,
-    };
+    let mut trust = blob::BlobTrust::new(&keys, &root);
+    trust.identity = identity.as_ref();
+    trust.ignore_tlog = args.root.insecure_ignore_tlog;
     let report = blob::verify(&measured, proof, &trust);
     let result = BlobVerified::new(&report, &args.file);
     ui.emit(&result)?;

@@ -199,23 +199,19 @@ pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::R
         artifact.blobs.len(),
         artifact.total_size()
     ));
-    let opts = PublishOptions {
-        sign: SignOptions {
-            annotations: args.annotations.iter().cloned().collect(),
-            format: args.format.lib(),
-            replace: !args.keep_existing,
-            bind_tags: args
-                .bind_tag
-                .iter()
-                .filter(|t| !t.is_empty())
-                .cloned()
-                .collect(),
-            ..SignOptions::default()
-        },
-        bind_tags: bind_all,
-        concurrency: args.concurrency.into(),
-        mount_from: args.mount_from.clone(),
-    };
+    let mut opts = PublishOptions::default();
+    opts.sign.annotations = args.annotations.iter().cloned().collect();
+    opts.sign.format = args.format.lib();
+    opts.sign.replace = !args.keep_existing;
+    opts.sign.bind_tags = args
+        .bind_tag
+        .iter()
+        .filter(|t| !t.is_empty())
+        .cloned()
+        .collect();
+    opts.bind_tags = bind_all;
+    opts.concurrency = args.concurrency.into();
+    opts.mount_from = args.mount_from.clone();
     let published = created.kept_if(
         hallmark::publish::publish(&artifact, &dest, &key, &opts, transfer_progress(ui)).await,
     )?;
@@ -324,17 +320,15 @@ fn options_from(
             None,
         ));
     }
-    Ok(VerifyOptions {
-        keys: keyfile::load_public_keys(keys)?,
-        identities: identities.to_vec(),
-        keyless: signer.into_iter().collect(),
-        root: match &root.trusted_root {
-            Some(path) => std::sync::Arc::new(crate::keyless::trusted_root(Some(path))?.0),
-            None => hallmark::sigstore::root::TrustedRoot::shared_production(),
-        },
-        ignore_tlog: root.insecure_ignore_tlog,
-        ..VerifyOptions::default()
-    })
+    let mut opts = VerifyOptions::default();
+    opts.keys = keyfile::load_public_keys(keys)?;
+    opts.identities = identities.to_vec();
+    opts.keyless = signer.into_iter().collect();
+    if let Some(path) = &root.trusted_root {
+        opts.root = std::sync::Arc::new(crate::keyless::trusted_root(Some(path))?.0);
+    }
+    opts.ignore_tlog = root.insecure_ignore_tlog;
+    Ok(opts)
 }
 
 /// Standard input can be read once: for `--password-stdin` or for `--key -`.
@@ -365,12 +359,10 @@ impl Signing {
     ) -> anyhow::Result<Signing> {
         let client = client(registry, ui, clients)?;
         let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
-        let opts = SignOptions {
-            annotations: args.annotations.iter().cloned().collect(),
-            expect_digest: args.expect_digest.clone(),
-            replace: !args.keep_existing,
-            ..SignOptions::default()
-        };
+        let mut opts = SignOptions::default();
+        opts.annotations = args.annotations.iter().cloned().collect();
+        opts.expect_digest = args.expect_digest.clone();
+        opts.replace = !args.keep_existing;
         Ok(Signing { target, opts })
     }
 

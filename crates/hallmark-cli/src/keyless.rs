@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use hallmark::sigstore::identity::{GithubClaims, IdentityPolicy, Matcher};
+use hallmark::sigstore::identity::{IdentityPolicy, Matcher};
 use hallmark::sigstore::root::TrustedRoot;
 
 use crate::Outcome;
@@ -75,17 +75,13 @@ pub fn identity_policy(args: &IdentityArgs) -> anyhow::Result<Option<IdentityPol
             ));
         }
     };
-    Ok(Some(IdentityPolicy {
-        subject,
-        issuer,
-        github: GithubClaims {
-            workflow_repository: args.certificate_github_workflow_repository.clone(),
-            workflow_ref: args.certificate_github_workflow_ref.clone(),
-            workflow_sha: args.certificate_github_workflow_sha.clone(),
-            workflow_trigger: args.certificate_github_workflow_trigger.clone(),
-            workflow_name: args.certificate_github_workflow_name.clone(),
-        },
-    }))
+    let mut policy = IdentityPolicy::new(subject, issuer);
+    policy.github.workflow_repository = args.certificate_github_workflow_repository.clone();
+    policy.github.workflow_ref = args.certificate_github_workflow_ref.clone();
+    policy.github.workflow_sha = args.certificate_github_workflow_sha.clone();
+    policy.github.workflow_trigger = args.certificate_github_workflow_trigger.clone();
+    policy.github.workflow_name = args.certificate_github_workflow_name.clone();
+    Ok(Some(policy))
 }
 
 /// `hallmark trust-root show`.

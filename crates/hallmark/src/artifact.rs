@@ -171,6 +171,7 @@ impl From<LayoutError> for ArtifactError {
 
 /// Everything a publish pushes.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Artifact {
     /// Human name of where it came from.
     pub source: String,

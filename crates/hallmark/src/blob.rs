@@ -26,6 +26,7 @@ const READ_BUF: usize = 1 << 20;
 
 /// A blob's SHA-256 and size, measured in one streaming pass (or only known by its digest).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Measured {
     /// `sha256:<hex>` of the bytes.
     pub digest: Digest,
@@ -68,6 +69,7 @@ pub fn measure(mut r: impl Read) -> std::io::Result<Measured> {
 }
 
 /// A signed blob: the bundle, and the bare signature inside it.
+#[non_exhaustive]
 pub struct BlobSignature {
     /// The Sigstore bundle (v0.3, message signature), as `cosign sign-blob` writes it.
     pub bundle: Vec<u8>,
@@ -102,6 +104,7 @@ pub enum Proof<'a> {
 
 /// What makes a blob's signature count.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct BlobTrust<'a> {
     /// Keys, any one of which suffices (key-based bundles, bare signatures).
     pub keys: &'a [NamedKey],
@@ -111,6 +114,18 @@ pub struct BlobTrust<'a> {
     pub root: &'a TrustedRoot,
     /// Skip transparency-log entries (`--insecure-ignore-tlog`).
     pub ignore_tlog: bool,
+}
+
+impl<'a> BlobTrust<'a> {
+    /// Any one of `keys`, no keyless identity, every transparency-log entry checked.
+    pub fn new(keys: &'a [NamedKey], root: &'a TrustedRoot) -> BlobTrust<'a> {
+        BlobTrust {
+            keys,
+            identity: None,
+            root,
+            ignore_tlog: false,
+        }
+    }
 }
 
 /// The outcome of a blob verification: like an image's [`Report`](crate::report::Report),

@@ -14,6 +14,7 @@ use crate::verify::{self, Context, Description, Material};
 
 /// One signature or attestation as found.
 #[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
 pub struct Entry {
     /// How it is stored.
     pub format: SignatureFormat,
@@ -40,6 +41,7 @@ enum Handle {
 
 /// Every signature and attestation of one digest.
 #[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
 pub struct Listing {
     /// `reg/repo@sha256:…`
     pub reference: String,
@@ -135,6 +137,7 @@ pub async fn list(target: &Target, keys: &[NamedKey]) -> Result<Listing, Error> 
 
 /// What a removal did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
+#[non_exhaustive]
 pub struct Removed {
     /// Entries removed.
     pub removed: usize,

@@ -2,23 +2,118 @@
 //!
 //! The data flows reference → store (registry or OCI layout) → digest → signatures →
 //! verify (gather, then decide) → policy → report. Nothing here writes to a terminal; the
-//! `hallmark` binary does.
+//! `hallmark` binary does. Every operation returns a typed result or an [`Error`], whose
+//! [`Error::class`] says whether it was a refusal, a usage error, something unavailable or
+//! drift.
+//!
+//! # What a program uses
+//!
+//! - Where the artifact is: [`reference::Source::parse`] reads `REG/REPO[:TAG][@DIGEST]`,
+//!   `oci:DIR[:TAG]` and the local forms; [`store::Target::open`] opens it (a registry
+//!   needs a [`registry::Client`] made from [`registry::ClientOptions`]); a
+//!   [`store::Target`] can also be built from a [`store::Store`] directly, as below.
+//! - Keys: [`keys::SigningKey`] (generate, or read cosign's encrypted PEM) and
+//!   [`keys::PublicKey`], named for reports by [`trust::NamedKey`].
+//! - Signing: [`sign::sign`] with [`sign::SignOptions`] returns [`sign::Signed`]; it
+//!   signs a digest, never a bare tag. [`sign::attest`] stores an in-toto attestation.
+//! - Verifying: [`verify::verify`] with [`trust::VerifyOptions`] (keys, keyless identities,
+//!   threshold, tag binding, age), or [`verify::verify_with_policy`] with a
+//!   [`policy::Policy`]; both return a [`verify::Verification`] whose
+//!   [`report::Report`] says whether it verified and which signatures counted.
+//!   [`verify::verify_attestations`] does the same for attestations of one type.
+//! - Files: [`blob::measure`], [`blob::sign`] and [`blob::verify`] (with
+//!   [`blob::BlobTrust`]) sign and verify by a file's streamed SHA-256.
+//! - Moving artifacts: [`publish::publish`] ([`publish::PublishOptions`]) signs a local
+//!   [`artifact::Artifact`] and pushes it, tags last; [`copy::copy`]
+//!   ([`copy::CopyOptions`]) copies a verified artifact with its signatures, to a
+//!   [`store::Destination`].
+//! - Whole estates: [`scan::scan`] ([`scan::ScanOptions`]) judges every tag of many
+//!   repositories into a [`scan::ScanReport`]; [`pin::plan`] finds the image references of
+//!   files, verifies each and returns a [`pin::PinReport`] that [`pin::write`] applies;
+//!   [`audit::audit`] reads pipeline files into an [`audit::AuditReport`] without any
+//!   network.
+//!
+//! Options and results that will grow are `#[non_exhaustive]`: start from their
+//! `Default` (or constructor) and set the fields you need.
+//!
+//! # Example
+//!
+//! Sign an image in an OCI layout by its digest, verify it, and see that moving the tag to
+//! another image does not carry the signature along (no network involved):
+//!
+//! ```
+//! use hallmark::image::Image;
+//! use hallmark::keys::{Algorithm, SigningKey};
+//! use hallmark::layout::Layout;
+//! use hallmark::sign::{self, SignOptions};
+//! use hallmark::store::{Store, Target};
+//! use hallmark::trust::{NamedKey, VerifyOptions};
+//! use hallmark::verify;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::Layout(Layout::create(dir.path())?);
+//! let key = SigningKey::generate(Algorithm::EcdsaP256)?;
+//!
+//! tokio::runtime::Runtime::new()?.block_on(async {
+//!     let image = Image::random("release 1.0", 1024)?;
+//!     image.push(&store, Some("v1")).await?;
+//!
+//!     // Sign the digest that was built, not whatever the tag names by then.
+//!     let pinned = Target {
+//!         store: store.clone(),
+//!         signatures: store.clone(),
+//!         tag: None,
+//!         digest: Some(image.digest().clone()),
+//!     };
+//!     let signed = sign::sign(&pinned, &key, &SignOptions::default()).await?;
+//!     assert_eq!(&signed.digest, image.digest());
+//!
+//!     let mut opts = VerifyOptions::default();
+//!     opts.keys = vec![NamedKey {
+//!         name: "release.pub".into(),
+//!         key: key.public_key(),
+//!     }];
+//!     let verification = verify::verify(&pinned, &opts).await?;
+//!     let report = verification.report();
+//!     assert!(report.verified());
+//!     assert_eq!(report.signatures().len(), 1);
+//!
+//!     // Someone moves the tag to another image: verifying the tag finds no signature.
+//!     let other = Image::random("not released", 1024)?;
+//!     other.push(&store, Some("v1")).await?;
+//!     let by_tag = Target {
+//!         tag: Some("v1".into()),
+//!         digest: None,
+//!         ..pinned.clone()
+//!     };
+//!     let verification = verify::verify(&by_tag, &opts).await?;
+//!     assert_eq!(verification.report().digest(), other.digest());
+//!     assert!(!verification.report().verified());
+//!     Ok::<_, hallmark::Error>(())
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layers
 //!
 //! Layers, lowest first; a module uses only modules above it in this list:
 //!
 //! - [`class`], [`digest`], [`glob`], [`json`]: leaves;
 //! - [`oci`]: OCI data without I/O (media types, limits, manifests, `index.json`, the
 //!   graph walker);
-//! - [`reference`], [`keys`], [`payload`], [`signature`], [`bundle`]: names, keys, signed
-//!   documents;
+//! - [`reference`](mod@reference), [`keys`], [`payload`], [`signature`], [`bundle`]: names,
+//!   keys, signed documents;
+//! - [`sigstore`]: keyless Sigstore verification, offline and without I/O;
 //! - [`fsio`], [`registry`], [`layout`], [`artifact`]: where bytes come from;
+//! - [`audit`]: pipeline files, on their own (it uses only `digest` and `fsio`);
 //! - [`trust`], [`report`], [`policy`]: requirements and outcomes, as data;
 //! - [`error`]: the one error type of operations;
 //! - [`store`]: registry repository or layout, behind one interface;
 //! - [`verify`], [`sign`], [`transfer`], [`blob`]: the operations on one digest;
-//! - [`publish`], [`copy`], [`image`], [`inventory`], [`scan`], [`pin`], [`demo`]: whole
-//!   commands;
-//! - [`audit`]: pipeline files, on their own (it uses only `digest` and `fsio`).
+//! - [`image`], [`publish`], [`copy`], [`inventory`], [`scan`], [`pin`], [`demo`]: whole
+//!   commands (`image` builds small images in memory, for `demo` and tests).
 //!
 //! A program that talks to registries installs a rustls crypto provider first, as the
 //! `hallmark` binary does (`rustls::crypto::ring::default_provider().install_default()`);

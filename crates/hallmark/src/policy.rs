@@ -534,6 +534,8 @@ impl Policy {
 /// Something in a valid policy that is almost certainly a mistake.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+// Deliberately exhaustive: the command line's JSON names every kind of warning, so a new
+// one must be given a shape there.
 pub enum PolicyWarning {
     /// A glob no repository name can match: the rule silently never applies.
     #[error("rule {rule:?}: glob {glob:?} can never match a repository: {reason}")]

@@ -23,6 +23,7 @@ enum Signature {
 
 /// How to publish.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PublishOptions {
     /// What to sign with and record.
     pub sign: SignOptions,
@@ -47,6 +48,7 @@ impl Default for PublishOptions {
 
 /// What was published.
 #[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
 pub struct Published {
     /// `reg/repo@sha256:…`
     pub reference: String,

@@ -19,6 +19,7 @@ use crate::store::{Change, SignatureLayers, Store, Target};
 
 /// What to sign with and what to record in the payload.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SignOptions {
     /// Free annotations (`-a key=value`); reserved names are refused.
     pub annotations: BTreeMap<String, String>,
@@ -53,6 +54,7 @@ impl Default for SignOptions {
 
 /// A signature that was stored.
 #[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
 pub struct Signed {
     /// The signed artifact, pinned: `reg/repo@sha256:…`.
     pub reference: String,
@@ -72,6 +74,7 @@ pub type LayerId = (Digest, Vec<u8>);
 
 /// Earlier signatures by one key that a new one replaces.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Earlier {
     /// Legacy `.sig` layers, by payload digest and signature bytes.
     pub legacy: Vec<LayerId>,

@@ -29,6 +29,7 @@ impl TransferProgress for Quiet {}
 
 /// What happened to the blobs of a transfer.
 #[derive(Debug, Clone, Default, serde::Serialize)]
+#[non_exhaustive]
 pub struct BlobCounts {
     /// Sent.
     pub uploaded: usize,

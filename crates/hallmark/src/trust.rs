@@ -20,6 +20,7 @@ pub struct NamedKey {
 
 /// The requirements a verification checks.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct VerifyOptions {
     /// Keys whose signatures count.
     pub keys: Vec<NamedKey>,

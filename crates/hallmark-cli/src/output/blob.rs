@@ -159,12 +159,8 @@ mod tests {
             name: "vendor.pub".into(),
             key: key.public_key(),
         }];
-        let trust = BlobTrust {
-            keys: &keys,
-            identity: None,
-            root: &hallmark::sigstore::root::TrustedRoot::shared_production(),
-            ignore_tlog: false,
-        };
+        let root = hallmark::sigstore::root::TrustedRoot::shared_production();
+        let trust = BlobTrust::new(&keys, &root);
         let tool = blob::measure(&b"tool"[..]).unwrap();
         blob::verify(&tool, Proof::Bundle(&sig.bundle), &trust)
     }

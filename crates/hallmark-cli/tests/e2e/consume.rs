@@ -424,11 +424,9 @@ async fn policy_max_age_identities_and_tag_binding() {
                 tag: None,
                 digest: Some(img.digest().clone()),
             };
-            let opts = hallmark::sign::SignOptions {
-                bind_tags: vec![tag.to_string()],
-                timestamp: SystemTime::now() - Duration::from_secs(age_days * 86400),
-                ..Default::default()
-            };
+            let mut opts = hallmark::sign::SignOptions::default();
+            opts.bind_tags = vec![tag.to_string()];
+            opts.timestamp = SystemTime::now() - Duration::from_secs(age_days * 86400);
             hallmark::sign::sign(&target, key, &opts).await.unwrap();
             img
         }

@@ -2,7 +2,6 @@
 //! (tests/interop/cosign_py.py, Python `cryptography` + `pynacl`) and with keys written
 //! by the real cosign.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::harness::*;
@@ -20,18 +19,22 @@ fn same_key(a: &str, b: &str) -> bool {
     PublicKey::from_pem(a, "a").unwrap() == PublicKey::from_pem(b, "b").unwrap()
 }
 
-/// The shared fixture: a key written by `cosign generate-key-pair` (empty password).
+/// A key written by `cosign generate-key-pair` (empty password): sigstore-rs's test data,
+/// read from the reference material beside the checkout.
 #[test]
 fn loads_a_key_written_by_cosign() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures");
-    let key = fixtures.join("cosign-generated-empty-password.key");
+    let Some(key) = shared(
+        "loads_a_key_written_by_cosign",
+        "fixtures/cosign-generated-empty-password.key",
+    ) else {
+        return;
+    };
     let o = run_env(
         &["key", "public", "--key", key.to_str().unwrap()],
         &[("COSIGN_PASSWORD", "")],
     );
     expect_code(&o, 0);
-    let expected =
-        std::fs::read_to_string(fixtures.join("cosign-generated-empty-password.pub")).unwrap();
+    let expected = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     assert!(same_key(&stdout(&o), &expected), "{}", stdout(&o));
     // Non-interactive with no password set: the empty password is tried.
     expect_code(&run(&["key", "public", "--key", key.to_str().unwrap()]), 0);

@@ -17,10 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::harness::*;
 
-const CASES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/conformance-assets/sigstore-conformance/bundle-verify"
-);
+const CASES: &str = "fixtures/conformance-assets/sigstore-conformance/bundle-verify";
 
 /// The production root hallmark embeds; the peers are given it where a case has no root of
 /// its own, so that neither fetches one.
@@ -276,22 +273,15 @@ enum Mode {
 
 /// Every case, sorted by name; `None` (after saying so) where the reference material is
 /// absent.
-fn cases() -> Option<Vec<Case>> {
-    let root = Path::new(CASES);
-    if !root.is_dir() {
-        eprintln!(
-            "not run: the sigstore-conformance cases are absent ({}; they sit in ../shared beside the checkout)",
-            root.display()
-        );
-        return None;
-    }
+fn cases(test: &str) -> Option<Vec<Case>> {
+    let root = shared(test, CASES)?;
     let read_line = |p: PathBuf| {
         std::fs::read_to_string(p)
             .ok()
             .map(|s| s.trim().to_string())
     };
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(root).expect("list the conformance cases") {
+    for entry in std::fs::read_dir(&root).expect("list the conformance cases") {
         let dir = entry.expect("read the conformance cases").path();
         if !dir.join("bundle.sigstore.json").is_file() {
             continue;
@@ -471,7 +461,9 @@ fn protocol_arguments_in_the_suites_order() {
 /// as its name says. Every wrong outcome is listed, not just the first.
 #[test]
 fn conformance_suite_every_case_path_and_digest() {
-    let Some(cases) = cases() else { return };
+    let Some(cases) = cases("conformance_suite_every_case_path_and_digest") else {
+        return;
+    };
     for (name, _) in REASONS {
         assert!(
             cases
@@ -668,7 +660,9 @@ fn sigstore_python_verifies(case: &Case, pythonpath: &Path) -> bool {
 /// every case, so with sigstore-python wherever sigstore-python is right.
 #[test]
 fn sigstore_python_agrees_on_every_case() {
-    let Some(cases) = cases() else { return };
+    let Some(cases) = cases("sigstore_python_agrees_on_every_case") else {
+        return;
+    };
     for (name, _) in SIGSTORE_PYTHON_DIFFERS {
         assert!(
             cases.iter().any(|c| c.name == *name),
@@ -842,7 +836,9 @@ fn hallmark_verify_blob(case: &Case) -> Result<bool, String> {
 /// verify-blob` with the same flags reaches the same verdicts.
 #[test]
 fn cosign_agrees_where_it_runs_offline() {
-    let Some(cases) = cases() else { return };
+    let Some(cases) = cases("cosign_agrees_where_it_runs_offline") else {
+        return;
+    };
     let problems: Vec<String> = par_map(&cases, |case| {
         let want = case.expect_verified();
         let (ok, unread) = cosign_verifies(case);

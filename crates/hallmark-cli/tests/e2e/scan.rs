@@ -63,11 +63,9 @@ async fn sign_at(
     let key = SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "k").unwrap();
     let source = Source::parse(&format!("{}/{repo}@{digest}", reg.addr)).unwrap();
     let target = Target::open(&source, &client(), false).unwrap();
-    let opts = SignOptions {
-        timestamp: at,
-        bind_tags: bind_tags.iter().map(|t| t.to_string()).collect(),
-        ..SignOptions::default()
-    };
+    let mut opts = SignOptions::default();
+    opts.timestamp = at;
+    opts.bind_tags = bind_tags.iter().map(|t| t.to_string()).collect();
     hallmark::sign::sign(&target, &key, &opts).await.unwrap();
 }
 

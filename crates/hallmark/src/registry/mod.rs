@@ -4,11 +4,11 @@
 //! do not match the digest they were asked for (attack A3). Bodies are size-bounded,
 //! redirects are bounded, and transient failures are retried with backoff.
 //!
-//! - [`client`]: the client and its options;
+//! - `client`: the client and its options;
 //! - [`auth`]: challenges, token cache, where credentials come from;
-//! - [`transport`]: sending, retries, backoff, deadlines, size limits;
-//! - [`manifests`], [`blobs`], [`upload`], [`tags`], [`referrers`]: the API, one concern
-//!   each; [`access`]: whether the credentials may push, found out without writing.
+//! - `transport`: sending, retries, backoff, deadlines, size limits;
+//! - `manifests`, `blobs`, `upload`, `tags`, `referrers`: the API, one concern
+//!   each; `access`: whether the credentials may push, found out without writing.
 
 mod access;
 pub mod auth;

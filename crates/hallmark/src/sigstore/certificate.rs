@@ -165,6 +165,7 @@ pub enum SubjectKind {
 
 /// What the leaf says about its signer (serialised for reports).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+// Deliberately exhaustive, like `Claims`: new facts about a signer are new claims.
 pub struct Identity {
     /// The one subject alternative name: an email, a URI or a username.
     pub subject: String,
@@ -183,6 +184,8 @@ pub struct Identity {
 /// and sigstore-go do not fall back to the newer extensions). The rest are the newer
 /// extensions (DER strings), for reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+// Deliberately exhaustive: the command line names every claim, so a new one cannot be
+// left out of its output unnoticed.
 pub struct Claims {
     /// 1.3.6.1.4.1.57264.1.2, e.g. `push`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -119,6 +119,7 @@ impl Matcher {
 
 /// The GitHub Actions claims expected; `None` means any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GithubClaims {
     /// `--certificate-github-workflow-trigger`.
     pub workflow_trigger: Option<String>,
@@ -134,6 +135,7 @@ pub struct GithubClaims {
 
 /// Who may have signed.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct IdentityPolicy {
     /// The subject alternative name expected.
     pub subject: Matcher,
@@ -144,6 +146,15 @@ pub struct IdentityPolicy {
 }
 
 impl IdentityPolicy {
+    /// A subject and an issuer, any GitHub Actions claims.
+    pub fn new(subject: Matcher, issuer: Matcher) -> IdentityPolicy {
+        IdentityPolicy {
+            subject,
+            issuer,
+            github: GithubClaims::default(),
+        }
+    }
+
     /// Whether `id` is allowed: subject, then issuer, then each claim given.
     pub fn check(&self, id: &Identity) -> Result<(), IdentityError> {
         if !self.subject.matches(&id.subject) {

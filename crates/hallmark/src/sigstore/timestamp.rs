@@ -53,6 +53,7 @@ const RSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.11354
 
 /// A verified timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stamp {
     /// The token's genTime, fraction of a second kept.
     pub time: SystemTime,

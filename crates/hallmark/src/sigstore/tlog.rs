@@ -51,6 +51,7 @@ pub enum Verifier<'a> {
 
 /// An entry that verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Logged {
     /// Index of the log in `root.tlogs`.
     pub log: usize,

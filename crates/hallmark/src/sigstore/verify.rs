@@ -31,8 +31,9 @@ pub enum Signer<'a> {
     Identity(&'a IdentityPolicy),
 }
 
-/// How much to check.
-#[derive(Debug, Clone, Copy)]
+/// How much to check (by default, everything).
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
 pub struct Options {
     /// Skip transparency-log entries (`--insecure-ignore-tlog`); said in the result's notes.
     pub ignore_tlog: bool,
@@ -41,6 +42,8 @@ pub struct Options {
 /// Who signed, as verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "type")]
+// Deliberately exhaustive: a key or a certificate are the two kinds of verification
+// material, and the command line's JSON names each kind.
 pub enum SignedBy {
     /// A given key.
     Key {
@@ -53,6 +56,7 @@ pub enum SignedBy {
 
 /// A transparency-log entry that verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct LogRecord {
     /// The log's base URL.
     pub log: String,
@@ -69,6 +73,7 @@ pub struct LogRecord {
 
 /// A verified time and what vouches for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VerifiedTime {
     /// The instant.
     #[serde(serialize_with = "rfc3339")]
@@ -79,6 +84,7 @@ pub struct VerifiedTime {
 
 /// A bundle that verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Verified {
     /// Who signed.
     pub signed_by: SignedBy,

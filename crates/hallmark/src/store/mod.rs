@@ -187,7 +187,7 @@ impl Store {
 
     /// Stores a referrer of `subject` and makes it findable: a registry with the referrers
     /// API lists it by itself; otherwise it is added to the fallback index, which other
-    /// writers change too (see [`Store::update_shared`]).
+    /// writers change too (see `Store::update_shared`).
     pub async fn push_referrer(
         &self,
         m: &Manifest,

@@ -23,7 +23,11 @@ pub fn shared(test: &str, path: &str) -> Option<std::path::PathBuf> {
     if dir.exists() {
         Some(dir)
     } else {
-        eprintln!(
+        // Written past libtest's capture (which takes `eprintln!`), so that a run without
+        // the reference material says what it skipped even when every test passes.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "{test}: not run: it reads ../shared/{path} beside the checkout, which is absent here"
         );
         None
