@@ -24,7 +24,7 @@ pub(super) fn is_host(first: &str) -> bool {
     first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('[')
 }
 
-/// A repository name (`reg/path`, normalised by [`ImageRef`]) in the one spelling that
+/// A repository name (`reg/path`, normalised by [`ImageRef`](super::ImageRef)) in the one spelling that
 /// policy globs are matched against.
 pub fn canonical_repository(name: &str) -> String {
     match name.split_once('/') {

@@ -4,8 +4,11 @@
 //! do not match the digest they were asked for (attack A3). Bodies are size-bounded,
 //! redirects are bounded, and transient failures are retried with backoff.
 //!
+//! - `http`: what every part shares apart from sending (URLs, where credentials may go,
+//!   the registry's error text, transfer deadlines); a leaf;
+//! - [`auth`]: challenges, the token cache, where credentials come from;
 //! - [`client`]: the client and its options;
-//! - [`auth`]: challenges, token cache, where credentials come from;
+//! - `token`: a request's `Authorization`, and challenges answered with a token;
 //! - [`transport`]: sending, retries, backoff, deadlines, size limits;
 //! - [`manifests`], [`blobs`], [`upload`], [`tags`], [`referrers`]: the API, one concern
 //!   each; [`access`]: whether the credentials may push, found out without writing.
@@ -14,9 +17,11 @@ mod access;
 pub mod auth;
 mod blobs;
 mod client;
+mod http;
 mod manifests;
 mod referrers;
 mod tags;
+mod token;
 mod transport;
 mod upload;
 
