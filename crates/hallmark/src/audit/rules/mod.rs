@@ -210,7 +210,7 @@ impl<'a> FileAudit<'a> {
     }
 
     /// Runs the walk for `kind`.
-    pub(super) fn run(&mut self, kind: Kind) -> Result<(), String> {
+    pub(super) fn run(&mut self, kind: Kind) -> Result<(), yaml::YamlError> {
         // A variable used as a password on a later line (or in a later job) must not be
         // printed on an earlier one: a first walk finds them all.
         let mut first = FileAudit {
@@ -224,7 +224,7 @@ impl<'a> FileAudit<'a> {
         result
     }
 
-    fn walk(&mut self, kind: Kind) -> Result<(), String> {
+    fn walk(&mut self, kind: Kind) -> Result<(), yaml::YamlError> {
         match kind {
             Kind::Dockerfile => {
                 self.dockerfile();
