@@ -253,7 +253,10 @@ mod tests {
         let deep = format!("{}x\n", "- ".repeat(40_000));
         let err = parse(&deep).unwrap_err();
         assert!(matches!(err, YamlError::TooDeep { .. }), "{err}");
-        assert!(err.to_string().contains("nested deeper than 256 levels"), "{err}");
+        assert!(
+            err.to_string().contains("nested deeper than 256 levels"),
+            "{err}"
+        );
         let flow = format!("{}{}", "[".repeat(40_000), "]".repeat(40_000));
         assert!(parse(&flow).is_err());
         let ok = format!("{}x\n", "- ".repeat(MAX_DEPTH));
@@ -286,7 +289,10 @@ mod tests {
         let many = format!("[{}]", "a,".repeat(MAX_NODES + 1));
         let err = parse(&many).unwrap_err();
         assert_eq!(err, YamlError::TooManyNodes { line: 1 });
-        assert!(err.to_string().contains("more than 200000 YAML nodes"), "{err}");
+        assert!(
+            err.to_string().contains("more than 200000 YAML nodes"),
+            "{err}"
+        );
         assert_eq!(err.class(), ErrorClass::Unavailable);
     }
 }

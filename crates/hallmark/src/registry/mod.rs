@@ -175,8 +175,8 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
-    /// `--ca-file` unusable.
-    #[error("cannot use --ca-file {path}: {reason}")]
+    /// The CA file given for the registry's certificates is unusable.
+    #[error("cannot use the CA file {path}: {reason}")]
     CaFile {
         /// The file.
         path: PathBuf,
@@ -210,9 +210,7 @@ pub enum Violation {
     #[error("invalid token realm: {0}")]
     BadRealm(#[source] url::ParseError),
     /// A token realm over plain HTTP to a remote host.
-    #[error(
-        "token realm is not HTTPS; refusing to send credentials (use --allow-http to override)"
-    )]
+    #[error("token realm is not HTTPS; refusing to send credentials")]
     InsecureRealm,
     /// A token answer that is not the JSON the protocol defines.
     #[error("invalid token response: {0}")]
