@@ -148,7 +148,7 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
             violation: Violation::InsecureRealm,
             ..
         }) => {
-            "the registry sends credentials to a token service over plain HTTP: pass --allow-http only if nobody can listen on the way".into()
+            "the registry wants credentials sent to a token service over plain HTTP: pass --allow-http only if nobody can listen on the way".into()
         }
         E::BindTag { .. } => {
             "--bind-tag takes a tag: letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-'".into()
