@@ -7,11 +7,11 @@
 //! - `http`: what every part shares apart from sending (URLs, where credentials may go,
 //!   the registry's error text, transfer deadlines); a leaf;
 //! - [`auth`]: challenges, the token cache, where credentials come from;
-//! - [`client`]: the client and its options;
+//! - `client`: the client and its options;
 //! - `token`: a request's `Authorization`, and challenges answered with a token;
-//! - [`transport`]: sending, retries, backoff, deadlines, size limits;
-//! - [`manifests`], [`blobs`], [`upload`], [`tags`], [`referrers`]: the API, one concern
-//!   each; [`access`]: whether the credentials may push, found out without writing.
+//! - `transport`: sending, retries, backoff, deadlines, size limits;
+//! - `manifests`, `blobs`, `upload`, `tags`, `referrers`: the API, one concern
+//!   each; `access`: whether the credentials may push, found out without writing.
 
 mod access;
 pub mod auth;
