@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(depth_first <= yaml::MAX_NODES + 1);
             }
         }
-        Err(e) => assert!(!e.is_empty()),
+        Err(e) => assert!(!e.to_string().is_empty()),
     }
     for kind in [
         Kind::Workflow,

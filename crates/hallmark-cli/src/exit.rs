@@ -4,7 +4,7 @@
 //! or I/O failure, 4 drift (a tag moved). Scripts depend on them; the README lists them.
 
 use hallmark::ErrorClass;
-use hallmark::registry::{NetworkCause, RegistryError};
+use hallmark::registry::{NetworkCause, RegistryError, Violation};
 
 /// A failure found by the command line itself (flags, files it reads, prompts).
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +121,9 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
         E::TagRefused { repository, .. } => format!(
             "sign the digest your pipeline built: hallmark sign {repository}@sha256:<digest> --key KEY (or add --expect-digest sha256:<digest>)"
         ),
-        E::DigestConflict { .. } => "give one digest: the one your pipeline built".into(),
+        E::DigestConflict { .. } => {
+            "give one digest, the one your pipeline built: in the reference or in --expect-digest".into()
+        }
         E::NoTagOrDigest => "use repo@sha256:<digest>".into(),
         E::ReservedAnnotation(_) => {
             "use --bind-tag for tags; the timestamp and creator are written by hallmark".into()
@@ -139,6 +141,18 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
         E::Reference(
             ReferenceError::DigestInDestination { .. } | ReferenceError::NotADestination { .. },
         ) => "DEST is REG/REPO:TAG[,TAG…] or oci:DIR[:TAG]".into(),
+        E::Registry(RegistryError::CaFile { .. }) => {
+            "--ca-file takes a readable PEM file of the CA certificates the registry's certificate chains to".into()
+        }
+        E::Registry(RegistryError::Protocol {
+            violation: Violation::InsecureRealm,
+            ..
+        }) => {
+            "the registry wants credentials sent to a token service over plain HTTP: pass --allow-http only if nobody can listen on the way".into()
+        }
+        E::BindTag { .. } => {
+            "--bind-tag takes a tag: letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-'".into()
+        }
         _ => return None,
     })
 }

@@ -102,8 +102,8 @@ pub enum Error {
         /// `reg/repo`, for the hint.
         repository: String,
     },
-    /// The reference and `--expect-digest` name different digests.
-    #[error("the reference names {named} but --expect-digest is {expected}")]
+    /// The reference and the digest expected name different digests.
+    #[error("the reference names {named} but the digest expected is {expected}")]
     DigestConflict {
         /// The digest in the reference.
         named: Digest,
@@ -117,7 +117,7 @@ pub enum Error {
     #[error("annotation {0:?} is reserved")]
     ReservedAnnotation(String),
     /// A tag to bind that is not a valid tag.
-    #[error("--bind-tag {tag:?} {reason}")]
+    #[error("the tag to bind {tag:?} {reason}")]
     BindTag {
         /// The tag.
         tag: String,
@@ -130,14 +130,14 @@ pub enum Error {
     /// Verification without any key.
     #[error("no public key to verify with")]
     NoKeys,
-    /// `--require-tag-binding` on a digest reference.
-    #[error("--require-tag-binding needs a reference with a tag")]
+    /// A tag binding required of a digest reference.
+    #[error("a tag binding is required, but the reference names no tag")]
     TagBindingNeedsTag,
     /// `copy` of a report that did not verify.
     #[error("{0} is not verified; nothing was copied")]
     NotVerified(String),
-    /// `--platform` on a single-platform manifest.
-    #[error("--platform {platform}: {digest} is a single-platform manifest")]
+    /// A platform asked of a single-platform manifest.
+    #[error("platform {platform} asked for, but {digest} is a single-platform manifest")]
     SinglePlatform {
         /// The platform asked for.
         platform: String,

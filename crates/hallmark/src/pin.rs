@@ -15,7 +15,7 @@ use crate::class::ErrorClass;
 use crate::digest::Digest;
 use crate::fsio::walk::{self, Why};
 use crate::policy::Trust;
-use crate::reference::Source;
+use crate::reference::{ReferenceError, Source};
 use crate::registry::Client;
 use crate::store::Target;
 
@@ -93,41 +93,72 @@ pub struct PinReport {
     pub partial: bool,
 }
 
-/// Verifies `reference` once; `Ok(digest)` when it verifies, otherwise whether it was
-/// refused or could not be checked (an outage decides nothing), and why.
+/// Why a reference was not pinned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PinError {
+    /// The reference is not one.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// A layout or a file: there is no registry to verify it in.
+    #[error("not a registry reference")]
+    NotRegistry,
+    /// Its repository could not be opened.
+    #[error("{0}")]
+    Open(Box<Error>),
+    /// Verifying it failed before any decision (an outage decides nothing).
+    #[error("could not be verified: {0}")]
+    Verify(Box<Error>),
+    /// A policy rule allows it unsigned.
+    #[error("a policy rule allows it unsigned: nothing verified, so it is not pinned")]
+    AllowedUnsigned,
+    /// It did not verify; why, one line each.
+    #[error("not verified: {}", .0.join("; "))]
+    NotVerified(Vec<String>),
+}
+
+impl PinError {
+    /// The class of the failure.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            PinError::Reference(e) => e.class(),
+            PinError::NotRegistry => ErrorClass::Usage,
+            PinError::Open(e) | PinError::Verify(e) => e.class(),
+            PinError::AllowedUnsigned | PinError::NotVerified(_) => ErrorClass::Denied,
+        }
+    }
+
+    /// What the reference is reported as: left unpinned because it was refused, or
+    /// because nothing could be decided.
+    pub fn status(&self) -> PinStatus {
+        match self.class() {
+            ErrorClass::Unavailable => PinStatus::Unavailable,
+            ErrorClass::Denied | ErrorClass::Usage | ErrorClass::Drift => PinStatus::Refused,
+        }
+    }
+}
+
+/// Verifies `reference` once; `Ok(digest)` when it verifies, otherwise why not.
 async fn verify_reference(
     client: &Client,
     reference: &str,
     trust: &Trust,
-) -> Result<Digest, (PinStatus, String)> {
-    let failed = |e: Error, what: &str| {
-        let status = match e.class() {
-            ErrorClass::Unavailable => PinStatus::Unavailable,
-            ErrorClass::Denied | ErrorClass::Usage | ErrorClass::Drift => PinStatus::Refused,
-        };
-        (status, format!("{what}{e}"))
-    };
-    let source = Source::parse(reference).map_err(|e| (PinStatus::Refused, e.to_string()))?;
+) -> Result<Digest, PinError> {
+    let source = Source::parse(reference)?;
     if !matches!(source, Source::Registry(_)) {
-        return Err((PinStatus::Refused, "not a registry reference".into()));
+        return Err(PinError::NotRegistry);
     }
-    let target = Target::open(&source, client, false).map_err(|e| failed(e, ""))?;
+    let target = Target::open(&source, client, false).map_err(|e| PinError::Open(Box::new(e)))?;
     let verification = crate::verify::verify_trusted(&target, trust)
         .await
-        .map_err(|e| failed(e, "could not be verified: "))?;
+        .map_err(|e| PinError::Verify(Box::new(e)))?;
     let report = verification.report();
     if report.verified() {
         Ok(report.digest().clone())
     } else if report.allowed() {
-        Err((
-            PinStatus::Refused,
-            "a policy rule allows it unsigned: nothing verified, so it is not pinned".into(),
-        ))
+        Err(PinError::AllowedUnsigned)
     } else {
-        Err((
-            PinStatus::Refused,
-            format!("not verified: {}", report.error_lines().join("; ")),
-        ))
+        Err(PinError::NotVerified(report.error_lines()))
     }
 }
 
@@ -320,7 +351,7 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
     report.partial = !errors.is_empty();
     report.errors = errors;
     // Each distinct reference is resolved and verified once.
-    let mut verdicts: BTreeMap<String, Result<Digest, (PinStatus, String)>> = BTreeMap::new();
+    let mut verdicts: BTreeMap<String, Result<Digest, PinError>> = BTreeMap::new();
     for (_, _, spans) in &found {
         for s in spans {
             if !verdicts.contains_key(&s.text) {
@@ -354,7 +385,7 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
                         "verified".to_string(),
                     )
                 }
-                Err((status, why)) => (*status, None, None, why.clone()),
+                Err(e) => (e.status(), None, None, e.to_string()),
             };
             report.references.push(PinEntry {
                 path: path.display().to_string(),
@@ -481,5 +512,24 @@ mod tests {
         assert!(d.contains("-image: x:1\n+image: x:1@sha256:1\n"));
         assert!(d.contains("@@ -10,5 +10,5 @@\n"), "{d}");
         assert_eq!(unified_diff(Path::new("k"), old, old), "");
+    }
+
+    #[test]
+    fn a_reference_not_pinned_is_refused_or_unavailable_by_its_class() {
+        let refused = [
+            PinError::Reference(ReferenceError::Empty),
+            PinError::NotRegistry,
+            PinError::AllowedUnsigned,
+            PinError::NotVerified(vec!["no signature".into()]),
+        ];
+        for e in &refused {
+            assert_eq!(e.status(), PinStatus::Refused, "{e}");
+        }
+        assert_eq!(
+            PinError::NotVerified(vec!["a".into(), "b".into()]).to_string(),
+            "not verified: a; b"
+        );
+        assert_eq!(PinError::NotRegistry.class(), ErrorClass::Usage);
+        assert_eq!(PinError::AllowedUnsigned.class(), ErrorClass::Denied);
     }
 }

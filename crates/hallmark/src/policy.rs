@@ -169,17 +169,32 @@ struct RawKeyless {
     github_workflow_name: Option<String>,
 }
 
+/// Why a `[[rule.keyless]]` table names no signer.
+#[derive(Debug, thiserror::Error)]
+enum KeylessError {
+    #[error("{what}-regexp: {error}")]
+    Regex {
+        what: &'static str,
+        error: crate::sigstore::identity::IdentityError,
+    },
+    #[error("give `{0}` or `{0}-regexp`, not both")]
+    Both(&'static str),
+    #[error("a keyless signer needs `{0}` or `{0}-regexp`")]
+    Neither(&'static str),
+}
+
 impl RawKeyless {
-    fn policy(self) -> Result<IdentityPolicy, String> {
-        let matcher =
-            |exact: Option<String>, regexp: Option<String>, what: &str| match (exact, regexp) {
-                (Some(e), None) => Ok(Matcher::Exact(e)),
-                (None, Some(r)) => Matcher::regex(&r).map_err(|e| format!("{what}-regexp: {e}")),
-                (Some(_), Some(_)) => Err(format!("give `{what}` or `{what}-regexp`, not both")),
-                (None, None) => Err(format!(
-                    "a keyless signer needs `{what}` or `{what}-regexp`"
-                )),
-            };
+    fn policy(self) -> Result<IdentityPolicy, KeylessError> {
+        let matcher = |exact: Option<String>, regexp: Option<String>, what: &'static str| match (
+            exact, regexp,
+        ) {
+            (Some(e), None) => Ok(Matcher::Exact(e)),
+            (None, Some(r)) => {
+                Matcher::regex(&r).map_err(|error| KeylessError::Regex { what, error })
+            }
+            (Some(_), Some(_)) => Err(KeylessError::Both(what)),
+            (None, None) => Err(KeylessError::Neither(what)),
+        };
         Ok(IdentityPolicy {
             subject: matcher(self.subject, self.subject_regexp, "subject")?,
             issuer: matcher(self.issuer, self.issuer_regexp, "issuer")?,

@@ -329,3 +329,64 @@ fn a_closed_stdout_is_not_an_error() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
+
+/// The library says what is wrong; which flag to change is the command line's to say, in
+/// the hint. So the error line names no flag, and the hint names the one that matters.
+#[test]
+fn library_errors_name_no_flag_and_the_hint_names_it() {
+    let k = keys("ecdsa-p256");
+    let port = free_port(); // nothing listens here
+    let other = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+    let cases: [(&[&str], &str, &str); 3] = [
+        (
+            &[
+                "sign",
+                &format!("127.0.0.1:{port}/app@{D}"),
+                "--key",
+                &k.private,
+                "--expect-digest",
+                other,
+            ],
+            "but the digest expected is",
+            "--expect-digest",
+        ),
+        (
+            &[
+                "verify",
+                &format!("127.0.0.1:{port}/app@{D}"),
+                "--key",
+                &k.public,
+                "--require-tag-binding",
+            ],
+            "a tag binding is required, but the reference names no tag",
+            "--require-tag-binding",
+        ),
+        (
+            &[
+                "verify",
+                &format!("127.0.0.1:{port}/app:v1"),
+                "--key",
+                &k.public,
+                "--ca-file",
+                "/dev/zero",
+            ],
+            "cannot use the CA file /dev/zero",
+            "--ca-file",
+        ),
+    ];
+    for (args, error, flag) in cases {
+        let o = run_env(args, &[("HALLMARK_PASSWORD", PASSWORD)]);
+        expect_code(&o, 2);
+        let err = stderr(&o);
+        let line = |prefix: &str| {
+            err.lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("{args:?}: no {prefix:?} line in {err}"))
+                .to_string()
+        };
+        let (e, hint) = (line("error: "), line("hint: "));
+        assert!(e.contains(error), "{args:?}: {err}");
+        assert!(!e.contains(" --"), "the error names a flag: {e}");
+        assert!(hint.contains(flag), "{args:?}: {err}");
+    }
+}

@@ -632,3 +632,41 @@ async fn copy_between_repositories_of_one_registry_mounts_blobs() {
     ]);
     expect_code(&o, 0);
 }
+
+/// A tag to bind that is no tag is refused before anything is written; the error says what
+/// is wrong with it, the hint what `--bind-tag` takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_to_bind_that_is_no_tag_is_refused_with_a_hint() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = push_random(&reg.store("app"), Some("v1"), "x").await;
+    let o = run_env(
+        &[
+            "sign",
+            &format!("{}/app:v1", reg.addr),
+            "--expect-digest",
+            &img.digest().to_string(),
+            "--key",
+            &k.private,
+            "--bind-tag",
+            ".hidden",
+        ],
+        &[("HALLMARK_PASSWORD", PASSWORD)],
+    );
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    let error = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_default();
+    assert!(error.contains("the tag to bind \".hidden\""), "{err}");
+    assert!(!error.contains("--"), "the error names a flag: {error}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("hint: --bind-tag takes a tag")),
+        "{err}"
+    );
+    // Nothing was signed.
+    let pinned = format!("{}/app@{}", reg.addr, img.digest());
+    expect_code(&run(&["verify", &pinned, "--key", &k.public]), 1);
+}

@@ -596,3 +596,49 @@ async fn a_dripped_blob_download_is_cut_off_by_the_minimum_rate() {
     let l = hallmark::layout::Layout::open(dest.path()).unwrap();
     assert!(l.list_tags().unwrap().is_empty());
 }
+
+/// A registry that sends the client to a token service over plain HTTP on another host: no
+/// credential goes there, and the refusal says so without naming a flag, which the hint
+/// does (`--allow-http`, and when to use it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_token_realm_elsewhere_gets_no_credentials() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = push_random(&reg.store("app"), Some("v1"), "x").await;
+    let proxy = Proxy::start(ProxyConfig {
+        upstream: reg.addr.clone(),
+        auth: None,
+        tamper: Some(Arc::new(|_req, resp| {
+            resp.status = 401;
+            resp.headers = vec![(
+                "www-authenticate".into(),
+                r#"Bearer realm="http://token.example.invalid/token",service="registry""#.into(),
+            )];
+            resp.body =
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"token needed"}]}"#.to_vec();
+        })),
+    })
+    .await;
+    let o = run(&[
+        "verify",
+        &format!("{}/app@{}", proxy.addr, img.digest()),
+        "--key",
+        &k.public,
+    ]);
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    let error = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_default();
+    assert!(
+        error.contains("token realm is not HTTPS; refusing to send credentials"),
+        "{err}"
+    );
+    assert!(!error.contains("--"), "the error names a flag: {error}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("hint: ") && l.contains("--allow-http")),
+        "{err}"
+    );
+}

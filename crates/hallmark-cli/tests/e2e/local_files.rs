@@ -173,7 +173,7 @@ fn policies_predicates_ca_files_passwords_and_docker_config_are_bounded() {
             "--ca-file",
             p,
         ]));
-        refused(&o, 2, "cannot use --ca-file");
+        refused(&o, 2, "cannot use the CA file");
     }
 
     // The password on standard input.

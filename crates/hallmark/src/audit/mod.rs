@@ -395,7 +395,7 @@ pub fn audit_text(name: &str, text: &str, kind: Kind) -> (Vec<Finding>, Vec<Stri
     let mut file = rules::FileAudit::new(name, text);
     let mut not_audited = Vec::new();
     if let Err(e) = file.run(kind) {
-        not_audited.push(e);
+        not_audited.push(e.to_string());
     }
     not_audited.append(&mut file.not_audited);
     (file.findings, not_audited)

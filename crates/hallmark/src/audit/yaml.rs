@@ -2,7 +2,42 @@
 //! built from yaml-rust2's events. Multi-document streams give one tree per document.
 
 use yaml_rust2::parser::{Event, Parser};
-use yaml_rust2::scanner::Marker;
+use yaml_rust2::scanner::{Marker, ScanError};
+
+use crate::class::ErrorClass;
+
+/// Why a file is not read as YAML.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum YamlError {
+    /// The parser's message, with where it stopped.
+    #[error("not YAML: {0}")]
+    Syntax(ScanError),
+    /// More than [`MAX_NODES`] nodes.
+    #[error("line {line}: more than {MAX_NODES} YAML nodes")]
+    TooManyNodes {
+        /// Where the node over the limit starts.
+        line: usize,
+    },
+    /// Nested deeper than [`MAX_DEPTH`].
+    #[error("line {line}: nested deeper than {MAX_DEPTH} levels")]
+    TooDeep {
+        /// Where the level over the limit opens.
+        line: usize,
+    },
+}
+
+impl YamlError {
+    /// A file that is not read leaves its findings unknown: the report is partial, which
+    /// is the class of what could not be done, not a verdict on the file.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            YamlError::Syntax(_) | YamlError::TooManyNodes { .. } | YamlError::TooDeep { .. } => {
+                ErrorClass::Unavailable
+            }
+        }
+    }
+}
 
 /// A YAML node and where it starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +166,7 @@ impl Builder {
     }
 
     /// Takes one event; `Err` when the file is beyond the limits.
-    fn on_event(&mut self, ev: Event, mark: Marker) -> Result<(), String> {
+    fn on_event(&mut self, ev: Event, mark: Marker) -> Result<(), YamlError> {
         let at = |value| Node {
             value,
             line: mark.line(),
@@ -141,17 +176,11 @@ impl Builder {
         if matches!(ev, Event::Scalar(..) | Event::Alias(_)) || opens {
             self.nodes += 1;
             if self.nodes > MAX_NODES {
-                return Err(format!(
-                    "line {}: more than {MAX_NODES} YAML nodes",
-                    mark.line()
-                ));
+                return Err(YamlError::TooManyNodes { line: mark.line() });
             }
         }
         if opens && self.stack.len() >= MAX_DEPTH {
-            return Err(format!(
-                "line {}: nested deeper than {MAX_DEPTH} levels",
-                mark.line()
-            ));
+            return Err(YamlError::TooDeep { line: mark.line() });
         }
         match ev {
             Event::Scalar(text, ..) => self.push(at(Value::Scalar(text))),
@@ -172,13 +201,13 @@ impl Builder {
 /// Parses every document of `text`; `Err` with the parser's message (and line) when the
 /// text is not YAML, or nests deeper than [`MAX_DEPTH`], or has more than [`MAX_NODES`]
 /// nodes.
-pub fn parse(text: &str) -> Result<Vec<Node>, String> {
+pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     // Events are pulled one at a time: yaml-rust2's `load` recurses once per level of
     // nesting, which a file of 40 000 nested `- ` would turn into a stack overflow.
     loop {
-        let (ev, mark) = parser.next_token().map_err(|e| format!("not YAML: {e}"))?;
+        let (ev, mark) = parser.next_token().map_err(YamlError::Syntax)?;
         if ev == Event::StreamEnd {
             break;
         }
@@ -214,14 +243,20 @@ mod tests {
             }
         });
         assert_eq!(images, ["reg/app:v1"]);
-        assert!(parse("a: [unclosed").is_err());
+        let err = parse("a: [unclosed").unwrap_err();
+        assert!(matches!(err, YamlError::Syntax(_)), "{err}");
+        assert!(err.to_string().starts_with("not YAML: "), "{err}");
     }
 
     #[test]
     fn nesting_is_bounded_and_deep_trees_are_freed_without_recursion() {
         let deep = format!("{}x\n", "- ".repeat(40_000));
         let err = parse(&deep).unwrap_err();
-        assert!(err.contains("nested deeper than 256 levels"), "{err}");
+        assert!(matches!(err, YamlError::TooDeep { .. }), "{err}");
+        assert!(
+            err.to_string().contains("nested deeper than 256 levels"),
+            "{err}"
+        );
         let flow = format!("{}{}", "[".repeat(40_000), "]".repeat(40_000));
         assert!(parse(&flow).is_err());
         let ok = format!("{}x\n", "- ".repeat(MAX_DEPTH));
@@ -253,6 +288,11 @@ mod tests {
     fn node_limit_is_an_error_not_a_silent_cut() {
         let many = format!("[{}]", "a,".repeat(MAX_NODES + 1));
         let err = parse(&many).unwrap_err();
-        assert!(err.contains("more than 200000 YAML nodes"), "{err}");
+        assert_eq!(err, YamlError::TooManyNodes { line: 1 });
+        assert!(
+            err.to_string().contains("more than 200000 YAML nodes"),
+            "{err}"
+        );
+        assert_eq!(err.class(), ErrorClass::Unavailable);
     }
 }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
-use super::transport::transfer_deadline;
+use super::http::transfer_deadline;
 use super::{Client, RegistryError, Violation};
 use crate::digest::Digest;
 use crate::oci::{BlobData, ByteStream, RangeFuture};
@@ -103,7 +103,7 @@ impl Client {
                     format!(
                         "{url}: {seen} of {len} bytes after {}s, slower than the minimum of {} KiB/s",
                         limit.as_secs(),
-                        super::transport::MIN_RATE / 1024
+                        super::http::MIN_RATE / 1024
                     ),
                 ));
             }

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use super::RegistryError;
 use super::auth::{AuthState, Credentials};
+use super::http::MAX_REDIRECTS;
 use crate::reference::ImageRef;
-
-pub(super) const MAX_REDIRECTS: usize = 5;
 
 /// Client settings; the defaults suit CI.
 #[derive(Debug, Clone)]

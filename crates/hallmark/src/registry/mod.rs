@@ -4,8 +4,11 @@
 //! do not match the digest they were asked for (attack A3). Bodies are size-bounded,
 //! redirects are bounded, and transient failures are retried with backoff.
 //!
+//! - `http`: what every part shares apart from sending (URLs, where credentials may go,
+//!   the registry's error text, transfer deadlines); a leaf;
+//! - [`auth`]: challenges, the token cache, where credentials come from;
 //! - `client`: the client and its options;
-//! - [`auth`]: challenges, token cache, where credentials come from;
+//! - `token`: a request's `Authorization`, and challenges answered with a token;
 //! - `transport`: sending, retries, backoff, deadlines, size limits;
 //! - `manifests`, `blobs`, `upload`, `tags`, `referrers`: the API, one concern
 //!   each; `access`: whether the credentials may push, found out without writing.
@@ -14,9 +17,11 @@ mod access;
 pub mod auth;
 mod blobs;
 mod client;
+mod http;
 mod manifests;
 mod referrers;
 mod tags;
+mod token;
 mod transport;
 mod upload;
 
@@ -170,8 +175,8 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
-    /// `--ca-file` unusable.
-    #[error("cannot use --ca-file {path}: {reason}")]
+    /// The CA file given for the registry's certificates is unusable.
+    #[error("cannot use the CA file {path}: {reason}")]
     CaFile {
         /// The file.
         path: PathBuf,
@@ -205,9 +210,7 @@ pub enum Violation {
     #[error("invalid token realm: {0}")]
     BadRealm(#[source] url::ParseError),
     /// A token realm over plain HTTP to a remote host.
-    #[error(
-        "token realm is not HTTPS; refusing to send credentials (use --allow-http to override)"
-    )]
+    #[error("token realm is not HTTPS; refusing to send credentials")]
     InsecureRealm,
     /// A token answer that is not the JSON the protocol defines.
     #[error("invalid token response: {0}")]

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use reqwest::header::HeaderMap;
 
-use super::transport::resolve_url;
+use super::http::resolve_url;
 use super::{Client, RegistryError, Violation};
 use crate::digest::Digest;
 use crate::oci::MAX_MANIFEST_BYTES;

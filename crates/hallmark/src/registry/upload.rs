@@ -7,8 +7,8 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode};
 
+use super::http::{resolve_url, with_query};
 use super::manifests::header_digest;
-use super::transport::{resolve_url, with_query};
 use super::{BlobPush, Client, Progress, RegistryError, Violation};
 use crate::digest::{Digest, Hasher};
 use crate::oci::Blob;

@@ -391,19 +391,32 @@ fn subject_of(name: &GeneralName) -> Result<(String, SubjectKind), CertificateEr
     }
 }
 
+/// Why an extension's value is not the DER string it must be.
+#[derive(Debug, thiserror::Error)]
+enum DerStringError {
+    #[error("{0}")]
+    Der(der::Error),
+    #[error("not UTF-8")]
+    NotUtf8,
+    #[error("{0} that is not ASCII")]
+    NotAscii(Tag),
+    #[error("a {0} where a string is expected")]
+    NotAString(Tag),
+}
+
 /// A DER string extension value, as Go's `asn1.Unmarshal` into a string reads it (the
 /// reference verifiers): UTF8String, PrintableString or IA5String, nothing after it.
-fn der_string(value: &[u8]) -> Result<String, String> {
-    let any = AnyRef::from_der(value).map_err(|e| e.to_string())?;
+fn der_string(value: &[u8]) -> Result<String, DerStringError> {
+    let any = AnyRef::from_der(value).map_err(DerStringError::Der)?;
     match any.tag() {
         Tag::Utf8String | Tag::PrintableString | Tag::Ia5String => {
-            let s = std::str::from_utf8(any.value()).map_err(|_| "not UTF-8".to_string())?;
+            let s = std::str::from_utf8(any.value()).map_err(|_| DerStringError::NotUtf8)?;
             if any.tag() != Tag::Utf8String && !s.is_ascii() {
-                return Err(format!("{} that is not ASCII", any.tag()));
+                return Err(DerStringError::NotAscii(any.tag()));
             }
             Ok(s.to_string())
         }
-        other => Err(format!("a {other} where a string is expected")),
+        other => Err(DerStringError::NotAString(other)),
     }
 }
 
@@ -484,7 +497,7 @@ pub fn verify_chain(
                         issuer_spki: path.issuer_spki,
                     });
                 }
-                Err(e) => why = Some(e),
+                Err(e) => why = Some(e.to_string()),
             },
             Err(e) => why = Some(e.to_string()),
         }
@@ -495,9 +508,30 @@ pub fn verify_chain(
     }
 }
 
+/// Why an authority's chain does not vouch for its issuing certificate at a time.
+#[derive(Debug, thiserror::Error)]
+enum ChainError {
+    #[error("the issuing certificate is not in the authority's chain")]
+    IssuerNotInChain,
+    #[error("{0}")]
+    Der(der::Error),
+    #[error(
+        "the authority's certificate {subject} was not valid at that time (valid from {from} to {to})"
+    )]
+    NotValidAt {
+        subject: String,
+        from: String,
+        to: String,
+    },
+}
+
 /// Whether the authority's certificates from the one with key `issuer_spki` to the root are
 /// all valid at `at`.
-fn chain_valid_from(chain: &[Vec<u8>], issuer_spki: &[u8], at: SystemTime) -> Result<(), String> {
+fn chain_valid_from(
+    chain: &[Vec<u8>],
+    issuer_spki: &[u8],
+    at: SystemTime,
+) -> Result<(), ChainError> {
     let mut from = None;
     for (i, der) in chain.iter().enumerate() {
         if x509::spki_of(der).is_ok_and(|s| s == issuer_spki) {
@@ -505,18 +539,17 @@ fn chain_valid_from(chain: &[Vec<u8>], issuer_spki: &[u8], at: SystemTime) -> Re
             break;
         }
     }
-    let from = from.ok_or("the issuing certificate is not in the authority's chain")?;
+    let from = from.ok_or(ChainError::IssuerNotInChain)?;
     for der in chain.iter().skip(from) {
-        let cert = Certificate::from_der(der).map_err(|e| e.to_string())?;
+        let cert = Certificate::from_der(der).map_err(ChainError::Der)?;
         let v = cert.tbs_certificate().validity();
         let (nb, na) = (v.not_before.to_system_time(), v.not_after.to_system_time());
         if at < nb || na < at {
-            return Err(format!(
-                "the authority's certificate {} was not valid at that time (valid from {} to {})",
-                cert.tbs_certificate().subject(),
-                show(nb),
-                show(na)
-            ));
+            return Err(ChainError::NotValidAt {
+                subject: cert.tbs_certificate().subject().to_string(),
+                from: show(nb),
+                to: show(na),
+            });
         }
     }
     Ok(())

@@ -633,5 +633,8 @@ fn parse_gen_time(text: &[u8]) -> Option<SystemTime> {
 }
 
 #[cfg(test)]
+#[path = "timestamp_forged_tests.rs"]
+mod forged_tests;
+#[cfg(test)]
 #[path = "timestamp_tests.rs"]
 mod tests;

@@ -661,5 +661,8 @@ fn intoto_v002(
 }
 
 #[cfg(test)]
+#[path = "tlog_conformance_tests.rs"]
+mod conformance_tests;
+#[cfg(test)]
 #[path = "tlog_tests.rs"]
 mod tests;

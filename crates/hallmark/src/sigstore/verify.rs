@@ -107,12 +107,12 @@ pub enum Refusal {
     Bundle(#[from] BundleError),
     /// A certificate bundle checked against keys.
     #[error(
-        "the bundle is signed keyless (it carries a certificate), not by a key: verify it with --certificate-identity and --certificate-oidc-issuer"
+        "the bundle is signed keyless (it carries a certificate), not by a key: verify it against the signer's identity and OIDC issuer"
     )]
     KeylessBundle,
     /// A key-based bundle checked against an identity.
     #[error(
-        "the bundle is signed by a key (it carries no certificate), not keyless: verify it with --key"
+        "the bundle is signed by a key (it carries no certificate), not keyless: verify it with the signer's public key"
     )]
     KeyBundle,
     /// `messageDigest` names another artifact.
@@ -156,9 +156,7 @@ pub enum Refusal {
     #[error("the bundle carries {0} transparency-log entries; at most {MAX_TLOG_ENTRIES} are read")]
     TooManyEntries(usize),
     /// A keyless bundle without a log entry.
-    #[error(
-        "the bundle has no transparency-log entry; keyless signatures must be logged (--insecure-ignore-tlog skips this check)"
-    )]
+    #[error("the bundle has no transparency-log entry; keyless signatures must be logged")]
     NoTlogEntry,
     /// The same entry twice.
     #[error("the bundle lists the same transparency-log entry twice")]

@@ -1,8 +1,9 @@
 //! Judging gathered signatures: a pure function of the evidence, the context (digest,
 //! repository, tag, clock) and the requirements.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use super::Context;
 use super::check::{check, check_as, check_statement};
 use super::gather::{Candidate, Evidence, Material};
 use crate::bundle::{Bundle, Content, intoto, intoto::Statement};
@@ -12,19 +13,6 @@ use crate::trust::{NamedKey, VerifyOptions, format_age};
 
 /// Clock skew tolerated for signed timestamps from the future.
 const MAX_FUTURE_SKEW: Duration = Duration::from_secs(300);
-
-/// What the evidence is judged against, besides the requirements.
-#[derive(Debug, Clone)]
-pub struct Context {
-    /// `reg/repo@sha256:…` of the digest being verified.
-    pub reference: String,
-    /// The repository's normalised identity (`reg/repo` or `oci:/abs/path`).
-    pub identity: String,
-    /// The tag the reference named, if any.
-    pub tag: Option<String>,
-    /// Now, for maximum ages and future timestamps.
-    pub now: SystemTime,
-}
 
 /// Decides which signatures count and whether that is enough.
 pub fn decide(evidence: &Evidence, ctx: &Context, opts: &VerifyOptions) -> Report {
@@ -275,6 +263,7 @@ mod tests {
     use crate::keys::{Algorithm, SigningKey};
     use crate::report::{Decision, SignatureFormat};
     use crate::trust::NamedKey;
+    use std::time::SystemTime;
 
     const REPO: &str = "reg.example.com/team/app";
 

@@ -12,7 +12,7 @@ mod gather;
 use std::time::SystemTime;
 
 pub use check::made_by;
-pub use decide::{Attested, Context, Description, decide, decide_attestations, describe};
+pub use decide::{Attested, Description, decide, decide_attestations, describe};
 pub use gather::{
     Candidate, Evidence, Known, MAX_REFERRERS, Material, Referrer, gather, gather_format,
     gather_known,
@@ -24,6 +24,20 @@ use crate::policy::{Policy, Ruling};
 use crate::report::{Finding, PolicyDecision, Rejection, Report};
 use crate::store::Target;
 use crate::trust::VerifyOptions;
+
+// Shared by `check` and `decide`: here, so that neither depends on the other for it.
+/// What the evidence is judged against, besides the requirements.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// `reg/repo@sha256:…` of the digest being verified.
+    pub reference: String,
+    /// The repository's normalised identity (`reg/repo` or `oci:/abs/path`).
+    pub identity: String,
+    /// The tag the reference named, if any.
+    pub tag: Option<String>,
+    /// Now, for maximum ages and future timestamps.
+    pub now: SystemTime,
+}
 
 /// A verification and what it rests on: the report, and the signatures as they were
 /// read (to carry along when copying, never to read again). Made only by the verify

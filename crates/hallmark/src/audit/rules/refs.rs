@@ -1,0 +1,154 @@
+//! Image references as written: what they name and how, and where a file deploys them.
+
+use super::FileAudit;
+use crate::audit::images;
+use crate::audit::yaml::Node;
+use crate::audit::{Kind, Severity};
+use crate::digest::Digest;
+
+/// An image reference as written: what it names, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ImageRefText {
+    /// The repository part (before tag and digest).
+    pub(super) repository: String,
+    pub(super) tag: Option<String>,
+    /// The text after `@`, when present.
+    pub(super) digest: Option<String>,
+}
+
+/// Reads `s` as an image reference, when it looks like one: no scheme, no spaces, not a
+/// file or a key URI.
+pub(super) fn image_ref(s: &str) -> Option<ImageRefText> {
+    let masked = mask_expressions(s);
+    let s = masked.strip_prefix("docker://").unwrap_or(&masked);
+    if s.is_empty()
+        || s.starts_with('-')
+        || s.starts_with('.')
+        || s.starts_with('/')
+        || s.contains(char::is_whitespace)
+        || s.contains("://")
+        || [
+            ".key", ".pub", ".pem", ".json", ".yaml", ".yml", ".sh", ".txt", ".tar",
+        ]
+        .iter()
+        .any(|e| s.ends_with(e))
+    {
+        return None;
+    }
+    let (name, digest) = match s.split_once('@') {
+        Some((n, d)) => (n, Some(d.to_string())),
+        None => (s, None),
+    };
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let (repository, tag) = match last.split_once(':') {
+        Some((_, t)) if !t.is_empty() && !t.contains('/') => (
+            name[..name.len() - t.len() - 1].to_string(),
+            Some(t.to_string()),
+        ),
+        _ => (name.to_string(), None),
+    };
+    let ok = !repository.is_empty()
+        && repository
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:$}{ ".contains(c));
+    ok.then_some(ImageRefText {
+        repository,
+        tag,
+        digest,
+    })
+}
+
+/// `s` with each `${{ … }}` expression replaced by `${{}}`: an expression stands for a
+/// value, whatever spaces are inside it.
+pub(super) fn mask_expressions(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("${{") {
+        out.push_str(&rest[..at]);
+        match rest[at..].find("}}") {
+            Some(end) => {
+                out.push_str("${{}}");
+                rest = &rest[at + end + 2..];
+            }
+            None => {
+                out.push_str(&rest[at..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// True when the digest part is a literal digest.
+pub(super) fn literal_digest(d: &str) -> bool {
+    d.parse::<Digest>().is_ok()
+}
+
+/// A command substitution that asks a registry which digest a tag names.
+pub(super) fn resolves_from_registry(d: &str) -> bool {
+    let d = d.to_ascii_lowercase();
+    (d.contains("$(") || d.contains('`'))
+        && [
+            "crane digest",
+            "docker inspect",
+            "skopeo inspect",
+            "imagetools inspect",
+            "oras resolve",
+            "regctl image digest",
+            "docker manifest inspect",
+        ]
+        .iter()
+        .any(|c| d.contains(c))
+}
+impl FileAudit<'_> {
+    /// The images a compose file, a Kubernetes object (one with an `apiVersion`) or a
+    /// workflow's jobs run.
+    pub(super) fn images(&mut self, doc: &Node, kind: Kind) {
+        if kind == Kind::Kubernetes && doc.get("apiVersion").is_none() {
+            return;
+        }
+        for (node, what) in images::image_nodes(doc, kind) {
+            self.deployed_image(node, what);
+        }
+    }
+    /// An image a pipeline or manifest runs.
+    pub(super) fn deployed_image(&mut self, node: &Node, what: &str) {
+        if let Some(s) = node.str() {
+            self.image_use(s, node.line, node.column, what, true);
+        }
+    }
+
+    pub(super) fn image_use(
+        &mut self,
+        s: &str,
+        line: usize,
+        column: usize,
+        what: &str,
+        pull: bool,
+    ) {
+        let Some(r) = image_ref(s) else { return };
+        if pull {
+            self.inventory.pulls.insert(s.to_string());
+        }
+        if r.digest.as_deref().is_some_and(literal_digest) {
+            return;
+        }
+        if s.contains('$') && r.digest.is_some() {
+            return;
+        }
+        let (severity, how) = match r.tag.as_deref() {
+            None => (Severity::High, "without a tag (so `latest`)".to_string()),
+            Some("latest") => (Severity::High, "by the tag `latest`".to_string()),
+            Some(t) => (Severity::Medium, format!("by the tag `{t}`")),
+        };
+        self.report(
+            "deploy-by-tag",
+            Some(severity),
+            line,
+            column,
+            s,
+            format!("{what} uses {} {how}, not a digest", r.repository),
+        );
+    }
+}

@@ -1,0 +1,345 @@
+//! What a value holds: token shapes, secret-looking names, a credential's value as
+//! written (a literal or a reference), and the options and URLs of commands that carry one.
+
+use crate::audit::shell::Word;
+
+/// Token shapes of well-known services: (what, prefix, allowed characters, minimum length
+/// after the prefix).
+pub(super) const TOKEN_SHAPES: &[(&str, &str, &str, usize)] = &[
+    ("a GitHub token", "ghp_", "", 36),
+    ("a GitHub token", "gho_", "", 36),
+    ("a GitHub token", "ghs_", "", 36),
+    ("a GitHub token", "ghu_", "", 36),
+    ("a GitHub token", "github_pat_", "_", 60),
+    ("a GitLab token", "glpat-", "-_", 20),
+    ("a Docker Hub token", "dckr_pat_", "-_", 20),
+    ("an AWS access key", "AKIA", "", 16),
+    ("an npm token", "npm_", "", 36),
+    ("a PyPI token", "pypi-AgEIcHlwaS5vcmc", "-_", 50),
+];
+
+/// What kind of token `s` contains, if any.
+pub(super) fn token_shape(s: &str) -> Option<&'static str> {
+    for (what, prefix, extra, min) in TOKEN_SHAPES {
+        let mut rest = s;
+        while let Some(at) = rest.find(prefix) {
+            let tail = &rest[at + prefix.len()..];
+            let n = tail
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || extra.contains(*c))
+                .count();
+            let boundary = rest[..at]
+                .chars()
+                .last()
+                .is_none_or(|c| !c.is_ascii_alphanumeric());
+            if n >= *min && boundary {
+                return Some(what);
+            }
+            rest = &rest[at + prefix.len()..];
+        }
+    }
+    None
+}
+
+/// A name that holds a secret: one with a secret's word in it, or a part (between `_`,
+/// `-` or `.`) that is a usual short name for one (`PW`, `REG_PASS`, `GH_PAT`; not `PWD`).
+pub(super) fn secret_name(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    n.split(['_', '-', '.'])
+        .any(|part| ["PW", "PASS", "PAT", "CREDS", "CREDENTIALS"].contains(&part))
+        || [
+            "PASSWORD",
+            "PASSWD",
+            "SECRET",
+            "TOKEN",
+            "API_KEY",
+            "APIKEY",
+            "ACCESS_KEY",
+            "PRIVATE_KEY",
+        ]
+        .iter()
+        .any(|s| n.contains(s))
+}
+
+/// What a credential's value is, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Credential {
+    /// Nothing.
+    Empty,
+    /// An expansion of a known form, by the name it reads: safe to name.
+    Reference(String),
+    /// Anything else, however much it looks like a placeholder or a variable: a value
+    /// written in the file, which is never printed.
+    Literal,
+}
+
+/// What expands in a value where it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expands {
+    /// GitHub Actions inputs and `env:`: only `${{ … }}`; `$NAME` stays as written.
+    Expressions,
+    /// A shell word that was not single-quoted: `$NAME`, `${NAME}`, `$(…)` and `${{ … }}`.
+    Shell,
+    /// GitLab CI variables, compose files, Kubernetes manifests: `$NAME`, `${NAME}`,
+    /// Kubernetes' `$(NAME)` and `${{ … }}`.
+    Variables,
+}
+
+/// A shell variable name.
+pub(super) fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Judges a credential's value `v`. Only a whole value that is one expansion of a known
+/// form is a reference; `$uperSecret` in an action input, `trueNorth-…` and
+/// `example-…` are literals.
+pub(super) fn credential(v: &str, expands: Expands) -> Credential {
+    let v = v.trim();
+    if v.is_empty() {
+        return Credential::Empty;
+    }
+    if let Some(inner) = v.strip_prefix("${{").and_then(|r| r.strip_suffix("}}"))
+        && !inner.contains("}}")
+    {
+        let expr = inner.trim();
+        // A quoted string inside the expression is a literal written in the file.
+        if expr.is_empty() || expr.contains(['\'', '"']) {
+            return Credential::Literal;
+        }
+        let dotted = expr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        return Credential::Reference(if !dotted {
+            "an expression".to_string()
+        } else {
+            match expr.split_once('.') {
+                Some(("secrets" | "env" | "vars" | "inputs", name)) => name.to_string(),
+                _ => expr.to_string(),
+            }
+        });
+    }
+    if expands == Expands::Expressions {
+        return Credential::Literal;
+    }
+    let braced = v.strip_prefix("${").and_then(|r| r.strip_suffix('}'));
+    let bare = v.strip_prefix('$');
+    if let Some(name) = braced.or(bare)
+        && is_name(name)
+    {
+        return Credential::Reference(name.to_string());
+    }
+    if let Some(inner) = v.strip_prefix("$(").and_then(|r| r.strip_suffix(')')) {
+        if expands == Expands::Variables && is_name(inner) {
+            return Credential::Reference(inner.to_string());
+        }
+        if expands == Expands::Shell && !inner.contains(')') {
+            return Credential::Reference("a command's output".to_string());
+        }
+    }
+    Credential::Literal
+}
+
+/// True for the value of a secret-looking key or variable that is written in the file.
+/// Short values are left out: they are flags and names (`true`, `none`), not secrets.
+pub(super) fn literal_value(v: &str, expands: Expands) -> bool {
+    v.trim().len() >= 8 && credential(v, expands) == Credential::Literal
+}
+
+/// Options whose value is a credential: it is never the registry, the image or anything
+/// else that is printed.
+pub(super) fn credential_option(flag: &str) -> bool {
+    let f = flag.trim_start_matches('-').to_ascii_lowercase();
+    // `-pVALUE` and `-uNAME` carry their value: the next word is not theirs.
+    let glued = !flag.starts_with("--")
+        && f.len() > 1
+        && f.starts_with(['p', 'u'])
+        && !["password", "pass", "user", "username"].contains(&f.as_str());
+    flag.starts_with('-')
+        && !glued
+        && !flag.contains('=')
+        && (f == "p"
+            || f == "u"
+            || ["pass", "cred", "token", "secret", "auth", "user"]
+                .iter()
+                .any(|w| f.contains(w)))
+        && !f.ends_with("-stdin")
+}
+
+/// The positional words of `args` (resolved), skipping options and the value after an
+/// option that takes a credential.
+pub(super) fn positionals(args: &[String]) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut skip_next = false;
+    for (j, a) in args.iter().enumerate() {
+        if std::mem::take(&mut skip_next) {
+            continue;
+        }
+        if a.starts_with('-') {
+            skip_next = credential_option(a);
+            continue;
+        }
+        // A redirection (`< pw.txt`, `<<<"$PW"`, `2>&1`) is no argument; neither is the
+        // word after a bare operator.
+        let op = a.trim_start_matches(|c: char| c.is_ascii_digit());
+        if op.starts_with(['<', '>']) {
+            skip_next = op.chars().all(|c| "<>&|".contains(c));
+            continue;
+        }
+        out.push((j, a.as_str()));
+    }
+    out
+}
+
+/// A registry as written, without any `user:password@` in it.
+pub(super) fn registry_host(r: &str) -> &str {
+    let host = r.split_once("://").map_or(r, |(_, h)| h);
+    host.rsplit_once('@').map_or(host, |(_, h)| h)
+}
+
+/// The password of a URL's `user:password@` in `s`, as written, when there is one.
+pub(super) fn url_password(s: &str) -> Option<&str> {
+    let (_, rest) = s.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    Some(password)
+}
+
+/// The variables named in `s`: `$NAME`, `${NAME}`, `${{ env.NAME }}` and the like.
+pub(super) fn names_in(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('$') {
+        let tail = &rest[at..];
+        match variable_at(tail) {
+            Some((name, len)) => {
+                out.push(name.to_string());
+                rest = &tail[len..];
+            }
+            None => rest = &tail[1..],
+        }
+    }
+    if let Credential::Reference(name) = credential(s, Expands::Variables)
+        && is_name(&name)
+    {
+        out.push(name);
+    }
+    out
+}
+
+/// How a credential option's value holds the secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shape {
+    /// The whole value is the secret.
+    Whole,
+    /// `user:password`: what follows the first `:` is.
+    UserPassword,
+}
+
+/// The credentials `words` (a command's arguments) give: the word holding each, its
+/// text, its shape and the option's name. Only options whose value is a secret whatever
+/// the command (`--password`, `--…-token`, `--…creds`), plus `-p` of a login and `-u` of
+/// curl: `-p` of `docker run` is a port, `-u` of `docker run` a user.
+pub(super) fn credential_values<'w>(
+    name: &str,
+    login: bool,
+    words: &'w [Word],
+) -> Vec<(&'w Word, &'w str, Shape, String)> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    while j < words.len() {
+        let w = &words[j];
+        let a = w.text.as_str();
+        j += 1;
+        if !a.starts_with('-') {
+            continue;
+        }
+        let (opt, inline) = match a.split_once('=') {
+            Some((o, v)) if a.starts_with("--") => (o, Some(v)),
+            _ => (a, None),
+        };
+        let lower = opt.to_ascii_lowercase();
+        let long = lower.trim_start_matches('-');
+        let short = !lower.starts_with("--");
+        // `-pVALUE`, `-uUSER:PASSWORD`: the value glued to the flag.
+        let glued = |flag: char| {
+            short
+                && long.len() > 1
+                && long.starts_with(flag)
+                && !["password", "pass", "user", "username"].contains(&long)
+        };
+        if login && glued('p') {
+            out.push((w, &a[2..], Shape::Whole, "-p".to_string()));
+            continue;
+        }
+        if name == "curl" && glued('u') {
+            out.push((w, &a[2..], Shape::UserPassword, "-u".to_string()));
+            continue;
+        }
+        let flag = ["no-", "ask-", "prompt-", "with-"]
+            .iter()
+            .any(|p| long.starts_with(p));
+        let shape = if login && lower == "-p" {
+            Shape::Whole
+        } else if (name == "curl" && (lower == "-u" || long == "user" || long == "proxy-user"))
+            || long.ends_with("creds")
+        {
+            Shape::UserPassword
+        } else if !flag
+            && (long.ends_with("password")
+                || long.ends_with("passwd")
+                || long == "pass"
+                || long == "token"
+                || long.ends_with("-token")
+                || long.ends_with("-secret"))
+        {
+            Shape::Whole
+        } else {
+            continue;
+        };
+        match inline {
+            Some(v) => out.push((w, v, shape, opt.to_string())),
+            None => {
+                if let Some(next) = words.get(j) {
+                    out.push((next, next.text.as_str(), shape, opt.to_string()));
+                    j += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What expands in a shell word: a single-quoted `$NAME` is the text itself, while
+/// GitHub replaces `${{ … }}` before any shell sees the word.
+pub(super) fn shell_expands(w: &Word) -> Expands {
+    if w.dynamic {
+        Expands::Shell
+    } else {
+        Expands::Expressions
+    }
+}
+
+/// The variable a reference at the start of `s` (which starts with `$`) reads, and the
+/// reference's length in bytes.
+pub(super) fn variable_at(s: &str) -> Option<(&str, usize)> {
+    let name_len = |t: &str| {
+        t.bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count()
+    };
+    let body = s.strip_prefix('$')?;
+    if let Some(inner) = body.strip_prefix("{{") {
+        let end = inner.find("}}")?;
+        let name = inner[..end].trim().strip_prefix("env.")?;
+        is_name(name).then_some((name, 3 + end + 2))
+    } else if let Some(inner) = body.strip_prefix('{') {
+        let n = name_len(inner);
+        (is_name(&inner[..n]) && inner[n..].starts_with('}')).then(|| (&inner[..n], n + 3))
+    } else {
+        let n = name_len(body);
+        is_name(&body[..n]).then(|| (&body[..n], n + 1))
+    }
+}
