@@ -139,32 +139,30 @@ impl ArtifactError {
     /// are a "no"; I/O failures are outages.
     pub fn class(&self) -> ErrorClass {
         match self {
-            ArtifactError::Missing { .. }
-            | ArtifactError::Malformed { .. }
-            | ArtifactError::Archive { .. }
-            | ArtifactError::SparseEntry { .. }
-            | ArtifactError::MemberMissing { .. }
-            | ArtifactError::Legacy { .. }
-            | ArtifactError::NotLocal(_) => ErrorClass::Usage,
-            ArtifactError::File(e) => e.class(),
+            Self::Missing { .. }
+            | Self::Malformed { .. }
+            | Self::Archive { .. }
+            | Self::SparseEntry { .. }
+            | Self::MemberMissing { .. }
+            | Self::Legacy { .. }
+            | Self::NotLocal(_) => ErrorClass::Usage,
+            Self::File(e) => e.class(),
             // A local layout that does not parse is bad input, not an outage.
-            ArtifactError::Layout(LayoutError::Malformed { .. }) => ErrorClass::Usage,
-            ArtifactError::Layout(e) => e.class(),
-            ArtifactError::Corrupt { .. } | ArtifactError::SizeMismatch { .. } => {
-                ErrorClass::Denied
-            }
+            Self::Layout(LayoutError::Malformed { .. }) => ErrorClass::Usage,
+            Self::Layout(e) => e.class(),
+            Self::Corrupt { .. } | Self::SizeMismatch { .. } => ErrorClass::Denied,
         }
     }
 }
 
 impl From<LayoutError> for ArtifactError {
-    fn from(e: LayoutError) -> ArtifactError {
+    fn from(e: LayoutError) -> Self {
         match e {
-            LayoutError::Corrupt(source) => ArtifactError::Corrupt {
+            LayoutError::Corrupt(source) => Self::Corrupt {
                 source_name: "oci layout".into(),
                 source,
             },
-            other => ArtifactError::Layout(other),
+            other => Self::Layout(other),
         }
     }
 }
@@ -307,7 +305,7 @@ impl BlobIndex for Layout {
     }
 
     fn blob(&self, d: &Descriptor) -> Result<Blob, ArtifactError> {
-        let blob = Layout::blob(self, d)?.ok_or_else(|| ArtifactError::MemberMissing {
+        let blob = Self::blob(self, d)?.ok_or_else(|| ArtifactError::MemberMissing {
             source_name: BlobIndex::name(self),
             what: format!("blob {}", d.digest),
         })?;
@@ -363,7 +361,7 @@ fn normalise(p: &Path) -> String {
 }
 
 impl TarIndex {
-    fn read(path: &Path) -> Result<TarIndex, ArtifactError> {
+    fn read(path: &Path) -> Result<Self, ArtifactError> {
         let source_name = format!("docker-archive:{}", path.display());
         let corrupt = |source: std::io::Error| ArtifactError::Archive {
             source_name: source_name.clone(),
@@ -422,7 +420,7 @@ impl TarIndex {
                 break;
             }
         }
-        Ok(TarIndex {
+        Ok(Self {
             path: path.to_path_buf(),
             files,
         })

@@ -36,8 +36,8 @@ pub struct Measured {
 
 impl Measured {
     /// A blob known only by its SHA-256 digest (`verify-blob sha256:<hex>`).
-    pub fn of_digest(digest: Digest) -> Option<Measured> {
-        (digest.algorithm() == Algorithm::Sha256).then_some(Measured { digest, size: None })
+    pub fn of_digest(digest: Digest) -> Option<Self> {
+        (digest.algorithm() == Algorithm::Sha256).then_some(Self { digest, size: None })
     }
 
     fn sha256(&self) -> [u8; 32] {
@@ -118,7 +118,7 @@ pub struct BlobTrust<'a> {
 
 impl<'a> BlobTrust<'a> {
     /// Any one of `keys`, no keyless identity, every transparency-log entry checked.
-    pub fn new(keys: &'a [NamedKey], root: &'a TrustedRoot) -> BlobTrust<'a> {
+    pub fn new(keys: &'a [NamedKey], root: &'a TrustedRoot) -> Self {
         BlobTrust {
             keys,
             identity: None,

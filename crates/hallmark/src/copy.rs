@@ -33,7 +33,7 @@ pub struct CopyOptions {
 
 impl Default for CopyOptions {
     fn default() -> Self {
-        CopyOptions {
+        Self {
             platform: None,
             concurrency: 4,
         }

@@ -168,7 +168,7 @@ pub async fn run(
             record(act, actor, action, outcome, ok);
         }
 
-        let (signs, verifies): (Vec<SignAttempt>, Vec<VerifyAttempt>) = if act == 1 {
+        let (signs, verifies): (Vec<SignAttempt<'_>>, Vec<VerifyAttempt<'_>>) = if act == 1 {
             // What a tag-based signer does: ask the registry what the tag means today.
             let resolved = verify::resolve(&by_tag).await?.digest;
             (

@@ -37,8 +37,8 @@ impl DigestError {
     /// A malformed digest is bad input; a mismatch is a security "no".
     pub fn class(&self) -> ErrorClass {
         match self {
-            DigestError::Invalid { .. } => ErrorClass::Usage,
-            DigestError::Mismatch { .. } => ErrorClass::Denied,
+            Self::Invalid { .. } => ErrorClass::Usage,
+            Self::Mismatch { .. } => ErrorClass::Denied,
         }
     }
 }
@@ -61,15 +61,15 @@ impl fmt::Display for Algorithm {
 impl Algorithm {
     fn name(self) -> &'static str {
         match self {
-            Algorithm::Sha256 => "sha256",
-            Algorithm::Sha512 => "sha512",
+            Self::Sha256 => "sha256",
+            Self::Sha512 => "sha512",
         }
     }
 
     fn hex_len(self) -> usize {
         match self {
-            Algorithm::Sha256 => 64,
-            Algorithm::Sha512 => 128,
+            Self::Sha256 => 64,
+            Self::Sha512 => 128,
         }
     }
 }
@@ -83,7 +83,7 @@ pub struct Digest {
 
 impl Digest {
     /// SHA-256 of `bytes`.
-    pub fn sha256(bytes: &[u8]) -> Digest {
+    pub fn sha256(bytes: &[u8]) -> Self {
         let mut h = Hasher::new(Algorithm::Sha256);
         h.update(bytes);
         h.finish()
@@ -116,7 +116,7 @@ impl Digest {
     }
 
     /// Fails with a mismatch naming both digests unless `self == expected`.
-    pub fn expect(self, expected: &Digest, what: &str) -> Result<(), DigestError> {
+    pub fn expect(self, expected: &Self, what: &str) -> Result<(), DigestError> {
         if &self == expected {
             Ok(())
         } else {
@@ -165,7 +165,7 @@ impl FromStr for Digest {
         if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(invalid("hex digits must be 0-9 or lowercase a-f"));
         }
-        Ok(Digest {
+        Ok(Self {
             algorithm,
             hex: hex.to_string(),
         })
@@ -201,12 +201,12 @@ enum HasherInner {
 
 impl Hasher {
     /// A hasher for `algorithm`.
-    pub fn new(algorithm: Algorithm) -> Hasher {
+    pub fn new(algorithm: Algorithm) -> Self {
         let inner = match algorithm {
             Algorithm::Sha256 => HasherInner::Sha256(Sha256::new()),
             Algorithm::Sha512 => HasherInner::Sha512(Sha512::new()),
         };
-        Hasher { inner, len: 0 }
+        Self { inner, len: 0 }
     }
 
     /// Hashes more bytes.

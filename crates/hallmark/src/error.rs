@@ -175,33 +175,33 @@ impl Error {
     /// The class of this failure; the command line maps it to an exit code.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Reference(e) => e.class(),
-            Error::Digest(e) => e.class(),
-            Error::Registry(e) => e.class(),
-            Error::Layout(e) => e.class(),
-            Error::File(e) => e.class(),
-            Error::Key(e) => e.class(),
-            Error::Artifact(e) => e.class(),
-            Error::Policy(e) => e.class(),
-            Error::Signature(e) => e.class(),
-            Error::Malformed { source, .. } => source.class(),
-            Error::NotFound { .. } => ErrorClass::Denied,
-            Error::Drift { .. } => ErrorClass::Drift,
-            Error::Overwritten { .. } | Error::Unsettled { .. } | Error::Randomness(_) => {
+            Self::Reference(e) => e.class(),
+            Self::Digest(e) => e.class(),
+            Self::Registry(e) => e.class(),
+            Self::Layout(e) => e.class(),
+            Self::File(e) => e.class(),
+            Self::Key(e) => e.class(),
+            Self::Artifact(e) => e.class(),
+            Self::Policy(e) => e.class(),
+            Self::Signature(e) => e.class(),
+            Self::Malformed { source, .. } => source.class(),
+            Self::NotFound { .. } => ErrorClass::Denied,
+            Self::Drift { .. } => ErrorClass::Drift,
+            Self::Overwritten { .. } | Self::Unsettled { .. } | Self::Randomness(_) => {
                 ErrorClass::Unavailable
             }
-            Error::TagRefused { .. }
-            | Error::DigestConflict { .. }
-            | Error::NoTagOrDigest
-            | Error::ReservedAnnotation(_)
-            | Error::BindTag { .. }
-            | Error::NotInPlace(_)
-            | Error::NoKeys
-            | Error::TagBindingNeedsTag
-            | Error::NotVerified(_)
-            | Error::SinglePlatform { .. }
-            | Error::NoPlatform { .. } => ErrorClass::Usage,
-            Error::PolicyTagBindingNeedsTag { .. } => ErrorClass::Usage,
+            Self::TagRefused { .. }
+            | Self::DigestConflict { .. }
+            | Self::NoTagOrDigest
+            | Self::ReservedAnnotation(_)
+            | Self::BindTag { .. }
+            | Self::NotInPlace(_)
+            | Self::NoKeys
+            | Self::TagBindingNeedsTag
+            | Self::NotVerified(_)
+            | Self::SinglePlatform { .. }
+            | Self::NoPlatform { .. } => ErrorClass::Usage,
+            Self::PolicyTagBindingNeedsTag { .. } => ErrorClass::Usage,
         }
     }
 }

@@ -22,7 +22,7 @@ pub struct Image {
 
 impl Image {
     /// An image with one config and the given layers (uncompressed tar media type).
-    pub fn new(config: serde_json::Value, layers: Vec<Vec<u8>>) -> Image {
+    pub fn new(config: serde_json::Value, layers: Vec<Vec<u8>>) -> Self {
         let config =
             Bytes::from(serde_json::to_vec(&config).expect("serialising JSON values cannot fail"));
         let layers: Vec<Bytes> = layers.into_iter().map(Bytes::from).collect();
@@ -34,7 +34,7 @@ impl Image {
             "layers": layers.iter().map(|l| descriptor(OCI_LAYER_TAR, l)).collect::<Vec<_>>(),
         });
         let manifest = Manifest::from_json(&doc, OCI_MANIFEST);
-        Image {
+        Self {
             manifest,
             config,
             layers,
@@ -42,11 +42,11 @@ impl Image {
     }
 
     /// An image whose single layer holds `label` and random bytes: distinct every time.
-    pub fn random(label: &str, size: usize) -> Result<Image, Error> {
+    pub fn random(label: &str, size: usize) -> Result<Self, Error> {
         let mut layer = vec![0u8; size.max(16)];
         getrandom::fill(&mut layer).map_err(Error::Randomness)?;
         layer[..label.len().min(size)].copy_from_slice(&label.as_bytes()[..label.len().min(size)]);
-        Ok(Image::new(
+        Ok(Self::new(
             serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Labels": {"org.example.content": label}},
                 "rootfs": {"type": "layers", "diff_ids": [Digest::sha256(&layer).to_string()]}}),
             vec![layer],

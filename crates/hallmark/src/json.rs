@@ -95,7 +95,7 @@ impl<'de> Visitor<'de> for UniqueKeys {
 struct Key(String);
 
 impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d).map(Key)
     }
 }

@@ -94,14 +94,14 @@ impl KeyError {
     /// A key that cannot be read or used is bad input; no randomness is an outage.
     pub fn class(&self) -> ErrorClass {
         match self {
-            KeyError::Pem { .. }
-            | KeyError::Label { .. }
-            | KeyError::Format { .. }
-            | KeyError::Unsupported { .. }
-            | KeyError::WrongPassword { .. }
-            | KeyError::UnknownAlgorithm { .. }
-            | KeyError::NotPrehashable { .. } => ErrorClass::Usage,
-            KeyError::Random(_) => ErrorClass::Unavailable,
+            Self::Pem { .. }
+            | Self::Label { .. }
+            | Self::Format { .. }
+            | Self::Unsupported { .. }
+            | Self::WrongPassword { .. }
+            | Self::UnknownAlgorithm { .. }
+            | Self::NotPrehashable { .. } => ErrorClass::Usage,
+            Self::Random(_) => ErrorClass::Unavailable,
         }
     }
 }
@@ -119,8 +119,8 @@ pub enum Algorithm {
 impl fmt::Display for Algorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Algorithm::EcdsaP256 => "ecdsa-p256",
-            Algorithm::Ed25519 => "ed25519",
+            Self::EcdsaP256 => "ecdsa-p256",
+            Self::Ed25519 => "ed25519",
         })
     }
 }
@@ -147,17 +147,17 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], KeyError> {
 
 impl SigningKey {
     /// A fresh random key.
-    pub fn generate(algorithm: Algorithm) -> Result<SigningKey, KeyError> {
+    pub fn generate(algorithm: Algorithm) -> Result<Self, KeyError> {
         Ok(match algorithm {
             Algorithm::EcdsaP256 => loop {
                 // Rejection sampling: a random 32-byte string is a valid scalar with
                 // overwhelming probability.
                 if let Ok(k) = p256::ecdsa::SigningKey::from_slice(&random_bytes::<32>()?) {
-                    break SigningKey::EcdsaP256(k);
+                    break Self::EcdsaP256(k);
                 }
             },
             Algorithm::Ed25519 => {
-                SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&random_bytes()?))
+                Self::Ed25519(ed25519_dalek::SigningKey::from_bytes(&random_bytes()?))
             }
         })
     }
@@ -165,8 +165,8 @@ impl SigningKey {
     /// The key's algorithm.
     pub fn algorithm(&self) -> Algorithm {
         match self {
-            SigningKey::EcdsaP256(_) => Algorithm::EcdsaP256,
-            SigningKey::Ed25519(_) => Algorithm::Ed25519,
+            Self::EcdsaP256(_) => Algorithm::EcdsaP256,
+            Self::Ed25519(_) => Algorithm::Ed25519,
         }
     }
 
@@ -174,11 +174,11 @@ impl SigningKey {
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         use p256::ecdsa::signature::Signer;
         match self {
-            SigningKey::EcdsaP256(k) => {
+            Self::EcdsaP256(k) => {
                 let sig: p256::ecdsa::Signature = k.sign(message);
                 sig.to_der().as_bytes().to_vec()
             }
-            SigningKey::Ed25519(k) => k.sign(message).to_bytes().to_vec(),
+            Self::Ed25519(k) => k.sign(message).to_bytes().to_vec(),
         }
     }
 
@@ -187,7 +187,7 @@ impl SigningKey {
     pub fn sign_prehashed(&self, sha256: &[u8; 32], what: &str) -> Result<Vec<u8>, KeyError> {
         use p256::ecdsa::signature::hazmat::PrehashSigner;
         match self {
-            SigningKey::EcdsaP256(k) => {
+            Self::EcdsaP256(k) => {
                 let sig: p256::ecdsa::Signature =
                     k.sign_prehash(sha256).map_err(|e| KeyError::Format {
                         what: what.to_string(),
@@ -195,7 +195,7 @@ impl SigningKey {
                     })?;
                 Ok(sig.to_der().as_bytes().to_vec())
             }
-            SigningKey::Ed25519(_) => Err(KeyError::NotPrehashable {
+            Self::Ed25519(_) => Err(KeyError::NotPrehashable {
                 what: what.to_string(),
             }),
         }
@@ -204,30 +204,30 @@ impl SigningKey {
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
         match self {
-            SigningKey::EcdsaP256(k) => PublicKey::EcdsaP256(*k.verifying_key()),
-            SigningKey::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
+            Self::EcdsaP256(k) => PublicKey::EcdsaP256(*k.verifying_key()),
+            Self::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
         }
     }
 
     fn to_pkcs8_der(&self) -> Vec<u8> {
         match self {
-            SigningKey::EcdsaP256(k) => k
+            Self::EcdsaP256(k) => k
                 .to_pkcs8_der()
                 .expect("encoding an in-memory key as PKCS#8 cannot fail")
                 .as_bytes()
                 .to_vec(),
             // PKCS#8 v1 (RFC 8410 section 7) without the optional public key: the v2 form
             // is not read by every implementation (Python's cryptography, for one).
-            SigningKey::Ed25519(k) => [ED25519_PKCS8_V1_PREFIX.as_slice(), k.as_bytes()].concat(),
+            Self::Ed25519(k) => [ED25519_PKCS8_V1_PREFIX.as_slice(), k.as_bytes()].concat(),
         }
     }
 
-    fn from_pkcs8_der(der: &[u8], what: &str) -> Result<SigningKey, KeyError> {
+    fn from_pkcs8_der(der: &[u8], what: &str) -> Result<Self, KeyError> {
         if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_der(der) {
-            return Ok(SigningKey::EcdsaP256(k));
+            return Ok(Self::EcdsaP256(k));
         }
         if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_der(der) {
-            return Ok(SigningKey::Ed25519(k));
+            return Ok(Self::Ed25519(k));
         }
         Err(KeyError::UnknownAlgorithm {
             what: what.to_string(),
@@ -264,11 +264,7 @@ impl SigningKey {
     }
 
     /// Reads a cosign encrypted private key. `what` names the file in errors.
-    pub fn from_encrypted_pem(
-        text: &[u8],
-        password: &[u8],
-        what: &str,
-    ) -> Result<SigningKey, KeyError> {
+    pub fn from_encrypted_pem(text: &[u8], password: &[u8], what: &str) -> Result<Self, KeyError> {
         let (label, body) = decode_pem(text, what)?;
         if label != PRIVATE_KEY_LABEL && label != LEGACY_PRIVATE_KEY_LABEL {
             return Err(KeyError::Label {
@@ -318,7 +314,7 @@ impl SigningKey {
             secretbox::open(&key, &nonce, &ciphertext).ok_or_else(|| KeyError::WrongPassword {
                 what: what.to_string(),
             })?;
-        SigningKey::from_pkcs8_der(&der, what)
+        Self::from_pkcs8_der(&der, what)
     }
 }
 
@@ -384,7 +380,7 @@ mod secretbox {
         (cipher, Poly1305::new(&mac_key.into()))
     }
 
-    pub fn seal(key: &[u8; 32], nonce: &[u8; 24], plaintext: &[u8]) -> Vec<u8> {
+    pub(super) fn seal(key: &[u8; 32], nonce: &[u8; 24], plaintext: &[u8]) -> Vec<u8> {
         let (mut cipher, mac) = start(key, nonce);
         let mut out = vec![0u8; SECRETBOX_TAG_LEN];
         out.extend_from_slice(plaintext);
@@ -394,7 +390,7 @@ mod secretbox {
         out
     }
 
-    pub fn open(key: &[u8; 32], nonce: &[u8; 24], sealed: &[u8]) -> Option<Vec<u8>> {
+    pub(super) fn open(key: &[u8; 32], nonce: &[u8; 24], sealed: &[u8]) -> Option<Vec<u8>> {
         if sealed.len() < SECRETBOX_TAG_LEN {
             return None;
         }
@@ -518,7 +514,7 @@ impl fmt::Debug for PublicKey {
 
 impl PublicKey {
     /// Reads an SPKI `PUBLIC KEY` PEM. `what` names the file in errors.
-    pub fn from_pem(text: &str, what: &str) -> Result<PublicKey, KeyError> {
+    pub fn from_pem(text: &str, what: &str) -> Result<Self, KeyError> {
         let (label, der) = decode_pem(text.as_bytes(), what)?;
         if label != "PUBLIC KEY" {
             return Err(KeyError::Label {
@@ -528,10 +524,10 @@ impl PublicKey {
             });
         }
         if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(&der) {
-            return Ok(PublicKey::EcdsaP256(k));
+            return Ok(Self::EcdsaP256(k));
         }
         if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_der(&der) {
-            return Ok(PublicKey::Ed25519(k));
+            return Ok(Self::Ed25519(k));
         }
         Err(KeyError::UnknownAlgorithm {
             what: what.to_string(),
@@ -541,17 +537,17 @@ impl PublicKey {
     /// The key as SPKI PEM.
     pub fn to_pem(&self) -> String {
         let pem = match self {
-            PublicKey::EcdsaP256(k) => k.to_public_key_pem(LineEnding::LF),
-            PublicKey::Ed25519(k) => k.to_public_key_pem(LineEnding::LF),
+            Self::EcdsaP256(k) => k.to_public_key_pem(LineEnding::LF),
+            Self::Ed25519(k) => k.to_public_key_pem(LineEnding::LF),
         };
         pem.expect("encoding an in-memory public key cannot fail")
     }
 
     /// A key from its DER SubjectPublicKeyInfo (a certificate's key); `None` for an
     /// algorithm hallmark does not verify with.
-    pub fn from_spki_der(der: &[u8]) -> Option<PublicKey> {
+    pub fn from_spki_der(der: &[u8]) -> Option<Self> {
         if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(der) {
-            return Some(PublicKey::EcdsaP256(k));
+            return Some(Self::EcdsaP256(k));
         }
         ed25519_dalek::VerifyingKey::from_public_key_der(der)
             .ok()
@@ -565,8 +561,8 @@ impl PublicKey {
 
     fn to_der(&self) -> Vec<u8> {
         let doc = match self {
-            PublicKey::EcdsaP256(k) => k.to_public_key_der(),
-            PublicKey::Ed25519(k) => k.to_public_key_der(),
+            Self::EcdsaP256(k) => k.to_public_key_der(),
+            Self::Ed25519(k) => k.to_public_key_der(),
         };
         doc.expect("encoding an in-memory public key cannot fail")
             .into_vec()
@@ -575,8 +571,8 @@ impl PublicKey {
     /// The key's algorithm.
     pub fn algorithm(&self) -> Algorithm {
         match self {
-            PublicKey::EcdsaP256(_) => Algorithm::EcdsaP256,
-            PublicKey::Ed25519(_) => Algorithm::Ed25519,
+            Self::EcdsaP256(_) => Algorithm::EcdsaP256,
+            Self::Ed25519(_) => Algorithm::Ed25519,
         }
     }
 
@@ -604,12 +600,12 @@ impl PublicKey {
     pub fn verify_prehashed(&self, sha256: &[u8; 32], signature: &[u8]) -> Option<bool> {
         use p256::ecdsa::signature::hazmat::PrehashVerifier;
         match self {
-            PublicKey::EcdsaP256(k) => {
+            Self::EcdsaP256(k) => {
                 let sig = p256::ecdsa::Signature::from_der(signature)
                     .or_else(|_| p256::ecdsa::Signature::from_slice(signature));
                 Some(sig.is_ok_and(|s| k.verify_prehash(sha256, &s).is_ok()))
             }
-            PublicKey::Ed25519(_) => None,
+            Self::Ed25519(_) => None,
         }
     }
 
@@ -617,13 +613,13 @@ impl PublicKey {
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         use p256::ecdsa::signature::Verifier;
         match self {
-            PublicKey::EcdsaP256(k) => {
+            Self::EcdsaP256(k) => {
                 // cosign writes ASN.1 DER; accept the fixed-width r||s form too.
                 let sig = p256::ecdsa::Signature::from_der(signature)
                     .or_else(|_| p256::ecdsa::Signature::from_slice(signature));
                 sig.is_ok_and(|s| k.verify(message, &s).is_ok())
             }
-            PublicKey::Ed25519(k) => ed25519_dalek::Signature::from_slice(signature)
+            Self::Ed25519(k) => ed25519_dalek::Signature::from_slice(signature)
                 .is_ok_and(|s| k.verify_strict(message, &s).is_ok()),
         }
     }

@@ -69,13 +69,11 @@ impl LayoutError {
     /// The exit class.
     pub fn class(&self) -> ErrorClass {
         match self {
-            LayoutError::NotLayout { .. } | LayoutError::UnsafeBlobDirectory { .. } => {
-                ErrorClass::Usage
-            }
-            LayoutError::Missing { .. } => ErrorClass::Denied,
-            LayoutError::File(e) => e.class(),
-            LayoutError::Malformed { source, .. } => source.class(),
-            LayoutError::Corrupt(_) => ErrorClass::Denied,
+            Self::NotLayout { .. } | Self::UnsafeBlobDirectory { .. } => ErrorClass::Usage,
+            Self::Missing { .. } => ErrorClass::Denied,
+            Self::File(e) => e.class(),
+            Self::Malformed { source, .. } => source.class(),
+            Self::Corrupt(_) => ErrorClass::Denied,
         }
     }
 }
@@ -104,7 +102,7 @@ pub struct Layout {
 
 impl Layout {
     /// Opens an existing layout.
-    pub fn open(path: &Path) -> Result<Layout, LayoutError> {
+    pub fn open(path: &Path) -> Result<Self, LayoutError> {
         if !path.exists() {
             return Err(LayoutError::Missing {
                 path: path.to_path_buf(),
@@ -119,15 +117,15 @@ impl Layout {
                 path: path.to_path_buf(),
             });
         }
-        Ok(Layout {
+        Ok(Self {
             root: path.to_path_buf(),
         })
     }
 
     /// Opens a layout, creating an empty one if the directory has none.
-    pub fn create(path: &Path) -> Result<Layout, LayoutError> {
+    pub fn create(path: &Path) -> Result<Self, LayoutError> {
         if path.join(LAYOUT_FILE).is_file() {
-            return Layout::open(path);
+            return Self::open(path);
         }
         let dir = path.join("blobs").join("sha256");
         std::fs::create_dir_all(&dir).map_err(fsio::io_error(&dir))?;
@@ -136,7 +134,7 @@ impl Layout {
         // that a layout with an `oci-layout` file always has one to read.
         fsio::write_new(&path.join("index.json"), &Index::empty().to_bytes())?;
         fsio::write_new(&path.join(LAYOUT_FILE), LAYOUT_CONTENT.as_bytes())?;
-        Layout::open(path)
+        Self::open(path)
     }
 
     /// The layout directory.

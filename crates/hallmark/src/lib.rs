@@ -118,7 +118,20 @@
 //! A program that talks to registries installs a rustls crypto provider first, as the
 //! `hallmark` binary does (`rustls::crypto::ring::default_provider().install_default()`);
 //! [`registry::Client::new`] uses whichever one is installed.
-#![warn(missing_docs)]
+// rustls's lint set, less the ones about `no_std` (this library uses std throughout).
+#![warn(
+    clippy::manual_let_else,
+    clippy::use_self,
+    clippy::upper_case_acronyms,
+    elided_lifetimes_in_paths,
+    missing_docs,
+    trivial_casts,
+    trivial_numeric_casts,
+    unreachable_pub,
+    unused_import_braces,
+    unused_extern_crates,
+    unused_qualifications
+)]
 #![forbid(unsafe_code)]
 
 pub mod artifact;

@@ -66,8 +66,8 @@ impl SimpleSigning {
         identity: &str,
         digest: &Digest,
         optional: BTreeMap<String, serde_json::Value>,
-    ) -> SimpleSigning {
-        SimpleSigning {
+    ) -> Self {
+        Self {
             critical: Critical {
                 identity: Identity {
                     docker_reference: identity.to_string(),
@@ -91,7 +91,7 @@ impl SimpleSigning {
     }
 
     /// Parses payload bytes; a key repeated anywhere in them is refused (see [`crate::json`]).
-    pub fn parse(bytes: &[u8]) -> Result<SimpleSigning, serde_json::Error> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         crate::json::from_slice_unique(bytes)
     }
 

@@ -121,10 +121,10 @@ impl PinError {
     /// The class of the failure.
     pub fn class(&self) -> ErrorClass {
         match self {
-            PinError::Reference(e) => e.class(),
-            PinError::NotRegistry => ErrorClass::Usage,
-            PinError::Open(e) | PinError::Verify(e) => e.class(),
-            PinError::AllowedUnsigned | PinError::NotVerified(_) => ErrorClass::Denied,
+            Self::Reference(e) => e.class(),
+            Self::NotRegistry => ErrorClass::Usage,
+            Self::Open(e) | Self::Verify(e) => e.class(),
+            Self::AllowedUnsigned | Self::NotVerified(_) => ErrorClass::Denied,
         }
     }
 

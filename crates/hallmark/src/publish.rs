@@ -37,7 +37,7 @@ pub struct PublishOptions {
 
 impl Default for PublishOptions {
     fn default() -> Self {
-        PublishOptions {
+        Self {
             sign: SignOptions::default(),
             bind_tags: false,
             concurrency: 4,

@@ -40,7 +40,7 @@ pub struct SignOptions {
 
 impl Default for SignOptions {
     fn default() -> Self {
-        SignOptions {
+        Self {
             annotations: BTreeMap::new(),
             bind_tags: Vec::new(),
             expect_digest: None,

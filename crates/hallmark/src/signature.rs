@@ -44,9 +44,7 @@ impl SignatureError {
     /// the problem, not the command line.
     pub fn class(&self) -> ErrorClass {
         match self {
-            SignatureError::Malformed { .. } | SignatureError::TooManyLayers { .. } => {
-                ErrorClass::Unavailable
-            }
+            Self::Malformed { .. } | Self::TooManyLayers { .. } => ErrorClass::Unavailable,
         }
     }
 }

@@ -44,7 +44,7 @@ pub struct VerifyOptions {
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        VerifyOptions {
+        Self {
             keys: Vec::new(),
             threshold: 1,
             require_tag_binding: false,

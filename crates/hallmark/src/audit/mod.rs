@@ -39,23 +39,18 @@ impl Severity {
     /// Its name, as in `--severity` and the JSON.
     pub fn name(self) -> &'static str {
         match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
         }
     }
 
     /// The severity named `s`.
-    pub fn parse(s: &str) -> Option<Severity> {
-        [
-            Severity::Low,
-            Severity::Medium,
-            Severity::High,
-            Severity::Critical,
-        ]
-        .into_iter()
-        .find(|v| v.name() == s)
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Low, Self::Medium, Self::High, Self::Critical]
+            .into_iter()
+            .find(|v| v.name() == s)
     }
 }
 
@@ -118,8 +113,8 @@ pub struct FileProblem {
 }
 
 impl FileProblem {
-    pub(crate) fn new(path: &Path, error: impl Into<String>) -> FileProblem {
-        FileProblem {
+    pub(crate) fn new(path: &Path, error: impl Into<String>) -> Self {
+        Self {
             path: path.display().to_string(),
             error: error.into(),
         }

@@ -32,7 +32,7 @@ impl YamlError {
     /// is the class of what could not be done, not a verdict on the file.
     pub fn class(&self) -> ErrorClass {
         match self {
-            YamlError::Syntax(_) | YamlError::TooManyNodes { .. } | YamlError::TooDeep { .. } => {
+            Self::Syntax(_) | Self::TooManyNodes { .. } | Self::TooDeep { .. } => {
                 ErrorClass::Unavailable
             }
         }
@@ -73,15 +73,15 @@ impl Node {
     }
 
     /// The value under `key` in a mapping.
-    pub fn get(&self, key: &str) -> Option<&Node> {
+    pub fn get(&self, key: &str) -> Option<&Self> {
         self.entries()
             .find(|(k, _)| k.str() == Some(key))
             .map(|(_, v)| v)
     }
 
     /// A mapping's entries (none for anything else).
-    pub fn entries(&self) -> impl Iterator<Item = (&Node, &Node)> {
-        let entries: &[(Node, Node)] = match &self.value {
+    pub fn entries(&self) -> impl Iterator<Item = (&Self, &Self)> {
+        let entries: &[(Self, Self)] = match &self.value {
             Value::Map(m) => m,
             _ => &[],
         };
@@ -89,7 +89,7 @@ impl Node {
     }
 
     /// A sequence's items (none for anything else).
-    pub fn items(&self) -> &[Node] {
+    pub fn items(&self) -> &[Self] {
         match &self.value {
             Value::Seq(s) => s,
             _ => &[],
@@ -97,9 +97,9 @@ impl Node {
     }
 
     /// Every node of the tree, depth first, with the key it sits under (if any).
-    pub fn walk<'a>(&'a self, visit: &mut dyn FnMut(Option<&'a str>, &'a Node)) {
+    pub fn walk<'a>(&'a self, visit: &mut dyn FnMut(Option<&'a str>, &'a Self)) {
         // A loop over an explicit stack: the depth of a tree is the file's to choose.
-        let mut pending: Vec<(Option<&'a str>, &'a Node)> = vec![(None, self)];
+        let mut pending: Vec<(Option<&'a str>, &'a Self)> = vec![(None, self)];
         while let Some((key, n)) = pending.pop() {
             visit(key, n);
             match &n.value {

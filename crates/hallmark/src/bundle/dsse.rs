@@ -43,12 +43,8 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 
 impl Envelope {
     /// An envelope of `payload`, signed with `sign` over its PAE.
-    pub fn sign(
-        payload_type: &str,
-        payload: &[u8],
-        sign: impl FnOnce(&[u8]) -> Vec<u8>,
-    ) -> Envelope {
-        Envelope {
+    pub fn sign(payload_type: &str, payload: &[u8], sign: impl FnOnce(&[u8]) -> Vec<u8>) -> Self {
+        Self {
             payload: Base64::encode_string(payload),
             payload_type: payload_type.to_string(),
             signatures: vec![Signature {

@@ -63,8 +63,8 @@ impl Statement {
         digest: &crate::digest::Digest,
         predicate_type: &str,
         predicate: serde_json::Value,
-    ) -> Statement {
-        Statement {
+    ) -> Self {
+        Self {
             kind: STATEMENT_V1.into(),
             subject: vec![Subject {
                 name: name.to_string(),
@@ -86,7 +86,7 @@ impl Statement {
 
     /// Parses a statement; a key repeated anywhere in it (a subject's digests, the
     /// predicate) is refused (see [`crate::json`]).
-    pub fn parse(bytes: &[u8]) -> Result<Statement, serde_json::Error> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         crate::json::from_slice_unique(bytes)
     }
 

@@ -78,8 +78,8 @@ pub fn pem_certificates(text: &str, what: &'static str) -> Result<Vec<Vec<u8>>, 
 
 impl LayerMaterial {
     /// Reads a layer's annotations; a present annotation that does not parse is an error.
-    pub fn read(a: &SigstoreAnnotations) -> Result<LayerMaterial, BundleError> {
-        let mut m = LayerMaterial::default();
+    pub fn read(a: &SigstoreAnnotations) -> Result<Self, BundleError> {
+        let mut m = Self::default();
         if let Some(cert) = &a.certificate {
             let mut leaf = pem_certificates(cert, "dev.sigstore.cosign/certificate")?;
             if leaf.len() != 1 {

@@ -60,13 +60,13 @@ impl BundleError {
     /// (one found in a registry, judged in `verify`).
     pub fn class(&self) -> ErrorClass {
         match self {
-            BundleError::Json(_)
-            | BundleError::MediaType(_)
-            | BundleError::Content
-            | BundleError::Base64(_)
-            | BundleError::TooLarge
-            | BundleError::EmptyChain
-            | BundleError::Material => ErrorClass::Usage,
+            Self::Json(_)
+            | Self::MediaType(_)
+            | Self::Content
+            | Self::Base64(_)
+            | Self::TooLarge
+            | Self::EmptyChain
+            | Self::Material => ErrorClass::Usage,
         }
     }
 }
@@ -257,11 +257,11 @@ fn decode_lenient(text: &str) -> Option<Vec<u8>> {
 mod int64 {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    pub fn serialize<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&v.to_string())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Either {
@@ -331,11 +331,11 @@ pub enum Content<'a> {
 impl Bundle {
     /// Parses bundle JSON; the media type must be one hallmark reads, and no object in it
     /// (the DSSE envelope included) may repeat a key (see [`crate::json`]).
-    pub fn parse(bytes: &[u8]) -> Result<Bundle, BundleError> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, BundleError> {
         if bytes.len() as u64 > MAX_BUNDLE_BYTES {
             return Err(BundleError::TooLarge);
         }
-        let b: Bundle = crate::json::from_slice_unique(bytes).map_err(BundleError::Json)?;
+        let b: Self = crate::json::from_slice_unique(bytes).map_err(BundleError::Json)?;
         if !BUNDLE_MEDIA_TYPES.contains(&b.media_type.as_str()) {
             return Err(BundleError::MediaType(b.media_type));
         }
@@ -346,8 +346,8 @@ impl Bundle {
     }
 
     /// A v0.3 bundle of a DSSE envelope, for the key named `hint`.
-    pub fn for_envelope(envelope: dsse::Envelope, hint: &str) -> Bundle {
-        Bundle {
+    pub fn for_envelope(envelope: dsse::Envelope, hint: &str) -> Self {
+        Self {
             media_type: BUNDLE_V03.into(),
             verification_material: VerificationMaterial::key(hint),
             message_signature: None,
@@ -356,8 +356,8 @@ impl Bundle {
     }
 
     /// A v0.3 bundle of a signature over an artifact whose SHA-256 is `sha256`.
-    pub fn for_message(sha256: &[u8], signature: &[u8], hint: &str) -> Bundle {
-        Bundle {
+    pub fn for_message(sha256: &[u8], signature: &[u8], hint: &str) -> Self {
+        Self {
             media_type: BUNDLE_V03.into(),
             verification_material: VerificationMaterial::key(hint),
             message_signature: Some(MessageSignature {
@@ -483,8 +483,8 @@ impl Bundle {
 }
 
 impl VerificationMaterial {
-    fn key(hint: &str) -> VerificationMaterial {
-        VerificationMaterial {
+    fn key(hint: &str) -> Self {
+        Self {
             public_key: Some(PublicKeyHint {
                 hint: hint.to_string(),
             }),

@@ -64,21 +64,21 @@ impl FileError {
     /// I/O failures are outages; files that are not what a layout may hold are bad input.
     pub fn class(&self) -> ErrorClass {
         match self {
-            FileError::Io { .. } | FileError::Changed { .. } => ErrorClass::Unavailable,
-            FileError::NotRegular { .. }
-            | FileError::OutsideRoot { .. }
-            | FileError::TooLarge { .. } => ErrorClass::Usage,
+            Self::Io { .. } | Self::Changed { .. } => ErrorClass::Unavailable,
+            Self::NotRegular { .. } | Self::OutsideRoot { .. } | Self::TooLarge { .. } => {
+                ErrorClass::Usage
+            }
         }
     }
 
     /// What is wrong, without the path: for messages that already name the file.
     pub fn reason(&self) -> String {
         match self {
-            FileError::Io { source, .. } => source.to_string(),
-            FileError::NotRegular { .. } => "not a regular file".into(),
-            FileError::OutsideRoot { root, .. } => format!("links outside {}", root.display()),
-            FileError::TooLarge { limit, .. } => format!("larger than the {limit}-byte limit"),
-            FileError::Changed { .. } => "changed while hallmark was working".into(),
+            Self::Io { source, .. } => source.to_string(),
+            Self::NotRegular { .. } => "not a regular file".into(),
+            Self::OutsideRoot { root, .. } => format!("links outside {}", root.display()),
+            Self::TooLarge { limit, .. } => format!("larger than the {limit}-byte limit"),
+            Self::Changed { .. } => "changed while hallmark was working".into(),
         }
     }
 }

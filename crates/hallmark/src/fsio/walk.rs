@@ -68,20 +68,22 @@ pub enum Why {
 impl std::fmt::Display for Why {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Why::Unreadable(e) => write!(f, "cannot be read: {e}"),
-            Why::NotFileOrDir => f.write_str("not a regular file or a directory"),
-            Why::NotSelected => f.write_str("not a file of a kind read here"),
-            Why::Unlisted(e) => write!(f, "cannot be listed: {e}"),
-            Why::Stopped => write!(
+            Self::Unreadable(e) => write!(f, "cannot be read: {e}"),
+            Self::NotFileOrDir => f.write_str("not a regular file or a directory"),
+            Self::NotSelected => f.write_str("not a file of a kind read here"),
+            Self::Unlisted(e) => write!(f, "cannot be listed: {e}"),
+            Self::Stopped => write!(
                 f,
                 "the walk stopped at {MAX_ENTRIES} entries or {MAX_FILES} files"
             ),
-            Why::NoFileType => f.write_str("cannot be read (no file type)"),
-            Why::Special => f.write_str("not a regular file (a FIFO, socket or device)"),
-            Why::Broken(e) => write!(f, "a symlink that cannot be followed ({e})"),
-            Why::Outside => f.write_str("a symlink that leads outside the tree given"),
-            Why::ToSpecial => f.write_str("a symlink to something that is not a regular file"),
-            Why::Loop(real) => write!(f, "a symlink back to {}, which contains it", real.display()),
+            Self::NoFileType => f.write_str("cannot be read (no file type)"),
+            Self::Special => f.write_str("not a regular file (a FIFO, socket or device)"),
+            Self::Broken(e) => write!(f, "a symlink that cannot be followed ({e})"),
+            Self::Outside => f.write_str("a symlink that leads outside the tree given"),
+            Self::ToSpecial => f.write_str("a symlink to something that is not a regular file"),
+            Self::Loop(real) => {
+                write!(f, "a symlink back to {}, which contains it", real.display())
+            }
         }
     }
 }

@@ -60,7 +60,7 @@ impl Blob {
 
 /// Bytes held in memory (small configs, signature payloads).
 #[derive(Clone)]
-pub struct InMemory(pub Bytes);
+pub(super) struct InMemory(pub Bytes);
 
 impl BlobData for InMemory {
     fn stream_range(&self, _: &Digest, start: u64, len: u64) -> RangeFuture {
@@ -77,8 +77,8 @@ impl BlobData for InMemory {
 
 impl Blob {
     /// A blob whose bytes are in memory; the digest is computed here.
-    pub fn in_memory(bytes: Bytes, media_type: &str) -> Blob {
-        Blob {
+    pub fn in_memory(bytes: Bytes, media_type: &str) -> Self {
+        Self {
             digest: Digest::sha256(&bytes),
             size: bytes.len() as u64,
             media_type: media_type.to_string(),

@@ -29,13 +29,13 @@ pub struct IndexEntry {
 impl IndexEntry {
     /// The entry listing a referrer in a referrers index: its digest, media type, size
     /// and artifact type.
-    pub fn referrer(m: &super::Manifest, artifact_type: &str) -> IndexEntry {
+    pub fn referrer(m: &super::Manifest, artifact_type: &str) -> Self {
         let mut raw = Map::new();
         raw.insert("mediaType".into(), m.media_type.clone().into());
         raw.insert("size".into(), (m.bytes.len() as u64).into());
         raw.insert("digest".into(), m.digest.to_string().into());
         raw.insert("artifactType".into(), artifact_type.into());
-        IndexEntry {
+        Self {
             digest: m.digest.clone(),
             media_type: Some(m.media_type.clone()),
             size: m.bytes.len() as u64,
@@ -55,18 +55,18 @@ pub struct Index {
 
 impl Index {
     /// An index listing nothing.
-    pub fn empty() -> Index {
+    pub fn empty() -> Self {
         let mut doc = Map::new();
         doc.insert("schemaVersion".into(), 2.into());
         doc.insert("mediaType".into(), OCI_INDEX.into());
-        Index {
+        Self {
             doc,
             entries: Vec::new(),
         }
     }
 
     /// Parses `index.json` bytes; every entry must name a valid digest.
-    pub fn parse(bytes: &[u8]) -> Result<Index, OciError> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, OciError> {
         #[derive(serde::Deserialize)]
         struct Entry {
             #[serde(rename = "mediaType")]
@@ -105,7 +105,7 @@ impl Index {
                 raw,
             });
         }
-        Ok(Index { doc, entries })
+        Ok(Self { doc, entries })
     }
 
     /// Every entry, in order.

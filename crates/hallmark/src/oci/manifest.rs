@@ -75,7 +75,7 @@ impl Manifest {
     /// Wraps bytes read from somewhere; `content_type` is what the source claimed.
     /// The bytes must be a JSON object; the media type comes from the claim, else the
     /// document's own `mediaType`, else its shape.
-    pub fn from_bytes(bytes: Bytes, content_type: Option<String>) -> Result<Manifest, OciError> {
+    pub fn from_bytes(bytes: Bytes, content_type: Option<String>) -> Result<Self, OciError> {
         #[derive(serde::Deserialize)]
         struct Probe {
             #[serde(rename = "mediaType")]
@@ -117,7 +117,7 @@ impl Manifest {
         if !is_manifest_type(&media_type) {
             return Err(OciError::UnsupportedMediaType(media_type));
         }
-        Ok(Manifest {
+        Ok(Self {
             bytes,
             media_type,
             digest,
@@ -127,7 +127,7 @@ impl Manifest {
     /// The same manifest under the name it was asked for: a reader that fetched it by
     /// `digest` (of any algorithm) checks the bytes against that digest, and from then on
     /// the manifest is known by that name.
-    pub fn named(mut self, digest: &Digest) -> Result<Manifest, DigestError> {
+    pub fn named(mut self, digest: &Digest) -> Result<Self, DigestError> {
         if &self.digest != digest {
             digest.verify(&self.bytes, &format!("manifest {digest}"))?;
             self.digest = digest.clone();
@@ -136,9 +136,9 @@ impl Manifest {
     }
 
     /// A manifest hallmark writes itself.
-    pub fn new(bytes: Vec<u8>, media_type: &str) -> Manifest {
+    pub fn new(bytes: Vec<u8>, media_type: &str) -> Self {
         let digest = Digest::sha256(&bytes);
-        Manifest {
+        Self {
             bytes: Bytes::from(bytes),
             media_type: media_type.to_string(),
             digest,
@@ -146,8 +146,8 @@ impl Manifest {
     }
 
     /// A manifest hallmark writes itself, from a JSON document.
-    pub fn from_json(doc: &serde_json::Value, media_type: &str) -> Manifest {
-        Manifest::new(
+    pub fn from_json(doc: &serde_json::Value, media_type: &str) -> Self {
+        Self::new(
             serde_json::to_vec(doc).expect("serialising JSON values cannot fail"),
             media_type,
         )

@@ -128,19 +128,19 @@ impl OciError {
     /// artifact, and retrying elsewhere may help.
     pub fn class(&self) -> ErrorClass {
         match self {
-            OciError::Json { .. }
-            | OciError::ContentTypeMismatch { .. }
-            | OciError::NotAManifestType(_)
-            | OciError::UnsupportedMediaType(_)
-            | OciError::IndexWithBlobs(_)
-            | OciError::NoConfig(_)
-            | OciError::Descriptor(_)
-            | OciError::TooManyReferences { .. }
-            | OciError::TooDeep
-            | OciError::UnexpectedManifest { .. }
-            | OciError::EmptyIndex => ErrorClass::Unavailable,
-            OciError::NoSuchTag(_) => ErrorClass::Denied,
-            OciError::Ambiguous { .. } => ErrorClass::Usage,
+            Self::Json { .. }
+            | Self::ContentTypeMismatch { .. }
+            | Self::NotAManifestType(_)
+            | Self::UnsupportedMediaType(_)
+            | Self::IndexWithBlobs(_)
+            | Self::NoConfig(_)
+            | Self::Descriptor(_)
+            | Self::TooManyReferences { .. }
+            | Self::TooDeep
+            | Self::UnexpectedManifest { .. }
+            | Self::EmptyIndex => ErrorClass::Unavailable,
+            Self::NoSuchTag(_) => ErrorClass::Denied,
+            Self::Ambiguous { .. } => ErrorClass::Usage,
         }
     }
 }

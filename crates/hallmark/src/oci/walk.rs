@@ -37,8 +37,8 @@ pub struct Graph {
 
 impl Walk {
     /// Starts at `top`, which the caller already has (and checked).
-    pub fn new(top: Manifest) -> Result<Walk, OciError> {
-        let mut walk = Walk {
+    pub fn new(top: Manifest) -> Result<Self, OciError> {
+        let mut walk = Self {
             top: top.digest.clone(),
             queue: VecDeque::new(),
             asked: None,

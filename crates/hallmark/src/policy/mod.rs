@@ -45,7 +45,7 @@ impl PolicyError {
     /// A policy that cannot be used is bad input.
     pub fn class(&self) -> ErrorClass {
         match self {
-            PolicyError::File(_) | PolicyError::Invalid { .. } => ErrorClass::Usage,
+            Self::File(_) | Self::Invalid { .. } => ErrorClass::Usage,
         }
     }
 }
@@ -135,8 +135,8 @@ impl Trust {
     /// Also requires the tag to be bound by a signature, under every rule.
     pub fn require_tag_binding(&mut self) {
         match self {
-            Trust::Keys(opts) => opts.require_tag_binding = true,
-            Trust::Policy(p) => {
+            Self::Keys(opts) => opts.require_tag_binding = true,
+            Self::Policy(p) => {
                 for r in &mut p.rules {
                     r.verify.require_tag_binding = true;
                 }
@@ -251,18 +251,18 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 impl Policy {
     /// Reads and parses a policy file.
-    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+    pub fn load(path: &Path) -> Result<Self, PolicyError> {
         let bytes = crate::fsio::read_input(path, crate::fsio::limits::POLICY)?;
         let text = String::from_utf8(bytes).map_err(|_| PolicyError::Invalid {
             path: path.to_path_buf(),
             line: 1,
             message: "not UTF-8 text".into(),
         })?;
-        Policy::parse(&text, path)
+        Self::parse(&text, path)
     }
 
     /// Parses policy text; key paths are relative to `path`'s directory.
-    pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
+    pub fn parse(text: &str, path: &Path) -> Result<Self, PolicyError> {
         let err = |offset: usize, message: String| PolicyError::Invalid {
             path: path.to_path_buf(),
             line: line_of(text, offset),
@@ -453,7 +453,7 @@ impl Policy {
                 },
             });
         }
-        Ok(Policy {
+        Ok(Self {
             path: path.to_path_buf(),
             rules,
             trusted_root: raw.trusted_root.map(|r| base.join(r.into_inner())),

@@ -93,13 +93,13 @@ impl ReferenceError {
     /// Every malformed reference is bad input.
     pub fn class(&self) -> ErrorClass {
         match self {
-            ReferenceError::Empty
-            | ReferenceError::Invalid { .. }
-            | ReferenceError::Digest { .. }
-            | ReferenceError::Transport { .. }
-            | ReferenceError::DigestInDestination { .. }
-            | ReferenceError::SignatureTag { .. }
-            | ReferenceError::NotADestination { .. } => ErrorClass::Usage,
+            Self::Empty
+            | Self::Invalid { .. }
+            | Self::Digest { .. }
+            | Self::Transport { .. }
+            | Self::DigestInDestination { .. }
+            | Self::SignatureTag { .. }
+            | Self::NotADestination { .. } => ErrorClass::Usage,
         }
     }
 }
@@ -115,7 +115,7 @@ pub struct ImageRef {
 
 impl ImageRef {
     /// Parses a registry reference, with or without the `docker://` prefix.
-    pub fn parse(input: &str) -> Result<ImageRef, ReferenceError> {
+    pub fn parse(input: &str) -> Result<Self, ReferenceError> {
         let s = input.strip_prefix("docker://").unwrap_or(input);
         if s.is_empty() {
             return Err(ReferenceError::Empty);
@@ -174,7 +174,7 @@ impl ImageRef {
                 "is longer than 255 characters",
             ));
         }
-        Ok(ImageRef {
+        Ok(Self {
             registry,
             repository,
             tag: tag.map(str::to_string),
@@ -183,8 +183,8 @@ impl ImageRef {
     }
 
     /// Builds a reference from already-validated parts.
-    pub fn new(registry: &str, repository: &str) -> Result<ImageRef, ReferenceError> {
-        ImageRef::parse(&format!("{registry}/{repository}"))
+    pub fn new(registry: &str, repository: &str) -> Result<Self, ReferenceError> {
+        Self::parse(&format!("{registry}/{repository}"))
     }
 
     /// The canonical registry name (`docker.io` for Docker Hub).
@@ -222,8 +222,8 @@ impl ImageRef {
     }
 
     /// The same repository pinned to `digest`, without tag: what was verified.
-    pub fn pinned(&self, digest: &Digest) -> ImageRef {
-        ImageRef {
+    pub fn pinned(&self, digest: &Digest) -> Self {
+        Self {
             tag: None,
             digest: Some(digest.clone()),
             ..self.clone()
@@ -272,7 +272,7 @@ impl fmt::Display for ImageRef {
 impl FromStr for ImageRef {
     type Err = ReferenceError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ImageRef::parse(s)
+        Self::parse(s)
     }
 }
 
@@ -316,7 +316,7 @@ pub enum Source {
 
 impl Source {
     /// Parses any source: registry reference, `oci:`, `docker-archive:` or `file:`.
-    pub fn parse(input: &str) -> Result<Source, ReferenceError> {
+    pub fn parse(input: &str) -> Result<Self, ReferenceError> {
         if input.is_empty() {
             return Err(ReferenceError::Empty);
         }
@@ -327,13 +327,13 @@ impl Source {
             if path.is_empty() {
                 return Err(invalid(input, "path", path, "is empty"));
             }
-            return Ok(Source::DockerArchive(PathBuf::from(path)));
+            return Ok(Self::DockerArchive(PathBuf::from(path)));
         }
         if let Some(path) = input.strip_prefix("file:") {
             if path.is_empty() {
                 return Err(invalid(input, "path", path, "is empty"));
             }
-            return Ok(Source::File(PathBuf::from(path)));
+            return Ok(Self::File(PathBuf::from(path)));
         }
         if let Some((transport, _)) = input.split_once(':')
             && !input.starts_with("docker://")
@@ -355,10 +355,10 @@ impl Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Registry(r) => r.fmt(f),
-            Source::Layout(l) => l.fmt(f),
-            Source::DockerArchive(p) => write!(f, "docker-archive:{}", p.display()),
-            Source::File(p) => write!(f, "file:{}", p.display()),
+            Self::Registry(r) => r.fmt(f),
+            Self::Layout(l) => l.fmt(f),
+            Self::DockerArchive(p) => write!(f, "docker-archive:{}", p.display()),
+            Self::File(p) => write!(f, "file:{}", p.display()),
         }
     }
 }
@@ -384,7 +384,7 @@ pub enum Location {
 impl DestinationRef {
     /// `[docker://]REG/REPO[:TAG[,TAG…]]` or `oci:DIR[:TAG[,TAG…]]`. A digest is refused:
     /// what is written is named by the source's digest.
-    pub fn parse(input: &str) -> Result<DestinationRef, ReferenceError> {
+    pub fn parse(input: &str) -> Result<Self, ReferenceError> {
         if input.contains('@') {
             return Err(ReferenceError::DigestInDestination {
                 input: input.to_string(),
@@ -427,7 +427,7 @@ impl DestinationRef {
         if tags.is_empty() && matches!(location, Location::Registry(_)) {
             tags.push("latest".to_string());
         }
-        Ok(DestinationRef { location, tags })
+        Ok(Self { location, tags })
     }
 }
 

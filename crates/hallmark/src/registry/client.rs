@@ -56,7 +56,7 @@ impl std::fmt::Debug for Trace {
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions {
+        Self {
             allow_http: false,
             ca_file: None,
             accept_invalid_certs: false,
@@ -113,7 +113,7 @@ impl Client {
     /// A client with these options. TLS uses the process-wide rustls crypto provider, which
     /// the application installs (the `hallmark` binary installs ring's); a library does not
     /// choose one for its users. Without one, this is [`RegistryError::NoCryptoProvider`].
-    pub fn new(opts: ClientOptions) -> Result<Client, RegistryError> {
+    pub fn new(opts: ClientOptions) -> Result<Self, RegistryError> {
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             return Err(RegistryError::NoCryptoProvider);
         }
@@ -142,7 +142,7 @@ impl Client {
                 .danger_accept_invalid_hostnames(true);
         }
         let http = builder.build().map_err(RegistryError::Setup)?;
-        Ok(Client {
+        Ok(Self {
             http,
             opts: Arc::new(opts),
             auth: Arc::default(),

@@ -236,7 +236,7 @@ pub enum Violation {
     TagList(#[source] serde_json::Error),
     /// A list (tags, catalog) cut short by a bound or a loop.
     #[error("the list was read only in part: {0}")]
-    Incomplete(#[source] tags::Cut),
+    Incomplete(#[source] Cut),
 }
 
 /// What kind of network failure it was, for a message that says what to do.
@@ -264,10 +264,8 @@ fn tries(attempts: u32) -> String {
 
 impl RegistryError {
     /// The same failure, after `n` attempts.
-    pub(crate) fn after_attempts(mut self, n: u32) -> RegistryError {
-        if let RegistryError::Network { attempts, .. } | RegistryError::Timeout { attempts, .. } =
-            &mut self
-        {
+    pub(crate) fn after_attempts(mut self, n: u32) -> Self {
+        if let Self::Network { attempts, .. } | Self::Timeout { attempts, .. } = &mut self {
             *attempts = n;
         }
         self
@@ -276,22 +274,22 @@ impl RegistryError {
     /// The exit class.
     pub fn class(&self) -> ErrorClass {
         match self {
-            RegistryError::Network { .. }
-            | RegistryError::Timeout { .. }
-            | RegistryError::NotARegistry { .. }
-            | RegistryError::Status { .. }
-            | RegistryError::Unauthorized { .. }
-            | RegistryError::TooLarge { .. }
-            | RegistryError::Protocol { .. }
-            | RegistryError::Malformed { .. }
-            | RegistryError::SourceRead { .. }
-            | RegistryError::Setup(_)
-            | RegistryError::NoCryptoProvider => ErrorClass::Unavailable,
-            RegistryError::Served(_)
-            | RegistryError::Stored(_)
-            | RegistryError::SourceMismatch { .. }
-            | RegistryError::SourceLength { .. } => ErrorClass::Denied,
-            RegistryError::CaFile { .. } | RegistryError::MediaType(_) => ErrorClass::Usage,
+            Self::Network { .. }
+            | Self::Timeout { .. }
+            | Self::NotARegistry { .. }
+            | Self::Status { .. }
+            | Self::Unauthorized { .. }
+            | Self::TooLarge { .. }
+            | Self::Protocol { .. }
+            | Self::Malformed { .. }
+            | Self::SourceRead { .. }
+            | Self::Setup(_)
+            | Self::NoCryptoProvider => ErrorClass::Unavailable,
+            Self::Served(_)
+            | Self::Stored(_)
+            | Self::SourceMismatch { .. }
+            | Self::SourceLength { .. } => ErrorClass::Denied,
+            Self::CaFile { .. } | Self::MediaType(_) => ErrorClass::Usage,
         }
     }
 
@@ -299,11 +297,11 @@ impl RegistryError {
     /// back (a reset or timeout after sending): it may still take effect later.
     pub fn may_have_landed(&self) -> bool {
         match self {
-            RegistryError::Network { cause, .. } => !matches!(
+            Self::Network { cause, .. } => !matches!(
                 cause,
                 NetworkCause::Refused | NetworkCause::UnknownHost | NetworkCause::PlainHttp
             ),
-            RegistryError::Timeout { .. } => true,
+            Self::Timeout { .. } => true,
             _ => false,
         }
     }
@@ -311,8 +309,8 @@ impl RegistryError {
     /// True for failures worth another attempt.
     pub fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Network { .. } | RegistryError::Timeout { .. } => true,
-            RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
+            Self::Network { .. } | Self::Timeout { .. } => true,
+            Self::Status { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }
     }

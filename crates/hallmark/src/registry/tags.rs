@@ -28,12 +28,12 @@ pub struct ListLimits {
 impl ListLimits {
     /// The default bound of one repository's tag list: far above any real repository,
     /// far below what exhausts memory.
-    pub const REPOSITORY: ListLimits = ListLimits {
+    pub const REPOSITORY: Self = Self {
         names: 100_000,
         bytes: 64 * 1024 * 1024,
     };
     /// The default bound of all the tag lists of one scan (and of a catalog).
-    pub const SCAN: ListLimits = ListLimits {
+    pub const SCAN: Self = Self {
         names: 1_000_000,
         bytes: 512 * 1024 * 1024,
     };
@@ -48,8 +48,8 @@ pub struct ListBudget {
 
 impl ListBudget {
     /// A budget of `limits`.
-    pub fn new(limits: ListLimits) -> ListBudget {
-        ListBudget {
+    pub fn new(limits: ListLimits) -> Self {
+        Self {
             limits,
             left: Mutex::new(limits),
         }

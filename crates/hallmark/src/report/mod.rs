@@ -103,13 +103,13 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub(crate) fn new(about: About, reason: Rejection) -> Finding {
-        Finding { about, reason }
+    pub(crate) fn new(about: About, reason: Rejection) -> Self {
+        Self { about, reason }
     }
 
     /// A finding about the artifact as a whole.
-    pub(crate) fn artifact(reason: Rejection) -> Finding {
-        Finding::new(About::Artifact, reason)
+    pub(crate) fn artifact(reason: Rejection) -> Self {
+        Self::new(About::Artifact, reason)
     }
 
     /// Which signature it is about.
@@ -248,8 +248,8 @@ impl Report {
     }
 
     /// A report on `digest` with nothing verified yet.
-    pub(crate) fn new(reference: String, digest: Digest, tag: Option<String>) -> Report {
-        Report {
+    pub(crate) fn new(reference: String, digest: Digest, tag: Option<String>) -> Self {
+        Self {
             reference,
             digest,
             tag,

@@ -37,7 +37,7 @@ impl<'a> Judged<'a> {
         identity: &str,
         opts: &'a VerifyOptions,
         now: SystemTime,
-    ) -> Judged<'a> {
+    ) -> Self {
         let ageless = VerifyOptions {
             max_age: None,
             require_tag_binding: false,

@@ -64,36 +64,36 @@ pub enum Status {
 
 impl Status {
     /// Every status, in report order.
-    pub const ALL: [Status; 9] = [
-        Status::Verified,
-        Status::Allowed,
-        Status::Unsigned,
-        Status::Invalid,
-        Status::Drifted,
-        Status::Stale,
-        Status::Orphaned,
-        Status::Error,
-        Status::Ambiguous,
+    pub const ALL: [Self; 9] = [
+        Self::Verified,
+        Self::Allowed,
+        Self::Unsigned,
+        Self::Invalid,
+        Self::Drifted,
+        Self::Stale,
+        Self::Orphaned,
+        Self::Error,
+        Self::Ambiguous,
     ];
 
     /// The status's name, as in the JSON and `--fail-on`.
     pub fn name(self) -> &'static str {
         match self {
-            Status::Verified => "verified",
-            Status::Allowed => "allowed",
-            Status::Unsigned => "unsigned",
-            Status::Invalid => "invalid",
-            Status::Drifted => "drifted",
-            Status::Stale => "stale",
-            Status::Orphaned => "orphaned",
-            Status::Error => "error",
-            Status::Ambiguous => "ambiguous",
+            Self::Verified => "verified",
+            Self::Allowed => "allowed",
+            Self::Unsigned => "unsigned",
+            Self::Invalid => "invalid",
+            Self::Drifted => "drifted",
+            Self::Stale => "stale",
+            Self::Orphaned => "orphaned",
+            Self::Error => "error",
+            Self::Ambiguous => "ambiguous",
         }
     }
 
     /// The status named `name`.
-    pub fn parse(name: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| s.name() == name)
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
     }
 }
 
@@ -115,7 +115,7 @@ pub enum ScanTarget {
 
 impl ScanTarget {
     /// `REG`, `REG/REPO` or `REG/PREFIX/**` (any `*` or `**` glob).
-    pub fn parse(s: &str) -> Result<ScanTarget, ReferenceError> {
+    pub fn parse(s: &str) -> Result<Self, ReferenceError> {
         let s = s.trim().trim_end_matches('/');
         let invalid = |reason: &'static str| ReferenceError::Invalid {
             input: s.to_string(),
@@ -136,7 +136,7 @@ impl ScanTarget {
         // Validates the host the way every reference's host is validated.
         let probe = ImageRef::new(host, "probe")?;
         match rest {
-            None => Ok(ScanTarget::Registry(probe.registry().to_string())),
+            None => Ok(Self::Registry(probe.registry().to_string())),
             Some(r) if r.contains('*') => {
                 if let Some(why) = crate::reference::unmatchable_glob(s) {
                     return Err(ReferenceError::Invalid {
@@ -146,7 +146,7 @@ impl ScanTarget {
                         reason: "can match no repository",
                     });
                 }
-                Ok(ScanTarget::Glob {
+                Ok(Self::Glob {
                     registry: probe.registry().to_string(),
                     pattern: s.to_string(),
                 })
@@ -156,7 +156,7 @@ impl ScanTarget {
                 if r.tag().is_some() || r.digest().is_some() {
                     return Err(invalid("names a repository, without tag or digest"));
                 }
-                Ok(ScanTarget::Repository(r))
+                Ok(Self::Repository(r))
             }
         }
     }

@@ -308,8 +308,8 @@ impl State<'_> {
 }
 
 impl TagEntry {
-    fn error(repository: &str, tag: &str, why: &str) -> TagEntry {
-        TagEntry {
+    fn error(repository: &str, tag: &str, why: &str) -> Self {
+        Self {
             repository: repository.to_string(),
             tag: tag.to_string(),
             digest: None,

@@ -23,7 +23,7 @@ pub(super) enum SignatureKind {
 impl SignatureKind {
     /// Whether signatures are found through a tag of this kind.
     pub(super) fn has_signatures(self) -> bool {
-        matches!(self, SignatureKind::Sig | SignatureKind::Referrers)
+        matches!(self, Self::Sig | Self::Referrers)
     }
 }
 

@@ -12,14 +12,14 @@ use crate::sigstore::root::{Authority, Log, LogKey, TrustedRoot, Validity};
 /// A conformance case: its bundle's leaf and chain, the integrated time of its first
 /// log entry, and its trusted root (the production one when it has none). `None`, with
 /// one line said, when the shared folder is absent.
-pub struct Case {
+pub(crate) struct Case {
     pub leaf: Vec<u8>,
     pub rest: Vec<Vec<u8>>,
     pub integrated: Option<SystemTime>,
     pub root: TrustedRoot,
 }
 
-pub fn case(name: &str) -> Option<Case> {
+pub(crate) fn case(name: &str) -> Option<Case> {
     let dir = crate::sigstore::conformance_cases()?.join(name);
     let bundle = Bundle::parse(&std::fs::read(dir.join("bundle.sigstore.json")).unwrap())
         .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -44,7 +44,7 @@ pub fn case(name: &str) -> Option<Case> {
 
 // A minimal DER writer: enough to build certificates whose every field the tests choose.
 
-pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let n = content.len();
     if n < 0x80 {
@@ -62,20 +62,20 @@ pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
-pub fn seq(parts: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn seq(parts: &[&[u8]]) -> Vec<u8> {
     tlv(0x30, &parts.concat())
 }
 
-pub fn oid(dotted: &str) -> Vec<u8> {
+pub(crate) fn oid(dotted: &str) -> Vec<u8> {
     ObjectIdentifier::new(dotted).unwrap().to_der().unwrap()
 }
 
-pub fn utf8(s: &str) -> Vec<u8> {
+pub(crate) fn utf8(s: &str) -> Vec<u8> {
     tlv(0x0c, s.as_bytes())
 }
 
 /// An extension; `value` is the DER the OCTET STRING wraps.
-pub fn ext(id: &str, critical: bool, value: &[u8]) -> Vec<u8> {
+pub(crate) fn ext(id: &str, critical: bool, value: &[u8]) -> Vec<u8> {
     let crit = if critical {
         tlv(0x01, &[0xff])
     } else {
@@ -84,22 +84,22 @@ pub fn ext(id: &str, critical: bool, value: &[u8]) -> Vec<u8> {
     seq(&[&oid(id), &crit, &tlv(0x04, value)])
 }
 
-pub fn san_email(s: &str) -> Vec<u8> {
+pub(crate) fn san_email(s: &str) -> Vec<u8> {
     tlv(0x81, s.as_bytes())
 }
-pub fn san_uri(s: &str) -> Vec<u8> {
+pub(crate) fn san_uri(s: &str) -> Vec<u8> {
     tlv(0x86, s.as_bytes())
 }
-pub fn san_dns(s: &str) -> Vec<u8> {
+pub(crate) fn san_dns(s: &str) -> Vec<u8> {
     tlv(0x82, s.as_bytes())
 }
-pub fn san_username(s: &str) -> Vec<u8> {
+pub(crate) fn san_username(s: &str) -> Vec<u8> {
     tlv(
         0xa0,
         &[oid("1.3.6.1.4.1.57264.1.7"), tlv(0xa0, &utf8(s))].concat(),
     )
 }
-pub fn sans(names: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn sans(names: &[Vec<u8>]) -> Vec<u8> {
     ext(
         "2.5.29.17",
         true,
@@ -107,7 +107,7 @@ pub fn sans(names: &[Vec<u8>]) -> Vec<u8> {
     )
 }
 /// KeyUsage with digitalSignature (bit 0) or keyCertSign (bit 5).
-pub fn key_usage(digital_signature: bool) -> Vec<u8> {
+pub(crate) fn key_usage(digital_signature: bool) -> Vec<u8> {
     let bits = if digital_signature {
         [0x07, 0x80]
     } else {
@@ -115,10 +115,10 @@ pub fn key_usage(digital_signature: bool) -> Vec<u8> {
     };
     ext("2.5.29.15", true, &tlv(0x03, &bits))
 }
-pub fn eku(usage: &str) -> Vec<u8> {
+pub(crate) fn eku(usage: &str) -> Vec<u8> {
     ext("2.5.29.37", false, &seq(&[&oid(usage)]))
 }
-pub const CODE_SIGNING: &str = "1.3.6.1.5.5.7.3.3";
+pub(crate) const CODE_SIGNING: &str = "1.3.6.1.5.5.7.3.3";
 
 fn name(cn: &str) -> Vec<u8> {
     seq(&[&tlv(0x31, &seq(&[&oid("2.5.4.3"), &utf8(cn)]))])
@@ -130,11 +130,11 @@ fn generalized(t: SystemTime) -> Vec<u8> {
     tlv(0x18, format!("{digits}Z").as_bytes())
 }
 
-pub fn key(seed: u8) -> SigningKey {
+pub(crate) fn key(seed: u8) -> SigningKey {
     SigningKey::from_slice(&[seed; 32]).unwrap()
 }
 
-pub fn spki(key: &SigningKey) -> Vec<u8> {
+pub(crate) fn spki(key: &SigningKey) -> Vec<u8> {
     key.verifying_key()
         .to_public_key_der()
         .unwrap()
@@ -142,12 +142,12 @@ pub fn spki(key: &SigningKey) -> Vec<u8> {
         .to_vec()
 }
 
-pub fn at(secs: u64) -> SystemTime {
+pub(crate) fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
 /// The TBSCertificate of a certificate by `issuer` (CN) for `subject_key`.
-pub fn tbs(
+pub(crate) fn tbs(
     issuer: &str,
     subject: &str,
     subject_key: &SigningKey,
@@ -168,7 +168,7 @@ pub fn tbs(
 }
 
 /// Signs a TBSCertificate into a certificate (ECDSA P-256 with SHA-256).
-pub fn sign(tbs: &[u8], issuer_key: &SigningKey) -> Vec<u8> {
+pub(crate) fn sign(tbs: &[u8], issuer_key: &SigningKey) -> Vec<u8> {
     let sig: p256::ecdsa::Signature = issuer_key.sign(tbs);
     let mut bits = vec![0];
     bits.extend_from_slice(sig.to_der().as_bytes());
@@ -176,14 +176,14 @@ pub fn sign(tbs: &[u8], issuer_key: &SigningKey) -> Vec<u8> {
 }
 
 /// A self-signed CA certificate.
-pub fn ca(cn: &str, key: &SigningKey, valid: (SystemTime, SystemTime)) -> Vec<u8> {
+pub(crate) fn ca(cn: &str, key: &SigningKey, valid: (SystemTime, SystemTime)) -> Vec<u8> {
     let bc = ext("2.5.29.19", true, &seq(&[&tlv(0x01, &[0xff])]));
     sign(&tbs(cn, cn, key, valid, &[bc, key_usage(false)]), key)
 }
 
 /// An SCT list extension holding one SCT by `ct` over the precertificate `tbs` (the leaf's
 /// TBSCertificate without this extension) issued by the key with SPKI `issuer_spki`.
-pub fn sct_extension(
+pub(crate) fn sct_extension(
     ct: &SigningKey,
     timestamp_ms: u64,
     extensions: &[u8],
@@ -218,7 +218,7 @@ pub fn sct_extension(
 
 /// A little PKI of the tests' own: a root, a Fulcio-profile leaf for `subject` issued by
 /// it with one SCT, and a trusted root naming the CA and the CT log.
-pub struct Pki {
+pub(crate) struct Pki {
     pub ca_key: SigningKey,
     pub ct_key: SigningKey,
     pub leaf_key: SigningKey,
@@ -226,14 +226,19 @@ pub struct Pki {
     pub root: TrustedRoot,
 }
 
-pub const START: u64 = 1_700_000_000;
+pub(crate) const START: u64 = 1_700_000_000;
 
-pub fn pki(subject: Vec<u8>, extra: &[Vec<u8>], sct_extensions: &[u8]) -> Pki {
+pub(crate) fn pki(subject: Vec<u8>, extra: &[Vec<u8>], sct_extensions: &[u8]) -> Pki {
     pki_sct_at(subject, extra, sct_extensions, (START + 1) * 1000)
 }
 
 /// As [`pki`], with the SCT dated `sct_ms` (milliseconds since 1970).
-pub fn pki_sct_at(subject: Vec<u8>, extra: &[Vec<u8>], sct_extensions: &[u8], sct_ms: u64) -> Pki {
+pub(crate) fn pki_sct_at(
+    subject: Vec<u8>,
+    extra: &[Vec<u8>],
+    sct_extensions: &[u8],
+    sct_ms: u64,
+) -> Pki {
     let ca_key = key(1);
     let ct_key = key(2);
     let leaf_key = key(3);

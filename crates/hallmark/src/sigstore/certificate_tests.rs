@@ -258,8 +258,8 @@ fn the_fulcio_profile_is_enforced() {
 fn instants_outside_what_rfc_3339_can_write_are_still_refused_in_words() {
     let p = pki(san_email("who@example.com"), &[], &[]);
     let leaf = parse_leaf(&p.leaf).unwrap();
-    let past = UNIX_EPOCH - std::time::Duration::from_secs(5);
-    let far = UNIX_EPOCH + std::time::Duration::from_secs(300_000_000_000);
+    let past = UNIX_EPOCH - Duration::from_secs(5);
+    let far = UNIX_EPOCH + Duration::from_secs(300_000_000_000);
     for (t, want) in [
         (past, "5 seconds before 1970"),
         (far, "300000000000 seconds after 1970"),

@@ -64,11 +64,11 @@ impl IdentityError {
     /// A pattern that does not compile is a usage error; a mismatch is a security "no".
     pub fn class(&self) -> ErrorClass {
         match self {
-            IdentityError::BadRegex { .. } | IdentityError::RegexTooLong(_) => ErrorClass::Usage,
-            IdentityError::Subject { .. }
-            | IdentityError::NoIssuer { .. }
-            | IdentityError::Issuer { .. }
-            | IdentityError::Claim { .. } => ErrorClass::Denied,
+            Self::BadRegex { .. } | Self::RegexTooLong(_) => ErrorClass::Usage,
+            Self::Subject { .. }
+            | Self::NoIssuer { .. }
+            | Self::Issuer { .. }
+            | Self::Claim { .. } => ErrorClass::Denied,
         }
     }
 }
@@ -85,7 +85,7 @@ pub enum Matcher {
 
 impl Matcher {
     /// Compiles `pattern`, bounded in length and compiled size.
-    pub fn regex(pattern: &str) -> Result<Matcher, IdentityError> {
+    pub fn regex(pattern: &str) -> Result<Self, IdentityError> {
         if pattern.len() > MAX_PATTERN_BYTES {
             return Err(IdentityError::RegexTooLong(pattern.len()));
         }
@@ -103,16 +103,16 @@ impl Matcher {
     /// Whether `value` matches.
     pub fn matches(&self, value: &str) -> bool {
         match self {
-            Matcher::Exact(s) => s == value,
-            Matcher::Regex(r) => r.is_match(value),
+            Self::Exact(s) => s == value,
+            Self::Regex(r) => r.is_match(value),
         }
     }
 
     /// The matcher for people: `"value"` or `regex "pattern"`, escaped.
     pub fn describe(&self) -> String {
         match self {
-            Matcher::Exact(s) => format!("{s:?}"),
-            Matcher::Regex(r) => format!("regex {:?}", r.as_str()),
+            Self::Exact(s) => format!("{s:?}"),
+            Self::Regex(r) => format!("regex {:?}", r.as_str()),
         }
     }
 }
@@ -147,8 +147,8 @@ pub struct IdentityPolicy {
 
 impl IdentityPolicy {
     /// A subject and an issuer, any GitHub Actions claims.
-    pub fn new(subject: Matcher, issuer: Matcher) -> IdentityPolicy {
-        IdentityPolicy {
+    pub fn new(subject: Matcher, issuer: Matcher) -> Self {
+        Self {
             subject,
             issuer,
             github: GithubClaims::default(),
@@ -407,10 +407,10 @@ mod conformance {
     impl Verdict {
         fn describe(&self) -> String {
             match self {
-                Verdict::Holds => "holds".into(),
-                Verdict::BundleChain(e) | Verdict::Chain(e) => e.to_string(),
-                Verdict::Sct(e) => e.to_string(),
-                Verdict::Identity(e) => e.to_string(),
+                Self::Holds => "holds".into(),
+                Self::BundleChain(e) | Self::Chain(e) => e.to_string(),
+                Self::Sct(e) => e.to_string(),
+                Self::Identity(e) => e.to_string(),
             }
         }
     }

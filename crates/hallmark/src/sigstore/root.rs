@@ -115,7 +115,7 @@ pub struct TrustedRoot {
 
 impl TrustedRoot {
     /// Parses `trusted_root.json`.
-    pub fn parse(bytes: &[u8]) -> Result<TrustedRoot, RootError> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, RootError> {
         if bytes.len() as u64 > MAX_ROOT_BYTES {
             return Err(RootError::TooLarge);
         }
@@ -123,7 +123,7 @@ impl TrustedRoot {
         if !raw.media_type.starts_with(MEDIA_TYPE_PREFIX) {
             return Err(RootError::MediaType(raw.media_type));
         }
-        Ok(TrustedRoot {
+        Ok(Self {
             tlogs: logs(&raw.tlogs, "tlogs")?,
             ctlogs: logs(&raw.ctlogs, "ctlogs")?,
             certificate_authorities: authorities(
@@ -135,12 +135,12 @@ impl TrustedRoot {
     }
 
     /// The embedded public-good production root.
-    pub fn production() -> TrustedRoot {
-        TrustedRoot::parse(PRODUCTION).expect("the embedded production root parses")
+    pub fn production() -> Self {
+        Self::parse(PRODUCTION).expect("the embedded production root parses")
     }
 
     /// The embedded production root, parsed once per process.
-    pub fn shared_production() -> std::sync::Arc<TrustedRoot> {
+    pub fn shared_production() -> std::sync::Arc<Self> {
         static ROOT: std::sync::LazyLock<std::sync::Arc<TrustedRoot>> =
             std::sync::LazyLock::new(|| std::sync::Arc::new(TrustedRoot::production()));
         ROOT.clone()
@@ -260,7 +260,7 @@ mod wire {
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
-    pub struct Root {
+    pub(super) struct Root {
         pub media_type: String,
         #[serde(default)]
         pub tlogs: Vec<Log>,
@@ -274,7 +274,7 @@ mod wire {
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
-    pub struct Log {
+    pub(super) struct Log {
         #[serde(default)]
         pub base_url: String,
         pub public_key: Option<Key>,
@@ -284,7 +284,7 @@ mod wire {
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
-    pub struct Key {
+    pub(super) struct Key {
         pub raw_bytes: Option<String>,
         #[serde(default)]
         pub key_details: String,
@@ -293,19 +293,19 @@ mod wire {
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
-    pub struct KeyId {
+    pub(super) struct KeyId {
         pub key_id: String,
     }
 
     #[derive(Deserialize)]
-    pub struct TimeRange {
+    pub(super) struct TimeRange {
         pub start: Option<String>,
         pub end: Option<String>,
     }
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
-    pub struct Authority {
+    pub(super) struct Authority {
         #[serde(default)]
         pub subject: Subject,
         #[serde(default)]
@@ -316,20 +316,20 @@ mod wire {
 
     #[derive(Deserialize, Default)]
     #[serde(rename_all = "camelCase")]
-    pub struct Subject {
+    pub(super) struct Subject {
         #[serde(default)]
         pub common_name: String,
     }
 
     #[derive(Deserialize)]
-    pub struct Chain {
+    pub(super) struct Chain {
         #[serde(default)]
         pub certificates: Vec<Cert>,
     }
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
-    pub struct Cert {
+    pub(super) struct Cert {
         pub raw_bytes: String,
     }
 }

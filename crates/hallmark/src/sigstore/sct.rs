@@ -238,7 +238,7 @@ fn signed_data(
 /// kept byte for byte; only the lengths of the enclosing structures change.
 fn precert_tbs(cert: &[u8]) -> der::Result<Vec<u8>> {
     let outer = AnyRef::from_der(cert)?;
-    let tbs: AnyRef = SliceReader::new(outer.value())?.decode()?;
+    let tbs: AnyRef<'_> = SliceReader::new(outer.value())?.decode()?;
     let mut fields = Vec::new();
     let mut r = SliceReader::new(tbs.value())?;
     let extensions_tag = Tag::ContextSpecific {
@@ -246,7 +246,7 @@ fn precert_tbs(cert: &[u8]) -> der::Result<Vec<u8>> {
         number: TagNumber(3),
     };
     while !r.is_finished() {
-        let field: AnyRef = r.decode()?;
+        let field: AnyRef<'_> = r.decode()?;
         if field.tag() != extensions_tag {
             fields.extend(field.to_der()?);
             continue;
@@ -255,7 +255,7 @@ fn precert_tbs(cert: &[u8]) -> der::Result<Vec<u8>> {
         let mut kept = Vec::new();
         let mut e = SliceReader::new(list.value())?;
         while !e.is_finished() {
-            let ext: AnyRef = e.decode()?;
+            let ext: AnyRef<'_> = e.decode()?;
             let mut inner = SliceReader::new(ext.value())?;
             let oid: ObjectIdentifier = inner.decode()?;
             if oid != OID_SCT_LIST {

@@ -496,7 +496,7 @@ impl<'a> DecodeValue<'a> for Unread {
     type Error = der::Error;
 
     fn decode_value<R: Reader<'a>>(reader: &mut R, header: Header) -> der::Result<Self> {
-        Ok(Unread(reader.read_vec(header.length())?))
+        Ok(Self(reader.read_vec(header.length())?))
     }
 }
 
@@ -576,7 +576,7 @@ impl<'a> DecodeValue<'a> for GenTime {
     type Error = der::Error;
 
     fn decode_value<R: Reader<'a>>(reader: &mut R, header: Header) -> der::Result<Self> {
-        Ok(GenTime(reader.read_vec(header.length())?))
+        Ok(Self(reader.read_vec(header.length())?))
     }
 }
 

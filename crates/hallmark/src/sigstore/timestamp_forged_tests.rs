@@ -22,16 +22,16 @@ mod forge {
     use x509_cert::spki::SubjectPublicKeyInfoOwned;
     use x509_cert::time::Time;
 
-    pub const ROOT_NAME: &str = "CN=Forged Test TSA Root";
-    pub const LEAF_NAME: &str = "CN=Forged Test TSA";
-    pub const LEAF_SERIAL: u8 = 2;
-    pub const LEAF_SKI: [u8; 20] = [7; 20];
+    pub(super) const ROOT_NAME: &str = "CN=Forged Test TSA Root";
+    pub(super) const LEAF_NAME: &str = "CN=Forged Test TSA";
+    pub(super) const LEAF_SERIAL: u8 = 2;
+    pub(super) const LEAF_SKI: [u8; 20] = [7; 20];
 
-    pub struct Key(p256::ecdsa::SigningKey);
+    pub(super) struct Key(p256::ecdsa::SigningKey);
 
     impl Key {
-        pub fn new(seed: u8) -> Key {
-            Key(p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap())
+        pub(super) fn new(seed: u8) -> Self {
+            Self(p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap())
         }
         fn spki(&self) -> SubjectPublicKeyInfoOwned {
             let der = self.0.verifying_key().to_public_key_der().unwrap();
@@ -95,7 +95,7 @@ mod forge {
     /// A v3 certificate. `leaf`: a TSA certificate (digitalSignature, and the
     /// timeStamping usage when `eku`); otherwise a CA.
     #[allow(clippy::too_many_arguments)]
-    pub fn cert(
+    pub(super) fn cert(
         subject: &str,
         serial: u8,
         key: &Key,
@@ -147,7 +147,7 @@ mod forge {
         .unwrap()
     }
 
-    pub struct Tsa {
+    pub(super) struct Tsa {
         pub root: TrustedRoot,
         pub key: Key,
         pub ca_key: Key,
@@ -155,7 +155,7 @@ mod forge {
 
     /// A trusted root with one TSA: leaf valid 2024–2030 under a root CA valid
     /// 2020–2040, the authority trusted from 2024-01-01 on.
-    pub fn tsa(eku: bool) -> Tsa {
+    pub(super) fn tsa(eku: bool) -> Tsa {
         let (key, ca_key) = (Key::new(2), Key::new(1));
         let ca = cert(
             ROOT_NAME,
@@ -191,13 +191,13 @@ mod forge {
         Tsa { root, key, ca_key }
     }
 
-    pub enum Sid {
+    pub(super) enum Sid {
         IssuerSerial(&'static str, u8),
         Ski(Vec<u8>),
     }
 
     /// A token's every part, each a test may change before [`Token::build`].
-    pub struct Token<'a> {
+    pub(super) struct Token<'a> {
         pub signature: Vec<u8>,
         pub imprint_alg: ObjectIdentifier,
         pub gen_time: &'a str,
@@ -211,7 +211,7 @@ mod forge {
     }
 
     /// A valid token from `tsa` over `signature`, stamped 2025-06-12T12:02:20.25Z.
-    pub fn token<'a>(tsa: &'a Tsa, signature: &[u8]) -> Token<'a> {
+    pub(super) fn token<'a>(tsa: &'a Tsa, signature: &[u8]) -> Token<'a> {
         Token {
             signature: signature.to_vec(),
             imprint_alg: ID_SHA256,
@@ -227,7 +227,7 @@ mod forge {
     }
 
     impl Token<'_> {
-        pub fn build(&self) -> Vec<u8> {
+        pub(super) fn build(&self) -> Vec<u8> {
             let imprint_alg = alg(self.imprint_alg);
             let hashed =
                 hash_with(&imprint_alg, &self.signature, "test").unwrap_or_else(|_| vec![0; 32]);

@@ -208,8 +208,8 @@ impl TlogError {
 /// [`crate::bundle::Bundle::minor_version`].
 pub fn verify_entry(
     entry: &TlogEntry,
-    signed: &Signed,
-    verifier: &Verifier,
+    signed: &Signed<'_>,
+    verifier: &Verifier<'_>,
     root: &TrustedRoot,
     bundle_minor: u8,
 ) -> Result<Logged, TlogError> {
@@ -362,8 +362,8 @@ fn check_body(
     body: &[u8],
     entry: &TlogEntry,
     kind: &str,
-    signed: &Signed,
-    verifier: &Verifier,
+    signed: &Signed<'_>,
+    verifier: &Verifier<'_>,
 ) -> Result<(), TlogError> {
     let bad = |why: &str| TlogError::Body {
         kind: kind.to_string(),
@@ -467,7 +467,7 @@ fn one_signature(envelope: &dsse::Envelope) -> Result<Vec<u8>, TlogError> {
 type Bad<'a> = dyn Fn(&str) -> TlogError + 'a;
 
 /// The string at `path` under `v`.
-fn text<'v>(v: &'v Value, path: &[&str], bad: &Bad) -> Result<&'v str, TlogError> {
+fn text<'v>(v: &'v Value, path: &[&str], bad: &Bad<'_>) -> Result<&'v str, TlogError> {
     let mut at = v;
     for key in path {
         at = at
@@ -479,13 +479,18 @@ fn text<'v>(v: &'v Value, path: &[&str], bad: &Bad) -> Result<&'v str, TlogError
 }
 
 /// Base64 text at `path`, decoded.
-fn bytes(v: &Value, path: &[&str], bad: &Bad) -> Result<Vec<u8>, TlogError> {
+fn bytes(v: &Value, path: &[&str], bad: &Bad<'_>) -> Result<Vec<u8>, TlogError> {
     Base64::decode_vec(text(v, path, bad)?)
         .map_err(|_| bad(&format!("{} is not base64", path.join("."))))
 }
 
 /// A `{algorithm: "sha256", value: <hex>}` object equal to `want`.
-fn check_hex_sha256(v: &Value, path: &[&str], want: &[u8; 32], bad: &Bad) -> Result<(), TlogError> {
+fn check_hex_sha256(
+    v: &Value,
+    path: &[&str],
+    want: &[u8; 32],
+    bad: &Bad<'_>,
+) -> Result<(), TlogError> {
     let mut alg = path.to_vec();
     alg.push("algorithm");
     let mut value = path.to_vec();
@@ -502,7 +507,11 @@ fn check_hex_sha256(v: &Value, path: &[&str], want: &[u8; 32], bad: &Bad) -> Res
 
 /// The signer a logged PEM names (base64 of PEM, as Rekor v1 kinds store it), against the
 /// bundle's certificate or key.
-fn check_pem_verifier(b64_pem: &[u8], verifier: &Verifier, bad: &Bad) -> Result<(), TlogError> {
+fn check_pem_verifier(
+    b64_pem: &[u8],
+    verifier: &Verifier<'_>,
+    bad: &Bad<'_>,
+) -> Result<(), TlogError> {
     // Read as Go reads PEM (Rekor's writers wrap lines, or not), then compared as DER.
     let (label, der) =
         crate::keys::decode_pem(b64_pem, "the logged verifier").map_err(|e| bad(&e.to_string()))?;
@@ -512,7 +521,7 @@ fn check_pem_verifier(b64_pem: &[u8], verifier: &Verifier, bad: &Bad) -> Result<
         // was certified, then distributed bare): the entry still records that key.
         Verifier::Key(spki) => match label.as_str() {
             "PUBLIC KEY" => der == *spki,
-            "CERTIFICATE" => super::x509::spki_of(&der).is_ok_and(|k| k == *spki),
+            "CERTIFICATE" => x509::spki_of(&der).is_ok_and(|k| k == *spki),
             _ => false,
         },
     };
@@ -523,7 +532,7 @@ fn check_pem_verifier(b64_pem: &[u8], verifier: &Verifier, bad: &Bad) -> Result<
     }
 }
 
-fn hashedrekord_v001(spec: &Value, want: &Expected, bad: &Bad) -> Result<(), TlogError> {
+fn hashedrekord_v001(spec: &Value, want: &Expected<'_>, bad: &Bad<'_>) -> Result<(), TlogError> {
     check_hex_sha256(spec, &["data", "hash"], &want.sha256, bad)?;
     if bytes(spec, &["signature", "content"], bad)? != want.signature {
         return Err(TlogError::SignatureMismatch);
@@ -532,7 +541,7 @@ fn hashedrekord_v001(spec: &Value, want: &Expected, bad: &Bad) -> Result<(), Tlo
     check_pem_verifier(&pem, want.verifier, bad)
 }
 
-fn hashedrekord_v002(spec: &Value, want: &Expected, bad: &Bad) -> Result<(), TlogError> {
+fn hashedrekord_v002(spec: &Value, want: &Expected<'_>, bad: &Bad<'_>) -> Result<(), TlogError> {
     let spec = spec
         .get("hashedRekordV002")
         .ok_or_else(|| bad("no spec.hashedRekordV002"))?;
@@ -552,7 +561,11 @@ fn hashedrekord_v002(spec: &Value, want: &Expected, bad: &Bad) -> Result<(), Tlo
 }
 
 /// The signer a Rekor v2 `verifier` names (DER in base64), against the bundle's.
-fn check_der_verifier(logged: &Value, verifier: &Verifier, bad: &Bad) -> Result<(), TlogError> {
+fn check_der_verifier(
+    logged: &Value,
+    verifier: &Verifier<'_>,
+    bad: &Bad<'_>,
+) -> Result<(), TlogError> {
     let same = match verifier {
         Verifier::Certificate(leaf) => logged
             .get("x509Certificate")
@@ -572,7 +585,7 @@ fn check_der_verifier(logged: &Value, verifier: &Verifier, bad: &Bad) -> Result<
     }
 }
 
-fn dsse_v001(spec: &Value, want: &Expected, bad: &Bad) -> Result<(), TlogError> {
+fn dsse_v001(spec: &Value, want: &Expected<'_>, bad: &Bad<'_>) -> Result<(), TlogError> {
     check_hex_sha256(spec, &["payloadHash"], &want.sha256, bad)?;
     let logged = spec
         .get("signatures")
@@ -589,7 +602,7 @@ fn dsse_v001(spec: &Value, want: &Expected, bad: &Bad) -> Result<(), TlogError> 
 }
 
 /// Rekor v2's DSSE entry: the payload's hash, and the signatures with their signers.
-fn dsse_v002(spec: &Value, want: &Expected, bad: &Bad) -> Result<(), TlogError> {
+fn dsse_v002(spec: &Value, want: &Expected<'_>, bad: &Bad<'_>) -> Result<(), TlogError> {
     let spec = spec
         .get("dsseV002")
         .ok_or_else(|| bad("no spec.dsseV002"))?;
@@ -620,8 +633,8 @@ fn intoto_v002(
     spec: &Value,
     envelope: &dsse::Envelope,
     payload: &[u8],
-    want: &Expected,
-    bad: &Bad,
+    want: &Expected<'_>,
+    bad: &Bad<'_>,
 ) -> Result<(), TlogError> {
     let content = spec.get("content").ok_or_else(|| bad("no content"))?;
     check_hex_sha256(content, &["payloadHash"], &want.sha256, bad)?;

@@ -330,10 +330,8 @@ fn a_rekor_v1_entry_made_here_verifies_by_its_promise_and_proof() {
     );
 
     // The SET covers the integrated time and the index.
-    for change in [
-        (|e: &mut TlogEntry| e.integrated_time += 1) as fn(&mut TlogEntry),
-        |e| e.log_index += 1,
-    ] {
+    let changes: [fn(&mut TlogEntry); 2] = [|e| e.integrated_time += 1, |e| e.log_index += 1];
+    for change in changes {
         let mut forged = e.clone();
         change(&mut forged);
         assert_eq!(
@@ -504,7 +502,7 @@ fn a_body_for_another_artifact_signature_signer_or_kind_is_refused() {
     let other_key = signer_other();
     let digest = sha256(ARTIFACT);
     let v = Verifier::Key(&key);
-    let run = |body: &str, kind: &str, version: &str, signed: &Signed| {
+    let run = |body: &str, kind: &str, version: &str, signed: &Signed<'_>| {
         let (mut e, root, _) = v1_entry(body);
         e.kind_version = KindVersion {
             kind: kind.into(),

@@ -45,15 +45,15 @@ pub fn validate(
 ) -> Result<Path, PathError> {
     let leaf_der = CertificateDer::from(leaf);
     let ee = EndEntityCert::try_from(&leaf_der).map_err(|e| PathError::Malformed(e.to_string()))?;
-    let anchor_ders: Vec<CertificateDer> = anchors
+    let anchor_ders: Vec<CertificateDer<'_>> = anchors
         .iter()
         .map(|a| CertificateDer::from(a.as_slice()))
         .collect();
-    let anchors: Vec<TrustAnchor> = anchor_ders
+    let anchors: Vec<TrustAnchor<'_>> = anchor_ders
         .iter()
         .filter_map(|a| webpki::anchor_from_trusted_cert(a).ok())
         .collect();
-    let intermediates: Vec<CertificateDer> = intermediates
+    let intermediates: Vec<CertificateDer<'_>> = intermediates
         .iter()
         .map(|c| CertificateDer::from(c.as_slice()))
         .collect();

@@ -35,8 +35,8 @@ pub enum Store {
 
 impl Store {
     /// A registry repository.
-    pub fn registry(client: &Client, repo: &ImageRef) -> Result<Store, Error> {
-        Ok(Store::Registry {
+    pub fn registry(client: &Client, repo: &ImageRef) -> Result<Self, Error> {
+        Ok(Self::Registry {
             client: client.clone(),
             repo: ImageRef::new(repo.registry(), repo.repository())?,
         })
@@ -45,8 +45,8 @@ impl Store {
     /// A manifest by tag or digest (checked against the digest); `None` when absent.
     pub async fn get_manifest(&self, reference: &str) -> Result<Option<Manifest>, Error> {
         Ok(match self {
-            Store::Registry { client, repo } => client.get_manifest(repo, reference).await?,
-            Store::Layout(l) => l.get_manifest(reference)?,
+            Self::Registry { client, repo } => client.get_manifest(repo, reference).await?,
+            Self::Layout(l) => l.get_manifest(reference)?,
         })
     }
 
@@ -71,11 +71,11 @@ impl Store {
     /// Stores `m` under `tag`, or under its digest alone when `tag` is `None`.
     pub async fn put_manifest(&self, m: &Manifest, tag: Option<&str>) -> Result<(), Error> {
         match self {
-            Store::Registry { client, repo } => {
+            Self::Registry { client, repo } => {
                 let reference = tag.map_or_else(|| m.digest.to_string(), str::to_string);
                 client.put_manifest(repo, &reference, m).await?
             }
-            Store::Layout(l) => l.put_manifest(m, tag).await?,
+            Self::Layout(l) => l.put_manifest(m, tag).await?,
         }
         Ok(())
     }
@@ -83,16 +83,16 @@ impl Store {
     /// A small blob read whole and verified; `None` when absent.
     pub async fn get_blob(&self, digest: &Digest, limit: u64) -> Result<Option<Bytes>, Error> {
         Ok(match self {
-            Store::Registry { client, repo } => client.get_blob(repo, digest, limit).await?,
-            Store::Layout(l) => l.get_blob(digest, limit)?,
+            Self::Registry { client, repo } => client.get_blob(repo, digest, limit).await?,
+            Self::Layout(l) => l.get_blob(digest, limit)?,
         })
     }
 
     /// Stores a small blob held in memory.
     pub async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> Result<(), Error> {
         match self {
-            Store::Registry { client, repo } => client.put_blob(repo, digest, bytes).await?,
-            Store::Layout(l) => l.put_blob(digest, &bytes).await?,
+            Self::Registry { client, repo } => client.put_blob(repo, digest, bytes).await?,
+            Self::Layout(l) => l.put_blob(digest, &bytes).await?,
         }
         Ok(())
     }
@@ -100,7 +100,7 @@ impl Store {
     /// A blob of this store, to stream elsewhere; whoever reads it hashes it.
     pub fn blob(&self, d: &Descriptor) -> Result<Blob, Error> {
         match self {
-            Store::Registry { client, repo } => Ok(Blob {
+            Self::Registry { client, repo } => Ok(Blob {
                 digest: d.digest.clone(),
                 size: d.size,
                 media_type: d.media_type.clone(),
@@ -110,7 +110,7 @@ impl Store {
                     size: d.size,
                 }),
             }),
-            Store::Layout(l) => l.blob(d)?.ok_or_else(|| Error::NotFound {
+            Self::Layout(l) => l.blob(d)?.ok_or_else(|| Error::NotFound {
                 what: "blob",
                 reference: self.pinned(&d.digest),
             }),
@@ -125,10 +125,10 @@ impl Store {
         progress: Progress,
     ) -> Result<BlobPush, Error> {
         match self {
-            Store::Registry { client, repo } => {
+            Self::Registry { client, repo } => {
                 Ok(client.push_blob(repo, blob, mount_from, progress).await?)
             }
-            Store::Layout(l) => {
+            Self::Layout(l) => {
                 let copied = l.put_blob_stream(blob, &*progress).await?;
                 Ok(if copied {
                     BlobPush::Uploaded
@@ -155,7 +155,7 @@ impl Store {
         fallback: bool,
     ) -> Result<Index, Error> {
         let mut index = match self {
-            Store::Registry { client, repo } if api => client.referrers(repo, digest).await?,
+            Self::Registry { client, repo } if api => client.referrers(repo, digest).await?,
             _ => None,
         }
         .unwrap_or_else(Index::empty);
@@ -195,7 +195,7 @@ impl Store {
         artifact_type: &str,
     ) -> Result<(), Error> {
         self.put_manifest(m, None).await?;
-        if let Store::Registry { client, repo } = self
+        if let Self::Registry { client, repo } = self
             && let Some(listed) = client.referrers(repo, subject).await?
             && listed.find_digest(&m.digest).is_some()
         {
@@ -229,7 +229,7 @@ impl Store {
             },
         )
         .await?;
-        if let Store::Registry { client, repo } = self
+        if let Self::Registry { client, repo } = self
             && let Some(listed) = client.referrers(repo, subject).await?
         {
             for g in gone {
@@ -246,7 +246,7 @@ impl Store {
     /// many manifests went. Registries without deletion enabled refuse it. Layouts are left
     /// alone (they are directories the user removes).
     pub async fn delete_all(&self) -> Result<usize, Error> {
-        let Store::Registry { client, repo } = self else {
+        let Self::Registry { client, repo } = self else {
             return Ok(0);
         };
         let mut digests = Vec::new();
@@ -266,16 +266,16 @@ impl Store {
     /// Every tag.
     pub async fn list_tags(&self) -> Result<Vec<String>, Error> {
         Ok(match self {
-            Store::Registry { client, repo } => client.list_tags(repo).await?,
-            Store::Layout(l) => l.list_tags()?,
+            Self::Registry { client, repo } => client.list_tags(repo).await?,
+            Self::Layout(l) => l.list_tags()?,
         })
     }
 
     /// `reg/repo` or `oci:PATH`: how the user names this repository.
     pub fn name(&self) -> String {
         match self {
-            Store::Registry { repo, .. } => repo.name(),
-            Store::Layout(l) => format!("oci:{}", l.path().display()),
+            Self::Registry { repo, .. } => repo.name(),
+            Self::Layout(l) => format!("oci:{}", l.path().display()),
         }
     }
 
@@ -293,8 +293,8 @@ impl Store {
     /// repository name for a registry, `oci:<absolute path>` for a layout.
     pub fn identity(&self) -> String {
         match self {
-            Store::Registry { repo, .. } => repo.name(),
-            Store::Layout(l) => {
+            Self::Registry { repo, .. } => repo.name(),
+            Self::Layout(l) => {
                 let p = std::fs::canonicalize(l.path()).unwrap_or_else(|_| l.path().to_path_buf());
                 format!("oci:{}", p.display())
             }
@@ -305,7 +305,7 @@ impl Store {
     /// that cosign accepts it (Docker Hub repositories are `index.docker.io/…`).
     pub fn signed_identity(&self) -> String {
         match self {
-            Store::Registry { repo, .. } if repo.registry() == crate::reference::DOCKER_HUB => {
+            Self::Registry { repo, .. } if repo.registry() == crate::reference::DOCKER_HUB => {
                 format!("index.docker.io/{}", repo.repository())
             }
             _ => self.identity(),
@@ -329,7 +329,7 @@ pub struct Target {
 
 impl Target {
     /// Opens a registry reference or an `oci:` layout. `create` makes a missing layout.
-    pub fn open(source: &Source, client: &Client, create: bool) -> Result<Target, Error> {
+    pub fn open(source: &Source, client: &Client, create: bool) -> Result<Self, Error> {
         match source {
             Source::Registry(r) => {
                 let store = Store::registry(client, r)?;
@@ -338,7 +338,7 @@ impl Target {
                     (None, None) => Some("latest".to_string()),
                     (t, _) => t.map(str::to_string),
                 };
-                Ok(Target {
+                Ok(Self {
                     signatures: store.clone(),
                     store,
                     tag,
@@ -352,7 +352,7 @@ impl Target {
                     Layout::open(&l.path)?
                 };
                 let store = Store::Layout(layout);
-                Ok(Target {
+                Ok(Self {
                     signatures: store.clone(),
                     store,
                     tag: l.tag.clone(),
@@ -368,7 +368,7 @@ impl Target {
         mut self,
         repo: &ImageRef,
         client: &Client,
-    ) -> Result<Target, Error> {
+    ) -> Result<Self, Error> {
         self.signatures = Store::registry(client, repo)?;
         Ok(self)
     }
@@ -385,19 +385,19 @@ pub struct Destination {
 
 impl Destination {
     /// Opens a parsed destination; a missing layout is created.
-    pub fn open(d: &DestinationRef, client: &Client) -> Result<Destination, Error> {
+    pub fn open(d: &DestinationRef, client: &Client) -> Result<Self, Error> {
         let store = match &d.location {
             Location::Layout(path) => Store::Layout(Layout::create(path)?),
             Location::Registry(repo) => Store::registry(client, repo)?,
         };
-        Ok(Destination {
+        Ok(Self {
             store,
             tags: d.tags.clone(),
         })
     }
 
     /// `[docker://]REG/REPO[:TAG[,TAG…]]` or `oci:DIR[:TAG[,TAG…]]`.
-    pub fn parse(input: &str, client: &Client) -> Result<Destination, Error> {
-        Destination::open(&DestinationRef::parse(input)?, client)
+    pub fn parse(input: &str, client: &Client) -> Result<Self, Error> {
+        Self::open(&DestinationRef::parse(input)?, client)
     }
 }

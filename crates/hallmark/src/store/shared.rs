@@ -170,13 +170,13 @@ impl Store {
     /// least [`SLOW`], or zero when switched off.
     fn settle_window(&self) -> Duration {
         match self {
-            Store::Registry { client, .. } => match client.options().settle {
+            Self::Registry { client, .. } => match client.options().settle {
                 Duration::ZERO => Duration::ZERO,
                 d => d.max(SLOW),
             },
             // Writers of a layout hold its lock for the whole update: no other write can
             // land while this one is watched.
-            Store::Layout(_) => Duration::ZERO,
+            Self::Layout(_) => Duration::ZERO,
         }
     }
 
@@ -209,8 +209,8 @@ impl Store {
     ) -> Result<bool, Error> {
         // Writers of one layout take turns: the read, change and write below happen as one.
         let _turn = match self {
-            Store::Layout(l) => Some(l.lock()?),
-            Store::Registry { .. } => None,
+            Self::Layout(l) => Some(l.lock()?),
+            Self::Registry { .. } => None,
         };
         let window = self.settle_window();
         let mut written: Option<Written<S::Entry>> = None;
@@ -311,11 +311,11 @@ impl Store {
                 self.put_blob(&Digest::sha256(b), b.clone()).await?;
             }
             let put = match self {
-                Store::Registry { client, repo } => client
+                Self::Registry { client, repo } => client
                     .put_manifest_once(repo, tag, &built.manifest)
                     .await
                     .map_err(Error::from),
-                Store::Layout(_) => self.put_manifest(&built.manifest, Some(tag)).await,
+                Self::Layout(_) => self.put_manifest(&built.manifest, Some(tag)).await,
             };
             match put {
                 Err(Error::Registry(e)) if e.may_have_landed() => return Ok(Err(e)),

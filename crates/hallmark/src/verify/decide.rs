@@ -403,7 +403,7 @@ mod tests {
             }
         };
         // (name, candidates, tag, options, verified, expected error fragment)
-        let cases: Vec<Case> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (
                 "valid",
                 vec![signed(&w.a, REPO, &d, &[])],

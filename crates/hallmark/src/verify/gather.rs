@@ -25,7 +25,7 @@ pub enum Material {
         /// The raw signature.
         signature: Vec<u8>,
         /// Certificate, chain, log entry and timestamp, when cosign wrote them.
-        sigstore: crate::signature::SigstoreAnnotations,
+        sigstore: signature::SigstoreAnnotations,
     },
     /// A Sigstore bundle found as a referrer.
     Bundle {
@@ -77,8 +77,8 @@ pub struct Evidence {
 
 impl Evidence {
     /// Evidence made of these candidates (for judging material gathered elsewhere).
-    pub fn new(digest: Digest, candidates: Vec<Candidate>) -> Evidence {
-        Evidence {
+    pub fn new(digest: Digest, candidates: Vec<Candidate>) -> Self {
+        Self {
             digest,
             candidates,
             legacy_manifest: None,

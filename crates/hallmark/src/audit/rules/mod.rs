@@ -120,7 +120,7 @@ pub(super) struct FileAudit<'a> {
     hidden: Rc<BTreeSet<String>>,
 }
 impl<'a> FileAudit<'a> {
-    pub(super) fn new(path: &'a str, text: &'a str) -> FileAudit<'a> {
+    pub(super) fn new(path: &'a str, text: &'a str) -> Self {
         FileAudit {
             path,
             lines: text.lines().collect(),

