@@ -24,9 +24,9 @@ use crate::oci::{
 use crate::reference::{LayoutRef, Source};
 
 /// `artifactType` of a plain file published as an OCI artifact.
-pub const FILE_ARTIFACT_TYPE: &str = "application/vnd.hallmark.file.v1";
+pub(crate) const FILE_ARTIFACT_TYPE: &str = "application/vnd.hallmark.file.v1";
 /// Media type of the one layer of a file artifact.
-pub const FILE_LAYER_MEDIA_TYPE: &str = "application/octet-stream";
+pub(crate) const FILE_LAYER_MEDIA_TYPE: &str = "application/octet-stream";
 const READ_BUF: usize = 1 << 20;
 
 /// A local artifact could not be read.

@@ -129,7 +129,7 @@ impl Digest {
     }
 
     /// The cosign tag-scheme form: `sha256-<hex>`.
-    pub fn tag_form(&self) -> String {
+    pub(crate) fn tag_form(&self) -> String {
         format!("{}-{}", self.algorithm.name(), self.hex)
     }
 }

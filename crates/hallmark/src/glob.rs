@@ -5,7 +5,7 @@
 //! repository name cannot make it backtrack exponentially.
 
 /// True when `pattern` matches the repository name `repo` (`reg/path/name`).
-pub fn matches(pattern: &str, repo: &str) -> bool {
+pub(crate) fn matches(pattern: &str, repo: &str) -> bool {
     let r: Vec<&str> = repo.split('/').collect();
     // reachable[j]: the pattern segments so far match the first j repository segments.
     let mut reachable = vec![false; r.len() + 1];
@@ -33,7 +33,7 @@ pub fn matches(pattern: &str, repo: &str) -> bool {
 
 /// True when every repository `inner` matches is also matched by `outer`: for finding a
 /// rule that an earlier one shadows. Conservative: it may miss a covering, never invent one.
-pub fn covers(outer: &str, inner: &str) -> bool {
+pub(crate) fn covers(outer: &str, inner: &str) -> bool {
     let g: Vec<&str> = inner.split('/').collect();
     let mut reachable = vec![false; g.len() + 1];
     reachable[0] = true;

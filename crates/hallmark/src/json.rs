@@ -16,13 +16,13 @@ use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, MapAccess, SeqAcc
 /// Parses `bytes` as a `T` after checking that no object in them repeats a key. Keys are
 /// compared after unescaping, so `"sha256"` and `"sha\u003256"` are the same key. Nesting
 /// is bounded by serde_json's recursion limit, in both passes.
-pub fn from_slice_unique<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+pub(crate) fn from_slice_unique<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
     check_unique_keys(bytes)?;
     serde_json::from_slice(bytes)
 }
 
 /// Checks that `bytes` are one JSON value in which no object repeats a key.
-pub fn check_unique_keys(bytes: &[u8]) -> Result<(), serde_json::Error> {
+pub(crate) fn check_unique_keys(bytes: &[u8]) -> Result<(), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     UniqueKeys.deserialize(&mut de)?;
     de.end()

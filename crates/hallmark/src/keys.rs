@@ -15,7 +15,7 @@ use crate::class::ErrorClass;
 use crate::digest::Digest;
 
 /// The PEM label cosign writes for encrypted private keys.
-pub const PRIVATE_KEY_LABEL: &str = "ENCRYPTED SIGSTORE PRIVATE KEY";
+pub(crate) const PRIVATE_KEY_LABEL: &str = "ENCRYPTED SIGSTORE PRIVATE KEY";
 const LEGACY_PRIVATE_KEY_LABEL: &str = "ENCRYPTED COSIGN PRIVATE KEY";
 /// cosign >= 2.2 writes N = 2^16; older versions 2^15.
 const WRITE_LOG_N: u8 = 16;
@@ -184,7 +184,11 @@ impl SigningKey {
 
     /// Signs a message known by its SHA-256 (a blob streamed from disk): ECDSA P-256 over
     /// that digest, exactly as signing the whole message would. Ed25519 cannot.
-    pub fn sign_prehashed(&self, sha256: &[u8; 32], what: &str) -> Result<Vec<u8>, KeyError> {
+    pub(crate) fn sign_prehashed(
+        &self,
+        sha256: &[u8; 32],
+        what: &str,
+    ) -> Result<Vec<u8>, KeyError> {
         use p256::ecdsa::signature::hazmat::PrehashSigner;
         match self {
             Self::EcdsaP256(k) => {
@@ -467,7 +471,7 @@ pub enum PublicKey {
 /// text before the block, any line length (one line included), CRLF, trailing spaces and
 /// `Key: value` headers are fine. An empty file, a file without a block, a block without
 /// its end line, and a second block are refused with a message that says which.
-pub fn decode_pem(text: &[u8], what: &str) -> Result<(String, Vec<u8>), KeyError> {
+pub(crate) fn decode_pem(text: &[u8], what: &str) -> Result<(String, Vec<u8>), KeyError> {
     let fail = |reason: &str| KeyError::Pem {
         what: what.to_string(),
         reason: reason.to_string(),
@@ -545,7 +549,7 @@ impl PublicKey {
 
     /// A key from its DER SubjectPublicKeyInfo (a certificate's key); `None` for an
     /// algorithm hallmark does not verify with.
-    pub fn from_spki_der(der: &[u8]) -> Option<Self> {
+    pub(crate) fn from_spki_der(der: &[u8]) -> Option<Self> {
         if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(der) {
             return Some(Self::EcdsaP256(k));
         }
@@ -555,7 +559,7 @@ impl PublicKey {
     }
 
     /// The key as DER SubjectPublicKeyInfo.
-    pub fn spki_der(&self) -> Vec<u8> {
+    pub(crate) fn spki_der(&self) -> Vec<u8> {
         self.to_der()
     }
 
@@ -590,14 +594,14 @@ impl PublicKey {
     }
 
     /// The [`PublicKey::key_id`] a bundle hint names, when it is one cosign would write.
-    pub fn key_id_of_hint(hint: &str) -> Option<String> {
+    pub(crate) fn key_id_of_hint(hint: &str) -> Option<String> {
         let raw = Base64::decode_vec(hint.trim()).ok()?;
         (raw.len() == 32).then(|| crate::digest::to_hex(&raw[..8]))
     }
 
     /// Whether `signature` is a valid signature of the message whose SHA-256 is `sha256`;
     /// `None` for a key that cannot verify by digest (Ed25519).
-    pub fn verify_prehashed(&self, sha256: &[u8; 32], signature: &[u8]) -> Option<bool> {
+    pub(crate) fn verify_prehashed(&self, sha256: &[u8; 32], signature: &[u8]) -> Option<bool> {
         use p256::ecdsa::signature::hazmat::PrehashVerifier;
         match self {
             Self::EcdsaP256(k) => {

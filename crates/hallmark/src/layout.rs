@@ -148,7 +148,7 @@ impl Layout {
     }
 
     /// Reads `index.json`.
-    pub fn read_index(&self) -> Result<Index, LayoutError> {
+    pub(crate) fn read_index(&self) -> Result<Index, LayoutError> {
         let path = self.root.join("index.json");
         let bytes =
             fsio::read_bounded(&path, Some(&self.root), MAX_MANIFEST_BYTES)?.ok_or_else(|| {
@@ -285,7 +285,7 @@ impl Layout {
 
     /// Copies a blob into the layout, hashing it on the way; a blob whose bytes do not
     /// match its digest never appears under that digest. Returns false if it was present.
-    pub async fn put_blob_stream(
+    pub(crate) async fn put_blob_stream(
         &self,
         blob: &Blob,
         progress: &dyn Fn(u64),

@@ -100,7 +100,8 @@
 //!
 //! Layers, lowest first; a module uses only modules above it in this list:
 //!
-//! - [`class`], [`digest`], [`glob`], [`json`]: leaves;
+//! - `class` ([`ErrorClass`]), [`digest`], `glob`, `json`: leaves (the private ones serve
+//!   the others: repository globs, JSON read with duplicate keys refused);
 //! - [`oci`]: OCI data without I/O (media types, limits, manifests, `index.json`, the
 //!   graph walker);
 //! - [`reference`](mod@reference), [`keys`], [`payload`], [`signature`], [`bundle`]: names,
@@ -109,7 +110,7 @@
 //! - [`fsio`], [`registry`], [`layout`], [`artifact`]: where bytes come from;
 //! - [`audit`]: pipeline files, on their own (it uses only `digest` and `fsio`);
 //! - [`trust`], [`report`], [`policy`]: requirements and outcomes, as data;
-//! - [`error`]: the one error type of operations;
+//! - `error` ([`Error`]): the one error type of operations;
 //! - [`store`]: registry repository or layout, behind one interface;
 //! - [`verify`], [`sign`], [`transfer`], [`blob`]: the operations on one digest;
 //! - [`image`], [`publish`], [`copy`], [`inventory`], [`scan`], [`pin`], [`demo`]: whole
@@ -138,16 +139,16 @@ pub mod artifact;
 pub mod audit;
 pub mod blob;
 pub mod bundle;
-pub mod class;
+mod class;
 pub mod copy;
 pub mod demo;
 pub mod digest;
-pub mod error;
+mod error;
 pub mod fsio;
-pub mod glob;
+mod glob;
 pub mod image;
 pub mod inventory;
-pub mod json;
+mod json;
 pub mod keys;
 pub mod layout;
 pub mod oci;

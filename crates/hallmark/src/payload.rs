@@ -8,18 +8,18 @@ use crate::digest::Digest;
 use crate::reference::ImageRef;
 
 /// `critical.type` of a container image signature.
-pub const SIGNATURE_TYPE: &str = "cosign container image signature";
+pub(crate) const SIGNATURE_TYPE: &str = "cosign container image signature";
 /// Largest payload accepted: real ones are a few hundred bytes.
-pub const MAX_PAYLOAD_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_PAYLOAD_BYTES: u64 = 64 * 1024;
 /// Optional fields hallmark gives a meaning to.
 /// Tags this signature binds, comma-separated (the rollback defence).
-pub const TAG_FIELD: &str = "tag";
+pub(crate) const TAG_FIELD: &str = "tag";
 /// When it was signed (RFC 3339).
-pub const TIMESTAMP_FIELD: &str = "timestamp";
+pub(crate) const TIMESTAMP_FIELD: &str = "timestamp";
 /// The tool that signed.
-pub const CREATOR_FIELD: &str = "creator";
+pub(crate) const CREATOR_FIELD: &str = "creator";
 /// Fields `-a` may not set: hallmark writes them.
-pub const RESERVED_FIELDS: [&str; 3] = [TAG_FIELD, TIMESTAMP_FIELD, CREATOR_FIELD];
+pub(crate) const RESERVED_FIELDS: [&str; 3] = [TAG_FIELD, TIMESTAMP_FIELD, CREATOR_FIELD];
 
 /// A simple-signing payload as cosign writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,7 +38,7 @@ pub struct Critical {
     pub identity: Identity,
     /// The manifest digest.
     pub image: Image,
-    /// [`SIGNATURE_TYPE`].
+    /// `SIGNATURE_TYPE`.
     #[serde(rename = "type")]
     pub kind: String,
 }
@@ -90,13 +90,13 @@ impl SimpleSigning {
         serde_json::to_vec(self).expect("serialising a plain struct cannot fail")
     }
 
-    /// Parses payload bytes; a key repeated anywhere in them is refused (see [`crate::json`]).
+    /// Parses payload bytes; a key repeated anywhere in them is refused (see `crate::json`).
     pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         crate::json::from_slice_unique(bytes)
     }
 
     /// The optional field as a string, if it is one.
-    pub fn optional_str(&self, key: &str) -> Option<&str> {
+    pub(crate) fn optional_str(&self, key: &str) -> Option<&str> {
         self.optional.as_ref()?.get(key)?.as_str()
     }
 
@@ -123,7 +123,7 @@ impl SimpleSigning {
 }
 
 /// The tags of a `tag` field: comma-separated, blanks ignored.
-pub fn split_tags(field: &str) -> Vec<String> {
+pub(crate) fn split_tags(field: &str) -> Vec<String> {
     field
         .split(',')
         .map(|s| s.trim().to_string())
@@ -133,7 +133,7 @@ pub fn split_tags(field: &str) -> Vec<String> {
 
 /// One spelling per repository, for comparing identities: registry names are parsed and
 /// printed back without tag or digest (`index.docker.io/x` → `docker.io/library/x`).
-pub fn normalize_identity(identity: &str) -> String {
+pub(crate) fn normalize_identity(identity: &str) -> String {
     match ImageRef::parse(identity) {
         Ok(parsed) if !identity.starts_with("oci:") => parsed.name(),
         _ => identity.to_string(),

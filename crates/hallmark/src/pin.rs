@@ -96,7 +96,7 @@ pub struct PinReport {
 /// Why a reference was not pinned.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum PinError {
+pub(crate) enum PinError {
     /// The reference is not one.
     #[error(transparent)]
     Reference(#[from] ReferenceError),
@@ -119,7 +119,7 @@ pub enum PinError {
 
 impl PinError {
     /// The class of the failure.
-    pub fn class(&self) -> ErrorClass {
+    pub(crate) fn class(&self) -> ErrorClass {
         match self {
             Self::Reference(e) => e.class(),
             Self::NotRegistry => ErrorClass::Usage,
@@ -130,7 +130,7 @@ impl PinError {
 
     /// What the reference is reported as: left unpinned because it was refused, or
     /// because nothing could be decided.
-    pub fn status(&self) -> PinStatus {
+    pub(crate) fn status(&self) -> PinStatus {
         match self.class() {
             ErrorClass::Unavailable => PinStatus::Unavailable,
             ErrorClass::Denied | ErrorClass::Usage | ErrorClass::Drift => PinStatus::Refused,
@@ -417,7 +417,7 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
 /// Writes the planned files, each only if it still holds what was read (an edit made
 /// while the references were checked is kept, and the file is reported not written),
 /// atomically, keeping mode, owner, symlinks and hard links (see
-/// [`crate::fsio::rewrite_unchanged`]). Returns how many files were not written.
+/// `crate::fsio::rewrite_unchanged`). Returns how many files were not written.
 pub fn write(report: &mut PinReport) -> usize {
     let mut failed = 0;
     for f in &mut report.files {

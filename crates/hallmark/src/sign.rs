@@ -70,7 +70,7 @@ pub struct Signed {
 
 /// A `.sig` layer: its payload's digest and its signature bytes (the bytes alone do not
 /// name a layer: they can verify over another payload under another key).
-pub type LayerId = (Digest, Vec<u8>);
+pub(crate) type LayerId = (Digest, Vec<u8>);
 
 /// Earlier signatures by one key that a new one replaces.
 #[derive(Debug, Default)]
@@ -95,7 +95,7 @@ impl Earlier {
 
     /// How many earlier `.sig` layers a new signature `sig` over `payload` replaced (an
     /// identical one is the new one).
-    pub fn replaced_by(&self, payload: &[u8], sig: &[u8]) -> usize {
+    pub(crate) fn replaced_by(&self, payload: &[u8], sig: &[u8]) -> usize {
         let new = (Digest::sha256(payload), sig.to_vec());
         self.legacy.iter().filter(|l| **l != new).count()
     }
@@ -103,7 +103,7 @@ impl Earlier {
     /// Removes the earlier referrers of `subject` now that `new` is stored; returns how
     /// many there were. Signing is deterministic, so an identical signature made in the
     /// same second *is* the new one and stays.
-    pub async fn replace_with(
+    pub(crate) async fn replace_with(
         &self,
         store: &Store,
         subject: &Digest,
@@ -241,7 +241,11 @@ fn recorded_fields(opts: &SignOptions) -> Result<BTreeMap<String, serde_json::Va
 }
 
 /// Builds the payload bytes for `digest` in `store`.
-pub fn build_payload(store: &Store, digest: &Digest, opts: &SignOptions) -> Result<Vec<u8>, Error> {
+pub(crate) fn build_payload(
+    store: &Store,
+    digest: &Digest,
+    opts: &SignOptions,
+) -> Result<Vec<u8>, Error> {
     let optional = recorded_fields(opts)?;
     Ok(SimpleSigning::new(&store.signed_identity(), digest, optional).to_bytes())
 }
@@ -250,7 +254,7 @@ pub fn build_payload(store: &Store, digest: &Digest, opts: &SignOptions) -> Resu
 /// `https://sigstore.dev/cosign/sign/v1`, what is recorded in the subject's annotations),
 /// with the repository as the subject's name so that a copy to another repository is
 /// detected as it is for legacy signatures.
-pub fn build_statement(
+pub(crate) fn build_statement(
     store: &Store,
     digest: &Digest,
     opts: &SignOptions,
@@ -342,7 +346,7 @@ struct ReferrerDescriptor<'a> {
 }
 
 /// Signs `statement` into a Sigstore bundle (DSSE over its PAE, key named by its hint).
-pub fn sign_statement(statement: &[u8], key: &SigningKey) -> Vec<u8> {
+pub(crate) fn sign_statement(statement: &[u8], key: &SigningKey) -> Vec<u8> {
     let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, statement, |pae| key.sign(pae));
     Bundle::for_envelope(envelope, &key.public_key().bundle_hint()).to_bytes()
 }
@@ -464,7 +468,7 @@ pub async fn sign(target: &Target, key: &SigningKey, opts: &SignOptions) -> Resu
 
 /// Adds one signature layer to the digest's signature manifest, dropping the layers
 /// `replace` names. See [`rewrite_signatures`].
-pub async fn store_signature(
+pub(crate) async fn store_signature(
     store: &Store,
     digest: &Digest,
     payload: &[u8],
@@ -480,7 +484,7 @@ pub async fn store_signature(
 /// Rewrites the digest's signature manifest with `add` and without the layers `drop`
 /// names. Other signers write the same manifest, so the write is merged, watched and
 /// repaired (see [`Store::update_shared`](crate::store)). False when nothing had to change.
-pub async fn rewrite_signatures(
+pub(crate) async fn rewrite_signatures(
     store: &Store,
     digest: &Digest,
     add: Option<(&[u8], &[u8])>,

@@ -79,13 +79,13 @@ pub struct SigstoreAnnotations {
 }
 
 /// The annotation names of [`SigstoreAnnotations`].
-pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+pub(crate) const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 /// See [`SigstoreAnnotations::chain`].
-pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+pub(crate) const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 /// See [`SigstoreAnnotations::rekor_bundle`].
-pub const REKOR_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+pub(crate) const REKOR_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// See [`SigstoreAnnotations::timestamp`].
-pub const TIMESTAMP_ANNOTATION: &str = "dev.sigstore.cosign/rfc3161timestamp";
+pub(crate) const TIMESTAMP_ANNOTATION: &str = "dev.sigstore.cosign/rfc3161timestamp";
 
 /// One signature layer as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +161,7 @@ fn layer_signature(l: &Descriptor) -> Option<Vec<u8>> {
 
 /// Every layer of a signature manifest, as it is (layers hallmark does not read are kept
 /// when the manifest is rewritten), and the manifest it says it was made from.
-pub fn layers_of(m: &Manifest) -> Result<(Vec<Descriptor>, Option<Digest>), SignatureError> {
+pub(crate) fn layers_of(m: &Manifest) -> Result<(Vec<Descriptor>, Option<Digest>), SignatureError> {
     let parsed = parse_manifest(m)?;
     let previous = parsed
         .annotations()
@@ -187,12 +187,12 @@ pub fn layer(payload: &[u8], signature: &[u8]) -> Descriptor {
 
 /// What names a layer: its payload digest and its signature bytes. Signature bytes alone
 /// do not: the same bytes can verify over another payload under another key.
-pub fn layer_id(l: &Descriptor) -> (String, Option<Vec<u8>>) {
+pub(crate) fn layer_id(l: &Descriptor) -> (String, Option<Vec<u8>>) {
     (l.digest().to_string(), layer_signature(l))
 }
 
 /// True when `l` is the layer of `signature` over the payload `payload_digest`.
-pub fn is_layer(l: &Descriptor, payload_digest: &Digest, signature: &[u8]) -> bool {
+pub(crate) fn is_layer(l: &Descriptor, payload_digest: &Digest, signature: &[u8]) -> bool {
     l.digest().to_string() == payload_digest.to_string()
         && layer_signature(l).as_deref() == Some(signature)
 }
@@ -219,7 +219,7 @@ pub fn append(
 /// A signature manifest of these layers, made from `previous`, and its config blob. A
 /// manifest that verification would refuse (too many layers) is never produced; an empty
 /// one is (it means "no signatures", to every reader).
-pub fn manifest_of(
+pub(crate) fn manifest_of(
     layers: Vec<Descriptor>,
     previous: Option<&Digest>,
 ) -> Result<(Manifest, Vec<u8>), SignatureError> {

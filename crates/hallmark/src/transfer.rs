@@ -42,7 +42,7 @@ pub struct BlobCounts {
 }
 
 /// Pushes every blob, `concurrency` at a time, each streamed and digest-checked.
-pub async fn push_blobs(
+pub(crate) async fn push_blobs(
     blobs: &[Blob],
     dest: &Store,
     mount_from: &[String],
@@ -83,7 +83,11 @@ pub async fn push_blobs(
 
 /// Points every tag at `manifest`, then reads every tag back: a tag that someone else
 /// moved in the meantime is drift, naming both digests.
-pub async fn set_tags(dest: &Store, manifest: &Manifest, tags: &[String]) -> Result<(), Error> {
+pub(crate) async fn set_tags(
+    dest: &Store,
+    manifest: &Manifest,
+    tags: &[String],
+) -> Result<(), Error> {
     for tag in tags {
         dest.put_manifest(manifest, Some(tag)).await?;
     }

@@ -61,7 +61,7 @@ impl Default for VerifyOptions {
 /// An age that is not `<number><s|m|h|d>`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum AgeError {
+pub(crate) enum AgeError {
     /// Not a number followed by a unit.
     #[error("max-age {0:?} is not a number followed by s, m, h or d")]
     Malformed(String),
@@ -71,7 +71,7 @@ pub enum AgeError {
 }
 
 /// `90d`, `12h`, `30m`, `45s`.
-pub fn parse_age(s: &str) -> Result<Duration, AgeError> {
+pub(crate) fn parse_age(s: &str) -> Result<Duration, AgeError> {
     let bad = || AgeError::Malformed(s.to_string());
     let unit = s.chars().last().ok_or_else(bad)?;
     let n: u64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
@@ -88,7 +88,7 @@ pub fn parse_age(s: &str) -> Result<Duration, AgeError> {
     n.checked_mul(secs).map(Duration::from_secs).ok_or_else(bad)
 }
 
-/// The inverse of [`parse_age`], in the largest whole unit.
+/// The inverse of `parse_age`, in the largest whole unit.
 pub fn format_age(d: Duration) -> String {
     let s = d.as_secs();
     match s {

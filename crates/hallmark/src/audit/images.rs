@@ -53,7 +53,7 @@ fn scalar_span(text: &str, node: &Node) -> Option<ImageSpan> {
 
 /// The image of a `FROM` instruction (`args` is what follows `FROM`), unless it is
 /// `scratch` or an earlier build stage; an `AS name` is remembered in `stages`.
-pub fn from_image<'a>(args: &'a str, stages: &mut Vec<String>) -> Option<&'a str> {
+pub(crate) fn from_image<'a>(args: &'a str, stages: &mut Vec<String>) -> Option<&'a str> {
     let words: Vec<&str> = args
         .split_whitespace()
         .filter(|w| !w.starts_with("--"))
@@ -72,7 +72,7 @@ pub fn from_image<'a>(args: &'a str, stages: &mut Vec<String>) -> Option<&'a str
 /// The YAML nodes that name images to run in a document of `kind`, each with what runs it:
 /// `image:` anywhere in a Kubernetes object, compose services' images, and a workflow job's
 /// container and service containers.
-pub fn image_nodes(doc: &Node, kind: Kind) -> Vec<(&Node, &'static str)> {
+pub(crate) fn image_nodes(doc: &Node, kind: Kind) -> Vec<(&Node, &'static str)> {
     let mut nodes = Vec::new();
     match kind {
         Kind::Kubernetes if doc.get("kind").is_some() => {

@@ -168,10 +168,10 @@ pub enum Kind {
 }
 
 /// Most bytes read of one file.
-pub const MAX_FILE_BYTES: u64 = 2 << 20;
+pub(crate) const MAX_FILE_BYTES: u64 = 2 << 20;
 
 /// The kind of `path`, if hallmark reads it.
-pub fn kind_of(path: &Path, first_line: &str) -> Option<Kind> {
+pub(crate) fn kind_of(path: &Path, first_line: &str) -> Option<Kind> {
     kind_by_name(path).or_else(|| shell_shebang(first_line).then_some(Kind::Shell))
 }
 

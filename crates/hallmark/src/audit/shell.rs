@@ -70,7 +70,7 @@ impl Command {
 }
 
 /// `NAME=value`, with a shell variable name.
-pub fn is_assignment(word: &str) -> bool {
+pub(crate) fn is_assignment(word: &str) -> bool {
     match word.split_once('=') {
         Some((name, _)) => {
             !name.is_empty()
@@ -84,7 +84,7 @@ pub fn is_assignment(word: &str) -> bool {
 /// Most bytes of one body tokenized: a hostile file costs bounded work. A body is never
 /// longer than the file it is in, so every body of a file that was read is tokenized
 /// whole; a longer one (from another caller) is cut here, and the audit says so.
-pub const MAX_SCRIPT_BYTES: usize = super::MAX_FILE_BYTES as usize;
+pub(crate) const MAX_SCRIPT_BYTES: usize = super::MAX_FILE_BYTES as usize;
 
 struct Cursor<'a> {
     chars: std::iter::Peekable<std::str::Chars<'a>>,

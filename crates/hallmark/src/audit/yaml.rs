@@ -19,7 +19,7 @@ pub enum YamlError {
         /// Where the node over the limit starts.
         line: usize,
     },
-    /// Nested deeper than [`MAX_DEPTH`].
+    /// Nested deeper than `MAX_DEPTH`.
     #[error("line {line}: nested deeper than {MAX_DEPTH} levels")]
     TooDeep {
         /// Where the level over the limit opens.
@@ -141,7 +141,7 @@ pub const MAX_NODES: usize = 200_000;
 /// Deepest nesting of sequences and mappings read. Real pipelines and manifests stay
 /// under a few dozen levels; the limit keeps every walk of the tree, and the parser's own
 /// stacks, small whatever the file.
-pub const MAX_DEPTH: usize = 256;
+pub(crate) const MAX_DEPTH: usize = 256;
 
 #[derive(Default)]
 struct Builder {
@@ -199,7 +199,7 @@ impl Builder {
 }
 
 /// Parses every document of `text`; `Err` with the parser's message (and line) when the
-/// text is not YAML, or nests deeper than [`MAX_DEPTH`], or has more than [`MAX_NODES`]
+/// text is not YAML, or nests deeper than `MAX_DEPTH`, or has more than [`MAX_NODES`]
 /// nodes.
 pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
     let mut builder = Builder::default();

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// `_type` of a Statement v1.
-pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+pub(crate) const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
 /// `_type` of a Statement v0.1 (what `cosign attest` 3.1 still writes).
-pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
+pub(crate) const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
 
 /// Predicate types by the short names cosign accepts for `--type`; anything else is taken
 /// as the predicate type's URI itself.
@@ -31,7 +31,7 @@ pub const COSIGN_SIGN_V1: &str = "https://sigstore.dev/cosign/sign/v1";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Statement {
-    /// [`STATEMENT_V1`].
+    /// `STATEMENT_V1`.
     #[serde(rename = "_type")]
     pub kind: String,
     /// What the statement is about.
@@ -85,7 +85,7 @@ impl Statement {
     }
 
     /// Parses a statement; a key repeated anywhere in it (a subject's digests, the
-    /// predicate) is refused (see [`crate::json`]).
+    /// predicate) is refused (see `crate::json`).
     pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         crate::json::from_slice_unique(bytes)
     }
@@ -96,7 +96,7 @@ impl Statement {
     }
 
     /// The subjects whose digest (in the digest's algorithm) is `digest`.
-    pub fn subjects_for<'a>(
+    pub(crate) fn subjects_for<'a>(
         &'a self,
         digest: &'a crate::digest::Digest,
     ) -> impl Iterator<Item = &'a Subject> + 'a {

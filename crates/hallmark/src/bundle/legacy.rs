@@ -13,7 +13,7 @@ const MAX_CHAIN: usize = 8;
 
 /// A legacy layer's Sigstore material.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LayerMaterial {
+pub(crate) struct LayerMaterial {
     /// The certificate and chain, when the layer was signed keyless.
     pub certificates: Option<Certificates>,
     /// The Rekor entry, when the signature was logged.
@@ -55,7 +55,10 @@ struct Rfc3161 {
 }
 
 /// The DER certificates of every `CERTIFICATE` PEM block in `text`.
-pub fn pem_certificates(text: &str, what: &'static str) -> Result<Vec<Vec<u8>>, BundleError> {
+pub(crate) fn pem_certificates(
+    text: &str,
+    what: &'static str,
+) -> Result<Vec<Vec<u8>>, BundleError> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
     let mut out = Vec::new();
@@ -78,7 +81,7 @@ pub fn pem_certificates(text: &str, what: &'static str) -> Result<Vec<Vec<u8>>, 
 
 impl LayerMaterial {
     /// Reads a layer's annotations; a present annotation that does not parse is an error.
-    pub fn read(a: &SigstoreAnnotations) -> Result<Self, BundleError> {
+    pub(crate) fn read(a: &SigstoreAnnotations) -> Result<Self, BundleError> {
         let mut m = Self::default();
         if let Some(cert) = &a.certificate {
             let mut leaf = pem_certificates(cert, "dev.sigstore.cosign/certificate")?;

@@ -19,7 +19,7 @@ use crate::class::ErrorClass;
 /// Bundle v0.3, the version written.
 pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// Media types of bundles read, oldest first.
-pub const BUNDLE_MEDIA_TYPES: [&str; 4] = [
+pub(crate) const BUNDLE_MEDIA_TYPES: [&str; 4] = [
     "application/vnd.dev.sigstore.bundle+json;version=0.1",
     "application/vnd.dev.sigstore.bundle+json;version=0.2",
     "application/vnd.dev.sigstore.bundle+json;version=0.3",
@@ -75,7 +75,7 @@ impl BundleError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Bundle {
-    /// One of [`BUNDLE_MEDIA_TYPES`].
+    /// One of `BUNDLE_MEDIA_TYPES`.
     pub media_type: String,
     /// How to find the signer's key, and evidence hallmark does not check offline.
     pub verification_material: VerificationMaterial,
@@ -330,7 +330,7 @@ pub enum Content<'a> {
 
 impl Bundle {
     /// Parses bundle JSON; the media type must be one hallmark reads, and no object in it
-    /// (the DSSE envelope included) may repeat a key (see [`crate::json`]).
+    /// (the DSSE envelope included) may repeat a key (see `crate::json`).
     pub fn parse(bytes: &[u8]) -> Result<Self, BundleError> {
         if bytes.len() as u64 > MAX_BUNDLE_BYTES {
             return Err(BundleError::TooLarge);
@@ -356,7 +356,7 @@ impl Bundle {
     }
 
     /// A v0.3 bundle of a signature over an artifact whose SHA-256 is `sha256`.
-    pub fn for_message(sha256: &[u8], signature: &[u8], hint: &str) -> Self {
+    pub(crate) fn for_message(sha256: &[u8], signature: &[u8], hint: &str) -> Self {
         Self {
             media_type: BUNDLE_V03.into(),
             verification_material: VerificationMaterial::key(hint),
@@ -473,12 +473,6 @@ impl Bundle {
                     .ok_or(BundleError::Base64("rfc3161Timestamps.signedTimestamp"))
             })
             .collect()
-    }
-
-    /// True when the bundle names a public key (key-based), rather than carrying only a
-    /// certificate (keyless).
-    pub fn is_key_based(&self) -> bool {
-        self.verification_material.public_key.is_some()
     }
 }
 

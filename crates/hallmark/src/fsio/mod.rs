@@ -96,12 +96,12 @@ pub mod limits {
     /// A PEM key, public or encrypted private (cosign's are under 1 KiB).
     pub const KEY: u64 = 64 * 1024;
     /// A TOML policy file.
-    pub const POLICY: u64 = 1024 * 1024;
+    pub(crate) const POLICY: u64 = 1024 * 1024;
     /// An attestation's predicate: its statement, base64-encoded in a bundle, must stay
     /// under the 1 MiB bundle limit that verification applies.
     pub const PREDICATE: u64 = 512 * 1024;
     /// A `--ca-file` PEM bundle (a whole system bundle is about 250 KiB).
-    pub const CA_FILE: u64 = 4 * 1024 * 1024;
+    pub(crate) const CA_FILE: u64 = 4 * 1024 * 1024;
     /// A registry password or token on standard input.
     pub const PASSWORD: u64 = 64 * 1024;
     /// Docker's `config.json`.
@@ -128,7 +128,7 @@ pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File, FileError> {
 
 /// Checks that `path` is a regular file that, through any symlinks, stays inside `root`
 /// (when given). A missing file is `Ok(None)`; otherwise its size.
-pub fn check_regular(path: &Path, root: Option<&Path>) -> Result<Option<u64>, FileError> {
+pub(crate) fn check_regular(path: &Path, root: Option<&Path>) -> Result<Option<u64>, FileError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -202,7 +202,7 @@ fn parent_dir(path: &Path) -> &Path {
 /// the old or the new content, never half of it. Only a regular file is replaced: a
 /// symlink, device or FIFO under the name is refused, so nothing is written outside the
 /// directory and no special file is ever turned into a regular one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let existing = replaceable(path)?;
     replace_regular(path, existing.as_ref(), bytes, None)
 }
@@ -229,7 +229,7 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<bool, FileError> {
 
 /// What a file hallmark manages may be replaced by a rename: nothing, or a regular file
 /// (not followed through a symlink). Anything else under the name is refused.
-pub fn replaceable(path: &Path) -> Result<Option<std::fs::Metadata>, FileError> {
+pub(crate) fn replaceable(path: &Path) -> Result<Option<std::fs::Metadata>, FileError> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_file() => Ok(Some(m)),
         Ok(_) => Err(FileError::NotRegular {
@@ -306,7 +306,7 @@ fn output_name(path: &Path) -> Option<PathBuf> {
 /// mode and owner are kept; a file with several hard links, or whose owner this process
 /// cannot give a new file, is rewritten in place (keeping its links and owner, though not
 /// atomically).
-pub fn rewrite_unchanged(path: &Path, old: &[u8], new: &[u8]) -> Result<(), FileError> {
+pub(crate) fn rewrite_unchanged(path: &Path, old: &[u8], new: &[u8]) -> Result<(), FileError> {
     let real = std::fs::canonicalize(path).map_err(io_error(path))?;
     let meta = std::fs::metadata(&real).map_err(io_error(path))?;
     if !meta.is_file() {
@@ -415,7 +415,7 @@ fn write_through(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
 
 /// Bytes at `offset` in a local file: a layout blob, or an entry inside a tarball.
 #[derive(Debug, Clone)]
-pub struct FileRange {
+pub(crate) struct FileRange {
     /// The file.
     pub path: PathBuf,
     /// Where the blob starts in it.
@@ -424,7 +424,7 @@ pub struct FileRange {
 
 impl FileRange {
     /// A blocking reader over `len` bytes starting `start` bytes in.
-    pub fn open(&self, start: u64, len: u64) -> std::io::Result<impl Read + Send + use<>> {
+    pub(crate) fn open(&self, start: u64, len: u64) -> std::io::Result<impl Read + Send + use<>> {
         let mut f = std::fs::File::open(&self.path)?;
         f.seek(SeekFrom::Start(self.offset + start))?;
         Ok(f.take(len))

@@ -8,12 +8,12 @@
 use std::path::{Path, PathBuf};
 
 /// Directories not descended into unless given as a path: other tools' data.
-pub const SKIPPED_DIRS: [&str; 3] = [".git", "node_modules", "target"];
+pub(crate) const SKIPPED_DIRS: [&str; 3] = [".git", "node_modules", "target"];
 /// Most directory entries looked at under the paths given: links can make a small tree
 /// look endless without ever forming a loop.
-pub const MAX_ENTRIES: usize = 1_000_000;
+pub(crate) const MAX_ENTRIES: usize = 1_000_000;
 /// Most files found under the paths given.
-pub const MAX_FILES: usize = 100_000;
+pub(crate) const MAX_FILES: usize = 100_000;
 
 /// What a caller of the walk reads.
 pub trait Select {

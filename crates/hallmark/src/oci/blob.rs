@@ -9,10 +9,10 @@ use futures_util::future::BoxFuture;
 use crate::digest::Digest;
 
 /// Blob bytes as they are read, in bounded pieces.
-pub type ByteStream = futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>;
+pub(crate) type ByteStream = futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>;
 
 /// What [`BlobData::stream_range`] returns.
-pub type RangeFuture = BoxFuture<'static, std::io::Result<ByteStream>>;
+pub(crate) type RangeFuture = BoxFuture<'static, std::io::Result<ByteStream>>;
 
 /// Where a blob's bytes can be read from: a local file, memory, or another store.
 ///
@@ -53,7 +53,7 @@ impl fmt::Debug for Blob {
 
 impl Blob {
     /// A stream over `len` bytes starting `start` bytes into the blob.
-    pub async fn stream_range(&self, start: u64, len: u64) -> std::io::Result<ByteStream> {
+    pub(crate) async fn stream_range(&self, start: u64, len: u64) -> std::io::Result<ByteStream> {
         self.data.stream_range(&self.digest, start, len).await
     }
 }
@@ -77,7 +77,7 @@ impl BlobData for InMemory {
 
 impl Blob {
     /// A blob whose bytes are in memory; the digest is computed here.
-    pub fn in_memory(bytes: Bytes, media_type: &str) -> Self {
+    pub(crate) fn in_memory(bytes: Bytes, media_type: &str) -> Self {
         Self {
             digest: Digest::sha256(&bytes),
             size: bytes.len() as u64,

@@ -114,7 +114,7 @@ impl Index {
     }
 
     /// The entry tagged `tag`.
-    pub fn find_tag(&self, tag: &str) -> Option<&IndexEntry> {
+    pub(crate) fn find_tag(&self, tag: &str) -> Option<&IndexEntry> {
         self.entries.iter().find(|e| e.tag.as_deref() == Some(tag))
     }
 
@@ -178,7 +178,7 @@ impl Index {
     }
 
     /// Sets a top-level annotation, keeping the others.
-    pub fn set_annotation(&mut self, key: &str, value: &str) {
+    pub(crate) fn set_annotation(&mut self, key: &str, value: &str) {
         let annotations = self
             .doc
             .entry("annotations")
@@ -192,7 +192,7 @@ impl Index {
     }
 
     /// Replaces the entries, keeping the rest of the document.
-    pub fn set_entries(&mut self, entries: Vec<IndexEntry>) {
+    pub(crate) fn set_entries(&mut self, entries: Vec<IndexEntry>) {
         self.entries = entries;
     }
 
@@ -206,14 +206,6 @@ impl Index {
         let before = self.entries.len();
         self.entries.retain(|e| !digests.contains(&e.digest));
         self.entries.len() != before
-    }
-
-    /// Lists a referrer (an entry of a referrers index): its digest, media type, size and
-    /// artifact type, unless it is listed already. Other entries are kept as they are.
-    pub fn add_referrer(&mut self, m: &super::Manifest, artifact_type: &str) {
-        if self.find_digest(&m.digest).is_none() {
-            self.entries.push(IndexEntry::referrer(m, artifact_type));
-        }
     }
 
     /// Lists a manifest: with `tag`, the tag moves to it (whatever it named before) and

@@ -154,7 +154,7 @@ impl Manifest {
     }
 
     /// True for an OCI index or a Docker manifest list.
-    pub fn is_index(&self) -> bool {
+    pub(crate) fn is_index(&self) -> bool {
         self.media_type == OCI_INDEX || self.media_type == DOCKER_MANIFEST_LIST
     }
 

@@ -9,7 +9,9 @@ mod index;
 mod manifest;
 mod walk;
 
-pub use blob::{Blob, BlobData, ByteStream, RangeFuture};
+pub use blob::{Blob, BlobData};
+
+pub(crate) use blob::{ByteStream, RangeFuture};
 pub use index::{Index, IndexEntry};
 pub use manifest::{ArtifactInfo, Descriptor, Manifest, References};
 pub use walk::{Graph, Walk};
@@ -22,36 +24,37 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// OCI image index.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// Docker schema 2 manifest.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// Docker manifest list.
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const DOCKER_MANIFEST_LIST: &str =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
 /// OCI image configuration.
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// Uncompressed layer.
-pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub(crate) const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 /// Gzip-compressed layer.
-pub const OCI_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub(crate) const OCI_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// The empty descriptor's media type (`{}`), for artifacts without a real config.
-pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub(crate) const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 /// Annotation naming a file artifact's original file name.
-pub const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
+pub(crate) const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
 /// Annotation that carries a tag in an OCI layout's `index.json`.
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Annotation of a manifest kept under a tag that several writers change (a `.sig`
 /// manifest, a fallback referrers index): the digest of the manifest it was made from, so
 /// that a writer can tell a later writer that saw its write from one that overwrote it.
-pub const PREVIOUS_ANNOTATION: &str = "dev.hallmark.previous";
+pub(crate) const PREVIOUS_ANNOTATION: &str = "dev.hallmark.previous";
 
 /// Accept header for manifest reads: every manifest kind hallmark can sign.
-pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// Largest manifest (or `index.json`) accepted from anywhere.
-pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Most descriptors one manifest may list, and most blobs one artifact may have: bounds
 /// the work a hostile manifest can cause.
-pub const MAX_REFERENCES: usize = 10_000;
+pub(crate) const MAX_REFERENCES: usize = 10_000;
 /// Deepest nesting of indexes followed.
-pub const MAX_DEPTH: usize = 4;
+pub(crate) const MAX_DEPTH: usize = 4;
 
 /// OCI data that does not parse or breaks a limit. Where the data came from decides how
 /// bad that is, so every reader wraps this with the place it read.
@@ -90,13 +93,13 @@ pub enum OciError {
     /// A descriptor's digest does not parse.
     #[error("a descriptor's digest is invalid: {0}")]
     Descriptor(#[source] DigestError),
-    /// More descriptors or blobs than [`MAX_REFERENCES`].
+    /// More descriptors or blobs than `MAX_REFERENCES`.
     #[error("{what} lists more than {MAX_REFERENCES} descriptors")]
     TooManyReferences {
         /// The manifest or artifact.
         what: String,
     },
-    /// Indexes nested deeper than [`MAX_DEPTH`].
+    /// Indexes nested deeper than `MAX_DEPTH`.
     #[error("indexes nested deeper than {MAX_DEPTH}")]
     TooDeep,
     /// A manifest handed to the walker is not the one it asked for.
@@ -146,7 +149,7 @@ impl OciError {
 }
 
 /// True for the manifest media types hallmark reads and signs.
-pub fn is_manifest_type(t: &str) -> bool {
+pub(crate) fn is_manifest_type(t: &str) -> bool {
     matches!(
         t,
         OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_MANIFEST_LIST

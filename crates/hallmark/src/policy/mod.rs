@@ -93,7 +93,7 @@ pub struct Policy {
 
 /// What a policy says about one repository.
 #[derive(Debug, Clone)]
-pub enum Ruling<'a> {
+pub(crate) enum Ruling<'a> {
     /// Signatures decide, as this rule requires.
     Verify(&'a Rule),
     /// Denied whatever is signed (a `reject` rule, or no rule at all).
@@ -114,7 +114,7 @@ pub enum Ruling<'a> {
 
 impl<'a> Ruling<'a> {
     /// The rule that decided, if one matched.
-    pub fn rule(&self) -> Option<&'a Rule> {
+    pub(crate) fn rule(&self) -> Option<&'a Rule> {
         match self {
             Ruling::Verify(r) | Ruling::AllowUnsigned { rule: r, .. } => Some(r),
             Ruling::Deny { rule, .. } => *rule,
@@ -471,7 +471,7 @@ impl Policy {
     }
 
     /// What the policy says about `repository` before any signature is looked at.
-    pub fn ruling(&self, repository: &str) -> Ruling<'_> {
+    pub(crate) fn ruling(&self, repository: &str) -> Ruling<'_> {
         let rule = self.rule_for(repository);
         let why = || {
             self.reason(rule, repository)

@@ -69,7 +69,7 @@ pub(super) fn parse_layout(input: &str, rest: &str) -> Result<LayoutRef, Referen
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
 /// Checks a tag against the distribution grammar; the error says what is wrong.
-pub fn validate_tag(tag: &str) -> Result<(), &'static str> {
+pub(crate) fn validate_tag(tag: &str) -> Result<(), &'static str> {
     let mut bytes = tag.bytes();
     match bytes.next() {
         None => return Err("is empty"),
@@ -87,7 +87,7 @@ pub fn validate_tag(tag: &str) -> Result<(), &'static str> {
 
 /// True for the tags signatures and referrers live under (`sha256-<hex>`, with `.sig`,
 /// `.att` or `.sbom`): an artifact tagged so would be read as a signature store.
-pub fn is_signature_tag(tag: &str) -> bool {
+pub(crate) fn is_signature_tag(tag: &str) -> bool {
     let Some(rest) = tag
         .strip_prefix("sha256-")
         .or_else(|| tag.strip_prefix("sha512-"))

@@ -17,12 +17,13 @@ mod normalise;
 use grammar::{
     digest_part, invalid, parse_layout, split_layout_tag, validate_domain, validate_path_component,
 };
-pub use grammar::{is_signature_tag, validate_tag};
+pub(crate) use grammar::{is_signature_tag, validate_tag};
 use normalise::is_host;
-pub use normalise::{canonical_glob, canonical_host, canonical_repository, unmatchable_glob};
+pub use normalise::unmatchable_glob;
+pub(crate) use normalise::{canonical_glob, canonical_host, canonical_repository};
 
 /// Docker Hub's canonical name, and the host its API actually lives on.
-pub const DOCKER_HUB: &str = "docker.io";
+pub(crate) const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_API: &str = "registry-1.docker.io";
 const MAX_NAME_LEN: usize = 255;
 const MAX_TAG_LEN: usize = 128;
@@ -193,7 +194,7 @@ impl ImageRef {
     }
 
     /// The host (and port) the registry API is reached on.
-    pub fn api_host(&self) -> &str {
+    pub(crate) fn api_host(&self) -> &str {
         if self.registry == DOCKER_HUB {
             DOCKER_HUB_API
         } else {
@@ -231,7 +232,7 @@ impl ImageRef {
     }
 
     /// True when the registry is on this machine (plain HTTP is then acceptable).
-    pub fn is_loopback(&self) -> bool {
+    pub(crate) fn is_loopback(&self) -> bool {
         let host = host_without_port(&self.registry);
         // Any spelling of an IPv6 loopback (`[::1]`, `[0:0:0:0:0:0:0:1]`, `[::ffff:127.0.0.1]`)
         // is as local as `127.0.0.1`.

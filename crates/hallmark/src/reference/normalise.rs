@@ -7,7 +7,7 @@ use super::grammar::{validate_domain, validate_path_component};
 /// The one spelling of a registry host for comparisons: lowercase (host names are
 /// case-insensitive), Docker Hub's aliases as `docker.io`, and `localhost` as `127.0.0.1`
 /// (the same server under two names).
-pub fn canonical_host(host: &str) -> String {
+pub(crate) fn canonical_host(host: &str) -> String {
     let host = host.to_ascii_lowercase();
     match host.as_str() {
         "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
@@ -26,7 +26,7 @@ pub(super) fn is_host(first: &str) -> bool {
 
 /// A repository name (`reg/path`, normalised by [`ImageRef`](super::ImageRef)) in the one spelling that
 /// policy globs are matched against.
-pub fn canonical_repository(name: &str) -> String {
+pub(crate) fn canonical_repository(name: &str) -> String {
     match name.split_once('/') {
         Some((host, path)) if is_host(host) => format!("{}/{path}", canonical_host(host)),
         _ => name.to_string(),
@@ -36,7 +36,7 @@ pub fn canonical_repository(name: &str) -> String {
 /// A repository glob in the spelling of [`canonical_repository`]: written the way users
 /// write names (`alpine`, `library/alpine`, `index.docker.io/library/*`,
 /// `LOCALHOST:5000/app`), it matches what those names mean.
-pub fn canonical_glob(glob: &str) -> String {
+pub(crate) fn canonical_glob(glob: &str) -> String {
     if glob.starts_with("**") {
         return glob.to_string();
     }

@@ -12,7 +12,7 @@ use crate::reference::ImageRef;
 
 /// Whether the credentials in use may push to a repository, and how that was found out.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct PushAccess {
+pub(crate) struct PushAccess {
     /// `None` when the registry does not say.
     pub can_push: Option<bool>,
     /// How it was found out, in one line.
@@ -52,7 +52,7 @@ impl Client {
     /// Whether the credentials in use may push to `r`. For a Bearer registry, the token
     /// server is asked for `pull,push` and the token's `access` claim says what it granted;
     /// otherwise an upload session is opened and cancelled at once (nothing is committed).
-    pub async fn push_access(&self, r: &ImageRef) -> Result<PushAccess, RegistryError> {
+    pub(crate) async fn push_access(&self, r: &ImageRef) -> Result<PushAccess, RegistryError> {
         let (_, resp) = self.api_root(r).await?;
         let challenge = (resp.status() == StatusCode::UNAUTHORIZED)
             .then(|| {

@@ -12,7 +12,11 @@ use crate::reference::ImageRef;
 
 impl Client {
     /// True when the repository already holds the blob.
-    pub async fn blob_exists(&self, r: &ImageRef, digest: &Digest) -> Result<bool, RegistryError> {
+    pub(crate) async fn blob_exists(
+        &self,
+        r: &ImageRef,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
         let url = self.repo_url(r, &format!("blobs/{digest}"));
         let resp = self.head(r, &url).await?;
         match resp.status() {
@@ -42,7 +46,7 @@ impl Client {
 
     /// Streams `len` bytes of a blob from `start` (a Range request when partial). The
     /// stream fails if the registry sends more than asked; the caller hashes what it gets.
-    pub async fn blob_stream(
+    pub(crate) async fn blob_stream(
         &self,
         r: &ImageRef,
         digest: &Digest,
@@ -115,7 +119,7 @@ impl Client {
 
 /// A blob in a registry repository, read over HTTP when it is needed (copy).
 #[derive(Clone)]
-pub struct RegistryBlob {
+pub(crate) struct RegistryBlob {
     /// The client to read with.
     pub client: Client,
     /// The repository holding the blob.

@@ -152,7 +152,7 @@ impl Client {
     }
 
     /// How many requests this client (and its clones) sent, retries included.
-    pub fn requests_sent(&self) -> u64 {
+    pub(crate) fn requests_sent(&self) -> u64 {
         self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 

@@ -58,7 +58,7 @@ impl Client {
 
     /// [`Client::put_manifest`], not sent again after a failure that may have reached the
     /// registry: a write to a tag other writers share must not land twice, late.
-    pub async fn put_manifest_once(
+    pub(crate) async fn put_manifest_once(
         &self,
         r: &ImageRef,
         reference: &str,

@@ -28,17 +28,19 @@ mod upload;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use access::{PushAccess, granted_actions};
-pub use blobs::RegistryBlob;
+pub use access::granted_actions;
+
+pub(crate) use blobs::RegistryBlob;
 pub use client::{Client, ClientOptions, Trace};
-pub use tags::{Cut, ListBudget, ListLimits, Listed};
+pub(crate) use tags::ListBudget;
+pub use tags::{Cut, ListLimits, Listed};
 
 use crate::class::ErrorClass;
 use crate::digest::{Digest, DigestError};
 use crate::oci::OciError;
 
 /// Receives the number of bytes of a blob sent so far (restarting on a retry).
-pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+pub(crate) type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// How a blob came to be in the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -295,7 +297,7 @@ impl RegistryError {
 
     /// True when the request may have reached the registry although no answer came
     /// back (a reset or timeout after sending): it may still take effect later.
-    pub fn may_have_landed(&self) -> bool {
+    pub(crate) fn may_have_landed(&self) -> bool {
         match self {
             Self::Network { cause, .. } => !matches!(
                 cause,
@@ -307,7 +309,7 @@ impl RegistryError {
     }
 
     /// True for failures worth another attempt.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::Network { .. } | Self::Timeout { .. } => true,
             Self::Status { status, .. } => *status == 429 || *status >= 500,

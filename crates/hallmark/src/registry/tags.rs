@@ -41,14 +41,14 @@ impl ListLimits {
 
 /// What is left of a bound shared by many lists (the repositories of one scan).
 #[derive(Debug)]
-pub struct ListBudget {
+pub(crate) struct ListBudget {
     limits: ListLimits,
     left: Mutex<ListLimits>,
 }
 
 impl ListBudget {
     /// A budget of `limits`.
-    pub fn new(limits: ListLimits) -> Self {
+    pub(crate) fn new(limits: ListLimits) -> Self {
         Self {
             limits,
             left: Mutex::new(limits),
@@ -221,7 +221,7 @@ impl Client {
     /// The tag list of `r`, `page` tags per request, read within `limits` and what is left
     /// of `budget`; `None` when the repository does not exist. A list cut short keeps the
     /// names read and says why ([`Listed::cut`]).
-    pub async fn list_tags_within(
+    pub(crate) async fn list_tags_within(
         &self,
         r: &ImageRef,
         page: usize,

@@ -151,7 +151,7 @@ impl Client {
     /// Uploads a blob from wherever its bytes are, streamed and hashed on the way, unless
     /// the repository has it or can mount it from one of `mount_from` (same registry).
     /// `progress` receives the number of bytes sent so far in the current attempt.
-    pub async fn push_blob(
+    pub(crate) async fn push_blob(
         &self,
         r: &ImageRef,
         blob: &Blob,

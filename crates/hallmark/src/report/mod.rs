@@ -309,7 +309,7 @@ impl Report {
     }
 
     /// The signatures that count, for a caller done with the report.
-    pub fn into_signatures(self) -> Vec<ValidSignature> {
+    pub(crate) fn into_signatures(self) -> Vec<ValidSignature> {
         self.signatures
     }
 }

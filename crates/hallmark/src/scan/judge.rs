@@ -12,7 +12,7 @@ use crate::verify::{Context, Evidence, decide};
 
 /// The signatures of a repository's digests, judged once without a tag: which tags each
 /// trusted signature binds, and when.
-pub struct Judged<'a> {
+pub(crate) struct Judged<'a> {
     opts: &'a VerifyOptions,
     identity: String,
     now: SystemTime,
@@ -32,7 +32,7 @@ fn signed_at(s: &ValidSignature) -> SystemTime {
 
 impl<'a> Judged<'a> {
     /// Judges every digest's evidence under `opts` (ages ignored) in `identity`.
-    pub fn new(
+    pub(crate) fn new(
         evidence: &HashMap<Digest, Evidence>,
         identity: &str,
         opts: &'a VerifyOptions,
@@ -141,7 +141,7 @@ enum Placement {
 /// The status of `tag`, which names `digest` whose signatures are `evidence`, given every
 /// binding in the repository (`judged`). Drift first: a tag whose newest trusted binding is
 /// elsewhere was moved, whatever signs what it names now.
-pub fn classify(
+pub(crate) fn classify(
     repository: &str,
     tag: &str,
     digest: &Digest,

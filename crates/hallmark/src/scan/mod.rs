@@ -9,7 +9,7 @@
 //! Work per repository: one tag list (which also tells which digests have `.sig` and
 //! fallback referrer tags), one manifest read per artifact tag (hashed, so the digest is
 //! the content's), and, once per distinct digest, only the signature reads the tag list
-//! says can succeed. Judging is [`classify`], a pure function of what was read.
+//! says can succeed. Judging is `classify`, a pure function of what was read.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -28,11 +28,10 @@ mod judge;
 mod repository;
 mod tags;
 
-pub use judge::{Judged, classify};
 use repository::State;
 
 /// Version of the JSON document (`docs/schema/scan.schema.json`).
-pub const REPORT_VERSION: u32 = 1;
+pub(crate) const REPORT_VERSION: u32 = 1;
 
 /// What a scan found about one tag (or one orphaned digest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -245,7 +244,7 @@ pub struct ScanError {
 /// The scan's result.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ScanReport {
-    /// [`REPORT_VERSION`].
+    /// `REPORT_VERSION`.
     pub version: u32,
     /// The targets, as given.
     pub targets: Vec<String>,
@@ -280,7 +279,7 @@ impl ScanReport {
 }
 
 /// Reports progress: tags done so far, tags known so far.
-pub type ScanProgress<'a> = dyn Fn(usize, usize) + Send + Sync + 'a;
+pub(crate) type ScanProgress<'a> = dyn Fn(usize, usize) + Send + Sync + 'a;
 
 /// Scans `targets` with `client`.
 pub async fn scan(

@@ -20,9 +20,9 @@ use super::x509;
 use crate::class::ErrorClass;
 
 /// Most certificates a bundle's chain may carry after the leaf; real chains carry one or two.
-pub const MAX_BUNDLE_CHAIN: usize = 8;
+pub(crate) const MAX_BUNDLE_CHAIN: usize = 8;
 /// Most extensions read from one certificate; Fulcio writes about thirty.
-pub const MAX_EXTENSIONS: usize = 64;
+pub(crate) const MAX_EXTENSIONS: usize = 64;
 
 /// The deprecated OIDC issuer extension: the issuer's bytes, not DER.
 const OID_ISSUER_V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.1");
@@ -249,7 +249,7 @@ impl Leaf {
     }
 
     /// Whether `t` lies in the certificate's validity (both ends included, as RFC 5280).
-    pub fn valid_at(&self, t: SystemTime) -> bool {
+    pub(crate) fn valid_at(&self, t: SystemTime) -> bool {
         self.not_before <= t && t <= self.not_after
     }
 }

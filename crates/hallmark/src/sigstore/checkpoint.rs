@@ -14,9 +14,9 @@ use super::root::{Log, LogKey};
 use super::x509::{self, Hash};
 
 /// Largest checkpoint read: real ones are a few hundred bytes, cosignatures included.
-pub const MAX_NOTE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_NOTE_BYTES: usize = 64 * 1024;
 /// Most signature lines read.
-pub const MAX_SIGNATURE_LINES: usize = 64;
+pub(crate) const MAX_SIGNATURE_LINES: usize = 64;
 const SIGNATURE_PREFIX: &str = "\u{2014} ";
 /// C2SP signed-note key type of an Ed25519 key.
 const ED25519_KEY_TYPE: u8 = 0x01;

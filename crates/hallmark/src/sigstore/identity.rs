@@ -7,7 +7,7 @@ use super::certificate::{Claims, Identity};
 use crate::class::ErrorClass;
 
 /// Longest pattern accepted, in bytes.
-pub const MAX_PATTERN_BYTES: usize = 4096;
+pub(crate) const MAX_PATTERN_BYTES: usize = 4096;
 /// Bound on the compiled program of a pattern, so that no pattern costs unbounded memory.
 const MAX_COMPILED_BYTES: usize = 1 << 20;
 
@@ -23,7 +23,7 @@ pub enum IdentityError {
         /// The parser's reason.
         why: String,
     },
-    /// A pattern longer than [`MAX_PATTERN_BYTES`].
+    /// A pattern longer than `MAX_PATTERN_BYTES`.
     #[error("regular expression of {0} bytes; at most {MAX_PATTERN_BYTES} are accepted")]
     RegexTooLong(usize),
     /// The certificate's subject is not the one expected.

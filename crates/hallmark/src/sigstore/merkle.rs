@@ -5,10 +5,10 @@
 use sha2::{Digest as _, Sha256};
 
 /// Longest audit path accepted: a tree of 2^64 leaves needs no more.
-pub const MAX_PROOF_HASHES: usize = 64;
+pub(crate) const MAX_PROOF_HASHES: usize = 64;
 
 /// The hash of a leaf whose data is `body`: SHA-256(0x00 ‖ body).
-pub fn leaf_hash(body: &[u8]) -> [u8; 32] {
+pub(crate) fn leaf_hash(body: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update([0x00]);
     h.update(body);
@@ -16,7 +16,7 @@ pub fn leaf_hash(body: &[u8]) -> [u8; 32] {
 }
 
 /// The hash of an inner node: SHA-256(0x01 ‖ left ‖ right).
-pub fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+pub(crate) fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update([0x01]);
     h.update(left);
@@ -28,7 +28,7 @@ pub fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
 /// at `index` in the tree of `size` leaves whose root is `root`. Every hash of the proof must
 /// be used, and no more than the tree's height allows, so a path for another index or size
 /// does not verify.
-pub fn verify_inclusion(
+pub(crate) fn verify_inclusion(
     leaf_hash: &[u8; 32],
     index: u64,
     size: u64,

@@ -12,7 +12,7 @@ use crate::class::ErrorClass;
 
 /// The public-good production root, embedded so that keyless verification works offline.
 /// Refresh it from a Sigstore client's copy (see the README) when production rotates keys.
-pub const PRODUCTION: &[u8] = include_bytes!("../../data/trusted_root.json");
+pub(crate) const PRODUCTION: &[u8] = include_bytes!("../../data/trusted_root.json");
 /// Largest trusted root read: real ones are a few tens of kilobytes.
 pub const MAX_ROOT_BYTES: u64 = 4 * 1024 * 1024;
 const MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.trustedroot";
@@ -169,7 +169,7 @@ fn b64(field: String, text: &str) -> Result<Vec<u8>, RootError> {
 }
 
 /// An RFC 3339 timestamp as protobuf JSON writes them (`Z`, optional fraction).
-pub fn parse_time(text: &str) -> Option<SystemTime> {
+pub(crate) fn parse_time(text: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(text).ok()
 }
 

@@ -20,7 +20,7 @@ use crate::class::ErrorClass;
 use crate::digest::Digest;
 
 /// Most SCTs read from one certificate; Fulcio embeds one.
-pub const MAX_SCTS: usize = 16;
+pub(crate) const MAX_SCTS: usize = 16;
 const OID_SCT_LIST: ObjectIdentifier = const_oid::db::rfc6962::CT_PRECERT_SCTS;
 const OID_EC: ObjectIdentifier = const_oid::db::rfc5912::ID_EC_PUBLIC_KEY;
 const OID_RSA: ObjectIdentifier = const_oid::db::rfc5912::RSA_ENCRYPTION;

@@ -30,9 +30,9 @@ use crate::class::ErrorClass;
 
 /// Most timestamps one bundle may carry (as sigstore-go and sigstore-python): each costs a
 /// chain validation, and no real bundle has more than a few.
-pub const MAX_TIMESTAMPS: usize = 32;
+pub(crate) const MAX_TIMESTAMPS: usize = 32;
 /// Largest token read: real ones, certificates included, are a few kilobytes.
-pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// Most digits of a second's fraction read in genTime: nanoseconds are all `SystemTime` keeps.
 const MAX_FRACTION_DIGITS: usize = 9;
 
@@ -157,7 +157,7 @@ pub fn verify(token: &[u8], signature: &[u8], root: &TrustedRoot) -> Result<Stam
     verify_token(token, signature, root).map(|(stamp, _)| stamp)
 }
 
-/// All of a bundle's tokens: more than [`MAX_TIMESTAMPS`] or a repeated token is an error;
+/// All of a bundle's tokens: more than `MAX_TIMESTAMPS` or a repeated token is an error;
 /// every token must verify (a token that does not verify refuses the bundle, with its reason).
 /// A token counts as repeated when its bytes are, or when it signs the same TSTInfo as an
 /// earlier one (the same token wrapped differently, e.g. bare and in a TimeStampResp).

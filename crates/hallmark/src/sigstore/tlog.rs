@@ -20,7 +20,7 @@ use crate::bundle::{InclusionProof, TlogEntry, dsse};
 use crate::class::ErrorClass;
 
 /// Largest entry body read, decoded: real ones are a few kilobytes, certificate included.
-pub const MAX_BODY_BYTES: usize = 512 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 512 * 1024;
 const HASHEDREKORD: &str = "hashedrekord";
 
 /// What the bundle signs, as the log must have recorded it.
@@ -141,7 +141,7 @@ pub enum TlogError {
         /// `inclusionProof.treeSize`.
         proof: i64,
     },
-    /// A body larger than [`MAX_BODY_BYTES`].
+    /// A body larger than `MAX_BODY_BYTES`.
     #[error("the transparency-log entry's body is larger than {MAX_BODY_BYTES} bytes")]
     BodyTooLarge,
     /// A body that is not an entry of its kind.

@@ -20,7 +20,7 @@ use crate::bundle::{Bundle, BundleError, Certificates, Content, TlogEntry, dsse}
 use crate::keys::PublicKey;
 
 /// Most transparency-log entries read from one bundle (real ones carry one).
-pub const MAX_TLOG_ENTRIES: usize = 8;
+pub(crate) const MAX_TLOG_ENTRIES: usize = 8;
 
 /// Who may have signed.
 #[derive(Debug, Clone, Copy)]
@@ -208,7 +208,7 @@ pub enum Refusal {
 /// What a Sigstore signature carries, whatever holds it (a bundle, or a legacy `.sig` layer's
 /// annotations).
 #[derive(Debug, Clone)]
-pub struct Material<'a> {
+pub(crate) struct Material<'a> {
     /// What is signed, and the signature.
     pub content: Content<'a>,
     /// The signing certificate and what the chain carries after it; `None` when signed by a key.
@@ -241,7 +241,7 @@ pub fn verify(
 }
 
 /// [`verify`] of material however it was held.
-pub fn verify_material(
+pub(crate) fn verify_material(
     material: &Material<'_>,
     artifact: &[u8; 32],
     signer: Signer<'_>,

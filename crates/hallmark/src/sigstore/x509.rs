@@ -9,9 +9,9 @@ use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnch
 use webpki::{EndEntityCert, KeyUsage};
 
 /// `id-kp-codeSigning` (1.3.6.1.5.5.7.3.3), DER contents.
-pub const EKU_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
+pub(crate) const EKU_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 /// `id-kp-timeStamping` (1.3.6.1.5.5.7.3.8), DER contents.
-pub const EKU_TIME_STAMPING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08];
+pub(crate) const EKU_TIME_STAMPING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08];
 
 /// Why a path did not validate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,7 +98,7 @@ fn webpki_reason(e: &webpki::Error) -> String {
 }
 
 /// The SubjectPublicKeyInfo of a DER certificate, DER.
-pub fn spki_of(cert: &[u8]) -> Result<Vec<u8>, PathError> {
+pub(crate) fn spki_of(cert: &[u8]) -> Result<Vec<u8>, PathError> {
     use der::{Decode, Encode};
     let c =
         x509_cert::Certificate::from_der(cert).map_err(|e| PathError::Malformed(e.to_string()))?;
@@ -128,7 +128,7 @@ fn wrap_sequence(contents: &[u8]) -> Vec<u8> {
 
 /// The hash a signature was made over the message with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hash {
+pub(crate) enum Hash {
     /// SHA-256.
     Sha256,
     /// SHA-384.
@@ -140,7 +140,7 @@ pub enum Hash {
 /// Whether `signature` is a valid signature of `message` (not prehashed) under the key
 /// `spki` (DER SubjectPublicKeyInfo), with hash `hash` for ECDSA and RSA (Ed25519 ignores
 /// it). ECDSA signatures are ASN.1 DER, as every Sigstore service writes them.
-pub fn verify_signature(spki: &[u8], hash: Hash, message: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn verify_signature(spki: &[u8], hash: Hash, message: &[u8], signature: &[u8]) -> bool {
     use der::Decode;
     let Ok(info) = spki::SubjectPublicKeyInfoRef::from_der(spki) else {
         return false;

@@ -52,7 +52,7 @@ impl Store {
 
     /// Like [`Store::get_manifest`], but a missing manifest is a [`Error::NotFound`] naming
     /// it as `what` (`reg/repo@digest` or `reg/repo:tag`).
-    pub async fn require_manifest(
+    pub(crate) async fn require_manifest(
         &self,
         reference: &str,
         what: &'static str,
@@ -118,7 +118,7 @@ impl Store {
     }
 
     /// Pushes a blob (streamed), unless present or mountable from `mount_from`.
-    pub async fn push_blob(
+    pub(crate) async fn push_blob(
         &self,
         blob: &Blob,
         mount_from: &[String],
@@ -148,7 +148,7 @@ impl Store {
 
     /// [`Store::referrers`], asking the referrers API only when `api` and reading the
     /// fallback tag only when `fallback` (a scan knows both from the tag list already).
-    pub async fn referrers_from(
+    pub(crate) async fn referrers_from(
         &self,
         digest: &Digest,
         api: bool,
@@ -216,7 +216,11 @@ impl Store {
     /// Makes the referrers `gone` of `subject` unfindable: they leave the fallback index
     /// (as in [`Store::push_referrer`]), and where the registry lists referrers itself,
     /// their manifests are deleted.
-    pub async fn remove_referrers(&self, subject: &Digest, gone: &[Digest]) -> Result<(), Error> {
+    pub(crate) async fn remove_referrers(
+        &self,
+        subject: &Digest,
+        gone: &[Digest],
+    ) -> Result<(), Error> {
         if gone.is_empty() {
             return Ok(());
         }
@@ -303,7 +307,7 @@ impl Store {
 
     /// The identity written as `docker-reference` when signing: as cosign writes it, so
     /// that cosign accepts it (Docker Hub repositories are `index.docker.io/…`).
-    pub fn signed_identity(&self) -> String {
+    pub(crate) fn signed_identity(&self) -> String {
         match self {
             Self::Registry { repo, .. } if repo.registry() == crate::reference::DOCKER_HUB => {
                 format!("index.docker.io/{}", repo.repository())

@@ -363,7 +363,7 @@ pub(super) fn check_statement(
 /// or attestation of the evidence's digest by `key`, made for the repository
 /// `identity`: what a new signature by the same key for the same repository replaces.
 /// `now` is the caller's clock, as for every other judgement.
-pub fn made_by(
+pub(crate) fn made_by(
     c: &Candidate,
     evidence: &Evidence,
     identity: &str,

@@ -15,7 +15,7 @@ use crate::trust::{NamedKey, VerifyOptions, format_age};
 const MAX_FUTURE_SKEW: Duration = Duration::from_secs(300);
 
 /// Decides which signatures count and whether that is enough.
-pub fn decide(evidence: &Evidence, ctx: &Context, opts: &VerifyOptions) -> Report {
+pub(crate) fn decide(evidence: &Evidence, ctx: &Context, opts: &VerifyOptions) -> Report {
     let mut report = Report::new(
         ctx.reference.clone(),
         evidence.digest.clone(),
@@ -66,7 +66,7 @@ pub struct Description {
 }
 
 /// Describes candidate `c` and judges it against each of `keys` in turn.
-pub fn describe(
+pub(crate) fn describe(
     c: &Candidate,
     evidence: &Evidence,
     ctx: &Context,
@@ -154,7 +154,7 @@ pub struct Attested {
 /// a bundle signature, with the predicate type asked for instead of cosign's signature
 /// type, and the requirements applied to each. Returns the report and the attestations
 /// that count (verified when at least `threshold` distinct keys attested).
-pub fn decide_attestations(
+pub(crate) fn decide_attestations(
     evidence: &Evidence,
     ctx: &Context,
     opts: &VerifyOptions,

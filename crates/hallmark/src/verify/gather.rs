@@ -14,7 +14,7 @@ use crate::{Error, ErrorClass};
 
 /// What a candidate's signature is over, as read (every blob's digest checked on read).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Material {
+pub(crate) enum Material {
     /// A legacy `.sig` layer: the simple-signing payload and the raw signature.
     Legacy {
         /// The payload bytes.
@@ -39,7 +39,7 @@ pub enum Material {
 /// A bundle referrer as read: its manifest and the bundle blob, to carry along when
 /// copying.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Referrer {
+pub(crate) struct Referrer {
     /// The referrer manifest.
     pub manifest: Manifest,
     /// Its one layer, the bundle.
@@ -47,11 +47,11 @@ pub struct Referrer {
 }
 
 /// Most referrers looked at for one digest: bounds the work a hostile registry can cause.
-pub const MAX_REFERRERS: usize = 256;
+pub(crate) const MAX_REFERRERS: usize = 256;
 
 /// One signature as found.
 #[derive(Debug, Clone)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// How it is stored.
     pub format: SignatureFormat,
     /// Its position among the signatures of its format.
@@ -62,7 +62,7 @@ pub struct Candidate {
 
 /// Every signature candidate of one digest.
 #[derive(Debug, Clone)]
-pub struct Evidence {
+pub(crate) struct Evidence {
     /// The digest the candidates are for.
     pub digest: Digest,
     /// The candidates, in the order they were found.
@@ -77,7 +77,7 @@ pub struct Evidence {
 
 impl Evidence {
     /// Evidence made of these candidates (for judging material gathered elsewhere).
-    pub fn new(digest: Digest, candidates: Vec<Candidate>) -> Self {
+    pub(crate) fn new(digest: Digest, candidates: Vec<Candidate>) -> Self {
         Self {
             digest,
             candidates,
@@ -94,14 +94,14 @@ impl Evidence {
 /// Registry outages are errors; anything wrong with a signature itself (missing payload,
 /// corrupt bytes, bad annotation, a referrer of another image) is recorded on its
 /// candidate.
-pub async fn gather(target: &Target, digest: &Digest) -> Result<Evidence, Error> {
+pub(crate) async fn gather(target: &Target, digest: &Digest) -> Result<Evidence, Error> {
     gather_known(target, digest, None).await
 }
 
 /// What a scan already knows from a repository's tag list, so that gathering asks only
 /// for signatures that exist.
 #[derive(Debug, Clone, Default)]
-pub struct Known {
+pub(crate) struct Known {
     /// Every tag of the signature repository.
     pub tags: std::collections::HashSet<String>,
     /// Whether the registry answers the referrers API.
@@ -109,7 +109,7 @@ pub struct Known {
 }
 
 /// [`gather`], skipping the requests `known` says would find nothing.
-pub async fn gather_known(
+pub(crate) async fn gather_known(
     target: &Target,
     digest: &Digest,
     known: Option<&Known>,
@@ -124,7 +124,7 @@ pub async fn gather_known(
 }
 
 /// Like [`gather`], for one format only: what a new signature in that format replaces.
-pub async fn gather_format(
+pub(crate) async fn gather_format(
     target: &Target,
     digest: &Digest,
     format: SignatureFormat,

@@ -1,5 +1,5 @@
 //! Verification pinned to one digest: resolve once, fetch every signature candidate for
-//! that digest ([`gather`]), then judge them in a pure function ([`decide`]) against the
+//! that digest (`gather`), then judge them in a pure function (`decide`) against the
 //! digest, the repository, the tag, the keys and requirements, and the clock.
 //!
 //! Fetching and deciding are apart so that every way a signature can be wrong is tested
@@ -11,12 +11,12 @@ mod gather;
 
 use std::time::SystemTime;
 
-pub use check::made_by;
-pub use decide::{Attested, Description, decide, decide_attestations, describe};
-pub use gather::{
-    Candidate, Evidence, Known, MAX_REFERRERS, Material, Referrer, gather, gather_format,
-    gather_known,
-};
+pub(crate) use check::made_by;
+pub use decide::{Attested, Description};
+pub(crate) use decide::{decide, decide_attestations, describe};
+pub(crate) use gather::gather;
+pub(crate) use gather::{Evidence, Known, Material};
+pub(crate) use gather::{MAX_REFERRERS, gather_format, gather_known};
 
 use crate::Error;
 use crate::oci::Manifest;
@@ -170,7 +170,7 @@ pub async fn verify_attestations(
 
 /// The attestations a rule requires (each by one of its keys, under the rule's other
 /// requirements) that `evidence` does not hold, with the report of why not.
-pub fn missing_attestations<'a>(
+pub(crate) fn missing_attestations<'a>(
     evidence: &Evidence,
     ctx: &Context,
     rule: &VerifyOptions,
@@ -266,7 +266,7 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
 
 impl Evidence {
     /// The reason there is nothing to judge, if there is nothing.
-    pub fn absent(&self) -> Option<&Rejection> {
+    pub(crate) fn absent(&self) -> Option<&Rejection> {
         self.absent.as_ref()
     }
 }
