@@ -87,6 +87,15 @@ pub async fn copy(
     if !report.allowed() {
         return Err(Error::NotVerified(report.reference().to_string()));
     }
+    // A verification of one repository must not let another one's copy of the digest
+    // through: the signatures carried along would be the other's, never judged.
+    let here = source.store.pinned(report.digest());
+    if report.reference() != here {
+        return Err(Error::VerifiedElsewhere {
+            verified: report.reference().to_string(),
+            source_name: here,
+        });
+    }
     let verified = fetch(&source.store, report.digest()).await?;
     let top = match &opts.platform {
         None => verified.clone(),
@@ -275,4 +284,72 @@ async fn copy_referrers(dest: &Store, evidence: &Evidence) -> Result<(), Error> 
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::Image;
+    use crate::keys::{Algorithm, SigningKey};
+    use crate::layout::Layout;
+    use crate::trust::{NamedKey, VerifyOptions};
+
+    fn pinned(store: &Store, digest: &Digest) -> Target {
+        Target {
+            store: store.clone(),
+            signatures: store.clone(),
+            tag: None,
+            digest: Some(digest.clone()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verification_counts_only_for_the_place_it_was_made() {
+        let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+        let [signed, unsigned, dest] =
+            [0, 1, 2].map(|i| Store::Layout(Layout::create(dirs[i].path()).unwrap()));
+        let image = Image::random("app", 64).unwrap();
+        image.push(&signed, None).await.unwrap();
+        image.push(&unsigned, None).await.unwrap();
+        let key = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
+        let source = pinned(&signed, image.digest());
+        crate::sign::sign(&source, &key, &crate::sign::SignOptions::default())
+            .await
+            .unwrap();
+        let opts = VerifyOptions {
+            keys: vec![NamedKey {
+                name: "k".into(),
+                key: key.public_key(),
+            }],
+            ..VerifyOptions::default()
+        };
+        let verification = crate::verify::verify(&source, &opts).await.unwrap();
+        assert!(verification.report().allowed());
+        let dest = Destination {
+            store: dest,
+            tags: Vec::new(),
+        };
+        let copy_from = |from: Target| {
+            let (verification, dest) = (verification.clone(), dest.clone());
+            async move {
+                copy(
+                    &from,
+                    &verification,
+                    &dest,
+                    &CopyOptions::default(),
+                    Arc::new(transfer::Quiet),
+                )
+                .await
+            }
+        };
+        // The same digest elsewhere, with whatever signatures are there: refused.
+        match copy_from(pinned(&unsigned, image.digest())).await {
+            Err(Error::VerifiedElsewhere { .. }) => {}
+            other => panic!("copied from a place never verified: {other:?}"),
+        }
+        // From where it was verified: copied, signature included.
+        let copied = copy_from(source).await.unwrap();
+        assert_eq!(&copied.digest, image.digest());
+        assert!(copied.signature.is_some());
+    }
 }

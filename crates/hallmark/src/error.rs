@@ -136,6 +136,15 @@ pub enum Error {
     /// `copy` of a report that did not verify.
     #[error("{0} is not verified; nothing was copied")]
     NotVerified(String),
+    /// `copy` from another place than the one verified: the verification says nothing
+    /// about the signatures there.
+    #[error("the verification is of {verified}, not of {source_name}; nothing was copied")]
+    VerifiedElsewhere {
+        /// What was verified (`reg/repo@sha256:…`).
+        verified: String,
+        /// The same digest at the source given.
+        source_name: String,
+    },
     /// A platform asked of a single-platform manifest.
     #[error("platform {platform} asked for, but {digest} is a single-platform manifest")]
     SinglePlatform {
@@ -199,6 +208,7 @@ impl Error {
             | Self::NoKeys
             | Self::TagBindingNeedsTag
             | Self::NotVerified(_)
+            | Self::VerifiedElsewhere { .. }
             | Self::SinglePlatform { .. }
             | Self::NoPlatform { .. } => ErrorClass::Usage,
             Self::PolicyTagBindingNeedsTag { .. } => ErrorClass::Usage,
