@@ -237,7 +237,7 @@ impl<'a> ReportOut<'a> {
     pub fn denied(&self, t: &mut Text<'_>) {
         t.loud(format!("error: not verified: {}", self.reference));
         for e in &self.advised {
-            t.loud(format!("  {e}"));
+            t.loud_outside("  ", e);
         }
     }
 
@@ -470,6 +470,16 @@ mod tests {
             err,
             "error: not verified: reg.example/app@sha256:1234\n  no signature\n"
         );
+    }
+
+    /// Reasons quote what signatures claim (a repository, a certificate subject): an
+    /// attacker's text, never written to a terminal as it is.
+    #[test]
+    fn denied_reasons_cannot_drive_the_terminal() {
+        let reason = "signed for evil.example/\x1b]0;owned\x07\x1b[2J, not reg.example/app";
+        let (_, err) = render_text(&report(&[], false, &[reason]), false);
+        assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
+        assert!(err.contains("evil.example/"), "{err}");
     }
 
     #[test]
