@@ -2,6 +2,7 @@
 //! fact; the flags that change it are this command line's, so the advice is said here.
 
 use hallmark::report::{Finding, Rejection, Report};
+use hallmark::sigstore::verify::Refusal;
 
 /// The flag or file that would make `why` count, if the user trusts what it names.
 pub fn advice(why: &Rejection) -> Option<String> {
@@ -20,6 +21,20 @@ pub fn advice(why: &Rejection) -> Option<String> {
         Rejection::WrongRepository { signed, .. } => Some(format!(
             "if {signed} is a mirror you trust, accept it with --identity {signed}"
         )),
+        Rejection::Sigstore(refusal) => match refusal.as_ref() {
+            Refusal::KeylessBundle => {
+                Some("name them with --certificate-identity and --certificate-oidc-issuer".into())
+            }
+            Refusal::KeyBundle => Some("name it with --key".into()),
+            Refusal::NoTlogEntry => Some("--insecure-ignore-tlog skips this check".into()),
+            _ => None,
+        },
+        // A policy's required attestation: what would make its attestations count.
+        Rejection::AttestationRequired { findings, .. } => {
+            let mut all: Vec<String> = findings.iter().filter_map(|f| advice(f.reason())).collect();
+            all.dedup();
+            (!all.is_empty()).then(|| all.join("; "))
+        }
         _ => None,
     }
 }
@@ -35,6 +50,16 @@ pub fn line(finding: &Finding) -> String {
 /// Every finding of `report` as a line, with advice.
 pub fn lines(report: &Report) -> Vec<String> {
     report.findings().iter().map(line).collect()
+}
+
+/// Every finding of a blob verification as a line, with advice, then its notes.
+pub fn blob_lines(report: &hallmark::blob::BlobReport) -> Vec<String> {
+    let findings = report.findings();
+    findings
+        .iter()
+        .map(line)
+        .chain(report.error_lines().into_iter().skip(findings.len()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -64,5 +89,18 @@ mod tests {
             "{moved}"
         );
         assert_eq!(advice(&Rejection::NoTrustedKey), None);
+        let sigstore = |r| advice(&Rejection::Sigstore(std::sync::Arc::new(r)));
+        assert!(sigstore(Refusal::KeyBundle).unwrap().contains("--key"));
+        assert!(
+            sigstore(Refusal::KeylessBundle)
+                .unwrap()
+                .contains("--certificate-oidc-issuer")
+        );
+        assert!(
+            sigstore(Refusal::NoTlogEntry)
+                .unwrap()
+                .contains("--insecure-ignore-tlog")
+        );
+        assert_eq!(sigstore(Refusal::NotSignedByKeys), None);
     }
 }

@@ -76,6 +76,9 @@ pub struct BlobVerified<'a> {
     report: &'a BlobReport,
     #[serde(skip)]
     path: &'a Path,
+    /// `errors` with the command line's advice, for people.
+    #[serde(skip)]
+    advised: Vec<String>,
 }
 
 impl<'a> BlobVerified<'a> {
@@ -94,13 +97,14 @@ impl<'a> BlobVerified<'a> {
             errors: r.error_lines(),
             report: r,
             path,
+            advised: crate::advice::blob_lines(r),
         }
     }
 
     /// Why it did not verify, on stderr even under --quiet.
     pub fn denied(&self, t: &mut Text<'_>) {
         t.loud(format!("error: not verified: {}", self.path.display()));
-        for e in &self.errors {
+        for e in &self.advised {
             t.loud_outside("  ", e);
         }
     }
@@ -137,7 +141,7 @@ impl Render for BlobVerified<'_> {
             &signer,
         );
         super::verify::proofs(t, r.tlog(), r.times());
-        for e in &self.errors {
+        for e in &self.advised {
             t.say_outside("note: ", e);
         }
         t.result(&self.digest)

@@ -394,3 +394,59 @@ fn the_built_in_root_covers_every_production_fixture() {
     }
     assert!(checked >= 25, "only {checked} entries checked");
 }
+
+/// A bundle checked with the wrong kind of trust says which flags name the right one: a
+/// keyless bundle given a key, a key's bundle given an identity, an unlogged keyless
+/// bundle. The library states the fact; the advice is the command line's.
+#[test]
+fn the_wrong_kind_of_trust_is_answered_with_the_flags_that_fit() {
+    let Some(c) = cases("the_wrong_kind_of_trust_is_answered_with_the_flags_that_fit") else {
+        return;
+    };
+    let artifact = s(&c.join("a.txt"));
+    let keyless_bundle = s(&c.join("happy-path-v0.3/bundle.sigstore.json"));
+    let k = keys("ecdsa-p256");
+    let o = run(&[
+        "verify-blob",
+        &artifact,
+        "--bundle",
+        &keyless_bundle,
+        "--key",
+        &k.public,
+    ]);
+    expect_code(&o, 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("signed keyless") && err.contains("--certificate-identity"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let key_bundle = dir.path().join("key.sigstore.json").display().to_string();
+    let o = run_env(
+        &[
+            "sign-blob",
+            &artifact,
+            "--key",
+            &k.private,
+            "--bundle",
+            &key_bundle,
+        ],
+        &[("HALLMARK_PASSWORD", PASSWORD)],
+    );
+    expect_code(&o, 0);
+    let o = keyless(&artifact, Path::new(&key_bundle), &["--output", "json"]);
+    expect_code(&o, 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("signed by a key") && err.contains("--key"),
+        "{err}"
+    );
+    // Scripts read the fact, without the advice.
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let errors = doc["errors"].to_string();
+    assert!(
+        errors.contains("signed by a key") && !errors.contains("--key"),
+        "{errors}"
+    );
+}

@@ -303,7 +303,8 @@ fn every_part_of_a_keyless_proof_is_checked() {
             layout(&fixture, |a| {
                 a.remove(bundle_key);
             }),
-            "no transparency-log entry",
+            // The fact, then the command line's advice.
+            "no transparency-log entry; keyless signatures must be logged; --insecure-ignore-tlog skips this check",
         ),
         (
             "the issuer's certificate as the signer's",
