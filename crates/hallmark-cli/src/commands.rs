@@ -366,12 +366,16 @@ impl Signing {
         Ok(Signing { target, opts })
     }
 
-    /// A bare tag is refused before a password is asked for; then the key is loaded.
-    async fn key(&self, args: &SigningArgs) -> anyhow::Result<SigningKey> {
+    /// A bare tag is refused before a password is asked for; then the key is loaded. The
+    /// signature's time is taken then, not when the flags were read: a password prompt
+    /// can take minutes, and earlier signatures are judged at that time.
+    async fn key(&mut self, args: &SigningArgs) -> anyhow::Result<SigningKey> {
         if self.target.digest.is_none() && args.expect_digest.is_none() {
             hallmark::sign::resolve_digest_to_sign(&self.target, None).await?;
         }
-        keyfile::load_signing_key(&args.key)
+        let key = keyfile::load_signing_key(&args.key)?;
+        self.opts.timestamp = std::time::SystemTime::now();
+        Ok(key)
     }
 }
 
@@ -418,7 +422,7 @@ pub async fn attest(args: &AttestArgs, ui: Ui, clients: &Clients) -> anyhow::Res
             Some("a predicate is a JSON document (SLSA provenance, CycloneDX, SPDX JSON, …)"),
         )
     })?;
-    let signing = Signing::resolve(&args.signing, &args.registry, ui, clients)?;
+    let mut signing = Signing::resolve(&args.signing, &args.registry, ui, clients)?;
     let key = signing.key(&args.signing).await?;
     let (target, opts) = (&signing.target, &signing.opts);
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
