@@ -74,25 +74,14 @@ pub(crate) type LayerId = (Digest, Vec<u8>);
 
 /// Earlier signatures by one key that a new one replaces.
 #[derive(Debug, Default)]
-#[non_exhaustive]
-pub struct Earlier {
+pub(crate) struct Earlier {
     /// Legacy `.sig` layers, by payload digest and signature bytes.
-    pub legacy: Vec<LayerId>,
+    pub(crate) legacy: Vec<LayerId>,
     /// Bundle referrers, by manifest digest.
-    pub referrers: Vec<Digest>,
+    pub(crate) referrers: Vec<Digest>,
 }
 
 impl Earlier {
-    /// How many there are.
-    pub fn len(&self) -> usize {
-        self.legacy.len() + self.referrers.len()
-    }
-
-    /// True when there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// How many earlier `.sig` layers a new signature `sig` over `payload` replaced (an
     /// identical one is the new one).
     pub(crate) fn replaced_by(&self, payload: &[u8], sig: &[u8]) -> usize {
@@ -124,7 +113,7 @@ impl Earlier {
 /// that `key` made for the repository `artifacts`, found where `signatures` keeps them;
 /// none are looked for unless `opts.replace`. They are judged at `opts.timestamp`, the
 /// signing clock.
-pub async fn earlier(
+pub(crate) async fn earlier(
     opts: &SignOptions,
     artifacts: &Store,
     signatures: &Store,

@@ -279,7 +279,7 @@ impl ScanReport {
 }
 
 /// Reports progress: tags done so far, tags known so far.
-pub(crate) type ScanProgress<'a> = dyn Fn(usize, usize) + Send + Sync + 'a;
+pub type ScanProgress<'a> = dyn Fn(usize, usize) + Send + Sync + 'a;
 
 /// Scans `targets` with `client`.
 pub async fn scan(

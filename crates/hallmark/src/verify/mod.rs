@@ -28,7 +28,7 @@ use crate::trust::VerifyOptions;
 // Shared by `check` and `decide`: here, so that neither depends on the other for it.
 /// What the evidence is judged against, besides the requirements.
 #[derive(Debug, Clone)]
-pub struct Context {
+pub(crate) struct Context {
     /// `reg/repo@sha256:…` of the digest being verified.
     pub reference: String,
     /// The repository's normalised identity (`reg/repo` or `oci:/abs/path`).
