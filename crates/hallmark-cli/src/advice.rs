@@ -52,6 +52,17 @@ pub fn lines(report: &Report) -> Vec<String> {
     report.findings().iter().map(line).collect()
 }
 
+/// The advice for many findings (a scan's tags, pin's references), each said once.
+pub fn hints<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for a in findings.into_iter().filter_map(|f| advice(f.reason())) {
+        if !all.contains(&a) {
+            all.push(a);
+        }
+    }
+    all
+}
+
 /// Every finding of a blob verification as a line, with advice, then its notes.
 pub fn blob_lines(report: &hallmark::blob::BlobReport) -> Vec<String> {
     let findings = report.findings();

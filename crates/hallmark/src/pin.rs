@@ -17,6 +17,7 @@ use crate::fsio::walk::{self, Why};
 use crate::policy::Trust;
 use crate::reference::{ReferenceError, Source};
 use crate::registry::Client;
+use crate::report::Finding;
 use crate::store::Target;
 
 /// What happened to one reference.
@@ -55,6 +56,9 @@ pub struct PinEntry {
     pub status: PinStatus,
     /// Why, in one line.
     pub reason: String,
+    /// Why its signatures did not count, typed, when it did not verify.
+    #[serde(skip)]
+    pub findings: Vec<Finding>,
 }
 
 /// A file whose references change.
@@ -112,9 +116,15 @@ pub(crate) enum PinError {
     /// A policy rule allows it unsigned.
     #[error("a policy rule allows it unsigned: nothing verified, so it is not pinned")]
     AllowedUnsigned,
-    /// It did not verify; why, one line each.
-    #[error("not verified: {}", .0.join("; "))]
-    NotVerified(Vec<String>),
+    /// It did not verify, and why.
+    #[error("not verified: {}", lines(.0))]
+    NotVerified(Vec<Finding>),
+}
+
+/// Findings in one line.
+fn lines(findings: &[Finding]) -> String {
+    let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    lines.join("; ")
 }
 
 impl PinError {
@@ -158,7 +168,7 @@ async fn verify_reference(
     } else if report.allowed() {
         Err(PinError::AllowedUnsigned)
     } else {
-        Err(PinError::NotVerified(report.error_lines()))
+        Err(PinError::NotVerified(report.findings().to_vec()))
     }
 }
 
@@ -341,6 +351,7 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
                 digest: None,
                 status: PinStatus::Unpinnable,
                 reason,
+                findings: Vec::new(),
             });
         }
         if !spans.is_empty() {
@@ -396,6 +407,10 @@ pub async fn plan(client: &Client, paths: &[PathBuf], trust: &Trust) -> Result<P
                 digest,
                 status,
                 reason,
+                findings: match verdict {
+                    Err(PinError::NotVerified(f)) => f.clone(),
+                    _ => Vec::new(),
+                },
             });
         }
         if pinned > 0 {
@@ -481,6 +496,7 @@ pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Rejection;
 
     #[test]
     fn pin_reads_deployments_compose_workflows_and_dockerfiles_only() {
@@ -520,14 +536,19 @@ mod tests {
             PinError::Reference(ReferenceError::Empty),
             PinError::NotRegistry,
             PinError::AllowedUnsigned,
-            PinError::NotVerified(vec!["no signature".into()]),
+            PinError::NotVerified(vec![Finding::artifact(Rejection::NoTrustedKey)]),
         ];
         for e in &refused {
             assert_eq!(e.status(), PinStatus::Refused, "{e}");
         }
         assert_eq!(
-            PinError::NotVerified(vec!["a".into(), "b".into()]).to_string(),
-            "not verified: a; b"
+            PinError::NotVerified(vec![
+                Finding::artifact(Rejection::NoTrustedKey),
+                Finding::artifact(Rejection::NoSignatureLayer)
+            ])
+            .to_string(),
+            "not verified: not signed by any of the given keys (or the payload was altered); \
+             no signature: the signature manifest has no simple-signing layer"
         );
         assert_eq!(PinError::NotRegistry.class(), ErrorClass::Usage);
         assert_eq!(PinError::AllowedUnsigned.class(), ErrorClass::Denied);

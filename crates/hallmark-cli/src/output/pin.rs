@@ -120,6 +120,9 @@ impl Render for PinResult<'_> {
                 }
             }
         }
+        for h in crate::advice::hints(report.references.iter().flat_map(|e| &e.findings)) {
+            t.say_outside("hint: ", &h);
+        }
         // On stderr with the references: stdout stays a diff that applies.
         for e in &report.errors {
             t.say_outside(&format!("{}: ", e.path), &format!("NOT read: {}", e.error));
@@ -167,6 +170,7 @@ mod tests {
             digest: None,
             status,
             reason: reason.into(),
+            findings: Vec::new(),
         }
     }
 

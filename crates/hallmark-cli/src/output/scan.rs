@@ -232,6 +232,9 @@ impl Render for ScanResult<'_> {
         for e in &report.errors {
             t.say_outside(&format!("error: {}: ", e.scope), &e.error);
         }
+        for h in crate::advice::hints(report.tags.iter().flat_map(|t| &t.findings)) {
+            t.say_outside("hint: ", &h);
+        }
         let counts: Vec<String> = Status::ALL
             .iter()
             .filter_map(|s| report.summary.get(s).map(|n| format!("{n} {}", s.name())))
@@ -274,6 +277,7 @@ mod tests {
             reason: reason.into(),
             signatures: Vec::new(),
             bound_to: None,
+            findings: Vec::new(),
         }
     }
 

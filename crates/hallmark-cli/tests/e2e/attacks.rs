@@ -213,6 +213,36 @@ async fn a4_copied_signature_does_not_verify() {
     let o = run(&["verify", &mirror, "--key", &k.public, "--identity", &repo]);
     expect_code(&o, 0);
     assert_eq!(stdout(&o), format!("{mirror}\n"));
+
+    // scan and pin judge many references: the advice is said once, as a hint, and their
+    // reasons (which scripts read) state only the fact.
+    good.push(&other, Some("v1")).await.unwrap();
+    let mirror_repo = format!("{}/attacker/mirror", reg.addr);
+    let hint = format!("hint: if {repo} is a mirror you trust, accept it with --identity {repo}");
+    let o = run(&["scan", &mirror_repo, "--key", &k.public]);
+    assert!(stderr(&o).contains(&hint), "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches("hint: ").count(), 1, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("copied from another repository"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stdout(&o).contains("--identity"), "{}", stdout(&o));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pod.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  containers:\n  - name: app\n    image: {mirror_repo}:v1\n"
+        ),
+    )
+    .unwrap();
+    let o = hallmark()
+        .args(["pin", ".", "--key", &k.public])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(stderr(&o).contains(&hint), "{}", stderr(&o));
+    assert!(stderr(&o).contains("NOT pinned"), "{}", stderr(&o));
 }
 
 /// A6: the signature is deleted, or replaced by the attacker's own.

@@ -156,6 +156,7 @@ pub(crate) fn classify(
         reason: String::new(),
         signatures: Vec::new(),
         bound_to: None,
+        findings: Vec::new(),
     };
     let made = |b: &Binding| {
         b.timestamp
@@ -231,6 +232,7 @@ pub(crate) fn classify(
     } else {
         report.error_lines().join("; ")
     };
+    entry.findings = report.findings().to_vec();
     entry
 }
 

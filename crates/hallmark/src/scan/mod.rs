@@ -22,7 +22,7 @@ use crate::digest::Digest;
 use crate::policy::Trust;
 use crate::reference::{ImageRef, ReferenceError, canonical_glob, canonical_repository};
 use crate::registry::{Client, ListBudget, ListLimits};
-use crate::report::ValidSignature;
+use crate::report::{Finding, ValidSignature};
 
 mod judge;
 mod repository;
@@ -206,6 +206,9 @@ pub struct TagEntry {
     pub signatures: Vec<ValidSignature>,
     /// For `drifted`: the digest a trusted signature binds the tag to.
     pub bound_to: Option<Binding>,
+    /// Why signatures did not count, typed (`reason` says it in one line).
+    #[serde(skip)]
+    pub findings: Vec<Finding>,
 }
 
 /// Where a trusted signature puts a tag.

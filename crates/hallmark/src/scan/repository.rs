@@ -177,6 +177,7 @@ impl State<'_> {
                         reason: reason.clone(),
                         signatures: Vec::new(),
                         bound_to: None,
+                        findings: Vec::new(),
                     });
                 }
                 return out;
@@ -317,6 +318,7 @@ impl TagEntry {
             reason: why.to_string(),
             signatures: Vec::new(),
             bound_to: None,
+            findings: Vec::new(),
         }
     }
 }
