@@ -22,20 +22,7 @@ pub fn python() -> &'static str {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            let status = Command::new("flock")
-                .args([
-                    "/tmp/hallmark-test-install.lock",
-                    "python3",
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--disable-pip-version-check",
-                    "cryptography==48.0.0",
-                    "pynacl==1.6.2",
-                    "bcrypt==5.0.0",
-                ])
-                .status()
+            let status = pip_install(["cryptography==48.0.0", "pynacl==1.6.2", "bcrypt==5.0.0"])
                 .expect("run pip");
             assert!(
                 status.success(),
@@ -44,6 +31,21 @@ pub fn python() -> &'static str {
         }
     });
     "python3"
+}
+
+/// `pip install ARGS`, one install on the machine at a time (the lock every peer install
+/// takes).
+pub(super) fn pip_install<I, S>(args: I) -> std::io::Result<std::process::ExitStatus>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new("flock")
+        .args(["/tmp/hallmark-test-install.lock", "python3", "-m", "pip"])
+        .args(["install", "-q", "--disable-pip-version-check"])
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
 }
 
 pub fn py_tool() -> PathBuf {

@@ -274,23 +274,13 @@ pub fn sigstore_python() -> PathBuf {
         // Installed beside the final name and renamed into place, so that an interrupted
         // install is never taken for a complete one.
         let partial = PathBuf::from(format!("{}.partial-{}", dir.display(), std::process::id()));
-        let status = Command::new("flock")
-            .arg("/tmp/hallmark-test-install.lock")
-            .args([
-                "python3",
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "--no-warn-conflicts",
-                "--target",
-            ])
-            .arg(&partial)
-            .arg(format!("sigstore=={SIGSTORE_PYTHON_VERSION}"))
-            .stdout(Stdio::null())
-            .status()
-            .expect("run pip (Python is needed for the keyless differential test)");
+        let status = super::fixtures::pip_install([
+            "--no-warn-conflicts".as_ref(),
+            "--target".as_ref(),
+            partial.as_os_str(),
+            format!("sigstore=={SIGSTORE_PYTHON_VERSION}").as_ref(),
+        ])
+        .expect("run pip (Python is needed for the keyless differential test)");
         assert!(
             status.success(),
             "pip install sigstore=={SIGSTORE_PYTHON_VERSION} failed"
