@@ -31,8 +31,7 @@ pub fn advice(why: &Rejection) -> Option<String> {
         },
         // A policy's required attestation: what would make its attestations count.
         Rejection::AttestationRequired { findings, .. } => {
-            let mut all: Vec<String> = findings.iter().filter_map(|f| advice(f.reason())).collect();
-            all.dedup();
+            let all = hints(findings);
             (!all.is_empty()).then(|| all.join("; "))
         }
         _ => None,

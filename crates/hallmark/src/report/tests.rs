@@ -109,7 +109,7 @@ fn json_keeps_its_shape() {
     // Fields in the order they were always written.
     let text = serde_json::to_string(&r).unwrap();
     let at = |k: &str| text.find(&format!("\"{k}\":")).unwrap();
-    let mut keys = vec![
+    let order = [
         "reference",
         "digest",
         "tag",
@@ -119,20 +119,9 @@ fn json_keeps_its_shape() {
         "errors",
         "policy",
     ];
-    keys.sort_by_key(|k| at(k));
-    assert_eq!(
-        keys,
-        [
-            "reference",
-            "digest",
-            "tag",
-            "verified",
-            "allowed",
-            "signatures",
-            "errors",
-            "policy"
-        ]
-    );
+    let mut written = order;
+    written.sort_by_key(|k| at(k));
+    assert_eq!(written, order);
     assert!(
         serde_json::to_value(report())
             .unwrap()
