@@ -1,0 +1,332 @@
+//! Keyless signatures made by the real cosign against a real Sigstore stack on loopback
+//! (`harness/sigstack.rs`: Fulcio, a CT log, Rekor v2, the timestamp authority, an OIDC
+//! issuer), verified by hallmark against that stack's trusted root: what production keyless
+//! signing writes (a Fulcio leaf with its SCT, a Rekor v2 entry with its inclusion proof and
+//! checkpoint, an RFC 3161 timestamp), made by the services themselves rather than by a
+//! model of them.
+
+use std::path::Path;
+
+use crate::harness::*;
+use hallmark::image::Image;
+use hallmark::layout::Layout;
+use hallmark::store::Store;
+
+const SIGNER: &str = "alice@example.com";
+const REPOSITORY: &str = "hallmark/test";
+const WORKFLOW: &str = "hallmark/test/.github/workflows/release.yml@refs/heads/main";
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The claims Fulcio's GitHub-workflow issuer type demands, for [`WORKFLOW`]; no email, so
+/// that the proof of possession is over `sub`.
+fn github_claims() -> String {
+    serde_json::json!({
+        "email": null,
+        "email_verified": null,
+        "job_workflow_ref": WORKFLOW,
+        "job_workflow_sha": "0123456789abcdef0123456789abcdef01234567",
+        "sha": "0123456789abcdef0123456789abcdef01234567",
+        "event_name": "push",
+        "repository": REPOSITORY,
+        "repository_id": "1",
+        "repository_owner": "hallmark",
+        "repository_owner_id": "2",
+        "repository_visibility": "public",
+        "workflow": "release",
+        "workflow_ref": WORKFLOW,
+        "workflow_sha": "0123456789abcdef0123456789abcdef01234567",
+        "ref": "refs/heads/main",
+        "runner_environment": "github-hosted",
+        "run_id": "3",
+        "run_attempt": "1",
+    })
+    .to_string()
+}
+
+/// `cosign sign-blob` keyless against the stack; the bundle's path.
+fn cosign_sign_blob(stack: &SigStack, token: &Path, blob: &Path) -> std::path::PathBuf {
+    let bundle = blob.with_extension("sigstore.json");
+    let o = stack.cosign(&[
+        "sign-blob",
+        "--identity-token",
+        &s(token),
+        "--signing-config",
+        &s(&stack.signing_config),
+        "--trusted-root",
+        &s(&stack.trusted_root),
+        "--bundle",
+        &s(&bundle),
+        &s(blob),
+    ]);
+    assert!(
+        o.status.success(),
+        "cosign sign-blob: {}\nfulcio: {}",
+        String::from_utf8_lossy(&o.stderr),
+        stack.log("fulcio")
+    );
+    bundle
+}
+
+fn verify_blob(
+    stack: &SigStack,
+    blob: &Path,
+    bundle: &Path,
+    identity: &str,
+    issuer: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let (blob, bundle, root) = (s(blob), s(bundle), s(&stack.trusted_root));
+    let mut args = vec![
+        "verify-blob",
+        &blob,
+        "--bundle",
+        &bundle,
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        issuer,
+        "--trusted-root",
+        &root,
+    ];
+    args.extend_from_slice(extra);
+    stack.hallmark(&args)
+}
+
+/// A blob signed keyless by cosign through Fulcio, Rekor v2 and the TSA verifies with
+/// hallmark for its signer and issuer, and only for them, and only for the blob signed.
+#[test]
+fn cosign_keyless_blobs_verify_against_the_stack() {
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let blob = work.path().join("release.tar");
+    std::fs::write(&blob, b"the release, as built").unwrap();
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let bundle = cosign_sign_blob(&stack, &token, &blob);
+
+    let o = verify_blob(
+        &stack,
+        &blob,
+        &bundle,
+        SIGNER,
+        &stack.issuer,
+        &["--output", "json"],
+    );
+    expect_code(&o, 0);
+    let report = json_out(&o);
+    assert_eq!(report["verified"], true, "{report}");
+    // Rekor v2's entry (the first of a fresh log, which omits its zero index), proved by
+    // its inclusion proof and checkpoint; the time is the TSA's, Rekor v2 giving none.
+    let tlog = &report["tlog"][0];
+    assert_eq!(tlog["kind"], "hashedrekord 0.0.2", "{report}");
+    assert_eq!(tlog["log"], "http://127.0.0.1:18082", "{report}");
+    assert_eq!(
+        tlog["proofs"],
+        serde_json::json!(["inclusion proof", "signed checkpoint"]),
+        "{report}"
+    );
+    assert_eq!(
+        report["times"][0]["source"], "timestamp authority Test TSA Root",
+        "{report}"
+    );
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("1 signed certificate timestamp(s)")),
+        "{report}"
+    );
+    assert_eq!(report["identity"]["subject"], SIGNER, "{report}");
+    assert_eq!(report["identity"]["issuer"], stack.issuer, "{report}");
+    let err = stderr(&verify_blob(
+        &stack,
+        &blob,
+        &bundle,
+        SIGNER,
+        &stack.issuer,
+        &[],
+    ));
+    assert!(err.contains("logged: http://127.0.0.1:18082"), "{err}");
+
+    // Someone else, or the same name from another issuer.
+    let o = verify_blob(
+        &stack,
+        &blob,
+        &bundle,
+        "bob@example.com",
+        &stack.issuer,
+        &[],
+    );
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains(SIGNER), "{}", stderr(&o));
+    let o = verify_blob(&stack, &blob, &bundle, SIGNER, SigStack::GITHUB_ISSUER, &[]);
+    expect_code(&o, 1);
+
+    // One byte changed after signing.
+    let tampered = work.path().join("tampered.tar");
+    std::fs::write(&tampered, b"the release, as built!").unwrap();
+    let o = verify_blob(&stack, &tampered, &bundle, SIGNER, &stack.issuer, &[]);
+    expect_code(&o, 1);
+
+    // The production root knows neither this Fulcio nor this log.
+    let (b, bl) = (s(&blob), s(&bundle));
+    let o = stack.hallmark(&[
+        "verify-blob",
+        &b,
+        "--bundle",
+        &bl,
+        "--certificate-identity",
+        SIGNER,
+        "--certificate-oidc-issuer",
+        &stack.issuer,
+    ]);
+    expect_code(&o, 1);
+
+    // A GitHub Actions identity: the certificate carries the workflow's claims.
+    let gh = stack.token(
+        SigStack::GITHUB_ISSUER,
+        "repo:hallmark/test:ref:refs/heads/main",
+        &github_claims(),
+    );
+    let blob_gh = work.path().join("release-gh.tar");
+    std::fs::write(&blob_gh, b"the release, built by the workflow").unwrap();
+    let bundle_gh = cosign_sign_blob(&stack, &gh, &blob_gh);
+    let identity = format!("https://github.com/{WORKFLOW}");
+    let o = verify_blob(
+        &stack,
+        &blob_gh,
+        &bundle_gh,
+        &identity,
+        SigStack::GITHUB_ISSUER,
+        &[
+            "--certificate-github-workflow-repository",
+            REPOSITORY,
+            "--output",
+            "json",
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json_out(&o);
+    assert_eq!(
+        report["identity"]["claims"]["github_workflow_repository"], REPOSITORY,
+        "{report}"
+    );
+    let o = verify_blob(
+        &stack,
+        &blob_gh,
+        &bundle_gh,
+        &identity,
+        SigStack::GITHUB_ISSUER,
+        &["--certificate-github-workflow-repository", "hallmark/other"],
+    );
+    expect_code(&o, 1);
+}
+
+/// An image signed keyless by `cosign sign` (a bundle found through the `sha256-<hex>` tag,
+/// the registry having no referrers API) verifies with hallmark for its signer only, and
+/// that signature moved onto another image does not make that image verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cosign_keyless_images_verify_against_the_stack() {
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let layout_dir = work.path().join("layout");
+    let layout = Layout::create(&layout_dir).unwrap();
+    let mut digests = Vec::new();
+    for tag in ["v1", "v2"] {
+        let img = Image::random(tag, 2048).unwrap();
+        img.push(&Store::Layout(layout.clone()), Some(tag))
+            .await
+            .unwrap();
+        let o = stack
+            .command(std::process::Command::new(skopeo()).args([
+                "copy",
+                "--quiet",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+                &format!("oci:{}:{tag}", layout_dir.display()),
+                &format!("docker://{}/app:{tag}", stack.registry),
+            ]))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        digests.push(img.digest().to_string());
+    }
+    let pinned = format!("{}/app@{}", stack.registry, digests[0]);
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let o = stack.cosign(&[
+        "sign",
+        "--identity-token",
+        &s(&token),
+        "--signing-config",
+        &s(&stack.signing_config),
+        "--trusted-root",
+        &s(&stack.trusted_root),
+        &pinned,
+    ]);
+    assert!(
+        o.status.success(),
+        "cosign sign: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let root = s(&stack.trusted_root);
+    let verify = |reference: &str, identity: &str| {
+        stack.hallmark(&[
+            "verify",
+            reference,
+            "--certificate-identity",
+            identity,
+            "--certificate-oidc-issuer",
+            &stack.issuer,
+            "--trusted-root",
+            &root,
+        ])
+    };
+    let o = verify(&format!("{}/app:v1", stack.registry), SIGNER);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o).trim(), pinned);
+    assert!(stderr(&o).contains(SIGNER), "{}", stderr(&o));
+
+    let o = verify(&pinned, "bob@example.com");
+    expect_code(&o, 1);
+
+    // The bundle index under v1's fallback tag, put under v2's: a signature for v1 is no
+    // signature for v2.
+    let tag_of = |d: &str| d.replace(':', "-");
+    let base = format!("http://{}/v2/app/manifests", stack.registry);
+    let index_type = "application/vnd.oci.image.index.v1+json";
+    let index = work.path().join("index.json");
+    let curl = |args: &[&str]| {
+        let o = stack
+            .command(std::process::Command::new("curl").args(args))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "curl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    curl(&[
+        "-sf",
+        "-H",
+        &format!("Accept: {index_type}"),
+        "-o",
+        &s(&index),
+        &format!("{base}/{}", tag_of(&digests[0])),
+    ]);
+    curl(&[
+        "-sf",
+        "-X",
+        "PUT",
+        "-H",
+        &format!("Content-Type: {index_type}"),
+        "--data-binary",
+        &format!("@{}", s(&index)),
+        &format!("{base}/{}", tag_of(&digests[1])),
+    ]);
+    let o = verify(&format!("{}/app@{}", stack.registry, digests[1]), SIGNER);
+    expect_code(&o, 1);
+}
