@@ -149,6 +149,7 @@ mod glob;
 pub mod image;
 pub mod inventory;
 mod json;
+pub mod keyless;
 pub mod keys;
 pub mod layout;
 pub mod oci;
