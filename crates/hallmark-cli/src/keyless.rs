@@ -127,3 +127,83 @@ pub fn verify_bundle(args: &VerifyBundleArgs, ui: Ui) -> anyhow::Result<Outcome>
         .into(),
     })
 }
+
+/// A keyless signer the flags describe, made before anything is read or sent: the token
+/// (refused here when expired or for another audience), the services, the trusted root.
+pub struct KeylessSigner {
+    token: hallmark::keyless::IdentityToken,
+    services: hallmark::keyless::Services,
+    root: TrustedRoot,
+}
+
+/// The token, services and root of `args`; every refusal is a usage error (exit 2), before
+/// any request.
+pub fn signer(args: &crate::cli::KeylessSignArgs) -> anyhow::Result<KeylessSigner> {
+    use hallmark::keyless::{IdentityToken, Services, config, token};
+    let Some(spec) = &args.identity_token else {
+        return Err(CliError::usage(
+            "keyless signing needs --identity-token",
+            Some("pass --identity-token TOKEN|@FILE|env://VAR, or sign with --key"),
+        ));
+    };
+    let now = SystemTime::now();
+    let raw = token::read(spec).map_err(hallmark::Error::from)?;
+    let token = IdentityToken::parse(&raw, now).map_err(hallmark::Error::from)?;
+    let services = match (&args.signing_config, &args.fulcio_url) {
+        (Some(path), _) => {
+            let bytes = hallmark::fsio::read_input(path, config::MAX_SIGNING_CONFIG_BYTES)
+                .map_err(|e| {
+                    CliError::usage(
+                        format!(
+                            "cannot read the signing config {}: {}",
+                            path.display(),
+                            e.reason()
+                        ),
+                        None,
+                    )
+                })?;
+            config::parse(&bytes, now).map_err(hallmark::Error::from)?
+        }
+        (None, Some(fulcio)) => Services::new(
+            fulcio,
+            args.rekor_url.as_deref().unwrap_or_default(),
+            args.timestamp_server_url.as_deref().unwrap_or_default(),
+        ),
+        (None, None) => {
+            return Err(CliError::usage(
+                "keyless signing needs the Sigstore services",
+                Some(
+                    "pass --signing-config FILE, or --fulcio-url, --rekor-url and --timestamp-server-url",
+                ),
+            ));
+        }
+    };
+    let (root, _) = trusted_root(args.trusted_root.as_deref())?;
+    Ok(KeylessSigner {
+        token,
+        services,
+        root,
+    })
+}
+
+impl KeylessSigner {
+    /// Signs the artifact whose SHA-256 is `sha256`; every answer verified before use.
+    pub async fn sign(
+        &self,
+        sha256: &[u8; 32],
+    ) -> anyhow::Result<hallmark::keyless::KeylessSignature> {
+        let client = hallmark::registry::Client::new(hallmark::registry::ClientOptions::default())
+            .map_err(hallmark::Error::from)?;
+        Ok(
+            hallmark::keyless::sign_digest(
+                sha256,
+                &self.token,
+                &self.services,
+                &self.root,
+                &client,
+            )
+            .await
+            .map_err(hallmark::Error::from)?,
+        )
+    }
+}

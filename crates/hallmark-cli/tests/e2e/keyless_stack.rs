@@ -330,3 +330,125 @@ async fn cosign_keyless_images_verify_against_the_stack() {
     let o = verify(&format!("{}/app@{}", stack.registry, digests[1]), SIGNER);
     expect_code(&o, 1);
 }
+
+/// `hallmark sign-blob` keyless against the stack; the command's output.
+fn hallmark_sign_blob(
+    stack: &SigStack,
+    token: &str,
+    blob: &Path,
+    bundle: &Path,
+) -> std::process::Output {
+    stack.hallmark(&[
+        "sign-blob",
+        &s(blob),
+        "--bundle",
+        &s(bundle),
+        "--identity-token",
+        token,
+        "--signing-config",
+        &s(&stack.signing_config),
+        "--trusted-root",
+        &s(&stack.trusted_root),
+    ])
+}
+
+/// A blob signed keyless by hallmark through Fulcio, Rekor v2 and the TSA verifies with
+/// hallmark and with the real cosign for its signer and issuer, and only for them; a token
+/// that is expired or for another audience is refused before any request.
+#[test]
+fn hallmark_signs_blobs_keyless_against_the_stack() {
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let blob = work.path().join("release.tar");
+    std::fs::write(&blob, b"the release, signed by hallmark").unwrap();
+    let bundle = work.path().join("release.tar.sigstore.json");
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let jwt = std::fs::read_to_string(&token).unwrap();
+
+    let o = hallmark_sign_blob(&stack, &format!("@{}", s(&token)), &blob, &bundle);
+    expect_code(&o, 0);
+    let out = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!out.contains(jwt.trim()), "the token was printed: {out}");
+    assert!(stderr(&o).contains(SIGNER), "{}", stderr(&o));
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    assert_eq!(
+        written["mediaType"], "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "{written}"
+    );
+    assert_eq!(
+        written["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["version"], "0.0.2",
+        "{written}"
+    );
+
+    // hallmark verifies it: the log entry, the timestamp, the SCT, the identity.
+    let o = verify_blob(
+        &stack,
+        &blob,
+        &bundle,
+        SIGNER,
+        &stack.issuer,
+        &["--output", "json"],
+    );
+    expect_code(&o, 0);
+    let report = json_out(&o);
+    assert_eq!(report["identity"]["subject"], SIGNER, "{report}");
+    assert_eq!(report["tlog"][0]["kind"], "hashedrekord 0.0.2", "{report}");
+    assert_eq!(
+        report["times"][0]["source"], "timestamp authority Test TSA Root",
+        "{report}"
+    );
+    let o = verify_blob(
+        &stack,
+        &blob,
+        &bundle,
+        "bob@example.com",
+        &stack.issuer,
+        &[],
+    );
+    expect_code(&o, 1);
+
+    // So does the real cosign, with its default checks (tlog, SCT, timestamp) on.
+    let cosign_verify = |identity: &str| {
+        stack.cosign(&[
+            "verify-blob",
+            "--bundle",
+            &s(&bundle),
+            "--trusted-root",
+            &s(&stack.trusted_root),
+            "--certificate-identity",
+            identity,
+            "--certificate-oidc-issuer",
+            &stack.issuer,
+            &s(&blob),
+        ])
+    };
+    let o = cosign_verify(SIGNER);
+    assert!(
+        o.status.success(),
+        "cosign verify-blob: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = cosign_verify("bob@example.com");
+    assert!(!o.status.success(), "cosign accepted another identity");
+
+    // The token given by value and through the environment works the same way.
+    let bundle2 = work.path().join("again.sigstore.json");
+    let o = hallmark_sign_blob(&stack, jwt.trim(), &blob, &bundle2);
+    expect_code(&o, 0);
+
+    // Refused before any request: an expired token, a token for another audience. The
+    // stack's issuer signs both validly; only their claims are wrong.
+    for claims in [r#"{"exp": 1000}"#, r#"{"aud": "api"}"#] {
+        let bad = stack.token(&stack.issuer, SIGNER, claims);
+        let out = work.path().join("refused.sigstore.json");
+        let o = hallmark_sign_blob(&stack, &format!("@{}", s(&bad)), &blob, &out);
+        expect_code(&o, 2);
+        assert!(!out.exists(), "a bundle was written for {claims}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("expired") || err.contains("audience"),
+            "{claims}: {err}"
+        );
+    }
+}
