@@ -452,3 +452,65 @@ fn hallmark_signs_blobs_keyless_against_the_stack() {
         );
     }
 }
+
+/// Each service down, answering garbage, or certifying under a root hallmark was not given:
+/// exit 3 with the service named, and no bundle written. The services named by URL (not by
+/// the signing config) and the token read from the environment.
+#[test]
+fn keyless_signing_refuses_services_that_fail_or_do_not_verify() {
+    const FULCIO: &str = "http://127.0.0.1:18081";
+    const REKOR: &str = "http://127.0.0.1:18082";
+    const TSA: &str = "http://127.0.0.1:18083/api/v1/timestamp";
+    const CLOSED: &str = "http://127.0.0.1:9";
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let blob = work.path().join("release.tar");
+    std::fs::write(&blob, b"the release").unwrap();
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let jwt = std::fs::read_to_string(&token).unwrap();
+    let bundle = work.path().join("out.sigstore.json");
+    let sign = |fulcio: &str, rekor: &str, tsa: &str, root: Option<&Path>| {
+        let mut c = hallmark();
+        c.args(["sign-blob", &s(&blob), "--bundle", &s(&bundle)])
+            .args(["--identity-token", "env://SIGSTORE_ID_TOKEN"])
+            .args(["--fulcio-url", fulcio, "--rekor-url", rekor])
+            .args(["--timestamp-server-url", tsa])
+            .env("SIGSTORE_ID_TOKEN", jwt.trim())
+            .env_remove("HALLMARK_TRUSTED_ROOT");
+        if let Some(root) = root {
+            c.args(["--trusted-root", &s(root)]);
+        }
+        stack.command(&c).output().unwrap()
+    };
+    let root = Some(stack.trusted_root.as_path());
+
+    // The flags work: the same services as the signing config names.
+    let o = sign(FULCIO, REKOR, TSA, root);
+    expect_code(&o, 0);
+    std::fs::remove_file(&bundle).unwrap();
+
+    let cases: [(&str, &str, &str, Option<&Path>, &str); 5] = [
+        (CLOSED, REKOR, TSA, root, "Fulcio"),
+        (FULCIO, REKOR, CLOSED, root, "timestamp authority"),
+        (FULCIO, CLOSED, TSA, root, "Rekor"),
+        // A timestamp authority answering what is not a timestamp (Rekor's 404).
+        (
+            FULCIO,
+            REKOR,
+            "http://127.0.0.1:18082/api/v1/timestamp",
+            root,
+            "timestamp authority",
+        ),
+        // The built-in production root does not know this Fulcio: its chain does not
+        // verify, so nothing is signed with the key it certified.
+        (FULCIO, REKOR, TSA, None, "Fulcio's answer does not verify"),
+    ];
+    for (fulcio, rekor, tsa, root, named) in cases {
+        let o = sign(fulcio, rekor, tsa, root);
+        expect_code(&o, 3);
+        let err = stderr(&o);
+        assert!(err.contains(named), "{fulcio} {rekor} {tsa}: {err}");
+        assert!(!err.contains(jwt.trim()), "the token was printed: {err}");
+        assert!(!bundle.exists(), "a bundle was written: {err}");
+    }
+}
