@@ -432,10 +432,40 @@ fn hallmark_signs_blobs_keyless_against_the_stack() {
     let o = cosign_verify("bob@example.com");
     assert!(!o.status.success(), "cosign accepted another identity");
 
-    // The token given by value and through the environment works the same way.
+    // The token given by value works the same way.
     let bundle2 = work.path().join("again.sigstore.json");
     let o = hallmark_sign_blob(&stack, jwt.trim(), &blob, &bundle2);
     expect_code(&o, 0);
+
+    // A GitHub Actions identity (no email: the proof of possession is over `sub`): the
+    // certificate carries the workflow's claims, which verification checks.
+    let gh = stack.token(
+        SigStack::GITHUB_ISSUER,
+        "repo:hallmark/test:ref:refs/heads/main",
+        &github_claims(),
+    );
+    let bundle_gh = work.path().join("gh.sigstore.json");
+    let o = hallmark_sign_blob(&stack, &s(&gh), &blob, &bundle_gh);
+    expect_code(&o, 0);
+    let identity = format!("https://github.com/{WORKFLOW}");
+    let o = verify_blob(
+        &stack,
+        &blob,
+        &bundle_gh,
+        &identity,
+        SigStack::GITHUB_ISSUER,
+        &["--certificate-github-workflow-repository", REPOSITORY],
+    );
+    expect_code(&o, 0);
+    let o = verify_blob(
+        &stack,
+        &blob,
+        &bundle_gh,
+        &identity,
+        SigStack::GITHUB_ISSUER,
+        &["--certificate-github-workflow-repository", "hallmark/other"],
+    );
+    expect_code(&o, 1);
 
     // Refused before any request: an expired token, a token for another audience. The
     // stack's issuer signs both validly; only their claims are wrong.
