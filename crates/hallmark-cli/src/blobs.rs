@@ -145,7 +145,7 @@ pub async fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
             (signed.bundle, signature, measured)
         }
         None => {
-            let signer = crate::keyless::signer(&args.keyless)?;
+            let signer = crate::keyless::signer(&args.keyless).await?;
             let measured = measure(&args.file)?;
             let sha256: [u8; 32] = measured
                 .digest

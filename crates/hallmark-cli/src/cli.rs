@@ -475,12 +475,8 @@ pub struct VerifyAttestationArgs {
 pub struct SignBlobArgs {
     /// The file, or - for standard input
     pub file: PathBuf,
-    /// Encrypted private key (cosign format, ECDSA P-256); without it, --identity-token signs keyless
-    #[arg(
-        long,
-        required_unless_present = "identity_token",
-        conflicts_with = "identity_token"
-    )]
+    /// Encrypted private key (cosign format, ECDSA P-256); without it, signs keyless (--identity-token)
+    #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
     #[command(flatten)]
     pub keyless: KeylessSignArgs,
@@ -942,7 +938,8 @@ pub struct VerifyBundleArgs {
 /// timestamp the signature.
 #[derive(Args, Debug)]
 pub struct KeylessSignArgs {
-    /// OIDC identity token (audience sigstore): the token, @FILE, a file, or env://VAR; never printed
+    /// OIDC identity token (audience sigstore): the token, @FILE, a file, or env://VAR; never printed.
+    /// Default: SIGSTORE_ID_TOKEN, or GitHub Actions' (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN)
     #[arg(long, value_name = "TOKEN")]
     pub identity_token: Option<String>,
     /// Sigstore signing_config.json (v0.2) naming Fulcio, Rekor v2 and the timestamp authority

@@ -138,16 +138,23 @@ pub struct KeylessSigner {
 
 /// The token, services and root of `args`; every refusal is a usage error (exit 2), before
 /// any request.
-pub fn signer(args: &crate::cli::KeylessSignArgs) -> anyhow::Result<KeylessSigner> {
+pub async fn signer(args: &crate::cli::KeylessSignArgs) -> anyhow::Result<KeylessSigner> {
     use hallmark::keyless::{IdentityToken, Services, config, token};
-    let Some(spec) = &args.identity_token else {
-        return Err(CliError::usage(
-            "keyless signing needs --identity-token",
-            Some("pass --identity-token TOKEN|@FILE|env://VAR, or sign with --key"),
-        ));
+    let raw = match &args.identity_token {
+        Some(spec) => token::read(spec).map_err(hallmark::Error::from)?,
+        None => hallmark::keyless::ambient_token(&service_client()?)
+            .await
+            .map_err(hallmark::Error::from)?
+            .ok_or_else(|| {
+                CliError::usage(
+                    "nothing to sign with: no --key, and no identity token for keyless signing",
+                    Some(
+                        "pass --key FILE, or --identity-token TOKEN|@FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
+                    ),
+                )
+            })?,
     };
     let now = SystemTime::now();
-    let raw = token::read(spec).map_err(hallmark::Error::from)?;
     let token = IdentityToken::parse(&raw, now).map_err(hallmark::Error::from)?;
     let services = match (&args.signing_config, &args.fulcio_url) {
         (Some(path), _) => {
@@ -192,8 +199,7 @@ impl KeylessSigner {
         &self,
         sha256: &[u8; 32],
     ) -> anyhow::Result<hallmark::keyless::KeylessSignature> {
-        let client = hallmark::registry::Client::new(hallmark::registry::ClientOptions::default())
-            .map_err(hallmark::Error::from)?;
+        let client = service_client()?;
         Ok(
             hallmark::keyless::sign_digest(
                 sha256,
@@ -206,4 +212,12 @@ impl KeylessSigner {
             .map_err(hallmark::Error::from)?,
         )
     }
+}
+
+/// The HTTP client the signing services are reached with: the registry client's defaults.
+fn service_client() -> anyhow::Result<hallmark::registry::Client> {
+    Ok(
+        hallmark::registry::Client::new(hallmark::registry::ClientOptions::default())
+            .map_err(hallmark::Error::from)?,
+    )
 }

@@ -544,3 +544,89 @@ fn keyless_signing_refuses_services_that_fail_or_do_not_verify() {
         assert!(!bundle.exists(), "a bundle was written: {err}");
     }
 }
+
+/// Without `--identity-token`, the CI system's token: `SIGSTORE_ID_TOKEN` (GitLab's way), or
+/// GitHub Actions' token endpoint; with neither, and no `--key`, a usage error.
+#[test]
+fn keyless_signing_takes_the_ci_systems_token() {
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let blob = work.path().join("release.tar");
+    std::fs::write(&blob, b"the release, built in CI").unwrap();
+    let jwt = std::fs::read_to_string(stack.token(&stack.issuer, SIGNER, "{}")).unwrap();
+    let sign = |bundle: &Path, env: &[(&str, &str)]| {
+        let mut c = hallmark();
+        c.args(["sign-blob", &s(&blob), "--bundle", &s(bundle)])
+            .args(["--signing-config", &s(&stack.signing_config)])
+            .args(["--trusted-root", &s(&stack.trusted_root)])
+            .env_remove("SIGSTORE_ID_TOKEN")
+            .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+            .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        stack.command(&c).output().unwrap()
+    };
+    let verified = |bundle: &Path| {
+        let o = verify_blob(&stack, &blob, bundle, SIGNER, &stack.issuer, &[]);
+        expect_code(&o, 0);
+    };
+
+    let gitlab = work.path().join("gitlab.sigstore.json");
+    let o = sign(&gitlab, &[("SIGSTORE_ID_TOKEN", jwt.trim())]);
+    expect_code(&o, 0);
+    verified(&gitlab);
+
+    // GitHub Actions' endpoint answers {"value": TOKEN}; a static file stands in for it.
+    let served = work.path().join("served");
+    std::fs::create_dir(&served).unwrap();
+    std::fs::write(
+        served.join("token"),
+        serde_json::json!({ "value": jwt.trim() }).to_string(),
+    )
+    .unwrap();
+    let mut server = stack
+        .command(std::process::Command::new("python3").args([
+            "-m",
+            "http.server",
+            "18099",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            &s(&served),
+        ]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = "http://127.0.0.1:18099/token?api-version=2.0";
+    let ready = (0..100).any(|_| {
+        let ok = stack
+            .command(std::process::Command::new("curl").args(["-sf", "-o", "/dev/null", url]))
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        ok
+    });
+    assert!(ready, "the stand-in token endpoint did not start");
+    let actions = work.path().join("actions.sigstore.json");
+    let o = sign(
+        &actions,
+        &[
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", url),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token"),
+        ],
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    expect_code(&o, 0);
+    verified(&actions);
+
+    let none = work.path().join("none.sigstore.json");
+    let o = sign(&none, &[]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--identity-token"), "{}", stderr(&o));
+    assert!(!none.exists());
+}

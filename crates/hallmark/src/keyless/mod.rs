@@ -275,7 +275,44 @@ pub async fn sign_digest(
     })
 }
 
-/// One POST; the answer's body when the status is a success, bounded in size.
+/// The ambient identity token of a CI system, when there is one: GitLab's (and any
+/// system's) `SIGSTORE_ID_TOKEN`, else GitHub Actions' (a GET of
+/// `ACTIONS_ID_TOKEN_REQUEST_URL` for the audience `sigstore`, with
+/// `ACTIONS_ID_TOKEN_REQUEST_TOKEN` as its bearer token).
+pub async fn ambient_token(client: &Client) -> Result<Option<String>, KeylessError> {
+    if let Ok(token) = std::env::var("SIGSTORE_ID_TOKEN")
+        && !token.trim().is_empty()
+    {
+        return Ok(Some(token.trim().to_string()));
+    }
+    let (Ok(url), Ok(bearer)) = (
+        std::env::var("ACTIONS_ID_TOKEN_REQUEST_URL"),
+        std::env::var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+    ) else {
+        return Ok(None);
+    };
+    let service = "GitHub Actions' token endpoint";
+    let mut url = url::Url::parse(&url).map_err(|e| {
+        KeylessError::TokenSource(format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL: {e}"))
+    })?;
+    url.query_pairs_mut()
+        .append_pair("audience", token::AUDIENCE);
+    // The request URL carries no secret, the bearer token does: only the URL is ever shown.
+    let shown = url.as_str().to_string();
+    let request = client.http().get(url).bearer_auth(bearer);
+    let answer = receive(service, &shown, request).await?;
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        value: String,
+    }
+    let a: Answer = serde_json::from_slice(&answer).map_err(|_| KeylessError::Garbage {
+        service,
+        why: "its answer holds no token".into(),
+    })?;
+    Ok(Some(a.value))
+}
+
+/// One POST, through [`receive`].
 async fn post(
     client: &Client,
     service: &'static str,
@@ -283,16 +320,26 @@ async fn post(
     content_type: &'static str,
     body: Vec<u8>,
 ) -> Result<Vec<u8>, KeylessError> {
+    let request = client
+        .http()
+        .post(url)
+        .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+        .body(body);
+    receive(service, url, request).await
+}
+
+/// Sends `request`; the answer's body when the status is a success, bounded in size.
+async fn receive(
+    service: &'static str,
+    url: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<Vec<u8>, KeylessError> {
     let unreachable = |reason: String| KeylessError::Unreachable {
         service,
         url: url.to_string(),
         reason,
     };
-    let mut resp = client
-        .http()
-        .post(url)
-        .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
-        .body(body)
+    let mut resp = request
         .send()
         .await
         .map_err(|e| unreachable(error_chain(&e)))?;
