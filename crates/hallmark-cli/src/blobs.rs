@@ -137,12 +137,35 @@ pub async fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
     }
     let (bundle, signature_base64, measured) = match &args.key {
         Some(key_path) => {
+            let logging = if args.tlog_upload {
+                Some(crate::keyless::services(&args.keyless)?)
+            } else {
+                None
+            };
             let key = keyfile::load_signing_key(key_path)?;
             let measured = measure(&args.file)?;
             let signed = blob::sign(&measured, &key, &key_path.display().to_string())
                 .map_err(hallmark::Error::from)?;
             let signature = signed.signature_base64();
-            (signed.bundle, signature, measured)
+            let bundle = match &logging {
+                Some((services, root)) => {
+                    let sha256: [u8; 32] = measured
+                        .digest
+                        .to_bytes()
+                        .try_into()
+                        .expect("blobs are measured with SHA-256");
+                    crate::keyless::log_key_signature(
+                        &signed.bundle,
+                        &sha256,
+                        &key.public_key(),
+                        services,
+                        root,
+                    )
+                    .await?
+                }
+                None => signed.bundle,
+            };
+            (bundle, signature, measured)
         }
         None => {
             let signer = crate::keyless::signer(&args.keyless).await?;

@@ -478,6 +478,9 @@ pub struct SignBlobArgs {
     /// Encrypted private key (cosign format, ECDSA P-256); without it, signs keyless (--identity-token)
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
+    /// With --key: also timestamp the signature and log it in Rekor v2 (services and root as for keyless)
+    #[arg(long, requires = "key")]
+    pub tlog_upload: bool,
     #[command(flatten)]
     pub keyless: KeylessSignArgs,
     /// Write the Sigstore bundle here (- for standard output)

@@ -139,7 +139,7 @@ pub struct KeylessSigner {
 /// The token, services and root of `args`; every refusal is a usage error (exit 2), before
 /// any request.
 pub async fn signer(args: &crate::cli::KeylessSignArgs) -> anyhow::Result<KeylessSigner> {
-    use hallmark::keyless::{IdentityToken, Services, config, token};
+    use hallmark::keyless::{IdentityToken, token};
     let raw = match &args.identity_token {
         Some(spec) => token::read(spec).map_err(hallmark::Error::from)?,
         None => hallmark::keyless::ambient_token(&service_client()?)
@@ -154,8 +154,21 @@ pub async fn signer(args: &crate::cli::KeylessSignArgs) -> anyhow::Result<Keyles
                 )
             })?,
     };
+    let token = IdentityToken::parse(&raw, SystemTime::now()).map_err(hallmark::Error::from)?;
+    let (services, root) = services(args)?;
+    Ok(KeylessSigner {
+        token,
+        services,
+        root,
+    })
+}
+
+/// The signing services and the trusted root their answers are verified against.
+pub fn services(
+    args: &crate::cli::KeylessSignArgs,
+) -> anyhow::Result<(hallmark::keyless::Services, TrustedRoot)> {
+    use hallmark::keyless::{Services, config};
     let now = SystemTime::now();
-    let token = IdentityToken::parse(&raw, now).map_err(hallmark::Error::from)?;
     let services = match (&args.signing_config, &args.fulcio_url) {
         (Some(path), _) => {
             let bytes = hallmark::fsio::read_input(path, config::MAX_SIGNING_CONFIG_BYTES)
@@ -186,11 +199,27 @@ pub async fn signer(args: &crate::cli::KeylessSignArgs) -> anyhow::Result<Keyles
         }
     };
     let (root, _) = trusted_root(args.trusted_root.as_deref())?;
-    Ok(KeylessSigner {
-        token,
+    Ok((services, root))
+}
+
+/// Timestamps and logs a key-based bundle's signature (`--tlog-upload`).
+pub async fn log_key_signature(
+    bundle: &[u8],
+    sha256: &[u8; 32],
+    key: &hallmark::keys::PublicKey,
+    services: &hallmark::keyless::Services,
+    root: &TrustedRoot,
+) -> anyhow::Result<Vec<u8>> {
+    Ok(hallmark::keyless::log_key_signature(
+        bundle,
+        sha256,
+        key,
         services,
         root,
-    })
+        &service_client()?,
+    )
+    .await
+    .map_err(hallmark::Error::from)?)
 }
 
 impl KeylessSigner {

@@ -630,3 +630,77 @@ fn keyless_signing_takes_the_ci_systems_token() {
     assert!(stderr(&o).contains("--identity-token"), "{}", stderr(&o));
     assert!(!none.exists());
 }
+
+/// A key-based signature with `--tlog-upload`: timestamped and logged in Rekor v2, so that
+/// the real cosign verifies it with the key and the stack's root **without**
+/// `--insecure-ignore-tlog`, and hallmark reports the entry.
+#[test]
+fn key_signatures_are_logged_with_tlog_upload() {
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let keys = keys("ecdsa-p256");
+    let blob = work.path().join("release.tar");
+    std::fs::write(&blob, b"the release, signed by key").unwrap();
+    let bundle = work.path().join("keyed.sigstore.json");
+    let mut c = hallmark();
+    c.args(["sign-blob", &s(&blob), "--key", &keys.private])
+        .args(["--bundle", &s(&bundle), "--tlog-upload"])
+        .args(["--signing-config", &s(&stack.signing_config)])
+        .args(["--trusted-root", &s(&stack.trusted_root)])
+        .env("HALLMARK_PASSWORD", PASSWORD);
+    let o = stack.command(&c).output().unwrap();
+    expect_code(&o, 0);
+
+    let cosign = |file: &Path| {
+        stack.cosign(&[
+            "verify-blob",
+            "--key",
+            &keys.public,
+            "--bundle",
+            &s(&bundle),
+            "--trusted-root",
+            &s(&stack.trusted_root),
+            &s(file),
+        ])
+    };
+    let o = cosign(&blob);
+    assert!(
+        o.status.success(),
+        "cosign verify-blob: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let other = work.path().join("other.tar");
+    std::fs::write(&other, b"another release").unwrap();
+    assert!(!cosign(&other).status.success());
+
+    let (b, bl, root) = (s(&blob), s(&bundle), s(&stack.trusted_root));
+    let o = stack.hallmark(&[
+        "verify-blob",
+        &b,
+        "--bundle",
+        &bl,
+        "--key",
+        &keys.public,
+        "--trusted-root",
+        &root,
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 0);
+    let report = json_out(&o);
+    assert_eq!(report["tlog"][0]["kind"], "hashedrekord 0.0.2", "{report}");
+
+    // Without the flag, nothing is sent: the bundle carries no entry.
+    let plain = work.path().join("plain.sigstore.json");
+    let mut c = hallmark();
+    c.args(["sign-blob", &s(&blob), "--key", &keys.private])
+        .args(["--bundle", &s(&plain)])
+        .env("HALLMARK_PASSWORD", PASSWORD);
+    expect_code(&stack.command(&c).output().unwrap(), 0);
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plain).unwrap()).unwrap();
+    assert!(
+        written["verificationMaterial"]["tlogEntries"].is_null(),
+        "{written}"
+    );
+}

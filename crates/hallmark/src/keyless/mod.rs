@@ -185,48 +185,16 @@ pub async fn sign_digest(
         .map_err(|e| not_verified("Fulcio", e.to_string()))?;
 
     let signature = key.sign_prehashed(sha256, "the ephemeral key")?;
-
-    // The timestamp authority: Rekor v2 gives no time, so this is what dates the certificate.
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce).map_err(KeyError::Random)?;
-    let signature_sha256: [u8; 32] = {
-        use sha2::Digest as _;
-        sha2::Sha256::digest(&signature).into()
-    };
-    let request = wire::timestamp_request(&signature_sha256, nonce);
-    let stamp = post(
+    let (stamp, entry, log_index) = stamp_and_log(
+        sha256,
+        &signature,
+        wire::LogVerifier::Certificate(leaf.der()),
+        Some(&leaf),
+        services,
+        root,
         client,
-        "the timestamp authority",
-        &services.tsa,
-        "application/timestamp-query",
-        request,
     )
     .await?;
-    let stamped = timestamp::verify(&stamp, &signature, root)
-        .map_err(|e| not_verified("the timestamp authority", e.to_string()))?;
-    if !leaf.valid_at(stamped.time) {
-        return Err(not_verified(
-            "the timestamp authority",
-            "its time lies outside the certificate's validity".into(),
-        ));
-    }
-
-    // Rekor v2: the entry, proved included under a checkpoint the log signed.
-    let url = format!("{}/api/v2/log/entries", services.rekor);
-    let body = wire::rekor_request(sha256, &signature, leaf.der());
-    let answer = post(client, "Rekor", &url, "application/json", body).await?;
-    let entry = wire::rekor_entry(&answer)?;
-    let logged = tlog::verify_entry(
-        &entry,
-        &tlog::Signed::Message {
-            sha256: *sha256,
-            signature: &signature,
-        },
-        &tlog::Verifier::Certificate(leaf.der()),
-        root,
-        3,
-    )
-    .map_err(|e| not_verified("Rekor", e.to_string()))?;
 
     let bundle = Bundle {
         media_type: BUNDLE_V03.into(),
@@ -271,8 +239,115 @@ pub async fn sign_digest(
         bundle: bytes,
         signature,
         identity: leaf.identity,
-        log_index: logged.log_index,
+        log_index,
     })
+}
+
+/// The signature timestamped (RFC 3161) and logged in Rekor v2, each answer verified: the
+/// token over the signature, inside the certificate's validity when there is one, and the
+/// entry with its inclusion proof and checkpoint. The token, the entry and its index.
+async fn stamp_and_log(
+    sha256: &[u8; 32],
+    signature: &[u8],
+    verifier: wire::LogVerifier<'_>,
+    leaf: Option<&certificate::Leaf>,
+    services: &Services,
+    root: &TrustedRoot,
+    client: &Client,
+) -> Result<(Vec<u8>, crate::bundle::TlogEntry, i64), KeylessError> {
+    let not_verified =
+        |service: &'static str, why: String| KeylessError::NotVerified { service, why };
+    // Rekor v2 gives no time, so the timestamp is what dates the signature.
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(KeyError::Random)?;
+    let signature_sha256: [u8; 32] = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(signature).into()
+    };
+    let request = wire::timestamp_request(&signature_sha256, nonce);
+    let stamp = post(
+        client,
+        "the timestamp authority",
+        &services.tsa,
+        "application/timestamp-query",
+        request,
+    )
+    .await?;
+    let stamped = timestamp::verify(&stamp, signature, root)
+        .map_err(|e| not_verified("the timestamp authority", e.to_string()))?;
+    if leaf.is_some_and(|l| !l.valid_at(stamped.time)) {
+        return Err(not_verified(
+            "the timestamp authority",
+            "its time lies outside the certificate's validity".into(),
+        ));
+    }
+    let url = format!("{}/api/v2/log/entries", services.rekor);
+    let body = wire::rekor_request(sha256, signature, &verifier);
+    let answer = post(client, "Rekor", &url, "application/json", body).await?;
+    let entry = wire::rekor_entry(&answer)?;
+    let logged = tlog::verify_entry(
+        &entry,
+        &tlog::Signed::Message {
+            sha256: *sha256,
+            signature,
+        },
+        &match verifier {
+            wire::LogVerifier::Certificate(der) => tlog::Verifier::Certificate(der),
+            wire::LogVerifier::Key(spki) => tlog::Verifier::Key(spki),
+        },
+        root,
+        3,
+    )
+    .map_err(|e| not_verified("Rekor", e.to_string()))?;
+    Ok((stamp, entry, logged.log_index))
+}
+
+/// A key-based bundle (as [`crate::blob::sign`] makes) whose signature is also timestamped
+/// and logged in Rekor v2 (cosign's `--tlog-upload`), so that verifiers keep their default
+/// log checks; verified whole against `root` and the key before it is returned.
+pub async fn log_key_signature(
+    bundle: &[u8],
+    sha256: &[u8; 32],
+    key: &crate::keys::PublicKey,
+    services: &Services,
+    root: &TrustedRoot,
+    client: &Client,
+) -> Result<Vec<u8>, KeylessError> {
+    let not_verified =
+        |service: &'static str, why: String| KeylessError::NotVerified { service, why };
+    let mut parsed =
+        Bundle::parse(bundle).map_err(|e| not_verified("the bundle", e.to_string()))?;
+    let Ok(crate::bundle::Content::Message { signature, .. }) = parsed.content() else {
+        return Err(not_verified("the bundle", "not a message signature".into()));
+    };
+    let spki = key.spki_der();
+    let (stamp, entry, _) = stamp_and_log(
+        sha256,
+        &signature,
+        wire::LogVerifier::Key(&spki),
+        None,
+        services,
+        root,
+        client,
+    )
+    .await?;
+    parsed.verification_material.tlog_entries = vec![entry];
+    parsed.verification_material.timestamp_verification_data = Some(TimestampVerificationData {
+        rfc3161_timestamps: vec![Rfc3161Timestamp {
+            signed_timestamp: Base64::encode_string(&stamp),
+        }],
+    });
+    let bytes = parsed.to_bytes();
+    let reread = Bundle::parse(&bytes).map_err(|e| not_verified("the bundle", e.to_string()))?;
+    verify::verify(
+        &reread,
+        sha256,
+        verify::Signer::Keys(std::slice::from_ref(key)),
+        root,
+        verify::Options::default(),
+    )
+    .map_err(|e| not_verified("the logged bundle", e.to_string()))?;
+    Ok(bytes)
 }
 
 /// The ambient identity token of a CI system, when there is one: GitLab's (and any

@@ -81,22 +81,38 @@ fn pem_certificate(pem: &str) -> Option<Vec<u8>> {
 }
 
 /// `POST /api/v2/log/entries`: a hashedrekord 0.0.2 entry for `signature` over the artifact
-/// whose SHA-256 is `sha256`, by the certificate `leaf` (DER, ECDSA P-256).
-pub fn rekor_request(sha256: &[u8; 32], signature: &[u8], leaf: &[u8]) -> Vec<u8> {
+/// whose SHA-256 is `sha256`, by `verifier` (ECDSA P-256).
+pub fn rekor_request(sha256: &[u8; 32], signature: &[u8], verifier: &LogVerifier<'_>) -> Vec<u8> {
+    let verifier = match verifier {
+        LogVerifier::Certificate(der) => serde_json::json!({
+            "x509Certificate": { "rawBytes": Base64::encode_string(der) },
+            "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+        }),
+        LogVerifier::Key(spki) => serde_json::json!({
+            "publicKey": { "rawBytes": Base64::encode_string(spki) },
+            "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+        }),
+    };
     serde_json::json!({
         "hashedRekordRequestV002": {
             "digest": Base64::encode_string(sha256),
             "signature": {
                 "content": Base64::encode_string(signature),
-                "verifier": {
-                    "x509Certificate": { "rawBytes": Base64::encode_string(leaf) },
-                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                },
+                "verifier": verifier,
             },
         }
     })
     .to_string()
     .into_bytes()
+}
+
+/// Who the log records as the signer.
+#[derive(Debug, Clone, Copy)]
+pub enum LogVerifier<'a> {
+    /// A Fulcio certificate, DER.
+    Certificate(&'a [u8]),
+    /// A key, DER SubjectPublicKeyInfo.
+    Key(&'a [u8]),
 }
 
 /// Rekor v2's answer: a `TransparencyLogEntry`, exactly the bundle's `tlogEntries[]` form.
