@@ -704,3 +704,106 @@ fn key_signatures_are_logged_with_tlog_upload() {
         "{written}"
     );
 }
+
+/// A service that replays a genuine answer made for another signature (a log entry, a
+/// timestamp, each signed by the stack's own log and authority): hallmark verifies what it
+/// is given against what it signed, refuses (exit 3, the service named), and writes nothing.
+#[test]
+fn keyless_signing_refuses_replayed_answers() {
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let blob = work.path().join("release.tar");
+    std::fs::write(&blob, b"the release").unwrap();
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let earlier = work.path().join("earlier.sigstore.json");
+    expect_code(
+        &hallmark_sign_blob(&stack, &format!("@{}", s(&token)), &blob, &earlier),
+        0,
+    );
+    let earlier: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&earlier).unwrap()).unwrap();
+    let material = &earlier["verificationMaterial"];
+    let entry = material["tlogEntries"][0].to_string();
+    let stamp = {
+        use base64ct::{Base64, Encoding};
+        Base64::decode_vec(
+            material["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+
+    // One stand-in server: every POST answered with the file named by the first path segment.
+    let answers = work.path().join("answers");
+    std::fs::create_dir(&answers).unwrap();
+    std::fs::write(answers.join("rekor"), entry).unwrap();
+    std::fs::write(answers.join("tsa"), stamp).unwrap();
+    // (A raw string: a `\` line continuation would strip Python's indentation.)
+    let script = r#"import http.server, sys, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get('Content-Length', '0')))
+        body = open(os.path.join(sys.argv[1], self.path.split('/')[1]), 'rb').read()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(('127.0.0.1', 18098), H).serve_forever()
+"#;
+    let mut server = stack
+        .command(std::process::Command::new("python3").args(["-c", script, &s(&answers)]))
+        .spawn()
+        .unwrap();
+    let ready = (0..100).any(|_| {
+        let ok = stack
+            .command(std::process::Command::new("curl").args([
+                "-sf",
+                "-o",
+                "/dev/null",
+                "-X",
+                "POST",
+                "http://127.0.0.1:18098/tsa",
+            ]))
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        ok
+    });
+    assert!(ready, "the stand-in server did not start");
+
+    let bundle = work.path().join("out.sigstore.json");
+    let sign = |rekor: &str, tsa: &str| {
+        let mut c = hallmark();
+        c.args(["sign-blob", &s(&blob), "--bundle", &s(&bundle)])
+            .args(["--identity-token", &format!("@{}", s(&token))])
+            .args(["--fulcio-url", "http://127.0.0.1:18081"])
+            .args(["--rekor-url", rekor, "--timestamp-server-url", tsa])
+            .args(["--trusted-root", &s(&stack.trusted_root)]);
+        stack.command(&c).output().unwrap()
+    };
+    let results = [
+        (
+            sign("http://127.0.0.1:18082", "http://127.0.0.1:18098/tsa"),
+            "timestamp authority's answer does not verify",
+        ),
+        (
+            sign(
+                "http://127.0.0.1:18098/rekor",
+                "http://127.0.0.1:18083/api/v1/timestamp",
+            ),
+            "Rekor's answer does not verify",
+        ),
+    ];
+    let _ = server.kill();
+    let _ = server.wait();
+    for (o, said) in results {
+        expect_code(&o, 3);
+        assert!(stderr(&o).contains(said), "{}", stderr(&o));
+        assert!(!bundle.exists(), "a bundle was written");
+    }
+}
