@@ -459,3 +459,38 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the user gave is exit 2, nothing having been sent; what a service did is exit 3.
+    #[test]
+    fn token_and_config_faults_are_usage_service_faults_unavailability() {
+        for e in [
+            KeylessError::TokenExpired { at: "then".into() },
+            KeylessError::TokenAudience("api".into()),
+            KeylessError::TokenMalformed("x".into()),
+            KeylessError::SigningConfig("x".into()),
+        ] {
+            assert_eq!(e.class(), ErrorClass::Usage, "{e}");
+        }
+        for e in [
+            KeylessError::Unreachable {
+                service: "Fulcio",
+                url: "u".into(),
+                reason: "r".into(),
+            },
+            KeylessError::Garbage {
+                service: "Rekor",
+                why: "w".into(),
+            },
+            KeylessError::NotVerified {
+                service: "Rekor",
+                why: "w".into(),
+            },
+        ] {
+            assert_eq!(e.class(), ErrorClass::Unavailable, "{e}");
+        }
+    }
+}
