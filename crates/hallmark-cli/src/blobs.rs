@@ -104,7 +104,7 @@ fn write_out(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// `hallmark sign-blob`.
-pub fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
     let to_stdout = std::iter::once(args.bundle.as_path())
         .chain(args.output_signature.as_deref())
         .filter(|p| is_stdout(p))
@@ -135,13 +135,61 @@ pub fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
             Some("write the bundle and the signature to different files"),
         ));
     }
-    let key = keyfile::load_signing_key(&args.key)?;
-    let measured = measure(&args.file)?;
-    let signed = blob::sign(&measured, &key, &args.key.display().to_string())
-        .map_err(hallmark::Error::from)?;
-    write_out(&args.bundle, &signed.bundle)?;
+    let (bundle, signature_base64, measured) = match &args.key {
+        Some(key_path) => {
+            let logging = if args.tlog_upload {
+                Some(crate::keyless::services(&args.keyless)?)
+            } else {
+                None
+            };
+            let key = keyfile::load_signing_key(key_path)?;
+            let measured = measure(&args.file)?;
+            let signed = blob::sign(&measured, &key, &key_path.display().to_string())
+                .map_err(hallmark::Error::from)?;
+            let signature = signed.signature_base64();
+            let bundle = match &logging {
+                Some((services, root)) => {
+                    let sha256: [u8; 32] = measured
+                        .digest
+                        .to_bytes()
+                        .try_into()
+                        .expect("blobs are measured with SHA-256");
+                    crate::keyless::log_key_signature(
+                        &signed.bundle,
+                        &sha256,
+                        &key.public_key(),
+                        services,
+                        root,
+                    )
+                    .await?
+                }
+                None => signed.bundle,
+            };
+            (bundle, signature, measured)
+        }
+        None => {
+            let signer = crate::keyless::signer(&args.keyless).await?;
+            let measured = measure(&args.file)?;
+            let sha256: [u8; 32] = measured
+                .digest
+                .to_bytes()
+                .try_into()
+                .expect("blobs are measured with SHA-256");
+            let signed = signer.sign(&sha256).await?;
+            ui.say(format!(
+                "signed keyless as {} ({}); logged at index {}",
+                crate::sanitize::line(&signed.identity.subject),
+                crate::sanitize::line(signed.identity.issuer.as_deref().unwrap_or("")),
+                signed.log_index
+            ));
+            let signature = signed.signature_base64();
+            (signed.bundle, signature, measured)
+        }
+    };
+    // Written only once every service's answer has verified: nothing half-made is left.
+    write_out(&args.bundle, &bundle)?;
     if let Some(path) = &args.output_signature {
-        write_out(path, signed.signature_base64().as_bytes())?;
+        write_out(path, signature_base64.as_bytes())?;
     }
     ui.emit(&BlobSigned::new(
         &measured,

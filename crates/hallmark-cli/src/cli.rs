@@ -475,9 +475,14 @@ pub struct VerifyAttestationArgs {
 pub struct SignBlobArgs {
     /// The file, or - for standard input
     pub file: PathBuf,
-    /// Encrypted private key (cosign format, ECDSA P-256)
-    #[arg(long)]
-    pub key: PathBuf,
+    /// Encrypted private key (cosign format, ECDSA P-256); without it, signs keyless (--identity-token)
+    #[arg(long, conflicts_with = "identity_token")]
+    pub key: Option<PathBuf>,
+    /// With --key: also timestamp the signature and log it in Rekor v2 (services and root as for keyless)
+    #[arg(long, requires = "key")]
+    pub tlog_upload: bool,
+    #[command(flatten)]
+    pub keyless: KeylessSignArgs,
     /// Write the Sigstore bundle here (- for standard output)
     #[arg(long, value_name = "FILE")]
     pub bundle: PathBuf,
@@ -930,4 +935,29 @@ pub struct VerifyBundleArgs {
     pub trusted_root: Option<PathBuf>,
     /// FILE, or sha256:<hex>
     pub input: PathBuf,
+}
+
+/// Keyless signing: an OIDC identity token, and the Sigstore services that certify, log and
+/// timestamp the signature.
+#[derive(Args, Debug)]
+pub struct KeylessSignArgs {
+    /// OIDC identity token (audience sigstore): the token, @FILE, a file, or env://VAR; never printed.
+    /// Default: SIGSTORE_ID_TOKEN, or GitHub Actions' (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN)
+    #[arg(long, value_name = "TOKEN")]
+    pub identity_token: Option<String>,
+    /// Sigstore signing_config.json (v0.2) naming Fulcio, Rekor v2 and the timestamp authority
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["fulcio_url", "rekor_url", "timestamp_server_url"])]
+    pub signing_config: Option<PathBuf>,
+    /// Fulcio's URL (instead of --signing-config)
+    #[arg(long, value_name = "URL", requires_all = ["rekor_url", "timestamp_server_url"])]
+    pub fulcio_url: Option<String>,
+    /// Rekor v2's URL (instead of --signing-config)
+    #[arg(long, value_name = "URL", requires_all = ["fulcio_url", "timestamp_server_url"])]
+    pub rekor_url: Option<String>,
+    /// The timestamp authority's endpoint, e.g. https://tsa.example/api/v1/timestamp
+    #[arg(long, value_name = "URL", requires_all = ["fulcio_url", "rekor_url"])]
+    pub timestamp_server_url: Option<String>,
+    /// Sigstore trusted root every service's answer is verified against; default: the public-good root built in
+    #[arg(long, value_name = "FILE", env = "HALLMARK_TRUSTED_ROOT")]
+    pub trusted_root: Option<PathBuf>,
 }

@@ -127,3 +127,126 @@ pub fn verify_bundle(args: &VerifyBundleArgs, ui: Ui) -> anyhow::Result<Outcome>
         .into(),
     })
 }
+
+/// A keyless signer the flags describe, made before anything is read or sent: the token
+/// (refused here when expired or for another audience), the services, the trusted root.
+pub struct KeylessSigner {
+    token: hallmark::keyless::IdentityToken,
+    services: hallmark::keyless::Services,
+    root: TrustedRoot,
+}
+
+/// The token, services and root of `args`; every refusal is a usage error (exit 2), before
+/// any request.
+pub async fn signer(args: &crate::cli::KeylessSignArgs) -> anyhow::Result<KeylessSigner> {
+    use hallmark::keyless::{IdentityToken, token};
+    let raw = match &args.identity_token {
+        Some(spec) => token::read(spec).map_err(hallmark::Error::from)?,
+        None => hallmark::keyless::ambient_token(&service_client()?)
+            .await
+            .map_err(hallmark::Error::from)?
+            .ok_or_else(|| {
+                CliError::usage(
+                    "nothing to sign with: no --key, and no identity token for keyless signing",
+                    Some(
+                        "pass --key FILE, or --identity-token TOKEN|@FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
+                    ),
+                )
+            })?,
+    };
+    let token = IdentityToken::parse(&raw, SystemTime::now()).map_err(hallmark::Error::from)?;
+    let (services, root) = services(args)?;
+    Ok(KeylessSigner {
+        token,
+        services,
+        root,
+    })
+}
+
+/// The signing services and the trusted root their answers are verified against.
+pub fn services(
+    args: &crate::cli::KeylessSignArgs,
+) -> anyhow::Result<(hallmark::keyless::Services, TrustedRoot)> {
+    use hallmark::keyless::{Services, config};
+    let now = SystemTime::now();
+    let services = match (&args.signing_config, &args.fulcio_url) {
+        (Some(path), _) => {
+            let bytes = hallmark::fsio::read_input(path, config::MAX_SIGNING_CONFIG_BYTES)
+                .map_err(|e| {
+                    CliError::usage(
+                        format!(
+                            "cannot read the signing config {}: {}",
+                            path.display(),
+                            e.reason()
+                        ),
+                        None,
+                    )
+                })?;
+            config::parse(&bytes, now).map_err(hallmark::Error::from)?
+        }
+        (None, Some(fulcio)) => Services::new(
+            fulcio,
+            args.rekor_url.as_deref().unwrap_or_default(),
+            args.timestamp_server_url.as_deref().unwrap_or_default(),
+        ),
+        (None, None) => {
+            return Err(CliError::usage(
+                "keyless signing needs the Sigstore services",
+                Some(
+                    "pass --signing-config FILE, or --fulcio-url, --rekor-url and --timestamp-server-url",
+                ),
+            ));
+        }
+    };
+    let (root, _) = trusted_root(args.trusted_root.as_deref())?;
+    Ok((services, root))
+}
+
+/// Timestamps and logs a key-based bundle's signature (`--tlog-upload`).
+pub async fn log_key_signature(
+    bundle: &[u8],
+    sha256: &[u8; 32],
+    key: &hallmark::keys::PublicKey,
+    services: &hallmark::keyless::Services,
+    root: &TrustedRoot,
+) -> anyhow::Result<Vec<u8>> {
+    Ok(hallmark::keyless::log_key_signature(
+        bundle,
+        sha256,
+        key,
+        services,
+        root,
+        &service_client()?,
+    )
+    .await
+    .map_err(hallmark::Error::from)?)
+}
+
+impl KeylessSigner {
+    /// Signs the artifact whose SHA-256 is `sha256`; every answer verified before use.
+    pub async fn sign(
+        &self,
+        sha256: &[u8; 32],
+    ) -> anyhow::Result<hallmark::keyless::KeylessSignature> {
+        let client = service_client()?;
+        Ok(
+            hallmark::keyless::sign_digest(
+                sha256,
+                &self.token,
+                &self.services,
+                &self.root,
+                &client,
+            )
+            .await
+            .map_err(hallmark::Error::from)?,
+        )
+    }
+}
+
+/// The HTTP client the signing services are reached with: the registry client's defaults.
+fn service_client() -> anyhow::Result<hallmark::registry::Client> {
+    Ok(
+        hallmark::registry::Client::new(hallmark::registry::ClientOptions::default())
+            .map_err(hallmark::Error::from)?,
+    )
+}

@@ -36,6 +36,9 @@ pub enum Error {
     /// A signature manifest that cannot be read or extended.
     #[error(transparent)]
     Signature(#[from] crate::signature::SignatureError),
+    /// A keyless signature that cannot be made.
+    #[error(transparent)]
+    Keyless(#[from] crate::keyless::KeylessError),
     /// A manifest a store served that does not parse or breaks a limit.
     #[error("{source_name}: {source}")]
     Malformed {
@@ -193,6 +196,7 @@ impl Error {
             Self::Artifact(e) => e.class(),
             Self::Policy(e) => e.class(),
             Self::Signature(e) => e.class(),
+            Self::Keyless(e) => e.class(),
             Self::Malformed { source, .. } => source.class(),
             Self::NotFound { .. } => ErrorClass::Denied,
             Self::Drift { .. } => ErrorClass::Drift,

@@ -107,6 +107,8 @@
 //! - [`reference`](mod@reference), [`keys`], [`payload`], [`signature`], [`bundle`]: names,
 //!   keys, signed documents;
 //! - [`sigstore`]: keyless Sigstore verification, offline and without I/O;
+//! - [`keyless`]: keyless signing through Fulcio, Rekor v2 and a timestamp authority, every
+//!   answer verified with [`sigstore`] before use;
 //! - [`fsio`], [`registry`], [`layout`], [`artifact`]: where bytes come from;
 //! - [`audit`]: pipeline files, on their own (it uses only `digest` and `fsio`);
 //! - [`trust`], [`report`], [`policy`]: requirements and outcomes, as data;
@@ -149,6 +151,7 @@ mod glob;
 pub mod image;
 pub mod inventory;
 mod json;
+pub mod keyless;
 pub mod keys;
 pub mod layout;
 pub mod oci;

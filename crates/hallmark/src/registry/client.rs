@@ -156,6 +156,12 @@ impl Client {
         self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The HTTP client itself, for the signing services' plain requests (no registry
+    /// authentication, retries or tracing), so that they share its TLS and timeouts.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// The options it was made with.
     pub fn options(&self) -> &ClientOptions {
         &self.opts

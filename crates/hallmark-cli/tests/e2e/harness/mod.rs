@@ -6,12 +6,14 @@ mod fixtures;
 mod peers;
 mod proxy;
 mod registry;
+mod sigstack;
 
 pub use cli::*;
 pub use fixtures::*;
 pub use peers::*;
 pub use proxy::*;
 pub use registry::*;
+pub use sigstack::*;
 
 /// A folder of `../shared/` (reference material beside the checkout, which the repository
 /// may not copy), or `None` after one line saying which test was not run because it is

@@ -1,0 +1,137 @@
+//! Which services sign: a Sigstore `signing_config.json` (v0.2, cosign 3's way) or URLs
+//! given one by one. Pure: the file's bytes and an instant in, the services out.
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use super::KeylessError;
+
+/// Largest signing config read.
+pub const MAX_SIGNING_CONFIG_BYTES: u64 = 1024 * 1024;
+const MEDIA_TYPE: &str = "application/vnd.dev.sigstore.signingconfig.v0.2+json";
+
+/// The services one signature is made with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Services {
+    /// Fulcio's base URL (API v2 under it).
+    pub fulcio: String,
+    /// Rekor v2's base URL.
+    pub rekor: String,
+    /// The timestamp authority's endpoint (`…/api/v1/timestamp`), as signing configs name it.
+    pub tsa: String,
+}
+
+impl Services {
+    /// Services named one by one. Rekor v2 gives no time, so a timestamp authority is
+    /// required: without one, no verifier could date the certificate.
+    pub fn new(fulcio: &str, rekor: &str, tsa: &str) -> Self {
+        Self {
+            fulcio: fulcio.trim_end_matches('/').to_string(),
+            rekor: rekor.trim_end_matches('/').to_string(),
+            tsa: tsa.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SigningConfig {
+    media_type: String,
+    #[serde(default)]
+    ca_urls: Vec<Service>,
+    #[serde(default)]
+    rekor_tlog_urls: Vec<Service>,
+    #[serde(default)]
+    tsa_urls: Vec<Service>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Service {
+    url: String,
+    major_api_version: u32,
+    #[serde(default)]
+    valid_for: Option<ValidFor>,
+}
+
+#[derive(Deserialize)]
+struct ValidFor {
+    #[serde(default)]
+    start: Option<String>,
+    #[serde(default)]
+    end: Option<String>,
+}
+
+impl Service {
+    fn valid_at(&self, now: SystemTime) -> bool {
+        let Some(v) = &self.valid_for else {
+            return false;
+        };
+        let parse = |t: &Option<String>| t.as_deref().map(crate::sigstore::root::parse_time);
+        let start_ok = matches!(parse(&v.start), Some(Some(s)) if s <= now);
+        let end_ok = match parse(&v.end) {
+            None => true,
+            Some(Some(e)) => now <= e,
+            Some(None) => false,
+        };
+        start_ok && end_ok
+    }
+}
+
+/// The first service of each kind valid at `now` with an API version hallmark speaks
+/// (Fulcio v1, Rekor v2, TSA v1).
+pub fn parse(bytes: &[u8], now: SystemTime) -> Result<Services, KeylessError> {
+    let bad = |why: String| KeylessError::SigningConfig(why);
+    let config: SigningConfig =
+        crate::json::from_slice_unique(bytes).map_err(|e| bad(e.to_string()))?;
+    if config.media_type != MEDIA_TYPE {
+        return Err(bad(format!(
+            "media type {:?}, not {MEDIA_TYPE}",
+            config.media_type
+        )));
+    }
+    let pick = |list: &[Service], version: u32, what: &str| {
+        list.iter()
+            .find(|s| s.major_api_version == version && s.valid_at(now))
+            .map(|s| s.url.clone())
+            .ok_or_else(|| bad(format!("no {what} (API v{version}) valid now")))
+    };
+    Ok(Services::new(
+        &pick(&config.ca_urls, 1, "certificate authority")?,
+        &pick(&config.rekor_tlog_urls, 2, "Rekor v2 log")?,
+        &pick(&config.tsa_urls, 1, "timestamp authority")?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json",
+ "caUrls":[{"url":"http://127.0.0.1:18081","majorApiVersion":1,"validFor":{"start":"2020-01-01T00:00:00Z"},"operator":"local"}],
+ "oidcUrls":[],
+ "rekorTlogUrls":[{"url":"http://old","majorApiVersion":2,"validFor":{"start":"2020-01-01T00:00:00Z","end":"2021-01-01T00:00:00Z"}},
+   {"url":"http://v1","majorApiVersion":1,"validFor":{"start":"2020-01-01T00:00:00Z"}},
+   {"url":"http://127.0.0.1:18082/","majorApiVersion":2,"validFor":{"start":"2020-01-01T00:00:00Z"}}],
+ "rekorTlogConfig":{"selector":"ANY"},
+ "tsaUrls":[{"url":"http://127.0.0.1:18083/api/v1/timestamp","majorApiVersion":1,"validFor":{"start":"2020-01-01T00:00:00Z"}}],
+ "tsaConfig":{"selector":"ANY"}}"#;
+
+    #[test]
+    fn the_first_valid_service_of_a_spoken_version() {
+        let now = crate::sigstore::root::parse_time("2026-01-01T00:00:00Z").unwrap();
+        let s = parse(CONFIG.as_bytes(), now).unwrap();
+        assert_eq!(s.fulcio, "http://127.0.0.1:18081");
+        assert_eq!(s.rekor, "http://127.0.0.1:18082");
+        assert_eq!(s.tsa, "http://127.0.0.1:18083/api/v1/timestamp");
+        let before = crate::sigstore::root::parse_time("2019-01-01T00:00:00Z").unwrap();
+        assert!(matches!(
+            parse(CONFIG.as_bytes(), before),
+            Err(KeylessError::SigningConfig(_))
+        ));
+        let other = CONFIG.replace("v0.2", "v0.1");
+        assert!(parse(other.as_bytes(), now).is_err());
+    }
+}
