@@ -374,7 +374,26 @@ impl SigStack {
         .unwrap();
     }
 
-    fn spawn(&mut self, name: &'static str, program: &Path, args: &[String]) {
+    /// Stops the stack's server `name` (`fulcio`, `rekor`, `tsa`, `ct`, `oidc`, `registry`, or
+    /// one started with [`SigStack::spawn`]): a service down, for the failure tests.
+    pub fn stop(&mut self, name: &str) {
+        let (_, child) = self
+            .servers
+            .iter_mut()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no server {name} in the stack"));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// The stack's working directory (keys, configs, logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts `program` with `args` in the namespace as the server `name`, its output in
+    /// `name.log`; it is killed with the stack, so a failing test leaves nothing running.
+    pub fn spawn(&mut self, name: &'static str, program: &Path, args: &[String]) {
         let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
         let mut c = Command::new(program);
         c.args(args).current_dir(self.dir.path());
@@ -508,7 +527,9 @@ impl SigStack {
         }
     }
 
-    fn wait_ready(&mut self, name: &str, url: &str) {
+    /// Waits until `url` answers 2xx inside the namespace; panics with the log of `name`
+    /// (a server in the stack) if it exits or does not answer within 20 s.
+    pub fn wait_ready(&mut self, name: &str, url: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             let up = self
