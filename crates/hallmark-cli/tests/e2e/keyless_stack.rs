@@ -492,7 +492,7 @@ fn keyless_signing_refuses_services_that_fail_or_do_not_verify() {
     const REKOR: &str = "http://127.0.0.1:18082";
     const TSA: &str = "http://127.0.0.1:18083/api/v1/timestamp";
     const CLOSED: &str = "http://127.0.0.1:9";
-    let stack = SigStack::start();
+    let mut stack = SigStack::start();
     let work = tempfile::tempdir().unwrap();
     let blob = work.path().join("release.tar");
     std::fs::write(&blob, b"the release").unwrap();
@@ -543,6 +543,19 @@ fn keyless_signing_refuses_services_that_fail_or_do_not_verify() {
         assert!(!err.contains(jwt.trim()), "the token was printed: {err}");
         assert!(!bundle.exists(), "a bundle was written: {err}");
     }
+
+    // The signing config's timestamp authority stopped: the same refusal, the same service.
+    stack.stop("tsa");
+    let mut c = hallmark();
+    c.args(["sign-blob", &s(&blob), "--bundle", &s(&bundle)])
+        .args(["--identity-token", &format!("@{}", s(&token))])
+        .args(["--signing-config", &s(&stack.signing_config)])
+        .args(["--trusted-root", &s(&stack.trusted_root)]);
+    let o = stack.command(&c).output().unwrap();
+    expect_code(&o, 3);
+    assert!(stderr(&o).contains("timestamp authority"), "{}", stderr(&o));
+    assert!(!bundle.exists(), "a bundle was written");
+    assert!(stack.dir().join("tsa.log").exists());
 }
 
 /// Without `--identity-token`, the CI system's token: `SIGSTORE_ID_TOKEN` (GitLab's way), or
