@@ -133,6 +133,14 @@ pub enum TlogError {
     /// The checkpoint is for another root.
     #[error("the log checkpoint's root hash is not the inclusion proof's")]
     CheckpointRoot,
+    /// A Rekor v2 entry whose `logIndex` is not the one its inclusion proof proves.
+    #[error("the transparency-log entry's log index {entry} is not its inclusion proof's {proof}")]
+    IndexNotProved {
+        /// `logIndex`.
+        entry: i64,
+        /// `inclusionProof.logIndex`.
+        proof: i64,
+    },
     /// The checkpoint is for another tree size.
     #[error("the log checkpoint's tree size {checkpoint} is not the inclusion proof's {proof}")]
     CheckpointSize {
@@ -282,6 +290,18 @@ pub fn verify_entry(
         integrated_time = Some(at);
     }
 
+    // The proof authenticates its own index only. Rekor v2 logs are not sharded behind one
+    // key, so the entry's index must be that one, or it is reported unproved; Rekor v1's
+    // global index legitimately differs from its shard's.
+    if rekor_v2
+        && let Some(p) = &entry.inclusion_proof
+        && p.log_index != entry.log_index
+    {
+        return Err(TlogError::IndexNotProved {
+            entry: entry.log_index,
+            proof: p.log_index,
+        });
+    }
     let inclusion_proof = match &entry.inclusion_proof {
         Some(p) => verify_proof(p, &body, log)?,
         None => false,

@@ -101,6 +101,7 @@ fn v2_entry(body: &str) -> (TlogEntry, TrustedRoot) {
     let (log, sk) = notes::ed25519_log(1);
     let (path, root_hash) = tree(body.as_bytes());
     let mut e = entry(HASHEDREKORD, "0.0.2", &log.log_id, body);
+    e.log_index = INDEX as i64;
     e.inclusion_proof = Some(InclusionProof {
         log_index: INDEX as i64,
         root_hash: b64(&root_hash),
@@ -176,7 +177,7 @@ fn a_rekor_v2_entry_made_here_verifies_by_its_proof() {
         l,
         Logged {
             log: 0,
-            log_index: 1234,
+            log_index: INDEX as i64,
             integrated_time: None,
             kind: "hashedrekord 0.0.2".into(),
             rekor_v2: true,
@@ -217,6 +218,24 @@ fn a_rekor_v2_entry_made_here_verifies_by_its_proof() {
     )
     .unwrap_err();
     assert_eq!(e3, TlogError::VerifierMismatch);
+    // An index the proof does not prove: the log (or a hop before it) moved the entry.
+    let mut moved = e.clone();
+    moved.log_index += 1;
+    let e4 = verify_entry(
+        &moved,
+        &message(sha256(ARTIFACT)),
+        &Verifier::Key(&key),
+        &root,
+        3,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e4,
+        TlogError::IndexNotProved {
+            entry: INDEX as i64 + 1,
+            proof: INDEX as i64
+        }
+    );
 }
 
 #[test]
