@@ -18,6 +18,7 @@ mod json_output;
 mod keyless;
 mod keyless_blobs;
 mod keyless_images;
+mod keyless_lies;
 mod keyless_registry;
 mod keyless_stack;
 mod layouts;

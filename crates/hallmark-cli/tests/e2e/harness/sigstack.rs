@@ -639,3 +639,31 @@ fn percent(s: &str) -> String {
         })
         .collect()
 }
+
+/// Port of [`SigStack::liar`] in the namespace.
+const LIAR_PORT: u16 = 18096;
+
+impl SigStack {
+    /// Starts the tampering proxy `interop/lying_service.py` in front of the stack's real
+    /// Fulcio, Rekor and timestamp authority; its base URL. `BASE/SERVICE/MODE` then stands
+    /// for that service (`fulcio`, `rekor`, `tsa`), whose genuine answers it alters by MODE.
+    pub fn liar(&mut self) -> String {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/e2e/interop/lying_service.py")
+            .display()
+            .to_string();
+        let args = vec![
+            script,
+            HOST.to_string(),
+            LIAR_PORT.to_string(),
+            self.dir.path().display().to_string(),
+            format!("fulcio=http://{HOST}:{FULCIO_PORT}"),
+            format!("rekor=http://{HOST}:{REKOR_PORT}"),
+            format!("tsa=http://{HOST}:{TSA_PORT}"),
+        ];
+        self.spawn("liar", Path::new(python()), &args);
+        let base = format!("http://{HOST}:{LIAR_PORT}");
+        self.wait_ready("liar", &format!("{base}/healthz"));
+        base
+    }
+}
