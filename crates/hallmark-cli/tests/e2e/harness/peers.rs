@@ -3,9 +3,11 @@
 //! with the referrers API (go-containerregistry's, which `crane registry serve` runs with
 //! that API off).
 
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 /// The cosign release the interop tests run against.
 pub const COSIGN_VERSION: &str = "v3.1.3";
@@ -13,28 +15,82 @@ pub const COSIGN_VERSION: &str = "v3.1.3";
 /// Installs `module@version` into a directory of its own (so the pinned version is what
 /// runs, whatever else is on the machine) and returns the binary.
 fn go_tool(module: &str, version: &str, name: &str) -> PathBuf {
+    let dir = peers_dir().join(format!("{name}-{version}"));
+    go_install(module, version, name, &dir, name)
+}
+
+/// `~/.cache/hallmark-test-peers`, where the peers are installed once per machine.
+pub(super) fn peers_dir() -> PathBuf {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    PathBuf::from(home).join(".cache/hallmark-test-peers")
+}
+
+/// `dir/name`, made when missing by `go install module@version` (whose binary is called
+/// `built`: two of the Sigstore servers are both `posix`) from the Go module proxy alone.
+/// One build on the machine at a time: the builds take minutes and most of its memory, and
+/// a process that waited for another's lock finds the binary made and builds nothing.
+pub(super) fn go_install(
+    module: &str,
+    version: &str,
+    built: &str,
+    dir: &Path,
+    name: &str,
+) -> PathBuf {
     static LOCK: Mutex<()> = Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    let dir = PathBuf::from(home)
-        .join(".cache/hallmark-test-peers")
-        .join(format!("{name}-{version}"));
     let bin = dir.join(name);
     if bin.exists() {
         return bin;
     }
-    let status = Command::new("flock")
-        .arg("/tmp/hallmark-test-go-install.lock")
-        .args(["go", "install", &format!("{module}@{version}")])
-        .env("GOBIN", &dir)
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/hallmark-test-go-install.lock")
+        .expect("open the go install lock");
+    lock.lock().expect("take the go install lock");
+    if bin.exists() {
+        return bin;
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    // The proxy alone: with `direct` after it, a module it lacks would be fetched from its
+    // origin, which is out of reach here.
+    let proxy = Command::new("go")
+        .args(["env", "GOPROXY"])
+        .output()
+        .expect("run go (Go is needed for the interop tests)");
+    let proxy = String::from_utf8_lossy(&proxy.stdout)
+        .trim()
+        .trim_end_matches(",direct")
+        .trim_end_matches("|direct")
+        .to_string();
+    // Written past libtest's capture: a build takes minutes, and the run should say why.
+    let _ = writeln!(
+        std::io::stderr(),
+        "building {module}@{version} (once per machine, into {})",
+        dir.display()
+    );
+    let started = Instant::now();
+    let gobin = tempfile::tempdir_in(dir).unwrap();
+    let status = Command::new("go")
+        .args(["install", &format!("{module}@{version}")])
+        .env("GOBIN", gobin.path())
+        .env("GOPROXY", &proxy)
         .env("GOTOOLCHAIN", "local")
-        .env("GOFLAGS", "-mod=mod")
+        .env("GOFLAGS", "-mod=mod -buildvcs=false")
         .stdout(Stdio::null())
         .status()
         .expect("run go install (Go is needed for the interop tests)");
     assert!(
-        status.success() && bin.exists(),
+        status.success() && gobin.path().join(built).exists(),
         "go install {module}@{version} failed"
+    );
+    // Renamed into place, so that an interrupted build is never taken for one.
+    std::fs::rename(gobin.path().join(built), &bin).unwrap();
+    let _ = writeln!(
+        std::io::stderr(),
+        "built {module}@{version} in {:.0?}",
+        started.elapsed()
     );
     bin
 }

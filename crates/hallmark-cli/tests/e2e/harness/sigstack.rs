@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::{cosign, python};
@@ -61,52 +61,15 @@ const SERVERS: [(&str, &str, &str, &str); 4] = [
     ),
 ];
 
-/// The directory holding the stack's servers, installed one at a time when missing (the
-/// builds take minutes and most of the machine's memory each).
+/// The directory holding the stack's servers, installed one at a time when missing.
 pub fn sigstack_bin() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        static LOCK: Mutex<()> = Mutex::new(());
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-        let dir = PathBuf::from(home)
-            .join(".cache/hallmark-test-peers")
-            .join(format!(
-                "sigstack-fulcio-{FULCIO_VERSION}-rekor-tiles-{REKOR_TILES_VERSION}-tsa-{TSA_VERSION}-tesseract-{TESSERACT_VERSION}"
-            ));
-        std::fs::create_dir_all(&dir).unwrap();
-        // The proxy alone: with `direct` after it, a module it lacks would be fetched from
-        // its origin, which is out of reach here.
-        let proxy = Command::new("go")
-            .args(["env", "GOPROXY"])
-            .output()
-            .expect("run go (Go is needed for the keyless stack)");
-        let proxy = String::from_utf8_lossy(&proxy.stdout)
-            .trim()
-            .trim_end_matches(",direct")
-            .trim_end_matches("|direct")
-            .to_string();
+        let dir = super::peers::peers_dir().join(format!(
+            "sigstack-fulcio-{FULCIO_VERSION}-rekor-tiles-{REKOR_TILES_VERSION}-tsa-{TSA_VERSION}-tesseract-{TESSERACT_VERSION}"
+        ));
         for (package, version, built, name) in SERVERS {
-            if dir.join(name).exists() {
-                continue;
-            }
-            let gobin = tempfile::tempdir_in(&dir).unwrap();
-            let status = Command::new("flock")
-                .arg("/tmp/hallmark-test-go-install.lock")
-                .args(["go", "install", &format!("{package}@{version}")])
-                .env("GOBIN", gobin.path())
-                .env("GOPROXY", &proxy)
-                .env("GOTOOLCHAIN", "local")
-                .env("GOFLAGS", "-buildvcs=false")
-                .stdout(Stdio::null())
-                .status()
-                .expect("run go install");
-            assert!(
-                status.success(),
-                "go install {package}@{version} failed"
-            );
-            // Renamed into place, so that an interrupted build is never taken for one.
-            std::fs::rename(gobin.path().join(built), dir.join(name)).unwrap();
+            super::peers::go_install(package, version, built, &dir, name);
         }
         dir
     })
@@ -138,6 +101,7 @@ impl SigStack {
         let _ = cosign(); // installed before the stack's clock starts
         python();
         super::ensure_registry_installed();
+        let started = Instant::now();
         let dir = tempfile::tempdir().unwrap();
         let holder = Command::new("unshare")
             .args(["--net", "sleep", "infinity"])
@@ -158,6 +122,8 @@ impl SigStack {
         stack.keys();
         stack.serve(&bin);
         stack.trust_files();
+        // Shown with a failing test's output: a slow start is the first suspect of a timeout.
+        eprintln!("keyless stack up in {:.1?}", started.elapsed());
         stack
     }
 
