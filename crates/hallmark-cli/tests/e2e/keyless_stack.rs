@@ -562,11 +562,35 @@ fn keyless_signing_refuses_services_that_fail_or_do_not_verify() {
 /// GitHub Actions' token endpoint; with neither, and no `--key`, a usage error.
 #[test]
 fn keyless_signing_takes_the_ci_systems_token() {
-    let stack = SigStack::start();
+    let mut stack = SigStack::start();
     let work = tempfile::tempdir().unwrap();
     let blob = work.path().join("release.tar");
     std::fs::write(&blob, b"the release, built in CI").unwrap();
     let jwt = std::fs::read_to_string(stack.token(&stack.issuer, SIGNER, "{}")).unwrap();
+    // GitHub Actions' endpoint answers {"value": TOKEN}; a static file stands in for it,
+    // served by the stack so that it stops with it.
+    let served = work.path().join("served");
+    std::fs::create_dir(&served).unwrap();
+    std::fs::write(
+        served.join("token"),
+        serde_json::json!({ "value": jwt.trim() }).to_string(),
+    )
+    .unwrap();
+    let url = "http://127.0.0.1:18099/token?api-version=2.0";
+    let args = [
+        "-m",
+        "http.server",
+        "18099",
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([s(&served)])
+    .collect::<Vec<_>>();
+    stack.spawn("token-endpoint", Path::new(python()), &args);
+    stack.wait_ready("token-endpoint", url);
     let sign = |bundle: &Path, env: &[(&str, &str)]| {
         let mut c = hallmark();
         c.args(["sign-blob", &s(&blob), "--bundle", &s(bundle)])
@@ -590,40 +614,6 @@ fn keyless_signing_takes_the_ci_systems_token() {
     expect_code(&o, 0);
     verified(&gitlab);
 
-    // GitHub Actions' endpoint answers {"value": TOKEN}; a static file stands in for it.
-    let served = work.path().join("served");
-    std::fs::create_dir(&served).unwrap();
-    std::fs::write(
-        served.join("token"),
-        serde_json::json!({ "value": jwt.trim() }).to_string(),
-    )
-    .unwrap();
-    let mut server = stack
-        .command(std::process::Command::new("python3").args([
-            "-m",
-            "http.server",
-            "18099",
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            &s(&served),
-        ]))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = "http://127.0.0.1:18099/token?api-version=2.0";
-    let ready = (0..100).any(|_| {
-        let ok = stack
-            .command(std::process::Command::new("curl").args(["-sf", "-o", "/dev/null", url]))
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        ok
-    });
-    assert!(ready, "the stand-in token endpoint did not start");
     let actions = work.path().join("actions.sigstore.json");
     let o = sign(
         &actions,
@@ -632,8 +622,6 @@ fn keyless_signing_takes_the_ci_systems_token() {
             ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token"),
         ],
     );
-    let _ = server.kill();
-    let _ = server.wait();
     expect_code(&o, 0);
     verified(&actions);
 
@@ -723,7 +711,7 @@ fn key_signatures_are_logged_with_tlog_upload() {
 /// is given against what it signed, refuses (exit 3, the service named), and writes nothing.
 #[test]
 fn keyless_signing_refuses_replayed_answers() {
-    let stack = SigStack::start();
+    let mut stack = SigStack::start();
     let work = tempfile::tempdir().unwrap();
     let blob = work.path().join("release.tar");
     std::fs::write(&blob, b"the release").unwrap();
@@ -762,32 +750,20 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_header('Content-Length', str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
     def log_message(self, *a):
         pass
 http.server.HTTPServer(('127.0.0.1', 18098), H).serve_forever()
 "#;
-    let mut server = stack
-        .command(std::process::Command::new("python3").args(["-c", script, &s(&answers)]))
-        .spawn()
-        .unwrap();
-    let ready = (0..100).any(|_| {
-        let ok = stack
-            .command(std::process::Command::new("curl").args([
-                "-sf",
-                "-o",
-                "/dev/null",
-                "-X",
-                "POST",
-                "http://127.0.0.1:18098/tsa",
-            ]))
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        ok
-    });
-    assert!(ready, "the stand-in server did not start");
+    stack.spawn(
+        "replayer",
+        Path::new(python()),
+        &["-c".into(), script.into(), s(&answers)],
+    );
+    stack.wait_ready("replayer", "http://127.0.0.1:18098/");
 
     let bundle = work.path().join("out.sigstore.json");
     let sign = |rekor: &str, tsa: &str| {
@@ -812,8 +788,6 @@ http.server.HTTPServer(('127.0.0.1', 18098), H).serve_forever()
             "Rekor's answer does not verify",
         ),
     ];
-    let _ = server.kill();
-    let _ = server.wait();
     for (o, said) in results {
         expect_code(&o, 3);
         assert!(stderr(&o).contains(said), "{}", stderr(&o));
