@@ -20,6 +20,7 @@ that one process serves every lie and a client picks one with the URL it is give
                 no-sct       the leaf re-issued by the stack's intermediate, without its SCT
                 unknown-sct  the same, with an SCT signed by a log of this proxy's own
                 no-intermediate  the chain with the intermediate removed
+                detached     that leaf without its SCT, the SCT beside it (the detached form)
   rekor         proof        one inclusion-proof hash flipped
                 checkpoint   the checkpoint's signature corrupted
                 body         the entry's body taken from the previous answer
@@ -227,6 +228,18 @@ def lie_fulcio(mode, body):
         )
     elif mode == "no-intermediate":
         del chain[1:-1]
+    elif mode == "detached":
+        # The shape of Fulcio's answer when its CT log hands back the SCT beside the
+        # certificate: a chain whose leaf carries none.
+        chain[0] = to_pem(reissue(leaf, stack_int_cert, stack_int_key))
+        return json.dumps(
+            {
+                "signedCertificateDetachedSct": {
+                    "chain": {"certificates": chain},
+                    "signedCertificateTimestamp": base64.b64encode(b"\x00" * 47).decode(),
+                }
+            }
+        ).encode()
     else:
         return None
     return json.dumps(answer).encode()
