@@ -72,6 +72,7 @@ impl Run {
         ])
         .args(["--bundle", &s(&self.bundle)])
         .args(["--output-signature", &s(&self.signature)])
+        // The three URLs go together, as a signing config names them; Fulcio is unused.
         .args(["--fulcio-url", FULCIO, "--rekor-url", rekor])
         .args(["--timestamp-server-url", tsa])
         .args(["--trusted-root", &s(&stack.trusted_root)])
@@ -91,8 +92,9 @@ impl Run {
             stderr(o)
         );
         assert!(self.bundle.exists(), "{case}: no bundle");
+        assert!(self.signature.exists(), "{case}: no signature file");
         std::fs::remove_file(&self.bundle).unwrap();
-        let _ = std::fs::remove_file(&self.signature);
+        std::fs::remove_file(&self.signature).unwrap();
     }
 
     /// Exit 3, `service` named as [`names`] says for `mode`, nothing written, the token
