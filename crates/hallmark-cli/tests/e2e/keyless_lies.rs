@@ -183,6 +183,37 @@ fn keyless_signing_refuses_every_lying_service() {
         run.refused(&o, "timestamp authority", mode, &format!("tsa {mode}"));
     }
     assert!(stack.log("liar").contains("POST /rekor/index/"));
+
+    // The moved index is refused by verification too: a genuine bundle whose entry claims
+    // another index than its proof proves.
+    let o = run.keyless(&stack, FULCIO, REKOR, &tsa);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&run.bundle).unwrap()).unwrap();
+    let entry = &mut bundle["verificationMaterial"]["tlogEntries"][0];
+    let index: i64 = entry["logIndex"].as_str().unwrap_or("0").parse().unwrap();
+    entry["logIndex"] = serde_json::json!((index + 1).to_string());
+    let moved = work.path().join("moved.sigstore.json");
+    std::fs::write(&moved, bundle.to_string()).unwrap();
+    let (blob, root) = (s(&run.blob), s(&stack.trusted_root));
+    let verify = |bundle: &Path| {
+        stack.hallmark(&[
+            "verify-blob",
+            &blob,
+            "--bundle",
+            &s(bundle),
+            "--certificate-identity",
+            SIGNER,
+            "--certificate-oidc-issuer",
+            &stack.issuer,
+            "--trusted-root",
+            &root,
+        ])
+    };
+    expect_code(&verify(&run.bundle), 0);
+    let o = verify(&moved);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("log index"), "{}", stderr(&o));
 }
 
 /// `sign-blob --key --tlog-upload` through the tampering proxy (the log and the timestamp
