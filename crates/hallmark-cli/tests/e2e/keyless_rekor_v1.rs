@@ -278,3 +278,75 @@ http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
     expect_code(&stack.command(&c).output().unwrap(), 0);
     assert!(bundle.exists());
 }
+
+/// A DSSE envelope (what attestations carry) logged through the library's Rekor v1 path
+/// against the real Rekor v1: a `dsse` 0.0.1 entry, as cosign 3 and sigstore-go upload, whose
+/// answer verifies (body, SET, inclusion proof) before it is returned; an envelope whose
+/// signature is not over its payload is refused by the log itself.
+#[test]
+fn envelopes_are_logged_in_rekor_v1_as_dsse() {
+    use base64ct::{Base64, Encoding};
+    use hallmark::bundle::dsse;
+    use hallmark::keyless::{KeylessError, rekor_v1, wire};
+    use hallmark::keys::{Algorithm, SigningKey};
+    use hallmark::sigstore::tlog::Signed;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let stack = stack();
+    let root =
+        hallmark::sigstore::root::TrustedRoot::parse(&std::fs::read(&stack.trusted_root).unwrap())
+            .unwrap();
+    let key = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
+    let pem = key.public_key().to_pem();
+    let spki = Base64::decode_vec(
+        &pem.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let payload_type = "application/vnd.in-toto+json";
+    let payload = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"release.tar","digest":{"sha256":"0000000000000000000000000000000000000000000000000000000000000000"}}],"predicateType":"https://example.com/test","predicate":{}}"#;
+    let envelope = |signed: &[u8]| dsse::Envelope {
+        payload: Base64::encode_string(payload),
+        payload_type: payload_type.into(),
+        signatures: vec![dsse::Signature {
+            sig: Base64::encode_string(&key.sign(&dsse::pae(payload_type, signed))),
+            keyid: String::new(),
+        }],
+    };
+    let good = envelope(payload);
+    let forged = envelope(b"another statement");
+    let url = stack.rekor_v1_url();
+    let log = |e: &dsse::Envelope| {
+        stack.in_namespace(|| {
+            let client =
+                hallmark::registry::Client::new(hallmark::registry::ClientOptions::default())
+                    .unwrap();
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(rekor_v1::log_v1(
+                    &Signed::Dsse { envelope: e },
+                    wire::LogVerifier::Key(&spki),
+                    &url,
+                    &root,
+                    &client,
+                ))
+        })
+    };
+    let logged = log(&good).unwrap();
+    assert_eq!(
+        (
+            logged.entry.kind_version.kind.as_str(),
+            logged.entry.kind_version.version.as_str()
+        ),
+        ("dsse", "0.0.1")
+    );
+    assert!(logged.entry.inclusion_promise.is_some());
+    let refused = log(&forged).unwrap_err();
+    assert!(
+        matches!(refused, KeylessError::Status { status: 400, .. }),
+        "{refused}"
+    );
+}

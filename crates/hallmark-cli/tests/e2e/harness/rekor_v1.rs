@@ -288,6 +288,25 @@ impl SigStack {
         panic!("postgres did not start: {}", self.log("postgres"));
     }
 
+    /// Runs `f` on a thread of this process moved into the stack's namespace, for the
+    /// library's own requests (a current-thread runtime keeps every socket on that thread).
+    pub fn in_namespace<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        use std::os::fd::AsRawFd;
+        let ns = std::fs::File::open(format!("/proc/{}/ns/net", self.holder.id())).unwrap();
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    // SAFETY: a valid descriptor of a network namespace; setns moves only
+                    // the calling thread, which is this scoped one.
+                    let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                    f()
+                })
+                .join()
+                .unwrap()
+        })
+    }
+
     /// Rekor v1's base URL in the namespace.
     pub fn rekor_v1_url(&self) -> String {
         format!("http://{HOST}:{REKOR_V1_PORT}")
