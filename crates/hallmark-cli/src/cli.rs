@@ -961,6 +961,6 @@ pub struct KeylessSignArgs {
     #[arg(long, value_name = "FILE", env = "HALLMARK_TRUSTED_ROOT")]
     pub trusted_root: Option<PathBuf>,
     /// The API --rekor-url speaks: 2 (tiles; needs --timestamp-server-url) or 1 (REST; its signed time dates the signature)
-    #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=2), requires = "rekor_url")]
-    pub rekor_version: u32,
+    #[arg(long, value_name = "1|2", value_parser = clap::value_parser!(u32).range(1..=2), requires = "rekor_url", conflicts_with = "signing_config")]
+    pub rekor_version: Option<u32>,
 }

@@ -187,7 +187,7 @@ pub fn services(
         (None, Some(fulcio)) => {
             let rekor = args.rekor_url.as_deref().unwrap_or_default();
             match (args.rekor_version, args.timestamp_server_url.as_deref()) {
-                (1, tsa) => Services::with_rekor_v1(fulcio, rekor, tsa),
+                (Some(1), tsa) => Services::with_rekor_v1(fulcio, rekor, tsa),
                 (_, Some(tsa)) => Services::new(fulcio, rekor, tsa),
                 (_, None) => {
                     return Err(CliError::usage(

@@ -350,3 +350,44 @@ fn envelopes_are_logged_in_rekor_v1_as_dsse() {
         "{refused}"
     );
 }
+
+/// `--rekor-version` says which API `--rekor-url` speaks: Rekor v2 (the default) without a
+/// timestamp authority could date nothing and is refused before any request (exit 2, the
+/// flag to add named), as is a version hallmark does not speak; nothing is written.
+#[test]
+fn rekor_url_flags_say_the_version_and_v2_needs_a_timestamp_authority() {
+    let work = tempfile::tempdir().unwrap();
+    let blob = work.path().join("release.tar");
+    std::fs::write(&blob, b"the release").unwrap();
+    let bundle = work.path().join("out.sigstore.json");
+    let keys = keys("ecdsa-p256");
+    let sign = |extra: &[&str]| {
+        hallmark()
+            .args(["sign-blob", &s(&blob), "--key", &keys.private])
+            .args(["--bundle", &s(&bundle), "--tlog-upload"])
+            .args(["--fulcio-url", "http://127.0.0.1:9"])
+            .args(extra)
+            .env("HALLMARK_PASSWORD", PASSWORD)
+            .output()
+            .unwrap()
+    };
+    let o = sign(&["--rekor-url", "http://127.0.0.1:9"]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("--timestamp-server-url"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sign(&["--rekor-url", "http://127.0.0.1:9", "--rekor-version", "3"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--rekor-version"), "{}", stderr(&o));
+    // The version of a URL not given.
+    let o = hallmark()
+        .args(["sign-blob", &s(&blob), "--bundle", &s(&bundle)])
+        .args(["--signing-config", &s(&blob), "--rekor-version", "1"])
+        .output()
+        .unwrap();
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--rekor-version"), "{}", stderr(&o));
+    assert!(!bundle.exists(), "a bundle was written");
+}
