@@ -122,6 +122,48 @@ fn hallmark_logs_blob_signatures_in_rekor_v1() {
     expect_code(&hallmark_keyless("bob@example.com", &blob), 1);
     expect_code(&hallmark_keyless(SIGNER, &other), 1);
 
+    // Named by URL, with a timestamp authority: used as well, as cosign does.
+    let stamped = work.path().join("stamped.sigstore.json");
+    let mut c = hallmark();
+    c.args(["sign-blob", &s(&blob), "--bundle", &s(&stamped)])
+        .args(["--identity-token", &format!("@{}", s(&token))])
+        .args(["--fulcio-url", "http://127.0.0.1:18081"])
+        .args(["--rekor-url", &stack.rekor_v1_url(), "--rekor-version", "1"])
+        .args([
+            "--timestamp-server-url",
+            "http://127.0.0.1:18083/api/v1/timestamp",
+        ])
+        .args(["--trusted-root", &root]);
+    expect_code(&stack.command(&c).output().unwrap(), 0);
+    let written = json_file(&stamped);
+    let material = &written["verificationMaterial"];
+    assert_eq!(
+        material["tlogEntries"][0]["kindVersion"]["version"], "0.0.1",
+        "{written}"
+    );
+    assert!(
+        material["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"]
+            .is_string(),
+        "{written}"
+    );
+    let o = stack.cosign(&[
+        "verify-blob",
+        "--bundle",
+        &s(&stamped),
+        "--trusted-root",
+        &root,
+        "--certificate-identity",
+        SIGNER,
+        "--certificate-oidc-issuer",
+        &stack.issuer,
+        &s(&blob),
+    ]);
+    assert!(
+        o.status.success(),
+        "cosign verify-blob: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
     // Key-based, logged with --tlog-upload.
     let keys = keys("ecdsa-p256");
     let keyed = work.path().join("keyed.sigstore.json");

@@ -264,6 +264,34 @@ mod tests {
         assert_eq!((label.as_str(), der), ("PUBLIC KEY", vec![9; 70]));
     }
 
+    #[test]
+    fn a_dsse_request_carries_the_envelope_as_json_text_and_the_certificate_pem() {
+        let envelope = crate::bundle::dsse::Envelope {
+            payload: "e30=".into(),
+            payload_type: "application/vnd.in-toto+json".into(),
+            signatures: vec![crate::bundle::dsse::Signature {
+                sig: "AQID".into(),
+                keyid: String::new(),
+            }],
+        };
+        let signed = tlog::Signed::Dsse {
+            envelope: &envelope,
+        };
+        let body = request(&signed, &wire::LogVerifier::Certificate(&[7; 100]));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (v["kind"].as_str(), v["apiVersion"].as_str()),
+            (Some("dsse"), Some("0.0.1"))
+        );
+        let content = &v["spec"]["proposedContent"];
+        let logged: crate::bundle::dsse::Envelope =
+            serde_json::from_str(content["envelope"].as_str().unwrap()).unwrap();
+        assert_eq!(logged, envelope);
+        let pem = Base64::decode_vec(content["verifiers"][0].as_str().unwrap()).unwrap();
+        let (label, der) = crate::keys::decode_pem(&pem, "c").unwrap();
+        assert_eq!((label.as_str(), der), ("CERTIFICATE", vec![7; 100]));
+    }
+
     fn answer(proof: serde_json::Value) -> Vec<u8> {
         let body =
             Base64::encode_string(br#"{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{}}"#);
