@@ -949,10 +949,10 @@ pub struct KeylessSignArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["fulcio_url", "rekor_url", "timestamp_server_url"])]
     pub signing_config: Option<PathBuf>,
     /// Fulcio's URL (instead of --signing-config)
-    #[arg(long, value_name = "URL", requires_all = ["rekor_url", "timestamp_server_url"])]
+    #[arg(long, value_name = "URL", requires = "rekor_url")]
     pub fulcio_url: Option<String>,
-    /// Rekor v2's URL (instead of --signing-config)
-    #[arg(long, value_name = "URL", requires_all = ["fulcio_url", "timestamp_server_url"])]
+    /// Rekor's URL (instead of --signing-config): Rekor v2 unless --rekor-version 1
+    #[arg(long, value_name = "URL", requires = "fulcio_url")]
     pub rekor_url: Option<String>,
     /// The timestamp authority's endpoint, e.g. https://tsa.example/api/v1/timestamp
     #[arg(long, value_name = "URL", requires_all = ["fulcio_url", "rekor_url"])]
@@ -960,4 +960,7 @@ pub struct KeylessSignArgs {
     /// Sigstore trusted root every service's answer is verified against; default: the public-good root built in
     #[arg(long, value_name = "FILE", env = "HALLMARK_TRUSTED_ROOT")]
     pub trusted_root: Option<PathBuf>,
+    /// The API --rekor-url speaks: 2 (tiles; needs --timestamp-server-url) or 1 (REST; its signed time dates the signature)
+    #[arg(long, value_name = "1|2", value_parser = clap::value_parser!(u32).range(1..=2), requires = "rekor_url", conflicts_with = "signing_config")]
+    pub rekor_version: Option<u32>,
 }

@@ -184,11 +184,21 @@ pub fn services(
                 })?;
             config::parse(&bytes, now).map_err(hallmark::Error::from)?
         }
-        (None, Some(fulcio)) => Services::new(
-            fulcio,
-            args.rekor_url.as_deref().unwrap_or_default(),
-            args.timestamp_server_url.as_deref().unwrap_or_default(),
-        ),
+        (None, Some(fulcio)) => {
+            let rekor = args.rekor_url.as_deref().unwrap_or_default();
+            match (args.rekor_version, args.timestamp_server_url.as_deref()) {
+                (Some(1), tsa) => Services::with_rekor_v1(fulcio, rekor, tsa),
+                (_, Some(tsa)) => Services::new(fulcio, rekor, tsa),
+                (_, None) => {
+                    return Err(CliError::usage(
+                        "Rekor v2 gives no signed time: a timestamp authority is needed",
+                        Some(
+                            "pass --timestamp-server-url URL, or --rekor-version 1 for a Rekor v1 log",
+                        ),
+                    ));
+                }
+            }
+        }
         (None, None) => {
             return Err(CliError::usage(
                 "keyless signing needs the Sigstore services",

@@ -20,6 +20,7 @@ mod keyless_blobs;
 mod keyless_images;
 mod keyless_lies;
 mod keyless_registry;
+mod keyless_rekor_v1;
 mod keyless_stack;
 mod layouts;
 mod local_files;

@@ -17,10 +17,13 @@ const MEDIA_TYPE: &str = "application/vnd.dev.sigstore.signingconfig.v0.2+json";
 pub struct Services {
     /// Fulcio's base URL (API v2 under it).
     pub fulcio: String,
-    /// Rekor v2's base URL.
+    /// Rekor's base URL.
     pub rekor: String,
+    /// The API Rekor speaks: 2 (rekor-tiles) or 1 (the REST API).
+    pub rekor_version: u32,
     /// The timestamp authority's endpoint (`…/api/v1/timestamp`), as signing configs name it.
-    pub tsa: String,
+    /// Always there with Rekor v2; with Rekor v1, whose SET dates the signature, optional.
+    pub tsa: Option<String>,
 }
 
 impl Services {
@@ -30,7 +33,19 @@ impl Services {
         Self {
             fulcio: fulcio.trim_end_matches('/').to_string(),
             rekor: rekor.trim_end_matches('/').to_string(),
-            tsa: tsa.to_string(),
+            rekor_version: 2,
+            tsa: Some(tsa.to_string()),
+        }
+    }
+
+    /// Services with a Rekor v1 (REST API) log, whose signed entry timestamp dates the
+    /// signature: a timestamp authority is optional, and used when given (as cosign does).
+    pub fn with_rekor_v1(fulcio: &str, rekor: &str, tsa: Option<&str>) -> Self {
+        Self {
+            fulcio: fulcio.trim_end_matches('/').to_string(),
+            rekor: rekor.trim_end_matches('/').to_string(),
+            rekor_version: 1,
+            tsa: tsa.map(str::to_string),
         }
     }
 }
@@ -81,7 +96,7 @@ impl Service {
 }
 
 /// The first service of each kind valid at `now` with an API version hallmark speaks
-/// (Fulcio v1, Rekor v2, TSA v1).
+/// (Fulcio v1, Rekor v2 or else v1, TSA v1; the TSA optional with Rekor v1).
 pub fn parse(bytes: &[u8], now: SystemTime) -> Result<Services, KeylessError> {
     let bad = |why: String| KeylessError::SigningConfig(why);
     let config: SigningConfig =
@@ -98,11 +113,19 @@ pub fn parse(bytes: &[u8], now: SystemTime) -> Result<Services, KeylessError> {
             .map(|s| s.url.clone())
             .ok_or_else(|| bad(format!("no {what} (API v{version}) valid now")))
     };
-    Ok(Services::new(
-        &pick(&config.ca_urls, 1, "certificate authority")?,
-        &pick(&config.rekor_tlog_urls, 2, "Rekor v2 log")?,
-        &pick(&config.tsa_urls, 1, "timestamp authority")?,
-    ))
+    let fulcio = pick(&config.ca_urls, 1, "certificate authority")?;
+    // The newest API spoken first, as sigstore-go chooses.
+    if let Ok(rekor) = pick(&config.rekor_tlog_urls, 2, "Rekor v2 log") {
+        return Ok(Services::new(
+            &fulcio,
+            &rekor,
+            &pick(&config.tsa_urls, 1, "timestamp authority")?,
+        ));
+    }
+    let rekor = pick(&config.rekor_tlog_urls, 1, "Rekor log")
+        .map_err(|_| bad("no Rekor log (API v2 or v1) valid now".into()))?;
+    let tsa = pick(&config.tsa_urls, 1, "timestamp authority").ok();
+    Ok(Services::with_rekor_v1(&fulcio, &rekor, tsa.as_deref()))
 }
 
 #[cfg(test)]
@@ -125,7 +148,11 @@ mod tests {
         let s = parse(CONFIG.as_bytes(), now).unwrap();
         assert_eq!(s.fulcio, "http://127.0.0.1:18081");
         assert_eq!(s.rekor, "http://127.0.0.1:18082");
-        assert_eq!(s.tsa, "http://127.0.0.1:18083/api/v1/timestamp");
+        assert_eq!(s.rekor_version, 2);
+        assert_eq!(
+            s.tsa.as_deref(),
+            Some("http://127.0.0.1:18083/api/v1/timestamp")
+        );
         let before = crate::sigstore::root::parse_time("2019-01-01T00:00:00Z").unwrap();
         assert!(matches!(
             parse(CONFIG.as_bytes(), before),
@@ -133,5 +160,35 @@ mod tests {
         ));
         let other = CONFIG.replace("v0.2", "v0.1");
         assert!(parse(other.as_bytes(), now).is_err());
+    }
+
+    /// Rekor v2 is preferred; without one valid, Rekor v1 is taken, with or without a
+    /// timestamp authority (its SET dates the signature). Rekor v2 alone needs one.
+    #[test]
+    fn rekor_v1_when_no_v2_and_then_the_timestamp_authority_optional() {
+        let now = crate::sigstore::root::parse_time("2026-01-01T00:00:00Z").unwrap();
+        let v1_only = CONFIG.replace(r#""majorApiVersion":2"#, r#""majorApiVersion":3"#);
+        let s = parse(v1_only.as_bytes(), now).unwrap();
+        assert_eq!((s.rekor.as_str(), s.rekor_version), ("http://v1", 1));
+        assert!(s.tsa.is_some());
+        let no_tsa = v1_only.replace(
+            "http://127.0.0.1:18083/api/v1/timestamp\",\"majorApiVersion\":1",
+            "x\",\"majorApiVersion\":9",
+        );
+        let s = parse(no_tsa.as_bytes(), now).unwrap();
+        assert_eq!((s.rekor_version, s.tsa), (1, None));
+        let v2_no_tsa = CONFIG.replace(
+            "http://127.0.0.1:18083/api/v1/timestamp\",\"majorApiVersion\":1",
+            "x\",\"majorApiVersion\":9",
+        );
+        assert!(parse(v2_no_tsa.as_bytes(), now).is_err());
+        let none = v1_only.replace(
+            r#""http://v1","majorApiVersion":1"#,
+            r#""http://v1","majorApiVersion":7"#,
+        );
+        assert!(matches!(
+            parse(none.as_bytes(), now),
+            Err(KeylessError::SigningConfig(why)) if why.contains("no Rekor log")
+        ));
     }
 }

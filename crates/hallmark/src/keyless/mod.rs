@@ -1,5 +1,5 @@
 //! Keyless signing: an OIDC identity token, an ephemeral P-256 key certified by Fulcio, the
-//! signature logged in Rekor v2 and timestamped by an RFC 3161 authority, all in a v0.3
+//! signature logged in Rekor v2 (or v1) and timestamped by an RFC 3161 authority, all in a v0.3
 //! bundle. Everything a service returns is checked with the `sigstore` verifiers against the
 //! trusted root before it is used: the certificate chain and its SCT before anything is
 //! signed with the key, the timestamp and the log entry (inclusion proof, checkpoint) before
@@ -9,6 +9,7 @@
 //! client's HTTP stack (the same TLS, proxy and timeout settings).
 
 pub mod config;
+pub mod rekor_v1;
 pub mod token;
 pub mod wire;
 
@@ -124,7 +125,8 @@ impl KeylessError {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct KeylessSignature {
-    /// The v0.3 bundle: certificate, Rekor v2 entry, RFC 3161 timestamp.
+    /// The v0.3 bundle: certificate, Rekor entry, RFC 3161 timestamp (none with Rekor v1 and
+    /// no timestamp authority).
     pub bundle: Vec<u8>,
     /// The raw signature (DER).
     pub signature: Vec<u8>,
@@ -205,11 +207,7 @@ pub async fn sign_digest(
             }),
             x509_certificate_chain: None,
             tlog_entries: vec![entry],
-            timestamp_verification_data: Some(TimestampVerificationData {
-                rfc3161_timestamps: vec![Rfc3161Timestamp {
-                    signed_timestamp: Base64::encode_string(&stamp),
-                }],
-            }),
+            timestamp_verification_data: stamp.map(timestamps),
         },
         message_signature: Some(MessageSignature {
             message_digest: Some(MessageDigest {
@@ -243,9 +241,20 @@ pub async fn sign_digest(
     })
 }
 
-/// The signature timestamped (RFC 3161) and logged in Rekor v2, each answer verified: the
-/// token over the signature, inside the certificate's validity when there is one, and the
-/// entry with its inclusion proof and checkpoint. The token, the entry and its index.
+/// The bundle's timestamps: the one RFC 3161 token.
+fn timestamps(stamp: Vec<u8>) -> TimestampVerificationData {
+    TimestampVerificationData {
+        rfc3161_timestamps: vec![Rfc3161Timestamp {
+            signed_timestamp: Base64::encode_string(&stamp),
+        }],
+    }
+}
+
+/// The signature timestamped (RFC 3161) and logged in Rekor (v2, or v1 through
+/// [`rekor_v1::log_v1`]), each answer verified: the token over the signature, inside the
+/// certificate's validity when there is one, and the entry with its inclusion proof and
+/// checkpoint (and with Rekor v1 its SET). The token (none with Rekor v1 and no timestamp
+/// authority), the entry and its index.
 async fn stamp_and_log(
     sha256: &[u8; 32],
     signature: &[u8],
@@ -254,10 +263,21 @@ async fn stamp_and_log(
     services: &Services,
     root: &TrustedRoot,
     client: &Client,
-) -> Result<(Vec<u8>, crate::bundle::TlogEntry, i64), KeylessError> {
+) -> Result<(Option<Vec<u8>>, crate::bundle::TlogEntry, i64), KeylessError> {
     let not_verified =
         |service: &'static str, why: String| KeylessError::NotVerified { service, why };
-    // Rekor v2 gives no time, so the timestamp is what dates the signature.
+    // Rekor v2 gives no time, so the timestamp is what dates the signature; Rekor v1's SET
+    // does, and a timestamp authority is then asked only when one is named (as cosign does).
+    let Some(tsa) = services.tsa.as_deref() else {
+        if services.rekor_version != 1 {
+            return Err(KeylessError::SigningConfig(
+                "Rekor v2 needs a timestamp authority".into(),
+            ));
+        }
+        let (entry, log_index) =
+            log_v1_dated(sha256, signature, verifier, leaf, services, root, client).await?;
+        return Ok((None, entry, log_index));
+    };
     let mut nonce = [0u8; 8];
     getrandom::fill(&mut nonce).map_err(KeyError::Random)?;
     let signature_sha256: [u8; 32] = {
@@ -268,7 +288,7 @@ async fn stamp_and_log(
     let stamp = post(
         client,
         "the timestamp authority",
-        &services.tsa,
+        tsa,
         "application/timestamp-query",
         request,
     )
@@ -280,6 +300,11 @@ async fn stamp_and_log(
             "the timestamp authority",
             "its time lies outside the certificate's validity".into(),
         ));
+    }
+    if services.rekor_version == 1 {
+        let (entry, log_index) =
+            log_v1_dated(sha256, signature, verifier, leaf, services, root, client).await?;
+        return Ok((Some(stamp), entry, log_index));
     }
     let url = format!("{}/api/v2/log/entries", services.rekor);
     let body = wire::rekor_request(sha256, signature, &verifier);
@@ -299,11 +324,35 @@ async fn stamp_and_log(
         3,
     )
     .map_err(|e| not_verified("Rekor", e.to_string()))?;
-    Ok((stamp, entry, logged.log_index))
+    Ok((Some(stamp), entry, logged.log_index))
+}
+
+/// A message signature logged in Rekor v1, its SET's time inside the certificate's validity.
+async fn log_v1_dated(
+    sha256: &[u8; 32],
+    signature: &[u8],
+    verifier: wire::LogVerifier<'_>,
+    leaf: Option<&certificate::Leaf>,
+    services: &Services,
+    root: &TrustedRoot,
+    client: &Client,
+) -> Result<(crate::bundle::TlogEntry, i64), KeylessError> {
+    let signed = tlog::Signed::Message {
+        sha256: *sha256,
+        signature,
+    };
+    let logged = rekor_v1::log_v1(&signed, verifier, &services.rekor, root, client).await?;
+    if leaf.is_some_and(|l| !l.valid_at(logged.integrated_time)) {
+        return Err(KeylessError::NotVerified {
+            service: "Rekor",
+            why: "its integrated time lies outside the certificate's validity".into(),
+        });
+    }
+    Ok((logged.entry, logged.log_index))
 }
 
 /// A key-based bundle (as [`crate::blob::sign`] makes) whose signature is also timestamped
-/// and logged in Rekor v2 (cosign's `--tlog-upload`), so that verifiers keep their default
+/// and logged in Rekor (cosign's `--tlog-upload`), so that verifiers keep their default
 /// log checks; verified whole against `root` and the key before it is returned.
 pub async fn log_key_signature(
     bundle: &[u8],
@@ -332,11 +381,9 @@ pub async fn log_key_signature(
     )
     .await?;
     parsed.verification_material.tlog_entries = vec![entry];
-    parsed.verification_material.timestamp_verification_data = Some(TimestampVerificationData {
-        rfc3161_timestamps: vec![Rfc3161Timestamp {
-            signed_timestamp: Base64::encode_string(&stamp),
-        }],
-    });
+    if let Some(stamp) = stamp {
+        parsed.verification_material.timestamp_verification_data = Some(timestamps(stamp));
+    }
     let bytes = parsed.to_bytes();
     let reread = Bundle::parse(&bytes).map_err(|e| not_verified("the bundle", e.to_string()))?;
     verify::verify(

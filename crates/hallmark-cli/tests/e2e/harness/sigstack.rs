@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use super::{cosign, python};
 
+#[path = "rekor_v1.rs"]
+mod rekor_v1;
+
 pub const FULCIO_VERSION: &str = "v1.8.8";
 pub const REKOR_TILES_VERSION: &str = "v2.3.0";
 pub const TSA_VERSION: &str = "v2.1.3";
@@ -90,6 +93,8 @@ pub struct SigStack {
     pub issuer: String,
     /// The registry inside the namespace, `127.0.0.1:PORT`.
     pub registry: String,
+    /// Whether Rekor v1 runs too ([`SigStack::start_with_rekor_v1`]).
+    with_rekor_v1: bool,
 }
 
 impl SigStack {
@@ -97,7 +102,20 @@ impl SigStack {
     pub const GITHUB_ISSUER: &'static str = "http://127.0.0.1:18080/gha";
 
     pub fn start() -> SigStack {
+        Self::start_with(false)
+    }
+
+    /// The stack with Rekor v1 (over Trillian and PostgreSQL) as well, in the trusted root
+    /// and in a second signing config, [`SigStack::signing_config_v1`].
+    pub fn start_with_rekor_v1() -> SigStack {
+        Self::start_with(true)
+    }
+
+    fn start_with(with_rekor_v1: bool) -> SigStack {
         let bin = sigstack_bin();
+        if with_rekor_v1 {
+            rekor_v1::rekor_v1_bin();
+        }
         let _ = cosign(); // installed before the stack's clock starts
         python();
         super::ensure_registry_installed();
@@ -116,11 +134,15 @@ impl SigStack {
             issuer: format!("http://{HOST}:{OIDC_PORT}"),
             registry: format!("{HOST}:{REGISTRY_PORT}"),
             dir,
+            with_rekor_v1,
         };
         stack.wait_for_namespace();
         stack.ok(Command::new("ip").args(["link", "set", "lo", "up"]));
         stack.keys();
         stack.serve(&bin);
+        if with_rekor_v1 {
+            stack.serve_rekor_v1();
+        }
         stack.trust_files();
         // Shown with a failing test's output: a slow start is the first suspect of a timeout.
         eprintln!("keyless stack up in {:.1?}", started.elapsed());
@@ -542,6 +564,14 @@ impl SigStack {
         let run = |args: &[String]| {
             self.ok(Command::new(cosign()).args(args));
         };
+        // Rekor v1's checkpoints name their own origin: none is given for it.
+        let rekor_v1 = self.with_rekor_v1.then(|| {
+            format!(
+                "--rekor=url={},public-key={},start-time={START}",
+                self.rekor_v1_url(),
+                self.path("rekor-v1-pub.pem")
+            )
+        });
         run(&[
             "trusted-root".into(),
             "create".into(),
@@ -563,7 +593,10 @@ impl SigStack {
             ),
             "--out".into(),
             self.trusted_root.display().to_string(),
-        ]);
+        ]
+        .into_iter()
+        .chain(rekor_v1)
+        .collect::<Vec<_>>());
         let service = |url: &str, version: u8| {
             format!("url={url},api-version={version},start-time={START},operator=local")
         };
@@ -580,11 +613,35 @@ impl SigStack {
             "--out".into(),
             self.signing_config.display().to_string(),
         ]);
+        if self.with_rekor_v1 {
+            // No timestamp authority: Rekor v1's signed time dates the signature.
+            run(&[
+                "signing-config".into(),
+                "create".into(),
+                format!("--fulcio={}", service(&fulcio, 1)),
+                format!("--rekor={}", service(&self.rekor_v1_url(), 1)),
+                "--rekor-config=ANY".into(),
+                format!("--oidc-provider={}", service(&self.issuer, 1)),
+                "--out".into(),
+                self.signing_config_v1().display().to_string(),
+            ]);
+        }
     }
 }
 
 impl Drop for SigStack {
     fn drop(&mut self) {
+        // PostgreSQL is asked to stop (a fast shutdown), so that it leaves no shared memory
+        // behind; everything else is killed (Trillian ignores SIGTERM).
+        if let Some((_, pg)) = self.servers.iter_mut().find(|(n, _)| *n == "postgres") {
+            let _ = Command::new("kill")
+                .args(["-INT", &pg.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(pg.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         for (_, child) in self.servers.iter_mut().rev() {
             let _ = child.kill();
             let _ = child.wait();
