@@ -664,7 +664,8 @@ fn percent(s: &str) -> String {
 }
 
 /// Port of [`SigStack::liar`] in the namespace.
-const LIAR_PORT: u16 = 18096;
+// Apart from every port Rekor v1 and Trillian take (18086-18098), so both can run in one stack.
+const LIAR_PORT: u16 = 18094;
 
 impl SigStack {
     /// Starts the tampering proxy `interop/lying_service.py` in front of the stack's real
