@@ -154,6 +154,7 @@ mod json;
 pub mod keyless;
 pub mod keys;
 pub mod layout;
+pub mod net;
 pub mod oci;
 pub mod payload;
 pub mod pin;
