@@ -43,7 +43,8 @@ fn hits(dir: &Path, port: u16) -> Vec<String> {
 }
 
 /// `sign-blob` keyless with Fulcio at `fulcio`, the stack's Rekor and TSA, no ambient token
-/// unless `env` sets one, and `args` added; global flags in `global`.
+/// unless `env` sets one, and `args` added (the stack's root unless they name one); global
+/// flags in `global`.
 fn sign(
     stack: &SigStack,
     global: &[&str],
@@ -58,11 +59,13 @@ fn sign(
         .args(["sign-blob", &s(blob), "--bundle", &s(bundle)])
         .args(["--fulcio-url", fulcio, "--rekor-url", REKOR])
         .args(["--timestamp-server-url", TSA])
-        .args(["--trusted-root", &s(&stack.trusted_root)])
         .args(args)
         .env_remove("SIGSTORE_ID_TOKEN")
         .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
         .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
+    if !args.contains(&"--trusted-root") {
+        c.args(["--trusted-root", &s(&stack.trusted_root)]);
+    }
     for (k, v) in env {
         c.env(k, v);
     }
@@ -500,5 +503,136 @@ fn a_bundle_is_not_left_without_its_signature_file() {
     assert!(
         !w.bundle.exists(),
         "the bundle was written without the signature"
+    );
+}
+
+/// Fulcio's SCT must be embedded and from a log of the trusted root: a detached SCT, and a
+/// genuine certificate whose log the root does not know, are refused (exit 3, Fulcio named)
+/// before anything is signed, and nothing is written.
+#[test]
+fn a_certificate_without_a_known_embedded_sct_is_refused() {
+    let mut stack = SigStack::start();
+    let w = work();
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let spec = format!("@{}", s(&token));
+    std::fs::write(
+        w.dir.path().join("detached"),
+        serde_json::json!({"signedCertificateDetachedSct": {"chain": {"certificates": []}, "signedCertificateTimestamp": "AA=="}})
+            .to_string(),
+    )
+    .unwrap();
+    misbehave(&mut stack, "bad", BAD, w.dir.path());
+    let o = sign(
+        &stack,
+        &[],
+        &w.blob,
+        &w.bundle,
+        &format!("http://127.0.0.1:{BAD}/file/detached"),
+        &["--identity-token", &spec],
+        &[],
+    );
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("Fulcio") && stderr(&o).contains("detached"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!w.bundle.exists());
+
+    // The stack's root without its CT log: the real Fulcio's SCT is from a log unknown to it.
+    let mut root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stack.trusted_root).unwrap()).unwrap();
+    root["ctlogs"] = serde_json::json!([]);
+    let no_ct = w.dir.path().join("no-ct-root.json");
+    std::fs::write(&no_ct, root.to_string()).unwrap();
+    let o = sign(
+        &stack,
+        &[],
+        &w.blob,
+        &w.bundle,
+        "http://127.0.0.1:18081",
+        &["--identity-token", &spec, "--trusted-root", &s(&no_ct)],
+        &[],
+    );
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("Fulcio's answer does not verify"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!w.bundle.exists());
+}
+
+/// Keyless with `--output-signature`: both files are written on success, and neither when a
+/// service fails (here Rekor, after Fulcio certified and the TSA stamped).
+#[test]
+fn keyless_outputs_are_written_together_or_not_at_all() {
+    let mut stack = SigStack::start();
+    let w = work();
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let spec = format!("@{}", s(&token));
+    let sig = w.dir.path().join("out.sig");
+    let o = sign(
+        &stack,
+        &[],
+        &w.blob,
+        &w.bundle,
+        "http://127.0.0.1:18081",
+        &["--identity-token", &spec, "--output-signature", &s(&sig)],
+        &[],
+    );
+    expect_code(&o, 0);
+    assert!(w.bundle.exists() && sig.exists());
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&w.bundle).unwrap()).unwrap();
+    assert_eq!(
+        bundle["messageSignature"]["signature"].as_str().unwrap(),
+        std::fs::read_to_string(&sig).unwrap().trim()
+    );
+    std::fs::remove_file(&w.bundle).unwrap();
+    std::fs::remove_file(&sig).unwrap();
+
+    stack.stop("rekor");
+    let o = sign(
+        &stack,
+        &[],
+        &w.blob,
+        &w.bundle,
+        "http://127.0.0.1:18081",
+        &["--identity-token", &spec, "--output-signature", &s(&sig)],
+        &[],
+    );
+    expect_code(&o, 3);
+    assert!(stderr(&o).contains("Rekor"), "{}", stderr(&o));
+    assert!(!w.bundle.exists() && !sig.exists());
+}
+
+/// The flags and the input are checked before a CI token is fetched: an input that cannot
+/// be read is exit 2, and GitHub's token endpoint was never asked.
+#[test]
+fn no_token_is_fetched_for_a_command_that_cannot_go_through() {
+    let mut stack = SigStack::start();
+    let w = work();
+    misbehave(&mut stack, "bad", BAD, w.dir.path());
+    let o = sign(
+        &stack,
+        &[],
+        &w.dir.path().join("no-such-input"),
+        &w.bundle,
+        "http://127.0.0.1:18081",
+        &[],
+        &[
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                &format!("http://127.0.0.1:{BAD}/echo"),
+            ),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "bearer"),
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(
+        hits(w.dir.path(), BAD).is_empty(),
+        "a token was asked for: {:?}",
+        hits(w.dir.path(), BAD)
     );
 }
