@@ -126,23 +126,8 @@ pub fn request_nonce(random: [u8; 8]) -> [u8; 8] {
 /// An RFC 3161 `TimeStampReq` (DER) for the SHA-256 of `signature`, asking for the
 /// authority's certificate, with `nonce` (eight bytes, through [`request_nonce`] here).
 pub fn timestamp_request(signature_sha256: &[u8; 32], nonce: [u8; 8]) -> Vec<u8> {
-    // AlgorithmIdentifier { sha256, NULL }.
-    const SHA256: [u8; 15] = [
-        0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
-    ];
-    let mut imprint = vec![0x30, 15 + 34];
-    imprint.extend_from_slice(&SHA256);
-    imprint.extend_from_slice(&[0x04, 0x20]);
-    imprint.extend_from_slice(signature_sha256);
-    let nonce = request_nonce(nonce);
-    let mut body = vec![0x02, 0x01, 0x01];
-    body.extend_from_slice(&imprint);
-    body.extend_from_slice(&[0x02, 0x08]);
-    body.extend_from_slice(&nonce);
-    body.extend_from_slice(&[0x01, 0x01, 0xff]);
-    let mut req = vec![0x30, body.len() as u8];
-    req.extend_from_slice(&body);
-    req
+    crate::sigstore::timestamp::request(signature_sha256, &request_nonce(nonce))
+        .expect("a TimeStampReq of a 32-byte imprint and a minimal 8-byte nonce encodes")
 }
 
 #[cfg(test)]
@@ -158,6 +143,21 @@ mod tests {
         assert_eq!(any.tag(), der::Tag::Sequence);
         assert_eq!(req.len(), 2 + 67);
         assert!(req.windows(32).any(|w| w == [7; 32]));
+        // version 1, then the imprint with sha256 and NULL parameters, the nonce made
+        // positive, and certReq TRUE last.
+        assert_eq!(&req[2..5], &[0x02, 0x01, 0x01]);
+        assert_eq!(
+            &req[5..22],
+            &[
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x01, 0x05, 0x00
+            ]
+        );
+        assert_eq!(
+            &req[56..66],
+            &[0x02, 0x08, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+        );
+        assert_eq!(&req[66..], &[0x01, 0x01, 0xff]);
     }
 
     #[test]

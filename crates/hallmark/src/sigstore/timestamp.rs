@@ -570,6 +570,39 @@ struct TstInfo {
     extensions: Option<x509_cert::ext::Extensions>,
 }
 
+/// `TimeStampReq` (RFC 3161 §2.4.1), as a signer sends it.
+#[derive(Sequence)]
+struct TimeStampReq {
+    version: u8,
+    message_imprint: MessageImprint,
+    #[asn1(optional = "true")]
+    req_policy: Option<ObjectIdentifier>,
+    #[asn1(optional = "true")]
+    nonce: Option<Int>,
+    #[asn1(default = "Default::default")]
+    cert_req: bool,
+}
+
+/// A DER `TimeStampReq` for `imprint`, the SHA-256 of a signature, asking for the
+/// authority's certificate, with `nonce` (the content octets of a positive, minimal
+/// INTEGER: what [`verify_with_nonce`] then compares).
+pub fn request(imprint: &[u8; 32], nonce: &[u8]) -> Result<Vec<u8>, der::Error> {
+    TimeStampReq {
+        version: 1,
+        message_imprint: MessageImprint {
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: ID_SHA256,
+                parameters: Some(Any::from(der::asn1::Null)),
+            },
+            hashed_message: OctetString::new(imprint.as_slice())?,
+        },
+        req_policy: None,
+        nonce: Some(Int::new(nonce)?),
+        cert_req: true,
+    }
+    .to_der()
+}
+
 #[derive(Sequence)]
 struct MessageImprint {
     hash_algorithm: AlgorithmIdentifierOwned,
