@@ -104,7 +104,11 @@ fn write_out(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// `hallmark sign-blob`.
-pub async fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn sign(
+    args: &SignBlobArgs,
+    ui: Ui,
+    clients: &crate::commands::Clients,
+) -> anyhow::Result<Outcome> {
     let to_stdout = std::iter::once(args.bundle.as_path())
         .chain(args.output_signature.as_deref())
         .filter(|p| is_stdout(p))
@@ -164,6 +168,7 @@ pub async fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
         Some(key_path) => {
             let logging = if args.tlog_upload {
                 let client = crate::keyless::blob_service_client(&args.service)?;
+                clients.add_service(&client);
                 let (services, root) = crate::keyless::services(&args.keyless, &client)?;
                 Some((services, root, client))
             } else {
@@ -194,6 +199,7 @@ pub async fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
             // Flags, services and input first: a token is fetched only for a command that
             // can go through.
             let client = crate::keyless::blob_service_client(&args.service)?;
+            clients.add_service(&client);
             let signer = crate::keyless::signer(&args.keyless, client)?;
             let measured = measure(&args.file)?;
             let signed = signer.sign(&measured.sha256()).await?;

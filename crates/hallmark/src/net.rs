@@ -227,6 +227,29 @@ pub enum NetError {
 pub struct ServiceClient {
     http: reqwest::Client,
     opts: ServiceOptions,
+    in_flight: std::sync::Arc<std::sync::Mutex<InFlight>>,
+}
+
+/// Requests under way, so that a command that runs out of time can say what it was
+/// waiting for.
+#[derive(Debug, Default)]
+struct InFlight {
+    next: u64,
+    requests: std::collections::BTreeMap<u64, String>,
+}
+
+/// Removes its request from the in-flight list when dropped.
+struct Pending<'a> {
+    set: &'a std::sync::Mutex<InFlight>,
+    id: u64,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.set.lock() {
+            f.requests.remove(&self.id);
+        }
+    }
 }
 
 impl ServiceClient {
@@ -251,7 +274,32 @@ impl ServiceClient {
         let http = builder
             .build()
             .map_err(|e| NetError::Setup(e.to_string()))?;
-        Ok(Self { http, opts })
+        Ok(Self {
+            http,
+            opts,
+            in_flight: std::sync::Arc::default(),
+        })
+    }
+
+    /// `METHOD url` of every request under way, oldest first.
+    pub fn pending(&self) -> Vec<String> {
+        self.in_flight
+            .lock()
+            .map(|f| f.requests.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn track(&self, what: String) -> Pending<'_> {
+        let mut id = 0;
+        if let Ok(mut f) = self.in_flight.lock() {
+            id = f.next;
+            f.next += 1;
+            f.requests.insert(id, what);
+        }
+        Pending {
+            set: &self.in_flight,
+            id,
+        }
     }
 
     /// The options it was made with.
@@ -275,6 +323,8 @@ impl ServiceClient {
         limit: u64,
     ) -> Result<(u16, Bytes), NetError> {
         let url = self.check_url(url)?;
+        let method = if body.is_some() { "POST" } else { "GET" };
+        let _pending = self.track(format!("{method} {url}"));
         let mut request = match body {
             Some((content_type, bytes)) => self
                 .http

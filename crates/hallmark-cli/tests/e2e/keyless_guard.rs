@@ -239,7 +239,11 @@ fn slow_and_oversized_answers_end_the_command() {
         ),
         ("big", vec![], "over 1048576 bytes"),
         ("stream", vec![], "over 1048576 bytes"),
-        ("drip", vec!["--deadline", "3"], "--deadline of 3s"),
+        (
+            "drip",
+            vec!["--deadline", "3"],
+            "--deadline of 3s; still pending: POST http://127.0.0.1:18095/drip/api/v2/signingCert",
+        ),
     ] {
         let mut flags = vec!["--identity-token", spec.as_str()];
         flags.extend(args);
