@@ -1000,3 +1000,26 @@ pub struct ServiceArgs {
     #[arg(long, default_value_t = 600, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub deadline: u64,
 }
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    /// One `{args:?}` in a future trace line must not print the token.
+    #[test]
+    fn the_identity_token_is_not_in_debug_output() {
+        let cli = Cli::try_parse_from([
+            "hallmark",
+            "sign-blob",
+            "f",
+            "--bundle",
+            "b",
+            "--identity-token",
+            "header.claims-of-the-token.signature",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("claims-of-the-token"), "{shown}");
+        assert!(shown.contains("Secret(<redacted>)"), "{shown}");
+    }
+}
