@@ -640,3 +640,67 @@ fn no_token_is_fetched_for_a_command_that_cannot_go_through() {
         hits(w.dir.path(), BAD)
     );
 }
+
+/// `--oidc-client-id` is the audience the token must carry, checked before any request, and
+/// the one asked of GitHub Actions' endpoint; Fulcio (configured for `sigstore`) then has
+/// the last word.
+#[test]
+fn the_oidc_client_id_is_the_audience() {
+    let mut stack = SigStack::start();
+    let w = work();
+    misbehave(&mut stack, "bad", BAD, w.dir.path());
+    let token = stack.token(&stack.issuer, SIGNER, r#"{"aud": "private-fulcio"}"#);
+    let spec = format!("@{}", s(&token));
+    let fulcio = "http://127.0.0.1:18081";
+    let o = sign(
+        &stack,
+        &[],
+        &w.blob,
+        &w.bundle,
+        fulcio,
+        &["--identity-token", &spec],
+        &[],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("audience"), "{}", stderr(&o));
+
+    let o = sign(
+        &stack,
+        &[],
+        &w.blob,
+        &w.bundle,
+        fulcio,
+        &[
+            "--identity-token",
+            &spec,
+            "--oidc-client-id",
+            "private-fulcio",
+        ],
+        &[],
+    );
+    expect_code(&o, 3);
+    assert!(stderr(&o).contains("Fulcio"), "{}", stderr(&o));
+
+    let o = sign(
+        &stack,
+        &[],
+        &w.blob,
+        &w.bundle,
+        fulcio,
+        &["--oidc-client-id", "private-fulcio"],
+        &[
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                &format!("http://127.0.0.1:{BAD}/garbage"),
+            ),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "bearer"),
+        ],
+    );
+    expect_code(&o, 3);
+    let asked = hits(w.dir.path(), BAD);
+    assert!(
+        asked.len() == 1 && asked[0].contains("audience=private-fulcio"),
+        "{asked:?}"
+    );
+    assert!(!w.bundle.exists());
+}
