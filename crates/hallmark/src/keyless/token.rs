@@ -111,12 +111,10 @@ impl IdentityToken {
     }
 }
 
-/// True when `spec` is the token itself, not where to read it: it is then on the command
+/// True when `spec` is a JWT itself, not where to read one: it is then on the command
 /// line, where `ps` and shell history show it.
 pub fn is_literal(spec: &str) -> bool {
-    !spec.starts_with("env://")
-        && !spec.starts_with('@')
-        && (looks_like_jwt(spec) || !Path::new(spec).is_file())
+    !spec.starts_with("env://") && !spec.starts_with('@') && looks_like_jwt(spec)
 }
 
 /// The token text `spec` names: `@FILE`, `env://VAR`, a file that exists (cosign's way),
@@ -322,6 +320,7 @@ mod tests {
         assert!(!is_literal("env://X"));
         assert!(!is_literal("@x"));
         assert!(is_literal("aaa.bbb.ccc"));
+        assert!(!is_literal("no-such-token-file"));
         assert!(matches!(
             read(&format!("@{}", dir.path().join("missing").display())),
             Err(KeylessError::TokenSource(_))
