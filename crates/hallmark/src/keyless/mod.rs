@@ -161,7 +161,7 @@ impl KeylessSignature {
 
 /// Fulcio's answer checked before the ephemeral key signs anything with it: the leaf is
 /// for `public_spki` (our key, not a replayed certificate), names the token's issuer and
-/// the subject the token's issuer type maps to ([`TokenClaims::expected_subject`]), chains
+/// a subject the token's issuer type maps to ([`TokenClaims::expected_subjects`]), chains
 /// to a certificate authority of `root` at `now`, and carries an SCT of a log of `root`.
 pub fn check_certificate(
     chain: &[Vec<u8>],
@@ -193,11 +193,16 @@ pub fn check_certificate(
         };
         return Err(fulcio(why));
     }
-    let expected = claims.expected_subject();
-    if leaf.identity.subject != expected {
+    let expected = claims.expected_subjects();
+    if !expected.contains(&leaf.identity.subject) {
         return Err(fulcio(format!(
-            "the certificate is for {:?}, the token for {expected:?}",
-            leaf.identity.subject
+            "the certificate is for {:?}, the token for {}",
+            leaf.identity.subject,
+            expected
+                .iter()
+                .map(|e| format!("{e:?}"))
+                .collect::<Vec<_>>()
+                .join(" or ")
         )));
     }
     let issued = certificate::verify_chain(&leaf, root, now).map_err(|e| fulcio(e.to_string()))?;
@@ -273,8 +278,14 @@ pub async fn sign_digest(
     // certificate's own, which would make the check circular).
     let bytes = bundle.to_bytes();
     let reread = Bundle::parse(&bytes).map_err(|e| KeylessError::not_verified("the bundle", e))?;
+    let identity = token
+        .claims
+        .expected_subjects()
+        .into_iter()
+        .find(|s| *s == leaf.identity.subject)
+        .ok_or_else(|| KeylessError::not_verified("Fulcio", "the certificate's subject"))?;
     let policy = IdentityPolicy::new(
-        Matcher::Exact(token.claims.expected_subject()),
+        Matcher::Exact(identity),
         Matcher::Exact(token.claims.issuer.clone()),
     );
     verify::verify(
@@ -456,6 +467,7 @@ mod tests {
                 email: Some(email.into()),
                 sub: Some("123".into()),
                 job_workflow_ref: None,
+                ci_config_ref_uri: None,
                 federated_issuer: None,
             }
         }

@@ -54,26 +54,44 @@ pub struct TokenClaims {
     pub sub: Option<String>,
     /// `job_workflow_ref`: GitHub Actions' workflow, `OWNER/REPO/PATH@REF`.
     pub job_workflow_ref: Option<String>,
+    /// `ci_config_ref_uri`: GitLab CI's pipeline definition, `HOST/GROUP/PROJECT//FILE@REF`.
+    pub ci_config_ref_uri: Option<String>,
     /// `federated_claims.connector_id`: a federating issuer (Dex, as the public-good
     /// `oauth2.sigstore.dev`) whose certificates name the upstream issuer, not `iss`.
     pub federated_issuer: Option<String>,
 }
 
 impl TokenClaims {
-    /// The SubjectAlternativeName Fulcio must certify for this token, as Fulcio maps issuer
-    /// types: the email when there is one; for a GitHub Actions token (a `job_workflow_ref`
-    /// claim, which GitHub-workflow issuers give, GitHub's own and private ones) the
-    /// workflow's URL;
-    /// otherwise `sub`. For an issuer type hallmark does not know, `sub` is a guess that a
-    /// certificate naming anything else is refused under, rather than reported as signed.
-    pub fn expected_subject(&self) -> String {
+    /// The SubjectAlternativeNames Fulcio may certify for this token, as Fulcio maps issuer
+    /// types: the email when there is one; for GitHub Actions (a `job_workflow_ref` claim)
+    /// the workflow under `https://github.com/`, or under the issuer's own host (GitHub
+    /// Enterprise Server); for GitLab CI (a `ci_config_ref_uri` claim) `https://` and that
+    /// URI; otherwise `sub`. For an issuer type hallmark does not know (another CI
+    /// provider's template), `sub` is the rule: a certificate naming anything else is
+    /// refused rather than reported as signed.
+    pub fn expected_subjects(&self) -> Vec<String> {
         if let Some(email) = &self.email {
-            return email.clone();
+            return vec![email.clone()];
         }
-        if let Some(workflow) = self.job_workflow_ref.as_ref().filter(|w| !w.is_empty()) {
-            return format!("https://github.com/{workflow}");
+        let claim = |c: &Option<String>| c.clone().filter(|v| !v.is_empty());
+        if let Some(workflow) = claim(&self.job_workflow_ref) {
+            let mut hosts = vec!["github.com".to_string()];
+            if self.issuer != GITHUB_ACTIONS_ISSUER
+                && let Some(host) = url::Url::parse(&self.issuer)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+            {
+                hosts.push(host);
+            }
+            return hosts
+                .into_iter()
+                .map(|h| format!("https://{h}/{workflow}"))
+                .collect();
         }
-        self.sub.clone().unwrap_or_else(|| self.subject.clone())
+        if let Some(config) = claim(&self.ci_config_ref_uri) {
+            return vec![format!("https://{config}")];
+        }
+        vec![self.sub.clone().unwrap_or_else(|| self.subject.clone())]
     }
 }
 
@@ -201,6 +219,7 @@ fn decode_claims(raw: &str) -> Result<TokenClaims, KeylessError> {
         email,
         sub,
         job_workflow_ref: text("job_workflow_ref"),
+        ci_config_ref_uri: text("ci_config_ref_uri"),
         federated_issuer,
     })
 }
@@ -285,20 +304,39 @@ mod tests {
         let email = parse(
             serde_json::json!({"iss": "https://accounts.example", "sub": "123", "email": "a@b", "email_verified": true, "aud": "sigstore", "exp": 200}),
         );
-        assert_eq!(email.claims.expected_subject(), "a@b");
+        assert_eq!(email.claims.expected_subjects(), ["a@b"]);
         let github = parse(serde_json::json!({
             "iss": GITHUB_ACTIONS_ISSUER, "sub": "repo:o/r:ref:refs/heads/main", "aud": "sigstore", "exp": 200,
             "job_workflow_ref": "o/r/.github/workflows/release.yml@refs/heads/main"
         }));
         assert_eq!(
-            github.claims.expected_subject(),
-            "https://github.com/o/r/.github/workflows/release.yml@refs/heads/main"
+            github.claims.expected_subjects(),
+            ["https://github.com/o/r/.github/workflows/release.yml@refs/heads/main"]
+        );
+        let enterprise = parse(serde_json::json!({
+            "iss": "https://ghe.example/_services/token", "sub": "repo:o/r", "aud": "sigstore", "exp": 200,
+            "job_workflow_ref": "o/r/.github/workflows/release.yml@refs/heads/main"
+        }));
+        assert_eq!(
+            enterprise.claims.expected_subjects(),
+            [
+                "https://github.com/o/r/.github/workflows/release.yml@refs/heads/main",
+                "https://ghe.example/o/r/.github/workflows/release.yml@refs/heads/main"
+            ]
+        );
+        let gitlab = parse(serde_json::json!({
+            "iss": "https://gitlab.com", "sub": "project_path:g/p:ref_type:branch:ref:main", "aud": "sigstore", "exp": 200,
+            "ci_config_ref_uri": "gitlab.com/g/p//.gitlab-ci.yml@refs/heads/main"
+        }));
+        assert_eq!(
+            gitlab.claims.expected_subjects(),
+            ["https://gitlab.com/g/p//.gitlab-ci.yml@refs/heads/main"]
         );
         assert_eq!(github.claims.subject, "repo:o/r:ref:refs/heads/main");
         let other = parse(
             serde_json::json!({"iss": "https://ci.example", "sub": "project-7", "aud": "sigstore", "exp": 200}),
         );
-        assert_eq!(other.claims.expected_subject(), "project-7");
+        assert_eq!(other.claims.expected_subjects(), ["project-7"]);
         let dex = parse(serde_json::json!({
             "iss": "https://oauth2.sigstore.dev/auth", "sub": "x", "email": "a@b", "email_verified": true,
             "aud": "sigstore", "exp": 200, "federated_claims": {"connector_id": "https://github.com/login/oauth"}
