@@ -704,3 +704,28 @@ fn the_oidc_client_id_is_the_audience() {
     );
     assert!(!w.bundle.exists());
 }
+
+/// A token whose email the issuer has not verified is refused before any request (exit 2),
+/// as cosign refuses it, rather than sent to Fulcio.
+#[test]
+fn an_unverified_email_is_refused_before_any_request() {
+    let stack = SigStack::start();
+    let w = work();
+    let token = stack.token(&stack.issuer, SIGNER, r#"{"email_verified": false}"#);
+    let o = sign(
+        &stack,
+        &[],
+        &w.blob,
+        &w.bundle,
+        "http://127.0.0.1:18081",
+        &["--identity-token", &format!("@{}", s(&token))],
+        &[],
+    );
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("email is not verified"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!w.bundle.exists());
+}
