@@ -155,9 +155,10 @@ fn check_selector(
     }
 }
 
-/// The service of each kind a signer uses at `now` ([`select`]) with an API version
-/// hallmark speaks (Fulcio v1, Rekor v2, TSA v1); a selector hallmark cannot honour is
-/// refused ([`check_selector`]).
+/// The service of each kind a signer uses at `now` with an API version hallmark speaks
+/// (Fulcio v1, Rekor v2, TSA v1): the newest `validFor.start` among the valid ones, as
+/// sigstore-go chooses. A `rekorTlogConfig` or `tsaConfig` asking for more than one
+/// service is refused: hallmark logs to one log and asks one authority.
 pub fn parse(bytes: &[u8], now: SystemTime) -> Result<Services, KeylessError> {
     let bad = |why: String| KeylessError::SigningConfig(why);
     let config: SigningConfig =
