@@ -10,7 +10,7 @@ segment:
   /drip/...         200, Content-Length 1000, then one byte every 0.3 s
   /big/...          200 with a Content-Length of 2 MiB + 1, then that many bytes
   /stream/...       200 without a Content-Length, 2 MiB + 1 bytes until the connection closes
-  /echo/...         400 quoting the request's body and Authorization header
+  /echo/...         400 quoting the request's body and its Authorization credential
   /garbage/...      200 "not json"
   /file/NAME/...    200 with the bytes of DIR/NAME
   anything else     500
@@ -82,8 +82,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
         elif kind == "echo":
-            auth = self.headers.get("Authorization", "").encode()
-            self.answer(400, b"bad request: " + body + b" auth: " + auth)
+            # The credential alone, without its scheme: what a gateway quoting the
+            # request might show, and no "Bearer" word for a log scrubber to key on.
+            auth = self.headers.get("Authorization", "").split(" ", 1)[-1].encode()
+            self.answer(400, b"bad request: " + body + b" credential: " + auth)
         elif kind == "garbage":
             self.answer(200, b"not json")
         elif kind == "file" and len(parts) > 1:
