@@ -513,6 +513,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn outputs_are_written_together_or_not_at_all() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, b"old").unwrap();
+        std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_outputs(&[(&a, b"new a"), (&b, b"new b")]).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), b"new a");
+        assert_eq!(std::fs::read(&b).unwrap(), b"new b");
+        let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+
+        let c = dir.path().join("c");
+        let nowhere = dir.path().join("missing").join("d");
+        assert!(write_outputs(&[(&c, b"c"), (&nowhere, b"d")]).is_err());
+        assert!(!c.exists(), "the first output was left without the second");
+        // A directory in place of an output: refused, and the first output not left.
+        let e = dir.path().join("e");
+        std::fs::create_dir(dir.path().join("f")).unwrap();
+        assert!(write_outputs(&[(&e, b"e"), (&dir.path().join("f"), b"f")]).is_err());
+        assert!(!e.exists());
+    }
+
+    #[test]
     fn bounded_reads_refuse_devices_fifos_escapes_and_excess() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
