@@ -729,3 +729,102 @@ fn an_unverified_email_is_refused_before_any_request() {
     );
     assert!(!w.bundle.exists());
 }
+
+/// A private Sigstore over HTTPS: a service whose certificate chains to a CA of the user's
+/// own is refused without `--ca-file` (exit 3, no request made) and reached with it; a CA
+/// file that cannot be read is exit 2.
+#[test]
+fn ca_file_trusts_a_private_sigstore() {
+    const TLS: u16 = 18093;
+    let mut stack = SigStack::start();
+    let w = work();
+    let tls = w.dir.path().join("tls");
+    std::fs::create_dir(&tls).unwrap();
+    let make_cert = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/interop/make_cert.py");
+    let made = std::process::Command::new("python3")
+        .arg(&make_cert)
+        .arg(&tls)
+        .status()
+        .unwrap();
+    assert!(made.success(), "make_cert.py failed");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/interop/misbehaving_service.py");
+    stack.spawn(
+        "tls",
+        Path::new("python3"),
+        &[s(&script), TLS.to_string(), s(w.dir.path()), s(&tls)],
+    );
+    let ca = tls.join("ca.pem");
+    let ready = (0..200).any(|_| {
+        let up = stack
+            .command(std::process::Command::new("curl").args([
+                "-sf",
+                "-o",
+                "/dev/null",
+                "--cacert",
+                &s(&ca),
+                &format!("https://127.0.0.1:{TLS}/ready"),
+            ]))
+            .status()
+            .is_ok_and(|st| st.success());
+        if !up {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        up
+    });
+    assert!(
+        ready,
+        "the HTTPS stand-in did not start: {}",
+        stack.log("tls")
+    );
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let spec = format!("@{}", s(&token));
+    let fulcio = format!("https://127.0.0.1:{TLS}/garbage");
+
+    let o = sign(
+        &stack,
+        &[],
+        &w.blob,
+        &w.bundle,
+        &fulcio,
+        &["--identity-token", &spec],
+        &[],
+    );
+    expect_code(&o, 3);
+    assert!(stderr(&o).contains("Fulcio"), "{}", stderr(&o));
+    assert!(hits(w.dir.path(), TLS).is_empty(), "a request got through");
+
+    let o = sign(
+        &stack,
+        &[],
+        &w.blob,
+        &w.bundle,
+        &fulcio,
+        &["--identity-token", &spec, "--ca-file", &s(&ca)],
+        &[],
+    );
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("Fulcio answered garbage"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(hits(w.dir.path(), TLS).len(), 1);
+
+    let o = sign(
+        &stack,
+        &[],
+        &w.blob,
+        &w.bundle,
+        &fulcio,
+        &[
+            "--identity-token",
+            &spec,
+            "--ca-file",
+            &s(&w.dir.path().join("no-such-ca.pem")),
+        ],
+        &[],
+    );
+    expect_code(&o, 2);
+    assert!(!w.bundle.exists());
+}

@@ -1,7 +1,8 @@
 """A signing service that misbehaves on purpose, for keyless_guard.rs.
 
-    python3 misbehaving_service.py PORT DIR
+    python3 misbehaving_service.py PORT DIR [TLS_DIR]
 
+With TLS_DIR (make_cert.py's output), it speaks HTTPS with TLS_DIR/server.pem.
 Every request (GET or POST) is appended to DIR/hits-PORT, and answered by the first path
 segment:
 
@@ -101,4 +102,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
+server = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+if len(sys.argv) > 3:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(
+        os.path.join(sys.argv[3], "server.pem"), os.path.join(sys.argv[3], "server.key")
+    )
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
