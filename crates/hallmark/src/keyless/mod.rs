@@ -427,6 +427,10 @@ mod tests {
             KeylessError::TokenAudience("api".into(), "sigstore".into()),
             KeylessError::TokenMalformed("x".into()),
             KeylessError::SigningConfig("x".into()),
+            KeylessError::ServiceUrl {
+                service: "Fulcio",
+                why: "plain HTTP".into(),
+            },
         ] {
             assert_eq!(e.class(), ErrorClass::Usage, "{e}");
         }
@@ -443,6 +447,12 @@ mod tests {
             KeylessError::NotVerified {
                 service: "Rekor",
                 why: "w".into(),
+            },
+            KeylessError::Status {
+                service: "Fulcio",
+                url: "u".into(),
+                status: 307,
+                text: "a redirect".into(),
             },
         ] {
             assert_eq!(e.class(), ErrorClass::Unavailable, "{e}");
