@@ -104,7 +104,11 @@ fn write_out(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// `hallmark sign-blob`.
-pub async fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
+pub async fn sign(
+    args: &SignBlobArgs,
+    ui: Ui,
+    clients: &crate::commands::Clients,
+) -> anyhow::Result<Outcome> {
     let to_stdout = std::iter::once(args.bundle.as_path())
         .chain(args.output_signature.as_deref())
         .filter(|p| is_stdout(p))
@@ -135,10 +139,38 @@ pub async fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
             Some("write the bundle and the signature to different files"),
         ));
     }
-    let (bundle, signature_base64, measured) = match &args.key {
+    // With --key alone nothing is logged: a service flag would be silently unused, and a
+    // user who meant to log would get no entry and exit 0.
+    if args.key.is_some() && !args.tlog_upload {
+        let k = &args.keyless;
+        let given = [
+            (k.signing_config.is_some(), "--signing-config"),
+            (k.fulcio_url.is_some(), "--fulcio-url"),
+            (k.rekor_url.is_some(), "--rekor-url"),
+            (k.timestamp_server_url.is_some(), "--timestamp-server-url"),
+            (k.oidc_client_id != "sigstore", "--oidc-client-id"),
+            // HALLMARK_TRUSTED_ROOT, set for verification, is no request to log.
+            (
+                k.trusted_root.is_some() && std::env::var_os("HALLMARK_TRUSTED_ROOT").is_none(),
+                "--trusted-root",
+            ),
+        ];
+        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
+            return Err(CliError::usage(
+                format!(
+                    "{flag} names the signing services, which --key uses only with --tlog-upload"
+                ),
+                Some("add --tlog-upload to log the signature, or leave the service flags out"),
+            ));
+        }
+    }
+    let (bundle, signature_base64, measured, said) = match &args.key {
         Some(key_path) => {
             let logging = if args.tlog_upload {
-                Some(crate::keyless::services(&args.keyless)?)
+                let client = crate::keyless::blob_service_client(&args.service)?;
+                clients.add_service(&client);
+                let (services, root) = crate::keyless::services(&args.keyless, &client)?;
+                Some((services, root, client))
             } else {
                 None
             };
@@ -148,48 +180,64 @@ pub async fn sign(args: &SignBlobArgs, ui: Ui) -> anyhow::Result<Outcome> {
                 .map_err(hallmark::Error::from)?;
             let signature = signed.signature_base64();
             let bundle = match &logging {
-                Some((services, root)) => {
-                    let sha256: [u8; 32] = measured
-                        .digest
-                        .to_bytes()
-                        .try_into()
-                        .expect("blobs are measured with SHA-256");
+                Some((services, root, client)) => {
                     crate::keyless::log_key_signature(
                         &signed.bundle,
-                        &sha256,
+                        &measured.sha256(),
                         &key.public_key(),
                         services,
                         root,
+                        client,
                     )
                     .await?
                 }
                 None => signed.bundle,
             };
-            (bundle, signature, measured)
+            (bundle, signature, measured, None)
         }
         None => {
-            let signer = crate::keyless::signer(&args.keyless).await?;
+            // Flags, services and input first: a token is fetched only for a command that
+            // can go through.
+            let client = crate::keyless::blob_service_client(&args.service)?;
+            clients.add_service(&client);
+            let signer = crate::keyless::signer(&args.keyless, client)?;
             let measured = measure(&args.file)?;
-            let sha256: [u8; 32] = measured
-                .digest
-                .to_bytes()
-                .try_into()
-                .expect("blobs are measured with SHA-256");
-            let signed = signer.sign(&sha256).await?;
-            ui.say(format!(
+            let signed = signer.sign(&measured.sha256()).await?;
+            let said = format!(
                 "signed keyless as {} ({}); logged at index {}",
                 crate::sanitize::line(&signed.identity.subject),
                 crate::sanitize::line(signed.identity.issuer.as_deref().unwrap_or("")),
                 signed.log_index
-            ));
+            );
             let signature = signed.signature_base64();
-            (signed.bundle, signature, measured)
+            (signed.bundle, signature, measured, Some(said))
         }
     };
-    // Written only once every service's answer has verified: nothing half-made is left.
-    write_out(&args.bundle, &bundle)?;
-    if let Some(path) = &args.output_signature {
+    // Written only once every service's answer has verified, and together: the bundle is
+    // not left without the signature file, nor the reverse.
+    let mut files: Vec<(&Path, &[u8])> = Vec::new();
+    for (path, bytes) in std::iter::once((args.bundle.as_path(), bundle.as_slice())).chain(
+        args.output_signature
+            .as_deref()
+            .map(|p| (p, signature_base64.as_bytes())),
+    ) {
+        if !is_stdout(path) {
+            files.push((path, bytes));
+        }
+    }
+    hallmark::fsio::write_outputs(&files).map_err(|e| CliError {
+        message: format!("cannot write the outputs: {e}"),
+        hint: None,
+        class: e.class(),
+    })?;
+    if is_stdout(&args.bundle) {
+        write_out(&args.bundle, &bundle)?;
+    }
+    if let Some(path) = args.output_signature.as_deref().filter(|p| is_stdout(p)) {
         write_out(path, signature_base64.as_bytes())?;
+    }
+    if let Some(said) = said {
+        ui.say(said);
     }
     ui.emit(&BlobSigned::new(
         &measured,

@@ -263,12 +263,14 @@ impl Command {
             Command::Signatures(a) => &a.registry,
             Command::Scan(a) => &a.registry,
             Command::Pin(a) => &a.registry,
+            Command::SignBlob(a) => {
+                return Some(std::time::Duration::from_secs(a.service.deadline));
+            }
             Command::Key(_)
             | Command::Audit(_)
             | Command::Completions(_)
             | Command::Man(_)
             | Command::Policy(_)
-            | Command::SignBlob(_)
             | Command::VerifyBlob(_)
             | Command::TrustRoot(_)
             | Command::VerifyBundle(_) => return None,
@@ -483,6 +485,8 @@ pub struct SignBlobArgs {
     pub tlog_upload: bool,
     #[command(flatten)]
     pub keyless: KeylessSignArgs,
+    #[command(flatten)]
+    pub service: ServiceArgs,
     /// Write the Sigstore bundle here (- for standard output)
     #[arg(long, value_name = "FILE")]
     pub bundle: PathBuf,
@@ -941,10 +945,13 @@ pub struct VerifyBundleArgs {
 /// timestamp the signature.
 #[derive(Args, Debug)]
 pub struct KeylessSignArgs {
-    /// OIDC identity token (audience sigstore): the token, @FILE, a file, or env://VAR; never printed.
-    /// Default: SIGSTORE_ID_TOKEN, or GitHub Actions' (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN)
-    #[arg(long, value_name = "TOKEN")]
-    pub identity_token: Option<String>,
+    /// OIDC identity token: @FILE, env://VAR, a file, or (visible in ps; warns) the token itself;
+    /// never printed. Default: SIGSTORE_ID_TOKEN, or GitHub Actions' (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN)
+    #[arg(long, value_name = "@FILE|env://VAR", value_parser = parse_secret)]
+    pub identity_token: Option<Secret>,
+    /// The audience the identity token must be for (Fulcio's OIDC client id)
+    #[arg(long, value_name = "ID", default_value = "sigstore")]
+    pub oidc_client_id: String,
     /// Sigstore signing_config.json (v0.2) naming Fulcio, Rekor v2 and the timestamp authority
     #[arg(long, value_name = "FILE", conflicts_with_all = ["fulcio_url", "rekor_url", "timestamp_server_url"])]
     pub signing_config: Option<PathBuf>,
@@ -963,4 +970,59 @@ pub struct KeylessSignArgs {
     /// The API --rekor-url speaks: 2 (tiles; needs --timestamp-server-url) or 1 (REST; its signed time dates the signature)
     #[arg(long, value_name = "1|2", value_parser = clap::value_parser!(u32).range(1..=2), requires = "rekor_url", conflicts_with = "signing_config")]
     pub rekor_version: Option<u32>,
+}
+
+/// A flag value that is, or may be, a secret: its `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+fn parse_secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret(s.to_string()))
+}
+
+/// How `sign-blob` reaches the signing services (the image commands take these from their
+/// registry flags).
+#[derive(Args, Debug, Clone)]
+pub struct ServiceArgs {
+    /// Allow plain HTTP to signing services other than on loopback
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Extra CA certificates (PEM) to trust, for a private Sigstore over HTTPS
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds one request to a signing service may take, its answer included
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// Seconds the whole command may take, whatever the services do (exit 3 after)
+    #[arg(long, default_value_t = 600, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub deadline: u64,
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    /// One `{args:?}` in a future trace line must not print the token.
+    #[test]
+    fn the_identity_token_is_not_in_debug_output() {
+        let cli = Cli::try_parse_from([
+            "hallmark",
+            "sign-blob",
+            "f",
+            "--bundle",
+            "b",
+            "--identity-token",
+            "header.claims-of-the-token.signature",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("claims-of-the-token"), "{shown}");
+        assert!(shown.contains("Secret(<redacted>)"), "{shown}");
+    }
 }

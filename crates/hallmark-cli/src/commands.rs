@@ -29,15 +29,34 @@ use crate::{Outcome, keyfile, progress};
 /// which requests were still pending. `main` owns it and hands it to the command; the
 /// clients share their state with the copies kept here.
 #[derive(Default)]
-pub struct Clients(std::sync::Mutex<Vec<Client>>);
+pub struct Clients(
+    std::sync::Mutex<Vec<Client>>,
+    std::sync::Mutex<Vec<hallmark::net::ServiceClient>>,
+);
 
 impl Clients {
     /// `METHOD url` of every registry request still under way.
     pub fn pending(&self) -> Vec<String> {
-        self.0
+        let mut pending: Vec<String> = self
+            .0
             .lock()
             .map(|c| c.iter().flat_map(Client::pending).collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Ok(services) = self.1.lock() {
+            pending.extend(
+                services
+                    .iter()
+                    .flat_map(hallmark::net::ServiceClient::pending),
+            );
+        }
+        pending
+    }
+
+    /// Keeps a signing services' client, for [`Clients::pending`].
+    pub fn add_service(&self, client: &hallmark::net::ServiceClient) {
+        if let Ok(mut all) = self.1.lock() {
+            all.push(client.clone());
+        }
     }
 
     fn add(&self, client: &Client) {

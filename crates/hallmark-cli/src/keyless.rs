@@ -2,8 +2,11 @@
 //! public-good root), the certificate identity policy (cosign's `--certificate-*` flags),
 //! `trust-root show`, and the conformance suite's `verify-bundle` protocol.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+
+use hallmark::net::{ServiceClient, ServiceOptions};
 
 use hallmark::sigstore::identity::{IdentityPolicy, Matcher};
 use hallmark::sigstore::root::TrustedRoot;
@@ -129,47 +132,114 @@ pub fn verify_bundle(args: &VerifyBundleArgs, ui: Ui) -> anyhow::Result<Outcome>
 }
 
 /// A keyless signer the flags describe, made before anything is read or sent: the token
-/// (refused here when expired or for another audience), the services, the trusted root.
+/// when the flags give it (refused here when expired or for another audience), the
+/// services (their URLs checked), the trusted root, and the one client of the command.
 pub struct KeylessSigner {
-    token: hallmark::keyless::IdentityToken,
+    token: Option<hallmark::keyless::IdentityToken>,
+    audience: String,
     services: hallmark::keyless::Services,
     root: TrustedRoot,
+    client: ServiceClient,
 }
 
-/// The token, services and root of `args`; every refusal is a usage error (exit 2), before
-/// any request.
-pub async fn signer(args: &crate::cli::KeylessSignArgs) -> anyhow::Result<KeylessSigner> {
-    use hallmark::keyless::{IdentityToken, token};
-    let raw = match &args.identity_token {
-        Some(spec) => token::read(spec).map_err(hallmark::Error::from)?,
-        None => hallmark::keyless::ambient_token(&service_client()?)
-            .await
-            .map_err(hallmark::Error::from)?
-            .ok_or_else(|| {
-                CliError::usage(
-                    "nothing to sign with: no --key, and no identity token for keyless signing",
-                    Some(
-                        "pass --key FILE, or --identity-token TOKEN|@FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
-                    ),
-                )
-            })?,
-    };
-    let token = IdentityToken::parse(&raw, SystemTime::now()).map_err(hallmark::Error::from)?;
-    let (services, root) = services(args)?;
-    Ok(KeylessSigner {
-        token,
-        services,
-        root,
+/// The one client a command reaches the signing services with.
+pub fn service_client(
+    allow_http: bool,
+    ca_file: Option<&Path>,
+    timeout: std::time::Duration,
+) -> anyhow::Result<ServiceClient> {
+    let mut opts = ServiceOptions::default();
+    opts.allow_http = allow_http;
+    opts.ca_file = ca_file.map(Path::to_path_buf);
+    opts.timeout = timeout;
+    ServiceClient::new(opts).map_err(|e| match e {
+        hallmark::net::NetError::CaFile { .. } => CliError::usage(e.to_string(), None),
+        e => anyhow::Error::new(e),
     })
 }
 
-/// The signing services and the trusted root their answers are verified against.
+/// The client `sign-blob`'s flags describe.
+pub fn blob_service_client(args: &crate::cli::ServiceArgs) -> anyhow::Result<ServiceClient> {
+    service_client(
+        args.allow_http,
+        args.ca_file.as_deref(),
+        std::time::Duration::from_secs(args.timeout),
+    )
+}
+
+/// The services, the root and the token of `args`; every refusal is a usage error (exit 2),
+/// before any request. An ambient token (a request to GitHub Actions) is fetched only when
+/// signing, once everything else is known to be usable.
+pub fn signer(
+    args: &crate::cli::KeylessSignArgs,
+    client: ServiceClient,
+) -> anyhow::Result<KeylessSigner> {
+    use hallmark::keyless::{IdentityToken, token};
+    let (services, root) = services(args, &client)?;
+    let token = match &args.identity_token {
+        Some(spec) => {
+            if token::is_literal(&spec.0) {
+                // Even under --quiet: the token is exposed while the command runs.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: the identity token is on the command line, where other users (ps) and shell history see it; pass @FILE or env://VAR"
+                );
+            }
+            let raw = token::read(&spec.0).map_err(hallmark::Error::from)?;
+            Some(
+                IdentityToken::parse_for(&raw, SystemTime::now(), &args.oidc_client_id)
+                    .map_err(hallmark::Error::from)?,
+            )
+        }
+        None => {
+            ambient_source(&client)?;
+            None
+        }
+    };
+    Ok(KeylessSigner {
+        token,
+        audience: args.oidc_client_id.clone(),
+        services,
+        root,
+        client,
+    })
+}
+
+/// Refuses, before any request, a command with no token at all, and a GitHub Actions token
+/// endpoint its bearer token may not be sent to.
+fn ambient_source(client: &ServiceClient) -> anyhow::Result<()> {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
+    if set("SIGSTORE_ID_TOKEN") {
+        return Ok(());
+    }
+    match std::env::var("ACTIONS_ID_TOKEN_REQUEST_URL") {
+        Ok(url) if std::env::var("ACTIONS_ID_TOKEN_REQUEST_TOKEN").is_ok() => {
+            client.check_url(&url).map_err(|e| {
+                CliError::usage(
+                    format!("ACTIONS_ID_TOKEN_REQUEST_URL: {e}"),
+                    Some("GitHub Actions' token endpoint is reached over https"),
+                )
+            })?;
+            Ok(())
+        }
+        _ => Err(CliError::usage(
+            "nothing to sign with: no --key, and no identity token for keyless signing",
+            Some(
+                "pass --key FILE, or --identity-token @FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
+            ),
+        )),
+    }
+}
+
+/// The signing services and the trusted root their answers are verified against; every
+/// service URL checked against the client's transport rules.
 pub fn services(
     args: &crate::cli::KeylessSignArgs,
+    client: &ServiceClient,
 ) -> anyhow::Result<(hallmark::keyless::Services, TrustedRoot)> {
     use hallmark::keyless::{Services, config};
     let now = SystemTime::now();
-    let services = match (&args.signing_config, &args.fulcio_url) {
+    let (services, from) = match (&args.signing_config, &args.fulcio_url) {
         (Some(path), _) => {
             let bytes = hallmark::fsio::read_input(path, config::MAX_SIGNING_CONFIG_BYTES)
                 .map_err(|e| {
@@ -182,11 +252,14 @@ pub fn services(
                         None,
                     )
                 })?;
-            config::parse(&bytes, now).map_err(hallmark::Error::from)?
+            (
+                config::parse(&bytes, now).map_err(hallmark::Error::from)?,
+                Some(path),
+            )
         }
         (None, Some(fulcio)) => {
             let rekor = args.rekor_url.as_deref().unwrap_or_default();
-            match (args.rekor_version, args.timestamp_server_url.as_deref()) {
+            let services = match (args.rekor_version, args.timestamp_server_url.as_deref()) {
                 (Some(1), tsa) => Services::with_rekor_v1(fulcio, rekor, tsa),
                 (_, Some(tsa)) => Services::new(fulcio, rekor, tsa),
                 (_, None) => {
@@ -197,7 +270,8 @@ pub fn services(
                         ),
                     ));
                 }
-            }
+            };
+            (services, None)
         }
         (None, None) => {
             return Err(CliError::usage(
@@ -208,6 +282,27 @@ pub fn services(
             ));
         }
     };
+    for (what, flag, url) in [
+        ("Fulcio", "--fulcio-url", Some(&services.fulcio)),
+        ("Rekor", "--rekor-url", Some(&services.rekor)),
+        (
+            "the timestamp authority",
+            "--timestamp-server-url",
+            services.tsa.as_ref(),
+        ),
+    ] {
+        let Some(url) = url else { continue };
+        if let Err(e) = client.check_url(url) {
+            let source = match from {
+                Some(path) => format!("the signing config {}", path.display()),
+                None => flag.to_string(),
+            };
+            let hint = matches!(e, hallmark::net::NetError::PlainHttp { .. }).then_some(
+                "use https, or pass --allow-http if plain HTTP to this host is really meant",
+            );
+            return Err(CliError::usage(format!("{what} ({source}): {e}"), hint));
+        }
+    }
     let (root, _) = trusted_root(args.trusted_root.as_deref())?;
     Ok((services, root))
 }
@@ -219,44 +314,47 @@ pub async fn log_key_signature(
     key: &hallmark::keys::PublicKey,
     services: &hallmark::keyless::Services,
     root: &TrustedRoot,
+    client: &ServiceClient,
 ) -> anyhow::Result<Vec<u8>> {
-    Ok(hallmark::keyless::log_key_signature(
-        bundle,
-        sha256,
-        key,
-        services,
-        root,
-        &service_client()?,
+    Ok(
+        hallmark::keyless::log_key_signature(bundle, sha256, key, services, root, client)
+            .await
+            .map_err(hallmark::Error::from)?,
     )
-    .await
-    .map_err(hallmark::Error::from)?)
 }
 
 impl KeylessSigner {
     /// Signs the artifact whose SHA-256 is `sha256`; every answer verified before use.
+    /// Without a token from the flags, the CI system's is fetched now.
     pub async fn sign(
         &self,
         sha256: &[u8; 32],
     ) -> anyhow::Result<hallmark::keyless::KeylessSignature> {
-        let client = service_client()?;
+        use hallmark::keyless::IdentityToken;
+        let ambient;
+        let token = match &self.token {
+            Some(t) => t,
+            None => {
+                let raw = hallmark::keyless::ambient_token(&self.client, &self.audience)
+                    .await
+                    .map_err(hallmark::Error::from)?
+                    .ok_or_else(|| {
+                        CliError::usage(
+                            "nothing to sign with: no --key, and no identity token for keyless signing",
+                            Some(
+                                "pass --key FILE, or --identity-token @FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
+                            ),
+                        )
+                    })?;
+                ambient = IdentityToken::parse_for(&raw, SystemTime::now(), &self.audience)
+                    .map_err(hallmark::Error::from)?;
+                &ambient
+            }
+        };
         Ok(
-            hallmark::keyless::sign_digest(
-                sha256,
-                &self.token,
-                &self.services,
-                &self.root,
-                &client,
-            )
-            .await
-            .map_err(hallmark::Error::from)?,
+            hallmark::keyless::sign_digest(sha256, token, &self.services, &self.root, &self.client)
+                .await
+                .map_err(hallmark::Error::from)?,
         )
     }
-}
-
-/// The HTTP client the signing services are reached with: the registry client's defaults.
-fn service_client() -> anyhow::Result<hallmark::registry::Client> {
-    Ok(
-        hallmark::registry::Client::new(hallmark::registry::ClientOptions::default())
-            .map_err(hallmark::Error::from)?,
-    )
 }

@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             Command::Policy(PolicyCommand::Check(a)) => commands::policy_check(&a, ui),
             Command::Attest(a) => commands::attest(&a, ui, clients).await,
             Command::VerifyAttestation(a) => commands::verify_attestation(&a, ui, clients).await,
-            Command::SignBlob(a) => blobs::sign(&a, ui).await,
+            Command::SignBlob(a) => blobs::sign(&a, ui, clients).await,
             Command::VerifyBlob(a) => blobs::verify(&a, ui),
             Command::TrustRoot(TrustRootCommand::Show(a)) => keyless::show(&a, ui),
             Command::VerifyBundle(a) => keyless::verify_bundle(&a, ui),
@@ -133,7 +133,7 @@ fn deadline_exceeded(limit: std::time::Duration, clients: &commands::Clients) ->
             }
         ),
         hint: Some(
-            "a registry that answers very slowly keeps a command waiting; check it, or raise --deadline for very large artifacts".into(),
+            "a registry or signing service that answers very slowly keeps a command waiting; check it, or raise --deadline for very large artifacts".into(),
         ),
         class: hallmark::ErrorClass::Unavailable,
     }

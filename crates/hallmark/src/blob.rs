@@ -40,7 +40,8 @@ impl Measured {
         (digest.algorithm() == Algorithm::Sha256).then_some(Self { digest, size: None })
     }
 
-    fn sha256(&self) -> [u8; 32] {
+    /// The SHA-256 itself (every blob is measured, or named, with SHA-256).
+    pub fn sha256(&self) -> [u8; 32] {
         self.digest
             .to_bytes()
             .try_into()

@@ -108,8 +108,9 @@
 //!   keys, signed documents;
 //! - [`sigstore`]: keyless Sigstore verification, offline and without I/O;
 //! - [`keyless`]: keyless signing through Fulcio, Rekor v2 and a timestamp authority, every
-//!   answer verified with [`sigstore`] before use;
-//! - [`fsio`], [`registry`], [`layout`], [`artifact`]: where bytes come from;
+//!   answer verified with [`sigstore`] before use, reached through [`net::ServiceClient`];
+//! - [`fsio`], [`registry`], [`layout`], [`artifact`]: where bytes come from; [`net`]:
+//!   bounded HTTP both `registry` and `keyless` use;
 //! - [`audit`]: pipeline files, on their own (it uses only `digest` and `fsio`);
 //! - [`trust`], [`report`], [`policy`]: requirements and outcomes, as data;
 //! - `error` ([`Error`]): the one error type of operations;
@@ -120,7 +121,7 @@
 //!
 //! A program that talks to registries installs a rustls crypto provider first, as the
 //! `hallmark` binary does (`rustls::crypto::ring::default_provider().install_default()`);
-//! [`registry::Client::new`] uses whichever one is installed.
+//! [`registry::Client::new`] and [`net::ServiceClient::new`] use whichever one is installed.
 // rustls's lint set, less the ones about `no_std` (this library uses std throughout).
 #![warn(
     clippy::manual_let_else,
@@ -154,6 +155,7 @@ mod json;
 pub mod keyless;
 pub mod keys;
 pub mod layout;
+pub mod net;
 pub mod oci;
 pub mod payload;
 pub mod pin;

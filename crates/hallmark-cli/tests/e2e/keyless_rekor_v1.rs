@@ -329,7 +329,7 @@ http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
 fn envelopes_are_logged_in_rekor_v1_as_dsse() {
     use base64ct::{Base64, Encoding};
     use hallmark::bundle::dsse;
-    use hallmark::keyless::{KeylessError, rekor_v1, wire};
+    use hallmark::keyless::{KeylessError, rekor_v1};
     use hallmark::keys::{Algorithm, SigningKey};
     use hallmark::sigstore::tlog::Signed;
 
@@ -362,7 +362,7 @@ fn envelopes_are_logged_in_rekor_v1_as_dsse() {
     let log = |e: &dsse::Envelope| {
         stack.in_namespace(|| {
             let client =
-                hallmark::registry::Client::new(hallmark::registry::ClientOptions::default())
+                hallmark::net::ServiceClient::new(hallmark::net::ServiceOptions::default())
                     .unwrap();
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -370,10 +370,11 @@ fn envelopes_are_logged_in_rekor_v1_as_dsse() {
                 .unwrap()
                 .block_on(rekor_v1::log_v1(
                     &Signed::Dsse { envelope: e },
-                    wire::LogVerifier::Key(&spki),
+                    hallmark::sigstore::tlog::Verifier::Key(&spki),
                     &url,
                     &root,
                     &client,
+                    None,
                 ))
         })
     };

@@ -265,6 +265,62 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     }
 }
 
+/// Writes several outputs as one: every plain file (absent, or regular with one link) is
+/// written to a temporary sibling first, and only once all are complete are they renamed
+/// into place; the others (devices, FIFOs, symlinks, hard-linked files) are then written
+/// as [`write_output`] does. When any step fails, the outputs already renamed into place
+/// are removed, so that no output is left without the others.
+pub fn write_outputs(outputs: &[(&Path, &[u8])]) -> Result<(), FileError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut staged = Vec::new();
+    let mut through = Vec::new();
+    for &(path, bytes) in outputs {
+        let existing = match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_error(path)(e)),
+            Ok(m) if m.is_file() && m.nlink() == 1 => Some(m),
+            Ok(_) => {
+                through.push((path, bytes));
+                continue;
+            }
+        };
+        let dir = parent_dir(path);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".hallmark-")
+            .permissions(std::fs::Permissions::from_mode(0o666))
+            .tempfile_in(dir)
+            .map_err(io_error(dir))?;
+        if let Some(m) = &existing {
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(m.mode() & 0o7777))
+                .map_err(io_error(path))?;
+        }
+        tmp.write_all(bytes).map_err(io_error(path))?;
+        tmp.as_file().sync_all().map_err(io_error(path))?;
+        staged.push((path, tmp));
+    }
+    let mut placed: Vec<&Path> = Vec::new();
+    let undo = |placed: &[&Path]| {
+        for p in placed {
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    for (path, tmp) in staged {
+        if let Err(e) = tmp.persist(path) {
+            undo(&placed);
+            return Err(io_error(path)(e.error));
+        }
+        placed.push(path);
+    }
+    for (path, bytes) in through {
+        if let Err(e) = write_output(path, bytes) {
+            undo(&placed);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// True when two output names would land in one file, so that the second write would
 /// destroy the first: the same regular file when both exist (hard links, symlinks, `./x`
 /// and `x`), else the same canonical directory and name once symlinks, dangling ones
@@ -455,6 +511,31 @@ impl BlobData for FileRange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_are_written_together_or_not_at_all() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, b"old").unwrap();
+        std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_outputs(&[(&a, b"new a"), (&b, b"new b")]).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), b"new a");
+        assert_eq!(std::fs::read(&b).unwrap(), b"new b");
+        let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+
+        let c = dir.path().join("c");
+        let nowhere = dir.path().join("missing").join("d");
+        assert!(write_outputs(&[(&c, b"c"), (&nowhere, b"d")]).is_err());
+        assert!(!c.exists(), "the first output was left without the second");
+        // A directory in place of an output: refused, and the first output not left.
+        let e = dir.path().join("e");
+        std::fs::create_dir(dir.path().join("f")).unwrap();
+        assert!(write_outputs(&[(&e, b"e"), (&dir.path().join("f"), b"f")]).is_err());
+        assert!(!e.exists());
+    }
 
     #[test]
     fn bounded_reads_refuse_devices_fifos_escapes_and_excess() {

@@ -60,6 +60,19 @@ struct SigningConfig {
     rekor_tlog_urls: Vec<Service>,
     #[serde(default)]
     tsa_urls: Vec<Service>,
+    #[serde(default)]
+    rekor_tlog_config: Option<Selector>,
+    #[serde(default)]
+    tsa_config: Option<Selector>,
+}
+
+/// How many services of a kind a client must use (`ServiceConfiguration`).
+#[derive(Deserialize)]
+struct Selector {
+    #[serde(default)]
+    selector: Option<String>,
+    #[serde(default)]
+    count: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -69,6 +82,8 @@ struct Service {
     major_api_version: u32,
     #[serde(default)]
     valid_for: Option<ValidFor>,
+    #[serde(default)]
+    operator: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +95,11 @@ struct ValidFor {
 }
 
 impl Service {
+    fn start(&self) -> Option<SystemTime> {
+        let start = self.valid_for.as_ref()?.start.as_deref()?;
+        crate::sigstore::root::parse_time(start)
+    }
+
     fn valid_at(&self, now: SystemTime) -> bool {
         let Some(v) = &self.valid_for else {
             return false;
@@ -95,8 +115,65 @@ impl Service {
     }
 }
 
-/// The first service of each kind valid at `now` with an API version hallmark speaks
-/// (Fulcio v1, Rekor v2 or else v1, TSA v1; the TSA optional with Rekor v1).
+/// The service of `list` a signer uses, as sigstore-go's `SelectService` chooses: among
+/// those valid at `now` with a major API version in `versions`, the highest version, then
+/// the newest `validFor.start` (a signing config lists a new service beside the old one).
+fn select<'a>(list: &'a [Service], versions: &[u32], now: SystemTime) -> Option<&'a Service> {
+    list.iter()
+        .filter(|s| versions.contains(&s.major_api_version) && s.valid_at(now))
+        .max_by_key(|s| (s.major_api_version, s.start()))
+}
+
+/// Refuses a selector hallmark cannot honour: it uses one service of each kind, so `ANY`,
+/// `EXACT` with a count of 1, and `ALL` when the usable services have one operator.
+fn check_selector(
+    config: Option<&Selector>,
+    list: &[Service],
+    versions: &[u32],
+    now: SystemTime,
+    what: &str,
+) -> Result<(), KeylessError> {
+    let Some(selector) = config.and_then(|c| c.selector.as_deref()) else {
+        return Ok(());
+    };
+    let usable = || {
+        list.iter()
+            .filter(|s| versions.contains(&s.major_api_version) && s.valid_at(now))
+    };
+    let refuse = |why: String| {
+        Err(KeylessError::SigningConfig(format!(
+            "{what}: {why}; hallmark uses one"
+        )))
+    };
+    match selector {
+        "ANY" => Ok(()),
+        "EXACT" => match config.and_then(|c| c.count) {
+            None | Some(1) => Ok(()),
+            Some(n) => refuse(format!("the selector EXACT asks for {n} of them")),
+        },
+        "ALL" => {
+            let mut operators: Vec<&str> = usable()
+                .map(|s| s.operator.as_deref().unwrap_or(s.url.as_str()))
+                .collect();
+            operators.sort_unstable();
+            operators.dedup();
+            if operators.len() > 1 {
+                refuse(format!(
+                    "the selector ALL asks for every operator's ({})",
+                    operators.join(", ")
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        other => refuse(format!("the selector {other:?} is not one hallmark knows")),
+    }
+}
+
+/// The service of each kind a signer uses at `now` with an API version hallmark speaks
+/// (Fulcio v1, Rekor v2 or else v1, TSA v1; the TSA optional with Rekor v1): the newest `validFor.start` among the valid ones, as
+/// sigstore-go chooses. A `rekorTlogConfig` or `tsaConfig` asking for more than one
+/// service is refused: hallmark logs to one log and asks one authority.
 pub fn parse(bytes: &[u8], now: SystemTime) -> Result<Services, KeylessError> {
     let bad = |why: String| KeylessError::SigningConfig(why);
     let config: SigningConfig =
@@ -107,9 +184,22 @@ pub fn parse(bytes: &[u8], now: SystemTime) -> Result<Services, KeylessError> {
             config.media_type
         )));
     }
+    check_selector(
+        config.rekor_tlog_config.as_ref(),
+        &config.rekor_tlog_urls,
+        &[1, 2],
+        now,
+        "rekorTlogConfig",
+    )?;
+    check_selector(
+        config.tsa_config.as_ref(),
+        &config.tsa_urls,
+        &[1],
+        now,
+        "tsaConfig",
+    )?;
     let pick = |list: &[Service], version: u32, what: &str| {
-        list.iter()
-            .find(|s| s.major_api_version == version && s.valid_at(now))
+        select(list, &[version], now)
             .map(|s| s.url.clone())
             .ok_or_else(|| bad(format!("no {what} (API v{version}) valid now")))
     };
@@ -190,5 +280,59 @@ mod tests {
             parse(none.as_bytes(), now),
             Err(KeylessError::SigningConfig(why)) if why.contains("no Rekor log")
         ));
+    }
+
+    fn config(rekor: &str, rekor_config: &str) -> String {
+        format!(
+            r#"{{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json",
+ "caUrls":[{{"url":"https://fulcio","majorApiVersion":1,"validFor":{{"start":"2020-01-01T00:00:00Z"}}}}],
+ "rekorTlogUrls":[{rekor}],
+ "rekorTlogConfig":{rekor_config},
+ "tsaUrls":[{{"url":"https://tsa/api/v1/timestamp","majorApiVersion":1,"validFor":{{"start":"2020-01-01T00:00:00Z"}}}}],
+ "tsaConfig":{{"selector":"ANY"}}}}"#
+        )
+    }
+
+    const OLD_FIRST: &str = r#"{"url":"https://old","majorApiVersion":2,"validFor":{"start":"2021-01-01T00:00:00Z"},"operator":"a"},
+   {"url":"https://new","majorApiVersion":2,"validFor":{"start":"2025-01-01T00:00:00Z"},"operator":"b"},
+   {"url":"https://future","majorApiVersion":2,"validFor":{"start":"2030-01-01T00:00:00Z"},"operator":"c"},
+   {"url":"https://v1","majorApiVersion":1,"validFor":{"start":"2026-01-01T00:00:00Z"},"operator":"d"}"#;
+
+    #[test]
+    fn the_newest_valid_service_is_chosen_whatever_the_order() {
+        let now = crate::sigstore::root::parse_time("2026-06-01T00:00:00Z").unwrap();
+        let s = parse(config(OLD_FIRST, r#"{"selector":"ANY"}"#).as_bytes(), now).unwrap();
+        assert_eq!(s.rekor, "https://new");
+        let exact_one = config(OLD_FIRST, r#"{"selector":"EXACT","count":1}"#);
+        assert_eq!(
+            parse(exact_one.as_bytes(), now).unwrap().rekor,
+            "https://new"
+        );
+    }
+
+    #[test]
+    fn selectors_hallmark_cannot_honour_are_refused() {
+        let now = crate::sigstore::root::parse_time("2026-06-01T00:00:00Z").unwrap();
+        for selector in [
+            r#"{"selector":"EXACT","count":2}"#,
+            r#"{"selector":"ALL"}"#,
+            r#"{"selector":"SOME"}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse(config(OLD_FIRST, selector).as_bytes(), now),
+                    Err(KeylessError::SigningConfig(w)) if w.contains("rekorTlogConfig")
+                ),
+                "{selector}"
+            );
+        }
+        // ALL over services of a single operator is one service.
+        let one = r#"{"url":"https://only","majorApiVersion":2,"validFor":{"start":"2021-01-01T00:00:00Z"},"operator":"a"}"#;
+        assert_eq!(
+            parse(config(one, r#"{"selector":"ALL"}"#).as_bytes(), now)
+                .unwrap()
+                .rekor,
+            "https://only"
+        );
     }
 }

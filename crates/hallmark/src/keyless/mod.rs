@@ -5,18 +5,19 @@
 //! signed with the key, the timestamp and the log entry (inclusion proof, checkpoint) before
 //! the bundle exists, and the finished bundle once more, whole, as a verifier will read it.
 //!
-//! `token`, `config` and `wire` are pure; the requests are made here, through the registry
-//! client's HTTP stack (the same TLS, proxy and timeout settings).
+//! `token`, `config` and `wire` are pure; the requests go through `transport`, on the
+//! signing services' own client ([`crate::net::ServiceClient`]: no redirects, HTTPS unless
+//! loopback or opted in, a deadline per request, a size cap).
 
 pub mod config;
 pub mod rekor_v1;
 pub mod token;
+pub mod transport;
 pub mod wire;
 
 use std::time::SystemTime;
 
 use base64ct::{Base64, Encoding};
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
 use crate::bundle::{
     BUNDLE_V03, Bundle, MessageDigest, MessageSignature, Rfc3161Timestamp,
@@ -24,17 +25,16 @@ use crate::bundle::{
 };
 use crate::class::ErrorClass;
 use crate::keys::{Algorithm, KeyError, SigningKey};
-use crate::registry::Client;
+use crate::net::ServiceClient;
 use crate::sigstore::certificate::{self, Identity};
 use crate::sigstore::identity::{IdentityPolicy, Matcher};
 use crate::sigstore::root::TrustedRoot;
 use crate::sigstore::{sct, timestamp, tlog, verify};
 
 pub use config::Services;
-pub use token::IdentityToken;
-
-/// Largest answer read from a signing service.
-const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+pub use token::{IdentityToken, TokenClaims};
+pub use transport::ambient_token;
+use transport::post;
 
 /// Why a keyless signature was not made.
 #[derive(Debug, thiserror::Error)]
@@ -52,12 +52,21 @@ pub enum KeylessError {
         /// Its `exp`.
         at: String,
     },
-    /// The identity token is for another audience.
-    #[error("the identity token is for audience {0:?}, not \"sigstore\"")]
-    TokenAudience(String),
+    /// The identity token is for another audience: the one it names, the one expected.
+    #[error("the identity token is for audience {0:?}, not {1:?}")]
+    TokenAudience(String, String),
     /// The signing config cannot be used.
     #[error("signing config: {0}")]
     SigningConfig(String),
+    /// A service's URL is not one a token or signature may be sent to: not HTTP(S), or
+    /// plain HTTP to a host other than loopback without `allow_http`.
+    #[error("{service}: {why}")]
+    ServiceUrl {
+        /// Which service.
+        service: &'static str,
+        /// What is wrong with its URL.
+        why: String,
+    },
     /// A service could not be reached.
     #[error("{service} ({url}) is unavailable: {reason}")]
     Unreachable {
@@ -110,13 +119,22 @@ impl KeylessError {
             Self::TokenSource(_)
             | Self::TokenMalformed(_)
             | Self::TokenExpired { .. }
-            | Self::TokenAudience(_)
-            | Self::SigningConfig(_) => ErrorClass::Usage,
+            | Self::TokenAudience(..)
+            | Self::SigningConfig(_)
+            | Self::ServiceUrl { .. } => ErrorClass::Usage,
             Self::Unreachable { .. }
             | Self::Status { .. }
             | Self::Garbage { .. }
             | Self::NotVerified { .. } => ErrorClass::Unavailable,
             Self::Key(e) => e.class(),
+        }
+    }
+
+    /// What `service` returned does not verify.
+    pub fn not_verified(service: &'static str, why: impl std::fmt::Display) -> Self {
+        Self::NotVerified {
+            service,
+            why: why.to_string(),
         }
     }
 }
@@ -143,6 +161,57 @@ impl KeylessSignature {
     }
 }
 
+/// Fulcio's answer checked before the ephemeral key signs anything with it: the leaf is
+/// for `public_spki` (our key, not a replayed certificate), names the token's issuer and
+/// a subject the token's issuer type maps to ([`TokenClaims::expected_subjects`]), chains
+/// to a certificate authority of `root` at `now`, and carries an SCT of a log of `root`.
+pub fn check_certificate(
+    chain: &[Vec<u8>],
+    public_spki: &[u8],
+    claims: &TokenClaims,
+    root: &TrustedRoot,
+    now: SystemTime,
+) -> Result<certificate::Leaf, KeylessError> {
+    let fulcio = |why: String| KeylessError::not_verified("Fulcio", why);
+    let first = chain
+        .first()
+        .ok_or_else(|| fulcio("it returned no certificate".into()))?;
+    let leaf = certificate::parse_leaf(first).map_err(|e| fulcio(e.to_string()))?;
+    if leaf.spki != public_spki {
+        return Err(fulcio("the certificate is for another key".into()));
+    }
+    let issuer = leaf.identity.issuer.as_deref().unwrap_or("");
+    if issuer != claims.issuer {
+        let why = match &claims.federated_issuer {
+            // A federating issuer (Dex) is not what Fulcio certifies: its upstream is.
+            Some(upstream) => format!(
+                "the certificate names issuer {issuer:?}, the token {:?}: the token comes from a federating issuer (for {upstream:?}), and hallmark signs only with a token from the issuer the certificate names",
+                claims.issuer
+            ),
+            None => format!(
+                "the certificate names issuer {issuer:?}, the token {:?}",
+                claims.issuer
+            ),
+        };
+        return Err(fulcio(why));
+    }
+    let expected = claims.expected_subjects();
+    if !expected.contains(&leaf.identity.subject) {
+        return Err(fulcio(format!(
+            "the certificate is for {:?}, the token for {}",
+            leaf.identity.subject,
+            expected
+                .iter()
+                .map(|e| format!("{e:?}"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )));
+    }
+    let issued = certificate::verify_chain(&leaf, root, now).map_err(|e| fulcio(e.to_string()))?;
+    sct::verify_scts(&leaf, &issued.issuer_spki, root).map_err(|e| fulcio(e.to_string()))?;
+    Ok(leaf)
+}
+
 /// Signs the artifact whose SHA-256 is `sha256` keyless with `token`, through `services`,
 /// every answer verified against `root`.
 pub async fn sign_digest(
@@ -150,51 +219,36 @@ pub async fn sign_digest(
     token: &IdentityToken,
     services: &Services,
     root: &TrustedRoot,
-    client: &Client,
+    client: &ServiceClient,
 ) -> Result<KeylessSignature, KeylessError> {
     let key = SigningKey::generate(Algorithm::EcdsaP256)?;
     let public = key.public_key();
+    let secret = Some(token.raw());
 
     // Fulcio: a certificate for the key, checked before the key signs anything else.
     let proof = key.sign(token.claims.subject.as_bytes());
     let url = format!("{}/api/v2/signingCert", services.fulcio);
     let body = wire::fulcio_request(token.raw(), &public.to_pem(), &proof);
-    let answer = post(client, "Fulcio", &url, "application/json", body).await?;
+    let answer = post(client, "Fulcio", &url, "application/json", body, secret).await?;
     let chain = wire::fulcio_chain(&answer)?;
-    let not_verified =
-        |service: &'static str, why: String| KeylessError::NotVerified { service, why };
-    let leaf =
-        certificate::parse_leaf(&chain[0]).map_err(|e| not_verified("Fulcio", e.to_string()))?;
-    if leaf.spki != public.spki_der() {
-        return Err(not_verified(
-            "Fulcio",
-            "the certificate is for another key".into(),
-        ));
-    }
-    if leaf.identity.issuer.as_deref() != Some(token.claims.issuer.as_str()) {
-        return Err(not_verified(
-            "Fulcio",
-            format!(
-                "the certificate names issuer {:?}, the token {:?}",
-                leaf.identity.issuer.as_deref().unwrap_or(""),
-                token.claims.issuer
-            ),
-        ));
-    }
-    let issued = certificate::verify_chain(&leaf, root, SystemTime::now())
-        .map_err(|e| not_verified("Fulcio", e.to_string()))?;
-    sct::verify_scts(&leaf, &issued.issuer_spki, root)
-        .map_err(|e| not_verified("Fulcio", e.to_string()))?;
+    let leaf = check_certificate(
+        &chain,
+        &public.spki_der(),
+        &token.claims,
+        root,
+        SystemTime::now(),
+    )?;
 
     let signature = key.sign_prehashed(sha256, "the ephemeral key")?;
     let (stamp, entry, log_index) = stamp_and_log(
         sha256,
         &signature,
-        wire::LogVerifier::Certificate(leaf.der()),
+        tlog::Verifier::Certificate(leaf.der()),
         Some(&leaf),
         services,
         root,
         client,
+        secret,
     )
     .await?;
 
@@ -218,11 +272,18 @@ pub async fn sign_digest(
         }),
         dsse_envelope: None,
     };
-    // The whole bundle as a verifier reads it, for the identity Fulcio certified.
+    // The whole bundle as a verifier reads it, for the identity the token names (not the
+    // certificate's own, which would make the check circular).
     let bytes = bundle.to_bytes();
-    let reread = Bundle::parse(&bytes).map_err(|e| not_verified("the bundle", e.to_string()))?;
+    let reread = Bundle::parse(&bytes).map_err(|e| KeylessError::not_verified("the bundle", e))?;
+    let identity = token
+        .claims
+        .expected_subjects()
+        .into_iter()
+        .find(|s| *s == leaf.identity.subject)
+        .ok_or_else(|| KeylessError::not_verified("Fulcio", "the certificate's subject"))?;
     let policy = IdentityPolicy::new(
-        Matcher::Exact(leaf.identity.subject.clone()),
+        Matcher::Exact(identity),
         Matcher::Exact(token.claims.issuer.clone()),
     );
     verify::verify(
@@ -232,7 +293,7 @@ pub async fn sign_digest(
         root,
         verify::Options::default(),
     )
-    .map_err(|e| not_verified("the signed bundle", e.to_string()))?;
+    .map_err(|e| KeylessError::not_verified("the signed bundle", e))?;
     Ok(KeylessSignature {
         bundle: bytes,
         signature,
@@ -255,17 +316,18 @@ fn timestamps(stamp: Vec<u8>) -> TimestampVerificationData {
 /// certificate's validity when there is one, and the entry with its inclusion proof and
 /// checkpoint (and with Rekor v1 its SET). The token (none with Rekor v1 and no timestamp
 /// authority), the entry and its index.
+#[allow(clippy::too_many_arguments)]
 async fn stamp_and_log(
     sha256: &[u8; 32],
     signature: &[u8],
-    verifier: wire::LogVerifier<'_>,
+    verifier: tlog::Verifier<'_>,
     leaf: Option<&certificate::Leaf>,
     services: &Services,
     root: &TrustedRoot,
-    client: &Client,
+    client: &ServiceClient,
+    secret: Option<&str>,
 ) -> Result<(Option<Vec<u8>>, crate::bundle::TlogEntry, i64), KeylessError> {
-    let not_verified =
-        |service: &'static str, why: String| KeylessError::NotVerified { service, why };
+    const TSA: &str = "the timestamp authority";
     // Rekor v2 gives no time, so the timestamp is what dates the signature; Rekor v1's SET
     // does, and a timestamp authority is then asked only when one is named (as cosign does).
     let Some(tsa) = services.tsa.as_deref() else {
@@ -274,12 +336,15 @@ async fn stamp_and_log(
                 "Rekor v2 needs a timestamp authority".into(),
             ));
         }
-        let (entry, log_index) =
-            log_v1_dated(sha256, signature, verifier, leaf, services, root, client).await?;
+        let (entry, log_index) = log_v1_dated(
+            sha256, signature, verifier, leaf, services, root, client, secret,
+        )
+        .await?;
         return Ok((None, entry, log_index));
     };
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce).map_err(KeyError::Random)?;
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(KeyError::Random)?;
+    let nonce = wire::request_nonce(random);
     let signature_sha256: [u8; 32] = {
         use sha2::Digest as _;
         sha2::Sha256::digest(signature).into()
@@ -287,28 +352,33 @@ async fn stamp_and_log(
     let request = wire::timestamp_request(&signature_sha256, nonce);
     let stamp = post(
         client,
-        "the timestamp authority",
+        TSA,
         tsa,
         "application/timestamp-query",
         request,
+        secret,
     )
     .await?;
-    let stamped = timestamp::verify(&stamp, signature, root)
-        .map_err(|e| not_verified("the timestamp authority", e.to_string()))?;
+    // The nonce we sent must come back: a token made for an earlier request of the same
+    // signature (deterministic ECDSA signs a blob the same way twice) is not this answer.
+    let stamped = timestamp::verify_with_nonce(&stamp, signature, root, &nonce)
+        .map_err(|e| KeylessError::not_verified(TSA, e))?;
     if leaf.is_some_and(|l| !l.valid_at(stamped.time)) {
-        return Err(not_verified(
-            "the timestamp authority",
-            "its time lies outside the certificate's validity".into(),
+        return Err(KeylessError::not_verified(
+            TSA,
+            "its time lies outside the certificate's validity",
         ));
     }
     if services.rekor_version == 1 {
-        let (entry, log_index) =
-            log_v1_dated(sha256, signature, verifier, leaf, services, root, client).await?;
+        let (entry, log_index) = log_v1_dated(
+            sha256, signature, verifier, leaf, services, root, client, secret,
+        )
+        .await?;
         return Ok((Some(stamp), entry, log_index));
     }
     let url = format!("{}/api/v2/log/entries", services.rekor);
     let body = wire::rekor_request(sha256, signature, &verifier);
-    let answer = post(client, "Rekor", &url, "application/json", body).await?;
+    let answer = post(client, "Rekor", &url, "application/json", body, secret).await?;
     let entry = wire::rekor_entry(&answer)?;
     let logged = tlog::verify_entry(
         &entry,
@@ -316,37 +386,36 @@ async fn stamp_and_log(
             sha256: *sha256,
             signature,
         },
-        &match verifier {
-            wire::LogVerifier::Certificate(der) => tlog::Verifier::Certificate(der),
-            wire::LogVerifier::Key(spki) => tlog::Verifier::Key(spki),
-        },
+        &verifier,
         root,
         3,
     )
-    .map_err(|e| not_verified("Rekor", e.to_string()))?;
+    .map_err(|e| KeylessError::not_verified("Rekor", e))?;
     Ok((Some(stamp), entry, logged.log_index))
 }
 
 /// A message signature logged in Rekor v1, its SET's time inside the certificate's validity.
+#[allow(clippy::too_many_arguments)]
 async fn log_v1_dated(
     sha256: &[u8; 32],
     signature: &[u8],
-    verifier: wire::LogVerifier<'_>,
+    verifier: tlog::Verifier<'_>,
     leaf: Option<&certificate::Leaf>,
     services: &Services,
     root: &TrustedRoot,
-    client: &Client,
+    client: &ServiceClient,
+    secret: Option<&str>,
 ) -> Result<(crate::bundle::TlogEntry, i64), KeylessError> {
     let signed = tlog::Signed::Message {
         sha256: *sha256,
         signature,
     };
-    let logged = rekor_v1::log_v1(&signed, verifier, &services.rekor, root, client).await?;
+    let logged = rekor_v1::log_v1(&signed, verifier, &services.rekor, root, client, secret).await?;
     if leaf.is_some_and(|l| !l.valid_at(logged.integrated_time)) {
-        return Err(KeylessError::NotVerified {
-            service: "Rekor",
-            why: "its integrated time lies outside the certificate's validity".into(),
-        });
+        return Err(KeylessError::not_verified(
+            "Rekor",
+            "its integrated time lies outside the certificate's validity",
+        ));
     }
     Ok((logged.entry, logged.log_index))
 }
@@ -360,24 +429,26 @@ pub async fn log_key_signature(
     key: &crate::keys::PublicKey,
     services: &Services,
     root: &TrustedRoot,
-    client: &Client,
+    client: &ServiceClient,
 ) -> Result<Vec<u8>, KeylessError> {
-    let not_verified =
-        |service: &'static str, why: String| KeylessError::NotVerified { service, why };
     let mut parsed =
-        Bundle::parse(bundle).map_err(|e| not_verified("the bundle", e.to_string()))?;
+        Bundle::parse(bundle).map_err(|e| KeylessError::not_verified("the bundle", e))?;
     let Ok(crate::bundle::Content::Message { signature, .. }) = parsed.content() else {
-        return Err(not_verified("the bundle", "not a message signature".into()));
+        return Err(KeylessError::not_verified(
+            "the bundle",
+            "not a message signature",
+        ));
     };
     let spki = key.spki_der();
     let (stamp, entry, _) = stamp_and_log(
         sha256,
         &signature,
-        wire::LogVerifier::Key(&spki),
+        tlog::Verifier::Key(&spki),
         None,
         services,
         root,
         client,
+        None,
     )
     .await?;
     parsed.verification_material.tlog_entries = vec![entry];
@@ -385,7 +456,7 @@ pub async fn log_key_signature(
         parsed.verification_material.timestamp_verification_data = Some(timestamps(stamp));
     }
     let bytes = parsed.to_bytes();
-    let reread = Bundle::parse(&bytes).map_err(|e| not_verified("the bundle", e.to_string()))?;
+    let reread = Bundle::parse(&bytes).map_err(|e| KeylessError::not_verified("the bundle", e))?;
     verify::verify(
         &reread,
         sha256,
@@ -393,118 +464,8 @@ pub async fn log_key_signature(
         root,
         verify::Options::default(),
     )
-    .map_err(|e| not_verified("the logged bundle", e.to_string()))?;
+    .map_err(|e| KeylessError::not_verified("the logged bundle", e))?;
     Ok(bytes)
-}
-
-/// The ambient identity token of a CI system, when there is one: GitLab's (and any
-/// system's) `SIGSTORE_ID_TOKEN`, else GitHub Actions' (a GET of
-/// `ACTIONS_ID_TOKEN_REQUEST_URL` for the audience `sigstore`, with
-/// `ACTIONS_ID_TOKEN_REQUEST_TOKEN` as its bearer token).
-pub async fn ambient_token(client: &Client) -> Result<Option<String>, KeylessError> {
-    if let Ok(token) = std::env::var("SIGSTORE_ID_TOKEN")
-        && !token.trim().is_empty()
-    {
-        return Ok(Some(token.trim().to_string()));
-    }
-    let (Ok(url), Ok(bearer)) = (
-        std::env::var("ACTIONS_ID_TOKEN_REQUEST_URL"),
-        std::env::var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
-    ) else {
-        return Ok(None);
-    };
-    let service = "GitHub Actions' token endpoint";
-    let mut url = url::Url::parse(&url).map_err(|e| {
-        KeylessError::TokenSource(format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL: {e}"))
-    })?;
-    url.query_pairs_mut()
-        .append_pair("audience", token::AUDIENCE);
-    // The request URL carries no secret, the bearer token does: only the URL is ever shown.
-    let shown = url.as_str().to_string();
-    let request = client.http().get(url).bearer_auth(bearer);
-    let answer = receive(service, &shown, request).await?;
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        value: String,
-    }
-    let a: Answer = serde_json::from_slice(&answer).map_err(|_| KeylessError::Garbage {
-        service,
-        why: "its answer holds no token".into(),
-    })?;
-    Ok(Some(a.value))
-}
-
-/// One POST, through [`receive`].
-async fn post(
-    client: &Client,
-    service: &'static str,
-    url: &str,
-    content_type: &'static str,
-    body: Vec<u8>,
-) -> Result<Vec<u8>, KeylessError> {
-    let request = client
-        .http()
-        .post(url)
-        .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
-        .body(body);
-    receive(service, url, request).await
-}
-
-/// Sends `request`; the answer's body when the status is a success, bounded in size.
-async fn receive(
-    service: &'static str,
-    url: &str,
-    request: reqwest::RequestBuilder,
-) -> Result<Vec<u8>, KeylessError> {
-    let unreachable = |reason: String| KeylessError::Unreachable {
-        service,
-        url: url.to_string(),
-        reason,
-    };
-    let mut resp = request
-        .send()
-        .await
-        .map_err(|e| unreachable(error_chain(&e)))?;
-    let status = resp.status();
-    let mut answer = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| unreachable(error_chain(&e)))?
-    {
-        if answer.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(KeylessError::Garbage {
-                service,
-                why: format!("its answer is over {MAX_ANSWER_BYTES} bytes"),
-            });
-        }
-        answer.extend_from_slice(&chunk);
-    }
-    if !status.is_success() {
-        let text: String = String::from_utf8_lossy(&answer)
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect();
-        return Err(KeylessError::Status {
-            service,
-            url: url.to_string(),
-            status: status.as_u16(),
-            text,
-        });
-    }
-    Ok(answer)
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -516,9 +477,13 @@ mod tests {
     fn token_and_config_faults_are_usage_service_faults_unavailability() {
         for e in [
             KeylessError::TokenExpired { at: "then".into() },
-            KeylessError::TokenAudience("api".into()),
+            KeylessError::TokenAudience("api".into(), "sigstore".into()),
             KeylessError::TokenMalformed("x".into()),
             KeylessError::SigningConfig("x".into()),
+            KeylessError::ServiceUrl {
+                service: "Fulcio",
+                why: "plain HTTP".into(),
+            },
         ] {
             assert_eq!(e.class(), ErrorClass::Usage, "{e}");
         }
@@ -536,8 +501,183 @@ mod tests {
                 service: "Rekor",
                 why: "w".into(),
             },
+            KeylessError::Status {
+                service: "Fulcio",
+                url: "u".into(),
+                status: 307,
+                text: "a redirect".into(),
+            },
         ] {
             assert_eq!(e.class(), ErrorClass::Unavailable, "{e}");
+        }
+    }
+
+    mod fulcio_answer {
+        use super::*;
+        use crate::sigstore::certificate::fixtures::{
+            CODE_SIGNING, START, at, eku, ext, key, key_usage, pki, san_email, san_uri, sans, sign,
+            spki, tbs, utf8,
+        };
+
+        const ISSUER: &str = "https://issuer.example";
+
+        fn claims(email: &str) -> TokenClaims {
+            TokenClaims {
+                issuer: ISSUER.into(),
+                subject: email.into(),
+                audience: vec!["sigstore".into()],
+                expires: at(START + 600),
+                email: Some(email.into()),
+                sub: Some("123".into()),
+                job_workflow_ref: None,
+                ci_config_ref_uri: None,
+                federated_issuer: None,
+            }
+        }
+
+        fn issuer_ext() -> Vec<u8> {
+            ext("1.3.6.1.4.1.57264.1.8", false, &utf8(ISSUER))
+        }
+
+        fn refusal(r: Result<certificate::Leaf, KeylessError>) -> String {
+            match r {
+                Err(
+                    e @ KeylessError::NotVerified {
+                        service: "Fulcio", ..
+                    },
+                ) => {
+                    assert_eq!(e.class(), ErrorClass::Unavailable);
+                    e.to_string()
+                }
+                other => panic!("not refused: {other:?}"),
+            }
+        }
+
+        #[test]
+        fn a_certificate_for_our_key_and_identity_is_taken() {
+            let p = pki(san_email("who@example.com"), &[issuer_ext()], &[]);
+            let now = at(START + 10);
+            let ours = spki(&p.leaf_key);
+            let leaf = check_certificate(
+                std::slice::from_ref(&p.leaf),
+                &ours,
+                &claims("who@example.com"),
+                &p.root,
+                now,
+            )
+            .unwrap();
+            assert_eq!(leaf.identity.subject, "who@example.com");
+
+            let why = refusal(check_certificate(
+                std::slice::from_ref(&p.leaf),
+                &spki(&key(9)),
+                &claims("who@example.com"),
+                &p.root,
+                now,
+            ));
+            assert!(why.contains("another key"), "{why}");
+
+            let why = refusal(check_certificate(
+                std::slice::from_ref(&p.leaf),
+                &ours,
+                &claims("someone@example.com"),
+                &p.root,
+                now,
+            ));
+            assert!(
+                why.contains("the certificate is for \"who@example.com\""),
+                "{why}"
+            );
+
+            let mut other_issuer = claims("who@example.com");
+            other_issuer.issuer = "https://other.example".into();
+            let why = refusal(check_certificate(
+                std::slice::from_ref(&p.leaf),
+                &ours,
+                &other_issuer,
+                &p.root,
+                now,
+            ));
+            assert!(why.contains("names issuer"), "{why}");
+            other_issuer.federated_issuer = Some("https://github.com/login/oauth".into());
+            let why = refusal(check_certificate(
+                std::slice::from_ref(&p.leaf),
+                &ours,
+                &other_issuer,
+                &p.root,
+                now,
+            ));
+            assert!(why.contains("federating issuer"), "{why}");
+
+            // Outside the chain's validity, and with nothing at all.
+            assert!(
+                check_certificate(
+                    std::slice::from_ref(&p.leaf),
+                    &ours,
+                    &claims("who@example.com"),
+                    &p.root,
+                    at(START + 100_000),
+                )
+                .is_err()
+            );
+            refusal(check_certificate(
+                &[],
+                &ours,
+                &claims("who@example.com"),
+                &p.root,
+                now,
+            ));
+        }
+
+        #[test]
+        fn a_certificate_without_an_sct_is_refused() {
+            let p = pki(san_email("who@example.com"), &[issuer_ext()], &[]);
+            let exts = vec![
+                key_usage(true),
+                eku(CODE_SIGNING),
+                sans(&[san_email("who@example.com")]),
+                issuer_ext(),
+            ];
+            let valid = (at(START), at(START + 600));
+            let bare = sign(&tbs("test-ca", "", &p.leaf_key, valid, &exts), &p.ca_key);
+            let why = refusal(check_certificate(
+                &[bare],
+                &spki(&p.leaf_key),
+                &claims("who@example.com"),
+                &p.root,
+                at(START + 10),
+            ));
+            assert!(why.contains("signed certificate timestamp"), "{why}");
+        }
+
+        #[test]
+        fn a_workflow_certificate_names_the_workflow() {
+            let workflow = "o/r/.github/workflows/release.yml@refs/heads/main";
+            let uri = format!("https://github.com/{workflow}");
+            let p = pki(san_uri(&uri), &[issuer_ext()], &[]);
+            let mut c = claims("x");
+            c.email = None;
+            c.sub = Some("repo:o/r:ref:refs/heads/main".into());
+            c.subject = "repo:o/r:ref:refs/heads/main".into();
+            c.job_workflow_ref = Some(workflow.into());
+            assert!(
+                check_certificate(
+                    std::slice::from_ref(&p.leaf),
+                    &spki(&p.leaf_key),
+                    &c,
+                    &p.root,
+                    at(START + 10)
+                )
+                .is_ok()
+            );
+            c.job_workflow_ref = Some("o/r/.github/workflows/other.yml@refs/heads/main".into());
+            refusal(check_certificate(
+                std::slice::from_ref(&p.leaf),
+                &spki(&p.leaf_key),
+                &c,
+                &p.root,
+                at(START + 10),
+            ));
         }
     }
 }

@@ -12,9 +12,10 @@ use std::time::SystemTime;
 use base64ct::{Base64, Encoding};
 use serde::Deserialize;
 
-use super::{KeylessError, post, wire};
+use super::KeylessError;
+use super::transport::post;
 use crate::bundle::{Checkpoint, InclusionPromise, InclusionProof, KindVersion, LogId, TlogEntry};
-use crate::registry::Client;
+use crate::net::ServiceClient;
 use crate::sigstore::root::TrustedRoot;
 use crate::sigstore::tlog;
 
@@ -22,11 +23,11 @@ use crate::sigstore::tlog;
 const MAX_PROOF_HASHES: usize = 64;
 
 /// The entry Rekor v1 is asked to log for `signed` by `verifier`.
-pub fn request(signed: &tlog::Signed<'_>, verifier: &wire::LogVerifier<'_>) -> Vec<u8> {
+pub fn request(signed: &tlog::Signed<'_>, verifier: &tlog::Verifier<'_>) -> Vec<u8> {
     // Rekor v1 kinds name the signer as base64 of its PEM.
     let pem = match verifier {
-        wire::LogVerifier::Certificate(der) => pem("CERTIFICATE", der),
-        wire::LogVerifier::Key(spki) => pem("PUBLIC KEY", spki),
+        tlog::Verifier::Certificate(der) => pem("CERTIFICATE", der),
+        tlog::Verifier::Key(spki) => pem("PUBLIC KEY", spki),
     };
     let verifier = Base64::encode_string(pem.as_bytes());
     let entry = match signed {
@@ -170,10 +171,11 @@ pub struct LoggedV1 {
 /// and its checkpoint) before returning it. For message signatures and DSSE envelopes alike.
 pub async fn log_v1(
     signed: &tlog::Signed<'_>,
-    verifier: wire::LogVerifier<'_>,
+    verifier: tlog::Verifier<'_>,
     rekor: &str,
     root: &TrustedRoot,
-    client: &Client,
+    client: &ServiceClient,
+    secret: Option<&str>,
 ) -> Result<LoggedV1, KeylessError> {
     let url = format!("{rekor}/api/v1/log/entries");
     let answer = post(
@@ -182,6 +184,7 @@ pub async fn log_v1(
         &url,
         "application/json",
         request(signed, &verifier),
+        secret,
     )
     .await?;
     let entry = entry(&answer)?;
@@ -189,17 +192,8 @@ pub async fn log_v1(
         service: "Rekor",
         why,
     };
-    let logged = tlog::verify_entry(
-        &entry,
-        signed,
-        &match verifier {
-            wire::LogVerifier::Certificate(der) => tlog::Verifier::Certificate(der),
-            wire::LogVerifier::Key(spki) => tlog::Verifier::Key(spki),
-        },
-        root,
-        3,
-    )
-    .map_err(|e| not_verified(e.to_string()))?;
+    let logged = tlog::verify_entry(&entry, signed, &verifier, root, 3)
+        .map_err(|e| not_verified(e.to_string()))?;
     // A Rekor v2 entry or one without a verified SET has no signed time: with no timestamp
     // authority, nothing would date the signature.
     let (false, Some(integrated_time)) = (logged.rekor_v2, logged.integrated_time) else {
@@ -248,7 +242,7 @@ mod tests {
             sha256: [0xab; 32],
             signature: &[1, 2, 3],
         };
-        let body = request(&signed, &wire::LogVerifier::Key(&[9; 70]));
+        let body = request(&signed, &tlog::Verifier::Key(&[9; 70]));
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["kind"], "hashedrekord");
         assert_eq!(v["apiVersion"], "0.0.1");
@@ -277,7 +271,7 @@ mod tests {
         let signed = tlog::Signed::Dsse {
             envelope: &envelope,
         };
-        let body = request(&signed, &wire::LogVerifier::Certificate(&[7; 100]));
+        let body = request(&signed, &tlog::Verifier::Certificate(&[7; 100]));
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             (v["kind"].as_str(), v["apiVersion"].as_str()),

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::KeylessError;
 use crate::bundle::TlogEntry;
+use crate::sigstore::tlog::Verifier;
 
 /// Most certificates read from Fulcio's chain.
 const MAX_CHAIN: usize = 8;
@@ -82,13 +83,13 @@ fn pem_certificate(pem: &str) -> Option<Vec<u8>> {
 
 /// `POST /api/v2/log/entries`: a hashedrekord 0.0.2 entry for `signature` over the artifact
 /// whose SHA-256 is `sha256`, by `verifier` (ECDSA P-256).
-pub fn rekor_request(sha256: &[u8; 32], signature: &[u8], verifier: &LogVerifier<'_>) -> Vec<u8> {
+pub fn rekor_request(sha256: &[u8; 32], signature: &[u8], verifier: &Verifier<'_>) -> Vec<u8> {
     let verifier = match verifier {
-        LogVerifier::Certificate(der) => serde_json::json!({
+        Verifier::Certificate(der) => serde_json::json!({
             "x509Certificate": { "rawBytes": Base64::encode_string(der) },
             "keyDetails": "PKIX_ECDSA_P256_SHA_256",
         }),
-        LogVerifier::Key(spki) => serde_json::json!({
+        Verifier::Key(spki) => serde_json::json!({
             "publicKey": { "rawBytes": Base64::encode_string(spki) },
             "keyDetails": "PKIX_ECDSA_P256_SHA_256",
         }),
@@ -106,15 +107,6 @@ pub fn rekor_request(sha256: &[u8; 32], signature: &[u8], verifier: &LogVerifier
     .into_bytes()
 }
 
-/// Who the log records as the signer.
-#[derive(Debug, Clone, Copy)]
-pub enum LogVerifier<'a> {
-    /// A Fulcio certificate, DER.
-    Certificate(&'a [u8]),
-    /// A key, DER SubjectPublicKeyInfo.
-    Key(&'a [u8]),
-}
-
 /// Rekor v2's answer: a `TransparencyLogEntry`, exactly the bundle's `tlogEntries[]` form.
 pub fn rekor_entry(body: &[u8]) -> Result<TlogEntry, KeylessError> {
     serde_json::from_slice(body).map_err(|e| KeylessError::Garbage {
@@ -123,28 +115,19 @@ pub fn rekor_entry(body: &[u8]) -> Result<TlogEntry, KeylessError> {
     })
 }
 
-/// An RFC 3161 `TimeStampReq` (DER) for the SHA-256 of `signature`, asking for the
-/// authority's certificate, with `nonce` (eight bytes; made positive and minimal here).
-pub fn timestamp_request(signature_sha256: &[u8; 32], nonce: [u8; 8]) -> Vec<u8> {
-    // AlgorithmIdentifier { sha256, NULL }.
-    const SHA256: [u8; 15] = [
-        0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
-    ];
-    let mut imprint = vec![0x30, 15 + 34];
-    imprint.extend_from_slice(&SHA256);
-    imprint.extend_from_slice(&[0x04, 0x20]);
-    imprint.extend_from_slice(signature_sha256);
-    // A first byte in 1..=0x7f: positive, and no leading zero to strip.
-    let mut nonce = nonce;
+/// Eight random bytes made a positive, minimal DER INTEGER's content (a first byte in
+/// 1..=0x7f): sent as the request's nonce, and compared as they are with the token's.
+pub fn request_nonce(random: [u8; 8]) -> [u8; 8] {
+    let mut nonce = random;
     nonce[0] = (nonce[0] & 0x7f) | 0x01;
-    let mut body = vec![0x02, 0x01, 0x01];
-    body.extend_from_slice(&imprint);
-    body.extend_from_slice(&[0x02, 0x08]);
-    body.extend_from_slice(&nonce);
-    body.extend_from_slice(&[0x01, 0x01, 0xff]);
-    let mut req = vec![0x30, body.len() as u8];
-    req.extend_from_slice(&body);
-    req
+    nonce
+}
+
+/// An RFC 3161 `TimeStampReq` (DER) for the SHA-256 of `signature`, asking for the
+/// authority's certificate, with `nonce` (eight bytes, through [`request_nonce`] here).
+pub fn timestamp_request(signature_sha256: &[u8; 32], nonce: [u8; 8]) -> Vec<u8> {
+    crate::sigstore::timestamp::request(signature_sha256, &request_nonce(nonce))
+        .expect("a TimeStampReq of a 32-byte imprint and a minimal 8-byte nonce encodes")
 }
 
 #[cfg(test)]
@@ -160,6 +143,21 @@ mod tests {
         assert_eq!(any.tag(), der::Tag::Sequence);
         assert_eq!(req.len(), 2 + 67);
         assert!(req.windows(32).any(|w| w == [7; 32]));
+        // version 1, then the imprint with sha256 and NULL parameters, the nonce made
+        // positive, and certReq TRUE last.
+        assert_eq!(&req[2..5], &[0x02, 0x01, 0x01]);
+        assert_eq!(
+            &req[5..22],
+            &[
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x01, 0x05, 0x00
+            ]
+        );
+        assert_eq!(
+            &req[56..66],
+            &[0x02, 0x08, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+        );
+        assert_eq!(&req[66..], &[0x01, 0x01, 0xff]);
     }
 
     #[test]

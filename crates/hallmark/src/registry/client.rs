@@ -127,13 +127,7 @@ impl Client {
                 path: path.clone(),
                 reason,
             };
-            let pem = crate::fsio::read_input(path, crate::fsio::limits::CA_FILE)
-                .map_err(|e| ca_err(e.reason()))?;
-            let certs =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_err(e.to_string()))?;
-            if certs.is_empty() {
-                return Err(ca_err("no certificate in file".into()));
-            }
+            let certs = crate::net::ca_certificates(path).map_err(ca_err)?;
             builder = builder.tls_certs_merge(certs);
         }
         if opts.accept_invalid_certs {
@@ -154,12 +148,6 @@ impl Client {
     /// How many requests this client (and its clones) sent, retries included.
     pub(crate) fn requests_sent(&self) -> u64 {
         self.sent.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The HTTP client itself, for the signing services' plain requests (no registry
-    /// authentication, retries or tracing), so that they share its TLS and timeouts.
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.http
     }
 
     /// The options it was made with.

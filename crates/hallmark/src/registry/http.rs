@@ -35,18 +35,9 @@ pub(super) fn with_query(url: &str, key: &str, value: &str) -> String {
     format!("{url}{sep}{key}={value}")
 }
 
-fn is_loopback_url(u: &url::Url) -> bool {
-    match u.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
 /// True when credentials may be sent to `u` over its scheme.
 pub(super) fn may_send_credentials(u: &url::Url, allow_http: bool) -> bool {
-    u.scheme() == "https" || allow_http || is_loopback_url(u)
+    crate::net::may_send_credentials(u, allow_http)
 }
 
 /// `(host, port)` of a URL, for same-origin checks.

@@ -241,20 +241,7 @@ pub enum Violation {
     Incomplete(#[source] Cut),
 }
 
-/// What kind of network failure it was, for a message that says what to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NetworkCause {
-    /// Nothing listens at that address and port.
-    Refused,
-    /// The name does not resolve.
-    UnknownHost,
-    /// A TLS handshake met a server speaking plain HTTP.
-    PlainHttp,
-    /// The server's certificate is not trusted.
-    Certificate,
-    /// Anything else (reset, closed, too many redirects).
-    Other,
-}
+pub use crate::net::NetworkCause;
 
 fn tries(attempts: u32) -> String {
     if attempts > 1 {

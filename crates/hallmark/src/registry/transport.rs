@@ -7,7 +7,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, WWW_AUTHENTICATE
 use reqwest::{Method, StatusCode};
 
 use super::http::{MAX_REDIRECTS, error_message, transfer_deadline};
-use super::{Client, NetworkCause, RegistryError};
+use super::{Client, RegistryError};
 use crate::reference::ImageRef;
 
 /// Longest wait between two attempts.
@@ -52,40 +52,11 @@ pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 pub(super) fn network_error(url: &str, e: reqwest::Error) -> RegistryError {
-    use std::error::Error as _;
-    let mut chain = e.to_string();
-    let mut refused = false;
-    let mut src = e.source();
-    while let Some(s) = src {
-        chain = format!("{chain}: {s}");
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
-        }
-        src = s.source();
-    }
-    let cause = if refused || chain.contains("Connection refused") {
-        NetworkCause::Refused
-    } else if chain.contains("InvalidContentType") || chain.contains("corrupt message") {
-        NetworkCause::PlainHttp
-    } else if chain.contains("dns error") || chain.contains("failed to lookup address") {
-        NetworkCause::UnknownHost
-    } else if chain.contains("invalid peer certificate") || chain.contains("UnknownIssuer") {
-        NetworkCause::Certificate
+    let (cause, reason) = crate::net::classify(&e);
+    let reason = if e.is_redirect() {
+        format!("too many redirects (limit {MAX_REDIRECTS})")
     } else {
-        NetworkCause::Other
-    };
-    let reason = match cause {
-        _ if e.is_redirect() => format!("too many redirects (limit {MAX_REDIRECTS})"),
-        NetworkCause::Refused => "connection refused".to_string(),
-        NetworkCause::PlainHttp => {
-            "the server answered a TLS handshake in plain HTTP: it does not serve HTTPS".to_string()
-        }
-        // The first line of the chain is reqwest's generic "error sending request for url
-        // (…)": the causes after it are the news.
-        _ => chain
-            .split_once("): ")
-            .map_or(chain.as_str(), |(_, rest)| rest)
-            .to_string(),
+        reason
     };
     RegistryError::Network {
         url: url.to_string(),
@@ -99,36 +70,25 @@ pub(super) fn network_error(url: &str, e: reqwest::Error) -> RegistryError {
 /// Reads a body to the end, refusing more than `limit` bytes and a stall or drip past
 /// `deadline` in total.
 pub(super) async fn read_limited(
-    mut resp: reqwest::Response,
+    resp: reqwest::Response,
     limit: u64,
     url: &str,
     deadline: Duration,
 ) -> Result<Bytes, RegistryError> {
-    let too_large = || RegistryError::TooLarge {
-        url: url.to_string(),
-        limit,
-    };
-    if resp.content_length().is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let read = async {
-        let mut buf = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| network_error(url, e))? {
-            if buf.len() as u64 + chunk.len() as u64 > limit {
-                return Err(too_large());
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(buf))
-    };
-    tokio::time::timeout(deadline, read)
+    use crate::net::ReadError;
+    crate::net::read_limited(resp, limit, deadline)
         .await
-        .unwrap_or_else(|_| {
-            Err(RegistryError::Timeout {
+        .map_err(|e| match e {
+            ReadError::TooLarge => RegistryError::TooLarge {
+                url: url.to_string(),
+                limit,
+            },
+            ReadError::Timeout => RegistryError::Timeout {
                 url: url.to_string(),
                 secs: deadline.as_secs(),
                 attempts: 1,
-            })
+            },
+            ReadError::Network(e) => network_error(url, e),
         })
 }
 

@@ -131,6 +131,9 @@ pub enum TimestampError {
     /// More tokens than any bundle needs.
     #[error("the bundle has {0} RFC 3161 timestamps; at most {MAX_TIMESTAMPS} are allowed")]
     TooMany(usize),
+    /// The token does not carry the nonce of the request it answers.
+    #[error("the RFC 3161 timestamp does not carry the request's nonce ({0})")]
+    Nonce(&'static str),
     /// One token given twice, which would count one authority's word twice.
     #[error("RFC 3161 timestamps {first} and {second} are the same timestamp")]
     Duplicate {
@@ -155,6 +158,25 @@ impl TimestampError {
 /// tried; the first under which the token verifies is the one returned.
 pub fn verify(token: &[u8], signature: &[u8], root: &TrustedRoot) -> Result<Stamp, TimestampError> {
     verify_token(token, signature, root).map(|(stamp, _)| stamp)
+}
+
+/// [`verify`], for the answer to a request of ours: the token must also carry the nonce
+/// the request sent (`nonce`, the INTEGER's content octets as sent), as RFC 3161 §2.4.2
+/// asks of the requester, so that an earlier token for the same signature is not taken
+/// for the answer.
+pub fn verify_with_nonce(
+    token: &[u8],
+    signature: &[u8],
+    root: &TrustedRoot,
+    nonce: &[u8],
+) -> Result<Stamp, TimestampError> {
+    let (stamp, tst_der) = verify_token(token, signature, root)?;
+    let tst = TstInfo::from_der(&tst_der).map_err(|e| not_a_token("TSTInfo", e))?;
+    match tst.nonce {
+        None => Err(TimestampError::Nonce("it has none")),
+        Some(n) if n.as_bytes() != nonce => Err(TimestampError::Nonce("it has another")),
+        Some(_) => Ok(stamp),
+    }
 }
 
 /// All of a bundle's tokens: more than `MAX_TIMESTAMPS` or a repeated token is an error;
@@ -546,6 +568,39 @@ struct TstInfo {
     tsa: Option<Any>,
     #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
     extensions: Option<x509_cert::ext::Extensions>,
+}
+
+/// `TimeStampReq` (RFC 3161 §2.4.1), as a signer sends it.
+#[derive(Sequence)]
+struct TimeStampReq {
+    version: u8,
+    message_imprint: MessageImprint,
+    #[asn1(optional = "true")]
+    req_policy: Option<ObjectIdentifier>,
+    #[asn1(optional = "true")]
+    nonce: Option<Int>,
+    #[asn1(default = "Default::default")]
+    cert_req: bool,
+}
+
+/// A DER `TimeStampReq` for `imprint`, the SHA-256 of a signature, asking for the
+/// authority's certificate, with `nonce` (the content octets of a positive, minimal
+/// INTEGER: what [`verify_with_nonce`] then compares).
+pub fn request(imprint: &[u8; 32], nonce: &[u8]) -> Result<Vec<u8>, der::Error> {
+    TimeStampReq {
+        version: 1,
+        message_imprint: MessageImprint {
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: ID_SHA256,
+                parameters: Some(Any::from(der::asn1::Null)),
+            },
+            hashed_message: OctetString::new(imprint.as_slice())?,
+        },
+        req_policy: None,
+        nonce: Some(Int::new(nonce)?),
+        cert_req: true,
+    }
+    .to_der()
 }
 
 #[derive(Sequence)]

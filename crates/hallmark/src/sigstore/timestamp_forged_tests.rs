@@ -208,6 +208,7 @@ mod forge {
         pub embed: Vec<Vec<u8>>,
         pub signers: usize,
         pub response: bool,
+        pub nonce: Option<Vec<u8>>,
     }
 
     /// A valid token from `tsa` over `signature`, stamped 2025-06-12T12:02:20.25Z.
@@ -223,6 +224,7 @@ mod forge {
             embed: vec![],
             signers: 1,
             response: true,
+            nonce: None,
         }
     }
 
@@ -242,7 +244,7 @@ mod forge {
                 gen_time: GenTime(self.gen_time.as_bytes().to_vec()),
                 accuracy: None,
                 ordering: false,
-                nonce: None,
+                nonce: self.nonce.as_ref().map(|n| Int::new(n).unwrap()),
                 tsa: None,
                 extensions: None,
             }
@@ -367,6 +369,26 @@ fn a_token_of_a_trusted_authority_verifies_by_issuer_serial_or_key_identifier() 
             ..
         })
     ));
+}
+
+#[test]
+fn the_answer_to_a_request_carries_its_nonce() {
+    let tsa = tsa(true);
+    let mut t = token(&tsa, SIG);
+    let sent = [0x11, 2, 3, 4, 5, 6, 7, 8];
+    assert_eq!(
+        verify_with_nonce(&t.build(), SIG, &tsa.root, &sent),
+        Err(TimestampError::Nonce("it has none"))
+    );
+    t.nonce = Some(vec![0x11, 2, 3, 4, 5, 6, 7, 9]);
+    assert_eq!(
+        verify_with_nonce(&t.build(), SIG, &tsa.root, &sent),
+        Err(TimestampError::Nonce("it has another"))
+    );
+    t.nonce = Some(sent.to_vec());
+    assert!(verify_with_nonce(&t.build(), SIG, &tsa.root, &sent).is_ok());
+    // The nonce is no part of what a bundle's verifier checks.
+    assert!(verify(&t.build(), SIG, &tsa.root).is_ok());
 }
 
 #[test]
