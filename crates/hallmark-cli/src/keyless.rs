@@ -223,6 +223,21 @@ pub async fn log_key_signature(
 }
 
 impl KeylessSigner {
+    /// The identity token, as the library's image signer takes it.
+    pub fn parts_token(&self) -> &hallmark::keyless::IdentityToken {
+        &self.token
+    }
+
+    /// The services, the root and a client reaching them, as the library's image signer
+    /// takes them.
+    pub fn sigstore(&self) -> anyhow::Result<hallmark::signer::Sigstore> {
+        Ok(hallmark::signer::Sigstore::new(
+            self.services.clone(),
+            self.root.clone(),
+            service_client()?,
+        ))
+    }
+
     /// Signs the artifact whose SHA-256 is `sha256`; every answer verified before use.
     pub async fn sign(
         &self,
@@ -244,7 +259,7 @@ impl KeylessSigner {
 }
 
 /// The HTTP client the signing services are reached with: the registry client's defaults.
-fn service_client() -> anyhow::Result<hallmark::registry::Client> {
+pub(crate) fn service_client() -> anyhow::Result<hallmark::registry::Client> {
     Ok(
         hallmark::registry::Client::new(hallmark::registry::ClientOptions::default())
             .map_err(hallmark::Error::from)?,

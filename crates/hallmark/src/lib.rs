@@ -165,6 +165,7 @@ pub mod report;
 pub mod scan;
 pub mod sign;
 pub mod signature;
+pub mod signer;
 pub mod sigstore;
 pub mod store;
 pub mod transfer;

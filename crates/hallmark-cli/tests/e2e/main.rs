@@ -19,6 +19,7 @@ mod keyless;
 mod keyless_blobs;
 mod keyless_images;
 mod keyless_registry;
+mod keyless_sign_images;
 mod keyless_stack;
 mod layouts;
 mod local_files;

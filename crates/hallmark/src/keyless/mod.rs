@@ -9,6 +9,7 @@
 //! client's HTTP stack (the same TLS, proxy and timeout settings).
 
 pub mod config;
+pub mod envelope;
 pub mod token;
 pub mod wire;
 
@@ -30,6 +31,7 @@ use crate::sigstore::root::TrustedRoot;
 use crate::sigstore::{sct, timestamp, tlog, verify};
 
 pub use config::Services;
+pub use envelope::sign_envelope;
 pub use token::IdentityToken;
 
 /// Largest answer read from a signing service.
@@ -150,43 +152,15 @@ pub async fn sign_digest(
     root: &TrustedRoot,
     client: &Client,
 ) -> Result<KeylessSignature, KeylessError> {
-    let key = SigningKey::generate(Algorithm::EcdsaP256)?;
-    let public = key.public_key();
-
-    // Fulcio: a certificate for the key, checked before the key signs anything else.
-    let proof = key.sign(token.claims.subject.as_bytes());
-    let url = format!("{}/api/v2/signingCert", services.fulcio);
-    let body = wire::fulcio_request(token.raw(), &public.to_pem(), &proof);
-    let answer = post(client, "Fulcio", &url, "application/json", body).await?;
-    let chain = wire::fulcio_chain(&answer)?;
+    let (key, leaf) = certify(token, services, root, client).await?;
     let not_verified =
         |service: &'static str, why: String| KeylessError::NotVerified { service, why };
-    let leaf =
-        certificate::parse_leaf(&chain[0]).map_err(|e| not_verified("Fulcio", e.to_string()))?;
-    if leaf.spki != public.spki_der() {
-        return Err(not_verified(
-            "Fulcio",
-            "the certificate is for another key".into(),
-        ));
-    }
-    if leaf.identity.issuer.as_deref() != Some(token.claims.issuer.as_str()) {
-        return Err(not_verified(
-            "Fulcio",
-            format!(
-                "the certificate names issuer {:?}, the token {:?}",
-                leaf.identity.issuer.as_deref().unwrap_or(""),
-                token.claims.issuer
-            ),
-        ));
-    }
-    let issued = certificate::verify_chain(&leaf, root, SystemTime::now())
-        .map_err(|e| not_verified("Fulcio", e.to_string()))?;
-    sct::verify_scts(&leaf, &issued.issuer_spki, root)
-        .map_err(|e| not_verified("Fulcio", e.to_string()))?;
-
     let signature = key.sign_prehashed(sha256, "the ephemeral key")?;
     let (stamp, entry, log_index) = stamp_and_log(
-        sha256,
+        tlog::Signed::Message {
+            sha256: *sha256,
+            signature: &signature,
+        },
         &signature,
         wire::LogVerifier::Certificate(leaf.der()),
         Some(&leaf),
@@ -243,11 +217,57 @@ pub async fn sign_digest(
     })
 }
 
+/// An ephemeral P-256 key and Fulcio's certificate for it, the certificate checked before
+/// the key signs anything but the proof of possession: for this key, for the token's
+/// issuer, chaining to the root, with a valid SCT.
+async fn certify(
+    token: &IdentityToken,
+    services: &Services,
+    root: &TrustedRoot,
+    client: &Client,
+) -> Result<(SigningKey, certificate::Leaf), KeylessError> {
+    let key = SigningKey::generate(Algorithm::EcdsaP256)?;
+    let public = key.public_key();
+
+    // Fulcio: a certificate for the key, checked before the key signs anything else.
+    let proof = key.sign(token.claims.subject.as_bytes());
+    let url = format!("{}/api/v2/signingCert", services.fulcio);
+    let body = wire::fulcio_request(token.raw(), &public.to_pem(), &proof);
+    let answer = post(client, "Fulcio", &url, "application/json", body).await?;
+    let chain = wire::fulcio_chain(&answer)?;
+    let not_verified =
+        |service: &'static str, why: String| KeylessError::NotVerified { service, why };
+    let leaf =
+        certificate::parse_leaf(&chain[0]).map_err(|e| not_verified("Fulcio", e.to_string()))?;
+    if leaf.spki != public.spki_der() {
+        return Err(not_verified(
+            "Fulcio",
+            "the certificate is for another key".into(),
+        ));
+    }
+    if leaf.identity.issuer.as_deref() != Some(token.claims.issuer.as_str()) {
+        return Err(not_verified(
+            "Fulcio",
+            format!(
+                "the certificate names issuer {:?}, the token {:?}",
+                leaf.identity.issuer.as_deref().unwrap_or(""),
+                token.claims.issuer
+            ),
+        ));
+    }
+    let issued = certificate::verify_chain(&leaf, root, SystemTime::now())
+        .map_err(|e| not_verified("Fulcio", e.to_string()))?;
+    sct::verify_scts(&leaf, &issued.issuer_spki, root)
+        .map_err(|e| not_verified("Fulcio", e.to_string()))?;
+    Ok((key, leaf))
+}
+
 /// The signature timestamped (RFC 3161) and logged in Rekor v2, each answer verified: the
 /// token over the signature, inside the certificate's validity when there is one, and the
-/// entry with its inclusion proof and checkpoint. The token, the entry and its index.
+/// entry with its inclusion proof and checkpoint. The token, the entry and its index. A DSSE
+/// envelope is logged as Rekor v2 asks (and cosign does): a hashedrekord of its PAE's SHA-256.
 async fn stamp_and_log(
-    sha256: &[u8; 32],
+    signed: tlog::Signed<'_>,
     signature: &[u8],
     verifier: wire::LogVerifier<'_>,
     leaf: Option<&certificate::Leaf>,
@@ -281,16 +301,23 @@ async fn stamp_and_log(
             "its time lies outside the certificate's validity".into(),
         ));
     }
+    let logged_sha256: [u8; 32] = match &signed {
+        tlog::Signed::Message { sha256, .. } => *sha256,
+        tlog::Signed::Dsse { envelope } => {
+            use sha2::Digest as _;
+            let payload = envelope
+                .payload_bytes()
+                .map_err(|e| not_verified("the envelope", e.to_string()))?;
+            sha2::Sha256::digest(crate::bundle::dsse::pae(&envelope.payload_type, &payload)).into()
+        }
+    };
     let url = format!("{}/api/v2/log/entries", services.rekor);
-    let body = wire::rekor_request(sha256, signature, &verifier);
+    let body = wire::rekor_request(&logged_sha256, signature, &verifier);
     let answer = post(client, "Rekor", &url, "application/json", body).await?;
     let entry = wire::rekor_entry(&answer)?;
     let logged = tlog::verify_entry(
         &entry,
-        &tlog::Signed::Message {
-            sha256: *sha256,
-            signature,
-        },
+        &signed,
         &match verifier {
             wire::LogVerifier::Certificate(der) => tlog::Verifier::Certificate(der),
             wire::LogVerifier::Key(spki) => tlog::Verifier::Key(spki),
@@ -302,9 +329,10 @@ async fn stamp_and_log(
     Ok((stamp, entry, logged.log_index))
 }
 
-/// A key-based bundle (as [`crate::blob::sign`] makes) whose signature is also timestamped
-/// and logged in Rekor v2 (cosign's `--tlog-upload`), so that verifiers keep their default
-/// log checks; verified whole against `root` and the key before it is returned.
+/// A key-based bundle (as [`crate::blob::sign`] makes, or a DSSE bundle of a statement about
+/// the artifact whose SHA-256 is `sha256`) whose signature is also timestamped and logged in
+/// Rekor v2 (cosign's `--tlog-upload`), so that verifiers keep their default log checks;
+/// verified whole against `root` and the key before it is returned.
 pub async fn log_key_signature(
     bundle: &[u8],
     sha256: &[u8; 32],
@@ -317,12 +345,29 @@ pub async fn log_key_signature(
         |service: &'static str, why: String| KeylessError::NotVerified { service, why };
     let mut parsed =
         Bundle::parse(bundle).map_err(|e| not_verified("the bundle", e.to_string()))?;
-    let Ok(crate::bundle::Content::Message { signature, .. }) = parsed.content() else {
-        return Err(not_verified("the bundle", "not a message signature".into()));
+    let signature = match parsed
+        .content()
+        .map_err(|e| not_verified("the bundle", e.to_string()))?
+    {
+        crate::bundle::Content::Message { signature, .. } => signature,
+        crate::bundle::Content::Dsse(envelope) => {
+            let [signature] = envelope.signature_bytes().try_into().map_err(|_| {
+                not_verified("the bundle", "not one signature in the envelope".into())
+            })?;
+            signature
+        }
+    };
+    let envelope = parsed.dsse_envelope.clone();
+    let signed = match &envelope {
+        Some(envelope) => tlog::Signed::Dsse { envelope },
+        None => tlog::Signed::Message {
+            sha256: *sha256,
+            signature: &signature,
+        },
     };
     let spki = key.spki_der();
     let (stamp, entry, _) = stamp_and_log(
-        sha256,
+        signed,
         &signature,
         wire::LogVerifier::Key(&spki),
         None,

@@ -1,0 +1,90 @@
+//! What `sign`, `attest` and `publish` sign with, from their flags: `--key` alone, `--key`
+//! with `--tlog-upload`, or keyless (no `--key`: an identity token and the Sigstore
+//! services). Every flag is checked, and the key loaded or the token read, before the
+//! library is called; the services are first called by the library, once the digest is
+//! decided.
+
+use std::path::Path;
+
+use hallmark::keys::SigningKey;
+use hallmark::sign::SignatureFormat;
+use hallmark::signer::{Signer, Sigstore};
+
+use crate::cli::KeylessSignArgs;
+use crate::exit::CliError;
+use crate::keyfile;
+use crate::keyless::KeylessSigner;
+
+/// A signer made from the flags, owning what the library's [`Signer`] borrows.
+pub enum Made {
+    /// `--key`.
+    Key(SigningKey),
+    /// `--key` and `--tlog-upload`.
+    LoggedKey(SigningKey, Sigstore),
+    /// No `--key`.
+    Keyless(KeylessSigner, Sigstore),
+}
+
+impl Made {
+    /// The library's view of it.
+    pub fn signer(&self) -> Signer<'_> {
+        match self {
+            Made::Key(key) => Signer::Key(key),
+            Made::LoggedKey(key, sigstore) => Signer::LoggedKey(key, sigstore),
+            Made::Keyless(keyless, sigstore) => Signer::Keyless(keyless.parts_token(), sigstore),
+        }
+    }
+}
+
+/// The signature format: the one given, else legacy for a key alone and cosign 3's bundle
+/// for a logged or keyless signature. A legacy layer can carry a log entry only as a
+/// Rekor v1 promise, so legacy with a Rekor v2 log is refused, as cosign 3 refuses
+/// `--new-bundle-format=false` with a signing config.
+pub fn format(
+    given: Option<crate::cli::SignatureFormat>,
+    key: bool,
+    tlog_upload: bool,
+) -> anyhow::Result<SignatureFormat> {
+    let logged = !key || tlog_upload;
+    match given.map(crate::cli::SignatureFormat::lib) {
+        Some(SignatureFormat::Legacy) if logged => Err(CliError::usage(
+            format!(
+                "--format legacy {}: {}",
+                if key {
+                    "with --tlog-upload"
+                } else {
+                    "when signing keyless"
+                },
+                hallmark::signer::LEGACY_NEEDS_REKOR_V1
+            ),
+            Some("use --format bundle (cosign 3's default), or sign with --key alone"),
+        )),
+        Some(f) => Ok(f),
+        None if logged => Ok(SignatureFormat::Bundle),
+        None => Ok(SignatureFormat::Legacy),
+    }
+}
+
+/// The signer the flags describe. With `--tlog-upload` the services are read before the
+/// key's password is asked for; keyless, the token is read and checked (expiry, audience)
+/// here, and nothing is sent to any service.
+pub async fn make(
+    key: Option<&Path>,
+    tlog_upload: bool,
+    keyless: &KeylessSignArgs,
+) -> anyhow::Result<Made> {
+    match key {
+        Some(path) if tlog_upload => {
+            let (services, root) = crate::keyless::services(keyless)?;
+            let key = keyfile::load_signing_key(path)?;
+            let client = crate::keyless::service_client()?;
+            Ok(Made::LoggedKey(key, Sigstore::new(services, root, client)))
+        }
+        Some(path) => Ok(Made::Key(keyfile::load_signing_key(path)?)),
+        None => {
+            let signer = crate::keyless::signer(keyless).await?;
+            let sigstore = signer.sigstore()?;
+            Ok(Made::Keyless(signer, sigstore))
+        }
+    }
+}
