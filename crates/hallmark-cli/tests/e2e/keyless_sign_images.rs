@@ -617,3 +617,45 @@ async fn a_moved_tag_is_not_signed_keyless() {
     expect_code(&o, 3);
     assert!(stderr(&o).contains("Fulcio"), "{}", stderr(&o));
 }
+
+/// `hallmark demo --keyless` against the stack: the naive pipeline signs the poisoned image
+/// keyless, hallmark refuses the bare tag and the moved tag and signs the built digest, and
+/// the consumer's keyless verification tells them apart; every step is as the story needs.
+/// The Sigstore flags without `--keyless` are refused.
+#[test]
+fn the_demo_runs_keyless_against_the_stack() {
+    let stack = SigStack::start();
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let flags = keyless_flags(&stack, &token);
+    let mut args = vec!["demo", "--keyless", "--output", "json"];
+    args.extend(flags.iter().map(String::as_str));
+    for registry in [None, Some(stack.registry.as_str())] {
+        let mut args = args.clone();
+        if let Some(r) = registry {
+            args.extend(["--registry", r]);
+        }
+        let o = hallmark_in(&stack, &args);
+        expect_code(&o, 0);
+        let doc = json_out(&o);
+        let steps = doc["steps"].as_array().expect("steps");
+        assert!(!steps.is_empty(), "{doc}");
+        assert!(
+            steps.iter().all(|s| s["as_expected"] == true),
+            "{registry:?}: {doc}"
+        );
+        assert!(stderr(&o).contains(SIGNER), "{}", stderr(&o));
+        // Keyless signatures were made: the guarded act signed the built digest as a bundle.
+        assert!(
+            steps
+                .iter()
+                .any(|s| s["act"] == 2 && s["outcome"]["kind"] == "signed"),
+            "{doc}"
+        );
+    }
+    let o = hallmark_in(
+        &stack,
+        &["demo", "--identity-token", &format!("@{}", s(&token))],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--keyless"), "{}", stderr(&o));
+}
