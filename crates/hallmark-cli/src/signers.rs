@@ -73,6 +73,20 @@ pub async fn make(
     tlog_upload: bool,
     keyless: &KeylessSignArgs,
 ) -> anyhow::Result<Made> {
+    let services_given = keyless.signing_config.is_some()
+        || keyless.fulcio_url.is_some()
+        || keyless.rekor_url.is_some()
+        || keyless.timestamp_server_url.is_some();
+    if key.is_some() && !tlog_upload && services_given {
+        // A user who names the services means to log; signing without would pass silently
+        // and leave consumers switching their log checks off.
+        return Err(CliError::usage(
+            "--key alone sends nothing to the Sigstore services named",
+            Some(
+                "add --tlog-upload to timestamp and log the key's signature, or leave the service flags out",
+            ),
+        ));
+    }
     match key {
         Some(path) if tlog_upload => {
             let (services, root) = crate::keyless::services(keyless)?;
@@ -85,6 +99,34 @@ pub async fn make(
             let signer = crate::keyless::signer(keyless).await?;
             let sigstore = signer.sigstore()?;
             Ok(Made::Keyless(signer, sigstore))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::SignatureFormat as Flag;
+
+    /// A key alone keeps the legacy default; anything logged is a bundle by default, and a
+    /// legacy layer with a Rekor v2 log is refused as bad input, as cosign 3 refuses it.
+    #[test]
+    fn the_format_follows_the_signer() {
+        assert_eq!(format(None, true, false).unwrap(), SignatureFormat::Legacy);
+        assert_eq!(format(None, true, true).unwrap(), SignatureFormat::Bundle);
+        assert_eq!(format(None, false, false).unwrap(), SignatureFormat::Bundle);
+        assert_eq!(
+            format(Some(Flag::Bundle), true, false).unwrap(),
+            SignatureFormat::Bundle
+        );
+        assert_eq!(
+            format(Some(Flag::Legacy), true, false).unwrap(),
+            SignatureFormat::Legacy
+        );
+        for (key, tlog) in [(true, true), (false, false)] {
+            let e = format(Some(Flag::Legacy), key, tlog).unwrap_err();
+            assert_eq!(crate::exit::class(&e), hallmark::ErrorClass::Usage);
+            assert!(e.to_string().contains("Rekor v1"), "{e}");
         }
     }
 }

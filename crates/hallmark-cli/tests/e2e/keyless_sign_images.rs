@@ -100,7 +100,31 @@ fn registry_state(stack: &SigStack) -> String {
     let mut state = catalog.clone();
     for repo in repos["repositories"].as_array().into_iter().flatten() {
         let repo = repo.as_str().unwrap();
-        state.push_str(&get(&format!("{repo}/tags/list")));
+        let tags = get(&format!("{repo}/tags/list"));
+        let listed: serde_json::Value = serde_json::from_str(&tags).unwrap_or_default();
+        state.push_str(&tags);
+        // Each tagged manifest's referrers, as the API lists them (Debian's registry has no
+        // such API: its answer, whatever it is, must not change either; the fallback tag
+        // shows in the tag list).
+        for tag in listed["tags"].as_array().into_iter().flatten() {
+            let tag = tag.as_str().unwrap();
+            let o = stack
+                .command(Command::new("curl").args([
+                    "-sI",
+                    "-H",
+                    "Accept: application/vnd.oci.image.manifest.v1+json",
+                    &format!("http://{}/v2/{repo}/manifests/{tag}", stack.registry),
+                ]))
+                .output()
+                .unwrap();
+            let head = String::from_utf8_lossy(&o.stdout).to_ascii_lowercase();
+            if let Some(digest) = head
+                .lines()
+                .find_map(|l| l.strip_prefix("docker-content-digest:"))
+            {
+                state.push_str(&get(&format!("{repo}/referrers/{}", digest.trim())));
+            }
+        }
     }
     state
 }
@@ -336,6 +360,20 @@ async fn legacy_keyless_and_bare_tags_are_refused_as_cosign_refuses_them() {
         ],
     );
     expect_code(&o, 2);
+    // The services named with a key but no --tlog-upload: refused, not silently unlogged.
+    let o = hallmark_in(
+        &stack,
+        &[
+            "sign",
+            &pinned,
+            "--key",
+            &keys.private,
+            "--signing-config",
+            &sc,
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--tlog-upload"), "{}", stderr(&o));
 
     // A bare tag: refused first, the token never read (it names no file).
     let tagged = format!("{}/app:v1", stack.registry);
@@ -526,7 +564,7 @@ async fn a_service_down_leaves_the_registry_untouched() {
         let work = tempfile::tempdir().unwrap();
         let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
         let pinned = format!("{}/app@{digest}", stack.registry);
-        let (dir, _) = local_image(work.path(), "new").await;
+        let (dir, new_digest) = local_image(work.path(), "new").await;
         let token = stack.token(&stack.issuer, SIGNER, "{}");
         let flags = keyless_flags(&stack, &token);
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
@@ -576,6 +614,22 @@ async fn a_service_down_leaves_the_registry_untouched() {
                 before,
                 "{service} down, {args:?} wrote to the registry"
             );
+            // Not even by digest, which no tag list shows.
+            let o = stack
+                .command(Command::new("curl").args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    &format!(
+                        "http://{}/v2/released/manifests/{new_digest}",
+                        stack.registry
+                    ),
+                ]))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&o.stdout), "404", "{args:?}");
         }
     }
 }
