@@ -307,10 +307,11 @@ async fn hallmark_signs_and_attests_images_keyless() {
 
 /// The legacy `.sig` format keyless: cosign 3.1.3 refuses it with a signing config (a legacy
 /// layer carries a log entry only as a Rekor v1 promise, and the stack's log is Rekor v2),
-/// and so does hallmark, with a usage error before anything is sent or written. A bare tag
-/// is refused before the token is even read.
+/// and so does hallmark, with a usage error before anything is sent or written. An expired
+/// token or one for another audience is exit 2 too, and a bare tag is refused before the
+/// token is even read; the registry is unchanged by all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn legacy_keyless_and_bare_tags_are_refused_as_cosign_refuses_them() {
+async fn legacy_keyless_bad_tokens_and_bare_tags_are_refused_before_anything_is_written() {
     let stack = SigStack::start();
     let work = tempfile::tempdir().unwrap();
     let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
@@ -374,6 +375,27 @@ async fn legacy_keyless_and_bare_tags_are_refused_as_cosign_refuses_them() {
     );
     expect_code(&o, 2);
     assert!(stderr(&o).contains("--tlog-upload"), "{}", stderr(&o));
+
+    // An expired token, a token for another audience: exit 2 before any request, for each
+    // image command.
+    let (dir, _) = local_image(work.path(), "new").await;
+    let source = format!("oci:{}:new", dir.display());
+    let dest = format!("{}/released:v1", stack.registry);
+    for claims in [r#"{"exp": 1000}"#, r#"{"aud": "api"}"#] {
+        let bad = keyless_flags(&stack, &stack.token(&stack.issuer, SIGNER, claims));
+        let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+        for command in [vec!["sign", &pinned], vec!["publish", &source, &dest]] {
+            let mut args = command.clone();
+            args.extend_from_slice(&bad);
+            let o = hallmark_in(&stack, &args);
+            expect_code(&o, 2);
+            let err = stderr(&o);
+            assert!(
+                err.contains("expired") || err.contains("audience"),
+                "{claims} {command:?}: {err}"
+            );
+        }
+    }
 
     // A bare tag: refused first, the token never read (it names no file).
     let tagged = format!("{}/app:v1", stack.registry);
