@@ -222,6 +222,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::R
         )
         .await,
     )?;
+    crate::signers::say_certified(ui, published.keyless.as_ref());
     ui.emit(&output::publish::PublishResult::from(&published))?;
     Ok(Outcome::Ok)
 }
@@ -418,6 +419,7 @@ pub async fn sign(args: &SignArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
     )?;
     let made = signing.signer(&args.signing).await?;
     let signed = hallmark::sign::sign_with(&signing.target, made.signer(), &signing.opts).await?;
+    crate::signers::say_certified(ui, signed.keyless.as_ref());
     ui.emit(&output::publish::SignResult::from(&signed))?;
     Ok(Outcome::Ok)
 }
@@ -441,6 +443,7 @@ pub async fn attest(args: &AttestArgs, ui: Ui, clients: &Clients) -> anyhow::Res
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
     let signed =
         hallmark::sign::attest_with(target, made.signer(), predicate_type, predicate, opts).await?;
+    crate::signers::say_certified(ui, signed.keyless.as_ref());
     ui.emit(&output::publish::SignResult::from(&signed))?;
     Ok(Outcome::Ok)
 }

@@ -36,6 +36,20 @@ impl Made {
     }
 }
 
+/// Says who a keyless signature's certificate names (nothing for a key's signature).
+pub fn say_certified(
+    ui: crate::output::Ui,
+    keyless: Option<&hallmark::sigstore::certificate::Identity>,
+) {
+    if let Some(id) = keyless {
+        ui.say(format!(
+            "signed keyless as {} ({})",
+            crate::sanitize::line(&id.subject),
+            crate::sanitize::line(id.issuer.as_deref().unwrap_or(""))
+        ));
+    }
+}
+
 /// The signature format: the one given, else legacy for a key alone and cosign 3's bundle
 /// for a logged or keyless signature. A legacy layer can carry a log entry only as a
 /// Rekor v1 promise, so legacy with a Rekor v2 log is refused, as cosign 3 refuses

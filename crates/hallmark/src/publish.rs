@@ -61,6 +61,9 @@ pub struct Published {
     pub signature: String,
     /// Earlier signatures by the same key that this one replaced.
     pub replaced: usize,
+    /// For a keyless signature: who the certificate says signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyless: Option<crate::sigstore::certificate::Identity>,
     /// What happened to the blobs.
     pub blobs: BlobCounts,
 }
@@ -95,9 +98,12 @@ pub async fn publish_with(
             }
         }
     }
+    let mut keyless = None;
     let signed = if sign_opts.format == sign::SignatureFormat::Bundle {
         let statement = sign::build_statement(&dest.store, &digest, &sign_opts)?;
-        Signature::Bundle(signer.sign_statement(&statement, &digest).await?)
+        let (bundle, certified) = signer.sign_statement(&statement, &digest).await?;
+        keyless = certified;
+        Signature::Bundle(bundle)
     } else {
         let payload = sign::build_payload(&dest.store, &digest, &sign_opts)?;
         let sig = signer.sign_payload(&payload)?;
@@ -162,6 +168,7 @@ pub async fn publish_with(
         reference: dest.store.pinned(&digest),
         signature,
         replaced,
+        keyless,
         digest,
         tags: dest.tags.clone(),
         blobs: counts,

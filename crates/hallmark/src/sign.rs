@@ -66,6 +66,9 @@ pub struct Signed {
     pub added: bool,
     /// Earlier signatures by the same key that this one replaced.
     pub replaced: usize,
+    /// For a keyless signature: who the certificate says signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyless: Option<crate::sigstore::certificate::Identity>,
 }
 
 /// A `.sig` layer: its payload's digest and its signature bytes (the bytes alone do not
@@ -301,7 +304,7 @@ pub async fn attest_with(
         predicate_type,
     )
     .await?;
-    let bundle = signer
+    let (bundle, keyless) = signer
         .sign_statement(&statement.to_bytes(), &digest)
         .await?;
     let referrer = store_bundle_of(
@@ -321,6 +324,7 @@ pub async fn attest_with(
         digest,
         added: true,
         replaced,
+        keyless,
     })
 }
 
@@ -472,7 +476,7 @@ pub async fn sign_with(
     .await?;
     if opts.format == SignatureFormat::Bundle {
         let statement = build_statement(&target.store, &digest, opts)?;
-        let bundle = signer.sign_statement(&statement, &digest).await?;
+        let (bundle, keyless) = signer.sign_statement(&statement, &digest).await?;
         let referrer = store_bundle(&target.signatures, &manifest, bundle, opts.timestamp).await?;
         let replaced = earlier
             .replace_with(&target.signatures, &digest, &referrer)
@@ -483,6 +487,7 @@ pub async fn sign_with(
             digest,
             added: true,
             replaced,
+            keyless,
         });
     }
     let payload = build_payload(&target.store, &digest, opts)?;
@@ -495,6 +500,7 @@ pub async fn sign_with(
         digest,
         added,
         replaced: earlier.replaced_by(&payload, &sig),
+        keyless: None,
     })
 }
 

@@ -11,6 +11,7 @@ use crate::digest::Digest;
 use crate::keyless::{IdentityToken, KeylessError, Services};
 use crate::keys::SigningKey;
 use crate::registry::Client;
+use crate::sigstore::certificate::Identity;
 use crate::sigstore::root::TrustedRoot;
 
 /// The Sigstore services a signature is certified, timestamped and logged by, the trusted
@@ -62,35 +63,41 @@ impl Signer<'_> {
 
     /// Signs an in-toto `statement` about the artifact `subject` into a v0.3 bundle: a DSSE
     /// envelope, and for a logged or keyless signature the certificate, the timestamp and
-    /// the log entry, each verified before use and the bundle verified whole.
+    /// the log entry, each verified before use and the bundle verified whole. The bundle,
+    /// and for a keyless signature who the certificate says signed.
     pub(crate) async fn sign_statement(
         &self,
         statement: &[u8],
         subject: &Digest,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<(Vec<u8>, Option<Identity>), Error> {
         let bundle = |key: &SigningKey| sign_statement(statement, key);
         match self {
-            Self::Key(key) => Ok(bundle(key)),
-            Self::LoggedKey(key, sigstore) => Ok(crate::keyless::log_key_signature(
-                &bundle(key),
-                &sha256(subject)?,
-                &key.public_key(),
-                &sigstore.services,
-                &sigstore.root,
-                &sigstore.client,
-            )
-            .await?),
-            Self::Keyless(token, sigstore) => Ok(crate::keyless::sign_envelope(
-                intoto::PAYLOAD_TYPE,
-                statement,
-                &sha256(subject)?,
-                token,
-                &sigstore.services,
-                &sigstore.root,
-                &sigstore.client,
-            )
-            .await?
-            .bundle),
+            Self::Key(key) => Ok((bundle(key), None)),
+            Self::LoggedKey(key, sigstore) => Ok((
+                crate::keyless::log_key_signature(
+                    &bundle(key),
+                    &sha256(subject)?,
+                    &key.public_key(),
+                    &sigstore.services,
+                    &sigstore.root,
+                    &sigstore.client,
+                )
+                .await?,
+                None,
+            )),
+            Self::Keyless(token, sigstore) => {
+                let signed = crate::keyless::sign_envelope(
+                    intoto::PAYLOAD_TYPE,
+                    statement,
+                    &sha256(subject)?,
+                    token,
+                    &sigstore.services,
+                    &sigstore.root,
+                    &sigstore.client,
+                )
+                .await?;
+                Ok((signed.bundle, Some(signed.identity)))
+            }
         }
     }
 

@@ -201,7 +201,10 @@ async fn hallmark_signs_and_attests_images_keyless() {
 
     let mut args = vec!["sign", &pinned];
     args.extend_from_slice(&flags);
-    expect_code(&hallmark_in(&stack, &args), 0);
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 0);
+    let certified = format!("signed keyless as {SIGNER} ({})", stack.issuer);
+    assert!(stderr(&o).contains(&certified), "{}", stderr(&o));
 
     cosign_ok(
         &cosign_verify(&stack, &pinned, SIGNER, &stack.issuer),
@@ -280,8 +283,11 @@ async fn hallmark_signs_and_attests_images_keyless() {
     let gh_flags = keyless_flags(&stack, &gh);
     let mut args = vec!["sign", &pinned2];
     args.extend(gh_flags.iter().map(String::as_str));
-    expect_code(&hallmark_in(&stack, &args), 0);
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 0);
     let identity = format!("https://github.com/{WORKFLOW}");
+    // The certificate's identity, not the token's subject.
+    assert!(stderr(&o).contains(&identity), "{}", stderr(&o));
     cosign_ok(
         &cosign_verify(&stack, &pinned2, &identity, SigStack::GITHUB_ISSUER),
         "cosign verify (GitHub identity)",
@@ -432,6 +438,7 @@ async fn hallmark_publishes_keyless() {
     args.extend(flags.iter().map(String::as_str));
     let o = hallmark_in(&stack, &args);
     expect_code(&o, 0);
+    assert!(stderr(&o).contains("signed keyless as"), "{}", stderr(&o));
     let pinned = format!("{}/released@{digest}", stack.registry);
     cosign_ok(
         &cosign_verify(&stack, &pinned, SIGNER, &stack.issuer),
