@@ -112,11 +112,10 @@ pub async fn run(args: &DemoArgs, ui: Ui, clients: &Clients) -> anyhow::Result<O
         Some((signer, sigstore)) => {
             ui.say(format!(
                 "signing keyless as {} ({})",
-                crate::sanitize::line(&signer.parts_token().claims.subject),
-                crate::sanitize::line(&signer.parts_token().claims.issuer)
+                crate::sanitize::line(&signer.token().claims.subject),
+                crate::sanitize::line(&signer.token().claims.issuer)
             ));
-            hallmark::demo::run_keyless(naive, guarded, signer.parts_token(), sigstore, on_step)
-                .await?
+            hallmark::demo::run_keyless(naive, guarded, signer.token(), sigstore, on_step).await?
         }
     };
     let repositories: Vec<String> = if created {

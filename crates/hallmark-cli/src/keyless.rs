@@ -224,7 +224,7 @@ pub async fn log_key_signature(
 
 impl KeylessSigner {
     /// The identity token, as the library's image signer takes it.
-    pub fn parts_token(&self) -> &hallmark::keyless::IdentityToken {
+    pub fn token(&self) -> &hallmark::keyless::IdentityToken {
         &self.token
     }
 

@@ -31,7 +31,7 @@ impl Made {
         match self {
             Made::Key(key) => Signer::Key(key),
             Made::LoggedKey(key, sigstore) => Signer::LoggedKey(key, sigstore),
-            Made::Keyless(keyless, sigstore) => Signer::Keyless(keyless.parts_token(), sigstore),
+            Made::Keyless(keyless, sigstore) => Signer::Keyless(keyless.token(), sigstore),
         }
     }
 }
