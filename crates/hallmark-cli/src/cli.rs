@@ -681,8 +681,8 @@ pub struct DemoArgs {
     /// Keep the repositories the demo creates in the registry (default: delete them after)
     #[arg(long, requires = "registry")]
     pub keep: bool,
-    /// Sign keyless (an email identity's token; the Sigstore services of --signing-config or
-    /// the URLs, verified against --trusted-root) instead of with a generated key
+    /// Sign keyless (--identity-token; the Sigstore services of --signing-config or the
+    /// URLs, verified against --trusted-root) instead of with a generated key
     #[arg(long)]
     pub keyless: bool,
     #[command(flatten)]

@@ -123,8 +123,8 @@ pub async fn run(
 }
 
 /// Both acts with the pipeline signing keyless (cosign 3's bundle: certificate, timestamp,
-/// log entry) as the token's identity, and the consumer trusting that identity (the token's
-/// subject, so an email identity, at its issuer) under `sigstore`'s root. The race is the
+/// log entry) as the token's identity, and the consumer trusting that identity (as the
+/// certificate names it, at the token's issuer) under `sigstore`'s root. The race is the
 /// same, and so is the defence: the tag is resolved and compared before any service is
 /// asked for anything.
 pub async fn run_keyless(
@@ -156,7 +156,7 @@ async fn run_as(
     naive: Store,
     guarded: Store,
     signer: Signer<'_>,
-    opts: VerifyOptions,
+    mut opts: VerifyOptions,
     mut on_step: impl FnMut(&Step),
 ) -> Result<Vec<Step>, Error> {
     // A key signs cosign's legacy layers, as the demo always has; a keyless signature is a
@@ -283,6 +283,20 @@ async fn run_as(
         };
         for (target, sign_opts, action, check) in signs {
             let r = sign::sign_with(&target, signer, &sign_opts).await;
+            // The consumer trusts the identity Fulcio certified, which for a workflow is
+            // not the token's subject; the naive act signs first, so it is known before
+            // anything is verified.
+            if let Ok(sign::Signed {
+                keyless: Some(identity),
+                ..
+            }) = &r
+                && let Some(issuer) = &identity.issuer
+            {
+                opts.keyless = vec![IdentityPolicy::new(
+                    Matcher::Exact(identity.subject.clone()),
+                    Matcher::Exact(issuer.clone()),
+                )];
+            }
             let ok = check(&r);
             record(act, Actor::Ci, action, outcome_of_sign(r, &poisoned), ok);
         }

@@ -735,6 +735,19 @@ fn the_demo_runs_keyless_against_the_stack() {
             "{doc}"
         );
     }
+    // A GitHub Actions identity: the consumer trusts the workflow the certificate names.
+    let gh = stack.token(
+        SigStack::GITHUB_ISSUER,
+        "repo:hallmark/test:ref:refs/heads/main",
+        &github_claims(),
+    );
+    let mut args = vec!["demo", "--keyless", "--output", "json"];
+    let gh_flags = keyless_flags(&stack, &gh);
+    args.extend(gh_flags.iter().map(String::as_str));
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 0);
+    assert_eq!(json_out(&o)["passed"], true, "{}", stdout(&o));
+
     let o = hallmark_in(
         &stack,
         &["demo", "--identity-token", &format!("@{}", s(&token))],
