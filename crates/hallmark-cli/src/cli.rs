@@ -296,9 +296,10 @@ pub struct SignArgs {
     /// without a value, the tag REF names)
     #[arg(long, value_name = "TAG", num_args = 0..=1, default_missing_value = "")]
     pub bind_tag: Vec<String>,
-    /// Signature format
-    #[arg(long, value_enum, default_value_t = SignatureFormat::Legacy)]
-    pub format: SignatureFormat,
+    /// Signature format [default: legacy with --key alone; bundle, cosign 3's, when keyless
+    /// or with --tlog-upload]
+    #[arg(long, value_enum)]
+    pub format: Option<SignatureFormat>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -309,9 +310,15 @@ pub struct SigningArgs {
     /// REG/REPO@sha256:… (or a tag with --expect-digest), or oci:DIR@sha256:…
     #[arg(value_parser = parse_source)]
     pub reference: Source,
-    /// Encrypted private key (cosign format)
-    #[arg(long)]
-    pub key: PathBuf,
+    /// Encrypted private key (cosign format); without it, signs keyless (--identity-token)
+    #[arg(long, conflicts_with = "identity_token")]
+    pub key: Option<PathBuf>,
+    /// With --key: also timestamp the signature and log it in Rekor v2 (bundle format;
+    /// services and root as for keyless)
+    #[arg(long, requires = "key")]
+    pub tlog_upload: bool,
+    #[command(flatten)]
+    pub keyless: KeylessSignArgs,
     /// Signed annotation (repeatable)
     #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<(String, String)>,
@@ -352,9 +359,15 @@ pub struct PublishArgs {
     /// REG/REPO[:TAG[,TAG…]] or oci:DIR[:TAG[,TAG…]]
     #[arg(value_parser = parse_destination)]
     pub destination: DestinationRef,
-    /// Encrypted private key (cosign format)
-    #[arg(long)]
-    pub key: PathBuf,
+    /// Encrypted private key (cosign format); without it, signs keyless (--identity-token)
+    #[arg(long, conflicts_with = "identity_token")]
+    pub key: Option<PathBuf>,
+    /// With --key: also timestamp the signature and log it in Rekor v2 (bundle format;
+    /// services and root as for keyless)
+    #[arg(long, requires = "key")]
+    pub tlog_upload: bool,
+    #[command(flatten)]
+    pub keyless: KeylessSignArgs,
     /// Signed annotation (repeatable)
     #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<(String, String)>,
@@ -365,9 +378,10 @@ pub struct PublishArgs {
     /// Keep this key's earlier signatures of the digest (default: the new one replaces them)
     #[arg(long)]
     pub keep_existing: bool,
-    /// Signature format
-    #[arg(long, value_enum, default_value_t = SignatureFormat::Legacy)]
-    pub format: SignatureFormat,
+    /// Signature format [default: legacy with --key alone; bundle, cosign 3's, when keyless
+    /// or with --tlog-upload]
+    #[arg(long, value_enum)]
+    pub format: Option<SignatureFormat>,
     /// Blobs uploaded at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -671,6 +685,12 @@ pub struct DemoArgs {
     /// Keep the repositories the demo creates in the registry (default: delete them after)
     #[arg(long, requires = "registry")]
     pub keep: bool,
+    /// Sign keyless (--identity-token; the Sigstore services of --signing-config or the
+    /// URLs, verified against --trusted-root) instead of with a generated key
+    #[arg(long)]
+    pub keyless: bool,
+    #[command(flatten)]
+    pub keyless_args: KeylessSignArgs,
     #[command(flatten)]
     pub registry_args: RegistryArgs,
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hallmark::copy::CopyOptions;
-use hallmark::keys::SigningKey;
 use hallmark::policy::{Policy, Trust};
 use hallmark::publish::PublishOptions;
 use hallmark::reference::Source;
@@ -204,7 +203,14 @@ pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::R
         );
     }
     let client = client(&args.registry, ui, clients)?;
-    let key = keyfile::load_signing_key(&args.key)?;
+    let format = crate::signers::format(args.format, args.key.is_some(), args.tlog_upload)?;
+    let made = crate::signers::make(
+        args.key.as_deref(),
+        args.tlog_upload,
+        &args.keyless,
+        crate::signers::service_client(&args.registry, clients)?,
+    )
+    .await?;
     let created = NewLayout::note(&args.destination);
     let dest = Destination::open(&args.destination, &client)?;
     if progress::wanted(ui) {
@@ -220,7 +226,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::R
     ));
     let mut opts = PublishOptions::default();
     opts.sign.annotations = args.annotations.iter().cloned().collect();
-    opts.sign.format = args.format.lib();
+    opts.sign.format = format;
     opts.sign.replace = !args.keep_existing;
     opts.sign.bind_tags = args
         .bind_tag
@@ -232,8 +238,16 @@ pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::R
     opts.concurrency = args.concurrency.into();
     opts.mount_from = args.mount_from.clone();
     let published = created.kept_if(
-        hallmark::publish::publish(&artifact, &dest, &key, &opts, transfer_progress(ui)).await,
+        hallmark::publish::publish_with(
+            &artifact,
+            &dest,
+            made.signer(),
+            &opts,
+            transfer_progress(ui),
+        )
+        .await,
     )?;
+    crate::signers::say_certified(ui, published.keyless.as_ref());
     ui.emit(&output::publish::PublishResult::from(&published))?;
     Ok(Outcome::Ok)
 }
@@ -366,6 +380,8 @@ pub fn stdin_once(keys: &[std::path::PathBuf], registry: &RegistryArgs) -> anyho
 struct Signing {
     target: Target,
     opts: SignOptions,
+    /// The signing services' client (used only with `--tlog-upload` or keyless).
+    services: hallmark::net::ServiceClient,
 }
 
 impl Signing {
@@ -382,19 +398,31 @@ impl Signing {
         opts.annotations = args.annotations.iter().cloned().collect();
         opts.expect_digest = args.expect_digest.clone();
         opts.replace = !args.keep_existing;
-        Ok(Signing { target, opts })
+        let services = crate::signers::service_client(registry, clients)?;
+        Ok(Signing {
+            target,
+            opts,
+            services,
+        })
     }
 
-    /// A bare tag is refused before a password is asked for; then the key is loaded. The
-    /// signature's time is taken then, not when the flags were read: a password prompt
-    /// can take minutes, and earlier signatures are judged at that time.
-    async fn key(&mut self, args: &SigningArgs) -> anyhow::Result<SigningKey> {
+    /// A bare tag is refused before a password is asked for or a token read; then the key
+    /// is loaded, or the keyless signer made. The signature's time is taken then, not when
+    /// the flags were read: a password prompt can take minutes, and earlier signatures are
+    /// judged at that time.
+    async fn signer(&mut self, args: &SigningArgs) -> anyhow::Result<crate::signers::Made> {
         if self.target.digest.is_none() && args.expect_digest.is_none() {
             hallmark::sign::resolve_digest_to_sign(&self.target, None).await?;
         }
-        let key = keyfile::load_signing_key(&args.key)?;
+        let made = crate::signers::make(
+            args.key.as_deref(),
+            args.tlog_upload,
+            &args.keyless,
+            self.services.clone(),
+        )
+        .await?;
         self.opts.timestamp = std::time::SystemTime::now();
-        Ok(key)
+        Ok(made)
     }
 }
 
@@ -421,9 +449,14 @@ fn bind_tags(given: &[String], tag: Option<&str>) -> anyhow::Result<Vec<String>>
 pub async fn sign(args: &SignArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     let mut signing = Signing::resolve(&args.signing, &args.registry, ui, clients)?;
     signing.opts.bind_tags = bind_tags(&args.bind_tag, signing.target.tag.as_deref())?;
-    signing.opts.format = args.format.lib();
-    let key = signing.key(&args.signing).await?;
-    let signed = hallmark::sign::sign(&signing.target, &key, &signing.opts).await?;
+    signing.opts.format = crate::signers::format(
+        args.format,
+        args.signing.key.is_some(),
+        args.signing.tlog_upload,
+    )?;
+    let made = signing.signer(&args.signing).await?;
+    let signed = hallmark::sign::sign_with(&signing.target, made.signer(), &signing.opts).await?;
+    crate::signers::say_certified(ui, signed.keyless.as_ref());
     ui.emit(&output::publish::SignResult::from(&signed))?;
     Ok(Outcome::Ok)
 }
@@ -442,10 +475,12 @@ pub async fn attest(args: &AttestArgs, ui: Ui, clients: &Clients) -> anyhow::Res
         )
     })?;
     let mut signing = Signing::resolve(&args.signing, &args.registry, ui, clients)?;
-    let key = signing.key(&args.signing).await?;
+    let made = signing.signer(&args.signing).await?;
     let (target, opts) = (&signing.target, &signing.opts);
     let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
-    let signed = hallmark::sign::attest(target, &key, predicate_type, predicate, opts).await?;
+    let signed =
+        hallmark::sign::attest_with(target, made.signer(), predicate_type, predicate, opts).await?;
+    crate::signers::say_certified(ui, signed.keyless.as_ref());
     ui.emit(&output::publish::SignResult::from(&signed))?;
     Ok(Outcome::Ok)
 }

@@ -36,6 +36,30 @@ async fn remove(stores: &[Store], ui: Ui) -> bool {
 
 /// `hallmark demo`.
 pub async fn run(args: &DemoArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
+    let k = &args.keyless_args;
+    let keyless_flag_given = k.identity_token.is_some()
+        || k.signing_config.is_some()
+        || k.fulcio_url.is_some()
+        || k.rekor_url.is_some()
+        || k.timestamp_server_url.is_some();
+    if keyless_flag_given && !args.keyless {
+        return Err(CliError::usage(
+            "the Sigstore flags are used only by the keyless demo",
+            Some("add --keyless, or leave them out for the demo with a generated key"),
+        ));
+    }
+    // Made before anything is created: a token or service flag that cannot be used is a
+    // usage error with nothing to clean up.
+    let keyless = match args.keyless {
+        true => {
+            let client =
+                crate::keyless::service_client(false, None, std::time::Duration::from_secs(60))?;
+            let signer = crate::keyless::signer(k, client)?;
+            let token = signer.token().await?;
+            Some((token, signer.sigstore()))
+        }
+        false => None,
+    };
     let dir = tempfile::tempdir().map_err(|e| {
         CliError::usage(
             format!("cannot create a temporary directory: {e}"),
@@ -77,15 +101,25 @@ pub async fn run(args: &DemoArgs, ui: Ui, clients: &Clients) -> anyhow::Result<O
     ui.say(format!("using {place}"));
     let mut act = 0;
     let stores = [naive.clone(), guarded.clone()];
-    let steps = hallmark::demo::run(naive, guarded, |s| {
+    let on_step = |s: &hallmark::demo::Step| {
         // Only stderr is written: nothing here can fail.
         let _ = ui.text(|t| {
             output::demo::step(t, s, act);
             Ok(())
         });
         act = s.act;
-    })
-    .await?;
+    };
+    let steps = match &keyless {
+        None => hallmark::demo::run(naive, guarded, on_step).await?,
+        Some((token, sigstore)) => {
+            ui.say(format!(
+                "signing keyless as {} ({})",
+                crate::sanitize::line(&token.claims.subject),
+                crate::sanitize::line(&token.claims.issuer)
+            ));
+            hallmark::demo::run_keyless(naive, guarded, token, sigstore, on_step).await?
+        }
+    };
     let repositories: Vec<String> = if created {
         stores.iter().map(Store::name).collect()
     } else {

@@ -324,33 +324,48 @@ pub async fn log_key_signature(
 }
 
 impl KeylessSigner {
+    /// The identity token: the one the flags gave, else the CI system's, fetched now (so
+    /// only once everything else is known to be usable).
+    pub async fn token(&self) -> anyhow::Result<hallmark::keyless::IdentityToken> {
+        use hallmark::keyless::IdentityToken;
+        if let Some(t) = &self.token {
+            return Ok(t.clone());
+        }
+        let raw = hallmark::keyless::ambient_token(&self.client, &self.audience)
+            .await
+            .map_err(hallmark::Error::from)?
+            .ok_or_else(|| {
+                CliError::usage(
+                    "nothing to sign with: no --key, and no identity token for keyless signing",
+                    Some(
+                        "pass --key FILE, or --identity-token @FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
+                    ),
+                )
+            })?;
+        Ok(
+            IdentityToken::parse_for(&raw, SystemTime::now(), &self.audience)
+                .map_err(hallmark::Error::from)?,
+        )
+    }
+
+    /// The services, the root and the command's client, as the library's image signer
+    /// takes them.
+    pub fn sigstore(&self) -> hallmark::signer::Sigstore {
+        hallmark::signer::Sigstore::new(
+            self.services.clone(),
+            self.root.clone(),
+            self.client.clone(),
+        )
+    }
+
     /// Signs the artifact whose SHA-256 is `sha256`; every answer verified before use.
     /// Without a token from the flags, the CI system's is fetched now.
     pub async fn sign(
         &self,
         sha256: &[u8; 32],
     ) -> anyhow::Result<hallmark::keyless::KeylessSignature> {
-        use hallmark::keyless::IdentityToken;
-        let ambient;
-        let token = match &self.token {
-            Some(t) => t,
-            None => {
-                let raw = hallmark::keyless::ambient_token(&self.client, &self.audience)
-                    .await
-                    .map_err(hallmark::Error::from)?
-                    .ok_or_else(|| {
-                        CliError::usage(
-                            "nothing to sign with: no --key, and no identity token for keyless signing",
-                            Some(
-                                "pass --key FILE, or --identity-token @FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
-                            ),
-                        )
-                    })?;
-                ambient = IdentityToken::parse_for(&raw, SystemTime::now(), &self.audience)
-                    .map_err(hallmark::Error::from)?;
-                &ambient
-            }
-        };
+        let token = self.token().await?;
+        let token = &token;
         Ok(
             hallmark::keyless::sign_digest(sha256, token, &self.services, &self.root, &self.client)
                 .await

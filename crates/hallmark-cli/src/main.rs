@@ -16,6 +16,7 @@ mod progress;
 mod sanitize;
 mod scan;
 mod signatures;
+mod signers;
 
 use std::process::ExitCode;
 

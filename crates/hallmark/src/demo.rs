@@ -9,8 +9,11 @@
 use crate::class::ErrorClass;
 use crate::digest::Digest;
 use crate::image::Image;
+use crate::keyless::IdentityToken;
 use crate::keys::{Algorithm, SigningKey};
 use crate::sign::{self, SignOptions};
+use crate::signer::{Signer, Sigstore};
+use crate::sigstore::identity::{IdentityPolicy, Matcher};
 use crate::store::{Store, Target};
 use crate::trust::{NamedKey, VerifyOptions};
 use crate::verify;
@@ -106,7 +109,7 @@ pub struct Step {
 pub async fn run(
     naive: Store,
     guarded: Store,
-    mut on_step: impl FnMut(&Step),
+    on_step: impl FnMut(&Step),
 ) -> Result<Vec<Step>, Error> {
     let key = SigningKey::generate(Algorithm::EcdsaP256)?;
     let opts = VerifyOptions {
@@ -115,6 +118,56 @@ pub async fn run(
             key: key.public_key(),
         }],
         ..Default::default()
+    };
+    run_as(naive, guarded, Signer::Key(&key), opts, on_step).await
+}
+
+/// Both acts with the pipeline signing keyless (cosign 3's bundle: certificate, timestamp,
+/// log entry) as the token's identity, and the consumer trusting that identity (as the
+/// certificate names it, at the token's issuer) under `sigstore`'s root. The race is the
+/// same, and so is the defence: the tag is resolved and compared before any service is
+/// asked for anything.
+pub async fn run_keyless(
+    naive: Store,
+    guarded: Store,
+    token: &IdentityToken,
+    sigstore: &Sigstore,
+    on_step: impl FnMut(&Step),
+) -> Result<Vec<Step>, Error> {
+    let opts = VerifyOptions {
+        keyless: vec![IdentityPolicy::new(
+            Matcher::Exact(token.claims.subject.clone()),
+            Matcher::Exact(token.claims.issuer.clone()),
+        )],
+        root: std::sync::Arc::new(sigstore.root.clone()),
+        ..Default::default()
+    };
+    run_as(
+        naive,
+        guarded,
+        Signer::Keyless(token, sigstore),
+        opts,
+        on_step,
+    )
+    .await
+}
+
+async fn run_as(
+    naive: Store,
+    guarded: Store,
+    signer: Signer<'_>,
+    mut opts: VerifyOptions,
+    mut on_step: impl FnMut(&Step),
+) -> Result<Vec<Step>, Error> {
+    // A key signs cosign's legacy layers, as the demo always has; a keyless signature is a
+    // bundle, the only form that carries its Rekor v2 entry.
+    let format = match signer {
+        Signer::Key(_) => sign::SignatureFormat::Legacy,
+        _ => sign::SignatureFormat::Bundle,
+    };
+    let base = || SignOptions {
+        format,
+        ..SignOptions::default()
     };
     let mut steps = Vec::new();
     let mut record = |act: u8, actor: Actor, action: String, outcome: Outcome, ok: bool| {
@@ -174,7 +227,7 @@ pub async fn run(
             (
                 vec![(
                     pinned(&resolved),
-                    SignOptions::default(),
+                    base(),
                     format!("sign {} by tag (the naive way)", store.tagged(TAG)),
                     Box::new(|r| matches!(r, Ok(s) if poisoned(&s.digest))),
                 )],
@@ -187,13 +240,13 @@ pub async fn run(
         } else {
             let expecting = SignOptions {
                 expect_digest: Some(good.digest().clone()),
-                ..SignOptions::default()
+                ..base()
             };
             (
                 vec![
                     (
                         by_tag.clone(),
-                        SignOptions::default(),
+                        base(),
                         format!("hallmark sign {}", store.tagged(TAG)),
                         Box::new(|r| matches!(r, Err(e) if e.class() == ErrorClass::Usage)),
                     ),
@@ -209,7 +262,7 @@ pub async fn run(
                     ),
                     (
                         pinned(good.digest()),
-                        SignOptions::default(),
+                        base(),
                         format!("hallmark sign {}", store.pinned(good.digest())),
                         Box::new(|r| matches!(r, Ok(s) if &s.digest == good.digest())),
                     ),
@@ -229,7 +282,21 @@ pub async fn run(
             )
         };
         for (target, sign_opts, action, check) in signs {
-            let r = sign::sign(&target, &key, &sign_opts).await;
+            let r = sign::sign_with(&target, signer, &sign_opts).await;
+            // The consumer trusts the identity Fulcio certified, which for a workflow is
+            // not the token's subject; the naive act signs first, so it is known before
+            // anything is verified.
+            if let Ok(sign::Signed {
+                keyless: Some(identity),
+                ..
+            }) = &r
+                && let Some(issuer) = &identity.issuer
+            {
+                opts.keyless = vec![IdentityPolicy::new(
+                    Matcher::Exact(identity.subject.clone()),
+                    Matcher::Exact(issuer.clone()),
+                )];
+            }
             let ok = check(&r);
             record(act, Actor::Ci, action, outcome_of_sign(r, &poisoned), ok);
         }

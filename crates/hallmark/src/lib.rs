@@ -16,6 +16,9 @@
 //!   [`keys::PublicKey`], named for reports by [`trust::NamedKey`].
 //! - Signing: [`sign::sign`] with [`sign::SignOptions`] returns [`sign::Signed`]; it
 //!   signs a digest, never a bare tag. [`sign::attest`] stores an in-toto attestation.
+//!   [`sign::sign_with`], [`sign::attest_with`] and [`publish::publish_with`] take a
+//!   [`signer::Signer`] instead of a key: a key, a key logged in Rekor v2, or keyless (an
+//!   identity token and a [`signer::Sigstore`]: the services and the trusted root).
 //! - Verifying: [`verify::verify`] with [`trust::VerifyOptions`] (keys, keyless identities,
 //!   threshold, tag binding, age), or [`verify::verify_with_policy`] with a
 //!   [`policy::Policy`]; both return a [`verify::Verification`] whose
@@ -114,6 +117,7 @@
 //! - [`audit`]: pipeline files, on their own (it uses only `digest` and `fsio`);
 //! - [`trust`], [`report`], [`policy`]: requirements and outcomes, as data;
 //! - `error` ([`Error`]): the one error type of operations;
+//! - [`signer`]: what images are signed with (a key, a key logged in Rekor, keyless);
 //! - [`store`]: registry repository or layout, behind one interface;
 //! - [`verify`], [`sign`], [`transfer`], [`blob`]: the operations on one digest;
 //! - [`image`], [`publish`], [`copy`], [`inventory`], [`scan`], [`pin`], [`demo`]: whole
@@ -167,6 +171,7 @@ pub mod report;
 pub mod scan;
 pub mod sign;
 pub mod signature;
+pub mod signer;
 pub mod sigstore;
 pub mod store;
 pub mod transfer;

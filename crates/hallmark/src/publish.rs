@@ -12,6 +12,7 @@ use crate::digest::Digest;
 use crate::keys::SigningKey;
 use crate::sign::{self, SignOptions};
 use crate::signature;
+use crate::signer::Signer;
 use crate::store::Destination;
 use crate::transfer::{self, BlobCounts, TransferProgress};
 
@@ -60,6 +61,9 @@ pub struct Published {
     pub signature: String,
     /// Earlier signatures by the same key that this one replaced.
     pub replaced: usize,
+    /// For a keyless signature: who the certificate says signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyless: Option<crate::sigstore::certificate::Identity>,
     /// What happened to the blobs.
     pub blobs: BlobCounts,
 }
@@ -69,6 +73,18 @@ pub async fn publish(
     artifact: &Artifact,
     dest: &Destination,
     key: &SigningKey,
+    opts: &PublishOptions,
+    progress: Arc<dyn TransferProgress>,
+) -> Result<Published, Error> {
+    publish_with(artifact, dest, Signer::Key(key), opts, progress).await
+}
+
+/// [`publish`] with any [`Signer`]: a logged or keyless signature is certified, timestamped
+/// and logged before the registry sees a byte, so a service that fails leaves it untouched.
+pub async fn publish_with(
+    artifact: &Artifact,
+    dest: &Destination,
+    signer: Signer<'_>,
     opts: &PublishOptions,
     progress: Arc<dyn TransferProgress>,
 ) -> Result<Published, Error> {
@@ -82,12 +98,15 @@ pub async fn publish(
             }
         }
     }
+    let mut keyless = None;
     let signed = if sign_opts.format == sign::SignatureFormat::Bundle {
         let statement = sign::build_statement(&dest.store, &digest, &sign_opts)?;
-        Signature::Bundle(sign::sign_statement(&statement, key))
+        let (bundle, certified) = signer.sign_statement(&statement, &digest).await?;
+        keyless = certified;
+        Signature::Bundle(bundle)
     } else {
         let payload = sign::build_payload(&dest.store, &digest, &sign_opts)?;
-        let sig = key.sign(&payload);
+        let sig = signer.sign_payload(&payload)?;
         Signature::Legacy(payload, sig)
     };
 
@@ -105,16 +124,21 @@ pub async fn publish(
         dest.store.put_manifest(m, None).await?;
     }
     progress.step("pushing the signature");
-    let earlier = sign::earlier(
-        &sign_opts,
-        &dest.store,
-        &dest.store,
-        &digest,
-        key,
-        sign_opts.format,
-        crate::bundle::intoto::COSIGN_SIGN_V1,
-    )
-    .await?;
+    let earlier = match signer.key() {
+        Some(key) => {
+            sign::earlier(
+                &sign_opts,
+                &dest.store,
+                &dest.store,
+                &digest,
+                key,
+                sign_opts.format,
+                crate::bundle::intoto::COSIGN_SIGN_V1,
+            )
+            .await?
+        }
+        None => sign::Earlier::default(),
+    };
     let (signature, replaced) = match signed {
         Signature::Bundle(bundle) => {
             let referrer = sign::store_bundle(
@@ -144,6 +168,7 @@ pub async fn publish(
         reference: dest.store.pinned(&digest),
         signature,
         replaced,
+        keyless,
         digest,
         tags: dest.tags.clone(),
         blobs: counts,

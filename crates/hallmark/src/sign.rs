@@ -6,15 +6,15 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use crate::Error;
-use crate::bundle::dsse::Envelope;
+use crate::bundle::BUNDLE_V03;
 use crate::bundle::intoto::{self, Statement};
-use crate::bundle::{BUNDLE_V03, Bundle};
 use crate::digest::Digest;
 use crate::keys::SigningKey;
 use crate::oci::{EMPTY_JSON, EMPTY_MEDIA_TYPE, Manifest, OCI_MANIFEST};
 use crate::payload::{self, SimpleSigning};
 pub use crate::report::SignatureFormat;
 use crate::signature;
+pub use crate::signer::{Signer, Sigstore};
 use crate::store::{Change, SignatureLayers, Store, Target};
 
 /// What to sign with and what to record in the payload.
@@ -66,6 +66,9 @@ pub struct Signed {
     pub added: bool,
     /// Earlier signatures by the same key that this one replaced.
     pub replaced: usize,
+    /// For a keyless signature: who the certificate says signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyless: Option<crate::sigstore::certificate::Identity>,
 }
 
 /// A `.sig` layer: its payload's digest and its signature bytes (the bytes alone do not
@@ -268,6 +271,18 @@ pub async fn attest(
     predicate: serde_json::Value,
     opts: &SignOptions,
 ) -> Result<Signed, Error> {
+    attest_with(target, Signer::Key(key), predicate_type, predicate, opts).await
+}
+
+/// [`attest`] with any [`Signer`]; the statement is signed (and, for a logged or keyless
+/// signer, certified, timestamped and logged) before anything is written.
+pub async fn attest_with(
+    target: &Target,
+    signer: Signer<'_>,
+    predicate_type: &str,
+    predicate: serde_json::Value,
+    opts: &SignOptions,
+) -> Result<Signed, Error> {
     let digest = resolve_digest_to_sign(target, opts.expect_digest.as_ref()).await?;
     let manifest = target
         .store
@@ -280,17 +295,18 @@ pub async fn attest(
         predicate,
     );
     statement.subject[0].annotations = recorded_fields(opts)?;
-    let earlier = earlier(
+    let earlier = earlier_of(
         opts,
-        &target.store,
-        &target.signatures,
+        target,
         &digest,
-        key,
+        signer,
         SignatureFormat::Bundle,
         predicate_type,
     )
     .await?;
-    let bundle = sign_statement(&statement.to_bytes(), key);
+    let (bundle, keyless) = signer
+        .sign_statement(&statement.to_bytes(), &digest)
+        .await?;
     let referrer = store_bundle_of(
         &target.signatures,
         &manifest,
@@ -308,7 +324,34 @@ pub async fn attest(
         digest,
         added: true,
         replaced,
+        keyless,
     })
+}
+
+/// The earlier signatures `signer` replaces: none for a keyless signer.
+async fn earlier_of(
+    opts: &SignOptions,
+    target: &Target,
+    digest: &Digest,
+    signer: Signer<'_>,
+    format: SignatureFormat,
+    predicate_type: &str,
+) -> Result<Earlier, Error> {
+    match signer.key() {
+        Some(key) => {
+            earlier(
+                opts,
+                &target.store,
+                &target.signatures,
+                digest,
+                key,
+                format,
+                predicate_type,
+            )
+            .await
+        }
+        None => Ok(Earlier::default()),
+    }
 }
 
 /// A referrer manifest holding one bundle, field for field as cosign 3 writes it.
@@ -332,12 +375,6 @@ struct ReferrerDescriptor<'a> {
     digest: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     artifact_type: Option<&'static str>,
-}
-
-/// Signs `statement` into a Sigstore bundle (DSSE over its PAE, key named by its hint).
-pub(crate) fn sign_statement(statement: &[u8], key: &SigningKey) -> Vec<u8> {
-    let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, statement, |pae| key.sign(pae));
-    Bundle::for_envelope(envelope, &key.public_key().bundle_hint()).to_bytes()
 }
 
 /// Stores a signature bundle as a referrer of `subject`; returns the referrer manifest's
@@ -411,25 +448,35 @@ async fn store_bundle_of(
 
 /// Signs the artifact `target` names (by digest; see [`resolve_digest_to_sign`]).
 pub async fn sign(target: &Target, key: &SigningKey, opts: &SignOptions) -> Result<Signed, Error> {
+    sign_with(target, Signer::Key(key), opts).await
+}
+
+/// [`sign`] with any [`Signer`]: the digest is decided first (a bare tag refused, a moved
+/// tag a drift) and the signature made before anything is written, so a signing service
+/// that fails leaves the registry as it was.
+pub async fn sign_with(
+    target: &Target,
+    signer: Signer<'_>,
+    opts: &SignOptions,
+) -> Result<Signed, Error> {
     let digest = resolve_digest_to_sign(target, opts.expect_digest.as_ref()).await?;
     // The manifest must exist and hash to the digest (get_manifest checks both).
     let manifest = target
         .store
         .require_manifest(&digest.to_string(), "manifest")
         .await?;
-    let earlier = earlier(
+    let earlier = earlier_of(
         opts,
-        &target.store,
-        &target.signatures,
+        target,
         &digest,
-        key,
+        signer,
         opts.format,
         intoto::COSIGN_SIGN_V1,
     )
     .await?;
     if opts.format == SignatureFormat::Bundle {
         let statement = build_statement(&target.store, &digest, opts)?;
-        let bundle = sign_statement(&statement, key);
+        let (bundle, keyless) = signer.sign_statement(&statement, &digest).await?;
         let referrer = store_bundle(&target.signatures, &manifest, bundle, opts.timestamp).await?;
         let replaced = earlier
             .replace_with(&target.signatures, &digest, &referrer)
@@ -440,10 +487,11 @@ pub async fn sign(target: &Target, key: &SigningKey, opts: &SignOptions) -> Resu
             digest,
             added: true,
             replaced,
+            keyless,
         });
     }
     let payload = build_payload(&target.store, &digest, opts)?;
-    let sig = key.sign(&payload);
+    let sig = signer.sign_payload(&payload)?;
     let added =
         store_signature(&target.signatures, &digest, &payload, &sig, &earlier.legacy).await?;
     Ok(Signed {
@@ -452,6 +500,7 @@ pub async fn sign(target: &Target, key: &SigningKey, opts: &SignOptions) -> Resu
         digest,
         added,
         replaced: earlier.replaced_by(&payload, &sig),
+        keyless: None,
     })
 }
 

@@ -22,6 +22,7 @@ mod keyless_images;
 mod keyless_lies;
 mod keyless_registry;
 mod keyless_rekor_v1;
+mod keyless_sign_images;
 mod keyless_stack;
 mod layouts;
 mod local_files;

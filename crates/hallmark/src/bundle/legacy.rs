@@ -3,7 +3,7 @@
 //! promise (`dev.sigstore.cosign/bundle`), and an RFC 3161 timestamp.
 
 use base64ct::{Base64, Encoding};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{BundleError, Certificates, InclusionPromise, KindVersion, LogId, TlogEntry};
 use crate::signature::SigstoreAnnotations;
@@ -22,15 +22,15 @@ pub(crate) struct LayerMaterial {
     pub timestamps: Vec<Vec<u8>>,
 }
 
-/// `dev.sigstore.cosign/bundle` as cosign writes it.
-#[derive(Deserialize)]
+/// `dev.sigstore.cosign/bundle` as cosign writes it (fields in cosign's order).
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct RekorBundle {
     signed_entry_timestamp: String,
     payload: RekorPayload,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RekorPayload {
     body: String,
@@ -136,5 +136,93 @@ impl LayerMaterial {
             );
         }
         Ok(m)
+    }
+}
+
+/// A Rekor v1 entry as cosign's `dev.sigstore.cosign/bundle` annotation (the `RekorBundle`
+/// JSON: the signed promise, the body, the time, index and hex log id); `None` for an entry
+/// without a signed promise (Rekor v2), which that annotation cannot carry.
+// Signing speaks only Rekor v2 so far, so no legacy layer is written with a log entry yet;
+// this is what such a layer will carry once a Rekor v1 log is spoken.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn rekor_bundle_annotation(entry: &TlogEntry) -> Option<String> {
+    let promise = entry.inclusion_promise.as_ref()?;
+    let log_id = Base64::decode_vec(&entry.log_id.key_id).ok()?;
+    let bundle = RekorBundle {
+        signed_entry_timestamp: promise.signed_entry_timestamp.clone(),
+        payload: RekorPayload {
+            body: entry.canonicalized_body.clone(),
+            integrated_time: entry.integrated_time,
+            log_index: entry.log_index,
+            log_id: log_id.iter().map(|b| format!("{b:02x}")).collect(),
+        },
+    };
+    Some(serde_json::to_string(&bundle).expect("serialising a plain struct cannot fail"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Option<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../../../shared/fixtures/realworld/legacy/containers__image__dir-img-cosign-fulcio-rekor-valid__signature-1/rekor-bundle.json",
+        );
+        let text = std::fs::read_to_string(&path).ok();
+        if text.is_none() {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "rekor_bundle_annotation fixture test: not run: ../shared/fixtures is absent here"
+            );
+        }
+        text
+    }
+
+    /// cosign's annotation, read as a log entry and written back, is what cosign wrote.
+    #[test]
+    fn a_v1_entry_is_written_as_cosign_writes_its_bundle_annotation() {
+        let Some(text) = fixture() else { return };
+        let annotations = SigstoreAnnotations {
+            rekor_bundle: Some(text.trim().to_string()),
+            ..SigstoreAnnotations::default()
+        };
+        let entry = LayerMaterial::read(&annotations)
+            .unwrap()
+            .tlog_entries
+            .remove(0);
+        let written = rekor_bundle_annotation(&entry).unwrap();
+        assert_eq!(written, text.trim());
+    }
+
+    /// A Rekor v2 entry has no signed promise: no annotation can carry it.
+    #[test]
+    fn an_entry_without_a_promise_has_no_bundle_annotation() {
+        let entry = TlogEntry {
+            log_index: 1,
+            log_id: LogId {
+                key_id: Base64::encode_string(&[1, 2]),
+            },
+            kind_version: KindVersion {
+                kind: "hashedrekord".into(),
+                version: "0.0.2".into(),
+            },
+            integrated_time: 0,
+            inclusion_promise: None,
+            inclusion_proof: None,
+            canonicalized_body: String::new(),
+        };
+        assert_eq!(rekor_bundle_annotation(&entry), None);
+        let promised = TlogEntry {
+            inclusion_promise: Some(InclusionPromise {
+                signed_entry_timestamp: "U0VU".into(),
+            }),
+            ..entry
+        };
+        let written = rekor_bundle_annotation(&promised).unwrap();
+        assert_eq!(
+            written,
+            r#"{"SignedEntryTimestamp":"U0VU","Payload":{"body":"","integratedTime":0,"logIndex":1,"logID":"0102"}}"#
+        );
     }
 }

@@ -10,6 +10,7 @@
 //! loopback or opted in, a deadline per request, a size cap).
 
 pub mod config;
+pub mod envelope;
 pub mod rekor_v1;
 pub mod token;
 pub mod transport;
@@ -32,6 +33,7 @@ use crate::sigstore::root::TrustedRoot;
 use crate::sigstore::{sct, timestamp, tlog, verify};
 
 pub use config::Services;
+pub use envelope::sign_envelope;
 pub use token::{IdentityToken, TokenClaims};
 pub use transport::ambient_token;
 use transport::post;
@@ -221,27 +223,14 @@ pub async fn sign_digest(
     root: &TrustedRoot,
     client: &ServiceClient,
 ) -> Result<KeylessSignature, KeylessError> {
-    let key = SigningKey::generate(Algorithm::EcdsaP256)?;
-    let public = key.public_key();
     let secret = Some(token.raw());
-
-    // Fulcio: a certificate for the key, checked before the key signs anything else.
-    let proof = key.sign(token.claims.subject.as_bytes());
-    let url = format!("{}/api/v2/signingCert", services.fulcio);
-    let body = wire::fulcio_request(token.raw(), &public.to_pem(), &proof);
-    let answer = post(client, "Fulcio", &url, "application/json", body, secret).await?;
-    let chain = wire::fulcio_chain(&answer)?;
-    let leaf = check_certificate(
-        &chain,
-        &public.spki_der(),
-        &token.claims,
-        root,
-        SystemTime::now(),
-    )?;
-
+    let (key, leaf) = certify(token, services, root, client).await?;
     let signature = key.sign_prehashed(sha256, "the ephemeral key")?;
     let (stamp, entry, log_index) = stamp_and_log(
-        sha256,
+        tlog::Signed::Message {
+            sha256: *sha256,
+            signature: &signature,
+        },
         &signature,
         tlog::Verifier::Certificate(leaf.der()),
         Some(&leaf),
@@ -276,16 +265,7 @@ pub async fn sign_digest(
     // certificate's own, which would make the check circular).
     let bytes = bundle.to_bytes();
     let reread = Bundle::parse(&bytes).map_err(|e| KeylessError::not_verified("the bundle", e))?;
-    let identity = token
-        .claims
-        .expected_subjects()
-        .into_iter()
-        .find(|s| *s == leaf.identity.subject)
-        .ok_or_else(|| KeylessError::not_verified("Fulcio", "the certificate's subject"))?;
-    let policy = IdentityPolicy::new(
-        Matcher::Exact(identity),
-        Matcher::Exact(token.claims.issuer.clone()),
-    );
+    let policy = token_identity(token, &leaf)?;
     verify::verify(
         &reread,
         sha256,
@@ -300,6 +280,57 @@ pub async fn sign_digest(
         identity: leaf.identity,
         log_index,
     })
+}
+
+/// An ephemeral P-256 key and Fulcio's certificate for it, the certificate checked (see
+/// [`check_certificate`]) before the key signs anything but the proof of possession.
+pub(crate) async fn certify(
+    token: &IdentityToken,
+    services: &Services,
+    root: &TrustedRoot,
+    client: &ServiceClient,
+) -> Result<(SigningKey, certificate::Leaf), KeylessError> {
+    let key = SigningKey::generate(Algorithm::EcdsaP256)?;
+    let public = key.public_key();
+    let proof = key.sign(token.claims.subject.as_bytes());
+    let url = format!("{}/api/v2/signingCert", services.fulcio);
+    let body = wire::fulcio_request(token.raw(), &public.to_pem(), &proof);
+    let answer = post(
+        client,
+        "Fulcio",
+        &url,
+        "application/json",
+        body,
+        Some(token.raw()),
+    )
+    .await?;
+    let chain = wire::fulcio_chain(&answer)?;
+    let leaf = check_certificate(
+        &chain,
+        &public.spki_der(),
+        &token.claims,
+        root,
+        SystemTime::now(),
+    )?;
+    Ok((key, leaf))
+}
+
+/// The identity the token names that the certificate certifies, for the final check of a
+/// bundle: the token's, never the certificate's own (which would make the check circular).
+pub(crate) fn token_identity(
+    token: &IdentityToken,
+    leaf: &certificate::Leaf,
+) -> Result<IdentityPolicy, KeylessError> {
+    let identity = token
+        .claims
+        .expected_subjects()
+        .into_iter()
+        .find(|s| *s == leaf.identity.subject)
+        .ok_or_else(|| KeylessError::not_verified("Fulcio", "the certificate's subject"))?;
+    Ok(IdentityPolicy::new(
+        Matcher::Exact(identity),
+        Matcher::Exact(token.claims.issuer.clone()),
+    ))
 }
 
 /// The bundle's timestamps: the one RFC 3161 token.
@@ -318,7 +349,7 @@ fn timestamps(stamp: Vec<u8>) -> TimestampVerificationData {
 /// authority), the entry and its index.
 #[allow(clippy::too_many_arguments)]
 async fn stamp_and_log(
-    sha256: &[u8; 32],
+    signed: tlog::Signed<'_>,
     signature: &[u8],
     verifier: tlog::Verifier<'_>,
     leaf: Option<&certificate::Leaf>,
@@ -336,10 +367,8 @@ async fn stamp_and_log(
                 "Rekor v2 needs a timestamp authority".into(),
             ));
         }
-        let (entry, log_index) = log_v1_dated(
-            sha256, signature, verifier, leaf, services, root, client, secret,
-        )
-        .await?;
+        let (entry, log_index) =
+            log_v1_dated(&signed, verifier, leaf, services, root, client, secret).await?;
         return Ok((None, entry, log_index));
     };
     let mut random = [0u8; 8];
@@ -370,35 +399,35 @@ async fn stamp_and_log(
         ));
     }
     if services.rekor_version == 1 {
-        let (entry, log_index) = log_v1_dated(
-            sha256, signature, verifier, leaf, services, root, client, secret,
-        )
-        .await?;
+        let (entry, log_index) =
+            log_v1_dated(&signed, verifier, leaf, services, root, client, secret).await?;
         return Ok((Some(stamp), entry, log_index));
     }
+    // Rekor v2 takes a DSSE envelope as a hashedrekord of its PAE's SHA-256 (its dsse type is
+    // deprecated; sigstore-go, and so cosign 3, log envelopes this way).
+    let logged_sha256: [u8; 32] = match &signed {
+        tlog::Signed::Message { sha256, .. } => *sha256,
+        tlog::Signed::Dsse { envelope } => {
+            use sha2::Digest as _;
+            let payload = envelope
+                .payload_bytes()
+                .map_err(|e| KeylessError::not_verified("the envelope", e))?;
+            sha2::Sha256::digest(crate::bundle::dsse::pae(&envelope.payload_type, &payload)).into()
+        }
+    };
     let url = format!("{}/api/v2/log/entries", services.rekor);
-    let body = wire::rekor_request(sha256, signature, &verifier);
+    let body = wire::rekor_request(&logged_sha256, signature, &verifier);
     let answer = post(client, "Rekor", &url, "application/json", body, secret).await?;
     let entry = wire::rekor_entry(&answer)?;
-    let logged = tlog::verify_entry(
-        &entry,
-        &tlog::Signed::Message {
-            sha256: *sha256,
-            signature,
-        },
-        &verifier,
-        root,
-        3,
-    )
-    .map_err(|e| KeylessError::not_verified("Rekor", e))?;
+    let logged = tlog::verify_entry(&entry, &signed, &verifier, root, 3)
+        .map_err(|e| KeylessError::not_verified("Rekor", e))?;
     Ok((Some(stamp), entry, logged.log_index))
 }
 
-/// A message signature logged in Rekor v1, its SET's time inside the certificate's validity.
+/// A message signature or DSSE envelope logged in Rekor v1, its SET's time inside the certificate's validity.
 #[allow(clippy::too_many_arguments)]
 async fn log_v1_dated(
-    sha256: &[u8; 32],
-    signature: &[u8],
+    signed: &tlog::Signed<'_>,
     verifier: tlog::Verifier<'_>,
     leaf: Option<&certificate::Leaf>,
     services: &Services,
@@ -406,11 +435,7 @@ async fn log_v1_dated(
     client: &ServiceClient,
     secret: Option<&str>,
 ) -> Result<(crate::bundle::TlogEntry, i64), KeylessError> {
-    let signed = tlog::Signed::Message {
-        sha256: *sha256,
-        signature,
-    };
-    let logged = rekor_v1::log_v1(&signed, verifier, &services.rekor, root, client, secret).await?;
+    let logged = rekor_v1::log_v1(signed, verifier, &services.rekor, root, client, secret).await?;
     if leaf.is_some_and(|l| !l.valid_at(logged.integrated_time)) {
         return Err(KeylessError::not_verified(
             "Rekor",
@@ -420,9 +445,10 @@ async fn log_v1_dated(
     Ok((logged.entry, logged.log_index))
 }
 
-/// A key-based bundle (as [`crate::blob::sign`] makes) whose signature is also timestamped
-/// and logged in Rekor (cosign's `--tlog-upload`), so that verifiers keep their default
-/// log checks; verified whole against `root` and the key before it is returned.
+/// A key-based bundle (as [`crate::blob::sign`] makes, or a DSSE bundle of a statement about
+/// the artifact whose SHA-256 is `sha256`) whose signature is also timestamped and logged in
+/// Rekor (cosign's `--tlog-upload`), so that verifiers keep their default log checks;
+/// verified whole against `root` and the key before it is returned.
 pub async fn log_key_signature(
     bundle: &[u8],
     sha256: &[u8; 32],
@@ -433,15 +459,29 @@ pub async fn log_key_signature(
 ) -> Result<Vec<u8>, KeylessError> {
     let mut parsed =
         Bundle::parse(bundle).map_err(|e| KeylessError::not_verified("the bundle", e))?;
-    let Ok(crate::bundle::Content::Message { signature, .. }) = parsed.content() else {
-        return Err(KeylessError::not_verified(
-            "the bundle",
-            "not a message signature",
-        ));
+    let signature = match parsed
+        .content()
+        .map_err(|e| KeylessError::not_verified("the bundle", e))?
+    {
+        crate::bundle::Content::Message { signature, .. } => signature,
+        crate::bundle::Content::Dsse(envelope) => {
+            let [signature] = envelope.signature_bytes().try_into().map_err(|_| {
+                KeylessError::not_verified("the bundle", "not one signature in the envelope")
+            })?;
+            signature
+        }
+    };
+    let envelope = parsed.dsse_envelope.clone();
+    let signed = match &envelope {
+        Some(envelope) => tlog::Signed::Dsse { envelope },
+        None => tlog::Signed::Message {
+            sha256: *sha256,
+            signature: &signature,
+        },
     };
     let spki = key.spki_der();
     let (stamp, entry, _) = stamp_and_log(
-        sha256,
+        signed,
         &signature,
         tlog::Verifier::Key(&spki),
         None,

@@ -1,0 +1,163 @@
+//! What `sign`, `attest` and `publish` sign with, from their flags: `--key` alone, `--key`
+//! with `--tlog-upload`, or keyless (no `--key`: an identity token and the Sigstore
+//! services). Every flag is checked, and the key loaded or the token read, before the
+//! library is called; the services are first called by the library, once the digest is
+//! decided.
+
+use std::path::Path;
+
+use hallmark::keys::SigningKey;
+use hallmark::sign::SignatureFormat;
+use hallmark::signer::{Signer, Sigstore};
+
+use crate::cli::KeylessSignArgs;
+use crate::exit::CliError;
+use crate::keyfile;
+use hallmark::keyless::IdentityToken;
+use hallmark::net::ServiceClient;
+
+/// A signer made from the flags, owning what the library's [`Signer`] borrows.
+pub enum Made {
+    /// `--key`.
+    Key(SigningKey),
+    /// `--key` and `--tlog-upload`.
+    LoggedKey(SigningKey, Sigstore),
+    /// No `--key`: the identity token and the services.
+    Keyless(IdentityToken, Sigstore),
+}
+
+impl Made {
+    /// The library's view of it.
+    pub fn signer(&self) -> Signer<'_> {
+        match self {
+            Made::Key(key) => Signer::Key(key),
+            Made::LoggedKey(key, sigstore) => Signer::LoggedKey(key, sigstore),
+            Made::Keyless(token, sigstore) => Signer::Keyless(token, sigstore),
+        }
+    }
+}
+
+/// Says who a keyless signature's certificate names (nothing for a key's signature).
+pub fn say_certified(
+    ui: crate::output::Ui,
+    keyless: Option<&hallmark::sigstore::certificate::Identity>,
+) {
+    if let Some(id) = keyless {
+        ui.say(format!(
+            "signed keyless as {} ({})",
+            crate::sanitize::line(&id.subject),
+            crate::sanitize::line(id.issuer.as_deref().unwrap_or(""))
+        ));
+    }
+}
+
+/// The signature format: the one given, else legacy for a key alone and cosign 3's bundle
+/// for a logged or keyless signature. A legacy layer can carry a log entry only as a
+/// Rekor v1 promise, so legacy with a Rekor v2 log is refused, as cosign 3 refuses
+/// `--new-bundle-format=false` with a signing config.
+pub fn format(
+    given: Option<crate::cli::SignatureFormat>,
+    key: bool,
+    tlog_upload: bool,
+) -> anyhow::Result<SignatureFormat> {
+    let logged = !key || tlog_upload;
+    match given.map(crate::cli::SignatureFormat::lib) {
+        Some(SignatureFormat::Legacy) if logged => Err(CliError::usage(
+            format!(
+                "--format legacy {}: {}",
+                if key {
+                    "with --tlog-upload"
+                } else {
+                    "when signing keyless"
+                },
+                hallmark::signer::LEGACY_NEEDS_REKOR_V1
+            ),
+            Some("use --format bundle (cosign 3's default), or sign with --key alone"),
+        )),
+        Some(f) => Ok(f),
+        None if logged => Ok(SignatureFormat::Bundle),
+        None => Ok(SignatureFormat::Legacy),
+    }
+}
+
+/// The signer the flags describe, reaching the services through `client`. With
+/// `--tlog-upload` the services are read before the key's password is asked for; keyless,
+/// the token is read and checked (expiry, audience) here, and nothing is sent to any
+/// signing service (an ambient CI token is fetched, once the flags are known to be usable).
+pub async fn make(
+    key: Option<&Path>,
+    tlog_upload: bool,
+    keyless: &KeylessSignArgs,
+    client: ServiceClient,
+) -> anyhow::Result<Made> {
+    let services_given = keyless.signing_config.is_some()
+        || keyless.fulcio_url.is_some()
+        || keyless.rekor_url.is_some()
+        || keyless.timestamp_server_url.is_some();
+    if key.is_some() && !tlog_upload && services_given {
+        // A user who names the services means to log; signing without would pass silently
+        // and leave consumers switching their log checks off.
+        return Err(CliError::usage(
+            "--key alone sends nothing to the Sigstore services named",
+            Some(
+                "add --tlog-upload to timestamp and log the key's signature, or leave the service flags out",
+            ),
+        ));
+    }
+    match key {
+        Some(path) if tlog_upload => {
+            let (services, root) = crate::keyless::services(keyless, &client)?;
+            let key = keyfile::load_signing_key(path)?;
+            Ok(Made::LoggedKey(key, Sigstore::new(services, root, client)))
+        }
+        Some(path) => Ok(Made::Key(keyfile::load_signing_key(path)?)),
+        None => {
+            let signer = crate::keyless::signer(keyless, client)?;
+            let token = signer.token().await?;
+            Ok(Made::Keyless(token, signer.sigstore()))
+        }
+    }
+}
+
+/// The client an image command reaches the signing services with: its registry flags'
+/// `--allow-http`, `--ca-file` and `--timeout`, kept for the deadline's report.
+pub fn service_client(
+    registry: &crate::cli::RegistryArgs,
+    clients: &crate::commands::Clients,
+) -> anyhow::Result<ServiceClient> {
+    let client = crate::keyless::service_client(
+        registry.allow_http,
+        registry.ca_file.as_deref(),
+        std::time::Duration::from_secs(registry.timeout),
+    )?;
+    clients.add_service(&client);
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::SignatureFormat as Flag;
+
+    /// A key alone keeps the legacy default; anything logged is a bundle by default, and a
+    /// legacy layer with a Rekor v2 log is refused as bad input, as cosign 3 refuses it.
+    #[test]
+    fn the_format_follows_the_signer() {
+        assert_eq!(format(None, true, false).unwrap(), SignatureFormat::Legacy);
+        assert_eq!(format(None, true, true).unwrap(), SignatureFormat::Bundle);
+        assert_eq!(format(None, false, false).unwrap(), SignatureFormat::Bundle);
+        assert_eq!(
+            format(Some(Flag::Bundle), true, false).unwrap(),
+            SignatureFormat::Bundle
+        );
+        assert_eq!(
+            format(Some(Flag::Legacy), true, false).unwrap(),
+            SignatureFormat::Legacy
+        );
+        for (key, tlog) in [(true, true), (false, false)] {
+            let e = format(Some(Flag::Legacy), key, tlog).unwrap_err();
+            assert_eq!(crate::exit::class(&e), hallmark::ErrorClass::Usage);
+            assert!(e.to_string().contains("Rekor v1"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,757 @@
+//! hallmark signing images keyless, and with `--tlog-upload`, against the real Sigstore stack
+//! (`harness/sigstack.rs`): `sign`, `attest` and `publish` make what cosign 3 makes (a DSSE
+//! bundle referrer with the Fulcio certificate, a Rekor v2 entry and an RFC 3161 timestamp),
+//! which the real cosign 3.1.3 and hallmark verify; a service down leaves the registry as it
+//! was; a tag moved before signing is refused before any service is asked.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::harness::*;
+use hallmark::image::Image;
+use hallmark::layout::Layout;
+use hallmark::store::Store;
+
+const SIGNER: &str = "alice@example.com";
+const REPOSITORY: &str = "hallmark/test";
+const WORKFLOW: &str = "hallmark/test/.github/workflows/release.yml@refs/heads/main";
+const PREDICATE_TYPE: &str = "https://example.com/hallmark/test-predicate/v1";
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The claims Fulcio's GitHub-workflow issuer type demands, for [`WORKFLOW`].
+fn github_claims() -> String {
+    serde_json::json!({
+        "email": null,
+        "email_verified": null,
+        "job_workflow_ref": WORKFLOW,
+        "job_workflow_sha": "0123456789abcdef0123456789abcdef01234567",
+        "sha": "0123456789abcdef0123456789abcdef01234567",
+        "event_name": "push",
+        "repository": REPOSITORY,
+        "repository_id": "1",
+        "repository_owner": "hallmark",
+        "repository_owner_id": "2",
+        "repository_visibility": "public",
+        "workflow": "release",
+        "workflow_ref": WORKFLOW,
+        "workflow_sha": "0123456789abcdef0123456789abcdef01234567",
+        "ref": "refs/heads/main",
+        "runner_environment": "github-hosted",
+        "run_id": "3",
+        "run_attempt": "1",
+    })
+    .to_string()
+}
+
+/// A fresh random image in an OCI layout under `work` (tag `tag`); the layout's path and
+/// the image's digest.
+async fn local_image(work: &Path, tag: &str) -> (std::path::PathBuf, String) {
+    let dir = work.join(format!("layout-{tag}"));
+    let layout = Layout::create(&dir).unwrap();
+    let img = Image::random(tag, 2048).unwrap();
+    img.push(&Store::Layout(layout), Some(tag)).await.unwrap();
+    (dir, img.digest().to_string())
+}
+
+/// A random image pushed unsigned to the stack's registry as `REG/repo:tag` (skopeo, so
+/// that nothing of hallmark's signs it); its digest.
+async fn push_unsigned(stack: &SigStack, work: &Path, repo: &str, tag: &str) -> String {
+    let (dir, digest) = local_image(work, tag).await;
+    let o = stack
+        .command(Command::new(skopeo()).args([
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:{tag}", dir.display()),
+            &format!("docker://{}/{repo}:{tag}", stack.registry),
+        ]))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    digest
+}
+
+/// hallmark in the stack's namespace with `args`, the key's password in the environment.
+fn hallmark_in(stack: &SigStack, args: &[&str]) -> Output {
+    let mut c = hallmark();
+    c.args(args)
+        .env("HALLMARK_PASSWORD", PASSWORD)
+        .env_remove("HALLMARK_TRUSTED_ROOT");
+    stack.command(&c).output().unwrap()
+}
+
+/// What the registry holds: its catalog and every repository's tags, as it lists them.
+fn registry_state(stack: &SigStack) -> String {
+    let get = |path: &str| {
+        let o = stack
+            .command(
+                Command::new("curl").args(["-s", &format!("http://{}/v2/{path}", stack.registry)]),
+            )
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let catalog = get("_catalog");
+    let repos: serde_json::Value = serde_json::from_str(&catalog).unwrap_or_default();
+    let mut state = catalog.clone();
+    for repo in repos["repositories"].as_array().into_iter().flatten() {
+        let repo = repo.as_str().unwrap();
+        let tags = get(&format!("{repo}/tags/list"));
+        let listed: serde_json::Value = serde_json::from_str(&tags).unwrap_or_default();
+        state.push_str(&tags);
+        // Each tagged manifest's referrers, as the API lists them (Debian's registry has no
+        // such API: its answer, whatever it is, must not change either; the fallback tag
+        // shows in the tag list).
+        for tag in listed["tags"].as_array().into_iter().flatten() {
+            let tag = tag.as_str().unwrap();
+            let o = stack
+                .command(Command::new("curl").args([
+                    "-sI",
+                    "-H",
+                    "Accept: application/vnd.oci.image.manifest.v1+json",
+                    &format!("http://{}/v2/{repo}/manifests/{tag}", stack.registry),
+                ]))
+                .output()
+                .unwrap();
+            let head = String::from_utf8_lossy(&o.stdout).to_ascii_lowercase();
+            if let Some(digest) = head
+                .lines()
+                .find_map(|l| l.strip_prefix("docker-content-digest:"))
+            {
+                state.push_str(&get(&format!("{repo}/referrers/{}", digest.trim())));
+            }
+        }
+    }
+    state
+}
+
+/// The keyless flags for the stack, with the token file `token`.
+fn keyless_flags(stack: &SigStack, token: &Path) -> Vec<String> {
+    vec![
+        "--identity-token".into(),
+        format!("@{}", s(token)),
+        "--signing-config".into(),
+        s(&stack.signing_config),
+        "--trusted-root".into(),
+        s(&stack.trusted_root),
+    ]
+}
+
+fn cosign_verify(stack: &SigStack, reference: &str, identity: &str, issuer: &str) -> Output {
+    stack.cosign(&[
+        "verify",
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        issuer,
+        "--trusted-root",
+        &s(&stack.trusted_root),
+        reference,
+    ])
+}
+
+fn hallmark_verify(
+    stack: &SigStack,
+    reference: &str,
+    identity: &str,
+    issuer: &str,
+    extra: &[&str],
+) -> Output {
+    let root = s(&stack.trusted_root);
+    let mut args = vec![
+        "verify",
+        reference,
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        issuer,
+        "--trusted-root",
+        &root,
+    ];
+    args.extend_from_slice(extra);
+    hallmark_in(stack, &args)
+}
+
+#[track_caller]
+fn cosign_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `sign` keyless (cosign 3's bundle, the default keyless) and `attest` keyless: the real
+/// cosign verifies each for the signer and its issuer with the stack's root, and for no
+/// other signer; hallmark verifies them too; a GitHub Actions identity's workflow claims
+/// are checked by `--certificate-github-workflow-repository`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hallmark_signs_and_attests_images_keyless() {
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
+    let pinned = format!("{}/app@{digest}", stack.registry);
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let flags = keyless_flags(&stack, &token);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+
+    let mut args = vec!["sign", &pinned];
+    args.extend_from_slice(&flags);
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 0);
+    let certified = format!("signed keyless as {SIGNER} ({})", stack.issuer);
+    assert!(stderr(&o).contains(&certified), "{}", stderr(&o));
+
+    cosign_ok(
+        &cosign_verify(&stack, &pinned, SIGNER, &stack.issuer),
+        "cosign verify",
+    );
+    let o = cosign_verify(&stack, &pinned, "bob@example.com", &stack.issuer);
+    assert!(!o.status.success(), "cosign verified another signer");
+    let o = hallmark_verify(
+        &stack,
+        &format!("{}/app:v1", stack.registry),
+        SIGNER,
+        &stack.issuer,
+        &[],
+    );
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o).trim(), pinned);
+    expect_code(
+        &hallmark_verify(&stack, &pinned, "bob@example.com", &stack.issuer, &[]),
+        1,
+    );
+
+    // An attestation, keyless.
+    let predicate = work.path().join("predicate.json");
+    std::fs::write(&predicate, br#"{"built":"by the release workflow"}"#).unwrap();
+    let predicate_arg = s(&predicate);
+    let mut args = vec![
+        "attest",
+        &pinned,
+        "--predicate",
+        &predicate_arg,
+        "--type",
+        PREDICATE_TYPE,
+    ];
+    args.extend_from_slice(&flags);
+    expect_code(&hallmark_in(&stack, &args), 0);
+    let o = stack.cosign(&[
+        "verify-attestation",
+        "--type",
+        PREDICATE_TYPE,
+        "--certificate-identity",
+        SIGNER,
+        "--certificate-oidc-issuer",
+        &stack.issuer,
+        "--trusted-root",
+        &s(&stack.trusted_root),
+        &pinned,
+    ]);
+    cosign_ok(&o, "cosign verify-attestation");
+    let root = s(&stack.trusted_root);
+    let o = hallmark_in(
+        &stack,
+        &[
+            "verify-attestation",
+            &pinned,
+            "--type",
+            PREDICATE_TYPE,
+            "--certificate-identity",
+            SIGNER,
+            "--certificate-oidc-issuer",
+            &stack.issuer,
+            "--trusted-root",
+            &root,
+        ],
+    );
+    expect_code(&o, 0);
+
+    // A GitHub Actions identity on a second image: its workflow claims are in the
+    // certificate, and checked.
+    let digest2 = push_unsigned(&stack, work.path(), "app", "v2").await;
+    let pinned2 = format!("{}/app@{digest2}", stack.registry);
+    let gh = stack.token(
+        SigStack::GITHUB_ISSUER,
+        "repo:hallmark/test:ref:refs/heads/main",
+        &github_claims(),
+    );
+    let gh_flags = keyless_flags(&stack, &gh);
+    let mut args = vec!["sign", &pinned2];
+    args.extend(gh_flags.iter().map(String::as_str));
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 0);
+    let identity = format!("https://github.com/{WORKFLOW}");
+    // The certificate's identity, not the token's subject.
+    assert!(stderr(&o).contains(&identity), "{}", stderr(&o));
+    cosign_ok(
+        &cosign_verify(&stack, &pinned2, &identity, SigStack::GITHUB_ISSUER),
+        "cosign verify (GitHub identity)",
+    );
+    let repo_flag = "--certificate-github-workflow-repository";
+    let o = hallmark_verify(
+        &stack,
+        &pinned2,
+        &identity,
+        SigStack::GITHUB_ISSUER,
+        &[repo_flag, REPOSITORY],
+    );
+    expect_code(&o, 0);
+    let o = hallmark_verify(
+        &stack,
+        &pinned2,
+        &identity,
+        SigStack::GITHUB_ISSUER,
+        &[repo_flag, "hallmark/other"],
+    );
+    expect_code(&o, 1);
+}
+
+/// The legacy `.sig` format keyless: cosign 3.1.3 refuses it with a signing config (a legacy
+/// layer carries a log entry only as a Rekor v1 promise, and the stack's log is Rekor v2),
+/// and so does hallmark, with a usage error before anything is sent or written. An expired
+/// token or one for another audience is exit 2 too, and a bare tag is refused before the
+/// token is even read; the registry is unchanged by all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_keyless_bad_tokens_and_bare_tags_are_refused_before_anything_is_written() {
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
+    let pinned = format!("{}/app@{digest}", stack.registry);
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+
+    let o = stack.cosign(&[
+        "sign",
+        "--new-bundle-format=false",
+        "--identity-token",
+        &s(&token),
+        "--signing-config",
+        &s(&stack.signing_config),
+        "--trusted-root",
+        &s(&stack.trusted_root),
+        &pinned,
+    ]);
+    assert!(!o.status.success(), "cosign signed legacy keyless");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--new-bundle-format"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let before = registry_state(&stack);
+    let flags = keyless_flags(&stack, &token);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut args = vec!["sign", &pinned, "--format", "legacy"];
+    args.extend_from_slice(&flags);
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("Rekor v1"), "{}", stderr(&o));
+    let keys = keys("ecdsa-p256");
+    let sc = s(&stack.signing_config);
+    let o = hallmark_in(
+        &stack,
+        &[
+            "sign",
+            &pinned,
+            "--key",
+            &keys.private,
+            "--tlog-upload",
+            "--format",
+            "legacy",
+            "--signing-config",
+            &sc,
+        ],
+    );
+    expect_code(&o, 2);
+    // The services named with a key but no --tlog-upload: refused, not silently unlogged.
+    let o = hallmark_in(
+        &stack,
+        &[
+            "sign",
+            &pinned,
+            "--key",
+            &keys.private,
+            "--signing-config",
+            &sc,
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--tlog-upload"), "{}", stderr(&o));
+
+    // An expired token, a token for another audience: exit 2 before any request, for each
+    // image command.
+    let (dir, _) = local_image(work.path(), "new").await;
+    let source = format!("oci:{}:new", dir.display());
+    let dest = format!("{}/released:v1", stack.registry);
+    for claims in [r#"{"exp": 1000}"#, r#"{"aud": "api"}"#] {
+        let bad = keyless_flags(&stack, &stack.token(&stack.issuer, SIGNER, claims));
+        let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+        for command in [vec!["sign", &pinned], vec!["publish", &source, &dest]] {
+            let mut args = command.clone();
+            args.extend_from_slice(&bad);
+            let o = hallmark_in(&stack, &args);
+            expect_code(&o, 2);
+            let err = stderr(&o);
+            assert!(
+                err.contains("expired") || err.contains("audience"),
+                "{claims} {command:?}: {err}"
+            );
+        }
+    }
+
+    // A bare tag: refused first, the token never read (it names no file).
+    let tagged = format!("{}/app:v1", stack.registry);
+    let sc = s(&stack.signing_config);
+    let o = hallmark_in(
+        &stack,
+        &[
+            "sign",
+            &tagged,
+            "--identity-token",
+            "@/nonexistent/token",
+            "--signing-config",
+            &sc,
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("tag"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("/nonexistent/token"), "{}", stderr(&o));
+    assert_eq!(registry_state(&stack), before, "the registry changed");
+}
+
+/// `publish` keyless: signed (certificate, timestamp, log entry) before the registry sees a
+/// byte, the bundle stored as cosign 3 stores it; cosign and hallmark verify the tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hallmark_publishes_keyless() {
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let (dir, digest) = local_image(work.path(), "v1").await;
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let flags = keyless_flags(&stack, &token);
+    let source = format!("oci:{}:v1", dir.display());
+    let dest = format!("{}/released:v1", stack.registry);
+    let mut args = vec!["publish", &source, &dest];
+    args.extend(flags.iter().map(String::as_str));
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 0);
+    assert!(stderr(&o).contains("signed keyless as"), "{}", stderr(&o));
+    let pinned = format!("{}/released@{digest}", stack.registry);
+    cosign_ok(
+        &cosign_verify(&stack, &pinned, SIGNER, &stack.issuer),
+        "cosign verify",
+    );
+    let o = hallmark_verify(&stack, &dest, SIGNER, &stack.issuer, &[]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o).trim(), pinned);
+}
+
+/// `--key --tlog-upload` on `sign`, `attest` and `publish`: the key's bundle is also
+/// timestamped and logged, so the real cosign verifies it with the key and the stack's root
+/// without `--insecure-ignore-tlog`; a key signature without the flag needs that flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_signed_images_are_logged_with_tlog_upload() {
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let keys = keys("ecdsa-p256");
+    let sc = s(&stack.signing_config);
+    let root = s(&stack.trusted_root);
+    let cosign_key_verify = |reference: &str, ignore_tlog: bool| {
+        let mut args = vec![
+            "verify",
+            "--key",
+            &keys.public,
+            "--trusted-root",
+            &root,
+            "--new-bundle-format",
+        ];
+        if ignore_tlog {
+            args.push("--insecure-ignore-tlog");
+        }
+        args.push(reference);
+        stack.cosign(&args)
+    };
+
+    // Without --tlog-upload: nothing logged, cosign needs --insecure-ignore-tlog.
+    let plain = push_unsigned(&stack, work.path(), "app", "plain").await;
+    let plain = format!("{}/app@{plain}", stack.registry);
+    let o = hallmark_in(
+        &stack,
+        &["sign", &plain, "--key", &keys.private, "--format", "bundle"],
+    );
+    expect_code(&o, 0);
+    assert!(!cosign_key_verify(&plain, false).status.success());
+    cosign_ok(&cosign_key_verify(&plain, true), "cosign verify (no log)");
+
+    // With it (the bundle format is then the default).
+    let logged = push_unsigned(&stack, work.path(), "app", "logged").await;
+    let logged = format!("{}/app@{logged}", stack.registry);
+    let o = hallmark_in(
+        &stack,
+        &[
+            "sign",
+            &logged,
+            "--key",
+            &keys.private,
+            "--tlog-upload",
+            "--signing-config",
+            &sc,
+            "--trusted-root",
+            &root,
+        ],
+    );
+    expect_code(&o, 0);
+    cosign_ok(&cosign_key_verify(&logged, false), "cosign verify (logged)");
+    let o = hallmark_in(
+        &stack,
+        &[
+            "verify",
+            &logged,
+            "--key",
+            &keys.public,
+            "--trusted-root",
+            &root,
+        ],
+    );
+    expect_code(&o, 0);
+
+    // attest, logged.
+    let predicate = work.path().join("predicate.json");
+    std::fs::write(&predicate, br#"{"built":"here"}"#).unwrap();
+    let o = hallmark_in(
+        &stack,
+        &[
+            "attest",
+            &logged,
+            "--predicate",
+            &s(&predicate),
+            "--type",
+            PREDICATE_TYPE,
+            "--key",
+            &keys.private,
+            "--tlog-upload",
+            "--signing-config",
+            &sc,
+            "--trusted-root",
+            &root,
+        ],
+    );
+    expect_code(&o, 0);
+    let o = stack.cosign(&[
+        "verify-attestation",
+        "--type",
+        PREDICATE_TYPE,
+        "--key",
+        &keys.public,
+        "--trusted-root",
+        &root,
+        &logged,
+    ]);
+    cosign_ok(&o, "cosign verify-attestation (logged)");
+
+    // publish, logged.
+    let (dir, digest) = local_image(work.path(), "pub").await;
+    let source = format!("oci:{}:pub", dir.display());
+    let dest = format!("{}/released:pub", stack.registry);
+    let o = hallmark_in(
+        &stack,
+        &[
+            "publish",
+            &source,
+            &dest,
+            "--key",
+            &keys.private,
+            "--tlog-upload",
+            "--signing-config",
+            &sc,
+            "--trusted-root",
+            &root,
+        ],
+    );
+    expect_code(&o, 0);
+    let pinned = format!("{}/released@{digest}", stack.registry);
+    cosign_ok(
+        &cosign_key_verify(&pinned, false),
+        "cosign verify (published)",
+    );
+}
+
+/// Fulcio, Rekor and the timestamp authority each stopped in turn: `sign`, `attest` and
+/// `publish` keyless (and `sign --tlog-upload` where the service is one it uses) fail with
+/// exit 3 naming the service, and the registry's catalog and tags are exactly as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_down_leaves_the_registry_untouched() {
+    for (service, named) in [
+        ("fulcio", "Fulcio"),
+        ("rekor", "Rekor"),
+        ("tsa", "timestamp authority"),
+    ] {
+        let mut stack = SigStack::start();
+        let work = tempfile::tempdir().unwrap();
+        let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
+        let pinned = format!("{}/app@{digest}", stack.registry);
+        let (dir, new_digest) = local_image(work.path(), "new").await;
+        let token = stack.token(&stack.issuer, SIGNER, "{}");
+        let flags = keyless_flags(&stack, &token);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let predicate = work.path().join("predicate.json");
+        std::fs::write(&predicate, b"{}").unwrap();
+        let predicate = s(&predicate);
+        let source = format!("oci:{}:new", dir.display());
+        let dest = format!("{}/released:v1", stack.registry);
+        let before = registry_state(&stack);
+        stack.stop(service);
+
+        let mut runs: Vec<Vec<&str>> = vec![
+            vec!["sign", &pinned],
+            vec![
+                "attest",
+                &pinned,
+                "--predicate",
+                &predicate,
+                "--type",
+                PREDICATE_TYPE,
+            ],
+            vec!["publish", &source, &dest],
+        ];
+        for r in &mut runs {
+            r.extend_from_slice(&flags);
+        }
+        let keys = keys("ecdsa-p256");
+        if service != "fulcio" {
+            runs.push(vec![
+                "sign",
+                &pinned,
+                "--key",
+                &keys.private,
+                "--tlog-upload",
+                flags[2],
+                flags[3],
+                flags[4],
+                flags[5],
+            ]);
+        }
+        for args in runs {
+            let o = hallmark_in(&stack, &args);
+            expect_code(&o, 3);
+            assert!(stderr(&o).contains(named), "{args:?}: {}", stderr(&o));
+            assert_eq!(
+                registry_state(&stack),
+                before,
+                "{service} down, {args:?} wrote to the registry"
+            );
+            // Not even by digest, which no tag list shows.
+            let o = stack
+                .command(Command::new("curl").args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    &format!(
+                        "http://{}/v2/released/manifests/{new_digest}",
+                        stack.registry
+                    ),
+                ]))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&o.stdout), "404", "{args:?}");
+        }
+    }
+}
+
+/// The seed's race, keyless: the tag moved to another image between the pipeline's push and
+/// its signing step. `sign TAG --expect-digest BUILT` refuses with exit 4 (drift), as with a
+/// key, before any service is asked: Fulcio stopped changes nothing (a request to it would
+/// be exit 3), and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_tag_is_not_signed_keyless() {
+    let mut stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let built = push_unsigned(&stack, work.path(), "app", "latest").await;
+    // The attacker's image under the same tag.
+    let _swapped = push_unsigned(&stack, work.path(), "app", "latest").await;
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let flags = keyless_flags(&stack, &token);
+    let tagged = format!("{}/app:latest", stack.registry);
+    let mut args = vec!["sign", &tagged, "--expect-digest", &built];
+    args.extend(flags.iter().map(String::as_str));
+    let before = registry_state(&stack);
+
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 4);
+    assert_eq!(registry_state(&stack), before);
+
+    stack.stop("fulcio");
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 4);
+    assert!(!stderr(&o).contains("Fulcio"), "{}", stderr(&o));
+    assert_eq!(registry_state(&stack), before);
+
+    // The same with the digest it was built as: signed only once Fulcio answers, so with
+    // Fulcio down, exit 3.
+    let pinned = format!("{}/app@{built}", stack.registry);
+    let mut args = vec!["sign", &pinned];
+    args.extend(flags.iter().map(String::as_str));
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 3);
+    assert!(stderr(&o).contains("Fulcio"), "{}", stderr(&o));
+}
+
+/// `hallmark demo --keyless` against the stack: the naive pipeline signs the poisoned image
+/// keyless, hallmark refuses the bare tag and the moved tag and signs the built digest, and
+/// the consumer's keyless verification tells them apart; every step is as the story needs.
+/// The Sigstore flags without `--keyless` are refused.
+#[test]
+fn the_demo_runs_keyless_against_the_stack() {
+    let stack = SigStack::start();
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let flags = keyless_flags(&stack, &token);
+    let mut args = vec!["demo", "--keyless", "--output", "json"];
+    args.extend(flags.iter().map(String::as_str));
+    for registry in [None, Some(stack.registry.as_str())] {
+        let mut args = args.clone();
+        if let Some(r) = registry {
+            args.extend(["--registry", r]);
+        }
+        let o = hallmark_in(&stack, &args);
+        expect_code(&o, 0);
+        let doc = json_out(&o);
+        let steps = doc["steps"].as_array().expect("steps");
+        assert!(!steps.is_empty(), "{doc}");
+        assert!(
+            steps.iter().all(|s| s["as_expected"] == true),
+            "{registry:?}: {doc}"
+        );
+        assert!(stderr(&o).contains(SIGNER), "{}", stderr(&o));
+        // Keyless signatures were made: the guarded act signed the built digest as a bundle.
+        assert!(
+            steps
+                .iter()
+                .any(|s| s["act"] == 2 && s["outcome"]["kind"] == "signed"),
+            "{doc}"
+        );
+    }
+    // A GitHub Actions identity: the consumer trusts the workflow the certificate names.
+    let gh = stack.token(
+        SigStack::GITHUB_ISSUER,
+        "repo:hallmark/test:ref:refs/heads/main",
+        &github_claims(),
+    );
+    let mut args = vec!["demo", "--keyless", "--output", "json"];
+    let gh_flags = keyless_flags(&stack, &gh);
+    args.extend(gh_flags.iter().map(String::as_str));
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 0);
+    assert_eq!(json_out(&o)["passed"], true, "{}", stdout(&o));
+
+    let o = hallmark_in(
+        &stack,
+        &["demo", "--identity-token", &format!("@{}", s(&token))],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--keyless"), "{}", stderr(&o));
+}

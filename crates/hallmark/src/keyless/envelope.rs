@@ -1,0 +1,77 @@
+//! Keyless DSSE signing: a statement about an image (a cosign 3 signature or an attestation)
+//! in a DSSE envelope signed by the Fulcio-certified ephemeral key, timestamped and logged as
+//! cosign 3 logs it in Rekor v2, in a v0.3 bundle checked whole before it is returned.
+
+use base64ct::{Base64, Encoding};
+
+use super::{IdentityToken, KeylessError, KeylessSignature, Services, certify, token_identity};
+use crate::bundle::dsse::Envelope;
+use crate::bundle::{BUNDLE_V03, Bundle, VerificationMaterial, X509Certificate};
+use crate::net::ServiceClient;
+use crate::sigstore::root::TrustedRoot;
+use crate::sigstore::{tlog, verify};
+
+/// Signs `payload` (of `payload_type`, a statement one of whose subjects has the SHA-256
+/// `subject`) keyless into a DSSE bundle; every answer verified against `root`, and the
+/// bundle verified whole, for the identity the token names.
+pub async fn sign_envelope(
+    payload_type: &str,
+    payload: &[u8],
+    subject: &[u8; 32],
+    token: &IdentityToken,
+    services: &Services,
+    root: &TrustedRoot,
+    client: &ServiceClient,
+) -> Result<KeylessSignature, KeylessError> {
+    let (key, leaf) = certify(token, services, root, client).await?;
+    let mut signature = Vec::new();
+    let envelope = Envelope::sign(payload_type, payload, |pae| {
+        signature = key.sign(pae);
+        signature.clone()
+    });
+    let (stamp, entry, log_index) = super::stamp_and_log(
+        tlog::Signed::Dsse {
+            envelope: &envelope,
+        },
+        &signature,
+        tlog::Verifier::Certificate(leaf.der()),
+        Some(&leaf),
+        services,
+        root,
+        client,
+        Some(token.raw()),
+    )
+    .await?;
+    let bundle = Bundle {
+        media_type: BUNDLE_V03.into(),
+        verification_material: VerificationMaterial {
+            public_key: None,
+            certificate: Some(X509Certificate {
+                raw_bytes: Base64::encode_string(leaf.der()),
+            }),
+            x509_certificate_chain: None,
+            tlog_entries: vec![entry],
+            timestamp_verification_data: stamp.map(super::timestamps),
+        },
+        message_signature: None,
+        dsse_envelope: Some(envelope),
+    };
+    let bytes = bundle.to_bytes();
+    let reread =
+        Bundle::parse(&bytes).map_err(|e| KeylessError::not_verified("the signed bundle", e))?;
+    let policy = token_identity(token, &leaf)?;
+    verify::verify(
+        &reread,
+        subject,
+        verify::Signer::Identity(&policy),
+        root,
+        verify::Options::default(),
+    )
+    .map_err(|e| KeylessError::not_verified("the signed bundle", e))?;
+    Ok(KeylessSignature {
+        bundle: bytes,
+        signature,
+        identity: leaf.identity,
+        log_index,
+    })
+}
