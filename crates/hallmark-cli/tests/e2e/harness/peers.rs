@@ -11,6 +11,8 @@ use std::time::Instant;
 
 /// The cosign release the interop tests run against.
 pub const COSIGN_VERSION: &str = "v3.1.3";
+/// cosign's Go package.
+pub(super) const COSIGN_PACKAGE: &str = "github.com/sigstore/cosign/v3/cmd/cosign";
 
 /// Installs `module@version` into a directory of its own (so the pinned version is what
 /// runs, whatever else is on the machine) and returns the binary.
@@ -98,14 +100,8 @@ pub(super) fn go_install(
 /// The real cosign.
 pub fn cosign() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        go_tool(
-            "github.com/sigstore/cosign/v3/cmd/cosign",
-            COSIGN_VERSION,
-            "cosign",
-        )
-    })
-    .clone()
+    BIN.get_or_init(|| go_tool(COSIGN_PACKAGE, COSIGN_VERSION, "cosign"))
+        .clone()
 }
 
 /// Runs the real cosign non-interactively, with the empty password its test keys have.

@@ -26,7 +26,7 @@ const SIGNER_HTTP_PORT: u16 = 18098;
 const SCHEMA: &str = "trillian-postgresql.sql";
 
 /// (Go package, version, the binary `go install` makes, its name here).
-const SERVERS: [(&str, &str, &str, &str); 3] = [
+pub(in crate::harness) const SERVERS: [(&str, &str, &str, &str); 3] = [
     (
         "github.com/sigstore/rekor/cmd/rekor-server",
         REKOR_V1_VERSION,
@@ -74,22 +74,7 @@ pub fn rekor_v1_bin() -> PathBuf {
             .trim_end_matches("|direct")
             .to_string();
         for (package, version, built, name) in SERVERS {
-            if dir.join(name).exists() {
-                continue;
-            }
-            let gobin = tempfile::tempdir_in(&dir).unwrap();
-            let status = Command::new("flock")
-                .arg("/tmp/hallmark-test-go-install.lock")
-                .args(["go", "install", &format!("{package}@{version}")])
-                .env("GOBIN", gobin.path())
-                .env("GOPROXY", &proxy)
-                .env("GOTOOLCHAIN", "local")
-                .env("GOFLAGS", "-buildvcs=false")
-                .stdout(Stdio::null())
-                .status()
-                .expect("run go install");
-            assert!(status.success(), "go install {package}@{version} failed");
-            std::fs::rename(gobin.path().join(built), dir.join(name)).unwrap();
+            super::super::peers::go_install(package, version, built, &dir, name);
         }
         if !dir.join(SCHEMA).exists() {
             let status = Command::new("go")

@@ -37,7 +37,7 @@ const START: &str = "2020-01-01T00:00:00Z";
 
 /// The stack's servers: (Go package, version, the binary `go install` makes, its name here).
 /// Two of them are both called `posix`, hence a GOBIN of its own for each build.
-const SERVERS: [(&str, &str, &str, &str); 4] = [
+pub(super) const SERVERS: [(&str, &str, &str, &str); 4] = [
     (
         "github.com/sigstore/fulcio",
         FULCIO_VERSION,
@@ -690,4 +690,31 @@ impl SigStack {
         self.wait_ready("liar", &format!("{base}/healthz"));
         base
     }
+}
+
+/// `.ci/run` builds the Go peers early from `go-peers.txt`: a program the harness installs
+/// but the list lacks would be built during the tests instead, cold, and CI would slow down
+/// unnoticed; one listed but no longer installed would be built for nothing.
+#[test]
+fn every_go_peer_is_listed_for_ci() {
+    let listed: std::collections::BTreeSet<(String, String)> = include_str!("go-peers.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let mut f = l.split_whitespace();
+            let (p, v) = (f.next().unwrap(), f.next().unwrap());
+            assert_eq!(f.next(), None, "go-peers.txt: {l}");
+            (p.to_string(), v.to_string())
+        })
+        .collect();
+    let installed: std::collections::BTreeSet<(String, String)> = SERVERS
+        .iter()
+        .chain(rekor_v1::SERVERS.iter())
+        .map(|(p, v, _, _)| (p.to_string(), v.to_string()))
+        .chain([(
+            super::peers::COSIGN_PACKAGE.to_string(),
+            super::peers::COSIGN_VERSION.to_string(),
+        )])
+        .collect();
+    assert_eq!(listed, installed);
 }
