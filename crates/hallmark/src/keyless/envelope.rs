@@ -2,14 +2,11 @@
 //! in a DSSE envelope signed by the Fulcio-certified ephemeral key, timestamped and logged as
 //! cosign 3 logs it in Rekor v2, in a v0.3 bundle checked whole before it is returned.
 
-use base64ct::{Base64, Encoding};
-
-use super::{IdentityToken, KeylessError, KeylessSignature, Services, certify, token_identity};
+use super::{IdentityToken, KeylessError, KeylessSignature, Services, certify};
 use crate::bundle::dsse::Envelope;
-use crate::bundle::{BUNDLE_V03, Bundle, VerificationMaterial, X509Certificate};
 use crate::net::ServiceClient;
 use crate::sigstore::root::TrustedRoot;
-use crate::sigstore::{tlog, verify};
+use crate::sigstore::tlog;
 
 /// Signs `payload` (of `payload_type`, a statement one of whose subjects has the SHA-256
 /// `subject`) keyless into a DSSE bundle; every answer verified against `root`, and the
@@ -42,36 +39,15 @@ pub async fn sign_envelope(
         Some(token.raw()),
     )
     .await?;
-    let bundle = Bundle {
-        media_type: BUNDLE_V03.into(),
-        verification_material: VerificationMaterial {
-            public_key: None,
-            certificate: Some(X509Certificate {
-                raw_bytes: Base64::encode_string(leaf.der()),
-            }),
-            x509_certificate_chain: None,
-            tlog_entries: vec![entry],
-            timestamp_verification_data: stamp.map(super::timestamps),
-        },
+    let content = super::Content {
         message_signature: None,
         dsse_envelope: Some(envelope),
     };
-    let bytes = bundle.to_bytes();
-    let reread =
-        Bundle::parse(&bytes).map_err(|e| KeylessError::not_verified("the signed bundle", e))?;
-    let policy = token_identity(token, &leaf)?;
-    verify::verify(
-        &reread,
-        subject,
-        verify::Signer::Identity(&policy),
-        root,
-        verify::Options::default(),
-    )
-    .map_err(|e| KeylessError::not_verified("the signed bundle", e))?;
-    Ok(KeylessSignature {
-        bundle: bytes,
-        signature,
-        identity: leaf.identity,
+    let logged = super::Logged {
+        leaf,
+        entry,
+        stamp,
         log_index,
-    })
+    };
+    super::keyless_bundle(content, signature, logged, subject, token, root)
 }

@@ -241,6 +241,56 @@ pub async fn sign_digest(
     )
     .await?;
 
+    let content = Content {
+        message_signature: Some(MessageSignature {
+            message_digest: Some(MessageDigest {
+                algorithm: "SHA2_256".into(),
+                digest: Base64::encode_string(sha256),
+            }),
+            signature: Base64::encode_string(&signature),
+        }),
+        dsse_envelope: None,
+    };
+    let logged = Logged {
+        leaf,
+        entry,
+        stamp,
+        log_index,
+    };
+    keyless_bundle(content, signature, logged, sha256, token, root)
+}
+
+/// What a keyless bundle signs: a message signature or a DSSE envelope.
+pub(crate) struct Content {
+    pub(crate) message_signature: Option<MessageSignature>,
+    pub(crate) dsse_envelope: Option<crate::bundle::dsse::Envelope>,
+}
+
+/// The certificate, the log entry, its index and the timestamp of a keyless signature.
+pub(crate) struct Logged {
+    pub(crate) leaf: certificate::Leaf,
+    pub(crate) entry: crate::bundle::TlogEntry,
+    pub(crate) stamp: Option<Vec<u8>>,
+    pub(crate) log_index: i64,
+}
+
+/// The v0.3 bundle of a keyless signature, verified whole as a verifier reads it, for the
+/// artifact whose SHA-256 is `subject` and the identity the token names (not the
+/// certificate's own, which would make the check circular).
+pub(crate) fn keyless_bundle(
+    content: Content,
+    signature: Vec<u8>,
+    logged: Logged,
+    subject: &[u8; 32],
+    token: &IdentityToken,
+    root: &TrustedRoot,
+) -> Result<KeylessSignature, KeylessError> {
+    let Logged {
+        leaf,
+        entry,
+        stamp,
+        log_index,
+    } = logged;
     let bundle = Bundle {
         media_type: BUNDLE_V03.into(),
         verification_material: VerificationMaterial {
@@ -252,23 +302,15 @@ pub async fn sign_digest(
             tlog_entries: vec![entry],
             timestamp_verification_data: stamp.map(timestamps),
         },
-        message_signature: Some(MessageSignature {
-            message_digest: Some(MessageDigest {
-                algorithm: "SHA2_256".into(),
-                digest: Base64::encode_string(sha256),
-            }),
-            signature: Base64::encode_string(&signature),
-        }),
-        dsse_envelope: None,
+        message_signature: content.message_signature,
+        dsse_envelope: content.dsse_envelope,
     };
-    // The whole bundle as a verifier reads it, for the identity the token names (not the
-    // certificate's own, which would make the check circular).
     let bytes = bundle.to_bytes();
     let reread = Bundle::parse(&bytes).map_err(|e| KeylessError::not_verified("the bundle", e))?;
     let policy = token_identity(token, &leaf)?;
     verify::verify(
         &reread,
-        sha256,
+        subject,
         verify::Signer::Identity(&policy),
         root,
         verify::Options::default(),
