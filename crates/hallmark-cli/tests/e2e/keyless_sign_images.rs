@@ -13,37 +13,10 @@ use hallmark::layout::Layout;
 use hallmark::store::Store;
 
 const SIGNER: &str = "alice@example.com";
-const REPOSITORY: &str = "hallmark/test";
-const WORKFLOW: &str = "hallmark/test/.github/workflows/release.yml@refs/heads/main";
 const PREDICATE_TYPE: &str = "https://example.com/hallmark/test-predicate/v1";
 
 fn s(p: &Path) -> String {
     p.display().to_string()
-}
-
-/// The claims Fulcio's GitHub-workflow issuer type demands, for [`WORKFLOW`].
-fn github_claims() -> String {
-    serde_json::json!({
-        "email": null,
-        "email_verified": null,
-        "job_workflow_ref": WORKFLOW,
-        "job_workflow_sha": "0123456789abcdef0123456789abcdef01234567",
-        "sha": "0123456789abcdef0123456789abcdef01234567",
-        "event_name": "push",
-        "repository": REPOSITORY,
-        "repository_id": "1",
-        "repository_owner": "hallmark",
-        "repository_owner_id": "2",
-        "repository_visibility": "public",
-        "workflow": "release",
-        "workflow_ref": WORKFLOW,
-        "workflow_sha": "0123456789abcdef0123456789abcdef01234567",
-        "ref": "refs/heads/main",
-        "runner_environment": "github-hosted",
-        "run_id": "3",
-        "run_attempt": "1",
-    })
-    .to_string()
 }
 
 /// A fresh random image in an OCI layout under `work` (tag `tag`); the layout's path and
@@ -285,7 +258,7 @@ async fn hallmark_signs_and_attests_images_keyless() {
     args.extend(gh_flags.iter().map(String::as_str));
     let o = hallmark_in(&stack, &args);
     expect_code(&o, 0);
-    let identity = format!("https://github.com/{WORKFLOW}");
+    let identity = format!("https://github.com/{GITHUB_WORKFLOW}");
     // The certificate's identity, not the token's subject.
     assert!(stderr(&o).contains(&identity), "{}", stderr(&o));
     cosign_ok(
@@ -298,7 +271,7 @@ async fn hallmark_signs_and_attests_images_keyless() {
         &pinned2,
         &identity,
         SigStack::GITHUB_ISSUER,
-        &[repo_flag, REPOSITORY],
+        &[repo_flag, GITHUB_REPOSITORY],
     );
     expect_code(&o, 0);
     let o = hallmark_verify(

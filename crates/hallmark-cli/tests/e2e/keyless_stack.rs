@@ -13,37 +13,9 @@ use hallmark::layout::Layout;
 use hallmark::store::Store;
 
 const SIGNER: &str = "alice@example.com";
-const REPOSITORY: &str = "hallmark/test";
-const WORKFLOW: &str = "hallmark/test/.github/workflows/release.yml@refs/heads/main";
 
 fn s(p: &Path) -> String {
     p.display().to_string()
-}
-
-/// The claims Fulcio's GitHub-workflow issuer type demands, for [`WORKFLOW`]; no email, so
-/// that the proof of possession is over `sub`.
-fn github_claims() -> String {
-    serde_json::json!({
-        "email": null,
-        "email_verified": null,
-        "job_workflow_ref": WORKFLOW,
-        "job_workflow_sha": "0123456789abcdef0123456789abcdef01234567",
-        "sha": "0123456789abcdef0123456789abcdef01234567",
-        "event_name": "push",
-        "repository": REPOSITORY,
-        "repository_id": "1",
-        "repository_owner": "hallmark",
-        "repository_owner_id": "2",
-        "repository_visibility": "public",
-        "workflow": "release",
-        "workflow_ref": WORKFLOW,
-        "workflow_sha": "0123456789abcdef0123456789abcdef01234567",
-        "ref": "refs/heads/main",
-        "runner_environment": "github-hosted",
-        "run_id": "3",
-        "run_attempt": "1",
-    })
-    .to_string()
 }
 
 /// `cosign sign-blob` keyless against the stack; the bundle's path.
@@ -193,7 +165,7 @@ fn cosign_keyless_blobs_verify_against_the_stack() {
     let blob_gh = work.path().join("release-gh.tar");
     std::fs::write(&blob_gh, b"the release, built by the workflow").unwrap();
     let bundle_gh = cosign_sign_blob(&stack, &gh, &blob_gh);
-    let identity = format!("https://github.com/{WORKFLOW}");
+    let identity = format!("https://github.com/{GITHUB_WORKFLOW}");
     let o = verify_blob(
         &stack,
         &blob_gh,
@@ -202,7 +174,7 @@ fn cosign_keyless_blobs_verify_against_the_stack() {
         SigStack::GITHUB_ISSUER,
         &[
             "--certificate-github-workflow-repository",
-            REPOSITORY,
+            GITHUB_REPOSITORY,
             "--output",
             "json",
         ],
@@ -210,7 +182,7 @@ fn cosign_keyless_blobs_verify_against_the_stack() {
     expect_code(&o, 0);
     let report = json_out(&o);
     assert_eq!(
-        report["identity"]["claims"]["github_workflow_repository"], REPOSITORY,
+        report["identity"]["claims"]["github_workflow_repository"], GITHUB_REPOSITORY,
         "{report}"
     );
     let o = verify_blob(
@@ -447,14 +419,17 @@ fn hallmark_signs_blobs_keyless_against_the_stack() {
     let bundle_gh = work.path().join("gh.sigstore.json");
     let o = hallmark_sign_blob(&stack, &s(&gh), &blob, &bundle_gh);
     expect_code(&o, 0);
-    let identity = format!("https://github.com/{WORKFLOW}");
+    let identity = format!("https://github.com/{GITHUB_WORKFLOW}");
     let o = verify_blob(
         &stack,
         &blob,
         &bundle_gh,
         &identity,
         SigStack::GITHUB_ISSUER,
-        &["--certificate-github-workflow-repository", REPOSITORY],
+        &[
+            "--certificate-github-workflow-repository",
+            GITHUB_REPOSITORY,
+        ],
     );
     expect_code(&o, 0);
     let o = verify_blob(

@@ -54,12 +54,9 @@ pub fn rekor_v1_bin() -> PathBuf {
     DIR.get_or_init(|| {
         static LOCK: Mutex<()> = Mutex::new(());
         let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-        let dir = PathBuf::from(home)
-            .join(".cache/hallmark-test-peers")
-            .join(format!(
-                "sigstack-rekor-{REKOR_V1_VERSION}-trillian-{TRILLIAN_VERSION}"
-            ));
+        let dir = super::super::peers::peers_dir().join(format!(
+            "sigstack-rekor-{REKOR_V1_VERSION}-trillian-{TRILLIAN_VERSION}"
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let go_env = |name: &str| {
             let o = Command::new("go")

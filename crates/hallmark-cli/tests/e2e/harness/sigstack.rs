@@ -79,6 +79,38 @@ pub fn sigstack_bin() -> PathBuf {
     .clone()
 }
 
+/// The repository of the GitHub Actions tokens [`github_claims`] describes.
+pub const GITHUB_REPOSITORY: &str = "hallmark/test";
+/// Their workflow (`job_workflow_ref`), which Fulcio certifies as
+/// `https://github.com/` + this.
+pub const GITHUB_WORKFLOW: &str = "hallmark/test/.github/workflows/release.yml@refs/heads/main";
+
+/// The claims Fulcio's GitHub-workflow issuer type demands, for [`GITHUB_WORKFLOW`]; no
+/// email, so that the proof of possession is over `sub`.
+pub fn github_claims() -> String {
+    serde_json::json!({
+        "email": null,
+        "email_verified": null,
+        "job_workflow_ref": GITHUB_WORKFLOW,
+        "job_workflow_sha": "0123456789abcdef0123456789abcdef01234567",
+        "sha": "0123456789abcdef0123456789abcdef01234567",
+        "event_name": "push",
+        "repository": GITHUB_REPOSITORY,
+        "repository_id": "1",
+        "repository_owner": "hallmark",
+        "repository_owner_id": "2",
+        "repository_visibility": "public",
+        "workflow": "release",
+        "workflow_ref": GITHUB_WORKFLOW,
+        "workflow_sha": "0123456789abcdef0123456789abcdef01234567",
+        "ref": "refs/heads/main",
+        "runner_environment": "github-hosted",
+        "run_id": "3",
+        "run_attempt": "1",
+    })
+    .to_string()
+}
+
 /// A running stack; every process of it (and its namespace) is stopped when dropped.
 pub struct SigStack {
     /// Holds the namespace open: `unshare -n sleep infinity`.
