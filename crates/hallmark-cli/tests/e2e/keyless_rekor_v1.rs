@@ -434,3 +434,89 @@ fn rekor_url_flags_say_the_version_and_v2_needs_a_timestamp_authority() {
     assert!(stderr(&o).contains("--rekor-version"), "{}", stderr(&o));
     assert!(!bundle.exists(), "a bundle was written");
 }
+
+/// The real Rekor v1 behind the tampering proxy (`interop/lying_service.py`, `rekor1`),
+/// which alters the genuine answer made for *this* signature: each lie is caught by the
+/// check that exists for it (the SET over the entry's time, index and body; the inclusion
+/// proof; the checkpoint's signature; the body against what was signed), keyless and with
+/// `--key --tlog-upload` alike: exit 3, Rekor named, nothing written, the token not printed.
+/// The proxy's `pass` mode signs, so each refusal is the lie's doing.
+#[test]
+fn a_rekor_v1_that_alters_its_answer_for_this_signature_is_refused() {
+    let mut stack = stack();
+    let liar = stack.liar();
+    let work = tempfile::tempdir().unwrap();
+    let blob = work.path().join("release.tar");
+    let bundle = work.path().join("out.sigstore.json");
+    let signature = work.path().join("out.sig");
+    let root = s(&stack.trusted_root);
+    let jwt = std::fs::read_to_string(stack.token(&stack.issuer, SIGNER, "{}"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let keys = keys("ecdsa-p256");
+    // Each run signs another blob: the same key over the same blob signs the same
+    // (deterministic ECDSA), and the log takes an entry once.
+    let run = |mode: &str, keyed: bool| {
+        std::fs::write(&blob, format!("the release, {mode}, keyed {keyed}")).unwrap();
+        let mut c = hallmark();
+        // Verbose: the token must stay out of the trace lines too.
+        c.args(["-vv", "sign-blob", &s(&blob)])
+            .args(["--bundle", &s(&bundle)])
+            .args(["--output-signature", &s(&signature)])
+            .args(["--fulcio-url", "http://127.0.0.1:18081"])
+            .args(["--rekor-url", &format!("{liar}/rekor1/{mode}")])
+            .args(["--rekor-version", "1", "--trusted-root", &root]);
+        if keyed {
+            c.args(["--key", &keys.private, "--tlog-upload"])
+                .env("HALLMARK_PASSWORD", PASSWORD);
+        } else {
+            c.args(["--identity-token", "env://SIGSTORE_ID_TOKEN"])
+                .env("SIGSTORE_ID_TOKEN", &jwt);
+        }
+        stack.command(&c).output().unwrap()
+    };
+
+    for keyed in [false, true] {
+        // Faithful, and the previous answer `body` replays.
+        let o = run("pass", keyed);
+        expect_code(&o, 0);
+        assert!(bundle.exists() && signature.exists(), "{}", stderr(&o));
+        std::fs::remove_file(&bundle).unwrap();
+        std::fs::remove_file(&signature).unwrap();
+
+        for (mode, said) in [
+            (
+                "set",
+                "signed entry timestamp (inclusionPromise) does not verify",
+            ),
+            (
+                "time",
+                "signed entry timestamp (inclusionPromise) does not verify",
+            ),
+            (
+                "index",
+                "signed entry timestamp (inclusionPromise) does not verify",
+            ),
+            ("proof", "inclusion proof does not lead"),
+            ("checkpoint", "checkpoint"),
+            ("body", "Rekor's answer does not verify"),
+        ] {
+            let case = format!("{mode}, keyed {keyed}");
+            let o = run(mode, keyed);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(3), "{case}: {}\n{err}", stdout(&o));
+            assert!(err.contains("Rekor"), "{case}: Rekor not named: {err}");
+            assert!(
+                err.contains(said),
+                "{case}: not refused for {said:?}: {err}"
+            );
+            assert!(!bundle.exists(), "{case}: a bundle was written: {err}");
+            assert!(!signature.exists(), "{case}: a signature was written");
+            let out = format!("{}{err}", stdout(&o));
+            for part in jwt.split('.') {
+                assert!(!out.contains(part), "{case}: the token was printed");
+            }
+        }
+    }
+}

@@ -702,13 +702,14 @@ const LIAR_PORT: u16 = 18094;
 impl SigStack {
     /// Starts the tampering proxy `interop/lying_service.py` in front of the stack's real
     /// Fulcio, Rekor and timestamp authority; its base URL. `BASE/SERVICE/MODE` then stands
-    /// for that service (`fulcio`, `rekor`, `tsa`), whose genuine answers it alters by MODE.
+    /// for that service (`fulcio`, `rekor`, `tsa`, and `rekor1` in a stack with Rekor v1),
+    /// whose genuine answers it alters by MODE.
     pub fn liar(&mut self) -> String {
         let script = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/e2e/interop/lying_service.py")
             .display()
             .to_string();
-        let args = vec![
+        let mut args = vec![
             script,
             HOST.to_string(),
             LIAR_PORT.to_string(),
@@ -717,6 +718,9 @@ impl SigStack {
             format!("rekor=http://{HOST}:{REKOR_PORT}"),
             format!("tsa=http://{HOST}:{TSA_PORT}"),
         ];
+        if self.with_rekor_v1 {
+            args.push(format!("rekor1={}", self.rekor_v1_url()));
+        }
         self.spawn("liar", Path::new(python()), &args);
         let base = format!("http://{HOST}:{LIAR_PORT}");
         self.wait_ready("liar", &format!("{base}/healthz"));

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""A tampering proxy in front of the local Sigstore stack's real Fulcio, Rekor v2 and
-timestamp authority: each request is forwarded to the real service, and the real answer,
+"""A tampering proxy in front of the local Sigstore stack's real Fulcio, Rekor v2 (and
+Rekor v1 when the stack runs it) and timestamp authority: each request is forwarded to the real service, and the real answer,
 made for *this* signature, is altered before it is returned, the way a compromised
 service or a hop in front of it would lie.
 
     lying_service.py HOST PORT STACK_DIR SERVICE=URL...
 
-SERVICE is `fulcio`, `rekor` or `tsa`; URL the real service's base (`http://127.0.0.1:18081`).
+SERVICE is `fulcio`, `rekor`, `rekor1` or `tsa`; URL the real service's base (`http://127.0.0.1:18081`).
 A request for /SERVICE/MODE/REST is forwarded to URL/REST and its answer altered by MODE, so
 that one process serves every lie and a client picks one with the URL it is given:
 
@@ -25,6 +25,13 @@ that one process serves every lie and a client picks one with the URL it is give
                 checkpoint   the checkpoint's signature corrupted
                 body         the entry's body taken from the previous answer
                 index        the entry's logIndex changed
+  rekor1        set          one byte of the signed entry timestamp flipped
+                time         integratedTime a minute later (inside a Fulcio certificate's
+                             ten minutes, so that only the SET can tell)
+                index        logIndex + 1
+                proof        one inclusion-proof hash (hex) flipped
+                body         the entry's body taken from the previous answer
+                checkpoint   the checkpoint's signature corrupted
   tsa           untrusted    a token for the same request, signed by a TSA of this proxy's own
                 imprint      the real TSA's token for another imprint (the request altered)
 
@@ -270,6 +277,40 @@ def lie_rekor(mode, body, before):
     return json.dumps(entry).encode()
 
 
+def lie_rekor1(mode, body, before):
+    # Rekor v1 answers one entry keyed by its UUID; the proof's hashes are hex.
+    answer = json.loads(body)
+    (uuid, entry), = answer.items()
+    verification = entry["verification"]
+    proof = verification["inclusionProof"]
+    if mode == "set":
+        verification["signedEntryTimestamp"] = flip(verification["signedEntryTimestamp"], 10)
+    elif mode == "time":
+        entry["integratedTime"] += 60
+    elif mode == "index":
+        entry["logIndex"] += 1
+    elif mode == "proof":
+        field, at = ("hashes", 0) if proof.get("hashes") else ("rootHash", None)
+        raw = bytearray.fromhex(proof[field][at] if at is not None else proof[field])
+        raw[0] ^= 0x01
+        if at is None:
+            proof[field] = raw.hex()
+        else:
+            proof[field][at] = raw.hex()
+    elif mode == "body":
+        (_, earlier), = json.loads(before).items()
+        entry["body"] = earlier["body"]
+    elif mode == "checkpoint":
+        text, _, signatures = proof["checkpoint"].rpartition("\n\n")
+        lines = signatures.rstrip("\n").split("\n")
+        dash, name, sig = lines[0].split(" ")
+        lines[0] = " ".join([dash, name, flip(sig)])
+        proof["checkpoint"] = text + "\n\n" + "\n".join(lines) + "\n"
+    else:
+        return None
+    return json.dumps({uuid: entry}).encode()
+
+
 def imprint_altered(request):
     """The RFC 3161 request with one bit of its SHA-256 message imprint flipped."""
     sha256 = bytes.fromhex("0609608648016503040201")
@@ -359,6 +400,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             lied = {
                 "fulcio": lambda: lie_fulcio(mode, body),
                 "rekor": lambda: lie_rekor(mode, body, before),
+                "rekor1": lambda: lie_rekor1(mode, body, before),
             }.get(service, lambda: None)()
             if lied is None:
                 self.answer(400, f"no mode {mode} for {service}".encode(), "text/plain")
