@@ -728,3 +728,154 @@ fn the_demo_runs_keyless_against_the_stack() {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("--keyless"), "{}", stderr(&o));
 }
+
+/// Images signed with the Rekor v1 signing config (no timestamp authority: the log's SET
+/// dates the certificate): `sign` and `attest` keyless, in the bundle format, are verified
+/// by the real cosign with the identity flags and the stack's root, and for no other
+/// identity, and by hallmark; `sign --key --tlog-upload` is verified by cosign with the key
+/// and without `--insecure-ignore-tlog`, and not with another key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_signed_with_rekor_v1_verify_with_cosign() {
+    let stack = SigStack::start_with_rekor_v1();
+    let work = tempfile::tempdir().unwrap();
+    let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
+    let pinned = format!("{}/app@{digest}", stack.registry);
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let (config, root) = (s(&stack.signing_config_v1()), s(&stack.trusted_root));
+    let token_arg = format!("@{}", s(&token));
+    let flags = [
+        "--identity-token",
+        &token_arg,
+        "--signing-config",
+        &config,
+        "--trusted-root",
+        &root,
+    ];
+
+    let mut args = vec!["sign", &pinned, "--format", "bundle"];
+    args.extend_from_slice(&flags);
+    expect_code(&hallmark_in(&stack, &args), 0);
+    cosign_ok(
+        &cosign_verify(&stack, &pinned, SIGNER, &stack.issuer),
+        "cosign verify (Rekor v1)",
+    );
+    let o = cosign_verify(&stack, &pinned, "bob@example.com", &stack.issuer);
+    assert!(!o.status.success(), "cosign verified another signer");
+    let o = hallmark_verify(
+        &stack,
+        &pinned,
+        SIGNER,
+        &stack.issuer,
+        &["--output", "json"],
+    );
+    expect_code(&o, 0);
+    // Logged in Rekor v1 and dated by its promise: no other service was asked.
+    let report = json_out(&o);
+    let entry = &report["signatures"][0]["sigstore"]["tlog"][0];
+    assert_eq!(entry["log"], stack.rekor_v1_url(), "{report}");
+    // cosign 3's image bundle signs a statement: a DSSE envelope.
+    assert_eq!(entry["kind"], "dsse 0.0.1", "{report}");
+    assert!(
+        entry["proofs"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("inclusion promise")),
+        "{report}"
+    );
+    expect_code(
+        &hallmark_verify(&stack, &pinned, "bob@example.com", &stack.issuer, &[]),
+        1,
+    );
+
+    let predicate = work.path().join("predicate.json");
+    std::fs::write(&predicate, br#"{"built":"by the release workflow"}"#).unwrap();
+    let predicate_arg = s(&predicate);
+    let mut args = vec![
+        "attest",
+        &pinned,
+        "--predicate",
+        &predicate_arg,
+        "--type",
+        PREDICATE_TYPE,
+    ];
+    args.extend_from_slice(&flags);
+    expect_code(&hallmark_in(&stack, &args), 0);
+    let cosign_attestation = |identity: &str| {
+        stack.cosign(&[
+            "verify-attestation",
+            "--type",
+            PREDICATE_TYPE,
+            "--certificate-identity",
+            identity,
+            "--certificate-oidc-issuer",
+            &stack.issuer,
+            "--trusted-root",
+            &root,
+            &pinned,
+        ])
+    };
+    cosign_ok(
+        &cosign_attestation(SIGNER),
+        "cosign verify-attestation (Rekor v1)",
+    );
+    assert!(
+        !cosign_attestation("bob@example.com").status.success(),
+        "cosign verified another signer's attestation"
+    );
+    let hallmark_attestation = |identity: &str| {
+        hallmark_in(
+            &stack,
+            &[
+                "verify-attestation",
+                &pinned,
+                "--type",
+                PREDICATE_TYPE,
+                "--certificate-identity",
+                identity,
+                "--certificate-oidc-issuer",
+                &stack.issuer,
+                "--trusted-root",
+                &root,
+            ],
+        )
+    };
+    expect_code(&hallmark_attestation(SIGNER), 0);
+    expect_code(&hallmark_attestation("bob@example.com"), 1);
+
+    // A key signature logged in Rekor v1.
+    let other = keys("ecdsa-p256");
+    let keys = keys("ecdsa-p256");
+    let logged = push_unsigned(&stack, work.path(), "app", "keyed").await;
+    let logged = format!("{}/app@{logged}", stack.registry);
+    let o = hallmark_in(
+        &stack,
+        &[
+            "sign",
+            &logged,
+            "--key",
+            &keys.private,
+            "--tlog-upload",
+            "--signing-config",
+            &config,
+            "--trusted-root",
+            &root,
+        ],
+    );
+    expect_code(&o, 0);
+    let cosign_key = |public: &str| {
+        stack.cosign(&[
+            "verify",
+            "--key",
+            public,
+            "--trusted-root",
+            &root,
+            "--new-bundle-format",
+            &logged,
+        ])
+    };
+    cosign_ok(&cosign_key(&keys.public), "cosign verify --key (Rekor v1)");
+    assert!(
+        !cosign_key(&other.public).status.success(),
+        "cosign verified with another key"
+    );
+}
