@@ -609,7 +609,8 @@ fn keyless_signing_takes_the_ci_systems_token() {
 
 /// A key-based signature with `--tlog-upload`: timestamped and logged in Rekor v2, so that
 /// the real cosign verifies it with the key and the stack's root **without**
-/// `--insecure-ignore-tlog`, and hallmark reports the entry.
+/// `--insecure-ignore-tlog`, and hallmark reports the entry; the same key's unlogged bundle
+/// needs that flag.
 #[test]
 fn key_signatures_are_logged_with_tlog_upload() {
     let stack = SigStack::start();
@@ -678,6 +679,35 @@ fn key_signatures_are_logged_with_tlog_upload() {
     assert!(
         written["verificationMaterial"]["tlogEntries"].is_null(),
         "{written}"
+    );
+    // The negative control: cosign's default checks refuse the unlogged bundle, and accept
+    // it once told to skip the log, so the entry is what made the logged one pass.
+    let pl = s(&plain);
+    let cosign_plain = |ignore_tlog: bool| {
+        let mut args = vec![
+            "verify-blob",
+            "--key",
+            &keys.public,
+            "--bundle",
+            &pl,
+            "--trusted-root",
+            &root,
+            &b,
+        ];
+        if ignore_tlog {
+            args.push("--insecure-ignore-tlog");
+        }
+        stack.cosign(&args)
+    };
+    assert!(
+        !cosign_plain(false).status.success(),
+        "cosign verified a bundle with no log entry"
+    );
+    let o = cosign_plain(true);
+    assert!(
+        o.status.success(),
+        "cosign verify-blob --insecure-ignore-tlog: {}",
+        String::from_utf8_lossy(&o.stderr)
     );
 }
 
