@@ -291,7 +291,7 @@ async fn hallmark_signs_and_attests_images_keyless() {
 /// token is even read; the registry is unchanged by all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_keyless_bad_tokens_and_bare_tags_are_refused_before_anything_is_written() {
-    let stack = SigStack::start();
+    let mut stack = SigStack::start();
     let work = tempfile::tempdir().unwrap();
     let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
     let pinned = format!("{}/app@{digest}", stack.registry);
@@ -356,22 +356,63 @@ async fn legacy_keyless_bad_tokens_and_bare_tags_are_refused_before_anything_is_
     assert!(stderr(&o).contains("--tlog-upload"), "{}", stderr(&o));
 
     // An expired token, a token for another audience: exit 2 before any request, for each
-    // image command.
+    // image command. Every service is a stand-in that records what it is sent; a good token
+    // reaches it, so its silence for the bad ones is the refusal's doing.
     let (dir, _) = local_image(work.path(), "new").await;
     let source = format!("oci:{}:new", dir.display());
     let dest = format!("{}/released:v1", stack.registry);
+    let predicate = work.path().join("predicate.json");
+    std::fs::write(&predicate, br#"{"built":"here"}"#).unwrap();
+    let predicate = s(&predicate);
+    let stand_in = "http://127.0.0.1:18095";
+    crate::keyless_guard::misbehave(&mut stack, "counting", 18095, work.path());
+    let services = [
+        format!("--fulcio-url={stand_in}/fulcio"),
+        format!("--rekor-url={stand_in}/rekor"),
+        format!("--timestamp-server-url={stand_in}/tsa"),
+        format!("--trusted-root={}", s(&stack.trusted_root)),
+    ];
+    let commands = [
+        vec!["sign", &pinned],
+        vec![
+            "attest",
+            &pinned,
+            "--predicate",
+            &predicate,
+            "--type",
+            PREDICATE_TYPE,
+        ],
+        vec!["publish", &source, &dest],
+    ];
+    let through_stand_in = |command: &[&str], token: &Path| {
+        let token = format!("--identity-token=@{}", s(token));
+        let mut args = command.to_vec();
+        args.push(&token);
+        args.extend(services.iter().map(String::as_str));
+        hallmark_in(&stack, &args)
+    };
+    let o = through_stand_in(&commands[0], &token);
+    expect_code(&o, 3);
+    assert!(
+        !crate::keyless_guard::hits(work.path(), 18095).is_empty(),
+        "the stand-in recorded nothing: {}",
+        stderr(&o)
+    );
+    std::fs::remove_file(work.path().join("hits-18095")).unwrap();
     for claims in [r#"{"exp": 1000}"#, r#"{"aud": "api"}"#] {
-        let bad = keyless_flags(&stack, &stack.token(&stack.issuer, SIGNER, claims));
-        let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
-        for command in [vec!["sign", &pinned], vec!["publish", &source, &dest]] {
-            let mut args = command.clone();
-            args.extend_from_slice(&bad);
-            let o = hallmark_in(&stack, &args);
+        let bad = stack.token(&stack.issuer, SIGNER, claims);
+        for command in &commands {
+            let o = through_stand_in(command, &bad);
             expect_code(&o, 2);
             let err = stderr(&o);
             assert!(
                 err.contains("expired") || err.contains("audience"),
                 "{claims} {command:?}: {err}"
+            );
+            assert_eq!(
+                crate::keyless_guard::hits(work.path(), 18095),
+                Vec::<String>::new(),
+                "{claims} {command:?}: a request was sent"
             );
         }
     }

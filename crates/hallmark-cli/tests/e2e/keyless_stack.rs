@@ -329,7 +329,7 @@ fn hallmark_sign_blob(
 /// that is expired or for another audience is refused before any request.
 #[test]
 fn hallmark_signs_blobs_keyless_against_the_stack() {
-    let stack = SigStack::start();
+    let mut stack = SigStack::start();
     let work = tempfile::tempdir().unwrap();
     let blob = work.path().join("release.tar");
     std::fs::write(&blob, b"the release, signed by hallmark").unwrap();
@@ -443,17 +443,42 @@ fn hallmark_signs_blobs_keyless_against_the_stack() {
     expect_code(&o, 1);
 
     // Refused before any request: an expired token, a token for another audience. The
-    // stack's issuer signs both validly; only their claims are wrong.
+    // stack's issuer signs both validly; only their claims are wrong. Every service is a
+    // stand-in that records what it is sent; a good token reaches it, so its silence for
+    // the bad ones is the refusal's doing.
+    let stand_in = "http://127.0.0.1:18095";
+    crate::keyless_guard::misbehave(&mut stack, "counting", 18095, work.path());
+    let out = work.path().join("refused.sigstore.json");
+    let sign_through_stand_in = |token: &Path| {
+        let mut c = hallmark();
+        c.args(["sign-blob", &s(&blob), "--bundle", &s(&out)])
+            .args(["--identity-token", &format!("@{}", s(token))])
+            .args(["--fulcio-url", &format!("{stand_in}/fulcio")])
+            .args(["--rekor-url", &format!("{stand_in}/rekor")])
+            .args(["--timestamp-server-url", &format!("{stand_in}/tsa")])
+            .args(["--trusted-root", &s(&stack.trusted_root)]);
+        stack.command(&c).output().unwrap()
+    };
+    expect_code(&sign_through_stand_in(&token), 3);
+    assert!(
+        !crate::keyless_guard::hits(work.path(), 18095).is_empty(),
+        "the stand-in recorded nothing"
+    );
+    std::fs::remove_file(work.path().join("hits-18095")).unwrap();
     for claims in [r#"{"exp": 1000}"#, r#"{"aud": "api"}"#] {
         let bad = stack.token(&stack.issuer, SIGNER, claims);
-        let out = work.path().join("refused.sigstore.json");
-        let o = hallmark_sign_blob(&stack, &format!("@{}", s(&bad)), &blob, &out);
+        let o = sign_through_stand_in(&bad);
         expect_code(&o, 2);
         assert!(!out.exists(), "a bundle was written for {claims}");
         let err = stderr(&o);
         assert!(
             err.contains("expired") || err.contains("audience"),
             "{claims}: {err}"
+        );
+        assert_eq!(
+            crate::keyless_guard::hits(work.path(), 18095),
+            Vec::<String>::new(),
+            "{claims}: a request was sent"
         );
     }
 }
