@@ -717,8 +717,9 @@ async fn a_moved_tag_is_not_signed_keyless() {
 
 /// `hallmark demo --keyless` against the stack: the naive pipeline signs the poisoned image
 /// keyless, hallmark refuses the bare tag and the moved tag and signs the built digest, and
-/// the consumer's keyless verification tells them apart; every step is as the story needs.
-/// The Sigstore flags without `--keyless` are refused.
+/// the consumer's keyless verification tells them apart; every step is as the story needs,
+/// and, in the stack's registry, the real cosign agrees: the built digest verifies for the
+/// signer, the poisoned one does not. The Sigstore flags without `--keyless` are refused.
 #[test]
 fn the_demo_runs_keyless_against_the_stack() {
     let stack = SigStack::start();
@@ -747,6 +748,45 @@ fn the_demo_runs_keyless_against_the_stack() {
                 .iter()
                 .any(|s| s["act"] == 2 && s["outcome"]["kind"] == "signed"),
             "{doc}"
+        );
+        if registry.is_none() {
+            // The demo's own registry is gone once it ends: nothing for cosign to read.
+            continue;
+        }
+        // Not only the demo's word for it: the real cosign, reading the stack's registry,
+        // verifies the built digest for the signer and not the poisoned one that the
+        // attacker pushed to the same repository.
+        let guarded = |kind: &str| {
+            steps
+                .iter()
+                .find(|s| s["act"] == 2 && s["outcome"]["kind"] == kind)
+                .map(|s| &s["outcome"])
+                .unwrap_or_else(|| panic!("no {kind} step in act 2: {doc}"))
+        };
+        let built = guarded("signed")["digest"].as_str().unwrap();
+        let verified = guarded("verified")["reference"].as_str().unwrap();
+        let repository = verified.split('@').next().unwrap();
+        assert_eq!(verified, format!("{repository}@{built}"), "{doc}");
+        assert!(repository.starts_with(&stack.registry), "{doc}");
+        let poisoned = steps
+            .iter()
+            .find(|s| s["act"] == 2 && s["outcome"]["poisoned"] == true)
+            .and_then(|s| s["outcome"]["digest"].as_str())
+            .unwrap_or_else(|| panic!("no poisoned digest in act 2: {doc}"));
+        assert_ne!(built, poisoned);
+        cosign_ok(
+            &cosign_verify(&stack, verified, SIGNER, &stack.issuer),
+            "cosign verify (the demo's built image)",
+        );
+        let o = cosign_verify(
+            &stack,
+            &format!("{repository}@{poisoned}"),
+            SIGNER,
+            &stack.issuer,
+        );
+        assert!(
+            !o.status.success(),
+            "cosign verified the poisoned image: {doc}"
         );
     }
     // A GitHub Actions identity: the consumer trusts the workflow the certificate names.
