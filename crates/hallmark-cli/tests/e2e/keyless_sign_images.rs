@@ -960,3 +960,99 @@ async fn images_signed_with_rekor_v1_verify_with_cosign() {
         "cosign verified with another key"
     );
 }
+
+/// The image commands through the tampering proxy (`SigStack::liar`), which alters the
+/// genuine answer made for *this* signature: `sign`, `attest` and `publish` keyless refuse
+/// a certificate from another CA, a flipped Rekor proof hash and a timestamp from an
+/// untrusted authority with exit 3, the service named, and the registry's catalog, tags and
+/// the published digest exactly as before. The proxy's `pass` mode signs, so the refusals
+/// are the lies' doing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lying_services_leave_the_registry_untouched() {
+    let mut stack = SigStack::start();
+    let liar = stack.liar();
+    let work = tempfile::tempdir().unwrap();
+    let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
+    let pinned = format!("{}/app@{digest}", stack.registry);
+    let (dir, new_digest) = local_image(work.path(), "new").await;
+    let token = format!("@{}", s(&stack.token(&stack.issuer, SIGNER, "{}")));
+    let predicate = work.path().join("predicate.json");
+    std::fs::write(&predicate, b"{}").unwrap();
+    let predicate = s(&predicate);
+    let source = format!("oci:{}:new", dir.display());
+    let dest = format!("{}/released:v1", stack.registry);
+    let root = s(&stack.trusted_root);
+    let commands: [Vec<&str>; 3] = [
+        vec!["sign", &pinned],
+        vec![
+            "attest",
+            &pinned,
+            "--predicate",
+            &predicate,
+            "--type",
+            PREDICATE_TYPE,
+        ],
+        vec!["publish", &source, &dest],
+    ];
+    let through = |command: &[&str], fulcio: &str, rekor: &str, tsa: &str| {
+        let services = [
+            format!("--fulcio-url={liar}/fulcio/{fulcio}"),
+            format!("--rekor-url={liar}/rekor/{rekor}"),
+            format!("--timestamp-server-url={liar}/tsa/{tsa}/api/v1/timestamp"),
+        ];
+        let mut args = command.to_vec();
+        args.extend(["--identity-token", &token, "--trusted-root", &root]);
+        args.extend(services.iter().map(String::as_str));
+        hallmark_in(&stack, &args)
+    };
+    let before = registry_state(&stack);
+    for command in &commands {
+        for (lies, named) in [
+            (
+                ["foreign-ca", "pass", "pass"],
+                "Fulcio's answer does not verify",
+            ),
+            (["pass", "proof", "pass"], "Rekor's answer does not verify"),
+            (
+                ["pass", "pass", "untrusted"],
+                "timestamp authority's answer does not verify",
+            ),
+        ] {
+            let o = through(command, lies[0], lies[1], lies[2]);
+            expect_code(&o, 3);
+            assert!(
+                stderr(&o).contains(named),
+                "{command:?} {lies:?}: {}",
+                stderr(&o)
+            );
+            assert_eq!(
+                registry_state(&stack),
+                before,
+                "{command:?} {lies:?} wrote to the registry"
+            );
+            // Not even by digest, which no tag list shows.
+            let o = stack
+                .command(Command::new("curl").args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    &format!(
+                        "http://{}/v2/released/manifests/{new_digest}",
+                        stack.registry
+                    ),
+                ]))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&o.stdout), "404", "{command:?}");
+        }
+    }
+    for command in &commands {
+        expect_code(&through(command, "pass", "pass", "pass"), 0);
+    }
+    cosign_ok(
+        &cosign_verify(&stack, &pinned, SIGNER, &stack.issuer),
+        "cosign verify (signed through the faithful proxy)",
+    );
+}
