@@ -488,7 +488,10 @@ fn service_flags_with_a_key_need_tlog_upload() {
 }
 
 /// The bundle and `--output-signature` are written together: when the signature cannot be
-/// written, the bundle is not left behind.
+/// written, the bundle is not left behind. The signature's directory is missing, so this
+/// fails while the outputs are staged; undoing a rename already made is the unit test
+/// `outputs_are_written_together_or_not_at_all`'s part, as no binary run can fail between
+/// two renames on purpose.
 #[test]
 fn a_bundle_is_not_left_without_its_signature_file() {
     let keys = keys("ecdsa-p256");
