@@ -266,7 +266,14 @@ async fn copy_signature(from: &Store, dest: &Store, evidence: &Evidence) -> Resu
             payload, signature, ..
         }) = &c.material
         {
-            crate::sign::store_signature(dest, &evidence.digest, payload, signature, &[]).await?;
+            crate::sign::store_signature(
+                dest,
+                &evidence.digest,
+                payload,
+                (signature, &Default::default()),
+                &[],
+            )
+            .await?;
         }
     }
     Ok(())

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod envelope;
+pub mod legacy;
 pub mod rekor_v1;
 pub mod token;
 pub mod transport;
@@ -290,6 +291,17 @@ pub(crate) async fn certify(
     root: &TrustedRoot,
     client: &ServiceClient,
 ) -> Result<(SigningKey, certificate::Leaf), KeylessError> {
+    let (key, leaf, _) = certify_chain(token, services, root, client).await?;
+    Ok((key, leaf))
+}
+
+/// [`certify`], with the chain Fulcio returned (leaf first), which a legacy layer carries.
+pub(crate) async fn certify_chain(
+    token: &IdentityToken,
+    services: &Services,
+    root: &TrustedRoot,
+    client: &ServiceClient,
+) -> Result<(SigningKey, certificate::Leaf, Vec<Vec<u8>>), KeylessError> {
     let key = SigningKey::generate(Algorithm::EcdsaP256)?;
     let public = key.public_key();
     let proof = key.sign(token.claims.subject.as_bytes());
@@ -312,7 +324,7 @@ pub(crate) async fn certify(
         root,
         SystemTime::now(),
     )?;
-    Ok((key, leaf))
+    Ok((key, leaf, chain))
 }
 
 /// The identity the token names that the certificate certifies, for the final check of a
