@@ -372,7 +372,8 @@ async fn cosign_legacy_keyless_signatures_verify_in_hallmark() {
 }
 
 /// With Rekor v2, a legacy layer cannot carry the entry: refused as bad input, keyless and
-/// with `--tlog-upload`, saying Rekor v1 is needed. With Rekor v1 stopped, signing and
+/// with `--tlog-upload`, saying Rekor v1 is needed; so is an Ed25519 key's signature, which
+/// Rekor v1 cannot take as a hashedrekord. With Rekor v1 stopped, signing and
 /// publishing legacy fail as unavailable (exit 3) naming Rekor. The registry is unchanged
 /// by all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -429,8 +430,31 @@ async fn legacy_needs_a_rekor_v1_that_answers_and_writes_nothing_otherwise() {
     }
     assert_eq!(registry_state(&stack), before);
 
-    stack.stop("rekor-v1");
+    // An Ed25519 signature is over the payload itself, and Rekor v1 checks a hashedrekord's
+    // Ed25519 signature over a SHA-512 prehash: refused before the log is asked.
+    let ed25519 = self::keys("ed25519");
     let v1 = s(&stack.signing_config_v1());
+    let o = hallmark_in(
+        &stack,
+        &[
+            "sign",
+            &pinned,
+            "--format",
+            "legacy",
+            "--key",
+            &ed25519.private,
+            "--tlog-upload",
+            "--signing-config",
+            &v1,
+            "--trusted-root",
+            &root,
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("Ed25519"), "{}", stderr(&o));
+    assert_eq!(registry_state(&stack), before);
+
+    stack.stop("rekor-v1");
     for args in attempts(&v1) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = hallmark_in(&stack, &args);

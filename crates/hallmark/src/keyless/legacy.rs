@@ -14,7 +14,7 @@ use sha2::Digest as _;
 use super::rekor_v1::pem;
 use super::{IdentityToken, KeylessError, Services, certify_chain, token_identity};
 use crate::bundle::legacy::{LayerMaterial, rekor_bundle_annotation};
-use crate::keys::SigningKey;
+use crate::keys::{Algorithm, SigningKey};
 use crate::net::ServiceClient;
 use crate::signature::SigstoreAnnotations;
 use crate::sigstore::certificate::Identity;
@@ -23,6 +23,9 @@ use crate::sigstore::{tlog, verify};
 
 /// Why a logged or keyless signature is not stored as a legacy `.sig` layer with Rekor v2.
 pub const LEGACY_NEEDS_REKOR_V1: &str = "a legacy .sig signature can carry a log entry only from Rekor v1; Rekor v2 entries are stored in a Sigstore bundle";
+
+/// Why an Ed25519 key's legacy signature is not logged.
+const ED25519_NOT_LOGGABLE: &str = "an Ed25519 key's legacy signature cannot be logged in Rekor v1, which takes Ed25519 only over a SHA-512 prehash: sign with an ECDSA P-256 key, or use --format bundle";
 
 /// Who signs a legacy payload.
 #[derive(Clone, Copy)]
@@ -71,6 +74,13 @@ pub async fn sign_legacy(
 ) -> Result<LegacySignature, KeylessError> {
     if services.rekor_version != 1 {
         return Err(KeylessError::SigningConfig(LEGACY_NEEDS_REKOR_V1.into()));
+    }
+    if let LegacySigner::Key(key) = signer
+        && key.algorithm() == Algorithm::Ed25519
+    {
+        // Rekor v1 checks a hashedrekord's Ed25519 signature as Ed25519ph over a SHA-512
+        // prehash; the layer's signature is plain Ed25519 over the payload.
+        return Err(KeylessError::KeyNotLoggable(ED25519_NOT_LOGGABLE.into()));
     }
     let sha256: [u8; 32] = sha2::Sha256::digest(payload).into();
     let (signature, certified, secret) = match signer {
@@ -177,6 +187,43 @@ mod tests {
              -----BEGIN CERTIFICATE-----\nAw==\n-----END CERTIFICATE-----\n"
         );
         assert_eq!(chain_annotation(&[vec![1]]), "");
+    }
+
+    /// A Rekor v2 log, or an Ed25519 key with Rekor v1, is refused as bad input before any
+    /// service is asked (nothing listens on port 9: a request would be unavailability).
+    #[tokio::test]
+    async fn rekor_v2_and_ed25519_are_refused_before_anything_is_sent() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = ServiceClient::new(Default::default()).unwrap();
+        let root = TrustedRoot::production();
+        let ecdsa = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
+        let ed25519 = SigningKey::generate(Algorithm::Ed25519).unwrap();
+        let (f, r, t) = (
+            "http://127.0.0.1:9/f",
+            "http://127.0.0.1:9/r",
+            "http://127.0.0.1:9/t",
+        );
+        let cases = [
+            (Services::new(f, r, t), &ecdsa, "Rekor v1"),
+            (Services::with_rekor_v1(f, r, None), &ed25519, "Ed25519"),
+        ];
+        for (services, key, why) in cases {
+            let e = sign_legacy(b"p", LegacySigner::Key(key), &services, &root, &client)
+                .await
+                .unwrap_err();
+            assert_eq!(e.class(), crate::ErrorClass::Usage, "{e}");
+            assert!(e.to_string().contains(why), "{e}");
+        }
+        let e = sign_legacy(
+            b"p",
+            LegacySigner::Key(&ecdsa),
+            &Services::with_rekor_v1(f, r, None),
+            &root,
+            &client,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.class(), crate::ErrorClass::Unavailable, "{e}");
     }
 
     /// The timestamp annotation is what the legacy reader takes back.

@@ -112,6 +112,9 @@ pub enum KeylessError {
     /// The ephemeral key cannot be made or used.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The signing key makes signatures the log cannot take: nothing was sent.
+    #[error("{0}")]
+    KeyNotLoggable(String),
 }
 
 impl KeylessError {
@@ -124,7 +127,8 @@ impl KeylessError {
             | Self::TokenExpired { .. }
             | Self::TokenAudience(..)
             | Self::SigningConfig(_)
-            | Self::ServiceUrl { .. } => ErrorClass::Usage,
+            | Self::ServiceUrl { .. }
+            | Self::KeyNotLoggable(_) => ErrorClass::Usage,
             Self::Unreachable { .. }
             | Self::Status { .. }
             | Self::Garbage { .. }
@@ -536,6 +540,7 @@ mod tests {
                 service: "Fulcio",
                 why: "plain HTTP".into(),
             },
+            KeylessError::KeyNotLoggable("x".into()),
         ] {
             assert_eq!(e.class(), ErrorClass::Usage, "{e}");
         }
