@@ -3,7 +3,7 @@
 //! format (the certificate, chain, Rekor bundle and timestamp annotations), which the real
 //! cosign 3.1.3 verifies with its default checks; cosign's own legacy keyless signature (its
 //! deprecated URL flags) verifies in hallmark; with Rekor v2 legacy stays refused; a Rekor v1
-//! that is down leaves the registry as it was.
+//! that is down or lies leaves the registry as it was.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -462,4 +462,104 @@ async fn legacy_needs_a_rekor_v1_that_answers_and_writes_nothing_otherwise() {
         assert!(stderr(&o).contains("Rekor"), "{args:?}: {}", stderr(&o));
     }
     assert_eq!(registry_state(&stack), before);
+}
+
+/// A Rekor v1 that lies to a legacy signing, keyless and with `--tlog-upload`: a stand-in
+/// answering a genuine entry of another signature (a replay), then garbage. Each is refused
+/// as unavailable (exit 3) saying what Rekor did, and no layer reaches the registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_rekor_v1_leaves_no_legacy_layer() {
+    const STAND_IN: &str = "http://127.0.0.1:18099";
+    let mut stack = SigStack::start_with_rekor_v1();
+    let work = tempfile::tempdir().unwrap();
+    let root = s(&stack.trusted_root);
+    let token = format!("@{}", s(&stack.token(&stack.issuer, SIGNER, "{}")));
+    let keys = keys("ecdsa-p256");
+
+    // A genuine entry: an earlier signature of a blob, read back from the log in the form a
+    // POST is answered with.
+    let earlier = work.path().join("earlier.tar");
+    std::fs::write(&earlier, b"an earlier release").unwrap();
+    let o = stack.hallmark(&[
+        "sign-blob",
+        &s(&earlier),
+        "--bundle",
+        &s(&work.path().join("earlier.sigstore.json")),
+        "--identity-token",
+        &token,
+        "--signing-config",
+        &s(&stack.signing_config_v1()),
+        "--trusted-root",
+        &root,
+    ]);
+    expect_code(&o, 0);
+    let genuine = stack
+        .command(Command::new("curl").args([
+            "-sf",
+            &format!("{}/api/v1/log/entries?logIndex=0", stack.rekor_v1_url()),
+        ]))
+        .output()
+        .unwrap();
+    assert!(genuine.status.success());
+
+    let answer = work.path().join("answer.json");
+    let script = work.path().join("stand_in.py");
+    std::fs::write(
+        &script,
+        r#"import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        self.rfile.read(int(self.headers.get('Content-Length', '0')))
+        body = open(sys.argv[1], 'rb').read()
+        self.send_response(201 if self.command == 'POST' else 200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_GET = answer
+    do_POST = answer
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
+"#,
+    )
+    .unwrap();
+    std::fs::write(&answer, &genuine.stdout).unwrap();
+    stack.spawn("stand-in", Path::new(python()), &[s(&script), s(&answer)]);
+    stack.wait_ready("stand-in", STAND_IN);
+
+    let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
+    let pinned = format!("{}/app@{digest}", stack.registry);
+    let before = registry_state(&stack);
+    let services = [
+        "--fulcio-url",
+        FULCIO,
+        "--rekor-url",
+        STAND_IN,
+        "--rekor-version",
+        "1",
+        "--trusted-root",
+        &root,
+    ];
+    let sign = |signer: &[&str]| {
+        let mut args = vec!["sign", &pinned, "--format", "legacy"];
+        args.extend_from_slice(signer);
+        args.extend_from_slice(&services);
+        hallmark_in(&stack, &args)
+    };
+    for (lie, said) in [
+        (&genuine.stdout[..], "Rekor's answer does not verify"),
+        (&b"<html>busy</html>"[..], "Rekor answered garbage"),
+    ] {
+        std::fs::write(&answer, lie).unwrap();
+        for signer in [
+            &["--identity-token", &token][..],
+            &["--key", &keys.private, "--tlog-upload"][..],
+        ] {
+            let o = sign(signer);
+            expect_code(&o, 3);
+            assert!(stderr(&o).contains(said), "{signer:?}: {}", stderr(&o));
+            assert_eq!(registry_state(&stack), before, "{signer:?}");
+        }
+    }
 }
