@@ -297,7 +297,7 @@ pub struct SignArgs {
     #[arg(long, value_name = "TAG", num_args = 0..=1, default_missing_value = "")]
     pub bind_tag: Vec<String>,
     /// Signature format [default: legacy with --key alone; bundle, cosign 3's, when keyless
-    /// or with --tlog-upload]
+    /// or with --tlog-upload; legacy then needs a Rekor v1 log]
     #[arg(long, value_enum)]
     pub format: Option<SignatureFormat>,
     #[command(flatten)]
@@ -379,7 +379,7 @@ pub struct PublishArgs {
     #[arg(long)]
     pub keep_existing: bool,
     /// Signature format [default: legacy with --key alone; bundle, cosign 3's, when keyless
-    /// or with --tlog-upload]
+    /// or with --tlog-upload; legacy then needs a Rekor v1 log]
     #[arg(long, value_enum)]
     pub format: Option<SignatureFormat>,
     /// Blobs uploaded at once

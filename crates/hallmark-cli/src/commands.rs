@@ -203,7 +203,6 @@ pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::R
         );
     }
     let client = client(&args.registry, ui, clients)?;
-    let format = crate::signers::format(args.format, args.key.is_some(), args.tlog_upload)?;
     let made = crate::signers::make(
         args.key.as_deref(),
         args.tlog_upload,
@@ -211,6 +210,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::R
         crate::signers::service_client(&args.registry, clients)?,
     )
     .await?;
+    let format = crate::signers::format(args.format, &made)?;
     let created = NewLayout::note(&args.destination);
     let dest = Destination::open(&args.destination, &client)?;
     if progress::wanted(ui) {
@@ -449,12 +449,8 @@ fn bind_tags(given: &[String], tag: Option<&str>) -> anyhow::Result<Vec<String>>
 pub async fn sign(args: &SignArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     let mut signing = Signing::resolve(&args.signing, &args.registry, ui, clients)?;
     signing.opts.bind_tags = bind_tags(&args.bind_tag, signing.target.tag.as_deref())?;
-    signing.opts.format = crate::signers::format(
-        args.format,
-        args.signing.key.is_some(),
-        args.signing.tlog_upload,
-    )?;
     let made = signing.signer(&args.signing).await?;
+    signing.opts.format = crate::signers::format(args.format, &made)?;
     let signed = hallmark::sign::sign_with(&signing.target, made.signer(), &signing.opts).await?;
     crate::signers::say_certified(ui, signed.keyless.as_ref());
     ui.emit(&output::publish::SignResult::from(&signed))?;

@@ -35,6 +35,15 @@ impl Made {
             Made::Keyless(token, sigstore) => Signer::Keyless(token, sigstore),
         }
     }
+
+    /// The API version of the Rekor a logged or keyless signature goes to; none for a key
+    /// alone.
+    pub fn rekor_version(&self) -> Option<u32> {
+        match self {
+            Made::Key(_) => None,
+            Made::LoggedKey(_, s) | Made::Keyless(_, s) => Some(s.services.rekor_version),
+        }
+    }
 }
 
 /// Says who a keyless signature's certificate names (nothing for a key's signature).
@@ -52,30 +61,31 @@ pub fn say_certified(
 }
 
 /// The signature format: the one given, else legacy for a key alone and cosign 3's bundle
-/// for a logged or keyless signature. A legacy layer can carry a log entry only as a
+/// for a logged or keyless signature. `logged` is the Rekor version a logged or keyless
+/// signer speaks (none for a key alone). A legacy layer can carry a log entry only as a
 /// Rekor v1 promise, so legacy with a Rekor v2 log is refused, as cosign 3 refuses
 /// `--new-bundle-format=false` with a signing config.
 pub fn format(
     given: Option<crate::cli::SignatureFormat>,
-    key: bool,
-    tlog_upload: bool,
+    made: &Made,
 ) -> anyhow::Result<SignatureFormat> {
-    let logged = !key || tlog_upload;
+    let logged = made.rekor_version();
     match given.map(crate::cli::SignatureFormat::lib) {
-        Some(SignatureFormat::Legacy) if logged => Err(CliError::usage(
+        Some(SignatureFormat::Legacy) if logged.is_some_and(|v| v != 1) => Err(CliError::usage(
             format!(
                 "--format legacy {}: {}",
-                if key {
-                    "with --tlog-upload"
-                } else {
-                    "when signing keyless"
+                match made {
+                    Made::LoggedKey(..) => "with --tlog-upload",
+                    _ => "when signing keyless",
                 },
                 hallmark::signer::LEGACY_NEEDS_REKOR_V1
             ),
-            Some("use --format bundle (cosign 3's default), or sign with --key alone"),
+            Some(
+                "use --format bundle (cosign 3's default), or name a Rekor v1 log (--rekor-url URL --rekor-version 1, or a signing config naming one)",
+            ),
         )),
         Some(f) => Ok(f),
-        None if logged => Ok(SignatureFormat::Bundle),
+        None if logged.is_some() => Ok(SignatureFormat::Bundle),
         None => Ok(SignatureFormat::Legacy),
     }
 }
@@ -138,26 +148,45 @@ pub fn service_client(
 mod tests {
     use super::*;
     use crate::cli::SignatureFormat as Flag;
+    use hallmark::keyless::Services;
 
     /// A key alone keeps the legacy default; anything logged is a bundle by default, and a
-    /// legacy layer with a Rekor v2 log is refused as bad input, as cosign 3 refuses it.
+    /// legacy layer is refused as bad input with a Rekor v2 log (as cosign 3 refuses it),
+    /// taken with a Rekor v1 log, whose signed promise a layer carries.
     #[test]
     fn the_format_follows_the_signer() {
-        assert_eq!(format(None, true, false).unwrap(), SignatureFormat::Legacy);
-        assert_eq!(format(None, true, true).unwrap(), SignatureFormat::Bundle);
-        assert_eq!(format(None, false, false).unwrap(), SignatureFormat::Bundle);
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let key = || SigningKey::generate(hallmark::keys::Algorithm::EcdsaP256).unwrap();
+        let sigstore = |services| {
+            let client = ServiceClient::new(Default::default()).unwrap();
+            Sigstore::new(
+                services,
+                hallmark::sigstore::root::TrustedRoot::production(),
+                client,
+            )
+        };
+        let v2 = || sigstore(Services::new("http://f", "http://r", "http://t"));
+        let v1 = || sigstore(Services::with_rekor_v1("http://f", "http://r", None));
+        let alone = Made::Key(key());
+        assert_eq!(format(None, &alone).unwrap(), SignatureFormat::Legacy);
         assert_eq!(
-            format(Some(Flag::Bundle), true, false).unwrap(),
+            format(Some(Flag::Bundle), &alone).unwrap(),
             SignatureFormat::Bundle
         );
         assert_eq!(
-            format(Some(Flag::Legacy), true, false).unwrap(),
+            format(Some(Flag::Legacy), &alone).unwrap(),
             SignatureFormat::Legacy
         );
-        for (key, tlog) in [(true, true), (false, false)] {
-            let e = format(Some(Flag::Legacy), key, tlog).unwrap_err();
-            assert_eq!(crate::exit::class(&e), hallmark::ErrorClass::Usage);
-            assert!(e.to_string().contains("Rekor v1"), "{e}");
+        for made in [Made::LoggedKey(key(), v2()), Made::LoggedKey(key(), v1())] {
+            assert_eq!(format(None, &made).unwrap(), SignatureFormat::Bundle);
         }
+        let e = format(Some(Flag::Legacy), &Made::LoggedKey(key(), v2())).unwrap_err();
+        assert_eq!(crate::exit::class(&e), hallmark::ErrorClass::Usage);
+        assert!(e.to_string().contains("Rekor v1"), "{e}");
+        assert!(e.to_string().contains("--tlog-upload"), "{e}");
+        assert_eq!(
+            format(Some(Flag::Legacy), &Made::LoggedKey(key(), v1())).unwrap(),
+            SignatureFormat::Legacy
+        );
     }
 }

@@ -263,10 +263,22 @@ async fn copy_signature(from: &Store, dest: &Store, evidence: &Evidence) -> Resu
     }
     for c in &evidence.candidates {
         if let Ok(Material::Legacy {
-            payload, signature, ..
+            payload,
+            signature,
+            sigstore,
+            ..
         }) = &c.material
         {
-            crate::sign::store_signature(dest, &evidence.digest, payload, signature, &[]).await?;
+            // A keyless or logged layer is verifiable only with its certificate and log
+            // entry: they travel with it.
+            crate::sign::store_signature(
+                dest,
+                &evidence.digest,
+                payload,
+                (signature, sigstore),
+                &[],
+            )
+            .await?;
         }
     }
     Ok(())

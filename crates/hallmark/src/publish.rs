@@ -18,7 +18,7 @@ use crate::transfer::{self, BlobCounts, TransferProgress};
 
 /// A signature made before anything is pushed, in the format it will be stored in.
 enum Signature {
-    Legacy(Vec<u8>, Vec<u8>),
+    Legacy(Vec<u8>, Box<crate::keyless::legacy::LegacySignature>),
     Bundle(Vec<u8>),
 }
 
@@ -98,16 +98,15 @@ pub async fn publish_with(
             }
         }
     }
-    let mut keyless = None;
-    let signed = if sign_opts.format == sign::SignatureFormat::Bundle {
+    let (signed, keyless) = if sign_opts.format == sign::SignatureFormat::Bundle {
         let statement = sign::build_statement(&dest.store, &digest, &sign_opts)?;
         let (bundle, certified) = signer.sign_statement(&statement, &digest).await?;
-        keyless = certified;
-        Signature::Bundle(bundle)
+        (Signature::Bundle(bundle), certified)
     } else {
         let payload = sign::build_payload(&dest.store, &digest, &sign_opts)?;
-        let sig = signer.sign_payload(&payload)?;
-        Signature::Legacy(payload, sig)
+        let signed = signer.sign_payload(&payload).await?;
+        let certified = signed.identity.clone();
+        (Signature::Legacy(payload, Box::new(signed)), certified)
     };
 
     let counts = transfer::push_blobs(
@@ -153,11 +152,19 @@ pub async fn publish_with(
                 .await?;
             (dest.store.pinned(&referrer), replaced)
         }
-        Signature::Legacy(payload, sig) => {
-            sign::store_signature(&dest.store, &digest, &payload, &sig, &earlier.legacy).await?;
+        Signature::Legacy(payload, signed) => {
+            let sig = &signed.signature;
+            sign::store_signature(
+                &dest.store,
+                &digest,
+                &payload,
+                (sig, &signed.annotations),
+                &earlier.legacy,
+            )
+            .await?;
             (
                 dest.store.tagged(&signature::signature_tag(&digest)),
-                earlier.replaced_by(&payload, &sig),
+                earlier.replaced_by(&payload, sig),
             )
         }
     };

@@ -13,7 +13,7 @@ use crate::keys::SigningKey;
 use crate::oci::{EMPTY_JSON, EMPTY_MEDIA_TYPE, Manifest, OCI_MANIFEST};
 use crate::payload::{self, SimpleSigning};
 pub use crate::report::SignatureFormat;
-use crate::signature;
+use crate::signature::{self, SigstoreAnnotations};
 pub use crate::signer::{Signer, Sigstore};
 use crate::store::{Change, SignatureLayers, Store, Target};
 
@@ -491,32 +491,40 @@ pub async fn sign_with(
         });
     }
     let payload = build_payload(&target.store, &digest, opts)?;
-    let sig = signer.sign_payload(&payload)?;
-    let added =
-        store_signature(&target.signatures, &digest, &payload, &sig, &earlier.legacy).await?;
+    let signed = signer.sign_payload(&payload).await?;
+    let sig = &signed.signature;
+    let added = store_signature(
+        &target.signatures,
+        &digest,
+        &payload,
+        (sig, &signed.annotations),
+        &earlier.legacy,
+    )
+    .await?;
     Ok(Signed {
         reference: target.store.pinned(&digest),
         signature: target.signatures.tagged(&signature::signature_tag(&digest)),
         digest,
         added,
-        replaced: earlier.replaced_by(&payload, &sig),
-        keyless: None,
+        replaced: earlier.replaced_by(&payload, sig),
+        keyless: signed.identity,
     })
 }
 
-/// Adds one signature layer to the digest's signature manifest, dropping the layers
-/// `replace` names. See [`rewrite_signatures`].
+/// Adds one signature layer (the signature and the Sigstore annotations it carries) to the
+/// digest's signature manifest, dropping the layers `replace` names. See
+/// [`rewrite_signatures`].
 pub(crate) async fn store_signature(
     store: &Store,
     digest: &Digest,
     payload: &[u8],
-    sig: &[u8],
+    (sig, sigstore): (&[u8], &SigstoreAnnotations),
     replace: &[LayerId],
 ) -> Result<bool, Error> {
     store
         .put_blob(&Digest::sha256(payload), Bytes::copy_from_slice(payload))
         .await?;
-    rewrite_signatures(store, digest, Some((payload, sig)), replace).await
+    rewrite_signatures(store, digest, Some((payload, sig, sigstore)), replace).await
 }
 
 /// Rewrites the digest's signature manifest with `add` and without the layers `drop`
@@ -525,10 +533,10 @@ pub(crate) async fn store_signature(
 pub(crate) async fn rewrite_signatures(
     store: &Store,
     digest: &Digest,
-    add: Option<(&[u8], &[u8])>,
+    add: Option<(&[u8], &[u8], &SigstoreAnnotations)>,
     drop: &[LayerId],
 ) -> Result<bool, Error> {
-    let new = add.map(|(payload, sig)| (Digest::sha256(payload), sig.to_vec()));
+    let new = add.map(|(payload, sig, _)| (Digest::sha256(payload), sig.to_vec()));
     // Signing is deterministic: an identical signature made in the same second is the
     // new one, and stays.
     let remove = |l: &oci_spec::image::Descriptor| {
@@ -541,7 +549,7 @@ pub(crate) async fn rewrite_signatures(
             &signature::signature_tag(digest),
             Change {
                 add: add
-                    .map(|(payload, sig)| signature::layer(payload, sig))
+                    .map(|(payload, sig, sigstore)| signature::layer_with(payload, sig, sigstore))
                     .into_iter()
                     .collect(),
                 remove: &remove,

@@ -173,15 +173,32 @@ pub(crate) fn layers_of(m: &Manifest) -> Result<(Vec<Descriptor>, Option<Digest>
 
 /// The layer cosign writes for one signature over `payload`.
 pub fn layer(payload: &[u8], signature: &[u8]) -> Descriptor {
+    layer_with(payload, signature, &SigstoreAnnotations::default())
+}
+
+/// The layer cosign writes for one signature over `payload` made keyless or logged: with
+/// the certificate, chain, Rekor entry and timestamp annotations it has.
+pub fn layer_with(payload: &[u8], signature: &[u8], sigstore: &SigstoreAnnotations) -> Descriptor {
     let mut layer = Descriptor::new(
         MediaType::from(SIMPLESIGNING_MEDIA_TYPE),
         payload.len() as u64,
         oci_digest(&Digest::sha256(payload)),
     );
-    layer.set_annotations(Some(HashMap::from([(
+    let mut annotations = HashMap::from([(
         SIGNATURE_ANNOTATION.to_string(),
         Base64::encode_string(signature),
-    )])));
+    )]);
+    for (name, value) in [
+        (CERTIFICATE_ANNOTATION, &sigstore.certificate),
+        (CHAIN_ANNOTATION, &sigstore.chain),
+        (REKOR_BUNDLE_ANNOTATION, &sigstore.rekor_bundle),
+        (TIMESTAMP_ANNOTATION, &sigstore.timestamp),
+    ] {
+        if let Some(value) = value {
+            annotations.insert(name.to_string(), value.clone());
+        }
+    }
+    layer.set_annotations(Some(annotations));
     layer
 }
 

@@ -8,6 +8,7 @@ use crate::bundle::Bundle;
 use crate::bundle::dsse::Envelope;
 use crate::bundle::intoto;
 use crate::digest::Digest;
+use crate::keyless::legacy::{LegacySignature, LegacySigner};
 use crate::keyless::{IdentityToken, KeylessError, Services};
 use crate::keys::SigningKey;
 use crate::net::ServiceClient;
@@ -101,14 +102,25 @@ impl Signer<'_> {
         }
     }
 
-    /// Signs a simple-signing payload for a legacy `.sig` layer. Only a key without a log
-    /// can: a layer records a log entry only as a Rekor v1 signed promise, and the services
-    /// spoken are Rekor v2, whose entries only a bundle carries (cosign 3 refuses the same).
-    pub(crate) fn sign_payload(&self, payload: &[u8]) -> Result<Vec<u8>, Error> {
-        match self {
-            Self::Key(key) => Ok(key.sign(payload)),
-            Self::LoggedKey(..) | Self::Keyless(..) => Err(legacy_refused()),
-        }
+    /// Signs a simple-signing payload for a legacy `.sig` layer: a key's signature alone, or
+    /// logged in Rekor v1 (keyless or `--tlog-upload`) with the annotations cosign writes,
+    /// verified before they are returned. A layer records a log entry only as Rekor v1's
+    /// signed promise, so with Rekor v2 this is refused before anything is sent (cosign 3
+    /// refuses the same).
+    pub(crate) async fn sign_payload(&self, payload: &[u8]) -> Result<LegacySignature, Error> {
+        let (signer, sigstore) = match self {
+            Self::Key(key) => return Ok(LegacySignature::unlogged(key.sign(payload))),
+            Self::LoggedKey(key, sigstore) => (LegacySigner::Key(key), sigstore),
+            Self::Keyless(token, sigstore) => (LegacySigner::Keyless(token), sigstore),
+        };
+        Ok(crate::keyless::legacy::sign_legacy(
+            payload,
+            signer,
+            &sigstore.services,
+            &sigstore.root,
+            &sigstore.client,
+        )
+        .await?)
     }
 }
 
@@ -118,13 +130,7 @@ fn sign_statement(statement: &[u8], key: &SigningKey) -> Vec<u8> {
     Bundle::for_envelope(envelope, &key.public_key().bundle_hint()).to_bytes()
 }
 
-/// The refusal of a logged or keyless legacy signature: a usage error, nothing sent.
-fn legacy_refused() -> Error {
-    KeylessError::SigningConfig(LEGACY_NEEDS_REKOR_V1.to_string()).into()
-}
-
-/// Why a logged or keyless signature is not stored as a legacy `.sig` layer.
-pub const LEGACY_NEEDS_REKOR_V1: &str = "a legacy .sig signature can carry a log entry only from Rekor v1; Rekor v2 entries are stored in a Sigstore bundle";
+pub use crate::keyless::legacy::LEGACY_NEEDS_REKOR_V1;
 
 /// The 32 bytes of a SHA-256 digest; an artifact named by another algorithm cannot be
 /// signed through Sigstore here.
@@ -142,15 +148,30 @@ mod tests {
     use super::*;
     use crate::keys::Algorithm;
 
-    /// A key alone signs a legacy payload; a logged or keyless one is refused as bad
-    /// input (exit 2), saying why.
-    #[test]
-    fn only_a_plain_key_signs_a_legacy_payload() {
+    /// A key alone signs a legacy payload with no annotations; a logged or keyless one with
+    /// Rekor v2 is refused as bad input (exit 2), saying why, before any service is asked.
+    #[tokio::test]
+    async fn a_legacy_payload_is_logged_only_in_rekor_v1() {
         let key = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
-        let sig = Signer::Key(&key).sign_payload(b"p").unwrap();
-        assert!(key.public_key().verify(b"p", &sig));
+        let signed = Signer::Key(&key).sign_payload(b"p").await.unwrap();
+        assert!(key.public_key().verify(b"p", &signed.signature));
+        assert_eq!(signed.annotations, Default::default());
         assert!(Signer::Key(&key).key().is_some());
-        let e = legacy_refused();
+        // Nothing listens on port 9: an attempt to reach a service would fail as unavailable.
+        let services = Services::new(
+            "http://127.0.0.1:9/fulcio",
+            "http://127.0.0.1:9/rekor",
+            "http://127.0.0.1:9/tsa",
+        );
+        assert_eq!(services.rekor_version, 2);
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = ServiceClient::new(Default::default()).unwrap();
+        let sigstore = Sigstore::new(services, TrustedRoot::production(), client);
+        let e = Signer::LoggedKey(&key, &sigstore)
+            .sign_payload(b"p")
+            .await
+            .err()
+            .unwrap();
         assert_eq!(e.class(), crate::ErrorClass::Usage, "{e}");
         assert!(e.to_string().contains("Rekor v1"), "{e}");
     }

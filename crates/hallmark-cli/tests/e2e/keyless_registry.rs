@@ -658,3 +658,28 @@ async fn keyless_bundles_are_found_through_the_referrers_api() {
     );
     expect_code(&o, 1);
 }
+
+/// `copy` into a repository whose `.sig` manifest for the digest already holds a key's
+/// signature merges the keyless legacy layer in with its certificate, chain and log entry,
+/// so that it still verifies there for the keyless signer; the key's signature stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_merges_a_keyless_legacy_layer_with_its_annotations() {
+    let s = Setup::new().await;
+    s.sign(Format::Legacy, &[]).await;
+    s.img
+        .push(&s.reg.store("mirror"), Some("v0"))
+        .await
+        .unwrap();
+    let copied = format!("{}/mirror@{}", s.reg.addr, s.img.digest());
+    let k = keys("ecdsa-p256");
+    let o = run_env(
+        &["sign", &copied, "--key", &k.private],
+        &[("HALLMARK_PASSWORD", PASSWORD)],
+    );
+    expect_code(&o, 0);
+    let mirror = format!("{}/mirror:v1", s.reg.addr);
+    expect_code(&s.hallmark("copy", &s.pinned(), SIGNER, &[&mirror]), 0);
+    let o = s.hallmark("verify", &copied, SIGNER, &["--identity", &s.repo()]);
+    expect_code(&o, 0);
+    expect_code(&run(&["verify", &copied, "--key", &k.public]), 0);
+}

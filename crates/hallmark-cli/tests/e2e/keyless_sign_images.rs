@@ -21,7 +21,7 @@ fn s(p: &Path) -> String {
 
 /// A fresh random image in an OCI layout under `work` (tag `tag`); the layout's path and
 /// the image's digest.
-async fn local_image(work: &Path, tag: &str) -> (std::path::PathBuf, String) {
+pub(crate) async fn local_image(work: &Path, tag: &str) -> (std::path::PathBuf, String) {
     let dir = work.join(format!("layout-{tag}"));
     let layout = Layout::create(&dir).unwrap();
     let img = Image::random(tag, 2048).unwrap();
@@ -31,7 +31,7 @@ async fn local_image(work: &Path, tag: &str) -> (std::path::PathBuf, String) {
 
 /// A random image pushed unsigned to the stack's registry as `REG/repo:tag` (skopeo, so
 /// that nothing of hallmark's signs it); its digest.
-async fn push_unsigned(stack: &SigStack, work: &Path, repo: &str, tag: &str) -> String {
+pub(crate) async fn push_unsigned(stack: &SigStack, work: &Path, repo: &str, tag: &str) -> String {
     let (dir, digest) = local_image(work, tag).await;
     let o = stack
         .command(Command::new(skopeo()).args([
@@ -49,7 +49,7 @@ async fn push_unsigned(stack: &SigStack, work: &Path, repo: &str, tag: &str) -> 
 }
 
 /// hallmark in the stack's namespace with `args`, the key's password in the environment.
-fn hallmark_in(stack: &SigStack, args: &[&str]) -> Output {
+pub(crate) fn hallmark_in(stack: &SigStack, args: &[&str]) -> Output {
     let mut c = hallmark();
     c.args(args)
         .env("HALLMARK_PASSWORD", PASSWORD)
@@ -58,7 +58,7 @@ fn hallmark_in(stack: &SigStack, args: &[&str]) -> Output {
 }
 
 /// What the registry holds: its catalog and every repository's tags, as it lists them.
-fn registry_state(stack: &SigStack) -> String {
+pub(crate) fn registry_state(stack: &SigStack) -> String {
     let get = |path: &str| {
         let o = stack
             .command(

@@ -19,6 +19,7 @@ mod keyless;
 mod keyless_blobs;
 mod keyless_guard;
 mod keyless_images;
+mod keyless_legacy;
 mod keyless_lies;
 mod keyless_registry;
 mod keyless_rekor_v1;

@@ -142,9 +142,6 @@ impl LayerMaterial {
 /// A Rekor v1 entry as cosign's `dev.sigstore.cosign/bundle` annotation (the `RekorBundle`
 /// JSON: the signed promise, the body, the time, index and hex log id); `None` for an entry
 /// without a signed promise (Rekor v2), which that annotation cannot carry.
-// Signing speaks only Rekor v2 so far, so no legacy layer is written with a log entry yet;
-// this is what such a layer will carry once a Rekor v1 log is spoken.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn rekor_bundle_annotation(entry: &TlogEntry) -> Option<String> {
     let promise = entry.inclusion_promise.as_ref()?;
     let log_id = Base64::decode_vec(&entry.log_id.key_id).ok()?;

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod envelope;
+pub mod legacy;
 pub mod rekor_v1;
 pub mod token;
 pub mod transport;
@@ -111,6 +112,9 @@ pub enum KeylessError {
     /// The ephemeral key cannot be made or used.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The signing key makes signatures the log cannot take: nothing was sent.
+    #[error("{0}")]
+    KeyNotLoggable(String),
 }
 
 impl KeylessError {
@@ -123,7 +127,8 @@ impl KeylessError {
             | Self::TokenExpired { .. }
             | Self::TokenAudience(..)
             | Self::SigningConfig(_)
-            | Self::ServiceUrl { .. } => ErrorClass::Usage,
+            | Self::ServiceUrl { .. }
+            | Self::KeyNotLoggable(_) => ErrorClass::Usage,
             Self::Unreachable { .. }
             | Self::Status { .. }
             | Self::Garbage { .. }
@@ -332,6 +337,17 @@ pub(crate) async fn certify(
     root: &TrustedRoot,
     client: &ServiceClient,
 ) -> Result<(SigningKey, certificate::Leaf), KeylessError> {
+    let (key, leaf, _) = certify_chain(token, services, root, client).await?;
+    Ok((key, leaf))
+}
+
+/// [`certify`], with the chain Fulcio returned (leaf first), which a legacy layer carries.
+pub(crate) async fn certify_chain(
+    token: &IdentityToken,
+    services: &Services,
+    root: &TrustedRoot,
+    client: &ServiceClient,
+) -> Result<(SigningKey, certificate::Leaf, Vec<Vec<u8>>), KeylessError> {
     let key = SigningKey::generate(Algorithm::EcdsaP256)?;
     let public = key.public_key();
     let proof = key.sign(token.claims.subject.as_bytes());
@@ -354,7 +370,7 @@ pub(crate) async fn certify(
         root,
         SystemTime::now(),
     )?;
-    Ok((key, leaf))
+    Ok((key, leaf, chain))
 }
 
 /// The identity the token names that the certificate certifies, for the final check of a
@@ -566,6 +582,7 @@ mod tests {
                 service: "Fulcio",
                 why: "plain HTTP".into(),
             },
+            KeylessError::KeyNotLoggable("x".into()),
         ] {
             assert_eq!(e.class(), ErrorClass::Usage, "{e}");
         }

@@ -207,7 +207,7 @@ pub async fn log_v1(
 }
 
 /// `der` as PEM, lines of 64 characters, as Go writes it.
-fn pem(label: &str, der: &[u8]) -> String {
+pub(crate) fn pem(label: &str, der: &[u8]) -> String {
     let b64 = Base64::encode_string(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for line in b64.as_bytes().chunks(64) {

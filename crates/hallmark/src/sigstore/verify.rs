@@ -16,6 +16,7 @@ use super::sct::{self, SctError};
 use super::timestamp;
 use super::tlog::{self, Signed, TlogError};
 use crate::bundle::intoto::{PAYLOAD_TYPE, Statement};
+use crate::bundle::legacy::LayerMaterial;
 use crate::bundle::{Bundle, BundleError, Certificates, Content, TlogEntry, dsse};
 use crate::keys::PublicKey;
 
@@ -219,6 +220,24 @@ pub(crate) struct Material<'a> {
     pub timestamps: Vec<Vec<u8>>,
     /// The bundle's minor version (1 needs an inclusion promise, 2 and 3 an inclusion proof).
     pub minor: u8,
+}
+
+impl<'a> Material<'a> {
+    /// What a legacy `.sig` layer carries: `signature` over its payload, and its annotations
+    /// as read. Checked as a v0.1 bundle would be (the entry's signed promise suffices), the
+    /// way cosign checks a layer.
+    pub(crate) fn of_layer(layer: &'a LayerMaterial, signature: &[u8]) -> Self {
+        Material {
+            content: Content::Message {
+                sha256: None,
+                signature: signature.to_vec(),
+            },
+            certificates: layer.certificates.clone(),
+            tlog_entries: &layer.tlog_entries,
+            timestamps: layer.timestamps.clone(),
+            minor: 1,
+        }
+    }
 }
 
 /// Verifies `bundle` over the artifact whose SHA-256 is `artifact` (for a DSSE bundle, a

@@ -86,16 +86,7 @@ fn check_legacy(
 ) -> Result<ValidSignature, Rejection> {
     let layer =
         LayerMaterial::read(annotations).map_err(|e| Rejection::Annotations(Arc::new(e)))?;
-    let material = sigstore::Material {
-        content: Content::Message {
-            sha256: None,
-            signature: signature.to_vec(),
-        },
-        certificates: layer.certificates.clone(),
-        tlog_entries: &layer.tlog_entries,
-        timestamps: layer.timestamps.clone(),
-        minor: 1,
-    };
+    let material = sigstore::Material::of_layer(&layer, signature);
     let payload_sha256: [u8; 32] = crate::digest::Digest::sha256(payload)
         .to_bytes()
         .try_into()
