@@ -12,6 +12,9 @@ use hallmark::image::Image;
 use hallmark::layout::Layout;
 use hallmark::store::Store;
 
+/// A stand-in Rekor in the stack's namespace.
+const STAND_IN: &str = "http://127.0.0.1:18099";
+
 fn s(p: &Path) -> String {
     p.display().to_string()
 }
@@ -235,4 +238,151 @@ async fn an_image_signed_and_logged_twice_is_signed() {
         &image,
     ]);
     cosign_ok(&o, "cosign verify");
+}
+
+/// Rekor v1 answers 409 for an entry it already holds (a deterministic signature signed
+/// again: Ed25519, or any key's from another client), naming the entry: hallmark fetches
+/// that entry from the same log, verifies it exactly as a fresh answer and uses it. A
+/// stand-in in front of the real Rekor v1 submits every entry twice and hands hallmark
+/// the log's own second answer, its genuine 409; both a blob (hashedrekord, ECDSA) and an
+/// image (dsse, Ed25519) are signed with the held entry, and the real cosign verifies both
+/// with its default checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_rekor_v1_already_holds_is_verified_and_reused() {
+    let mut stack = SigStack::start_with_rekor_v1();
+    let work = tempfile::tempdir().unwrap();
+    let script = work.path().join("twice.py");
+    let record = work.path().join("record.txt");
+    std::fs::write(
+        &script,
+        r#"import http.server, sys, urllib.request, urllib.error
+UPSTREAM, RECORD = sys.argv[1], sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def forward(self, body):
+        headers = {'Content-Type': 'application/json'} if body is not None else {}
+        req = urllib.request.Request(UPSTREAM + self.path, data=body, method=self.command, headers=headers)
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, r.read(), r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), e.headers
+    def reply(self, status, body, headers):
+        self.send_response(status)
+        for k in ('Content-Type', 'Location'):
+            if headers.get(k):
+                self.send_header(k, headers[k])
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def note(self, line):
+        with open(RECORD, 'a') as f:
+            f.write(line + '\n')
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', '0')))
+        first = self.forward(body)
+        again = self.forward(body)
+        self.note('POST %d %d' % (first[0], again[0]))
+        self.reply(*again)
+    def do_GET(self):
+        got = self.forward(None)
+        self.note('GET %s %d' % (self.path, got[0]))
+        self.reply(*got)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
+"#,
+    )
+    .unwrap();
+    let upstream = stack.rekor_v1_url();
+    stack.spawn(
+        "twice",
+        Path::new(python()),
+        &[s(&script), upstream, s(&record)],
+    );
+    stack.wait_ready("twice", &format!("{STAND_IN}/api/v1/log"));
+    let root = s(&stack.trusted_root);
+    let through_twice = [
+        "--tlog-upload",
+        "--fulcio-url",
+        "http://127.0.0.1:18081",
+        "--rekor-url",
+        STAND_IN,
+        "--rekor-version",
+        "1",
+        "--trusted-root",
+        &root,
+    ];
+    let held = || {
+        let text = std::fs::read_to_string(&record).unwrap_or_default();
+        let conflicts = text.lines().filter(|l| *l == "POST 201 409").count();
+        let fetched = text
+            .lines()
+            .filter(|l| l.starts_with("GET /api/v1/log/entries/") && l.ends_with(" 200"))
+            .count();
+        (conflicts, fetched)
+    };
+
+    // A blob: hashedrekord.
+    let ecdsa = keys("ecdsa-p256");
+    let blob = work.path().join("release.tar");
+    std::fs::write(&blob, b"the release, already in Rekor v1").unwrap();
+    let bundle = work.path().join("held.sigstore.json");
+    let mut args = vec![
+        "sign-blob",
+        blob.to_str().unwrap(),
+        "--key",
+        &ecdsa.private,
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ];
+    args.extend(through_twice);
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 0);
+    assert_eq!(
+        held(),
+        (1, 1),
+        "{}",
+        std::fs::read_to_string(&record).unwrap()
+    );
+    let entry = &json_file(&bundle)["verificationMaterial"]["tlogEntries"][0];
+    assert_eq!(entry["kindVersion"]["version"], "0.0.1", "{entry}");
+    let o = stack.cosign(&[
+        "verify-blob",
+        "--key",
+        &ecdsa.public,
+        "--bundle",
+        &s(&bundle),
+        "--trusted-root",
+        &root,
+        &s(&blob),
+    ]);
+    cosign_ok(&o, "cosign verify-blob");
+
+    // An image, with a key whose signatures are always the same: dsse.
+    let ed25519 = keys("ed25519");
+    let image = push_unsigned(&stack, work.path(), "app", "ed25519").await;
+    let mut args = vec!["sign", &image, "--key", &ed25519.private];
+    args.extend(through_twice);
+    let o = hallmark_in(&stack, &args);
+    expect_code(&o, 0);
+    assert_eq!(
+        held(),
+        (2, 2),
+        "{}",
+        std::fs::read_to_string(&record).unwrap()
+    );
+    let o = stack.cosign(&[
+        "verify",
+        "--key",
+        &ed25519.public,
+        "--trusted-root",
+        &root,
+        "--new-bundle-format",
+        &image,
+    ]);
+    cosign_ok(&o, "cosign verify");
+    assert_eq!(
+        verified_log_indexes(&stack, &image, &ed25519.public, &root).len(),
+        1
+    );
 }
