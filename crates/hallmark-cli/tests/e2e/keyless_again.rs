@@ -386,3 +386,92 @@ http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
         1
     );
 }
+
+/// Rekor v2 returns no entry it already holds: its 409 for the same signature again is a
+/// one-line error saying so and what to do (exit 3), and nothing is written. A stand-in
+/// answers as rekor-tiles does (`x-log-index`, the message with the index): the real log
+/// never sees a signature of hallmark's twice (ECDSA is hedged, and a pure Ed25519 signature
+/// over a digest it refuses outright).
+#[test]
+fn an_entry_rekor_v2_already_holds_is_a_clear_error() {
+    let mut stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let keys = keys("ecdsa-p256");
+    let blob = work.path().join("release.tar");
+    std::fs::write(&blob, b"the release, already logged").unwrap();
+    let script = work.path().join("stand_in.py");
+    std::fs::write(
+        &script,
+        r#"import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        self.rfile.read(int(self.headers.get('Content-Length', '0')))
+        body = b'{"code":6,"message":"an equivalent entry already exists in the transparency log with index 41","details":[]}'
+        self.send_response(409 if self.command == 'POST' else 200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('x-log-index', '41')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_GET = answer
+    do_POST = answer
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
+"#,
+    )
+    .unwrap();
+    stack.spawn("stand-in", Path::new(python()), &[s(&script)]);
+    stack.wait_ready("stand-in", STAND_IN);
+    let tsa = tsa_url(&stack);
+
+    let bundle = work.path().join("out.sigstore.json");
+    let signature = work.path().join("out.sig");
+    let o = hallmark_in(
+        &stack,
+        &[
+            "sign-blob",
+            &s(&blob),
+            "--key",
+            &keys.private,
+            "--tlog-upload",
+            "--bundle",
+            &s(&bundle),
+            "--output-signature",
+            &s(&signature),
+            "--fulcio-url",
+            "http://127.0.0.1:18081",
+            "--rekor-url",
+            STAND_IN,
+            "--timestamp-server-url",
+            &tsa,
+            "--trusted-root",
+            &s(&stack.trusted_root),
+        ],
+    );
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(
+        err.contains("Rekor already holds this exact signature (entry 41)"),
+        "{err}"
+    );
+    assert!(err.contains("ECDSA P-256"), "{err}");
+    assert_eq!(
+        err.trim()
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(!bundle.exists() && !signature.exists());
+}
+
+/// The stack's timestamp authority, as its signing config names it.
+fn tsa_url(stack: &SigStack) -> String {
+    let config = json_file(&stack.signing_config);
+    config["tsaUrls"][0]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{config}"))
+        .to_string()
+}
