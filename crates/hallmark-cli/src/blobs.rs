@@ -176,7 +176,14 @@ pub async fn sign(
             };
             let key = keyfile::load_signing_key(key_path)?;
             let measured = measure(&args.file)?;
-            let signed = blob::sign(&measured, &key, &key_path.display().to_string())
+            // A logged signature is hedged: the same file signed again is a new log entry,
+            // where a deterministic signature would be one the log already holds.
+            let sign = if logging.is_some() {
+                blob::sign_hedged
+            } else {
+                blob::sign
+            };
+            let signed = sign(&measured, &key, &key_path.display().to_string())
                 .map_err(hallmark::Error::from)?;
             let signature = signed.signature_base64();
             let bundle = match &logging {

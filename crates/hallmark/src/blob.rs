@@ -85,13 +85,31 @@ impl BlobSignature {
     }
 }
 
-/// Signs a measured blob with `key` (ECDSA P-256; Ed25519 cannot sign by digest).
+/// Signs a measured blob with `key` (ECDSA P-256; Ed25519 cannot sign by digest). The
+/// same blob signed again gives the same signature (RFC 6979).
 pub fn sign(blob: &Measured, key: &SigningKey, what: &str) -> Result<BlobSignature, KeyError> {
     let sha256 = blob.sha256();
     let signature = key.sign_prehashed(&sha256, what)?;
+    Ok(message_bundle(sha256, signature, key))
+}
+
+/// Signs a measured blob as [`sign`] does, hedged ([`SigningKey::sign_hedged`]): a new
+/// signature each time, for a signature that is to be logged, since a transparency log
+/// refuses an entry it already holds.
+pub fn sign_hedged(
+    blob: &Measured,
+    key: &SigningKey,
+    what: &str,
+) -> Result<BlobSignature, KeyError> {
+    let sha256 = blob.sha256();
+    let signature = key.sign_prehashed_hedged(&sha256, what)?;
+    Ok(message_bundle(sha256, signature, key))
+}
+
+fn message_bundle(sha256: [u8; 32], signature: Vec<u8>, key: &SigningKey) -> BlobSignature {
     let bundle =
         Bundle::for_message(&sha256, &signature, &key.public_key().bundle_hint()).to_bytes();
-    Ok(BlobSignature { bundle, signature })
+    BlobSignature { bundle, signature }
 }
 
 /// What a blob is verified against.

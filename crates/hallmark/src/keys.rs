@@ -205,6 +205,44 @@ impl SigningKey {
         }
     }
 
+    /// Signs `message` as [`sign`](Self::sign) does, but hedged: ECDSA's nonce is RFC 6979's
+    /// with fresh randomness mixed in, so signing the same message twice gives two
+    /// signatures. A transparency log refuses an entry it already holds, and a release job
+    /// run again must log a new one. Ed25519 stays deterministic: it has no hedged form.
+    pub fn sign_hedged(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        use p256::ecdsa::signature::RandomizedSigner;
+        match self {
+            Self::EcdsaP256(k) => {
+                let sig: p256::ecdsa::Signature = k
+                    .try_sign_with_rng(&mut getrandom::SysRng, message)
+                    .map_err(|_| KeyError::Random(getrandom::Error::UNEXPECTED))?;
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
+            Self::Ed25519(_) => Ok(self.sign(message)),
+        }
+    }
+
+    /// [`sign_prehashed`](Self::sign_prehashed), hedged as [`sign_hedged`](Self::sign_hedged).
+    pub(crate) fn sign_prehashed_hedged(
+        &self,
+        sha256: &[u8; 32],
+        what: &str,
+    ) -> Result<Vec<u8>, KeyError> {
+        use p256::ecdsa::signature::hazmat::RandomizedPrehashSigner;
+        match self {
+            Self::EcdsaP256(k) => {
+                let sig: p256::ecdsa::Signature = k
+                    .sign_prehash_with_rng(&mut getrandom::SysRng, sha256)
+                    .map_err(|e| KeyError::Format {
+                        what: what.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
+            Self::Ed25519(_) => self.sign_prehashed(sha256, what),
+        }
+    }
+
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
         match self {
@@ -711,6 +749,38 @@ mod tests {
             Err(KeyError::NotPrehashable { .. })
         ));
         assert_eq!(e.public_key().verify_prehashed(&d, b"x"), None);
+    }
+
+    /// A logged signature must differ each time (a log refuses an entry it holds), yet
+    /// verify as any other; the plain signature stays the same each time.
+    #[test]
+    fn hedged_ecdsa_verifies_and_differs_each_time() {
+        use sha2::Digest as _;
+        let k = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
+        let message = b"the same release, signed again";
+        let (a, b) = (
+            k.sign_hedged(message).unwrap(),
+            k.sign_hedged(message).unwrap(),
+        );
+        assert_ne!(a, b);
+        assert!(k.public_key().verify(message, &a));
+        assert!(k.public_key().verify(message, &b));
+        assert!(!k.public_key().verify(b"another release", &a));
+        assert_eq!(k.sign(message), k.sign(message));
+
+        let d: [u8; 32] = sha2::Sha256::digest(message).into();
+        let (a, b) = (
+            k.sign_prehashed_hedged(&d, "k").unwrap(),
+            k.sign_prehashed_hedged(&d, "k").unwrap(),
+        );
+        assert_ne!(a, b);
+        assert!(k.public_key().verify(message, &a));
+        assert_eq!(k.public_key().verify_prehashed(&d, &b), Some(true));
+        assert_eq!(k.public_key().verify_prehashed(&[0; 32], &b), Some(false));
+        assert_eq!(
+            k.sign_prehashed(&d, "k").unwrap(),
+            k.sign_prehashed(&d, "k").unwrap()
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::Error;
 use crate::bundle::Bundle;
-use crate::bundle::dsse::Envelope;
+use crate::bundle::dsse::{self, Envelope};
 use crate::bundle::intoto;
 use crate::digest::Digest;
 use crate::keyless::legacy::{LegacySignature, LegacySigner};
@@ -71,12 +71,11 @@ impl Signer<'_> {
         statement: &[u8],
         subject: &Digest,
     ) -> Result<(Vec<u8>, Option<Identity>), Error> {
-        let bundle = |key: &SigningKey| sign_statement(statement, key);
         match self {
-            Self::Key(key) => Ok((bundle(key), None)),
+            Self::Key(key) => Ok((sign_statement(statement, key), None)),
             Self::LoggedKey(key, sigstore) => Ok((
                 crate::keyless::log_key_signature(
-                    &bundle(key),
+                    &sign_statement_hedged(statement, key)?,
                     &sha256(subject)?,
                     &key.public_key(),
                     &sigstore.services,
@@ -132,6 +131,16 @@ fn sign_statement(statement: &[u8], key: &SigningKey) -> Vec<u8> {
 
 pub use crate::keyless::legacy::LEGACY_NEEDS_REKOR_V1;
 
+/// [`sign_statement`] with a hedged signature ([`SigningKey::sign_hedged`]): a statement
+/// signed and logged again is a new log entry, not one the log already holds.
+fn sign_statement_hedged(statement: &[u8], key: &SigningKey) -> Result<Vec<u8>, Error> {
+    let signature = key
+        .sign_hedged(&dsse::pae(intoto::PAYLOAD_TYPE, statement))
+        .map_err(Error::from)?;
+    let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, statement, |_| signature);
+    Ok(Bundle::for_envelope(envelope, &key.public_key().bundle_hint()).to_bytes())
+}
+
 /// The 32 bytes of a SHA-256 digest; an artifact named by another algorithm cannot be
 /// signed through Sigstore here.
 fn sha256(digest: &Digest) -> Result<[u8; 32], Error> {
@@ -174,6 +183,31 @@ mod tests {
             .unwrap();
         assert_eq!(e.class(), crate::ErrorClass::Usage, "{e}");
         assert!(e.to_string().contains("Rekor v1"), "{e}");
+    }
+
+    /// A statement about to be logged is signed anew each time (a log refuses an entry it
+    /// holds), and verifies as the plain bundle does, which stays the same each time.
+    #[test]
+    fn a_statement_to_be_logged_is_signed_anew_each_time() {
+        let key = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
+        let statement = br#"{"_type":"https://in-toto.io/Statement/v1"}"#;
+        let (a, b) = (
+            sign_statement_hedged(statement, &key).unwrap(),
+            sign_statement_hedged(statement, &key).unwrap(),
+        );
+        assert_ne!(a, b);
+        assert_eq!(
+            sign_statement(statement, &key),
+            sign_statement(statement, &key)
+        );
+        let pae = dsse::pae(intoto::PAYLOAD_TYPE, statement);
+        for bundle in [a, b, sign_statement(statement, &key)] {
+            let parsed = Bundle::parse(&bundle).unwrap();
+            let envelope = parsed.dsse_envelope.unwrap();
+            assert_eq!(envelope.payload_bytes().unwrap(), statement);
+            let [sig] = envelope.signature_bytes().try_into().unwrap();
+            assert!(key.public_key().verify(&pae, &sig));
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod hostile;
 mod interop;
 mod json_output;
 mod keyless;
+mod keyless_again;
 mod keyless_blobs;
 mod keyless_guard;
 mod keyless_images;

@@ -84,7 +84,8 @@ pub async fn sign_legacy(
     }
     let sha256: [u8; 32] = sha2::Sha256::digest(payload).into();
     let (signature, certified, secret) = match signer {
-        LegacySigner::Key(key) => (key.sign(payload), None, None),
+        // Hedged: the same payload logged again is a new entry, not one the log holds.
+        LegacySigner::Key(key) => (key.sign_hedged(payload)?, None, None),
         LegacySigner::Keyless(token) => {
             let (key, leaf, chain) = certify_chain(token, services, root, client).await?;
             let signature = key.sign_prehashed(&sha256, "the ephemeral key")?;

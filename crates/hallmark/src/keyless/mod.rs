@@ -115,6 +115,16 @@ pub enum KeylessError {
     /// The signing key makes signatures the log cannot take: nothing was sent.
     #[error("{0}")]
     KeyNotLoggable(String),
+    /// Rekor v2 already holds this exact signature (a deterministic one, signed before),
+    /// and its API returns no entry it holds: nothing can be written for it.
+    #[error(
+        "Rekor already holds this exact signature{}, and Rekor v2 does not return an entry it holds: the earlier signature of this artifact stands; to log a new one, sign with an ECDSA P-256 key, whose logged signatures differ each time",
+        .index.map(|i| format!(" (entry {i})")).unwrap_or_default()
+    )]
+    AlreadyLogged {
+        /// The index of the entry, when the log named it.
+        index: Option<u64>,
+    },
 }
 
 impl KeylessError {
@@ -132,7 +142,8 @@ impl KeylessError {
             Self::Unreachable { .. }
             | Self::Status { .. }
             | Self::Garbage { .. }
-            | Self::NotVerified { .. } => ErrorClass::Unavailable,
+            | Self::NotVerified { .. }
+            | Self::AlreadyLogged { .. } => ErrorClass::Unavailable,
             Self::Key(e) => e.class(),
         }
     }
@@ -475,11 +486,32 @@ async fn stamp_and_log(
     };
     let url = format!("{}/api/v2/log/entries", services.rekor);
     let body = wire::rekor_request(&logged_sha256, signature, &verifier);
-    let answer = post(client, "Rekor", &url, "application/json", body, secret).await?;
+    let answer = post(client, "Rekor", &url, "application/json", body, secret)
+        .await
+        .map_err(already_logged)?;
     let entry = wire::rekor_entry(&answer)?;
     let logged = tlog::verify_entry(&entry, &signed, &verifier, root, 3)
         .map_err(|e| KeylessError::not_verified("Rekor", e))?;
     Ok((Some(stamp), entry, logged.log_index))
+}
+
+/// Rekor v2's 409 (rekor-tiles: "an equivalent entry already exists in the transparency
+/// log with index N") as [`KeylessError::AlreadyLogged`]; any other failure as it is.
+fn already_logged(e: KeylessError) -> KeylessError {
+    match e {
+        KeylessError::Status {
+            service: "Rekor",
+            status: 409,
+            text,
+            ..
+        } => KeylessError::AlreadyLogged {
+            index: text.split_once("with index ").and_then(|(_, n)| {
+                let digits: String = n.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            }),
+        },
+        e => e,
+    }
 }
 
 /// A message signature or DSSE envelope logged in Rekor v1, its SET's time inside the certificate's validity.
@@ -606,8 +638,41 @@ mod tests {
                 status: 307,
                 text: "a redirect".into(),
             },
+            KeylessError::AlreadyLogged { index: Some(7) },
         ] {
             assert_eq!(e.class(), ErrorClass::Unavailable, "{e}");
+        }
+    }
+
+    /// Rekor v2's 409 says what happened and what to do, with the entry's index when
+    /// given; another status, or another service's 409, stays as it was.
+    #[test]
+    fn rekor_v2_conflict_is_already_logged() {
+        let status = |service, status, text: &str| KeylessError::Status {
+            service,
+            url: "http://rekor/api/v2/log/entries".into(),
+            status,
+            text: text.into(),
+        };
+        let held = r#"{"code":6,"message":"an equivalent entry already exists in the transparency log with index 41"}"#;
+        let e = already_logged(status("Rekor", 409, held));
+        assert!(
+            matches!(e, KeylessError::AlreadyLogged { index: Some(41) }),
+            "{e:?}"
+        );
+        let line = e.to_string();
+        assert!(
+            line.contains("already holds this exact signature (entry 41)"),
+            "{line}"
+        );
+        assert!(line.contains("ECDSA P-256"), "{line}");
+        assert!(!line.contains('\n'));
+        assert!(matches!(
+            already_logged(status("Rekor", 409, "conflict")),
+            KeylessError::AlreadyLogged { index: None }
+        ));
+        for other in [status("Rekor", 500, held), status("Fulcio", 409, held)] {
+            assert!(matches!(already_logged(other), KeylessError::Status { .. }));
         }
     }
 

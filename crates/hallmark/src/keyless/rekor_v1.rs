@@ -13,7 +13,7 @@ use base64ct::{Base64, Encoding};
 use serde::Deserialize;
 
 use super::KeylessError;
-use super::transport::post;
+use super::transport::{self, checked, exchange};
 use crate::bundle::{Checkpoint, InclusionPromise, InclusionProof, KindVersion, LogId, TlogEntry};
 use crate::net::ServiceClient;
 use crate::sigstore::root::TrustedRoot;
@@ -178,15 +178,25 @@ pub async fn log_v1(
     secret: Option<&str>,
 ) -> Result<LoggedV1, KeylessError> {
     let url = format!("{rekor}/api/v1/log/entries");
-    let answer = post(
+    let (status, answer) = exchange(
         client,
         "Rekor",
         &url,
-        "application/json",
-        request(signed, &verifier),
-        secret,
+        Some(("application/json", request(signed, &verifier))),
+        None,
     )
     .await?;
+    // A signature already logged (the same key signing the same thing deterministically,
+    // as Ed25519 does) is answered 409 with the UUID of the entry the log holds. That entry
+    // is fetched from this same log, never from where the answer points, and verified
+    // below exactly as a fresh one: it must be for this very signature.
+    let answer = match existing_uuid(status, &answer) {
+        Some(uuid) => {
+            let url = format!("{url}/{uuid}");
+            transport::request(client, "Rekor", &url, None, None, secret).await?
+        }
+        None => checked("Rekor", &url, status, answer, secret)?,
+    };
     let entry = entry(&answer)?;
     let not_verified = |why: String| KeylessError::NotVerified {
         service: "Rekor",
@@ -204,6 +214,25 @@ pub async fn log_v1(
         log_index: logged.log_index,
         integrated_time,
     })
+}
+
+/// The UUID of the entry Rekor v1 already holds, when `status` and `answer` are its 409
+/// (`{"code":409,"message":"an equivalent entry already exists in the transparency log
+/// with UUID <hex>"}`). Only hex is taken: it becomes part of a URL.
+fn existing_uuid(status: u16, answer: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Conflict {
+        message: String,
+    }
+    if status != 409 {
+        return None;
+    }
+    let conflict: Conflict = serde_json::from_slice(answer).ok()?;
+    let (_, uuid) = conflict.message.rsplit_once("with UUID ")?;
+    let uuid = uuid.trim();
+    // 64 hex digits, or 80 with the tree id in front (sharded logs).
+    let valid = matches!(uuid.len(), 64 | 80) && uuid.bytes().all(|b| b.is_ascii_hexdigit());
+    valid.then(|| uuid.to_ascii_lowercase())
 }
 
 /// `der` as PEM, lines of 64 characters, as Go writes it.
@@ -319,6 +348,31 @@ mod tests {
         assert_eq!(p.hashes, vec!["AP8=".to_string()]);
         assert_eq!(p.checkpoint.unwrap().envelope, "note");
         assert_eq!(e.inclusion_promise.unwrap().signed_entry_timestamp, "U0VU");
+    }
+
+    #[test]
+    fn a_conflict_names_the_entry_held_by_its_uuid() {
+        let uuid = "108e9186e8c5677a".to_string() + &"ab".repeat(32);
+        let conflict = |message: &str| {
+            serde_json::json!({"code": 409, "message": message})
+                .to_string()
+                .into_bytes()
+        };
+        let held = conflict(&format!(
+            "an equivalent entry already exists in the transparency log with UUID {uuid}"
+        ));
+        assert_eq!(existing_uuid(409, &held), Some(uuid.clone()));
+        assert_eq!(
+            existing_uuid(409, &conflict(&format!("with UUID {}", &uuid[16..]))),
+            Some(uuid[16..].to_string())
+        );
+        // Another status, no UUID, or one that is not hex (it becomes part of a URL).
+        assert_eq!(existing_uuid(400, &held), None);
+        assert_eq!(existing_uuid(409, b"<html>conflict</html>"), None);
+        assert_eq!(existing_uuid(409, &conflict("already exists")), None);
+        let slashed = format!("with UUID ../../{}", &uuid[6..]);
+        assert_eq!(existing_uuid(409, &conflict(&slashed)), None);
+        assert_eq!(existing_uuid(409, &conflict("with UUID abc")), None);
     }
 
     #[test]

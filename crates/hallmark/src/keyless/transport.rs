@@ -60,10 +60,35 @@ pub(super) async fn request(
     bearer: Option<&str>,
     secret: Option<&str>,
 ) -> Result<Vec<u8>, KeylessError> {
+    let (status, answer) = exchange(client, service, url, body, bearer).await?;
+    checked(service, url, status, answer, secret)
+}
+
+/// One request as [`request`] makes it; the status and the answer, whatever the status,
+/// for a caller that reads an error answer (Rekor's 409 names the entry it already holds).
+pub(super) async fn exchange(
+    client: &ServiceClient,
+    service: &'static str,
+    url: &str,
+    body: Option<(&'static str, Vec<u8>)>,
+    bearer: Option<&str>,
+) -> Result<(u16, Vec<u8>), KeylessError> {
     let (status, answer) = client
         .send(url, body, bearer, MAX_ANSWER_BYTES)
         .await
         .map_err(|e| failure(service, url, e))?;
+    Ok((status, answer.to_vec()))
+}
+
+/// The answer when `status` is 2xx; any other status (a redirect included) is
+/// [`KeylessError::Status`], its text cleared of `secret`.
+pub(super) fn checked(
+    service: &'static str,
+    url: &str,
+    status: u16,
+    answer: Vec<u8>,
+    secret: Option<&str>,
+) -> Result<Vec<u8>, KeylessError> {
     if !(200..300).contains(&status) {
         let text: String = redact(&String::from_utf8_lossy(&answer), secret)
             .chars()
@@ -82,7 +107,7 @@ pub(super) async fn request(
             text,
         });
     }
-    Ok(answer.to_vec())
+    Ok(answer)
 }
 
 /// One POST of `body` as `content_type`.
