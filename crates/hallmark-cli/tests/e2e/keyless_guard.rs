@@ -828,3 +828,45 @@ fn ca_file_trusts_a_private_sigstore() {
     expect_code(&o, 2);
     assert!(!w.bundle.exists());
 }
+
+/// An environment proxy is not used for loopback services: the token goes in plain HTTP
+/// only because it stays on the machine, and a proxy would carry it off. With `HTTP_PROXY`
+/// (and `ALL_PROXY`) naming a recording listener and no `NO_PROXY`, keyless signing against
+/// the stack's loopback services succeeds and the listener sees nothing.
+#[test]
+fn an_environment_proxy_never_sees_a_loopback_request() {
+    let mut stack = SigStack::start();
+    let w = work();
+    misbehave(&mut stack, "proxy", OTHER, w.dir.path());
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let proxy = format!("http://127.0.0.1:{OTHER}");
+    let mut c = hallmark();
+    c.args(["sign-blob", &s(&w.blob), "--bundle", &s(&w.bundle)])
+        .args([
+            "--fulcio-url",
+            "http://127.0.0.1:18081",
+            "--rekor-url",
+            REKOR,
+        ])
+        .args(["--timestamp-server-url", TSA])
+        .args(["--trusted-root", &s(&stack.trusted_root)])
+        .args(["--identity-token", &format!("@{}", s(&token))]);
+    for k in [
+        "NO_PROXY",
+        "no_proxy",
+        "http_proxy",
+        "all_proxy",
+        "REQUEST_METHOD",
+    ] {
+        c.env_remove(k);
+    }
+    c.env("HTTP_PROXY", &proxy).env("ALL_PROXY", &proxy);
+    let o = stack.command(&c).output().unwrap();
+    expect_code(&o, 0);
+    assert!(
+        hits(w.dir.path(), OTHER).is_empty(),
+        "the proxy was sent: {:?}",
+        hits(w.dir.path(), OTHER)
+    );
+    assert!(w.bundle.exists());
+}
