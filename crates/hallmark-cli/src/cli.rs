@@ -319,6 +319,8 @@ pub struct SigningArgs {
     pub tlog_upload: bool,
     #[command(flatten)]
     pub keyless: KeylessSignArgs,
+    #[command(flatten)]
+    pub sigstore: SigstoreArgs,
     /// Signed annotation (repeatable)
     #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<(String, String)>,
@@ -368,6 +370,8 @@ pub struct PublishArgs {
     pub tlog_upload: bool,
     #[command(flatten)]
     pub keyless: KeylessSignArgs,
+    #[command(flatten)]
+    pub sigstore: SigstoreArgs,
     /// Signed annotation (repeatable)
     #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<(String, String)>,
@@ -692,6 +696,8 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub keyless_args: KeylessSignArgs,
     #[command(flatten)]
+    pub sigstore: SigstoreArgs,
+    #[command(flatten)]
     pub registry_args: RegistryArgs,
 }
 
@@ -1006,8 +1012,8 @@ fn parse_secret(s: &str) -> Result<Secret, String> {
     Ok(Secret(s.to_string()))
 }
 
-/// How `sign-blob` reaches the signing services (the image commands take these from their
-/// registry flags).
+/// How `sign-blob` reaches the signing services (it has no registry, so these are its
+/// `--allow-http`, `--ca-file` and `--timeout`; the image commands spell them `--sigstore-*`).
 #[derive(Args, Debug, Clone)]
 pub struct ServiceArgs {
     /// Allow plain HTTP to signing services other than on loopback
@@ -1022,6 +1028,25 @@ pub struct ServiceArgs {
     /// Seconds the whole command may take, whatever the services do (exit 3 after)
     #[arg(long, default_value_t = 600, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub deadline: u64,
+}
+
+/// How the image commands reach the signing services (Fulcio, Rekor, the timestamp
+/// authority, GitHub's token endpoint), apart from the registry flags: a registry that
+/// needs plain HTTP must not take the identity token's protection with it.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Signing services")]
+pub struct SigstoreArgs {
+    /// Allow plain HTTP to signing services other than on loopback (the registry's
+    /// --allow-http does not apply to them)
+    #[arg(long)]
+    pub sigstore_allow_http: bool,
+    /// Extra CA certificates (PEM) to trust for the signing services, for a private Sigstore
+    /// over HTTPS (the registry's --ca-file does not apply to them)
+    #[arg(long, value_name = "PEM")]
+    pub sigstore_ca_file: Option<PathBuf>,
+    /// Seconds one request to a signing service may take, its answer included
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub sigstore_timeout: u64,
 }
 
 #[cfg(test)]

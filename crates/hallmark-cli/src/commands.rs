@@ -208,7 +208,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::R
         args.key.as_deref(),
         args.tlog_upload,
         &args.keyless,
-        crate::signers::service_client(&args.registry, clients)?,
+        crate::signers::service_client(&args.sigstore, clients)?,
     )
     .await?;
     let created = NewLayout::note(&args.destination);
@@ -398,7 +398,7 @@ impl Signing {
         opts.annotations = args.annotations.iter().cloned().collect();
         opts.expect_digest = args.expect_digest.clone();
         opts.replace = !args.keep_existing;
-        let services = crate::signers::service_client(registry, clients)?;
+        let services = crate::signers::service_client(&args.sigstore, clients)?;
         Ok(Signing {
             target,
             opts,

@@ -298,7 +298,7 @@ pub fn services(
                 None => flag.to_string(),
             };
             let hint = matches!(e, hallmark::net::NetError::PlainHttp { .. }).then_some(
-                "use https, or pass --allow-http if plain HTTP to this host is really meant",
+                "use https, or, if plain HTTP to this host is really meant, pass --sigstore-allow-http (sign-blob: --allow-http)",
             );
             return Err(CliError::usage(format!("{what} ({source}): {e}"), hint));
         }

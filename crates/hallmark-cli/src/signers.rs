@@ -119,16 +119,17 @@ pub async fn make(
     }
 }
 
-/// The client an image command reaches the signing services with: its registry flags'
-/// `--allow-http`, `--ca-file` and `--timeout`, kept for the deadline's report.
+/// The client an image command reaches the signing services with: its `--sigstore-*`
+/// flags, never the registry's (a registry's plain HTTP must not extend to the token), kept
+/// for the deadline's report.
 pub fn service_client(
-    registry: &crate::cli::RegistryArgs,
+    args: &crate::cli::SigstoreArgs,
     clients: &crate::commands::Clients,
 ) -> anyhow::Result<ServiceClient> {
     let client = crate::keyless::service_client(
-        registry.allow_http,
-        registry.ca_file.as_deref(),
-        std::time::Duration::from_secs(registry.timeout),
+        args.sigstore_allow_http,
+        args.sigstore_ca_file.as_deref(),
+        std::time::Duration::from_secs(args.sigstore_timeout),
     )?;
     clients.add_service(&client);
     Ok(client)

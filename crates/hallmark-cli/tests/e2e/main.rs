@@ -17,6 +17,7 @@ mod interop;
 mod json_output;
 mod keyless;
 mod keyless_blobs;
+mod keyless_flags;
 mod keyless_guard;
 mod keyless_images;
 mod keyless_lies;

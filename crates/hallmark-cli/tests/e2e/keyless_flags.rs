@@ -1,0 +1,81 @@
+//! Which flags govern what when the image commands sign keyless or log a key's signature:
+//! the registry's transport flags are not the signing services', and a flag that would go
+//! unused is refused rather than ignored. No Sigstore service is needed: every case is
+//! decided before any request.
+
+use std::path::{Path, PathBuf};
+
+use base64ct::Encoding as _;
+
+use crate::harness::*;
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A digest reference on a registry nothing listens at: a request to it would be exit 3.
+const NOWHERE: &str =
+    "127.0.0.1:9/app@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An unsigned token for audience `sigstore`, valid for an hour: enough for the checks made
+/// before any request, which is all these cases reach.
+fn token_file(dir: &Path) -> PathBuf {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": "https://issuer.example",
+        "sub": "alice",
+        "aud": "sigstore",
+        "iat": now,
+        "exp": now + 3600,
+    });
+    let part = |v: &[u8]| base64ct::Base64UrlUnpadded::encode_string(v);
+    let jwt = format!(
+        "{}.{}.{}",
+        part(br#"{"alg":"RS256","typ":"JWT"}"#),
+        part(claims.to_string().as_bytes()),
+        part(b"not-a-signature")
+    );
+    let path = dir.join("token.jwt");
+    std::fs::write(&path, jwt).unwrap();
+    path
+}
+
+/// The registry's `--allow-http` does not extend to the signing services: plain HTTP to a
+/// Fulcio on another host is refused before any request (exit 2, pointing at
+/// `--sigstore-allow-http`), and `--sigstore-allow-http` lifts that refusal (the command then
+/// fails on the unreachable registry, exit 3).
+#[test]
+fn the_registry_allow_http_does_not_reach_the_signing_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("@{}", s(&token_file(dir.path())));
+    let services = [
+        "--fulcio-url",
+        "http://fulcio.invalid",
+        "--rekor-url",
+        "http://rekor.invalid",
+        "--timestamp-server-url",
+        "http://tsa.invalid/api/v1/timestamp",
+    ];
+    let sign = |extra: &[&str]| {
+        let mut c = hallmark();
+        c.args(["sign", NOWHERE, "--identity-token", &token])
+            .args(services)
+            .args(extra)
+            .env_remove("HALLMARK_TRUSTED_ROOT");
+        c.output().unwrap()
+    };
+    let o = sign(&["--allow-http"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("Fulcio"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--sigstore-allow-http"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = sign(&["--allow-http", "--sigstore-allow-http"]);
+    expect_code(&o, 3);
+}
