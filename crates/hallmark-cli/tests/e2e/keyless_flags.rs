@@ -79,3 +79,28 @@ fn the_registry_allow_http_does_not_reach_the_signing_services() {
     let o = sign(&["--allow-http", "--sigstore-allow-http"]);
     expect_code(&o, 3);
 }
+
+/// A bare tag signed keyless is refused with a hint that fits a keyless signer: the digest
+/// form, without a `--key` it does not have.
+#[test]
+fn a_bare_tag_refused_keyless_hints_without_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("@{}", s(&token_file(dir.path())));
+    let o = hallmark()
+        .args(["sign", "127.0.0.1:9/app:latest", "--identity-token", &token])
+        .args(["--fulcio-url", "http://127.0.0.1:9", "--rekor-url"])
+        .args([
+            "http://127.0.0.1:9",
+            "--timestamp-server-url",
+            "http://127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("hint: sign the digest your pipeline built: hallmark sign 127.0.0.1:9/app@sha256:<digest>"),
+        "{err}"
+    );
+    assert!(!err.contains("--key"), "{err}");
+}

@@ -870,3 +870,41 @@ fn an_environment_proxy_never_sees_a_loopback_request() {
     );
     assert!(w.bundle.exists());
 }
+
+/// An expired token and a token for another audience are exit 2 with what to do, before
+/// any request: the Fulcio named (a recording stand-in) is never asked.
+#[test]
+fn a_token_refused_says_what_to_do() {
+    let mut stack = SigStack::start();
+    let w = work();
+    misbehave(&mut stack, "bad", BAD, w.dir.path());
+    for (claims, hint) in [
+        (
+            r#"{"exp": 1000}"#,
+            "hint: fetch a fresh identity token right before signing",
+        ),
+        (
+            r#"{"aud": "api"}"#,
+            "hint: request the token for audience sigstore (GitLab: an id_tokens entry SIGSTORE_ID_TOKEN with aud sigstore)",
+        ),
+    ] {
+        let token = stack.token(&stack.issuer, SIGNER, claims);
+        let o = sign(
+            &stack,
+            &[],
+            &w.blob,
+            &w.bundle,
+            &format!("http://127.0.0.1:{BAD}/fulcio"),
+            &["--identity-token", &format!("@{}", s(&token))],
+            &[],
+        );
+        expect_code(&o, 2);
+        assert!(stderr(&o).contains(hint), "{claims}: {}", stderr(&o));
+        assert!(!w.bundle.exists());
+    }
+    assert!(
+        hits(w.dir.path(), BAD).is_empty(),
+        "Fulcio was asked: {:?}",
+        hits(w.dir.path(), BAD)
+    );
+}
