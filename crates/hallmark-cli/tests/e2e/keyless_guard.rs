@@ -11,7 +11,7 @@ use crate::harness::*;
 
 const SIGNER: &str = "alice@example.com";
 /// The stand-in services' ports, inside the stack's namespace.
-const BAD: u16 = 18095;
+pub(crate) const BAD: u16 = 18095;
 const OTHER: u16 = 18094;
 const REKOR: &str = "http://127.0.0.1:18082";
 const TSA: &str = "http://127.0.0.1:18083/api/v1/timestamp";
@@ -21,7 +21,7 @@ fn s(p: &Path) -> String {
 }
 
 /// A stand-in service on `port`, serving and recording under `dir`.
-fn misbehave(stack: &mut SigStack, name: &'static str, port: u16, dir: &Path) {
+pub(crate) fn misbehave(stack: &mut SigStack, name: &'static str, port: u16, dir: &Path) {
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/interop/misbehaving_service.py");
     stack.spawn(
@@ -33,7 +33,7 @@ fn misbehave(stack: &mut SigStack, name: &'static str, port: u16, dir: &Path) {
 }
 
 /// The requests a stand-in received, its readiness checks left out.
-fn hits(dir: &Path, port: u16) -> Vec<String> {
+pub(crate) fn hits(dir: &Path, port: u16) -> Vec<String> {
     std::fs::read_to_string(dir.join(format!("hits-{port}")))
         .unwrap_or_default()
         .lines()
