@@ -981,14 +981,14 @@ pub struct KeylessSignArgs {
     /// Sigstore signing_config.json (v0.2) naming Fulcio, Rekor v2 and the timestamp authority
     #[arg(long, value_name = "FILE", conflicts_with_all = ["fulcio_url", "rekor_url", "timestamp_server_url"])]
     pub signing_config: Option<PathBuf>,
-    /// Fulcio's URL (instead of --signing-config)
+    /// Fulcio's URL (instead of --signing-config; not needed with --key --tlog-upload)
     #[arg(long, value_name = "URL", requires = "rekor_url")]
     pub fulcio_url: Option<String>,
     /// Rekor's URL (instead of --signing-config): Rekor v2 unless --rekor-version 1
-    #[arg(long, value_name = "URL", requires = "fulcio_url")]
+    #[arg(long, value_name = "URL")]
     pub rekor_url: Option<String>,
     /// The timestamp authority's endpoint, e.g. https://tsa.example/api/v1/timestamp
-    #[arg(long, value_name = "URL", requires_all = ["fulcio_url", "rekor_url"])]
+    #[arg(long, value_name = "URL", requires = "rekor_url")]
     pub timestamp_server_url: Option<String>,
     /// Sigstore trusted root every service's answer is verified against; default: the public-good root built in
     #[arg(long, value_name = "FILE", env = "HALLMARK_TRUSTED_ROOT")]

@@ -175,7 +175,7 @@ pub fn signer(
     client: ServiceClient,
 ) -> anyhow::Result<KeylessSigner> {
     use hallmark::keyless::{IdentityToken, token};
-    let (services, root) = services(args, &client)?;
+    let (services, root) = services(args, &client, true)?;
     let token = match &args.identity_token {
         Some(spec) => {
             if token::is_literal(&spec.0) {
@@ -232,14 +232,16 @@ fn ambient_source(client: &ServiceClient) -> anyhow::Result<()> {
 }
 
 /// The signing services and the trusted root their answers are verified against; every
-/// service URL checked against the client's transport rules.
+/// service URL checked against the client's transport rules. Fulcio is needed only when
+/// `keyless`: a key's signature is logged without a certificate.
 pub fn services(
     args: &crate::cli::KeylessSignArgs,
     client: &ServiceClient,
+    keyless: bool,
 ) -> anyhow::Result<(hallmark::keyless::Services, TrustedRoot)> {
     use hallmark::keyless::{Services, config};
     let now = SystemTime::now();
-    let (services, from) = match (&args.signing_config, &args.fulcio_url) {
+    let (services, from) = match (&args.signing_config, &args.rekor_url) {
         (Some(path), _) => {
             let bytes = hallmark::fsio::read_input(path, config::MAX_SIGNING_CONFIG_BYTES)
                 .map_err(|e| {
@@ -257,8 +259,19 @@ pub fn services(
                 Some(path),
             )
         }
-        (None, Some(fulcio)) => {
-            let rekor = args.rekor_url.as_deref().unwrap_or_default();
+        (None, Some(rekor)) => {
+            let fulcio = match args.fulcio_url.as_deref() {
+                Some(f) => f,
+                None if keyless => {
+                    return Err(CliError::usage(
+                        "keyless signing needs Fulcio: --fulcio-url",
+                        Some(
+                            "pass --fulcio-url URL, or --key FILE --tlog-upload to log a key's signature",
+                        ),
+                    ));
+                }
+                None => "",
+            };
             let services = match (args.rekor_version, args.timestamp_server_url.as_deref()) {
                 (Some(1), tsa) => Services::with_rekor_v1(fulcio, rekor, tsa),
                 (_, Some(tsa)) => Services::new(fulcio, rekor, tsa),
@@ -270,6 +283,11 @@ pub fn services(
                         ),
                     ));
                 }
+            };
+            // A key's signature needs no certificate, so no Fulcio.
+            let services = match args.fulcio_url {
+                Some(_) => services,
+                None => services.without_fulcio(),
             };
             (services, None)
         }
@@ -283,7 +301,7 @@ pub fn services(
         }
     };
     for (what, flag, url) in [
-        ("Fulcio", "--fulcio-url", Some(&services.fulcio)),
+        ("Fulcio", "--fulcio-url", services.fulcio.as_ref()),
         ("Rekor", "--rekor-url", Some(&services.rekor)),
         (
             "the timestamp authority",

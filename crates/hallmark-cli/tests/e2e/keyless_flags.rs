@@ -104,3 +104,93 @@ fn a_bare_tag_refused_keyless_hints_without_a_key() {
     );
     assert!(!err.contains("--key"), "{err}");
 }
+
+/// `--key` without `--tlog-upload` logs nothing, so a flag naming the signing services is
+/// refused on the image commands as on `sign-blob` (exit 2, before the key is read):
+/// `--trusted-root` given on the command line, and a non-default `--oidc-client-id`.
+/// The same root from `HALLMARK_TRUSTED_ROOT`, set for verification, is no such request.
+#[test]
+fn unused_service_flags_with_a_key_are_refused_on_images() {
+    let keys = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("trusted_root.json");
+    std::fs::write(&root, "{}").unwrap();
+    let sign = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut c = hallmark();
+        c.args(["sign", NOWHERE, "--key", &keys.private])
+            .args(extra)
+            .env_remove("HALLMARK_TRUSTED_ROOT")
+            .env("HALLMARK_PASSWORD", PASSWORD)
+            .envs(env.iter().copied());
+        c.output().unwrap()
+    };
+    for (extra, flag) in [
+        (
+            vec!["--trusted-root", root.to_str().unwrap()],
+            "--trusted-root",
+        ),
+        (vec!["--oidc-client-id", "private"], "--oidc-client-id"),
+    ] {
+        let o = sign(&extra, &[]);
+        expect_code(&o, 2);
+        assert!(stderr(&o).contains(flag), "{flag}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("--tlog-upload"),
+            "{flag}: {}",
+            stderr(&o)
+        );
+    }
+    // From the environment: signed unlogged as asked, so the unreachable registry decides.
+    let o = sign(&[], &[("HALLMARK_TRUSTED_ROOT", root.to_str().unwrap())]);
+    expect_code(&o, 3);
+}
+
+/// `--key --tlog-upload` needs Rekor and the timestamp authority, not Fulcio: without
+/// `--fulcio-url` the key's signature is timestamped and logged against the stack and
+/// `verify-blob` accepts it with the log checked; keyless signing without `--fulcio-url`
+/// is exit 2, before any request.
+#[test]
+fn a_logged_key_signature_needs_no_fulcio() {
+    let stack = SigStack::start();
+    let keys = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("release.tar");
+    std::fs::write(&blob, b"the release, logged without Fulcio").unwrap();
+    let bundle = dir.path().join("out.sigstore.json");
+    let services = [
+        "--rekor-url",
+        "http://127.0.0.1:18082",
+        "--timestamp-server-url",
+        "http://127.0.0.1:18083/api/v1/timestamp",
+    ];
+    let mut c = hallmark();
+    c.args(["sign-blob", &s(&blob), "--bundle", &s(&bundle)])
+        .args(["--key", &keys.private, "--tlog-upload"])
+        .args(services)
+        .args(["--trusted-root", &s(&stack.trusted_root)])
+        .env("HALLMARK_PASSWORD", PASSWORD);
+    let o = stack.command(&c).output().unwrap();
+    expect_code(&o, 0);
+    let o = hallmark()
+        .args(["verify-blob", &s(&blob), "--bundle", &s(&bundle)])
+        .args(["--key", &keys.public])
+        .args(["--trusted-root", &s(&stack.trusted_root)])
+        .output()
+        .unwrap();
+    expect_code(&o, 0);
+
+    let token = stack.token(&stack.issuer, "alice@example.com", "{}");
+    let mut c = hallmark();
+    c.args([
+        "sign-blob",
+        &s(&blob),
+        "--bundle",
+        &s(&dir.path().join("k.json")),
+    ])
+    .args(["--identity-token", &format!("@{}", s(&token))])
+    .args(services)
+    .args(["--trusted-root", &s(&stack.trusted_root)]);
+    let o = stack.command(&c).output().unwrap();
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--fulcio-url"), "{}", stderr(&o));
+}

@@ -335,7 +335,11 @@ pub(crate) async fn certify(
     let key = SigningKey::generate(Algorithm::EcdsaP256)?;
     let public = key.public_key();
     let proof = key.sign(token.claims.subject.as_bytes());
-    let url = format!("{}/api/v2/signingCert", services.fulcio);
+    let fulcio = services.fulcio.as_deref().ok_or(KeylessError::ServiceUrl {
+        service: "Fulcio",
+        why: "none is named, and keyless signing needs one".into(),
+    })?;
+    let url = format!("{fulcio}/api/v2/signingCert");
     let body = wire::fulcio_request(token.raw(), &public.to_pem(), &proof);
     let answer = post(
         client,
