@@ -313,7 +313,7 @@ pub struct SigningArgs {
     /// Encrypted private key (cosign format); without it, signs keyless (--identity-token)
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
-    /// With --key: also timestamp the signature and log it in Rekor v2 (bundle format;
+    /// With --key: also timestamp the signature and log it in Rekor (bundle format;
     /// services and root as for keyless)
     #[arg(long, requires = "key")]
     pub tlog_upload: bool,
@@ -364,7 +364,7 @@ pub struct PublishArgs {
     /// Encrypted private key (cosign format); without it, signs keyless (--identity-token)
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
-    /// With --key: also timestamp the signature and log it in Rekor v2 (bundle format;
+    /// With --key: also timestamp the signature and log it in Rekor (bundle format;
     /// services and root as for keyless)
     #[arg(long, requires = "key")]
     pub tlog_upload: bool,
@@ -498,7 +498,7 @@ pub struct SignBlobArgs {
     /// Encrypted private key (cosign format, ECDSA P-256); without it, signs keyless (--identity-token)
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
-    /// With --key: also timestamp the signature and log it in Rekor v2 (services and root as for keyless)
+    /// With --key: also timestamp the signature and log it in Rekor (services and root as for keyless)
     #[arg(long, requires = "key")]
     pub tlog_upload: bool,
     #[command(flatten)]
@@ -978,7 +978,7 @@ pub struct KeylessSignArgs {
     /// The audience the identity token must be for (Fulcio's OIDC client id)
     #[arg(long, value_name = "ID", default_value = "sigstore")]
     pub oidc_client_id: String,
-    /// Sigstore signing_config.json (v0.2) naming Fulcio, Rekor v2 and the timestamp authority
+    /// Sigstore signing_config.json (v0.2) naming Fulcio, Rekor (v2, else v1) and the timestamp authority
     #[arg(long, value_name = "FILE", conflicts_with_all = ["fulcio_url", "rekor_url", "timestamp_server_url"])]
     pub signing_config: Option<PathBuf>,
     /// Fulcio's URL (instead of --signing-config; not needed with --key --tlog-upload)

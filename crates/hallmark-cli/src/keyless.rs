@@ -1,6 +1,8 @@
 //! Keyless flags: the trusted root (`--trusted-root`, `HALLMARK_TRUSTED_ROOT`, or the built-in
 //! public-good root), the certificate identity policy (cosign's `--certificate-*` flags),
-//! `trust-root show`, and the conformance suite's `verify-bundle` protocol.
+//! `trust-root show`, and the conformance suite's `verify-bundle` protocol; on the signing
+//! side, the services and their client from the flags, and the keyless signer of
+//! `sign-blob` and the demo (the image commands' signer is made in `signers.rs`).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
