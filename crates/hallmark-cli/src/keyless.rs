@@ -224,13 +224,19 @@ fn ambient_source(client: &ServiceClient) -> anyhow::Result<()> {
             })?;
             Ok(())
         }
-        _ => Err(CliError::usage(
-            "nothing to sign with: no --key, and no identity token for keyless signing",
-            Some(
-                "pass --key FILE, or --identity-token @FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
-            ),
-        )),
+        _ => Err(nothing_to_sign_with()),
     }
+}
+
+/// No key and no identity token: said the same whether found from the flags and the
+/// environment or after GitHub Actions' endpoint gave nothing.
+fn nothing_to_sign_with() -> anyhow::Error {
+    CliError::usage(
+        "nothing to sign with: no --key, and no identity token for keyless signing",
+        Some(
+            "pass --key FILE, or --identity-token @FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
+        ),
+    )
 }
 
 /// The signing services and the trusted root their answers are verified against; every
@@ -354,14 +360,7 @@ impl KeylessSigner {
         let raw = hallmark::keyless::ambient_token(&self.client, &self.audience)
             .await
             .map_err(hallmark::Error::from)?
-            .ok_or_else(|| {
-                CliError::usage(
-                    "nothing to sign with: no --key, and no identity token for keyless signing",
-                    Some(
-                        "pass --key FILE, or --identity-token @FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
-                    ),
-                )
-            })?;
+            .ok_or_else(nothing_to_sign_with)?;
         Ok(
             IdentityToken::parse_for(&raw, SystemTime::now(), &self.audience)
                 .map_err(hallmark::Error::from)?,

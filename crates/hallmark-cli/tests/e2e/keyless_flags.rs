@@ -194,3 +194,39 @@ fn a_logged_key_signature_needs_no_fulcio() {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("--fulcio-url"), "{}", stderr(&o));
 }
+
+/// No key and no identity token anywhere: exit 2 saying there is nothing to sign with, and
+/// how to give something, for `sign-blob` and the image commands alike.
+#[test]
+fn nothing_to_sign_with_says_what_to_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("release.tar");
+    std::fs::write(&blob, b"the release").unwrap();
+    let bundle = s(&dir.path().join("out.json"));
+    let services = [
+        "--fulcio-url",
+        "http://127.0.0.1:9",
+        "--rekor-url",
+        "http://127.0.0.1:9",
+        "--timestamp-server-url",
+        "http://127.0.0.1:9",
+    ];
+    let blob = s(&blob);
+    for command in [
+        vec!["sign-blob", blob.as_str(), "--bundle", bundle.as_str()],
+        vec!["sign", NOWHERE],
+    ] {
+        let o = hallmark()
+            .args(&command)
+            .args(services)
+            .env_remove("SIGSTORE_ID_TOKEN")
+            .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+            .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+            .output()
+            .unwrap();
+        expect_code(&o, 2);
+        let err = stderr(&o);
+        assert!(err.contains("nothing to sign with"), "{command:?}: {err}");
+        assert!(err.contains("hint: pass --key FILE"), "{command:?}: {err}");
+    }
+}
