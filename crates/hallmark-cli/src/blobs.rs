@@ -139,37 +139,17 @@ pub async fn sign(
             Some("write the bundle and the signature to different files"),
         ));
     }
-    // With --key alone nothing is logged: a service flag would be silently unused, and a
-    // user who meant to log would get no entry and exit 0.
-    if args.key.is_some() && !args.tlog_upload {
-        let k = &args.keyless;
-        let given = [
-            (k.signing_config.is_some(), "--signing-config"),
-            (k.fulcio_url.is_some(), "--fulcio-url"),
-            (k.rekor_url.is_some(), "--rekor-url"),
-            (k.timestamp_server_url.is_some(), "--timestamp-server-url"),
-            (k.oidc_client_id != "sigstore", "--oidc-client-id"),
-            // HALLMARK_TRUSTED_ROOT, set for verification, is no request to log.
-            (
-                k.trusted_root.is_some() && std::env::var_os("HALLMARK_TRUSTED_ROOT").is_none(),
-                "--trusted-root",
-            ),
-        ];
-        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
-            return Err(CliError::usage(
-                format!(
-                    "{flag} names the signing services, which --key uses only with --tlog-upload"
-                ),
-                Some("add --tlog-upload to log the signature, or leave the service flags out"),
-            ));
-        }
-    }
+    crate::signers::refuse_unused_service_flags(
+        args.key.is_some(),
+        args.tlog_upload,
+        &args.keyless,
+    )?;
     let (bundle, signature_base64, measured, said) = match &args.key {
         Some(key_path) => {
             let logging = if args.tlog_upload {
                 let client = crate::keyless::blob_service_client(&args.service)?;
                 clients.add_service(&client);
-                let (services, root) = crate::keyless::services(&args.keyless, &client)?;
+                let (services, root) = crate::keyless::services(&args.keyless, &client, false)?;
                 Some((services, root, client))
             } else {
                 None

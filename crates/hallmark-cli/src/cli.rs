@@ -313,12 +313,14 @@ pub struct SigningArgs {
     /// Encrypted private key (cosign format); without it, signs keyless (--identity-token)
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
-    /// With --key: also timestamp the signature and log it in Rekor v2 (bundle format;
+    /// With --key: also timestamp the signature and log it in Rekor (bundle format;
     /// services and root as for keyless)
     #[arg(long, requires = "key")]
     pub tlog_upload: bool,
     #[command(flatten)]
     pub keyless: KeylessSignArgs,
+    #[command(flatten)]
+    pub sigstore: SigstoreArgs,
     /// Signed annotation (repeatable)
     #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<(String, String)>,
@@ -362,12 +364,14 @@ pub struct PublishArgs {
     /// Encrypted private key (cosign format); without it, signs keyless (--identity-token)
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
-    /// With --key: also timestamp the signature and log it in Rekor v2 (bundle format;
+    /// With --key: also timestamp the signature and log it in Rekor (bundle format;
     /// services and root as for keyless)
     #[arg(long, requires = "key")]
     pub tlog_upload: bool,
     #[command(flatten)]
     pub keyless: KeylessSignArgs,
+    #[command(flatten)]
+    pub sigstore: SigstoreArgs,
     /// Signed annotation (repeatable)
     #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<(String, String)>,
@@ -494,7 +498,7 @@ pub struct SignBlobArgs {
     /// Encrypted private key (cosign format, ECDSA P-256); without it, signs keyless (--identity-token)
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
-    /// With --key: also timestamp the signature and log it in Rekor v2 (services and root as for keyless)
+    /// With --key: also timestamp the signature and log it in Rekor (services and root as for keyless)
     #[arg(long, requires = "key")]
     pub tlog_upload: bool,
     #[command(flatten)]
@@ -691,6 +695,8 @@ pub struct DemoArgs {
     pub keyless: bool,
     #[command(flatten)]
     pub keyless_args: KeylessSignArgs,
+    #[command(flatten)]
+    pub sigstore: SigstoreArgs,
     #[command(flatten)]
     pub registry_args: RegistryArgs,
 }
@@ -972,17 +978,17 @@ pub struct KeylessSignArgs {
     /// The audience the identity token must be for (Fulcio's OIDC client id)
     #[arg(long, value_name = "ID", default_value = "sigstore")]
     pub oidc_client_id: String,
-    /// Sigstore signing_config.json (v0.2) naming Fulcio, Rekor v2 and the timestamp authority
+    /// Sigstore signing_config.json (v0.2) naming Fulcio, Rekor (v2, else v1) and the timestamp authority
     #[arg(long, value_name = "FILE", conflicts_with_all = ["fulcio_url", "rekor_url", "timestamp_server_url"])]
     pub signing_config: Option<PathBuf>,
-    /// Fulcio's URL (instead of --signing-config)
+    /// Fulcio's URL (instead of --signing-config; not needed with --key --tlog-upload)
     #[arg(long, value_name = "URL", requires = "rekor_url")]
     pub fulcio_url: Option<String>,
     /// Rekor's URL (instead of --signing-config): Rekor v2 unless --rekor-version 1
-    #[arg(long, value_name = "URL", requires = "fulcio_url")]
+    #[arg(long, value_name = "URL")]
     pub rekor_url: Option<String>,
     /// The timestamp authority's endpoint, e.g. https://tsa.example/api/v1/timestamp
-    #[arg(long, value_name = "URL", requires_all = ["fulcio_url", "rekor_url"])]
+    #[arg(long, value_name = "URL", requires = "rekor_url")]
     pub timestamp_server_url: Option<String>,
     /// Sigstore trusted root every service's answer is verified against; default: the public-good root built in
     #[arg(long, value_name = "FILE", env = "HALLMARK_TRUSTED_ROOT")]
@@ -1006,8 +1012,8 @@ fn parse_secret(s: &str) -> Result<Secret, String> {
     Ok(Secret(s.to_string()))
 }
 
-/// How `sign-blob` reaches the signing services (the image commands take these from their
-/// registry flags).
+/// How `sign-blob` reaches the signing services (it has no registry, so these are its
+/// `--allow-http`, `--ca-file` and `--timeout`; the image commands spell them `--sigstore-*`).
 #[derive(Args, Debug, Clone)]
 pub struct ServiceArgs {
     /// Allow plain HTTP to signing services other than on loopback
@@ -1022,6 +1028,25 @@ pub struct ServiceArgs {
     /// Seconds the whole command may take, whatever the services do (exit 3 after)
     #[arg(long, default_value_t = 600, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub deadline: u64,
+}
+
+/// How the image commands reach the signing services (Fulcio, Rekor, the timestamp
+/// authority, GitHub's token endpoint), apart from the registry flags: a registry that
+/// needs plain HTTP must not take the identity token's protection with it.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Signing services")]
+pub struct SigstoreArgs {
+    /// Allow plain HTTP to signing services other than on loopback (the registry's
+    /// --allow-http does not apply to them)
+    #[arg(long)]
+    pub sigstore_allow_http: bool,
+    /// Extra CA certificates (PEM) to trust for the signing services, for a private Sigstore
+    /// over HTTPS (the registry's --ca-file does not apply to them)
+    #[arg(long, value_name = "PEM")]
+    pub sigstore_ca_file: Option<PathBuf>,
+    /// Seconds one request to a signing service may take, its answer included
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub sigstore_timeout: u64,
 }
 
 #[cfg(test)]

@@ -207,7 +207,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::R
         args.key.as_deref(),
         args.tlog_upload,
         &args.keyless,
-        crate::signers::service_client(&args.registry, clients)?,
+        crate::signers::service_client(&args.sigstore, clients)?,
     )
     .await?;
     let format = crate::signers::format(args.format, &made)?;
@@ -398,7 +398,7 @@ impl Signing {
         opts.annotations = args.annotations.iter().cloned().collect();
         opts.expect_digest = args.expect_digest.clone();
         opts.replace = !args.keep_existing;
-        let services = crate::signers::service_client(registry, clients)?;
+        let services = crate::signers::service_client(&args.sigstore, clients)?;
         Ok(Signing {
             target,
             opts,
@@ -406,13 +406,17 @@ impl Signing {
         })
     }
 
-    /// A bare tag is refused before a password is asked for or a token read; then the key
-    /// is loaded, or the keyless signer made. The signature's time is taken then, not when
-    /// the flags were read: a password prompt can take minutes, and earlier signatures are
-    /// judged at that time.
+    /// A bare tag is refused, and a tag that moved away from `--expect-digest` is drift,
+    /// before a password is asked for or a token read (a CI system's token is minted on
+    /// request: none for a command that cannot sign); then the key is loaded, or the
+    /// keyless signer made. The signing itself resolves the tag again, so a move after this
+    /// check is caught there. The signature's time is taken then, not when the flags were
+    /// read: a password prompt can take minutes, and earlier signatures are judged at that
+    /// time.
     async fn signer(&mut self, args: &SigningArgs) -> anyhow::Result<crate::signers::Made> {
-        if self.target.digest.is_none() && args.expect_digest.is_none() {
-            hallmark::sign::resolve_digest_to_sign(&self.target, None).await?;
+        if self.target.digest.is_none() {
+            hallmark::sign::resolve_digest_to_sign(&self.target, args.expect_digest.as_ref())
+                .await?;
         }
         let made = crate::signers::make(
             args.key.as_deref(),

@@ -41,7 +41,9 @@ pub async fn run(args: &DemoArgs, ui: Ui, clients: &Clients) -> anyhow::Result<O
         || k.signing_config.is_some()
         || k.fulcio_url.is_some()
         || k.rekor_url.is_some()
-        || k.timestamp_server_url.is_some();
+        || k.timestamp_server_url.is_some()
+        || args.sigstore.sigstore_allow_http
+        || args.sigstore.sigstore_ca_file.is_some();
     if keyless_flag_given && !args.keyless {
         return Err(CliError::usage(
             "the Sigstore flags are used only by the keyless demo",
@@ -52,8 +54,7 @@ pub async fn run(args: &DemoArgs, ui: Ui, clients: &Clients) -> anyhow::Result<O
     // usage error with nothing to clean up.
     let keyless = match args.keyless {
         true => {
-            let client =
-                crate::keyless::service_client(false, None, std::time::Duration::from_secs(60))?;
+            let client = crate::signers::service_client(&args.sigstore, clients)?;
             let signer = crate::keyless::signer(k, client)?;
             let token = signer.token().await?;
             Some((token, signer.sigstore()))

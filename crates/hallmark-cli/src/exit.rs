@@ -119,7 +119,7 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
             "check with `hallmark signatures REF --key PUB.pem` that every signer's signature is there, and sign again any that is not".into()
         }
         E::TagRefused { repository, .. } => format!(
-            "sign the digest your pipeline built: hallmark sign {repository}@sha256:<digest> --key KEY (or add --expect-digest sha256:<digest>)"
+            "sign the digest your pipeline built: hallmark sign {repository}@sha256:<digest>, the other flags unchanged (or add --expect-digest sha256:<digest>)"
         ),
         E::DigestConflict { .. } => {
             "give one digest, the one your pipeline built: in the reference or in --expect-digest".into()
@@ -153,6 +153,92 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
         E::BindTag { .. } => {
             "--bind-tag takes a tag: letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-'".into()
         }
+        E::Keyless(k) => return keyless_hint(k),
         _ => return None,
     })
+}
+
+/// What to do when keyless signing, or logging a key's signature, fails. The service
+/// flags are named both ways: the image commands spell them `--sigstore-*`, `sign-blob`
+/// (which has no registry) without the prefix.
+fn keyless_hint(e: &hallmark::keyless::KeylessError) -> Option<String> {
+    use hallmark::keyless::KeylessError as K;
+    Some(match e {
+        K::TokenExpired { .. } => {
+            "fetch a fresh identity token right before signing: those of GitHub Actions and GitLab live minutes".into()
+        }
+        K::TokenAudience(..) => {
+            "request the token for audience sigstore (GitLab: an id_tokens entry SIGSTORE_ID_TOKEN with aud sigstore), or pass --oidc-client-id for a private Fulcio configured with another client id".into()
+        }
+        K::TokenMalformed(_) => {
+            "pass the raw JWT (three base64url parts separated by dots), as the issuer gave it, with an email the issuer verified or a sub claim".into()
+        }
+        K::TokenSource(_) => {
+            "pass --identity-token @FILE or env://VAR naming a token that is there, or leave it out to use SIGSTORE_ID_TOKEN or GitHub Actions' token".into()
+        }
+        K::ServiceUrl { .. } => {
+            "use an https URL (plain HTTP only to loopback, or with --sigstore-allow-http; sign-blob: --allow-http)".into()
+        }
+        K::Unreachable { .. } | K::Status { .. } => {
+            "check the service's URL (--signing-config or the --*-url flags) and that it is up; a private Sigstore over HTTPS needs its CA (--sigstore-ca-file; sign-blob: --ca-file), a slow link a longer --sigstore-timeout (sign-blob: --timeout)".into()
+        }
+        K::NotVerified {
+            service: "Fulcio", ..
+        } => {
+            "the trusted root does not match these services: for a private Sigstore, pass its trusted_root.json with --trusted-root; with the matching root, Fulcio answered what it must not, and nothing was signed".into()
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod keyless_hint_tests {
+    use super::*;
+    use hallmark::keyless::KeylessError as K;
+
+    /// Every refusal of a token or a service says what to do; a lying Rekor gets no advice
+    /// to change flags.
+    #[test]
+    fn keyless_failures_say_what_to_do() {
+        let hint = |k: K| hint(&anyhow::Error::new(hallmark::Error::Keyless(k)));
+        for (k, words) in [
+            (K::TokenExpired { at: "t".into() }, "fresh"),
+            (
+                K::TokenAudience("api".into(), "sigstore".into()),
+                "--oidc-client-id",
+            ),
+            (K::TokenMalformed("x".into()), "raw JWT"),
+            (K::TokenSource("x".into()), "--identity-token"),
+            (
+                K::ServiceUrl {
+                    service: "Fulcio",
+                    why: "x".into(),
+                },
+                "--sigstore-allow-http",
+            ),
+            (
+                K::Unreachable {
+                    service: "Rekor",
+                    url: "u".into(),
+                    reason: "r".into(),
+                },
+                "--sigstore-ca-file",
+            ),
+            (
+                K::Status {
+                    service: "Fulcio",
+                    url: "u".into(),
+                    status: 500,
+                    text: "t".into(),
+                },
+                "--sigstore-timeout",
+            ),
+            (K::not_verified("Fulcio", "x"), "--trusted-root"),
+        ] {
+            let shown = k.to_string();
+            let h = hint(k).unwrap_or_else(|| panic!("no hint for {shown}"));
+            assert!(h.contains(words), "{shown}: {h}");
+        }
+        assert_eq!(hint(K::not_verified("Rekor", "x")), None);
+    }
 }

@@ -1,6 +1,8 @@
 //! Keyless flags: the trusted root (`--trusted-root`, `HALLMARK_TRUSTED_ROOT`, or the built-in
 //! public-good root), the certificate identity policy (cosign's `--certificate-*` flags),
-//! `trust-root show`, and the conformance suite's `verify-bundle` protocol.
+//! `trust-root show`, and the conformance suite's `verify-bundle` protocol; on the signing
+//! side, the services and their client from the flags, and the keyless signer of
+//! `sign-blob` and the demo (the image commands' signer is made in `signers.rs`).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -175,7 +177,7 @@ pub fn signer(
     client: ServiceClient,
 ) -> anyhow::Result<KeylessSigner> {
     use hallmark::keyless::{IdentityToken, token};
-    let (services, root) = services(args, &client)?;
+    let (services, root) = services(args, &client, true)?;
     let token = match &args.identity_token {
         Some(spec) => {
             if token::is_literal(&spec.0) {
@@ -222,24 +224,32 @@ fn ambient_source(client: &ServiceClient) -> anyhow::Result<()> {
             })?;
             Ok(())
         }
-        _ => Err(CliError::usage(
-            "nothing to sign with: no --key, and no identity token for keyless signing",
-            Some(
-                "pass --key FILE, or --identity-token @FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
-            ),
-        )),
+        _ => Err(nothing_to_sign_with()),
     }
 }
 
+/// No key and no identity token: said the same whether found from the flags and the
+/// environment or after GitHub Actions' endpoint gave nothing.
+fn nothing_to_sign_with() -> anyhow::Error {
+    CliError::usage(
+        "nothing to sign with: no --key, and no identity token for keyless signing",
+        Some(
+            "pass --key FILE, or --identity-token @FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
+        ),
+    )
+}
+
 /// The signing services and the trusted root their answers are verified against; every
-/// service URL checked against the client's transport rules.
+/// service URL checked against the client's transport rules. Fulcio is needed only when
+/// `keyless`: a key's signature is logged without a certificate.
 pub fn services(
     args: &crate::cli::KeylessSignArgs,
     client: &ServiceClient,
+    keyless: bool,
 ) -> anyhow::Result<(hallmark::keyless::Services, TrustedRoot)> {
     use hallmark::keyless::{Services, config};
     let now = SystemTime::now();
-    let (services, from) = match (&args.signing_config, &args.fulcio_url) {
+    let (services, from) = match (&args.signing_config, &args.rekor_url) {
         (Some(path), _) => {
             let bytes = hallmark::fsio::read_input(path, config::MAX_SIGNING_CONFIG_BYTES)
                 .map_err(|e| {
@@ -257,8 +267,19 @@ pub fn services(
                 Some(path),
             )
         }
-        (None, Some(fulcio)) => {
-            let rekor = args.rekor_url.as_deref().unwrap_or_default();
+        (None, Some(rekor)) => {
+            let fulcio = match args.fulcio_url.as_deref() {
+                Some(f) => f,
+                None if keyless => {
+                    return Err(CliError::usage(
+                        "keyless signing needs Fulcio: --fulcio-url",
+                        Some(
+                            "pass --fulcio-url URL, or --key FILE --tlog-upload to log a key's signature",
+                        ),
+                    ));
+                }
+                None => "",
+            };
             let services = match (args.rekor_version, args.timestamp_server_url.as_deref()) {
                 (Some(1), tsa) => Services::with_rekor_v1(fulcio, rekor, tsa),
                 (_, Some(tsa)) => Services::new(fulcio, rekor, tsa),
@@ -270,6 +291,11 @@ pub fn services(
                         ),
                     ));
                 }
+            };
+            // A key's signature needs no certificate, so no Fulcio.
+            let services = match args.fulcio_url {
+                Some(_) => services,
+                None => services.without_fulcio(),
             };
             (services, None)
         }
@@ -283,7 +309,7 @@ pub fn services(
         }
     };
     for (what, flag, url) in [
-        ("Fulcio", "--fulcio-url", Some(&services.fulcio)),
+        ("Fulcio", "--fulcio-url", services.fulcio.as_ref()),
         ("Rekor", "--rekor-url", Some(&services.rekor)),
         (
             "the timestamp authority",
@@ -298,7 +324,7 @@ pub fn services(
                 None => flag.to_string(),
             };
             let hint = matches!(e, hallmark::net::NetError::PlainHttp { .. }).then_some(
-                "use https, or pass --allow-http if plain HTTP to this host is really meant",
+                "use https, or, if plain HTTP to this host is really meant, pass --sigstore-allow-http (sign-blob: --allow-http)",
             );
             return Err(CliError::usage(format!("{what} ({source}): {e}"), hint));
         }
@@ -334,14 +360,7 @@ impl KeylessSigner {
         let raw = hallmark::keyless::ambient_token(&self.client, &self.audience)
             .await
             .map_err(hallmark::Error::from)?
-            .ok_or_else(|| {
-                CliError::usage(
-                    "nothing to sign with: no --key, and no identity token for keyless signing",
-                    Some(
-                        "pass --key FILE, or --identity-token @FILE|env://VAR (in CI, SIGSTORE_ID_TOKEN or GitHub Actions' id-token permission)",
-                    ),
-                )
-            })?;
+            .ok_or_else(nothing_to_sign_with)?;
         Ok(
             IdentityToken::parse_for(&raw, SystemTime::now(), &self.audience)
                 .map_err(hallmark::Error::from)?,

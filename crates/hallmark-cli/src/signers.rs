@@ -90,6 +90,40 @@ pub fn format(
     }
 }
 
+/// Refuses the signing-service flags with `--key` but without `--tlog-upload`: nothing is
+/// logged then, so a user who named the services meant to log and would get no entry and
+/// exit 0, leaving consumers to switch their log checks off. `sign-blob` and the image
+/// commands share it.
+pub fn refuse_unused_service_flags(
+    key: bool,
+    tlog_upload: bool,
+    k: &KeylessSignArgs,
+) -> anyhow::Result<()> {
+    if !key || tlog_upload {
+        return Ok(());
+    }
+    let given = [
+        (k.signing_config.is_some(), "--signing-config"),
+        (k.fulcio_url.is_some(), "--fulcio-url"),
+        (k.rekor_url.is_some(), "--rekor-url"),
+        (k.timestamp_server_url.is_some(), "--timestamp-server-url"),
+        (k.rekor_version.is_some(), "--rekor-version"),
+        (k.oidc_client_id != "sigstore", "--oidc-client-id"),
+        // HALLMARK_TRUSTED_ROOT, set for verification, is no request to log.
+        (
+            k.trusted_root.is_some() && std::env::var_os("HALLMARK_TRUSTED_ROOT").is_none(),
+            "--trusted-root",
+        ),
+    ];
+    match given.iter().find(|(set, _)| *set) {
+        Some((_, flag)) => Err(CliError::usage(
+            format!("{flag} names the signing services, which --key uses only with --tlog-upload"),
+            Some("add --tlog-upload to log the signature, or leave the service flags out"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The signer the flags describe, reaching the services through `client`. With
 /// `--tlog-upload` the services are read before the key's password is asked for; keyless,
 /// the token is read and checked (expiry, audience) here, and nothing is sent to any
@@ -100,23 +134,10 @@ pub async fn make(
     keyless: &KeylessSignArgs,
     client: ServiceClient,
 ) -> anyhow::Result<Made> {
-    let services_given = keyless.signing_config.is_some()
-        || keyless.fulcio_url.is_some()
-        || keyless.rekor_url.is_some()
-        || keyless.timestamp_server_url.is_some();
-    if key.is_some() && !tlog_upload && services_given {
-        // A user who names the services means to log; signing without would pass silently
-        // and leave consumers switching their log checks off.
-        return Err(CliError::usage(
-            "--key alone sends nothing to the Sigstore services named",
-            Some(
-                "add --tlog-upload to timestamp and log the key's signature, or leave the service flags out",
-            ),
-        ));
-    }
+    refuse_unused_service_flags(key.is_some(), tlog_upload, keyless)?;
     match key {
         Some(path) if tlog_upload => {
-            let (services, root) = crate::keyless::services(keyless, &client)?;
+            let (services, root) = crate::keyless::services(keyless, &client, false)?;
             let key = keyfile::load_signing_key(path)?;
             Ok(Made::LoggedKey(key, Sigstore::new(services, root, client)))
         }
@@ -129,16 +150,17 @@ pub async fn make(
     }
 }
 
-/// The client an image command reaches the signing services with: its registry flags'
-/// `--allow-http`, `--ca-file` and `--timeout`, kept for the deadline's report.
+/// The client an image command reaches the signing services with: its `--sigstore-*`
+/// flags, never the registry's (a registry's plain HTTP must not extend to the token), kept
+/// for the deadline's report.
 pub fn service_client(
-    registry: &crate::cli::RegistryArgs,
+    args: &crate::cli::SigstoreArgs,
     clients: &crate::commands::Clients,
 ) -> anyhow::Result<ServiceClient> {
     let client = crate::keyless::service_client(
-        registry.allow_http,
-        registry.ca_file.as_deref(),
-        std::time::Duration::from_secs(registry.timeout),
+        args.sigstore_allow_http,
+        args.sigstore_ca_file.as_deref(),
+        std::time::Duration::from_secs(args.sigstore_timeout),
     )?;
     clients.add_service(&client);
     Ok(client)

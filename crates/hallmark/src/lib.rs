@@ -17,7 +17,7 @@
 //! - Signing: [`sign::sign`] with [`sign::SignOptions`] returns [`sign::Signed`]; it
 //!   signs a digest, never a bare tag. [`sign::attest`] stores an in-toto attestation.
 //!   [`sign::sign_with`], [`sign::attest_with`] and [`publish::publish_with`] take a
-//!   [`signer::Signer`] instead of a key: a key, a key logged in Rekor v2, or keyless (an
+//!   [`signer::Signer`] instead of a key: a key, a key logged in Rekor, or keyless (an
 //!   identity token and a [`signer::Sigstore`]: the services and the trusted root).
 //! - Verifying: [`verify::verify`] with [`trust::VerifyOptions`] (keys, keyless identities,
 //!   threshold, tag binding, age), or [`verify::verify_with_policy`] with a
@@ -110,7 +110,7 @@
 //! - [`reference`](mod@reference), [`keys`], [`payload`], [`signature`], [`bundle`]: names,
 //!   keys, signed documents;
 //! - [`sigstore`]: keyless Sigstore verification, offline and without I/O;
-//! - [`keyless`]: keyless signing through Fulcio, Rekor v2 and a timestamp authority, every
+//! - [`keyless`]: keyless signing through Fulcio, Rekor (v2 or v1) and a timestamp authority, every
 //!   answer verified with [`sigstore`] before use, reached through [`net::ServiceClient`];
 //! - [`fsio`], [`registry`], [`layout`], [`artifact`]: where bytes come from; [`net`]:
 //!   bounded HTTP both `registry` and `keyless` use;

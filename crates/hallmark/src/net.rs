@@ -144,6 +144,45 @@ pub fn check_url(url: &str, allow_http: bool) -> Result<url::Url, NetError> {
     Ok(u)
 }
 
+/// Hosts no proxy is used for, whatever `NO_PROXY` says: plain HTTP is allowed to loopback
+/// because the bytes stay on the machine, and a proxy would carry the token off it in
+/// cleartext.
+const LOOPBACK_HOSTS: &str = "localhost,127.0.0.0/8,::1";
+
+/// The environment's proxies (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, upper
+/// case first, as reqwest reads them), never for a loopback host. reqwest's own reading of
+/// the environment honours only `NO_PROXY`, so it is switched off and replaced by this.
+fn env_proxies(var: impl Fn(&str) -> Option<String>) -> Vec<reqwest::Proxy> {
+    let first = |names: [&str; 2]| {
+        names
+            .into_iter()
+            .find_map(|n| var(n).filter(|v| !v.trim().is_empty()))
+    };
+    let no = match first(["NO_PROXY", "no_proxy"]) {
+        Some(list) => format!("{list},{LOOPBACK_HOSTS}"),
+        None => LOOPBACK_HOSTS.to_string(),
+    };
+    let all = first(["ALL_PROXY", "all_proxy"]);
+    // Under CGI a request's `Proxy:` header arrives as HTTP_PROXY: not a proxy to trust.
+    let http = if var("REQUEST_METHOD").is_some() {
+        None
+    } else {
+        first(["HTTP_PROXY", "http_proxy"])
+    };
+    let https = first(["HTTPS_PROXY", "https_proxy"]);
+    let mut proxies = Vec::new();
+    if let Some(p) = http.or_else(|| all.clone()) {
+        proxies.extend(reqwest::Proxy::http(p).ok());
+    }
+    if let Some(p) = https.or(all) {
+        proxies.extend(reqwest::Proxy::https(p).ok());
+    }
+    proxies
+        .into_iter()
+        .map(|p| p.no_proxy(reqwest::NoProxy::from_string(&no)))
+        .collect()
+}
+
 /// How the signing services are reached.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -255,6 +294,14 @@ impl Drop for Pending<'_> {
 impl ServiceClient {
     /// A client with these options; TLS through the process-wide rustls crypto provider.
     pub fn new(opts: ServiceOptions) -> Result<Self, NetError> {
+        Self::with_env(opts, |k| std::env::var(k).ok())
+    }
+
+    /// [`ServiceClient::new`] with the proxy variables read through `var`.
+    fn with_env(
+        opts: ServiceOptions,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, NetError> {
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             return Err(NetError::Setup(
                 "no TLS crypto provider is installed".into(),
@@ -263,7 +310,11 @@ impl ServiceClient {
         let mut builder = reqwest::Client::builder()
             .user_agent(opts.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(opts.connect_timeout);
+            .connect_timeout(opts.connect_timeout)
+            .no_proxy();
+        for proxy in env_proxies(var) {
+            builder = builder.proxy(proxy);
+        }
         if let Some(path) = &opts.ca_file {
             let certs = ca_certificates(path).map_err(|reason| NetError::CaFile {
                 path: path.clone(),
@@ -300,11 +351,6 @@ impl ServiceClient {
             set: &self.in_flight,
             id,
         }
-    }
-
-    /// The options it was made with.
-    pub fn options(&self) -> &ServiceOptions {
-        &self.opts
     }
 
     /// `url` parsed, if this client may send it a secret ([`check_url`]).
@@ -391,5 +437,92 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// A listener standing in for a proxy: how many connections it was offered, each
+    /// answered with a 502 so that the request ends.
+    async fn recording_proxy() -> (
+        std::net::SocketAddr,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn
+                    .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        (addr, seen)
+    }
+
+    /// The environment's proxy never sees a request to loopback, which may be plain HTTP
+    /// and carry a token; a request to another host does go through it, so the proxy is
+    /// still honoured where it should be.
+    #[tokio::test]
+    async fn loopback_is_never_sent_through_a_proxy() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (proxy, seen) = recording_proxy().await;
+        let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = target.local_addr().unwrap().port();
+        drop(target);
+        let proxy_url = format!("http://{proxy}");
+        let opts = ServiceOptions {
+            allow_http: true,
+            timeout: Duration::from_secs(5),
+            ..ServiceOptions::default()
+        };
+        let env = |k: &str| match k {
+            "HTTP_PROXY" | "HTTPS_PROXY" | "ALL_PROXY" => Some(proxy_url.clone()),
+            _ => None,
+        };
+        let client = ServiceClient::with_env(opts, env).unwrap();
+        for url in [
+            format!("http://127.0.0.1:{port}/api/v2/signingCert"),
+            format!("http://localhost:{port}/api/v2/signingCert"),
+            format!("http://[::1]:{port}/api/v2/signingCert"),
+        ] {
+            let sent = client
+                .send(
+                    &url,
+                    Some(("application/json", b"{}".to_vec())),
+                    Some("tok"),
+                    1024,
+                )
+                .await;
+            assert!(
+                matches!(sent, Err(NetError::Network { .. })),
+                "{url}: {sent:?}"
+            );
+        }
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+        let sent = client
+            .send("http://fulcio.invalid/x", None, None, 1024)
+            .await
+            .unwrap();
+        assert_eq!(sent.0, 502);
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    /// `NO_PROXY` still applies to other hosts, and loopback is added to it.
+    #[test]
+    fn proxies_come_from_the_environment_only_when_set() {
+        assert!(env_proxies(|_| None).is_empty());
+        let one = |k: &str| (k == "HTTPS_PROXY").then(|| "http://proxy.example:3128".to_string());
+        assert_eq!(env_proxies(one).len(), 1);
+        let cgi = |k: &str| match k {
+            "HTTP_PROXY" => Some("http://attacker.example".to_string()),
+            "REQUEST_METHOD" => Some("GET".to_string()),
+            _ => None,
+        };
+        assert!(env_proxies(cgi).is_empty());
     }
 }

@@ -45,7 +45,7 @@ impl Sigstore {
 pub enum Signer<'a> {
     /// A key; nothing is sent anywhere but the registry.
     Key(&'a SigningKey),
-    /// A key, the signature also timestamped and logged in Rekor v2 (cosign's `--tlog-upload`).
+    /// A key, the signature also timestamped and logged in Rekor (cosign's `--tlog-upload`).
     LoggedKey(&'a SigningKey, &'a Sigstore),
     /// An ephemeral key certified by Fulcio for the token's identity, the signature
     /// timestamped and logged.

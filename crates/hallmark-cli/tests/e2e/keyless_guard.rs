@@ -11,7 +11,7 @@ use crate::harness::*;
 
 const SIGNER: &str = "alice@example.com";
 /// The stand-in services' ports, inside the stack's namespace.
-const BAD: u16 = 18095;
+pub(crate) const BAD: u16 = 18095;
 const OTHER: u16 = 18094;
 const REKOR: &str = "http://127.0.0.1:18082";
 const TSA: &str = "http://127.0.0.1:18083/api/v1/timestamp";
@@ -830,4 +830,84 @@ fn ca_file_trusts_a_private_sigstore() {
     );
     expect_code(&o, 2);
     assert!(!w.bundle.exists());
+}
+
+/// An environment proxy is not used for loopback services: the token goes in plain HTTP
+/// only because it stays on the machine, and a proxy would carry it off. With `HTTP_PROXY`
+/// (and `ALL_PROXY`) naming a recording listener and no `NO_PROXY`, keyless signing against
+/// the stack's loopback services succeeds and the listener sees nothing.
+#[test]
+fn an_environment_proxy_never_sees_a_loopback_request() {
+    let mut stack = SigStack::start();
+    let w = work();
+    misbehave(&mut stack, "proxy", OTHER, w.dir.path());
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let proxy = format!("http://127.0.0.1:{OTHER}");
+    let mut c = hallmark();
+    c.args(["sign-blob", &s(&w.blob), "--bundle", &s(&w.bundle)])
+        .args([
+            "--fulcio-url",
+            "http://127.0.0.1:18081",
+            "--rekor-url",
+            REKOR,
+        ])
+        .args(["--timestamp-server-url", TSA])
+        .args(["--trusted-root", &s(&stack.trusted_root)])
+        .args(["--identity-token", &format!("@{}", s(&token))]);
+    for k in [
+        "NO_PROXY",
+        "no_proxy",
+        "http_proxy",
+        "all_proxy",
+        "REQUEST_METHOD",
+    ] {
+        c.env_remove(k);
+    }
+    c.env("HTTP_PROXY", &proxy).env("ALL_PROXY", &proxy);
+    let o = stack.command(&c).output().unwrap();
+    expect_code(&o, 0);
+    assert!(
+        hits(w.dir.path(), OTHER).is_empty(),
+        "the proxy was sent: {:?}",
+        hits(w.dir.path(), OTHER)
+    );
+    assert!(w.bundle.exists());
+}
+
+/// An expired token and a token for another audience are exit 2 with what to do, before
+/// any request: the Fulcio named (a recording stand-in) is never asked.
+#[test]
+fn a_token_refused_says_what_to_do() {
+    let mut stack = SigStack::start();
+    let w = work();
+    misbehave(&mut stack, "bad", BAD, w.dir.path());
+    for (claims, hint) in [
+        (
+            r#"{"exp": 1000}"#,
+            "hint: fetch a fresh identity token right before signing",
+        ),
+        (
+            r#"{"aud": "api"}"#,
+            "hint: request the token for audience sigstore (GitLab: an id_tokens entry SIGSTORE_ID_TOKEN with aud sigstore)",
+        ),
+    ] {
+        let token = stack.token(&stack.issuer, SIGNER, claims);
+        let o = sign(
+            &stack,
+            &[],
+            &w.blob,
+            &w.bundle,
+            &format!("http://127.0.0.1:{BAD}/fulcio"),
+            &["--identity-token", &format!("@{}", s(&token))],
+            &[],
+        );
+        expect_code(&o, 2);
+        assert!(stderr(&o).contains(hint), "{claims}: {}", stderr(&o));
+        assert!(!w.bundle.exists());
+    }
+    assert!(
+        hits(w.dir.path(), BAD).is_empty(),
+        "Fulcio was asked: {:?}",
+        hits(w.dir.path(), BAD)
+    );
 }

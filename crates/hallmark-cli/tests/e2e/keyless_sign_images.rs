@@ -1056,3 +1056,56 @@ async fn lying_services_leave_the_registry_untouched() {
         "cosign verify (signed through the faithful proxy)",
     );
 }
+
+/// The drift check comes before any token is asked for: with GitHub Actions' token
+/// endpoint as the only token source (a recording stand-in), `sign TAG --expect-digest
+/// BUILT` on a moved tag is exit 4 and the endpoint got no request, so no token is minted
+/// for a command that cannot sign. The same flags on the tag where it belongs do ask it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_tag_asks_no_ci_system_for_a_token() {
+    use crate::keyless_guard::{BAD, hits, misbehave};
+    let mut stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    misbehave(&mut stack, "github", BAD, work.path());
+    let built = push_unsigned(&stack, work.path(), "app", "latest").await;
+    let _swapped = push_unsigned(&stack, work.path(), "app", "latest").await;
+    let tagged = format!("{}/app:latest", stack.registry);
+    let run = |expect: &str| {
+        let mut c = hallmark();
+        c.args(["sign", &tagged, "--expect-digest", expect])
+            .args(["--signing-config", &s(&stack.signing_config)])
+            .args(["--trusted-root", &s(&stack.trusted_root)])
+            .env_remove("SIGSTORE_ID_TOKEN")
+            .env(
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                format!("http://127.0.0.1:{BAD}/garbage"),
+            )
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "bearer");
+        stack.command(&c).output().unwrap()
+    };
+    let before = registry_state(&stack);
+    let o = run(&built);
+    expect_code(&o, 4);
+    assert!(
+        hits(work.path(), BAD).is_empty(),
+        "a token was asked for: {:?}",
+        hits(work.path(), BAD)
+    );
+    assert_eq!(registry_state(&stack), before);
+
+    // The tag's current digest passes the check, and then the token is asked for (the
+    // stand-in's garbage ends the command).
+    let current = {
+        let o = stack.hallmark(&["digest", &tagged]);
+        expect_code(&o, 0);
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let o = run(&current);
+    expect_code(&o, 3);
+    assert_eq!(
+        hits(work.path(), BAD).len(),
+        1,
+        "{:?}",
+        hits(work.path(), BAD)
+    );
+}

@@ -18,6 +18,7 @@ mod json_output;
 mod keyless;
 mod keyless_again;
 mod keyless_blobs;
+mod keyless_flags;
 mod keyless_guard;
 mod keyless_images;
 mod keyless_legacy;

@@ -15,8 +15,9 @@ const MEDIA_TYPE: &str = "application/vnd.dev.sigstore.signingconfig.v0.2+json";
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Services {
-    /// Fulcio's base URL (API v2 under it).
-    pub fulcio: String,
+    /// Fulcio's base URL (API v2 under it); none when only a key's signature is logged,
+    /// which needs no certificate.
+    pub fulcio: Option<String>,
     /// Rekor's base URL.
     pub rekor: String,
     /// The API Rekor speaks: 2 (rekor-tiles) or 1 (the REST API).
@@ -31,7 +32,7 @@ impl Services {
     /// required: without one, no verifier could date the certificate.
     pub fn new(fulcio: &str, rekor: &str, tsa: &str) -> Self {
         Self {
-            fulcio: fulcio.trim_end_matches('/').to_string(),
+            fulcio: Some(fulcio.trim_end_matches('/').to_string()),
             rekor: rekor.trim_end_matches('/').to_string(),
             rekor_version: 2,
             tsa: Some(tsa.to_string()),
@@ -42,10 +43,19 @@ impl Services {
     /// signature: a timestamp authority is optional, and used when given (as cosign does).
     pub fn with_rekor_v1(fulcio: &str, rekor: &str, tsa: Option<&str>) -> Self {
         Self {
-            fulcio: fulcio.trim_end_matches('/').to_string(),
+            fulcio: Some(fulcio.trim_end_matches('/').to_string()),
             rekor: rekor.trim_end_matches('/').to_string(),
             rekor_version: 1,
             tsa: tsa.map(str::to_string),
+        }
+    }
+
+    /// The same services without Fulcio: enough to timestamp and log a key's signature
+    /// (`--key --tlog-upload`), as cosign needs no Fulcio for that either.
+    pub fn without_fulcio(self) -> Self {
+        Self {
+            fulcio: None,
+            ..self
         }
     }
 }
@@ -236,7 +246,7 @@ mod tests {
     fn the_first_valid_service_of_a_spoken_version() {
         let now = crate::sigstore::root::parse_time("2026-01-01T00:00:00Z").unwrap();
         let s = parse(CONFIG.as_bytes(), now).unwrap();
-        assert_eq!(s.fulcio, "http://127.0.0.1:18081");
+        assert_eq!(s.fulcio.as_deref(), Some("http://127.0.0.1:18081"));
         assert_eq!(s.rekor, "http://127.0.0.1:18082");
         assert_eq!(s.rekor_version, 2);
         assert_eq!(

@@ -362,7 +362,11 @@ pub(crate) async fn certify_chain(
     let key = SigningKey::generate(Algorithm::EcdsaP256)?;
     let public = key.public_key();
     let proof = key.sign(token.claims.subject.as_bytes());
-    let url = format!("{}/api/v2/signingCert", services.fulcio);
+    let fulcio = services.fulcio.as_deref().ok_or(KeylessError::ServiceUrl {
+        service: "Fulcio",
+        why: "none is named, and keyless signing needs one".into(),
+    })?;
+    let url = format!("{fulcio}/api/v2/signingCert");
     let body = wire::fulcio_request(token.raw(), &public.to_pem(), &proof);
     let answer = post(
         client,
@@ -472,8 +476,10 @@ async fn stamp_and_log(
             log_v1_dated(&signed, verifier, leaf, services, root, client, secret).await?;
         return Ok((Some(stamp), entry, log_index));
     }
-    // Rekor v2 takes a DSSE envelope as a hashedrekord of its PAE's SHA-256 (its dsse type is
-    // deprecated; sigstore-go, and so cosign 3, log envelopes this way).
+    // Rekor v2 takes a DSSE envelope as a hashedrekord 0.0.2 of its PAE's SHA-256, not as a
+    // dsse 0.0.2 entry: the Rekor v2 specification was revised so (sigstore/architecture-docs
+    // #63), sigstore-go, sigstore-python and sigstore-rust followed, and the public log
+    // refuses dsseRequestV002. Not to be "fixed" back to the dsse 0.0.2.
     let logged_sha256: [u8; 32] = match &signed {
         tlog::Signed::Message { sha256, .. } => *sha256,
         tlog::Signed::Dsse { envelope } => {

@@ -198,16 +198,15 @@ pub async fn log_v1(
         None => checked("Rekor", &url, status, answer, secret)?,
     };
     let entry = entry(&answer)?;
-    let not_verified = |why: String| KeylessError::NotVerified {
-        service: "Rekor",
-        why,
-    };
     let logged = tlog::verify_entry(&entry, signed, &verifier, root, 3)
-        .map_err(|e| not_verified(e.to_string()))?;
+        .map_err(|e| KeylessError::not_verified("Rekor", e))?;
     // A Rekor v2 entry or one without a verified SET has no signed time: with no timestamp
     // authority, nothing would date the signature.
     let (false, Some(integrated_time)) = (logged.rekor_v2, logged.integrated_time) else {
-        return Err(not_verified("the entry carries no signed time".into()));
+        return Err(KeylessError::not_verified(
+            "Rekor",
+            "the entry carries no signed time",
+        ));
     };
     Ok(LoggedV1 {
         entry,
