@@ -159,8 +159,8 @@ pub async fn sign_legacy(
     })
 }
 
-/// `dev.sigstore.cosign/chain`: what Fulcio returned after the leaf (intermediates and root),
-/// PEM after PEM, as cosign writes it.
+/// `dev.sigstore.cosign/chain`: the certificates after the leaf (the intermediates and root
+/// of the trusted root's authority that verified it), PEM after PEM, as cosign writes them.
 fn chain_annotation(chain: &[Vec<u8>]) -> String {
     chain
         .iter()

@@ -352,7 +352,8 @@ pub(crate) async fn certify(
     Ok((key, leaf))
 }
 
-/// [`certify`], with the chain Fulcio returned (leaf first), which a legacy layer carries.
+/// [`certify`], with the chain that verified the leaf (leaf first, then the issuing
+/// authority's certificates from the trusted root), which a legacy layer carries.
 pub(crate) async fn certify_chain(
     token: &IdentityToken,
     services: &Services,
@@ -378,14 +379,21 @@ pub(crate) async fn certify_chain(
     )
     .await?;
     let chain = wire::fulcio_chain(&answer)?;
-    let leaf = check_certificate(
-        &chain,
-        &public.spki_der(),
-        &token.claims,
-        root,
-        SystemTime::now(),
-    )?;
-    Ok((key, leaf, chain))
+    let now = SystemTime::now();
+    let leaf = check_certificate(&chain, &public.spki_der(), &token.claims, root, now)?;
+    // The rest of the chain as the trusted root has it for the authority that issued the
+    // leaf, never as Fulcio sent it: a legacy layer carries it, and what Fulcio sent after
+    // the leaf was not what verified it.
+    let issued = certificate::verify_chain(&leaf, root, now)
+        .map_err(|e| KeylessError::not_verified("Fulcio", e))?;
+    let authority = root
+        .certificate_authorities
+        .get(issued.authority)
+        .ok_or_else(|| KeylessError::not_verified("Fulcio", "no issuing authority"))?;
+    let verified = std::iter::once(leaf.der().to_vec())
+        .chain(authority.chain.iter().cloned())
+        .collect();
+    Ok((key, leaf, verified))
 }
 
 /// The identity the token names that the certificate certifies, for the final check of a
