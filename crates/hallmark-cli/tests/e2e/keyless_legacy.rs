@@ -651,13 +651,13 @@ async fn a_legacy_chain_annotation_is_the_trusted_roots_not_fulcios() {
 }
 
 /// `--format legacy` through a lying Fulcio (a leaf from a foreign CA, a leaf without its
-/// SCT) and a lying timestamp authority (a token from a foreign TSA, a token for another
-/// imprint), with Rekor v1: keyless (`sign` and `publish`) and with `--key --tlog-upload`,
-/// each is refused as unavailable (exit 3) naming the service, and the registry keeps its
-/// catalog and tags, no `.sig` tag among them. The proxy's `pass` mode signs, so the
+/// SCT), a lying Rekor v1 (a flipped SET) and a lying timestamp authority (a token from a
+/// foreign TSA, a token for another imprint): keyless (`sign` and `publish`) and with
+/// `--key --tlog-upload`, each is refused as unavailable (exit 3) naming the service, and
+/// the registry keeps its catalog and tags, no `.sig` tag among them. The proxy's `pass` mode signs, so the
 /// refusals are the lies' doing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lying_fulcio_or_timestamp_authority_leaves_no_legacy_layer() {
+async fn lying_services_leave_no_legacy_layer() {
     let mut stack = SigStack::start_with_rekor_v1();
     let liar = stack.liar();
     let work = tempfile::tempdir().unwrap();
@@ -669,10 +669,10 @@ async fn lying_fulcio_or_timestamp_authority_leaves_no_legacy_layer() {
     let (dir, new_digest) = local_image(work.path(), "new").await;
     let source = format!("oci:{}:new", dir.display());
     let dest = format!("{}/released:v1", stack.registry);
-    let run = |command: &[&str], signer: &[&str], fulcio: &str, tsa: &str| {
+    let run = |command: &[&str], signer: &[&str], [fulcio, rekor, tsa]: [&str; 3]| {
         let services = [
             format!("--fulcio-url={liar}/fulcio/{fulcio}"),
-            format!("--rekor-url={liar}/rekor1/pass"),
+            format!("--rekor-url={liar}/rekor1/{rekor}"),
             format!("--timestamp-server-url={liar}/tsa/{tsa}/api/v1/timestamp"),
         ];
         let mut args = command.to_vec();
@@ -686,33 +686,34 @@ async fn lying_fulcio_or_timestamp_authority_leaves_no_legacy_layer() {
     let logged_key = ["--key", keys.private.as_str(), "--tlog-upload"];
     let sign = ["sign", pinned.as_str()];
     let publish = ["publish", source.as_str(), dest.as_str()];
-    let fulcio_lies = [
-        ("foreign-ca", "Fulcio's answer does not verify"),
-        ("no-sct", "Fulcio's answer does not verify"),
+    const FULCIO_LIES: &str = "Fulcio's answer does not verify";
+    const REKOR_LIES: &str = "Rekor's answer does not verify";
+    const TSA_LIES: &str = "timestamp authority's answer does not verify";
+    // The modes of Fulcio, Rekor v1 and the TSA, and what the refusal says.
+    let keyless_lies = [
+        (["foreign-ca", "pass", "pass"], FULCIO_LIES),
+        (["no-sct", "pass", "pass"], FULCIO_LIES),
+        (["pass", "set", "pass"], REKOR_LIES),
+        (["pass", "pass", "untrusted"], TSA_LIES),
+        (["pass", "pass", "imprint"], TSA_LIES),
     ];
-    let tsa_lies = [
-        ("untrusted", "timestamp authority's answer does not verify"),
-        ("imprint", "timestamp authority's answer does not verify"),
-    ];
-    // The command, the signer, the Fulcio and TSA modes, what the refusal says.
-    type Case<'a> = (&'a [&'a str], &'a [&'a str], &'a str, &'a str, &'a str);
+    // The command, the signer, the modes, what the refusal says.
+    type Case<'a> = (&'a [&'a str], &'a [&'a str], [&'a str; 3], &'a str);
     let mut cases: Vec<Case> = Vec::new();
     for command in [&sign[..], &publish[..]] {
-        for (lie, said) in fulcio_lies {
-            cases.push((command, &keyless, lie, "pass", said));
-        }
-        for (lie, said) in tsa_lies {
-            cases.push((command, &keyless, "pass", lie, said));
+        for (lies, said) in keyless_lies {
+            cases.push((command, &keyless, lies, said));
         }
     }
-    for (lie, said) in tsa_lies {
-        cases.push((&sign, &logged_key, "pass", lie, said));
+    // A key's signature asks no certificate of Fulcio.
+    for (lies, said) in &keyless_lies[2..] {
+        cases.push((&sign, &logged_key, *lies, said));
     }
 
     let before = registry_state(&stack);
-    for (command, signer, fulcio, tsa, said) in cases {
-        let o = run(command, signer, fulcio, tsa);
-        let case = format!("{command:?} {signer:?} fulcio/{fulcio} tsa/{tsa}");
+    for (command, signer, lies, said) in cases {
+        let o = run(command, signer, lies);
+        let case = format!("{command:?} {signer:?} {lies:?}");
         expect_code(&o, 3);
         assert!(stderr(&o).contains(said), "{case}: {}", stderr(&o));
         assert_eq!(
@@ -725,9 +726,9 @@ async fn lying_fulcio_or_timestamp_authority_leaves_no_legacy_layer() {
     }
 
     for signer in [&keyless[..], &logged_key[..]] {
-        expect_code(&run(&sign, signer, "pass", "pass"), 0);
+        expect_code(&run(&sign, signer, ["pass"; 3]), 0);
     }
-    expect_code(&run(&publish, &keyless, "pass", "pass"), 0);
+    expect_code(&run(&publish, &keyless, ["pass"; 3]), 0);
     assert!(!no_sig_tag(&stack, "app", &digest));
     assert!(!no_sig_tag(&stack, "released", &new_digest));
     cosign_ok(
