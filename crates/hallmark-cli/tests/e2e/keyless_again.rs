@@ -482,8 +482,9 @@ fn tsa_url(stack: &SigStack) -> String {
 /// is not for what it signed, and refuses it as unavailable (exit 3, "Rekor's answer does
 /// not verify") with nothing written: no bundle for `sign-blob --key --tlog-upload`, no
 /// layer for `sign --format legacy`, keyless or with `--key --tlog-upload`. Through the
-/// same proxy the log's own 409 for this very signature (`again`) is still reused, and the
-/// real cosign verifies what was signed with it.
+/// same proxy the log's own 409 for this very signature (`again`) is still reused, fetched
+/// from the log and not from where its `Location` points, and the real cosign verifies
+/// what was signed with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rekor_v1_conflict_naming_another_entry_is_refused() {
     let mut stack = SigStack::start_with_rekor_v1();
@@ -599,6 +600,18 @@ async fn a_rekor_v1_conflict_naming_another_entry_is_refused() {
         &s(&blob),
     ]);
     cosign_ok(&o, "cosign verify-blob (the held entry)");
+    // The 409's Location is not where the held entry is fetched from: the log is.
+    std::fs::remove_file(&bundle).unwrap();
+    let o = through("again-location", &sign_blob, &logged_key);
+    expect_code(&o, 0);
+    assert!(bundle.exists());
+    let log = stack.log("liar");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"POST /rekor1/again-location/") && l.contains("\" 409 "))
+            && !log.contains("GET /trap/"),
+        "{log}"
+    );
     expect_code(&through("again", &sign_legacy, &keyless), 0);
     let o = stack.cosign(&[
         "verify",

@@ -38,6 +38,9 @@ that one process serves every lie and a client picks one with the URL it is give
                              (another signature's) as the one it already holds
                 again        the entry submitted twice: the log's own second answer, its
                              genuine 409 naming this very entry
+                again-location  the same, its Location header pointing at /trap/ on this
+                             proxy, which answers 404 (a client must fetch what the 409
+                             names from the log it posted to)
   tsa           untrusted    a token for the same request, signed by a TSA of this proxy's own
                 imprint      the real TSA's token for another imprint (the request altered)
 
@@ -399,9 +402,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if service == "rekor1" and mode == "conflict":
             self.conflict(rest, request)
             return
-        if service == "rekor1" and mode == "again":
+        if service == "rekor1" and mode in ("again", "again-location"):
             self.forward(f"{upstreams[service]}/{rest}", request)
-            self.answer(*self.forward(f"{upstreams[service]}/{rest}", request))
+            status, body, content_type = self.forward(f"{upstreams[service]}/{rest}", request)
+            if mode == "again-location":
+                trap = f"http://{host}:{port}/trap/{rest}/held"
+                self.answer(status, body, content_type, {"Location": trap})
+            else:
+                self.answer(status, body, content_type)
             return
         forwarded = urllib.request.Request(
             f"{upstreams[service]}/{rest}",
@@ -455,9 +463,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:
                 self.answer(200, lied, content_type)
 
-    def answer(self, status, body, content_type):
+    def answer(self, status, body, content_type, headers={}):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
