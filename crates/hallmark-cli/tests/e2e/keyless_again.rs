@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::harness::*;
+use crate::keyless_sign_images::registry_state;
 use hallmark::image::Image;
 use hallmark::layout::Layout;
 use hallmark::store::Store;
@@ -474,4 +475,160 @@ fn tsa_url(stack: &SigStack) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{config}"))
         .to_string()
+}
+
+/// A Rekor v1 whose 409 names an entry it holds for *another* signature (the log's first
+/// entry, a blob signed beforehand): hallmark fetches that entry from the same log, finds it
+/// is not for what it signed, and refuses it as unavailable (exit 3, "Rekor's answer does
+/// not verify") with nothing written: no bundle for `sign-blob --key --tlog-upload`, no
+/// layer for `sign --format legacy`, keyless or with `--key --tlog-upload`. Through the
+/// same proxy the log's own 409 for this very signature (`again`) is still reused, fetched
+/// from the log and not from where its `Location` points, and the real cosign verifies
+/// what was signed with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rekor_v1_conflict_naming_another_entry_is_refused() {
+    let mut stack = SigStack::start_with_rekor_v1();
+    let liar = stack.liar();
+    let work = tempfile::tempdir().unwrap();
+    let root = s(&stack.trusted_root);
+    let ecdsa = keys("ecdsa-p256");
+    let token = format!(
+        "@{}",
+        s(&stack.token(&stack.issuer, "alice@example.com", "{}"))
+    );
+
+    // The log's first entry: another blob's signature, logged directly.
+    let earlier = work.path().join("earlier.tar");
+    std::fs::write(&earlier, b"an earlier release").unwrap();
+    let o = hallmark_in(
+        &stack,
+        &[
+            "sign-blob",
+            &s(&earlier),
+            "--key",
+            &ecdsa.private,
+            "--tlog-upload",
+            "--bundle",
+            &s(&work.path().join("earlier.sigstore.json")),
+            "--rekor-url",
+            &stack.rekor_v1_url(),
+            "--rekor-version",
+            "1",
+            "--trusted-root",
+            &root,
+        ],
+    );
+    expect_code(&o, 0);
+    let first = stack
+        .command(Command::new("curl").args([
+            "-sf",
+            &format!("{}/api/v1/log/entries?logIndex=0", stack.rekor_v1_url()),
+        ]))
+        .output()
+        .unwrap();
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let first_uuid = first.as_object().unwrap().keys().next().unwrap().clone();
+
+    let blob = work.path().join("release.tar");
+    std::fs::write(&blob, b"the release").unwrap();
+    let bundle = work.path().join("release.sigstore.json");
+    let image = push_unsigned(&stack, work.path(), "app", "v1").await;
+    let through = |mode: &str, command: &[&str], signer: &[&str]| {
+        let rekor = format!("{liar}/rekor1/{mode}");
+        let mut args = command.to_vec();
+        args.extend_from_slice(signer);
+        args.extend([
+            "--fulcio-url",
+            "http://127.0.0.1:18081",
+            "--rekor-url",
+            &rekor,
+            "--rekor-version",
+            "1",
+            "--trusted-root",
+            &root,
+        ]);
+        hallmark_in(&stack, &args)
+    };
+    let sign_blob = [
+        "sign-blob",
+        blob.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ];
+    let sign_legacy = ["sign", image.as_str(), "--format", "legacy"];
+    let keyless = ["--identity-token", token.as_str()];
+    let logged_key = ["--key", ecdsa.private.as_str(), "--tlog-upload"];
+    let cases: [(&[&str], &[&str]); 3] = [
+        (&sign_blob, &logged_key),
+        (&sign_legacy, &keyless),
+        (&sign_legacy, &logged_key),
+    ];
+
+    let before = registry_state(&stack);
+    let fetched = format!("GET /rekor1/conflict/api/v1/log/entries/{first_uuid} HTTP/1.1\" 200");
+    for (command, signer) in cases {
+        let held_before = stack.log("liar").matches(&fetched).count();
+        let o = through("conflict", command, signer);
+        expect_code(&o, 3);
+        assert!(
+            stderr(&o).contains("Rekor's answer does not verify"),
+            "{command:?} {signer:?}: {}",
+            stderr(&o)
+        );
+        // The entry named was fetched, from the same log, and refused on its merits.
+        assert_eq!(
+            stack.log("liar").matches(&fetched).count(),
+            held_before + 1,
+            "{command:?} {signer:?}: {}",
+            stack.log("liar")
+        );
+        assert!(!bundle.exists(), "{command:?} {signer:?}");
+        assert_eq!(registry_state(&stack), before, "{command:?} {signer:?}");
+    }
+
+    // The log's genuine 409, for this very signature, is still reused.
+    let o = through("again", &sign_blob, &logged_key);
+    expect_code(&o, 0);
+    let o = stack.cosign(&[
+        "verify-blob",
+        "--key",
+        &ecdsa.public,
+        "--bundle",
+        &s(&bundle),
+        "--trusted-root",
+        &root,
+        &s(&blob),
+    ]);
+    cosign_ok(&o, "cosign verify-blob (the held entry)");
+    // The 409's Location is not where the held entry is fetched from: the log is.
+    std::fs::remove_file(&bundle).unwrap();
+    let o = through("again-location", &sign_blob, &logged_key);
+    expect_code(&o, 0);
+    assert!(bundle.exists());
+    let log = stack.log("liar");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"POST /rekor1/again-location/") && l.contains("\" 409 "))
+            && !log.contains("GET /trap/"),
+        "{log}"
+    );
+    expect_code(&through("again", &sign_legacy, &keyless), 0);
+    let o = stack.cosign(&[
+        "verify",
+        "--certificate-identity",
+        "alice@example.com",
+        "--certificate-oidc-issuer",
+        &stack.issuer,
+        "--trusted-root",
+        &root,
+        &image,
+    ]);
+    cosign_ok(&o, "cosign verify (legacy, the held entry)");
+    // Both were the log's 409, not a first answer.
+    let log = stack.log("liar");
+    let conflicts = log
+        .lines()
+        .filter(|l| l.contains("\"POST /rekor1/again/") && l.contains("\" 409 "))
+        .count();
+    assert_eq!(conflicts, 2, "{log}");
 }

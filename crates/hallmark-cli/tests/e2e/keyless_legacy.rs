@@ -563,3 +563,176 @@ http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
         }
     }
 }
+
+/// Whether `repo` has no `.sig` tag for `digest`.
+fn no_sig_tag(stack: &SigStack, repo: &str, digest: &str) -> bool {
+    let tag = format!("{}.sig", digest.replace(':', "-"));
+    let o = stack
+        .command(Command::new("curl").args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &format!("http://{}/v2/{repo}/manifests/{tag}", stack.registry),
+        ]))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout) == "404"
+}
+
+/// A Fulcio that answers the genuine leaf followed by bytes that are no certificate, or by a
+/// CA of its own, does not decide the legacy layer's chain annotation: it is the trusted
+/// root's authority chain that verified the leaf (the stack's intermediate and root, as PEM),
+/// and the real cosign verifies the layer. A leaf from a foreign CA is refused (exit 3,
+/// "Fulcio") with the registry unchanged and no `.sig` tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_chain_annotation_is_the_trusted_roots_not_fulcios() {
+    let mut stack = SigStack::start_with_rekor_v1();
+    let liar = stack.liar();
+    let work = tempfile::tempdir().unwrap();
+    let root = s(&stack.trusted_root);
+    let token = format!("@{}", s(&stack.token(&stack.issuer, SIGNER, "{}")));
+    let trusted_chain = std::fs::read_to_string(stack.dir().join("fulcio-chain.pem")).unwrap();
+    let rekor = format!("{liar}/rekor1/pass");
+    let sign = |pinned: &str, fulcio: &str| {
+        let fulcio = format!("{liar}/fulcio/{fulcio}");
+        hallmark_in(
+            &stack,
+            &[
+                "sign",
+                pinned,
+                "--format",
+                "legacy",
+                "--identity-token",
+                &token,
+                "--fulcio-url",
+                &fulcio,
+                "--rekor-url",
+                &rekor,
+                "--rekor-version",
+                "1",
+                "--trusted-root",
+                &root,
+            ],
+        )
+    };
+
+    for mode in ["chain-garbage", "chain-foreign"] {
+        let digest = push_unsigned(&stack, work.path(), "app", mode).await;
+        let pinned = format!("{}/app@{digest}", stack.registry);
+        let o = sign(&pinned, mode);
+        expect_code(&o, 0);
+        let layers = sig_layers(&stack, "app", &digest);
+        assert_eq!(layers.len(), 1, "{mode}: {layers:?}");
+        assert_eq!(
+            layers[0][CHAIN].as_str().unwrap(),
+            trusted_chain,
+            "{mode}: {layers:?}"
+        );
+        cosign_ok(&cosign_verify_keyless(&stack, &pinned, SIGNER), mode);
+        expect_code(&hallmark_verify_keyless(&stack, &pinned, SIGNER), 0);
+    }
+
+    let digest = push_unsigned(&stack, work.path(), "app", "foreign-ca").await;
+    let pinned = format!("{}/app@{digest}", stack.registry);
+    let before = registry_state(&stack);
+    let o = sign(&pinned, "foreign-ca");
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("Fulcio's answer does not verify"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(registry_state(&stack), before);
+    assert!(no_sig_tag(&stack, "app", &digest));
+}
+
+/// `--format legacy` through a lying Fulcio (a leaf from a foreign CA, a leaf without its
+/// SCT), a lying Rekor v1 (a flipped SET) and a lying timestamp authority (a token from a
+/// foreign TSA, a token for another imprint): keyless (`sign` and `publish`) and with
+/// `--key --tlog-upload`, each is refused as unavailable (exit 3) naming the service, and
+/// the registry keeps its catalog and tags, no `.sig` tag among them. The proxy's `pass` mode signs, so the
+/// refusals are the lies' doing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lying_services_leave_no_legacy_layer() {
+    let mut stack = SigStack::start_with_rekor_v1();
+    let liar = stack.liar();
+    let work = tempfile::tempdir().unwrap();
+    let root = s(&stack.trusted_root);
+    let token = format!("@{}", s(&stack.token(&stack.issuer, SIGNER, "{}")));
+    let keys = keys("ecdsa-p256");
+    let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
+    let pinned = format!("{}/app@{digest}", stack.registry);
+    let (dir, new_digest) = local_image(work.path(), "new").await;
+    let source = format!("oci:{}:new", dir.display());
+    let dest = format!("{}/released:v1", stack.registry);
+    let run = |command: &[&str], signer: &[&str], [fulcio, rekor, tsa]: [&str; 3]| {
+        let services = [
+            format!("--fulcio-url={liar}/fulcio/{fulcio}"),
+            format!("--rekor-url={liar}/rekor1/{rekor}"),
+            format!("--timestamp-server-url={liar}/tsa/{tsa}/api/v1/timestamp"),
+        ];
+        let mut args = command.to_vec();
+        args.extend(["--format", "legacy", "--rekor-version", "1"]);
+        args.extend(["--trusted-root", &root]);
+        args.extend_from_slice(signer);
+        args.extend(services.iter().map(String::as_str));
+        hallmark_in(&stack, &args)
+    };
+    let keyless = ["--identity-token", token.as_str()];
+    let logged_key = ["--key", keys.private.as_str(), "--tlog-upload"];
+    let sign = ["sign", pinned.as_str()];
+    let publish = ["publish", source.as_str(), dest.as_str()];
+    const FULCIO_LIES: &str = "Fulcio's answer does not verify";
+    const REKOR_LIES: &str = "Rekor's answer does not verify";
+    const TSA_LIES: &str = "timestamp authority's answer does not verify";
+    // The modes of Fulcio, Rekor v1 and the TSA, and what the refusal says.
+    let keyless_lies = [
+        (["foreign-ca", "pass", "pass"], FULCIO_LIES),
+        (["no-sct", "pass", "pass"], FULCIO_LIES),
+        (["pass", "set", "pass"], REKOR_LIES),
+        (["pass", "pass", "untrusted"], TSA_LIES),
+        (["pass", "pass", "imprint"], TSA_LIES),
+    ];
+    // The command, the signer, the modes, what the refusal says.
+    type Case<'a> = (&'a [&'a str], &'a [&'a str], [&'a str; 3], &'a str);
+    let mut cases: Vec<Case> = Vec::new();
+    for command in [&sign[..], &publish[..]] {
+        for (lies, said) in keyless_lies {
+            cases.push((command, &keyless, lies, said));
+        }
+    }
+    // A key's signature asks no certificate of Fulcio.
+    for (lies, said) in &keyless_lies[2..] {
+        cases.push((&sign, &logged_key, *lies, said));
+    }
+
+    let before = registry_state(&stack);
+    for (command, signer, lies, said) in cases {
+        let o = run(command, signer, lies);
+        let case = format!("{command:?} {signer:?} {lies:?}");
+        expect_code(&o, 3);
+        assert!(stderr(&o).contains(said), "{case}: {}", stderr(&o));
+        assert_eq!(
+            registry_state(&stack),
+            before,
+            "{case} wrote to the registry"
+        );
+        assert!(no_sig_tag(&stack, "app", &digest), "{case}");
+        assert!(no_sig_tag(&stack, "released", &new_digest), "{case}");
+    }
+
+    for signer in [&keyless[..], &logged_key[..]] {
+        expect_code(&run(&sign, signer, ["pass"; 3]), 0);
+    }
+    expect_code(&run(&publish, &keyless, ["pass"; 3]), 0);
+    assert!(!no_sig_tag(&stack, "app", &digest));
+    assert!(!no_sig_tag(&stack, "released", &new_digest));
+    cosign_ok(
+        &cosign_verify_keyless(&stack, &pinned, SIGNER),
+        "cosign verify (legacy through the faithful proxy)",
+    );
+}

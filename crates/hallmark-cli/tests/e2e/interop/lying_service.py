@@ -21,6 +21,8 @@ that one process serves every lie and a client picks one with the URL it is give
                 unknown-sct  the same, with an SCT signed by a log of this proxy's own
                 no-intermediate  the chain with the intermediate removed
                 detached     that leaf without its SCT, the SCT beside it (the detached form)
+                chain-garbage    the genuine leaf, then a PEM block that is no certificate
+                chain-foreign    the genuine leaf, then this proxy's own CA certificate
   rekor         proof        one inclusion-proof hash flipped
                 checkpoint   the checkpoint's signature corrupted
                 body         the entry's body taken from the previous answer
@@ -32,11 +34,19 @@ that one process serves every lie and a client picks one with the URL it is give
                 proof        one inclusion-proof hash (hex) flipped
                 body         the entry's body taken from the previous answer
                 checkpoint   the checkpoint's signature corrupted
+                conflict     the entry submitted, then 409 naming the log's first entry
+                             (another signature's) as the one it already holds
+                again        the entry submitted twice: the log's own second answer, its
+                             genuine 409 naming this very entry
+                again-location  the same, its Location header pointing at /trap/ on this
+                             proxy, which answers 404 (a client must fetch what the 409
+                             names from the log it posted to)
   tsa           untrusted    a token for the same request, signed by a TSA of this proxy's own
                 imprint      the real TSA's token for another imprint (the request altered)
 
 STACK_DIR holds the stack's Fulcio intermediate (`fulcio-int.pem`, `fulcio-int.key`); the
-proxy's own keys are made in STACK_DIR/lying-service. GET /healthz answers 200.
+proxy's own keys are made in STACK_DIR/lying-service. GET /healthz answers 200; a GET of
+/rekor1/MODE/REST is forwarded unaltered, so that the entry a 409 names can be fetched.
 """
 
 import base64
@@ -233,6 +243,11 @@ def lie_fulcio(mode, body):
         chain[0] = to_pem(
             reissue(leaf, stack_int_cert, stack_int_key, sct_key=foreign_log_key)
         )
+    elif mode == "chain-garbage":
+        garbage = base64.encodebytes(b"not a certificate").decode()
+        chain[1:] = [f"-----BEGIN CERTIFICATE-----\n{garbage}-----END CERTIFICATE-----\n"]
+    elif mode == "chain-foreign":
+        chain[1:] = [to_pem(foreign_ca)]
     elif mode == "no-intermediate":
         del chain[1:-1]
     elif mode == "detached":
@@ -341,10 +356,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
+        parts = self.path.split("/", 3)
         if self.path == "/healthz":
             self.answer(200, b"ok", "text/plain")
+        elif len(parts) == 4 and parts[1] == "rekor1" and "rekor1" in upstreams:
+            self.answer(*self.forward(f"{upstreams['rekor1']}/{parts[3]}", None))
         else:
             self.answer(404, b"not found", "text/plain")
+
+    def forward(self, url, data):
+        request = urllib.request.Request(
+            url,
+            data=data,
+            headers={"Content-Type": self.headers.get("Content-Type", "")},
+            method="GET" if data is None else "POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return r.status, r.read(), r.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), e.headers.get("Content-Type", "")
+
+    def conflict(self, rest, request):
+        # The log's first entry, which the test made beforehand for another signature.
+        self.forward(f"{upstreams['rekor1']}/{rest}", request)
+        _, first, _ = self.forward(
+            f"{upstreams['rekor1']}/api/v1/log/entries?logIndex=0", None
+        )
+        (uuid, _), = json.loads(first).items()
+        message = (
+            "an equivalent entry already exists in the transparency log with UUID " + uuid
+        )
+        body = json.dumps({"code": 409, "message": message}).encode()
+        self.answer(409, body, "application/json")
 
     def do_POST(self):
         request = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -355,6 +399,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         service, mode, rest = parts[1], parts[2], parts[3]
         if service == "tsa" and mode == "imprint":
             request = imprint_altered(request)
+        if service == "rekor1" and mode == "conflict":
+            self.conflict(rest, request)
+            return
+        if service == "rekor1" and mode in ("again", "again-location"):
+            self.forward(f"{upstreams[service]}/{rest}", request)
+            status, body, content_type = self.forward(f"{upstreams[service]}/{rest}", request)
+            if mode == "again-location":
+                trap = f"http://{host}:{port}/trap/{rest}/held"
+                self.answer(status, body, content_type, {"Location": trap})
+            else:
+                self.answer(status, body, content_type)
+            return
         forwarded = urllib.request.Request(
             f"{upstreams[service]}/{rest}",
             data=request,
@@ -407,9 +463,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:
                 self.answer(200, lied, content_type)
 
-    def answer(self, status, body, content_type):
+    def answer(self, status, body, content_type, headers={}):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
