@@ -469,6 +469,7 @@ async fn legacy_needs_a_rekor_v1_that_answers_and_writes_nothing_otherwise() {
 /// as unavailable (exit 3) saying what Rekor did, and no layer reaches the registry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lying_rekor_v1_leaves_no_legacy_layer() {
+    const STAND_IN_PORT: u16 = 18099;
     const STAND_IN: &str = "http://127.0.0.1:18099";
     let mut stack = SigStack::start_with_rekor_v1();
     let work = tempfile::tempdir().unwrap();
@@ -503,30 +504,8 @@ async fn a_lying_rekor_v1_leaves_no_legacy_layer() {
     assert!(genuine.status.success());
 
     let answer = work.path().join("answer.json");
-    let script = work.path().join("stand_in.py");
-    std::fs::write(
-        &script,
-        r#"import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def answer(self):
-        self.rfile.read(int(self.headers.get('Content-Length', '0')))
-        body = open(sys.argv[1], 'rb').read()
-        self.send_response(201 if self.command == 'POST' else 200)
-        self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    do_GET = answer
-    do_POST = answer
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
-"#,
-    )
-    .unwrap();
     std::fs::write(&answer, &genuine.stdout).unwrap();
-    stack.spawn("stand-in", Path::new(python()), &[s(&script), s(&answer)]);
-    stack.wait_ready("stand-in", STAND_IN);
+    assert_eq!(stack.replaying(STAND_IN_PORT, &answer), STAND_IN);
 
     let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
     let pinned = format!("{}/app@{digest}", stack.registry);

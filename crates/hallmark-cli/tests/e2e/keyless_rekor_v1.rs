@@ -10,6 +10,7 @@ use crate::harness::*;
 
 const SIGNER: &str = "alice@example.com";
 /// A stand-in Rekor v1 in the stack's namespace.
+const STAND_IN_PORT: u16 = 18099;
 const STAND_IN: &str = "http://127.0.0.1:18099";
 
 fn s(p: &Path) -> String {
@@ -252,30 +253,8 @@ fn a_lying_rekor_v1_is_refused_and_nothing_is_written() {
     let answer = work.path().join("answer.json");
 
     // Every POST answered 201 with the file's bytes as they are at that moment.
-    let script = work.path().join("stand_in.py");
-    std::fs::write(
-        &script,
-        r#"import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def answer(self):
-        self.rfile.read(int(self.headers.get('Content-Length', '0')))
-        body = open(sys.argv[1], 'rb').read()
-        self.send_response(201 if self.command == 'POST' else 200)
-        self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    do_GET = answer
-    do_POST = answer
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
-"#,
-    )
-    .unwrap();
     std::fs::write(&answer, &genuine.stdout).unwrap();
-    stack.spawn("stand-in", Path::new(python()), &[s(&script), s(&answer)]);
-    stack.wait_ready("stand-in", STAND_IN);
+    assert_eq!(stack.replaying(STAND_IN_PORT, &answer), STAND_IN);
 
     let keys = keys("ecdsa-p256");
     let bundle = work.path().join("out.sigstore.json");

@@ -754,3 +754,24 @@ fn every_go_peer_is_listed_for_ci() {
         .collect();
     assert_eq!(listed, installed);
 }
+
+impl SigStack {
+    /// Starts `interop/replaying_service.py` in the namespace on `port`: every request is
+    /// answered with what the file `answer` holds at that moment (201 to a POST), so that a
+    /// test makes a service replay a genuine answer for another signature, or garbage. Its
+    /// base URL.
+    pub fn replaying(&mut self, port: u16, answer: &Path) -> String {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/e2e/interop/replaying_service.py")
+            .display()
+            .to_string();
+        let url = format!("http://{HOST}:{port}");
+        self.spawn(
+            "replaying",
+            Path::new(python()),
+            &[script, port.to_string(), answer.display().to_string()],
+        );
+        self.wait_ready("replaying", &url);
+        url
+    }
+}
