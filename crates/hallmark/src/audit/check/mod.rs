@@ -27,9 +27,6 @@ use state::ShellState;
 /// A rule's checks. Each hook has a default that does nothing: a rule implements those it
 /// needs.
 pub(crate) trait Check: Sync {
-    /// The rule.
-    fn rule(&self) -> &'static Rule;
-
     /// Once per file, after its scripts, over what is not a script.
     fn file(&self, _cx: &mut Cx<'_>, _m: &Model) {}
 

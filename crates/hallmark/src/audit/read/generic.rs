@@ -108,13 +108,24 @@ fn env_entries(block: &Node, expands: Expands) -> Vec<EnvVar> {
         .collect()
 }
 
-/// The variables `node` sets for what it contains, added to `env`.
-fn scope(spec: &Spec, node: &Node, env: &mut Vec<EnvVar>) {
+/// The variable blocks in scope at a node, outermost first: only the blocks are carried
+/// down the walk, so a wide tree under a large block costs no copies of its entries.
+type Scope<'a> = Vec<&'a Node>;
+
+/// The variable blocks `node` holds for what it contains, added to `env`.
+fn scope<'a>(spec: &Spec, node: &'a Node, env: &mut Scope<'a>) {
     for key in spec.env {
         if let Some(block) = node.get(key) {
-            env.extend(env_entries(block, spec.expands));
+            env.push(block);
         }
     }
+}
+
+/// The variables of the blocks in scope, in order.
+fn variables(spec: &Spec, env: &Scope<'_>) -> Vec<EnvVar> {
+    env.iter()
+        .flat_map(|b| env_entries(b, spec.expands))
+        .collect()
 }
 
 /// The nodes under `node` that `path` matches, each with the variables in scope there.
@@ -125,9 +136,9 @@ fn matches<'a>(
     node: &'a Node,
     path: &[&str],
     spec: &Spec,
-    mut env: Vec<EnvVar>,
+    mut env: Scope<'a>,
     seen: &mut HashSet<(usize, usize)>,
-    out: &mut Vec<(&'a Node, Vec<EnvVar>)>,
+    out: &mut Vec<(&'a Node, Scope<'a>)>,
 ) {
     if !seen.insert((std::ptr::from_ref(node) as usize, path.len())) {
         return;
@@ -136,20 +147,23 @@ fn matches<'a>(
         out.push((node, env));
         return;
     };
-    scope(spec, node, &mut env);
+    // The node's own variable blocks apply to what is below it, not to itself.
     match *first {
         "**" => {
             matches(node, rest, spec, env.clone(), seen, out);
+            scope(spec, node, &mut env);
             for child in children(node) {
                 matches(child, path, spec, env.clone(), seen, out);
             }
         }
         "*" => {
+            scope(spec, node, &mut env);
             for child in children(node) {
                 matches(child, rest, spec, env.clone(), seen, out);
             }
         }
         key => {
+            scope(spec, node, &mut env);
             if let Some(child) = node.get(key) {
                 matches(child, rest, spec, env, seen, out);
             }
@@ -162,12 +176,12 @@ fn children(node: &Node) -> impl Iterator<Item = &Node> {
 }
 
 /// The scripts under `keys` of `map`, in one shell.
-fn scripts_of(
+fn scripts_of<'a>(
     spec: &Spec,
     src: &Source<'_>,
-    map: &Node,
+    map: &'a Node,
     keys: &[&str],
-    env: Vec<EnvVar>,
+    env: Scope<'a>,
     m: &mut Model,
 ) {
     let mut first = true;
@@ -193,12 +207,97 @@ fn scripts_of(
                     continue;
                 };
                 if std::mem::take(&mut first) {
-                    script.env = scoped.clone();
+                    script.env = variables(spec, &scoped);
                 } else {
                     script.continues = true;
                 }
                 m.scripts.push(script);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::yaml;
+
+    /// A made-up system: top-level `install` then `script` in one shell, and `steps`
+    /// lists at any depth.
+    const SPEC: Spec = Spec {
+        scripts: &[
+            Scripts {
+                at: "",
+                keys: &["install", "script"],
+            },
+            Scripts {
+                at: "**.steps.*",
+                keys: &["script"],
+            },
+        ],
+        images: &[Images {
+            at: "**.container",
+            what: "a container",
+        }],
+        env: &["variables"],
+        expands: Expands::Variables,
+    };
+
+    fn model(text: &str) -> Model {
+        let src = Source::new(text);
+        let mut m = Model::default();
+        for doc in &yaml::parse(&src.text).unwrap() {
+            read(&SPEC, &src, doc, &mut m);
+        }
+        m
+    }
+
+    #[test]
+    fn keys_of_one_mapping_share_a_shell_and_deep_paths_match() {
+        let m = model(
+            "variables:\n  A: a\ninstall:\n  - one\n  - two\nscript: three\nstages:\n  - jobs:\n      - variables:\n          B: b\n        container: img:1\n        steps:\n          - script: four\n          - script: [five, six]\n",
+        );
+        let got: Vec<(&str, bool, usize)> = m
+            .scripts
+            .iter()
+            .map(|s| (s.body.as_str(), s.continues, s.env.len()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                // One shell from `install` to `script`, with the top-level variables.
+                ("one", false, 1),
+                ("two", true, 0),
+                ("three", true, 0),
+                // Each step a shell of its own, seeing the variables of every level above.
+                ("four", false, 2),
+                ("five", false, 2),
+                ("six", true, 0),
+            ]
+        );
+        assert_eq!(m.scripts[3].line, 13);
+        assert_eq!(m.images.len(), 1);
+        assert_eq!(
+            (m.images[0].text.as_str(), m.images[0].at.line),
+            ("img:1", 11)
+        );
+        // Every variable block is an assignment, wherever it applies.
+        let names: Vec<&str> = m.assignments.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["A", "B"]);
+    }
+
+    #[test]
+    fn a_wide_tree_under_many_variables_is_read_in_linear_work() {
+        let mut text = String::from("variables:\n");
+        for i in 0..20_000 {
+            text.push_str(&format!("  V{i}: x\n"));
+        }
+        text.push_str("stages:\n");
+        for i in 0..20_000 {
+            text.push_str(&format!("  s{i}: {{steps: []}}\n"));
+        }
+        let m = model(&text);
+        assert!(m.scripts.is_empty());
+        assert_eq!(m.assignments.len(), 20_000);
     }
 }

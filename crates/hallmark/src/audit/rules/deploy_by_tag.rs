@@ -21,10 +21,6 @@ pub(super) const CHECK: &dyn Check = &DeployByTag;
 struct DeployByTag;
 
 impl Check for DeployByTag {
-    fn rule(&self) -> &'static Rule {
-        &RULE
-    }
-
     fn command(&self, cx: &mut Cx<'_>, step: &Step<'_>, st: &ShellState) {
         // A tag verified first is `verify-then-pull-by-tag`'s.
         if let Some((w, image)) = step.pulled()

@@ -25,10 +25,6 @@ pub(super) const CHECK: &dyn Check = &HardcodedCredential;
 struct HardcodedCredential;
 
 impl Check for HardcodedCredential {
-    fn rule(&self) -> &'static Rule {
-        &RULE
-    }
-
     fn assignment(&self, cx: &mut Cx<'_>, a: &Assignment<'_>, _: &ShellState) {
         if secret_name(a.name) && literal_value(a.value, a.expands()) {
             cx.report(

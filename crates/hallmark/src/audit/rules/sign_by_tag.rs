@@ -18,10 +18,6 @@ pub(super) const CHECK: &dyn Check = &SignByTag;
 struct SignByTag;
 
 impl Check for SignByTag {
-    fn rule(&self) -> &'static Rule {
-        &RULE
-    }
-
     fn command(&self, cx: &mut Cx<'_>, step: &Step<'_>, _: &ShellState) {
         if step.expects_digest() {
             return;

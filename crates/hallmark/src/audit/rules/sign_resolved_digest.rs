@@ -20,10 +20,6 @@ pub(super) const CHECK: &dyn Check = &SignResolvedDigest;
 struct SignResolvedDigest;
 
 impl Check for SignResolvedDigest {
-    fn rule(&self) -> &'static Rule {
-        &RULE
-    }
-
     fn command(&self, cx: &mut Cx<'_>, step: &Step<'_>, _: &ShellState) {
         for s in step.signed() {
             let Some(d) = s.digest else { continue };

@@ -15,8 +15,7 @@ pub(crate) fn findings(path: &str, kind: Kind, text: &str) -> Vec<(String, usize
 fn every_rule_has_one_check_a_unique_id_and_a_documented_section() {
     let doc = include_str!("../../../../../docs/AUDIT-RULES.md");
     assert_eq!(RULES.len(), CHECKS.len());
-    for (rule, check) in RULES.iter().zip(CHECKS) {
-        assert_eq!(check.rule().id, rule.id);
+    for rule in RULES {
         assert_eq!(RULES.iter().filter(|r| r.id == rule.id).count(), 1);
         assert_eq!(
             rule.help_url,

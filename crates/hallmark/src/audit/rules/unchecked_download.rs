@@ -20,10 +20,6 @@ pub(super) const CHECK: &dyn Check = &UncheckedDownload;
 struct UncheckedDownload;
 
 impl Check for UncheckedDownload {
-    fn rule(&self) -> &'static Rule {
-        &RULE
-    }
-
     fn command(&self, cx: &mut Cx<'_>, step: &Step<'_>, st: &ShellState) {
         let name = step.name.as_str();
         let at = step.at(step.name_word());

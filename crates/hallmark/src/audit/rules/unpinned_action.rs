@@ -18,10 +18,6 @@ pub(super) const CHECK: &dyn Check = &UnpinnedAction;
 struct UnpinnedAction;
 
 impl Check for UnpinnedAction {
-    fn rule(&self) -> &'static Rule {
-        &RULE
-    }
-
     fn file(&self, cx: &mut Cx<'_>, m: &Model) {
         for a in &m.actions {
             let u = a.text.as_str();

@@ -19,10 +19,6 @@ pub(super) const CHECK: &dyn Check = &VerifyThenPull;
 struct VerifyThenPull;
 
 impl Check for VerifyThenPull {
-    fn rule(&self) -> &'static Rule {
-        &RULE
-    }
-
     fn command(&self, cx: &mut Cx<'_>, step: &Step<'_>, st: &ShellState) {
         if let Some((w, image)) = step.pulled()
             && st.verified_by_tag.contains_key(image)
