@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
     for kind in [
         Kind::Workflow,
         Kind::GitLab,
+        Kind::CircleCi,
         Kind::Compose,
         Kind::Kubernetes,
     ] {

@@ -20,6 +20,10 @@ fn audit_in(args: &[&str]) -> std::process::Output {
 
 /// Every finding expected in the fixture tree: (file, line, rule). Nothing else may fire.
 const EXPECTED: &[(&str, usize, &str)] = &[
+    (".circleci/config.yml", 9, "deploy-by-tag"),
+    (".circleci/config.yml", 19, "unchecked-download"),
+    (".circleci/config.yml", 44, "sign-by-tag"),
+    (".circleci/config.yml", 47, "sign-resolved-digest"),
     (".github/workflows/release.yml", 7, "hardcoded-credential"),
     (".github/workflows/release.yml", 11, "deploy-by-tag"),
     (".github/workflows/release.yml", 14, "deploy-by-tag"),
@@ -1051,5 +1055,52 @@ build:
     assert!(
         !credentials.contains(&"a password written in the file for docker.io".to_string()),
         "{credentials:?}"
+    );
+}
+
+#[test]
+fn a_file_named_that_audit_cannot_read_is_reported_not_counted_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[
+            (
+                "ci/Makefile",
+                b"release:\n\tcosign sign --key k reg.example.com/app:v1\n",
+            ),
+            ("ci/notes.txt", b"nothing to see\n"),
+            (
+                ".circleci/config.yml",
+                b"version: 2.1\njobs:\n  a:\n    docker:\n      - image: cimg/base:2024.01@sha256:0fe4a6d2c1b2b2a5d1b3b2f1e0d9c8b7a6f5e4d3c2b1a09f8e7d6c5b4a392817\n    steps:\n      - run:\n          command: cosign sign --key k reg.example.com/app:v1\n",
+            ),
+        ],
+    );
+    // Named: an error for the file, the report partial (exit 3), the formats read named.
+    let o = audit_at(dir.path(), &["ci/Makefile", "--output", "json"]);
+    expect_code(&o, 3);
+    let v = json_out(&o);
+    crate::json_output::assert_valid("audit.schema.json", &v);
+    assert_eq!(v["files"], 0);
+    assert_eq!(v["partial"], true);
+    let errors = problems(&v, "errors");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("ci/Makefile: not a format audit reads: not audited"),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains(".circleci/config.yml"), "{errors:?}");
+    let o = audit_at(dir.path(), &["ci/Makefile"]);
+    expect_code(&o, 3);
+    assert!(stdout(&o).contains("ci/Makefile"), "{}", stdout(&o));
+    // Found in a directory, a file of no known kind is skipped without a word; the
+    // CircleCI config next to it is read.
+    let o = audit_at(dir.path(), &[".", "--output", "json"]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    assert_eq!(v["partial"], false);
+    assert!(problems(&v, "errors").is_empty());
+    assert_eq!(
+        rules_found(&v),
+        [(".circleci/config.yml".into(), "sign-by-tag".into())]
     );
 }

@@ -6,7 +6,10 @@
 //! `# hallmark: ignore[rule-id] reason` on the line (or the line above) suppresses a finding,
 //! which is counted, not forgotten.
 
+mod check;
 pub mod images;
+pub mod model;
+mod read;
 mod rules;
 pub mod shell;
 pub mod yaml;
@@ -65,6 +68,8 @@ pub struct Rule {
     pub title: &'static str,
     /// One paragraph: why it matters and how to fix it.
     pub help: &'static str,
+    /// Its documentation: a section of `docs/AUDIT-RULES.md`, by path in the repository.
+    pub help_url: &'static str,
 }
 
 /// One finding.
@@ -155,6 +160,8 @@ pub enum Kind {
     Action,
     /// `.gitlab-ci.yml`.
     GitLab,
+    /// `.circleci/config.yml`.
+    CircleCi,
     /// `Jenkinsfile`: its `sh` steps.
     Jenkins,
     /// `docker-compose.yml`, `compose.yaml`.
@@ -187,6 +194,9 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
         Kind::Action
     } else if name == ".gitlab-ci.yml" || (yaml && text.contains(".gitlab/ci/")) {
         Kind::GitLab
+    } else if yaml && (name == "config.yml" || name == "config.yaml") && in_dir(&text, ".circleci")
+    {
+        Kind::CircleCi
     } else if name == "jenkinsfile" || name.ends_with(".jenkinsfile") {
         Kind::Jenkins
     } else if yaml && (name.starts_with("docker-compose") || name.starts_with("compose")) {
@@ -205,6 +215,24 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
         return None;
     })
 }
+
+/// True when `path` (with `/` separators) is directly in a directory called `dir`.
+fn in_dir(path: &str, dir: &str) -> bool {
+    path.rsplit('/').nth(1) == Some(dir)
+}
+
+impl Kind {
+    /// A pipeline: a file that runs steps, whose pushes, pulls and credentials are its
+    /// inventory (a deployment only runs what it names).
+    fn is_pipeline(self) -> bool {
+        !matches!(self, Self::Compose | Self::Kubernetes | Self::Dockerfile)
+    }
+}
+
+/// The formats the audit reads, for a file given that is none of them.
+const FORMATS: &str = "GitHub workflows (.github/workflows/*.yml) and actions (action.yml), \
+     .gitlab-ci.yml, .circleci/config.yml, Jenkinsfile, Dockerfile, compose and Kubernetes \
+     YAML, and shell scripts (*.sh, or a #! line naming a shell)";
 
 /// A `#!` line that runs a POSIX-like shell: `#!/bin/sh`, `#!/bin/bash -eu`,
 /// `#!/usr/bin/env -S bash -e`.
@@ -387,13 +415,29 @@ pub(crate) fn read_text(
 /// Audits `text` as a file of `kind` called `name`, without reading anything: its
 /// findings (suppressions not applied), and the parts of it that were not audited.
 pub fn audit_text(name: &str, text: &str, kind: Kind) -> (Vec<Finding>, Vec<String>) {
-    let mut file = rules::FileAudit::new(name, text);
-    let mut not_audited = Vec::new();
-    if let Err(e) = file.run(kind) {
-        not_audited.push(e.to_string());
+    let file = check_text(name, text, kind);
+    let mut not_audited: Vec<String> = file.error.into_iter().collect();
+    not_audited.extend(file.checked.not_audited);
+    (file.checked.findings, not_audited)
+}
+
+/// One file read and checked.
+struct FileChecked {
+    /// Why the file could not be read, when it could not.
+    error: Option<String>,
+    checked: check::Checked,
+}
+
+/// Reads `text` as a file of `kind` and runs every rule over it.
+fn check_text(name: &str, text: &str, kind: Kind) -> FileChecked {
+    let (model, error) = match read::read(kind, text) {
+        Ok(m) => (m, None),
+        Err(e) => (model::Model::default(), Some(e.to_string())),
+    };
+    FileChecked {
+        error,
+        checked: check::run(name, &model, rules::CHECKS),
     }
-    not_audited.append(&mut file.not_audited);
-    (file.findings, not_audited)
 }
 
 /// Audits every file under `paths`. Whatever is not audited, whole or in part, is in the
@@ -418,7 +462,17 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
                 }
                 (text, kind)
             }
-            Ok(Loaded::Other) => continue,
+            Ok(Loaded::Other) => {
+                // Named on the command line: the user expects it read, so leaving it out
+                // must show. Found in a directory, it is just another file.
+                if paths.contains(&found.path) {
+                    report.errors.push(FileProblem::new(
+                        &found.path,
+                        format!("not a format audit reads: not audited (it reads {FORMATS})"),
+                    ));
+                }
+                continue;
+            }
             Err(problem) => {
                 report.errors.push(problem);
                 continue;
@@ -426,8 +480,11 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
         };
         report.files += 1;
         let name = found.path.display().to_string();
-        let mut file = rules::FileAudit::new(&name, &text);
-        if let Err(e) = file.run(kind) {
+        let FileChecked {
+            error,
+            checked: file,
+        } = check_text(&name, &text, kind);
+        if let Some(e) = error {
             report.errors.push(FileProblem {
                 path: name.clone(),
                 error: format!("{e}: not audited"),
@@ -452,11 +509,7 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
             }
             report.findings.push(f);
         }
-        if matches!(
-            kind,
-            Kind::Workflow | Kind::Action | Kind::GitLab | Kind::Jenkins | Kind::Shell
-        ) && !file.inventory.is_empty()
-        {
+        if kind.is_pipeline() && !file.inventory.is_empty() {
             report.inventory.push(file.inventory.finish(&name));
         }
     }

@@ -1,24 +1,20 @@
 //! Image references as written: what they name and how, and where a file deploys them.
 
-use super::FileAudit;
-use crate::audit::images;
-use crate::audit::yaml::Node;
-use crate::audit::{Kind, Severity};
 use crate::digest::Digest;
 
 /// An image reference as written: what it names, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct ImageRefText {
+pub(crate) struct ImageRefText {
     /// The repository part (before tag and digest).
-    pub(super) repository: String,
-    pub(super) tag: Option<String>,
+    pub(crate) repository: String,
+    pub(crate) tag: Option<String>,
     /// The text after `@`, when present.
-    pub(super) digest: Option<String>,
+    pub(crate) digest: Option<String>,
 }
 
 /// Reads `s` as an image reference, when it looks like one: no scheme, no spaces, not a
 /// file or a key URI.
-pub(super) fn image_ref(s: &str) -> Option<ImageRefText> {
+pub(crate) fn image_ref(s: &str) -> Option<ImageRefText> {
     let masked = mask_expressions(s);
     let s = masked.strip_prefix("docker://").unwrap_or(&masked);
     if s.is_empty()
@@ -60,7 +56,7 @@ pub(super) fn image_ref(s: &str) -> Option<ImageRefText> {
 
 /// `s` with each `${{ … }}` expression replaced by `${{}}`: an expression stands for a
 /// value, whatever spaces are inside it.
-pub(super) fn mask_expressions(s: &str) -> String {
+pub(crate) fn mask_expressions(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(at) = rest.find("${{") {
@@ -81,12 +77,12 @@ pub(super) fn mask_expressions(s: &str) -> String {
 }
 
 /// True when the digest part is a literal digest.
-pub(super) fn literal_digest(d: &str) -> bool {
+pub(crate) fn literal_digest(d: &str) -> bool {
     d.parse::<Digest>().is_ok()
 }
 
 /// A command substitution that asks a registry which digest a tag names.
-pub(super) fn resolves_from_registry(d: &str) -> bool {
+pub(crate) fn resolves_from_registry(d: &str) -> bool {
     let d = d.to_ascii_lowercase();
     (d.contains("$(") || d.contains('`'))
         && [
@@ -100,55 +96,4 @@ pub(super) fn resolves_from_registry(d: &str) -> bool {
         ]
         .iter()
         .any(|c| d.contains(c))
-}
-impl FileAudit<'_> {
-    /// The images a compose file, a Kubernetes object (one with an `apiVersion`) or a
-    /// workflow's jobs run.
-    pub(super) fn images(&mut self, doc: &Node, kind: Kind) {
-        if kind == Kind::Kubernetes && doc.get("apiVersion").is_none() {
-            return;
-        }
-        for (node, what) in images::image_nodes(doc, kind) {
-            self.deployed_image(node, what);
-        }
-    }
-    /// An image a pipeline or manifest runs.
-    pub(super) fn deployed_image(&mut self, node: &Node, what: &str) {
-        if let Some(s) = node.str() {
-            self.image_use(s, node.line, node.column, what, true);
-        }
-    }
-
-    pub(super) fn image_use(
-        &mut self,
-        s: &str,
-        line: usize,
-        column: usize,
-        what: &str,
-        pull: bool,
-    ) {
-        let Some(r) = image_ref(s) else { return };
-        if pull {
-            self.inventory.pulls.insert(s.to_string());
-        }
-        if r.digest.as_deref().is_some_and(literal_digest) {
-            return;
-        }
-        if s.contains('$') && r.digest.is_some() {
-            return;
-        }
-        let (severity, how) = match r.tag.as_deref() {
-            None => (Severity::High, "without a tag (so `latest`)".to_string()),
-            Some("latest") => (Severity::High, "by the tag `latest`".to_string()),
-            Some(t) => (Severity::Medium, format!("by the tag `{t}`")),
-        };
-        self.report(
-            "deploy-by-tag",
-            Some(severity),
-            line,
-            column,
-            s,
-            format!("{what} uses {} {how}, not a digest", r.repository),
-        );
-    }
 }

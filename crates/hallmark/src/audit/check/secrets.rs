@@ -1,11 +1,12 @@
 //! What a value holds: token shapes, secret-looking names, a credential's value as
 //! written (a literal or a reference), and the options and URLs of commands that carry one.
 
+use crate::audit::model::Expands;
 use crate::audit::shell::Word;
 
 /// Token shapes of well-known services: (what, prefix, allowed characters, minimum length
 /// after the prefix).
-pub(super) const TOKEN_SHAPES: &[(&str, &str, &str, usize)] = &[
+pub(crate) const TOKEN_SHAPES: &[(&str, &str, &str, usize)] = &[
     ("a GitHub token", "ghp_", "", 36),
     ("a GitHub token", "gho_", "", 36),
     ("a GitHub token", "ghs_", "", 36),
@@ -19,7 +20,7 @@ pub(super) const TOKEN_SHAPES: &[(&str, &str, &str, usize)] = &[
 ];
 
 /// What kind of token `s` contains, if any.
-pub(super) fn token_shape(s: &str) -> Option<&'static str> {
+pub(crate) fn token_shape(s: &str) -> Option<&'static str> {
     for (what, prefix, extra, min) in TOKEN_SHAPES {
         let mut rest = s;
         while let Some(at) = rest.find(prefix) {
@@ -43,7 +44,7 @@ pub(super) fn token_shape(s: &str) -> Option<&'static str> {
 
 /// A name that holds a secret: one with a secret's word in it, or a part (between `_`,
 /// `-` or `.`) that is a usual short name for one (`PW`, `REG_PASS`, `GH_PAT`; not `PWD`).
-pub(super) fn secret_name(name: &str) -> bool {
+pub(crate) fn secret_name(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
     n.split(['_', '-', '.'])
         .any(|part| ["PW", "PASS", "PAT", "CREDS", "CREDENTIALS"].contains(&part))
@@ -63,7 +64,7 @@ pub(super) fn secret_name(name: &str) -> bool {
 
 /// What a credential's value is, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Credential {
+pub(crate) enum Credential {
     /// Nothing.
     Empty,
     /// An expansion of a known form, by the name it reads: safe to name.
@@ -73,20 +74,8 @@ pub(super) enum Credential {
     Literal,
 }
 
-/// What expands in a value where it is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Expands {
-    /// GitHub Actions inputs and `env:`: only `${{ … }}`; `$NAME` stays as written.
-    Expressions,
-    /// A shell word that was not single-quoted: `$NAME`, `${NAME}`, `$(…)` and `${{ … }}`.
-    Shell,
-    /// GitLab CI variables, compose files, Kubernetes manifests: `$NAME`, `${NAME}`,
-    /// Kubernetes' `$(NAME)` and `${{ … }}`.
-    Variables,
-}
-
 /// A shell variable name.
-pub(super) fn is_name(s: &str) -> bool {
+pub(crate) fn is_name(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with(|c: char| c.is_ascii_digit())
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -95,7 +84,7 @@ pub(super) fn is_name(s: &str) -> bool {
 /// Judges a credential's value `v`. Only a whole value that is one expansion of a known
 /// form is a reference; `$uperSecret` in an action input, `trueNorth-…` and
 /// `example-…` are literals.
-pub(super) fn credential(v: &str, expands: Expands) -> Credential {
+pub(crate) fn credential(v: &str, expands: Expands) -> Credential {
     let v = v.trim();
     if v.is_empty() {
         return Credential::Empty;
@@ -143,13 +132,13 @@ pub(super) fn credential(v: &str, expands: Expands) -> Credential {
 
 /// True for the value of a secret-looking key or variable that is written in the file.
 /// Short values are left out: they are flags and names (`true`, `none`), not secrets.
-pub(super) fn literal_value(v: &str, expands: Expands) -> bool {
+pub(crate) fn literal_value(v: &str, expands: Expands) -> bool {
     v.trim().len() >= 8 && credential(v, expands) == Credential::Literal
 }
 
 /// Options whose value is a credential: it is never the registry, the image or anything
 /// else that is printed.
-pub(super) fn credential_option(flag: &str) -> bool {
+pub(crate) fn credential_option(flag: &str) -> bool {
     let f = flag.trim_start_matches('-').to_ascii_lowercase();
     // `-pVALUE` and `-uNAME` carry their value: the next word is not theirs.
     let glued = !flag.starts_with("--")
@@ -169,7 +158,7 @@ pub(super) fn credential_option(flag: &str) -> bool {
 
 /// The positional words of `args` (resolved), skipping options and the value after an
 /// option that takes a credential.
-pub(super) fn positionals(args: &[String]) -> Vec<(usize, &str)> {
+pub(crate) fn positionals(args: &[String]) -> Vec<(usize, &str)> {
     let mut out = Vec::new();
     let mut skip_next = false;
     for (j, a) in args.iter().enumerate() {
@@ -193,13 +182,13 @@ pub(super) fn positionals(args: &[String]) -> Vec<(usize, &str)> {
 }
 
 /// A registry as written, without any `user:password@` in it.
-pub(super) fn registry_host(r: &str) -> &str {
+pub(crate) fn registry_host(r: &str) -> &str {
     let host = r.split_once("://").map_or(r, |(_, h)| h);
     host.rsplit_once('@').map_or(host, |(_, h)| h)
 }
 
 /// The password of a URL's `user:password@` in `s`, as written, when there is one.
-pub(super) fn url_password(s: &str) -> Option<&str> {
+pub(crate) fn url_password(s: &str) -> Option<&str> {
     let (_, rest) = s.split_once("://")?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     let (userinfo, _) = authority.rsplit_once('@')?;
@@ -208,7 +197,7 @@ pub(super) fn url_password(s: &str) -> Option<&str> {
 }
 
 /// The variables named in `s`: `$NAME`, `${NAME}`, `${{ env.NAME }}` and the like.
-pub(super) fn names_in(s: &str) -> Vec<String> {
+pub(crate) fn names_in(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = s;
     while let Some(at) = rest.find('$') {
@@ -231,7 +220,7 @@ pub(super) fn names_in(s: &str) -> Vec<String> {
 
 /// How a credential option's value holds the secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Shape {
+pub(crate) enum Shape {
     /// The whole value is the secret.
     Whole,
     /// `user:password`: what follows the first `:` is.
@@ -242,7 +231,7 @@ pub(super) enum Shape {
 /// text, its shape and the option's name. Only options whose value is a secret whatever
 /// the command (`--password`, `--…-token`, `--…creds`), plus `-p` of a login and `-u` of
 /// curl: `-p` of `docker run` is a port, `-u` of `docker run` a user.
-pub(super) fn credential_values<'w>(
+pub(crate) fn credential_values<'w>(
     name: &str,
     login: bool,
     words: &'w [Word],
@@ -314,7 +303,7 @@ pub(super) fn credential_values<'w>(
 
 /// What expands in a shell word: a single-quoted `$NAME` is the text itself, while
 /// GitHub replaces `${{ … }}` before any shell sees the word.
-pub(super) fn shell_expands(w: &Word) -> Expands {
+pub(crate) fn shell_expands(w: &Word) -> Expands {
     if w.dynamic {
         Expands::Shell
     } else {
@@ -324,7 +313,7 @@ pub(super) fn shell_expands(w: &Word) -> Expands {
 
 /// The variable a reference at the start of `s` (which starts with `$`) reads, and the
 /// reference's length in bytes.
-pub(super) fn variable_at(s: &str) -> Option<(&str, usize)> {
+pub(crate) fn variable_at(s: &str) -> Option<(&str, usize)> {
     let name_len = |t: &str| {
         t.bytes()
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
@@ -341,5 +330,164 @@ pub(super) fn variable_at(s: &str) -> Option<(&str, usize)> {
     } else {
         let n = name_len(body);
         is_name(&body[..n]).then(|| (&body[..n], n + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::check::refs::{image_ref, resolves_from_registry};
+    use crate::audit::shell;
+
+    #[test]
+    fn references_and_tokens() {
+        assert_eq!(
+            image_ref("reg.io/app:v1").unwrap().tag.as_deref(),
+            Some("v1")
+        );
+        assert_eq!(image_ref("localhost:5000/app").unwrap().tag, None);
+        assert!(image_ref("./cosign.key").is_none());
+        assert!(image_ref("https://example.com/x").is_none());
+        assert!(resolves_from_registry("$(crane digest app:v1)"));
+        assert!(!resolves_from_registry("${{ steps.build.outputs.digest }}"));
+        assert_eq!(
+            token_shape(&format!("x ghp_{}", "a".repeat(36))),
+            Some("a GitHub token")
+        );
+        assert_eq!(token_shape("ghp_short"), None);
+        assert_eq!(
+            token_shape(&format!("AKIA{}", "A".repeat(16))),
+            Some("an AWS access key")
+        );
+    }
+
+    #[test]
+    fn only_real_expansions_are_references() {
+        use Credential::{Literal, Reference};
+        let r = |s: &str| Reference(s.to_string());
+        for (value, expands, want) in [
+            (
+                "${{ secrets.GHCR_TOKEN }}",
+                Expands::Expressions,
+                r("GHCR_TOKEN"),
+            ),
+            ("${{secrets.X}}", Expands::Shell, r("X")),
+            (
+                "${{ steps.login.outputs.token }}",
+                Expands::Expressions,
+                r("steps.login.outputs.token"),
+            ),
+            (
+                "${{ secrets.A || secrets.B }}",
+                Expands::Expressions,
+                r("an expression"),
+            ),
+            ("${{ 'hunter2-literal' }}", Expands::Expressions, Literal),
+            ("$uperSecretPass2024", Expands::Expressions, Literal),
+            (
+                "$uperSecretPass2024",
+                Expands::Shell,
+                r("uperSecretPass2024"),
+            ),
+            (
+                "${REGISTRY_PASSWORD}",
+                Expands::Variables,
+                r("REGISTRY_PASSWORD"),
+            ),
+            (
+                "$(REGISTRY_PASSWORD)",
+                Expands::Variables,
+                r("REGISTRY_PASSWORD"),
+            ),
+            (
+                "$(cat /run/secrets/pw)",
+                Expands::Shell,
+                r("a command's output"),
+            ),
+            ("$(cat /run/secrets/pw)", Expands::Variables, Literal),
+            ("$PW$SUFFIX", Expands::Shell, Literal),
+            ("trueNorth-Pass-4417", Expands::Shell, Literal),
+            ("exampleCorp-Prod-9931", Expands::Shell, Literal),
+            ("changeme-please", Expands::Shell, Literal),
+            ("<your-password>", Expands::Shell, Literal),
+        ] {
+            assert_eq!(credential(value, expands), want, "{value} {expands:?}");
+        }
+        assert_eq!(credential("  ", Expands::Shell), Credential::Empty);
+        assert!(!literal_value("true", Expands::Variables));
+    }
+
+    #[test]
+    fn options_that_take_credentials_are_never_positional() {
+        let args: Vec<String> = [
+            "copy",
+            "--dest-creds",
+            "ci:pw",
+            "-p",
+            "pw2",
+            "--password-stdin",
+            "a:1",
+            "b:2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let pos: Vec<&str> = positionals(&args).into_iter().map(|(_, a)| a).collect();
+        assert_eq!(pos, ["copy", "a:1", "b:2"]);
+        let args: Vec<String> = ["login", "<<<", "pw", "<<<pw2", "2>&1", "reg.io", "<", "f"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let pos: Vec<&str> = positionals(&args).into_iter().map(|(_, a)| a).collect();
+        assert_eq!(pos, ["login", "reg.io"]);
+        assert_eq!(
+            registry_host("https://ci:pw@reg.example.com"),
+            "reg.example.com"
+        );
+    }
+
+    #[test]
+    fn credential_names_urls_and_glued_values() {
+        for name in [
+            "PW",
+            "REG_PW",
+            "CI_REG_PASS",
+            "GH_PAT",
+            "DOCKER_CREDS",
+            "QUAY_PASSWORD",
+        ] {
+            assert!(secret_name(name), "{name}");
+        }
+        for name in ["PWD", "PATH", "PASSAGE", "IMAGE", "REGISTRY"] {
+            assert!(!secret_name(name), "{name}");
+        }
+        assert_eq!(url_password("https://ci:pw-1@reg.io/v2/"), Some("pw-1"));
+        assert_eq!(url_password("https://ci@reg.io"), None);
+        assert_eq!(url_password("https://reg.io/a@b:c"), None);
+        assert!(!credential_option("-pglued-Secret-8888"));
+        assert!(!credential_option("-uci"));
+        assert!(credential_option("-p") && credential_option("--password"));
+        let words = |s: &str| shell::tokenize(s).remove(0).args().to_vec();
+        let found = |name: &str, login: bool, s: &str| -> Vec<(String, Shape)> {
+            credential_values(name, login, &words(s))
+                .into_iter()
+                .map(|(_, v, shape, _)| (v.to_string(), shape))
+                .collect()
+        };
+        assert_eq!(
+            found("docker", true, "docker login -u ci -pX reg --password=Y"),
+            [("X".into(), Shape::Whole), ("Y".into(), Shape::Whole)]
+        );
+        // A port and a user of `docker run`, the flag `--password-stdin`: no credential.
+        assert!(found("docker", false, "docker run -p 80:80 -u 1:1 app").is_empty());
+        assert!(found("docker", true, "docker login --password-stdin reg").is_empty());
+        assert_eq!(
+            found("curl", false, "curl -u ci:pw https://x"),
+            [("ci:pw".into(), Shape::UserPassword)]
+        );
+        assert_eq!(
+            found("skopeo", false, "skopeo copy --src-creds=a:b x y"),
+            [("a:b".into(), Shape::UserPassword)]
+        );
     }
 }

@@ -1,0 +1,163 @@
+//! One pipeline or deployment file, whatever its kind, as the rules see it: the scripts it
+//! runs, the images and actions it uses, the values that may hold credentials, and what it
+//! pushes. The readers (`read/`) build it; the rules (`rules/`) only read it, so a rule
+//! written once applies to every CI system a reader exists for.
+
+/// Where a text starts in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Place {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+/// What expands in a value where it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expands {
+    /// GitHub Actions inputs and `env:`: only `${{ … }}`; `$NAME` stays as written.
+    Expressions,
+    /// A shell word that was not single-quoted: `$NAME`, `${NAME}`, `$(…)` and `${{ … }}`.
+    Shell,
+    /// GitLab CI variables, compose files, Kubernetes manifests: `$NAME`, `${NAME}`,
+    /// Kubernetes' `$(NAME)` and `${{ … }}`.
+    Variables,
+}
+
+/// A variable set for a script by the file (`env:`, `variables:`, `environment:`), as
+/// written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    /// Its name.
+    pub name: String,
+    /// Its value as written.
+    pub value: String,
+    /// What expands in the value.
+    pub expands: Expands,
+}
+
+/// Which interpreter runs a script. Only POSIX-like shells are read today; the field is
+/// where a reader says otherwise (`shell: pwsh`) once rules can use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shell {
+    /// `sh`, `bash` and the like.
+    #[default]
+    Posix,
+}
+
+/// A script the file runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// Its text, as the shell receives it (YAML quoting and block indentation removed).
+    pub body: String,
+    /// Where its first character is: `column` is the shift to add to a word's column on
+    /// the body's first line (and on every line when `block`).
+    pub line: usize,
+    /// Columns before the body on its first line (0 when it starts a line).
+    pub shift: usize,
+    /// True for a YAML block scalar, whose every line is indented by `shift` columns.
+    pub block: bool,
+    /// The interpreter.
+    pub shell: Shell,
+    /// The variables the file sets for it, in the order they are set (later wins).
+    pub env: Vec<EnvVar>,
+    /// True when it runs in the shell of the script before it (GitLab's `before_script`
+    /// then `script`, the lines of one list): variables and downloads carry over, and
+    /// `env` is then empty.
+    pub continues: bool,
+}
+
+impl Script {
+    /// A script starting at `line`, shifted by `shift` columns, in a fresh shell.
+    pub fn new(body: impl Into<String>, (line, shift, block): (usize, usize, bool)) -> Self {
+        Self {
+            body: body.into(),
+            line,
+            shift,
+            block,
+            shell: Shell::Posix,
+            env: Vec::new(),
+            continues: false,
+        }
+    }
+
+    /// The place in the file of a word at (`line`, `column`) of the body.
+    pub fn place(&self, line: usize, column: usize) -> Place {
+        Place {
+            line: self.line + line - 1,
+            column: if line == 1 || self.block {
+                self.shift + column
+            } else {
+                column
+            },
+        }
+    }
+}
+
+/// An image the file runs, builds from or deploys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUse {
+    /// The reference, as written.
+    pub text: String,
+    /// Where.
+    pub at: Place,
+    /// What uses it, in words: "FROM", "a service container", "a Kubernetes container".
+    pub what: &'static str,
+}
+
+/// An action or reusable workflow used (`uses:`), as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionUse {
+    /// `owner/repo[/path]@ref`.
+    pub text: String,
+    /// Where.
+    pub at: Place,
+}
+
+/// A scalar value of a YAML file, with the key it sits under: credentials are looked for
+/// wherever they are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    /// The key it is under (the nearest, for items of a list).
+    pub key: Option<String>,
+    /// Its text.
+    pub text: String,
+    /// Where.
+    pub at: Place,
+}
+
+/// A password given to a registry login that is not a script (`docker/login-action`'s
+/// `password:` input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginInput {
+    /// The registry as written (`docker.io` when none is).
+    pub registry: String,
+    /// The password's value as written.
+    pub value: String,
+    /// Where.
+    pub at: Place,
+    /// The variables known where it is given.
+    pub env: Vec<EnvVar>,
+}
+
+/// One file, read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Model {
+    /// Scripts, in file order.
+    pub scripts: Vec<Script>,
+    /// Images used outside scripts.
+    pub images: Vec<ImageUse>,
+    /// Actions and reusable workflows used.
+    pub actions: Vec<ActionUse>,
+    /// Every variable assignment the file writes outside scripts, wherever it applies:
+    /// which variable takes its value from which, for the credential closure.
+    pub assignments: Vec<EnvVar>,
+    /// Every scalar of a YAML file.
+    pub values: Vec<Value>,
+    /// What expands in `values`.
+    pub values_expand: Option<Expands>,
+    /// Registry logins outside scripts.
+    pub logins: Vec<LoginInput>,
+    /// References the file pushes outside scripts (`docker/build-push-action`'s tags).
+    pub pushes: Vec<String>,
+}

@@ -1,0 +1,157 @@
+//! Readers: each kind of file turned into one [`Model`], with no rule logic.
+//!
+//! A reader finds, in its kind of file, the scripts (with their exact place and the
+//! variables set for them), the images and actions used, the values that may hold
+//! credentials and what the file pushes. The rules never look at a file's syntax.
+//!
+//! Adding a CI system:
+//! - a YAML one whose shell, images and variables sit under known keys is one small file
+//!   holding a [`generic::Spec`] (see `circleci.rs`), one variant in [`Kind`], its file
+//!   names in `kind_by_name` (`audit/mod.rs`) and one arm in [`read`];
+//! - anything else (a Makefile, Groovy) is a file with a function from text to [`Model`],
+//!   plus the same three lines.
+
+mod circleci;
+mod dockerfile;
+pub(crate) mod generic;
+mod github;
+mod gitlab;
+mod jenkins;
+mod manifests;
+
+use super::Kind;
+use super::model::{EnvVar, Expands, Model, Place, Script, Value};
+use super::yaml::{self, Node};
+
+/// A file's text as the readers see it: its lines (without their `\r\n` or `\n`) and those
+/// lines joined by `\n`.
+pub(crate) struct Source<'a> {
+    pub(crate) lines: Vec<&'a str>,
+    pub(crate) text: String,
+}
+
+impl<'a> Source<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        let lines: Vec<&str> = text.lines().collect();
+        let text = lines.join("\n");
+        Self { lines, text }
+    }
+
+    /// Where a `run:`-like scalar's text starts: the next line for a block scalar, whose
+    /// every line (not only the first) is indented by the column given.
+    pub(crate) fn body_start(&self, node: &Node) -> (usize, usize, bool) {
+        let line = self.lines.get(node.line - 1).copied().unwrap_or_default();
+        let rest = line
+            .get(node.column.saturating_sub(1)..)
+            .unwrap_or_default()
+            .trim();
+        if rest.starts_with('|') || rest.starts_with('>') {
+            let indent = self
+                .lines
+                .get(node.line)
+                .map_or(0, |l| l.len() - l.trim_start().len());
+            (node.line + 1, indent, true)
+        } else {
+            // The parser may place a block scalar where its text starts, after the line
+            // with the `|` or `>` indicator.
+            let before = line
+                .get(..node.column.saturating_sub(1))
+                .unwrap_or_default();
+            let block = before.trim().is_empty()
+                && node
+                    .line
+                    .checked_sub(2)
+                    .and_then(|i| self.lines.get(i))
+                    .and_then(|prev| prev.split_whitespace().last())
+                    .is_some_and(|last| {
+                        last.starts_with(['|', '>'])
+                            && last[1..].chars().all(|c| "-+0123456789".contains(c))
+                    });
+            (node.line, node.column.saturating_sub(1), block)
+        }
+    }
+
+    /// The script a YAML scalar holds, placed where it is written.
+    pub(crate) fn script(&self, node: &Node) -> Option<Script> {
+        Some(Script::new(node.str()?, self.body_start(node)))
+    }
+}
+
+/// Reads `text` as a file of `kind`.
+pub(crate) fn read(kind: Kind, text: &str) -> Result<Model, yaml::YamlError> {
+    let src = Source::new(text);
+    Ok(match kind {
+        Kind::Dockerfile => dockerfile::read(&src),
+        Kind::Shell => {
+            let mut m = Model::default();
+            m.scripts
+                .push(Script::new(src.text.as_str(), (1, 0, false)));
+            m
+        }
+        Kind::Jenkins => jenkins::read(&src),
+        Kind::Workflow | Kind::Action => yaml_docs(&src, Expands::Expressions, github::read)?,
+        Kind::GitLab => yaml_docs(&src, Expands::Variables, gitlab::read)?,
+        Kind::CircleCi => yaml_docs(&src, Expands::Variables, |s, d, m| {
+            generic::read(&circleci::SPEC, s, d, m)
+        })?,
+        Kind::Compose => yaml_docs(&src, Expands::Variables, manifests::compose)?,
+        Kind::Kubernetes => yaml_docs(&src, Expands::Variables, manifests::kubernetes)?,
+    })
+}
+
+/// Reads every document of a YAML file with `each`, then keeps all its scalars.
+fn yaml_docs(
+    src: &Source<'_>,
+    expands: Expands,
+    each: impl Fn(&Source<'_>, &Node, &mut Model),
+) -> Result<Model, yaml::YamlError> {
+    let docs = yaml::parse(&src.text)?;
+    let mut m = Model {
+        values_expand: Some(expands),
+        ..Model::default()
+    };
+    for doc in &docs {
+        each(src, doc, &mut m);
+        values(doc, &mut m);
+    }
+    Ok(m)
+}
+
+/// Every scalar of `doc` with its key.
+fn values(doc: &Node, m: &mut Model) {
+    doc.walk(&mut |key, n| {
+        if let Some(text) = n.str() {
+            m.values.push(Value {
+                key: key.map(str::to_string),
+                text: text.to_string(),
+                at: place(n),
+            });
+        }
+    });
+}
+
+/// Where a node starts.
+pub(crate) fn place(n: &Node) -> Place {
+    Place {
+        line: n.line,
+        column: n.column,
+    }
+}
+
+/// The variables of an `env:`, `variables:` or `environment:` block, in order, added to
+/// `into` and to the file's assignments. A GitLab variable may be a map with its `value`.
+pub(crate) fn env_of(node: Option<&Node>, expands: Expands, m: &mut Model, into: &mut Vec<EnvVar>) {
+    let Some(env) = node else { return };
+    for (k, v) in env.entries() {
+        let v = v.get("value").unwrap_or(v);
+        if let (Some(k), Some(v)) = (k.str(), v.str()) {
+            let var = EnvVar {
+                name: k.to_string(),
+                value: v.to_string(),
+                expands,
+            };
+            m.assignments.push(var.clone());
+            into.push(var);
+        }
+    }
+}

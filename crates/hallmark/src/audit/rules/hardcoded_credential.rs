@@ -1,0 +1,169 @@
+//! `hardcoded-credential`: a credential written in the file: a login's password, a
+//! token-shaped word, a URL's password, a literal under a secret's name, or a variable
+//! assigned one and then used as a credential.
+
+use crate::audit::check::commands::{Site, place_of};
+use crate::audit::check::secrets::{
+    Credential, credential, literal_value, registry_host, secret_name, token_shape, url_password,
+};
+use crate::audit::check::state::ShellState;
+use crate::audit::check::{Assignment, Check, Cx, Judged, judge};
+use crate::audit::model::{Expands, LoginInput, Model, Script};
+use crate::audit::shell::Command;
+use crate::audit::{Rule, Severity};
+
+pub(super) const RULE: Rule = Rule {
+    id: "hardcoded-credential",
+    severity: Severity::Critical,
+    title: "A credential is written in the file",
+    help: "Anyone who can read the repository can push with it. Revoke it now, then read it from the CI system's secret store (`${{ secrets.NAME }}`, a masked variable) and pass passwords with `--password-stdin`.",
+    help_url: super::help_url!("hardcoded-credential"),
+};
+
+pub(super) const CHECK: &dyn Check = &HardcodedCredential;
+
+struct HardcodedCredential;
+
+impl Check for HardcodedCredential {
+    fn assignment(&self, cx: &mut Cx<'_>, a: &Assignment<'_>, _: &ShellState) {
+        if secret_name(a.name) && literal_value(a.value, a.expands()) {
+            cx.report(
+                &RULE,
+                None,
+                a.at,
+                a.name,
+                format!("{} is assigned a literal value", a.name),
+            );
+        }
+    }
+
+    fn words(&self, cx: &mut Cx<'_>, script: &Script, cmd: &Command, _: &ShellState) {
+        for w in &cmd.words {
+            if let Some(what) = token_shape(&w.text) {
+                cx.report(
+                    &RULE,
+                    None,
+                    place_of(script, w),
+                    what,
+                    format!("{what} is written in a command"),
+                );
+            }
+        }
+    }
+
+    /// A variable read there that is assigned a value written in the file is as much a
+    /// literal as the value itself.
+    fn credential(&self, cx: &mut Cx<'_>, site: &Site, st: &ShellState) {
+        let what = &site.what;
+        match judge(&site.text, site.expands, st) {
+            Judged::Empty | Judged::Reference(_) => {}
+            Judged::LiteralVariable(name) => cx.report(
+                &RULE,
+                None,
+                site.at,
+                &format!("{} from {name}", site.subject),
+                format!("{what} is {name}, which is assigned a value written in the file (read it from a secret store)"),
+            ),
+            Judged::Literal => cx.report(
+                &RULE,
+                None,
+                site.at,
+                &site.subject,
+                if site.registry.is_some() {
+                    format!("{what} is written in the command (use --password-stdin)")
+                } else {
+                    format!("{what} is written in the command (read it from a secret store)")
+                },
+            ),
+        }
+    }
+
+    fn file(&self, cx: &mut Cx<'_>, m: &Model) {
+        for login in &m.logins {
+            login_input(cx, login);
+        }
+        if let Some(expands) = m.values_expand {
+            literal_values(cx, m, expands);
+        }
+    }
+}
+
+/// `docker/login-action`'s password. An action's input is not a shell: `$NAME` in it is
+/// the password itself.
+fn login_input(cx: &mut Cx<'_>, login: &LoginInput) {
+    let mut st = ShellState::default();
+    for v in &login.env {
+        st.assign(&v.name, &v.value, v.expands);
+    }
+    let registry = registry_host(&login.registry);
+    match judge(&login.value, Expands::Expressions, &st) {
+        Judged::Empty | Judged::Reference(_) => {}
+        Judged::LiteralVariable(name) => cx.report(
+            &RULE,
+            None,
+            login.at,
+            &format!("login-action password from {name}"),
+            format!("the password for {registry} is {name}, which is assigned a value written in the workflow"),
+        ),
+        Judged::Literal => cx.report(
+            &RULE,
+            None,
+            login.at,
+            "login-action password",
+            format!("the password for {registry} is written in the workflow"),
+        ),
+    }
+}
+
+/// Literal secrets under secret-looking keys, and known token shapes anywhere.
+fn literal_values(cx: &mut Cx<'_>, m: &Model, expands: Expands) {
+    for v in &m.values {
+        let text = v.text.as_str();
+        let message = if let Some(what) = token_shape(text) {
+            format!("{what} is written in the file")
+        } else if !text.trim().contains(char::is_whitespace)
+            && url_password(text.trim())
+                .is_some_and(|p| credential(p, expands) == Credential::Literal)
+        {
+            // A whole value that is a URL: a script's URLs are judged word by word.
+            "a URL with a password is written in the file".to_string()
+        } else if let Some(key) = v.key.as_deref().filter(|k| secret_name(k))
+            && literal_value(text, expands)
+        {
+            format!("{key} holds a literal value")
+        } else {
+            continue;
+        };
+        cx.report(&RULE, None, v.at, &message.clone(), message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::findings;
+    use crate::audit::Kind;
+
+    #[test]
+    fn logins_with_a_written_password_are_found_and_stdin_is_not() {
+        let login = "docker login reg.io -u ci -p hunter2hunter2\n";
+        assert_eq!(
+            findings("i.sh", Kind::Shell, login),
+            [("hardcoded-credential".to_string(), 1)]
+        );
+        let login_ok = "echo \"$PW\" | docker login reg.io -u ci --password-stdin\n";
+        assert!(findings("j.sh", Kind::Shell, login_ok).is_empty());
+    }
+
+    #[test]
+    fn login_action_passwords_and_secret_keys_in_yaml() {
+        let wf = "on: push\nenv:\n  PW: lit-Secret-value-1\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: docker/login-action@0123456789abcdef0123456789abcdef01234567\n        with:\n          password: ${{ env.PW }}\n      - uses: docker/login-action@0123456789abcdef0123456789abcdef01234567\n        with:\n          password: ${{ secrets.REGISTRY_TOKEN }}\n";
+        // The env value (a secret's name, a literal) and the input reading it.
+        assert_eq!(
+            findings("w.yml", Kind::Workflow, wf),
+            [
+                ("hardcoded-credential".to_string(), 3),
+                ("hardcoded-credential".to_string(), 10)
+            ]
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! `sign-resolved-digest`: `cosign sign app@$(crane digest app:v1)` asks the registry which
+//! digest the tag names after the push.
+
+use crate::audit::check::commands::Step;
+use crate::audit::check::refs::{literal_digest, resolves_from_registry};
+use crate::audit::check::state::ShellState;
+use crate::audit::check::{Check, Cx};
+use crate::audit::{Rule, Severity};
+
+pub(super) const RULE: Rule = Rule {
+    id: "sign-resolved-digest",
+    severity: Severity::High,
+    title: "A signed digest is looked up from the registry after the push",
+    help: "`cosign sign app@$(crane digest app:v1)` asks the registry which digest the tag names after the push: a swap in between is signed. Take the digest from the build itself (the build step's digest output, `docker buildx --metadata-file`, `hallmark digest oci:…`), or sign before pushing with `hallmark publish`.",
+    help_url: super::help_url!("sign-resolved-digest"),
+};
+
+pub(super) const CHECK: &dyn Check = &SignResolvedDigest;
+
+struct SignResolvedDigest;
+
+impl Check for SignResolvedDigest {
+    fn command(&self, cx: &mut Cx<'_>, step: &Step<'_>, _: &ShellState) {
+        for s in step.signed() {
+            let Some(d) = s.digest else { continue };
+            if !literal_digest(d) && (resolves_from_registry(&s.word.text) || resolves_from_registry(d)) {
+                cx.report(
+                    &RULE,
+                    None,
+                    step.at(s.word),
+                    &s.word.text,
+                    format!(
+                        "{} sign takes the digest of {} from the registry after the push",
+                        step.name, s.repository
+                    ),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::findings;
+    use crate::audit::Kind;
+
+    #[test]
+    fn a_digest_looked_up_after_the_push_is_found() {
+        let resolved = "IMG=reg.io/app\ncosign sign --key k \"$IMG@$(crane digest $IMG:v1)\"\n";
+        assert_eq!(
+            findings("c.sh", Kind::Shell, resolved),
+            [("sign-resolved-digest".to_string(), 2)]
+        );
+        let from_build = "cosign sign --key k \"reg.io/app@${{ steps.build.outputs.digest }}\"\n";
+        assert!(findings("c.sh", Kind::Shell, from_build).is_empty());
+    }
+}
