@@ -7,6 +7,7 @@
 //! which is counted, not forgotten.
 
 pub mod images;
+pub mod read;
 mod rules;
 pub mod shell;
 pub mod yaml;
