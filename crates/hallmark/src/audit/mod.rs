@@ -9,7 +9,7 @@
 mod check;
 pub mod images;
 pub mod model;
-mod read;
+pub mod read;
 mod rules;
 pub mod shell;
 pub mod yaml;

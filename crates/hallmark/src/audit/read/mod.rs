@@ -17,7 +17,11 @@ pub(crate) mod generic;
 mod github;
 mod gitlab;
 mod jenkins;
+pub mod just;
+pub mod make;
 mod manifests;
+pub mod mapped;
+pub mod taskfile;
 
 use super::Kind;
 use super::model::{EnvVar, Expands, Model, Place, Script, Value};

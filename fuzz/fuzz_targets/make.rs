@@ -1,0 +1,24 @@
+#![no_main]
+//! Makefiles come from pull requests: the reader must end on any input, within its bounds,
+//! and every byte of every script it returns must map back to a place in the file.
+
+use hallmark::audit::read::make;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let lines = text.split('\n').count();
+    let file = make::parse(&text);
+    assert!(file.scripts.len() <= make::MAX_SCRIPTS);
+    assert!(file.vars.len() <= make::MAX_VARS);
+    for script in &file.scripts {
+        for (offset, _) in script.body.text.char_indices() {
+            let pos = script.body.position(offset).expect("every character is mapped");
+            assert!(pos.line >= 1 && pos.line <= lines && pos.column >= 1);
+        }
+    }
+    for var in file.vars.iter().take(64) {
+        let value = file.value(&var.name, &var.targets);
+        assert!(value.is_some_and(|v| v.len() <= make::MAX_VALUE_BYTES));
+    }
+});
