@@ -206,7 +206,8 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
     let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
     let text = path.to_string_lossy().replace('\\', "/");
     let yaml = name.ends_with(".yml") || name.ends_with(".yaml");
-    let under = |dir: &str| text.starts_with(&format!("{dir}/")) || text.contains(&format!("/{dir}/"));
+    let under =
+        |dir: &str| text.starts_with(&format!("{dir}/")) || text.contains(&format!("/{dir}/"));
     Some(if yaml && text.contains(".github/workflows/") {
         Kind::Workflow
     } else if name == "action.yml" || name == "action.yaml" {
@@ -220,9 +221,7 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
     } else if name == ".travis.yml" || name == ".travis.yaml" {
         Kind::Travis
     } else if yaml
-        && (name.starts_with("azure-pipelines")
-            || under(".azure-pipelines")
-            || under(".azure"))
+        && (name.starts_with("azure-pipelines") || under(".azure-pipelines") || under(".azure"))
     {
         Kind::Azure
     } else if name == "bitbucket-pipelines.yml" || name == "bitbucket-pipelines.yaml" {

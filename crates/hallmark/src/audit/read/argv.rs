@@ -28,12 +28,10 @@ pub(crate) fn script(
     let name = first.rsplit('/').next().unwrap_or(first);
     if SHELLS.contains(&name) {
         // `bash -e -c SCRIPT`: flags before `-c`; words after the script are `$0`, `$1`….
-        let at = words
-            .iter()
-            .position(|w| {
-                w.str()
-                    .is_some_and(|s| s.starts_with('-') && !s.starts_with("--") && s.contains('c'))
-            })?;
+        let at = words.iter().position(|w| {
+            w.str()
+                .is_some_and(|s| s.starts_with('-') && !s.starts_with("--") && s.contains('c'))
+        })?;
         let node = words.get(at + 1)?;
         return with_macros(src, node);
     }

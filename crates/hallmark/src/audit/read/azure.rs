@@ -77,9 +77,18 @@ pub(super) fn looks_like(doc: &Node) -> bool {
     ["steps", "jobs", "stages"].iter().any(|k| {
         doc.get(k).is_some_and(|list| {
             list.items().iter().any(|item| {
-                ["script", "bash", "task", "pwsh", "job", "stage", "deployment", "checkout"]
-                    .iter()
-                    .any(|key| item.get(key).is_some())
+                [
+                    "script",
+                    "bash",
+                    "task",
+                    "pwsh",
+                    "job",
+                    "stage",
+                    "deployment",
+                    "checkout",
+                ]
+                .iter()
+                .any(|key| item.get(key).is_some())
             })
         })
     })
@@ -140,8 +149,8 @@ stages:
 
     #[test]
     fn a_template_is_known_by_its_steps() {
-        let doc = &crate::audit::yaml::parse("parameters: {}\nsteps:\n  - script: echo\n")
-            .unwrap()[0];
+        let doc =
+            &crate::audit::yaml::parse("parameters: {}\nsteps:\n  - script: echo\n").unwrap()[0];
         assert!(super::looks_like(doc));
         let k8s = &crate::audit::yaml::parse("apiVersion: v1\nkind: Pod\n").unwrap()[0];
         assert!(!super::looks_like(k8s));

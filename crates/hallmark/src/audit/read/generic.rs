@@ -113,8 +113,12 @@ fn segments(path: &str) -> Vec<&str> {
 /// `env:`). Travis' `global:` and `jobs:` lists are read as blocks of their own.
 pub(crate) fn env_entries(block: &Node, expands: Expands) -> Vec<EnvVar> {
     let pair = |k: &str, v: &str| {
-        let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        let ok = k
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
         // Azure's `image.tag` is `$(image.tag)` in a script, read as `${image_tag}`.
         ok.then(|| EnvVar {
             name: k.replace('.', "_"),
@@ -125,7 +129,10 @@ pub(crate) fn env_entries(block: &Node, expands: Expands) -> Vec<EnvVar> {
     if let Some(text) = block.str() {
         return text
             .split_whitespace()
-            .filter_map(|w| w.split_once('=').and_then(|(k, v)| pair(k, v.trim_matches('"'))))
+            .filter_map(|w| {
+                w.split_once('=')
+                    .and_then(|(k, v)| pair(k, v.trim_matches('"')))
+            })
             .collect();
     }
     let mut out: Vec<EnvVar> = block
