@@ -2,9 +2,11 @@
 //! variables substituted, its place), and what commands mean that more than one rule or
 //! the inventory needs: what is signed, pulled, pushed, and where credentials are given.
 
+use super::invoke::{Invocation, container_image, invocation, takes_value, tool_name, verb_index};
 use super::refs::image_ref;
 use super::secrets::{
-    Shape, credential_values, positionals, registry_host, shell_expands, url_password,
+    Shape, credential_option, credential_values, positionals, registry_host, shell_expands,
+    url_password,
 };
 use crate::audit::model::{Expands, Place, Script};
 use crate::audit::shell::{Command, Joiner, Word};
@@ -56,13 +58,10 @@ pub(crate) fn base(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// A command's name as matched: the last part of its path, in lower case.
+/// A command's name as matched ([`tool_name`]): the last part of its path, in lower
+/// case, or the tool a variable stands for (`$COSIGN`).
 pub(crate) fn command_name(w: &Word) -> String {
-    w.text
-        .rsplit('/')
-        .next()
-        .unwrap_or(&w.text)
-        .to_ascii_lowercase()
+    tool_name(&w.text)
 }
 
 /// Where a word of `script` is in the file.
@@ -122,17 +121,43 @@ impl<'a> Step<'a> {
         self.cmds.get(self.index + 1)
     }
 
-    /// The references signed (`cosign sign`, `hallmark sign`, `notation sign`): each word,
+    /// What the command runs: the tool and where its arguments start ([`invocation`]).
+    pub(crate) fn invocation(&self) -> Invocation {
+        invocation(&self.name, &self.args)
+    }
+
+    /// The signing verb (`sign`, `attest`) and the index of the first argument after it,
+    /// however the signer is run ([`Step::invocation`]).
+    pub(crate) fn signing(&self) -> Option<(&str, usize)> {
+        let inv = self.invocation();
+        if !matches!(inv.tool.as_str(), "cosign" | "hallmark" | "notation") {
+            return None;
+        }
+        let v = verb_index(&self.args, inv.start)?;
+        let verb = self.args[v].as_str();
+        // `sign-blob` and `attest-blob` sign files, never an image.
+        matches!(verb, "sign" | "attest").then_some((verb, v + 1))
+    }
+
+    /// The references signed or attested (`cosign sign`, `cosign attest`, `hallmark sign`,
+    /// `notation sign`, the same run from a container or through a variable): each word,
     /// the reference's name part, and the text after `@` when there is one.
     pub(crate) fn signed(&self) -> Vec<Signed<'_>> {
-        let signer = matches!(self.name.as_str(), "cosign" | "hallmark" | "notation")
-            && self.sub() == "sign";
-        if !signer {
+        let Some((_, from)) = self.signing() else {
             return Vec::new();
-        }
+        };
         let words = self.arg_words();
         let mut out = Vec::new();
-        for (j, a) in positionals(&self.args).into_iter().skip(1) {
+        let mut j = from;
+        while j < self.args.len() {
+            let a = self.args[j].as_str();
+            j += 1;
+            if a.starts_with('-') {
+                if takes_value(a) || credential_option(a) {
+                    j += 1;
+                }
+                continue;
+            }
             // The digest part may be a command substitution with spaces in it.
             let (name_part, digest) = match a.split_once('@') {
                 Some((n, d)) => (n, Some(d)),
@@ -145,7 +170,7 @@ impl<'a> Step<'a> {
                 continue;
             }
             out.push(Signed {
-                word: &words[j],
+                word: &words[j - 1],
                 repository: r.repository,
                 digest,
             });
@@ -162,17 +187,20 @@ impl<'a> Step<'a> {
     pub(crate) fn pulled(&self) -> Option<(&'a Word, &str)> {
         let args = &self.args;
         let found = match (self.name.as_str(), self.sub()) {
-            ("docker" | "podman" | "nerdctl", "pull" | "run" | "create") | ("crane", "pull") => {
-                positionals(args)
-                    .into_iter()
-                    .skip(1)
-                    .find(|(_, a)| image_ref(a).is_some())
+            ("docker" | "podman" | "nerdctl" | "finch", _) => {
+                container_image(args).map(|j| (j, args[j].as_str()))
             }
-            ("kubectl", "set") => args
+            ("crane", "pull") => positionals(args)
+                .into_iter()
+                .skip(1)
+                .find(|(_, a)| image_ref(a).is_some()),
+            ("kubectl" | "oc", "set") if args.get(1).is_some_and(|a| a == "image") => args
                 .iter()
                 .enumerate()
                 .skip(2)
                 .find_map(|(j, a)| a.split_once('=').map(|(_, img)| (j, img))),
+            // `kubectl run NAME --image=REF`, `kubectl create deployment NAME --image REF`.
+            ("kubectl" | "oc", "run" | "create") => option_value(args, "--image"),
             _ => None,
         };
         found.map(|(j, image)| (&self.arg_words()[j], image))
@@ -313,6 +341,19 @@ impl<'a> Step<'a> {
         }
         out
     }
+}
+
+/// The value of option `opt` in `args` (`--image=REF` or `--image REF`), with its index.
+fn option_value<'s>(args: &'s [String], opt: &str) -> Option<(usize, &'s str)> {
+    args.iter().enumerate().find_map(|(j, a)| {
+        if a == opt {
+            args.get(j + 1).map(|v| (j + 1, v.as_str()))
+        } else {
+            a.strip_prefix(opt)
+                .and_then(|v| v.strip_prefix('='))
+                .map(|v| (j, v))
+        }
+    })
 }
 
 /// A reference a command signs.

@@ -2,6 +2,7 @@
 //! where the file names it (`image:`, `FROM`, `services:`, `docker://`).
 
 use crate::audit::check::commands::Step;
+use crate::audit::check::invoke::engine_verb;
 use crate::audit::check::refs::{image_ref, literal_digest};
 use crate::audit::check::state::ShellState;
 use crate::audit::check::{Check, Cx};
@@ -26,15 +27,69 @@ impl Check for DeployByTag {
         if let Some((w, image)) = step.pulled()
             && !st.verified_by_tag.contains_key(image)
         {
-            let what = format!("{} {}", step.name, step.sub());
+            let verb = match step.name.as_str() {
+                "docker" | "podman" | "nerdctl" | "finch" => {
+                    engine_verb(&step.args).map_or(step.sub(), |(v, _)| v)
+                }
+                _ => step.sub(),
+            };
+            let what = format!("{} {verb}", step.name);
             image_use(cx, image, step.at(w), &what);
         }
+        helm_tag(cx, step);
     }
 
     fn file(&self, cx: &mut Cx<'_>, m: &Model) {
         for i in &m.images {
             image_use(cx, &i.text, i.at, i.what);
         }
+    }
+}
+
+/// `helm upgrade --install … --set image.tag=v1`: the chart deploys the image by that tag,
+/// unless a digest is set beside it. Only a literal tag is reported: `--set
+/// image.tag=$TAG` may hold a digest-qualified value nobody here can see.
+fn helm_tag(cx: &mut Cx<'_>, step: &Step<'_>) {
+    if step.name != "helm" || !matches!(step.sub(), "install" | "upgrade") {
+        return;
+    }
+    let mut sets = Vec::new();
+    let mut args = step.args.iter().enumerate();
+    while let Some((j, a)) = args.next() {
+        let value = match a.as_str() {
+            "--set" | "--set-string" => args.next().map(|(k, v)| (k, v.as_str())),
+            _ => a
+                .strip_prefix("--set=")
+                .or_else(|| a.strip_prefix("--set-string="))
+                .map(|v| (j, v)),
+        };
+        if let Some((k, v)) = value {
+            sets.extend(v.split(',').map(|kv| (k, kv)));
+        }
+    }
+    if sets
+        .iter()
+        .any(|(_, kv)| kv.split_once('=').is_some_and(|(k, _)| k.ends_with("digest")))
+    {
+        return;
+    }
+    for (k, kv) in sets {
+        let Some((key, tag)) = kv.split_once('=') else {
+            continue;
+        };
+        if !(key == "tag" || key.ends_with(".tag")) || tag.is_empty() || tag.contains('$') {
+            continue;
+        }
+        if tag.contains('@') || literal_digest(tag) {
+            continue;
+        }
+        cx.report(
+            &RULE,
+            None,
+            step.at(&step.arg_words()[k]),
+            kv,
+            format!("helm {} deploys the image by the tag `{tag}` ({key}), not a digest", step.sub()),
+        );
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::audit::check::commands::{Site, place_of};
 use crate::audit::check::secrets::{
-    Credential, credential, literal_value, registry_host, secret_name, token_shape, url_password,
+    Credential, credential, literal_value, names_a_secret, registry_host, secret_name, token_shape, url_password,
 };
 use crate::audit::check::state::ShellState;
 use crate::audit::check::{Assignment, Check, Cx, Judged, judge};
@@ -127,7 +127,10 @@ fn literal_values(cx: &mut Cx<'_>, m: &Model, expands: Expands) {
         {
             // A whole value that is a URL: a script's URLs are judged word by word.
             "a URL with a password is written in the file".to_string()
-        } else if let Some(key) = v.key.as_deref().filter(|k| secret_name(k))
+        } else if let Some(key) = v
+            .key
+            .as_deref()
+            .filter(|k| secret_name(k) && !names_a_secret(k))
             && literal_value(text, expands)
         {
             format!("{key} holds a literal value")

@@ -22,6 +22,11 @@ impl Check for SignByTag {
         if step.expects_digest() {
             return;
         }
+        let Some((verb, _)) = step.signing() else {
+            return;
+        };
+        let tool = step.invocation().tool;
+        let does = if verb == "attest" { "attests" } else { "signs" };
         for s in step.signed() {
             // Any digest, even one looked up (`sign-resolved-digest`), is not a tag.
             if s.digest.is_some() {
@@ -33,8 +38,8 @@ impl Check for SignByTag {
                 step.at(s.word),
                 &s.word.text,
                 format!(
-                    "{} sign signs {} by tag: whatever the tag names when it runs",
-                    step.name, s.word.text
+                    "{tool} {verb} {does} {} by tag: whatever the tag names when it runs",
+                    s.word.text
                 ),
             );
         }

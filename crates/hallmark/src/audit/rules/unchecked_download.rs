@@ -1,17 +1,18 @@
 //! `unchecked-download`: a download run without a checksum or signature check: piped to an
 //! interpreter, substituted into one, or saved and run before anything checks it.
 
-use crate::audit::check::commands::{DOWNLOADERS, SHELLS, Step, command_name};
+use crate::audit::check::commands::{DOWNLOADERS, SHELLS, Step};
+use crate::audit::check::invoke::tool_name;
 use crate::audit::check::state::ShellState;
 use crate::audit::check::{Check, Cx};
-use crate::audit::shell::Joiner;
+use crate::audit::shell::{self, Command, Joiner};
 use crate::audit::{Rule, Severity};
 
 pub(super) const RULE: Rule = Rule {
     id: "unchecked-download",
     severity: Severity::High,
     title: "A download is executed without a checksum or signature check",
-    help: "`curl … | bash` runs whatever the server (or anyone who changed it) sends today: the Codecov uploader compromise. Download to a file, check it (`sha256sum -c`, `hallmark verify-blob FILE --key KEY --bundle B`), then run it.",
+    help: "`curl … | bash` runs whatever the server (or anyone who changed it) sends today: the Codecov uploader compromise. A program downloaded and installed (made executable, unpacked, put in a `bin` directory) runs the same unverified bytes later. Download to a file, check it (`sha256sum -c`, `hallmark verify-blob FILE --key KEY --bundle B`), then run or install it.",
     help_url: super::help_url!("unchecked-download"),
 };
 
@@ -19,36 +20,37 @@ pub(super) const CHECK: &dyn Check = &UncheckedDownload;
 
 struct UncheckedDownload;
 
+/// Commands that run what they are given as a script, besides [`SHELLS`].
+const SOURCERS: &[&str] = &["eval", "source", "."];
+
+/// Commands a download may pass through on its way to an interpreter (`| tee log | bash`).
+const PASS_THROUGH: &[&str] = &["tee", "cat", "gunzip", "zcat", "dos2unix"];
+
+/// Commands that run the command after them (`sudo -E bash`, `env A=b sh`).
+const WRAPPERS: &[&str] = &[
+    "sudo", "doas", "env", "nohup", "time", "exec", "command", "nice", "stdbuf", "timeout",
+];
+
 impl Check for UncheckedDownload {
     fn command(&self, cx: &mut Cx<'_>, step: &Step<'_>, st: &ShellState) {
         let name = step.name.as_str();
         let at = step.at(step.name_word());
-        // `curl … | bash`.
-        if DOWNLOADERS.contains(&name)
-            && step.cmd().then == Joiner::Pipe
-            && let Some(next) = step.next()
-            && let Some(n) = next.name()
+        // `curl … | bash`, `curl … | tee log | sudo -E bash`, a wrapper function's output.
+        if step.cmd().then == Joiner::Pipe
+            && let Some(interp) = piped_interpreter(&step.cmds[step.index + 1..])
+            && (DOWNLOADERS.contains(&name) || wraps_download(step))
         {
-            let mut interp = command_name(n);
-            if interp == "sudo" || interp == "env" {
-                interp = next
-                    .args()
-                    .first()
-                    .map(|w| w.text.to_ascii_lowercase())
-                    .unwrap_or_default();
-            }
-            if SHELLS.contains(&interp.as_str()) {
-                cx.report(
-                    &RULE,
-                    None,
-                    at,
-                    &format!("{name}|{interp}"),
-                    format!("the output of {name} is run by {interp} unchecked"),
-                );
-            }
+            cx.report(
+                &RULE,
+                None,
+                at,
+                &format!("{name}|{interp}"),
+                format!("the output of {name} is run by {interp} unchecked"),
+            );
         }
-        // `bash <(curl …)`, `sh -c "$(curl …)"`, `iex (iwr …)`.
-        if SHELLS.contains(&name) {
+        // `bash <(curl …)`, `sh -c "$(curl …)"`, `eval "$(curl …)"`, `source <(curl …)`,
+        // `iex (iwr …)`.
+        if SHELLS.contains(&name) || SOURCERS.contains(&name) {
             for w in step.arg_words() {
                 let t = w.text.to_ascii_lowercase();
                 let powershell = matches!(name, "iex" | "invoke-expression")
@@ -61,10 +63,7 @@ impl Check for UncheckedDownload {
                     ]
                     .iter()
                     .any(|d| t.contains(d));
-                if powershell
-                    || ((t.contains("$(curl") || t.contains("$(wget") || t.contains("<(curl"))
-                        && !t.contains("sha256sum"))
-                {
+                if powershell || (substitutes_download(&t) && !t.contains("sha256sum")) {
                     cx.report(
                         &RULE,
                         None,
@@ -85,7 +84,171 @@ impl Check for UncheckedDownload {
                 format!("{f} is downloaded and run without a checksum or signature check"),
             );
         }
+        // At the script's end: programs installed from a download nothing checked. They
+        // are not seen running, but whatever runs them later runs unverified bytes.
+        if !st.installed.is_empty() && last_command(step) {
+            for (f, place, how) in st.installed_unchecked() {
+                let what = if f.contains('|') { "an archive" } else { f };
+                cx.report(
+                    &RULE,
+                    Some(Severity::Medium),
+                    place,
+                    &format!("install:{what}"),
+                    format!(
+                        "{what} is downloaded and installed ({how}) without a checksum or signature check: it is not run here, but what runs it later runs what the server sent"
+                    ),
+                );
+            }
+        }
     }
+}
+
+/// A word holding a command substitution or process substitution that downloads.
+fn substitutes_download(t: &str) -> bool {
+    ["$(", "<(", "`"].iter().any(|open| {
+        t.match_indices(open).any(|(i, _)| {
+            let inner = t[i + open.len()..].trim_start();
+            let first = inner.split_whitespace().next().unwrap_or_default();
+            DOWNLOADERS.contains(&tool_name(first).as_str())
+        })
+    })
+}
+
+/// No named command other than `export` follows `step` in its script.
+fn last_command(step: &Step<'_>) -> bool {
+    step.cmds[step.index + 1..]
+        .iter()
+        .all(|c| c.name().is_none_or(|n| n.text == "export"))
+}
+
+/// The interpreter the first of `rest` leads to, when a pipe feeds one: past `tee` and
+/// the like, past `sudo`/`env` and their options.
+fn piped_interpreter(rest: &[Command]) -> Option<String> {
+    for cmd in rest.iter().take(8) {
+        let words = &cmd.words;
+        let mut j = words.iter().position(|w| !shell::is_assignment(&w.text))?;
+        let mut name = tool_name(&words[j].text);
+        // Past wrappers, their options and their values (`sudo -u ci -E`, `env A=b`).
+        let mut guard = 0;
+        while WRAPPERS.contains(&name.as_str()) && guard < 4 {
+            guard += 1;
+            let wrapper = name.clone();
+            j += 1;
+            while let Some(w) = words.get(j) {
+                let t = w.text.as_str();
+                let value_option = wrapper == "sudo" && matches!(t, "-u" | "-g" | "-C" | "-D" | "-h" | "-p" | "-r" | "-t" | "-U");
+                if value_option {
+                    j += 2;
+                } else if t.starts_with('-') || shell::is_assignment(t) {
+                    j += 1;
+                } else if wrapper == "timeout" && t.starts_with(|c: char| c.is_ascii_digit()) {
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            name = tool_name(&words.get(j)?.text);
+        }
+        if SHELLS.contains(&name.as_str()) {
+            return Some(name);
+        }
+        if !(PASS_THROUGH.contains(&name.as_str()) && cmd.then == Joiner::Pipe) {
+            return None;
+        }
+    }
+    None
+}
+
+/// Most functions of one script looked at, and most bytes of each body: a hostile script
+/// costs bounded work.
+const MAX_FUNCTIONS: usize = 64;
+const MAX_FUNCTION_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    /// The downloading functions of the last script asked about, by the script's address
+    /// and length: found once per script, not once per command.
+    static FUNCTIONS: std::cell::RefCell<Option<((usize, usize), Vec<String>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The command calls a function of its script whose body downloads
+/// (`fetch() { curl -fsSL --retry 5 "$@"; }`).
+fn wraps_download(step: &Step<'_>) -> bool {
+    let name = step.name_word().text.as_str();
+    let body = step.script.body.as_str();
+    let key = (body.as_ptr() as usize, body.len());
+    FUNCTIONS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.as_ref().is_none_or(|(k, _)| *k != key) {
+            *cache = Some((key, downloading_functions(body)));
+        }
+        cache
+            .as_ref()
+            .is_some_and(|(_, names)| names.iter().any(|n| n == name))
+    })
+}
+
+/// The functions defined in `script` (`name() { … }`, `function name { … }`) whose body
+/// runs a downloader.
+fn downloading_functions(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = 0;
+    let mut from = 0;
+    while seen < MAX_FUNCTIONS {
+        let next_parens = script[from..].find("()").map(|i| (from + i, true));
+        let next_kw = script[from..].find("function ").map(|i| (from + i, false));
+        let Some((at, parens)) = [next_parens, next_kw].into_iter().flatten().min() else {
+            break;
+        };
+        let (name, rest) = if parens {
+            let before = script[..at].trim_end_matches([' ', '\t']);
+            let start = before
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .map_or(0, |i| i + 1);
+            let rest = &script[at + 2..];
+            from = at + 2;
+            (&before[start..], rest)
+        } else {
+            let rest = &script[at + "function ".len()..];
+            from = at + "function ".len();
+            let rest = rest.trim_start_matches([' ', '\t']);
+            let n = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(rest.len());
+            let after = rest[n..].trim_start_matches([' ', '\t']);
+            (&rest[..n], after.strip_prefix("()").unwrap_or(after))
+        };
+        let Some(body) = rest.trim_start().strip_prefix('{') else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        seen += 1;
+        let mut end = body.len().min(MAX_FUNCTION_BYTES);
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        let body = &body[..end];
+        let mut depth = 1usize;
+        let close = body.char_indices().find_map(|(k, c)| {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            (depth == 0).then_some(k)
+        });
+        let body = &body[..close.unwrap_or(body.len())];
+        let downloads = shell::tokenize(body).iter().any(|c| {
+            c.name()
+                .is_some_and(|n| DOWNLOADERS.contains(&tool_name(&n.text).as_str()))
+        });
+        if downloads {
+            out.push(name.to_string());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
