@@ -339,7 +339,14 @@ pub(crate) fn credential_values<'w>(
                 && !["password", "pass", "user", "username"].contains(&long)
         };
         if login && glued('p') {
-            out.push((w, &a[2..], Shape::Whole, "-p".to_string()));
+            // `-p=VALUE` is `-pVALUE` with the `=` that some write.
+            let v = &a[2..];
+            out.push((
+                w,
+                v.strip_prefix('=').unwrap_or(v),
+                Shape::Whole,
+                "-p".to_string(),
+            ));
             continue;
         }
         if name == "curl" && glued('u') {
@@ -568,5 +575,52 @@ mod tests {
             found("skopeo", false, "skopeo copy --src-creds=a:b x y"),
             [("a:b".into(), Shape::UserPassword)]
         );
+    }
+
+    #[test]
+    fn key_locations_and_secret_name_keys_hold_no_secret() {
+        for v in [
+            "$HOME/.cosign/cosign.key",
+            "./cosign.key",
+            "/run/secrets/registry-password",
+            "${KEY_DIR}/release.pem",
+            "env://COSIGN_PRIVATE_KEY",
+            "k8s://ci/cosign-key",
+            "awskms:///alias/release",
+            "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k",
+            "hashivault://release",
+        ] {
+            assert!(key_location(v), "{v}");
+            assert!(!literal_value(v, Expands::Shell), "{v}");
+        }
+        for v in [
+            "hunter2hunter2",
+            "a/b",
+            "-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----",
+        ] {
+            assert!(!key_location(v), "{v}");
+        }
+        for k in [
+            "from_secret",
+            "secrets",
+            "secretEnv",
+            "secretName",
+            "existingSecret",
+        ] {
+            assert!(names_a_secret(k), "{k}");
+        }
+        for k in ["client_secret", "SECRET_KEY", "password"] {
+            assert!(!names_a_secret(k), "{k}");
+        }
+        use Credential::Reference;
+        assert!(matches!(
+            credential("${!PARAM_PASSWORD}", Expands::Shell),
+            Reference(_)
+        ));
+        assert!(matches!(credential("$4", Expands::Shell), Reference(_)));
+        assert!(matches!(
+            credential("$(params.shared-secret)", Expands::Shell),
+            Reference(_)
+        ));
     }
 }

@@ -181,6 +181,16 @@ impl ShellState {
 
     /// Marks `file` installed, when it is a download nothing checked.
     fn install(&mut self, file: &str, how: &'static str) {
+        // `tar -xzf oras_*.tar.gz`: the glob names the download.
+        let file = if file.contains('*') {
+            match self.downloaded.keys().find(|d| glob_matches(file, d)) {
+                Some(d) => d.clone(),
+                None => return,
+            }
+        } else {
+            file.to_string()
+        };
+        let file = file.as_str();
         if self.downloaded.contains_key(file)
             && let Some(at) = self.download_at.get(file)
         {
@@ -211,14 +221,38 @@ impl ShellState {
             self.executable
                 .contains(base(written))
                 .then(|| base(written).to_string())
-        } else if self.installed.contains_key(base(written)) {
-            // Installed into a directory on the PATH, then run by name.
+        } else if self.installed.contains_key(base(written))
+            || (written.to_ascii_lowercase().ends_with(".exe")
+                && self.downloaded.contains_key(base(written)))
+        {
+            // Installed into a directory on the PATH, then run by name; or a Windows
+            // program, which runs from the current directory by name.
             Some(base(written).to_string())
         } else {
             None
         };
         target.filter(|f| self.downloaded.contains_key(f))
     }
+}
+
+/// Whether `pattern` (with `*` only) matches all of `name`.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    for (i, p) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            return rest.ends_with(p);
+        }
+        match rest.find(p) {
+            Some(at) => rest = &rest[at + p.len()..],
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 /// Whether a `tar` mode word extracts (`-xzf`, `xzf`, `--extract`).

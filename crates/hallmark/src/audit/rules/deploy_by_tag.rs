@@ -1,5 +1,11 @@
 //! `deploy-by-tag`: an image pulled, run, built from or deployed by tag, in a script or
 //! where the file names it (`image:`, `FROM`, `services:`, `docker://`).
+//!
+//! In scripts: container engines' `pull`/`run`/`create` in both spellings (`docker
+//! container run`), the image found past option values; `kubectl set image`, `kubectl
+//! run`/`create --image`; `helm install/upgrade --set image.tag=<literal>` with no digest
+//! set beside it. Not: digests, a tag that was verified first (`verify-then-pull-by-tag`),
+//! `kubectl set env`, a helm tag from a variable. Fix: deploy by digest, `hallmark pin`.
 
 use crate::audit::check::commands::Step;
 use crate::audit::check::invoke::engine_verb;
@@ -139,4 +145,31 @@ mod tests {
             [("deploy-by-tag".to_string(), 1)]
         );
     }
+
+    #[test]
+    fn management_commands_kubectl_images_and_helm_tags_are_found() {
+        let script = "docker container run --rm reg.io/a:v1
+docker image pull reg.io/a:v2
+docker container create --name x reg.io/a:v3
+podman run -d -p 80:80 reg.io/a:v4
+nerdctl run reg.io/a
+kubectl run smoke --image=reg.io/a:v5 -- /smoke
+kubectl create deployment web --image reg.io/a:v6
+helm upgrade --install web ./chart --set image.tag=v7
+";
+        let lines: Vec<usize> = findings("d.sh", Kind::Shell, script)
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
+        assert_eq!(lines, [1, 2, 3, 4, 5, 6, 7, 8]);
+        // Option values are not the image; `set env` sets no image; a digest beside the
+        // tag, or a tag nobody can read here, is not reported.
+        let safe = "docker run --rm -e FOO -v /a:/b -w /b reg.io/a@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 run
+kubectl set env deploy/x FOO=bar
+helm upgrade --install web ./chart --set image.tag=v7,image.digest=sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+helm upgrade --install web ./chart --set image.tag=$TAG
+";
+        assert!(findings("s.sh", Kind::Shell, safe).is_empty());
+    }
 }
+

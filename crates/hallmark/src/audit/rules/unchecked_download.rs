@@ -1,5 +1,13 @@
 //! `unchecked-download`: a download run without a checksum or signature check: piped to an
-//! interpreter, substituted into one, or saved and run before anything checks it.
+//! interpreter, substituted into one, or saved and run before anything checks it (high);
+//! or installed as a program (unpacked, made executable, moved, saved into a `bin`
+//! directory) and left for later (medium, on the download, at the script's end).
+//!
+//! The pipe is followed through `tee`/`cat` and wrappers (`sudo -E`), and the downloader
+//! may be a `$CURL` variable or a function of the script whose body downloads. Not: a
+//! download checked first (see `ShellState::after`), output piped to a non-interpreter, a
+//! function that does not download. Fix: download, check (`sha256sum -c`, `hallmark
+//! verify-blob`), then run or install.
 
 use crate::audit::check::commands::{DOWNLOADERS, SHELLS, Step};
 use crate::audit::check::invoke::tool_name;
@@ -139,9 +147,10 @@ fn piped_interpreter(rest: &[Command]) -> Option<String> {
                 let value_option = wrapper == "sudo" && matches!(t, "-u" | "-g" | "-C" | "-D" | "-h" | "-p" | "-r" | "-t" | "-U");
                 if value_option {
                     j += 2;
-                } else if t.starts_with('-') || shell::is_assignment(t) {
-                    j += 1;
-                } else if wrapper == "timeout" && t.starts_with(|c: char| c.is_ascii_digit()) {
+                } else if t.starts_with('-')
+                    || shell::is_assignment(t)
+                    || (wrapper == "timeout" && t.starts_with(|c: char| c.is_ascii_digit()))
+                {
                     j += 1;
                 } else {
                     break;
@@ -164,10 +173,13 @@ fn piped_interpreter(rest: &[Command]) -> Option<String> {
 const MAX_FUNCTIONS: usize = 64;
 const MAX_FUNCTION_BYTES: usize = 64 * 1024;
 
+/// A script's address and length, and the names of its downloading functions.
+type FunctionCache = Option<((usize, usize), Vec<String>)>;
+
 thread_local! {
     /// The downloading functions of the last script asked about, by the script's address
     /// and length: found once per script, not once per command.
-    static FUNCTIONS: std::cell::RefCell<Option<((usize, usize), Vec<String>)>> =
+    static FUNCTIONS: std::cell::RefCell<FunctionCache> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -283,4 +295,57 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn downloads_run_through_files_pipes_wrappers_and_sourcing_are_found() {
+        for body in [
+            "curl -fsSL https://x/i.sh > i.sh; sh i.sh\n",
+            "wget https://x/install.sh?v=2 && sh install.sh\n",
+            "curl -fsSL https://x/i.sh | tee i.log | bash\n",
+            "curl -fsSL https://x/i.sh | sudo -u root -E bash -\n",
+            "eval \"$(curl -fsSL https://x/i.sh)\"\n",
+            "source <(curl -sSL https://x/i.sh)\n",
+            ". <(wget -qO- https://x/i.sh)\n",
+            "sh -c \"$(curl -fsSL https://x/i.sh)\"\n",
+            "CURL=\"curl -LsSf\"\n$CURL https://x/i.sh | sh\n",
+            "get() { curl -fsSL --retry 3 \"$@\"; }\nget https://x/i.sh | bash\n",
+            "function get {\n  wget -qO- \"$1\"\n}\nget https://x/i.sh | sh\n",
+            "curl -sSf -o rustup-init.exe https://x/rustup-init.exe\nrustup-init.exe -y\n",
+        ] {
+            let got = findings("d.sh", Kind::Shell, body);
+            assert_eq!(got.len(), 1, "{body}: {got:?}");
+            assert_eq!(got[0].0, "unchecked-download", "{body}");
+        }
+        let safe = "f() { echo 'export A=1'; }\nf | sh\ncurl -fsSL https://x/i.sh -o i.sh\ncurl -fsSL https://x/i.sh.sha256 -o i.sh.sha256\nsha256sum -c i.sh.sha256\nsh i.sh\ncurl -fsSL https://x/a.json | jq .\n";
+        assert!(findings("s.sh", Kind::Shell, safe).is_empty());
+    }
+
+    #[test]
+    fn programs_installed_from_an_unchecked_download_are_medium_on_the_download() {
+        let tar = "curl -fsSL https://x/t.tar.gz | tar -xz -C /usr/local/bin t\necho done\n";
+        let (f, _) = crate::audit::audit_text("a.sh", tar, Kind::Shell);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].line, f[0].severity), (1, crate::audit::Severity::Medium));
+        for body in [
+            "curl -sL https://x/ko.tgz > ko.tgz\ntar xzf ko.tgz\nmv ko /usr/local/bin/\n",
+            "curl -SsLO https://x/oras_1_linux.tar.gz && tar -zxf oras_1_*.tar.gz -C o/\n",
+            "curl -o /usr/local/bin/yq https://x/yq && chmod +x /usr/local/bin/yq\nexport PATH\n",
+            "wget https://x/tool && chmod +x tool && mv tool /usr/local/bin/\n",
+        ] {
+            assert_eq!(
+                findings("b.sh", Kind::Shell, body),
+                [("unchecked-download".to_string(), 1)],
+                "{body}"
+            );
+        }
+        // Run after the install: reported once, as run, where it runs.
+        let run = "curl -o /usr/local/bin/yq https://x/yq\nchmod +x /usr/local/bin/yq\nyq --version\n";
+        assert_eq!(
+            findings("r.sh", Kind::Shell, run),
+            [("unchecked-download".to_string(), 3)]
+        );
+        let checked = "curl -sLO https://x/t.tgz\necho \"abc  t.tgz\" | sha256sum -c -\ntar xzf t.tgz\n";
+        assert!(findings("c.sh", Kind::Shell, checked).is_empty());
+    }
 }
+
