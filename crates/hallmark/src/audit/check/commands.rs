@@ -2,7 +2,9 @@
 //! variables substituted, its place), and what commands mean that more than one rule or
 //! the inventory needs: what is signed, pulled, pushed, and where credentials are given.
 
-use super::invoke::{Invocation, container_image, invocation, takes_value, tool_name, verb_index};
+use super::invoke::{
+    Invocation, container_image, function_tool, invocation, takes_value, tool_name, verb_index,
+};
 use super::refs::image_ref;
 use super::secrets::{
     Shape, credential_option, credential_values, positionals, registry_host, shell_expands,
@@ -123,7 +125,15 @@ impl<'a> Step<'a> {
 
     /// What the command runs: the tool and where its arguments start ([`invocation`]).
     pub(crate) fn invocation(&self) -> Invocation {
-        invocation(&self.name, &self.args)
+        let inv = invocation(&self.name, &self.args);
+        if inv.tool == self.name
+            && inv.start == 0
+            && let Some(tool) = function_tool(&self.script.body, &self.word.text)
+        {
+            // A function of the script that wraps the tool: its arguments are the tool's.
+            return Invocation { tool, start: 0 };
+        }
+        inv
     }
 
     /// The signing verb (`sign`, `attest`) and the index of the first argument after it,
@@ -186,7 +196,16 @@ impl<'a> Step<'a> {
     /// The image a command pulls, runs or deploys: its word and the reference.
     pub(crate) fn pulled(&self) -> Option<(&'a Word, &str)> {
         let args = &self.args;
-        let found = match (self.name.as_str(), self.sub()) {
+        // kubectl's global options may come before its verb (`kubectl -n ns run`).
+        let (args, offset) = match self.name.as_str() {
+            "kubectl" | "oc" => {
+                let v = kubectl_verb(args);
+                (&args[v..], v)
+            }
+            _ => (&args[..], 0),
+        };
+        let sub = args.first().map(String::as_str).unwrap_or_default();
+        let found = match (self.name.as_str(), sub) {
             ("docker" | "podman" | "nerdctl" | "finch", _) => {
                 container_image(args).map(|j| (j, args[j].as_str()))
             }
@@ -203,7 +222,7 @@ impl<'a> Step<'a> {
             ("kubectl" | "oc", "run" | "create") => option_value(args, "--image"),
             _ => None,
         };
-        found.map(|(j, image)| (&self.arg_words()[j], image))
+        found.map(|(j, image)| (&self.arg_words()[j + offset], image))
     }
 
     /// Where a command pushes to (`docker push`, `crane copy`, `oras push`…).
@@ -341,6 +360,33 @@ impl<'a> Step<'a> {
         }
         out
     }
+}
+
+/// Index of kubectl's verb in `args`: past global options and their values.
+pub(crate) fn kubectl_verb(args: &[String]) -> usize {
+    let mut j = 0;
+    while let Some(a) = args.get(j) {
+        if !a.starts_with('-') {
+            return j;
+        }
+        let valued = matches!(
+            a.as_str(),
+            "-n" | "--namespace"
+                | "--context"
+                | "--kubeconfig"
+                | "--cluster"
+                | "--user"
+                | "-s"
+                | "--server"
+                | "--token"
+                | "--as"
+                | "--as-group"
+                | "--request-timeout"
+                | "-v"
+        );
+        j += if valued { 2 } else { 1 };
+    }
+    args.len()
 }
 
 /// The value of option `opt` in `args` (`--image=REF` or `--image REF`), with its index.

@@ -7,6 +7,7 @@
 
 use super::refs::image_ref;
 use super::secrets::variable_at;
+use crate::audit::shell;
 
 /// Tools a variable's name may stand for (`$COSIGN`, `${CURL_CMD}`), in the order tried.
 const NAMED_TOOLS: &[&str] = &["cosign", "notation", "hallmark", "curl", "wget"];
@@ -91,6 +92,15 @@ pub(crate) fn invocation(name: &str, args: &[String]) -> Invocation {
 /// The tool an image is, when it is a signer's own image (`gcr.io/projectsigstore/cosign`,
 /// `ghcr.io/sigstore/cosign/cosign`, `bitnami/cosign`, `ghcr.io/notaryproject/notation`).
 fn image_tool(image: &str) -> Option<&'static str> {
+    // An image variable not known here, named for the tool (`"$COSIGN_IMAGE"`).
+    if let Some((var, len)) = image.starts_with('$').then(|| variable_at(image)).flatten()
+        && len == image.len()
+    {
+        let var = var.to_ascii_lowercase();
+        return ["cosign", "notation"]
+            .into_iter()
+            .find(|t| var.contains(t) && var.contains("image"));
+    }
     let r = image_ref(image)?;
     let last = r.repository.rsplit('/').next()?.to_ascii_lowercase();
     ["cosign", "notation"].into_iter().find(|t| last == *t)
@@ -242,6 +252,113 @@ pub(crate) fn verb_index(args: &[String], start: usize) -> Option<usize> {
 /// Whether the signer option `a` takes the next word as its value.
 pub(crate) fn takes_value(a: &str) -> bool {
     !a.contains('=') && COSIGN_VALUE_FLAGS.contains(&a)
+}
+
+/// Tools a shell function may wrap that rules look through.
+const WRAPPED_TOOLS: &[&str] = &[
+    "cosign",
+    "notation",
+    "hallmark",
+    "curl",
+    "wget",
+    "iwr",
+    "invoke-webrequest",
+];
+
+/// Most functions of one script looked at, and most bytes of each body: a hostile script
+/// costs bounded work.
+const MAX_FUNCTIONS: usize = 64;
+const MAX_FUNCTION_BYTES: usize = 64 * 1024;
+
+/// A script's address and length, and its functions with the tool each runs.
+type FunctionCache = Option<((usize, usize), Vec<(String, String)>)>;
+
+thread_local! {
+    /// The functions of the last script asked about, by the script's address
+    /// and length: found once per script, not once per command.
+    static FUNCTIONS: std::cell::RefCell<FunctionCache> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The tool that function `name` of `script` runs (`fetch() { curl -fsSL "$@"; }` runs
+/// curl; `cosign_docker() { docker run … "$COSIGN_IMAGE" "$@"; }` runs cosign), when it is
+/// one of the tools rules look for.
+pub(crate) fn function_tool(script: &str, name: &str) -> Option<String> {
+    let key = (script.as_ptr() as usize, script.len());
+    FUNCTIONS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.as_ref().is_none_or(|(k, _)| *k != key) {
+            *cache = Some((key, function_tools(script)));
+        }
+        cache
+            .as_ref()
+            .and_then(|(_, fns)| fns.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()))
+    })
+}
+
+/// The functions defined in `script` (`name() { … }`, `function name { … }`) whose body
+/// runs one of the tools rules look for, with that tool.
+fn function_tools(script: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut seen = 0;
+    let mut from = 0;
+    while seen < MAX_FUNCTIONS {
+        let next_parens = script[from..].find("()").map(|i| (from + i, true));
+        let next_kw = script[from..].find("function ").map(|i| (from + i, false));
+        let Some((at, parens)) = [next_parens, next_kw].into_iter().flatten().min() else {
+            break;
+        };
+        let (name, rest) = if parens {
+            let before = script[..at].trim_end_matches([' ', '\t']);
+            let start = before
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .map_or(0, |i| i + 1);
+            let rest = &script[at + 2..];
+            from = at + 2;
+            (&before[start..], rest)
+        } else {
+            let rest = &script[at + "function ".len()..];
+            from = at + "function ".len();
+            let rest = rest.trim_start_matches([' ', '\t']);
+            let n = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(rest.len());
+            let after = rest[n..].trim_start_matches([' ', '\t']);
+            (&rest[..n], after.strip_prefix("()").unwrap_or(after))
+        };
+        let Some(body) = rest.trim_start().strip_prefix('{') else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        seen += 1;
+        let mut end = body.len().min(MAX_FUNCTION_BYTES);
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        let body = &body[..end];
+        let mut depth = 1usize;
+        let close = body.char_indices().find_map(|(k, c)| {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            (depth == 0).then_some(k)
+        });
+        let body = &body[..close.unwrap_or(body.len())];
+        let tool = shell::tokenize(body).iter().find_map(|c| {
+            let n = c.name()?;
+            let args: Vec<String> = c.args().iter().map(|w| w.text.clone()).collect();
+            let t = invocation(&tool_name(&n.text), &args).tool;
+            WRAPPED_TOOLS.contains(&t.as_str()).then_some(t)
+        });
+        if let Some(tool) = tool {
+            out.push((name.to_string(), tool));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -117,7 +117,7 @@ impl ShellState {
                 // Written straight into a directory of programs: installed as it lands.
                 if f.contains("/bin/") || f.starts_with("bin/") {
                     self.installed
-                        .insert(base(&f).to_string(), (at, "saved into a bin directory"));
+                        .insert(base(&f).to_string(), (at, SAVED_INTO_BIN));
                 }
                 self.downloaded.insert(base(&f).to_string(), line);
                 self.download_at.insert(base(&f).to_string(), at);
@@ -194,16 +194,23 @@ impl ShellState {
         if self.downloaded.contains_key(file)
             && let Some(at) = self.download_at.get(file)
         {
-            self.installed.entry(file.to_string()).or_insert((*at, how));
+            // Saved into a `bin` directory is only where it lands; what is done to it says
+            // it is installed.
+            let e = self.installed.entry(file.to_string()).or_insert((*at, how));
+            if e.1 == SAVED_INTO_BIN {
+                *e = (*at, how);
+            }
         }
     }
 
     /// Downloads installed and not run here, nothing having checked them: each with where
     /// it was downloaded and how it was installed.
     pub(crate) fn installed_unchecked(&self) -> Vec<(&str, Place, &'static str)> {
+        // A file only saved into a `bin` directory is not reported alone: the script that
+        // makes it executable may be the next one (a CI system's next list item).
         self.installed
             .iter()
-            .filter(|(f, _)| !self.ran.contains(f.as_str()))
+            .filter(|(f, (_, how))| !self.ran.contains(f.as_str()) && *how != SAVED_INTO_BIN)
             .map(|(f, (at, how))| (f.as_str(), *at, *how))
             .collect()
     }
@@ -234,6 +241,9 @@ impl ShellState {
         target.filter(|f| self.downloaded.contains_key(f))
     }
 }
+
+/// How a download saved straight into a `bin` directory is installed.
+const SAVED_INTO_BIN: &str = "saved into a bin directory";
 
 /// Whether `pattern` (with `*` only) matches all of `name`.
 fn glob_matches(pattern: &str, name: &str) -> bool {
@@ -302,8 +312,13 @@ fn download_outputs(name: &str, args: &[String]) -> Vec<String> {
             out.push(f);
         }
     }
+    // `curl -O`, also in a cluster (`-Os`, `-LOs`), saves under the URL's name.
+    let remote_name = name == "curl"
+        && args.iter().any(|a| {
+            a == "--remote-name" || (a.starts_with('-') && !a.starts_with("--") && a.contains('O'))
+        });
     // wget saves under the URL's name unless told otherwise.
-    if name == "wget" && !named {
+    if (name == "wget" && !named) || remote_name {
         for a in args.iter().filter(|a| a.contains("://")) {
             let path = a.split(['?', '#']).next().unwrap_or(a);
             let file = base(path.trim_end_matches('/'));

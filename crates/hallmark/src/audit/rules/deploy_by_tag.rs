@@ -7,7 +7,7 @@
 //! set beside it. Not: digests, a tag that was verified first (`verify-then-pull-by-tag`),
 //! `kubectl set env`, a helm tag from a variable. Fix: deploy by digest, `hallmark pin`.
 
-use crate::audit::check::commands::Step;
+use crate::audit::check::commands::{Step, kubectl_verb};
 use crate::audit::check::invoke::engine_verb;
 use crate::audit::check::refs::{image_ref, literal_digest};
 use crate::audit::check::state::ShellState;
@@ -37,6 +37,10 @@ impl Check for DeployByTag {
                 "docker" | "podman" | "nerdctl" | "finch" => {
                     engine_verb(&step.args).map_or(step.sub(), |(v, _)| v)
                 }
+                "kubectl" | "oc" => step
+                    .args
+                    .get(kubectl_verb(&step.args))
+                    .map_or("", String::as_str),
                 _ => step.sub(),
             };
             let what = format!("{} {verb}", step.name);
@@ -156,12 +160,13 @@ nerdctl run reg.io/a
 kubectl run smoke --image=reg.io/a:v5 -- /smoke
 kubectl create deployment web --image reg.io/a:v6
 helm upgrade --install web ./chart --set image.tag=v7
+kubectl -n ops --context prod run smoke --image=reg.io/a:v8
 ";
         let lines: Vec<usize> = findings("d.sh", Kind::Shell, script)
             .into_iter()
             .map(|(_, l)| l)
             .collect();
-        assert_eq!(lines, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(lines, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
         // Option values are not the image; `set env` sets no image; a digest beside the
         // tag, or a tag nobody can read here, is not reported.
         let safe = "docker run --rm -e FOO -v /a:/b -w /b reg.io/a@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 run

@@ -79,13 +79,17 @@ go run github.com/sigstore/cosign/v2/cmd/cosign sign reg.io/a:v5
 docker run --rm -e COSIGN_PASSWORD -v /k:/k gcr.io/projectsigstore/cosign:v2.4.1 sign --key /k/c.key reg.io/a:v6
 podman run --rm ghcr.io/sigstore/cosign/cosign:v2.4.1 attest --predicate p.json --type spdx reg.io/a:v7
 cosign attest --key k --predicate p.json reg.io/a:v8
+run_cosign() {
+  docker run --rm -e COSIGN_PASSWORD \"$COSIGN_IMAGE\" \"$@\"
+}
+run_cosign sign --key /k/c.key reg.io/a:v9
 ";
         let lines: Vec<usize> = findings("s.sh", Kind::Shell, hidden)
             .into_iter()
             .filter(|(r, _)| r == "sign-by-tag")
             .map(|(_, l)| l)
             .collect();
-        assert_eq!(lines, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(lines, [1, 2, 3, 4, 5, 6, 7, 8, 12]);
         // Blobs are files; a digest is a digest however cosign is run; an unknown word
         // (`$(cat ref)`) is not a tag.
         let safe = "cosign attest-blob --predicate p.json --type spdx art.tgz

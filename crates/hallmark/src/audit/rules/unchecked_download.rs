@@ -10,7 +10,7 @@
 //! verify-blob`), then run or install.
 
 use crate::audit::check::commands::{DOWNLOADERS, SHELLS, Step};
-use crate::audit::check::invoke::tool_name;
+use crate::audit::check::invoke::{function_tool, tool_name};
 use crate::audit::check::state::ShellState;
 use crate::audit::check::{Check, Cx};
 use crate::audit::shell::{self, Command, Joiner};
@@ -168,99 +168,11 @@ fn piped_interpreter(rest: &[Command]) -> Option<String> {
     None
 }
 
-/// Most functions of one script looked at, and most bytes of each body: a hostile script
-/// costs bounded work.
-const MAX_FUNCTIONS: usize = 64;
-const MAX_FUNCTION_BYTES: usize = 64 * 1024;
-
-/// A script's address and length, and the names of its downloading functions.
-type FunctionCache = Option<((usize, usize), Vec<String>)>;
-
-thread_local! {
-    /// The downloading functions of the last script asked about, by the script's address
-    /// and length: found once per script, not once per command.
-    static FUNCTIONS: std::cell::RefCell<FunctionCache> =
-        const { std::cell::RefCell::new(None) };
-}
-
 /// The command calls a function of its script whose body downloads
 /// (`fetch() { curl -fsSL --retry 5 "$@"; }`).
 fn wraps_download(step: &Step<'_>) -> bool {
-    let name = step.name_word().text.as_str();
-    let body = step.script.body.as_str();
-    let key = (body.as_ptr() as usize, body.len());
-    FUNCTIONS.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.as_ref().is_none_or(|(k, _)| *k != key) {
-            *cache = Some((key, downloading_functions(body)));
-        }
-        cache
-            .as_ref()
-            .is_some_and(|(_, names)| names.iter().any(|n| n == name))
-    })
-}
-
-/// The functions defined in `script` (`name() { … }`, `function name { … }`) whose body
-/// runs a downloader.
-fn downloading_functions(script: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut seen = 0;
-    let mut from = 0;
-    while seen < MAX_FUNCTIONS {
-        let next_parens = script[from..].find("()").map(|i| (from + i, true));
-        let next_kw = script[from..].find("function ").map(|i| (from + i, false));
-        let Some((at, parens)) = [next_parens, next_kw].into_iter().flatten().min() else {
-            break;
-        };
-        let (name, rest) = if parens {
-            let before = script[..at].trim_end_matches([' ', '\t']);
-            let start = before
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-                .map_or(0, |i| i + 1);
-            let rest = &script[at + 2..];
-            from = at + 2;
-            (&before[start..], rest)
-        } else {
-            let rest = &script[at + "function ".len()..];
-            from = at + "function ".len();
-            let rest = rest.trim_start_matches([' ', '\t']);
-            let n = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-                .unwrap_or(rest.len());
-            let after = rest[n..].trim_start_matches([' ', '\t']);
-            (&rest[..n], after.strip_prefix("()").unwrap_or(after))
-        };
-        let Some(body) = rest.trim_start().strip_prefix('{') else {
-            continue;
-        };
-        if name.is_empty() {
-            continue;
-        }
-        seen += 1;
-        let mut end = body.len().min(MAX_FUNCTION_BYTES);
-        while !body.is_char_boundary(end) {
-            end -= 1;
-        }
-        let body = &body[..end];
-        let mut depth = 1usize;
-        let close = body.char_indices().find_map(|(k, c)| {
-            match c {
-                '{' => depth += 1,
-                '}' => depth -= 1,
-                _ => {}
-            }
-            (depth == 0).then_some(k)
-        });
-        let body = &body[..close.unwrap_or(body.len())];
-        let downloads = shell::tokenize(body).iter().any(|c| {
-            c.name()
-                .is_some_and(|n| DOWNLOADERS.contains(&tool_name(&n.text).as_str()))
-        });
-        if downloads {
-            out.push(name.to_string());
-        }
-    }
-    out
+    function_tool(&step.script.body, &step.name_word().text)
+        .is_some_and(|t| DOWNLOADERS.contains(&t.as_str()))
 }
 
 #[cfg(test)]
@@ -311,9 +223,11 @@ mod tests {
             "get() { curl -fsSL --retry 3 \"$@\"; }\nget https://x/i.sh | bash\n",
             "function get {\n  wget -qO- \"$1\"\n}\nget https://x/i.sh | sh\n",
             "curl -sSf -o rustup-init.exe https://x/rustup-init.exe\nrustup-init.exe -y\n",
+            "curl -Os https://x/latest/linux/codecov\nchmod +x codecov\n./codecov -t \"$T\"\n",
         ] {
             let got = findings("d.sh", Kind::Shell, body);
             assert_eq!(got.len(), 1, "{body}: {got:?}");
+            assert_eq!(got[0].1, body.lines().count(), "{body}");
             assert_eq!(got[0].0, "unchecked-download", "{body}");
         }
         let safe = "f() { echo 'export A=1'; }\nf | sh\ncurl -fsSL https://x/i.sh -o i.sh\ncurl -fsSL https://x/i.sh.sha256 -o i.sh.sha256\nsha256sum -c i.sh.sha256\nsh i.sh\ncurl -fsSL https://x/a.json | jq .\n";
