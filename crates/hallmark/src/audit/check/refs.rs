@@ -93,6 +93,9 @@ pub(crate) fn resolves_from_registry(d: &str) -> bool {
             "oras resolve",
             "regctl image digest",
             "docker manifest inspect",
+            "oras discover",
+            "podman inspect",
+            "podman image inspect",
         ]
         .iter()
         .any(|c| d.contains(c))
