@@ -158,8 +158,8 @@ impl<'a> Step<'a> {
             }
             let repository = match image_ref(name_part) {
                 Some(r) => r.repository,
-                // A value with spaces (`$(crane …)`).
-                None => name_part.to_string(),
+                // A value with spaces (`$(crane …)`): named as written.
+                None => words[j].text.to_string(),
             };
             out.push(Signed {
                 word: &words[j],
@@ -283,6 +283,16 @@ impl<'a> Step<'a> {
         };
         let what = format!("the password for {}", login.registry);
         // `docker login --password-stdin <<< "$PW"`: the here-string is the password.
+        for r in self.cmd().redirects.iter().filter(|r| r.op == "<<<") {
+            out.push(Site::new(
+                self,
+                &r.target,
+                &r.target.text,
+                what.clone(),
+                "login password on stdin".into(),
+                None,
+            ));
+        }
         for (j, w) in words.iter().enumerate() {
             let here = match w.text.strip_prefix("<<<") {
                 Some("") => words.get(j + 1).map(|n| (n, n.text.as_str())),

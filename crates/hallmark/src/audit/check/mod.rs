@@ -695,6 +695,13 @@ fn read_into(
             Some(last) if class.is_none() && !read.array => {
                 st.set(&t.text, last.clone(), values.clone())
             }
+            // An array's elements are read one by one (`${tags[@]}`): by their class.
+            Some(_) if class.is_none() => {
+                let tagged = values
+                    .iter()
+                    .any(|v| class_of(v, st) == Some(ValueClass::Tag));
+                st.unknown(&t.text, tagged.then_some(ValueClass::Tag));
+            }
             _ => st.unknown(&t.text, class),
         }
     }
@@ -794,7 +801,8 @@ fn command(
             .insert(format!("a password on stdin for {}", login.registry));
     }
     for s in step.signed() {
-        if image_ref(&s.repository).is_some() {
+        // A variable holding the whole reference names nothing worth listing.
+        if image_ref(&s.repository).is_some() && !refs::name_is_unknown(&s.repository) {
             cx.inventory.pushes.insert(s.repository);
         }
     }

@@ -2,7 +2,7 @@
 //! where the file names it (`image:`, `FROM`, `services:`, `docker://`).
 
 use crate::audit::check::commands::Step;
-use crate::audit::check::refs::{image_ref, literal_digest};
+use crate::audit::check::refs::{image_ref, literal_digest, name_is_unknown};
 use crate::audit::check::state::ShellState;
 use crate::audit::check::{Check, Cx};
 use crate::audit::model::{Model, Place};
@@ -47,6 +47,10 @@ fn image_use(cx: &mut Cx<'_>, s: &str, at: Place, what: &str) {
     if s.contains('$') && r.digest.is_some() {
         return;
     }
+    // A variable may hold the tag or the digest: unknown, not "no tag".
+    if r.tag.is_none() && name_is_unknown(&r.repository) {
+        return;
+    }
     let (severity, how) = match r.tag.as_deref() {
         None => (Severity::High, "without a tag (so `latest`)".to_string()),
         Some("latest") => (Severity::High, "by the tag `latest`".to_string()),
@@ -68,6 +72,9 @@ mod tests {
 
     #[test]
     fn tags_are_found_in_scripts_and_in_manifests_and_digests_are_not() {
+        // A variable may hold a tag or a digest: unknown, never "without a tag".
+        let unknown = "docker pull ${platform}\ndocker run --rm reg.io/$IMAGE\n";
+        assert!(findings("u.sh", Kind::Shell, unknown).is_empty());
         let set = "kubectl set image deploy/app app=reg.io/app:v1\n";
         assert_eq!(
             findings("l.sh", Kind::Shell, set),
