@@ -347,6 +347,26 @@ impl Parser<'_, '_> {
             if self.peek().is_none() || self.at_closer() {
                 break;
             }
+            // A line that starts with `|`, `&&` or `||` continues the previous one: readers
+            // that join continued lines (`RUN a \` / `| sh`) leave the newline in.
+            let joiner = if self.at("&&") {
+                Some((Joiner::And, 2))
+            } else if self.at("||") {
+                Some((Joiner::Or, 2))
+            } else if self.at("|&") {
+                Some((Joiner::Pipe, 2))
+            } else if self.at("|") {
+                Some((Joiner::Pipe, 1))
+            } else {
+                None
+            };
+            if let Some((joiner, n)) = joiner {
+                for _ in 0..n {
+                    self.bump();
+                }
+                set_then(&mut out, joiner);
+                continue;
+            }
             let before = self.i;
             self.and_or(&mut out);
             if self.i == before {
@@ -643,9 +663,11 @@ impl Parser<'_, '_> {
         }
     }
 
-    /// One redirection; a heredoc's body is read from after the current line.
-    fn redirect(&mut self) -> (Redirect, Option<Vec<Ch>>) {
+    /// One redirection; a heredoc's body is read from after the current line. Also gives
+    /// the redirection's words as written (`2>&1`, or `<<<` and `"$PW"`).
+    fn redirect(&mut self) -> (Redirect, Option<Vec<Ch>>, Vec<RawWord>) {
         let start = self.src.get(self.i).copied();
+        let op_start = self.i;
         let mut digits = String::new();
         while let Some(c) = self.peek().filter(char::is_ascii_digit) {
             digits.push(c);
@@ -658,6 +680,20 @@ impl Parser<'_, '_> {
         for _ in op.chars() {
             self.bump();
         }
+        let mut op_word = RawWord {
+            word: Word {
+                text: String::new(),
+                line: start.map_or(1, |c| c.line as usize),
+                column: start.map_or(1, |c| c.col as usize),
+                quoted: false,
+                dynamic: false,
+            },
+            chars: Vec::new(),
+        };
+        for k in op_start..self.i.min(self.src.len()) {
+            push(&mut op_word, self.src[k]);
+        }
+        let glued = !matches!(self.peek(), Some(' ' | '\t' | '\\'));
         self.skip_blanks();
         let here = self.src.get(self.i).or(start.as_ref()).copied();
         let empty = |ch: Option<Ch>| Word {
@@ -668,6 +704,23 @@ impl Parser<'_, '_> {
             dynamic: false,
         };
         let target = self.read_word(false);
+        let written = match &target {
+            Some(t) if glued => {
+                op_word.word.text.push_str(&t.word.text);
+                op_word.word.quoted = t.word.quoted;
+                op_word.word.dynamic = t.word.dynamic;
+                op_word.chars.extend_from_slice(&t.chars);
+                vec![op_word]
+            }
+            Some(t) => vec![
+                op_word,
+                RawWord {
+                    word: t.word.clone(),
+                    chars: t.chars.clone(),
+                },
+            ],
+            None => vec![op_word],
+        };
         let redirect = |target: Word| Redirect {
             fd: digits.parse().ok(),
             op,
@@ -683,14 +736,14 @@ impl Parser<'_, '_> {
             word.text = body.iter().map(|c| c.c).collect();
             word.quoted = quoted;
             word.dynamic = !quoted && word.text.contains('$');
-            return (redirect(word), Some(body));
+            return (redirect(word), Some(body), written);
         }
         match target {
             Some(t) => {
                 let chars = t.chars;
-                (redirect(t.word), Some(chars))
+                (redirect(t.word), Some(chars), written)
             }
-            None => (redirect(empty(here)), None),
+            None => (redirect(empty(here)), None, written),
         }
     }
 
@@ -736,6 +789,8 @@ impl Parser<'_, '_> {
 
     fn simple(&mut self, buf: &mut Vec<Item>) {
         let mut words: Vec<RawWord> = Vec::new();
+        // Which of `words` are redirections.
+        let mut redir: Vec<bool> = Vec::new();
         let mut redirects: Vec<(Redirect, Option<Vec<Ch>>)> = Vec::new();
         let mut test = false;
         loop {
@@ -744,6 +799,7 @@ impl Parser<'_, '_> {
             if test {
                 if test_end(self) {
                     words.push(self.op_word(2));
+                    redir.push(false);
                     test = false;
                     continue;
                 }
@@ -753,10 +809,12 @@ impl Parser<'_, '_> {
                 }
                 if self.at("&&") || self.at("||") {
                     words.push(self.op_word(2));
+                    redir.push(false);
                     continue;
                 }
                 if matches!(c, '(' | ')' | '<' | '>' | '!') {
                     words.push(self.op_word(1));
+                    redir.push(false);
                     continue;
                 }
             }
@@ -764,10 +822,12 @@ impl Parser<'_, '_> {
                 '\n' | ';' | ')' | '|' => break,
                 '&' if self.peek_at(1) != Some('>') => break,
                 _ if self.at_redirect() => {
-                    let r = self.redirect();
-                    redirects.push(r);
+                    let (r, chars, written) = self.redirect();
+                    redir.extend(written.iter().map(|_| true));
+                    words.extend(written);
+                    redirects.push((r, chars));
                 }
-                '(' if words.len() == 1 && self.function_parens() => {
+                '(' if words.len() == 1 && redir == [false] && self.function_parens() => {
                     if let Some(name) = words.pop() {
                         self.function_body(name.word, buf);
                     }
@@ -777,8 +837,10 @@ impl Parser<'_, '_> {
                     let paren = c == '(' || !words.is_empty();
                     match self.read_word(paren) {
                         Some(w) => {
-                            test |= words.is_empty() && w.word.text == "[[" && !w.word.quoted;
+                            test |=
+                                !redir.contains(&false) && w.word.text == "[[" && !w.word.quoted;
                             words.push(w);
+                            redir.push(false);
                         }
                         None => {
                             self.bump();
@@ -795,7 +857,7 @@ impl Parser<'_, '_> {
             self.ctx.reach(Limit::Commands, true);
             return;
         }
-        self.finish(words, redirects, buf);
+        self.finish(words, &redir, redirects, buf);
     }
 
     /// After a command's first word: `( )` makes it a function definition.
@@ -835,10 +897,19 @@ impl Parser<'_, '_> {
     /// commands of a shell string it runs.
     fn finish(
         &mut self,
-        words: Vec<RawWord>,
+        all: Vec<RawWord>,
+        redir: &[bool],
         redirects: Vec<(Redirect, Option<Vec<Ch>>)>,
         buf: &mut Vec<Item>,
     ) {
+        let written: Vec<Word> = all.iter().map(|w| w.word.clone()).collect();
+        // The command without its redirections.
+        let words: Vec<&RawWord> = all
+            .iter()
+            .zip(redir)
+            .filter(|(_, r)| !**r)
+            .map(|(w, _)| w)
+            .collect();
         let plain: Vec<Word> = words.iter().map(|w| w.word.clone()).collect();
         let name_at = name_index(&plain);
         let name = name_at.map(|i| program(&plain[i])).unwrap_or_default();
@@ -909,7 +980,7 @@ impl Parser<'_, '_> {
             self.pre.extend(items);
         }
         buf.push(Item::Command(Command {
-            words: plain,
+            words: written,
             then: Joiner::Sequence,
             redirects: redirects.into_iter().map(|(r, _)| r).collect(),
         }));
@@ -1282,7 +1353,7 @@ enum ShellInput {
     File,
 }
 
-fn shell_string(args: &[RawWord]) -> ShellInput {
+fn shell_string(args: &[&RawWord]) -> ShellInput {
     let mut c = false;
     let mut stdin = false;
     let mut k = 0;

@@ -321,6 +321,69 @@ echo done";
 }
 
 #[test]
+fn redirections_stay_words_as_written_and_are_listed() {
+    let cmds =
+        tokenize("2>/dev/null sudo docker login -u ci --password-stdin r <<< \"$PW\" > log 2>&1");
+    let c = &cmds[0];
+    assert_eq!(c.name().unwrap().text, "docker");
+    let args: Vec<_> = c.args().iter().map(|w| w.text.as_str()).collect();
+    assert_eq!(
+        args,
+        [
+            "login",
+            "-u",
+            "ci",
+            "--password-stdin",
+            "r",
+            "<<<",
+            "$PW",
+            ">",
+            "log",
+            "2>&1"
+        ]
+    );
+    let ops: Vec<_> = c
+        .redirects
+        .iter()
+        .map(|r| (r.fd, r.op, r.target.text.as_str(), at(&r.target)))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            (Some(2), ">", "/dev/null", (1, 3)),
+            (None, "<<<", "$PW", (1, 60)),
+            (None, ">", "log", (1, 68)),
+            (Some(2), ">&", "1", (1, 75)),
+        ]
+    );
+    // Glued here-strings stay one word; a command of redirections only has no name.
+    let cmds = tokenize("docker login --password-stdin <<<pw\n> out");
+    assert_eq!(cmds[0].args().last().unwrap().text, "<<<pw");
+    assert_eq!(cmds[1].name(), None);
+    assert_eq!(
+        tokenize("sudo -v 2>/dev/null")[0].name().unwrap().text,
+        "sudo"
+    );
+}
+
+#[test]
+fn lines_starting_with_a_joiner_continue_the_previous_one() {
+    // Dockerfile readers join `RUN a \` lines but keep their newlines.
+    let cmds =
+        tokenize("curl -sSL https://x/i.sh \n    | sh\napt-get update \n && apt-get install -y x");
+    let joins: Vec<_> = cmds.iter().map(|c| c.then).collect();
+    assert_eq!(
+        joins,
+        [
+            Joiner::Pipe,
+            Joiner::Sequence,
+            Joiner::And,
+            Joiner::Sequence
+        ]
+    );
+}
+
+#[test]
 fn process_substitution_and_backquotes() {
     let body = "source <(curl -s u)\ndiff <(sort a) >(tee b)\nv=`curl -s u | sh`";
     let got: Vec<_> = named(body)

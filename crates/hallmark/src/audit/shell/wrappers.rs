@@ -2,18 +2,43 @@
 
 use super::{Word, is_assignment};
 
-/// Index of the command's name in `words`: past leading assignments and wrappers.
+/// Index of the command's name in `words`: past leading assignments, redirections and
+/// wrappers.
 pub(super) fn name_index(words: &[Word]) -> Option<usize> {
     let mut i = words.iter().position(|w| !is_assignment(&w.text))?;
+    let mut wrapper = None;
     loop {
-        let Some(n) = wrapper_len(&words[i], &words[i + 1..]) else {
-            return Some(i);
-        };
-        // A wrapper with no command after it (`sudo -v`, `time`) is the command.
-        if i + 1 + n >= words.len() {
-            return Some(i);
+        while let Some(n) = words.get(i).map(redirect_len).filter(|n| *n > 0) {
+            i += n;
         }
-        i += 1 + n;
+        // A wrapper with no command after it (`sudo -v`, `time`) is the command.
+        let Some(w) = words.get(i) else {
+            return wrapper;
+        };
+        match wrapper_len(w, &words[i + 1..]) {
+            None => return Some(i),
+            Some(n) => {
+                wrapper = Some(i);
+                i += 1 + n;
+            }
+        }
+    }
+}
+
+/// How many words a redirection written here takes: 1 for `2>&1` or `<<<"$PW"`, 2 for a
+/// bare operator and its target, 0 for a word that is no redirection.
+fn redirect_len(word: &Word) -> usize {
+    const OPS: &[&str] = &[
+        "<<<", "<<-", "<<", "<>", "<&", "<", ">>", ">&", ">|", ">", "&>>", "&>",
+    ];
+    let t = word.text.trim_start_matches(|c: char| c.is_ascii_digit());
+    if t.starts_with("<(") || t.starts_with(">(") {
+        return 0;
+    }
+    match OPS.iter().find(|op| t.starts_with(*op)) {
+        Some(op) if t.len() == op.len() => 2,
+        Some(_) => 1,
+        None => 0,
     }
 }
 
