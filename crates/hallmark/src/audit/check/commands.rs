@@ -283,16 +283,6 @@ impl<'a> Step<'a> {
         };
         let what = format!("the password for {}", login.registry);
         // `docker login --password-stdin <<< "$PW"`: the here-string is the password.
-        for r in self.cmd().redirects.iter().filter(|r| r.op == "<<<") {
-            out.push(Site::new(
-                self,
-                &r.target,
-                &r.target.text,
-                what.clone(),
-                "login password on stdin".into(),
-                None,
-            ));
-        }
         for (j, w) in words.iter().enumerate() {
             let here = match w.text.strip_prefix("<<<") {
                 Some("") => words.get(j + 1).map(|n| (n, n.text.as_str())),

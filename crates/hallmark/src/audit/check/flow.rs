@@ -332,6 +332,15 @@ pub(crate) fn written_lines(
     args: &[String],
     heredoc: Option<String>,
 ) -> Vec<(String, String)> {
+    // Redirections are among the words: the text ends where they start.
+    let end = args
+        .iter()
+        .position(|a| {
+            a.trim_start_matches(|c: char| c.is_ascii_digit())
+                .starts_with(['<', '>'])
+        })
+        .unwrap_or(args.len());
+    let args = &args[..end];
     let text = match name {
         "echo" => args
             .iter()
@@ -460,6 +469,14 @@ mod tests {
             2
         );
         assert!(written_lines("tee", &["x=1".into()], None).is_empty());
+        assert_eq!(
+            written_lines(
+                "echo",
+                &["a=1".into(), ">>".into(), "$GITHUB_ENV".into()],
+                None
+            ),
+            [("a".to_string(), "1".to_string())]
+        );
     }
 }
 

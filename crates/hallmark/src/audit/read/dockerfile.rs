@@ -13,9 +13,8 @@ pub(super) fn read(src: &Source<'_>) -> Model {
     while i < lines.len() {
         let start = i;
         let mut text = lines[i].trim_end().to_string();
-        // The `\` stays: the shell reads it as a line continuation, so a `| sh` on the
-        // next line still pipes.
         while text.ends_with('\\') && i + 1 < lines.len() {
+            text.pop();
             i += 1;
             text.push('\n');
             text.push_str(lines[i]);
