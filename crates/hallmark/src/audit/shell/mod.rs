@@ -197,10 +197,10 @@ impl Limit {
     /// What was not read, for a reader.
     pub fn describe(self) -> String {
         match self {
-            Limit::Bytes => format!("the script after its first {MAX_SCRIPT_BYTES} bytes"),
-            Limit::Depth => format!("the script past {MAX_DEPTH} levels of nesting"),
-            Limit::Commands => format!("the script after its first {MAX_COMMANDS} commands"),
-            Limit::Nested => "commands nested in strings past the parse budget".to_string(),
+            Self::Bytes => format!("the script after its first {MAX_SCRIPT_BYTES} bytes"),
+            Self::Depth => format!("the script past {MAX_DEPTH} levels of nesting"),
+            Self::Commands => format!("the script after its first {MAX_COMMANDS} commands"),
+            Self::Nested => "commands nested in strings past the parse budget".to_string(),
         }
     }
 }
