@@ -8,9 +8,11 @@
 
 mod check;
 pub mod images;
+pub mod mapped;
 pub mod model;
 pub mod read;
 mod rules;
+mod secrets;
 pub mod shell;
 pub mod yaml;
 

@@ -67,7 +67,7 @@ pub struct Script {
     pub continues: bool,
     /// For a body rewritten from what the file holds (a Makefile recipe, a Taskfile
     /// command with template actions), where each of its characters came from.
-    pub located: Option<std::sync::Arc<crate::audit::read::mapped::Located>>,
+    pub located: Option<std::sync::Arc<crate::audit::mapped::Located>>,
 }
 
 impl Script {

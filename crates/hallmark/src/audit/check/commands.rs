@@ -6,11 +6,11 @@ use super::invoke::{
     Invocation, container_image, function_tool, invocation, takes_value, tool_name, verb_index,
 };
 use super::refs::image_ref;
-use super::secrets::{
+use crate::audit::model::{Expands, Place, Script, ValueClass};
+use crate::audit::secrets::{
     Shape, credential_option, credential_values, positionals, registry_host, shell_expands,
     url_password,
 };
-use crate::audit::model::{Expands, Place, Script, ValueClass};
 use crate::audit::shell::{Command, Joiner, Word};
 
 /// Interpreters a download may be run by.
@@ -175,8 +175,8 @@ impl<'a> Step<'a> {
                 continue;
             }
             // The digest part may be a command substitution with spaces in it.
-            let (name_part, digest) = super::flow::split_reference(a);
-            if !super::flow::may_be_reference(name_part) {
+            let (name_part, digest) = super::refs::split_reference(a);
+            if !super::refs::may_be_reference(name_part) {
                 continue;
             }
             // What the word may name, over every value of its variables; a reference whose

@@ -6,37 +6,14 @@
 //! Also what a command writes to `$GITHUB_OUTPUT` and `$GITHUB_ENV`, which later steps
 //! read.
 
-use super::refs::{image_ref, literal_digest, resolves_from_registry};
-use super::secrets::variable_at;
-use super::state::ShellState;
+use super::refs::{last_top, literal_digest, resolves_from_registry};
+use super::state::{ShellState, StepFile, expr_key};
 use crate::audit::model::{KnownValue, ValueClass};
+use crate::audit::secrets::variable_at;
 use crate::audit::shell::Command;
 
 /// Most levels of variables followed when a variable's value is itself a variable.
 const MAX_HOPS: usize = 8;
-
-/// The byte offset of the last `ch` of `text` outside `$(…)`, `${…}`, `` `…` `` and
-/// `${{ … }}`.
-fn last_top(text: &str, ch: u8) -> Option<usize> {
-    let b = text.as_bytes();
-    let (mut depth, mut tick, mut found) = (0usize, false, None);
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'$' if matches!(b.get(i + 1), Some(b'(' | b'{')) => {
-                depth += 1;
-                i += 1;
-            }
-            b'(' | b'{' if depth > 0 => depth += 1,
-            b')' | b'}' if depth > 0 => depth -= 1,
-            b'`' => tick = !tick,
-            c if c == ch && depth == 0 && !tick => found = Some(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    found
-}
 
 /// The first `ch` of `text` outside expansions, as [`last_top`].
 fn first_top(text: &str, ch: u8) -> Option<usize> {
@@ -163,12 +140,6 @@ fn with_default(s: &str) -> Option<(&str, &str, usize)> {
     None
 }
 
-/// `steps.meta.outputs.tags` from ` steps.meta.outputs.tags `: the key an expression is
-/// known by.
-pub(crate) fn expr_key(inside: &str) -> String {
-    inside.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// Contexts whose value is a plain name, never a tag or a digest: a reference ending in
 /// one names no tag.
 fn plain_context(expr: &str) -> bool {
@@ -245,67 +216,6 @@ fn class_at(text: &str, st: &ShellState, hops: usize) -> Option<ValueClass> {
         Some(Expansion::Expression(e)) if plain_context(e) => Some(ValueClass::Tag),
         Some(e) => class_of_expansion(e, st, hops),
     }
-}
-
-/// `text` split at its `@` (outside expansions): the name part and the digest part.
-pub(crate) fn split_reference(text: &str) -> (&str, Option<&str>) {
-    match last_top(text, b'@') {
-        Some(at) => (&text[..at], Some(&text[at + 1..])),
-        None => (text, None),
-    }
-}
-
-/// `text` with each expansion (`${…}`, `$(…)`, `` `…` ``, `${{ … }}`) replaced by `$v`.
-fn mask_expansions(text: &str) -> String {
-    let b = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let (mut depth, mut tick) = (0usize, false);
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'`' {
-            tick = !tick;
-            if tick && depth == 0 {
-                out.push_str("$v");
-            }
-        } else if c == b'$' && matches!(b.get(i + 1), Some(b'(' | b'{')) {
-            if depth == 0 && !tick {
-                out.push_str("$v");
-            }
-            depth += 1;
-            i += 1;
-        } else if depth > 0 {
-            match c {
-                b'(' | b'{' => depth += 1,
-                b')' | b'}' => depth -= 1,
-                _ => {}
-            }
-        } else if !tick {
-            // Safe: an ASCII byte, or part of a character copied whole below.
-            let ch = text[i..].chars().next().unwrap_or_default();
-            out.push(ch);
-            i += ch.len_utf8();
-            continue;
-        }
-        i += 1;
-    }
-    out
-}
-
-/// Whether a signer's argument (its name part) may be an image reference once its
-/// expansions are known: never an option's `NAME=value`, a file or a key (`env://KEY`,
-/// `cosign.key`).
-pub(crate) fn may_be_reference(text: &str) -> bool {
-    image_ref(&mask_expansions(text)).is_some()
-}
-
-/// Where a command writes `NAME=value` lines for later steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StepFile {
-    /// `$GITHUB_OUTPUT`: `steps.<id>.outputs.NAME`.
-    Output,
-    /// `$GITHUB_ENV`: variables of the later steps of the job.
-    Env,
 }
 
 /// The file a command appends to, when it is `$GITHUB_OUTPUT` or `$GITHUB_ENV`.
@@ -388,6 +298,7 @@ pub(crate) fn written_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::check::refs::{may_be_reference, split_reference};
     use std::rc::Rc;
 
     fn st() -> ShellState {
@@ -477,99 +388,5 @@ mod tests {
             ),
             [("a".to_string(), "1".to_string())]
         );
-    }
-}
-
-/// Data flow through whole files: the rules see what each value may be.
-#[cfg(test)]
-mod through_files {
-    use crate::audit::Kind;
-    use crate::audit::rules::tests::findings;
-
-    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-    fn sh(text: &str) -> Vec<(String, usize)> {
-        findings("a.sh", Kind::Shell, text)
-    }
-
-    fn tag(line: usize) -> (String, usize) {
-        ("sign-by-tag".to_string(), line)
-    }
-
-    fn lookup(line: usize) -> (String, usize) {
-        ("sign-resolved-digest".to_string(), line)
-    }
-
-    #[test]
-    fn a_digest_looked_up_reaches_the_sign_through_two_variables_in_branches() {
-        let text = "IMAGE=\"$1\"\nif command -v crane; then\n  DIGEST=$(crane digest \"${IMAGE}\")\n  BARE=$(echo \"${IMAGE}\" | cut -d ':' -f 1)\n  REF=\"${BARE}@${DIGEST}\"\nelse\n  exit 1\nfi\ncosign sign --key k \"${REF}\"\n";
-        assert_eq!(sh(text), [lookup(9)]);
-    }
-
-    #[test]
-    fn a_tag_assigned_in_any_branch_is_signed_by_tag() {
-        let text = format!(
-            "if [ -n \"$RELEASE\" ]; then\n  REF=reg.io/app:$RELEASE\nelse\n  REF=reg.io/app@{D}\nfi\ncosign sign --key k \"$REF\"\n"
-        );
-        assert_eq!(sh(&text), [tag(6)]);
-        let safe = format!(
-            "if [ -n \"$A\" ]; then\n  REF=reg.io/a@{D}\nelse\n  REF=reg.io/b@{D}\nfi\ncosign sign --key k \"$REF\"\n"
-        );
-        assert!(sh(&safe).is_empty());
-        // An unindented assignment replaces what was there before.
-        let replaced = format!("REF=reg.io/app:v1\nREF=reg.io/app@{D}\ncosign sign --key k $REF\n");
-        assert!(sh(&replaced).is_empty());
-    }
-
-    #[test]
-    fn loops_read_and_mapfile_take_their_values_from_their_lists() {
-        let words = "repo=reg.io/app\nfor tag in v1 latest; do\n  cosign sign --key k \"$repo:$tag\"\ndone\n";
-        assert_eq!(sh(words), [tag(3)]);
-        let list = "TAGS=\"reg.io/app:v1 reg.io/app:latest\"\nfor t in $TAGS; do\n  cosign sign --key k \"$t\"\ndone\n";
-        assert_eq!(sh(list), [tag(3)]);
-        let digests = format!(
-            "REFS=\"reg.io/a@{D} reg.io/b@{D}\"\nfor r in $REFS; do cosign sign --key k \"$r\"; done\n"
-        );
-        assert!(sh(&digests).is_empty());
-        let mapped = "TAGS=\"reg.io/app:v1 reg.io/app:v2\"\nmapfile -t tags <<< \"$TAGS\"\nfor t in \"${tags[@]}\"; do cosign sign --key k \"$t\"; done\necho \"$TAGS\" | while read -r t; do cosign sign --key k \"$t\"; done\n";
-        assert_eq!(sh(mapped), [tag(3), tag(4)]);
-        // Read from a file: unknown, never a tag.
-        let unknown = "while read -r ref; do cosign sign --key k \"$ref\"; done < refs.txt\nfor r in $(cat refs.txt); do cosign sign --key k \"$r\"; done\ncosign sign --key k \"$REGISTRY/$IMAGE\"\n";
-        assert!(sh(unknown).is_empty());
-    }
-
-    #[test]
-    fn function_parameters_are_bound_per_call_and_reported_at_the_sign() {
-        let text = format!(
-            "sign() {{\n  cosign sign --yes --key k \"$1\"\n}}\nsign \"reg.io/app@{D}\"\nsign \"reg.io/app:${{VERSION}}\"\n"
-        );
-        assert_eq!(sh(&text), [tag(2)]);
-        let safe = format!(
-            "sign() {{ cosign sign --key k \"$1\"; }}\nsign \"reg.io/app@{D}\"\nsign \"$UNKNOWN\"\n"
-        );
-        assert!(sh(&safe).is_empty());
-        let default = "IMAGE=${1:-reg.io/app:latest}\ncosign sign --key k $IMAGE\n";
-        assert_eq!(sh(default), [tag(2)]);
-    }
-
-    /// The signing findings of a workflow (its actions are not pinned, for brevity).
-    fn workflow(text: &str) -> Vec<(String, usize)> {
-        let mut f = findings(".github/workflows/r.yml", Kind::Workflow, text);
-        f.retain(|(rule, _)| rule != "unpinned-action");
-        f
-    }
-
-    #[test]
-    fn outputs_of_well_known_actions_and_of_earlier_steps_are_followed() {
-        let meta = "on: push\njobs:\n  b:\n    runs-on: x\n    steps:\n      - id: meta\n        uses: docker/metadata-action@v5\n      - id: build\n        uses: docker/build-push-action@v6\n      - run: cosign sign --yes ${{ steps.meta.outputs.tags }}\n      - env:\n          TAGS: ${{ steps.meta.outputs.tags }}\n        run: for t in $TAGS; do cosign sign --yes \"$t\"; done\n      - run: cosign sign --yes $DOCKER_METADATA_OUTPUT_TAGS\n      - run: cosign sign --yes ${{ env.IMAGE }}@${{ steps.build.outputs.digest }}\n";
-        assert_eq!(workflow(meta), [tag(10), tag(13), tag(14)]);
-        let output = "on: push\njobs:\n  b:\n    runs-on: x\n    steps:\n      - id: d\n        run: |\n          echo \"digest=$(crane digest reg.io/app:v1)\" >> \"$GITHUB_OUTPUT\"\n          echo \"REF=reg.io/app:v1\" >> $GITHUB_ENV\n      - env:\n          DIGEST: ${{ steps.d.outputs.digest }}\n        run: |\n          cosign sign --yes reg.io/app@${DIGEST}\n          cosign sign --yes \"$REF\"\n";
-        assert_eq!(workflow(output), [lookup(13), tag(14)]);
-    }
-
-    #[test]
-    fn job_outputs_and_inputs_reach_later_jobs() {
-        let text = "on:\n  workflow_call:\n    inputs:\n      image:\n        type: string\n        default: reg.io/app:latest\njobs:\n  meta:\n    runs-on: x\n    outputs:\n      tags: ${{ steps.m.outputs.tags }}\n      digest: ${{ steps.d.outputs.digest }}\n    steps:\n      - id: m\n        uses: docker/metadata-action@v5\n      - id: d\n        run: echo \"digest=$(skopeo inspect --format '{{.Digest}}' docker://reg.io/app:v1)\" >> $GITHUB_OUTPUT\n  sign:\n    needs: meta\n    runs-on: x\n    steps:\n      - run: |\n          cosign sign --yes ${{ needs.meta.outputs.tags }}\n          cosign sign --yes reg.io/app@${{ needs.meta.outputs.digest }}\n          cosign sign --yes ${{ inputs.image }}\n";
-        assert_eq!(workflow(text), [tag(23), lookup(24), tag(25)]);
     }
 }

@@ -6,7 +6,7 @@
 //! way around them.
 
 use super::refs::image_ref;
-use super::secrets::variable_at;
+use crate::audit::secrets::variable_at;
 use crate::audit::shell;
 
 /// Tools a variable's name may stand for (`$COSIGN`, `${CURL_CMD}`), in the order tried.

@@ -11,21 +11,23 @@ pub(crate) mod commands;
 pub(crate) mod flow;
 pub(crate) mod invoke;
 pub(crate) mod refs;
-pub(crate) mod secrets;
 pub(crate) mod state;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 use crate::audit::model::{Expands, KnownValue, Model, Place, Script, ValueClass};
+use crate::audit::secrets::{
+    Credential, credential, is_name, names_in, registry_host, shell_expands,
+};
 use crate::audit::shell::{self, Command, Item, Word};
 use crate::audit::{Finding, Inventory, Rule, Severity};
 use crate::digest::Digest;
 use commands::{Login, SIGNERS, Site, Step, command_name};
-use flow::{StepFile, class_of, expr_key, step_file, written_lines};
+use flow::{class_of, step_file, written_lines};
 use refs::image_ref;
-use secrets::{Credential, credential, is_name, names_in, registry_host, shell_expands};
 use state::ShellState;
+use state::{StepFile, expr_key};
 
 /// A rule's checks. Each hook has a default that does nothing: a rule implements those it
 /// needs.

@@ -108,3 +108,96 @@ pub(crate) fn name_is_unknown(repository: &str) -> bool {
     let last = repository.rsplit('/').next().unwrap_or(repository);
     last.contains('$')
 }
+
+/// The byte offset of the last `ch` of `text` outside `$(…)`, `${…}`, `` `…` `` and
+/// `${{ … }}`.
+pub(crate) fn last_top(text: &str, ch: u8) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut depth, mut tick, mut found) = (0usize, false, None);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'$' if matches!(b.get(i + 1), Some(b'(' | b'{')) => {
+                depth += 1;
+                i += 1;
+            }
+            b'(' | b'{' if depth > 0 => depth += 1,
+            b')' | b'}' if depth > 0 => depth -= 1,
+            b'`' => tick = !tick,
+            c if c == ch && depth == 0 && !tick => found = Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    found
+}
+
+/// `text` split at its `@` (outside expansions): the name part and the digest part.
+pub(crate) fn split_reference(text: &str) -> (&str, Option<&str>) {
+    match last_top(text, b'@') {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    }
+}
+
+/// `text` with each expansion (`${…}`, `$(…)`, `` `…` ``, `${{ … }}`) replaced by `$v`.
+fn mask_expansions(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut depth, mut tick) = (0usize, false);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'`' {
+            tick = !tick;
+            if tick && depth == 0 {
+                out.push_str("$v");
+            }
+        } else if c == b'$' && matches!(b.get(i + 1), Some(b'(' | b'{')) {
+            if depth == 0 && !tick {
+                out.push_str("$v");
+            }
+            depth += 1;
+            i += 1;
+        } else if depth > 0 {
+            match c {
+                b'(' | b'{' => depth += 1,
+                b')' | b'}' => depth -= 1,
+                _ => {}
+            }
+        } else if !tick {
+            // Safe: an ASCII byte, or part of a character copied whole below.
+            let ch = text[i..].chars().next().unwrap_or_default();
+            out.push(ch);
+            i += ch.len_utf8();
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether a signer's argument (its name part) may be an image reference once its
+/// expansions are known: never an option's `NAME=value`, a file or a key (`env://KEY`,
+/// `cosign.key`).
+pub(crate) fn may_be_reference(text: &str) -> bool {
+    image_ref(&mask_expansions(text)).is_some()
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        assert_eq!(
+            image_ref("reg.io/app:v1").unwrap().tag.as_deref(),
+            Some("v1")
+        );
+        assert_eq!(image_ref("localhost:5000/app").unwrap().tag, None);
+        assert!(image_ref("./cosign.key").is_none());
+        assert!(image_ref("https://example.com/x").is_none());
+        assert!(resolves_from_registry("$(crane digest app:v1)"));
+        assert!(!resolves_from_registry("${{ steps.build.outputs.digest }}"));
+    }
+}

@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use super::commands::{CHECKERS, DOWNLOADERS, SHELLS, Step, base};
-use super::flow::{StepFile, expr_key};
 use super::invoke::tool_name;
 use super::refs::image_ref;
-use super::secrets::{Credential, credential, secret_name, token_shape, url_password, variable_at};
 use crate::audit::model::{Expands, KnownValue, Place, ValueClass};
+use crate::audit::secrets::{
+    Credential, credential, secret_name, token_shape, url_password, variable_at,
+};
 use crate::audit::shell::Joiner;
 
 /// Most values kept for one variable (assigned in different branches, or taken in turn by a
@@ -83,7 +84,9 @@ impl ShellState {
         let mut values = self.resolve_all(value);
         let resolved = self.resolve(value);
         // A value built from the variable's own (`IMG="$IMG@$D"`) replaces it.
-        let own = super::secrets::names_in(value).iter().any(|n| n == name);
+        let own = crate::audit::secrets::names_in(value)
+            .iter()
+            .any(|n| n == name);
         if !replaces && !own {
             let before = match self.alts.get(name) {
                 Some(all) => all.clone(),
@@ -468,6 +471,21 @@ fn positional_at(s: &str) -> Option<(&str, usize)> {
         .all(|b| b.is_ascii_digit() || b == b'@' || b == b'*')
         && (extra == 0 || inner[1..].starts_with('}'));
     (ok && name != "0").then_some((name, 1 + 1 + extra))
+}
+
+/// `steps.meta.outputs.tags` from ` steps.meta.outputs.tags `: the key an expression is
+/// known by.
+pub(crate) fn expr_key(inside: &str) -> String {
+    inside.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Where a command writes `NAME=value` lines for later steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StepFile {
+    /// `$GITHUB_OUTPUT`: `steps.<id>.outputs.NAME`.
+    Output,
+    /// `$GITHUB_ENV`: variables of the later steps of the job.
+    Env,
 }
 
 #[cfg(test)]

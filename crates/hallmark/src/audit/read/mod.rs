@@ -27,7 +27,7 @@ pub mod just;
 mod macros;
 pub mod make;
 mod manifests;
-pub mod mapped;
+pub use super::mapped;
 mod runners;
 pub mod taskfile;
 mod tekton;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use super::mapped::{Located, Mapped};
 use super::{Source, just, make, taskfile};
-use crate::audit::check::secrets::names_in;
 use crate::audit::model::{EnvVar, Expands, Model, Place, Script, Value};
+use crate::audit::secrets::names_in;
 use crate::audit::yaml::Node;
 
 /// Most rounds of following variables through other variables' values.

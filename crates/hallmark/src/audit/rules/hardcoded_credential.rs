@@ -8,7 +8,7 @@
 //! the CI system's secret store and pass passwords with `--password-stdin`.
 
 use crate::audit::check::commands::{Site, place_of};
-use crate::audit::check::secrets::{
+use crate::audit::secrets::{
     Credential, credential, literal_value, names_a_secret, registry_host, secret_name, token_shape, url_password,
 };
 use crate::audit::check::state::ShellState;

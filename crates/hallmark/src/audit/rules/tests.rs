@@ -73,3 +73,96 @@ fn gitlab_job_parts_share_one_shell() {
         [("unchecked-download".to_string(), 5)]
     );
 }
+
+/// Data flow through whole files: the rules see what each value may be.
+mod through_files {
+    use super::findings;
+    use crate::audit::Kind;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn sh(text: &str) -> Vec<(String, usize)> {
+        findings("a.sh", Kind::Shell, text)
+    }
+
+    fn tag(line: usize) -> (String, usize) {
+        ("sign-by-tag".to_string(), line)
+    }
+
+    fn lookup(line: usize) -> (String, usize) {
+        ("sign-resolved-digest".to_string(), line)
+    }
+
+    #[test]
+    fn a_digest_looked_up_reaches_the_sign_through_two_variables_in_branches() {
+        let text = "IMAGE=\"$1\"\nif command -v crane; then\n  DIGEST=$(crane digest \"${IMAGE}\")\n  BARE=$(echo \"${IMAGE}\" | cut -d ':' -f 1)\n  REF=\"${BARE}@${DIGEST}\"\nelse\n  exit 1\nfi\ncosign sign --key k \"${REF}\"\n";
+        assert_eq!(sh(text), [lookup(9)]);
+    }
+
+    #[test]
+    fn a_tag_assigned_in_any_branch_is_signed_by_tag() {
+        let text = format!(
+            "if [ -n \"$RELEASE\" ]; then\n  REF=reg.io/app:$RELEASE\nelse\n  REF=reg.io/app@{D}\nfi\ncosign sign --key k \"$REF\"\n"
+        );
+        assert_eq!(sh(&text), [tag(6)]);
+        let safe = format!(
+            "if [ -n \"$A\" ]; then\n  REF=reg.io/a@{D}\nelse\n  REF=reg.io/b@{D}\nfi\ncosign sign --key k \"$REF\"\n"
+        );
+        assert!(sh(&safe).is_empty());
+        // An unindented assignment replaces what was there before.
+        let replaced = format!("REF=reg.io/app:v1\nREF=reg.io/app@{D}\ncosign sign --key k $REF\n");
+        assert!(sh(&replaced).is_empty());
+    }
+
+    #[test]
+    fn loops_read_and_mapfile_take_their_values_from_their_lists() {
+        let words = "repo=reg.io/app\nfor tag in v1 latest; do\n  cosign sign --key k \"$repo:$tag\"\ndone\n";
+        assert_eq!(sh(words), [tag(3)]);
+        let list = "TAGS=\"reg.io/app:v1 reg.io/app:latest\"\nfor t in $TAGS; do\n  cosign sign --key k \"$t\"\ndone\n";
+        assert_eq!(sh(list), [tag(3)]);
+        let digests = format!(
+            "REFS=\"reg.io/a@{D} reg.io/b@{D}\"\nfor r in $REFS; do cosign sign --key k \"$r\"; done\n"
+        );
+        assert!(sh(&digests).is_empty());
+        let mapped = "TAGS=\"reg.io/app:v1 reg.io/app:v2\"\nmapfile -t tags <<< \"$TAGS\"\nfor t in \"${tags[@]}\"; do cosign sign --key k \"$t\"; done\necho \"$TAGS\" | while read -r t; do cosign sign --key k \"$t\"; done\n";
+        assert_eq!(sh(mapped), [tag(3), tag(4)]);
+        // Read from a file: unknown, never a tag.
+        let unknown = "while read -r ref; do cosign sign --key k \"$ref\"; done < refs.txt\nfor r in $(cat refs.txt); do cosign sign --key k \"$r\"; done\ncosign sign --key k \"$REGISTRY/$IMAGE\"\n";
+        assert!(sh(unknown).is_empty());
+    }
+
+    #[test]
+    fn function_parameters_are_bound_per_call_and_reported_at_the_sign() {
+        let text = format!(
+            "sign() {{\n  cosign sign --yes --key k \"$1\"\n}}\nsign \"reg.io/app@{D}\"\nsign \"reg.io/app:${{VERSION}}\"\n"
+        );
+        assert_eq!(sh(&text), [tag(2)]);
+        let safe = format!(
+            "sign() {{ cosign sign --key k \"$1\"; }}\nsign \"reg.io/app@{D}\"\nsign \"$UNKNOWN\"\n"
+        );
+        assert!(sh(&safe).is_empty());
+        let default = "IMAGE=${1:-reg.io/app:latest}\ncosign sign --key k $IMAGE\n";
+        assert_eq!(sh(default), [tag(2)]);
+    }
+
+    /// The signing findings of a workflow (its actions are not pinned, for brevity).
+    fn workflow(text: &str) -> Vec<(String, usize)> {
+        let mut f = findings(".github/workflows/r.yml", Kind::Workflow, text);
+        f.retain(|(rule, _)| rule != "unpinned-action");
+        f
+    }
+
+    #[test]
+    fn outputs_of_well_known_actions_and_of_earlier_steps_are_followed() {
+        let meta = "on: push\njobs:\n  b:\n    runs-on: x\n    steps:\n      - id: meta\n        uses: docker/metadata-action@v5\n      - id: build\n        uses: docker/build-push-action@v6\n      - run: cosign sign --yes ${{ steps.meta.outputs.tags }}\n      - env:\n          TAGS: ${{ steps.meta.outputs.tags }}\n        run: for t in $TAGS; do cosign sign --yes \"$t\"; done\n      - run: cosign sign --yes $DOCKER_METADATA_OUTPUT_TAGS\n      - run: cosign sign --yes ${{ env.IMAGE }}@${{ steps.build.outputs.digest }}\n";
+        assert_eq!(workflow(meta), [tag(10), tag(13), tag(14)]);
+        let output = "on: push\njobs:\n  b:\n    runs-on: x\n    steps:\n      - id: d\n        run: |\n          echo \"digest=$(crane digest reg.io/app:v1)\" >> \"$GITHUB_OUTPUT\"\n          echo \"REF=reg.io/app:v1\" >> $GITHUB_ENV\n      - env:\n          DIGEST: ${{ steps.d.outputs.digest }}\n        run: |\n          cosign sign --yes reg.io/app@${DIGEST}\n          cosign sign --yes \"$REF\"\n";
+        assert_eq!(workflow(output), [lookup(13), tag(14)]);
+    }
+
+    #[test]
+    fn job_outputs_and_inputs_reach_later_jobs() {
+        let text = "on:\n  workflow_call:\n    inputs:\n      image:\n        type: string\n        default: reg.io/app:latest\njobs:\n  meta:\n    runs-on: x\n    outputs:\n      tags: ${{ steps.m.outputs.tags }}\n      digest: ${{ steps.d.outputs.digest }}\n    steps:\n      - id: m\n        uses: docker/metadata-action@v5\n      - id: d\n        run: echo \"digest=$(skopeo inspect --format '{{.Digest}}' docker://reg.io/app:v1)\" >> $GITHUB_OUTPUT\n  sign:\n    needs: meta\n    runs-on: x\n    steps:\n      - run: |\n          cosign sign --yes ${{ needs.meta.outputs.tags }}\n          cosign sign --yes reg.io/app@${{ needs.meta.outputs.digest }}\n          cosign sign --yes ${{ inputs.image }}\n";
+        assert_eq!(workflow(text), [tag(23), lookup(24), tag(25)]);
+    }
+}
