@@ -162,7 +162,8 @@ pub enum Kind {
     GitLab,
     /// `.circleci/config.yml`.
     CircleCi,
-    /// `Jenkinsfile`: its `sh` steps.
+    /// `Jenkinsfile`, `Jenkinsfile.*`, `*.jenkinsfile`, and Groovy of shared libraries
+    /// (`vars/*.groovy`, `jenkins/**/*.groovy`), or given by name: its `sh` steps.
     Jenkins,
     /// `docker-compose.yml`, `compose.yaml`.
     Compose,
@@ -197,7 +198,10 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
     } else if yaml && (name == "config.yml" || name == "config.yaml") && in_dir(&text, ".circleci")
     {
         Kind::CircleCi
-    } else if name == "jenkinsfile" || name.ends_with(".jenkinsfile") {
+    } else if name.starts_with("jenkinsfile")
+        || name.ends_with(".jenkinsfile")
+        || (name.ends_with(".groovy") && shared_library(&text))
+    {
         Kind::Jenkins
     } else if yaml && (name.starts_with("docker-compose") || name.starts_with("compose")) {
         Kind::Compose
@@ -216,6 +220,13 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
     })
 }
 
+/// True when `path` (with `/` separators) is in a Jenkins shared library's `vars/` or
+/// in a `jenkins/` directory: Groovy there holds pipeline steps.
+fn shared_library(path: &str) -> bool {
+    let mut dirs = path.rsplit('/').skip(1);
+    dirs.any(|d| d.eq_ignore_ascii_case("vars") || d.eq_ignore_ascii_case("jenkins"))
+}
+
 /// True when `path` (with `/` separators) is directly in a directory called `dir`.
 fn in_dir(path: &str, dir: &str) -> bool {
     path.rsplit('/').nth(1) == Some(dir)
@@ -231,7 +242,7 @@ impl Kind {
 
 /// The formats the audit reads, for a file given that is none of them.
 const FORMATS: &str = "GitHub workflows (.github/workflows/*.yml) and actions (action.yml), \
-     .gitlab-ci.yml, .circleci/config.yml, Jenkinsfile, Dockerfile, compose and Kubernetes \
+     .gitlab-ci.yml, .circleci/config.yml, Jenkinsfile and Groovy, Dockerfile, compose and Kubernetes \
      YAML, and shell scripts (*.sh, or a #! line naming a shell)";
 
 /// A `#!` line that runs a POSIX-like shell: `#!/bin/sh`, `#!/bin/bash -eu`,
@@ -307,7 +318,7 @@ enum Loaded {
 }
 
 /// Reads a file found by the walk, bounded, as a regular file inside its root.
-fn read_found(found: &walk::Found<Option<Kind>>) -> Result<Loaded, FileProblem> {
+fn read_found(found: &walk::Found<Option<Kind>>, given: bool) -> Result<Loaded, FileProblem> {
     let path = &found.path;
     let not_read = |e: crate::fsio::FileError| {
         let why = match e {
@@ -318,8 +329,13 @@ fn read_found(found: &walk::Found<Option<Kind>>) -> Result<Loaded, FileProblem> 
         };
         FileProblem::new(path, why)
     };
+    let groovy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("groovy"));
     let kind = match found.kind {
         Some(kind) => kind,
+        // Groovy named on the command line is pipeline code the user wants read.
+        None if given && groovy => Kind::Jenkins,
         None => {
             // Only a `#!` line can make this a file hallmark reads.
             if crate::fsio::check_regular(path, found.root.as_deref())
@@ -455,7 +471,7 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
         partial: false,
     };
     for found in &tree.files {
-        let (text, kind) = match read_found(found) {
+        let (text, kind) = match read_found(found, paths.contains(&found.path)) {
             Ok(Loaded::Text(text, kind, caveat)) => {
                 if let Some(caveat) = caveat {
                     report.warnings.push(FileProblem::new(&found.path, caveat));
@@ -545,5 +561,21 @@ mod tests {
             kind_of(Path::new("ci/release"), "#!/bin/bash -e"),
             Some(Kind::Shell)
         );
+    }
+
+    #[test]
+    fn jenkins_pipelines_are_known_by_their_names_and_places() {
+        for path in [
+            "Jenkinsfile",
+            "ci/Jenkinsfile.release",
+            "release.jenkinsfile",
+            "vars/signImage.groovy",
+            "lib/jenkins/stages/sign.groovy",
+        ] {
+            assert_eq!(kind_of(Path::new(path), ""), Some(Kind::Jenkins), "{path}");
+        }
+        for path in ["src/main/groovy/App.groovy", "build.gradle"] {
+            assert_eq!(kind_of(Path::new(path), ""), None, "{path}");
+        }
     }
 }
