@@ -260,19 +260,94 @@ fn shell_shebang(first_line: &str) -> bool {
     ["sh", "bash", "zsh", "dash", "ash", "ksh"].contains(&name)
 }
 
-/// `# hallmark: ignore[rule-a,rule-b] reason` comments of a file, by line.
-fn suppressions(text: &str) -> BTreeMap<usize, (Vec<String>, String)> {
+/// `# hallmark: ignore[rule-a,rule-b] reason` comments of a file, by line. A marker counts
+/// only in a comment of the file's language (`#` for YAML, shell and Dockerfiles, `//`
+/// for Groovy), never inside a quoted string or a heredoc's body: text a pull request can
+/// put in a string must not silence a finding.
+fn suppressions(text: &str, kind: Kind) -> BTreeMap<usize, (Vec<String>, String)> {
+    const MARKER: &str = "hallmark: ignore[";
+    let slashes = kind == Kind::Jenkins;
     let mut out = BTreeMap::new();
+    // Delimiters of the heredocs open, first to close first.
+    let mut heredocs: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     for (i, line) in text.lines().enumerate() {
-        let Some(at) = line.find("hallmark: ignore[") else {
+        if let Some(delimiter) = heredocs.front() {
+            if line.trim() == delimiter {
+                heredocs.pop_front();
+            }
+            continue;
+        }
+        let code = comment_start(line, slashes).map_or(line, |at| &line[..at]);
+        if !slashes {
+            heredocs.extend(heredoc_delimiters(code));
+        }
+        let Some(comment) = comment_start(line, slashes).map(|at| &line[at..]) else {
             continue;
         };
-        let rest = &line[at + "hallmark: ignore[".len()..];
+        let Some(at) = comment.find(MARKER) else {
+            continue;
+        };
+        let rest = &comment[at + MARKER.len()..];
         let Some((ids, reason)) = rest.split_once(']') else {
             continue;
         };
         let ids = ids.split(',').map(|s| s.trim().to_string()).collect();
         out.insert(i + 1, (ids, reason.trim().to_string()));
+    }
+    out
+}
+
+/// Where a comment starts on `line`, outside quotes: `#` at the start or after a blank,
+/// or `//` when `slashes`.
+fn comment_start(line: &str, slashes: bool) -> Option<usize> {
+    let b = line.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) => {
+                if c == b'\\' && q == b'"' {
+                    i += 1;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                b'\'' | b'"' => quote = Some(c),
+                b'\\' => i += 1,
+                b'/' if slashes && b.get(i + 1) == Some(&b'/') => return Some(i),
+                b'#' if !slashes && (i == 0 || b[i - 1].is_ascii_whitespace()) => {
+                    return Some(i);
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The delimiters of the heredocs a shell or Dockerfile line opens (`<<EOF`, `<<-'EOF'`),
+/// not here-strings (`<<<`).
+fn heredoc_delimiters(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut s = code;
+    while let Some(at) = s.find("<<") {
+        s = &s[at + 2..];
+        if let Some(rest) = s.strip_prefix('<') {
+            s = rest;
+            continue;
+        }
+        let t = s.trim_start_matches('-').trim_start();
+        let t = t.trim_start_matches(['"', '\'']);
+        let name: String = t
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() && out.len() < 16 {
+            out.push(name);
+        }
     }
     out
 }
@@ -512,7 +587,7 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
                 error: format!("{part} was not audited"),
             });
         }
-        let ignores = suppressions(&text);
+        let ignores = suppressions(&text, kind);
         for mut f in file.findings {
             let ignored = [f.line, f.line.saturating_sub(1)].iter().find_map(|l| {
                 ignores
@@ -577,5 +652,31 @@ mod tests {
         for path in ["src/main/groovy/App.groovy", "build.gradle"] {
             assert_eq!(kind_of(Path::new(path), ""), None, "{path}");
         }
+    }
+
+    #[test]
+    fn a_suppression_counts_only_as_a_comment() {
+        let text = "\
+steps:
+  - run: cosign sign a:1 # hallmark: ignore[sign-by-tag] pinned elsewhere
+  - run: echo \"# hallmark: ignore[sign-by-tag] in a string\"
+  - run: echo '# hallmark: ignore[sign-by-tag] single'
+  - run: |
+      cat > notes <<'EOF'
+      # hallmark: ignore[sign-by-tag] heredoc body
+      EOF
+      # hallmark: ignore[unchecked-download] after the heredoc
+";
+        let got: Vec<usize> = suppressions(text, Kind::Workflow).into_keys().collect();
+        assert_eq!(got, [2, 9]);
+        let groovy = "\
+sh 'cosign sign a:1' // hallmark: ignore[sign-by-tag] ok
+sh 'echo # hallmark: ignore[sign-by-tag] in the string'
+sh \"echo // hallmark: ignore[sign-by-tag] in a gstring\"
+";
+        let got: Vec<usize> = suppressions(groovy, Kind::Jenkins).into_keys().collect();
+        assert_eq!(got, [1]);
+        assert_eq!(comment_start("a#b # c", false), Some(4));
+        assert_eq!(comment_start("sh 'curl http://x' // y", true), Some(19));
     }
 }
