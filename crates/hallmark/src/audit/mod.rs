@@ -506,7 +506,7 @@ pub(crate) fn read_text(
 /// Audits `text` as a file of `kind` called `name`, without reading anything: its
 /// findings (suppressions not applied), and the parts of it that were not audited.
 pub fn audit_text(name: &str, text: &str, kind: Kind) -> (Vec<Finding>, Vec<String>) {
-    let file = check_text(name, text, kind);
+    let file = check_text(name, text, kind, &[]);
     let mut not_audited: Vec<String> = file.error.into_iter().collect();
     not_audited.extend(file.checked.not_audited);
     (file.checked.findings, not_audited)
@@ -519,9 +519,10 @@ struct FileChecked {
     checked: check::Checked,
 }
 
-/// Reads `text` as a file of `kind` and runs every rule over it.
-fn check_text(name: &str, text: &str, kind: Kind) -> FileChecked {
-    let (model, error) = match read::read(kind, text) {
+/// Reads `text` as a file of `kind` (seeing the variables of `context`) and runs every
+/// rule over it.
+fn check_text(name: &str, text: &str, kind: Kind, context: &[model::EnvVar]) -> FileChecked {
+    let (model, error) = match read::read_in(kind, text, context) {
         Ok(m) => (m, None),
         Err(e) => (model::Model::default(), Some(e.to_string())),
     };
@@ -529,6 +530,142 @@ fn check_text(name: &str, text: &str, kind: Kind) -> FileChecked {
         error,
         checked: check::run(name, &model, rules::CHECKS),
     }
+}
+
+/// GitLab files pulled in by `include: local:`, read as GitLab CI with the variables of
+/// the file including them.
+#[derive(Default)]
+struct Included {
+    /// Files of the walk, by index, with their context.
+    found: std::collections::HashMap<usize, Vec<model::EnvVar>>,
+    /// Files outside the paths given (but inside the root), with root and context.
+    extra: Vec<(PathBuf, PathBuf, Vec<model::EnvVar>)>,
+}
+
+/// Deepest chain of includes followed, and most files included: GitLab's own limits are
+/// of this order (150 includes).
+const MAX_INCLUDE_DEPTH: usize = 10;
+const MAX_INCLUDES: usize = 150;
+
+/// Follows the `include:` of every GitLab file found, from the root of the tree given (or
+/// the including file's directory), never outside it nor twice. Includes that cannot be
+/// read are errors; those of other projects, remote URLs and templates are warnings.
+fn gitlab_includes(files: &[walk::Found<Option<Kind>>], report: &mut AuditReport) -> Included {
+    use read::gitlab::Include;
+    let mut out = Included::default();
+    let starts: Vec<usize> = (0..files.len())
+        .filter(|&i| files[i].kind == Some(Kind::GitLab))
+        .collect();
+    if starts.is_empty() {
+        return out;
+    }
+    let outcome = Unread {
+        not_read: "not audited",
+        too_large: "not audited",
+    };
+    let text_of = |path: &Path, root: Option<&Path>| match read_text(path, root, &outcome) {
+        Ok(FileText::Utf8(t)) => Ok(t),
+        Ok(FileText::NotUtf8 { bytes, .. }) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(p) => Err(p.error),
+    };
+    let mut by_real: Option<std::collections::HashMap<PathBuf, usize>> = None;
+    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for start in starts {
+        let found = &files[start];
+        let base = match &found.root {
+            Some(root) => root.clone(),
+            None => found
+                .path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        };
+        let Ok(text) = text_of(&found.path, found.root.as_deref()) else {
+            continue;
+        };
+        // (including file's path, its text, its context, depth)
+        let mut pending = vec![(found.path.clone(), text, Vec::new(), 0usize)];
+        while let Some((from, text, context, depth)) = pending.pop() {
+            let Some((includes, env)) = read::gitlab_includes(&text, &context) else {
+                continue;
+            };
+            for inc in includes {
+                let (path, line) = match inc {
+                    Include::Elsewhere { what, line } => {
+                        report.warnings.push(FileProblem::new(
+                            &from,
+                            format!("line {line}: include of {what}: not audited"),
+                        ));
+                        continue;
+                    }
+                    Include::Local { path, line } => (path, line),
+                };
+                let problem = |why: &str| {
+                    FileProblem::new(&from, format!("line {line}: include {path}: {why}"))
+                };
+                let rel = Path::new(path.trim().trim_start_matches('/'));
+                if path.contains('*') {
+                    report
+                        .warnings
+                        .push(problem("a pattern, not followed: not audited"));
+                    continue;
+                }
+                if rel.components().any(|c| {
+                    !matches!(
+                        c,
+                        std::path::Component::Normal(_) | std::path::Component::CurDir
+                    )
+                }) {
+                    report.errors.push(problem(
+                        "leads outside the audited tree: not followed, not audited",
+                    ));
+                    continue;
+                }
+                let full = base.join(rel);
+                if depth >= MAX_INCLUDE_DEPTH || seen.len() >= MAX_INCLUDES {
+                    report.errors.push(problem(
+                        "past the limit of nested or numerous includes: not audited",
+                    ));
+                    continue;
+                }
+                let Ok(real) = std::fs::canonicalize(&full) else {
+                    report
+                        .errors
+                        .push(problem("no such file in the audited tree: not audited"));
+                    continue;
+                };
+                if !seen.insert(real.clone()) {
+                    // Included before (or a loop): read once.
+                    continue;
+                }
+                let text = match text_of(&full, Some(&base)) {
+                    Ok(t) => t,
+                    Err(why) => {
+                        report.errors.push(problem(&why));
+                        continue;
+                    }
+                };
+                let index = by_real
+                    .get_or_insert_with(|| {
+                        files
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, f)| Some((std::fs::canonicalize(&f.path).ok()?, i)))
+                            .collect()
+                    })
+                    .get(&real)
+                    .copied();
+                match index {
+                    Some(i) => {
+                        out.found.insert(i, env.clone());
+                    }
+                    None => out.extra.push((full.clone(), base.clone(), env.clone())),
+                }
+                pending.push((full, text, env.clone(), depth + 1));
+            }
+        }
+    }
+    out
 }
 
 /// Audits every file under `paths`. Whatever is not audited, whole or in part, is in the
@@ -545,8 +682,30 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
         warnings: tree.warnings.into_iter().map(left_out).collect(),
         partial: false,
     };
-    for found in &tree.files {
-        let (text, kind) = match read_found(found, paths.contains(&found.path)) {
+    let included = gitlab_includes(&tree.files, &mut report);
+    let extra: Vec<walk::Found<Option<Kind>>> = included
+        .extra
+        .iter()
+        .map(|(path, root, _)| walk::Found {
+            path: path.clone(),
+            kind: Some(Kind::GitLab),
+            root: Some(root.clone()),
+        })
+        .collect();
+    for (index, found) in tree.files.iter().chain(&extra).enumerate() {
+        let context: &[model::EnvVar] = match index.checked_sub(tree.files.len()) {
+            Some(e) => &included.extra[e].2,
+            None => included.found.get(&index).map_or(&[], Vec::as_slice),
+        };
+        let loaded = read_found(found, paths.contains(&found.path));
+        let loaded = match loaded {
+            // An included file is GitLab CI whatever its name says.
+            Ok(Loaded::Text(text, _, caveat)) if included.found.contains_key(&index) => {
+                Ok(Loaded::Text(text, Kind::GitLab, caveat))
+            }
+            other => other,
+        };
+        let (text, kind) = match loaded {
             Ok(Loaded::Text(text, kind, caveat)) => {
                 if let Some(caveat) = caveat {
                     report.warnings.push(FileProblem::new(&found.path, caveat));
@@ -574,7 +733,7 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
         let FileChecked {
             error,
             checked: file,
-        } = check_text(&name, &text, kind);
+        } = check_text(&name, &text, kind, context);
         if let Some(e) = error {
             report.errors.push(FileProblem {
                 path: name.clone(),
