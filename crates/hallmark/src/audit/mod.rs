@@ -569,6 +569,12 @@ fn gitlab_includes(files: &[walk::Found<Option<Kind>>], report: &mut AuditReport
         Err(p) => Err(p.error),
     };
     let mut by_real: Option<std::collections::HashMap<PathBuf, usize>> = None;
+    // GitLab files by name follow their own includes: one included again is given the
+    // includer's variables, not read a second time.
+    let named: std::collections::HashSet<PathBuf> = starts
+        .iter()
+        .filter_map(|&i| std::fs::canonicalize(&files[i].path).ok())
+        .collect();
     let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for start in starts {
         let found = &files[start];
@@ -634,8 +640,15 @@ fn gitlab_includes(files: &[walk::Found<Option<Kind>>], report: &mut AuditReport
                         .push(problem("no such file in the audited tree: not audited"));
                     continue;
                 };
-                if !seen.insert(real.clone()) {
+                if named.contains(&real) || !seen.insert(real.clone()) {
                     // Included before (or a loop): read once.
+                    if named.contains(&real)
+                        && let Some(&i) = by_real
+                            .get_or_insert_with(|| canonical_index(files))
+                            .get(&real)
+                    {
+                        out.found.entry(i).or_insert_with(|| env.clone());
+                    }
                     continue;
                 }
                 let text = match text_of(&full, Some(&base)) {
@@ -646,13 +659,7 @@ fn gitlab_includes(files: &[walk::Found<Option<Kind>>], report: &mut AuditReport
                     }
                 };
                 let index = by_real
-                    .get_or_insert_with(|| {
-                        files
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(i, f)| Some((std::fs::canonicalize(&f.path).ok()?, i)))
-                            .collect()
-                    })
+                    .get_or_insert_with(|| canonical_index(files))
                     .get(&real)
                     .copied();
                 match index {
@@ -666,6 +673,17 @@ fn gitlab_includes(files: &[walk::Found<Option<Kind>>], report: &mut AuditReport
         }
     }
     out
+}
+
+/// The files of the walk by their canonical path.
+fn canonical_index(
+    files: &[walk::Found<Option<Kind>>],
+) -> std::collections::HashMap<PathBuf, usize> {
+    files
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| Some((std::fs::canonicalize(&f.path).ok()?, i)))
+        .collect()
 }
 
 /// Audits every file under `paths`. Whatever is not audited, whole or in part, is in the
