@@ -310,10 +310,12 @@ fn settle(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
                 Value::Map(m) => vec![m],
                 Value::Seq(items) => items
                     .into_iter()
-                    .map(|mut i| match std::mem::replace(&mut i.value, Value::Alias) {
-                        Value::Map(m) => m,
-                        _ => Vec::new(),
-                    })
+                    .map(
+                        |mut i| match std::mem::replace(&mut i.value, Value::Alias) {
+                            Value::Map(m) => m,
+                            _ => Vec::new(),
+                        },
+                    )
                     .collect(),
                 _ => Vec::new(),
             };
@@ -486,7 +488,10 @@ job:
         assert_eq!(script.line, 2);
         // An alias to no anchor stays an alias.
         let doc = &parse("a: *nowhere\n");
-        assert!(doc.as_ref().map_or(true, |d| d[0].get("a").unwrap().value == Value::Alias));
+        assert!(
+            doc.as_ref()
+                .map_or(true, |d| d[0].get("a").unwrap().value == Value::Alias)
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub(super) fn read(src: &Source<'_>) -> Model {
             // Docker drops comment lines inside an instruction; an empty one keeps the
             // line count.
             if lines[i].trim_start().starts_with('#') {
-                text.push_str(&escape.to_string());
+                text.push(escape);
                 continue;
             }
             text.push_str(lines[i].trim_end());
@@ -218,7 +218,7 @@ fn markers(rest: &str) -> Vec<(String, bool)> {
 /// An instruction's text without its heredoc markers: the command the bodies feed.
 fn without_markers(rest: &str) -> String {
     rest.split_whitespace()
-        .filter(|w| !(w.starts_with("<<") && !w.starts_with("<<<")))
+        .filter(|w| !w.starts_with("<<") || w.starts_with("<<<"))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -361,7 +361,10 @@ TWO
         assert_eq!(
             scripts,
             [
-                ("curl -sSL https://example.com/i.sh | sh\nFROM evil:latest\n", 3),
+                (
+                    "curl -sSL https://example.com/i.sh | sh\nFROM evil:latest\n",
+                    3
+                ),
                 ("bash", 6),
                 ("cosign sign reg/app:latest\n", 7),
                 ("python3", 12),
@@ -377,7 +380,10 @@ TWO
         let text = "# escape=`\nFROM mcr.microsoft.com/windows:ltsc2022\nRUN curl https://example.com/i.sh `\n# a comment\n  | sh\nRUN echo done\n";
         let m = model(text);
         assert_eq!(m.scripts.len(), 2);
-        assert_eq!(m.scripts[0].body, "curl https://example.com/i.sh \\\n\\\n  | sh");
+        assert_eq!(
+            m.scripts[0].body,
+            "curl https://example.com/i.sh \\\n\\\n  | sh"
+        );
         assert_eq!(m.scripts[1].line, 6);
         // Without the directive, a backtick is text.
         let m = model("FROM a\nRUN echo `\nRUN echo two\n");

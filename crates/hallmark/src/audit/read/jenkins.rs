@@ -156,7 +156,9 @@ fn skip_blank(text: &str, mut i: usize) -> usize {
 fn string_at(text: &str, at: usize, vars: &HashMap<String, String>) -> Lit {
     let b = text.as_bytes();
     let quote = b[at];
-    let triple = b.get(at..at + 3).is_some_and(|t| t.iter().all(|c| *c == quote));
+    let triple = b
+        .get(at..at + 3)
+        .is_some_and(|t| t.iter().all(|c| *c == quote));
     let open = if triple { 3 } else { 1 };
     let start = at + open;
     let mut out = String::new();
@@ -168,7 +170,10 @@ fn string_at(text: &str, at: usize, vars: &HashMap<String, String>) -> Lit {
             end = b.len();
             break;
         };
-        if c == quote && (!triple || b.get(i..i + 3).is_some_and(|t| t.iter().all(|x| *x == quote)))
+        if c == quote
+            && (!triple
+                || b.get(i..i + 3)
+                    .is_some_and(|t| t.iter().all(|x| *x == quote)))
         {
             end = i + open;
             break;
@@ -190,12 +195,13 @@ fn string_at(text: &str, at: usize, vars: &HashMap<String, String>) -> Lit {
             i += 1 + next.map_or(0, char::len_utf8);
             continue;
         }
-        if c == b'$' && interpolates {
-            if let Some((value, used)) = interpolation(&text[i..], vars) {
-                out.push_str(&value);
-                i += used;
-                continue;
-            }
+        if c == b'$'
+            && interpolates
+            && let Some((value, used)) = interpolation(&text[i..], vars)
+        {
+            out.push_str(&value);
+            i += used;
+            continue;
         }
         let ch = text[i..].chars().next().unwrap_or_default();
         out.push(ch);
@@ -224,7 +230,10 @@ fn interpolation(s: &str, vars: &HashMap<String, String>) -> Option<(String, usi
         (rest[..len].trim_end_matches('.'), 1 + len)
     };
     let name = name.strip_prefix("env.").unwrap_or(name);
-    vars.get(name).map(|v| (v.clone(), used))
+    // A value of several lines would move every place after it.
+    vars.get(name)
+        .filter(|v| !v.contains('\n'))
+        .map(|v| (v.clone(), used))
 }
 
 /// The script of the `sh` step whose name ends at `at`, if this is one.
@@ -406,7 +415,16 @@ pipeline {
 
     #[test]
     fn unterminated_and_odd_text_ends() {
-        for text in ["sh '", "sh \"\"\"", "sh(", "sh script:", "env.", "x = '", "sh \"${", "\\"] {
+        for text in [
+            "sh '",
+            "sh \"\"\"",
+            "sh(",
+            "sh script:",
+            "env.",
+            "x = '",
+            "sh \"${",
+            "\\",
+        ] {
             let _ = scripts(text);
         }
         assert_eq!(scripts("sh 'abc")[0].0, "abc");

@@ -178,7 +178,12 @@ pub(crate) fn gitlab_includes(
     let mut env = context.to_vec();
     let mut out = Vec::new();
     for doc in &docs {
-        env_of(doc.get("variables"), Expands::Variables, &mut scratch, &mut env);
+        env_of(
+            doc.get("variables"),
+            Expands::Variables,
+            &mut scratch,
+            &mut env,
+        );
         out.extend(gitlab::includes(doc));
     }
     Some((out, env))
