@@ -155,14 +155,15 @@ fn dockerfile_heredocs_escape_directive_and_args() {
     assert_eq!(code, 1);
     // `FROM $BASE` is judged with the ARG's value; the RUN heredoc is a script while the
     // COPY heredoc and the one fed to python are data; a stage is not a pull; the
-    // backtick continues the line under `# escape=`; after a PowerShell SHELL nothing is
-    // read as POSIX shell.
+    // backtick continues the line under `# escape=`, in a POSIX RUN as in a PowerShell
+    // one.
     assert_eq!(
         findings(&v),
         expected(&[
             ("Dockerfile", 3, "deploy-by-tag", false),
             ("Dockerfile", 6, "unchecked-download", false),
             ("windows/Dockerfile", 4, "unchecked-download", false),
+            ("windows/Dockerfile", 8, "unchecked-download", false),
         ])
     );
 }

