@@ -22,4 +22,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(var.value.position(offset).is_some());
         }
     }
+    // Wired into the audit: every finding is placed inside the file.
+    let (found, _) = hallmark::audit::audit_text("fuzz", &text, hallmark::audit::Kind::Just);
+    for f in found {
+        assert!(f.line >= 1 && f.line <= lines && f.column >= 1);
+    }
 });

@@ -21,4 +21,9 @@ fuzz_target!(|data: &[u8]| {
         let value = file.value(&var.name, &var.targets);
         assert!(value.is_some_and(|v| v.len() <= make::MAX_VALUE_BYTES));
     }
+    // Wired into the audit: every finding is placed inside the file.
+    let (found, _) = hallmark::audit::audit_text("fuzz", &text, hallmark::audit::Kind::Make);
+    for f in found {
+        assert!(f.line >= 1 && f.line <= lines && f.column >= 1);
+    }
 });

@@ -30,6 +30,13 @@ fuzz_target!(|data: &[u8]| {
         Kind::CircleCi,
         Kind::Compose,
         Kind::Kubernetes,
+        Kind::Taskfile,
+        Kind::Travis,
+        Kind::Azure,
+        Kind::Bitbucket,
+        Kind::Buildkite,
+        Kind::Drone,
+        Kind::CloudBuild,
     ] {
         let _ = images::image_spans(&text, kind);
         let _ = audit::audit_text("fuzz.yml", &text, kind);

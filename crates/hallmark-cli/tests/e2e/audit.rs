@@ -1076,7 +1076,7 @@ fn a_file_named_that_audit_cannot_read_is_reported_not_counted_clean() {
         ],
     );
     // Named: an error for the file, the report partial (exit 3), the formats read named.
-    let o = audit_at(dir.path(), &["ci/Makefile", "--output", "json"]);
+    let o = audit_at(dir.path(), &["ci/notes.txt", "--output", "json"]);
     expect_code(&o, 3);
     let v = json_out(&o);
     crate::json_output::assert_valid("audit.schema.json", &v);
@@ -1085,15 +1085,15 @@ fn a_file_named_that_audit_cannot_read_is_reported_not_counted_clean() {
     let errors = problems(&v, "errors");
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
-        errors[0].starts_with("ci/Makefile: not a format audit reads: not audited"),
+        errors[0].starts_with("ci/notes.txt: not a format audit reads: not audited"),
         "{errors:?}"
     );
     assert!(errors[0].contains(".circleci/config.yml"), "{errors:?}");
-    let o = audit_at(dir.path(), &["ci/Makefile"]);
+    let o = audit_at(dir.path(), &["ci/notes.txt"]);
     expect_code(&o, 3);
-    assert!(stdout(&o).contains("ci/Makefile"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("ci/notes.txt"), "{}", stdout(&o));
     // Found in a directory, a file of no known kind is skipped without a word; the
-    // CircleCI config next to it is read.
+    // Makefile and the CircleCI config next to it are read.
     let o = audit_at(dir.path(), &[".", "--output", "json"]);
     expect_code(&o, 1);
     let v = json_out(&o);
@@ -1101,6 +1101,9 @@ fn a_file_named_that_audit_cannot_read_is_reported_not_counted_clean() {
     assert!(problems(&v, "errors").is_empty());
     assert_eq!(
         rules_found(&v),
-        [(".circleci/config.yml".into(), "sign-by-tag".into())]
+        [
+            (".circleci/config.yml".into(), "sign-by-tag".into()),
+            ("ci/Makefile".into(), "sign-by-tag".into())
+        ]
     );
 }

@@ -173,6 +173,24 @@ pub enum Kind {
     Dockerfile,
     /// `*.sh` and files starting with a shell `#!`.
     Shell,
+    /// `Makefile`, `makefile`, `GNUmakefile`, `*.mk`.
+    Make,
+    /// `justfile`, `Justfile`, `.justfile`, `*.just`.
+    Just,
+    /// `Taskfile.yml` (go-task), and `Taskfile*.yml` under `taskfiles/`.
+    Taskfile,
+    /// `.travis.yml`.
+    Travis,
+    /// `azure-pipelines.yml`, and YAML under `.azure-pipelines/` or `.azure/`.
+    Azure,
+    /// `bitbucket-pipelines.yml`.
+    Bitbucket,
+    /// YAML under `.buildkite/`.
+    Buildkite,
+    /// `.drone.yml`, `.woodpecker.yml`, YAML under `.woodpecker/`.
+    Drone,
+    /// `cloudbuild.yaml` (Google Cloud Build).
+    CloudBuild,
 }
 
 /// Most bytes read of one file.
@@ -189,12 +207,39 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
     let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
     let text = path.to_string_lossy().replace('\\', "/");
     let yaml = name.ends_with(".yml") || name.ends_with(".yaml");
+    let under =
+        |dir: &str| text.starts_with(&format!("{dir}/")) || text.contains(&format!("/{dir}/"));
     Some(if yaml && text.contains(".github/workflows/") {
         Kind::Workflow
     } else if name == "action.yml" || name == "action.yaml" {
         Kind::Action
-    } else if name == ".gitlab-ci.yml" || (yaml && text.contains(".gitlab/ci/")) {
+    } else if name == ".gitlab-ci.yml"
+        || name.ends_with(".gitlab-ci.yml")
+        || name.ends_with(".gitlab-ci.yaml")
+        || (yaml && under(".gitlab"))
+    {
         Kind::GitLab
+    } else if name == ".travis.yml" || name == ".travis.yaml" {
+        Kind::Travis
+    } else if yaml
+        && (name.starts_with("azure-pipelines") || under(".azure-pipelines") || under(".azure"))
+    {
+        Kind::Azure
+    } else if name == "bitbucket-pipelines.yml" || name == "bitbucket-pipelines.yaml" {
+        Kind::Bitbucket
+    } else if yaml && under(".buildkite") {
+        Kind::Buildkite
+    } else if name == ".drone.yml"
+        || name == ".drone.yaml"
+        || name == ".woodpecker.yml"
+        || name == ".woodpecker.yaml"
+        || (yaml && under(".woodpecker"))
+    {
+        Kind::Drone
+    } else if yaml && name.starts_with("cloudbuild") {
+        Kind::CloudBuild
+    } else if yaml && name.starts_with("taskfile") {
+        Kind::Taskfile
     } else if yaml && (name == "config.yml" || name == "config.yaml") && in_dir(&text, ".circleci")
     {
         Kind::CircleCi
@@ -215,6 +260,10 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
         Kind::Dockerfile
     } else if name.ends_with(".sh") || name.ends_with(".bash") {
         Kind::Shell
+    } else if name == "makefile" || name == "gnumakefile" || name.ends_with(".mk") {
+        Kind::Make
+    } else if name == "justfile" || name == ".justfile" || name.ends_with(".just") {
+        Kind::Just
     } else {
         return None;
     })
@@ -242,8 +291,13 @@ impl Kind {
 
 /// The formats the audit reads, for a file given that is none of them.
 const FORMATS: &str = "GitHub workflows (.github/workflows/*.yml) and actions (action.yml), \
-     .gitlab-ci.yml, .circleci/config.yml, Jenkinsfile and Groovy, Dockerfile, compose and Kubernetes \
-     YAML, and shell scripts (*.sh, or a #! line naming a shell)";
+     GitLab CI (.gitlab-ci.yml, *.gitlab-ci.yml, .gitlab/**.yml), .circleci/config.yml, \
+     .travis.yml, Azure Pipelines (azure-pipelines.yml, .azure-pipelines/*.yml, .azure/*.yml), \
+     bitbucket-pipelines.yml, Buildkite (.buildkite/*.yml), Drone and Woodpecker (.drone.yml, \
+     .woodpecker.yml, .woodpecker/*.yml), Google Cloud Build (cloudbuild.yaml), Tekton tasks \
+     and pipelines (any YAML), Jenkinsfile and Groovy, Makefiles (Makefile, GNUmakefile, *.mk), \
+     justfiles (justfile, *.just), Taskfiles (Taskfile.yml), Dockerfile, compose and \
+     Kubernetes YAML, and shell scripts (*.sh, or a #! line naming a shell)";
 
 /// A `#!` line that runs a POSIX-like shell: `#!/bin/sh`, `#!/bin/bash -eu`,
 /// `#!/usr/bin/env -S bash -e`.

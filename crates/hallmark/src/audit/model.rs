@@ -65,6 +65,9 @@ pub struct Script {
     /// then `script`, the lines of one list): variables and downloads carry over, and
     /// `env` is then empty.
     pub continues: bool,
+    /// For a body rewritten from what the file holds (a Makefile recipe, a Taskfile
+    /// command with template actions), where each of its characters came from.
+    pub located: Option<std::sync::Arc<crate::audit::read::mapped::Located>>,
 }
 
 impl Script {
@@ -78,11 +81,32 @@ impl Script {
             shell: Shell::Posix,
             env: Vec::new(),
             continues: false,
+            located: None,
         }
     }
 
     /// The place in the file of a word at (`line`, `column`) of the body.
     pub fn place(&self, line: usize, column: usize) -> Place {
+        let (line, column) = match &self.located {
+            None => (line, column),
+            Some(located) => {
+                // A character the reader wrote with no source of its own (past the end)
+                // is placed where the script starts.
+                let Some(p) = located.locate(line, column) else {
+                    return Place {
+                        line: self.line,
+                        column: self.shift + 1,
+                    };
+                };
+                if !located.relative {
+                    return Place {
+                        line: p.line,
+                        column: p.column,
+                    };
+                }
+                (p.line, p.column)
+            }
+        };
         Place {
             line: self.line + line - 1,
             column: if line == 1 || self.block {

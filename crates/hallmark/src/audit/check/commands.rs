@@ -2,9 +2,13 @@
 //! variables substituted, its place), and what commands mean that more than one rule or
 //! the inventory needs: what is signed, pulled, pushed, and where credentials are given.
 
+use super::invoke::{
+    Invocation, container_image, function_tool, invocation, takes_value, tool_name, verb_index,
+};
 use super::refs::image_ref;
 use super::secrets::{
-    Shape, credential_values, positionals, registry_host, shell_expands, url_password,
+    Shape, credential_option, credential_values, positionals, registry_host, shell_expands,
+    url_password,
 };
 use crate::audit::model::{Expands, Place, Script};
 use crate::audit::shell::{Command, Joiner, Word};
@@ -56,13 +60,10 @@ pub(crate) fn base(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// A command's name as matched: the last part of its path, in lower case.
+/// A command's name as matched ([`tool_name`]): the last part of its path, in lower
+/// case, or the tool a variable stands for (`$COSIGN`).
 pub(crate) fn command_name(w: &Word) -> String {
-    w.text
-        .rsplit('/')
-        .next()
-        .unwrap_or(&w.text)
-        .to_ascii_lowercase()
+    tool_name(&w.text)
 }
 
 /// Where a word of `script` is in the file.
@@ -122,17 +123,51 @@ impl<'a> Step<'a> {
         self.cmds.get(self.index + 1)
     }
 
-    /// The references signed (`cosign sign`, `hallmark sign`, `notation sign`): each word,
+    /// What the command runs: the tool and where its arguments start ([`invocation`]).
+    pub(crate) fn invocation(&self) -> Invocation {
+        let inv = invocation(&self.name, &self.args);
+        if inv.tool == self.name
+            && inv.start == 0
+            && let Some(tool) = function_tool(&self.script.body, &self.word.text)
+        {
+            // A function of the script that wraps the tool: its arguments are the tool's.
+            return Invocation { tool, start: 0 };
+        }
+        inv
+    }
+
+    /// The signing verb (`sign`, `attest`) and the index of the first argument after it,
+    /// however the signer is run ([`Step::invocation`]).
+    pub(crate) fn signing(&self) -> Option<(&str, usize)> {
+        let inv = self.invocation();
+        if !matches!(inv.tool.as_str(), "cosign" | "hallmark" | "notation") {
+            return None;
+        }
+        let v = verb_index(&self.args, inv.start)?;
+        let verb = self.args[v].as_str();
+        // `sign-blob` and `attest-blob` sign files, never an image.
+        matches!(verb, "sign" | "attest").then_some((verb, v + 1))
+    }
+
+    /// The references signed or attested (`cosign sign`, `cosign attest`, `hallmark sign`,
+    /// `notation sign`, the same run from a container or through a variable): each word,
     /// the reference's name part, and the text after `@` when there is one.
     pub(crate) fn signed(&self) -> Vec<Signed<'_>> {
-        let signer = matches!(self.name.as_str(), "cosign" | "hallmark" | "notation")
-            && self.sub() == "sign";
-        if !signer {
+        let Some((_, from)) = self.signing() else {
             return Vec::new();
-        }
+        };
         let words = self.arg_words();
         let mut out = Vec::new();
-        for (j, a) in positionals(&self.args).into_iter().skip(1) {
+        let mut j = from;
+        while j < self.args.len() {
+            let a = self.args[j].as_str();
+            j += 1;
+            if a.starts_with('-') {
+                if takes_value(a) || credential_option(a) {
+                    j += 1;
+                }
+                continue;
+            }
             // The digest part may be a command substitution with spaces in it.
             let (name_part, digest) = match a.split_once('@') {
                 Some((n, d)) => (n, Some(d)),
@@ -145,7 +180,7 @@ impl<'a> Step<'a> {
                 continue;
             }
             out.push(Signed {
-                word: &words[j],
+                word: &words[j - 1],
                 repository: r.repository,
                 digest,
             });
@@ -161,21 +196,33 @@ impl<'a> Step<'a> {
     /// The image a command pulls, runs or deploys: its word and the reference.
     pub(crate) fn pulled(&self) -> Option<(&'a Word, &str)> {
         let args = &self.args;
-        let found = match (self.name.as_str(), self.sub()) {
-            ("docker" | "podman" | "nerdctl", "pull" | "run" | "create") | ("crane", "pull") => {
-                positionals(args)
-                    .into_iter()
-                    .skip(1)
-                    .find(|(_, a)| image_ref(a).is_some())
+        // kubectl's global options may come before its verb (`kubectl -n ns run`).
+        let (args, offset) = match self.name.as_str() {
+            "kubectl" | "oc" => {
+                let v = kubectl_verb(args);
+                (&args[v..], v)
             }
-            ("kubectl", "set") => args
+            _ => (&args[..], 0),
+        };
+        let sub = args.first().map(String::as_str).unwrap_or_default();
+        let found = match (self.name.as_str(), sub) {
+            ("docker" | "podman" | "nerdctl" | "finch", _) => {
+                container_image(args).map(|j| (j, args[j].as_str()))
+            }
+            ("crane", "pull") => positionals(args)
+                .into_iter()
+                .skip(1)
+                .find(|(_, a)| image_ref(a).is_some()),
+            ("kubectl" | "oc", "set") if args.get(1).is_some_and(|a| a == "image") => args
                 .iter()
                 .enumerate()
                 .skip(2)
                 .find_map(|(j, a)| a.split_once('=').map(|(_, img)| (j, img))),
+            // `kubectl run NAME --image=REF`, `kubectl create deployment NAME --image REF`.
+            ("kubectl" | "oc", "run" | "create") => option_value(args, "--image"),
             _ => None,
         };
-        found.map(|(j, image)| (&self.arg_words()[j], image))
+        found.map(|(j, image)| (&self.arg_words()[j + offset], image))
     }
 
     /// Where a command pushes to (`docker push`, `crane copy`, `oras push`…).
@@ -313,6 +360,46 @@ impl<'a> Step<'a> {
         }
         out
     }
+}
+
+/// Index of kubectl's verb in `args`: past global options and their values.
+pub(crate) fn kubectl_verb(args: &[String]) -> usize {
+    let mut j = 0;
+    while let Some(a) = args.get(j) {
+        if !a.starts_with('-') {
+            return j;
+        }
+        let valued = matches!(
+            a.as_str(),
+            "-n" | "--namespace"
+                | "--context"
+                | "--kubeconfig"
+                | "--cluster"
+                | "--user"
+                | "-s"
+                | "--server"
+                | "--token"
+                | "--as"
+                | "--as-group"
+                | "--request-timeout"
+                | "-v"
+        );
+        j += if valued { 2 } else { 1 };
+    }
+    args.len()
+}
+
+/// The value of option `opt` in `args` (`--image=REF` or `--image REF`), with its index.
+fn option_value<'s>(args: &'s [String], opt: &str) -> Option<(usize, &'s str)> {
+    args.iter().enumerate().find_map(|(j, a)| {
+        if a == opt {
+            args.get(j + 1).map(|v| (j + 1, v.as_str()))
+        } else {
+            a.strip_prefix(opt)
+                .and_then(|v| v.strip_prefix('='))
+                .map(|v| (j, v))
+        }
+    })
 }
 
 /// A reference a command signs.

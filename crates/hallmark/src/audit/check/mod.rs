@@ -8,6 +8,7 @@
 //! runs the rules with them hidden.
 
 pub(crate) mod commands;
+pub(crate) mod invoke;
 pub(crate) mod refs;
 pub(crate) mod secrets;
 pub(crate) mod state;

@@ -62,6 +62,62 @@ pub(crate) fn secret_name(name: &str) -> bool {
         .any(|s| n.contains(s))
 }
 
+/// A key whose value is the *name* of a secret kept elsewhere, never the secret: Drone's
+/// `from_secret:` and `secrets:` lists, Cloud Build's `secretEnv:`, Kubernetes'
+/// `secretName:` and `secretKeyRef:`, Helm's `existingSecret:`.
+pub(crate) fn names_a_secret(key: &str) -> bool {
+    let k: String = key
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(
+        k.as_str(),
+        "fromsecret" | "secrets" | "secretenv" | "secretref" | "secretkeyref" | "secretid"
+    ) || k.ends_with("secretname")
+        || k.starts_with("existingsecret")
+}
+
+/// A value that says where a key is, not what it is: a file path (`./cosign.key`,
+/// `$HOME/.cosign/cosign.key`, `/run/secrets/pw`) or a key-management URI (`env://NAME`,
+/// `k8s://ns/name`, `awskms://…`, `gcpkms://…`, `azurekms://…`, `hashivault://…`,
+/// `pkcs11:`). A key variable set to one names the key; a reviewer reading the file
+/// learns nothing secret from it.
+pub(crate) fn key_location(v: &str) -> bool {
+    let v = v.trim();
+    if v.is_empty() || v.contains(char::is_whitespace) {
+        return false;
+    }
+    let lower = v.to_ascii_lowercase();
+    let uri = [
+        "env://",
+        "k8s://",
+        "awskms://",
+        "gcpkms://",
+        "azurekms://",
+        "hashivault://",
+        "file://",
+        "pkcs11:",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p));
+    let extension = [
+        ".key", ".pem", ".pub", ".p12", ".pfx", ".gpg", ".asc", ".crt", ".der", ".json",
+    ]
+    .iter()
+    .any(|e| lower.ends_with(e));
+    // A path starts at a directory: the root, here, home, or a variable naming one.
+    let rooted = ["/", "./", "../", "~/"].iter().any(|p| v.starts_with(p))
+        || (v.starts_with('$') && {
+            let rest = v.trim_start_matches(['$', '{']);
+            let n = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            rest[n..].trim_start_matches('}').starts_with('/')
+        });
+    uri || (rooted && (extension || v.matches('/').count() >= 2)) || (extension && v.contains('/'))
+}
+
 /// What a credential's value is, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Credential {
@@ -112,15 +168,37 @@ pub(crate) fn credential(v: &str, expands: Expands) -> Credential {
     if expands == Expands::Expressions {
         return Credential::Literal;
     }
-    let braced = v.strip_prefix("${").and_then(|r| r.strip_suffix('}'));
+    // `${!NAME}` (bash indirection) reads the variable NAME names: still a reference.
+    let braced = v
+        .strip_prefix("${")
+        .and_then(|r| r.strip_suffix('}'))
+        .map(|r| r.strip_prefix('!').unwrap_or(r));
     let bare = v.strip_prefix('$');
     if let Some(name) = braced.or(bare)
         && is_name(name)
     {
         return Credential::Reference(name.to_string());
     }
+    // A script's or a function's parameters: `$1`, `${2}`, `$@`, `$*`.
+    if let Some(p) = braced.or(bare)
+        && (p.bytes().all(|b| b.is_ascii_digit()) || p == "@" || p == "*")
+    {
+        return Credential::Reference(format!("parameter {p}"));
+    }
     if let Some(inner) = v.strip_prefix("$(").and_then(|r| r.strip_suffix(')')) {
         if expands == Expands::Variables && is_name(inner) {
+            return Credential::Reference(inner.to_string());
+        }
+        // Tekton's and Azure's `$(params.name)`, `$(variables.x)`: a dotted name is a
+        // reference to a value given elsewhere, never a command.
+        if inner.contains('.')
+            && inner.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-[]'".contains(c))
+            })
+        {
             return Credential::Reference(inner.to_string());
         }
         if expands == Expands::Shell && !inner.contains(')') {
@@ -132,8 +210,9 @@ pub(crate) fn credential(v: &str, expands: Expands) -> Credential {
 
 /// True for the value of a secret-looking key or variable that is written in the file.
 /// Short values are left out: they are flags and names (`true`, `none`), not secrets.
+/// A value that is where a key is (a path, a KMS URI) is none.
 pub(crate) fn literal_value(v: &str, expands: Expands) -> bool {
-    v.trim().len() >= 8 && credential(v, expands) == Credential::Literal
+    v.trim().len() >= 8 && credential(v, expands) == Credential::Literal && !key_location(v)
 }
 
 /// Options whose value is a credential: it is never the registry, the image or anything
@@ -260,7 +339,14 @@ pub(crate) fn credential_values<'w>(
                 && !["password", "pass", "user", "username"].contains(&long)
         };
         if login && glued('p') {
-            out.push((w, &a[2..], Shape::Whole, "-p".to_string()));
+            // `-p=VALUE` is `-pVALUE` with the `=` that some write.
+            let v = &a[2..];
+            out.push((
+                w,
+                v.strip_prefix('=').unwrap_or(v),
+                Shape::Whole,
+                "-p".to_string(),
+            ));
             continue;
         }
         if name == "curl" && glued('u') {
@@ -489,5 +575,52 @@ mod tests {
             found("skopeo", false, "skopeo copy --src-creds=a:b x y"),
             [("a:b".into(), Shape::UserPassword)]
         );
+    }
+
+    #[test]
+    fn key_locations_and_secret_name_keys_hold_no_secret() {
+        for v in [
+            "$HOME/.cosign/cosign.key",
+            "./cosign.key",
+            "/run/secrets/registry-password",
+            "${KEY_DIR}/release.pem",
+            "env://COSIGN_PRIVATE_KEY",
+            "k8s://ci/cosign-key",
+            "awskms:///alias/release",
+            "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k",
+            "hashivault://release",
+        ] {
+            assert!(key_location(v), "{v}");
+            assert!(!literal_value(v, Expands::Shell), "{v}");
+        }
+        for v in [
+            "hunter2hunter2",
+            "a/b",
+            "-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----",
+        ] {
+            assert!(!key_location(v), "{v}");
+        }
+        for k in [
+            "from_secret",
+            "secrets",
+            "secretEnv",
+            "secretName",
+            "existingSecret",
+        ] {
+            assert!(names_a_secret(k), "{k}");
+        }
+        for k in ["client_secret", "SECRET_KEY", "password"] {
+            assert!(!names_a_secret(k), "{k}");
+        }
+        use Credential::Reference;
+        assert!(matches!(
+            credential("${!PARAM_PASSWORD}", Expands::Shell),
+            Reference(_)
+        ));
+        assert!(matches!(credential("$4", Expands::Shell), Reference(_)));
+        assert!(matches!(
+            credential("$(params.shared-secret)", Expands::Shell),
+            Reference(_)
+        ));
     }
 }

@@ -7,9 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use super::commands::{CHECKERS, DOWNLOADERS, SHELLS, Step, base};
+use super::invoke::tool_name;
 use super::refs::image_ref;
 use super::secrets::{Credential, credential, secret_name, token_shape, url_password, variable_at};
-use crate::audit::model::Expands;
+use crate::audit::model::{Expands, Place};
+use crate::audit::shell::Joiner;
 
 /// Shell state while walking one body: variables, and what earlier commands did.
 #[derive(Default, Clone)]
@@ -27,6 +29,13 @@ pub(crate) struct ShellState {
     pub(crate) downloaded: BTreeMap<String, usize>,
     /// Files made executable.
     pub(crate) executable: BTreeSet<String>,
+    /// Downloads installed as programs (extracted, made executable, put in a `bin`
+    /// directory) before anything checked them: file → where it was downloaded, and how.
+    pub(crate) installed: BTreeMap<String, (Place, &'static str)>,
+    /// Where each unchecked download was made: file → the downloading command's place.
+    pub(crate) download_at: BTreeMap<String, Place>,
+    /// Downloads run in this script (reported as run, not as installed).
+    pub(crate) ran: BTreeSet<String>,
 }
 
 impl ShellState {
@@ -103,36 +112,38 @@ impl ShellState {
             }
         }
         if DOWNLOADERS.contains(&name) {
-            // Download to a file: remembered until it is checked or run.
-            let mut it = args.iter().peekable();
-            while let Some(a) = it.next() {
-                // `-o FILE`, and combined short flags ending in o (`-fsSLo FILE`).
-                let short_o = a.starts_with('-')
-                    && !a.starts_with("--")
-                    && (a.ends_with('o') || a.ends_with('O'));
-                let out = match a.as_str() {
-                    "--output" | "--output-document" | "-OutFile" => {
-                        it.peek().map(|s| s.to_string())
-                    }
-                    _ if short_o => it.peek().map(|s| s.to_string()),
-                    _ => a
-                        .strip_prefix("--output=")
-                        .or_else(|| a.strip_prefix("--output-document="))
-                        .map(str::to_string),
-                };
-                if let Some(f) = out
-                    && f != "-"
-                {
-                    self.downloaded.insert(base(&f).to_string(), line);
+            let at = step.at(step.name_word());
+            for f in download_outputs(name, args) {
+                // Written straight into a directory of programs: installed as it lands.
+                if f.contains("/bin/") || f.starts_with("bin/") {
+                    self.installed
+                        .insert(base(&f).to_string(), (at, SAVED_INTO_BIN));
                 }
+                self.downloaded.insert(base(&f).to_string(), line);
+                self.download_at.insert(base(&f).to_string(), at);
+            }
+            // `curl … | tar -xz -C /usr/local/bin`: unpacked as it arrives.
+            if step.cmd().then == Joiner::Pipe
+                && let Some(next) = step.next()
+                && let Some(n) = next.name()
+                && matches!(tool_name(&n.text).as_str(), "tar" | "unzip" | "bsdtar")
+                && next.args().iter().any(|w| unpacks(&w.text))
+            {
+                self.installed.insert(
+                    format!("{}|{}", step.index, step.script_line),
+                    (at, "unpacked from the download"),
+                );
             }
         }
         if CHECKERS.contains(&name) {
             // `sha256sum -c SUMS` checks the files SUMS lists: any of them.
             if args.iter().any(|a| a == "-c" || a == "--check") {
                 self.downloaded.clear();
+                self.installed.retain(|f, _| f.contains('|'));
             }
             self.downloaded
+                .retain(|f, _| !args.iter().any(|a| base(a).starts_with(f.as_str())));
+            self.installed
                 .retain(|f, _| !args.iter().any(|a| base(a).starts_with(f.as_str())));
         }
         if name == "chmod" {
@@ -141,8 +152,67 @@ impl ShellState {
                 .filter(|a| !a.starts_with('+') && !a.starts_with('-'))
             {
                 self.executable.insert(base(a).to_string());
+                self.install(base(a), "made executable");
             }
         }
+        // An archive unpacked, a file moved among the programs.
+        let unpack = match name {
+            "tar" | "bsdtar" => {
+                args.iter().any(|a| a.starts_with('-') && unpacks(a))
+                    || args.first().is_some_and(|a| unpacks(a))
+            }
+            "unzip" | "gunzip" => true,
+            _ => false,
+        };
+        if unpack {
+            for a in args.iter().filter(|a| !a.starts_with('-')) {
+                self.install(base(a), "unpacked");
+            }
+        }
+        if matches!(name, "mv" | "cp" | "install") {
+            for a in args.iter().filter(|a| !a.starts_with('-')) {
+                self.install(base(a), "installed");
+            }
+        }
+        if let Some(f) = self.runs_download(step) {
+            self.ran.insert(f);
+        }
+    }
+
+    /// Marks `file` installed, when it is a download nothing checked.
+    fn install(&mut self, file: &str, how: &'static str) {
+        // `tar -xzf oras_*.tar.gz`: the glob names the download.
+        let file = if file.contains('*') {
+            match self.downloaded.keys().find(|d| glob_matches(file, d)) {
+                Some(d) => d.clone(),
+                None => return,
+            }
+        } else {
+            file.to_string()
+        };
+        let file = file.as_str();
+        if self.downloaded.contains_key(file)
+            && let Some(at) = self.download_at.get(file)
+        {
+            // Saved into a `bin` directory is only where it lands; what is done to it says
+            // it is installed.
+            let e = self.installed.entry(file.to_string()).or_insert((*at, how));
+            if e.1 == SAVED_INTO_BIN {
+                *e = (*at, how);
+            }
+        }
+    }
+
+    /// Downloads installed and not run here, nothing having checked them: each with where
+    /// it was downloaded and how it was installed.
+    pub(crate) fn installed_unchecked(&self) -> Vec<(&str, Place, &'static str)> {
+        // A file only saved into a `bin` directory is not reported alone: the script that
+        // makes it executable may be the next one (a CI system's next list item).
+        self.installed
+            .iter()
+            .filter(|(f, (_, how))| !self.ran.contains(f.as_str()) && *how != SAVED_INTO_BIN)
+            .map(|(f, (at, how))| (f.as_str(), *at, *how))
+            .collect()
     }
 
     /// The file a command runs that was downloaded and not checked since: `sh i.sh`,
@@ -158,11 +228,106 @@ impl ShellState {
             self.executable
                 .contains(base(written))
                 .then(|| base(written).to_string())
+        } else if self.installed.contains_key(base(written))
+            || (written.to_ascii_lowercase().ends_with(".exe")
+                && self.downloaded.contains_key(base(written)))
+        {
+            // Installed into a directory on the PATH, then run by name; or a Windows
+            // program, which runs from the current directory by name.
+            Some(base(written).to_string())
         } else {
             None
         };
         target.filter(|f| self.downloaded.contains_key(f))
     }
+}
+
+/// How a download saved straight into a `bin` directory is installed.
+const SAVED_INTO_BIN: &str = "saved into a bin directory";
+
+/// Whether `pattern` (with `*` only) matches all of `name`.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    for (i, p) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            return rest.ends_with(p);
+        }
+        match rest.find(p) {
+            Some(at) => rest = &rest[at + p.len()..],
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+/// Whether a `tar` mode word extracts (`-xzf`, `xzf`, `--extract`).
+fn unpacks(a: &str) -> bool {
+    a == "--extract"
+        || a == "--get"
+        || (!a.starts_with("--")
+            && a.trim_start_matches('-')
+                .starts_with(|c: char| c.is_ascii_alphabetic())
+            && a.trim_start_matches('-').contains('x'))
+}
+
+/// The files a download command writes: `-o FILE` (and `-fsSLo FILE`), `--output FILE`,
+/// `-O FILE` of wget, `> FILE`, and the URL's last part for `curl -O` and for wget
+/// without `-O`.
+fn download_outputs(name: &str, args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut named = false;
+    let mut it = args.iter().peekable();
+    while let Some(a) = it.next() {
+        // `-o FILE`, and combined short flags ending in o (`-fsSLo FILE`).
+        let short_o =
+            a.starts_with('-') && !a.starts_with("--") && (a.ends_with('o') || a.ends_with('O'));
+        let file = match a.as_str() {
+            "--output" | "--output-document" | "-OutFile" | ">" | ">>" => {
+                it.peek().map(|s| s.to_string())
+            }
+            _ if short_o => it.peek().map(|s| s.to_string()),
+            _ => a
+                .strip_prefix("--output=")
+                .or_else(|| a.strip_prefix("--output-document="))
+                .or_else(|| a.strip_prefix(">>"))
+                .or_else(|| a.strip_prefix('>'))
+                .filter(|f| !f.is_empty() && !f.starts_with('&'))
+                .map(str::to_string),
+        };
+        if a.starts_with("--output")
+            || (a.starts_with('-') && !a.starts_with("--") && (a.contains('O') || a.contains('o')))
+        {
+            named = true;
+        }
+        if let Some(f) = file
+            && f != "-"
+            && f != "/dev/null"
+        {
+            named = true;
+            out.push(f);
+        }
+    }
+    // `curl -O`, also in a cluster (`-Os`, `-LOs`), saves under the URL's name.
+    let remote_name = name == "curl"
+        && args.iter().any(|a| {
+            a == "--remote-name" || (a.starts_with('-') && !a.starts_with("--") && a.contains('O'))
+        });
+    // wget saves under the URL's name unless told otherwise.
+    if (name == "wget" && !named) || remote_name {
+        for a in args.iter().filter(|a| a.contains("://")) {
+            let path = a.split(['?', '#']).next().unwrap_or(a);
+            let file = base(path.trim_end_matches('/'));
+            if !file.is_empty() && !path.ends_with("://") {
+                out.push(file.to_string());
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

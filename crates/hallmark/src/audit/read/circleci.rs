@@ -10,10 +10,12 @@ pub(super) const SPEC: Spec = Spec {
         Scripts {
             at: "jobs.*.steps.*",
             keys: &["run", "run.command"],
+            when: None,
         },
         Scripts {
             at: "commands.*.steps.*",
             keys: &["run", "run.command"],
+            when: None,
         },
     ],
     images: &[

@@ -37,6 +37,9 @@ pub(crate) struct Spec {
 pub(crate) struct Scripts {
     pub(crate) at: &'static str,
     pub(crate) keys: &'static [&'static str],
+    /// Only mappings whose value under this key starts with one of these (Azure's
+    /// `task: Bash@3`, not `task: PowerShell@2`); `None` for every mapping at `at`.
+    pub(crate) when: Option<(&'static str, &'static [&'static str])>,
 }
 
 /// Scalars at `at` that name an image used by `what`.
@@ -58,7 +61,18 @@ pub(crate) fn read(spec: &Spec, src: &Source<'_>, doc: &Node, m: &mut Model) {
         let mut seen = HashSet::new();
         let mut maps = Vec::new();
         matches(doc, &segments(s.at), spec, Vec::new(), &mut seen, &mut maps);
-        found.extend(maps.into_iter().map(|(map, env)| (map, env, s.keys)));
+        let wanted = |map: &Node| {
+            s.when.is_none_or(|(key, starts)| {
+                map.get(key)
+                    .and_then(Node::str)
+                    .is_some_and(|v| starts.iter().any(|p| v.starts_with(p)))
+            })
+        };
+        found.extend(
+            maps.into_iter()
+                .filter(|(map, _)| wanted(map))
+                .map(|(map, env)| (map, env, s.keys)),
+        );
     }
     // Document order, whatever the order the paths matched in.
     found.sort_by_key(|(n, _, _)| (n.line, n.column));
@@ -93,19 +107,56 @@ fn segments(path: &str) -> Vec<&str> {
     path.split('.').filter(|s| !s.is_empty()).collect()
 }
 
-/// The entries of a variable block (a GitLab-style variable may be a map with `value`).
-fn env_entries(block: &Node, expands: Expands) -> Vec<EnvVar> {
-    block
-        .entries()
-        .filter_map(|(k, v)| {
-            let v = v.get("value").unwrap_or(v);
-            Some(EnvVar {
-                name: k.str()?.to_string(),
-                value: v.str()?.to_string(),
-                expands,
-            })
+/// The entries of a variable block: a map (a GitLab-style variable may be a map with
+/// `value`), a list of `NAME=value` strings (Travis, Cloud Build) or of `{name, value}`
+/// maps (Kubernetes-style, Azure), or one string of `NAME=value` words (a Travis job's
+/// `env:`). Travis' `global:` and `jobs:` lists are read as blocks of their own.
+pub(crate) fn env_entries(block: &Node, expands: Expands) -> Vec<EnvVar> {
+    let pair = |k: &str, v: &str| {
+        let ok = k
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        // Azure's `image.tag` is `$(image.tag)` in a script, read as `${image_tag}`.
+        ok.then(|| EnvVar {
+            name: k.replace('.', "_"),
+            value: v.to_string(),
+            expands,
         })
-        .collect()
+    };
+    if let Some(text) = block.str() {
+        return text
+            .split_whitespace()
+            .filter_map(|w| {
+                w.split_once('=')
+                    .and_then(|(k, v)| pair(k, v.trim_matches('"')))
+            })
+            .collect();
+    }
+    let mut out: Vec<EnvVar> = block
+        .items()
+        .iter()
+        .filter_map(|item| match item.str() {
+            Some(text) => text.split_once('=').and_then(|(k, v)| pair(k.trim(), v)),
+            None => pair(item.get("name")?.str()?, item.get("value")?.str()?),
+        })
+        .collect();
+    for (k, v) in block.entries() {
+        let Some(k) = k.str() else { continue };
+        if !v.items().is_empty() && matches!(k, "global" | "jobs" | "matrix") {
+            out.extend(env_entries(v, expands));
+            continue;
+        }
+        let v = v.get("value").unwrap_or(v);
+        if let Some(v) = v.str()
+            && let Some(var) = pair(k, v)
+        {
+            out.push(var);
+        }
+    }
+    out
 }
 
 /// The variable blocks in scope at a node, outermost first: only the blocks are carried
@@ -229,10 +280,12 @@ mod tests {
             Scripts {
                 at: "",
                 keys: &["install", "script"],
+                when: None,
             },
             Scripts {
                 at: "**.steps.*",
                 keys: &["script"],
+                when: None,
             },
         ],
         images: &[Images {

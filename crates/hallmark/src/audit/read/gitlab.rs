@@ -97,6 +97,15 @@ fn image_of(node: &Node, what: &'static str, m: &mut Model) {
     }
 }
 
+/// True when `doc`, a YAML file of no known name (a file under `ci/` that
+/// `.gitlab-ci.yml` includes), holds GitLab jobs: top-level mappings with a `script`.
+pub(super) fn looks_like(doc: &Node) -> bool {
+    doc.entries().any(|(_, job)| {
+        job.get("script")
+            .is_some_and(|s| s.str().is_some() || s.items().iter().any(|l| l.str().is_some()))
+    })
+}
+
 /// Deepest nesting of script lists GitLab flattens, and longest chain of `extends:`.
 const MAX_NESTING: usize = 10;
 

@@ -97,6 +97,50 @@ impl Mapped {
     }
 }
 
+/// A [`Mapped`] text with the byte offset of each of its lines, so that finding where a
+/// word came from costs the length of its line, not of the whole text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    mapped: Mapped,
+    starts: Vec<usize>,
+    /// The positions are within a value (a YAML scalar) that is itself placed in the file
+    /// by the script holding it, not in the file.
+    pub relative: bool,
+}
+
+impl Located {
+    /// `mapped`, its positions in the file (`relative` false) or in a value placed by its
+    /// script (`relative` true).
+    pub fn new(mapped: Mapped, relative: bool) -> Self {
+        let starts = std::iter::once(0)
+            .chain(mapped.text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self {
+            mapped,
+            starts,
+            relative,
+        }
+    }
+
+    /// The text.
+    pub fn text(&self) -> &str {
+        &self.mapped.text
+    }
+
+    /// Where the character at 1-based `line` and `column` (in characters) came from.
+    pub fn locate(&self, line: usize, column: usize) -> Option<Pos> {
+        let start = *self.starts.get(line.checked_sub(1)?)?;
+        let end = self
+            .starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.mapped.text.len());
+        let text = self.mapped.text.get(start..end)?;
+        let (offset, _) = text.char_indices().nth(column.checked_sub(1)?)?;
+        self.mapped.position(start + offset)
+    }
+}
+
 /// The characters of one line of a file, each with its place.
 pub(crate) fn chars_at(line: &str, line_no: usize) -> impl Iterator<Item = (char, Pos)> + '_ {
     line.chars()
@@ -241,6 +285,10 @@ mod tests {
         assert_eq!(m.position(7), Some(Pos::new(4, 2)));
         assert_eq!(m.position(8), None);
         assert_eq!(m.locate(1, 7), Some(Pos::new(4, 1)));
+        let l = Located::new(m, false);
+        assert_eq!(l.locate(1, 7), Some(Pos::new(4, 1)));
+        assert_eq!(l.locate(1, 3), Some(Pos::new(3, 3)));
+        assert_eq!(l.locate(2, 1), None);
     }
 
     #[test]

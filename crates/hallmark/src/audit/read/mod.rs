@@ -11,17 +11,27 @@
 //! - anything else (a Makefile, Groovy) is a file with a function from text to [`Model`],
 //!   plus the same three lines.
 
+mod argv;
+mod azure;
+mod bitbucket;
+mod buildkite;
 mod circleci;
+mod cloudbuild;
 mod dockerfile;
+mod drone;
 pub(crate) mod generic;
 mod github;
 pub mod gitlab;
 mod jenkins;
 pub mod just;
+mod macros;
 pub mod make;
 mod manifests;
 pub mod mapped;
+mod runners;
 pub mod taskfile;
+mod tekton;
+mod travis;
 
 use super::Kind;
 use super::model::{EnvVar, Expands, Model, Place, Script, Value};
@@ -81,6 +91,12 @@ impl<'a> Source<'a> {
     }
 }
 
+/// Reads `text` as a file of `kind`, on its own.
+#[cfg(test)]
+pub(crate) fn read(kind: Kind, text: &str) -> Result<Model, yaml::YamlError> {
+    read_in(kind, text, &[])
+}
+
 /// Reads `text` as a file of `kind` whose scripts also see `context`: the variables of
 /// the GitLab file that includes it.
 pub(crate) fn read_in(
@@ -106,8 +122,60 @@ pub(crate) fn read_in(
             generic::read(&circleci::SPEC, s, d, m)
         })?,
         Kind::Compose => yaml_docs(&src, Expands::Variables, manifests::compose)?,
-        Kind::Kubernetes => yaml_docs(&src, Expands::Variables, manifests::kubernetes)?,
+        Kind::Kubernetes => {
+            let mut m = yaml_docs(&src, Expands::Variables, any_yaml)?;
+            // `$(params.x)` names a value given when a Tekton task runs.
+            m.values.retain(|v| !tekton::reference_only(&v.text));
+            m
+        }
+        Kind::Make => runners::makefile(text),
+        Kind::Just => runners::justfile(text),
+        Kind::Taskfile => yaml_docs(&src, Expands::Variables, runners::taskfile)?,
+        Kind::Travis => yaml_docs(&src, Expands::Variables, |s, d, m| {
+            generic::read(&travis::SPEC, s, d, m)
+        })?,
+        Kind::Azure => yaml_docs(&src, Expands::Variables, azure::read)?,
+        Kind::Bitbucket => yaml_docs(&src, Expands::Variables, |s, d, m| {
+            generic::read(&bitbucket::SPEC, s, d, m)
+        })?,
+        Kind::Buildkite => yaml_docs(&src, Expands::Variables, |s, d, m| {
+            generic::read(&buildkite::SPEC, s, d, m)
+        })?,
+        Kind::Drone => {
+            let mut m = yaml_docs(&src, Expands::Variables, |s, d, m| {
+                generic::read(&drone::SPEC, s, d, m)
+            })?;
+            not_credentials(&mut m, drone::SECRET_NAMES);
+            m
+        }
+        Kind::CloudBuild => {
+            let mut m = yaml_docs(&src, Expands::Variables, cloudbuild::read)?;
+            not_credentials(&mut m, cloudbuild::SECRET_NAMES);
+            m
+        }
     })
+}
+
+/// A YAML file of no known name: a Tekton object, a Kubernetes object (any other
+/// `apiVersion` and `kind`), or a CI file named otherwise (an Azure Pipelines template, a
+/// GitLab CI file under `ci/` that another includes), known by its content.
+fn any_yaml(src: &Source<'_>, doc: &Node, m: &mut Model) {
+    if tekton::looks_like(doc) {
+        tekton::read(src, doc, m);
+    } else if doc.get("apiVersion").is_some() {
+        manifests::kubernetes(src, doc, m);
+    } else if azure::looks_like(doc) {
+        azure::read(src, doc, m);
+    } else if gitlab::looks_like(doc) {
+        gitlab::read(src, doc, m, &[]);
+    }
+}
+
+/// Drops the values under `keys`: they name secrets (Drone's `from_secret:`, a
+/// `secrets:` list), they do not hold them.
+fn not_credentials(m: &mut Model, keys: &[&str]) {
+    m.values
+        .retain(|v| !v.key.as_deref().is_some_and(|k| keys.contains(&k)));
 }
 
 /// Reads every document of a YAML file with `each`, then keeps all its scalars.

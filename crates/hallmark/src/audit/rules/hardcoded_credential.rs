@@ -1,10 +1,15 @@
 //! `hardcoded-credential`: a credential written in the file: a login's password, a
 //! token-shaped word, a URL's password, a literal under a secret's name, or a variable
 //! assigned one and then used as a credential.
+//!
+//! Not credentials: key locations (paths, `env://`, `awskms://` … URIs), references of any
+//! form (`${!NAME}`, `$1`, `$(params.x)`), keys whose value names a secret kept elsewhere
+//! (`from_secret:`, `secretEnv:`), `printf`'s format string. Fix: revoke, then read it from
+//! the CI system's secret store and pass passwords with `--password-stdin`.
 
 use crate::audit::check::commands::{Site, place_of};
 use crate::audit::check::secrets::{
-    Credential, credential, literal_value, registry_host, secret_name, token_shape, url_password,
+    Credential, credential, literal_value, names_a_secret, registry_host, secret_name, token_shape, url_password,
 };
 use crate::audit::check::state::ShellState;
 use crate::audit::check::{Assignment, Check, Cx, Judged, judge};
@@ -127,7 +132,10 @@ fn literal_values(cx: &mut Cx<'_>, m: &Model, expands: Expands) {
         {
             // A whole value that is a URL: a script's URLs are judged word by word.
             "a URL with a password is written in the file".to_string()
-        } else if let Some(key) = v.key.as_deref().filter(|k| secret_name(k))
+        } else if let Some(key) = v
+            .key
+            .as_deref()
+            .filter(|k| secret_name(k) && !names_a_secret(k))
             && literal_value(text, expands)
         {
             format!("{key} holds a literal value")
@@ -166,4 +174,29 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn glued_and_piped_passwords_are_found_and_locations_and_references_are_not() {
+        let found = "docker login -u ci -p=lit-Secret-1 reg.io
+docker login -u ci -plit-Secret-2 reg.io
+echo 'lit-Secret-3' | docker login -u ci --password-stdin reg.io
+REGISTRY_PASS=lit-Secret-4
+";
+        let lines: Vec<usize> = findings("l.sh", Kind::Shell, found)
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
+        assert_eq!(lines, [1, 2, 3, 4]);
+        let safe = "COSIGN_PRIVATE_KEY=$HOME/.cosign/cosign.key
+SIGNING_PRIVATE_KEY=awskms:///alias/release
+COSIGN_PRIVATE_KEY=${!PARAM_PRIVATE_KEY}
+export COSIGN_PASSWORD=${!PARAM_PASSWORD}
+printf '%s\\n' \"$4\" | docker login --username \"$3\" --password-stdin reg.io
+docker login -u ci -p=\"$REG_PW\" reg.io
+";
+        assert!(findings("s.sh", Kind::Shell, safe).is_empty());
+        let drone = "kind: pipeline\nsteps:\n  - name: publish\n    image: plugins/docker@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n    settings:\n      password:\n        from_secret: docker_password\n    secrets: [docker_username, docker_password]\n";
+        assert!(findings(".drone.yml", Kind::Kubernetes, drone).is_empty());
+    }
 }
+

@@ -1,4 +1,11 @@
 //! `sign-by-tag`: `cosign sign app:v1` signs whatever the tag names when the signer asks.
+//!
+//! Finds `cosign sign`/`attest`, `hallmark sign` and `notation sign` of a reference with no
+//! `@`, however the signer is run ([`Step::signing`]: global flags before the verb, a
+//! `$COSIGN` variable, a path, `go run`, cosign's own image under `docker run`). Not a
+//! digest of any kind (a looked-up one is `sign-resolved-digest`'s), not `--expect-digest`,
+//! not `sign-blob`/`attest-blob`, not a word whose value cannot be read. Fix: sign the
+//! build's digest, or `hallmark sign --expect-digest`, or `hallmark publish`.
 
 use crate::audit::check::commands::Step;
 use crate::audit::check::state::ShellState;
@@ -22,6 +29,11 @@ impl Check for SignByTag {
         if step.expects_digest() {
             return;
         }
+        let Some((verb, _)) = step.signing() else {
+            return;
+        };
+        let tool = step.invocation().tool;
+        let does = if verb == "attest" { "attests" } else { "signs" };
         for s in step.signed() {
             // Any digest, even one looked up (`sign-resolved-digest`), is not a tag.
             if s.digest.is_some() {
@@ -33,8 +45,8 @@ impl Check for SignByTag {
                 step.at(s.word),
                 &s.word.text,
                 format!(
-                    "{} sign signs {} by tag: whatever the tag names when it runs",
-                    step.name, s.word.text
+                    "{tool} {verb} {does} {} by tag: whatever the tag names when it runs",
+                    s.word.text
                 ),
             );
         }
@@ -55,5 +67,37 @@ mod tests {
         );
         let good = "cosign sign --key k reg.io/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\nhallmark sign reg.io/app:v1 --expect-digest \"$D\" --key k\n";
         assert!(findings("b.sh", Kind::Shell, good).is_empty());
+    }
+
+    #[test]
+    fn signers_behind_flags_variables_paths_go_run_and_containers_are_found() {
+        let hidden = "cosign -d --timeout 5m sign --key k reg.io/a:v1
+$COSIGN sign --key k reg.io/a:v2
+${COSIGN_BIN} sign reg.io/a:v3
+./bin/cosign-linux-amd64 sign reg.io/a:v4
+go run github.com/sigstore/cosign/v2/cmd/cosign sign reg.io/a:v5
+docker run --rm -e COSIGN_PASSWORD -v /k:/k gcr.io/projectsigstore/cosign:v2.4.1 sign --key /k/c.key reg.io/a:v6
+podman run --rm ghcr.io/sigstore/cosign/cosign:v2.4.1 attest --predicate p.json --type spdx reg.io/a:v7
+cosign attest --key k --predicate p.json reg.io/a:v8
+run_cosign() {
+  docker run --rm -e COSIGN_PASSWORD \"$COSIGN_IMAGE\" \"$@\"
+}
+run_cosign sign --key /k/c.key reg.io/a:v9
+";
+        let lines: Vec<usize> = findings("s.sh", Kind::Shell, hidden)
+            .into_iter()
+            .filter(|(r, _)| r == "sign-by-tag")
+            .map(|(_, l)| l)
+            .collect();
+        assert_eq!(lines, [1, 2, 3, 4, 5, 6, 7, 8, 12]);
+        // Blobs are files; a digest is a digest however cosign is run; an unknown word
+        // (`$(cat ref)`) is not a tag.
+        let safe = "cosign attest-blob --predicate p.json --type spdx art.tgz
+$COSIGN sign-blob --bundle b art.tgz
+docker run --rm gcr.io/projectsigstore/cosign@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 sign reg.io/a@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+cosign -d sign --key k reg.io/a@$DIGEST
+cosign sign $(cat digest-ref)
+";
+        assert!(findings("t.sh", Kind::Shell, safe).is_empty());
     }
 }

@@ -21,6 +21,10 @@ struct SignResolvedDigest;
 
 impl Check for SignResolvedDigest {
     fn command(&self, cx: &mut Cx<'_>, step: &Step<'_>, _: &ShellState) {
+        let Some((verb, _)) = step.signing() else {
+            return;
+        };
+        let tool = step.invocation().tool;
         for s in step.signed() {
             let Some(d) = s.digest else { continue };
             if !literal_digest(d) && (resolves_from_registry(&s.word.text) || resolves_from_registry(d)) {
@@ -30,8 +34,8 @@ impl Check for SignResolvedDigest {
                     step.at(s.word),
                     &s.word.text,
                     format!(
-                        "{} sign takes the digest of {} from the registry after the push",
-                        step.name, s.repository
+                        "{tool} {verb} takes the digest of {} from the registry after the push",
+                        s.repository
                     ),
                 );
             }

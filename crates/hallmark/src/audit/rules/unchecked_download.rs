@@ -1,17 +1,26 @@
 //! `unchecked-download`: a download run without a checksum or signature check: piped to an
-//! interpreter, substituted into one, or saved and run before anything checks it.
+//! interpreter, substituted into one, or saved and run before anything checks it (high);
+//! or installed as a program (unpacked, made executable, moved, saved into a `bin`
+//! directory) and left for later (medium, on the download, at the script's end).
+//!
+//! The pipe is followed through `tee`/`cat` and wrappers (`sudo -E`), and the downloader
+//! may be a `$CURL` variable or a function of the script whose body downloads. Not: a
+//! download checked first (see `ShellState::after`), output piped to a non-interpreter, a
+//! function that does not download. Fix: download, check (`sha256sum -c`, `hallmark
+//! verify-blob`), then run or install.
 
-use crate::audit::check::commands::{DOWNLOADERS, SHELLS, Step, command_name};
+use crate::audit::check::commands::{DOWNLOADERS, SHELLS, Step};
+use crate::audit::check::invoke::{function_tool, tool_name};
 use crate::audit::check::state::ShellState;
 use crate::audit::check::{Check, Cx};
-use crate::audit::shell::Joiner;
+use crate::audit::shell::{self, Command, Joiner};
 use crate::audit::{Rule, Severity};
 
 pub(super) const RULE: Rule = Rule {
     id: "unchecked-download",
     severity: Severity::High,
     title: "A download is executed without a checksum or signature check",
-    help: "`curl … | bash` runs whatever the server (or anyone who changed it) sends today: the Codecov uploader compromise. Download to a file, check it (`sha256sum -c`, `hallmark verify-blob FILE --key KEY --bundle B`), then run it.",
+    help: "`curl … | bash` runs whatever the server (or anyone who changed it) sends today: the Codecov uploader compromise. A program downloaded and installed (made executable, unpacked, put in a `bin` directory) runs the same unverified bytes later. Download to a file, check it (`sha256sum -c`, `hallmark verify-blob FILE --key KEY --bundle B`), then run or install it.",
     help_url: super::help_url!("unchecked-download"),
 };
 
@@ -19,36 +28,37 @@ pub(super) const CHECK: &dyn Check = &UncheckedDownload;
 
 struct UncheckedDownload;
 
+/// Commands that run what they are given as a script, besides [`SHELLS`].
+const SOURCERS: &[&str] = &["eval", "source", "."];
+
+/// Commands a download may pass through on its way to an interpreter (`| tee log | bash`).
+const PASS_THROUGH: &[&str] = &["tee", "cat", "gunzip", "zcat", "dos2unix"];
+
+/// Commands that run the command after them (`sudo -E bash`, `env A=b sh`).
+const WRAPPERS: &[&str] = &[
+    "sudo", "doas", "env", "nohup", "time", "exec", "command", "nice", "stdbuf", "timeout",
+];
+
 impl Check for UncheckedDownload {
     fn command(&self, cx: &mut Cx<'_>, step: &Step<'_>, st: &ShellState) {
         let name = step.name.as_str();
         let at = step.at(step.name_word());
-        // `curl … | bash`.
-        if DOWNLOADERS.contains(&name)
-            && step.cmd().then == Joiner::Pipe
-            && let Some(next) = step.next()
-            && let Some(n) = next.name()
+        // `curl … | bash`, `curl … | tee log | sudo -E bash`, a wrapper function's output.
+        if step.cmd().then == Joiner::Pipe
+            && let Some(interp) = piped_interpreter(&step.cmds[step.index + 1..])
+            && (DOWNLOADERS.contains(&name) || wraps_download(step))
         {
-            let mut interp = command_name(n);
-            if interp == "sudo" || interp == "env" {
-                interp = next
-                    .args()
-                    .first()
-                    .map(|w| w.text.to_ascii_lowercase())
-                    .unwrap_or_default();
-            }
-            if SHELLS.contains(&interp.as_str()) {
-                cx.report(
-                    &RULE,
-                    None,
-                    at,
-                    &format!("{name}|{interp}"),
-                    format!("the output of {name} is run by {interp} unchecked"),
-                );
-            }
+            cx.report(
+                &RULE,
+                None,
+                at,
+                &format!("{name}|{interp}"),
+                format!("the output of {name} is run by {interp} unchecked"),
+            );
         }
-        // `bash <(curl …)`, `sh -c "$(curl …)"`, `iex (iwr …)`.
-        if SHELLS.contains(&name) {
+        // `bash <(curl …)`, `sh -c "$(curl …)"`, `eval "$(curl …)"`, `source <(curl …)`,
+        // `iex (iwr …)`.
+        if SHELLS.contains(&name) || SOURCERS.contains(&name) {
             for w in step.arg_words() {
                 let t = w.text.to_ascii_lowercase();
                 let powershell = matches!(name, "iex" | "invoke-expression")
@@ -61,10 +71,7 @@ impl Check for UncheckedDownload {
                     ]
                     .iter()
                     .any(|d| t.contains(d));
-                if powershell
-                    || ((t.contains("$(curl") || t.contains("$(wget") || t.contains("<(curl"))
-                        && !t.contains("sha256sum"))
-                {
+                if powershell || (substitutes_download(&t) && !t.contains("sha256sum")) {
                     cx.report(
                         &RULE,
                         None,
@@ -85,7 +92,87 @@ impl Check for UncheckedDownload {
                 format!("{f} is downloaded and run without a checksum or signature check"),
             );
         }
+        // At the script's end: programs installed from a download nothing checked. They
+        // are not seen running, but whatever runs them later runs unverified bytes.
+        if !st.installed.is_empty() && last_command(step) {
+            for (f, place, how) in st.installed_unchecked() {
+                let what = if f.contains('|') { "an archive" } else { f };
+                cx.report(
+                    &RULE,
+                    Some(Severity::Medium),
+                    place,
+                    &format!("install:{what}"),
+                    format!(
+                        "{what} is downloaded and installed ({how}) without a checksum or signature check: it is not run here, but what runs it later runs what the server sent"
+                    ),
+                );
+            }
+        }
     }
+}
+
+/// A word holding a command substitution or process substitution that downloads.
+fn substitutes_download(t: &str) -> bool {
+    ["$(", "<(", "`"].iter().any(|open| {
+        t.match_indices(open).any(|(i, _)| {
+            let inner = t[i + open.len()..].trim_start();
+            let first = inner.split_whitespace().next().unwrap_or_default();
+            DOWNLOADERS.contains(&tool_name(first).as_str())
+        })
+    })
+}
+
+/// No named command other than `export` follows `step` in its script.
+fn last_command(step: &Step<'_>) -> bool {
+    step.cmds[step.index + 1..]
+        .iter()
+        .all(|c| c.name().is_none_or(|n| n.text == "export"))
+}
+
+/// The interpreter the first of `rest` leads to, when a pipe feeds one: past `tee` and
+/// the like, past `sudo`/`env` and their options.
+fn piped_interpreter(rest: &[Command]) -> Option<String> {
+    for cmd in rest.iter().take(8) {
+        let words = &cmd.words;
+        let mut j = words.iter().position(|w| !shell::is_assignment(&w.text))?;
+        let mut name = tool_name(&words[j].text);
+        // Past wrappers, their options and their values (`sudo -u ci -E`, `env A=b`).
+        let mut guard = 0;
+        while WRAPPERS.contains(&name.as_str()) && guard < 4 {
+            guard += 1;
+            let wrapper = name.clone();
+            j += 1;
+            while let Some(w) = words.get(j) {
+                let t = w.text.as_str();
+                let value_option = wrapper == "sudo" && matches!(t, "-u" | "-g" | "-C" | "-D" | "-h" | "-p" | "-r" | "-t" | "-U");
+                if value_option {
+                    j += 2;
+                } else if t.starts_with('-')
+                    || shell::is_assignment(t)
+                    || (wrapper == "timeout" && t.starts_with(|c: char| c.is_ascii_digit()))
+                {
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            name = tool_name(&words.get(j)?.text);
+        }
+        if SHELLS.contains(&name.as_str()) {
+            return Some(name);
+        }
+        if !(PASS_THROUGH.contains(&name.as_str()) && cmd.then == Joiner::Pipe) {
+            return None;
+        }
+    }
+    None
+}
+
+/// The command calls a function of its script whose body downloads
+/// (`fetch() { curl -fsSL --retry 5 "$@"; }`).
+fn wraps_download(step: &Step<'_>) -> bool {
+    function_tool(&step.script.body, &step.name_word().text)
+        .is_some_and(|t| DOWNLOADERS.contains(&t.as_str()))
 }
 
 #[cfg(test)]
@@ -120,4 +207,59 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn downloads_run_through_files_pipes_wrappers_and_sourcing_are_found() {
+        for body in [
+            "curl -fsSL https://x/i.sh > i.sh; sh i.sh\n",
+            "wget https://x/install.sh?v=2 && sh install.sh\n",
+            "curl -fsSL https://x/i.sh | tee i.log | bash\n",
+            "curl -fsSL https://x/i.sh | sudo -u root -E bash -\n",
+            "eval \"$(curl -fsSL https://x/i.sh)\"\n",
+            "source <(curl -sSL https://x/i.sh)\n",
+            ". <(wget -qO- https://x/i.sh)\n",
+            "sh -c \"$(curl -fsSL https://x/i.sh)\"\n",
+            "CURL=\"curl -LsSf\"\n$CURL https://x/i.sh | sh\n",
+            "get() { curl -fsSL --retry 3 \"$@\"; }\nget https://x/i.sh | bash\n",
+            "function get {\n  wget -qO- \"$1\"\n}\nget https://x/i.sh | sh\n",
+            "curl -sSf -o rustup-init.exe https://x/rustup-init.exe\nrustup-init.exe -y\n",
+            "curl -Os https://x/latest/linux/codecov\nchmod +x codecov\n./codecov -t \"$T\"\n",
+        ] {
+            let got = findings("d.sh", Kind::Shell, body);
+            assert_eq!(got.len(), 1, "{body}: {got:?}");
+            assert_eq!(got[0].1, body.lines().count(), "{body}");
+            assert_eq!(got[0].0, "unchecked-download", "{body}");
+        }
+        let safe = "f() { echo 'export A=1'; }\nf | sh\ncurl -fsSL https://x/i.sh -o i.sh\ncurl -fsSL https://x/i.sh.sha256 -o i.sh.sha256\nsha256sum -c i.sh.sha256\nsh i.sh\ncurl -fsSL https://x/a.json | jq .\n";
+        assert!(findings("s.sh", Kind::Shell, safe).is_empty());
+    }
+
+    #[test]
+    fn programs_installed_from_an_unchecked_download_are_medium_on_the_download() {
+        let tar = "curl -fsSL https://x/t.tar.gz | tar -xz -C /usr/local/bin t\necho done\n";
+        let (f, _) = crate::audit::audit_text("a.sh", tar, Kind::Shell);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].line, f[0].severity), (1, crate::audit::Severity::Medium));
+        for body in [
+            "curl -sL https://x/ko.tgz > ko.tgz\ntar xzf ko.tgz\nmv ko /usr/local/bin/\n",
+            "curl -SsLO https://x/oras_1_linux.tar.gz && tar -zxf oras_1_*.tar.gz -C o/\n",
+            "curl -o /usr/local/bin/yq https://x/yq && chmod +x /usr/local/bin/yq\nexport PATH\n",
+            "wget https://x/tool && chmod +x tool && mv tool /usr/local/bin/\n",
+        ] {
+            assert_eq!(
+                findings("b.sh", Kind::Shell, body),
+                [("unchecked-download".to_string(), 1)],
+                "{body}"
+            );
+        }
+        // Run after the install: reported once, as run, where it runs.
+        let run = "curl -o /usr/local/bin/yq https://x/yq\nchmod +x /usr/local/bin/yq\nyq --version\n";
+        assert_eq!(
+            findings("r.sh", Kind::Shell, run),
+            [("unchecked-download".to_string(), 3)]
+        );
+        let checked = "curl -sLO https://x/t.tgz\necho \"abc  t.tgz\" | sha256sum -c -\ntar xzf t.tgz\n";
+        assert!(findings("c.sh", Kind::Shell, checked).is_empty());
+    }
 }
+

@@ -1,0 +1,139 @@
+//! `hallmark audit` on pipelines that hide what they do from a first-word match: signers
+//! behind variables, paths, `go run` and containers, `cosign attest`; downloads run
+//! through files, `tee`, `sudo -E`, `eval`, wrapper functions, or installed unverified;
+//! deploys through `docker container run`, `kubectl run --image`, `helm --set image.tag`;
+//! credentials glued to options, and key locations and references that are none.
+
+use std::path::{Path, PathBuf};
+
+use crate::harness::*;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/audit-rules")
+}
+
+/// Every finding expected in the fixture tree: (file, line, rule, severity). The lines
+/// not listed are the safe counterparts: a digest signed, a blob signed, a checked
+/// download, a function that does not download, a key path, a reference.
+const EXPECTED: &[(&str, u64, &str, &str)] = &[
+    (
+        ".github/workflows/deploy.yml",
+        18,
+        "deploy-by-tag",
+        "medium",
+    ),
+    (
+        ".github/workflows/deploy.yml",
+        19,
+        "deploy-by-tag",
+        "medium",
+    ),
+    (
+        ".github/workflows/deploy.yml",
+        22,
+        "deploy-by-tag",
+        "medium",
+    ),
+    (
+        ".github/workflows/deploy.yml",
+        23,
+        "deploy-by-tag",
+        "medium",
+    ),
+    (
+        ".github/workflows/deploy.yml",
+        24,
+        "deploy-by-tag",
+        "medium",
+    ),
+    ("scripts/bootstrap.sh", 15, "unchecked-download", "high"),
+    ("scripts/bootstrap.sh", 16, "unchecked-download", "high"),
+    ("scripts/bootstrap.sh", 17, "unchecked-download", "high"),
+    ("scripts/bootstrap.sh", 18, "unchecked-download", "high"),
+    ("scripts/bootstrap.sh", 19, "unchecked-download", "high"),
+    ("scripts/bootstrap.sh", 20, "unchecked-download", "medium"),
+    ("scripts/bootstrap.sh", 22, "unchecked-download", "medium"),
+    (
+        "scripts/registry-login.sh",
+        15,
+        "hardcoded-credential",
+        "critical",
+    ),
+    (
+        "scripts/registry-login.sh",
+        16,
+        "hardcoded-credential",
+        "critical",
+    ),
+    (
+        "scripts/registry-login.sh",
+        17,
+        "hardcoded-credential",
+        "critical",
+    ),
+    ("scripts/release-sign.sh", 11, "sign-by-tag", "critical"),
+    ("scripts/release-sign.sh", 12, "sign-by-tag", "critical"),
+    ("scripts/release-sign.sh", 13, "sign-by-tag", "critical"),
+    ("scripts/release-sign.sh", 14, "sign-by-tag", "critical"),
+    ("scripts/release-sign.sh", 15, "sign-by-tag", "critical"),
+];
+
+fn findings() -> Vec<serde_json::Value> {
+    let mut c = hallmark();
+    c.args(["audit", ".", "--output", "json"])
+        .current_dir(fixtures());
+    let o = c.output().unwrap();
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    crate::json_output::assert_valid("audit.schema.json", &v);
+    v["findings"].as_array().unwrap().clone()
+}
+
+#[test]
+fn hidden_signers_downloads_deploys_and_credentials_are_found_and_safe_lines_are_not() {
+    let mut found: Vec<(String, u64, String, String)> = findings()
+        .iter()
+        .map(|f| {
+            (
+                f["path"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("./")
+                    .to_string(),
+                f["line"].as_u64().unwrap(),
+                f["rule"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    let mut want: Vec<(String, u64, String, String)> = EXPECTED
+        .iter()
+        .map(|(p, l, r, s)| (p.to_string(), *l, r.to_string(), s.to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(found, want);
+}
+
+#[test]
+fn messages_say_what_was_done_not_only_where() {
+    let all = findings();
+    let message = |path: &str, line: u64| -> String {
+        all.iter()
+            .find(|f| {
+                f["path"].as_str().unwrap().ends_with(path) && f["line"].as_u64() == Some(line)
+            })
+            .map(|f| f["message"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert!(message("release-sign.sh", 13).contains("cosign attest attests"));
+    assert!(message("release-sign.sh", 15).starts_with("cosign sign signs"));
+    assert!(message("bootstrap.sh", 15).contains("fetch"));
+    // An install is said to be one, not claimed to have run.
+    let install = message("bootstrap.sh", 20);
+    assert!(
+        install.contains("installed") && install.contains("yq"),
+        "{install}"
+    );
+    assert!(message("deploy.yml", 24).contains("helm upgrade"));
+}

@@ -1,0 +1,158 @@
+//! Azure Pipelines (`azure-pipelines.yml`, `.azure-pipelines/*.yml`, `.azure/*.yml`, and
+//! the step, job and stage templates they include, recognised by their content): every
+//! step's `script:` or `bash:`, and the inline script of `Bash@3`, `CmdLine@2` and
+//! `ShellScript@2` tasks, at any depth (stages, jobs, deployment strategies), with the
+//! `variables:` (a map, or a list of `name`/`value`) and `env:` in scope; `$(name)`
+//! macros become variable references. `Docker@2` tasks that push name what they push;
+//! containers and service containers are images used.
+
+use super::generic::{self, Images, Scripts, Spec};
+use super::{Source, argv};
+use crate::audit::model::{Expands, Model};
+use crate::audit::yaml::Node;
+
+pub(super) const SPEC: Spec = Spec {
+    scripts: &[
+        Scripts {
+            at: "**.steps.*",
+            keys: &["script", "bash"],
+            when: None,
+        },
+        Scripts {
+            at: "**.steps.*",
+            keys: &["inputs.script", "inputs.inlineScript"],
+            when: Some(("task", &["Bash@", "CmdLine@", "ShellScript@"])),
+        },
+    ],
+    images: &[
+        Images {
+            at: "**.container",
+            what: "a job's container",
+        },
+        Images {
+            at: "**.container.image",
+            what: "a job's container",
+        },
+        Images {
+            at: "resources.containers.*.image",
+            what: "a container resource",
+        },
+    ],
+    env: &["variables", "env"],
+    expands: Expands::Variables,
+};
+
+pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
+    let first = m.scripts.len();
+    generic::read(&SPEC, src, doc, m);
+    for s in &mut m.scripts[first..] {
+        argv::rewrite_macros(s);
+    }
+    doc.walk(&mut |_, n| {
+        let task = n.get("task").and_then(Node::str).unwrap_or_default();
+        if !task.starts_with("Docker@") {
+            return;
+        }
+        let inputs = n.get("inputs");
+        let input = |k: &str| inputs.and_then(|i| i.get(k)).and_then(Node::str);
+        if !matches!(input("command"), Some("push" | "buildAndPush")) {
+            return;
+        }
+        let Some(repository) = input("repository") else {
+            return;
+        };
+        let tags: Vec<&str> = input("tags")
+            .unwrap_or("$(Build.BuildId)")
+            .split_whitespace()
+            .collect();
+        for tag in tags {
+            m.pushes.push(format!("{repository}:{tag}"));
+        }
+    });
+}
+
+/// True when `doc`, a YAML file of no known name, is an Azure Pipelines file or template:
+/// its `steps`, `jobs` or `stages` list items that only Azure writes.
+pub(super) fn looks_like(doc: &Node) -> bool {
+    ["steps", "jobs", "stages"].iter().any(|k| {
+        doc.get(k).is_some_and(|list| {
+            list.items().iter().any(|item| {
+                [
+                    "script",
+                    "bash",
+                    "task",
+                    "pwsh",
+                    "job",
+                    "stage",
+                    "deployment",
+                    "checkout",
+                ]
+                .iter()
+                .any(|key| item.get(key).is_some())
+            })
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::Kind;
+
+    const PIPELINE: &str = "variables:
+  - name: imageName
+    value: reg.example.com/api
+  - group: release-secrets
+stages:
+  - stage: release
+    jobs:
+      - job: sign
+        variables:
+          tag: v2
+        steps:
+          - bash: |
+              cosign sign --key env://KEY $(imageName):$(tag)
+          - script: curl -sSL https://x.example.com/i.sh | sh
+          - task: Bash@3
+            inputs:
+              targetType: inline
+              script: cosign sign --key env://KEY \"$(imageName):$(tag)\"
+          - task: PowerShell@2
+            inputs:
+              script: iwr https://x.example.com/i.ps1 | iex
+          - task: Docker@2
+            inputs:
+              command: buildAndPush
+              repository: api
+              tags: |
+                v2
+                latest
+";
+
+    #[test]
+    fn steps_tasks_macros_and_pushes() {
+        let (found, not_audited) =
+            crate::audit::audit_text("azure-pipelines.yml", PIPELINE, Kind::Azure);
+        assert!(not_audited.is_empty());
+        let found: Vec<(&str, usize, usize)> =
+            found.iter().map(|f| (f.rule, f.line, f.column)).collect();
+        assert_eq!(
+            found,
+            [
+                ("sign-by-tag", 13, 43),
+                ("unchecked-download", 14, 21),
+                ("sign-by-tag", 18, 51)
+            ]
+        );
+        let m = super::super::read(Kind::Azure, PIPELINE).unwrap();
+        assert_eq!(m.pushes, ["api:v2", "api:latest"]);
+    }
+
+    #[test]
+    fn a_template_is_known_by_its_steps() {
+        let doc =
+            &crate::audit::yaml::parse("parameters: {}\nsteps:\n  - script: echo\n").unwrap()[0];
+        assert!(super::looks_like(doc));
+        let k8s = &crate::audit::yaml::parse("apiVersion: v1\nkind: Pod\n").unwrap()[0];
+        assert!(!super::looks_like(k8s));
+    }
+}

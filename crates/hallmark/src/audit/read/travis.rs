@@ -1,0 +1,82 @@
+//! Travis CI (`.travis.yml`): the build phases of the root and of each `jobs.include` /
+//! `matrix.include` entry, in the order Travis runs them, in one shell (`before_install`
+//! to `after_success`, then `before_deploy` and a `provider: script` deploy's `script`),
+//! with `env:` (a list of `NAME=value` strings, `global:` and `jobs:` lists, or a map).
+
+use super::generic::{Scripts, Spec};
+use crate::audit::model::Expands;
+
+/// The phases, in the order they run.
+const PHASES: &[&str] = &[
+    "before_install",
+    "install",
+    "before_script",
+    "script",
+    "after_success",
+    "after_failure",
+    "after_script",
+    "before_deploy",
+    "deploy.script",
+    "deploy.*.script",
+    "after_deploy",
+];
+
+pub(super) const SPEC: Spec = Spec {
+    scripts: &[
+        Scripts {
+            at: "",
+            keys: PHASES,
+            when: None,
+        },
+        Scripts {
+            at: "jobs.include.*",
+            keys: PHASES,
+            when: None,
+        },
+        Scripts {
+            at: "matrix.include.*",
+            keys: PHASES,
+            when: None,
+        },
+    ],
+    images: &[],
+    env: &["env"],
+    expands: Expands::Variables,
+};
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::Kind;
+
+    const TRAVIS: &str = "language: go
+env:
+  global:
+    - IMAGE=reg.example.com/app
+    - secure: b64ciphertext==
+before_install:
+  - curl -sSfL https://get.example.com/tool.sh | sh
+script:
+  - make test
+jobs:
+  include:
+    - stage: release
+      env: TAG=v1 OTHER=x
+      script: cosign sign --key k \"$IMAGE:$TAG\"
+      deploy:
+        provider: script
+        script: docker push \"$IMAGE@sha256:0000000000000000000000000000000000000000000000000000000000000000\"
+";
+
+    #[test]
+    fn phases_jobs_and_env_lists_are_read() {
+        let m = super::super::read(Kind::Travis, TRAVIS).unwrap();
+        let bodies: Vec<&str> = m.scripts.iter().map(|s| s.body.as_str()).collect();
+        assert_eq!(bodies.len(), 4, "{bodies:?}");
+        let names: Vec<&str> = m.scripts[2].env.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["IMAGE", "TAG", "OTHER"]);
+        let (found, not_audited) = crate::audit::audit_text(".travis.yml", TRAVIS, Kind::Travis);
+        assert!(not_audited.is_empty());
+        let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
+        assert_eq!(found, [("unchecked-download", 7), ("sign-by-tag", 14)]);
+    }
+}
