@@ -1,6 +1,6 @@
 #![no_main]
-//! Pipeline files come from pull requests: the shell tokenizer and the YAML reader must end
-//! on any input, and the audit of any file must not panic.
+//! Pipeline files come from pull requests: the shell parser and the YAML reader must end
+//! on any input, within their bounds, and the audit of any file must not panic.
 
 use hallmark::audit::{shell, yaml};
 use libfuzzer_sys::fuzz_target;
@@ -10,7 +10,16 @@ fuzz_target!(|data: &[u8]| {
     for cmd in shell::tokenize(text) {
         let _ = cmd.name();
         let _ = cmd.args();
+        let _ = cmd.wrappers();
         let _ = cmd.assignments().count();
+    }
+    let script = shell::parse(text);
+    let commands = script.commands();
+    assert!(commands.len() <= shell::MAX_COMMANDS);
+    for cmd in commands {
+        for w in cmd.words.iter().chain(cmd.redirects.iter().map(|r| &r.target)) {
+            assert!(w.line >= 1 && w.column >= 1);
+        }
     }
     let _ = yaml::parse(text);
 });

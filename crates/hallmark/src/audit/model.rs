@@ -184,4 +184,71 @@ pub struct Model {
     pub logins: Vec<LoginInput>,
     /// References the file pushes outside scripts (`docker/build-push-action`'s tags).
     pub pushes: Vec<String>,
+    /// What values flow between the scripts of a GitHub workflow or action, outside them.
+    pub flow: Flow,
+}
+
+/// How values pass between the scripts of one file outside the shell: GitHub Actions
+/// steps' outputs, `$GITHUB_ENV`, job outputs, inputs. Empty for other kinds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Flow {
+    /// For each script (same index as [`Model::scripts`]), the job and step it is, when
+    /// the file has jobs and steps; shorter than `scripts` when not.
+    pub steps: Vec<StepOf>,
+    /// Expressions whose value is known outside any script (`steps.meta.outputs.tags`),
+    /// each for the job it is seen in (`None`: everywhere).
+    pub known: Vec<Known>,
+    /// Job outputs (`jobs.J.outputs.X`), read as `needs.J.outputs.X` by later jobs.
+    pub job_outputs: Vec<JobOutput>,
+}
+
+/// Which job and step a script is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StepOf {
+    /// The job's key (empty in a composite action).
+    pub job: String,
+    /// The step's `id:`, which names its outputs.
+    pub id: Option<String>,
+}
+
+/// What a value is, as far as signing goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueClass {
+    /// A reference by digest, or a digest the build produced: safe to sign.
+    Digest,
+    /// A digest asked of the registry after the push (`crane digest app:v1`).
+    Lookup,
+    /// A reference by tag, or a list of them.
+    Tag,
+}
+
+/// What is known of an expression's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KnownValue {
+    /// Its class, not its text (a well-known action's output).
+    Class(ValueClass),
+    /// Its text, as written where it is set (expanding `${{ … }}`).
+    Text(String),
+}
+
+/// An expression (`steps.meta.outputs.tags`, `inputs.image`) whose value is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    /// The job it is known in; `None` for everywhere in the file.
+    pub job: Option<String>,
+    /// The expression, without `${{ }}` and spaces.
+    pub expr: String,
+    /// Its value.
+    pub value: KnownValue,
+}
+
+/// `jobs.J.outputs.X: <text>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOutput {
+    /// The job.
+    pub job: String,
+    /// The output's name.
+    pub name: String,
+    /// Its value as written.
+    pub text: String,
 }

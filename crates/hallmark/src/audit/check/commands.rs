@@ -10,7 +10,7 @@ use super::secrets::{
     Shape, credential_option, credential_values, positionals, registry_host, shell_expands,
     url_password,
 };
-use crate::audit::model::{Expands, Place, Script};
+use crate::audit::model::{Expands, Place, Script, ValueClass};
 use crate::audit::shell::{Command, Joiner, Word};
 
 /// Interpreters a download may be run by.
@@ -86,7 +86,13 @@ pub(crate) struct Step<'a> {
     pub(crate) args: Vec<String>,
     /// The line its script starts on.
     pub(crate) script_line: usize,
+    /// For a signing command, what each argument is as an image reference, over every
+    /// value its variables may hold (`None`: unknown); empty for other commands.
+    pub(crate) classes: Vec<Option<ValueClass>>,
 }
+
+/// Commands whose `sign` verb signs image references.
+pub(crate) const SIGNERS: &[&str] = &["cosign", "hallmark", "notation"];
 
 impl<'a> Step<'a> {
     pub(crate) fn cmd(&self) -> &'a Command {
@@ -169,20 +175,31 @@ impl<'a> Step<'a> {
                 continue;
             }
             // The digest part may be a command substitution with spaces in it.
-            let (name_part, digest) = match a.split_once('@') {
-                Some((n, d)) => (n, Some(d)),
-                None => (a, None),
-            };
-            let Some(r) = image_ref(name_part) else {
-                continue;
-            };
-            if !(name_part.contains('/') || name_part.contains(':')) {
+            let (name_part, digest) = super::flow::split_reference(a);
+            if !super::flow::may_be_reference(name_part) {
                 continue;
             }
+            // What the word may name, over every value of its variables; a reference whose
+            // variables are unknown is not judged.
+            let class = match self.classes.get(j - 1) {
+                Some(Some(c)) => *c,
+                Some(None) => continue,
+                None if digest.is_some() => ValueClass::Digest,
+                None => ValueClass::Tag,
+            };
+            // A bare word (`cosign sign app`) is taken for a file or a name, not an image.
+            if !(name_part.contains(['/', ':', '$', '`'])) {
+                continue;
+            }
+            let repository = match image_ref(name_part) {
+                Some(r) => r.repository,
+                // A value with spaces (`$(crane …)`): named as written.
+                None => words[j - 1].text.to_string(),
+            };
             out.push(Signed {
                 word: &words[j - 1],
-                repository: r.repository,
-                digest,
+                repository,
+                class,
             });
         }
         out
@@ -408,8 +425,8 @@ pub(crate) struct Signed<'s> {
     pub(crate) word: &'s Word,
     /// The repository signed.
     pub(crate) repository: String,
-    /// The text after `@`, substituted, when there is one.
-    pub(crate) digest: Option<&'s str>,
+    /// What it names: by digest, by tag, or by a digest looked up from the registry.
+    pub(crate) class: ValueClass,
 }
 
 /// A registry login in a script.

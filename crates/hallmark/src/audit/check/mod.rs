@@ -8,6 +8,7 @@
 //! runs the rules with them hidden.
 
 pub(crate) mod commands;
+pub(crate) mod flow;
 pub(crate) mod invoke;
 pub(crate) mod refs;
 pub(crate) mod secrets;
@@ -16,11 +17,12 @@ pub(crate) mod state;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
-use crate::audit::model::{Expands, Model, Place, Script};
-use crate::audit::shell::{self, Command, Word};
+use crate::audit::model::{Expands, KnownValue, Model, Place, Script, ValueClass};
+use crate::audit::shell::{self, Command, Item, Word};
 use crate::audit::{Finding, Inventory, Rule, Severity};
 use crate::digest::Digest;
-use commands::{Login, Site, Step, command_name};
+use commands::{Login, SIGNERS, Site, Step, command_name};
+use flow::{StepFile, class_of, expr_key, step_file, written_lines};
 use refs::image_ref;
 use secrets::{Credential, credential, is_name, names_in, registry_host, shell_expands};
 use state::ShellState;
@@ -261,19 +263,47 @@ pub(crate) fn run(path: &str, model: &Model, checks: &[&dyn Check]) -> Checked {
 }
 
 /// One run over the file: every script, then what is not a script.
+///
+/// In a GitHub workflow, values pass between scripts outside the shell: each script
+/// starts with the expressions known in its job (well-known actions' outputs, what earlier
+/// steps wrote to `$GITHUB_OUTPUT`, `needs.J.outputs.X` of other jobs, inputs) and the
+/// variables earlier steps of its job wrote to `$GITHUB_ENV`.
 fn walk(cx: &mut Cx<'_>, m: &Model, checks: &[&dyn Check]) {
     for a in &m.assignments {
         cx.note_assignment(&a.name, &a.value);
     }
+    let mut jobs = Jobs::new(m);
     let mut st = ShellState::default();
-    for script in &m.scripts {
+    for (i, script) in m.scripts.iter().enumerate() {
+        let at = m.flow.steps.get(i);
+        let job = at.map_or("", |s| s.job.as_str());
         if !script.continues {
             st = ShellState::default();
+            if at.is_some() {
+                st.exprs = Rc::new(jobs.exprs(m, job));
+            }
             for v in &script.env {
                 st.assign(&v.name, &v.value, v.expands);
             }
+            for (k, v) in jobs.env.get(job).into_iter().flatten() {
+                st.set(k, v.clone(), vec![v.clone()]);
+            }
         }
         st = self::script(cx, script, st, checks);
+        if let Some(at) = at {
+            for (file, k, v) in std::mem::take(&mut st.step_writes) {
+                match (file, &at.id) {
+                    (StepFile::Output, Some(id)) => {
+                        jobs.outputs
+                            .entry(job.to_string())
+                            .or_default()
+                            .insert(format!("steps.{id}.outputs.{k}"), KnownValue::Text(v));
+                    }
+                    (StepFile::Output, None) => {}
+                    (StepFile::Env, _) => jobs.env.entry(job.to_string()).or_default().push((k, v)),
+                }
+            }
+        }
     }
     for login in &m.logins {
         let mut st = ShellState::default();
@@ -291,6 +321,81 @@ fn walk(cx: &mut Cx<'_>, m: &Model, checks: &[&dyn Check]) {
     for c in checks {
         c.file(cx, m);
     }
+}
+
+/// What the scripts of each job have passed on so far, by job.
+struct Jobs {
+    /// Expressions known in each job: the file's, then what its steps wrote to
+    /// `$GITHUB_OUTPUT`.
+    outputs: BTreeMap<String, BTreeMap<String, KnownValue>>,
+    /// `$GITHUB_ENV` writes, in order.
+    env: BTreeMap<String, Vec<(String, String)>>,
+}
+
+impl Jobs {
+    fn new(m: &Model) -> Self {
+        let mut outputs: BTreeMap<String, BTreeMap<String, KnownValue>> = BTreeMap::new();
+        for k in &m.flow.known {
+            if let Some(job) = &k.job {
+                outputs
+                    .entry(job.clone())
+                    .or_default()
+                    .insert(k.expr.clone(), k.value.clone());
+            }
+        }
+        Self {
+            outputs,
+            env: BTreeMap::new(),
+        }
+    }
+
+    /// The expressions a script of `job` may read.
+    fn exprs(&self, m: &Model, job: &str) -> BTreeMap<String, KnownValue> {
+        let mut out: BTreeMap<String, KnownValue> = m
+            .flow
+            .known
+            .iter()
+            .filter(|k| k.job.is_none())
+            .map(|k| (k.expr.clone(), k.value.clone()))
+            .collect();
+        let none = BTreeMap::new();
+        for o in m.flow.job_outputs.iter().filter(|o| o.job != job) {
+            let theirs = self.outputs.get(&o.job).unwrap_or(&none);
+            let value = match o
+                .text
+                .trim()
+                .strip_prefix("${{")
+                .and_then(|t| t.strip_suffix("}}"))
+            {
+                Some(inner) if !inner.contains("${{") => theirs.get(&expr_key(inner)).cloned(),
+                _ => None,
+            };
+            let value = value.unwrap_or_else(|| KnownValue::Text(substitute(&o.text, theirs)));
+            out.insert(format!("needs.{}.outputs.{}", o.job, o.name), value);
+        }
+        if let Some(mine) = self.outputs.get(job) {
+            out.extend(mine.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out
+    }
+}
+
+/// `text` with each `${{ … }}` whose text `known` holds replaced by it.
+fn substitute(text: &str, known: &BTreeMap<String, KnownValue>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("${{") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let Some(end) = tail.find("}}") else { break };
+        match known.get(&expr_key(&tail[3..end])) {
+            Some(KnownValue::Text(t)) => out.push_str(t),
+            _ => out.push_str(&tail[..end + 2]),
+        }
+        rest = &tail[end + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A registry password given outside a script, for the inventory and the credential
@@ -337,67 +442,383 @@ fn script(
         ));
     }
     st.hidden = Rc::clone(&cx.hidden);
-    let cmds = shell::tokenize(&script.body);
-    for (index, cmd) in cmds.iter().enumerate() {
-        for w in &cmd.words {
-            let Some((k, v)) = assignment_parts(w) else {
-                break;
-            };
-            assign(cx, &mut st, script, k, v, w, checks);
-        }
-        for w in &cmd.words {
-            if let Some(site) = Site::in_url(script, w) {
-                credential_site(cx, &site, None, &st, checks);
-            }
-        }
-        for c in checks {
-            c.words(cx, script, cmd, &st);
-        }
-        let Some(word) = cmd.name() else { continue };
-        let name = command_name(word);
-        if name == "export" {
-            for a in cmd.args() {
-                if let Some((k, v)) = a.text.split_once('=') {
-                    assign(cx, &mut st, script, k, v, a, checks);
+    let parsed = shell::parse(&script.body);
+    let cmds: Vec<Command> = parsed.commands().into_iter().cloned().collect();
+    let mut w = Walker {
+        cx,
+        script,
+        cmds: &cmds,
+        checks,
+        next: 0,
+        functions: HashMap::new(),
+        budget: cmds.len().saturating_mul(4).saturating_add(256),
+        depth: 0,
+        read: None,
+    };
+    w.items(&parsed.items, &mut st);
+    st
+}
+
+/// Most levels of function calls followed.
+const MAX_CALL_DEPTH: usize = 4;
+
+/// The walk of one script's items, in the order they run.
+struct Walker<'w, 'a, 'c> {
+    cx: &'w mut Cx<'a>,
+    script: &'w Script,
+    /// The script's commands flattened, as `Step` sees them.
+    cmds: &'w [Command],
+    checks: &'w [&'c dyn Check],
+    /// The index in `cmds` of the next command met.
+    next: usize,
+    /// Functions defined so far: the index of their first command, and their body.
+    functions: HashMap<String, (usize, &'w [Item])>,
+    /// Commands that may still be walked: a function called many times is walked again
+    /// for each call, within this.
+    budget: usize,
+    depth: usize,
+    /// `read`/`mapfile` targets waiting for their command.
+    read: Option<&'w shell::Read>,
+}
+
+impl<'w> Walker<'w, '_, '_> {
+    fn items(&mut self, items: &'w [Item], st: &mut ShellState) {
+        for item in items {
+            match item {
+                Item::Command(_) => {
+                    let index = self.next;
+                    self.next += 1;
+                    if self.budget == 0 || index >= self.cmds.len() {
+                        continue;
+                    }
+                    self.budget -= 1;
+                    command(self.cx, self.script, self.cmds, index, st, self.checks);
+                    if let Some(read) = self.read.take() {
+                        read_into(read, self.script, self.cmds, index, st);
+                    }
+                }
+                // Assignments are read from their command's words.
+                Item::Assign(_) => {}
+                Item::Read(r) => self.read = Some(r),
+                Item::For(f) => {
+                    let name = f.var.text.as_str();
+                    match &f.words {
+                        Some(words) => {
+                            let (values, class) =
+                                list_values(words.iter().map(|w| w.text.as_str()), st);
+                            match values.last() {
+                                Some(last) if class.is_none() => {
+                                    st.set(name, last.clone(), values.clone())
+                                }
+                                _ => st.unknown(name, class),
+                            }
+                        }
+                        None => st.unknown(name, None),
+                    }
+                    self.items(&f.body, st);
+                }
+                Item::Function(f) => {
+                    self.functions
+                        .insert(f.name.text.clone(), (self.next, f.body.as_slice()));
+                    // Checked where written too, with its parameters unknown.
+                    let saved = positional(st, None);
+                    self.items(&f.body, st);
+                    positional(st, Some(saved));
+                }
+                Item::Call(call) => {
+                    let Some(&(start, body)) = self.functions.get(&call.name.text) else {
+                        continue;
+                    };
+                    if self.depth >= MAX_CALL_DEPTH || self.budget == 0 {
+                        continue;
+                    }
+                    let args: Vec<(String, Vec<String>)> = call
+                        .args
+                        .iter()
+                        .map(|a| (st.resolve(&a.text), st.resolve_all(&a.text)))
+                        .collect();
+                    let saved = positional(st, Some(Positional::Bound(args)));
+                    let (next, read) = (self.next, self.read.take());
+                    self.next = start;
+                    self.depth += 1;
+                    self.items(body, st);
+                    self.depth -= 1;
+                    self.next = next;
+                    self.read = read;
+                    positional(st, Some(saved));
                 }
             }
-            continue;
-        }
-        let step = Step {
-            script,
-            cmds: &cmds,
-            index,
-            word,
-            name,
-            args: cmd.args().iter().map(|w| st.resolve(&w.text)).collect(),
-            script_line: script.line,
-        };
-        let login = step.login();
-        for site in step.credentials(login.as_ref()) {
-            credential_site(cx, &site, login.as_ref(), &st, checks);
-        }
-        if let Some(login) = login.as_ref().filter(|l| l.stdin) {
-            cx.inventory
-                .credentials
-                .insert(format!("a password on stdin for {}", login.registry));
-        }
-        for s in step.signed() {
-            cx.inventory.pushes.insert(s.repository);
-        }
-        if let Some(dest) = step.pushed() {
-            cx.inventory.pushes.insert(dest);
-        }
-        st.after(&step);
-        if let Some((_, image)) = step.pulled()
-            && !st.verified_by_tag.contains_key(image)
-        {
-            cx.note_pull(image);
-        }
-        for c in checks {
-            c.command(cx, &step, &st);
         }
     }
-    st
+}
+
+/// The positional parameters of a shell: bound by a call, or unknown.
+enum Positional {
+    Bound(Vec<(String, Vec<String>)>),
+    Saved(Vec<(String, Option<String>, Option<Vec<String>>)>),
+}
+
+/// The names of the positional parameters followed.
+const POSITIONAL: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "@", "*"];
+
+/// Sets the positional parameters (`None`: unknown) and returns what they were.
+fn positional(st: &mut ShellState, to: Option<Positional>) -> Positional {
+    let saved = Positional::Saved(
+        POSITIONAL
+            .iter()
+            .map(|n| {
+                (
+                    n.to_string(),
+                    st.vars.get(*n).cloned(),
+                    st.alts.get(*n).cloned(),
+                )
+            })
+            .collect(),
+    );
+    match to {
+        None => {
+            for n in POSITIONAL {
+                st.unknown(n, None);
+            }
+        }
+        Some(Positional::Bound(args)) => {
+            for (k, n) in POSITIONAL[..9].iter().enumerate() {
+                match args.get(k) {
+                    Some((last, all)) => st.set(n, last.clone(), all.clone()),
+                    None => st.unknown(n, None),
+                }
+            }
+            let all: Vec<String> = args.iter().map(|(last, _)| last.clone()).collect();
+            for n in ["@", "*"] {
+                st.set(n, all.join(" "), all.clone());
+            }
+        }
+        Some(Positional::Saved(before)) => {
+            for (n, last, all) in before {
+                match last {
+                    Some(last) => st.set(&n, last.clone(), all.unwrap_or_else(|| vec![last])),
+                    None => st.unknown(&n, None),
+                }
+            }
+        }
+    }
+    saved
+}
+
+/// The values a list of words gives (a `for` loop's, what `read` is fed): each word
+/// resolved, split where an unquoted expansion would be; or, when a word's text is not
+/// known, the class of the values when one is known (a list of tags).
+fn list_values<'x>(
+    words: impl Iterator<Item = &'x str>,
+    st: &ShellState,
+) -> (Vec<String>, Option<ValueClass>) {
+    let mut values = Vec::new();
+    let mut class = None;
+    let mut unknown = false;
+    for w in words {
+        for text in st.resolve_all(w) {
+            if text.contains('$') || text.contains('`') {
+                let c = class_of(&text, st);
+                if c == Some(ValueClass::Tag) || class.is_none() {
+                    class = c.or(class);
+                }
+                unknown |= c.is_none();
+                continue;
+            }
+            values.extend(
+                text.split(|c: char| c.is_whitespace() || c == ',')
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
+    // A list partly unknown is unknown, unless a known part is a tag.
+    if unknown || class.is_some() {
+        let tagged = class == Some(ValueClass::Tag)
+            || values
+                .iter()
+                .any(|v| class_of(v, st) == Some(ValueClass::Tag));
+        return (Vec::new(), tagged.then_some(ValueClass::Tag));
+    }
+    values.dedup();
+    let keep = values.len().saturating_sub(8);
+    values.drain(..keep);
+    (values, None)
+}
+
+/// Sets the targets of `read`/`mapfile` (the command at `index`) from what it is fed: a
+/// here-string, `< <(…)`, or the command piped into it. Unknown unless that is known.
+fn read_into(
+    read: &shell::Read,
+    script: &Script,
+    cmds: &[Command],
+    index: usize,
+    st: &mut ShellState,
+) {
+    let _ = script;
+    let cmd = &cmds[index];
+    let mut fed: Vec<String> = cmd
+        .redirects
+        .iter()
+        .filter(|r| matches!(r.op, "<<<" | "<"))
+        .map(|r| {
+            let t = r.target.text.as_str();
+            t.strip_prefix("<(")
+                .and_then(|t| t.strip_suffix(')'))
+                .unwrap_or(t)
+                .to_string()
+        })
+        .collect();
+    if let Some(prev) = index.checked_sub(1).map(|p| &cmds[p])
+        && prev.then == shell::Joiner::Pipe
+    {
+        fed.extend(prev.words.iter().map(|w| w.text.clone()));
+    }
+    // The producer's own name and options are not values.
+    let values: Vec<&str> = fed
+        .iter()
+        .flat_map(|t| t.split_whitespace())
+        .filter(|w| {
+            !w.starts_with('-')
+                && !matches!(
+                    *w,
+                    "echo" | "printf" | "cat" | "tr" | "jq" | "sort" | "uniq"
+                )
+        })
+        .collect();
+    let (values, class) = if values.is_empty() {
+        (Vec::new(), None)
+    } else {
+        list_values(values.into_iter(), st)
+    };
+    for t in &read.targets {
+        match values.last() {
+            Some(last) if class.is_none() && !read.array => {
+                st.set(&t.text, last.clone(), values.clone())
+            }
+            // An array's elements are read one by one (`${tags[@]}`): by their class.
+            Some(_) if class.is_none() => {
+                let tagged = values
+                    .iter()
+                    .any(|v| class_of(v, st) == Some(ValueClass::Tag));
+                st.unknown(&t.text, tagged.then_some(ValueClass::Tag));
+            }
+            _ => st.unknown(&t.text, class),
+        }
+    }
+}
+
+/// One command of a script, with the state before it; leaves the state after it.
+fn command(
+    cx: &mut Cx<'_>,
+    script: &Script,
+    cmds: &[Command],
+    index: usize,
+    st: &mut ShellState,
+    checks: &[&dyn Check],
+) {
+    let cmd = &cmds[index];
+    for w in &cmd.words {
+        let Some((k, v)) = assignment_parts(w) else {
+            break;
+        };
+        assign(cx, st, script, k, v, w, checks);
+    }
+    for w in &cmd.words {
+        if let Some(site) = Site::in_url(script, w) {
+            credential_site(cx, &site, None, st, checks);
+        }
+    }
+    for c in checks {
+        c.words(cx, script, cmd, st);
+    }
+    let Some(word) = cmd.name() else { return };
+    let name = command_name(word);
+    if matches!(
+        name.as_str(),
+        "export" | "local" | "readonly" | "declare" | "typeset"
+    ) {
+        for a in cmd.args() {
+            if let Some((k, v)) = a.text.split_once('=')
+                && is_name(k)
+            {
+                assign(cx, st, script, k, v, a, checks);
+            }
+        }
+        return;
+    }
+    // Only a command that may sign needs its arguments judged (`$COSIGN sign`, cosign run
+    // in a container: the verb is among the words).
+    let classes = if SIGNERS.contains(&name.as_str())
+        || cmd
+            .words
+            .iter()
+            .any(|w| matches!(w.text.as_str(), "sign" | "attest"))
+    {
+        cmd.args()
+            .iter()
+            .map(|w| {
+                let all: Vec<Option<ValueClass>> = st
+                    .resolve_all(&w.text)
+                    .iter()
+                    .map(|t| class_of(t, st))
+                    .collect();
+                // Any value by tag is signed by tag; then any looked up.
+                [ValueClass::Tag, ValueClass::Lookup, ValueClass::Digest]
+                    .into_iter()
+                    .find(|c| all.contains(&Some(*c)))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let step = Step {
+        script,
+        cmds,
+        index,
+        word,
+        name,
+        args: cmd.args().iter().map(|w| st.resolve(&w.text)).collect(),
+        script_line: script.line,
+        classes,
+    };
+    if let Some(file) = step_file(cmd) {
+        let heredoc = cmd
+            .redirects
+            .iter()
+            .find(|r| r.op.starts_with("<<") && r.op != "<<<")
+            .map(|r| st.resolve(&r.target.text));
+        for (k, v) in written_lines(&step.name, &step.args, heredoc) {
+            st.step_writes.push((file, k, v));
+        }
+    }
+    let login = step.login();
+    for site in step.credentials(login.as_ref()) {
+        credential_site(cx, &site, login.as_ref(), st, checks);
+    }
+    if let Some(login) = login.as_ref().filter(|l| l.stdin) {
+        cx.inventory
+            .credentials
+            .insert(format!("a password on stdin for {}", login.registry));
+    }
+    for s in step.signed() {
+        // A variable holding the whole reference names nothing worth listing.
+        if image_ref(&s.repository).is_some() && !refs::name_is_unknown(&s.repository) {
+            cx.inventory.pushes.insert(s.repository);
+        }
+    }
+    if let Some(dest) = step.pushed() {
+        cx.inventory.pushes.insert(dest);
+    }
+    st.after(&step);
+    if let Some((_, image)) = step.pulled()
+        && !st.verified_by_tag.contains_key(image)
+    {
+        cx.note_pull(image);
+    }
+    for c in checks {
+        c.command(cx, &step, st);
+    }
 }
 
 /// `k=v` in a script (a plain assignment or `export`).
@@ -420,7 +841,10 @@ fn assign(
         c.assignment(cx, &a, st);
     }
     cx.note_assignment(k, v);
-    st.assign(k, v, shell_expands(w));
+    // An assignment where a line starts, unindented, runs whatever ran before it; one
+    // indented or after other commands on its line may be in a branch, so its value is
+    // one more the variable may hold.
+    st.assign_or_add(k, v, shell_expands(w), w.column == 1);
 }
 
 /// A credential given in a command: remembered when read from a variable, counted in the

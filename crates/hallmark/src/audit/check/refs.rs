@@ -93,7 +93,18 @@ pub(crate) fn resolves_from_registry(d: &str) -> bool {
             "oras resolve",
             "regctl image digest",
             "docker manifest inspect",
+            "oras discover",
+            "podman inspect",
+            "podman image inspect",
         ]
         .iter()
         .any(|c| d.contains(c))
+}
+
+/// True when what a reference without a tag names cannot be known: the last part of its
+/// name is (or ends in) a variable or an expression whose value may hold a tag or a digest
+/// (`docker pull ${platform}`, `reg.io/$IMAGE`). Unknown is never "no tag".
+pub(crate) fn name_is_unknown(repository: &str) -> bool {
+    let last = repository.rsplit('/').next().unwrap_or(repository);
+    last.contains('$')
 }

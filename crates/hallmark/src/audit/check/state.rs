@@ -7,11 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use super::commands::{CHECKERS, DOWNLOADERS, SHELLS, Step, base};
+use super::flow::{StepFile, expr_key};
 use super::invoke::tool_name;
 use super::refs::image_ref;
 use super::secrets::{Credential, credential, secret_name, token_shape, url_password, variable_at};
-use crate::audit::model::{Expands, Place};
+use crate::audit::model::{Expands, KnownValue, Place, ValueClass};
 use crate::audit::shell::Joiner;
+
+/// Most values kept for one variable (assigned in different branches, or taken in turn by a
+/// loop), and most texts a word is resolved to.
+const MAX_VALUES: usize = 8;
 
 /// Shell state while walking one body: variables, and what earlier commands did.
 #[derive(Default, Clone)]
@@ -36,11 +41,35 @@ pub(crate) struct ShellState {
     pub(crate) download_at: BTreeMap<String, Place>,
     /// Downloads run in this script (reported as run, not as installed).
     pub(crate) ran: BTreeSet<String>,
+    /// Every value a variable may hold here, when more than one: values assigned in the
+    /// branches of an `if` or `case` (which the walk does not tell apart from a later
+    /// assignment), or taken in turn by a `for` loop. `vars` holds the last.
+    pub(crate) alts: BTreeMap<String, Vec<String>>,
+    /// Variables whose text is unknown but whose class is (`for t in $TAGS`).
+    pub(crate) classes: BTreeMap<String, ValueClass>,
+    /// Expressions whose value is known (`steps.meta.outputs.tags`,
+    /// `steps.d.outputs.digest` written to `$GITHUB_OUTPUT` by an earlier step).
+    pub(crate) exprs: Rc<BTreeMap<String, KnownValue>>,
+    /// `NAME=value` lines written to `$GITHUB_OUTPUT` or `$GITHUB_ENV`, in order.
+    pub(crate) step_writes: Vec<(StepFile, String, String)>,
 }
 
 impl ShellState {
-    /// Records `name = value` (`value` as written, expanding as `expands` says).
+    /// Records `name = value` (`value` as written, expanding as `expands` says), replacing
+    /// any value `name` had.
     pub(crate) fn assign(&mut self, name: &str, value: &str, expands: Expands) {
+        self.assign_or_add(name, value, expands, true);
+    }
+
+    /// Records `name = value`; unless `replaces`, the value is one more the variable may
+    /// hold (an assignment in a branch, which may not run), beside those it had.
+    pub(crate) fn assign_or_add(
+        &mut self,
+        name: &str,
+        value: &str,
+        expands: Expands,
+        replaces: bool,
+    ) {
         let literal = match credential(value, expands) {
             Credential::Empty => false,
             Credential::Literal => true,
@@ -51,8 +80,80 @@ impl ShellState {
         } else {
             self.literal.remove(name);
         }
+        let mut values = self.resolve_all(value);
         let resolved = self.resolve(value);
-        self.vars.insert(name.to_string(), resolved);
+        // A value built from the variable's own (`IMG="$IMG@$D"`) replaces it.
+        let own = super::secrets::names_in(value).iter().any(|n| n == name);
+        if !replaces && !own {
+            let before = match self.alts.get(name) {
+                Some(all) => all.clone(),
+                None => self.vars.get(name).cloned().into_iter().collect(),
+            };
+            let mut all = before;
+            all.retain(|v| !values.contains(v));
+            all.append(&mut values);
+            values = all;
+        }
+        values.retain(|v| !v.is_empty());
+        let keep = values.len().saturating_sub(MAX_VALUES);
+        values.drain(..keep);
+        self.set(name, resolved, values);
+    }
+
+    /// Sets `name` to `last`, which may also be any of `values`.
+    pub(crate) fn set(&mut self, name: &str, last: String, values: Vec<String>) {
+        self.classes.remove(name);
+        if values.len() > 1 {
+            self.alts.insert(name.to_string(), values);
+        } else {
+            self.alts.remove(name);
+        }
+        self.vars.insert(name.to_string(), last);
+    }
+
+    /// Forgets `name`'s value: it is unknown from here on, or only its class is known.
+    pub(crate) fn unknown(&mut self, name: &str, class: Option<ValueClass>) {
+        self.vars.remove(name);
+        self.alts.remove(name);
+        match class {
+            Some(c) => self.classes.insert(name.to_string(), c),
+            None => self.classes.remove(name),
+        };
+    }
+
+    /// Every text `word` may resolve to, given the values each variable may hold (at most
+    /// [`MAX_VALUES`]); the first is [`ShellState::resolve`]'s.
+    pub(crate) fn resolve_all(&self, word: &str) -> Vec<String> {
+        let first = self.resolve(word);
+        if self.alts.is_empty() || !word.contains('$') {
+            return vec![first];
+        }
+        let mut out = vec![first];
+        let mut rest = word;
+        while let Some(at) = rest.find('$') {
+            let tail = &rest[at..];
+            let Some((name, len)) = variable_at(tail) else {
+                rest = &tail[1..];
+                continue;
+            };
+            rest = &tail[len..];
+            let Some(values) = self.alts.get(name) else {
+                continue;
+            };
+            if !self.printable(name, values.last().map(String::as_str).unwrap_or_default()) {
+                continue;
+            }
+            // Each other value of this variable, the rest as resolved by `resolve`.
+            let mut other = self.vars.clone();
+            for v in values {
+                other.insert(name.to_string(), v.clone());
+                let text = self.resolve_with(word, &other);
+                if !out.contains(&text) && out.len() < MAX_VALUES {
+                    out.push(text);
+                }
+            }
+        }
+        out
     }
 
     /// Whether the value of `name` may be substituted into text that is printed: never a
@@ -68,7 +169,13 @@ impl ShellState {
     /// `${NAME}` and `${{ env.NAME }}`, except those whose value is a credential, which
     /// stay as written. One pass over the word, whatever the number of variables.
     pub(crate) fn resolve(&self, word: &str) -> String {
-        if self.vars.is_empty() || !word.contains('$') {
+        self.resolve_with(word, &self.vars)
+    }
+
+    /// [`ShellState::resolve`] with the variables `vars`; positional parameters (`$1`,
+    /// `${2}`, `$@`) and known expressions (`${{ steps.d.outputs.digest }}`) too.
+    fn resolve_with(&self, word: &str, vars: &BTreeMap<String, String>) -> String {
+        if (vars.is_empty() && self.exprs.is_empty()) || !word.contains('$') {
             return word.to_string();
         }
         let mut out = String::with_capacity(word.len());
@@ -76,8 +183,13 @@ impl ShellState {
         while let Some(at) = rest.find('$') {
             out.push_str(&rest[..at]);
             let tail = &rest[at..];
-            match variable_at(tail).and_then(|(name, len)| Some((name, self.vars.get(name)?, len)))
-            {
+            if let Some((text, len)) = self.expression_at(tail) {
+                out.push_str(text);
+                rest = &tail[len..];
+                continue;
+            }
+            let named = variable_at(tail).or_else(|| positional_at(tail));
+            match named.and_then(|(name, len)| Some((name, vars.get(name)?, len))) {
                 Some((name, value, len)) => {
                     if self.printable(name, value) {
                         out.push_str(value);
@@ -94,6 +206,19 @@ impl ShellState {
         }
         out.push_str(rest);
         out
+    }
+
+    /// The text of a known expression at the start of `tail` (`${{ steps.d.outputs.x }}`),
+    /// and its length, when it may be printed.
+    fn expression_at<'s>(&'s self, tail: &str) -> Option<(&'s str, usize)> {
+        let inner = tail.strip_prefix("${{")?;
+        let end = inner.find("}}")?;
+        match self.exprs.get(&expr_key(&inner[..end]))? {
+            KnownValue::Text(t) if token_shape(t).is_none() && url_password(t).is_none() => {
+                Some((t.as_str(), 3 + end + 2))
+            }
+            _ => None,
+        }
     }
 
     /// Records what `step` leaves for later commands: references verified by tag, files
@@ -328,6 +453,21 @@ fn download_outputs(name: &str, args: &[String]) -> Vec<String> {
         }
     }
     out
+}
+
+/// A positional parameter at the start of `s`: `$1`, `${1}`, `$@`, `$*` (named `1`, `@`).
+fn positional_at(s: &str) -> Option<(&str, usize)> {
+    let body = s.strip_prefix('$')?;
+    let (inner, extra) = match body.strip_prefix('{') {
+        Some(inner) => (inner, 2),
+        None => (body, 0),
+    };
+    let name = inner.get(..1)?;
+    let ok = name
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'@' || b == b'*')
+        && (extra == 0 || inner[1..].starts_with('}'));
+    (ok && name != "0").then_some((name, 1 + 1 + extra))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use crate::audit::check::commands::{Step, kubectl_verb};
 use crate::audit::check::invoke::engine_verb;
-use crate::audit::check::refs::{image_ref, literal_digest};
+use crate::audit::check::refs::{image_ref, literal_digest, name_is_unknown};
 use crate::audit::check::state::ShellState;
 use crate::audit::check::{Check, Cx};
 use crate::audit::model::{Model, Place};
@@ -112,6 +112,10 @@ fn image_use(cx: &mut Cx<'_>, s: &str, at: Place, what: &str) {
     if s.contains('$') && r.digest.is_some() {
         return;
     }
+    // A variable may hold the tag or the digest: unknown, not "no tag".
+    if r.tag.is_none() && name_is_unknown(&r.repository) {
+        return;
+    }
     let (severity, how) = match r.tag.as_deref() {
         None => (Severity::High, "without a tag (so `latest`)".to_string()),
         Some("latest") => (Severity::High, "by the tag `latest`".to_string()),
@@ -133,6 +137,9 @@ mod tests {
 
     #[test]
     fn tags_are_found_in_scripts_and_in_manifests_and_digests_are_not() {
+        // A variable may hold a tag or a digest: unknown, never "without a tag".
+        let unknown = "docker pull ${platform}\ndocker run --rm reg.io/$IMAGE\n";
+        assert!(findings("u.sh", Kind::Shell, unknown).is_empty());
         let set = "kubectl set image deploy/app app=reg.io/app:v1\n";
         assert_eq!(
             findings("l.sh", Kind::Shell, set),

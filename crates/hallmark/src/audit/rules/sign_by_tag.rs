@@ -10,6 +10,7 @@
 use crate::audit::check::commands::Step;
 use crate::audit::check::state::ShellState;
 use crate::audit::check::{Check, Cx};
+use crate::audit::model::ValueClass;
 use crate::audit::{Rule, Severity};
 
 pub(super) const RULE: Rule = Rule {
@@ -36,7 +37,7 @@ impl Check for SignByTag {
         let does = if verb == "attest" { "attests" } else { "signs" };
         for s in step.signed() {
             // Any digest, even one looked up (`sign-resolved-digest`), is not a tag.
-            if s.digest.is_some() {
+            if s.class != ValueClass::Tag {
                 continue;
             }
             cx.report(

@@ -2,9 +2,9 @@
 //! digest the tag names after the push.
 
 use crate::audit::check::commands::Step;
-use crate::audit::check::refs::{literal_digest, resolves_from_registry};
 use crate::audit::check::state::ShellState;
 use crate::audit::check::{Check, Cx};
+use crate::audit::model::ValueClass;
 use crate::audit::{Rule, Severity};
 
 pub(super) const RULE: Rule = Rule {
@@ -26,8 +26,7 @@ impl Check for SignResolvedDigest {
         };
         let tool = step.invocation().tool;
         for s in step.signed() {
-            let Some(d) = s.digest else { continue };
-            if !literal_digest(d) && (resolves_from_registry(&s.word.text) || resolves_from_registry(d)) {
+            if s.class == ValueClass::Lookup {
                 cx.report(
                     &RULE,
                     None,

@@ -1,0 +1,575 @@
+//! What a value is, as far as signing goes, once the variables known are substituted: a
+//! reference by digest (safe to sign), by tag, one whose digest was asked of the registry
+//! after the push, or unknown. Unknown stays unknown: a variable whose value cannot be
+//! known is never taken for a reference without a tag.
+//!
+//! Also what a command writes to `$GITHUB_OUTPUT` and `$GITHUB_ENV`, which later steps
+//! read.
+
+use super::refs::{image_ref, literal_digest, resolves_from_registry};
+use super::secrets::variable_at;
+use super::state::ShellState;
+use crate::audit::model::{KnownValue, ValueClass};
+use crate::audit::shell::Command;
+
+/// Most levels of variables followed when a variable's value is itself a variable.
+const MAX_HOPS: usize = 8;
+
+/// The byte offset of the last `ch` of `text` outside `$(…)`, `${…}`, `` `…` `` and
+/// `${{ … }}`.
+fn last_top(text: &str, ch: u8) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut depth, mut tick, mut found) = (0usize, false, None);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'$' if matches!(b.get(i + 1), Some(b'(' | b'{')) => {
+                depth += 1;
+                i += 1;
+            }
+            b'(' | b'{' if depth > 0 => depth += 1,
+            b')' | b'}' if depth > 0 => depth -= 1,
+            b'`' => tick = !tick,
+            c if c == ch && depth == 0 && !tick => found = Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    found
+}
+
+/// The first `ch` of `text` outside expansions, as [`last_top`].
+fn first_top(text: &str, ch: u8) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut depth, mut tick) = (0usize, false);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'$' if matches!(b.get(i + 1), Some(b'(' | b'{')) => {
+                depth += 1;
+                i += 1;
+            }
+            b'(' | b'{' if depth > 0 => depth += 1,
+            b')' | b'}' if depth > 0 => depth -= 1,
+            b'`' => tick = !tick,
+            c if c == ch && depth == 0 && !tick => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// An expansion in a resolved text.
+enum Expansion<'a> {
+    /// `$NAME` or `${NAME}`, not known as text.
+    Variable(&'a str),
+    /// `${{ … }}`, its inside trimmed.
+    Expression(String),
+    /// `$(…)` or `` `…` ``.
+    Command(&'a str),
+    /// `${NAME:-word}` (or `-`, `:=`, `=`): the variable, else the word.
+    Default(&'a str, &'a str),
+    /// `$1`, `${x%:*}` and the like.
+    Other,
+}
+
+/// The expansions of `text`, in order (top level only).
+fn expansions(text: &str) -> Vec<Expansion<'_>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(at) = text[i..].find(['$', '`']).map(|a| a + i) {
+        let tail = &text[at..];
+        if let Some(inner) = tail.strip_prefix("${{") {
+            let end = inner.find("}}").unwrap_or(inner.len());
+            out.push(Expansion::Expression(expr_key(&inner[..end])));
+            i = at + 3 + (end + 2).min(inner.len());
+        } else if tail.starts_with("$(") || tail.starts_with('`') {
+            // To the matching close, or the end.
+            let (open, close) = if tail.starts_with('`') {
+                (b'\0', b'`')
+            } else {
+                (b'(', b')')
+            };
+            let mut depth = 0usize;
+            let mut end = tail.len();
+            for (k, c) in tail.bytes().enumerate().skip(1) {
+                if c == open {
+                    depth += 1;
+                } else if c == close {
+                    if depth <= 1 || close == b'`' {
+                        end = k + 1;
+                        break;
+                    }
+                    depth -= 1;
+                }
+            }
+            out.push(Expansion::Command(&tail[..end]));
+            i = at + end.max(1);
+        } else if let Some((name, default, len)) = with_default(tail) {
+            out.push(Expansion::Default(name, default));
+            i = at + len;
+        } else if let Some((name, len)) = variable_at(tail).or_else(|| element_at(tail)) {
+            out.push(Expansion::Variable(name));
+            i = at + len;
+        } else {
+            if tail.len() > 1 {
+                out.push(Expansion::Other);
+            }
+            i = at + 1;
+        }
+    }
+    out
+}
+
+/// `${NAME[@]}`, `${NAME[0]}` at the start of `s`: an array's elements, by the array's
+/// name.
+fn element_at(s: &str) -> Option<(&str, usize)> {
+    let inner = s.strip_prefix("${")?;
+    let n = inner
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    let index = inner[n..].strip_prefix('[')?;
+    let close = index.find("]}")?;
+    (n > 0).then_some((&inner[..n], 2 + n + 1 + close + 2))
+}
+
+/// `${NAME:-word}` at the start of `s`: the name, the word and the length.
+fn with_default(s: &str) -> Option<(&str, &str, usize)> {
+    let inner = s.strip_prefix("${")?;
+    let n = inner
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    let name = &inner[..n];
+    let rest = &inner[n..];
+    let op = [":-", ":=", "-", "="]
+        .into_iter()
+        .find(|op| rest.starts_with(op))?;
+    let body = &rest[op.len()..];
+    // To the matching `}`.
+    let mut depth = 0usize;
+    for (k, c) in body.bytes().enumerate() {
+        match c {
+            b'{' => depth += 1,
+            b'}' if depth == 0 => {
+                return (!name.is_empty()).then_some((name, &body[..k], 2 + n + op.len() + k + 1));
+            }
+            b'}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `steps.meta.outputs.tags` from ` steps.meta.outputs.tags `: the key an expression is
+/// known by.
+pub(crate) fn expr_key(inside: &str) -> String {
+    inside.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Contexts whose value is a plain name, never a tag or a digest: a reference ending in
+/// one names no tag.
+fn plain_context(expr: &str) -> bool {
+    [
+        "github.repository",
+        "github.repository_owner",
+        "github.actor",
+        "github.event.repository.name",
+        "github.event.repository.full_name",
+    ]
+    .contains(&expr)
+}
+
+/// The class of an expansion's value, as a whole reference: `None` when unknown.
+fn class_of_expansion(e: &Expansion<'_>, st: &ShellState, hops: usize) -> Option<ValueClass> {
+    match e {
+        Expansion::Variable(name) => st.classes.get(*name).copied(),
+        Expansion::Expression(key) => match st.exprs.get(key) {
+            Some(KnownValue::Class(c)) => Some(*c),
+            Some(KnownValue::Text(t)) if hops < MAX_HOPS => class_at(t, st, hops + 1),
+            _ => None,
+        },
+        Expansion::Command(c) => resolves_from_registry(c).then_some(ValueClass::Lookup),
+        // The variable's value is unknown here (else it would have been substituted): the
+        // word may be the value.
+        Expansion::Default(name, word) => st.classes.get(*name).copied().or_else(|| {
+            (hops < MAX_HOPS)
+                .then(|| class_at(word, st, hops + 1))
+                .flatten()
+        }),
+        Expansion::Other => None,
+    }
+}
+
+/// The class of `text` (variables known as text already substituted) as an image
+/// reference: `None` when it cannot be known.
+pub(crate) fn class_of(text: &str, st: &ShellState) -> Option<ValueClass> {
+    class_at(text, st, 0)
+}
+
+fn class_at(text: &str, st: &ShellState, hops: usize) -> Option<ValueClass> {
+    let text = text.trim().trim_start_matches("docker://");
+    if text.is_empty() {
+        return None;
+    }
+    if let Some(at) = last_top(text, b'@') {
+        let digest = &text[at + 1..];
+        if literal_digest(digest) {
+            return Some(ValueClass::Digest);
+        }
+        if resolves_from_registry(digest)
+            || expansions(digest)
+                .iter()
+                .any(|e| class_of_expansion(e, st, hops) == Some(ValueClass::Lookup))
+        {
+            return Some(ValueClass::Lookup);
+        }
+        // A digest from anywhere else (the build's output, a file) is not a tag.
+        return Some(ValueClass::Digest);
+    }
+    let last = match last_top(text, b'/') {
+        Some(at) => &text[at + 1..],
+        None => text,
+    };
+    if let Some(colon) = first_top(last, b':')
+        && colon + 1 < last.len()
+    {
+        return Some(ValueClass::Tag);
+    }
+    let found = expansions(last);
+    match found.last() {
+        // Written whole in the file: no tag, so `latest`.
+        None => Some(ValueClass::Tag),
+        Some(Expansion::Expression(e)) if plain_context(e) => Some(ValueClass::Tag),
+        Some(e) => class_of_expansion(e, st, hops),
+    }
+}
+
+/// `text` split at its `@` (outside expansions): the name part and the digest part.
+pub(crate) fn split_reference(text: &str) -> (&str, Option<&str>) {
+    match last_top(text, b'@') {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    }
+}
+
+/// `text` with each expansion (`${…}`, `$(…)`, `` `…` ``, `${{ … }}`) replaced by `$v`.
+fn mask_expansions(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut depth, mut tick) = (0usize, false);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'`' {
+            tick = !tick;
+            if tick && depth == 0 {
+                out.push_str("$v");
+            }
+        } else if c == b'$' && matches!(b.get(i + 1), Some(b'(' | b'{')) {
+            if depth == 0 && !tick {
+                out.push_str("$v");
+            }
+            depth += 1;
+            i += 1;
+        } else if depth > 0 {
+            match c {
+                b'(' | b'{' => depth += 1,
+                b')' | b'}' => depth -= 1,
+                _ => {}
+            }
+        } else if !tick {
+            // Safe: an ASCII byte, or part of a character copied whole below.
+            let ch = text[i..].chars().next().unwrap_or_default();
+            out.push(ch);
+            i += ch.len_utf8();
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether a signer's argument (its name part) may be an image reference once its
+/// expansions are known: never an option's `NAME=value`, a file or a key (`env://KEY`,
+/// `cosign.key`).
+pub(crate) fn may_be_reference(text: &str) -> bool {
+    image_ref(&mask_expansions(text)).is_some()
+}
+
+/// Where a command writes `NAME=value` lines for later steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StepFile {
+    /// `$GITHUB_OUTPUT`: `steps.<id>.outputs.NAME`.
+    Output,
+    /// `$GITHUB_ENV`: variables of the later steps of the job.
+    Env,
+}
+
+/// The file a command appends to, when it is `$GITHUB_OUTPUT` or `$GITHUB_ENV`.
+pub(crate) fn step_file(cmd: &Command) -> Option<StepFile> {
+    cmd.redirects
+        .iter()
+        .filter(|r| matches!(r.op, ">>" | ">"))
+        .find_map(|r| {
+            let t = &r.target.text;
+            if t.contains("GITHUB_OUTPUT") {
+                Some(StepFile::Output)
+            } else if t.contains("GITHUB_ENV") {
+                Some(StepFile::Env)
+            } else {
+                None
+            }
+        })
+}
+
+/// The `NAME=value` lines a command writes (`echo`, `printf`, a heredoc given to `cat`),
+/// from its arguments as resolved.
+pub(crate) fn written_lines(
+    name: &str,
+    args: &[String],
+    heredoc: Option<String>,
+) -> Vec<(String, String)> {
+    // Redirections are among the words: the text ends where they start.
+    let end = args
+        .iter()
+        .position(|a| {
+            a.trim_start_matches(|c: char| c.is_ascii_digit())
+                .starts_with(['<', '>'])
+        })
+        .unwrap_or(args.len());
+    let args = &args[..end];
+    let text = match name {
+        "echo" => args
+            .iter()
+            .skip_while(|a| matches!(a.as_str(), "-n" | "-e" | "-E" | "-ne" | "-en"))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" "),
+        "printf" => {
+            let Some(format) = args.first() else {
+                return Vec::new();
+            };
+            let mut out = String::new();
+            let mut values = args[1..].iter();
+            let mut rest = format.as_str();
+            while let Some(at) = rest.find('%') {
+                out.push_str(&rest[..at]);
+                let spec = &rest[at + 1..];
+                if let Some(after) = spec.strip_prefix('s') {
+                    out.push_str(values.next().map(String::as_str).unwrap_or_default());
+                    rest = after;
+                } else {
+                    out.push('%');
+                    rest = spec;
+                }
+            }
+            out.push_str(rest);
+            out.replace("\\n", "\n")
+        }
+        "cat" => heredoc.unwrap_or_default(),
+        _ => return Vec::new(),
+    };
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            let k = k.trim();
+            // Output names may hold `-`.
+            let named = !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            named.then(|| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    fn st() -> ShellState {
+        let mut st = ShellState::default();
+        st.classes.insert("TAGS".into(), ValueClass::Tag);
+        st.exprs = Rc::new(
+            [
+                (
+                    "steps.meta.outputs.tags".to_string(),
+                    KnownValue::Class(ValueClass::Tag),
+                ),
+                (
+                    "steps.d.outputs.digest".to_string(),
+                    KnownValue::Text("$(crane digest reg.io/app:v1)".into()),
+                ),
+            ]
+            .into(),
+        );
+        st
+    }
+
+    #[test]
+    fn references_are_classed_by_what_names_their_digest_or_tag() {
+        let st = st();
+        let c = |t: &str| class_of(t, &st);
+        assert_eq!(c("reg.io/app:v1"), Some(ValueClass::Tag));
+        assert_eq!(c("reg.io/app"), Some(ValueClass::Tag));
+        assert_eq!(c("$REPO:$TAG"), Some(ValueClass::Tag));
+        assert_eq!(c("${{ steps.meta.outputs.tags }}"), Some(ValueClass::Tag));
+        assert_eq!(c("$TAGS"), Some(ValueClass::Tag));
+        assert_eq!(c("ghcr.io/${{ github.repository }}"), Some(ValueClass::Tag));
+        assert_eq!(
+            c("$REPO@$(crane digest $REPO:v1 | cut -d @ -f 2)"),
+            Some(ValueClass::Lookup)
+        );
+        assert_eq!(
+            c("reg.io/app:latest@${{ steps.d.outputs.digest }}"),
+            Some(ValueClass::Lookup)
+        );
+        assert_eq!(
+            c("${{ env.IMAGE }}@${{ steps.build.outputs.digest }}"),
+            Some(ValueClass::Digest)
+        );
+        // Unknown stays unknown.
+        assert_eq!(c("$IMAGE"), None);
+        assert_eq!(c("${platform}"), None);
+        assert_eq!(c("reg.io/$NAME"), None);
+        assert_eq!(c("$(cat ref.txt)"), None);
+        // A default is a value the variable may take.
+        assert_eq!(c("${1:-reg.io/app:latest}"), Some(ValueClass::Tag));
+        assert_eq!(c("${IMAGE:-$OTHER}"), None);
+    }
+
+    #[test]
+    fn only_what_may_be_a_reference_is_judged() {
+        assert!(may_be_reference("ghcr.io/${OWNER,,}/${{ matrix.image }}"));
+        assert!(may_be_reference("$(echo $IMAGE | cut -d : -f 1)"));
+        assert!(!may_be_reference("GITHUB_ACTOR=$(whoami)"));
+        assert!(!may_be_reference("env://COSIGN_KEY"));
+        assert!(!may_be_reference("cosign.key"));
+        assert_eq!(
+            split_reference("$(x | cut -d @ -f 1)@$(crane digest a:b)"),
+            ("$(x | cut -d @ -f 1)", Some("$(crane digest a:b)"))
+        );
+    }
+
+    #[test]
+    fn lines_written_for_later_steps_are_read() {
+        assert_eq!(
+            written_lines("echo", &["digest=sha256:1".into()], None),
+            [("digest".to_string(), "sha256:1".to_string())]
+        );
+        assert_eq!(
+            written_lines("printf", &["tag=%s\\n".into(), "v1".into()], None),
+            [("tag".to_string(), "v1".to_string())]
+        );
+        assert_eq!(
+            written_lines("cat", &[], Some("a=1\nb=2\n".into())).len(),
+            2
+        );
+        assert!(written_lines("tee", &["x=1".into()], None).is_empty());
+        assert_eq!(
+            written_lines(
+                "echo",
+                &["a=1".into(), ">>".into(), "$GITHUB_ENV".into()],
+                None
+            ),
+            [("a".to_string(), "1".to_string())]
+        );
+    }
+}
+
+/// Data flow through whole files: the rules see what each value may be.
+#[cfg(test)]
+mod through_files {
+    use crate::audit::Kind;
+    use crate::audit::rules::tests::findings;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn sh(text: &str) -> Vec<(String, usize)> {
+        findings("a.sh", Kind::Shell, text)
+    }
+
+    fn tag(line: usize) -> (String, usize) {
+        ("sign-by-tag".to_string(), line)
+    }
+
+    fn lookup(line: usize) -> (String, usize) {
+        ("sign-resolved-digest".to_string(), line)
+    }
+
+    #[test]
+    fn a_digest_looked_up_reaches_the_sign_through_two_variables_in_branches() {
+        let text = "IMAGE=\"$1\"\nif command -v crane; then\n  DIGEST=$(crane digest \"${IMAGE}\")\n  BARE=$(echo \"${IMAGE}\" | cut -d ':' -f 1)\n  REF=\"${BARE}@${DIGEST}\"\nelse\n  exit 1\nfi\ncosign sign --key k \"${REF}\"\n";
+        assert_eq!(sh(text), [lookup(9)]);
+    }
+
+    #[test]
+    fn a_tag_assigned_in_any_branch_is_signed_by_tag() {
+        let text = format!(
+            "if [ -n \"$RELEASE\" ]; then\n  REF=reg.io/app:$RELEASE\nelse\n  REF=reg.io/app@{D}\nfi\ncosign sign --key k \"$REF\"\n"
+        );
+        assert_eq!(sh(&text), [tag(6)]);
+        let safe = format!(
+            "if [ -n \"$A\" ]; then\n  REF=reg.io/a@{D}\nelse\n  REF=reg.io/b@{D}\nfi\ncosign sign --key k \"$REF\"\n"
+        );
+        assert!(sh(&safe).is_empty());
+        // An unindented assignment replaces what was there before.
+        let replaced = format!("REF=reg.io/app:v1\nREF=reg.io/app@{D}\ncosign sign --key k $REF\n");
+        assert!(sh(&replaced).is_empty());
+    }
+
+    #[test]
+    fn loops_read_and_mapfile_take_their_values_from_their_lists() {
+        let words = "repo=reg.io/app\nfor tag in v1 latest; do\n  cosign sign --key k \"$repo:$tag\"\ndone\n";
+        assert_eq!(sh(words), [tag(3)]);
+        let list = "TAGS=\"reg.io/app:v1 reg.io/app:latest\"\nfor t in $TAGS; do\n  cosign sign --key k \"$t\"\ndone\n";
+        assert_eq!(sh(list), [tag(3)]);
+        let digests = format!(
+            "REFS=\"reg.io/a@{D} reg.io/b@{D}\"\nfor r in $REFS; do cosign sign --key k \"$r\"; done\n"
+        );
+        assert!(sh(&digests).is_empty());
+        let mapped = "TAGS=\"reg.io/app:v1 reg.io/app:v2\"\nmapfile -t tags <<< \"$TAGS\"\nfor t in \"${tags[@]}\"; do cosign sign --key k \"$t\"; done\necho \"$TAGS\" | while read -r t; do cosign sign --key k \"$t\"; done\n";
+        assert_eq!(sh(mapped), [tag(3), tag(4)]);
+        // Read from a file: unknown, never a tag.
+        let unknown = "while read -r ref; do cosign sign --key k \"$ref\"; done < refs.txt\nfor r in $(cat refs.txt); do cosign sign --key k \"$r\"; done\ncosign sign --key k \"$REGISTRY/$IMAGE\"\n";
+        assert!(sh(unknown).is_empty());
+    }
+
+    #[test]
+    fn function_parameters_are_bound_per_call_and_reported_at_the_sign() {
+        let text = format!(
+            "sign() {{\n  cosign sign --yes --key k \"$1\"\n}}\nsign \"reg.io/app@{D}\"\nsign \"reg.io/app:${{VERSION}}\"\n"
+        );
+        assert_eq!(sh(&text), [tag(2)]);
+        let safe = format!(
+            "sign() {{ cosign sign --key k \"$1\"; }}\nsign \"reg.io/app@{D}\"\nsign \"$UNKNOWN\"\n"
+        );
+        assert!(sh(&safe).is_empty());
+        let default = "IMAGE=${1:-reg.io/app:latest}\ncosign sign --key k $IMAGE\n";
+        assert_eq!(sh(default), [tag(2)]);
+    }
+
+    /// The signing findings of a workflow (its actions are not pinned, for brevity).
+    fn workflow(text: &str) -> Vec<(String, usize)> {
+        let mut f = findings(".github/workflows/r.yml", Kind::Workflow, text);
+        f.retain(|(rule, _)| rule != "unpinned-action");
+        f
+    }
+
+    #[test]
+    fn outputs_of_well_known_actions_and_of_earlier_steps_are_followed() {
+        let meta = "on: push\njobs:\n  b:\n    runs-on: x\n    steps:\n      - id: meta\n        uses: docker/metadata-action@v5\n      - id: build\n        uses: docker/build-push-action@v6\n      - run: cosign sign --yes ${{ steps.meta.outputs.tags }}\n      - env:\n          TAGS: ${{ steps.meta.outputs.tags }}\n        run: for t in $TAGS; do cosign sign --yes \"$t\"; done\n      - run: cosign sign --yes $DOCKER_METADATA_OUTPUT_TAGS\n      - run: cosign sign --yes ${{ env.IMAGE }}@${{ steps.build.outputs.digest }}\n";
+        assert_eq!(workflow(meta), [tag(10), tag(13), tag(14)]);
+        let output = "on: push\njobs:\n  b:\n    runs-on: x\n    steps:\n      - id: d\n        run: |\n          echo \"digest=$(crane digest reg.io/app:v1)\" >> \"$GITHUB_OUTPUT\"\n          echo \"REF=reg.io/app:v1\" >> $GITHUB_ENV\n      - env:\n          DIGEST: ${{ steps.d.outputs.digest }}\n        run: |\n          cosign sign --yes reg.io/app@${DIGEST}\n          cosign sign --yes \"$REF\"\n";
+        assert_eq!(workflow(output), [lookup(13), tag(14)]);
+    }
+
+    #[test]
+    fn job_outputs_and_inputs_reach_later_jobs() {
+        let text = "on:\n  workflow_call:\n    inputs:\n      image:\n        type: string\n        default: reg.io/app:latest\njobs:\n  meta:\n    runs-on: x\n    outputs:\n      tags: ${{ steps.m.outputs.tags }}\n      digest: ${{ steps.d.outputs.digest }}\n    steps:\n      - id: m\n        uses: docker/metadata-action@v5\n      - id: d\n        run: echo \"digest=$(skopeo inspect --format '{{.Digest}}' docker://reg.io/app:v1)\" >> $GITHUB_OUTPUT\n  sign:\n    needs: meta\n    runs-on: x\n    steps:\n      - run: |\n          cosign sign --yes ${{ needs.meta.outputs.tags }}\n          cosign sign --yes reg.io/app@${{ needs.meta.outputs.digest }}\n          cosign sign --yes ${{ inputs.image }}\n";
+        assert_eq!(workflow(text), [tag(23), lookup(24), tag(25)]);
+    }
+}
