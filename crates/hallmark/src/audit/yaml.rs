@@ -182,6 +182,9 @@ struct Anchored {
 
 #[derive(Default)]
 struct Builder {
+    /// Follow aliases and settle merge and duplicate keys (the loaded view); otherwise
+    /// the text as written, aliases as [`Value::Alias`].
+    resolve: bool,
     docs: Vec<Node>,
     stack: Vec<Open>,
     /// Nodes read or copied for aliases, for [`MAX_NODES`].
@@ -211,7 +214,7 @@ impl Builder {
 
     /// Keeps a copy of `node` for the aliases to come.
     fn anchor(&mut self, id: usize, node: &Node, size: usize, height: usize) {
-        if id == 0 {
+        if id == 0 || !self.resolve {
             return;
         }
         // Past the budget the anchor is forgotten: its aliases stay unresolved rather
@@ -282,7 +285,9 @@ impl Builder {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some(mut o) = self.stack.pop() {
-                    if let Value::Map(entries) = &mut o.node.value {
+                    if self.resolve
+                        && let Value::Map(entries) = &mut o.node.value
+                    {
                         *entries = settle(std::mem::take(entries));
                     }
                     let height = o.height + 1;
@@ -369,11 +374,26 @@ fn merged(v: &Node) -> bool {
     }
 }
 
-/// Parses every document of `text`; `Err` with the parser's message (and line) when the
-/// text is not YAML, or nests deeper than `MAX_DEPTH`, or has more than [`MAX_NODES`]
-/// nodes.
+/// Parses every document of `text` as a loader sees it (aliases followed, merge keys
+/// merged, the last of duplicate keys); `Err` with the parser's message (and line) when
+/// the text is not YAML, or nests deeper than `MAX_DEPTH`, or has more than
+/// [`MAX_NODES`] nodes, aliases expanded.
 pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
-    let mut builder = Builder::default();
+    build(text, true)
+}
+
+/// Parses every document of `text` as written: an alias is a [`Value::Alias`] at its own
+/// place, keys stay as written. For rewriting the text (`pin`), where an alias's target
+/// is not the alias's bytes.
+pub fn parse_written(text: &str) -> Result<Vec<Node>, YamlError> {
+    build(text, false)
+}
+
+fn build(text: &str, resolve: bool) -> Result<Vec<Node>, YamlError> {
+    let mut builder = Builder {
+        resolve,
+        ..Builder::default()
+    };
     let mut parser = Parser::new_from_str(text);
     // Events are pulled one at a time: yaml-rust2's `load` recurses once per level of
     // nesting, which a file of 40 000 nested `- ` would turn into a stack overflow.
@@ -486,6 +506,10 @@ job:
         let script = &job.get("script").unwrap().items()[0];
         assert_eq!(script.str(), Some("cosign sign reg/app:latest"));
         assert_eq!(script.line, 2);
+        // As written, an alias is itself.
+        let written = &parse_written(text).unwrap()[0];
+        let image = written.get("job").unwrap().get("image").unwrap();
+        assert_eq!((&image.value, image.line), (&Value::Alias, 5));
         // An alias to no anchor stays an alias.
         let doc = &parse("a: *nowhere\n");
         assert!(
