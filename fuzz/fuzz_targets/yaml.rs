@@ -2,7 +2,9 @@
 //! Pipeline and deployment YAML comes from pull requests: the reader must end on any input
 //! with a tree or an error, however deep the nesting (a file of 40 000 nested `- ` once
 //! overflowed the stack), and walking, auditing and dropping what it built must not
-//! recurse or panic. `pin` reads the same files through `image_spans`.
+//! recurse or panic. Aliases are followed within the node limit (nested aliases are an
+//! error, not a tree that fills memory). `pin` reads the same files through
+//! `image_spans`.
 //!
 //! Seeds, the deep cases among them, are in fuzz/seeds/yaml; scripts/fuzz copies them into
 //! the corpus before it runs.

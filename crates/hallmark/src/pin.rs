@@ -194,7 +194,7 @@ fn unpinnable(
     if !matches!(kind, Kind::Kubernetes | Kind::Compose | Kind::Workflow) {
         return Vec::new();
     }
-    let Ok(docs) = audit::yaml::parse(text) else {
+    let Ok(docs) = audit::yaml::parse_written(text) else {
         return Vec::new();
     };
     let written = |line: usize, column: usize| {

@@ -9,6 +9,7 @@ mod attestations;
 mod audit;
 mod audit_flow;
 mod audit_rules;
+mod audit_syntax;
 mod audit_systems;
 mod blobs;
 mod bundles;

@@ -133,7 +133,7 @@ pub fn image_spans(text: &str, kind: Kind) -> Vec<ImageSpan> {
             }
         }
         Kind::Kubernetes | Kind::Compose | Kind::Workflow => {
-            let Ok(docs) = yaml::parse(text) else {
+            let Ok(docs) = yaml::parse_written(text) else {
                 return out;
             };
             for doc in &docs {

@@ -164,7 +164,8 @@ pub enum Kind {
     GitLab,
     /// `.circleci/config.yml`.
     CircleCi,
-    /// `Jenkinsfile`: its `sh` steps.
+    /// `Jenkinsfile`, `Jenkinsfile.*`, `*.jenkinsfile`, and Groovy of shared libraries
+    /// (`vars/*.groovy`, `jenkins/**/*.groovy`), or given by name: its `sh` steps.
     Jenkins,
     /// `docker-compose.yml`, `compose.yaml`.
     Compose,
@@ -244,7 +245,10 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
     } else if yaml && (name == "config.yml" || name == "config.yaml") && in_dir(&text, ".circleci")
     {
         Kind::CircleCi
-    } else if name == "jenkinsfile" || name.ends_with(".jenkinsfile") {
+    } else if name.starts_with("jenkinsfile")
+        || name.ends_with(".jenkinsfile")
+        || (name.ends_with(".groovy") && shared_library(&text))
+    {
         Kind::Jenkins
     } else if yaml && (name.starts_with("docker-compose") || name.starts_with("compose")) {
         Kind::Compose
@@ -267,6 +271,13 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
     })
 }
 
+/// True when `path` (with `/` separators) is in a Jenkins shared library's `vars/` or
+/// in a `jenkins/` directory: Groovy there holds pipeline steps.
+fn shared_library(path: &str) -> bool {
+    let mut dirs = path.rsplit('/').skip(1);
+    dirs.any(|d| d.eq_ignore_ascii_case("vars") || d.eq_ignore_ascii_case("jenkins"))
+}
+
 /// True when `path` (with `/` separators) is directly in a directory called `dir`.
 fn in_dir(path: &str, dir: &str) -> bool {
     path.rsplit('/').nth(1) == Some(dir)
@@ -286,7 +297,7 @@ const FORMATS: &str = "GitHub workflows (.github/workflows/*.yml) and actions (a
      .travis.yml, Azure Pipelines (azure-pipelines.yml, .azure-pipelines/*.yml, .azure/*.yml), \
      bitbucket-pipelines.yml, Buildkite (.buildkite/*.yml), Drone and Woodpecker (.drone.yml, \
      .woodpecker.yml, .woodpecker/*.yml), Google Cloud Build (cloudbuild.yaml), Tekton tasks \
-     and pipelines (any YAML), Jenkinsfile, Makefiles (Makefile, GNUmakefile, *.mk), \
+     and pipelines (any YAML), Jenkinsfile and Groovy, Makefiles (Makefile, GNUmakefile, *.mk), \
      justfiles (justfile, *.just), Taskfiles (Taskfile.yml), Dockerfile, compose and \
      Kubernetes YAML, and shell scripts (*.sh, or a #! line naming a shell)";
 
@@ -305,19 +316,94 @@ fn shell_shebang(first_line: &str) -> bool {
     ["sh", "bash", "zsh", "dash", "ash", "ksh"].contains(&name)
 }
 
-/// `# hallmark: ignore[rule-a,rule-b] reason` comments of a file, by line.
-fn suppressions(text: &str) -> BTreeMap<usize, (Vec<String>, String)> {
+/// `# hallmark: ignore[rule-a,rule-b] reason` comments of a file, by line. A marker counts
+/// only in a comment of the file's language (`#` for YAML, shell and Dockerfiles, `//`
+/// for Groovy), never inside a quoted string or a heredoc's body: text a pull request can
+/// put in a string must not silence a finding.
+fn suppressions(text: &str, kind: Kind) -> BTreeMap<usize, (Vec<String>, String)> {
+    const MARKER: &str = "hallmark: ignore[";
+    let slashes = kind == Kind::Jenkins;
     let mut out = BTreeMap::new();
+    // Delimiters of the heredocs open, first to close first.
+    let mut heredocs: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     for (i, line) in text.lines().enumerate() {
-        let Some(at) = line.find("hallmark: ignore[") else {
+        if let Some(delimiter) = heredocs.front() {
+            if line.trim() == delimiter {
+                heredocs.pop_front();
+            }
+            continue;
+        }
+        let code = comment_start(line, slashes).map_or(line, |at| &line[..at]);
+        if !slashes {
+            heredocs.extend(heredoc_delimiters(code));
+        }
+        let Some(comment) = comment_start(line, slashes).map(|at| &line[at..]) else {
             continue;
         };
-        let rest = &line[at + "hallmark: ignore[".len()..];
+        let Some(at) = comment.find(MARKER) else {
+            continue;
+        };
+        let rest = &comment[at + MARKER.len()..];
         let Some((ids, reason)) = rest.split_once(']') else {
             continue;
         };
         let ids = ids.split(',').map(|s| s.trim().to_string()).collect();
         out.insert(i + 1, (ids, reason.trim().to_string()));
+    }
+    out
+}
+
+/// Where a comment starts on `line`, outside quotes: `#` at the start or after a blank,
+/// or `//` when `slashes`.
+fn comment_start(line: &str, slashes: bool) -> Option<usize> {
+    let b = line.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) => {
+                if c == b'\\' && q == b'"' {
+                    i += 1;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                b'\'' | b'"' => quote = Some(c),
+                b'\\' => i += 1,
+                b'/' if slashes && b.get(i + 1) == Some(&b'/') => return Some(i),
+                b'#' if !slashes && (i == 0 || b[i - 1].is_ascii_whitespace()) => {
+                    return Some(i);
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The delimiters of the heredocs a shell or Dockerfile line opens (`<<EOF`, `<<-'EOF'`),
+/// not here-strings (`<<<`).
+fn heredoc_delimiters(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut s = code;
+    while let Some(at) = s.find("<<") {
+        s = &s[at + 2..];
+        if let Some(rest) = s.strip_prefix('<') {
+            s = rest;
+            continue;
+        }
+        let t = s.trim_start_matches('-').trim_start();
+        let t = t.trim_start_matches(['"', '\'']);
+        let name: String = t
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() && out.len() < 16 {
+            out.push(name);
+        }
     }
     out
 }
@@ -363,7 +449,7 @@ enum Loaded {
 }
 
 /// Reads a file found by the walk, bounded, as a regular file inside its root.
-fn read_found(found: &walk::Found<Option<Kind>>) -> Result<Loaded, FileProblem> {
+fn read_found(found: &walk::Found<Option<Kind>>, given: bool) -> Result<Loaded, FileProblem> {
     let path = &found.path;
     let not_read = |e: crate::fsio::FileError| {
         let why = match e {
@@ -374,8 +460,13 @@ fn read_found(found: &walk::Found<Option<Kind>>) -> Result<Loaded, FileProblem> 
         };
         FileProblem::new(path, why)
     };
+    let groovy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("groovy"));
     let kind = match found.kind {
         Some(kind) => kind,
+        // Groovy named on the command line is pipeline code the user wants read.
+        None if given && groovy => Kind::Jenkins,
         None => {
             // Only a `#!` line can make this a file hallmark reads.
             if crate::fsio::check_regular(path, found.root.as_deref())
@@ -471,7 +562,7 @@ pub(crate) fn read_text(
 /// Audits `text` as a file of `kind` called `name`, without reading anything: its
 /// findings (suppressions not applied), and the parts of it that were not audited.
 pub fn audit_text(name: &str, text: &str, kind: Kind) -> (Vec<Finding>, Vec<String>) {
-    let file = check_text(name, text, kind);
+    let file = check_text(name, text, kind, &[]);
     let mut not_audited: Vec<String> = file.error.into_iter().collect();
     not_audited.extend(file.checked.not_audited);
     (file.checked.findings, not_audited)
@@ -484,9 +575,10 @@ struct FileChecked {
     checked: check::Checked,
 }
 
-/// Reads `text` as a file of `kind` and runs every rule over it.
-fn check_text(name: &str, text: &str, kind: Kind) -> FileChecked {
-    let (model, error) = match read::read(kind, text) {
+/// Reads `text` as a file of `kind` (seeing the variables of `context`) and runs every
+/// rule over it.
+fn check_text(name: &str, text: &str, kind: Kind, context: &[model::EnvVar]) -> FileChecked {
+    let (model, error) = match read::read_in(kind, text, context) {
         Ok(m) => (m, None),
         Err(e) => (model::Model::default(), Some(e.to_string())),
     };
@@ -494,6 +586,160 @@ fn check_text(name: &str, text: &str, kind: Kind) -> FileChecked {
         error,
         checked: check::run(name, &model, rules::CHECKS),
     }
+}
+
+/// GitLab files pulled in by `include: local:`, read as GitLab CI with the variables of
+/// the file including them.
+#[derive(Default)]
+struct Included {
+    /// Files of the walk, by index, with their context.
+    found: std::collections::HashMap<usize, Vec<model::EnvVar>>,
+    /// Files outside the paths given (but inside the root), with root and context.
+    extra: Vec<(PathBuf, PathBuf, Vec<model::EnvVar>)>,
+}
+
+/// Deepest chain of includes followed, and most files included: GitLab's own limits are
+/// of this order (150 includes).
+const MAX_INCLUDE_DEPTH: usize = 10;
+const MAX_INCLUDES: usize = 150;
+
+/// Follows the `include:` of every GitLab file found, from the root of the tree given (or
+/// the including file's directory), never outside it nor twice. Includes that cannot be
+/// read are errors; those of other projects, remote URLs and templates are warnings.
+fn gitlab_includes(files: &[walk::Found<Option<Kind>>], report: &mut AuditReport) -> Included {
+    use read::gitlab::Include;
+    let mut out = Included::default();
+    let starts: Vec<usize> = (0..files.len())
+        .filter(|&i| files[i].kind == Some(Kind::GitLab))
+        .collect();
+    if starts.is_empty() {
+        return out;
+    }
+    let outcome = Unread {
+        not_read: "not audited",
+        too_large: "not audited",
+    };
+    let text_of = |path: &Path, root: Option<&Path>| match read_text(path, root, &outcome) {
+        Ok(FileText::Utf8(t)) => Ok(t),
+        Ok(FileText::NotUtf8 { bytes, .. }) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(p) => Err(p.error),
+    };
+    let mut by_real: Option<std::collections::HashMap<PathBuf, usize>> = None;
+    // GitLab files by name follow their own includes: one included again is given the
+    // includer's variables, not read a second time.
+    let named: std::collections::HashSet<PathBuf> = starts
+        .iter()
+        .filter_map(|&i| std::fs::canonicalize(&files[i].path).ok())
+        .collect();
+    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for start in starts {
+        let found = &files[start];
+        let base = match &found.root {
+            Some(root) => root.clone(),
+            None => found
+                .path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        };
+        let Ok(text) = text_of(&found.path, found.root.as_deref()) else {
+            continue;
+        };
+        // (including file's path, its text, its context, depth)
+        let mut pending = vec![(found.path.clone(), text, Vec::new(), 0usize)];
+        while let Some((from, text, context, depth)) = pending.pop() {
+            let Some((includes, env)) = read::gitlab_includes(&text, &context) else {
+                continue;
+            };
+            for inc in includes {
+                let (path, line) = match inc {
+                    Include::Elsewhere { what, line } => {
+                        report.warnings.push(FileProblem::new(
+                            &from,
+                            format!("line {line}: include of {what}: not audited"),
+                        ));
+                        continue;
+                    }
+                    Include::Local { path, line } => (path, line),
+                };
+                let problem = |why: &str| {
+                    FileProblem::new(&from, format!("line {line}: include {path}: {why}"))
+                };
+                let rel = Path::new(path.trim().trim_start_matches('/'));
+                if path.contains('*') {
+                    report
+                        .warnings
+                        .push(problem("a pattern, not followed: not audited"));
+                    continue;
+                }
+                if rel.components().any(|c| {
+                    !matches!(
+                        c,
+                        std::path::Component::Normal(_) | std::path::Component::CurDir
+                    )
+                }) {
+                    report.errors.push(problem(
+                        "leads outside the audited tree: not followed, not audited",
+                    ));
+                    continue;
+                }
+                let full = base.join(rel);
+                if depth >= MAX_INCLUDE_DEPTH || seen.len() >= MAX_INCLUDES {
+                    report.errors.push(problem(
+                        "past the limit of nested or numerous includes: not audited",
+                    ));
+                    continue;
+                }
+                let Ok(real) = std::fs::canonicalize(&full) else {
+                    report
+                        .errors
+                        .push(problem("no such file in the audited tree: not audited"));
+                    continue;
+                };
+                if named.contains(&real) || !seen.insert(real.clone()) {
+                    // Included before (or a loop): read once.
+                    if named.contains(&real)
+                        && let Some(&i) = by_real
+                            .get_or_insert_with(|| canonical_index(files))
+                            .get(&real)
+                    {
+                        out.found.entry(i).or_insert_with(|| env.clone());
+                    }
+                    continue;
+                }
+                let text = match text_of(&full, Some(&base)) {
+                    Ok(t) => t,
+                    Err(why) => {
+                        report.errors.push(problem(&why));
+                        continue;
+                    }
+                };
+                let index = by_real
+                    .get_or_insert_with(|| canonical_index(files))
+                    .get(&real)
+                    .copied();
+                match index {
+                    Some(i) => {
+                        out.found.insert(i, env.clone());
+                    }
+                    None => out.extra.push((full.clone(), base.clone(), env.clone())),
+                }
+                pending.push((full, text, env.clone(), depth + 1));
+            }
+        }
+    }
+    out
+}
+
+/// The files of the walk by their canonical path.
+fn canonical_index(
+    files: &[walk::Found<Option<Kind>>],
+) -> std::collections::HashMap<PathBuf, usize> {
+    files
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| Some((std::fs::canonicalize(&f.path).ok()?, i)))
+        .collect()
 }
 
 /// Audits every file under `paths`. Whatever is not audited, whole or in part, is in the
@@ -510,8 +756,30 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
         warnings: tree.warnings.into_iter().map(left_out).collect(),
         partial: false,
     };
-    for found in &tree.files {
-        let (text, kind) = match read_found(found) {
+    let included = gitlab_includes(&tree.files, &mut report);
+    let extra: Vec<walk::Found<Option<Kind>>> = included
+        .extra
+        .iter()
+        .map(|(path, root, _)| walk::Found {
+            path: path.clone(),
+            kind: Some(Kind::GitLab),
+            root: Some(root.clone()),
+        })
+        .collect();
+    for (index, found) in tree.files.iter().chain(&extra).enumerate() {
+        let context: &[model::EnvVar] = match index.checked_sub(tree.files.len()) {
+            Some(e) => &included.extra[e].2,
+            None => included.found.get(&index).map_or(&[], Vec::as_slice),
+        };
+        let loaded = read_found(found, paths.contains(&found.path));
+        let loaded = match loaded {
+            // An included file is GitLab CI whatever its name says.
+            Ok(Loaded::Text(text, _, caveat)) if included.found.contains_key(&index) => {
+                Ok(Loaded::Text(text, Kind::GitLab, caveat))
+            }
+            other => other,
+        };
+        let (text, kind) = match loaded {
             Ok(Loaded::Text(text, kind, caveat)) => {
                 if let Some(caveat) = caveat {
                     report.warnings.push(FileProblem::new(&found.path, caveat));
@@ -539,7 +807,7 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
         let FileChecked {
             error,
             checked: file,
-        } = check_text(&name, &text, kind);
+        } = check_text(&name, &text, kind, context);
         if let Some(e) = error {
             report.errors.push(FileProblem {
                 path: name.clone(),
@@ -552,7 +820,7 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
                 error: format!("{part} was not audited"),
             });
         }
-        let ignores = suppressions(&text);
+        let ignores = suppressions(&text, kind);
         for mut f in file.findings {
             let ignored = [f.line, f.line.saturating_sub(1)].iter().find_map(|l| {
                 ignores
@@ -601,5 +869,47 @@ mod tests {
             kind_of(Path::new("ci/release"), "#!/bin/bash -e"),
             Some(Kind::Shell)
         );
+    }
+
+    #[test]
+    fn jenkins_pipelines_are_known_by_their_names_and_places() {
+        for path in [
+            "Jenkinsfile",
+            "ci/Jenkinsfile.release",
+            "release.jenkinsfile",
+            "vars/signImage.groovy",
+            "lib/jenkins/stages/sign.groovy",
+        ] {
+            assert_eq!(kind_of(Path::new(path), ""), Some(Kind::Jenkins), "{path}");
+        }
+        for path in ["src/main/groovy/App.groovy", "build.gradle"] {
+            assert_eq!(kind_of(Path::new(path), ""), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_suppression_counts_only_as_a_comment() {
+        let text = "\
+steps:
+  - run: cosign sign a:1 # hallmark: ignore[sign-by-tag] pinned elsewhere
+  - run: echo \"# hallmark: ignore[sign-by-tag] in a string\"
+  - run: echo '# hallmark: ignore[sign-by-tag] single'
+  - run: |
+      cat > notes <<'EOF'
+      # hallmark: ignore[sign-by-tag] heredoc body
+      EOF
+      # hallmark: ignore[unchecked-download] after the heredoc
+";
+        let got: Vec<usize> = suppressions(text, Kind::Workflow).into_keys().collect();
+        assert_eq!(got, [2, 9]);
+        let groovy = "\
+sh 'cosign sign a:1' // hallmark: ignore[sign-by-tag] ok
+sh 'echo # hallmark: ignore[sign-by-tag] in the string'
+sh \"echo // hallmark: ignore[sign-by-tag] in a gstring\"
+";
+        let got: Vec<usize> = suppressions(groovy, Kind::Jenkins).into_keys().collect();
+        assert_eq!(got, [1]);
+        assert_eq!(comment_start("a#b # c", false), Some(4));
+        assert_eq!(comment_start("sh 'curl http://x' // y", true), Some(19));
     }
 }

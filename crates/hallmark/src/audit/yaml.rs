@@ -1,5 +1,15 @@
 //! YAML documents as a small tree that remembers where every node starts (line, column),
 //! built from yaml-rust2's events. Multi-document streams give one tree per document.
+//!
+//! The tree is what a CI system sees once it has loaded the file: an alias (`*sign`)
+//! stands for a copy of its anchored node, `<<: *defaults` merges the anchored mapping's
+//! keys under the ones written beside it, and of a key written twice only the last is
+//! kept (YAML loaders keep the last). A copy keeps the positions of the anchored text, so
+//! a finding in it points where the text is written. Copies are counted with the nodes
+//! read, and bounded: a file of nested aliases ("billion laughs") is an error, not a
+//! tree that fills memory.
+
+use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, ScanError};
@@ -25,6 +35,12 @@ pub enum YamlError {
         /// Where the level over the limit opens.
         line: usize,
     },
+    /// Aliases that, followed, would make more than [`MAX_NODES`] nodes.
+    #[error("line {line}: aliases expand to more than {MAX_NODES} YAML nodes")]
+    AliasBomb {
+        /// Where the alias over the limit is.
+        line: usize,
+    },
 }
 
 impl YamlError {
@@ -32,9 +48,10 @@ impl YamlError {
     /// is the class of what could not be done, not a verdict on the file.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Syntax(_) | Self::TooManyNodes { .. } | Self::TooDeep { .. } => {
-                ErrorClass::Unavailable
-            }
+            Self::Syntax(_)
+            | Self::TooManyNodes { .. }
+            | Self::TooDeep { .. }
+            | Self::AliasBomb { .. } => ErrorClass::Unavailable,
         }
     }
 }
@@ -59,7 +76,7 @@ pub enum Value {
     Seq(Vec<Node>),
     /// A mapping, in document order (keys as text).
     Map(Vec<(Node, Node)>),
-    /// An alias (not followed: anchors cannot make the work grow).
+    /// An alias to no anchor known where it is written.
     Alias,
 }
 
@@ -143,25 +160,72 @@ pub const MAX_NODES: usize = 200_000;
 /// stacks, small whatever the file.
 pub(crate) const MAX_DEPTH: usize = 256;
 
+/// A sequence or mapping being read.
+struct Open {
+    node: Node,
+    /// A mapping's key waiting for its value.
+    key: Option<Node>,
+    /// Its anchor (0 for none).
+    anchor: usize,
+    /// Nodes counted when it opened: its size once closed.
+    nodes_before: usize,
+    /// Its deepest child's height.
+    height: usize,
+}
+
+/// An anchored node, ready to be copied where an alias names it.
+struct Anchored {
+    node: Node,
+    size: usize,
+    height: usize,
+}
+
 #[derive(Default)]
 struct Builder {
+    /// Follow aliases and settle merge and duplicate keys (the loaded view); otherwise
+    /// the text as written, aliases as [`Value::Alias`].
+    resolve: bool,
     docs: Vec<Node>,
-    stack: Vec<(Node, Option<Node>)>,
+    stack: Vec<Open>,
+    /// Nodes read or copied for aliases, for [`MAX_NODES`].
     nodes: usize,
+    /// Nodes held in `anchors`, bounded like the tree itself.
+    anchored: usize,
+    anchors: HashMap<usize, Anchored>,
 }
 
 impl Builder {
-    fn push(&mut self, node: Node) {
+    fn push(&mut self, node: Node, height: usize) {
         match self.stack.last_mut() {
             None => self.docs.push(node),
-            Some((parent, pending_key)) => match &mut parent.value {
-                Value::Seq(items) => items.push(node),
-                Value::Map(entries) => match pending_key.take() {
-                    None => *pending_key = Some(node),
-                    Some(k) => entries.push((k, node)),
-                },
-                Value::Scalar(_) | Value::Alias => {}
-            },
+            Some(open) => {
+                open.height = open.height.max(height);
+                match &mut open.node.value {
+                    Value::Seq(items) => items.push(node),
+                    Value::Map(entries) => match open.key.take() {
+                        None => open.key = Some(node),
+                        Some(k) => entries.push((k, node)),
+                    },
+                    Value::Scalar(_) | Value::Alias => {}
+                }
+            }
+        }
+    }
+
+    /// Keeps a copy of `node` for the aliases to come.
+    fn anchor(&mut self, id: usize, node: &Node, size: usize, height: usize) {
+        if id == 0 || !self.resolve {
+            return;
+        }
+        // Past the budget the anchor is forgotten: its aliases stay unresolved rather
+        // than nested anchors multiplying the memory held.
+        if self.anchored + size > MAX_NODES {
+            return;
+        }
+        self.anchored += size;
+        let node = node.clone();
+        if let Some(old) = self.anchors.insert(id, Anchored { node, size, height }) {
+            self.anchored -= old.size;
         }
     }
 
@@ -182,14 +246,53 @@ impl Builder {
         if opens && self.stack.len() >= MAX_DEPTH {
             return Err(YamlError::TooDeep { line: mark.line() });
         }
+        let open = |value, anchor, nodes_before| Open {
+            node: at(value),
+            key: None,
+            anchor,
+            nodes_before,
+            height: 0,
+        };
         match ev {
-            Event::Scalar(text, ..) => self.push(at(Value::Scalar(text))),
-            Event::Alias(_) => self.push(at(Value::Alias)),
-            Event::SequenceStart(..) => self.stack.push((at(Value::Seq(Vec::new())), None)),
-            Event::MappingStart(..) => self.stack.push((at(Value::Map(Vec::new())), None)),
+            Event::Scalar(text, _, anchor, _) => {
+                let node = at(Value::Scalar(text));
+                self.anchor(anchor, &node, 1, 1);
+                self.push(node, 1);
+            }
+            Event::Alias(id) => {
+                let Some(a) = self.anchors.get(&id) else {
+                    self.push(at(Value::Alias), 1);
+                    return Ok(());
+                };
+                // The alias itself was counted above; its copy costs the rest.
+                if self.nodes - 1 + a.size > MAX_NODES {
+                    return Err(YamlError::AliasBomb { line: mark.line() });
+                }
+                if self.stack.len() + a.height > MAX_DEPTH {
+                    return Err(YamlError::TooDeep { line: mark.line() });
+                }
+                self.nodes = self.nodes - 1 + a.size;
+                let (node, height) = (a.node.clone(), a.height);
+                self.push(node, height);
+            }
+            Event::SequenceStart(anchor, _) => {
+                let o = open(Value::Seq(Vec::new()), anchor, self.nodes - 1);
+                self.stack.push(o);
+            }
+            Event::MappingStart(anchor, _) => {
+                let o = open(Value::Map(Vec::new()), anchor, self.nodes - 1);
+                self.stack.push(o);
+            }
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((node, _)) = self.stack.pop() {
-                    self.push(node);
+                if let Some(mut o) = self.stack.pop() {
+                    if self.resolve
+                        && let Value::Map(entries) = &mut o.node.value
+                    {
+                        *entries = settle(std::mem::take(entries));
+                    }
+                    let height = o.height + 1;
+                    self.anchor(o.anchor, &o.node, self.nodes - o.nodes_before, height);
+                    self.push(o.node, height);
                 }
             }
             _ => {}
@@ -198,11 +301,99 @@ impl Builder {
     }
 }
 
-/// Parses every document of `text`; `Err` with the parser's message (and line) when the
-/// text is not YAML, or nests deeper than `MAX_DEPTH`, or has more than [`MAX_NODES`]
-/// nodes.
+/// A mapping's entries as a loader sees them: `<<` merge keys replaced by the merged
+/// mappings' entries (an explicit key wins over a merged one; of several merged mappings
+/// the first wins), and of a key written twice only the last.
+fn settle(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+    let merges = entries
+        .iter()
+        .any(|(k, v)| k.str() == Some("<<") && merged(v));
+    let mut out: Vec<(Node, Node, bool)> = Vec::with_capacity(entries.len());
+    for (k, mut v) in entries {
+        if k.str() == Some("<<") && merged(&v) {
+            let maps = match std::mem::replace(&mut v.value, Value::Alias) {
+                Value::Map(m) => vec![m],
+                Value::Seq(items) => items
+                    .into_iter()
+                    .map(
+                        |mut i| match std::mem::replace(&mut i.value, Value::Alias) {
+                            Value::Map(m) => m,
+                            _ => Vec::new(),
+                        },
+                    )
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for m in maps {
+                out.extend(m.into_iter().map(|(k, v)| (k, v, true)));
+            }
+        } else {
+            out.push((k, v, false));
+        }
+    }
+    let written: HashMap<&str, usize> = {
+        let mut last = HashMap::new();
+        for (i, (k, _, from_merge)) in out.iter().enumerate() {
+            if let (Some(k), false) = (k.str(), from_merge) {
+                last.insert(k, i);
+            }
+        }
+        last
+    };
+    if !merges && written.len() == out.iter().filter(|(k, ..)| k.str().is_some()).count() {
+        return out.into_iter().map(|(k, v, _)| (k, v)).collect();
+    }
+    let mut first_merged: HashMap<&str, usize> = HashMap::new();
+    for (i, (k, _, from_merge)) in out.iter().enumerate() {
+        if let (Some(k), true) = (k.str(), from_merge) {
+            first_merged.entry(k).or_insert(i);
+        }
+    }
+    let keep: Vec<bool> = out
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _, from_merge))| match k.str() {
+            None => true,
+            Some(k) if *from_merge => !written.contains_key(k) && first_merged.get(k) == Some(&i),
+            Some(k) => written.get(k) == Some(&i),
+        })
+        .collect();
+    out.into_iter()
+        .zip(keep)
+        .filter(|(_, keep)| *keep)
+        .map(|((k, v, _), _)| (k, v))
+        .collect()
+}
+
+/// What a `<<` merges: a mapping, or a sequence of mappings.
+fn merged(v: &Node) -> bool {
+    match &v.value {
+        Value::Map(_) => true,
+        Value::Seq(items) => items.iter().all(|i| matches!(i.value, Value::Map(_))),
+        _ => false,
+    }
+}
+
+/// Parses every document of `text` as a loader sees it (aliases followed, merge keys
+/// merged, the last of duplicate keys); `Err` with the parser's message (and line) when
+/// the text is not YAML, or nests deeper than `MAX_DEPTH`, or has more than
+/// [`MAX_NODES`] nodes, aliases expanded.
 pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
-    let mut builder = Builder::default();
+    build(text, true)
+}
+
+/// Parses every document of `text` as written: an alias is a [`Value::Alias`] at its own
+/// place, keys stay as written. For rewriting the text (`pin`), where an alias's target
+/// is not the alias's bytes.
+pub fn parse_written(text: &str) -> Result<Vec<Node>, YamlError> {
+    build(text, false)
+}
+
+fn build(text: &str, resolve: bool) -> Result<Vec<Node>, YamlError> {
+    let mut builder = Builder {
+        resolve,
+        ..Builder::default()
+    };
     let mut parser = Parser::new_from_str(text);
     // Events are pulled one at a time: yaml-rust2's `load` recurses once per level of
     // nesting, which a file of 40 000 nested `- ` would turn into a stack overflow.
@@ -294,5 +485,88 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.class(), ErrorClass::Unavailable);
+    }
+
+    #[test]
+    fn aliases_stand_for_their_anchor_where_it_is_written() {
+        let text = "\
+.sign: &sign
+  - cosign sign reg/app:latest
+img: &img reg/app:v1
+job:
+  image: *img
+  script: *sign
+  run: *img
+";
+        let doc = &parse(text).unwrap()[0];
+        let job = doc.get("job").unwrap();
+        let image = job.get("image").unwrap();
+        assert_eq!(image.str(), Some("reg/app:v1"));
+        assert_eq!((image.line, image.column), (3, 11));
+        let script = &job.get("script").unwrap().items()[0];
+        assert_eq!(script.str(), Some("cosign sign reg/app:latest"));
+        assert_eq!(script.line, 2);
+        // As written, an alias is itself.
+        let written = &parse_written(text).unwrap()[0];
+        let image = written.get("job").unwrap().get("image").unwrap();
+        assert_eq!((&image.value, image.line), (&Value::Alias, 5));
+        // An alias to no anchor stays an alias.
+        let doc = &parse("a: *nowhere\n");
+        assert!(
+            doc.as_ref()
+                .map_or(true, |d| d[0].get("a").unwrap().value == Value::Alias)
+        );
+    }
+
+    #[test]
+    fn merge_keys_and_duplicate_keys_read_as_a_loader_reads_them() {
+        let text = "\
+.defaults: &defaults
+  image: reg/base:1
+  script: echo default
+.more: &more
+  script: echo more
+  tags: [a]
+job:
+  <<: [*defaults, *more]
+  script: echo job
+dup:
+  run: cosign sign reg/app:latest
+  run: cosign sign reg/app@sha256:00
+";
+        let doc = &parse(text).unwrap()[0];
+        let job = doc.get("job").unwrap();
+        let keys: Vec<_> = job.entries().map(|(k, _)| k.str().unwrap()).collect();
+        assert_eq!(keys, ["image", "tags", "script"]);
+        assert_eq!(job.get("script").unwrap().str(), Some("echo job"));
+        assert_eq!(job.get("image").unwrap().line, 2);
+        let dup = doc.get("dup").unwrap();
+        assert_eq!(dup.entries().count(), 1);
+        assert_eq!(
+            dup.get("run").unwrap().str(),
+            Some("cosign sign reg/app@sha256:00")
+        );
+        // `<<` over something that is not a mapping is an ordinary key.
+        let doc = &parse("a:\n  <<: text\n").unwrap()[0];
+        assert_eq!(doc.get("a").unwrap().get("<<").unwrap().str(), Some("text"));
+    }
+
+    #[test]
+    fn alias_bombs_are_an_error_not_a_tree() {
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(matches!(err, YamlError::AliasBomb { .. }), "{err}");
+        assert!(err.to_string().contains("aliases expand"), "{err}");
+        assert_eq!(err.class(), ErrorClass::Unavailable);
+        // Deep anchors aliased deep are bounded by the depth limit too.
+        let deep = format!("a: &a {}x{}\n", "[".repeat(200), "]".repeat(200));
+        let nested = format!("{deep}b: {}*a{}\n", "[".repeat(100), "]".repeat(100));
+        assert!(matches!(parse(&nested), Err(YamlError::TooDeep { .. })));
     }
 }

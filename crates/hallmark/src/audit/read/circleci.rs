@@ -66,7 +66,7 @@ jobs:
 
     #[test]
     fn runs_images_and_scoped_environment_are_read() {
-        let m = super::super::read(Kind::CircleCi, CONFIG).unwrap();
+        let m = super::super::read_in(Kind::CircleCi, CONFIG, &[]).unwrap();
         let bodies: Vec<&str> = m.scripts.iter().map(|s| s.body.as_str()).collect();
         assert_eq!(
             bodies,

@@ -21,7 +21,7 @@ mod dockerfile;
 mod drone;
 pub(crate) mod generic;
 mod github;
-mod gitlab;
+pub mod gitlab;
 mod jenkins;
 pub mod just;
 mod macros;
@@ -91,8 +91,19 @@ impl<'a> Source<'a> {
     }
 }
 
-/// Reads `text` as a file of `kind`.
+/// Reads `text` as a file of `kind`, on its own.
+#[cfg(test)]
 pub(crate) fn read(kind: Kind, text: &str) -> Result<Model, yaml::YamlError> {
+    read_in(kind, text, &[])
+}
+
+/// Reads `text` as a file of `kind` whose scripts also see `context`: the variables of
+/// the GitLab file that includes it.
+pub(crate) fn read_in(
+    kind: Kind,
+    text: &str,
+    context: &[EnvVar],
+) -> Result<Model, yaml::YamlError> {
     let src = Source::new(text);
     Ok(match kind {
         Kind::Dockerfile => dockerfile::read(&src),
@@ -104,7 +115,9 @@ pub(crate) fn read(kind: Kind, text: &str) -> Result<Model, yaml::YamlError> {
         }
         Kind::Jenkins => jenkins::read(&src),
         Kind::Workflow | Kind::Action => yaml_docs(&src, Expands::Expressions, github::read)?,
-        Kind::GitLab => yaml_docs(&src, Expands::Variables, gitlab::read)?,
+        Kind::GitLab => yaml_docs(&src, Expands::Variables, |s, d, m| {
+            gitlab::read(s, d, m, context)
+        })?,
         Kind::CircleCi => yaml_docs(&src, Expands::Variables, |s, d, m| {
             generic::read(&circleci::SPEC, s, d, m)
         })?,
@@ -154,7 +167,7 @@ fn any_yaml(src: &Source<'_>, doc: &Node, m: &mut Model) {
     } else if azure::looks_like(doc) {
         azure::read(src, doc, m);
     } else if gitlab::looks_like(doc) {
-        gitlab::read(src, doc, m);
+        gitlab::read(src, doc, m, &[]);
     }
 }
 
@@ -220,4 +233,26 @@ pub(crate) fn env_of(node: Option<&Node>, expands: Expands, m: &mut Model, into:
             into.push(var);
         }
     }
+}
+
+/// What a GitLab CI file includes, and the variables it passes to what it includes (the
+/// `context` given, then its own global `variables:`). `None` when it is not YAML.
+pub(crate) fn gitlab_includes(
+    text: &str,
+    context: &[EnvVar],
+) -> Option<(Vec<gitlab::Include>, Vec<EnvVar>)> {
+    let docs = yaml::parse(text).ok()?;
+    let mut scratch = Model::default();
+    let mut env = context.to_vec();
+    let mut out = Vec::new();
+    for doc in &docs {
+        env_of(
+            doc.get("variables"),
+            Expands::Variables,
+            &mut scratch,
+            &mut env,
+        );
+        out.extend(gitlab::includes(doc));
+    }
+    Some((out, env))
 }
