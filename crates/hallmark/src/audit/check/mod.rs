@@ -290,6 +290,12 @@ fn walk(cx: &mut Cx<'_>, m: &Model, checks: &[&dyn Check]) {
             for (k, v) in jobs.env.get(job).into_iter().flatten() {
                 st.set(k, v.clone(), vec![v.clone()]);
             }
+        } else {
+            // A task runner's next recipe line: a new shell on the same files, with the
+            // variables the file gives that line.
+            for v in &script.env {
+                st.assign(&v.name, &v.value, v.expands);
+            }
         }
         st = self::script(cx, script, st, checks);
         if let Some(at) = at {
