@@ -183,17 +183,47 @@ fn yaml_docs(
     Ok(m)
 }
 
-/// Every scalar of `doc` with its key.
+/// Every scalar of `doc` with its key. A Kubernetes `- name: X` / `value: …` pair gives
+/// the value the key `X`; below a secret store's block (a Buildkite secrets plugin, a
+/// `vault:` block), values are where secrets are kept, so they have no key.
 fn values(doc: &Node, m: &mut Model) {
-    doc.walk(&mut |key, n| {
-        if let Some(text) = n.str() {
-            m.values.push(Value {
-                key: key.map(str::to_string),
-                text: text.to_string(),
+    // A loop over an explicit stack: the depth of a tree is the file's to choose.
+    let mut pending: Vec<(Option<&str>, &Node, bool)> = vec![(None, doc, false)];
+    while let Some((key, n, stored)) = pending.pop() {
+        match &n.value {
+            yaml::Value::Scalar(text) => m.values.push(Value {
+                key: key.filter(|_| !stored).map(str::to_string),
+                text: text.clone(),
                 at: place(n),
-            });
+            }),
+            yaml::Value::Map(entries) => {
+                let named = n.get("name").and_then(Node::str);
+                for (k, v) in entries.iter().rev() {
+                    let k = k.str();
+                    let key = match (k, named) {
+                        (Some("value"), Some(name)) => Some(name),
+                        _ => k,
+                    };
+                    pending.push((key, v, stored || k.is_some_and(secret_store)));
+                }
+            }
+            yaml::Value::Seq(items) => {
+                pending.extend(items.iter().rev().map(|v| (key, v, stored)));
+            }
+            yaml::Value::Alias => {}
         }
-    });
+    }
+}
+
+/// A key whose block says where secrets are fetched from: a Buildkite plugin such as
+/// `seek-oss/aws-sm#v2` or `vault-secrets#v1`, a `vault:` block.
+fn secret_store(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    let plugin = k.split('#').next().unwrap_or_default();
+    let name = plugin.rsplit('/').next().unwrap_or_default();
+    let plugin_ref = k.contains(['#', '/']);
+    k == "vault"
+        || (plugin_ref && (name == "aws-sm" || name.contains("secret") || name.contains("vault")))
 }
 
 /// Where a node starts.
