@@ -35,6 +35,7 @@ mod travis;
 
 use super::Kind;
 use super::model::{EnvVar, Expands, Model, Place, Script, Value};
+use super::secrets::is_name;
 use super::yaml::{self, Node};
 
 /// A file's text as the readers see it: its lines (without their `\r\n` or `\n`) and those
@@ -191,11 +192,22 @@ fn values(doc: &Node, m: &mut Model) {
     let mut pending: Vec<(Option<&str>, &Node, bool)> = vec![(None, doc, false)];
     while let Some((key, n, stored)) = pending.pop() {
         match &n.value {
-            yaml::Value::Scalar(text) => m.values.push(Value {
-                key: key.filter(|_| !stored).map(str::to_string),
-                text: text.clone(),
-                at: place(n),
-            }),
+            yaml::Value::Scalar(text) => {
+                // `env: [NAME=value]` (Travis, Compose): the value is NAME's.
+                let pair = text
+                    .split_once('=')
+                    .filter(|(k, _)| is_name(k))
+                    .filter(|_| key.is_some_and(|k| ENV_LISTS.contains(&k)));
+                let (key, text) = match pair {
+                    Some((k, v)) => (Some(k), v),
+                    None => (key, text.as_str()),
+                };
+                m.values.push(Value {
+                    key: key.filter(|_| !stored).map(str::to_string),
+                    text: text.to_string(),
+                    at: place(n),
+                });
+            }
             yaml::Value::Map(entries) => {
                 let named = n.get("name").and_then(Node::str);
                 for (k, v) in entries.iter().rev() {
@@ -214,6 +226,9 @@ fn values(doc: &Node, m: &mut Model) {
         }
     }
 }
+
+/// Keys of lists of `NAME=value` variables.
+const ENV_LISTS: &[&str] = &["env", "global", "environment", "variables"];
 
 /// A key whose block says where secrets are fetched from: a Buildkite plugin such as
 /// `seek-oss/aws-sm#v2` or `vault-secrets#v1`, a `vault:` block.
