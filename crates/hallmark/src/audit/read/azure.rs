@@ -44,7 +44,25 @@ pub(super) const SPEC: Spec = Spec {
 
 pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
     let first = m.scripts.len();
+    let first_image = m.images.len();
     generic::read(&SPEC, src, doc, m);
+    // `container: builder` names a container resource, whose own `image:` is the image.
+    let aliases: Vec<&str> = doc
+        .get("resources")
+        .and_then(|r| r.get("containers"))
+        .map(Node::items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c.get("container").and_then(Node::str))
+        .collect();
+    let mut i = first_image;
+    while i < m.images.len() {
+        if aliases.contains(&m.images[i].text.as_str()) {
+            m.images.remove(i);
+        } else {
+            i += 1;
+        }
+    }
     for s in &mut m.scripts[first..] {
         argv::rewrite_macros(s);
     }
@@ -145,6 +163,14 @@ stages:
         );
         let m = super::super::read(Kind::Azure, PIPELINE).unwrap();
         assert_eq!(m.pushes, ["api:v2", "api:latest"]);
+    }
+
+    #[test]
+    fn a_container_named_by_its_resource_is_the_resource_image() {
+        let yml = "resources:\n  containers:\n    - container: builder\n      image: reg.io/ci/builder:2024.11\njobs:\n  - job: a\n    container: builder\n    steps:\n      - script: make\n  - job: b\n    container: node:20\n    steps:\n      - script: make\n";
+        let (found, _) = crate::audit::audit_text("azure-pipelines.yml", yml, Kind::Azure);
+        let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
+        assert_eq!(found, [("deploy-by-tag", 4), ("deploy-by-tag", 11)]);
     }
 
     #[test]
