@@ -127,6 +127,9 @@ pub(crate) struct Cx<'a> {
     sources: BTreeMap<String, BTreeSet<String>>,
     /// Variables never substituted into printed text (see `ShellState::hidden`).
     hidden: Rc<BTreeSet<String>>,
+    /// True while the script checked is continued by the next one: what it leaves (a
+    /// program installed) may still be run there.
+    pub(crate) continued: bool,
 }
 
 impl<'a> Cx<'a> {
@@ -141,6 +144,7 @@ impl<'a> Cx<'a> {
             credential_vars: BTreeSet::new(),
             sources: BTreeMap::new(),
             hidden: Rc::default(),
+            continued: false,
         }
     }
 
@@ -297,6 +301,7 @@ fn walk(cx: &mut Cx<'_>, m: &Model, checks: &[&dyn Check]) {
                 st.assign(&v.name, &v.value, v.expands);
             }
         }
+        cx.continued = m.scripts.get(i + 1).is_some_and(|s| s.continues);
         st = self::script(cx, script, st, checks);
         if let Some(at) = at {
             for (file, k, v) in std::mem::take(&mut st.step_writes) {

@@ -92,9 +92,10 @@ impl Check for UncheckedDownload {
                 format!("{f} is downloaded and run without a checksum or signature check"),
             );
         }
-        // At the script's end: programs installed from a download nothing checked. They
-        // are not seen running, but whatever runs them later runs unverified bytes.
-        if !st.installed.is_empty() && last_command(step) {
+        // At the script's end (or the end of the scripts that continue it): programs
+        // installed from a download nothing checked. They are not seen running, but
+        // whatever runs them later runs unverified bytes.
+        if !st.installed.is_empty() && last_command(step) && !cx.continued {
             for (f, place, how) in st.installed_unchecked() {
                 let what = if f.contains('|') { "an archive" } else { f };
                 cx.report(
@@ -257,6 +258,15 @@ mod tests {
         assert_eq!(
             findings("r.sh", Kind::Shell, run),
             [("unchecked-download".to_string(), 3)]
+        );
+        // The same across the lines of a recipe, which share their files.
+        let recipe = "tools:\n\tcurl -o /usr/local/bin/yq https://x/yq\n\tchmod +x /usr/local/bin/yq\n\tyq --version\n\ninstall:\n\tcurl -o /usr/local/bin/jq https://x/jq\n\tchmod +x /usr/local/bin/jq\n";
+        assert_eq!(
+            findings("Makefile", Kind::Make, recipe),
+            [
+                ("unchecked-download".to_string(), 4),
+                ("unchecked-download".to_string(), 7)
+            ]
         );
         let checked = "curl -sLO https://x/t.tgz\necho \"abc  t.tgz\" | sha256sum -c -\ntar xzf t.tgz\n";
         assert!(findings("c.sh", Kind::Shell, checked).is_empty());
