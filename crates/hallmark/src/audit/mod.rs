@@ -162,7 +162,7 @@ pub enum Kind {
     Action,
     /// `.gitlab-ci.yml`.
     GitLab,
-    /// `.circleci/config.yml`.
+    /// `.circleci/*.yml`: `config.yml` and the configurations it continues with.
     CircleCi,
     /// `Jenkinsfile`: its `sh` steps.
     Jenkins,
@@ -241,8 +241,7 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
         Kind::CloudBuild
     } else if yaml && name.starts_with("taskfile") {
         Kind::Taskfile
-    } else if yaml && (name == "config.yml" || name == "config.yaml") && in_dir(&text, ".circleci")
-    {
+    } else if yaml && in_dir(&text, ".circleci") {
         Kind::CircleCi
     } else if name == "jenkinsfile" || name.ends_with(".jenkinsfile") {
         Kind::Jenkins
@@ -282,7 +281,7 @@ impl Kind {
 
 /// The formats the audit reads, for a file given that is none of them.
 const FORMATS: &str = "GitHub workflows (.github/workflows/*.yml) and actions (action.yml), \
-     GitLab CI (.gitlab-ci.yml, *.gitlab-ci.yml, .gitlab/**.yml), .circleci/config.yml, \
+     GitLab CI (.gitlab-ci.yml, *.gitlab-ci.yml, .gitlab/**.yml), CircleCI (.circleci/*.yml), \
      .travis.yml, Azure Pipelines (azure-pipelines.yml, .azure-pipelines/*.yml, .azure/*.yml), \
      bitbucket-pipelines.yml, Buildkite (.buildkite/*.yml), Drone and Woodpecker (.drone.yml, \
      .woodpecker.yml, .woodpecker/*.yml), Google Cloud Build (cloudbuild.yaml), Tekton tasks \
@@ -600,6 +599,17 @@ mod tests {
         assert_eq!(
             kind_of(Path::new("ci/release"), "#!/bin/bash -e"),
             Some(Kind::Shell)
+        );
+    }
+
+    #[test]
+    fn every_yaml_file_of_circleci_is_circleci() {
+        for path in [".circleci/config.yml", "a/.circleci/continue_config.yml"] {
+            assert_eq!(kind_of(Path::new(path), ""), Some(Kind::CircleCi), "{path}");
+        }
+        assert_eq!(
+            kind_of(Path::new(".circleci/orbs/x/config.yml"), ""),
+            Some(Kind::Kubernetes)
         );
     }
 }
