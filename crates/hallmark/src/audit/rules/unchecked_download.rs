@@ -236,6 +236,20 @@ mod tests {
     }
 
     #[test]
+    fn a_php_installer_downloaded_then_run_is_found() {
+        let composer = "curl -sS https://getcomposer.org/installer -o composer-setup.php\nphp composer-setup.php --install-dir=bin\ncurl -sS https://getcomposer.org/installer | php\n";
+        assert_eq!(
+            findings("c.sh", Kind::Shell, composer),
+            [
+                ("unchecked-download".to_string(), 2),
+                ("unchecked-download".to_string(), 3)
+            ]
+        );
+        let checked = "curl -sS https://getcomposer.org/installer -o composer-setup.php\necho \"$SUM  composer-setup.php\" | sha384sum -c -\nphp composer-setup.php\n";
+        assert!(findings("d.sh", Kind::Shell, checked).is_empty());
+    }
+
+    #[test]
     fn programs_installed_from_an_unchecked_download_are_medium_on_the_download() {
         let tar = "curl -fsSL https://x/t.tar.gz | tar -xz -C /usr/local/bin t\necho done\n";
         let (f, _) = crate::audit::audit_text("a.sh", tar, Kind::Shell);
