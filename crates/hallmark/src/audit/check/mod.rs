@@ -810,6 +810,13 @@ fn command(
         return;
     }
     let fed = xargs_feed(cmds, index);
+    let written: Vec<&str> = cmd.words.iter().map(|w| w.text.as_str()).collect();
+    if refs::resolves_from_registry(&format!("$({})", written.join(" "))) {
+        for r in cmd.redirects.iter().filter(|r| matches!(r.op, ">" | ">>")) {
+            let file = st.resolve(&r.target.text);
+            st.looked_up.insert(commands::base(&file).to_string());
+        }
+    }
     // Only a command that may sign needs its arguments judged (`$COSIGN sign`, cosign run
     // in a container: the verb is among the words).
     let classes = if SIGNERS.contains(&name.as_str())
