@@ -202,6 +202,12 @@ pub(crate) fn credential(v: &str, expands: Expands) -> Credential {
             return Credential::Reference(name.to_string());
         }
     }
+    // PowerShell's environment variables: `$env:NAME`.
+    if let Some(name) = v.strip_prefix("$env:").or_else(|| v.strip_prefix("$Env:"))
+        && is_name(name)
+    {
+        return Credential::Reference(name.to_string());
+    }
     // A script's or a function's parameters: `$1`, `${2}`, `$@`, `$*`.
     if let Some(p) = braced.or(bare)
         && (p.bytes().all(|b| b.is_ascii_digit()) || p == "@" || p == "*")
@@ -577,6 +583,10 @@ mod tests {
             ("${PW:-}", Credential::Reference("PW".to_string())),
             ("${PW:-$OTHER}", Credential::Reference("PW".to_string())),
             ("${PW:-hunter2-Secret}", Credential::Literal),
+            (
+                "$env:REGISTRY_PW",
+                Credential::Reference("REGISTRY_PW".to_string()),
+            ),
         ] {
             assert_eq!(credential(v, Expands::Variables), judged, "{v}");
         }

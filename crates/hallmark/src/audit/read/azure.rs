@@ -1,8 +1,9 @@
 //! Azure Pipelines (`azure-pipelines.yml`, `.azure-pipelines/*.yml`, `.azure/*.yml`, and
 //! the step, job and stage templates they include, recognised by their content): every
-//! step's `script:` or `bash:`, and the inline script of `Bash@3`, `CmdLine@2` and
-//! `ShellScript@2` tasks, at any depth (stages, jobs, deployment strategies), with the
-//! `variables:` (a map, or a list of `name`/`value`) and `env:` in scope; `$(name)`
+//! step's `script:`, `bash:`, `pwsh:` or `powershell:`, and the inline script of `Bash@3`,
+//! `CmdLine@2`, `ShellScript@2` and `PowerShell@2` tasks, at any depth (stages, jobs,
+//! deployment strategies), with the `variables:` (a map, or a list of `name`/`value`) and
+//! `env:` in scope; `$(name)`
 //! macros become variable references. `Docker@2` tasks that push name what they push;
 //! containers and service containers are images used.
 
@@ -13,15 +14,26 @@ use crate::audit::yaml::Node;
 
 pub(super) const SPEC: Spec = Spec {
     scripts: &[
+        // PowerShell too: its download-and-run forms (`iex (irm URL)`, `iwr URL | iex`)
+        // read the same as a POSIX shell's.
         Scripts {
             at: "**.steps.*",
-            keys: &["script", "bash"],
+            keys: &["script", "bash", "pwsh", "powershell"],
             when: None,
         },
         Scripts {
             at: "**.steps.*",
             keys: &["inputs.script", "inputs.inlineScript"],
-            when: Some(("task", &["Bash@", "CmdLine@", "ShellScript@"])),
+            when: Some((
+                "task",
+                &[
+                    "Bash@",
+                    "CmdLine@",
+                    "ShellScript@",
+                    "PowerShell@",
+                    "AzurePowerShell@",
+                ],
+            )),
         },
     ],
     images: &[
@@ -158,7 +170,8 @@ stages:
             [
                 ("sign-by-tag", 13, 43),
                 ("unchecked-download", 14, 21),
-                ("sign-by-tag", 18, 51)
+                ("sign-by-tag", 18, 51),
+                ("unchecked-download", 21, 23)
             ]
         );
         let m = super::super::read(Kind::Azure, PIPELINE).unwrap();
