@@ -9,7 +9,7 @@
 
 use super::generic::{self, Images, Scripts, Spec};
 use super::{Source, argv};
-use crate::audit::model::{Expands, Model};
+use crate::audit::model::{Expands, Model, Script};
 use crate::audit::yaml::Node;
 
 pub(super) const SPEC: Spec = Spec {
@@ -75,9 +75,6 @@ pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
             i += 1;
         }
     }
-    for s in &mut m.scripts[first..] {
-        argv::rewrite_macros(s);
-    }
     doc.walk(&mut |_, n| {
         let task = n.get("task").and_then(Node::str).unwrap_or_default();
         if !task.starts_with("Docker@") {
@@ -85,6 +82,20 @@ pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
         }
         let inputs = n.get("inputs");
         let input = |k: &str| inputs.and_then(|i| i.get(k)).and_then(Node::str);
+        // `command: pull` or `run` with its `arguments:` is that docker command.
+        if let Some(command @ ("pull" | "run")) = input("command")
+            && let Some(arguments) = inputs.and_then(|i| i.get("arguments"))
+            && let Some(text) = arguments.str()
+            && !text.contains('\n')
+        {
+            let prefix = format!("docker {command} ");
+            let at = super::place(arguments);
+            let shift = at.column.saturating_sub(prefix.len() + 1);
+            m.scripts.push(Script::new(
+                format!("{prefix}{text}"),
+                (at.line, shift, false),
+            ));
+        }
         if !matches!(input("command"), Some("push" | "buildAndPush")) {
             return;
         }
@@ -99,6 +110,9 @@ pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
             m.pushes.push(format!("{repository}:{tag}"));
         }
     });
+    for s in &mut m.scripts[first..] {
+        argv::rewrite_macros(s);
+    }
 }
 
 /// True when `doc`, a YAML file of no known name, is an Azure Pipelines file or template:
@@ -184,6 +198,15 @@ stages:
         let (found, _) = crate::audit::audit_text("azure-pipelines.yml", yml, Kind::Azure);
         let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
         assert_eq!(found, [("deploy-by-tag", 4), ("deploy-by-tag", 11)]);
+    }
+
+    #[test]
+    fn a_docker_task_pulling_by_tag_is_found() {
+        let yml = "steps:\n  - task: Docker@2\n    inputs:\n      command: pull\n      arguments: $(registry)/app:$(tag)\n  - task: Docker@2\n    inputs:\n      command: pull\n      arguments: reg.io/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n";
+        let (found, _) = crate::audit::audit_text("azure-pipelines.yml", yml, Kind::Azure);
+        let found: Vec<(&str, usize, usize)> =
+            found.iter().map(|f| (f.rule, f.line, f.column)).collect();
+        assert_eq!(found, [("deploy-by-tag", 5, 18)]);
     }
 
     #[test]
