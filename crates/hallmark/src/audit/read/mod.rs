@@ -106,9 +106,7 @@ pub(crate) fn read(kind: Kind, text: &str) -> Result<Model, yaml::YamlError> {
         Kind::Jenkins => jenkins::read(&src),
         Kind::Workflow | Kind::Action => yaml_docs(&src, Expands::Expressions, github::read)?,
         Kind::GitLab => yaml_docs(&src, Expands::Variables, gitlab::read)?,
-        Kind::CircleCi => yaml_docs(&src, Expands::Variables, |s, d, m| {
-            generic::read(&circleci::SPEC, s, d, m)
-        })?,
+        Kind::CircleCi => yaml_docs(&src, Expands::Variables, circleci::read)?,
         Kind::Compose => yaml_docs(&src, Expands::Variables, manifests::compose)?,
         Kind::Kubernetes => {
             let mut m = yaml_docs(&src, Expands::Variables, any_yaml)?;
