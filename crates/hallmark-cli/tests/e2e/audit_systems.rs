@@ -134,7 +134,7 @@ fn a_file_of_no_known_format_given_by_name_lists_every_format_read() {
         "Drone and Woodpecker",
         "Tekton",
         "Cloud Build",
-        ".circleci/config.yml",
+        "CircleCI (.circleci/*.yml)",
         "Jenkinsfile",
     ] {
         assert!(err.contains(format), "{format} missing from: {err}");

@@ -7,6 +7,7 @@ mod harness;
 mod attacks;
 mod attestations;
 mod audit;
+mod audit_corpus;
 mod audit_flow;
 mod audit_rules;
 mod audit_syntax;

@@ -84,7 +84,8 @@ pub(crate) fn image_nodes(doc: &Node, kind: Kind) -> Vec<(&Node, &'static str)> 
         }
         Kind::Compose => {
             if let Some(services) = doc.get("services") {
-                for (_, s) in services.entries() {
+                // Beside `build:`, `image:` names what is built, not what is pulled.
+                for (_, s) in services.entries().filter(|(_, s)| s.get("build").is_none()) {
                     nodes.extend(s.get("image").map(|n| (n, "a compose service")));
                 }
             }
@@ -153,6 +154,17 @@ pub fn image_spans(text: &str, kind: Kind) -> Vec<ImageSpan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_compose_image_beside_build_is_built_not_pulled() {
+        let text = "services:\n  api:\n    build: ./api\n    image: acme/api:dev\n  db:\n    image: postgres:16\n";
+        let doc = &yaml::parse(text).unwrap()[0];
+        let found: Vec<&str> = image_nodes(doc, Kind::Compose)
+            .into_iter()
+            .filter_map(|(n, _)| n.str())
+            .collect();
+        assert_eq!(found, ["postgres:16"]);
+    }
 
     #[test]
     fn spans_are_exact_bytes() {

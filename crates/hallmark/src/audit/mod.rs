@@ -162,7 +162,7 @@ pub enum Kind {
     Action,
     /// `.gitlab-ci.yml`.
     GitLab,
-    /// `.circleci/config.yml`.
+    /// `.circleci/*.yml`: `config.yml` and the configurations it continues with.
     CircleCi,
     /// `Jenkinsfile`, `Jenkinsfile.*`, `*.jenkinsfile`, and Groovy of shared libraries
     /// (`vars/*.groovy`, `jenkins/**/*.groovy`), or given by name: its `sh` steps.
@@ -242,8 +242,7 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
         Kind::CloudBuild
     } else if yaml && name.starts_with("taskfile") {
         Kind::Taskfile
-    } else if yaml && (name == "config.yml" || name == "config.yaml") && in_dir(&text, ".circleci")
-    {
+    } else if yaml && in_dir(&text, ".circleci") {
         Kind::CircleCi
     } else if name.starts_with("jenkinsfile")
         || name.ends_with(".jenkinsfile")
@@ -293,7 +292,7 @@ impl Kind {
 
 /// The formats the audit reads, for a file given that is none of them.
 const FORMATS: &str = "GitHub workflows (.github/workflows/*.yml) and actions (action.yml), \
-     GitLab CI (.gitlab-ci.yml, *.gitlab-ci.yml, .gitlab/**.yml), .circleci/config.yml, \
+     GitLab CI (.gitlab-ci.yml, *.gitlab-ci.yml, .gitlab/**.yml), CircleCI (.circleci/*.yml), \
      .travis.yml, Azure Pipelines (azure-pipelines.yml, .azure-pipelines/*.yml, .azure/*.yml), \
      bitbucket-pipelines.yml, Buildkite (.buildkite/*.yml), Drone and Woodpecker (.drone.yml, \
      .woodpecker.yml, .woodpecker/*.yml), Google Cloud Build (cloudbuild.yaml), Tekton tasks \
@@ -911,5 +910,16 @@ sh \"echo // hallmark: ignore[sign-by-tag] in a gstring\"
         assert_eq!(got, [1]);
         assert_eq!(comment_start("a#b # c", false), Some(4));
         assert_eq!(comment_start("sh 'curl http://x' // y", true), Some(19));
+    }
+
+    #[test]
+    fn every_yaml_file_of_circleci_is_circleci() {
+        for path in [".circleci/config.yml", "a/.circleci/continue_config.yml"] {
+            assert_eq!(kind_of(Path::new(path), ""), Some(Kind::CircleCi), "{path}");
+        }
+        assert_eq!(
+            kind_of(Path::new(".circleci/orbs/x/config.yml"), ""),
+            Some(Kind::Kubernetes)
+        );
     }
 }

@@ -62,8 +62,9 @@ pub struct Script {
     /// The variables the file sets for it, in the order they are set (later wins).
     pub env: Vec<EnvVar>,
     /// True when it runs in the shell of the script before it (GitLab's `before_script`
-    /// then `script`, the lines of one list): variables and downloads carry over, and
-    /// `env` is then empty.
+    /// then `script`, the lines of one list), or after it on the same files (the lines
+    /// of one Makefile or just recipe, the commands of one Taskfile task): variables,
+    /// downloads and verifications carry over, and `env` adds to them.
     pub continues: bool,
     /// For a body rewritten from what the file holds (a Makefile recipe, a Taskfile
     /// command with template actions), where each of its characters came from.

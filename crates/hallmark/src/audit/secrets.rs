@@ -46,6 +46,13 @@ pub(crate) fn token_shape(s: &str) -> Option<&'static str> {
 /// `-` or `.`) that is a usual short name for one (`PW`, `REG_PASS`, `GH_PAT`; not `PWD`).
 pub(crate) fn secret_name(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
+    // `AWS_WEB_IDENTITY_TOKEN_FILE`, `SECRETS_DIR`: where a secret is, not the secret.
+    if n.rsplit(['_', '-', '.'])
+        .next()
+        .is_some_and(|last| ["FILE", "PATH", "DIR", "FILES"].contains(&last))
+    {
+        return false;
+    }
     n.split(['_', '-', '.'])
         .any(|part| ["PW", "PASS", "PAT", "CREDS", "CREDENTIALS"].contains(&part))
         || [
@@ -175,6 +182,28 @@ pub(crate) fn credential(v: &str, expands: Expands) -> Credential {
         .map(|r| r.strip_prefix('!').unwrap_or(r));
     let bare = v.strip_prefix('$');
     if let Some(name) = braced.or(bare)
+        && is_name(name)
+    {
+        return Credential::Reference(name.to_string());
+    }
+    // `${NAME:?message}` fails when NAME is unset; `${NAME:-default}` reads NAME, and is
+    // only as literal as its default.
+    if let Some(inner) = braced
+        && let Some(at) = inner.find([':', '?', '-'])
+        && is_name(&inner[..at])
+    {
+        let (name, op) = (&inner[..at], inner[at..].trim_start_matches(':'));
+        if op.starts_with('?') {
+            return Credential::Reference(name.to_string());
+        }
+        if let Some(default) = op.strip_prefix('-')
+            && credential(default, expands) != Credential::Literal
+        {
+            return Credential::Reference(name.to_string());
+        }
+    }
+    // PowerShell's environment variables: `$env:NAME`.
+    if let Some(name) = v.strip_prefix("$env:").or_else(|| v.strip_prefix("$Env:"))
         && is_name(name)
     {
         return Credential::Reference(name.to_string());
@@ -534,8 +563,32 @@ mod tests {
         ] {
             assert!(secret_name(name), "{name}");
         }
-        for name in ["PWD", "PATH", "PASSAGE", "IMAGE", "REGISTRY"] {
+        for name in [
+            "PWD",
+            "PATH",
+            "PASSAGE",
+            "IMAGE",
+            "REGISTRY",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "SECRETS_DIR",
+        ] {
             assert!(!secret_name(name), "{name}");
+        }
+        for (v, judged) in [
+            (
+                "${PW:?set in .env}",
+                Credential::Reference("PW".to_string()),
+            ),
+            ("${PW?}", Credential::Reference("PW".to_string())),
+            ("${PW:-}", Credential::Reference("PW".to_string())),
+            ("${PW:-$OTHER}", Credential::Reference("PW".to_string())),
+            ("${PW:-hunter2-Secret}", Credential::Literal),
+            (
+                "$env:REGISTRY_PW",
+                Credential::Reference("REGISTRY_PW".to_string()),
+            ),
+        ] {
+            assert_eq!(credential(v, Expands::Variables), judged, "{v}");
         }
         assert_eq!(url_password("https://ci:pw-1@reg.io/v2/"), Some("pw-1"));
         assert_eq!(url_password("https://ci@reg.io"), None);

@@ -25,6 +25,7 @@ pub(crate) const SHELLS: &[&str] = &[
     "perl",
     "ruby",
     "node",
+    "php",
     "iex",
     "invoke-expression",
     "pwsh",
@@ -42,6 +43,7 @@ pub(crate) const DOWNLOADERS: &[&str] = &[
 /// Commands that check what was downloaded.
 pub(crate) const CHECKERS: &[&str] = &[
     "sha256sum",
+    "sha384sum",
     "sha512sum",
     "shasum",
     "gpg",

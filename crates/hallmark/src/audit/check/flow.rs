@@ -162,7 +162,9 @@ fn class_of_expansion(e: &Expansion<'_>, st: &ShellState, hops: usize) -> Option
             Some(KnownValue::Text(t)) if hops < MAX_HOPS => class_at(t, st, hops + 1),
             _ => None,
         },
-        Expansion::Command(c) => resolves_from_registry(c).then_some(ValueClass::Lookup),
+        Expansion::Command(c) => {
+            (resolves_from_registry(c) || reads_looked_up_file(c, st)).then_some(ValueClass::Lookup)
+        }
         // The variable's value is unknown here (else it would have been substituted): the
         // word may be the value.
         Expansion::Default(name, word) => st.classes.get(*name).copied().or_else(|| {
@@ -172,6 +174,21 @@ fn class_of_expansion(e: &Expansion<'_>, st: &ShellState, hops: usize) -> Option
         }),
         Expansion::Other => None,
     }
+}
+
+/// `$(cat FILE)` or `$(< FILE)` of a file a registry lookup wrote (`crane digest … > FILE`).
+fn reads_looked_up_file(c: &str, st: &ShellState) -> bool {
+    let c = c
+        .strip_prefix("$(")
+        .map(|c| c.strip_suffix(')').unwrap_or(c))
+        .or_else(|| c.strip_prefix('`').map(|c| c.trim_end_matches('`')))
+        .unwrap_or(c)
+        .trim();
+    let file = c
+        .strip_prefix("cat ")
+        .or_else(|| c.strip_prefix('<'))
+        .map(|f| f.trim().trim_matches(['"', '\'']));
+    file.is_some_and(|f| st.looked_up.contains(super::commands::base(f)))
 }
 
 /// The class of `text` (variables known as text already substituted) as an image

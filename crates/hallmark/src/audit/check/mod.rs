@@ -127,6 +127,9 @@ pub(crate) struct Cx<'a> {
     sources: BTreeMap<String, BTreeSet<String>>,
     /// Variables never substituted into printed text (see `ShellState::hidden`).
     hidden: Rc<BTreeSet<String>>,
+    /// True while the script checked is continued by the next one: what it leaves (a
+    /// program installed) may still be run there.
+    pub(crate) continued: bool,
 }
 
 impl<'a> Cx<'a> {
@@ -141,6 +144,7 @@ impl<'a> Cx<'a> {
             credential_vars: BTreeSet::new(),
             sources: BTreeMap::new(),
             hidden: Rc::default(),
+            continued: false,
         }
     }
 
@@ -290,7 +294,14 @@ fn walk(cx: &mut Cx<'_>, m: &Model, checks: &[&dyn Check]) {
             for (k, v) in jobs.env.get(job).into_iter().flatten() {
                 st.set(k, v.clone(), vec![v.clone()]);
             }
+        } else {
+            // A task runner's next recipe line: a new shell on the same files, with the
+            // variables the file gives that line.
+            for v in &script.env {
+                st.assign(&v.name, &v.value, v.expands);
+            }
         }
+        cx.continued = m.scripts.get(i + 1).is_some_and(|s| s.continues);
         st = self::script(cx, script, st, checks);
         if let Some(at) = at {
             for (file, k, v) in std::mem::take(&mut st.step_writes) {
@@ -710,6 +721,55 @@ fn read_into(
     }
 }
 
+/// For a command run by `xargs -I R` fed by `echo`/`printf` through a pipe: `R`, and the
+/// words printed, each line of which takes `R`'s place in turn.
+fn xargs_feed(cmds: &[Command], index: usize) -> Option<(String, Vec<&Word>)> {
+    let wrappers = cmds[index].wrappers();
+    let at = wrappers.iter().position(|w| command_name(w) == "xargs")?;
+    let mut replace = None;
+    let mut options = wrappers[at + 1..].iter();
+    while let Some(o) = options.next() {
+        let o = o.text.as_str();
+        replace = match o {
+            "-I" => options.next().map(|w| w.text.clone()),
+            "-i" | "--replace" => Some("{}".to_string()),
+            _ => o
+                .strip_prefix("--replace=")
+                .or_else(|| o.strip_prefix("-I"))
+                .map(str::to_string)
+                .or(replace),
+        };
+    }
+    let feeder = cmds[..index]
+        .last()
+        .filter(|c| c.then == shell::Joiner::Pipe)?;
+    let name = feeder.name().map(command_name)?;
+    let args = feeder.args();
+    let printed: Vec<&Word> = match name.as_str() {
+        "echo" => args.iter().filter(|w| !w.text.starts_with('-')).collect(),
+        // The format's `%s` takes each argument in turn.
+        "printf" => args.iter().skip(1).collect(),
+        _ => return None,
+    };
+    Some((replace?, printed))
+}
+
+/// The texts an argument `text` stands for: itself, or, holding the replace string of an
+/// `xargs` fed by [`xargs_feed`], each word fed in its place. Never empty.
+fn fed_texts(fed: &Option<(String, Vec<&Word>)>, text: &str) -> Vec<String> {
+    match fed {
+        Some((replace, words))
+            if !replace.is_empty() && !words.is_empty() && text.contains(replace.as_str()) =>
+        {
+            words
+                .iter()
+                .map(|w| text.replace(replace.as_str(), &w.text))
+                .collect()
+        }
+        _ => vec![text.to_string()],
+    }
+}
+
 /// One command of a script, with the state before it; leaves the state after it.
 fn command(
     cx: &mut Cx<'_>,
@@ -749,6 +809,14 @@ fn command(
         }
         return;
     }
+    let fed = xargs_feed(cmds, index);
+    let written: Vec<&str> = cmd.words.iter().map(|w| w.text.as_str()).collect();
+    if refs::resolves_from_registry(&format!("$({})", written.join(" "))) {
+        for r in cmd.redirects.iter().filter(|r| matches!(r.op, ">" | ">>")) {
+            let file = st.resolve(&r.target.text);
+            st.looked_up.insert(commands::base(&file).to_string());
+        }
+    }
     // Only a command that may sign needs its arguments judged (`$COSIGN sign`, cosign run
     // in a container: the verb is among the words).
     let classes = if SIGNERS.contains(&name.as_str())
@@ -760,10 +828,10 @@ fn command(
         cmd.args()
             .iter()
             .map(|w| {
-                let all: Vec<Option<ValueClass>> = st
-                    .resolve_all(&w.text)
+                let all: Vec<Option<ValueClass>> = fed_texts(&fed, &w.text)
                     .iter()
-                    .map(|t| class_of(t, st))
+                    .flat_map(|t| st.resolve_all(t))
+                    .map(|t| class_of(&t, st))
                     .collect();
                 // Any value by tag is signed by tag; then any looked up.
                 [ValueClass::Tag, ValueClass::Lookup, ValueClass::Digest]
@@ -780,7 +848,11 @@ fn command(
         index,
         word,
         name,
-        args: cmd.args().iter().map(|w| st.resolve(&w.text)).collect(),
+        args: cmd
+            .args()
+            .iter()
+            .map(|w| st.resolve(&fed_texts(&fed, &w.text)[0]))
+            .collect(),
         script_line: script.line,
         classes,
     };

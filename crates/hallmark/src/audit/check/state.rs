@@ -40,6 +40,9 @@ pub(crate) struct ShellState {
     pub(crate) installed: BTreeMap<String, (Place, &'static str)>,
     /// Where each unchecked download was made: file → the downloading command's place.
     pub(crate) download_at: BTreeMap<String, Place>,
+    /// Files a registry lookup wrote (`crane digest app:v1 > digest.txt`): a digest read
+    /// from one was looked up, not built.
+    pub(crate) looked_up: BTreeSet<String>,
     /// Downloads run in this script (reported as run, not as installed).
     pub(crate) ran: BTreeSet<String>,
     /// Every value a variable may hold here, when more than one: values assigned in the

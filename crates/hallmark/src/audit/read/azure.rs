@@ -1,27 +1,39 @@
 //! Azure Pipelines (`azure-pipelines.yml`, `.azure-pipelines/*.yml`, `.azure/*.yml`, and
 //! the step, job and stage templates they include, recognised by their content): every
-//! step's `script:` or `bash:`, and the inline script of `Bash@3`, `CmdLine@2` and
-//! `ShellScript@2` tasks, at any depth (stages, jobs, deployment strategies), with the
-//! `variables:` (a map, or a list of `name`/`value`) and `env:` in scope; `$(name)`
+//! step's `script:`, `bash:`, `pwsh:` or `powershell:`, and the inline script of `Bash@3`,
+//! `CmdLine@2`, `ShellScript@2` and `PowerShell@2` tasks, at any depth (stages, jobs,
+//! deployment strategies), with the `variables:` (a map, or a list of `name`/`value`) and
+//! `env:` in scope; `$(name)`
 //! macros become variable references. `Docker@2` tasks that push name what they push;
 //! containers and service containers are images used.
 
 use super::generic::{self, Images, Scripts, Spec};
 use super::{Source, argv};
-use crate::audit::model::{Expands, Model};
+use crate::audit::model::{Expands, Model, Script};
 use crate::audit::yaml::Node;
 
 pub(super) const SPEC: Spec = Spec {
     scripts: &[
+        // PowerShell too: its download-and-run forms (`iex (irm URL)`, `iwr URL | iex`)
+        // read the same as a POSIX shell's.
         Scripts {
             at: "**.steps.*",
-            keys: &["script", "bash"],
+            keys: &["script", "bash", "pwsh", "powershell"],
             when: None,
         },
         Scripts {
             at: "**.steps.*",
             keys: &["inputs.script", "inputs.inlineScript"],
-            when: Some(("task", &["Bash@", "CmdLine@", "ShellScript@"])),
+            when: Some((
+                "task",
+                &[
+                    "Bash@",
+                    "CmdLine@",
+                    "ShellScript@",
+                    "PowerShell@",
+                    "AzurePowerShell@",
+                ],
+            )),
         },
     ],
     images: &[
@@ -44,9 +56,24 @@ pub(super) const SPEC: Spec = Spec {
 
 pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
     let first = m.scripts.len();
+    let first_image = m.images.len();
     generic::read(&SPEC, src, doc, m);
-    for s in &mut m.scripts[first..] {
-        argv::rewrite_macros(s);
+    // `container: builder` names a container resource, whose own `image:` is the image.
+    let aliases: Vec<&str> = doc
+        .get("resources")
+        .and_then(|r| r.get("containers"))
+        .map(Node::items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c.get("container").and_then(Node::str))
+        .collect();
+    let mut i = first_image;
+    while i < m.images.len() {
+        if aliases.contains(&m.images[i].text.as_str()) {
+            m.images.remove(i);
+        } else {
+            i += 1;
+        }
     }
     doc.walk(&mut |_, n| {
         let task = n.get("task").and_then(Node::str).unwrap_or_default();
@@ -55,6 +82,20 @@ pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
         }
         let inputs = n.get("inputs");
         let input = |k: &str| inputs.and_then(|i| i.get(k)).and_then(Node::str);
+        // `command: pull` or `run` with its `arguments:` is that docker command.
+        if let Some(command @ ("pull" | "run")) = input("command")
+            && let Some(arguments) = inputs.and_then(|i| i.get("arguments"))
+            && let Some(text) = arguments.str()
+            && !text.contains('\n')
+        {
+            let prefix = format!("docker {command} ");
+            let at = super::place(arguments);
+            let shift = at.column.saturating_sub(prefix.len() + 1);
+            m.scripts.push(Script::new(
+                format!("{prefix}{text}"),
+                (at.line, shift, false),
+            ));
+        }
         if !matches!(input("command"), Some("push" | "buildAndPush")) {
             return;
         }
@@ -69,6 +110,9 @@ pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
             m.pushes.push(format!("{repository}:{tag}"));
         }
     });
+    for s in &mut m.scripts[first..] {
+        argv::rewrite_macros(s);
+    }
 }
 
 /// True when `doc`, a YAML file of no known name, is an Azure Pipelines file or template:
@@ -140,11 +184,29 @@ stages:
             [
                 ("sign-by-tag", 13, 43),
                 ("unchecked-download", 14, 21),
-                ("sign-by-tag", 18, 51)
+                ("sign-by-tag", 18, 51),
+                ("unchecked-download", 21, 23)
             ]
         );
         let m = super::super::read(Kind::Azure, PIPELINE).unwrap();
         assert_eq!(m.pushes, ["api:v2", "api:latest"]);
+    }
+
+    #[test]
+    fn a_container_named_by_its_resource_is_the_resource_image() {
+        let yml = "resources:\n  containers:\n    - container: builder\n      image: reg.io/ci/builder:2024.11\njobs:\n  - job: a\n    container: builder\n    steps:\n      - script: make\n  - job: b\n    container: node:20\n    steps:\n      - script: make\n";
+        let (found, _) = crate::audit::audit_text("azure-pipelines.yml", yml, Kind::Azure);
+        let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
+        assert_eq!(found, [("deploy-by-tag", 4), ("deploy-by-tag", 11)]);
+    }
+
+    #[test]
+    fn a_docker_task_pulling_by_tag_is_found() {
+        let yml = "steps:\n  - task: Docker@2\n    inputs:\n      command: pull\n      arguments: $(registry)/app:$(tag)\n  - task: Docker@2\n    inputs:\n      command: pull\n      arguments: reg.io/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n";
+        let (found, _) = crate::audit::audit_text("azure-pipelines.yml", yml, Kind::Azure);
+        let found: Vec<(&str, usize, usize)> =
+            found.iter().map(|f| (f.rule, f.line, f.column)).collect();
+        assert_eq!(found, [("deploy-by-tag", 5, 18)]);
     }
 
     #[test]

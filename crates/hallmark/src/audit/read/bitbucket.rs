@@ -1,8 +1,8 @@
 //! Bitbucket Pipelines (`bitbucket-pipelines.yml`): every `step:` wherever it is (the
 //! pipelines of `default`, `branches`, `tags`, `pull-requests`, `custom`, inside
 //! `parallel` and `stage`, and the step definitions that anchors reuse), its `script`
-//! then `after-script` lines; the images of the file, of steps and of service
-//! definitions (a string, or a map with its `name`).
+//! then `after-script` lines; the images of the file, of steps, of pipes (`- pipe:
+//! owner/name:1.2.3`) and of service definitions (a string, or a map with its `name`).
 
 use super::generic::{Images, Scripts, Spec};
 use crate::audit::model::Expands;
@@ -29,6 +29,15 @@ pub(super) const SPEC: Spec = Spec {
         Images {
             at: "**.step.image.name",
             what: "a step's build image",
+        },
+        // A pipe is a container image Bitbucket runs by the tag given.
+        Images {
+            at: "**.step.script.*.pipe",
+            what: "a pipe",
+        },
+        Images {
+            at: "**.step.after-script.*.pipe",
+            what: "a pipe",
         },
         Images {
             at: "definitions.services.*.image",
@@ -85,5 +94,13 @@ pipelines:
                 ("unchecked-download", 19)
             ]
         );
+    }
+
+    #[test]
+    fn a_pipe_is_an_image_run_by_its_tag() {
+        let yml = "pipelines:\n  default:\n    - step:\n        script:\n          - make\n          - pipe: atlassian/aws-ecr-push-image:2.4.2\n            variables:\n              IMAGE_NAME: app\n          - pipe: atlassian/slack-notify@sha256:0000000000000000000000000000000000000000000000000000000000000000\n";
+        let (found, _) = crate::audit::audit_text("bitbucket-pipelines.yml", yml, Kind::Bitbucket);
+        let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
+        assert_eq!(found, [("deploy-by-tag", 6)]);
     }
 }

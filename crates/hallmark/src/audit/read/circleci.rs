@@ -1,9 +1,92 @@
-//! CircleCI (`.circleci/config.yml`): `run:` steps of jobs and of reusable commands (a
+//! CircleCI (`.circleci/*.yml`): `run:` steps of jobs and of reusable commands (a
 //! string, or a map with its `command`), with the `environment:` of the job and of the
-//! step; the `docker:` images of jobs and executors.
+//! step, and a command's `<< parameters.x >>` as its default or as the steps invoking it
+//! pass it; the `docker:` images of jobs and executors.
 
-use super::generic::{Images, Scripts, Spec};
-use crate::audit::model::Expands;
+use super::Source;
+use super::generic::{self, Images, Scripts, Spec};
+use crate::audit::model::{EnvVar, Expands, Model};
+use crate::audit::yaml::Node;
+
+/// Reads the file, then gives the `run:` steps of each reusable command the values of its
+/// `<< parameters.x >>`: the parameter's `default:`, then what each step invoking the
+/// command passes (the last one given wins).
+pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
+    let first = m.scripts.len();
+    generic::read(&SPEC, src, doc, m);
+    let invocations: Vec<(&str, &Node)> = doc
+        .get("jobs")
+        .into_iter()
+        .flat_map(Node::entries)
+        .filter_map(|(_, job)| job.get("steps"))
+        .flat_map(Node::items)
+        .flat_map(Node::entries)
+        .filter_map(|(k, v)| Some((k.str()?, v)))
+        .collect();
+    for (name, command) in doc.get("commands").into_iter().flat_map(Node::entries) {
+        let Some(name) = name.str() else { continue };
+        let mut values: Vec<EnvVar> = Vec::new();
+        for (p, spec) in command
+            .get("parameters")
+            .into_iter()
+            .flat_map(Node::entries)
+        {
+            let Some(p) = p.str() else { continue };
+            let given = spec.get("default").into_iter().chain(
+                invocations
+                    .iter()
+                    .filter(|(n, _)| *n == name)
+                    .filter_map(|(_, args)| args.get(p)),
+            );
+            for v in given.filter_map(Node::str) {
+                values.push(EnvVar {
+                    name: p.to_string(),
+                    value: v.to_string(),
+                    expands: Expands::Variables,
+                });
+            }
+        }
+        if values.is_empty() {
+            continue;
+        }
+        let lines: Vec<usize> = command
+            .get("steps")
+            .map(Node::items)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|step| step.get("run"))
+            .filter_map(|run| src.script(run.get("command").unwrap_or(run)))
+            .map(|s| s.line)
+            .collect();
+        for script in m.scripts[first..]
+            .iter_mut()
+            .filter(|s| lines.contains(&s.line) && s.located.is_none())
+        {
+            for v in &values {
+                let written = format!("<< parameters.{} >>", v.name);
+                let name = parameter_variable(&v.name, written.len());
+                script.body = script.body.replace(&written, &format!("${{{name}}}"));
+                script.env.push(EnvVar { name, ..v.clone() });
+            }
+        }
+    }
+}
+
+/// The shell variable standing for a parameter, as long as `<< parameters.x >>` once
+/// written `${…}`, so that the words after it keep their columns.
+fn parameter_variable(name: &str, len: usize) -> String {
+    let mut v: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if v.starts_with(|c: char| c.is_ascii_digit()) {
+        v.insert(0, '_');
+    }
+    while v.len() + 3 < len {
+        v.push('_');
+    }
+    v
+}
 
 pub(super) const SPEC: Spec = Spec {
     scripts: &[
@@ -63,6 +146,15 @@ jobs:
             cosign sign --key k \"$IMAGE:$TAG\"
       - run: cosign sign --key k \"$IMAGE:$TAG\"
 ";
+
+    #[test]
+    fn command_parameters_take_their_default_and_what_steps_pass() {
+        let cfg = "version: 2.1\ncommands:\n  sign-image:\n    parameters:\n      ref:\n        type: string\n    steps:\n      - run:\n          command: cosign sign --yes << parameters.ref >>\n  sign-default:\n    parameters:\n      ref:\n        type: string\n        default: reg.io/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n    steps:\n      - run: cosign sign --yes << parameters.ref >>\njobs:\n  build:\n    docker:\n      - image: cimg/base@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n    steps:\n      - sign-image:\n          ref: ${IMAGE_REPO}:${CIRCLE_SHA1}\n      - sign-default\n";
+        let (found, _) = crate::audit::audit_text(".circleci/config.yml", cfg, Kind::CircleCi);
+        let found: Vec<(&str, usize, usize)> =
+            found.iter().map(|f| (f.rule, f.line, f.column)).collect();
+        assert_eq!(found, [("sign-by-tag", 9, 38)]);
+    }
 
     #[test]
     fn runs_images_and_scoped_environment_are_read() {

@@ -35,6 +35,7 @@ mod travis;
 
 use super::Kind;
 use super::model::{EnvVar, Expands, Model, Place, Script, Value};
+use super::secrets::is_name;
 use super::yaml::{self, Node};
 
 /// A file's text as the readers see it: its lines (without their `\r\n` or `\n`) and those
@@ -118,9 +119,7 @@ pub(crate) fn read_in(
         Kind::GitLab => yaml_docs(&src, Expands::Variables, |s, d, m| {
             gitlab::read(s, d, m, context)
         })?,
-        Kind::CircleCi => yaml_docs(&src, Expands::Variables, |s, d, m| {
-            generic::read(&circleci::SPEC, s, d, m)
-        })?,
+        Kind::CircleCi => yaml_docs(&src, Expands::Variables, circleci::read)?,
         Kind::Compose => yaml_docs(&src, Expands::Variables, manifests::compose)?,
         Kind::Kubernetes => {
             let mut m = yaml_docs(&src, Expands::Variables, any_yaml)?;
@@ -196,17 +195,61 @@ fn yaml_docs(
     Ok(m)
 }
 
-/// Every scalar of `doc` with its key.
+/// Every scalar of `doc` with its key. A Kubernetes `- name: X` / `value: …` pair gives
+/// the value the key `X`; below a secret store's block (a Buildkite secrets plugin, a
+/// `vault:` block), values are where secrets are kept, so they have no key.
 fn values(doc: &Node, m: &mut Model) {
-    doc.walk(&mut |key, n| {
-        if let Some(text) = n.str() {
-            m.values.push(Value {
-                key: key.map(str::to_string),
-                text: text.to_string(),
-                at: place(n),
-            });
+    // A loop over an explicit stack: the depth of a tree is the file's to choose.
+    let mut pending: Vec<(Option<&str>, &Node, bool)> = vec![(None, doc, false)];
+    while let Some((key, n, stored)) = pending.pop() {
+        match &n.value {
+            yaml::Value::Scalar(text) => {
+                // `env: [NAME=value]` (Travis, Compose): the value is NAME's.
+                let pair = text
+                    .split_once('=')
+                    .filter(|(k, _)| is_name(k))
+                    .filter(|_| key.is_some_and(|k| ENV_LISTS.contains(&k)));
+                let (key, text) = match pair {
+                    Some((k, v)) => (Some(k), v),
+                    None => (key, text.as_str()),
+                };
+                m.values.push(Value {
+                    key: key.filter(|_| !stored).map(str::to_string),
+                    text: text.to_string(),
+                    at: place(n),
+                });
+            }
+            yaml::Value::Map(entries) => {
+                let named = n.get("name").and_then(Node::str);
+                for (k, v) in entries.iter().rev() {
+                    let k = k.str();
+                    let key = match (k, named) {
+                        (Some("value"), Some(name)) => Some(name),
+                        _ => k,
+                    };
+                    pending.push((key, v, stored || k.is_some_and(secret_store)));
+                }
+            }
+            yaml::Value::Seq(items) => {
+                pending.extend(items.iter().rev().map(|v| (key, v, stored)));
+            }
+            yaml::Value::Alias => {}
         }
-    });
+    }
+}
+
+/// Keys of lists of `NAME=value` variables.
+const ENV_LISTS: &[&str] = &["env", "global", "environment", "variables"];
+
+/// A key whose block says where secrets are fetched from: a Buildkite plugin such as
+/// `seek-oss/aws-sm#v2` or `vault-secrets#v1`, a `vault:` block.
+fn secret_store(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    let plugin = k.split('#').next().unwrap_or_default();
+    let name = plugin.rsplit('/').next().unwrap_or_default();
+    let plugin_ref = k.contains(['#', '/']);
+    k == "vault"
+        || (plugin_ref && (name == "aws-sm" || name.contains("secret") || name.contains("vault")))
 }
 
 /// Where a node starts.

@@ -84,8 +84,11 @@ pub(super) fn makefile(text: &str) -> Model {
             value_of(&v.name, &v.value, v.line, &mut m);
         }
     }
+    let mut previous = None;
     for s in &mk.scripts {
         let mut script = mapped_script(&s.body, s.line, None);
+        script.continues = previous == Some(s.rule);
+        previous = Some(s.rule);
         // `value` follows references itself: only the names read directly are needed.
         for name in names_in(&s.body.text).into_iter().collect::<BTreeSet<_>>() {
             if let Some(value) = mk.value(&name, &s.targets) {
@@ -134,15 +137,19 @@ pub(super) fn justfile(text: &str) -> Model {
         value_of(&v.name, &v.value, v.line, &mut m);
     }
     let shell_ok = jf.shell.as_ref().is_none_or(|s| posix(&s.join(" ")));
+    let mut previous: Option<&str> = None;
     for s in &jf.scripts {
         let runs_shell = match &s.interpreter {
             Some(i) => posix(i),
             None => shell_ok,
         };
         if !runs_shell {
+            previous = None;
             continue;
         }
         let mut script = mapped_script(&s.body, s.line, None);
+        script.continues = s.interpreter.is_none() && previous == Some(s.recipe.as_str());
+        previous = s.interpreter.is_none().then_some(s.recipe.as_str());
         let names = closure(&s.body.text, |n| {
             jf.value(n, s).map(|v| v.value.text.as_str())
         });
@@ -196,10 +203,11 @@ pub(super) fn taskfile(src: &Source<'_>, doc: &Node, m: &mut Model) {
         for c in task.get("cmds").map(Node::items).unwrap_or_default() {
             commands.push(c.get("cmd").unwrap_or(c));
         }
-        for c in commands {
+        for (i, c) in commands.into_iter().enumerate() {
             let Some(at) = src.script(c) else { continue };
             let mut script = mapped_script(&taskfile::interpolate(&at.body), at.line, Some(&at));
             script.env = env.clone();
+            script.continues = i > 0;
             m.scripts.push(script);
         }
     }
@@ -243,6 +251,32 @@ mod tests {
         assert_eq!(
             found("Taskfile.yml", Kind::Taskfile, task),
             [("sign-by-tag", 11, 27)]
+        );
+    }
+
+    #[test]
+    fn lines_of_one_recipe_or_task_share_their_files() {
+        let mk = "pull:\n\tcosign verify --key k reg.io/app:$(TAG)\n\tdocker pull reg.io/app:$(TAG)\n\nother:\n\tdocker pull reg.io/app:v2\n\ntools:\n\tcurl -fsSL -o /tmp/i.sh https://x.example.com/i.sh\n\tbash /tmp/i.sh\n\nelsewhere:\n\tbash /tmp/i.sh\n";
+        assert_eq!(
+            found("Makefile", Kind::Make, mk),
+            [
+                ("verify-then-pull-by-tag", 3, 14),
+                ("deploy-by-tag", 6, 14),
+                ("unchecked-download", 10, 2)
+            ]
+        );
+        let just = "rollout version:\n    cosign verify --key k reg.io/app:{{version}}\n    kubectl set image deploy/app app=reg.io/app:{{version}}\n\ninstall:\n    curl -fsSL -o /tmp/i.sh https://x.example.com/i.sh\n    bash /tmp/i.sh\n";
+        assert_eq!(
+            found("justfile", Kind::Just, just),
+            [
+                ("verify-then-pull-by-tag", 3, 34),
+                ("unchecked-download", 7, 5)
+            ]
+        );
+        let task = "version: '3'\ntasks:\n  deploy:\n    cmds:\n      - cosign verify --key k reg.io/app:{{.V}}\n      - docker pull reg.io/app:{{.V}}\n  other:\n    cmds:\n      - docker pull reg.io/app:{{.V}}\n";
+        assert_eq!(
+            found("Taskfile.yml", Kind::Taskfile, task),
+            [("verify-then-pull-by-tag", 6, 21), ("deploy-by-tag", 9, 21)]
         );
     }
 }

@@ -79,4 +79,12 @@ jobs:
         let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
         assert_eq!(found, [("unchecked-download", 7), ("sign-by-tag", 14)]);
     }
+
+    #[test]
+    fn a_password_in_an_env_list_is_written_in_the_file() {
+        let travis = "language: php\nenv:\n  global:\n    - DB_HOST=127.0.0.1\n    - DOCKER_PASSWORD=LegacyDeploy2019!\n    - REGISTRY_TOKEN=$TRAVIS_SECRET\nscript: make\n";
+        let (found, _) = crate::audit::audit_text(".travis.yml", travis, Kind::Travis);
+        let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
+        assert_eq!(found, [("hardcoded-credential", 5)]);
+    }
 }

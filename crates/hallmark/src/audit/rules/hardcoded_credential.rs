@@ -198,5 +198,21 @@ docker login -u ci -p=\"$REG_PW\" reg.io
         let drone = "kind: pipeline\nsteps:\n  - name: publish\n    image: plugins/docker@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n    settings:\n      password:\n        from_secret: docker_password\n    secrets: [docker_username, docker_password]\n";
         assert!(findings(".drone.yml", Kind::Kubernetes, drone).is_empty());
     }
+
+    #[test]
+    fn kubernetes_env_values_by_their_name_and_secret_store_paths() {
+        let k8s = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: app\n      image: reg.io/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n      env:\n        - name: LEDGER_API_TOKEN\n          value: \"lt_live_8cQ2pX7mV4nR9sT1wY6z\"\n        - name: LOG_LEVEL\n          value: \"debug-verbose-mode\"\n        - name: API_TOKEN_FILE\n          value: /var/run/secrets/token\n";
+        assert_eq!(
+            findings("pod.yaml", Kind::Kubernetes, k8s),
+            [("hardcoded-credential".to_string(), 9)]
+        );
+        let bk = "steps:\n  - command: make release\n    plugins:\n      - seek-oss/aws-sm#v2.3.2:\n          env:\n            GITHUB_TOKEN: release/github-token\n      - docker#v5.0.0:\n          env:\n            NPM_TOKEN: lit-Secret-value-1\n";
+        assert_eq!(
+            findings("pipeline.yml", Kind::Buildkite, bk),
+            [("hardcoded-credential".to_string(), 9)]
+        );
+        let compose = "services:\n  app:\n    image: reg.io/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n    environment:\n      SESSION_SECRET: ${SESSION_SECRET:?set in .env}\n";
+        assert!(findings("compose.yaml", Kind::Compose, compose).is_empty());
+    }
 }
 

@@ -71,6 +71,20 @@ mod tests {
     }
 
     #[test]
+    fn each_tag_fed_to_xargs_is_signed_by_tag() {
+        let wf = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - id: meta\n        uses: docker/metadata-action@0123456789abcdef0123456789abcdef01234567\n        with:\n          images: reg.io/app\n      - env:\n          TAGS: ${{ steps.meta.outputs.tags }}\n        run: echo \"${TAGS}\" | xargs -I {} cosign sign --yes {}\n      - env:\n          TAGS: ${{ steps.meta.outputs.tags }}\n          DIGEST: sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n        run: echo \"${TAGS}\" | xargs -I {} cosign sign --yes {}@${DIGEST}\n";
+        assert_eq!(
+            findings("w.yml", Kind::Workflow, wf),
+            [("sign-by-tag".to_string(), 12)]
+        );
+        let sh = "printf '%s\\n' reg.io/a:v1 reg.io/a:v2 | xargs -I% cosign sign %\necho reg.io/a@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 | xargs -I {} cosign sign {}\n";
+        assert_eq!(
+            findings("s.sh", Kind::Shell, sh),
+            [("sign-by-tag".to_string(), 1)]
+        );
+    }
+
+    #[test]
     fn signers_behind_flags_variables_paths_go_run_and_containers_are_found() {
         let hidden = "cosign -d --timeout 5m sign --key k reg.io/a:v1
 $COSIGN sign --key k reg.io/a:v2

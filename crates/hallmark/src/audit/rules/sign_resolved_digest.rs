@@ -48,6 +48,17 @@ mod tests {
     use crate::audit::Kind;
 
     #[test]
+    fn a_digest_looked_up_into_a_file_then_read_is_found() {
+        let via_file = "crane digest \"reg.io/app:$TAG\" > digest.txt\ncosign sign --yes \"reg.io/app@$(cat digest.txt)\"\n";
+        assert_eq!(
+            findings("c.sh", Kind::Shell, via_file),
+            [("sign-resolved-digest".to_string(), 2)]
+        );
+        let built = "docker buildx build --push --metadata-file m.json . > digest.txt\ncosign sign --yes \"reg.io/app@$(cat digest.txt)\"\n";
+        assert!(findings("c.sh", Kind::Shell, built).is_empty());
+    }
+
+    #[test]
     fn a_digest_looked_up_after_the_push_is_found() {
         let resolved = "IMG=reg.io/app\ncosign sign --key k \"$IMG@$(crane digest $IMG:v1)\"\n";
         assert_eq!(

@@ -92,9 +92,10 @@ impl Check for UncheckedDownload {
                 format!("{f} is downloaded and run without a checksum or signature check"),
             );
         }
-        // At the script's end: programs installed from a download nothing checked. They
-        // are not seen running, but whatever runs them later runs unverified bytes.
-        if !st.installed.is_empty() && last_command(step) {
+        // At the script's end (or the end of the scripts that continue it): programs
+        // installed from a download nothing checked. They are not seen running, but
+        // whatever runs them later runs unverified bytes.
+        if !st.installed.is_empty() && last_command(step) && !cx.continued {
             for (f, place, how) in st.installed_unchecked() {
                 let what = if f.contains('|') { "an archive" } else { f };
                 cx.report(
@@ -235,6 +236,20 @@ mod tests {
     }
 
     #[test]
+    fn a_php_installer_downloaded_then_run_is_found() {
+        let composer = "curl -sS https://getcomposer.org/installer -o composer-setup.php\nphp composer-setup.php --install-dir=bin\ncurl -sS https://getcomposer.org/installer | php\n";
+        assert_eq!(
+            findings("c.sh", Kind::Shell, composer),
+            [
+                ("unchecked-download".to_string(), 2),
+                ("unchecked-download".to_string(), 3)
+            ]
+        );
+        let checked = "curl -sS https://getcomposer.org/installer -o composer-setup.php\necho \"$SUM  composer-setup.php\" | sha384sum -c -\nphp composer-setup.php\n";
+        assert!(findings("d.sh", Kind::Shell, checked).is_empty());
+    }
+
+    #[test]
     fn programs_installed_from_an_unchecked_download_are_medium_on_the_download() {
         let tar = "curl -fsSL https://x/t.tar.gz | tar -xz -C /usr/local/bin t\necho done\n";
         let (f, _) = crate::audit::audit_text("a.sh", tar, Kind::Shell);
@@ -257,6 +272,15 @@ mod tests {
         assert_eq!(
             findings("r.sh", Kind::Shell, run),
             [("unchecked-download".to_string(), 3)]
+        );
+        // The same across the lines of a recipe, which share their files.
+        let recipe = "tools:\n\tcurl -o /usr/local/bin/yq https://x/yq\n\tchmod +x /usr/local/bin/yq\n\tyq --version\n\ninstall:\n\tcurl -o /usr/local/bin/jq https://x/jq\n\tchmod +x /usr/local/bin/jq\n";
+        assert_eq!(
+            findings("Makefile", Kind::Make, recipe),
+            [
+                ("unchecked-download".to_string(), 4),
+                ("unchecked-download".to_string(), 7)
+            ]
         );
         let checked = "curl -sLO https://x/t.tgz\necho \"abc  t.tgz\" | sha256sum -c -\ntar xzf t.tgz\n";
         assert!(findings("c.sh", Kind::Shell, checked).is_empty());
