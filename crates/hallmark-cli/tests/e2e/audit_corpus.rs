@@ -6,6 +6,10 @@
 //! line tests; the findings must be exactly those. On a mismatch the test prints, per class,
 //! how many were expected and found, then each missed and each extra finding with the text
 //! of its line, so a regression names the shape it broke.
+//!
+//! `audit-corpus/known-gaps.tsv` names the expected findings audit does not make yet, each
+//! with why: they are reported, not required, and one that is found fails the test until it
+//! is taken off the list, so the list only shrinks.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -75,7 +79,7 @@ fn corpus_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
-            if rel != "expected.tsv" {
+            if rel != "expected.tsv" && rel != "known-gaps.tsv" {
                 out.push(rel);
             }
         }
@@ -93,10 +97,38 @@ fn line_text(root: &Path, path: &str, line: usize) -> String {
         .unwrap_or_default()
 }
 
+/// `known-gaps.tsv`: expected findings not made yet, and why.
+fn known_gaps(root: &Path, expected: &[Expected]) -> BTreeMap<Key, String> {
+    let text = std::fs::read_to_string(root.join("known-gaps.tsv")).unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let cols: Vec<&str> = line.split('\t').collect();
+        assert!(
+            cols.len() == 4 && !cols[3].trim().is_empty(),
+            "known-gaps.tsv:{n}: want path, line, rule and why: {line:?}"
+        );
+        let at: usize = cols[1]
+            .parse()
+            .unwrap_or_else(|_| panic!("known-gaps.tsv:{n}: line {:?} is not a number", cols[1]));
+        let key = (cols[0].to_string(), at, cols[2].to_string());
+        assert!(
+            expected.iter().any(|e| e.key == key),
+            "known-gaps.tsv:{n}: not in expected.tsv"
+        );
+        out.insert(key, cols[3].trim().to_string());
+    }
+    out
+}
+
 #[test]
 fn the_corpus_yields_exactly_the_expected_findings() {
     let root = corpus();
     let expected = expected(&root);
+    let gaps = known_gaps(&root, &expected);
     let mut files = Vec::new();
     corpus_files(&root, &root, &mut files);
     files.sort();
@@ -180,8 +212,22 @@ fn the_corpus_yields_exactly_the_expected_findings() {
     }
     let missing: Vec<&Expected> = expected
         .iter()
-        .filter(|e| !found.contains(&e.key))
+        .filter(|e| !found.contains(&e.key) && !gaps.contains_key(&e.key))
         .collect();
+    writeln!(report, "\nknown gaps (expected, not found yet):").unwrap();
+    for (key, why) in &gaps {
+        let (p, l, r) = key;
+        if found.contains(key) {
+            ok = false;
+            writeln!(
+                report,
+                "  FOUND NOW, take it off known-gaps.tsv: {p}:{l} {r}"
+            )
+            .unwrap();
+        } else {
+            writeln!(report, "  {p}:{l} {r}: {why}").unwrap();
+        }
+    }
     if !missing.is_empty() {
         ok = false;
         writeln!(report, "\nmissing:").unwrap();
@@ -205,6 +251,7 @@ fn the_corpus_yields_exactly_the_expected_findings() {
         }
     }
     assert!(ok, "\n{report}");
+    eprintln!("{report}");
     // Findings exist, so the exit code says so.
     expect_code(&o, 1);
 }
