@@ -6,8 +6,8 @@
 //!
 //! Adding a CI system:
 //! - a YAML one whose shell, images and variables sit under known keys is one small file
-//!   holding a [`generic::Spec`] (see `circleci.rs`), one variant in [`Kind`], its file
-//!   names in `kind_by_name` (`audit/mod.rs`) and one arm in [`read`];
+//!   holding a `generic::Spec` (see `circleci.rs`), one variant in [`Kind`], its file
+//!   names in `kind_by_name` (`audit/mod.rs`) and one arm in `read_in`;
 //! - anything else (a Makefile, Groovy) is a file with a function from text to [`Model`],
 //!   plus the same three lines.
 

@@ -48,7 +48,7 @@
 //!
 //! # Bounds
 //!
-//! At most [`MAX_SCRIPT_BYTES`] of a body, [`MAX_DEPTH`] levels of nesting and
+//! At most `MAX_SCRIPT_BYTES` of a body, [`MAX_DEPTH`] levels of nesting and
 //! [`MAX_COMMANDS`] commands are read, and the bodies parsed again (`-c`, `eval`,
 //! heredocs, backquotes) read at most twice the body's length in total. Past a bound the
 //! parse stops or skips that part, and [`Script::limit`] says which bound was reached.
@@ -182,7 +182,7 @@ pub const MAX_COMMANDS: usize = 50_000;
 /// A bound the parse reached: what follows it was not (or not all) read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
-    /// The body is longer than [`MAX_SCRIPT_BYTES`]; the rest was not read.
+    /// The body is longer than `MAX_SCRIPT_BYTES`; the rest was not read.
     Bytes,
     /// Nesting deeper than [`MAX_DEPTH`]; the parse stopped there.
     Depth,
