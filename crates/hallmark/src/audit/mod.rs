@@ -175,7 +175,8 @@ pub enum Kind {
     Dockerfile,
     /// `*.sh` and files starting with a shell `#!`.
     Shell,
-    /// `Makefile`, `makefile`, `GNUmakefile`, `*.mk`.
+    /// `Makefile`, `makefile`, `GNUmakefile`, `*.mk`, and the files included as
+    /// `Makefile.<part>` (`Makefile.common`, `Makefile.inc`).
     Make,
     /// `justfile`, `Justfile`, `.justfile`, `*.just`.
     Just,
@@ -261,7 +262,11 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
         Kind::Dockerfile
     } else if name.ends_with(".sh") || name.ends_with(".bash") {
         Kind::Shell
-    } else if name == "makefile" || name == "gnumakefile" || name.ends_with(".mk") {
+    } else if name == "makefile"
+        || name == "gnumakefile"
+        || name.ends_with(".mk")
+        || (name.starts_with("makefile.") && !name.ends_with(".md") && !name.ends_with(".txt"))
+    {
         Kind::Make
     } else if name == "justfile" || name == ".justfile" || name.ends_with(".just") {
         Kind::Just
@@ -296,7 +301,7 @@ const FORMATS: &str = "GitHub workflows (.github/workflows/*.yml) and actions (a
      .travis.yml, Azure Pipelines (azure-pipelines.yml, .azure-pipelines/*.yml, .azure/*.yml), \
      bitbucket-pipelines.yml, Buildkite (.buildkite/*.yml), Drone and Woodpecker (.drone.yml, \
      .woodpecker.yml, .woodpecker/*.yml), Google Cloud Build (cloudbuild.yaml), Tekton tasks \
-     and pipelines (any YAML), Jenkinsfile and Groovy, Makefiles (Makefile, GNUmakefile, *.mk), \
+     and pipelines (any YAML), Jenkinsfile and Groovy, Makefiles (Makefile, Makefile.*, GNUmakefile, *.mk), \
      justfiles (justfile, *.just), Taskfiles (Taskfile.yml), Dockerfile, compose and \
      Kubernetes YAML, and shell scripts (*.sh, or a #! line naming a shell)";
 
@@ -910,6 +915,22 @@ sh \"echo // hallmark: ignore[sign-by-tag] in a gstring\"
         assert_eq!(got, [1]);
         assert_eq!(comment_start("a#b # c", false), Some(4));
         assert_eq!(comment_start("sh 'curl http://x' // y", true), Some(19));
+    }
+
+    #[test]
+    fn makefiles_are_known_by_their_names() {
+        for path in [
+            "Makefile",
+            "GNUmakefile",
+            "mk/release.mk",
+            "Makefile.common",
+            "Makefile.inc",
+        ] {
+            assert_eq!(kind_of(Path::new(path), ""), Some(Kind::Make), "{path}");
+        }
+        for path in ["Makefile.md", "docs/makefile.txt", "makefiles/README"] {
+            assert_ne!(kind_of(Path::new(path), ""), Some(Kind::Make), "{path}");
+        }
     }
 
     #[test]
