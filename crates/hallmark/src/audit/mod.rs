@@ -746,6 +746,100 @@ fn canonical_index(
         .collect()
 }
 
+/// What auditing one file gave, to be added to the report.
+enum Outcome {
+    /// Not audited, and why.
+    Problem(FileProblem),
+    /// Not a file audit reads, found in a directory.
+    Skipped,
+    /// Audited.
+    Audited {
+        warning: Option<FileProblem>,
+        errors: Vec<FileProblem>,
+        findings: Vec<Finding>,
+        suppressed: usize,
+        inventory: Option<Inventory>,
+    },
+}
+
+/// Reads and audits one file the walk found (seeing the variables of `context`; GitLab CI
+/// whatever its name when `included`).
+fn audit_found(
+    found: &walk::Found<Option<Kind>>,
+    paths: &[PathBuf],
+    context: &[model::EnvVar],
+    included: bool,
+) -> Outcome {
+    let loaded = match read_found(found, paths.contains(&found.path)) {
+        // An included file is GitLab CI whatever its name says.
+        Ok(Loaded::Text(text, _, caveat)) if included => {
+            Ok(Loaded::Text(text, Kind::GitLab, caveat))
+        }
+        other => other,
+    };
+    let (text, kind, warning) = match loaded {
+        Ok(Loaded::Text(text, kind, caveat)) => {
+            let warning = caveat.map(|c| FileProblem::new(&found.path, c));
+            (text, kind, warning)
+        }
+        Ok(Loaded::Other) => {
+            // Named on the command line: the user expects it read, so leaving it out
+            // must show. Found in a directory, it is just another file.
+            return if paths.contains(&found.path) {
+                Outcome::Problem(FileProblem::new(
+                    &found.path,
+                    format!("not a format audit reads: not audited (it reads {FORMATS})"),
+                ))
+            } else {
+                Outcome::Skipped
+            };
+        }
+        Err(problem) => return Outcome::Problem(problem),
+    };
+    let name = found.path.display().to_string();
+    let FileChecked {
+        error,
+        checked: file,
+    } = check_text(&name, &text, kind, context);
+    let mut errors = Vec::new();
+    if let Some(e) = error {
+        errors.push(FileProblem {
+            path: name.clone(),
+            error: format!("{e}: not audited"),
+        });
+    }
+    for part in &file.not_audited {
+        errors.push(FileProblem {
+            path: name.clone(),
+            error: format!("{part} was not audited"),
+        });
+    }
+    let ignores = suppressions(&text, kind);
+    let mut suppressed = 0;
+    let mut findings = Vec::with_capacity(file.findings.len());
+    for mut f in file.findings {
+        let ignored = [f.line, f.line.saturating_sub(1)].iter().find_map(|l| {
+            ignores
+                .get(l)
+                .filter(|(ids, reason)| !reason.is_empty() && ids.iter().any(|i| i == f.rule))
+        });
+        if let Some((_, reason)) = ignored {
+            f.suppressed = Some(reason.clone());
+            suppressed += 1;
+        }
+        findings.push(f);
+    }
+    let inventory =
+        (kind.is_pipeline() && !file.inventory.is_empty()).then(|| file.inventory.finish(&name));
+    Outcome::Audited {
+        warning,
+        errors,
+        findings,
+        suppressed,
+        inventory,
+    }
+}
+
 /// Audits every file under `paths`. Whatever is not audited, whole or in part, is in the
 /// report's `errors` and makes it `partial`; with `strict`, so do its `warnings`.
 pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
@@ -770,75 +864,68 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
             root: Some(root.clone()),
         })
         .collect();
-    for (index, found) in tree.files.iter().chain(&extra).enumerate() {
+    let all: Vec<&walk::Found<Option<Kind>>> = tree.files.iter().chain(&extra).collect();
+    // Files are audited independently, so they are shared among the cores; the outcomes are
+    // put back in the walk's order, so the report is the same however they were shared.
+    let audit_one = |index: usize| {
         let context: &[model::EnvVar] = match index.checked_sub(tree.files.len()) {
             Some(e) => &included.extra[e].2,
             None => included.found.get(&index).map_or(&[], Vec::as_slice),
         };
-        let loaded = read_found(found, paths.contains(&found.path));
-        let loaded = match loaded {
-            // An included file is GitLab CI whatever its name says.
-            Ok(Loaded::Text(text, _, caveat)) if included.found.contains_key(&index) => {
-                Ok(Loaded::Text(text, Kind::GitLab, caveat))
+        audit_found(
+            all[index],
+            paths,
+            context,
+            included.found.contains_key(&index),
+        )
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8)
+        .min(all.len().div_ceil(64).max(1));
+    let outcomes: Vec<Outcome> = if workers <= 1 {
+        (0..all.len()).map(audit_one).collect()
+    } else {
+        let mut parts: Vec<Vec<(usize, Outcome)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let audit_one = &audit_one;
+                    let n = all.len();
+                    scope.spawn(move || {
+                        (w..n)
+                            .step_by(workers)
+                            .map(|i| (i, audit_one(i)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        let mut flat: Vec<(usize, Outcome)> = parts.drain(..).flatten().collect();
+        flat.sort_by_key(|(i, _)| *i);
+        flat.into_iter().map(|(_, o)| o).collect()
+    };
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Problem(problem) => report.errors.push(problem),
+            Outcome::Skipped => {}
+            Outcome::Audited {
+                warning,
+                errors,
+                findings,
+                suppressed,
+                inventory,
+            } => {
+                report.files += 1;
+                report.warnings.extend(warning);
+                report.errors.extend(errors);
+                report.findings.extend(findings);
+                report.suppressed += suppressed;
+                report.inventory.extend(inventory);
             }
-            other => other,
-        };
-        let (text, kind) = match loaded {
-            Ok(Loaded::Text(text, kind, caveat)) => {
-                if let Some(caveat) = caveat {
-                    report.warnings.push(FileProblem::new(&found.path, caveat));
-                }
-                (text, kind)
-            }
-            Ok(Loaded::Other) => {
-                // Named on the command line: the user expects it read, so leaving it out
-                // must show. Found in a directory, it is just another file.
-                if paths.contains(&found.path) {
-                    report.errors.push(FileProblem::new(
-                        &found.path,
-                        format!("not a format audit reads: not audited (it reads {FORMATS})"),
-                    ));
-                }
-                continue;
-            }
-            Err(problem) => {
-                report.errors.push(problem);
-                continue;
-            }
-        };
-        report.files += 1;
-        let name = found.path.display().to_string();
-        let FileChecked {
-            error,
-            checked: file,
-        } = check_text(&name, &text, kind, context);
-        if let Some(e) = error {
-            report.errors.push(FileProblem {
-                path: name.clone(),
-                error: format!("{e}: not audited"),
-            });
-        }
-        for part in &file.not_audited {
-            report.errors.push(FileProblem {
-                path: name.clone(),
-                error: format!("{part} was not audited"),
-            });
-        }
-        let ignores = suppressions(&text, kind);
-        for mut f in file.findings {
-            let ignored = [f.line, f.line.saturating_sub(1)].iter().find_map(|l| {
-                ignores
-                    .get(l)
-                    .filter(|(ids, reason)| !reason.is_empty() && ids.iter().any(|i| i == f.rule))
-            });
-            if let Some((_, reason)) = ignored {
-                f.suppressed = Some(reason.clone());
-                report.suppressed += 1;
-            }
-            report.findings.push(f);
-        }
-        if kind.is_pipeline() && !file.inventory.is_empty() {
-            report.inventory.push(file.inventory.finish(&name));
         }
     }
     report.findings.sort_by(|a, b| {
