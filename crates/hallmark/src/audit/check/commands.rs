@@ -144,24 +144,24 @@ impl<'a> Step<'a> {
         inv
     }
 
-    /// The signing verb (`sign`, `attest`) and the index of the first argument after it,
-    /// however the signer is run ([`Step::invocation`]).
-    pub(crate) fn signing(&self) -> Option<(&str, usize)> {
+    /// The signer run (one of [`SIGNERS`]), its verb (`sign`, `attest`) and the index of the
+    /// first argument after it, however the signer is run ([`Step::invocation`]).
+    pub(crate) fn signing(&self) -> Option<(String, &str, usize)> {
         let inv = self.invocation();
-        if !matches!(inv.tool.as_str(), "cosign" | "hallmark" | "notation") {
+        if !SIGNERS.contains(&inv.tool.as_str()) {
             return None;
         }
         let v = verb_index(&self.args, inv.start)?;
         let verb = self.args[v].as_str();
         // `sign-blob` and `attest-blob` sign files, never an image.
-        matches!(verb, "sign" | "attest").then_some((verb, v + 1))
+        matches!(verb, "sign" | "attest").then_some((inv.tool, verb, v + 1))
     }
 
     /// The references signed or attested (`cosign sign`, `cosign attest`, `hallmark sign`,
     /// `notation sign`, the same run from a container or through a variable): each word,
     /// the reference's name part, and the text after `@` when there is one.
     pub(crate) fn signed(&self) -> Vec<Signed<'_>> {
-        let Some((_, from)) = self.signing() else {
+        let Some((_, _, from)) = self.signing() else {
             return Vec::new();
         };
         let words = self.arg_words();

@@ -30,10 +30,9 @@ impl Check for SignByTag {
         if step.expects_digest() {
             return;
         }
-        let Some((verb, _)) = step.signing() else {
+        let Some((tool, verb, _)) = step.signing() else {
             return;
         };
-        let tool = step.invocation().tool;
         let does = if verb == "attest" { "attests" } else { "signs" };
         for s in step.signed() {
             // Any digest, even one looked up (`sign-resolved-digest`), is not a tag.

@@ -21,10 +21,9 @@ struct SignResolvedDigest;
 
 impl Check for SignResolvedDigest {
     fn command(&self, cx: &mut Cx<'_>, step: &Step<'_>, _: &ShellState) {
-        let Some((verb, _)) = step.signing() else {
+        let Some((tool, verb, _)) = step.signing() else {
             return;
         };
-        let tool = step.invocation().tool;
         for s in step.signed() {
             if s.class == ValueClass::Lookup {
                 cx.report(
