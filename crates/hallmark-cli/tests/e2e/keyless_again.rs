@@ -5,7 +5,7 @@
 //! is a clear error with nothing written. Against the real stack (`harness/sigstack.rs`).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use crate::harness::*;
 use crate::keyless_sign_images::registry_state;
@@ -15,14 +15,6 @@ use hallmark::store::Store;
 
 /// A stand-in Rekor in the stack's namespace.
 const STAND_IN: &str = "http://127.0.0.1:18099";
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn json_file(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
 
 /// The bundle's one log entry: its index (a fresh log's first entry omits it: 0) and its
 /// signature.
@@ -40,24 +32,6 @@ fn logged(bundle: &serde_json::Value) -> (i64, String) {
         .unwrap_or_else(|| panic!("no signature: {bundle}"))
         .to_string();
     (index, signature)
-}
-
-/// hallmark in the stack's namespace with `args`, the key's password in the environment.
-fn hallmark_in(stack: &SigStack, args: &[&str]) -> Output {
-    let mut c = hallmark();
-    c.args(args)
-        .env("HALLMARK_PASSWORD", PASSWORD)
-        .env_remove("HALLMARK_TRUSTED_ROOT");
-    stack.command(&c).output().unwrap()
-}
-
-#[track_caller]
-fn cosign_ok(o: &Output, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 /// A random image pushed unsigned to the stack's registry as `REG/repo:tag` (skopeo, so
@@ -99,19 +73,16 @@ fn verified_log_indexes(stack: &SigStack, image: &str, public: &str, root: &str)
             _ => {}
         }
     }
-    let o = hallmark_in(
-        stack,
-        &[
-            "verify",
-            image,
-            "--key",
-            public,
-            "--trusted-root",
-            root,
-            "--output",
-            "json",
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "verify",
+        image,
+        "--key",
+        public,
+        "--trusted-root",
+        root,
+        "--output",
+        "json",
+    ]);
     expect_code(&o, 0);
     let mut out = Vec::new();
     walk(&json_out(&o), &mut out);
@@ -129,24 +100,24 @@ fn a_blob_signed_and_logged_twice_is_two_entries() {
     let keys = keys("ecdsa-p256");
     let blob = work.path().join("release.tar");
     std::fs::write(&blob, b"the release, signed by a job run twice").unwrap();
-    let (config, root) = (s(&stack.signing_config), s(&stack.trusted_root));
+    let (config, root) = (
+        path_str(&stack.signing_config),
+        path_str(&stack.trusted_root),
+    );
     let sign = |bundle: &Path| {
-        hallmark_in(
-            &stack,
-            &[
-                "sign-blob",
-                &s(&blob),
-                "--key",
-                &keys.private,
-                "--tlog-upload",
-                "--bundle",
-                &s(bundle),
-                "--signing-config",
-                &config,
-                "--trusted-root",
-                &root,
-            ],
-        )
+        stack.hallmark_keyed(&[
+            "sign-blob",
+            &path_str(&blob),
+            "--key",
+            &keys.private,
+            "--tlog-upload",
+            "--bundle",
+            &path_str(bundle),
+            "--signing-config",
+            &config,
+            "--trusted-root",
+            &root,
+        ])
     };
     let first = work.path().join("first.sigstore.json");
     let again = work.path().join("again.sigstore.json");
@@ -164,12 +135,12 @@ fn a_blob_signed_and_logged_twice_is_two_entries() {
             "--key",
             &keys.public,
             "--bundle",
-            &s(bundle),
+            &path_str(bundle),
             "--trusted-root",
             &root,
-            &s(&blob),
+            &path_str(&blob),
         ]);
-        cosign_ok(&o, &format!("cosign verify-blob {}", bundle.display()));
+        peer_ok(&o, &format!("cosign verify-blob {}", bundle.display()));
     }
 
     // Without --tlog-upload a key still signs deterministically: the same file, the same
@@ -177,17 +148,14 @@ fn a_blob_signed_and_logged_twice_is_two_entries() {
     let plain = |name: &str| {
         let bundle = work.path().join(name);
         expect_code(
-            &hallmark_in(
-                &stack,
-                &[
-                    "sign-blob",
-                    &s(&blob),
-                    "--key",
-                    &keys.private,
-                    "--bundle",
-                    &s(&bundle),
-                ],
-            ),
+            &stack.hallmark_keyed(&[
+                "sign-blob",
+                &path_str(&blob),
+                "--key",
+                &keys.private,
+                "--bundle",
+                &path_str(&bundle),
+            ]),
             0,
         );
         json_file(&bundle)["messageSignature"]["signature"].clone()
@@ -206,22 +174,22 @@ async fn an_image_signed_and_logged_twice_is_signed() {
     let work = tempfile::tempdir().unwrap();
     let keys = keys("ecdsa-p256");
     let image = push_unsigned(&stack, work.path(), "app", "twice").await;
-    let (config, root) = (s(&stack.signing_config), s(&stack.trusted_root));
+    let (config, root) = (
+        path_str(&stack.signing_config),
+        path_str(&stack.trusted_root),
+    );
     let sign = || {
-        hallmark_in(
-            &stack,
-            &[
-                "sign",
-                &image,
-                "--key",
-                &keys.private,
-                "--tlog-upload",
-                "--signing-config",
-                &config,
-                "--trusted-root",
-                &root,
-            ],
-        )
+        stack.hallmark_keyed(&[
+            "sign",
+            &image,
+            "--key",
+            &keys.private,
+            "--tlog-upload",
+            "--signing-config",
+            &config,
+            "--trusted-root",
+            &root,
+        ])
     };
     expect_code(&sign(), 0);
     let first = verified_log_indexes(&stack, &image, &keys.public, &root);
@@ -238,7 +206,7 @@ async fn an_image_signed_and_logged_twice_is_signed() {
         "--new-bundle-format",
         &image,
     ]);
-    cosign_ok(&o, "cosign verify");
+    peer_ok(&o, "cosign verify");
 }
 
 /// Rekor v1 answers 409 for an entry it already holds (a deterministic signature signed
@@ -298,10 +266,10 @@ http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
     stack.spawn(
         "twice",
         Path::new(python()),
-        &[s(&script), upstream, s(&record)],
+        &[path_str(&script), upstream, path_str(&record)],
     );
     stack.wait_ready("twice", &format!("{STAND_IN}/api/v1/log"));
-    let root = s(&stack.trusted_root);
+    let root = path_str(&stack.trusted_root);
     let through_twice = [
         "--tlog-upload",
         "--fulcio-url",
@@ -337,7 +305,7 @@ http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
         bundle.to_str().unwrap(),
     ];
     args.extend(through_twice);
-    let o = hallmark_in(&stack, &args);
+    let o = stack.hallmark_keyed(&args);
     expect_code(&o, 0);
     assert_eq!(
         held(),
@@ -352,19 +320,19 @@ http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
         "--key",
         &ecdsa.public,
         "--bundle",
-        &s(&bundle),
+        &path_str(&bundle),
         "--trusted-root",
         &root,
-        &s(&blob),
+        &path_str(&blob),
     ]);
-    cosign_ok(&o, "cosign verify-blob");
+    peer_ok(&o, "cosign verify-blob");
 
     // An image, with a key whose signatures are always the same: dsse.
     let ed25519 = keys("ed25519");
     let image = push_unsigned(&stack, work.path(), "app", "ed25519").await;
     let mut args = vec!["sign", &image, "--key", &ed25519.private];
     args.extend(through_twice);
-    let o = hallmark_in(&stack, &args);
+    let o = stack.hallmark_keyed(&args);
     expect_code(&o, 0);
     assert_eq!(
         held(),
@@ -381,7 +349,7 @@ http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
         "--new-bundle-format",
         &image,
     ]);
-    cosign_ok(&o, "cosign verify");
+    peer_ok(&o, "cosign verify");
     assert_eq!(
         verified_log_indexes(&stack, &image, &ed25519.public, &root).len(),
         1
@@ -422,34 +390,31 @@ http.server.HTTPServer(('127.0.0.1', 18099), H).serve_forever()
 "#,
     )
     .unwrap();
-    stack.spawn("stand-in", Path::new(python()), &[s(&script)]);
+    stack.spawn("stand-in", Path::new(python()), &[path_str(&script)]);
     stack.wait_ready("stand-in", STAND_IN);
     let tsa = tsa_url(&stack);
 
     let bundle = work.path().join("out.sigstore.json");
     let signature = work.path().join("out.sig");
-    let o = hallmark_in(
-        &stack,
-        &[
-            "sign-blob",
-            &s(&blob),
-            "--key",
-            &keys.private,
-            "--tlog-upload",
-            "--bundle",
-            &s(&bundle),
-            "--output-signature",
-            &s(&signature),
-            "--fulcio-url",
-            "http://127.0.0.1:18081",
-            "--rekor-url",
-            STAND_IN,
-            "--timestamp-server-url",
-            &tsa,
-            "--trusted-root",
-            &s(&stack.trusted_root),
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "sign-blob",
+        &path_str(&blob),
+        "--key",
+        &keys.private,
+        "--tlog-upload",
+        "--bundle",
+        &path_str(&bundle),
+        "--output-signature",
+        &path_str(&signature),
+        "--fulcio-url",
+        "http://127.0.0.1:18081",
+        "--rekor-url",
+        STAND_IN,
+        "--timestamp-server-url",
+        &tsa,
+        "--trusted-root",
+        &path_str(&stack.trusted_root),
+    ]);
     expect_code(&o, 3);
     let err = stderr(&o);
     assert!(
@@ -490,34 +455,31 @@ async fn a_rekor_v1_conflict_naming_another_entry_is_refused() {
     let mut stack = SigStack::start_with_rekor_v1();
     let liar = stack.liar();
     let work = tempfile::tempdir().unwrap();
-    let root = s(&stack.trusted_root);
+    let root = path_str(&stack.trusted_root);
     let ecdsa = keys("ecdsa-p256");
     let token = format!(
         "@{}",
-        s(&stack.token(&stack.issuer, "alice@example.com", "{}"))
+        path_str(&stack.token(&stack.issuer, "alice@example.com", "{}"))
     );
 
     // The log's first entry: another blob's signature, logged directly.
     let earlier = work.path().join("earlier.tar");
     std::fs::write(&earlier, b"an earlier release").unwrap();
-    let o = hallmark_in(
-        &stack,
-        &[
-            "sign-blob",
-            &s(&earlier),
-            "--key",
-            &ecdsa.private,
-            "--tlog-upload",
-            "--bundle",
-            &s(&work.path().join("earlier.sigstore.json")),
-            "--rekor-url",
-            &stack.rekor_v1_url(),
-            "--rekor-version",
-            "1",
-            "--trusted-root",
-            &root,
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "sign-blob",
+        &path_str(&earlier),
+        "--key",
+        &ecdsa.private,
+        "--tlog-upload",
+        "--bundle",
+        &path_str(&work.path().join("earlier.sigstore.json")),
+        "--rekor-url",
+        &stack.rekor_v1_url(),
+        "--rekor-version",
+        "1",
+        "--trusted-root",
+        &root,
+    ]);
     expect_code(&o, 0);
     let first = stack
         .command(Command::new("curl").args([
@@ -547,7 +509,7 @@ async fn a_rekor_v1_conflict_naming_another_entry_is_refused() {
             "--trusted-root",
             &root,
         ]);
-        hallmark_in(&stack, &args)
+        stack.hallmark_keyed(&args)
     };
     let sign_blob = [
         "sign-blob",
@@ -594,12 +556,12 @@ async fn a_rekor_v1_conflict_naming_another_entry_is_refused() {
         "--key",
         &ecdsa.public,
         "--bundle",
-        &s(&bundle),
+        &path_str(&bundle),
         "--trusted-root",
         &root,
-        &s(&blob),
+        &path_str(&blob),
     ]);
-    cosign_ok(&o, "cosign verify-blob (the held entry)");
+    peer_ok(&o, "cosign verify-blob (the held entry)");
     // The 409's Location is not where the held entry is fetched from: the log is.
     std::fs::remove_file(&bundle).unwrap();
     let o = through("again-location", &sign_blob, &logged_key);
@@ -623,7 +585,7 @@ async fn a_rekor_v1_conflict_naming_another_entry_is_refused() {
         &root,
         &image,
     ]);
-    cosign_ok(&o, "cosign verify (legacy, the held entry)");
+    peer_ok(&o, "cosign verify (legacy, the held entry)");
     // Both were the log's 409, not a first answer.
     let log = stack.log("liar");
     let conflicts = log

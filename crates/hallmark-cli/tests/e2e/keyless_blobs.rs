@@ -15,10 +15,6 @@ fn cases(test: &str) -> Option<PathBuf> {
     shared(test, CASES)
 }
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
 fn sha256_of(p: &Path) -> String {
     format!(
         "sha256:{}",
@@ -27,7 +23,7 @@ fn sha256_of(p: &Path) -> String {
 }
 
 fn keyless(artifact: &str, bundle: &Path, extra: &[&str]) -> std::process::Output {
-    let bundle = s(bundle);
+    let bundle = path_str(bundle);
     let mut args = vec![
         "verify-blob",
         artifact,
@@ -49,7 +45,7 @@ fn a_keyless_report_names_identity_log_time_and_checks() {
     let Some(c) = cases("a_keyless_report_names_identity_log_time_and_checks") else {
         return;
     };
-    let artifact = s(&c.join("a.txt"));
+    let artifact = path_str(&c.join("a.txt"));
     let bundle = c.join("happy-path-v0.3/bundle.sigstore.json");
     let o = keyless(&artifact, &bundle, &[]);
     expect_code(&o, 0);
@@ -99,7 +95,7 @@ fn github_workflow_claims_are_checked() {
     let Some(c) = cases("github_workflow_claims_are_checked") else {
         return;
     };
-    let artifact = s(&c.join("a.txt"));
+    let artifact = path_str(&c.join("a.txt"));
     let bundle = c.join("happy-path-v0.3/bundle.sigstore.json");
     let repo = "sigstore-conformance/extremely-dangerous-public-oidc-beacon";
     let o = keyless(
@@ -129,8 +125,8 @@ fn keyless_flags_are_validated_before_work() {
     let Some(c) = cases("keyless_flags_are_validated_before_work") else {
         return;
     };
-    let artifact = s(&c.join("a.txt"));
-    let bundle = s(&c.join("happy-path-v0.3/bundle.sigstore.json"));
+    let artifact = path_str(&c.join("a.txt"));
+    let bundle = path_str(&c.join("happy-path-v0.3/bundle.sigstore.json"));
     let k = keys("ecdsa-p256");
     for (args, want) in [
         (
@@ -214,7 +210,7 @@ fn skipping_the_log_is_said_and_costs_the_time_it_gave() {
     let Some(c) = cases("skipping_the_log_is_said_and_costs_the_time_it_gave") else {
         return;
     };
-    let artifact = s(&c.join("a.txt"));
+    let artifact = path_str(&c.join("a.txt"));
     let o = keyless(
         &artifact,
         &c.join("happy-path-v0.3/bundle.sigstore.json"),
@@ -230,7 +226,7 @@ fn skipping_the_log_is_said_and_costs_the_time_it_gave() {
         &[
             "--insecure-ignore-tlog",
             "--trusted-root",
-            &s(&case.join("trusted_root.json")),
+            &path_str(&case.join("trusted_root.json")),
         ],
     );
     expect_code(&o, 0);
@@ -248,7 +244,7 @@ fn hostile_bundles_are_refused_without_a_panic() {
     let Some(c) = cases("hostile_bundles_are_refused_without_a_panic") else {
         return;
     };
-    let artifact = s(&c.join("a.txt"));
+    let artifact = path_str(&c.join("a.txt"));
     let good = std::fs::read(c.join("happy-path-v0.3/bundle.sigstore.json")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut variants: Vec<(String, Vec<u8>)> = (1..good.len())
@@ -323,12 +319,12 @@ fn trust_root_show_says_what_is_trusted() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("root.json");
     std::fs::write(&bad, b"{\"mediaType\":\"x\"}").unwrap();
-    let o = run(&["trust-root", "show", "--trusted-root", &s(&bad)]);
+    let o = run(&["trust-root", "show", "--trusted-root", &path_str(&bad)]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("media type"), "{}", stderr(&o));
     let o = run_env(
         &["trust-root", "show"],
-        &[("HALLMARK_TRUSTED_ROOT", &s(&bad))],
+        &[("HALLMARK_TRUSTED_ROOT", &path_str(&bad))],
     );
     expect_code(&o, 2);
     let Some(c) = cases("trust_root_show_says_what_is_trusted") else {
@@ -337,7 +333,7 @@ fn trust_root_show_says_what_is_trusted() {
     let staging = c.join("rekor2-happy-path/trusted_root.json");
     let o = run_env(
         &["trust-root", "show"],
-        &[("HALLMARK_TRUSTED_ROOT", &s(&staging))],
+        &[("HALLMARK_TRUSTED_ROOT", &path_str(&staging))],
     );
     expect_code(&o, 0);
     assert!(stdout(&o).contains("sigstage.dev"), "{}", stdout(&o));
@@ -403,8 +399,8 @@ fn the_wrong_kind_of_trust_is_answered_with_the_flags_that_fit() {
     let Some(c) = cases("the_wrong_kind_of_trust_is_answered_with_the_flags_that_fit") else {
         return;
     };
-    let artifact = s(&c.join("a.txt"));
-    let keyless_bundle = s(&c.join("happy-path-v0.3/bundle.sigstore.json"));
+    let artifact = path_str(&c.join("a.txt"));
+    let keyless_bundle = path_str(&c.join("happy-path-v0.3/bundle.sigstore.json"));
     let k = keys("ecdsa-p256");
     let o = run(&[
         "verify-blob",

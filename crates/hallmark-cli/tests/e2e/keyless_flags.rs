@@ -9,10 +9,6 @@ use base64ct::Encoding as _;
 
 use crate::harness::*;
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
 /// A digest reference on a registry nothing listens at: a request to it would be exit 3.
 const NOWHERE: &str =
     "127.0.0.1:9/app@sha256:0000000000000000000000000000000000000000000000000000000000000000";
@@ -50,7 +46,7 @@ fn token_file(dir: &Path) -> PathBuf {
 #[test]
 fn the_registry_allow_http_does_not_reach_the_signing_services() {
     let dir = tempfile::tempdir().unwrap();
-    let token = format!("@{}", s(&token_file(dir.path())));
+    let token = format!("@{}", path_str(&token_file(dir.path())));
     let services = [
         "--fulcio-url",
         "http://fulcio.invalid",
@@ -85,7 +81,7 @@ fn the_registry_allow_http_does_not_reach_the_signing_services() {
 #[test]
 fn a_bare_tag_refused_keyless_hints_without_a_key() {
     let dir = tempfile::tempdir().unwrap();
-    let token = format!("@{}", s(&token_file(dir.path())));
+    let token = format!("@{}", path_str(&token_file(dir.path())));
     let o = hallmark()
         .args(["sign", "127.0.0.1:9/app:latest", "--identity-token", &token])
         .args(["--fulcio-url", "http://127.0.0.1:9", "--rekor-url"])
@@ -164,17 +160,27 @@ fn a_logged_key_signature_needs_no_fulcio() {
         "http://127.0.0.1:18083/api/v1/timestamp",
     ];
     let mut c = hallmark();
-    c.args(["sign-blob", &s(&blob), "--bundle", &s(&bundle)])
-        .args(["--key", &keys.private, "--tlog-upload"])
-        .args(services)
-        .args(["--trusted-root", &s(&stack.trusted_root)])
-        .env("HALLMARK_PASSWORD", PASSWORD);
+    c.args([
+        "sign-blob",
+        &path_str(&blob),
+        "--bundle",
+        &path_str(&bundle),
+    ])
+    .args(["--key", &keys.private, "--tlog-upload"])
+    .args(services)
+    .args(["--trusted-root", &path_str(&stack.trusted_root)])
+    .env("HALLMARK_PASSWORD", PASSWORD);
     let o = stack.command(&c).output().unwrap();
     expect_code(&o, 0);
     let o = hallmark()
-        .args(["verify-blob", &s(&blob), "--bundle", &s(&bundle)])
+        .args([
+            "verify-blob",
+            &path_str(&blob),
+            "--bundle",
+            &path_str(&bundle),
+        ])
         .args(["--key", &keys.public])
-        .args(["--trusted-root", &s(&stack.trusted_root)])
+        .args(["--trusted-root", &path_str(&stack.trusted_root)])
         .output()
         .unwrap();
     expect_code(&o, 0);
@@ -183,13 +189,13 @@ fn a_logged_key_signature_needs_no_fulcio() {
     let mut c = hallmark();
     c.args([
         "sign-blob",
-        &s(&blob),
+        &path_str(&blob),
         "--bundle",
-        &s(&dir.path().join("k.json")),
+        &path_str(&dir.path().join("k.json")),
     ])
-    .args(["--identity-token", &format!("@{}", s(&token))])
+    .args(["--identity-token", &format!("@{}", path_str(&token))])
     .args(services)
-    .args(["--trusted-root", &s(&stack.trusted_root)]);
+    .args(["--trusted-root", &path_str(&stack.trusted_root)]);
     let o = stack.command(&c).output().unwrap();
     expect_code(&o, 2);
     assert!(stderr(&o).contains("--fulcio-url"), "{}", stderr(&o));
@@ -202,7 +208,7 @@ fn nothing_to_sign_with_says_what_to_pass() {
     let dir = tempfile::tempdir().unwrap();
     let blob = dir.path().join("release.tar");
     std::fs::write(&blob, b"the release").unwrap();
-    let bundle = s(&dir.path().join("out.json"));
+    let bundle = path_str(&dir.path().join("out.json"));
     let services = [
         "--fulcio-url",
         "http://127.0.0.1:9",
@@ -211,7 +217,7 @@ fn nothing_to_sign_with_says_what_to_pass() {
         "--timestamp-server-url",
         "http://127.0.0.1:9",
     ];
-    let blob = s(&blob);
+    let blob = path_str(&blob);
     for command in [
         vec!["sign-blob", blob.as_str(), "--bundle", bundle.as_str()],
         vec!["sign", NOWHERE],

@@ -16,10 +16,6 @@ const OTHER: u16 = 18094;
 const REKOR: &str = "http://127.0.0.1:18082";
 const TSA: &str = "http://127.0.0.1:18083/api/v1/timestamp";
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
 /// A stand-in service on `port`, serving and recording under `dir`.
 pub(crate) fn misbehave(stack: &mut SigStack, name: &'static str, port: u16, dir: &Path) {
     let script =
@@ -27,7 +23,7 @@ pub(crate) fn misbehave(stack: &mut SigStack, name: &'static str, port: u16, dir
     stack.spawn(
         name,
         Path::new("python3"),
-        &[s(&script), port.to_string(), s(dir)],
+        &[path_str(&script), port.to_string(), path_str(dir)],
     );
     stack.wait_ready(name, &format!("http://127.0.0.1:{port}/ready"));
 }
@@ -56,7 +52,7 @@ fn sign(
 ) -> Output {
     let mut c = hallmark();
     c.args(global)
-        .args(["sign-blob", &s(blob), "--bundle", &s(bundle)])
+        .args(["sign-blob", &path_str(blob), "--bundle", &path_str(bundle)])
         .args(["--fulcio-url", fulcio, "--rekor-url", REKOR])
         .args(["--timestamp-server-url", TSA])
         .args(args)
@@ -64,7 +60,7 @@ fn sign(
         .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
         .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
     if !args.contains(&"--trusted-root") {
-        c.args(["--trusted-root", &s(&stack.trusted_root)]);
+        c.args(["--trusted-root", &path_str(&stack.trusted_root)]);
     }
     for (k, v) in env {
         c.env(k, v);
@@ -115,7 +111,7 @@ fn a_redirect_from_fulcio_is_not_followed() {
         &w.blob,
         &w.bundle,
         &format!("http://127.0.0.1:{BAD}/redirect"),
-        &["--identity-token", &format!("@{}", s(&token))],
+        &["--identity-token", &format!("@{}", path_str(&token))],
         &[],
     );
     expect_code(&o, 3);
@@ -138,7 +134,7 @@ fn plain_http_to_another_host_is_refused_before_any_request() {
     let stack = SigStack::start();
     let w = work();
     let token = stack.token(&stack.issuer, SIGNER, "{}");
-    let spec = format!("@{}", s(&token));
+    let spec = format!("@{}", path_str(&token));
     let o = sign(
         &stack,
         &[],
@@ -182,15 +178,15 @@ fn plain_http_to_another_host_is_refused_before_any_request() {
     std::fs::write(&config_path, config).unwrap();
     let o = stack.hallmark(&[
         "sign-blob",
-        &s(&w.blob),
+        &path_str(&w.blob),
         "--bundle",
-        &s(&w.bundle),
+        &path_str(&w.bundle),
         "--identity-token",
         &spec,
         "--signing-config",
-        &s(&config_path),
+        &path_str(&config_path),
         "--trusted-root",
-        &s(&stack.trusted_root),
+        &path_str(&stack.trusted_root),
     ]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("Rekor"), "{}", stderr(&o));
@@ -230,7 +226,7 @@ fn slow_and_oversized_answers_end_the_command() {
     let w = work();
     misbehave(&mut stack, "bad", BAD, w.dir.path());
     let token = stack.token(&stack.issuer, SIGNER, "{}");
-    let spec = format!("@{}", s(&token));
+    let spec = format!("@{}", path_str(&token));
     for (path, args, said) in [
         (
             "drip",
@@ -272,7 +268,7 @@ fn an_echoing_service_does_not_put_the_token_in_the_output() {
     misbehave(&mut stack, "bad", BAD, w.dir.path());
     let token = stack.token(&stack.issuer, SIGNER, "{}");
     let jwt = std::fs::read_to_string(&token).unwrap().trim().to_string();
-    let spec = format!("@{}", s(&token));
+    let spec = format!("@{}", path_str(&token));
     for global in [&["-v"][..], &["-v", "--output", "json"][..]] {
         let o = sign(
             &stack,
@@ -299,7 +295,7 @@ fn a_certificate_for_another_key_is_refused() {
     let mut stack = SigStack::start();
     let w = work();
     let token = stack.token(&stack.issuer, SIGNER, "{}");
-    let spec = format!("@{}", s(&token));
+    let spec = format!("@{}", path_str(&token));
     let earlier = w.dir.path().join("earlier.sigstore.json");
     let o = sign(
         &stack,
@@ -357,7 +353,7 @@ fn verbose_and_json_runs_never_show_the_token() {
             &w.blob,
             &w.bundle,
             "http://127.0.0.1:18081",
-            &["--identity-token", &format!("@{}", s(&token))],
+            &["--identity-token", &format!("@{}", path_str(&token))],
             &[],
         );
         expect_code(&o, 0);
@@ -451,7 +447,7 @@ fn ambient_tokens_and_token_sources() {
         hits(w.dir.path(), BAD)
     );
 
-    let missing = format!("@{}", s(&w.dir.path().join("missing.jwt")));
+    let missing = format!("@{}", path_str(&w.dir.path().join("missing.jwt")));
     for spec in ["env://HALLMARK_SURELY_UNSET_TOKEN", missing.as_str()] {
         let o = sign(
             &stack,
@@ -474,8 +470,8 @@ fn service_flags_with_a_key_need_tlog_upload() {
     let keys = keys("ecdsa-p256");
     let w = work();
     let o = hallmark()
-        .args(["sign-blob", &s(&w.blob), "--key", &keys.private])
-        .args(["--bundle", &s(&w.bundle)])
+        .args(["sign-blob", &path_str(&w.blob), "--key", &keys.private])
+        .args(["--bundle", &path_str(&w.bundle)])
         .args(["--rekor-url", "https://rekor.example"])
         .args(["--fulcio-url", "https://fulcio.example"])
         .args(["--timestamp-server-url", "https://tsa.example"])
@@ -497,11 +493,11 @@ fn a_bundle_is_not_left_without_its_signature_file() {
     let keys = keys("ecdsa-p256");
     let w = work();
     let o = hallmark()
-        .args(["sign-blob", &s(&w.blob), "--key", &keys.private])
-        .args(["--bundle", &s(&w.bundle)])
+        .args(["sign-blob", &path_str(&w.blob), "--key", &keys.private])
+        .args(["--bundle", &path_str(&w.bundle)])
         .args([
             "--output-signature",
-            &s(&w.dir.path().join("no-such-dir").join("sig")),
+            &path_str(&w.dir.path().join("no-such-dir").join("sig")),
         ])
         .env("HALLMARK_PASSWORD", PASSWORD)
         .output()
@@ -521,7 +517,7 @@ fn a_certificate_without_a_known_embedded_sct_is_refused() {
     let mut stack = SigStack::start();
     let w = work();
     let token = stack.token(&stack.issuer, SIGNER, "{}");
-    let spec = format!("@{}", s(&token));
+    let spec = format!("@{}", path_str(&token));
     std::fs::write(
         w.dir.path().join("detached"),
         serde_json::json!({"signedCertificateDetachedSct": {"chain": {"certificates": []}, "signedCertificateTimestamp": "AA=="}})
@@ -558,7 +554,12 @@ fn a_certificate_without_a_known_embedded_sct_is_refused() {
         &w.blob,
         &w.bundle,
         "http://127.0.0.1:18081",
-        &["--identity-token", &spec, "--trusted-root", &s(&no_ct)],
+        &[
+            "--identity-token",
+            &spec,
+            "--trusted-root",
+            &path_str(&no_ct),
+        ],
         &[],
     );
     expect_code(&o, 3);
@@ -577,7 +578,7 @@ fn keyless_outputs_are_written_together_or_not_at_all() {
     let mut stack = SigStack::start();
     let w = work();
     let token = stack.token(&stack.issuer, SIGNER, "{}");
-    let spec = format!("@{}", s(&token));
+    let spec = format!("@{}", path_str(&token));
     let sig = w.dir.path().join("out.sig");
     let o = sign(
         &stack,
@@ -585,7 +586,12 @@ fn keyless_outputs_are_written_together_or_not_at_all() {
         &w.blob,
         &w.bundle,
         "http://127.0.0.1:18081",
-        &["--identity-token", &spec, "--output-signature", &s(&sig)],
+        &[
+            "--identity-token",
+            &spec,
+            "--output-signature",
+            &path_str(&sig),
+        ],
         &[],
     );
     expect_code(&o, 0);
@@ -606,7 +612,12 @@ fn keyless_outputs_are_written_together_or_not_at_all() {
         &w.blob,
         &w.bundle,
         "http://127.0.0.1:18081",
-        &["--identity-token", &spec, "--output-signature", &s(&sig)],
+        &[
+            "--identity-token",
+            &spec,
+            "--output-signature",
+            &path_str(&sig),
+        ],
         &[],
     );
     expect_code(&o, 3);
@@ -653,7 +664,7 @@ fn the_oidc_client_id_is_the_audience() {
     let w = work();
     misbehave(&mut stack, "bad", BAD, w.dir.path());
     let token = stack.token(&stack.issuer, SIGNER, r#"{"aud": "private-fulcio"}"#);
-    let spec = format!("@{}", s(&token));
+    let spec = format!("@{}", path_str(&token));
     let fulcio = "http://127.0.0.1:18081";
     let o = sign(
         &stack,
@@ -721,7 +732,7 @@ fn an_unverified_email_is_refused_before_any_request() {
         &w.blob,
         &w.bundle,
         "http://127.0.0.1:18081",
-        &["--identity-token", &format!("@{}", s(&token))],
+        &["--identity-token", &format!("@{}", path_str(&token))],
         &[],
     );
     expect_code(&o, 2);
@@ -755,7 +766,12 @@ fn ca_file_trusts_a_private_sigstore() {
     stack.spawn(
         "tls",
         Path::new("python3"),
-        &[s(&script), TLS.to_string(), s(w.dir.path()), s(&tls)],
+        &[
+            path_str(&script),
+            TLS.to_string(),
+            path_str(w.dir.path()),
+            path_str(&tls),
+        ],
     );
     let ca = tls.join("ca.pem");
     let ready = (0..200).any(|_| {
@@ -765,7 +781,7 @@ fn ca_file_trusts_a_private_sigstore() {
                 "-o",
                 "/dev/null",
                 "--cacert",
-                &s(&ca),
+                &path_str(&ca),
                 &format!("https://127.0.0.1:{TLS}/ready"),
             ]))
             .status()
@@ -781,7 +797,7 @@ fn ca_file_trusts_a_private_sigstore() {
         stack.log("tls")
     );
     let token = stack.token(&stack.issuer, SIGNER, "{}");
-    let spec = format!("@{}", s(&token));
+    let spec = format!("@{}", path_str(&token));
     let fulcio = format!("https://127.0.0.1:{TLS}/garbage");
 
     let o = sign(
@@ -803,7 +819,7 @@ fn ca_file_trusts_a_private_sigstore() {
         &w.blob,
         &w.bundle,
         &fulcio,
-        &["--identity-token", &spec, "--ca-file", &s(&ca)],
+        &["--identity-token", &spec, "--ca-file", &path_str(&ca)],
         &[],
     );
     expect_code(&o, 3);
@@ -824,7 +840,7 @@ fn ca_file_trusts_a_private_sigstore() {
             "--identity-token",
             &spec,
             "--ca-file",
-            &s(&w.dir.path().join("no-such-ca.pem")),
+            &path_str(&w.dir.path().join("no-such-ca.pem")),
         ],
         &[],
     );
@@ -844,16 +860,21 @@ fn an_environment_proxy_never_sees_a_loopback_request() {
     let token = stack.token(&stack.issuer, SIGNER, "{}");
     let proxy = format!("http://127.0.0.1:{OTHER}");
     let mut c = hallmark();
-    c.args(["sign-blob", &s(&w.blob), "--bundle", &s(&w.bundle)])
-        .args([
-            "--fulcio-url",
-            "http://127.0.0.1:18081",
-            "--rekor-url",
-            REKOR,
-        ])
-        .args(["--timestamp-server-url", TSA])
-        .args(["--trusted-root", &s(&stack.trusted_root)])
-        .args(["--identity-token", &format!("@{}", s(&token))]);
+    c.args([
+        "sign-blob",
+        &path_str(&w.blob),
+        "--bundle",
+        &path_str(&w.bundle),
+    ])
+    .args([
+        "--fulcio-url",
+        "http://127.0.0.1:18081",
+        "--rekor-url",
+        REKOR,
+    ])
+    .args(["--timestamp-server-url", TSA])
+    .args(["--trusted-root", &path_str(&stack.trusted_root)])
+    .args(["--identity-token", &format!("@{}", path_str(&token))]);
     for k in [
         "NO_PROXY",
         "no_proxy",
@@ -898,7 +919,7 @@ fn a_token_refused_says_what_to_do() {
             &w.blob,
             &w.bundle,
             &format!("http://127.0.0.1:{BAD}/fulcio"),
-            &["--identity-token", &format!("@{}", s(&token))],
+            &["--identity-token", &format!("@{}", path_str(&token))],
             &[],
         );
         expect_code(&o, 2);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::harness::*;
-use crate::keyless_sign_images::{hallmark_in, local_image, push_unsigned, registry_state};
+use crate::keyless_sign_images::{local_image, push_unsigned, registry_state};
 
 const SIGNER: &str = "alice@example.com";
 const FULCIO: &str = "http://127.0.0.1:18081";
@@ -18,19 +18,6 @@ const CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
 const CHAIN: &str = "dev.sigstore.cosign/chain";
 const REKOR_BUNDLE: &str = "dev.sigstore.cosign/bundle";
 const TIMESTAMP: &str = "dev.sigstore.cosign/rfc3161timestamp";
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-#[track_caller]
-fn cosign_ok(o: &Output, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
 
 /// The annotations of each layer of `repo`'s `.sig` manifest for `digest`, as stored.
 fn sig_layers(stack: &SigStack, repo: &str, digest: &str) -> Vec<serde_json::Value> {
@@ -70,26 +57,23 @@ fn cosign_verify_keyless(stack: &SigStack, reference: &str, identity: &str) -> O
         "--certificate-oidc-issuer",
         &stack.issuer,
         "--trusted-root",
-        &s(&stack.trusted_root),
+        &path_str(&stack.trusted_root),
         reference,
     ])
 }
 
 fn hallmark_verify_keyless(stack: &SigStack, reference: &str, identity: &str) -> Output {
-    let root = s(&stack.trusted_root);
-    hallmark_in(
-        stack,
-        &[
-            "verify",
-            reference,
-            "--certificate-identity",
-            identity,
-            "--certificate-oidc-issuer",
-            &stack.issuer,
-            "--trusted-root",
-            &root,
-        ],
-    )
+    let root = path_str(&stack.trusted_root);
+    stack.hallmark_keyed(&[
+        "verify",
+        reference,
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        &stack.issuer,
+        "--trusted-root",
+        &root,
+    ])
 }
 
 /// A policy trusting `subject` from the stack's issuer, with the stack's root.
@@ -100,12 +84,12 @@ fn policy(stack: &SigStack, dir: &Path, subject: &str) -> String {
         format!(
             "version = 1\ntrusted-root = {:?}\n\n[[rule]]\nname = \"release\"\nmatch = [\"**\"]\n\n\
              [[rule.keyless]]\nsubject = {subject:?}\nissuer = {:?}\n",
-            s(&stack.trusted_root),
+            path_str(&stack.trusted_root),
             stack.issuer
         ),
     )
     .unwrap();
-    s(&path)
+    path_str(&path)
 }
 
 /// hallmark signs an image keyless in the legacy format through Fulcio and Rekor v1 (the
@@ -118,29 +102,26 @@ fn policy(stack: &SigStack, dir: &Path, subject: &str) -> String {
 async fn hallmark_signs_legacy_layers_logged_in_rekor_v1() {
     let stack = SigStack::start_with_rekor_v1();
     let work = tempfile::tempdir().unwrap();
-    let root = s(&stack.trusted_root);
-    let config = s(&stack.signing_config_v1());
+    let root = path_str(&stack.trusted_root);
+    let config = path_str(&stack.signing_config_v1());
     let token = stack.token(&stack.issuer, SIGNER, "{}");
-    let token_arg = format!("@{}", s(&token));
+    let token_arg = format!("@{}", path_str(&token));
 
     // Keyless.
     let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
     let pinned = format!("{}/app@{digest}", stack.registry);
-    let o = hallmark_in(
-        &stack,
-        &[
-            "sign",
-            &pinned,
-            "--format",
-            "legacy",
-            "--identity-token",
-            &token_arg,
-            "--signing-config",
-            &config,
-            "--trusted-root",
-            &root,
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "sign",
+        &pinned,
+        "--format",
+        "legacy",
+        "--identity-token",
+        &token_arg,
+        "--signing-config",
+        &config,
+        "--trusted-root",
+        &root,
+    ]);
     expect_code(&o, 0);
     let certified = format!("signed keyless as {SIGNER} ({})", stack.issuer);
     assert!(stderr(&o).contains(&certified), "{}", stderr(&o));
@@ -161,7 +142,7 @@ async fn hallmark_signs_legacy_layers_logged_in_rekor_v1() {
     assert!(bundle["SignedEntryTimestamp"].is_string(), "{bundle}");
     assert!(bundle["Payload"]["logID"].is_string(), "{bundle}");
 
-    cosign_ok(
+    peer_ok(
         &cosign_verify_keyless(&stack, &pinned, SIGNER),
         "cosign verify (legacy keyless)",
     );
@@ -178,25 +159,19 @@ async fn hallmark_signs_legacy_layers_logged_in_rekor_v1() {
         &hallmark_verify_keyless(&stack, &pinned, "bob@example.com"),
         1,
     );
-    let o = hallmark_in(
-        &stack,
-        &[
-            "verify",
-            &pinned,
-            "--policy",
-            &policy(&stack, work.path(), SIGNER),
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "verify",
+        &pinned,
+        "--policy",
+        &policy(&stack, work.path(), SIGNER),
+    ]);
     expect_code(&o, 0);
-    let o = hallmark_in(
-        &stack,
-        &[
-            "verify",
-            &pinned,
-            "--policy",
-            &policy(&stack, work.path(), "bob@example.com"),
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "verify",
+        &pinned,
+        "--policy",
+        &policy(&stack, work.path(), "bob@example.com"),
+    ]);
     expect_code(&o, 1);
 
     // A key, logged, the services named by URL with a timestamp authority.
@@ -204,35 +179,32 @@ async fn hallmark_signs_legacy_layers_logged_in_rekor_v1() {
     let digest2 = push_unsigned(&stack, work.path(), "app", "v2").await;
     let pinned2 = format!("{}/app@{digest2}", stack.registry);
     let rekor = stack.rekor_v1_url();
-    let o = hallmark_in(
-        &stack,
-        &[
-            "sign",
-            &pinned2,
-            "--format",
-            "legacy",
-            "--key",
-            &keys.private,
-            "--tlog-upload",
-            "--fulcio-url",
-            FULCIO,
-            "--rekor-url",
-            &rekor,
-            "--rekor-version",
-            "1",
-            "--timestamp-server-url",
-            TSA,
-            "--trusted-root",
-            &root,
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "sign",
+        &pinned2,
+        "--format",
+        "legacy",
+        "--key",
+        &keys.private,
+        "--tlog-upload",
+        "--fulcio-url",
+        FULCIO,
+        "--rekor-url",
+        &rekor,
+        "--rekor-version",
+        "1",
+        "--timestamp-server-url",
+        TSA,
+        "--trusted-root",
+        &root,
+    ]);
     expect_code(&o, 0);
     let layers = sig_layers(&stack, "app", &digest2);
     assert_eq!(layers.len(), 1, "{layers:?}");
     assert_eq!(present(&layers[0]), [REKOR_BUNDLE, TIMESTAMP], "{layers:?}");
     let cosign_key =
         |key: &str| stack.cosign(&["verify", "--key", key, "--trusted-root", &root, &pinned2]);
-    cosign_ok(
+    peer_ok(
         &cosign_key(&keys.public),
         "cosign verify --key (logged legacy)",
     );
@@ -242,29 +214,26 @@ async fn hallmark_signs_legacy_layers_logged_in_rekor_v1() {
             .success(),
         "cosign verified with another key"
     );
-    let o = hallmark_in(&stack, &["verify", &pinned2, "--key", &keys.public]);
+    let o = stack.hallmark_keyed(&["verify", &pinned2, "--key", &keys.public]);
     expect_code(&o, 0);
 
     // publish, keyless, legacy.
     let (dir, digest3) = local_image(work.path(), "new").await;
     let source = format!("oci:{}:new", dir.display());
     let dest = format!("{}/released:v1", stack.registry);
-    let o = hallmark_in(
-        &stack,
-        &[
-            "publish",
-            &source,
-            &dest,
-            "--format",
-            "legacy",
-            "--identity-token",
-            &token_arg,
-            "--signing-config",
-            &config,
-            "--trusted-root",
-            &root,
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "publish",
+        &source,
+        &dest,
+        "--format",
+        "legacy",
+        "--identity-token",
+        &token_arg,
+        "--signing-config",
+        &config,
+        "--trusted-root",
+        &root,
+    ]);
     expect_code(&o, 0);
     let layers = sig_layers(&stack, "released", &digest3);
     assert_eq!(
@@ -273,7 +242,7 @@ async fn hallmark_signs_legacy_layers_logged_in_rekor_v1() {
         "{layers:?}"
     );
     let published = format!("{}/released@{digest3}", stack.registry);
-    cosign_ok(
+    peer_ok(
         &cosign_verify_keyless(&stack, &published, SIGNER),
         "cosign verify (published legacy keyless)",
     );
@@ -287,7 +256,7 @@ async fn hallmark_signs_legacy_layers_logged_in_rekor_v1() {
 async fn cosign_legacy_keyless_signatures_verify_in_hallmark() {
     let stack = SigStack::start_with_rekor_v1();
     let work = tempfile::tempdir().unwrap();
-    let root = s(&stack.trusted_root);
+    let root = path_str(&stack.trusted_root);
     let token = stack.token(&stack.issuer, SIGNER, "{}");
     let rekor = stack.rekor_v1_url();
     let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
@@ -303,12 +272,12 @@ async fn cosign_legacy_keyless_signatures_verify_in_hallmark() {
         "--timestamp-server-url",
         TSA,
         "--identity-token",
-        &s(&token),
+        &path_str(&token),
         "--trusted-root",
         &root,
         &pinned,
     ]);
-    cosign_ok(&o, "cosign sign (legacy keyless)");
+    peer_ok(&o, "cosign sign (legacy keyless)");
     let theirs = sig_layers(&stack, "app", &digest);
     assert_eq!(theirs.len(), 1, "{theirs:?}");
     assert_eq!(
@@ -325,27 +294,24 @@ async fn cosign_legacy_keyless_signatures_verify_in_hallmark() {
     // hallmark's, with the same services: the same annotations, the chain alike.
     let digest2 = push_unsigned(&stack, work.path(), "app", "v2").await;
     let pinned2 = format!("{}/app@{digest2}", stack.registry);
-    let o = hallmark_in(
-        &stack,
-        &[
-            "sign",
-            &pinned2,
-            "--format",
-            "legacy",
-            "--identity-token",
-            &format!("@{}", s(&token)),
-            "--fulcio-url",
-            FULCIO,
-            "--rekor-url",
-            &rekor,
-            "--rekor-version",
-            "1",
-            "--timestamp-server-url",
-            TSA,
-            "--trusted-root",
-            &root,
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "sign",
+        &pinned2,
+        "--format",
+        "legacy",
+        "--identity-token",
+        &format!("@{}", path_str(&token)),
+        "--fulcio-url",
+        FULCIO,
+        "--rekor-url",
+        &rekor,
+        "--rekor-version",
+        "1",
+        "--timestamp-server-url",
+        TSA,
+        "--trusted-root",
+        &root,
+    ]);
     expect_code(&o, 0);
     let ours = sig_layers(&stack, "app", &digest2);
     assert_eq!(present(&ours[0]), present(&theirs[0]), "{ours:?}");
@@ -365,7 +331,7 @@ async fn cosign_legacy_keyless_signatures_verify_in_hallmark() {
         k
     };
     assert_eq!(keys_of(&ours[0]), keys_of(&theirs[0]));
-    cosign_ok(
+    peer_ok(
         &cosign_verify_keyless(&stack, &pinned2, SIGNER),
         "cosign verify (hallmark's legacy keyless, timestamped)",
     );
@@ -380,9 +346,9 @@ async fn cosign_legacy_keyless_signatures_verify_in_hallmark() {
 async fn legacy_needs_a_rekor_v1_that_answers_and_writes_nothing_otherwise() {
     let mut stack = SigStack::start_with_rekor_v1();
     let work = tempfile::tempdir().unwrap();
-    let root = s(&stack.trusted_root);
+    let root = path_str(&stack.trusted_root);
     let token = stack.token(&stack.issuer, SIGNER, "{}");
-    let token_arg = format!("@{}", s(&token));
+    let token_arg = format!("@{}", path_str(&token));
     let keys = keys("ecdsa-p256");
     let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
     let pinned = format!("{}/app@{digest}", stack.registry);
@@ -421,10 +387,10 @@ async fn legacy_needs_a_rekor_v1_that_answers_and_writes_nothing_otherwise() {
         all
     };
 
-    let v2 = s(&stack.signing_config);
+    let v2 = path_str(&stack.signing_config);
     for args in attempts(&v2) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = hallmark_in(&stack, &args);
+        let o = stack.hallmark_keyed(&args);
         expect_code(&o, 2);
         assert!(stderr(&o).contains("Rekor v1"), "{args:?}: {}", stderr(&o));
     }
@@ -433,23 +399,20 @@ async fn legacy_needs_a_rekor_v1_that_answers_and_writes_nothing_otherwise() {
     // An Ed25519 signature is over the payload itself, and Rekor v1 checks a hashedrekord's
     // Ed25519 signature over a SHA-512 prehash: refused before the log is asked.
     let ed25519 = self::keys("ed25519");
-    let v1 = s(&stack.signing_config_v1());
-    let o = hallmark_in(
-        &stack,
-        &[
-            "sign",
-            &pinned,
-            "--format",
-            "legacy",
-            "--key",
-            &ed25519.private,
-            "--tlog-upload",
-            "--signing-config",
-            &v1,
-            "--trusted-root",
-            &root,
-        ],
-    );
+    let v1 = path_str(&stack.signing_config_v1());
+    let o = stack.hallmark_keyed(&[
+        "sign",
+        &pinned,
+        "--format",
+        "legacy",
+        "--key",
+        &ed25519.private,
+        "--tlog-upload",
+        "--signing-config",
+        &v1,
+        "--trusted-root",
+        &root,
+    ]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("Ed25519"), "{}", stderr(&o));
     assert_eq!(registry_state(&stack), before);
@@ -457,7 +420,7 @@ async fn legacy_needs_a_rekor_v1_that_answers_and_writes_nothing_otherwise() {
     stack.stop("rekor-v1");
     for args in attempts(&v1) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = hallmark_in(&stack, &args);
+        let o = stack.hallmark_keyed(&args);
         expect_code(&o, 3);
         assert!(stderr(&o).contains("Rekor"), "{args:?}: {}", stderr(&o));
     }
@@ -473,8 +436,8 @@ async fn a_lying_rekor_v1_leaves_no_legacy_layer() {
     const STAND_IN: &str = "http://127.0.0.1:18099";
     let mut stack = SigStack::start_with_rekor_v1();
     let work = tempfile::tempdir().unwrap();
-    let root = s(&stack.trusted_root);
-    let token = format!("@{}", s(&stack.token(&stack.issuer, SIGNER, "{}")));
+    let root = path_str(&stack.trusted_root);
+    let token = format!("@{}", path_str(&stack.token(&stack.issuer, SIGNER, "{}")));
     let keys = keys("ecdsa-p256");
 
     // A genuine entry: an earlier signature of a blob, read back from the log in the form a
@@ -483,13 +446,13 @@ async fn a_lying_rekor_v1_leaves_no_legacy_layer() {
     std::fs::write(&earlier, b"an earlier release").unwrap();
     let o = stack.hallmark(&[
         "sign-blob",
-        &s(&earlier),
+        &path_str(&earlier),
         "--bundle",
-        &s(&work.path().join("earlier.sigstore.json")),
+        &path_str(&work.path().join("earlier.sigstore.json")),
         "--identity-token",
         &token,
         "--signing-config",
-        &s(&stack.signing_config_v1()),
+        &path_str(&stack.signing_config_v1()),
         "--trusted-root",
         &root,
     ]);
@@ -524,7 +487,7 @@ async fn a_lying_rekor_v1_leaves_no_legacy_layer() {
         let mut args = vec!["sign", &pinned, "--format", "legacy"];
         args.extend_from_slice(signer);
         args.extend_from_slice(&services);
-        hallmark_in(&stack, &args)
+        stack.hallmark_keyed(&args)
     };
     for (lie, said) in [
         (&genuine.stdout[..], "Rekor's answer does not verify"),
@@ -572,31 +535,28 @@ async fn a_legacy_chain_annotation_is_the_trusted_roots_not_fulcios() {
     let mut stack = SigStack::start_with_rekor_v1();
     let liar = stack.liar();
     let work = tempfile::tempdir().unwrap();
-    let root = s(&stack.trusted_root);
-    let token = format!("@{}", s(&stack.token(&stack.issuer, SIGNER, "{}")));
+    let root = path_str(&stack.trusted_root);
+    let token = format!("@{}", path_str(&stack.token(&stack.issuer, SIGNER, "{}")));
     let trusted_chain = std::fs::read_to_string(stack.dir().join("fulcio-chain.pem")).unwrap();
     let rekor = format!("{liar}/rekor1/pass");
     let sign = |pinned: &str, fulcio: &str| {
         let fulcio = format!("{liar}/fulcio/{fulcio}");
-        hallmark_in(
-            &stack,
-            &[
-                "sign",
-                pinned,
-                "--format",
-                "legacy",
-                "--identity-token",
-                &token,
-                "--fulcio-url",
-                &fulcio,
-                "--rekor-url",
-                &rekor,
-                "--rekor-version",
-                "1",
-                "--trusted-root",
-                &root,
-            ],
-        )
+        stack.hallmark_keyed(&[
+            "sign",
+            pinned,
+            "--format",
+            "legacy",
+            "--identity-token",
+            &token,
+            "--fulcio-url",
+            &fulcio,
+            "--rekor-url",
+            &rekor,
+            "--rekor-version",
+            "1",
+            "--trusted-root",
+            &root,
+        ])
     };
 
     for mode in ["chain-garbage", "chain-foreign"] {
@@ -611,7 +571,7 @@ async fn a_legacy_chain_annotation_is_the_trusted_roots_not_fulcios() {
             trusted_chain,
             "{mode}: {layers:?}"
         );
-        cosign_ok(&cosign_verify_keyless(&stack, &pinned, SIGNER), mode);
+        peer_ok(&cosign_verify_keyless(&stack, &pinned, SIGNER), mode);
         expect_code(&hallmark_verify_keyless(&stack, &pinned, SIGNER), 0);
     }
 
@@ -640,8 +600,8 @@ async fn lying_services_leave_no_legacy_layer() {
     let mut stack = SigStack::start_with_rekor_v1();
     let liar = stack.liar();
     let work = tempfile::tempdir().unwrap();
-    let root = s(&stack.trusted_root);
-    let token = format!("@{}", s(&stack.token(&stack.issuer, SIGNER, "{}")));
+    let root = path_str(&stack.trusted_root);
+    let token = format!("@{}", path_str(&stack.token(&stack.issuer, SIGNER, "{}")));
     let keys = keys("ecdsa-p256");
     let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
     let pinned = format!("{}/app@{digest}", stack.registry);
@@ -659,7 +619,7 @@ async fn lying_services_leave_no_legacy_layer() {
         args.extend(["--trusted-root", &root]);
         args.extend_from_slice(signer);
         args.extend(services.iter().map(String::as_str));
-        hallmark_in(&stack, &args)
+        stack.hallmark_keyed(&args)
     };
     let keyless = ["--identity-token", token.as_str()];
     let logged_key = ["--key", keys.private.as_str(), "--tlog-upload"];
@@ -710,7 +670,7 @@ async fn lying_services_leave_no_legacy_layer() {
     expect_code(&run(&publish, &keyless, ["pass"; 3]), 0);
     assert!(!no_sig_tag(&stack, "app", &digest));
     assert!(!no_sig_tag(&stack, "released", &new_digest));
-    cosign_ok(
+    peer_ok(
         &cosign_verify_keyless(&stack, &pinned, SIGNER),
         "cosign verify (legacy through the faithful proxy)",
     );

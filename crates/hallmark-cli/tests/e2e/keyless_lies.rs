@@ -16,10 +16,6 @@ const REKOR: &str = "http://127.0.0.1:18082";
 const TSA: &str = "http://127.0.0.1:18083";
 const TSA_PATH: &str = "/api/v1/timestamp";
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
 /// Where a signing run writes, and what it must not print.
 struct Run {
     blob: PathBuf,
@@ -45,13 +41,13 @@ impl Run {
     fn keyless(&self, stack: &SigStack, fulcio: &str, rekor: &str, tsa: &str) -> Output {
         let mut c = hallmark();
         // Verbose: the token must stay out of the trace lines too.
-        c.args(["-vv", "sign-blob", &s(&self.blob)])
-            .args(["--bundle", &s(&self.bundle)])
-            .args(["--output-signature", &s(&self.signature)])
+        c.args(["-vv", "sign-blob", &path_str(&self.blob)])
+            .args(["--bundle", &path_str(&self.bundle)])
+            .args(["--output-signature", &path_str(&self.signature)])
             .args(["--identity-token", "env://SIGSTORE_ID_TOKEN"])
             .args(["--fulcio-url", fulcio, "--rekor-url", rekor])
             .args(["--timestamp-server-url", tsa])
-            .args(["--trusted-root", &s(&stack.trusted_root)])
+            .args(["--trusted-root", &path_str(&stack.trusted_root)])
             .env("SIGSTORE_ID_TOKEN", &self.jwt);
         stack.command(&c).output().unwrap()
     }
@@ -65,17 +61,17 @@ impl Run {
         c.args([
             "-vv",
             "sign-blob",
-            &s(&self.blob),
+            &path_str(&self.blob),
             "--key",
             key,
             "--tlog-upload",
         ])
-        .args(["--bundle", &s(&self.bundle)])
-        .args(["--output-signature", &s(&self.signature)])
+        .args(["--bundle", &path_str(&self.bundle)])
+        .args(["--output-signature", &path_str(&self.signature)])
         // The three URLs go together, as a signing config names them; Fulcio is unused.
         .args(["--fulcio-url", FULCIO, "--rekor-url", rekor])
         .args(["--timestamp-server-url", tsa])
-        .args(["--trusted-root", &s(&stack.trusted_root)])
+        .args(["--trusted-root", &path_str(&stack.trusted_root)])
         .env("HALLMARK_PASSWORD", PASSWORD);
         stack.command(&c).output().unwrap()
     }
@@ -195,13 +191,13 @@ fn keyless_signing_refuses_every_lying_service() {
     entry["logIndex"] = serde_json::json!((index + 1).to_string());
     let moved = work.path().join("moved.sigstore.json");
     std::fs::write(&moved, bundle.to_string()).unwrap();
-    let (blob, root) = (s(&run.blob), s(&stack.trusted_root));
+    let (blob, root) = (path_str(&run.blob), path_str(&stack.trusted_root));
     let verify = |bundle: &Path| {
         stack.hallmark(&[
             "verify-blob",
             &blob,
             "--bundle",
-            &s(bundle),
+            &path_str(bundle),
             "--certificate-identity",
             SIGNER,
             "--certificate-oidc-issuer",

@@ -13,14 +13,6 @@ const SIGNER: &str = "alice@example.com";
 const STAND_IN_PORT: u16 = 18099;
 const STAND_IN: &str = "http://127.0.0.1:18099";
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn json_file(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
 /// Starts the stack with Rekor v1, saying how long it took (the test log is where the
 /// stack's cost is seen).
 fn stack() -> SigStack {
@@ -43,17 +35,20 @@ fn hallmark_logs_blob_signatures_in_rekor_v1() {
     let other = work.path().join("other.tar");
     std::fs::write(&other, b"another release").unwrap();
     let token = stack.token(&stack.issuer, SIGNER, "{}");
-    let (config, root) = (s(&stack.signing_config_v1()), s(&stack.trusted_root));
+    let (config, root) = (
+        path_str(&stack.signing_config_v1()),
+        path_str(&stack.trusted_root),
+    );
 
     // Keyless.
     let bundle = work.path().join("keyless.sigstore.json");
     let o = stack.hallmark(&[
         "sign-blob",
-        &s(&blob),
+        &path_str(&blob),
         "--bundle",
-        &s(&bundle),
+        &path_str(&bundle),
         "--identity-token",
-        &format!("@{}", s(&token)),
+        &format!("@{}", path_str(&token)),
         "--signing-config",
         &config,
         "--trusted-root",
@@ -80,14 +75,14 @@ fn hallmark_logs_blob_signatures_in_rekor_v1() {
         stack.cosign(&[
             "verify-blob",
             "--bundle",
-            &s(&bundle),
+            &path_str(&bundle),
             "--trusted-root",
             &root,
             "--certificate-identity",
             identity,
             "--certificate-oidc-issuer",
             &stack.issuer,
-            &s(file),
+            &path_str(file),
         ])
     };
     let o = cosign_keyless(SIGNER, &blob);
@@ -102,9 +97,9 @@ fn hallmark_logs_blob_signatures_in_rekor_v1() {
     let hallmark_keyless = |identity: &str, file: &Path| {
         stack.hallmark(&[
             "verify-blob",
-            &s(file),
+            &path_str(file),
             "--bundle",
-            &s(&bundle),
+            &path_str(&bundle),
             "--certificate-identity",
             identity,
             "--certificate-oidc-issuer",
@@ -126,15 +121,20 @@ fn hallmark_logs_blob_signatures_in_rekor_v1() {
     // Named by URL, with a timestamp authority: used as well, as cosign does.
     let stamped = work.path().join("stamped.sigstore.json");
     let mut c = hallmark();
-    c.args(["sign-blob", &s(&blob), "--bundle", &s(&stamped)])
-        .args(["--identity-token", &format!("@{}", s(&token))])
-        .args(["--fulcio-url", "http://127.0.0.1:18081"])
-        .args(["--rekor-url", &stack.rekor_v1_url(), "--rekor-version", "1"])
-        .args([
-            "--timestamp-server-url",
-            "http://127.0.0.1:18083/api/v1/timestamp",
-        ])
-        .args(["--trusted-root", &root]);
+    c.args([
+        "sign-blob",
+        &path_str(&blob),
+        "--bundle",
+        &path_str(&stamped),
+    ])
+    .args(["--identity-token", &format!("@{}", path_str(&token))])
+    .args(["--fulcio-url", "http://127.0.0.1:18081"])
+    .args(["--rekor-url", &stack.rekor_v1_url(), "--rekor-version", "1"])
+    .args([
+        "--timestamp-server-url",
+        "http://127.0.0.1:18083/api/v1/timestamp",
+    ])
+    .args(["--trusted-root", &root]);
     expect_code(&stack.command(&c).output().unwrap(), 0);
     let written = json_file(&stamped);
     let material = &written["verificationMaterial"];
@@ -150,14 +150,14 @@ fn hallmark_logs_blob_signatures_in_rekor_v1() {
     let o = stack.cosign(&[
         "verify-blob",
         "--bundle",
-        &s(&stamped),
+        &path_str(&stamped),
         "--trusted-root",
         &root,
         "--certificate-identity",
         SIGNER,
         "--certificate-oidc-issuer",
         &stack.issuer,
-        &s(&blob),
+        &path_str(&blob),
     ]);
     assert!(
         o.status.success(),
@@ -169,8 +169,8 @@ fn hallmark_logs_blob_signatures_in_rekor_v1() {
     let keys = keys("ecdsa-p256");
     let keyed = work.path().join("keyed.sigstore.json");
     let mut c = hallmark();
-    c.args(["sign-blob", &s(&blob), "--key", &keys.private])
-        .args(["--bundle", &s(&keyed), "--tlog-upload"])
+    c.args(["sign-blob", &path_str(&blob), "--key", &keys.private])
+        .args(["--bundle", &path_str(&keyed), "--tlog-upload"])
         .args(["--signing-config", &config, "--trusted-root", &root])
         .env("HALLMARK_PASSWORD", PASSWORD);
     expect_code(&stack.command(&c).output().unwrap(), 0);
@@ -185,10 +185,10 @@ fn hallmark_logs_blob_signatures_in_rekor_v1() {
             "--key",
             &keys.public,
             "--bundle",
-            &s(&keyed),
+            &path_str(&keyed),
             "--trusted-root",
             &root,
-            &s(file),
+            &path_str(file),
         ])
     };
     let o = cosign_key(&blob);
@@ -200,9 +200,9 @@ fn hallmark_logs_blob_signatures_in_rekor_v1() {
     assert!(!cosign_key(&other).status.success());
     let o = stack.hallmark(&[
         "verify-blob",
-        &s(&blob),
+        &path_str(&blob),
         "--bundle",
-        &s(&keyed),
+        &path_str(&keyed),
         "--key",
         &keys.public,
         "--trusted-root",
@@ -223,8 +223,8 @@ fn a_lying_rekor_v1_is_refused_and_nothing_is_written() {
     let work = tempfile::tempdir().unwrap();
     let blob = work.path().join("release.tar");
     std::fs::write(&blob, b"the release").unwrap();
-    let token = format!("@{}", s(&stack.token(&stack.issuer, SIGNER, "{}")));
-    let root = s(&stack.trusted_root);
+    let token = format!("@{}", path_str(&stack.token(&stack.issuer, SIGNER, "{}")));
+    let root = path_str(&stack.trusted_root);
 
     // A genuine entry: an earlier signature of another blob, read back from the log in the
     // very form a POST is answered with.
@@ -232,13 +232,13 @@ fn a_lying_rekor_v1_is_refused_and_nothing_is_written() {
     std::fs::write(&earlier, b"an earlier release").unwrap();
     let o = stack.hallmark(&[
         "sign-blob",
-        &s(&earlier),
+        &path_str(&earlier),
         "--bundle",
-        &s(&work.path().join("earlier.sigstore.json")),
+        &path_str(&work.path().join("earlier.sigstore.json")),
         "--identity-token",
         &token,
         "--signing-config",
-        &s(&stack.signing_config_v1()),
+        &path_str(&stack.signing_config_v1()),
         "--trusted-root",
         &root,
     ]);
@@ -260,17 +260,22 @@ fn a_lying_rekor_v1_is_refused_and_nothing_is_written() {
     let bundle = work.path().join("out.sigstore.json");
     let keyless = || {
         let mut c = hallmark();
-        c.args(["sign-blob", &s(&blob), "--bundle", &s(&bundle)])
-            .args(["--identity-token", &token])
-            .args(["--fulcio-url", "http://127.0.0.1:18081"])
-            .args(["--rekor-url", STAND_IN, "--rekor-version", "1"])
-            .args(["--trusted-root", &root]);
+        c.args([
+            "sign-blob",
+            &path_str(&blob),
+            "--bundle",
+            &path_str(&bundle),
+        ])
+        .args(["--identity-token", &token])
+        .args(["--fulcio-url", "http://127.0.0.1:18081"])
+        .args(["--rekor-url", STAND_IN, "--rekor-version", "1"])
+        .args(["--trusted-root", &root]);
         stack.command(&c).output().unwrap()
     };
     let keyed = || {
         let mut c = hallmark();
-        c.args(["sign-blob", &s(&blob), "--key", &keys.private])
-            .args(["--bundle", &s(&bundle), "--tlog-upload"])
+        c.args(["sign-blob", &path_str(&blob), "--key", &keys.private])
+            .args(["--bundle", &path_str(&bundle), "--tlog-upload"])
             .args(["--fulcio-url", "http://127.0.0.1:18081"])
             .args(["--rekor-url", STAND_IN, "--rekor-version", "1"])
             .args(["--trusted-root", &root])
@@ -291,11 +296,16 @@ fn a_lying_rekor_v1_is_refused_and_nothing_is_written() {
 
     // The same flags against the real Rekor v1 sign: the refusals were the answers'.
     let mut c = hallmark();
-    c.args(["sign-blob", &s(&blob), "--bundle", &s(&bundle)])
-        .args(["--identity-token", &token])
-        .args(["--fulcio-url", "http://127.0.0.1:18081"])
-        .args(["--rekor-url", &stack.rekor_v1_url(), "--rekor-version", "1"])
-        .args(["--trusted-root", &root]);
+    c.args([
+        "sign-blob",
+        &path_str(&blob),
+        "--bundle",
+        &path_str(&bundle),
+    ])
+    .args(["--identity-token", &token])
+    .args(["--fulcio-url", "http://127.0.0.1:18081"])
+    .args(["--rekor-url", &stack.rekor_v1_url(), "--rekor-version", "1"])
+    .args(["--trusted-root", &root]);
     expect_code(&stack.command(&c).output().unwrap(), 0);
     assert!(bundle.exists());
 }
@@ -385,8 +395,8 @@ fn rekor_url_flags_say_the_version_and_v2_needs_a_timestamp_authority() {
     let keys = keys("ecdsa-p256");
     let sign = |extra: &[&str]| {
         hallmark()
-            .args(["sign-blob", &s(&blob), "--key", &keys.private])
-            .args(["--bundle", &s(&bundle), "--tlog-upload"])
+            .args(["sign-blob", &path_str(&blob), "--key", &keys.private])
+            .args(["--bundle", &path_str(&bundle), "--tlog-upload"])
             .args(["--fulcio-url", "http://127.0.0.1:9"])
             .args(extra)
             .env("HALLMARK_PASSWORD", PASSWORD)
@@ -405,8 +415,13 @@ fn rekor_url_flags_say_the_version_and_v2_needs_a_timestamp_authority() {
     assert!(stderr(&o).contains("--rekor-version"), "{}", stderr(&o));
     // The version of a URL not given.
     let o = hallmark()
-        .args(["sign-blob", &s(&blob), "--bundle", &s(&bundle)])
-        .args(["--signing-config", &s(&blob), "--rekor-version", "1"])
+        .args([
+            "sign-blob",
+            &path_str(&blob),
+            "--bundle",
+            &path_str(&bundle),
+        ])
+        .args(["--signing-config", &path_str(&blob), "--rekor-version", "1"])
         .output()
         .unwrap();
     expect_code(&o, 2);
@@ -428,7 +443,7 @@ fn a_rekor_v1_that_alters_its_answer_for_this_signature_is_refused() {
     let blob = work.path().join("release.tar");
     let bundle = work.path().join("out.sigstore.json");
     let signature = work.path().join("out.sig");
-    let root = s(&stack.trusted_root);
+    let root = path_str(&stack.trusted_root);
     let jwt = std::fs::read_to_string(stack.token(&stack.issuer, SIGNER, "{}"))
         .unwrap()
         .trim()
@@ -440,9 +455,9 @@ fn a_rekor_v1_that_alters_its_answer_for_this_signature_is_refused() {
         std::fs::write(&blob, format!("the release, {mode}, keyed {keyed}")).unwrap();
         let mut c = hallmark();
         // Verbose: the token must stay out of the trace lines too.
-        c.args(["-vv", "sign-blob", &s(&blob)])
-            .args(["--bundle", &s(&bundle)])
-            .args(["--output-signature", &s(&signature)])
+        c.args(["-vv", "sign-blob", &path_str(&blob)])
+            .args(["--bundle", &path_str(&bundle)])
+            .args(["--output-signature", &path_str(&signature)])
             .args(["--fulcio-url", "http://127.0.0.1:18081"])
             .args(["--rekor-url", &format!("{liar}/rekor1/{mode}")])
             .args(["--rekor-version", "1", "--trusted-root", &root]);

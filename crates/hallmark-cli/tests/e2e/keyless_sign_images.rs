@@ -15,10 +15,6 @@ use hallmark::store::Store;
 const SIGNER: &str = "alice@example.com";
 const PREDICATE_TYPE: &str = "https://example.com/hallmark/test-predicate/v1";
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
 /// A fresh random image in an OCI layout under `work` (tag `tag`); the layout's path and
 /// the image's digest.
 pub(crate) async fn local_image(work: &Path, tag: &str) -> (std::path::PathBuf, String) {
@@ -46,15 +42,6 @@ pub(crate) async fn push_unsigned(stack: &SigStack, work: &Path, repo: &str, tag
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     digest
-}
-
-/// hallmark in the stack's namespace with `args`, the key's password in the environment.
-pub(crate) fn hallmark_in(stack: &SigStack, args: &[&str]) -> Output {
-    let mut c = hallmark();
-    c.args(args)
-        .env("HALLMARK_PASSWORD", PASSWORD)
-        .env_remove("HALLMARK_TRUSTED_ROOT");
-    stack.command(&c).output().unwrap()
 }
 
 /// What the registry holds: its catalog and every repository's tags, as it lists them.
@@ -106,11 +93,11 @@ pub(crate) fn registry_state(stack: &SigStack) -> String {
 fn keyless_flags(stack: &SigStack, token: &Path) -> Vec<String> {
     vec![
         "--identity-token".into(),
-        format!("@{}", s(token)),
+        format!("@{}", path_str(token)),
         "--signing-config".into(),
-        s(&stack.signing_config),
+        path_str(&stack.signing_config),
         "--trusted-root".into(),
-        s(&stack.trusted_root),
+        path_str(&stack.trusted_root),
     ]
 }
 
@@ -122,7 +109,7 @@ fn cosign_verify(stack: &SigStack, reference: &str, identity: &str, issuer: &str
         "--certificate-oidc-issuer",
         issuer,
         "--trusted-root",
-        &s(&stack.trusted_root),
+        &path_str(&stack.trusted_root),
         reference,
     ])
 }
@@ -134,7 +121,7 @@ fn hallmark_verify(
     issuer: &str,
     extra: &[&str],
 ) -> Output {
-    let root = s(&stack.trusted_root);
+    let root = path_str(&stack.trusted_root);
     let mut args = vec![
         "verify",
         reference,
@@ -146,16 +133,7 @@ fn hallmark_verify(
         &root,
     ];
     args.extend_from_slice(extra);
-    hallmark_in(stack, &args)
-}
-
-#[track_caller]
-fn cosign_ok(o: &Output, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    stack.hallmark_keyed(&args)
 }
 
 /// `sign` keyless (cosign 3's bundle, the default keyless) and `attest` keyless: the real
@@ -174,12 +152,12 @@ async fn hallmark_signs_and_attests_images_keyless() {
 
     let mut args = vec!["sign", &pinned];
     args.extend_from_slice(&flags);
-    let o = hallmark_in(&stack, &args);
+    let o = stack.hallmark_keyed(&args);
     expect_code(&o, 0);
     let certified = format!("signed keyless as {SIGNER} ({})", stack.issuer);
     assert!(stderr(&o).contains(&certified), "{}", stderr(&o));
 
-    cosign_ok(
+    peer_ok(
         &cosign_verify(&stack, &pinned, SIGNER, &stack.issuer),
         "cosign verify",
     );
@@ -202,7 +180,7 @@ async fn hallmark_signs_and_attests_images_keyless() {
     // An attestation, keyless.
     let predicate = work.path().join("predicate.json");
     std::fs::write(&predicate, br#"{"built":"by the release workflow"}"#).unwrap();
-    let predicate_arg = s(&predicate);
+    let predicate_arg = path_str(&predicate);
     let mut args = vec![
         "attest",
         &pinned,
@@ -212,7 +190,7 @@ async fn hallmark_signs_and_attests_images_keyless() {
         PREDICATE_TYPE,
     ];
     args.extend_from_slice(&flags);
-    expect_code(&hallmark_in(&stack, &args), 0);
+    expect_code(&stack.hallmark_keyed(&args), 0);
     let o = stack.cosign(&[
         "verify-attestation",
         "--type",
@@ -222,26 +200,23 @@ async fn hallmark_signs_and_attests_images_keyless() {
         "--certificate-oidc-issuer",
         &stack.issuer,
         "--trusted-root",
-        &s(&stack.trusted_root),
+        &path_str(&stack.trusted_root),
         &pinned,
     ]);
-    cosign_ok(&o, "cosign verify-attestation");
-    let root = s(&stack.trusted_root);
-    let o = hallmark_in(
-        &stack,
-        &[
-            "verify-attestation",
-            &pinned,
-            "--type",
-            PREDICATE_TYPE,
-            "--certificate-identity",
-            SIGNER,
-            "--certificate-oidc-issuer",
-            &stack.issuer,
-            "--trusted-root",
-            &root,
-        ],
-    );
+    peer_ok(&o, "cosign verify-attestation");
+    let root = path_str(&stack.trusted_root);
+    let o = stack.hallmark_keyed(&[
+        "verify-attestation",
+        &pinned,
+        "--type",
+        PREDICATE_TYPE,
+        "--certificate-identity",
+        SIGNER,
+        "--certificate-oidc-issuer",
+        &stack.issuer,
+        "--trusted-root",
+        &root,
+    ]);
     expect_code(&o, 0);
 
     // A GitHub Actions identity on a second image: its workflow claims are in the
@@ -256,12 +231,12 @@ async fn hallmark_signs_and_attests_images_keyless() {
     let gh_flags = keyless_flags(&stack, &gh);
     let mut args = vec!["sign", &pinned2];
     args.extend(gh_flags.iter().map(String::as_str));
-    let o = hallmark_in(&stack, &args);
+    let o = stack.hallmark_keyed(&args);
     expect_code(&o, 0);
     let identity = format!("https://github.com/{GITHUB_WORKFLOW}");
     // The certificate's identity, not the token's subject.
     assert!(stderr(&o).contains(&identity), "{}", stderr(&o));
-    cosign_ok(
+    peer_ok(
         &cosign_verify(&stack, &pinned2, &identity, SigStack::GITHUB_ISSUER),
         "cosign verify (GitHub identity)",
     );
@@ -301,11 +276,11 @@ async fn legacy_keyless_bad_tokens_and_bare_tags_are_refused_before_anything_is_
         "sign",
         "--new-bundle-format=false",
         "--identity-token",
-        &s(&token),
+        &path_str(&token),
         "--signing-config",
-        &s(&stack.signing_config),
+        &path_str(&stack.signing_config),
         "--trusted-root",
-        &s(&stack.trusted_root),
+        &path_str(&stack.trusted_root),
         &pinned,
     ]);
     assert!(!o.status.success(), "cosign signed legacy keyless");
@@ -320,38 +295,32 @@ async fn legacy_keyless_bad_tokens_and_bare_tags_are_refused_before_anything_is_
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let mut args = vec!["sign", &pinned, "--format", "legacy"];
     args.extend_from_slice(&flags);
-    let o = hallmark_in(&stack, &args);
+    let o = stack.hallmark_keyed(&args);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("Rekor v1"), "{}", stderr(&o));
     let keys = keys("ecdsa-p256");
-    let sc = s(&stack.signing_config);
-    let o = hallmark_in(
-        &stack,
-        &[
-            "sign",
-            &pinned,
-            "--key",
-            &keys.private,
-            "--tlog-upload",
-            "--format",
-            "legacy",
-            "--signing-config",
-            &sc,
-        ],
-    );
+    let sc = path_str(&stack.signing_config);
+    let o = stack.hallmark_keyed(&[
+        "sign",
+        &pinned,
+        "--key",
+        &keys.private,
+        "--tlog-upload",
+        "--format",
+        "legacy",
+        "--signing-config",
+        &sc,
+    ]);
     expect_code(&o, 2);
     // The services named with a key but no --tlog-upload: refused, not silently unlogged.
-    let o = hallmark_in(
-        &stack,
-        &[
-            "sign",
-            &pinned,
-            "--key",
-            &keys.private,
-            "--signing-config",
-            &sc,
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "sign",
+        &pinned,
+        "--key",
+        &keys.private,
+        "--signing-config",
+        &sc,
+    ]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("--tlog-upload"), "{}", stderr(&o));
 
@@ -363,14 +332,14 @@ async fn legacy_keyless_bad_tokens_and_bare_tags_are_refused_before_anything_is_
     let dest = format!("{}/released:v1", stack.registry);
     let predicate = work.path().join("predicate.json");
     std::fs::write(&predicate, br#"{"built":"here"}"#).unwrap();
-    let predicate = s(&predicate);
+    let predicate = path_str(&predicate);
     let stand_in = "http://127.0.0.1:18095";
     crate::keyless_guard::misbehave(&mut stack, "counting", 18095, work.path());
     let services = [
         format!("--fulcio-url={stand_in}/fulcio"),
         format!("--rekor-url={stand_in}/rekor"),
         format!("--timestamp-server-url={stand_in}/tsa"),
-        format!("--trusted-root={}", s(&stack.trusted_root)),
+        format!("--trusted-root={}", path_str(&stack.trusted_root)),
     ];
     let commands = [
         vec!["sign", &pinned],
@@ -385,11 +354,11 @@ async fn legacy_keyless_bad_tokens_and_bare_tags_are_refused_before_anything_is_
         vec!["publish", &source, &dest],
     ];
     let through_stand_in = |command: &[&str], token: &Path| {
-        let token = format!("--identity-token=@{}", s(token));
+        let token = format!("--identity-token=@{}", path_str(token));
         let mut args = command.to_vec();
         args.push(&token);
         args.extend(services.iter().map(String::as_str));
-        hallmark_in(&stack, &args)
+        stack.hallmark_keyed(&args)
     };
     let o = through_stand_in(&commands[0], &token);
     expect_code(&o, 3);
@@ -419,18 +388,15 @@ async fn legacy_keyless_bad_tokens_and_bare_tags_are_refused_before_anything_is_
 
     // A bare tag: refused first, the token never read (it names no file).
     let tagged = format!("{}/app:v1", stack.registry);
-    let sc = s(&stack.signing_config);
-    let o = hallmark_in(
-        &stack,
-        &[
-            "sign",
-            &tagged,
-            "--identity-token",
-            "@/nonexistent/token",
-            "--signing-config",
-            &sc,
-        ],
-    );
+    let sc = path_str(&stack.signing_config);
+    let o = stack.hallmark_keyed(&[
+        "sign",
+        &tagged,
+        "--identity-token",
+        "@/nonexistent/token",
+        "--signing-config",
+        &sc,
+    ]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("tag"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("/nonexistent/token"), "{}", stderr(&o));
@@ -450,11 +416,11 @@ async fn hallmark_publishes_keyless() {
     let dest = format!("{}/released:v1", stack.registry);
     let mut args = vec!["publish", &source, &dest];
     args.extend(flags.iter().map(String::as_str));
-    let o = hallmark_in(&stack, &args);
+    let o = stack.hallmark_keyed(&args);
     expect_code(&o, 0);
     assert!(stderr(&o).contains("signed keyless as"), "{}", stderr(&o));
     let pinned = format!("{}/released@{digest}", stack.registry);
-    cosign_ok(
+    peer_ok(
         &cosign_verify(&stack, &pinned, SIGNER, &stack.issuer),
         "cosign verify",
     );
@@ -471,8 +437,8 @@ async fn key_signed_images_are_logged_with_tlog_upload() {
     let stack = SigStack::start();
     let work = tempfile::tempdir().unwrap();
     let keys = keys("ecdsa-p256");
-    let sc = s(&stack.signing_config);
-    let root = s(&stack.trusted_root);
+    let sc = path_str(&stack.signing_config);
+    let root = path_str(&stack.trusted_root);
     let cosign_key_verify = |reference: &str, ignore_tlog: bool| {
         let mut args = vec![
             "verify",
@@ -492,67 +458,55 @@ async fn key_signed_images_are_logged_with_tlog_upload() {
     // Without --tlog-upload: nothing logged, cosign needs --insecure-ignore-tlog.
     let plain = push_unsigned(&stack, work.path(), "app", "plain").await;
     let plain = format!("{}/app@{plain}", stack.registry);
-    let o = hallmark_in(
-        &stack,
-        &["sign", &plain, "--key", &keys.private, "--format", "bundle"],
-    );
+    let o = stack.hallmark_keyed(&["sign", &plain, "--key", &keys.private, "--format", "bundle"]);
     expect_code(&o, 0);
     assert!(!cosign_key_verify(&plain, false).status.success());
-    cosign_ok(&cosign_key_verify(&plain, true), "cosign verify (no log)");
+    peer_ok(&cosign_key_verify(&plain, true), "cosign verify (no log)");
 
     // With it (the bundle format is then the default).
     let logged = push_unsigned(&stack, work.path(), "app", "logged").await;
     let logged = format!("{}/app@{logged}", stack.registry);
-    let o = hallmark_in(
-        &stack,
-        &[
-            "sign",
-            &logged,
-            "--key",
-            &keys.private,
-            "--tlog-upload",
-            "--signing-config",
-            &sc,
-            "--trusted-root",
-            &root,
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "sign",
+        &logged,
+        "--key",
+        &keys.private,
+        "--tlog-upload",
+        "--signing-config",
+        &sc,
+        "--trusted-root",
+        &root,
+    ]);
     expect_code(&o, 0);
-    cosign_ok(&cosign_key_verify(&logged, false), "cosign verify (logged)");
-    let o = hallmark_in(
-        &stack,
-        &[
-            "verify",
-            &logged,
-            "--key",
-            &keys.public,
-            "--trusted-root",
-            &root,
-        ],
-    );
+    peer_ok(&cosign_key_verify(&logged, false), "cosign verify (logged)");
+    let o = stack.hallmark_keyed(&[
+        "verify",
+        &logged,
+        "--key",
+        &keys.public,
+        "--trusted-root",
+        &root,
+    ]);
     expect_code(&o, 0);
 
     // attest, logged.
     let predicate = work.path().join("predicate.json");
     std::fs::write(&predicate, br#"{"built":"here"}"#).unwrap();
-    let o = hallmark_in(
-        &stack,
-        &[
-            "attest",
-            &logged,
-            "--predicate",
-            &s(&predicate),
-            "--type",
-            PREDICATE_TYPE,
-            "--key",
-            &keys.private,
-            "--tlog-upload",
-            "--signing-config",
-            &sc,
-            "--trusted-root",
-            &root,
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "attest",
+        &logged,
+        "--predicate",
+        &path_str(&predicate),
+        "--type",
+        PREDICATE_TYPE,
+        "--key",
+        &keys.private,
+        "--tlog-upload",
+        "--signing-config",
+        &sc,
+        "--trusted-root",
+        &root,
+    ]);
     expect_code(&o, 0);
     let o = stack.cosign(&[
         "verify-attestation",
@@ -564,30 +518,27 @@ async fn key_signed_images_are_logged_with_tlog_upload() {
         &root,
         &logged,
     ]);
-    cosign_ok(&o, "cosign verify-attestation (logged)");
+    peer_ok(&o, "cosign verify-attestation (logged)");
 
     // publish, logged.
     let (dir, digest) = local_image(work.path(), "pub").await;
     let source = format!("oci:{}:pub", dir.display());
     let dest = format!("{}/released:pub", stack.registry);
-    let o = hallmark_in(
-        &stack,
-        &[
-            "publish",
-            &source,
-            &dest,
-            "--key",
-            &keys.private,
-            "--tlog-upload",
-            "--signing-config",
-            &sc,
-            "--trusted-root",
-            &root,
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "publish",
+        &source,
+        &dest,
+        "--key",
+        &keys.private,
+        "--tlog-upload",
+        "--signing-config",
+        &sc,
+        "--trusted-root",
+        &root,
+    ]);
     expect_code(&o, 0);
     let pinned = format!("{}/released@{digest}", stack.registry);
-    cosign_ok(
+    peer_ok(
         &cosign_key_verify(&pinned, false),
         "cosign verify (published)",
     );
@@ -613,7 +564,7 @@ async fn a_service_down_leaves_the_registry_untouched() {
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let predicate = work.path().join("predicate.json");
         std::fs::write(&predicate, b"{}").unwrap();
-        let predicate = s(&predicate);
+        let predicate = path_str(&predicate);
         let source = format!("oci:{}:new", dir.display());
         let dest = format!("{}/released:v1", stack.registry);
         let before = registry_state(&stack);
@@ -649,7 +600,7 @@ async fn a_service_down_leaves_the_registry_untouched() {
             ]);
         }
         for args in runs {
-            let o = hallmark_in(&stack, &args);
+            let o = stack.hallmark_keyed(&args);
             expect_code(&o, 3);
             assert!(stderr(&o).contains(named), "{args:?}: {}", stderr(&o));
             assert_eq!(
@@ -695,12 +646,12 @@ async fn a_moved_tag_is_not_signed_keyless() {
     args.extend(flags.iter().map(String::as_str));
     let before = registry_state(&stack);
 
-    let o = hallmark_in(&stack, &args);
+    let o = stack.hallmark_keyed(&args);
     expect_code(&o, 4);
     assert_eq!(registry_state(&stack), before);
 
     stack.stop("fulcio");
-    let o = hallmark_in(&stack, &args);
+    let o = stack.hallmark_keyed(&args);
     expect_code(&o, 4);
     assert!(!stderr(&o).contains("Fulcio"), "{}", stderr(&o));
     assert_eq!(registry_state(&stack), before);
@@ -710,7 +661,7 @@ async fn a_moved_tag_is_not_signed_keyless() {
     let pinned = format!("{}/app@{built}", stack.registry);
     let mut args = vec!["sign", &pinned];
     args.extend(flags.iter().map(String::as_str));
-    let o = hallmark_in(&stack, &args);
+    let o = stack.hallmark_keyed(&args);
     expect_code(&o, 3);
     assert!(stderr(&o).contains("Fulcio"), "{}", stderr(&o));
 }
@@ -732,7 +683,7 @@ fn the_demo_runs_keyless_against_the_stack() {
         if let Some(r) = registry {
             args.extend(["--registry", r]);
         }
-        let o = hallmark_in(&stack, &args);
+        let o = stack.hallmark_keyed(&args);
         expect_code(&o, 0);
         let doc = json_out(&o);
         let steps = doc["steps"].as_array().expect("steps");
@@ -774,7 +725,7 @@ fn the_demo_runs_keyless_against_the_stack() {
             .and_then(|s| s["outcome"]["digest"].as_str())
             .unwrap_or_else(|| panic!("no poisoned digest in act 2: {doc}"));
         assert_ne!(built, poisoned);
-        cosign_ok(
+        peer_ok(
             &cosign_verify(&stack, verified, SIGNER, &stack.issuer),
             "cosign verify (the demo's built image)",
         );
@@ -798,14 +749,15 @@ fn the_demo_runs_keyless_against_the_stack() {
     let mut args = vec!["demo", "--keyless", "--output", "json"];
     let gh_flags = keyless_flags(&stack, &gh);
     args.extend(gh_flags.iter().map(String::as_str));
-    let o = hallmark_in(&stack, &args);
+    let o = stack.hallmark_keyed(&args);
     expect_code(&o, 0);
     assert_eq!(json_out(&o)["passed"], true, "{}", stdout(&o));
 
-    let o = hallmark_in(
-        &stack,
-        &["demo", "--identity-token", &format!("@{}", s(&token))],
-    );
+    let o = stack.hallmark_keyed(&[
+        "demo",
+        "--identity-token",
+        &format!("@{}", path_str(&token)),
+    ]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("--keyless"), "{}", stderr(&o));
 }
@@ -822,8 +774,11 @@ async fn images_signed_with_rekor_v1_verify_with_cosign() {
     let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
     let pinned = format!("{}/app@{digest}", stack.registry);
     let token = stack.token(&stack.issuer, SIGNER, "{}");
-    let (config, root) = (s(&stack.signing_config_v1()), s(&stack.trusted_root));
-    let token_arg = format!("@{}", s(&token));
+    let (config, root) = (
+        path_str(&stack.signing_config_v1()),
+        path_str(&stack.trusted_root),
+    );
+    let token_arg = format!("@{}", path_str(&token));
     let flags = [
         "--identity-token",
         &token_arg,
@@ -835,8 +790,8 @@ async fn images_signed_with_rekor_v1_verify_with_cosign() {
 
     let mut args = vec!["sign", &pinned, "--format", "bundle"];
     args.extend_from_slice(&flags);
-    expect_code(&hallmark_in(&stack, &args), 0);
-    cosign_ok(
+    expect_code(&stack.hallmark_keyed(&args), 0);
+    peer_ok(
         &cosign_verify(&stack, &pinned, SIGNER, &stack.issuer),
         "cosign verify (Rekor v1)",
     );
@@ -870,7 +825,7 @@ async fn images_signed_with_rekor_v1_verify_with_cosign() {
 
     let predicate = work.path().join("predicate.json");
     std::fs::write(&predicate, br#"{"built":"by the release workflow"}"#).unwrap();
-    let predicate_arg = s(&predicate);
+    let predicate_arg = path_str(&predicate);
     let mut args = vec![
         "attest",
         &pinned,
@@ -880,7 +835,7 @@ async fn images_signed_with_rekor_v1_verify_with_cosign() {
         PREDICATE_TYPE,
     ];
     args.extend_from_slice(&flags);
-    expect_code(&hallmark_in(&stack, &args), 0);
+    expect_code(&stack.hallmark_keyed(&args), 0);
     let cosign_attestation = |identity: &str| {
         stack.cosign(&[
             "verify-attestation",
@@ -895,7 +850,7 @@ async fn images_signed_with_rekor_v1_verify_with_cosign() {
             &pinned,
         ])
     };
-    cosign_ok(
+    peer_ok(
         &cosign_attestation(SIGNER),
         "cosign verify-attestation (Rekor v1)",
     );
@@ -904,21 +859,18 @@ async fn images_signed_with_rekor_v1_verify_with_cosign() {
         "cosign verified another signer's attestation"
     );
     let hallmark_attestation = |identity: &str| {
-        hallmark_in(
-            &stack,
-            &[
-                "verify-attestation",
-                &pinned,
-                "--type",
-                PREDICATE_TYPE,
-                "--certificate-identity",
-                identity,
-                "--certificate-oidc-issuer",
-                &stack.issuer,
-                "--trusted-root",
-                &root,
-            ],
-        )
+        stack.hallmark_keyed(&[
+            "verify-attestation",
+            &pinned,
+            "--type",
+            PREDICATE_TYPE,
+            "--certificate-identity",
+            identity,
+            "--certificate-oidc-issuer",
+            &stack.issuer,
+            "--trusted-root",
+            &root,
+        ])
     };
     expect_code(&hallmark_attestation(SIGNER), 0);
     expect_code(&hallmark_attestation("bob@example.com"), 1);
@@ -928,20 +880,17 @@ async fn images_signed_with_rekor_v1_verify_with_cosign() {
     let keys = keys("ecdsa-p256");
     let logged = push_unsigned(&stack, work.path(), "app", "keyed").await;
     let logged = format!("{}/app@{logged}", stack.registry);
-    let o = hallmark_in(
-        &stack,
-        &[
-            "sign",
-            &logged,
-            "--key",
-            &keys.private,
-            "--tlog-upload",
-            "--signing-config",
-            &config,
-            "--trusted-root",
-            &root,
-        ],
-    );
+    let o = stack.hallmark_keyed(&[
+        "sign",
+        &logged,
+        "--key",
+        &keys.private,
+        "--tlog-upload",
+        "--signing-config",
+        &config,
+        "--trusted-root",
+        &root,
+    ]);
     expect_code(&o, 0);
     let cosign_key = |public: &str| {
         stack.cosign(&[
@@ -954,7 +903,7 @@ async fn images_signed_with_rekor_v1_verify_with_cosign() {
             &logged,
         ])
     };
-    cosign_ok(&cosign_key(&keys.public), "cosign verify --key (Rekor v1)");
+    peer_ok(&cosign_key(&keys.public), "cosign verify --key (Rekor v1)");
     assert!(
         !cosign_key(&other.public).status.success(),
         "cosign verified with another key"
@@ -975,13 +924,13 @@ async fn lying_services_leave_the_registry_untouched() {
     let digest = push_unsigned(&stack, work.path(), "app", "v1").await;
     let pinned = format!("{}/app@{digest}", stack.registry);
     let (dir, new_digest) = local_image(work.path(), "new").await;
-    let token = format!("@{}", s(&stack.token(&stack.issuer, SIGNER, "{}")));
+    let token = format!("@{}", path_str(&stack.token(&stack.issuer, SIGNER, "{}")));
     let predicate = work.path().join("predicate.json");
     std::fs::write(&predicate, b"{}").unwrap();
-    let predicate = s(&predicate);
+    let predicate = path_str(&predicate);
     let source = format!("oci:{}:new", dir.display());
     let dest = format!("{}/released:v1", stack.registry);
-    let root = s(&stack.trusted_root);
+    let root = path_str(&stack.trusted_root);
     let commands: [Vec<&str>; 3] = [
         vec!["sign", &pinned],
         vec![
@@ -1003,7 +952,7 @@ async fn lying_services_leave_the_registry_untouched() {
         let mut args = command.to_vec();
         args.extend(["--identity-token", &token, "--trusted-root", &root]);
         args.extend(services.iter().map(String::as_str));
-        hallmark_in(&stack, &args)
+        stack.hallmark_keyed(&args)
     };
     let before = registry_state(&stack);
     for command in &commands {
@@ -1051,7 +1000,7 @@ async fn lying_services_leave_the_registry_untouched() {
     for command in &commands {
         expect_code(&through(command, "pass", "pass", "pass"), 0);
     }
-    cosign_ok(
+    peer_ok(
         &cosign_verify(&stack, &pinned, SIGNER, &stack.issuer),
         "cosign verify (signed through the faithful proxy)",
     );
@@ -1073,8 +1022,8 @@ async fn a_moved_tag_asks_no_ci_system_for_a_token() {
     let run = |expect: &str| {
         let mut c = hallmark();
         c.args(["sign", &tagged, "--expect-digest", expect])
-            .args(["--signing-config", &s(&stack.signing_config)])
-            .args(["--trusted-root", &s(&stack.trusted_root)])
+            .args(["--signing-config", &path_str(&stack.signing_config)])
+            .args(["--trusted-root", &path_str(&stack.trusted_root)])
             .env_remove("SIGSTORE_ID_TOKEN")
             .env(
                 "ACTIONS_ID_TOKEN_REQUEST_URL",

@@ -14,24 +14,20 @@ use hallmark::store::Store;
 
 const SIGNER: &str = "alice@example.com";
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
 /// `cosign sign-blob` keyless against the stack; the bundle's path.
 fn cosign_sign_blob(stack: &SigStack, token: &Path, blob: &Path) -> std::path::PathBuf {
     let bundle = blob.with_extension("sigstore.json");
     let o = stack.cosign(&[
         "sign-blob",
         "--identity-token",
-        &s(token),
+        &path_str(token),
         "--signing-config",
-        &s(&stack.signing_config),
+        &path_str(&stack.signing_config),
         "--trusted-root",
-        &s(&stack.trusted_root),
+        &path_str(&stack.trusted_root),
         "--bundle",
-        &s(&bundle),
-        &s(blob),
+        &path_str(&bundle),
+        &path_str(blob),
     ]);
     assert!(
         o.status.success(),
@@ -50,7 +46,11 @@ fn verify_blob(
     issuer: &str,
     extra: &[&str],
 ) -> std::process::Output {
-    let (blob, bundle, root) = (s(blob), s(bundle), s(&stack.trusted_root));
+    let (blob, bundle, root) = (
+        path_str(blob),
+        path_str(bundle),
+        path_str(&stack.trusted_root),
+    );
     let mut args = vec![
         "verify-blob",
         &blob,
@@ -143,7 +143,7 @@ fn cosign_keyless_blobs_verify_against_the_stack() {
     expect_code(&o, 1);
 
     // The production root knows neither this Fulcio nor this log.
-    let (b, bl) = (s(&blob), s(&bundle));
+    let (b, bl) = (path_str(&blob), path_str(&bundle));
     let o = stack.hallmark(&[
         "verify-blob",
         &b,
@@ -230,11 +230,11 @@ async fn cosign_keyless_images_verify_against_the_stack() {
     let o = stack.cosign(&[
         "sign",
         "--identity-token",
-        &s(&token),
+        &path_str(&token),
         "--signing-config",
-        &s(&stack.signing_config),
+        &path_str(&stack.signing_config),
         "--trusted-root",
-        &s(&stack.trusted_root),
+        &path_str(&stack.trusted_root),
         &pinned,
     ]);
     assert!(
@@ -243,7 +243,7 @@ async fn cosign_keyless_images_verify_against_the_stack() {
         String::from_utf8_lossy(&o.stderr)
     );
 
-    let root = s(&stack.trusted_root);
+    let root = path_str(&stack.trusted_root);
     let verify = |reference: &str, identity: &str| {
         stack.hallmark(&[
             "verify",
@@ -286,7 +286,7 @@ async fn cosign_keyless_images_verify_against_the_stack() {
         "-H",
         &format!("Accept: {index_type}"),
         "-o",
-        &s(&index),
+        &path_str(&index),
         &format!("{base}/{}", tag_of(&digests[0])),
     ]);
     curl(&[
@@ -296,7 +296,7 @@ async fn cosign_keyless_images_verify_against_the_stack() {
         "-H",
         &format!("Content-Type: {index_type}"),
         "--data-binary",
-        &format!("@{}", s(&index)),
+        &format!("@{}", path_str(&index)),
         &format!("{base}/{}", tag_of(&digests[1])),
     ]);
     let o = verify(&format!("{}/app@{}", stack.registry, digests[1]), SIGNER);
@@ -312,15 +312,15 @@ fn hallmark_sign_blob(
 ) -> std::process::Output {
     stack.hallmark(&[
         "sign-blob",
-        &s(blob),
+        &path_str(blob),
         "--bundle",
-        &s(bundle),
+        &path_str(bundle),
         "--identity-token",
         token,
         "--signing-config",
-        &s(&stack.signing_config),
+        &path_str(&stack.signing_config),
         "--trusted-root",
-        &s(&stack.trusted_root),
+        &path_str(&stack.trusted_root),
     ])
 }
 
@@ -337,7 +337,7 @@ fn hallmark_signs_blobs_keyless_against_the_stack() {
     let token = stack.token(&stack.issuer, SIGNER, "{}");
     let jwt = std::fs::read_to_string(&token).unwrap();
 
-    let o = hallmark_sign_blob(&stack, &format!("@{}", s(&token)), &blob, &bundle);
+    let o = hallmark_sign_blob(&stack, &format!("@{}", path_str(&token)), &blob, &bundle);
     expect_code(&o, 0);
     let out = format!("{}{}", stdout(&o), stderr(&o));
     assert!(!out.contains(jwt.trim()), "the token was printed: {out}");
@@ -385,14 +385,14 @@ fn hallmark_signs_blobs_keyless_against_the_stack() {
         stack.cosign(&[
             "verify-blob",
             "--bundle",
-            &s(&bundle),
+            &path_str(&bundle),
             "--trusted-root",
-            &s(&stack.trusted_root),
+            &path_str(&stack.trusted_root),
             "--certificate-identity",
             identity,
             "--certificate-oidc-issuer",
             &stack.issuer,
-            &s(&blob),
+            &path_str(&blob),
         ])
     };
     let o = cosign_verify(SIGNER);
@@ -417,7 +417,7 @@ fn hallmark_signs_blobs_keyless_against_the_stack() {
         &github_claims(),
     );
     let bundle_gh = work.path().join("gh.sigstore.json");
-    let o = hallmark_sign_blob(&stack, &s(&gh), &blob, &bundle_gh);
+    let o = hallmark_sign_blob(&stack, &path_str(&gh), &blob, &bundle_gh);
     expect_code(&o, 0);
     let identity = format!("https://github.com/{GITHUB_WORKFLOW}");
     let o = verify_blob(
@@ -451,12 +451,12 @@ fn hallmark_signs_blobs_keyless_against_the_stack() {
     let out = work.path().join("refused.sigstore.json");
     let sign_through_stand_in = |token: &Path| {
         let mut c = hallmark();
-        c.args(["sign-blob", &s(&blob), "--bundle", &s(&out)])
-            .args(["--identity-token", &format!("@{}", s(token))])
+        c.args(["sign-blob", &path_str(&blob), "--bundle", &path_str(&out)])
+            .args(["--identity-token", &format!("@{}", path_str(token))])
             .args(["--fulcio-url", &format!("{stand_in}/fulcio")])
             .args(["--rekor-url", &format!("{stand_in}/rekor")])
             .args(["--timestamp-server-url", &format!("{stand_in}/tsa")])
-            .args(["--trusted-root", &s(&stack.trusted_root)]);
+            .args(["--trusted-root", &path_str(&stack.trusted_root)]);
         stack.command(&c).output().unwrap()
     };
     expect_code(&sign_through_stand_in(&token), 3);
@@ -501,14 +501,19 @@ fn keyless_signing_refuses_services_that_fail_or_do_not_verify() {
     let bundle = work.path().join("out.sigstore.json");
     let sign = |fulcio: &str, rekor: &str, tsa: &str, root: Option<&Path>| {
         let mut c = hallmark();
-        c.args(["sign-blob", &s(&blob), "--bundle", &s(&bundle)])
-            .args(["--identity-token", "env://SIGSTORE_ID_TOKEN"])
-            .args(["--fulcio-url", fulcio, "--rekor-url", rekor])
-            .args(["--timestamp-server-url", tsa])
-            .env("SIGSTORE_ID_TOKEN", jwt.trim())
-            .env_remove("HALLMARK_TRUSTED_ROOT");
+        c.args([
+            "sign-blob",
+            &path_str(&blob),
+            "--bundle",
+            &path_str(&bundle),
+        ])
+        .args(["--identity-token", "env://SIGSTORE_ID_TOKEN"])
+        .args(["--fulcio-url", fulcio, "--rekor-url", rekor])
+        .args(["--timestamp-server-url", tsa])
+        .env("SIGSTORE_ID_TOKEN", jwt.trim())
+        .env_remove("HALLMARK_TRUSTED_ROOT");
         if let Some(root) = root {
-            c.args(["--trusted-root", &s(root)]);
+            c.args(["--trusted-root", &path_str(root)]);
         }
         stack.command(&c).output().unwrap()
     };
@@ -547,10 +552,15 @@ fn keyless_signing_refuses_services_that_fail_or_do_not_verify() {
     // The signing config's timestamp authority stopped: the same refusal, the same service.
     stack.stop("tsa");
     let mut c = hallmark();
-    c.args(["sign-blob", &s(&blob), "--bundle", &s(&bundle)])
-        .args(["--identity-token", &format!("@{}", s(&token))])
-        .args(["--signing-config", &s(&stack.signing_config)])
-        .args(["--trusted-root", &s(&stack.trusted_root)]);
+    c.args([
+        "sign-blob",
+        &path_str(&blob),
+        "--bundle",
+        &path_str(&bundle),
+    ])
+    .args(["--identity-token", &format!("@{}", path_str(&token))])
+    .args(["--signing-config", &path_str(&stack.signing_config)])
+    .args(["--trusted-root", &path_str(&stack.trusted_root)]);
     let o = stack.command(&c).output().unwrap();
     expect_code(&o, 3);
     assert!(stderr(&o).contains("timestamp authority"), "{}", stderr(&o));
@@ -587,15 +597,15 @@ fn keyless_signing_takes_the_ci_systems_token() {
     ]
     .map(String::from)
     .into_iter()
-    .chain([s(&served)])
+    .chain([path_str(&served)])
     .collect::<Vec<_>>();
     stack.spawn("token-endpoint", Path::new(python()), &args);
     stack.wait_ready("token-endpoint", url);
     let sign = |bundle: &Path, env: &[(&str, &str)]| {
         let mut c = hallmark();
-        c.args(["sign-blob", &s(&blob), "--bundle", &s(bundle)])
-            .args(["--signing-config", &s(&stack.signing_config)])
-            .args(["--trusted-root", &s(&stack.trusted_root)])
+        c.args(["sign-blob", &path_str(&blob), "--bundle", &path_str(bundle)])
+            .args(["--signing-config", &path_str(&stack.signing_config)])
+            .args(["--trusted-root", &path_str(&stack.trusted_root)])
             .env_remove("SIGSTORE_ID_TOKEN")
             .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
             .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
@@ -645,10 +655,10 @@ fn key_signatures_are_logged_with_tlog_upload() {
     std::fs::write(&blob, b"the release, signed by key").unwrap();
     let bundle = work.path().join("keyed.sigstore.json");
     let mut c = hallmark();
-    c.args(["sign-blob", &s(&blob), "--key", &keys.private])
-        .args(["--bundle", &s(&bundle), "--tlog-upload"])
-        .args(["--signing-config", &s(&stack.signing_config)])
-        .args(["--trusted-root", &s(&stack.trusted_root)])
+    c.args(["sign-blob", &path_str(&blob), "--key", &keys.private])
+        .args(["--bundle", &path_str(&bundle), "--tlog-upload"])
+        .args(["--signing-config", &path_str(&stack.signing_config)])
+        .args(["--trusted-root", &path_str(&stack.trusted_root)])
         .env("HALLMARK_PASSWORD", PASSWORD);
     let o = stack.command(&c).output().unwrap();
     expect_code(&o, 0);
@@ -659,10 +669,10 @@ fn key_signatures_are_logged_with_tlog_upload() {
             "--key",
             &keys.public,
             "--bundle",
-            &s(&bundle),
+            &path_str(&bundle),
             "--trusted-root",
-            &s(&stack.trusted_root),
-            &s(file),
+            &path_str(&stack.trusted_root),
+            &path_str(file),
         ])
     };
     let o = cosign(&blob);
@@ -675,7 +685,11 @@ fn key_signatures_are_logged_with_tlog_upload() {
     std::fs::write(&other, b"another release").unwrap();
     assert!(!cosign(&other).status.success());
 
-    let (b, bl, root) = (s(&blob), s(&bundle), s(&stack.trusted_root));
+    let (b, bl, root) = (
+        path_str(&blob),
+        path_str(&bundle),
+        path_str(&stack.trusted_root),
+    );
     let o = stack.hallmark(&[
         "verify-blob",
         &b,
@@ -695,8 +709,8 @@ fn key_signatures_are_logged_with_tlog_upload() {
     // Without the flag, nothing is sent: the bundle carries no entry.
     let plain = work.path().join("plain.sigstore.json");
     let mut c = hallmark();
-    c.args(["sign-blob", &s(&blob), "--key", &keys.private])
-        .args(["--bundle", &s(&plain)])
+    c.args(["sign-blob", &path_str(&blob), "--key", &keys.private])
+        .args(["--bundle", &path_str(&plain)])
         .env("HALLMARK_PASSWORD", PASSWORD);
     expect_code(&stack.command(&c).output().unwrap(), 0);
     let written: serde_json::Value =
@@ -707,7 +721,7 @@ fn key_signatures_are_logged_with_tlog_upload() {
     );
     // The negative control: cosign's default checks refuse the unlogged bundle, and accept
     // it once told to skip the log, so the entry is what made the logged one pass.
-    let pl = s(&plain);
+    let pl = path_str(&plain);
     let cosign_plain = |ignore_tlog: bool| {
         let mut args = vec![
             "verify-blob",
@@ -748,7 +762,7 @@ fn keyless_signing_refuses_replayed_answers() {
     let token = stack.token(&stack.issuer, SIGNER, "{}");
     let earlier = work.path().join("earlier.sigstore.json");
     expect_code(
-        &hallmark_sign_blob(&stack, &format!("@{}", s(&token)), &blob, &earlier),
+        &hallmark_sign_blob(&stack, &format!("@{}", path_str(&token)), &blob, &earlier),
         0,
     );
     let earlier: serde_json::Value =
@@ -791,18 +805,23 @@ http.server.HTTPServer(('127.0.0.1', 18098), H).serve_forever()
     stack.spawn(
         "replayer",
         Path::new(python()),
-        &["-c".into(), script.into(), s(&answers)],
+        &["-c".into(), script.into(), path_str(&answers)],
     );
     stack.wait_ready("replayer", "http://127.0.0.1:18098/");
 
     let bundle = work.path().join("out.sigstore.json");
     let sign = |rekor: &str, tsa: &str| {
         let mut c = hallmark();
-        c.args(["sign-blob", &s(&blob), "--bundle", &s(&bundle)])
-            .args(["--identity-token", &format!("@{}", s(&token))])
-            .args(["--fulcio-url", "http://127.0.0.1:18081"])
-            .args(["--rekor-url", rekor, "--timestamp-server-url", tsa])
-            .args(["--trusted-root", &s(&stack.trusted_root)]);
+        c.args([
+            "sign-blob",
+            &path_str(&blob),
+            "--bundle",
+            &path_str(&bundle),
+        ])
+        .args(["--identity-token", &format!("@{}", path_str(&token))])
+        .args(["--fulcio-url", "http://127.0.0.1:18081"])
+        .args(["--rekor-url", rekor, "--timestamp-server-url", tsa])
+        .args(["--trusted-root", &path_str(&stack.trusted_root)]);
         stack.command(&c).output().unwrap()
     };
     let results = [

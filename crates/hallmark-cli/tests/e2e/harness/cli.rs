@@ -106,3 +106,23 @@ pub fn sign(args: &[&str]) -> Output {
     all.extend_from_slice(args);
     run_env(&all, &[("HALLMARK_PASSWORD", PASSWORD)])
 }
+
+/// A path as a command-line argument.
+pub fn path_str(p: &std::path::Path) -> String {
+    p.display().to_string()
+}
+
+/// A file's JSON.
+pub fn json_file(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// A peer's run (cosign, crane, skopeo) must have succeeded; `what` names it in the failure.
+#[track_caller]
+pub fn peer_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -247,6 +247,16 @@ impl SigStack {
         self.command(&c).output().expect("run hallmark")
     }
 
+    /// The real binary in the namespace, with the fixtures' key password and no trusted root
+    /// from the environment (each test names its own).
+    pub fn hallmark_keyed(&self, args: &[&str]) -> Output {
+        let mut c = super::hallmark();
+        c.args(args)
+            .env("HALLMARK_PASSWORD", super::PASSWORD)
+            .env_remove("HALLMARK_TRUSTED_ROOT");
+        self.command(&c).output().expect("run hallmark")
+    }
+
     /// The real cosign in the namespace, with `args`.
     pub fn cosign(&self, args: &[&str]) -> Output {
         let mut c = Command::new(cosign());
