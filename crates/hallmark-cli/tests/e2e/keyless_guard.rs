@@ -74,6 +74,16 @@ struct Work {
     bundle: PathBuf,
 }
 
+impl Work {
+    /// `sign-blob` of the work's blob into its bundle with the identity token `spec` and
+    /// `extra` flags, against `fulcio`.
+    fn sign(&self, stack: &SigStack, fulcio: &str, spec: &str, extra: &[&str]) -> Output {
+        let mut args = vec!["--identity-token", spec];
+        args.extend_from_slice(extra);
+        sign(stack, &[], &self.blob, &self.bundle, fulcio, &args, &[])
+    }
+}
+
 fn work() -> Work {
     let dir = tempfile::tempdir().unwrap();
     let blob = dir.path().join("release.tar");
@@ -105,13 +115,10 @@ fn a_redirect_from_fulcio_is_not_followed() {
     misbehave(&mut stack, "bad", BAD, w.dir.path());
     misbehave(&mut stack, "other", OTHER, w.dir.path());
     let token = stack.token(&stack.issuer, SIGNER, "{}");
-    let o = sign(
+    let o = w.sign(
         &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
         &format!("http://127.0.0.1:{BAD}/redirect"),
-        &["--identity-token", &format!("@{}", path_str(&token))],
+        &format!("@{}", path_str(&token)),
         &[],
     );
     expect_code(&o, 3);
@@ -135,39 +142,15 @@ fn plain_http_to_another_host_is_refused_before_any_request() {
     let w = work();
     let token = stack.token(&stack.issuer, SIGNER, "{}");
     let spec = format!("@{}", path_str(&token));
-    let o = sign(
-        &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
-        "http://example.invalid",
-        &["--identity-token", &spec],
-        &[],
-    );
+    let o = w.sign(&stack, "http://example.invalid", &spec, &[]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("--fulcio-url"), "{}", stderr(&o));
     assert!(stderr(&o).contains("--allow-http"), "{}", stderr(&o));
 
-    let o = sign(
-        &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
-        "fulcio.example",
-        &["--identity-token", &spec],
-        &[],
-    );
+    let o = w.sign(&stack, "fulcio.example", &spec, &[]);
     expect_code(&o, 2);
 
-    let o = sign(
-        &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
-        "http://example.invalid",
-        &["--identity-token", &spec, "--allow-http"],
-        &[],
-    );
+    let o = w.sign(&stack, "http://example.invalid", &spec, &["--allow-http"]);
     expect_code(&o, 3);
 
     // The same rule for a signing config's URLs.
@@ -320,13 +303,10 @@ fn a_certificate_for_another_key_is_refused() {
     )
     .unwrap();
     misbehave(&mut stack, "bad", BAD, w.dir.path());
-    let o = sign(
+    let o = w.sign(
         &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
         &format!("http://127.0.0.1:{BAD}/file/fulcio"),
-        &["--identity-token", &spec],
+        &spec,
         &[],
     );
     expect_code(&o, 3);
@@ -449,15 +429,7 @@ fn ambient_tokens_and_token_sources() {
 
     let missing = format!("@{}", path_str(&w.dir.path().join("missing.jwt")));
     for spec in ["env://HALLMARK_SURELY_UNSET_TOKEN", missing.as_str()] {
-        let o = sign(
-            &stack,
-            &[],
-            &w.blob,
-            &w.bundle,
-            fulcio,
-            &["--identity-token", spec],
-            &[],
-        );
+        let o = w.sign(&stack, fulcio, spec, &[]);
         expect_code(&o, 2);
         assert!(!w.bundle.exists());
     }
@@ -525,13 +497,10 @@ fn a_certificate_without_a_known_embedded_sct_is_refused() {
     )
     .unwrap();
     misbehave(&mut stack, "bad", BAD, w.dir.path());
-    let o = sign(
+    let o = w.sign(
         &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
         &format!("http://127.0.0.1:{BAD}/file/detached"),
-        &["--identity-token", &spec],
+        &spec,
         &[],
     );
     expect_code(&o, 3);
@@ -548,19 +517,11 @@ fn a_certificate_without_a_known_embedded_sct_is_refused() {
     root["ctlogs"] = serde_json::json!([]);
     let no_ct = w.dir.path().join("no-ct-root.json");
     std::fs::write(&no_ct, root.to_string()).unwrap();
-    let o = sign(
+    let o = w.sign(
         &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
         "http://127.0.0.1:18081",
-        &[
-            "--identity-token",
-            &spec,
-            "--trusted-root",
-            &path_str(&no_ct),
-        ],
-        &[],
+        &spec,
+        &["--trusted-root", &path_str(&no_ct)],
     );
     expect_code(&o, 3);
     assert!(
@@ -580,19 +541,11 @@ fn keyless_outputs_are_written_together_or_not_at_all() {
     let token = stack.token(&stack.issuer, SIGNER, "{}");
     let spec = format!("@{}", path_str(&token));
     let sig = w.dir.path().join("out.sig");
-    let o = sign(
+    let o = w.sign(
         &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
         "http://127.0.0.1:18081",
-        &[
-            "--identity-token",
-            &spec,
-            "--output-signature",
-            &path_str(&sig),
-        ],
-        &[],
+        &spec,
+        &["--output-signature", &path_str(&sig)],
     );
     expect_code(&o, 0);
     assert!(w.bundle.exists() && sig.exists());
@@ -606,19 +559,11 @@ fn keyless_outputs_are_written_together_or_not_at_all() {
     std::fs::remove_file(&sig).unwrap();
 
     stack.stop("rekor");
-    let o = sign(
+    let o = w.sign(
         &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
         "http://127.0.0.1:18081",
-        &[
-            "--identity-token",
-            &spec,
-            "--output-signature",
-            &path_str(&sig),
-        ],
-        &[],
+        &spec,
+        &["--output-signature", &path_str(&sig)],
     );
     expect_code(&o, 3);
     assert!(stderr(&o).contains("Rekor"), "{}", stderr(&o));
@@ -666,31 +611,15 @@ fn the_oidc_client_id_is_the_audience() {
     let token = stack.token(&stack.issuer, SIGNER, r#"{"aud": "private-fulcio"}"#);
     let spec = format!("@{}", path_str(&token));
     let fulcio = "http://127.0.0.1:18081";
-    let o = sign(
-        &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
-        fulcio,
-        &["--identity-token", &spec],
-        &[],
-    );
+    let o = w.sign(&stack, fulcio, &spec, &[]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("audience"), "{}", stderr(&o));
 
-    let o = sign(
+    let o = w.sign(
         &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
         fulcio,
-        &[
-            "--identity-token",
-            &spec,
-            "--oidc-client-id",
-            "private-fulcio",
-        ],
-        &[],
+        &spec,
+        &["--oidc-client-id", "private-fulcio"],
     );
     expect_code(&o, 3);
     assert!(stderr(&o).contains("Fulcio"), "{}", stderr(&o));
@@ -726,13 +655,10 @@ fn an_unverified_email_is_refused_before_any_request() {
     let stack = SigStack::start();
     let w = work();
     let token = stack.token(&stack.issuer, SIGNER, r#"{"email_verified": false}"#);
-    let o = sign(
+    let o = w.sign(
         &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
         "http://127.0.0.1:18081",
-        &["--identity-token", &format!("@{}", path_str(&token))],
+        &format!("@{}", path_str(&token)),
         &[],
     );
     expect_code(&o, 2);
@@ -800,28 +726,12 @@ fn ca_file_trusts_a_private_sigstore() {
     let spec = format!("@{}", path_str(&token));
     let fulcio = format!("https://127.0.0.1:{TLS}/garbage");
 
-    let o = sign(
-        &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
-        &fulcio,
-        &["--identity-token", &spec],
-        &[],
-    );
+    let o = w.sign(&stack, &fulcio, &spec, &[]);
     expect_code(&o, 3);
     assert!(stderr(&o).contains("Fulcio"), "{}", stderr(&o));
     assert!(hits(w.dir.path(), TLS).is_empty(), "a request got through");
 
-    let o = sign(
-        &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
-        &fulcio,
-        &["--identity-token", &spec, "--ca-file", &path_str(&ca)],
-        &[],
-    );
+    let o = w.sign(&stack, &fulcio, &spec, &["--ca-file", &path_str(&ca)]);
     expect_code(&o, 3);
     assert!(
         stderr(&o).contains("Fulcio answered garbage"),
@@ -830,19 +740,11 @@ fn ca_file_trusts_a_private_sigstore() {
     );
     assert_eq!(hits(w.dir.path(), TLS).len(), 1);
 
-    let o = sign(
+    let o = w.sign(
         &stack,
-        &[],
-        &w.blob,
-        &w.bundle,
         &fulcio,
-        &[
-            "--identity-token",
-            &spec,
-            "--ca-file",
-            &path_str(&w.dir.path().join("no-such-ca.pem")),
-        ],
-        &[],
+        &spec,
+        &["--ca-file", &path_str(&w.dir.path().join("no-such-ca.pem"))],
     );
     expect_code(&o, 2);
     assert!(!w.bundle.exists());
@@ -913,13 +815,10 @@ fn a_token_refused_says_what_to_do() {
         ),
     ] {
         let token = stack.token(&stack.issuer, SIGNER, claims);
-        let o = sign(
+        let o = w.sign(
             &stack,
-            &[],
-            &w.blob,
-            &w.bundle,
             &format!("http://127.0.0.1:{BAD}/fulcio"),
-            &["--identity-token", &format!("@{}", path_str(&token))],
+            &format!("@{}", path_str(&token)),
             &[],
         );
         expect_code(&o, 2);
