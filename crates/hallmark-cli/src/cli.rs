@@ -72,7 +72,8 @@ their digest matches, and manifests and tags only after every blob arrived."
     /// Attest a predicate (SLSA provenance, an SBOM, …) about an artifact, by digest
     #[command(
         after_help = "Example:\n  hallmark attest reg.example.com/app@sha256:<digest> --predicate provenance.json --type slsaprovenance1 --key cosign.key\n\n\
---type takes a URI or cosign's short names: slsaprovenance, slsaprovenance1, spdx, spdxjson, cyclonedx, vuln, custom."
+--type takes a URI or cosign's short names: slsaprovenance (0.2), slsaprovenance02, slsaprovenance1,\n\
+link, spdx, spdxjson, cyclonedx, vuln, openvex, custom."
     )]
     Attest(AttestArgs),
     /// Verify an artifact's attestations of a type; prints each verified predicate
@@ -459,8 +460,8 @@ pub struct AttestArgs {
     /// The predicate (JSON)
     #[arg(long, value_name = "FILE")]
     pub predicate: PathBuf,
-    /// Predicate type: a URI, or slsaprovenance1, cyclonedx, spdxjson, …
-    #[arg(long = "type", value_name = "TYPE")]
+    /// Predicate type: a URI, or slsaprovenance1, cyclonedx, spdxjson, … (cosign's names)
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_predicate_type)]
     pub predicate_type: String,
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -471,8 +472,8 @@ pub struct VerifyAttestationArgs {
     /// REG/REPO:TAG, REG/REPO@sha256:…, or oci:DIR[:TAG|@sha256:…]
     #[arg(value_parser = parse_source)]
     pub reference: Source,
-    /// Predicate type: a URI, or slsaprovenance1, cyclonedx, spdxjson, …
-    #[arg(long = "type", value_name = "TYPE")]
+    /// Predicate type: a URI, or slsaprovenance1, cyclonedx, spdxjson, … (cosign's names)
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_predicate_type)]
     pub predicate_type: String,
     /// Public key (PEM); repeatable, any one suffices
     #[arg(long)]
@@ -841,6 +842,14 @@ fn parse_settle(s: &str) -> Result<u64, String> {
             "{s:?}: write 0 (no check: only where nobody else writes) or milliseconds from {min} to 600000"
         )),
     }
+}
+
+/// A predicate type's URI, from a URI or one of cosign's short names; a typo is refused
+/// here, before a predicate is read or anything is signed.
+fn parse_predicate_type(s: &str) -> Result<String, String> {
+    hallmark::bundle::intoto::parse_predicate_type(s)
+        .map(str::to_string)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_digest(s: &str) -> Result<Digest, String> {
