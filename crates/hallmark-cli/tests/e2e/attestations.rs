@@ -67,13 +67,22 @@ async fn attestations_cross_both_ways_with_the_real_cosign() {
             "{}",
             stderr(&o)
         );
+        // An attestation is no signature: when it is all there is, the refusal says so once.
         let o = run(&["verify", &pinned, "--key", &public]);
         expect_code(&o, 1);
         assert!(
-            stderr(&o).contains("attestation of type https://slsa.dev/provenance/v1"),
+            stderr(&o).contains(
+                "no signature, only 1 attestation of this digest (https://slsa.dev/provenance/v1): check it with hallmark verify-attestation --type TYPE"
+            ),
             "{}",
             stderr(&o)
         );
+        assert!(!stderr(&o).contains("signature 0:"), "{}", stderr(&o));
+        let o = run(&["verify", &pinned, "--key", &public, "--output", "json"]);
+        expect_code(&o, 1);
+        let v = json_out(&o);
+        assert_eq!(v["attestations_found"], 1, "{v}");
+        assert_eq!(v["errors"].as_array().map(Vec::len), Some(1), "{v}");
 
         // hallmark attests an SBOM; cosign verifies it; hallmark verifies it by tag too.
         let o = run(&[
@@ -124,6 +133,38 @@ async fn attestations_cross_both_ways_with_the_real_cosign() {
             "{v}"
         );
         assert_eq!(v["digest"], img.digest().to_string());
+        // Once signed, the image verifies with no note and no error about the attestations:
+        // they are counted apart.
+        let o = cosign_run(&[
+            "sign",
+            "--key",
+            &key,
+            "--use-signing-config=false",
+            "--tlog-upload=false",
+            "--allow-insecure-registry",
+            &pinned,
+        ]);
+        assert!(o.status.success(), "cosign sign: {}", stderr(&o));
+        let o = run(&["verify", &pinned, "--key", &public]);
+        expect_code(&o, 0);
+        let err = stderr(&o);
+        assert!(!err.contains("note:"), "{err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("also found 2 attestations of this digest ("))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(
+            line.contains("https://slsa.dev/provenance/v1")
+                && line.contains("https://cyclonedx.org/bom")
+                && line.ends_with("): check them with hallmark verify-attestation --type TYPE"),
+            "{line}"
+        );
+        let o = run(&["verify", &pinned, "--key", &public, "--output", "json"]);
+        expect_code(&o, 0);
+        let v = json_out(&o);
+        assert_eq!(v["errors"], serde_json::json!([]), "{v}");
+        assert_eq!(v["attestations_found"], 2, "{v}");
+        crate::json_output::assert_valid("verify.schema.json", &v);
         // Another key attested nothing.
         let other = keys("ecdsa-p256");
         expect_code(
