@@ -92,6 +92,9 @@ fn flag(name: &str, switch: Switch, command: &str) -> Option<Becomes> {
         ("--output-signature", _) => Instead(
             "an image's signature is stored in the registry: the result line names it and hallmark signatures REF lists it (sign-blob takes --output-signature)",
         ),
+        ("--bundle", _) => Instead(
+            "hallmark keeps an image's signature bundle in the registry, beside the image (hallmark signatures REF lists it); --bundle is sign-blob's and verify-blob's",
+        ),
         ("--output-certificate", _) => Instead(
             "a keyless certificate is kept with its signature: in the registry for an image, in the bundle (--bundle) for a file",
         ),
@@ -358,6 +361,10 @@ mod tests {
             (
                 &["hallmark", "sign", D, "--use-signing-config"][..],
                 "--signing-config FILE",
+            ),
+            (
+                &["hallmark", "sign", D, "--key", "k", "--bundle", "b.json"][..],
+                "--bundle is cosign's flag; hallmark keeps an image's signature bundle in the registry",
             ),
         ] {
             match try_args(args) {
