@@ -537,6 +537,44 @@ mod tests {
         );
     }
 
+    /// Attestations are one line, with their types (escaped: a signer wrote them), on
+    /// success and beside the reasons of a refusal; never a note per attestation.
+    #[test]
+    fn attestations_found_are_one_line_with_their_types() {
+        let sigs = [signed()];
+        let mut ok = report(&sigs, true, &[]);
+        ok.report.attestations_found = 3;
+        ok.report.attestation_types = vec!["https://slsa.dev/provenance/v1", "urn:x\x1b[2J"];
+        let (out, err) = render_text(&ok, false);
+        assert_eq!(out, "reg.example/app@sha256:1234\n");
+        assert_eq!(
+            err.lines().nth(1),
+            Some(
+                "also found 3 attestations of this digest (https://slsa.dev/provenance/v1, urn:x\\u{1b}[2J): check them with hallmark verify-attestation --type TYPE"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("note:"), "{err}");
+        let mut denied = report(
+            &[],
+            false,
+            &["signature 0: not signed by any of the given keys"],
+        );
+        denied.report.attestations_found = 1;
+        denied.report.attestation_types = vec!["https://cyclonedx.org/bom"];
+        let (_, err) = render_text(&denied, true);
+        assert_eq!(
+            err,
+            "error: not verified: reg.example/app@sha256:1234\n  signature 0: not signed by any of the given keys\n  \
+             also found 1 attestation of this digest (https://cyclonedx.org/bom): check it with hallmark verify-attestation --type TYPE\n"
+        );
+        let v = serde_json::to_value(&denied).unwrap();
+        assert_eq!(v["attestations_found"], 1);
+        assert!(serde_json::to_value(&ok).unwrap()["attestations_found"] == 3);
+        let none = serde_json::to_value(report(&sigs, true, &[])).unwrap();
+        assert!(none.get("attestations_found").is_none(), "{none}");
+    }
+
     #[test]
     fn denied_prints_nothing_on_stdout_and_says_why_even_quiet() {
         let (out, err) = render_text(&report(&[], false, &["no signature"]), true);
