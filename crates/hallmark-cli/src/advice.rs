@@ -1,7 +1,7 @@
 //! What a user can do about a reason a signature did not count. The library states the
 //! fact; the flags that change it are this command line's, so the advice is said here.
 
-use hallmark::report::{Finding, Rejection, Report};
+use hallmark::report::{Finding, Rejection};
 use hallmark::sigstore::verify::Refusal;
 
 /// The flag or file that would make `why` count, if the user trusts what it names.
@@ -44,11 +44,6 @@ pub fn line(finding: &Finding) -> String {
         Some(advice) => format!("{finding}; {advice}"),
         None => finding.to_string(),
     }
-}
-
-/// Every finding of `report` as a line, with advice.
-pub fn lines(report: &Report) -> Vec<String> {
-    report.findings().iter().map(line).collect()
 }
 
 /// The advice for many findings (a scan's tags, pin's references), each said once.

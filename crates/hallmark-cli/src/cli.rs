@@ -48,7 +48,7 @@ pub enum Command {
     /// Sign an artifact by digest (a bare tag is refused)
     #[command(
         after_help = "Examples:\n  hallmark sign reg.example.com/app@sha256:<digest> --key cosign.key\n  \
-hallmark sign reg.example.com/app:v1.1 --expect-digest sha256:<digest> --key cosign.key --bind-tag v1.1"
+hallmark sign reg.example.com/app:v1.1 --expect-digest sha256:<digest> --key cosign.key --bind-tag"
     )]
     Sign(SignArgs),
     /// Sign a local artifact, then push it by digest, its signature, and the tags last
@@ -72,7 +72,8 @@ their digest matches, and manifests and tags only after every blob arrived."
     /// Attest a predicate (SLSA provenance, an SBOM, …) about an artifact, by digest
     #[command(
         after_help = "Example:\n  hallmark attest reg.example.com/app@sha256:<digest> --predicate provenance.json --type slsaprovenance1 --key cosign.key\n\n\
---type takes a URI or cosign's short names: slsaprovenance, slsaprovenance1, spdx, spdxjson, cyclonedx, vuln, custom."
+--type takes a URI or cosign's short names: slsaprovenance (0.2), slsaprovenance02, slsaprovenance1,\n\
+link, spdx, spdxjson, cyclonedx, vuln, openvex, custom."
     )]
     Attest(AttestArgs),
     /// Verify an artifact's attestations of a type; prints each verified predicate
@@ -206,13 +207,13 @@ pub struct KeyPublicArgs {
 #[command(next_help_heading = "Registry access")]
 pub struct RegistryArgs {
     /// Allow plain HTTP to non-loopback registries (loopback always uses HTTP)
-    #[arg(long)]
+    #[arg(long, alias = "allow-http-registry")]
     pub allow_http: bool,
     /// Extra CA certificates (PEM) to trust
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", alias = "registry-cacert")]
     pub ca_file: Option<PathBuf>,
     /// Registry username (instead of ~/.docker/config.json)
-    #[arg(long, requires = "password_stdin")]
+    #[arg(long, requires = "password_stdin", alias = "registry-username")]
     pub username: Option<String>,
     /// Read the registry password from stdin
     #[arg(long, requires = "username")]
@@ -294,7 +295,7 @@ pub struct SignArgs {
     pub signing: SigningArgs,
     /// Record TAG in the signed payload, so a rollback of TAG is detectable (repeatable;
     /// without a value, the tag REF names)
-    #[arg(long, value_name = "TAG", num_args = 0..=1, default_missing_value = "")]
+    #[arg(long, value_name = "TAG", num_args = 0..=1, require_equals = true, default_missing_value = "")]
     pub bind_tag: Vec<String>,
     /// Signature format [default: legacy with --key alone; bundle, cosign 3's, when keyless
     /// or with --tlog-upload; legacy then needs a Rekor v1 log]
@@ -314,15 +315,17 @@ pub struct SigningArgs {
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
     /// With --key: also timestamp the signature and log it in Rekor (bundle format;
-    /// services and root as for keyless)
-    #[arg(long, requires = "key")]
+    /// services and root as for keyless); =false, cosign's spelling, is the default
+    #[arg(long, requires = "key", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set,
+          hide_default_value = true, hide_possible_values = true)]
     pub tlog_upload: bool,
     #[command(flatten)]
     pub keyless: KeylessSignArgs,
     #[command(flatten)]
     pub sigstore: SigstoreArgs,
     /// Signed annotation (repeatable)
-    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
+    #[arg(short = 'a', long = "annotation", alias = "annotations", value_name = "KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<(String, String)>,
     /// The digest your pipeline built; a tag reference must resolve to it (else exit 4)
     #[arg(long, value_name = "sha256:…", value_parser = parse_digest)]
@@ -365,19 +368,21 @@ pub struct PublishArgs {
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
     /// With --key: also timestamp the signature and log it in Rekor (bundle format;
-    /// services and root as for keyless)
-    #[arg(long, requires = "key")]
+    /// services and root as for keyless); =false, cosign's spelling, is the default
+    #[arg(long, requires = "key", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set,
+          hide_default_value = true, hide_possible_values = true)]
     pub tlog_upload: bool,
     #[command(flatten)]
     pub keyless: KeylessSignArgs,
     #[command(flatten)]
     pub sigstore: SigstoreArgs,
     /// Signed annotation (repeatable)
-    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
+    #[arg(short = 'a', long = "annotation", alias = "annotations", value_name = "KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<(String, String)>,
     /// Record TAG in the signed payload, so a rollback of TAG is detectable (repeatable;
     /// without a value, every destination tag)
-    #[arg(long, value_name = "TAG", num_args = 0..=1, default_missing_value = "")]
+    #[arg(long, value_name = "TAG", num_args = 0..=1, require_equals = true, default_missing_value = "")]
     pub bind_tag: Vec<String>,
     /// Keep this key's earlier signatures of the digest (default: the new one replaces them)
     #[arg(long)]
@@ -459,8 +464,8 @@ pub struct AttestArgs {
     /// The predicate (JSON)
     #[arg(long, value_name = "FILE")]
     pub predicate: PathBuf,
-    /// Predicate type: a URI, or slsaprovenance1, cyclonedx, spdxjson, …
-    #[arg(long = "type", value_name = "TYPE")]
+    /// Predicate type: a URI, or slsaprovenance1, cyclonedx, spdxjson, … (cosign's names)
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_predicate_type)]
     pub predicate_type: String,
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -471,8 +476,8 @@ pub struct VerifyAttestationArgs {
     /// REG/REPO:TAG, REG/REPO@sha256:…, or oci:DIR[:TAG|@sha256:…]
     #[arg(value_parser = parse_source)]
     pub reference: Source,
-    /// Predicate type: a URI, or slsaprovenance1, cyclonedx, spdxjson, …
-    #[arg(long = "type", value_name = "TYPE")]
+    /// Predicate type: a URI, or slsaprovenance1, cyclonedx, spdxjson, … (cosign's names)
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_predicate_type)]
     pub predicate_type: String,
     /// Public key (PEM); repeatable, any one suffices
     #[arg(long)]
@@ -498,8 +503,11 @@ pub struct SignBlobArgs {
     /// Encrypted private key (cosign format, ECDSA P-256); without it, signs keyless (--identity-token)
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
-    /// With --key: also timestamp the signature and log it in Rekor (services and root as for keyless)
-    #[arg(long, requires = "key")]
+    /// With --key: also timestamp the signature and log it in Rekor (services and root as for
+    /// keyless); =false, cosign's spelling, is the default
+    #[arg(long, requires = "key", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set,
+          hide_default_value = true, hide_possible_values = true)]
     pub tlog_upload: bool,
     #[command(flatten)]
     pub keyless: KeylessSignArgs,
@@ -701,6 +709,33 @@ pub struct DemoArgs {
     pub registry_args: RegistryArgs,
 }
 
+/// The process's arguments with `--bind-tag TAG`, the space form, written `--bind-tag=TAG`.
+/// The flag's value is optional, so it is taken only after `=`: otherwise `--bind-tag REF`
+/// would take the reference as the tag. A next word that could be a tag (no `/`, `:` or
+/// `@`, which every reference has, and not a flag) is still read as the value, as it was
+/// before the value became optional; a reference after the flag stays the positional.
+pub fn bind_tag_values(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut args = args.into_iter().peekable();
+    let mut after_dashes = false;
+    while let Some(a) = args.next() {
+        after_dashes |= a == "--";
+        let value = (!after_dashes && a == "--bind-tag")
+            .then(|| args.peek().and_then(|n| n.to_str()))
+            .flatten()
+            .filter(|n| !n.starts_with('-') && !n.contains(['/', ':', '@']))
+            .map(|n| format!("--bind-tag={n}"));
+        match value {
+            Some(joined) => {
+                args.next();
+                out.push(joined.into());
+            }
+            None => out.push(a),
+        }
+    }
+    out
+}
+
 fn parse_source(s: &str) -> Result<Source, String> {
     let source = Source::parse(s).map_err(|e| e.to_string())?;
     if matches!(source, Source::Registry(_)) {
@@ -841,6 +876,14 @@ fn parse_settle(s: &str) -> Result<u64, String> {
             "{s:?}: write 0 (no check: only where nobody else writes) or milliseconds from {min} to 600000"
         )),
     }
+}
+
+/// A predicate type's URI, from a URI or one of cosign's short names; a typo is refused
+/// here, before a predicate is read or anything is signed.
+fn parse_predicate_type(s: &str) -> Result<String, String> {
+    hallmark::bundle::intoto::parse_predicate_type(s)
+        .map(str::to_string)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_digest(s: &str) -> Result<Digest, String> {
@@ -1047,6 +1090,107 @@ pub struct SigstoreArgs {
     /// Seconds one request to a signing service may take, its answer included
     #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub sigstore_timeout: u64,
+}
+
+#[cfg(test)]
+mod bind_tag_tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(bind_tag_values(
+            args.iter().map(std::ffi::OsString::from).collect(),
+        ))
+    }
+
+    const REF: &str = "reg.example.com/app:v1";
+
+    /// Before or after the reference, alone, with `=` or (for a word that can only be a
+    /// tag) with a space: the reference is never taken as the tag.
+    #[test]
+    fn bind_tag_takes_no_reference_as_its_value() {
+        for (args, tags) in [
+            (&["hallmark", "sign", "--bind-tag", REF][..], &[""][..]),
+            (&["hallmark", "sign", REF, "--bind-tag"][..], &[""][..]),
+            (&["hallmark", "sign", "--bind-tag=v2", REF][..], &["v2"][..]),
+            (&["hallmark", "sign", REF, "--bind-tag=v2"][..], &["v2"][..]),
+            (
+                &["hallmark", "sign", "--bind-tag", "v2", REF][..],
+                &["v2"][..],
+            ),
+            (
+                &["hallmark", "sign", REF, "--bind-tag", "v2"][..],
+                &["v2"][..],
+            ),
+            (
+                &[
+                    "hallmark",
+                    "sign",
+                    "--bind-tag",
+                    "--bind-tag=v2",
+                    REF,
+                    "--key",
+                    "k",
+                ][..],
+                &["", "v2"][..],
+            ),
+        ] {
+            let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let Command::Sign(s) = cli.command else {
+                panic!("{args:?}")
+            };
+            assert_eq!(s.signing.reference.to_string(), REF, "{args:?}");
+            assert_eq!(s.bind_tag, tags, "{args:?}");
+        }
+        for (args, tags) in [
+            (
+                &[
+                    "hallmark",
+                    "publish",
+                    "--bind-tag",
+                    "oci:./b",
+                    "reg.example.com/app:v1",
+                ][..],
+                &[""][..],
+            ),
+            (
+                &[
+                    "hallmark",
+                    "publish",
+                    "oci:./b",
+                    "reg.example.com/app:v1",
+                    "--bind-tag",
+                ][..],
+                &[""][..],
+            ),
+            (
+                &[
+                    "hallmark",
+                    "publish",
+                    "oci:./b",
+                    "--bind-tag=v1",
+                    "reg.example.com/app:v1",
+                ][..],
+                &["v1"][..],
+            ),
+        ] {
+            let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let Command::Publish(p) = cli.command else {
+                panic!("{args:?}")
+            };
+            assert_eq!(p.destination.tags, ["v1"], "{args:?}");
+            assert_eq!(p.bind_tag, tags, "{args:?}");
+        }
+        // After `--`, words are positionals, left as they are.
+        assert_eq!(
+            bind_tag_values(
+                ["x", "--", "--bind-tag", "v1"]
+                    .iter()
+                    .map(std::ffi::OsString::from)
+                    .collect()
+            ),
+            ["x", "--", "--bind-tag", "v1"]
+        );
+    }
 }
 
 #[cfg(test)]

@@ -247,7 +247,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::R
         )
         .await,
     )?;
-    crate::signers::say_certified(ui, published.keyless.as_ref());
+    crate::signers::say_certified(ui, "signed", published.keyless.as_ref());
     ui.emit(&output::publish::PublishResult::from(&published))?;
     Ok(Outcome::Ok)
 }
@@ -456,7 +456,7 @@ pub async fn sign(args: &SignArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
     let made = signing.signer(&args.signing).await?;
     signing.opts.format = crate::signers::format(args.format, &made)?;
     let signed = hallmark::sign::sign_with(&signing.target, made.signer(), &signing.opts).await?;
-    crate::signers::say_certified(ui, signed.keyless.as_ref());
+    crate::signers::say_certified(ui, "signed", signed.keyless.as_ref());
     ui.emit(&output::publish::SignResult::from(&signed))?;
     Ok(Outcome::Ok)
 }
@@ -475,14 +475,48 @@ pub async fn attest(args: &AttestArgs, ui: Ui, clients: &Clients) -> anyhow::Res
         )
     })?;
     let mut signing = Signing::resolve(&args.signing, &args.registry, ui, clients)?;
-    let made = signing.signer(&args.signing).await?;
+    let made = signing.signer(&args.signing).await.map_err(attest_words)?;
     let (target, opts) = (&signing.target, &signing.opts);
-    let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
     let signed =
-        hallmark::sign::attest_with(target, made.signer(), predicate_type, predicate, opts).await?;
-    crate::signers::say_certified(ui, signed.keyless.as_ref());
-    ui.emit(&output::publish::SignResult::from(&signed))?;
+        hallmark::sign::attest_with(target, made.signer(), &args.predicate_type, predicate, opts)
+            .await
+            .map_err(|e| attest_words(e.into()))?;
+    crate::signers::say_certified(ui, "attested", signed.keyless.as_ref());
+    ui.emit(&output::publish::SignResult::attested(
+        &signed,
+        &args.predicate_type,
+    ))?;
     Ok(Outcome::Ok)
+}
+
+/// The failures `attest` shares with `sign` (the library names them after signing), in
+/// attest's words: the command to run again is `hallmark attest`.
+fn attest_words(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast_ref::<hallmark::Error>() {
+        Some(hallmark::Error::TagRefused {
+            reference,
+            repository,
+        }) => CliError {
+            message: format!(
+                "refusing to attest {reference} by tag: a tag can be moved to another image between push and attest"
+            ),
+            hint: Some(format!(
+                "attest the digest your pipeline built: hallmark attest {repository}@sha256:<digest>, the other flags unchanged (or add --expect-digest sha256:<digest>)"
+            )),
+            class: hallmark::ErrorClass::Usage,
+        }
+        .into(),
+        // sign's hint points to --bind-tag, which attest does not have.
+        Some(hallmark::Error::ReservedAnnotation(_)) => CliError {
+            message: e.to_string(),
+            hint: Some(
+                "the timestamp and creator are written by hallmark, and an attestation binds no tag (sign --bind-tag does)".into(),
+            ),
+            class: hallmark::ErrorClass::Usage,
+        }
+        .into(),
+        _ => e,
+    }
 }
 
 /// `hallmark verify-attestation`.
@@ -495,9 +529,8 @@ pub async fn verify_attestation(
     let client = client(&args.registry, ui, clients)?;
     let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
     let opts = options_from(&args.key, &args.identity, &args.keyless, &args.root)?;
-    let predicate_type = hallmark::bundle::intoto::predicate_type(&args.predicate_type);
     let (report, attested) =
-        hallmark::verify::verify_attestations(&target, &opts, predicate_type).await?;
+        hallmark::verify::verify_attestations(&target, &opts, &args.predicate_type).await?;
     let result = output::verify::AttestationsVerified::new(&report, &attested);
     ui.emit(&result)?;
     if report.verified() {

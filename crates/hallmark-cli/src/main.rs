@@ -5,6 +5,7 @@ mod audit;
 mod blobs;
 mod cli;
 mod commands;
+mod cosign;
 mod demo;
 mod exit;
 mod generated;
@@ -40,9 +41,9 @@ fn main() -> ExitCode {
     // The application chooses the TLS crypto provider for the process; the library uses
     // whichever is installed. Installing can only fail when one already is.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = match Cli::try_parse() {
+    let cli = match parse_args() {
         Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+        Err(code) => return code,
     };
     let ui = Ui {
         quiet: cli.quiet,
@@ -141,6 +142,54 @@ fn deadline_exceeded(limit: std::time::Duration, clients: &commands::Clients) ->
     .into()
 }
 
+/// The command line, with cosign's names of hallmark's flags and commands read as
+/// hallmark's (a few rounds: one name each), and cosign's names without an equivalent
+/// refused in one line saying what to use instead.
+fn parse_args() -> Result<Cli, ExitCode> {
+    use clap::CommandFactory;
+    let mut args = cli::bind_tag_values(std::env::args_os().collect());
+    let commands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let mut rounds = 0;
+    loop {
+        let e = match Cli::try_parse_from(&args) {
+            Ok(cli) => return Ok(cli),
+            Err(e) => e,
+        };
+        rounds += 1;
+        match cosign::translate(&e, &args, &commands) {
+            Some(cosign::Cosign::Retry(next)) if rounds < 16 => args = next,
+            Some(cosign::Cosign::Refused(line)) => {
+                let e = exit::CliError::usage(line, None);
+                let ui = Ui {
+                    quiet: false,
+                    verbose: 0,
+                    format: if json_wanted() {
+                        output::Format::Json
+                    } else {
+                        output::Format::Text
+                    },
+                };
+                return Err(ExitCode::from(ui.fail(&e)));
+            }
+            _ => return Err(usage_error(e)),
+        }
+    }
+}
+
+/// `--output json` among the process's arguments, read before they parse.
+fn json_wanted() -> bool {
+    // args_os: an argument that is not UTF-8 must not make this panic.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json")
+}
+
 /// Flags that do not parse: clap's message, and under `--output json` the error document
 /// too. `--help` and `--version` are not errors.
 fn usage_error(e: clap::Error) -> ExitCode {
@@ -150,11 +199,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
             Ok(()) | Err(_) => ExitCode::SUCCESS,
         };
     }
-    let args: Vec<String> = std::env::args().collect();
-    let json = args
-        .windows(2)
-        .any(|w| w[0] == "--output" && w[1] == "json")
-        || args.iter().any(|a| a == "--output=json");
+    let json = json_wanted();
     let code = exit::code(hallmark::ErrorClass::Usage);
     let _ = e.print();
     if json {

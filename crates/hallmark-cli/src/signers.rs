@@ -46,14 +46,16 @@ impl Made {
     }
 }
 
-/// Says who a keyless signature's certificate names (nothing for a key's signature).
+/// Says who a keyless signature's certificate names (nothing for a key's signature);
+/// `done` is what was done ("signed", "attested").
 pub fn say_certified(
     ui: crate::output::Ui,
+    done: &str,
     keyless: Option<&hallmark::sigstore::certificate::Identity>,
 ) {
     if let Some(id) = keyless {
         ui.say(format!(
-            "signed keyless as {} ({})",
+            "{done} keyless as {} ({})",
             crate::sanitize::line(&id.subject),
             crate::sanitize::line(id.issuer.as_deref().unwrap_or(""))
         ));

@@ -32,12 +32,13 @@ impl Render for DigestResult {
     }
 }
 
-/// Says how many earlier signatures of the same key a new one replaced.
-fn replaced_note(replaced: usize) -> String {
+/// Says how many earlier signatures (or attestations: `what`) of the same key a new one
+/// replaced.
+fn replaced_note(replaced: usize, what: &str) -> String {
     match replaced {
         0 => String::new(),
-        1 => " (replacing this key's earlier signature; --keep-existing keeps it)".into(),
-        n => format!(" (replacing this key's {n} earlier signatures; --keep-existing keeps them)"),
+        1 => format!(" (replacing this key's earlier {what}; --keep-existing keeps it)"),
+        n => format!(" (replacing this key's {n} earlier {what}s; --keep-existing keeps them)"),
     }
 }
 
@@ -78,7 +79,7 @@ impl Render for PublishResult<'_> {
             b.mounted,
             b.bytes_uploaded,
             self.signature,
-            replaced_note(self.replaced),
+            replaced_note(self.replaced, "signature"),
             if self.tags.is_empty() {
                 String::new()
             } else {
@@ -98,6 +99,9 @@ pub struct SignResult<'a> {
     signature: &'a str,
     added: bool,
     replaced: usize,
+    /// The attestation's predicate type; none for a signature.
+    #[serde(skip)]
+    attested: Option<&'a str>,
 }
 
 impl<'a> From<&'a Signed> for SignResult<'a> {
@@ -109,22 +113,70 @@ impl<'a> From<&'a Signed> for SignResult<'a> {
             signature: &s.signature,
             added: s.added,
             replaced: s.replaced,
+            attested: None,
+        }
+    }
+}
+
+impl<'a> SignResult<'a> {
+    /// `attest`'s result: the same document, said as an attestation of `predicate_type`.
+    pub fn attested(s: &'a Signed, predicate_type: &'a str) -> Self {
+        SignResult {
+            attested: Some(predicate_type),
+            ..SignResult::from(s)
         }
     }
 }
 
 impl Render for SignResult<'_> {
     fn text(&self, t: &mut Text<'_>) -> std::io::Result<()> {
+        let (done, what) = match self.attested {
+            Some(predicate_type) => (
+                format!("attested {} ({predicate_type})", self.reference),
+                "attestation",
+            ),
+            None => (format!("signed {}", self.reference), "signature"),
+        };
         t.say(format!(
-            "signed {}{}{}",
-            self.reference,
+            "{done}{}{}",
             if self.added {
-                ""
+                String::new()
             } else {
-                " (this signature was already present)"
+                format!(" (this {what} was already present)")
             },
-            replaced_note(self.replaced)
+            replaced_note(self.replaced, what)
         ));
         t.result(self.signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::render_text;
+    use super::*;
+
+    #[test]
+    fn an_attestation_is_said_to_be_attested() {
+        let signed = |attested| SignResult {
+            version: V1,
+            reference: "reg.example/app@sha256:1234",
+            digest: String::new(),
+            signature: "reg.example/app@sha256:5678",
+            added: true,
+            replaced: 1,
+            attested,
+        };
+        let (out, err) = render_text(&signed(Some("https://cyclonedx.org/bom")), false);
+        assert_eq!(out, "reg.example/app@sha256:5678\n");
+        assert_eq!(
+            err,
+            "attested reg.example/app@sha256:1234 (https://cyclonedx.org/bom) (replacing this key's earlier attestation; --keep-existing keeps it)\n"
+        );
+        let (_, err) = render_text(&signed(None), false);
+        assert!(
+            err.starts_with("signed reg.example/app@sha256:1234 ("),
+            "{err}"
+        );
+        assert!(err.contains("earlier signature;"), "{err}");
     }
 }

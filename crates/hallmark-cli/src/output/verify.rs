@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use hallmark::report::{Report, SignatureFormat, ValidSignature};
+use hallmark::report::{Finding, Rejection, Report, SignatureFormat, ValidSignature};
 use hallmark::sigstore::certificate::{Claims, Identity};
 use hallmark::sigstore::verify::{LogRecord, SignedBy, VerifiedTime};
 use serde::Serialize;
@@ -21,6 +21,16 @@ pub struct ReportOut<'a> {
     allowed: bool,
     signatures: Vec<SignatureOut<'a>>,
     errors: Vec<String>,
+    /// Attestations found where signatures are looked for: counted apart, since they are
+    /// no failed signature (verify-attestation checks them).
+    #[serde(skip_serializing_if = "is_zero")]
+    attestations_found: usize,
+    /// The attestations were all there was, and `errors` says so.
+    #[serde(skip)]
+    only_attestations: bool,
+    /// The attestations' predicate types, each once: what to pass verify-attestation.
+    #[serde(skip)]
+    attestation_types: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     policy: Option<PolicyOut>,
     /// The signatures as the library gives them: their text needs more than the JSON.
@@ -213,9 +223,57 @@ pub(super) fn signature(s: &ValidSignature) -> SignatureOut<'_> {
     }
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Most predicate types named in the line about attestations found.
+const TYPES_SHOWN: usize = 4;
+
+/// "N attestation(s) of this digest (TYPE, …): check it/them with verify-attestation".
+fn attestations(n: usize, types: &[&str]) -> String {
+    let mut shown = types
+        .iter()
+        .take(TYPES_SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if types.len() > TYPES_SHOWN {
+        shown.push_str(", …");
+    }
+    format!(
+        "{n} attestation{} of this digest ({shown}): check {} with hallmark verify-attestation --type TYPE",
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "it" } else { "them" },
+    )
+}
+
 impl<'a> ReportOut<'a> {
-    /// Reads a report through its accessors.
+    /// Reads a report through its accessors. An attestation met among the signatures is
+    /// counted, not listed as an error: an artifact with provenance would otherwise carry a
+    /// note on every verification.
     pub fn new(report: &'a Report) -> Self {
+        let (found, findings): (Vec<&Finding>, Vec<&Finding>) = report
+            .findings()
+            .iter()
+            .partition(|f| matches!(f.reason(), Rejection::NotASignature(_)));
+        let mut types: Vec<&str> = Vec::new();
+        for f in &found {
+            if let Rejection::NotASignature(t) = f.reason()
+                && !types.contains(&t.as_str())
+            {
+                types.push(t);
+            }
+        }
+        let mut errors: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        let mut advised: Vec<String> = findings.iter().map(|f| crate::advice::line(f)).collect();
+        // A refusal still says why when the attestations were all there was.
+        let only = !report.allowed() && errors.is_empty() && !found.is_empty();
+        if only {
+            let line = format!("no signature, only {}", attestations(found.len(), &types));
+            errors.push(line.clone());
+            advised.push(line);
+        }
         ReportOut {
             reference: report.reference(),
             digest: report.digest().to_string(),
@@ -223,13 +281,16 @@ impl<'a> ReportOut<'a> {
             verified: report.verified(),
             allowed: report.allowed(),
             signatures: report.signatures().iter().map(signature).collect(),
-            errors: report.error_lines(),
+            errors,
+            attestations_found: found.len(),
+            only_attestations: only,
+            attestation_types: types,
             policy: report.policy().map(|p| PolicyOut {
                 rule: p.rule.clone(),
                 action: p.action.as_ref().map(serde_name),
             }),
             sources: report.signatures(),
-            advised: crate::advice::lines(report),
+            advised,
         }
     }
 
@@ -239,6 +300,14 @@ impl<'a> ReportOut<'a> {
         for e in &self.advised {
             t.loud_outside("  ", e);
         }
+        if self.attestations_found > 0 && !self.only_attestations {
+            t.loud_outside("  also found ", &self.attestations_line());
+        }
+    }
+
+    /// The attestations found, as one line (their types are the signer's text).
+    fn attestations_line(&self) -> String {
+        attestations(self.attestations_found, &self.attestation_types)
     }
 
     /// Which signatures verified it, and notes on those that did not count.
@@ -274,6 +343,9 @@ impl<'a> ReportOut<'a> {
         }
         for e in &self.advised {
             t.say_outside("note: ", e);
+        }
+        if self.attestations_found > 0 {
+            t.say_outside("also found ", &self.attestations_line());
         }
     }
 }
@@ -418,6 +490,9 @@ mod tests {
                 allowed,
                 signatures: signatures.iter().map(signature).collect(),
                 errors: errors.iter().map(|e| e.to_string()).collect(),
+                attestations_found: 0,
+                only_attestations: false,
+                attestation_types: Vec::new(),
                 policy: None,
                 sources: signatures,
                 advised: errors.iter().map(|e| e.to_string()).collect(),
@@ -460,6 +535,44 @@ mod tests {
             (out.as_str(), err.as_str()),
             ("reg.example/app@sha256:1234\n", "")
         );
+    }
+
+    /// Attestations are one line, with their types (escaped: a signer wrote them), on
+    /// success and beside the reasons of a refusal; never a note per attestation.
+    #[test]
+    fn attestations_found_are_one_line_with_their_types() {
+        let sigs = [signed()];
+        let mut ok = report(&sigs, true, &[]);
+        ok.report.attestations_found = 3;
+        ok.report.attestation_types = vec!["https://slsa.dev/provenance/v1", "urn:x\x1b[2J"];
+        let (out, err) = render_text(&ok, false);
+        assert_eq!(out, "reg.example/app@sha256:1234\n");
+        assert_eq!(
+            err.lines().nth(1),
+            Some(
+                "also found 3 attestations of this digest (https://slsa.dev/provenance/v1, urn:x\\u{1b}[2J): check them with hallmark verify-attestation --type TYPE"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("note:"), "{err}");
+        let mut denied = report(
+            &[],
+            false,
+            &["signature 0: not signed by any of the given keys"],
+        );
+        denied.report.attestations_found = 1;
+        denied.report.attestation_types = vec!["https://cyclonedx.org/bom"];
+        let (_, err) = render_text(&denied, true);
+        assert_eq!(
+            err,
+            "error: not verified: reg.example/app@sha256:1234\n  signature 0: not signed by any of the given keys\n  \
+             also found 1 attestation of this digest (https://cyclonedx.org/bom): check it with hallmark verify-attestation --type TYPE\n"
+        );
+        let v = serde_json::to_value(&denied).unwrap();
+        assert_eq!(v["attestations_found"], 1);
+        assert!(serde_json::to_value(&ok).unwrap()["attestations_found"] == 3);
+        let none = serde_json::to_value(report(&sigs, true, &[])).unwrap();
+        assert!(none.get("attestations_found").is_none(), "{none}");
     }
 
     #[test]

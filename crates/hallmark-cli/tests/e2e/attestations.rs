@@ -67,13 +67,22 @@ async fn attestations_cross_both_ways_with_the_real_cosign() {
             "{}",
             stderr(&o)
         );
+        // An attestation is no signature: when it is all there is, the refusal says so once.
         let o = run(&["verify", &pinned, "--key", &public]);
         expect_code(&o, 1);
         assert!(
-            stderr(&o).contains("attestation of type https://slsa.dev/provenance/v1"),
+            stderr(&o).contains(
+                "no signature, only 1 attestation of this digest (https://slsa.dev/provenance/v1): check it with hallmark verify-attestation --type TYPE"
+            ),
             "{}",
             stderr(&o)
         );
+        assert!(!stderr(&o).contains("signature 0:"), "{}", stderr(&o));
+        let o = run(&["verify", &pinned, "--key", &public, "--output", "json"]);
+        expect_code(&o, 1);
+        let v = json_out(&o);
+        assert_eq!(v["attestations_found"], 1, "{v}");
+        assert_eq!(v["errors"].as_array().map(Vec::len), Some(1), "{v}");
 
         // hallmark attests an SBOM; cosign verifies it; hallmark verifies it by tag too.
         let o = run(&[
@@ -87,6 +96,11 @@ async fn attestations_cross_both_ways_with_the_real_cosign() {
             &key,
         ]);
         expect_code(&o, 0);
+        assert!(
+            stderr(&o).starts_with(&format!("attested {pinned} (https://cyclonedx.org/bom)")),
+            "{}",
+            stderr(&o)
+        );
         let o = cosign_run(&[
             "verify-attestation",
             "--key",
@@ -119,6 +133,38 @@ async fn attestations_cross_both_ways_with_the_real_cosign() {
             "{v}"
         );
         assert_eq!(v["digest"], img.digest().to_string());
+        // Once signed, the image verifies with no note and no error about the attestations:
+        // they are counted apart.
+        let o = cosign_run(&[
+            "sign",
+            "--key",
+            &key,
+            "--use-signing-config=false",
+            "--tlog-upload=false",
+            "--allow-insecure-registry",
+            &pinned,
+        ]);
+        assert!(o.status.success(), "cosign sign: {}", stderr(&o));
+        let o = run(&["verify", &pinned, "--key", &public]);
+        expect_code(&o, 0);
+        let err = stderr(&o);
+        assert!(!err.contains("note:"), "{err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("also found 2 attestations of this digest ("))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(
+            line.contains("https://slsa.dev/provenance/v1")
+                && line.contains("https://cyclonedx.org/bom")
+                && line.ends_with("): check them with hallmark verify-attestation --type TYPE"),
+            "{line}"
+        );
+        let o = run(&["verify", &pinned, "--key", &public, "--output", "json"]);
+        expect_code(&o, 0);
+        let v = json_out(&o);
+        assert_eq!(v["errors"], serde_json::json!([]), "{v}");
+        assert_eq!(v["attestations_found"], 2, "{v}");
+        crate::json_output::assert_valid("verify.schema.json", &v);
         // Another key attested nothing.
         let other = keys("ecdsa-p256");
         expect_code(
@@ -263,4 +309,81 @@ async fn every_missing_required_attestation_is_reported() {
     for t in wanted {
         assert!(entry["reason"].as_str().unwrap().contains(t), "{t}: {v:#}");
     }
+}
+
+/// A misspelt `--type` is refused with the name meant, and a custom type must be a URI:
+/// before the predicate or the key is read, or any registry asked.
+#[test]
+fn a_misspelt_predicate_type_is_refused_before_any_work() {
+    let pinned = format!("127.0.0.1:{}/app@sha256:{}", free_port(), "0".repeat(64));
+    for (args, words) in [
+        (
+            [
+                "attest",
+                &pinned,
+                "--predicate",
+                "/nonexistent.json",
+                "--type",
+                "cyclonedxx",
+            ],
+            "\"cyclonedxx\" is not a predicate type; did you mean cyclonedx?",
+        ),
+        (
+            [
+                "attest",
+                &pinned,
+                "--predicate",
+                "/nonexistent.json",
+                "--type",
+                "sbom",
+            ],
+            "give a URI (https://…) or one of slsaprovenance,",
+        ),
+        (
+            [
+                "verify-attestation",
+                &pinned,
+                "--key",
+                "/nonexistent.pub",
+                "--type",
+                "slsaprovenence1",
+            ],
+            "did you mean slsaprovenance1?",
+        ),
+    ] {
+        let o = run(&[&args[..], &["--key", "/nonexistent.key"]].concat());
+        expect_code(&o, 2);
+        let err = stderr(&o);
+        assert!(err.contains(words), "{args:?}: {err}");
+        assert!(!err.contains("/nonexistent"), "{args:?}: {err}");
+    }
+}
+
+/// attest speaks of attesting: a tag is refused as "attest", with the attest command to run.
+#[test]
+fn attest_refuses_a_tag_in_its_own_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let predicate = dir.path().join("p.json");
+    std::fs::write(&predicate, b"{}").unwrap();
+    let port = free_port(); // nothing listens here
+    let o = run(&[
+        "attest",
+        &format!("127.0.0.1:{port}/app:v1"),
+        "--predicate",
+        predicate.to_str().unwrap(),
+        "--type",
+        "openvex",
+        "--key",
+        "/nonexistent.key",
+    ]);
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("error: refusing to attest 127.0.0.1:")
+            && err.contains(&format!(
+                "hint: attest the digest your pipeline built: hallmark attest 127.0.0.1:{port}/app@sha256:<digest>"
+            )),
+        "{err}"
+    );
+    assert!(!err.contains("sign"), "{err}");
 }

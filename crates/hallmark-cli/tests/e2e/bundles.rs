@@ -358,7 +358,7 @@ async fn planted_bundles_that_must_not_verify() {
                 intoto::PAYLOAD_TYPE,
                 &p.statement(&d, "https://slsa.dev/provenance/v1").to_bytes(),
             ),
-            "attestation of type https://slsa.dev/provenance/v1",
+            "also found 1 attestation of this digest (https://slsa.dev/provenance/v1)",
         ),
         (
             "two subjects, one of them this image",

@@ -390,3 +390,156 @@ fn library_errors_name_no_flag_and_the_hint_names_it() {
         assert!(hint.contains(flag), "{args:?}: {err}");
     }
 }
+
+/// cosign's names pasted into hallmark: those hallmark has under another name are read as
+/// hallmark's, the others refused in one line that says what to use instead (exit 2, no
+/// clap suggestion of a hallmark flag that only looks alike).
+#[test]
+fn cosign_names_are_read_as_hallmarks_or_pointed_to_what_to_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("c");
+    let p = prefix.to_str().unwrap();
+    let pw = [("HALLMARK_PASSWORD", "pw")];
+    // generate-key-pair and public-key are key generate and key public, flags and all.
+    expect_code(
+        &run_env(&["generate-key-pair", "--output-key-prefix", p], &pw),
+        0,
+    );
+    let key = format!("{p}.key");
+    let o = run_env(&["public-key", "--key", &key], &pw);
+    expect_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        std::fs::read_to_string(format!("{p}.pub")).unwrap()
+    );
+    // cosign's signing flags of the same meaning: the key is read and the registry asked
+    // (nothing listens there: exit 3), so every flag was taken.
+    let port = free_port();
+    let pinned = format!("127.0.0.1:{port}/app@{D}");
+    let o = run_env(
+        &[
+            "sign",
+            &pinned,
+            "--key",
+            &key,
+            "-y",
+            "--tlog-upload=false",
+            "--use-signing-config=false",
+            "--new-bundle-format=false",
+            "--allow-http-registry",
+            "--registry-username",
+            "u",
+            "--password-stdin",
+            "--annotations",
+            "env=prod",
+            "--retries",
+            "0",
+        ],
+        &pw,
+    );
+    expect_code(&o, 3);
+    assert!(!stderr(&o).contains("cosign"), "{}", stderr(&o));
+
+    for (args, words) in [
+        (
+            vec!["sign", &pinned, "--key", &key, "--insecure-ignore-tlog"],
+            "--insecure-ignore-tlog is cosign's flag; only verification reads the log",
+        ),
+        (
+            vec!["sign", &pinned, "--key", &key, "--recursive"],
+            "--recursive is cosign's flag; hallmark signs one digest per run",
+        ),
+        (
+            vec!["verify", &pinned, "--key", &key, "-a", "env=prod"],
+            "-a is cosign's flag; this command takes no annotations on the command line: require them in a policy rule",
+        ),
+        (
+            vec!["verify", &pinned, "--key", &key, "--k8s-keychain"],
+            "--k8s-keychain is cosign's flag; hallmark has no Kubernetes keychain",
+        ),
+        (
+            vec![
+                "sign",
+                &pinned,
+                "--key",
+                &key,
+                "--registry-password",
+                "hunter2",
+            ],
+            "--registry-password is cosign's flag; a secret on the command line",
+        ),
+        (
+            vec![
+                "sign",
+                &pinned,
+                "--key",
+                &key,
+                "--output-signature",
+                "s.sig",
+            ],
+            "sign-blob takes --output-signature",
+        ),
+        (
+            vec!["sign", &pinned, "--certificate-identity", "ci@example.com"],
+            "it names who must have signed, when verifying",
+        ),
+        (
+            vec![
+                "verify",
+                &pinned,
+                "--key",
+                &key,
+                "--type",
+                "slsaprovenance1",
+            ],
+            "hallmark verify-attestation REF --type TYPE",
+        ),
+        (
+            vec!["clean", &pinned],
+            "clean is cosign's command; hallmark signatures REF --all",
+        ),
+        (
+            vec!["triangulate", &pinned],
+            "triangulate is cosign's command; hallmark signatures REF lists",
+        ),
+        (
+            vec!["login", "reg.example.com"],
+            "login is cosign's command; hallmark reads docker's credentials",
+        ),
+        (
+            vec!["save", &pinned, "--dir", "x"],
+            "hallmark copy REG/REPO:TAG oci:DIR",
+        ),
+    ] {
+        let o = run(&args);
+        expect_code(&o, 2);
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(words),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("tip:") && !err.contains("hunter2"), "{err}");
+        assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    }
+    // Under --output json, the refusal is the error document too.
+    let o = run(&["clean", &pinned, "--output", "json"]);
+    expect_code(&o, 2);
+    let v = json_out(&o);
+    assert_eq!(v["class"], "usage");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("clean is cosign's command"),
+        "{v}"
+    );
+    // A name cosign does not have either is clap's to refuse, suggestion and all.
+    let o = run(&["sign", &pinned, "--key", &key, "--signature-repositry", "x"]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("--signature-repository"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -670,3 +670,82 @@ async fn a_tag_to_bind_that_is_no_tag_is_refused_with_a_hint() {
     let pinned = format!("{}/app@{}", reg.addr, img.digest());
     expect_code(&run(&["verify", &pinned, "--key", &k.public]), 1);
 }
+
+/// `--bind-tag` alone binds the reference's tag, `--bind-tag=TAG` the tag named; both work
+/// before the reference or after it, and the reference is never taken as the tag. The space
+/// form still takes a word that can only be a tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_tag_alone_or_with_a_value_works_before_or_after_the_reference() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    // (flags before the reference, flags after it, whether the reference names the tag)
+    for (i, (before, after, by_tag)) in [
+        (&["--bind-tag"][..], &[][..], true),
+        (&[][..], &["--bind-tag"][..], true),
+        (&["--bind-tag=v1"][..], &[][..], false),
+        (&[][..], &["--bind-tag=v1"][..], false),
+        (&["--bind-tag", "v1"][..], &[][..], false),
+        (&[][..], &["--bind-tag", "v1"][..], false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let repo = format!("{}/bind{i}", reg.addr);
+        let img = push_random(&reg.store(&format!("bind{i}")), Some("v1"), "b").await;
+        let digest = img.digest().to_string();
+        // With a value, the reference names no tag: the tag bound is the value's.
+        let reference = if by_tag {
+            format!("{repo}:v1")
+        } else {
+            format!("{repo}@{digest}")
+        };
+        let mut args: Vec<&str> = before.to_vec();
+        args.push(&reference);
+        args.extend(["--expect-digest", &digest, "--key", &k.private]);
+        args.extend(after);
+        let o = sign(&args);
+        expect_code(&o, 0);
+        let o = run(&[
+            "verify",
+            &format!("{repo}:v1"),
+            "--key",
+            &k.public,
+            "--require-tag-binding",
+            "--output",
+            "json",
+        ]);
+        expect_code(&o, 0);
+        assert_eq!(
+            json_out(&o)["signatures"][0]["bound_tags"],
+            serde_json::json!(["v1"]),
+            "{args:?}"
+        );
+    }
+    // publish: --bind-tag before both positionals binds every destination tag.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tool.sh");
+    std::fs::write(&file, b"echo bound\n").unwrap();
+    let repo = format!("{}/tools/bound", reg.addr);
+    let o = publish(&[
+        "--bind-tag",
+        &format!("file:{}", file.display()),
+        &format!("{repo}:v2,stable"),
+        "--key",
+        &k.private,
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 0);
+    for tag in ["v2", "stable"] {
+        expect_code(
+            &run(&[
+                "verify",
+                &format!("{repo}:{tag}"),
+                "--key",
+                &k.public,
+                "--require-tag-binding",
+            ]),
+            0,
+        );
+    }
+}

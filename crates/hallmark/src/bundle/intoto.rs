@@ -9,18 +9,108 @@ pub(crate) const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
 /// `_type` of a Statement v0.1 (what `cosign attest` 3.1 still writes).
 pub(crate) const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
 
+/// The short names cosign 3.1 accepts for `--type`, and the predicate types they stand
+/// for (cosign's `PredicateTypeMap`); `slsaprovenance` is SLSA 0.2, as in cosign.
+pub const PREDICATE_TYPES: [(&str, &str); 10] = [
+    ("slsaprovenance", "https://slsa.dev/provenance/v0.2"),
+    ("slsaprovenance02", "https://slsa.dev/provenance/v0.2"),
+    ("slsaprovenance1", "https://slsa.dev/provenance/v1"),
+    ("link", "https://in-toto.io/Link/v1"),
+    ("spdx", "https://spdx.dev/Document"),
+    ("spdxjson", "https://spdx.dev/Document"),
+    ("cyclonedx", "https://cyclonedx.org/bom"),
+    ("vuln", "https://cosign.sigstore.dev/attestation/vuln/v1"),
+    ("openvex", "https://openvex.dev/ns"),
+    ("custom", "https://cosign.sigstore.dev/attestation/v1"),
+];
+
+/// Longest predicate type taken: real ones are URLs of a few dozen characters.
+const MAX_PREDICATE_TYPE_LEN: usize = 1024;
+
 /// Predicate types by the short names cosign accepts for `--type`; anything else is taken
-/// as the predicate type's URI itself.
+/// as the predicate type's URI itself. [`parse_predicate_type`] checks it first.
 pub fn predicate_type(name: &str) -> &str {
-    match name {
-        "slsaprovenance" | "slsaprovenance02" => "https://slsa.dev/provenance/v0.2",
-        "slsaprovenance1" => "https://slsa.dev/provenance/v1",
-        "spdx" | "spdxjson" => "https://spdx.dev/Document",
-        "cyclonedx" => "https://cyclonedx.org/bom",
-        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
-        "custom" => "https://cosign.sigstore.dev/attestation/v1",
-        other => other,
+    PREDICATE_TYPES
+        .iter()
+        .find(|(short, _)| *short == name)
+        .map_or(name, |(_, uri)| uri)
+}
+
+/// Why a `--type` is not a predicate type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PredicateTypeError {
+    /// Close to a short name: almost certainly a typo of it.
+    #[error("{given:?} is not a predicate type; did you mean {suggestion}?")]
+    Typo {
+        /// What was given.
+        given: String,
+        /// The nearest short name.
+        suggestion: &'static str,
+    },
+    /// Neither a short name nor a URI.
+    #[error(
+        "{0:?} is not a predicate type: give a URI (https://…) or one of slsaprovenance, slsaprovenance02, slsaprovenance1, link, spdx, spdxjson, cyclonedx, vuln, openvex, custom"
+    )]
+    Unknown(String),
+}
+
+/// The predicate type `name` stands for: a short name's URI, or `name` itself when it is
+/// a URI. Anything else is refused, so that a misspelt short name is not signed as a
+/// type of its own that no verifier asks for.
+pub fn parse_predicate_type(name: &str) -> Result<&str, PredicateTypeError> {
+    if let Some((_, uri)) = PREDICATE_TYPES.iter().find(|(short, _)| *short == name) {
+        return Ok(uri);
     }
+    if is_uri(name) {
+        return Ok(name);
+    }
+    let lower = name.to_ascii_lowercase();
+    let nearest = PREDICATE_TYPES
+        .iter()
+        .map(|(short, _)| (distance(&lower, short), *short))
+        .min();
+    match nearest {
+        // A third of the name's letters wrong is a typo; more is another word.
+        Some((d, short)) if d <= (short.len() / 3).max(1) => Err(PredicateTypeError::Typo {
+            given: name.to_string(),
+            suggestion: short,
+        }),
+        _ => Err(PredicateTypeError::Unknown(name.to_string())),
+    }
+}
+
+/// An absolute URI: a scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`),
+/// `:`, and more, with no spaces or control characters.
+fn is_uri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    s.len() <= MAX_PREDICATE_TYPE_LEN
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && !rest.is_empty()
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Edit distance (insertions, deletions, substitutions) between a given name and a short
+/// name; a name far longer than any short name is no typo of one and is not compared.
+fn distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len() > 2 * b.len() + 2 {
+        return usize::MAX;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 /// DSSE payload type of an in-toto statement.
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -110,6 +200,62 @@ impl Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_names_and_uris_are_predicate_types_and_typos_are_not() {
+        assert_eq!(
+            parse_predicate_type("cyclonedx"),
+            Ok("https://cyclonedx.org/bom")
+        );
+        assert_eq!(
+            parse_predicate_type("openvex"),
+            Ok("https://openvex.dev/ns")
+        );
+        assert_eq!(
+            parse_predicate_type("link"),
+            Ok("https://in-toto.io/Link/v1")
+        );
+        assert_eq!(
+            parse_predicate_type("https://example.com/attestation/v1"),
+            Ok("https://example.com/attestation/v1")
+        );
+        assert_eq!(parse_predicate_type("urn:example:x"), Ok("urn:example:x"));
+        for (typo, meant) in [
+            ("cyclonedxx", "cyclonedx"),
+            ("CycloneDX", "cyclonedx"),
+            ("slsaprovenence1", "slsaprovenance1"),
+            ("spdx-json", "spdxjson"),
+            ("openvx", "openvex"),
+        ] {
+            assert_eq!(
+                parse_predicate_type(typo),
+                Err(PredicateTypeError::Typo {
+                    given: typo.into(),
+                    suggestion: meant
+                }),
+                "{typo}"
+            );
+        }
+        for junk in [
+            "sbom-of-the-release",
+            "",
+            ":x",
+            "1http:x",
+            "https:",
+            "https://a b",
+            "/abs/path",
+        ] {
+            assert_eq!(
+                parse_predicate_type(junk),
+                Err(PredicateTypeError::Unknown(junk.into())),
+                "{junk}"
+            );
+        }
+        let long = format!("https://{}", "a".repeat(MAX_PREDICATE_TYPE_LEN));
+        assert!(parse_predicate_type(&long).is_err());
+        assert_eq!(predicate_type("cyclonedx"), "https://cyclonedx.org/bom");
+        assert_eq!(predicate_type("urn:x"), "urn:x");
+    }
 
     #[test]
     fn repeated_keys_in_a_statement_are_refused() {

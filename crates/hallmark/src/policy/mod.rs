@@ -381,11 +381,11 @@ impl Policy {
                         ),
                     ));
                 }
+                let predicate_type =
+                    crate::bundle::intoto::parse_predicate_type(a.predicate_type.get_ref())
+                        .map_err(|e| err(a.predicate_type.span().start, format!("{name}: {e}")))?;
                 attestations.push(RequiredAttestation {
-                    predicate_type: crate::bundle::intoto::predicate_type(
-                        a.predicate_type.get_ref(),
-                    )
-                    .to_string(),
+                    predicate_type: predicate_type.to_string(),
                     keys: att_keys,
                     keyless: att_keyless,
                 });

@@ -151,6 +151,17 @@ fn rules_may_require_attestations() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("unknown field `kyes`"), "{e}");
+    // A misspelt type would require an attestation nobody makes: refused, with the name meant.
+    let e = parse(
+        dir.path(),
+        "version = 1\n[[rule]]\nmatch = [\"**\"]\nkeys = [\"a.pub\"]\n[[rule.attestation]]\ntype = \"cyclonedxx\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("policy.toml:6: ") && e.contains("did you mean cyclonedx?"),
+        "{e}"
+    );
 }
 
 #[test]
