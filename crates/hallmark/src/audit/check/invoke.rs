@@ -25,7 +25,7 @@ pub(crate) fn tool_name(written: &str) -> String {
             return (*t).to_string();
         }
     }
-    let base = written.rsplit('/').next().unwrap_or(written);
+    let base = written.rsplit(['/', '\\']).next().unwrap_or(written);
     let lower = base.to_ascii_lowercase();
     let lower = lower.strip_suffix(".exe").unwrap_or(&lower);
     for t in ["cosign", "notation"] {
