@@ -7,7 +7,18 @@
 //! by the value a `def`, an `env.NAME =` or an `environment { NAME = '…' }` gave when that
 //! value is a literal, and left as shell text (unknown) otherwise. Comments and strings
 //! that are not steps are skipped by a small lexer, so `// sh 'x'` is not a step.
-//! `bat` and `powershell` steps are not shell, and not read.
+//!
+//! `bat`, `powershell` and `pwsh` steps are read too: the commands the rules look for
+//! (`curl.exe -o x.exe URL` then `x.exe`, `iwr URL | iex`, `Invoke-WebRequest -OutFile`)
+//! are words the shell reader splits the same way.
+//!
+//! The steps of one method (or of the file outside methods) run one after the other in
+//! one workspace: each continues the one before, as the lines of a Makefile recipe do, so
+//! a program downloaded by one step and run or made executable by the next is seen.
+//! A method's parameters take the values its calls in the file give them
+//! (`signImage("${service}:${BUILD_NUMBER}")`), and a closure's or a `for` loop's the
+//! items of a literal list it walks (`['a:1', 'b:2'].each { img -> … }`): the steps
+//! inside see them as variables. A parameter no call gives a literal stays unknown.
 
 use std::collections::HashMap;
 
@@ -36,9 +47,25 @@ pub(super) fn read(src: &Source<'_>) -> Model {
     let mut vars: HashMap<String, String> = HashMap::new();
     let mut env: Vec<EnvVar> = Vec::new();
     let mut lines = LineIndex::default();
+    let calls = call_values(&src.text);
+    // Literal lists assigned to names, for the closures and loops that walk them.
+    let mut lists: HashMap<String, Vec<String>> = HashMap::new();
+    let mut blocks: Vec<Block> = Vec::new();
+    // The method scope of the last step read: a step in the same scope continues it.
+    let mut last_scope: Option<usize> = None;
     let mut i = 0;
     while i < text.len() {
         match text[i] {
+            b'{' => {
+                if blocks.len() < MAX_DEPTH {
+                    blocks.push(block_at(&src.text, i, &calls, &lists));
+                }
+                i += 1;
+            }
+            b'}' => {
+                blocks.pop();
+                i += 1;
+            }
             b'/' if text.get(i + 1) == Some(&b'/') => {
                 i = find_from(text, i, b"\n").unwrap_or(text.len());
             }
@@ -50,14 +77,47 @@ pub(super) fn read(src: &Source<'_>) -> Model {
                 let end = i + text[i..].iter().take_while(|c| is_ident(**c)).count();
                 let word = &src.text[i..end];
                 i = end;
-                if word == "sh" {
+                if STEPS.contains(&word) {
                     if let Some(lit) = step_script(&src.text, end, &vars) {
                         let (line, column) = lines.at(text, lit.start);
-                        let mut script = Script::new(lit.text, (line, column, false));
-                        script.env = env.clone();
-                        m.scripts.push(script);
+                        let scope = blocks
+                            .iter()
+                            .rev()
+                            .find(|b| b.method)
+                            .map_or(usize::MAX, |b| b.start);
+                        let binds = bindings(&blocks);
+                        let copies = binds.iter().map(|b| b.1.len()).max().unwrap_or(1).max(1);
+                        // Windows shells do not escape with `\`; read as a path separator,
+                        // it names the file that runs (`.\setup.ps1`). Same length: places
+                        // stay right.
+                        let body = if word == "sh" {
+                            lit.text.clone()
+                        } else {
+                            lit.text.replace('\\', "/")
+                        };
+                        for k in 0..copies.min(MAX_COPIES) {
+                            let mut script = Script::new(body.clone(), (line, column, false));
+                            script.env = env.clone();
+                            for (name, values) in &binds {
+                                if let Some(v) = values.get(k).or(values.last()) {
+                                    script.env.push(EnvVar {
+                                        name: name.clone(),
+                                        value: v.clone(),
+                                        expands: Expands::Shell,
+                                    });
+                                }
+                            }
+                            script.continues = k > 0 || last_scope == Some(scope);
+                            m.scripts.push(script);
+                        }
+                        last_scope = Some(scope);
                         i = lit.end;
                     }
+                } else if let Some((name, items, end)) = list_assignment(&src.text, i, word) {
+                    if lists.len() < MAX_VARS {
+                        lists.insert(name, items);
+                    }
+                    i = end;
                 } else if let Some((name, lit)) = assignment(&src.text, i, word, &vars) {
                     i = lit.end;
                     let value: String = lit.text.chars().take(MAX_VALUE).collect();
@@ -80,6 +140,326 @@ pub(super) fn read(src: &Source<'_>) -> Model {
         }
     }
     m
+}
+
+/// The steps whose string is a script.
+const STEPS: &[&str] = &["sh", "bat", "powershell", "pwsh"];
+
+/// Most blocks open at once, most copies of one step (one per value a parameter may
+/// hold), most calls of one method read, most items of one list: a hostile file costs
+/// bounded work.
+const MAX_DEPTH: usize = 256;
+const MAX_COPIES: usize = 8;
+const MAX_ITEMS: usize = 64;
+
+/// A `{ … }` block of the file.
+struct Block {
+    /// Where it opens: names the scope of the steps in it.
+    start: usize,
+    /// A method's body: its steps run when it is called, not after the steps before it.
+    method: bool,
+    /// Names the block binds and the values each may hold (parameters, a closure's or a
+    /// loop's variable).
+    binds: Vec<(String, Vec<String>)>,
+}
+
+/// Every name bound by the open blocks, the innermost last, with its values.
+fn bindings(blocks: &[Block]) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for b in blocks {
+        for (name, values) in &b.binds {
+            out.retain(|(n, _)| n != name);
+            if !values.is_empty() {
+                out.push((name.clone(), values.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Words that open a block with parentheses but define nothing.
+const KEYWORDS: &[&str] = &[
+    "if",
+    "else",
+    "for",
+    "while",
+    "switch",
+    "catch",
+    "synchronized",
+    "return",
+    "new",
+    "stage",
+    "node",
+    "dir",
+    "withEnv",
+    "withCredentials",
+    "timeout",
+    "retry",
+    "script",
+    "steps",
+];
+
+/// What the block opening at `at` (a `{`) is: a method's body, whose parameters take the
+/// values of `calls`; a closure or a `for` loop over a literal list; or a block of steps.
+fn block_at(
+    text: &str,
+    at: usize,
+    calls: &HashMap<String, Vec<Vec<Option<String>>>>,
+    lists: &HashMap<String, Vec<String>>,
+) -> Block {
+    let header = header_before(text, at);
+    if let Some((name, params)) = method_header(header) {
+        let given = calls.get(&name);
+        let binds = params
+            .into_iter()
+            .enumerate()
+            .map(|(n, p)| {
+                let mut values: Vec<String> = Vec::new();
+                for args in given.into_iter().flatten() {
+                    if let Some(Some(v)) = args.get(n)
+                        && !values.contains(v)
+                    {
+                        values.push(v.clone());
+                    }
+                }
+                (p, values)
+            })
+            .collect();
+        return Block {
+            start: at,
+            method: true,
+            binds,
+        };
+    }
+    let mut binds = Vec::new();
+    // `for (img in LIST)`, `for (String img : LIST)`.
+    if let Some(inside) = header
+        .trim()
+        .strip_prefix("for")
+        .map(str::trim_start)
+        .and_then(|h| h.strip_prefix('('))
+        .and_then(|h| h.trim_end().strip_suffix(')'))
+    {
+        let split = inside.split_once(" in ").or_else(|| inside.split_once(':'));
+        if let Some((var, over)) = split
+            && let Some(var) = var.split_whitespace().last()
+        {
+            binds.push((var.to_string(), list_of(over.trim(), lists)));
+        }
+    }
+    // `LIST.each { img -> … }`, `LIST.each { … it … }`.
+    let h = header.trim_end();
+    if let Some(receiver) = [".each", ".eachWithIndex", ".collect", ".every", ".findAll"]
+        .iter()
+        .find_map(|m| h.strip_suffix(m))
+    {
+        let items = list_of(receiver.trim(), lists);
+        let after = &text[at + 1..];
+        let after = &after[..after.len().min(256)];
+        let var = match after.find("->") {
+            Some(arrow)
+                if after[..arrow]
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == ',' || c.is_whitespace()) =>
+            {
+                after[..arrow]
+                    .split(',')
+                    .next()
+                    .unwrap_or("it")
+                    .trim()
+                    .to_string()
+            }
+            _ => "it".to_string(),
+        };
+        if !var.is_empty() {
+            binds.push((var, items));
+        }
+    }
+    Block {
+        start: at,
+        method: false,
+        binds,
+    }
+}
+
+/// The text before the `{` at `at`, back to the start of its statement (bounded).
+fn header_before(text: &str, at: usize) -> &str {
+    let from = at.saturating_sub(512);
+    let mut from = (from..=at)
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(at);
+    if let Some(p) = text[from..at].rfind(['\n', ';', '{', '}']) {
+        from += p + 1;
+    }
+    &text[from..at]
+}
+
+/// `def name(String a, b = 'x')` or `Type name(…)`: the method's name and its parameters.
+fn method_header(header: &str) -> Option<(String, Vec<String>)> {
+    let h = header.trim();
+    let inner = h.strip_suffix(')')?;
+    let open = inner.find('(')?;
+    let before: Vec<&str> = inner[..open].split_whitespace().collect();
+    // A definition names a type (or `def`) before the method: a call does not.
+    if before.len() < 2 {
+        return None;
+    }
+    let name = *before.last()?;
+    if KEYWORDS.contains(&name)
+        || before.iter().any(|w| KEYWORDS.contains(w))
+        || !name.bytes().all(is_ident)
+        || name.bytes().next().is_some_and(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let params = inner[open + 1..]
+        .split(',')
+        .filter_map(|p| {
+            let p = p.split('=').next()?.trim();
+            let n = p.split_whitespace().last()?;
+            n.bytes().all(is_ident).then(|| n.to_string())
+        })
+        .filter(|n| !n.is_empty())
+        .collect();
+    Some((name.to_string(), params))
+}
+
+/// The items of a literal list (`['a:1', "b"]`) or of a name assigned one.
+fn list_of(text: &str, lists: &HashMap<String, Vec<String>>) -> Vec<String> {
+    if let Some(items) = lists.get(text) {
+        return items.clone();
+    }
+    let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) else {
+        return Vec::new();
+    };
+    literal_items(inner)
+}
+
+/// The string literals of a comma-separated list; empty when any item is not one.
+fn literal_items(inner: &str) -> Vec<String> {
+    let none = HashMap::new();
+    let b = inner.as_bytes();
+    let mut out = Vec::new();
+    let mut i = skip_ws(inner, 0);
+    while i < b.len() && out.len() < MAX_ITEMS {
+        if !matches!(b[i], b'\'' | b'"') {
+            return Vec::new();
+        }
+        let lit = string_at(inner, i, &none);
+        out.push(lit.text);
+        i = skip_ws(inner, lit.end);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(inner, i + 1),
+            None => break,
+            _ => return Vec::new(),
+        }
+    }
+    out
+}
+
+/// `name = [ 'a', "b" ]` with the word at `at` being the name: the name, its items and
+/// the offset after the list.
+fn list_assignment(text: &str, at: usize, word: &str) -> Option<(String, Vec<String>, usize)> {
+    let b = text.as_bytes();
+    if matches!(word, "def" | "if" | "return") {
+        return None;
+    }
+    let i = skip_blank(text, at);
+    if b.get(i) != Some(&b'=') || b.get(i + 1) == Some(&b'=') {
+        return None;
+    }
+    let j = skip_blank(text, i + 1);
+    if b.get(j) != Some(&b'[') {
+        return None;
+    }
+    let close = j + text.get(j..(j + 8192).min(text.len()))?.find(']')?;
+    let items = literal_items(&text[j + 1..close]);
+    (!items.is_empty()).then(|| (word.to_string(), items, close + 1))
+}
+
+/// For each method called in the file, the arguments of each call: a string literal's
+/// text (its GString interpolations left as written), `None` for anything else.
+fn call_values(text: &str) -> HashMap<String, Vec<Vec<Option<String>>>> {
+    let none = HashMap::new();
+    let mut defined: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if let Some(open) = line.find('{')
+            && let Some((name, _)) = method_header(&line[..open])
+            && defined.len() < MAX_VARS
+        {
+            defined.push(name);
+        }
+    }
+    let mut out: HashMap<String, Vec<Vec<Option<String>>>> = HashMap::new();
+    let b = text.as_bytes();
+    for name in &defined {
+        for (at, _) in text.match_indices(name.as_str()) {
+            let end = at + name.len();
+            if (at > 0 && is_ident(b[at - 1])) || b.get(end).is_some_and(|c| is_ident(*c)) {
+                continue;
+            }
+            // The definition itself: a type or `def` before the name on its line.
+            let line_start = text[..at].rfind('\n').map_or(0, |p| p + 1);
+            let before = text[line_start..at].trim();
+            if !before.is_empty() && before.bytes().last().is_some_and(is_ident) {
+                continue;
+            }
+            let i = skip_blank(text, end);
+            let args = match b.get(i) {
+                Some(b'(') => call_args(text, i + 1, &none),
+                Some(b'\'' | b'"') => vec![Some(string_at(text, i, &none).text)],
+                _ => continue,
+            };
+            let calls = out.entry(name.clone()).or_default();
+            if calls.len() < MAX_COPIES {
+                calls.push(args);
+            }
+        }
+    }
+    out
+}
+
+/// The arguments of a call whose `(` ends just before `at`.
+fn call_args(text: &str, at: usize, vars: &HashMap<String, String>) -> Vec<Option<String>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = skip_ws(text, at);
+    while i < b.len() && out.len() < MAX_ITEMS {
+        match b[i] {
+            b')' => break,
+            b'\'' | b'"' => {
+                let lit = string_at(text, i, vars);
+                i = skip_ws(text, lit.end);
+                if matches!(b.get(i), Some(b',' | b')')) {
+                    out.push(Some(lit.text));
+                } else {
+                    out.push(None);
+                }
+            }
+            _ => out.push(None),
+        }
+        // To the next argument, past nested parentheses and strings.
+        let mut depth = 0usize;
+        while i < b.len() {
+            match b[i] {
+                b'\'' | b'"' => {
+                    i = string_at(text, i, vars).end;
+                    continue;
+                }
+                b'(' | b'[' => depth += 1,
+                b')' | b']' if depth > 0 => depth -= 1,
+                b')' => return out,
+                b',' if depth == 0 => {
+                    i += 1;
+                    break;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        i = skip_ws(text, i);
+    }
+    out
 }
 
 /// Lines counted forward as offsets grow: a file of many steps costs one pass.
@@ -350,7 +730,7 @@ cosign sign a'''
     sh script: "echo seven", label: 'x'
     sh("echo eight")
     sh(returnStdout: true, script: 'echo nine').trim()
-    bat 'echo not shell'
+    bat 'echo ten'
     // sh 'echo in a comment'
     /* sh 'echo in a block comment' */
     echo "sh 'echo in a string'"
@@ -370,6 +750,7 @@ cosign sign a'''
                 "echo seven",
                 "echo eight",
                 "echo nine",
+                "echo ten",
             ]
         );
         let placed = scripts(text);
@@ -414,6 +795,63 @@ pipeline {
     }
 
     #[test]
+    fn steps_of_one_method_continue_each_other_and_other_methods_start_afresh() {
+        let text = "def install() {\n  sh 'curl -o /usr/local/bin/t https://x/t'\n  sh 'chmod +x /usr/local/bin/t'\n}\ndef other() {\n  sh 't --version'\n}\nsh 'echo top'\nsh 'echo top again'\n";
+        let m = read(&Source::new(text));
+        let continues: Vec<bool> = m.scripts.iter().map(|s| s.continues).collect();
+        assert_eq!(continues, [false, true, false, false, true]);
+    }
+
+    #[test]
+    fn parameters_take_the_values_of_the_calls_and_lists_their_items() {
+        let text = r#"def signImage(String imageTag, boolean push = true) {
+  sh """cosign sign ${imageTag}"""
+}
+def unknown(ref) {
+  sh "cosign sign ${ref}"
+}
+signImage("reg.example.com/${service}:${BUILD_NUMBER}")
+signImage 'reg.example.com/app:v2'
+unknown(params.REF)
+def images = ['reg.example.com/a:1', "reg.example.com/b:2"]
+images.each { img -> sh "cosign sign ${img}" }
+for (String x : ['reg.example.com/c@sha256:00']) { sh "cosign sign ${x}" }
+['reg.example.com/d:1'].each { sh "cosign sign $it" }
+"#;
+        let m = read(&Source::new(text));
+        let env = |s: &Script| -> Vec<(String, String)> {
+            s.env
+                .iter()
+                .map(|v| (v.name.clone(), v.value.clone()))
+                .collect()
+        };
+        let got: Vec<Vec<(String, String)>> = m.scripts.iter().map(env).collect();
+        let pair = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
+        assert_eq!(
+            got,
+            [
+                pair("imageTag", "reg.example.com/${service}:${BUILD_NUMBER}"),
+                pair("imageTag", "reg.example.com/app:v2"),
+                vec![],
+                pair("img", "reg.example.com/a:1"),
+                pair("img", "reg.example.com/b:2"),
+                pair("x", "reg.example.com/c@sha256:00"),
+                pair("it", "reg.example.com/d:1"),
+            ]
+        );
+        // The copies of one step (one per value) continue each other.
+        assert!(m.scripts[1].continues && m.scripts[4].continues);
+    }
+
+    #[test]
+    fn windows_steps_are_read_with_backslashes_as_separators() {
+        let text = "bat 'curl.exe -o x.exe https://x/x.exe'\npowershell '.\\\\setup.ps1'\n";
+        let m = read(&Source::new(text));
+        let bodies: Vec<&str> = m.scripts.iter().map(|s| s.body.as_str()).collect();
+        assert_eq!(bodies, ["curl.exe -o x.exe https://x/x.exe", "./setup.ps1"]);
+    }
+
+    #[test]
     fn unterminated_and_odd_text_ends() {
         for text in [
             "sh '",
@@ -424,6 +862,13 @@ pipeline {
             "x = '",
             "sh \"${",
             "\\",
+            "def f(",
+            "def f() {",
+            "f(\"",
+            "x = [",
+            "[].each {",
+            "for (x in [) {",
+            "}}}} {{{{",
         ] {
             let _ = scripts(text);
         }

@@ -34,6 +34,7 @@ mod tekton;
 mod travis;
 
 use super::Kind;
+use super::mapped::Located;
 use super::model::{EnvVar, Expands, Model, Place, Script, Value};
 use super::secrets::is_name;
 use super::yaml::{self, Node};
@@ -102,8 +103,8 @@ impl<'a> Source<'a> {
     /// which would put every command of it on the first line. The text is matched against
     /// the file character by character, line breaks and indentation skipped; `None` when
     /// the scalar is on one line, or the match fails (escapes of a quoted scalar).
-    fn folded(&self, node: &Node, text: &str) -> Option<crate::audit::mapped::Located> {
-        use crate::audit::mapped::{Builder, Located, Pos};
+    fn folded(&self, node: &Node, text: &str) -> Option<Located> {
+        use crate::audit::mapped::{Builder, Pos};
         let first = self.lines.get(node.line.checked_sub(1)?)?;
         let rest: String = first.chars().skip(node.column.saturating_sub(1)).collect();
         if rest.trim_start_matches(['"', '\'']).starts_with(text) {
