@@ -141,9 +141,12 @@ fn jenkins_steps_share_their_workspace_and_parameters_take_their_calls_values() 
     // unchecked; the download checked by the step between is not. A method's parameter
     // takes the tag its call gives, a closure's the items of the list it walks; the
     // digest-pinned calls and lists are quiet. `bat` and `powershell` steps are read.
+    // Groovy outside `vars/` is read when it runs steps; application Groovy is not.
+    assert_eq!(v["files"], 3);
     assert_eq!(
         findings(&v),
         expected(&[
+            ("pipelines/tools.groovy", 3, "unchecked-download", false),
             ("vars/releaseImages.groovy", 3, "unchecked-download", false),
             ("vars/releaseImages.groovy", 15, "sign-by-tag", false),
             ("vars/releaseImages.groovy", 31, "sign-by-tag", false),
