@@ -33,8 +33,10 @@ const EXPECTED: &[(&str, usize, usize, &str)] = &[
     (".drone.yml", 15, 12, "deploy-by-tag"),
     (".drone.yml", 22, 50, "sign-by-tag"),
     (".travis.yml", 10, 5, "unchecked-download"),
-    (".travis.yml", 19, 38, "hardcoded-credential"),
-    (".travis.yml", 22, 64, "sign-by-tag"),
+    // In an `if` item YAML folds into one line: found on the line it is written on.
+    (".travis.yml", 14, 7, "unchecked-download"),
+    (".travis.yml", 23, 38, "hardcoded-credential"),
+    (".travis.yml", 26, 64, "sign-by-tag"),
     (".woodpecker/release.yml", 5, 12, "deploy-by-tag"),
     (".woodpecker/release.yml", 7, 9, "unchecked-download"),
     (".woodpecker/release.yml", 12, 50, "sign-by-tag"),
