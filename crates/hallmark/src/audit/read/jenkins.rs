@@ -23,12 +23,15 @@
 use std::collections::HashMap;
 
 use super::Source;
+use crate::audit::mapped::{Builder, Located, Pos};
 use crate::audit::model::{EnvVar, Expands, Model, Script};
 
 /// A string literal of the file.
 struct Lit {
     /// Byte offset of its first character (after the quotes).
     start: usize,
+    /// How many quotes open it.
+    open: usize,
     /// Its text between the quotes, escapes undone.
     text: String,
     /// Offset just after its closing quotes.
@@ -80,6 +83,17 @@ pub(super) fn read(src: &Source<'_>) -> Model {
                 if STEPS.contains(&word) {
                     if let Some(lit) = step_script(&src.text, end, &vars) {
                         let (line, column) = lines.at(text, lit.start);
+                        let first = Pos::new(
+                            line,
+                            src.text[..lit.start]
+                                .rsplit('\n')
+                                .next()
+                                .map_or(0, |l| l.chars().count())
+                                + 1,
+                        );
+                        let located = std::sync::Arc::new(
+                            string_mapped(&src.text, lit.start - lit.open, &vars, first).1,
+                        );
                         let scope = blocks
                             .iter()
                             .rev()
@@ -108,6 +122,7 @@ pub(super) fn read(src: &Source<'_>) -> Model {
                                 }
                             }
                             script.continues = k > 0 || last_scope == Some(scope);
+                            script.located = Some(std::sync::Arc::clone(&located));
                             m.scripts.push(script);
                         }
                         last_scope = Some(scope);
@@ -534,6 +549,29 @@ fn skip_blank(text: &str, mut i: usize) -> usize {
 /// The string literal opening at `at` (a quote), read to its end; an unterminated one
 /// runs to the end of the file, as Groovy would read it.
 fn string_at(text: &str, at: usize, vars: &HashMap<String, String>) -> Lit {
+    string_in(text, at, vars, None)
+}
+
+/// [`string_at`], and where each character of its text is in the file, given the place
+/// of its first character: a value put in for `${name}`, or an escape undone, must not
+/// move the words after it.
+fn string_mapped(
+    text: &str,
+    at: usize,
+    vars: &HashMap<String, String>,
+    first: Pos,
+) -> (Lit, Located) {
+    let mut b = Builder::default();
+    let lit = string_in(text, at, vars, Some((&mut b, first)));
+    (lit, Located::new(b.finish(), false))
+}
+
+fn string_in(
+    text: &str,
+    at: usize,
+    vars: &HashMap<String, String>,
+    mut map: Option<(&mut Builder, Pos)>,
+) -> Lit {
     let b = text.as_bytes();
     let quote = b[at];
     let triple = b
@@ -544,6 +582,18 @@ fn string_at(text: &str, at: usize, vars: &HashMap<String, String>) -> Lit {
     let mut out = String::new();
     let mut i = start;
     let interpolates = quote == b'"';
+    // Moves the place past the source text `used`.
+    let advance = |map: &mut Option<(&mut Builder, Pos)>, used: &str| {
+        if let Some((_, pos)) = map {
+            for c in used.chars() {
+                *pos = if c == '\n' {
+                    Pos::new(pos.line + 1, 1)
+                } else {
+                    Pos::new(pos.line, pos.column + 1)
+                };
+            }
+        }
+    };
     let end;
     loop {
         let Some(&c) = b.get(i) else {
@@ -565,14 +615,21 @@ fn string_at(text: &str, at: usize, vars: &HashMap<String, String>) -> Lit {
         }
         if c == b'\\' {
             let next = text[i + 1..].chars().next();
-            match next {
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                Some('\n') => {}
-                Some(n) => out.push(n),
-                None => {}
+            let put = match next {
+                Some('n') => Some('\n'),
+                Some('t') => Some('\t'),
+                Some('\n') | None => None,
+                Some(n) => Some(n),
+            };
+            if let Some(ch) = put {
+                out.push(ch);
+                if let Some((b, pos)) = &mut map {
+                    b.write(&ch.to_string(), *pos);
+                }
             }
-            i += 1 + next.map_or(0, char::len_utf8);
+            let used = 1 + next.map_or(0, char::len_utf8);
+            advance(&mut map, &text[i..i + used]);
+            i += used;
             continue;
         }
         if c == b'$'
@@ -580,15 +637,24 @@ fn string_at(text: &str, at: usize, vars: &HashMap<String, String>) -> Lit {
             && let Some((value, used)) = interpolation(&text[i..], vars)
         {
             out.push_str(&value);
+            if let Some((b, pos)) = &mut map {
+                b.write(&value, *pos);
+            }
+            advance(&mut map, &text[i..i + used]);
             i += used;
             continue;
         }
         let ch = text[i..].chars().next().unwrap_or_default();
         out.push(ch);
+        if let Some((b, pos)) = &mut map {
+            b.push(ch, *pos);
+        }
+        advance(&mut map, &text[i..i + ch.len_utf8()]);
         i += ch.len_utf8();
     }
     Lit {
         start,
+        open,
         text: out,
         end,
     }
@@ -841,6 +907,15 @@ for (String x : ['reg.example.com/c@sha256:00']) { sh "cosign sign ${x}" }
         );
         // The copies of one step (one per value) continue each other.
         assert!(m.scripts[1].continues && m.scripts[4].continues);
+    }
+
+    #[test]
+    fn a_finding_after_a_value_put_in_or_an_escape_is_where_it_is_written() {
+        let text = "def report = \"cosign-reports/${service}-signature.txt\"\ndef imageTag = \"${service}:${BUILD_NUMBER}\"\nsh \"\"\"\n    cosign sign --key \\\"\\$K\\\" --output ${report} ${imageTag}\n\"\"\"\n";
+        let (found, _) = crate::audit::audit_text("Jenkinsfile", text, crate::audit::Kind::Jenkins);
+        let found: Vec<(&str, usize, usize)> =
+            found.iter().map(|f| (f.rule, f.line, f.column)).collect();
+        assert_eq!(found, [("sign-by-tag", 4, 50)]);
     }
 
     #[test]
