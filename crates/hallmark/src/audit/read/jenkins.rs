@@ -270,7 +270,11 @@ fn block_at(
     {
         let items = list_of(receiver.trim(), lists);
         let after = &text[at + 1..];
-        let after = &after[..after.len().min(256)];
+        let cut = (0..=after.len().min(256))
+            .rev()
+            .find(|i| after.is_char_boundary(*i))
+            .unwrap_or(0);
+        let after = &after[..cut];
         let var = match after.find("->") {
             Some(arrow)
                 if after[..arrow]
@@ -944,9 +948,16 @@ for (String x : ['reg.example.com/c@sha256:00']) { sh "cosign sign ${x}" }
             "[].each {",
             "for (x in [) {",
             "}}}} {{{{",
+            "x.each {",
+            "x.each { é",
         ] {
             let _ = scripts(text);
         }
         assert_eq!(scripts("sh 'abc")[0].0, "abc");
+        // A closure's first bytes cut inside a character.
+        let wide = format!("['a:1'].each {{ {} }}", "é".repeat(200));
+        let _ = scripts(&wide);
+        let wide = format!("['a:1'].each {{ x{} }}", "é".repeat(200));
+        let _ = scripts(&wide);
     }
 }
