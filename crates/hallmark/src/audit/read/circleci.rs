@@ -5,7 +5,8 @@
 
 use super::Source;
 use super::generic::{self, Images, Scripts, Spec};
-use crate::audit::model::{EnvVar, Expands, Model};
+use crate::audit::mapped::{Builder, Located, Pos};
+use crate::audit::model::{EnvVar, Expands, Model, Script};
 use crate::audit::yaml::Node;
 
 /// Reads the file, then gives the `run:` steps of each reusable command and of each job
@@ -80,6 +81,7 @@ pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
             .clamp(1, MAX_COPIES);
         for k in 0..copies {
             let mut copy = script.clone();
+            let mut put: Vec<(String, String)> = Vec::new();
             let mut seen: Vec<&str> = Vec::new();
             for n in &names {
                 if seen.contains(n) {
@@ -98,17 +100,60 @@ pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
                 if !copy.body.contains(&written) {
                     continue;
                 }
-                let var = parameter_variable(n, written.len());
-                // As long as what it replaces: a map back to the file stays right.
-                copy.body = copy.body.replace(&written, &format!("${{{var}}}"));
+                let var = parameter_variable(n);
                 copy.env.push(EnvVar {
-                    name: var,
+                    name: var.clone(),
                     ..(*v).clone()
                 });
+                put.push((written, var));
+            }
+            if !put.is_empty() {
+                substitute(&mut copy, &put);
             }
             m.scripts.push(copy);
         }
     }
+}
+
+/// Writes `${var}` for each `<< parameters.x >>` of `script`. A body placed by its script
+/// alone gets a map back to where each character is written, so a finding after a
+/// parameter keeps its column; one that has a map already (a scalar folded over lines)
+/// gets a variable name as long as what it replaces instead.
+fn substitute(script: &mut Script, put: &[(String, String)]) {
+    if script.located.is_some() {
+        for (written, var) in put {
+            let mut padded = var.clone();
+            while padded.len() + 3 < written.len() {
+                padded.push('_');
+            }
+            script.body = script.body.replace(written, &format!("${{{padded}}}"));
+            for e in script.env.iter_mut().filter(|e| &e.name == var) {
+                e.name = padded.clone();
+            }
+        }
+        return;
+    }
+    let mut b = Builder::default();
+    let (mut line, mut column) = (1, 1);
+    let mut rest = script.body.as_str();
+    while let Some(c) = rest.chars().next() {
+        if let Some((written, var)) = put.iter().find(|(w, _)| rest.starts_with(w.as_str())) {
+            b.write(&format!("${{{var}}}"), Pos::new(line, column));
+            column += written.chars().count();
+            rest = &rest[written.len()..];
+            continue;
+        }
+        b.push(c, Pos::new(line, column));
+        if c == '\n' {
+            (line, column) = (line + 1, 1);
+        } else {
+            column += 1;
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    let mapped = b.finish();
+    script.body = mapped.text.clone();
+    script.located = Some(std::sync::Arc::new(Located::new(mapped, true)));
 }
 
 /// Most copies of one step, one per value its parameters may hold.
@@ -161,18 +206,14 @@ fn step_lines(src: &Source<'_>, def: &Node) -> Vec<usize> {
         .collect()
 }
 
-/// The shell variable standing for a parameter, as long as `<< parameters.x >>` once
-/// written `${…}`, so that the words after it keep their columns.
-fn parameter_variable(name: &str, len: usize) -> String {
+/// The shell variable standing for a parameter.
+fn parameter_variable(name: &str) -> String {
     let mut v: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
     if v.starts_with(|c: char| c.is_ascii_digit()) {
         v.insert(0, '_');
-    }
-    while v.len() + 3 < len {
-        v.push('_');
     }
     v
 }
