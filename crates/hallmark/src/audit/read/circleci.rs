@@ -326,6 +326,14 @@ workflows:
         let found: Vec<(&str, usize, usize)> =
             found.iter().map(|f| (f.rule, f.line, f.column)).collect();
         assert_eq!(found, [("sign-by-tag", 14, 32)]);
+        let (all, _) = crate::audit::audit_text(".circleci/config.yml", cfg, Kind::CircleCi);
+        assert!(
+            all[0]
+                .message
+                .contains("${pipeline_parameters_registry}/${image}"),
+            "{}",
+            all[0].message
+        );
         let m = super::super::read_in(Kind::CircleCi, cfg, &[]).unwrap();
         // One copy of the step per value: the digest, then each of the matrix.
         assert_eq!(m.scripts.len(), 4);
