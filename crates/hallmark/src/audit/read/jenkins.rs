@@ -400,39 +400,47 @@ fn list_assignment(text: &str, at: usize, word: &str) -> Option<(String, Vec<Str
 /// text (its GString interpolations left as written), `None` for anything else.
 fn call_values(text: &str) -> HashMap<String, Vec<Vec<Option<String>>>> {
     let none = HashMap::new();
-    let mut defined: Vec<String> = Vec::new();
+    let mut defined: std::collections::HashSet<String> = std::collections::HashSet::new();
     for line in text.lines() {
         if let Some(open) = line.find('{')
             && let Some((name, _)) = method_header(&line[..open])
             && defined.len() < MAX_VARS
         {
-            defined.push(name);
+            defined.insert(name);
         }
     }
     let mut out: HashMap<String, Vec<Vec<Option<String>>>> = HashMap::new();
     let b = text.as_bytes();
-    for name in &defined {
-        for (at, _) in text.match_indices(name.as_str()) {
-            let end = at + name.len();
-            if (at > 0 && is_ident(b[at - 1])) || b.get(end).is_some_and(|c| is_ident(*c)) {
-                continue;
-            }
-            // The definition itself: a type or `def` before the name on its line.
-            let line_start = text[..at].rfind('\n').map_or(0, |p| p + 1);
-            let before = text[line_start..at].trim();
-            if !before.is_empty() && before.bytes().last().is_some_and(is_ident) {
-                continue;
-            }
-            let i = skip_blank(text, end);
-            let args = match b.get(i) {
-                Some(b'(') => call_args(text, i + 1, &none),
-                Some(b'\'' | b'"') => vec![Some(string_at(text, i, &none).text)],
-                _ => continue,
-            };
-            let calls = out.entry(name.clone()).or_default();
-            if calls.len() < MAX_COPIES {
-                calls.push(args);
-            }
+    // One pass over the words of the file: a call is a defined method's name followed by
+    // `(` or a string.
+    let mut at = 0;
+    while at < b.len() {
+        if !is_ident_start(b[at]) || (at > 0 && is_ident(b[at - 1])) {
+            at += 1;
+            continue;
+        }
+        let end = at + b[at..].iter().take_while(|c| is_ident(**c)).count();
+        let name = &text[at..end];
+        let start = at;
+        at = end;
+        if !defined.contains(name) {
+            continue;
+        }
+        // The definition itself: a type or `def` before the name on its line.
+        let line_start = text[..start].rfind('\n').map_or(0, |p| p + 1);
+        let before = text[line_start..start].trim();
+        if !before.is_empty() && before.bytes().last().is_some_and(is_ident) {
+            continue;
+        }
+        let i = skip_blank(text, end);
+        let args = match b.get(i) {
+            Some(b'(') => call_args(text, i + 1, &none),
+            Some(b'\'' | b'"') => vec![Some(string_at(text, i, &none).text)],
+            _ => continue,
+        };
+        let calls = out.entry(name.to_string()).or_default();
+        if calls.len() < MAX_COPIES {
+            calls.push(args);
         }
     }
     out
