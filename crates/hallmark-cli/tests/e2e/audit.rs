@@ -44,7 +44,7 @@ const EXPECTED: &[(&str, usize, &str)] = &[
     ("deploy/app.yaml", 25, "deploy-by-tag"),
     ("docker-compose.yml", 3, "deploy-by-tag"),
     ("scripts/deploy.sh", 5, "verify-then-pull-by-tag"),
-    ("scripts/deploy.sh", 8, "unchecked-download"),
+    ("scripts/deploy.sh", 6, "unchecked-download"),
 ];
 
 #[test]

@@ -71,11 +71,21 @@ const EXPECTED: &[(&str, u64, &str, &str)] = &[
         "hardcoded-credential",
         "critical",
     ),
+    // A script kept in a variable from a heredoc, run by `su -c`: found where it is
+    // written; the checked one and the one only echoed are quiet.
+    ("scripts/node-setup.sh", 11, "unchecked-download", "high"),
+    ("scripts/node-setup.sh", 13, "unchecked-download", "high"),
+    // Saved, then run by its path: reported on the download.
+    ("scripts/node-setup.sh", 37, "unchecked-download", "high"),
     ("scripts/release-sign.sh", 11, "sign-by-tag", "critical"),
     ("scripts/release-sign.sh", 12, "sign-by-tag", "critical"),
     ("scripts/release-sign.sh", 13, "sign-by-tag", "critical"),
     ("scripts/release-sign.sh", 14, "sign-by-tag", "critical"),
     ("scripts/release-sign.sh", 15, "sign-by-tag", "critical"),
+    // The built image's RepoDigests after its push are a digest (quiet); a pulled image's
+    // are the registry's answer for its tag.
+    ("scripts/sign-built.sh", 13, "deploy-by-tag", "medium"),
+    ("scripts/sign-built.sh", 16, "sign-resolved-digest", "high"),
 ];
 
 fn findings() -> Vec<serde_json::Value> {
@@ -129,6 +139,7 @@ fn messages_say_what_was_done_not_only_where() {
     assert!(message("release-sign.sh", 13).contains("cosign attest attests"));
     assert!(message("release-sign.sh", 15).starts_with("cosign sign signs"));
     assert!(message("bootstrap.sh", 15).contains("fetch"));
+    assert!(message("node-setup.sh", 37).contains("run on line 38"));
     // An install is said to be one, not claimed to have run.
     let install = message("bootstrap.sh", 20);
     assert!(

@@ -134,6 +134,30 @@ fn jenkins_sh_in_every_form_with_groovy_interpolation() {
 }
 
 #[test]
+fn jenkins_steps_share_their_workspace_and_parameters_take_their_calls_values() {
+    let (code, v) = audit_json("jenkins-steps");
+    assert_eq!(code, 1);
+    // A program saved by one `sh` step and made executable by the next is installed
+    // unchecked; the download checked by the step between is not. A method's parameter
+    // takes the tag its call gives, a closure's the items of the list it walks; the
+    // digest-pinned calls and lists are quiet. `bat` and `powershell` steps are read.
+    // Groovy outside `vars/` is read when it runs steps; application Groovy is not.
+    assert_eq!(v["files"], 3);
+    assert_eq!(
+        findings(&v),
+        expected(&[
+            ("pipelines/tools.groovy", 3, "unchecked-download", false),
+            ("vars/releaseImages.groovy", 3, "unchecked-download", false),
+            ("vars/releaseImages.groovy", 15, "sign-by-tag", false),
+            ("vars/releaseImages.groovy", 31, "sign-by-tag", false),
+            ("vars/windowsAgent.groovy", 3, "unchecked-download", false),
+            ("vars/windowsAgent.groovy", 5, "unchecked-download", false),
+            ("vars/windowsAgent.groovy", 7, "unchecked-download", false),
+        ])
+    );
+}
+
+#[test]
 fn groovy_named_on_the_command_line_is_read() {
     let o = hallmark()
         .args(["audit", "vars/signImage.groovy", "--output", "json"])

@@ -415,6 +415,26 @@ fn heredoc_delimiters(code: &str) -> Vec<String> {
 /// Bytes read of a file whose name does not say its kind, to look for a shell `#!` line.
 const FIRST_LINE_BYTES: u64 = 512;
 
+/// How much of a Groovy file outside a shared library's folders is read to tell pipeline
+/// code (a `groovy/` folder of pipeline steps) from an application's sources.
+const GROOVY_HEAD_BYTES: u64 = 16 * 1024;
+
+/// True when Groovy text runs pipeline steps: a statement starting with `sh`, `bat` or
+/// `powershell` given a string, or a `pipeline {` / `node {` block.
+fn pipeline_steps(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim_start();
+        ["sh", "bat", "powershell"].iter().any(|step| {
+            l.strip_prefix(step).is_some_and(|rest| {
+                let rest = rest.trim_start_matches([' ', '\t']);
+                rest.starts_with(['\'', '"', '(']) || rest.starts_with("script:")
+            })
+        }) || l.starts_with("pipeline {")
+            || l.starts_with("node {")
+            || l.starts_with("node(")
+    })
+}
+
 /// The files the audit reads: every regular file, of the kind its name says, or, when the
 /// name says none, of the kind its `#!` line says once read.
 struct Audited;
@@ -483,14 +503,22 @@ fn read_found(found: &walk::Found<Option<Kind>>, given: bool) -> Result<Loaded, 
                 ));
             }
             let mut head = Vec::new();
+            let limit = if groovy {
+                GROOVY_HEAD_BYTES
+            } else {
+                FIRST_LINE_BYTES
+            };
             std::fs::File::open(path)
-                .and_then(|f| f.take(FIRST_LINE_BYTES).read_to_end(&mut head))
+                .and_then(|f| f.take(limit).read_to_end(&mut head))
                 .map_err(|e| FileProblem::new(path, format!("cannot be read: {e}: not audited")))?;
             let first = String::from_utf8_lossy(&head);
-            if !shell_shebang(first.lines().next().unwrap_or_default()) {
+            if groovy && pipeline_steps(&first) {
+                Kind::Jenkins
+            } else if !shell_shebang(first.lines().next().unwrap_or_default()) {
                 return Ok(Loaded::Other);
+            } else {
+                Kind::Shell
             }
-            Kind::Shell
         }
     };
     let outcome = Unread {
@@ -973,6 +1001,13 @@ mod tests {
         ] {
             assert_eq!(kind_of(Path::new(path), ""), Some(Kind::Jenkins), "{path}");
         }
+        // Elsewhere, Groovy is pipeline code when it runs steps.
+        assert!(pipeline_steps("def f() {\n    sh 'curl -o x https://x'\n}"));
+        assert!(pipeline_steps("pipeline {\n  agent any\n}"));
+        assert!(pipeline_steps("  sh(script: 'make', returnStdout: true)"));
+        assert!(!pipeline_steps(
+            "class App {\n  def shout = 'x'\n  def show(){}\n}"
+        ));
         for path in ["src/main/groovy/App.groovy", "build.gradle"] {
             assert_eq!(kind_of(Path::new(path), ""), None, "{path}");
         }

@@ -59,7 +59,7 @@ pub(crate) const CHECKERS: &[&str] = &[
 
 /// A file name without directories, for matching a download with its use.
 pub(crate) fn base(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
 }
 
 /// A command's name as matched ([`tool_name`]): the last part of its path, in lower

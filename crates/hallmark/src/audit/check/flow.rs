@@ -6,7 +6,7 @@
 //! Also what a command writes to `$GITHUB_OUTPUT` and `$GITHUB_ENV`, which later steps
 //! read.
 
-use super::refs::{last_top, literal_digest, resolves_from_registry};
+use super::refs::{last_top, literal_digest, local_repo_digests, resolves_from_registry};
 use super::state::{ShellState, StepFile, expr_key};
 use crate::audit::model::{KnownValue, ValueClass};
 use crate::audit::secrets::variable_at;
@@ -162,6 +162,19 @@ fn class_of_expansion(e: &Expansion<'_>, st: &ShellState, hops: usize) -> Option
             Some(KnownValue::Text(t)) if hops < MAX_HOPS => class_at(t, st, hops + 1),
             _ => None,
         },
+        // The daemon's record of a push is the pushed digest; of a pull by tag, the
+        // registry's answer for the tag.
+        Expansion::Command(c) if local_repo_digests(c) => {
+            if st
+                .pulled
+                .iter()
+                .any(|r| !r.is_empty() && c.contains(r.as_str()))
+            {
+                Some(ValueClass::Lookup)
+            } else {
+                Some(ValueClass::Digest)
+            }
+        }
         Expansion::Command(c) => {
             (resolves_from_registry(c) || reads_looked_up_file(c, st)).then_some(ValueClass::Lookup)
         }
@@ -364,6 +377,13 @@ mod tests {
         assert_eq!(c("${platform}"), None);
         assert_eq!(c("reg.io/$NAME"), None);
         assert_eq!(c("$(cat ref.txt)"), None);
+        // A local image's RepoDigests are repo@sha256 references: signed by digest.
+        let repo_digests = "$(docker inspect --format '{{index .RepoDigests 0}}' \"$IMAGE\")";
+        assert_eq!(c(repo_digests), Some(ValueClass::Digest));
+        // Unless that image was pulled by tag here: then it is the registry's answer.
+        let mut pulled = st.clone();
+        pulled.pulled.insert("$IMAGE".into());
+        assert_eq!(class_of(repo_digests, &pulled), Some(ValueClass::Lookup));
         // A default is a value the variable may take.
         assert_eq!(c("${1:-reg.io/app:latest}"), Some(ValueClass::Tag));
         assert_eq!(c("${IMAGE:-$OTHER}"), None);

@@ -25,7 +25,7 @@ pub(crate) fn tool_name(written: &str) -> String {
             return (*t).to_string();
         }
     }
-    let base = written.rsplit('/').next().unwrap_or(written);
+    let base = written.rsplit(['/', '\\']).next().unwrap_or(written);
     let lower = base.to_ascii_lowercase();
     let lower = lower.strip_suffix(".exe").unwrap_or(&lower);
     for t in ["cosign", "notation"] {
@@ -310,9 +310,12 @@ fn function_tools(script: &str) -> Vec<(String, String)> {
         };
         let (name, rest) = if parens {
             let before = script[..at].trim_end_matches([' ', '\t']);
+            // Past the character before the name, however many bytes it takes.
             let start = before
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-                .map_or(0, |i| i + 1);
+                .char_indices()
+                .rev()
+                .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+                .map_or(0, |(i, c)| i + c.len_utf8());
             let rest = &script[at + 2..];
             from = at + 2;
             (&before[start..], rest)
@@ -367,6 +370,16 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_function_name_after_a_wide_character_is_read() {
+        assert_eq!(
+            function_tool("é get() { curl -fsSL \"$@\"; }\n", "get").as_deref(),
+            Some("curl")
+        );
+        // No name at all, only a wide character before the parentheses.
+        assert_eq!(function_tool("=é() { curl x; }", "x"), None);
     }
 
     #[test]

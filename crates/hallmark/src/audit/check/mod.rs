@@ -130,6 +130,10 @@ pub(crate) struct Cx<'a> {
     /// True while the script checked is continued by the next one: what it leaves (a
     /// program installed) may still be run there.
     pub(crate) continued: bool,
+    /// Variables of unknown value that `docker push` is given whole, anywhere in the file.
+    pushed_whole: BTreeSet<String>,
+    /// Those of the first run: each names a tag wherever its value is not known.
+    tag_vars: Rc<BTreeSet<String>>,
 }
 
 impl<'a> Cx<'a> {
@@ -145,6 +149,8 @@ impl<'a> Cx<'a> {
             sources: BTreeMap::new(),
             hidden: Rc::default(),
             continued: false,
+            pushed_whole: BTreeSet::new(),
+            tag_vars: Rc::default(),
         }
     }
 
@@ -250,6 +256,7 @@ pub(crate) fn run(path: &str, model: &Model, checks: &[&dyn Check]) -> Checked {
     walk(&mut first, model, &[]);
     let mut cx = Cx::new(path);
     cx.hidden = Rc::new(first.credential_closure());
+    cx.tag_vars = Rc::new(std::mem::take(&mut first.pushed_whole));
     walk(&mut cx, model, checks);
     cx.fingerprint();
     let mut order: Vec<usize> = (0..cx.findings.len()).collect();
@@ -287,6 +294,12 @@ fn walk(cx: &mut Cx<'_>, m: &Model, checks: &[&dyn Check]) {
             st = ShellState::default();
             if at.is_some() {
                 st.exprs = Rc::new(jobs.exprs(m, job));
+            }
+            // Docker pushes no digest reference: a variable it pushes whole names a tag,
+            // in every script of the file (a Makefile's `$(IMG)` pushed by one recipe and
+            // signed by another), until a script gives it a value.
+            for v in cx.tag_vars.iter() {
+                st.classes.insert(v.clone(), ValueClass::Tag);
             }
             for v in &script.env {
                 st.assign(&v.name, &v.value, v.expands);
@@ -882,6 +895,13 @@ fn command(
         }
     }
     if let Some(dest) = step.pushed() {
+        if step.name == "docker"
+            && let Some((name, len)) = crate::audit::secrets::variable_at(&dest)
+            && len == dest.len()
+            && cx.pushed_whole.len() < 256
+        {
+            cx.pushed_whole.insert(name.to_string());
+        }
         cx.inventory.pushes.insert(dest);
     }
     st.after(&step);

@@ -85,6 +85,7 @@ pub(crate) fn literal_digest(d: &str) -> bool {
 pub(crate) fn resolves_from_registry(d: &str) -> bool {
     let d = d.to_ascii_lowercase();
     (d.contains("$(") || d.contains('`'))
+        && !local_repo_digests(&d)
         && [
             "crane digest",
             "docker inspect",
@@ -96,6 +97,35 @@ pub(crate) fn resolves_from_registry(d: &str) -> bool {
             "oras discover",
             "podman inspect",
             "podman image inspect",
+        ]
+        .iter()
+        .any(|c| d.contains(c))
+}
+
+/// A command substitution that reads a local image's `RepoDigests`
+/// (`docker inspect --format '{{index .RepoDigests 0}}' app:v1`): the `repo@sha256:…`
+/// references the daemon recorded when it pushed (or pulled) that image. The daemon answers
+/// from its own store, not the registry: for an image built and pushed here it is the
+/// digest of the bytes this job pushed, as good as the build's own output. `docker
+/// manifest inspect` and `buildx imagetools inspect` do ask the registry, and are not this.
+pub(crate) fn local_repo_digests(d: &str) -> bool {
+    let d = d.to_ascii_lowercase();
+    d.contains("repodigests")
+        && [
+            "docker inspect",
+            "docker image inspect",
+            "podman inspect",
+            "podman image inspect",
+        ]
+        .iter()
+        .any(|c| d.contains(c))
+        && ![
+            "manifest inspect",
+            "imagetools inspect",
+            "skopeo",
+            "crane",
+            "regctl",
+            "oras",
         ]
         .iter()
         .any(|c| d.contains(c))
@@ -199,5 +229,14 @@ mod reference_tests {
         assert!(image_ref("https://example.com/x").is_none());
         assert!(resolves_from_registry("$(crane digest app:v1)"));
         assert!(!resolves_from_registry("${{ steps.build.outputs.digest }}"));
+        // The daemon's record of a push is not a question to the registry.
+        let local = "$(docker inspect --format='{{index .RepoDigests 0}}' \"$IMAGE\")";
+        assert!(local_repo_digests(local) && !resolves_from_registry(local));
+        assert!(resolves_from_registry(
+            "$(docker manifest inspect app:v1 | jq .RepoDigests)"
+        ));
+        assert!(resolves_from_registry(
+            "$(docker inspect app:v1 --format '{{.Id}}')"
+        ));
     }
 }

@@ -43,6 +43,9 @@ pub(crate) struct ShellState {
     /// Files a registry lookup wrote (`crane digest app:v1 > digest.txt`): a digest read
     /// from one was looked up, not built.
     pub(crate) looked_up: BTreeSet<String>,
+    /// References pulled by tag (`docker pull app:v1`): a local image's `RepoDigests` for
+    /// one of them is what the registry answered for the tag, not what this job built.
+    pub(crate) pulled: BTreeSet<String>,
     /// Downloads run in this script (reported as run, not as installed).
     pub(crate) ran: BTreeSet<String>,
     /// Every value a variable may hold here, when more than one: values assigned in the
@@ -242,6 +245,19 @@ impl ShellState {
                 }
             }
         }
+        if matches!(name, "docker" | "podman" | "nerdctl")
+            && (sub == "pull" || (sub == "image" && args.get(1).is_some_and(|a| a == "pull")))
+        {
+            for a in args
+                .iter()
+                .skip(1)
+                .filter(|a| !a.starts_with('-') && *a != "pull")
+            {
+                if self.pulled.len() < MAX_VALUES * 8 {
+                    self.pulled.insert(a.trim_matches(['"', '\'']).to_string());
+                }
+            }
+        }
         if DOWNLOADERS.contains(&name) {
             let at = step.at(step.name_word());
             for f in download_outputs(name, args) {
@@ -355,13 +371,15 @@ impl ShellState {
                 .iter()
                 .find(|a| !a.starts_with('-'))
                 .map(|a| base(a).to_string())
-        } else if written.starts_with("./") || written.starts_with('/') {
-            self.executable
-                .contains(base(written))
+        } else if written.starts_with("./")
+            || written.starts_with(".\\")
+            || written.starts_with('/')
+        {
+            // Windows runs a program or script by its extension, made executable or not.
+            (self.executable.contains(base(written)) || windows_program(written))
                 .then(|| base(written).to_string())
         } else if self.installed.contains_key(base(written))
-            || (written.to_ascii_lowercase().ends_with(".exe")
-                && self.downloaded.contains_key(base(written)))
+            || (windows_program(written) && self.downloaded.contains_key(base(written)))
         {
             // Installed into a directory on the PATH, then run by name; or a Windows
             // program, which runs from the current directory by name.
@@ -371,6 +389,14 @@ impl ShellState {
         };
         target.filter(|f| self.downloaded.contains_key(f))
     }
+}
+
+/// A file Windows runs by its name alone (`rustup-init.exe`, `.\\install.ps1`).
+fn windows_program(written: &str) -> bool {
+    let w = written.to_ascii_lowercase();
+    [".exe", ".bat", ".cmd", ".ps1", ".msi"]
+        .iter()
+        .any(|e| w.ends_with(e))
 }
 
 /// How a download saved straight into a `bin` directory is installed.
@@ -418,9 +444,9 @@ fn download_outputs(name: &str, args: &[String]) -> Vec<String> {
         let short_o =
             a.starts_with('-') && !a.starts_with("--") && (a.ends_with('o') || a.ends_with('O'));
         let file = match a.as_str() {
-            "--output" | "--output-document" | "-OutFile" | ">" | ">>" => {
-                it.peek().map(|s| s.to_string())
-            }
+            // PowerShell's parameters are not case-sensitive.
+            _ if a.eq_ignore_ascii_case("-outfile") => it.peek().map(|s| s.to_string()),
+            "--output" | "--output-document" | ">" | ">>" => it.peek().map(|s| s.to_string()),
             _ if short_o => it.peek().map(|s| s.to_string()),
             _ => a
                 .strip_prefix("--output=")

@@ -5,12 +5,16 @@
 
 use super::Source;
 use super::generic::{self, Images, Scripts, Spec};
-use crate::audit::model::{EnvVar, Expands, Model};
+use crate::audit::mapped::{Builder, Located, Pos};
+use crate::audit::model::{EnvVar, Expands, Model, Script};
 use crate::audit::yaml::Node;
 
-/// Reads the file, then gives the `run:` steps of each reusable command the values of its
-/// `<< parameters.x >>`: the parameter's `default:`, then what each step invoking the
-/// command passes (the last one given wins).
+/// Reads the file, then gives the `run:` steps of each reusable command and of each job
+/// the values of their `<< parameters.x >>`: the parameter's `default:`, then what each
+/// step invoking the command, or each workflow entry running the job (`- build: {image:
+/// x}`, a `matrix:` of values), passes. A step is read once per value its parameters may
+/// hold. `<< pipeline.parameters.x >>` takes the pipeline parameter's default. Orbs are
+/// not read: what an orb's commands and jobs run is unknown here.
 pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
     let first = m.scripts.len();
     generic::read(&SPEC, src, doc, m);
@@ -18,72 +22,198 @@ pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
         .get("jobs")
         .into_iter()
         .flat_map(Node::entries)
+        .chain(doc.get("commands").into_iter().flat_map(Node::entries))
         .filter_map(|(_, job)| job.get("steps"))
         .flat_map(Node::items)
         .flat_map(Node::entries)
         .filter_map(|(k, v)| Some((k.str()?, v)))
         .collect();
-    for (name, command) in doc.get("commands").into_iter().flat_map(Node::entries) {
-        let Some(name) = name.str() else { continue };
-        let mut values: Vec<EnvVar> = Vec::new();
-        for (p, spec) in command
-            .get("parameters")
-            .into_iter()
-            .flat_map(Node::entries)
-        {
-            let Some(p) = p.str() else { continue };
-            let given = spec.get("default").into_iter().chain(
-                invocations
-                    .iter()
-                    .filter(|(n, _)| *n == name)
-                    .filter_map(|(_, args)| args.get(p)),
-            );
-            for v in given.filter_map(Node::str) {
-                values.push(EnvVar {
-                    name: p.to_string(),
-                    value: v.to_string(),
-                    expands: Expands::Variables,
-                });
+    let runs: Vec<(&str, &Node)> = doc
+        .get("workflows")
+        .into_iter()
+        .flat_map(Node::entries)
+        .filter_map(|(_, w)| w.get("jobs"))
+        .flat_map(Node::items)
+        .flat_map(Node::entries)
+        .filter_map(|(k, v)| Some((k.str()?, v)))
+        .collect();
+    let mut bound: Vec<(usize, Vec<EnvVar>)> = Vec::new();
+    for (kind, given) in [("commands", &invocations), ("jobs", &runs)] {
+        for (name, def) in doc.get(kind).into_iter().flat_map(Node::entries) {
+            let Some(name) = name.str() else { continue };
+            let values = parameter_values(def, name, given);
+            if values.is_empty() {
+                continue;
+            }
+            for line in step_lines(src, def) {
+                bound.push((line, values.clone()));
             }
         }
-        if values.is_empty() {
-            continue;
+    }
+    let pipeline: Vec<EnvVar> = doc
+        .get("parameters")
+        .into_iter()
+        .flat_map(Node::entries)
+        .filter_map(|(p, spec)| {
+            Some(EnvVar {
+                name: format!("pipeline.parameters.{}", p.str()?),
+                value: spec.get("default")?.str()?.to_string(),
+                expands: Expands::Variables,
+            })
+        })
+        .collect();
+    let scripts = m.scripts.split_off(first);
+    for script in scripts {
+        let mut values: Vec<EnvVar> = pipeline.clone();
+        for (line, vs) in &bound {
+            if *line == script.line {
+                values.extend(vs.iter().cloned());
+            }
         }
-        let lines: Vec<usize> = command
-            .get("steps")
-            .map(Node::items)
-            .unwrap_or_default()
+        // One copy per value a parameter may hold; the others take their last.
+        let mut names: Vec<&str> = values.iter().map(|v| v.name.as_str()).collect();
+        names.dedup();
+        let copies = names
             .iter()
-            .filter_map(|step| step.get("run"))
-            .filter_map(|run| src.script(run.get("command").unwrap_or(run)))
-            .map(|s| s.line)
-            .collect();
-        for script in m.scripts[first..]
-            .iter_mut()
-            .filter(|s| lines.contains(&s.line) && s.located.is_none())
-        {
-            for v in &values {
-                let written = format!("<< parameters.{} >>", v.name);
-                let name = parameter_variable(&v.name, written.len());
-                script.body = script.body.replace(&written, &format!("${{{name}}}"));
-                script.env.push(EnvVar { name, ..v.clone() });
+            .map(|n| values.iter().filter(|v| v.name == *n).count())
+            .max()
+            .unwrap_or(1)
+            .clamp(1, MAX_COPIES);
+        for k in 0..copies {
+            let mut copy = script.clone();
+            let mut put: Vec<(String, String)> = Vec::new();
+            let mut seen: Vec<&str> = Vec::new();
+            for n in &names {
+                if seen.contains(n) {
+                    continue;
+                }
+                seen.push(n);
+                let all: Vec<&EnvVar> = values.iter().filter(|v| v.name == *n).collect();
+                let Some(v) = all.get(k).or(all.last()) else {
+                    continue;
+                };
+                let written = if n.starts_with("pipeline.") {
+                    format!("<< {n} >>")
+                } else {
+                    format!("<< parameters.{n} >>")
+                };
+                if !copy.body.contains(&written) {
+                    continue;
+                }
+                let var = parameter_variable(n);
+                copy.env.push(EnvVar {
+                    name: var.clone(),
+                    ..(*v).clone()
+                });
+                put.push((written, var));
             }
+            if !put.is_empty() {
+                substitute(&mut copy, &put);
+            }
+            m.scripts.push(copy);
         }
     }
 }
 
-/// The shell variable standing for a parameter, as long as `<< parameters.x >>` once
-/// written `${…}`, so that the words after it keep their columns.
-fn parameter_variable(name: &str, len: usize) -> String {
+/// Writes `${var}` for each `<< parameters.x >>` of `script`. A body placed by its script
+/// alone gets a map back to where each character is written, so a finding after a
+/// parameter keeps its column; one that has a map already (a scalar folded over lines)
+/// gets a variable name as long as what it replaces instead.
+fn substitute(script: &mut Script, put: &[(String, String)]) {
+    if script.located.is_some() {
+        for (written, var) in put {
+            let mut padded = var.clone();
+            while padded.len() + 3 < written.len() {
+                padded.push('_');
+            }
+            script.body = script.body.replace(written, &format!("${{{padded}}}"));
+            for e in script.env.iter_mut().filter(|e| &e.name == var) {
+                e.name = padded.clone();
+            }
+        }
+        return;
+    }
+    let mut b = Builder::default();
+    let (mut line, mut column) = (1, 1);
+    let mut rest = script.body.as_str();
+    while let Some(c) = rest.chars().next() {
+        if let Some((written, var)) = put.iter().find(|(w, _)| rest.starts_with(w.as_str())) {
+            b.write(&format!("${{{var}}}"), Pos::new(line, column));
+            column += written.chars().count();
+            rest = &rest[written.len()..];
+            continue;
+        }
+        b.push(c, Pos::new(line, column));
+        if c == '\n' {
+            (line, column) = (line + 1, 1);
+        } else {
+            column += 1;
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    let mapped = b.finish();
+    script.body = mapped.text.clone();
+    script.located = Some(std::sync::Arc::new(Located::new(mapped, true)));
+}
+
+/// Most copies of one step, one per value its parameters may hold.
+const MAX_COPIES: usize = 8;
+
+/// The values of the parameters of the command or job `def` called `name`: each one's
+/// default, then what each of `given` (an invocation) passes, matrices included.
+fn parameter_values(def: &Node, name: &str, given: &[(&str, &Node)]) -> Vec<EnvVar> {
+    let mut values = Vec::new();
+    for (p, spec) in def.get("parameters").into_iter().flat_map(Node::entries) {
+        let Some(p) = p.str() else { continue };
+        let passed = given
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .flat_map(|(_, args)| {
+                let direct = args.get(p).into_iter();
+                let matrix = args
+                    .get("matrix")
+                    .and_then(|m| m.get("parameters"))
+                    .and_then(|m| m.get(p))
+                    .map(Node::items)
+                    .unwrap_or_default();
+                direct.chain(matrix)
+            });
+        for v in spec
+            .get("default")
+            .into_iter()
+            .chain(passed)
+            .filter_map(Node::str)
+        {
+            values.push(EnvVar {
+                name: p.to_string(),
+                value: v.to_string(),
+                expands: Expands::Variables,
+            });
+        }
+    }
+    values
+}
+
+/// The lines where the `run:` steps of a command or job start.
+fn step_lines(src: &Source<'_>, def: &Node) -> Vec<usize> {
+    def.get("steps")
+        .map(Node::items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|step| step.get("run"))
+        .filter_map(|run| src.script(run.get("command").unwrap_or(run)))
+        .map(|s| s.line)
+        .collect()
+}
+
+/// The shell variable standing for a parameter.
+fn parameter_variable(name: &str) -> String {
     let mut v: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
     if v.starts_with(|c: char| c.is_ascii_digit()) {
         v.insert(0, '_');
-    }
-    while v.len() + 3 < len {
-        v.push('_');
     }
     v
 }
@@ -154,6 +284,59 @@ jobs:
         let found: Vec<(&str, usize, usize)> =
             found.iter().map(|f| (f.rule, f.line, f.column)).collect();
         assert_eq!(found, [("sign-by-tag", 9, 38)]);
+    }
+
+    #[test]
+    fn job_parameters_take_what_the_workflows_pass() {
+        let cfg = "version: 2.1
+parameters:
+  registry:
+    type: string
+    default: reg.example.com
+jobs:
+  publish:
+    parameters:
+      image:
+        type: string
+    docker:
+      - image: cimg/base@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+    steps:
+      - run: cosign sign --yes << pipeline.parameters.registry >>/<< parameters.image >>
+  pinned:
+    parameters:
+      ref:
+        type: string
+    docker:
+      - image: cimg/base@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+    steps:
+      - run: cosign sign --yes << parameters.ref >>
+workflows:
+  release:
+    jobs:
+      - publish:
+          image: shop/api@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+      - publish:
+          matrix:
+            parameters:
+              image: [\"shop/web:1.4\", \"shop/cron:1.4\"]
+      - pinned:
+          ref: reg.example.com/shop/api@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+";
+        let (found, _) = crate::audit::audit_text(".circleci/config.yml", cfg, Kind::CircleCi);
+        let found: Vec<(&str, usize, usize)> =
+            found.iter().map(|f| (f.rule, f.line, f.column)).collect();
+        assert_eq!(found, [("sign-by-tag", 14, 32)]);
+        let (all, _) = crate::audit::audit_text(".circleci/config.yml", cfg, Kind::CircleCi);
+        assert!(
+            all[0]
+                .message
+                .contains("${pipeline_parameters_registry}/${image}"),
+            "{}",
+            all[0].message
+        );
+        let m = super::super::read_in(Kind::CircleCi, cfg, &[]).unwrap();
+        // One copy of the step per value: the digest, then each of the matrix.
+        assert_eq!(m.scripts.len(), 4);
     }
 
     #[test]

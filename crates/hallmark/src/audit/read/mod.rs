@@ -34,6 +34,7 @@ mod tekton;
 mod travis;
 
 use super::Kind;
+use super::mapped::Located;
 use super::model::{EnvVar, Expands, Model, Place, Script, Value};
 use super::secrets::is_name;
 use super::yaml::{self, Node};
@@ -88,7 +89,62 @@ impl<'a> Source<'a> {
 
     /// The script a YAML scalar holds, placed where it is written.
     pub(crate) fn script(&self, node: &Node) -> Option<Script> {
-        Some(Script::new(node.str()?, self.body_start(node)))
+        let text = node.str()?;
+        let start = self.body_start(node);
+        let mut script = Script::new(text, start);
+        if !start.2 {
+            script.located = self.folded(node, text).map(std::sync::Arc::new);
+        }
+        Some(script)
+    }
+
+    /// Where each character of a flow scalar written over several lines came from. YAML
+    /// folds such a scalar (`- if …; then` with its body on the next lines) into one line,
+    /// which would put every command of it on the first line. The text is matched against
+    /// the file character by character, line breaks and indentation skipped; `None` when
+    /// the scalar is on one line, or the match fails (escapes of a quoted scalar).
+    fn folded(&self, node: &Node, text: &str) -> Option<Located> {
+        use crate::audit::mapped::{Builder, Pos};
+        let first = self.lines.get(node.line.checked_sub(1)?)?;
+        let rest: String = first.chars().skip(node.column.saturating_sub(1)).collect();
+        if rest.trim_start_matches(['"', '\'']).starts_with(text) {
+            return None;
+        }
+        let mut source = self.lines[node.line - 1..]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                let line = node.line + i;
+                l.chars()
+                    .enumerate()
+                    .map(move |(j, c)| (c, Pos::new(line, j + 1)))
+                    .chain(std::iter::once((
+                        '\n',
+                        Pos::new(line, l.chars().count() + 1),
+                    )))
+            })
+            .skip(node.column.saturating_sub(1));
+        let mut b = Builder::default();
+        // Each character of the text costs at most this many of the file: bounded work.
+        let mut budget = text.len().saturating_mul(4).saturating_add(4096);
+        for c in text.chars() {
+            loop {
+                budget = budget.checked_sub(1)?;
+                let (sc, pos) = source.next()?;
+                if sc == c {
+                    b.push(c, pos);
+                    break;
+                }
+                if c.is_whitespace() && sc.is_whitespace() {
+                    b.push(c, pos);
+                    break;
+                }
+                if !(sc.is_whitespace() || matches!(sc, '"' | '\'' | '\\')) {
+                    return None;
+                }
+            }
+        }
+        Some(Located::new(b.finish(), false))
     }
 }
 

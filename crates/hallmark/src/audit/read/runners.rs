@@ -262,7 +262,7 @@ mod tests {
             [
                 ("verify-then-pull-by-tag", 3, 14),
                 ("deploy-by-tag", 6, 14),
-                ("unchecked-download", 10, 2)
+                ("unchecked-download", 9, 2)
             ]
         );
         let just = "rollout version:\n    cosign verify --key k reg.io/app:{{version}}\n    kubectl set image deploy/app app=reg.io/app:{{version}}\n\ninstall:\n    curl -fsSL -o /tmp/i.sh https://x.example.com/i.sh\n    bash /tmp/i.sh\n";
@@ -270,7 +270,7 @@ mod tests {
             found("justfile", Kind::Just, just),
             [
                 ("verify-then-pull-by-tag", 3, 34),
-                ("unchecked-download", 7, 5)
+                ("unchecked-download", 6, 5)
             ]
         );
         let task = "version: '3'\ntasks:\n  deploy:\n    cmds:\n      - cosign verify --key k reg.io/app:{{.V}}\n      - docker pull reg.io/app:{{.V}}\n  other:\n    cmds:\n      - docker pull reg.io/app:{{.V}}\n";

@@ -81,6 +81,17 @@ jobs:
     }
 
     #[test]
+    fn a_command_in_a_plain_scalar_over_several_lines_is_found_on_its_line() {
+        // YAML folds the item into one line; the download is still on the line it is
+        // written on, and the one-line safe item stays silent.
+        let travis = "language: rust\ninstall:\n  - if [ -z $TRAVIS_TAG ] && [ $TRAVIS_BRANCH != master ]; then\n      curl https://sh.rustup.rs -sSf | sh -s -- -y --default-toolchain $TRAVIS_RUST_VERSION;\n\n      source ~/.cargo/env;\n    fi\n  - \"curl -sSf https://x.example.com/up.sh -o up.sh &&\n    sha256sum -c up.sh.sha256 && sh up.sh\"\nscript: cargo test\n";
+        let (found, _) = crate::audit::audit_text(".travis.yml", travis, Kind::Travis);
+        let found: Vec<(&str, usize, usize)> =
+            found.iter().map(|f| (f.rule, f.line, f.column)).collect();
+        assert_eq!(found, [("unchecked-download", 4, 7)]);
+    }
+
+    #[test]
     fn a_password_in_an_env_list_is_written_in_the_file() {
         let travis = "language: php\nenv:\n  global:\n    - DB_HOST=127.0.0.1\n    - DOCKER_PASSWORD=LegacyDeploy2019!\n    - REGISTRY_TOKEN=$TRAVIS_SECRET\nscript: make\n";
         let (found, _) = crate::audit::audit_text(".travis.yml", travis, Kind::Travis);

@@ -70,6 +70,25 @@ mod tests {
     }
 
     #[test]
+    fn a_variable_docker_pushes_whole_names_a_tag_in_every_script_of_the_file() {
+        // Docker refuses a digest reference to push: `$(IMG)` pushed by one recipe is a tag
+        // where another signs it, whatever the file's order.
+        let mk = "sign:\n\tcosign sign -key $(KMS_KEY_URL) $(IMG)\n\npush:\n\tdocker push ${IMG}\n";
+        assert_eq!(
+            findings("common.mk", Kind::Make, mk),
+            [("sign-by-tag".to_string(), 2)]
+        );
+        let sh = "docker push \"$IMAGE\"\ncosign sign --yes \"$IMAGE\"\n";
+        assert_eq!(
+            findings("a.sh", Kind::Shell, sh),
+            [("sign-by-tag".to_string(), 2)]
+        );
+        // By digest, given a value of its own, or never pushed: not a tag, or unknown.
+        let safe = "docker push \"$IMAGE\"\ncosign sign --yes \"$IMAGE@$DIGEST\"\nIMAGE=\"$(cat ref.txt)\"\ncosign sign --yes \"$IMAGE\"\ncosign sign --yes \"$OTHER\"\n";
+        assert!(findings("b.sh", Kind::Shell, safe).is_empty());
+    }
+
+    #[test]
     fn each_tag_fed_to_xargs_is_signed_by_tag() {
         let wf = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - id: meta\n        uses: docker/metadata-action@0123456789abcdef0123456789abcdef01234567\n        with:\n          images: reg.io/app\n      - env:\n          TAGS: ${{ steps.meta.outputs.tags }}\n        run: echo \"${TAGS}\" | xargs -I {} cosign sign --yes {}\n      - env:\n          TAGS: ${{ steps.meta.outputs.tags }}\n          DIGEST: sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n        run: echo \"${TAGS}\" | xargs -I {} cosign sign --yes {}@${DIGEST}\n";
         assert_eq!(

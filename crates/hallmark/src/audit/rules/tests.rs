@@ -70,7 +70,7 @@ fn gitlab_job_parts_share_one_shell() {
     let ci = "build:\n  before_script:\n    - curl -o i.sh https://x/i.sh\n  script:\n    - sh i.sh\nother:\n  script:\n    - sh i.sh\n";
     assert_eq!(
         findings(".gitlab-ci.yml", Kind::GitLab, ci),
-        [("unchecked-download".to_string(), 5)]
+        [("unchecked-download".to_string(), 3)]
     );
 }
 

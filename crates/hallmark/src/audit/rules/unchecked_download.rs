@@ -82,15 +82,23 @@ impl Check for UncheckedDownload {
                 }
             }
         }
-        // A file downloaded, then run with nothing checking it in between.
+        // A file downloaded, then run with nothing checking it in between: reported on the
+        // download, where the check belongs (as an install is), naming where it runs.
         if let Some(f) = st.runs_download(step) {
-            cx.report(
-                &RULE,
-                None,
-                at,
-                &format!("run:{f}"),
-                format!("{f} is downloaded and run without a checksum or signature check"),
-            );
+            let (place, message) = match st.download_at.get(&f) {
+                Some(d) if d.line != at.line => (
+                    *d,
+                    format!(
+                        "{f} is downloaded here and run on line {} without a checksum or signature check",
+                        at.line
+                    ),
+                ),
+                _ => (
+                    at,
+                    format!("{f} is downloaded and run without a checksum or signature check"),
+                ),
+            };
+            cx.report(&RULE, None, place, &format!("run:{f}"), message);
         }
         // At the script's end (or the end of the scripts that continue it): programs
         // installed from a download nothing checked. They are not seen running, but
@@ -194,7 +202,7 @@ mod tests {
         let unchecked = "curl -o up.sh https://x/up.sh\nchmod +x up.sh\n./up.sh\n";
         assert_eq!(
             findings("h.sh", Kind::Shell, unchecked),
-            [("unchecked-download".to_string(), 3)]
+            [("unchecked-download".to_string(), 1)]
         );
         for body in [
             "iex (iwr https://x/install.ps1)\n",
@@ -223,13 +231,25 @@ mod tests {
             "CURL=\"curl -LsSf\"\n$CURL https://x/i.sh | sh\n",
             "get() { curl -fsSL --retry 3 \"$@\"; }\nget https://x/i.sh | bash\n",
             "function get {\n  wget -qO- \"$1\"\n}\nget https://x/i.sh | sh\n",
-            "curl -sSf -o rustup-init.exe https://x/rustup-init.exe\nrustup-init.exe -y\n",
-            "curl -Os https://x/latest/linux/codecov\nchmod +x codecov\n./codecov -t \"$T\"\n",
         ] {
             let got = findings("d.sh", Kind::Shell, body);
             assert_eq!(got.len(), 1, "{body}: {got:?}");
             assert_eq!(got[0].1, body.lines().count(), "{body}");
             assert_eq!(got[0].0, "unchecked-download", "{body}");
+        }
+        // Saved, then run by name or path on a later line: reported on the download, where
+        // the check belongs.
+        for body in [
+            "curl -sSf -o rustup-init.exe https://x/rustup-init.exe\nrustup-init.exe -y\n",
+            "curl -sSf -o rustup-init.exe https://win.rustup.rs\n./rustup-init.exe -y\n",
+            "curl -Os https://x/latest/linux/codecov\nchmod +x codecov\n./codecov -t \"$T\"\n",
+            "wget -O /tmp/i.sh https://x/i.sh\necho next\nbash /tmp/i.sh --yes\n",
+        ] {
+            let (f, _) = crate::audit::audit_text("r.sh", body, Kind::Shell);
+            assert_eq!(f.len(), 1, "{body}: {f:?}");
+            assert_eq!((f[0].rule, f[0].line), ("unchecked-download", 1), "{body}");
+            let last = body.lines().count();
+            assert!(f[0].message.contains(&format!("run on line {last}")), "{}", f[0].message);
         }
         let safe = "f() { echo 'export A=1'; }\nf | sh\ncurl -fsSL https://x/i.sh -o i.sh\ncurl -fsSL https://x/i.sh.sha256 -o i.sh.sha256\nsha256sum -c i.sh.sha256\nsh i.sh\ncurl -fsSL https://x/a.json | jq .\n";
         assert!(findings("s.sh", Kind::Shell, safe).is_empty());
@@ -241,7 +261,7 @@ mod tests {
         assert_eq!(
             findings("c.sh", Kind::Shell, composer),
             [
-                ("unchecked-download".to_string(), 2),
+                ("unchecked-download".to_string(), 1),
                 ("unchecked-download".to_string(), 3)
             ]
         );
@@ -267,18 +287,18 @@ mod tests {
                 "{body}"
             );
         }
-        // Run after the install: reported once, as run, where it runs.
+        // Run after the install: reported once, as run, on the download.
         let run = "curl -o /usr/local/bin/yq https://x/yq\nchmod +x /usr/local/bin/yq\nyq --version\n";
         assert_eq!(
             findings("r.sh", Kind::Shell, run),
-            [("unchecked-download".to_string(), 3)]
+            [("unchecked-download".to_string(), 1)]
         );
         // The same across the lines of a recipe, which share their files.
         let recipe = "tools:\n\tcurl -o /usr/local/bin/yq https://x/yq\n\tchmod +x /usr/local/bin/yq\n\tyq --version\n\ninstall:\n\tcurl -o /usr/local/bin/jq https://x/jq\n\tchmod +x /usr/local/bin/jq\n";
         assert_eq!(
             findings("Makefile", Kind::Make, recipe),
             [
-                ("unchecked-download".to_string(), 4),
+                ("unchecked-download".to_string(), 2),
                 ("unchecked-download".to_string(), 7)
             ]
         );

@@ -35,7 +35,13 @@ struct Ctx {
     limit: Option<Limit>,
     /// Set when a bound stops the parse: every reader then sees the end.
     abort: bool,
+    /// Scripts kept in variables (`S="$(cat <<EOF … EOF)"`), for a shell that runs one
+    /// later (`bash -c "$S"`, `su user -c "$S"`, `eval "$S"`).
+    snippets: std::collections::HashMap<String, Vec<Ch>>,
 }
+
+/// Most scripts kept in variables remembered.
+const MAX_SNIPPETS: usize = 64;
 
 impl Ctx {
     fn reach(&mut self, limit: Limit, abort: bool) {
@@ -96,6 +102,7 @@ pub(super) fn parse(body: &str) -> Script {
         budget: src.len().saturating_mul(2).saturating_add(1 << 16),
         limit,
         abort: false,
+        snippets: std::collections::HashMap::new(),
     };
     let mut p = Parser {
         src: &src,
@@ -926,6 +933,9 @@ impl Parser<'_, '_> {
         };
         for w in &words[..first] {
             buf.extend(assignment(w, prefix_kind).map(Item::Assign));
+            if prefix_kind == AssignKind::Shell {
+                self.keep_snippet(w);
+            }
         }
         let declared = match name.as_str() {
             "export" => Some(AssignKind::Export),
@@ -938,6 +948,7 @@ impl Parser<'_, '_> {
         if let Some(kind) = declared {
             for w in args.iter().filter(|w| !w.word.text.starts_with(['-', '+'])) {
                 buf.extend(assignment(w, kind).map(Item::Assign));
+                self.keep_snippet(w);
             }
         }
         if let Some(read) = read_targets(&name, &plain, name_at) {
@@ -947,7 +958,9 @@ impl Parser<'_, '_> {
         if SHELLS.contains(&name.as_str()) {
             match shell_string(args) {
                 ShellInput::String(k) => {
-                    let chars = args[k].chars.clone();
+                    let chars = self
+                        .snippet_of(args[k])
+                        .unwrap_or_else(|| args[k].chars.clone());
                     let items = self.nested(chars);
                     self.pre.extend(items);
                 }
@@ -963,6 +976,22 @@ impl Parser<'_, '_> {
                 }
                 ShellInput::File => {}
             }
+        } else if name == "su" {
+            // `su USER -c CMD`: CMD runs in the user's shell.
+            let at = args
+                .iter()
+                .position(|a| matches!(a.word.text.as_str(), "-c" | "--command"));
+            if let Some(cmd) = at.and_then(|k| args.get(k + 1)) {
+                let chars = self.snippet_of(cmd).unwrap_or_else(|| cmd.chars.clone());
+                let items = self.nested(chars);
+                self.pre.extend(items);
+            }
+        } else if name == "eval"
+            && let [one] = args
+            && let Some(chars) = self.snippet_of(one)
+        {
+            let items = self.nested(chars);
+            self.pre.extend(items);
         } else if name == "eval" {
             let mut chars = Vec::new();
             // eval joins its arguments with spaces.
@@ -984,6 +1013,34 @@ impl Parser<'_, '_> {
             then: Joiner::Sequence,
             redirects: redirects.into_iter().map(|(r, _)| r).collect(),
         }));
+    }
+
+    /// Remembers the script an assignment keeps in its variable (the body of a heredoc
+    /// given to `cat` in a command substitution), or forgets the variable's.
+    fn keep_snippet(&mut self, w: &RawWord) {
+        let Some(eq) = w.chars.iter().position(|c| c.c == '=' && !c.live) else {
+            return;
+        };
+        let name: String = w.chars[..eq].iter().map(|c| c.c).collect();
+        match heredoc_snippet(&w.chars[eq + 1..]) {
+            Some(body) if self.ctx.snippets.len() < MAX_SNIPPETS => {
+                self.ctx.snippets.insert(name, body);
+            }
+            _ => {
+                self.ctx.snippets.remove(&name);
+            }
+        }
+    }
+
+    /// The script a word names when it is one variable holding one (`"$S"`, `"${S}"`).
+    fn snippet_of(&self, w: &RawWord) -> Option<Vec<Ch>> {
+        let t = w.word.text.as_str();
+        let inner = t.strip_prefix('$')?;
+        let name = inner
+            .strip_prefix('{')
+            .and_then(|i| i.strip_suffix('}'))
+            .unwrap_or(inner);
+        self.ctx.snippets.get(name).cloned()
     }
 
     /// Parses characters again as a body of their own (`-c` strings, `eval`, heredocs,
@@ -1249,6 +1306,79 @@ impl Parser<'_, '_> {
         let items = self.nested(inner);
         self.pre.extend(items);
     }
+}
+
+/// The body of the heredoc in a value `$(cat <<EOF … EOF)` (quoted or not), as written in
+/// the file: the script a variable keeps. It was read as `cat`'s input, not as commands,
+/// so it is syntax again here.
+fn heredoc_snippet(value: &[Ch]) -> Option<Vec<Ch>> {
+    let text: Vec<char> = value.iter().map(|c| c.c).collect();
+    let mut i = usize::from(text.first() == Some(&'"'));
+    let at = |i: usize, s: &str| {
+        s.chars()
+            .enumerate()
+            .all(|(k, c)| text.get(i + k) == Some(&c))
+    };
+    if !at(i, "$(") {
+        return None;
+    }
+    i += 2;
+    while text.get(i).is_some_and(|c| c.is_whitespace()) {
+        i += 1;
+    }
+    if !at(i, "cat") {
+        return None;
+    }
+    i += 3;
+    while text.get(i).is_some_and(|c| matches!(c, ' ' | '\t')) {
+        i += 1;
+    }
+    if !at(i, "<<") || at(i, "<<<") {
+        return None;
+    }
+    i += 2;
+    let strip_tabs = text.get(i) == Some(&'-');
+    i += usize::from(strip_tabs);
+    while text.get(i).is_some_and(|c| matches!(c, ' ' | '\t')) {
+        i += 1;
+    }
+    let mut delim = String::new();
+    while let Some(&c) = text.get(i) {
+        if c.is_whitespace() || c == ')' {
+            break;
+        }
+        if !matches!(c, '\'' | '"' | '\\') {
+            delim.push(c);
+        }
+        i += 1;
+    }
+    if delim.is_empty() {
+        return None;
+    }
+    let start = i + text[i..].iter().position(|c| *c == '\n')? + 1;
+    let mut line = start;
+    while line < text.len() {
+        let end = text[line..]
+            .iter()
+            .position(|c| *c == '\n')
+            .map_or(text.len(), |p| line + p);
+        let l: String = text[line..end].iter().collect();
+        let l = if strip_tabs {
+            l.trim_start_matches('\t')
+        } else {
+            &l
+        };
+        if l == delim {
+            return Some(
+                value[start..line]
+                    .iter()
+                    .map(|c| Ch { live: false, ..*c })
+                    .collect(),
+            );
+        }
+        line = end + 1;
+    }
+    None
 }
 
 /// `]]` as a word.

@@ -639,3 +639,47 @@ mod random {
         }
     }
 }
+
+#[test]
+fn a_script_kept_in_a_variable_is_read_where_a_shell_runs_it() {
+    let run = |runner: &str| {
+        format!(
+            "snippet=\"$(cat << EOF\nset -e\ncurl -so- https://x/install.sh | bash || {{\n  echo retry\n}}\nEOF\n)\"\n{runner}\n"
+        )
+    };
+    for runner in [
+        "su ${USERNAME} -c \"${snippet}\" 2>&1",
+        "bash -c \"$snippet\"",
+        "sudo -u dev bash -lc \"$snippet\"",
+        "eval \"$snippet\"",
+    ] {
+        let got: Vec<(String, usize, usize)> = named(&run(runner))
+            .into_iter()
+            .filter(|(n, _, _)| n == "curl")
+            .collect();
+        // Read where it is written in the file, not where it runs.
+        assert_eq!(got, [("curl".to_string(), 3, 1)], "{runner}");
+    }
+    // Kept but never run, run by a program that is not a shell, or replaced before it runs:
+    // the heredoc is `cat`'s input, not commands.
+    for runner in [
+        "echo \"$snippet\"",
+        "printf '%s' \"$snippet\" > install.sh",
+        "snippet=done\nbash -c \"$snippet\"",
+    ] {
+        let got: Vec<_> = named(&run(runner))
+            .into_iter()
+            .filter(|(n, _, _)| n == "curl")
+            .collect();
+        assert!(got.is_empty(), "{runner}: {got:?}");
+    }
+    // Odd values end without a script.
+    for value in [
+        "S=\"$(cat <<\"",
+        "S=$(cat <<EOF",
+        "S=\"$(cat << )\"",
+        "S=\"$(cat\"",
+    ] {
+        let _ = named(&format!("{value}\nbash -c \"$S\"\n"));
+    }
+}
