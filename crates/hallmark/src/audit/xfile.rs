@@ -603,3 +603,157 @@ fn merged(tree: &Tree<'_>, groups: &[Vec<usize>]) -> HashMap<usize, Vec<Arc<Merg
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::model::ValueClass;
+
+    /// Writes `files` under a fresh directory and runs the pre-pass over them, as
+    /// `audit` would over that directory.
+    fn given(files: &[(&str, &str)]) -> (Given, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut found = Vec::new();
+        for (path, text) in files {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, text).unwrap();
+            found.push(walk::Found {
+                kind: super::super::kind_of(Path::new(path), ""),
+                path: full,
+                root: Some(dir.path().to_path_buf()),
+            });
+        }
+        let all: Vec<&walk::Found<Option<Kind>>> = found.iter().collect();
+        let g = prepass(&all, &[]);
+        let names = files.iter().map(|(p, _)| p.to_string()).collect();
+        drop(dir);
+        (g, names)
+    }
+
+    fn values(g: &Given, file: usize) -> Vec<Vec<(String, Option<KnownValue>)>> {
+        g.calls
+            .get(&file)
+            .map(|c| c.iter().map(|c| c.values.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    const ACTION: &str = "inputs:\n  ref: {required: true}\nruns:\n  using: composite\n  steps:\n    - run: cosign sign ${{ inputs.ref }}\n      shell: bash\n";
+
+    #[test]
+    fn each_call_of_an_action_is_resolved_in_its_caller() {
+        let wf = "\
+env:
+  IMAGE: reg.io/app
+jobs:
+  a:
+    runs-on: x
+    steps:
+      - id: meta
+        uses: docker/metadata-action@0123456789abcdef0123456789abcdef01234567
+      - uses: ./.github/actions/sign
+        with:
+          ref: ${{ steps.meta.outputs.tags }}
+  b:
+    runs-on: x
+    steps:
+      - id: build
+        uses: docker/build-push-action@0123456789abcdef0123456789abcdef01234567
+      - uses: ./.github/actions/sign
+        with:
+          ref: ${{ env.IMAGE }}@${{ steps.build.outputs.digest }}
+      - uses: ./.github/actions/sign
+        with:
+          ref: ${{ steps.nowhere.outputs.ref }}
+      - uses: ./.github/actions/sign@v1
+        with:
+          ref: reg.io/app:${{ github.sha }}
+";
+        let (g, _) = given(&[
+            (".github/actions/sign/action.yml", ACTION),
+            (".github/workflows/ci.yml", wf),
+        ]);
+        let input = |v: Option<KnownValue>| vec![("inputs.ref".to_string(), v)];
+        assert_eq!(
+            values(&g, 0),
+            [
+                input(Some(KnownValue::Class(ValueClass::Tag))),
+                input(Some(KnownValue::Text(
+                    "reg.io/app@${{ caller.unknown }}".into()
+                ))),
+                input(None),
+                input(Some(KnownValue::Text(
+                    "reg.io/app:${{ github.sha }}".into()
+                ))),
+            ]
+        );
+        assert!(
+            g.calls[&0][0].from.ends_with("ci.yml:9"),
+            "{}",
+            g.calls[&0][0].from
+        );
+        // The caller itself is called by nobody.
+        assert!(!g.calls.contains_key(&1));
+    }
+
+    #[test]
+    fn reusable_workflows_take_needs_outputs_and_a_caller_own_inputs() {
+        let callee = "on:\n  workflow_call:\n    inputs:\n      subject: {type: string}\njobs:\n  s:\n    runs-on: x\n    steps:\n      - run: cosign sign \"${{ inputs.subject }}\"\n";
+        let middle = "on:\n  workflow_call:\n    inputs:\n      image: {type: string, default: reg.io/app:dev}\njobs:\n  call:\n    uses: ./.github/workflows/sign.yml\n    with:\n      subject: ${{ inputs.image }}\n";
+        let top = "on: push\njobs:\n  build:\n    runs-on: x\n    outputs:\n      digest: ${{ steps.b.outputs.digest }}\n    steps:\n      - id: b\n        uses: docker/build-push-action@0123456789abcdef0123456789abcdef01234567\n  sign:\n    needs: build\n    uses: ./.github/workflows/sign.yml\n    with:\n      subject: ${{ needs.build.outputs.digest }}\n  release:\n    uses: ./.github/workflows/middle.yml\n    with:\n      image: reg.io/app@sha256:00\n";
+        let (g, _) = given(&[
+            (".github/workflows/sign.yml", callee),
+            (".github/workflows/middle.yml", middle),
+            (".github/workflows/top.yml", top),
+        ]);
+        let subject = |v: &str| {
+            vec![(
+                "inputs.subject".to_string(),
+                Some(KnownValue::Text(v.into())),
+            )]
+        };
+        let got = values(&g, 0);
+        // From middle.yml: its default, then what top.yml gives it.
+        assert!(got.contains(&subject("reg.io/app:dev")), "{got:?}");
+        assert!(got.contains(&subject("reg.io/app@sha256:00")), "{got:?}");
+        assert!(got.contains(&vec![(
+            "inputs.subject".to_string(),
+            Some(KnownValue::Class(ValueClass::Digest))
+        )]));
+        assert_eq!(got.len(), 3);
+    }
+
+    #[test]
+    fn azure_templates_take_parameters_and_a_loop_ends() {
+        let pipeline = "variables:\n  - name: reg\n    value: acme.azurecr.io\nsteps:\n  - template: t/a.yml\n    parameters:\n      image: $(reg)/app:$(tag)\n  - template: /t/a.yml@self\n    parameters:\n      image: $(reg)/app@$(digest)\n  - template: t/a.yml@other\n    parameters:\n      image: x\n  - template: ../../etc/passwd\n";
+        let a = "parameters:\n  - name: image\nsteps:\n  - bash: cosign sign ${{ parameters.image }}\n  - template: b.yml\n    parameters:\n      image: ${{ parameters.image }}-a\n";
+        let b = "parameters:\n  - name: image\nsteps:\n  - template: a.yml\n    parameters:\n      image: ${{ parameters.image }}-b\n";
+        let (g, _) = given(&[
+            ("azure-pipelines.yml", pipeline),
+            ("t/a.yml", a),
+            ("t/b.yml", b),
+        ]);
+        let into_a = values(&g, 1);
+        let text = |v: &[(String, Option<KnownValue>)]| match &v[0].1 {
+            Some(KnownValue::Text(t)) => t.clone(),
+            other => format!("{other:?}"),
+        };
+        let texts: Vec<String> = into_a.iter().map(|v| text(v)).collect();
+        assert_eq!(texts[0], "acme.azurecr.io/app:${tag}");
+        assert_eq!(texts[1], "acme.azurecr.io/app@${digest}");
+        // The loop a → b → a ends: bounded, each value one more `-a-b` deep.
+        assert!(texts.len() <= MAX_CALLS, "{texts:?}");
+        assert!(texts.iter().any(|t| t.ends_with("-a-b")), "{texts:?}");
+        assert!(!values(&g, 2).is_empty());
+    }
+
+    #[test]
+    fn paths_never_leave_the_base() {
+        let base = Path::new("/r");
+        assert_eq!(join_inside(base, "a/../b"), Some(PathBuf::from("/r/b")));
+        assert_eq!(join_inside(base, "./a"), Some(PathBuf::from("/r/a")));
+        assert_eq!(join_inside(base, "../x"), None);
+        assert_eq!(join_inside(base, "a/../../x"), None);
+        assert_eq!(join_inside(base, "/etc/passwd"), None);
+    }
+}

@@ -241,4 +241,15 @@ stages:
         let k8s = &crate::audit::yaml::parse("apiVersion: v1\nkind: Pod\n").unwrap()[0];
         assert!(!super::looks_like(k8s));
     }
+
+    #[test]
+    fn a_parameter_is_its_default_until_an_including_file_gives_one() {
+        let yml = "parameters:\n  - name: image\n    default: reg.io/app:latest\n  - name: other\nsteps:\n  - bash: cosign sign ${{ parameters.image }}\n  - bash: cosign sign ${{ parameters.other }}\n";
+        let (found, _) = crate::audit::audit_text("t.yml", yml, Kind::Azure);
+        let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
+        assert_eq!(found, [("sign-by-tag", 6)]);
+        let old = "parameters:\n  image: reg.io/app:v1\nsteps:\n  - script: cosign sign ${{ parameters.image }}\n";
+        let (found, _) = crate::audit::audit_text("t.yml", old, Kind::Azure);
+        assert_eq!(found.len(), 1);
+    }
 }

@@ -492,4 +492,85 @@ include:
             }]
         );
     }
+
+    fn scripts(m: &Model) -> Vec<(&str, usize, Vec<&str>)> {
+        m.scripts
+            .iter()
+            .map(|s| {
+                let env = s.env.iter().map(|v| v.name.as_str()).collect();
+                (s.body.as_str(), s.line, env)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reference_reads_as_what_it_names() {
+        let text = "\
+.snippets:
+  sign:
+    - cosign sign $IMAGE:$TAG
+job:
+  variables:
+    TAG: v1
+  script:
+    - echo one
+    - !reference [.snippets, sign]
+    - !reference [.nowhere, script]
+other:
+  script: !reference [job, script]
+";
+        let m = super::super::read_in(Kind::GitLab, text, &[]).unwrap();
+        let got = scripts(&m);
+        assert_eq!(
+            got,
+            [
+                ("echo one", 8, vec!["TAG"]),
+                // Named by the reference, in the job's shell; the unknown one adds nothing.
+                ("cosign sign $IMAGE:$TAG", 3, vec![]),
+                // A reference to a job's script that itself holds a reference.
+                ("echo one", 8, vec![]),
+                ("cosign sign $IMAGE:$TAG", 3, vec![]),
+            ]
+        );
+        assert!(m.scripts[1].continues && m.scripts[3].continues);
+    }
+
+    #[test]
+    fn templates_and_jobs_of_merged_files_are_followed() {
+        let main = "\
+.signer:
+  script:
+    - cosign sign \"$REF\"
+build:
+  script:
+    - !reference [.steps, build]
+";
+        let included = "\
+.steps:
+  build:
+    - docker build -t $REF .
+release:
+  extends: .signer
+  variables:
+    REF: reg.io/app:v1
+unrelated:
+  script:
+    - echo hi
+";
+        let merged = [Arc::new(Merged::new(included.to_string()).unwrap())];
+        let m = super::super::read_merged(Kind::GitLab, main, &[], &merged).unwrap();
+        let got = scripts(&m);
+        assert_eq!(
+            got,
+            [
+                // The template where it is written, then as the included job runs it.
+                ("cosign sign \"$REF\"", 3, vec![]),
+                ("cosign sign \"$REF\"", 3, vec!["REF"]),
+            ],
+            "the included file's own lines are its own to report"
+        );
+        assert_eq!(m.scripts[1].env[0].value, "reg.io/app:v1");
+        assert!(merged[0].takes_from_others());
+        assert!(Merged::new("a: [".into()).is_none());
+    }
 }
