@@ -76,10 +76,10 @@ struct Caller {
     model: Model,
 }
 
-/// The files of the tree, with their canonical paths once needed.
+/// The files of the tree, by path once needed.
 struct Tree<'a> {
     files: &'a [&'a walk::Found<Option<Kind>>],
-    by_real: Option<HashMap<PathBuf, usize>>,
+    by_path: Option<HashMap<PathBuf, usize>>,
 }
 
 impl Tree<'_> {
@@ -95,18 +95,26 @@ impl Tree<'_> {
         }
     }
 
-    /// The file of the tree at `path`, if it is one.
+    /// The file of the tree at `path`, if it is one. Paths are compared as written
+    /// (`./` dropped): a path is never looked up on disk, so none leads out of the tree.
     fn index(&mut self, path: &Path) -> Option<usize> {
         let files = self.files;
-        let by_real = self.by_real.get_or_insert_with(|| {
+        let by_path = self.by_path.get_or_insert_with(|| {
             files
                 .iter()
                 .enumerate()
-                .filter_map(|(i, f)| Some((std::fs::canonicalize(&f.path).ok()?, i)))
+                .map(|(i, f)| (lexical(&f.path), i))
                 .collect()
         });
-        by_real.get(&std::fs::canonicalize(path).ok()?).copied()
+        by_path.get(&lexical(path)).copied()
     }
+}
+
+/// `path` without its `.` components.
+fn lexical(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| *c != Component::CurDir)
+        .collect()
 }
 
 /// `rel` under `base`, as long as it stays under `base`: `..` never leads out.
@@ -156,7 +164,7 @@ fn normal_dir(p: &Path) -> PathBuf {
 pub(crate) fn prepass(files: &[&walk::Found<Option<Kind>>], groups: &[Vec<usize>]) -> Given {
     let mut tree = Tree {
         files,
-        by_real: None,
+        by_path: None,
     };
     let mut given = Given::default();
     let (sites, callers) = call_sites(&mut tree);
