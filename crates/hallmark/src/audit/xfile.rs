@@ -41,6 +41,10 @@ pub(crate) const MAX_CALLS: usize = 16;
 const MAX_SITES: usize = 4096;
 /// Most hops through variables when resolving one value.
 const MAX_HOPS: usize = 8;
+/// Most variables and expressions looked up for the values of one call.
+const MAX_LOOKUPS: usize = 1024;
+/// Longest value passed on: past it, the value is unknown.
+const MAX_VALUE_BYTES: usize = 8 << 10;
 /// Written where a value cannot be known: an expression no file sets.
 const UNKNOWN: &str = "${{ caller.unknown }}";
 
@@ -405,6 +409,7 @@ fn calls(sites: &[Site], callers: &HashMap<usize, Caller>) -> HashMap<usize, Vec
                     caller,
                     site,
                     incoming: inc.as_ref(),
+                    budget: &std::cell::Cell::new(MAX_LOOKUPS),
                 };
                 let call = Call {
                     from: format!("{}:{}", caller.name, site.line),
@@ -433,6 +438,9 @@ struct Cx<'a> {
     caller: &'a Caller,
     site: &'a Site,
     incoming: Option<&'a Call>,
+    /// Lookups left for this call's values: a value naming many variables that each name
+    /// many more must not cost more than this.
+    budget: &'a std::cell::Cell<usize>,
 }
 
 /// Contexts whose value is the same in the called file as in its caller.
@@ -457,6 +465,9 @@ impl Cx<'_> {
         let mut out = String::new();
         let mut rest = t;
         while let Some(at) = rest.find("${{") {
+            if out.len() > MAX_VALUE_BYTES {
+                return None;
+            }
             out.push_str(&rest[..at]);
             let tail = &rest[at..];
             let Some(end) = tail.find("}}") else {
@@ -476,7 +487,7 @@ impl Cx<'_> {
         if self.caller.kind == Kind::Azure || self.site.prefix == "parameters" {
             out = self.macros(&out, hops);
         }
-        Some(KnownValue::Text(out))
+        (out.len() <= MAX_VALUE_BYTES).then_some(KnownValue::Text(out))
     }
 
     /// Azure's `$(name)`: the caller's variable when it sets one, else a variable the
@@ -485,6 +496,9 @@ impl Cx<'_> {
         let mut out = String::new();
         let mut rest = text;
         while let Some(at) = rest.find("$(") {
+            if out.len() > MAX_VALUE_BYTES {
+                break;
+            }
             out.push_str(&rest[..at]);
             let tail = &rest[at + 2..];
             let Some(close) = tail.find(')') else {
@@ -510,7 +524,7 @@ impl Cx<'_> {
                 .rev()
                 .find(|a| a.name == var || a.name == name);
             match set {
-                Some(a) if hops < MAX_HOPS && !a.value.contains(&format!("$({name})")) => {
+                Some(a) if hops < MAX_HOPS && self.spend() => {
                     out.push_str(&self.macros(&a.value, hops + 1));
                 }
                 _ => out.push_str(&format!("${{{var}}}")),
@@ -521,9 +535,16 @@ impl Cx<'_> {
         out
     }
 
+    /// Takes one lookup from the budget; false when none is left.
+    fn spend(&self) -> bool {
+        let left = self.budget.get();
+        self.budget.set(left.saturating_sub(1));
+        left > 0
+    }
+
     /// The value of the expression `k` (spaces normalised) where the call is written.
     fn expression(&self, k: &str, hops: usize) -> Option<KnownValue> {
-        if hops >= MAX_HOPS {
+        if hops >= MAX_HOPS || !self.spend() {
             return None;
         }
         let next = |text: &str| self.resolve(text, hops + 1);
@@ -763,5 +784,31 @@ jobs:
         assert_eq!(join_inside(base, "../x"), None);
         assert_eq!(join_inside(base, "a/../../x"), None);
         assert_eq!(join_inside(base, "/etc/passwd"), None);
+    }
+
+    #[test]
+    fn a_value_naming_variables_that_name_many_more_costs_a_bounded_effort() {
+        // Each variable names the next 16 times: 16^8 paths of 8 hops without a budget.
+        let mut wf = String::from("env:\n");
+        for i in 0..8 {
+            let next = format!("${{{{ env.V{} }}}}", i + 1).repeat(16);
+            wf.push_str(&format!("  V{i}: \"{next}\"\n"));
+        }
+        wf.push_str(&format!("  V8: \"reg.io/app:{}\"\n", "x".repeat(4000)));
+        wf.push_str("jobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: ./.github/actions/sign\n        with:\n          ref: ${{ env.V0 }}\n");
+        let (g, _) = given(&[
+            (".github/actions/sign/action.yml", ACTION),
+            (".github/workflows/ci.yml", &wf),
+        ]);
+        // Past the hops allowed the value is unknown, never a cut text taken for a tag.
+        let got = values(&g, 0);
+        assert_eq!(got.len(), 1);
+        match &got[0][0].1 {
+            None => {}
+            Some(KnownValue::Text(t)) => {
+                assert!(t.len() <= MAX_VALUE_BYTES && !t.contains("reg.io"), "{t}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
