@@ -573,6 +573,38 @@ pub fn audit_text(name: &str, text: &str, kind: Kind) -> (Vec<Finding>, Vec<Stri
     (file.checked.findings, not_audited)
 }
 
+/// Audits files given as `(path, text)` as one tree, reading nothing from disk: values
+/// passed from one to another are followed as [`audit`] follows them, and the GitLab files
+/// among them are merged into one configuration (their `include:`s are not read). Its
+/// findings, suppressions not applied; for tests and fuzzing.
+pub fn audit_texts(files: &[(&str, &str)]) -> Vec<Finding> {
+    let found: Vec<walk::Found<Option<Kind>>> = files
+        .iter()
+        .map(|(path, text)| walk::Found {
+            path: PathBuf::from(path),
+            kind: kind_of(Path::new(path), text.lines().next().unwrap_or_default()),
+            root: None,
+        })
+        .collect();
+    let all: Vec<&walk::Found<Option<Kind>>> = found.iter().collect();
+    let texts: Vec<&str> = files.iter().map(|(_, t)| *t).collect();
+    let gitlab: Vec<usize> = (0..found.len())
+        .filter(|&i| found[i].kind == Some(Kind::GitLab))
+        .collect();
+    let given = xfile::prepass(&all, Some(&texts), &[gitlab]);
+    let mut out = Vec::new();
+    for (i, (path, text)) in files.iter().enumerate() {
+        let Some(kind) = found[i].kind else { continue };
+        let cx = Context {
+            env: &[],
+            merged: given.merged.get(&i).map_or(&[], Vec::as_slice),
+            calls: given.calls.get(&i).map_or(&[], Vec::as_slice),
+        };
+        out.extend(check_text(path, text, kind, &cx).checked.findings);
+    }
+    out
+}
+
 /// One file read and checked.
 struct FileChecked {
     /// Why the file could not be read, when it could not.
@@ -905,7 +937,7 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
     let all: Vec<&walk::Found<Option<Kind>>> = tree.files.iter().chain(&extra).collect();
     // What files give each other (values passed to the files they call, templates of
     // the files merged by includes) is read once, before any file is audited.
-    let given = xfile::prepass(&all, &included.groups);
+    let given = xfile::prepass(&all, None, &included.groups);
     // Files are audited independently, so they are shared among the cores; the outcomes are
     // put back in the walk's order, so the report is the same however they were shared.
     let audit_one = |index: usize| {
@@ -1075,5 +1107,37 @@ sh \"echo // hallmark: ignore[sign-by-tag] in a gstring\"
             kind_of(Path::new(".circleci/orbs/x/config.yml"), ""),
             Some(Kind::Kubernetes)
         );
+    }
+
+    #[test]
+    fn files_given_as_text_pass_values_to_each_other() {
+        let action = "inputs:\n  ref: {required: true}\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: cosign sign --yes \"${{ inputs.ref }}\"\n";
+        let tagged = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: ./.github/actions/sign\n        with:\n          ref: reg.io/app:v1\n";
+        let pinned = tagged.replace(":v1", "@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        let found = |files: &[(&str, &str)]| -> Vec<(String, usize, String)> {
+            audit_texts(files)
+                .into_iter()
+                .map(|f| (f.path, f.line, f.message))
+                .collect()
+        };
+        let got = found(&[
+            (".github/actions/sign/action.yml", action),
+            (".github/workflows/pinned.yml", &pinned),
+        ]);
+        assert!(got.is_empty(), "{got:?}");
+        let got = found(&[
+            (".github/actions/sign/action.yml", action),
+            (".github/workflows/pinned.yml", &pinned),
+            (".github/workflows/tagged.yml", tagged),
+        ]);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!((got[0].0.as_str(), got[0].1), (".github/actions/sign/action.yml", 7));
+        assert!(
+            got[0].2.ends_with("(with the value given at .github/workflows/tagged.yml:6)"),
+            "{}",
+            got[0].2
+        );
+        // On its own, the action's input is unknown.
+        assert!(found(&[(".github/actions/sign/action.yml", action)]).is_empty());
     }
 }

@@ -83,11 +83,16 @@ struct Caller {
 /// The files of the tree, by path once needed.
 struct Tree<'a> {
     files: &'a [&'a walk::Found<Option<Kind>>],
+    /// The files' texts, when given rather than read.
+    texts: Option<&'a [&'a str]>,
     by_path: Option<HashMap<PathBuf, usize>>,
 }
 
 impl Tree<'_> {
     fn text(&self, i: usize) -> Option<String> {
+        if let Some(texts) = self.texts {
+            return texts.get(i).map(|t| (*t).to_string());
+        }
         let f = self.files.get(i)?;
         let outcome = Unread {
             not_read: "not audited",
@@ -163,11 +168,16 @@ fn normal_dir(p: &Path) -> PathBuf {
     }
 }
 
-/// Runs the pre-pass over `files` (the audit's list); `groups` are the GitLab files
-/// one `include:` closure merges, by index.
-pub(crate) fn prepass(files: &[&walk::Found<Option<Kind>>], groups: &[Vec<usize>]) -> Given {
+/// Runs the pre-pass over `files` (the audit's list; their `texts` when given, else read
+/// from disk); `groups` are the GitLab files one `include:` closure merges, by index.
+pub(crate) fn prepass(
+    files: &[&walk::Found<Option<Kind>>],
+    texts: Option<&[&str]>,
+    groups: &[Vec<usize>],
+) -> Given {
     let mut tree = Tree {
         files,
+        texts,
         by_path: None,
     };
     let mut given = Given::default();
@@ -191,6 +201,8 @@ fn call_sites(tree: &mut Tree<'_>) -> (Vec<Site>, HashMap<usize, Caller>) {
         })
         .collect();
     let mut scanned: HashSet<usize> = pending.iter().copied().collect();
+    // Most files call nothing: they are read (on every core) but not parsed twice.
+    let mut texts = calling(tree, &pending);
     while let Some(i) = pending.pop() {
         if sites.len() >= MAX_SITES {
             break;
@@ -198,17 +210,18 @@ fn call_sites(tree: &mut Tree<'_>) -> (Vec<Site>, HashMap<usize, Caller>) {
         let Some(kind) = tree.files[i].kind else {
             continue;
         };
-        let Some(text) = tree.text(i) else { continue };
-        let github = matches!(kind, Kind::Workflow | Kind::Action);
-        // Most files call nothing: they are not parsed twice.
-        let calls = if github {
-            text.contains("uses:") && text.contains("./")
-        } else {
-            text.contains("template:")
+        let text = match texts.remove(&i) {
+            Some(text) => text,
+            // A called file, read when it is found called.
+            None if !matches!(kind, Kind::Workflow | Kind::Action | Kind::Azure) => {
+                match tree.text(i) {
+                    Some(text) if calls_another(kind, &text) => text,
+                    _ => continue,
+                }
+            }
+            None => continue,
         };
-        if !calls {
-            continue;
-        }
+        let github = matches!(kind, Kind::Workflow | Kind::Action);
         let Ok(docs) = yaml::parse(&text) else {
             continue;
         };
@@ -245,6 +258,57 @@ fn call_sites(tree: &mut Tree<'_>) -> (Vec<Site>, HashMap<usize, Caller>) {
         );
     }
     (sites, callers)
+}
+
+/// True when `text`, a file of `kind`, may call another file: a `uses: ./…` line, or a
+/// `template:` key.
+fn calls_another(kind: Kind, text: &str) -> bool {
+    if matches!(kind, Kind::Workflow | Kind::Action) {
+        text.lines().any(|l| {
+            l.split_once("uses:").is_some_and(|(_, u)| {
+                u.trim_start()
+                    .trim_start_matches(['"', '\''])
+                    .starts_with("./")
+            })
+        })
+    } else {
+        text.contains("template:")
+    }
+}
+
+/// The texts of the files of `indices` that may call another, read on every core.
+fn calling(tree: &Tree<'_>, indices: &[usize]) -> HashMap<usize, String> {
+    let one = |i: usize| {
+        let kind = tree.files[i].kind?;
+        let text = tree.text(i)?;
+        calls_another(kind, &text).then_some((i, text))
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8)
+        .min(indices.len().div_ceil(64).max(1));
+    if workers <= 1 {
+        return indices.iter().filter_map(|&i| one(i)).collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let one = &one;
+                scope.spawn(move || {
+                    indices
+                        .iter()
+                        .skip(w)
+                        .step_by(workers)
+                        .filter_map(|&i| one(i))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// The string values of a `with:` or `parameters:` map.
@@ -654,7 +718,7 @@ mod tests {
             });
         }
         let all: Vec<&walk::Found<Option<Kind>>> = found.iter().collect();
-        let g = prepass(&all, &[]);
+        let g = prepass(&all, None, &[]);
         let names = files.iter().map(|(p, _)| p.to_string()).collect();
         drop(dir);
         (g, names)
