@@ -1113,7 +1113,10 @@ sh \"echo // hallmark: ignore[sign-by-tag] in a gstring\"
     fn files_given_as_text_pass_values_to_each_other() {
         let action = "inputs:\n  ref: {required: true}\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: cosign sign --yes \"${{ inputs.ref }}\"\n";
         let tagged = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: ./.github/actions/sign\n        with:\n          ref: reg.io/app:v1\n";
-        let pinned = tagged.replace(":v1", "@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        let pinned = tagged.replace(
+            ":v1",
+            "@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        );
         let found = |files: &[(&str, &str)]| -> Vec<(String, usize, String)> {
             audit_texts(files)
                 .into_iter()
@@ -1131,9 +1134,14 @@ sh \"echo // hallmark: ignore[sign-by-tag] in a gstring\"
             (".github/workflows/tagged.yml", tagged),
         ]);
         assert_eq!(got.len(), 1, "{got:?}");
-        assert_eq!((got[0].0.as_str(), got[0].1), (".github/actions/sign/action.yml", 7));
+        assert_eq!(
+            (got[0].0.as_str(), got[0].1),
+            (".github/actions/sign/action.yml", 7)
+        );
         assert!(
-            got[0].2.ends_with("(with the value given at .github/workflows/tagged.yml:6)"),
+            got[0]
+                .2
+                .ends_with("(with the value given at .github/workflows/tagged.yml:6)"),
             "{}",
             got[0].2
         );
