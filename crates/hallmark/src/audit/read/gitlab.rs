@@ -20,7 +20,7 @@ pub(super) fn read(
     context: &[EnvVar],
     merged: &[Arc<Merged>],
 ) {
-    let cfg = Config { src, doc, merged };
+    let cfg = Config::new(src, doc, merged);
     let mut env = context.to_vec();
     env_of(doc.get("variables"), Expands::Variables, m, &mut env);
     if let Some(image) = doc.get("image") {
@@ -177,22 +177,31 @@ impl PartialEq for Origin<'_> {
 /// The configuration a file is part of: its own document and the files merged with it.
 struct Config<'a> {
     src: &'a Source<'a>,
-    doc: &'a Node,
-    merged: &'a [Arc<Merged>],
+    /// Every top-level key: this file's, else the first merged file's that has it (the
+    /// last written of a key in one file, as the loader keeps it).
+    keys: std::collections::HashMap<&'a str, (&'a Node, Origin<'a>)>,
 }
 
 impl<'a> Config<'a> {
-    /// The top-level key `name`: this file's, else the first merged file's that has it.
-    fn lookup(&self, name: &str) -> Option<(&'a Node, Origin<'a>)> {
-        if let Some(n) = self.doc.get(name) {
-            return Some((n, Origin::Own));
-        }
-        self.merged.iter().find_map(|f| {
+    fn new(src: &'a Source<'a>, doc: &'a Node, merged: &'a [Arc<Merged>]) -> Self {
+        let mut keys = std::collections::HashMap::new();
+        let own = doc.entries().map(|(k, v)| (k, v, Origin::Own));
+        let theirs = merged.iter().flat_map(|f| {
             f.docs
                 .iter()
-                .find_map(|d| d.get(name))
-                .map(|n| (n, Origin::Merged(f.as_ref())))
-        })
+                .flat_map(move |d| d.entries().map(move |(k, v)| (k, v, Origin::Merged(f))))
+        });
+        for (k, v, origin) in own.chain(theirs) {
+            if let Some(k) = k.str() {
+                keys.entry(k).or_insert((v, origin));
+            }
+        }
+        Self { src, keys }
+    }
+
+    /// The top-level key `name`: this file's, else the first merged file's that has it.
+    fn lookup(&self, name: &str) -> Option<(&'a Node, Origin<'a>)> {
+        self.keys.get(name).copied()
     }
 
     /// The text of `line` in the file of `origin`.
