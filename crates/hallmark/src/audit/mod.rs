@@ -938,8 +938,9 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
     // What files give each other (values passed to the files they call, templates of
     // the files merged by includes) is read once, before any file is audited.
     let given = xfile::prepass(&all, None, &included.groups);
-    // Files are audited independently, so they are shared among the cores; the outcomes are
-    // put back in the walk's order, so the report is the same however they were shared.
+    // With what files give each other read, files are audited independently, so they are
+    // shared among the cores; the outcomes are put back in the walk's order, so the report
+    // is the same however they were shared.
     let audit_one = |index: usize| {
         let env: &[model::EnvVar] = match index.checked_sub(tree.files.len()) {
             Some(e) => &included.extra[e].2,
