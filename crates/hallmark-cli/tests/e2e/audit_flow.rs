@@ -1,7 +1,8 @@
 //! `hallmark audit` following values to the sign: GitHub Actions outputs, `$GITHUB_OUTPUT`
 //! and `$GITHUB_ENV`, job outputs, shell variables through branches, loops and function
-//! parameters. A reference is judged by what it may name; one that cannot be known is never
-//! reported as a tag.
+//! parameters, and from one file into another (composite actions, reusable workflows,
+//! Azure templates, GitLab `extends:` and `!reference` across included files). A reference
+//! is judged by what it may name; one that cannot be known is never reported as a tag.
 
 use std::path::{Path, PathBuf};
 
@@ -13,9 +14,14 @@ fn fixtures() -> PathBuf {
 
 /// (file, line, rule) of every finding of `hallmark audit` over the fixtures.
 fn found() -> Vec<(String, u64, String)> {
+    found_in(&fixtures()).0
+}
+
+/// (file, line, rule) of every finding of `hallmark audit` over `dir`, and the report.
+fn found_in(dir: &Path) -> (Vec<(String, u64, String)>, serde_json::Value) {
     let o = hallmark()
         .args(["audit", ".", "--output", "json"])
-        .current_dir(fixtures())
+        .current_dir(dir)
         .output()
         .unwrap();
     expect_code(&o, 1);
@@ -37,7 +43,7 @@ fn found() -> Vec<(String, u64, String)> {
         })
         .collect();
     out.sort();
-    out
+    (out, v)
 }
 
 #[test]
@@ -63,4 +69,49 @@ fn values_are_followed_to_the_sign_and_unknown_values_are_not_reported() {
     // read from a file) nor in sign-built.sh (a digest from the build's metadata in both
     // branches, `docker pull ${platform}`, references read from a file).
     assert_eq!(found(), expected);
+}
+
+#[test]
+fn values_passed_to_other_files_are_followed_to_their_sign() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/audit-xfile");
+    let (found, report) = found_in(&dir);
+    let expected: Vec<(String, u64, String)> = [
+        // A composite action called twice: with the metadata action's tags (reported) and
+        // with the build's digest (not).
+        (".github/actions/sign-ref/action.yml", 22, "sign-by-tag"),
+        // A hidden template's lines, named by `!reference` in a job that sets TAG.
+        (".gitlab-ci.yml", 11, "sign-by-tag"),
+        // A template extended by a job of an included file, which gives it a tag.
+        (".gitlab-ci.yml", 16, "sign-by-tag"),
+        // An Azure job template given a tag; the one given a digest is silent, and so
+        // are the step templates that hand a digest to each other in a loop.
+        ("ci/templates/sign-job.yml", 16, "sign-by-tag"),
+    ]
+    .iter()
+    .map(|(f, l, r)| (f.to_string(), *l, r.to_string()))
+    .collect();
+    // Nothing in sign-subject.yml: the reusable workflow is called with a digest.
+    assert_eq!(found, expected);
+    // A finding made with a caller's value names the caller.
+    let messages: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["message"].as_str())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.ends_with("(with the value given at ./.github/workflows/images.yml:29)")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.ends_with("(with the value given at ./azure-pipelines.yml:14)")),
+        "{messages:?}"
+    );
+    // The loop of templates and the template of another repository leave nothing out.
+    assert_eq!(report["errors"], serde_json::json!([]));
+    assert_eq!(report["partial"], false);
 }

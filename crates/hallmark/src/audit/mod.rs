@@ -14,6 +14,7 @@ pub mod read;
 mod rules;
 mod secrets;
 pub mod shell;
+mod xfile;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -594,10 +595,42 @@ pub(crate) fn read_text(
 /// Audits `text` as a file of `kind` called `name`, without reading anything: its
 /// findings (suppressions not applied), and the parts of it that were not audited.
 pub fn audit_text(name: &str, text: &str, kind: Kind) -> (Vec<Finding>, Vec<String>) {
-    let file = check_text(name, text, kind, &[]);
+    let file = check_text(name, text, kind, &Context::default());
     let mut not_audited: Vec<String> = file.error.into_iter().collect();
     not_audited.extend(file.checked.not_audited);
     (file.checked.findings, not_audited)
+}
+
+/// Audits files given as `(path, text)` as one tree, reading nothing from disk: values
+/// passed from one to another are followed as [`audit`] follows them, and the GitLab files
+/// among them are merged into one configuration (their `include:`s are not read). Its
+/// findings, suppressions not applied; for tests and fuzzing.
+pub fn audit_texts(files: &[(&str, &str)]) -> Vec<Finding> {
+    let found: Vec<walk::Found<Option<Kind>>> = files
+        .iter()
+        .map(|(path, text)| walk::Found {
+            path: PathBuf::from(path),
+            kind: kind_of(Path::new(path), text.lines().next().unwrap_or_default()),
+            root: None,
+        })
+        .collect();
+    let all: Vec<&walk::Found<Option<Kind>>> = found.iter().collect();
+    let texts: Vec<&str> = files.iter().map(|(_, t)| *t).collect();
+    let gitlab: Vec<usize> = (0..found.len())
+        .filter(|&i| found[i].kind == Some(Kind::GitLab))
+        .collect();
+    let given = xfile::prepass(&all, Some(&texts), &[gitlab]);
+    let mut out = Vec::new();
+    for (i, (path, text)) in files.iter().enumerate() {
+        let Some(kind) = found[i].kind else { continue };
+        let cx = Context {
+            env: &[],
+            merged: given.merged.get(&i).map_or(&[], Vec::as_slice),
+            calls: given.calls.get(&i).map_or(&[], Vec::as_slice),
+        };
+        out.extend(check_text(path, text, kind, &cx).checked.findings);
+    }
+    out
 }
 
 /// One file read and checked.
@@ -607,17 +640,43 @@ struct FileChecked {
     checked: check::Checked,
 }
 
-/// Reads `text` as a file of `kind` (seeing the variables of `context`) and runs every
-/// rule over it.
-fn check_text(name: &str, text: &str, kind: Kind, context: &[model::EnvVar]) -> FileChecked {
-    let (model, error) = match read::read_in(kind, text, context) {
+/// What other files tell the audit of one file.
+#[derive(Default, Clone, Copy)]
+struct Context<'a> {
+    /// The variables of the GitLab file that includes it.
+    env: &'a [model::EnvVar],
+    /// The GitLab files merged with it by `include:`.
+    merged: &'a [std::sync::Arc<read::gitlab::Merged>],
+    /// The values the files calling it give its inputs, one set per call.
+    calls: &'a [model::Call],
+}
+
+/// Reads `text` as a file of `kind` (seeing what `cx` says of the files around it) and
+/// runs every rule over it: once as it is, then once per set of values its callers give,
+/// a finding made only with a caller's values naming that caller.
+fn check_text(name: &str, text: &str, kind: Kind, cx: &Context<'_>) -> FileChecked {
+    let (model, error) = match read::read_merged(kind, text, cx.env, cx.merged) {
         Ok(m) => (m, None),
         Err(e) => (model::Model::default(), Some(e.to_string())),
     };
-    FileChecked {
-        error,
-        checked: check::run(name, &model, rules::CHECKS),
+    let mut checked = check::run(name, &model, rules::CHECKS);
+    if error.is_none() && !cx.calls.is_empty() {
+        let mut seen: std::collections::HashSet<(&'static str, usize, usize)> = checked
+            .findings
+            .iter()
+            .map(|f| (f.rule, f.line, f.column))
+            .collect();
+        for call in cx.calls {
+            let with = check::run(name, &model.called(call), rules::CHECKS);
+            for mut f in with.findings {
+                if seen.insert((f.rule, f.line, f.column)) {
+                    f.message = format!("{} (with the value given at {})", f.message, call.from);
+                    checked.findings.push(f);
+                }
+            }
+        }
     }
+    FileChecked { error, checked }
 }
 
 /// GitLab files pulled in by `include: local:`, read as GitLab CI with the variables of
@@ -628,6 +687,9 @@ struct Included {
     found: std::collections::HashMap<usize, Vec<model::EnvVar>>,
     /// Files outside the paths given (but inside the root), with root and context.
     extra: Vec<(PathBuf, PathBuf, Vec<model::EnvVar>)>,
+    /// The files each closure of includes merges into one configuration: indices of the
+    /// walk, then of `extra` after them.
+    groups: Vec<Vec<usize>>,
 }
 
 /// Deepest chain of includes followed, and most files included: GitLab's own limits are
@@ -665,6 +727,7 @@ fn gitlab_includes(files: &[walk::Found<Option<Kind>>], report: &mut AuditReport
         .collect();
     let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for start in starts {
+        let mut group = vec![start];
         let found = &files[start];
         let base = match &found.root {
             Some(root) => root.clone(),
@@ -736,6 +799,7 @@ fn gitlab_includes(files: &[walk::Found<Option<Kind>>], report: &mut AuditReport
                             .get(&real)
                     {
                         out.found.entry(i).or_insert_with(|| env.clone());
+                        group.push(i);
                     }
                     continue;
                 }
@@ -753,12 +817,18 @@ fn gitlab_includes(files: &[walk::Found<Option<Kind>>], report: &mut AuditReport
                 match index {
                     Some(i) => {
                         out.found.insert(i, env.clone());
+                        group.push(i);
                     }
-                    None => out.extra.push((full.clone(), base.clone(), env.clone())),
+                    None => {
+                        group.push(files.len() + out.extra.len());
+                        out.extra.push((full.clone(), base.clone(), env.clone()));
+                    }
                 }
                 pending.push((full, text, env.clone(), depth + 1));
             }
         }
+        group.dedup();
+        out.groups.push(group);
     }
     out
 }
@@ -790,12 +860,12 @@ enum Outcome {
     },
 }
 
-/// Reads and audits one file the walk found (seeing the variables of `context`; GitLab CI
-/// whatever its name when `included`).
+/// Reads and audits one file the walk found (seeing what `context` says of the files
+/// around it; GitLab CI whatever its name when `included`).
 fn audit_found(
     found: &walk::Found<Option<Kind>>,
     paths: &[PathBuf],
-    context: &[model::EnvVar],
+    context: &Context<'_>,
     included: bool,
 ) -> Outcome {
     let loaded = match read_found(found, paths.contains(&found.path)) {
@@ -893,17 +963,26 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
         })
         .collect();
     let all: Vec<&walk::Found<Option<Kind>>> = tree.files.iter().chain(&extra).collect();
-    // Files are audited independently, so they are shared among the cores; the outcomes are
-    // put back in the walk's order, so the report is the same however they were shared.
+    // What files give each other (values passed to the files they call, templates of
+    // the files merged by includes) is read once, before any file is audited.
+    let given = xfile::prepass(&all, None, &included.groups);
+    // With what files give each other read, files are audited independently, so they are
+    // shared among the cores; the outcomes are put back in the walk's order, so the report
+    // is the same however they were shared.
     let audit_one = |index: usize| {
-        let context: &[model::EnvVar] = match index.checked_sub(tree.files.len()) {
+        let env: &[model::EnvVar] = match index.checked_sub(tree.files.len()) {
             Some(e) => &included.extra[e].2,
             None => included.found.get(&index).map_or(&[], Vec::as_slice),
+        };
+        let context = Context {
+            env,
+            merged: given.merged.get(&index).map_or(&[], Vec::as_slice),
+            calls: given.calls.get(&index).map_or(&[], Vec::as_slice),
         };
         audit_found(
             all[index],
             paths,
-            context,
+            &context,
             included.found.contains_key(&index),
         )
     };
@@ -1064,5 +1143,45 @@ sh \"echo // hallmark: ignore[sign-by-tag] in a gstring\"
             kind_of(Path::new(".circleci/orbs/x/config.yml"), ""),
             Some(Kind::Kubernetes)
         );
+    }
+
+    #[test]
+    fn files_given_as_text_pass_values_to_each_other() {
+        let action = "inputs:\n  ref: {required: true}\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: cosign sign --yes \"${{ inputs.ref }}\"\n";
+        let tagged = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: ./.github/actions/sign\n        with:\n          ref: reg.io/app:v1\n";
+        let pinned = tagged.replace(
+            ":v1",
+            "@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        );
+        let found = |files: &[(&str, &str)]| -> Vec<(String, usize, String)> {
+            audit_texts(files)
+                .into_iter()
+                .map(|f| (f.path, f.line, f.message))
+                .collect()
+        };
+        let got = found(&[
+            (".github/actions/sign/action.yml", action),
+            (".github/workflows/pinned.yml", &pinned),
+        ]);
+        assert!(got.is_empty(), "{got:?}");
+        let got = found(&[
+            (".github/actions/sign/action.yml", action),
+            (".github/workflows/pinned.yml", &pinned),
+            (".github/workflows/tagged.yml", tagged),
+        ]);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            (got[0].0.as_str(), got[0].1),
+            (".github/actions/sign/action.yml", 7)
+        );
+        assert!(
+            got[0]
+                .2
+                .ends_with("(with the value given at .github/workflows/tagged.yml:6)"),
+            "{}",
+            got[0].2
+        );
+        // On its own, the action's input is unknown.
+        assert!(found(&[(".github/actions/sign/action.yml", action)]).is_empty());
     }
 }

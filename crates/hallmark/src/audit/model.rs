@@ -253,3 +253,36 @@ pub struct JobOutput {
     /// Its value as written.
     pub text: String,
 }
+
+/// The values a file calling another gives the inputs or parameters of the one it calls,
+/// at one call: a composite action's or reusable workflow's `with:`, an Azure template's
+/// `parameters:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The calling file and line, as `path:line`.
+    pub from: String,
+    /// Each input as the called file reads it (`inputs.image`, `parameters.imageRef`),
+    /// with its value at this call; `None` when that cannot be known.
+    pub values: Vec<(String, Option<KnownValue>)>,
+}
+
+impl Model {
+    /// The file as it runs when called with `call`'s values: each input given is that
+    /// value (or unknown) everywhere in the file, instead of its default.
+    pub fn called(&self, call: &Call) -> Self {
+        let mut m = self.clone();
+        for (expr, value) in &call.values {
+            m.flow.known.retain(|k| k.job.is_some() || &k.expr != expr);
+            if let Some(value) = value {
+                m.flow.known.push(Known {
+                    job: None,
+                    expr: expr.clone(),
+                    value: value.clone(),
+                });
+            }
+        }
+        // Every script reads the expressions, whichever reader built it.
+        m.flow.steps.resize(m.scripts.len(), StepOf::default());
+        m
+    }
+}

@@ -47,6 +47,9 @@ enum Expansion<'a> {
     Command(&'a str),
     /// `${NAME:-word}` (or `-`, `:=`, `=`): the variable, else the word.
     Default(&'a str, &'a str),
+    /// `${NAME#word}` (or `##`): the variable without a leading `word` (a scheme such
+    /// as `oci://`), which leaves its tag or digest as it was.
+    Prefix(&'a str, &'a str),
     /// `$1`, `${x%:*}` and the like.
     Other,
 }
@@ -86,6 +89,9 @@ fn expansions(text: &str) -> Vec<Expansion<'_>> {
         } else if let Some((name, default, len)) = with_default(tail) {
             out.push(Expansion::Default(name, default));
             i = at + len;
+        } else if let Some((name, prefix, len)) = without_prefix(tail) {
+            out.push(Expansion::Prefix(name, prefix));
+            i = at + len;
         } else if let Some((name, len)) = variable_at(tail).or_else(|| element_at(tail)) {
             out.push(Expansion::Variable(name));
             i = at + len;
@@ -110,6 +116,27 @@ fn element_at(s: &str) -> Option<(&str, usize)> {
     let index = inner[n..].strip_prefix('[')?;
     let close = index.find("]}")?;
     (n > 0).then_some((&inner[..n], 2 + n + 1 + close + 2))
+}
+
+/// `${NAME#word}` or `${NAME##word}` at the start of `s`, `word` a literal: the name,
+/// the word and the length.
+fn without_prefix(s: &str) -> Option<(&str, &str, usize)> {
+    let inner = s.strip_prefix("${")?;
+    let n = inner
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    let rest = inner[n..].strip_prefix('#')?;
+    let word = rest.strip_prefix('#').unwrap_or(rest);
+    let close = word.find('}')?;
+    let literal = !word[..close].contains(['*', '?', '[', '$', '{']);
+    (n > 0 && literal).then(|| {
+        (
+            &inner[..n],
+            &word[..close],
+            s.len() - word.len() + close + 1,
+        )
+    })
 }
 
 /// `${NAME:-word}` at the start of `s`: the name, the word and the length.
@@ -185,6 +212,12 @@ fn class_of_expansion(e: &Expansion<'_>, st: &ShellState, hops: usize) -> Option
                 .then(|| class_at(word, st, hops + 1))
                 .flatten()
         }),
+        Expansion::Prefix(name, prefix) => match st.vars.get(*name) {
+            Some(text) if hops < MAX_HOPS => {
+                class_at(text.strip_prefix(prefix).unwrap_or(text), st, hops + 1)
+            }
+            _ => st.classes.get(*name).copied(),
+        },
         Expansion::Other => None,
     }
 }
@@ -387,6 +420,15 @@ mod tests {
         // A default is a value the variable may take.
         assert_eq!(c("${1:-reg.io/app:latest}"), Some(ValueClass::Tag));
         assert_eq!(c("${IMAGE:-$OTHER}"), None);
+        // A scheme taken off a reference leaves its tag or digest.
+        let mut st = st;
+        st.vars
+            .insert("CHART".into(), "oci://reg.io/charts/app:1.2.0".into());
+        st.vars
+            .insert("PINNED".into(), "oci://reg.io/charts/app@sha256:00".into());
+        assert_eq!(class_of("${CHART#oci://}", &st), Some(ValueClass::Tag));
+        assert_eq!(class_of("${PINNED##oci://}", &st), Some(ValueClass::Digest));
+        assert_eq!(class_of("${CHART#*/}", &st), None);
     }
 
     #[test]

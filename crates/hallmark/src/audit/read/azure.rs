@@ -9,7 +9,7 @@
 
 use super::generic::{self, Images, Scripts, Spec};
 use super::{Source, argv};
-use crate::audit::model::{Expands, Model, Script};
+use crate::audit::model::{Expands, Known, KnownValue, Model, Script, StepOf};
 use crate::audit::yaml::Node;
 
 pub(super) const SPEC: Spec = Spec {
@@ -113,6 +113,30 @@ pub(super) fn read(src: &Source<'_>, doc: &Node, m: &mut Model) {
     for s in &mut m.scripts[first..] {
         argv::rewrite_macros(s);
     }
+    parameters(doc, m);
+}
+
+/// A template's `parameters:` (a list of `name`/`default`, or the older map of name to
+/// default): `${{ parameters.x }}` is its default until a file including the template
+/// gives another value. Every script then reads template expressions.
+fn parameters(doc: &Node, m: &mut Model) {
+    let Some(params) = doc.get("parameters") else {
+        return;
+    };
+    let listed = params
+        .items()
+        .iter()
+        .filter_map(|p| Some((p.get("name")?.str()?, p.get("default")?)));
+    for (name, default) in listed.chain(params.entries().filter_map(|(k, v)| Some((k.str()?, v)))) {
+        if let Some(text) = default.str().filter(|t| !t.trim().is_empty()) {
+            m.flow.known.push(Known {
+                job: None,
+                expr: format!("parameters.{name}"),
+                value: KnownValue::Text(text.to_string()),
+            });
+        }
+    }
+    m.flow.steps.resize(m.scripts.len(), StepOf::default());
 }
 
 /// True when `doc`, a YAML file of no known name, is an Azure Pipelines file or template:
@@ -216,5 +240,16 @@ stages:
         assert!(super::looks_like(doc));
         let k8s = &crate::audit::yaml::parse("apiVersion: v1\nkind: Pod\n").unwrap()[0];
         assert!(!super::looks_like(k8s));
+    }
+
+    #[test]
+    fn a_parameter_is_its_default_until_an_including_file_gives_one() {
+        let yml = "parameters:\n  - name: image\n    default: reg.io/app:latest\n  - name: other\nsteps:\n  - bash: cosign sign ${{ parameters.image }}\n  - bash: cosign sign ${{ parameters.other }}\n";
+        let (found, _) = crate::audit::audit_text("t.yml", yml, Kind::Azure);
+        let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
+        assert_eq!(found, [("sign-by-tag", 6)]);
+        let old = "parameters:\n  image: reg.io/app:v1\nsteps:\n  - script: cosign sign ${{ parameters.image }}\n";
+        let (found, _) = crate::audit::audit_text("t.yml", old, Kind::Azure);
+        assert_eq!(found.len(), 1);
     }
 }

@@ -161,6 +161,17 @@ pub(crate) fn read_in(
     text: &str,
     context: &[EnvVar],
 ) -> Result<Model, yaml::YamlError> {
+    read_merged(kind, text, context, &[])
+}
+
+/// [`read_in`], a GitLab file also seeing the templates and jobs of the files `merged`
+/// with it by `include:`.
+pub(crate) fn read_merged(
+    kind: Kind,
+    text: &str,
+    context: &[EnvVar],
+    merged: &[std::sync::Arc<gitlab::Merged>],
+) -> Result<Model, yaml::YamlError> {
     let src = Source::new(text);
     Ok(match kind {
         Kind::Dockerfile => dockerfile::read(&src),
@@ -173,7 +184,7 @@ pub(crate) fn read_in(
         Kind::Jenkins => jenkins::read(&src),
         Kind::Workflow | Kind::Action => yaml_docs(&src, Expands::Expressions, github::read)?,
         Kind::GitLab => yaml_docs(&src, Expands::Variables, |s, d, m| {
-            gitlab::read(s, d, m, context)
+            gitlab::read(s, d, m, context, merged)
         })?,
         Kind::CircleCi => yaml_docs(&src, Expands::Variables, circleci::read)?,
         Kind::Compose => yaml_docs(&src, Expands::Variables, manifests::compose)?,
@@ -222,7 +233,7 @@ fn any_yaml(src: &Source<'_>, doc: &Node, m: &mut Model) {
     } else if azure::looks_like(doc) {
         azure::read(src, doc, m);
     } else if gitlab::looks_like(doc) {
-        gitlab::read(src, doc, m, &[]);
+        gitlab::read(src, doc, m, &[], &[]);
     }
 }
 
