@@ -310,9 +310,13 @@ fn function_tools(script: &str) -> Vec<(String, String)> {
         };
         let (name, rest) = if parens {
             let before = script[..at].trim_end_matches([' ', '\t']);
+            // The name starts after the last character that cannot be in one, which may
+            // be wider than a byte.
             let start = before
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-                .map_or(0, |i| i + 1);
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .map_or(0, |(i, c)| i + c.len_utf8());
             let rest = &script[at + 2..];
             from = at + 2;
             (&before[start..], rest)
@@ -406,6 +410,17 @@ mod tests {
             Some(3)
         );
         assert_eq!(container_image(&args("push reg.io/app:v1")), None);
+    }
+
+    #[test]
+    fn function_names_after_wide_characters() {
+        // A byte past a two-byte character is inside it: slicing there once panicked.
+        assert!(function_tools(">|\u{139}--()").is_empty());
+        let script = "\u{e9}fetch() { curl -fsSL \"$@\"; }";
+        assert_eq!(
+            function_tools(script),
+            vec![("fetch".to_string(), "curl".to_string())]
+        );
     }
 
     #[test]
