@@ -422,6 +422,17 @@ mod tests {
     }
 
     #[test]
+    fn function_names_after_wide_characters() {
+        // A byte past a two-byte character is inside it: slicing there once panicked.
+        assert!(function_tools(">|\u{139}--()").is_empty());
+        let script = "\u{e9}fetch() { curl -fsSL \"$@\"; }";
+        assert_eq!(
+            function_tools(script),
+            vec![("fetch".to_string(), "curl".to_string())]
+        );
+    }
+
+    #[test]
     fn verbs_past_global_flags() {
         let a = args("-d --timeout 5m --output-file=x sign --key k r/a:v1");
         assert_eq!(verb_index(&a, 0), Some(4));
