@@ -378,8 +378,10 @@ mod tests {
             function_tool("é get() { curl -fsSL \"$@\"; }\n", "get").as_deref(),
             Some("curl")
         );
-        // No name at all, only a wide character before the parentheses.
+        // No name at all, only a wide character before the parentheses; a byte past a
+        // two-byte character is inside it: slicing there once panicked.
         assert_eq!(function_tool("=é() { curl x; }", "x"), None);
+        assert!(function_tools(">|\u{139}--()").is_empty());
     }
 
     #[test]
@@ -419,17 +421,6 @@ mod tests {
             Some(3)
         );
         assert_eq!(container_image(&args("push reg.io/app:v1")), None);
-    }
-
-    #[test]
-    fn function_names_after_wide_characters() {
-        // A byte past a two-byte character is inside it: slicing there once panicked.
-        assert!(function_tools(">|\u{139}--()").is_empty());
-        let script = "\u{e9}fetch() { curl -fsSL \"$@\"; }";
-        assert_eq!(
-            function_tools(script),
-            vec![("fetch".to_string(), "curl".to_string())]
-        );
     }
 
     #[test]
