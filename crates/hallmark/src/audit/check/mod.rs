@@ -193,6 +193,12 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// True when variable `name` is read where a credential is expected, or gives its
+    /// value to one that is (known from the first run over the file).
+    pub(crate) fn used_as_credential(&self, name: &str) -> bool {
+        self.hidden.contains(name)
+    }
+
     /// Records that variable `name` is read where a credential is expected.
     pub(crate) fn note_credential_var(&mut self, name: &str) {
         self.credential_vars.insert(name.to_string());

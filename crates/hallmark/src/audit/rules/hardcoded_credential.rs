@@ -9,7 +9,8 @@
 
 use crate::audit::check::commands::{Site, place_of};
 use crate::audit::secrets::{
-    Credential, credential, literal_value, names_a_secret, registry_host, secret_name, token_shape, url_password,
+    Credential, credential, literal_credential, literal_value, names_a_secret, read_as_credential,
+    registry_host, secret_name, token_shape, url_password,
 };
 use crate::audit::check::state::ShellState;
 use crate::audit::check::{Assignment, Check, Cx, Judged, judge};
@@ -30,8 +31,11 @@ pub(super) const CHECK: &dyn Check = &HardcodedCredential;
 struct HardcodedCredential;
 
 impl Check for HardcodedCredential {
-    fn assignment(&self, cx: &mut Cx<'_>, a: &Assignment<'_>, _: &ShellState) {
-        if secret_name(a.name) && literal_value(a.value, a.expands()) {
+    fn assignment(&self, cx: &mut Cx<'_>, a: &Assignment<'_>, st: &ShellState) {
+        let used = st.hidden.contains(a.name) || read_as_credential(a.name);
+        if secret_name(a.name)
+            && (literal_value(a.value, a.expands()) || used && literal_credential(a.value, a.expands()))
+        {
             cx.report(
                 &RULE,
                 None,
@@ -136,7 +140,9 @@ fn literal_values(cx: &mut Cx<'_>, m: &Model, expands: Expands) {
             .key
             .as_deref()
             .filter(|k| secret_name(k) && !names_a_secret(k))
-            && literal_value(text, expands)
+            && (literal_value(text, expands)
+                || (cx.used_as_credential(key) || read_as_credential(key))
+                    && literal_credential(text, expands))
         {
             format!("{key} holds a literal value")
         } else {
