@@ -564,11 +564,7 @@ impl<'w> Walker<'w, '_, '_> {
                     if self.depth >= MAX_CALL_DEPTH || self.budget == 0 {
                         continue;
                     }
-                    let args: Vec<(String, Vec<String>)> = call
-                        .args
-                        .iter()
-                        .map(|a| (st.resolve(&a.text), st.resolve_all(&a.text)))
-                        .collect();
+                    let args: Vec<Arg> = call.args.iter().map(|a| bind(&a.text, st)).collect();
                     let saved = positional(st, Some(Positional::Bound(args)));
                     let (next, read) = (self.next, self.read.take());
                     self.next = start;
@@ -584,9 +580,26 @@ impl<'w> Walker<'w, '_, '_> {
     }
 }
 
+/// A call's argument as the function sees it: its texts, when known; else the class of
+/// its value, judged where the call is.
+type Arg = Result<(String, Vec<String>), Option<ValueClass>>;
+
+/// `text`, an argument of a call, as the called function sees it. What is left unknown in
+/// it is the caller's: a name it reads may be one the function reuses
+/// (`f() { local -r target=$1; cosign sign "$target"; }` called as `f "$REG/$target:$V"`,
+/// or `$1` passed on as part of the next call's `$1`), so it is judged here, not carried
+/// as text into the function, where it would read the function's own variable.
+fn bind(text: &str, st: &ShellState) -> Arg {
+    let last = st.resolve(text);
+    if last.contains('$') || last.contains('`') {
+        return Err(class_of(&last, st));
+    }
+    Ok((last, st.resolve_all(text)))
+}
+
 /// The positional parameters of a shell: bound by a call, or unknown.
 enum Positional {
-    Bound(Vec<(String, Vec<String>)>),
+    Bound(Vec<Arg>),
     Saved(Vec<(String, Option<String>, Option<Vec<String>>)>),
 }
 
@@ -616,13 +629,25 @@ fn positional(st: &mut ShellState, to: Option<Positional>) -> Positional {
         Some(Positional::Bound(args)) => {
             for (k, n) in POSITIONAL[..9].iter().enumerate() {
                 match args.get(k) {
-                    Some((last, all)) => st.set(n, last.clone(), all.clone()),
+                    Some(Ok((last, all))) => st.set(n, last.clone(), all.clone()),
+                    Some(Err(class)) => st.unknown(n, *class),
                     None => st.unknown(n, None),
                 }
             }
-            let all: Vec<String> = args.iter().map(|(last, _)| last.clone()).collect();
+            let known: Option<Vec<String>> = args
+                .iter()
+                .map(|a| a.as_ref().ok().map(|(last, _)| last.clone()))
+                .collect();
+            // One tag among the arguments makes `"$@"` name one.
+            let class = args
+                .iter()
+                .filter_map(|a| a.as_ref().err().copied().flatten())
+                .max_by_key(|c| *c == ValueClass::Tag);
             for n in ["@", "*"] {
-                st.set(n, all.join(" "), all.clone());
+                match &known {
+                    Some(all) => st.set(n, all.join(" "), all.clone()),
+                    None => st.unknown(n, class),
+                }
             }
         }
         Some(Positional::Saved(before)) => {
