@@ -703,8 +703,43 @@ fn list_values<'x>(
     (values, None)
 }
 
+/// What feeds `read`/`mapfile`: words printed in the file, or a file's lines.
+enum Feed {
+    /// Words written in the file (a here-string, `echo`/`printf`).
+    Words(Vec<String>),
+    /// The lines of a file (`< FILE`, `< <(cat FILE)`, `cat FILE |`), by its name.
+    File(String),
+    /// Another command's output: unknown.
+    Output,
+}
+
+/// Commands a pipeline's lines pass through on their way to `read` without becoming
+/// something else: what they pass on is what was fed to them.
+const FILTERS: &[&str] = &["tr", "sort", "uniq", "jq", "grep", "head", "tail", "sed"];
+
+/// What the command `words` (`echo …`, `cat FILE`, the text of `<(…)`) prints, as a feed.
+fn feed_of(words: &[&str]) -> Feed {
+    let name = words.first().map_or("", |w| commands::base(w));
+    let args = || {
+        words[1..]
+            .iter()
+            .take_while(|w| !matches!(**w, "||" | "&&" | ";" | "|"))
+            .filter(|w| !w.starts_with('-'))
+    };
+    match name {
+        "echo" | "printf" => Feed::Words(args().map(|w| w.to_string()).collect()),
+        "cat" => match args().next() {
+            Some(f) => Feed::File(f.to_string()),
+            None => Feed::Output,
+        },
+        _ => Feed::Output,
+    }
+}
+
 /// Sets the targets of `read`/`mapfile` (the command at `index`) from what it is fed: a
-/// here-string, `< <(…)`, or the command piped into it. Unknown unless that is known.
+/// here-string, `echo`/`printf` through `< <(…)` or a pipe, or a file. A file's lines are
+/// unknown, unless a tool wrote digest references to it (`ko build --image-refs FILE`);
+/// another command's output is unknown.
 fn read_into(
     read: &shell::Read,
     script: &Script,
@@ -714,36 +749,56 @@ fn read_into(
 ) {
     let _ = script;
     let cmd = &cmds[index];
-    let mut fed: Vec<String> = cmd
-        .redirects
-        .iter()
-        .filter(|r| matches!(r.op, "<<<" | "<"))
-        .map(|r| {
-            let t = r.target.text.as_str();
-            t.strip_prefix("<(")
-                .and_then(|t| t.strip_suffix(')'))
-                .unwrap_or(t)
-                .to_string()
-        })
-        .collect();
-    if let Some(prev) = index.checked_sub(1).map(|p| &cmds[p])
+    let mut feeds: Vec<Feed> = Vec::new();
+    for r in cmd.redirects.iter().filter(|r| matches!(r.op, "<<<" | "<")) {
+        let t = r.target.text.as_str();
+        feeds.push(if r.op == "<<<" {
+            Feed::Words(vec![t.to_string()])
+        } else if let Some(inner) = t.strip_prefix("<(").and_then(|t| t.strip_suffix(')')) {
+            feed_of(&inner.split_whitespace().collect::<Vec<_>>())
+        } else {
+            Feed::File(t.to_string())
+        });
+    }
+    // Back through the filters of the pipeline to what prints.
+    let mut at = index;
+    while let Some(prev) = at.checked_sub(1).map(|p| &cmds[p])
         && prev.then == shell::Joiner::Pipe
     {
-        fed.extend(prev.words.iter().map(|w| w.text.clone()));
+        let words: Vec<&str> = prev.words.iter().map(|w| w.text.as_str()).collect();
+        let name = prev.name().map(command_name).unwrap_or_default();
+        if FILTERS.contains(&name.as_str()) && at > 1 && cmds[at - 2].then == shell::Joiner::Pipe {
+            at -= 1;
+            continue;
+        }
+        feeds.push(feed_of(&words));
+        break;
     }
-    // The producer's own name and options are not values.
-    let values: Vec<&str> = fed
-        .iter()
-        .flat_map(|t| t.split_whitespace())
-        .filter(|w| {
-            !w.starts_with('-')
-                && !matches!(
-                    *w,
-                    "echo" | "printf" | "cat" | "tr" | "jq" | "sort" | "uniq"
-                )
-        })
-        .collect();
-    let (values, class) = if values.is_empty() {
+    let mut values: Vec<&str> = Vec::new();
+    let mut class = None;
+    let mut unknown = false;
+    for f in &feeds {
+        match f {
+            Feed::Words(ws) => values.extend(ws.iter().flat_map(|w| w.split_whitespace())),
+            Feed::File(name) => {
+                let file = st.resolve(name);
+                let file = commands::base(&file);
+                if st.digest_files.contains(file) {
+                    class = class.or(Some(ValueClass::Digest));
+                } else if st.looked_up.contains(file) {
+                    class = Some(ValueClass::Lookup);
+                } else {
+                    unknown = true;
+                }
+            }
+            Feed::Output => unknown = true,
+        }
+    }
+    let (values, class) = if unknown {
+        (Vec::new(), None)
+    } else if class.is_some() {
+        (Vec::new(), class)
+    } else if values.is_empty() {
         (Vec::new(), None)
     } else {
         list_values(values.into_iter(), st)
@@ -763,6 +818,26 @@ fn read_into(
             _ => st.unknown(&t.text, class),
         }
     }
+}
+
+/// Options by which a tool writes the digest references it pushed to a file: ko's
+/// `--image-refs`/`--imagerefs`, crane's `--image-refs`, buildx's `--metadata-file`
+/// (whose `containerimage.digest` is the pushed digest).
+const DIGEST_FILE_OPTIONS: &[&str] = &["--image-refs", "--imagerefs", "--metadata-file"];
+
+/// The files `words` (a command's) has a tool write pushed digest references to.
+fn digest_files(words: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (j, w) in words.iter().enumerate() {
+        for o in DIGEST_FILE_OPTIONS {
+            if *w == *o {
+                out.extend(words.get(j + 1).map(|f| f.to_string()));
+            } else if let Some(f) = w.strip_prefix(o).and_then(|r| r.strip_prefix('=')) {
+                out.push(f.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// For a command run by `xargs -I R` fed by `echo`/`printf` through a pipe: `R`, and the
@@ -855,6 +930,10 @@ fn command(
     }
     let fed = xargs_feed(cmds, index);
     let written: Vec<&str> = cmd.words.iter().map(|w| w.text.as_str()).collect();
+    for file in digest_files(&written) {
+        let file = st.resolve(&file);
+        st.digest_files.insert(commands::base(&file).to_string());
+    }
     if refs::resolves_from_registry(&format!("$({})", written.join(" "))) {
         for r in cmd.redirects.iter().filter(|r| matches!(r.op, ">" | ">>")) {
             let file = st.resolve(&r.target.text);
