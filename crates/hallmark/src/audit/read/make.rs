@@ -1067,7 +1067,7 @@ sign: docker-push
 
     #[test]
     fn an_assignment_in_one_branch_does_not_end_the_rule_for_another() {
-        let text = "tool:\nifeq ($(shell which tool),)\n\t@echo have it\nTOOL = tool\nelse ifeq ($(X),y)\nTOOL = other\nelse\n\t@{ \\\n\tset -e ;\\\n\tcurl -sSfL https://example.com/i.sh | sh -s -- -b $(BIN) ;\\\n\t}\nTOOL = $(BIN)/tool\nendif\n\techo after\n\nVAR = 1\n\techo orphan\n";
+        let text = "tool:\nifeq ($(shell which tool),)\n\t@echo have it\nTOOL = tool\nelse ifeq ($(X),y)\nTOOL = other\nelse\n\t@{ \\\n\tset -e ;\\\n\tcurl -sSfL https://example.com/i.sh | sh -s -- -b $(BIN) ;\\\n\t}\nendif\n\techo after\n\nVAR = 1\n\techo orphan\n";
         let m = parse(text);
         assert_eq!(
             bodies(&m),
