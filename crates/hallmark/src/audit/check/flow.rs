@@ -110,7 +110,7 @@ fn expansions(text: &str) -> Vec<Expansion<'_>> {
 
 /// A positional parameter (`$1`, `${2}`, `$@`, `${*}`) at the start of `s`: a function's
 /// parameter whose value is unknown may still have a class, given by its call.
-fn positional_at(s: &str) -> Option<(&str, usize)> {
+pub(crate) fn positional_at(s: &str) -> Option<(&str, usize)> {
     let body = s.strip_prefix('$')?;
     let (inner, extra) = match body.strip_prefix('{') {
         Some(b) => (b, 2),

@@ -584,17 +584,48 @@ impl<'w> Walker<'w, '_, '_> {
 /// its value, judged where the call is.
 type Arg = Result<(String, Vec<String>), Option<ValueClass>>;
 
+/// Stands, in an argument passed to a function, for a variable the caller does not know.
+const CALLERS: &str = "${__caller}";
+
 /// `text`, an argument of a call, as the called function sees it. What is left unknown in
 /// it is the caller's: a name it reads may be one the function reuses
 /// (`f() { local -r target=$1; cosign sign "$target"; }` called as `f "$REG/$target:$V"`,
-/// or `$1` passed on as part of the next call's `$1`), so it is judged here, not carried
-/// as text into the function, where it would read the function's own variable.
+/// or `$1` passed on inside the next call's `$1`), so each such variable becomes one no
+/// function sets; the rest of the text (a tag, a file's name) stays. When that loses what
+/// the caller knew (a variable known only to hold tags), the class is passed instead.
 fn bind(text: &str, st: &ShellState) -> Arg {
-    let last = st.resolve(text);
-    if last.contains('$') || last.contains('`') {
-        return Err(class_of(&last, st));
+    let all: Vec<String> = st.resolve_all(text).iter().map(|t| callers(t)).collect();
+    let last = callers(&st.resolve(text));
+    if last.contains('$') {
+        let class = class_of(&st.resolve(text), st);
+        if class.is_some() && class_of(&last, &ShellState::default()) != class {
+            return Err(class);
+        }
     }
-    Ok((last, st.resolve_all(text)))
+    Ok((last, all))
+}
+
+/// `text` with each variable reference (`$NAME`, `${NAME}`, `$1`, `$@`) replaced by
+/// [`CALLERS`].
+fn callers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(at) = text[i..].find('$').map(|a| a + i) {
+        out.push_str(&text[i..at]);
+        let tail = &text[at..];
+        match crate::audit::secrets::variable_at(tail).or_else(|| flow::positional_at(tail)) {
+            Some((_, len)) if !tail.starts_with("${{") => {
+                out.push_str(CALLERS);
+                i = at + len;
+            }
+            _ => {
+                out.push('$');
+                i = at + 1;
+            }
+        }
+    }
+    out.push_str(&text[i..]);
+    out
 }
 
 /// The positional parameters of a shell: bound by a call, or unknown.
