@@ -117,7 +117,9 @@ pub(crate) fn positional_at(s: &str) -> Option<(&str, usize)> {
         None => (body, 0),
     };
     let c = *inner.as_bytes().first()?;
-    if !(c.is_ascii_digit() || c == b'@' || c == b'*') || (extra == 2 && !inner[1..].starts_with('}')) {
+    if !(c.is_ascii_digit() || c == b'@' || c == b'*')
+        || (extra == 2 && !inner[1..].starts_with('}'))
+    {
         return None;
     }
     Some((&inner[..1], 2 + extra))

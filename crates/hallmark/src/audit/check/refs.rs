@@ -247,8 +247,6 @@ mod reference_tests {
         assert!(resolves_from_registry(
             "`${TOOLS}/bin/oras manifest fetch reg.io/app:v1 --descriptor | jq -r .digest`"
         ));
-        assert!(!resolves_from_registry(
-            "`cat digest.txt | jq -r .digest`"
-        ));
+        assert!(!resolves_from_registry("`cat digest.txt | jq -r .digest`"));
     }
 }

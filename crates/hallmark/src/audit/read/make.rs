@@ -1081,7 +1081,11 @@ sign: docker-push
         );
         assert_eq!(m.scripts[1].line, 8);
         // Nested past the bound: read, never a panic.
-        let deep = format!("a:\n{}\techo x\n{}", "ifdef X\n".repeat(100), "endif\n".repeat(100));
+        let deep = format!(
+            "a:\n{}\techo x\n{}",
+            "ifdef X\n".repeat(100),
+            "endif\n".repeat(100)
+        );
         assert_eq!(bodies(&parse(&deep)), ["echo x"]);
     }
 

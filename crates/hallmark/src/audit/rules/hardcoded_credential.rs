@@ -206,6 +206,30 @@ docker login -u ci -p=\"$REG_PW\" reg.io
     }
 
     #[test]
+    fn short_literals_of_variables_used_as_credentials_and_quotes_around_nothing() {
+        // A short value is still the password when a login reads it, or a tool does.
+        let mk = "TEST_REGISTRY_PASSWORD = test_pw\nPASSWORD_LENGTH = 16\n\ne2e:\n\texport COSIGN_PASSWORD=\"test\" && \\\n\tcosign login ${REG} -u ci -p ${TEST_REGISTRY_PASSWORD} && \\\n\tcosign sign --key cosign.key ${REG}/app@${D}\n";
+        let lines: Vec<usize> = findings("Makefile", Kind::Make, mk)
+            .into_iter()
+            .filter(|(r, _)| r == "hardcoded-credential")
+            .map(|(_, l)| l)
+            .collect();
+        assert_eq!(lines, [1, 5, 6]);
+        let sh = "PW=short\ndocker login -u ci -p \"$PW\" reg.io\nTOKEN_NAME=ci\n";
+        assert_eq!(
+            findings("l.sh", Kind::Shell, sh),
+            [
+                ("hardcoded-credential".to_string(), 1),
+                ("hardcoded-credential".to_string(), 2)
+            ]
+        );
+        // A default of quotes around nothing, for the caller to set: the shell reads an
+        // empty word.
+        let outside = "REGISTRY_USER_NAME?=\"\"\nREGISTRY_PASSWORD?=\"\"\n\nupload:\n\tdocker login -u ${REGISTRY_USER_NAME} -p ${REGISTRY_PASSWORD} ${SERVER}\n";
+        assert!(findings("Makefile", Kind::Make, outside).is_empty());
+    }
+
+    #[test]
     fn kubernetes_env_values_by_their_name_and_secret_store_paths() {
         let k8s = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: app\n      image: reg.io/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n      env:\n        - name: LEDGER_API_TOKEN\n          value: \"lt_live_8cQ2pX7mV4nR9sT1wY6z\"\n        - name: LOG_LEVEL\n          value: \"debug-verbose-mode\"\n        - name: API_TOKEN_FILE\n          value: /var/run/secrets/token\n";
         assert_eq!(
