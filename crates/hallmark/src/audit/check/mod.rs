@@ -740,8 +740,24 @@ enum Feed {
     Words(Vec<String>),
     /// The lines of a file (`< FILE`, `< <(cat FILE)`, `cat FILE |`), by its name.
     File(String),
-    /// Another command's output: unknown.
-    Output,
+    /// Another command's output: unknown, or only its class known.
+    Output(Option<ValueClass>),
+}
+
+/// True when `script`, a `sed` script, ends each line with a tag (`s|$|:${VERSION}|`):
+/// whatever the lines were, they name tags after it.
+fn sed_appends_tag(script: &str) -> bool {
+    script.split(';').any(|e| {
+        let e = e.trim();
+        let Some(rest) = e.strip_prefix('s') else {
+            return false;
+        };
+        let Some(d) = rest.chars().next().filter(|c| !c.is_alphanumeric()) else {
+            return false;
+        };
+        let parts: Vec<&str> = rest[d.len_utf8()..].split(d).collect();
+        parts.len() >= 2 && parts[0] == "$" && parts[1].len() > 1 && parts[1].starts_with(':')
+    })
 }
 
 /// Commands a pipeline's lines pass through on their way to `read` without becoming
@@ -761,9 +777,12 @@ fn feed_of(words: &[&str]) -> Feed {
         "echo" | "printf" => Feed::Words(args().map(|w| w.to_string()).collect()),
         "cat" => match args().next() {
             Some(f) => Feed::File(f.to_string()),
-            None => Feed::Output,
+            None => Feed::Output(None),
         },
-        _ => Feed::Output,
+        "sed" if args().any(|a| sed_appends_tag(a.trim_matches(['"', '\'']))) => {
+            Feed::Output(Some(ValueClass::Tag))
+        }
+        _ => Feed::Output(None),
     }
 }
 
@@ -822,7 +841,8 @@ fn read_into(
                     unknown = true;
                 }
             }
-            Feed::Output => unknown = true,
+            Feed::Output(None) => unknown = true,
+            Feed::Output(Some(c)) => class = Some(*c),
         }
     }
     let (values, class) = if unknown {

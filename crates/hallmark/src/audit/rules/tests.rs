@@ -164,6 +164,9 @@ mod through_files {
         // Printed in the file, through filters: still the words written.
         let printed = "TAGS=\"reg.io/app:v1 reg.io/app:v2\"\nmapfile -t tags < <(echo \"$TAGS\" | tr ' ' '\\n')\ncosign sign --yes \"${tags[@]}\"\necho \"$TAGS\" | tr ' ' '\\n' | sort | while read -r t; do cosign sign --key k \"$t\"; done\n";
         assert_eq!(sh(printed), [tag(3), tag(4)]);
+        // Lines of a file given a tag on the way.
+        let tagged = "mapfile -t refs < <(sed \"s|^|reg.io/|; s|$|:${VERSION}|\" services.txt)\ncosign sign --yes \"${refs[@]}\"\nmapfile -t names < <(sed 's|^|reg.io/|' services.txt)\ncosign sign --yes \"${names[@]}\"\n";
+        assert_eq!(sh(tagged), [tag(2)]);
     }
 
     /// The signing findings of a workflow (its actions are not pinned, for brevity).
