@@ -256,20 +256,16 @@ pub(crate) fn literal_credential(v: &str, expands: Expands) -> bool {
     credential(v, expands) == Credential::Literal && !key_location(v)
 }
 
-/// Environment variables a tool reads as its own credential, with no option naming them:
+/// Environment variables a tool reads as its password, with no option naming them:
 /// setting one is using it (`export COSIGN_PASSWORD=…` before `cosign sign --key`).
+/// Passwords only: a token is never short, so a short value under a token's name is a
+/// placeholder, which the length rule of [`literal_value`] already leaves out.
 pub(crate) fn read_as_credential(name: &str) -> bool {
     [
         "COSIGN_PASSWORD",
         "NOTATION_PASSWORD",
         "ORAS_PASSWORD",
         "TWINE_PASSWORD",
-        "CARGO_REGISTRY_TOKEN",
-        "NODE_AUTH_TOKEN",
-        "GH_TOKEN",
-        "GITHUB_TOKEN",
-        "GITLAB_TOKEN",
-        "VAULT_TOKEN",
     ]
     .contains(&name.to_ascii_uppercase().as_str())
 }
