@@ -2,7 +2,8 @@
 //! behind variables, paths, `go run` and containers, `cosign attest`; downloads run
 //! through files, `tee`, `sudo -E`, `eval`, wrapper functions, or installed unverified;
 //! deploys through `docker container run`, `kubectl run --image`, `helm --set image.tag`;
-//! credentials glued to options, and key locations and references that are none.
+//! credentials glued to options, and key locations and references that are none; a
+//! Makefile's recipes and variables, function parameters, and files of references.
 
 use std::path::{Path, PathBuf};
 
@@ -86,6 +87,21 @@ const EXPECTED: &[(&str, u64, &str, &str)] = &[
     // are the registry's answer for its tag.
     ("scripts/sign-built.sh", 13, "deploy-by-tag", "medium"),
     ("scripts/sign-built.sh", 16, "sign-resolved-digest", "high"),
+    // A Makefile: a password set in a variable (where it is set and where a login reads
+    // it) and one a tool reads from the environment; `?= ""` for the caller to set is
+    // none. A recipe block in the branch of a conditional after another branch's
+    // assignment. Descriptors fetched by a tool called by its path, in backticks; the
+    // digest the build wrote is quiet.
+    ("Makefile", 6, "hardcoded-credential", "critical"),
+    ("Makefile", 25, "unchecked-download", "high"),
+    ("Makefile", 33, "sign-resolved-digest", "high"),
+    ("Makefile", 35, "hardcoded-credential", "critical"),
+    ("Makefile", 36, "hardcoded-credential", "critical"),
+    ("Makefile", 37, "sign-resolved-digest", "high"),
+    // A function's `local -r target=$1` reusing its caller's name; the digest is quiet.
+    ("scripts/build-images.sh", 21, "sign-by-tag", "critical"),
+    // ko's image refs files hold digests; only the copies named in the file are tags.
+    ("scripts/ko-release.sh", 17, "sign-by-tag", "critical"),
 ];
 
 fn findings() -> Vec<serde_json::Value> {
@@ -147,4 +163,5 @@ fn messages_say_what_was_done_not_only_where() {
         "{install}"
     );
     assert!(message("deploy.yml", 24).contains("helm upgrade"));
+    assert!(message("Makefile", 36).contains("LOCAL_REGISTRY_PASSWORD"));
 }

@@ -152,6 +152,11 @@ pub(crate) fn credential(v: &str, expands: Expands) -> Credential {
     if v.is_empty() {
         return Credential::Empty;
     }
+    // Shell text (a Makefile's `PW ?= ""` pasted into `-p ${PW}`): quotes around nothing
+    // are an empty word once the shell reads them.
+    if expands != Expands::Expressions && matches!(v, "\"\"" | "''") {
+        return Credential::Empty;
+    }
     if let Some(inner) = v.strip_prefix("${{").and_then(|r| r.strip_suffix("}}"))
         && !inner.contains("}}")
     {
@@ -241,7 +246,28 @@ pub(crate) fn credential(v: &str, expands: Expands) -> Credential {
 /// Short values are left out: they are flags and names (`true`, `none`), not secrets.
 /// A value that is where a key is (a path, a KMS URI) is none.
 pub(crate) fn literal_value(v: &str, expands: Expands) -> bool {
-    v.trim().len() >= 8 && credential(v, expands) == Credential::Literal && !key_location(v)
+    v.trim().len() >= 8 && literal_credential(v, expands)
+}
+
+/// True for a value written in the file, of any length, that is not where a key is. For a
+/// variable known to be a credential (one a login reads, or one a tool reads from the
+/// environment) a short value is still the password: `test` is what the job logs in with.
+pub(crate) fn literal_credential(v: &str, expands: Expands) -> bool {
+    credential(v, expands) == Credential::Literal && !key_location(v)
+}
+
+/// Environment variables a tool reads as its password, with no option naming them:
+/// setting one is using it (`export COSIGN_PASSWORD=…` before `cosign sign --key`).
+/// Passwords only: a token is never short, so a short value under a token's name is a
+/// placeholder, which the length rule of [`literal_value`] already leaves out.
+pub(crate) fn read_as_credential(name: &str) -> bool {
+    [
+        "COSIGN_PASSWORD",
+        "NOTATION_PASSWORD",
+        "ORAS_PASSWORD",
+        "TWINE_PASSWORD",
+    ]
+    .contains(&name.to_ascii_uppercase().as_str())
 }
 
 /// Options whose value is a credential: it is never the registry, the image or anything

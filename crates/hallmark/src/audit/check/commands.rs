@@ -266,7 +266,7 @@ impl<'a> Step<'a> {
         let login = match (self.name.as_str(), self.sub()) {
             (
                 "docker" | "podman" | "buildah" | "nerdctl" | "finch" | "skopeo" | "oras" | "helm"
-                | "crane" | "regctl",
+                | "crane" | "regctl" | "cosign" | "notation" | "ko",
                 "login",
             ) => true,
             ("crane", "auth") | ("helm" | "regctl", "registry") => {

@@ -92,7 +92,10 @@ fn expansions(text: &str) -> Vec<Expansion<'_>> {
         } else if let Some((name, prefix, len)) = without_prefix(tail) {
             out.push(Expansion::Prefix(name, prefix));
             i = at + len;
-        } else if let Some((name, len)) = variable_at(tail).or_else(|| element_at(tail)) {
+        } else if let Some((name, len)) = variable_at(tail)
+            .or_else(|| element_at(tail))
+            .or_else(|| positional_at(tail))
+        {
             out.push(Expansion::Variable(name));
             i = at + len;
         } else {
@@ -103,6 +106,23 @@ fn expansions(text: &str) -> Vec<Expansion<'_>> {
         }
     }
     out
+}
+
+/// A positional parameter (`$1`, `${2}`, `$@`, `${*}`) at the start of `s`: a function's
+/// parameter whose value is unknown may still have a class, given by its call.
+pub(crate) fn positional_at(s: &str) -> Option<(&str, usize)> {
+    let body = s.strip_prefix('$')?;
+    let (inner, extra) = match body.strip_prefix('{') {
+        Some(b) => (b, 2),
+        None => (body, 0),
+    };
+    let c = *inner.as_bytes().first()?;
+    if !(c.is_ascii_digit() || c == b'@' || c == b'*')
+        || (extra == 2 && !inner[1..].starts_with('}'))
+    {
+        return None;
+    }
+    Some((&inner[..1], 2 + extra))
 }
 
 /// `${NAME[@]}`, `${NAME[0]}` at the start of `s`: an array's elements, by the array's

@@ -193,6 +193,12 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// True when variable `name` is read where a credential is expected, or gives its
+    /// value to one that is (known from the first run over the file).
+    pub(crate) fn used_as_credential(&self, name: &str) -> bool {
+        self.hidden.contains(name)
+    }
+
     /// Records that variable `name` is read where a credential is expected.
     pub(crate) fn note_credential_var(&mut self, name: &str) {
         self.credential_vars.insert(name.to_string());
@@ -558,11 +564,7 @@ impl<'w> Walker<'w, '_, '_> {
                     if self.depth >= MAX_CALL_DEPTH || self.budget == 0 {
                         continue;
                     }
-                    let args: Vec<(String, Vec<String>)> = call
-                        .args
-                        .iter()
-                        .map(|a| (st.resolve(&a.text), st.resolve_all(&a.text)))
-                        .collect();
+                    let args: Vec<Arg> = call.args.iter().map(|a| bind(&a.text, st)).collect();
                     let saved = positional(st, Some(Positional::Bound(args)));
                     let (next, read) = (self.next, self.read.take());
                     self.next = start;
@@ -578,9 +580,57 @@ impl<'w> Walker<'w, '_, '_> {
     }
 }
 
+/// A call's argument as the function sees it: its texts, when known; else the class of
+/// its value, judged where the call is.
+type Arg = Result<(String, Vec<String>), Option<ValueClass>>;
+
+/// Stands, in an argument passed to a function, for a variable the caller does not know.
+const CALLERS: &str = "${__caller}";
+
+/// `text`, an argument of a call, as the called function sees it. What is left unknown in
+/// it is the caller's: a name it reads may be one the function reuses
+/// (`f() { local -r target=$1; cosign sign "$target"; }` called as `f "$REG/$target:$V"`,
+/// or `$1` passed on inside the next call's `$1`), so each such variable becomes one no
+/// function sets; the rest of the text (a tag, a file's name) stays. When that loses what
+/// the caller knew (a variable known only to hold tags), the class is passed instead.
+fn bind(text: &str, st: &ShellState) -> Arg {
+    let all: Vec<String> = st.resolve_all(text).iter().map(|t| callers(t)).collect();
+    let last = callers(&st.resolve(text));
+    if last.contains('$') {
+        let class = class_of(&st.resolve(text), st);
+        if class.is_some() && class_of(&last, &ShellState::default()) != class {
+            return Err(class);
+        }
+    }
+    Ok((last, all))
+}
+
+/// `text` with each variable reference (`$NAME`, `${NAME}`, `$1`, `$@`) replaced by
+/// [`CALLERS`].
+fn callers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(at) = text[i..].find('$').map(|a| a + i) {
+        out.push_str(&text[i..at]);
+        let tail = &text[at..];
+        match crate::audit::secrets::variable_at(tail).or_else(|| flow::positional_at(tail)) {
+            Some((_, len)) if !tail.starts_with("${{") => {
+                out.push_str(CALLERS);
+                i = at + len;
+            }
+            _ => {
+                out.push('$');
+                i = at + 1;
+            }
+        }
+    }
+    out.push_str(&text[i..]);
+    out
+}
+
 /// The positional parameters of a shell: bound by a call, or unknown.
 enum Positional {
-    Bound(Vec<(String, Vec<String>)>),
+    Bound(Vec<Arg>),
     Saved(Vec<(String, Option<String>, Option<Vec<String>>)>),
 }
 
@@ -610,13 +660,25 @@ fn positional(st: &mut ShellState, to: Option<Positional>) -> Positional {
         Some(Positional::Bound(args)) => {
             for (k, n) in POSITIONAL[..9].iter().enumerate() {
                 match args.get(k) {
-                    Some((last, all)) => st.set(n, last.clone(), all.clone()),
+                    Some(Ok((last, all))) => st.set(n, last.clone(), all.clone()),
+                    Some(Err(class)) => st.unknown(n, *class),
                     None => st.unknown(n, None),
                 }
             }
-            let all: Vec<String> = args.iter().map(|(last, _)| last.clone()).collect();
+            let known: Option<Vec<String>> = args
+                .iter()
+                .map(|a| a.as_ref().ok().map(|(last, _)| last.clone()))
+                .collect();
+            // One tag among the arguments makes `"$@"` name one.
+            let class = args
+                .iter()
+                .filter_map(|a| a.as_ref().err().copied().flatten())
+                .max_by_key(|c| *c == ValueClass::Tag);
             for n in ["@", "*"] {
-                st.set(n, all.join(" "), all.clone());
+                match &known {
+                    Some(all) => st.set(n, all.join(" "), all.clone()),
+                    None => st.unknown(n, class),
+                }
             }
         }
         Some(Positional::Saved(before)) => {
@@ -672,8 +734,62 @@ fn list_values<'x>(
     (values, None)
 }
 
+/// What feeds `read`/`mapfile`: words printed in the file, or a file's lines.
+enum Feed {
+    /// Words written in the file (a here-string, `echo`/`printf`).
+    Words(Vec<String>),
+    /// The lines of a file (`< FILE`, `< <(cat FILE)`, `cat FILE |`), by its name.
+    File(String),
+    /// Another command's output: unknown, or only its class known.
+    Output(Option<ValueClass>),
+}
+
+/// True when `script`, a `sed` script, ends each line with a tag (`s|$|:${VERSION}|`):
+/// whatever the lines were, they name tags after it.
+fn sed_appends_tag(script: &str) -> bool {
+    script.split(';').any(|e| {
+        let e = e.trim();
+        let Some(rest) = e.strip_prefix('s') else {
+            return false;
+        };
+        let Some(d) = rest.chars().next().filter(|c| !c.is_alphanumeric()) else {
+            return false;
+        };
+        let parts: Vec<&str> = rest[d.len_utf8()..].split(d).collect();
+        parts.len() >= 2 && parts[0] == "$" && parts[1].len() > 1 && parts[1].starts_with(':')
+    })
+}
+
+/// Commands a pipeline's lines pass through on their way to `read` without becoming
+/// something else: what they pass on is what was fed to them.
+const FILTERS: &[&str] = &["tr", "sort", "uniq", "jq", "grep", "head", "tail", "sed"];
+
+/// What the command `words` (`echo …`, `cat FILE`, the text of `<(…)`) prints, as a feed.
+fn feed_of(words: &[&str]) -> Feed {
+    let name = words.first().map_or("", |w| commands::base(w));
+    let args = || {
+        words[1..]
+            .iter()
+            .take_while(|w| !matches!(**w, "||" | "&&" | ";" | "|"))
+            .filter(|w| !w.starts_with('-'))
+    };
+    match name {
+        "echo" | "printf" => Feed::Words(args().map(|w| w.to_string()).collect()),
+        "cat" => match args().next() {
+            Some(f) => Feed::File(f.to_string()),
+            None => Feed::Output(None),
+        },
+        "sed" if args().any(|a| sed_appends_tag(a.trim_matches(['"', '\'']))) => {
+            Feed::Output(Some(ValueClass::Tag))
+        }
+        _ => Feed::Output(None),
+    }
+}
+
 /// Sets the targets of `read`/`mapfile` (the command at `index`) from what it is fed: a
-/// here-string, `< <(…)`, or the command piped into it. Unknown unless that is known.
+/// here-string, `echo`/`printf` through `< <(…)` or a pipe, or a file. A file's lines are
+/// unknown, unless a tool wrote digest references to it (`ko build --image-refs FILE`);
+/// another command's output is unknown.
 fn read_into(
     read: &shell::Read,
     script: &Script,
@@ -683,36 +799,57 @@ fn read_into(
 ) {
     let _ = script;
     let cmd = &cmds[index];
-    let mut fed: Vec<String> = cmd
-        .redirects
-        .iter()
-        .filter(|r| matches!(r.op, "<<<" | "<"))
-        .map(|r| {
-            let t = r.target.text.as_str();
-            t.strip_prefix("<(")
-                .and_then(|t| t.strip_suffix(')'))
-                .unwrap_or(t)
-                .to_string()
-        })
-        .collect();
-    if let Some(prev) = index.checked_sub(1).map(|p| &cmds[p])
+    let mut feeds: Vec<Feed> = Vec::new();
+    for r in cmd.redirects.iter().filter(|r| matches!(r.op, "<<<" | "<")) {
+        let t = r.target.text.as_str();
+        feeds.push(if r.op == "<<<" {
+            Feed::Words(vec![t.to_string()])
+        } else if let Some(inner) = t.strip_prefix("<(").and_then(|t| t.strip_suffix(')')) {
+            feed_of(&inner.split_whitespace().collect::<Vec<_>>())
+        } else {
+            Feed::File(t.to_string())
+        });
+    }
+    // Back through the filters of the pipeline to what prints.
+    let mut at = index;
+    while let Some(prev) = at.checked_sub(1).map(|p| &cmds[p])
         && prev.then == shell::Joiner::Pipe
     {
-        fed.extend(prev.words.iter().map(|w| w.text.clone()));
+        let words: Vec<&str> = prev.words.iter().map(|w| w.text.as_str()).collect();
+        let name = prev.name().map(command_name).unwrap_or_default();
+        if FILTERS.contains(&name.as_str()) && at > 1 && cmds[at - 2].then == shell::Joiner::Pipe {
+            at -= 1;
+            continue;
+        }
+        feeds.push(feed_of(&words));
+        break;
     }
-    // The producer's own name and options are not values.
-    let values: Vec<&str> = fed
-        .iter()
-        .flat_map(|t| t.split_whitespace())
-        .filter(|w| {
-            !w.starts_with('-')
-                && !matches!(
-                    *w,
-                    "echo" | "printf" | "cat" | "tr" | "jq" | "sort" | "uniq"
-                )
-        })
-        .collect();
-    let (values, class) = if values.is_empty() {
+    let mut values: Vec<&str> = Vec::new();
+    let mut class = None;
+    let mut unknown = false;
+    for f in &feeds {
+        match f {
+            Feed::Words(ws) => values.extend(ws.iter().flat_map(|w| w.split_whitespace())),
+            Feed::File(name) => {
+                let file = st.resolve(name);
+                let file = commands::base(&file);
+                if st.digest_files.contains(file) {
+                    class = class.or(Some(ValueClass::Digest));
+                } else if st.looked_up.contains(file) {
+                    class = Some(ValueClass::Lookup);
+                } else {
+                    unknown = true;
+                }
+            }
+            Feed::Output(None) => unknown = true,
+            Feed::Output(Some(c)) => class = Some(*c),
+        }
+    }
+    let (values, class) = if unknown {
+        (Vec::new(), None)
+    } else if class.is_some() {
+        (Vec::new(), class)
+    } else if values.is_empty() {
         (Vec::new(), None)
     } else {
         list_values(values.into_iter(), st)
@@ -732,6 +869,26 @@ fn read_into(
             _ => st.unknown(&t.text, class),
         }
     }
+}
+
+/// Options by which a tool writes the digest references it pushed to a file: ko's
+/// `--image-refs`/`--imagerefs`, crane's `--image-refs`, buildx's `--metadata-file`
+/// (whose `containerimage.digest` is the pushed digest).
+const DIGEST_FILE_OPTIONS: &[&str] = &["--image-refs", "--imagerefs", "--metadata-file"];
+
+/// The files `words` (a command's) has a tool write pushed digest references to.
+fn digest_files(words: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (j, w) in words.iter().enumerate() {
+        for o in DIGEST_FILE_OPTIONS {
+            if *w == *o {
+                out.extend(words.get(j + 1).map(|f| f.to_string()));
+            } else if let Some(f) = w.strip_prefix(o).and_then(|r| r.strip_prefix('=')) {
+                out.push(f.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// For a command run by `xargs -I R` fed by `echo`/`printf` through a pipe: `R`, and the
@@ -824,6 +981,10 @@ fn command(
     }
     let fed = xargs_feed(cmds, index);
     let written: Vec<&str> = cmd.words.iter().map(|w| w.text.as_str()).collect();
+    for file in digest_files(&written) {
+        let file = st.resolve(&file);
+        st.digest_files.insert(commands::base(&file).to_string());
+    }
     if refs::resolves_from_registry(&format!("$({})", written.join(" "))) {
         for r in cmd.redirects.iter().filter(|r| matches!(r.op, ">" | ">>")) {
             let file = st.resolve(&r.target.text);

@@ -95,6 +95,11 @@ pub(crate) fn resolves_from_registry(d: &str) -> bool {
             "regctl image digest",
             "docker manifest inspect",
             "oras discover",
+            // `--descriptor` prints the descriptor whose `digest` a `jq` takes; without it
+            // the manifest itself, which a digest tool hashes. Both ask the registry.
+            "oras manifest fetch",
+            "regctl manifest digest",
+            "regctl manifest head",
             "podman inspect",
             "podman image inspect",
         ]
@@ -238,5 +243,10 @@ mod reference_tests {
         assert!(resolves_from_registry(
             "$(docker inspect app:v1 --format '{{.Id}}')"
         ));
+        // Called by a path, in backticks, its answer piped through `jq`.
+        assert!(resolves_from_registry(
+            "`${TOOLS}/bin/oras manifest fetch reg.io/app:v1 --descriptor | jq -r .digest`"
+        ));
+        assert!(!resolves_from_registry("`cat digest.txt | jq -r .digest`"));
     }
 }

@@ -43,6 +43,9 @@ pub(crate) struct ShellState {
     /// Files a registry lookup wrote (`crane digest app:v1 > digest.txt`): a digest read
     /// from one was looked up, not built.
     pub(crate) looked_up: BTreeSet<String>,
+    /// Files a tool wrote the digest references it pushed to (`ko build --image-refs
+    /// FILE`): a reference read from one is a digest.
+    pub(crate) digest_files: BTreeSet<String>,
     /// References pulled by tag (`docker pull app:v1`): a local image's `RepoDigests` for
     /// one of them is what the registry answered for the tag, not what this job built.
     pub(crate) pulled: BTreeSet<String>,

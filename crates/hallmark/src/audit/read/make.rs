@@ -509,8 +509,19 @@ struct Reader<'a> {
     oneshell: bool,
     rules: usize,
     /// Targets of the rule whose recipe lines may follow.
-    rule: Option<(usize, Vec<String>)>,
+    rule: Option<Rule>,
+    /// For each open conditional: the rule in effect at its `if…`, and the rule a branch
+    /// read so far ended in, when one did.
+    conditionals: Vec<(Option<Rule>, Option<Rule>)>,
+    /// Conditionals open past [`MAX_CONDITIONALS`], whose branches share the rule.
+    too_deep: usize,
 }
+
+/// A rule's index and targets.
+type Rule = (usize, Vec<String>);
+
+/// Deepest nesting of conditionals whose branches keep their rule apart.
+const MAX_CONDITIONALS: usize = 64;
 
 impl Reader<'_> {
     fn cut(&mut self, what: &'static str) {
@@ -692,7 +703,34 @@ impl Reader<'_> {
             match first.as_str() {
                 // Blank lines and comments do not end a recipe; neither do conditionals,
                 // whose branches are both read.
-                "" | "ifeq" | "ifneq" | "ifdef" | "ifndef" | "else" | "endif" => {}
+                "" => {}
+                // Make reads one branch: an assignment in another does not end the rule
+                // for this one (`ifeq (…) / @echo ok / X=y / else / @curl … | sh / endif`).
+                // Each branch starts with the rule in effect at `if…`.
+                "ifeq" | "ifneq" | "ifdef" | "ifndef" => {
+                    if self.conditionals.len() < MAX_CONDITIONALS {
+                        self.conditionals.push((self.rule.clone(), None));
+                    } else {
+                        self.too_deep += 1;
+                    }
+                }
+                "else" if self.too_deep > 0 => {}
+                "else" => {
+                    if let Some((at_if, kept)) = self.conditionals.last_mut() {
+                        if self.rule.is_some() {
+                            *kept = self.rule.take();
+                        }
+                        self.rule = at_if.clone();
+                    }
+                }
+                "endif" if self.too_deep > 0 => self.too_deep -= 1,
+                "endif" => {
+                    if let Some((_, kept)) = self.conditionals.pop()
+                        && self.rule.is_none()
+                    {
+                        self.rule = kept;
+                    }
+                }
                 "endef" | "vpath" | "unexport" => self.rule = None,
                 "include" | "-include" | "sinclude" => {
                     self.rule = None;
@@ -779,6 +817,8 @@ pub fn parse(text: &str) -> Makefile {
         oneshell: false,
         rules: 0,
         rule: None,
+        conditionals: Vec::new(),
+        too_deep: 0,
     }
     .read()
 }
@@ -1023,6 +1063,30 @@ sign: docker-push
                 ("local.mk", 3, true)
             ]
         );
+    }
+
+    #[test]
+    fn an_assignment_in_one_branch_does_not_end_the_rule_for_another() {
+        let text = "tool:\nifeq ($(shell which tool),)\n\t@echo have it\nTOOL = tool\nelse ifeq ($(X),y)\nTOOL = other\nelse\n\t@{ \\\n\tset -e ;\\\n\tcurl -sSfL https://example.com/i.sh | sh -s -- -b $(BIN) ;\\\n\t}\nendif\n\techo after\n\nVAR = 1\n\techo orphan\n";
+        let m = parse(text);
+        assert_eq!(
+            bodies(&m),
+            [
+                "echo have it",
+                "{ \\\nset -e ;\\\ncurl -sSfL https://example.com/i.sh | sh -s -- -b ${BIN} ;\\\n}",
+                "echo after",
+            ],
+            "the rule goes on in the `else` branch and, as one branch kept it, after `endif`; \
+             an assignment outside conditionals ends it"
+        );
+        assert_eq!(m.scripts[1].line, 8);
+        // Nested past the bound: read, never a panic.
+        let deep = format!(
+            "a:\n{}\techo x\n{}",
+            "ifdef X\n".repeat(100),
+            "endif\n".repeat(100)
+        );
+        assert_eq!(bodies(&parse(&deep)), ["echo x"]);
     }
 
     #[test]

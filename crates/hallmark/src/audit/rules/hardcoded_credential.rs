@@ -9,7 +9,8 @@
 
 use crate::audit::check::commands::{Site, place_of};
 use crate::audit::secrets::{
-    Credential, credential, literal_value, names_a_secret, registry_host, secret_name, token_shape, url_password,
+    Credential, credential, literal_credential, literal_value, names_a_secret, read_as_credential,
+    registry_host, secret_name, token_shape, url_password,
 };
 use crate::audit::check::state::ShellState;
 use crate::audit::check::{Assignment, Check, Cx, Judged, judge};
@@ -30,8 +31,11 @@ pub(super) const CHECK: &dyn Check = &HardcodedCredential;
 struct HardcodedCredential;
 
 impl Check for HardcodedCredential {
-    fn assignment(&self, cx: &mut Cx<'_>, a: &Assignment<'_>, _: &ShellState) {
-        if secret_name(a.name) && literal_value(a.value, a.expands()) {
+    fn assignment(&self, cx: &mut Cx<'_>, a: &Assignment<'_>, st: &ShellState) {
+        let used = st.hidden.contains(a.name) || read_as_credential(a.name);
+        if secret_name(a.name)
+            && (literal_value(a.value, a.expands()) || used && literal_credential(a.value, a.expands()))
+        {
             cx.report(
                 &RULE,
                 None,
@@ -136,7 +140,9 @@ fn literal_values(cx: &mut Cx<'_>, m: &Model, expands: Expands) {
             .key
             .as_deref()
             .filter(|k| secret_name(k) && !names_a_secret(k))
-            && literal_value(text, expands)
+            && (literal_value(text, expands)
+                || (cx.used_as_credential(key) || read_as_credential(key))
+                    && literal_credential(text, expands))
         {
             format!("{key} holds a literal value")
         } else {
@@ -197,6 +203,30 @@ docker login -u ci -p=\"$REG_PW\" reg.io
         assert!(findings("s.sh", Kind::Shell, safe).is_empty());
         let drone = "kind: pipeline\nsteps:\n  - name: publish\n    image: plugins/docker@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n    settings:\n      password:\n        from_secret: docker_password\n    secrets: [docker_username, docker_password]\n";
         assert!(findings(".drone.yml", Kind::Kubernetes, drone).is_empty());
+    }
+
+    #[test]
+    fn short_literals_of_variables_used_as_credentials_and_quotes_around_nothing() {
+        // A short value is still the password when a login reads it, or a tool does.
+        let mk = "TEST_REGISTRY_PASSWORD = test_pw\nPASSWORD_LENGTH = 16\n\ne2e:\n\texport COSIGN_PASSWORD=\"test\" && \\\n\tcosign login ${REG} -u ci -p ${TEST_REGISTRY_PASSWORD} && \\\n\tcosign sign --key cosign.key ${REG}/app@${D}\n";
+        let lines: Vec<usize> = findings("Makefile", Kind::Make, mk)
+            .into_iter()
+            .filter(|(r, _)| r == "hardcoded-credential")
+            .map(|(_, l)| l)
+            .collect();
+        assert_eq!(lines, [1, 5, 6]);
+        let sh = "PW=short\ndocker login -u ci -p \"$PW\" reg.io\nTOKEN_NAME=ci\n";
+        assert_eq!(
+            findings("l.sh", Kind::Shell, sh),
+            [
+                ("hardcoded-credential".to_string(), 1),
+                ("hardcoded-credential".to_string(), 2)
+            ]
+        );
+        // A default of quotes around nothing, for the caller to set: the shell reads an
+        // empty word.
+        let outside = "REGISTRY_USER_NAME?=\"\"\nREGISTRY_PASSWORD?=\"\"\n\nupload:\n\tdocker login -u ${REGISTRY_USER_NAME} -p ${REGISTRY_PASSWORD} ${SERVER}\n";
+        assert!(findings("Makefile", Kind::Make, outside).is_empty());
     }
 
     #[test]

@@ -67,4 +67,16 @@ mod tests {
         let from_build = "cosign sign --key k \"reg.io/app@${{ steps.build.outputs.digest }}\"\n";
         assert!(findings("c.sh", Kind::Shell, from_build).is_empty());
     }
+
+    #[test]
+    fn a_descriptor_fetched_by_a_tool_called_by_its_path_in_backticks_is_found() {
+        let mk = "e2e:\n\t${TOOLS}/bin/oras cp --from-oci-layout app.tar:v0 ${REG}/app:signed\n\t.staging/notation/notation sign ${REG}/app@`${TOOLS}/bin/oras manifest fetch ${REG}/app:signed --descriptor | jq .digest | xargs`\n\t./cosign-linux-amd64 sign --key cosign.key ${REG}/app@`oras manifest fetch ${REG}/app:signed --descriptor | jq -r .digest`\n\t./cosign-linux-amd64 sign --key cosign.key ${REG}/app@`cat built.digest`\n";
+        assert_eq!(
+            findings("Makefile", Kind::Make, mk),
+            [
+                ("sign-resolved-digest".to_string(), 3),
+                ("sign-resolved-digest".to_string(), 4)
+            ]
+        );
+    }
 }

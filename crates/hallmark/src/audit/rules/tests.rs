@@ -145,6 +145,30 @@ mod through_files {
         assert_eq!(sh(default), [tag(2)]);
     }
 
+    #[test]
+    fn a_callers_unknown_variables_are_not_read_as_the_functions_own() {
+        // The function reuses the caller's names (`target`, `$1`) for its own: what the
+        // caller passed is judged with the caller's variables, so its tag stays a tag.
+        let reused = "build() {\n  local -r target=$1\n  local -r image=\"${REGISTRY}/${target}:${VERSION}\"\n  docker push \"$image\"\n  sign_image ${image}\n}\nsign_image() {\n  if [ \"$SIGN\" = 1 ];then\n    local -r target=$1\n    cosign sign --yes ${target}\n  fi\n}\nbuild \"$@\"\n";
+        assert_eq!(sh(reused), [tag(10)]);
+        let declared = "s() {\n  declare ref=\"$1\"\n  cosign sign --yes \"$ref\"\n}\nwrap() { s \"reg.io/$1:$2\"; }\nwrap app \"$V\"\n";
+        assert_eq!(sh(declared), [tag(3)]);
+        let digest = "build() {\n  local -r target=$1\n  sign_image \"${REGISTRY}/${target}@${DIGEST}\"\n}\nsign_image() {\n  local -r target=$1\n  cosign sign --yes ${target}\n}\nbuild \"$@\"\n";
+        assert!(sh(digest).is_empty());
+    }
+
+    #[test]
+    fn references_read_from_a_file_are_unknown_or_the_digests_a_tool_wrote() {
+        let ko = "ko build --bare --image-refs server.refs ./cmd/server\nreadarray -t images < <(cat server.refs || true)\ncosign sign --yes \"${images[@]}\"\nmapfile -t more < other.refs\ncosign sign --yes \"${more[@]}\"\ndocker buildx build --push --metadata-file=meta.json -t reg.io/app:v1 .\n";
+        assert!(sh(ko).is_empty());
+        // Printed in the file, through filters: still the words written.
+        let printed = "TAGS=\"reg.io/app:v1 reg.io/app:v2\"\nmapfile -t tags < <(echo \"$TAGS\" | tr ' ' '\\n')\ncosign sign --yes \"${tags[@]}\"\necho \"$TAGS\" | tr ' ' '\\n' | sort | while read -r t; do cosign sign --key k \"$t\"; done\n";
+        assert_eq!(sh(printed), [tag(3), tag(4)]);
+        // Lines of a file given a tag on the way.
+        let tagged = "mapfile -t refs < <(sed \"s|^|reg.io/|; s|$|:${VERSION}|\" services.txt)\ncosign sign --yes \"${refs[@]}\"\nmapfile -t names < <(sed 's|^|reg.io/|' services.txt)\ncosign sign --yes \"${names[@]}\"\n";
+        assert_eq!(sh(tagged), [tag(2)]);
+    }
+
     /// The signing findings of a workflow (its actions are not pinned, for brevity).
     fn workflow(text: &str) -> Vec<(String, usize)> {
         let mut f = findings(".github/workflows/r.yml", Kind::Workflow, text);
