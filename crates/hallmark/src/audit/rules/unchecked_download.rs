@@ -305,5 +305,36 @@ mod tests {
         let checked = "curl -sLO https://x/t.tgz\necho \"abc  t.tgz\" | sha256sum -c -\ntar xzf t.tgz\n";
         assert!(findings("c.sh", Kind::Shell, checked).is_empty());
     }
-}
 
+    #[test]
+    fn packages_downloaded_then_installed_are_medium_on_each_download() {
+        let rpms = "wget https://copr.example.org/zlib-1.3.2-1.fc43.x86_64.rpm\nwget https://copr.example.org/zlib-devel-1.3.2-1.fc43.x86_64.rpm\ndnf -y install --nobest *.rpm\n";
+        assert_eq!(
+            findings("a.sh", Kind::Shell, rpms),
+            [
+                ("unchecked-download".to_string(), 1),
+                ("unchecked-download".to_string(), 2)
+            ]
+        );
+        for body in [
+            "curl -fsSLo /tmp/tool.deb https://x/tool_1_amd64.deb\nsudo dpkg -i /tmp/tool.deb\n",
+            "curl -LO https://x/tool-1.x86_64.rpm\nrpm -Uvh tool-1.x86_64.rpm\n",
+            "wget -q https://x/tool_1_amd64.deb\napt-get install -y ./tool_1_amd64.deb\n",
+        ] {
+            assert_eq!(
+                findings("b.sh", Kind::Shell, body),
+                [("unchecked-download".to_string(), 1)],
+                "{body}"
+            );
+        }
+        for checked in [
+            "wget https://x/z-1.rpm\nrpm --import https://x/key.asc\nrpm -K z-1.rpm\ndnf -y install ./z-1.rpm\n",
+            "wget https://x/a.rpm https://x/SUMS\nsha256sum -c SUMS\nyum install -y *.rpm\n",
+            "curl -fsSLo t.deb https://x/t.deb\ngpg --verify t.deb.asc t.deb\ndpkg -i t.deb\n",
+            // A package queried, not installed.
+            "wget https://x/z-1.rpm\nrpm -qip z-1.rpm\n",
+        ] {
+            assert!(findings("c.sh", Kind::Shell, checked).is_empty(), "{checked}");
+        }
+    }
+}
