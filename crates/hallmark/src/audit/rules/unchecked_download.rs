@@ -53,7 +53,7 @@ impl Check for UncheckedDownload {
                 None,
                 at,
                 &format!("{name}|{interp}"),
-                format!("the output of {name} is run by {interp} unchecked"),
+                format!("the output of {} is run by {interp} unchecked", shown(step)),
             );
         }
         // `bash <(curl …)`, `sh -c "$(curl …)"`, `eval "$(curl …)"`, `source <(curl …)`,
@@ -117,6 +117,17 @@ impl Check for UncheckedDownload {
                 );
             }
         }
+    }
+}
+
+/// The command as the reader knows it: `curl`, or `bin/scurl (curl)` for a script of
+/// the tree that runs curl on its arguments.
+fn shown(step: &Step<'_>) -> String {
+    let written = &step.name_word().text;
+    if tool_name(written) == step.name {
+        step.name.clone()
+    } else {
+        format!("{written} ({})", step.name)
     }
 }
 
@@ -336,5 +347,24 @@ mod tests {
         ] {
             assert!(findings("c.sh", Kind::Shell, checked).is_empty(), "{checked}");
         }
+    }
+
+    #[test]
+    fn a_script_of_the_tree_that_downloads_its_arguments_is_a_downloader() {
+        let scurl = "#!/usr/bin/env sh\nexec curl --proto '=https' --tlsv1.2 -sSfL \"$@\"\n";
+        let wf = "on: push\njobs:\n  it:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: bin/scurl -v https://sh.rustup.rs | sh -s -- -y\n      - run: |\n          ./bin/scurl -vo /usr/local/bin/yq \"https://x/yq_linux_amd64\" && chmod +x /usr/local/bin/yq\n          bin/scurl -v https://x/nextest.tar.gz | tar zxf - -C ~/.cargo/bin\n      - run: bin/scurl -fsSL https://x/index.json | jq -r .version\n";
+        let found = crate::audit::audit_texts(&[("bin/scurl", scurl), (".github/workflows/it.yml", wf)]);
+        let got: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
+        assert_eq!(
+            got,
+            [
+                ("unchecked-download", 6),
+                ("unchecked-download", 8),
+                ("unchecked-download", 9)
+            ]
+        );
+        assert!(found[0].message.contains("bin/scurl (curl)"), "{}", found[0].message);
+        // Without the script in the tree, `bin/scurl` is an unknown command.
+        assert!(crate::audit::audit_texts(&[(".github/workflows/it.yml", wf)]).is_empty());
     }
 }
