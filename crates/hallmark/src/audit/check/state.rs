@@ -318,7 +318,19 @@ impl ShellState {
             _ => false,
         };
         if unpack {
-            for a in args.iter().filter(|a| !a.starts_with('-')) {
+            // The archive is a word of its own, or `--file=X` / `--file X`.
+            let mut file_next = false;
+            let mut archives = Vec::new();
+            for a in args {
+                if std::mem::take(&mut file_next) || !a.starts_with('-') {
+                    archives.push(a.as_str());
+                } else if let Some(f) = a.strip_prefix("--file=") {
+                    archives.push(f);
+                } else {
+                    file_next = a == "--file";
+                }
+            }
+            for a in archives {
                 self.install(base(a), "unpacked");
             }
         }

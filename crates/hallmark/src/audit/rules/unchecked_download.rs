@@ -291,6 +291,8 @@ mod tests {
             "curl -SsLO https://x/oras_1_linux.tar.gz && tar -zxf oras_1_*.tar.gz -C o/\n",
             "curl -o /usr/local/bin/yq https://x/yq && chmod +x /usr/local/bin/yq\nexport PATH\n",
             "wget https://x/tool && chmod +x tool && mv tool /usr/local/bin/\n",
+            "curl -sSL --output ${F} https://x/${F}\ntar --extract --gzip --file=\"${F}\" --directory=\"$D\" t\n",
+            "curl -sSLo t.tgz https://x/t.tgz\ntar --extract --file t.tgz -C /opt/bin\n",
         ] {
             assert_eq!(
                 findings("b.sh", Kind::Shell, body),
