@@ -289,8 +289,12 @@ impl ShellState {
         if CHECKERS.contains(&name) || package_check {
             // `sha256sum -c SUMS` checks the files SUMS lists: any of them.
             if args.iter().any(|a| a == "-c" || a == "--check") {
-                self.downloaded.clear();
-                self.installed.retain(|f, _| f.contains('|'));
+                // Not what an earlier script (a Dockerfile's earlier `RUN`) downloaded
+                // and installed: a list checked later says nothing of what it installed.
+                let downloaded = std::mem::take(&mut self.downloaded);
+                self.installed.retain(|f, _| {
+                    f.contains('|') || downloaded.get(f).is_some_and(|&l| l != line)
+                });
             }
             let named = |f: &String| {
                 args.iter()
