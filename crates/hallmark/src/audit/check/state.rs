@@ -286,7 +286,14 @@ impl ShellState {
         let package_check = (name == "rpm" && args.iter().any(|a| a == "-K" || a == "--checksig"))
             || name == "debsig-verify"
             || (name == "dpkg-sig" && args.iter().any(|a| a == "--verify"));
-        if CHECKERS.contains(&name) || package_check {
+        // `SHATOOL="shasum -a 256"` … `${SHATOOL} --check -`: a checker named by a variable.
+        let written = &step.name_word().text;
+        let checker_var = written.starts_with('$')
+            && self.resolve_all(written).iter().any(|t| {
+                let first = t.split_whitespace().next().unwrap_or_default();
+                CHECKERS.contains(&tool_name(first).as_str())
+            });
+        if CHECKERS.contains(&name) || package_check || checker_var {
             // `sha256sum -c SUMS` checks the files SUMS lists: any of them.
             if args.iter().any(|a| a == "-c" || a == "--check") {
                 // Not what an earlier script (a Dockerfile's earlier `RUN`) downloaded

@@ -317,6 +317,8 @@ mod tests {
         );
         let checked = "curl -sLO https://x/t.tgz\necho \"abc  t.tgz\" | sha256sum -c -\ntar xzf t.tgz\n";
         assert!(findings("c.sh", Kind::Shell, checked).is_empty());
+        let by_variable = "if [ \"$OS\" = darwin ]; then\n  SHATOOL=\"shasum --algorithm 256\"\nelse\n  SHATOOL=sha256sum\nfi\ncurl -L https://x/t.tar.gz --output t.tar.gz\necho \"${SHA}  t.tar.gz\" | ${SHATOOL} --check -\ntar --extract --file=t.tar.gz t\n";
+        assert!(findings("v.sh", Kind::Shell, by_variable).is_empty());
     }
 
     #[test]
