@@ -8,6 +8,10 @@
 //! a finding in it points where the text is written. Copies are counted with the nodes
 //! read, and bounded: a file of nested aliases ("billion laughs") is an error, not a
 //! tree that fills memory.
+//!
+//! Two shapes Go's and libyaml's loaders accept (and so CI systems such as Cloud Build)
+//! but yaml-rust2 does not are repaired before parsing again, keeping every line's number:
+//! a flow sequence or mapping closed under its key (`args: [` … `]`), and `[-]`.
 
 use std::collections::HashMap;
 
