@@ -115,3 +115,58 @@ fn values_passed_to_other_files_are_followed_to_their_sign() {
     assert_eq!(report["errors"], serde_json::json!([]));
     assert_eq!(report["partial"], false);
 }
+
+#[test]
+fn downloads_are_followed_through_wrappers_stages_packages_and_archives() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/audit-downloads");
+    let (found, report) = found_in(&dir);
+    let expected: Vec<(String, u64, String)> = [
+        // A source tarball piped into tar, then built and installed, in an `unless:` step;
+        // the one checked before it is unpacked (`when:`) is silent.
+        (".circleci/config.yml", 18, "unchecked-download"),
+        // `bin/fetch` runs curl on its arguments: piped to a shell, saved into a bin
+        // directory. Its output given to jq, and the archive checked first, are silent.
+        (
+            ".github/workflows/integration.yml",
+            15,
+            "unchecked-download",
+        ),
+        (
+            ".github/workflows/integration.yml",
+            18,
+            "unchecked-download",
+        ),
+        (
+            ".github/workflows/integration.yml",
+            19,
+            "unchecked-download",
+        ),
+        // Packages downloaded then installed, each on its download; `rpm -K` first is
+        // silent.
+        (".gitlab-ci.yml", 9, "unchecked-download"),
+        (".gitlab-ci.yml", 10, "unchecked-download"),
+        (".gitlab-ci.yml", 18, "unchecked-download"),
+        // Downloaded by one RUN, made executable and moved by the next ones; helm,
+        // checked by a RUN between, is silent.
+        ("build/Dockerfile", 6, "unchecked-download"),
+        // A shared library step that unpacks a release into the PATH; the one checked
+        // against the release's checksums is silent.
+        ("vars/installTool.groovy", 9, "unchecked-download"),
+    ]
+    .iter()
+    .map(|(f, l, r)| (f.to_string(), *l, r.to_string()))
+    .collect();
+    assert_eq!(found, expected);
+    let messages: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["message"].as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("bin/fetch (curl)")),
+        "{messages:?}"
+    );
+    assert_eq!(report["files"], 7);
+    assert_eq!(report["errors"], serde_json::json!([]));
+}

@@ -30,6 +30,7 @@ const EXPECTED: &[(&str, usize, usize, &str)] = &[
     ("common.mk", 18, 34, "sign-by-tag"),
     (".buildkite/pipeline.yml", 8, 18, "deploy-by-tag"),
     (".buildkite/pipeline.yml", 16, 31, "sign-by-tag"),
+    // Its `secrets:` (lists, and maps of a variable to a secret's name) are names: quiet.
     (".drone.yml", 15, 12, "deploy-by-tag"),
     (".drone.yml", 22, 50, "sign-by-tag"),
     (".travis.yml", 10, 5, "unchecked-download"),
@@ -55,6 +56,8 @@ const EXPECTED: &[(&str, usize, usize, &str)] = &[
     ("ci/deploy.gitlab-ci.yml", 5, 45, "sign-by-tag"),
     ("cloudbuild.yaml", 7, 108, "sign-by-tag"),
     ("cloudbuild.yaml", 14, 9, "unchecked-download"),
+    // In a file written for Go's YAML loader (`]` under its key, `[-]`), which is read.
+    ("cloudbuild.yaml", 25, 18, "unchecked-download"),
     ("justfile", 7, 23, "sign-by-tag"),
     ("justfile", 15, 5, "unchecked-download"),
     ("tekton/sign-task.yaml", 18, 14, "deploy-by-tag"),

@@ -627,6 +627,7 @@ pub fn audit_texts(files: &[(&str, &str)]) -> Vec<Finding> {
             env: &[],
             merged: given.merged.get(&i).map_or(&[], Vec::as_slice),
             calls: given.calls.get(&i).map_or(&[], Vec::as_slice),
+            downloaders: given.downloaders.get(&i).map_or(&[], Vec::as_slice),
         };
         out.extend(check_text(path, text, kind, &cx).checked.findings);
     }
@@ -649,6 +650,8 @@ struct Context<'a> {
     merged: &'a [std::sync::Arc<read::gitlab::Merged>],
     /// The values the files calling it give its inputs, one set per call.
     calls: &'a [model::Call],
+    /// The download wrappers of its repository.
+    downloaders: &'a [(String, String)],
 }
 
 /// Reads `text` as a file of `kind` (seeing what `cx` says of the files around it) and
@@ -656,7 +659,10 @@ struct Context<'a> {
 /// a finding made only with a caller's values naming that caller.
 fn check_text(name: &str, text: &str, kind: Kind, cx: &Context<'_>) -> FileChecked {
     let (model, error) = match read::read_merged(kind, text, cx.env, cx.merged) {
-        Ok(m) => (m, None),
+        Ok(mut m) => {
+            m.downloaders = cx.downloaders.to_vec();
+            (m, None)
+        }
         Err(e) => (model::Model::default(), Some(e.to_string())),
     };
     let mut checked = check::run(name, &model, rules::CHECKS);
@@ -978,6 +984,7 @@ pub fn audit(paths: &[PathBuf], strict: bool) -> AuditReport {
             env,
             merged: given.merged.get(&index).map_or(&[], Vec::as_slice),
             calls: given.calls.get(&index).map_or(&[], Vec::as_slice),
+            downloaders: given.downloaders.get(&index).map_or(&[], Vec::as_slice),
         };
         audit_found(
             all[index],

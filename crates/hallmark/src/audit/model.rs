@@ -187,6 +187,10 @@ pub struct Model {
     pub pushes: Vec<String>,
     /// What values flow between the scripts of a GitHub workflow or action, outside them.
     pub flow: Flow,
+    /// Scripts of the tree audited that only run a downloader on their arguments (`exec
+    /// curl -sSfL "$@"`): each as a command naming it is written (`bin/scurl`), with the
+    /// downloader it runs.
+    pub downloaders: Vec<(String, String)>,
 }
 
 /// How values pass between the scripts of one file outside the shell: GitHub Actions

@@ -55,6 +55,8 @@ pub(crate) struct Given {
     pub(crate) calls: HashMap<usize, Vec<Call>>,
     /// For each GitLab file, the files merged with it.
     pub(crate) merged: HashMap<usize, Vec<Arc<Merged>>>,
+    /// For each file, the download wrappers of its repository (see [`downloaders`]).
+    pub(crate) downloaders: HashMap<usize, Vec<(String, String)>>,
 }
 
 /// A call of another file, as written.
@@ -184,7 +186,110 @@ pub(crate) fn prepass(
     let (sites, callers) = call_sites(&mut tree);
     given.calls = calls(&sites, &callers);
     given.merged = merged(&tree, groups);
+    given.downloaders = downloaders(&tree);
     given
+}
+
+/// Most download wrappers looked for in one tree, and the largest script read as one.
+const MAX_WRAPPERS: usize = 64;
+const MAX_WRAPPER_BYTES: u64 = 2048;
+/// Most files without an extension opened to see whether they are shell scripts.
+const MAX_WRAPPER_READS: usize = 512;
+
+/// For each file of the tree, the scripts of the tree that only download their
+/// arguments (linkerd's `bin/scurl`: `exec curl --proto '=https' -sSfL "$@"`), each named
+/// as the file's commands would write it: from its repository's root (where CI jobs
+/// start), or from the file's own directory (a Makefile's recipes). A wrapper outside the
+/// files audited stays unknown.
+fn downloaders(tree: &Tree<'_>) -> HashMap<usize, Vec<(String, String)>> {
+    let mut wrappers: Vec<(PathBuf, &'static str)> = Vec::new();
+    let mut reads = 0;
+    for (i, f) in tree.files.iter().enumerate() {
+        if wrappers.len() >= MAX_WRAPPERS {
+            break;
+        }
+        // A script named `*.sh`, or one without an extension whose `#!` says shell
+        // (`bin/scurl`); at most [`MAX_WRAPPER_READS`] of the latter are opened.
+        let unnamed = f.kind.is_none() && f.path.extension().is_none();
+        if f.kind != Some(Kind::Shell) && !unnamed {
+            continue;
+        }
+        if unnamed {
+            reads += 1;
+            if reads > MAX_WRAPPER_READS {
+                continue;
+            }
+        }
+        // A wrapper is a few lines: a long script is not read twice to find out.
+        let small = match tree.texts {
+            Some(t) => t
+                .get(i)
+                .is_some_and(|t| t.len() as u64 <= MAX_WRAPPER_BYTES),
+            None => std::fs::symlink_metadata(&f.path)
+                .is_ok_and(|m| m.is_file() && m.len() <= MAX_WRAPPER_BYTES),
+        };
+        if let Some(tool) = small
+            .then(|| tree.text(i))
+            .flatten()
+            .filter(|t| !unnamed || super::shell_shebang(t.lines().next().unwrap_or_default()))
+            .and_then(|t| wrapped_downloader(&t))
+        {
+            wrappers.push((lexical(&f.path), tool));
+        }
+    }
+    let mut out = HashMap::new();
+    if wrappers.is_empty() {
+        return out;
+    }
+    for (i, f) in tree.files.iter().enumerate() {
+        let mut bases: Vec<PathBuf> = repository_of(f).map(|r| lexical(&r)).into_iter().collect();
+        if let Some(dir) = f.path.parent() {
+            bases.push(lexical(dir));
+        }
+        let mut names = Vec::new();
+        for (path, tool) in &wrappers {
+            for base in &bases {
+                if let Ok(rel) = path.strip_prefix(base)
+                    && let Some(rel) = rel.to_str()
+                    && !names.iter().any(|(n, _): &(String, String)| n == rel)
+                {
+                    names.push((rel.replace('\\', "/"), (*tool).to_string()));
+                }
+            }
+        }
+        if !names.is_empty() {
+            out.insert(i, names);
+        }
+    }
+    out
+}
+
+/// The downloader a script runs on its own arguments and nothing else: a `curl` or
+/// `wget` given `"$@"` (after `exec`, with any options), beside only `set` lines and
+/// comments. A script that pipes the download on, or does more, is not a wrapper.
+fn wrapped_downloader(text: &str) -> Option<&'static str> {
+    let mut found = None;
+    for line in text.lines().take(32) {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with("set ") {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let first = words.iter().position(|w| *w != "exec" && *w != "command")?;
+        let tool = match super::check::invoke::tool_name(words[first]).as_str() {
+            "curl" => "curl",
+            "wget" => "wget",
+            _ => return None,
+        };
+        let forwards = words[first + 1..]
+            .iter()
+            .any(|w| matches!(w.trim_matches('"'), "$@" | "${@}" | "$*"));
+        if found.is_some() || !forwards || line.contains(['|', ';', '&', '>', '`']) {
+            return None;
+        }
+        found = Some(tool);
+    }
+    found
 }
 
 /// Every call site of the tree, and the files that hold them, read.
@@ -712,7 +817,7 @@ mod tests {
             std::fs::create_dir_all(full.parent().unwrap()).unwrap();
             std::fs::write(&full, text).unwrap();
             found.push(walk::Found {
-                kind: super::super::kind_of(Path::new(path), ""),
+                kind: super::super::kind_by_name(Path::new(path)),
                 path: full,
                 root: Some(dir.path().to_path_buf()),
             });
@@ -874,5 +979,39 @@ jobs:
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn scripts_that_download_their_arguments_are_downloaders_where_they_are_run() {
+        let scurl = "#!/usr/bin/env sh\n\nexec curl --proto '=https' --tlsv1.2 -sSfL \"$@\"\n";
+        let fetch = "#!/bin/bash\nset -euo pipefail\nwget -q --https-only \"$@\"\n";
+        let not = "#!/bin/sh\ncurl -sSfL \"$@\" | tar -xz\n";
+        let (g, _) = given(&[
+            ("bin/scurl", scurl),
+            ("tools/fetch.sh", fetch),
+            ("bin/get-and-unpack", not),
+            (".github/workflows/ci.yml", "on: push\n"),
+            ("tools/Makefile", "all:\n"),
+        ]);
+        let names = |i: usize| -> Vec<(String, String)> {
+            let mut n = g.downloaders.get(&i).cloned().unwrap_or_default();
+            n.sort();
+            n
+        };
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            names(3),
+            [pair("bin/scurl", "curl"), pair("tools/fetch.sh", "wget")]
+        );
+        assert_eq!(
+            names(4),
+            [
+                pair("bin/scurl", "curl"),
+                pair("fetch.sh", "wget"),
+                pair("tools/fetch.sh", "wget")
+            ]
+        );
+        assert_eq!(wrapped_downloader("exec curl -sSfL https://x/i.sh\n"), None);
+        assert_eq!(wrapped_downloader("curl \"$@\"\nrm -rf /tmp/x\n"), None);
     }
 }

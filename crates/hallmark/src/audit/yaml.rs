@@ -8,6 +8,10 @@
 //! a finding in it points where the text is written. Copies are counted with the nodes
 //! read, and bounded: a file of nested aliases ("billion laughs") is an error, not a
 //! tree that fills memory.
+//!
+//! Two shapes Go's and libyaml's loaders accept (and so CI systems such as Cloud Build)
+//! but yaml-rust2 does not are repaired before parsing again, keeping every line's number:
+//! a flow sequence or mapping closed under its key (`args: [` … `]`), and `[-]`.
 
 use std::collections::HashMap;
 
@@ -389,7 +393,62 @@ pub fn parse_written(text: &str) -> Result<Vec<Node>, YamlError> {
     build(text, false)
 }
 
+/// How many places of a file [`build`] repairs before giving up on it.
+const MAX_REPAIRS: usize = 64;
+
 fn build(text: &str, resolve: bool) -> Result<Vec<Node>, YamlError> {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    let mut repaired = 0;
+    loop {
+        match build_once(&text, resolve) {
+            Err(YamlError::Syntax(e)) if repaired < MAX_REPAIRS => {
+                let Some(fixed) = repair(&text, &e) else {
+                    return Err(YamlError::Syntax(e));
+                };
+                text = std::borrow::Cow::Owned(fixed);
+                repaired += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `text` repaired where `e` stopped on what Go's and libyaml's loaders (which CI
+/// systems use) accept and yaml-rust2 does not; `None` for any other error. Each repair
+/// keeps every line's number.
+fn repair(text: &str, e: &ScanError) -> Option<String> {
+    let line = e.marker().line();
+    let start = if line <= 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(line - 2)?.0 + 1
+    };
+    let rest = &text[start..];
+    let this = rest.lines().next()?;
+    let mut fixed = String::with_capacity(text.len() + 2);
+    fixed.push_str(&text[..start]);
+    if e.info().contains("invalid indentation") && this.trim_start().starts_with([']', '}']) {
+        // `args: [` … `]` with the `]` under the `a` of `args`: indenting the closer
+        // changes no value.
+        fixed.push_str("  ");
+        fixed.push_str(rest);
+    } else if e.info().contains("plain scalar cannot start with '-'") {
+        // `waitFor: [-]` (Cloud Build: start at once): the `-` is a plain scalar there.
+        let at = this
+            .char_indices()
+            .nth(e.marker().col())
+            .map(|(i, _)| i)
+            .filter(|&i| this[i..].starts_with('-'))?;
+        fixed.push_str(&this[..at]);
+        fixed.push_str("'-'");
+        fixed.push_str(&rest[at + 1..]);
+    } else {
+        return None;
+    }
+    Some(fixed)
+}
+
+fn build_once(text: &str, resolve: bool) -> Result<Vec<Node>, YamlError> {
     let mut builder = Builder {
         resolve,
         ..Builder::default()
@@ -410,6 +469,25 @@ fn build(text: &str, resolve: bool) -> Result<Vec<Node>, YamlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flow_sequence_closed_under_its_key_is_read() {
+        let text = "steps:\n- name: gcr.io/cloud-builders/docker\n  args: [\n    'build',\n    '-t', 'img',\n  ]\n  env: {\n    A: b,\n  }\n- name: last\n";
+        let docs = parse(text).unwrap();
+        let steps = docs[0].get("steps").unwrap().items();
+        assert_eq!(steps[0].get("args").unwrap().items().len(), 3);
+        assert_eq!(
+            steps[0].get("env").unwrap().get("A").unwrap().str(),
+            Some("b")
+        );
+        assert_eq!(steps[1].line, 10);
+        let docs = parse("- id: a\n  waitFor: [-]\n- id: b\n  waitFor: ['-', a]\n").unwrap();
+        let wait = docs[0].items()[0].get("waitFor").unwrap().items();
+        assert_eq!(wait[0].str(), Some("-"));
+        assert_eq!(docs[0].items()[1].line, 3);
+        // A closer out of place in block context is still an error.
+        assert!(parse("a:\n  b: 1\n c: 2\n").is_err());
+    }
 
     #[test]
     fn documents_keep_their_positions() {

@@ -134,6 +134,8 @@ pub(crate) struct Cx<'a> {
     pushed_whole: BTreeSet<String>,
     /// Those of the first run: each names a tag wherever its value is not known.
     tag_vars: Rc<BTreeSet<String>>,
+    /// Scripts of the tree that download their arguments, as written, with the tool.
+    downloaders: Vec<(String, String)>,
 }
 
 impl<'a> Cx<'a> {
@@ -151,7 +153,24 @@ impl<'a> Cx<'a> {
             continued: false,
             pushed_whole: BTreeSet::new(),
             tag_vars: Rc::default(),
+            downloaders: Vec::new(),
         }
+    }
+
+    /// The downloader a command written `written` runs, when it names one of the tree's
+    /// download wrappers (`bin/scurl`, `./bin/scurl`, `"$ROOT/bin/scurl"`).
+    fn wrapped_downloader(&self, written: &str) -> Option<String> {
+        if self.downloaders.is_empty() {
+            return None;
+        }
+        let w = written.trim_matches(['"', '\'']);
+        let w = w.strip_prefix("./").unwrap_or(w);
+        self.downloaders.iter().find_map(|(path, tool)| {
+            let rooted = w
+                .strip_suffix(path.as_str())
+                .is_some_and(|root| root.starts_with('$') && root.ends_with('/'));
+            (w == path || rooted).then(|| tool.clone())
+        })
     }
 
     /// Reports a finding of `rule` at `at` about `what` (for the fingerprint; never a
@@ -261,6 +280,7 @@ pub(crate) fn run(path: &str, model: &Model, checks: &[&dyn Check]) -> Checked {
     let mut first = Cx::new(path);
     walk(&mut first, model, &[]);
     let mut cx = Cx::new(path);
+    cx.downloaders.clone_from(&model.downloaders);
     cx.hidden = Rc::new(first.credential_closure());
     cx.tag_vars = Rc::new(std::mem::take(&mut first.pushed_whole));
     walk(&mut cx, model, checks);
@@ -965,7 +985,9 @@ fn command(
         c.words(cx, script, cmd, st);
     }
     let Some(word) = cmd.name() else { return };
-    let name = command_name(word);
+    let name = cx
+        .wrapped_downloader(&word.text)
+        .unwrap_or_else(|| command_name(word));
     if matches!(
         name.as_str(),
         "export" | "local" | "readonly" | "declare" | "typeset"

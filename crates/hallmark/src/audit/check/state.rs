@@ -285,16 +285,33 @@ impl ShellState {
                 );
             }
         }
-        if CHECKERS.contains(&name) {
+        // `rpm -K x.rpm`, `debsig-verify x.deb`: a package's signature checked.
+        let package_check = (name == "rpm" && args.iter().any(|a| a == "-K" || a == "--checksig"))
+            || name == "debsig-verify"
+            || (name == "dpkg-sig" && args.iter().any(|a| a == "--verify"));
+        // `SHATOOL="shasum -a 256"` … `${SHATOOL} --check -`: a checker named by a variable.
+        let written = &step.name_word().text;
+        let checker_var = written.starts_with('$')
+            && self.resolve_all(written).iter().any(|t| {
+                let first = t.split_whitespace().next().unwrap_or_default();
+                CHECKERS.contains(&tool_name(first).as_str())
+            });
+        if CHECKERS.contains(&name) || package_check || checker_var {
             // `sha256sum -c SUMS` checks the files SUMS lists: any of them.
             if args.iter().any(|a| a == "-c" || a == "--check") {
-                self.downloaded.clear();
-                self.installed.retain(|f, _| f.contains('|'));
+                // Not what an earlier script (a Dockerfile's earlier `RUN`) downloaded
+                // and installed: a list checked later says nothing of what it installed.
+                let downloaded = std::mem::take(&mut self.downloaded);
+                self.installed.retain(|f, _| {
+                    f.contains('|') || downloaded.get(f).is_some_and(|&l| l != line)
+                });
             }
-            self.downloaded
-                .retain(|f, _| !args.iter().any(|a| base(a).starts_with(f.as_str())));
-            self.installed
-                .retain(|f, _| !args.iter().any(|a| base(a).starts_with(f.as_str())));
+            let named = |f: &String| {
+                args.iter()
+                    .any(|a| base(a).starts_with(f.as_str()) || glob_matches(base(a), f))
+            };
+            self.downloaded.retain(|f, _| !named(f));
+            self.installed.retain(|f, _| !named(f));
         }
         if name == "chmod" {
             for a in args
@@ -315,8 +332,25 @@ impl ShellState {
             _ => false,
         };
         if unpack {
-            for a in args.iter().filter(|a| !a.starts_with('-')) {
+            // The archive is a word of its own, or `--file=X` / `--file X`.
+            let mut file_next = false;
+            let mut archives = Vec::new();
+            for a in args {
+                if std::mem::take(&mut file_next) || !a.starts_with('-') {
+                    archives.push(a.as_str());
+                } else if let Some(f) = a.strip_prefix("--file=") {
+                    archives.push(f);
+                } else {
+                    file_next = a == "--file";
+                }
+            }
+            for a in archives {
                 self.install(base(a), "unpacked");
+            }
+        }
+        if installs_package(name, args) {
+            for a in args.iter().filter(|a| !a.starts_with('-')) {
+                self.install(base(a), "as a package");
             }
         }
         if matches!(name, "mv" | "cp" | "install") {
@@ -331,16 +365,23 @@ impl ShellState {
 
     /// Marks `file` installed, when it is a download nothing checked.
     fn install(&mut self, file: &str, how: &'static str) {
-        // `tar -xzf oras_*.tar.gz`: the glob names the download.
-        let file = if file.contains('*') {
-            match self.downloaded.keys().find(|d| glob_matches(file, d)) {
-                Some(d) => d.clone(),
-                None => return,
+        // `tar -xzf oras_*.tar.gz`, `dnf install *.rpm`: the glob names the downloads.
+        if file.contains('*') {
+            let matched: Vec<String> = self
+                .downloaded
+                .keys()
+                .filter(|d| glob_matches(file, d))
+                .cloned()
+                .collect();
+            for d in matched {
+                self.install_one(&d, how);
             }
         } else {
-            file.to_string()
-        };
-        let file = file.as_str();
+            self.install_one(file, how);
+        }
+    }
+
+    fn install_one(&mut self, file: &str, how: &'static str) {
         if self.downloaded.contains_key(file)
             && let Some(at) = self.download_at.get(file)
         {
@@ -400,6 +441,35 @@ fn windows_program(written: &str) -> bool {
     [".exe", ".bat", ".cmd", ".ps1", ".msi"]
         .iter()
         .any(|e| w.ends_with(e))
+}
+
+/// Whether `name args` installs package files given by path (`dnf -y install *.rpm`,
+/// `rpm -ivh x.rpm`, `apt-get install ./x.deb`, `dpkg -i x.deb`): a package runs its
+/// scripts as root when installed, and its programs later. Which arguments are files the
+/// caller knows from what was downloaded.
+fn installs_package(name: &str, args: &[String]) -> bool {
+    let verb = args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .map(String::as_str);
+    match name {
+        "dnf" | "yum" | "microdnf" | "tdnf" | "zypper" | "apt" | "apt-get" => {
+            matches!(verb, Some("install" | "localinstall" | "reinstall" | "in"))
+        }
+        "apk" => verb == Some("add"),
+        "rpm" => args.iter().any(|a| {
+            matches!(a.as_str(), "--install" | "--upgrade" | "--freshen")
+                || (!a.starts_with("--")
+                    && a.strip_prefix('-')
+                        .is_some_and(|m| m.starts_with(['i', 'U', 'F'])))
+        }),
+        "dpkg" => args.iter().any(|a| {
+            a == "--install"
+                || (!a.starts_with("--") && a.strip_prefix('-').is_some_and(|m| m.starts_with('i')))
+        }),
+        "gdebi" => true,
+        _ => false,
+    }
 }
 
 /// How a download saved straight into a `bin` directory is installed.

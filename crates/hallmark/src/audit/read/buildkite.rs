@@ -19,6 +19,10 @@ pub(super) const SPEC: Spec = Spec {
     expands: Expands::Variables,
 };
 
+/// Buildkite's `secrets:` (of the pipeline or of a step) maps a variable to the name of a
+/// secret kept by Buildkite, or lists the names: none of them is the secret.
+pub(super) const SECRET_NAMES: &[&str] = &["secrets"];
+
 #[cfg(test)]
 mod tests {
     use crate::audit::Kind;
@@ -48,5 +52,27 @@ steps:
         assert!(not_audited.is_empty());
         let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
         assert_eq!(found, [("deploy-by-tag", 7), ("sign-by-tag", 16)]);
+    }
+
+    #[test]
+    fn secrets_name_secrets_but_a_literal_password_is_found() {
+        let text = "secrets:
+  REGISTRY_PASSWORD: ghcr_password
+steps:
+  - label: push
+    secrets:
+      - NPM_TOKEN
+      - GITHUB_TOKEN
+    command: make push
+  - label: release
+    secrets:
+      DEPLOY_TOKEN: release_deploy_token
+    env:
+      REGISTRY_PASSWORD: Xk92-fjq81-pqz
+    command: make release
+";
+        let (found, _) = crate::audit::audit_text(".buildkite/pipeline.yml", text, Kind::Buildkite);
+        let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
+        assert_eq!(found, [("hardcoded-credential", 13)]);
     }
 }

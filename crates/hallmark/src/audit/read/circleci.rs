@@ -230,6 +230,17 @@ pub(super) const SPEC: Spec = Spec {
             keys: &["run", "run.command"],
             when: None,
         },
+        // The steps of a `when:` or `unless:` step, run on a condition.
+        Scripts {
+            at: "jobs.*.steps.*.*.steps.*",
+            keys: &["run", "run.command"],
+            when: None,
+        },
+        Scripts {
+            at: "commands.*.steps.*.*.steps.*",
+            keys: &["run", "run.command"],
+            when: None,
+        },
     ],
     images: &[
         Images {
@@ -284,6 +295,38 @@ jobs:
         let found: Vec<(&str, usize, usize)> =
             found.iter().map(|f| (f.rule, f.line, f.column)).collect();
         assert_eq!(found, [("sign-by-tag", 9, 38)]);
+    }
+
+    #[test]
+    fn steps_run_on_a_condition_are_read() {
+        let cfg = "version: 2.1
+commands:
+  build-openssl:
+    parameters:
+      vendored:
+        type: boolean
+    steps:
+      - unless:
+          condition: << parameters.vendored >>
+          steps:
+            - run: |
+                curl -fsSL \"$OPENSSL_URL\" | tar --strip-components=1 -xzf -
+                ./config --prefix=/opt/ssl && make install_sw
+jobs:
+  test:
+    docker:
+      - image: cimg/base@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+    steps:
+      - when:
+          condition: true
+          steps:
+            - run:
+                name: sign
+                command: cosign sign --yes reg.example.com/app:v1
+";
+        let (found, _) = crate::audit::audit_text(".circleci/config.yml", cfg, Kind::CircleCi);
+        let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
+        assert_eq!(found, [("unchecked-download", 12), ("sign-by-tag", 24)]);
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub(super) fn read(src: &Source<'_>) -> Model {
     let mut stages: Vec<String> = Vec::new();
     // `ARG`/`ENV` values in force, later ones last.
     let mut vars: Vec<EnvVar> = Vec::new();
+    // Whether the stage has run something: each `RUN` is a fresh shell, but on the files
+    // the stage's earlier ones left (`RUN curl -LO …/kubectl`, then `RUN chmod +x
+    // kubectl`), as the lines of a Makefile recipe are.
+    let mut stage_ran = false;
     let mut i = 0;
     while i < lines.len() {
         let start = i;
@@ -67,6 +71,7 @@ pub(super) fn read(src: &Source<'_>) -> Model {
         };
         match instr.as_str() {
             "FROM" => {
+                stage_ran = false;
                 let resolved = substitute(rest, &vars);
                 let Some(image) = images::from_image(&resolved, &mut stages) else {
                     continue;
@@ -109,6 +114,8 @@ pub(super) fn read(src: &Source<'_>) -> Model {
                 if !command.trim().is_empty() {
                     let mut script = Script::new(command.clone(), (start + 1, column, false));
                     script.env = vars.clone();
+                    script.continues = stage_ran;
+                    stage_ran = true;
                     m.scripts.push(script);
                 }
                 let program = command
@@ -120,6 +127,8 @@ pub(super) fn read(src: &Source<'_>) -> Model {
                 for doc in docs.into_iter().filter(|_| shell_input) {
                     let mut script = Script::new(doc.body, (doc.line, 0, false));
                     script.env = vars.clone();
+                    script.continues = stage_ran;
+                    stage_ran = true;
                     m.scripts.push(script);
                 }
             }
@@ -362,6 +371,32 @@ TWO
                 ("echo two\n", 18),
             ]
         );
+    }
+
+    #[test]
+    fn runs_of_a_stage_continue_each_other_on_its_files() {
+        let text = "\
+FROM golang:1.22@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 AS tools
+RUN curl -LO https://dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubectl
+RUN chmod +x ./kubectl
+RUN mv ./kubectl /usr/local/bin
+RUN curl -fsSLo /opt/x.jar https://x/x.jar && curl -fsSLo /tmp/sums https://x/sums && sha256sum -c /tmp/sums
+FROM alpine:3.20@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+RUN curl -LO https://dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubectl
+RUN curl -LO https://dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubectl.sha256
+RUN echo \"$(cat kubectl.sha256)  kubectl\" | sha256sum -c -
+RUN chmod +x kubectl && mv kubectl /usr/local/bin/
+";
+        let continues: Vec<bool> = model(text).scripts.iter().map(|s| s.continues).collect();
+        assert_eq!(
+            continues,
+            [false, true, true, true, false, true, true, true]
+        );
+        // The list checked in the last `RUN` says nothing of what an earlier one installed.
+        let (found, _) =
+            crate::audit::audit_text("Dockerfile", text, crate::audit::Kind::Dockerfile);
+        let found: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
+        assert_eq!(found, [("unchecked-download", 2)]);
     }
 
     #[test]

@@ -204,9 +204,16 @@ pub(crate) fn read_merged(
         Kind::Bitbucket => yaml_docs(&src, Expands::Variables, |s, d, m| {
             generic::read(&bitbucket::SPEC, s, d, m)
         })?,
-        Kind::Buildkite => yaml_docs(&src, Expands::Variables, |s, d, m| {
-            generic::read(&buildkite::SPEC, s, d, m)
-        })?,
+        Kind::Buildkite => {
+            let mut m = yaml_docs_with(
+                &src,
+                Expands::Variables,
+                |s, d, m| generic::read(&buildkite::SPEC, s, d, m),
+                buildkite::SECRET_NAMES,
+            )?;
+            not_credentials(&mut m, buildkite::SECRET_NAMES);
+            m
+        }
         Kind::Drone => {
             let mut m = yaml_docs(&src, Expands::Variables, |s, d, m| {
                 generic::read(&drone::SPEC, s, d, m)
@@ -250,6 +257,17 @@ fn yaml_docs(
     expands: Expands,
     each: impl Fn(&Source<'_>, &Node, &mut Model),
 ) -> Result<Model, yaml::YamlError> {
+    yaml_docs_with(src, expands, each, &[])
+}
+
+/// [`yaml_docs`], where the values below a key of `names` (Buildkite's `secrets:`, which
+/// maps a variable to the name of a secret) name secrets and so are nobody's credential.
+fn yaml_docs_with(
+    src: &Source<'_>,
+    expands: Expands,
+    each: impl Fn(&Source<'_>, &Node, &mut Model),
+    names: &[&str],
+) -> Result<Model, yaml::YamlError> {
     let docs = yaml::parse(&src.text)?;
     let mut m = Model {
         values_expand: Some(expands),
@@ -257,7 +275,7 @@ fn yaml_docs(
     };
     for doc in &docs {
         each(src, doc, &mut m);
-        values(doc, &mut m);
+        values(doc, &mut m, names);
     }
     Ok(m)
 }
@@ -265,7 +283,7 @@ fn yaml_docs(
 /// Every scalar of `doc` with its key. A Kubernetes `- name: X` / `value: …` pair gives
 /// the value the key `X`; below a secret store's block (a Buildkite secrets plugin, a
 /// `vault:` block), values are where secrets are kept, so they have no key.
-fn values(doc: &Node, m: &mut Model) {
+fn values(doc: &Node, m: &mut Model, names: &[&str]) {
     // A loop over an explicit stack: the depth of a tree is the file's to choose.
     let mut pending: Vec<(Option<&str>, &Node, bool)> = vec![(None, doc, false)];
     while let Some((key, n, stored)) = pending.pop() {
@@ -294,7 +312,8 @@ fn values(doc: &Node, m: &mut Model) {
                         (Some("value"), Some(name)) => Some(name),
                         _ => k,
                     };
-                    pending.push((key, v, stored || k.is_some_and(secret_store)));
+                    let store = k.is_some_and(|k| secret_store(k) || names.contains(&k));
+                    pending.push((key, v, stored || store));
                 }
             }
             yaml::Value::Seq(items) => {

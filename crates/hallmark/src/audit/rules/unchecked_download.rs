@@ -53,7 +53,7 @@ impl Check for UncheckedDownload {
                 None,
                 at,
                 &format!("{name}|{interp}"),
-                format!("the output of {name} is run by {interp} unchecked"),
+                format!("the output of {} is run by {interp} unchecked", shown(step)),
             );
         }
         // `bash <(curl …)`, `sh -c "$(curl …)"`, `eval "$(curl …)"`, `source <(curl …)`,
@@ -117,6 +117,17 @@ impl Check for UncheckedDownload {
                 );
             }
         }
+    }
+}
+
+/// The command as the reader knows it: `curl`, or `bin/scurl (curl)` for a script of
+/// the tree that runs curl on its arguments.
+fn shown(step: &Step<'_>) -> String {
+    let written = &step.name_word().text;
+    if tool_name(written) == step.name {
+        step.name.clone()
+    } else {
+        format!("{written} ({})", step.name)
     }
 }
 
@@ -280,6 +291,8 @@ mod tests {
             "curl -SsLO https://x/oras_1_linux.tar.gz && tar -zxf oras_1_*.tar.gz -C o/\n",
             "curl -o /usr/local/bin/yq https://x/yq && chmod +x /usr/local/bin/yq\nexport PATH\n",
             "wget https://x/tool && chmod +x tool && mv tool /usr/local/bin/\n",
+            "curl -sSL --output ${F} https://x/${F}\ntar --extract --gzip --file=\"${F}\" --directory=\"$D\" t\n",
+            "curl -sSLo t.tgz https://x/t.tgz\ntar --extract --file t.tgz -C /opt/bin\n",
         ] {
             assert_eq!(
                 findings("b.sh", Kind::Shell, body),
@@ -304,6 +317,58 @@ mod tests {
         );
         let checked = "curl -sLO https://x/t.tgz\necho \"abc  t.tgz\" | sha256sum -c -\ntar xzf t.tgz\n";
         assert!(findings("c.sh", Kind::Shell, checked).is_empty());
+        let by_variable = "if [ \"$OS\" = darwin ]; then\n  SHATOOL=\"shasum --algorithm 256\"\nelse\n  SHATOOL=sha256sum\nfi\ncurl -L https://x/t.tar.gz --output t.tar.gz\necho \"${SHA}  t.tar.gz\" | ${SHATOOL} --check -\ntar --extract --file=t.tar.gz t\n";
+        assert!(findings("v.sh", Kind::Shell, by_variable).is_empty());
+    }
+
+    #[test]
+    fn packages_downloaded_then_installed_are_medium_on_each_download() {
+        let rpms = "wget https://copr.example.org/zlib-1.3.2-1.fc43.x86_64.rpm\nwget https://copr.example.org/zlib-devel-1.3.2-1.fc43.x86_64.rpm\ndnf -y install --nobest *.rpm\n";
+        assert_eq!(
+            findings("a.sh", Kind::Shell, rpms),
+            [
+                ("unchecked-download".to_string(), 1),
+                ("unchecked-download".to_string(), 2)
+            ]
+        );
+        for body in [
+            "curl -fsSLo /tmp/tool.deb https://x/tool_1_amd64.deb\nsudo dpkg -i /tmp/tool.deb\n",
+            "curl -LO https://x/tool-1.x86_64.rpm\nrpm -Uvh tool-1.x86_64.rpm\n",
+            "wget -q https://x/tool_1_amd64.deb\napt-get install -y ./tool_1_amd64.deb\n",
+        ] {
+            assert_eq!(
+                findings("b.sh", Kind::Shell, body),
+                [("unchecked-download".to_string(), 1)],
+                "{body}"
+            );
+        }
+        for checked in [
+            "wget https://x/z-1.rpm\nrpm --import https://x/key.asc\nrpm -K z-1.rpm\ndnf -y install ./z-1.rpm\n",
+            "wget https://x/a.rpm https://x/SUMS\nsha256sum -c SUMS\nyum install -y *.rpm\n",
+            "curl -fsSLo t.deb https://x/t.deb\ngpg --verify t.deb.asc t.deb\ndpkg -i t.deb\n",
+            // A package queried, not installed.
+            "wget https://x/z-1.rpm\nrpm -qip z-1.rpm\n",
+        ] {
+            assert!(findings("c.sh", Kind::Shell, checked).is_empty(), "{checked}");
+        }
+    }
+
+    #[test]
+    fn a_script_of_the_tree_that_downloads_its_arguments_is_a_downloader() {
+        let scurl = "#!/usr/bin/env sh\nexec curl --proto '=https' --tlsv1.2 -sSfL \"$@\"\n";
+        let wf = "on: push\njobs:\n  it:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: bin/scurl -v https://sh.rustup.rs | sh -s -- -y\n      - run: |\n          ./bin/scurl -vo /usr/local/bin/yq \"https://x/yq_linux_amd64\" && chmod +x /usr/local/bin/yq\n          bin/scurl -v https://x/nextest.tar.gz | tar zxf - -C ~/.cargo/bin\n      - run: bin/scurl -fsSL https://x/index.json | jq -r .version\n";
+        let found = crate::audit::audit_texts(&[("bin/scurl", scurl), (".github/workflows/it.yml", wf)]);
+        let got: Vec<(&str, usize)> = found.iter().map(|f| (f.rule, f.line)).collect();
+        assert_eq!(
+            got,
+            [
+                ("unchecked-download", 6),
+                ("unchecked-download", 8),
+                ("unchecked-download", 9)
+            ]
+        );
+        assert!(found[0].message.contains("bin/scurl (curl)"), "{}", found[0].message);
+        // Without the script in the tree, `bin/scurl` is an unknown command.
+        assert!(crate::audit::audit_texts(&[(".github/workflows/it.yml", wf)]).is_empty());
     }
 }
-
