@@ -6,7 +6,9 @@
 //! Also what a command writes to `$GITHUB_OUTPUT` and `$GITHUB_ENV`, which later steps
 //! read.
 
-use super::refs::{last_top, literal_digest, local_repo_digests, resolves_from_registry};
+use super::refs::{
+    first_top, last_top, literal_digest, local_repo_digests, resolves_from_registry,
+};
 use super::state::{ShellState, StepFile, expr_key};
 use crate::audit::model::{KnownValue, ValueClass};
 use crate::audit::secrets::variable_at;
@@ -14,28 +16,6 @@ use crate::audit::shell::Command;
 
 /// Most levels of variables followed when a variable's value is itself a variable.
 const MAX_HOPS: usize = 8;
-
-/// The first `ch` of `text` outside expansions, as [`last_top`].
-fn first_top(text: &str, ch: u8) -> Option<usize> {
-    let b = text.as_bytes();
-    let (mut depth, mut tick) = (0usize, false);
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'$' if matches!(b.get(i + 1), Some(b'(' | b'{')) => {
-                depth += 1;
-                i += 1;
-            }
-            b'(' | b'{' if depth > 0 => depth += 1,
-            b')' | b'}' if depth > 0 => depth -= 1,
-            b'`' => tick = !tick,
-            c if c == ch && depth == 0 && !tick => return Some(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
 
 /// An expansion in a resolved text.
 enum Expansion<'a> {

@@ -823,6 +823,11 @@ fn read_into(
     for r in cmd.redirects.iter().filter(|r| matches!(r.op, "<<<" | "<")) {
         let t = r.target.text.as_str();
         feeds.push(if r.op == "<<<" {
+            // One word, quoted or not: its quotes are not part of the values.
+            let t = t
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .unwrap_or(t);
             Feed::Words(vec![t.to_string()])
         } else if let Some(inner) = t.strip_prefix("<(").and_then(|t| t.strip_suffix(')')) {
             feed_of(&inner.split_whitespace().collect::<Vec<_>>())
@@ -849,7 +854,7 @@ fn read_into(
     let mut unknown = false;
     for f in &feeds {
         match f {
-            Feed::Words(ws) => values.extend(ws.iter().flat_map(|w| w.split_whitespace())),
+            Feed::Words(ws) => values.extend(ws.iter().flat_map(|w| refs::top_words(w))),
             Feed::File(name) => {
                 let file = st.resolve(name);
                 let file = commands::base(&file);

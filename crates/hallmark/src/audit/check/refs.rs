@@ -144,27 +144,60 @@ pub(crate) fn name_is_unknown(repository: &str) -> bool {
     last.contains('$')
 }
 
+/// The bytes of `text` outside `$(…)`, `${…}`, `` `…` `` and `${{ … }}`, with their offsets.
+fn top_bytes(text: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let b = text.as_bytes();
+    let (mut depth, mut tick, mut i) = (0usize, false, 0usize);
+    std::iter::from_fn(move || {
+        while i < b.len() {
+            let at = i;
+            i += 1;
+            match b[at] {
+                b'$' if matches!(b.get(at + 1), Some(b'(' | b'{')) => {
+                    depth += 1;
+                    i += 1;
+                }
+                b'(' | b'{' if depth > 0 => depth += 1,
+                b')' | b'}' if depth > 0 => depth -= 1,
+                b'`' => tick = !tick,
+                c if depth == 0 && !tick => return Some((at, c)),
+                _ => {}
+            }
+        }
+        None
+    })
+}
+
+/// The byte offset of the first `ch` of `text` outside expansions, as [`last_top`].
+pub(crate) fn first_top(text: &str, ch: u8) -> Option<usize> {
+    top_bytes(text).find(|&(_, c)| c == ch).map(|(i, _)| i)
+}
+
 /// The byte offset of the last `ch` of `text` outside `$(…)`, `${…}`, `` `…` `` and
 /// `${{ … }}`.
 pub(crate) fn last_top(text: &str, ch: u8) -> Option<usize> {
-    let b = text.as_bytes();
-    let (mut depth, mut tick, mut found) = (0usize, false, None);
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'$' if matches!(b.get(i + 1), Some(b'(' | b'{')) => {
-                depth += 1;
-                i += 1;
+    top_bytes(text)
+        .filter(|&(_, c)| c == ch)
+        .last()
+        .map(|(i, _)| i)
+}
+
+/// `text` split at blanks outside expansions: `${{ steps.a.outputs.refs }}` stays one word.
+pub(crate) fn top_words(text: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut from = 0;
+    for (i, c) in top_bytes(text) {
+        if c.is_ascii_whitespace() {
+            if i > from {
+                words.push(&text[from..i]);
             }
-            b'(' | b'{' if depth > 0 => depth += 1,
-            b')' | b'}' if depth > 0 => depth -= 1,
-            b'`' => tick = !tick,
-            c if c == ch && depth == 0 && !tick => found = Some(i),
-            _ => {}
+            from = i + 1;
         }
-        i += 1;
     }
-    found
+    if from < text.len() {
+        words.push(&text[from..]);
+    }
+    words
 }
 
 /// `text` split at its `@` (outside expansions): the name part and the digest part.
@@ -222,6 +255,23 @@ pub(crate) fn may_be_reference(text: &str) -> bool {
 #[cfg(test)]
 mod reference_tests {
     use super::*;
+
+    #[test]
+    fn words_and_separators_outside_expansions() {
+        assert_eq!(
+            top_words("a ${{ steps.x.outputs.y }} $(crane digest r:v1)  `b c` d"),
+            [
+                "a",
+                "${{ steps.x.outputs.y }}",
+                "$(crane digest r:v1)",
+                "`b c`",
+                "d"
+            ]
+        );
+        assert_eq!(top_words("  "), Vec::<&str>::new());
+        assert_eq!(first_top("r/${A:-x}:v1", b':'), Some(9));
+        assert_eq!(last_top("r:1/${{ a:b }}", b':'), Some(1));
+    }
 
     #[test]
     fn references() {

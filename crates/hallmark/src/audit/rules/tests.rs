@@ -190,3 +190,30 @@ mod through_files {
         assert_eq!(workflow(text), [tag(23), lookup(24), tag(25)]);
     }
 }
+
+#[test]
+fn a_here_string_of_an_unknown_step_output_is_unknown_and_one_of_tags_is_tags() {
+    let workflow = |value: &str| {
+        format!(
+            "on: push\njobs:\n  s:\n    runs-on: x\n    steps:\n      - run: |\n          mapfile -t REFS <<< \"{value}\"\n          for r in \"${{REFS[@]}}\"; do\n            cosign sign -y --key env://K \"${{r}}\"\n          done\n"
+        )
+    };
+    // An expression is one value, not the words `${{`, `steps.up.outputs.refs` and `}}`
+    // (the last of which, alone, would read as a name without a tag).
+    assert_eq!(
+        findings(
+            "a.yml",
+            Kind::Workflow,
+            &workflow("${{ steps.up.outputs.refs }}")
+        ),
+        []
+    );
+    assert_eq!(
+        findings(
+            "a.yml",
+            Kind::Workflow,
+            &workflow("reg.io/app:v1 reg.io/app:v2")
+        ),
+        [("sign-by-tag".to_string(), 9)]
+    );
+}
