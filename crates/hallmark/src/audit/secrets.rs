@@ -207,6 +207,17 @@ pub(crate) fn credential(v: &str, expands: Expands) -> Credential {
             return Credential::Reference(name.to_string());
         }
     }
+    // `$$NAME`, `$${NAME}`: Cloud Build and compose files escape `$` as `$$`, so the shell
+    // reads `$NAME`; read as shell text it is the PID and a name, never a secret either.
+    if let Some(escaped) = v.strip_prefix("$$") {
+        let name = escaped
+            .strip_prefix('{')
+            .and_then(|r| r.strip_suffix('}'))
+            .unwrap_or(escaped);
+        if is_name(name) {
+            return Credential::Reference(name.to_string());
+        }
+    }
     // PowerShell's environment variables: `$env:NAME`.
     if let Some(name) = v.strip_prefix("$env:").or_else(|| v.strip_prefix("$Env:"))
         && is_name(name)

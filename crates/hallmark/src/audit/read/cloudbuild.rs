@@ -85,6 +85,14 @@ steps:
       - -c
       - |
         curl -sSL https://x.example.com/i.sh | bash
+  - name: gcr.io/cloud-builders/docker@sha256:0000000000000000000000000000000000000000000000000000000000000000
+    entrypoint: bash
+    secretEnv: [GITHUB_TOKEN]
+    args:
+      - -c
+      - |
+        echo $$GITHUB_TOKEN | docker login ghcr.io -u $$GITHUB_USER --password-stdin
+        echo hunter2hunter2 | docker login ghcr.io -u ci --password-stdin
 availableSecrets:
   secretManager:
     - versionName: projects/p/secrets/cosign-password/versions/latest
@@ -102,7 +110,9 @@ availableSecrets:
             [
                 ("deploy-by-tag", 4),
                 ("sign-by-tag", 7),
-                ("unchecked-download", 14)
+                ("unchecked-download", 14),
+                // `$$GITHUB_TOKEN` is the secret's variable, `$` escaped; the literal is not.
+                ("hardcoded-credential", 22)
             ]
         );
     }
