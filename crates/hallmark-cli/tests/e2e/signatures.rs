@@ -394,6 +394,12 @@ async fn a_removal_needs_yes_off_a_terminal_and_a_dry_run_changes_nothing() {
     let o = run(&["signatures", &nowhere, "--all"]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
+    // --dry-run and --yes mean nothing without a removal: refused, not ignored.
+    for flag in ["--dry-run", "--yes"] {
+        let o = run(&["signatures", &nowhere, flag]);
+        expect_code(&o, 2);
+        assert!(stderr(&o).contains("go with --remove"), "{}", stderr(&o));
+    }
     for (kind, reg) in registries() {
         let repo = "team/guard";
         let store = reg.store(repo);
@@ -608,4 +614,49 @@ async fn an_emptied_manifest_a_registry_will_not_delete_is_named() {
         "{}",
         stderr(&o)
     );
+}
+
+/// On a terminal a removal shows what goes and asks: anything but yes removes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_a_removal_asks_first() {
+    use std::io::Write;
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = push_random(&reg.store("team/ask"), Some("v1"), "ask").await;
+    let pinned = format!("{}/team/ask@{}", reg.addr, img.digest());
+    expect_code(&sign(&[&pinned, "--key", &k.private]), 0);
+    let command = format!(
+        "{} signatures {pinned} --all",
+        env!("CARGO_BIN_EXE_hallmark")
+    );
+    let on_tty = |answer: &str| {
+        let mut c = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("DOCKER_CONFIG", "/nonexistent-hallmark-test")
+            .env("CI", "true")
+            .env("HALLMARK_SETTLE_MS", "0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let declined = on_tty("n\n");
+    assert!(
+        declined.contains("about to remove from")
+            && declined.contains(".sig layer 0")
+            && declined.contains("[y/N]")
+            && declined.contains("not confirmed"),
+        "{declined:?}"
+    );
+    assert_eq!(listing(&pinned, &[], &[]).len(), 1);
+    let accepted = on_tty("y\n");
+    assert!(accepted.contains("removed 1 "), "{accepted:?}");
+    assert!(listing(&pinned, &[], &[]).is_empty());
 }
