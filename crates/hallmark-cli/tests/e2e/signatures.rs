@@ -273,19 +273,23 @@ fn signatures_in_a_layout_are_listed_and_removed() {
     expect_code(&again, 0);
     let reference = format!("{layout}:v1");
     assert_eq!(listing(&reference, &[&k.public], &[]).len(), 1);
-    expect_code(
-        &run(&[
-            "signatures",
-            &reference,
-            "--key",
-            &k.public,
-            "--remove",
-            &key_id(&k.public),
-            "--yes",
-        ]),
-        0,
-    );
+    let index = dir.path().join("out/index.json");
+    assert!(std::fs::read_to_string(&index).unwrap().contains(".sig\""));
+    let o = run(&[
+        "signatures",
+        &reference,
+        "--key",
+        &k.public,
+        "--remove",
+        &key_id(&k.public),
+        "--yes",
+    ]);
+    expect_code(&o, 0);
     assert!(listing(&reference, &[&k.public], &[]).is_empty());
+    // The emptied `.sig` tag left the layout's index.
+    let left = std::fs::read_to_string(&index).unwrap();
+    assert!(!left.contains(".sig\""), "{left}");
+    assert!(stderr(&o).contains("deleted "), "{}", stderr(&o));
     expect_code(&run(&["verify", &reference, "--key", &k.public]), 1);
 }
 

@@ -272,11 +272,15 @@ impl Store {
         if !S::is_empty(self, tag, &m)? {
             return Ok(EmptyTag::Kept);
         }
-        let Self::Registry { client, repo } = self else {
-            return Ok(EmptyTag::Left {
-                tag: self.tagged(tag),
-                why: "an OCI layout's tags are not removed".into(),
-            });
+        let (client, repo) = match self {
+            Self::Registry { client, repo } => (client, repo),
+            Self::Layout(l) => {
+                return Ok(if l.untag(tag, &m.digest)? {
+                    EmptyTag::Deleted(self.tagged(tag))
+                } else {
+                    EmptyTag::Kept
+                });
+            }
         };
         let refused = |e: crate::registry::RegistryError| match e {
             // Deletion is off on many registries (distribution's default): say so rather
