@@ -93,11 +93,14 @@ Exit 1 when the file is not what was signed (tampered, another file, another key
     /// List an artifact's signatures and attestations (both formats), or remove some
     #[command(
         after_help = "Examples:\n  hallmark signatures reg.example.com/app:v1.1 --key cosign.pub\n  \
-hallmark signatures reg.example.com/app@sha256:<digest> --remove <KEY_ID>\n\n\
+hallmark signatures reg.example.com/app@sha256:<digest> --key old.pub --remove <KEY_ID> --dry-run\n  \
+hallmark signatures reg.example.com/app@sha256:<digest> --key old.pub --remove <KEY_ID> --yes\n\n\
 The tag is resolved once; everything listed is about that digest. Each line: format, kind,\n\
 key id (\"?\" when unknown; \"(claimed)\" when no given key confirms it), signed time, bound\n\
-tags, and which --key it is valid for. --remove takes a key id from this list; a legacy\n\
-signature's key is known only when its public key is given with --key."
+tags, and which --key it is valid for. --remove takes a key id from this list and removes\n\
+only what verifies with that key, given with --key. --remove and --all ask on a terminal;\n\
+elsewhere they need --yes (exit 2 without it). --dry-run lists what would go. A signature\n\
+manifest or referrers index left empty is deleted, or named when the registry refuses."
     )]
     Signatures(SignaturesArgs),
     /// Scan registries: unsigned, invalid, drifted (moved) and stale tags, orphaned signatures
@@ -665,12 +668,19 @@ pub struct SignaturesArgs {
     /// Public key (PEM) to check each signature against; repeatable
     #[arg(long)]
     pub key: Vec<PathBuf>,
-    /// Remove the signatures and attestations made by the key with this id
+    /// Remove the signatures and attestations that verify with the key of this id (give
+    /// its public key with --key; a key id an entry merely claims is not enough)
     #[arg(long, value_name = "KEY_ID", conflicts_with = "all")]
     pub remove: Option<String>,
     /// Remove every signature and attestation of the digest
     #[arg(long)]
     pub all: bool,
+    /// With --remove or --all: print what would be removed, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --remove or --all: remove without asking (needed when not on a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Signatures live in this repository
     #[arg(long, value_name = "REG/REPO", value_parser = parse_signature_repository)]
     pub signature_repository: Option<ImageRef>,

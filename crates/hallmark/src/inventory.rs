@@ -8,7 +8,7 @@ use crate::Error;
 use crate::digest::Digest;
 use crate::report::SignatureFormat;
 use crate::signature;
-use crate::store::Target;
+use crate::store::{EmptyTag, FallbackIndex, SignatureLayers, Target};
 use crate::trust::NamedKey;
 use crate::verify::{self, Context, Description, Material};
 
@@ -56,8 +56,8 @@ pub struct Listing {
 pub enum Selection {
     /// Every entry.
     All,
-    /// Entries made by the key with this id: a given key that verifies them, or (for
-    /// bundles, unchecked) the key the bundle names.
+    /// Entries that a given key with this id verifies. A key id an entry only claims
+    /// (a bundle's key hint) is not enough: anyone can write that claim.
     Key(String),
 }
 
@@ -68,7 +68,10 @@ impl Listing {
             .iter()
             .filter(|e| match selection {
                 Selection::All => true,
-                Selection::Key(id) => e.description.key_id.as_deref() == Some(id.as_str()),
+                Selection::Key(id) => {
+                    e.description.key_id_verified
+                        && e.description.key_id.as_deref() == Some(id.as_str())
+                }
             })
             .collect()
     }
@@ -143,11 +146,16 @@ pub struct Removed {
     pub removed: usize,
     /// Entries selected that could not be named (unreadable) and were left.
     pub left_unreadable: usize,
+    /// Manifests the removal emptied and deleted (`reg/repo:sha256-….sig`).
+    pub deleted: Vec<String>,
+    /// Manifests the removal emptied but could not delete, with why.
+    pub left_empty: Vec<(String, String)>,
 }
 
 /// Removes `entries` (from [`Listing::select`]): `.sig` layers leave the signature
 /// manifest in one rewrite; referrers leave the fallback index and, where the registry
-/// lists referrers itself, are deleted.
+/// lists referrers itself, are deleted. A signature manifest or fallback index left with
+/// nothing in it is deleted (or, where the registry refuses, reported in `left_empty`).
 pub async fn remove(
     target: &Target,
     digest: &Digest,
@@ -171,5 +179,29 @@ pub async fn remove(
         .remove_referrers(digest, &referrers)
         .await?;
     out.removed = layers.len() + referrers.len();
+    let mut emptied = Vec::new();
+    if !layers.is_empty() {
+        emptied.push(
+            target
+                .signatures
+                .delete_if_empty::<SignatureLayers>(&signature::signature_tag(digest))
+                .await?,
+        );
+    }
+    if !referrers.is_empty() {
+        emptied.push(
+            target
+                .signatures
+                .delete_if_empty::<FallbackIndex>(&crate::oci::referrers_tag(digest))
+                .await?,
+        );
+    }
+    for e in emptied {
+        match e {
+            EmptyTag::Deleted(tag) => out.deleted.push(tag),
+            EmptyTag::Left { tag, why } => out.left_empty.push((tag, why)),
+            EmptyTag::Absent | EmptyTag::Kept => {}
+        }
+    }
     Ok(out)
 }

@@ -357,6 +357,26 @@ impl Layout {
         Ok(Some(m.named(&digest).map_err(LayoutError::Corrupt)?))
     }
 
+    /// Removes `tag` if it still names `digest` (checked under the index lock, so a tag
+    /// another writer moved meanwhile stays); true when it went. The manifest's blob is
+    /// left: other entries may name it.
+    pub(crate) fn untag(&self, tag: &str, digest: &Digest) -> Result<bool, LayoutError> {
+        let mut gone = false;
+        self.update_index(|index| {
+            let kept: Vec<_> = index
+                .entries()
+                .iter()
+                .filter(|e| !(e.tag.as_deref() == Some(tag) && e.digest == *digest))
+                .cloned()
+                .collect();
+            gone = kept.len() != index.entries().len();
+            if gone {
+                index.set_entries(kept);
+            }
+        })?;
+        Ok(gone)
+    }
+
     /// Stores a manifest and, with `tag`, points the tag at it (moving it if it existed).
     /// Without a tag the manifest is listed untagged so that it is reachable.
     pub async fn put_manifest(&self, m: &Manifest, tag: Option<&str>) -> Result<(), LayoutError> {
@@ -400,6 +420,21 @@ mod tests {
             Layout::open(&dir.path().join("plain")),
             Err(LayoutError::NotLayout { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn untag_removes_a_tag_only_while_it_names_the_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        let a = Manifest::new(br#"{"schemaVersion":2,"a":1}"#.to_vec(), OCI_MANIFEST);
+        let b = Manifest::new(br#"{"schemaVersion":2,"b":1}"#.to_vec(), OCI_MANIFEST);
+        l.put_manifest(&a, Some("x.sig")).await.unwrap();
+        l.put_manifest(&b, Some("x.sig")).await.unwrap();
+        // Moved to b by another writer: untagging a leaves it.
+        assert!(!l.untag("x.sig", &a.digest).unwrap());
+        assert_eq!(l.resolve_tag("x.sig").unwrap(), Some(b.digest.clone()));
+        assert!(l.untag("x.sig", &b.digest).unwrap());
+        assert_eq!(l.resolve_tag("x.sig").unwrap(), None);
     }
 
     #[test]

@@ -33,23 +33,67 @@ struct EntryOut<'a> {
     problem: Option<&'a str>,
 }
 
-/// What a removal did.
+/// What a removal did, or with `--dry-run` would do.
 #[derive(Serialize)]
 pub struct RemovalOut {
     selection: String,
+    dry_run: bool,
+    /// The chosen entries' locations: what went, or would go.
+    locations: Vec<Chosen>,
     removed: usize,
     left_unreadable: usize,
     unknown_key: usize,
+    deleted_manifests: Vec<String>,
+    left_empty: Vec<LeftEmpty>,
+}
+
+#[derive(Serialize)]
+struct Chosen {
+    format: &'static str,
+    kind: &'static str,
+    location: String,
+}
+
+#[derive(Serialize)]
+struct LeftEmpty {
+    manifest: String,
+    why: String,
 }
 
 impl RemovalOut {
-    /// `selection` in words (`all`, `key <id>`); `unknown_key` legacy entries were kept.
-    pub fn new(selection: String, removed: &Removed, unknown_key: usize) -> RemovalOut {
+    /// `selection` in words (`all`, `key <id>`); `chosen` the entries selected; `removed`
+    /// what the removal did (`None`: nothing was changed); `unknown_key` entries no given
+    /// key verifies, kept.
+    pub fn new(
+        selection: String,
+        chosen: &[&Entry],
+        removed: Option<&Removed>,
+        unknown_key: usize,
+    ) -> RemovalOut {
         RemovalOut {
             selection,
-            removed: removed.removed,
-            left_unreadable: removed.left_unreadable,
+            dry_run: removed.is_none(),
+            locations: chosen
+                .iter()
+                .map(|e| Chosen {
+                    format: format_name(e.format),
+                    kind: e.kind,
+                    location: e.location.clone(),
+                })
+                .collect(),
+            removed: removed.map_or(0, |r| r.removed),
+            left_unreadable: removed.map_or(0, |r| r.left_unreadable),
             unknown_key,
+            deleted_manifests: removed.map_or_else(Vec::new, |r| r.deleted.clone()),
+            left_empty: removed.map_or_else(Vec::new, |r| {
+                r.left_empty
+                    .iter()
+                    .map(|(manifest, why)| LeftEmpty {
+                        manifest: manifest.clone(),
+                        why: why.clone(),
+                    })
+                    .collect()
+            }),
         }
     }
 }
@@ -117,14 +161,53 @@ fn line(e: &EntryOut<'_>) -> String {
 impl Render for SignaturesResult<'_> {
     fn text(&self, t: &mut Text<'_>) -> std::io::Result<()> {
         if let Some(r) = &self.removal {
+            let what = r
+                .locations
+                .iter()
+                .map(|c| crate::sanitize::line(&format!("{} {} {}", c.format, c.kind, c.location)))
+                .collect::<Vec<_>>();
+            if r.dry_run {
+                t.say(format!(
+                    "would remove {} of the signatures of {} ({}); nothing was changed",
+                    what.len(),
+                    self.reference,
+                    r.selection
+                ));
+                if r.unknown_key > 0 {
+                    t.say(format!(
+                        "note: {} entr(ies) that no given key verifies would be kept",
+                        r.unknown_key
+                    ));
+                }
+                if what.is_empty() {
+                    return Ok(());
+                }
+                return t.result(&what.join("\n"));
+            }
             t.say(format!(
                 "removed {} of the signatures of {} ({})",
                 r.removed, self.reference, r.selection
             ));
+            for w in &what {
+                t.say(format!("  removed {w}"));
+            }
             if r.unknown_key > 0 {
                 t.say(format!(
-                    "note: {} legacy signature(s) of unknown key were kept; pass --key PUB.pem to identify them",
+                    "note: {} entr(ies) that no given key verifies were kept (a claimed key id is not enough); pass --key PUB.pem to identify them",
                     r.unknown_key
+                ));
+            }
+            for m in &r.deleted_manifests {
+                t.say(format!(
+                    "deleted {}: nothing was left in it",
+                    crate::sanitize::line(m)
+                ));
+            }
+            for l in &r.left_empty {
+                t.loud(format!(
+                    "warning: {} is left empty: {}",
+                    crate::sanitize::line(&l.manifest),
+                    crate::sanitize::line(&l.why)
                 ));
             }
             if r.left_unreadable > 0 {

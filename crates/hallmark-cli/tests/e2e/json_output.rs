@@ -432,9 +432,31 @@ async fn every_command_follows_its_schema() {
 
     // Removing is the last step: it changes what the commands above saw.
     let key_id = listed["entries"][0]["key_id"].as_str().unwrap().to_string();
+    let would = documented(
+        "signatures.schema.json",
+        &[
+            "signatures",
+            &tagged,
+            "--key",
+            &public,
+            "--remove",
+            &key_id,
+            "--dry-run",
+        ],
+        0,
+    );
+    assert_eq!(would["removal"]["dry_run"], true, "{would}");
     let removed = documented(
         "signatures.schema.json",
-        &["signatures", &tagged, "--key", &public, "--remove", &key_id],
+        &[
+            "signatures",
+            &tagged,
+            "--key",
+            &public,
+            "--remove",
+            &key_id,
+            "--yes",
+        ],
         0,
     );
     assert!(

@@ -314,6 +314,7 @@ async fn removing_one_keys_signatures_while_another_signs_keeps_the_new_one() {
             &keys[0].public,
             "--remove",
             &key0,
+            "--yes",
         ]);
         let signer = spawn(&["sign", &reference, "--key", &keys[1].private]);
         let (r, s) = (

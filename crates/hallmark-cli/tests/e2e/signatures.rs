@@ -121,6 +121,7 @@ async fn signatures_remove_is_scoped_to_one_key_and_all_removes_everything() {
             &a.public,
             "--remove",
             &key_id(&a.public),
+            "--yes",
         ]);
         expect_code(&o, 0);
         assert!(stderr(&o).contains("removed 2 "), "{kind}: {}", stderr(&o));
@@ -135,8 +136,26 @@ async fn signatures_remove_is_scoped_to_one_key_and_all_removes_everything() {
         expect_code(&run(&["verify", &pinned, "--key", &b.public]), 0);
 
         // --all: nothing verifies any more.
-        expect_code(&run(&["signatures", &pinned, "--all"]), 0);
+        let o = run(&["signatures", &pinned, "--all", "--yes"]);
+        expect_code(&o, 0);
         assert!(listing(&pinned, &[], &[]).is_empty(), "{kind}");
+        // Nothing empty is left behind: the `.sig` manifest and the fallback index went.
+        let store = reg.store(repo);
+        for tag in [
+            hallmark::signature::signature_tag(img.digest()),
+            hallmark::oci::referrers_tag(img.digest()),
+        ] {
+            assert!(
+                store.get_manifest(&tag).await.unwrap().is_none(),
+                "{kind}: {tag} left: {}",
+                stderr(&o)
+            );
+        }
+        assert!(
+            stderr(&o).contains(&format!("deleted {}/{repo}:", reg.addr)),
+            "{kind}: {}",
+            stderr(&o)
+        );
         expect_code(&run(&["verify", &pinned, "--key", &b.public]), 1);
     }
 }
@@ -254,18 +273,23 @@ fn signatures_in_a_layout_are_listed_and_removed() {
     expect_code(&again, 0);
     let reference = format!("{layout}:v1");
     assert_eq!(listing(&reference, &[&k.public], &[]).len(), 1);
-    expect_code(
-        &run(&[
-            "signatures",
-            &reference,
-            "--key",
-            &k.public,
-            "--remove",
-            &key_id(&k.public),
-        ]),
-        0,
-    );
+    let index = dir.path().join("out/index.json");
+    assert!(std::fs::read_to_string(&index).unwrap().contains(".sig\""));
+    let o = run(&[
+        "signatures",
+        &reference,
+        "--key",
+        &k.public,
+        "--remove",
+        &key_id(&k.public),
+        "--yes",
+    ]);
+    expect_code(&o, 0);
     assert!(listing(&reference, &[&k.public], &[]).is_empty());
+    // The emptied `.sig` tag left the layout's index.
+    let left = std::fs::read_to_string(&index).unwrap();
+    assert!(!left.contains(".sig\""), "{left}");
+    assert!(stderr(&o).contains("deleted "), "{}", stderr(&o));
     expect_code(&run(&["verify", &reference, "--key", &k.public]), 1);
 }
 
@@ -337,6 +361,7 @@ async fn removing_a_substituted_keys_layer_keeps_the_genuine_layer_with_the_same
         substituted,
         "--remove",
         &key_id(substituted),
+        "--yes",
     ]);
     expect_code(&o, 0);
     expect_code(&run(&["verify", &pinned, "--key", substituted]), 1);
@@ -344,4 +369,298 @@ async fn removing_a_substituted_keys_layer_keeps_the_genuine_layer_with_the_same
     let left = signature::parse_layers(&store.get_manifest(&tag).await.unwrap().unwrap()).unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].payload_digest, genuine.payload_digest);
+}
+
+/// What a registry holds for `digest`'s signatures: its tags, the `.sig` manifest, the
+/// fallback index and every listed referrer.
+async fn held(store: &hallmark::store::Store, digest: &hallmark::digest::Digest) -> String {
+    let mut tags = store.list_tags().await.unwrap();
+    tags.sort();
+    let mut out = format!("{tags:?}\n");
+    for tag in [
+        hallmark::signature::signature_tag(digest),
+        hallmark::oci::referrers_tag(digest),
+    ] {
+        let m = store.get_manifest(&tag).await.unwrap();
+        out.push_str(&format!("{tag} {:?}\n", m.map(|m| m.digest.to_string())));
+    }
+    for e in store.referrers(digest).await.unwrap().entries() {
+        out.push_str(&format!("referrer {}\n", e.digest));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_needs_yes_off_a_terminal_and_a_dry_run_changes_nothing() {
+    let k = keys("ecdsa-p256");
+    // Nothing listens there: a refusal before any request is still a usage error.
+    let nowhere = format!("127.0.0.1:{}/team/app:v1", free_port());
+    let o = run(&["signatures", &nowhere, "--all"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
+    // --dry-run and --yes mean nothing without a removal: refused, not ignored.
+    for flag in ["--dry-run", "--yes"] {
+        let o = run(&["signatures", &nowhere, flag]);
+        expect_code(&o, 2);
+        assert!(stderr(&o).contains("go with --remove"), "{}", stderr(&o));
+    }
+    for (kind, reg) in registries() {
+        let repo = "team/guard";
+        let store = reg.store(repo);
+        let img = push_random(&store, Some("v1"), kind).await;
+        let pinned = format!("{}/{repo}@{}", reg.addr, img.digest());
+        for format in ["legacy", "bundle"] {
+            expect_code(
+                &sign(&[&pinned, "--key", &k.private, "--format", format]),
+                0,
+            );
+        }
+        let before = held(&store, img.digest()).await;
+        let id = key_id(&k.public);
+
+        for selection in [&["--all"][..], &["--key", &k.public, "--remove", &id][..]] {
+            let mut args = vec!["signatures", &pinned];
+            args.extend_from_slice(selection);
+            let o = run(&args);
+            expect_code(&o, 2);
+            assert!(
+                stderr(&o).contains("without confirmation") && stderr(&o).contains("--dry-run"),
+                "{kind}: {}",
+                stderr(&o)
+            );
+
+            args.push("--dry-run");
+            let text = run(&args);
+            expect_code(&text, 0);
+            let lines: Vec<_> = stdout(&text).lines().map(String::from).collect();
+            assert_eq!(lines.len(), 2, "{kind}: {lines:?}");
+            assert!(lines.iter().any(|l| l.starts_with("legacy signature ")));
+            assert!(lines.iter().any(|l| l.starts_with("bundle signature ")));
+            assert!(
+                stderr(&text).contains("would remove 2 ")
+                    && stderr(&text).contains("nothing was changed"),
+                "{kind}: {}",
+                stderr(&text)
+            );
+
+            args.extend_from_slice(&["--output", "json"]);
+            let json = run(&args);
+            expect_code(&json, 0);
+            let removal = &json_out(&json)["removal"];
+            assert_eq!(removal["dry_run"], true, "{kind}: {removal}");
+            assert_eq!(removal["removed"], 0);
+            let locations = removal["locations"].as_array().unwrap();
+            let mut formats: Vec<_> = locations
+                .iter()
+                .map(|l| l["format"].as_str().unwrap())
+                .collect();
+            formats.sort();
+            assert_eq!(formats, ["bundle", "legacy"], "{kind}: {removal}");
+            // The locations are those of the listing.
+            let entries = listing(&pinned, &[], &[]);
+            for l in locations {
+                assert!(
+                    entries.iter().any(|e| e["location"] == l["location"]),
+                    "{l}"
+                );
+            }
+        }
+        assert_eq!(held(&store, img.digest()).await, before, "{kind}");
+        expect_code(&run(&["verify", &pinned, "--key", &k.public]), 0);
+    }
+}
+
+/// A bundle signed by B, its key hint rewritten to name A: it claims A's key id but does not
+/// verify with A, so removing A's signatures must keep it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_by_key_takes_only_what_verifies_not_what_claims_the_key_id() {
+    let (a, b) = (keys("ecdsa-p256"), keys("ecdsa-p256"));
+    for (kind, reg) in registries() {
+        let repo = "team/claims";
+        let store = reg.store(repo);
+        let img = push_random(&store, Some("v1"), kind).await;
+        let pinned = format!("{}/{repo}@{}", reg.addr, img.digest());
+        for k in [&a, &b] {
+            expect_code(
+                &sign(&[&pinned, "--key", &k.private, "--format", "bundle"]),
+                0,
+            );
+        }
+        // Each referrer's bundle, by the key id its hint names.
+        let mut bundles = Vec::new();
+        for e in store.referrers(img.digest()).await.unwrap().entries() {
+            let m = store
+                .get_manifest(&e.digest.to_string())
+                .await
+                .unwrap()
+                .unwrap();
+            let doc: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
+            let layer = doc["layers"][0]["digest"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let blob = store.get_blob(&layer, 1 << 20).await.unwrap().unwrap();
+            let bundle: serde_json::Value = serde_json::from_slice(&blob).unwrap();
+            bundles.push((m, doc, bundle, e.artifact_type.clone()));
+        }
+        assert_eq!(bundles.len(), 2, "{kind}");
+        let entries = listing(&pinned, &[&a.public], &[]);
+        let of_a = entries
+            .iter()
+            .find(|e| e["key_id_verified"] == true)
+            .unwrap()["location"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (a_bundle, b_bundle): (Vec<_>, Vec<_>) = bundles
+            .into_iter()
+            .partition(|(m, ..)| of_a.ends_with(&m.digest.to_string()));
+        let hint = a_bundle[0].2["verificationMaterial"]["publicKey"]["hint"].clone();
+        let (_, mut doc, mut forged, artifact_type) = b_bundle.into_iter().next().unwrap();
+        forged["verificationMaterial"]["publicKey"]["hint"] = hint;
+        let forged = serde_json::to_vec(&forged).unwrap();
+        let d = hallmark::digest::Digest::sha256(&forged);
+        store.put_blob(&d, forged.clone().into()).await.unwrap();
+        doc["layers"][0]["digest"] = d.to_string().into();
+        doc["layers"][0]["size"] = forged.len().into();
+        let m = hallmark::oci::Manifest::new(
+            serde_json::to_vec(&doc).unwrap(),
+            doc["mediaType"].as_str().unwrap(),
+        );
+        store
+            .push_referrer(&m, img.digest(), artifact_type.as_deref().unwrap_or(""))
+            .await
+            .unwrap();
+        let id = key_id(&a.public);
+        let claiming = |entries: &[serde_json::Value]| {
+            entries
+                .iter()
+                .filter(|e| e["key_id"] == id.as_str() && e["key_id_verified"] == false)
+                .count()
+        };
+        assert_eq!(claiming(&listing(&pinned, &[&a.public], &[])), 1, "{kind}");
+
+        // A claimed key id alone selects nothing: the key must be given.
+        let o = run(&["signatures", &pinned, "--remove", &id, "--yes"]);
+        expect_code(&o, 2);
+        assert!(stderr(&o).contains("--key"), "{kind}: {}", stderr(&o));
+
+        let o = run(&[
+            "signatures",
+            &pinned,
+            "--key",
+            &a.public,
+            "--remove",
+            &id,
+            "--yes",
+            "--output",
+            "json",
+        ]);
+        expect_code(&o, 0);
+        let removal = &json_out(&o)["removal"];
+        assert_eq!(removal["removed"], 1, "{kind}: {removal}");
+        assert_eq!(removal["unknown_key"], 2, "{kind}: {removal}");
+        let left = listing(&pinned, &[&a.public], &[]);
+        assert_eq!(left.len(), 2, "{kind}: {left:#?}");
+        assert_eq!(claiming(&left), 1, "{kind}: the forged claim is kept");
+        expect_code(&run(&["verify", &pinned, "--key", &a.public]), 1);
+        expect_code(&run(&["verify", &pinned, "--key", &b.public]), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_manifest_a_registry_will_not_delete_is_named() {
+    let reg = Registry::start_without_delete();
+    let k = keys("ecdsa-p256");
+    let repo = "team/nodelete";
+    let store = reg.store(repo);
+    let img = push_random(&store, Some("v1"), "nodelete").await;
+    let pinned = format!("{}/{repo}@{}", reg.addr, img.digest());
+    for format in ["legacy", "bundle"] {
+        expect_code(
+            &sign(&[&pinned, "--key", &k.private, "--format", format]),
+            0,
+        );
+    }
+    let o = run(&["signatures", &pinned, "--all", "--yes", "--output", "json"]);
+    expect_code(&o, 0);
+    let removal = &json_out(&o)["removal"];
+    assert_eq!(removal["removed"], 2, "{removal}");
+    assert_eq!(removal["deleted_manifests"], serde_json::json!([]));
+    let left: Vec<_> = removal["left_empty"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            assert!(l["why"].as_str().unwrap().contains("refused"), "{l}");
+            l["manifest"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let sig = hallmark::signature::signature_tag(img.digest());
+    let index = hallmark::oci::referrers_tag(img.digest());
+    assert_eq!(
+        left,
+        [
+            format!("{}/{repo}:{sig}", reg.addr),
+            format!("{}/{repo}:{index}", reg.addr)
+        ]
+    );
+    assert!(listing(&pinned, &[], &[]).is_empty());
+    expect_code(&run(&["verify", &pinned, "--key", &k.public]), 1);
+
+    // In text, a warning names each (even under --quiet).
+    expect_code(&sign(&[&pinned, "--key", &k.private]), 0);
+    let o = run(&["signatures", &pinned, "--all", "--yes", "--quiet"]);
+    expect_code(&o, 0);
+    assert!(
+        stderr(&o).contains(&format!("warning: {}/{repo}:{sig} is left empty", reg.addr)),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// On a terminal a removal shows what goes and asks: anything but yes removes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_a_removal_asks_first() {
+    use std::io::Write;
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = push_random(&reg.store("team/ask"), Some("v1"), "ask").await;
+    let pinned = format!("{}/team/ask@{}", reg.addr, img.digest());
+    expect_code(&sign(&[&pinned, "--key", &k.private]), 0);
+    let command = format!(
+        "{} signatures {pinned} --all",
+        env!("CARGO_BIN_EXE_hallmark")
+    );
+    let on_tty = |answer: &str| {
+        let mut c = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("DOCKER_CONFIG", "/nonexistent-hallmark-test")
+            .env("CI", "true")
+            .env("HALLMARK_SETTLE_MS", "0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let declined = on_tty("n\n");
+    assert!(
+        declined.contains("about to remove from")
+            && declined.contains(".sig layer 0")
+            && declined.contains("[y/N]")
+            && declined.contains("not confirmed"),
+        "{declined:?}"
+    );
+    assert_eq!(listing(&pinned, &[], &[]).len(), 1);
+    let accepted = on_tty("y\n");
+    assert!(accepted.contains("removed 1 "), "{accepted:?}");
+    assert!(listing(&pinned, &[], &[]).is_empty());
 }

@@ -104,7 +104,16 @@ impl Client {
         r: &ImageRef,
         digest: &Digest,
     ) -> Result<(), RegistryError> {
-        let url = self.repo_url(r, &format!("manifests/{digest}"));
+        self.delete_manifest_at(r, &digest.to_string()).await
+    }
+
+    /// Deletes what a tag or digest names (deleting by tag is not in every registry).
+    pub(crate) async fn delete_manifest_at(
+        &self,
+        r: &ImageRef,
+        reference: &str,
+    ) -> Result<(), RegistryError> {
+        let url = self.repo_url(r, &format!("manifests/{reference}"));
         let resp = self.call(r, reqwest::Method::DELETE, &url).await?;
         if !resp.status().is_success() {
             return Err(self.fail(&url, resp).await);

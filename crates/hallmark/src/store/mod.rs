@@ -19,6 +19,19 @@ use crate::oci::{Blob, Descriptor, Index, IndexEntry, Manifest, referrers_tag};
 use crate::reference::{DestinationRef, ImageRef, Location, Source};
 use crate::registry::{BlobPush, Client, Progress, RegistryBlob};
 
+/// What became of a shared tag that a removal emptied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EmptyTag {
+    /// There is no such tag.
+    Absent,
+    /// It still holds members.
+    Kept,
+    /// Empty, and deleted (`reg/repo:tag`).
+    Deleted(String),
+    /// Empty, and left in place, with why.
+    Left { tag: String, why: String },
+}
+
 /// A repository: the unit that holds manifests, blobs and tags.
 #[derive(Clone)]
 pub enum Store {
@@ -243,6 +256,66 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Deletes the manifest under the shared `tag` when it holds no member any more, so
+    /// that a removal leaves no empty `.sig` manifest or fallback index behind. Deleted by
+    /// the digest read, so a member written meanwhile by another signer (a new manifest)
+    /// keeps its tag.
+    pub(crate) async fn delete_if_empty<S: shared::SharedSet>(
+        &self,
+        tag: &str,
+    ) -> Result<EmptyTag, Error> {
+        let Some(m) = self.get_manifest(tag).await? else {
+            return Ok(EmptyTag::Absent);
+        };
+        if !S::is_empty(self, tag, &m)? {
+            return Ok(EmptyTag::Kept);
+        }
+        let (client, repo) = match self {
+            Self::Registry { client, repo } => (client, repo),
+            Self::Layout(l) => {
+                return Ok(if l.untag(tag, &m.digest)? {
+                    EmptyTag::Deleted(self.tagged(tag))
+                } else {
+                    EmptyTag::Kept
+                });
+            }
+        };
+        let refused = |e: crate::registry::RegistryError| match e {
+            // Deletion is off on many registries (distribution's default): say so rather
+            // than fail a removal that otherwise took effect.
+            crate::registry::RegistryError::Status {
+                status: 400 | 403 | 404 | 405,
+                message,
+                ..
+            } => Ok(EmptyTag::Left {
+                tag: self.tagged(tag),
+                why: format!("the registry refused to delete it{message}"),
+            }),
+            e => Err(Error::from(e)),
+        };
+        if let Err(e) = client.delete_manifest(repo, &m.digest).await {
+            return refused(e);
+        }
+        // go-containerregistry's registry deletes the digest but keeps the tag. Only the
+        // same empty manifest is deleted by tag; a signer that wrote in between would see
+        // its tag gone when it checks its write, and write it again.
+        match self.get_manifest(tag).await? {
+            None => return Ok(EmptyTag::Deleted(self.tagged(tag))),
+            Some(again) if again.digest != m.digest => return Ok(EmptyTag::Kept),
+            Some(_) => {}
+        }
+        if let Err(e) = client.delete_manifest_at(repo, tag).await {
+            return refused(e);
+        }
+        Ok(match self.get_manifest(tag).await? {
+            Some(again) if again.digest == m.digest => EmptyTag::Left {
+                tag: self.tagged(tag),
+                why: "the registry kept the tag after deleting it".into(),
+            },
+            _ => EmptyTag::Deleted(self.tagged(tag)),
+        })
     }
 
     /// Deletes everything a registry repository lists (every tagged manifest, signatures

@@ -55,6 +55,10 @@ pub(crate) trait SharedSet {
     fn same(a: &Self::Entry, b: &Self::Entry) -> bool;
     /// How a member is named in an error.
     fn name(e: &Self::Entry) -> String;
+    /// Whether a stored manifest holds no member.
+    fn is_empty(store: &Store, tag: &str, m: &Manifest) -> Result<bool, Error> {
+        Ok(Self::read(store, tag, m)?.entries.is_empty())
+    }
 }
 
 /// What a stored manifest holds.

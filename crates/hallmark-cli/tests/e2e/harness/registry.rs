@@ -139,12 +139,27 @@ impl Registry {
         panic!("docker-registry with authentication did not start");
     }
 
+    /// A registry with deletion off (distribution's default): DELETE is refused.
+    pub fn start_without_delete() -> Registry {
+        ensure_registry_installed();
+        for _ in 0..5 {
+            if let Some(r) = Self::try_start_config(None, "", false) {
+                return r;
+            }
+        }
+        panic!("docker-registry without deletion did not start");
+    }
+
     fn try_start_with(tls: Option<&Path>, auth: &str) -> Option<Registry> {
+        Self::try_start_config(tls, auth, true)
+    }
+
+    fn try_start_config(tls: Option<&Path>, auth: &str, delete: bool) -> Option<Registry> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {delete}\nhttp:\n  addr: {addr}\n",
             dir.path().join("data").display()
         );
         if let Some(certs) = tls {
