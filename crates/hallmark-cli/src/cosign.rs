@@ -120,7 +120,7 @@ fn command(name: &str) -> Option<Becomes> {
         "completion" => Same(&["completions"]),
         "version" => Same(&["--version"]),
         "clean" => Instead(
-            "hallmark signatures REF --all removes every signature and attestation of the digest (run it without --all first to list them)",
+            "hallmark signatures REF --all --dry-run lists what would be removed; then --all (with --yes outside a terminal) removes every signature and attestation of the digest",
         ),
         "tree" | "triangulate" => Instead(
             "hallmark signatures REF lists the digest's signatures and attestations, in both formats, and where each is stored",
