@@ -100,6 +100,15 @@ impl<'a> Judged<'a> {
         }
     }
 
+    /// The digest the newest trusted bindings of `tag` put it on, when that is another
+    /// than `digest` alone: the tag was moved from there. A tie is no move.
+    pub(crate) fn moved_from(&self, tag: &str, digest: &Digest) -> Option<Binding> {
+        match self.placement(tag, digest) {
+            Placement::Elsewhere(b) => Some(b),
+            Placement::Here | Placement::Tied(_) => None,
+        }
+    }
+
     pub(super) fn orphan(&self, repository: &str, digest: &Digest) -> OrphanEntry {
         let signatures = self.trusted.get(digest).cloned().unwrap_or_default();
         let mut bound_tags: Vec<String> = signatures

@@ -28,7 +28,9 @@ mod judge;
 mod repository;
 mod tags;
 
+pub(crate) use judge::Judged;
 use repository::State;
+pub(crate) use tags::signature_tag_kind;
 
 /// Version of the JSON document (`docs/schema/scan.schema.json`).
 pub(crate) const REPORT_VERSION: u32 = 1;

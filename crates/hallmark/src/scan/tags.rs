@@ -9,7 +9,7 @@ use crate::verify::MAX_REFERRERS;
 
 /// What a tag shaped like a signature tag (`sha256-<hex>[.sig|.att|.sbom]`) stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SignatureKind {
+pub(crate) enum SignatureKind {
     /// `.sig`: cosign's legacy signatures.
     Sig,
     /// `.att`: cosign's attestations.
@@ -22,14 +22,14 @@ pub(super) enum SignatureKind {
 
 impl SignatureKind {
     /// Whether signatures are found through a tag of this kind.
-    pub(super) fn has_signatures(self) -> bool {
+    pub(crate) fn has_signatures(self) -> bool {
         matches!(self, Self::Sig | Self::Referrers)
     }
 }
 
 /// A tag of the form signatures and referrers are stored under, with the digest it is
 /// about and its kind.
-pub(super) fn signature_tag_kind(tag: &str) -> Option<(Digest, SignatureKind)> {
+pub(crate) fn signature_tag_kind(tag: &str) -> Option<(Digest, SignatureKind)> {
     if !crate::reference::is_signature_tag(tag) {
         return None;
     }

@@ -8,6 +8,7 @@
 mod check;
 mod decide;
 mod gather;
+mod moved;
 
 use std::time::SystemTime;
 
@@ -141,6 +142,12 @@ async fn verify_in_context(
     }
     if let Some(note) = note {
         report.find(note);
+    }
+    // Only a failure is explained, and only then is the repository's history read.
+    if !report.verified()
+        && let Some(moved) = moved::moved_from(target, &evidence, &ctx, opts).await
+    {
+        report.find_first(Finding::artifact(moved));
     }
     let verification = Verification {
         report,
