@@ -19,6 +19,15 @@ pub enum SignatureFormat {
     Bundle,
 }
 
+/// Where a trusted signature puts a tag.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Binding {
+    /// The digest.
+    pub digest: Digest,
+    /// When that signature was made, as written.
+    pub timestamp: Option<String>,
+}
+
 /// One valid signature that counts.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ValidSignature {

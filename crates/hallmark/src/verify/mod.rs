@@ -5,6 +5,7 @@
 //! Fetching and deciding are apart so that every way a signature can be wrong is tested
 //! without a registry, and so that new signature formats plug in at the gathering end.
 
+mod bindings;
 mod check;
 mod decide;
 mod gather;
@@ -12,6 +13,7 @@ mod moved;
 
 use std::time::SystemTime;
 
+pub(crate) use bindings::{Judged, Placement};
 pub(crate) use check::made_by;
 pub use decide::{Attested, Description};
 pub(crate) use decide::{decide, decide_attestations, describe};

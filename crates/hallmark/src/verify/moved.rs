@@ -1,15 +1,17 @@
 //! Where a tag was before it was moved: asked only once a verification has failed, since
 //! it costs a tag list and a signature read per signed digest.
 //!
-//! The judgement is `scan`'s: a tag whose newest trusted binding (in a signature made for
-//! this repository) is on another digest was moved. Only the fetching is here.
+//! The judgement is the one `scan` makes ([`Judged`]): a tag whose newest trusted binding
+//! (in a signature made for this repository) is on another digest was moved. Only the
+//! fetching is here.
 
 use std::collections::{HashMap, HashSet};
 
+use super::bindings::Judged;
 use super::{Context, Evidence, Known, gather_known};
 use crate::digest::Digest;
+use crate::reference::signature_tag_kind;
 use crate::report::{MovedTag, Rejection};
-use crate::scan::{Judged, signature_tag_kind};
 use crate::store::Target;
 use crate::trust::VerifyOptions;
 
