@@ -29,11 +29,24 @@ pub fn advice(why: &Rejection) -> Option<String> {
             Refusal::NoTlogEntry => Some("--insecure-ignore-tlog skips this check".into()),
             _ => None,
         },
+        Rejection::TagMovedAfterSigning(_) => moved_hint(why),
         // A policy's required attestation: what would make its attestations count.
         Rejection::AttestationRequired { findings, .. } => {
             let all = hints(findings);
             (!all.is_empty()).then(|| all.join("; "))
         }
+        _ => None,
+    }
+}
+
+/// What to do about a tag moved after signing: use what was signed, or sign what the tag
+/// names now if it was moved on purpose.
+pub fn moved_hint(why: &Rejection) -> Option<String> {
+    match why {
+        Rejection::TagMovedAfterSigning(m) => Some(format!(
+            "use {}, which was signed; if {} was moved on purpose, sign what it names now with --bind-tag",
+            m.from_reference, m.tag
+        )),
         _ => None,
     }
 }

@@ -33,12 +33,42 @@ pub struct ReportOut<'a> {
     attestation_types: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     policy: Option<PolicyOut>,
+    /// The tag was moved after signing: from which signed digest, to which it names now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    moved: Option<MovedOut<'a>>,
     /// The signatures as the library gives them: their text needs more than the JSON.
     #[serde(skip)]
     sources: &'a [ValidSignature],
     /// `errors` with the command line's advice (which flag changes the outcome): for people.
     #[serde(skip)]
     advised: Vec<String>,
+}
+
+/// A tag moved after signing, as scripts read it.
+#[derive(Serialize)]
+struct MovedOut<'a> {
+    tag: &'a str,
+    from: String,
+    from_reference: &'a str,
+    to: String,
+    signed_at: Option<&'a str>,
+    hint: String,
+}
+
+impl<'a> MovedOut<'a> {
+    fn new(why: &'a Rejection) -> Option<Self> {
+        match why {
+            Rejection::TagMovedAfterSigning(m) => Some(MovedOut {
+                tag: &m.tag,
+                from: m.from.to_string(),
+                from_reference: &m.from_reference,
+                to: m.to.to_string(),
+                signed_at: m.signed_at.as_deref(),
+                hint: crate::advice::moved_hint(why)?,
+            }),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -285,6 +315,10 @@ impl<'a> ReportOut<'a> {
             attestations_found: found.len(),
             only_attestations: only,
             attestation_types: types,
+            moved: report
+                .findings()
+                .iter()
+                .find_map(|f| MovedOut::new(f.reason())),
             policy: report.policy().map(|p| PolicyOut {
                 rule: p.rule.clone(),
                 action: p.action.as_ref().map(serde_name),
@@ -494,6 +528,7 @@ mod tests {
                 only_attestations: false,
                 attestation_types: Vec::new(),
                 policy: None,
+                moved: None,
                 sources: signatures,
                 advised: errors.iter().map(|e| e.to_string()).collect(),
             },

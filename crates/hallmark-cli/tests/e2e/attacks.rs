@@ -1018,3 +1018,187 @@ async fn a_signed_payload_repeating_a_key_is_refused() {
     resign(&payload.replace(r#""tag":"v1""#, r#""tag":"v1, v2""#)).await;
     expect_code(&verify_v2(), 0);
 }
+
+/// Copies the `.sig` manifest of `d`, with its blobs, from one repository to another, as
+/// anyone who can push to both can.
+async fn copy_signature(from: &Store, to: &Store, d: &Digest) {
+    let sig = sig_manifest(from, d).await;
+    let doc = json(&sig);
+    let mut blobs = vec![doc["config"]["digest"].as_str().unwrap().to_string()];
+    for l in doc["layers"].as_array().unwrap() {
+        blobs.push(l["digest"].as_str().unwrap().to_string());
+    }
+    for b in blobs {
+        let b: Digest = b.parse().unwrap();
+        let bytes = from.get_blob(&b, 1 << 20).await.unwrap().unwrap();
+        to.put_blob(&b, bytes).await.unwrap();
+    }
+    to.put_manifest(&sig, Some(&signature_tag(d)))
+        .await
+        .unwrap();
+}
+
+/// A tag moved after signing (the seed attack found after the fact): verification still
+/// fails, and says the tag moved, from which signed digest, and what to pull instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_a_tag_moved_after_signing_fails_and_says_from_where() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let store = reg.store("team/app");
+    let repo = format!("{}/team/app", reg.addr);
+    let good = push_random(&store, Some("release"), "good").await;
+    let (gd, gref) = (
+        good.digest().to_string(),
+        format!("{repo}@{}", good.digest()),
+    );
+    expect_code(
+        &sign(&[&gref, "--key", &k.private, "--bind-tag", "release"]),
+        0,
+    );
+    expect_code(
+        &run(&["verify", &format!("{repo}:release"), "--key", &k.public]),
+        0,
+    );
+    // Someone with write access moves the tag to their own image.
+    let evil = push_random(&store, None, "poisoned").await;
+    evil.push(&store, Some("release")).await.unwrap();
+    let ed = evil.digest().to_string();
+
+    let o = run(&["verify", &format!("{repo}:release"), "--key", &k.public]);
+    expect_code(&o, 1);
+    assert!(stdout(&o).is_empty(), "nothing to pull: {}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("tag release was moved after signing: a trusted signature made ")
+            && err.contains(&format!("binds it to {gref}, not to the {ed} it names now")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("use {gref}, which was signed; if release was moved on purpose, sign what it names now with --bind-tag")),
+        "{err}"
+    );
+    // The explanation comes first; the facts under it are still said.
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines[1].contains("was moved after signing"), "{err}");
+    assert!(err.contains("no signature"), "{err}");
+
+    let o = run(&[
+        "verify",
+        &format!("{repo}:release"),
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    crate::json_output::assert_valid("verify.schema.json", &v);
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["digest"], ed.as_str());
+    let moved = &v["moved"];
+    assert_eq!(moved["tag"], "release", "{v:#}");
+    assert_eq!(moved["from"], gd.as_str());
+    assert_eq!(moved["from_reference"], gref.as_str());
+    assert_eq!(moved["to"], ed.as_str());
+    assert!(moved["signed_at"].is_string(), "{v:#}");
+    assert!(
+        moved["hint"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("use {gref}")),
+        "{v:#}"
+    );
+    assert!(
+        v["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("tag release was moved after signing"),
+        "{v:#}"
+    );
+
+    // A tag never signed is plainly unsigned: nothing is claimed about where it was.
+    push_random(&store, Some("nightly"), "never signed").await;
+    let o = run(&[
+        "verify",
+        &format!("{repo}:nightly"),
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    crate::json_output::assert_valid("verify.schema.json", &v);
+    assert!(v.get("moved").is_none(), "{v:#}");
+    let o = run(&["verify", &format!("{repo}:nightly"), "--key", &k.public]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("no signature"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("moved"), "{}", stderr(&o));
+
+    // By digest, the signed image still verifies: the hint's reference is usable.
+    let o = run(&["verify", &gref, "--key", &k.public]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o), format!("{gref}\n"));
+}
+
+/// A signature made for another repository, copied beside a moved tag, binds nothing
+/// here: the tag is not said to have moved, unless that repository is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_another_repositorys_binding_is_no_move() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let (web, other) = (reg.store("team/web"), reg.store("team/other"));
+    let good = push_random(&web, Some("release"), "good").await;
+    good.push(&other, Some("release")).await.unwrap();
+    let other_repo = format!("{}/team/other", reg.addr);
+    expect_code(
+        &sign(&[
+            &format!("{other_repo}@{}", good.digest()),
+            "--key",
+            &k.private,
+            "--bind-tag",
+            "release",
+        ]),
+        0,
+    );
+    copy_signature(&other, &web, good.digest()).await;
+    let evil = push_random(&web, None, "poisoned").await;
+    evil.push(&web, Some("release")).await.unwrap();
+    let web_release = format!("{}/team/web:release", reg.addr);
+
+    let o = run(&["verify", &web_release, "--key", &k.public]);
+    expect_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("no signature"), "{err}");
+    assert!(!err.contains("moved"), "{err}");
+    let o = run(&[
+        "verify",
+        &web_release,
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v.get("moved").is_none(), "{v:#}");
+
+    // What made the difference is the repository the signature names.
+    let o = run(&[
+        "verify",
+        &web_release,
+        "--key",
+        &k.public,
+        "--identity",
+        &other_repo,
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v["moved"]["from"],
+        good.digest().to_string().as_str(),
+        "{v:#}"
+    );
+}

@@ -101,6 +101,44 @@ pub(crate) fn is_signature_tag(tag: &str) -> bool {
     matches!(hex.len(), 64 | 128) && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// What a tag shaped like a signature tag (`sha256-<hex>[.sig|.att|.sbom]`) stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SignatureKind {
+    /// `.sig`: cosign's legacy signatures.
+    Sig,
+    /// `.att`: cosign's attestations.
+    Att,
+    /// `.sbom`: cosign's attached SBOMs.
+    Sbom,
+    /// The bare tag: the referrers fallback index.
+    Referrers,
+}
+
+impl SignatureKind {
+    /// Whether signatures are found through a tag of this kind.
+    pub(crate) fn has_signatures(self) -> bool {
+        matches!(self, Self::Sig | Self::Referrers)
+    }
+}
+
+/// A tag of the form signatures and referrers are stored under, with the digest it is
+/// about and its kind.
+pub(crate) fn signature_tag_kind(tag: &str) -> Option<(Digest, SignatureKind)> {
+    if !is_signature_tag(tag) {
+        return None;
+    }
+    let (alg, rest) = tag.split_once('-')?;
+    let (hex, kind) = match rest.split_once('.') {
+        Some((hex, "sig")) => (hex, SignatureKind::Sig),
+        Some((hex, "att")) => (hex, SignatureKind::Att),
+        Some((hex, "sbom")) => (hex, SignatureKind::Sbom),
+        Some(_) => return None,
+        None => (rest, SignatureKind::Referrers),
+    };
+    let d = format!("{alg}:{hex}").parse().ok()?;
+    Some((d, kind))
+}
+
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
 pub(super) fn validate_path_component(c: &str) -> Result<(), &'static str> {
     if c.is_empty() {
@@ -179,4 +217,35 @@ pub(super) fn validate_domain(d: &str) -> Result<(), &'static str> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_tags_name_their_digest() {
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let d: Digest = format!("sha256:{hex}").parse().unwrap();
+        assert_eq!(
+            signature_tag_kind(&format!("sha256-{hex}.sig")),
+            Some((d.clone(), SignatureKind::Sig))
+        );
+        assert_eq!(
+            signature_tag_kind(&format!("sha256-{hex}")),
+            Some((d.clone(), SignatureKind::Referrers))
+        );
+        assert_eq!(
+            signature_tag_kind(&format!("sha256-{hex}.att")),
+            Some((d.clone(), SignatureKind::Att))
+        );
+        assert_eq!(
+            signature_tag_kind(&format!("sha256-{hex}.sbom")),
+            Some((d, SignatureKind::Sbom))
+        );
+        assert!(SignatureKind::Sig.has_signatures() && SignatureKind::Referrers.has_signatures());
+        assert!(!SignatureKind::Att.has_signatures() && !SignatureKind::Sbom.has_signatures());
+        assert_eq!(signature_tag_kind("v1"), None);
+        assert_eq!(signature_tag_kind("sha256-abc.sig"), None);
+    }
 }

@@ -14,10 +14,10 @@ use crate::digest::Digest;
 mod grammar;
 mod normalise;
 
+pub(crate) use grammar::{SignatureKind, is_signature_tag, signature_tag_kind, validate_tag};
 use grammar::{
     digest_part, invalid, parse_layout, split_layout_tag, validate_domain, validate_path_component,
 };
-pub(crate) use grammar::{is_signature_tag, validate_tag};
 use normalise::is_host;
 pub use normalise::unmatchable_glob;
 pub(crate) use normalise::{canonical_glob, canonical_host, canonical_repository};

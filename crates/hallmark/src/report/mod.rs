@@ -19,6 +19,15 @@ pub enum SignatureFormat {
     Bundle,
 }
 
+/// Where a trusted signature puts a tag.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Binding {
+    /// The digest.
+    pub digest: Digest,
+    /// When that signature was made, as written.
+    pub timestamp: Option<String>,
+}
+
 /// One valid signature that counts.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ValidSignature {
@@ -268,6 +277,11 @@ impl Report {
     /// Records why something did not count.
     pub(crate) fn find(&mut self, finding: Finding) {
         self.findings.push(finding);
+    }
+
+    /// Records, before every other reason, the one that explains them.
+    pub(crate) fn find_first(&mut self, finding: Finding) {
+        self.findings.insert(0, finding);
     }
 
     /// Decides by the signatures that count: verified when `threshold` (at least one)
@@ -542,6 +556,16 @@ pub enum Rejection {
     /// A reference naming a tag and a digest, whose tag does not exist.
     #[error("tag {0} does not exist; the tag is not reported and binds nothing")]
     TagAbsent(String),
+    /// A tag that a trusted signature for this repository binds to another digest, more
+    /// recently than any binds it to the one it names: it was moved after signing.
+    #[error(
+        "tag {} was moved after signing: a trusted signature{} binds it to {}, not to the {} it names now",
+        .0.tag,
+        .0.signed_at.as_deref().map(|t| format!(" made {t}")).unwrap_or_default(),
+        .0.from_reference,
+        .0.to
+    )]
+    TagMovedAfterSigning(Box<MovedTag>),
     /// No attestation of the type asked for, and nothing else to say.
     #[error("no attestation of type {0}")]
     NoAttestation(String),
@@ -585,6 +609,21 @@ pub enum Rejection {
         /// The repository.
         repository: String,
     },
+}
+
+/// Where a tag moved after signing was, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedTag {
+    /// The tag.
+    pub tag: String,
+    /// The signed digest the tag was bound to.
+    pub from: Digest,
+    /// That digest's pinned reference: what the tag named when it was signed.
+    pub from_reference: String,
+    /// The digest the tag names now.
+    pub to: Digest,
+    /// When the binding signature was made, as written.
+    pub signed_at: Option<String>,
 }
 
 /// Findings in parentheses after a sentence, if there are any.

@@ -22,6 +22,7 @@ use crate::digest::Digest;
 use crate::policy::Trust;
 use crate::reference::{ImageRef, ReferenceError, canonical_glob, canonical_repository};
 use crate::registry::{Client, ListBudget, ListLimits};
+pub use crate::report::Binding;
 use crate::report::{Finding, ValidSignature};
 
 mod judge;
@@ -209,15 +210,6 @@ pub struct TagEntry {
     /// Why signatures did not count, typed (`reason` says it in one line).
     #[serde(skip)]
     pub findings: Vec<Finding>,
-}
-
-/// Where a trusted signature puts a tag.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Binding {
-    /// The digest.
-    pub digest: Digest,
-    /// When that signature was made, as written.
-    pub timestamp: Option<String>,
 }
 
 /// A signed digest no tag names.

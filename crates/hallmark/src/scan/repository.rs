@@ -7,16 +7,16 @@ use std::time::SystemTime;
 
 use futures_util::StreamExt;
 
-use super::judge::{Judged, classify};
-use super::tags::{Resolved, SignatureKind, resolve, signature_tag_kind};
+use super::judge::{classify, orphan};
+use super::tags::{Resolved, resolve};
 use super::{OrphanEntry, RepoAccess, ScanError, ScanOptions, ScanProgress, Status, TagEntry};
 use crate::Error;
 use crate::digest::Digest;
 use crate::policy::{Ruling, Trust};
-use crate::reference::ImageRef;
+use crate::reference::{ImageRef, SignatureKind, signature_tag_kind};
 use crate::registry::{Client, ListBudget};
 use crate::store::{Store, Target};
-use crate::verify::{Evidence, Known, gather_known, missing_attestations};
+use crate::verify::{Evidence, Judged, Known, gather_known, missing_attestations};
 
 /// Shared by the repositories of one scan.
 pub(super) struct State<'a> {
@@ -272,9 +272,9 @@ impl State<'_> {
                 continue;
             }
             if !ev.candidates.is_empty() {
-                out.orphaned.push(judged.orphan(&name, digest));
+                out.orphaned.push(orphan(&judged, &name, digest));
             } else if fallbacks.contains(digest) {
-                let mut orphan = judged.orphan(&name, digest);
+                let mut orphan = orphan(&judged, &name, digest);
                 orphan.reason = format!(
                     "its referrers index {} is left, listing no signature; no tag names it",
                     crate::oci::referrers_tag(digest)

@@ -5,12 +5,15 @@
 //! Fetching and deciding are apart so that every way a signature can be wrong is tested
 //! without a registry, and so that new signature formats plug in at the gathering end.
 
+mod bindings;
 mod check;
 mod decide;
 mod gather;
+mod moved;
 
 use std::time::SystemTime;
 
+pub(crate) use bindings::{Judged, Placement};
 pub(crate) use check::made_by;
 pub use decide::{Attested, Description};
 pub(crate) use decide::{decide, decide_attestations, describe};
@@ -141,6 +144,12 @@ async fn verify_in_context(
     }
     if let Some(note) = note {
         report.find(note);
+    }
+    // Only a failure is explained, and only then is the repository's history read.
+    if !report.verified()
+        && let Some(moved) = moved::moved_from(target, &evidence, &ctx, opts).await
+    {
+        report.find_first(Finding::artifact(moved));
     }
     let verification = Verification {
         report,
