@@ -53,21 +53,9 @@ fn every_rule_fires_where_it_should_and_nowhere_else() {
     expect_code(&o, 1);
     let v = json_out(&o);
     crate::json_output::assert_valid("audit.schema.json", &v);
-    let mut found: Vec<(String, usize, String)> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["path"]
-                    .as_str()
-                    .unwrap()
-                    .trim_start_matches("./")
-                    .to_string(),
-                f["line"].as_u64().unwrap() as usize,
-                f["rule"].as_str().unwrap().to_string(),
-            )
-        })
+    let mut found: Vec<(String, usize, String)> = audit_findings(&v)
+        .into_iter()
+        .map(|f| (f.path, f.line as usize, f.rule))
         .collect();
     found.sort();
     let mut expected: Vec<(String, usize, String)> = EXPECTED
@@ -262,20 +250,9 @@ fn write_tree(dir: &Path, files: &[(&str, &[u8])]) {
 
 /// (path without `./`, rule) of every finding of a JSON report.
 fn rules_found(v: &serde_json::Value) -> Vec<(String, String)> {
-    let mut found: Vec<(String, String)> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["path"]
-                    .as_str()
-                    .unwrap()
-                    .trim_start_matches("./")
-                    .to_string(),
-                f["rule"].as_str().unwrap().to_string(),
-            )
-        })
+    let mut found: Vec<(String, String)> = audit_findings(v)
+        .into_iter()
+        .map(|f| (f.path, f.rule))
         .collect();
     found.sort();
     found
@@ -638,21 +615,10 @@ docker login -u ci -p \"$QUAY_PASSWORD\" quay.io\n",
         }
     }
     let v = json_out(&audit_at(dir.path(), &[".", "--output", "json"]));
-    let mut credentials: Vec<(String, u64)> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule"] == "hardcoded-credential")
-        .map(|f| {
-            (
-                f["path"]
-                    .as_str()
-                    .unwrap()
-                    .trim_start_matches("./")
-                    .to_string(),
-                f["line"].as_u64().unwrap(),
-            )
-        })
+    let mut credentials: Vec<(String, u64)> = audit_findings(&v)
+        .into_iter()
+        .filter(|f| f.rule == "hardcoded-credential")
+        .map(|f| (f.path, f.line))
         .collect();
     credentials.sort();
     assert_eq!(
@@ -840,22 +806,10 @@ fn audit_printing_none_of(dir: &Path, secrets: &[&str]) -> serde_json::Value {
 
 /// (path without `./`, line, message) of every finding of a rule.
 fn findings_of(v: &serde_json::Value, rule: &str) -> Vec<(String, u64, String)> {
-    let mut out: Vec<(String, u64, String)> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule"] == rule)
-        .map(|f| {
-            (
-                f["path"]
-                    .as_str()
-                    .unwrap()
-                    .trim_start_matches("./")
-                    .to_string(),
-                f["line"].as_u64().unwrap(),
-                f["message"].as_str().unwrap().to_string(),
-            )
-        })
+    let mut out: Vec<(String, u64, String)> = audit_findings(v)
+        .into_iter()
+        .filter(|f| f.rule == rule)
+        .map(|f| (f.path, f.line, f.message))
         .collect();
     out.sort();
     out

@@ -147,22 +147,10 @@ fn the_corpus_yields_exactly_the_expected_findings() {
         .current_dir(&root);
     let o = c.output().unwrap();
     let v = json_out(&o);
-    let found: BTreeSet<Key> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f.get("suppressed").is_none_or(|s| s.is_null()))
-        .map(|f| {
-            (
-                f["path"]
-                    .as_str()
-                    .unwrap()
-                    .trim_start_matches("./")
-                    .to_string(),
-                f["line"].as_u64().unwrap() as usize,
-                f["rule"].as_str().unwrap().to_string(),
-            )
-        })
+    let found: BTreeSet<Key> = audit_findings(&v)
+        .into_iter()
+        .filter(|f| !f.suppressed)
+        .map(|f| (f.path, f.line as usize, f.rule))
         .collect();
     let want: BTreeSet<Key> = expected.iter().map(|e| e.key.clone()).collect();
 

@@ -26,21 +26,9 @@ fn found_in(dir: &Path) -> (Vec<(String, u64, String)>, serde_json::Value) {
         .unwrap();
     expect_code(&o, 1);
     let v = json_out(&o);
-    let mut out: Vec<(String, u64, String)> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["path"]
-                    .as_str()
-                    .unwrap()
-                    .trim_start_matches("./")
-                    .to_string(),
-                f["line"].as_u64().unwrap(),
-                f["rule"].as_str().unwrap().to_string(),
-            )
-        })
+    let mut out: Vec<(String, u64, String)> = audit_findings(&v)
+        .into_iter()
+        .map(|f| (f.path, f.line, f.rule))
         .collect();
     out.sort();
     (out, v)

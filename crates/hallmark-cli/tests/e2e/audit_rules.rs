@@ -104,7 +104,7 @@ const EXPECTED: &[(&str, u64, &str, &str)] = &[
     ("scripts/ko-release.sh", 17, "sign-by-tag", "critical"),
 ];
 
-fn findings() -> Vec<serde_json::Value> {
+fn findings() -> Vec<Found> {
     let mut c = hallmark();
     c.args(["audit", ".", "--output", "json"])
         .current_dir(fixtures());
@@ -112,25 +112,14 @@ fn findings() -> Vec<serde_json::Value> {
     expect_code(&o, 1);
     let v = json_out(&o);
     crate::json_output::assert_valid("audit.schema.json", &v);
-    v["findings"].as_array().unwrap().clone()
+    audit_findings(&v)
 }
 
 #[test]
 fn hidden_signers_downloads_deploys_and_credentials_are_found_and_safe_lines_are_not() {
     let mut found: Vec<(String, u64, String, String)> = findings()
-        .iter()
-        .map(|f| {
-            (
-                f["path"]
-                    .as_str()
-                    .unwrap()
-                    .trim_start_matches("./")
-                    .to_string(),
-                f["line"].as_u64().unwrap(),
-                f["rule"].as_str().unwrap().to_string(),
-                f["severity"].as_str().unwrap().to_string(),
-            )
-        })
+        .into_iter()
+        .map(|f| (f.path, f.line, f.rule, f.severity))
         .collect();
     found.sort();
     let mut want: Vec<(String, u64, String, String)> = EXPECTED
@@ -146,10 +135,8 @@ fn messages_say_what_was_done_not_only_where() {
     let all = findings();
     let message = |path: &str, line: u64| -> String {
         all.iter()
-            .find(|f| {
-                f["path"].as_str().unwrap().ends_with(path) && f["line"].as_u64() == Some(line)
-            })
-            .map(|f| f["message"].as_str().unwrap().to_string())
+            .find(|f| f.path.ends_with(path) && f.line == line)
+            .map(|f| f.message.clone())
             .unwrap_or_default()
     };
     assert!(message("release-sign.sh", 13).contains("cosign attest attests"));

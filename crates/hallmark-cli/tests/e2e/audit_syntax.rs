@@ -28,22 +28,9 @@ fn audit_json(dir: &str) -> (i32, serde_json::Value) {
 
 /// (file, line, rule, suppressed) of every finding, sorted.
 fn findings(v: &serde_json::Value) -> Vec<(String, u64, String, bool)> {
-    let mut out: Vec<_> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["path"]
-                    .as_str()
-                    .unwrap()
-                    .trim_start_matches("./")
-                    .to_string(),
-                f["line"].as_u64().unwrap(),
-                f["rule"].as_str().unwrap().to_string(),
-                f.get("suppressed").is_some(),
-            )
-        })
+    let mut out: Vec<_> = audit_findings(v)
+        .into_iter()
+        .map(|f| (f.path, f.line, f.rule, f.suppressed))
         .collect();
     out.sort();
     out

@@ -65,22 +65,9 @@ const EXPECTED: &[(&str, usize, usize, &str)] = &[
 ];
 
 fn findings(v: &serde_json::Value) -> Vec<(String, usize, usize, String)> {
-    let mut found: Vec<_> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["path"]
-                    .as_str()
-                    .unwrap()
-                    .trim_start_matches("./")
-                    .to_string(),
-                f["line"].as_u64().unwrap() as usize,
-                f["column"].as_u64().unwrap() as usize,
-                f["rule"].as_str().unwrap().to_string(),
-            )
-        })
+    let mut found: Vec<_> = audit_findings(v)
+        .into_iter()
+        .map(|f| (f.path, f.line as usize, f.column as usize, f.rule))
         .collect();
     found.sort();
     found

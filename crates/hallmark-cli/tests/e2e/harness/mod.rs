@@ -1,6 +1,7 @@
 //! Test harness: real registries on loopback, the real `hallmark` binary, a proxy that can
 //! lie like a compromised registry, and fixtures (keys, images, signed images).
 
+mod audit;
 mod cli;
 mod fixtures;
 mod peers;
@@ -8,6 +9,7 @@ mod proxy;
 mod registry;
 mod sigstack;
 
+pub use audit::*;
 pub use cli::*;
 pub use fixtures::*;
 pub use peers::*;
