@@ -31,8 +31,11 @@ struct UncheckedDownload;
 /// Commands that run what they are given as a script, besides [`SHELLS`].
 const SOURCERS: &[&str] = &["eval", "source", "."];
 
-/// Commands a download may pass through on its way to an interpreter (`| tee log | bash`).
-const PASS_THROUGH: &[&str] = &["tee", "cat", "gunzip", "zcat", "dos2unix"];
+/// Commands a download may pass through on its way to an interpreter (`| tee log | bash`,
+/// `| sed s/sleep\ 20/sleep\ 0/ | sudo -E sh`): an edited script is still the download.
+const PASS_THROUGH: &[&str] = &[
+    "tee", "cat", "gunzip", "zcat", "dos2unix", "sed", "tr", "grep", "awk",
+];
 
 /// Commands that run the command after them (`sudo -E bash`, `env A=b sh`).
 const WRAPPERS: &[&str] = &[
@@ -234,6 +237,8 @@ mod tests {
             "curl -fsSL https://x/i.sh > i.sh; sh i.sh\n",
             "wget https://x/install.sh?v=2 && sh install.sh\n",
             "curl -fsSL https://x/i.sh | tee i.log | bash\n",
+            "curl -sSLf https://get.docker.com | sed s/sleep\\ 20/sleep\\ 0/g | sudo -E sh\n",
+            "curl -fsSL https://x/i.sh | tr -d '\\r' | bash\n",
             "curl -fsSL https://x/i.sh | sudo -u root -E bash -\n",
             "eval \"$(curl -fsSL https://x/i.sh)\"\n",
             "source <(curl -sSL https://x/i.sh)\n",
@@ -262,7 +267,7 @@ mod tests {
             let last = body.lines().count();
             assert!(f[0].message.contains(&format!("run on line {last}")), "{}", f[0].message);
         }
-        let safe = "f() { echo 'export A=1'; }\nf | sh\ncurl -fsSL https://x/i.sh -o i.sh\ncurl -fsSL https://x/i.sh.sha256 -o i.sh.sha256\nsha256sum -c i.sh.sha256\nsh i.sh\ncurl -fsSL https://x/a.json | jq .\n";
+        let safe = "f() { echo 'export A=1'; }\nf | sh\ncurl -fsSL https://x/i.sh -o i.sh\ncurl -fsSL https://x/i.sh.sha256 -o i.sh.sha256\nsha256sum -c i.sh.sha256\nsh i.sh\ncurl -fsSL https://x/a.json | jq .\ncurl -fsSL https://x/a.json | sed s/a/b/ | jq .\n";
         assert!(findings("s.sh", Kind::Shell, safe).is_empty());
     }
 
