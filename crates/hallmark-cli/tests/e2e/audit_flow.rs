@@ -34,9 +34,17 @@ fn found_in(dir: &Path) -> (Vec<(String, u64, String)>, serde_json::Value) {
     (out, v)
 }
 
+/// Expected (file, line, rule) rows, as [`found_in`] gives them.
+fn rows(expected: &[(&str, u64, &str)]) -> Vec<(String, u64, String)> {
+    expected
+        .iter()
+        .map(|(f, l, r)| (f.to_string(), *l, r.to_string()))
+        .collect()
+}
+
 #[test]
 fn values_are_followed_to_the_sign_and_unknown_values_are_not_reported() {
-    let expected: Vec<(String, u64, String)> = [
+    let expected = rows(&[
         // `steps.meta.outputs.tags` through a step's env and a loop.
         (".github/workflows/release.yml", 33, "sign-by-tag"),
         // A digest looked up by `crane digest`, passed on through `$GITHUB_OUTPUT`.
@@ -49,10 +57,7 @@ fn values_are_followed_to_the_sign_and_unknown_values_are_not_reported() {
         ("scripts/sign-release.sh", 23, "sign-by-tag"),
         // A digest looked up in either branch, through two variables.
         ("scripts/sign-release.sh", 26, "sign-resolved-digest"),
-    ]
-    .iter()
-    .map(|(f, l, r)| (f.to_string(), *l, r.to_string()))
-    .collect();
+    ]);
     // Nothing in safe.yml (the build's digest, through `$GITHUB_OUTPUT`, and a reference
     // read from a file) nor in sign-built.sh (a digest from the build's metadata in both
     // branches, `docker pull ${platform}`, references read from a file).
@@ -63,7 +68,7 @@ fn values_are_followed_to_the_sign_and_unknown_values_are_not_reported() {
 fn values_passed_to_other_files_are_followed_to_their_sign() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/audit-xfile");
     let (found, report) = found_in(&dir);
-    let expected: Vec<(String, u64, String)> = [
+    let expected = rows(&[
         // A composite action called twice: with the metadata action's tags (reported) and
         // with the build's digest (not).
         (".github/actions/sign-ref/action.yml", 22, "sign-by-tag"),
@@ -74,18 +79,13 @@ fn values_passed_to_other_files_are_followed_to_their_sign() {
         // An Azure job template given a tag; the one given a digest is silent, and so
         // are the step templates that hand a digest to each other in a loop.
         ("ci/templates/sign-job.yml", 16, "sign-by-tag"),
-    ]
-    .iter()
-    .map(|(f, l, r)| (f.to_string(), *l, r.to_string()))
-    .collect();
+    ]);
     // Nothing in sign-subject.yml: the reusable workflow is called with a digest.
     assert_eq!(found, expected);
     // A finding made with a caller's value names the caller.
-    let messages: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|f| f["message"].as_str())
+    let messages: Vec<String> = audit_findings(&report)
+        .into_iter()
+        .map(|f| f.message)
         .collect();
     assert!(
         messages
@@ -108,7 +108,7 @@ fn values_passed_to_other_files_are_followed_to_their_sign() {
 fn downloads_are_followed_through_wrappers_stages_packages_and_archives() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/audit-downloads");
     let (found, report) = found_in(&dir);
-    let expected: Vec<(String, u64, String)> = [
+    let expected = rows(&[
         // A source tarball piped into tar, then built and installed, in an `unless:` step;
         // the one checked before it is unpacked (`when:`) is silent.
         (".circleci/config.yml", 18, "unchecked-download"),
@@ -140,16 +140,11 @@ fn downloads_are_followed_through_wrappers_stages_packages_and_archives() {
         // A shared library step that unpacks a release into the PATH; the one checked
         // against the release's checksums is silent.
         ("vars/installTool.groovy", 9, "unchecked-download"),
-    ]
-    .iter()
-    .map(|(f, l, r)| (f.to_string(), *l, r.to_string()))
-    .collect();
+    ]);
     assert_eq!(found, expected);
-    let messages: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|f| f["message"].as_str())
+    let messages: Vec<String> = audit_findings(&report)
+        .into_iter()
+        .map(|f| f.message)
         .collect();
     assert!(
         messages.iter().any(|m| m.contains("bin/fetch (curl)")),
