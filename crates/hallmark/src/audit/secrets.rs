@@ -19,8 +19,27 @@ pub(crate) const TOKEN_SHAPES: &[(&str, &str, &str, usize)] = &[
     ("a PyPI token", "pypi-AgEIcHlwaS5vcmc", "-_", 50),
 ];
 
+/// The fewest bytes a token of [`TOKEN_SHAPES`] takes: its prefix and its minimum length.
+const SHORTEST_TOKEN: usize = {
+    let mut shortest = usize::MAX;
+    let mut i = 0;
+    while i < TOKEN_SHAPES.len() {
+        let n = TOKEN_SHAPES[i].1.len() + TOKEN_SHAPES[i].3;
+        if n < shortest {
+            shortest = n;
+        }
+        i += 1;
+    }
+    shortest
+};
+
 /// What kind of token `s` contains, if any.
 pub(crate) fn token_shape(s: &str) -> Option<&'static str> {
+    // Most words are shorter than any token: the audit asks of every word, so they are
+    // answered before a searcher is built for each shape.
+    if s.len() < SHORTEST_TOKEN {
+        return None;
+    }
     for (what, prefix, extra, min) in TOKEN_SHAPES {
         let mut rest = s;
         while let Some(at) = rest.find(prefix) {
