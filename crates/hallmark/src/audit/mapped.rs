@@ -148,6 +148,21 @@ pub(crate) fn chars_at(line: &str, line_no: usize) -> impl Iterator<Item = (char
         .map(move |(i, c)| (c, Pos::new(line_no, i + 1)))
 }
 
+/// The characters of a text of several lines, each with its place (1-based, within the
+/// text); a line's newline is placed just past its last character.
+pub(crate) fn chars_of(text: &str) -> Vec<(char, Pos)> {
+    let mut cs: Vec<(char, Pos)> = Vec::with_capacity(text.len());
+    let mut previous = 0;
+    for (n, line) in text.split('\n').enumerate() {
+        if n > 0 {
+            cs.push(('\n', Pos::new(n, previous + 1)));
+        }
+        cs.extend(chars_at(line, n + 1));
+        previous = line.chars().count();
+    }
+    cs
+}
+
 /// Builds a [`Mapped`], one character or one written construct at a time.
 #[derive(Debug, Default)]
 pub(crate) struct Builder {

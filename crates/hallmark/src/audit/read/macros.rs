@@ -4,7 +4,7 @@
 //! variable (`${name}`, `${params_name}`: `.` and `-` become `_`), which the audit
 //! resolves when the file sets it and otherwise leaves unknown.
 
-use super::mapped::{Builder, Mapped, Pos, Quotes, chars_at};
+use super::mapped::{Builder, Mapped, Quotes, chars_of};
 
 /// True when `text` holds a macro the shell would misread.
 pub(crate) fn any(text: &str) -> bool {
@@ -43,15 +43,7 @@ fn name(s: &str) -> Option<(String, usize)> {
 /// `text` (a scalar's value, lines and columns counted within it) with every macro
 /// written as a shell reference; positions map back within the value.
 pub(crate) fn rewrite(text: &str) -> Mapped {
-    let mut cs: Vec<(char, Pos)> = Vec::with_capacity(text.len());
-    let mut previous = 0;
-    for (n, line) in text.split('\n').enumerate() {
-        if n > 0 {
-            cs.push(('\n', Pos::new(n, previous + 1)));
-        }
-        cs.extend(chars_at(line, n + 1));
-        previous = line.chars().count();
-    }
+    let cs = chars_of(text);
     let mut out = Builder::default();
     let mut quotes = Quotes::default();
     let mut i = 0;
@@ -80,6 +72,7 @@ pub(crate) fn rewrite(text: &str) -> Mapped {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::read::mapped::Pos;
 
     #[test]
     fn macros_become_references_and_substitutions_stay() {

@@ -3,7 +3,7 @@
 //! generic YAML reader's; this module turns one command string into the shell text that
 //! would run.
 
-use super::mapped::{Builder, Mapped, Pos, Quotes, chars_at};
+use super::mapped::{Builder, Mapped, Quotes, chars_of};
 
 /// Stands for a template action the shell cannot know (`{{.X | upper}}`, `{{OS}}`,
 /// `{{if …}}`).
@@ -15,15 +15,7 @@ pub const TEMPLATE: &str = "__task_fn";
 /// result are 1-based lines and columns within `command`: the caller adds where the
 /// string starts in its file.
 pub fn interpolate(command: &str) -> Mapped {
-    let mut cs: Vec<(char, Pos)> = Vec::with_capacity(command.len());
-    let mut previous = 0;
-    for (n, line) in command.split('\n').enumerate() {
-        if n > 0 {
-            cs.push(('\n', Pos::new(n, previous + 1)));
-        }
-        cs.extend(chars_at(line, n + 1));
-        previous = line.chars().count();
-    }
+    let cs = chars_of(command);
     let mut out = Builder::default();
     let mut quotes = Quotes::default();
     let mut i = 0;
@@ -67,6 +59,7 @@ fn action(inner: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::read::mapped::Pos;
 
     #[test]
     fn variables_become_shell_references_at_their_place() {
