@@ -267,6 +267,22 @@ impl Parser<'_, '_> {
             || CLOSERS.iter().any(|k| self.at_word(k))
     }
 
+    /// The commands up to the `)` that closes a subshell or a substitution (consumed; the
+    /// end of the text closes it too), past closers that belong to nothing here.
+    fn list_to_paren(&mut self, items: &mut Vec<Item>) {
+        loop {
+            items.extend(self.list());
+            match self.peek() {
+                Some(')') => {
+                    self.bump();
+                    break;
+                }
+                None => break,
+                _ => self.skip_closer(),
+            }
+        }
+    }
+
     /// Consumes a closer no construct here expects.
     fn skip_closer(&mut self) {
         let n = if self.at(";;&") {
@@ -476,17 +492,7 @@ impl Parser<'_, '_> {
             true
         } else if self.peek() == Some('(') {
             self.bump();
-            loop {
-                buf.extend(self.list());
-                match self.peek() {
-                    Some(')') => {
-                        self.bump();
-                        break;
-                    }
-                    None => break,
-                    _ => self.skip_closer(),
-                }
-            }
+            self.list_to_paren(buf);
             true
         } else {
             self.simple(buf);
@@ -1257,17 +1263,7 @@ impl Parser<'_, '_> {
         }
         let inner = self.i;
         let mut items = Vec::new();
-        loop {
-            items.extend(self.list());
-            match self.peek() {
-                Some(')') => {
-                    self.bump();
-                    break;
-                }
-                None => break,
-                _ => self.skip_closer(),
-            }
-        }
+        self.list_to_paren(&mut items);
         // `$(IMAGE)` in a Makefile recipe is a variable of make, not a command.
         let content: String = self.src[inner..self.i.saturating_sub(1).max(inner)]
             .iter()
