@@ -7,15 +7,11 @@ use std::path::{Path, PathBuf};
 use crate::harness::*;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/audit")
+    audit_fixture("audit")
 }
 
 fn audit_in(args: &[&str]) -> std::process::Output {
-    let mut all = vec!["audit"];
-    all.extend_from_slice(args);
-    let mut c = hallmark();
-    c.args(&all).current_dir(fixtures());
-    c.output().unwrap()
+    audit_at(&fixtures(), args)
 }
 
 /// Every finding expected in the fixture tree: (file, line, rule). Nothing else may fire.
@@ -233,12 +229,6 @@ fn sarif_schema() -> serde_json::Value {
 }
 
 /// Runs `hallmark audit ARGS` in `dir`.
-fn audit_at(dir: &Path, args: &[&str]) -> std::process::Output {
-    let mut c = hallmark();
-    c.arg("audit").args(args).current_dir(dir);
-    c.output().unwrap()
-}
-
 /// Writes `files` (path, bytes) under `dir`, creating directories.
 fn write_tree(dir: &Path, files: &[(&str, &[u8])]) {
     for (name, bytes) in files {

@@ -20,7 +20,7 @@ use crate::harness::*;
 type Key = (String, usize, String);
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/audit-corpus")
+    audit_fixture("audit-corpus")
 }
 
 /// One line of `expected.tsv`.
@@ -142,10 +142,7 @@ fn the_corpus_yields_exactly_the_expected_findings() {
         );
     }
 
-    let mut c = hallmark();
-    c.args(["audit", ".", "--output", "json"])
-        .current_dir(&root);
-    let o = c.output().unwrap();
+    let o = audit_at(&root, &[".", "--output", "json"]);
     let v = json_out(&o);
     let found: BTreeSet<Key> = audit_findings(&v)
         .into_iter()

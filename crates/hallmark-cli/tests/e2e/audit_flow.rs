@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::harness::*;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/audit-flow")
+    audit_fixture("audit-flow")
 }
 
 /// (file, line, rule) of every finding of `hallmark audit` over the fixtures.
@@ -19,11 +19,7 @@ fn found() -> Vec<(String, u64, String)> {
 
 /// (file, line, rule) of every finding of `hallmark audit` over `dir`, and the report.
 fn found_in(dir: &Path) -> (Vec<(String, u64, String)>, serde_json::Value) {
-    let o = hallmark()
-        .args(["audit", ".", "--output", "json"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let o = audit_at(dir, &[".", "--output", "json"]);
     expect_code(&o, 1);
     let v = json_out(&o);
     let mut out: Vec<(String, u64, String)> = audit_findings(&v)
@@ -66,7 +62,7 @@ fn values_are_followed_to_the_sign_and_unknown_values_are_not_reported() {
 
 #[test]
 fn values_passed_to_other_files_are_followed_to_their_sign() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/audit-xfile");
+    let dir = audit_fixture("audit-xfile");
     let (found, report) = found_in(&dir);
     let expected = rows(&[
         // A composite action called twice: with the metadata action's tags (reported) and
@@ -106,7 +102,7 @@ fn values_passed_to_other_files_are_followed_to_their_sign() {
 
 #[test]
 fn downloads_are_followed_through_wrappers_stages_packages_and_archives() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/audit-downloads");
+    let dir = audit_fixture("audit-downloads");
     let (found, report) = found_in(&dir);
     let expected = rows(&[
         // A source tarball piped into tar, then built and installed, in an `unless:` step;

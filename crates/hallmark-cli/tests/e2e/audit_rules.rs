@@ -5,12 +5,12 @@
 //! credentials glued to options, and key locations and references that are none; a
 //! Makefile's recipes and variables, function parameters, and files of references.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::harness::*;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/audit-rules")
+    audit_fixture("audit-rules")
 }
 
 /// Every finding expected in the fixture tree: (file, line, rule, severity). The lines
@@ -105,10 +105,7 @@ const EXPECTED: &[(&str, u64, &str, &str)] = &[
 ];
 
 fn findings() -> Vec<Found> {
-    let mut c = hallmark();
-    c.args(["audit", ".", "--output", "json"])
-        .current_dir(fixtures());
-    let o = c.output().unwrap();
+    let o = audit_at(&fixtures(), &[".", "--output", "json"]);
     expect_code(&o, 1);
     let v = json_out(&o);
     crate::json_output::assert_valid("audit.schema.json", &v);

@@ -4,23 +4,17 @@
 //! markers that count only as comments. Each fixture holds safe lines beside the unsafe
 //! ones: nothing but the expected findings may fire.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::harness::*;
 
 fn fixtures(dir: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/e2e/fixtures/audit-syntax")
-        .join(dir)
+    audit_fixture("audit-syntax").join(dir)
 }
 
 /// `audit . --output json` in the fixture directory `dir`: its exit code and report.
 fn audit_json(dir: &str) -> (i32, serde_json::Value) {
-    let o = hallmark()
-        .args(["audit", ".", "--output", "json"])
-        .current_dir(fixtures(dir))
-        .output()
-        .unwrap();
+    let o = audit_at(&fixtures(dir), &[".", "--output", "json"]);
     let v = json_out(&o);
     crate::json_output::assert_valid("audit.schema.json", &v);
     (code(&o), v)

@@ -5,20 +5,16 @@
 //! downloads, secrets given by name) yield nothing, and a file of no known format given by
 //! name is reported with every format that is read.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::harness::*;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/audit-systems")
+    audit_fixture("audit-systems")
 }
 
 fn audit_in(args: &[&str]) -> std::process::Output {
-    let mut all = vec!["audit"];
-    all.extend_from_slice(args);
-    let mut c = hallmark();
-    c.args(&all).current_dir(fixtures());
-    c.output().unwrap()
+    audit_at(&fixtures(), args)
 }
 
 /// (file, line, column, rule) of every finding in the unsafe files.

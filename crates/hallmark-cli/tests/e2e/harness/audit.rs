@@ -1,6 +1,25 @@
 //! Reading the findings of `hallmark audit --output json`.
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
 use serde_json::Value;
+
+use super::hallmark;
+
+/// The audit fixture tree `name` (`audit`, `audit-flow`, …) under `tests/e2e/fixtures`.
+pub fn audit_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e/fixtures")
+        .join(name)
+}
+
+/// `hallmark audit ARGS` run in `dir`.
+pub fn audit_at(dir: &Path, args: &[&str]) -> Output {
+    let mut c = hallmark();
+    c.arg("audit").args(args).current_dir(dir);
+    c.output().unwrap()
+}
 
 /// One finding of a JSON audit report, its path without `./`.
 #[derive(Debug, Clone)]
