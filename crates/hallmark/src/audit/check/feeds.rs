@@ -6,7 +6,7 @@ use super::commands::{self, command_name};
 use super::flow::class_of;
 use super::refs;
 use super::state::ShellState;
-use crate::audit::model::{Script, ValueClass};
+use crate::audit::model::ValueClass;
 use crate::audit::shell::{self, Command, Word};
 
 /// The values a list of words gives (a `for` loop's, what `read` is fed): each word
@@ -106,14 +106,7 @@ fn feed_of(words: &[&str]) -> Feed {
 /// here-string, `echo`/`printf` through `< <(…)` or a pipe, or a file. A file's lines are
 /// unknown, unless a tool wrote digest references to it (`ko build --image-refs FILE`);
 /// another command's output is unknown.
-pub(super) fn read_into(
-    read: &shell::Read,
-    script: &Script,
-    cmds: &[Command],
-    index: usize,
-    st: &mut ShellState,
-) {
-    let _ = script;
+pub(super) fn read_into(read: &shell::Read, cmds: &[Command], index: usize, st: &mut ShellState) {
     let cmd = &cmds[index];
     let mut feeds: Vec<Feed> = Vec::new();
     for r in cmd.redirects.iter().filter(|r| matches!(r.op, "<<<" | "<")) {

@@ -548,7 +548,7 @@ impl<'w> Walker<'w, '_, '_> {
                     self.budget -= 1;
                     command(self.cx, self.script, self.cmds, index, st, self.checks);
                     if let Some(read) = self.read.take() {
-                        read_into(read, self.script, self.cmds, index, st);
+                        read_into(read, self.cmds, index, st);
                     }
                 }
                 // Assignments are read from their command's words.
