@@ -35,6 +35,15 @@ impl CliError {
 #[error("standard output is closed")]
 pub struct ClosedStdout;
 
+/// Every exit code and what it means, as `--help` and the man pages' EXIT STATUS say.
+pub const MEANINGS: [(u8, &str); 5] = [
+    (0, "ok/verified"),
+    (1, "not verified or denied"),
+    (2, "bad input or usage"),
+    (3, "registry/network/I-O failure"),
+    (4, "drift (a tag moved)"),
+];
+
 /// The exit code of a class.
 pub fn code(class: ErrorClass) -> u8 {
     match class {

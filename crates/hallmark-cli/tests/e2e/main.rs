@@ -34,6 +34,7 @@ mod keyless_sign_images;
 mod keyless_stack;
 mod layouts;
 mod local_files;
+mod manpages;
 mod pin;
 mod publish;
 mod races;
