@@ -1416,3 +1416,72 @@ async fn the_fallback_index_cosign_writes_is_a_referrers_index() {
     assert_eq!(tags.len(), 1, "{v:#}");
     assert_eq!(tags[&format!("{target}:v1")]["status"], "verified", "{v:#}");
 }
+
+/// An attestation is no rejected signature, in scan as in verify: a tag with attestations
+/// only is unsigned and says so, and an untrusted signature's reason does not list them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attestations_are_not_reasons_a_signature_was_rejected() {
+    let reg = Registry::start();
+    let (k, stranger) = (keys("ecdsa-p256"), keys("ecdsa-p256"));
+    let repo = "team/attested";
+    let store = reg.store(repo);
+    let only = push_random(&store, Some("only"), "attested only").await;
+    let foreign = signed_image(&reg, repo, Some("foreign"), &stranger, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let predicate = dir.path().join("provenance.json");
+    std::fs::write(&predicate, br#"{"builder":{"id":"https://ci.example/1"}}"#).unwrap();
+    for img in [&only, &foreign] {
+        let o = run_env(
+            &[
+                "attest",
+                &format!("{}/{repo}@{}", reg.addr, img.digest()),
+                "--key",
+                &k.private,
+                "--predicate",
+                &path_str(&predicate),
+                "--type",
+                "slsaprovenance1",
+            ],
+            &[("HALLMARK_PASSWORD", PASSWORD)],
+        );
+        expect_code(&o, 0);
+    }
+
+    let o = scan(&[
+        &format!("{}/{repo}", reg.addr),
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+    ]);
+    let v = json_out(&o);
+    crate::json_output::assert_valid("scan.schema.json", &v);
+    let tags = by_tag(&v);
+    let only = &tags[&format!("{}/{repo}:only", reg.addr)];
+    assert_eq!(only["status"], "unsigned", "{only}");
+    assert_eq!(
+        only["reason"], "no signature, only 1 attestation (https://slsa.dev/provenance/v1)",
+        "{only}"
+    );
+    let foreign = &tags[&format!("{}/{repo}:foreign", reg.addr)];
+    assert_eq!(foreign["status"], "invalid", "{foreign}");
+    let reason = foreign["reason"].as_str().unwrap();
+    assert!(!reason.contains("attestation"), "{reason}");
+    assert!(
+        reason.contains("not signed by any of the given keys"),
+        "{reason}"
+    );
+
+    // verify says the same of the same tags.
+    let o = run(&[
+        "verify",
+        &format!("{}/{repo}:foreign", reg.addr),
+        "--key",
+        &k.public,
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 1);
+    let errors = json_out(&o)["errors"].to_string();
+    assert!(!errors.contains("attestation"), "{errors}");
+}

@@ -3,7 +3,7 @@
 
 use super::{OrphanEntry, Status, TagEntry};
 use crate::digest::Digest;
-use crate::report::Binding;
+use crate::report::{Binding, Finding, Rejection};
 use crate::trust::VerifyOptions;
 use crate::verify::{Evidence, Judged, Placement, decide};
 
@@ -122,11 +122,39 @@ pub(crate) fn classify(
             return entry;
         }
     }
-    entry.reason = if report.findings().is_empty() {
+    // An attestation among the signatures is no rejected signature (verify counts them
+    // apart too): it stays out of the reason, and a tag with attestations only is unsigned.
+    let (attestations, findings): (Vec<&Finding>, Vec<&Finding>) = report
+        .findings()
+        .iter()
+        .partition(|f| matches!(f.reason(), Rejection::NotASignature(_)));
+    if findings.is_empty() && !attestations.is_empty() {
+        let mut types: Vec<&str> = Vec::new();
+        for f in &attestations {
+            if let Rejection::NotASignature(t) = f.reason()
+                && !types.contains(&t.as_str())
+            {
+                types.push(t);
+            }
+        }
+        entry.status = Status::Unsigned;
+        entry.reason = format!(
+            "no signature, only {} attestation{} ({})",
+            attestations.len(),
+            if attestations.len() == 1 { "" } else { "s" },
+            types.join(", ")
+        );
+        return entry;
+    }
+    entry.reason = if findings.is_empty() {
         "no trusted signature".to_string()
     } else {
-        report.error_lines().join("; ")
+        findings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     };
-    entry.findings = report.findings().to_vec();
+    entry.findings = findings.into_iter().cloned().collect();
     entry
 }
