@@ -746,6 +746,38 @@ pub fn bind_tag_values(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString>
     out
 }
 
+/// `--tlog-upload[=BOOL]` without `--key`, which clap refuses with only "required
+/// arguments were not provided: --key": the line that says what to do instead. Keyless
+/// signing always logs, so `=false` cannot be had without a key, and `=true` adds nothing.
+pub fn tlog_upload_without_key(args: &[std::ffi::OsString]) -> Option<(String, &'static str)> {
+    let words: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .filter_map(|a| a.to_str())
+        .collect();
+    let flag = words
+        .iter()
+        .find(|w| **w == "--tlog-upload" || w.starts_with("--tlog-upload="))?;
+    if words
+        .iter()
+        .any(|w| *w == "--key" || w.starts_with("--key="))
+    {
+        return None;
+    }
+    Some(if *flag == "--tlog-upload=false" {
+        (
+            format!("{flag} needs --key: keyless signing always logs the signature in Rekor"),
+            "pass --key FILE to sign without logging, or leave --tlog-upload=false out to sign keyless",
+        )
+    } else {
+        (
+            format!("{flag} is for --key: keyless signing always logs the signature in Rekor"),
+            "leave --tlog-upload out to sign keyless, or pass --key FILE to sign with a key and log it",
+        )
+    })
+}
+
 fn parse_source(s: &str) -> Result<Source, String> {
     let source = Source::parse(s).map_err(|e| e.to_string())?;
     if matches!(source, Source::Registry(_)) {

@@ -159,24 +159,34 @@ fn parse_args() -> Result<Cli, ExitCode> {
             Err(e) => e,
         };
         rounds += 1;
+        if e.kind() == clap::error::ErrorKind::MissingRequiredArgument
+            && let Some((line, hint)) = cli::tlog_upload_without_key(&args)
+        {
+            return Err(refuse(exit::CliError::usage(line, Some(hint))));
+        }
         match cosign::translate(&e, &args, &commands) {
             Some(cosign::Cosign::Retry(next)) if rounds < 16 => args = next,
             Some(cosign::Cosign::Refused(line)) => {
-                let e = exit::CliError::usage(line, None);
-                let ui = Ui {
-                    quiet: false,
-                    verbose: 0,
-                    format: if json_wanted() {
-                        output::Format::Json
-                    } else {
-                        output::Format::Text
-                    },
-                };
-                return Err(ExitCode::from(ui.fail(&e)));
+                return Err(refuse(exit::CliError::usage(line, None)));
             }
             _ => return Err(usage_error(e)),
         }
     }
+}
+
+/// A command line refused in hallmark's own words, before it parsed: the line (and under
+/// `--output json` the error document), exit 2.
+fn refuse(e: anyhow::Error) -> ExitCode {
+    let ui = Ui {
+        quiet: false,
+        verbose: 0,
+        format: if json_wanted() {
+            output::Format::Json
+        } else {
+            output::Format::Text
+        },
+    };
+    ExitCode::from(ui.fail(&e))
 }
 
 /// `--output json` among the process's arguments, read before they parse.
@@ -203,12 +213,15 @@ fn usage_error(e: clap::Error) -> ExitCode {
     let code = exit::code(hallmark::ErrorClass::Usage);
     let _ = e.print();
     if json {
-        // clap's first line, without its own "error: " prefix.
+        // clap's message up to its usage, on one line and without its own "error: " prefix:
+        // the missing arguments are on the lines after the first.
         let rendered = e.to_string();
         let message = rendered
             .lines()
-            .next()
-            .unwrap_or_default()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ")
             .trim_start_matches("error: ")
             .to_string();
         output::error_document(

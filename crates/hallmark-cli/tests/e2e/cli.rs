@@ -543,3 +543,67 @@ fn cosign_names_are_read_as_hallmarks_or_pointed_to_what_to_use() {
         stderr(&o)
     );
 }
+
+/// `--tlog-upload` without `--key` says in one line what to do, not only that `--key` is
+/// missing: keyless signing always logs, so `=false` needs a key.
+#[test]
+fn tlog_upload_without_a_key_says_what_to_do() {
+    let pinned = format!("reg.example.com/app@{D}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tool.sh");
+    std::fs::write(&file, b"echo hi\n").unwrap();
+    let file = path_str(&file);
+    let predicate = dir.path().join("p.json");
+    std::fs::write(&predicate, b"{}").unwrap();
+    let predicate = path_str(&predicate);
+    for args in [
+        vec!["sign", "--tlog-upload=false", pinned.as_str()],
+        vec!["sign-blob", file.as_str(), "--tlog-upload=false"],
+        vec![
+            "attest",
+            pinned.as_str(),
+            "--predicate",
+            predicate.as_str(),
+            "--type",
+            "spdx",
+            "--tlog-upload=false",
+        ],
+    ] {
+        let o = run(&args);
+        expect_code(&o, 2);
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "error: --tlog-upload=false needs --key: keyless signing always logs the signature in Rekor",
+                "hint: pass --key FILE to sign without logging, or leave --tlog-upload=false out to sign keyless",
+            ],
+            "{args:?}"
+        );
+    }
+    let o = run(&["sign", "--tlog-upload", &pinned]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).starts_with(
+            "error: --tlog-upload is for --key: keyless signing always logs the signature in Rekor\nhint: "
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["sign", "--tlog-upload=false", &pinned, "--output", "json"]);
+    expect_code(&o, 2);
+    let doc = json_out(&o);
+    crate::json_output::assert_valid("error.schema.json", &doc);
+    assert_eq!(doc["class"], "usage");
+    // With a key the flag parses: what fails then is the key file, not the flag.
+    let o = run(&[
+        "sign",
+        "--tlog-upload=false",
+        &pinned,
+        "--key",
+        "/nonexistent/k.key",
+    ]);
+    expect_code(&o, 2);
+    assert!(!stderr(&o).contains("tlog-upload"), "{}", stderr(&o));
+}
