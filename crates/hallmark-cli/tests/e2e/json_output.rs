@@ -1,6 +1,8 @@
 //! The JSON documents of every command match their published schemas
-//! (docs/schema/*.schema.json), and those of `verify` and `copy` are snapshot-tested, so
-//! field names stay stable.
+//! (docs/schema/*.schema.json), for successes, judged "no"s, partial results and failures of
+//! every class, one document each; the schemas refuse a renamed field; every schema is
+//! used by a test and every command has one. Those of `verify` and `copy` are
+//! snapshot-tested, so field names stay stable.
 
 use std::path::Path;
 
@@ -13,8 +15,8 @@ fn schema(name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-#[track_caller]
-pub(crate) fn assert_valid(schema_name: &str, doc: &serde_json::Value) {
+/// The errors of `doc` against `schema_name`, one line each.
+fn schema_errors(schema_name: &str, doc: &serde_json::Value) -> Vec<String> {
     // Schemas refer to each other (copy's `verification` is verify's report): every one is
     // registered under its `$id`.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema");
@@ -33,10 +35,19 @@ pub(crate) fn assert_valid(schema_name: &str, doc: &serde_json::Value) {
         .with_registry(&registry)
         .build(&schema(schema_name))
         .unwrap();
-    let errors: Vec<String> = validator
+    validator
         .iter_errors(doc)
         .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
+        .collect()
+}
+
+fn validates(schema_name: &str, doc: &serde_json::Value) -> bool {
+    schema_errors(schema_name, doc).is_empty()
+}
+
+#[track_caller]
+pub(crate) fn assert_valid(schema_name: &str, doc: &serde_json::Value) {
+    let errors = schema_errors(schema_name, doc);
     assert!(errors.is_empty(), "{schema_name}: {errors:?}\n{doc:#}");
 }
 
@@ -194,59 +205,114 @@ async fn every_command_speaks_json_and_so_do_its_failures() {
     ]);
     assert_eq!(json(&o)["digest"].as_str().unwrap(), digest);
 
-    // Failures of each class: usage, denied, unavailable, and flags clap refuses.
+    // One document for every outcome: the command's own when it judged (a "no", exit 1) or
+    // its result is partial (exit 3); otherwise the error document of the failure's class,
+    // whose `exit` is the process's.
     let dead = free_port();
     let stranger = keys("ecdsa-p256");
-    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+    let hello = format!("{}/tools/hello:1.0", reg.addr);
+    let pinned = format!("{}/tools/hello@{digest}", reg.addr);
+    let other = format!("sha256:{}", "0".repeat(64));
+    let deploy = dir.path().join("docker-compose.yml");
+    std::fs::write(
+        &deploy,
+        format!(
+            "services:\n  down:\n    image: 127.0.0.1:{dead}/app:v1\n  up:\n    image: {hello}\n"
+        ),
+    )
+    .unwrap();
+    let deploy = path_str(&deploy);
+    let key = k.private.clone();
+    let (missing, unreachable) = (
+        format!("{}/tools/hello:9.9", reg.addr),
+        format!("127.0.0.1:{dead}/app:v1"),
+    );
+    let cases: Vec<(Vec<&str>, i32, &str, Option<&str>)> = vec![
+        // Bad input, found by hallmark, by clap, and before parsing.
         (
-            vec!["digest".into(), "file:/nonexistent/x".into()],
+            vec!["digest", "file:/nonexistent/x"],
             2,
-            "usage",
+            "error",
+            Some("usage"),
         ),
+        (vec!["verify", "Bad//Ref"], 2, "error", Some("usage")),
         (
-            vec![
-                "verify".into(),
-                format!("{}/tools/hello:1.0", reg.addr),
-                "--key".into(),
-                stranger.public.clone(),
-            ],
+            vec!["sign", "--tlog-upload=false", &pinned],
+            2,
+            "error",
+            Some("usage"),
+        ),
+        (vec!["sign", &pinned], 2, "error", Some("usage")),
+        // A "no" the command judged is its report; a failure before any judgment (no such
+        // tag) is the error document of the denied class.
+        (
+            vec!["verify", &hello, "--key", &stranger.public],
             1,
-            "denied",
+            "verify",
+            None,
         ),
         (
-            vec![
-                "digest".into(),
-                format!("127.0.0.1:{dead}/app:v1"),
-                "--retries".into(),
-                "0".into(),
-            ],
-            3,
-            "unavailable",
+            vec!["verify", &missing, "--key", &k.public],
+            1,
+            "error",
+            Some("denied"),
         ),
-        (vec!["verify".into(), "Bad//Ref".into()], 2, "usage"),
+        // The registry cannot be reached.
+        (
+            vec!["digest", &unreachable, "--retries", "0"],
+            3,
+            "error",
+            Some("unavailable"),
+        ),
+        // A partial result is still the command's document, saying which part is missing.
+        (
+            vec!["pin", &deploy, "--key", &k.public, "--retries", "0"],
+            3,
+            "pin",
+            None,
+        ),
+        // The tag no longer names the digest the pipeline built.
+        (
+            vec!["sign", &hello, "--expect-digest", &other, "--key", &key],
+            4,
+            "error",
+            Some("drift"),
+        ),
     ];
-    for (args, exit, class) in cases {
-        let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    for (args, exit, schema_name, class) in cases {
+        let mut all = args.clone();
         all.extend(["--output", "json"]);
-        let o = run(&all);
+        let o = run_env(&all, &[("HALLMARK_PASSWORD", PASSWORD)]);
         expect_code(&o, exit);
-        let doc = json(&o);
-        if exit == 1 {
-            // A verification "no" is the report itself, not an error document.
-            assert_eq!(doc["verified"], false, "{doc}");
-            assert_valid("verify.schema.json", &doc);
-            continue;
-        }
-        assert_valid("error.schema.json", &doc);
+        let doc = one_document(&o);
+        let schema_file = format!("{schema_name}.schema.json");
+        assert_valid(&schema_file, &doc);
+        assert_strict(&schema_file, &doc);
         assert!(
-            stdout(&o).starts_with(r#"{"version":1,"error":"#),
+            stdout(&o).starts_with(r#"{"version":1,"#),
             "{args:?}: {}",
             stdout(&o)
         );
+        let Some(class) = class else {
+            assert!(doc.get("error").is_none(), "{args:?}: {doc}");
+            if exit == 3 {
+                // What is missing is named: a part not read, or a reference not checked.
+                let unchecked = doc["references"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|r| r["status"] == "unavailable"));
+                assert!(doc["partial"] == true || unchecked, "{args:?}: {doc}");
+            }
+            continue;
+        };
         assert_eq!(doc["exit"], exit, "{args:?}: {doc}");
         assert_eq!(doc["class"], class, "{args:?}: {doc}");
         let first = stderr(&o).lines().next().unwrap_or_default().to_string();
         assert!(first.starts_with("error: "), "{args:?}: {first}");
+        assert_eq!(
+            doc["error"].as_str().unwrap(),
+            first.trim_start_matches("error: "),
+            "{args:?}: stdout and stderr say the same"
+        );
     }
 }
 
@@ -258,12 +324,47 @@ fn documented(schema_name: &str, args: &[&str], exit: i32) -> serde_json::Value 
     all.extend(["--output", "json"]);
     let o = run_env(&all, &[("HALLMARK_PASSWORD", PASSWORD)]);
     expect_code(&o, exit);
-    let doc = json_out(&o);
+    let doc = one_document(&o);
     assert_valid(schema_name, &doc);
+    assert_strict(schema_name, &doc);
     // The version comes first, so that a reader can dispatch on it before the rest.
     let first = stdout(&o).trim_start().chars().take(12).collect::<String>();
     assert_eq!(first, r#"{"version":1"#, "{args:?}");
     doc
+}
+
+/// stdout is exactly one JSON document (not two, not one followed by text); returns it.
+#[track_caller]
+fn one_document(o: &std::process::Output) -> serde_json::Value {
+    let out = stdout(o);
+    let docs: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&out)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("not JSON documents only: {e}: {out}"));
+    assert_eq!(docs.len(), 1, "{out}");
+    docs.into_iter().next().unwrap()
+}
+
+/// The schema would catch a renamed field in this real document: one more top-level field,
+/// or a required one missing, is refused.
+#[track_caller]
+fn assert_strict(schema_name: &str, doc: &serde_json::Value) {
+    let schema = schema(schema_name);
+    let mut added = doc.clone();
+    added["renamed_field"] = serde_json::json!(1);
+    assert!(
+        !validates(schema_name, &added),
+        "{schema_name} accepts an unknown field"
+    );
+    for field in schema["required"].as_array().unwrap() {
+        let field = field.as_str().unwrap();
+        let mut removed = doc.clone();
+        removed.as_object_mut().unwrap().remove(field);
+        assert!(
+            !validates(schema_name, &removed),
+            "{schema_name} accepts a document without {field}"
+        );
+    }
 }
 
 /// Every command that prints JSON, run through the binary against a loopback registry and
@@ -430,6 +531,85 @@ async fn every_command_follows_its_schema() {
     documented("trust-root-show.schema.json", &["trust-root", "show"], 0);
     documented("demo.schema.json", &["demo"], 0);
 
+    // A "no" is the command's own document too, with exit 1: a stranger's key, an
+    // attestation type nobody made, a file that is not what was signed.
+    let stranger = keys("ecdsa-p256");
+    let denied = documented(
+        "verify-attestation.schema.json",
+        &[
+            "verify-attestation",
+            &tagged,
+            "--key",
+            &stranger.public,
+            "--type",
+            "slsaprovenance1",
+        ],
+        1,
+    );
+    assert_eq!(denied["verified"], false, "{denied}");
+    assert_eq!(denied["attestations"].as_array().unwrap().len(), 0);
+    let untyped = documented(
+        "verify-attestation.schema.json",
+        &[
+            "verify-attestation",
+            &tagged,
+            "--key",
+            &public,
+            "--type",
+            "cyclonedx",
+        ],
+        1,
+    );
+    assert_eq!(untyped["verified"], false, "{untyped}");
+    documented(
+        "verify.schema.json",
+        &["verify", &tagged, "--key", &stranger.public],
+        1,
+    );
+    let refused = documented(
+        "copy.schema.json",
+        &[
+            "copy",
+            &tagged,
+            &format!("oci:{}:1.0", path("refused")),
+            "--key",
+            &stranger.public,
+        ],
+        1,
+    );
+    assert_eq!(refused["copied"], false, "{refused}");
+    let tampered = path("tampered.sh");
+    std::fs::write(&tampered, b"echo owned\n").unwrap();
+    let other = documented(
+        "verify-blob.schema.json",
+        &[
+            "verify-blob",
+            &tampered,
+            "--key",
+            &public,
+            "--bundle",
+            &bundle,
+        ],
+        1,
+    );
+    assert_eq!(other["verified"], false, "{other}");
+    documented(
+        "scan.schema.json",
+        &[
+            "scan",
+            &format!("{}/tools/hello", reg.addr),
+            "--key",
+            &stranger.public,
+        ],
+        1,
+    );
+    let unpinned = documented(
+        "pin.schema.json",
+        &["pin", &deploy_s, "--key", &stranger.public],
+        1,
+    );
+    assert_eq!(unpinned["references"][0]["status"], "refused", "{unpinned}");
+
     // Removing is the last step: it changes what the commands above saw.
     let key_id = listed["entries"][0]["key_id"].as_str().unwrap().to_string();
     let would = documented(
@@ -462,5 +642,87 @@ async fn every_command_follows_its_schema() {
     assert!(
         removed["removal"]["removed"].as_u64().unwrap() >= 1,
         "{removed}"
+    );
+}
+
+/// The schema files the e2e tests validate real output against: each `"NAME.schema.json"`
+/// passed to `assert_valid` or `documented`.
+fn schemas_used_in(sources: &[String]) -> std::collections::BTreeSet<String> {
+    let mut used = std::collections::BTreeSet::new();
+    for text in sources {
+        let mut rest = text.as_str();
+        while let Some(end) = rest.find(".schema.json\"") {
+            let before = &rest[..end];
+            let start = before.rfind('"').map_or(0, |i| i + 1);
+            let name = format!("{}.schema.json", &before[start..]);
+            let call = before[..start.saturating_sub(1)].trim_end();
+            if call.ends_with("assert_valid(") || call.ends_with("documented(") {
+                used.insert(name);
+            }
+            rest = &rest[end + ".schema.json\"".len()..];
+        }
+    }
+    used
+}
+
+/// Every schema in docs/schema is validated against real output by some test, and every
+/// command `--help` lists that prints JSON has a schema named after it.
+#[test]
+fn every_schema_is_tested_and_every_command_has_one() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = Vec::new();
+    let mut todo = vec![dir.join("tests/e2e")];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push(std::fs::read_to_string(path).unwrap());
+            }
+        }
+    }
+    let used = schemas_used_in(&sources);
+    let files: std::collections::BTreeSet<String> =
+        std::fs::read_dir(dir.join("../../docs/schema"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+    let untested: Vec<&String> = files.difference(&used).collect();
+    assert!(
+        untested.is_empty(),
+        "no test validates real output against {untested:?}"
+    );
+    let missing: Vec<&String> = used.difference(&files).collect();
+    assert!(missing.is_empty(), "tests name absent schemas {missing:?}");
+
+    let commands = crate::manpages::every_command();
+    let leaves = commands.iter().filter(|c| {
+        !c.is_empty()
+            && !commands
+                .iter()
+                .any(|o| o.len() > c.len() && o.starts_with(c))
+    });
+    let mut checked = 0;
+    for words in leaves {
+        // Shell code and roff, whatever --output says.
+        if matches!(words[0].as_str(), "completions" | "man") {
+            continue;
+        }
+        let file = format!("{}.schema.json", words.join("-"));
+        assert!(files.contains(&file), "{words:?} has no {file}");
+        checked += 1;
+    }
+    assert!(checked >= 18, "{checked} commands");
+
+    // The finder itself tells a validating call from a mere mention.
+    let found = schemas_used_in(&[concat!(
+        "assert_valid(\"a.schema.json\", &d); documented(\n  \"b.schema.json\",\n",
+        "let s = schema(\"c.schema.json\");"
+    )
+    .to_string()]);
+    assert_eq!(
+        found.into_iter().collect::<Vec<_>>(),
+        ["a.schema.json", "b.schema.json"]
     );
 }

@@ -23,7 +23,7 @@ fn listed_commands(help: &str) -> Vec<String> {
 }
 
 /// Every command as typed (`key generate`), walked through `--help` of the real binary.
-fn every_command() -> Vec<Vec<String>> {
+pub(crate) fn every_command() -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let mut todo: Vec<Vec<String>> = vec![Vec::new()];
     while let Some(words) = todo.pop() {
