@@ -333,6 +333,27 @@ fn documented(schema_name: &str, args: &[&str], exit: i32) -> serde_json::Value 
     doc
 }
 
+/// The JSON pointers of every object in `doc`, itself included.
+fn object_pointers(doc: &serde_json::Value, at: String) -> Vec<String> {
+    let mut out = Vec::new();
+    match doc {
+        serde_json::Value::Object(map) => {
+            out.push(at.clone());
+            for (k, v) in map {
+                let k = k.replace('~', "~0").replace('/', "~1");
+                out.extend(object_pointers(v, format!("{at}/{k}")));
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                out.extend(object_pointers(v, format!("{at}/{i}")));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 /// stdout is exactly one JSON document (not two, not one followed by text); returns it.
 #[track_caller]
 fn one_document(o: &std::process::Output) -> serde_json::Value {
@@ -355,6 +376,27 @@ fn assert_strict(schema_name: &str, doc: &serde_json::Value) {
     assert!(
         !validates(schema_name, &added),
         "{schema_name} accepts an unknown field"
+    );
+    // Nested objects too, but for the maps whose keys are data (annotations, claims,
+    // counts by status, a predicate as signed).
+    let mut lax = Vec::new();
+    for pointer in object_pointers(doc, String::new()) {
+        let key = pointer.rsplit('/').next().unwrap_or_default();
+        if pointer.is_empty()
+            || ["annotations", "claims", "summary", "predicate", "inventory"].contains(&key)
+            || pointer.contains("/predicate/")
+        {
+            continue;
+        }
+        let mut added = doc.clone();
+        added.pointer_mut(&pointer).unwrap()["renamed_field"] = serde_json::json!(1);
+        if validates(schema_name, &added) {
+            lax.push(pointer);
+        }
+    }
+    assert!(
+        lax.is_empty(),
+        "{schema_name} accepts unknown fields in {lax:?}"
     );
     for field in schema["required"].as_array().unwrap() {
         let field = field.as_str().unwrap();
@@ -724,5 +766,15 @@ fn every_schema_is_tested_and_every_command_has_one() {
     assert_eq!(
         found.into_iter().collect::<Vec<_>>(),
         ["a.schema.json", "b.schema.json"]
+    );
+}
+
+/// The strictness probe reaches every nested object, so a lax one cannot hide in an array.
+#[test]
+fn the_strictness_probe_reaches_nested_objects() {
+    let doc = serde_json::json!({"a": {"b": [{"c": 1}, 2]}, "d/e": {}});
+    assert_eq!(
+        object_pointers(&doc, String::new()),
+        ["", "/a", "/a/b/0", "/d~1e"]
     );
 }
