@@ -20,7 +20,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
-use cryptoki::types::AuthPin;
+pub use cryptoki::types::AuthPin;
 
 use crate::class::ErrorClass;
 use crate::keys::PublicKey;
@@ -63,7 +63,7 @@ pub enum Pkcs11Error {
     },
     /// No private key in the token matches the URI.
     #[error(
-        "no private key {wanted} in the token {token}; keys there: {}",
+        "no private key {wanted} in the token {token:?}; keys there: {}",
         list(seen)
     )]
     ObjectNotFound {
@@ -76,7 +76,7 @@ pub enum Pkcs11Error {
     },
     /// More than one private key matches.
     #[error(
-        "{wanted} matches {count} private keys in the token {token}: {}",
+        "{wanted} matches {count} private keys in the token {token:?}: {}",
         list(seen)
     )]
     Ambiguous {
@@ -90,19 +90,19 @@ pub enum Pkcs11Error {
         seen: Vec<String>,
     },
     /// The token needs a PIN and none was given.
-    #[error("the PKCS#11 token {token} needs a PIN to sign")]
+    #[error("the PKCS#11 token {token:?} needs a PIN to sign")]
     PinNeeded {
         /// The token's label.
         token: String,
     },
     /// The token refused the PIN.
-    #[error("wrong PIN for the PKCS#11 token {token}")]
+    #[error("wrong PIN for the PKCS#11 token {token:?}")]
     WrongPin {
         /// The token's label.
         token: String,
     },
     /// The token refuses every PIN until its security officer unlocks it.
-    #[error("the PIN of the PKCS#11 token {token} is locked after too many wrong tries")]
+    #[error("the PIN of the PKCS#11 token {token:?} is locked after too many wrong tries")]
     PinLocked {
         /// The token's label.
         token: String,
@@ -116,7 +116,7 @@ pub enum Pkcs11Error {
         found: String,
     },
     /// The token failed while it was asked something.
-    #[error("the PKCS#11 token {token} failed to {op}: {reason}")]
+    #[error("the PKCS#11 token {token:?} failed to {op}: {reason}")]
     Token {
         /// The token's label (or the module's path before a token is chosen).
         token: String,
@@ -127,7 +127,7 @@ pub enum Pkcs11Error {
     },
     /// The token's signature does not verify with the key's public key.
     #[error(
-        "the signature the PKCS#11 token {token} made does not verify with its key's public key"
+        "the signature the PKCS#11 token {token:?} made does not verify with its key's public key"
     )]
     BadSignature {
         /// The token's label.
@@ -545,7 +545,11 @@ fn find_token(ctx: &Pkcs11, uri: &Pkcs11Uri, module: &str) -> Result<(Slot, Stri
         if label_matches && slot_matches {
             return Ok((slot, label));
         }
-        seen.push(format!("{label:?} (slot {})", slot.id()));
+        seen.push(if info.token_initialized() {
+            format!("{label:?} (slot {})", slot.id())
+        } else {
+            format!("an uninitialised token (slot {})", slot.id())
+        });
     }
     Err(Pkcs11Error::TokenNotFound {
         wanted: uri.wanted_token(),
@@ -631,7 +635,7 @@ fn open_key(
             });
         }
     };
-    let what = || format!("the key {} in the token {token}", uri.wanted_key());
+    let what = || format!("the key {} in the token {token:?}", uri.wanted_key());
     let attrs = session
         .get_attributes(
             handle,
