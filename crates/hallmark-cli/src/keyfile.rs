@@ -137,9 +137,12 @@ fn load_pkcs11_key(spec: &str) -> anyhow::Result<SigningKey> {
     let shown = uri.redacted();
     let module = match &uri.module_path {
         Some(m) => PathBuf::from(m),
-        None => match MODULE_VARS.iter().find_map(|v| std::env::var_os(v)) {
-            Some(m) if !m.is_empty() => PathBuf::from(m),
-            _ => {
+        None => match MODULE_VARS
+            .iter()
+            .find_map(|v| std::env::var_os(v).filter(|m| !m.is_empty()))
+        {
+            Some(m) => PathBuf::from(m),
+            None => {
                 return Err(usage(
                     format!("--key {shown}: no PKCS#11 module is named"),
                     Some(

@@ -271,7 +271,7 @@ impl SigningKey {
         match self {
             Self::EcdsaP256(k) => PublicKey::EcdsaP256(*k.verifying_key()),
             Self::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
-            Self::Pkcs11(k) => k.public_key(),
+            Self::Pkcs11(k) => PublicKey::EcdsaP256(k.public_key()),
         }
     }
 

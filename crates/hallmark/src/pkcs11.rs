@@ -22,8 +22,9 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 pub use cryptoki::types::AuthPin;
 
+use p256::ecdsa::VerifyingKey;
+
 use crate::class::ErrorClass;
-use crate::keys::PublicKey;
 
 /// The URI scheme of a PKCS#11 key.
 pub const SCHEME: &str = "pkcs11:";
@@ -206,7 +207,7 @@ impl Pkcs11Uri {
         }
         let rest = &spec[SCHEME.len()..];
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let mut uri = Pkcs11Uri {
+        let mut uri = Self {
             token: None,
             slot_id: None,
             object: None,
@@ -397,7 +398,7 @@ pub struct Pkcs11Key {
     session: Mutex<Option<Session>>,
     ctx: Pkcs11,
     handle: ObjectHandle,
-    public: PublicKey,
+    public: VerifyingKey,
     token: String,
     name: String,
 }
@@ -474,8 +475,8 @@ impl Pkcs11Key {
     }
 
     /// The key's public half.
-    pub fn public_key(&self) -> PublicKey {
-        self.public.clone()
+    pub fn public_key(&self) -> VerifyingKey {
+        self.public
     }
 
     /// The URI naming it, without its query.
@@ -507,11 +508,11 @@ impl Pkcs11Key {
             token: self.token.clone(),
         };
         let signature = p256::ecdsa::Signature::from_slice(&raw).map_err(|_| bad())?;
-        let der = signature.to_der().as_bytes().to_vec();
-        match self.public.verify_prehashed(sha256, &der) {
-            Some(true) => Ok(der),
-            _ => Err(bad()),
-        }
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        self.public
+            .verify_prehash(sha256, &signature)
+            .map_err(|_| bad())?;
+        Ok(signature.to_der().as_bytes().to_vec())
     }
 }
 
@@ -558,7 +559,7 @@ fn find_token(ctx: &Pkcs11, uri: &Pkcs11Uri, module: &str) -> Result<(Slot, Stri
     })
 }
 
-type Opened = (Session, ObjectHandle, PublicKey);
+type Opened = (Session, ObjectHandle, VerifyingKey);
 
 /// Opens a session on the token, logs in if it needs a PIN, and finds the key.
 fn open_key(
@@ -681,7 +682,7 @@ fn public_key(
     session: &Session,
     id: Option<Vec<u8>>,
     label: Option<Vec<u8>>,
-) -> Result<PublicKey, Lookup> {
+) -> Result<VerifyingKey, Lookup> {
     let mut template = vec![Attribute::Class(ObjectClass::PUBLIC_KEY)];
     match (id, label) {
         (Some(id), _) => template.push(Attribute::Id(id)),
@@ -715,19 +716,17 @@ fn public_key(
         return Err(Lookup::Missing("an EC key on another curve".into()));
     }
     let point = point.ok_or_else(|| Lookup::Missing("its public point is unreadable".into()))?;
-    decode_point(&point)
-        .map(PublicKey::EcdsaP256)
-        .ok_or_else(|| Lookup::Missing("its public point is malformed".into()))
+    decode_point(&point).ok_or_else(|| Lookup::Missing("its public point is malformed".into()))
 }
 
 /// CKA_EC_POINT is a DER OCTET STRING around the SEC1 point; some modules give the bare
 /// point.
-fn decode_point(bytes: &[u8]) -> Option<p256::ecdsa::VerifyingKey> {
+fn decode_point(bytes: &[u8]) -> Option<VerifyingKey> {
     let sec1 = match bytes {
         [0x04, 65, rest @ ..] if rest.len() == 65 => rest,
         _ => bytes,
     };
-    p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1).ok()
+    VerifyingKey::from_sec1_bytes(sec1).ok()
 }
 
 /// The keys matching `template`, each as its label and id, for a message.
@@ -831,10 +830,9 @@ mod tests {
 
     #[test]
     fn an_ec_point_is_read_wrapped_or_bare() {
-        let key = crate::keys::SigningKey::generate(crate::keys::Algorithm::EcdsaP256).unwrap();
-        let PublicKey::EcdsaP256(vk) = key.public_key() else {
-            unreachable!()
-        };
+        let vk = *p256::ecdsa::SigningKey::from_slice(&[7; 32])
+            .unwrap()
+            .verifying_key();
         let bare = vk.to_sec1_bytes().to_vec();
         let wrapped = [[0x04, 65].as_slice(), &bare].concat();
         assert_eq!(decode_point(&bare), Some(vk));
