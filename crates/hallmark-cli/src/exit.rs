@@ -182,8 +182,9 @@ fn pkcs11_hint(e: &hallmark::pkcs11::Pkcs11Error) -> Option<String> {
         P::NotP256 { .. } => {
             "hallmark signs with ECDSA P-256 keys: make one in the token (pkcs11-tool --keypairgen --key-type EC:prime256v1) with its public key beside it".into()
         }
-        P::Token { .. } | P::BadSignature { .. } => {
-            "check that the token is present and working, and try again".into()
+        P::Token { .. } => "check that the token is present and working, and try again".into(),
+        P::BadSignature { .. } => {
+            "the public key stored beside this key (same id, or same label) is not its pair, or the token is failing: nothing was signed; fix the token's objects before signing with it".into()
         }
         _ => return None,
     })

@@ -260,6 +260,46 @@ fn token_failures_are_one_line_and_never_show_the_pin() {
     );
     expect_code(&o, 0);
 
+    // A public key object beside the private key that is not its pair: the token's
+    // signature is checked before use, and nothing is written.
+    token.keypair("x", "05", "EC:prime256v1");
+    token.keypair("y", "06", "EC:prime256v1");
+    for args in [
+        &["--delete-object", "--type", "pubkey", "--id", "05"][..],
+        &["--type", "pubkey", "--id", "06", "--set-id", "05"][..],
+    ] {
+        let o = token
+            .command("pkcs11-tool")
+            .args(["--module", SOFTHSM_MODULE, "--token-label", "hallmark"])
+            .args(["--login", "--pin", HSM_PIN])
+            .args(args)
+            .output()
+            .unwrap();
+        peer_ok(&o, "pkcs11-tool");
+    }
+    let blob = token.dir().join("blob");
+    std::fs::write(&blob, b"x").unwrap();
+    let bundle = token.dir().join("blob.sigstore.json");
+    let o = run_token(
+        &token,
+        Some(HSM_PIN),
+        &[
+            "sign-blob",
+            &path_str(&blob),
+            "--key",
+            &token.uri("x"),
+            "--bundle",
+            &path_str(&bundle),
+        ],
+    );
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("does not verify with its key's public key"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!bundle.exists());
+
     // A key of another kind than P-256.
     token.keypair("rsa", "03", "rsa:2048");
     let o = public(&token.uri("rsa"), Some(HSM_PIN));
