@@ -324,10 +324,21 @@ impl Pkcs11Uri {
     }
 }
 
-/// A URI as it may be shown: the part before any query, where a PIN may be.
+/// A URI as it may be shown: the part before any query, where a PIN may be, and without
+/// the value of a PIN misplaced among the path attributes.
 pub fn redact(spec: &str) -> String {
     let path = spec.split_once('?').map_or(spec, |(p, _)| p);
-    cut(path).to_string()
+    let parts: Vec<&str> = cut(path)
+        .split(';')
+        .map(|part| {
+            if part.to_ascii_lowercase().contains("pin-value=") {
+                "pin-value=…"
+            } else {
+                part
+            }
+        })
+        .collect();
+    parts.join(";")
 }
 
 /// At most 200 characters of something the user typed, for a message.
@@ -810,6 +821,10 @@ mod tests {
             (
                 "pkcs11:token=t;object=k?pin=SECRET",
                 "\"pin\" is not supported",
+            ),
+            (
+                "pkcs11:token=t;pin-value=SECRET;object=k",
+                "\"pin-value\" is not supported",
             ),
             ("pkcs11:token=t;object=k;type=public", "type=private"),
             ("pkcs11:token=t;slot-id=x;object=k", "not a number"),
