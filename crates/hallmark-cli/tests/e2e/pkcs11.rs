@@ -321,6 +321,11 @@ fn kms_keys_are_refused_by_name_before_any_request() {
     std::fs::write(&file, b"{}").unwrap();
     let (file, bundle) = (path_str(&file), path_str(&dir.path().join("f.json")));
     let source = format!("file:{file}");
+    let layout = format!("oci:{}", dir.path().join("layout").display());
+    let dockerfile = dir.path().join("Dockerfile");
+    std::fs::write(&dockerfile, format!("FROM {tagged}\n")).unwrap();
+    let dockerfile = path_str(&dockerfile);
+    let repository = format!("{addr}/team/app");
     for key in [
         "awskms:///arn:aws:kms:us-east-1:1:key/k",
         "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k",
@@ -355,6 +360,9 @@ fn kms_keys_are_refused_by_name_before_any_request() {
             ],
             vec!["verify-blob", &file, "--key", key, "--bundle", &bundle],
             vec!["signatures", &tagged, "--key", key],
+            vec!["copy", &tagged, &layout, "--key", key],
+            vec!["scan", &repository, "--key", key],
+            vec!["pin", &dockerfile, "--key", key],
             vec!["key", "public", "--key", key],
         ] {
             let o = run(&args);
