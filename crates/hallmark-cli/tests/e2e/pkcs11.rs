@@ -381,3 +381,44 @@ fn kms_keys_are_refused_by_name_before_any_request() {
         other => panic!("a command reached the registry: {other:?}"),
     }
 }
+
+/// `--tlog-upload` with a token's key: the token signs (a new signature each time, as a log
+/// needs), the signature is timestamped and logged in the stack's Rekor v2, and the real
+/// cosign verifies it with the exported public key and the log entry, not ignoring the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_key_signature_is_logged_and_cosign_verifies_the_entry() {
+    let token = Token::new();
+    let public = export_public(&token);
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let digest =
+        crate::keyless_sign_images::push_unsigned(&stack, work.path(), "app", "logged").await;
+    let pinned = format!("{}/app@{digest}", stack.registry);
+    let (sc, root) = (
+        path_str(&stack.signing_config),
+        path_str(&stack.trusted_root),
+    );
+    let mut c = hallmark();
+    c.args([
+        "sign",
+        &pinned,
+        "--key",
+        &token.uri("signing"),
+        "--tlog-upload",
+    ])
+    .args(["--signing-config", &sc, "--trusted-root", &root])
+    .envs(token.env(Some(HSM_PIN)))
+    .env_remove("HALLMARK_TRUSTED_ROOT");
+    let o = stack.command(&c).output().unwrap();
+    expect_code(&o, 0);
+    let o = stack.cosign(&[
+        "verify",
+        "--key",
+        &public,
+        "--trusted-root",
+        &root,
+        "--new-bundle-format",
+        &pinned,
+    ]);
+    peer_ok(&o, "cosign verify (logged, the token's key)");
+}
