@@ -200,7 +200,7 @@ pub enum KeyAlgorithm {
 
 #[derive(Args, Debug)]
 pub struct KeyPublicArgs {
-    /// Encrypted private key
+    /// Encrypted private key, or a key in a PKCS#11 token (pkcs11:token=…;object=…?module-path=…)
     #[arg(long)]
     pub key: PathBuf,
 }
@@ -314,7 +314,7 @@ pub struct SigningArgs {
     /// REG/REPO@sha256:… (or a tag with --expect-digest), or oci:DIR@sha256:…
     #[arg(value_parser = parse_source)]
     pub reference: Source,
-    /// Encrypted private key (cosign format); without it, signs keyless (--identity-token)
+    /// Encrypted private key (cosign format) or pkcs11:URI (a key in a PKCS#11 token); without it, signs keyless (--identity-token)
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
     /// With --key: also timestamp the signature and log it in Rekor (bundle format;
@@ -367,7 +367,7 @@ pub struct PublishArgs {
     /// REG/REPO[:TAG[,TAG…]] or oci:DIR[:TAG[,TAG…]]
     #[arg(value_parser = parse_destination)]
     pub destination: DestinationRef,
-    /// Encrypted private key (cosign format); without it, signs keyless (--identity-token)
+    /// Encrypted private key (cosign format) or pkcs11:URI (a key in a PKCS#11 token); without it, signs keyless (--identity-token)
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
     /// With --key: also timestamp the signature and log it in Rekor (bundle format;
@@ -503,7 +503,7 @@ pub struct VerifyAttestationArgs {
 pub struct SignBlobArgs {
     /// The file, or - for standard input
     pub file: PathBuf,
-    /// Encrypted private key (cosign format, ECDSA P-256); without it, signs keyless (--identity-token)
+    /// Encrypted private key (cosign format, ECDSA P-256) or pkcs11:URI; without it, signs keyless (--identity-token)
     #[arg(long, conflicts_with = "identity_token")]
     pub key: Option<PathBuf>,
     /// With --key: also timestamp the signature and log it in Rekor (services and root as for

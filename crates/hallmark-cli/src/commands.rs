@@ -392,6 +392,9 @@ impl Signing {
         ui: Ui,
         clients: &Clients,
     ) -> anyhow::Result<Signing> {
+        if let Some(key) = &args.key {
+            crate::keyfile::refuse_kms(key, true)?;
+        }
         let client = client(registry, ui, clients)?;
         let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
         let mut opts = SignOptions::default();

@@ -165,7 +165,7 @@ fn command(name: &str) -> Option<Becomes> {
             Instead("pass a signing config to the signing commands with --signing-config FILE")
         }
         "piv-tool" | "pkcs11-tool" => Instead(
-            "hallmark signs with key files (cosign's encrypted format) or keyless; hardware keys are not supported",
+            "hallmark has no token tool: list tokens and keys with OpenSC's pkcs11-tool, and sign with --key 'pkcs11:token=LABEL;object=KEY?module-path=/path/to/module.so'",
         ),
         "env" => Instead(
             "hallmark reads HALLMARK_PASSWORD (or COSIGN_PASSWORD), COSIGN_REPOSITORY, HALLMARK_TRUSTED_ROOT and SIGSTORE_ID_TOKEN; the README lists them",

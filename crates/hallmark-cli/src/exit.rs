@@ -163,6 +163,38 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
             "--bind-tag takes a tag: letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-'".into()
         }
         E::Keyless(k) => return keyless_hint(k),
+        E::Key(KeyError::Pkcs11(p)) => return pkcs11_hint(p),
+        _ => return None,
+    })
+}
+
+/// What to do when a key in a PKCS#11 token cannot be found or used.
+fn pkcs11_hint(e: &hallmark::pkcs11::Pkcs11Error) -> Option<String> {
+    use hallmark::pkcs11::Pkcs11Error as P;
+    Some(match e {
+        P::Uri { .. } => {
+            "write it as pkcs11:token=LABEL;object=KEY?module-path=/absolute/path/module.so (slot-id=N for token=, id=%XX… for object=)".into()
+        }
+        P::Module { .. } => {
+            "pass the absolute path of the token's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so for SoftHSM2; loading it runs its code in hallmark, so name only a module you trust".into()
+        }
+        P::TokenNotFound { .. } => {
+            "name one of the tokens listed in the URI, by its label (pkcs11:token=LABEL;…) or its slot (pkcs11:slot-id=N;…); pkcs11-tool --module MODULE --list-token-slots shows them".into()
+        }
+        P::ObjectNotFound { .. } => {
+            "name one of the keys listed in the URI (object=LABEL or id=%XX…); pkcs11-tool --module MODULE --login --list-objects shows them".into()
+        }
+        P::Ambiguous { .. } => "add id=%XX… or object=LABEL to name one key".into(),
+        P::PinLocked { .. } => {
+            "the token's security officer must unlock it (pkcs11-tool --login --login-type so --init-pin, or softhsm2-util for SoftHSM2)".into()
+        }
+        P::NotP256 { .. } => {
+            "hallmark signs with ECDSA P-256 keys: make one in the token (pkcs11-tool --keypairgen --key-type EC:prime256v1) with its public key beside it".into()
+        }
+        P::Token { .. } => "check that the token is present and working, and try again".into(),
+        P::BadSignature { .. } => {
+            "the public key stored beside this key (same id, or same label) is not its pair, or the token is failing: nothing was signed; fix the token's objects before signing with it".into()
+        }
         _ => return None,
     })
 }

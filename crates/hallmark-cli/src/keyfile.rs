@@ -88,10 +88,165 @@ fn key_read_error(what: &str, e: hallmark::fsio::FileError) -> anyhow::Error {
     }
 }
 
-/// Loads and decrypts a private key. Without a password in the environment, an
-/// interactive terminal is asked; elsewhere the empty password is tried. A wrong
-/// password says where the password came from.
+/// The key schemes cosign reads from a KMS or a secret store, and what they name.
+const KMS_SCHEMES: [(&str, &str); 6] = [
+    ("awskms://", "KMS keys"),
+    ("gcpkms://", "KMS keys"),
+    ("azurekms://", "KMS keys"),
+    ("hashivault://", "KMS keys"),
+    ("k8s://", "Keys in Kubernetes secrets"),
+    ("gitlab://", "Keys in GitLab CI variables"),
+];
+
+/// Refuses a key cosign would fetch from a KMS or secret store, by its scheme, before
+/// anything is read or sent: without this the URI is taken for a file name that does not
+/// exist. `signing` chooses the advice.
+pub fn refuse_kms(key: &Path, signing: bool) -> anyhow::Result<()> {
+    let given = key.to_string_lossy();
+    let Some((scheme, what)) = KMS_SCHEMES.iter().find(|(scheme, _)| {
+        given
+            .get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+    }) else {
+        return Ok(());
+    };
+    Err(usage(
+        format!("{what} ({scheme}) are not supported in this version"),
+        Some(if signing {
+            "sign with a key file (hallmark key generate, or cosign's) or a key in a PKCS#11 token (--key pkcs11:token=…;object=…?module-path=…)"
+        } else {
+            "export the public key as PEM (cosign public-key --key URI > key.pub) and pass its file with --key"
+        }),
+    ))
+}
+
+/// The variables naming the PKCS#11 module when the URI has no module-path, and holding
+/// the PIN when it has no pin-value or pin-source; read in this order.
+const MODULE_VARS: [&str; 2] = ["HALLMARK_PKCS11_MODULE_PATH", "COSIGN_PKCS11_MODULE_PATH"];
+const PIN_VARS: [&str; 2] = ["HALLMARK_PKCS11_PIN", "COSIGN_PKCS11_PIN"];
+
+/// Opens the key a `pkcs11:` URI names. The PIN is the URI's pin-value (warned about:
+/// visible in ps and shell history), else the file its pin-source names, else
+/// HALLMARK_PKCS11_PIN or COSIGN_PKCS11_PIN, else typed on a terminal, and is asked for
+/// only when the token needs one. It is never shown.
+fn load_pkcs11_key(spec: &str) -> anyhow::Result<SigningKey> {
+    use hallmark::keys::KeyError;
+    use hallmark::pkcs11::{AuthPin, Pkcs11Error, Pkcs11Key, Pkcs11Uri};
+    let lib = |e: Pkcs11Error| -> anyhow::Error { hallmark::Error::from(KeyError::from(e)).into() };
+    let uri = Pkcs11Uri::parse(spec).map_err(lib)?;
+    let shown = uri.redacted();
+    let module = match &uri.module_path {
+        Some(m) => PathBuf::from(m),
+        None => match MODULE_VARS
+            .iter()
+            .find_map(|v| std::env::var_os(v).filter(|m| !m.is_empty()))
+        {
+            Some(m) => PathBuf::from(m),
+            None => {
+                return Err(usage(
+                    format!("--key {shown}: no PKCS#11 module is named"),
+                    Some(
+                        "add ?module-path=/absolute/path/to/module.so to the URI (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so), or set COSIGN_PKCS11_MODULE_PATH",
+                    ),
+                ));
+            }
+        },
+    };
+    let (pin, source): (Option<String>, String) = if let Some(p) = &uri.pin_value {
+        // Even under --quiet: the PIN is exposed while the command runs.
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: the PKCS#11 PIN is on the command line (pin-value), where other users (ps) and shell history see it; use pin-source=FILE or COSIGN_PKCS11_PIN"
+        );
+        (Some(p.clone()), "the URI's pin-value".into())
+    } else if let Some(src) = &uri.pin_source {
+        let path = Path::new(src.strip_prefix("file:").unwrap_or(src));
+        let text = match hallmark::fsio::read_bounded(path, None, hallmark::fsio::limits::KEY) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                return Err(usage(
+                    format!(
+                        "--key {shown}: the pin-source file {} does not exist",
+                        path.display()
+                    ),
+                    Some("name a file holding the token's PIN"),
+                ));
+            }
+            Err(e) => {
+                return Err(key_read_error(
+                    &format!("the pin-source file {}", path.display()),
+                    e,
+                ));
+            }
+        };
+        let text = String::from_utf8(text).map_err(|_| {
+            usage(
+                format!(
+                    "--key {shown}: the pin-source file {} is not text",
+                    path.display()
+                ),
+                None,
+            )
+        })?;
+        let pin = text.strip_suffix('\n').unwrap_or(&text);
+        let pin = pin.strip_suffix('\r').unwrap_or(pin);
+        (
+            Some(pin.to_string()),
+            format!("the pin-source file {}", path.display()),
+        )
+    } else {
+        match PIN_VARS
+            .iter()
+            .find_map(|v| std::env::var(v).ok().map(|p| (*v, p)))
+        {
+            Some((var, p)) => (Some(p), var.to_string()),
+            None => (None, String::new()),
+        }
+    };
+    let mut typed = false;
+    let mut ask = |token: &str| -> Option<AuthPin> {
+        if let Some(p) = &pin {
+            return Some(AuthPin::from(p.clone()));
+        }
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        typed = true;
+        rpassword::prompt_password(format!("PIN for the PKCS#11 token {token}: "))
+            .ok()
+            .map(AuthPin::from)
+    };
+    match Pkcs11Key::open(&uri, &module, &mut ask) {
+        Ok(key) => Ok(SigningKey::Pkcs11(Box::new(key))),
+        Err(Pkcs11Error::WrongPin { token }) => Err(CliError {
+            message: format!("wrong PIN for the PKCS#11 token {token:?}"),
+            hint: Some(if typed {
+                "the PIN typed is not the token's user PIN; too many wrong tries lock the token".into()
+            } else {
+                format!("the PIN came from {source}; set it to the token's user PIN (too many wrong tries lock the token)")
+            }),
+            class: hallmark::ErrorClass::Usage,
+        }
+        .into()),
+        Err(Pkcs11Error::PinNeeded { token }) => Err(usage(
+            format!("the PKCS#11 token {token:?} needs a PIN and none was given"),
+            Some("set COSIGN_PKCS11_PIN (or HALLMARK_PKCS11_PIN), add pin-source=FILE to the URI's query, or run in a terminal to type it"),
+        )),
+        Err(e) => Err(lib(e)),
+    }
+}
+
+/// Loads and decrypts a private key, or opens one in a PKCS#11 token (`pkcs11:` URI).
+/// Without a password in the environment, an interactive terminal is asked; elsewhere the
+/// empty password is tried. A wrong password says where the password came from.
 pub fn load_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
+    refuse_kms(path, true)?;
+    if let Some(spec) = path
+        .to_str()
+        .filter(|s| hallmark::pkcs11::Pkcs11Uri::is_uri(s))
+    {
+        return load_pkcs11_key(spec);
+    }
     if path.as_os_str() == "-" {
         return Err(usage(
             "a private key cannot be read from standard input".into(),
@@ -133,8 +288,12 @@ pub fn load_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
     }
 }
 
-/// Loads public keys; at most one of them from standard input.
+/// Loads public keys; at most one of them from standard input. A `pkcs11:` URI gives the
+/// public key of the token's key.
 pub fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<NamedKey>> {
+    for p in paths {
+        refuse_kms(p, false)?;
+    }
     if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         return Err(usage(
             "--key - is given more than once; standard input holds one key".into(),
@@ -144,6 +303,16 @@ pub fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<NamedKey>> {
     paths
         .iter()
         .map(|p| {
+            if let Some(spec) = p
+                .to_str()
+                .filter(|s| hallmark::pkcs11::Pkcs11Uri::is_uri(s))
+            {
+                let key = load_pkcs11_key(spec)?;
+                return Ok(NamedKey {
+                    name: hallmark::pkcs11::redact(spec),
+                    key: key.public_key(),
+                });
+            }
             let (text, what) = read_key(p)?;
             let text = String::from_utf8(text)
                 .map_err(|_| usage(format!("{what} is not a PEM text file"), None))?;

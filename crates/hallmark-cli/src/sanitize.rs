@@ -6,8 +6,9 @@
 /// Longest message printed, in characters.
 const MAX_CHARS: usize = 2000;
 /// Words after which a value is a secret (`password=…`, `"token":"…"`).
-const SECRET_KEYS: [&str; 8] = [
+const SECRET_KEYS: [&str; 9] = [
     "password",
+    "pin-value",
     "passwd",
     "secret",
     "token",
@@ -61,6 +62,15 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '+' | '/' | '=' | '-')
 }
 
+/// Whether `i` is inside a `pkcs11:` URI, whose `token=` is the token's label, not a
+/// credential (its PIN is `pin-value=`).
+fn in_pkcs11_uri(lower: &str, i: usize) -> bool {
+    let start = lower[..i]
+        .rfind(|c: char| c.is_whitespace() || c == '"')
+        .map_or(0, |p| p + 1);
+    lower[start..i].contains("pkcs11:")
+}
+
 /// Replaces credentials with `<redacted>`: `Basic`/`Bearer` values, `secret=value` pairs
 /// (also JSON-ish `"token": "value"`), well-known token formats and AWS access key ids.
 fn redact(text: &str) -> String {
@@ -90,7 +100,8 @@ fn redact(text: &str) -> String {
         }
         // `password=xxx`, `"token": "xxx"`
         for key in SECRET_KEYS {
-            if word_start && rest.starts_with(key) {
+            if word_start && rest.starts_with(key) && !(key == "token" && in_pkcs11_uri(&lower, i))
+            {
                 let mut j = i + key.len();
                 let skip = |j: &mut usize, set: &[u8]| {
                     while *j < bytes.len() && set.contains(&bytes[*j]) {
@@ -203,6 +214,11 @@ mod tests {
             ),
             ("id AKIAIOSFODNN7EXAMPLE used", "id <redacted> used"),
             ("glpat-xxxxxxxxxxxxxxxxxxxx", "<redacted>"),
+            // A PKCS#11 URI's token= is a label; its pin-value is the secret.
+            (
+                "key pkcs11:token=hsm;object=k?pin-value=123456 token=abcdefgh",
+                "key pkcs11:token=hsm;object=k?pin-value=<redacted> token=<redacted>",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(line(input), want, "{input}");

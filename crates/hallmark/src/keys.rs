@@ -88,6 +88,15 @@ pub enum KeyError {
         /// The key file.
         what: String,
     },
+    /// A key in a PKCS#11 token that could not be found or used.
+    #[error(transparent)]
+    Pkcs11(#[from] crate::pkcs11::Pkcs11Error),
+    /// A key held in a token cannot be written to a file.
+    #[error("{what} stays in its PKCS#11 token and cannot be written to a file")]
+    NotExportable {
+        /// The key.
+        what: String,
+    },
 }
 
 impl KeyError {
@@ -100,8 +109,10 @@ impl KeyError {
             | Self::Unsupported { .. }
             | Self::WrongPassword { .. }
             | Self::UnknownAlgorithm { .. }
-            | Self::NotPrehashable { .. } => ErrorClass::Usage,
+            | Self::NotPrehashable { .. }
+            | Self::NotExportable { .. } => ErrorClass::Usage,
             Self::Random(_) => ErrorClass::Unavailable,
+            Self::Pkcs11(e) => e.class(),
         }
     }
 }
@@ -125,18 +136,25 @@ impl fmt::Display for Algorithm {
     }
 }
 
-/// A private key, decrypted in memory.
+/// A private key, decrypted in memory or held in a PKCS#11 token.
 pub enum SigningKey {
     /// ECDSA P-256.
     EcdsaP256(p256::ecdsa::SigningKey),
     /// Ed25519.
     Ed25519(ed25519_dalek::SigningKey),
+    /// ECDSA P-256 in a PKCS#11 token, which signs digests computed here.
+    Pkcs11(Box<crate::pkcs11::Pkcs11Key>),
 }
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SigningKey({})", self.algorithm())
     }
+}
+
+fn sha256_of(message: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(message).into()
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], KeyError> {
@@ -165,20 +183,22 @@ impl SigningKey {
     /// The key's algorithm.
     pub fn algorithm(&self) -> Algorithm {
         match self {
-            Self::EcdsaP256(_) => Algorithm::EcdsaP256,
+            Self::EcdsaP256(_) | Self::Pkcs11(_) => Algorithm::EcdsaP256,
             Self::Ed25519(_) => Algorithm::Ed25519,
         }
     }
 
-    /// Signs `message`: ECDSA P-256 over SHA-256 (ASN.1 DER), or pure Ed25519.
-    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+    /// Signs `message`: ECDSA P-256 over SHA-256 (ASN.1 DER), or pure Ed25519. Only a key
+    /// in a token can fail here.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         use p256::ecdsa::signature::Signer;
         match self {
             Self::EcdsaP256(k) => {
                 let sig: p256::ecdsa::Signature = k.sign(message);
-                sig.to_der().as_bytes().to_vec()
+                Ok(sig.to_der().as_bytes().to_vec())
             }
-            Self::Ed25519(k) => k.sign(message).to_bytes().to_vec(),
+            Self::Ed25519(k) => Ok(k.sign(message).to_bytes().to_vec()),
+            Self::Pkcs11(k) => Ok(k.sign_digest(&sha256_of(message))?),
         }
     }
 
@@ -202,6 +222,7 @@ impl SigningKey {
             Self::Ed25519(_) => Err(KeyError::NotPrehashable {
                 what: what.to_string(),
             }),
+            Self::Pkcs11(k) => Ok(k.sign_digest(sha256)?),
         }
     }
 
@@ -218,7 +239,9 @@ impl SigningKey {
                     .map_err(|_| KeyError::Random(getrandom::Error::UNEXPECTED))?;
                 Ok(sig.to_der().as_bytes().to_vec())
             }
-            Self::Ed25519(_) => Ok(self.sign(message)),
+            Self::Ed25519(_) => self.sign(message),
+            // A token's ECDSA draws its own nonce: every signature is new already.
+            Self::Pkcs11(_) => self.sign(message),
         }
     }
 
@@ -239,7 +262,7 @@ impl SigningKey {
                     })?;
                 Ok(sig.to_der().as_bytes().to_vec())
             }
-            Self::Ed25519(_) => self.sign_prehashed(sha256, what),
+            Self::Ed25519(_) | Self::Pkcs11(_) => self.sign_prehashed(sha256, what),
         }
     }
 
@@ -248,11 +271,12 @@ impl SigningKey {
         match self {
             Self::EcdsaP256(k) => PublicKey::EcdsaP256(*k.verifying_key()),
             Self::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
+            Self::Pkcs11(k) => PublicKey::EcdsaP256(k.public_key()),
         }
     }
 
-    fn to_pkcs8_der(&self) -> Vec<u8> {
-        match self {
+    fn to_pkcs8_der(&self) -> Result<Vec<u8>, KeyError> {
+        Ok(match self {
             Self::EcdsaP256(k) => k
                 .to_pkcs8_der()
                 .expect("encoding an in-memory key as PKCS#8 cannot fail")
@@ -261,7 +285,12 @@ impl SigningKey {
             // PKCS#8 v1 (RFC 8410 section 7) without the optional public key: the v2 form
             // is not read by every implementation (Python's cryptography, for one).
             Self::Ed25519(k) => [ED25519_PKCS8_V1_PREFIX.as_slice(), k.as_bytes()].concat(),
-        }
+            Self::Pkcs11(k) => {
+                return Err(KeyError::NotExportable {
+                    what: k.name().to_string(),
+                });
+            }
+        })
     }
 
     fn from_pkcs8_der(der: &[u8], what: &str) -> Result<Self, KeyError> {
@@ -278,10 +307,11 @@ impl SigningKey {
 
     /// Writes the key in cosign's encrypted PEM format.
     pub fn to_encrypted_pem(&self, password: &[u8]) -> Result<String, KeyError> {
+        let der = self.to_pkcs8_der()?;
         let salt = random_bytes::<32>()?;
         let nonce = random_bytes::<24>()?;
         let key = derive_key(password, &salt, WRITE_LOG_N)?;
-        let ciphertext = secretbox::seal(&key, &nonce, &self.to_pkcs8_der());
+        let ciphertext = secretbox::seal(&key, &nonce, &der);
         let doc = EncryptedKey {
             kdf: Kdf {
                 name: "scrypt".into(),
@@ -725,7 +755,7 @@ mod tests {
             assert_eq!(back.public_key(), k.public_key());
             let err = SigningKey::from_encrypted_pem(pem.as_bytes(), b"wrong", "k").unwrap_err();
             assert!(matches!(err, KeyError::WrongPassword { .. }), "{err}");
-            let sig = back.sign(b"payload");
+            let sig = back.sign(b"payload").unwrap();
             assert!(k.public_key().verify(b"payload", &sig));
             assert!(!k.public_key().verify(b"payloaD", &sig));
             let pubpem = k.public_key().to_pem();
@@ -766,7 +796,7 @@ mod tests {
         assert!(k.public_key().verify(message, &a));
         assert!(k.public_key().verify(message, &b));
         assert!(!k.public_key().verify(b"another release", &a));
-        assert_eq!(k.sign(message), k.sign(message));
+        assert_eq!(k.sign(message).unwrap(), k.sign(message).unwrap());
 
         let d: [u8; 32] = sha2::Sha256::digest(message).into();
         let (a, b) = (

@@ -163,6 +163,7 @@ pub mod net;
 pub mod oci;
 pub mod payload;
 pub mod pin;
+pub mod pkcs11;
 pub mod policy;
 pub mod publish;
 pub mod reference;

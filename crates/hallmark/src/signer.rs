@@ -72,7 +72,7 @@ impl Signer<'_> {
         subject: &Digest,
     ) -> Result<(Vec<u8>, Option<Identity>), Error> {
         match self {
-            Self::Key(key) => Ok((sign_statement(statement, key), None)),
+            Self::Key(key) => Ok((sign_statement(statement, key)?, None)),
             Self::LoggedKey(key, sigstore) => Ok((
                 crate::keyless::log_key_signature(
                     &sign_statement_hedged(statement, key)?,
@@ -108,7 +108,11 @@ impl Signer<'_> {
     /// refuses the same).
     pub(crate) async fn sign_payload(&self, payload: &[u8]) -> Result<LegacySignature, Error> {
         let (signer, sigstore) = match self {
-            Self::Key(key) => return Ok(LegacySignature::unlogged(key.sign(payload))),
+            Self::Key(key) => {
+                return Ok(LegacySignature::unlogged(
+                    key.sign(payload).map_err(Error::from)?,
+                ));
+            }
             Self::LoggedKey(key, sigstore) => (LegacySigner::Key(key), sigstore),
             Self::Keyless(token, sigstore) => (LegacySigner::Keyless(token), sigstore),
         };
@@ -124,9 +128,12 @@ impl Signer<'_> {
 }
 
 /// Signs `statement` into a Sigstore bundle (DSSE over its PAE, key named by its hint).
-fn sign_statement(statement: &[u8], key: &SigningKey) -> Vec<u8> {
-    let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, statement, |pae| key.sign(pae));
-    Bundle::for_envelope(envelope, &key.public_key().bundle_hint()).to_bytes()
+fn sign_statement(statement: &[u8], key: &SigningKey) -> Result<Vec<u8>, Error> {
+    let signature = key
+        .sign(&dsse::pae(intoto::PAYLOAD_TYPE, statement))
+        .map_err(Error::from)?;
+    let envelope = Envelope::sign(intoto::PAYLOAD_TYPE, statement, |_| signature);
+    Ok(Bundle::for_envelope(envelope, &key.public_key().bundle_hint()).to_bytes())
 }
 
 pub use crate::keyless::legacy::LEGACY_NEEDS_REKOR_V1;
@@ -197,11 +204,11 @@ mod tests {
         );
         assert_ne!(a, b);
         assert_eq!(
-            sign_statement(statement, &key),
-            sign_statement(statement, &key)
+            sign_statement(statement, &key).unwrap(),
+            sign_statement(statement, &key).unwrap()
         );
         let pae = dsse::pae(intoto::PAYLOAD_TYPE, statement);
-        for bundle in [a, b, sign_statement(statement, &key)] {
+        for bundle in [a, b, sign_statement(statement, &key).unwrap()] {
             let parsed = Bundle::parse(&bundle).unwrap();
             let envelope = parsed.dsse_envelope.unwrap();
             assert_eq!(envelope.payload_bytes().unwrap(), statement);

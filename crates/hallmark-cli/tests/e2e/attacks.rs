@@ -985,8 +985,9 @@ async fn a_signed_payload_repeating_a_key_is_refused() {
         let original = original.clone();
         let tag = tag.clone();
         let text = text.to_string();
-        let signature =
-            <base64ct::Base64 as base64ct::Encoding>::encode_string(&key.sign(text.as_bytes()));
+        let signature = <base64ct::Base64 as base64ct::Encoding>::encode_string(
+            &key.sign(text.as_bytes()).unwrap(),
+        );
         async move {
             let d = Digest::sha256(text.as_bytes());
             store.put_blob(&d, Bytes::from(text.clone())).await.unwrap();

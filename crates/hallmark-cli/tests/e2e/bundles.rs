@@ -266,7 +266,7 @@ impl Planted {
     }
 
     fn bundle(&self, payload_type: &str, statement: &[u8]) -> Vec<u8> {
-        let env = Envelope::sign(payload_type, statement, |pae| self.key.sign(pae));
+        let env = Envelope::sign(payload_type, statement, |pae| self.key.sign(pae).unwrap());
         Bundle::for_envelope(env, &self.key.public_key().bundle_hint()).to_bytes()
     }
 
@@ -376,7 +376,7 @@ async fn planted_bundles_that_must_not_verify() {
                 let good = p.statement(&d, intoto::COSIGN_SIGN_V1).to_bytes();
                 let signed_for_other = p.statement(&other, intoto::COSIGN_SIGN_V1).to_bytes();
                 let mut env = Envelope::sign(intoto::PAYLOAD_TYPE, &signed_for_other, |pae| {
-                    p.key.sign(pae)
+                    p.key.sign(pae).unwrap()
                 });
                 env.payload = <base64ct::Base64 as base64ct::Encoding>::encode_string(&good);
                 Bundle::for_envelope(env, "x").to_bytes()

@@ -341,7 +341,7 @@ fn envelopes_are_logged_in_rekor_v1_as_dsse() {
         payload: Base64::encode_string(payload),
         payload_type: payload_type.into(),
         signatures: vec![dsse::Signature {
-            sig: Base64::encode_string(&key.sign(&dsse::pae(payload_type, signed))),
+            sig: Base64::encode_string(&key.sign(&dsse::pae(payload_type, signed)).unwrap()),
             keyid: String::new(),
         }],
     };

@@ -36,6 +36,7 @@ mod layouts;
 mod local_files;
 mod manpages;
 mod pin;
+mod pkcs11;
 mod publish;
 mod races;
 mod scan;

@@ -21,11 +21,8 @@ pub async fn sign_envelope(
     client: &ServiceClient,
 ) -> Result<KeylessSignature, KeylessError> {
     let (key, leaf) = certify(token, services, root, client).await?;
-    let mut signature = Vec::new();
-    let envelope = Envelope::sign(payload_type, payload, |pae| {
-        signature = key.sign(pae);
-        signature.clone()
-    });
+    let signature = key.sign(&crate::bundle::dsse::pae(payload_type, payload))?;
+    let envelope = Envelope::sign(payload_type, payload, |_| signature.clone());
     let (stamp, entry, log_index) = super::stamp_and_log(
         tlog::Signed::Dsse {
             envelope: &envelope,

@@ -362,7 +362,7 @@ pub(crate) async fn certify_chain(
 ) -> Result<(SigningKey, certificate::Leaf, Vec<Vec<u8>>), KeylessError> {
     let key = SigningKey::generate(Algorithm::EcdsaP256)?;
     let public = key.public_key();
-    let proof = key.sign(token.claims.subject.as_bytes());
+    let proof = key.sign(token.claims.subject.as_bytes())?;
     let fulcio = services.fulcio.as_deref().ok_or(KeylessError::ServiceUrl {
         service: "Fulcio",
         why: "none is named, and keyless signing needs one".into(),

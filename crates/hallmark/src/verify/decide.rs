@@ -307,7 +307,7 @@ mod tests {
             format: SignatureFormat::Legacy,
             index: 0,
             material: Ok(Material::Legacy {
-                signature: key.sign(&payload),
+                signature: key.sign(&payload).unwrap(),
                 payload_digest: Digest::sha256(&payload),
                 payload: Bytes::from(payload),
                 sigstore: Default::default(),
@@ -395,7 +395,7 @@ mod tests {
                 format: SignatureFormat::Legacy,
                 index: 0,
                 material: Ok(Material::Legacy {
-                    signature: w.a.sign(&payload),
+                    signature: w.a.sign(&payload).unwrap(),
                     payload_digest: Digest::sha256(&payload),
                     payload: Bytes::from(payload),
                     sigstore: Default::default(),
@@ -644,7 +644,7 @@ mod tests {
             format: SignatureFormat::Legacy,
             index: 0,
             material: Ok(Material::Legacy {
-                signature: w.a.sign(payload.as_bytes()),
+                signature: w.a.sign(payload.as_bytes()).unwrap(),
                 payload_digest: Digest::sha256(payload.as_bytes()),
                 payload: Bytes::from(payload.clone()),
                 sigstore: Default::default(),
@@ -672,7 +672,7 @@ mod tests {
             format: SignatureFormat::Legacy,
             index: 0,
             material: Ok(Material::Legacy {
-                signature: w.a.sign(once.as_bytes()),
+                signature: w.a.sign(once.as_bytes()).unwrap(),
                 payload_digest: Digest::sha256(once.as_bytes()),
                 payload: Bytes::from(once),
                 sigstore: Default::default(),

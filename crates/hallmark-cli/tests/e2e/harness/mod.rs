@@ -4,6 +4,7 @@
 mod audit;
 mod cli;
 mod fixtures;
+mod hsm;
 mod peers;
 mod proxy;
 mod registry;
@@ -12,6 +13,7 @@ mod sigstack;
 pub use audit::*;
 pub use cli::*;
 pub use fixtures::*;
+pub use hsm::*;
 pub use peers::*;
 pub use proxy::*;
 pub use registry::*;
