@@ -237,6 +237,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::R
     opts.bind_tags = bind_all;
     opts.concurrency = args.concurrency.into();
     opts.mount_from = args.mount_from.clone();
+    opts.recursive = args.recursive;
     let published = created.kept_if(
         hallmark::publish::publish_with(
             &artifact,
@@ -455,6 +456,13 @@ pub async fn sign(args: &SignArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
     signing.opts.bind_tags = bind_tags(&args.bind_tag, signing.target.tag.as_deref())?;
     let made = signing.signer(&args.signing).await?;
     signing.opts.format = crate::signers::format(args.format, &made)?;
+    if args.recursive {
+        let all =
+            hallmark::sign::sign_recursive(&signing.target, made.signer(), &signing.opts).await?;
+        crate::signers::say_certified(ui, "signed", all.top.keyless.as_ref());
+        ui.emit(&output::publish::SignResult::recursive(&all))?;
+        return Ok(Outcome::Ok);
+    }
     let signed = hallmark::sign::sign_with(&signing.target, made.signer(), &signing.opts).await?;
     crate::signers::say_certified(ui, "signed", signed.keyless.as_ref());
     ui.emit(&output::publish::SignResult::from(&signed))?;
