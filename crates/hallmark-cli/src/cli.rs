@@ -448,6 +448,10 @@ pub struct VerifyArgs {
     pub reference: Source,
     #[command(flatten)]
     pub trust: TrustArgs,
+    /// Verify one platform of a multi-platform index (os/arch[/variant]) and print its
+    /// manifest's pinned reference: the index's signature counts, else the platform's own
+    #[arg(long, value_name = "OS/ARCH", value_parser = parse_platform)]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
