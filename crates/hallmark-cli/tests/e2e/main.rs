@@ -34,6 +34,7 @@ mod keyless_sign_images;
 mod keyless_stack;
 mod layouts;
 mod local_files;
+mod multiplatform;
 mod pin;
 mod publish;
 mod races;
