@@ -644,3 +644,88 @@ async fn sign_recursive_walks_nested_indexes() {
         );
     }
 }
+
+/// Keyless, against the real Sigstore stack: `publish` of a multi-platform layout
+/// certifies, timestamps and logs a signature for every platform and the index before the
+/// first push, and `sign --recursive` does the same for an index already in the registry;
+/// cosign verifies each platform manifest for the signer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyless_signatures_cover_every_platform() {
+    const SIGNER: &str = "alice@example.com";
+    let stack = SigStack::start();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("layout");
+    let store = hallmark::store::Store::Layout(hallmark::layout::Layout::create(&dir).unwrap());
+    let mut entries = Vec::new();
+    let mut children = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let img = hallmark::image::Image::random(arch, 2048).unwrap();
+        img.push(&store, None).await.unwrap();
+        entries.push(serde_json::json!({"mediaType": img.manifest.media_type,
+            "digest": img.digest().to_string(), "size": img.manifest.bytes.len(),
+            "platform": {"os": "linux", "architecture": arch}}));
+        children.push(img.digest().to_string());
+    }
+    let index = Manifest::from_json(
+        &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}),
+        OCI_INDEX,
+    );
+    store.put_manifest(&index, Some("v1")).await.unwrap();
+
+    let token = stack.token(&stack.issuer, SIGNER, "{}");
+    let keyless = [
+        "--identity-token".to_string(),
+        format!("@{}", path_str(&token)),
+        "--signing-config".to_string(),
+        path_str(&stack.signing_config),
+        "--trusted-root".to_string(),
+        path_str(&stack.trusted_root),
+    ];
+    let source = format!("oci:{}:v1", dir.display());
+    let cosign_verifies = |reference: &str| {
+        peer_ok(
+            &stack.cosign(&[
+                "verify",
+                "--certificate-identity",
+                SIGNER,
+                "--certificate-oidc-issuer",
+                &stack.issuer,
+                "--trusted-root",
+                &path_str(&stack.trusted_root),
+                reference,
+            ]),
+            &format!("cosign verify {reference}"),
+        );
+    };
+
+    let dest = format!("{}/released:v1", stack.registry);
+    let mut args = vec!["publish", &source, &dest, "--output", "json"];
+    args.extend(keyless.iter().map(String::as_str));
+    let o = stack.hallmark_keyed(&args);
+    expect_code(&o, 0);
+    let v = json_out(&o);
+    assert_valid("publish.schema.json", &v);
+    let published: Vec<&str> = v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(published, children);
+    for d in children.iter().chain([&index.digest.to_string()]) {
+        cosign_verifies(&format!("{}/released@{d}", stack.registry));
+    }
+
+    // The index alone published, then signed recursively where it is.
+    let dest = format!("{}/later:v1", stack.registry);
+    let mut args = vec!["publish", &source, &dest, "--recursive=false"];
+    args.extend(keyless.iter().map(String::as_str));
+    expect_code(&stack.hallmark_keyed(&args), 0);
+    let pinned = format!("{}/later@{}", stack.registry, index.digest);
+    let mut args = vec!["sign", &pinned, "--recursive"];
+    args.extend(keyless.iter().map(String::as_str));
+    expect_code(&stack.hallmark_keyed(&args), 0);
+    for d in &children {
+        cosign_verifies(&format!("{}/later@{d}", stack.registry));
+    }
+}
