@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use futures_util::{StreamExt, TryStreamExt, stream};
+
 use crate::Error;
 use crate::artifact::Artifact;
 use crate::digest::Digest;
@@ -110,20 +112,24 @@ pub async fn publish_with(
     // The listed manifests bind no tag: only the index is tagged.
     let mut child_opts = sign_opts.clone();
     child_opts.bind_tags.clear();
-    let to_sign: Vec<&Manifest> = if opts.recursive {
-        artifact.manifests.iter().collect()
+    let children: Vec<&Manifest> = if opts.recursive {
+        artifact
+            .manifests
+            .iter()
+            .filter(|m| m.digest != digest)
+            .collect()
     } else {
-        vec![artifact.manifest()]
+        Vec::new()
     };
-    let mut made = Vec::with_capacity(to_sign.len());
-    for m in to_sign {
-        let o = if m.digest == digest {
-            &sign_opts
-        } else {
-            &child_opts
-        };
-        made.push((m, make_signature(signer, &dest.store, &m.digest, o).await?));
-    }
+    let made: Vec<(&Manifest, Signature)> = stream::iter(children)
+        .map(|m| {
+            let (store, opts) = (&dest.store, &child_opts);
+            async move { Ok::<_, Error>((m, make_signature(signer, store, &m.digest, opts).await?)) }
+        })
+        .buffered(sign::AT_ONCE)
+        .try_collect()
+        .await?;
+    let top = make_signature(signer, &dest.store, &digest, &sign_opts).await?;
 
     let counts = transfer::push_blobs(
         &artifact.blobs,
@@ -139,26 +145,23 @@ pub async fn publish_with(
         dest.store.put_manifest(m, None).await?;
     }
     progress.step("pushing the signatures");
+    // The listed manifests' signatures first, the index's last, as `sign --recursive` does.
     let platforms = sign::platforms_of(&artifact.manifests);
-    let mut manifests = Vec::new();
-    let mut top = None;
-    for (m, signature) in made {
-        let o = if m.digest == digest {
-            &sign_opts
-        } else {
-            &child_opts
-        };
-        let signed = store_made(&dest.store, m, signature, signer, o).await?;
-        if m.digest == digest {
-            top = Some(signed);
-        } else {
-            manifests.push(sign::SignedManifest {
-                platform: platforms.get(&m.digest).cloned(),
-                signed,
-            });
-        }
-    }
-    let top = top.expect("the top manifest is always signed");
+    let manifests: Vec<sign::SignedManifest> = stream::iter(made)
+        .map(|(m, signature)| {
+            let (store, opts, platform) = (&dest.store, &child_opts, platforms.get(&m.digest));
+            async move {
+                let signed = store_made(store, m, signature, signer, opts).await?;
+                Ok::<_, Error>(sign::SignedManifest {
+                    signed,
+                    platform: platform.cloned(),
+                })
+            }
+        })
+        .buffered(sign::AT_ONCE)
+        .try_collect()
+        .await?;
+    let top = store_made(&dest.store, artifact.manifest(), top, signer, &sign_opts).await?;
 
     progress.step("setting tags");
     transfer::set_tags(&dest.store, artifact.manifest(), &dest.tags).await?;

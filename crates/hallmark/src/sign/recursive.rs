@@ -7,12 +7,17 @@
 
 use std::collections::HashMap;
 
+use futures_util::{StreamExt, TryStreamExt, stream};
+
 use crate::Error;
 use crate::digest::Digest;
 use crate::oci::{Manifest, Walk};
 use crate::store::{Store, Target};
 
 use super::{SignOptions, Signed, Signer, resolve_digest_to_sign, sign_with};
+
+/// Manifests signed (or their signatures stored) at once.
+pub(crate) const AT_ONCE: usize = 4;
 
 /// One manifest signed by [`sign_recursive`].
 #[derive(Debug, Clone, serde::Serialize)]
@@ -92,14 +97,21 @@ pub async fn sign_recursive(
     let mut child_opts = opts.clone();
     child_opts.bind_tags.clear();
     child_opts.expect_digest = None;
-    let mut manifests = Vec::new();
-    for m in all.iter().filter(|m| m.digest != digest) {
-        let signed = sign_with(&pinned(&m.digest), signer, &child_opts).await?;
-        manifests.push(SignedManifest {
-            platform: platforms.get(&m.digest).cloned(),
-            signed,
-        });
-    }
+    // Each manifest's signature lives under its own tag, so they are written side by side:
+    // one after another, every write's settle window would add up.
+    let manifests: Vec<SignedManifest> = stream::iter(all.iter().filter(|m| m.digest != digest))
+        .map(|m| {
+            let target = pinned(&m.digest);
+            let platform = platforms.get(&m.digest).cloned();
+            let opts = &child_opts;
+            async move {
+                let signed = sign_with(&target, signer, opts).await?;
+                Ok::<_, Error>(SignedManifest { signed, platform })
+            }
+        })
+        .buffered(AT_ONCE)
+        .try_collect()
+        .await?;
     let mut top_opts = opts.clone();
     top_opts.expect_digest = None;
     let top = sign_with(&pinned(&digest), signer, &top_opts).await?;
