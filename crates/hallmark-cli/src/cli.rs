@@ -304,6 +304,12 @@ pub struct SignArgs {
     /// or with --tlog-upload; legacy then needs a Rekor v1 log]
     #[arg(long, value_enum)]
     pub format: Option<SignatureFormat>,
+    /// For an image index: also sign every manifest it lists (nested indexes too), each by
+    /// its own digest, as cosign's --recursive
+    #[arg(short = 'r', long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set,
+          hide_default_value = true, hide_possible_values = true)]
+    pub recursive: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -400,6 +406,12 @@ pub struct PublishArgs {
     /// Mount blobs from this repository of the same registry instead of uploading them (repeatable)
     #[arg(long, value_name = "REPO")]
     pub mount_from: Vec<String>,
+    /// For an image index, sign every manifest it lists too, each by its own digest (the
+    /// default, as cosign's --recursive); =false signs the index alone
+    #[arg(short = 'r', long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set,
+          hide_default_value = true, hide_possible_values = true)]
+    pub recursive: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -436,6 +448,10 @@ pub struct VerifyArgs {
     pub reference: Source,
     #[command(flatten)]
     pub trust: TrustArgs,
+    /// Verify one platform of a multi-platform index (os/arch[/variant]) and print its
+    /// manifest's pinned reference: the index's signature counts, else the platform's own
+    #[arg(long, value_name = "OS/ARCH", value_parser = parse_platform)]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

@@ -237,6 +237,7 @@ pub async fn publish(args: &PublishArgs, ui: Ui, clients: &Clients) -> anyhow::R
     opts.bind_tags = bind_all;
     opts.concurrency = args.concurrency.into();
     opts.mount_from = args.mount_from.clone();
+    opts.recursive = args.recursive;
     let published = created.kept_if(
         hallmark::publish::publish_with(
             &artifact,
@@ -458,6 +459,13 @@ pub async fn sign(args: &SignArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
     signing.opts.bind_tags = bind_tags(&args.bind_tag, signing.target.tag.as_deref())?;
     let made = signing.signer(&args.signing).await?;
     signing.opts.format = crate::signers::format(args.format, &made)?;
+    if args.recursive {
+        let all =
+            hallmark::sign::sign_recursive(&signing.target, made.signer(), &signing.opts).await?;
+        crate::signers::say_certified(ui, "signed", all.top.keyless.as_ref());
+        ui.emit(&output::publish::SignResult::recursive(&all))?;
+        return Ok(Outcome::Ok);
+    }
     let signed = hallmark::sign::sign_with(&signing.target, made.signer(), &signing.opts).await?;
     crate::signers::say_certified(ui, "signed", signed.keyless.as_ref());
     ui.emit(&output::publish::SignResult::from(&signed))?;
@@ -593,12 +601,27 @@ impl Verifying {
 pub async fn verify(args: &VerifyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
     let client = client(&args.registry, ui, clients)?;
-    let verification = Verifying::resolve(&args.reference, &args.trust, &client)?
-        .run()
-        .await?;
+    let verifying = Verifying::resolve(&args.reference, &args.trust, &client)?;
+    if let Some(platform) = &args.platform {
+        let verification =
+            hallmark::verify::verify_platform(&verifying.target, &verifying.trust, platform)
+                .await?;
+        let result = output::verify::Verified::platform(&verification);
+        return verdict(ui, &result, verification.allowed());
+    }
+    let verification = verifying.run().await?;
     let result = output::verify::Verified::new(verification.report());
-    ui.emit(&result)?;
-    if verification.report().allowed() {
+    verdict(ui, &result, verification.report().allowed())
+}
+
+/// Emits `verify`'s result; a refusal is also said on stderr under `--output json`.
+fn verdict(
+    ui: Ui,
+    result: &output::verify::Verified<'_>,
+    allowed: bool,
+) -> anyhow::Result<Outcome> {
+    ui.emit(result)?;
+    if allowed {
         Ok(Outcome::Ok)
     } else {
         if ui.json() {
@@ -616,6 +639,9 @@ pub async fn copy(args: &CopyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
     stdin_once(&args.trust.key, &args.registry)?;
     let client = client(&args.registry, ui, clients)?;
     let verifying = Verifying::resolve(&args.source, &args.trust, &client)?;
+    if let Some(platform) = &args.platform {
+        return copy_platform(args, ui, &client, &verifying, platform).await;
+    }
     let verification = verifying.run().await?;
     let report = verification.report();
     if !report.allowed() {
@@ -636,11 +662,56 @@ pub async fn copy(args: &CopyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
     let created = NewLayout::note(&args.destination);
     let dest = Destination::open(&args.destination, &client)?;
     let opts = CopyOptions {
-        platform: args.platform.clone(),
         concurrency: args.concurrency.into(),
     };
     let copied = created.kept_if(
         hallmark::copy::copy(
+            &verifying.target,
+            &verification,
+            &dest,
+            &opts,
+            transfer_progress(ui),
+        )
+        .await,
+    )?;
+    ui.emit(&output::copy::CopyResult::copied(&copied))?;
+    Ok(Outcome::Ok)
+}
+
+/// `hallmark copy --platform`: the index verified (or the platform's own signature), and
+/// the platform manifest copied with the signatures of its own that verified.
+async fn copy_platform(
+    args: &CopyArgs,
+    ui: Ui,
+    client: &Client,
+    verifying: &Verifying,
+    platform: &str,
+) -> anyhow::Result<Outcome> {
+    let verification =
+        hallmark::verify::verify_platform(&verifying.target, &verifying.trust, platform).await?;
+    let report = verification.report();
+    if !verification.allowed() {
+        let refused = output::copy::CopyResult::refused(report);
+        ui.emit(&refused)?;
+        if ui.json() {
+            ui.text(|t| {
+                refused.denied(t);
+                Ok(())
+            })?;
+        }
+        return Ok(Outcome::Denied);
+    }
+    ui.text(|t| {
+        output::verify::ReportOut::new(report).verified(t);
+        Ok(())
+    })?;
+    let created = NewLayout::note(&args.destination);
+    let dest = Destination::open(&args.destination, client)?;
+    let opts = CopyOptions {
+        concurrency: args.concurrency.into(),
+    };
+    let copied = created.kept_if(
+        hallmark::copy::copy_platform(
             &verifying.target,
             &verification,
             &dest,

@@ -63,8 +63,9 @@ fn flag(name: &str, switch: Switch, command: &str) -> Option<Becomes> {
         ("--insecure-ignore-sct", _) => Instead(
             "hallmark checks a keyless certificate's SCT against the trusted root's CT logs; for a private Sigstore, pass its root with --trusted-root",
         ),
+        // sign and publish take --recursive themselves: only other commands get here.
         ("--recursive" | "-r", _) => Instead(
-            "hallmark signs one digest per run: sign the index, then each platform manifest, by digest (crane manifest REF lists them)",
+            "sign --recursive and publish sign an index and every manifest it lists; verify and copy take --platform OS/ARCH for one platform",
         ),
         ("-a" | "--annotations" | "--annotation", _) => Instead(
             "this command takes no annotations on the command line: require them in a policy rule (annotations = { key = \"value\" }, see docs/POLICY.md); sign, attest and publish record them with -a",
@@ -292,6 +293,22 @@ mod tests {
             panic!("{cli:?}")
         };
         assert_eq!(s.format, Some(crate::cli::SignatureFormat::Bundle));
+        // cosign's --recursive, in each of its spellings, is sign's own flag.
+        for (flag, recursive) in [
+            (None, false),
+            (Some("--recursive"), true),
+            (Some("-r"), true),
+            (Some("--recursive=true"), true),
+            (Some("--recursive=false"), false),
+        ] {
+            let mut args = vec!["hallmark", "sign", D, "--key", "k"];
+            args.extend(flag);
+            let cli = try_args(&args).unwrap();
+            let crate::cli::Command::Sign(s) = cli.command else {
+                panic!("{cli:?}")
+            };
+            assert_eq!(s.recursive, recursive, "{flag:?}");
+        }
         let cli = try_args(&["hallmark", "generate-key-pair", "--output-key-prefix", "p"]).unwrap();
         assert!(matches!(
             cli.command,
@@ -328,8 +345,8 @@ mod tests {
                 "--insecure-ignore-tlog is cosign's flag; only verification reads the log",
             ),
             (
-                &["hallmark", "sign", D, "--key", "k", "--recursive"][..],
-                "one digest per run",
+                &["hallmark", "verify", D, "--key", "k", "--recursive"][..],
+                "--recursive is cosign's flag; sign --recursive and publish sign an index",
             ),
             (
                 &["hallmark", "clean", D][..],

@@ -20,23 +20,18 @@ use crate::report::Report;
 use crate::signature;
 use crate::store::{Destination, Store, Target};
 use crate::transfer::{self, BlobCounts, TransferProgress};
-use crate::verify::{Evidence, Material, Verification};
+use crate::verify::{Evidence, Material, PlatformVerification, SignedBy, Verification};
 
 /// How to copy.
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
-    /// Copy only this platform's manifest out of an index (`os/arch[/variant]`).
-    pub platform: Option<String>,
     /// Blobs copied at once.
     pub concurrency: usize,
 }
 
 impl Default for CopyOptions {
     fn default() -> Self {
-        Self {
-            platform: None,
-            concurrency: 4,
-        }
+        Self { concurrency: 4 }
     }
 }
 
@@ -51,11 +46,28 @@ pub struct Copied {
     pub digest: Digest,
     /// Tags set at the destination.
     pub tags: Vec<String>,
-    /// Where the copied signature is; none when a single platform was taken out of a
-    /// signed index (the signature covers the index).
+    /// Where the copied signature is; none when there was none to carry (a platform taken
+    /// out of an index that alone was signed: see [`PlatformCopied`]).
     pub signature: Option<String>,
     /// What happened to the blobs.
     pub blobs: BlobCounts,
+    /// For one platform taken out of an index: which.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<PlatformCopied>,
+}
+
+/// One platform taken out of an index by [`copy_platform`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlatformCopied {
+    /// The platform asked for (`os/arch[/variant]`).
+    pub platform: String,
+    /// The index it was taken from (not copied).
+    pub index: Digest,
+    /// Whose signature made it trusted at the source.
+    pub signed_by: SignedBy,
+    /// The platform manifest's own signatures were carried along; false when only the
+    /// index was signed (the destination then holds no signature for what was copied).
+    pub signature_copied: bool,
 }
 
 /// Between two repositories of one registry, blobs are mounted from the source instead
@@ -87,8 +99,58 @@ pub async fn copy(
     if !report.allowed() {
         return Err(Error::NotVerified(report.reference().to_string()));
     }
-    // A verification of one repository must not let another one's copy of the digest
-    // through: the signatures carried along would be the other's, never judged.
+    verified_here(source, report)?;
+    let verified = fetch(&source.store, report.digest()).await?;
+    copy_verified(
+        source,
+        verified,
+        verification.evidence(),
+        report,
+        dest,
+        opts,
+        progress,
+    )
+    .await
+}
+
+/// Copies one platform manifest of a verified index (with everything it references), and
+/// the platform manifest's own signatures when they verified. The index's signature is
+/// not carried: without the index at the destination, nothing would read it there.
+pub async fn copy_platform(
+    source: &Target,
+    verification: &PlatformVerification,
+    dest: &Destination,
+    opts: &CopyOptions,
+    progress: Arc<dyn TransferProgress>,
+) -> Result<Copied, Error> {
+    let Some(signed_by) = verification.signed_by() else {
+        return Err(Error::NotVerified(verification.reference().to_string()));
+    };
+    verified_here(source, verification.index().report())?;
+    let child = verification.child().filter(|c| c.report().allowed());
+    let evidence = child.and_then(Verification::evidence);
+    let mut copied = copy_verified(
+        source,
+        verification.manifest().clone(),
+        evidence,
+        verification.report(),
+        dest,
+        opts,
+        progress,
+    )
+    .await?;
+    copied.platform = Some(PlatformCopied {
+        platform: verification.platform().to_string(),
+        index: verification.index_digest().clone(),
+        signed_by,
+        signature_copied: copied.signature.is_some(),
+    });
+    Ok(copied)
+}
+
+/// A verification of one repository must not let another one's copy of the digest
+/// through: the signatures carried along would be the other's, never judged.
+fn verified_here(source: &Target, report: &Report) -> Result<(), Error> {
     let here = source.store.pinned(report.digest());
     if report.reference() != here {
         return Err(Error::VerifiedElsewhere {
@@ -96,11 +158,20 @@ pub async fn copy(
             source_name: here,
         });
     }
-    let verified = fetch(&source.store, report.digest()).await?;
-    let top = match &opts.platform {
-        None => verified.clone(),
-        Some(p) => select_platform(&source.store, &verified, p).await?,
-    };
+    Ok(())
+}
+
+/// Copies `top` (checked against its digest) and everything it references, then the
+/// signatures in `evidence` (read while verifying `top`'s digest), then the tags.
+async fn copy_verified(
+    source: &Target,
+    top: Manifest,
+    evidence: Option<&Evidence>,
+    report: &Report,
+    dest: &Destination,
+    opts: &CopyOptions,
+    progress: Arc<dyn TransferProgress>,
+) -> Result<Copied, Error> {
     progress.step("reading manifests");
     let malformed = |source_err| Error::Malformed {
         source_name: source.store.name(),
@@ -132,23 +203,15 @@ pub async fn copy(
         dest.store.put_manifest(m, None).await?;
     }
     let mut signature = None;
-    if top.digest == verified.digest
-        && let Some(evidence) = verification.evidence()
-    {
+    if let Some(evidence) = evidence.filter(|e| e.digest == top.digest) {
         progress.step("copying the signatures");
         if evidence.legacy_manifest.is_some() {
             copy_signature(&source.signatures, &dest.store, evidence).await?;
-            signature = Some(
-                dest.store
-                    .tagged(&signature::signature_tag(&verified.digest)),
-            );
+            signature = Some(dest.store.tagged(&signature::signature_tag(&top.digest)));
         }
         copy_referrers(&dest.store, evidence).await?;
         if signature.is_none() && !evidence.referrers.is_empty() {
-            signature = Some(format!(
-                "{} (referrers)",
-                dest.store.pinned(&verified.digest)
-            ));
+            signature = Some(format!("{} (referrers)", dest.store.pinned(&top.digest)));
         }
     }
     progress.step("setting tags");
@@ -160,6 +223,7 @@ pub async fn copy(
         tags: dest.tags.clone(),
         signature,
         blobs: counts,
+        platform: None,
     })
 }
 
@@ -167,59 +231,6 @@ async fn fetch(store: &Store, digest: &Digest) -> Result<Manifest, Error> {
     store
         .require_manifest(&digest.to_string(), "manifest")
         .await
-}
-
-/// The child of a verified index for `platform` (`os/arch[/variant]`).
-async fn select_platform(
-    store: &Store,
-    index: &Manifest,
-    platform: &str,
-) -> Result<Manifest, Error> {
-    if !index.is_index() {
-        return Err(Error::SinglePlatform {
-            platform: platform.to_string(),
-            digest: index.digest.clone(),
-        });
-    }
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        digest: Digest,
-        platform: Option<Platform>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Platform {
-        os: String,
-        architecture: String,
-        variant: Option<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Index {
-        manifests: Vec<Entry>,
-    }
-    let doc: Index = serde_json::from_slice(&index.bytes).map_err(|e| Error::Malformed {
-        source_name: store.name(),
-        source: crate::oci::OciError::Json {
-            what: format!("index {}", index.digest),
-            source: e,
-        },
-    })?;
-    let mut available = Vec::new();
-    for e in &doc.manifests {
-        let Some(p) = &e.platform else { continue };
-        let name = match &p.variant {
-            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-            None => format!("{}/{}", p.os, p.architecture),
-        };
-        if name == platform || format!("{}/{}", p.os, p.architecture) == platform {
-            return fetch(store, &e.digest).await;
-        }
-        available.push(name);
-    }
-    Err(Error::NoPlatform {
-        platform: platform.to_string(),
-        digest: index.digest.clone(),
-        available,
-    })
 }
 
 /// Writes the verified signature manifest at the destination, keeping any signature

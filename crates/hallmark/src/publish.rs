@@ -6,20 +6,23 @@
 
 use std::sync::Arc;
 
+use futures_util::{StreamExt, TryStreamExt, stream};
+
 use crate::Error;
 use crate::artifact::Artifact;
 use crate::digest::Digest;
 use crate::keys::SigningKey;
+use crate::oci::Manifest;
 use crate::sign::{self, SignOptions};
 use crate::signature;
 use crate::signer::Signer;
-use crate::store::Destination;
+use crate::store::{Destination, Store};
 use crate::transfer::{self, BlobCounts, TransferProgress};
 
 /// A signature made before anything is pushed, in the format it will be stored in.
 enum Signature {
     Legacy(Vec<u8>, Box<crate::keyless::legacy::LegacySignature>),
-    Bundle(Vec<u8>),
+    Bundle(Vec<u8>, Option<Box<crate::sigstore::certificate::Identity>>),
 }
 
 /// How to publish.
@@ -34,6 +37,10 @@ pub struct PublishOptions {
     pub concurrency: usize,
     /// Repositories of the same registry to mount blobs from instead of uploading.
     pub mount_from: Vec<String>,
+    /// For an index: also sign every manifest it lists, each by its own digest (as
+    /// `cosign sign --recursive`), so that a consumer that resolves one platform finds a
+    /// signature for it. On by default: a multi-platform image is pulled by platform.
+    pub recursive: bool,
 }
 
 impl Default for PublishOptions {
@@ -43,6 +50,7 @@ impl Default for PublishOptions {
             bind_tags: false,
             concurrency: 4,
             mount_from: Vec::new(),
+            recursive: true,
         }
     }
 }
@@ -66,6 +74,9 @@ pub struct Published {
     pub keyless: Option<crate::sigstore::certificate::Identity>,
     /// What happened to the blobs.
     pub blobs: BlobCounts,
+    /// With [`PublishOptions::recursive`], every manifest the index lists, signed too
+    /// (children before the index); empty for a single manifest.
+    pub manifests: Vec<sign::SignedManifest>,
 }
 
 /// Publishes `artifact` to `dest`, signed with `key`. See the module docs for the order.
@@ -98,16 +109,27 @@ pub async fn publish_with(
             }
         }
     }
-    let (signed, keyless) = if sign_opts.format == sign::SignatureFormat::Bundle {
-        let statement = sign::build_statement(&dest.store, &digest, &sign_opts)?;
-        let (bundle, certified) = signer.sign_statement(&statement, &digest).await?;
-        (Signature::Bundle(bundle), certified)
+    // The listed manifests bind no tag: only the index is tagged.
+    let mut child_opts = sign_opts.clone();
+    child_opts.bind_tags.clear();
+    let children: Vec<&Manifest> = if opts.recursive {
+        artifact
+            .manifests
+            .iter()
+            .filter(|m| m.digest != digest)
+            .collect()
     } else {
-        let payload = sign::build_payload(&dest.store, &digest, &sign_opts)?;
-        let signed = signer.sign_payload(&payload).await?;
-        let certified = signed.identity.clone();
-        (Signature::Legacy(payload, Box::new(signed)), certified)
+        Vec::new()
     };
+    let made: Vec<(&Manifest, Signature)> = stream::iter(children)
+        .map(|m| {
+            let (store, opts) = (&dest.store, &child_opts);
+            async move { Ok::<_, Error>((m, make_signature(signer, store, &m.digest, opts).await?)) }
+        })
+        .buffered(sign::AT_ONCE)
+        .try_collect()
+        .await?;
+    let top = make_signature(signer, &dest.store, &digest, &sign_opts).await?;
 
     let counts = transfer::push_blobs(
         &artifact.blobs,
@@ -122,62 +144,113 @@ pub async fn publish_with(
     for m in &artifact.manifests {
         dest.store.put_manifest(m, None).await?;
     }
-    progress.step("pushing the signature");
+    progress.step("pushing the signatures");
+    // The listed manifests' signatures first, the index's last, as `sign --recursive` does.
+    let platforms = sign::platforms_of(&artifact.manifests);
+    let manifests: Vec<sign::SignedManifest> = stream::iter(made)
+        .map(|(m, signature)| {
+            let (store, opts, platform) = (&dest.store, &child_opts, platforms.get(&m.digest));
+            async move {
+                let signed = store_made(store, m, signature, signer, opts).await?;
+                Ok::<_, Error>(sign::SignedManifest {
+                    signed,
+                    platform: platform.cloned(),
+                })
+            }
+        })
+        .buffered(sign::AT_ONCE)
+        .try_collect()
+        .await?;
+    let top = store_made(&dest.store, artifact.manifest(), top, signer, &sign_opts).await?;
+
+    progress.step("setting tags");
+    transfer::set_tags(&dest.store, artifact.manifest(), &dest.tags).await?;
+    Ok(Published {
+        reference: top.reference,
+        signature: top.signature,
+        replaced: top.replaced,
+        keyless: top.keyless,
+        digest,
+        tags: dest.tags.clone(),
+        blobs: counts,
+        manifests,
+    })
+}
+
+/// Signs `digest` for `store` as `opts` say, writing nothing.
+async fn make_signature(
+    signer: Signer<'_>,
+    store: &Store,
+    digest: &Digest,
+    opts: &SignOptions,
+) -> Result<Signature, Error> {
+    Ok(if opts.format == sign::SignatureFormat::Bundle {
+        let statement = sign::build_statement(store, digest, opts)?;
+        let (bundle, certified) = signer.sign_statement(&statement, digest).await?;
+        Signature::Bundle(bundle, certified.map(Box::new))
+    } else {
+        let payload = sign::build_payload(store, digest, opts)?;
+        let signed = signer.sign_payload(&payload).await?;
+        Signature::Legacy(payload, Box::new(signed))
+    })
+}
+
+/// Stores a signature made by [`make_signature`] for `manifest`, now that it is pushed,
+/// replacing the key's earlier ones as `opts` say.
+async fn store_made(
+    store: &Store,
+    manifest: &Manifest,
+    signature: Signature,
+    signer: Signer<'_>,
+    opts: &SignOptions,
+) -> Result<sign::Signed, Error> {
+    let digest = &manifest.digest;
     let earlier = match signer.key() {
         Some(key) => {
             sign::earlier(
-                &sign_opts,
-                &dest.store,
-                &dest.store,
-                &digest,
+                opts,
+                store,
+                store,
+                digest,
                 key,
-                sign_opts.format,
+                opts.format,
                 crate::bundle::intoto::COSIGN_SIGN_V1,
             )
             .await?
         }
         None => sign::Earlier::default(),
     };
-    let (signature, replaced) = match signed {
-        Signature::Bundle(bundle) => {
-            let referrer = sign::store_bundle(
-                &dest.store,
-                artifact.manifest(),
-                bundle,
-                sign_opts.timestamp,
-            )
-            .await?;
-            let replaced = earlier
-                .replace_with(&dest.store, &digest, &referrer)
-                .await?;
-            (dest.store.pinned(&referrer), replaced)
+    Ok(match signature {
+        Signature::Bundle(bundle, keyless) => {
+            let referrer = sign::store_bundle(store, manifest, bundle, opts.timestamp).await?;
+            let replaced = earlier.replace_with(store, digest, &referrer).await?;
+            sign::Signed {
+                reference: store.pinned(digest),
+                digest: digest.clone(),
+                signature: store.pinned(&referrer),
+                added: true,
+                replaced,
+                keyless: keyless.map(|k| *k),
+            }
         }
         Signature::Legacy(payload, signed) => {
             let sig = &signed.signature;
-            sign::store_signature(
-                &dest.store,
-                &digest,
+            let added = sign::store_signature(
+                store,
+                digest,
                 &payload,
                 (sig, &signed.annotations),
                 &earlier.legacy,
             )
             .await?;
-            (
-                dest.store.tagged(&signature::signature_tag(&digest)),
-                earlier.replaced_by(&payload, sig),
-            )
+            sign::Signed {
+                reference: store.pinned(digest),
+                digest: digest.clone(),
+                signature: store.tagged(&signature::signature_tag(digest)),
+                added,
+                replaced: earlier.replaced_by(&payload, sig),
+                keyless: signed.identity.clone(),
+            }
         }
-    };
-
-    progress.step("setting tags");
-    transfer::set_tags(&dest.store, artifact.manifest(), &dest.tags).await?;
-    Ok(Published {
-        reference: dest.store.pinned(&digest),
-        signature,
-        replaced,
-        keyless,
-        digest,
-        tags: dest.tags.clone(),
-        blobs: counts,
     })
 }

@@ -17,6 +17,10 @@ use crate::signature::{self, SigstoreAnnotations};
 pub use crate::signer::{Signer, Sigstore};
 use crate::store::{Change, SignatureLayers, Store, Target};
 
+mod recursive;
+pub(crate) use recursive::{AT_ONCE, platforms_of};
+pub use recursive::{SignedManifest, SignedRecursively, sign_recursive};
+
 /// What to sign with and what to record in the payload.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

@@ -48,6 +48,8 @@ enum Body<'a> {
         signature: Option<&'a str>,
         blobs: BlobsOut,
         copied: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        platform: Option<&'a hallmark::copy::PlatformCopied>,
     },
     Refused {
         verification: ReportOut<'a>,
@@ -68,6 +70,7 @@ impl<'a> CopyResult<'a> {
                 signature: c.signature.as_deref(),
                 blobs: (&c.blobs).into(),
                 copied: true,
+                platform: c.platform.as_ref(),
             },
         }
     }
@@ -105,6 +108,7 @@ impl Render for CopyResult<'_> {
                 digest,
                 signature,
                 blobs,
+                platform,
                 ..
             } => {
                 t.say(format!(
@@ -114,11 +118,19 @@ impl Render for CopyResult<'_> {
                     blobs.mounted,
                     blobs.present,
                     blobs.bytes_uploaded,
-                    match signature {
-                        Some(s) => format!(", signature {s}"),
-                        None => " (no signature copied: none was checked, or one platform of a signed index was taken and the signature covers the index)".into(),
+                    match (signature, platform) {
+                        (Some(s), _) => format!(", signature {s}"),
+                        (None, Some(_)) => String::new(),
+                        (None, None) => " (no signature copied: none was checked)".into(),
                     }
                 ));
+                if let (None, Some(p)) = (signature, platform) {
+                    // Said even under --quiet: a later verify of the copy will fail.
+                    t.loud(format!(
+                        "warning: the copy of {} has no signature: only its index {} was signed, and the index was not copied; sign the platform manifests at the source (hallmark sign --recursive SOURCE@{}) and copy again, or sign the copy",
+                        p.platform, p.index, p.index
+                    ));
+                }
                 t.result(reference)
             }
         }

@@ -2,7 +2,7 @@
 //! (docs/schema/digest.schema.json, sign.schema.json, publish.schema.json).
 
 use hallmark::publish::Published;
-use hallmark::sign::Signed;
+use hallmark::sign::{Signed, SignedManifest, SignedRecursively};
 use serde::Serialize;
 
 use super::copy::BlobsOut;
@@ -52,6 +52,46 @@ pub struct PublishResult<'a> {
     signature: &'a str,
     replaced: usize,
     blobs: BlobsOut,
+    /// Every manifest an index lists, signed too; absent for a single manifest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    manifests: Vec<ManifestOut<'a>>,
+}
+
+/// One manifest listed by a signed index, signed too.
+#[derive(Serialize)]
+pub struct ManifestOut<'a> {
+    reference: &'a str,
+    digest: String,
+    platform: Option<&'a str>,
+    signature: &'a str,
+    added: bool,
+    replaced: usize,
+}
+
+impl<'a> From<&'a SignedManifest> for ManifestOut<'a> {
+    fn from(m: &'a SignedManifest) -> Self {
+        ManifestOut {
+            reference: &m.signed.reference,
+            digest: m.signed.digest.to_string(),
+            platform: m.platform.as_deref(),
+            signature: &m.signed.signature,
+            added: m.signed.added,
+            replaced: m.signed.replaced,
+        }
+    }
+}
+
+/// One line per manifest signed besides the top one.
+fn say_manifests(t: &mut Text<'_>, manifests: &[ManifestOut<'_>]) {
+    for m in manifests {
+        t.say(format!(
+            "signed {} ({}), signature {}{}",
+            m.reference,
+            m.platform.unwrap_or("no platform"),
+            m.signature,
+            replaced_note(m.replaced, "signature"),
+        ));
+    }
 }
 
 impl<'a> From<&'a Published> for PublishResult<'a> {
@@ -64,6 +104,7 @@ impl<'a> From<&'a Published> for PublishResult<'a> {
             signature: &p.signature,
             replaced: p.replaced,
             blobs: (&p.blobs).into(),
+            manifests: p.manifests.iter().map(ManifestOut::from).collect(),
         }
     }
 }
@@ -71,6 +112,7 @@ impl<'a> From<&'a Published> for PublishResult<'a> {
 impl Render for PublishResult<'_> {
     fn text(&self, t: &mut Text<'_>) -> std::io::Result<()> {
         let b = &self.blobs;
+        say_manifests(t, &self.manifests);
         t.say(format!(
             "published {} ({} uploaded, {} already present, {} mounted; {} bytes sent), signature {}{}{}",
             self.digest,
@@ -99,6 +141,9 @@ pub struct SignResult<'a> {
     signature: &'a str,
     added: bool,
     replaced: usize,
+    /// With --recursive: every manifest the index lists, signed too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    manifests: Option<Vec<ManifestOut<'a>>>,
     /// The attestation's predicate type; none for a signature.
     #[serde(skip)]
     attested: Option<&'a str>,
@@ -113,12 +158,22 @@ impl<'a> From<&'a Signed> for SignResult<'a> {
             signature: &s.signature,
             added: s.added,
             replaced: s.replaced,
+            manifests: None,
             attested: None,
         }
     }
 }
 
 impl<'a> SignResult<'a> {
+    /// `sign --recursive`'s result: the top signature and every manifest signed with it
+    /// (an empty list for a single manifest, which lists none).
+    pub fn recursive(s: &'a SignedRecursively) -> Self {
+        SignResult {
+            manifests: Some(s.manifests.iter().map(ManifestOut::from).collect()),
+            ..SignResult::from(&s.top)
+        }
+    }
+
     /// `attest`'s result: the same document, said as an attestation of `predicate_type`.
     pub fn attested(s: &'a Signed, predicate_type: &'a str) -> Self {
         SignResult {
@@ -137,6 +192,9 @@ impl Render for SignResult<'_> {
             ),
             None => (format!("signed {}", self.reference), "signature"),
         };
+        if let Some(manifests) = &self.manifests {
+            say_manifests(t, manifests);
+        }
         t.say(format!(
             "{done}{}{}",
             if self.added {
@@ -164,6 +222,7 @@ mod tests {
             signature: "reg.example/app@sha256:5678",
             added: true,
             replaced: 1,
+            manifests: None,
             attested,
         };
         let (out, err) = render_text(&signed(Some("https://cyclonedx.org/bom")), false);

@@ -415,6 +415,22 @@ pub struct Verified<'a> {
     version: V1,
     #[serde(flatten)]
     report: ReportOut<'a>,
+    /// With `--platform`: the platform manifest and whose signature counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<PlatformOut<'a>>,
+}
+
+/// One platform of a verified index.
+#[derive(Serialize)]
+struct PlatformOut<'a> {
+    platform: &'a str,
+    /// The platform manifest, pinned: what to pull.
+    reference: &'a str,
+    digest: String,
+    /// The index it was taken from.
+    index: String,
+    /// `index` or `platform`; null when neither signature counted.
+    signed_by: Option<hallmark::verify::SignedBy>,
 }
 
 impl<'a> Verified<'a> {
@@ -422,23 +438,59 @@ impl<'a> Verified<'a> {
         Verified {
             version: V1,
             report: ReportOut::new(report),
+            platform: None,
+        }
+    }
+
+    /// `verify --platform`: the report that decided, and the platform manifest.
+    pub fn platform(v: &'a hallmark::verify::PlatformVerification) -> Self {
+        Verified {
+            version: V1,
+            report: ReportOut::new(v.report()),
+            platform: Some(PlatformOut {
+                platform: v.platform(),
+                reference: v.reference(),
+                digest: v.manifest().digest.to_string(),
+                index: v.index_digest().to_string(),
+                signed_by: v.signed_by(),
+            }),
         }
     }
 
     /// Why it did not verify, on stderr.
     pub fn denied(&self, t: &mut Text<'_>) {
         self.report.denied(t);
+        if let Some(p) = &self.platform {
+            t.loud(format!(
+                "  nor does the {} manifest {} have a signature that counts (sign it with hallmark sign --recursive REF@INDEX-DIGEST)",
+                p.platform, p.digest
+            ));
+        }
     }
 }
 
 impl Render for Verified<'_> {
     fn text(&self, t: &mut Text<'_>) -> std::io::Result<()> {
-        if self.report.allowed {
-            self.report.verified(t);
-            t.result(self.report.reference)
-        } else {
-            self.report.denied(t);
-            Ok(())
+        if !self.report.allowed {
+            self.denied(t);
+            return Ok(());
+        }
+        self.report.verified(t);
+        match &self.platform {
+            None => t.result(self.report.reference),
+            Some(p) => {
+                t.say(match p.signed_by {
+                    Some(hallmark::verify::SignedBy::Platform) => format!(
+                        "{} manifest {}: its own signature counts (the index {} has none that does)",
+                        p.platform, p.digest, p.index
+                    ),
+                    _ => format!(
+                        "{} manifest {}: listed by the verified index {}",
+                        p.platform, p.digest, p.index
+                    ),
+                });
+                t.result(p.reference)
+            }
         }
     }
 }
@@ -532,6 +584,7 @@ mod tests {
                 sources: signatures,
                 advised: errors.iter().map(|e| e.to_string()).collect(),
             },
+            platform: None,
         }
     }
 

@@ -446,8 +446,8 @@ fn cosign_names_are_read_as_hallmarks_or_pointed_to_what_to_use() {
             "--insecure-ignore-tlog is cosign's flag; only verification reads the log",
         ),
         (
-            vec!["sign", &pinned, "--key", &key, "--recursive"],
-            "--recursive is cosign's flag; hallmark signs one digest per run",
+            vec!["verify", &pinned, "--key", &key, "--recursive"],
+            "--recursive is cosign's flag; sign --recursive and publish sign an index",
         ),
         (
             vec!["verify", &pinned, "--key", &key, "-a", "env=prod"],

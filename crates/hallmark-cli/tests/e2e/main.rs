@@ -35,6 +35,7 @@ mod keyless_stack;
 mod layouts;
 mod local_files;
 mod manpages;
+mod multiplatform;
 mod pin;
 mod pkcs11;
 mod publish;

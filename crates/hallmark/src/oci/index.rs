@@ -254,6 +254,62 @@ impl Index {
     }
 }
 
+/// The platform manifests an image index lists: `os/arch[/variant]` and digest, in the
+/// index's order. Entries without a platform (attestations, nested artifacts) are left out.
+pub fn platforms(index: &super::Manifest) -> Result<Vec<(String, Digest)>, OciError> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        digest: String,
+        platform: Option<Platform>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Platform {
+        os: String,
+        architecture: String,
+        variant: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        manifests: Vec<Entry>,
+    }
+    let doc: Doc = serde_json::from_slice(&index.bytes).map_err(|source| OciError::Json {
+        what: format!("index {}", index.digest),
+        source,
+    })?;
+    if doc.manifests.len() > super::MAX_REFERENCES {
+        return Err(OciError::TooManyReferences {
+            what: format!("index {}", index.digest),
+        });
+    }
+    let mut out = Vec::new();
+    for e in doc.manifests {
+        let Some(p) = e.platform else { continue };
+        let digest = e.digest.parse().map_err(OciError::Descriptor)?;
+        let name = match p.variant.filter(|v| !v.is_empty()) {
+            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        };
+        out.push((name, digest));
+    }
+    Ok(out)
+}
+
+/// The digest `platform` (`os/arch[/variant]`) names among `listed` (see [`platforms`]):
+/// the exact name first, else the first variant of `os/arch` (as `docker pull --platform
+/// linux/arm64` takes `linux/arm64/v8`).
+pub fn pick_platform<'a>(listed: &'a [(String, Digest)], platform: &str) -> Option<&'a Digest> {
+    let exact = listed.iter().find(|(name, _)| name == platform);
+    exact
+        .or_else(|| {
+            listed.iter().find(|(name, _)| {
+                name.strip_prefix(platform)
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
+        })
+        .map(|(_, d)| d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +370,36 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn platforms_are_listed_and_picked() {
+        let doc = format!(
+            r#"{{"schemaVersion":2,"manifests":[
+              {{"digest":"{a}","platform":{{"os":"linux","architecture":"arm","variant":"v6"}}}},
+              {{"digest":"{b}","platform":{{"os":"linux","architecture":"arm","variant":"v7"}}}},
+              {{"digest":"{c}","platform":{{"os":"linux","architecture":"amd64"}}}},
+              {{"digest":"{e}","annotations":{{"vnd.docker.reference.type":"attestation-manifest"}}}}]}}"#,
+            a = d("a"),
+            b = d("b"),
+            c = d("c"),
+            e = d("e"),
+        );
+        let index = super::super::Manifest::new(doc.into_bytes(), OCI_INDEX);
+        let listed = platforms(&index).unwrap();
+        let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["linux/arm/v6", "linux/arm/v7", "linux/amd64"]);
+        assert_eq!(pick_platform(&listed, "linux/arm/v7"), Some(&d("b")));
+        assert_eq!(pick_platform(&listed, "linux/arm"), Some(&d("a")));
+        assert_eq!(pick_platform(&listed, "linux/amd64"), Some(&d("c")));
+        // A prefix of a name is no platform.
+        assert_eq!(pick_platform(&listed, "linux/amd"), None);
+        assert_eq!(pick_platform(&listed, "windows/amd64"), None);
+        let bad = super::super::Manifest::new(
+            br#"{"manifests":[{"digest":"md5:1","platform":{"os":"l","architecture":"a"}}]}"#
+                .to_vec(),
+            OCI_INDEX,
+        );
+        assert!(platforms(&bad).is_err());
     }
 }

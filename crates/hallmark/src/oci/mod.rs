@@ -12,7 +12,7 @@ mod walk;
 pub use blob::{Blob, BlobData};
 
 pub(crate) use blob::{ByteStream, RangeFuture};
-pub use index::{Index, IndexEntry};
+pub use index::{Index, IndexEntry, pick_platform, platforms};
 pub use manifest::{ArtifactInfo, Descriptor, Manifest, References};
 pub use walk::{Graph, Walk};
 

@@ -10,6 +10,7 @@ mod check;
 mod decide;
 mod gather;
 mod moved;
+mod platform;
 
 use std::time::SystemTime;
 
@@ -20,6 +21,7 @@ pub(crate) use decide::{decide, decide_attestations, describe};
 pub(crate) use gather::gather;
 pub(crate) use gather::{Evidence, Known, Material};
 pub(crate) use gather::{MAX_REFERRERS, gather_format, gather_known};
+pub use platform::{PlatformVerification, SignedBy, verify_platform};
 
 use crate::Error;
 use crate::oci::Manifest;

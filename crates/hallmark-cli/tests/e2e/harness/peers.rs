@@ -104,6 +104,34 @@ pub fn cosign() -> PathBuf {
         .clone()
 }
 
+/// go-containerregistry's crane, at the version the referrers registry is built from.
+pub(super) const CRANE_PACKAGE: &str = "github.com/google/go-containerregistry/cmd/crane";
+/// crane's version.
+pub(super) const CRANE_VERSION: &str = "v0.22.1";
+
+/// The real crane (multi-platform indexes as users build them: `crane index append`).
+pub fn crane() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| go_tool(CRANE_PACKAGE, CRANE_VERSION, "crane"))
+        .clone()
+}
+
+/// Runs crane against plain-HTTP registries; it must succeed. Returns its stdout.
+#[track_caller]
+pub fn crane_ok(args: &[&str]) -> String {
+    let o = Command::new(crane())
+        .args(args)
+        .arg("--insecure")
+        .output()
+        .expect("run crane");
+    assert!(
+        o.status.success(),
+        "crane {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
 /// Runs the real cosign non-interactively, with the empty password its test keys have.
 pub fn cosign_run(args: &[&str]) -> std::process::Output {
     Command::new(cosign())

@@ -757,10 +757,16 @@ fn every_go_peer_is_listed_for_ci() {
         .iter()
         .chain(rekor_v1::SERVERS.iter())
         .map(|(p, v, _, _)| (p.to_string(), v.to_string()))
-        .chain([(
-            super::peers::COSIGN_PACKAGE.to_string(),
-            super::peers::COSIGN_VERSION.to_string(),
-        )])
+        .chain([
+            (
+                super::peers::COSIGN_PACKAGE.to_string(),
+                super::peers::COSIGN_VERSION.to_string(),
+            ),
+            (
+                super::peers::CRANE_PACKAGE.to_string(),
+                super::peers::CRANE_VERSION.to_string(),
+            ),
+        ])
         .collect();
     assert_eq!(listed, installed);
 }
