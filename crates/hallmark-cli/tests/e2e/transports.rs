@@ -1,0 +1,202 @@
+//! containers-transports(5) names as skopeo users write them: the layouts skopeo makes
+//! (`oci-archive:`, `dir:`) are read where local artifacts are taken, `docker://` is the
+//! registry, and the transports hallmark cannot read are refused by name instead of being
+//! taken for Docker Hub repositories.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::harness::*;
+use hallmark::digest::Digest;
+
+/// `skopeo copy SRC DEST` from or to the plain-HTTP test registry, which must succeed.
+#[track_caller]
+fn skopeo_copy(src: &str, dest: &str) {
+    let o = Command::new(skopeo())
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .args(["--dest-tls-verify=false", src, dest])
+        .output()
+        .unwrap();
+    peer_ok(&o, &format!("skopeo copy {src} {dest}"));
+}
+
+/// The digest skopeo gives `image`: of the manifest bytes as skopeo reads them.
+fn skopeo_digest(image: &str) -> Digest {
+    let o = Command::new(skopeo())
+        .args(["inspect", "--raw", "--tls-verify=false", image])
+        .output()
+        .unwrap();
+    peer_ok(&o, &format!("skopeo inspect --raw {image}"));
+    Digest::sha256(&o.stdout)
+}
+
+fn digest_of(source: &str) -> String {
+    let o = run(&["digest", source]);
+    expect_code(&o, 0);
+    stdout(&o).trim().to_string()
+}
+
+/// Exit 2 with one `error:` line that says `want`, nothing panicked.
+#[track_caller]
+fn refused(o: &Output, want: &str) {
+    expect_code(o, 2);
+    let err = stderr(o);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains(want), "want {want:?} in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_archives_and_dirs_are_measured_and_published_as_skopeo_reads_them() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let img = push_random(&reg.store("app"), Some("v1"), "skopeo").await;
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("app.tar");
+    let dir = work.path().join("app-dir");
+    let remote = format!("docker://{}/app:v1", reg.addr);
+    skopeo_copy(&remote, &format!("oci-archive:{}:v1", archive.display()));
+    skopeo_copy(&remote, &format!("dir:{}", dir.display()));
+
+    // docker:// is the registry, as skopeo means it.
+    assert_eq!(digest_of(&remote), img.digest().to_string());
+    for (i, source) in [
+        format!("oci-archive:{}:v1", archive.display()),
+        format!("oci-archive:{}", archive.display()),
+        format!("dir:{}", dir.display()),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let want = skopeo_digest(source);
+        assert_eq!(digest_of(source), want.to_string(), "{source}");
+        // Published byte for byte: what is pushed and signed is what skopeo read.
+        let dest = format!("{}/pub{i}:v1", reg.addr);
+        expect_code(&publish(&[source, &dest, "--key", &k.private]), 0);
+        let o = run(&["verify", &dest, "--key", &k.public, "--output", "json"]);
+        expect_code(&o, 0);
+        assert_eq!(json_out(&o)["digest"], want.to_string(), "{source}");
+        // skopeo reads the pushed image back unchanged.
+        assert_eq!(skopeo_digest(&format!("docker://{dest}")), want);
+    }
+    let o = run(&["digest", &format!("oci-archive:{}:v2", archive.display())]);
+    refused(&o, "no manifest tagged \"v2\"");
+}
+
+/// A tarball of `members` (name, bytes), written by Python's tarfile: names are taken as
+/// given, `..` included.
+fn tarball(path: &Path, members: &[(&str, &[u8])]) {
+    let script = "import sys, tarfile, io, json\n\
+        members = json.loads(sys.argv[2])\n\
+        with tarfile.open(sys.argv[1], 'w') as t:\n\
+        \x20   for name, data in members:\n\
+        \x20       b = bytes.fromhex(data)\n\
+        \x20       i = tarfile.TarInfo(name); i.size = len(b)\n\
+        \x20       t.addfile(i, io.BytesIO(b))\n";
+    let members: Vec<(String, String)> = members
+        .iter()
+        .map(|(n, b)| {
+            (
+                n.to_string(),
+                b.iter().map(|x| format!("{x:02x}")).collect(),
+            )
+        })
+        .collect();
+    let status = Command::new(python())
+        .args(["-c", script])
+        .arg(path)
+        .arg(serde_json::to_string(&members).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn malformed_archives_and_dirs_are_one_line_errors() {
+    let work = tempfile::tempdir().unwrap();
+    let w = |name: &str| work.path().join(name);
+    std::fs::write(w("garbage.tar"), b"this is not a tarball at all").unwrap();
+    refused(
+        &run(&[
+            "digest",
+            &format!("oci-archive:{}", w("garbage.tar").display()),
+        ]),
+        "not a readable tar archive",
+    );
+    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
+    let index = br#"{"schemaVersion":2,"manifests":[]}"#;
+    // A member named through `..` would stand in for index.json under another name.
+    tarball(
+        &w("climb.tar"),
+        &[("oci-layout", layout), ("blobs/../index.json", index)],
+    );
+    refused(
+        &run(&[
+            "digest",
+            &format!("oci-archive:{}", w("climb.tar").display()),
+        ]),
+        "climbs out of the archive",
+    );
+    tarball(&w("plain.tar"), &[("hello.txt", b"hi")]);
+    refused(
+        &run(&[
+            "digest",
+            &format!("oci-archive:{}", w("plain.tar").display()),
+        ]),
+        "the oci-layout file of an OCI layout is missing",
+    );
+    tarball(
+        &w("empty.tar"),
+        &[("oci-layout", layout), ("index.json", index)],
+    );
+    refused(
+        &run(&[
+            "digest",
+            &format!("oci-archive:{}", w("empty.tar").display()),
+        ]),
+        "oci-archive:",
+    );
+    std::fs::create_dir(w("notdir")).unwrap();
+    refused(
+        &run(&["digest", &format!("dir:{}", w("notdir").display())]),
+        "the version file of a skopeo dir: layout is missing",
+    );
+    refused(
+        &run(&[
+            "digest",
+            &format!("oci-archive:{}", w("absent.tar").display()),
+        ]),
+        "no such file or directory",
+    );
+}
+
+#[test]
+fn transports_hallmark_cannot_read_are_refused_by_name_not_sent_to_docker_hub() {
+    for (source, place) in [
+        ("docker-daemon:app:v1", "a Docker daemon"),
+        ("docker-daemon:app", "a Docker daemon"),
+        ("containers-storage:localhost/app:v1", "containers storage"),
+    ] {
+        // Refused before any request: a Docker Hub lookup here would fail with a DNS or
+        // network error (exit 3) instead.
+        for args in [
+            vec!["digest", source],
+            vec!["verify", source, "--key", "k.pub"],
+            vec!["publish", source, "reg.example/app:v1", "--key", "k.key"],
+        ] {
+            let o = run(&args);
+            refused(&o, place);
+            assert!(
+                stderr(&o).contains(&format!("skopeo copy {source} oci:./build:latest")),
+                "{}",
+                stderr(&o)
+            );
+        }
+    }
+    // Read-only sources are not places to sign in or copy to.
+    let o = run(&["sign", "oci-archive:app.tar", "--key", "k.key"]);
+    expect_code(&o, 2);
+    let o = run(&["copy", "reg.example/app:v1", "dir:out", "--key", "k.pub"]);
+    refused(&o, "is not a destination");
+}
