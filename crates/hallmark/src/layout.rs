@@ -12,6 +12,13 @@
 //! span several index writes (a shared `.sig` tag) hold [`Layout::lock`], a lock on the
 //! layout directory itself: a second file, so that index writes inside it do not wait for
 //! their own caller. Both are advisory: they order hallmark processes, not other tools.
+//!
+//! cosign's `save` and `load` know a layout's entries by a `kind` annotation instead of
+//! tags: one image (or index), its `.sig` manifest and its `.att` manifest. Read, such a
+//! layout's signatures get the tags they have in a registry, so that it verifies as any
+//! layout does. Written, every index update marks the entries so whenever the layout holds
+//! one artifact, so that `cosign load` pushes it with its signatures; with several, none
+//! is marked, as cosign's format cannot tell which signatures belong to which.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,10 +28,109 @@ use bytes::Bytes;
 use crate::class::ErrorClass;
 use crate::digest::{Digest, DigestError, Hasher};
 use crate::fsio::{self, FileError, FileRange};
-use crate::oci::{self, Blob, Index, MAX_MANIFEST_BYTES, Manifest, OciError};
+use crate::oci::{
+    self, Blob, DOCKER_MANIFEST_LIST, Index, IndexEntry, MAX_MANIFEST_BYTES, Manifest, OCI_INDEX,
+    OciError,
+};
+use crate::reference::is_signature_tag;
 
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// The annotation cosign's layouts name an entry's role with, and its values.
+const COSIGN_KIND: &str = "kind";
+const COSIGN_KIND_PREFIX: &str = "dev.cosignproject.cosign/";
+const COSIGN_IMAGE: &str = "dev.cosignproject.cosign/image";
+const COSIGN_IMAGE_INDEX: &str = "dev.cosignproject.cosign/imageIndex";
+const COSIGN_SIGS: &str = "dev.cosignproject.cosign/sigs";
+const COSIGN_ATTS: &str = "dev.cosignproject.cosign/atts";
+
+/// The tags a registry keeps `image`'s signatures and attestations under, with the
+/// cosign kind of each.
+fn cosign_roles(image: &Digest) -> [(String, &'static str); 2] {
+    let base = format!("{}-{}", image.algorithm(), image.hex());
+    [
+        (format!("{base}.sig"), COSIGN_SIGS),
+        (format!("{base}.att"), COSIGN_ATTS),
+    ]
+}
+
+fn cosign_kind(e: &IndexEntry) -> Option<&str> {
+    e.annotation(COSIGN_KIND)
+        .filter(|k| k.starts_with(COSIGN_KIND_PREFIX))
+}
+
+/// Gives the signatures and attestations of a `cosign save` layout's one image the tags
+/// they would have in a registry (cosign writes none). A tag already in the index wins.
+fn tag_cosign_entries(index: &mut Index) {
+    let mut images = index
+        .entries()
+        .iter()
+        .filter(|e| matches!(cosign_kind(e), Some(COSIGN_IMAGE | COSIGN_IMAGE_INDEX)))
+        .map(|e| &e.digest);
+    let (Some(image), None) = (images.next(), images.next()) else {
+        return;
+    };
+    let roles = cosign_roles(image);
+    let mut entries = index.entries().to_vec();
+    for (tag, kind) in roles {
+        if entries
+            .iter()
+            .any(|e| e.tag.as_deref() == Some(tag.as_str()))
+        {
+            continue;
+        }
+        if let Some(e) = entries
+            .iter_mut()
+            .find(|e| e.tag.is_none() && cosign_kind(e) == Some(kind))
+        {
+            e.tag = Some(tag);
+        }
+    }
+    index.set_entries(entries);
+}
+
+/// Marks the entries with cosign's kinds when the layout holds one artifact (its
+/// signatures and attestations aside), and takes cosign's marks off otherwise.
+fn mark_cosign_entries(index: &mut Index) {
+    let is_signature = |e: &IndexEntry| {
+        e.tag.as_deref().is_some_and(is_signature_tag)
+            || matches!(cosign_kind(e), Some(COSIGN_SIGS | COSIGN_ATTS))
+    };
+    let mut artifacts = index
+        .entries()
+        .iter()
+        .filter(|e| !is_signature(e))
+        .map(|e| &e.digest);
+    let first = artifacts.next();
+    let roles = first
+        .filter(|first| artifacts.all(|d| d == *first))
+        .map(cosign_roles);
+    let mut entries = index.entries().to_vec();
+    for e in &mut entries {
+        let kind = match &roles {
+            None => None,
+            Some(_) if !is_signature(e) => Some(
+                if matches!(
+                    e.media_type.as_deref(),
+                    Some(OCI_INDEX | DOCKER_MANIFEST_LIST)
+                ) {
+                    COSIGN_IMAGE_INDEX
+                } else {
+                    COSIGN_IMAGE
+                },
+            ),
+            Some(roles) => roles
+                .iter()
+                .find(|(tag, _)| e.tag.as_deref() == Some(tag.as_str()))
+                .map(|(_, kind)| *kind),
+        };
+        if kind.is_some() || cosign_kind(e).is_some() {
+            e.set_annotation(COSIGN_KIND, kind);
+        }
+    }
+    index.set_entries(entries);
+}
 
 /// An OCI layout could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +263,10 @@ impl Layout {
                     source: std::io::ErrorKind::NotFound.into(),
                 }
             })?;
-        Index::parse(&bytes).map_err(|source| LayoutError::Malformed { path, source })
+        let mut index =
+            Index::parse(&bytes).map_err(|source| LayoutError::Malformed { path, source })?;
+        tag_cosign_entries(&mut index);
+        Ok(index)
     }
 
     fn write_index(&self, index: &Index) -> Result<(), LayoutError> {
@@ -176,6 +285,7 @@ impl Layout {
         let _lock = lock_file(fsio::open_regular(&path)?, &path)?;
         let mut index = self.read_index()?;
         change(&mut index);
+        mark_cosign_entries(&mut index);
         self.write_index(&index)
     }
 
@@ -477,6 +587,70 @@ mod tests {
         drop(guard);
         assert_eq!(l.resolve_tag("v1").unwrap(), Some(m.digest.clone()));
         drop(l.lock().unwrap());
+    }
+
+    fn kinds(l: &Layout) -> Vec<(Option<String>, Option<String>)> {
+        l.read_index()
+            .unwrap()
+            .entries()
+            .iter()
+            .map(|e| (e.tag.clone(), e.annotation(COSIGN_KIND).map(str::to_string)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn one_artifact_is_marked_for_cosign_load_and_several_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        let a = Manifest::new(br#"{"schemaVersion":2,"a":1}"#.to_vec(), OCI_MANIFEST);
+        let sig = Manifest::new(br#"{"schemaVersion":2,"s":1}"#.to_vec(), OCI_MANIFEST);
+        let [(sig_tag, _), _] = cosign_roles(&a.digest);
+        l.put_manifest(&a, Some("v1")).await.unwrap();
+        l.put_manifest(&sig, Some(&sig_tag)).await.unwrap();
+        assert_eq!(
+            kinds(&l),
+            vec![
+                (Some("v1".into()), Some(COSIGN_IMAGE.into())),
+                (Some(sig_tag.clone()), Some(COSIGN_SIGS.into())),
+            ]
+        );
+        // A second artifact: cosign load would push the first image with either's
+        // signatures, so nothing is marked.
+        let b = Manifest::new(br#"{"schemaVersion":2,"b":1}"#.to_vec(), OCI_MANIFEST);
+        l.put_manifest(&b, Some("v2")).await.unwrap();
+        assert!(
+            kinds(&l).iter().all(|(_, k)| k.is_none()),
+            "{:?}",
+            kinds(&l)
+        );
+        assert!(l.untag("v2", &b.digest).unwrap());
+        assert_eq!(kinds(&l)[0].1.as_deref(), Some(COSIGN_IMAGE));
+    }
+
+    #[test]
+    fn a_cosign_save_layout_has_its_signatures_under_registry_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        let image = Digest::sha256(b"image");
+        let sigs = Digest::sha256(b"sigs");
+        let atts = Digest::sha256(b"atts");
+        let entry = |d: &Digest, kind: &str| {
+            format!(
+                r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":5,"annotations":{{"kind":"{kind}"}}}}"#
+            )
+        };
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{},{},{}]}}"#,
+            entry(&image, COSIGN_IMAGE),
+            entry(&sigs, COSIGN_SIGS),
+            entry(&atts, COSIGN_ATTS)
+        );
+        std::fs::write(dir.path().join("index.json"), index).unwrap();
+        let [(sig_tag, _), (att_tag, _)] = cosign_roles(&image);
+        assert_eq!(l.resolve_tag(&sig_tag).unwrap(), Some(sigs));
+        assert_eq!(l.resolve_tag(&att_tag).unwrap(), Some(atts));
+        // The image is the one artifact a reference without tag or digest names.
+        assert_eq!(l.read_index().unwrap().pick(None, None).unwrap().0, image);
     }
 
     #[tokio::test]

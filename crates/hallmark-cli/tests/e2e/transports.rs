@@ -200,3 +200,106 @@ fn transports_hallmark_cannot_read_are_refused_by_name_not_sent_to_docker_hub() 
     let o = run(&["copy", "reg.example/app:v1", "dir:out", "--key", "k.pub"]);
     refused(&o, "is not a destination");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cosign_save_layout_verifies_with_the_signatures_inside_it() {
+    let reg = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let (key, public) = cosign_keys(work.path());
+    let img = push_random(&reg.store("app"), Some("v1"), "saved").await;
+    let pinned = format!("{}/app@{}", reg.addr, img.digest());
+    cosign_ok(&[
+        "sign",
+        "--key",
+        &key,
+        "--use-signing-config=false",
+        "--tlog-upload=false",
+        "--new-bundle-format=false",
+        "--allow-insecure-registry",
+        &pinned,
+    ]);
+    let saved = work.path().join("saved");
+    cosign_ok(&[
+        "save",
+        "--allow-insecure-registry",
+        "--dir",
+        saved.to_str().unwrap(),
+        &pinned,
+    ]);
+    // cosign's layout tags nothing: its one image is what oci:DIR names, and its
+    // signatures are found where a registry keeps them.
+    let layout = format!("oci:{}", saved.display());
+    let digest = digest_of(&layout);
+    assert_eq!(digest, img.digest().to_string());
+    let at = format!("{layout}@{digest}");
+    let signed_for = format!("{}/app", reg.addr);
+    let o = run(&["verify", &at, "--key", &public, "--identity", &signed_for]);
+    expect_code(&o, 0);
+    // Signed for the registry repository, not for the layout: said, not accepted silently.
+    let o = run(&["verify", &at, "--key", &public]);
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains(&format!("signed for {signed_for}")),
+        "{}",
+        stderr(&o)
+    );
+    // A stranger's key finds no signature of its own in it.
+    let stranger = keys("ecdsa-p256");
+    let o = run(&[
+        "verify",
+        &at,
+        "--key",
+        &stranger.public,
+        "--identity",
+        &signed_for,
+    ]);
+    expect_code(&o, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cosign_load_pushes_a_layout_hallmark_signed_and_cosign_verifies_it() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("build");
+    let img = push_random(
+        &hallmark::store::Store::Layout(hallmark::layout::Layout::create(&dir).unwrap()),
+        Some("v1"),
+        "loaded",
+    )
+    .await;
+    expect_code(
+        &sign(&[
+            &format!("oci:{}@{}", dir.display(), img.digest()),
+            "--key",
+            &k.private,
+        ]),
+        0,
+    );
+    let dest = format!("{}/loaded:v1", reg.addr);
+    cosign_ok(&[
+        "load",
+        "--allow-insecure-registry",
+        "--dir",
+        dir.to_str().unwrap(),
+        &dest,
+    ]);
+    let o = cosign_run(&[
+        "verify",
+        "--key",
+        &k.public,
+        "--insecure-ignore-tlog",
+        "--allow-insecure-registry",
+        &dest,
+    ]);
+    peer_ok(&o, "cosign verify of what cosign load pushed");
+    assert!(
+        stdout(&o).contains(&img.digest().to_string()),
+        "{}",
+        stdout(&o)
+    );
+    // hallmark verifies it there too, as signed for the layout it was signed in.
+    let layout = format!("oci:{}", dir.display());
+    let o = run(&["verify", &dest, "--key", &k.public, "--identity", &layout]);
+    expect_code(&o, 0);
+}
