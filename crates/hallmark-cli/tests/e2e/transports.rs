@@ -194,6 +194,18 @@ fn transports_hallmark_cannot_read_are_refused_by_name_not_sent_to_docker_hub() 
             );
         }
     }
+    // Nor places to keep signatures in.
+    for repo in ["dir:sigs", "oci-archive:sigs.tar"] {
+        let o = run(&[
+            "verify",
+            "reg.example/app:v1",
+            "--key",
+            "k.pub",
+            "--signature-repository",
+            repo,
+        ]);
+        refused(&o, "not a local path");
+    }
     // Read-only sources are not places to sign in or copy to.
     let o = run(&["sign", "oci-archive:app.tar", "--key", "k.key"]);
     expect_code(&o, 2);
@@ -302,4 +314,19 @@ async fn cosign_load_pushes_a_layout_hallmark_signed_and_cosign_verifies_it() {
     let layout = format!("oci:{}", dir.display());
     let o = run(&["verify", &dest, "--key", &k.public, "--identity", &layout]);
     expect_code(&o, 0);
+}
+
+#[test]
+fn the_files_that_install_hallmark_pass_its_own_audit() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let o = run_in(
+        &root,
+        &["audit", "action.yml", "Dockerfile", "scripts/build-image"],
+    );
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("0 findings") && stdout(&o).contains("in 3 files"),
+        "{}",
+        stdout(&o)
+    );
 }
