@@ -18,7 +18,9 @@
 //! layout's signatures get the tags they have in a registry, so that it verifies as any
 //! layout does. Written, every index update marks the entries so whenever the layout holds
 //! one artifact, so that `cosign load` pushes it with its signatures; with several, none
-//! is marked, as cosign's format cannot tell which signatures belong to which.
+//! is marked, as cosign's format cannot tell which signatures belong to which. `cosign save`
+//! keeps the image's referrers (cosign 3's Sigstore bundles) only as loose blobs, listed
+//! nowhere: [`Layout::loose_referrers`] finds them as `cosign load` does, by their subject.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +38,10 @@ use crate::reference::is_signature_tag;
 
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// Files of `blobs/sha256` looked at for loose referrers: a `cosign save` layout has an
+/// image's blobs and its referrers', far fewer.
+const MAX_LOOSE_BLOBS: usize = 4 * oci::MAX_REFERENCES;
 
 /// The annotation cosign's layouts name an entry's role with, and its values.
 const COSIGN_KIND: &str = "kind";
@@ -91,11 +97,12 @@ fn tag_cosign_entries(index: &mut Index) {
 }
 
 /// Marks the entries with cosign's kinds when the layout holds one artifact (its
-/// signatures and attestations aside), and takes cosign's marks off otherwise.
-fn mark_cosign_entries(index: &mut Index) {
+/// signatures, attestations and `referrers` aside), and takes cosign's marks off otherwise.
+fn mark_cosign_entries(index: &mut Index, referrers: &[Digest]) {
     let is_signature = |e: &IndexEntry| {
         e.tag.as_deref().is_some_and(is_signature_tag)
             || matches!(cosign_kind(e), Some(COSIGN_SIGS | COSIGN_ATTS))
+            || (e.tag.is_none() && referrers.contains(&e.digest))
     };
     let mut artifacts = index
         .entries()
@@ -285,8 +292,37 @@ impl Layout {
         let _lock = lock_file(fsio::open_regular(&path)?, &path)?;
         let mut index = self.read_index()?;
         change(&mut index);
-        mark_cosign_entries(&mut index);
+        let referrers = self.untagged_referrers(&index);
+        mark_cosign_entries(&mut index, &referrers);
         self.write_index(&index)
+    }
+
+    /// The untagged entries that are referrers (a bundle signature is listed so, to be
+    /// reachable): manifests with a `subject`. Only the first few untagged entries are
+    /// read; past them the layout is taken to hold several artifacts, and is not marked.
+    fn untagged_referrers(&self, index: &Index) -> Vec<Digest> {
+        const MAX_READ: usize = 64;
+        let untagged: Vec<&Digest> = index
+            .entries()
+            .iter()
+            .filter(|e| e.tag.is_none() && cosign_kind(e).is_none())
+            .map(|e| &e.digest)
+            .collect();
+        if untagged.len() > MAX_READ {
+            return Vec::new();
+        }
+        untagged
+            .into_iter()
+            .filter(|d| {
+                self.get_blob(d, MAX_MANIFEST_BYTES)
+                    .ok()
+                    .flatten()
+                    .and_then(|b| Manifest::from_bytes(b, None).ok())
+                    .and_then(|m| m.artifact().ok())
+                    .is_some_and(|a| a.subject.is_some())
+            })
+            .cloned()
+            .collect()
     }
 
     /// Locks the layout for an update that reads and writes it several times (the shared
@@ -300,6 +336,57 @@ impl Layout {
         Ok(LayoutLock {
             _file: lock_file(dir, &self.root)?,
         })
+    }
+
+    /// The referrers of `subject` that a `cosign save` layout (one image marked with
+    /// cosign's kind) holds as loose blobs: small regular files of `blobs/sha256` that are
+    /// manifests naming `subject`, verified against their names. Any other layout lists its
+    /// referrers itself, and this is empty.
+    pub(crate) fn loose_referrers(&self, subject: &Digest) -> Result<Index, LayoutError> {
+        let mut found = Index::empty();
+        let index = self.read_index()?;
+        let mut images = index
+            .entries()
+            .iter()
+            .filter(|e| matches!(cosign_kind(e), Some(COSIGN_IMAGE | COSIGN_IMAGE_INDEX)));
+        if !(images.next().is_some_and(|e| &e.digest == subject) && images.next().is_none()) {
+            return Ok(found);
+        }
+        let dir = self.root.join("blobs").join("sha256");
+        let listing = match std::fs::read_dir(&dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+            Err(e) => return Err(fsio::io_error(&dir)(e).into()),
+        };
+        for entry in listing.take(MAX_LOOSE_BLOBS) {
+            let entry = entry.map_err(fsio::io_error(&dir))?;
+            let Ok(digest) = format!("sha256:{}", entry.file_name().to_string_lossy()).parse()
+            else {
+                continue;
+            };
+            // Layers and links are not manifests: only small regular files are read.
+            let small = matches!(
+                fsio::check_regular(&entry.path(), Some(&self.root)),
+                Ok(Some(size)) if size <= MAX_MANIFEST_BYTES
+            );
+            if !small || index.find_digest(&digest).is_some() {
+                continue;
+            }
+            let Some(bytes) = self.get_blob(&digest, MAX_MANIFEST_BYTES)? else {
+                continue;
+            };
+            let Ok(m) = Manifest::from_bytes(bytes, None) else {
+                continue;
+            };
+            let Ok(info) = m.artifact() else { continue };
+            if let (Some(s), Some(kind)) = (&info.subject, &info.artifact_type)
+                && &s.digest == subject
+                && found.entries().len() < oci::MAX_REFERENCES
+            {
+                found.push(IndexEntry::referrer(&m, kind));
+            }
+        }
+        Ok(found)
     }
 
     /// The digest a tag names, if any.
@@ -614,6 +701,18 @@ mod tests {
                 (Some(sig_tag.clone()), Some(COSIGN_SIGS.into())),
             ]
         );
+        // A referrer listed untagged (a bundle signature) is not a second artifact.
+        let bundle = Manifest::new(
+            format!(
+                r#"{{"schemaVersion":2,"artifactType":"x","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1}}}}"#,
+                a.digest
+            )
+            .into_bytes(),
+            OCI_MANIFEST,
+        );
+        l.put_manifest(&bundle, None).await.unwrap();
+        assert_eq!(kinds(&l)[0].1.as_deref(), Some(COSIGN_IMAGE));
+        assert_eq!(kinds(&l)[2], (None, None));
         // A second artifact: cosign load would push the first image with either's
         // signatures, so nothing is marked.
         let b = Manifest::new(br#"{"schemaVersion":2,"b":1}"#.to_vec(), OCI_MANIFEST);
@@ -651,6 +750,51 @@ mod tests {
         assert_eq!(l.resolve_tag(&att_tag).unwrap(), Some(atts));
         // The image is the one artifact a reference without tag or digest names.
         assert_eq!(l.read_index().unwrap().pick(None, None).unwrap().0, image);
+    }
+
+    #[tokio::test]
+    async fn loose_referrers_are_read_only_for_the_one_image_of_a_cosign_save_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        let image = Manifest::new(br#"{"schemaVersion":2,"i":1}"#.to_vec(), OCI_MANIFEST);
+        let other = Digest::sha256(b"other");
+        let referrer = |subject: &Digest| {
+            Manifest::new(
+                format!(
+                    r#"{{"schemaVersion":2,"artifactType":"t","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":1}}}}"#
+                )
+                .into_bytes(),
+                OCI_MANIFEST,
+            )
+        };
+        let mine = referrer(&image.digest);
+        for m in [&image, &mine, &referrer(&other)] {
+            l.put_blob(&m.digest, &m.bytes).await.unwrap();
+        }
+        let listed = |d: &Digest| {
+            l.loose_referrers(d)
+                .unwrap()
+                .entries()
+                .iter()
+                .map(|e| e.digest.clone())
+                .collect::<Vec<_>>()
+        };
+        // Not a cosign save layout: referrers are what its index lists.
+        std::fs::write(
+            dir.path().join("index.json"),
+            br#"{"schemaVersion":2,"manifests":[]}"#,
+        )
+        .unwrap();
+        assert!(listed(&image.digest).is_empty());
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{},"annotations":{{"kind":"{COSIGN_IMAGE}"}}}}]}}"#,
+            image.digest,
+            image.bytes.len()
+        );
+        std::fs::write(dir.path().join("index.json"), index).unwrap();
+        assert_eq!(listed(&image.digest), vec![mine.digest.clone()]);
+        // Only for the image the layout was saved for.
+        assert!(listed(&other).is_empty());
     }
 
     #[tokio::test]
