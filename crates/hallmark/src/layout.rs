@@ -97,17 +97,18 @@ fn tag_cosign_entries(index: &mut Index) {
 }
 
 /// Marks the entries with cosign's kinds when the layout holds one artifact (its
-/// signatures, attestations and `referrers` aside), and takes cosign's marks off otherwise.
-fn mark_cosign_entries(index: &mut Index, referrers: &[Digest]) {
-    let is_signature = |e: &IndexEntry| {
+/// signatures, attestations and the untagged `dependents` of other entries aside), and takes
+/// cosign's marks off otherwise.
+fn mark_cosign_entries(index: &mut Index, dependents: &[Digest]) {
+    let belongs_to_another = |e: &IndexEntry| {
         e.tag.as_deref().is_some_and(is_signature_tag)
             || matches!(cosign_kind(e), Some(COSIGN_SIGS | COSIGN_ATTS))
-            || (e.tag.is_none() && referrers.contains(&e.digest))
+            || (e.tag.is_none() && dependents.contains(&e.digest))
     };
     let mut artifacts = index
         .entries()
         .iter()
-        .filter(|e| !is_signature(e))
+        .filter(|e| !belongs_to_another(e))
         .map(|e| &e.digest);
     let first = artifacts.next();
     let roles = first
@@ -117,7 +118,7 @@ fn mark_cosign_entries(index: &mut Index, referrers: &[Digest]) {
     for e in &mut entries {
         let kind = match &roles {
             None => None,
-            Some(_) if !is_signature(e) => Some(
+            Some(_) if !belongs_to_another(e) => Some(
                 if matches!(
                     e.media_type.as_deref(),
                     Some(OCI_INDEX | DOCKER_MANIFEST_LIST)
@@ -292,37 +293,39 @@ impl Layout {
         let _lock = lock_file(fsio::open_regular(&path)?, &path)?;
         let mut index = self.read_index()?;
         change(&mut index);
-        let referrers = self.untagged_referrers(&index);
-        mark_cosign_entries(&mut index, &referrers);
+        let dependents = self.untagged_dependents(&index);
+        mark_cosign_entries(&mut index, &dependents);
         self.write_index(&index)
     }
 
-    /// The untagged entries that are referrers (a bundle signature is listed so, to be
-    /// reachable): manifests with a `subject`. Only the first few untagged entries are
-    /// read; past them the layout is taken to hold several artifacts, and is not marked.
-    fn untagged_referrers(&self, index: &Index) -> Vec<Digest> {
+    /// The untagged entries that belong to another: referrers (a bundle signature is
+    /// listed so, to be reachable), and the platform manifests of an index in the layout.
+    /// Only a few manifests are read; past them the layout is taken to hold several
+    /// artifacts, and is not marked.
+    fn untagged_dependents(&self, index: &Index) -> Vec<Digest> {
         const MAX_READ: usize = 64;
-        let untagged: Vec<&Digest> = index
-            .entries()
-            .iter()
-            .filter(|e| e.tag.is_none() && cosign_kind(e).is_none())
-            .map(|e| &e.digest)
-            .collect();
-        if untagged.len() > MAX_READ {
+        if index.entries().len() > MAX_READ {
             return Vec::new();
         }
-        untagged
-            .into_iter()
-            .filter(|d| {
-                self.get_blob(d, MAX_MANIFEST_BYTES)
-                    .ok()
-                    .flatten()
-                    .and_then(|b| Manifest::from_bytes(b, None).ok())
-                    .and_then(|m| m.artifact().ok())
-                    .is_some_and(|a| a.subject.is_some())
-            })
-            .cloned()
-            .collect()
+        let manifest = |d: &Digest| {
+            self.get_blob(d, MAX_MANIFEST_BYTES)
+                .ok()
+                .flatten()
+                .and_then(|b| Manifest::from_bytes(b, None).ok())
+        };
+        let mut dependents = Vec::new();
+        for e in index.entries() {
+            let Some(m) = manifest(&e.digest) else {
+                continue;
+            };
+            if m.is_index() {
+                let children = m.references().map(|r| r.manifests).unwrap_or_default();
+                dependents.extend(children.into_iter().map(|c| c.digest));
+            } else if e.tag.is_none() && m.artifact().is_ok_and(|a| a.subject.is_some()) {
+                dependents.push(e.digest.clone());
+            }
+        }
+        dependents
     }
 
     /// Locks the layout for an update that reads and writes it several times (the shared
@@ -724,6 +727,33 @@ mod tests {
         );
         assert!(l.untag("v2", &b.digest).unwrap());
         assert_eq!(kinds(&l)[0].1.as_deref(), Some(COSIGN_IMAGE));
+    }
+
+    #[tokio::test]
+    async fn a_multi_platform_index_is_one_artifact_with_its_platform_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        let amd = Manifest::new(br#"{"schemaVersion":2,"amd64":1}"#.to_vec(), OCI_MANIFEST);
+        let arm = Manifest::new(br#"{"schemaVersion":2,"arm64":1}"#.to_vec(), OCI_MANIFEST);
+        let index = Manifest::new(
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1}},{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1}}]}}"#,
+                amd.digest, arm.digest
+            )
+            .into_bytes(),
+            OCI_INDEX,
+        );
+        l.put_manifest(&amd, None).await.unwrap();
+        l.put_manifest(&arm, None).await.unwrap();
+        l.put_manifest(&index, Some("v1")).await.unwrap();
+        assert_eq!(
+            kinds(&l),
+            vec![
+                (None, None),
+                (None, None),
+                (Some("v1".into()), Some(COSIGN_IMAGE_INDEX.into())),
+            ]
+        );
     }
 
     #[test]
