@@ -285,7 +285,8 @@ impl Command {
 
 #[derive(Args, Debug)]
 pub struct DigestArgs {
-    /// REG/REPO[:TAG][@DIGEST], oci:DIR[:TAG], docker-archive:FILE.tar or file:FILE
+    /// REG/REPO[:TAG][@DIGEST], oci:DIR[:TAG], oci-archive:FILE.tar[:TAG], dir:DIR (skopeo's),
+    /// docker-archive:FILE.tar or file:FILE
     #[arg(value_parser = parse_source)]
     pub source: Source,
     #[command(flatten)]
@@ -367,7 +368,8 @@ impl SignatureFormat {
 
 #[derive(Args, Debug)]
 pub struct PublishArgs {
-    /// oci:DIR[:TAG|@DIGEST], docker-archive:FILE.tar or file:FILE
+    /// oci:DIR[:TAG|@DIGEST], oci-archive:FILE.tar[:TAG|@DIGEST], dir:DIR (skopeo's),
+    /// docker-archive:FILE.tar or file:FILE
     #[arg(value_parser = parse_source)]
     pub source: Source,
     /// REG/REPO[:TAG[,TAG…]] or oci:DIR[:TAG[,TAG…]]
@@ -901,7 +903,10 @@ fn parse_host_port(s: &str) -> Result<String, String> {
 /// without a host would send signatures to Docker Hub, so both are refused.
 pub fn parse_signature_repository(s: &str) -> Result<ImageRef, String> {
     let s = s.trim();
-    if s.starts_with("oci:") || s.starts_with("docker-archive:") || s.starts_with("file:") {
+    if ["oci:", "oci-archive:", "dir:", "docker-archive:", "file:"]
+        .iter()
+        .any(|t| s.starts_with(t))
+    {
         return Err(format!(
             "{s:?}: signatures are kept in a registry repository (REG/REPO), not a local path"
         ));

@@ -2,8 +2,11 @@
 //! blobs into memory.
 //!
 //! - `oci:` layouts are taken byte for byte: the manifest digest is that of the file.
+//! - `oci-archive:` tarballs (an OCI layout in a tar) are taken byte for byte too, read in
+//!   place: nothing is extracted, each member is read at its offset in the tarball.
 //! - `docker-archive:` tarballs in the OCI-layout-in-tar form are taken byte for byte too;
 //!   the legacy `manifest.json` form is converted once, deterministically, to an OCI manifest.
+//! - `dir:` directories (skopeo's) are taken byte for byte: `manifest.json` is the manifest.
 //! - `file:` artifacts become an OCI artifact with one layer holding the file's bytes.
 
 use std::collections::HashMap;
@@ -23,11 +26,16 @@ use crate::oci::{
 };
 use crate::reference::{LayoutRef, Source};
 
+mod dir;
+
 /// `artifactType` of a plain file published as an OCI artifact.
 pub(crate) const FILE_ARTIFACT_TYPE: &str = "application/vnd.hallmark.file.v1";
 /// Media type of the one layer of a file artifact.
 pub(crate) const FILE_LAYER_MEDIA_TYPE: &str = "application/octet-stream";
 const READ_BUF: usize = 1 << 20;
+/// Members a tarball may have: every blob an artifact may reference, its manifests and
+/// directories, with room to spare. The index of members is held in memory.
+const MAX_MEMBERS: usize = 4 * MAX_REFERENCES;
 
 /// A local artifact could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +70,21 @@ pub enum ArtifactError {
         /// The reader's complaint.
         #[source]
         source: std::io::Error,
+    },
+    /// A member whose name climbs out of the archive (`..`): a tarball made to be
+    /// extracted over something else, or to have its members read under other names.
+    #[error("{source_name}: member {entry:?} climbs out of the archive (a '..' in its name)")]
+    UnsafeEntry {
+        /// `oci-archive:…`.
+        source_name: String,
+        /// The member's name as written.
+        entry: String,
+    },
+    /// More members than an artifact can reference.
+    #[error("{source_name}: more than {MAX_MEMBERS} members")]
+    TooManyMembers {
+        /// `oci-archive:…`.
+        source_name: String,
     },
     /// A tar feature hallmark does not read.
     #[error("{source_name}: {entry} is a sparse entry, which is not supported")]
@@ -109,7 +132,9 @@ pub enum ArtifactError {
         declared: u64,
     },
     /// A registry reference given where a local artifact belongs.
-    #[error("{0} cannot be published from (use oci:, docker-archive: or file:)")]
+    #[error(
+        "{0} cannot be published from (use oci:, oci-archive:, dir:, docker-archive: or file:)"
+    )]
     NotLocal(String),
 }
 
@@ -143,6 +168,8 @@ impl ArtifactError {
             | Self::Malformed { .. }
             | Self::Archive { .. }
             | Self::SparseEntry { .. }
+            | Self::UnsafeEntry { .. }
+            | Self::TooManyMembers { .. }
             | Self::MemberMissing { .. }
             | Self::Legacy { .. }
             | Self::NotLocal(_) => ErrorClass::Usage,
@@ -200,6 +227,8 @@ impl Artifact {
 pub fn load(source: &Source) -> Result<Artifact, ArtifactError> {
     match source {
         Source::Layout(l) => load_layout(l),
+        Source::OciArchive(l) => load_oci_archive(l),
+        Source::Dir(p) => dir::load(p),
         Source::DockerArchive(p) => load_docker_archive(p),
         Source::File(p) => load_file(p),
         other => Err(ArtifactError::NotLocal(other.to_string())),
@@ -342,6 +371,8 @@ fn load_layout(l: &LayoutRef) -> Result<Artifact, ArtifactError> {
 
 /// A tarball's regular files by normalised path: (offset of the data, size).
 struct TarIndex {
+    /// `oci-archive:` or `docker-archive:`, for messages.
+    transport: &'static str,
     path: PathBuf,
     files: HashMap<String, (u64, u64)>,
 }
@@ -361,8 +392,9 @@ fn normalise(p: &Path) -> String {
 }
 
 impl TarIndex {
-    fn read(path: &Path) -> Result<Self, ArtifactError> {
-        let source_name = format!("docker-archive:{}", path.display());
+    /// Indexes the tarball's members in one streaming pass; no member is extracted.
+    fn read(path: &Path, transport: &'static str) -> Result<Self, ArtifactError> {
+        let source_name = format!("{transport}{}", path.display());
         let corrupt = |source: std::io::Error| ArtifactError::Archive {
             source_name: source_name.clone(),
             source,
@@ -376,9 +408,21 @@ impl TarIndex {
         let mut archive = tar::Archive::new(f);
         let mut files = HashMap::new();
         let mut links: Vec<(String, String)> = Vec::new();
-        for entry in archive.entries_with_seek().map_err(corrupt)? {
+        for (n, entry) in archive.entries_with_seek().map_err(corrupt)?.enumerate() {
+            if n >= MAX_MEMBERS {
+                return Err(ArtifactError::TooManyMembers { source_name });
+            }
             let entry = entry.map_err(corrupt)?;
-            let name = normalise(&entry.path().map_err(corrupt)?);
+            let raw = entry.path().map_err(corrupt)?;
+            // Normalising `a/../index.json` to `index.json` would let a member stand in for
+            // another under a name no extractor would give it.
+            if raw.components().any(|c| c == Component::ParentDir) {
+                return Err(ArtifactError::UnsafeEntry {
+                    source_name,
+                    entry: raw.display().to_string(),
+                });
+            }
+            let name = normalise(&raw);
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     files.insert(name, (entry.raw_file_position(), entry.size()));
@@ -421,6 +465,7 @@ impl TarIndex {
             }
         }
         Ok(Self {
+            transport,
             path: path.to_path_buf(),
             files,
         })
@@ -467,7 +512,7 @@ impl TarIndex {
 
 impl BlobIndex for TarIndex {
     fn name(&self) -> String {
-        format!("docker-archive:{}", self.path.display())
+        format!("{}{}", self.transport, self.path.display())
     }
 
     fn manifest(&self, d: &Descriptor) -> Result<Manifest, ArtifactError> {
@@ -509,23 +554,40 @@ impl BlobIndex for TarIndex {
     }
 }
 
+/// The manifest `tag` or `digest` names in the OCI layout inside `tar` (the only one when
+/// neither is given), and everything it references.
+fn collect_archived_layout(
+    tar: &TarIndex,
+    tag: Option<&str>,
+    digest: Option<&Digest>,
+    source: String,
+) -> Result<Artifact, ArtifactError> {
+    let malformed = |source| ArtifactError::Malformed {
+        source_name: tar.name(),
+        source,
+    };
+    let index = Index::parse(&tar.read_small("index.json")?).map_err(malformed)?;
+    let (top, media_type) = index.pick(tag, digest).map_err(malformed)?;
+    collect(tar, &top, media_type, source)
+}
+
+fn load_oci_archive(l: &LayoutRef) -> Result<Artifact, ArtifactError> {
+    let tar = TarIndex::read(&l.path, "oci-archive:")?;
+    if !tar.files.contains_key("oci-layout") {
+        return Err(tar.member_missing("the oci-layout file of an OCI layout".into()));
+    }
+    collect_archived_layout(
+        &tar,
+        l.tag.as_deref(),
+        l.digest.as_ref(),
+        Source::OciArchive(l.clone()).to_string(),
+    )
+}
+
 fn load_docker_archive(path: &Path) -> Result<Artifact, ArtifactError> {
-    let tar = TarIndex::read(path)?;
+    let tar = TarIndex::read(path, "docker-archive:")?;
     if tar.files.contains_key("oci-layout") && tar.files.contains_key("index.json") {
-        let index = Index::parse(&tar.read_small("index.json")?).map_err(|source| {
-            ArtifactError::Malformed {
-                source_name: tar.name(),
-                source,
-            }
-        })?;
-        let (top, media_type) =
-            index
-                .pick(None, None)
-                .map_err(|source| ArtifactError::Malformed {
-                    source_name: tar.name(),
-                    source,
-                })?;
-        return collect(&tar, &top, media_type, tar.name());
+        return collect_archived_layout(&tar, None, None, tar.name());
     }
     convert_legacy_archive(&tar)
 }

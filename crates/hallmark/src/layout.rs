@@ -12,6 +12,15 @@
 //! span several index writes (a shared `.sig` tag) hold [`Layout::lock`], a lock on the
 //! layout directory itself: a second file, so that index writes inside it do not wait for
 //! their own caller. Both are advisory: they order hallmark processes, not other tools.
+//!
+//! cosign's `save` and `load` know a layout's entries by a `kind` annotation instead of
+//! tags: one image (or index), its `.sig` manifest and its `.att` manifest. Read, such a
+//! layout's signatures get the tags they have in a registry, so that it verifies as any
+//! layout does. Written, every index update marks the entries so whenever the layout holds
+//! one artifact, so that `cosign load` pushes it with its signatures; with several, none
+//! is marked, as cosign's format cannot tell which signatures belong to which. `cosign save`
+//! keeps the image's referrers (cosign 3's Sigstore bundles) only as loose blobs, listed
+//! nowhere: [`Layout::loose_referrers`] finds them as `cosign load` does, by their subject.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,10 +30,115 @@ use bytes::Bytes;
 use crate::class::ErrorClass;
 use crate::digest::{Digest, DigestError, Hasher};
 use crate::fsio::{self, FileError, FileRange};
-use crate::oci::{self, Blob, Index, MAX_MANIFEST_BYTES, Manifest, OciError};
+use crate::oci::{
+    self, Blob, DOCKER_MANIFEST_LIST, Index, IndexEntry, MAX_MANIFEST_BYTES, Manifest, OCI_INDEX,
+    OciError,
+};
+use crate::reference::is_signature_tag;
 
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// Files of `blobs/sha256` looked at for loose referrers: a `cosign save` layout has an
+/// image's blobs and its referrers', far fewer.
+const MAX_LOOSE_BLOBS: usize = 4 * oci::MAX_REFERENCES;
+
+/// The annotation cosign's layouts name an entry's role with, and its values.
+const COSIGN_KIND: &str = "kind";
+const COSIGN_KIND_PREFIX: &str = "dev.cosignproject.cosign/";
+const COSIGN_IMAGE: &str = "dev.cosignproject.cosign/image";
+const COSIGN_IMAGE_INDEX: &str = "dev.cosignproject.cosign/imageIndex";
+const COSIGN_SIGS: &str = "dev.cosignproject.cosign/sigs";
+const COSIGN_ATTS: &str = "dev.cosignproject.cosign/atts";
+
+/// The tags a registry keeps `image`'s signatures and attestations under, with the
+/// cosign kind of each.
+fn cosign_roles(image: &Digest) -> [(String, &'static str); 2] {
+    let base = format!("{}-{}", image.algorithm(), image.hex());
+    [
+        (format!("{base}.sig"), COSIGN_SIGS),
+        (format!("{base}.att"), COSIGN_ATTS),
+    ]
+}
+
+fn cosign_kind(e: &IndexEntry) -> Option<&str> {
+    e.annotation(COSIGN_KIND)
+        .filter(|k| k.starts_with(COSIGN_KIND_PREFIX))
+}
+
+/// Gives the signatures and attestations of a `cosign save` layout's one image the tags
+/// they would have in a registry (cosign writes none). A tag already in the index wins.
+fn tag_cosign_entries(index: &mut Index) {
+    let mut images = index
+        .entries()
+        .iter()
+        .filter(|e| matches!(cosign_kind(e), Some(COSIGN_IMAGE | COSIGN_IMAGE_INDEX)))
+        .map(|e| &e.digest);
+    let (Some(image), None) = (images.next(), images.next()) else {
+        return;
+    };
+    let roles = cosign_roles(image);
+    let mut entries = index.entries().to_vec();
+    for (tag, kind) in roles {
+        if entries
+            .iter()
+            .any(|e| e.tag.as_deref() == Some(tag.as_str()))
+        {
+            continue;
+        }
+        if let Some(e) = entries
+            .iter_mut()
+            .find(|e| e.tag.is_none() && cosign_kind(e) == Some(kind))
+        {
+            e.tag = Some(tag);
+        }
+    }
+    index.set_entries(entries);
+}
+
+/// Marks the entries with cosign's kinds when the layout holds one artifact (its
+/// signatures, attestations and the untagged `dependents` of other entries aside), and takes
+/// cosign's marks off otherwise.
+fn mark_cosign_entries(index: &mut Index, dependents: &[Digest]) {
+    let belongs_to_another = |e: &IndexEntry| {
+        e.tag.as_deref().is_some_and(is_signature_tag)
+            || matches!(cosign_kind(e), Some(COSIGN_SIGS | COSIGN_ATTS))
+            || (e.tag.is_none() && dependents.contains(&e.digest))
+    };
+    let mut artifacts = index
+        .entries()
+        .iter()
+        .filter(|e| !belongs_to_another(e))
+        .map(|e| &e.digest);
+    let first = artifacts.next();
+    let roles = first
+        .filter(|first| artifacts.all(|d| d == *first))
+        .map(cosign_roles);
+    let mut entries = index.entries().to_vec();
+    for e in &mut entries {
+        let kind = match &roles {
+            None => None,
+            Some(_) if !belongs_to_another(e) => Some(
+                if matches!(
+                    e.media_type.as_deref(),
+                    Some(OCI_INDEX | DOCKER_MANIFEST_LIST)
+                ) {
+                    COSIGN_IMAGE_INDEX
+                } else {
+                    COSIGN_IMAGE
+                },
+            ),
+            Some(roles) => roles
+                .iter()
+                .find(|(tag, _)| e.tag.as_deref() == Some(tag.as_str()))
+                .map(|(_, kind)| *kind),
+        };
+        if kind.is_some() || cosign_kind(e).is_some() {
+            e.set_annotation(COSIGN_KIND, kind);
+        }
+    }
+    index.set_entries(entries);
+}
 
 /// An OCI layout could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +271,10 @@ impl Layout {
                     source: std::io::ErrorKind::NotFound.into(),
                 }
             })?;
-        Index::parse(&bytes).map_err(|source| LayoutError::Malformed { path, source })
+        let mut index =
+            Index::parse(&bytes).map_err(|source| LayoutError::Malformed { path, source })?;
+        tag_cosign_entries(&mut index);
+        Ok(index)
     }
 
     fn write_index(&self, index: &Index) -> Result<(), LayoutError> {
@@ -176,7 +293,39 @@ impl Layout {
         let _lock = lock_file(fsio::open_regular(&path)?, &path)?;
         let mut index = self.read_index()?;
         change(&mut index);
+        let dependents = self.untagged_dependents(&index);
+        mark_cosign_entries(&mut index, &dependents);
         self.write_index(&index)
+    }
+
+    /// The untagged entries that belong to another: referrers (a bundle signature is
+    /// listed so, to be reachable), and the platform manifests of an index in the layout.
+    /// Only a few manifests are read; past them the layout is taken to hold several
+    /// artifacts, and is not marked.
+    fn untagged_dependents(&self, index: &Index) -> Vec<Digest> {
+        const MAX_READ: usize = 64;
+        if index.entries().len() > MAX_READ {
+            return Vec::new();
+        }
+        let manifest = |d: &Digest| {
+            self.get_blob(d, MAX_MANIFEST_BYTES)
+                .ok()
+                .flatten()
+                .and_then(|b| Manifest::from_bytes(b, None).ok())
+        };
+        let mut dependents = Vec::new();
+        for e in index.entries() {
+            let Some(m) = manifest(&e.digest) else {
+                continue;
+            };
+            if m.is_index() {
+                let children = m.references().map(|r| r.manifests).unwrap_or_default();
+                dependents.extend(children.into_iter().map(|c| c.digest));
+            } else if e.tag.is_none() && m.artifact().is_ok_and(|a| a.subject.is_some()) {
+                dependents.push(e.digest.clone());
+            }
+        }
+        dependents
     }
 
     /// Locks the layout for an update that reads and writes it several times (the shared
@@ -190,6 +339,57 @@ impl Layout {
         Ok(LayoutLock {
             _file: lock_file(dir, &self.root)?,
         })
+    }
+
+    /// The referrers of `subject` that a `cosign save` layout (one image marked with
+    /// cosign's kind) holds as loose blobs: small regular files of `blobs/sha256` that are
+    /// manifests naming `subject`, verified against their names. Any other layout lists its
+    /// referrers itself, and this is empty.
+    pub(crate) fn loose_referrers(&self, subject: &Digest) -> Result<Index, LayoutError> {
+        let mut found = Index::empty();
+        let index = self.read_index()?;
+        let mut images = index
+            .entries()
+            .iter()
+            .filter(|e| matches!(cosign_kind(e), Some(COSIGN_IMAGE | COSIGN_IMAGE_INDEX)));
+        if !(images.next().is_some_and(|e| &e.digest == subject) && images.next().is_none()) {
+            return Ok(found);
+        }
+        let dir = self.root.join("blobs").join("sha256");
+        let listing = match std::fs::read_dir(&dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+            Err(e) => return Err(fsio::io_error(&dir)(e).into()),
+        };
+        for entry in listing.take(MAX_LOOSE_BLOBS) {
+            let entry = entry.map_err(fsio::io_error(&dir))?;
+            let Ok(digest) = format!("sha256:{}", entry.file_name().to_string_lossy()).parse()
+            else {
+                continue;
+            };
+            // Layers and links are not manifests: only small regular files are read.
+            let small = matches!(
+                fsio::check_regular(&entry.path(), Some(&self.root)),
+                Ok(Some(size)) if size <= MAX_MANIFEST_BYTES
+            );
+            if !small || index.find_digest(&digest).is_some() {
+                continue;
+            }
+            let Some(bytes) = self.get_blob(&digest, MAX_MANIFEST_BYTES)? else {
+                continue;
+            };
+            let Ok(m) = Manifest::from_bytes(bytes, None) else {
+                continue;
+            };
+            let Ok(info) = m.artifact() else { continue };
+            if let (Some(s), Some(kind)) = (&info.subject, &info.artifact_type)
+                && &s.digest == subject
+                && found.entries().len() < oci::MAX_REFERENCES
+            {
+                found.push(IndexEntry::referrer(&m, kind));
+            }
+        }
+        Ok(found)
     }
 
     /// The digest a tag names, if any.
@@ -477,6 +677,154 @@ mod tests {
         drop(guard);
         assert_eq!(l.resolve_tag("v1").unwrap(), Some(m.digest.clone()));
         drop(l.lock().unwrap());
+    }
+
+    fn kinds(l: &Layout) -> Vec<(Option<String>, Option<String>)> {
+        l.read_index()
+            .unwrap()
+            .entries()
+            .iter()
+            .map(|e| (e.tag.clone(), e.annotation(COSIGN_KIND).map(str::to_string)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn one_artifact_is_marked_for_cosign_load_and_several_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        let a = Manifest::new(br#"{"schemaVersion":2,"a":1}"#.to_vec(), OCI_MANIFEST);
+        let sig = Manifest::new(br#"{"schemaVersion":2,"s":1}"#.to_vec(), OCI_MANIFEST);
+        let [(sig_tag, _), _] = cosign_roles(&a.digest);
+        l.put_manifest(&a, Some("v1")).await.unwrap();
+        l.put_manifest(&sig, Some(&sig_tag)).await.unwrap();
+        assert_eq!(
+            kinds(&l),
+            vec![
+                (Some("v1".into()), Some(COSIGN_IMAGE.into())),
+                (Some(sig_tag.clone()), Some(COSIGN_SIGS.into())),
+            ]
+        );
+        // A referrer listed untagged (a bundle signature) is not a second artifact.
+        let bundle = Manifest::new(
+            format!(
+                r#"{{"schemaVersion":2,"artifactType":"x","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1}}}}"#,
+                a.digest
+            )
+            .into_bytes(),
+            OCI_MANIFEST,
+        );
+        l.put_manifest(&bundle, None).await.unwrap();
+        assert_eq!(kinds(&l)[0].1.as_deref(), Some(COSIGN_IMAGE));
+        assert_eq!(kinds(&l)[2], (None, None));
+        // A second artifact: cosign load would push the first image with either's
+        // signatures, so nothing is marked.
+        let b = Manifest::new(br#"{"schemaVersion":2,"b":1}"#.to_vec(), OCI_MANIFEST);
+        l.put_manifest(&b, Some("v2")).await.unwrap();
+        assert!(
+            kinds(&l).iter().all(|(_, k)| k.is_none()),
+            "{:?}",
+            kinds(&l)
+        );
+        assert!(l.untag("v2", &b.digest).unwrap());
+        assert_eq!(kinds(&l)[0].1.as_deref(), Some(COSIGN_IMAGE));
+    }
+
+    #[tokio::test]
+    async fn a_multi_platform_index_is_one_artifact_with_its_platform_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        let amd = Manifest::new(br#"{"schemaVersion":2,"amd64":1}"#.to_vec(), OCI_MANIFEST);
+        let arm = Manifest::new(br#"{"schemaVersion":2,"arm64":1}"#.to_vec(), OCI_MANIFEST);
+        let index = Manifest::new(
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1}},{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1}}]}}"#,
+                amd.digest, arm.digest
+            )
+            .into_bytes(),
+            OCI_INDEX,
+        );
+        l.put_manifest(&amd, None).await.unwrap();
+        l.put_manifest(&arm, None).await.unwrap();
+        l.put_manifest(&index, Some("v1")).await.unwrap();
+        assert_eq!(
+            kinds(&l),
+            vec![
+                (None, None),
+                (None, None),
+                (Some("v1".into()), Some(COSIGN_IMAGE_INDEX.into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cosign_save_layout_has_its_signatures_under_registry_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        let image = Digest::sha256(b"image");
+        let sigs = Digest::sha256(b"sigs");
+        let atts = Digest::sha256(b"atts");
+        let entry = |d: &Digest, kind: &str| {
+            format!(
+                r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":5,"annotations":{{"kind":"{kind}"}}}}"#
+            )
+        };
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{},{},{}]}}"#,
+            entry(&image, COSIGN_IMAGE),
+            entry(&sigs, COSIGN_SIGS),
+            entry(&atts, COSIGN_ATTS)
+        );
+        std::fs::write(dir.path().join("index.json"), index).unwrap();
+        let [(sig_tag, _), (att_tag, _)] = cosign_roles(&image);
+        assert_eq!(l.resolve_tag(&sig_tag).unwrap(), Some(sigs));
+        assert_eq!(l.resolve_tag(&att_tag).unwrap(), Some(atts));
+        // The image is the one artifact a reference without tag or digest names.
+        assert_eq!(l.read_index().unwrap().pick(None, None).unwrap().0, image);
+    }
+
+    #[tokio::test]
+    async fn loose_referrers_are_read_only_for_the_one_image_of_a_cosign_save_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        let image = Manifest::new(br#"{"schemaVersion":2,"i":1}"#.to_vec(), OCI_MANIFEST);
+        let other = Digest::sha256(b"other");
+        let referrer = |subject: &Digest| {
+            Manifest::new(
+                format!(
+                    r#"{{"schemaVersion":2,"artifactType":"t","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":1}}}}"#
+                )
+                .into_bytes(),
+                OCI_MANIFEST,
+            )
+        };
+        let mine = referrer(&image.digest);
+        for m in [&image, &mine, &referrer(&other)] {
+            l.put_blob(&m.digest, &m.bytes).await.unwrap();
+        }
+        let listed = |d: &Digest| {
+            l.loose_referrers(d)
+                .unwrap()
+                .entries()
+                .iter()
+                .map(|e| e.digest.clone())
+                .collect::<Vec<_>>()
+        };
+        // Not a cosign save layout: referrers are what its index lists.
+        std::fs::write(
+            dir.path().join("index.json"),
+            br#"{"schemaVersion":2,"manifests":[]}"#,
+        )
+        .unwrap();
+        assert!(listed(&image.digest).is_empty());
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{},"annotations":{{"kind":"{COSIGN_IMAGE}"}}}}]}}"#,
+            image.digest,
+            image.bytes.len()
+        );
+        std::fs::write(dir.path().join("index.json"), index).unwrap();
+        assert_eq!(listed(&image.digest), vec![mine.digest.clone()]);
+        // Only for the image the layout was saved for.
+        assert!(listed(&other).is_empty());
     }
 
     #[tokio::test]

@@ -42,3 +42,4 @@ mod publish;
 mod races;
 mod scan;
 mod signatures;
+mod transports;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{OCI_INDEX, OciError, REF_NAME};
 use crate::digest::Digest;
+use crate::reference::is_signature_tag;
 
 /// One manifest listed in `index.json`.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +28,38 @@ pub struct IndexEntry {
 }
 
 impl IndexEntry {
+    /// One of the entry's annotations.
+    pub(crate) fn annotation(&self, key: &str) -> Option<&str> {
+        self.raw.get("annotations")?.get(key)?.as_str()
+    }
+
+    /// Sets (or, with `None`, removes) one of the entry's annotations, keeping the others.
+    pub(crate) fn set_annotation(&mut self, key: &str, value: Option<&str>) {
+        let annotations = match (self.raw.get_mut("annotations"), value) {
+            (Some(Value::Object(a)), _) => a,
+            (_, None) => return,
+            (_, Some(_)) => {
+                self.raw
+                    .insert("annotations".into(), Value::Object(Map::new()));
+                match self.raw.get_mut("annotations") {
+                    Some(Value::Object(a)) => a,
+                    _ => return,
+                }
+            }
+        };
+        match value {
+            Some(v) => {
+                annotations.insert(key.into(), v.into());
+            }
+            None => {
+                annotations.remove(key);
+                if annotations.is_empty() {
+                    self.raw.remove("annotations");
+                }
+            }
+        }
+    }
+
     /// The entry listing a referrer in a referrers index: its digest, media type, size
     /// and artifact type.
     pub fn referrer(m: &super::Manifest, artifact_type: &str) -> Self {
@@ -145,11 +178,16 @@ impl Index {
                 .iter()
                 .filter(|e| e.tag.as_deref() == Some(t))
                 .collect(),
-            // Signature tags stored next to the image are not candidates.
+            // Signatures, attestations and referrers stored next to the image are not
+            // candidates.
             None => self
                 .entries
                 .iter()
-                .filter(|e| !e.tag.as_deref().is_some_and(|r| r.ends_with(".sig")))
+                .filter(|e| {
+                    !e.tag
+                        .as_deref()
+                        .is_some_and(|r| r.ends_with(".sig") || is_signature_tag(r))
+                })
                 .collect(),
         };
         match candidates.as_slice() {

@@ -2,7 +2,10 @@
 //!
 //! Grammar follows the distribution reference grammar and containers-transports(5):
 //! `[docker://]host[:port]/path[:tag][@sha256:hex]`, `oci:PATH[:tag|@digest]`,
-//! `docker-archive:PATH`, `file:PATH`.
+//! `oci-archive:PATH[:tag|@digest]`, `dir:PATH`, `docker-archive:PATH`, `file:PATH`.
+//! The transports of containers-transports(5) that name images hallmark cannot read
+//! (`docker-daemon:`, `containers-storage:`, …) are refused by name: read as registry
+//! references they would name Docker Hub repositories.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -58,13 +61,25 @@ pub enum ReferenceError {
     },
     /// A transport prefix hallmark does not know.
     #[error(
-        "unknown transport {transport:?} in {input:?} (use docker://, oci:, docker-archive: or file:)"
+        "unknown transport {transport:?} in {input:?} (use docker://, oci:, oci-archive:, dir:, docker-archive: or file:)"
     )]
     Transport {
         /// The whole reference.
         input: String,
         /// The prefix.
         transport: String,
+    },
+    /// A containers-transports(5) transport whose images live where hallmark does not read.
+    #[error(
+        "{transport} names an image in {place}, which hallmark does not read; copy it to an OCI layout first (skopeo copy {input} oci:./build:latest) and name that: oci:./build:latest"
+    )]
+    Unsupported {
+        /// The whole reference.
+        input: String,
+        /// The prefix, with its colon.
+        transport: &'static str,
+        /// Where such images live.
+        place: &'static str,
     },
     /// A destination with a digest.
     #[error("destination {input:?} names a digest; the digest comes from the source")]
@@ -98,6 +113,7 @@ impl ReferenceError {
             | Self::Invalid { .. }
             | Self::Digest { .. }
             | Self::Transport { .. }
+            | Self::Unsupported { .. }
             | Self::DigestInDestination { .. }
             | Self::SignatureTag { .. }
             | Self::NotADestination { .. } => ErrorClass::Usage,
@@ -288,9 +304,10 @@ pub struct LayoutRef {
     pub digest: Option<Digest>,
 }
 
-impl fmt::Display for LayoutRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "oci:{}", self.path.display())?;
+impl LayoutRef {
+    /// `PATH[:TAG][@DIGEST]`, as written after a transport prefix.
+    fn fmt_after_prefix(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
         if let Some(tag) = &self.tag {
             write!(f, ":{tag}")?;
         }
@@ -301,6 +318,27 @@ impl fmt::Display for LayoutRef {
     }
 }
 
+impl fmt::Display for LayoutRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("oci:")?;
+        self.fmt_after_prefix(f)
+    }
+}
+
+/// containers-transports(5) transports of images hallmark does not read, and where such
+/// images live. skopeo copies any of them to an `oci:` layout, which hallmark reads.
+const UNSUPPORTED_TRANSPORTS: &[(&str, &str)] = &[
+    ("docker-daemon:", "a Docker daemon"),
+    (
+        "containers-storage:",
+        "containers storage (podman, buildah, CRI-O)",
+    ),
+    ("ostree:", "an OSTree repository"),
+    ("sif:", "a Singularity image file"),
+    ("tarball:", "loose tarballs"),
+    ("atomic:", "an OpenShift registry (the atomic: transport)"),
+];
+
 /// Anything hallmark can read an artifact from or write one to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -309,6 +347,10 @@ pub enum Source {
     Registry(ImageRef),
     /// `oci:DIR[:TAG][@DIGEST]`.
     Layout(LayoutRef),
+    /// `oci-archive:FILE.tar[:TAG][@DIGEST]`: an OCI layout in a tarball, read in place.
+    OciArchive(LayoutRef),
+    /// `dir:DIR`: skopeo's directory of `manifest.json` and blobs named by their hex digest.
+    Dir(PathBuf),
     /// `docker-archive:FILE.tar`.
     DockerArchive(PathBuf),
     /// `file:FILE`.
@@ -316,13 +358,33 @@ pub enum Source {
 }
 
 impl Source {
-    /// Parses any source: registry reference, `oci:`, `docker-archive:` or `file:`.
+    /// Parses any source: registry reference, `oci:`, `oci-archive:`, `dir:`,
+    /// `docker-archive:` or `file:`.
     pub fn parse(input: &str) -> Result<Self, ReferenceError> {
         if input.is_empty() {
             return Err(ReferenceError::Empty);
         }
         if let Some(rest) = input.strip_prefix("oci:") {
             return parse_layout(input, rest).map(Source::Layout);
+        }
+        if let Some(rest) = input.strip_prefix("oci-archive:") {
+            return parse_layout(input, rest).map(Source::OciArchive);
+        }
+        if let Some(path) = input.strip_prefix("dir:") {
+            if path.is_empty() {
+                return Err(invalid(input, "path", path, "is empty"));
+            }
+            return Ok(Self::Dir(PathBuf::from(path)));
+        }
+        if let Some((transport, place)) = UNSUPPORTED_TRANSPORTS
+            .iter()
+            .find(|(t, _)| input.starts_with(t))
+        {
+            return Err(ReferenceError::Unsupported {
+                input: input.to_string(),
+                transport,
+                place,
+            });
         }
         if let Some(path) = input.strip_prefix("docker-archive:") {
             if path.is_empty() {
@@ -358,6 +420,11 @@ impl fmt::Display for Source {
         match self {
             Self::Registry(r) => r.fmt(f),
             Self::Layout(l) => l.fmt(f),
+            Self::OciArchive(l) => {
+                f.write_str("oci-archive:")?;
+                l.fmt_after_prefix(f)
+            }
+            Self::Dir(p) => write!(f, "dir:{}", p.display()),
             Self::DockerArchive(p) => write!(f, "docker-archive:{}", p.display()),
             Self::File(p) => write!(f, "file:{}", p.display()),
         }
@@ -591,6 +658,42 @@ mod tests {
             Err(ReferenceError::Transport { .. })
         ));
         assert!(Source::parse("oci:").is_err());
+        let Source::OciArchive(l) = Source::parse("oci-archive:./a.tar:v1").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (l.path, l.tag),
+            (PathBuf::from("./a.tar"), Some("v1".into()))
+        );
+        let s = format!("oci-archive:/x/a.tar@{D}");
+        assert_eq!(Source::parse(&s).unwrap().to_string(), s);
+        assert_eq!(
+            Source::parse("dir:./d").unwrap(),
+            Source::Dir(PathBuf::from("./d"))
+        );
+        assert!(Source::parse("dir:").is_err());
+        // Read as registry references these were Docker Hub repositories (`docker-daemon`,
+        // tag `img`): each is refused by its transport's name instead.
+        for t in [
+            "docker-daemon:img",
+            "containers-storage:img:v1",
+            "ostree:x@/r",
+        ] {
+            let e = Source::parse(t).unwrap_err();
+            assert!(matches!(e, ReferenceError::Unsupported { .. }), "{t}");
+            assert!(
+                e.to_string().contains(&format!("skopeo copy {t} oci:")),
+                "{e}"
+            );
+        }
+        assert!(matches!(
+            DestinationRef::parse("docker-daemon:img"),
+            Err(ReferenceError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            DestinationRef::parse("oci-archive:x.tar"),
+            Err(ReferenceError::NotADestination { .. })
+        ));
         assert!(matches!(
             Source::parse("reg.io/app").unwrap(),
             Source::Registry(_)

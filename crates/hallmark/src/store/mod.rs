@@ -169,6 +169,8 @@ impl Store {
     ) -> Result<Index, Error> {
         let mut index = match self {
             Self::Registry { client, repo } if api => client.referrers(repo, digest).await?,
+            // `cosign save` keeps referrers as loose blobs, listed nowhere.
+            Self::Layout(l) if api => Some(l.loose_referrers(digest)?),
             _ => None,
         }
         .unwrap_or_else(Index::empty);
