@@ -39,3 +39,4 @@ mod publish;
 mod races;
 mod scan;
 mod signatures;
+mod tls;
