@@ -409,9 +409,11 @@ fn describe(e: &rustls::Error) -> (TlsProblem, String) {
                 P::SelfSignedCa,
                 "its certificate is a CA certificate (CA:TRUE) serving as the server's own, and not one of the certificates given for this registry".into(),
             ),
+            // An authority of the issuer's name is trusted, but did not sign it: as far
+            // as trust goes, an unknown issuer.
             CertificateError::BadSignature => (
-                P::Other,
-                "its certificate's signature does not verify".into(),
+                P::UnknownIssuer,
+                "its certificate is not signed by the authority of that name trusted here".into(),
             ),
             CertificateError::Revoked => (P::Other, "its certificate is revoked".into()),
             CertificateError::BadEncoding => {

@@ -145,9 +145,12 @@ impl Client {
                 reason: p.reason,
             })?;
         }
-        let http = Self::build(&opts, &tls).map_err(|reason| RegistryError::CaFile {
-            path: opts.ca_file.clone().unwrap_or_default(),
-            reason,
+        let http = Self::build(&opts, &tls).map_err(|reason| match &opts.ca_file {
+            Some(path) => RegistryError::CaFile {
+                path: path.clone(),
+                reason,
+            },
+            None => RegistryError::Setup(reason),
         })?;
         Ok(Self {
             http,
@@ -175,7 +178,7 @@ impl Client {
             builder = builder.tls_backend_preconfigured(crate::tls::client_config(tls)?);
         }
         builder.build().map_err(|e| {
-            crate::tls::problem_in(&e).map_or_else(|| "cannot set up HTTP".to_string(), |p| p.1)
+            crate::tls::problem_in(&e).map_or_else(|| crate::net::classify(&e).1, |p| p.1)
         })
     }
 

@@ -205,7 +205,7 @@ pub enum RegistryError {
     },
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client: {0}")]
-    Setup(#[source] reqwest::Error),
+    Setup(String),
     /// No rustls crypto provider is installed for the process.
     #[error(
         "no TLS crypto provider is installed: install one before creating a client (rustls::crypto::ring::default_provider().install_default())"
