@@ -188,17 +188,6 @@ fn is_ca_used_as_end_entity(e: &rustls::Error) -> bool {
     }
 }
 
-/// The certificate's validity period, as Unix seconds.
-fn validity(der: &[u8]) -> Option<(u64, u64)> {
-    use x509_cert::der::Decode as _;
-    let cert = x509_cert::Certificate::from_der(der).ok()?;
-    let v = cert.tbs_certificate().validity();
-    Some((
-        v.not_before.to_unix_duration().as_secs(),
-        v.not_after.to_unix_duration().as_secs(),
-    ))
-}
-
 impl ServerCertVerifier for PinningVerifier {
     fn verify_server_cert(
         &self,
@@ -223,28 +212,11 @@ impl ServerCertVerifier for PinningVerifier {
                         .iter()
                         .any(|p| p.as_ref() == end_entity.as_ref()) =>
             {
+                // webpki checks the validity period before the basic constraints, so a
+                // CA used as an end entity is within its validity (an expired one is
+                // refused for that); the name is checked only after the chain, so here.
                 let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
                 rustls::client::verify_server_name(&parsed, server_name)?;
-                let (not_before, not_after) =
-                    validity(end_entity).ok_or(CertificateError::BadEncoding)?;
-                if now.as_secs() < not_before {
-                    return Err(CertificateError::NotValidYetContext {
-                        time: now,
-                        not_before: UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-                            not_before,
-                        )),
-                    }
-                    .into());
-                }
-                if now.as_secs() > not_after {
-                    return Err(CertificateError::ExpiredContext {
-                        time: now,
-                        not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-                            not_after,
-                        )),
-                    }
-                    .into());
-                }
                 Ok(ServerCertVerified::assertion())
             }
             other => other,

@@ -125,6 +125,63 @@ async fn a_self_signed_certificate_made_by_dockers_recipe_is_trusted_when_given(
     expect_code(&o, 3);
 }
 
+/// A self-signed CA:TRUE certificate for 127.0.0.1, as Docker's recipe makes, that expired
+/// in 2021; returns the certificate and key files.
+fn expired_self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let script = r#"
+import datetime, ipaddress, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "registry")])
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc))
+        .not_valid_after(datetime.datetime(2021, 1, 1, tzinfo=datetime.timezone.utc))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+open(sys.argv[1] + "/old.crt", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+open(sys.argv[1] + "/old.key", "wb").write(key.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+"#;
+    let made = std::process::Command::new(python())
+        .args(["-c", script, dir.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    (dir.join("old.crt"), dir.join("old.key"))
+}
+
+/// A self-signed certificate given as it is still has to be valid now (webpki checks the
+/// validity before finding it is a CA, and the pinning relies on that order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_self_signed_certificate_is_refused_even_when_given() {
+    let certs = tempfile::tempdir().unwrap();
+    let (crt, key) = expired_self_signed(certs.path());
+    let reg = Registry::start_tls_files(&crt, &key, None);
+    let k = keys("ecdsa-p256");
+    let o = run(&[
+        "verify",
+        &format!("{}/team/app:v1", reg.addr),
+        "--key",
+        &k.public,
+        "--ca-file",
+        crt.to_str().unwrap(),
+    ]);
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(
+        err.contains("its certificate expired at 2021-01-01T00:00:00Z"),
+        "{err}"
+    );
+    assert!(err.contains("must be renewed"), "{err}");
+    assert!(!err.contains("tried"), "{err}");
+    no_debug_text(&err);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loopback_registry_is_asked_for_https_first() {
     // Plain HTTP on loopback: found out once, then plain HTTP as before.
