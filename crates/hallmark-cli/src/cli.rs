@@ -27,7 +27,7 @@ and writes cosign-compatible signatures (verify with either tool).",
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// More detail on stderr (repeat for more)
+    /// More detail on stderr: -v each registry request, -vv also its headers (credentials redacted)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Only errors on stderr
@@ -209,10 +209,10 @@ pub struct KeyPublicArgs {
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Registry access")]
 pub struct RegistryArgs {
-    /// Allow plain HTTP to non-loopback registries (loopback always uses HTTP)
+    /// Allow plain HTTP to non-loopback registries (a loopback one is tried over HTTPS first)
     #[arg(long, alias = "allow-http-registry")]
     pub allow_http: bool,
-    /// Extra CA certificates (PEM) to trust
+    /// Extra CA certificates (PEM) to trust, or the registry's own self-signed certificate
     #[arg(long, value_name = "PEM", alias = "registry-cacert")]
     pub ca_file: Option<PathBuf>,
     /// Registry username (instead of ~/.docker/config.json)

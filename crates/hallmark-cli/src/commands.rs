@@ -99,6 +99,7 @@ pub fn client(args: &RegistryArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
                 let _ = writeln!(std::io::stderr(), "{}", crate::sanitize::line(line));
             }))
         }),
+        trace_headers: ui.verbose > 1,
         ..ClientOptions::default()
     };
     if args.insecure() {

@@ -81,6 +81,18 @@ pub fn hint(e: &anyhow::Error) -> Option<String> {
     None
 }
 
+/// Where per-host certificates are read, for hints: the first directory searched.
+fn certs_d() -> String {
+    match std::env::var(hallmark::tls::CERTS_D_ENV) {
+        Ok(list) => list
+            .split(':')
+            .find(|d| !d.is_empty())
+            .unwrap_or("/etc/docker/certs.d")
+            .to_string(),
+        Err(_) => hallmark::tls::CERTS_D[1].to_string(),
+    }
+}
+
 fn library_hint(e: &hallmark::Error) -> Option<String> {
     use hallmark::Error as E;
     use hallmark::keys::KeyError;
@@ -93,11 +105,22 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
             NetworkCause::Refused => "nothing is listening there: check the registry's host and port, and that it is running".into(),
             NetworkCause::PlainHttp => "the registry serves plain HTTP: drop --ca-file for a loopback registry, or pass --allow-http for another one".into(),
             NetworkCause::UnknownHost => "the registry's host name does not resolve: check its spelling and your DNS".into(),
-            NetworkCause::Certificate => "the registry's certificate is not trusted: pass its CA with --ca-file (or, at your own risk, --tls-verify=false)".into(),
+            NetworkCause::UnknownIssuer => format!("the registry's certificate is not trusted: give the CA that signed it with --ca-file or as {}/HOST:PORT/ca.crt (or, at your own risk, --tls-verify=false)", certs_d()),
+            NetworkCause::SelfSignedCa => format!("the registry's certificate is not trusted: if it is the registry's own self-signed certificate, give that very certificate with --ca-file or as {}/HOST:PORT/ca.crt", certs_d()),
+            NetworkCause::CertificateName => "use the registry by a name its certificate has (above), or reissue the certificate with this name in its subjectAltName".into(),
+            NetworkCause::CertificateExpired => "the registry's certificate must be renewed (check this machine's clock too)".into(),
+            NetworkCause::ClientCertificate => format!("put the client certificate and key the registry trusts in {}/HOST:PORT/ as NAME.cert and NAME.key", certs_d()),
+            NetworkCause::Certificate => "the registry's certificate is not acceptable: fix it on the registry (or, at your own risk, --tls-verify=false)".into(),
             _ => "check the registry address and that it is up; run with -v to see each request".into(),
         },
         E::Registry(RegistryError::Timeout { .. }) => {
             "the registry did not answer in time: check that it is up, or raise --timeout for slow links".into()
+        }
+        E::Registry(RegistryError::HttpToHttps { .. }) => {
+            "drop --allow-http for this registry: it serves HTTPS (pass its CA with --ca-file if it is not trusted)".into()
+        }
+        E::Registry(RegistryError::CertsDir { .. }) => {
+            "each NAME.cert needs its NAME.key beside it, and *.crt files hold PEM CA certificates; fix or remove the file".into()
         }
         E::Registry(RegistryError::NotARegistry { .. }) => {
             "check the host and port: they belong to another kind of server".into()
@@ -151,7 +174,7 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
             ReferenceError::DigestInDestination { .. } | ReferenceError::NotADestination { .. },
         ) => "DEST is REG/REPO:TAG[,TAG…] or oci:DIR[:TAG]".into(),
         E::Registry(RegistryError::CaFile { .. }) => {
-            "--ca-file takes a readable PEM file of the CA certificates the registry's certificate chains to".into()
+            "--ca-file takes a readable PEM file of the CA certificates the registry's certificate chains to, or of the registry's own self-signed certificate".into()
         }
         E::Registry(RegistryError::Protocol {
             violation: Violation::InsecureRealm,

@@ -175,6 +175,7 @@ pub mod signature;
 pub mod signer;
 pub mod sigstore;
 pub mod store;
+pub mod tls;
 pub mod transfer;
 pub mod trust;
 pub mod verify;

@@ -18,10 +18,36 @@ pub enum NetworkCause {
     UnknownHost,
     /// A TLS handshake met a server speaking plain HTTP.
     PlainHttp,
-    /// The server's certificate is not trusted.
+    /// The server's certificate is not trusted (another reason than those below).
     Certificate,
+    /// The server's certificate is signed by an authority not trusted here.
+    UnknownIssuer,
+    /// The server's certificate is a CA certificate not among those given.
+    SelfSignedCa,
+    /// The server's certificate is not for the name connected to.
+    CertificateName,
+    /// The server's certificate has expired or is not valid yet.
+    CertificateExpired,
+    /// The server asks for a client certificate, or refused the one shown.
+    ClientCertificate,
     /// Anything else (reset, closed, too many redirects).
     Other,
+}
+
+impl NetworkCause {
+    /// True for a failure about the certificates of a server that speaks TLS: sending the
+    /// request again changes nothing.
+    pub fn is_certificate(self) -> bool {
+        matches!(
+            self,
+            Self::Certificate
+                | Self::UnknownIssuer
+                | Self::SelfSignedCa
+                | Self::CertificateName
+                | Self::CertificateExpired
+                | Self::ClientCertificate
+        )
+    }
 }
 
 /// True when `u` names this machine: `localhost` or a loopback address.
@@ -53,6 +79,19 @@ pub(crate) fn classify(e: &reqwest::Error) -> (NetworkCause, String) {
             refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
         }
         src = s.source();
+    }
+    if let Some((problem, words)) = crate::tls::problem_in(e) {
+        use crate::tls::TlsProblem as P;
+        let cause = match problem {
+            P::PlainHttp => NetworkCause::PlainHttp,
+            P::UnknownIssuer => NetworkCause::UnknownIssuer,
+            P::SelfSignedCa => NetworkCause::SelfSignedCa,
+            P::WrongName => NetworkCause::CertificateName,
+            P::Expired => NetworkCause::CertificateExpired,
+            P::ClientCertificate => NetworkCause::ClientCertificate,
+            P::Other => NetworkCause::Certificate,
+        };
+        return (cause, words);
     }
     let cause = if refused || chain.contains("Connection refused") {
         NetworkCause::Refused

@@ -42,4 +42,5 @@ mod publish;
 mod races;
 mod scan;
 mod signatures;
+mod tls;
 mod transports;

@@ -95,7 +95,7 @@ impl Client {
                 },
             });
         }
-        let url = self.repo_url(r, "blobs/uploads/");
+        let url = self.repo_url(r, "blobs/uploads/").await;
         let resp = match self.call(r, reqwest::Method::POST, &url).await {
             Ok(resp) => resp,
             Err(RegistryError::Unauthorized { reason, .. }) => {

@@ -17,7 +17,7 @@ impl Client {
         r: &ImageRef,
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
-        let url = self.repo_url(r, &format!("blobs/{digest}"));
+        let url = self.repo_url(r, &format!("blobs/{digest}")).await;
         let resp = self.head(r, &url).await?;
         match resp.status() {
             s if s.is_success() => Ok(true),
@@ -33,7 +33,7 @@ impl Client {
         digest: &Digest,
         limit: u64,
     ) -> Result<Option<Bytes>, RegistryError> {
-        let url = self.repo_url(r, &format!("blobs/{digest}"));
+        let url = self.repo_url(r, &format!("blobs/{digest}")).await;
         let Some(resp) = self.get_found(r, &url, HeaderMap::new()).await? else {
             return Ok(None);
         };
@@ -55,7 +55,7 @@ impl Client {
         len: u64,
     ) -> Result<ByteStream, RegistryError> {
         use futures_util::StreamExt;
-        let url = self.repo_url(r, &format!("blobs/{digest}"));
+        let url = self.repo_url(r, &format!("blobs/{digest}")).await;
         let partial = start > 0 || len < size;
         let mut headers = HeaderMap::new();
         if partial {

@@ -1,20 +1,34 @@
 //! The client and its options.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::RegistryError;
+use super::{NetworkCause, RegistryError};
+
+/// Longest wait for a loopback registry to answer a TLS handshake; an HTTPS server answers
+/// at once, a plain HTTP one either at once or not at all.
+const PROBE_DEADLINE: Duration = Duration::from_secs(3);
 use super::auth::{AuthState, Credentials};
 use super::http::MAX_REDIRECTS;
 use crate::reference::ImageRef;
 
+/// A loopback host's scheme, found out by the first request that needs it.
+type SchemeCell = tokio::sync::OnceCell<&'static str>;
+
 /// Client settings; the defaults suit CI.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// Plain HTTP for non-loopback registries (loopback always uses HTTP).
+    /// Plain HTTP for every registry. Without it, a loopback registry is tried over HTTPS
+    /// first and spoken to in plain HTTP when it answers a TLS handshake in plain HTTP, as
+    /// docker does for localhost (unless `ca_file` is given: then HTTPS only); every other
+    /// registry is HTTPS only.
     pub allow_http: bool,
-    /// Extra CA certificates (PEM) to trust; also switches loopback registries to HTTPS.
+    /// Extra CA certificates (PEM) to trust, in addition to the system's and the host's
+    /// `certs.d` directory. A server certificate found as it is in this file is trusted
+    /// even when it is a CA certificate (a self-signed certificate made with
+    /// `openssl req -x509`), as docker, skopeo and cosign do.
     pub ca_file: Option<PathBuf>,
     /// Accept any certificate and host name over HTTPS (skopeo's `--tls-verify=false`).
     /// Signatures still decide what is trusted; credentials and availability do not.
@@ -42,6 +56,8 @@ pub struct ClientOptions {
     pub settle: Duration,
     /// Receives one line per request, retry and authentication step (never credentials).
     pub trace: Option<Trace>,
+    /// Also trace every request's and answer's headers, credentials redacted (`-vv`).
+    pub trace_headers: bool,
 }
 
 /// Where the client reports what it does, for `-v`.
@@ -70,6 +86,7 @@ impl Default for ClientOptions {
             user_agent: concat!("hallmark/", env!("CARGO_PKG_VERSION")).to_string(),
             settle: Duration::from_secs(2),
             trace: None,
+            trace_headers: false,
         }
     }
 }
@@ -78,6 +95,10 @@ impl Default for ClientOptions {
 #[derive(Clone)]
 pub struct Client {
     pub(super) http: reqwest::Client,
+    /// Clients for hosts with their own certificates (`certs.d`), by `host[:port]`.
+    hosts: Arc<Mutex<HashMap<String, reqwest::Client>>>,
+    /// Per loopback `host[:port]`: `http` or `https`, once found out.
+    schemes: Arc<Mutex<HashMap<String, Arc<SchemeCell>>>>,
     pub(super) opts: Arc<ClientOptions>,
     pub(super) auth: Arc<Mutex<AuthState>>,
     pub(super) in_flight: Arc<Mutex<InFlight>>,
@@ -117,32 +138,108 @@ impl Client {
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             return Err(RegistryError::NoCryptoProvider);
         }
-        let mut builder = reqwest::Client::builder()
-            .user_agent(opts.user_agent.clone())
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-            .connect_timeout(opts.connect_timeout)
-            .read_timeout(opts.timeout);
+        let mut tls = crate::tls::HostTls::default();
         if let Some(path) = &opts.ca_file {
-            let ca_err = |reason: String| RegistryError::CaFile {
+            tls.roots = crate::tls::pem_certificates(path).map_err(|p| RegistryError::CaFile {
+                path: path.clone(),
+                reason: p.reason,
+            })?;
+        }
+        let http = Self::build(&opts, &tls).map_err(|reason| match &opts.ca_file {
+            Some(path) => RegistryError::CaFile {
                 path: path.clone(),
                 reason,
-            };
-            let certs = crate::net::ca_certificates(path).map_err(ca_err)?;
-            builder = builder.tls_certs_merge(certs);
-        }
-        if opts.accept_invalid_certs {
-            builder = builder
-                .tls_danger_accept_invalid_certs(true)
-                .danger_accept_invalid_hostnames(true);
-        }
-        let http = builder.build().map_err(RegistryError::Setup)?;
+            },
+            None => RegistryError::Setup(reason),
+        })?;
         Ok(Self {
             http,
+            hosts: Arc::default(),
+            schemes: Arc::default(),
             opts: Arc::new(opts),
             auth: Arc::default(),
             in_flight: Arc::default(),
             sent: Arc::default(),
         })
+    }
+
+    /// An HTTP client with these options, trusting and showing what `tls` holds.
+    fn build(opts: &ClientOptions, tls: &crate::tls::HostTls) -> Result<reqwest::Client, String> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(opts.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .connect_timeout(opts.connect_timeout)
+            .read_timeout(opts.timeout);
+        if opts.accept_invalid_certs {
+            builder = builder
+                .tls_danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
+        } else if !tls.is_empty() {
+            builder = builder.tls_backend_preconfigured(crate::tls::client_config(tls)?);
+        }
+        builder.build().map_err(|e| {
+            crate::tls::problem_in(&e).map_or_else(|| crate::net::classify(&e).1, |p| p.1)
+        })
+    }
+
+    /// The HTTP client for `url`'s host: the default one, or one with the certificates of
+    /// the host's `certs.d` directory (`HOST[:PORT]`, as the reference writes it), made
+    /// once per host.
+    pub(super) fn http_for(&self, url: &str) -> Result<reqwest::Client, RegistryError> {
+        let Some(host) = url::Url::parse(url).ok().and_then(|u| {
+            let host = u.host_str()?.to_string();
+            Some(match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
+            })
+        }) else {
+            return Ok(self.http.clone());
+        };
+        if self.opts.accept_invalid_certs {
+            return Ok(self.http.clone());
+        }
+        if let Some(c) = self.hosts.lock().expect("hosts lock").get(&host) {
+            return Ok(c.clone());
+        }
+        let mut tls = crate::tls::HostTls::default();
+        let bases = crate::tls::certs_d_bases(|k| std::env::var(k).ok());
+        for base in &bases {
+            crate::tls::add_certs_d(&mut tls, base, &host).map_err(|p| {
+                RegistryError::CertsDir {
+                    host: host.clone(),
+                    path: p.path,
+                    reason: p.reason,
+                }
+            })?;
+        }
+        let client = if tls.is_empty() {
+            self.http.clone()
+        } else {
+            self.trace(|| {
+                let files: Vec<String> =
+                    tls.files.iter().map(|f| f.display().to_string()).collect();
+                format!("{host}: certificates from {}", files.join(", "))
+            });
+            if let Some(path) = &self.opts.ca_file {
+                tls.roots
+                    .extend(crate::tls::pem_certificates(path).map_err(|p| {
+                        RegistryError::CaFile {
+                            path: path.clone(),
+                            reason: p.reason,
+                        }
+                    })?);
+            }
+            Self::build(&self.opts, &tls).map_err(|reason| RegistryError::CertsDir {
+                host: host.clone(),
+                path: bases.first().map(|b| b.join(&host)).unwrap_or_default(),
+                reason,
+            })?
+        };
+        self.hosts
+            .lock()
+            .expect("hosts lock")
+            .insert(host, client.clone());
+        Ok(client)
     }
 
     /// How many requests this client (and its clones) sent, retries included.
@@ -179,15 +276,62 @@ impl Client {
     }
 
     /// `scheme://host[:port]` of a registry's API.
-    pub(super) fn base_url(&self, r: &ImageRef) -> String {
-        // Loopback registries speak plain HTTP unless the user brought a CA for them.
-        let loopback_http = r.is_loopback() && self.opts.ca_file.is_none();
-        let scheme = if loopback_http || self.opts.allow_http {
-            "http"
-        } else {
-            "https"
-        };
-        format!("{scheme}://{}", r.api_host())
+    pub(super) async fn base_url(&self, r: &ImageRef) -> String {
+        format!("{}://{}", self.scheme(r).await, r.api_host())
+    }
+
+    /// `http` or `https` for a registry: HTTPS, or plain HTTP when opted in; a loopback
+    /// registry is asked once per run, by a TLS handshake, whether it speaks HTTPS, and
+    /// only one that answers the handshake in plain HTTP is spoken to in plain HTTP (a
+    /// certificate that is not trusted never sends the request in the clear).
+    async fn scheme(&self, r: &ImageRef) -> &'static str {
+        if self.opts.allow_http {
+            return "http";
+        }
+        // A CA given on the command line says the registry speaks TLS: no fallback.
+        if !r.is_loopback() || self.opts.ca_file.is_some() {
+            return "https";
+        }
+        let host = r.api_host().to_string();
+        let cell = self
+            .schemes
+            .lock()
+            .expect("schemes lock")
+            .entry(host.clone())
+            .or_default()
+            .clone();
+        let found = cell
+            .get_or_try_init(|| async {
+                let url = format!("https://{host}/v2/");
+                let http = self.http_for(&url).map_err(|_| ())?;
+                let started = std::time::Instant::now();
+                let probe = tokio::time::timeout(PROBE_DEADLINE, http.get(&url).send()).await;
+                let scheme = match probe {
+                    Ok(Ok(_)) => Ok("https"),
+                    Ok(Err(e)) => match crate::net::classify(&e).0 {
+                        NetworkCause::PlainHttp => Ok("http"),
+                        // Nothing listens (yet): ask again next time.
+                        NetworkCause::Refused | NetworkCause::UnknownHost => Err(()),
+                        // A certificate refused, or a failure after the handshake (a
+                        // client certificate refused arrives then): it speaks TLS.
+                        _ => Ok("https"),
+                    },
+                    // A server that says nothing to a TLS handshake is no HTTPS server.
+                    Err(_) => Ok("http"),
+                };
+                self.trace(|| match scheme {
+                    Ok(s) => format!(
+                        "{host} is a loopback registry: it speaks {}, found in {} ms",
+                        if s == "http" { "plain HTTP" } else { "HTTPS" },
+                        started.elapsed().as_millis()
+                    ),
+                    Err(()) => format!("{host} is a loopback registry: no answer to HTTPS yet"),
+                });
+                scheme
+            })
+            .await;
+        // Until it answers, what loopback was before HTTPS was tried first.
+        found.copied().unwrap_or("http")
     }
 
     /// Reports a step to the trace, if there is one; the line is made only then.
@@ -198,8 +342,8 @@ impl Client {
     }
 
     /// `…/v2/<repository>/<tail>`.
-    pub(super) fn repo_url(&self, r: &ImageRef, tail: &str) -> String {
-        format!("{}/v2/{}/{tail}", self.base_url(r), r.repository())
+    pub(super) async fn repo_url(&self, r: &ImageRef, tail: &str) -> String {
+        format!("{}/v2/{}/{tail}", self.base_url(r).await, r.repository())
     }
 }
 

@@ -25,7 +25,7 @@ impl Client {
         r: &ImageRef,
         reference: &str,
     ) -> Result<Option<Manifest>, RegistryError> {
-        let url = self.repo_url(r, &format!("manifests/{reference}"));
+        let url = self.repo_url(r, &format!("manifests/{reference}")).await;
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
         let Some(resp) = self.get_found(r, &url, headers).await? else {
@@ -74,7 +74,7 @@ impl Client {
         m: &Manifest,
         resend_unanswered: bool,
     ) -> Result<(), RegistryError> {
-        let url = self.repo_url(r, &format!("manifests/{reference}"));
+        let url = self.repo_url(r, &format!("manifests/{reference}")).await;
         let mut headers = HeaderMap::new();
         headers.insert(
             CONTENT_TYPE,
@@ -113,7 +113,7 @@ impl Client {
         r: &ImageRef,
         reference: &str,
     ) -> Result<(), RegistryError> {
-        let url = self.repo_url(r, &format!("manifests/{reference}"));
+        let url = self.repo_url(r, &format!("manifests/{reference}")).await;
         let resp = self.call(r, reqwest::Method::DELETE, &url).await?;
         if !resp.status().is_success() {
             return Err(self.fail(&url, resp).await);

@@ -95,6 +95,14 @@ pub enum RegistryError {
         /// Its answer.
         status: u16,
     },
+    /// Plain HTTP sent to a registry that serves HTTPS on that port.
+    #[error(
+        "{url}: the registry serves HTTPS on this port and answered 400 to plain HTTP (\"Client sent an HTTP request to an HTTPS server\")"
+    )]
+    HttpToHttps {
+        /// The request.
+        url: String,
+    },
     /// An error status.
     #[error("{url}: registry answered {status}{message}")]
     Status {
@@ -185,9 +193,19 @@ pub enum RegistryError {
         /// Why.
         reason: String,
     },
+    /// A host's certificate directory (`certs.d/HOST[:PORT]/`) is unusable.
+    #[error("cannot use {path} (certificates for {host}): {reason}")]
+    CertsDir {
+        /// The registry host, as its directory is named.
+        host: String,
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client: {0}")]
-    Setup(#[source] reqwest::Error),
+    Setup(String),
     /// No rustls crypto provider is installed for the process.
     #[error(
         "no TLS crypto provider is installed: install one before creating a client (rustls::crypto::ring::default_provider().install_default())"
@@ -267,6 +285,7 @@ impl RegistryError {
             | Self::Timeout { .. }
             | Self::NotARegistry { .. }
             | Self::Status { .. }
+            | Self::HttpToHttps { .. }
             | Self::Unauthorized { .. }
             | Self::TooLarge { .. }
             | Self::Protocol { .. }
@@ -278,7 +297,7 @@ impl RegistryError {
             | Self::Stored(_)
             | Self::SourceMismatch { .. }
             | Self::SourceLength { .. } => ErrorClass::Denied,
-            Self::CaFile { .. } | Self::MediaType(_) => ErrorClass::Usage,
+            Self::CaFile { .. } | Self::CertsDir { .. } | Self::MediaType(_) => ErrorClass::Usage,
         }
     }
 
@@ -295,10 +314,14 @@ impl RegistryError {
         }
     }
 
-    /// True for failures worth another attempt.
+    /// True for failures worth another attempt: not a certificate refused, nor a server
+    /// that speaks another protocol, which stay so however often they are asked.
     pub(crate) fn is_transient(&self) -> bool {
         match self {
-            Self::Network { .. } | Self::Timeout { .. } => true,
+            Self::Network { cause, .. } => {
+                !cause.is_certificate() && *cause != NetworkCause::PlainHttp
+            }
+            Self::Timeout { .. } => true,
             Self::Status { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }

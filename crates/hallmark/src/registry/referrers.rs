@@ -17,7 +17,7 @@ impl Client {
         r: &ImageRef,
         digest: &Digest,
     ) -> Result<Option<Index>, RegistryError> {
-        let url = self.repo_url(r, &format!("referrers/{digest}"));
+        let url = self.repo_url(r, &format!("referrers/{digest}")).await;
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(OCI_INDEX));
         let resp = self.get(r, &url, headers).await?;

@@ -204,7 +204,7 @@ impl Client {
         r: &ImageRef,
         page: usize,
     ) -> Result<Option<Vec<String>>, RegistryError> {
-        let url = self.repo_url(r, &format!("tags/list?n={page}"));
+        let url = self.repo_url(r, &format!("tags/list?n={page}")).await;
         match self
             .paged_names(r, url.clone(), tag_names, ListLimits::REPOSITORY, None)
             .await?
@@ -228,7 +228,7 @@ impl Client {
         limits: ListLimits,
         budget: &ListBudget,
     ) -> Result<Option<Listed>, RegistryError> {
-        let url = self.repo_url(r, &format!("tags/list?n={page}"));
+        let url = self.repo_url(r, &format!("tags/list?n={page}")).await;
         self.paged_names(r, url, tag_names, limits, Some(budget))
             .await
     }
@@ -241,7 +241,7 @@ impl Client {
         page: usize,
         limits: ListLimits,
     ) -> Result<Listed, RegistryError> {
-        let url = format!("{}/v2/_catalog?n={page}", self.base_url(r));
+        let url = format!("{}/v2/_catalog?n={page}", self.base_url(r).await);
         match self
             .paged_names(r, url.clone(), repository_names, limits, None)
             .await?

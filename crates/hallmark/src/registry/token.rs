@@ -74,7 +74,7 @@ impl Client {
         scope: &str,
         url: &str,
     ) -> Option<String> {
-        if origin(url)? == origin(&self.base_url(r))? {
+        if origin(url)? == origin(&self.base_url(r).await)? {
             self.cached_authorization(r, scope).await
         } else {
             None
@@ -154,6 +154,7 @@ impl Client {
         if !may_send_credentials(&url, self.opts.allow_http) {
             return Err(violation(Violation::InsecureRealm));
         }
+        let http = self.http_for(url.as_str())?;
         let req = match cred {
             Some(Credential::IdentityToken(refresh)) => {
                 let mut form = url::form_urlencoded::Serializer::new(String::new());
@@ -164,8 +165,7 @@ impl Client {
                 if let Some(s) = service {
                     form.append_pair("service", s);
                 }
-                self.http
-                    .post(url.clone())
+                http.post(url.clone())
                     .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(form.finish())
             }
@@ -177,7 +177,7 @@ impl Client {
                     }
                     q.append_pair("scope", scope);
                 }
-                let req = self.http.get(url.clone());
+                let req = http.get(url.clone());
                 match cred {
                     Some(Credential::Basic(c)) => req.header(AUTHORIZATION, basic_header(c)),
                     _ => req,
@@ -185,7 +185,7 @@ impl Client {
             }
         };
         let what = url.as_str().to_string();
-        let resp = self.with_deadline(&what, req.send()).await?;
+        let resp = self.execute(&what, req).await?;
         let status = resp.status();
         let body = self.read_small(resp, TOKEN_BODY_LIMIT, &what).await?;
         if !status.is_success() {

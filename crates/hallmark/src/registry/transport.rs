@@ -92,26 +92,127 @@ pub(super) async fn read_limited(
         })
 }
 
-impl Client {
-    fn scope(r: &ImageRef, access: Access) -> String {
-        match access {
-            Access::Pull => format!("repository:{}:pull", r.repository()),
-            Access::Push => format!("repository:{}:pull,push", r.repository()),
-        }
-    }
+/// True when a 400's body is Go's answer to plain HTTP sent to its HTTPS port.
+pub(super) fn speaks_https(body: &[u8]) -> bool {
+    String::from_utf8_lossy(body).contains("Client sent an HTTP request to an HTTPS server")
+}
 
-    pub(super) async fn with_deadline<T>(
+/// Names of headers whose values are credentials.
+const SECRET_HEADERS: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-registry-auth",
+];
+
+/// A header's value for the trace: credentials replaced by `<redacted>` (an
+/// `Authorization` keeps its scheme), and secret query parameters of a URL redacted.
+pub(super) fn shown_header(name: &str, value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    let lower = name.to_ascii_lowercase();
+    if SECRET_HEADERS.contains(&lower.as_str()) {
+        return match text.split_once(' ') {
+            Some((scheme, _)) if lower.ends_with("authorization") => {
+                format!("{scheme} <redacted>")
+            }
+            _ => "<redacted>".to_string(),
+        };
+    }
+    if lower == "location" || lower == "content-location" || lower == "link" {
+        return redact_url(&text);
+    }
+    text.into_owned()
+}
+
+/// `url` with the values of query parameters that carry secrets (tokens, passwords,
+/// pre-signed URL signatures) replaced by `<redacted>`.
+pub(super) fn redact_url(url: &str) -> String {
+    let Some((head, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let (query, fragment) = match query.split_once('#') {
+        Some((q, _)) => (q, &url[head.len() + 1 + q.len()..]),
+        None => (query, ""),
+    };
+    let secret = |key: &str| {
+        let k = key.to_ascii_lowercase();
+        [
+            "token",
+            "password",
+            "secret",
+            "signature",
+            "credential",
+            "sig",
+            "key",
+        ]
+        .iter()
+        .any(|s| k.contains(s))
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if secret(k) => format!("{k}=<redacted>"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{head}?{}{fragment}", parts.join("&"))
+}
+
+impl Client {
+    /// Sends a request within the client's deadline, tracing its headers for `-vv`.
+    pub(super) async fn execute(
         &self,
         url: &str,
-        fut: impl Future<Output = Result<T, reqwest::Error>>,
-    ) -> Result<T, RegistryError> {
-        match tokio::time::timeout(self.opts.timeout, fut).await {
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RegistryError> {
+        match tokio::time::timeout(self.opts.timeout, self.send_traced(req)).await {
             Ok(r) => r.map_err(|e| network_error(url, e)),
             Err(_) => Err(RegistryError::Timeout {
                 url: url.to_string(),
                 secs: self.opts.timeout.as_secs(),
                 attempts: 1,
             }),
+        }
+    }
+
+    /// Sends a request; with `trace_headers`, its headers and the answer's go to the
+    /// trace, credentials redacted.
+    pub(super) async fn send_traced(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        if !(self.opts.trace_headers && self.opts.trace.is_some()) {
+            return req.send().await;
+        }
+        let (http, req) = req.build_split();
+        let req = req?;
+        self.trace(|| format!("> {} {}", req.method(), redact_url(req.url().as_str())));
+        for (name, value) in req.headers() {
+            self.trace(|| {
+                format!(
+                    "> {name}: {}",
+                    shown_header(name.as_str(), value.as_bytes())
+                )
+            });
+        }
+        let resp = http.execute(req).await?;
+        self.trace(|| format!("< {:?} {}", resp.version(), resp.status()));
+        for (name, value) in resp.headers() {
+            self.trace(|| {
+                format!(
+                    "< {name}: {}",
+                    shown_header(name.as_str(), value.as_bytes())
+                )
+            });
+        }
+        Ok(resp)
+    }
+
+    fn scope(r: &ImageRef, access: Access) -> String {
+        match access {
+            Access::Pull => format!("repository:{}:pull", r.repository()),
+            Access::Push => format!("repository:{}:pull,push", r.repository()),
         }
     }
 
@@ -166,8 +267,9 @@ impl Client {
         &self,
         r: &ImageRef,
     ) -> Result<(String, reqwest::Response), RegistryError> {
-        let url = format!("{}/v2/", self.base_url(r));
-        let resp = self.with_deadline(&url, self.http.get(&url).send()).await?;
+        let url = format!("{}/v2/", self.base_url(r).await);
+        let req = self.http_for(&url)?.get(&url);
+        let resp = self.execute(&url, req).await?;
         Ok((url, resp))
     }
 
@@ -276,13 +378,11 @@ impl Client {
             Self::scope(r, access)
         };
         let _pending = self.track(format!("{method} {url}"));
+        let http = self.http_for(url)?;
         let mut authed = false;
         let mut attempt = 0u32;
         loop {
-            let mut req = self
-                .http
-                .request(method.clone(), url)
-                .headers(headers.clone());
+            let mut req = http.request(method.clone(), url).headers(headers.clone());
             if let Some(a) = self.authorization_for(r, &scope, url).await {
                 req = req.header(AUTHORIZATION, a);
             }
@@ -293,7 +393,7 @@ impl Client {
             };
             let started = std::time::Instant::now();
             self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let result = self.with_deadline(url, req.send()).await;
+            let result = self.execute(url, req).await;
             self.trace(|| match &result {
                 Ok(resp) => format!(
                     "{method} {url} → {} in {} ms",
@@ -390,7 +490,7 @@ impl Client {
             .unwrap_or(0);
         let _pending = self.track(format!("{method} {url}"));
         let mut req = self
-            .http
+            .http_for(url)?
             .request(method.clone(), url)
             .headers(headers)
             .body(body);
@@ -400,7 +500,7 @@ impl Client {
         // A registry that stops reading must not hang the upload.
         let deadline = transfer_deadline(self.opts.timeout, content_length);
         let started = std::time::Instant::now();
-        let result = tokio::time::timeout(deadline, req.send()).await;
+        let result = tokio::time::timeout(deadline, self.send_traced(req)).await;
         self.trace(|| match &result {
             Ok(Ok(resp)) => format!(
                 "{method} {url} ({content_length} bytes) → {} in {} ms",
@@ -434,6 +534,11 @@ impl Client {
         let body = read_limited(resp, ERROR_BODY_LIMIT, url, self.opts.timeout)
             .await
             .unwrap_or_default();
+        if status == 400 && speaks_https(&body) {
+            return RegistryError::HttpToHttps {
+                url: url.to_string(),
+            };
+        }
         RegistryError::Status {
             url: url.to_string(),
             status,
@@ -470,6 +575,40 @@ mod tests {
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn traced_headers_never_carry_credentials() {
+        assert_eq!(
+            shown_header("Authorization", b"Bearer eyJhbGciOi.secret"),
+            "Bearer <redacted>"
+        );
+        assert_eq!(
+            shown_header("proxy-authorization", b"Basic Y2k6czNjcmV0"),
+            "Basic <redacted>"
+        );
+        assert_eq!(shown_header("Set-Cookie", b"session=abc"), "<redacted>");
+        assert_eq!(shown_header("content-type", b"text/plain"), "text/plain");
+        assert_eq!(
+            shown_header(
+                "location",
+                b"https://s3.example/b?X-Amz-Credential=AK&X-Amz-Signature=ff&x=1"
+            ),
+            "https://s3.example/b?X-Amz-Credential=<redacted>&X-Amz-Signature=<redacted>&x=1"
+        );
+        assert_eq!(
+            redact_url("https://auth.example/token?access_token=t&scope=repo#f"),
+            "https://auth.example/token?access_token=<redacted>&scope=repo#f"
+        );
+        assert_eq!(redact_url("http://h/v2/"), "http://h/v2/");
+    }
+
+    #[test]
+    fn plain_http_to_an_https_port_is_recognised() {
+        assert!(speaks_https(
+            b"Client sent an HTTP request to an HTTPS server.\n"
+        ));
+        assert!(!speaks_https(b"{\"errors\":[]}"));
     }
 
     #[test]

@@ -399,7 +399,7 @@ impl Client {
         r: &ImageRef,
         query: &str,
     ) -> Result<(String, reqwest::Response), RegistryError> {
-        let url = self.repo_url(r, &format!("blobs/uploads/{query}"));
+        let url = self.repo_url(r, &format!("blobs/uploads/{query}")).await;
         let resp = self.call(r, Method::POST, &url).await?;
         Ok((url, resp))
     }

@@ -130,6 +130,13 @@ async fn serve_one(
             return Ok(());
         }
         buf.extend_from_slice(&chunk[..n]);
+        // A TLS handshake (a client finding out whether this port speaks HTTPS) gets what
+        // an HTTP server written in Go answers to it.
+        if buf.first() == Some(&0x16) {
+            sock.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                .await?;
+            return Ok(());
+        }
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
         }

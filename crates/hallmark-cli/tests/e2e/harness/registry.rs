@@ -318,3 +318,78 @@ impl Registry {
         panic!("docker-registry on [::1] did not start");
     }
 }
+
+/// Runs openssl in `dir`; panics when it fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A certificate made by Docker's documented recipe for a self-signed registry
+/// (`openssl req -newkey rsa -nodes -sha256 -x509 -addext subjectAltName=…`): a CA:TRUE
+/// certificate that is the server's own. RSA 2048 rather than the recipe's 4096 keeps the
+/// tests fast; the size changes nothing checked here. Returns `NAME.crt` and `NAME.key`.
+pub fn docker_self_signed(dir: &Path, name: &str, san: &str) -> (PathBuf, PathBuf) {
+    let (crt, key) = (format!("{name}.crt"), format!("{name}.key"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-keyout",
+            &key,
+            "-addext",
+            &format!("subjectAltName = {san}"),
+            "-x509",
+            "-days",
+            "365",
+            "-out",
+            &crt,
+            "-subj",
+            "/CN=registry",
+        ],
+    );
+    (dir.join(crt), dir.join(key))
+}
+
+impl Registry {
+    /// A registry serving HTTPS with the given certificate and key; with `client_cas`, it
+    /// demands a client certificate signed by one of them (`http.tls.clientcas`).
+    pub fn start_tls_files(cert: &Path, key: &Path, client_cas: Option<&Path>) -> Registry {
+        ensure_registry_installed();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let addr = format!("127.0.0.1:{}", free_port());
+            let mut config = format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("data").display(),
+                cert.display(),
+                key.display()
+            );
+            if let Some(cas) = client_cas {
+                config.push_str(&format!("    clientcas:\n      - {}\n", cas.display()));
+            }
+            std::fs::write(dir.path().join("config.yml"), config).unwrap();
+            if let Some(child) = spawn_ready(&dir.path().join("config.yml"), &addr, true) {
+                return Registry {
+                    child,
+                    addr,
+                    _dir: dir,
+                    tls: true,
+                };
+            }
+        }
+        panic!("docker-registry with the given certificate did not start");
+    }
+}
