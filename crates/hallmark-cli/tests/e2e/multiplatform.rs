@@ -370,7 +370,7 @@ async fn a_platform_swapped_under_a_signed_index_is_refused() {
     );
 }
 
-/// When the index is unsigned, the platform name is the index's word alone: an attacker
+/// A13. When the index is unsigned, the platform name is the index's word alone: an attacker
 /// who can push lists the signed arm64 manifest as linux/amd64. The platform manifest's
 /// own signature decides then only if its image config says it is for that platform.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
