@@ -452,6 +452,7 @@ pub struct VerifyArgs {
     pub trust: TrustArgs,
     /// Verify one platform of a multi-platform index (os/arch[/variant]) and print its
     /// manifest's pinned reference: the index's signature counts, else the platform's own
+    /// (when its image config names that platform)
     #[arg(long, value_name = "OS/ARCH", value_parser = parse_platform)]
     pub platform: Option<String>,
     #[command(flatten)]

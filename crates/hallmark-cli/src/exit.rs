@@ -170,6 +170,9 @@ fn library_hint(e: &hallmark::Error) -> Option<String> {
         ),
         E::SinglePlatform { .. } => "drop --platform".into(),
         E::NoPlatform { available, .. } => format!("available: {}", available.join(", ")),
+        E::PlatformUnconfirmed { .. } => {
+            "have the index signed (`hallmark sign --recursive REPO@<index digest>` signs it and every platform), or verify the platform manifest you mean by its digest, without --platform".into()
+        }
         E::Reference(
             ReferenceError::DigestInDestination { .. } | ReferenceError::NotADestination { .. },
         ) => "DEST is REG/REPO:TAG[,TAG…] or oci:DIR[:TAG]".into(),

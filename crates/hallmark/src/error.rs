@@ -166,6 +166,22 @@ pub enum Error {
         /// What it lists.
         available: Vec<String>,
     },
+    /// The index has no signature that counts, so the platform manifest's own signature
+    /// would decide; but which platform it is for is then only the unsigned index's word,
+    /// and the manifest's own content does not confirm it.
+    #[error(
+        "index {index} has no signature that counts and lists {digest} as {platform}, but that manifest {found}: its own signature does not vouch for {platform}"
+    )]
+    PlatformUnconfirmed {
+        /// The platform asked for.
+        platform: String,
+        /// The unsigned index.
+        index: Digest,
+        /// The platform manifest it lists.
+        digest: Digest,
+        /// What the manifest is instead (`is linux/arm64/v8 by its image config`).
+        found: String,
+    },
     /// The operating system has no randomness to give.
     #[error("cannot get random bytes from the operating system: {0}")]
     Randomness(#[source] getrandom::Error),
@@ -198,7 +214,7 @@ impl Error {
             Self::Signature(e) => e.class(),
             Self::Keyless(e) => e.class(),
             Self::Malformed { source, .. } => source.class(),
-            Self::NotFound { .. } => ErrorClass::Denied,
+            Self::NotFound { .. } | Self::PlatformUnconfirmed { .. } => ErrorClass::Denied,
             Self::Drift { .. } => ErrorClass::Drift,
             Self::Overwritten { .. } | Self::Unsettled { .. } | Self::Randomness(_) => {
                 ErrorClass::Unavailable

@@ -370,6 +370,152 @@ async fn a_platform_swapped_under_a_signed_index_is_refused() {
     );
 }
 
+/// A13. When the index is unsigned, the platform name is the index's word alone: an attacker
+/// who can push lists the signed arm64 manifest as linux/amd64. The platform manifest's
+/// own signature decides then only if its image config says it is for that platform.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsigned_index_cannot_rename_a_signed_platform() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let store = reg.store("app");
+    let b = crane_index(&reg, "app").await;
+    let pinned = |d: &str| format!("{}/app@{d}", reg.addr);
+    // Only the arm64 manifest is signed, as when the platforms alone were.
+    expect_code(&sign(&[&pinned(&b.arm), "--key", &k.private]), 0);
+
+    // The honest fallback still holds, by either name of the platform.
+    for platform in ["linux/arm64", "linux/arm64/v8"] {
+        let o = verify_platform(&format!("{}/app:v1", reg.addr), &k.public, platform, &[]);
+        expect_code(&o, 0);
+        assert_eq!(json_out(&o)["platform"]["signed_by"], "platform");
+    }
+
+    // The crafted index: crane's, with the arm64 manifest under the amd64 entry.
+    let good = store.get_manifest(&b.index).await.unwrap().unwrap();
+    let arm = store.get_manifest(&b.arm).await.unwrap().unwrap();
+    let mut doc: serde_json::Value = serde_json::from_slice(&good.bytes).unwrap();
+    let entry = &mut doc["manifests"][0];
+    assert_eq!(entry["platform"]["architecture"], "amd64");
+    entry["digest"] = b.arm.clone().into();
+    entry["size"] = arm.bytes.len().into();
+    entry["mediaType"] = arm.media_type.clone().into();
+    let crafted = Manifest::new(serde_json::to_vec(&doc).unwrap(), &good.media_type);
+    store.put_manifest(&crafted, Some("v2")).await.unwrap();
+    let tagged = format!("{}/app:v2", reg.addr);
+
+    let o = run(&[
+        "verify",
+        &tagged,
+        "--key",
+        &k.public,
+        "--platform",
+        "linux/amd64",
+    ]);
+    expect_code(&o, 1);
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("lists {} as linux/amd64", b.arm))
+            && err.contains("is linux/arm64/v8 by its image config")
+            && err.contains("sign --recursive"),
+        "{err}"
+    );
+    let o = run(&[
+        "verify",
+        &tagged,
+        "--key",
+        &k.public,
+        "--platform",
+        "linux/amd64",
+        "--output",
+        "json",
+    ]);
+    expect_code(&o, 1);
+    let v = json_out(&o);
+    assert_valid("error.schema.json", &v);
+    assert_eq!(v["class"], "denied");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("is linux/arm64/v8 by its image config"),
+        "{v}"
+    );
+
+    // copy --platform of the crafted index: refused, nothing written.
+    let o = run(&[
+        "copy",
+        &tagged,
+        &format!("{}/mirror:amd", reg.addr),
+        "--key",
+        &k.public,
+        "--platform",
+        "linux/amd64",
+    ]);
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains("is linux/arm64/v8 by its image config"),
+        "{}",
+        stderr(&o)
+    );
+    let mirror = reg.store("mirror");
+    assert!(mirror.get_manifest(&b.arm).await.unwrap().is_none());
+    assert!(mirror.get_manifest("amd").await.unwrap().is_none());
+
+    // A signed artifact (no image config) listed as a platform: nothing names its
+    // platform but the index, so its signature is not taken for one.
+    let empty = hallmark::digest::Digest::sha256(b"{}");
+    store
+        .put_blob(&empty, bytes::Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    let artifact = Manifest::from_json(
+        &serde_json::json!({"schemaVersion": 2, "mediaType": hallmark::oci::OCI_MANIFEST,
+            "artifactType": "application/vnd.example.sbom",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": empty.to_string(), "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": empty.to_string(), "size": 2}]}),
+        hallmark::oci::OCI_MANIFEST,
+    );
+    store.put_manifest(&artifact, None).await.unwrap();
+    let artifact_digest = artifact.digest.to_string();
+    expect_code(&sign(&[&pinned(&artifact_digest), "--key", &k.private]), 0);
+    let mut doc: serde_json::Value = serde_json::from_slice(&good.bytes).unwrap();
+    doc["manifests"][0]["digest"] = artifact_digest.clone().into();
+    doc["manifests"][0]["size"] = artifact.bytes.len().into();
+    doc["manifests"][0]["mediaType"] = artifact.media_type.clone().into();
+    let listed = Manifest::new(serde_json::to_vec(&doc).unwrap(), &good.media_type);
+    store.put_manifest(&listed, Some("v3")).await.unwrap();
+    let o = run(&[
+        "verify",
+        &format!("{}/app:v3", reg.addr),
+        "--key",
+        &k.public,
+        "--platform",
+        "linux/amd64",
+    ]);
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains("is an artifact of type \"application/vnd.example.sbom\""),
+        "{}",
+        stderr(&o)
+    );
+    expect_code(
+        &run(&["verify", &pinned(&artifact_digest), "--key", &k.public]),
+        0,
+    );
+
+    // Once the index is signed, its platform entries are its signer's claim.
+    expect_code(
+        &sign(&[&pinned(&crafted.digest.to_string()), "--key", &k.private]),
+        0,
+    );
+    let o = verify_platform(&tagged, &k.public, "linux/amd64", &[]);
+    expect_code(&o, 0);
+    assert_eq!(json_out(&o)["platform"]["signed_by"], "index");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_platform_carries_the_platform_signature_or_says_there_is_none() {
     let dir = tempfile::tempdir().unwrap();

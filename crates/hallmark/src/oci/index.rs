@@ -334,18 +334,107 @@ pub fn platforms(index: &super::Manifest) -> Result<Vec<(String, Digest)>, OciEr
 }
 
 /// The digest `platform` (`os/arch[/variant]`) names among `listed` (see [`platforms`]):
-/// the exact name first, else the first variant of `os/arch` (as `docker pull --platform
-/// linux/arm64` takes `linux/arm64/v8`).
+/// the exact name first, else the first that [`platform_matches`] (as `docker pull
+/// --platform linux/arm64` takes `linux/arm64/v8`).
 pub fn pick_platform<'a>(listed: &'a [(String, Digest)], platform: &str) -> Option<&'a Digest> {
     let exact = listed.iter().find(|(name, _)| name == platform);
     exact
         .or_else(|| {
-            listed.iter().find(|(name, _)| {
-                name.strip_prefix(platform)
-                    .is_some_and(|rest| rest.starts_with('/'))
-            })
+            listed
+                .iter()
+                .find(|(name, _)| platform_matches(platform, name))
         })
         .map(|(_, d)| d)
+}
+
+/// Whether a manifest for `found` (`os/arch[/variant]`) serves a request for `requested`:
+/// the same name; a request without a variant takes any variant of its `os/arch`; and an
+/// architecture named without a variant is its default one (`arm64` is `arm64/v8`, `arm`
+/// is `arm/v7`, `amd64` is `amd64/v1`), as containerd and docker read platforms.
+pub fn platform_matches(requested: &str, found: &str) -> bool {
+    fn named(requested: &str, found: &str) -> bool {
+        found == requested
+            || requested.split('/').count() == 2
+                && found
+                    .strip_prefix(requested)
+                    .is_some_and(|rest| rest.starts_with('/'))
+    }
+    fn with_default_variant(name: &str) -> String {
+        let mut parts = name.split('/');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(os), Some(arch), None) => match arch {
+                "arm64" => format!("{os}/{arch}/v8"),
+                "arm" => format!("{os}/{arch}/v7"),
+                "amd64" => format!("{os}/{arch}/v1"),
+                _ => name.to_string(),
+            },
+            _ => name.to_string(),
+        }
+    }
+    named(requested, found) || with_default_variant(requested) == with_default_variant(found)
+}
+
+/// Largest image config read to learn a platform manifest's platform.
+pub(crate) const MAX_CONFIG_BYTES: u64 = super::MAX_MANIFEST_BYTES;
+
+/// Docker's image config media type (OCI's is [`super::OCI_CONFIG`]).
+const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+
+/// Where a manifest says which platform it is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PlatformSource {
+    /// Its image config: read it by this descriptor and ask [`config_platform`].
+    Config(super::Descriptor),
+    /// Nowhere: not an image (an index, an artifact); says what it is instead.
+    None(String),
+}
+
+/// Where `manifest` names its platform: an image manifest names it in its config (the
+/// `os`, `architecture` and `variant` an image runs on); an index or an artifact (a
+/// config that is not an image config) names none.
+pub(crate) fn platform_source(manifest: &super::Manifest) -> Result<PlatformSource, OciError> {
+    if manifest.is_index() {
+        return Ok(PlatformSource::None("is an index, not an image".into()));
+    }
+    let artifact_type = manifest.artifact()?.artifact_type;
+    let Some(config) = manifest.references()?.blobs.into_iter().next() else {
+        return Err(OciError::NoConfig(manifest.digest.clone()));
+    };
+    if config.media_type == super::OCI_CONFIG || config.media_type == DOCKER_CONFIG {
+        return Ok(PlatformSource::Config(config));
+    }
+    Ok(PlatformSource::None(match artifact_type {
+        Some(t) => format!("is an artifact of type {t:?}, with no image config"),
+        None => format!(
+            "has a config of type {:?}, not an image config",
+            config.media_type
+        ),
+    }))
+}
+
+/// The platform (`os/arch[/variant]`) an image config names; `None` when it names no
+/// `os` or `architecture`.
+pub(crate) fn config_platform(config: &[u8], what: &str) -> Result<Option<String>, OciError> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        os: Option<String>,
+        architecture: Option<String>,
+        variant: Option<String>,
+    }
+    let c: Config = serde_json::from_slice(config).map_err(|source| OciError::Json {
+        what: what.to_string(),
+        source,
+    })?;
+    let (Some(os), Some(arch)) = (
+        c.os.filter(|s| !s.is_empty()),
+        c.architecture.filter(|s| !s.is_empty()),
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(match c.variant.filter(|v| !v.is_empty()) {
+        Some(v) => format!("{os}/{arch}/{v}"),
+        None => format!("{os}/{arch}"),
+    }))
 }
 
 #[cfg(test)]
@@ -439,5 +528,86 @@ mod tests {
             OCI_INDEX,
         );
         assert!(platforms(&bad).is_err());
+    }
+
+    #[test]
+    fn a_variant_left_out_is_the_default_one() {
+        for (requested, found) in [
+            ("linux/arm64", "linux/arm64"),
+            ("linux/arm64", "linux/arm64/v8"),
+            ("linux/arm64/v8", "linux/arm64"),
+            ("linux/arm/v7", "linux/arm"),
+            ("linux/amd64", "linux/amd64/v2"),
+            ("linux/amd64/v1", "linux/amd64"),
+        ] {
+            assert!(platform_matches(requested, found), "{requested} {found}");
+        }
+        for (requested, found) in [
+            ("linux/amd64", "linux/arm64/v8"),
+            ("linux/arm64", "linux/amd64"),
+            ("linux/arm/v6", "linux/arm"),
+            ("linux/arm64/v8", "linux/arm64/v9"),
+            ("linux/amd64/v2", "linux/amd64"),
+            ("linux/amd", "linux/amd64"),
+            ("windows/amd64", "linux/amd64"),
+            ("linux", "linux/amd64"),
+        ] {
+            assert!(!platform_matches(requested, found), "{requested} {found}");
+        }
+        let listed = vec![("linux/arm64".to_string(), d("a"))];
+        assert_eq!(pick_platform(&listed, "linux/arm64/v8"), Some(&d("a")));
+    }
+
+    #[test]
+    fn an_image_config_names_the_platform() {
+        let named = |json: &str| config_platform(json.as_bytes(), "config").unwrap();
+        assert_eq!(
+            named(r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#).as_deref(),
+            Some("linux/arm64/v8")
+        );
+        assert_eq!(
+            named(r#"{"os":"linux","architecture":"amd64","variant":""}"#).as_deref(),
+            Some("linux/amd64")
+        );
+        assert_eq!(named(r#"{"architecture":"amd64"}"#), None);
+        assert_eq!(named(r#"{"os":"linux","architecture":""}"#), None);
+        assert_eq!(named("{}"), None);
+        assert!(config_platform(b"[1]", "config").is_err());
+        assert!(config_platform(br#"{"os":1}"#, "config").is_err());
+    }
+
+    #[test]
+    fn only_an_image_manifest_names_a_platform() {
+        use super::super::{Manifest, OCI_CONFIG, OCI_MANIFEST};
+        let manifest = |config_type: &str, artifact_type: Option<&str>| {
+            let mut doc = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": config_type, "digest": d("c").to_string(), "size": 2},
+                "layers": []});
+            if let Some(t) = artifact_type {
+                doc["artifactType"] = t.into();
+            }
+            Manifest::from_json(&doc, OCI_MANIFEST)
+        };
+        assert!(matches!(
+            platform_source(&manifest(OCI_CONFIG, None)).unwrap(),
+            PlatformSource::Config(c) if c.digest == d("c")
+        ));
+        assert!(matches!(
+            platform_source(&manifest(DOCKER_CONFIG, None)).unwrap(),
+            PlatformSource::Config(_)
+        ));
+        assert!(matches!(
+            platform_source(&manifest("application/vnd.oci.empty.v1+json", Some("application/x-sbom"))).unwrap(),
+            PlatformSource::None(why) if why.contains("artifact of type \"application/x-sbom\"")
+        ));
+        assert!(matches!(
+            platform_source(&manifest("application/x-conf", None)).unwrap(),
+            PlatformSource::None(why) if why.contains("\"application/x-conf\", not an image config")
+        ));
+        let index = Manifest::new(br#"{"schemaVersion":2,"manifests":[]}"#.to_vec(), OCI_INDEX);
+        assert!(matches!(
+            platform_source(&index).unwrap(),
+            PlatformSource::None(why) if why.contains("index")
+        ));
     }
 }

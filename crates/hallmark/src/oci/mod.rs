@@ -12,7 +12,8 @@ mod walk;
 pub use blob::{Blob, BlobData};
 
 pub(crate) use blob::{ByteStream, RangeFuture};
-pub use index::{Index, IndexEntry, pick_platform, platforms};
+pub use index::{Index, IndexEntry, pick_platform, platform_matches, platforms};
+pub(crate) use index::{MAX_CONFIG_BYTES, PlatformSource, config_platform, platform_source};
 pub use manifest::{ArtifactInfo, Descriptor, Manifest, References};
 pub use walk::{Graph, Walk};
 

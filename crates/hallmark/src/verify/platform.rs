@@ -7,10 +7,17 @@
 //! has none that count (as when only the platform images were signed), and they are what
 //! a copy of the platform alone can carry along (the index's signature means nothing to
 //! a repository that will not hold the index).
+//!
+//! When they decide, the platform name would be the unsigned index's word alone: anyone
+//! who can push could list, as `linux/amd64`, any manifest the key ever signed (another
+//! architecture's, an old release's). So the platform must then be confirmed by the
+//! manifest's image config, which the signed manifest names by digest. A signed index's
+//! platform entries are left as they are: its signature covers them, so they are the
+//! signer's own claim, and configs that leave out a variant the index names are common.
 
 use crate::Error;
 use crate::digest::Digest;
-use crate::oci::Manifest;
+use crate::oci::{Manifest, PlatformSource};
 use crate::policy::Trust;
 use crate::report::Report;
 use crate::store::{Store, Target};
@@ -178,6 +185,7 @@ pub async fn verify_platform(
     let signed_by = if index.report().allowed() {
         Some(SignedBy::Index)
     } else if child.as_ref().is_some_and(|c| c.report().allowed()) {
+        confirm_platform(&target.store, &manifest, platform, &index_digest).await?;
         Some(SignedBy::Platform)
     } else {
         None
@@ -190,4 +198,46 @@ pub async fn verify_platform(
         manifest,
         signed_by,
     })
+}
+
+/// Refuses `manifest` as the `platform` an unsigned index lists it for unless its image
+/// config (read by the digest the signed manifest names, so checked against it) says it
+/// is for that platform.
+async fn confirm_platform(
+    store: &Store,
+    manifest: &Manifest,
+    platform: &str,
+    index: &Digest,
+) -> Result<(), Error> {
+    let unconfirmed = |found: String| Error::PlatformUnconfirmed {
+        platform: platform.to_string(),
+        index: index.clone(),
+        digest: manifest.digest.clone(),
+        found,
+    };
+    let malformed = |source| Error::Malformed {
+        source_name: store.name(),
+        source,
+    };
+    let config = match crate::oci::platform_source(manifest).map_err(malformed)? {
+        PlatformSource::Config(config) => config,
+        PlatformSource::None(what) => {
+            return Err(unconfirmed(format!("{what} to name its platform")));
+        }
+    };
+    let bytes = store
+        .get_blob(&config.digest, crate::oci::MAX_CONFIG_BYTES)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "image config",
+            reference: store.pinned(&config.digest),
+        })?;
+    let what = format!("image config {}", config.digest);
+    match crate::oci::config_platform(&bytes, &what).map_err(malformed)? {
+        Some(found) if crate::oci::platform_matches(platform, &found) => Ok(()),
+        Some(found) => Err(unconfirmed(format!("is {found} by its image config"))),
+        None => Err(unconfirmed(
+            "has an image config that names no platform".into(),
+        )),
+    }
 }
