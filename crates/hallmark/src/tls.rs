@@ -61,12 +61,30 @@ fn read(path: &Path) -> Result<Vec<u8>, FileProblem> {
         .map_err(|e| problem(path, e.reason()))
 }
 
+/// A PEM parsing error in words: its Display shows the markers as Debug byte lists.
+fn pem_words(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as E;
+    match e {
+        E::MissingSectionEnd { .. } => "a section has no END line: the file is cut short".into(),
+        E::IllegalSectionStart { .. } => "a BEGIN line is malformed".into(),
+        E::Base64Decode(_) => "the base64 between BEGIN and END is damaged".into(),
+        E::Io(io) => format!("cannot be read: {io}"),
+        E::NoItemsFound => "nothing in PEM form".into(),
+        _ => "damaged".into(),
+    }
+}
+
 /// The certificates of a PEM file.
 pub(crate) fn pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileProblem> {
     let pem = read(path)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| problem(path, format!("not a PEM certificate file ({e})")))?;
+        .map_err(|e| {
+            problem(
+                path,
+                format!("not a PEM certificate file ({})", pem_words(&e)),
+            )
+        })?;
     if certs.is_empty() {
         return Err(problem(path, "no certificate in file"));
     }
@@ -89,6 +107,15 @@ pub(crate) fn certs_d_bases(var: impl Fn(&str) -> Option<String>) -> Vec<PathBuf
 /// `*.crt` as a CA, and the first `NAME.cert` with its `NAME.key` as the client identity.
 /// A `.cert` without its `.key`, or the other way round, is an error, as with docker.
 pub(crate) fn add_certs_d(tls: &mut HostTls, base: &Path, host: &str) -> Result<(), FileProblem> {
+    // The URL parser takes `.` and `..` as host names, and a registry's `Location` may
+    // name one: joined to the base, they would read the base or its parent as a host's.
+    let mut parts = Path::new(host).components();
+    if !matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    ) {
+        return Ok(());
+    }
     let dir = base.join(host);
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
@@ -117,8 +144,9 @@ pub(crate) fn add_certs_d(tls: &mut HostTls, base: &Path, host: &str) -> Result<
                 }
                 if tls.identity.is_none() {
                     let chain = pem_certificates(path)?;
-                    let der = PrivateKeyDer::from_pem_slice(&read(&key)?)
-                        .map_err(|e| problem(&key, format!("not a PEM private key ({e})")))?;
+                    let der = PrivateKeyDer::from_pem_slice(&read(&key)?).map_err(|e| {
+                        problem(&key, format!("not a PEM private key ({})", pem_words(&e)))
+                    })?;
                     tls.identity = Some((chain, der));
                     tls.files.push(path.clone());
                     tls.files.push(key);
@@ -528,5 +556,40 @@ mod tests {
         let mut none = HostTls::default();
         add_certs_d(&mut none, dir.path(), "other.example").unwrap();
         assert!(none.is_empty());
+    }
+
+    /// A damaged file is said in words, not as the byte lists of its PEM markers.
+    #[test]
+    fn a_damaged_pem_file_is_said_in_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let cut = dir.path().join("cut.crt");
+        std::fs::write(&cut, "-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap();
+        let err = pem_certificates(&cut).unwrap_err();
+        assert_eq!(
+            err.reason,
+            "not a PEM certificate file (a section has no END line: the file is cut short)"
+        );
+        let bad = dir.path().join("bad.crt");
+        std::fs::write(&bad, "-----BEGIN CERTIFICATE\nMIIB\n").unwrap();
+        let err = pem_certificates(&bad).unwrap_err();
+        assert!(!err.reason.contains('['), "{}", err.reason);
+    }
+
+    /// A registry's `Location` can name the host `..`: the directory above the base is
+    /// no host's, and its files are not read (here a stray key there would fail the run).
+    #[test]
+    fn a_host_named_dot_dot_reads_nothing_outside_the_base() {
+        let host = url::Url::parse("https://../v2/x").unwrap();
+        assert_eq!(host.host_str(), Some(".."));
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("certs.d");
+        std::fs::create_dir(&base).unwrap();
+        std::fs::write(dir.path().join("stray.key"), "x").unwrap();
+        std::fs::write(base.join("stray.key"), "x").unwrap();
+        for host in ["..", "."] {
+            let mut tls = HostTls::default();
+            add_certs_d(&mut tls, &base, host).unwrap();
+            assert!(tls.is_empty() && tls.files.is_empty(), "{host}");
+        }
     }
 }
