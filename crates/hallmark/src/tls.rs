@@ -1,7 +1,8 @@
 //! TLS towards registries: the certificates a host is trusted by (a CA file, and the
 //! host's `certs.d` directory as docker and skopeo read it), the client certificate shown
 //! to it, a verifier that also trusts a server certificate found as it is in one of those
-//! files, and what a failed handshake was, in words. It uses only `fsio`.
+//! files, whether a server answers a TLS handshake at all, and what a failed handshake
+//! was, in words. It uses only `fsio`.
 //!
 //! Docker's documented recipe for a self-signed registry certificate makes a CA:TRUE
 //! certificate and serves it as the server's own. webpki refuses that (a CA is not an end
@@ -272,6 +273,39 @@ impl ServerCertVerifier for PinningVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
+}
+
+/// Whether the server at `host` (`HOST[:PORT]`, 443 by default) answers a TLS
+/// ClientHello with a TLS record (a handshake or an alert) within `deadline`. Only the
+/// first byte of the answer is read: this says whether it speaks TLS, not whether it is
+/// trusted.
+pub(crate) async fn answers_tls(host: &str, deadline: std::time::Duration) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let u = url::Url::parse(&format!("https://{host}/")).ok()?;
+        let port = u.port_or_known_default()?;
+        let (name, addr) = match u.host()? {
+            url::Host::Domain(d) => (ServerName::try_from(d.to_string()).ok()?, d.to_string()),
+            url::Host::Ipv4(ip) => (ServerName::IpAddress(ip.into()), ip.to_string()),
+            url::Host::Ipv6(ip) => (ServerName::IpAddress(ip.into()), ip.to_string()),
+        };
+        let config = client_config(&HostTls::default()).ok()?;
+        let mut conn = rustls::ClientConnection::new(Arc::new(config), name).ok()?;
+        let mut hello = Vec::new();
+        conn.write_tls(&mut hello).ok()?;
+        let mut stream = tokio::net::TcpStream::connect((addr.as_str(), port))
+            .await
+            .ok()?;
+        stream.write_all(&hello).await.ok()?;
+        let mut first = [0u8; 1];
+        stream.read_exact(&mut first).await.ok()?;
+        // Content types 22 (handshake) and 21 (alert).
+        Some(first[0] == 22 || first[0] == 21)
+    };
+    matches!(
+        tokio::time::timeout(deadline, attempt).await,
+        Ok(Some(true))
+    )
 }
 
 /// What went wrong in a TLS handshake, for a message and a hint.
