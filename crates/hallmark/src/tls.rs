@@ -217,6 +217,25 @@ fn is_ca_used_as_end_entity(e: &rustls::Error) -> bool {
     }
 }
 
+/// False when a certificate lists extended key usages and serving TLS is not among them
+/// (Go's crypto/x509 refuses such a certificate even when it is itself a root).
+fn for_tls_servers(der: &[u8]) -> bool {
+    use const_oid::db::rfc5280::{ANY_EXTENDED_KEY_USAGE, ID_KP_SERVER_AUTH};
+    use der::Decode;
+    use x509_cert::ext::pkix::ExtendedKeyUsage;
+    let Ok(cert) = x509_cert::Certificate::from_der(der) else {
+        return false;
+    };
+    match cert.tbs_certificate().get_extension::<ExtendedKeyUsage>() {
+        Ok(None) => true,
+        Ok(Some((_, eku))) => eku
+            .0
+            .iter()
+            .any(|o| *o == ID_KP_SERVER_AUTH || *o == ANY_EXTENDED_KEY_USAGE),
+        Err(_) => false,
+    }
+}
+
 impl ServerCertVerifier for PinningVerifier {
     fn verify_server_cert(
         &self,
@@ -246,6 +265,13 @@ impl ServerCertVerifier for PinningVerifier {
                 // refused for that); the name is checked only after the chain, so here.
                 let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
                 rustls::client::verify_server_name(&parsed, server_name)?;
+                // webpki checks the extended key usage after the basic constraints, so
+                // it was not checked either.
+                if !for_tls_servers(end_entity) {
+                    return Err(rustls::Error::InvalidCertificate(
+                        CertificateError::InvalidPurpose,
+                    ));
+                }
                 Ok(ServerCertVerified::assertion())
             }
             other => other,

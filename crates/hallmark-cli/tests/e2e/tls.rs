@@ -182,6 +182,57 @@ async fn an_expired_self_signed_certificate_is_refused_even_when_given() {
     no_debug_text(&err);
 }
 
+/// A self-signed certificate given as it is still has to be for TLS servers: one whose
+/// extended key usage says client authentication only is refused, as Go refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_certificate_for_clients_only_is_refused_even_when_given() {
+    let certs = tempfile::tempdir().unwrap();
+    openssl(
+        certs.path(),
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-keyout",
+            "client-only.key",
+            "-addext",
+            "subjectAltName = IP:127.0.0.1",
+            "-addext",
+            "extendedKeyUsage = clientAuth",
+            "-x509",
+            "-days",
+            "365",
+            "-out",
+            "client-only.crt",
+            "-subj",
+            "/CN=registry",
+        ],
+    );
+    let (crt, key) = (
+        certs.path().join("client-only.crt"),
+        certs.path().join("client-only.key"),
+    );
+    let reg = Registry::start_tls_files(&crt, &key, None);
+    let k = keys("ecdsa-p256");
+    let o = run(&[
+        "verify",
+        &format!("{}/team/app:v1", reg.addr),
+        "--key",
+        &k.public,
+        "--ca-file",
+        crt.to_str().unwrap(),
+    ]);
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(
+        err.contains("its certificate is not for TLS servers"),
+        "{err}"
+    );
+    no_debug_text(&err);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loopback_registry_is_asked_for_https_first() {
     // Plain HTTP on loopback: found out once, then plain HTTP as before.
