@@ -1,7 +1,8 @@
 //! TLS towards registries: the certificates a host is trusted by (a CA file, and the
 //! host's `certs.d` directory as docker and skopeo read it), the client certificate shown
 //! to it, a verifier that also trusts a server certificate found as it is in one of those
-//! files, and what a failed handshake was, in words. It uses only `fsio`.
+//! files, whether a server answers a TLS handshake at all, and what a failed handshake
+//! was, in words. It uses only `fsio`.
 //!
 //! Docker's documented recipe for a self-signed registry certificate makes a CA:TRUE
 //! certificate and serves it as the server's own. webpki refuses that (a CA is not an end
@@ -61,12 +62,30 @@ fn read(path: &Path) -> Result<Vec<u8>, FileProblem> {
         .map_err(|e| problem(path, e.reason()))
 }
 
+/// A PEM parsing error in words: its Display shows the markers as Debug byte lists.
+fn pem_words(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as E;
+    match e {
+        E::MissingSectionEnd { .. } => "a section has no END line: the file is cut short".into(),
+        E::IllegalSectionStart { .. } => "a BEGIN line is malformed".into(),
+        E::Base64Decode(_) => "the base64 between BEGIN and END is damaged".into(),
+        E::Io(io) => format!("cannot be read: {io}"),
+        E::NoItemsFound => "nothing in PEM form".into(),
+        _ => "damaged".into(),
+    }
+}
+
 /// The certificates of a PEM file.
 pub(crate) fn pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileProblem> {
     let pem = read(path)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| problem(path, format!("not a PEM certificate file ({e})")))?;
+        .map_err(|e| {
+            problem(
+                path,
+                format!("not a PEM certificate file ({})", pem_words(&e)),
+            )
+        })?;
     if certs.is_empty() {
         return Err(problem(path, "no certificate in file"));
     }
@@ -89,6 +108,15 @@ pub(crate) fn certs_d_bases(var: impl Fn(&str) -> Option<String>) -> Vec<PathBuf
 /// `*.crt` as a CA, and the first `NAME.cert` with its `NAME.key` as the client identity.
 /// A `.cert` without its `.key`, or the other way round, is an error, as with docker.
 pub(crate) fn add_certs_d(tls: &mut HostTls, base: &Path, host: &str) -> Result<(), FileProblem> {
+    // The URL parser takes `.` and `..` as host names, and a registry's `Location` may
+    // name one: joined to the base, they would read the base or its parent as a host's.
+    let mut parts = Path::new(host).components();
+    if !matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    ) {
+        return Ok(());
+    }
     let dir = base.join(host);
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
@@ -117,8 +145,9 @@ pub(crate) fn add_certs_d(tls: &mut HostTls, base: &Path, host: &str) -> Result<
                 }
                 if tls.identity.is_none() {
                     let chain = pem_certificates(path)?;
-                    let der = PrivateKeyDer::from_pem_slice(&read(&key)?)
-                        .map_err(|e| problem(&key, format!("not a PEM private key ({e})")))?;
+                    let der = PrivateKeyDer::from_pem_slice(&read(&key)?).map_err(|e| {
+                        problem(&key, format!("not a PEM private key ({})", pem_words(&e)))
+                    })?;
                     tls.identity = Some((chain, der));
                     tls.files.push(path.clone());
                     tls.files.push(key);
@@ -188,6 +217,25 @@ fn is_ca_used_as_end_entity(e: &rustls::Error) -> bool {
     }
 }
 
+/// False when a certificate lists extended key usages and serving TLS is not among them
+/// (Go's crypto/x509 refuses such a certificate even when it is itself a root).
+fn for_tls_servers(der: &[u8]) -> bool {
+    use const_oid::db::rfc5280::{ANY_EXTENDED_KEY_USAGE, ID_KP_SERVER_AUTH};
+    use der::Decode;
+    use x509_cert::ext::pkix::ExtendedKeyUsage;
+    let Ok(cert) = x509_cert::Certificate::from_der(der) else {
+        return false;
+    };
+    match cert.tbs_certificate().get_extension::<ExtendedKeyUsage>() {
+        Ok(None) => true,
+        Ok(Some((_, eku))) => eku
+            .0
+            .iter()
+            .any(|o| *o == ID_KP_SERVER_AUTH || *o == ANY_EXTENDED_KEY_USAGE),
+        Err(_) => false,
+    }
+}
+
 impl ServerCertVerifier for PinningVerifier {
     fn verify_server_cert(
         &self,
@@ -217,6 +265,13 @@ impl ServerCertVerifier for PinningVerifier {
                 // refused for that); the name is checked only after the chain, so here.
                 let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
                 rustls::client::verify_server_name(&parsed, server_name)?;
+                // webpki checks the extended key usage after the basic constraints, so
+                // it was not checked either.
+                if !for_tls_servers(end_entity) {
+                    return Err(rustls::Error::InvalidCertificate(
+                        CertificateError::InvalidPurpose,
+                    ));
+                }
                 Ok(ServerCertVerified::assertion())
             }
             other => other,
@@ -244,6 +299,39 @@ impl ServerCertVerifier for PinningVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
+}
+
+/// Whether the server at `host` (`HOST[:PORT]`, 443 by default) answers a TLS
+/// ClientHello with a TLS record (a handshake or an alert) within `deadline`. Only the
+/// first byte of the answer is read: this says whether it speaks TLS, not whether it is
+/// trusted.
+pub(crate) async fn answers_tls(host: &str, deadline: std::time::Duration) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let u = url::Url::parse(&format!("https://{host}/")).ok()?;
+        let port = u.port_or_known_default()?;
+        let (name, addr) = match u.host()? {
+            url::Host::Domain(d) => (ServerName::try_from(d.to_string()).ok()?, d.to_string()),
+            url::Host::Ipv4(ip) => (ServerName::IpAddress(ip.into()), ip.to_string()),
+            url::Host::Ipv6(ip) => (ServerName::IpAddress(ip.into()), ip.to_string()),
+        };
+        let config = client_config(&HostTls::default()).ok()?;
+        let mut conn = rustls::ClientConnection::new(Arc::new(config), name).ok()?;
+        let mut hello = Vec::new();
+        conn.write_tls(&mut hello).ok()?;
+        let mut stream = tokio::net::TcpStream::connect((addr.as_str(), port))
+            .await
+            .ok()?;
+        stream.write_all(&hello).await.ok()?;
+        let mut first = [0u8; 1];
+        stream.read_exact(&mut first).await.ok()?;
+        // Content types 22 (handshake) and 21 (alert).
+        Some(first[0] == 22 || first[0] == 21)
+    };
+    matches!(
+        tokio::time::timeout(deadline, attempt).await,
+        Ok(Some(true))
+    )
 }
 
 /// What went wrong in a TLS handshake, for a message and a hint.
@@ -528,5 +616,40 @@ mod tests {
         let mut none = HostTls::default();
         add_certs_d(&mut none, dir.path(), "other.example").unwrap();
         assert!(none.is_empty());
+    }
+
+    /// A damaged file is said in words, not as the byte lists of its PEM markers.
+    #[test]
+    fn a_damaged_pem_file_is_said_in_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let cut = dir.path().join("cut.crt");
+        std::fs::write(&cut, "-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap();
+        let err = pem_certificates(&cut).unwrap_err();
+        assert_eq!(
+            err.reason,
+            "not a PEM certificate file (a section has no END line: the file is cut short)"
+        );
+        let bad = dir.path().join("bad.crt");
+        std::fs::write(&bad, "-----BEGIN CERTIFICATE\nMIIB\n").unwrap();
+        let err = pem_certificates(&bad).unwrap_err();
+        assert!(!err.reason.contains('['), "{}", err.reason);
+    }
+
+    /// A registry's `Location` can name the host `..`: the directory above the base is
+    /// no host's, and its files are not read (here a stray key there would fail the run).
+    #[test]
+    fn a_host_named_dot_dot_reads_nothing_outside_the_base() {
+        let host = url::Url::parse("https://../v2/x").unwrap();
+        assert_eq!(host.host_str(), Some(".."));
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("certs.d");
+        std::fs::create_dir(&base).unwrap();
+        std::fs::write(dir.path().join("stray.key"), "x").unwrap();
+        std::fs::write(base.join("stray.key"), "x").unwrap();
+        for host in ["..", "."] {
+            let mut tls = HostTls::default();
+            add_certs_d(&mut tls, &base, host).unwrap();
+            assert!(tls.is_empty() && tls.files.is_empty(), "{host}");
+        }
     }
 }

@@ -182,6 +182,57 @@ async fn an_expired_self_signed_certificate_is_refused_even_when_given() {
     no_debug_text(&err);
 }
 
+/// A self-signed certificate given as it is still has to be for TLS servers: one whose
+/// extended key usage says client authentication only is refused, as Go refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_certificate_for_clients_only_is_refused_even_when_given() {
+    let certs = tempfile::tempdir().unwrap();
+    openssl(
+        certs.path(),
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-keyout",
+            "client-only.key",
+            "-addext",
+            "subjectAltName = IP:127.0.0.1",
+            "-addext",
+            "extendedKeyUsage = clientAuth",
+            "-x509",
+            "-days",
+            "365",
+            "-out",
+            "client-only.crt",
+            "-subj",
+            "/CN=registry",
+        ],
+    );
+    let (crt, key) = (
+        certs.path().join("client-only.crt"),
+        certs.path().join("client-only.key"),
+    );
+    let reg = Registry::start_tls_files(&crt, &key, None);
+    let k = keys("ecdsa-p256");
+    let o = run(&[
+        "verify",
+        &format!("{}/team/app:v1", reg.addr),
+        "--key",
+        &k.public,
+        "--ca-file",
+        crt.to_str().unwrap(),
+    ]);
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(
+        err.contains("its certificate is not for TLS servers"),
+        "{err}"
+    );
+    no_debug_text(&err);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loopback_registry_is_asked_for_https_first() {
     // Plain HTTP on loopback: found out once, then plain HTTP as before.
@@ -243,6 +294,74 @@ async fn a_loopback_registry_is_asked_for_https_first() {
         "{err}"
     );
     assert!(err.contains("drop --allow-http"), "{err}");
+}
+
+/// A loopback HTTPS registry that answers `GET /v2/` later than the probe waits, after a
+/// prompt handshake (behind a slow tunnel, say), stays HTTPS: no request goes to it in
+/// plain HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_registry_slow_to_answer_after_the_handshake_stays_https() {
+    use std::io::BufRead;
+    let certs = tempfile::tempdir().unwrap();
+    let (crt, key) = docker_self_signed(certs.path(), "slow", "IP:127.0.0.1");
+    // Completes every handshake, then says nothing.
+    let script = r#"
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept()
+    c.settimeout(5)
+    try:
+        held.append(ctx.wrap_socket(c, server_side=True))
+    except Exception:
+        held.append(c)
+"#;
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Server(
+        std::process::Command::new(python())
+            .args(["-c", script, crt.to_str().unwrap(), key.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut port = String::new();
+    std::io::BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let addr = format!("127.0.0.1:{}", port.trim());
+    let base = tempfile::tempdir().unwrap();
+    certs_d(base.path(), &addr, &[("ca.crt", &crt)]);
+    let env = [("HALLMARK_CERTS_D", base.path().to_str().unwrap())];
+    let k = keys("ecdsa-p256");
+    let dest = format!("{addr}/team/app:v1");
+    let args = [
+        "verify",
+        &dest,
+        "--key",
+        &k.public,
+        "-v",
+        "--timeout",
+        "4",
+        "--retries",
+        "0",
+    ];
+    let o = run_env(&args, &env);
+    let err = stderr(&o);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("it speaks HTTPS"), "{err}");
+    assert!(!err.contains("GET http://"), "{err}");
 }
 
 /// Signs a client certificate with a fresh client CA; returns (CA, cert, key).

@@ -316,7 +316,10 @@ impl Client {
                         // client certificate refused arrives then): it speaks TLS.
                         _ => Ok("https"),
                     },
-                    // A server that says nothing to a TLS handshake is no HTTPS server.
+                    // No answer in time: plain HTTP only if the server says nothing to a
+                    // TLS handshake either (an HTTPS registry slow to answer, behind a
+                    // tunnel say, must not get the requests in the clear).
+                    Err(_) if crate::tls::answers_tls(&host, PROBE_DEADLINE).await => Ok("https"),
                     Err(_) => Ok("http"),
                 };
                 self.trace(|| match scheme {
