@@ -628,9 +628,16 @@ fn convert_legacy_archive(tar: &TarIndex) -> Result<Artifact, ArtifactError> {
         .map_err(|e| legacy(LegacyProblem::ConfigJson(e)))?;
     let config = Blob::in_memory(config, OCI_CONFIG);
     let mut blobs = vec![config.clone()];
-    let mut layers = Vec::new();
+    let mut layers: Vec<Blob> = Vec::new();
+    // A member listed many times is hashed once: 10,000 listings of one large layer would
+    // otherwise be 10,000 full reads of it.
+    let mut hashed: HashMap<String, Blob> = HashMap::new();
     for name in &entry.layers {
         let name = normalise(Path::new(name));
+        if let Some(layer) = hashed.get(&name) {
+            layers.push(layer.clone());
+            continue;
+        }
         let (data, size) = tar
             .data(&name)
             .ok_or_else(|| tar.member_missing(format!("layer {name}")))?;
@@ -658,6 +665,7 @@ fn convert_legacy_archive(tar: &TarIndex) -> Result<Artifact, ArtifactError> {
         if !blobs.iter().any(|b| b.digest == layer.digest) {
             blobs.push(layer.clone());
         }
+        hashed.insert(name, layer.clone());
         layers.push(layer);
     }
     let descriptor = |b: &Blob| serde_json::json!({"mediaType": b.media_type, "digest": b.digest.to_string(), "size": b.size});
@@ -782,5 +790,36 @@ mod tests {
         assert_eq!(content(&t, "index.json"), b"first");
         assert_eq!(content(&t, "oci-layout"), b"layout");
         assert_eq!(content(&t, "twice"), b"two");
+    }
+
+    #[test]
+    fn a_legacy_layer_listed_many_times_is_read_once() {
+        let layer = vec![7u8; 4 << 20];
+        let listed = vec!["layer.tar"; MAX_REFERENCES];
+        let manifest = serde_json::json!([{"Config": "config.json", "Layers": listed}]);
+        let mut b = tar::Builder::new(Vec::new());
+        let manifest = serde_json::to_vec(&manifest).unwrap();
+        append(
+            &mut b,
+            "manifest.json",
+            tar::EntryType::Regular,
+            &manifest,
+            None,
+        );
+        append(&mut b, "config.json", tar::EntryType::Regular, b"{}", None);
+        append(&mut b, "layer.tar", tar::EntryType::Regular, &layer, None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("legacy.tar");
+        std::fs::write(&path, b.into_inner().unwrap()).unwrap();
+        // 40 GB of hashing when each listing is read; 4 MB when the layer is read once.
+        let start = std::time::Instant::now();
+        let a = load_docker_archive(&path).unwrap();
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(a.blobs.len(), 2);
+        assert_eq!(a.blobs[1].digest, Digest::sha256(&layer));
     }
 }
