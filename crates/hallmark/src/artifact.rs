@@ -407,7 +407,9 @@ impl TarIndex {
         let f = std::fs::File::open(path).map_err(fsio::io_error(path))?;
         let mut archive = tar::Archive::new(f);
         let mut files = HashMap::new();
-        let mut links: Vec<(String, String)> = Vec::new();
+        // A name written twice is what its last entry makes it, as when the tarball is
+        // extracted: a link after a file (or a file after a link) replaces it.
+        let mut links: HashMap<String, String> = HashMap::new();
         for (n, entry) in archive.entries_with_seek().map_err(corrupt)?.enumerate() {
             if n >= MAX_MEMBERS {
                 return Err(ArtifactError::TooManyMembers { source_name });
@@ -425,6 +427,7 @@ impl TarIndex {
             let name = normalise(&raw);
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    links.remove(&name);
                     files.insert(name, (entry.raw_file_position(), entry.size()));
                 }
                 tar::EntryType::Symlink => {
@@ -433,11 +436,14 @@ impl TarIndex {
                         .parent()
                         .unwrap_or(Path::new(""))
                         .to_path_buf();
-                    links.push((name, normalise(&base.join(target))));
+                    let target = normalise(&base.join(target));
+                    files.remove(&name);
+                    links.insert(name, target);
                 }
                 tar::EntryType::Link => {
                     let target = entry.link_name().map_err(corrupt)?.unwrap_or_default();
-                    links.push((name, normalise(&target)));
+                    files.remove(&name);
+                    links.insert(name, normalise(&target));
                 }
                 tar::EntryType::GNUSparse => {
                     return Err(ArtifactError::SparseEntry {
@@ -622,9 +628,16 @@ fn convert_legacy_archive(tar: &TarIndex) -> Result<Artifact, ArtifactError> {
         .map_err(|e| legacy(LegacyProblem::ConfigJson(e)))?;
     let config = Blob::in_memory(config, OCI_CONFIG);
     let mut blobs = vec![config.clone()];
-    let mut layers = Vec::new();
+    let mut layers: Vec<Blob> = Vec::new();
+    // A member listed many times is hashed once: 10,000 listings of one large layer would
+    // otherwise be 10,000 full reads of it.
+    let mut hashed: HashMap<String, Blob> = HashMap::new();
     for name in &entry.layers {
         let name = normalise(Path::new(name));
+        if let Some(layer) = hashed.get(&name) {
+            layers.push(layer.clone());
+            continue;
+        }
         let (data, size) = tar
             .data(&name)
             .ok_or_else(|| tar.member_missing(format!("layer {name}")))?;
@@ -652,6 +665,7 @@ fn convert_legacy_archive(tar: &TarIndex) -> Result<Artifact, ArtifactError> {
         if !blobs.iter().any(|b| b.digest == layer.digest) {
             blobs.push(layer.clone());
         }
+        hashed.insert(name, layer.clone());
         layers.push(layer);
     }
     let descriptor = |b: &Blob| serde_json::json!({"mediaType": b.media_type, "digest": b.digest.to_string(), "size": b.size});
@@ -707,4 +721,105 @@ fn load_file(path: &Path) -> Result<Artifact, ArtifactError> {
             },
         ],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(
+        b: &mut tar::Builder<Vec<u8>>,
+        name: &str,
+        kind: tar::EntryType,
+        data: &[u8],
+        link: Option<&str>,
+    ) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        if let Some(l) = link {
+            h.set_link_name(l).unwrap();
+        }
+        b.append_data(&mut h, name, data).unwrap();
+    }
+
+    fn content(t: &TarIndex, name: &str) -> Vec<u8> {
+        let (data, size) = t.data(name).unwrap();
+        let mut out = Vec::new();
+        data.open(0, size).unwrap().read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_name_written_twice_is_its_last_entry_as_when_extracted() {
+        let mut b = tar::Builder::new(Vec::new());
+        append(&mut b, "first", tar::EntryType::Regular, b"first", None);
+        append(&mut b, "second", tar::EntryType::Regular, b"second", None);
+        // A file, then a link of the same name: extraction leaves the link.
+        append(&mut b, "index.json", tar::EntryType::Regular, b"file", None);
+        append(
+            &mut b,
+            "index.json",
+            tar::EntryType::Symlink,
+            b"",
+            Some("first"),
+        );
+        // A link, then a file of the same name: extraction leaves the file.
+        append(
+            &mut b,
+            "oci-layout",
+            tar::EntryType::Link,
+            b"",
+            Some("first"),
+        );
+        append(
+            &mut b,
+            "oci-layout",
+            tar::EntryType::Regular,
+            b"layout",
+            None,
+        );
+        // Two files: the second.
+        append(&mut b, "twice", tar::EntryType::Regular, b"one", None);
+        append(&mut b, "twice", tar::EntryType::Regular, b"two", None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        std::fs::write(&path, b.into_inner().unwrap()).unwrap();
+        let t = TarIndex::read(&path, "oci-archive:").unwrap();
+        assert_eq!(content(&t, "index.json"), b"first");
+        assert_eq!(content(&t, "oci-layout"), b"layout");
+        assert_eq!(content(&t, "twice"), b"two");
+    }
+
+    #[test]
+    fn a_legacy_layer_listed_many_times_is_read_once() {
+        let layer = vec![7u8; 4 << 20];
+        let listed = vec!["layer.tar"; MAX_REFERENCES];
+        let manifest = serde_json::json!([{"Config": "config.json", "Layers": listed}]);
+        let mut b = tar::Builder::new(Vec::new());
+        let manifest = serde_json::to_vec(&manifest).unwrap();
+        append(
+            &mut b,
+            "manifest.json",
+            tar::EntryType::Regular,
+            &manifest,
+            None,
+        );
+        append(&mut b, "config.json", tar::EntryType::Regular, b"{}", None);
+        append(&mut b, "layer.tar", tar::EntryType::Regular, &layer, None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("legacy.tar");
+        std::fs::write(&path, b.into_inner().unwrap()).unwrap();
+        // 40 GB of hashing when each listing is read; 4 MB when the layer is read once.
+        let start = std::time::Instant::now();
+        let a = load_docker_archive(&path).unwrap();
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(a.blobs.len(), 2);
+        assert_eq!(a.blobs[1].digest, Digest::sha256(&layer));
+    }
 }

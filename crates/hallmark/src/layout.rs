@@ -116,6 +116,10 @@ fn mark_cosign_entries(index: &mut Index, dependents: &[Digest]) {
         .map(cosign_roles);
     let mut entries = index.entries().to_vec();
     for e in &mut entries {
+        // A `kind` of another tool's is the user's data, not a mark of ours to move.
+        if e.annotation(COSIGN_KIND).is_some() && cosign_kind(e).is_none() {
+            continue;
+        }
         let kind = match &roles {
             None => None,
             Some(_) if !belongs_to_another(e) => Some(
@@ -727,6 +731,33 @@ mod tests {
         );
         assert!(l.untag("v2", &b.digest).unwrap());
         assert_eq!(kinds(&l)[0].1.as_deref(), Some(COSIGN_IMAGE));
+    }
+
+    #[tokio::test]
+    async fn a_kind_annotation_of_another_tool_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        let a = Manifest::new(br#"{"schemaVersion":2,"a":1}"#.to_vec(), OCI_MANIFEST);
+        l.put_blob(&a.digest, &a.bytes).await.unwrap();
+        std::fs::write(
+            dir.path().join("index.json"),
+            format!(
+                r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{},"annotations":{{"kind":"release","org.opencontainers.image.ref.name":"v1"}}}}]}}"#,
+                a.digest,
+                a.bytes.len()
+            ),
+        )
+        .unwrap();
+        let sig = Manifest::new(br#"{"schemaVersion":2,"s":1}"#.to_vec(), OCI_MANIFEST);
+        let [(sig_tag, _), _] = cosign_roles(&a.digest);
+        l.put_manifest(&sig, Some(&sig_tag)).await.unwrap();
+        assert_eq!(
+            kinds(&l),
+            vec![
+                (Some("v1".into()), Some("release".into())),
+                (Some(sig_tag), Some(COSIGN_SIGS.into())),
+            ]
+        );
     }
 
     #[tokio::test]

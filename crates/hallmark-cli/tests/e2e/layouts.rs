@@ -202,6 +202,42 @@ async fn copy_into_a_layout_trusts_no_existing_file_and_no_link() {
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
 }
 
+/// A layout copied with `cp -al` shares its files with the original: signing the copy
+/// must leave the original as it was (its index.json is replaced, not rewritten through
+/// the shared inode, which would also be seen half-written while it is).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_a_hard_linked_copy_of_a_layout_leaves_the_original_alone() {
+    let (k, other) = (keys("ecdsa-p256"), keys("ed25519"));
+    let work = tempfile::tempdir().unwrap();
+    let (original, copy) = (work.path().join("original"), work.path().join("copy"));
+    let (_, img) = signed_layout(&original, &k).await;
+    let status = std::process::Command::new("cp")
+        .arg("-al")
+        .args([&original, &copy])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = std::fs::read(original.join("index.json")).unwrap();
+    let pinned = format!("oci:{}@{}", copy.display(), img.digest());
+    expect_code(&sign(&[&pinned, "--key", &other.private]), 0);
+    assert_eq!(std::fs::read(original.join("index.json")).unwrap(), before);
+    assert_ne!(std::fs::read(copy.join("index.json")).unwrap(), before);
+    let identity = |dir: &Path| format!("oci:{}", std::fs::canonicalize(dir).unwrap().display());
+    let verify = |dir: &Path, key: &str| {
+        run(&[
+            "verify",
+            &format!("oci:{}:v1", dir.display()),
+            "--key",
+            key,
+            "--identity",
+            &identity(dir),
+        ])
+    };
+    expect_code(&verify(&copy, &other.public), 0);
+    expect_code(&verify(&original, &other.public), 1);
+    expect_code(&verify(&original, &k.public), 0);
+}
+
 fn sha512(bytes: &[u8]) -> Digest {
     let mut h = hallmark::digest::Hasher::new(hallmark::digest::Algorithm::Sha512);
     h.update(bytes);

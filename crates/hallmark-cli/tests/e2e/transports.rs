@@ -84,6 +84,58 @@ async fn skopeo_archives_and_dirs_are_measured_and_published_as_skopeo_reads_the
     refused(&o, "no manifest tagged \"v2\"");
 }
 
+/// An archive whose `index.json` is written twice: first as the file naming `first`'s
+/// image, then as a link to an index naming `second`'s. Extraction, as skopeo reads an
+/// archive, keeps the last; hallmark must read the same one, or it would measure and sign
+/// another image than every other tool takes from the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_member_written_twice_is_read_as_skopeo_reads_it() {
+    let reg = Registry::start();
+    push_random(&reg.store("app"), Some("v1"), "first").await;
+    push_random(&reg.store("app"), Some("v2"), "second").await;
+    let work = tempfile::tempdir().unwrap();
+    let (a, b, twice) = (
+        work.path().join("a.tar"),
+        work.path().join("b.tar"),
+        work.path().join("twice.tar"),
+    );
+    skopeo_copy(
+        &format!("docker://{}/app:v1", reg.addr),
+        &format!("oci-archive:{}", a.display()),
+    );
+    skopeo_copy(
+        &format!("docker://{}/app:v2", reg.addr),
+        &format!("oci-archive:{}", b.display()),
+    );
+    let script = "import sys, tarfile\n\
+        a, b, out = sys.argv[1:4]\n\
+        with tarfile.open(out, 'w') as t:\n\
+        \x20   with tarfile.open(a) as s:\n\
+        \x20       for m in s.getmembers():\n\
+        \x20           t.addfile(m, s.extractfile(m) if m.isfile() else None)\n\
+        \x20   with tarfile.open(b) as s:\n\
+        \x20       for m in s.getmembers():\n\
+        \x20           if m.name.startswith('blobs/') and m.isfile():\n\
+        \x20               t.addfile(m, s.extractfile(m))\n\
+        \x20       i = s.getmember('index.json'); f = s.extractfile(i); i.name = 'second.json'\n\
+        \x20       t.addfile(i, f)\n\
+        \x20   l = tarfile.TarInfo('index.json'); l.type = tarfile.SYMTYPE; l.linkname = 'second.json'\n\
+        \x20   t.addfile(l)\n";
+    let status = Command::new(python())
+        .args(["-c", script])
+        .args([&a, &b, &twice])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // skopeo writes archives in OCI form: their digests are its own, not the registry's.
+    let first = skopeo_digest(&format!("oci-archive:{}", a.display()));
+    let second = skopeo_digest(&format!("oci-archive:{}", b.display()));
+    assert_ne!(first, second);
+    let source = format!("oci-archive:{}", twice.display());
+    assert_eq!(skopeo_digest(&source), second);
+    assert_eq!(digest_of(&source), second.to_string());
+}
+
 /// A tarball of `members` (name, bytes), written by Python's tarfile: names are taken as
 /// given, `..` included.
 fn tarball(path: &Path, members: &[(&str, &[u8])]) {

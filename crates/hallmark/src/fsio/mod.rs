@@ -202,9 +202,13 @@ fn parent_dir(path: &Path) -> &Path {
 /// the old or the new content, never half of it. Only a regular file is replaced: a
 /// symlink, device or FIFO under the name is refused, so nothing is written outside the
 /// directory and no special file is ever turned into a regular one.
+///
+/// The file is always replaced by a rename, never rewritten in place: not when it has
+/// other hard links (a layout copied with `cp -al`, whose twin must not change with it,
+/// nor be seen half-written), nor when its owner cannot be kept.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let existing = replaceable(path)?;
-    replace_regular(path, existing.as_ref(), bytes, None)
+    replace_regular(path, existing.as_ref(), bytes, None, false)
 }
 
 /// Creates `path` holding `bytes`, complete, unless something is already there: then
@@ -251,10 +255,10 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     use std::os::unix::fs::FileTypeExt;
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            replace_regular(path, None, bytes, None)
+            replace_regular(path, None, bytes, None, true)
         }
         Err(e) => Err(io_error(path)(e)),
-        Ok(m) if m.is_file() => replace_regular(path, Some(&m), bytes, None),
+        Ok(m) if m.is_file() => replace_regular(path, Some(&m), bytes, None, true),
         Ok(m) if m.file_type().is_symlink() => write_through(path, bytes),
         Ok(m) if m.file_type().is_char_device() || m.file_type().is_fifo() => {
             write_through(path, bytes)
@@ -374,7 +378,7 @@ pub(crate) fn rewrite_unchanged(path: &Path, old: &[u8], new: &[u8]) -> Result<(
     if matches!(read_bounded(&real, None, limit), Ok(Some(now)) if now == new) {
         return Ok(());
     }
-    replace_regular(&real, Some(&meta), new, Some((path, old)))
+    replace_regular(&real, Some(&meta), new, Some((path, old)), true)
 }
 
 /// Fails with [`FileError::Changed`] unless `path` still holds exactly `old`.
@@ -402,6 +406,7 @@ fn replace_regular(
     existing: Option<&std::fs::Metadata>,
     bytes: &[u8],
     unchanged: Option<(&Path, &[u8])>,
+    may_write_in_place: bool,
 ) -> Result<(), FileError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let dir = parent_dir(path);
@@ -419,7 +424,7 @@ fn replace_regular(
         let mine = tmp.as_file().metadata().map_err(io_error(path))?;
         let owner_kept = (mine.uid(), mine.gid()) == (m.uid(), m.gid())
             || std::os::unix::fs::fchown(tmp.as_file(), Some(m.uid()), Some(m.gid())).is_ok();
-        in_place = m.nlink() > 1 || !owner_kept;
+        in_place = may_write_in_place && (m.nlink() > 1 || !owner_kept);
     }
     if in_place {
         drop(tmp);
@@ -647,6 +652,19 @@ mod tests {
         assert!(kind(&null).is_symlink());
         write_atomic(&plain, b"four").unwrap();
         assert_eq!(std::fs::read(&plain).unwrap(), b"four");
+    }
+
+    #[test]
+    fn a_managed_file_with_another_link_is_renamed_over_not_rewritten() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (f, twin) = (dir.path().join("index.json"), dir.path().join("twin.json"));
+        std::fs::write(&f, b"old").unwrap();
+        std::fs::hard_link(&f, &twin).unwrap();
+        write_atomic(&f, b"new").unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), b"new");
+        assert_eq!(std::fs::read(&twin).unwrap(), b"old");
+        assert_eq!(std::fs::metadata(&f).unwrap().nlink(), 1);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! caller fetches it (from a file, a tarball or a registry) and hands it back.
 //!
 //! Limits are enforced here once for every caller: nesting depth, descriptors per
-//! manifest, distinct blobs per artifact.
+//! manifest, distinct manifests and distinct blobs per artifact.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -24,6 +24,10 @@ pub struct Walk {
     /// Every manifest seen, with its children's digests and its blobs.
     seen: HashMap<Digest, (Manifest, Vec<Digest>, Vec<Descriptor>)>,
     blobs: HashSet<Digest>,
+    /// Every manifest queued or seen. Without a bound on these, a registry could nest
+    /// indexes of fresh indexes (each within the per-manifest limit) into a graph of
+    /// millions of manifests, every one fetched and held in memory.
+    manifests: HashSet<Digest>,
 }
 
 /// Everything an artifact is made of.
@@ -44,6 +48,7 @@ impl Walk {
             asked: None,
             seen: HashMap::new(),
             blobs: HashSet::new(),
+            manifests: HashSet::from([top.digest.clone()]),
         };
         walk.insert(top, 0)?;
         Ok(walk)
@@ -90,8 +95,17 @@ impl Walk {
             });
         }
         let children = refs.manifests.iter().map(|c| c.digest.clone()).collect();
+        // Queued once however many indexes list it: the breadth-first order has already
+        // given it its shallowest depth.
         for child in refs.manifests {
-            self.queue.push_back((child, depth + 1));
+            if self.manifests.insert(child.digest.clone()) {
+                self.queue.push_back((child, depth + 1));
+            }
+        }
+        if self.manifests.len() > MAX_REFERENCES {
+            return Err(OciError::TooManyReferences {
+                what: format!("the artifact {}", self.top),
+            });
         }
         self.seen
             .insert(m.digest.clone(), (m, children, refs.blobs));
@@ -206,5 +220,66 @@ mod tests {
         let mut w = Walk::new(index(&[&a])).unwrap();
         w.next().unwrap();
         assert!(matches!(w.add(b), Err(OciError::UnexpectedManifest { .. })));
+    }
+
+    #[test]
+    fn nested_indexes_of_fresh_manifests_are_bounded_in_total() {
+        // Each index is within the per-manifest limit; together they list one manifest
+        // more than an artifact may have.
+        let half = MAX_REFERENCES / 2;
+        let leaves: Vec<Manifest> = (0..=2 * half)
+            .map(|i| image(format!("c{i}").as_bytes()))
+            .collect();
+        let (a, b) = leaves.split_at(half);
+        let inner_a = index(&a.iter().collect::<Vec<_>>());
+        let inner_b = index(&b.iter().collect::<Vec<_>>());
+        let top = index(&[&inner_a, &inner_b]);
+        let mut all: Vec<&Manifest> = leaves.iter().collect();
+        all.extend([&inner_a, &inner_b]);
+        let mut w = Walk::new(top).unwrap();
+        let mut fetched = 0;
+        let err = loop {
+            let d = w
+                .next()
+                .expect("refused before the last manifest is asked for");
+            fetched += 1;
+            let m = all.iter().find(|m| m.digest == d.digest).unwrap();
+            if let Err(e) = w.add((*m).clone()) {
+                break e;
+            }
+        };
+        assert!(matches!(err, OciError::TooManyReferences { .. }), "{err}");
+        assert_eq!(fetched, 2, "refused on listing, before any leaf is fetched");
+    }
+
+    #[test]
+    fn a_manifest_many_indexes_list_is_queued_once() {
+        let leaves: Vec<Manifest> = (0..100)
+            .map(|i| image(format!("c{i}").as_bytes()))
+            .collect();
+        let list: Vec<&Manifest> = leaves.iter().collect();
+        let inner: Vec<Manifest> = (0..50)
+            .map(|i| {
+                let mut l = list.clone();
+                l.rotate_left(i);
+                index(&l)
+            })
+            .collect();
+        let top = index(&inner.iter().collect::<Vec<_>>());
+        let mut w = Walk::new(top).unwrap();
+        let (mut asked, mut longest_queue) = (0, 0);
+        while let Some(d) = w.next() {
+            asked += 1;
+            let m = leaves
+                .iter()
+                .chain(&inner)
+                .find(|m| m.digest == d.digest)
+                .unwrap();
+            w.add(m.clone()).unwrap();
+            longest_queue = longest_queue.max(w.queue.len());
+        }
+        assert_eq!(asked, 150);
+        // Not 50 × 100: a queue entry per listing would grow as indexes times entries.
+        assert!(longest_queue <= 150, "{longest_queue}");
     }
 }
