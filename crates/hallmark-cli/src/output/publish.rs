@@ -42,6 +42,15 @@ fn replaced_note(replaced: usize, what: &str) -> String {
     }
 }
 
+/// Why earlier signatures by the signing key are still there: they say something else.
+fn kept_note(kept: usize, what: &str) -> String {
+    match kept {
+        0 => String::new(),
+        1 => format!(" (kept 1 earlier {what} by this key with other annotations)"),
+        n => format!(" (kept {n} earlier {what}s by this key with other annotations)"),
+    }
+}
+
 /// `publish`'s document.
 #[derive(Serialize)]
 pub struct PublishResult<'a> {
@@ -99,6 +108,8 @@ pub struct SignResult<'a> {
     signature: &'a str,
     added: bool,
     replaced: usize,
+    /// Earlier signatures by this key that stay: they record other annotations.
+    kept: usize,
     /// The attestation's predicate type; none for a signature.
     #[serde(skip)]
     attested: Option<&'a str>,
@@ -113,6 +124,7 @@ impl<'a> From<&'a Signed> for SignResult<'a> {
             signature: &s.signature,
             added: s.added,
             replaced: s.replaced,
+            kept: s.kept,
             attested: None,
         }
     }
@@ -138,13 +150,14 @@ impl Render for SignResult<'_> {
             None => (format!("signed {}", self.reference), "signature"),
         };
         t.say(format!(
-            "{done}{}{}",
+            "{done}{}{}{}",
             if self.added {
                 String::new()
             } else {
                 format!(" (this {what} was already present)")
             },
-            replaced_note(self.replaced, what)
+            replaced_note(self.replaced, what),
+            kept_note(self.kept, what)
         ));
         t.result(self.signature)
     }
@@ -164,6 +177,7 @@ mod tests {
             signature: "reg.example/app@sha256:5678",
             added: true,
             replaced: 1,
+            kept: 0,
             attested,
         };
         let (out, err) = render_text(&signed(Some("https://cyclonedx.org/bom")), false);
