@@ -164,6 +164,7 @@ pub mod oci;
 pub mod payload;
 pub mod pin;
 pub mod policy;
+pub mod predicate_policy;
 pub mod publish;
 pub mod reference;
 pub mod registry;
