@@ -290,6 +290,22 @@ allow {
     }
 
     #[test]
+    fn built_ins_that_reach_outside_are_not_there() {
+        for call in [
+            "http.send({\"method\": \"get\", \"url\": \"http://127.0.0.1:9/\"}).status_code == 200",
+            "opa.runtime().env.HOME != \"\"",
+            "time.now_ns() > 0",
+        ] {
+            let p = policy(&format!("package signature\nallow {{\n  {call}\n}}\n")).unwrap();
+            let verdict = p.evaluate(&statement("x"));
+            assert!(
+                matches!(verdict, Verdict::Denied(ref m) if m.starts_with("evaluation failed")),
+                "{call}: {verdict:?}"
+            );
+        }
+    }
+
+    #[test]
     fn evaluation_stops_at_the_time_limit() {
         let p = policy(
             "package signature\nallow {\n  count([x | x := numbers.range(1, 30000)[_]; y := numbers.range(1, 30000)[_]; x == y]) > 0\n}\n",
