@@ -455,6 +455,10 @@ pub struct VerifyArgs {
     /// (when its image config names that platform)
     #[arg(long, value_name = "OS/ARCH", value_parser = parse_platform)]
     pub platform: Option<String>,
+    /// A signature counts only if it has this signed annotation, with this exact value
+    /// (repeatable; cosign's -a)
+    #[arg(short = 'a', long = "annotations", alias = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation, help_heading = "Trust")]
+    pub annotations: Vec<(String, String)>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -510,6 +514,10 @@ pub struct VerifyAttestationArgs {
     /// Attestations live in this repository
     #[arg(long, value_name = "REG/REPO", value_parser = parse_signature_repository)]
     pub signature_repository: Option<ImageRef>,
+    /// Rego policy on the statement (cosign's .rego files: package signature, allow);
+    /// every verified attestation must be allowed
+    #[arg(long, value_name = "FILE.rego")]
+    pub policy: Option<PathBuf>,
     #[command(flatten)]
     pub keyless: IdentityArgs,
     #[command(flatten)]

@@ -538,11 +538,17 @@ pub async fn verify_attestation(
     clients: &Clients,
 ) -> anyhow::Result<Outcome> {
     stdin_once(&args.key, &args.registry)?;
+    let policy = predicate_policy(args.policy.as_deref())?;
     let client = client(&args.registry, ui, clients)?;
     let target = open_target(&args.reference, args.signature_repository.as_ref(), &client)?;
     let opts = options_from(&args.key, &args.identity, &args.keyless, &args.root)?;
-    let (report, attested) =
-        hallmark::verify::verify_attestations(&target, &opts, &args.predicate_type).await?;
+    let (report, attested) = hallmark::verify::verify_attestations_under(
+        &target,
+        &opts,
+        &args.predicate_type,
+        policy.as_ref(),
+    )
+    .await?;
     let result = output::verify::AttestationsVerified::new(&report, &attested);
     ui.emit(&result)?;
     if report.verified() {
@@ -556,6 +562,40 @@ pub async fn verify_attestation(
         }
         Ok(Outcome::Denied)
     }
+}
+
+/// `verify-attestation --policy`, read and parsed before any request: a broken policy is
+/// the command line's fault, not the attestation's.
+fn predicate_policy(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Option<hallmark::predicate_policy::PredicatePolicy>> {
+    use hallmark::predicate_policy::{PredicatePolicy, PredicatePolicyError};
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    PredicatePolicy::load(path).map(Some).map_err(|e| {
+        let hint = match &e {
+            PredicatePolicyError::Cue(_) => {
+                "write the policy in Rego (package signature, an allow rule), as cosign also reads"
+            }
+            PredicatePolicyError::Toml(_) => {
+                "give the keys with --key (or the identity flags), and the Rego policy as --policy FILE.rego"
+            }
+            PredicatePolicyError::Extension(_) => {
+                "name the Rego policy FILE.rego (cosign reads the same files)"
+            }
+            PredicatePolicyError::Invalid { .. } => {
+                "check it with `opa check --v0-compatible FILE.rego`; cosign evaluates data.signature.allow"
+            }
+            _ => "check that the file exists and is readable",
+        };
+        CliError {
+            message: e.to_string(),
+            hint: Some(hint.to_string()),
+            class: e.class(),
+        }
+        .into()
+    })
 }
 
 /// What `verify` and `copy` check, resolved from the flags before any registry request:
@@ -592,6 +632,29 @@ impl Verifying {
         Ok(Verifying { target, trust: how })
     }
 
+    /// Only signatures with these signed annotations count (`verify -a`, as cosign).
+    fn require_annotations(&mut self, pairs: &[(String, String)]) -> anyhow::Result<()> {
+        let mut wanted = std::collections::BTreeMap::new();
+        for (k, v) in pairs {
+            if wanted
+                .insert(k.clone(), v.clone())
+                .is_some_and(|earlier| earlier != *v)
+            {
+                return Err(CliError::usage(
+                    format!("-a {k} is given twice with different values"),
+                    Some("a signature has one value per annotation: give each key once"),
+                ));
+            }
+        }
+        self.trust.require_annotations(&wanted).map_err(|e| {
+            CliError::usage(
+                e.to_string(),
+                Some("drop the -a flag, or change the rule's annotations in the policy file"),
+            )
+        })?;
+        Ok(())
+    }
+
     /// Verifies; a "no" is the report's to say, not an error.
     async fn run(&self) -> anyhow::Result<Verification> {
         Ok(hallmark::verify::verify_trusted(&self.target, &self.trust).await?)
@@ -602,7 +665,8 @@ impl Verifying {
 pub async fn verify(args: &VerifyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
     let client = client(&args.registry, ui, clients)?;
-    let verifying = Verifying::resolve(&args.reference, &args.trust, &client)?;
+    let mut verifying = Verifying::resolve(&args.reference, &args.trust, &client)?;
+    verifying.require_annotations(&args.annotations)?;
     if let Some(platform) = &args.platform {
         let verification =
             hallmark::verify::verify_platform(&verifying.target, &verifying.trust, platform)

@@ -68,7 +68,7 @@ fn flag(name: &str, switch: Switch, command: &str) -> Option<Becomes> {
             "sign --recursive and publish sign an index and every manifest it lists; verify and copy take --platform OS/ARCH for one platform",
         ),
         ("-a" | "--annotations" | "--annotation", _) => Instead(
-            "this command takes no annotations on the command line: require them in a policy rule (annotations = { key = \"value\" }, see docs/POLICY.md); sign, attest and publish record them with -a",
+            "only verify checks annotations (verify -a key=value, or a policy rule's annotations = { key = \"value\" }, see docs/POLICY.md); sign, attest and publish record them with -a",
         ),
         (
             "--certificate-identity"
@@ -353,8 +353,10 @@ mod tests {
                 "clean is cosign's command; hallmark signatures REF --all",
             ),
             (
-                &["hallmark", "verify", D, "--key", "k", "-a", "env=prod"][..],
-                "-a is cosign's flag; this command takes no annotations",
+                &[
+                    "hallmark", "copy", D, "oci:out", "--key", "k", "-a", "env=prod",
+                ][..],
+                "-a is cosign's flag; only verify checks annotations",
             ),
             (
                 &[

@@ -165,6 +165,7 @@ pub mod payload;
 pub mod pin;
 pub mod pkcs11;
 pub mod policy;
+pub mod predicate_policy;
 pub mod publish;
 pub mod reference;
 pub mod registry;

@@ -70,6 +70,9 @@ pub struct Signed {
     pub added: bool,
     /// Earlier signatures by the same key that this one replaced.
     pub replaced: usize,
+    /// Earlier signatures by the same key that stay because they record other fields
+    /// (annotations, bound tags): they say something this one does not.
+    pub kept: usize,
     /// For a keyless signature: who the certificate says signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keyless: Option<crate::sigstore::certificate::Identity>,
@@ -86,6 +89,8 @@ pub(crate) struct Earlier {
     pub(crate) legacy: Vec<LayerId>,
     /// Bundle referrers, by manifest digest.
     pub(crate) referrers: Vec<Digest>,
+    /// Signatures by the same key that record other fields, and so stay.
+    pub(crate) kept: usize,
 }
 
 impl Earlier {
@@ -144,16 +149,22 @@ pub(crate) async fn earlier(
         key: key.public_key(),
     };
     let identity = artifacts.identity();
+    let new = claimed_fields(recorded_fields(opts)?);
     let mut found = Earlier::default();
     for c in &evidence.candidates {
-        if !crate::verify::made_by(
+        let Some(valid) = crate::verify::made_by(
             c,
             &evidence,
             &identity,
             &key,
             predicate_type,
             opts.timestamp,
-        ) {
+        ) else {
+            continue;
+        };
+        // cosign's `-a env=prod` signature says something a plain re-sign does not.
+        if claimed_fields(valid.annotations) != new {
+            found.kept += 1;
             continue;
         }
         match &c.material {
@@ -173,6 +184,16 @@ pub(crate) async fn earlier(
         }
     }
     Ok(found)
+}
+
+/// The recorded fields that make two signatures by one key say the same thing: all but
+/// when and with what they were made. cosign writes `"optional": null` for none.
+fn claimed_fields(
+    mut fields: BTreeMap<String, serde_json::Value>,
+) -> BTreeMap<String, serde_json::Value> {
+    fields.remove(payload::TIMESTAMP_FIELD);
+    fields.remove(payload::CREATOR_FIELD);
+    fields
 }
 
 /// Decides which digest to sign. A bare tag is refused: it names whatever the registry
@@ -328,6 +349,7 @@ pub async fn attest_with(
         digest,
         added: true,
         replaced,
+        kept: earlier.kept,
         keyless,
     })
 }
@@ -491,6 +513,7 @@ pub async fn sign_with(
             digest,
             added: true,
             replaced,
+            kept: earlier.kept,
             keyless,
         });
     }
@@ -511,6 +534,7 @@ pub async fn sign_with(
         digest,
         added,
         replaced: earlier.replaced_by(&payload, sig),
+        kept: earlier.kept,
         keyless: signed.identity,
     })
 }

@@ -42,6 +42,15 @@ fn replaced_note(replaced: usize, what: &str) -> String {
     }
 }
 
+/// Why earlier signatures by the signing key are still there: they say something else.
+fn kept_note(kept: usize, what: &str) -> String {
+    match kept {
+        0 => String::new(),
+        1 => format!(" (kept 1 earlier {what} by this key with other annotations)"),
+        n => format!(" (kept {n} earlier {what}s by this key with other annotations)"),
+    }
+}
+
 /// `publish`'s document.
 #[derive(Serialize)]
 pub struct PublishResult<'a> {
@@ -144,6 +153,8 @@ pub struct SignResult<'a> {
     /// With --recursive: every manifest the index lists, signed too.
     #[serde(skip_serializing_if = "Option::is_none")]
     manifests: Option<Vec<ManifestOut<'a>>>,
+    /// Earlier signatures by this key that stay: they record other annotations.
+    kept: usize,
     /// The attestation's predicate type; none for a signature.
     #[serde(skip)]
     attested: Option<&'a str>,
@@ -159,6 +170,7 @@ impl<'a> From<&'a Signed> for SignResult<'a> {
             added: s.added,
             replaced: s.replaced,
             manifests: None,
+            kept: s.kept,
             attested: None,
         }
     }
@@ -196,13 +208,14 @@ impl Render for SignResult<'_> {
             say_manifests(t, manifests);
         }
         t.say(format!(
-            "{done}{}{}",
+            "{done}{}{}{}",
             if self.added {
                 String::new()
             } else {
                 format!(" (this {what} was already present)")
             },
-            replaced_note(self.replaced, what)
+            replaced_note(self.replaced, what),
+            kept_note(self.kept, what)
         ));
         t.result(self.signature)
     }
@@ -223,6 +236,7 @@ mod tests {
             added: true,
             replaced: 1,
             manifests: None,
+            kept: 0,
             attested,
         };
         let (out, err) = render_text(&signed(Some("https://cyclonedx.org/bom")), false);

@@ -450,8 +450,8 @@ fn cosign_names_are_read_as_hallmarks_or_pointed_to_what_to_use() {
             "--recursive is cosign's flag; sign --recursive and publish sign an index",
         ),
         (
-            vec!["verify", &pinned, "--key", &key, "-a", "env=prod"],
-            "-a is cosign's flag; this command takes no annotations on the command line: require them in a policy rule",
+            vec!["copy", &pinned, "oci:out", "--key", &key, "-a", "env=prod"],
+            "-a is cosign's flag; only verify checks annotations (verify -a key=value",
         ),
         (
             vec!["verify", &pinned, "--key", &key, "--k8s-keychain"],

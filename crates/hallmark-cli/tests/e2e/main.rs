@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod annotations;
 mod attacks;
 mod attestations;
 mod audit;

@@ -47,8 +47,9 @@ async fn re_signing_replaces_the_same_keys_signature_and_keeps_the_others() {
                 o
             };
             sign_with(&b, &[]);
-            sign_with(&a, &[]);
-            sign_with(&a, &[]);
+            sign_with(&a, &["--bind-tag", "v1"]);
+            // The same claims a second later: only the signed timestamp differs.
+            std::thread::sleep(std::time::Duration::from_millis(1100));
             let third = sign_with(&a, &["--bind-tag", "v1"]);
             assert!(
                 stderr(&third).contains("replacing this key's earlier signature"),

@@ -143,6 +143,56 @@ impl Trust {
             }
         }
     }
+
+    /// Also requires these signed annotations (`verify -a`), under every rule, on top of
+    /// any a rule already requires. A rule that requires another value for the same key
+    /// could then never be met: that is refused rather than denied at every run.
+    pub fn require_annotations(
+        &mut self,
+        wanted: &BTreeMap<String, String>,
+    ) -> Result<(), AnnotationConflict> {
+        let merge = |rule: Option<&str>, have: &mut BTreeMap<String, String>| {
+            for (k, v) in wanted {
+                match have.get(k) {
+                    Some(theirs) if theirs != v => {
+                        return Err(AnnotationConflict {
+                            rule: rule.unwrap_or_default().to_string(),
+                            key: k.clone(),
+                            rule_value: theirs.clone(),
+                            given: v.clone(),
+                        });
+                    }
+                    _ => {
+                        have.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(())
+        };
+        match self {
+            Self::Keys(opts) => merge(None, &mut opts.annotations),
+            Self::Policy(p) => p
+                .rules
+                .iter_mut()
+                .try_for_each(|r| merge(Some(&r.name), &mut r.verify.annotations)),
+        }
+    }
+}
+
+/// A required annotation that a policy rule requires with another value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "annotation {key} is required as {given:?}, but policy rule {rule:?} requires {rule_value:?}: no signature can meet both"
+)]
+pub struct AnnotationConflict {
+    /// The rule's name.
+    pub rule: String,
+    /// The annotation.
+    pub key: String,
+    /// The value the rule requires.
+    pub rule_value: String,
+    /// The value given.
+    pub given: String,
 }
 
 #[derive(Deserialize)]

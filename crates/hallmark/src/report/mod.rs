@@ -569,6 +569,14 @@ pub enum Rejection {
     /// No attestation of the type asked for, and nothing else to say.
     #[error("no attestation of type {0}")]
     NoAttestation(String),
+    /// A verified attestation whose content the `--policy` file does not allow.
+    #[error("policy {policy} does not allow it: {why}")]
+    PredicateDenied {
+        /// The policy file.
+        policy: String,
+        /// What the policy made of it.
+        why: String,
+    },
     /// A policy rule's required attestation that no required signer made.
     #[error(
         "rule {rule:?} requires an attestation of type {predicate_type} by {}; none verified{}",

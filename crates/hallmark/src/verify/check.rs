@@ -350,10 +350,11 @@ pub(super) fn check_statement(
     Ok((valid, statement))
 }
 
-/// Whether candidate `c` is a valid signature (`predicate_type` cosign's signature type)
-/// or attestation of the evidence's digest by `key`, made for the repository
-/// `identity`: what a new signature by the same key for the same repository replaces.
-/// `now` is the caller's clock, as for every other judgement.
+/// Candidate `c` as a valid signature (`predicate_type` cosign's signature type) or
+/// attestation of the evidence's digest by `key`, made for the repository `identity`,
+/// if it is one: what a new signature by the same key for the same repository may
+/// replace (when it also records the same fields). `now` is the caller's clock, as for
+/// every other judgement.
 pub(crate) fn made_by(
     c: &Candidate,
     evidence: &Evidence,
@@ -361,7 +362,7 @@ pub(crate) fn made_by(
     key: &NamedKey,
     predicate_type: &str,
     now: SystemTime,
-) -> bool {
+) -> Option<ValidSignature> {
     let opts = VerifyOptions {
         keys: vec![key.clone()],
         ..VerifyOptions::default()
@@ -372,5 +373,5 @@ pub(crate) fn made_by(
         tag: None,
         now,
     };
-    check_as(c, evidence, &ctx, &opts, predicate_type).is_ok()
+    check_as(c, evidence, &ctx, &opts, predicate_type).ok()
 }

@@ -8,6 +8,7 @@ use super::check::{check, check_as, check_statement};
 use super::gather::{Candidate, Evidence, Material};
 use crate::bundle::{Bundle, Content, intoto, intoto::Statement};
 use crate::payload::{self, SimpleSigning};
+use crate::predicate_policy::{PredicatePolicy, Verdict};
 use crate::report::{About, Finding, Rejection, Report, ValidSignature};
 use crate::trust::{NamedKey, VerifyOptions, format_age};
 
@@ -148,6 +149,9 @@ pub struct Attested {
     pub predicate_type: String,
     /// The verified predicate.
     pub predicate: serde_json::Value,
+    /// The whole verified statement, as a `--policy` file reads it.
+    #[serde(skip)]
+    pub statement: serde_json::Value,
 }
 
 /// Judges the bundle candidates as attestations of `predicate_type`: the same checks as
@@ -155,6 +159,57 @@ pub struct Attested {
 /// type, and the requirements applied to each. Returns the report and the attestations
 /// that count (verified when at least `threshold` distinct keys attested).
 pub(crate) fn decide_attestations(
+    evidence: &Evidence,
+    ctx: &Context,
+    opts: &VerifyOptions,
+    predicate_type: &str,
+) -> (Report, Vec<Attested>) {
+    decide_attestations_under(evidence, ctx, opts, predicate_type, None)
+}
+
+/// [`decide_attestations`], then each attestation that counts judged by `policy` (the
+/// in-toto statement as its input). As cosign does, one attestation the policy does not
+/// allow denies them all: an older attestation that fails is not outvoted by a newer one.
+pub(crate) fn decide_attestations_under(
+    evidence: &Evidence,
+    ctx: &Context,
+    opts: &VerifyOptions,
+    predicate_type: &str,
+    policy: Option<&PredicatePolicy>,
+) -> (Report, Vec<Attested>) {
+    let (mut report, attested) = decide_attestations_unjudged(evidence, ctx, opts, predicate_type);
+    let Some(policy) = policy else {
+        return (report, attested);
+    };
+    let mut denied = false;
+    for a in &attested {
+        if let Verdict::Denied(why) = policy.evaluate(&a.statement) {
+            denied = true;
+            report.find(Finding::new(
+                About::AttestedBy(a.signature.key.clone()),
+                Rejection::PredicateDenied {
+                    policy: policy.path().display().to_string(),
+                    why,
+                },
+            ));
+        }
+    }
+    if !denied {
+        return (report, attested);
+    }
+    let mut judged = Report::new(
+        ctx.reference.clone(),
+        evidence.digest.clone(),
+        ctx.tag.clone(),
+    );
+    for f in report.findings() {
+        judged.find(f.clone());
+    }
+    let _rejected = judged.decide_by_threshold(opts.threshold);
+    (judged, Vec::new())
+}
+
+fn decide_attestations_unjudged(
     evidence: &Evidence,
     ctx: &Context,
     opts: &VerifyOptions,
@@ -173,6 +228,7 @@ pub(crate) fn decide_attestations(
         match check_statement(c, bundle, evidence, ctx, opts, predicate_type) {
             Ok((sig, statement)) => match disqualify(&sig, ctx, opts) {
                 None => attested.push(Attested {
+                    statement: serde_json::to_value(&statement).unwrap_or_default(),
                     signature: sig,
                     predicate_type: statement.predicate_type,
                     predicate: statement.predicate,

@@ -166,13 +166,25 @@ pub async fn verify_attestations(
     opts: &VerifyOptions,
     predicate_type: &str,
 ) -> Result<(Report, Vec<Attested>), Error> {
+    verify_attestations_under(target, opts, predicate_type, None).await
+}
+
+/// [`verify_attestations`], each attestation that counts also judged by `policy`
+/// (`verify-attestation --policy`): one it does not allow denies them all, as in cosign.
+pub async fn verify_attestations_under(
+    target: &Target,
+    opts: &VerifyOptions,
+    predicate_type: &str,
+    policy: Option<&crate::predicate_policy::PredicatePolicy>,
+) -> Result<(Report, Vec<Attested>), Error> {
     if opts.keys.is_empty() && opts.keyless.is_empty() {
         return Err(Error::NoKeys);
     }
     let digest = resolve(target).await?.digest;
     let evidence = gather(target, &digest).await?;
     let (ctx, note) = context(target, &digest).await?;
-    let (mut report, attested) = decide_attestations(&evidence, &ctx, opts, predicate_type);
+    let (mut report, attested) =
+        decide::decide_attestations_under(&evidence, &ctx, opts, predicate_type, policy);
     if let Some(note) = note {
         report.find(note);
     }
