@@ -230,6 +230,7 @@ async fn store_made(
                 signature: store.pinned(&referrer),
                 added: true,
                 replaced,
+                kept: earlier.kept,
                 keyless: keyless.map(|k| *k),
             }
         }
@@ -249,6 +250,7 @@ async fn store_made(
                 signature: store.tagged(&signature::signature_tag(digest)),
                 added,
                 replaced: earlier.replaced_by(&payload, sig),
+                kept: earlier.kept,
                 keyless: signed.identity.clone(),
             }
         }

@@ -115,8 +115,17 @@ async fn oci_layout_is_published_byte_exact_signed_and_idempotent() {
         String::from_utf8_lossy(&py.stdout)
     );
 
-    // Again: nothing is uploaded; the new signature replaces the earlier one of this key.
-    let o = publish(&[&src, &dest, "--key", &k.private, "--output", "json"]);
+    // Again: nothing is uploaded; the new signature replaces the earlier one of this key
+    // (it binds the same tags: one that bound others would stay beside it).
+    let o = publish(&[
+        &src,
+        &dest,
+        "--key",
+        &k.private,
+        "--bind-tag",
+        "--output",
+        "json",
+    ]);
     expect_code(&o, 0);
     let v = json_out(&o);
     assert_eq!(v["blobs"]["uploaded"], 0);
