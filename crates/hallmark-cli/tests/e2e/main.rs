@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod admit;
 mod attacks;
 mod attestations;
 mod audit;
