@@ -5,7 +5,7 @@
 //!
 //! Rules that hold whatever the registry or the request does:
 //! - a patched digest is only ever the digest of the verification that said yes, for the
-//!   repository the image names ([`patch::Verified`]); no tag is resolved for patching;
+//!   repository the image names (`patch::Verified`); no tag is resolved for patching;
 //! - an image already pinned to a digest is never rewritten: verified, it is left alone;
 //!   not verified, the request is denied;
 //! - anything not decided in time, or not decided at all (a registry down, a malformed
