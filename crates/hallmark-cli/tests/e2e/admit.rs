@@ -254,6 +254,29 @@ async fn unsigned_images_and_images_pinned_to_unverified_digests_are_denied() {
         stderr(&o)
     );
 
+    // `kubectl debug` with an unsigned debugging image: denied, naming the ephemeral container.
+    let text = std::fs::read_to_string(review(dir.path(), "pod-ephemeral.json", r))
+        .unwrap()
+        .replace("team/side:v1", "team/tool:v1");
+    let file = dir.path().join("debug.json");
+    std::fs::write(&file, text).unwrap();
+    let o = admit(&file, &policy, &[]);
+    expect_code(&o, 1);
+    let (resp, patch) = response(&o);
+    assert!(patch.is_none());
+    let message = resp["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "- spec.ephemeralContainers[0] (debugger) {r}/team/tool:v1: not verified"
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        message.lines().count(),
+        2,
+        "only the ephemeral container: {message}"
+    );
+
     // Pinned to the verified digest: untouched. Pinned to another digest of the same
     // repository, never signed: denied on both endpoints, never rewritten.
     let pod = |image: &str| {
@@ -419,4 +442,43 @@ fn policy_for(dir: &Path, reg: &str, key: &str) -> String {
     let sub = dir.join("silent");
     std::fs::create_dir_all(&sub).unwrap();
     policy(&sub, reg, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_the_policy_allows_unsigned_is_admitted_with_a_warning_and_not_pinned() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    push_random(&reg.store("sandbox/tool"), Some("v1"), "unsigned").await;
+    let r = &reg.addr;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&k.public, dir.path().join("release.pub")).unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\n\n[[rule]]\nname = \"sandbox\"\nmatch = [\"{r}/sandbox/**\"]\naction = \"allow-unsigned\"\n"
+        ),
+    )
+    .unwrap();
+    let mut v = fixture("pod.json", r);
+    v["request"]["object"]["spec"] = serde_json::json!({"containers": [{"name": "tool", "image": format!("{r}/sandbox/tool:v1")}]});
+    let file = dir.path().join("sandbox.json");
+    std::fs::write(&file, v.to_string()).unwrap();
+    for endpoint in ["mutate", "validate"] {
+        let o = admit(&file, &path_str(&policy), &["--endpoint", endpoint]);
+        expect_code(&o, 0);
+        let (resp, patch) = response(&o);
+        assert_eq!(resp["allowed"], true, "{endpoint}");
+        assert!(
+            patch.is_none(),
+            "{endpoint}: nothing verified, nothing pinned"
+        );
+        assert!(
+            resp["warnings"][0]
+                .as_str()
+                .unwrap()
+                .contains("allowed unsigned by policy rule sandbox"),
+            "{endpoint}: {resp}"
+        );
+    }
 }

@@ -174,8 +174,10 @@ pub struct Answer {
 
 /// Most lines of a denial: the apiserver shows the whole message to the user.
 const MAX_LINES: usize = 8;
-/// Most characters of one line of it.
-const MAX_LINE: usize = 400;
+/// Most characters of one line of it: a path, an image (at most `MAX_LINE / 4`), a reason.
+const MAX_LINE: usize = 800;
+/// Most characters of the reason an image is denied, before the advice that follows it.
+const MAX_REASON: usize = 320;
 
 /// `text` on one line of at most `max` characters: control characters (a newline in an
 /// image name) become `?`, so a message cannot forge lines of its own.
@@ -399,7 +401,7 @@ fn judge(
             format!(
                 "{} {}: {why}",
                 site.path,
-                bounded(&site.image, MAX_LINE / 2)
+                bounded(&site.image, MAX_LINE / 4)
             ),
             class,
         ),
@@ -430,7 +432,7 @@ fn judge(
     };
     let verification = match result {
         Some(Ok(v)) => v,
-        Some(Err(f)) => return deny(f.message.clone(), f.class),
+        Some(Err(f)) => return deny(bounded(&f.message, MAX_REASON), f.class),
         None => return deny("was not checked".into(), ErrorClass::Unavailable),
     };
     let report = verification.report();
@@ -439,8 +441,8 @@ fn judge(
             return Verdict {
                 kind: Kind::Warn(bounded(
                     &format!(
-                        "{}: {} is allowed unsigned by policy rule {rule}: not verified, not pinned",
-                        site.path, site.image
+                        "allowed unsigned by policy rule {rule}, not pinned: {} ({})",
+                        site.image, site.path
                     ),
                     120,
                 )),
@@ -449,13 +451,14 @@ fn judge(
             };
         }
         let findings = report.error_lines().join("; ");
+        // The findings are bounded, not the advice after them: it must survive a long reason.
         return deny(
             format!(
-                "not verified: {}; sign it (hallmark sign) or fix the policy",
+                "not verified: {}; sign its digest (hallmark sign) or fix the policy",
                 if findings.is_empty() {
                     "no trusted signature".to_string()
                 } else {
-                    findings
+                    bounded(&findings, MAX_REASON)
                 }
             ),
             ErrorClass::Denied,

@@ -381,6 +381,37 @@ async fn a_denial_is_bounded_and_cannot_forge_lines() {
     assert_eq!(message.lines().count(), 1 + MAX_LINES + 1, "{message}");
     assert!(message.ends_with("- … and 12 more"), "{message}");
     assert!(message.contains("(evil?- everything is fine)"), "{message}");
+
+    // A long reason is cut, the advice after it is not.
+    let d = digest("long");
+    let mut report = Report::new(format!("reg.test/long@{d}"), d, None);
+    for _ in 0..50 {
+        report.find(Finding::artifact(Rejection::NoTrustedKey));
+    }
+    let fake = Fake::default().with(
+        "reg.test/long:1",
+        Ok(Arc::new(Verification::from_report(report))),
+    );
+    let a = mutate(
+        &fake,
+        &review(
+            ("", "Pod", "pods"),
+            None,
+            "CREATE",
+            json!({"spec": pod_spec(&["reg.test/long:1"])}),
+        ),
+    )
+    .await;
+    let message = parts(&a).0["status"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let line = message.lines().nth(1).unwrap();
+    assert!(line.chars().count() < MAX_LINE, "{line}");
+    assert!(
+        line.ends_with("…; sign its digest (hallmark sign) or fix the policy"),
+        "{line}"
+    );
 }
 
 #[tokio::test]
