@@ -139,6 +139,22 @@ rewritten, and only their bytes change (comments, quoting, indentation and order
 Exit 1 when a reference does not verify (it is left as it is, with the reason)."
     )]
     Pin(PinArgs),
+    /// Kubernetes admission: verify every image of a Pod or workload, pin the verified digests
+    #[command(
+        after_help = "Examples:\n  hallmark admit --review request.json --policy policy.toml\n  \
+hallmark admit --review - --policy policy.toml --endpoint validate < request.json\n\n\
+Answers one AdmissionReview (admission.k8s.io/v1) offline, as the webhook will: prints the\n\
+AdmissionReview response on stdout. Every image of a Pod, Deployment, ReplicaSet, StatefulSet,\n\
+DaemonSet, Job, CronJob, ReplicationController or PodTemplate (containers, init and ephemeral\n\
+containers, image volumes) is verified as `verify` does. mutate pins each image written by tag\n\
+to the digest that verified (a JSON Patch: repo:tag@sha256:…); validate denies any image not\n\
+pinned to a verified digest. An image already pinned is never rewritten: its digest verifies or\n\
+the request is denied. Anything not decided within --deadline is denied.\n\
+Exit 0 allowed (patched or not), 1 denied, 2 not an AdmissionReview v1, 3 denied because a\n\
+registry could not be reached in time (retry)."
+    )]
+    #[command(mut_arg("deadline", |a| a.long("registry-deadline").hide(true)))]
+    Admit(AdmitArgs),
     /// Check policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -267,6 +283,8 @@ impl Command {
             Command::Signatures(a) => &a.registry,
             Command::Scan(a) => &a.registry,
             Command::Pin(a) => &a.registry,
+            // The review's own --deadline decides (a denial), well before this backstop.
+            Command::Admit(a) => return Some(a.deadline + std::time::Duration::from_secs(30)),
             Command::SignBlob(a) => {
                 return Some(std::time::Duration::from_secs(a.service.deadline));
             }
@@ -606,6 +624,46 @@ pub struct PinArgs {
     /// Exit 0 even when some references cannot be rewritten (YAML aliases, escaped strings)
     #[arg(long)]
     pub allow_unpinned: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AdmitArgs {
+    /// The AdmissionReview (JSON) to answer, or - for standard input
+    #[arg(long, value_name = "FILE|-")]
+    pub review: PathBuf,
+    #[command(flatten)]
+    pub trust: KeysOrPolicy,
+    /// Which webhook answers: mutate pins images, validate only checks them
+    #[arg(long, value_enum, default_value_t = AdmitEndpoint::Mutate)]
+    pub endpoint: AdmitEndpoint,
+    /// Pin only Pods: controllers (Deployments, Jobs, …) are checked but left as written,
+    /// so GitOps tools (Argo CD, Flux) see no drift; their Pods are pinned when created
+    #[arg(long)]
+    pub pods_only: bool,
+    /// Time for the whole review (e.g. 9s, 500ms); what is not decided by then is denied.
+    /// Keep it under the webhook's timeoutSeconds
+    #[arg(long = "deadline", id = "review_deadline", value_name = "DURATION", default_value = "9s", value_parser = parse_review_deadline)]
+    pub deadline: std::time::Duration,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Which webhook `admit` answers as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdmitEndpoint {
+    Mutate,
+    Validate,
+}
+
+fn parse_review_deadline(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration ({e}); write e.g. 9s or 500ms"))?;
+    if d.is_zero() || d > std::time::Duration::from_secs(300) {
+        return Err(format!(
+            "{s:?}: a review deadline is more than 0 and at most 5m"
+        ));
+    }
+    Ok(d)
 }
 
 #[derive(Args, Debug)]

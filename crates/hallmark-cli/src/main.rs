@@ -1,5 +1,6 @@
 //! `hallmark`: a thin command line over the hallmark library.
 
+mod admit;
 mod advice;
 mod audit;
 mod blobs;
@@ -91,6 +92,7 @@ fn main() -> ExitCode {
             Command::Scan(a) => scan::run(&a, ui, clients).await,
             Command::Audit(a) => audit::run(&a, ui),
             Command::Pin(a) => pin::run(&a, ui, clients).await,
+            Command::Admit(a) => admit::run(&a, ui, clients).await,
             Command::Completions(a) => generated::completions(&a),
             Command::Man(a) => generated::man(&a, ui),
         }

@@ -142,6 +142,7 @@
 )]
 #![forbid(unsafe_code)]
 
+pub mod admit;
 pub mod artifact;
 pub mod audit;
 pub mod blob;

@@ -15,10 +15,9 @@ use crate::class::ErrorClass;
 use crate::digest::Digest;
 use crate::fsio::walk::{self, Why};
 use crate::policy::Trust;
-use crate::reference::{ReferenceError, Source};
 use crate::registry::Client;
 use crate::report::Finding;
-use crate::store::Target;
+use crate::verify::ReferenceFailure;
 
 /// What happened to one reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -101,18 +100,9 @@ pub struct PinReport {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum PinError {
-    /// The reference is not one.
+    /// No decision: not a reference, not in a registry, or the registry failed.
     #[error(transparent)]
-    Reference(#[from] ReferenceError),
-    /// A layout or a file: there is no registry to verify it in.
-    #[error("not a registry reference")]
-    NotRegistry,
-    /// Its repository could not be opened.
-    #[error("{0}")]
-    Open(Box<Error>),
-    /// Verifying it failed before any decision (an outage decides nothing).
-    #[error("could not be verified: {0}")]
-    Verify(Box<Error>),
+    Failed(#[from] ReferenceFailure),
     /// A policy rule allows it unsigned.
     #[error("a policy rule allows it unsigned: nothing verified, so it is not pinned")]
     AllowedUnsigned,
@@ -131,9 +121,7 @@ impl PinError {
     /// The class of the failure.
     pub(crate) fn class(&self) -> ErrorClass {
         match self {
-            Self::Reference(e) => e.class(),
-            Self::NotRegistry => ErrorClass::Usage,
-            Self::Open(e) | Self::Verify(e) => e.class(),
+            Self::Failed(e) => e.class(),
             Self::AllowedUnsigned | Self::NotVerified(_) => ErrorClass::Denied,
         }
     }
@@ -154,14 +142,7 @@ async fn verify_reference(
     reference: &str,
     trust: &Trust,
 ) -> Result<Digest, PinError> {
-    let source = Source::parse(reference)?;
-    if !matches!(source, Source::Registry(_)) {
-        return Err(PinError::NotRegistry);
-    }
-    let target = Target::open(&source, client, false).map_err(|e| PinError::Open(Box::new(e)))?;
-    let verification = crate::verify::verify_trusted(&target, trust)
-        .await
-        .map_err(|e| PinError::Verify(Box::new(e)))?;
+    let verification = crate::verify::verify_reference(client, reference, trust).await?;
     let report = verification.report();
     if report.verified() {
         Ok(report.digest().clone())
@@ -496,6 +477,7 @@ pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reference::ReferenceError;
     use crate::report::Rejection;
 
     #[test]
@@ -533,8 +515,8 @@ mod tests {
     #[test]
     fn a_reference_not_pinned_is_refused_or_unavailable_by_its_class() {
         let refused = [
-            PinError::Reference(ReferenceError::Empty),
-            PinError::NotRegistry,
+            PinError::Failed(ReferenceFailure::Reference(ReferenceError::Empty)),
+            PinError::Failed(ReferenceFailure::NotRegistry),
             PinError::AllowedUnsigned,
             PinError::NotVerified(vec![Finding::artifact(Rejection::NoTrustedKey)]),
         ];
@@ -550,7 +532,10 @@ mod tests {
             "not verified: not signed by any of the given keys (or the payload was altered); \
              no signature: the signature manifest has no simple-signing layer"
         );
-        assert_eq!(PinError::NotRegistry.class(), ErrorClass::Usage);
+        assert_eq!(
+            PinError::Failed(ReferenceFailure::NotRegistry).class(),
+            ErrorClass::Usage
+        );
         assert_eq!(PinError::AllowedUnsigned.class(), ErrorClass::Denied);
     }
 }

@@ -32,6 +32,9 @@ const SCHEMAS: &[(&str, Option<&str>)] = &[
     // Shell code and roff, whatever --output says.
     ("completions", None),
     ("man", None),
+    // Kubernetes' AdmissionReview response, whatever --output says: its format is
+    // Kubernetes', not hallmark's.
+    ("admit", None),
 ];
 
 fn dir() -> PathBuf {

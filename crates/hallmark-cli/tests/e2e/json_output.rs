@@ -747,8 +747,9 @@ fn every_schema_is_tested_and_every_command_has_one() {
     });
     let mut checked = 0;
     for words in leaves {
-        // Shell code and roff, whatever --output says.
-        if matches!(words[0].as_str(), "completions" | "man") {
+        // Shell code and roff, whatever --output says; and Kubernetes' own AdmissionReview
+        // (admit), whose format is Kubernetes', not hallmark's.
+        if matches!(words[0].as_str(), "completions" | "man" | "admit") {
             continue;
         }
         let file = format!("{}.schema.json", words.join("-"));

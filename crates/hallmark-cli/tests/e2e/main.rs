@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod admit;
 mod annotations;
 mod attacks;
 mod attestations;

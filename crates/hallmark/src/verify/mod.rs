@@ -65,6 +65,15 @@ impl Verification {
         &self.report
     }
 
+    /// A verification made of a report alone, for unit tests of its holders.
+    #[cfg(test)]
+    pub(crate) fn from_report(report: Report) -> Self {
+        Self {
+            report,
+            evidence: None,
+        }
+    }
+
     /// The signature material judged; `None` when no signature was looked at.
     pub(crate) fn evidence(&self) -> Option<&Evidence> {
         self.evidence.as_ref()
@@ -223,6 +232,54 @@ pub async fn verify_trusted(
         crate::policy::Trust::Keys(opts) => verify(target, opts).await,
         crate::policy::Trust::Policy(p) => verify_with_policy(target, p).await,
     }
+}
+
+/// Why an image reference given as text came to no decision at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReferenceFailure {
+    /// The text is not a reference.
+    #[error(transparent)]
+    Reference(#[from] crate::reference::ReferenceError),
+    /// A layout or a file: there is no registry to verify it in.
+    #[error("not a registry reference")]
+    NotRegistry,
+    /// Its repository could not be opened.
+    #[error("{0}")]
+    Open(Box<Error>),
+    /// Verifying it failed before any decision (an outage decides nothing).
+    #[error("could not be verified: {0}")]
+    Verify(Box<Error>),
+}
+
+impl ReferenceFailure {
+    /// The class of the failure.
+    pub fn class(&self) -> crate::ErrorClass {
+        match self {
+            Self::Reference(e) => e.class(),
+            Self::NotRegistry => crate::ErrorClass::Usage,
+            Self::Open(e) | Self::Verify(e) => e.class(),
+        }
+    }
+}
+
+/// Verifies an image reference written as text (in a manifest, an admission request) in
+/// its registry, as `verify` does: resolved once, judged with keys or under a policy. Only
+/// registry references are accepted: text from a deployment never names local files.
+pub async fn verify_reference(
+    client: &crate::registry::Client,
+    reference: &str,
+    trust: &crate::policy::Trust,
+) -> Result<Verification, ReferenceFailure> {
+    let source = crate::reference::Source::parse(reference)?;
+    if !matches!(source, crate::reference::Source::Registry(_)) {
+        return Err(ReferenceFailure::NotRegistry);
+    }
+    let target =
+        Target::open(&source, client, false).map_err(|e| ReferenceFailure::Open(Box::new(e)))?;
+    verify_trusted(&target, trust)
+        .await
+        .map_err(|e| ReferenceFailure::Verify(Box::new(e)))
 }
 
 /// Verifies `target` under a policy: the first matching rule decides; none is a "no".
