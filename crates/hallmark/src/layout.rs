@@ -20,7 +20,7 @@
 //! one artifact, so that `cosign load` pushes it with its signatures; with several, none
 //! is marked, as cosign's format cannot tell which signatures belong to which. `cosign save`
 //! keeps the image's referrers (cosign 3's Sigstore bundles) only as loose blobs, listed
-//! nowhere: [`Layout::loose_referrers`] finds them as `cosign load` does, by their subject.
+//! nowhere: `Layout::loose_referrers` finds them as `cosign load` does, by their subject.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
