@@ -10,6 +10,7 @@ use hallmark::publish::PublishOptions;
 use hallmark::reference::Source;
 use hallmark::registry::auth::Credentials;
 use hallmark::registry::{Client, ClientOptions};
+use hallmark::report::Report;
 use hallmark::sign::SignOptions;
 use hallmark::store::{Destination, Target};
 use hallmark::transfer::{Quiet, TransferProgress};
@@ -709,21 +710,9 @@ pub async fn copy(args: &CopyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
     }
     let verification = verifying.run().await?;
     let report = verification.report();
-    if !report.allowed() {
-        let refused = output::copy::CopyResult::refused(report);
-        ui.emit(&refused)?;
-        if ui.json() {
-            ui.text(|t| {
-                refused.denied(t);
-                Ok(())
-            })?;
-        }
+    if !copy_cleared(ui, report, report.allowed())? {
         return Ok(Outcome::Denied);
     }
-    ui.text(|t| {
-        output::verify::ReportOut::new(report).verified(t);
-        Ok(())
-    })?;
     let created = NewLayout::note(&args.destination);
     let dest = Destination::open(&args.destination, &client)?;
     let opts = CopyOptions {
@@ -754,22 +743,9 @@ async fn copy_platform(
 ) -> anyhow::Result<Outcome> {
     let verification =
         hallmark::verify::verify_platform(&verifying.target, &verifying.trust, platform).await?;
-    let report = verification.report();
-    if !verification.allowed() {
-        let refused = output::copy::CopyResult::refused(report);
-        ui.emit(&refused)?;
-        if ui.json() {
-            ui.text(|t| {
-                refused.denied(t);
-                Ok(())
-            })?;
-        }
+    if !copy_cleared(ui, verification.report(), verification.allowed())? {
         return Ok(Outcome::Denied);
     }
-    ui.text(|t| {
-        output::verify::ReportOut::new(report).verified(t);
-        Ok(())
-    })?;
     let created = NewLayout::note(&args.destination);
     let dest = Destination::open(&args.destination, client)?;
     let opts = CopyOptions {
@@ -787,6 +763,27 @@ async fn copy_platform(
     )?;
     ui.emit(&output::copy::CopyResult::copied(&copied))?;
     Ok(Outcome::Ok)
+}
+
+/// Whether `copy` may go ahead: a refusal is emitted (and said on stderr too under
+/// `--output json`, where stdout is for machines), a pass is announced before any byte moves.
+fn copy_cleared(ui: Ui, report: &Report, allowed: bool) -> anyhow::Result<bool> {
+    if !allowed {
+        let refused = output::copy::CopyResult::refused(report);
+        ui.emit(&refused)?;
+        if ui.json() {
+            ui.text(|t| {
+                refused.denied(t);
+                Ok(())
+            })?;
+        }
+        return Ok(false);
+    }
+    ui.text(|t| {
+        output::verify::ReportOut::new(report).verified(t);
+        Ok(())
+    })?;
+    Ok(true)
 }
 
 /// `hallmark policy check`.
