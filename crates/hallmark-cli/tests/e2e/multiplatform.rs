@@ -50,14 +50,7 @@ async fn crane_index(reg: &Registry, repo: &str) -> Built {
 /// cosign verifies `reference` with the key `public`.
 #[track_caller]
 fn cosign_verifies(public: &str, reference: &str) {
-    let o = cosign_run(&[
-        "verify",
-        "--key",
-        public,
-        "--insecure-ignore-tlog",
-        "--allow-insecure-registry",
-        reference,
-    ]);
+    let o = cosign_verify_key(public, reference, &[]);
     peer_ok(&o, &format!("cosign verify {reference}"));
 }
 
