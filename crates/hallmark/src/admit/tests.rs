@@ -145,6 +145,11 @@ fn pod(op: &str, spec: Value) -> Vec<u8> {
     review(("", "Pod", "pods"), None, op, json!({"spec": spec}))
 }
 
+/// A Pod created with one container running app:1.
+fn app_pod() -> Vec<u8> {
+    pod("CREATE", pod_spec(&["reg.test/team/app:1"]))
+}
+
 /// The response's status message.
 fn status_message(r: &Value) -> &str {
     r["status"]["message"].as_str().unwrap()
@@ -414,7 +419,7 @@ async fn a_verification_of_another_repository_is_never_patched_in() {
     // A check that answers with another image's verification (a cache mixing up keys,
     // a race between requests): the image is denied, not pinned to that digest.
     let fake = Fake::default().with("reg.test/team/app:1", Ok(yes(SIDE, &digest("side"))));
-    let a = mutate(&fake, &pod("CREATE", pod_spec(&["reg.test/team/app:1"]))).await;
+    let a = mutate(&fake, &app_pod()).await;
     let (r, patch) = parts(&a);
     assert!(patch.is_none());
     assert_eq!(r["allowed"], false);
@@ -429,7 +434,7 @@ async fn a_verification_of_another_repository_is_never_patched_in() {
 #[tokio::test]
 async fn validate_never_patches_and_denies_what_is_not_pinned() {
     let fake = registry();
-    let tagged = pod("CREATE", pod_spec(&["reg.test/team/app:1"]));
+    let tagged = app_pod();
     let a = ask(&fake, Endpoint::Validate, &tagged).await;
     let (r, patch) = parts(&a);
     assert!(patch.is_none() && r.get("patchType").is_none());
@@ -497,13 +502,7 @@ async fn pods_only_leaves_controllers_as_written_but_still_checks_them() {
         assert_eq!(parts(&a).0["allowed"], false, "{endpoint:?}");
     }
     // Pods are pinned still.
-    let a = answer(
-        &pod("CREATE", pod_spec(&["reg.test/team/app:1"])),
-        Endpoint::Mutate,
-        &fake,
-        &options,
-    )
-    .await;
+    let a = answer(&app_pod(), Endpoint::Mutate, &fake, &options).await;
     assert_eq!(a.record.decision, Decision::Patched);
 }
 
@@ -517,13 +516,7 @@ async fn a_review_not_decided_in_time_is_denied_naming_the_deadline() {
         deadline: Duration::from_millis(50),
         ..AdmitOptions::default()
     };
-    let a = answer(
-        &pod("CREATE", pod_spec(&["reg.test/team/app:1"])),
-        Endpoint::Mutate,
-        &fake,
-        &options,
-    )
-    .await;
+    let a = answer(&app_pod(), Endpoint::Mutate, &fake, &options).await;
     let (r, patch) = parts(&a);
     assert!(patch.is_none());
     assert_eq!(r["allowed"], false);
