@@ -82,6 +82,16 @@ fn copy_platform(source: &str, dest: &str, public: &str, platform: &str, extra: 
     run(&args)
 }
 
+/// `copy --platform --output json`, which succeeds; its result, checked against the schema.
+#[track_caller]
+fn copied_json(source: &str, dest: &str, public: &str, platform: &str) -> serde_json::Value {
+    let o = copy_platform(source, dest, public, platform, &["--output", "json"]);
+    expect_code(&o, 0);
+    let v = json_out(&o);
+    assert_valid("copy.schema.json", &v);
+    v
+}
+
 /// The digests a JSON result lists under `manifests`, in its order.
 fn manifest_digests(v: &serde_json::Value) -> Vec<&str> {
     v["manifests"]
@@ -481,16 +491,12 @@ async fn copy_platform_carries_the_platform_signature_or_says_there_is_none() {
         "--recursive",
     ]);
     expect_code(&o, 0);
-    let o = copy_platform(
+    let v = copied_json(
         &format!("{}/app:v1", reg.addr),
         &format!("{}/mirror:arm", reg.addr),
         &public,
         "linux/arm64",
-        &["--output", "json"],
     );
-    expect_code(&o, 0);
-    let v = json_out(&o);
-    assert_valid("copy.schema.json", &v);
     assert_eq!(v["digest"], b.arm);
     assert_eq!(v["platform"]["signed_by"], "index");
     assert_eq!(v["platform"]["signature_copied"], true);
@@ -526,16 +532,12 @@ async fn copy_platform_carries_the_platform_signature_or_says_there_is_none() {
     expect_code(&o, 0);
     expect_stderr(&o, "has no signature: only its index");
     expect_stderr(&o, "sign --recursive");
-    let o = copy_platform(
+    let v = copied_json(
         &format!("{}/solo:v1", reg.addr),
         &format!("{}/mirror3:arm", reg.addr),
         &public,
         "linux/arm64",
-        &["--output", "json"],
     );
-    expect_code(&o, 0);
-    let v = json_out(&o);
-    assert_valid("copy.schema.json", &v);
     assert_eq!(v["signature"], serde_json::Value::Null);
     assert_eq!(v["platform"]["signature_copied"], false);
     verify_code(
