@@ -699,17 +699,31 @@ fn verdict(
     }
 }
 
-/// `hallmark copy`.
+/// What `copy` verified: a whole image, or one platform of an index (verified by the
+/// index's signature or its own).
+enum Verified {
+    Image(Box<Verification>),
+    Platform(Box<hallmark::verify::PlatformVerification>),
+}
+
+/// `hallmark copy`; with `--platform`, the platform manifest is copied with the signatures
+/// of its own that verified.
 pub async fn copy(args: &CopyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
     stdin_once(&args.trust.key, &args.registry)?;
     let client = client(&args.registry, ui, clients)?;
     let verifying = Verifying::resolve(&args.source, &args.trust, &client)?;
-    if let Some(platform) = &args.platform {
-        return copy_platform(args, ui, &client, &verifying, platform).await;
-    }
-    let verification = verifying.run().await?;
-    let report = verification.report();
-    if !report.allowed() {
+    let verified = match &args.platform {
+        Some(platform) => Verified::Platform(Box::new(
+            hallmark::verify::verify_platform(&verifying.target, &verifying.trust, platform)
+                .await?,
+        )),
+        None => Verified::Image(Box::new(verifying.run().await?)),
+    };
+    let (report, allowed) = match &verified {
+        Verified::Image(v) => (v.report(), v.report().allowed()),
+        Verified::Platform(v) => (v.report(), v.allowed()),
+    };
+    if !allowed {
         let refused = output::copy::CopyResult::refused(report);
         ui.emit(&refused)?;
         if ui.json() {
@@ -729,62 +743,16 @@ pub async fn copy(args: &CopyArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
     let opts = CopyOptions {
         concurrency: args.concurrency.into(),
     };
-    let copied = created.kept_if(
-        hallmark::copy::copy(
-            &verifying.target,
-            &verification,
-            &dest,
-            &opts,
-            transfer_progress(ui),
-        )
-        .await,
-    )?;
-    ui.emit(&output::copy::CopyResult::copied(&copied))?;
-    Ok(Outcome::Ok)
-}
-
-/// `hallmark copy --platform`: the index verified (or the platform's own signature), and
-/// the platform manifest copied with the signatures of its own that verified.
-async fn copy_platform(
-    args: &CopyArgs,
-    ui: Ui,
-    client: &Client,
-    verifying: &Verifying,
-    platform: &str,
-) -> anyhow::Result<Outcome> {
-    let verification =
-        hallmark::verify::verify_platform(&verifying.target, &verifying.trust, platform).await?;
-    let report = verification.report();
-    if !verification.allowed() {
-        let refused = output::copy::CopyResult::refused(report);
-        ui.emit(&refused)?;
-        if ui.json() {
-            ui.text(|t| {
-                refused.denied(t);
-                Ok(())
-            })?;
+    let progress = transfer_progress(ui);
+    let copied = match &verified {
+        Verified::Image(v) => {
+            hallmark::copy::copy(&verifying.target, v, &dest, &opts, progress).await
         }
-        return Ok(Outcome::Denied);
-    }
-    ui.text(|t| {
-        output::verify::ReportOut::new(report).verified(t);
-        Ok(())
-    })?;
-    let created = NewLayout::note(&args.destination);
-    let dest = Destination::open(&args.destination, client)?;
-    let opts = CopyOptions {
-        concurrency: args.concurrency.into(),
+        Verified::Platform(v) => {
+            hallmark::copy::copy_platform(&verifying.target, v, &dest, &opts, progress).await
+        }
     };
-    let copied = created.kept_if(
-        hallmark::copy::copy_platform(
-            &verifying.target,
-            &verification,
-            &dest,
-            &opts,
-            transfer_progress(ui),
-        )
-        .await,
-    )?;
+    let copied = created.kept_if(copied)?;
     ui.emit(&output::copy::CopyResult::copied(&copied))?;
     Ok(Outcome::Ok)
 }

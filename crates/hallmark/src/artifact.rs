@@ -21,8 +21,9 @@ use crate::digest::{Algorithm, Digest, DigestError, Hasher};
 use crate::fsio::{self, FileError, FileRange};
 use crate::layout::{Layout, LayoutError};
 use crate::oci::{
-    self, Blob, Descriptor, EMPTY_MEDIA_TYPE, Index, MAX_MANIFEST_BYTES, MAX_REFERENCES, Manifest,
-    OCI_CONFIG, OCI_LAYER_TAR, OCI_LAYER_TAR_GZIP, OCI_MANIFEST, OciError, TITLE_ANNOTATION, Walk,
+    self, Blob, BlobData, Descriptor, EMPTY_MEDIA_TYPE, Index, MAX_MANIFEST_BYTES, MAX_REFERENCES,
+    Manifest, OCI_CONFIG, OCI_LAYER_TAR, OCI_LAYER_TAR_GZIP, OCI_MANIFEST, OciError,
+    TITLE_ANNOTATION, Walk,
 };
 use crate::reference::{LayoutRef, Source};
 
@@ -302,6 +303,36 @@ fn content_type(d: &Descriptor) -> Option<String> {
     (!d.media_type.is_empty()).then(|| d.media_type.clone())
 }
 
+/// Refuses a member whose size is not the one the manifest declares for `d`, before its
+/// bytes are hashed.
+fn check_size(index: &dyn BlobIndex, d: &Descriptor, actual: u64) -> Result<(), ArtifactError> {
+    if actual != d.size {
+        return Err(ArtifactError::SizeMismatch {
+            source_name: index.name(),
+            digest: d.digest.clone(),
+            actual,
+            declared: d.size,
+        });
+    }
+    Ok(())
+}
+
+/// The blob `d` names, its bytes in `data`, once their `size` is the declared one.
+fn sized_blob(
+    index: &dyn BlobIndex,
+    d: &Descriptor,
+    size: u64,
+    data: Arc<dyn BlobData>,
+) -> Result<Blob, ArtifactError> {
+    check_size(index, d, size)?;
+    Ok(Blob {
+        digest: d.digest.clone(),
+        size,
+        media_type: d.media_type.clone(),
+        data,
+    })
+}
+
 impl BlobIndex for Layout {
     fn name(&self) -> String {
         format!("oci:{}", self.path().display())
@@ -340,14 +371,7 @@ impl BlobIndex for Layout {
         })?;
         let actual =
             fsio::check_regular(&self.blob_path(&d.digest), Some(self.path()))?.unwrap_or_default();
-        if actual != d.size {
-            return Err(ArtifactError::SizeMismatch {
-                source_name: BlobIndex::name(self),
-                digest: d.digest.clone(),
-                actual,
-                declared: d.size,
-            });
-        }
+        check_size(self, d, actual)?;
         Ok(blob)
     }
 }
@@ -543,20 +567,7 @@ impl BlobIndex for TarIndex {
         let (data, size) = self
             .data(&oci::blob_path(&d.digest))
             .ok_or_else(|| self.member_missing(format!("blob {}", d.digest)))?;
-        if size != d.size {
-            return Err(ArtifactError::SizeMismatch {
-                source_name: self.name(),
-                digest: d.digest.clone(),
-                actual: size,
-                declared: d.size,
-            });
-        }
-        Ok(Blob {
-            digest: d.digest.clone(),
-            size,
-            media_type: d.media_type.clone(),
-            data: Arc::new(data),
-        })
+        sized_blob(self, d, size, Arc::new(data))
     }
 }
 

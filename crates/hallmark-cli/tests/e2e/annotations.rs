@@ -23,23 +23,55 @@ fn cosign_sign(key: &str, reference: &str, extra: &[&str]) {
     cosign_ok(&args);
 }
 
-fn cosign_verify(public: &str, reference: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "verify",
-        "--key",
-        public,
-        "--insecure-ignore-tlog",
-        "--allow-insecure-registry",
-    ];
-    args.extend_from_slice(extra);
-    args.push(reference);
-    cosign_run(&args)
-}
-
 fn verify(reference: &str, public: &str, extra: &[&str]) -> Output {
     let mut args = vec!["verify", reference, "--key", public];
     args.extend_from_slice(extra);
     run(&args)
+}
+
+/// The real cosign verifies `reference` with the key `public` and `extra` flags.
+#[track_caller]
+fn cosign_verifies(public: &str, reference: &str, extra: &[&str]) {
+    let o = cosign_verify_key(public, reference, extra);
+    peer_ok(&o, &format!("cosign verify {reference} {extra:?}"));
+}
+
+/// The real cosign attests `predicate` as SLSA provenance v1 of `reference`.
+fn cosign_attest(key: &str, predicate: &str, reference: &str) {
+    let mut args = vec!["attest", "--key", key];
+    args.extend_from_slice(&COSIGN_LOCAL);
+    args.extend_from_slice(&[
+        "--predicate",
+        predicate,
+        "--type",
+        "slsaprovenance1",
+        reference,
+    ]);
+    cosign_ok(&args);
+}
+
+/// `sign --output json` of `reference` in `format` with `extra` arguments, which succeeds.
+#[track_caller]
+fn sign_json(reference: &str, key: &str, format: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["sign", reference, "--key", key, "--format", format];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--output", "json"]);
+    let o = run(&args);
+    expect_code(&o, 0);
+    json_out(&o)
+}
+
+/// How many earlier signatures a `sign` result says it replaced and kept.
+fn replaced_kept(v: &serde_json::Value) -> (Option<u64>, Option<u64>) {
+    (v["replaced"].as_u64(), v["kept"].as_u64())
+}
+
+/// How many signatures `verify` of `reference` counts, which it must allow.
+#[track_caller]
+fn signature_count(reference: &str, public: &str) -> Option<usize> {
+    let o = verify(reference, public, &["--output", "json"]);
+    expect_code(&o, 0);
+    json_out(&o)["signatures"].as_array().map(Vec::len)
 }
 
 /// `cosign sign`'s format flag for hallmark's format name.
@@ -79,18 +111,10 @@ async fn verify_a_counts_only_signatures_with_every_annotation_in_both_formats()
 
         let o = verify(&pinned, &public, &["-a", "env=dev"]);
         expect_code(&o, 1);
-        assert!(
-            stderr(&o).contains(r#"annotation env is "prod", required "dev""#),
-            "{format}: {}",
-            stderr(&o)
-        );
+        expect_stderr(&o, r#"annotation env is "prod", required "dev""#);
         let o = verify(&pinned, &public, &["-a", "env=prod", "-a", "team=payments"]);
         expect_code(&o, 1);
-        assert!(
-            stderr(&o).contains(r#"annotation team is missing, required "payments""#),
-            "{format}: {}",
-            stderr(&o)
-        );
+        expect_stderr(&o, r#"annotation team is missing, required "payments""#);
         let o = verify(&pinned, &public, &["-a", "env=dev", "--output", "json"]);
         expect_code(&o, 1);
         let v = json_out(&o);
@@ -100,9 +124,8 @@ async fn verify_a_counts_only_signatures_with_every_annotation_in_both_formats()
         assert_eq!(v["signatures"], serde_json::json!([]), "{format}: {v}");
 
         // The real cosign reads hallmark's annotations the same way.
-        let o = cosign_verify(&public, &pinned, &["-a", "env=prod"]);
-        assert!(o.status.success(), "{format}: {}", stderr(&o));
-        let o = cosign_verify(&public, &pinned, &["-a", "env=dev"]);
+        cosign_verifies(&public, &pinned, &["-a", "env=prod"]);
+        let o = cosign_verify_key(&public, &pinned, &["-a", "env=dev"]);
         assert!(!o.status.success(), "{format}: cosign accepted env=dev");
     }
 }
@@ -120,11 +143,7 @@ async fn verify_a_reads_the_annotations_cosign_signed() {
         expect_code(&verify(&pinned, &public, &["-a", "env=prod"]), 0);
         let o = verify(&pinned, &public, &["-a", "env=dev"]);
         expect_code(&o, 1);
-        assert!(
-            stderr(&o).contains(r#"annotation env is "prod", required "dev""#),
-            "{format}: {}",
-            stderr(&o)
-        );
+        expect_stderr(&o, r#"annotation env is "prod", required "dev""#);
     }
 }
 
@@ -152,20 +171,12 @@ fn verify_a_that_no_signature_could_meet_is_a_usage_error() {
         "env=dev",
     ]);
     expect_code(&o, 2);
-    assert!(
-        stderr(&o).contains(r#"policy rule "prod" requires "prod""#),
-        "{}",
-        stderr(&o)
-    );
+    expect_stderr(&o, r#"policy rule "prod" requires "prod""#);
     let o = run(&[
         "verify", reference, "--key", &k.public, "-a", "env=a", "-a", "env=b",
     ]);
     expect_code(&o, 2);
-    assert!(
-        stderr(&o).contains("-a env is given twice with different values"),
-        "{}",
-        stderr(&o)
-    );
+    expect_stderr(&o, "-a env is given twice with different values");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,72 +190,33 @@ async fn re_signing_keeps_the_same_keys_signature_with_other_annotations() {
             let pinned = format!("{}/{repo}@{}", reg.addr, img.digest());
             cosign_sign(&key, &pinned, &[cosign_format(format), "-a", "env=prod"]);
 
-            let o = run(&[
-                "sign", &pinned, "--key", &key, "--format", format, "--output", "json",
-            ]);
-            expect_code(&o, 0);
-            let v = json_out(&o);
+            let v = sign_json(&pinned, &key, format, &[]);
             crate::json_output::assert_valid("sign.schema.json", &v);
-            assert_eq!(
-                (v["replaced"].as_u64(), v["kept"].as_u64()),
-                (Some(0), Some(1)),
-                "{format}: {v}"
-            );
+            assert_eq!(replaced_kept(&v), (Some(0), Some(1)), "{format}: {v}");
             let o = run(&["sign", &pinned, "--key", &key, "--format", format]);
             expect_code(&o, 0);
-            assert!(
-                stderr(&o).contains("kept 1 earlier signature by this key with other annotations"),
-                "{format}: {}",
-                stderr(&o)
+            expect_stderr(
+                &o,
+                "kept 1 earlier signature by this key with other annotations",
             );
 
             // Both stay and both count: cosign's still has env=prod.
-            let o = verify(&pinned, &public, &["--output", "json"]);
-            expect_code(&o, 0);
-            assert_eq!(
-                json_out(&o)["signatures"].as_array().map(Vec::len),
-                Some(2),
-                "{format}"
-            );
+            assert_eq!(signature_count(&pinned, &public), Some(2), "{format}");
             expect_code(&verify(&pinned, &public, &["-a", "env=prod"]), 0);
-            let o = cosign_verify(&public, &pinned, &["-a", "env=prod"]);
-            assert!(o.status.success(), "{format}: {}", stderr(&o));
+            cosign_verifies(&public, &pinned, &["-a", "env=prod"]);
 
             // The same claims again, a second later: hallmark's own earlier one is replaced,
             // cosign's kept.
             std::thread::sleep(std::time::Duration::from_millis(1100));
-            let o = run(&[
-                "sign", &pinned, "--key", &key, "--format", format, "--output", "json",
-            ]);
-            expect_code(&o, 0);
-            let v = json_out(&o);
-            assert_eq!(
-                (v["replaced"].as_u64(), v["kept"].as_u64()),
-                (Some(1), Some(1)),
-                "{format}: {v}"
-            );
-            let o = verify(&pinned, &public, &["--output", "json"]);
-            assert_eq!(
-                json_out(&o)["signatures"].as_array().map(Vec::len),
-                Some(2),
-                "{format}"
-            );
+            let v = sign_json(&pinned, &key, format, &[]);
+            assert_eq!(replaced_kept(&v), (Some(1), Some(1)), "{format}: {v}");
+            assert_eq!(signature_count(&pinned, &public), Some(2), "{format}");
 
             // The same annotations as cosign's: that one says nothing more, and goes.
             std::thread::sleep(std::time::Duration::from_millis(1100));
-            let o = run(&[
-                "sign", &pinned, "--key", &key, "--format", format, "-a", "env=prod", "--output",
-                "json",
-            ]);
-            expect_code(&o, 0);
-            let v = json_out(&o);
-            assert_eq!(
-                (v["replaced"].as_u64(), v["kept"].as_u64()),
-                (Some(1), Some(1)),
-                "{format}: {v}"
-            );
-            let o = cosign_verify(&public, &pinned, &["-a", "env=prod"]);
-            assert!(o.status.success(), "{format}: {}", stderr(&o));
+            let v = sign_json(&pinned, &key, format, &["-a", "env=prod"]);
+            assert_eq!(replaced_kept(&v), (Some(1), Some(1)), "{format}: {v}");
+            cosign_verifies(&public, &pinned, &["-a", "env=prod"]);
         }
     }
 }
@@ -321,16 +293,7 @@ async fn an_attestation_policy_gives_cosigns_verdict_on_attestations_of_both_too
 
     let by_cosign = push_random(&store, None, "cosign").await;
     let by_cosign = format!("{}/app@{}", reg.addr, by_cosign.digest());
-    let mut args = vec!["attest", "--key", key.as_str()];
-    args.extend_from_slice(&COSIGN_LOCAL);
-    args.extend_from_slice(&[
-        "--predicate",
-        &provenance,
-        "--type",
-        "slsaprovenance1",
-        &by_cosign,
-    ]);
-    cosign_ok(&args);
+    cosign_attest(&key, &provenance, &by_cosign);
 
     let by_hallmark = push_random(&store, None, "hallmark").await;
     let by_hallmark = format!("{}/app@{}", reg.addr, by_hallmark.digest());
@@ -378,16 +341,7 @@ async fn an_attestation_policy_gives_cosigns_verdict_on_attestations_of_both_too
 
     // cosign attests again without replacing: a rogue builder's provenance beside the good
     // one. One attestation the policy does not allow denies them all, in both tools.
-    let mut args = vec!["attest", "--key", key.as_str()];
-    args.extend_from_slice(&COSIGN_LOCAL);
-    args.extend_from_slice(&[
-        "--predicate",
-        &rogue,
-        "--type",
-        "slsaprovenance1",
-        &by_cosign,
-    ]);
-    cosign_ok(&args);
+    cosign_attest(&key, &rogue, &by_cosign);
     let o = run(&[
         "verify-attestation",
         &by_cosign,
@@ -405,7 +359,7 @@ async fn an_attestation_policy_gives_cosigns_verdict_on_attestations_of_both_too
     );
     let o = verify_attestation(&by_cosign, &public, &trusted, &[]);
     expect_code(&o, 1);
-    assert!(stderr(&o).contains("is false, not true"), "{}", stderr(&o));
+    expect_stderr(&o, "is false, not true");
     assert!(!cosign_verify_attestation(&by_cosign, &public, &trusted));
 }
 

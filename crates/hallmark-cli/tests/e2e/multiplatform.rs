@@ -47,15 +47,59 @@ async fn crane_index(reg: &Registry, repo: &str) -> Built {
     }
 }
 
-fn cosign_verify(public: &str, reference: &str) -> Output {
-    cosign_run(&[
-        "verify",
+/// cosign verifies `reference` with the key `public`.
+#[track_caller]
+fn cosign_verifies(public: &str, reference: &str) {
+    let o = cosign_verify_key(public, reference, &[]);
+    peer_ok(&o, &format!("cosign verify {reference}"));
+}
+
+/// `verify --platform` of `reference`, as text.
+fn verify_text(reference: &str, public: &str, platform: &str) -> Output {
+    run(&["verify", reference, "--key", public, "--platform", platform])
+}
+
+/// `verify` of `reference` with the key `public` and `extra` arguments exits `want`.
+#[track_caller]
+fn verify_code(reference: &str, public: &str, extra: &[&str], want: i32) {
+    let mut args = vec!["verify", reference, "--key", public];
+    args.extend_from_slice(extra);
+    expect_code(&run(&args), want);
+}
+
+/// `copy --platform` from `source` to `dest`, with `extra` arguments.
+fn copy_platform(source: &str, dest: &str, public: &str, platform: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "copy",
+        source,
+        dest,
         "--key",
         public,
-        "--insecure-ignore-tlog",
-        "--allow-insecure-registry",
-        reference,
-    ])
+        "--platform",
+        platform,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// `copy --platform --output json`, which succeeds; its result, checked against the schema.
+#[track_caller]
+fn copied_json(source: &str, dest: &str, public: &str, platform: &str) -> serde_json::Value {
+    let o = copy_platform(source, dest, public, platform, &["--output", "json"]);
+    expect_code(&o, 0);
+    let v = json_out(&o);
+    assert_valid("copy.schema.json", &v);
+    v
+}
+
+/// The digests a JSON result lists under `manifests`, in its order.
+fn manifest_digests(v: &serde_json::Value) -> Vec<&str> {
+    v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect()
 }
 
 /// `verify --platform` of `reference`, as JSON (checked against the schema when the
@@ -123,8 +167,7 @@ async fn hallmark_signs_a_crane_index_recursively_and_cosign_verifies_every_mani
             "{format}"
         );
         for d in [&b.index, &b.amd, &b.arm] {
-            let o = cosign_verify(&public, &pinned(d));
-            assert!(o.status.success(), "{format} {d}: {}", stderr(&o));
+            cosign_verifies(&public, &pinned(d));
         }
 
         // One platform, by the index's signature: the platform manifest's reference is
@@ -141,21 +184,10 @@ async fn hallmark_signs_a_crane_index_recursively_and_cosign_verifies_every_mani
         assert_eq!(v["platform"]["platform"], "linux/arm64");
         assert_eq!(v["platform"]["signed_by"], "index");
         assert_eq!(v["platform"]["index"], b.index);
-        let o = run(&[
-            "verify",
-            &format!("{}/{repo}:v1", reg.addr),
-            "--key",
-            &public,
-            "--platform",
-            "linux/amd64",
-        ]);
+        let o = verify_text(&format!("{}/{repo}:v1", reg.addr), &public, "linux/amd64");
         expect_code(&o, 0);
         assert_eq!(stdout(&o), format!("{}\n", pinned(&b.amd)));
-        assert!(
-            stderr(&o).contains("listed by the verified index"),
-            "{}",
-            stderr(&o)
-        );
+        expect_stderr(&o, "listed by the verified index");
     }
 
     // Without --recursive, the index alone is signed, as before.
@@ -170,15 +202,7 @@ async fn hallmark_signs_a_crane_index_recursively_and_cosign_verifies_every_mani
     ]);
     expect_code(&o, 0);
     assert!(json_out(&o).get("manifests").is_none());
-    expect_code(
-        &run(&[
-            "verify",
-            &format!("{}/single@{}", reg.addr, b.arm),
-            "--key",
-            &public,
-        ]),
-        1,
-    );
+    verify_code(&format!("{}/single@{}", reg.addr, b.arm), &public, &[], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,7 +223,7 @@ async fn hallmark_verifies_what_cosign_signed_recursively() {
         &pinned(&b.index),
     ]);
     for d in [&b.index, &b.amd, &b.arm] {
-        expect_code(&run(&["verify", &pinned(d), "--key", &public]), 0);
+        verify_code(&pinned(d), &public, &[], 0);
     }
     let o = verify_platform(
         &format!("{}/app:v1", reg.addr),
@@ -227,20 +251,9 @@ async fn verify_platform_falls_back_to_the_platform_signature_and_says_which() {
     assert_eq!(v["platform"]["signed_by"], "platform");
     assert_eq!(v["platform"]["reference"], pinned(&b.arm));
     assert_eq!(v["digest"], b.arm, "the report is the platform manifest's");
-    let o = run(&[
-        "verify",
-        &tagged,
-        "--key",
-        &k.public,
-        "--platform",
-        "linux/arm64",
-    ]);
+    let o = verify_text(&tagged, &k.public, "linux/arm64");
     expect_code(&o, 0);
-    assert!(
-        stderr(&o).contains("its own signature counts"),
-        "{}",
-        stderr(&o)
-    );
+    expect_stderr(&o, "its own signature counts");
 
     // The other platform has no signature, nor has the index.
     let o = verify_platform(&tagged, &k.public, "linux/amd64", &[]);
@@ -249,21 +262,10 @@ async fn verify_platform_falls_back_to_the_platform_signature_and_says_which() {
         json_out(&o)["platform"]["signed_by"],
         serde_json::Value::Null
     );
-    let o = run(&[
-        "verify",
-        &tagged,
-        "--key",
-        &k.public,
-        "--platform",
-        "linux/amd64",
-    ]);
+    let o = verify_text(&tagged, &k.public, "linux/amd64");
     expect_code(&o, 1);
     assert!(stdout(&o).is_empty());
-    assert!(
-        stderr(&o).contains("nor does the linux/amd64 manifest"),
-        "{}",
-        stderr(&o)
-    );
+    expect_stderr(&o, "nor does the linux/amd64 manifest");
 
     // Only the index can bind the tag: no fallback when a binding is required.
     let o = verify_platform(
@@ -275,31 +277,13 @@ async fn verify_platform_falls_back_to_the_platform_signature_and_says_which() {
     expect_code(&o, 1);
 
     // A platform the index does not list: a usage error naming those it lists.
-    let o = run(&[
-        "verify",
-        &tagged,
-        "--key",
-        &k.public,
-        "--platform",
-        "windows/amd64",
-    ]);
+    let o = verify_text(&tagged, &k.public, "windows/amd64");
     expect_code(&o, 2);
-    assert!(
-        stderr(&o).contains("available: linux/amd64, linux/arm64/v8"),
-        "{}",
-        stderr(&o)
-    );
+    expect_stderr(&o, "available: linux/amd64, linux/arm64/v8");
     // A single-platform manifest has no platforms to choose from.
-    let o = run(&[
-        "verify",
-        &pinned(&b.arm),
-        "--key",
-        &k.public,
-        "--platform",
-        "linux/arm64",
-    ]);
+    let o = verify_text(&pinned(&b.arm), &k.public, "linux/arm64");
     expect_code(&o, 2);
-    assert!(stderr(&o).contains("single-platform"), "{}", stderr(&o));
+    expect_stderr(&o, "single-platform");
 }
 
 /// A platform manifest swapped under a signed index: the swap makes a new index, which
@@ -351,15 +335,13 @@ async fn a_platform_swapped_under_a_signed_index_is_refused() {
     store.put_manifest(&sig, Some(&tag)).await.unwrap();
     let o = verify_platform(&tagged, &k.public, "linux/arm64", &[]);
     expect_code(&o, 1);
-    let o = run(&[
-        "copy",
+    let o = copy_platform(
         &tagged,
         &format!("{}/mirror:v1", reg.addr),
-        "--key",
         &k.public,
-        "--platform",
         "linux/arm64",
-    ]);
+        &[],
+    );
     expect_code(&o, 1);
     assert!(
         reg.store("mirror")
@@ -403,14 +385,7 @@ async fn an_unsigned_index_cannot_rename_a_signed_platform() {
     store.put_manifest(&crafted, Some("v2")).await.unwrap();
     let tagged = format!("{}/app:v2", reg.addr);
 
-    let o = run(&[
-        "verify",
-        &tagged,
-        "--key",
-        &k.public,
-        "--platform",
-        "linux/amd64",
-    ]);
+    let o = verify_text(&tagged, &k.public, "linux/amd64");
     expect_code(&o, 1);
     assert!(stdout(&o).is_empty(), "{}", stdout(&o));
     let err = stderr(&o);
@@ -443,21 +418,15 @@ async fn an_unsigned_index_cannot_rename_a_signed_platform() {
     );
 
     // copy --platform of the crafted index: refused, nothing written.
-    let o = run(&[
-        "copy",
+    let o = copy_platform(
         &tagged,
         &format!("{}/mirror:amd", reg.addr),
-        "--key",
         &k.public,
-        "--platform",
         "linux/amd64",
-    ]);
-    expect_code(&o, 1);
-    assert!(
-        stderr(&o).contains("is linux/arm64/v8 by its image config"),
-        "{}",
-        stderr(&o)
+        &[],
     );
+    expect_code(&o, 1);
+    expect_stderr(&o, "is linux/arm64/v8 by its image config");
     let mirror = reg.store("mirror");
     assert!(mirror.get_manifest(&b.arm).await.unwrap().is_none());
     assert!(mirror.get_manifest("amd").await.unwrap().is_none());
@@ -487,24 +456,13 @@ async fn an_unsigned_index_cannot_rename_a_signed_platform() {
     doc["manifests"][0]["mediaType"] = artifact.media_type.clone().into();
     let listed = Manifest::new(serde_json::to_vec(&doc).unwrap(), &good.media_type);
     store.put_manifest(&listed, Some("v3")).await.unwrap();
-    let o = run(&[
-        "verify",
-        &format!("{}/app:v3", reg.addr),
-        "--key",
-        &k.public,
-        "--platform",
-        "linux/amd64",
-    ]);
+    let o = verify_text(&format!("{}/app:v3", reg.addr), &k.public, "linux/amd64");
     expect_code(&o, 1);
-    assert!(
-        stderr(&o).contains("is an artifact of type \"application/vnd.example.sbom\""),
-        "{}",
-        stderr(&o)
+    expect_stderr(
+        &o,
+        "is an artifact of type \"application/vnd.example.sbom\"",
     );
-    expect_code(
-        &run(&["verify", &pinned(&artifact_digest), "--key", &k.public]),
-        0,
-    );
+    verify_code(&pinned(&artifact_digest), &k.public, &[], 0);
 
     // Once the index is signed, its platform entries are its signer's claim.
     expect_code(
@@ -533,36 +491,22 @@ async fn copy_platform_carries_the_platform_signature_or_says_there_is_none() {
         "--recursive",
     ]);
     expect_code(&o, 0);
-    let o = run(&[
-        "copy",
+    let v = copied_json(
         &format!("{}/app:v1", reg.addr),
         &format!("{}/mirror:arm", reg.addr),
-        "--key",
         &public,
-        "--platform",
         "linux/arm64",
-        "--output",
-        "json",
-    ]);
-    expect_code(&o, 0);
-    let v = json_out(&o);
-    assert_valid("copy.schema.json", &v);
+    );
     assert_eq!(v["digest"], b.arm);
     assert_eq!(v["platform"]["signed_by"], "index");
     assert_eq!(v["platform"]["signature_copied"], true);
     assert!(v["signature"].is_string(), "{v}");
     let copied = format!("{}/mirror@{}", reg.addr, b.arm);
-    let o = cosign_verify(&public, &copied);
-    assert!(o.status.success(), "{}", stderr(&o));
-    expect_code(
-        &run(&[
-            "verify",
-            &format!("{}/mirror:arm", reg.addr),
-            "--key",
-            &public,
-            "--identity",
-            &format!("{}/app", reg.addr),
-        ]),
+    cosign_verifies(&public, &copied);
+    verify_code(
+        &format!("{}/mirror:arm", reg.addr),
+        &public,
+        &["--identity", &format!("{}/app", reg.addr)],
         0,
     );
 
@@ -578,47 +522,28 @@ async fn copy_platform_carries_the_platform_signature_or_says_there_is_none() {
         ]),
         0,
     );
-    let o = run(&[
-        "copy",
+    let o = copy_platform(
         &format!("{}/solo:v1", reg.addr),
         &format!("{}/mirror2:arm", reg.addr),
-        "--key",
         &public,
-        "--platform",
         "linux/arm64",
-    ]);
-    expect_code(&o, 0);
-    assert!(
-        stderr(&o).contains("has no signature: only its index")
-            && stderr(&o).contains("sign --recursive"),
-        "{}",
-        stderr(&o)
+        &[],
     );
-    let o = run(&[
-        "copy",
+    expect_code(&o, 0);
+    expect_stderr(&o, "has no signature: only its index");
+    expect_stderr(&o, "sign --recursive");
+    let v = copied_json(
         &format!("{}/solo:v1", reg.addr),
         &format!("{}/mirror3:arm", reg.addr),
-        "--key",
         &public,
-        "--platform",
         "linux/arm64",
-        "--output",
-        "json",
-    ]);
-    expect_code(&o, 0);
-    let v = json_out(&o);
-    assert_valid("copy.schema.json", &v);
+    );
     assert_eq!(v["signature"], serde_json::Value::Null);
     assert_eq!(v["platform"]["signature_copied"], false);
-    expect_code(
-        &run(&[
-            "verify",
-            &format!("{}/mirror3@{}", reg.addr, b.arm),
-            "--key",
-            &public,
-            "--identity",
-            &format!("{}/solo", reg.addr),
-        ]),
+    verify_code(
+        &format!("{}/mirror3@{}", reg.addr, b.arm),
+        &public,
+        &["--identity", &format!("{}/solo", reg.addr)],
         1,
     );
 }
@@ -652,19 +577,15 @@ async fn a_platform_manifest_served_with_wrong_bytes_is_not_copied() {
         })),
     })
     .await;
-    let o = run(&[
-        "copy",
+    let o = copy_platform(
         &format!("{}/app:v1", proxy.addr),
         &format!("{}/mirror:arm", reg.addr),
-        "--key",
         &k.public,
-        "--platform",
         "linux/arm64",
-        "--retries",
-        "0",
-    ]);
+        &["--retries", "0"],
+    );
     expect_code(&o, 1);
-    assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
+    expect_stderr(&o, "digest mismatch");
     let mirror = reg.store("mirror");
     for d in [b.arm.as_str(), &evil.digest().to_string()] {
         assert!(mirror.get_manifest(d).await.unwrap().is_none());
@@ -716,8 +637,7 @@ async fn publish_signs_every_platform_of_a_layout_before_pushing() {
     let arm = manifests[1]["digest"].as_str().unwrap().to_string();
     let amd = manifests[0]["digest"].as_str().unwrap().to_string();
     for d in [&index, &amd, &arm] {
-        let o = cosign_verify(&public, &format!("{}/release@{d}", reg.addr));
-        assert!(o.status.success(), "{d}: {}", stderr(&o));
+        cosign_verifies(&public, &format!("{}/release@{d}", reg.addr));
     }
 
     // --recursive=false: the index alone.
@@ -733,17 +653,8 @@ async fn publish_signs_every_platform_of_a_layout_before_pushing() {
     ]);
     expect_code(&o, 0);
     assert!(json_out(&o).get("manifests").is_none());
-    let o = cosign_verify(&public, &format!("{}/indexonly@{index}", reg.addr));
-    assert!(o.status.success(), "{}", stderr(&o));
-    expect_code(
-        &run(&[
-            "verify",
-            &format!("{}/indexonly@{arm}", reg.addr),
-            "--key",
-            &public,
-        ]),
-        1,
-    );
+    cosign_verifies(&public, &format!("{}/indexonly@{index}", reg.addr));
+    verify_code(&format!("{}/indexonly@{arm}", reg.addr), &public, &[], 1);
 }
 
 /// The index JSON hallmark reads is the one crane wrote: a nested index is walked too.
@@ -771,23 +682,10 @@ async fn sign_recursive_walks_nested_indexes() {
     ]);
     expect_code(&o, 0);
     let v = json_out(&o);
-    let signed: Vec<&str> = v["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["digest"].as_str().unwrap())
-        .collect();
+    let signed = manifest_digests(&v);
     assert_eq!(signed, [b.amd.as_str(), &b.arm, &b.index]);
     for d in [&b.index, &b.amd, &b.arm, &outer.digest.to_string()] {
-        expect_code(
-            &run(&[
-                "verify",
-                &format!("{}/app@{d}", reg.addr),
-                "--key",
-                &k.public,
-            ]),
-            0,
-        );
+        verify_code(&format!("{}/app@{d}", reg.addr), &k.public, &[], 0);
     }
 }
 
@@ -828,7 +726,7 @@ async fn keyless_signatures_cover_every_platform() {
         path_str(&stack.trusted_root),
     ];
     let source = format!("oci:{}:v1", dir.display());
-    let cosign_verifies = |reference: &str| {
+    let cosign_verifies_signer = |reference: &str| {
         peer_ok(
             &stack.cosign(&[
                 "verify",
@@ -851,15 +749,10 @@ async fn keyless_signatures_cover_every_platform() {
     expect_code(&o, 0);
     let v = json_out(&o);
     assert_valid("publish.schema.json", &v);
-    let published: Vec<&str> = v["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["digest"].as_str().unwrap())
-        .collect();
+    let published = manifest_digests(&v);
     assert_eq!(published, children);
     for d in children.iter().chain([&index.digest.to_string()]) {
-        cosign_verifies(&format!("{}/released@{d}", stack.registry));
+        cosign_verifies_signer(&format!("{}/released@{d}", stack.registry));
     }
 
     // The index alone published, then signed recursively where it is.
@@ -872,6 +765,6 @@ async fn keyless_signatures_cover_every_platform() {
     args.extend(keyless.iter().map(String::as_str));
     expect_code(&stack.hallmark_keyed(&args), 0);
     for d in &children {
-        cosign_verifies(&format!("{}/later@{d}", stack.registry));
+        cosign_verifies_signer(&format!("{}/later@{d}", stack.registry));
     }
 }

@@ -1,6 +1,7 @@
 //! Keys in a PKCS#11 token (`--key pkcs11:…`, cosign's URI) on a real SoftHSM2 token, and
 //! KMS keys, which are refused by name.
 
+use std::path::Path;
 use std::process::Output;
 
 use crate::harness::*;
@@ -9,13 +10,29 @@ fn run_token(token: &Token, pin: Option<&str>, args: &[&str]) -> Output {
     run_env(args, &token.env(pin))
 }
 
+/// A command with the token's PIN given as cosign's variable gives it.
+fn with_pin(token: &Token, args: &[&str]) -> Output {
+    run_token(token, Some(HSM_PIN), args)
+}
+
+/// `sign-blob` of `blob` with the token's key `uri`, the bundle written to `bundle`.
+fn sign_blob(token: &Token, uri: &str, blob: &Path, bundle: &Path) -> Output {
+    with_pin(
+        token,
+        &[
+            "sign-blob",
+            &path_str(blob),
+            "--key",
+            uri,
+            "--bundle",
+            &path_str(bundle),
+        ],
+    )
+}
+
 /// The token's public key, as `key public --key pkcs11:…` prints it, in a file.
 fn export_public(token: &Token) -> String {
-    let o = run_token(
-        token,
-        Some(HSM_PIN),
-        &["key", "public", "--key", &token.uri("signing")],
-    );
+    let o = with_pin(token, &["key", "public", "--key", &token.uri("signing")]);
     expect_code(&o, 0);
     assert!(
         stdout(&o).starts_with("-----BEGIN PUBLIC KEY-----"),
@@ -40,27 +57,19 @@ async fn a_token_key_signs_what_cosign_verifies() {
     for (repo, format) in [("team/legacy", "legacy"), ("team/bundle", "bundle")] {
         let img = push_random(&reg.store(repo), Some("v1"), repo).await;
         let pinned = format!("{}/{repo}@{}", reg.addr, img.digest());
-        let o = run_token(
+        let o = with_pin(
             &token,
-            Some(HSM_PIN),
             &["sign", &pinned, "--key", &uri, "--format", format],
         );
         expect_code(&o, 0);
         expect_code(&run(&["verify", &pinned, "--key", &public]), 0);
-        let o = cosign_run(&[
-            "verify",
-            "--key",
-            &public,
-            "--insecure-ignore-tlog",
-            "--allow-insecure-registry",
-            &pinned,
-        ]);
+        let o = cosign_verify_key(&public, &pinned, &[]);
         peer_ok(&o, &format!("cosign verify ({format})"));
         // Another key verifies nothing: the signature is the token's.
         let other = keys("ecdsa-p256");
         expect_code(&run(&["verify", &pinned, "--key", &other.public]), 1);
         // The token's key named by its URI verifies as its exported public key does.
-        let o = run_token(&token, Some(HSM_PIN), &["verify", &pinned, "--key", &uri]);
+        let o = with_pin(&token, &["verify", &pinned, "--key", &uri]);
         expect_code(&o, 0);
     }
 
@@ -73,9 +82,8 @@ async fn a_token_key_signs_what_cosign_verifies() {
         br#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[]}"#,
     )
     .unwrap();
-    let o = run_token(
+    let o = with_pin(
         &token,
-        Some(HSM_PIN),
         &[
             "attest",
             &pinned,
@@ -104,19 +112,7 @@ async fn a_token_key_signs_what_cosign_verifies() {
     let blob = token.dir().join("uploader.sh");
     std::fs::write(&blob, b"#!/bin/sh\necho upload\n").unwrap();
     let bundle = token.dir().join("uploader.sigstore.json");
-    let o = run_token(
-        &token,
-        Some(HSM_PIN),
-        &[
-            "sign-blob",
-            &path_str(&blob),
-            "--key",
-            &uri,
-            "--bundle",
-            &path_str(&bundle),
-        ],
-    );
-    expect_code(&o, 0);
+    expect_code(&sign_blob(&token, &uri, &blob, &bundle), 0);
     let o = run(&[
         "verify-blob",
         &path_str(&blob),
@@ -139,9 +135,8 @@ async fn a_token_key_signs_what_cosign_verifies() {
 
     // A file published as an artifact.
     let dest = format!("{}/tools/uploader:1.0", reg.addr);
-    let o = run_token(
+    let o = with_pin(
         &token,
-        Some(HSM_PIN),
         &[
             "publish",
             &format!("file:{}", blob.display()),
@@ -280,24 +275,9 @@ fn token_failures_are_one_line_and_never_show_the_pin() {
     let blob = token.dir().join("blob");
     std::fs::write(&blob, b"x").unwrap();
     let bundle = token.dir().join("blob.sigstore.json");
-    let o = run_token(
-        &token,
-        Some(HSM_PIN),
-        &[
-            "sign-blob",
-            &path_str(&blob),
-            "--key",
-            &token.uri("x"),
-            "--bundle",
-            &path_str(&bundle),
-        ],
-    );
+    let o = sign_blob(&token, &token.uri("x"), &blob, &bundle);
     expect_code(&o, 3);
-    assert!(
-        stderr(&o).contains("does not verify with its key's public key"),
-        "{}",
-        stderr(&o)
-    );
+    expect_stderr(&o, "does not verify with its key's public key");
     assert!(!bundle.exists());
 
     // A key of another kind than P-256.

@@ -33,6 +33,39 @@ fn certs_d(base: &Path, addr: &str, files: &[(&str, &Path)]) {
     }
 }
 
+/// `verify` of `reference` with `extra` arguments and `env` exits `want`; its stderr.
+#[track_caller]
+fn verify_err(
+    reference: &str,
+    k: &Keys,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    want: i32,
+) -> String {
+    let mut args = vec!["verify", reference, "--key", &k.public];
+    args.extend_from_slice(extra);
+    let o = run_env(&args, env);
+    expect_code(&o, want);
+    stderr(&o)
+}
+
+/// A registry serving the self-signed `crt` (with `key`), given as it is with --ca-file:
+/// refused with exit 3; its stderr, checked for Debug text.
+fn refused_when_given(crt: &Path, key: &Path) -> String {
+    let reg = Registry::start_tls_files(crt, key, None);
+    let k = keys("ecdsa-p256");
+    let reference = format!("{}/team/app:v1", reg.addr);
+    let err = verify_err(
+        &reference,
+        &k,
+        &["--ca-file", crt.to_str().unwrap()],
+        &[],
+        3,
+    );
+    no_debug_text(&err);
+    err
+}
+
 fn no_debug_text(err: &str) {
     for debug in ["OtherError", "Other(", "IpAddress(", "DnsName(", "Custom {"] {
         assert!(!err.contains(debug), "{err}");
@@ -56,9 +89,7 @@ async fn a_self_signed_certificate_made_by_dockers_recipe_is_trusted_when_given(
     // Not given: refused at once (no retries), in words, with the way out; never retried
     // in plain HTTP after the handshake.
     let started = std::time::Instant::now();
-    let o = run(&["verify", &dest, "--key", &k.public]);
-    expect_code(&o, 3);
-    let err = stderr(&o);
+    let err = verify_err(&dest, &k, &[], &[], 3);
     assert!(err.contains(&format!("https://{}/", reg.addr)), "{err}");
     assert!(err.contains("a CA certificate (CA:TRUE)"), "{err}");
     assert!(
@@ -74,31 +105,14 @@ async fn a_self_signed_certificate_made_by_dockers_recipe_is_trusted_when_given(
 
     // Another certificate made by the same recipe is no key to this one.
     let (other, _) = docker_self_signed(certs.path(), "other", "IP:127.0.0.1");
-    let o = run(&[
-        "verify",
-        &dest,
-        "--key",
-        &k.public,
-        "--ca-file",
-        other.to_str().unwrap(),
-    ]);
-    expect_code(&o, 3);
-    let err = stderr(&o);
+    let err = verify_err(&dest, &k, &["--ca-file", other.to_str().unwrap()], &[], 3);
     assert!(err.contains("a CA certificate (CA:TRUE)"), "{err}");
     no_debug_text(&err);
 
     // The right certificate, another name: the names it has are said.
     let port = reg.addr.rsplit(':').next().unwrap();
-    let o = run(&[
-        "verify",
-        &format!("localhost:{port}/tools/tool:1"),
-        "--key",
-        &k.public,
-        "--ca-file",
-        ca,
-    ]);
-    expect_code(&o, 3);
-    let err = stderr(&o);
+    let by_name = format!("localhost:{port}/tools/tool:1");
+    let err = verify_err(&by_name, &k, &["--ca-file", ca], &[], 3);
     assert!(
         err.contains("its certificate is for 127.0.0.1, not localhost"),
         "{err}"
@@ -110,19 +124,9 @@ async fn a_self_signed_certificate_made_by_dockers_recipe_is_trusted_when_given(
     let base = tempfile::tempdir().unwrap();
     certs_d(base.path(), &reg.addr, &[("ca.crt", &crt)]);
     let env = [("HALLMARK_CERTS_D", base.path().to_str().unwrap())];
-    let o = run_env(&["verify", &dest, "--key", &k.public], &env);
-    expect_code(&o, 0);
+    verify_err(&dest, &k, &[], &env, 0);
     // ... and only for that host and port.
-    let o = run_env(
-        &[
-            "verify",
-            &format!("localhost:{port}/tools/tool:1"),
-            "--key",
-            &k.public,
-        ],
-        &env,
-    );
-    expect_code(&o, 3);
+    verify_err(&by_name, &k, &[], &env, 3);
 }
 
 /// A self-signed CA:TRUE certificate for 127.0.0.1, as Docker's recipe makes, that expired
@@ -161,25 +165,13 @@ open(sys.argv[1] + "/old.key", "wb").write(key.private_bytes(serialization.Encod
 async fn an_expired_self_signed_certificate_is_refused_even_when_given() {
     let certs = tempfile::tempdir().unwrap();
     let (crt, key) = expired_self_signed(certs.path());
-    let reg = Registry::start_tls_files(&crt, &key, None);
-    let k = keys("ecdsa-p256");
-    let o = run(&[
-        "verify",
-        &format!("{}/team/app:v1", reg.addr),
-        "--key",
-        &k.public,
-        "--ca-file",
-        crt.to_str().unwrap(),
-    ]);
-    expect_code(&o, 3);
-    let err = stderr(&o);
+    let err = refused_when_given(&crt, &key);
     assert!(
         err.contains("its certificate expired at 2021-01-01T00:00:00Z"),
         "{err}"
     );
     assert!(err.contains("must be renewed"), "{err}");
     assert!(!err.contains("tried"), "{err}");
-    no_debug_text(&err);
 }
 
 /// A self-signed certificate given as it is still has to be for TLS servers: one whose
@@ -214,23 +206,11 @@ async fn a_self_signed_certificate_for_clients_only_is_refused_even_when_given()
         certs.path().join("client-only.crt"),
         certs.path().join("client-only.key"),
     );
-    let reg = Registry::start_tls_files(&crt, &key, None);
-    let k = keys("ecdsa-p256");
-    let o = run(&[
-        "verify",
-        &format!("{}/team/app:v1", reg.addr),
-        "--key",
-        &k.public,
-        "--ca-file",
-        crt.to_str().unwrap(),
-    ]);
-    expect_code(&o, 3);
-    let err = stderr(&o);
+    let err = refused_when_given(&crt, &key);
     assert!(
         err.contains("its certificate is not for TLS servers"),
         "{err}"
     );
-    no_debug_text(&err);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,9 +221,7 @@ async fn a_loopback_registry_is_asked_for_https_first() {
     let dir = tempfile::tempdir().unwrap();
     let dest = format!("{}/team/app:v1", plain.addr);
     expect_code(&publish(&artifact(dir.path()), &dest, &k, &[], &[]), 0);
-    let o = run(&["verify", &dest, "--key", &k.public, "-v"]);
-    expect_code(&o, 0);
-    let err = stderr(&o);
+    let err = verify_err(&dest, &k, &["-v"], &[], 0);
     assert_eq!(err.matches("it speaks plain HTTP").count(), 1, "{err}");
     assert!(
         err.contains(&format!("GET http://{}/v2/", plain.addr)),
@@ -262,9 +240,7 @@ async fn a_loopback_registry_is_asked_for_https_first() {
     let base = tempfile::tempdir().unwrap();
     certs_d(base.path(), &tls.addr, &[("ca.crt", &ca)]);
     let env = [("HALLMARK_CERTS_D", base.path().to_str().unwrap())];
-    let o = run_env(&["verify", &dest, "--key", &k.public, "-v"], &env);
-    expect_code(&o, 0);
-    let err = stderr(&o);
+    let err = verify_err(&dest, &k, &["-v"], &env, 0);
     assert!(err.contains("it speaks HTTPS"), "{err}");
     assert!(
         err.contains(&format!("GET https://{}/v2/", tls.addr)),
@@ -272,9 +248,7 @@ async fn a_loopback_registry_is_asked_for_https_first() {
     );
 
     // An HTTPS registry whose certificate is not trusted is not spoken to in the clear.
-    let o = run(&["verify", &dest, "--key", &k.public]);
-    expect_code(&o, 3);
-    let err = stderr(&o);
+    let err = verify_err(&dest, &k, &[], &[], 3);
     assert!(
         err.contains("signed by an authority this machine does not trust"),
         "{err}"
@@ -286,9 +260,7 @@ async fn a_loopback_registry_is_asked_for_https_first() {
     assert!(!err.contains("tried"), "{err}");
 
     // Plain HTTP forced on it: its 400 is named for what it is.
-    let o = run(&["verify", &dest, "--key", &k.public, "--allow-http"]);
-    expect_code(&o, 3);
-    let err = stderr(&o);
+    let err = verify_err(&dest, &k, &["--allow-http"], &[], 3);
     assert!(
         err.contains("Client sent an HTTP request to an HTTPS server"),
         "{err}"
@@ -449,17 +421,13 @@ async fn a_registry_demanding_a_client_certificate_gets_the_one_in_certs_d() {
     );
     let env = [("HALLMARK_CERTS_D", with.path().to_str().unwrap())];
     expect_code(&publish(&artifact(certs.path()), &dest, &k, &[], &env), 0);
-    expect_code(&run_env(&["verify", &dest, "--key", &k.public], &env), 0);
+    verify_err(&dest, &k, &[], &env, 0);
 
     // The server's certificate trusted, no client certificate: refused, and said so.
     let without = tempfile::tempdir().unwrap();
     certs_d(without.path(), &reg.addr, &[("ca.crt", &crt)]);
-    let o = run_env(
-        &["verify", &dest, "--key", &k.public],
-        &[("HALLMARK_CERTS_D", without.path().to_str().unwrap())],
-    );
-    expect_code(&o, 3);
-    let err = stderr(&o);
+    let env = [("HALLMARK_CERTS_D", without.path().to_str().unwrap())];
+    let err = verify_err(&dest, &k, &[], &env, 3);
     assert!(err.contains("asks for a client certificate"), "{err}");
     assert!(err.contains("NAME.cert and NAME.key"), "{err}");
     no_debug_text(&err);
@@ -471,16 +439,9 @@ async fn a_registry_demanding_a_client_certificate_gets_the_one_in_certs_d() {
         &reg.addr,
         &[("ca.crt", &crt), ("client.key", &client_key)],
     );
-    let o = run_env(
-        &["verify", &dest, "--key", &k.public],
-        &[("HALLMARK_CERTS_D", broken.path().to_str().unwrap())],
-    );
-    expect_code(&o, 2);
-    assert!(
-        stderr(&o).contains("client.cert is missing"),
-        "{}",
-        stderr(&o)
-    );
+    let env = [("HALLMARK_CERTS_D", broken.path().to_str().unwrap())];
+    let err = verify_err(&dest, &k, &[], &env, 2);
+    assert!(err.contains("client.cert is missing"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

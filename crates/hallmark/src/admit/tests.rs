@@ -14,6 +14,11 @@ fn digest(seed: &str) -> Digest {
     Digest::sha256(seed.as_bytes())
 }
 
+/// The verification `report` stands for.
+fn verified(report: Report) -> Arc<Verification> {
+    Arc::new(Verification::from_report(report))
+}
+
 /// A verification of `repo@digest` that said yes.
 fn yes(repo: &str, d: &Digest) -> Arc<Verification> {
     let mut report = Report::new(format!("{repo}@{d}"), d.clone(), None);
@@ -28,14 +33,14 @@ fn yes(repo: &str, d: &Digest) -> Arc<Verification> {
         sigstore: None,
     });
     assert!(report.decide_by_threshold(1).is_none());
-    Arc::new(Verification::from_report(report))
+    verified(report)
 }
 
 /// A verification of `repo@digest` that said no.
 fn no(repo: &str, d: &Digest) -> Arc<Verification> {
     let mut report = Report::new(format!("{repo}@{d}"), d.clone(), None);
     report.find(Finding::artifact(Rejection::NoTrustedKey));
-    Arc::new(Verification::from_report(report))
+    verified(report)
 }
 
 /// What the fake registry holds: each image as written → its answer.
@@ -135,59 +140,63 @@ fn parts(a: &Answer) -> (Value, Option<Value>) {
     (r, patch)
 }
 
+/// A Pod `op` of `spec`.
+fn pod(op: &str, spec: Value) -> Vec<u8> {
+    review(("", "Pod", "pods"), None, op, json!({"spec": spec}))
+}
+
+/// A Pod created with one container running app:1.
+fn app_pod() -> Vec<u8> {
+    pod("CREATE", pod_spec(&["reg.test/team/app:1"]))
+}
+
+/// The response's status message.
+fn status_message(r: &Value) -> &str {
+    r["status"]["message"].as_str().unwrap()
+}
+
+async fn ask(fake: &Fake, endpoint: Endpoint, body: &[u8]) -> Answer {
+    answer(body, endpoint, fake, &AdmitOptions::default()).await
+}
+
 async fn mutate(fake: &Fake, body: &[u8]) -> Answer {
-    answer(body, Endpoint::Mutate, fake, &AdmitOptions::default()).await
+    ask(fake, Endpoint::Mutate, body).await
 }
 
 #[tokio::test]
 async fn every_workload_kind_is_pinned_where_its_pod_template_is() {
-    let cases = [
-        (
-            ("", "Pod", "pods"),
-            json!({"spec": pod_spec(&["reg.test/team/app:1"])}),
-            "/spec",
-        ),
-        (
+    let app = || pod_spec(&["reg.test/team/app:1"]);
+    let mut cases = vec![(("", "Pod", "pods"), json!({"spec": app()}), "/spec")];
+    // The controllers that hold a Pod template at spec.template.
+    cases.extend(
+        [
             ("apps", "Deployment", "deployments"),
-            json!({"spec": {"template": {"spec": pod_spec(&["reg.test/team/app:1"])}}}),
-            "/spec/template/spec",
-        ),
-        (
             ("apps", "ReplicaSet", "replicasets"),
-            json!({"spec": {"template": {"spec": pod_spec(&["reg.test/team/app:1"])}}}),
-            "/spec/template/spec",
-        ),
-        (
             ("apps", "StatefulSet", "statefulsets"),
-            json!({"spec": {"template": {"spec": pod_spec(&["reg.test/team/app:1"])}}}),
-            "/spec/template/spec",
-        ),
-        (
             ("apps", "DaemonSet", "daemonsets"),
-            json!({"spec": {"template": {"spec": pod_spec(&["reg.test/team/app:1"])}}}),
-            "/spec/template/spec",
-        ),
-        (
             ("batch", "Job", "jobs"),
-            json!({"spec": {"template": {"spec": pod_spec(&["reg.test/team/app:1"])}}}),
-            "/spec/template/spec",
-        ),
-        (
             ("", "ReplicationController", "replicationcontrollers"),
-            json!({"spec": {"template": {"spec": pod_spec(&["reg.test/team/app:1"])}}}),
-            "/spec/template/spec",
-        ),
+        ]
+        .map(|kind| {
+            (
+                kind,
+                json!({"spec": {"template": {"spec": app()}}}),
+                "/spec/template/spec",
+            )
+        }),
+    );
+    cases.extend([
         (
             ("batch", "CronJob", "cronjobs"),
-            json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": pod_spec(&["reg.test/team/app:1"])}}}}}),
+            json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": app()}}}}}),
             "/spec/jobTemplate/spec/template/spec",
         ),
         (
             ("", "PodTemplate", "podtemplates"),
-            json!({"template": {"spec": pod_spec(&["reg.test/team/app:1"])}}),
+            json!({"template": {"spec": app()}}),
             "/template/spec",
         ),
-    ];
+    ]);
     let fake = registry();
     for op in ["CREATE", "UPDATE"] {
         for (kind, object, root) in &cases {
@@ -218,11 +227,7 @@ async fn init_ephemeral_and_volume_images_of_a_pod_are_pinned_each_with_its_own_
         "ephemeralContainers": [{"name": "dbg", "image": "reg.test/team/side:2"}],
         "volumes": [{"name": "cfg", "configMap": {"name": "c"}}, {"name": "data", "image": {"reference": "reg.test/team/app:1"}}],
     });
-    let a = mutate(
-        &registry(),
-        &review(("", "Pod", "pods"), None, "CREATE", json!({"spec": spec})),
-    )
-    .await;
+    let a = mutate(&registry(), &pod("CREATE", spec)).await;
     let (_, patch) = parts(&a);
     let replaced: Vec<(String, String)> = patch
         .unwrap()
@@ -314,7 +319,7 @@ async fn a_broken_body_or_a_null_request_is_a_400_that_echoes_the_uid() {
     assert_eq!(a.status, 400);
     let (r, _) = parts(&a);
     assert_eq!(r["uid"], "abc");
-    assert!(!r["status"]["message"].as_str().unwrap().contains('\n'));
+    assert!(!status_message(&r).contains('\n'));
     // CREATE without an object is a denial, not an allow.
     let a = mutate(
         &fake,
@@ -332,16 +337,12 @@ async fn unsigned_and_unavailable_images_are_denied_with_one_line_each() {
         "reg.test/team/bad:3",
         "reg.test/team/down:4",
     ]);
-    let a = mutate(
-        &registry(),
-        &review(("", "Pod", "pods"), None, "CREATE", json!({"spec": spec})),
-    )
-    .await;
+    let a = mutate(&registry(), &pod("CREATE", spec)).await;
     let (r, patch) = parts(&a);
     assert!(patch.is_none(), "a denial never patches");
     assert_eq!(r["allowed"], false);
     assert_eq!(r["status"]["code"], 403);
-    let message = r["status"]["message"].as_str().unwrap();
+    let message = status_message(&r);
     let lines: Vec<&str> = message.lines().collect();
     assert_eq!(lines.len(), 3, "{message}");
     assert!(
@@ -356,11 +357,7 @@ async fn unsigned_and_unavailable_images_are_denied_with_one_line_each() {
     assert_eq!(a.record.decision, Decision::Denied);
 
     let spec = pod_spec(&["reg.test/team/app:1", "reg.test/team/down:4"]);
-    let a = mutate(
-        &registry(),
-        &review(("", "Pod", "pods"), None, "CREATE", json!({"spec": spec})),
-    )
-    .await;
+    let a = mutate(&registry(), &pod("CREATE", spec)).await;
     assert_eq!(a.record.decision, Decision::Unavailable);
 }
 
@@ -369,15 +366,8 @@ async fn a_denial_is_bounded_and_cannot_forge_lines() {
     let images: Vec<String> = (0..20).map(|i| format!("reg.test/team/x{i}:1")).collect();
     let mut spec = pod_spec(&images.iter().map(String::as_str).collect::<Vec<_>>());
     spec["containers"][0]["name"] = json!("evil\n- everything is fine");
-    let a = mutate(
-        &Fake::default(),
-        &review(("", "Pod", "pods"), None, "CREATE", json!({"spec": spec})),
-    )
-    .await;
-    let message = parts(&a).0["status"]["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let a = mutate(&Fake::default(), &pod("CREATE", spec)).await;
+    let message = status_message(&parts(&a).0).to_string();
     assert_eq!(message.lines().count(), 1 + MAX_LINES + 1, "{message}");
     assert!(message.ends_with("- … and 12 more"), "{message}");
     assert!(message.contains("(evil?- everything is fine)"), "{message}");
@@ -388,24 +378,9 @@ async fn a_denial_is_bounded_and_cannot_forge_lines() {
     for _ in 0..50 {
         report.find(Finding::artifact(Rejection::NoTrustedKey));
     }
-    let fake = Fake::default().with(
-        "reg.test/long:1",
-        Ok(Arc::new(Verification::from_report(report))),
-    );
-    let a = mutate(
-        &fake,
-        &review(
-            ("", "Pod", "pods"),
-            None,
-            "CREATE",
-            json!({"spec": pod_spec(&["reg.test/long:1"])}),
-        ),
-    )
-    .await;
-    let message = parts(&a).0["status"]["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fake = Fake::default().with("reg.test/long:1", Ok(verified(report)));
+    let a = mutate(&fake, &pod("CREATE", pod_spec(&["reg.test/long:1"]))).await;
+    let message = status_message(&parts(&a).0).to_string();
     let line = message.lines().nth(1).unwrap();
     assert!(line.chars().count() < MAX_LINE, "{line}");
     assert!(
@@ -418,16 +393,7 @@ async fn a_denial_is_bounded_and_cannot_forge_lines() {
 async fn pinned_images_are_never_rewritten() {
     let fake = registry();
     let good = format!("reg.test/team/app:1@{}", digest("app"));
-    let a = mutate(
-        &fake,
-        &review(
-            ("", "Pod", "pods"),
-            None,
-            "CREATE",
-            json!({"spec": pod_spec(&[&good])}),
-        ),
-    )
-    .await;
+    let a = mutate(&fake, &pod("CREATE", pod_spec(&[&good]))).await;
     let (r, patch) = parts(&a);
     assert_eq!(r["allowed"], true);
     assert!(
@@ -438,18 +404,7 @@ async fn pinned_images_are_never_rewritten() {
 
     let old = format!("reg.test/team/app@{}", digest("old"));
     for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
-        let a = answer(
-            &review(
-                ("", "Pod", "pods"),
-                None,
-                "CREATE",
-                json!({"spec": pod_spec(&[&old])}),
-            ),
-            endpoint,
-            &fake,
-            &AdmitOptions::default(),
-        )
-        .await;
+        let a = ask(&fake, endpoint, &pod("CREATE", pod_spec(&[&old]))).await;
         let (r, patch) = parts(&a);
         assert_eq!(r["allowed"], false, "{endpoint:?}");
         assert!(
@@ -464,56 +419,27 @@ async fn a_verification_of_another_repository_is_never_patched_in() {
     // A check that answers with another image's verification (a cache mixing up keys,
     // a race between requests): the image is denied, not pinned to that digest.
     let fake = Fake::default().with("reg.test/team/app:1", Ok(yes(SIDE, &digest("side"))));
-    let a = mutate(
-        &fake,
-        &review(
-            ("", "Pod", "pods"),
-            None,
-            "CREATE",
-            json!({"spec": pod_spec(&["reg.test/team/app:1"])}),
-        ),
-    )
-    .await;
+    let a = mutate(&fake, &app_pod()).await;
     let (r, patch) = parts(&a);
     assert!(patch.is_none());
     assert_eq!(r["allowed"], false);
-    assert!(
-        r["status"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("another repository"),
-        "{r}"
-    );
+    assert!(status_message(&r).contains("another repository"), "{r}");
     // Nor is a digest-pinned image accepted on another repository's verification.
     let pinned = format!("reg.test/team/app@{}", digest("side"));
     let fake = Fake::default().with(&pinned, Ok(yes(SIDE, &digest("side"))));
-    let a = mutate(
-        &fake,
-        &review(
-            ("", "Pod", "pods"),
-            None,
-            "CREATE",
-            json!({"spec": pod_spec(&[&pinned])}),
-        ),
-    )
-    .await;
+    let a = mutate(&fake, &pod("CREATE", pod_spec(&[&pinned]))).await;
     assert_eq!(parts(&a).0["allowed"], false);
 }
 
 #[tokio::test]
 async fn validate_never_patches_and_denies_what_is_not_pinned() {
     let fake = registry();
-    let tagged = review(
-        ("", "Pod", "pods"),
-        None,
-        "CREATE",
-        json!({"spec": pod_spec(&["reg.test/team/app:1"])}),
-    );
-    let a = answer(&tagged, Endpoint::Validate, &fake, &AdmitOptions::default()).await;
+    let tagged = app_pod();
+    let a = ask(&fake, Endpoint::Validate, &tagged).await;
     let (r, patch) = parts(&a);
     assert!(patch.is_none() && r.get("patchType").is_none());
     assert_eq!(r["allowed"], false);
-    let message = r["status"]["message"].as_str().unwrap();
+    let message = status_message(&r);
     assert!(
         message.contains(&format!(
             "not pinned to a digest; it verifies as reg.test/team/app:1@{}",
@@ -522,38 +448,21 @@ async fn validate_never_patches_and_denies_what_is_not_pinned() {
         "{message}"
     );
     let pinned = format!("reg.test/team/app:1@{}", digest("app"));
-    let a = answer(
-        &review(
-            ("", "Pod", "pods"),
-            None,
-            "UPDATE",
-            json!({"spec": pod_spec(&[&pinned])}),
-        ),
-        Endpoint::Validate,
+    let a = ask(
         &fake,
-        &AdmitOptions::default(),
+        Endpoint::Validate,
+        &pod("UPDATE", pod_spec(&[&pinned])),
     )
     .await;
     assert_eq!(parts(&a).0["allowed"], true);
     // A container without an image has nothing verified.
-    let a = answer(
-        &review(
-            ("", "Pod", "pods"),
-            None,
-            "CREATE",
-            json!({"spec": {"containers": [{"name": "a"}]}}),
-        ),
-        Endpoint::Validate,
+    let a = ask(
         &fake,
-        &AdmitOptions::default(),
+        Endpoint::Validate,
+        &pod("CREATE", json!({"containers": [{"name": "a"}]})),
     )
     .await;
-    assert!(
-        parts(&a).0["status"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("has no image")
-    );
+    assert!(status_message(&parts(&a).0).contains("has no image"));
 }
 
 #[tokio::test]
@@ -593,18 +502,7 @@ async fn pods_only_leaves_controllers_as_written_but_still_checks_them() {
         assert_eq!(parts(&a).0["allowed"], false, "{endpoint:?}");
     }
     // Pods are pinned still.
-    let a = answer(
-        &review(
-            ("", "Pod", "pods"),
-            None,
-            "CREATE",
-            json!({"spec": pod_spec(&["reg.test/team/app:1"])}),
-        ),
-        Endpoint::Mutate,
-        &fake,
-        &options,
-    )
-    .await;
+    let a = answer(&app_pod(), Endpoint::Mutate, &fake, &options).await;
     assert_eq!(a.record.decision, Decision::Patched);
 }
 
@@ -618,26 +516,12 @@ async fn a_review_not_decided_in_time_is_denied_naming_the_deadline() {
         deadline: Duration::from_millis(50),
         ..AdmitOptions::default()
     };
-    let a = answer(
-        &review(
-            ("", "Pod", "pods"),
-            None,
-            "CREATE",
-            json!({"spec": pod_spec(&["reg.test/team/app:1"])}),
-        ),
-        Endpoint::Mutate,
-        &fake,
-        &options,
-    )
-    .await;
+    let a = answer(&app_pod(), Endpoint::Mutate, &fake, &options).await;
     let (r, patch) = parts(&a);
     assert!(patch.is_none());
     assert_eq!(r["allowed"], false);
     assert!(
-        r["status"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not decided within the 0.05s deadline"),
+        status_message(&r).contains("not decided within the 0.05s deadline"),
         "{r}"
     );
     assert_eq!(a.record.decision, Decision::Unavailable);
@@ -648,20 +532,8 @@ async fn an_image_a_policy_allows_unsigned_is_admitted_with_a_warning_and_not_pi
     let d = digest("free");
     let mut report = Report::new(format!("reg.test/free@{d}"), d, None);
     report.allow_unsigned("open".into());
-    let fake = Fake::default().with(
-        "reg.test/free:1",
-        Ok(Arc::new(Verification::from_report(report))),
-    );
-    let a = mutate(
-        &fake,
-        &review(
-            ("", "Pod", "pods"),
-            None,
-            "CREATE",
-            json!({"spec": pod_spec(&["reg.test/free:1"])}),
-        ),
-    )
-    .await;
+    let fake = Fake::default().with("reg.test/free:1", Ok(verified(report)));
+    let a = mutate(&fake, &pod("CREATE", pod_spec(&["reg.test/free:1"]))).await;
     let (r, patch) = parts(&a);
     assert_eq!(r["allowed"], true);
     assert!(patch.is_none());
@@ -677,11 +549,7 @@ async fn an_image_a_policy_allows_unsigned_is_admitted_with_a_warning_and_not_pi
 #[tokio::test]
 async fn many_containers_with_one_image_check_it_once_and_delete_is_allowed() {
     let spec = pod_spec(&["reg.test/team/app:1"; 5]);
-    let a = mutate(
-        &registry(),
-        &review(("", "Pod", "pods"), None, "CREATE", json!({"spec": spec})),
-    )
-    .await;
+    let a = mutate(&registry(), &pod("CREATE", spec)).await;
     assert_eq!(parts(&a).1.unwrap().as_array().unwrap().len(), 10);
     let a = mutate(
         &registry(),
@@ -690,20 +558,6 @@ async fn many_containers_with_one_image_check_it_once_and_delete_is_allowed() {
     .await;
     assert_eq!(a.record.decision, Decision::Allowed);
     let too_many = pod_spec(&["reg.test/team/app:1"; 300]);
-    let a = mutate(
-        &registry(),
-        &review(
-            ("", "Pod", "pods"),
-            None,
-            "CREATE",
-            json!({"spec": too_many}),
-        ),
-    )
-    .await;
-    assert!(
-        parts(&a).0["status"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("300 images")
-    );
+    let a = mutate(&registry(), &pod("CREATE", too_many)).await;
+    assert!(status_message(&parts(&a).0).contains("300 images"));
 }

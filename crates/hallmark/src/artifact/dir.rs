@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{Artifact, ArtifactError, BlobIndex, collect, content_type};
+use super::{Artifact, ArtifactError, BlobIndex, collect, content_type, sized_blob};
 use crate::digest::{Algorithm, Digest};
 use crate::fsio::{self, FileRange};
 use crate::oci::{Blob, Descriptor, MAX_MANIFEST_BYTES, Manifest};
@@ -83,21 +83,8 @@ impl BlobIndex for DirLayout {
         let path = self.member(&name);
         let size = fsio::check_regular(&path, Some(&self.root))?
             .ok_or_else(|| self.missing(format!("blob {}", d.digest)))?;
-        if size != d.size {
-            return Err(ArtifactError::SizeMismatch {
-                source_name: self.name(),
-                digest: d.digest.clone(),
-                actual: size,
-                declared: d.size,
-            });
-        }
         // The bytes are hashed as they are streamed, like a layout's.
-        Ok(Blob {
-            digest: d.digest.clone(),
-            size,
-            media_type: d.media_type.clone(),
-            data: Arc::new(FileRange { path, offset: 0 }),
-        })
+        sized_blob(self, d, size, Arc::new(FileRange { path, offset: 0 }))
     }
 }
 

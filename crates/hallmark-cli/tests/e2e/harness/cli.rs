@@ -88,6 +88,16 @@ pub fn expect_code(o: &Output, want: i32) {
     );
 }
 
+/// Asserts that stderr says `text`, showing it when it does not.
+#[track_caller]
+pub fn expect_stderr(o: &Output, text: &str) {
+    assert!(
+        stderr(o).contains(text),
+        "stderr lacks {text:?}: {}",
+        stderr(o)
+    );
+}
+
 /// `hallmark publish` with the test password.
 pub fn publish(args: &[&str]) -> Output {
     let mut all = vec!["publish"];

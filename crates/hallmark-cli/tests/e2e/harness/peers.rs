@@ -142,6 +142,21 @@ pub fn cosign_run(args: &[&str]) -> std::process::Output {
         .expect("run cosign")
 }
 
+/// The real cosign's `verify` of the image `reference` with the key `public` and `extra`
+/// flags, with no transparency log, on a plain-HTTP registry.
+pub fn cosign_verify_key(public: &str, reference: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "verify",
+        "--key",
+        public,
+        "--insecure-ignore-tlog",
+        "--allow-insecure-registry",
+    ];
+    args.extend_from_slice(extra);
+    args.push(reference);
+    cosign_run(&args)
+}
+
 /// [`cosign_run`], which must succeed.
 #[track_caller]
 pub fn cosign_ok(args: &[&str]) -> std::process::Output {
