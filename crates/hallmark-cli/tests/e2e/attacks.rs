@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::harness::*;
+use crate::json_output::documented;
 use bytes::Bytes;
 use hallmark::digest::Digest;
 use hallmark::oci::{Manifest, OCI_MANIFEST};
@@ -1083,17 +1084,11 @@ async fn a8_a_tag_moved_after_signing_fails_and_says_from_where() {
     assert!(lines[1].contains("was moved after signing"), "{err}");
     assert!(err.contains("no signature"), "{err}");
 
-    let o = run(&[
-        "verify",
-        &format!("{repo}:release"),
-        "--key",
-        &k.public,
-        "--output",
-        "json",
-    ]);
-    expect_code(&o, 1);
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    crate::json_output::assert_valid("verify.schema.json", &v);
+    let v = documented(
+        "verify.schema.json",
+        &["verify", &format!("{repo}:release"), "--key", &k.public],
+        1,
+    );
     assert_eq!(v["verified"], false);
     assert_eq!(v["digest"], ed.as_str());
     let moved = &v["moved"];
@@ -1119,17 +1114,11 @@ async fn a8_a_tag_moved_after_signing_fails_and_says_from_where() {
 
     // A tag never signed is plainly unsigned: nothing is claimed about where it was.
     push_random(&store, Some("nightly"), "never signed").await;
-    let o = run(&[
-        "verify",
-        &format!("{repo}:nightly"),
-        "--key",
-        &k.public,
-        "--output",
-        "json",
-    ]);
-    expect_code(&o, 1);
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    crate::json_output::assert_valid("verify.schema.json", &v);
+    let v = documented(
+        "verify.schema.json",
+        &["verify", &format!("{repo}:nightly"), "--key", &k.public],
+        1,
+    );
     assert!(v.get("moved").is_none(), "{v:#}");
     let o = run(&["verify", &format!("{repo}:nightly"), "--key", &k.public]);
     expect_code(&o, 1);
@@ -1172,31 +1161,26 @@ async fn a8_another_repositorys_binding_is_no_move() {
     let err = stderr(&o);
     assert!(err.contains("no signature"), "{err}");
     assert!(!err.contains("moved"), "{err}");
-    let o = run(&[
-        "verify",
-        &web_release,
-        "--key",
-        &k.public,
-        "--output",
-        "json",
-    ]);
-    expect_code(&o, 1);
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = documented(
+        "verify.schema.json",
+        &["verify", &web_release, "--key", &k.public],
+        1,
+    );
     assert!(v.get("moved").is_none(), "{v:#}");
 
     // What made the difference is the repository the signature names.
-    let o = run(&[
-        "verify",
-        &web_release,
-        "--key",
-        &k.public,
-        "--identity",
-        &other_repo,
-        "--output",
-        "json",
-    ]);
-    expect_code(&o, 1);
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = documented(
+        "verify.schema.json",
+        &[
+            "verify",
+            &web_release,
+            "--key",
+            &k.public,
+            "--identity",
+            &other_repo,
+        ],
+        1,
+    );
     assert_eq!(
         v["moved"]["from"],
         good.digest().to_string().as_str(),

@@ -319,7 +319,7 @@ async fn every_command_speaks_json_and_so_do_its_failures() {
 /// Runs a command with `--output json` (and the test password), checks its exit code, and
 /// validates its one document against the command's schema; returns the document.
 #[track_caller]
-fn documented(schema_name: &str, args: &[&str], exit: i32) -> serde_json::Value {
+pub(crate) fn documented(schema_name: &str, args: &[&str], exit: i32) -> serde_json::Value {
     let mut all = args.to_vec();
     all.extend(["--output", "json"]);
     let o = run_env(&all, &[("HALLMARK_PASSWORD", PASSWORD)]);
