@@ -57,6 +57,7 @@ pub(crate) struct Context {
 pub struct Verification {
     report: Report,
     evidence: Option<Evidence>,
+    valid_until: Option<SystemTime>,
 }
 
 impl Verification {
@@ -65,12 +66,29 @@ impl Verification {
         &self.report
     }
 
+    /// When the decision stops holding by the clock alone: the earliest time a signature
+    /// or attestation that counts grows older than the rule's maximum age. `None` when no
+    /// maximum age applies. Whoever keeps a verification must not use it past this time.
+    pub fn valid_until(&self) -> Option<SystemTime> {
+        self.valid_until
+    }
+
     /// A verification made of a report alone, for unit tests of its holders.
     #[cfg(test)]
     pub(crate) fn from_report(report: Report) -> Self {
         Self {
             report,
             evidence: None,
+            valid_until: None,
+        }
+    }
+
+    /// [`Verification::from_report`] that stops holding at `until`.
+    #[cfg(test)]
+    pub(crate) fn from_report_until(report: Report, until: SystemTime) -> Self {
+        Self {
+            valid_until: Some(until),
+            ..Self::from_report(report)
         }
     }
 
@@ -162,9 +180,11 @@ async fn verify_in_context(
     {
         report.find_first(Finding::artifact(moved));
     }
+    let valid_until = aged_out(verified_signatures(&report), opts);
     let verification = Verification {
         report,
         evidence: Some(evidence),
+        valid_until,
     };
     Ok((verification, ctx))
 }
@@ -304,6 +324,23 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
                 });
             }
             let (mut v, ctx) = verify_in_context(target, &r.verify).await?;
+            if let Some(evidence) = &v.evidence
+                && v.report.verified()
+            {
+                // Required attestations age too: the decision holds while they all count.
+                for required in &r.attestations {
+                    let opts = VerifyOptions {
+                        keys: required.keys.clone(),
+                        keyless: required.keyless.clone(),
+                        threshold: 1,
+                        ..r.verify.clone()
+                    };
+                    let (att, _) =
+                        decide_attestations(evidence, &ctx, &opts, &required.predicate_type);
+                    v.valid_until =
+                        earliest(v.valid_until, aged_out(verified_signatures(&att), &opts));
+                }
+            }
             if let Some(evidence) = &v.evidence {
                 for (required, att) in
                     missing_attestations(evidence, &ctx, &r.verify, &r.attestations)
@@ -337,6 +374,7 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
             Verification {
                 report,
                 evidence: None,
+                valid_until: None,
             }
         }
     };
@@ -344,9 +382,95 @@ pub async fn verify_with_policy(target: &Target, policy: &Policy) -> Result<Veri
     Ok(verification)
 }
 
+/// The signatures that count in `report`, if it said yes (none count otherwise).
+fn verified_signatures(report: &Report) -> &[crate::report::ValidSignature] {
+    if report.verified() {
+        report.signatures()
+    } else {
+        &[]
+    }
+}
+
+/// The earliest time one of `signatures` grows older than `opts`'s maximum age. Every
+/// signature is taken, not only the threshold's worth: a decision may then be made again
+/// sooner than needed, never later.
+fn aged_out(
+    signatures: &[crate::report::ValidSignature],
+    opts: &VerifyOptions,
+) -> Option<SystemTime> {
+    let max_age = opts.max_age?;
+    signatures
+        .iter()
+        .map(|s| {
+            // A signature counts under a maximum age only with a readable timestamp
+            // (`decide`); without one, it holds no longer than now.
+            s.timestamp
+                .as_deref()
+                .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+                .map_or(SystemTime::UNIX_EPOCH, |signed| signed + max_age)
+        })
+        .min()
+}
+
+/// The earlier of two optional deadlines; `None` is no deadline.
+fn earliest(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl Evidence {
     /// The reason there is nothing to judge, if there is nothing.
     pub(crate) fn absent(&self) -> Option<&Rejection> {
         self.absent.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::report::{SignatureFormat, ValidSignature};
+
+    fn signed_at(timestamp: Option<&str>) -> ValidSignature {
+        ValidSignature {
+            key: "k.pub".into(),
+            key_id: "k".into(),
+            algorithm: crate::keys::Algorithm::EcdsaP256,
+            format: SignatureFormat::Bundle,
+            annotations: BTreeMap::new(),
+            bound_tags: Vec::new(),
+            timestamp: timestamp.map(str::to_string),
+            sigstore: None,
+        }
+    }
+
+    /// A decision under a maximum age holds until its oldest signature grows too old;
+    /// without a maximum age, it does not end by the clock.
+    #[test]
+    fn a_verification_holds_until_its_oldest_signature_is_too_old() {
+        let sigs = [
+            signed_at(Some("2026-01-02T00:00:00Z")),
+            signed_at(Some("2026-01-01T00:00:00Z")),
+        ];
+        let day = Duration::from_secs(86_400);
+        let opts = VerifyOptions {
+            max_age: Some(day),
+            ..VerifyOptions::default()
+        };
+        let oldest = humantime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(aged_out(&sigs, &opts), Some(oldest + day));
+        assert_eq!(aged_out(&sigs, &VerifyOptions::default()), None);
+        assert_eq!(aged_out(&[], &opts), None);
+        // Unreadable: it holds no longer than now.
+        assert_eq!(
+            aged_out(&[signed_at(Some("yesterday"))], &opts),
+            Some(SystemTime::UNIX_EPOCH)
+        );
+        assert_eq!(earliest(Some(oldest), Some(oldest + day)), Some(oldest));
+        assert_eq!(earliest(None, Some(oldest)), Some(oldest));
     }
 }
