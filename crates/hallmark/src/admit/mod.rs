@@ -12,8 +12,10 @@
 //!   request), is a denial, never an allow.
 //!
 //! Each image goes through a [`Check`], so that a cache can stand in front of the
-//! [`Verifier`] without changing the decision.
+//! [`Verifier`] without changing the decision: [`CachingVerifier`].
 
+mod cache;
+mod flight;
 mod patch;
 mod review;
 mod verifier;
@@ -30,7 +32,8 @@ use crate::ErrorClass;
 use crate::reference::ImageRef;
 use crate::verify::Verification;
 
-pub use verifier::Verifier;
+pub use cache::{CacheOptions, CacheStats};
+pub use verifier::{CachingVerifier, Verifier};
 
 /// Which webhook is answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
