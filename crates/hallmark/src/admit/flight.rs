@@ -21,6 +21,8 @@ pub(crate) enum Joined<V> {
     Started(watch::Receiver<Option<V>>),
     /// Another caller had; it shares the result.
     Coalesced(watch::Receiver<Option<V>>),
+    /// A flight had just ended; this is what it kept.
+    Kept(V),
 }
 
 /// Why a flight gave no result to a caller.
@@ -53,10 +55,13 @@ where
 
     /// Joins the flight for `key`, or starts one running `work()` in a task of its own. The
     /// task runs `keep` on the result before the flight ends, so that a caller who finds no
-    /// flight finds what `keep` kept.
+    /// flight finds what `keep` kept: `kept()` is asked, with no flight for `key` and none
+    /// able to start, before a new one starts (the flight may have ended since the caller
+    /// last looked).
     pub(crate) fn join<W, F>(
         &self,
         key: K,
+        kept: impl FnOnce() -> Option<V>,
         work: W,
         keep: impl FnOnce(&V) + Send + 'static,
     ) -> Joined<V>
@@ -67,6 +72,9 @@ where
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(rx) = running.get(&key) {
             return Joined::Coalesced(rx.clone());
+        }
+        if let Some(value) = kept() {
+            return Joined::Kept(value);
         }
         let (tx, rx) = watch::channel(None);
         running.insert(key.clone(), rx.clone());
@@ -93,6 +101,7 @@ impl<V: Clone> Joined<V> {
     pub(crate) async fn wait(self, deadline: tokio::time::Instant) -> Result<V, Missed> {
         let mut rx = match self {
             Self::Started(rx) | Self::Coalesced(rx) => rx,
+            Self::Kept(value) => return Ok(value),
         };
         match tokio::time::timeout_at(deadline, rx.wait_for(Option::is_some)).await {
             Ok(Ok(value)) => value.clone().ok_or(Missed::Lost),
@@ -103,6 +112,10 @@ impl<V: Clone> Joined<V> {
 
     pub(crate) fn coalesced(&self) -> bool {
         matches!(self, Self::Coalesced(_))
+    }
+
+    pub(crate) fn kept(&self) -> bool {
+        matches!(self, Self::Kept(_))
     }
 }
 
@@ -118,5 +131,67 @@ impl<K: Eq + Hash, V> Drop for Landing<K, V> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn soon() -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_secs(5)
+    }
+
+    /// Callers that come while the work runs share its one run; one that comes after it
+    /// ended gets what it kept, without a second run.
+    #[tokio::test]
+    async fn one_run_for_all_callers_while_it_runs_and_what_it_kept_after() {
+        let flights: Flights<&str, u32> = Flights::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let kept = Arc::new(Mutex::new(None));
+        let join = || {
+            let runs = Arc::clone(&runs);
+            let keep = Arc::clone(&kept);
+            let found = *kept.lock().unwrap();
+            flights.join(
+                "k",
+                move || found,
+                move || async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    7
+                },
+                move |v| *keep.lock().unwrap() = Some(*v),
+            )
+        };
+        let first = join();
+        let second = join();
+        assert!(!first.coalesced() && second.coalesced());
+        assert_eq!(flights.len(), 1);
+        assert_eq!(first.wait(soon()).await, Ok(7));
+        assert_eq!(second.wait(soon()).await, Ok(7));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(flights.len(), 0);
+        let third = join();
+        assert!(third.kept());
+        assert_eq!(third.wait(soon()).await, Ok(7));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    /// Work that panics ends its flight; its callers are told, and the next caller starts
+    /// afresh rather than waiting for ever.
+    #[tokio::test]
+    async fn a_flight_that_panics_ends_and_its_callers_are_told() {
+        let flights: Flights<&str, u32> = Flights::new();
+        let lost = flights.join("k", || None, || async { panic!("the work failed") }, |_| {});
+        assert_eq!(lost.wait(soon()).await, Err(Missed::Lost));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(flights.len(), 0);
+        let again = flights.join("k", || None, || async { 8 }, |_| {});
+        assert!(!again.coalesced());
+        assert_eq!(again.wait(soon()).await, Ok(8));
     }
 }

@@ -303,7 +303,9 @@ impl<U: Upstream> Engine<U> {
             Found::Nothing => false,
         };
         let joined = self.start_verification(&wanted, &key);
-        self.count(if joined.coalesced() {
+        self.count(if joined.kept() {
+            Lookup::Hit
+        } else if joined.coalesced() {
             Lookup::Coalesced
         } else if expired {
             Lookup::Expired
@@ -356,6 +358,7 @@ impl<U: Upstream> Engine<U> {
         let t = tag.to_string();
         let joined = self.resolving.join(
             (wanted.repository.clone(), tag.to_string()),
+            || None,
             move || async move {
                 let resolve = engine.upstream.resolve(&w, &t);
                 tokio::time::timeout(engine.options.verify_timeout, resolve)
@@ -382,8 +385,13 @@ impl<U: Upstream> Engine<U> {
         let w = wanted.clone();
         let digest = key.digest.clone();
         let binding = wanted.binding;
+        let lookup = key.clone();
         self.verifying.join(
             key.clone(),
+            || match self.lock().get(&lookup, Instant::now()) {
+                Found::Live(v) => Some(Ok(v)),
+                Found::Expired | Found::Nothing => None,
+            },
             move || async move {
                 let run = async {
                     let _permit = engine.cold.acquire().await;
