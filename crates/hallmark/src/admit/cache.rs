@@ -56,25 +56,6 @@ impl Default for CacheOptions {
     }
 }
 
-/// Counts for metrics. All but `entries` and `in_flight` only grow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct CacheStats {
-    /// Images answered by a kept verification.
-    pub hits: u64,
-    /// Images that found nothing kept and started a verification.
-    pub misses: u64,
-    /// Images that joined a verification another request had started.
-    pub coalesced: u64,
-    /// Images whose kept verification had expired, and that started a new one.
-    pub expired: u64,
-    /// Verifications dropped to stay within `max_entries`.
-    pub evicted: u64,
-    /// Verifications kept now.
-    pub entries: u64,
-    /// Verifications running now.
-    pub in_flight: u64,
-}
-
 /// What one verification is kept under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
@@ -152,6 +133,7 @@ impl Cache {
         self.entries.len()
     }
 
+    #[cfg(test)]
     pub(crate) fn evicted(&self) -> u64 {
         self.evicted
     }

@@ -34,7 +34,7 @@ use crate::ErrorClass;
 use crate::reference::ImageRef;
 use crate::verify::Verification;
 
-pub use cache::{CacheOptions, CacheStats};
+pub use cache::CacheOptions;
 pub use metrics::{Metrics, Refusal};
 pub use verifier::{CachingVerifier, Verifier};
 

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
-use super::cache::{Cache, CacheOptions, CacheStats, Found, Key};
+use super::cache::{Cache, CacheOptions, Found, Key};
 use super::flight::{Flights, Joined, Missed};
-use super::{Check, Failure};
+use super::{CacheStats, Check, Failure};
 use crate::ErrorClass;
 use crate::digest::Digest;
 use crate::policy::{Ruling, Trust};
@@ -231,7 +231,6 @@ impl<U: Upstream> Engine<U> {
             misses: self.misses.load(Ordering::Relaxed),
             coalesced: self.coalesced.load(Ordering::Relaxed),
             expired: self.expired.load(Ordering::Relaxed),
-            evicted: cache.evicted(),
             entries: cache.len() as u64,
             in_flight: self.verifying.len() as u64,
         }
@@ -450,6 +449,10 @@ impl Check for CachingVerifier {
         deadline: tokio::time::Instant,
     ) -> Result<Arc<Verification>, Failure> {
         self.engine.check(image, deadline).await
+    }
+
+    fn stats(&self) -> Option<CacheStats> {
+        Some(self.engine.stats())
     }
 }
 
