@@ -5,171 +5,29 @@
 //! once never get another repository's digest, nor another request's uid.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64ct::{Base64, Encoding};
 use hallmark::image::Image;
 use serde_json::{Value, json};
 
 use crate::harness::*;
 
-/// A CA and a certificate it issued for 127.0.0.1, as a cluster's webhook has: the client
-/// trusts the CA only.
-fn server_certificate(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-sha256",
-            "-days",
-            "1",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-subj",
-            "/CN=admit-test-ca",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-sha256",
-            "-keyout",
-            "tls.key",
-            "-out",
-            "tls.csr",
-            "-subj",
-            "/CN=admit",
-        ],
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "tls.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-sha256",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "tls.crt",
-        ],
-    );
-    (dir.join("ca.crt"), dir.join("tls.crt"), dir.join("tls.key"))
-}
-
-/// `hallmark admit` serving HTTPS on a free loopback port; stopped when dropped.
-struct Admit {
-    child: Child,
-    url: String,
-    http: reqwest::Client,
-    log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Admit {
-    fn start(key: &str) -> Admit {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = tempfile::tempdir().unwrap();
-        let (ca, cert, tls_key) = server_certificate(dir.path());
-        let mut child = hallmark()
-            .args(["admit", "--key", key, "--tls-cert"])
-            .arg(&cert)
-            .arg("--tls-key")
-            .arg(&tls_key)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run hallmark admit");
-        // The first line says where it listens; the rest (a line per admission) is kept
-        // for failure messages, and read so that the server never blocks on a full pipe.
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        let address = serde_json::from_str::<Value>(&first)
-            .ok()
-            .filter(|v| v["event"] == "listening")
-            .and_then(|v| v["address"].as_str().map(str::to_string))
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("hallmark admit did not say where it listens: {first}")
-            });
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let kept = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
-        let http = reqwest::Client::builder()
-            .tls_certs_only([ca])
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        Admit {
-            child,
-            url: format!("https://{address}"),
-            http,
-            log,
-            _dir: dir,
-        }
-    }
-
-    /// The AdmissionReview response to `review` at `/mutate`, as the apiserver asks it.
-    async fn mutate(&self, review: &Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{}/mutate?timeout=10s", self.url))
-            .header("content-type", "application/json")
-            .body(review.to_string())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST /mutate: {e}\n{}", self.log()));
-        assert_eq!(r.status(), 200, "{}", self.log());
-        let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-        assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
-        assert_eq!(v["kind"], "AdmissionReview");
-        v["response"].clone()
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Admit {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `/mutate`'s answer to `review`, as the apiserver asks it: the response, and the
+/// (pointer, new value) of each replace in its patch.
+async fn mutate(
+    admit: &AdmitServer,
+    http: &reqwest::Client,
+    review: &Value,
+) -> (Value, Vec<(String, String)>) {
+    let (status, body) = admit
+        .post(http, "/mutate?timeout=10s", review.to_string().as_bytes())
+        .await;
+    assert_eq!(status, 200, "{body}\n{}", admit.log());
+    let (response, patch) = review_response(&body.to_string());
+    let pinned = patch.as_deref().map(replaced).unwrap_or_default();
+    (response, pinned)
 }
 
 /// A review of creating a Pod running `images`, under `uid`.
@@ -197,25 +55,6 @@ fn pod_review(uid: &str, images: &[&str]) -> Value {
     })
 }
 
-/// The (pointer, new value) of each replace in a response's patch.
-fn pinned(response: &Value) -> Vec<(String, String)> {
-    let Some(patch) = response.get("patch") else {
-        return Vec::new();
-    };
-    assert_eq!(response["patchType"], "JSONPatch");
-    let bytes = Base64::decode_vec(patch.as_str().unwrap()).unwrap();
-    let ops: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
-    ops.iter()
-        .filter(|op| op["op"] == "replace")
-        .map(|op| {
-            (
-                op["path"].as_str().unwrap().to_string(),
-                op["value"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 /// Moves `tag` of `repo` to `image` (already pushed).
 async fn move_tag(reg: &Registry, repo: &str, tag: &str, image: &Image) {
     reg.store(repo)
@@ -233,45 +72,41 @@ async fn a_tag_moved_between_two_requests_pins_what_it_names_now() {
     let k = keys("ecdsa-p256");
     let r = &reg.addr;
     let image = format!("{r}/team/app:v1");
-    let admit = Admit::start(&k.public);
+    let admit = AdmitServer::start(&["--key", &k.public]);
+    let http = admit.client();
+    let pinned_to = |d: &Image| {
+        vec![(
+            "/spec/containers/0/image".to_string(),
+            format!("{image}@{}", d.digest()),
+        )]
+    };
 
     let d1 = signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
-    let first = admit.mutate(&pod_review("first", &[&image])).await;
+    let (first, pinned) = mutate(&admit, &http, &pod_review("first", &[&image])).await;
     assert_eq!(first["uid"], "first");
     assert_eq!(first["allowed"], true, "{first}");
-    let want = vec![(
-        "/spec/containers/0/image".to_string(),
-        format!("{image}@{}", d1.digest()),
-    )];
-    assert_eq!(pinned(&first), want);
+    assert_eq!(pinned, pinned_to(&d1));
 
     // Moved to another signed digest: that one is pinned, though D1 is warm in the cache.
     let d2 = signed_image(&reg, "team/app", Some("v1"), &k, &[]).await;
-    let second = admit.mutate(&pod_review("second", &[&image])).await;
+    let (second, pinned) = mutate(&admit, &http, &pod_review("second", &[&image])).await;
     assert_eq!(second["allowed"], true, "{second}");
-    assert_eq!(
-        pinned(&second),
-        vec![(
-            "/spec/containers/0/image".to_string(),
-            format!("{image}@{}", d2.digest())
-        )]
-    );
+    assert_eq!(pinned, pinned_to(&d2));
 
     // Moved to an unsigned digest: denied, saying why; D1 and D2 are both still warm.
-    let d3 = push_random(&reg.store("team/app"), Some("v1"), "unsigned").await;
-    let third = admit.mutate(&pod_review("third", &[&image])).await;
+    push_random(&reg.store("team/app"), Some("v1"), "unsigned").await;
+    let (third, pinned) = mutate(&admit, &http, &pod_review("third", &[&image])).await;
     assert_eq!(third["uid"], "third");
     assert_eq!(third["allowed"], false, "{third}");
-    assert!(third.get("patch").is_none(), "{third}");
+    assert!(pinned.is_empty(), "{third}");
     let message = third["status"]["message"].as_str().unwrap();
     assert!(message.contains("not verified"), "{message}");
     assert!(!message.contains(&d1.digest().to_string()), "{message}");
 
     // And back to D1: pinned to D1 again, as the tag names it now.
     move_tag(&reg, "team/app", "v1", &d1).await;
-    let fourth = admit.mutate(&pod_review("fourth", &[&image])).await;
-    assert_eq!(pinned(&fourth), want, "{fourth}");
-    let _ = d3;
+    let (fourth, pinned) = mutate(&admit, &http, &pod_review("fourth", &[&image])).await;
+    assert_eq!(pinned, pinned_to(&d1), "{fourth}");
 }
 
 /// What one repository holds for the race: signed digests, and one unsigned.
@@ -305,7 +140,8 @@ async fn forty_requests_while_tags_flip_get_only_their_own_repositorys_signed_di
             unsigned,
         });
     }
-    let admit = Arc::new(Admit::start(&k.public));
+    let admit = Arc::new(AdmitServer::start(&["--key", &k.public]));
+    let http = admit.client();
     let image = |repo: &Repo| format!("{r}/{}:v1", repo.name);
 
     // Both tags cycle signed, unsigned, signed as fast as the registry takes it, for as long
@@ -350,7 +186,7 @@ async fn forty_requests_while_tags_flip_get_only_their_own_repositorys_signed_di
     let first = moves.load(Ordering::SeqCst);
     let requests: Vec<_> = (0..40)
         .map(|i| {
-            let (admit, moves) = (Arc::clone(&admit), Arc::clone(&moves));
+            let (admit, moves, http) = (Arc::clone(&admit), Arc::clone(&moves), http.clone());
             // A third of the Pods run both images; the rest one, alternating.
             let images: Vec<String> = match i % 3 {
                 0 => vec![image(&repos[0]), image(&repos[1])],
@@ -363,8 +199,8 @@ async fn forty_requests_while_tags_flip_get_only_their_own_repositorys_signed_di
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 let refs: Vec<&str> = images.iter().map(String::as_str).collect();
-                let response = admit.mutate(&pod_review(&uid, &refs)).await;
-                (uid, images, response)
+                let (response, pinned) = mutate(&admit, &http, &pod_review(&uid, &refs)).await;
+                (uid, images, response, pinned)
             })
         })
         .collect();
@@ -387,7 +223,7 @@ async fn forty_requests_while_tags_flip_get_only_their_own_repositorys_signed_di
             .collect()
     };
     let (mut allowed, mut denied) = (0, 0);
-    for (uid, images, response) in &answers {
+    for (uid, images, response, patch) in &answers {
         assert_eq!(&response["uid"], uid, "{response}");
         if response["allowed"] != true {
             assert!(response.get("patch").is_none(), "{response}");
@@ -395,7 +231,6 @@ async fn forty_requests_while_tags_flip_get_only_their_own_repositorys_signed_di
             continue;
         }
         allowed += 1;
-        let patch = pinned(response);
         assert_eq!(patch.len(), images.len(), "{uid}: {response}");
         for (i, written) in images.iter().enumerate() {
             let (pointer, value) = &patch[i];
