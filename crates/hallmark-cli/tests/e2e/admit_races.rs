@@ -109,6 +109,54 @@ async fn a_tag_moved_between_two_requests_pins_what_it_names_now() {
     assert_eq!(pinned, pinned_to(&d1), "{fourth}");
 }
 
+/// A rollback under a policy rule that binds tags: the tag moved back to an image signed for
+/// another tag. `app:v1.1` is then denied, and so is `app:v1.1@NEW`, verified a moment ago
+/// for v1.1 and still in the cache: under tag binding the tag is part of the decision, so a
+/// pinned image is answered from the cache only while its tag names its digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_tag_binding_a_rollback_is_denied_though_the_new_digest_is_cached() {
+    let reg = Registry::start();
+    let k = keys("ecdsa-p256");
+    let r = &reg.addr;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&k.public, dir.path().join("release.pub")).unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\n\n[[rule]]\nname = \"team\"\nmatch = [\"{r}/team/**\"]\nkeys = [\"release.pub\"]\nrequire-tag-binding = true\n"
+        ),
+    )
+    .unwrap();
+    let old = signed_image(&reg, "team/app", Some("v1.0"), &k, &["--bind-tag", "v1.0"]).await;
+    let new = signed_image(&reg, "team/app", Some("v1.1"), &k, &["--bind-tag", "v1.1"]).await;
+    let admit = AdmitServer::start(&["--policy", &path_str(&policy)]);
+    let http = admit.client();
+    let tagged = format!("{r}/team/app:v1.1");
+    let pinned_new = format!("{tagged}@{}", new.digest());
+
+    let (first, pinned) = mutate(&admit, &http, &pod_review("tag", &[&tagged])).await;
+    assert_eq!(first["allowed"], true, "{first}");
+    assert_eq!(
+        pinned,
+        vec![("/spec/containers/0/image".to_string(), pinned_new.clone())]
+    );
+    let (second, pinned) = mutate(&admit, &http, &pod_review("pinned", &[&pinned_new])).await;
+    assert_eq!(second["allowed"], true, "{second}");
+    assert!(
+        pinned.is_empty(),
+        "an image pinned already is left as written: {second}"
+    );
+
+    move_tag(&reg, "team/app", "v1.1", &old).await;
+    for (uid, image) in [("rolled-back", &tagged), ("pinned-after", &pinned_new)] {
+        let (answer, pinned) = mutate(&admit, &http, &pod_review(uid, &[image])).await;
+        assert_eq!(answer["uid"], uid);
+        assert_eq!(answer["allowed"], false, "{image}: {answer}");
+        assert!(pinned.is_empty(), "{answer}");
+    }
+}
+
 /// What one repository holds for the race: signed digests, and one unsigned.
 struct Repo {
     name: &'static str,
