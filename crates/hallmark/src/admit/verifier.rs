@@ -266,7 +266,7 @@ impl<U: Upstream> Engine<U> {
                     && let Some(v) = self.lock().get_tag(&wanted.repository, tag, Instant::now())
                 {
                     self.count(Lookup::Hit);
-                    return Ok(v);
+                    return about(v, &wanted.repository, None);
                 }
                 self.resolve(&wanted, tag, deadline).await?
             }
@@ -292,7 +292,18 @@ impl<U: Upstream> Engine<U> {
             digest,
             tag,
         };
-        let found = self.lock().get(&key, Instant::now());
+        let verification = self.verification(&wanted, &key, deadline).await?;
+        about(verification, &key.repository, Some(&key.digest))
+    }
+
+    /// The verification of `key`: kept, or made now (or being made) for `wanted`.
+    async fn verification(
+        self: &Arc<Self>,
+        wanted: &Wanted,
+        key: &Key,
+        deadline: tokio::time::Instant,
+    ) -> Verified {
+        let found = self.lock().get(key, Instant::now());
         let expired = match found {
             Found::Live(v) => {
                 self.count(Lookup::Hit);
@@ -301,7 +312,7 @@ impl<U: Upstream> Engine<U> {
             Found::Expired => true,
             Found::Nothing => false,
         };
-        let joined = self.start_verification(&wanted, &key);
+        let joined = self.start_verification(wanted, key);
         self.count(if joined.kept() {
             Lookup::Hit
         } else if joined.coalesced() {
@@ -311,38 +322,17 @@ impl<U: Upstream> Engine<U> {
         } else {
             Lookup::Miss
         });
-        let verification = match joined.wait(deadline).await {
-            Ok(r) => r?,
-            Err(Missed::Deadline) => {
-                return Err(Failure {
-                    message: "still being verified; retry".into(),
-                    class: ErrorClass::Unavailable,
-                });
-            }
-            Err(Missed::Lost) => {
-                return Err(Failure {
-                    message: "the verification stopped without a result; retry".into(),
-                    class: ErrorClass::Unavailable,
-                });
-            }
-        };
-        // The flight was for this repository and digest; an answer about anything else is
-        // never used (another request's answer, were results ever crossed).
-        let report = verification.report();
-        if report.digest() != &key.digest
-            || report.reference() != format!("{}@{}", key.repository, key.digest)
-        {
-            return Err(Failure {
-                message: format!(
-                    "internal error: the verification is about {}, not {}@{}; retry",
-                    report.reference(),
-                    key.repository,
-                    key.digest
-                ),
+        match joined.wait(deadline).await {
+            Ok(r) => r,
+            Err(Missed::Deadline) => Err(Failure {
+                message: "still being verified; retry".into(),
                 class: ErrorClass::Unavailable,
-            });
+            }),
+            Err(Missed::Lost) => Err(Failure {
+                message: "the verification stopped without a result; retry".into(),
+                class: ErrorClass::Unavailable,
+            }),
         }
-        Ok(verification)
     }
 
     /// The digest `tag` names now: one resolution for all concurrent requests of it.
@@ -410,6 +400,24 @@ impl<U: Upstream> Engine<U> {
             },
         )
     }
+}
+
+/// `verification`, when it is about `repository` (and `digest`, if given). Entries and
+/// flights are keyed by what they verified, so anything else is never expected; were results
+/// ever crossed (another request's, another image's), it is refused, not used.
+fn about(verification: Arc<Verification>, repository: &str, digest: Option<&Digest>) -> Verified {
+    let report = verification.report();
+    let digest = digest.unwrap_or(report.digest());
+    if report.digest() != digest || report.reference() != format!("{repository}@{digest}") {
+        return Err(Failure {
+            message: format!(
+                "internal error: the verification is about {}, not {repository}@{digest}; retry",
+                report.reference()
+            ),
+            class: ErrorClass::Unavailable,
+        });
+    }
+    Ok(verification)
 }
 
 /// A [`Check`] that keeps verifications and shares them between concurrent requests.
