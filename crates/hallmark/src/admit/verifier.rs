@@ -490,8 +490,12 @@ mod tests {
         down: std::sync::atomic::AtomicBool,
         binding: bool,
         delay: Duration,
+        /// Answers about this repository instead of the one asked for.
+        lie_about: Option<&'static str>,
         resolves: AtomicUsize,
         verifies: AtomicUsize,
+        running: AtomicUsize,
+        peak: AtomicUsize,
     }
 
     impl Fake {
@@ -550,11 +554,16 @@ mod tests {
 
         async fn verify(&self, wanted: &Wanted, d: &Digest) -> Result<Verification, Failure> {
             self.verifies.fetch_add(1, Ordering::SeqCst);
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
             if self.down.load(Ordering::SeqCst) {
                 return Err(self.unavailable());
             }
-            let repo = &wanted.repository;
+            let repo = &self
+                .lie_about
+                .map_or_else(|| wanted.repository.clone(), str::to_string);
             let tag = wanted
                 .tag
                 .clone()
@@ -833,5 +842,49 @@ mod tests {
     fn the_caching_verifier_is_shared_between_tasks() {
         fn shared<T: Send + Sync + 'static>() {}
         shared::<CachingVerifier>();
+    }
+
+    /// Connaisseur #583, in the small: an answer about another repository than the one
+    /// asked for is refused, never used, even when it says yes.
+    #[tokio::test]
+    async fn an_answer_about_another_repository_is_refused() {
+        let fake = Arc::new(Fake {
+            lie_about: Some(SIDE),
+            ..Fake::default()
+        });
+        let d = digest("1");
+        fake.sign(SIDE, &d);
+        let e = engine(&fake);
+        let f = e.check(&format!("{APP}@{d}"), soon()).await.unwrap_err();
+        assert!(f.message.contains("internal error"), "{}", f.message);
+        assert!(f.message.contains(SIDE), "{}", f.message);
+    }
+
+    /// At most `max_cold` verifications run at once, whatever the number of requests.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cold_verifications_are_bounded() {
+        let fake = Arc::new(Fake {
+            delay: Duration::from_millis(50),
+            ..Fake::default()
+        });
+        let e = Arc::new(Engine::new(
+            Arc::clone(&fake),
+            CacheOptions {
+                max_cold: 2,
+                ..CacheOptions::default()
+            },
+        ));
+        let checks: Vec<_> = (0..8)
+            .map(|i| {
+                let e = Arc::clone(&e);
+                let image = format!("{APP}@{}", digest(&i.to_string()));
+                tokio::spawn(async move { e.check(&image, soon()).await })
+            })
+            .collect();
+        for c in checks {
+            assert!(!answer(&c.await.unwrap()).1);
+        }
+        assert_eq!(fake.verifies.load(Ordering::SeqCst), 8);
+        assert_eq!(fake.peak.load(Ordering::SeqCst), 2);
     }
 }
