@@ -5,6 +5,7 @@
 mod harness;
 
 mod admit;
+mod admit_kube;
 mod annotations;
 mod attacks;
 mod attestations;
