@@ -1,5 +1,11 @@
-//! `hallmark admit --review`: one AdmissionReview answered offline, as the webhook would.
+//! `hallmark admit`: the admission webhook over HTTPS, or `--review`: one AdmissionReview
+//! answered offline, as the webhook would.
 
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use hallmark::admit::server::{Event, Identity, Log, Server, ServerOptions};
 use hallmark::admit::{AdmitOptions, Decision, Endpoint, Verifier};
 
 use crate::Outcome;
@@ -12,9 +18,119 @@ use crate::output::Ui;
 /// UPDATE carries the object twice.
 const MAX_REVIEW: u64 = 8 * 1024 * 1024;
 
-/// `hallmark admit --review`.
+/// `hallmark admit`.
 pub async fn run(args: &AdmitArgs, ui: Ui, clients: &Clients) -> anyhow::Result<Outcome> {
-    let stdin = args.review.as_os_str() == "-";
+    match (&args.review, &args.tls_cert, &args.tls_key) {
+        (Some(review), _, _) => answer_one(review, args, ui, clients).await,
+        (None, Some(cert), Some(key)) => serve(cert, key, args, ui, clients).await,
+        // clap requires one or the other.
+        _ => Err(CliError::usage(
+            "give --tls-cert and --tls-key to serve, or --review FILE to answer one review",
+            None,
+        )),
+    }
+}
+
+/// One JSON object per line on stderr, each with its time, as log collectors read them.
+fn log_line(event: &serde_json::Value) {
+    let mut line = serde_json::Map::new();
+    line.insert(
+        "time".into(),
+        humantime::format_rfc3339_millis(std::time::SystemTime::now())
+            .to_string()
+            .into(),
+    );
+    if let serde_json::Value::Object(fields) = event {
+        line.extend(fields.clone());
+    }
+    // A closed stderr must not stop the webhook: the answers still go out.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{}",
+        serde_json::Value::Object(line)
+    );
+}
+
+/// `hallmark admit --tls-cert … --tls-key …`: serves until SIGTERM or Ctrl-C.
+async fn serve(
+    cert: &Path,
+    key: &Path,
+    args: &AdmitArgs,
+    ui: Ui,
+    clients: &Clients,
+) -> anyhow::Result<Outcome> {
+    crate::commands::stdin_once(&args.trust.key, &args.registry)?;
+    let trust = crate::commands::trust(&args.trust)?;
+    let verifier = Arc::new(Verifier::new(client(&args.registry, ui, clients)?, trust));
+    let log: Log = Arc::new(|event: &Event<'_>| {
+        if let Ok(v) = serde_json::to_value(event) {
+            log_line(&v);
+        }
+    });
+    let identity = Identity::load(cert, key, log.clone()).map_err(|e| {
+        CliError::usage(
+            format!("cannot serve HTTPS: {e}"),
+            Some(
+                "give the PEM certificate and key of the webhook's Service name (e.g. from cert-manager, or openssl as docs/ADMIT.md shows)",
+            ),
+        )
+    })?;
+    let mut options = ServerOptions::new(args.listen);
+    options.metrics_listen = args.metrics_listen;
+    options.admit = AdmitOptions {
+        deadline: args.deadline,
+        pods_only: args.pods_only,
+        ..AdmitOptions::default()
+    };
+    let server = Server::bind(options, identity, log).await.map_err(|e| {
+        let hint = match &e {
+            hallmark::admit::server::ServeError::Bind { .. } => {
+                "another process may have the port: stop it, or pick another address with --listen"
+            }
+            _ => "check --tls-cert and --tls-key",
+        };
+        anyhow::Error::from(CliError {
+            message: e.to_string(),
+            hint: Some(hint.into()),
+            class: e.class(),
+        })
+    })?;
+    log_line(&serde_json::json!({
+        "event": "listening",
+        "address": server.address().to_string(),
+        "metrics": server.metrics_address().map(|a| a.to_string()),
+        "pods_only": args.pods_only,
+        "deadline_ms": u64::try_from(args.deadline.as_millis()).unwrap_or(u64::MAX),
+    }));
+    server.run(verifier, stopped()).await;
+    log_line(&serde_json::json!({"event": "stopped"}));
+    Ok(Outcome::Ok)
+}
+
+/// SIGTERM (how Kubernetes stops a Pod) or Ctrl-C.
+async fn stopped() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = term => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}
+
+/// `hallmark admit --review`.
+async fn answer_one(
+    review: &Path,
+    args: &AdmitArgs,
+    ui: Ui,
+    clients: &Clients,
+) -> anyhow::Result<Outcome> {
+    let stdin = review.as_os_str() == "-";
     if stdin
         && (args.registry.password_stdin || args.trust.key.iter().any(|k| k.as_os_str() == "-"))
     {
@@ -30,7 +146,7 @@ pub async fn run(args: &AdmitArgs, ui: Ui, clients: &Clients) -> anyhow::Result<
             MAX_REVIEW,
         )
     } else {
-        hallmark::fsio::read_input(&args.review, MAX_REVIEW)
+        hallmark::fsio::read_input(review, MAX_REVIEW)
     }
     .map_err(|e| {
         CliError::usage(

@@ -141,17 +141,23 @@ Exit 1 when a reference does not verify (it is left as it is, with the reason)."
     Pin(PinArgs),
     /// Kubernetes admission: verify every image of a Pod or workload, pin the verified digests
     #[command(
-        after_help = "Examples:\n  hallmark admit --review request.json --policy policy.toml\n  \
+        after_help = "Examples:\n  hallmark admit --policy policy.toml --tls-cert tls.crt --tls-key tls.key\n  \
+hallmark admit --review request.json --policy policy.toml\n  \
 hallmark admit --review - --policy policy.toml --endpoint validate < request.json\n\n\
-Answers one AdmissionReview (admission.k8s.io/v1) offline, as the webhook will: prints the\n\
+Serves the webhook over HTTPS (POST /mutate, POST /validate; GET /healthz, GET /metrics),\n\
+one JSON log line per request on stderr, until SIGTERM; or, with --review, answers one\n\
+AdmissionReview (admission.k8s.io/v1) offline, as the webhook will, printing the\n\
 AdmissionReview response on stdout. Every image of a Pod, Deployment, ReplicaSet, StatefulSet,\n\
 DaemonSet, Job, CronJob, ReplicationController or PodTemplate (containers, init and ephemeral\n\
 containers, image volumes) is verified as `verify` does. mutate pins each image written by tag\n\
 to the digest that verified (a JSON Patch: repo:tag@sha256:…); validate denies any image not\n\
 pinned to a verified digest. An image already pinned is never rewritten: its digest verifies or\n\
-the request is denied. Anything not decided within --deadline is denied.\n\
-Exit 0 allowed (patched or not), 1 denied, 2 not an AdmissionReview v1, 3 denied because a\n\
-registry could not be reached in time (retry)."
+the request is denied. Anything not decided within --deadline (or the apiserver's timeout,\n\
+less a second) is denied. deploy/kubernetes/ has the manifests (failurePolicy: Fail).\n\
+With --review: exit 0 allowed (patched or not), 1 denied, 2 not an AdmissionReview v1, 3\n\
+denied because a registry could not be reached in time (retry). Serving: exit 0 after\n\
+SIGTERM or Ctrl-C (requests being answered finish first), 2 bad certificate or flags, 3\n\
+address in use."
     )]
     #[command(mut_arg("deadline", |a| a.long("registry-deadline").hide(true)))]
     Admit(AdmitArgs),
@@ -283,8 +289,14 @@ impl Command {
             Command::Signatures(a) => &a.registry,
             Command::Scan(a) => &a.registry,
             Command::Pin(a) => &a.registry,
-            // The review's own --deadline decides (a denial), well before this backstop.
-            Command::Admit(a) => return Some(a.deadline + std::time::Duration::from_secs(30)),
+            // The review's own --deadline decides (a denial), well before this backstop; a
+            // server runs until it is stopped.
+            Command::Admit(a) => {
+                return a
+                    .review
+                    .as_ref()
+                    .map(|_| a.deadline + std::time::Duration::from_secs(30));
+            }
             Command::SignBlob(a) => {
                 return Some(std::time::Duration::from_secs(a.service.deadline));
             }
@@ -628,12 +640,32 @@ pub struct PinArgs {
 
 #[derive(Args, Debug)]
 pub struct AdmitArgs {
-    /// The AdmissionReview (JSON) to answer, or - for standard input
-    #[arg(long, value_name = "FILE|-")]
-    pub review: PathBuf,
+    /// Answer this one AdmissionReview (JSON) and exit, or - for standard input: the
+    /// webhook's decision, offline, for CI and for understanding a denial
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["tls_cert", "tls_key", "listen", "metrics_listen"])]
+    pub review: Option<PathBuf>,
     #[command(flatten)]
     pub trust: KeysOrPolicy,
-    /// Which webhook answers: mutate pins images, validate only checks them
+    /// Serve the webhook over HTTPS with this certificate (PEM chain; its names must match
+    /// the Service's DNS name or the url in the webhook configuration). Re-read when it
+    /// changes on disk
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        required_unless_present = "review"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Address the webhook listens on: POST /mutate, POST /validate, GET /healthz, GET /metrics
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    pub listen: std::net::SocketAddr,
+    /// Also serve GET /metrics and /healthz over plain HTTP here, for a scraper without the CA
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// With --review: which webhook answers; mutate pins images, validate only checks them
     #[arg(long, value_enum, default_value_t = AdmitEndpoint::Mutate)]
     pub endpoint: AdmitEndpoint,
     /// Pin only Pods: controllers (Deployments, Jobs, …) are checked but left as written,

@@ -14,8 +14,10 @@
 //! Each image goes through a [`Check`], so that a cache can stand in front of the
 //! [`Verifier`] without changing the decision.
 
+mod metrics;
 mod patch;
 mod review;
+pub mod server;
 mod verifier;
 mod workload;
 
@@ -30,6 +32,7 @@ use crate::ErrorClass;
 use crate::reference::ImageRef;
 use crate::verify::Verification;
 
+pub use metrics::{Metrics, Refusal};
 pub use verifier::Verifier;
 
 /// Which webhook is answering.
@@ -92,6 +95,29 @@ pub trait Check: Sync {
         image: &str,
         deadline: tokio::time::Instant,
     ) -> impl Future<Output = Result<Arc<Verification>, Failure>> + Send;
+
+    /// The cache's figures, for a check that has one.
+    fn stats(&self) -> Option<CacheStats> {
+        None
+    }
+}
+
+/// What a caching [`Check`] reports to `/metrics`. Counts only grow; `entries` and
+/// `in_flight` are the present.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Answered from the cache.
+    pub hits: u64,
+    /// Verified afresh.
+    pub misses: u64,
+    /// Waited for a verification of the same image already running.
+    pub coalesced: u64,
+    /// Found, but past its time.
+    pub expired: u64,
+    /// Verifications held now.
+    pub entries: u64,
+    /// Verifications running now.
+    pub in_flight: u64,
 }
 
 /// Where one image is in the object.
@@ -120,6 +146,19 @@ pub enum Decision {
     Unavailable,
     /// Not an AdmissionReview hallmark can answer (HTTP 400).
     Malformed,
+}
+
+impl Decision {
+    /// As in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Patched => "patched",
+            Self::Denied => "denied",
+            Self::Unavailable => "unavailable",
+            Self::Malformed => "malformed",
+        }
+    }
 }
 
 /// What happened to one image.
