@@ -717,3 +717,15 @@ impl Drop for Admit {
         self.kill();
     }
 }
+
+/// The tests would otherwise build another release, cold, while `.ci/run` built this one.
+#[test]
+fn the_cluster_runs_the_release_prefetch_kube_builds() {
+    let script = include_str!("../../../../../scripts/prefetch-kube");
+    assert!(
+        script
+            .lines()
+            .any(|l| l == format!("K8S_VERSION={}", KUBE_VERSION.trim_start_matches('v'))),
+        "scripts/prefetch-kube does not build kube-apiserver {KUBE_VERSION}"
+    );
+}
