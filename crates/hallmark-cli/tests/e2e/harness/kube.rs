@@ -34,7 +34,7 @@ fn kube_bin() -> &'static Path {
             // Written past libtest's capture: a cold build takes minutes.
             let _ = writeln!(
                 std::io::stderr(),
-                "building kube-apiserver, etcd and kubectl {KUBE_VERSION} (once per machine, 5-8 min cold, into {})",
+                "building kube-apiserver, etcd and kubectl {KUBE_VERSION} (once per machine, 5-15 min cold, into {})",
                 dir.display()
             );
             let started = Instant::now();
