@@ -399,15 +399,23 @@ async fn check_all<'a, C: Check>(
     images.sort_unstable();
     images.dedup();
     let checks = images.iter().map(|image| async move {
+        let late = || Failure {
+            message: format!(
+                "not decided within the {} deadline of a review (registry slow or unreachable); retry",
+                roughly(deadline)
+            ),
+            class: ErrorClass::Unavailable,
+        };
         let result = match tokio::time::timeout_at(until, check.check(image, until)).await {
+            // A check that gave up at the deadline itself is said the same way, naming it.
+            Ok(Err(f))
+                if f.class == ErrorClass::Unavailable
+                    && tokio::time::Instant::now() >= until =>
+            {
+                Err(late())
+            }
             Ok(r) => r,
-            Err(_) => Err(Failure {
-                message: format!(
-                    "not decided within the {} deadline of a review (registry slow or unreachable); retry",
-                    roughly(deadline)
-                ),
-                class: ErrorClass::Unavailable,
-            }),
+            Err(_) => Err(late()),
         };
         (*image, result)
     });
