@@ -446,3 +446,37 @@ async fn large_reviews_at_once_from_one_peer_hold_bounded_memory_and_leave_room(
     );
     drop(silent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_over_the_limit_is_refused_while_it_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let address: SocketAddr = server.address.parse().unwrap();
+    let connector = tls_connector(&server.ca, &[b"http/1.1"]);
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tcp = connect_from(Ipv4Addr::new(127, 0, 0, 2), address).await;
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    // No length declared: the limit is only seen as the chunks arrive.
+    tls.write_all(
+        b"POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let chunk = format!("100000\r\n{}\r\n", " ".repeat(0x100000));
+    let mut sent = 0;
+    for _ in 0..16 {
+        if tls.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "after {sent} MiB: {answer}"
+    );
+    let took = apiserver_asks(&server).await;
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+}
