@@ -163,6 +163,10 @@ pub enum Event<'a> {
         reason: &'static str,
         /// Why, in a sentence.
         detail: String,
+        /// Refusals not logged since the line before (at most [`REFUSED_PER_SECOND`]
+        /// lines a second are written; the metrics count them all).
+        #[serde(skip_serializing_if = "is_zero")]
+        suppressed: u64,
     },
     /// New certificate files are served from now on.
     CertificateReloaded {
@@ -373,6 +377,7 @@ impl Server {
         let state = Arc::new(State {
             check,
             budget: Budget::new(self.options.body_budget),
+            quiet: Quiet::default(),
             metrics: Metrics::new(),
             options: self.options.clone(),
             log: self.log.clone(),
@@ -637,9 +642,41 @@ async fn accept_maybe(
 struct State<C> {
     check: Arc<C>,
     budget: Budget,
+    quiet: Quiet,
     metrics: Metrics,
     options: ServerOptions,
     log: Log,
+}
+
+/// Most `refused` lines logged a second. A flood of connections is refused in the accept
+/// loop, and a line each would make the log (a pipe the container runtime may read slowly)
+/// the thing that holds the apiserver's connections back.
+const REFUSED_PER_SECOND: u32 = 20;
+
+/// Counts `refused` lines in the current second, and those left out.
+#[derive(Default)]
+struct Quiet(Mutex<Option<(Instant, u32, u64)>>);
+
+impl Quiet {
+    /// Whether to log one more: `Some(refusals left out since the last line)`, or `None`.
+    fn admit(&self) -> Option<u64> {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (since, logged, left_out) = q.get_or_insert((Instant::now(), 0, 0));
+        if since.elapsed() >= Duration::from_secs(1) {
+            *since = Instant::now();
+            *logged = 0;
+        }
+        if *logged >= REFUSED_PER_SECOND {
+            *left_out += 1;
+            return None;
+        }
+        *logged += 1;
+        Some(std::mem::take(left_out))
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Why a body was not read.
@@ -801,10 +838,14 @@ impl<C: Check + Send + 'static> State<C> {
 
     fn refuse(&self, peer: SocketAddr, why: Refusal, detail: String) {
         self.metrics.refused(why);
+        let Some(suppressed) = self.quiet.admit() else {
+            return;
+        };
         (self.log)(&Event::Refused {
             peer,
             reason: why.name(),
             detail: bounded(&detail, 300),
+            suppressed,
         });
     }
 
