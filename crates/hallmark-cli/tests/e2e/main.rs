@@ -5,6 +5,7 @@
 mod harness;
 
 mod admit;
+mod admit_hostile;
 mod admit_kube;
 mod admit_races;
 mod admit_server;

@@ -45,12 +45,14 @@ const OUTCOMES: [&str; 6] = [
     "unavailable",
 ];
 /// Requests refused before a review was read.
-const REFUSALS: [&str; 5] = [
+const REFUSALS: [&str; 7] = [
     "not-found",
     "method",
     "too-large",
     "body-unreadable",
     "tls-handshake",
+    "too-many-connections",
+    "busy",
 ];
 
 /// Why a request was refused before it reached the admission logic.
@@ -66,6 +68,10 @@ pub enum Refusal {
     BodyUnreadable,
     /// The TLS handshake failed or timed out.
     TlsHandshake,
+    /// The peer already holds as many connections as one address may.
+    TooManyConnections,
+    /// The bodies being answered hold the whole budget, or the peer's share of it.
+    Busy,
 }
 
 impl Refusal {

@@ -2,23 +2,28 @@
 //! with [`answer`](super::answer); `GET /healthz` says the server is up; `GET /metrics` is
 //! the Prometheus page, also on a plain-HTTP port of its own so that a scraper needs no CA.
 //!
-//! What a caller can do to the server is bounded: connections (a semaphore), the TLS
-//! handshake and the request head (timeouts), the body (a size limit and the review's
-//! deadline), label values on the metrics page (fixed lists). Nothing from one request is
-//! kept for another, except in the [`Check`] (a cache, whose rules are its own).
+//! What a caller can do to the server is bounded: connections (a semaphore, and a share
+//! of it per peer address), the TLS handshake and the request head (timeouts), a
+//! connection with no request in flight (closed when idle), the body (a size limit and
+//! the review's deadline), label values on the metrics page (fixed lists), the fields of
+//! a log line. Nothing from one request is kept for another, except in the [`Check`] (a
+//! cache, whose rules are its own).
 //!
 //! The certificate and key are read again when their files change (a Kubernetes Secret
 //! mounted as a volume is replaced in place when cert-manager renews it); a pair that does
 //! not load leaves the one in use, and says so.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -29,9 +34,11 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
-use super::{AdmitOptions, Check, Endpoint, Metrics, Record, Refusal, answer};
+use super::{
+    AdmitOptions, Check, Endpoint, ImageRecord, Metrics, Record, Refusal, answer, bounded,
+};
 use crate::ErrorClass;
 
 /// Largest request body: the apiserver caps an object near 3 MiB, and a review of an
@@ -52,9 +59,16 @@ pub struct ServerOptions {
     pub admit: AdmitOptions,
     /// Largest request body.
     pub max_body: usize,
+    /// Most body bytes held at once by the reviews being answered (one peer address may
+    /// hold half); a memory limit needs about 16 times this, beside the cache.
+    pub body_budget: usize,
     /// Most connections open at once; more wait to be accepted.
     pub max_connections: usize,
-    /// Time for a TLS handshake, and for a request's head.
+    /// Most connections open at once from one address; more are closed at once, so that
+    /// one Pod cannot take every connection and keep the apiserver out.
+    pub max_connections_per_peer: usize,
+    /// Time for a TLS handshake, for a request's head, and for a connection to sit with
+    /// no request in flight before it is closed.
     pub handshake_timeout: Duration,
     /// On shutdown, how long requests being answered may take to finish.
     pub drain: Duration,
@@ -68,7 +82,9 @@ impl ServerOptions {
             metrics_listen: None,
             admit: AdmitOptions::default(),
             max_body: MAX_BODY,
+            body_budget: 4 * MAX_BODY,
             max_connections: 1024,
+            max_connections_per_peer: 128,
             handshake_timeout: Duration::from_secs(10),
             drain: Duration::from_secs(10),
         }
@@ -147,6 +163,10 @@ pub enum Event<'a> {
         reason: &'static str,
         /// Why, in a sentence.
         detail: String,
+        /// Refusals not logged since the line before (at most [`REFUSED_PER_SECOND`]
+        /// lines a second are written; the metrics count them all).
+        #[serde(skip_serializing_if = "is_zero")]
+        suppressed: u64,
     },
     /// New certificate files are served from now on.
     CertificateReloaded {
@@ -356,12 +376,17 @@ impl Server {
     {
         let state = Arc::new(State {
             check,
+            budget: Budget::new(self.options.body_budget),
+            quiet: Quiet::default(),
             metrics: Metrics::new(),
             options: self.options.clone(),
             log: self.log.clone(),
         });
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        // Each connection holds a receiver: `true` asks it to close, and the sender sees
+        // when the last one is gone.
+        let (stop, _) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(self.options.max_connections.max(1)));
+        let peers = Arc::new(Peers::default());
         let mut http = auto::Builder::new(TokioExecutor::new());
         http.http1()
             .timer(TokioTimer::new())
@@ -370,6 +395,7 @@ impl Server {
             .timer(TokioTimer::new())
             .max_concurrent_streams(256);
         let http = Arc::new(http);
+        let idle = self.options.handshake_timeout;
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -392,19 +418,40 @@ impl Server {
                     Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue }
                 },
             };
+            let Some(share) = peers.enter(peer.ip(), self.options.max_connections_per_peer) else {
+                drop(tcp);
+                state.refuse(
+                    peer,
+                    Refusal::TooManyConnections,
+                    format!(
+                        "{} connections from {} are open already",
+                        self.options.max_connections_per_peer,
+                        peer.ip()
+                    ),
+                );
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let state = state.clone();
             let http = http.clone();
-            let watcher = graceful.watcher();
+            let stopped = stop.subscribe();
+            let busy = Arc::new(Busy::new());
             if plain {
-                let service = hyper::service::service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(metrics_only(&req, &state)) }
+                let service = hyper::service::service_fn({
+                    let busy = busy.clone();
+                    move |req| {
+                        let working = Working::new(&busy);
+                        let state = state.clone();
+                        async move {
+                            let _working = working;
+                            Ok::<_, Infallible>(metrics_only(&req, &state))
+                        }
+                    }
                 });
                 tokio::spawn(async move {
-                    let conn = http.serve_connection(TokioIo::new(tcp), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
-                    drop(permit);
+                    let conn = std::pin::pin!(http.serve_connection(TokioIo::new(tcp), service));
+                    drive(conn, |c| c.graceful_shutdown(), &busy, idle, stopped).await;
+                    drop((permit, share));
                 });
                 continue;
             }
@@ -431,19 +478,155 @@ impl Server {
                         );
                     }
                 };
-                let service = hyper::service::service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(state.handle(req, peer).await) }
+                busy.touch();
+                let service = hyper::service::service_fn({
+                    let busy = busy.clone();
+                    move |req| {
+                        let working = Working::new(&busy);
+                        let state = state.clone();
+                        async move {
+                            let _working = working;
+                            Ok::<_, Infallible>(state.handle(req, peer).await)
+                        }
+                    }
                 });
-                let conn = http.serve_connection(TokioIo::new(stream), service);
-                let _ = watcher.watch(conn.into_owned()).await;
-                drop(permit);
+                let conn = std::pin::pin!(http.serve_connection(TokioIo::new(stream), service));
+                drive(conn, |c| c.graceful_shutdown(), &busy, idle, stopped).await;
+                drop((permit, share));
             });
         }
         (self.log)(&Event::Draining {
-            connections: graceful.count(),
+            connections: stop.receiver_count(),
         });
-        let _ = tokio::time::timeout(self.options.drain, graceful.shutdown()).await;
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(self.options.drain, stop.closed()).await;
+    }
+}
+
+/// Time a closing connection is given, once no request is in flight, to send its last
+/// response and end; a peer that does not read (and so never acknowledges an HTTP/2
+/// GOAWAY's ping) is dropped after it.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Drives one connection to its end. It is closed gracefully (HTTP/2 GOAWAY, HTTP/1 after
+/// the response in progress) when the server stops, or when no request has been in flight
+/// for `idle`: a peer that completes a handshake and then says nothing, or holds an HTTP/2
+/// connection open without using it, keeps no connection slot.
+async fn drive<F: Future>(
+    mut conn: Pin<&mut F>,
+    close: impl Fn(Pin<&mut F>),
+    busy: &Busy,
+    idle: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut closed: Option<tokio::time::Instant> = None;
+    loop {
+        let wake = if busy.in_flight() > 0 {
+            tokio::time::Instant::now() + idle
+        } else if let Some(at) = closed {
+            at.max(busy.idle_since()) + CLOSE_GRACE
+        } else {
+            busy.idle_since() + idle
+        };
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            // An error is a sender gone: the server has returned, nothing will ask again.
+            _ = stopped.wait_for(|s| *s), if closed.is_none() => {
+                closed = Some(tokio::time::Instant::now());
+                close(conn.as_mut());
+            }
+            () = tokio::time::sleep_until(wake) => {
+                let now = tokio::time::Instant::now();
+                if busy.in_flight() > 0 {
+                    continue;
+                }
+                match closed {
+                    Some(at) if at.max(busy.idle_since()) + CLOSE_GRACE <= now => return,
+                    None if busy.idle_since() + idle <= now => {
+                        closed = Some(now);
+                        close(conn.as_mut());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The requests in flight on one connection, and when it was last busy.
+struct Busy {
+    in_flight: AtomicUsize,
+    since: Mutex<tokio::time::Instant>,
+}
+
+impl Busy {
+    fn new() -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            since: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    fn touch(&self) {
+        *self.since.lock().unwrap_or_else(|p| p.into_inner()) = tokio::time::Instant::now();
+    }
+
+    fn idle_since(&self) -> tokio::time::Instant {
+        *self.since.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+}
+
+/// A request in flight on a connection, counted out when dropped (also when cancelled).
+struct Working(Arc<Busy>);
+
+impl Working {
+    fn new(busy: &Arc<Busy>) -> Self {
+        busy.in_flight.fetch_add(1, Ordering::AcqRel);
+        Self(busy.clone())
+    }
+}
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Connections open per peer address. Only addresses with a connection open have an
+/// entry, so the map is no larger than the connection limit.
+#[derive(Default)]
+struct Peers(Mutex<HashMap<IpAddr, usize>>);
+
+impl Peers {
+    /// A share for one more connection from `ip`, unless it holds `max` already.
+    fn enter(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<Share> {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= max.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(Share(self.clone(), ip))
+    }
+}
+
+/// One connection of a peer, counted out when dropped.
+struct Share(Arc<Peers>, IpAddr);
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut open = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.1);
+            }
+        }
     }
 }
 
@@ -458,9 +641,133 @@ async fn accept_maybe(
 
 struct State<C> {
     check: Arc<C>,
+    budget: Budget,
+    quiet: Quiet,
     metrics: Metrics,
     options: ServerOptions,
     log: Log,
+}
+
+/// Most `refused` lines logged a second. A flood of connections is refused in the accept
+/// loop, and a line each would make the log (a pipe the container runtime may read slowly)
+/// the thing that holds the apiserver's connections back.
+const REFUSED_PER_SECOND: u32 = 20;
+
+/// Counts `refused` lines in the current second, and those left out.
+#[derive(Default)]
+struct Quiet(Mutex<Option<(Instant, u32, u64)>>);
+
+impl Quiet {
+    /// Whether to log one more: `Some(refusals left out since the last line)`, or `None`.
+    fn admit(&self) -> Option<u64> {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (since, logged, left_out) = q.get_or_insert((Instant::now(), 0, 0));
+        if since.elapsed() >= Duration::from_secs(1) {
+            *since = Instant::now();
+            *logged = 0;
+        }
+        if *logged >= REFUSED_PER_SECOND {
+            *left_out += 1;
+            return None;
+        }
+        *logged += 1;
+        Some(std::mem::take(left_out))
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Why a body was not read.
+#[derive(Debug)]
+enum Unread {
+    TooLarge,
+    Busy(&'static str),
+    Broken(String),
+}
+
+/// Body bytes held by the reviews being answered, in KiB, in all and per peer address.
+/// A body parsed is held until its answer is made, and takes up to about 16 times its
+/// size in memory (`[0,0,…]`: a 32-byte value for each two bytes): without a bound, a few
+/// hundred large bodies at once, on HTTP/2 streams or connections, exhaust any memory
+/// limit. A peer may hold half of it, so one Pod cannot keep the apiserver's reviews out.
+struct Budget {
+    total: Semaphore,
+    peers: Mutex<HashMap<IpAddr, u32>>,
+    share: u32,
+}
+
+impl Budget {
+    fn new(bytes: usize) -> Self {
+        let kib = u32::try_from(bytes / 1024).unwrap_or(u32::MAX).max(1);
+        Self {
+            total: Semaphore::new(kib as usize),
+            peers: Mutex::new(HashMap::new()),
+            share: (kib / 2).max(1),
+        }
+    }
+}
+
+/// One body's share of the [`Budget`], given back when dropped (also when the read is
+/// cancelled halfway, at its deadline).
+struct Held<'a> {
+    budget: &'a Budget,
+    peer: IpAddr,
+    /// Counted against the peer's share.
+    counted: u32,
+    /// Taken from the whole budget.
+    taken: u32,
+}
+
+impl Held<'_> {
+    /// Holds enough for a body of `bytes`: refused at once when the peer would hold more
+    /// than its share; waits, until `until`, while the whole budget is taken.
+    async fn grow(&mut self, bytes: usize, until: tokio::time::Instant) -> Result<(), Unread> {
+        let want = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        if want > self.counted {
+            let more = want - self.counted;
+            let mut peers = self.budget.peers.lock().unwrap_or_else(|p| p.into_inner());
+            let n = peers.get(&self.peer).copied().unwrap_or(0);
+            if n.saturating_add(more) > self.budget.share {
+                return Err(Unread::Busy(
+                    "the peer's reviews in flight hold its share of the body budget",
+                ));
+            }
+            peers.insert(self.peer, n + more);
+            self.counted = want;
+        }
+        if want > self.taken {
+            let more = want - self.taken;
+            match tokio::time::timeout_at(until, self.budget.total.acquire_many(more)).await {
+                Ok(Ok(p)) => {
+                    p.forget();
+                    self.taken = want;
+                }
+                _ => {
+                    return Err(Unread::Busy(
+                        "the body budget stayed taken by other reviews until the deadline",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.budget.total.add_permits(self.taken as usize);
+        if self.counted > 0 {
+            let mut peers = self.budget.peers.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = peers.get_mut(&self.peer) {
+                *n = n.saturating_sub(self.counted);
+                if *n == 0 {
+                    peers.remove(&self.peer);
+                }
+            }
+        }
+    }
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -501,12 +808,44 @@ fn metrics_only<C: Check>(req: &Request<Incoming>, state: &State<C>) -> Reply {
 }
 
 impl<C: Check + Send + 'static> State<C> {
+    /// Reads a body of at most `max_body` bytes into `held`'s share of the budget.
+    async fn read(
+        &self,
+        mut body: Incoming,
+        held: &mut Held<'_>,
+        until: tokio::time::Instant,
+    ) -> Result<Bytes, Unread> {
+        use hyper::body::Body as _;
+        let max = self.options.max_body;
+        // A length declared over the limit is refused before a byte is read.
+        if usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX) > max {
+            return Err(Unread::TooLarge);
+        }
+        let mut bytes = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Unread::Broken(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if bytes.len() + data.len() > max {
+                return Err(Unread::TooLarge);
+            }
+            held.grow(bytes.len() + data.len(), until).await?;
+            bytes.extend_from_slice(&data);
+        }
+        Ok(bytes.freeze())
+    }
+
     fn refuse(&self, peer: SocketAddr, why: Refusal, detail: String) {
         self.metrics.refused(why);
+        let Some(suppressed) = self.quiet.admit() else {
+            return;
+        };
         (self.log)(&Event::Refused {
             peer,
             reason: why.name(),
-            detail: super::bounded(&detail, 300),
+            detail: bounded(&detail, 300),
+            suppressed,
         });
     }
 
@@ -530,7 +869,7 @@ impl<C: Check + Send + 'static> State<C> {
                 );
             }
             other => {
-                self.refuse(peer, Refusal::NotFound, super::bounded(other, 200));
+                self.refuse(peer, Refusal::NotFound, bounded(other, 200));
                 return reply(
                     StatusCode::NOT_FOUND,
                     "text/plain; charset=utf-8",
@@ -556,10 +895,28 @@ impl<C: Check + Send + 'static> State<C> {
             options.deadline = options.deadline.min(within(asked));
         }
         let until = tokio::time::Instant::now() + options.deadline;
-        let body = Limited::new(req.into_body(), self.options.max_body);
-        let body = match tokio::time::timeout_at(until, body.collect()).await {
-            Ok(Ok(b)) => b.to_bytes(),
-            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+        let mut held = Held {
+            budget: &self.budget,
+            peer: peer.ip(),
+            counted: 0,
+            taken: 0,
+        };
+        let body = match tokio::time::timeout_at(
+            until,
+            self.read(req.into_body(), &mut held, until),
+        )
+        .await
+        {
+            Ok(Ok(b)) => b,
+            Ok(Err(Unread::Busy(why))) => {
+                self.refuse(peer, Refusal::Busy, why.into());
+                return reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    "too many reviews are being answered; retry\n",
+                );
+            }
+            Ok(Err(Unread::TooLarge)) => {
                 self.refuse(
                     peer,
                     Refusal::TooLarge,
@@ -574,7 +931,7 @@ impl<C: Check + Send + 'static> State<C> {
                     ),
                 );
             }
-            Ok(Err(e)) => {
+            Ok(Err(Unread::Broken(e))) => {
                 self.refuse(peer, Refusal::BodyUnreadable, e.to_string());
                 return reply(
                     StatusCode::BAD_REQUEST,
@@ -601,19 +958,47 @@ impl<C: Check + Send + 'static> State<C> {
             .saturating_duration_since(tokio::time::Instant::now())
             .max(Duration::from_millis(1));
         let answer = answer(&body, endpoint, &*self.check, &options).await;
+        // The parsed body is gone: its share of the budget goes back.
+        drop((body, held));
         let took = started.elapsed();
         self.metrics.answered(endpoint, &answer.record, took);
         (self.log)(&Event::Answered {
             peer,
             status: answer.status,
             ms: (took.as_secs_f64() * 1e6).round() / 1e3,
-            record: &answer.record,
+            record: &logged(&answer.record),
         });
         reply(
             StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK),
             "application/json",
             answer.body,
         )
+    }
+}
+
+/// The record as logged: every field taken from the request is bounded (Kubernetes' own
+/// limits, with room), so a review with a megabyte uid or image name writes a line of a
+/// few kilobytes per image, not megabytes. The reason is bounded where it is made.
+fn logged(r: &Record) -> Record {
+    Record {
+        uid: bounded(&r.uid, 128),
+        endpoint: r.endpoint,
+        kind: bounded(&r.kind, 64),
+        namespace: bounded(&r.namespace, 64),
+        name: bounded(&r.name, 256),
+        operation: bounded(&r.operation, 16),
+        decision: r.decision,
+        reason: r.reason.clone(),
+        images: r
+            .images
+            .iter()
+            .map(|i| ImageRecord {
+                path: bounded(&i.path, 200),
+                image: bounded(&i.image, 512),
+                digest: i.digest.clone(),
+                outcome: i.outcome,
+            })
+            .collect(),
     }
 }
 
@@ -671,6 +1056,44 @@ fn go_duration(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_body_budget_is_shared_and_given_back_also_when_a_read_is_cancelled() {
+        let budget = Budget::new(64 * 1024);
+        let held = |last: u8| Held {
+            budget: &budget,
+            peer: IpAddr::from([10, 0, 0, last]),
+            counted: 0,
+            taken: 0,
+        };
+        let later = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut a = held(1);
+        a.grow(10 * 1024, later).await.unwrap();
+        a.grow(20 * 1024, later).await.unwrap();
+        // The same peer is past its half at once, without waiting.
+        let mut b = held(1);
+        assert!(matches!(
+            b.grow(20 * 1024, later).await,
+            Err(Unread::Busy(_))
+        ));
+        let mut c = held(2);
+        c.grow(30 * 1024, later).await.unwrap();
+        // Another peer waits for what is left; cancelled while waiting, it still gives
+        // back what it counted.
+        let mut d = held(3);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), d.grow(20 * 1024, later))
+                .await
+                .is_err()
+        );
+        assert!(matches!(
+            d.grow(20 * 1024, tokio::time::Instant::now()).await,
+            Err(Unread::Busy(_))
+        ));
+        drop((a, b, c, d));
+        assert_eq!(budget.total.available_permits(), 64);
+        assert!(budget.peers.lock().unwrap().is_empty());
+    }
 
     #[test]
     fn go_durations() {
