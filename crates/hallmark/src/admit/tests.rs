@@ -521,7 +521,7 @@ async fn a_review_not_decided_in_time_is_denied_naming_the_deadline() {
     assert!(patch.is_none());
     assert_eq!(r["allowed"], false);
     assert!(
-        status_message(&r).contains("not decided within the 0.05s deadline"),
+        status_message(&r).contains("not decided within the 50ms deadline"),
         "{r}"
     );
     assert_eq!(a.record.decision, Decision::Unavailable);
