@@ -2,93 +2,16 @@
 //! workload kind (with the registry's address put in) are answered as the webhook will,
 //! and each patched digest is the one that verified, for that image.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use base64ct::{Base64, Encoding};
-use serde_json::Value;
-
 use crate::harness::*;
-
-/// A policy trusting `key` for every repository under `reg/team/`.
-fn policy(dir: &Path, reg: &str, key: &str) -> String {
-    std::fs::copy(key, dir.join("release.pub")).unwrap();
-    let path = dir.join("policy.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "version = 1\n\n[[rule]]\nname = \"team\"\nmatch = [\"{reg}/team/**\"]\nkeys = [\"release.pub\"]\n"
-        ),
-    )
-    .unwrap();
-    path_str(&path)
-}
-
-/// The fixture `name`, with `reg` for its registry, written into `dir`.
-fn review(dir: &Path, name: &str, reg: &str) -> PathBuf {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/e2e/fixtures/admit")
-        .join(name);
-    let text = std::fs::read_to_string(fixture)
-        .unwrap()
-        .replace("REGISTRY", reg);
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// A fixture's JSON with `reg` put in.
-fn fixture(name: &str, reg: &str) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    json_file(&review(dir.path(), name, reg))
-}
 
 fn admit(review: &Path, policy: &str, extra: &[&str]) -> Output {
     let mut c = hallmark();
     c.args(["admit", "--review", &path_str(review), "--policy", policy])
         .args(extra);
     c.output().unwrap()
-}
-
-/// The response of an answer, and its JSON Patch decoded.
-fn response(o: &Output) -> (Value, Option<Vec<Value>>) {
-    let v: Value =
-        serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)));
-    assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
-    assert_eq!(v["kind"], "AdmissionReview");
-    let r = v["response"].clone();
-    let patch = r.get("patch").map(|p| {
-        assert_eq!(r["patchType"], "JSONPatch");
-        let bytes = Base64::decode_vec(p.as_str().unwrap()).unwrap();
-        serde_json::from_slice::<Vec<Value>>(&bytes).unwrap()
-    });
-    (r, patch)
-}
-
-/// Applies a test+replace patch to `object` as the apiserver does, failing on a failed test.
-fn apply(object: &mut Value, patch: &[Value]) {
-    for op in patch {
-        let target = object.pointer_mut(op["path"].as_str().unwrap()).unwrap();
-        match op["op"].as_str().unwrap() {
-            "test" => assert_eq!(target, &op["value"]),
-            "replace" => *target = op["value"].clone(),
-            other => panic!("unexpected op {other}"),
-        }
-    }
-}
-
-/// The replaced pointers of a patch and their new values.
-fn replaced(patch: &[Value]) -> Vec<(String, String)> {
-    patch
-        .iter()
-        .filter(|op| op["op"] == "replace")
-        .map(|op| {
-            (
-                op["path"].as_str().unwrap().to_string(),
-                op["value"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,7 +22,7 @@ async fn every_workload_kind_is_pinned_to_the_digests_that_verified() {
     let side = signed_image(&reg, "team/side", Some("v1"), &k, &[]).await;
     let r = &reg.addr;
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy(dir.path(), r, &k.public);
+    let policy = team_policy(dir.path(), r, &k.public);
     let app = format!("{r}/team/app:v1@{}", app.digest());
     let side = format!("{r}/team/side:v1@{}", side.digest());
     let template = |root: &str| {
@@ -144,10 +67,10 @@ async fn every_workload_kind_is_pinned_to_the_digests_that_verified() {
         ),
     ];
     for (name, want) in cases {
-        let file = review(dir.path(), name, r);
+        let file = review_file(dir.path(), name, r);
         let o = admit(&file, &policy, &[]);
         expect_code(&o, 0);
-        let (resp, patch) = response(&o);
+        let (resp, patch) = review_response(&stdout(&o));
         let mut sent = json_file(&file);
         assert_eq!(resp["uid"], sent["request"]["uid"], "{name}");
         assert_eq!(resp["allowed"], true, "{name}: {resp}");
@@ -157,7 +80,7 @@ async fn every_workload_kind_is_pinned_to_the_digests_that_verified() {
         // Not pinned: the validating webhook denies it, and never patches.
         let o = admit(&file, &policy, &["--endpoint", "validate"]);
         expect_code(&o, 1);
-        let (resp, patch) = response(&o);
+        let (resp, patch) = review_response(&stdout(&o));
         assert!(patch.is_none() && resp.get("patchType").is_none(), "{name}");
         assert!(
             resp["status"]["message"]
@@ -169,13 +92,13 @@ async fn every_workload_kind_is_pinned_to_the_digests_that_verified() {
 
         // The object as the apiserver patches it passes validation, and a second
         // mutation changes nothing.
-        apply(&mut sent["request"]["object"], &pins);
+        apply_patch(&mut sent["request"]["object"], &pins);
         let patched = dir.path().join(format!("patched-{name}"));
         std::fs::write(&patched, sent.to_string()).unwrap();
         for endpoint in ["validate", "mutate"] {
             let o = admit(&patched, &policy, &["--endpoint", endpoint]);
             expect_code(&o, 0);
-            let (resp, patch) = response(&o);
+            let (resp, patch) = review_response(&stdout(&o));
             assert_eq!(resp["allowed"], true, "{name} {endpoint}: {resp}");
             assert!(patch.is_none(), "{name} {endpoint}: already pinned");
         }
@@ -183,7 +106,7 @@ async fn every_workload_kind_is_pinned_to_the_digests_that_verified() {
 
     // --pods-only: a controller is checked but left as written (GitOps sees no drift);
     // a Pod is still pinned.
-    let deployment = review(dir.path(), "deployment.json", r);
+    let deployment = review_file(dir.path(), "deployment.json", r);
     for endpoint in ["mutate", "validate"] {
         let o = admit(
             &deployment,
@@ -191,24 +114,24 @@ async fn every_workload_kind_is_pinned_to_the_digests_that_verified() {
             &["--pods-only", "--endpoint", endpoint],
         );
         expect_code(&o, 0);
-        let (resp, patch) = response(&o);
+        let (resp, patch) = review_response(&stdout(&o));
         assert_eq!(resp["allowed"], true, "{endpoint}");
         assert!(patch.is_none(), "{endpoint}");
     }
     let o = admit(
-        &review(dir.path(), "pod.json", r),
+        &review_file(dir.path(), "pod.json", r),
         &policy,
         &["--pods-only"],
     );
     expect_code(&o, 0);
-    assert_eq!(replaced(&response(&o).1.unwrap()).len(), 4);
+    assert_eq!(replaced(&review_response(&stdout(&o)).1.unwrap()).len(), 4);
 
     // The review on standard input.
-    let text = std::fs::read(review(dir.path(), "job.json", r)).unwrap();
+    let text = std::fs::read(review_file(dir.path(), "job.json", r)).unwrap();
     let o = run_stdin(&["admit", "--review", "-", "--policy", &policy], &[], &text);
     expect_code(&o, 0);
     assert_eq!(
-        replaced(&response(&o).1.unwrap()),
+        replaced(&review_response(&stdout(&o)).1.unwrap()),
         template("/spec/template/spec")
     );
 }
@@ -222,17 +145,17 @@ async fn unsigned_images_and_images_pinned_to_unverified_digests_are_denied() {
     let other = push_random(&reg.store("team/app"), None, "unsigned").await;
     let r = &reg.addr;
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy(dir.path(), r, &k.public);
+    let policy = team_policy(dir.path(), r, &k.public);
 
     // The side image is swapped for an unsigned one: denied, saying where and why.
-    let text = std::fs::read_to_string(review(dir.path(), "pod.json", r))
+    let text = std::fs::read_to_string(review_file(dir.path(), "pod.json", r))
         .unwrap()
         .replace("team/side:v1", "team/tool:v1");
     let file = dir.path().join("unsigned.json");
     std::fs::write(&file, text).unwrap();
     let o = admit(&file, &policy, &[]);
     expect_code(&o, 1);
-    let (resp, patch) = response(&o);
+    let (resp, patch) = review_response(&stdout(&o));
     assert!(patch.is_none(), "a denial never patches");
     assert_eq!(resp["allowed"], false);
     assert_eq!(resp["uid"], "7d3f0c1e-pod");
@@ -255,14 +178,14 @@ async fn unsigned_images_and_images_pinned_to_unverified_digests_are_denied() {
     );
 
     // `kubectl debug` with an unsigned debugging image: denied, naming the ephemeral container.
-    let text = std::fs::read_to_string(review(dir.path(), "pod-ephemeral.json", r))
+    let text = std::fs::read_to_string(review_file(dir.path(), "pod-ephemeral.json", r))
         .unwrap()
         .replace("team/side:v1", "team/tool:v1");
     let file = dir.path().join("debug.json");
     std::fs::write(&file, text).unwrap();
     let o = admit(&file, &policy, &[]);
     expect_code(&o, 1);
-    let (resp, patch) = response(&o);
+    let (resp, patch) = review_response(&stdout(&o));
     assert!(patch.is_none());
     let message = resp["status"]["message"].as_str().unwrap();
     assert!(
@@ -280,7 +203,7 @@ async fn unsigned_images_and_images_pinned_to_unverified_digests_are_denied() {
     // Pinned to the verified digest: untouched. Pinned to another digest of the same
     // repository, never signed: denied on both endpoints, never rewritten.
     let pod = |image: &str| {
-        let mut v = fixture("pod.json", r);
+        let mut v = review_json("pod.json", r);
         v["request"]["object"]["spec"] =
             serde_json::json!({"containers": [{"name": "app", "image": image}]});
         let path = dir.path().join("pinned.json");
@@ -291,7 +214,7 @@ async fn unsigned_images_and_images_pinned_to_unverified_digests_are_denied() {
     for endpoint in ["mutate", "validate"] {
         let o = admit(&good, &policy, &["--endpoint", endpoint]);
         expect_code(&o, 0);
-        let (resp, patch) = response(&o);
+        let (resp, patch) = review_response(&stdout(&o));
         assert_eq!(resp["allowed"], true);
         assert!(patch.is_none());
     }
@@ -299,7 +222,7 @@ async fn unsigned_images_and_images_pinned_to_unverified_digests_are_denied() {
     for endpoint in ["mutate", "validate"] {
         let o = admit(&bad, &policy, &["--endpoint", endpoint]);
         expect_code(&o, 1);
-        let (resp, patch) = response(&o);
+        let (resp, patch) = review_response(&stdout(&o));
         assert!(patch.is_none(), "{endpoint}");
         let message = resp["status"]["message"].as_str().unwrap();
         assert!(message.contains("not verified"), "{endpoint}: {message}");
@@ -314,10 +237,10 @@ async fn a_tag_moved_between_two_reviews_gets_the_digest_verified_for_it() {
     signed_image(&reg, "team/side", Some("v1"), &k, &[]).await;
     let r = &reg.addr;
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy(dir.path(), r, &k.public);
-    let file = review(dir.path(), "deployment.json", r);
+    let policy = team_policy(dir.path(), r, &k.public);
+    let file = review_file(dir.path(), "deployment.json", r);
     let app_pin = |o: &Output| {
-        let patch = response(o).1.unwrap();
+        let patch = review_response(&stdout(o)).1.unwrap();
         replaced(&patch)
             .into_iter()
             .find(|(p, _)| p.ends_with("/containers/0/image"))
@@ -332,7 +255,7 @@ async fn a_tag_moved_between_two_reviews_gets_the_digest_verified_for_it() {
     let second = push_random(&reg.store("team/app"), Some("v1"), "moved").await;
     let o = admit(&file, &policy, &[]);
     expect_code(&o, 1);
-    let (resp, patch) = response(&o);
+    let (resp, patch) = review_response(&stdout(&o));
     assert!(patch.is_none());
     assert!(!stdout(&o).contains(&first.digest().to_string()), "{resp}");
 
@@ -354,19 +277,19 @@ async fn a_tag_moved_between_two_reviews_gets_the_digest_verified_for_it() {
 fn a_review_that_is_not_one_is_exit_2_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let k = keys("ecdsa-p256");
-    let policy = policy(dir.path(), "127.0.0.1:1", &k.public);
-    let mut beta = fixture("pod.json", "127.0.0.1:1");
+    let policy = team_policy(dir.path(), "127.0.0.1:1", &k.public);
+    let mut beta = review_json("pod.json", "127.0.0.1:1");
     beta["apiVersion"] = "admission.k8s.io/v1beta1".into();
     let beta_file = dir.path().join("beta.json");
     std::fs::write(&beta_file, beta.to_string()).unwrap();
     for (file, uid, why) in [
         (
-            review(dir.path(), "broken.json", "x"),
+            review_file(dir.path(), "broken.json", "x"),
             "",
             "the body is not JSON",
         ),
         (
-            review(dir.path(), "null-request.json", "x"),
+            review_file(dir.path(), "null-request.json", "x"),
             "",
             "the review has no request",
         ),
@@ -391,7 +314,7 @@ fn a_review_that_is_not_one_is_exit_2_with_one_line() {
             1,
             "{err}"
         );
-        let (resp, patch) = response(&o);
+        let (resp, patch) = review_response(&stdout(&o));
         assert_eq!(resp["allowed"], false);
         assert_eq!(resp["uid"], uid, "the uid is echoed whatever else is wrong");
         assert_eq!(resp["status"]["code"], 400);
@@ -407,12 +330,12 @@ async fn a_registry_down_or_too_slow_is_a_denial_that_says_retry() {
     signed_image(&reg, "team/side", Some("v1"), &k, &[]).await;
     let r = reg.addr.clone();
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy(dir.path(), &r, &k.public);
-    let file = review(dir.path(), "statefulset.json", &r);
+    let policy = team_policy(dir.path(), &r, &k.public);
+    let file = review_file(dir.path(), "statefulset.json", &r);
     reg.kill();
     let o = admit(&file, &policy, &["--retries", "0"]);
     expect_code(&o, 3);
-    let (resp, patch) = response(&o);
+    let (resp, patch) = review_response(&stdout(&o));
     assert_eq!(resp["allowed"], false);
     assert!(patch.is_none());
     assert!(stderr(&o).contains("retry"), "{}", stderr(&o));
@@ -422,12 +345,12 @@ async fn a_registry_down_or_too_slow_is_a_denial_that_says_retry() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap().to_string();
     let policy = policy_for(dir.path(), &addr, &k.public);
-    let file = review(dir.path(), "statefulset.json", &addr);
+    let file = review_file(dir.path(), "statefulset.json", &addr);
     let start = std::time::Instant::now();
     let o = admit(&file, &policy, &["--deadline", "2s"]);
     expect_code(&o, 3);
     assert!(start.elapsed() < std::time::Duration::from_secs(20));
-    let (resp, patch) = response(&o);
+    let (resp, patch) = review_response(&stdout(&o));
     assert!(patch.is_none());
     let message = resp["status"]["message"].as_str().unwrap();
     assert!(
@@ -437,11 +360,11 @@ async fn a_registry_down_or_too_slow_is_a_denial_that_says_retry() {
     drop(silent);
 }
 
-/// [`policy`] in a directory of its own.
+/// [`team_policy`] in a directory of its own.
 fn policy_for(dir: &Path, reg: &str, key: &str) -> String {
     let sub = dir.join("silent");
     std::fs::create_dir_all(&sub).unwrap();
-    policy(&sub, reg, key)
+    team_policy(&sub, reg, key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -460,14 +383,14 @@ async fn a_repository_the_policy_allows_unsigned_is_admitted_with_a_warning_and_
         ),
     )
     .unwrap();
-    let mut v = fixture("pod.json", r);
+    let mut v = review_json("pod.json", r);
     v["request"]["object"]["spec"] = serde_json::json!({"containers": [{"name": "tool", "image": format!("{r}/sandbox/tool:v1")}]});
     let file = dir.path().join("sandbox.json");
     std::fs::write(&file, v.to_string()).unwrap();
     for endpoint in ["mutate", "validate"] {
         let o = admit(&file, &path_str(&policy), &["--endpoint", endpoint]);
         expect_code(&o, 0);
-        let (resp, patch) = response(&o);
+        let (resp, patch) = review_response(&stdout(&o));
         assert_eq!(resp["allowed"], true, "{endpoint}");
         assert!(
             patch.is_none(),

@@ -6,6 +6,7 @@ mod harness;
 
 mod admit;
 mod admit_kube;
+mod admit_server;
 mod annotations;
 mod attacks;
 mod attestations;

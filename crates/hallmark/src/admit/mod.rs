@@ -400,8 +400,8 @@ async fn check_all<'a, C: Check>(
             Ok(r) => r,
             Err(_) => Err(Failure {
                 message: format!(
-                    "not decided within the {}s deadline of a review (registry slow or unreachable); retry",
-                    deadline.as_secs_f32()
+                    "not decided within the {} deadline of a review (registry slow or unreachable); retry",
+                    roughly(deadline)
                 ),
                 class: ErrorClass::Unavailable,
             }),
@@ -412,6 +412,17 @@ async fn check_all<'a, C: Check>(
         .await
         .into_iter()
         .collect()
+}
+
+/// `2s` for 1.98 s (a deadline shortened by the time its body took to arrive), `800ms`.
+fn roughly(d: Duration) -> String {
+    let ms = d.as_millis();
+    let s = (ms + 50) / 1000;
+    if s > 0 && ms.abs_diff(s * 1000) <= 50 {
+        format!("{s}s")
+    } else {
+        format!("{ms}ms")
+    }
 }
 
 /// What one site comes to.

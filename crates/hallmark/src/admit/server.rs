@@ -39,7 +39,7 @@ use crate::ErrorClass;
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
 
 /// How often the certificate files are looked at again.
-const RELOAD_EVERY: Duration = Duration::from_secs(10);
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
 
 /// How the server listens.
 #[derive(Debug, Clone)]
@@ -86,9 +86,17 @@ pub enum ServeError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The key does not go with the certificate, or rustls refused the pair.
-    #[error("the TLS certificate and key cannot be used together: {0}")]
-    Mismatch(String),
+    /// The key does not go with the certificate.
+    #[error("the private key in {key} is not the key of the certificate in {cert}")]
+    Mismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
+    /// rustls refused the configuration.
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
     /// No rustls crypto provider is installed for the process.
     #[error("no TLS crypto provider is installed")]
     NoCryptoProvider,
@@ -106,7 +114,10 @@ impl ServeError {
     /// Files and flags the user gave are wrong (usage); an address taken is unavailable.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Identity { .. } | Self::Mismatch(_) | Self::NoCryptoProvider => ErrorClass::Usage,
+            Self::Identity { .. }
+            | Self::Mismatch { .. }
+            | Self::Tls(_)
+            | Self::NoCryptoProvider => ErrorClass::Usage,
             Self::Bind { .. } => ErrorClass::Unavailable,
         }
     }
@@ -266,9 +277,10 @@ fn certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, ServeError> {
         .load_private_key(der)
         .map_err(|e| bad(key, format!("unusable private key ({e})")))?;
     let certified = CertifiedKey::new(chain, signing);
-    certified
-        .keys_match()
-        .map_err(|e| ServeError::Mismatch(e.to_string()))?;
+    certified.keys_match().map_err(|_| ServeError::Mismatch {
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+    })?;
     Ok(certified)
 }
 
@@ -301,7 +313,7 @@ impl Server {
             .ok_or(ServeError::NoCryptoProvider)?;
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| ServeError::Mismatch(e.to_string()))?
+            .map_err(|e| ServeError::Tls(e.to_string()))?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(identity));
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

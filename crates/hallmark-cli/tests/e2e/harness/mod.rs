@@ -1,6 +1,7 @@
 //! Test harness: real registries on loopback, the real `hallmark` binary, a proxy that can
 //! lie like a compromised registry, and fixtures (keys, images, signed images).
 
+mod admit;
 mod audit;
 mod cli;
 mod fixtures;
@@ -11,6 +12,7 @@ mod proxy;
 mod registry;
 mod sigstack;
 
+pub use admit::*;
 pub use audit::*;
 pub use cli::*;
 pub use fixtures::*;
