@@ -568,3 +568,52 @@ async fn the_shipped_deployment_runs_a_server_that_its_probes_and_prometheus_rea
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_debug_gets_its_image_verified_and_pinned() {
+    let c = cluster("debug", "webhooks.yaml", &[]).await;
+    let r = c.reg.addr.clone();
+    let app = signed_image(&c.reg, "team/app", Some("v1"), &c.keys, &[]).await;
+    let tools = signed_image(&c.reg, "team/tools", Some("v1"), &c.keys, &[]).await;
+    c.created(&pod("web", &format!("{r}/team/app:v1")));
+
+    // An unsigned debugging image: the pods/ephemeralcontainers update is denied.
+    let unsigned = format!("{r}/team/unsigned:v1");
+    let o = kube().kubectl(&[
+        "-n",
+        &c.ns,
+        "debug",
+        "web",
+        "--image",
+        &unsigned,
+        "--container",
+        "bad",
+    ]);
+    let err = expect_denied(&o, "mutate.hallmark.dev");
+    assert!(err.contains("spec.ephemeralContainers"), "{err}");
+
+    // A signed one: added, pinned; the Pod's own containers are left as admitted.
+    let o = kube().kubectl(&[
+        "-n",
+        &c.ns,
+        "debug",
+        "web",
+        "--image",
+        &format!("{r}/team/tools:v1"),
+        "--container",
+        "debugger",
+    ]);
+    expect_kubectl_ok(&o, &c);
+    let stored = c.get("pod", "web");
+    let ephemeral = stored["spec"]["ephemeralContainers"].as_array().unwrap();
+    assert_eq!(ephemeral.len(), 1, "{stored}");
+    assert_eq!(ephemeral[0]["name"], "debugger");
+    assert_eq!(
+        ephemeral[0]["image"],
+        format!("{r}/team/tools:v1@{}", tools.digest())
+    );
+    assert_eq!(
+        images(&stored["spec"]),
+        vec![format!("{r}/team/app:v1@{}", app.digest()); 2]
+    );
+}
