@@ -190,6 +190,20 @@ async fn a_signed_pod_is_stored_pinned_to_the_verified_digest_and_stays_so_when_
             })
     });
     assert!(validated, "{}", admit.log());
+    // An UPDATE of the admitted Pod (a label) goes through both webhooks again and passes:
+    // its images are pinned to digests that verify.
+    let o = kube().kubectl(&["-n", &c.ns, "label", "pod", "web", "tier=frontend"]);
+    expect_kubectl_ok(&o, &c);
+    assert!(
+        admit
+            .events("answered")
+            .iter()
+            .any(|v| v["operation"] == "UPDATE"
+                && v["endpoint"] == "validate"
+                && v["name"] == "web"),
+        "{}",
+        admit.log()
+    );
 
     // The tag moves to an unsigned image after admission: the stored Pod still names the
     // digest that verified (nothing resolves the tag again), and a new Pod by that tag is
