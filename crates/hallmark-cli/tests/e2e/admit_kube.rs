@@ -31,7 +31,7 @@ struct Cluster {
     reg: Registry,
     keys: Keys,
     ns: String,
-    admit: Admit,
+    admit: Option<AdmitServer>,
     _hooks: Webhooks,
     _dir: tempfile::TempDir,
 }
@@ -48,12 +48,12 @@ async fn cluster(prefix: &str, webhooks: &str, args: &[&str]) -> Cluster {
     all.extend_from_slice(args);
     let admit = start_admit(k, &all);
     let probe = format!("{}/team/unsigned:v1", reg.addr);
-    let hooks = register_webhooks(webhooks, admit.port, &ns, &probe);
+    let hooks = register_webhooks(webhooks, admit.port(), &ns, &probe);
     Cluster {
         reg,
         keys,
         ns,
-        admit,
+        admit: Some(admit),
         _hooks: hooks,
         _dir: dir,
     }
@@ -105,7 +105,7 @@ fn expect_kubectl_ok(o: &Output, c: &Cluster) {
         o.status.success(),
         "kubectl: {}\nhallmark admit said:\n{}",
         stderr(o),
-        c.admit.log().join("\n")
+        c.admit.as_ref().map(AdmitServer::log).unwrap_or_default()
     );
 }
 
@@ -175,10 +175,9 @@ async fn a_signed_pod_is_stored_pinned_to_the_verified_digest_and_stays_so_when_
     );
     // The validating webhook, called after the mutation, saw the pinned images and
     // verified them as they are.
-    let validated = c.admit.log().iter().any(|line| {
-        let v: Value = serde_json::from_str(line).unwrap_or_default();
-        v["event"] == "answered"
-            && v["endpoint"] == "validate"
+    let admit = c.admit.as_ref().unwrap();
+    let validated = admit.events("answered").iter().any(|v| {
+        v["endpoint"] == "validate"
             && v["name"] == "web"
             && v["decision"] == "allowed"
             && v["images"].as_array().is_some_and(|i| {
@@ -190,7 +189,21 @@ async fn a_signed_pod_is_stored_pinned_to_the_verified_digest_and_stays_so_when_
                     })
             })
     });
-    assert!(validated, "{}", c.admit.log().join("\n"));
+    assert!(validated, "{}", admit.log());
+    // An UPDATE of the admitted Pod (a label) goes through both webhooks again and passes:
+    // its images are pinned to digests that verify.
+    let o = kube().kubectl(&["-n", &c.ns, "label", "pod", "web", "tier=frontend"]);
+    expect_kubectl_ok(&o, &c);
+    assert!(
+        admit
+            .events("answered")
+            .iter()
+            .any(|v| v["operation"] == "UPDATE"
+                && v["endpoint"] == "validate"
+                && v["name"] == "web"),
+        "{}",
+        admit.log()
+    );
 
     // The tag moves to an unsigned image after admission: the stored Pod still names the
     // digest that verified (nothing resolves the tag again), and a new Pod by that tag is
@@ -273,7 +286,7 @@ async fn with_hallmark_down_the_apiserver_admits_nothing() {
     let mut c = cluster("down", "webhooks.yaml", &[]).await;
     let r = c.reg.addr.clone();
     signed_image(&c.reg, "team/app", Some("v1"), &c.keys, &[]).await;
-    c.admit.kill();
+    drop(c.admit.take());
     // A signed image too: failurePolicy Fail means no answer is a denial.
     let o = c.create(&pod("web", &format!("{r}/team/app:v1")));
     assert!(!o.status.success(), "admitted: {}", stdout(&o));
@@ -507,21 +520,38 @@ async fn the_shipped_deployment_runs_a_server_that_its_probes_and_prometheus_rea
             }
         })
         .collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = start_hallmark_server(&args);
+    // The serving certificate and address are the mounted Secret's and the https port.
+    let mut rest: Vec<&str> = Vec::new();
+    let mut it = args.iter().map(String::as_str);
+    while let Some(a) = it.next() {
+        match a {
+            "--tls-cert" => {
+                assert_eq!(it.next(), Some(path_str(&tls_dir.join("tls.crt")).as_str()))
+            }
+            "--tls-key" => assert_eq!(it.next(), Some(path_str(&tls_dir.join("tls.key")).as_str())),
+            "--listen" => assert_eq!(it.next(), Some("127.0.0.1:0")),
+            _ => rest.push(a),
+        }
+    }
+    assert_eq!(rest[0], "admit");
+    std::fs::copy(&k.ca, tls_dir.join("ca.crt")).unwrap();
+    let server = AdmitServer::start_with(
+        tempfile::tempdir().unwrap(),
+        tls_dir.join("tls.crt"),
+        tls_dir.join("tls.key"),
+        &rest[1..],
+    );
+    assert_eq!(
+        server.metrics.as_deref(),
+        Some(format!("127.0.0.1:{metrics}").as_str())
+    );
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(&std::fs::read(&k.ca).unwrap()).unwrap(),
-        )
-        .build()
-        .unwrap();
+    let client = server.client();
     let probe = &container["readinessProbe"]["httpGet"];
     let url = format!(
-        "{}://127.0.0.1:{}{}",
+        "{}://{}{}",
         probe["scheme"].as_str().unwrap().to_lowercase(),
-        server.port,
+        server.address,
         probe["path"].as_str().unwrap()
     );
     let r = client.get(&url).send().await.unwrap();
@@ -551,4 +581,53 @@ async fn the_shipped_deployment_runs_a_server_that_its_probes_and_prometheus_rea
             "docs/ADMIT.md lists hallmark_admit_{name}, which /metrics lacks:\n{text}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_debug_gets_its_image_verified_and_pinned() {
+    let c = cluster("debug", "webhooks.yaml", &[]).await;
+    let r = c.reg.addr.clone();
+    let app = signed_image(&c.reg, "team/app", Some("v1"), &c.keys, &[]).await;
+    let tools = signed_image(&c.reg, "team/tools", Some("v1"), &c.keys, &[]).await;
+    c.created(&pod("web", &format!("{r}/team/app:v1")));
+
+    // An unsigned debugging image: the pods/ephemeralcontainers update is denied.
+    let unsigned = format!("{r}/team/unsigned:v1");
+    let o = kube().kubectl(&[
+        "-n",
+        &c.ns,
+        "debug",
+        "web",
+        "--image",
+        &unsigned,
+        "--container",
+        "bad",
+    ]);
+    let err = expect_denied(&o, "mutate.hallmark.dev");
+    assert!(err.contains("spec.ephemeralContainers"), "{err}");
+
+    // A signed one: added, pinned; the Pod's own containers are left as admitted.
+    let o = kube().kubectl(&[
+        "-n",
+        &c.ns,
+        "debug",
+        "web",
+        "--image",
+        &format!("{r}/team/tools:v1"),
+        "--container",
+        "debugger",
+    ]);
+    expect_kubectl_ok(&o, &c);
+    let stored = c.get("pod", "web");
+    let ephemeral = stored["spec"]["ephemeralContainers"].as_array().unwrap();
+    assert_eq!(ephemeral.len(), 1, "{stored}");
+    assert_eq!(ephemeral[0]["name"], "debugger");
+    assert_eq!(
+        ephemeral[0]["image"],
+        format!("{r}/team/tools:v1@{}", tools.digest())
+    );
+    assert_eq!(
+        images(&stored["spec"]),
+        vec![format!("{r}/team/app:v1@{}", app.digest()); 2]
+    );
 }

@@ -4,18 +4,18 @@
 //! kubelet runs: objects are admitted and stored, Pods stay Pending, Deployments make no
 //! ReplicaSets.
 
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64ct::{Base64, Encoding};
 use serde_json::Value;
 
-use super::{free_port, hallmark, path_str};
+use super::{AdmitServer, free_port, openssl, path_str};
 
 /// The Kubernetes release the cluster tests run (`scripts/prefetch-kube` pins the same).
 pub const KUBE_VERSION: &str = "v1.37.2";
@@ -325,80 +325,15 @@ fn tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// A CA, the apiserver's and the webhook's serving certificates (both for 127.0.0.1: the
-/// webhook is called by `url:` with an IP, so the SAN must hold it), and the service-account
-/// signing key.
+/// The CA and the apiserver's and webhook's serving certificates it signs (both for
+/// 127.0.0.1: the webhook is called by `url:` with an IP, so the SAN must hold it), and the
+/// service-account signing key.
 fn make_pki(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        let o = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run openssl");
-        assert!(
-            o.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=hallmark-test-kube-ca",
-    ]);
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
     for name in ["apiserver", "webhook"] {
-        let (key, csr, crt) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.crt"),
-        );
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/CN={name}"),
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            &crt,
-        ]);
+        super::webhook_pki(dir, name);
     }
-    openssl(&["genrsa", "-out", "sa.key", "2048"]);
-    openssl(&["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
+    openssl(dir, &["genrsa", "-out", "sa.key", "2048"]);
+    openssl(dir, &["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
 }
 
 impl Kube {
@@ -633,88 +568,27 @@ pub fn register_webhooks(file: &str, port: u16, namespace: &str, probe_image: &s
     hooks
 }
 
-/// A running `hallmark admit` on a free loopback port, serving with the cluster's webhook
-/// certificate; killed when dropped.
-pub struct Admit {
-    child: Child,
-    pub port: u16,
-    log: Arc<Mutex<Vec<String>>>,
+/// `hallmark admit ARGS` serving with the cluster's webhook certificate (the CA beside it is
+/// the cluster's, which the webhook configurations' `caBundle` names).
+pub fn start_admit(kube: &Kube, args: &[&str]) -> AdmitServer {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (
+        dir.path().join("webhook.crt"),
+        dir.path().join("webhook.key"),
+    );
+    std::fs::copy(&kube.webhook_cert, &cert).unwrap();
+    std::fs::copy(&kube.webhook_key, &key).unwrap();
+    std::fs::copy(&kube.ca, dir.path().join("ca.crt")).unwrap();
+    AdmitServer::start_with(dir, cert, key, args)
 }
 
-/// Starts `hallmark admit ARGS --tls-cert … --tls-key … --listen 127.0.0.1:0` and waits for
-/// the line that says where it listens.
-pub fn start_admit(kube: &Kube, args: &[&str]) -> Admit {
-    let (cert, key) = (path_str(&kube.webhook_cert), path_str(&kube.webhook_key));
-    let mut all = vec!["admit"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--tls-cert", &cert, "--tls-key", &key]);
-    all.extend_from_slice(&["--listen", "127.0.0.1:0"]);
-    start_hallmark_server(&all)
-}
-
-/// Starts `hallmark ARGS`, a server that says where it listens in its first JSON line.
-pub fn start_hallmark_server(args: &[&str]) -> Admit {
-    let mut child = hallmark()
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run hallmark admit");
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().expect("piped stderr");
-    let lines = Arc::clone(&log);
-    // Read to the end, so that the server never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(port) = listening_port(&line)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(port);
-            }
-            lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(port) => Admit { child, port, log },
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            std::thread::sleep(Duration::from_millis(100));
-            panic!(
-                "hallmark admit did not say where it listens:\n{}",
-                log.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
-            );
-        }
-    }
-}
-
-/// The port of a `{"event":"listening","address":"127.0.0.1:PORT",…}` line.
-fn listening_port(line: &str) -> Option<u16> {
-    let v: Value = serde_json::from_str(line).ok()?;
-    if v["event"] != "listening" {
-        return None;
-    }
-    v["address"].as_str()?.rsplit_once(':')?.1.parse().ok()
-}
-
-impl Admit {
-    /// The lines it wrote on stderr so far (its JSON log).
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Stops it at once, as a crash would.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Admit {
-    fn drop(&mut self) {
-        self.kill();
+impl AdmitServer {
+    /// The port of its HTTPS webhook.
+    pub fn port(&self) -> u16 {
+        self.address
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .expect("127.0.0.1:PORT")
     }
 }
 
