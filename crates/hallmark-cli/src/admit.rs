@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use hallmark::admit::server::{Event, Identity, Log, Server, ServerOptions};
-use hallmark::admit::{AdmitOptions, Decision, Endpoint, Verifier};
+use hallmark::admit::{AdmitOptions, CacheOptions, CachingVerifier, Decision, Endpoint, Verifier};
 
 use crate::Outcome;
 use crate::cli::{AdmitArgs, AdmitEndpoint};
@@ -61,7 +61,18 @@ async fn serve(
 ) -> anyhow::Result<Outcome> {
     crate::commands::stdin_once(&args.trust.key, &args.registry)?;
     let trust = crate::commands::trust(&args.trust)?;
-    let verifier = Arc::new(Verifier::new(client(&args.registry, ui, clients)?, trust));
+    let cache = CacheOptions {
+        cache_ttl: args.cache_ttl,
+        deny_ttl: args.deny_ttl,
+        tag_ttl: args.tag_ttl,
+        max_entries: usize::try_from(args.cache_entries).unwrap_or(usize::MAX),
+        ..CacheOptions::default()
+    };
+    let verifier = Arc::new(CachingVerifier::new(
+        client(&args.registry, ui, clients)?,
+        trust,
+        cache,
+    ));
     let log: Log = Arc::new(|event: &Event<'_>| {
         if let Ok(v) = serde_json::to_value(event) {
             log_line(&v);
@@ -101,6 +112,8 @@ async fn serve(
         "metrics": server.metrics_address().map(|a| a.to_string()),
         "pods_only": args.pods_only,
         "deadline_ms": u64::try_from(args.deadline.as_millis()).unwrap_or(u64::MAX),
+        "cache_ttl_s": args.cache_ttl.as_secs(),
+        "tag_ttl_s": args.tag_ttl.as_secs(),
     }));
     server.run(verifier, stopped()).await;
     log_line(&serde_json::json!({"event": "stopped"}));

@@ -665,6 +665,22 @@ pub struct AdmitArgs {
     /// Also serve GET /metrics and /healthz over plain HTTP here, for a scraper without the CA
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Serving: keep a verification that said yes this long (never past a policy's max-age)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_cache_ttl, conflicts_with = "review")]
+    pub cache_ttl: std::time::Duration,
+    /// Serving: keep a verification that said no this long, so a crash-looping Pod does not
+    /// hammer the registry
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_cache_ttl, conflicts_with = "review")]
+    pub deny_ttl: std::time::Duration,
+    /// Serving: answer a tag with the digest verified for it this recently, without asking
+    /// the registry again. 0 (the default) resolves every tag on every review, so a moved
+    /// tag is seen at once; more saves a registry round trip per review, and a tag moved
+    /// meanwhile is answered with the digest verified for it before (verified, not current)
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_cache_ttl, conflicts_with = "review")]
+    pub tag_ttl: std::time::Duration,
+    /// Serving: most verifications kept
+    #[arg(long, value_name = "N", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=1_000_000), conflicts_with = "review")]
+    pub cache_entries: u32,
     /// With --review: which webhook answers; mutate pins images, validate only checks them
     #[arg(long, value_enum, default_value_t = AdmitEndpoint::Mutate)]
     pub endpoint: AdmitEndpoint,
@@ -685,6 +701,15 @@ pub struct AdmitArgs {
 pub enum AdmitEndpoint {
     Mutate,
     Validate,
+}
+
+fn parse_cache_ttl(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration ({e}); write e.g. 5m, 30s or 0s"))?;
+    if d > std::time::Duration::from_secs(24 * 3600) {
+        return Err(format!("{s:?}: at most 24h"));
+    }
+    Ok(d)
 }
 
 fn parse_review_deadline(s: &str) -> Result<std::time::Duration, String> {
