@@ -448,3 +448,42 @@ fn serving_needs_a_certificate_that_goes_with_its_key() {
         stderr(&o)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_no_policy_rule_admits_is_denied_without_a_request_to_its_host() {
+    let k = keys("ecdsa-p256");
+    let dir = tempfile::tempdir().unwrap();
+    // Pods can reach the webhook; an image name must not make it call a host of their
+    // choosing. This "registry" counts the connections it is offered.
+    let bait = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    bait.set_nonblocking(true).unwrap();
+    let host = bait.local_addr().unwrap().to_string();
+    let policy = team_policy(dir.path(), "127.0.0.1:1", &k.public);
+    let server = AdmitServer::start(&["--policy", &policy, "--allow-http"]);
+    let client = server.client();
+    let body = std::fs::read(review_file(dir.path(), "pod.json", &host)).unwrap();
+    let (status, v) = server.post(&client, "/mutate", &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["response"]["allowed"], false, "{v}");
+    let message = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "{host}/team/app:v1: not verified: no rule of {policy} matches {host}/team/app; denied by default"
+        )),
+        "{message}"
+    );
+    let offline = hallmark()
+        .args([
+            "admit",
+            "--review",
+            &path_str(&review_file(dir.path(), "pod.json", &host)),
+        ])
+        .args(["--policy", &policy, "--allow-http"])
+        .output()
+        .unwrap();
+    expect_code(&offline, 1);
+    assert!(
+        matches!(bait.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the webhook connected to a host no rule names"
+    );
+}

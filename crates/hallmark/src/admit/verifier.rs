@@ -51,6 +51,12 @@ impl Check for Verifier {
         image: &str,
         deadline: tokio::time::Instant,
     ) -> Result<Arc<Verification>, Failure> {
+        if let Ok(Source::Registry(r)) = Source::parse(image)
+            && let Ok(target) = Target::open(&Source::Registry(r), &self.client, false)
+            && let Some(denied) = denied_offline(&self.trust, &target.store.identity())
+        {
+            return Err(denied);
+        }
         let verify = crate::verify::verify_reference(&self.client, image, &self.trust);
         match tokio::time::timeout_at(deadline, verify).await {
             Ok(r) => r.map(Arc::new).map_err(|e| Failure {
@@ -59,6 +65,22 @@ impl Check for Verifier {
             }),
             Err(_) => Err(late()),
         }
+    }
+}
+
+/// The denial a policy decides for `repository` without its registry: a repository no
+/// rule admits is denied before any request is sent. Pods can reach the webhook's port, so
+/// an image name in a review must not be able to make it call a host nobody trusts.
+fn denied_offline(trust: &Trust, repository: &str) -> Option<Failure> {
+    match trust {
+        Trust::Policy(p) => match p.ruling(repository) {
+            Ruling::Deny { why, .. } => Some(Failure {
+                message: format!("not verified: {why}"),
+                class: ErrorClass::Denied,
+            }),
+            Ruling::Verify(_) | Ruling::AllowUnsigned { .. } => None,
+        },
+        Trust::Keys(_) => None,
     }
 }
 
@@ -137,6 +159,9 @@ impl Upstream for Registry {
             class: e.class(),
         })?;
         let repository = target.store.identity();
+        if let Some(denied) = denied_offline(&self.trust, &repository) {
+            return Err(denied);
+        }
         let binding = match &self.trust {
             Trust::Keys(opts) => opts.require_tag_binding,
             Trust::Policy(p) => {
