@@ -1,5 +1,5 @@
 //! The webhook over HTTPS: `POST /mutate` and `POST /validate` answer AdmissionReviews
-//! with [`answer`](super::answer); `GET /healthz` says the server is up; `GET /metrics` is
+//! with [`answer`]; `GET /healthz` says the server is up; `GET /metrics` is
 //! the Prometheus page, also on a plain-HTTP port of its own so that a scraper needs no CA.
 //!
 //! What a caller can do to the server is bounded: connections (a semaphore, and a share
@@ -163,7 +163,7 @@ pub enum Event<'a> {
         reason: &'static str,
         /// Why, in a sentence.
         detail: String,
-        /// Refusals not logged since the line before (at most [`REFUSED_PER_SECOND`]
+        /// Refusals not logged since the line before (at most 20
         /// lines a second are written; the metrics count them all).
         #[serde(skip_serializing_if = "is_zero")]
         suppressed: u64,
