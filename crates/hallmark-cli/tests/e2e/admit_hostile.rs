@@ -92,23 +92,11 @@ async fn one_peer_opening_every_connection_does_not_keep_the_apiserver_out() {
     assert!(took < Duration::from_secs(2), "answered after {took:?}");
     // Each refusal is counted; the log says a few of them a second, and how many it left
     // out, so that it cannot be flooded.
-    let page = server
-        .client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let counted: f64 = page
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("hallmark_admit_refused_total{reason=\"too-many-connections\"} ")
-        })
-        .unwrap()
-        .parse()
-        .unwrap();
+    let page = server.metrics_page().await;
+    let counted = sample(
+        &page,
+        "hallmark_admit_refused_total{reason=\"too-many-connections\"}",
+    );
     assert!(counted >= (1100 - 128) as f64, "{counted} refused");
     let lines = server.events("refused");
     assert!(lines.len() < 200, "{} refused lines", lines.len());
@@ -191,16 +179,7 @@ async fn hostile_reviews_are_denied_with_bounded_answers_log_lines_and_metrics()
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
     let client = server.client();
-    let page = || async {
-        client
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let page = || server.metrics_page();
     let labels = |page: &str| -> Vec<String> {
         page.lines()
             .filter(|l| !l.starts_with('#'))
@@ -321,15 +300,6 @@ async fn oversized_headers_are_refused_and_the_server_answers_on() {
     assert!(took < Duration::from_secs(3), "answered after {took:?}");
 }
 
-/// Points the `current` link in `dir` at `target`, in one rename, as the kubelet updates a
-/// Secret volume.
-fn swap(dir: &std::path::Path, target: &str) {
-    let next = dir.join("current.next");
-    let _ = std::fs::remove_file(&next);
-    std::os::unix::fs::symlink(target, &next).unwrap();
-    std::fs::rename(&next, dir.join("current")).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_swapped_for_a_fifo_or_a_device_is_kept_and_handshakes_go_on() {
     let k = keys("ecdsa-p256");
@@ -345,7 +315,7 @@ async fn a_certificate_swapped_for_a_fifo_or_a_device_is_kept_and_handshakes_go_
     // SAFETY: a NUL-terminated path, a mode.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
     std::os::unix::fs::symlink("/dev/zero", s.join("hostile/webhook.key")).unwrap();
-    swap(s, "first");
+    swap_link(s, "first");
     let server = AdmitServer::start_with(
         tempfile::tempdir().unwrap(),
         s.join("current/webhook.crt"),
@@ -354,7 +324,7 @@ async fn a_certificate_swapped_for_a_fifo_or_a_device_is_kept_and_handshakes_go_
     );
     let ca = std::fs::read(s.join("first/ca.crt")).unwrap();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    swap(s, "hostile");
+    swap_link(s, "hostile");
     let mut kept = Vec::new();
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(8) {

@@ -10,20 +10,6 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-/// A policy trusting `key` for every repository under `reg/team/`.
-fn policy(dir: &Path, reg: &str, key: &str) -> String {
-    std::fs::copy(key, dir.join("release.pub")).unwrap();
-    let path = dir.join("policy.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "version = 1\n\n[[rule]]\nname = \"team\"\nmatch = [\"{reg}/team/**\"]\nkeys = [\"release.pub\"]\n"
-        ),
-    )
-    .unwrap();
-    path_str(&path)
-}
-
 /// A registry with `team/unsigned:v1` (never signed), a key, the policy trusting it, a
 /// namespace, `hallmark admit ARGS` and the shipped webhook configuration `webhooks`
 /// registered for that namespace alone.
@@ -41,7 +27,7 @@ async fn cluster(prefix: &str, webhooks: &str, args: &[&str]) -> Cluster {
     let keys = keys("ecdsa-p256");
     push_random(&reg.store("team/unsigned"), Some("v1"), "unsigned").await;
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy(dir.path(), &reg.addr, &keys.public);
+    let policy = team_policy(dir.path(), &reg.addr, &keys.public);
     let k = kube();
     let ns = k.namespace(prefix);
     let mut all = vec!["--policy", policy.as_str()];

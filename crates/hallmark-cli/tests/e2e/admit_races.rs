@@ -300,22 +300,12 @@ async fn forty_requests_while_tags_flip_get_only_their_own_repositorys_signed_di
         admit.log()
     );
     // And the cache was in the way: answers were shared or kept, not each verified afresh.
-    let page = admit
-        .client()
-        .get(admit.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let lookups = |result: &str| -> f64 {
-        let series = format!("hallmark_admit_cache_lookups_total{{result=\"{result}\"}} ");
-        page.lines()
-            .find_map(|l| l.strip_prefix(series.as_str()))
-            .unwrap_or_else(|| panic!("{series} is not on the page:\n{page}"))
-            .parse()
-            .unwrap()
+    let page = admit.metrics_page().await;
+    let lookups = |result: &str| {
+        sample(
+            &page,
+            &format!("hallmark_admit_cache_lookups_total{{result=\"{result}\"}}"),
+        )
     };
     assert!(
         lookups("hit") + lookups("coalesced") > 0.0,

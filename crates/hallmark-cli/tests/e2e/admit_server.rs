@@ -135,14 +135,7 @@ async fn what_is_not_a_review_is_refused_and_counted() {
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
 
     // The metrics page, over HTTPS and on the plain-HTTP metrics port, counts all of it.
-    let page = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = server.metrics_page().await;
     let metrics = server.metrics.clone().unwrap();
     let plain_page = reqwest::get(format!("http://{metrics}/metrics"))
         .await
@@ -168,7 +161,7 @@ async fn what_is_not_a_review_is_refused_and_counted() {
                 2.0,
             ),
         ] {
-            assert_eq!(sample(page, series), want, "{series}\n{page}");
+            assert_eq!(sample(page, series), want, "{series}");
         }
     }
     // The metrics port serves nothing else.
@@ -194,15 +187,6 @@ async fn what_is_not_a_review_is_refused_and_counted() {
         "{}",
         server.log()
     );
-}
-
-/// The value of `series` on a Prometheus page.
-fn sample(page: &str, series: &str) -> f64 {
-    page.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{series} is not on the page"))
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,15 +228,6 @@ fn fresh_client(ca_pem: &[u8]) -> reqwest::Client {
         .unwrap()
 }
 
-/// Points the `current` link in `dir` at `target`, in one rename, as the kubelet updates a
-/// Secret volume (its `..data` link).
-fn swap(dir: &std::path::Path, target: &str) {
-    let next = dir.join("current.next");
-    let _ = std::fs::remove_file(&next);
-    std::os::unix::fs::symlink(target, &next).unwrap();
-    std::fs::rename(&next, dir.join("current")).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewed_certificate_is_served_without_a_restart_and_a_broken_one_is_not() {
     let k = keys("ecdsa-p256");
@@ -269,7 +244,7 @@ async fn a_renewed_certificate_is_served_without_a_restart_and_a_broken_one_is_n
     // A half-written renewal: the renewed certificate with a key that is not its own.
     std::fs::copy(s.join("renewed/webhook.crt"), s.join("broken/webhook.crt")).unwrap();
     std::fs::copy(&wrong_key, s.join("broken/webhook.key")).unwrap();
-    swap(s, "first");
+    swap_link(s, "first");
     let server = AdmitServer::start_with(
         tempfile::tempdir().unwrap(),
         s.join("current/webhook.crt"),
@@ -287,7 +262,7 @@ async fn a_renewed_certificate_is_served_without_a_restart_and_a_broken_one_is_n
     assert!(!healthy(&renewed_ca).await);
 
     // cert-manager renews (from another CA here, so the change is visible to a client).
-    swap(s, "renewed");
+    swap_link(s, "renewed");
     let mut served = false;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -313,7 +288,7 @@ async fn a_renewed_certificate_is_served_without_a_restart_and_a_broken_one_is_n
     );
 
     // The broken pair is refused, said once, and the renewed one is still served.
-    swap(s, "broken");
+    swap_link(s, "broken");
     let mut kept = Vec::new();
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(250)).await;

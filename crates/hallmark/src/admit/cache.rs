@@ -252,10 +252,9 @@ impl Cache {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
-    use crate::report::{Finding, Rejection, Report, SignatureFormat, ValidSignature};
+    use crate::report::Report;
 
     const APP: &str = "reg.test/team/app";
     const SIDE: &str = "reg.test/team/side";
@@ -266,23 +265,7 @@ mod tests {
 
     /// A report on `repo@d`, made for `tag`, that said yes or no.
     fn report(repo: &str, d: &Digest, tag: Option<&str>, yes: bool) -> Report {
-        let mut report = Report::new(format!("{repo}@{d}"), d.clone(), tag.map(str::to_string));
-        if yes {
-            report.count(ValidSignature {
-                key: "k.pub".into(),
-                key_id: "k".into(),
-                algorithm: crate::keys::Algorithm::EcdsaP256,
-                format: SignatureFormat::Bundle,
-                annotations: BTreeMap::new(),
-                bound_tags: Vec::new(),
-                timestamp: None,
-                sigstore: None,
-            });
-            assert!(report.decide_by_threshold(1).is_none());
-        } else {
-            report.find(Finding::artifact(Rejection::NoTrustedKey));
-        }
-        report
+        Report::new(format!("{repo}@{d}"), d.clone(), tag.map(str::to_string)).judged_for_tests(yes)
     }
 
     fn yes(repo: &str, d: &Digest) -> Arc<Verification> {

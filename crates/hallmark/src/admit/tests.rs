@@ -1,14 +1,14 @@
 //! `answer` with a fake [`Check`]: every kind, every place an image can be, and the
 //! rules about which digest may be patched in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 
 use super::*;
 use crate::digest::Digest;
-use crate::report::{Finding, Rejection, Report, SignatureFormat, ValidSignature};
+use crate::report::{Finding, Rejection, Report};
 
 fn digest(seed: &str) -> Digest {
     Digest::sha256(seed.as_bytes())
@@ -21,26 +21,12 @@ fn verified(report: Report) -> Arc<Verification> {
 
 /// A verification of `repo@digest` that said yes.
 fn yes(repo: &str, d: &Digest) -> Arc<Verification> {
-    let mut report = Report::new(format!("{repo}@{d}"), d.clone(), None);
-    report.count(ValidSignature {
-        key: "k.pub".into(),
-        key_id: "k".into(),
-        algorithm: crate::keys::Algorithm::EcdsaP256,
-        format: SignatureFormat::Bundle,
-        annotations: BTreeMap::new(),
-        bound_tags: Vec::new(),
-        timestamp: None,
-        sigstore: None,
-    });
-    assert!(report.decide_by_threshold(1).is_none());
-    verified(report)
+    verified(Report::new(format!("{repo}@{d}"), d.clone(), None).judged_for_tests(true))
 }
 
 /// A verification of `repo@digest` that said no.
 fn no(repo: &str, d: &Digest) -> Arc<Verification> {
-    let mut report = Report::new(format!("{repo}@{d}"), d.clone(), None);
-    report.find(Finding::artifact(Rejection::NoTrustedKey));
-    verified(report)
+    verified(Report::new(format!("{repo}@{d}"), d.clone(), None).judged_for_tests(false))
 }
 
 /// What the fake registry holds: each image as written → its answer.

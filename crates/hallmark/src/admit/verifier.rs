@@ -491,12 +491,12 @@ impl Check for CachingVerifier {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::collections::{HashMap, HashSet};
     use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 
     use super::*;
-    use crate::report::{Finding, Rejection, Report, SignatureFormat, ValidSignature};
+    use crate::report::Report;
 
     const APP: &str = "reg.test/team/app";
     const SIDE: &str = "reg.test/team/side";
@@ -594,28 +594,13 @@ mod tests {
                 .clone()
                 .filter(|t| self.tags.lock().unwrap().get(&(repo.clone(), t.clone())) == Some(d));
             let bound = !self.binding || tag.is_some();
-            let mut report = Report::new(format!("{repo}@{d}"), d.clone(), tag);
-            if bound
-                && self
-                    .signed
-                    .lock()
-                    .unwrap()
-                    .contains(&(repo.clone(), d.clone()))
-            {
-                report.count(ValidSignature {
-                    key: "k.pub".into(),
-                    key_id: "k".into(),
-                    algorithm: crate::keys::Algorithm::EcdsaP256,
-                    format: SignatureFormat::Bundle,
-                    annotations: BTreeMap::new(),
-                    bound_tags: Vec::new(),
-                    timestamp: None,
-                    sigstore: None,
-                });
-                assert!(report.decide_by_threshold(1).is_none());
-            } else {
-                report.find(Finding::artifact(Rejection::NoTrustedKey));
-            }
+            let signed = self
+                .signed
+                .lock()
+                .unwrap()
+                .contains(&(repo.clone(), d.clone()));
+            let report = Report::new(format!("{repo}@{d}"), d.clone(), tag)
+                .judged_for_tests(bound && signed);
             Ok(Verification::from_report(report))
         }
     }

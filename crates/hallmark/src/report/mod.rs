@@ -655,4 +655,35 @@ fn elsewhere(signed: &str, identity: &str) -> &'static str {
 }
 
 #[cfg(test)]
+impl ValidSignature {
+    /// A signature by the test key `k.pub` (ECDSA P-256, bundle), made at `timestamp`.
+    pub(crate) fn for_tests(timestamp: Option<&str>) -> Self {
+        Self {
+            key: "k.pub".into(),
+            key_id: "k".into(),
+            algorithm: Algorithm::EcdsaP256,
+            format: SignatureFormat::Bundle,
+            annotations: BTreeMap::new(),
+            bound_tags: Vec::new(),
+            timestamp: timestamp.map(str::to_string),
+            sigstore: None,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Report {
+    /// This report decided: yes on one test signature, or no for want of a trusted key.
+    pub(crate) fn judged_for_tests(mut self, yes: bool) -> Self {
+        if yes {
+            self.count(ValidSignature::for_tests(None));
+            assert!(self.decide_by_threshold(1).is_none());
+        } else {
+            self.find(Finding::artifact(Rejection::NoTrustedKey));
+        }
+        self
+    }
+}
+
+#[cfg(test)]
 mod tests;

@@ -429,23 +429,13 @@ impl Evidence {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::time::Duration;
 
     use super::*;
-    use crate::report::{SignatureFormat, ValidSignature};
+    use crate::report::ValidSignature;
 
     fn signed_at(timestamp: Option<&str>) -> ValidSignature {
-        ValidSignature {
-            key: "k.pub".into(),
-            key_id: "k".into(),
-            algorithm: crate::keys::Algorithm::EcdsaP256,
-            format: SignatureFormat::Bundle,
-            annotations: BTreeMap::new(),
-            bound_tags: Vec::new(),
-            timestamp: timestamp.map(str::to_string),
-            sigstore: None,
-        }
+        ValidSignature::for_tests(timestamp)
     }
 
     /// A decision under a maximum age holds until its oldest signature grows too old;

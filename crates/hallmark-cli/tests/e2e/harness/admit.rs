@@ -196,6 +196,18 @@ impl AdmitServer {
         self.child.id()
     }
 
+    /// The `/metrics` page, over HTTPS.
+    pub async fn metrics_page(&self) -> String {
+        self.client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Everything the server wrote on stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -308,4 +320,22 @@ pub fn replaced(patch: &[Value]) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// The value of `series` (name and labels, as written) on a Prometheus page.
+pub fn sample(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{series} is not on the page:\n{page}"))
+        .parse()
+        .unwrap()
+}
+
+/// Points the `current` link in `dir` at `target`, in one rename, as the kubelet updates a
+/// Secret volume (its `..data` link).
+pub fn swap_link(dir: &Path, target: &str) {
+    let next = dir.join("current.next");
+    let _ = std::fs::remove_file(&next);
+    std::os::unix::fs::symlink(target, &next).unwrap();
+    std::fs::rename(&next, dir.join("current")).unwrap();
 }
