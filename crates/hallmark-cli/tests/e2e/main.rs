@@ -6,6 +6,7 @@ mod harness;
 
 mod admit;
 mod admit_hostile;
+mod admit_keyless;
 mod admit_kube;
 mod admit_races;
 mod admit_server;

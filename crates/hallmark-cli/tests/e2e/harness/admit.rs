@@ -2,7 +2,7 @@
 //! own, and a client that trusts only that certificate.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use base64ct::{Base64, Encoding};
@@ -118,6 +118,25 @@ impl AdmitServer {
         key: PathBuf,
         args: &[&str],
     ) -> AdmitServer {
+        Self::spawn(dir, cert, key, args, |c| c)
+    }
+
+    /// As [`start`](Self::start), the command run as `wrap` makes it: in the keyless
+    /// stack's network namespace (`|c| stack.command(&c)`), where its registry is, and
+    /// where the server's address is then reached.
+    pub fn start_through(args: &[&str], wrap: impl FnOnce(Command) -> Command) -> AdmitServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (_ca, cert, key) = webhook_pki(dir.path(), "webhook");
+        Self::spawn(dir, cert, key, args, wrap)
+    }
+
+    fn spawn(
+        dir: tempfile::TempDir,
+        cert: PathBuf,
+        key: PathBuf,
+        args: &[&str],
+        wrap: impl FnOnce(Command) -> Command,
+    ) -> AdmitServer {
         let log = dir.path().join("admit.log");
         let mut c = hallmark();
         c.args([
@@ -128,10 +147,13 @@ impl AdmitServer {
             &path_str(&key),
         ])
         .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-        let mut child = c.spawn().unwrap();
+        .args(args);
+        let mut child = wrap(c)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
         let started = Instant::now();
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
