@@ -836,6 +836,19 @@ impl<C: Check + Send + 'static> State<C> {
         Ok(bytes.freeze())
     }
 
+    /// Refuses a request before a review is read: counted, logged, answered in plain text.
+    fn turn_away(
+        &self,
+        peer: SocketAddr,
+        why: Refusal,
+        detail: String,
+        status: StatusCode,
+        text: impl Into<Bytes>,
+    ) -> Reply {
+        self.refuse(peer, why, detail);
+        reply(status, "text/plain; charset=utf-8", text)
+    }
+
     fn refuse(&self, peer: SocketAddr, why: Refusal, detail: String) {
         self.metrics.refused(why);
         let Some(suppressed) = self.quiet.admit() else {
@@ -857,35 +870,30 @@ impl<C: Check + Send + 'static> State<C> {
             "/mutate" => Endpoint::Mutate,
             "/validate" => Endpoint::Validate,
             "/healthz" | "/readyz" | "/livez" | "/metrics" => {
-                self.refuse(
+                return self.turn_away(
                     peer,
                     Refusal::Method,
                     format!("{} {}", req.method(), req.uri().path()),
-                );
-                return reply(
                     StatusCode::METHOD_NOT_ALLOWED,
-                    "text/plain; charset=utf-8",
                     "GET only\n",
                 );
             }
             other => {
-                self.refuse(peer, Refusal::NotFound, bounded(other, 200));
-                return reply(
+                return self.turn_away(
+                    peer,
+                    Refusal::NotFound,
+                    bounded(other, 200),
                     StatusCode::NOT_FOUND,
-                    "text/plain; charset=utf-8",
                     "POST an AdmissionReview to /mutate or /validate\n",
                 );
             }
         };
         if req.method() != Method::POST {
-            self.refuse(
+            return self.turn_away(
                 peer,
                 Refusal::Method,
                 format!("{} {}", req.method(), req.uri().path()),
-            );
-            return reply(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain; charset=utf-8",
                 "POST an AdmissionReview here\n",
             );
         }
@@ -909,22 +917,20 @@ impl<C: Check + Send + 'static> State<C> {
         {
             Ok(Ok(b)) => b,
             Ok(Err(Unread::Busy(why))) => {
-                self.refuse(peer, Refusal::Busy, why.into());
-                return reply(
+                return self.turn_away(
+                    peer,
+                    Refusal::Busy,
+                    why.into(),
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain; charset=utf-8",
                     "too many reviews are being answered; retry\n",
                 );
             }
             Ok(Err(Unread::TooLarge)) => {
-                self.refuse(
+                return self.turn_away(
                     peer,
                     Refusal::TooLarge,
                     format!("a body over {} bytes", self.options.max_body),
-                );
-                return reply(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "text/plain; charset=utf-8",
                     format!(
                         "an AdmissionReview is at most {} bytes\n",
                         self.options.max_body
@@ -932,22 +938,20 @@ impl<C: Check + Send + 'static> State<C> {
                 );
             }
             Ok(Err(Unread::Broken(e))) => {
-                self.refuse(peer, Refusal::BodyUnreadable, e.to_string());
-                return reply(
+                return self.turn_away(
+                    peer,
+                    Refusal::BodyUnreadable,
+                    e.to_string(),
                     StatusCode::BAD_REQUEST,
-                    "text/plain; charset=utf-8",
                     "the body could not be read\n",
                 );
             }
             Err(_) => {
-                self.refuse(
+                return self.turn_away(
                     peer,
                     Refusal::BodyUnreadable,
                     "the body did not arrive within the deadline".into(),
-                );
-                return reply(
                     StatusCode::REQUEST_TIMEOUT,
-                    "text/plain; charset=utf-8",
                     "the body did not arrive in time\n",
                 );
             }
