@@ -374,21 +374,19 @@ async fn a_repository_the_policy_allows_unsigned_is_admitted_with_a_warning_and_
     push_random(&reg.store("sandbox/tool"), Some("v1"), "unsigned").await;
     let r = &reg.addr;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(&k.public, dir.path().join("release.pub")).unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "version = 1\n\n[[rule]]\nname = \"sandbox\"\nmatch = [\"{r}/sandbox/**\"]\naction = \"allow-unsigned\"\n"
+    let policy = policy_file(
+        dir.path(),
+        &k.public,
+        &format!(
+            "[[rule]]\nname = \"sandbox\"\nmatch = [\"{r}/sandbox/**\"]\naction = \"allow-unsigned\"\n"
         ),
-    )
-    .unwrap();
+    );
     let mut v = review_json("pod.json", r);
     v["request"]["object"]["spec"] = serde_json::json!({"containers": [{"name": "tool", "image": format!("{r}/sandbox/tool:v1")}]});
     let file = dir.path().join("sandbox.json");
     std::fs::write(&file, v.to_string()).unwrap();
     for endpoint in ["mutate", "validate"] {
-        let o = admit(&file, &path_str(&policy), &["--endpoint", endpoint]);
+        let o = admit(&file, &policy, &["--endpoint", endpoint]);
         expect_code(&o, 0);
         let (resp, patch) = review_response(&stdout(&o));
         assert_eq!(resp["allowed"], true, "{endpoint}");

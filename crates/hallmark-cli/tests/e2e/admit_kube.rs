@@ -577,32 +577,27 @@ async fn kubectl_debug_gets_its_image_verified_and_pinned() {
     let tools = signed_image(&c.reg, "team/tools", Some("v1"), &c.keys, &[]).await;
     c.created(&pod("web", &format!("{r}/team/app:v1")));
 
+    // `kubectl debug web --image IMAGE --container NAME`.
+    let debug = |image: &str, name: &str| {
+        kube().kubectl(&[
+            "-n",
+            &c.ns,
+            "debug",
+            "web",
+            "--image",
+            image,
+            "--container",
+            name,
+        ])
+    };
     // An unsigned debugging image: the pods/ephemeralcontainers update is denied.
     let unsigned = format!("{r}/team/unsigned:v1");
-    let o = kube().kubectl(&[
-        "-n",
-        &c.ns,
-        "debug",
-        "web",
-        "--image",
-        &unsigned,
-        "--container",
-        "bad",
-    ]);
+    let o = debug(&unsigned, "bad");
     let err = expect_denied(&o, "mutate.hallmark.dev");
     assert!(err.contains("spec.ephemeralContainers"), "{err}");
 
     // A signed one: added, pinned; the Pod's own containers are left as admitted.
-    let o = kube().kubectl(&[
-        "-n",
-        &c.ns,
-        "debug",
-        "web",
-        "--image",
-        &format!("{r}/team/tools:v1"),
-        "--container",
-        "debugger",
-    ]);
+    let o = debug(&format!("{r}/team/tools:v1"), "debugger");
     expect_kubectl_ok(&o, &c);
     let stored = c.get("pod", "web");
     let ephemeral = stored["spec"]["ephemeralContainers"].as_array().unwrap();

@@ -119,18 +119,16 @@ async fn under_tag_binding_a_rollback_is_denied_though_the_new_digest_is_cached(
     let k = keys("ecdsa-p256");
     let r = &reg.addr;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(&k.public, dir.path().join("release.pub")).unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "version = 1\n\n[[rule]]\nname = \"team\"\nmatch = [\"{r}/team/**\"]\nkeys = [\"release.pub\"]\nrequire-tag-binding = true\n"
+    let policy = policy_file(
+        dir.path(),
+        &k.public,
+        &format!(
+            "[[rule]]\nname = \"team\"\nmatch = [\"{r}/team/**\"]\nkeys = [\"release.pub\"]\nrequire-tag-binding = true\n"
         ),
-    )
-    .unwrap();
+    );
     let old = signed_image(&reg, "team/app", Some("v1.0"), &k, &["--bind-tag", "v1.0"]).await;
     let new = signed_image(&reg, "team/app", Some("v1.1"), &k, &["--bind-tag", "v1.1"]).await;
-    let admit = AdmitServer::start(&["--policy", &path_str(&policy)]);
+    let admit = AdmitServer::start(&["--policy", &policy]);
     let http = admit.client();
     let tagged = format!("{r}/team/app:v1.1");
     let pinned_new = format!("{tagged}@{}", new.digest());

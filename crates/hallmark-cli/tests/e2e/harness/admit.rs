@@ -271,18 +271,24 @@ impl Drop for AdmitServer {
     }
 }
 
-/// A policy trusting `key` for every repository under `reg/team/`.
-pub fn team_policy(dir: &Path, reg: &str, key: &str) -> String {
+/// `dir/policy.toml` of version 1 with `rules` (TOML), beside `key` copied as
+/// `release.pub` for the rules to name; its path.
+pub fn policy_file(dir: &Path, key: &str, rules: &str) -> String {
     std::fs::copy(key, dir.join("release.pub")).unwrap();
     let path = dir.join("policy.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "version = 1\n\n[[rule]]\nname = \"team\"\nmatch = [\"{reg}/team/**\"]\nkeys = [\"release.pub\"]\n"
+    std::fs::write(&path, format!("version = 1\n\n{rules}")).unwrap();
+    path_str(&path)
+}
+
+/// A policy trusting `key` for every repository under `reg/team/`.
+pub fn team_policy(dir: &Path, reg: &str, key: &str) -> String {
+    policy_file(
+        dir,
+        key,
+        &format!(
+            "[[rule]]\nname = \"team\"\nmatch = [\"{reg}/team/**\"]\nkeys = [\"release.pub\"]\n"
         ),
     )
-    .unwrap();
-    path_str(&path)
 }
 
 /// The fixture `name`, with `reg` for its registry, written into `dir`.
