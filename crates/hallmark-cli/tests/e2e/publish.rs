@@ -116,7 +116,10 @@ async fn oci_layout_is_published_byte_exact_signed_and_idempotent() {
     );
 
     // Again: nothing is uploaded; the new signature replaces the earlier one of this key
-    // (it binds the same tags: one that bound others would stay beside it).
+    // (it binds the same tags: one that bound others would stay beside it). Signing is
+    // deterministic to the second: made within the same second, the signature would be the
+    // earlier one itself and replace nothing, so the second publish starts in a later one.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let o = publish(&[
         &src,
         &dest,
